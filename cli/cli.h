@@ -1,0 +1,42 @@
+/*
+ * cli.h — shared plumbing of the `silica` command-line tool.
+ * Exit codes: 0 success, 1 a check failed (e.g. `scan` found an unsafe
+ * global), 2 bad input or usage (one line on stderr), 130 interrupted.
+ */
+#ifndef SILICA_CLI_H
+#define SILICA_CLI_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "silica/silica.h"
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);   /* argv[0] is the command name */
+    const char *summary;
+} cli_command;
+
+int cmd_doctor(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* Print "silica: error: <msg>" and return 2. */
+int cli_fail(const sl_error *err);
+/* Print "silica <cmd>: <message>" plus a --help hint; return 2. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+bool cli_is_help(const char *arg);
+/* Option value: "--opt VALUE" or "--opt=VALUE"; advances *i. NULL if not this option. */
+const char *cli_opt_value(int argc, char **argv, int *i, const char *opt, bool *missing);
+/* Print JSON (pretty when stdout is a TTY, compact otherwise) + newline; frees j. */
+void cli_print_json(cJSON *j);
+/* "1.5 GiB" style */
+const char *cli_human_bytes(unsigned long long n, char *buf, int len);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * cmd_doctor.c — `silica doctor [--json]`: OS, CPU and SIMD features,
+ * cores, memory, silica version and build options.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "cli.h"
+
+static const char *k_help =
+    "usage: silica doctor [--json]\n\n"
+    "Describe this machine as silica sees it: OS, CPU model and SIMD features\n"
+    "(SSE4.2/AVX/AVX2/AVX-512/F16C/FMA on x86-64; NEON/dotprod/i8mm/fp16 on arm64),\n"
+    "cores, total and available memory, silica version and build options.\n\n"
+    "options:\n  --json   machine-readable output\n  --help   this text\n";
+
+int cmd_doctor(int argc, char **argv) {
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
+        if (strcmp(argv[i], "--json") == 0) json = true;
+        else return cli_usage("doctor", "unexpected argument '%s'", argv[i]);
+    }
+    struct utsname u;
+    uname(&u);
+    const sl_cpu_features *c = sl_cpu();
+    sl_mem_info m;
+    sl_mem_probe(&m);
+    struct { const char *name; bool on; } feats[] = {
+        {"sse4.2", c->sse42}, {"avx", c->avx}, {"avx2", c->avx2}, {"fma", c->fma}, {"f16c", c->f16c},
+        {"avx512f", c->avx512f}, {"avx512bw", c->avx512bw}, {"avx512vl", c->avx512vl},
+        {"avx512vnni", c->avx512vnni}, {"avx512bf16", c->avx512bf16}, {"avxvnni", c->avxvnni},
+        {"neon", c->neon}, {"fp16", c->fp16}, {"dotprod", c->dotprod}, {"i8mm", c->i8mm}, {"bf16", c->bf16},
+        {"sve", c->sve},
+    };
+    size_t nf = sizeof feats / sizeof feats[0];
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "silica_version", sl_version());
+        cJSON_AddStringToObject(o, "build", sl_build_options());
+        cJSON *os = cJSON_AddObjectToObject(o, "os");
+        cJSON_AddStringToObject(os, "name", u.sysname);
+        cJSON_AddStringToObject(os, "release", u.release);
+        cJSON *cpu = cJSON_AddObjectToObject(o, "cpu");
+        cJSON_AddStringToObject(cpu, "arch", c->arch);
+        cJSON_AddStringToObject(cpu, "model", c->model);
+        cJSON_AddNumberToObject(cpu, "cores", c->cores_logical);
+        cJSON *fs = cJSON_AddArrayToObject(cpu, "features");
+        for (size_t i = 0; i < nf; i++)
+            if (feats[i].on) cJSON_AddItemToArray(fs, cJSON_CreateString(feats[i].name));
+        cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+        cJSON_AddNumberToObject(mem, "total_bytes", (double)m.total_bytes);
+        cJSON_AddNumberToObject(mem, "available_bytes", (double)m.available_bytes);
+        cJSON_AddNumberToObject(mem, "swap_total_bytes", (double)m.swap_total_bytes);
+        cJSON_AddNumberToObject(mem, "swap_free_bytes", (double)m.swap_free_bytes);
+        cli_print_json(o);
+        return 0;
+    }
+    char b1[32], b2[32];
+    printf("silica %s (%s)\n", sl_version(), sl_build_options());
+    printf("os:       %s %s (%s)\n", u.sysname, u.release, u.machine);
+    printf("cpu:      %s\n", c->model[0] ? c->model : "(unknown model)");
+    printf("arch:     %s, %d logical cores\n", c->arch, c->cores_logical);
+    printf("features:");
+    for (size_t i = 0; i < nf; i++)
+        if (feats[i].on) printf(" %s", feats[i].name);
+    printf("\nmemory:   %s total, %s available\n", cli_human_bytes(m.total_bytes, b1, sizeof b1),
+           cli_human_bytes(m.available_bytes, b2, sizeof b2));
+    return 0;
+}

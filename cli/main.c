@@ -1,0 +1,67 @@
+/*
+ * main.c — `silica`: git-style subcommands.  Each command lives in its own
+ * cmd_*.c file and answers `--help`.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const cli_command k_commands[] = {
+    {"doctor", cmd_doctor, "describe this machine: OS, CPU and SIMD features, memory, build"},
+    {"inspect", cmd_inspect, "list the tensors, dtypes, shapes and metadata of a checkpoint"},
+    {"scan", cmd_scan, "list a PyTorch file's pickle imports and whether silica will load them"},
+    {"convert", cmd_convert, "convert tensors between safetensors, PyTorch, NumPy and GGUF"},
+};
+#define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: silica <command> [options]\n\n"
+               "silica runs, converts and inspects LLM checkpoints (MLX, PyTorch, safetensors, GGUF).\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "help", "show this list, or `silica help <command>`");
+    fprintf(f, "\noptions:\n  --version  print the version\n  --help     show this help\n"
+               "\nRun `silica <command> --help` for a command's options.\n");
+}
+
+static const cli_command *find(const char *name) {
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(k_commands[i].name, name) == 0) return &k_commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    sl_install_cleanup_handlers();
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (cli_is_help(cmd)) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("silica %s\n", sl_version());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        const cli_command *c = find(argv[2]);
+        if (!c) return cli_usage("help", "unknown command '%s'", argv[2]);
+        char *hargv[] = {(char *)c->name, "--help", NULL};
+        return c->run(2, hargv);
+    }
+    const cli_command *c = find(cmd);
+    if (!c) {
+        fprintf(stderr, "silica: unknown command '%s' (see `silica help`)\n", cmd);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,86 @@
+/*
+ * silica/io.h — files: read-only mappings, atomic output, checked arithmetic.
+ *
+ * Invariants:
+ *  - Input files are mmap'd read-only; tensors are views into the mapping and
+ *    are never copied unless a conversion is requested.
+ *  - Output is written to a temporary name in the destination directory,
+ *    fsync'd and renamed into place; a failure or Ctrl-C (SIGINT/SIGTERM)
+ *    removes the temporary, so no half-written output is ever left behind.
+ */
+#ifndef SILICA_IO_H
+#define SILICA_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "silica/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- overflow-checked arithmetic ---- */
+static inline bool sl_mul_u64(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool sl_add_u64(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+/* ---- read-only mappings ---- */
+typedef struct sl_mapping {
+    const uint8_t *data;  /* NULL when size == 0 */
+    uint64_t size;
+    char *path;
+} sl_mapping;
+
+int sl_map_file(const char *path, sl_mapping **out, sl_error *err);
+void sl_unmap(sl_mapping *m);
+/* Hint that [off, off+len) will be read soon / is no longer needed. */
+void sl_mapping_willneed(const sl_mapping *m, uint64_t off, uint64_t len);
+void sl_mapping_dontneed(const sl_mapping *m, uint64_t off, uint64_t len);
+
+/* Read a whole (small) file into a NUL-terminated heap buffer, at most max bytes. */
+int sl_read_file(const char *path, uint64_t max, char **out, size_t *len, sl_error *err);
+
+/* ---- atomic output files ---- */
+typedef struct sl_outfile {
+    int fd;
+    char *path;      /* final name */
+    char *tmp_path;  /* where bytes go until commit */
+    uint64_t pos;
+} sl_outfile;
+
+int sl_outfile_open(sl_outfile *f, const char *path, sl_error *err);
+int sl_outfile_write(sl_outfile *f, const void *buf, size_t n, sl_error *err);
+int sl_outfile_pwrite(sl_outfile *f, const void *buf, size_t n, uint64_t off, sl_error *err);
+int sl_outfile_pad(sl_outfile *f, uint64_t align, uint8_t byte, sl_error *err); /* pad pos to a multiple */
+int sl_outfile_commit(sl_outfile *f, sl_error *err); /* fsync, rename, fsync dir; frees */
+void sl_outfile_abort(sl_outfile *f);                /* unlink temp; frees; safe to call twice */
+
+/* Atomic output directories: build in DST.tmp-XXXXXX, rename to DST at commit. */
+typedef struct sl_outdir {
+    char *path;
+    char *tmp_path;
+} sl_outdir;
+int sl_outdir_open(sl_outdir *d, const char *path, bool force, sl_error *err);
+int sl_outdir_commit(sl_outdir *d, sl_error *err);
+void sl_outdir_abort(sl_outdir *d);   /* rm -r the temp dir */
+
+/* Install SIGINT/SIGTERM handlers that remove registered temporaries and
+ * exit(130/143).  Called once by the CLI; harmless if never called. */
+void sl_install_cleanup_handlers(void);
+/* Set by the signal handler; long loops may poll it. */
+bool sl_interrupted(void);
+
+/* Small path helpers. */
+bool sl_path_is_dir(const char *path);
+bool sl_path_exists(const char *path);
+char *sl_path_join(const char *a, const char *b);  /* malloc'd */
+const char *sl_path_basename(const char *p);
+bool sl_str_ends_with(const char *s, const char *suffix);
+/* Copy a small file (config/tokenizer) atomically. */
+int sl_copy_file(const char *src, const char *dst, sl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,24 @@
+/*
+ * silica/silica.h — the whole public API of libsilica in one include.
+ */
+#ifndef SILICA_SILICA_H
+#define SILICA_SILICA_H
+
+#define SILICA_VERSION "0.1.0"
+
+#include "silica/checkpoint.h"
+#include "silica/cpu.h"
+#include "silica/dtype.h"
+#include "silica/error.h"
+#include "silica/io.h"
+#include "silica/writer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+const char *sl_version(void);
+const char *sl_build_options(void);   /* compiler, build type, sanitizers, SIMD compiled in */
+#ifdef __cplusplus
+}
+#endif
+#endif
