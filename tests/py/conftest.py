@@ -1,0 +1,55 @@
+"""Shared pytest fixtures for silica's CLI and interop tests.
+
+The oracle of every test here is a real peer (numpy, safetensors, gguf, mlx,
+torch-made fixtures); silica's own output is what is under test.
+Environment: SILICA_BIN (default build/silica), SILICA_SHARED (default ../shared).
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SILICA = Path(os.environ.get("SILICA_BIN", ROOT / "build" / "silica"))
+SHARED = Path(os.environ.get("SILICA_SHARED", ROOT.parent / "shared"))
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+class Result:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def run_silica(*args, check=False, input=None, timeout=120, env=None):
+    """Run the silica binary; returns Result(rc, out, err) with text output."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run([str(SILICA), *map(str, args)], capture_output=True, text=True,
+                       input=input, timeout=timeout, env=e)
+    r = Result(p)
+    if check and r.rc != 0:
+        raise AssertionError(f"silica {' '.join(map(str, args))} exited {r.rc}: {r.err}")
+    return r
+
+
+def assert_clean_error(r, *needles):
+    """A bad-input failure: exit 2, exactly one line on stderr, naming each needle."""
+    assert r.rc == 2, f"expected exit 2, got {r.rc}; stderr={r.err!r}"
+    lines = [l for l in r.err.splitlines() if l.strip()]
+    assert len(lines) == 1, f"expected one error line, got {lines!r}"
+    for n in needles:
+        assert str(n) in lines[0], f"{n!r} not in {lines[0]!r}"
+
+
+@pytest.fixture
+def silica():
+    assert SILICA.exists(), f"silica binary not built at {SILICA}"
+    return run_silica
