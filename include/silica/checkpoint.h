@@ -91,6 +91,10 @@ uint64_t sl_tensor_numel(const sl_tensor *t);
  * dtypes: only as themselves (dst_dtype == t->dtype) and contiguous. */
 int sl_tensor_read(const sl_tensor *t, uint64_t first, uint64_t count, sl_dtype dst_dtype, void *dst, sl_error *err);
 
+/* Tell the OS the tensor's source pages are no longer needed (keeps RSS
+ * bounded while streaming a large checkpoint). */
+void sl_checkpoint_release(const sl_checkpoint *ck, const sl_tensor *t);
+
 /* ---- building a checkpoint (used by the format readers) ---- */
 sl_checkpoint *sl_checkpoint_new(sl_format fmt, const char *path);
 int sl_checkpoint_add_file(sl_checkpoint *ck, const char *path, uint32_t *index, sl_error *err);

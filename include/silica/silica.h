@@ -11,6 +11,7 @@
 #include "silica/dtype.h"
 #include "silica/error.h"
 #include "silica/io.h"
+#include "silica/convert.h"
 #include "silica/writer.h"
 
 #ifdef __cplusplus

@@ -196,6 +196,18 @@ const sl_tensor *sl_checkpoint_find(const sl_checkpoint *ck, const char *name) {
     return i < 0 ? NULL : &ck->tensors[i];
 }
 
+void sl_checkpoint_release(const sl_checkpoint *ck, const sl_tensor *t) {
+    for (size_t i = 0; i < ck->n_maps; i++) {
+        const sl_mapping *m = ck->maps[i];
+        if (m->data && t->data >= m->data && t->data < m->data + m->size) {
+            uint64_t off = (uint64_t)(t->data - m->data);
+            uint64_t len = t->contiguous ? t->nbytes : m->size - off;
+            sl_mapping_dontneed(m, off, len);
+            return;
+        }
+    }
+}
+
 uint64_t sl_tensor_numel(const sl_tensor *t) { return t->numel; }
 
 /* ---- reading elements ---- */
