@@ -1,0 +1,28 @@
+# aarch64-linux-gnu.cmake — cross-compile silica for arm64 Linux with Debian's
+# gcc-aarch64-linux-gnu and the arm64 multiarch -dev packages (libcjson-dev:arm64,
+# libcmocka-dev:arm64, zlib1g-dev:arm64 under /usr/lib/aarch64-linux-gnu);
+# scripts/deps.sh installs them.  ctest runs the tests under qemu-aarch64
+# (CMAKE_CROSSCOMPILING_EMULATOR); the arm64 loader and libc come from
+# /usr/aarch64-linux-gnu (-L), the multiarch libraries from LD_LIBRARY_PATH.
+# Usage: cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
+
+# look for arm64 libraries/headers/packages only (multiarch layout under /)
+set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu /)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+set(CMAKE_IGNORE_PATH /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/cmake)
+
+# pkg-config must see only the arm64 .pc files
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_PATH} "")
+
+find_program(SILICA_QEMU_AARCH64 qemu-aarch64)
+if(SILICA_QEMU_AARCH64)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${SILICA_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+endif()
