@@ -24,5 +24,6 @@ set(ENV{PKG_CONFIG_PATH} "")
 
 find_program(SILICA_QEMU_AARCH64 qemu-aarch64)
 if(SILICA_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${SILICA_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
+  set(CMAKE_CROSSCOMPILING_EMULATOR env LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
+      ${SILICA_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
 endif()

@@ -53,3 +53,24 @@ def assert_clean_error(r, *needles):
 def silica():
     assert SILICA.exists(), f"silica binary not built at {SILICA}"
     return run_silica
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "badinput: malformed-input test (exit 2, one stderr line); "
+        "scripts/test.sh also runs these against the ASan+UBSan binary")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests whose body calls assert_clean_error are bad-input tests: mark them
+    `badinput` so `pytest -m badinput` reruns exactly those (e.g. with
+    SILICA_BIN=build-asan/silica).  An explicit @pytest.mark.badinput works too."""
+    import inspect
+    for item in items:
+        fn = getattr(item, "function", None)
+        try:
+            src = inspect.getsource(fn) if fn is not None else ""
+        except (OSError, TypeError):
+            src = ""
+        if "assert_clean_error" in src:
+            item.add_marker(pytest.mark.badinput)
