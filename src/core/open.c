@@ -80,7 +80,10 @@ static int load_json(const char *path, uint64_t max, cJSON **out, sl_error *err)
     int rc = sl_read_file(path, max, &txt, &len, err);
     if (rc) return rc;
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(txt, len, &end, 1);
+    /* len + 1: cJSON's require_null_terminated check needs the NUL that
+     * sl_read_file appends inside the length, else a file that ends right
+     * after its closing brace (mlx-lm's config.json) is rejected. */
+    cJSON *j = cJSON_ParseWithLengthOpts(txt, len + 1, &end, 1);
     if (!j) {
         long off = end ? (long)(end - txt) : -1;
         free(txt);
