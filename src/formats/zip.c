@@ -361,6 +361,12 @@ int sl_zip_read(const sl_zip *z, const sl_zip_entry *e, uint64_t max, const uint
         if (!rc) *data = z->data + e->data_offset;
         return rc;
     }
+    /* DEFLATE cannot expand more than 1032:1; a bigger claim is a bomb or junk */
+    uint64_t lim;
+    if (!sl_mul_u64(e->comp_size, 1032, &lim) || !sl_add_u64(lim, 64, &lim)) lim = UINT64_MAX;
+    if (e->size > lim)
+        return sl_errorf(err, SL_EINVAL, "%s: zip entry '%s' claims %llu bytes from %llu compressed (impossible ratio)",
+                         z->path, e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
     if (e->size > SIZE_MAX - 1) return sl_errorf(err, SL_ENOMEM, "%s: zip entry '%s' too large", z->path, e->name);
     uint8_t *buf = malloc(e->size ? (size_t)e->size : 1);
     if (!buf)
