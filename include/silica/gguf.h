@@ -22,7 +22,8 @@
  *   either PLAIN or TYPED.
  *   PLAIN, type inferred (as gguf-py's GGUFWriter infers Python values):
  *     true/false -> bool; string -> string; integral number -> int32 (int64 if
- *     outside int32); other number -> float32; array -> array whose element type
+ *     outside int32; a cJSON raw integer, as the reader emits beyond 2^53, ->
+ *     int64, or uint64 above int64); other number -> float32; array -> array whose element type
  *     is inferred from all elements (all strings -> string, all bools -> bool,
  *     all integral numbers -> int32/int64, numbers with a fraction -> float32,
  *     all arrays -> nested array); an empty plain array is an int32 array.
@@ -142,7 +143,8 @@ bool sl_gguf_value_u64(const sl_gguf_value *v, uint64_t *out);
 bool sl_gguf_value_f64(const sl_gguf_value *v, double *out);
 
 /* All metadata as a new JSON object (caller cJSON_Delete()s it): plain values
- * (typed == false, what ck->metadata holds) or the typed form of the writer
+ * (typed == false, what ck->metadata holds; integers beyond 2^53 are cJSON raw
+ * numbers so they print exactly) or the typed form of the writer
  * rule above (typed == true).  NULL on allocation failure.  Strings holding
  * NUL bytes are cut at the first NUL in JSON (the getters return all bytes). */
 cJSON *sl_gguf_metadata_json(const sl_gguf *g, bool typed);

@@ -669,7 +669,8 @@ static cJSON *str_json(const sl_gguf_value *v) {
     return j;
 }
 
-/* plain JSON of a scalar or string; typed 64-bit ints beyond 2^53 and non-finite floats become strings */
+/* JSON of a scalar or string.  Integers beyond 2^53 stay exact: typed -> decimal string, plain -> cJSON raw
+ * number (printed digit for digit).  Typed non-finite floats -> "nan"/"inf"/"-inf" (plain: null). */
 static cJSON *scalar_json(const sl_gguf_value *v, bool typed) {
     if (v->type == SL_GGUF_STRING) return str_json(v);
     if (v->type == SL_GGUF_BOOL) return cJSON_CreateBool(v->data[0] != 0);
@@ -682,17 +683,17 @@ static cJSON *scalar_json(const sl_gguf_value *v, bool typed) {
     }
     if (v->type == SL_GGUF_UINT64) {
         uint64_t u = ld64(v->data);
-        if (typed && u > (1ull << 53)) {
+        if (u > (1ull << 53)) {   /* exact: a decimal string (typed) or a raw JSON number (plain) */
             snprintf(buf, sizeof buf, "%llu", (unsigned long long)u);
-            return cJSON_CreateString(buf);
+            return typed ? cJSON_CreateString(buf) : cJSON_CreateRaw(buf);
         }
         return cJSON_CreateNumber((double)u);
     }
     int64_t x;
     sl_gguf_value_i64(v, &x);
-    if (typed && (x > (1ll << 53) || x < -(1ll << 53))) {
+    if (x > (1ll << 53) || x < -(1ll << 53)) {
         snprintf(buf, sizeof buf, "%lld", (long long)x);
-        return cJSON_CreateString(buf);
+        return typed ? cJSON_CreateString(buf) : cJSON_CreateRaw(buf);
     }
     return cJSON_CreateNumber((double)x);
 }

@@ -65,6 +65,10 @@ static int infer_plain(const cJSON *j) {
     if (cJSON_IsBool(j)) return SL_GGUF_BOOL;
     if (cJSON_IsString(j)) return SL_GGUF_STRING;
     if (cJSON_IsArray(j)) return SL_GGUF_ARRAY;
+    if (cJSON_IsRaw(j)) {   /* an exact big integer from the reader's plain view */
+        const char *s = j->valuestring;
+        return (s[0] == '-' || strtoull(s, NULL, 10) <= (uint64_t)INT64_MAX) ? SL_GGUF_INT64 : SL_GGUF_UINT64;
+    }
     if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
         if (!integral(d)) return SL_GGUF_FLOAT32;
@@ -78,26 +82,30 @@ static bool is_typed(const cJSON *j) { return cJSON_IsObject(j); }
 /* element type of a plain array: one type for all elements, else -1 */
 static int infer_elem(const cJSON *arr) {
     int t = -1;
-    bool frac = false, wide = false;
+    bool frac = false, wide = false, huge = false, neg = false;
     const cJSON *x;
     cJSON_ArrayForEach(x, arr) {
         int u = is_typed(x) ? SL_GGUF_ARRAY : infer_plain(x);
+        if (cJSON_IsNumber(x) && x->valuedouble < 0) neg = true;
+        if (cJSON_IsRaw(x) && x->valuestring[0] == '-') neg = true;
         if (u == SL_GGUF_FLOAT32 || u == SL_GGUF_INT32 || u == SL_GGUF_INT64) {
             frac |= u == SL_GGUF_FLOAT32;
             wide |= u == SL_GGUF_INT64;
             u = SL_GGUF_INT32;   /* numbers: decided below */
         }
+        if (u == SL_GGUF_UINT64) { huge = true; u = SL_GGUF_INT32; }   /* raw ints beyond int64 */
         if (u < 0 || (t >= 0 && u != t)) return -1;
         t = u;
     }
     if (t < 0) return SL_GGUF_INT32;   /* empty */
-    if (t == SL_GGUF_INT32) return frac ? SL_GGUF_FLOAT32 : wide ? SL_GGUF_INT64 : SL_GGUF_INT32;
+    if (t == SL_GGUF_INT32)
+        return frac ? SL_GGUF_FLOAT32 : (huge && !neg) ? SL_GGUF_UINT64 : (wide || huge) ? SL_GGUF_INT64 : SL_GGUF_INT32;
     return t;
 }
 
 static int get_int(enc *e, const cJSON *j, sl_gguf_type t, int64_t *si, uint64_t *ui) {
     bool is_unsigned = t == SL_GGUF_UINT8 || t == SL_GGUF_UINT16 || t == SL_GGUF_UINT32 || t == SL_GGUF_UINT64;
-    if (cJSON_IsString(j)) {
+    if (cJSON_IsString(j) || cJSON_IsRaw(j)) {
         const char *s = j->valuestring;
         char *end;
         errno = 0;

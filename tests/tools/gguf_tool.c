@@ -7,6 +7,8 @@
  *                                sl_gguf_array_get / the scalar getters
  *   gguf_tool rewrite IN OUT     GGUF -> GGUF keeping every key's type (typed
  *                                metadata + tensors streamed from the mapping)
+ *   gguf_tool tensor FILE NAME OUT   raw bytes of one tensor, read through
+ *                                sl_checkpoint_open + sl_tensor_read
  *   gguf_tool write SPEC OUT     SPEC.json = {"metadata": {...}, "tensors":
  *                                [{"name","dtype","shape","file"}]}: raw tensor
  *                                bytes come from each "file"
@@ -174,10 +176,29 @@ static int write_spec(const char *spec_path, const char *out) {
     return rc ? die(&err) : 0;
 }
 
+static int tensor_bytes(const char *path, const char *name, const char *out) {
+    sl_error err = {0};
+    sl_checkpoint *ck;
+    if (sl_checkpoint_open(path, &ck, &err)) return die(&err);
+    const sl_tensor *t = sl_checkpoint_find(ck, name);
+    int rc = t ? 0 : sl_errorf(&err, SL_EINVAL, "%s: no tensor '%s'", path, name);
+    void *buf = malloc(t && t->nbytes ? (size_t)t->nbytes : 1);
+    if (!rc) rc = sl_tensor_read(t, 0, t->numel, t->dtype, buf, &err);
+    if (!rc) {
+        FILE *f = fopen(out, "wb");
+        if (!f || fwrite(buf, 1, (size_t)t->nbytes, f) != t->nbytes) rc = sl_errorf(&err, SL_EIO, "%s: write failed", out);
+        if (f) fclose(f);
+    }
+    free(buf);
+    sl_checkpoint_close(ck);
+    return rc ? die(&err) : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "dump") == 0) return dump(argv[2]);
     if (argc == 4 && strcmp(argv[1], "rewrite") == 0) return rewrite(argv[2], argv[3]);
+    if (argc == 5 && strcmp(argv[1], "tensor") == 0) return tensor_bytes(argv[2], argv[3], argv[4]);
     if (argc == 4 && strcmp(argv[1], "write") == 0) return write_spec(argv[2], argv[3]);
-    fprintf(stderr, "usage: gguf_tool dump FILE | rewrite IN OUT | write SPEC.json OUT\n");
+    fprintf(stderr, "usage: gguf_tool dump FILE | rewrite IN OUT | tensor FILE NAME OUT | write SPEC.json OUT\n");
     return 2;
 }
