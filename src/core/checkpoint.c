@@ -11,6 +11,7 @@
  */
 #include "silica/checkpoint.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,7 +243,10 @@ int sl_tensor_read(const sl_tensor *t, uint64_t first, uint64_t count, sl_dtype 
                          sl_dtype_name(t->dtype), sl_dtype_name(dst_dtype));
     size_t dsz = sl_dtype_size(dst_dtype);
     uint8_t *out = dst;
-    if (t->contiguous && !t->big_endian) {
+    /* In place only when aligned for the element type: safetensors written by
+     * MLX (no header padding) and npz members put data at any byte offset, and
+     * the bulk converters read whole elements.  Otherwise gather below (memcpy). */
+    if (t->contiguous && !t->big_endian && (uintptr_t)(t->data + first * esz) % esz == 0) {
         sl_convert(t->dtype, t->data + first * esz, dst_dtype, out, (size_t)count);
         return 0;
     }
