@@ -1,6 +1,8 @@
 /*
- * cmd_doctor.c — `silica doctor [--json]`: OS, CPU and SIMD features,
- * cores, memory, silica version and build options.
+ * cmd_doctor.c — `silica doctor [--json]`: OS (distribution and kernel),
+ * CPU model and SIMD features, logical/physical cores, memory, the dtype
+ * kernel set in use, silica version and build options.  Read-only probes;
+ * unknown values print as "unknown" (text) or are left out / 0 (JSON).
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,25 @@ static const char *k_help =
     "cores, total and available memory, silica version and build options.\n\n"
     "options:\n  --json   machine-readable output\n  --help   this text\n";
 
+/* PRETTY_NAME from /etc/os-release ("Debian GNU/Linux 12 (bookworm)"), or "" */
+static void os_pretty_name(char *buf, size_t cap) {
+    buf[0] = 0;
+    FILE *f = fopen("/etc/os-release", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "PRETTY_NAME=", 12) != 0) continue;
+        const char *v = line + 12;
+        if (*v == '"') v++;
+        size_t l = strcspn(v, "\"\n");
+        if (l >= cap) l = cap - 1;
+        memcpy(buf, v, l);
+        buf[l] = 0;
+        break;
+    }
+    fclose(f);
+}
+
 int cmd_doctor(int argc, char **argv) {
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -23,7 +44,9 @@ int cmd_doctor(int argc, char **argv) {
         else return cli_usage("doctor", "unexpected argument '%s'", argv[i]);
     }
     struct utsname u;
-    uname(&u);
+    if (uname(&u) != 0) memset(&u, 0, sizeof u);
+    char pretty[128];
+    os_pretty_name(pretty, sizeof pretty);
     const sl_cpu_features *c = sl_cpu();
     sl_mem_info m;
     sl_mem_probe(&m);
@@ -42,10 +65,14 @@ int cmd_doctor(int argc, char **argv) {
         cJSON *os = cJSON_AddObjectToObject(o, "os");
         cJSON_AddStringToObject(os, "name", u.sysname);
         cJSON_AddStringToObject(os, "release", u.release);
+        cJSON_AddStringToObject(os, "machine", u.machine);
+        if (pretty[0]) cJSON_AddStringToObject(os, "pretty_name", pretty);
         cJSON *cpu = cJSON_AddObjectToObject(o, "cpu");
         cJSON_AddStringToObject(cpu, "arch", c->arch);
         cJSON_AddStringToObject(cpu, "model", c->model);
         cJSON_AddNumberToObject(cpu, "cores", c->cores_logical);
+        cJSON_AddNumberToObject(cpu, "cores_physical", c->cores_physical);
+        cJSON_AddStringToObject(cpu, "dtype_kernels", sl_dtype_kernels());
         cJSON *fs = cJSON_AddArrayToObject(cpu, "features");
         for (size_t i = 0; i < nf; i++)
             if (feats[i].on) cJSON_AddItemToArray(fs, cJSON_CreateString(feats[i].name));
@@ -59,13 +86,17 @@ int cmd_doctor(int argc, char **argv) {
     }
     char b1[32], b2[32];
     printf("silica %s (%s)\n", sl_version(), sl_build_options());
-    printf("os:       %s %s (%s)\n", u.sysname, u.release, u.machine);
+    if (pretty[0]) printf("os:       %s, %s %s (%s)\n", pretty, u.sysname, u.release, u.machine);
+    else printf("os:       %s %s (%s)\n", u.sysname, u.release, u.machine);
     printf("cpu:      %s\n", c->model[0] ? c->model : "(unknown model)");
-    printf("arch:     %s, %d logical cores\n", c->arch, c->cores_logical);
+    if (c->cores_physical > 0)
+        printf("arch:     %s, %d logical cores, %d physical\n", c->arch, c->cores_logical, c->cores_physical);
+    else printf("arch:     %s, %d logical cores\n", c->arch, c->cores_logical);
     printf("features:");
     for (size_t i = 0; i < nf; i++)
         if (feats[i].on) printf(" %s", feats[i].name);
-    printf("\nmemory:   %s total, %s available\n", cli_human_bytes(m.total_bytes, b1, sizeof b1),
+    printf("\nkernels:  %s (f16/bf16 conversions)\n", sl_dtype_kernels());
+    printf("memory:   %s total, %s available\n", cli_human_bytes(m.total_bytes, b1, sizeof b1),
            cli_human_bytes(m.available_bytes, b2, sizeof b2));
     return 0;
 }

@@ -80,6 +80,9 @@ void sl_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 void sl_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
 void sl_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
 void sl_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n);
+/* Name of the kernel set the _n converters use on this CPU: "scalar",
+ * "avx2" (F16C+AVX2), "avx512" or "neon" (SILICA_SIMD=<name> caps it). */
+const char *sl_dtype_kernels(void);
 
 /* Convert n elements between two float dtypes among F64/F32/F16/BF16 (and
  * decode F8_* into those).  Returns false if the pair is not supported. */

@@ -16,6 +16,7 @@
 
 #include "../kernels/dtype_kernels.h"
 #include "silica/cpu.h"
+#include "silica/dtype.h"
 
 enum { SL_SIMD_MAX_SETS = 4 };
 
@@ -75,6 +76,8 @@ const sl_simd_kernels *sl_simd_active(void) {
     ensure_ready();
     return g_active;
 }
+
+const char *sl_dtype_kernels(void) { return sl_simd_active()->name; }
 
 size_t sl_simd_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
     const sl_simd_kernels *k = sl_simd_active();

@@ -1,6 +1,7 @@
 /*
- * cpu.c — run-time CPU and memory probing (Linux /proc, cpuid on x86,
- * getauxval HWCAP on arm64, sysctl on macOS).
+ * cpu.c — run-time CPU and memory probing (Linux /proc and /sys, cpuid on
+ * x86, getauxval HWCAP on arm64, sysctl on macOS).  Every probe tolerates
+ * missing files: unknown values stay 0 / empty, nothing fails.
  */
 #define _GNU_SOURCE
 #include "silica/cpu.h"
@@ -15,6 +16,10 @@
 #endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
+#endif
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#include <sys/types.h>
 #endif
 
 static sl_cpu_features g_cpu;
@@ -42,6 +47,36 @@ static void read_model_linux(sl_cpu_features *c) {
         }
     }
     fclose(f);
+}
+
+/* Physical cores: distinct (package, core) pairs of the online CPUs in
+ * /sys topology; 0 when the topology is not exposed. */
+static int physical_cores_linux(int logical) {
+    enum { MAX_PAIRS = 1024 };
+    static long pairs[MAX_PAIRS][2];
+    int npairs = 0;
+    for (int cpu = 0, seen = 0; cpu < 4 * MAX_PAIRS && seen < logical; cpu++) {
+        long v[2] = {-1, -1};
+        const char *leaf[2] = {"physical_package_id", "core_id"};
+        for (int k = 0; k < 2; k++) {
+            char path[96];
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, leaf[k]);
+            FILE *f = fopen(path, "r");
+            if (!f) break;
+            if (fscanf(f, "%ld", &v[k]) != 1) v[k] = -1;
+            fclose(f);
+        }
+        if (v[0] < 0 || v[1] < 0) continue;
+        seen++;
+        int dup = 0;
+        for (int i = 0; i < npairs && !dup; i++) dup = pairs[i][0] == v[0] && pairs[i][1] == v[1];
+        if (!dup && npairs < MAX_PAIRS) {
+            pairs[npairs][0] = v[0];
+            pairs[npairs][1] = v[1];
+            npairs++;
+        }
+    }
+    return npairs;
 }
 
 static void probe(sl_cpu_features *c) {
@@ -88,9 +123,18 @@ static void probe(sl_cpu_features *c) {
 #else
     snprintf(c->arch, sizeof c->arch, "unknown");
 #endif
-    read_model_linux(c);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->cores_logical = n > 0 ? (int)n : 1;
+#if defined(__APPLE__)
+    size_t len = sizeof c->model - 1;
+    if (sysctlbyname("machdep.cpu.brand_string", c->model, &len, NULL, 0) != 0) c->model[0] = 0;
+    int phys = 0;
+    len = sizeof phys;
+    if (sysctlbyname("hw.physicalcpu", &phys, &len, NULL, 0) == 0 && phys > 0) c->cores_physical = phys;
+#else
+    read_model_linux(c);
+    c->cores_physical = physical_cores_linux(c->cores_logical);
+#endif
 }
 
 const sl_cpu_features *sl_cpu(void) {
