@@ -274,7 +274,8 @@ def test_pytorch_example_values_match_numpy(tmp_path):
         if dtype == "I64":
             assert values is None
         else:
-            want = v.expected().astype(np.float32).reshape(-1)[:12]
+            with np.errstate(over="ignore"):   # 1e300 -> inf, as silica's f64 -> f32
+                want = v.expected().astype(np.float32).reshape(-1)[:12]
             assert values.tobytes() == want.tobytes(), (name, values, want)
 
 
