@@ -298,9 +298,22 @@ def test_pytorch_example_bad_inputs(tmp_path):
     assert_clean_error(run(TORCH_EXAMPLE, f, "x"), "N must be")
 
 
-def torch_fixture_cases():
-    exp = FIXTURES / "torch" / "expected.json"
-    if not exp.exists():
-        return []
-    data = json.loads(exp.read_text())
-    return sorted(data) if isinstance(data, dict) else []
+def test_pytorch_example_on_real_torch_fixtures():
+    """Files written by real torch.save (tests/fixtures/torch/, see make_fixtures.py there): every
+    tensor torch.load returned is printed with its dtype and shape, and f32/f64 values are equal."""
+    exp_path = FIXTURES / "torch" / "expected.json"
+    assert exp_path.exists(), f"{exp_path} missing: run tests/fixtures/torch/make_fixtures.py with torch"
+    expected = json.loads(exp_path.read_text())
+    assert expected
+    for fname, case in sorted(expected.items()):
+        r = run(TORCH_EXAMPLE, FIXTURES / "torch" / fname, 64)
+        assert r.rc == 0, (fname, r.err)
+        got = parse_values(r.out)
+        assert set(got) == set(case["tensors"]), fname
+        for name, t in case["tensors"].items():
+            dtype, shape, values = got[name]
+            assert (dtype, shape) == (t["dtype"], t["shape"]), (fname, name)
+            if t["dtype"] in ("F32", "F64") and "values" in t:
+                with np.errstate(over="ignore", under="ignore"):
+                    want = np.array(t["values"], dtype=np.float64).astype(np.float32)[:64]
+                assert values.tobytes() == want.tobytes(), (fname, name, values, want)
