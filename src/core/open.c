@@ -49,8 +49,9 @@ sl_format sl_detect_format(const char *path, sl_error *err) {
         return sl_str_ends_with(path, ".npz") ? SL_FMT_NPZ : SL_FMT_TORCH;
     if (n >= 4 && memcmp(buf, "PK\x05\x06", 4) == 0)   /* empty zip */
         return sl_str_ends_with(path, ".npz") ? SL_FMT_NPZ : SL_FMT_TORCH;
-    if (n >= 2 && buf[0] == 0x80 && buf[1] >= 2 && buf[1] <= 5) return SL_FMT_TORCH_LEGACY;
+    /* safetensors before legacy torch: a header length of 0x2_80..0x5_ff starts 0x80 0x02..0x05 */
     if (n >= 9 && buf[8] == '{') return SL_FMT_SAFETENSORS;
+    if (n >= 2 && buf[0] == 0x80 && buf[1] >= 2 && buf[1] <= 5) return SL_FMT_TORCH_LEGACY;
     if (sl_str_ends_with(path, ".safetensors")) return SL_FMT_SAFETENSORS;  /* let the reader say what is wrong */
     if (sl_str_ends_with(path, ".gguf")) return SL_FMT_GGUF;
     if (sl_str_ends_with(path, ".npy")) return SL_FMT_NPY;
