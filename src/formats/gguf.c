@@ -372,10 +372,13 @@ static int parse_tensor_infos(cursor *c, sl_gguf *g) {
     return rc;
 }
 
-static const sl_gguf_tensor_info *g_sort_base;
-static int cmp_off(const void *a, const void *b) {
-    const sl_gguf_tensor_info *x = &g_sort_base[*(const size_t *)a], *y = &g_sort_base[*(const size_t *)b];
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+typedef struct span {
+    uint64_t off, len;
+    size_t i;
+} span;
+static int cmp_span(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 /* offsets aligned, ranges inside the file, no two ranges overlapping */
@@ -401,19 +404,19 @@ static int check_ranges(cursor *c, sl_gguf *g) {
                              ti->name, (unsigned long long)ti->offset, (unsigned long long)ti->nbytes,
                              (unsigned long long)room);
     }
-    size_t *ord = malloc(g->n_tensors * sizeof *ord);
-    if (!ord) return sl_errorf(c->err, SL_ENOMEM, "%s: out of memory", c->name);
-    for (size_t i = 0; i < g->n_tensors; i++) ord[i] = i;
-    g_sort_base = g->ti;   /* qsort has no context argument in C11 */
-    qsort(ord, g->n_tensors, sizeof *ord, cmp_off);
+    /* non-empty ranges sorted by start: each must end before the next begins */
+    span *sp = malloc(g->n_tensors * sizeof *sp);
+    if (!sp) return sl_errorf(c->err, SL_ENOMEM, "%s: out of memory", c->name);
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_tensors; i++)
+        if (g->ti[i].nbytes) sp[n++] = (span){g->ti[i].offset, g->ti[i].nbytes, i};
+    qsort(sp, n, sizeof *sp, cmp_span);
     int rc = 0;
-    for (size_t i = 1; i < g->n_tensors && !rc; i++) {
-        const sl_gguf_tensor_info *a = &g->ti[ord[i - 1]], *b = &g->ti[ord[i]];
-        if (a->nbytes && b->nbytes && a->offset + a->nbytes > b->offset)
+    for (size_t i = 1; i < n && !rc; i++)
+        if (sp[i - 1].off + sp[i - 1].len > sp[i].off)
             rc = sl_errorf(c->err, SL_EINVAL, "%s: tensors '%s' and '%s' overlap in the data section", c->name,
-                           a->name, b->name);
-    }
-    free(ord);
+                           g->ti[sp[i - 1].i].name, g->ti[sp[i].i].name);
+    free(sp);
     return rc;
 }
 
