@@ -155,7 +155,7 @@ s_fuzz() {
         [ -d "tests/fuzz/corpus/$name" ] && seeds+=("tests/fuzz/corpus/$name")
         if "build-fuzz/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
             -artifact_prefix="build-fuzz/$name-" "$corpus" "${seeds[@]}" >"$LOGDIR/$name.log" 2>&1; then
-            printf '%-24s ok   (%s)\n' "$name" "$(grep -Eo '#[0-9]+ +DONE.*' "$LOGDIR/$name.log" | tail -1)"
+            printf '%-24s ok   (%s)\n' "$name" "$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$LOGDIR/$name.log" | tail -1)"
         else
             printf '%-24s FAILED, log %s:\n' "$name" "$LOGDIR/$name.log"
             tail -40 "$LOGDIR/$name.log"
