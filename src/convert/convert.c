@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "silica/gguf.h"
 #include "silica/writer.h"
 
 #define CHUNK_BYTES (8u << 20)
@@ -94,15 +95,18 @@ static int stream_tensor(const sl_checkpoint *ck, const sl_tensor *t, sl_dtype d
     return 0;
 }
 
-static cJSON *writer_metadata(const sl_checkpoint *ck, sl_format to) {
-    if (to == SL_FMT_GGUF) return ck->format == SL_FMT_GGUF ? cJSON_Duplicate(ck->metadata, 1) : NULL;
-    if (to != SL_FMT_SAFETENSORS) return NULL;
+static int writer_metadata(const sl_checkpoint *ck, sl_format to, cJSON **out, sl_error *err) {
+    *out = NULL;
+    if (to == SL_FMT_GGUF)   /* keep every key's GGUF type so a rewrite is byte-identical */
+        return ck->format == SL_FMT_GGUF ? sl_gguf_checkpoint_metadata(ck, out, err) : 0;
+    if (to != SL_FMT_SAFETENSORS) return 0;
     cJSON *m = cJSON_CreateObject();
     if (ck->format == SL_FMT_SAFETENSORS)
         for (cJSON *e = ck->metadata->child; e; e = e->next)
             if (cJSON_IsString(e)) cJSON_AddStringToObject(m, e->string, e->valuestring);
     if (!cJSON_GetObjectItemCaseSensitive(m, "format")) cJSON_AddStringToObject(m, "format", "pt");
-    return m;
+    *out = m;
+    return 0;
 }
 
 /* Write tensors idx[0..n) of ck to one file. */
@@ -122,9 +126,10 @@ static int write_file(const sl_checkpoint *ck, const size_t *idx, size_t n, cons
         specs[i].ndim = t->ndim;
         memcpy(specs[i].shape, t->shape, sizeof t->shape);
     }
-    cJSON *meta = writer_metadata(ck, o->to);
+    cJSON *meta = NULL;
     sl_writer *w = NULL;
-    int rc = sl_writer_open(&w, o->to, path, specs, n, meta, err);
+    int rc = writer_metadata(ck, o->to, &meta, err);
+    if (!rc) rc = sl_writer_open(&w, o->to, path, specs, n, meta, err);
     cJSON_Delete(meta);
     if (!rc) {
         const size_t *order = sl_writer_order(w);
