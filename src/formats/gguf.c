@@ -273,8 +273,8 @@ static int parse_kv(cursor *c, sl_gguf *g) {
     for (size_t i = 0; i < g->n_kv; i++) {
         gg_kv *kv = &g->kv[i];
         snprintf(ctx, sizeof ctx, "KV #%zu", i);
-        const uint8_t *s;
-        uint64_t len;
+        const uint8_t *s = NULL;
+        uint64_t len = 0;
         uint32_t t;
         int rc = rd_str(c, &s, &len, "key", ctx);
         if (!rc) rc = dup_name(c, s, len, &kv->key, "key", ctx);
@@ -601,7 +601,7 @@ static int bad_type(const sl_gguf *g, const char *key, const sl_gguf_value *v, c
 
 #define INT_GETTER(fn, T, lo, hi, want)                                                                 \
     int fn(const sl_gguf *g, const char *key, T *out, sl_error *err) {                                 \
-        sl_gguf_value v;                                                                                \
+        sl_gguf_value v = {0};                                                                          \
         int rc = get_kv(g, key, &v, err);                                                               \
         if (rc) return rc;                                                                              \
         int64_t x;                                                                                      \
@@ -615,14 +615,14 @@ INT_GETTER(sl_gguf_get_i32, int32_t, INT32_MIN, INT32_MAX, "int32")
 INT_GETTER(sl_gguf_get_i64, int64_t, INT64_MIN, INT64_MAX, "int64")
 
 int sl_gguf_get_u64(const sl_gguf *g, const char *key, uint64_t *out, sl_error *err) {
-    sl_gguf_value v;
+    sl_gguf_value v = {0};
     int rc = get_kv(g, key, &v, err);
     if (rc) return rc;
     return sl_gguf_value_u64(&v, out) ? 0 : bad_type(g, key, &v, "uint64", err);
 }
 
 int sl_gguf_get_f64(const sl_gguf *g, const char *key, double *out, sl_error *err) {
-    sl_gguf_value v;
+    sl_gguf_value v = {0};
     int rc = get_kv(g, key, &v, err);
     if (rc) return rc;
     return sl_gguf_value_f64(&v, out) ? 0 : bad_type(g, key, &v, "a number", err);
@@ -636,7 +636,7 @@ int sl_gguf_get_f32(const sl_gguf *g, const char *key, float *out, sl_error *err
 }
 
 int sl_gguf_get_bool(const sl_gguf *g, const char *key, bool *out, sl_error *err) {
-    sl_gguf_value v;
+    sl_gguf_value v = {0};
     int rc = get_kv(g, key, &v, err);
     if (rc) return rc;
     if (v.type != SL_GGUF_BOOL) return bad_type(g, key, &v, "bool", err);
@@ -645,7 +645,7 @@ int sl_gguf_get_bool(const sl_gguf *g, const char *key, bool *out, sl_error *err
 }
 
 int sl_gguf_get_str(const sl_gguf *g, const char *key, const char **s, size_t *len, sl_error *err) {
-    sl_gguf_value v;
+    sl_gguf_value v = {0};
     int rc = get_kv(g, key, &v, err);
     if (rc) return rc;
     if (v.type != SL_GGUF_STRING) return bad_type(g, key, &v, "string", err);

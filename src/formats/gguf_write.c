@@ -153,7 +153,7 @@ static int get_float(enc *e, const cJSON *j, double *d) {
 static int put_scalar(enc *e, sl_gguf_type t, const cJSON *j) {
     int64_t si = 0;
     uint64_t ui = 0;
-    double d;
+    double d = 0;
     int rc;
     switch (t) {
     case SL_GGUF_STRING:
