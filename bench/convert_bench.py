@@ -50,6 +50,8 @@ def run_rss(cmd):
     t0 = time.perf_counter()
     pid = os.fork()
     if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
         os.execvp(cmd[0], cmd)
     _, status, ru = os.wait4(pid, 0)
     dt = time.perf_counter() - t0
