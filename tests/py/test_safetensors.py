@@ -306,3 +306,22 @@ def test_reference_rejects_our_malformed_too(tmp_path):
                  "header_past_eof", "not_object", "nul_padding"]:
         with pytest.raises(Exception):
             load(MALFORMED[case][0])
+
+
+def test_accepts_what_reference_accepts(tmp_path):
+    """Leading whitespace, unknown per-tensor fields, out-of-order JSON and a
+    null __metadata__ are accepted by safetensors 0.8, so by silica too."""
+    from safetensors.numpy import load
+    h = (b'  {"__metadata__":null,"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12],"x":"y"},'
+         b'"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}')
+    data = struct.pack("<Q", len(h)) + h + np.arange(3, dtype=np.float32).tobytes()
+    ref = load(data)
+    assert ref["a"].tolist() == [0.0, 1.0] and ref["b"].tolist() == [2.0]
+    p = tmp_path / "ok.safetensors"
+    p.write_bytes(data)
+    j = inspect(p)
+    assert [(e["name"], e["shape"]) for e in j["tensors"]] == [("a", [2]), ("b", [1])]
+    out = tmp_path / "o.safetensors"
+    run_silica("convert", p, out, "--to", "safetensors", check=True)
+    back = load_file(str(out))
+    assert back["a"].tolist() == [0.0, 1.0] and back["b"].tolist() == [2.0]
