@@ -388,8 +388,8 @@ static bool is_str(const sl_pkv *v, const char *s) { return v->kind == SL_PK_STR
 static bool is_empty_odict(const sl_pkv *v) { return v->kind == SL_PK_ODICT && v->u.seq.n == 0 && !v->state; }
 
 static int op_global(loader *L) {
-    const char *m, *n;
-    size_t ml, nl;
+    const char *m = NULL, *n = NULL;
+    size_t ml = 0, nl = 0;
     int rc = rd_line(&L->c, L->op_at, "GLOBAL module", &m, &ml);
     if (!rc) rc = rd_line(&L->c, L->op_at, "GLOBAL name", &n, &nl);
     if (rc) return rc;
@@ -415,7 +415,7 @@ static int op_global(loader *L) {
 
 /* BINPERSID: ('storage', StorageType, key, location, numel[, None]) -> storage */
 static int op_persid(loader *L) {
-    sl_pkv *pid, *v;
+    sl_pkv *pid = NULL, *v = NULL;
     int rc = pop(L, &pid);
     if (rc) return rc;
     if (pid->kind != SL_PK_TUPLE || (pid->u.seq.n != 5 && pid->u.seq.n != 6))
@@ -521,7 +521,7 @@ static int rebuild_tensor(loader *L, bool v3, const sl_pkv *args) {
 }
 
 static int op_reduce(loader *L) {
-    sl_pkv *args, *fn;
+    sl_pkv *args = NULL, *fn = NULL;
     int rc = pop(L, &args);
     if (!rc) rc = pop(L, &fn);
     if (rc) return rc;
@@ -560,7 +560,7 @@ static int op_reduce(loader *L) {
 }
 
 static int op_build(loader *L) {
-    sl_pkv *state, *target;
+    sl_pkv *state = NULL, *target = NULL;
     int rc = pop(L, &state);
     if (!rc) rc = top(L, &target);
     if (rc) return rc;
@@ -633,7 +633,7 @@ static int run(loader *L, sl_pkv **root) {
             break;
         }
         case 't': {
-            size_t f;
+            size_t f = 0;
             sl_pkv *v;
             if (!(rc = pop_mark(L, &f)) && !(rc = make_seq(L, SL_PK_TUPLE, L->stack + f, L->sp - f, &v))) {
                 L->sp = f;
@@ -652,7 +652,7 @@ static int run(loader *L, sl_pkv **root) {
             break;
         }
         case 'u': case 'e': {
-            size_t f;
+            size_t f = 0;
             if (!(rc = pop_mark(L, &f))) rc = extend_below(L, f, op == 'u');
             break;
         }
@@ -663,8 +663,8 @@ static int run(loader *L, sl_pkv **root) {
             break;
         }
         case 'X': case 'U': {
-            const uint8_t *s;
-            uint64_t n;
+            const uint8_t *s = NULL;
+            uint64_t n = 0;
             if (!(rc = rd_counted(c, op == 'X' ? 4 : 1, L->op_at, sl_pk_opcode_name(op), &s, &n)))
                 rc = new_str(L, s, (size_t)n, op == 'U');
             break;
@@ -717,7 +717,7 @@ static int run(loader *L, sl_pkv **root) {
         }
         case 'q': case 'r': {
             int nb = op == 'q' ? 1 : 4;
-            sl_pkv *t;
+            sl_pkv *t = NULL;
             if ((rc = need(c, (size_t)nb, L->op_at, sl_pk_opcode_name(op)))) break;
             uint64_t idx = rd_le(c->p + c->pos, nb);
             c->pos += (size_t)nb;
@@ -824,10 +824,10 @@ int sl_pk_scan(const uint8_t *data, size_t len, const char *where, sl_pk_import_
         bool was_str = last_was_str;
         strref prev = S.last[1];
         last_was_str = false;
-        const char *s1, *s2;
-        size_t n1, n2;
-        const uint8_t *b;
-        uint64_t n;
+        const char *s1 = NULL, *s2 = NULL;
+        size_t n1 = 0, n2 = 0;
+        const uint8_t *b = NULL;
+        uint64_t n = 0;
         switch (oi->arg) {
         case A_NONE: break;
         case A_U1: case A_U2: case A_I4: case A_U4: case A_U8: case A_F8: {

@@ -138,7 +138,7 @@ static int visit(reader *R, int depth) {
 static cJSON *to_json(reader *R, const sl_pkv *v, int depth, int *rc) {
     if ((*rc = visit(R, depth))) return NULL;
     char kb[32];
-    const char *ks;
+    const char *ks = NULL;
     switch (v->kind) {
     case SL_PK_NONE: return cJSON_CreateNull();
     case SL_PK_BOOL: return cJSON_CreateBool(v->u.b);
@@ -250,7 +250,7 @@ static int walk(reader *R, const sl_pkv *v, char *name, size_t len, int depth) {
     int rc = visit(R, depth);
     if (rc) return rc;
     char kb[32];
-    const char *ks;
+    const char *ks = NULL;
     switch (v->kind) {
     case SL_PK_TENSOR: return add_tensor(R, name, &v->u.tensor);
     case SL_PK_DICT: case SL_PK_ODICT:
