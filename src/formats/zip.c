@@ -230,7 +230,7 @@ int sl_zip_open(sl_zip *z, const char *path, const uint8_t *data, uint64_t size,
     z->path = path;
     z->data = data;
     z->size = data ? size : 0;
-    uint64_t cd_off, cd_size, count;
+    uint64_t cd_off = 0, cd_size = 0, count = 0;
     int rc = find_end(z, &cd_off, &cd_size, &count, err);
     if (rc) return rc;
     z->entries = calloc(count ? count : 1, sizeof *z->entries);
