@@ -17,34 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/buf.h"
 #include "../core/writer_impl.h"
 #include "gguf_impl.h"
 
 #define MAX_NEST 8
 
-typedef struct gbuf {
-    uint8_t *p;
-    size_t n, cap;
-    bool oom;
-} gbuf;
+typedef sl_buf gbuf;
 
-static void put(gbuf *b, const void *d, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->n + n) nc *= 2;
-        uint8_t *p = realloc(b->p, nc);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void put8(gbuf *b, uint8_t v) { put(b, &v, 1); }
-static void put16(gbuf *b, uint16_t v) { uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)}; put(b, x, 2); }
-static void put32(gbuf *b, uint32_t v) { put16(b, (uint16_t)v); put16(b, (uint16_t)(v >> 16)); }
-static void put64(gbuf *b, uint64_t v) { put32(b, (uint32_t)v); put32(b, (uint32_t)(v >> 32)); }
+static void put(gbuf *b, const void *d, size_t n) { sl_buf_put(b, d, n); }
+static void put8(gbuf *b, uint8_t v) { sl_buf_putc(b, v); }
+static void put16(gbuf *b, uint16_t v) { sl_buf_u16le(b, v); }
+static void put32(gbuf *b, uint32_t v) { sl_buf_u32le(b, v); }
+static void put64(gbuf *b, uint64_t v) { sl_buf_u64le(b, v); }
 static void put_str(gbuf *b, const char *s) { size_t l = strlen(s); put64(b, l); put(b, s, l); }
 
 typedef struct enc {

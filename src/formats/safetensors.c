@@ -29,6 +29,7 @@
 
 #include "silica/checkpoint.h"
 #include "silica/safetensors.h"
+#include "../core/buf.h"
 #include "../core/writer_impl.h"
 
 #define ST_MAX_HEADER 100000000ull
@@ -67,26 +68,9 @@ static int st_rank(sl_dtype t) {
 /* ------------------------------------------------------------------ */
 /* small string builder + JSON string escaping                         */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
+typedef sl_buf sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) { b->oom = true; return; }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
+static void sb_put(sbuf *b, const char *s, size_t n) { sl_buf_put(b, s, n); }
 static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 static void sb_u64(sbuf *b, uint64_t v) {
     char t[24];

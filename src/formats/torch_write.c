@@ -19,6 +19,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../core/buf.h"
 #include "../core/writer_impl.h"
 #include "zip.h"
 
@@ -29,21 +30,9 @@ typedef struct tw_state {
     uLong crc;           /* CRC-32 over all tensor bytes */
 } tw_state;
 
-typedef struct pbuf { uint8_t *p; size_t n, cap; bool oom; } pbuf;
+typedef sl_buf pbuf;
 
-static void pb_put(pbuf *b, const void *d, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (nc < b->n + n) nc *= 2;
-        uint8_t *np = realloc(b->p, nc);
-        if (!np) { b->oom = true; return; }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
+static void pb_put(pbuf *b, const void *d, size_t n) { sl_buf_put(b, d, n); }
 
 static void pb_op(pbuf *b, uint8_t op) { pb_put(b, &op, 1); }
 
