@@ -212,3 +212,23 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path):
         pytest.fail("conversion finished before SIGINT; make the input larger")
     assert p.returncode == 130
     assert sorted(os.listdir(tmp_path)) == ["big.safetensors"]
+
+
+def test_full_disk_leaves_nothing(tmp_path):
+    """A write that fails mid-way (here: RLIMIT_FSIZE, as a full disk would)
+    gives one error line, exit 2, and removes the partial output."""
+    import resource
+    src = tmp_path / "src.safetensors"
+    save_file({f"t{i}": np.ones((256, 256), dtype=np.float32) for i in range(8)}, str(src))
+    out = tmp_path / "out.safetensors"
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # get EFBIG from write(), as ENOSPC would come
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
+
+    p = subprocess.run([str(SILICA), "convert", src, out, "--to", "safetensors"], capture_output=True,
+                       text=True, preexec_fn=limit, timeout=60)
+    assert p.returncode == 2, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "out.safetensors" in lines[0] and "write failed" in lines[0], lines
+    assert sorted(os.listdir(tmp_path)) == ["src.safetensors"]
