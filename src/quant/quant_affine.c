@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "quant/quant_impl.h"
+#include "quant/quant_simd.h"
 
 #define SL_Q_EPS 1e-7f
 
@@ -192,7 +193,7 @@ static inline float rint_small(float t) {
 }
 
 /* One group (x already float32): codes + float32 scale and bias. */
-static void affine_group(const float *x, int gs, int bits, sl_q_variant v, float tmax, uint8_t *codes,
+static void affine_group(const float *x, int gs, int bits, sl_q_variant v, float tmax, int avx2, uint8_t *codes,
                          float *s_out, float *b_out) {
     const float n = (float)((1 << bits) - 1);
     float mn, mx;
@@ -203,11 +204,16 @@ static void affine_group(const float *x, int gs, int bits, sl_q_variant v, float
         mn = INFINITY;
         mx = -INFINITY;
     }
-    for (int i = 0; i < gs; i++) {
-        float w = x[i];
-        mn = w < mn ? w : mn;
-        mx = w > mx ? w : mx;
-    }
+#if defined(SL_QI_X86)
+    if (avx2)
+        sl_qi_avx2_minmax(x, gs, &mn, &mx);
+    else
+#endif
+        for (int i = 0; i < gs; i++) {
+            float w = x[i];
+            mn = w < mn ? w : mn;
+            mx = w > mx ? w : mx;
+        }
     float s = (mx - mn) / n;
     s = s < SL_Q_EPS ? SL_Q_EPS : s;
     int side = fabsf(mn) > fabsf(mx);
@@ -231,6 +237,12 @@ static void affine_group(const float *x, int gs, int bits, sl_q_variant v, float
             codes[i] = (uint8_t)(int)r;
         }
     } else {
+#if defined(SL_QI_X86)
+        if (avx2) {
+            sl_qi_avx2_codes(x, gs, s, b, n, codes);
+            goto done;
+        }
+#endif
         for (int i = 0; i < gs; i++) {
             float t = (x[i] - b) / s;
             t = t > -1.0f ? t : -1.0f;
@@ -241,6 +253,9 @@ static void affine_group(const float *x, int gs, int bits, sl_q_variant v, float
             codes[i] = (uint8_t)(int)r;
         }
     }
+#if defined(SL_QI_X86)
+done:
+#endif
     *s_out = s;
     *b_out = b;
 }
@@ -275,10 +290,11 @@ int sl_q_affine_quantize(const void *src, sl_dtype src_type, size_t n, int bits,
     uint8_t codes[128];
     const float tmax = dtype_max(src_type);
     const size_t words_per_group = (size_t)group_size * (size_t)bits / 32;
+    const int avx2 = sl_qi_use_avx2();
     for (size_t g = 0; g < n / (size_t)group_size; g++) {
         float s, b;
         load_group(src, src_type, g * (size_t)group_size, group_size, x);
-        affine_group(x, group_size, bits, variant, tmax, codes, &s, &b);
+        affine_group(x, group_size, bits, variant, tmax, avx2, codes, &s, &b);
         sl_qi_pack(codes, (size_t)group_size, bits, wq + g * words_per_group);
         sl_qi_store(scales, scale_type, g, s);
         sl_qi_store(biases, scale_type, g, b);
@@ -303,18 +319,56 @@ int sl_q_affine_dequantize(const uint32_t *wq, const void *scales, const void *b
     if (n && (!wq || !scales || !biases || !out))
         return sl_errorf(err, SL_EINVAL, "affine dequantization: NULL buffer");
     const size_t gs = (size_t)group_size, wpg = gs * (size_t)bits / 32;
+    const int avx2 = sl_qi_use_avx2();
     uint8_t codes[128];
+    float y[128];
     for (size_t g = 0; g < n / gs; g++) {
         const float s = sl_qi_load(scales, scale_type, g), b = sl_qi_load(biases, scale_type, g);
-        sl_qi_unpack(wq + g * wpg, gs, bits, codes);
+        const uint32_t *w = wq + g * wpg;
         if (out_type == SL_F32) {
             float *o = (float *)out + g * gs;
+#if defined(SL_QI_X86)
+            if (avx2 && bits == 4) {
+                sl_qi_avx2_dq4_f32(w, wpg, s, b, o);
+                continue;
+            }
+            if (avx2 && bits == 8) {
+                sl_qi_avx2_dq8_f32(w, wpg, s, b, o);
+                continue;
+            }
+#endif
+            if (bits == 4) {
+                for (size_t i = 0; i < gs; i++) {
+                    float t = (float)((w[i / 8] >> (4 * (i % 8))) & 15u) * s;
+                    o[i] = t + b;
+                }
+                continue;
+            }
+            sl_qi_unpack(w, gs, bits, codes);
             for (size_t i = 0; i < gs; i++) {
                 float t = (float)codes[i] * s;
                 o[i] = t + b;
             }
+        } else if (isfinite(s) && isfinite(b)) {
+            /* MLX CPU: (T)((T)(q*s) + b); finite s and b give no NaN, so the
+             * vector converters (plain RNE) produce MLX's bits */
+            uint16_t *o = (uint16_t *)out + g * gs;
+            sl_qi_unpack(w, gs, bits, codes);
+            for (size_t i = 0; i < gs; i++) y[i] = (float)codes[i] * s;
+            if (out_type == SL_F16) {
+                sl_f32_to_f16_n(y, o, gs);
+                sl_f16_to_f32_n(o, y, gs);
+            } else {
+                sl_f32_to_bf16_n(y, o, gs);
+                sl_bf16_to_f32_n(o, y, gs);
+            }
+            for (size_t i = 0; i < gs; i++) y[i] = y[i] + b;
+            if (out_type == SL_F16)
+                sl_f32_to_f16_n(y, o, gs);
+            else
+                sl_f32_to_bf16_n(y, o, gs);
         } else {
-            /* MLX CPU: (T)((T)(q*s) + b) */
+            sl_qi_unpack(w, gs, bits, codes);
             for (size_t i = 0; i < gs; i++) {
                 float t = sl_qi_round_to(out_type, (float)codes[i] * s);
                 sl_qi_store(out, out_type, g * gs + i, t + b);

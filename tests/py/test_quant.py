@@ -30,14 +30,17 @@ class R:
         self.rc, self.out, self.err = p.returncode, p.stdout, p.stderr.decode()
 
 
-def tool(*args, data=b""):
+def tool(*args, data=b"", simd=None):
     assert TOOL.exists(), f"quant_tool not built at {TOOL}"
-    p = subprocess.run([str(TOOL), *map(str, args)], input=data, capture_output=True, timeout=120)
+    env = dict(os.environ)
+    if simd:
+        env["SILICA_SIMD"] = simd
+    p = subprocess.run([str(TOOL), *map(str, args)], input=data, capture_output=True, timeout=120, env=env)
     return R(p)
 
 
-def ok(*args, data=b""):
-    r = tool(*args, data=data)
+def ok(*args, data=b"", simd=None):
+    r = tool(*args, data=data, simd=simd)
     assert r.rc == 0, f"quant_tool {args} failed: {r.err}"
     return r
 
@@ -169,6 +172,22 @@ def test_affine_gpu_variant_matches_spec(dt, bits):
     # the variants really differ on all-negative groups (range widened to [min, 0])
     cpu = ok("affine-q", dt, bits, gs, dt, "cpu", data=w.tobytes())
     assert cpu.out != r.out
+
+
+@pytest.mark.parametrize("variant", ["cpu", "gpu"])
+@pytest.mark.parametrize("dt", ["F32", "F16", "BF16"])
+def test_affine_simd_paths_identical(dt, variant):
+    """AVX2 kernels (if this CPU has them) and the portable loops give the same bytes."""
+    rng = np.random.default_rng(21)
+    w = np.concatenate([adversarial(dt, 256, rng, b) for b in (2, 4, 8)])
+    for bits in (3, 4, 8):
+        a = ok("affine-q", dt, bits, 64, dt, variant, data=w.tobytes()).out
+        b = ok("affine-q", dt, bits, 64, dt, variant, data=w.tobytes(), simd="scalar").out
+        assert a == b
+        for odt in ("F32", dt):
+            da = ok("affine-dq", bits, 64, dt, odt, w.size, data=a).out
+            db = ok("affine-dq", bits, 64, dt, odt, w.size, data=a, simd="scalar").out
+            assert da == db
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 6, 7, 8])
