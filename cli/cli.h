@@ -22,6 +22,7 @@ int cmd_doctor(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_template(int argc, char **argv);
 
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);

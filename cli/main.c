@@ -14,6 +14,7 @@ static const cli_command k_commands[] = {
     {"inspect", cmd_inspect, "list the tensors, dtypes, shapes and metadata of a checkpoint"},
     {"scan", cmd_scan, "list a PyTorch file's pickle imports and whether silica will load them"},
     {"convert", cmd_convert, "convert tensors between safetensors, PyTorch, NumPy and GGUF"},
+    {"template", cmd_template, "render a conversation with a model's chat template (like transformers)"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
