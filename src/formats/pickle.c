@@ -635,7 +635,7 @@ static int run(loader *L, sl_pkv **root) {
         case 't': {
             size_t f = 0;
             sl_pkv *v;
-            if (!(rc = pop_mark(L, &f)) && !(rc = make_seq(L, SL_PK_TUPLE, L->stack + f, L->sp - f, &v))) {
+            if (!(rc = pop_mark(L, &f)) && !(rc = make_seq(L, SL_PK_TUPLE, L->sp > f ? L->stack + f : NULL, L->sp - f, &v))) {
                 L->sp = f;
                 rc = push(L, v);
             }
