@@ -12,7 +12,7 @@
 #   build-arm64   cross build with cmake/aarch64-linux-gnu.cmake  -> build-arm64/
 #   ctest-arm64   unit tests under qemu-aarch64
 #   build-fuzz    libFuzzer targets with clang                    -> build-fuzz/
-#   fuzz          each tests/fuzz/fuzz_*.c for SILICA_FUZZ_SECONDS (default 20)
+#   fuzz          each tests/fuzz/fuzz_*.c: SILICA_FUZZ_RUNS runs (default 40000, seed 1), at most SILICA_FUZZ_SECONDS
 #
 # (part*/examples are built by `build` and run by tests/py/test_examples.py.)
 # With CI=true a missing tool or peer, or a skipped pytest, is a failure;
@@ -26,7 +26,11 @@ ROOT=$PWD
 CI=${CI:-false}
 [ "$CI" = 1 ] && CI=true
 JOBS=$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
-FUZZ_SECONDS=${SILICA_FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${SILICA_FUZZ_SECONDS:-60}
+# CI fuzzing is deterministic (fixed seed, fixed number of runs) so a clean-clone
+# check before submitting reproduces exactly what CI will do; explore longer by
+# hand with SILICA_FUZZ_RUNS=-1 SILICA_FUZZ_SECONDS=600.
+FUZZ_RUNS=${SILICA_FUZZ_RUNS:-40000}
 run_deps=1
 only=""
 while [ $# -gt 0 ]; do
@@ -153,7 +157,7 @@ s_fuzz() {
         mkdir -p "$corpus"
         local seeds=()
         [ -d "tests/fuzz/corpus/$name" ] && seeds+=("tests/fuzz/corpus/$name")
-        if "build-fuzz/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+        if "build-fuzz/$name" -seed=1 -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
             -artifact_prefix="build-fuzz/$name-" "$corpus" "${seeds[@]}" >"$LOGDIR/$name.log" 2>&1; then
             printf '%-24s ok   (%s)\n' "$name" "$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$LOGDIR/$name.log" | tail -1)"
         else
