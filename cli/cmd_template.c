@@ -137,7 +137,7 @@ int cmd_template(int argc, char **argv) {
         }
         char *key = strndup(vars[i], (size_t)(eq - vars[i]));
         if (!key) goto done;
-        cJSON *val = cJSON_Parse(eq + 1);
+        cJSON *val = cJSON_ParseWithOpts(eq + 1, NULL, 1);
         if (!val) val = cJSON_CreateString(eq + 1);
         cJSON_DeleteItemFromObjectCaseSensitive(ctx, key);
         cJSON_AddItemToObject(ctx, key, val);
