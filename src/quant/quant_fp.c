@@ -7,7 +7,7 @@
  * arithmetic happens in the INPUT dtype T (each op rounds to T); this file
  * mirrors it op by op (shared/specs/mlx.md §1.6):
  *   sc  = T(amax / 6|448)
- *   mx*: e = sc == 0 ? 0 : ceil(T(log2(sc)));  y = T(w / 2^e);  scale = u8(e+127)
+ *   mx*: e = sc == 0 ? 0 : ceil(log2(sc)) (f32);  y = T(w / 2^e);  scale = u8(e+127)
  *        (mlx 0.32.4 takes the ceiling; the spec, from an older commit, says round)
  *   nv:  enc = global ? f32(2688/global) : 1;  s8 = E4M3(f32(sc) * enc);
  *        y = f32(T(w / e4m3(s8))) * enc                       (f32 from here)
@@ -99,7 +99,7 @@ int sl_q_fp_quantize(sl_q_mode mode, const void *src, sl_dtype src_type, size_t 
             scales[g] = s8;
         } else {
             int e = 0;
-            if (sc != 0.0f) e = (int)ceilf(sl_qi_round_to(T, log2f(sc)));
+            if (sc != 0.0f) e = (int)ceilf(log2f(sc));
             float p = sl_qi_round_to(T, ldexpf(1.0f, e));
             for (int i = 0; i < gs; i++) {
                 float y = sl_qi_round_to(T, sl_qi_load(src, T, off + (size_t)i) / p);

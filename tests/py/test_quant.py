@@ -211,6 +211,13 @@ def fp_input(dt, rng):
     w[1, :] = np.resize([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75], 128)
     w[2, :] = np.resize([6.0, 8.5, 448.0, 500.0, -0.0, 1e-3], 128)
     w[3, :] *= 1e-4
+    w[4, :] *= 1e-38 if dt != "F16" else 1e-6     # subnormal scales / E8M0 exponent wrap
+    # log-uniform magnitudes with values just around the E2M1 / E4M3 rounding thresholds
+    m = np.exp2(rng.uniform(-20, 12, (24, 1))) * rng.choice([-1, 1], (24, 128))
+    t = np.resize([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0], 128) * (1 + rng.choice([-1, 0, 1], 128) * 2.0 ** -9)
+    with np.errstate(over="ignore"):
+        w = np.concatenate([w, (m * t / 4).astype(np.float32), rng.standard_normal((24, 128)) * m])
+    w = np.clip(w, -float(np.finfo(np.float16).max) if dt == "F16" else -3e38, float(np.finfo(np.float16).max) if dt == "F16" else 3e38)
     return w.astype(np.float32).astype(T)
 
 
