@@ -24,6 +24,14 @@ int cmd_scan(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_du(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);
 /* Print "silica <cmd>: <message>" plus a --help hint; return 2. */

@@ -15,6 +15,14 @@ static const cli_command k_commands[] = {
     {"scan", cmd_scan, "list a PyTorch file's pickle imports and whether silica will load them"},
     {"convert", cmd_convert, "convert tensors between safetensors, PyTorch, NumPy and GGUF"},
     {"template", cmd_template, "render a conversation with a model's chat template (like transformers)"},
+    {"list", cmd_list, "list the model versions in the store (and the Hugging Face cache)"},
+    {"show", cmd_show, "a stored version's files, digests, config summary and lineage"},
+    {"tag", cmd_tag, "give a stored version another name or tag"},
+    {"rm", cmd_rm, "remove a version from the store (blobs only when unused)"},
+    {"gc", cmd_gc, "delete unreferenced blobs and temporaries from the store"},
+    {"verify", cmd_verify, "rehash the store's blobs; quarantine corrupt ones"},
+    {"du", cmd_du, "disk use of the store"},
+    {"import", cmd_import, "add a local model directory to the store"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 

@@ -1,0 +1,164 @@
+/*
+ * silica/registry.h — the local model store: content-addressed blobs, an
+ * SQLite index of models / versions / files / tags / lineage, pulls from
+ * Hugging Face protocol hubs, and reuse of the Hugging Face cache.
+ *
+ * Invariants:
+ *  - Blobs live at $SILICA_HOME/blobs/<aa>/<sha256>, are read-only (0444) and
+ *    are only ever created by rename() of a fully written, fsync'd, verified
+ *    temporary; a blob's name is the sha256 of its bytes.
+ *  - A version is visible (list/show/resolve) only once its index row is
+ *    committed, which happens after all its blobs and its snapshot directory
+ *    (symlinks into blobs/) exist.  Nothing partial is ever listed.
+ *  - Mutating commands hold $SILICA_HOME/lock: shared while adding (pull,
+ *    import), exclusive while deleting (rm, gc, verify's quarantine), so a
+ *    blob is never removed while another process is about to reference it.
+ *  - Names: org/name[@revision][:tag].  A bare org/name means the most recent
+ *    version; @rev matches a revision prefix (>= 4 hex) or a hub ref (main);
+ *    :tag matches a tag.
+ */
+#ifndef SILICA_REGISTRY_H
+#define SILICA_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "silica/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sl_reg sl_reg;
+
+/* $SILICA_HOME, else $XDG_CACHE_HOME/silica, else ~/.cache/silica (malloc'd). */
+char *sl_reg_default_home(void);
+/* Open (creating if needed) the store at `home` (NULL: default). */
+int sl_reg_open(const char *home, sl_reg **out, sl_error *err);
+void sl_reg_close(sl_reg *r);
+const char *sl_reg_home(const sl_reg *r);
+
+/* ---- names ---- */
+typedef struct sl_reg_name {
+    char *model;     /* "org/name" */
+    char *revision;  /* after '@', or NULL */
+    char *tag;       /* after ':', or NULL */
+} sl_reg_name;
+int sl_reg_parse_name(const char *s, sl_reg_name *out, sl_error *err);
+void sl_reg_name_free(sl_reg_name *n);
+bool sl_reg_looks_like_name(const char *s);  /* org/name shape and not an existing path */
+
+/* ---- versions ---- */
+typedef struct sl_reg_file {
+    char *path;          /* relative path inside the model, '/' separated */
+    uint64_t size;
+    char sha256[65];
+} sl_reg_file;
+
+typedef struct sl_reg_lineage {
+    char *kind;      /* "hub", "lfs", "import", "derived", "tag", "hf-cache" */
+    char *endpoint;  /* hub endpoint or LFS remote */
+    char *repo;      /* hub repo id */
+    char *commit;    /* hub commit */
+    char *parent;    /* "org/name@revision" it was derived from */
+    char *command;   /* exact command line that produced it */
+} sl_reg_lineage;
+
+typedef struct sl_reg_version {
+    int64_t id;
+    char *model;
+    char *revision;    /* hub commit, or a content digest (40 hex) for local versions */
+    char *ref;         /* hub ref it was pulled as ("main"), or NULL */
+    char *format;      /* hf, mlx, torch, gguf, npz */
+    char *quant;       /* e.g. "bf16", "4bit-g64", "Q4_K" */
+    int64_t params;
+    uint64_t size;
+    double created;    /* unix seconds */
+    char *config;      /* config summary JSON (compact) or NULL */
+    char **tags;
+    size_t n_tags;
+    sl_reg_file *files;
+    size_t n_files;
+    sl_reg_lineage lineage;
+    char *source;      /* "store" or "hf-cache" */
+    char *path;        /* local directory holding the files (snapshot) */
+} sl_reg_version;
+
+void sl_reg_version_free(sl_reg_version *v);   /* frees members and v */
+void sl_reg_versions_free(sl_reg_version **v, size_t n);
+
+/* Resolve a name to the version it designates (with files and lineage). */
+int sl_reg_find(sl_reg *r, const char *name, sl_reg_version **out, sl_error *err);
+/* All versions, newest first (files not loaded); with_hf adds HF-cache entries. */
+int sl_reg_list(sl_reg *r, bool with_hf, sl_reg_version ***out, size_t *n, sl_error *err);
+/* Parents chain of a version: [v's parent, grandparent, ...]. */
+int sl_reg_lineage_chain(sl_reg *r, const sl_reg_version *v, sl_reg_version ***out, size_t *n, sl_error *err);
+
+/* Add every regular file under `dir` (recursively, skipping .git) as a new
+ * version of `model`; files are hard-linked into blobs when possible, else
+ * copied; every file is hashed.  expect (optional, n_expect entries) lists
+ * path -> sha256 that must match.  Returns the version (NULL out allowed). */
+int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
+                      const sl_reg_lineage *lin, sl_reg_version **out, sl_error *err);
+/* Register a version whose blobs are already in the store (files[].sha256). */
+int sl_reg_commit_version(sl_reg *r, sl_reg_version *v, sl_error *err);
+
+int sl_reg_tag(sl_reg *r, const char *src, const char *dst, sl_error *err);
+
+typedef struct sl_reg_stats {
+    uint64_t versions, blobs, bytes, partials, partial_bytes, tmp, quarantined;
+} sl_reg_stats;
+int sl_reg_rm(sl_reg *r, const char *name, sl_reg_stats *st, sl_error *err);
+int sl_reg_gc(sl_reg *r, sl_reg_stats *st, sl_error *err);
+int sl_reg_du(sl_reg *r, sl_reg_stats *st, sl_error *err);
+
+/* verify: rehash every blob of `name` (NULL: all); corrupt blobs move to
+ * quarantine/ and are reported through cb.  *bad = number of problems. */
+typedef void (*sl_reg_report_fn)(void *ctx, const char *what, const char *problem);
+int sl_reg_verify(sl_reg *r, const char *name, sl_reg_report_fn cb, void *ctx, uint64_t *bad, sl_error *err);
+/* Check the blobs of a version once (digest check on first use); cached in the index. */
+int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err);
+
+/* A store name (or HF-cache repo) -> local directory.  *out malloc'd. */
+int sl_reg_resolve(const char *name, char **out, sl_error *err);
+/* If src was resolved from the store, register dst_dir as a derived version. */
+int sl_reg_register_derived(const char *src_name, const char *dst_dir, const char *dst_model, const char *command,
+                            sl_error *err);
+
+/* ---- Hugging Face cache ---- */
+char *sl_reg_hf_cache_dir(void);   /* HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, $HF_HOME/hub, ... */
+/* Snapshot dir of repo at rev (ref name or commit) in the HF cache, or NULL. */
+char *sl_reg_hf_snapshot(const char *cache, const char *repo, const char *rev, char **commit_out);
+
+/* ---- pull ---- */
+typedef void (*sl_reg_progress_fn)(void *ctx, const char *file, uint64_t file_done, uint64_t file_total,
+                                   uint64_t done, uint64_t total);
+typedef struct sl_reg_pull_opts {
+    const char *repo;          /* org/name */
+    const char *revision;      /* NULL: main */
+    const char *endpoint;      /* NULL: $HF_ENDPOINT or https://huggingface.co */
+    const char *token;         /* NULL: $HF_TOKEN */
+    const char *const *include;
+    size_t n_include;
+    const char *const *exclude;
+    size_t n_exclude;
+    int jobs;                  /* parallel downloads (default 4) */
+    bool hf_cache;             /* also write the HF cache layout */
+    bool offline;              /* no network at all */
+    sl_reg_progress_fn progress;
+    void *progress_ctx;
+} sl_reg_pull_opts;
+typedef struct sl_reg_pull_result {
+    bool already;              /* nothing fetched: in the store already */
+    uint64_t files, bytes_fetched, bytes_total;
+    double seconds;
+    char revision[64];
+} sl_reg_pull_result;
+bool sl_reg_offline_env(void);   /* SILICA_OFFLINE=1 or HF_HUB_OFFLINE in 1/ON/YES/TRUE */
+int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

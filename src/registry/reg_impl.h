@@ -1,0 +1,90 @@
+/*
+ * reg_impl.h — internals shared by the registry modules (store, index,
+ * maintenance, HF cache, hub client, pull, LFS).
+ *
+ * Invariants: every path built here is malloc'd; every function returns 0 or
+ * an SL_E* code with a one-line message; the lock protocol is the one stated
+ * in silica/registry.h.
+ */
+#ifndef SILICA_REG_IMPL_H
+#define SILICA_REG_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+#include "silica/error.h"
+#include "silica/io.h"
+#include "silica/registry.h"
+
+struct sl_reg {
+    char *home;
+    sqlite3 *db;
+    int lock_fd;
+    int lock_depth;   /* nested shared/exclusive holds */
+};
+
+/* ---- hashing (reg_hash.c) ---- */
+typedef struct sl_hasher sl_hasher;
+sl_hasher *sl_hasher_new(bool git_sha1, uint64_t git_size);  /* git_sha1: also "blob <size>\0"+data sha1 */
+void sl_hasher_update(sl_hasher *h, const void *p, size_t n);
+void sl_hasher_final(sl_hasher *h, char sha256[65], char sha1[41]); /* frees h; sha1 may be NULL */
+void sl_hasher_free(sl_hasher *h);
+int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *err);
+int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error *err);
+bool sl_is_hex(const char *s, size_t n);
+
+/* ---- filesystem helpers (reg_store.c) ---- */
+char *sl_fmt(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+int sl_mkdir_p(const char *path, sl_error *err);
+void sl_rm_rf(const char *path);
+int sl_fsync_dir(const char *dir);
+double sl_now(void);
+
+/* store layout */
+char *reg_blob_path(const sl_reg *r, const char *sha256);
+char *reg_snapshot_path(const sl_reg *r, const char *model, const char *revision);
+bool reg_blob_exists(const sl_reg *r, const char *sha256, uint64_t size);
+/* Move a verified temporary file (same filesystem) into blobs/; chmod 0444, fsync. */
+int reg_blob_adopt(sl_reg *r, const char *tmp, const char *sha256, sl_error *err);
+/* Hash + hardlink (or copy) a file into blobs/. */
+int reg_blob_put_file(sl_reg *r, const char *src, char sha256[65], uint64_t *size, sl_error *err);
+/* Build snapshots/<model>/<revision>/ with relative symlinks (atomic rename). */
+int reg_build_snapshot(sl_reg *r, const sl_reg_version *v, sl_error *err);
+/* Lock: LOCK_SH or LOCK_EX on $HOME/lock (re-entrant by depth). */
+int reg_lock(sl_reg *r, int how, sl_error *err);
+void reg_unlock(sl_reg *r);
+/* A per-key exclusive lock file under locks/ (returns fd, -1 on error). */
+int reg_lock_key(sl_reg *r, const char *key, sl_error *err);
+void reg_unlock_key(int fd);
+
+/* ---- index (reg_index.c) ---- */
+int reg_db_open(sl_reg *r, sl_error *err);
+int reg_db_insert_version(sl_reg *r, sl_reg_version *v, sl_error *err);  /* sets v->id; idempotent on (model,revision) */
+int reg_db_find(sl_reg *r, const sl_reg_name *n, sl_reg_version **out, sl_error *err);
+int reg_db_load_by_id(sl_reg *r, int64_t id, bool files, sl_reg_version **out, sl_error *err);
+int reg_db_blob_refs(sl_reg *r, const char *sha256, int64_t *count, sl_error *err);
+int reg_db_exec(sl_reg *r, const char *sql, sl_error *err);
+bool reg_db_known_snapshot(sl_reg *r, const char *model, const char *revision);
+char *reg_content_revision(const sl_reg_file *files, size_t n);   /* 40 hex */
+
+/* ---- metadata (reg_meta.c) ---- */
+/* Fill v->format, quant, params, config from the files in dir. */
+void reg_describe(sl_reg_version *v, const char *dir, bool deep);  /* deep: open the checkpoint for params */
+
+/* ---- HF cache (reg_hfcache.c) ---- */
+int reg_hf_list(sl_reg_version ***out, size_t *n, size_t *cap, sl_error *err);
+int reg_hf_write(const char *cache, const char *repo, const char *ref, const char *commit, const sl_reg *r,
+                 const sl_reg_version *v, char *const *etags, sl_error *err);
+
+/* ---- strings ---- */
+char *sl_strdup0(const char *s);   /* NULL-safe strdup */
+bool reg_glob_match(const char *pat, const char *path);
+
+#endif
