@@ -21,12 +21,13 @@
  *    to mx.dequantize on the CPU: (T)((T)(q*s) + b); with out_type F32 it
  *    computes float(s)*q + float(b) in f32 (MLX's quantized-matmul order).
  *  - sl_q_fp_quantize / sl_q_fp_dequantize match mx.quantize/mx.dequantize
- *    (mode mxfp4, mxfp8, nvfp4) of MLX's CPU fallback, which computes in
- *    the input dtype.
+ *    (mode mxfp4, mxfp8, nvfp4) of MLX 0.32.4's CPU backend on finite
+ *    inputs (groups holding NaN/Inf are not matched).
  *  - sl_q_gguf_dequantize is bit-identical to gguf-py quants.dequantize;
  *    sl_q_gguf_quantize to gguf-py quants.quantize for Q4_0, Q4_1, Q5_0,
  *    Q5_1, Q8_0.  gguf-py has no Q4_K / Q6_K quantizer: those follow
- *    llama.cpp's reference quantize_row_q4_K_ref / q6_K_ref algorithm.
+ *    llama.cpp's reference quantize_row_q4_K_ref / q6_K_ref algorithm (and
+ *    matched ggml's reference built without FMA contraction, byte for byte).
  *
  * Errors: SL_EINVAL for bad sizes / NULL buffers, SL_EUNSUPPORTED for a
  * bits / group size / mode / dtype combination that the format does not
