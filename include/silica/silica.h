@@ -14,6 +14,7 @@
 #include "silica/io.h"
 #include "silica/safetensors.h"
 #include "silica/convert.h"
+#include "silica/tokenizer.h"
 #include "silica/writer.h"
 
 #ifdef __cplusplus

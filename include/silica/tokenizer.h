@@ -1,0 +1,91 @@
+/*
+ * silica/tokenizer.h — text <-> token ids, identical to Hugging Face
+ * `tokenizers` for the BPE tokenizers LLMs ship in tokenizer.json
+ * (byte-level: Llama 3, Qwen, DeepSeek, gpt-oss; SentencePiece-style with
+ * byte fallback: Llama 2, Mistral, Gemma).
+ *
+ * Invariants:
+ *  - A loaded tokenizer is immutable except for its private word cache, so
+ *    one sl_tokenizer must be used by one thread at a time (load one per
+ *    thread for parallel work).
+ *  - Encode input that is not valid UTF-8 is first repaired the way
+ *    Python's bytes.decode("utf-8", "replace") and Rust's
+ *    String::from_utf8_lossy do (each maximal invalid subpart becomes
+ *    U+FFFD); HF tokenizers itself only accepts valid strings.
+ *  - Decode output is always valid UTF-8 (invalid byte runs become U+FFFD
+ *    exactly as HF's decoders produce them).  Ids outside the vocabulary are
+ *    an error (HF silently drops them).
+ *  - An unsupported tokenizer.json component is a load error naming it.
+ */
+#ifndef SILICA_TOKENIZER_H
+#define SILICA_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "silica/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sl_tokenizer sl_tokenizer;
+
+/* Load from a model directory (tokenizer.json + optional
+ * tokenizer_config.json) or from a tokenizer.json path. */
+int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err);
+/* Load from an in-memory tokenizer.json (name is used in messages). */
+int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenizer **out, sl_error *err);
+void sl_tok_free(sl_tokenizer *t);
+
+/* Encode flags */
+enum {
+    SL_TOK_ADD_SPECIAL = 1u,     /* apply the post-processor (BOS/EOS as configured) */
+    SL_TOK_SPECIAL_AS_TEXT = 2u, /* special-token text in the input is plain text */
+    SL_TOK_SKIP_SPECIAL = 4u     /* decode: leave special tokens out */
+};
+
+typedef struct sl_tok_ids {
+    uint32_t *ids;
+    size_t n, cap;
+} sl_tok_ids;
+
+/* Append the ids of text[0..len) to *out (out->n is not reset). */
+int sl_tok_encode(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out, sl_error *err);
+void sl_tok_ids_free(sl_tok_ids *ids);
+
+/* Decode ids into a malloc'd NUL-terminated UTF-8 string. */
+int sl_tok_decode(const sl_tokenizer *t, const uint32_t *ids, size_t n, unsigned flags, char **text, size_t *len,
+                  sl_error *err);
+
+/* Streaming decode for generation: each step returns the text that became
+ * final (possibly empty, never a broken UTF-8 sequence); same algorithm and
+ * results as HF's tokenizers.decoders.DecodeStream. */
+typedef struct sl_tok_stream sl_tok_stream;
+int sl_tok_stream_new(const sl_tokenizer *t, unsigned flags, sl_tok_stream **out, sl_error *err);
+/* *text is borrowed, valid until the next call; *len == 0 when nothing new. */
+int sl_tok_stream_step(sl_tok_stream *s, uint32_t id, const char **text, size_t *len, sl_error *err);
+void sl_tok_stream_free(sl_tok_stream *s);
+
+/* Vocabulary */
+uint32_t sl_tok_vocab_size(const sl_tokenizer *t);   /* 1 + highest id */
+/* Token string of id (model vocab or added token); NULL if none. */
+const char *sl_tok_id_to_token(const sl_tokenizer *t, uint32_t id, size_t *len);
+/* Id of a token string; -1 if absent. */
+int64_t sl_tok_token_to_id(const sl_tokenizer *t, const char *tok, size_t len);
+bool sl_tok_is_special(const sl_tokenizer *t, uint32_t id);
+
+/* What tokenizer_config.json says (ids -1 when absent). */
+typedef struct sl_tok_info {
+    int64_t bos_id, eos_id;
+    const char *bos_token, *eos_token; /* NULL when absent */
+    bool add_bos, add_eos;             /* as configured (false when absent) */
+    const char *model_type;            /* "BPE" */
+} sl_tok_info;
+const sl_tok_info *sl_tok_get_info(const sl_tokenizer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

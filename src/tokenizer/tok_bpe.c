@@ -1,0 +1,503 @@
+/*
+ * tok_bpe.c — the BPE model of tokenizer.json, with HF's exact semantics:
+ * vocab and merges (strings "a b" or pairs ["a","b"]; a repeated pair keeps
+ * the later rank), ignore_merges (a piece found whole in the vocab is one
+ * token), continuing_subword_prefix / end_of_word_suffix, byte_fallback to
+ * <0xXX> tokens, unk_token with fuse_unk, and the merge loop of
+ * tokenizers' Word::merge_all (lowest rank first, leftmost on ties, via a
+ * binary heap with lazy invalidation).  A word cache maps pieces to ids.
+ *
+ * Invariants: every merge's a, b and a+b are vocab tokens (checked at load,
+ * as HF does); ids in the cache and output are < n_mod; all string offsets
+ * fit uint32 (load fails beyond 4 GiB of token text).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_impl.h"
+
+uint64_t tok_hash(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t v = 0;
+    if (n) memcpy(&v, s, n);
+    h = (h ^ v) * 0x94d049bb133111ebull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return h;
+}
+
+static size_t pow2_at_least(size_t n) {
+    size_t c = 16;
+    while (c < n) c *= 2;
+    return c;
+}
+
+int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, const uint32_t *len,
+                     const uint32_t *ids, size_t n) {
+    memset(m, 0, sizeof *m);
+    size_t cap = pow2_at_least(n * 2 + 1);
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) return SL_ENOMEM;
+    m->mask = cap - 1;
+    m->strs = strs;
+    m->off = off;
+    m->len = len;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = ids[i];
+        const char *s = strs->p + off[id];
+        size_t l = len[id];
+        size_t h = (size_t)tok_hash(s, l) & m->mask;
+        for (;;) {
+            uint32_t v = m->slots[h];
+            if (!v) {
+                m->slots[h] = id + 1;
+                break;
+            }
+            if (len[v - 1] == l && !memcmp(strs->p + off[v - 1], s, l)) {
+                m->slots[h] = id + 1;
+                break;
+            }
+            h = (h + 1) & m->mask;
+        }
+    }
+    return 0;
+}
+
+int64_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n) {
+    if (!m->slots) return -1;
+    size_t h = (size_t)tok_hash(s, n) & m->mask;
+    const char *base = m->strs->p;
+    for (;;) {
+        uint32_t v = m->slots[h];
+        if (!v) return -1;
+        if (m->len[v - 1] == n && !memcmp(base + m->off[v - 1], s, n)) return (int64_t)v - 1;
+        h = (h + 1) & m->mask;
+    }
+}
+
+void tok_strmap_free(tok_strmap *m) {
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- merges map ---- */
+static void merge_put(tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_t new_id) {
+    uint64_t k = ((uint64_t)a << 32) | c;
+    size_t h = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & b->mmask;
+    while (b->mkeys[h] != UINT64_MAX && b->mkeys[h] != k) h = (h + 1) & b->mmask;
+    b->mkeys[h] = k;
+    b->mvals[h] = (tok_merge_val){rank, new_id};
+}
+
+static inline const tok_merge_val *merge_get(const tok_bpe *b, uint32_t a, uint32_t c) {
+    uint64_t k = ((uint64_t)a << 32) | c;
+    size_t h = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & b->mmask;
+    for (;;) {
+        uint64_t x = b->mkeys[h];
+        if (x == k) return &b->mvals[h];
+        if (x == UINT64_MAX) return NULL;
+        h = (h + 1) & b->mmask;
+    }
+}
+
+static char *dup_opt(const cJSON *j, size_t *n) {
+    if (!cJSON_IsString(j)) return NULL;
+    size_t l = strlen(j->valuestring);
+    char *s = malloc(l + 1);
+    if (s) memcpy(s, j->valuestring, l + 1);
+    *n = l;
+    return s;
+}
+
+static bool get_bool(const cJSON *j, const char *k, bool def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+static int load_vocab(sl_tokenizer *t, const cJSON *vocab, sl_error *err) {
+    tok_bpe *b = &t->bpe;
+    if (!cJSON_IsObject(vocab)) return sl_errorf(err, SL_EINVAL, "%s: model.vocab must be an object", t->name);
+    size_t cnt = 0;
+    double maxid = -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= 16777216.0 ||
+            it->valuedouble != (double)(int64_t)it->valuedouble)
+            return sl_errorf(err, SL_EINVAL, "%s: model.vocab[\"%.60s\"]: id must be an integer in [0, 2^24)",
+                             t->name, it->string ? it->string : "");
+        if (it->valuedouble > maxid) maxid = it->valuedouble;
+        cnt++;
+    }
+    b->n_mod = (uint32_t)(maxid + 1);
+    b->mod_off = malloc(((size_t)b->n_mod + 1) * sizeof *b->mod_off);
+    b->mod_len = malloc(((size_t)b->n_mod + 1) * sizeof *b->mod_len);
+    uint32_t *ids = malloc((cnt + 1) * sizeof *ids);
+    if (!b->mod_off || !b->mod_len || !ids) {
+        free(ids);
+        return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+    }
+    for (uint32_t i = 0; i < b->n_mod; i++) b->mod_len[i] = UINT32_MAX, b->mod_off[i] = 0;
+    size_t k = 0;
+    cJSON_ArrayForEach(it, vocab) {
+        uint32_t id = (uint32_t)it->valuedouble;
+        size_t l = strlen(it->string);
+        if (t->strs.n + l >= UINT32_MAX || tok_buf_put(&t->strs, it->string, l) || tok_buf_putc(&t->strs, 0)) {
+            free(ids);
+            return sl_errorf(err, SL_ENOMEM, "%s: vocabulary too large", t->name);
+        }
+        b->mod_off[id] = (uint32_t)(t->strs.n - l - 1);
+        b->mod_len[id] = (uint32_t)l;
+        ids[k++] = id;
+    }
+    int rc = tok_strmap_build(&b->vocab, &t->strs, b->mod_off, b->mod_len, ids, k);
+    free(ids);
+    if (rc) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+    return 0;
+}
+
+static int load_merges(sl_tokenizer *t, const cJSON *merges, sl_error *err) {
+    tok_bpe *b = &t->bpe;
+    if (!merges) merges = NULL;
+    int cnt = merges ? cJSON_GetArraySize(merges) : 0;
+    if (merges && !cJSON_IsArray(merges)) return sl_errorf(err, SL_EINVAL, "%s: model.merges must be an array", t->name);
+    size_t cap = pow2_at_least((size_t)cnt * 2 + 1);
+    b->mkeys = malloc(cap * sizeof *b->mkeys);
+    b->mvals = malloc(cap * sizeof *b->mvals);
+    if (!b->mkeys || !b->mvals) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+    memset(b->mkeys, 0xFF, cap * sizeof *b->mkeys);
+    b->mmask = cap - 1;
+    if (!merges) return 0;
+    tok_buf tmp = {0};
+    uint32_t rank = 0;
+    const cJSON *it;
+    int rc = 0;
+    cJSON_ArrayForEach(it, merges) {
+        const char *a, *c;
+        size_t an, cn;
+        if (cJSON_IsString(it)) {
+            const char *sp = strchr(it->valuestring, ' ');
+            if (!sp) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected \"left right\"", t->name, rank);
+                break;
+            }
+            a = it->valuestring;
+            an = (size_t)(sp - a);
+            c = sp + 1;
+            cn = strlen(c);
+            if (memchr(c, ' ', cn)) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected exactly one space", t->name, rank);
+                break;
+            }
+        } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 && cJSON_IsString(it->child) &&
+                   cJSON_IsString(it->child->next)) {
+            a = it->child->valuestring;
+            an = strlen(a);
+            c = it->child->next->valuestring;
+            cn = strlen(c);
+        } else {
+            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected a string or a pair of strings", t->name,
+                           rank);
+            break;
+        }
+        int64_t ia = tok_strmap_get(&b->vocab, a, an), ic = tok_strmap_get(&b->vocab, c, cn);
+        if (ia < 0 || ic < 0) {
+            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: token \"%.*s\" is not in the vocab", t->name, rank,
+                           (int)(ia < 0 ? (an > 60 ? 60 : an) : (cn > 60 ? 60 : cn)), ia < 0 ? a : c);
+            break;
+        }
+        size_t skip = b->prefix ? b->prefix_n : 0;
+        if (skip > cn) skip = cn;
+        tmp.n = 0;
+        if (tok_buf_put(&tmp, a, an) || tok_buf_put(&tmp, c + skip, cn - skip)) {
+            rc = sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+            break;
+        }
+        int64_t in = tok_strmap_get(&b->vocab, tmp.p, tmp.n);
+        if (in < 0) {
+            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: merged token \"%.*s\" is not in the vocab", t->name,
+                           rank, (int)(tmp.n > 60 ? 60 : tmp.n), tmp.p);
+            break;
+        }
+        merge_put(b, (uint32_t)ia, (uint32_t)ic, rank, (uint32_t)in);
+        rank++;
+    }
+    b->n_merges = rank;
+    tok_buf_free(&tmp);
+    return rc;
+}
+
+int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, sl_error *err) {
+    tok_bpe *b = &t->bpe;
+    b->unk_id = -1;
+    for (int i = 0; i < 256; i++) b->byte_ids[i] = -1;
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
+    if (cJSON_IsString(ty) && strcmp(ty->valuestring, "BPE") != 0)
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported model \"%s\" (only BPE)", t->name, ty->valuestring);
+    if (!ty && !cJSON_GetObjectItemCaseSensitive(model, "merges"))
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: model without \"type\" or \"merges\" (only BPE)", t->name);
+    const cJSON *dr = cJSON_GetObjectItemCaseSensitive(model, "dropout");
+    if (cJSON_IsNumber(dr) && dr->valuedouble > 0.0)
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: BPE dropout is not supported", t->name);
+    b->prefix = dup_opt(cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix"), &b->prefix_n);
+    b->suffix = dup_opt(cJSON_GetObjectItemCaseSensitive(model, "end_of_word_suffix"), &b->suffix_n);
+    size_t un = 0;
+    b->unk_token = dup_opt(cJSON_GetObjectItemCaseSensitive(model, "unk_token"), &un);
+    b->fuse_unk = get_bool(model, "fuse_unk", false);
+    b->byte_fallback = get_bool(model, "byte_fallback", false);
+    b->ignore_merges = get_bool(model, "ignore_merges", false);
+    int rc = load_vocab(t, cJSON_GetObjectItemCaseSensitive(model, "vocab"), err);
+    if (rc) return rc;
+    if ((rc = load_merges(t, cJSON_GetObjectItemCaseSensitive(model, "merges"), err))) return rc;
+    if (b->unk_token) b->unk_id = tok_strmap_get(&b->vocab, b->unk_token, un);
+    for (int i = 0; i < 256; i++) {
+        static const char hx[] = "0123456789ABCDEF";
+        char s[6] = {'<', '0', 'x', hx[i >> 4], hx[i & 15], '>'};
+        b->byte_ids[i] = tok_strmap_get(&b->vocab, s, 6);
+    }
+    b->cache_mask = 65535;
+    b->cache = calloc(b->cache_mask + 1, sizeof *b->cache);
+    if (!b->cache) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+    return 0;
+}
+
+void tok_bpe_free(tok_bpe *b) {
+    tok_strmap_free(&b->vocab);
+    free(b->mod_off);
+    free(b->mod_len);
+    free(b->mkeys);
+    free(b->mvals);
+    free(b->unk_token);
+    free(b->prefix);
+    free(b->suffix);
+    free(b->cache);
+    tok_buf_free(&b->cache_keys);
+    free(b->cache_ids);
+    free(b->syms);
+    free(b->heap);
+    tok_buf_free(&b->word);
+    memset(b, 0, sizeof *b);
+}
+
+int tok_ids_push(sl_tok_ids *ids, uint32_t id) {
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 256;
+        if (cap > SIZE_MAX / sizeof *ids->ids) return SL_ENOMEM;
+        uint32_t *v = realloc(ids->ids, cap * sizeof *v);
+        if (!v) return SL_ENOMEM;
+        ids->ids = v;
+        ids->cap = cap;
+    }
+    ids->ids[ids->n++] = id;
+    return 0;
+}
+
+/* ---- heap of candidate merges: (rank, pos) ascending ---- */
+static inline bool heap_less(const struct tok_heap_ent *x, const struct tok_heap_ent *y) {
+    return x->rank < y->rank || (x->rank == y->rank && x->pos < y->pos);
+}
+static void heap_push(struct tok_heap_ent *h, size_t *n, struct tok_heap_ent e) {
+    size_t i = (*n)++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!heap_less(&e, &h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = e;
+}
+static struct tok_heap_ent heap_pop(struct tok_heap_ent *h, size_t *n) {
+    struct tok_heap_ent top = h[0], last = h[--(*n)];
+    size_t i = 0, m = *n;
+    for (;;) {
+        size_t l = 2 * i + 1;
+        if (l >= m) break;
+        size_t c = (l + 1 < m && heap_less(&h[l + 1], &h[l])) ? l + 1 : l;
+        if (!heap_less(&h[c], &last)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (m) h[i] = last;
+    return top;
+}
+
+static int add_sym(tok_bpe *b, size_t *ns, uint32_t id, size_t len) {
+    if (*ns == b->syms_cap) {
+        size_t cap = b->syms_cap ? b->syms_cap * 2 : 64;
+        struct tok_sym *v = realloc(b->syms, cap * sizeof *v);
+        if (!v) return SL_ENOMEM;
+        b->syms = v;
+        b->syms_cap = cap;
+    }
+    int32_t i = (int32_t)*ns;
+    b->syms[i] = (struct tok_sym){id, i - 1, i + 1, (uint32_t)len};
+    (*ns)++;
+    return 0;
+}
+
+/* Word::merge_word + merge_all; appends the resulting ids to out */
+static int merge_word(tok_bpe *b, const char *w, size_t n, sl_tok_ids *out) {
+    size_t ns = 0;
+    bool have_unk = false;
+    uint32_t unk_id = 0;
+    size_t unk_len = 0;
+    size_t i = 0;
+    while (i < n) {
+        int32_t cp;
+        size_t l = (size_t)tok_utf8_dec(w + i, n - i, &cp);
+        bool first = i == 0, last = i + l >= n;
+        const char *s = w + i;
+        size_t sl = l;
+        if ((!first && b->prefix) || (last && b->suffix)) {
+            b->word.n = 0;
+            if ((!first && b->prefix && tok_buf_put(&b->word, b->prefix, b->prefix_n)) ||
+                tok_buf_put(&b->word, w + i, l) || (last && b->suffix && tok_buf_put(&b->word, b->suffix, b->suffix_n)))
+                return SL_ENOMEM;
+            s = b->word.p;
+            sl = b->word.n;
+        }
+        i += l;
+        int64_t id = tok_strmap_get(&b->vocab, s, sl);
+        if (id >= 0) {
+            if (have_unk) {
+                if (add_sym(b, &ns, unk_id, unk_len)) return SL_ENOMEM;
+                have_unk = false;
+            }
+            if (add_sym(b, &ns, (uint32_t)id, l)) return SL_ENOMEM;
+            continue;
+        }
+        if (b->byte_fallback) {
+            bool all = true;
+            for (size_t k = 0; k < sl; k++)
+                if (b->byte_ids[(unsigned char)s[k]] < 0) all = false;
+            if (all) {
+                for (size_t k = 0; k < sl; k++)
+                    if (add_sym(b, &ns, (uint32_t)b->byte_ids[(unsigned char)s[k]], 1)) return SL_ENOMEM;
+                continue;
+            }
+        }
+        if (b->unk_token) {
+            if (b->unk_id < 0) return SL_EINVAL;
+            if (have_unk && b->fuse_unk) unk_len += l;
+            else {
+                if (have_unk && add_sym(b, &ns, unk_id, unk_len)) return SL_ENOMEM;
+                have_unk = true;
+                unk_id = (uint32_t)b->unk_id;
+                unk_len = l;
+            }
+        }
+    }
+    if (have_unk && add_sym(b, &ns, unk_id, unk_len)) return SL_ENOMEM;
+    if (ns == 0) return 0;
+    b->syms[ns - 1].next = -1;
+    struct tok_sym *sy = b->syms;
+    if (b->heap_cap < ns * 2 + 8) {
+        size_t cap = ns * 2 + 8;
+        struct tok_heap_ent *h = realloc(b->heap, cap * sizeof *h);
+        if (!h) return SL_ENOMEM;
+        b->heap = h;
+        b->heap_cap = cap;
+    }
+    size_t hn = 0;
+    for (size_t k = 0; k + 1 < ns; k++) {
+        const tok_merge_val *m = merge_get(b, sy[k].c, sy[k + 1].c);
+        if (m) heap_push(b->heap, &hn, (struct tok_heap_ent){m->rank, (uint32_t)k, m->new_id});
+    }
+    while (hn) {
+        struct tok_heap_ent top = heap_pop(b->heap, &hn);
+        struct tok_sym *cur = &sy[top.pos];
+        if (cur->len == 0 || cur->next < 0) continue;
+        int32_t nx = cur->next;
+        const tok_merge_val *m = merge_get(b, cur->c, sy[nx].c);
+        if (!m || m->new_id != top.new_id) continue;
+        cur->c = top.new_id;
+        cur->len += sy[nx].len;
+        cur->next = sy[nx].next;
+        sy[nx].len = 0;
+        if (cur->next >= 0) sy[cur->next].prev = (int32_t)top.pos;
+        if (hn + 2 > b->heap_cap) {
+            size_t cap = b->heap_cap * 2;
+            struct tok_heap_ent *h = realloc(b->heap, cap * sizeof *h);
+            if (!h) return SL_ENOMEM;
+            b->heap = h;
+            b->heap_cap = cap;
+            cur = &sy[top.pos];
+        }
+        if (cur->prev >= 0) {
+            const tok_merge_val *pm = merge_get(b, sy[cur->prev].c, cur->c);
+            if (pm) heap_push(b->heap, &hn, (struct tok_heap_ent){pm->rank, (uint32_t)cur->prev, pm->new_id});
+        }
+        if (cur->next >= 0) {
+            const tok_merge_val *nm = merge_get(b, cur->c, sy[cur->next].c);
+            if (nm) heap_push(b->heap, &hn, (struct tok_heap_ent){nm->rank, top.pos, nm->new_id});
+        }
+    }
+    for (size_t k = 0; k < ns; k++)
+        if (sy[k].len && tok_ids_push(out, sy[k].c)) return SL_ENOMEM;
+    return 0;
+}
+
+static void cache_clear(tok_bpe *b) {
+    memset(b->cache, 0, (b->cache_mask + 1) * sizeof *b->cache);
+    b->cache_n = 0;
+    b->cache_keys.n = 0;
+    b->cache_ids_n = 0;
+}
+
+int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out) {
+    tok_bpe *b = &t->bpe;
+    if (n == 0) return 0;
+    if (b->ignore_merges) {
+        int64_t id = tok_strmap_get(&b->vocab, s, n);
+        if (id >= 0) return tok_ids_push(out, (uint32_t)id);
+    }
+    bool cacheable = n <= 256;
+    uint64_t h = 0;
+    size_t slot = 0;
+    if (cacheable) {
+        h = tok_hash(s, n);
+        slot = (size_t)h & b->cache_mask;
+        for (;;) {
+            struct tok_cache_ent *e = &b->cache[slot];
+            if (!e->nids) break;
+            if (e->hash == h && e->klen == n && !memcmp(b->cache_keys.p + e->koff, s, n)) {
+                for (uint32_t k = 0; k < e->nids; k++)
+                    if (tok_ids_push(out, b->cache_ids[e->ioff + k])) return SL_ENOMEM;
+                return 0;
+            }
+            slot = (slot + 1) & b->cache_mask;
+        }
+    }
+    size_t before = out->n;
+    int rc = merge_word(b, s, n, out);
+    if (rc || !cacheable || out->n == before) return rc;
+    size_t nids = out->n - before;
+    if (b->cache_n * 2 >= b->cache_mask || b->cache_keys.n > (1u << 24) || b->cache_ids_n > (1u << 22)) {
+        cache_clear(b);
+        slot = (size_t)h & b->cache_mask;
+        while (b->cache[slot].nids) slot = (slot + 1) & b->cache_mask;
+    }
+    if (b->cache_ids_n + nids > b->cache_ids_cap) {
+        size_t cap = b->cache_ids_cap ? b->cache_ids_cap : 4096;
+        while (cap < b->cache_ids_n + nids) cap *= 2;
+        uint32_t *v = realloc(b->cache_ids, cap * sizeof *v);
+        if (!v) return 0; /* cache is optional */
+        b->cache_ids = v;
+        b->cache_ids_cap = cap;
+    }
+    size_t koff = b->cache_keys.n;
+    if (tok_buf_put(&b->cache_keys, s, n)) return 0;
+    memcpy(b->cache_ids + b->cache_ids_n, out->ids + before, nids * sizeof(uint32_t));
+    b->cache[slot] = (struct tok_cache_ent){h, (uint32_t)koff, (uint32_t)n, (uint32_t)b->cache_ids_n, (uint32_t)nids};
+    b->cache_ids_n += nids;
+    b->cache_n++;
+    return 0;
+}

@@ -1,0 +1,289 @@
+/*
+ * tok_impl.h — internals of the tokenizer module (src/tokenizer/).
+ *
+ * Pipeline (as HF tokenizers): split out non-normalized added tokens ->
+ * normalize each remaining segment -> split out normalized added tokens ->
+ * pre-tokenize into pieces -> BPE each piece (word cache) -> post-process.
+ *
+ * Invariants:
+ *  - Every string is (pointer, byte length), UTF-8 valid; NUL bytes allowed.
+ *  - Pieces produced during one encode live in a tok_arena whose blocks are
+ *    never moved, so piece pointers stay valid until the arena is reset.
+ *  - All sizes from tokenizer.json are validated at load; ids < n_ids.
+ */
+#ifndef SILICA_TOK_IMPL_H
+#define SILICA_TOK_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "silica/error.h"
+#include "silica/tokenizer.h"
+
+/* ---- growable byte buffer ---- */
+typedef struct tok_buf {
+    char *p;
+    size_t n, cap;
+} tok_buf;
+int tok_buf_reserve(tok_buf *b, size_t extra);
+int tok_buf_put(tok_buf *b, const void *s, size_t n);
+static inline int tok_buf_putc(tok_buf *b, char c) { return tok_buf_put(b, &c, 1); }
+void tok_buf_free(tok_buf *b);
+
+/* ---- stable arena (blocks never move) ---- */
+typedef struct tok_arena_block tok_arena_block;
+typedef struct tok_arena {
+    tok_arena_block *head;
+} tok_arena;
+char *tok_arena_alloc(tok_arena *a, size_t n);
+void tok_arena_reset(tok_arena *a);   /* keeps the first block */
+void tok_arena_free(tok_arena *a);
+
+/* ---- UTF-8 / Unicode helpers (tok_utf8.c) ---- */
+/* Decode one code point at s[0..n); returns its byte length (>=1); *cp = -1 if invalid. */
+int tok_utf8_dec(const char *s, size_t n, int32_t *cp);
+int tok_utf8_enc(int32_t cp, char out[4]);
+/* Length of valid UTF-8 char at s or 0 if invalid (strict, like Rust). */
+size_t tok_utf8_valid_len(const char *s, size_t n);
+bool tok_utf8_valid(const char *s, size_t n);
+/* Repair like String::from_utf8_lossy into b. */
+int tok_utf8_lossy(const char *s, size_t n, tok_buf *b);
+bool tok_is_whitespace(int32_t cp);     /* Rust char::is_whitespace */
+bool tok_is_alnum(int32_t cp);          /* Rust char::is_alphanumeric */
+bool tok_is_numeric(int32_t cp);        /* Rust char::is_numeric */
+bool tok_is_punct(int32_t cp);          /* ASCII punctuation or Unicode P* */
+bool tok_is_word_char(int32_t cp);      /* regex \w */
+/* GPT-2 byte <-> unicode table */
+extern const uint16_t tok_byte_to_cp[256];
+int tok_cp_to_byte(int32_t cp);         /* -1 if not in the table */
+
+/* ---- patterns: literal string or Oniguruma regex (tok_pattern.c) ---- */
+typedef struct tok_pattern {
+    bool is_regex;
+    char *lit;
+    size_t lit_n;
+    void *re;      /* OnigRegex */
+    void *region;  /* OnigRegion */
+} tok_pattern;
+/* From {"String": s} or {"Regex": r}; `what` names the component for messages. */
+int tok_pattern_from_json(tok_pattern *p, const cJSON *j, const char *what, sl_error *err);
+int tok_pattern_init_regex(tok_pattern *p, const char *re, size_t n, const char *what, sl_error *err);
+void tok_pattern_free(tok_pattern *p);
+/* Next match at or after `from` in s[0..n): returns true and [*ms,*me). Empty
+ * matches follow Rust onig's FindMatches rules via `last_end`. */
+typedef struct tok_match_iter {
+    const tok_pattern *p;
+    const char *s;
+    size_t n, pos;
+    bool has_last;
+    size_t last_end;
+} tok_match_iter;
+void tok_match_iter_init(tok_match_iter *it, const tok_pattern *p, const char *s, size_t n);
+bool tok_match_next(tok_match_iter *it, size_t *ms, size_t *me);
+
+/* ---- pieces ---- */
+typedef struct tok_piece {
+    const char *s;
+    size_t n;
+    int64_t added_id;   /* >=0: already a token (added token) */
+    bool at_origin;     /* starts at original offset 0 (Metaspace prepend_scheme "first") */
+} tok_piece;
+typedef struct tok_pieces {
+    tok_piece *v;
+    size_t n, cap;
+} tok_pieces;
+int tok_pieces_push(tok_pieces *p, const char *s, size_t n, int64_t added_id, bool at_origin);
+
+/* ---- split behaviour (NormalizedString::split) ---- */
+enum { TOK_SPLIT_REMOVED, TOK_SPLIT_ISOLATED, TOK_SPLIT_MERGED_PREV, TOK_SPLIT_MERGED_NEXT, TOK_SPLIT_CONTIGUOUS };
+int tok_split_behavior_from_json(const cJSON *j, const char *what, int *out, sl_error *err);
+/* segments: (start,end,is_match) covering s; applies behaviour, pushes non-empty parts. */
+typedef struct tok_seg {
+    size_t a, b;
+    bool m;
+} tok_seg;
+int tok_split_apply(tok_seg *segs, size_t nseg, int behavior, const char *s, bool at_origin, tok_pieces *out);
+
+/* ---- normalizers (tok_norm.c) ---- */
+enum { NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_LOWER, NORM_STRIP, NORM_PREPEND, NORM_REPLACE, NORM_SEQ };
+typedef struct tok_norm {
+    int kind;
+    bool left, right;
+    tok_pattern pat;
+    char *content;
+    size_t content_n;
+    struct tok_norm *items;
+    size_t n_items;
+} tok_norm;
+int tok_norm_from_json(tok_norm *n, const cJSON *j, sl_error *err);
+void tok_norm_free(tok_norm *n);
+/* Normalize s into out (out is reset). */
+int tok_norm_apply(const tok_norm *n, const char *s, size_t len, tok_buf *out, tok_buf *tmp);
+
+/* ---- pre-tokenizers (tok_pretok.c) ---- */
+enum { PRE_SPLIT, PRE_BYTELEVEL, PRE_METASPACE, PRE_DIGITS, PRE_PUNCT, PRE_WHITESPACE, PRE_WSSPLIT, PRE_SEQ };
+enum { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER };
+typedef struct tok_pretok {
+    int kind;
+    tok_pattern pat;
+    int behavior;
+    bool invert;
+    bool add_prefix_space, use_regex;
+    bool individual_digits;
+    char repl[4];
+    int repl_n;
+    int32_t repl_cp;
+    int prepend_scheme;
+    bool split;
+    struct tok_pretok *items;
+    size_t n_items;
+} tok_pretok;
+int tok_pretok_from_json(tok_pretok *p, const cJSON *j, sl_error *err);
+void tok_pretok_free(tok_pretok *p);
+/* Replace *pieces with the pre-tokenized pieces; `swap` is scratch. */
+int tok_pretok_apply(const tok_pretok *p, tok_pieces *pieces, tok_pieces *swap, tok_arena *arena);
+
+/* ---- string -> id hash map over the token table ---- */
+typedef struct tok_strmap {
+    uint32_t *slots;   /* id+1, 0 = empty */
+    size_t mask;
+    const tok_buf *strs;          /* strings live in strs->p + off[id], len[id] bytes */
+    const uint32_t *off, *len;
+} tok_strmap;
+/* Index ids[0..n) (duplicate strings: the later id wins). */
+int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, const uint32_t *len,
+                     const uint32_t *ids, size_t n);
+int64_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n);
+void tok_strmap_free(tok_strmap *m);
+uint64_t tok_hash(const char *s, size_t n);
+
+/* ---- BPE model (tok_bpe.c) ---- */
+typedef struct tok_merge_val {
+    uint32_t rank, new_id;
+} tok_merge_val;
+typedef struct tok_bpe {
+    tok_strmap vocab;        /* model vocab only */
+    uint32_t *mod_off, *mod_len; /* model token strings in the tokenizer's strs */
+    uint32_t n_mod;          /* 1 + highest model id */
+    uint64_t *mkeys;         /* (a<<32|b), UINT64_MAX = empty */
+    tok_merge_val *mvals;
+    size_t mmask, n_merges;
+    int64_t unk_id;
+    char *unk_token;
+    char *prefix, *suffix;   /* continuing_subword_prefix / end_of_word_suffix (NULL = None) */
+    size_t prefix_n, suffix_n;
+    bool fuse_unk, byte_fallback, ignore_merges;
+    int64_t byte_ids[256];   /* <0xXX> ids or -1 */
+    /* word cache: open addressing, cleared when half full */
+    struct tok_cache_ent {
+        uint64_t hash;
+        uint32_t koff, klen, ioff, nids;
+    } *cache;
+    size_t cache_mask, cache_n;
+    tok_buf cache_keys;
+    uint32_t *cache_ids;
+    size_t cache_ids_n, cache_ids_cap;
+    /* merge scratch */
+    struct tok_sym {
+        uint32_t c;
+        int32_t prev, next;
+        uint32_t len;
+    } *syms;
+    size_t syms_cap;
+    struct tok_heap_ent {
+        uint32_t rank, pos, new_id;
+    } *heap;
+    size_t heap_cap;
+    tok_buf word;
+} tok_bpe;
+
+/* ---- added tokens (tok_added.c) ---- */
+typedef struct tok_added {
+    uint32_t id;
+    char *content;
+    size_t n;
+    bool lstrip, rstrip, single_word, normalized, special;
+} tok_added;
+typedef struct tok_trie {
+    int32_t *term;          /* node -> index into tok_added or -1 */
+    uint64_t *ekeys;        /* edge (node<<8|byte)+1, 0 empty */
+    uint32_t *evals;
+    size_t emask, n_nodes, cap_nodes;
+    uint8_t first[32];      /* bitmap of first bytes */
+} tok_trie;
+int tok_trie_build(tok_trie *t, const tok_added *toks, size_t n, bool normalized, const tok_norm *norm,
+                   sl_error *err);
+void tok_trie_free(tok_trie *t);
+/* Split s by the trie's tokens into out (added pieces carry added_id). */
+int tok_added_split(const tok_trie *t, const tok_added *toks, const char *s, size_t n, bool at_origin,
+                    bool special_as_text, tok_pieces *out);
+
+/* ---- post-processor ---- */
+typedef struct tok_post {
+    bool present;
+    uint32_t *single;     /* template: UINT32_MAX = sequence A, else id */
+    size_t n_single;
+} tok_post;
+
+/* ---- decoders (tok_decode.c) ---- */
+enum { DEC_BYTELEVEL, DEC_METASPACE, DEC_BYTEFALLBACK, DEC_FUSE, DEC_STRIP, DEC_REPLACE, DEC_SEQ, DEC_BPE,
+       DEC_WORDPIECE };
+typedef struct tok_dec {
+    int kind;
+    int32_t repl_cp;     /* Metaspace replacement / Strip content */
+    int prepend_scheme;
+    size_t start, stop;
+    tok_pattern pat;
+    char *content;
+    size_t content_n;
+    char *suffix;
+    size_t suffix_n;
+    bool cleanup;
+    struct tok_dec *items;
+    size_t n_items;
+} tok_dec;
+int tok_dec_from_json(tok_dec *d, const cJSON *j, sl_error *err);
+void tok_dec_free(tok_dec *d);
+
+/* ---- the tokenizer ---- */
+struct sl_tokenizer {
+    char *name;
+    tok_buf strs;            /* all token strings */
+    uint32_t *tok_off, *tok_len;   /* per id; tok_len == UINT32_MAX = no token */
+    uint8_t *tok_special;          /* per id: 1 if a special added token */
+    uint32_t n_ids;
+    tok_bpe bpe;
+    tok_added *added;
+    size_t n_added;
+    tok_strmap added_map;          /* content -> id over added tokens */
+    tok_trie trie_raw, trie_norm;
+    bool has_norm, has_pre, has_dec;
+    tok_norm norm;
+    tok_pretok pre;
+    tok_dec dec;
+    tok_post post;
+    sl_tok_info info;
+    char *bos_s, *eos_s;
+    /* scratch (one encode at a time) */
+    tok_arena arena;
+    tok_buf nbuf, ntmp, lossy;
+    tok_pieces pa, pb, pc;
+    sl_tok_ids seq;
+};
+
+/* internal helpers shared between files */
+static inline const char *tok_str(const sl_tokenizer *t, uint32_t id) { return t->strs.p + t->tok_off[id]; }
+
+/* Reads model.vocab / merges / options; fills the model token table in t->strs. */
+int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, sl_error *err);
+void tok_bpe_free(tok_bpe *b);
+/* Append ids for one piece. */
+int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out);
+int tok_ids_push(sl_tok_ids *ids, uint32_t id);
+
+int tok_dec_run(const sl_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special, tok_buf *out);
+
+#endif
