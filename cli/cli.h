@@ -22,13 +22,11 @@ int cmd_doctor(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
-int cmd_quantize(int argc, char **argv);
-/* convert / quantize share one option parser (cmd_convert.c). */
-int cli_convert_main(int argc, char **argv, bool quantize_cmd);
 int cmd_template(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
-int cmd_list(int argc, char **argv);     /* cmd_registry.c */
+
+int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
@@ -36,7 +34,6 @@ int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_import(int argc, char **argv);
-
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);
 /* Print "silica <cmd>: <message>" plus a --help hint; return 2. */
