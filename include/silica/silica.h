@@ -12,6 +12,7 @@
 #include "silica/error.h"
 #include "silica/gguf.h"
 #include "silica/io.h"
+#include "silica/quant.h"
 #include "silica/safetensors.h"
 #include "silica/convert.h"
 #include "silica/tokenizer.h"

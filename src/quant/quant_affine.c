@@ -291,6 +291,7 @@ int sl_q_affine_quantize(const void *src, sl_dtype src_type, size_t n, int bits,
     const float tmax = dtype_max(src_type);
     const size_t words_per_group = (size_t)group_size * (size_t)bits / 32;
     const int avx2 = sl_qi_use_avx2();
+    (void)avx2; /* only the x86 build has AVX2 kernels */
     for (size_t g = 0; g < n / (size_t)group_size; g++) {
         float s, b;
         load_group(src, src_type, g * (size_t)group_size, group_size, x);
@@ -320,6 +321,7 @@ int sl_q_affine_dequantize(const uint32_t *wq, const void *scales, const void *b
         return sl_errorf(err, SL_EINVAL, "affine dequantization: NULL buffer");
     const size_t gs = (size_t)group_size, wpg = gs * (size_t)bits / 32;
     const int avx2 = sl_qi_use_avx2();
+    (void)avx2; /* only the x86 build has AVX2 kernels */
     uint8_t codes[128];
     float y[128];
     for (size_t g = 0; g < n / gs; g++) {
