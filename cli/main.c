@@ -14,6 +14,7 @@ static const cli_command k_commands[] = {
     {"inspect", cmd_inspect, "list the tensors, dtypes, shapes and metadata of a checkpoint"},
     {"scan", cmd_scan, "list a PyTorch file's pickle imports and whether silica will load them"},
     {"convert", cmd_convert, "convert tensors between safetensors, PyTorch, NumPy and GGUF"},
+    {"quantize", cmd_quantize, "quantize a model like mlx_lm.convert -q (MLX) or llama.cpp (GGUF)"},
     {"tokenize", cmd_tokenize, "text -> token ids, identical to Hugging Face tokenizers"},
     {"detokenize", cmd_detokenize, "token ids -> text (also streaming), identical to Hugging Face"},
     {"template", cmd_template, "render a conversation with a model's chat template (like transformers)"},

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "convert_impl.h"
 #include "silica/gguf.h"
 #include "silica/writer.h"
 
@@ -157,7 +158,7 @@ static uint64_t out_nbytes(const sl_tensor *t, sl_dtype want) {
 
 /* ---- index.json, formatted as transformers writes it (indent 2, sorted keys) ---- */
 
-typedef struct name_file { const char *name; const char *file; } name_file;
+typedef sl_name_file name_file;
 static int cmp_nf(const void *a, const void *b) { return strcmp(((const name_file *)a)->name, ((const name_file *)b)->name); }
 
 static void put_json_string(FILE *f, const char *s) {
@@ -168,8 +169,8 @@ static void put_json_string(FILE *f, const char *s) {
     cJSON_Delete(j);
 }
 
-static int write_index(const char *path, name_file *nf, size_t n, uint64_t total_size, uint64_t total_params,
-                       sl_error *err) {
+int sl_convert_write_index_hf(const char *path, name_file *nf, size_t n, uint64_t total_size,
+                              uint64_t total_params, sl_error *err) {
     qsort(nf, n, sizeof *nf, cmp_nf);
     char *text = NULL;
     size_t len = 0;
@@ -198,20 +199,22 @@ static int write_index(const char *path, name_file *nf, size_t n, uint64_t total
 
 /* ---- directories ---- */
 
-static bool is_weight_file(const char *n) {
+bool sl_convert_is_weight_file(const char *n) {
     static const char *ext[] = {".safetensors", ".bin", ".pt", ".pth", ".gguf", ".npz", ".npy", NULL};
     for (int i = 0; ext[i]; i++)
         if (sl_str_ends_with(n, ext[i])) return true;
     return !strcmp(n, "model.safetensors.index.json") || !strcmp(n, "pytorch_model.bin.index.json");
 }
 
-static int copy_side_files(const char *src, const char *dst, sl_convert_stats *st, sl_error *err) {
+static int copy_files(const char *src, const char *dst, bool model, sl_convert_stats *st, sl_error *err) {
     DIR *d = opendir(src);
     if (!d) return sl_errorf(err, SL_EIO, "%s: cannot list directory", src);
     struct dirent *e;
     int rc = 0;
     while (!rc && (e = readdir(d))) {
-        if (e->d_name[0] == '.' || is_weight_file(e->d_name)) continue;
+        if (e->d_name[0] == '.' || sl_convert_is_weight_file(e->d_name)) continue;
+        /* model conversions write their own config.json and model card */
+        if (model && (!strcmp(e->d_name, "config.json") || !strcmp(e->d_name, "README.md"))) continue;
         char *s = sl_path_join(src, e->d_name);
         struct stat sb;
         if (stat(s, &sb) == 0 && S_ISREG(sb.st_mode)) {
@@ -224,6 +227,39 @@ static int copy_side_files(const char *src, const char *dst, sl_convert_stats *s
     }
     closedir(d);
     return rc;
+}
+
+bool sl_convert_is_model_dir(const char *dir) {
+    char *c = sl_path_join(dir, "config.json");
+    bool yes = false;
+    pj *cfg = NULL;
+    if (c && sl_path_exists(c) && pj_load(c, &cfg, NULL) == 0) yes = pj_str(pj_get(cfg, "model_type")) != NULL;
+    pj_free(cfg);
+    free(c);
+    return yes;
+}
+
+bool sl_convert_dir_is_quantized(const char *dir) {
+    char *c = sl_path_join(dir, "config.json");
+    bool yes = false;
+    pj *cfg = NULL;
+    if (c && sl_path_exists(c) && pj_load(c, &cfg, NULL) == 0) yes = pj_get(cfg, "quantization") != NULL;
+    pj_free(cfg);
+    free(c);
+    return yes;
+}
+
+int sl_convert_copy_side_files(const char *src, const char *dst, sl_convert_stats *st, sl_error *err) {
+    sl_convert_stats local = {0};
+    return copy_files(src, dst, true, st ? st : &local, err);
+}
+
+void sl_convert_stats_free(sl_convert_stats *st) {
+    if (!st) return;
+    for (size_t i = 0; i < st->n_report; i++) free(st->report[i].name);
+    free(st->report);
+    st->report = NULL;
+    st->n_report = 0;
 }
 
 static const char *dir_stem(sl_format f) {
@@ -250,7 +286,7 @@ static int convert_dir(const sl_checkpoint *ck, const char *src, const char *dst
     sl_outdir od;
     int rc = sl_outdir_open(&od, dst, o->force, err);
     if (rc) return rc;
-    rc = copy_side_files(src, od.tmp_path, st, err);
+    rc = copy_files(src, od.tmp_path, false, st, err);
     /* plan shards in checkpoint order; npz and gguf are always one file */
     uint64_t limit = o->max_shard_bytes ? o->max_shard_bytes : DEFAULT_SHARD_BYTES;
     bool shardable = o->to == SL_FMT_SAFETENSORS || o->to == SL_FMT_TORCH;
@@ -296,7 +332,7 @@ static int convert_dir(const sl_checkpoint *ck, const char *src, const char *dst
         }
         const char *iname = o->to == SL_FMT_SAFETENSORS ? "model.safetensors.index.json" : "pytorch_model.bin.index.json";
         char *ipath = sl_path_join(od.tmp_path, iname);
-        rc = write_index(ipath, nf, n, total_size, total_params, err);
+        rc = sl_convert_write_index_hf(ipath, nf, n, total_size, total_params, err);
         free(ipath);
     }
     if (!rc) rc = sl_outdir_commit(&od, err);
@@ -315,6 +351,15 @@ int sl_convert_path(const char *src, const char *dst, const sl_convert_opts *o, 
     sl_convert_stats local;
     sl_convert_stats *st = stats ? stats : &local;
     memset(st, 0, sizeof *st);
+    int mrc = -1;
+    if (o->layout == SL_LAYOUT_MLX) mrc = sl_convert_to_mlx(src, dst, o, st, err);
+    else if (o->layout == SL_LAYOUT_HF) mrc = sl_convert_to_hf(src, dst, o, st, err);
+    else if (o->to == SL_FMT_GGUF && sl_path_is_dir(src) && sl_convert_is_model_dir(src))
+        mrc = sl_convert_to_gguf(src, dst, o, st, err);
+    if (mrc >= 0) {
+        if (st == &local) sl_convert_stats_free(st);
+        return mrc;
+    }
     if (o->to != SL_FMT_SAFETENSORS && o->to != SL_FMT_TORCH && o->to != SL_FMT_NPZ && o->to != SL_FMT_GGUF)
         return sl_errorf(err, SL_EINVAL, "unsupported output format (expected safetensors, torch, npz or gguf)");
     if (o->dtype != SL_DTYPE_INVALID && o->dtype != SL_F32 && o->dtype != SL_F16 && o->dtype != SL_BF16)
