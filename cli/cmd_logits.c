@@ -1,0 +1,118 @@
+/*
+ * cmd_logits.c — `silica logits MODEL --ids 1,2,3 [--json]`: the model's
+ * logits for every input position, {"logits": [[vocab floats] per position]}.
+ * One forward pass (batched); KV cache f16 unless --kv f32.  The context is
+ * the number of ids unless --ctx says otherwise.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "silica/model.h"
+#include "silica/runtime.h"
+
+static const char *k_help =
+    "usage: silica logits MODEL --ids 1,2,3 [--json] [--kv f16|f32] [--ctx N] [--threads N] [--batch N]\n\n"
+    "Run the model on the given token ids and print the logits of every position.\n\n"
+    "options:\n"
+    "  --ids LIST     comma-separated token ids (no BOS is added)\n"
+    "  --json         {\"logits\": [[...vocab floats...] per position]}\n"
+    "  --kv TYPE      KV cache element type: f16 (default) or f32\n"
+    "  --ctx N        context size (default: the number of ids)\n"
+    "  --threads N    worker threads (default: physical cores)\n"
+    "  --batch N      positions per forward batch (default 64)\n"
+    "  --help         this text\n";
+
+/* Shared by cmd_run.c: parse "--kv", "--threads", "--ctx", "--batch". */
+int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {
+    bool missing = false;
+    const char *v;
+    *matched = true;
+    if ((v = cli_opt_value(argc, argv, i, "--kv", &missing))) {
+        if (strcmp(v, "f16") == 0) o->kv_dtype = SL_F16;
+        else if (strcmp(v, "f32") == 0) o->kv_dtype = SL_F32;
+        else return cli_usage(cmd, "--kv must be f16 or f32, got '%s'", v);
+        return 0;
+    }
+    static const char *const ints[] = {"--threads", "--ctx", "--batch"};
+    int *dst[] = {&o->n_threads, &o->n_ctx, &o->batch};
+    for (int k = 0; k < 3; k++) {
+        if ((v = cli_opt_value(argc, argv, i, ints[k], &missing))) {
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (*end || x < 1 || x > 1 << 24) return cli_usage(cmd, "%s must be a positive integer, got '%s'", ints[k], v);
+            *dst[k] = (int)x;
+            return 0;
+        }
+        if (missing) return cli_usage(cmd, "%s needs a value", ints[k]);
+    }
+    if (missing) return cli_usage(cmd, "--kv needs a value");
+    *matched = false;
+    return 0;
+}
+
+int cmd_logits(int argc, char **argv) {
+    const char *path = NULL, *ids_s = NULL;
+    bool json = false;
+    sl_session_opts so = {0};
+    for (int i = 1; i < argc; i++) {
+        bool missing = false, matched;
+        const char *v;
+        if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
+        int rc = cli_engine_opt(argc, argv, &i, "logits", &so, &matched);
+        if (rc) return rc;
+        if (matched) continue;
+        if (strcmp(argv[i], "--json") == 0) json = true;
+        else if ((v = cli_opt_value(argc, argv, &i, "--ids", &missing))) ids_s = v;
+        else if (missing) return cli_usage("logits", "--ids needs a value");
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("logits", "unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage("logits", "unexpected argument '%s'", argv[i]);
+    }
+    if (!path) return cli_usage("logits", "missing MODEL");
+    if (!ids_s) return cli_usage("logits", "missing --ids");
+    sl_error err = {0};
+    int32_t *ids = NULL;
+    int n = 0;
+    if (sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
+    sl_model *m = NULL;
+    sl_session *s = NULL;
+    float *logits = NULL;
+    int rc = 0;
+    if (sl_model_open(path, &m, &err)) { rc = cli_fail(&err); goto out; }
+    const sl_model_config *c = sl_model_get_config(m);
+    if (!so.n_ctx) so.n_ctx = n;
+    if (sl_session_new(m, &so, &s, &err)) { rc = cli_fail(&err); goto out; }
+    logits = malloc((size_t)n * (size_t)c->vocab_size * sizeof *logits);
+    if (!logits) { sl_errorf(&err, SL_ENOMEM, "out of memory"); rc = cli_fail(&err); goto out; }
+    if (sl_session_eval(s, ids, n, true, logits, &err)) {
+        sl_error_prefix(&err, "%s: ", path);
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (json) {
+        fputs("{\"logits\": [", stdout);
+        for (int t = 0; t < n; t++) {
+            fputs(t ? ", [" : "[", stdout);
+            const float *row = logits + (size_t)t * c->vocab_size;
+            for (int k = 0; k < c->vocab_size; k++) printf(k ? ", %.9g" : "%.9g", (double)row[k]);
+            fputc(']', stdout);
+        }
+        fputs("]}\n", stdout);
+    } else {
+        for (int t = 0; t < n; t++) {
+            const float *row = logits + (size_t)t * c->vocab_size;
+            int best = 0;
+            for (int k = 1; k < c->vocab_size; k++)
+                if (row[k] > row[best]) best = k;
+            printf("position %d  id %d  ->  argmax %d  (logit %.6g)\n", t, (int)ids[t], best, (double)row[best]);
+        }
+    }
+out:
+    free(logits);
+    sl_session_free(s);
+    sl_model_close(m);
+    free(ids);
+    return rc;
+}

@@ -1,0 +1,110 @@
+/*
+ * pool.c — the thread pool behind every parallel loop of the engine.
+ *
+ * Invariants: workers sleep on a condition variable between jobs; a job is
+ * published by bumping `gen` under the mutex, and sl_pool_run returns only
+ * after every worker has reported the job finished, so the job's arguments
+ * (on the caller's stack) outlive all uses.  The caller runs as thread 0.
+ */
+#include "runtime/pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct sl_pool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    unsigned long gen;
+    int pending;
+    int quit;
+    sl_pool_fn fn;
+    void *arg;
+};
+
+typedef struct worker_arg {
+    sl_pool *p;
+    int tid;
+} worker_arg;
+
+static void *worker(void *a) {
+    worker_arg *wa = a;
+    sl_pool *p = wa->p;
+    int tid = wa->tid;
+    free(wa);
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->work, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        sl_pool_fn fn = p->fn;
+        void *arg = p->arg;
+        pthread_mutex_unlock(&p->mu);
+        fn(arg, tid, p->n);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+sl_pool *sl_pool_new(int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    sl_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->threads = calloc((size_t)n_threads, sizeof *p->threads);
+    if (!p->threads) { sl_pool_free(p); return NULL; }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (!wa) { p->n = i; sl_pool_free(p); return NULL; }
+        wa->p = p;
+        wa->tid = i;
+        if (pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
+            free(wa);
+            p->n = i;
+            sl_pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void sl_pool_free(sl_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    free(p->threads);
+    free(p);
+}
+
+int sl_pool_size(const sl_pool *p) { return p ? p->n : 1; }
+
+void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg) {
+    if (!p || p->n == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->pending = p->n - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    fn(arg, 0, p->n);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}

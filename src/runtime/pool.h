@@ -1,0 +1,23 @@
+/*
+ * pool.h — a fixed pthread pool for data-parallel loops: sl_pool_run calls
+ * fn(arg, tid, n) on every thread (the caller is thread 0) and returns when
+ * all are done.  One job at a time; jobs split their work by tid.
+ */
+#ifndef SILICA_RUNTIME_POOL_H
+#define SILICA_RUNTIME_POOL_H
+
+typedef struct sl_pool sl_pool;
+typedef void (*sl_pool_fn)(void *arg, int tid, int n_threads);
+
+sl_pool *sl_pool_new(int n_threads);   /* NULL on failure; n_threads >= 1 */
+void sl_pool_free(sl_pool *p);
+int sl_pool_size(const sl_pool *p);
+void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg);
+
+/* Even split of [0, n) for thread tid of nt: [*lo, *hi). */
+static inline void sl_split(long n, int tid, int nt, long *lo, long *hi) {
+    *lo = n * tid / nt;
+    *hi = n * (tid + 1) / nt;
+}
+
+#endif

@@ -1,0 +1,401 @@
+/*
+ * session.c — the forward pass, top to bottom, and the KV cache.
+ *
+ * One call of sl_session_eval feeds tokens in batches of up to `batch`
+ * positions.  For each batch (n tokens at positions p0..p0+n-1):
+ *
+ *   x = embed[ids] * embed_scale                           (gemma: sqrt(hidden))
+ *   for each layer:
+ *     h = norm(x)                                          (input_layernorm)
+ *     q, k, v = h Wq^T + bq, h Wk^T + bk, h Wv^T + bv      (phi3: one fused qkv)
+ *     q, k = norm_head(q), norm_head(k)                    (qwen3, gemma3)
+ *     q, k = rope(q), rope(k)                              (layer's RoPE: local or global)
+ *     cache[p] = k, v                                      (f16 or f32)
+ *     a = softmax(softcap(q K^T * scale) + causal/sliding mask) V
+ *     o = a Wo^T + bo;  o = norm(o) (gemma2/3 post-attention norm)
+ *     x = x + o
+ *     h = norm(x)                                          (llama: post_attention_layernorm;
+ *                                                           gemma2/3: pre_feedforward_layernorm)
+ *     m = (act(h Wg^T) * (h Wu^T)) Wd^T;  m = norm(m)      (gemma2/3 post-feedforward norm)
+ *     x = x + m
+ *   logits = softcap(norm(x) Wlm^T)                        (gemma2: final softcap)
+ *
+ * Invariants: all arithmetic is f32 (weights are widened on the fly by the
+ * matmul kernels, the KV cache is widened when read); nothing in the model
+ * is written.  A key at position j is visible from position p iff j <= p and,
+ * on sliding layers, p - j < sliding_window (transformers' rule).  RoPE
+ * variants that depend on the sequence length use this batch's last
+ * position + 1, like transformers' per-forward update.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_impl.h"
+#include "runtime/pool.h"
+#include "silica/cpu.h"
+#include "silica/runtime.h"
+
+struct sl_session {
+    const sl_model *m;
+    const sl_model_config *c;
+    int n_ctx, pos, batch, nth;
+    sl_dtype kv_dtype;
+    size_t kv_esz;
+    uint8_t *kcache, *vcache;      /* [layer][kv_head][n_ctx][head_dim] */
+    sl_pool *pool;
+    int qkv_w;                     /* (H + 2 KV) * D */
+    float *x, *xb, *xo, *qkv, *att, *gu, *hid;
+    float *scratch;                /* per thread: scratch_stride floats */
+    size_t scratch_stride;
+    float *cos_g, *sin_g, *cos_l, *sin_l;  /* [batch][rotary_dim/2] */
+};
+
+/* ---- small vector ops ---- */
+
+static void rmsnorm(float *out, const float *x, const float *w, int d, float eps, bool plus_one) {
+    float ss = 0.0f;
+    for (int i = 0; i < d; i++) ss += x[i] * x[i];
+    float r = 1.0f / sqrtf(ss / (float)d + eps);
+    if (plus_one)
+        for (int i = 0; i < d; i++) out[i] = (x[i] * r) * (1.0f + w[i]);
+    else
+        for (int i = 0; i < d; i++) out[i] = w[i] * (x[i] * r);
+}
+
+static float act(sl_act a, float x) {
+    switch (a) {
+    case SL_ACT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case SL_ACT_GELU: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+    default: return x / (1.0f + expf(-x));
+    }
+}
+
+static void add_bias(float *y, size_t ldy, int n, const float *b, int d) {
+    if (!b) return;
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < d; i++) y[(size_t)t * ldy + (size_t)i] += b[i];
+}
+
+/* ---- parallel matmul ---- */
+
+typedef struct mm_job {
+    sl_session *s;
+    const sl_weight *w;
+    const float *x;
+    int n;
+    size_t ldx, ldy;
+    float *y;
+} mm_job;
+
+static void mm_worker(void *arg, int tid, int nt) {
+    mm_job *j = arg;
+    long lo, hi;
+    sl_split((long)j->w->rows, tid, nt, &lo, &hi);
+    if (lo >= hi) return;
+    const sl_matmul_kernel *k = sl_matmul_lookup(j->w->fmt, j->w->dtype);
+    k->matmul(j->w, j->x, j->n, j->ldx, j->y, j->ldy, lo, hi, j->s->scratch + (size_t)tid * j->s->scratch_stride);
+}
+
+static void matmul(sl_session *s, const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy) {
+    mm_job j = {s, w, x, n, ldx, ldy, y};
+    sl_pool_run(s->pool, mm_worker, &j);
+}
+
+/* ---- attention ---- */
+
+typedef struct att_job {
+    sl_session *s;
+    int layer, n, p0;
+    bool sliding;
+} att_job;
+
+static const uint8_t *kv_row(const sl_session *s, const uint8_t *cache, int l, int h, int j) {
+    size_t idx = (((size_t)l * (size_t)s->c->n_kv_heads + (size_t)h) * (size_t)s->n_ctx + (size_t)j) *
+                 (size_t)s->c->head_dim;
+    return cache + idx * s->kv_esz;
+}
+
+static void kv_load(const sl_session *s, const uint8_t *src, float *dst) {
+    if (s->kv_dtype == SL_F32) memcpy(dst, src, (size_t)s->c->head_dim * sizeof(float));
+    else sl_f16_to_f32_n((const uint16_t *)(const void *)src, dst, (size_t)s->c->head_dim);
+}
+
+static void att_worker(void *arg, int tid, int nt) {
+    att_job *j = arg;
+    sl_session *s = j->s;
+    const sl_model_config *c = s->c;
+    int H = c->n_heads, D = c->head_dim, grp = c->n_heads / c->n_kv_heads;
+    float *scores = s->scratch + (size_t)tid * s->scratch_stride;
+    float *row = scores + s->n_ctx;
+    long lo, hi;
+    sl_split((long)j->n * H, tid, nt, &lo, &hi);
+    for (long it = lo; it < hi; it++) {
+        int t = (int)(it / H), h = (int)(it % H), kvh = h / grp;
+        int p = j->p0 + t;
+        int first = 0;
+        if (j->sliding && p - c->sliding_window + 1 > 0) first = p - c->sliding_window + 1;
+        const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h * D;
+        float mx = -INFINITY;
+        for (int k = first; k <= p; k++) {
+            kv_load(s, kv_row(s, s->kcache, j->layer, kvh, k), row);
+            float sc = sl_dot_f32(q, row, (size_t)D) * c->attn_scale;
+            if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
+            scores[k] = sc;
+            if (sc > mx) mx = sc;
+        }
+        float sum = 0.0f;
+        for (int k = first; k <= p; k++) {
+            scores[k] = expf(scores[k] - mx);
+            sum += scores[k];
+        }
+        float inv = 1.0f / sum;
+        float *out = s->att + (size_t)t * H * D + (size_t)h * D;
+        memset(out, 0, (size_t)D * sizeof *out);
+        for (int k = first; k <= p; k++) {
+            kv_load(s, kv_row(s, s->vcache, j->layer, kvh, k), row);
+            float pk = scores[k] * inv;
+            for (int d = 0; d < D; d++) out[d] += pk * row[d];
+        }
+    }
+}
+
+/* ---- RoPE ---- */
+
+static void rope_tables(sl_session *s, const sl_rope_config *r, int p0, int n, float *cs, float *sn) {
+    const sl_model_config *c = s->c;
+    int half = c->rotary_dim / 2;
+    float inv[1024], af;   /* rotary_dim <= 2048, checked in sl_session_new */
+    sl_rope_inv_freq(r, c->rotary_dim, c->max_position_embeddings, (int64_t)p0 + n, inv, &af);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < half; i++) {
+            float th = (float)(p0 + t) * inv[i];
+            cs[(size_t)t * half + i] = (float)cos((double)th) * af;
+            sn[(size_t)t * half + i] = (float)sin((double)th) * af;
+        }
+}
+
+static void rope_apply(float *v, int rd, const float *cs, const float *sn) {
+    int half = rd / 2;
+    for (int i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * cs[i] - b * sn[i];
+        v[i + half] = b * cs[i] + a * sn[i];
+    }
+}
+
+/* ---- one layer ---- */
+
+static void layer_forward(sl_session *s, int l, int n, int p0) {
+    const sl_model_config *c = s->c;
+    const sl_layer_weights *L = &s->m->layers[l];
+    int Hd = c->hidden_size, H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, I = c->intermediate_size;
+    size_t W = (size_t)s->qkv_w;
+    bool sliding = c->layer_sliding[l];
+
+    for (int t = 0; t < n; t++)
+        rmsnorm(s->xb + (size_t)t * Hd, s->x + (size_t)t * Hd, L->attn_norm, Hd, c->norm_eps, c->norm_plus_one);
+    if (c->fused_qkv) {
+        matmul(s, &L->wqkv, s->xb, n, Hd, s->qkv, W);
+    } else {
+        matmul(s, &L->wq, s->xb, n, Hd, s->qkv, W);
+        matmul(s, &L->wk, s->xb, n, Hd, s->qkv + (size_t)H * D, W);
+        matmul(s, &L->wv, s->xb, n, Hd, s->qkv + (size_t)(H + KV) * D, W);
+    }
+    add_bias(s->qkv, W, n, L->bq, H * D);
+    add_bias(s->qkv + (size_t)H * D, W, n, L->bk, KV * D);
+    add_bias(s->qkv + (size_t)(H + KV) * D, W, n, L->bv, KV * D);
+
+    const float *cs = sliding ? s->cos_l : s->cos_g, *sn = sliding ? s->sin_l : s->sin_g;
+    int half = c->rotary_dim / 2;
+    for (int t = 0; t < n; t++) {
+        float *q = s->qkv + (size_t)t * W, *k = q + (size_t)H * D, *v = k + (size_t)KV * D;
+        for (int h = 0; h < H + KV; h++) {   /* q heads then k heads: contiguous */
+            float *hv = q + (size_t)h * D;
+            if (c->qk_norm) rmsnorm(hv, hv, h < H ? L->q_norm : L->k_norm, D, c->norm_eps, c->norm_plus_one);
+            rope_apply(hv, c->rotary_dim, cs + (size_t)t * half, sn + (size_t)t * half);
+        }
+        for (int h = 0; h < KV; h++) {
+            uint8_t *kd = (uint8_t *)kv_row(s, s->kcache, l, h, p0 + t);
+            uint8_t *vd = (uint8_t *)kv_row(s, s->vcache, l, h, p0 + t);
+            if (s->kv_dtype == SL_F32) {
+                memcpy(kd, k + (size_t)h * D, (size_t)D * sizeof(float));
+                memcpy(vd, v + (size_t)h * D, (size_t)D * sizeof(float));
+            } else {
+                sl_f32_to_f16_n(k + (size_t)h * D, (uint16_t *)(void *)kd, (size_t)D);
+                sl_f32_to_f16_n(v + (size_t)h * D, (uint16_t *)(void *)vd, (size_t)D);
+            }
+        }
+    }
+    att_job aj = {s, l, n, p0, sliding};
+    sl_pool_run(s->pool, att_worker, &aj);
+
+    matmul(s, &L->wo, s->att, n, (size_t)H * D, s->xo, Hd);
+    add_bias(s->xo, Hd, n, L->bo, Hd);
+    for (int t = 0; t < n; t++) {
+        float *o = s->xo + (size_t)t * Hd, *x = s->x + (size_t)t * Hd;
+        if (L->post_attn_norm) rmsnorm(o, o, L->post_attn_norm, Hd, c->norm_eps, c->norm_plus_one);
+        for (int i = 0; i < Hd; i++) x[i] += o[i];
+        rmsnorm(s->xb + (size_t)t * Hd, x, L->mlp_norm, Hd, c->norm_eps, c->norm_plus_one);
+    }
+
+    size_t G = 2 * (size_t)I;
+    if (c->fused_qkv) {
+        matmul(s, &L->w_gate_up, s->xb, n, Hd, s->gu, G);
+    } else {
+        matmul(s, &L->w_gate, s->xb, n, Hd, s->gu, G);
+        matmul(s, &L->w_up, s->xb, n, Hd, s->gu + I, G);
+    }
+    add_bias(s->gu, G, n, L->b_gate, I);
+    add_bias(s->gu + I, G, n, L->b_up, I);
+    for (int t = 0; t < n; t++) {
+        const float *g = s->gu + (size_t)t * G, *u = g + I;
+        float *hd = s->hid + (size_t)t * I;
+        for (int i = 0; i < I; i++) hd[i] = act(c->act, g[i]) * u[i];
+    }
+    matmul(s, &L->w_down, s->hid, n, (size_t)I, s->xo, Hd);
+    add_bias(s->xo, Hd, n, L->b_down, Hd);
+    for (int t = 0; t < n; t++) {
+        float *o = s->xo + (size_t)t * Hd, *x = s->x + (size_t)t * Hd;
+        if (L->post_mlp_norm) rmsnorm(o, o, L->post_mlp_norm, Hd, c->norm_eps, c->norm_plus_one);
+        for (int i = 0; i < Hd; i++) x[i] += o[i];
+    }
+}
+
+/* One batch: n tokens at s->pos.  logits: n rows (all) or 1 row (last). */
+static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, float *logits) {
+    const sl_model_config *c = s->c;
+    int Hd = c->hidden_size, p0 = s->pos;
+    const sl_matmul_kernel *ek = sl_matmul_lookup(s->m->embed.fmt, s->m->embed.dtype);
+    for (int t = 0; t < n; t++) {
+        float *x = s->x + (size_t)t * Hd;
+        ek->row(&s->m->embed, ids[t], x);
+        if (c->embed_scale != 1.0f)
+            for (int i = 0; i < Hd; i++) x[i] *= c->embed_scale;
+    }
+    rope_tables(s, &c->rope, p0, n, s->cos_g, s->sin_g);
+    rope_tables(s, &c->rope_local, p0, n, s->cos_l, s->sin_l);
+    for (int l = 0; l < c->n_layers; l++) layer_forward(s, l, n, p0);
+    s->pos += n;
+    if (!logits) return;
+    int first = all ? 0 : n - 1, rows = n - first;
+    for (int t = first; t < n; t++)
+        rmsnorm(s->xb + (size_t)t * Hd, s->x + (size_t)t * Hd, s->m->final_norm, Hd, c->norm_eps, c->norm_plus_one);
+    matmul(s, &s->m->lm_head, s->xb + (size_t)first * Hd, rows, Hd, logits, (size_t)c->vocab_size);
+    if (c->final_softcap > 0) {
+        float cap = c->final_softcap;
+        for (size_t i = 0; i < (size_t)rows * (size_t)c->vocab_size; i++) logits[i] = cap * tanhf(logits[i] / cap);
+    }
+}
+
+int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err) {
+    const sl_model_config *c = s->c;
+    if (n <= 0) return sl_errorf(err, SL_EINVAL, "no tokens to evaluate");
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return sl_errorf(err, SL_EINVAL, "token id %d at position %d is out of range (vocab_size %d)", (int)ids[i],
+                             s->pos + i, c->vocab_size);
+    if (n > s->n_ctx - s->pos)
+        return sl_errorf(err, SL_EINVAL, "%d tokens at position %d do not fit the context of %d tokens (raise --ctx)", n,
+                         s->pos, s->n_ctx);
+    for (int i = 0; i < n; i += s->batch) {
+        int b = n - i < s->batch ? n - i : s->batch;
+        bool last = i + b == n;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (size_t)i * (size_t)c->vocab_size;
+        else if (logits && last) out = logits;
+        forward_batch(s, ids + i, b, all_logits, out);
+    }
+    return 0;
+}
+
+/* ---- lifetime ---- */
+
+int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out, sl_error *err) {
+    *out = NULL;
+    const sl_model_config *c = sl_model_get_config(m);
+    sl_session_opts d = {0};
+    if (o) d = *o;
+    if (d.n_ctx <= 0) return sl_errorf(err, SL_EINVAL, "context size must be positive (got %d)", d.n_ctx);
+    if (!d.kv_dtype) d.kv_dtype = SL_F16;
+    if (d.kv_dtype != SL_F16 && d.kv_dtype != SL_F32)
+        return sl_errorf(err, SL_EUNSUPPORTED, "KV cache dtype %s not supported (F16 or F32)", sl_dtype_name(d.kv_dtype));
+    if (d.batch <= 0) d.batch = 64;
+    if (d.batch > d.n_ctx) d.batch = d.n_ctx;
+    if (d.n_threads <= 0) {
+        const sl_cpu_features *cpu = sl_cpu();
+        d.n_threads = cpu->cores_physical > 0 ? cpu->cores_physical : cpu->cores_logical;
+    }
+    if (d.n_threads > 256) d.n_threads = 256;
+    if (c->rotary_dim > 2048) return sl_errorf(err, SL_EUNSUPPORTED, "rotary dimension %d too large (at most 2048)", c->rotary_dim);
+    sl_session *s = calloc(1, sizeof *s);
+    if (!s) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    s->m = m;
+    s->c = c;
+    s->n_ctx = d.n_ctx;
+    s->batch = d.batch;
+    s->kv_dtype = d.kv_dtype;
+    s->kv_esz = sl_dtype_size(d.kv_dtype);
+    s->nth = d.n_threads;
+    int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, I = c->intermediate_size, Hd = c->hidden_size;
+    s->qkv_w = (H + 2 * KV) * D;
+    uint64_t kvn, kvb;
+    if (!sl_mul_u64((uint64_t)c->n_layers * (uint64_t)KV * (uint64_t)D, (uint64_t)d.n_ctx, &kvn) ||
+        !sl_mul_u64(kvn, s->kv_esz, &kvb) || kvb > (uint64_t)SIZE_MAX / 2) {
+        free(s);
+        return sl_errorf(err, SL_EINVAL, "KV cache for a context of %d tokens is too large", d.n_ctx);
+    }
+    size_t B = (size_t)d.batch;
+    size_t maxcols = (size_t)Hd;
+    if ((size_t)I > maxcols) maxcols = (size_t)I;
+    if ((size_t)H * D > maxcols) maxcols = (size_t)H * D;
+    s->scratch_stride = maxcols > (size_t)d.n_ctx + (size_t)D ? maxcols : (size_t)d.n_ctx + (size_t)D;
+    s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
+    size_t half = (size_t)c->rotary_dim / 2;
+    s->kcache = malloc((size_t)kvb);
+    s->vcache = malloc((size_t)kvb);
+    s->x = malloc(B * Hd * sizeof(float));
+    s->xb = malloc(B * Hd * sizeof(float));
+    s->xo = malloc(B * Hd * sizeof(float));
+    s->qkv = malloc(B * (size_t)s->qkv_w * sizeof(float));
+    s->att = malloc(B * (size_t)H * D * sizeof(float));
+    s->gu = malloc(B * 2 * (size_t)I * sizeof(float));
+    s->hid = malloc(B * (size_t)I * sizeof(float));
+    s->scratch = malloc((size_t)d.n_threads * s->scratch_stride * sizeof(float));
+    s->cos_g = malloc(B * half * sizeof(float));
+    s->sin_g = malloc(B * half * sizeof(float));
+    s->cos_l = malloc(B * half * sizeof(float));
+    s->sin_l = malloc(B * half * sizeof(float));
+    s->pool = sl_pool_new(d.n_threads);
+    if (!s->kcache || !s->vcache || !s->x || !s->xb || !s->xo || !s->qkv || !s->att || !s->gu || !s->hid ||
+        !s->scratch || !s->cos_g || !s->sin_g || !s->cos_l || !s->sin_l || !s->pool) {
+        sl_session_free(s);
+        return sl_errorf(err, SL_ENOMEM, "out of memory for a session of %d tokens", d.n_ctx);
+    }
+    *out = s;
+    return 0;
+}
+
+void sl_session_free(sl_session *s) {
+    if (!s) return;
+    sl_pool_free(s->pool);
+    free(s->kcache);
+    free(s->vcache);
+    free(s->x);
+    free(s->xb);
+    free(s->xo);
+    free(s->qkv);
+    free(s->att);
+    free(s->gu);
+    free(s->hid);
+    free(s->scratch);
+    free(s->cos_g);
+    free(s->sin_g);
+    free(s->cos_l);
+    free(s->sin_l);
+    free(s);
+}
+
+void sl_session_reset(sl_session *s) { s->pos = 0; }
+int sl_session_pos(const sl_session *s) { return s->pos; }
+int sl_session_ctx(const sl_session *s) { return s->n_ctx; }
