@@ -321,11 +321,20 @@ static int add_quantized(mlx_job *j, const sl_tensor *w, const char *module, sl_
     return sl_plan_add(&j->plan, &o, err);
 }
 
+static int cmp_tensor_ptr(const void *a, const void *b) {
+    return sl_arch_cmp_names((*(const sl_tensor *const *)a)->name, (*(const sl_tensor *const *)b)->name);
+}
+
 static int build_plan(mlx_job *j, sl_error *err) {
     bool tied = sl_arch_tied(j->arch, j->cfg);
+    /* visit tensors in module order: per-layer config entries follow it */
+    const sl_tensor **ord = malloc((j->ck->n_tensors ? j->ck->n_tensors : 1) * sizeof *ord);
+    if (!ord) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < j->ck->n_tensors; i++) ord[i] = &j->ck->tensors[i];
+    qsort(ord, j->ck->n_tensors, sizeof *ord, cmp_tensor_ptr);
     int rc = 0;
     for (size_t i = 0; !rc && i < j->ck->n_tensors; i++) {
-        const sl_tensor *t = &j->ck->tensors[i];
+        const sl_tensor *t = ord[i];
         const char *n = t->name;
         if (strstr(n, "rotary_emb.inv_freq")) continue;
         if (tied && !strcmp(n, "lm_head.weight")) continue;
@@ -349,6 +358,7 @@ static int build_plan(mlx_job *j, sl_error *err) {
         if (j->qconf && ends_with(n, ".weight") && t->ndim == 2 && is_float(t->dtype)) rc = add_weight(j, t, err);
         else rc = add_float(j, t, err);
     }
+    free(ord);
     if (!rc) qsort(j->plan.t, j->plan.n, sizeof *j->plan.t, cmp_out);
     return rc;
 }

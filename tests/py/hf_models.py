@@ -92,8 +92,8 @@ def family_tensors(family, c, rng, np_dtype=np.float32, extra_inv_freq=True):
     return t
 
 
-def write_tokenizer(d, family):
-    src = SHARED / "tokenizers" / TOKENIZER_OF[family]
+def write_tokenizer(d, family, name=None):
+    src = SHARED / "tokenizers" / (name or TOKENIZER_OF[family])
     with gzip.open(src / "tokenizer.json.gz", "rb") as f:
         (d / "tokenizer.json").write_bytes(f.read())
     shutil.copy(src / "tokenizer_config.json", d / "tokenizer_config.json")
@@ -106,7 +106,8 @@ def to_bf16_bits(a):
 
 
 def make_hf_model(d, family, seed=0, weights_dtype="bfloat16", shards=1, tokenizer=True, **cfg):
-    """Write a tiny HF model directory; returns its config dict."""
+    """Write a tiny HF model directory; returns its config dict.  tokenizer:
+    True (the family's), a shared/tokenizers name, or False."""
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
     c = family_config(family, dtype=cfg.pop("dtype", weights_dtype), **cfg)
@@ -133,5 +134,5 @@ def make_hf_model(d, family, seed=0, weights_dtype="bfloat16", shards=1, tokeniz
     (d / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": 1, "eos_token_id": [2, 3], "do_sample": True, "temperature": 0.6}, indent=2))
     if tokenizer:
-        write_tokenizer(d, family)
+        write_tokenizer(d, family, tokenizer if isinstance(tokenizer, str) else None)
     return c
