@@ -37,6 +37,12 @@ int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+/* A store name (org/name[@rev][:tag]) in *path becomes its local directory
+ * (digest-checked on first use); *name gets the original.  0 or 2 (printed). */
+int cli_resolve_store(const char **path, const char **name);
+/* Register DST as a version derived from store name SRC (warns on failure). */
+void cli_register_derived(const char *src_name, const char *dst, int argc, char **argv);
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);
 /* Print "silica <cmd>: <message>" plus a --help hint; return 2. */

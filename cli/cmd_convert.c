@@ -169,6 +169,8 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         else return cli_usage(cmd, "unexpected argument '%s'", argv[i]);
     }
     if (!src || !dst) return cli_usage(cmd, "expected SRC and DST");
+    const char *store_src = NULL;   /* registry: SRC may be a store name; the output is then registered */
+    if (cli_resolve_store(&src, &store_src)) return 2;
     bool dir = sl_path_is_dir(src);
     if (quantize_cmd) {
         o.q.enabled = true;
@@ -220,6 +222,7 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         if (o.report) print_report(&st, false, NULL);
     }
     sl_convert_stats_free(&st);
+    if (store_src) cli_register_derived(store_src, dst, argc, argv);
     return 0;
 }
 

@@ -34,6 +34,7 @@ int cmd_inspect(int argc, char **argv) {
         else return cli_usage("inspect", "unexpected argument '%s'", argv[i]);
     }
     if (!path) return cli_usage("inspect", "missing PATH");
+    if (cli_resolve_store(&path, NULL)) return 2;   /* registry: PATH may be a store name */
     sl_error err = {0};
     sl_checkpoint *ck;
     if (sl_checkpoint_open(path, &ck, &err)) return cli_fail(&err);

@@ -350,3 +350,33 @@ int cmd_import(int argc, char **argv) {
     sl_reg_close(r);
     return rc;
 }
+
+/* ---- store names for inspect / convert / quantize ---- */
+
+static char *g_resolved;   /* kept reachable for the process lifetime */
+
+int cli_resolve_store(const char **path, const char **name) {
+    if (name) *name = NULL;
+    if (!sl_reg_looks_like_name(*path)) return 0;
+    sl_error err = {0};
+    char *p = NULL;
+    if (sl_reg_resolve(*path, &p, &err)) return cli_fail(&err);
+    free(g_resolved);
+    g_resolved = p;
+    if (name) *name = *path;
+    *path = p;
+    return 0;
+}
+
+void cli_register_derived(const char *src_name, const char *dst, int argc, char **argv) {
+    size_t n = 8;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
+    char *cmd = malloc(n);
+    if (!cmd) return;
+    size_t o = (size_t)snprintf(cmd, n, "silica");
+    for (int i = 0; i < argc; i++) o += (size_t)snprintf(cmd + o, n - o, " %s", argv[i]);
+    sl_error err = {0};
+    if (sl_reg_register_derived(src_name, dst, NULL, cmd, &err))
+        fprintf(stderr, "silica: warning: output not registered in the store: %s\n", err.msg);
+    free(cmd);
+}

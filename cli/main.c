@@ -26,6 +26,7 @@ static const cli_command k_commands[] = {
     {"verify", cmd_verify, "rehash the store's blobs; quarantine corrupt ones"},
     {"du", cmd_du, "disk use of the store"},
     {"import", cmd_import, "add a local model directory to the store"},
+    {"pull", cmd_pull, "download a model from a Hugging Face protocol hub into the store"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 

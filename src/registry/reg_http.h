@@ -1,0 +1,70 @@
+/*
+ * reg_http.h — the small libcurl layer the hub and LFS clients share: JSON
+ * requests with retries, and resumable, hashed downloads into partial files.
+ *
+ * Invariants: every response body is bounded (JSON <= 64 MiB); retries back
+ * off exponentially (SILICA_RETRY_BASE_MS, default 500 ms, capped at 8 s) on
+ * 429, 5xx and dropped connections, at most SL_HTTP_TRIES attempts without
+ * progress; a 200 answer to a Range request restarts the file from zero.
+ */
+#ifndef SILICA_REG_HTTP_H
+#define SILICA_REG_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "reg_impl.h"
+
+#define SL_HTTP_TRIES 6
+
+typedef struct sl_http_resp {
+    long status;
+    char *body;
+    size_t len;
+    char *next_link;      /* Link: <..>; rel="next" */
+    char error_code[64];  /* X-Error-Code */
+    char repo_commit[64]; /* X-Repo-Commit */
+    char linked_etag[80]; /* X-Linked-Etag (or ETag), quotes and W/ stripped */
+    uint64_t linked_size; /* X-Linked-Size, 0 if absent */
+    char auth[128];       /* LFS-Authenticate */
+    char message[256];    /* curl error text */
+} sl_http_resp;
+
+typedef struct sl_http_req {
+    const char *method;          /* NULL: GET */
+    const char *url;
+    const char *const *headers;  /* NULL-terminated extra headers */
+    const char *body;            /* request body (POST) */
+    const char *upload_path;     /* PUT this file's bytes */
+    uint64_t upload_size;
+} sl_http_req;
+
+void sl_http_global_init(void);
+/* One request with retries; resp filled (free with sl_http_resp_free). Returns
+ * 0 when an HTTP answer arrived (any status), SL_EIO when the network failed. */
+int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err);
+void sl_http_resp_free(sl_http_resp *r);
+void sl_http_backoff(int attempt);
+
+/* Download url into partial file `fd` (already holding `have` bytes, already
+ * fed to h), resuming with Range.  On return *have is the file size and h has
+ * seen every byte in order. */
+typedef struct sl_dl {
+    const char *url;
+    const char *const *headers;
+    const char *what;             /* file name for messages */
+    uint64_t expect_size;
+    int fd;
+    uint64_t have;
+    sl_hasher *h;
+    bool git_sha1;                /* h also computes the git blob id */
+    /* progress */
+    void (*progress)(void *ctx, uint64_t delta);
+    void *progress_ctx;
+    sl_http_resp resp;            /* headers of the last answer */
+} sl_dl;
+int sl_http_download(sl_dl *d, sl_error *err);
+
+#endif

@@ -1,0 +1,620 @@
+/*
+ * reg_pull.c — `silica pull`: a model from a Hugging Face protocol hub into
+ * the store (and optionally the HF cache), with parallel, resumable,
+ * verified downloads.
+ *
+ * Protocol: GET /api/models/{repo}/revision/{rev} -> commit ("sha");
+ * GET /api/models/{repo}/tree/{commit}?recursive=true&expand=false (Link
+ * rel="next" pagination) -> files with git oid, size and lfs {oid, size};
+ * GET /{repo}/resolve/{commit}/{path} following redirects (X-Linked-Etag,
+ * X-Linked-Size and X-Repo-Commit are cross-checked when present).
+ *
+ * Invariants:
+ *  - A file is downloaded into partial/<digest>-<size>.part, locked with
+ *    flock while in use, so a restarted (or concurrent) pull continues it;
+ *    its size and digest (sha256 for LFS files, git blob sha1 for others)
+ *    are checked before it becomes a blob; a mismatch deletes the partial.
+ *  - The version is registered only after every blob is in place; the
+ *    per-model lock makes two concurrent pulls end with one version.
+ *  - Offline (SILICA_OFFLINE / HF_HUB_OFFLINE) makes no network request.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "reg_http.h"
+
+bool sl_reg_offline_env(void) {
+    const char *s = getenv("SILICA_OFFLINE");
+    if (s && *s && strcmp(s, "0") != 0) return true;
+    const char *names[] = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"};
+    for (int i = 0; i < 2; i++) {
+        s = getenv(names[i]);
+        if (s && (!strcmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") || !strcasecmp(s, "true"))) return true;
+    }
+    return false;
+}
+
+typedef struct job {
+    char *path;
+    uint64_t size;
+    char oid[41];        /* git blob sha1 */
+    char lfs[65];        /* sha256 if LFS */
+    char sha256[65];     /* result */
+    int rc;
+    sl_error err;
+} job;
+
+typedef struct pull {
+    sl_reg *r;
+    const sl_reg_pull_opts *o;
+    const char *endpoint;
+    char commit[41];
+    char *hf_snap;       /* HF-cache snapshot of this commit, if any */
+    const char *const *headers;
+    job *jobs;
+    size_t n_jobs, cap_jobs, next;
+    pthread_mutex_t mu;
+    uint64_t done, total, fetched;
+    bool failed;
+} pull;
+
+static bool safe_relpath(const char *p) {
+    if (!p[0] || p[0] == '/' || strlen(p) > 1000 || strchr(p, '\\')) return false;
+    for (const char *s = p; *s;) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
+        s += n + (e ? 1 : 0);
+        if (e && !*s) return false;
+    }
+    return true;
+}
+
+static char *escape_path(const char *p) {
+    /* keep '/', escape each component */
+    size_t cap = strlen(p) * 3 + 1;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (const unsigned char *s = (const unsigned char *)p; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("-._~/", *s))
+            out[o++] = (char)*s;
+        else o += (size_t)snprintf(out + o, cap - o, "%%%02X", *s);
+    }
+    out[o] = 0;
+    return out;
+}
+
+static char *escape_all(const char *s) {
+    char *e = escape_path(s);
+    if (!e) return NULL;
+    /* quote(rev, safe=""): '/' too */
+    size_t n = 0;
+    for (char *c = e; *c; c++) n += *c == '/';
+    char *out = malloc(strlen(e) + n * 2 + 1), *o = out;
+    if (!out) { free(e); return NULL; }
+    for (char *c = e; *c; c++) {
+        if (*c == '/') { memcpy(o, "%2F", 3); o += 3; }
+        else *o++ = *c;
+    }
+    *o = 0;
+    free(e);
+    return out;
+}
+
+static int api_error(const pull *p, const char *what, const sl_http_resp *rs, sl_error *err) {
+    const char *code = rs->error_code[0] ? rs->error_code : rs->status == 404 ? "not found" : "error";
+    return sl_errorf(err, SL_EINVAL, "%s: %s at %s answered %ld (%s)", p->o->repo, what, p->endpoint, rs->status, code);
+}
+
+static int get_json(pull *p, const char *url, const char *what, cJSON **out, char **next, sl_error *err) {
+    sl_http_resp rs;
+    sl_http_req rq = {.url = url, .headers = p->headers};
+    int rc = sl_http_do(&rq, &rs, err);
+    if (rc) {
+        sl_error_prefix(err, "%s: %s: ", p->o->repo, what);
+        return rc;
+    }
+    if (rs.status != 200) {
+        rc = api_error(p, what, &rs, err);
+        sl_http_resp_free(&rs);
+        return rc;
+    }
+    *out = rs.body ? cJSON_Parse(rs.body) : NULL;
+    if (next) {
+        *next = rs.next_link;
+        rs.next_link = NULL;
+    }
+    sl_http_resp_free(&rs);
+    if (!*out) return sl_errorf(err, SL_EINVAL, "%s: %s at %s: answer is not JSON", p->o->repo, what, p->endpoint);
+    return 0;
+}
+
+static int add_job(pull *p, cJSON *e, sl_error *err) {
+    cJSON *type = cJSON_GetObjectItemCaseSensitive(e, "type"), *path = cJSON_GetObjectItemCaseSensitive(e, "path"),
+          *size = cJSON_GetObjectItemCaseSensitive(e, "size"), *oid = cJSON_GetObjectItemCaseSensitive(e, "oid"),
+          *lfs = cJSON_GetObjectItemCaseSensitive(e, "lfs");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "file") != 0) return 0;   /* directories */
+    if (!cJSON_IsString(path) || !cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > 9.0e15)
+        return sl_errorf(err, SL_EINVAL, "%s: tree entry without a valid path and size", p->o->repo);
+    if (!safe_relpath(path->valuestring))
+        return sl_errorf(err, SL_EINVAL, "%s: tree entry '%s' is not a safe relative path", p->o->repo, path->valuestring);
+    if (p->n_jobs == p->cap_jobs) {
+        p->cap_jobs = p->cap_jobs ? p->cap_jobs * 2 : 32;
+        job *nj = realloc(p->jobs, p->cap_jobs * sizeof *nj);
+        if (!nj) return sl_errorf(err, SL_ENOMEM, "out of memory");
+        p->jobs = nj;
+    }
+    job *j = &p->jobs[p->n_jobs];
+    memset(j, 0, sizeof *j);
+    j->size = (uint64_t)size->valuedouble;
+    if (cJSON_IsString(oid) && sl_is_hex(oid->valuestring, 40)) memcpy(j->oid, oid->valuestring, 41);
+    if (lfs) {
+        cJSON *lo = cJSON_GetObjectItemCaseSensitive(lfs, "oid"), *ls = cJSON_GetObjectItemCaseSensitive(lfs, "size");
+        if (!cJSON_IsString(lo) || !sl_is_hex(lo->valuestring, 64))
+            return sl_errorf(err, SL_EINVAL, "%s: %s: lfs.oid is not a sha256", p->o->repo, path->valuestring);
+        memcpy(j->lfs, lo->valuestring, 65);
+        if (cJSON_IsNumber(ls) && ls->valuedouble >= 0) j->size = (uint64_t)ls->valuedouble;
+    }
+    if (!j->lfs[0] && !j->oid[0])
+        return sl_errorf(err, SL_EINVAL, "%s: %s: tree entry has neither oid nor lfs.oid", p->o->repo, path->valuestring);
+    j->path = strdup(path->valuestring);
+    p->n_jobs++;
+    return 0;
+}
+
+static int cmp_job(const void *a, const void *b) { return strcmp(((const job *)a)->path, ((const job *)b)->path); }
+
+static bool any_match(const char *const *pats, size_t n, const char *path) {
+    for (size_t i = 0; i < n; i++)
+        if (reg_glob_match(pats[i], path)) return true;
+    return false;
+}
+
+/* default selection: config/tokenizer files + the weights of one format */
+static int select_files(pull *p, sl_error *err) {
+    const sl_reg_pull_opts *o = p->o;
+    static const char *const meta[] = {"*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja", "*.jsonl", "*.py"};
+    bool has_st = false, has_bin = false;
+    size_t n_gguf = 0;
+    for (size_t i = 0; i < p->n_jobs; i++) {
+        const char *f = p->jobs[i].path;
+        if (!strncmp(f, "original/", 9)) continue;
+        has_st |= sl_str_ends_with(f, ".safetensors");
+        has_bin |= sl_str_ends_with(f, ".bin") && strstr(f, "pytorch_model");
+        n_gguf += sl_str_ends_with(f, ".gguf");
+    }
+    if (!o->n_include && !has_st && !has_bin && n_gguf > 1)
+        return sl_errorf(err, SL_EINVAL, "%s: %zu GGUF files at this revision; choose with --include (e.g. '*Q4_K_M.gguf')",
+                         o->repo, n_gguf);
+    size_t k = 0;
+    for (size_t i = 0; i < p->n_jobs; i++) {
+        job *j = &p->jobs[i];
+        const char *f = j->path;
+        bool keep;
+        if (o->n_include) keep = any_match(o->include, o->n_include, f);
+        else if (!strncmp(f, "original/", 9)) keep = false;
+        else if (any_match(meta, sizeof meta / sizeof meta[0], f)) keep = true;
+        else if (has_st) keep = sl_str_ends_with(f, ".safetensors");
+        else if (has_bin) keep = sl_str_ends_with(f, ".bin") && strstr(f, "pytorch_model");
+        else keep = sl_str_ends_with(f, ".gguf") || sl_str_ends_with(f, ".npz");
+        if (keep && o->n_exclude && any_match(o->exclude, o->n_exclude, f)) keep = false;
+        if (keep) p->jobs[k++] = *j;
+        else free(j->path);
+    }
+    p->n_jobs = k;
+    qsort(p->jobs, p->n_jobs, sizeof *p->jobs, cmp_job);
+    for (size_t i = 1; i < p->n_jobs; i++)
+        if (!strcmp(p->jobs[i].path, p->jobs[i - 1].path))
+            return sl_errorf(err, SL_EINVAL, "%s: the tree lists '%s' twice", o->repo, p->jobs[i].path);
+    if (!k) return sl_errorf(err, SL_EINVAL, "%s@%.12s: no file matches the selection", o->repo, p->commit);
+    return 0;
+}
+
+static void on_progress(void *ctx, uint64_t delta) {
+    pull *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    p->done += delta;
+    p->fetched += delta;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Try the HF-cache copy of this file first: hardlink it into the partial. */
+static bool from_hf_cache(pull *p, job *j, const char *part) {
+    if (!p->hf_snap) return false;
+    char *src = sl_fmt("%s/%s", p->hf_snap, j->path);
+    struct stat st;
+    bool ok = src && stat(src, &st) == 0 && (uint64_t)st.st_size == j->size &&
+              linkat(AT_FDCWD, src, AT_FDCWD, part, AT_SYMLINK_FOLLOW) == 0;
+    free(src);
+    return ok;
+}
+
+static int fetch_one(pull *p, job *j) {
+    sl_reg *r = p->r;
+    sl_error *err = &j->err;
+    const char *want = j->lfs[0] ? j->lfs : j->oid;
+    if (j->lfs[0] && reg_blob_exists(r, j->lfs, j->size)) {   /* dedup before any request */
+        memcpy(j->sha256, j->lfs, 65);
+        on_progress(p, 0);
+        return 0;
+    }
+    char *part = sl_fmt("%s/partial/%s-%llu.part", r->home, want, (unsigned long long)j->size);
+    if (!part) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    struct stat st0;
+    if (stat(part, &st0) != 0) from_hf_cache(p, j, part);
+    int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int rc = sl_errorf(err, SL_EIO, "%s: cannot open %s: %s", j->path, part, strerror(errno));
+        free(part);
+        return rc;
+    }
+    while (flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    int rc = 0;
+    struct stat st;
+    /* another process may have finished it while we waited */
+    if (j->lfs[0] && reg_blob_exists(r, j->lfs, j->size)) {
+        memcpy(j->sha256, j->lfs, 65);
+        close(fd);
+        free(part);
+        return 0;
+    }
+    if (fstat(fd, &st) != 0 || st.st_nlink == 0) {   /* unlinked by the finisher: start over */
+        close(fd);
+        rc = fetch_one(p, j);
+        free(part);
+        return rc;
+    }
+    sl_dl d = {.headers = p->headers, .what = j->path, .expect_size = j->size, .fd = fd, .git_sha1 = !j->lfs[0],
+               .progress = on_progress, .progress_ctx = p};
+    d.h = sl_hasher_new(d.git_sha1, j->size);
+    if (!d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    if (!rc && (uint64_t)st.st_size > j->size && ftruncate(fd, 0) != 0) rc = sl_errorf(err, SL_EIO, "%s: %s", part, strerror(errno));
+    if (!rc && (uint64_t)st.st_size <= j->size && st.st_size > 0) {
+        /* resume: rehash what is already there */
+        rc = sl_hash_fd(fd, d.h, &d.have, part, err);
+        on_progress(p, d.have);
+        pthread_mutex_lock(&p->mu);
+        p->fetched -= d.have;
+        pthread_mutex_unlock(&p->mu);
+    }
+    char *ep = escape_path(j->path);
+    char *url = sl_fmt("%s/%s/resolve/%s/%s", p->endpoint, p->o->repo, p->commit, ep ? ep : "");
+    free(ep);
+    d.url = url;
+    if (!rc && (d.have < j->size || j->size == 0)) rc = sl_http_download(&d, err);
+    if (!rc && d.resp.linked_size && d.resp.linked_size != j->size)
+        rc = sl_errorf(err, SL_EINVAL, "%s: the hub says %llu bytes (X-Linked-Size), the tree said %llu", j->path,
+                       (unsigned long long)d.resp.linked_size, (unsigned long long)j->size);
+    if (!rc && d.resp.repo_commit[0] && strcmp(d.resp.repo_commit, p->commit) != 0)
+        rc = sl_errorf(err, SL_EINVAL, "%s: served from commit %.40s, expected %s (X-Repo-Commit)", j->path,
+                       d.resp.repo_commit, p->commit);
+    if (!rc && d.have != j->size)
+        rc = sl_errorf(err, SL_EINVAL, "%s: got %llu bytes, expected %llu", j->path, (unsigned long long)d.have,
+                       (unsigned long long)j->size);
+    char sha1[41];
+    if (!rc) {
+        sl_hasher_final(d.h, j->sha256, sha1);
+        d.h = NULL;
+        bool good = j->lfs[0] ? !strcmp(j->sha256, j->lfs) : !strcmp(sha1, j->oid);
+        if (!good) {
+            rc = sl_errorf(err, SL_EINVAL, "%s: corrupt download: %s %s, expected %s; partial deleted", j->path,
+                           j->lfs[0] ? "sha256" : "git sha1", j->lfs[0] ? j->sha256 : sha1, want);
+            unlink(part);
+        }
+    }
+    if (!rc && fsync(fd) != 0) rc = sl_errorf(err, SL_EIO, "%s: fsync failed: %s", part, strerror(errno));
+    if (!rc) {
+        if (reg_blob_exists(r, j->sha256, j->size)) unlink(part);
+        else rc = reg_blob_adopt(r, part, j->sha256, err);
+    }
+    sl_hasher_free(d.h);
+    sl_http_resp_free(&d.resp);
+    close(fd);
+    free(url);
+    free(part);
+    return rc;
+}
+
+static void *worker(void *arg) {
+    pull *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next++;
+        bool stop = p->failed || i >= p->n_jobs;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) break;
+        job *j = &p->jobs[i];
+        j->rc = fetch_one(p, j);
+        if (j->rc) {
+            pthread_mutex_lock(&p->mu);
+            p->failed = true;
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    return NULL;
+}
+
+typedef struct prog_ctl {
+    pull *p;
+    volatile int stop;
+} prog_ctl;
+
+static void *progress_thread(void *arg) {
+    prog_ctl *c = arg;
+    pull *p = c->p;
+    while (!c->stop) {
+        pthread_mutex_lock(&p->mu);
+        uint64_t done = p->done, total = p->total;
+        size_t cur = p->next ? p->next - 1 : 0;
+        pthread_mutex_unlock(&p->mu);
+        if (p->o->progress && cur < p->n_jobs)
+            p->o->progress(p->o->progress_ctx, p->jobs[cur].path, 0, p->jobs[cur].size, done, total);
+        usleep(100000);
+    }
+    return NULL;
+}
+
+static int check_disk(pull *p, sl_error *err) {
+    uint64_t need = 0;
+    for (size_t i = 0; i < p->n_jobs; i++) {
+        job *j = &p->jobs[i];
+        if (j->lfs[0] && reg_blob_exists(p->r, j->lfs, j->size)) continue;
+        need += j->size;
+    }
+    struct statvfs vf;
+    uint64_t avail = 0;
+    const char *ov = getenv("SILICA_TEST_DISK_FREE");   /* test hook: pretend this much is free */
+    if (ov) avail = strtoull(ov, NULL, 10);
+    else if (statvfs(p->r->home, &vf) == 0) avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+    else return 0;
+    if (need > avail)
+        return sl_errorf(err, SL_EIO, "%s: not enough disk space in %s: need %llu bytes, %llu available", p->o->repo,
+                         p->r->home, (unsigned long long)need, (unsigned long long)avail);
+    return 0;
+}
+
+static int offline_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err) {
+    const char *rev = o->revision ? o->revision : "main";
+    char *name = sl_fmt("%s@%s", o->repo, rev);
+    sl_reg_version *v = NULL;
+    sl_error e2 = {0};
+    int rc = 0;
+    if (name && !sl_reg_find(r, name, &v, &e2)) {
+        res->already = true;
+        snprintf(res->revision, sizeof res->revision, "%s", v->revision);
+    } else {
+        char *cache = sl_reg_hf_cache_dir(), *commit = NULL;
+        char *snap = cache ? sl_reg_hf_snapshot(cache, o->repo, rev, &commit) : NULL;
+        if (snap) {
+            sl_reg_lineage lin = {.kind = "hf-cache", .endpoint = cache, .repo = (char *)o->repo, .commit = commit};
+            rc = sl_reg_import_dir(r, snap, o->repo, commit, sl_is_hex(rev, 40) ? NULL : rev, &lin, &v, err);
+            if (!rc) snprintf(res->revision, sizeof res->revision, "%s", commit);
+        } else {
+            rc = sl_errorf(err, SL_EINVAL, "%s@%s: offline (SILICA_OFFLINE or HF_HUB_OFFLINE is set) and not in the store or the Hugging Face cache",
+                           o->repo, rev);
+        }
+        free(snap);
+        free(commit);
+        free(cache);
+    }
+    sl_reg_version_free(v);
+    free(name);
+    return rc;
+}
+
+int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err) {
+    memset(res, 0, sizeof *res);
+    double t0 = sl_now();
+    sl_reg_name nm;
+    int rc = sl_reg_parse_name(o->repo, &nm, err);
+    if (rc) return rc;
+    bool plain = !nm.revision && !nm.tag;
+    sl_reg_name_free(&nm);
+    if (!plain) return sl_errorf(err, SL_EINVAL, "'%s': give the revision with @ on the pull command line, not inside the repo id", o->repo);
+    if (o->offline || sl_reg_offline_env()) return offline_pull(r, o, res, err);
+
+    pull p = {.r = r, .o = o};
+    pthread_mutex_init(&p.mu, NULL);
+    char *ep_env = getenv("HF_ENDPOINT");
+    char *endpoint = strdup(o->endpoint ? o->endpoint : ep_env && *ep_env ? ep_env : "https://huggingface.co");
+    if (!endpoint) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    size_t el = strlen(endpoint);
+    while (el > 0 && endpoint[el - 1] == '/') endpoint[--el] = 0;
+    p.endpoint = endpoint;
+    const char *tok = o->token ? o->token : getenv("HF_TOKEN");
+    char *auth = tok && *tok ? sl_fmt("Authorization: Bearer %s", tok) : NULL;
+    const char *headers[3] = {"Accept-Encoding: identity", auth, NULL};
+    p.headers = headers;
+    const char *rev = o->revision ? o->revision : "main";
+    char *lock_key = sl_fmt("pull-%s", o->repo);
+    int lfd = -1;
+    cJSON *j = NULL;
+    char *url = NULL, *erev = escape_all(rev);
+    if ((rc = reg_lock(r, LOCK_SH, err))) goto out;
+    lfd = reg_lock_key(r, lock_key, err);
+    if (lfd < 0) { rc = err ? err->code : SL_EIO; goto out_unlock; }
+
+    /* 1. revision -> commit */
+    url = sl_fmt("%s/api/models/%s/revision/%s", endpoint, o->repo, erev ? erev : rev);
+    if ((rc = get_json(&p, url, "revision", &j, NULL, err))) goto out_unlock;
+    cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "sha");
+    if (!cJSON_IsString(sha) || !sl_is_hex(sha->valuestring, 40)) {
+        rc = sl_errorf(err, SL_EINVAL, "%s: revision answer from %s has no 40-hex \"sha\"", o->repo, endpoint);
+        goto out_unlock;
+    }
+    memcpy(p.commit, sha->valuestring, 41);
+    snprintf(res->revision, sizeof res->revision, "%s", p.commit);
+    cJSON_Delete(j);
+    j = NULL;
+
+    /* 2. already in the store? */
+    bool have = reg_db_known_snapshot(r, o->repo, p.commit) && !o->n_include && !o->n_exclude;
+    sl_reg_version *v = NULL;
+    if (have) {
+        char *nm2 = sl_fmt("%s@%s", o->repo, p.commit);
+        if (nm2 && !sl_reg_find(r, nm2, &v, NULL)) {
+            res->already = true;
+            if (!sl_is_hex(rev, 40)) {   /* move the ref to this commit */
+                free(v->ref);
+                v->ref = strdup(rev);
+                rc = reg_db_insert_version(r, v, err);
+            }
+        } else have = false;
+        free(nm2);
+    }
+    if (!have) {
+        /* 3. file list */
+        free(url);
+        url = sl_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", endpoint, o->repo, p.commit);
+        for (int page = 0; url && page < 10000 && !rc; page++) {
+            char *next = NULL;
+            if ((rc = get_json(&p, url, "tree", &j, &next, err))) break;
+            if (!cJSON_IsArray(j)) rc = sl_errorf(err, SL_EINVAL, "%s: tree answer from %s is not a JSON array", o->repo, endpoint);
+            for (cJSON *e = j ? j->child : NULL; e && !rc; e = e->next) rc = add_job(&p, e, err);
+            cJSON_Delete(j);
+            j = NULL;
+            if (next && strncmp(next, "http", 4) != 0) {   /* relative link */
+                char *abs = sl_fmt("%s%s", endpoint, next);
+                free(next);
+                next = abs;
+            }
+            if (next && !strcmp(next, url)) rc = sl_errorf(err, SL_EINVAL, "%s: tree pagination at %s links to itself", o->repo, endpoint);
+            free(url);
+            url = next;
+        }
+        if (!rc) rc = select_files(&p, err);
+        for (size_t i = 0; i < p.n_jobs && !rc; i++) p.total += p.jobs[i].size;
+        if (!rc) rc = check_disk(&p, err);
+        /* 4. reuse the HF cache's copy of this commit */
+        char *cache = sl_reg_hf_cache_dir();
+        if (!rc && cache) p.hf_snap = sl_reg_hf_snapshot(cache, o->repo, p.commit, NULL);
+        free(cache);
+        /* 5. download */
+        if (!rc) {
+            int nt = o->jobs > 0 ? o->jobs : 4;
+            if (nt > 32) nt = 32;
+            if ((size_t)nt > p.n_jobs) nt = (int)p.n_jobs;
+            pthread_t th[32];
+            prog_ctl pc = {.p = &p};
+            pthread_t pt;
+            bool prog = o->progress && pthread_create(&pt, NULL, progress_thread, &pc) == 0;
+            int started = 0;
+            for (int t = 0; t < nt; t++)
+                if (pthread_create(&th[t], NULL, worker, &p) == 0) started++;
+            if (!started) worker(&p);
+            for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+            if (prog) {
+                pc.stop = 1;
+                pthread_join(pt, NULL);
+                o->progress(o->progress_ctx, NULL, 0, 0, p.done, p.total);
+            }
+            for (size_t i = 0; i < p.n_jobs && !rc; i++)
+                if (p.jobs[i].rc) {
+                    rc = p.jobs[i].rc;
+                    if (err) *err = p.jobs[i].err;
+                }
+            if (!rc && p.failed) rc = sl_errorf(err, SL_EIO, "%s: download failed", o->repo);
+        }
+        /* 6. register */
+        if (!rc) {
+            v = calloc(1, sizeof *v);
+            if (!v) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        }
+        if (!rc) {
+            v->model = strdup(o->repo);
+            v->revision = strdup(p.commit);
+            v->ref = sl_is_hex(rev, 40) ? NULL : strdup(rev);
+            v->files = calloc(p.n_jobs, sizeof *v->files);
+            if (!v->files) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+            for (size_t i = 0; !rc && i < p.n_jobs; i++) {
+                v->files[i].path = strdup(p.jobs[i].path);
+                v->files[i].size = p.jobs[i].size;
+                memcpy(v->files[i].sha256, p.jobs[i].sha256, 65);
+                v->size += p.jobs[i].size;
+                v->n_files++;
+            }
+            v->lineage.kind = strdup("hub");
+            v->lineage.endpoint = strdup(endpoint);
+            v->lineage.repo = strdup(o->repo);
+            v->lineage.commit = strdup(p.commit);
+        }
+        if (!rc) rc = reg_build_snapshot(r, v, err);
+        if (!rc) {
+            char *snap = reg_snapshot_path(r, v->model, v->revision);
+            reg_describe(v, snap, true);
+            free(snap);
+            rc = sl_reg_commit_version(r, v, err);
+        }
+    }
+    /* 7. the HF cache layout */
+    if (!rc && o->hf_cache && v) {
+        char **etags = calloc(v->n_files ? v->n_files : 1, sizeof *etags);
+        if (!etags) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < v->n_files; i++) {
+            const char *e = NULL;
+            for (size_t k = 0; k < p.n_jobs; k++)
+                if (!strcmp(p.jobs[k].path, v->files[i].path)) e = p.jobs[k].lfs[0] ? p.jobs[k].lfs : p.jobs[k].oid;
+            etags[i] = strdup(e ? e : v->files[i].sha256);
+        }
+        if (!rc && have) {
+            /* already stored: etags of non-LFS files come from a fresh tree listing */
+            free(url);
+            url = sl_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", endpoint, o->repo, p.commit);
+            for (int page = 0; url && page < 10000 && !rc; page++) {
+                char *next = NULL;
+                if ((rc = get_json(&p, url, "tree", &j, &next, err))) break;
+                for (cJSON *e = cJSON_IsArray(j) ? j->child : NULL; e && !rc; e = e->next) rc = add_job(&p, e, err);
+                cJSON_Delete(j);
+                j = NULL;
+                free(url);
+                url = next;
+            }
+            for (size_t i = 0; !rc && i < v->n_files; i++)
+                for (size_t k = 0; k < p.n_jobs; k++)
+                    if (!strcmp(p.jobs[k].path, v->files[i].path)) {
+                        free(etags[i]);
+                        etags[i] = strdup(p.jobs[k].lfs[0] ? p.jobs[k].lfs : p.jobs[k].oid);
+                    }
+        }
+        char *cache = sl_reg_hf_cache_dir();
+        if (!rc) rc = reg_hf_write(cache, o->repo, sl_is_hex(rev, 40) ? NULL : rev, p.commit, r, v, etags, err);
+        free(cache);
+        for (size_t i = 0; etags && i < v->n_files; i++) free(etags[i]);
+        free(etags);
+    }
+    if (v) {
+        res->files = v->n_files;
+        res->bytes_total = v->size;
+    }
+    res->bytes_fetched = p.fetched;
+    sl_reg_version_free(v);
+out_unlock:
+    reg_unlock_key(lfd);
+    reg_unlock(r);
+out:
+    cJSON_Delete(j);
+    for (size_t i = 0; i < p.n_jobs; i++) free(p.jobs[i].path);
+    free(p.jobs);
+    free(p.hf_snap);
+    free(url);
+    free(erev);
+    free(lock_key);
+    free(auth);
+    free(endpoint);
+    pthread_mutex_destroy(&p.mu);
+    res->seconds = sl_now() - t0;
+    return rc;
+}
