@@ -35,7 +35,7 @@ static const char *k_help =
     "  --presence-penalty X, --frequency-penalty X   subtract X (x count) for recent ids\n"
     "  --penalty-window N    how many recent ids the penalties look at (default 64)\n"
     "  --seed S              random seed (default 0); same seed, same output\n"
-    "  --ctx N               context size (default 4096, at least prompt + max-tokens)\n"
+    "  --ctx N               context size (default: prompt + max-tokens)\n"
     "  --kv TYPE             KV cache f16 (default) or f32\n"
     "  --threads N           worker threads (default: physical cores)\n"
     "  --stats               timings on stderr\n"
@@ -151,8 +151,9 @@ int cmd_run(int argc, char **argv) {
     if (sl_model_open(path, &m, &err)) { rc = cli_fail(&err); goto out; }
     const sl_model_config *c = sl_model_get_config(m);
     if (!ctx_given) {
-        so.n_ctx = 4096;
-        if ((long)n + max_tokens > so.n_ctx) so.n_ctx = (int)((long)n + max_tokens);
+        long want = (long)n + (max_tokens > 0 ? max_tokens : 1);
+        if (want > (1L << 24)) want = 1L << 24;
+        so.n_ctx = (int)want;   /* exactly what this run can use */
     } else if (n > so.n_ctx) {
         sl_errorf(&err, SL_EINVAL, "%s: the prompt has %d tokens, longer than the context of %d (--ctx)", path, n, so.n_ctx);
         rc = cli_fail(&err);

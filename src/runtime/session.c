@@ -23,9 +23,10 @@
  * Invariants: all arithmetic is f32 (weights are widened on the fly by the
  * matmul kernels, the KV cache is widened when read); nothing in the model
  * is written.  A key at position j is visible from position p iff j <= p and,
- * on sliding layers, p - j < sliding_window (transformers' rule).  RoPE
- * variants that depend on the sequence length use this batch's last
- * position + 1, like transformers' per-forward update.
+ * on sliding layers, p - j < sliding_window (transformers' rule).  Dynamic
+ * NTK RoPE uses this batch's last
+ * position + 1, like transformers' per-forward update (dynamic NTK); longrope
+ * picks its factors once per session from the context size.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -166,7 +167,12 @@ static void rope_tables(sl_session *s, const sl_rope_config *r, int p0, int n, f
     const sl_model_config *c = s->c;
     int half = c->rotary_dim / 2;
     float inv[1024], af;   /* rotary_dim <= 2048, checked in sl_session_new */
-    sl_rope_inv_freq(r, c->rotary_dim, c->max_position_embeddings, (int64_t)p0 + n, inv, &af);
+    /* longrope: short or long factors for the whole session, chosen by the context
+     * size (transformers picks by sequence length per forward, and its Phi-3
+     * generate() drops the KV cache when a sequence crosses the switch point);
+     * dynamic: per batch, as transformers' per-forward update. */
+    int64_t seq = r->type == SL_ROPE_LONGROPE ? (int64_t)s->n_ctx : (int64_t)p0 + n;
+    sl_rope_inv_freq(r, c->rotary_dim, c->max_position_embeddings, seq, inv, &af);
     for (int t = 0; t < n; t++)
         for (int i = 0; i < half; i++) {
             float th = (float)(p0 + t) * inv[i];
