@@ -38,7 +38,7 @@ def is_lfs(path: str, data: bytes) -> bool:
 
 
 class Repo:
-    def __init__(self, repo_id, files, commit=None, corrupt=(), page_size=0, refs=("main",)):
+    def __init__(self, repo_id, files, commit=None, corrupt=(), page_size=0, refs=("main",), missing=()):
         self.repo_id = repo_id
         self.files = dict(files)
         self.commit = commit or hashlib.sha1(repr(sorted((k, hashlib.sha256(v).hexdigest())
@@ -46,6 +46,7 @@ class Repo:
         self.corrupt = set(corrupt)   # paths whose served bytes differ from their declared digest
         self.page_size = page_size    # >0: paginate the tree answer
         self.refs = refs
+        self.missing = set(missing)   # paths listed by the tree API but not served (404 EntryNotFound)
 
     def entries(self):
         out = []
@@ -69,11 +70,12 @@ def _q(s: str) -> str:
 class Hub:
     """Start with Hub(tmp_path, [Repo(...)]).start(); stop() when done."""
 
-    def __init__(self, root: Path, repos, limit_rate=None, fail_revision=None):
+    def __init__(self, root: Path, repos, limit_rate=None, fail_revision=None, no_range=False):
         self.root = Path(root)
         self.repos = repos
         self.limit_rate = limit_rate
         self.fail_revision = fail_revision   # repo id whose revision API answers 503
+        self.no_range = no_range             # max_ranges 0: Range requests get a full 200
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
@@ -85,6 +87,8 @@ class Hub:
         maps_oid, maps_lfs, maps_size, maps_cdn, locs = [], [], [], [], []
         for ri, r in enumerate(self.repos):
             for p, d in r.files.items():
+                if p in r.missing:
+                    continue
                 oid = r.oid(p)
                 data = d
                 if p in r.corrupt:
@@ -117,6 +121,7 @@ class Hub:
         }}
         add_header X-Repo-Commit {r.commit} always;
         add_header ETag "\\"$hf_oid_v\\"" always;
+        {"max_ranges 0;" if self.no_range else ""}
         alias {blobs}/$hf_oid_v;
     }}""")
             info = json.dumps({"id": rid, "sha": r.commit, "siblings": [{"rfilename": p} for p in sorted(r.files)]})
@@ -145,8 +150,12 @@ class Hub:
             else:
                 locs.append(f"    location = {tree} {{ default_type application/json; return 200 {_q(json.dumps(ents))}; }}")
         rate = f"limit_rate {self.limit_rate};" if self.limit_rate else ""
+        if self.no_range:
+            rate += " max_ranges 0;"
         t = self.root / "tmp"
+        user = "user root;" if os.geteuid() == 0 else ""   # workers must read tmp_path (0700)
         conf = f"""
+{user}
 worker_processes 1;
 daemon off;
 pid {self.root}/nginx.pid;
