@@ -317,8 +317,10 @@ static size_t seq_len(tp_ctx *c, int line, const tp_val *v) {
     switch (v->kind) {
     case TV_UNDEF: return 0;
     case TV_STR: return tp_utf8_len(v->u.s.s, v->u.s.n);
-    case TV_LIST: return v->u.l->n;
-    case TV_DICT: case TV_NS: return v->u.d->n;
+    case TV_LIST:
+        if (v->u.l->gen && !v->u.l->view) FAIL(line, "object of type '%s' has no len()", v->u.l->gen);
+        return v->u.l->n;
+    case TV_DICT: return v->u.d->n;
     default: FAIL(line, "object of type '%s' has no len()", tp_type_name(v));
     }
 }
@@ -337,7 +339,7 @@ static const tp_val *parse_int_str(tp_ctx *c, const tp_val *s, int64_t base, boo
 }
 
 static const tp_val *select_impl(tp_ctx *c, int line, const tp_val *seq, const tp_args *a, bool attr, bool keep) {
-    const tp_list *l = tp_iterate(c, line, seq);
+    const tp_list *l = tp_truthy(seq) ? tp_iterate(c, line, seq) : tp_list_new(c->a, 0);
     tp_list *out = tp_list_new(c->a, 0);
     size_t first = 0;
     const tp_val *path = NULL;
@@ -359,7 +361,7 @@ static const tp_val *select_impl(tp_ctx *c, int line, const tp_val *seq, const t
         } else r = tp_truthy(v);
         if (r == keep) tp_list_push(c->a, out, l->v[i]);
     }
-    return tp_list_val(c->a, out);
+    return tp_gen_val(c->a, out, "generator", false);
 }
 
 static const tp_val *indent(tp_ctx *c, int line, const tp_val *s, const tp_args *a) {
@@ -400,6 +402,21 @@ static const tp_val *indent(tp_ctx *c, int line, const tp_val *s, const tp_args 
     return mkstr(c, &b);
 }
 
+/* the items filter (a generator) or dict.items() (a dict_items view) */
+static const tp_val *dict_items(tp_ctx *c, int line, const tp_val *v, bool view) {
+    if (v->kind == TV_UNDEF) return tp_gen_val(c->a, tp_list_new(c->a, 0), "generator", false);
+    if (v->kind != TV_DICT) FAIL(line, "Can only get item pairs from a mapping.");
+    tp_list *l = tp_list_new(c->a, v->u.d->n);
+    for (size_t i = 0; i < v->u.d->n; i++) {
+        tp_list *p = tp_list_new(c->a, 2);
+        p->tuple = true;
+        tp_list_push(c->a, p, v->u.d->k[i]);
+        tp_list_push(c->a, p, v->u.d->v[i]);
+        tp_list_push(c->a, l, tp_list_val(c->a, p));
+    }
+    return tp_gen_val(c->a, l, view ? "dict_items" : "generator", view);
+}
+
 const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
     if (!strcmp(f, "default") || !strcmp(f, "d")) {
         const tp_val *dv = arg(a, 0, "default_value"), *bo = arg(a, 1, "boolean");
@@ -407,35 +424,26 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return use ? (dv ? dv : tp_str_ref(c->a, "", 0)) : v;
     }
     if (!strcmp(f, "tojson")) return tojson(c, line, v, a, 0);
-    if (!strcmp(f, "safe") || !strcmp(f, "string")) return sv(c, v);
+    if (!strcmp(f, "safe")) return tp_markup(c->a, sv(c, v));
+    if (!strcmp(f, "string")) return sv(c, v);
     if (!strcmp(f, "length") || !strcmp(f, "count")) return tp_int(c->a, (int64_t)seq_len(c, line, v));
-    if (!strcmp(f, "items")) {
-        if (v->kind == TV_UNDEF) return tp_list_val(c->a, tp_list_new(c->a, 0));
-        if (v->kind != TV_DICT) FAIL(line, "Can only get item pairs from a mapping.");
-        tp_list *l = tp_list_new(c->a, v->u.d->n);
-        for (size_t i = 0; i < v->u.d->n; i++) {
-            tp_list *p = tp_list_new(c->a, 2);
-            p->tuple = true;
-            tp_list_push(c->a, p, v->u.d->k[i]);
-            tp_list_push(c->a, p, v->u.d->v[i]);
-            tp_list_push(c->a, l, tp_list_val(c->a, p));
-        }
-        return tp_list_val(c->a, l);
-    }
+    if (!strcmp(f, "items")) return dict_items(c, line, v, false);
     if (v->kind == TV_UNDEF && strcmp(f, "list") && strcmp(f, "first") && strcmp(f, "join") && strcmp(f, "trim") &&
         strcmp(f, "lower") && strcmp(f, "upper") && strcmp(f, "replace") && strcmp(f, "title") && strcmp(f, "capitalize") &&
         strcmp(f, "indent") && strcmp(f, "int") && strcmp(f, "float") && strcmp(f, "selectattr") && strcmp(f, "rejectattr") &&
         strcmp(f, "select") && strcmp(f, "reject") && strcmp(f, "map") && strcmp(f, "unique") && strcmp(f, "sort") &&
         strcmp(f, "escape") && strcmp(f, "e") && strcmp(f, "wordcount") && strcmp(f, "dictsort") && strcmp(f, "reverse"))
         tp_undef_fail(c->a, line, v);
+    bool mk = v->kind == TV_STR && v->markup;
     if (!strcmp(f, "trim")) {
         const tp_val *ch = arg(a, 0, "chars");
-        return strip(c, sv(c, v), ch && ch->kind != TV_NONE ? need_str(c, line, ch, "chars") : NULL, true, true);
+        const tp_val *r = strip(c, sv(c, v), ch && ch->kind != TV_NONE ? need_str(c, line, ch, "chars") : NULL, true, true);
+        return mk ? tp_markup(c->a, r) : r;
     }
-    if (!strcmp(f, "lower")) return casemap(c, sv(c, v), 0);
-    if (!strcmp(f, "upper")) return casemap(c, sv(c, v), 1);
-    if (!strcmp(f, "capitalize")) return casemap(c, sv(c, v), 2);
-    if (!strcmp(f, "title")) return casemap(c, sv(c, v), 3);
+    if (!strcmp(f, "lower") || !strcmp(f, "upper") || !strcmp(f, "capitalize") || !strcmp(f, "title")) {
+        const tp_val *r = casemap(c, sv(c, v), f[0] == 'l' ? 0 : f[0] == 'u' ? 1 : f[0] == 'c' ? 2 : 3);
+        return mk ? tp_markup(c->a, r) : r;
+    }
     if (!strcmp(f, "replace")) {
         const tp_val *o = arg(a, 0, "old"), *n = arg(a, 1, "new"), *k = arg(a, 2, "count");
         if (!o || !n) FAIL(line, "replace() needs old and new");
@@ -453,7 +461,12 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         }
         return mkstr(c, &b);
     }
-    if (!strcmp(f, "list")) return tp_list_val(c->a, (tp_list *)tp_iterate(c, line, v));
+    if (!strcmp(f, "list")) {
+        const tp_list *l = tp_iterate(c, line, v);
+        tp_list *r = tp_list_new(c->a, l->n);
+        for (size_t i = 0; i < l->n; i++) tp_list_push(c->a, r, l->v[i]);
+        return tp_list_val(c->a, r);
+    }
     if (!strcmp(f, "first")) {
         const tp_list *l = tp_iterate(c, line, v);
         return l->n ? l->v[0] : tp_undef_msg(c->a, "No first item, sequence was empty.");
@@ -469,12 +482,17 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
             for (size_t i = l->n; i-- > 0;) tp_buf_put(c->a, &b, l->v[i]->u.s.s, l->v[i]->u.s.n);
             return mkstr(c, &b);
         }
+        const char *type = v->kind == TV_DICT ? "dict_reversekeyiterator" : v->kind == TV_LIST && !v->u.l->gen
+                           ? (v->u.l->tuple ? "reversed" : "list_reverseiterator") : NULL;
         const tp_list *l = tp_iterate(c, line, v);
         tp_list *r = tp_list_new(c->a, l->n);
         for (size_t i = l->n; i-- > 0;) tp_list_push(c->a, r, l->v[i]);
-        return tp_list_val(c->a, r);
+        return type ? tp_gen_val(c->a, r, type, false) : tp_list_val(c->a, r);
     }
-    if (!strcmp(f, "indent")) return indent(c, line, sv(c, v), a);
+    if (!strcmp(f, "indent")) {
+        const tp_val *r = indent(c, line, sv(c, v), a);
+        return mk ? tp_markup(c->a, r) : r;
+    }
     if (!strcmp(f, "int")) {
         const tp_val *d = arg(a, 0, "default"), *bs = arg(a, 1, "base");
         int64_t base = bs ? need_int(c, line, bs, "base") : 10;
@@ -532,7 +550,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
     if (!strcmp(f, "select") || !strcmp(f, "reject") || !strcmp(f, "selectattr") || !strcmp(f, "rejectattr"))
         return select_impl(c, line, v, a, strstr(f, "attr") != NULL, f[0] == 's');
     if (!strcmp(f, "map")) {
-        const tp_list *l = tp_iterate(c, line, v);
+        const tp_list *l = tp_truthy(v) ? tp_iterate(c, line, v) : tp_list_new(c->a, 0);
         tp_list *out = tp_list_new(c->a, l->n);
         const tp_val *at = NULL, *def = NULL;
         for (size_t k = 0; k < a->nkw; k++) {
@@ -544,14 +562,14 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
                 const tp_val *x = attr_path(c, line, l->v[i], sv(c, at));
                 tp_list_push(c->a, out, (x->kind == TV_UNDEF && def) ? def : x);
             }
-            return tp_list_val(c->a, out);
+            return tp_gen_val(c->a, out, "generator", false);
         }
         const tp_val *fn = need_str(c, line, arg(a, 0, NULL), "map filter name");
         char *fname = tp_strndup(c->a, fn->u.s.s, fn->u.s.n);
         if (!tp_filter_exists(fname)) FAIL(line, "No filter named '%s'.", fname);
         tp_args sub = {a->npos > 1 ? a->pos + 1 : NULL, a->npos > 1 ? a->npos - 1 : 0, a->kwn, a->kwv, a->nkw};
         for (size_t i = 0; i < l->n; i++) tp_list_push(c->a, out, tp_apply_filter(c, line, fname, l->v[i], &sub));
-        return tp_list_val(c->a, out);
+        return tp_gen_val(c->a, out, "generator", false);
     }
     if (!strcmp(f, "sort")) {
         const tp_val *rv = arg(a, 0, "reverse"), *cs = arg(a, 1, "case_sensitive"), *at = arg(a, 2, "attribute");
@@ -564,7 +582,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
     }
     if (!strcmp(f, "dictsort")) {
         const tp_val *cs = arg(a, 0, "case_sensitive"), *by = arg(a, 1, "by"), *rv = arg(a, 2, "reverse");
-        const tp_val *items = tp_apply_filter(c, line, "items", v, &(tp_args){0});
+        const tp_val *items = dict_items(c, line, v, false);
         int pos = 0;
         if (by) {
             need_str(c, line, by, "by");
@@ -590,7 +608,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
                 tp_list_push(c->a, out, l->v[i]);
             }
         }
-        return tp_list_val(c->a, out);
+        return tp_gen_val(c->a, out, "generator", false);
     }
     if (!strcmp(f, "min") || !strcmp(f, "max")) {
         const tp_val *cs = arg(a, 0, "case_sensitive"), *at = arg(a, 1, "attribute");
@@ -629,20 +647,11 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return acc;
     }
     if (!strcmp(f, "escape") || !strcmp(f, "e") || !strcmp(f, "forceescape")) {
+        if (mk && f[0] != 'f') return v;
         const tp_val *s = sv(c, v);
         tp_buf b = {0};
-        for (size_t i = 0; i < s->u.s.n; i++) {
-            char ch = s->u.s.s[i];
-            switch (ch) {
-            case '&': tp_buf_puts(c->a, &b, "&amp;"); break;
-            case '<': tp_buf_puts(c->a, &b, "&lt;"); break;
-            case '>': tp_buf_puts(c->a, &b, "&gt;"); break;
-            case '"': tp_buf_puts(c->a, &b, "&#34;"); break;
-            case '\'': tp_buf_puts(c->a, &b, "&#39;"); break;
-            default: tp_buf_putc(c->a, &b, ch);
-            }
-        }
-        return mkstr(c, &b);
+        tp_html_escape(c->a, &b, s->u.s.s, s->u.s.n);
+        return tp_markup(c->a, mkstr(c, &b));
     }
     if (!strcmp(f, "wordcount")) {
         const tp_val *s = sv(c, v);
@@ -688,7 +697,7 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
     if (!strcmp(t, "integer")) return k == TV_INT;
     if (!strcmp(t, "float")) return k == TV_FLOAT;
     if (!strcmp(t, "iterable")) return k == TV_LIST || k == TV_DICT || k == TV_STR || k == TV_UNDEF;
-    if (!strcmp(t, "sequence")) return k == TV_LIST || k == TV_DICT || k == TV_STR || k == TV_UNDEF;
+    if (!strcmp(t, "sequence")) return (k == TV_LIST && !v->u.l->gen) || k == TV_DICT || k == TV_STR || k == TV_UNDEF;
     if (!strcmp(t, "callable")) return k == TV_MACRO || k == TV_FUNC || k == TV_CYCLER;
     if (!strcmp(t, "escaped")) return false;
     if (!strcmp(t, "lower") || !strcmp(t, "upper")) {
@@ -934,11 +943,11 @@ const tp_val *tp_call_method(tp_ctx *c, int line, const tp_val *obj, const char 
             const tp_val *v = tp_dict_get(d, k);
             return v ? v : dv ? dv : &tp_none;
         }
-        if (!strcmp(m, "items")) return tp_apply_filter(c, line, "items", obj, &(tp_args){0});
+        if (!strcmp(m, "items")) return dict_items(c, line, obj, true);
         if (!strcmp(m, "keys") || !strcmp(m, "values")) {
             tp_list *l = tp_list_new(c->a, d->n);
             for (size_t i = 0; i < d->n; i++) tp_list_push(c->a, l, m[0] == 'k' ? d->k[i] : d->v[i]);
-            return tp_list_val(c->a, l);
+            return tp_gen_val(c->a, l, m[0] == 'k' ? "dict_keys" : "dict_values", true);
         }
         if (!strcmp(m, "copy")) {
             tp_dict *n = tp_dict_new(c->a);

@@ -139,6 +139,7 @@ static bool as_index(const tp_val *k, int64_t *i) {
 
 const tp_val *tp_getitem(tp_ctx *c, int line, const tp_val *obj, const tp_val *key) {
     if (obj->kind == TV_UNDEF) tp_undef_fail(c->a, line, obj);
+    if (obj->kind == TV_LIST && obj->u.l->gen) FAIL(line, "'%s' object is not subscriptable", obj->u.l->gen);
     int64_t i;
     if (obj->kind == TV_DICT) {
         const tp_val *v = tp_dict_get(obj->u.d, key);
@@ -173,7 +174,12 @@ const tp_val *tp_getitem(tp_ctx *c, int line, const tp_val *obj, const tp_val *k
 const tp_list *tp_iterate(tp_ctx *c, int line, const tp_val *v) {
     switch (v->kind) {
     case TV_UNDEF: return tp_list_new(c->a, 0);
-    case TV_LIST: return v->u.l;
+    case TV_LIST:
+        if (v->u.l->gen && !v->u.l->view) {
+            if (v->u.l->consumed) return tp_list_new(c->a, 0);
+            v->u.l->consumed = true;
+        }
+        return v->u.l;
     case TV_DICT: {
         tp_list *l = tp_list_new(c->a, v->u.d->n);
         for (size_t i = 0; i < v->u.d->n; i++) tp_list_push(c->a, l, v->u.d->k[i]);
@@ -315,20 +321,25 @@ static const tp_val *binop(tp_ctx *c, int line, int op, const tp_val *x, const t
     }
     if (op == OP_ADD && x->kind == TV_STR && y->kind == TV_STR) {
         tp_buf b = {0};
-        tp_buf_put(c->a, &b, x->u.s.s, x->u.s.n);
-        tp_buf_put(c->a, &b, y->u.s.s, y->u.s.n);
-        return tp_str_ref(c->a, b.p ? b.p : "", b.n);
+        bool mk = x->markup || y->markup;
+        if (mk && !x->markup) tp_html_escape(c->a, &b, x->u.s.s, x->u.s.n);
+        else tp_buf_put(c->a, &b, x->u.s.s, x->u.s.n);
+        if (mk && !y->markup) tp_html_escape(c->a, &b, y->u.s.s, y->u.s.n);
+        else tp_buf_put(c->a, &b, y->u.s.s, y->u.s.n);
+        const tp_val *r = tp_str_ref(c->a, b.p ? b.p : "", b.n);
+        return mk ? tp_markup(c->a, r) : r;
     }
-    if (op == OP_ADD && x->kind == TV_LIST && y->kind == TV_LIST && x->u.l->tuple == y->u.l->tuple) {
+    if (op == OP_ADD && x->kind == TV_LIST && y->kind == TV_LIST && x->u.l->tuple == y->u.l->tuple && !x->u.l->gen &&
+        !y->u.l->gen) {
         tp_list *l = tp_list_new(c->a, x->u.l->n + y->u.l->n);
         l->tuple = x->u.l->tuple;
         for (size_t i = 0; i < x->u.l->n; i++) tp_list_push(c->a, l, x->u.l->v[i]);
         for (size_t i = 0; i < y->u.l->n; i++) tp_list_push(c->a, l, y->u.l->v[i]);
         return tp_list_val(c->a, l);
     }
-    if (op == OP_MUL && (x->kind == TV_STR || x->kind == TV_LIST) && (y->kind == TV_INT || y->kind == TV_BOOL))
+    if (op == OP_MUL && (x->kind == TV_STR || (x->kind == TV_LIST && !x->u.l->gen)) && (y->kind == TV_INT || y->kind == TV_BOOL))
         return repeat(c, line, x, ival(y));
-    if (op == OP_MUL && (y->kind == TV_STR || y->kind == TV_LIST) && (x->kind == TV_INT || x->kind == TV_BOOL))
+    if (op == OP_MUL && (y->kind == TV_STR || (y->kind == TV_LIST && !y->u.l->gen)) && (x->kind == TV_INT || x->kind == TV_BOOL))
         return repeat(c, line, y, ival(x));
     if (op == OP_MOD && x->kind == TV_STR) return percent_format(c, line, x, y);
     bad_operands(c, line, op, x, y);
@@ -344,10 +355,12 @@ static bool contains(tp_ctx *c, int line, const tp_val *item, const tp_val *seq)
         for (size_t i = 0; i + item->u.s.n <= seq->u.s.n; i++)
             if (!memcmp(seq->u.s.s + i, item->u.s.s, item->u.s.n)) return true;
         return false;
-    case TV_LIST:
-        for (size_t i = 0; i < seq->u.l->n; i++)
-            if (tp_equal(seq->u.l->v[i], item)) return true;
+    case TV_LIST: {
+        const tp_list *l = tp_iterate(c, line, seq);
+        for (size_t i = 0; i < l->n; i++)
+            if (tp_equal(l->v[i], item)) return true;
         return false;
+    }
     case TV_DICT: return tp_dict_get(seq->u.d, item) != NULL;
     default: FAIL(line, "argument of type '%s' is not iterable", tp_type_name(seq));
     }
@@ -368,7 +381,8 @@ static bool compare(tp_ctx *c, int line, int op, const tp_val *x, const tp_val *
 
 static const tp_val *slice(tp_ctx *c, int line, const tp_val *obj, const tp_val *a, const tp_val *b, const tp_val *st) {
     if (obj->kind == TV_UNDEF) tp_undef_fail(c->a, line, obj);
-    if (obj->kind != TV_LIST && obj->kind != TV_STR) FAIL(line, "'%s' object is not subscriptable", tp_type_name(obj));
+    if ((obj->kind != TV_LIST && obj->kind != TV_STR) || (obj->kind == TV_LIST && obj->u.l->gen))
+        FAIL(line, "'%s' object is not subscriptable", tp_type_name(obj));
     int64_t step = 1, lo, hi, n;
     if (st && st->kind != TV_NONE) {
         if (!as_index(st, &step)) FAIL(line, "slice indices must be integers or None or have an __index__ method");
@@ -531,12 +545,14 @@ const tp_val *tp_eval(tp_ctx *c, const tp_node *e) {
     case E_CALL: return eval_call(c, e);
     case E_FILTER: {
         const tp_val *v = tp_eval(c, e->a);
+        if (e->op) FAIL(e->line, "No filter named '%s' found.", e->name);
         tp_args args;
         eval_args(c, e, &args, NULL);
         return tp_apply_filter(c, e->line, e->name, v, &args);
     }
     case E_TEST: {
         const tp_val *v = tp_eval(c, e->a);
+        if (e->op) FAIL(e->line, "No test named '%s' found.", e->name);
         tp_args args;
         eval_args(c, e, &args, NULL);
         bool r = tp_apply_test(c, e->line, e->name, v, &args);
@@ -577,7 +593,9 @@ const tp_val *tp_eval(tp_ctx *c, const tp_node *e) {
     }
     case E_COND:
         if (tp_truthy(tp_eval(c, e->b))) return tp_eval(c, e->a);
-        return e->c ? tp_eval(c, e->c) : &tp_undef;
+        return e->c ? tp_eval(c, e->c)
+                    : tp_undef_msg(c->a, "the inline if-expression on line %d evaluated to false and no else section "
+                                         "was defined.", e->line);
     case E_LIST: case E_TUPLE: {
         tp_list *l = tp_list_new(c->a, e->n);
         l->tuple = e->kind == E_TUPLE;
@@ -613,6 +631,7 @@ static void assign(tp_ctx *c, int line, tp_scope *s, const char *const *names, s
 
 static const tp_val *apply_chain(tp_ctx *c, const tp_node *f, const tp_val *input) {
     const tp_val *v = f->a ? apply_chain(c, f->a, input) : input;
+    if (f->op) FAIL(f->line, "No filter named '%s' found.", f->name);
     tp_args args;
     eval_args(c, f, &args, NULL);
     return tp_apply_filter(c, f->line, f->name, v, &args);

@@ -165,8 +165,8 @@ static tp_node *parse_filter_one(parser *P, tp_node *input) {
         sprintf(j, "%s.%s", name, more);
         name = j;
     }
-    if (!tp_filter_exists(name)) tp_fail_arena(P->a, line, SL_EINVAL, "No filter named '%s'.", name);
     tp_node *f = nn(P, E_FILTER, line);
+    f->op = !tp_filter_exists(name);   /* unknown: an error at compile time unless in a soft frame */
     f->a = input;
     f->name = name;
     if (is_op(P, "(")) parse_args(P, f);
@@ -179,8 +179,8 @@ static tp_node *parse_test(parser *P, tp_node *x) {
     bool neg = false;
     if (is_name(P, "not")) { neg = true; next(P); }
     const char *name = expect_name(P);
-    if (!tp_test_exists(name)) tp_fail_arena(P->a, line, SL_EINVAL, "No test named '%s'.", name);
     tp_node *t = nn(P, E_TEST, line);
+    t->op = !tp_test_exists(name);
     t->a = x;
     t->name = name;
     t->flag = neg;
@@ -775,7 +775,32 @@ static tp_node *parse_body(parser *P, const char *const *ends, size_t nends) {
     return body;
 }
 
+/* jinja2 reports an unknown filter/test at compile time unless it sits in a
+ * "soft" frame (an if statement's test and branches, or an inline if),
+ * where the error is deferred until the filter runs. */
+static void check_unknown(parser *P, const tp_node *x, bool soft, int depth) {
+    if (!x) return;
+    if (depth > 10000) tp_fail_arena(P->a, x->line, SL_EINVAL, "template nested too deeply");
+    if ((x->kind == E_FILTER || x->kind == E_TEST) && x->op && !soft)
+        tp_fail_arena(P->a, x->line, SL_EINVAL, "No %s named '%s'.", x->kind == E_FILTER ? "filter" : "test", x->name);
+    bool s_kids = soft, s_body = soft;
+    if (x->kind == N_IF || x->kind == E_COND) s_kids = s_body = true;
+    else if (x->kind == N_FOR || x->kind == N_MACRO || x->kind == N_CALLBLOCK || x->kind == N_FILTERBLOCK ||
+             x->kind == N_SETBLOCK)
+        s_body = false;
+    check_unknown(P, x->a, s_kids, depth + 1);
+    check_unknown(P, x->b, x->kind == N_FOR || x->kind == N_FILTERBLOCK || x->kind == N_SETBLOCK ? false : s_kids, depth + 1);
+    check_unknown(P, x->c, s_kids, depth + 1);
+    check_unknown(P, x->d, s_kids, depth + 1);
+    bool stmt = x->kind <= N_BODY;
+    for (size_t i = 0; i < x->n; i++) check_unknown(P, x->list[i], stmt ? s_body : s_kids, depth + 1);
+    for (size_t i = 0; i < x->n2; i++)
+        check_unknown(P, x->list2[i], stmt && x->kind != N_MACRO && x->kind != N_CALLBLOCK ? s_body : s_kids, depth + 1);
+}
+
 tp_node *tp_parse(tp_arena *a, tp_toks *toks) {
     parser P = {a, toks, 0, 0};
-    return parse_body(&P, NULL, 0);
+    tp_node *root = parse_body(&P, NULL, 0);
+    check_unknown(&P, root, false, 0);
+    return root;
 }

@@ -75,6 +75,11 @@ typedef struct tp_list {
     size_t n, cap;
     const tp_val **v;
     bool tuple;
+    /* Python iterators the filters return (select, map, items, ...): gen names the type ("generator",
+     * "dict_items", ...).  Generators are truthy, have no len(), are consumed by one iteration and
+     * are not JSON serializable; views (view=true: dict.items()/keys()/values()) keep len(). */
+    const char *gen;
+    bool view, consumed;
 } tp_list;
 typedef struct tp_dict {
     size_t n, cap;
@@ -108,6 +113,7 @@ struct tp_val {
     } u;
     const char *uname;   /* TV_UNDEF: the undefined name; TV_FUNC bound method: its name */
     const tp_val *self;  /* TV_FUNC bound method (fn == FN_METHOD): the object */
+    bool markup;         /* TV_STR: a markupsafe.Markup (from |safe, |escape): `+` escapes plain operands */
 };
 
 extern const tp_val tp_none, tp_true, tp_false, tp_undef;
@@ -125,6 +131,7 @@ const tp_val *tp_undef_msg(tp_arena *a, const char *fmt, ...)
 tp_list *tp_list_new(tp_arena *a, size_t cap);
 void tp_list_push(tp_arena *a, tp_list *l, const tp_val *v);
 const tp_val *tp_list_val(tp_arena *a, tp_list *l);
+const tp_val *tp_gen_val(tp_arena *a, tp_list *l, const char *type, bool view);
 tp_dict *tp_dict_new(tp_arena *a);
 void tp_dict_set(tp_arena *a, tp_dict *d, const tp_val *k, const tp_val *v);   /* replace or append */
 const tp_val *tp_dict_get(const tp_dict *d, const tp_val *k);                 /* NULL when absent */
@@ -142,6 +149,8 @@ _Noreturn void tp_undef_fail(tp_arena *a, int line, const tp_val *u);
 void tp_to_str(tp_arena *a, tp_buf *b, const tp_val *v);
 void tp_repr(tp_arena *a, tp_buf *b, const tp_val *v);
 const tp_val *tp_as_str(tp_arena *a, const tp_val *v);   /* str(v) as a TV_STR value */
+const tp_val *tp_markup(tp_arena *a, const tp_val *s);   /* the same text as a Markup string */
+void tp_html_escape(tp_arena *a, tp_buf *b, const char *s, size_t n);   /* markupsafe.escape */
 void tp_float_repr(double f, char *out, size_t cap);
 /* json.dumps(v, ensure_ascii, indent (NULL: none), item_sep, key_sep, sort_keys) */
 void tp_json(tp_arena *a, int line, tp_buf *b, const tp_val *v, bool ensure_ascii, const char *indent,

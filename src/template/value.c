@@ -223,6 +223,12 @@ void tp_list_push(tp_arena *a, tp_list *l, const tp_val *v) {
     l->v[l->n++] = v;
 }
 
+const tp_val *tp_gen_val(tp_arena *a, tp_list *l, const char *type, bool view) {
+    l->gen = type;
+    l->view = view;
+    return tp_list_val(a, l);
+}
+
 const tp_val *tp_list_val(tp_arena *a, tp_list *l) {
     tp_val *v = tp_alloc(a, sizeof *v);
     v->kind = TV_LIST;
@@ -284,7 +290,7 @@ const char *tp_type_name(const tp_val *v) {
     case TV_INT: return "int";
     case TV_FLOAT: return "float";
     case TV_STR: return "str";
-    case TV_LIST: return v->u.l->tuple ? "tuple" : "list";
+    case TV_LIST: return v->u.l->gen ? v->u.l->gen : v->u.l->tuple ? "tuple" : "list";
     case TV_DICT: return "dict";
     case TV_NS: return "TemplateNamespace";
     case TV_MACRO: return "Macro";
@@ -307,7 +313,7 @@ bool tp_truthy(const tp_val *v) {
     case TV_INT: return v->u.i != 0;
     case TV_FLOAT: return v->u.f != 0.0;
     case TV_STR: return v->u.s.n != 0;
-    case TV_LIST: return v->u.l->n != 0;
+    case TV_LIST: return (v->u.l->gen && !v->u.l->view) || v->u.l->n != 0;
     case TV_DICT: return v->u.d->n != 0;
     default: return true;
     }
@@ -331,6 +337,7 @@ bool tp_equal(const tp_val *x, const tp_val *y) {
     case TV_UNDEF: case TV_NONE: return true;
     case TV_STR: return x->u.s.n == y->u.s.n && memcmp(x->u.s.s, y->u.s.s, x->u.s.n) == 0;
     case TV_LIST:
+        if (x->u.l->gen || y->u.l->gen) return x->u.l == y->u.l;
         if (x->u.l->n != y->u.l->n || x->u.l->tuple != y->u.l->tuple) return false;
         for (size_t i = 0; i < x->u.l->n; i++)
             if (!tp_equal(x->u.l->v[i], y->u.l->v[i])) return false;
@@ -366,7 +373,7 @@ int tp_compare(tp_arena *a, int line, const tp_val *x, const tp_val *y, const ch
         if (r) return r < 0 ? -1 : 1;
         return x->u.s.n < y->u.s.n ? -1 : x->u.s.n > y->u.s.n ? 1 : 0;
     }
-    if (x->kind == TV_LIST && y->kind == TV_LIST && x->u.l->tuple == y->u.l->tuple) {
+    if (x->kind == TV_LIST && y->kind == TV_LIST && x->u.l->tuple == y->u.l->tuple && !x->u.l->gen && !y->u.l->gen) {
         size_t n = x->u.l->n < y->u.l->n ? x->u.l->n : y->u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (tp_equal(x->u.l->v[i], y->u.l->v[i])) continue;
@@ -478,6 +485,11 @@ static void to_str(tp_arena *a, tp_buf *b, const tp_val *v, bool repr, int depth
         else tp_buf_put(a, b, v->u.s.s, v->u.s.n);
         return;
     case TV_LIST:
+        if (v->u.l->gen && !v->u.l->view) {
+            tp_buf_printf(a, b, "<%s object>", v->u.l->gen);
+            return;
+        }
+        if (v->u.l->gen) tp_buf_printf(a, b, "%s(", v->u.l->gen);
         tp_buf_putc(a, b, v->u.l->tuple ? '(' : '[');
         for (size_t i = 0; i < v->u.l->n; i++) {
             if (i) tp_buf_puts(a, b, ", ");
@@ -485,6 +497,7 @@ static void to_str(tp_arena *a, tp_buf *b, const tp_val *v, bool repr, int depth
         }
         if (v->u.l->tuple && v->u.l->n == 1) tp_buf_putc(a, b, ',');
         tp_buf_putc(a, b, v->u.l->tuple ? ')' : ']');
+        if (v->u.l->gen) tp_buf_putc(a, b, ')');
         return;
     case TV_DICT: case TV_NS:
         tp_buf_puts(a, b, v->kind == TV_NS ? "<Namespace {" : "{");
@@ -511,6 +524,27 @@ const tp_val *tp_as_str(tp_arena *a, const tp_val *v) {
     tp_buf b = {0};
     tp_to_str(a, &b, v);
     return tp_str_ref(a, b.p ? b.p : "", b.n);
+}
+
+const tp_val *tp_markup(tp_arena *a, const tp_val *s) {
+    if (s->markup) return s;
+    tp_val *v = tp_alloc(a, sizeof *v);
+    *v = *s;
+    v->markup = true;
+    return v;
+}
+
+void tp_html_escape(tp_arena *a, tp_buf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&': tp_buf_puts(a, b, "&amp;"); break;
+        case '<': tp_buf_puts(a, b, "&lt;"); break;
+        case '>': tp_buf_puts(a, b, "&gt;"); break;
+        case '"': tp_buf_puts(a, b, "&#34;"); break;
+        case '\'': tp_buf_puts(a, b, "&#39;"); break;
+        default: tp_buf_putc(a, b, s[i]);
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- json.dumps */
@@ -589,6 +623,7 @@ static void json_val(tp_arena *a, tp_buf *b, const json_opts *o, const tp_val *v
     case TV_STR: json_str(a, b, v->u.s.s, v->u.s.n, o->ascii); return;
     case TV_LIST: {
         const tp_list *l = v->u.l;
+        if (l->gen) tp_fail_arena(a, o->line, SL_EINVAL, "Object of type %s is not JSON serializable", l->gen);
         if (!l->n) { tp_buf_puts(a, b, "[]"); return; }
         tp_buf_putc(a, b, '[');
         for (size_t i = 0; i < l->n; i++) {
