@@ -499,11 +499,17 @@ int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err) {
         char *p = reg_blob_path(r, v->files[i].sha256);
         struct stat st;
         /* a changed blob (write, chmod, relink) has a newer ctime: rehash */
-        if (!p || stat(p, &st) != 0 || (double)st.st_ctime >= verified - 1 || (uint64_t)st.st_size != v->files[i].size)
+#ifdef __APPLE__
+        double ctime_s = p && stat(p, &st) == 0 ? (double)st.st_ctimespec.tv_sec + st.st_ctimespec.tv_nsec / 1e9 : -1;
+#else
+        double ctime_s = p && stat(p, &st) == 0 ? (double)st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9 : -1;
+#endif
+        if (ctime_s < 0 || ctime_s >= verified || (uint64_t)st.st_size != v->files[i].size)
             need = true;
         free(p);
     }
     if (!need) return 0;
+    double start = sl_now();
     for (size_t i = 0; i < v->n_files; i++) {
         int res = check_blob(r, &v->files[i], NULL);
         if (res)
@@ -511,7 +517,7 @@ int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err) {
                              v->model, v->revision, v->files[i].path, res == 3 ? "corrupt (sha256 mismatch)" : k_problem[res],
                              v->files[i].sha256);
     }
-    char *sql = sl_fmt("UPDATE versions SET verified=%.6f WHERE id=%lld", sl_now() + 2, (long long)v->id);
+    char *sql = sl_fmt("UPDATE versions SET verified=%.6f WHERE id=%lld", start, (long long)v->id);
     if (sql) reg_db_exec(r, sql, NULL);
     free(sql);
     return 0;

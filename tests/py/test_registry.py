@@ -1,0 +1,254 @@
+"""The local store: import/list/show/tag/rm/gc/verify/du, names, lineage,
+atomic and locked writes, the first-use digest check, HF-cache visibility,
+and list/show latency with 1,000 versions.  Files are checked against
+hashlib and safetensors (the peers), not against silica's own reading."""
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from conftest import SILICA, assert_clean_error, run_silica
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"SILICA_HOME": str(tmp_path / "store"), "HF_HOME": str(tmp_path / "hf"), "SILICA_OFFLINE": "",
+            "HF_HUB_OFFLINE": ""}
+
+
+def make_model(d: Path, seed=0, dtype=np.float32, quant=None):
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    save_file({"lm_head.weight": rng.standard_normal((8, 4)).astype(dtype),
+               "norm.weight": np.ones(4, dtype=dtype)}, str(d / "model.safetensors"))
+    cfg = {"model_type": "llama", "hidden_size": 4, "torch_dtype": "float32", "vocab_size": 8}
+    if quant:
+        cfg["quantization"] = quant
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "tokenizer.json").write_text("{}")
+    return d
+
+
+def sha(p):
+    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+def test_import_list_show(tmp_path, env):
+    m = make_model(tmp_path / "m")
+    digests = {p.name: sha(p) for p in m.iterdir()}
+    r = run_silica("import", m, "acme/tiny", env=env, check=True)
+    assert "acme/tiny@" in r.out
+    vs = run_silica("list", "--json", env=env, check=True).json()
+    assert len(vs) == 1
+    v = vs[0]
+    assert v["name"] == "acme/tiny" and v["format"] == "hf" and v["quant"] == "f32" and v["params"] == 36
+    assert v["size"] == sum(p.stat().st_size for p in m.iterdir())
+    s = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    assert {f["path"]: f["sha256"] for f in s["files"]} == digests
+    assert s["config"]["model_type"] == "llama"
+    assert s["lineage"][0]["kind"] == "import"
+    # the snapshot is symlinks into read-only blobs
+    for f in s["files"]:
+        p = Path(s["path"]) / f["path"]
+        assert p.is_symlink() and not os.readlink(p).startswith("/")
+        assert sha(p) == f["sha256"]
+    t = run_silica("list", env=env, check=True).out.splitlines()
+    assert t[0].split() == ["NAME", "REVISION", "FORMAT", "QUANT", "SIZE", "MODIFIED"]
+    assert t[1].startswith("acme/tiny") and v["revision"][:12] in t[1]
+    # same content again: same version (content revision), not a duplicate
+    run_silica("import", m, "acme/tiny", env=env, check=True)
+    assert len(run_silica("list", "--json", env=env, check=True).json()) == 1
+
+
+def test_names_revisions_tags(tmp_path, env):
+    a = make_model(tmp_path / "a", seed=1)
+    b = make_model(tmp_path / "b", seed=2, quant={"bits": 4, "group_size": 64})
+    run_silica("import", a, "acme/tiny", env=env, check=True)
+    time.sleep(0.01)
+    run_silica("import", b, "acme/tiny:q4", env=env, check=True)
+    vs = run_silica("list", "--json", env=env, check=True).json()
+    ra, rb = vs[1]["revision"], vs[0]["revision"]
+    assert vs[0]["tags"] == ["q4"] and vs[0]["format"] == "mlx" and vs[0]["quant"] == "4bit-g64"
+    assert run_silica("show", "acme/tiny", "--json", env=env, check=True).json()["revision"] == rb  # newest
+    assert run_silica("show", f"acme/tiny@{ra[:8]}", "--json", env=env, check=True).json()["revision"] == ra
+    assert run_silica("show", "acme/tiny:q4", "--json", env=env, check=True).json()["revision"] == rb
+    run_silica("tag", f"acme/tiny@{ra}", "acme/tiny:stable", env=env, check=True)
+    assert run_silica("show", "acme/tiny:stable", "--json", env=env, check=True).json()["revision"] == ra
+    run_silica("tag", "acme/tiny:q4", "me/copy:v1", env=env, check=True)
+    c = run_silica("show", "me/copy:v1", "--json", env=env, check=True).json()
+    assert c["revision"] == rb and [l["kind"] for l in c["lineage"]] == ["tag", "import"]
+    assert c["lineage"][0]["parent"] == f"acme/tiny@{rb}"
+    # tag shares blobs: no new blob files
+    blobs = list((Path(env["SILICA_HOME"]) / "blobs").glob("*/*"))
+    assert len(blobs) == len({f for d in (a, b) for f in map(sha, d.iterdir())})
+    for bad in ["acme", "acme/", "/x", "acme/../x", "a/b/c", "acme/tiny@", "acme/tiny:", "acme/ti ny", "-a/b"]:
+        assert_clean_error(run_silica("show", bad, env=env), bad)
+    assert_clean_error(run_silica("show", "acme/nope", env=env), "acme/nope", "not in the store")
+    assert_clean_error(run_silica("show", "acme/tiny:nope", env=env), "acme/tiny:nope")
+    assert_clean_error(run_silica("tag", "acme/tiny", "acme/tiny", env=env), "add a :tag")
+
+
+def test_rm_keeps_shared_blobs_and_gc(tmp_path, env):
+    a = make_model(tmp_path / "a", seed=1)
+    b = make_model(tmp_path / "b", seed=2)     # shares config.json and tokenizer.json with a
+    run_silica("import", a, "acme/a", env=env, check=True)
+    run_silica("import", b, "acme/b", env=env, check=True)
+    blobs = Path(env["SILICA_HOME"]) / "blobs"
+    assert len(list(blobs.glob("*/*"))) == 4
+    r = run_silica("rm", "acme/a", env=env, check=True)
+    assert "1 blobs" in r.out
+    assert len(list(blobs.glob("*/*"))) == 3
+    assert run_silica("verify", env=env).rc == 0
+    assert_clean_error(run_silica("rm", "acme/a", env=env), "acme/a")
+    # an orphan blob, a stale temporary and an orphan snapshot are collected by gc
+    (blobs / "ab").mkdir(exist_ok=True)
+    orphan = blobs / "ab" / ("ab" + "0" * 62)
+    orphan.write_bytes(b"orphan")
+    (Path(env["SILICA_HOME"]) / "tmp" / "import-1-x").write_bytes(b"junk")
+    (Path(env["SILICA_HOME"]) / "snapshots" / "acme" / "zzz" / ("f" * 40)).mkdir(parents=True)
+    r = run_silica("gc", env=env, check=True)
+    assert "removed 1 blobs" in r.out and not orphan.exists()
+    assert not (Path(env["SILICA_HOME"]) / "snapshots" / "acme" / "zzz").exists()
+    du = run_silica("du", "--json", env=env, check=True).json()
+    assert du["versions"] == 1 and du["blobs"] == 3 and du["tmp"] == 0
+    run_silica("rm", "acme/b", env=env, check=True)
+    assert list(blobs.glob("*/*")) == []
+    assert run_silica("list", "--json", env=env, check=True).json() == []
+
+
+def test_verify_quarantines_and_first_use_check(tmp_path, env):
+    m = make_model(tmp_path / "m")
+    run_silica("import", m, "acme/tiny", env=env, check=True)
+    assert run_silica("inspect", "acme/tiny", "--json", env=env, check=True).json()["format"] == "safetensors"
+    s = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    f = next(x for x in s["files"] if x["path"] == "model.safetensors")
+    blob = Path(env["SILICA_HOME"]) / "blobs" / f["sha256"][:2] / f["sha256"]
+    time.sleep(1.1)
+    os.chmod(blob, 0o644)
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1                                   # same size, different bytes
+    blob.write_bytes(bytes(data))
+    # first use after the change: the digest check refuses it
+    assert_clean_error(run_silica("inspect", "acme/tiny", env=env), "acme/tiny", "model.safetensors", "corrupt")
+    r = run_silica("verify", env=env)
+    assert r.rc == 1 and "model.safetensors" in r.out and "corrupt" in r.out
+    assert (Path(env["SILICA_HOME"]) / "quarantine" / f["sha256"]).exists() and not blob.exists()
+    r = run_silica("verify", "acme/tiny", env=env)
+    assert r.rc == 1 and "missing" in r.out
+    # re-importing the good file repairs the store
+    (tmp_path / "m2").mkdir()
+    save_file({"lm_head.weight": np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32),
+               "norm.weight": np.ones(4, dtype=np.float32)}, str(tmp_path / "m2" / "model.safetensors"))
+    assert sha(tmp_path / "m2" / "model.safetensors") == f["sha256"]
+    run_silica("import", tmp_path / "m2", "acme/fix", env=env, check=True)
+    assert run_silica("verify", env=env).rc == 0
+    assert run_silica("du", "--json", env=env, check=True).json()["quarantined"] == 1
+
+
+def test_convert_registers_derived_version_with_lineage(tmp_path, env):
+    m = make_model(tmp_path / "m")
+    run_silica("import", m, "acme/tiny", env=env, check=True)
+    src = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    run_silica("convert", "acme/tiny", tmp_path / "out", "--to", "torch", env=env, check=True)
+    v = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    assert v["format"] == "torch" and v["revision"] != src["revision"]
+    lin = v["lineage"]
+    assert lin[0]["kind"] == "derived" and lin[0]["parent"] == f"acme/tiny@{src['revision']}"
+    assert lin[0]["command"] == f"silica convert acme/tiny {tmp_path / 'out'} --to torch"
+    assert lin[1]["kind"] == "import"
+    out = run_silica("show", "acme/tiny", env=env, check=True).out
+    assert "lineage:" in out and "by: silica convert" in out
+
+
+def test_hf_cache_models_are_visible(tmp_path, env):
+    cache = Path(env["HF_HOME"]) / "hub" / "models--mlx-community--tiny-4bit"
+    commit = "c" * 40
+    snap = cache / "snapshots" / commit
+    m = make_model(tmp_path / "m", quant={"bits": 4, "group_size": 32})
+    (cache / "blobs").mkdir(parents=True)
+    snap.mkdir(parents=True)
+    for p in m.iterdir():
+        (cache / "blobs" / sha(p)).write_bytes(p.read_bytes())
+        (snap / p.name).symlink_to("../../blobs/" + sha(p))
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text(commit)
+    vs = run_silica("list", "--json", env=env, check=True).json()
+    assert [(v["name"], v["revision"], v["source"], v["format"]) for v in vs] == \
+        [("mlx-community/tiny-4bit", commit, "hf-cache", "mlx")]
+    assert "mlx-community/tiny-4bit (hf)" in run_silica("list", env=env, check=True).out
+    r = run_silica("inspect", "mlx-community/tiny-4bit", "--json", env=env, check=True).json()
+    assert r["path"] == str(snap)
+    s = run_silica("show", "mlx-community/tiny-4bit", "--json", env=env, check=True).json()
+    assert s["source"] == "hf-cache" and len(s["files"]) == 3
+    # HF_HUB_CACHE wins over HF_HOME
+    r = run_silica("list", "--json", env={**env, "HF_HUB_CACHE": str(tmp_path / "empty")}, check=True)
+    assert r.json() == []
+
+
+def test_concurrent_imports_and_gc_stay_consistent(tmp_path, env):
+    ms = [make_model(tmp_path / f"m{i}", seed=i) for i in range(6)]
+    procs = [subprocess.Popen([str(SILICA), "import", m, "acme/many"], env={**os.environ, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for m in ms]
+    procs += [subprocess.Popen([str(SILICA), "gc"], env={**os.environ, **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    procs += [subprocess.Popen([str(SILICA), "import", ms[0], "acme/many"], env={**os.environ, **env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    vs = run_silica("list", "--json", env=env, check=True).json()
+    assert len(vs) == 6
+    assert run_silica("verify", env=env).rc == 0
+
+
+def test_list_and_show_with_1000_versions(tmp_path, env):
+    m = make_model(tmp_path / "m")
+    run_silica("import", m, "acme/base", env=env, check=True)
+    db = sqlite3.connect(Path(env["SILICA_HOME"]) / "index.db")
+    (vid,) = db.execute("SELECT id FROM versions").fetchone()
+    files = db.execute("SELECT path,size,sha256 FROM files WHERE version_id=?", (vid,)).fetchall()
+    with db:
+        for i in range(999):
+            db.execute("INSERT OR IGNORE INTO models(name) VALUES(?)", (f"org{i % 50}/model{i % 20}",))
+            (mid,) = db.execute("SELECT id FROM models WHERE name=?", (f"org{i % 50}/model{i % 20}",)).fetchone()
+            cur = db.execute("INSERT INTO versions(model_id,revision,format,quant,params,size,created) "
+                             "VALUES(?,?,?,?,?,?,?)", (mid, hashlib.sha1(str(i).encode()).hexdigest(), "hf", "bf16",
+                                                       36, 300, time.time() - i))
+            for f in files:
+                db.execute("INSERT INTO files VALUES(?,?,?,?)", (cur.lastrowid, *f))
+    db.close()
+    best = {}
+    for cmd in (["list", "--json"], ["show", "org7/model7", "--json"], ["list"]):
+        ts = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            r = run_silica(*cmd, env=env, check=True)
+            ts.append(time.perf_counter() - t0)
+        best[cmd[0] + " ".join(cmd[1:])] = min(ts)
+    assert len(run_silica("list", "--json", env=env, check=True).json()) == 1000
+    print("latency with 1000 versions (process start included):", best)
+    limit = 0.5 if "asan" in run_silica("doctor", env=env).out.lower() else 0.05
+    assert max(best.values()) < limit, best
+
+
+def test_bad_store_inputs(tmp_path, env):
+    assert_clean_error(run_silica("import", tmp_path / "none", "acme/x", env=env), "none")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(run_silica("import", tmp_path / "empty", "acme/x", env=env), "no files")
+    assert_clean_error(run_silica("list", "--bogus", env=env), "--bogus")
+    assert_clean_error(run_silica("show", env=env), "missing NAME")
+    # a store directory that cannot be created
+    (tmp_path / "file").write_text("x")
+    assert_clean_error(run_silica("list", env={**env, "SILICA_HOME": str(tmp_path / "file" / "s")}), "file")
+    # a corrupt index is reported, not crashed on
+    home = tmp_path / "bad"
+    home.mkdir()
+    (home / "index.db").write_bytes(b"not a database" * 100)
+    assert_clean_error(run_silica("list", env={**env, "SILICA_HOME": str(home)}), "index.db")
