@@ -31,7 +31,7 @@ def family_config(family, hidden=128, inter=96, layers=2, heads=4, kv_heads=2, v
          "model_type": family, "hidden_size": hidden, "intermediate_size": inter,
          "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
          "rms_norm_eps": 1e-5, "vocab_size": vocab, "max_position_embeddings": 2048,
-         "rope_theta": 10000.0, "torch_dtype": dtype, "bos_token_id": 1, "eos_token_id": 2,
+         "rope_theta": 10000.0, "torch_dtype": dtype, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0,
          "hidden_act": "silu", "initializer_range": 0.02, "attention_dropout": 0.0}
     if family in ("qwen3", "gemma", "gemma2"):
         c["head_dim"] = head_dim
@@ -88,7 +88,11 @@ def family_tensors(family, c, rng, np_dtype=np.float32, extra_inv_freq=True):
             t[p + "self_attn.rotary_emb.inv_freq"] = (1.0 / 10000 ** (np.arange(0, hd, 2) / hd)).astype(np.float32)
     w("model.norm.weight", h, scale=1.0)
     if family not in ("gemma", "gemma2"):
-        w("lm_head.weight", V, h)   # present even when tied: mlx-lm's sanitize drops it
+        # present even when tied (a copy, as some exporters write it): mlx-lm's sanitize drops it
+        if c["tie_word_embeddings"]:
+            t["lm_head.weight"] = t["model.embed_tokens.weight"].copy()
+        else:
+            w("lm_head.weight", V, h)
     return t
 
 
