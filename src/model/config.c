@@ -167,7 +167,7 @@ static int parse_ropes(const cJSON *cfg, const char *where, sl_model_config *c, 
             return sl_errorf(err, SL_EINVAL, "%s: both 'rope_parameters' and 'rope_scaling' are set; keep one", where);
         const cJSON *full = field(rp, "full_attention"), *slide = field(rp, "sliding_attention");
         const cJSON *g = full ? full : rp;
-        double theta;
+        double theta = 0;
         if ((rc = parse_theta(g, where, "rope_theta", top_theta > 0 ? top_theta : dflt, &theta, err))) return rc;
         if (top_theta > 0 && field(g, "rope_theta") && top_theta != theta)
             return sl_errorf(err, SL_EINVAL, "%s: field 'rope_theta' (%g) contradicts 'rope_parameters.rope_theta' (%g)",
@@ -176,7 +176,7 @@ static int parse_ropes(const cJSON *cfg, const char *where, sl_model_config *c, 
                              c->rotary_dim, &c->rope, err)))
             return rc;
         if (slide) {
-            double lt;
+            double lt = 0;
             if ((rc = parse_theta(slide, where, "rope_theta", 10000.0, &lt, err))) return rc;
             if ((rc = parse_rope(slide, where, "rope_parameters.sliding_attention", lt, cfg, c->rotary_dim,
                                  &c->rope_local, err)))
@@ -188,12 +188,12 @@ static int parse_ropes(const cJSON *cfg, const char *where, sl_model_config *c, 
         }
         return 0;
     }
-    double theta;
+    double theta = 0;
     if ((rc = parse_theta(cfg, where, "rope_theta", dflt, &theta, err))) return rc;
     if ((rc = parse_rope(field(cfg, "rope_scaling"), where, "rope_scaling", theta, cfg, c->rotary_dim, &c->rope, err)))
         return rc;
     if (c->arch == SL_ARCH_GEMMA3) {
-        double lt;
+        double lt = 0;
         if ((rc = parse_theta(cfg, where, "rope_local_base_freq", 10000.0, &lt, err))) return rc;
         return parse_rope(NULL, where, "rope_local", lt, cfg, c->rotary_dim, &c->rope_local, err);
     }
@@ -333,12 +333,12 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
     c->head_dim = (int)hd;
     if ((rc = get_int(cfg, where, "max_position_embeddings", false, 4096, &mp, err))) return rc;
     c->max_position_embeddings = mp;
-    double eps, prf;
+    double eps = 0, prf = 1;
     if ((rc = get_num(cfg, where, "rms_norm_eps", 1e-6, &eps, err))) return rc;
     if (!(eps > 0)) return sl_errorf(err, SL_EINVAL, "%s: field 'rms_norm_eps' must be positive", where);
     c->norm_eps = (float)eps;
     const cJSON *rp = field(cfg, "rope_parameters");
-    double prf_top;
+    double prf_top = 1;
     if ((rc = get_num(cfg, where, "partial_rotary_factor", 1.0, &prf_top, err))) return rc;
     prf = prf_top;
     if (cJSON_IsObject(rp) && field(rp, "partial_rotary_factor")) {
@@ -372,13 +372,13 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
     if ((rc = get_bool(cfg, where, "tie_word_embeddings", gemma, &c->tie_embeddings, err))) return rc;
     c->attn_scale = (float)(1.0 / sqrt((double)c->head_dim));
     if (c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3) {
-        double q;
+        double q = 0;
         if ((rc = get_num(cfg, where, "query_pre_attn_scalar", 256.0, &q, err))) return rc;
         if (!(q > 0)) return sl_errorf(err, SL_EINVAL, "%s: field 'query_pre_attn_scalar' must be positive", where);
         c->attn_scale = (float)(1.0 / sqrt(q));
     }
     if (c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3) {
-        double s1, s2;
+        double s1 = 0, s2 = 0;
         if ((rc = get_num(cfg, where, "attn_logit_softcapping", 0.0, &s1, err)) ||
             (rc = get_num(cfg, where, "final_logit_softcapping", 0.0, &s2, err)))
             return rc;
