@@ -629,6 +629,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         const tp_val *at = arg(a, 0, "attribute"), *st = arg(a, 1, "start");
         const tp_list *l = tp_iterate(c, line, v);
         const tp_val *acc = st ? st : tp_int(c->a, 0);
+        if (acc->kind == TV_STR) FAIL(line, "sum() can't sum strings [use ''.join(seq) instead]");
         for (size_t i = 0; i < l->n; i++) {
             const tp_val *x = at && at->kind != TV_NONE ? attr_path(c, line, l->v[i], sv(c, at)) : l->v[i];
             if ((acc->kind != TV_INT && acc->kind != TV_FLOAT && acc->kind != TV_BOOL) ||
@@ -713,10 +714,19 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
     }
     if (!strcmp(t, "filter")) return k == TV_STR && tp_filter_exists(tp_strndup(c->a, v->u.s.s, v->u.s.n));
     if (!strcmp(t, "test")) return k == TV_STR && tp_test_exists(tp_strndup(c->a, v->u.s.s, v->u.s.n));
+    if (!strcmp(t, "odd") || !strcmp(t, "even")) {
+        if (v->kind == TV_UNDEF) tp_undef_fail(c->a, line, v);
+        int64_t x = need_int(c, line, v, t);
+        return (x % 2 != 0) == (t[0] == 'o');
+    }
     if (!o) FAIL(line, "test '%s' needs an argument", t);
     if (!strcmp(t, "eq") || !strcmp(t, "equalto")) return tp_equal(v, o);
     if (!strcmp(t, "ne")) return !tp_equal(v, o);
-    if (!strcmp(t, "sameas")) return (k == TV_NONE || k == TV_BOOL) ? tp_equal(v, o) && o->kind == k : v == o;
+    if (!strcmp(t, "sameas")) {
+        if (k == TV_NONE || k == TV_BOOL) return tp_equal(v, o) && o->kind == k;
+        if (k == TV_INT && o->kind == TV_INT && v->u.i >= -5 && v->u.i <= 256) return v->u.i == o->u.i;   /* CPython caches these */
+        return v == o;
+    }
     if (!strcmp(t, "lt") || !strcmp(t, "lessthan")) return tp_compare(c->a, line, v, o, "<") < 0;
     if (!strcmp(t, "le")) return tp_compare(c->a, line, v, o, "<=") <= 0;
     if (!strcmp(t, "gt") || !strcmp(t, "greaterthan")) return tp_compare(c->a, line, v, o, ">") > 0;
@@ -733,7 +743,7 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
             if (tp_equal(l->v[i], v)) return true;
         return false;
     }
-    if (!strcmp(t, "divisibleby") || !strcmp(t, "even") || !strcmp(t, "odd")) {
+    if (!strcmp(t, "divisibleby")) {
         if (v->kind == TV_UNDEF) tp_undef_fail(c->a, line, v);
         int64_t x = need_int(c, line, v, t);
         int64_t d = need_int(c, line, o, t);
@@ -814,7 +824,7 @@ static const tp_val *str_format(tp_ctx *c, int line, const tp_val *fmt, const tp
                 if (!strcmp(a->kwn[k], nm)) v = a->kwv[k];
             if (!v) FAIL(line, "'%s'", nm);
         }
-        if (!v) FAIL(line, "Replacement index %zu out of range for positional args tuple", autoi ? autoi - 1 : 0);
+        if (!v) FAIL(line, "tuple index out of range");
         tp_to_str(c->a, &b, v);
         i = j;
     }

@@ -673,10 +673,7 @@ static void exec_for(tp_ctx *c, const tp_node *x) {
         }
         items = kept;
     }
-    const tp_val *outer = tp_dict_gets(&saved->vars, "loop", 4);
-    int depth = 1;
-    for (tp_scope *p = saved; p && !outer; p = p->parent) outer = tp_dict_gets(&p->vars, "loop", 4);
-    if (outer && outer->kind == TV_LOOP) depth = outer->u.loop->depth + 1;
+    int depth = 1;   /* loop.depth grows only in recursive loops, which are outside the subset */
     for (size_t i = 0; i < items->n; i++) {
         if (++c->iterations > c->lim.max_iterations)
             FAIL(x->line, "more than %llu loop iterations (limit)", (unsigned long long)c->lim.max_iterations);

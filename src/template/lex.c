@@ -243,7 +243,7 @@ static void lex_tag(lexer *L, bool block, int open_line) {
                 if (s[q] == '\\' && q + 1 < n) q++;
                 q++;
             }
-            if (q >= n) tp_fail_arena(L->a, line, SL_EINVAL, "unterminated string literal");
+            if (q >= n) tp_fail_arena(L->a, line, SL_EINVAL, "unexpected char %s at %zu", c == '\'' ? "\"'\"" : "'\"'", p);
             tp_tok *k = push(L, TK_STRING, line);
             decode_string(L, s + p + 1, q - p - 1, line, k);
             L->line += count_nl(s + p, q - p);

@@ -19,6 +19,8 @@ typedef struct parser {
     tp_toks *t;
     size_t i;
     int nest;
+    const char *tags[MAX_NEST + 1];   /* open block tags, innermost last (for messages) */
+    int ntags;
 } parser;
 
 typedef struct vec {
@@ -81,13 +83,13 @@ static const char *tok_desc(parser *P, const tp_tok *k, char *buf, size_t cap) {
     case TK_STRING: return "string";
     case TK_INT: return "integer";
     case TK_FLOAT: return "float";
-    default: snprintf(buf, cap, "'%.*s'", (int)(k->n > 40 ? 40 : k->n), k->s); return buf;
+    default: snprintf(buf, cap, "%.*s", (int)(k->n > 40 ? 40 : k->n), k->s); return buf;
     }
 }
 
 _Noreturn static void fail_expected(parser *P, const char *what) {
     char b[64];
-    tp_fail_arena(P->a, cur(P)->line, SL_EINVAL, "expected %s, got %s", what, tok_desc(P, cur(P), b, sizeof b));
+    tp_fail_arena(P->a, cur(P)->line, SL_EINVAL, "expected token '%s', got '%s'", what, tok_desc(P, cur(P), b, sizeof b));
 }
 
 static bool is_op(parser *P, const char *op) {
@@ -100,9 +102,7 @@ static bool is_name(parser *P, const char *nm) {
 }
 static void expect_op(parser *P, const char *op) {
     if (!is_op(P, op)) {
-        char w[16];
-        snprintf(w, sizeof w, "'%s'", op);
-        fail_expected(P, w);
+        fail_expected(P, op);
     }
     next(P);
 }
@@ -223,7 +223,7 @@ static tp_node *parse_subscript(parser *P, tp_node *obj) {
     while (is_op(P, ":")) {
         slice = true;
         next(P);
-        if (++k > 2) fail_expected(P, "']'");
+        if (++k > 2) fail_expected(P, "]");
         if (!is_op(P, ":") && !is_op(P, "]")) parts[k] = parse_expr(P);
     }
     expect_op(P, "]");
@@ -340,7 +340,13 @@ static tp_node *parse_primary(parser *P) {
         x->n = ks.n;
         x->list2 = vs.v;
         x->n2 = vs.n;
-    } else fail_expected(P, "an expression");
+    } else {
+        char b[64];
+        tp_tok_kind kk = cur(P)->kind;
+        if (kk == TK_BLOCK_END || kk == TK_VAR_END || kk == TK_EOF)
+            tp_fail_arena(P->a, line, SL_EINVAL, "Expected an expression, got '%s'", tok_desc(P, cur(P), b, sizeof b));
+        tp_fail_arena(P->a, line, SL_EINVAL, "unexpected '%s'", tok_desc(P, cur(P), b, sizeof b));
+    }
     P->nest--;
     return x;
 }
@@ -576,13 +582,22 @@ static void parse_params(parser *P, tp_node *x) {
     x->n2 = defs.n;
 }
 
+static tp_node *parse_statement_in(parser *P, const char *tag, int line);
+
 static tp_node *parse_statement(parser *P) {
     int line = cur(P)->line;
     next(P);   /* BLOCK_BEGIN */
-    if (cur(P)->kind != TK_NAME) fail_expected(P, "a tag name");
-    char tag[32];
-    snprintf(tag, sizeof tag, "%.*s", (int)(cur(P)->n > 31 ? 31 : cur(P)->n), cur(P)->s);
+    if (cur(P)->kind != TK_NAME) fail_expected(P, "name");
+    char *tag = tp_strndup(P->a, cur(P)->s, cur(P)->n > 31 ? 31 : cur(P)->n);
     next(P);
+    if (P->ntags >= MAX_NEST) tp_fail_arena(P->a, line, SL_EINVAL, "blocks nested too deeply (limit %d)", MAX_NEST);
+    P->tags[P->ntags++] = tag;
+    tp_node *x = parse_statement_in(P, tag, line);
+    P->ntags--;
+    return x;
+}
+
+static tp_node *parse_statement_in(parser *P, const char *tag, int line) {
     tp_node *x;
     if (!strcmp(tag, "if")) {
         x = nn(P, N_IF, line);
@@ -622,7 +637,7 @@ static tp_node *parse_statement(parser *P) {
         parse_targets(P, &names, NULL, false);
         x->names = names.v;
         x->nnames = names.n;
-        if (!is_name(P, "in")) fail_expected(P, "'in'");
+        if (!is_name(P, "in")) fail_expected(P, "in");
         next(P);
         x->a = parse_or(P);
         if (is_op(P, ",")) tp_fail_arena(P->a, line, SL_EUNSUPPORTED, "unsupported construct: for over a bare tuple");
@@ -633,7 +648,7 @@ static tp_node *parse_statement(parser *P) {
         if (is_name(P, "recursive"))
             tp_fail_arena(P->a, line, SL_EUNSUPPORTED, "unsupported construct: recursive for loop");
         expect_block_end(P);
-        static const char *const ends[] = {"else", "endfor"};
+        static const char *const ends[] = {"endfor", "else"};
         body_into(P, x, false, ends, 2);
         if (!strcmp(end_name(P), "else")) {
             expect_block_end(P);
@@ -735,8 +750,14 @@ static tp_node *parse_body(parser *P, const char *const *ends, size_t nends) {
         tp_tok *k = cur(P);
         if (k->kind == TK_EOF) {
             if (nends) {
+                char want[160] = "";
+                for (size_t i = 0; i < nends; i++) {
+                    size_t l = strlen(want);
+                    snprintf(want + l, sizeof want - l, "%s'%s'", i ? " or " : "", ends[i]);
+                }
                 tp_fail_arena(P->a, k->line, SL_EINVAL,
-                              "Unexpected end of template. Jinja was looking for the following tags: '%s'.", ends[nends - 1]);
+                              "Unexpected end of template. Jinja was looking for the following tags: %s. The innermost "
+                              "block that needs to be closed is '%s'.", want, P->ntags ? P->tags[P->ntags - 1] : "?");
             }
             break;
         }
@@ -799,7 +820,7 @@ static void check_unknown(parser *P, const tp_node *x, bool soft, int depth) {
 }
 
 tp_node *tp_parse(tp_arena *a, tp_toks *toks) {
-    parser P = {a, toks, 0, 0};
+    parser P = {.a = a, .t = toks};
     tp_node *root = parse_body(&P, NULL, 0);
     check_unknown(&P, root, false, 0);
     return root;

@@ -220,3 +220,193 @@ def test_template_matches_transformers(name, path, special, tmp_path):
 def test_coverage_numbers():
     assert len(CONVERSATIONS) >= 20
     assert len(ALL) >= 70
+
+
+# ---------------------------------------------------------------------------
+# Jinja2 semantics, snippet by snippet, against the same transformers machinery.
+# Each case: (template, context).  Errors must match in kind; messages must
+# match exactly (silica copies Python's / jinja2's wording).
+CTX = {"s": "Hello, World", "n": 7, "f": 2.5, "l": [3, 1, 2], "d": {"b": 2, "a": 1, "c": {"x": [1, 2]}},
+       "e": "", "u": "h\u00e9llo \U0001F600", "t": True, "z": None,
+       "msgs": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"},
+                {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]}
+SNIPPETS = [
+    # whitespace control, trim_blocks / lstrip_blocks, comments, raw
+    "a\n  {% if t %}\n  yes\n  {% endif %}\nb\n",
+    "a  {%- if t -%}  x  {%- endif -%}  b",
+    "  {%+ if t %}x{% endif +%}\ny",
+    "{# comment #}\nline\n  {#- c2 -#}  end",
+    "{{ 'x' }}\n{{- 'y' -}}\n  z  {{- 'w' }}\n",
+    "{% raw %}{{ not }} {% tags %}{% endraw %}\nafter",
+    "text\r\nwith crlf\r\n{% if t %}\r\nin\r\n{% endif %}\r\n",
+    "{%- for x in l %}\n  - {{ x }}\n{%- endfor %}\n",
+    "{% for x in l %}{{ x }}{% else %}none{% endfor %}|{% for x in [] %}{{ x }}{% else %}empty{% endfor %}",
+    # literals, escapes, operators
+    "{{ 'a\\tb\\n\\u00e9\\x41\\\\' }}|{{ \"q'\" }}|{{ 'ab' 'cd' }}",
+    "{{ 1 + 2 * 3 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 6 / 2 }}",
+    "{{ 1.5 + 1 }} {{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1.0e-7 }} {{ 3.0 }} {{ -0.0 }} {{ 2 ** -1 }} {{ 10 / 4 }}",
+    "{{ 'ab' * 3 }} {{ [1] * 2 }} {{ [1, 2] + [3] }} {{ 'a' ~ 1 ~ none ~ true }} {{ s + '!' }}",
+    "{{ 1 < 2 < 3 }} {{ 3 > 2 > 2 }} {{ 'a' < 'b' }} {{ [1, 2] < [1, 3] }} {{ 1 == 1.0 }} {{ true == 1 }} {{ none == none }}",
+    "{{ not t }} {{ t and 'x' }} {{ z or 'dflt' }} {{ e or n }} {{ 0 and 1 }} {{ 'a' if t else 'b' }} {{ 'a' if z }}",
+    "{{ 'ell' in s }} {{ 2 in l }} {{ 'a' in d }} {{ 'zz' not in d }} {{ 9 not in l }}",
+    "{{ -n }} {{ +f }} {{ -(1 + 2) }} {{ n|abs }} {{ -3|abs }}",
+    # output of non-strings
+    "{{ l }} {{ d }} {{ z }} {{ t }} {{ f }} {{ (1, 'a') }} {{ (1,) }} {{ [none, true, 'it\\'s', \"q\\\"\"] }}",
+    "{{ u }} {{ ['\\n', '\\t', '\u00e9', '\\x7f', '\\u200b'] }}",
+    # attribute / item access, undefined
+    "{{ d.a }} {{ d['b'] }} {{ d.c.x[1] }} {{ msgs[1].content }} {{ msgs[-1]['role'] }} {{ l[0] }} {{ s[0] }} {{ s[-1] }}",
+    "[{{ missing }}] [{{ d.nope }}] [{{ l[10] }}] [{{ z.x }}] [{{ s.nope }}]",
+    "{{ missing is defined }} {{ missing is undefined }} {{ d.nope is defined }} {{ d.a is defined }} {{ z is none }}",
+    "{{ missing | default('dv') }} {{ e | default('dv') }} {{ e | default('dv', true) }} {{ z | default('dv') }} {{ missing|d }}",
+    "{{ missing | length }} {% for x in missing %}x{% endfor %}{{ missing ~ 'a' }}|{{ missing == missing }}",
+    # slicing
+    "{{ l[1:] }} {{ l[:-1] }} {{ l[::-1] }} {{ s[7:] }} {{ s[::2] }} {{ u[::-1] }} {{ l[5:] }} {{ s[-5:-1] }}",
+    # string filters and methods
+    "{{ '  x y  ' | trim }}|{{ 'xxhixx' | trim('x') }}|{{ s | lower }}|{{ s | upper }}|{{ 'hello world' | title }}|{{ 'hELLO' | capitalize }}",
+    "{{ s | replace('l', 'L') }} {{ s | replace('l', 'L', 2) }} {{ 'abc' | replace('', '-') }} {{ s | length }} {{ u | length }}",
+    "{{ s.split(', ') }} {{ '  a  b \\n c '.split() }} {{ 'a,b,c'.split(',', 1) }} {{ 'a,b,c'.rsplit(',', 1) }} {{ 'a b c'.split(none, 1) }}",
+    "{{ '  pad  '.strip() }}|{{ '  pad  '.lstrip() }}|{{ '  pad  '.rstrip() }}|{{ 'xxpadxx'.strip('x') }}|{{ '\\n\\tz '.strip() }}",
+    "{{ s.startswith('Hell') }} {{ s.endswith('ld') }} {{ s.startswith(('x', 'H')) }} {{ s.upper() }} {{ s.lower() }} {{ s.title() }}",
+    "{{ s.replace('o', '0') }} {{ s.find('o') }} {{ s.rfind('o') }} {{ s.count('l') }} {{ '-'.join(['a', 'b']) }} {{ s.index('W') }}",
+    "{{ '{} and {}'.format(1, 'two') }} {{ '{0}{1}{0}'.format('a', 'b') }} {{ '{x}!'.format(x=3) }} {{ '{{}}'.format() }}",
+    "{{ 'a\\nb\\r\\nc'.splitlines() }} {{ 'abc'.removeprefix('a') }} {{ 'abc'.removesuffix('c') }} {{ '42'.isdigit() }} {{ 'ab'.isalpha() }}",
+    "{{ '%s=%d' % ('x', 3) }} {{ '%s' % 'one' }} {{ '100%%' % () }}",
+    "{{ s | string }} {{ n | string }} {{ l | string }} {{ 5 | float }} {{ '3.5' | float }} {{ 'x' | float }} {{ '12' | int }} {{ '3.9' | int }} {{ 4.7 | int }} {{ 'z' | int(9) }}",
+    "{{ 2.5 | round }} {{ 3.5 | round }} {{ 2.567 | round(2) }} {{ 2.1 | round(0, 'ceil') }} {{ 2.9 | round(method='floor') }} {{ 7 | round }}",
+    "{{ 'line1\\nline2\\n\\nline4' | indent }}|{{ 'a\\nb' | indent(2, true) }}|{{ 'a\\n\\nb' | indent('> ', blank=true) }}",
+    # list filters
+    "{{ l | first }} {{ l | last }} {{ l | sort }} {{ l | sort(reverse=true) }} {{ l | join(',') }} {{ l | list }} {{ s | list | length }}",
+    "{{ l | min }} {{ l | max }} {{ l | sum }} {{ ['b', 'A', 'a'] | unique | list }} {{ ['b', 'A', 'c'] | sort }} {{ l | reverse | list }} {{ 'abc' | reverse }}",
+    "{{ msgs | map(attribute='role') | join(',') }} {{ msgs | selectattr('role', 'equalto', 'user') | map(attribute='content') | list }}",
+    "{{ msgs | rejectattr('role', 'eq', 'user') | list | length }} {{ l | select('odd') | list }} {{ l | reject('even') | list }} {{ msgs | selectattr('content') | list | length }}",
+    "{{ [1, 2] | map('string') | join }} {{ ['a', 'B'] | map('upper') | list }} {{ msgs | map(attribute='nope', default='-') | join }}",
+    "{{ d | dictsort }} {{ d | dictsort(reverse=true) }} {{ {'b': 1, 'a': 2} | dictsort(by='value') }} {{ d | items | list }} {{ d.items() | list }}",
+    "{{ d.keys() | list }} {{ d.values() | list | length }} {{ d.get('a') }} {{ d.get('q') }} {{ d.get('q', 5) }} {{ d | length }}",
+    "{{ msgs | selectattr('role', 'in', ['user', 'system']) | list | length }} {{ [3, 1] | sort | first }} {{ msgs | sort(attribute='role') | map(attribute='content') | join }}",
+    "{{ l | select | list }} {{ [0, 1, '', 'a', none] | select | list }} {{ msgs|selectattr('role', 'ne', 'user')|list|count }}",
+    # tests
+    "{{ s is string }} {{ n is number }} {{ n is integer }} {{ f is float }} {{ t is boolean }} {{ d is mapping }} {{ l is sequence }} {{ l is iterable }} {{ s is sequence }}",
+    "{{ n is odd }} {{ n is even }} {{ 9 is divisibleby 3 }} {{ 9 is divisibleby(2) }} {{ t is true }} {{ z is false }} {{ n is sameas 7 }} {{ 'ab' is lower }} {{ 'AB' is upper }}",
+    "{{ n is gt 3 }} {{ n is lt(3) }} {{ n is ge 7 }} {{ n is le 6 }} {{ 1 is in l }} {{ n is not none }} {{ t is not false }} {{ d is not mapping }}",
+    # tojson with transformers' options
+    "{{ d | tojson }} {{ l | tojson }} {{ u | tojson }} {{ 'a\"b\\\\c\\n<>&' | tojson }} {{ z | tojson }} {{ f | tojson }} {{ t | tojson }}",
+    "{{ d | tojson(indent=2) }}\n{{ d | tojson(sort_keys=true) }}\n{{ d | tojson(separators=(',', ':')) }}\n{{ u | tojson(ensure_ascii=true) }}",
+    "{{ {'k': [1, {'z': none}], 'e': [], 'o': {}} | tojson(indent=4) }}\n{{ d | tojson(indent='\\t', sort_keys=true) }}",
+    # loops
+    "{% for m in msgs %}{{ loop.index }}/{{ loop.length }}:{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.revindex }} {% endfor %}",
+    "{% for m in msgs %}{{ loop.previtem.role if loop.previtem is defined else '-' }}>{{ loop.nextitem.role if loop.nextitem else '.' }} {% endfor %}",
+    "{% for m in msgs if m.role == 'user' %}{{ loop.index }}{{ m.content }}{% endfor %}",
+    "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %} {% for k in d %}{{ k }}{% endfor %} {% for ch in 'ab' %}[{{ ch }}]{% endfor %}",
+    "{% for x in l %}{% if x == 1 %}{% continue %}{% endif %}{% if x == 2 %}{% break %}{% endif %}{{ x }}{% endfor %}",
+    "{% for a in [1, 2] %}{% for b in 'xy' %}{{ loop.depth }}{{ a }}{{ b }}{{ loop.cycle('+', '-') }} {% endfor %}{% endfor %}",
+    "{% for i in range(3) %}{{ i }}{% endfor %} {{ range(2, 10, 3) | list }} {{ range(5, 0, -2) | list }}",
+    "{% for a, b in [(1, 2), [3, 4]] %}{{ a + b }} {% endfor %}",
+    # set, namespace, scoping
+    "{% set x = 1 %}{% for i in l %}{% set x = x + i %}{% endfor %}{{ x }}",
+    "{% set ns = namespace(x=0, s='') %}{% for i in l %}{% set ns.x = ns.x + i %}{% set ns.s = ns.s ~ i %}{% endfor %}{{ ns.x }} {{ ns.s }}",
+    "{% set a, b = 1, 2 %}{{ a }}{{ b }} {% set t2 = (3, 4) %}{{ t2[1] }} {% set block %}inner {{ n }}{% endset %}[{{ block }}]",
+    "{% set up | upper %}shout {{ s }}{% endset %}{{ up }}|{% filter upper %}loud {{ n }}{% endfilter %}",
+    "{% set ns = namespace() %}{% set ns.v = 'set' %}{{ ns.v }} {{ ns.missing is defined }}",
+    "{% if t %}{% set inner = 'visible' %}{% endif %}{{ inner }}",
+    # macros
+    "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('Al') }} {{ greet('Bo', '?') }} {{ greet(punct='.', name='Cy') }}",
+    "{% macro m(a, b) %}[{{ a }}|{{ b }}|{{ b is defined }}]{% endmacro %}{{ m(1) }}",
+    "{% macro outer() %}<{{ caller() }}>{% endmacro %}{% call outer() %}called {{ n }}{% endcall %}",
+    "{% macro r(k) %}{% if k > 0 %}{{ k }}{{ r(k - 1) }}{% endif %}{% endmacro %}{{ r(4) }}",
+    "{% set g = 'global' %}{% macro show() %}{{ g }}{% endmacro %}{{ show() }}",
+    "{% macro render(v) %}{% if v is mapping %}{% for k, x in v.items() %}{{ k }}:{{ render(x) }},{% endfor %}{% else %}{{ v }}{% endif %}{% endmacro %}{{ render(d) }}",
+    # dict / list literals and functions
+    "{{ {'a': 1, 'b': [1, 2]} }} {{ dict(a=1, b='x') }} {{ dict({'q': 1}, r=2) }} {{ [1, 'a', [none]] }} {{ {} }} {{ [] }} {{ () }}",
+    "{{ namespace(a=1).a }} {{ (d | dictsort)[0][1] }} {{ ([1, 2, 3] | sum) / 2 }}",
+    "{{ msgs[0].content.upper() ~ msgs[1]['content'].lower() }}",
+    "{{ strftime_now('%Y') | length }}",
+    "{{ raise_exception('Custom failure: ' ~ n) }}",
+    # markup
+    "{{ 'a<b'|safe + '<tag>' }} {{ '<x>' | e }} {{ '<x>' | escape | safe }} {{ ('q' | safe) ~ '<' }}",
+    # generators and views
+    "{{ l | select('odd') | length }}",
+    "{{ l | map('string') | tojson }}",
+    "{% set g = l | select %}{{ g | list }}{{ g | list }}",
+    "{{ d.items() }} {{ d.keys() }} {{ d.values() | length }} {{ 'b' in d.keys() }}",
+    "{{ (l | select) is sequence }} {% if l | select('gt', 10) %}truthy{% endif %}",
+    # errors that must match
+    "{{ missing.attr }}",
+    "{{ d.nope.deeper }}",
+    "{{ 'a' + 1 }}",
+    "{{ 1 + 'a' }}",
+    "{{ l + 'a' }}",
+    "{{ z | length }}",
+    "{{ 1 / 0 }}",
+    "{{ 5 // 0 }}",
+    "{{ 'a' < 1 }}",
+    "{{ missing + 1 }}",
+    "{{ l.append(4) }}",
+    "{{ d.update({'x': 1}) }}",
+    "{{ d.pop('a') }}",
+    "{% set ns = namespace(_x=1) %}",
+    "{% set ns = namespace() %}{% set ns._y = 2 %}",
+    "{% for x in n %}{% endfor %}",
+    "{{ range(200000) | length }}",
+    "{{ s.__class__ }}",
+    "{{ l | nosuchfilter }}",
+    "{% if t %}{{ l | nosuchfilter }}{% endif %}",
+    "{% if f %}{{ l is nosuchtest }}{% endif %}",
+    "{{ l is nosuchtest }}",
+    "{% if %}",
+    "{% for x in l %}",
+    "{% endif %}",
+    "{{ 'unterminated }}",
+    "{% include 'x.html' %}",
+    "{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}",
+    "{% set a, b = [1, 2, 3] %}",
+    "{{ msgs | items | list }}",
+    "{{ 'x' if false }}{{ ('x' if false) + 'y' }}",
+    "{{ '{0}'.format() }}",
+    "{{ 'a,b'.split('') }}",
+    "{{ l[1.5] }}",
+    "{{ s['x'] }}",
+    "{{ undefined_fn() }}",
+    "{{ n() }}",
+    "{{ [1, 2] | sum(start='a') }}",
+    "{{ [3, 'a'] | sort }}",
+    "{{ 'x' | tojson(indent=none, sort_keys=true) }}{{ {1: 'a'} | tojson }}{{ {none: 1, true: 2, 1.5: 3} | tojson }}",
+]
+
+
+# Where silica deliberately words the error differently: outside the subset.
+MESSAGE_MAY_DIFFER = {
+    "{% include 'x.html' %}": "templates cannot load other templates: silica names the construct",
+}
+
+
+def oracle_snippet(src, ctx):
+    try:
+        out, _ = render_jinja_template(conversations=[[]], chat_template=src, **copy.deepcopy(ctx))
+        return True, out[0]
+    except Exception as e:  # noqa: BLE001
+        return False, (type(e), str(e))
+
+
+@pytest.mark.parametrize("idx", range(len(SNIPPETS)))
+def test_jinja_semantics(idx, tmp_path):
+    src = SNIPPETS[idx]
+    ok, expected = oracle_snippet(src, CTX)
+    tf = tmp_path / "t.jinja"
+    tf.write_bytes(src.encode("utf-8"))
+    mf = tmp_path / "m.json"
+    mf.write_text("[]")
+    args = ["template", tf, "--messages", mf]
+    for k, v in CTX.items():
+        args += ["--var", f"{k}={json.dumps(v)}"]
+    r = run_silica(*args)
+    if ok:
+        assert r.rc == 0, f"silica failed: {r.err!r}; expected {expected!r}"
+        assert r.out == expected
+    else:
+        etype, msg = expected
+        assert_clean_error(r)
+        want = " ".join(msg.split("\n"))
+        if src in MESSAGE_MAY_DIFFER:
+            assert "unsupported construct" in r.err
+            return
+        assert want in r.err, f"transformers raised {etype.__name__}: {msg!r}; silica said {r.err!r}"
