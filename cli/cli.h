@@ -28,6 +28,8 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd);
 int cmd_template(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
+int cmd_run(int argc, char **argv);      /* cmd_run.c */
 
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);

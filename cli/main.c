@@ -17,6 +17,8 @@ static const cli_command k_commands[] = {
     {"quantize", cmd_quantize, "quantize a model like mlx_lm.convert -q (MLX) or llama.cpp (GGUF)"},
     {"tokenize", cmd_tokenize, "text -> token ids, identical to Hugging Face tokenizers"},
     {"detokenize", cmd_detokenize, "token ids -> text (also streaming), identical to Hugging Face"},
+    {"run", cmd_run, "generate with a model on the CPU (token ids for now)"},
+    {"logits", cmd_logits, "a model's logits for every position of a token-id prompt"},
     {"template", cmd_template, "render a conversation with a model's chat template (like transformers)"},
     {"list", cmd_list, "list the model versions in the store (and the Hugging Face cache)"},
     {"show", cmd_show, "a stored version's files, digests, config summary and lineage"},
