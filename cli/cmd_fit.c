@@ -1,0 +1,317 @@
+/*
+ * cmd_fit.c — `silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4] [--ram SIZE |
+ * --profile 8G|16G|24G|32G|64G|128G | --all-profiles] [--bandwidth GB/s]
+ * [--json]`: will this model fit, and how fast can it be?
+ *
+ * MODEL is a local model directory or file (headers only are read), a
+ * config.json, or a catalog name (data/models/NAME.json, `--list`).  The
+ * target budget is this machine (doctor's probe), --ram SIZE (a machine of
+ * this kind with that much memory) or a Mac --profile; JSON always carries
+ * every profile.  Exit 0 whatever the verdict; 2 on bad input.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "silica/memory.h"
+
+static const char *k_help =
+    "usage: silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4]\n"
+    "                  [--ram SIZE | --profile 8G|16G|24G|32G|64G|128G | --all-profiles]\n"
+    "                  [--bandwidth GB/s] [--json]\n"
+    "       silica fit --list\n\n"
+    "Estimate the memory a model needs (weights from its real tensor headers, KV cache,\n"
+    "compute buffers, runtime overhead), judge it against a memory budget\n"
+    "(comfortable | tight | no) and recommend what would make it fit: a quantization\n"
+    "recipe with its predicted size, quality cost and `silica convert` command, a KV-cache\n"
+    "type, a shorter context, or on a Mac the `sudo sysctl iogpu.wired_limit_mb=...` to run.\n\n"
+    "MODEL: a model directory or weights file, a config.json, or a catalog name\n"
+    "(`silica fit --list`) for an estimate before download.\n\n"
+    "options:\n"
+    "  --ctx N           context length in tokens (default 4096)\n"
+    "  --kv T            KV-cache type: f16 (default), f32, q8, q4 (group-wise, group 64)\n"
+    "  --ram SIZE        budget for a machine like this one with SIZE of memory (16G, 24GB)\n"
+    "  --profile P       an Apple Silicon Mac with P of unified memory\n"
+    "  --all-profiles    the guide table for 8/16/24/32/64/128 GB Macs\n"
+    "  --bandwidth GBPS  memory bandwidth for the speed ceiling (default: a table of chips)\n"
+    "  --list            the catalog's model names\n"
+    "  --json            machine-readable output\n"
+    "  --help            this text\n\n"
+    "Budget on a Mac: Metal's recommended working set (2/3 of RAM up to 36 GiB, 3/4 above,\n"
+    "or iogpu.wired_limit_mb); margin max(1 GiB, 5 %); comfortable also leaves 3 GiB of RAM\n"
+    "for macOS and apps.  Elsewhere: RAM or the cgroup limit.\n";
+
+static const struct { const char *name; uint64_t gib; } k_profiles[] = {
+    {"8G", 8}, {"16G", 16}, {"24G", 24}, {"32G", 32}, {"64G", 64}, {"128G", 128},
+};
+#define N_PROFILES (sizeof k_profiles / sizeof k_profiles[0])
+
+static const struct { const char *chip; double gbps; } k_chips[] = {
+    {"M1", 68.25}, {"M2/M3", 100}, {"M4", 120}, {"M4 Pro", 273}, {"M4 Max", 546}, {"M3 Ultra", 819},
+};
+
+static double gib(uint64_t b) { return (double)b / (double)SL_GIB; }
+
+static int list_catalog(bool json) {
+    char **names;
+    size_t n;
+    sl_error err = {0};
+    if (sl_fit_catalog_list(&names, &n, &err)) return cli_fail(&err);
+    cJSON *arr = json ? cJSON_CreateArray() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (json) cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+        else printf("%s\n", names[i]);
+        free(names[i]);
+    }
+    free(names);
+    if (json) cli_print_json(arr);
+    return 0;
+}
+
+static const char *setup_name(const sl_fit_setup *s, const sl_fit_model *m, char *buf, size_t cap) {
+    if (!s->recipe) snprintf(buf, cap, "as is");
+    else if (s->recipe->high_bits)
+        snprintf(buf, cap, "%s (%d/%d-bit)", s->recipe->id, s->recipe->bits, s->recipe->high_bits);
+    else snprintf(buf, cap, "%d-bit g%d", s->recipe->bits, s->recipe->group);
+    return buf;
+}
+
+static cJSON *rec_json(const sl_fit_rec *r) {
+    static const char *kinds[] = {"quantize", "context", "kv_cache", "sysctl"};
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", kinds[r->kind]);
+    cJSON_AddStringToObject(o, "what", r->what);
+    cJSON_AddNumberToObject(o, "weights_bytes", (double)r->weights_bytes);
+    cJSON_AddNumberToObject(o, "total_bytes", (double)r->total_bytes);
+    cJSON_AddStringToObject(o, "verdict", sl_fit_verdict_name(r->verdict));
+    cJSON_AddStringToObject(o, "quality", r->quality);
+    cJSON_AddStringToObject(o, "command", r->command);
+    return o;
+}
+
+static int profile_json(cJSON *profiles, const sl_fit_model *m, const sl_fit_estimate *e, int64_t ctx, sl_kv_type kv,
+                        sl_error *err) {
+    for (size_t i = 0; i < N_PROFILES; i++) {
+        sl_fit_budget b = sl_fit_budget_apple(k_profiles[i].gib * SL_GIB, 0);
+        sl_fit_setup s;
+        int rc = sl_fit_best_setup(m, &b, ctx, kv, &s, err);
+        if (rc) return rc;
+        cJSON *p = cJSON_AddObjectToObject(profiles, k_profiles[i].name);
+        cJSON_AddNumberToObject(p, "ram_bytes", (double)b.ram_bytes);
+        cJSON_AddNumberToObject(p, "budget_bytes", (double)b.budget_bytes);
+        cJSON_AddNumberToObject(p, "margin_bytes", (double)sl_fit_margin(&b));
+        cJSON_AddStringToObject(p, "verdict", sl_fit_verdict_name(sl_fit_judge(&b, e->total_bytes)));
+        cJSON *best = cJSON_AddObjectToObject(p, "best");
+        cJSON_AddStringToObject(best, "setup", s.recipe ? s.recipe->id : "as-is");
+        cJSON_AddStringToObject(best, "verdict", sl_fit_verdict_name(s.verdict));
+        cJSON_AddNumberToObject(best, "weights_bytes", (double)s.weights_bytes);
+        cJSON_AddNumberToObject(best, "total_bytes", (double)s.total_bytes);
+        cJSON_AddNumberToObject(best, "max_ctx", (double)s.max_ctx);
+        uint64_t mb = sl_fit_sysctl_mb(&b, e->total_bytes);
+        if (mb) cJSON_AddNumberToObject(p, "sysctl_wired_limit_mb", (double)mb);
+    }
+    return 0;
+}
+
+static void print_table(const sl_fit_model *m, const sl_fit_estimate *e, int64_t ctx, sl_kv_type kv) {
+    printf("\nguide for Apple Silicon Macs (ctx %lld, KV %s):\n", (long long)ctx, sl_kv_type_name(kv));
+    printf("  %-6s %-11s %-12s %-26s %-11s %s\n", "RAM", "GPU budget", "as is", "best setup", "total", "max ctx");
+    for (size_t i = 0; i < N_PROFILES; i++) {
+        sl_fit_budget b = sl_fit_budget_apple(k_profiles[i].gib * SL_GIB, 0);
+        sl_fit_setup s;
+        sl_error err;
+        if (sl_fit_best_setup(m, &b, ctx, kv, &s, &err)) continue;
+        char name[96], bud[32], tot[32], mc[32];
+        snprintf(bud, sizeof bud, "%.2f GiB", gib(b.budget_bytes));
+        if (s.verdict == SL_FIT_NO) {
+            snprintf(name, sizeof name, "-");
+            snprintf(tot, sizeof tot, "-");
+            snprintf(mc, sizeof mc, "-");
+        } else {
+            setup_name(&s, m, name, sizeof name);
+            if (s.verdict == SL_FIT_TIGHT) strncat(name, " (tight)", sizeof name - strlen(name) - 1);
+            snprintf(tot, sizeof tot, "%.2f GiB", gib(s.total_bytes));
+            snprintf(mc, sizeof mc, "%lld", (long long)s.max_ctx);
+        }
+        printf("  %-6s %-11s %-12s %-26s %-11s %s\n", k_profiles[i].name, bud,
+               sl_fit_verdict_name(sl_fit_judge(&b, e->total_bytes)), name, tot, mc);
+    }
+}
+
+int cmd_fit(int argc, char **argv) {
+    const char *model = NULL, *profile = NULL;
+    int64_t ctx = 4096;
+    sl_kv_type kv = SL_KV_F16;
+    uint64_t ram = 0;
+    double bw = 0;
+    bool json = false, all = false, list = false;
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v;
+        if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
+        if ((v = cli_opt_value(argc, argv, &i, "--ctx", &missing))) {
+            char *end;
+            double d = strtod(v, &end);
+            if (*end || end == v || !(d >= 1) || d != floor(d) || d > SL_FIT_MAX_CTX)
+                return cli_usage("fit", "--ctx '%s': expected a whole number of tokens in 1..%d", v, SL_FIT_MAX_CTX);
+            ctx = (int64_t)d;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--kv", &missing))) {
+            if (sl_kv_type_parse(v, &kv)) return cli_usage("fit", "--kv '%s': expected f16, f32, q8 or q4", v);
+        } else if ((v = cli_opt_value(argc, argv, &i, "--ram", &missing))) {
+            if (sl_mem_parse_size(v, &ram)) return cli_usage("fit", "--ram '%s': expected a size such as 16G or 24GB", v);
+            if (ram < SL_GIB || ram > 64ull * 1024 * SL_GIB)
+                return cli_usage("fit", "--ram '%s': impossible budget (expected 1 GiB to 64 TiB)", v);
+        } else if ((v = cli_opt_value(argc, argv, &i, "--profile", &missing))) {
+            profile = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--bandwidth", &missing))) {
+            char *end;
+            bw = strtod(v, &end);
+            if (*end || end == v || !(bw > 0) || bw > 100000)
+                return cli_usage("fit", "--bandwidth '%s': expected GB/s, e.g. 100", v);
+        } else if (missing) {
+            return cli_usage("fit", "%s needs a value", argv[i]);
+        } else if (!strcmp(argv[i], "--all-profiles")) {
+            all = true;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "--list")) {
+            list = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage("fit", "unknown option '%s'", argv[i]);
+        } else if (!model) {
+            model = argv[i];
+        } else {
+            return cli_usage("fit", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (list) return list_catalog(json);
+    if (!model) return cli_usage("fit", "missing MODEL");
+    if ((ram != 0) + (profile != NULL) + all > 1)
+        return cli_usage("fit", "--ram, --profile and --all-profiles exclude each other");
+    sl_fit_budget b;
+    char target[160];
+    sl_mem_host host;
+    sl_mem_host_probe(&host);
+    if (profile) {
+        size_t i = 0;
+        while (i < N_PROFILES && strcasecmp(profile, k_profiles[i].name) != 0) i++;
+        if (i == N_PROFILES) return cli_usage("fit", "--profile '%s': expected 8G, 16G, 24G, 32G, 64G or 128G", profile);
+        b = sl_fit_budget_apple(k_profiles[i].gib * SL_GIB, 0);
+        snprintf(target, sizeof target, "%s Mac", k_profiles[i].name);
+    } else if (ram) {
+        if (host.apple) b = sl_fit_budget_apple(ram, 0);
+        else b = (sl_fit_budget){ram, ram, false, false};
+        snprintf(target, sizeof target, "%.1f GiB %s", gib(ram), host.apple ? "Mac" : "machine (CPU)");
+    } else {
+        b = (sl_fit_budget){host.total_bytes, host.budget_bytes, host.apple, false};
+        if (!host.apple && host.cgroup_limit_bytes && host.cgroup_limit_bytes < host.total_bytes) {
+            b.ram_bytes = host.cgroup_limit_bytes;
+            b.whole_ram = true;
+        }
+        snprintf(target, sizeof target, "this machine (%s)", host.budget_source);
+        if (!b.budget_bytes) {
+            sl_error e;
+            sl_errorf(&e, SL_EIO, "cannot read this machine's memory size; pass --ram SIZE or --profile");
+            return cli_fail(&e);
+        }
+    }
+    sl_error err = {0};
+    sl_fit_model *m = NULL;
+    if (sl_fit_model_load(model, &m, &err)) return cli_fail(&err);
+    if (m->max_ctx > 0 && ctx > m->max_ctx && m->n_notes < SL_FIT_MAX_NOTES)
+        snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "--ctx %lld exceeds the model's max_position_embeddings %lld",
+                 (long long)ctx, (long long)m->max_ctx);
+    if (!b.apple && host.cgroup_note[0] && !ram && !profile && m->n_notes < SL_FIT_MAX_NOTES)
+        snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "%.180s", host.cgroup_note);
+    sl_fit_estimate e;
+    sl_fit_rec recs[8];
+    size_t nrec = 0;
+    int rc = sl_fit_estimate_model(m, ctx, kv, &e, &err);
+    if (!rc) rc = sl_fit_recommend(m, &b, ctx, kv, recs, 8, &nrec, &err);
+    if (rc) {
+        sl_fit_model_free(m);
+        return cli_fail(&err);
+    }
+    sl_fit_verdict v = sl_fit_judge(&b, e.total_bytes);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", m->name);
+        cJSON_AddStringToObject(o, "verdict", sl_fit_verdict_name(v));
+        cJSON_AddNumberToObject(o, "weights_bytes", (double)e.weights_bytes);
+        cJSON_AddNumberToObject(o, "kv_bytes", (double)e.kv_bytes);
+        cJSON_AddNumberToObject(o, "compute_bytes", (double)e.compute_bytes);
+        cJSON_AddNumberToObject(o, "overhead_bytes", (double)(e.compute_bytes + e.overhead_bytes));
+        cJSON_AddNumberToObject(o, "runtime_overhead_bytes", (double)e.overhead_bytes);
+        cJSON_AddNumberToObject(o, "total_bytes", (double)e.total_bytes);
+        cJSON_AddNumberToObject(o, "budget_bytes", (double)b.budget_bytes);
+        cJSON_AddNumberToObject(o, "margin_bytes", (double)sl_fit_margin(&b));
+        cJSON_AddStringToObject(o, "target", target);
+        cJSON_AddNumberToObject(o, "ctx", (double)ctx);
+        cJSON_AddStringToObject(o, "kv", sl_kv_type_name(kv));
+        cJSON_AddNumberToObject(o, "params", (double)m->params);
+        cJSON_AddStringToObject(o, "weights", m->weights_desc);
+        cJSON_AddBoolToObject(o, "weights_exact", m->from_headers);
+        cJSON_AddNumberToObject(o, "bytes_per_token", (double)e.read_per_token_bytes);
+        if (bw > 0) cJSON_AddNumberToObject(o, "tokens_per_s_ceiling", bw * 1e9 / (double)e.read_per_token_bytes);
+        cJSON *cfg = cJSON_AddObjectToObject(o, "config");
+        cJSON_AddStringToObject(cfg, "model_type", m->arch);
+        cJSON_AddNumberToObject(cfg, "layers", m->n_layers);
+        cJSON_AddNumberToObject(cfg, "hidden", m->hidden);
+        cJSON_AddNumberToObject(cfg, "heads", m->n_heads);
+        cJSON_AddNumberToObject(cfg, "kv_heads", m->n_kv_heads);
+        cJSON_AddNumberToObject(cfg, "head_dim", m->head_dim);
+        cJSON_AddNumberToObject(cfg, "vocab", m->vocab);
+        cJSON_AddNumberToObject(cfg, "sliding_window", m->sliding_window);
+        cJSON_AddNumberToObject(cfg, "sliding_layers", m->n_sliding_layers);
+        cJSON *profiles = cJSON_AddObjectToObject(o, "profiles");
+        if ((rc = profile_json(profiles, m, &e, ctx, kv, &err))) {
+            cJSON_Delete(o);
+            sl_fit_model_free(m);
+            return cli_fail(&err);
+        }
+        cJSON *ra = cJSON_AddArrayToObject(o, "recommendations");
+        for (size_t i = 0; i < nrec; i++) cJSON_AddItemToArray(ra, rec_json(&recs[i]));
+        cJSON *na = cJSON_AddArrayToObject(o, "notes");
+        for (int i = 0; i < m->n_notes; i++) cJSON_AddItemToArray(na, cJSON_CreateString(m->notes[i]));
+        cli_print_json(o);
+        sl_fit_model_free(m);
+        return 0;
+    }
+    printf("model:    %s (%s, %d layers, %d KV heads x %d, vocab %d)\n", m->name, m->arch, m->n_layers, m->n_kv_heads,
+           m->head_dim, m->vocab);
+    printf("weights:  %s, %.2f B parameters, %s\n", m->weights_desc, (double)m->params / 1e9,
+           m->from_headers ? "exact from tensor headers" : "predicted from the config");
+    if (m->n_sliding_layers)
+        printf("sliding:  %d of %d layers keep %d positions\n", m->n_sliding_layers, m->n_layers, m->sliding_window);
+    printf("context:  %lld tokens, KV %s\n", (long long)ctx, sl_kv_type_name(kv));
+    printf("  weights     %9.2f GiB\n  KV cache    %9.2f GiB\n  compute     %9.2f GiB\n  overhead    %9.2f GiB\n"
+           "  total       %9.2f GiB\n",
+           gib(e.weights_bytes), gib(e.kv_bytes), gib(e.compute_bytes), gib(e.overhead_bytes), gib(e.total_bytes));
+    if (!all) {
+        printf("budget:   %s: %.2f GiB%s, margin %.2f GiB\n", target, gib(b.budget_bytes),
+               b.apple ? " GPU working set" : "", gib(sl_fit_margin(&b)));
+        printf("verdict:  %s\n", sl_fit_verdict_name(v));
+    }
+    printf("speed:    at most");
+    if (bw > 0) printf(" %.1f tok/s at %.0f GB/s", bw * 1e9 / (double)e.read_per_token_bytes, bw);
+    else
+        for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
+            printf("%s %.0f (%s)", i ? "," : "", k_chips[i].gbps * 1e9 / (double)e.read_per_token_bytes, k_chips[i].chip);
+    printf(" tok/s: bandwidth / %.2f GB read per token\n", (double)e.read_per_token_bytes / 1e9);
+    for (int i = 0; i < m->n_notes; i++) printf("note:     %s\n", m->notes[i]);
+    if (all) print_table(m, &e, ctx, kv);
+    else if (nrec) {
+        printf("\nto make it fit:\n");
+        for (size_t i = 0; i < nrec; i++) {
+            printf("  %zu. %s: total %.2f GiB (%s)", i + 1, recs[i].what, gib(recs[i].total_bytes),
+                   sl_fit_verdict_name(recs[i].verdict));
+            if (recs[i].kind == SL_REC_QUANT) printf(", weights %.2f GiB", gib(recs[i].weights_bytes));
+            printf("\n     quality: %s\n     $ %s\n", recs[i].quality, recs[i].command);
+        }
+    }
+    sl_fit_model_free(m);
+    return 0;
+}

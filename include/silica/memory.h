@@ -1,0 +1,203 @@
+/*
+ * silica/memory.h — memory: what this machine offers (RAM, swap, cgroup
+ * limits, the Apple GPU working-set budget, measured read bandwidth), what a
+ * model needs (weights + KV cache + compute buffers + overhead, from its
+ * config and its real tensor headers), whether it fits (`silica fit`), and a
+ * JSON-lines time series of a running process's memory (`--monitor`).
+ *
+ * Invariants:
+ *  - Estimates never read tensor data: only headers (mmap'd, lazily paged)
+ *    and config.json.  weights_bytes of a local checkpoint is the exact sum
+ *    of its tensors' byte sizes.
+ *  - Every size is computed with overflow-checked arithmetic; a config whose
+ *    numbers overflow, or a context outside 1..SL_FIT_MAX_CTX, is an error.
+ *  - Missing config fields never crash: each assumption made is recorded as
+ *    one line in sl_fit_model.notes (and printed by the CLI).
+ */
+#ifndef SILICA_MEMORY_H
+#define SILICA_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "silica/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_GIB (1024ull * 1024ull * 1024ull)
+#define SL_MIB (1024ull * 1024ull)
+#define SL_FIT_MAX_CTX (1 << 24)     /* 16M positions: beyond any published model */
+#define SL_FIT_MAX_NOTES 8
+
+/* ---- this process ---- */
+uint64_t sl_mem_rss(void);        /* resident set size now, bytes (0 if unknown) */
+uint64_t sl_mem_peak_rss(void);   /* peak resident set size, bytes (0 if unknown) */
+
+/* ---- this machine ---- */
+typedef struct sl_mem_host {
+    uint64_t total_bytes, available_bytes, swap_total_bytes, swap_free_bytes;
+    /* Linux cgroups (0 = no limit / not found) */
+    int cgroup_version;               /* 1, 2 or 0 when no memory controller was found */
+    char cgroup_path[1024];           /* the memory cgroup directory that was read */
+    uint64_t cgroup_limit_bytes;      /* memory.max / memory.limit_in_bytes */
+    uint64_t cgroup_usage_bytes;      /* memory.current / memory.usage_in_bytes */
+    uint64_t cgroup_swap_limit_bytes; /* memory.swap.max / memsw.limit - limit */
+    char cgroup_note[256];            /* an unreadable or malformed file, else "" */
+    /* macOS */
+    bool apple;                       /* Apple Silicon (unified memory) */
+    uint64_t hw_memsize;              /* sysctl hw.memsize */
+    uint64_t wired_limit_mb;          /* sysctl iogpu.wired_limit_mb (0 = OS default) */
+    char chip[64];                    /* machdep.cpu.brand_string, e.g. "Apple M2 Pro" */
+    /* the budget a model must fit in */
+    uint64_t budget_bytes;            /* GPU working set (Apple) or min(RAM, cgroup limit) */
+    char budget_source[96];           /* how budget_bytes was derived */
+} sl_mem_host;
+
+/* Probe; never fails (unknown values stay 0 and notes say why).  Linux
+ * paths can be redirected for tests: SILICA_CGROUP_ROOT (default
+ * /sys/fs/cgroup) and SILICA_PROC_CGROUP (default /proc/self/cgroup). */
+void sl_mem_host_probe(sl_mem_host *h);
+
+/* Metal's recommendedMaxWorkingSetSize by the published rule: 2/3 of RAM up
+ * to 36 GiB, 3/4 above; a non-zero iogpu.wired_limit_mb replaces it. */
+uint64_t sl_mem_apple_budget(uint64_t ram_bytes, uint64_t wired_limit_mb);
+
+/* Multi-threaded sequential read bandwidth over a `bytes` buffer for about
+ * `seconds`; best pass, in GB/s (1e9 bytes/s).  threads <= 0: all cores. */
+int sl_mem_bandwidth(int threads, uint64_t bytes, double seconds, double *gbps, sl_error *err);
+
+/* "16G", "16GB", "16GiB", "1.5T", "512M", "2048" (bytes); binary units. */
+int sl_mem_parse_size(const char *s, uint64_t *out);
+
+/* ---- monitoring: JSON lines {"t":s,"rss":B,"peak_rss":B,"kv_bytes":B,"tokens":N} ---- */
+typedef struct sl_mem_monitor sl_mem_monitor;
+int sl_mem_monitor_open(const char *path, sl_mem_monitor **out, sl_error *err);
+int sl_mem_monitor_sample(sl_mem_monitor *m, uint64_t kv_bytes, uint64_t tokens, sl_error *err);
+int sl_mem_monitor_close(sl_mem_monitor *m, sl_error *err);   /* flushes; NULL ok */
+
+/* ---- a model, as the estimator sees it ---- */
+typedef enum sl_kv_type { SL_KV_F16 = 0, SL_KV_F32, SL_KV_Q8, SL_KV_Q4 } sl_kv_type;
+const char *sl_kv_type_name(sl_kv_type t);              /* "f16", "f32", "q8", "q4" */
+int sl_kv_type_parse(const char *s, sl_kv_type *out);   /* 0 or SL_EINVAL */
+
+typedef struct sl_fit_weight {   /* one weight tensor, logical (unquantized) shape */
+    char *name;
+    uint64_t rows, cols;         /* 1-D: rows = 1 */
+    uint64_t bytes;              /* stored bytes (0 for config-only models) */
+    int layer;                   /* -1 outside the layer stack */
+    bool linear;                 /* a Linear/Embedding matrix mlx would quantize */
+    bool high_bits;              /* mixed recipes: v_proj/down_proj in the chosen layers, lm_head */
+} sl_fit_weight;
+
+typedef struct sl_fit_model {
+    char *name;                  /* path or catalog name */
+    char arch[32];               /* config model_type */
+    int n_layers, hidden, intermediate, n_heads, n_kv_heads, head_dim, vocab;
+    int sliding_window, n_sliding_layers;   /* sliding layers hold min(ctx, window) positions */
+    int64_t max_ctx;             /* max_position_embeddings (0 = unknown) */
+    bool tied;
+    uint32_t float_bytes;        /* bytes of a float parameter (torch_dtype) */
+    sl_fit_weight *weights;
+    size_t n_weights;
+    uint64_t weights_bytes;      /* exact (headers) or predicted (config only) */
+    uint64_t params;             /* logical parameters */
+    uint64_t embed_bytes;        /* stored bytes of the token embedding */
+    bool from_headers;           /* weights_bytes summed from real tensor headers */
+    char weights_desc[64];       /* "BF16", "mlx affine 4-bit g64", "GGUF Q4_K" */
+    int n_notes;
+    char notes[SL_FIT_MAX_NOTES][200];
+} sl_fit_model;
+
+/* MODEL: a model directory / file (headers only), a config.json, or a
+ * catalog name (data/models/NAME.json; SILICA_DATA_DIR overrides). */
+int sl_fit_model_load(const char *model, sl_fit_model **out, sl_error *err);
+/* From a parsed config.json object only (weights predicted from it). */
+struct cJSON;
+int sl_fit_model_from_config(const struct cJSON *cfg, const char *name, sl_fit_model **out, sl_error *err);
+void sl_fit_model_free(sl_fit_model *m);
+/* Catalog: data/models directory and the names in it (sorted, malloc'd). */
+const char *sl_fit_catalog_dir(void);
+int sl_fit_catalog_list(char ***names, size_t *n, sl_error *err);
+
+/* ---- estimate ---- */
+typedef struct sl_fit_estimate {
+    int64_t ctx;
+    sl_kv_type kv;
+    uint64_t weights_bytes, kv_bytes, compute_bytes, overhead_bytes, total_bytes;
+    uint64_t read_per_token_bytes;   /* weights read per generated token + KV at full ctx */
+} sl_fit_estimate;
+
+/* KV bytes: 2 (K,V) x layers x kv_heads x positions x bytes per head row,
+ * positions = min(ctx, window) on sliding layers; q8/q4 are MLX-style
+ * group-wise (group 64, f16 scale + bias per group). */
+int sl_fit_kv_bytes(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, uint64_t *out, sl_error *err);
+int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_fit_estimate *out, sl_error *err);
+
+/* ---- verdicts ---- */
+typedef enum sl_fit_verdict { SL_FIT_COMFORTABLE = 0, SL_FIT_TIGHT, SL_FIT_NO } sl_fit_verdict;
+const char *sl_fit_verdict_name(sl_fit_verdict v);
+
+typedef struct sl_fit_budget {
+    uint64_t ram_bytes;          /* physical memory (or cgroup limit) */
+    uint64_t budget_bytes;       /* working-set budget */
+    bool apple;                  /* a Mac: the sysctl can raise the budget */
+    bool whole_ram;              /* budget is the RAM itself (cgroup) — no OS reserve */
+} sl_fit_budget;
+
+/* An Apple Silicon Mac with ram_bytes of unified memory. */
+sl_fit_budget sl_fit_budget_apple(uint64_t ram_bytes, uint64_t wired_limit_mb);
+/* Safety margin: max(1 GiB, 5 % of the budget).  OS reserve: 3 GiB. */
+uint64_t sl_fit_margin(const sl_fit_budget *b);
+#define SL_FIT_OS_RESERVE (3ull * SL_GIB)
+/* comfortable: total + margin <= budget and (Mac) RAM - total >= OS reserve;
+ * tight: total <= budget, or total + margin fits under the wired limit the
+ * sysctl could set (RAM - OS reserve); no: otherwise. */
+sl_fit_verdict sl_fit_judge(const sl_fit_budget *b, uint64_t total_bytes);
+/* The iogpu.wired_limit_mb (MiB, rounded up to 256) that would make total +
+ * margin fit, or 0 when it is not needed or would eat the OS reserve. */
+uint64_t sl_fit_sysctl_mb(const sl_fit_budget *b, uint64_t total_bytes);
+
+/* ---- quantization recipes and recommendations ---- */
+typedef struct sl_fit_recipe {
+    const char *id;              /* "q8", "q4g32", "mixed_4_6", ... */
+    int bits, group, high_bits;  /* high_bits: mixed recipes (0 = uniform) */
+    const char *quality;         /* expected cost with its source */
+} sl_fit_recipe;
+const sl_fit_recipe *sl_fit_recipes(size_t *n);   /* best quality first */
+/* Weight bytes after quantizing m with r the way mlx_lm.convert does. */
+int sl_fit_predict_weights(const sl_fit_model *m, const sl_fit_recipe *r, uint64_t *out, sl_error *err);
+
+typedef enum sl_fit_rec_kind { SL_REC_QUANT = 0, SL_REC_CTX, SL_REC_KV, SL_REC_SYSCTL } sl_fit_rec_kind;
+typedef struct sl_fit_rec {
+    sl_fit_rec_kind kind;
+    char what[96];               /* "4-bit, group 32", "--ctx 4096", "--kv q8" */
+    uint64_t total_bytes;        /* predicted total resident */
+    uint64_t weights_bytes;      /* predicted weights */
+    sl_fit_verdict verdict;
+    char quality[200];           /* expected quality cost + source */
+    char command[1024];          /* exact command to run */
+} sl_fit_rec;
+
+/* Recommendations that would make m fit b (best first, at most cap). */
+int sl_fit_recommend(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx, sl_kv_type kv, sl_fit_rec *out,
+                     size_t cap, size_t *n, sl_error *err);
+
+/* The guide-table cell: as-is if comfortable, else the best-quality recipe
+ * that is comfortable (else tight), and the largest power-of-two context
+ * (512..max_position_embeddings) that keeps that verdict. */
+typedef struct sl_fit_setup {
+    const sl_fit_recipe *recipe;  /* NULL: the model as it is */
+    uint64_t weights_bytes, total_bytes;
+    sl_fit_verdict verdict;
+    int64_t max_ctx;              /* 0 when even 512 does not reach the verdict */
+} sl_fit_setup;
+int sl_fit_best_setup(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx, sl_kv_type kv, sl_fit_setup *out,
+                      sl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,28 @@
+/*
+ * estimate_impl.h — internals shared by the estimator's modules (model.c:
+ * what a model is; estimate.c: sizes and verdicts; recommend.c: what would
+ * make it fit).
+ */
+#ifndef SILICA_ESTIMATE_IMPL_H
+#define SILICA_ESTIMATE_IMPL_H
+
+#include "silica/memory.h"
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void fit_note(sl_fit_model *m, const char *fmt, ...);
+
+/* Stored bytes of w after quantizing with r as mlx_lm.convert does: a
+ * Linear/Embedding matrix whose columns divide the group becomes
+ * rows*cols*bits/8 packed bytes + rows*(cols/group) scales and biases of
+ * float_bytes each; anything else stays float (float_bytes per element). */
+int fit_weight_bytes(const sl_fit_weight *w, const sl_fit_recipe *r, uint32_t float_bytes, uint64_t *out,
+                     sl_error *err);
+
+/* Engine constants the compute-buffer estimate assumes (src/runtime/session.c). */
+#define SL_FIT_BATCH 64
+#define SL_FIT_THREADS 8
+#define SL_FIT_BASE_OVERHEAD (64ull * SL_MIB)
+
+#endif
