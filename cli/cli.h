@@ -45,6 +45,7 @@ int cmd_pull(int argc, char **argv);
 int cli_resolve_store(const char **path, const char **name);
 /* Register DST as a version derived from store name SRC (warns on failure). */
 void cli_register_derived(const char *src_name, const char *dst, int argc, char **argv);
+int cmd_lfs(int argc, char **argv);
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);
 /* Print "silica <cmd>: <message>" plus a --help hint; return 2. */

@@ -29,6 +29,7 @@ static const cli_command k_commands[] = {
     {"du", cmd_du, "disk use of the store"},
     {"import", cmd_import, "add a local model directory to the store"},
     {"pull", cmd_pull, "download a model from a Hugging Face protocol hub into the store"},
+    {"lfs", cmd_lfs, "Git LFS: pointers, fetch from and push to LFS remotes"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 

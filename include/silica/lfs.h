@@ -38,6 +38,9 @@ int sl_lfs_pointer_parse(const uint8_t *buf, size_t len, const char *what, sl_lf
 /* Write the canonical encoding into out (cap >= SL_LFS_POINTER_MAX); returns length. */
 size_t sl_lfs_pointer_format(const sl_lfs_pointer *p, char *out, size_t cap);
 
+/* The pointer of a file's content (sha256 streamed). */
+int sl_lfs_pointer_for_file(const char *path, sl_lfs_pointer *p, sl_error *err);
+
 /* Remote: "file:///path/repo.git", "/path/repo.git" or "http(s)://host/repo.git"
  * (LFS URL <remote>/info/lfs unless it already ends in /info/lfs). */
 typedef struct sl_lfs_object {

@@ -158,6 +158,15 @@ typedef struct sl_reg_pull_result {
 bool sl_reg_offline_env(void);   /* SILICA_OFFLINE=1 or HF_HUB_OFFLINE in 1/ON/YES/TRUE */
 int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err);
 
+/* ---- Git LFS (reg_lfs.c) ---- */
+/* A checkout DIR whose weights are LFS pointer files + its remote -> version NAME. */
+int sl_reg_lfs_fetch(sl_reg *r, const char *remote, const char *dir, const char *name, sl_reg_version **out,
+                     size_t *n_objects, sl_error *err);
+/* Upload version NAME's files as LFS objects; pointers_dir (optional) gets the
+ * pointer files (weights), plain files and .gitattributes to commit. */
+int sl_reg_lfs_push(sl_reg *r, const char *name, const char *remote, const char *pointers_dir, sl_reg_version **out,
+                    sl_error *err);
+
 #ifdef __cplusplus
 }
 #endif
