@@ -28,7 +28,13 @@ static tp_scope *scope_new(tp_ctx *c, tp_scope *parent) {
 }
 
 static void scope_set(tp_ctx *c, tp_scope *s, const char *name, const tp_val *v) {
-    tp_dict_set(c->a, &s->vars, tp_str_ref(c->a, name, strlen(name)), v);
+    size_t n = strlen(name);
+    for (size_t i = 0; i < s->vars.n; i++)   /* rebinding allocates nothing (loops rebind every iteration) */
+        if (s->vars.k[i]->u.s.n == n && memcmp(s->vars.k[i]->u.s.s, name, n) == 0) {
+            s->vars.v[i] = v;
+            return;
+        }
+    tp_dict_set(c->a, &s->vars, tp_str_ref(c->a, name, n), v);
 }
 
 const tp_val *tp_lookup(tp_ctx *c, tp_scope *s, const char *name) {
@@ -673,18 +679,19 @@ static void exec_for(tp_ctx *c, const tp_node *x) {
         }
         items = kept;
     }
-    int depth = 1;   /* loop.depth grows only in recursive loops, which are outside the subset */
+    /* one loop object, updated in place, as jinja2's LoopContext is; loop.depth grows only in
+     * recursive loops, which are outside the subset */
+    tp_loop *L = tp_alloc(c->a, sizeof *L);
+    L->items = items;
+    L->depth = 1;
+    tp_val *lv = tp_alloc(c->a, sizeof *lv);
+    lv->kind = TV_LOOP;
+    lv->u.loop = L;
     for (size_t i = 0; i < items->n; i++) {
         if (++c->iterations > c->lim.max_iterations)
             FAIL(x->line, "more than %llu loop iterations (limit)", (unsigned long long)c->lim.max_iterations);
         assign(c, x->line, s, (const char *const *)x->names, x->nnames, items->v[i]);
-        tp_loop *L = tp_alloc(c->a, sizeof *L);
-        L->items = items;
         L->i = i;
-        L->depth = depth;
-        tp_val *lv = tp_alloc(c->a, sizeof *lv);
-        lv->kind = TV_LOOP;
-        lv->u.loop = L;
         scope_set(c, s, "loop", lv);
         exec_list(c, x->list, x->n);
         if (c->ctrl == CTRL_BREAK) {

@@ -410,3 +410,142 @@ def test_jinja_semantics(idx, tmp_path):
             assert "unsupported construct" in r.err
             return
         assert want in r.err, f"transformers raised {etype.__name__}: {msg!r}; silica said {r.err!r}"
+
+
+# ---------------------------------------------------------------------------
+# Model directories: where the template comes from, named templates, tokens.
+def write_model(tmp_path, config=None, jinja=None, ctjson=None, stm=None):
+    d = tmp_path / "model"
+    d.mkdir(exist_ok=True)
+    if config is not None:
+        (d / "tokenizer_config.json").write_text(json.dumps(config))
+    if jinja is not None:
+        (d / "chat_template.jinja").write_text(jinja)
+    if ctjson is not None:
+        (d / "chat_template.json").write_text(json.dumps(ctjson))
+    if stm is not None:
+        (d / "special_tokens_map.json").write_text(json.dumps(stm))
+    return d
+
+
+def write_msgs(tmp_path, msgs=None):
+    f = tmp_path / "msgs.json"
+    f.write_text(json.dumps(msgs if msgs is not None else [{"role": "user", "content": "hi"}]))
+    return f
+
+
+def test_template_sources_and_precedence(tmp_path):
+    m = write_msgs(tmp_path)
+    d = write_model(tmp_path, config={"chat_template": "CFG{{ bos_token }}", "bos_token": {"content": "<B>", "lstrip": False},
+                                      "eos_token": "</E>"})
+    assert run_silica("template", d, "--messages", m, check=True).out == "CFG<B>"
+    write_model(tmp_path, ctjson={"chat_template": "JSON{{ eos_token }}"})
+    assert run_silica("template", d, "--messages", m, check=True).out == "JSON</E>"
+    write_model(tmp_path, jinja="JINJA{{ messages[0].content }}\n")
+    assert run_silica("template", d, "--messages", m, check=True).out == "JINJAhi"
+    f = tmp_path / "plain.jinja"
+    f.write_text("{{ bos_token }}|{{ add_generation_prompt }}|{{ x }}")
+    assert run_silica("template", f, "--messages", m, "--add-generation-prompt", "--var", "x=[1, 2]",
+                      check=True).out == "|True|[1, 2]"
+
+
+def test_named_templates(tmp_path):
+    m = write_msgs(tmp_path)
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps(TOOLS))
+    d = write_model(tmp_path, config={"chat_template": [{"name": "default", "template": "D"},
+                                                        {"name": "tool_use", "template": "T{{ tools | length }}"},
+                                                        {"name": "rag", "template": "R"}]})
+    assert run_silica("template", d, "--messages", m, check=True).out == "D"
+    assert run_silica("template", d, "--messages", m, "--tools", tools, check=True).out == "T2"
+    assert run_silica("template", d, "--messages", m, "--template", "rag", check=True).out == "R"
+    assert_clean_error(run_silica("template", d, "--messages", m, "--template", "nope"), "nope")
+
+
+def test_messages_normalised_like_transformers(tmp_path):
+    msgs = [{"role": "user", "content": "q", "extra": None},
+            {"role": "assistant", "content": "a", "reasoning": "r", "tool_calls": None}]
+    m = write_msgs(tmp_path, msgs)
+    f = tmp_path / "t.jinja"
+    f.write_text("{% for m in messages %}{{ m | tojson }};{% endfor %}")
+    expected = oracle(f.read_text(), msgs, None, False, {})[1]
+    assert run_silica("template", f, "--messages", m, check=True).out == expected
+
+
+# ---------------------------------------------------------------------------
+# Bad input: exit 2, one line naming the file and the problem.
+def test_bad_template_syntax_names_line(tmp_path):
+    m = write_msgs(tmp_path)
+    f = tmp_path / "bad.jinja"
+    f.write_text("line1\n{% if x %}\nline3\n{{ 1 + }}\n{% endif %}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "bad.jinja:4", "Expected an expression")
+    f.write_text("ok\n\n{% for x in y %}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "bad.jinja:3", "endfor")
+    f.write_text("{% include 'other.jinja' %}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "bad.jinja:1", "unsupported construct", "include")
+    f.write_text("{% for x in y recursive %}{% endfor %}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "unsupported construct", "recursive")
+    f.write_text("a\n{{ x | nosuch }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "bad.jinja:2", "No filter named 'nosuch'")
+    f.write_text("{% frobnicate %}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "unknown tag 'frobnicate'")
+    f.write_text("{# never closed")
+    assert_clean_error(run_silica("template", f, "--messages", m), "comment")
+
+
+def test_undefined_and_raise(tmp_path):
+    m = write_msgs(tmp_path)
+    f = tmp_path / "u.jinja"
+    f.write_text("\n\n{{ messages[0].nope.deeper }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "u.jinja:3", "'dict object' has no attribute 'nope'")
+    f.write_text("{{ raise_exception('System role not supported') }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "System role not supported")
+
+
+def test_runaway_templates_are_bounded(tmp_path):
+    m = write_msgs(tmp_path)
+    f = tmp_path / "r.jinja"
+    f.write_text("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+    assert_clean_error(run_silica("template", f, "--messages", m, timeout=60), "loop iterations")
+    f.write_text("{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}")
+    assert_clean_error(run_silica("template", f, "--messages", m, timeout=60), "nested deeper")
+    f.write_text("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}")
+    assert_clean_error(run_silica("template", f, "--messages", m, timeout=60), "output exceeds")
+    f.write_text("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}")
+    assert_clean_error(run_silica("template", f, "--messages", m, timeout=60))
+    f.write_text("{{ " + "(" * 500 + "1" + ")" * 500 + " }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "nested too deeply")
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("", "not valid JSON"),
+    ("{\"messages\": ", "not valid JSON"),
+    ("{\"role\": \"user\"}", "messages"),
+    ("[1, 2]", "message 0"),
+    ("\"just a string\"", "messages"),
+])
+def test_bad_messages_file(tmp_path, content, needle):
+    f = tmp_path / "t.jinja"
+    f.write_text("x")
+    m = tmp_path / "m.json"
+    m.write_text(content)
+    assert_clean_error(run_silica("template", f, "--messages", m), "m.json", needle)
+
+
+def test_bad_model_and_args(tmp_path):
+    m = write_msgs(tmp_path)
+    assert_clean_error(run_silica("template", tmp_path / "missing", "--messages", m), "missing")
+    d = write_model(tmp_path, config={"bos_token": "<s>"})
+    assert_clean_error(run_silica("template", d, "--messages", m), "no chat template")
+    (d / "tokenizer_config.json").write_text("{broken")
+    assert_clean_error(run_silica("template", d, "--messages", m), "tokenizer_config.json", "not valid JSON")
+    (d / "tokenizer_config.json").write_text(json.dumps({"chat_template": 42}))
+    assert_clean_error(run_silica("template", d, "--messages", m), "chat_template")
+    f = tmp_path / "t.jinja"
+    f.write_text("x")
+    assert_clean_error(run_silica("template", f))
+    assert_clean_error(run_silica("template", f, "--messages", m, "--var", "novalue"), "--var")
+    assert_clean_error(run_silica("template", f, "--messages", m, "--bogus"), "--bogus")
+    tools = tmp_path / "tools.json"
+    tools.write_text("{\"not\": \"a list\"}")
+    assert_clean_error(run_silica("template", f, "--messages", m, "--tools", tools), "tools.json", "list")
