@@ -51,7 +51,7 @@ apt_install_missing() {
 }
 
 deps_apt() {
-    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev)
+    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev)
     if [ "$build_only" -eq 1 ]; then
         apt_install_missing "${base[@]}"
         return
@@ -66,7 +66,7 @@ deps_apt() {
             $SUDO dpkg --add-architecture arm64
             apt_updated=0 # the arm64 package lists must be fetched
         fi
-        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64)
+        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libonig-dev:arm64 libutf8proc-dev:arm64)
     fi
     apt_install_missing "${full[@]}"
     # libFuzzer + sanitizer runtimes for the installed clang's major version
@@ -84,7 +84,7 @@ deps_apt() {
 
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
-    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs) missing=() p
+    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs oniguruma utf8proc) missing=() p
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ "${#missing[@]}" -gt 0 ]; then
         log "brew install ${missing[*]}"

@@ -49,21 +49,17 @@ int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, co
     if (!m->slots) return SL_ENOMEM;
     m->mask = cap - 1;
     m->strs = strs;
-    m->off = off;
-    m->len = len;
     for (size_t i = 0; i < n; i++) {
         uint32_t id = ids[i];
         const char *s = strs->p + off[id];
         size_t l = len[id];
-        size_t h = (size_t)tok_hash(s, l) & m->mask;
+        uint64_t hh = tok_hash(s, l);
+        uint32_t tag = (uint32_t)(hh >> 32);
+        size_t h = (size_t)hh & m->mask;
         for (;;) {
-            uint32_t v = m->slots[h];
-            if (!v) {
-                m->slots[h] = id + 1;
-                break;
-            }
-            if (len[v - 1] == l && !memcmp(strs->p + off[v - 1], s, l)) {
-                m->slots[h] = id + 1;
+            tok_slot *v = &m->slots[h];
+            if (!v->id1 || (v->tag == tag && v->len == l && !memcmp(strs->p + v->off, s, l))) {
+                *v = (tok_slot){tag, id + 1, off[id], (uint32_t)l};
                 break;
             }
             h = (h + 1) & m->mask;
@@ -72,14 +68,33 @@ int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, co
     return 0;
 }
 
-int64_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n) {
+int64_t tok_strmap_get_h(const tok_strmap *m, const char *s, size_t n, uint64_t hh) {
     if (!m->slots) return -1;
-    size_t h = (size_t)tok_hash(s, n) & m->mask;
+    uint32_t tag = (uint32_t)(hh >> 32);
+    size_t h = (size_t)hh & m->mask;
     const char *base = m->strs->p;
     for (;;) {
-        uint32_t v = m->slots[h];
-        if (!v) return -1;
-        if (m->len[v - 1] == n && !memcmp(base + m->off[v - 1], s, n)) return (int64_t)v - 1;
+        const tok_slot *v = &m->slots[h];
+        if (!v->id1) return -1;
+        if (v->tag == tag && v->len == n && !memcmp(base + v->off, s, n)) return (int64_t)v->id1 - 1;
+        h = (h + 1) & m->mask;
+    }
+}
+
+int64_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n) {
+    return tok_strmap_get_h(m, s, n, tok_hash(s, n));
+}
+
+const tok_slot *tok_strmap_peek(const tok_strmap *m, uint64_t hh) {
+    uint32_t tag = (uint32_t)(hh >> 32);
+    size_t h = (size_t)hh & m->mask;
+    for (;;) {
+        const tok_slot *v = &m->slots[h];
+        if (!v->id1) return NULL;
+        if (v->tag == tag) {
+            __builtin_prefetch(m->strs->p + v->off);
+            return v;
+        }
         h = (h + 1) & m->mask;
     }
 }
@@ -90,9 +105,17 @@ void tok_strmap_free(tok_strmap *m) {
 }
 
 /* ---- merges map ---- */
+static inline size_t merge_slot(const tok_bpe *b, uint64_t k) {
+    k *= 0x9E3779B97F4A7C15ull;
+    k ^= k >> 32;
+    k *= 0xbf58476d1ce4e5b9ull;
+    k ^= k >> 29;
+    return (size_t)k & b->mmask;
+}
+
 static void merge_put(tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_t new_id) {
     uint64_t k = ((uint64_t)a << 32) | c;
-    size_t h = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & b->mmask;
+    size_t h = merge_slot(b, k);
     while (b->mkeys[h] != UINT64_MAX && b->mkeys[h] != k) h = (h + 1) & b->mmask;
     b->mkeys[h] = k;
     b->mvals[h] = (tok_merge_val){rank, new_id};
@@ -100,7 +123,7 @@ static void merge_put(tok_bpe *b, uint32_t a, uint32_t c, uint32_t rank, uint32_
 
 static inline const tok_merge_val *merge_get(const tok_bpe *b, uint32_t a, uint32_t c) {
     uint64_t k = ((uint64_t)a << 32) | c;
-    size_t h = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & b->mmask;
+    size_t h = merge_slot(b, k);
     for (;;) {
         uint64_t x = b->mkeys[h];
         if (x == k) return &b->mvals[h];
@@ -164,11 +187,55 @@ static int load_vocab(sl_tokenizer *t, const cJSON *vocab, sl_error *err) {
     return 0;
 }
 
+/* One merge being resolved; merges are resolved in batches so that the
+ * hash-table and string cache misses of a batch overlap (prefetching). */
+typedef struct merge_item {
+    const char *a, *c;
+    size_t an, cn, noff, nn;
+    uint64_t ha, hc, hn;
+    const tok_slot *pa, *pc, *pn;
+} merge_item;
+
+static int64_t resolve(const tok_bpe *b, const tok_slot *p, const char *s, size_t n, uint64_t h) {
+    if (p && p->len == n && !memcmp(b->vocab.strs->p + p->off, s, n)) return (int64_t)p->id1 - 1;
+    return tok_strmap_get_h(&b->vocab, s, n, h);
+}
+
+static int merge_batch(sl_tokenizer *t, merge_item *it, size_t n, tok_buf *tmp, uint32_t rank0, sl_error *err) {
+    tok_bpe *b = &t->bpe;
+    for (size_t i = 0; i < n; i++) {
+        it[i].ha = tok_hash(it[i].a, it[i].an);
+        it[i].hc = tok_hash(it[i].c, it[i].cn);
+        it[i].hn = tok_hash(tmp->p + it[i].noff, it[i].nn);
+        tok_strmap_prefetch(&b->vocab, it[i].ha);
+        tok_strmap_prefetch(&b->vocab, it[i].hc);
+        tok_strmap_prefetch(&b->vocab, it[i].hn);
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].pa = tok_strmap_peek(&b->vocab, it[i].ha);
+        it[i].pc = tok_strmap_peek(&b->vocab, it[i].hc);
+        it[i].pn = tok_strmap_peek(&b->vocab, it[i].hn);
+    }
+    for (size_t i = 0; i < n; i++) {
+        merge_item *m = &it[i];
+        uint32_t rank = rank0 + (uint32_t)i;
+        int64_t ia = resolve(b, m->pa, m->a, m->an, m->ha), ic = resolve(b, m->pc, m->c, m->cn, m->hc);
+        if (ia < 0 || ic < 0)
+            return sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: token \"%.*s\" is not in the vocab", t->name, rank,
+                             (int)(ia < 0 ? (m->an > 60 ? 60 : m->an) : (m->cn > 60 ? 60 : m->cn)), ia < 0 ? m->a : m->c);
+        int64_t in = resolve(b, m->pn, tmp->p + m->noff, m->nn, m->hn);
+        if (in < 0)
+            return sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: merged token \"%.*s\" is not in the vocab", t->name,
+                             rank, (int)(m->nn > 60 ? 60 : m->nn), tmp->p + m->noff);
+        merge_put(b, (uint32_t)ia, (uint32_t)ic, rank, (uint32_t)in);
+    }
+    return 0;
+}
+
 static int load_merges(sl_tokenizer *t, const cJSON *merges, sl_error *err) {
     tok_bpe *b = &t->bpe;
-    if (!merges) merges = NULL;
-    int cnt = merges ? cJSON_GetArraySize(merges) : 0;
     if (merges && !cJSON_IsArray(merges)) return sl_errorf(err, SL_EINVAL, "%s: model.merges must be an array", t->name);
+    int cnt = merges ? cJSON_GetArraySize(merges) : 0;
     size_t cap = pow2_at_least((size_t)cnt * 2 + 1);
     b->mkeys = malloc(cap * sizeof *b->mkeys);
     b->mvals = malloc(cap * sizeof *b->mvals);
@@ -176,59 +243,60 @@ static int load_merges(sl_tokenizer *t, const cJSON *merges, sl_error *err) {
     memset(b->mkeys, 0xFF, cap * sizeof *b->mkeys);
     b->mmask = cap - 1;
     if (!merges) return 0;
+    enum { BATCH = 32 };
+    merge_item items[BATCH];
+    size_t ni = 0;
     tok_buf tmp = {0};
     uint32_t rank = 0;
     const cJSON *it;
     int rc = 0;
+    size_t skip_max = b->prefix ? b->prefix_n : 0;
     cJSON_ArrayForEach(it, merges) {
-        const char *a, *c;
-        size_t an, cn;
+        merge_item *m = &items[ni];
         if (cJSON_IsString(it)) {
             const char *sp = strchr(it->valuestring, ' ');
             if (!sp) {
-                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected \"left right\"", t->name, rank);
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected \"left right\"", t->name,
+                               rank + (uint32_t)ni);
                 break;
             }
-            a = it->valuestring;
-            an = (size_t)(sp - a);
-            c = sp + 1;
-            cn = strlen(c);
-            if (memchr(c, ' ', cn)) {
-                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected exactly one space", t->name, rank);
+            m->a = it->valuestring;
+            m->an = (size_t)(sp - m->a);
+            m->c = sp + 1;
+            m->cn = strlen(m->c);
+            if (memchr(m->c, ' ', m->cn)) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected exactly one space", t->name,
+                               rank + (uint32_t)ni);
                 break;
             }
         } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 && cJSON_IsString(it->child) &&
                    cJSON_IsString(it->child->next)) {
-            a = it->child->valuestring;
-            an = strlen(a);
-            c = it->child->next->valuestring;
-            cn = strlen(c);
+            m->a = it->child->valuestring;
+            m->an = strlen(m->a);
+            m->c = it->child->next->valuestring;
+            m->cn = strlen(m->c);
         } else {
             rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected a string or a pair of strings", t->name,
-                           rank);
+                           rank + (uint32_t)ni);
             break;
         }
-        int64_t ia = tok_strmap_get(&b->vocab, a, an), ic = tok_strmap_get(&b->vocab, c, cn);
-        if (ia < 0 || ic < 0) {
-            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: token \"%.*s\" is not in the vocab", t->name, rank,
-                           (int)(ia < 0 ? (an > 60 ? 60 : an) : (cn > 60 ? 60 : cn)), ia < 0 ? a : c);
-            break;
-        }
-        size_t skip = b->prefix ? b->prefix_n : 0;
-        if (skip > cn) skip = cn;
-        tmp.n = 0;
-        if (tok_buf_put(&tmp, a, an) || tok_buf_put(&tmp, c + skip, cn - skip)) {
+        size_t skip = skip_max > m->cn ? m->cn : skip_max;
+        m->noff = tmp.n;
+        m->nn = m->an + m->cn - skip;
+        if (tok_buf_put(&tmp, m->a, m->an) || tok_buf_put(&tmp, m->c + skip, m->cn - skip)) {
             rc = sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
             break;
         }
-        int64_t in = tok_strmap_get(&b->vocab, tmp.p, tmp.n);
-        if (in < 0) {
-            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: merged token \"%.*s\" is not in the vocab", t->name,
-                           rank, (int)(tmp.n > 60 ? 60 : tmp.n), tmp.p);
-            break;
+        if (++ni == BATCH) {
+            if ((rc = merge_batch(t, items, ni, &tmp, rank, err))) break;
+            rank += (uint32_t)ni;
+            ni = 0;
+            tmp.n = 0;
         }
-        merge_put(b, (uint32_t)ia, (uint32_t)ic, rank, (uint32_t)in);
-        rank++;
+    }
+    if (!rc && ni) {
+        rc = merge_batch(t, items, ni, &tmp, rank, err);
+        rank += (uint32_t)ni;
     }
     b->n_merges = rank;
     tok_buf_free(&tmp);

@@ -147,16 +147,27 @@ void tok_pretok_free(tok_pretok *p);
 int tok_pretok_apply(const tok_pretok *p, tok_pieces *pieces, tok_pieces *swap, tok_arena *arena);
 
 /* ---- string -> id hash map over the token table ---- */
+typedef struct tok_slot {
+    uint32_t tag;      /* high half of the hash */
+    uint32_t id1;      /* id + 1, 0 = empty */
+    uint32_t off, len; /* the string: strs->p + off, len bytes */
+} tok_slot;
 typedef struct tok_strmap {
-    uint32_t *slots;   /* id+1, 0 = empty */
+    tok_slot *slots;
     size_t mask;
-    const tok_buf *strs;          /* strings live in strs->p + off[id], len[id] bytes */
-    const uint32_t *off, *len;
+    const tok_buf *strs;
 } tok_strmap;
 /* Index ids[0..n) (duplicate strings: the later id wins). */
 int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, const uint32_t *len,
                      const uint32_t *ids, size_t n);
 int64_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n);
+int64_t tok_strmap_get_h(const tok_strmap *m, const char *s, size_t n, uint64_t h);
+/* Batch helpers for loading: prefetch the home slot; find the first
+ * tag-matching slot (prefetching its string) for a later tok_strmap_verify. */
+static inline void tok_strmap_prefetch(const tok_strmap *m, uint64_t h) {
+    __builtin_prefetch(&m->slots[(size_t)h & m->mask]);
+}
+const tok_slot *tok_strmap_peek(const tok_strmap *m, uint64_t h);
 void tok_strmap_free(tok_strmap *m);
 uint64_t tok_hash(const char *s, size_t n);
 
