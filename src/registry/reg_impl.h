@@ -83,6 +83,10 @@ int reg_hf_list(sl_reg_version ***out, size_t *n, size_t *cap, sl_error *err);
 int reg_hf_write(const char *cache, const char *repo, const char *ref, const char *commit, const sl_reg *r,
                  const sl_reg_version *v, char *const *etags, sl_error *err);
 
+/* ---- pull (reg_pull.c) ---- */
+int reg_pull_parse_answers(const char *repo, const char *revision_json, size_t rlen, const char *tree_json, size_t tlen,
+                           size_t *n_files, sl_error *err);
+
 /* ---- strings ---- */
 char *sl_strdup0(const char *s);   /* NULL-safe strdup */
 bool reg_glob_match(const char *pat, const char *path);

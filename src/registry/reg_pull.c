@@ -223,6 +223,31 @@ static int select_files(pull *p, sl_error *err) {
     return 0;
 }
 
+/* The hub's JSON answers as the pull reads them (for tests and fuzzing): a
+ * revision object then a tree array; *n_files = files the default selection keeps. */
+int reg_pull_parse_answers(const char *repo, const char *revision_json, size_t rlen, const char *tree_json, size_t tlen,
+                           size_t *n_files, sl_error *err) {
+    *n_files = 0;
+    sl_reg_pull_opts o = {.repo = repo};
+    pull p = {.o = &o, .endpoint = "fuzz"};
+    cJSON *j = cJSON_ParseWithLength(revision_json, rlen);
+    cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "sha");
+    int rc = 0;
+    if (!cJSON_IsString(sha) || !sl_is_hex(sha->valuestring, 40))
+        rc = sl_errorf(err, SL_EINVAL, "%s: revision answer has no 40-hex \"sha\"", repo);
+    else memcpy(p.commit, sha->valuestring, 41);
+    cJSON_Delete(j);
+    j = rc ? NULL : cJSON_ParseWithLength(tree_json, tlen);
+    if (!rc && !cJSON_IsArray(j)) rc = sl_errorf(err, SL_EINVAL, "%s: tree answer is not a JSON array", repo);
+    for (cJSON *e = j ? j->child : NULL; e && !rc; e = e->next) rc = add_job(&p, e, err);
+    cJSON_Delete(j);
+    if (!rc) rc = select_files(&p, err);
+    if (!rc) *n_files = p.n_jobs;
+    for (size_t i = 0; i < p.n_jobs; i++) free(p.jobs[i].path);
+    free(p.jobs);
+    return rc;
+}
+
 static void on_progress(void *ctx, uint64_t delta) {
     pull *p = ctx;
     pthread_mutex_lock(&p->mu);
