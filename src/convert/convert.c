@@ -354,7 +354,8 @@ int sl_convert_path(const char *src, const char *dst, const sl_convert_opts *o, 
     int mrc = -1;
     if (o->layout == SL_LAYOUT_MLX) mrc = sl_convert_to_mlx(src, dst, o, st, err);
     else if (o->layout == SL_LAYOUT_HF) mrc = sl_convert_to_hf(src, dst, o, st, err);
-    else if (o->to == SL_FMT_GGUF && sl_path_is_dir(src) && sl_convert_is_model_dir(src))
+    else if (o->to == SL_FMT_GGUF && ((sl_path_is_dir(src) && sl_convert_is_model_dir(src)) || o->q.enabled ||
+                                      o->q.gguf_type != SL_DTYPE_INVALID))
         mrc = sl_convert_to_gguf(src, dst, o, st, err);
     if (mrc >= 0) {
         if (st == &local) sl_convert_stats_free(st);

@@ -1,11 +1,445 @@
 /*
- * gguf_export.c — model directory -> llama.cpp GGUF (placeholder until the
- * exporter lands).
+ * gguf_export.c — model directory (HF or mlx-lm, quantized or not) -> a
+ * llama.cpp GGUF file, and GGUF -> GGUF requantization (`silica quantize`).
+ *
+ * What is written (shared/specs/gguf-llamacpp.md §A.2-A.3):
+ *  - general.architecture / name / file_type / quantization_version and the
+ *    architecture's hyper-parameters from config.json (<arch>.context_length,
+ *    embedding_length, block_count, feed_forward_length, attention.head_count,
+ *    head_count_kv, layer_norm_rms_epsilon, rope.freq_base,
+ *    rope.dimension_count, key/value_length when head_dim is explicit);
+ *  - tokenizer metadata parsed from tokenizer.json (+ tokenizer_config.json):
+ *    model "gpt2" (byte-level BPE: tokens, token_type, merges, pre) or
+ *    "llama" (BPE with byte fallback: tokens, scores, token_type), bos / eos /
+ *    pad ids, add_bos_token, chat_template;
+ *  - tensors renamed to llama.cpp's names; llama-family q_proj / k_proj rows
+ *    permuted (HF rotate-half -> adjacent pairs); norms and biases in F32;
+ *    matrices in --q-type (default F16), except MLX affine 4-bit weights,
+ *    which become Q4_1 losslessly (same codes, scales and biases).
+ *
+ * Invariants: streaming, one tensor row at a time for requantization; the
+ * output file is written under a temporary name and renamed at the end.
+ * Supported architectures: llama, mistral (as llama), qwen2, qwen3.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "convert_impl.h"
+#include "silica/gguf.h"
+
+/* ---- metadata helpers (typed values for the GGUF writer) ---- */
+
+static int kv_typed(cJSON *m, const char *key, const char *type, cJSON *value) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !value) {
+        cJSON_Delete(o);
+        cJSON_Delete(value);
+        return -1;
+    }
+    cJSON_AddStringToObject(o, "type", type);
+    cJSON_AddItemToObject(o, "value", value);
+    cJSON_DeleteItemFromObjectCaseSensitive(m, key);
+    cJSON_AddItemToObject(m, key, o);
+    return 0;
+}
+
+static int kv_u32(cJSON *m, const char *key, long long v) { return kv_typed(m, key, "uint32", cJSON_CreateNumber((double)v)); }
+static int kv_f32(cJSON *m, const char *key, double v) { return kv_typed(m, key, "float32", cJSON_CreateNumber(v)); }
+static int kv_str(cJSON *m, const char *key, const char *v) { return kv_typed(m, key, "string", cJSON_CreateString(v)); }
+static int kv_bool(cJSON *m, const char *key, bool v) { return kv_typed(m, key, "bool", cJSON_CreateBool(v)); }
+
+static int kv_array(cJSON *m, const char *key, const char *elem, cJSON *arr) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !arr) {
+        cJSON_Delete(o);
+        cJSON_Delete(arr);
+        return -1;
+    }
+    cJSON_AddStringToObject(o, "type", "array");
+    cJSON_AddStringToObject(o, "elem_type", elem);
+    cJSON_AddItemToObject(o, "value", arr);
+    cJSON_AddItemToObject(m, key, o);
+    return 0;
+}
+
+/* llama_ftype of the dominant tensor type */
+static int ftype_of(sl_dtype t) {
+    switch (t) {
+    case SL_F32: return 0;
+    case SL_F16: return 1;
+    case SL_Q4_0: return 2;
+    case SL_Q4_1: return 3;
+    case SL_Q8_0: return 7;
+    case SL_Q4_K: return 15;
+    case SL_Q6_K: return 18;
+    case SL_BF16: return 32;
+    default: return 1;
+    }
+}
+
+static double cfg_num(const pj *cfg, const char *key, double dflt) {
+    const pj *v = pj_get(cfg, key);
+    if (!v) return dflt;
+    if (v->type == PJ_INT) return (double)strtoll(v->s, NULL, 10);
+    if (v->type == PJ_FLOAT) return v->d;
+    return dflt;
+}
+
+static long long first_id(const pj *v, long long dflt) {
+    if (v && v->type == PJ_ARR && v->n) return pj_int(v->vals[0], dflt);
+    return pj_int(v, dflt);
+}
+
+static int arch_metadata(cJSON *m, const char *arch, const pj *cfg, const char *name, sl_dtype main_type, sl_error *err) {
+    char k[128];
+    long long heads = (long long)cfg_num(cfg, "num_attention_heads", 0), hidden = (long long)cfg_num(cfg, "hidden_size", 0);
+    long long head_dim = (long long)cfg_num(cfg, "head_dim", heads ? (double)(hidden / heads) : 0);
+    if (!heads || !hidden || !pj_get(cfg, "num_hidden_layers") || !pj_get(cfg, "intermediate_size"))
+        return sl_errorf(err, SL_EINVAL, "config.json: needs hidden_size, num_attention_heads, num_hidden_layers and "
+                                         "intermediate_size for GGUF export");
+    int rc = kv_str(m, "general.architecture", arch);
+    rc |= kv_str(m, "general.name", name);
+    rc |= kv_u32(m, "general.file_type", ftype_of(main_type));
+    if (sl_dtype_get(main_type)->is_quant) rc |= kv_u32(m, "general.quantization_version", 2);
+#define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+    rc |= kv_u32(m, K("context_length"), (long long)cfg_num(cfg, "max_position_embeddings", 2048));
+    rc |= kv_u32(m, K("embedding_length"), hidden);
+    rc |= kv_u32(m, K("block_count"), (long long)cfg_num(cfg, "num_hidden_layers", 0));
+    rc |= kv_u32(m, K("feed_forward_length"), (long long)cfg_num(cfg, "intermediate_size", 0));
+    rc |= kv_u32(m, K("attention.head_count"), heads);
+    rc |= kv_u32(m, K("attention.head_count_kv"), (long long)cfg_num(cfg, "num_key_value_heads", (double)heads));
+    rc |= kv_f32(m, K("attention.layer_norm_rms_epsilon"), cfg_num(cfg, "rms_norm_eps", 1e-6));
+    rc |= kv_f32(m, K("rope.freq_base"), cfg_num(cfg, "rope_theta", !strcmp(arch, "llama") ? 10000 : 1000000));
+    rc |= kv_u32(m, K("rope.dimension_count"), head_dim);
+    if (pj_get(cfg, "head_dim")) {
+        rc |= kv_u32(m, K("attention.key_length"), head_dim);
+        rc |= kv_u32(m, K("attention.value_length"), head_dim);
+    }
+    rc |= kv_u32(m, K("vocab_size"), (long long)cfg_num(cfg, "vocab_size", 0));
+#undef K
+    return rc ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
+}
+
+/* ---- tokenizer.json -> tokenizer.ggml.* ---- */
+
+static cJSON *load_json(const char *dir, const char *name, sl_error *err) {
+    char *p = sl_path_join(dir, name);
+    char *text = NULL;
+    size_t len = 0;
+    cJSON *j = NULL;
+    if (p && sl_path_exists(p) && sl_read_file(p, 1u << 30, &text, &len, err) == 0) {
+        j = cJSON_ParseWithLength(text, len);
+        if (!j) sl_errorf(err, SL_EINVAL, "%s: invalid JSON", p);
+    }
+    free(text);
+    free(p);
+    return j;
+}
+
+static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type, const pj *cfg, long long n_vocab,
+                              sl_error *err) {
+    sl_error e2 = {0};
+    cJSON *tj = load_json(dir, "tokenizer.json", &e2);
+    if (!tj) {
+        if (e2.code) { *err = e2; return e2.code; }
+        return 0; /* no tokenizer: weights only */
+    }
+    cJSON *tc = load_json(dir, "tokenizer_config.json", &e2);
+    int rc = 0;
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(tj, "model");
+    cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const char *mtype = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(model, "type"));
+    if (!cJSON_IsObject(vocab) || !mtype || strcmp(mtype, "BPE")) {
+        rc = sl_errorf(err, SL_EUNSUPPORTED, "%s/tokenizer.json: only BPE tokenizers can be exported to GGUF (got %s)", dir,
+                       mtype ? mtype : "no model type");
+        goto done;
+    }
+    bool byte_fallback = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"));
+    long long n = n_vocab;
+    char **tok = calloc((size_t)(n > 0 ? n : 1), sizeof *tok);
+    int *type = calloc((size_t)(n > 0 ? n : 1), sizeof *type);
+    if (!tok || !type) {
+        free(tok);
+        free(type);
+        rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (cJSON *v = vocab->child; v; v = v->next) {
+        long long id = (long long)cJSON_GetNumberValue(v);
+        if (id >= 0 && id < n && v->string) {
+            tok[id] = v->string;
+            type[id] = 1;
+            if (byte_fallback && strlen(v->string) == 6 && !strncmp(v->string, "<0x", 3) && v->string[5] == '>') type[id] = 6;
+        }
+    }
+    cJSON *added = cJSON_GetObjectItemCaseSensitive(tj, "added_tokens");
+    cJSON *a;
+    cJSON_ArrayForEach(a, added) {
+        long long id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a, "id"));
+        const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "content"));
+        if (id >= 0 && id < n && c) {
+            tok[id] = (char *)c;
+            type[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "special")) ? 3 : 4;
+        }
+    }
+    cJSON *tokens = cJSON_CreateArray(), *types = cJSON_CreateArray(), *scores = byte_fallback ? cJSON_CreateArray() : NULL;
+    char pad[32];
+    for (long long i = 0; i < n; i++) {
+        const char *s = tok[i];
+        int t = type[i];
+        if (!s) { /* vocab_size larger than the tokenizer: padding, as convert_hf_to_gguf does */
+            snprintf(pad, sizeof pad, "[PAD%lld]", i);
+            s = pad;
+            t = 4;
+        }
+        cJSON_AddItemToArray(tokens, cJSON_CreateString(s));
+        cJSON_AddItemToArray(types, cJSON_CreateNumber(t));
+        if (scores) cJSON_AddItemToArray(scores, cJSON_CreateNumber(t == 1 ? -(double)i : 0.0));
+    }
+    free(tok);
+    free(type);
+    rc |= kv_str(m, "tokenizer.ggml.model", byte_fallback ? "llama" : "gpt2");
+    if (!byte_fallback)
+        rc |= kv_str(m, "tokenizer.ggml.pre", !strcmp(model_type, "llama") || !strcmp(model_type, "mistral") ? "llama-bpe"
+                                              : !strncmp(model_type, "qwen", 4)                                   ? "qwen2"
+                                                                                                                  : "default");
+    rc |= kv_array(m, "tokenizer.ggml.tokens", "string", tokens);
+    if (scores) rc |= kv_array(m, "tokenizer.ggml.scores", "float32", scores);
+    rc |= kv_array(m, "tokenizer.ggml.token_type", "int32", types);
+    if (!byte_fallback) {
+        cJSON *merges = cJSON_CreateArray(), *mg;
+        cJSON_ArrayForEach(mg, cJSON_GetObjectItemCaseSensitive(model, "merges")) {
+            if (cJSON_IsString(mg)) cJSON_AddItemToArray(merges, cJSON_CreateString(mg->valuestring));
+            else if (cJSON_IsArray(mg) && cJSON_GetArraySize(mg) == 2) {
+                const char *x = cJSON_GetStringValue(cJSON_GetArrayItem(mg, 0)), *y = cJSON_GetStringValue(cJSON_GetArrayItem(mg, 1));
+                if (!x || !y) continue;
+                size_t l = strlen(x) + strlen(y) + 2;
+                char *s = malloc(l);
+                if (!s) continue;
+                snprintf(s, l, "%s %s", x, y);
+                cJSON_AddItemToArray(merges, cJSON_CreateString(s));
+                free(s);
+            }
+        }
+        rc |= kv_array(m, "tokenizer.ggml.merges", "string", merges);
+    }
+    long long bos = first_id(pj_get(cfg, "bos_token_id"), -1), eos = first_id(pj_get(cfg, "eos_token_id"), -1);
+    long long padid = first_id(pj_get(cfg, "pad_token_id"), -1);
+    if (bos >= 0) rc |= kv_u32(m, "tokenizer.ggml.bos_token_id", bos);
+    if (eos >= 0) rc |= kv_u32(m, "tokenizer.ggml.eos_token_id", eos);
+    if (padid >= 0) rc |= kv_u32(m, "tokenizer.ggml.padding_token_id", padid);
+    cJSON *ab = cJSON_GetObjectItemCaseSensitive(tc, "add_bos_token");
+    if (cJSON_IsBool(ab)) rc |= kv_bool(m, "tokenizer.ggml.add_bos_token", cJSON_IsTrue(ab));
+    const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tc, "chat_template"));
+    if (tmpl) rc |= kv_str(m, "tokenizer.chat_template", tmpl);
+    if (rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+done:
+    cJSON_Delete(tj);
+    cJSON_Delete(tc);
+    return rc;
+}
+
+/* ---- tensor names ---- */
+
+static bool gguf_name(const char *hf, char *out, size_t cap) {
+    static const struct { const char *hf, *gg; } k[] = {
+        {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"}, {"self_attn.v_proj", "attn_v"},
+        {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
+        {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate_proj", "ffn_gate"},
+        {"mlp.up_proj", "ffn_up"}, {"mlp.down_proj", "ffn_down"},
+    };
+    const char *suffix = strrchr(hf, '.');
+    if (!suffix) return false;
+    size_t stem = (size_t)(suffix - hf);
+    if (!strncmp(hf, "model.embed_tokens", stem) && stem == 18) return snprintf(out, cap, "token_embd%s", suffix) > 0;
+    if (!strncmp(hf, "model.norm", stem) && stem == 10) return snprintf(out, cap, "output_norm%s", suffix) > 0;
+    if (!strncmp(hf, "lm_head", stem) && stem == 7) return snprintf(out, cap, "output%s", suffix) > 0;
+    unsigned layer;
+    int used = 0;
+    if (sscanf(hf, "model.layers.%u.%n", &layer, &used) != 1 || used == 0) return false;
+    const char *rest = hf + used;
+    size_t rl = (size_t)(suffix - rest);
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (strlen(k[i].hf) == rl && !strncmp(rest, k[i].hf, rl))
+            return snprintf(out, cap, "blk.%u.%s%s", layer, k[i].gg, suffix) > 0;
+    return false;
+}
+
+static int cmp_out(const void *a, const void *b) {
+    return sl_arch_cmp_names(((const sl_out_tensor *)a)->src->name, ((const sl_out_tensor *)b)->src->name);
+}
+
+static bool fits_blocks(sl_dtype t, uint64_t K) {
+    const sl_dtype_info *d = sl_dtype_get(t);
+    return d && K % d->block_elems == 0;
+}
+
+static int write_gguf(sl_plan *p, const char *dst, cJSON *meta, sl_error *err) {
+    for (size_t i = 0; i < p->n; i++) p->total += sl_plan_nbytes(&p->t[i]);
+    return sl_plan_write_file(p, 0, SL_FMT_GGUF, dst, meta, err);
+}
+
+/* GGUF -> GGUF with another tensor type (silica quantize model.gguf out.gguf). */
+static int requantize_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
+                           sl_error *err) {
+    sl_checkpoint *ck = NULL;
+    int rc = sl_checkpoint_open(src, &ck, err);
+    if (rc) return rc;
+    if (ck->format != SL_FMT_GGUF) {
+        sl_checkpoint_close(ck);
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: quantize expects a model directory or a GGUF file", src);
+    }
+    sl_dtype target = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type : SL_Q4_0;
+    sl_plan p = {.o = o, .st = st, .ck = ck};
+    cJSON *meta = NULL;
+    rc = sl_gguf_checkpoint_metadata(ck, &meta, err);
+    for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
+        const sl_tensor *t = &ck->tensors[i];
+        sl_out_tensor ot = {.name = t->name, .ndim = t->ndim, .src = t, .dtype = t->dtype, .kind = SL_OUT_COPY,
+                            .params = t->numel};
+        memcpy(ot.shape, t->shape, sizeof ot.shape);
+        uint64_t K = t->ndim ? (uint64_t)t->shape[t->ndim - 1] : 0;
+        bool can_read = sl_dtype_get(t->dtype)->is_float || sl_q_gguf_can_dequantize(t->dtype);
+        if (t->ndim == 2 && sl_str_ends_with(t->name, ".weight") && can_read && fits_blocks(target, K) &&
+            fits_blocks(t->dtype, K) && t->dtype != target) {
+            ot.kind = SL_OUT_GGUF_Q;
+            ot.dtype = target;
+        }
+        rc = sl_plan_add(&p, &ot, err);
+    }
+    if (!rc && meta) {
+        rc = kv_u32(meta, "general.file_type", ftype_of(target));
+        if (!rc && sl_dtype_get(target)->is_quant) rc = kv_u32(meta, "general.quantization_version", 2);
+        if (rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    if (!rc) {
+        if (sl_path_exists(dst) && !o->force) rc = sl_errorf(err, SL_EINVAL, "%s: already exists (use --force to replace it)", dst);
+        else rc = write_gguf(&p, dst, meta, err);
+    }
+    if (st) st->bytes_written = p.done;
+    cJSON_Delete(meta);
+    sl_plan_free(&p);
+    sl_checkpoint_close(ck);
+    return rc;
+}
 
 int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                        sl_error *err) {
-    (void)dst; (void)o; (void)st;
-    return sl_errorf(err, SL_EUNSUPPORTED, "%s: GGUF export of model directories is not implemented yet", src);
+    if (!sl_path_is_dir(src)) return requantize_gguf(src, dst, o, st, err);
+    if (sl_path_exists(dst) && !o->force)
+        return sl_errorf(err, SL_EINVAL, "%s: already exists (use --force to replace it)", dst);
+    pj *cfg = NULL;
+    sl_checkpoint *ck = NULL;
+    const sl_arch *arch = NULL;
+    cJSON *meta = NULL;
+    sl_plan p = {.o = o, .st = st};
+    char *cpath = sl_path_join(src, "config.json");
+    int rc = pj_load(cpath, &cfg, err);
+    free(cpath);
+    if (!rc && cfg->type != PJ_OBJ) rc = sl_errorf(err, SL_EINVAL, "%s/config.json: not a JSON object", src);
+    if (!rc && !(arch = sl_arch_find(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
+    if (!rc && (!strcmp(arch->model_type, "gemma") || !strcmp(arch->model_type, "gemma2") || !strcmp(arch->model_type, "phi3")))
+        rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: GGUF export supports llama, mistral, qwen2 and qwen3, not %s", src,
+                       arch->model_type);
+    if (!rc) rc = sl_checkpoint_open(src, &ck, err);
+    sl_dtype want = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type
+                    : o->dtype != SL_DTYPE_INVALID   ? o->dtype
+                    : o->q.enabled                    ? SL_Q4_0
+                                                      : SL_F16;
+    bool permute = arch && !strcmp(arch->gguf_arch, "llama");
+    uint32_t heads = (uint32_t)cfg_num(cfg, "num_attention_heads", 0);
+    uint32_t kv_heads = (uint32_t)cfg_num(cfg, "num_key_value_heads", heads);
+    bool tied = arch && sl_arch_tied(arch, cfg);
+    p.ck = ck;
+    for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
+        const sl_tensor *t = &ck->tensors[i];
+        if (strstr(t->name, "rotary_emb.inv_freq")) continue;
+        if (tied && !strcmp(t->name, "lm_head.weight")) continue;
+        size_t len = strlen(t->name);
+        if (len > 7 && (sl_str_ends_with(t->name, ".scales") || sl_str_ends_with(t->name, ".biases"))) {
+            char wn[560];
+            snprintf(wn, sizeof wn, "%.*s.weight", (int)(len - 7), t->name);
+            const sl_tensor *w = sl_checkpoint_find(ck, wn);
+            if (w && w->dtype == SL_U32) continue;
+        }
+        char name[128];
+        if (!gguf_name(t->name, name, sizeof name)) {
+            rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' has no llama.cpp name", src, t->name);
+            break;
+        }
+        sl_out_tensor ot = {.name = name, .ndim = t->ndim, .src = t, .params = t->numel};
+        memcpy(ot.shape, t->shape, sizeof ot.shape);
+        bool is_q = strstr(t->name, "self_attn.q_proj") != NULL, is_k = strstr(t->name, "self_attn.k_proj") != NULL;
+        if (permute && (is_q || is_k)) ot.permute_heads = is_q ? heads : kv_heads;
+        if (t->dtype == SL_U32) { /* MLX quantized matrix */
+            char module[512], sn[560], bn[560];
+            snprintf(module, sizeof module, "%.*s", (int)(len - 7), t->name);
+            snprintf(sn, sizeof sn, "%s.scales", module);
+            snprintf(bn, sizeof bn, "%s.biases", module);
+            const sl_tensor *s = sl_checkpoint_find(ck, sn), *b = sl_checkpoint_find(ck, bn);
+            const pj *qc = pj_get(cfg, "quantization");
+            const pj *e = pj_get(qc, module);
+            const pj *base = e && e->type == PJ_OBJ ? e : qc;
+            sl_qparams q = {.mode = SL_Q_AFFINE, .bits = (int)pj_int(pj_get(base, "bits"), 4),
+                            .group_size = (int)pj_int(pj_get(base, "group_size"), 64)};
+            const char *mode = pj_str(pj_get(base, "mode"));
+            if (!s || !b || !qc || (mode && strcmp(mode, "affine"))) {
+                rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: '%s': only affine MLX quantization (weight+scales+biases) "
+                                                     "can be exported to GGUF", src, module);
+                break;
+            }
+            uint64_t words = (uint64_t)t->shape[1], K = words * 32 / (uint64_t)q.bits;
+            if ((rc = sl_q_check(q.mode, q.bits, q.group_size, err))) break;
+            if (t->ndim != 2 || s->ndim != 2 || b->ndim != 2 || s->shape[0] != t->shape[0] || b->shape[0] != t->shape[0] ||
+                (uint64_t)s->shape[1] * (uint64_t)q.group_size != K || b->shape[1] != s->shape[1] || b->dtype != s->dtype) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: '%s': weight, scales and biases shapes do not match %d-bit group %d",
+                               src, module, q.bits, q.group_size);
+                break;
+            }
+            ot.shape[1] = (int64_t)K;
+            ot.src_scales = s;
+            ot.src_biases = b;
+            ot.q = q;
+            ot.params = (uint64_t)t->shape[0] * K;
+            if (q.bits == 4 && (o->q.gguf_type == SL_DTYPE_INVALID || o->q.gguf_type == SL_Q4_1)) {
+                ot.kind = SL_OUT_Q4_1_FROM_AFFINE;
+                ot.dtype = SL_Q4_1;
+            } else {
+                ot.kind = SL_OUT_GGUF_Q;
+                ot.dtype = o->q.gguf_type != SL_DTYPE_INVALID && fits_blocks(o->q.gguf_type, K) ? o->q.gguf_type : SL_F16;
+            }
+        } else if (t->ndim == 2 && sl_dtype_get(t->dtype)->is_float) {
+            ot.kind = SL_OUT_GGUF_Q;
+            ot.dtype = fits_blocks(want, (uint64_t)t->shape[1]) ? want : SL_F16;
+        } else if (sl_dtype_get(t->dtype)->is_float) {
+            ot.kind = SL_OUT_GGUF_Q;   /* norms, biases: F32 as llama.cpp keeps them */
+            ot.dtype = SL_F32;
+            if (t->ndim != 1) ot.dtype = t->dtype;
+        } else {
+            ot.kind = SL_OUT_COPY;
+            ot.dtype = t->dtype;
+        }
+        rc = sl_plan_add(&p, &ot, err);
+    }
+    if (!rc) qsort(p.t, p.n, sizeof *p.t, cmp_out);
+    if (!rc) {
+        meta = cJSON_CreateObject();
+        if (!meta) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    if (!rc) {
+        const char *base = sl_path_basename(src);
+        rc = arch_metadata(meta, arch->gguf_arch, cfg, base && *base ? base : "model", want, err);
+    }
+    if (!rc) rc = tokenizer_metadata(meta, src, arch->model_type, cfg, (long long)cfg_num(cfg, "vocab_size", 0), err);
+    if (!rc) rc = write_gguf(&p, dst, meta, err);
+    if (st) {
+        st->bytes_written = p.done;
+        for (size_t i = 0; i < p.n; i++) st->params += p.t[i].params;
+    }
+    cJSON_Delete(meta);
+    sl_plan_free(&p);
+    pj_free(cfg);
+    sl_checkpoint_close(ck);
+    return rc;
 }

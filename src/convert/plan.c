@@ -362,18 +362,58 @@ static uint64_t permuted_row(uint64_t r, uint64_t rows, uint32_t heads) {
     return h * hd + k * half + j;
 }
 
-/* float (or dequantized) src -> GGUF block type, with an optional row permutation. */
+/* One source row as f32: float tensors, GGUF blocks or MLX affine (dequantized). */
+typedef struct row_reader {
+    uint32_t *wb;
+    uint8_t *sb, *bb;
+} row_reader;
+
+static int read_row_f32(const sl_out_tensor *o, uint64_t row, uint64_t K, row_reader *rr, float *f, sl_error *err) {
+    const sl_tensor *t = o->src;
+    if (o->src_scales) { /* MLX affine: words, scales, biases of the row */
+        const sl_tensor *st = o->src_scales, *bt = o->src_biases;
+        uint64_t words = K * (uint64_t)o->q.bits / 32, groups = K / (uint64_t)o->q.group_size;
+        int rc = sl_tensor_read(t, row * words, words, SL_U32, rr->wb, err);
+        if (!rc) rc = sl_tensor_read(st, row * groups, groups, st->dtype, rr->sb, err);
+        if (!rc) rc = sl_tensor_read(bt, row * groups, groups, st->dtype, rr->bb, err);
+        if (!rc)
+            rc = sl_q_affine_dequantize(rr->wb, rr->sb, rr->bb, st->dtype, (size_t)K, o->q.bits, o->q.group_size, SL_F32,
+                                        f, err);
+        return rc;
+    }
+    const sl_dtype_info *di = sl_dtype_get(t->dtype);
+    if (di->is_quant) {
+        if (K % di->block_elems) return sl_errorf(err, SL_EINVAL, "rows of %llu elements are not whole %s blocks",
+                                                   (unsigned long long)K, di->name);
+        return sl_q_gguf_dequantize(t->dtype, t->data + row * (K / di->block_elems) * di->block_bytes, (size_t)K, f, err);
+    }
+    return sl_tensor_read(t, row * K, K, SL_F32, f, err);
+}
+
+/* float, GGUF-block or MLX-quantized src -> F32/F16/BF16 or a GGUF block type,
+ * one row at a time, with an optional Q/K row permutation. */
 static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_error *err) {
     const sl_tensor *t = o->src;
-    uint64_t K = (uint64_t)t->shape[t->ndim - 1], rows = K ? t->numel / K : 0;
+    uint64_t numel = 1;
+    for (int d = 0; d < o->ndim; d++) numel *= (uint64_t)o->shape[d];
+    uint64_t K = (uint64_t)o->shape[o->ndim - 1];
+    if (o->ndim == 1 && o->permute_heads) K = 1; /* a q/k bias: permute its elements */
+    uint64_t rows = K ? numel / K : 0;
     const sl_dtype_info *di = sl_dtype_get(o->dtype);
     size_t rowb = (size_t)(K / di->block_elems * di->block_bytes);
     float *f = malloc(K * 4);
     uint8_t *ob = malloc(rowb ? rowb : 1);
-    int rc = f && ob ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
+    row_reader rr = {0};
+    if (o->src_scales) {
+        size_t ssz = sl_dtype_size(o->src_scales->dtype);
+        rr.wb = malloc(K * 8 / 32 * 4 + 4);
+        rr.sb = malloc(K * ssz + 1);
+        rr.bb = malloc(K * ssz + 1);
+    }
+    int rc = f && ob && (!o->src_scales || (rr.wb && rr.sb && rr.bb)) ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
     for (uint64_t r = 0; !rc && r < rows; r++) {
         uint64_t sr = permuted_row(r, rows, o->permute_heads);
-        rc = sl_tensor_read(t, sr * K, K, SL_F32, f, err);
+        rc = read_row_f32(o, sr, K, &rr, f, err);
         if (rc) break;
         if (o->dtype == SL_F32 || o->dtype == SL_F16 || o->dtype == SL_BF16) {
             if (!sl_convert(SL_F32, f, o->dtype, ob, (size_t)K)) rc = sl_errorf(err, SL_EUNSUPPORTED, "bad dtype");
@@ -385,6 +425,9 @@ static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_e
     }
     free(f);
     free(ob);
+    free(rr.wb);
+    free(rr.sb);
+    free(rr.bb);
     sl_checkpoint_release(p->ck, t);
     if (rc) sl_error_prefix(err, "tensor '%s': ", o->name);
     return rc;

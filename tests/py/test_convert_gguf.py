@@ -1,0 +1,232 @@
+"""`silica convert DIR out.gguf --to gguf` and `silica quantize x.gguf y.gguf`,
+checked with gguf-py (GGUFReader, gguf.quants) and numpy: metadata keys, tensor
+names / types / shapes, values against the source (with the llama Q/K row
+permutation of convert_hf_to_gguf computed here in numpy), requantized blocks
+byte-identical to gguf-py's quantizers, MLX affine 4-bit -> Q4_1 lossless
+against mlx_lm.convert's own output and mx.dequantize.
+"""
+import gzip
+import json
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType as GT
+from gguf import GGUFReader
+from gguf import quants
+
+from conftest import SHARED, assert_clean_error
+from hf_models import make_hf_model
+from test_convert_mlx import mlx_ref
+
+
+def st_load(d):
+    """name -> float32 array of an HF / mlx dir (via mlx, which reads bf16)."""
+    import mlx.core as mx
+    out = {}
+    for f in sorted(d.glob("model*.safetensors")):
+        out.update(mx.load(str(f)))
+    return out
+
+
+def f32(a):
+    import mlx.core as mx
+    return np.array(a.astype(mx.float32))
+
+
+def permute(w, n_head):
+    """convert_hf_to_gguf's llama q/k permutation: rows [n_head, 2, hd/2] -> swap axes 1, 2."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def field(r, key):
+    f = r.fields[key]
+    if f.types and f.types[0].name == "STRING":
+        return bytes(f.parts[f.data[0]]).decode()
+    if f.types[0].name == "ARRAY":
+        if f.types[-1].name == "STRING":
+            return [bytes(f.parts[i]).decode() for i in f.data]
+        return [f.parts[i][0].item() for i in f.data]
+    return f.parts[f.data[0]][0].item()
+
+
+def tensors(r):
+    return {t.name: t for t in r.tensors}
+
+
+def deq(t):
+    a = quants.dequantize(t.data, t.tensor_type)
+    return np.asarray(a, dtype=np.float32).reshape([int(x) for x in reversed(t.shape)])
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("g") / "llama"
+    make_hf_model(d, "llama", seed=5, tied=False, vocab=512, tokenizer="mistral")
+    return d
+
+
+def test_gpt2_tokenizer_metadata(silica, tmp_path):
+    """llama3's byte-level BPE -> tokenizer.ggml.model gpt2 with its merges."""
+    d = tmp_path / "hf"
+    make_hf_model(d, "llama", seed=5, tied=False, vocab=512)
+    out = tmp_path / "m.gguf"
+    silica("convert", d, out, "--to", "gguf", check=True)
+    r = GGUFReader(str(out))
+    tj = json.loads(gzip.open(SHARED / "tokenizers" / "llama3" / "tokenizer.json.gz").read())
+    inv = {v: k for k, v in tj["model"]["vocab"].items()}
+    assert field(r, "tokenizer.ggml.model") == "gpt2"
+    assert field(r, "tokenizer.ggml.pre") == "llama-bpe"
+    toks = field(r, "tokenizer.ggml.tokens")
+    assert len(toks) == 512 and toks == [inv[i] for i in range(512)]
+    merges = field(r, "tokenizer.ggml.merges")
+    assert len(merges) == len(tj["model"]["merges"]) and merges[:3] == tj["model"]["merges"][:3]
+    assert field(r, "tokenizer.ggml.token_type")[:512] == [1] * 512
+    assert "{%" in field(r, "tokenizer.chat_template")
+
+
+def test_llama_f16_metadata_names_values(silica, tmp_path, llama_dir):
+    out = tmp_path / "m.gguf"
+    silica("convert", llama_dir, out, "--to", "gguf", check=True)
+    r = GGUFReader(str(out))
+    assert field(r, "general.architecture") == "llama"
+    assert field(r, "general.file_type") == 1
+    assert field(r, "llama.block_count") == 2
+    assert field(r, "llama.embedding_length") == 128
+    assert field(r, "llama.feed_forward_length") == 96
+    assert field(r, "llama.attention.head_count") == 4
+    assert field(r, "llama.attention.head_count_kv") == 2
+    assert field(r, "llama.rope.dimension_count") == 32
+    assert field(r, "llama.attention.layer_norm_rms_epsilon") == pytest.approx(1e-5)
+    assert field(r, "llama.rope.freq_base") == 10000.0
+    # tokenizer: mistral's byte-fallback BPE (SentencePiece style)
+    tj = json.loads(gzip.open(SHARED / "tokenizers" / "mistral" / "tokenizer.json.gz").read())
+    inv = {v: k for k, v in tj["model"]["vocab"].items()}
+    assert field(r, "tokenizer.ggml.model") == "llama"
+    toks = field(r, "tokenizer.ggml.tokens")
+    assert len(toks) == 512 and toks == [inv[i] for i in range(512)]
+    types = field(r, "tokenizer.ggml.token_type")
+    assert types[toks.index("<0x41>")] == 6 and types[1] == 3 and types[300] == 1
+    assert len(field(r, "tokenizer.ggml.scores")) == 512
+    assert field(r, "tokenizer.ggml.bos_token_id") == 1
+    assert field(r, "tokenizer.ggml.eos_token_id") == 2
+    t = tensors(r)
+    src = st_load(llama_dir)
+    assert "rope" not in " ".join(t)
+    assert set(t) == {"token_embd.weight", "output_norm.weight", "output.weight"} | {
+        f"blk.{i}.{n}.weight" for i in range(2) for n in
+        ["attn_q", "attn_k", "attn_v", "attn_output", "attn_norm", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]}
+    assert t["blk.0.attn_norm.weight"].tensor_type == GT.F32
+    assert t["blk.0.attn_q.weight"].tensor_type == GT.F16
+    assert [int(x) for x in t["blk.1.attn_k.weight"].shape] == [128, 64]   # ggml ne order
+    for hf, gg, perm in [("model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", 4),
+                         ("model.layers.1.self_attn.k_proj.weight", "blk.1.attn_k.weight", 2),
+                         ("model.layers.0.self_attn.v_proj.weight", "blk.0.attn_v.weight", 0),
+                         ("model.embed_tokens.weight", "token_embd.weight", 0),
+                         ("model.layers.0.mlp.down_proj.weight", "blk.0.ffn_down.weight", 0)]:
+        want = f32(src[hf])
+        if perm:
+            want = permute(want, perm)
+        np.testing.assert_array_equal(deq(t[gg]), want.astype(np.float16).astype(np.float32), err_msg=gg)
+    np.testing.assert_array_equal(deq(t["output_norm.weight"]), f32(src["model.norm.weight"]))
+
+
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q4_1"])
+def test_requantized_blocks_match_gguf_py(silica, tmp_path, llama_dir, qtype):
+    out = tmp_path / "m.gguf"
+    silica("convert", llama_dir, out, "--to", "gguf", "--q-type", qtype, check=True)
+    r = GGUFReader(str(out))
+    t = tensors(r)
+    src = st_load(llama_dir)
+    gt = GT[qtype]
+    assert field(r, "general.file_type") == {"Q8_0": 7, "Q4_0": 2, "Q4_1": 3}[qtype]
+    for hf, gg, perm in [("model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", 4),
+                         ("model.layers.1.mlp.gate_proj.weight", "blk.1.ffn_gate.weight", 0)]:
+        want = f32(src[hf])
+        if perm:
+            want = permute(want, perm)
+        assert t[gg].tensor_type == gt
+        assert bytes(t[gg].data) == bytes(quants.quantize(want, gt)), gg
+    # down_proj rows (96) are whole 32-blocks: quantized too
+    assert t["blk.0.ffn_down.weight"].tensor_type == gt
+
+
+def test_mlx_affine_4bit_to_q4_1_lossless(silica, tmp_path):
+    """mlx_lm.convert -q (f16 scales) -> GGUF Q4_1: same values as mx.dequantize, exactly."""
+    import mlx.core as mx
+    src = tmp_path / "hf"
+    make_hf_model(src, "llama", seed=11, weights_dtype="float16", dtype="float16", tied=False, tokenizer="mistral")
+    q = mlx_ref(src, tmp_path / "q", quantize=True, q_group_size=32)
+    out = tmp_path / "m.gguf"
+    r = silica("convert", q, out, "--to", "gguf", "--json", check=True)
+    assert "inexact_repacks" not in r.json()
+    g = GGUFReader(str(out))
+    t = tensors(g)
+    w = st_load(q)
+    assert field(g, "tokenizer.ggml.model") == "llama"   # mistral's byte-fallback BPE
+    assert len(field(g, "tokenizer.ggml.scores")) == 256
+    for mod, gg, perm in [("model.layers.0.self_attn.q_proj", "blk.0.attn_q.weight", 4),
+                          ("model.layers.1.self_attn.k_proj", "blk.1.attn_k.weight", 2),
+                          ("model.layers.1.mlp.down_proj", "blk.1.ffn_down.weight", 0),
+                          ("lm_head", "output.weight", 0)]:
+        assert t[gg].tensor_type == GT.Q4_1, gg
+        ref = np.array(mx.dequantize(w[mod + ".weight"], w[mod + ".scales"].astype(mx.float32),
+                                     w[mod + ".biases"].astype(mx.float32), group_size=32, bits=4))
+        if perm:
+            ref = permute(ref, perm)
+        np.testing.assert_array_equal(deq(t[gg]), ref, err_msg=gg)
+
+
+def test_mlx_3bit_requantized_or_f16(silica, tmp_path):
+    import mlx.core as mx
+    src = tmp_path / "hf"
+    make_hf_model(src, "qwen2", seed=2, weights_dtype="float16", dtype="float16", tokenizer="mistral")
+    q = mlx_ref(src, tmp_path / "q", quantize=True, q_bits=3, q_group_size=32)
+    out = tmp_path / "m.gguf"
+    silica("convert", q, out, "--to", "gguf", check=True)
+    g = GGUFReader(str(out))
+    t = tensors(g)
+    assert field(g, "general.architecture") == "qwen2"
+    w = st_load(q)
+    mod = "model.layers.0.self_attn.q_proj"
+    ref = np.array(mx.dequantize(w[mod + ".weight"], w[mod + ".scales"].astype(mx.float32),
+                                 w[mod + ".biases"].astype(mx.float32), group_size=32, bits=3))
+    assert t["blk.0.attn_q.weight"].tensor_type == GT.F16
+    np.testing.assert_array_equal(deq(t["blk.0.attn_q.weight"]), ref.astype(np.float16).astype(np.float32))
+    # qwen2: no permutation, q/k/v biases kept in F32
+    np.testing.assert_array_equal(deq(t["blk.0.attn_q.bias"]), f32(w[mod + ".bias"]))
+    out8 = tmp_path / "m8.gguf"
+    silica("convert", q, out8, "--to", "gguf", "--q-type", "Q8_0", check=True)
+    t8 = tensors(GGUFReader(str(out8)))
+    assert bytes(t8["blk.0.attn_q.weight"].data) == bytes(quants.quantize(ref, GT.Q8_0))
+
+
+def test_quantize_gguf_file(silica, tmp_path, llama_dir):
+    f16 = tmp_path / "f16.gguf"
+    silica("convert", llama_dir, f16, "--to", "gguf", check=True)
+    q8 = tmp_path / "q8.gguf"
+    silica("quantize", f16, q8, "--q-type", "Q8_0", check=True)
+    a, b = GGUFReader(str(f16)), GGUFReader(str(q8))
+    assert field(b, "general.file_type") == 7
+    assert field(b, "tokenizer.ggml.tokens") == field(a, "tokenizer.ggml.tokens")
+    ta, tb = tensors(a), tensors(b)
+    for n in ta:
+        if ta[n].tensor_type == GT.F16:
+            assert tb[n].tensor_type == GT.Q8_0
+            assert bytes(tb[n].data) == bytes(quants.quantize(deq(ta[n]), GT.Q8_0)), n
+        else:
+            assert bytes(tb[n].data) == bytes(ta[n].data)
+    # default: Q4_0
+    q4 = tmp_path / "q4.gguf"
+    silica("quantize", f16, q4, check=True)
+    assert tensors(GGUFReader(str(q4)))["blk.0.attn_q.weight"].tensor_type == GT.Q4_0
+
+
+def test_gguf_bad_input(silica, tmp_path, llama_dir):
+    g = tmp_path / "gemma"
+    make_hf_model(g, "gemma", tokenizer=False)
+    assert_clean_error(silica("convert", g, tmp_path / "x.gguf", "--to", "gguf"), "gemma", "llama")
+    out = tmp_path / "m.gguf"
+    out.write_text("x")
+    assert_clean_error(silica("convert", llama_dir, out, "--to", "gguf"), "already exists")
+    assert_clean_error(silica("convert", llama_dir, tmp_path / "y.gguf", "--to", "gguf", "--q-type", "Q3_X"), "Q3_X")
+    assert not (tmp_path / "y.gguf").exists()
