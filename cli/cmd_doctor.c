@@ -1,21 +1,29 @@
 /*
- * cmd_doctor.c — `silica doctor [--json]`: OS (distribution and kernel),
- * CPU model and SIMD features, logical/physical cores, memory, the dtype
- * kernel set in use, silica version and build options.  Read-only probes;
- * unknown values print as "unknown" (text) or are left out / 0 (JSON).
+ * cmd_doctor.c — `silica doctor [--json] [--bandwidth]`: OS (distribution
+ * and kernel), CPU model and SIMD features, logical/physical cores, memory
+ * (RAM, swap, cgroup v1/v2 limits; hw.memsize, iogpu.wired_limit_mb and the
+ * chip on macOS), the memory budget models are judged against (Apple GPU
+ * working set or RAM / cgroup limit), optionally a measured multi-threaded
+ * read bandwidth, the dtype kernel set, silica version and build options.
+ * Read-only probes; unknown values print as "unknown" (text) or are left out
+ * / 0 (JSON); an unreadable cgroup file is reported, never fatal.
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 
 #include "cli.h"
+#include "silica/memory.h"
 
 static const char *k_help =
-    "usage: silica doctor [--json]\n\n"
+    "usage: silica doctor [--json] [--bandwidth]\n\n"
     "Describe this machine as silica sees it: OS, CPU model and SIMD features\n"
     "(SSE4.2/AVX/AVX2/AVX-512/F16C/FMA on x86-64; NEON/dotprod/i8mm/fp16 on arm64),\n"
-    "cores, total and available memory, silica version and build options.\n\n"
-    "options:\n  --json   machine-readable output\n  --help   this text\n";
+    "cores, memory (RAM, swap, cgroup limits; on macOS hw.memsize, iogpu.wired_limit_mb,\n"
+    "the chip), the memory budget `silica fit` judges models against (the Apple GPU\n"
+    "working set, or RAM / the cgroup limit), silica version and build options.\n\n"
+    "options:\n  --json        machine-readable output\n"
+    "  --bandwidth   measure memory read bandwidth (multi-threaded, about 1 s)\n  --help        this text\n";
 
 /* PRETTY_NAME from /etc/os-release ("Debian GNU/Linux 12 (bookworm)"), or "" */
 static void os_pretty_name(char *buf, size_t cap) {
@@ -37,10 +45,11 @@ static void os_pretty_name(char *buf, size_t cap) {
 }
 
 int cmd_doctor(int argc, char **argv) {
-    bool json = false;
+    bool json = false, bandwidth = false;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
         if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--bandwidth") == 0) bandwidth = true;
         else return cli_usage("doctor", "unexpected argument '%s'", argv[i]);
     }
     struct utsname u;
@@ -48,8 +57,13 @@ int cmd_doctor(int argc, char **argv) {
     char pretty[128];
     os_pretty_name(pretty, sizeof pretty);
     const sl_cpu_features *c = sl_cpu();
-    sl_mem_info m;
-    sl_mem_probe(&m);
+    sl_mem_host m;
+    sl_mem_host_probe(&m);
+    double gbps = 0;
+    if (bandwidth) {
+        sl_error err = {0};
+        if (sl_mem_bandwidth(0, 512 * SL_MIB, 1.0, &gbps, &err)) return cli_fail(&err);
+    }
     struct { const char *name; bool on; } feats[] = {
         {"sse4.2", c->sse42}, {"avx", c->avx}, {"avx2", c->avx2}, {"fma", c->fma}, {"f16c", c->f16c},
         {"avx512f", c->avx512f}, {"avx512bw", c->avx512bw}, {"avx512vl", c->avx512vl},
@@ -81,6 +95,24 @@ int cmd_doctor(int argc, char **argv) {
         cJSON_AddNumberToObject(mem, "available_bytes", (double)m.available_bytes);
         cJSON_AddNumberToObject(mem, "swap_total_bytes", (double)m.swap_total_bytes);
         cJSON_AddNumberToObject(mem, "swap_free_bytes", (double)m.swap_free_bytes);
+        cJSON_AddNumberToObject(mem, "budget_bytes", (double)m.budget_bytes);
+        cJSON_AddStringToObject(mem, "budget_source", m.budget_source);
+        cJSON_AddNumberToObject(mem, "rss_bytes", (double)sl_mem_rss());
+        cJSON *cg = cJSON_AddObjectToObject(mem, "cgroup");
+        cJSON_AddNumberToObject(cg, "version", m.cgroup_version);
+        if (m.cgroup_version) cJSON_AddStringToObject(cg, "path", m.cgroup_path);
+        cJSON_AddNumberToObject(cg, "limit_bytes", (double)m.cgroup_limit_bytes);
+        cJSON_AddNumberToObject(cg, "usage_bytes", (double)m.cgroup_usage_bytes);
+        cJSON_AddNumberToObject(cg, "swap_limit_bytes", (double)m.cgroup_swap_limit_bytes);
+        if (m.cgroup_note[0]) cJSON_AddStringToObject(cg, "note", m.cgroup_note);
+        if (m.apple || m.hw_memsize) {
+            cJSON *mac = cJSON_AddObjectToObject(o, "macos");
+            cJSON_AddNumberToObject(mac, "hw_memsize", (double)m.hw_memsize);
+            cJSON_AddNumberToObject(mac, "iogpu_wired_limit_mb", (double)m.wired_limit_mb);
+            cJSON_AddStringToObject(mac, "chip", m.chip);
+            cJSON_AddNumberToObject(mac, "gpu_working_set_bytes", (double)m.budget_bytes);
+        }
+        if (bandwidth) cJSON_AddNumberToObject(mem, "read_bandwidth_gbps", gbps);
         cli_print_json(o);
         return 0;
     }
@@ -98,5 +130,22 @@ int cmd_doctor(int argc, char **argv) {
     printf("\nkernels:  %s (f16/bf16 conversions)\n", sl_dtype_kernels());
     printf("memory:   %s total, %s available\n", cli_human_bytes(m.total_bytes, b1, sizeof b1),
            cli_human_bytes(m.available_bytes, b2, sizeof b2));
+    printf("swap:     %s total, %s free\n", cli_human_bytes(m.swap_total_bytes, b1, sizeof b1),
+           cli_human_bytes(m.swap_free_bytes, b2, sizeof b2));
+    if (m.cgroup_version) {
+        printf("cgroup:   v%d %s: limit %s", m.cgroup_version, m.cgroup_path,
+               m.cgroup_limit_bytes ? cli_human_bytes(m.cgroup_limit_bytes, b1, sizeof b1) : "none");
+        printf(", usage %s", cli_human_bytes(m.cgroup_usage_bytes, b2, sizeof b2));
+        if (m.cgroup_swap_limit_bytes) printf(", swap limit %s", cli_human_bytes(m.cgroup_swap_limit_bytes, b1, sizeof b1));
+        printf("\n");
+    }
+    if (m.cgroup_note[0]) printf("cgroup:   %s\n", m.cgroup_note);
+    if (m.apple || m.hw_memsize) {
+        printf("macos:    hw.memsize %s, iogpu.wired_limit_mb %llu%s, chip %s\n",
+               cli_human_bytes(m.hw_memsize, b1, sizeof b1), (unsigned long long)m.wired_limit_mb,
+               m.wired_limit_mb ? "" : " (OS default)", m.chip[0] ? m.chip : "unknown");
+    }
+    printf("budget:   %s (%s)\n", cli_human_bytes(m.budget_bytes, b1, sizeof b1), m.budget_source);
+    if (bandwidth) printf("bandwidth: %.1f GB/s measured read (%d threads)\n", gbps, c->cores_logical);
     return 0;
 }

@@ -266,7 +266,19 @@ int cmd_fit(int argc, char **argv) {
         cJSON_AddNumberToObject(cfg, "vocab", m->vocab);
         cJSON_AddNumberToObject(cfg, "sliding_window", m->sliding_window);
         cJSON_AddNumberToObject(cfg, "sliding_layers", m->n_sliding_layers);
+        cJSON *pred = cJSON_AddObjectToObject(o, "quantized_weights_bytes");   /* as mlx_lm.convert -q would write */
+        size_t nr;
+        const sl_fit_recipe *rs = sl_fit_recipes(&nr);
+        for (size_t i = 0; i < nr && !rc; i++) {
+            uint64_t w;
+            if (!(rc = sl_fit_predict_weights(m, &rs[i], &w, &err))) cJSON_AddNumberToObject(pred, rs[i].id, (double)w);
+        }
         cJSON *profiles = cJSON_AddObjectToObject(o, "profiles");
+        if (rc) {
+            cJSON_Delete(o);
+            sl_fit_model_free(m);
+            return cli_fail(&err);
+        }
         if ((rc = profile_json(profiles, m, &e, ctx, kv, &err))) {
             cJSON_Delete(o);
             sl_fit_model_free(m);

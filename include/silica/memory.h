@@ -132,7 +132,8 @@ typedef struct sl_fit_estimate {
 
 /* KV bytes: 2 (K,V) x layers x kv_heads x positions x bytes per head row,
  * positions = min(ctx, window) on sliding layers; q8/q4 are MLX-style
- * group-wise (group 64, f16 scale + bias per group). */
+ * group-wise (group 64, or 32 when head_dim is not a multiple of 64; f16
+ * scale + bias per group). */
 int sl_fit_kv_bytes(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, uint64_t *out, sl_error *err);
 int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_fit_estimate *out, sl_error *err);
 

@@ -7,8 +7,9 @@
  * Formulas (shared/specs/apple-memory-performance.md §3):
  *   KV  = 2 · Σ_layers n_kv_heads · positions · row_bytes(head_dim)
  *         positions = min(ctx, sliding_window) on sliding layers, else ctx
- *         row_bytes: f16 2·D, f32 4·D; q8/q4 MLX group-wise (group 64,
- *         f16 scale + bias per group): ceil(D·bits/8) + 4·ceil(D/64)
+ *         row_bytes: f16 2·D, f32 4·D; q8/q4 MLX group-wise (group 64, or
+ *         32 when head_dim is not a multiple of 64 — phi3's 96; f16 scale +
+ *         bias per group): ceil(D·bits/8) + 4·ceil(D/group)
  *   compute = the f32 activation buffers session.c allocates for a batch of
  *         SL_FIT_BATCH tokens and SL_FIT_THREADS threads, plus logits
  *   overhead = SL_FIT_BASE_OVERHEAD + 128 B per vocabulary entry (tokenizer)
@@ -35,10 +36,11 @@ int sl_kv_type_parse(const char *s, sl_kv_type *out) {
 }
 
 static uint64_t kv_row_bytes(uint64_t D, sl_kv_type kv) {
+    uint64_t g = D % 64 == 0 ? 64 : D % 32 == 0 ? 32 : 64;
     switch (kv) {
     case SL_KV_F32: return 4 * D;
-    case SL_KV_Q8: return D + 4 * ((D + 63) / 64);
-    case SL_KV_Q4: return (D * 4 + 7) / 8 + 4 * ((D + 63) / 64);
+    case SL_KV_Q8: return D + 4 * ((D + g - 1) / g);
+    case SL_KV_Q4: return (D * 4 + 7) / 8 + 4 * ((D + g - 1) / g);
     default: return 2 * D;
     }
 }

@@ -271,6 +271,10 @@ static int read_shape(sl_fit_model *m, const cJSON *cfg, const char *where, sl_e
             fit_note(m, "%s: field 'intermediate_size' missing: assumed 4 x hidden_size = %ld", where, inter);
         }
     }
+    if (layers > 16384) {
+        rc = sl_errorf(err, SL_EINVAL, "%s: num_hidden_layers %ld is implausible (at most 16384)", where, layers);
+        goto out;
+    }
     if (kv > heads || heads % kv) {
         rc = sl_errorf(err, SL_EINVAL, "%s: num_key_value_heads %ld must divide num_attention_heads %ld", where, kv, heads);
         goto out;

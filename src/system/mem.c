@@ -155,6 +155,7 @@ static void probe_cgroup(sl_mem_host *h) {
         char *c1 = strchr(line, ':');
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c1 || !c2) continue;
+        *c1 = 0;
         *c2 = 0;
         const char *ctrls = c1 + 1, *path = c2 + 1;
         if (strlen(path) >= sizeof v1) continue;

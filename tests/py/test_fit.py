@@ -1,0 +1,456 @@
+"""silica fit / doctor / plot against real peers.
+
+Oracles: numpy + safetensors (files with the shapes a config implies),
+mlx_lm's own quantize_model / mixed recipes and mx.quantize (quantized
+layouts and KV-cache group sizes), /proc/meminfo and the cgroup files, and
+Python's XML parser for the SVG plot.
+"""
+import json
+import math
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+from mlx_lm.convert import mixed_quant_predicate_builder
+from mlx_lm.utils import load_model, quantize_model, save_model
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from conftest import SILICA, assert_clean_error, run_silica
+
+GIB = 1 << 30
+MIB = 1 << 20
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = {
+    "model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 8,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 320,
+    "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+    "tie_word_embeddings": False, "torch_dtype": "float16",
+}
+
+
+def hf_shapes(cfg):
+    """The tensors transformers creates for a config (written independently of silica)."""
+    h, i, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    H, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    D = cfg.get("head_dim", h // H)
+    mt = cfg["model_type"]
+    s = {"model.embed_tokens.weight": (cfg["vocab_size"], h), "model.norm.weight": (h,)}
+    for l in range(L):
+        p = f"model.layers.{l}."
+        if mt == "phi3":
+            s[p + "self_attn.qkv_proj.weight"] = ((H + 2 * KV) * D, h)
+            s[p + "mlp.gate_up_proj.weight"] = (2 * i, h)
+        else:
+            s[p + "self_attn.q_proj.weight"] = (H * D, h)
+            s[p + "self_attn.k_proj.weight"] = (KV * D, h)
+            s[p + "self_attn.v_proj.weight"] = (KV * D, h)
+            s[p + "mlp.gate_proj.weight"] = (i, h)
+            s[p + "mlp.up_proj.weight"] = (i, h)
+        s[p + "self_attn.o_proj.weight"] = (h, H * D)
+        s[p + "mlp.down_proj.weight"] = (h, i)
+        s[p + "input_layernorm.weight"] = (h,)
+        s[p + "post_attention_layernorm.weight"] = (h,)
+        if mt in ("gemma2", "gemma3_text"):
+            s[p + "pre_feedforward_layernorm.weight"] = (h,)
+            s[p + "post_feedforward_layernorm.weight"] = (h,)
+        if mt in ("qwen3", "gemma3_text"):
+            s[p + "self_attn.q_norm.weight"] = (D,)
+            s[p + "self_attn.k_norm.weight"] = (D,)
+        if mt == "qwen2":
+            s[p + "self_attn.q_proj.bias"] = (H * D,)
+            s[p + "self_attn.k_proj.bias"] = (KV * D,)
+            s[p + "self_attn.v_proj.bias"] = (KV * D,)
+    if not cfg.get("tie_word_embeddings", False):
+        s["lm_head.weight"] = (cfg["vocab_size"], h)
+    return s
+
+
+def write_model(d, cfg, dtype=np.float16, seed=0):
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    t = {k: (rng.standard_normal(v) * 0.02).astype(dtype) for k, v in hf_shapes(cfg).items()}
+    save_file(t, str(d / "model.safetensors"))
+    (d / "config.json").write_text(json.dumps(cfg))
+    return t
+
+
+def header_bytes(path):
+    """Σ tensor bytes from the safetensors header (independent of silica)."""
+    n = int.from_bytes(Path(path).read_bytes()[:8], "little")
+    hdr = json.loads(Path(path).read_bytes()[8:8 + n])
+    return sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in hdr.items() if k != "__metadata__")
+
+
+def fit(*args):
+    return run_silica("fit", *args, "--json", check=True).json()
+
+
+# ---------------------------------------------------------------- weights
+
+@pytest.mark.parametrize("mt", ["llama", "qwen2", "qwen3", "gemma2", "gemma3_text", "phi3"])
+def test_weights_exact_and_config_prediction(tmp_path, mt):
+    cfg = dict(TINY, model_type=mt)
+    if mt.startswith("gemma"):
+        cfg.update(tie_word_embeddings=True, sliding_window=64)
+    t = write_model(tmp_path / "m", cfg)
+    total = sum(a.nbytes for a in t.values())
+    assert total == header_bytes(tmp_path / "m" / "model.safetensors")
+    r = fit(tmp_path / "m")
+    assert r["weights_bytes"] == total
+    assert r["params"] == sum(a.size for a in t.values())
+    # the same config without weights: predicted from config.json alone
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.json").write_text(json.dumps(cfg))
+    p = fit(tmp_path / "c")
+    assert p["weights_bytes"] == total
+    assert any("predicted from config.json" in n for n in p["notes"])
+    assert fit(tmp_path / "c" / "config.json")["weights_bytes"] == total
+
+
+def test_single_file_mixed_dtypes(tmp_path):
+    d = tmp_path / "m"
+    t = write_model(d, TINY)
+    t = {k: (v.astype(np.float32) if "norm" in k else v) for k, v in t.items()}
+    save_file(t, str(d / "model.safetensors"))
+    r = fit(d / "model.safetensors")
+    assert r["weights_bytes"] == sum(a.nbytes for a in t.values())
+    assert r["config"]["layers"] == TINY["num_hidden_layers"]
+
+
+def mlx_quantize(src, dst, bits, group, recipe=None):
+    model, config = load_model(Path(src))
+    pred = mixed_quant_predicate_builder(recipe, model, group) if recipe else None
+    model, config = quantize_model(model, config, group, bits, quant_predicate=pred)
+    dst.mkdir()
+    save_model(dst, model)
+    (dst / "config.json").write_text(json.dumps(config))
+    params = dict(tree_flatten(model.parameters()))
+    return sum(v.nbytes for v in params.values())
+
+
+@pytest.mark.parametrize("bits,group,recipe,key", [
+    (4, 64, None, "q4"), (4, 32, None, "q4g32"), (8, 64, None, "q8"), (6, 64, None, "q6"),
+    (3, 64, None, "q3"), (4, 64, "mixed_4_6", "mixed_4_6"), (2, 64, "mixed_2_6", "mixed_2_6"),
+])
+def test_mlx_quantized_layouts(tmp_path, bits, group, recipe, key):
+    cfg = dict(TINY, intermediate_size=320)   # down_proj in=320: 320 % 64 = 0 but 320 % 128 != 0
+    write_model(tmp_path / "f", cfg)
+    real = mlx_quantize(tmp_path / "f", tmp_path / "q", bits, group, recipe)
+    # silica's prediction from the float model == what mlx_lm wrote
+    assert fit(tmp_path / "f")["quantized_weights_bytes"][key] == real
+    # and the quantized directory's weights are exactly its header bytes
+    files = sorted((tmp_path / "q").glob("*.safetensors"))
+    r = fit(tmp_path / "q")
+    assert r["weights_bytes"] == real == sum(header_bytes(f) for f in files)
+    # logical parameters survive quantization (weight.size * 32 / bits)
+    assert r["params"] == fit(tmp_path / "f")["params"]
+
+
+# ---------------------------------------------------------------- KV cache
+
+def kv_oracle(cfg, ctx, kv):
+    L, KV = cfg["num_hidden_layers"], cfg["num_key_value_heads"]
+    D = cfg.get("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
+    win = cfg.get("sliding_window") or 0
+    mt = cfg["model_type"]
+    sliding = [False] * L
+    if win and mt == "gemma2":
+        sliding = [l % 2 == 0 for l in range(L)]
+    elif win and mt == "gemma3_text":
+        sliding = [(l + 1) % cfg.get("sliding_window_pattern", 6) != 0 for l in range(L)]
+    total = 0
+    for l in range(L):
+        n = min(ctx, win) if sliding[l] else ctx
+        if kv in ("f16", "f32"):
+            total += np.zeros((2, KV, n, D), np.float16 if kv == "f16" else np.float32).nbytes
+        else:   # MLX's quantized KV cache: mx.quantize of (.., head_dim) rows, group 64
+            g = 64 if D % 64 == 0 else 32   # phi3: head_dim 96
+            w, s, b = mx.quantize(mx.zeros((KV * n, D), dtype=mx.float16), group_size=g, bits=int(kv[1]))
+            total += 2 * (w.nbytes + s.nbytes + b.nbytes)
+    return total
+
+
+@pytest.mark.parametrize("name", ["llama-3.1-8b", "qwen2.5-0.5b", "gemma-2-2b", "gemma-3-1b", "phi-3.5-mini"])
+@pytest.mark.parametrize("kv", ["f16", "f32", "q8", "q4"])
+def test_kv_bytes_formula(name, kv):
+    cfg = json.loads((ROOT / "data" / "models" / f"{name}.json").read_text())
+    for ctx in (1, 100, 4096, 32768):
+        r = fit(name, "--ctx", ctx, "--kv", kv)
+        assert r["kv_bytes"] == kv_oracle(cfg, ctx, kv), (name, ctx, kv)
+
+
+def test_catalog_params_match_published_sizes():
+    # parameter counts published on the model cards (billions, rounded)
+    published = {"llama-3.2-1b": 1.24, "llama-3.2-3b": 3.21, "llama-3.1-8b": 8.03, "qwen2.5-0.5b": 0.49,
+                 "qwen2.5-7b": 7.62, "qwen3-0.6b": 0.60, "qwen3-4b": 4.02, "qwen3-8b": 8.19,
+                 "mistral-7b": 7.25, "gemma-2-2b": 2.61, "gemma-2-9b": 9.24, "phi-3.5-mini": 3.82}
+    for name, b in published.items():
+        assert abs(fit(name)["params"] / 1e9 - b) < 0.01 * b + 0.01, name
+
+
+def test_catalog_list():
+    r = run_silica("fit", "--list", check=True)
+    names = r.out.split()
+    for n in ("llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b", "qwen2.5-0.5b", "qwen2.5-32b", "qwen3-0.6b",
+              "qwen3-32b", "mistral-7b", "gemma-2-9b", "gemma-3-4b", "phi-3.5-mini"):
+        assert n in names
+
+
+# ---------------------------------------------------------------- verdicts
+
+def apple_budget(gib):
+    ram = gib * GIB
+    return ram * 2 // 3 if gib <= 36 else ram * 3 // 4
+
+
+def test_profiles_and_budget_rule():
+    r = fit("llama-3.1-8b", "--profile", "16G")
+    assert set(r["profiles"]) == {"8G", "16G", "24G", "32G", "64G", "128G"}
+    for k, p in r["profiles"].items():
+        g = int(k[:-1])
+        assert abs(p["budget_bytes"] - apple_budget(g)) <= 1
+        assert p["margin_bytes"] == max(GIB, p["budget_bytes"] // 20)
+    # the spec's observed rMWSS: 8 GB -> 5461.34 MiB, 64 GB -> 49152 MiB
+    assert abs(r["profiles"]["8G"]["budget_bytes"] / MIB - 5461.33) < 0.01
+    assert r["profiles"]["64G"]["budget_bytes"] == 49152 * MIB
+    assert r["budget_bytes"] == r["profiles"]["16G"]["budget_bytes"]
+    assert r["total_bytes"] == r["weights_bytes"] + r["kv_bytes"] + r["overhead_bytes"]
+    # bf16 8B (15.5 GiB) does not fit a 16 GB Mac; it is comfortable on 32 GB (21.3 GiB budget)
+    assert r["verdict"] == "no"
+    assert r["profiles"]["32G"]["verdict"] == "comfortable"
+    rec = r["recommendations"][0]
+    assert rec["kind"] == "quantize" and rec["verdict"] == "comfortable"
+    assert "--to mlx -q --q-bits 8 --q-group-size 64" in rec["command"]
+    assert rec["weights_bytes"] == r["quantized_weights_bytes"]["q8"]
+    assert "q8_0" in rec["quality"]
+
+
+def test_sysctl_recommendation():
+    r = fit("llama-3.1-8b", "--profile", "24G")
+    b = apple_budget(24)
+    need = r["total_bytes"] + max(GIB, b // 20)
+    assert r["verdict"] == "tight" and need > b
+    mb = math.ceil(math.ceil(need / MIB) / 256) * 256
+    s = [x for x in r["recommendations"] if x["kind"] == "sysctl"]
+    assert s and s[0]["command"] == f"sudo sysctl iogpu.wired_limit_mb={mb}"
+
+
+def test_all_profiles_table():
+    r = run_silica("fit", "qwen3-8b", "--all-profiles", check=True)
+    for p in ("8G", "16G", "24G", "32G", "64G", "128G"):
+        assert f"\n  {p} " in r.out
+    assert "guide for Apple Silicon Macs" in r.out
+
+
+def test_context_recommendation_and_speed():
+    r = fit("llama-3.1-8b", "--profile", "64G", "--ctx", "131072", "--bandwidth", "400")
+    assert r["kv_bytes"] == 16 * GIB   # 128 KiB per token (spec §3.2)
+    assert r["tokens_per_s_ceiling"] == pytest.approx(400e9 / r["bytes_per_token"])
+    # untied 8B: all weights but one embedding row are read per token, plus the whole KV
+    emb = 128256 * 4096 * 2
+    assert r["bytes_per_token"] == r["weights_bytes"] - emb + emb // 128256 + r["kv_bytes"]
+
+
+def test_ram_option(tmp_path):
+    write_model(tmp_path / "m", TINY)
+    r = fit(tmp_path / "m", "--ram", "2G")
+    assert r["verdict"] in ("comfortable", "tight", "no")
+    assert r["budget_bytes"] in (2 * GIB, apple_budget(2))
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_bad_inputs(tmp_path):
+    assert_clean_error(run_silica("fit", "no-such-model"), "no-such-model", "catalog")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ctx", "0"), "--ctx")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ctx", "99999999999"), "--ctx")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ram", "10M"), "--ram", "impossible")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ram", "lots"), "--ram")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--kv", "q3"), "--kv")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--profile", "12G"), "--profile")
+    assert_clean_error(run_silica("fit", "llama-3.1-8b", "--profile", "8G", "--ram", "8G"), "exclude")
+    d = tmp_path / "partial"
+    d.mkdir()
+    cfg = {k: v for k, v in TINY.items() if k != "num_hidden_layers"}
+    (d / "config.json").write_text(json.dumps(cfg))
+    assert_clean_error(run_silica("fit", d), "num_hidden_layers", "missing")
+    (d / "config.json").write_text('{"hidden_size": 64,')
+    assert_clean_error(run_silica("fit", d), "config.json", "JSON")
+    (d / "config.json").write_text(json.dumps(dict(TINY, num_key_value_heads=3)))
+    assert_clean_error(run_silica("fit", d), "num_key_value_heads")
+    (d / "config.json").write_text(json.dumps(dict(TINY, hidden_size="big")))
+    assert_clean_error(run_silica("fit", d), "hidden_size")
+    (d / "config.json").write_text(json.dumps(dict(TINY, hidden_size=10**9, num_hidden_layers=10**9)))
+    r = run_silica("fit", d, "--ctx", "16000000")
+    assert r.rc in (0, 2) and "Sanitizer" not in r.err
+    e = tmp_path / "empty"
+    e.mkdir()
+    assert_clean_error(run_silica("fit", e), "empty", "config.json")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    r = run_silica("fit", bad)
+    assert_clean_error(r, "bad.safetensors")
+
+
+def test_partial_config_notes(tmp_path):
+    """Missing fields are inferred from tensors or assumed — and said."""
+    t = write_model(tmp_path / "m", TINY)
+    cfg = {k: v for k, v in TINY.items() if k not in ("num_key_value_heads", "vocab_size", "model_type", "torch_dtype")}
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    r = fit(tmp_path / "m")
+    notes = " | ".join(r["notes"])
+    assert "model_type" in notes and "assumed" in notes
+    assert "vocab_size" in notes and "320" in notes
+    assert "num_key_value_heads" in notes
+    assert r["config"]["kv_heads"] == 2 and r["config"]["vocab"] == 320
+    assert r["weights_bytes"] == sum(a.nbytes for a in t.values())
+    r = run_silica("fit", tmp_path / "m", "--ctx", "4096", check=True)
+    assert "note:" in r.out and "assumed" in r.out
+    r = fit("llama-3.2-1b", "--ctx", "200000")
+    assert any("max_position_embeddings" in n for n in r["notes"])
+
+
+# ---------------------------------------------------------------- doctor
+
+def meminfo():
+    out = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        k, v = line.split(":")
+        out[k] = int(v.split()[0]) * 1024
+    return out
+
+
+def test_doctor_memory_matches_proc():
+    d = run_silica("doctor", "--json", check=True).json()["memory"]
+    mi = meminfo()
+    assert d["total_bytes"] == mi["MemTotal"]
+    assert d["swap_total_bytes"] == mi["SwapTotal"]
+    assert abs(d["available_bytes"] - mi["MemAvailable"]) < 512 * MIB
+    assert d["rss_bytes"] > 0
+    # cgroup: the process's memory cgroup as /proc/self/cgroup names it
+    cg = d["cgroup"]
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    v1 = [l.split(":", 2)[2] for l in lines if "memory" in l.split(":")[1].split(",")]
+    if v1:
+        assert cg["version"] == 1
+        base = Path("/sys/fs/cgroup/memory")
+        cand = [base / v1[0].lstrip("/"), base]
+        f = next(c for c in cand if (c / "memory.limit_in_bytes").exists())
+        assert cg["path"] == str(f).rstrip("/")
+        lim = int((f / "memory.limit_in_bytes").read_text())
+        assert cg["limit_bytes"] == (0 if lim >= 1 << 62 else lim)
+    elif Path("/sys/fs/cgroup/memory.max").exists() or any(l.startswith("0::") for l in lines):
+        assert cg["version"] in (0, 2)
+    expect = d["total_bytes"] if not cg["limit_bytes"] else min(cg["limit_bytes"], d["total_bytes"])
+    assert d["budget_bytes"] == expect
+
+
+def fake_cgroup(tmp_path, files):
+    root = tmp_path / "cg"
+    (root / "app").mkdir(parents=True)
+    for k, v in files.items():
+        p = root / "app" / k
+        if v is None:
+            p.mkdir()        # a directory where a file should be: unreadable
+        else:
+            p.write_text(v)
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/app\n")
+    return {"SILICA_CGROUP_ROOT": str(root), "SILICA_PROC_CGROUP": str(proc)}
+
+
+def test_doctor_cgroup_v2(tmp_path):
+    env = fake_cgroup(tmp_path, {"memory.max": "4294967296\n", "memory.current": "123456\n",
+                                 "memory.swap.max": "max\n"})
+    d = run_silica("doctor", "--json", env=env, check=True).json()["memory"]
+    assert d["cgroup"]["version"] == 2
+    assert d["cgroup"]["limit_bytes"] == 4 * GIB
+    assert d["cgroup"]["usage_bytes"] == 123456
+    assert d["budget_bytes"] == min(4 * GIB, d["total_bytes"])
+    r = run_silica("fit", "qwen3-0.6b", "--json", env=env, check=True).json()
+    assert r["budget_bytes"] == min(4 * GIB, d["total_bytes"])
+
+
+@pytest.mark.parametrize("files,needle", [
+    ({"memory.max": "lots\n"}, "expected a byte count"),
+    ({"memory.max": None}, "unreadable"),
+    ({"memory.max": "12abc"}, "expected a byte count"),
+])
+def test_doctor_cgroup_bad_files(tmp_path, files, needle):
+    env = fake_cgroup(tmp_path, files)
+    r = run_silica("doctor", "--json", env=env, check=True)
+    cg = r.json()["memory"]["cgroup"]
+    assert needle in cg["note"] and "memory.max" in cg["note"]
+    assert cg["limit_bytes"] == 0
+    t = run_silica("doctor", env=env, check=True)
+    assert needle in t.out
+    f = run_silica("fit", "qwen3-0.6b", env=env, check=True)
+    assert needle in f.out
+
+
+def test_doctor_bandwidth():
+    d = run_silica("doctor", "--json", "--bandwidth", check=True).json()["memory"]
+    assert d["read_bandwidth_gbps"] > 0.1
+
+
+# ---------------------------------------------------------------- plot
+
+def write_series(p, n=50):
+    with open(p, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"t": i * 0.1, "rss": (100 + i) * MIB, "peak_rss": (100 + i) * MIB,
+                                "kv_bytes": i * MIB, "tokens": i}) + "\n")
+
+
+def test_plot_valid_svg(tmp_path):
+    write_series(tmp_path / "mem.jsonl")
+    run_silica("plot", tmp_path / "mem.jsonl", "-o", tmp_path / "mem.svg", "--title", "a <b> & c", check=True)
+    root = ET.parse(tmp_path / "mem.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg"
+    assert "a <b> & c" in root.find(ns + "title").text
+    lines = root.findall(ns + "polyline")
+    assert len(lines) == 3
+    pts = lines[0].get("points").split()
+    assert len(pts) == 50
+    ys = [float(p.split(",")[1]) for p in pts]
+    assert ys == sorted(ys, reverse=True)   # RSS grows: y goes up the page
+    assert "desc" in [c.tag[len(ns):] for c in root]
+
+
+def test_monitor_example_and_plot(tmp_path):
+    exe = SILICA.parent / "examples" / "part6" / "memory_monitor"
+    assert exe.exists(), exe
+    out = tmp_path / "mon.jsonl"
+    subprocess.run([str(exe), str(out), "8"], check=True, timeout=60)
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert len(rows) >= 8
+    assert all(set(r) == {"t", "rss", "peak_rss", "kv_bytes", "tokens"} for r in rows)
+    assert rows[-1]["peak_rss"] >= max(r["rss"] for r in rows) - 4096 * 16
+    assert rows[-1]["rss"] > rows[0]["rss"]
+    run_silica("plot", out, "-o", tmp_path / "m.svg", check=True)
+    ET.parse(tmp_path / "m.svg")
+
+
+def test_plot_bad_input(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"t": 0, "rss": 1}\nnot json\n')
+    assert_clean_error(run_silica("plot", p, "-o", tmp_path / "x.svg"), "s.jsonl:2", "JSON")
+    p.write_text('{"t": 0}\n')
+    assert_clean_error(run_silica("plot", p, "-o", tmp_path / "x.svg"), "s.jsonl:1", "rss")
+    p.write_text('{"t": 1, "rss": 1}\n{"t": 0.5, "rss": 1}\n')
+    assert_clean_error(run_silica("plot", p, "-o", tmp_path / "x.svg"), "s.jsonl:2", "backwards")
+    p.write_text('{"t": 0, "rss": -5}\n')
+    assert_clean_error(run_silica("plot", p, "-o", tmp_path / "x.svg"), "rss")
+    p.write_text("\n\n")
+    assert_clean_error(run_silica("plot", p, "-o", tmp_path / "x.svg"), "no samples")
+    assert_clean_error(run_silica("plot", tmp_path / "missing.jsonl", "-o", tmp_path / "x.svg"), "missing.jsonl")
+    assert_clean_error(run_silica("plot", p), "-o")
+    assert not (tmp_path / "x.svg").exists()
