@@ -30,8 +30,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
 int cmd_run(int argc, char **argv);      /* cmd_run.c */
-
-int cmd_list(int argc, char **argv);
+int cmd_list(int argc, char **argv);     /* cmd_registry.c */
 int cmd_show(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
@@ -39,13 +38,16 @@ int cmd_gc(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_du(int argc, char **argv);
 int cmd_import(int argc, char **argv);
-int cmd_pull(int argc, char **argv);
+int cmd_pull(int argc, char **argv);     /* cmd_pull.c */
+int cmd_lfs(int argc, char **argv);      /* cmd_lfs.c */
+int cmd_fit(int argc, char **argv);      /* cmd_fit.c */
+int cmd_plot(int argc, char **argv);     /* cmd_plot.c */
 /* A store name (org/name[@rev][:tag]) in *path becomes its local directory
  * (digest-checked on first use); *name gets the original.  0 or 2 (printed). */
 int cli_resolve_store(const char **path, const char **name);
 /* Register DST as a version derived from store name SRC (warns on failure). */
 void cli_register_derived(const char *src_name, const char *dst, int argc, char **argv);
-int cmd_lfs(int argc, char **argv);
+
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);
 /* Print "silica <cmd>: <message>" plus a --help hint; return 2. */

@@ -15,11 +15,11 @@ static const cli_command k_commands[] = {
     {"scan", cmd_scan, "list a PyTorch file's pickle imports and whether silica will load them"},
     {"convert", cmd_convert, "convert tensors between safetensors, PyTorch, NumPy and GGUF"},
     {"quantize", cmd_quantize, "quantize a model like mlx_lm.convert -q (MLX) or llama.cpp (GGUF)"},
+    {"template", cmd_template, "render a conversation with a model's chat template (like transformers)"},
     {"tokenize", cmd_tokenize, "text -> token ids, identical to Hugging Face tokenizers"},
     {"detokenize", cmd_detokenize, "token ids -> text (also streaming), identical to Hugging Face"},
     {"run", cmd_run, "generate with a model on the CPU (token ids for now)"},
     {"logits", cmd_logits, "a model's logits for every position of a token-id prompt"},
-    {"template", cmd_template, "render a conversation with a model's chat template (like transformers)"},
     {"list", cmd_list, "list the model versions in the store (and the Hugging Face cache)"},
     {"show", cmd_show, "a stored version's files, digests, config summary and lineage"},
     {"tag", cmd_tag, "give a stored version another name or tag"},
@@ -30,6 +30,8 @@ static const cli_command k_commands[] = {
     {"import", cmd_import, "add a local model directory to the store"},
     {"pull", cmd_pull, "download a model from a Hugging Face protocol hub into the store"},
     {"lfs", cmd_lfs, "Git LFS: pointers, fetch from and push to LFS remotes"},
+    {"fit", cmd_fit, "will a model fit this machine / an 8-128 GB Mac, and what would make it fit"},
+    {"plot", cmd_plot, "turn a --monitor memory time series into an SVG plot"},
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
