@@ -350,3 +350,12 @@ def test_batch_errors_auth_and_expiry(tmp_path, env, stub):
     run_silica("rm", "acme/y", env=env, check=True)
     run_silica("rm", "acme/x", env=env, check=True)
     assert_clean_error(run_silica("lfs", "fetch", url, co, "acme/z", env=env), oid, "corrupt")
+
+
+def test_loaders_recognise_a_pointer_where_weights_should_be(tmp_path, env):
+    model = make_model(tmp_path / "model")
+    bare, work = git_lfs_repo(tmp_path, env, model)
+    co = tmp_path / "co"
+    git(["clone", "-q", f"file://{bare}", str(co)], cwd=tmp_path, env={**env, "GIT_LFS_SKIP_SMUDGE": "1"})
+    assert_clean_error(run_silica("inspect", co / "model.safetensors", env=env), "model.safetensors", "Git LFS pointer")
+    assert_clean_error(run_silica("inspect", co, env=env), "Git LFS pointer")

@@ -252,3 +252,16 @@ def test_bad_store_inputs(tmp_path, env):
     home.mkdir()
     (home / "index.db").write_bytes(b"not a database" * 100)
     assert_clean_error(run_silica("list", env={**env, "SILICA_HOME": str(home)}), "index.db")
+
+
+def test_part7_example_program(tmp_path, env):
+    exe = Path(os.environ.get("SILICA_EXAMPLES", SILICA.parent / "examples")) / "part7" / "model_registry"
+    assert exe.exists(), f"{exe} not built"
+    m = make_model(tmp_path / "m")
+    p = subprocess.run([str(exe), str(m), "acme/tiny"], env={**os.environ, **env}, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "imported acme/tiny@" in p.stdout
+    assert "verify: 0 problems" in p.stdout and "lineage of acme/tiny-copy: tag" in p.stdout
+    names = sorted(v["name"] for v in run_silica("list", "--json", env=env, check=True).json())
+    assert names == ["acme/tiny", "acme/tiny-copy"]
