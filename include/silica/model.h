@@ -87,6 +87,8 @@ typedef struct sl_model_config {
     bool norm_plus_one;           /* gemma family: x * (1 + w) */
     bool sandwich_norms;          /* gemma2/3: post-attention and pre/post feed-forward norms */
     bool fused_qkv;               /* phi3: qkv_proj and gate_up_proj */
+    bool rope_adjacent;           /* GGUF llama: rotate pairs (2i, 2i+1); convert_hf_to_gguf permuted the
+                                     Q/K rows so that pair holds HF's (i, i + d/2): same result, no copy */
     float embed_scale;            /* gemma: sqrt(hidden); else 1 */
     float attn_scale;             /* score multiplier */
     float attn_softcap;           /* 0 = none */
@@ -108,8 +110,10 @@ struct cJSON;
 int sl_model_config_parse(const struct cJSON *config, const char *where, sl_model_config *out, sl_error *err);
 void sl_model_config_free(sl_model_config *c);
 
-/* Open a model directory (config.json + weights in any supported container)
- * or a weights file whose directory holds config.json. */
+/* Open a model directory (config.json + weights in any supported container,
+ * an mlx-lm directory with quantized weights included), a weights file whose
+ * directory holds config.json, or a llama-architecture GGUF file (its
+ * metadata is the config). */
 int sl_model_open(const char *path, sl_model **out, sl_error *err);
 void sl_model_close(sl_model *m);
 const sl_model_config *sl_model_get_config(const sl_model *m);

@@ -8,9 +8,11 @@
  * row with the run-time dispatched SIMD converters of dtype.h and then dotted
  * against every activation row of the batch — the matrix-matrix case reads
  * each weight once per batch.  Hand-written SIMD kernels register over these.
+ * Quantized formats live in qmatmul.c; sl_matmul_for picks for any weight.
  */
 #include "kernels/matmul.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 float sl_dot_f32(const float *a, const float *b, size_t n) {
@@ -28,18 +30,32 @@ float sl_dot_f32(const float *a, const float *b, size_t n) {
 static void row_f32(const sl_weight *w, int64_t r, float *out) {
     memcpy(out, w->data + (size_t)r * w->row_bytes, (size_t)w->cols * sizeof(float));
 }
+/* mlx-written safetensors do not align tensor data: odd addresses are read
+ * element by element (rare; numpy/torch/safetensors files are aligned). */
 static void row_f16(const sl_weight *w, int64_t r, float *out) {
-    sl_f16_to_f32_n((const uint16_t *)(w->data + (size_t)r * w->row_bytes), out, (size_t)w->cols);
+    const uint8_t *p = w->data + (size_t)r * w->row_bytes;
+    if (((uintptr_t)p & 1u) == 0) {
+        sl_f16_to_f32_n((const uint16_t *)(const void *)p, out, (size_t)w->cols);
+        return;
+    }
+    for (int64_t c = 0; c < w->cols; c++) out[c] = sl_f16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
 }
 static void row_bf16(const sl_weight *w, int64_t r, float *out) {
-    sl_bf16_to_f32_n((const uint16_t *)(w->data + (size_t)r * w->row_bytes), out, (size_t)w->cols);
+    const uint8_t *p = w->data + (size_t)r * w->row_bytes;
+    if (((uintptr_t)p & 1u) == 0) {
+        sl_bf16_to_f32_n((const uint16_t *)(const void *)p, out, (size_t)w->cols);
+        return;
+    }
+    for (int64_t c = 0; c < w->cols; c++) out[c] = sl_bf16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
 }
 
 static void mm_f32(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                    int64_t r1, float *scratch) {
-    (void)scratch;
+    bool aligned = (((uintptr_t)w->data | w->row_bytes) & 3u) == 0;
     for (int64_t r = r0; r < r1; r++) {
-        const float *wr = (const float *)(const void *)(w->data + (size_t)r * w->row_bytes);
+        const float *wr = scratch;
+        if (aligned) wr = (const float *)(const void *)(w->data + (size_t)r * w->row_bytes);
+        else row_f32(w, r, scratch);
         for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = sl_dot_f32(wr, x + (size_t)t * ldx, (size_t)w->cols);
     }
 }
@@ -80,4 +96,8 @@ void sl_matmul_register(sl_wformat fmt, sl_dtype dtype, const sl_matmul_kernel *
     if ((unsigned)fmt < SL_WF_COUNT && (unsigned)dtype < SL_DTYPE_COUNT && k) g_table[fmt][dtype] = *k;
 }
 
-size_t sl_matmul_scratch_floats(const sl_weight *w) { return (size_t)w->cols; }
+const sl_matmul_kernel *sl_matmul_for(const sl_weight *w) {
+    const sl_matmul_kernel *k = sl_matmul_lookup(w->fmt, w->dtype);
+    if (k) return k;   /* the dense table, or a registered override */
+    return w->fmt == SL_WF_DENSE ? NULL : sl_qmatmul_lookup(w);
+}

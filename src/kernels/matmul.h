@@ -24,8 +24,9 @@
 
 typedef enum sl_wformat {
     SL_WF_DENSE = 0,     /* F32 / F16 / BF16 rows */
-    SL_WF_MLX_AFFINE,    /* reserved: MLX affine (uint32 codes + scales + biases) */
-    SL_WF_GGUF,          /* reserved: ggml blocks */
+    SL_WF_MLX_AFFINE,    /* MLX affine: uint32 codes (dtype U32) + scales + biases, bits 2..8 */
+    SL_WF_GGUF,          /* ggml blocks; dtype is the block type (Q4_0, Q6_K, ...) */
+    SL_WF_MLX_FP,        /* MLX mxfp4 / mxfp8 / nvfp4: uint32 codes (dtype U32) + uint8 scales */
     SL_WF_COUNT
 } sl_wformat;
 
@@ -35,10 +36,11 @@ typedef struct sl_weight {
     int64_t rows, cols;
     const uint8_t *data;
     size_t row_bytes;
-    const void *scales;     /* quantized formats */
-    const void *biases;
-    sl_dtype scale_dtype;
+    const void *scales;     /* MLX formats: rows x (cols / group_size) scales */
+    const void *biases;     /* MLX affine: like scales */
+    sl_dtype scale_dtype;   /* F32 / F16 / BF16 (affine), U8 (fp modes) */
     int bits, group_size;
+    int qmode;              /* MLX: sl_q_mode (affine, mxfp4, mxfp8, nvfp4) */
     const char *name;       /* tensor name, for messages */
 } sl_weight;
 
@@ -55,13 +57,27 @@ typedef struct sl_matmul_kernel {
     const char *name;
 } sl_matmul_kernel;
 
-/* NULL if no kernel handles this (format, dtype). */
+/* The registered kernel for (format, dtype): the dense table, plus whatever
+ * sl_matmul_register added; NULL otherwise. */
 const sl_matmul_kernel *sl_matmul_lookup(sl_wformat fmt, sl_dtype dtype);
+/* The kernel for a weight of any format (dense table or qmatmul.c); NULL if
+ * none multiplies it. */
+const sl_matmul_kernel *sl_matmul_for(const sl_weight *w);
 /* Add or replace a kernel (called once at start-up by a format module). */
 void sl_matmul_register(sl_wformat fmt, sl_dtype dtype, const sl_matmul_kernel *k);
-size_t sl_matmul_scratch_floats(const sl_weight *w);
+/* Per-thread scratch (floats) a kernel needs for a batch of up to n rows. */
+size_t sl_matmul_scratch_floats(const sl_weight *w, int n);
+/* Scale-row stride helpers: groups per row of an MLX weight. */
+static inline int64_t sl_weight_groups(const sl_weight *w) { return w->group_size ? w->cols / w->group_size : 0; }
 
 /* Dense f32 dot product (the inner loop every dense kernel uses). */
 float sl_dot_f32(const float *a, const float *b, size_t n);
+
+/* Quantized formats (qmatmul.c): the kernel for a quantized weight, or NULL.
+ * sl_matmul_lookup consults it for every format other than SL_WF_DENSE. */
+const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w);
+/* Which kernel set the quantized kernels use: "avx512-vnni", "avx2", "neon"
+ * or "portable" (SILICA_SIMD caps it like the dtype converters). */
+const char *sl_qmatmul_isa(void);
 
 #endif

@@ -40,8 +40,15 @@ static void shape_str(const sl_tensor *t, char *buf, size_t len) {
     if (o < len) snprintf(buf + o, len - o, "]");
 }
 
+static const sl_tensor *find(const sl_model *m, const char *name) {
+    char buf[256];
+    return sl_checkpoint_find(m->ck, m->gguf ? sl_model_gguf_name(name, buf, sizeof buf) : name);
+}
+
 static const sl_tensor *need(const sl_model *m, const char *name, bool optional, sl_error *err, int *rc) {
-    const sl_tensor *t = sl_checkpoint_find(m->ck, name);
+    const sl_tensor *t = find(m, name);
+    char buf[256];
+    if (m->gguf) name = sl_model_gguf_name(name, buf, sizeof buf);
     *rc = 0;
     if (!t && !optional)
         *rc = sl_errorf(err, SL_EINVAL, "%s: tensor '%s' missing (needed by %s)", path_of(m), name,
@@ -55,6 +62,8 @@ static int bind_mat(sl_model *m, const char *name, int64_t rows, int64_t cols, c
     int rc;
     const sl_tensor *t = need(m, name, false, err, &rc);
     if (!t) return rc;
+    if (t->dtype == SL_U32) return sl_model_bind_mlx(m, t, rows, cols, why, w, err);
+    if (sl_dtype_get(t->dtype) && sl_dtype_get(t->dtype)->is_quant) return sl_model_bind_gguf(m, t, rows, cols, why, w, err);
     if (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols) {
         char sh[96];
         shape_str(t, sh, sizeof sh);
@@ -62,7 +71,7 @@ static int bind_mat(sl_model *m, const char *name, int64_t rows, int64_t cols, c
                          path_of(m), name, sh, (long long)rows, (long long)cols, why);
     }
     if (!sl_matmul_lookup(SL_WF_DENSE, t->dtype))
-        return sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' is %s; the engine multiplies F32, F16 and BF16 weights",
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' is %s; the engine multiplies F32, F16, BF16, MLX-quantized and GGUF-block weights",
                          path_of(m), name, sl_dtype_name(t->dtype));
     if (!t->contiguous || t->big_endian)
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' is %s; the engine needs contiguous little-endian weights",
@@ -155,6 +164,10 @@ static int bind_layer(sl_model *m, int l, sl_error *err) {
 
 static int load_config(sl_model *m, const char *path, sl_error *err) {
     if (m->ck->config) return 0;
+    if (m->ck->format == SL_FMT_GGUF) {
+        m->gguf = true;
+        return sl_model_gguf_config(m->ck, err);
+    }
     char *dir = strdup(path);
     if (!dir) return sl_errorf(err, SL_ENOMEM, "out of memory");
     char *slash = strrchr(dir, '/');
@@ -188,8 +201,9 @@ int sl_model_open(const char *path, sl_model **out, sl_error *err) {
     if (!rc) rc = load_config(m, path, err);
     if (rc) { sl_model_close(m); return rc; }
     char *where = sl_path_is_dir(path) ? sl_path_join(path, "config.json") : strdup("config.json");
-    rc = sl_model_config_parse(m->ck->config, where ? where : "config.json", &m->cfg, err);
+    rc = sl_model_config_parse(m->ck->config, m->gguf ? path : where ? where : "config.json", &m->cfg, err);
     free(where);
+    m->cfg.rope_adjacent = m->gguf;
     if (rc) { sl_model_close(m); return rc; }
     const sl_model_config *c = &m->cfg;
     if (!(rc = bind_mat(m, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, "vocab_size, hidden_size",
@@ -207,7 +221,7 @@ int sl_model_open(const char *path, sl_model **out, sl_error *err) {
     if (!rc) {   /* more layers in the weights than the config says? */
         char n[64];
         snprintf(n, sizeof n, "model.layers.%d.input_layernorm.weight", c->n_layers);
-        if (sl_checkpoint_find(m->ck, n))
+        if (find(m, n))
             rc = sl_errorf(err, SL_EINVAL, "%s: tensor '%s' exists, but config.json says num_hidden_layers = %d", path, n,
                            c->n_layers);
     }

@@ -94,7 +94,7 @@ static void mm_worker(void *arg, int tid, int nt) {
     long lo, hi;
     sl_split((long)j->w->rows, tid, nt, &lo, &hi);
     if (lo >= hi) return;
-    const sl_matmul_kernel *k = sl_matmul_lookup(j->w->fmt, j->w->dtype);
+    const sl_matmul_kernel *k = sl_matmul_for(j->w);
     k->matmul(j->w, j->x, j->n, j->ldx, j->y, j->ldy, lo, hi, j->s->scratch + (size_t)tid * j->s->scratch_stride);
 }
 
@@ -181,8 +181,16 @@ static void rope_tables(sl_session *s, const sl_rope_config *r, int p0, int n, f
         }
 }
 
-static void rope_apply(float *v, int rd, const float *cs, const float *sn) {
+static void rope_apply(float *v, int rd, const float *cs, const float *sn, bool adjacent) {
     int half = rd / 2;
+    if (adjacent) {   /* GGUF's permuted Q/K rows: HF pair (i, i + d/2) is stored at (2i, 2i + 1) */
+        for (int i = 0; i < half; i++) {
+            float a = v[2 * i], b = v[2 * i + 1];
+            v[2 * i] = a * cs[i] - b * sn[i];
+            v[2 * i + 1] = b * cs[i] + a * sn[i];
+        }
+        return;
+    }
     for (int i = 0; i < half; i++) {
         float a = v[i], b = v[i + half];
         v[i] = a * cs[i] - b * sn[i];
@@ -219,7 +227,7 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
         for (int h = 0; h < H + KV; h++) {   /* q heads then k heads: contiguous */
             float *hv = q + (size_t)h * D;
             if (c->qk_norm) rmsnorm(hv, hv, h < H ? L->q_norm : L->k_norm, D, c->norm_eps, c->norm_plus_one);
-            rope_apply(hv, c->rotary_dim, cs + (size_t)t * half, sn + (size_t)t * half);
+            rope_apply(hv, c->rotary_dim, cs + (size_t)t * half, sn + (size_t)t * half, c->rope_adjacent);
         }
         for (int h = 0; h < KV; h++) {
             uint8_t *kd = (uint8_t *)kv_row(s, s->kcache, l, h, p0 + t);
@@ -272,7 +280,7 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
 static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, float *logits) {
     const sl_model_config *c = s->c;
     int Hd = c->hidden_size, p0 = s->pos;
-    const sl_matmul_kernel *ek = sl_matmul_lookup(s->m->embed.fmt, s->m->embed.dtype);
+    const sl_matmul_kernel *ek = sl_matmul_for(&s->m->embed);
     for (int t = 0; t < n; t++) {
         float *x = s->x + (size_t)t * Hd;
         ek->row(&s->m->embed, ids[t], x);
@@ -317,6 +325,20 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
 
 /* ---- lifetime ---- */
 
+/* Largest per-thread scratch any weight's kernel needs for a batch. */
+static size_t weights_scratch(const sl_model *m, int batch) {
+    size_t need = sl_matmul_scratch_floats(&m->embed, 1);
+    size_t v = sl_matmul_scratch_floats(&m->lm_head, batch);
+    if (v > need) need = v;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const sl_layer_weights *L = &m->layers[l];
+        const sl_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (ws[i]->rows && (v = sl_matmul_scratch_floats(ws[i], batch)) > need) need = v;
+    }
+    return need;
+}
+
 int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out, sl_error *err) {
     *out = NULL;
     const sl_model_config *c = sl_model_get_config(m);
@@ -352,9 +374,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
         return sl_errorf(err, SL_EINVAL, "KV cache for a context of %d tokens is too large", d.n_ctx);
     }
     size_t B = (size_t)d.batch;
-    size_t maxcols = (size_t)Hd;
-    if ((size_t)I > maxcols) maxcols = (size_t)I;
-    if ((size_t)H * D > maxcols) maxcols = (size_t)H * D;
+    size_t maxcols = weights_scratch(m, d.batch);
     s->scratch_stride = maxcols > (size_t)d.n_ctx + (size_t)D ? maxcols : (size_t)d.n_ctx + (size_t)D;
     s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
     size_t half = (size_t)c->rotary_dim / 2;

@@ -1,0 +1,213 @@
+/*
+ * qdot.c — portable quantized dot products (see qdot.h), activation
+ * quantizers, and the run-time choice among portable / AVX2 / AVX-512 / NEON.
+ *
+ * The portable loops are plain integer arithmetic over one block at a time
+ * (written so the compiler vectorises the inner loops) and define the
+ * results: every SIMD set must give the same integer block sums and differ
+ * only in how the f32 block terms are added (tests/unit/test_kernels.c).
+ */
+#include "kernels/qdot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "silica/cpu.h"
+
+/* ---- activation quantizers ---- */
+
+static int8_t q8_round(float v) {
+    float r = nearbyintf(v);
+    if (r > 127.0f) r = 127.0f;
+    if (r < -127.0f) r = -127.0f;
+    return (int8_t)r;
+}
+
+void sl_qd_quantize_q8(const float *x, size_t n, sl_q8b *out) {
+    for (size_t b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(v[j]));
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) {
+            out[b].qs[j] = q8_round(v[j] * id);
+            s += out[b].qs[j];
+        }
+        out[b].d = d;
+        out[b].s = s;
+    }
+}
+
+void sl_qd_quantize_q8k(const float *x, size_t n, sl_q8kb *out) {
+    for (size_t b = 0; b < n / 256; b++) {
+        const float *v = x + b * 256;
+        float amax = 0.0f;
+        for (int j = 0; j < 256; j++) amax = fmaxf(amax, fabsf(v[j]));
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 256; j++) out[b].qs[j] = q8_round(v[j] * id);
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += out[b].qs[g * 16 + j];
+            out[b].bsums[g] = (int16_t)s;
+        }
+        out[b].d = d;
+    }
+}
+
+/* ---- portable dots ---- */
+
+static float p_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
+    float acc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 18) {
+        const uint8_t *qs = w + 2;
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++)
+            sumi += (int32_t)(qs[j] & 15) * y[b].qs[j] + (int32_t)(qs[j] >> 4) * y[b].qs[j + 16];
+        sumi -= 8 * y[b].s;
+        acc += sl_qd_f16(w) * y[b].d * (float)sumi;
+    }
+    return acc;
+}
+
+static float p_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
+    float acc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 34) {
+        const int8_t *qs = (const int8_t *)(w + 2);
+        int32_t sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += (int32_t)qs[j] * y[b].qs[j];
+        acc += sl_qd_f16(w) * y[b].d * (float)sumi;
+    }
+    return acc;
+}
+
+static float p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
+    float acc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 144) {
+        const uint8_t *scales = w + 4, *qs = w + 16;
+        const int8_t *q8 = y[b].qs;
+        int32_t sumi = 0, summ = 0;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc0, m0, sc1, m1;
+            sl_qd_k4_scale(scales, 2 * c, &sc0, &m0);
+            sl_qd_k4_scale(scales, 2 * c + 1, &sc1, &m1);
+            int32_t lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                lo += (int32_t)(qs[32 * c + l] & 15) * q8[64 * c + l];
+                hi += (int32_t)(qs[32 * c + l] >> 4) * q8[64 * c + 32 + l];
+            }
+            sumi += sc0 * lo + sc1 * hi;
+            summ += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+        }
+        acc += y[b].d * (sl_qd_f16(w) * (float)sumi - sl_qd_f16(w + 2) * (float)summ);
+    }
+    return acc;
+}
+
+static float p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
+    float acc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 210) {
+        const uint8_t *ql = w, *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192), *q8 = y[b].qs;
+        int32_t sumi = 0;
+        for (int half = 0; half < 2; half++) {
+            int32_t g[8] = {0};
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int v1 = (ql[l] & 15) | (((qh[l] >> 0) & 3) << 4);
+                int v2 = (ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4);
+                int v3 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+                int v4 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+                g[is] += (v1 - 32) * q8[l];
+                g[is + 2] += (v2 - 32) * q8[l + 32];
+                g[is + 4] += (v3 - 32) * q8[l + 64];
+                g[is + 6] += (v4 - 32) * q8[l + 96];
+            }
+            for (int k = 0; k < 8; k++) sumi += sc[k] * g[k];
+            ql += 64;
+            qh += 32;
+            sc += 8;
+            q8 += 128;
+        }
+        acc += sl_qd_f16(w + 208) * y[b].d * (float)sumi;
+    }
+    return acc;
+}
+
+static uint32_t load_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static float p_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
+                       size_t groups, int gs) {
+    float acc = 0.0f;
+    size_t wpg = (size_t)gs / 8;
+    for (size_t g = 0; g < groups; g++) {
+        float part[8] = {0};
+        const uint8_t *wg = words + 4 * g * wpg;
+        const float *xg = x + g * (size_t)gs;
+        for (size_t k = 0; k < wpg; k++) {
+            uint32_t v = load_u32(wg + 4 * k);
+            for (int j = 0; j < 8; j++) part[j] += (float)((v >> (4 * j)) & 15u) * xg[8 * k + (size_t)j];
+        }
+        float qd = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        acc += sc[g] * qd + bi[g] * xsum[g];
+    }
+    return acc;
+}
+
+static float p_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
+                       size_t groups, int gs) {
+    float acc = 0.0f;
+    size_t wpg = (size_t)gs / 4;
+    for (size_t g = 0; g < groups; g++) {
+        float part[4] = {0};
+        const uint8_t *wg = words + 4 * g * wpg;
+        const float *xg = x + g * (size_t)gs;
+        for (size_t k = 0; k < wpg; k++) {
+            uint32_t v = load_u32(wg + 4 * k);
+            for (int j = 0; j < 4; j++) part[j] += (float)((v >> (8 * j)) & 255u) * xg[4 * k + (size_t)j];
+        }
+        acc += sc[g] * ((part[0] + part[1]) + (part[2] + part[3])) + bi[g] * xsum[g];
+    }
+    return acc;
+}
+
+const sl_qd_kernels sl_qd_portable = {"portable", p_q4_0, p_q8_0, p_q4_k, p_q6_k, p_affine4, p_affine8};
+
+/* ---- dispatch ---- */
+
+const sl_qd_kernels *sl_qd_by_name(const char *name) {
+    if (!name || strcmp(name, "portable") == 0 || strcmp(name, "scalar") == 0) return &sl_qd_portable;
+    const sl_cpu_features *c = sl_cpu();
+    (void)c;
+#if defined(SL_QD_X86)
+    if (strcmp(name, "avx2") == 0 && c->avx2 && c->fma && c->f16c) return &sl_qd_avx2;
+    if (strcmp(name, "avx512") == 0 && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx2 &&
+        c->fma && c->f16c)
+        return &sl_qd_avx512;
+#endif
+#if defined(SL_QD_NEON)
+    if (strcmp(name, "neon") == 0 && c->neon) return &sl_qd_neon;
+#endif
+    return NULL;
+}
+
+const sl_qd_kernels *sl_qd_active(void) {
+    static const sl_qd_kernels *g_active;
+    const sl_qd_kernels *k = __atomic_load_n(&g_active, __ATOMIC_ACQUIRE);
+    if (k) return k;
+    static const char *const order[] = {"avx512", "avx2", "neon"};
+    const char *want = getenv("SILICA_SIMD");
+    int cap = 0;   /* index into order from which we may pick */
+    if (want && *want) {
+        if (strcmp(want, "scalar") == 0 || strcmp(want, "portable") == 0) cap = 3;
+        else if (strcmp(want, "avx2") == 0) cap = 1;
+    }
+    k = &sl_qd_portable;
+    for (int i = cap; i < 3; i++) {
+        const sl_qd_kernels *c = sl_qd_by_name(order[i]);
+        if (c) { k = c; break; }
+    }
+    __atomic_store_n(&g_active, k, __ATOMIC_RELEASE);
+    return k;
+}
