@@ -269,6 +269,26 @@ static int parse_string(parser *ps, char **out) {
             continue;
         }
         if (c < 0x20) { free(b); return perr(ps, "control character in string"); }
+        if (c >= 0x80) { /* strict UTF-8, as Python's decoder (json.load of a file) */
+            int k = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+            if (k < 0 || ps->end - ps->p < k) { free(b); return perr(ps, "invalid UTF-8"); }
+            unsigned char c1 = (unsigned char)ps->p[0];
+            bool ok = (c1 & 0xC0) == 0x80 && !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
+                      !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+            for (int i = 1; ok && i < k; i++) ok = ((unsigned char)ps->p[i] & 0xC0) == 0x80;
+            if (!ok) { free(b); return perr(ps, "invalid UTF-8"); }
+            if (n + (size_t)k + 2 > cap) {
+                char *nb = realloc(b, cap * 2 + (size_t)k);
+                if (!nb) { free(b); return sl_errorf(ps->err, SL_ENOMEM, "out of memory"); }
+                b = nb;
+                cap = cap * 2 + (size_t)k;
+            }
+            b[n++] = (char)c;
+            memcpy(b + n, ps->p, (size_t)k);
+            n += (size_t)k;
+            ps->p += k;
+            continue;
+        }
         if (n + 2 > cap) {
             char *nb = realloc(b, cap * 2);
             if (!nb) { free(b); return sl_errorf(ps->err, SL_ENOMEM, "out of memory"); }

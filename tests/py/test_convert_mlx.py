@@ -347,3 +347,66 @@ def test_ctrl_c_leaves_nothing(tmp_path):
         pytest.fail("conversion finished before SIGINT; make the input larger")
     assert p.returncode == 130
     assert sorted(os.listdir(tmp_path)) == ["hf"]
+
+
+# ---- --to hf / torch: transformers directories, dequantized like mlx_lm -d ----
+
+def test_to_hf_dequantizes_like_mlx_lm(silica, tmp_path, llama_src):
+    q = mlx_ref(llama_src, tmp_path / "q", quantize=True, q_bits=4, q_group_size=64)
+    ref = mlx_ref(q, tmp_path / "ref", dequantize=True)
+    hf = tmp_path / "hf"
+    silica("convert", q, hf, "--to", "hf", check=True)
+    a, ma = load_dir_tensors(hf)
+    b, _ = load_dir_tensors(ref)
+    assert sorted(a) == sorted(b)
+    for k in b:
+        assert a[k] == b[k], k
+    assert ma == [{"format": "pt"}]
+    cfg = json.loads((hf / "config.json").read_text())
+    assert "quantization" not in cfg and "quantization_config" not in cfg
+    assert cfg["model_type"] == "llama" and cfg["torch_dtype"] == "bfloat16"
+    assert (hf / "config.json").read_text().endswith("}\n")
+    # torch: pytorch_model.bin shards + index with the same tensors
+    pt = tmp_path / "pt"
+    silica("convert", q, pt, "--to", "torch", "--max-shard-size", "100KB", check=True)
+    idx = json.loads((pt / "pytorch_model.bin.index.json").read_text())
+    assert sorted(idx["weight_map"]) == sorted(b)
+    back = tmp_path / "back"
+    silica("convert", pt, back, "--to", "safetensors", check=True)
+    c, _ = load_dir_tensors(back)
+    assert all(c[k][2] == b[k][2] for k in b)
+
+
+def test_to_hf_restores_untied_head(silica, tmp_path):
+    """An mlx dir whose config says untied but lacks lm_head (hand-made) gets lm_head = embedding."""
+    src = tmp_path / "src"
+    make_hf_model(src, "phi3", tokenizer=False)           # phi3: untied by default
+    m = silica_mlx(silica, src, tmp_path / "m")
+    _rewrite(m / "model.safetensors", lambda t: {k: v for k, v in t.items() if k != "lm_head.weight"})
+    (m / "model.safetensors.index.json").unlink()
+    hf = tmp_path / "hf"
+    silica("convert", m, hf, "--to", "hf", check=True)
+    t, _ = load_dir_tensors(hf)
+    assert t["lm_head.weight"] == t["model.embed_tokens.weight"]
+
+
+def _is_asan(path):
+    return b"__asan_init" in Path(path).read_bytes()
+
+
+def test_peak_rss_bounded(tmp_path):
+    """Peak RSS <= 2 x largest tensor + 64 MB while quantizing a ~150 MB f32 model."""
+    import resource
+    src = tmp_path / "hf"
+    make_hf_model(src, "llama", tokenizer=False, hidden=1024, inter=2048, layers=3, vocab=8192,
+                  weights_dtype="float32", dtype="float32", tied=True)
+    largest = 8192 * 1024 * 4
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([str(SILICA), "convert", src, tmp_path / "o", "--to", "mlx", "-q", "--report"], check=True,
+                   stdout=subprocess.DEVNULL)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert peak > before * 1024 or before == 0
+    bound = 2 * largest + 64 * 2**20
+    if _is_asan(SILICA):
+        bound *= 3   # ASan shadow memory and quarantine
+    assert peak <= bound, f"peak RSS {peak / 2**20:.0f} MiB > {bound / 2**20:.0f} MiB"
