@@ -47,8 +47,6 @@ static double now_s(void) {
 }
 
 static void draw(void *ctx, const char *file, uint64_t fdone, uint64_t ftotal, uint64_t done, uint64_t total) {
-    (void)fdone;
-    (void)ftotal;
     bar *b = ctx;
     double el = now_s() - b->start;
     double rate = el > 0 ? (double)done / el : 0;
@@ -58,9 +56,14 @@ static void draw(void *ctx, const char *file, uint64_t fdone, uint64_t ftotal, u
     for (int i = 0; i < w; i++) bar_s[i] = i < fill ? '#' : '.';
     bar_s[w] = 0;
     char hd[32], ht[32];
-    fprintf(stderr, "\r[%s] %5.1f%% %s/%s %7.1f MB/s ETA %4.0fs %-30.30s", bar_s,
+    char fpart[80] = "done";
+    if (file && *file)
+        snprintf(fpart, sizeof fpart, "%.40s %3.0f%%", sl_path_basename(file),
+                 ftotal ? 100.0 * (double)fdone / (double)ftotal : 100.0);
+    else if (file) snprintf(fpart, sizeof fpart, "verifying");
+    fprintf(stderr, "\r\033[K[%s] %5.1f%% %s/%s %7.1f MB/s ETA %4.0fs | %s", bar_s,
             total ? 100.0 * (double)done / (double)total : 100.0, cli_human_bytes(done, hd, sizeof hd),
-            cli_human_bytes(total, ht, sizeof ht), rate / 1e6, eta, file ? file : "done");
+            cli_human_bytes(total, ht, sizeof ht), rate / 1e6, eta, fpart);
     if (!file) fputc('\n', stderr);
     b->drawn = 1;
 }

@@ -52,6 +52,8 @@ typedef struct job {
     char oid[41];        /* git blob sha1 */
     char lfs[65];        /* sha256 if LFS */
     char sha256[65];     /* result */
+    uint64_t done;       /* bytes so far (progress; under pull.mu) */
+    int active;          /* being fetched (progress; under pull.mu) */
     int rc;
     sl_error err;
 } job;
@@ -248,12 +250,18 @@ int reg_pull_parse_answers(const char *repo, const char *revision_json, size_t r
     return rc;
 }
 
+typedef struct job_ctx {
+    pull *p;
+    job *j;
+} job_ctx;
+
 static void on_progress(void *ctx, uint64_t delta) {
-    pull *p = ctx;
-    pthread_mutex_lock(&p->mu);
-    p->done += delta;
-    p->fetched += delta;
-    pthread_mutex_unlock(&p->mu);
+    job_ctx *c = ctx;
+    pthread_mutex_lock(&c->p->mu);
+    c->p->done += delta;
+    c->p->fetched += delta;
+    c->j->done += delta;
+    pthread_mutex_unlock(&c->p->mu);
 }
 
 /* Try the HF-cache copy of this file first: hardlink it into the partial. */
@@ -271,9 +279,9 @@ static int fetch_one(pull *p, job *j) {
     sl_reg *r = p->r;
     sl_error *err = &j->err;
     const char *want = j->lfs[0] ? j->lfs : j->oid;
+    job_ctx jc = {p, j};
     if (j->lfs[0] && reg_blob_exists(r, j->lfs, j->size)) {   /* dedup before any request */
         memcpy(j->sha256, j->lfs, 65);
-        on_progress(p, 0);
         return 0;
     }
     char *part = sl_fmt("%s/partial/%s-%llu.part", r->home, want, (unsigned long long)j->size);
@@ -303,14 +311,14 @@ static int fetch_one(pull *p, job *j) {
         return rc;
     }
     sl_dl d = {.headers = p->headers, .what = j->path, .expect_size = j->size, .fd = fd, .git_sha1 = !j->lfs[0],
-               .progress = on_progress, .progress_ctx = p};
+               .progress = on_progress, .progress_ctx = &jc};
     d.h = sl_hasher_new(d.git_sha1, j->size);
     if (!d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc && (uint64_t)st.st_size > j->size && ftruncate(fd, 0) != 0) rc = sl_errorf(err, SL_EIO, "%s: %s", part, strerror(errno));
     if (!rc && (uint64_t)st.st_size <= j->size && st.st_size > 0) {
         /* resume: rehash what is already there */
         rc = sl_hash_fd(fd, d.h, &d.have, part, err);
-        on_progress(p, d.have);
+        on_progress(&jc, d.have);
         pthread_mutex_lock(&p->mu);
         p->fetched -= d.have;
         pthread_mutex_unlock(&p->mu);
@@ -362,7 +370,13 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
         job *j = &p->jobs[i];
+        pthread_mutex_lock(&p->mu);
+        j->active = 1;
+        pthread_mutex_unlock(&p->mu);
         j->rc = fetch_one(p, j);
+        pthread_mutex_lock(&p->mu);
+        j->active = 0;
+        pthread_mutex_unlock(&p->mu);
         if (j->rc) {
             pthread_mutex_lock(&p->mu);
             p->failed = true;
@@ -381,12 +395,18 @@ static void *progress_thread(void *arg) {
     prog_ctl *c = arg;
     pull *p = c->p;
     while (!c->stop) {
+        /* the largest file still in flight is the one worth watching */
         pthread_mutex_lock(&p->mu);
-        uint64_t done = p->done, total = p->total;
-        size_t cur = p->next ? p->next - 1 : 0;
+        uint64_t done = p->done, total = p->total, fdone = 0, ftotal = 0;
+        const char *file = "";
+        for (size_t i = 0; i < p->n_jobs; i++)
+            if (p->jobs[i].active && p->jobs[i].size >= ftotal) {
+                file = p->jobs[i].path;
+                fdone = p->jobs[i].done;
+                ftotal = p->jobs[i].size;
+            }
         pthread_mutex_unlock(&p->mu);
-        if (p->o->progress && cur < p->n_jobs)
-            p->o->progress(p->o->progress_ctx, p->jobs[cur].path, 0, p->jobs[cur].size, done, total);
+        p->o->progress(p->o->progress_ctx, file, fdone, ftotal, done, total);
         usleep(100000);
     }
     return NULL;
