@@ -89,7 +89,8 @@ int sl_mem_parse_size(const char *s, uint64_t *out) {
     return 0;
 }
 
-/* ---- cgroups ---- */
+/* ---- cgroups (Linux only) ---- */
+#if !defined(__APPLE__)
 
 static void note(sl_mem_host *h, const char *fmt, const char *a, const char *b) {
     if (h->cgroup_note[0]) return;   /* keep the first */
@@ -222,6 +223,8 @@ static void probe_cgroup(sl_mem_host *h) {
         }
     }
 }
+
+#endif /* !__APPLE__ */
 
 #if defined(__APPLE__)
 static uint64_t sysctl_u64(const char *name) {
