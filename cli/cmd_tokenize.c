@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -26,7 +27,8 @@ static void tokenize_help(void) {
            "  --jsonl F           batch: each line of F is a JSON string; one JSON object per line out\n"
            "  --add-special       add BOS/EOS as the post-processor / tokenizer_config.json say\n"
            "  --special-as-text   special-token text in the input is plain text, not a special token\n"
-           "  --json              compact JSON output (the default when stdout is not a terminal)\n");
+           "  --json              JSON output (the default)\n"
+           "  --stats             print load/encode times, bytes and id counts instead of the ids\n");
 }
 
 static void detokenize_help(void) {
@@ -40,7 +42,8 @@ static void detokenize_help(void) {
            "  --skip-special      leave special tokens out of the text\n"
            "  --stream            decode id by id like generation does (never a broken UTF-8\n"
            "                      sequence); prints each chunk as it becomes final\n"
-           "  --json              print {\"text\": ...} (with --stream also \"stream\": [chunks])\n");
+           "  --json              print {\"text\": ...} (with --stream also \"stream\": [chunks])\n"
+           "  --stats             print load/decode times and byte counts instead of the text\n");
 }
 
 /* JSON string output that keeps NUL and every byte (input is valid UTF-8). */
@@ -147,6 +150,24 @@ bad:
     return -1;
 }
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* --stats: timings instead of output (benchmarks) */
+typedef struct run_stats {
+    bool on;
+    double load_ms, work_ms;
+    unsigned long long bytes, ids, items;
+} run_stats;
+
+static void print_stats(const run_stats *st, const char *work) {
+    printf("{\"load_ms\": %.3f, \"%s_ms\": %.3f, \"bytes\": %llu, \"ids\": %llu, \"items\": %llu}\n", st->load_ms,
+           work, st->work_ms, st->bytes, st->ids, st->items);
+}
+
 /* Read a whole file (raw bytes). */
 static int read_all(const char *path, char **buf, size_t *len, sl_error *err) {
     return sl_read_file(path, 1ull << 31, buf, len, err);
@@ -155,6 +176,7 @@ static int read_all(const char *path, char **buf, size_t *len, sl_error *err) {
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *text = NULL, *file = NULL, *jsonl = NULL;
     unsigned flags = 0;
+    run_stats st = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
@@ -168,6 +190,7 @@ int cmd_tokenize(int argc, char **argv) {
         else if (missing) return cli_usage("tokenize", "%s needs a value", a);
         else if (!strcmp(a, "--add-special")) flags |= SL_TOK_ADD_SPECIAL;
         else if (!strcmp(a, "--special-as-text")) flags |= SL_TOK_SPECIAL_AS_TEXT;
+        else if (!strcmp(a, "--stats")) st.on = true;
         else if (!strcmp(a, "--json")) {
         } else if (a[0] == '-' && a[1]) return cli_usage("tokenize", "unknown option '%s'", a);
         else if (!model) model = a;
@@ -178,17 +201,24 @@ int cmd_tokenize(int argc, char **argv) {
         return cli_usage("tokenize", "give exactly one of --text, --file, --jsonl");
     sl_error err = {0};
     sl_tokenizer *t = NULL;
+    double t0 = now_ms();
     if (sl_tok_load(model, &t, &err)) return cli_fail(&err);
+    st.load_ms = now_ms() - t0;
     sl_tok_ids ids = {0};
     char *buf = NULL;
     size_t len = 0;
     int rc = 0;
-    if (text) {
-        if (sl_tok_encode(t, text, strlen(text), flags, &ids, &err)) rc = cli_fail(&err);
-        else put_ids_json(stdout, t, &ids);
-    } else if (file) {
-        if (read_all(file, &buf, &len, &err) || sl_tok_encode(t, buf, len, flags, &ids, &err)) rc = cli_fail(&err);
-        else put_ids_json(stdout, t, &ids);
+    if (text || file) {
+        if (file && read_all(file, &buf, &len, &err)) rc = cli_fail(&err);
+        const char *in = text ? text : buf;
+        size_t n = text ? strlen(text) : len;
+        t0 = now_ms();
+        if (!rc && sl_tok_encode(t, in, n, flags, &ids, &err)) rc = cli_fail(&err);
+        st.work_ms = now_ms() - t0;
+        st.bytes = n;
+        st.ids = ids.n;
+        st.items = 1;
+        if (!rc && !st.on) put_ids_json(stdout, t, &ids);
     } else {
         if (read_all(jsonl, &buf, &len, &err)) rc = cli_fail(&err);
         size_t pos = 0, line = 0;
@@ -209,17 +239,23 @@ int cmd_tokenize(int argc, char **argv) {
                 break;
             }
             ids.n = 0;
+            t0 = now_ms();
             int erc = sl_tok_encode(t, str, sl, flags, &ids, &err);
+            st.work_ms += now_ms() - t0;
+            st.bytes += sl;
+            st.ids += ids.n;
+            st.items++;
             free(str);
             if (erc) {
                 fflush(stdout);
                 rc = cli_fail(&err);
                 break;
             }
-            put_ids_json(stdout, t, &ids);
+            if (!st.on) put_ids_json(stdout, t, &ids);
             pos = end + 1;
         }
     }
+    if (!rc && st.on) print_stats(&st, "encode");
     free(buf);
     sl_tok_ids_free(&ids);
     sl_tok_free(t);
@@ -257,10 +293,19 @@ static int parse_ids(const char *s, sl_tok_ids *ids, sl_error *err) {
 
 /* Decode ids (and with stream, the chunks) into a JSON object or raw output. */
 static int detok_one(const sl_tokenizer *t, const sl_tok_ids *ids, unsigned flags, bool stream, bool json,
-                     bool line_mode, sl_error *err) {
+                     bool line_mode, run_stats *st, sl_error *err) {
     char *text = NULL;
     size_t tl = 0;
+    double t0 = now_ms();
     if (sl_tok_decode(t, ids->ids, ids->n, flags, &text, &tl, err)) return 1;
+    if (st->on) {
+        st->work_ms += now_ms() - t0;
+        st->bytes += tl;
+        st->ids += ids->n;
+        st->items++;
+        free(text);
+        return 0;
+    }
     struct chunk {
         char *s;
         size_t n;
@@ -333,6 +378,7 @@ int cmd_detokenize(int argc, char **argv) {
     const char *model = NULL, *ids_s = NULL, *jsonl = NULL;
     unsigned flags = 0;
     bool json = false, stream = false;
+    run_stats st = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         bool missing = false;
@@ -345,6 +391,7 @@ int cmd_detokenize(int argc, char **argv) {
         else if (missing) return cli_usage("detokenize", "%s needs a value", a);
         else if (!strcmp(a, "--skip-special")) flags |= SL_TOK_SKIP_SPECIAL;
         else if (!strcmp(a, "--stream")) stream = true;
+        else if (!strcmp(a, "--stats")) st.on = true;
         else if (!strcmp(a, "--json")) json = true;
         else if (a[0] == '-' && a[1]) return cli_usage("detokenize", "unknown option '%s'", a);
         else if (!model) model = a;
@@ -359,13 +406,15 @@ int cmd_detokenize(int argc, char **argv) {
         return cli_fail(&err);
     }
     sl_tokenizer *t = NULL;
+    double t0 = now_ms();
     if (sl_tok_load(model, &t, &err)) {
         sl_tok_ids_free(&ids);
         return cli_fail(&err);
     }
+    st.load_ms = now_ms() - t0;
     int rc = 0;
     if (ids_s) {
-        if (detok_one(t, &ids, flags, stream, json, false, &err)) rc = cli_fail(&err);
+        if (detok_one(t, &ids, flags, stream, json, false, &st, &err)) rc = cli_fail(&err);
     } else {
         char *buf = NULL;
         size_t len = 0;
@@ -393,11 +442,12 @@ int cmd_detokenize(int argc, char **argv) {
             if (!ok) {
                 sl_errorf(&err, SL_EINVAL, "%s:%zu: expected a JSON array of token ids", jsonl, line);
                 rc = cli_fail(&err);
-            } else if (detok_one(t, &ids, flags, stream, true, true, &err)) rc = cli_fail(&err);
+            } else if (detok_one(t, &ids, flags, stream, true, true, &st, &err)) rc = cli_fail(&err);
             pos = end + 1;
         }
         free(buf);
     }
+    if (!rc && st.on) print_stats(&st, "decode");
     fflush(stdout);
     sl_tok_ids_free(&ids);
     sl_tok_free(t);

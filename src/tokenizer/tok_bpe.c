@@ -331,10 +331,7 @@ int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, sl_error *err) {
         char s[6] = {'<', '0', 'x', hx[i >> 4], hx[i & 15], '>'};
         b->byte_ids[i] = tok_strmap_get(&b->vocab, s, 6);
     }
-    b->cache_mask = 65535;
-    b->cache = calloc(b->cache_mask + 1, sizeof *b->cache);
-    if (!b->cache) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
-    return 0;
+    return 0; /* the word cache is allocated on first use */
 }
 
 void tok_bpe_free(tok_bpe *b) {
@@ -513,11 +510,48 @@ static int merge_word(tok_bpe *b, const char *w, size_t n, sl_tok_ids *out) {
     return 0;
 }
 
+#define CACHE_MAX_SLOTS 65536
+
 static void cache_clear(tok_bpe *b) {
     memset(b->cache, 0, (b->cache_mask + 1) * sizeof *b->cache);
     b->cache_n = 0;
     b->cache_keys.n = 0;
     b->cache_ids_n = 0;
+}
+
+/* Make room for one more entry: allocate, double (rehash) or clear. */
+static int cache_make_room(tok_bpe *b) {
+    if (!b->cache) {
+        b->cache = calloc(1024, sizeof *b->cache);
+        if (!b->cache) return SL_ENOMEM;
+        b->cache_mask = 1023;
+        return 0;
+    }
+    if (b->cache_keys.n > (1u << 24) || b->cache_ids_n > (1u << 22)) {
+        cache_clear(b);
+        return 0;
+    }
+    if ((b->cache_n + 1) * 2 <= b->cache_mask) return 0;
+    if (b->cache_mask + 1 >= CACHE_MAX_SLOTS) {
+        cache_clear(b);
+        return 0;
+    }
+    size_t cap = (b->cache_mask + 1) * 2;
+    struct tok_cache_ent *nc = calloc(cap, sizeof *nc);
+    if (!nc) {
+        cache_clear(b);
+        return 0;
+    }
+    for (size_t i = 0; i <= b->cache_mask; i++) {
+        if (!b->cache[i].nids) continue;
+        size_t h = (size_t)b->cache[i].hash & (cap - 1);
+        while (nc[h].nids) h = (h + 1) & (cap - 1);
+        nc[h] = b->cache[i];
+    }
+    free(b->cache);
+    b->cache = nc;
+    b->cache_mask = cap - 1;
+    return 0;
 }
 
 int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out) {
@@ -528,10 +562,9 @@ int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out) {
         if (id >= 0) return tok_ids_push(out, (uint32_t)id);
     }
     bool cacheable = n <= 256;
-    uint64_t h = 0;
+    uint64_t h = cacheable ? tok_hash(s, n) : 0;
     size_t slot = 0;
-    if (cacheable) {
-        h = tok_hash(s, n);
+    if (cacheable && b->cache) {
         slot = (size_t)h & b->cache_mask;
         for (;;) {
             struct tok_cache_ent *e = &b->cache[slot];
@@ -548,11 +581,9 @@ int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out) {
     int rc = merge_word(b, s, n, out);
     if (rc || !cacheable || out->n == before) return rc;
     size_t nids = out->n - before;
-    if (b->cache_n * 2 >= b->cache_mask || b->cache_keys.n > (1u << 24) || b->cache_ids_n > (1u << 22)) {
-        cache_clear(b);
-        slot = (size_t)h & b->cache_mask;
-        while (b->cache[slot].nids) slot = (slot + 1) & b->cache_mask;
-    }
+    if (cache_make_room(b)) return 0; /* the cache is optional */
+    slot = (size_t)h & b->cache_mask;
+    while (b->cache[slot].nids) slot = (slot + 1) & b->cache_mask;
     if (b->cache_ids_n + nids > b->cache_ids_cap) {
         size_t cap = b->cache_ids_cap ? b->cache_ids_cap : 4096;
         while (cap < b->cache_ids_n + nids) cap *= 2;

@@ -321,14 +321,27 @@ static int dec_chain(const tok_dec *d, strlist **cur, strlist **other, tok_buf *
     return 0;
 }
 
+/* SILICA_TOK_GENERIC_DECODE=1 forces the generic chain (tests compare both paths). */
+static bool getenv_generic(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("SILICA_TOK_GENERIC_DECODE");
+        v = e && *e == '1';
+    }
+    return v == 1;
+}
+
 int tok_dec_run(const sl_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special, tok_buf *out) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= t->n_ids || t->tok_len[ids[i]] == UINT32_MAX) return SL_EINVAL;
+    int frc;
+    if (!getenv_generic() && tok_fastdec_run(t, ids, n, skip_special, out, &frc)) return frc;
     strlist a = {0}, b = {0};
     tok_buf scratch = {0};
     int rc = 0;
     out->n = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         uint32_t id = ids[i];
-        if (id >= t->n_ids || t->tok_len[id] == UINT32_MAX) return SL_EINVAL;
         if (skip_special && t->tok_special[id]) continue;
         rc = sl_push(&a, tok_str(t, id), t->tok_len[id]);
     }

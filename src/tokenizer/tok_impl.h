@@ -283,6 +283,7 @@ struct sl_tokenizer {
     tok_buf nbuf, ntmp, lossy;
     tok_pieces pa, pb, pc;
     sl_tok_ids seq;
+    struct tok_fastdec *fast;      /* decode fast path (tok_fastdec.c), NULL if the chain has none */
 };
 
 /* internal helpers shared between files */
@@ -296,5 +297,10 @@ int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out);
 int tok_ids_push(sl_tok_ids *ids, uint32_t id);
 
 int tok_dec_run(const sl_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special, tok_buf *out);
+/* Decode fast path: set up at load when the decoder chain allows it. */
+int tok_fastdec_init(sl_tokenizer *t);
+void tok_fastdec_free(struct tok_fastdec *f);
+/* Returns 1 when handled (0/SL_ENOMEM in *rc), 0 to use the generic path. */
+int tok_fastdec_run(const sl_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special, tok_buf *out, int *rc);
 
 #endif

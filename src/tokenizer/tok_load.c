@@ -294,6 +294,7 @@ static int from_json(sl_tokenizer *t, const cJSON *root, sl_error *err) {
         if ((rc = tok_dec_from_json(&t->dec, d, err))) goto prefixed;
     }
     if ((rc = load_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err))) return rc;
+    if (tok_fastdec_init(t)) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
     if ((rc = tok_trie_build(&t->trie_raw, t->added, t->n_added, false, NULL, err))) goto prefixed;
     if ((rc = tok_trie_build(&t->trie_norm, t->added, t->n_added, true, t->has_norm ? &t->norm : NULL, err)))
         goto prefixed;
@@ -409,6 +410,7 @@ void sl_tok_free(sl_tokenizer *t) {
     free(t->pb.v);
     free(t->pc.v);
     free(t->seq.ids);
+    tok_fastdec_free(t->fast);
     free(t);
 }
 

@@ -87,10 +87,10 @@ def tok(request, tmp_path_factory):
     return name, d, hf, specials
 
 
-def run_jsonl(cmd, d, lines, tmp_path, *flags):
+def run_jsonl(cmd, d, lines, tmp_path, *flags, env=None):
     f = tmp_path / "in.jsonl"
     f.write_text("".join(json.dumps(x, ensure_ascii=True) + "\n" for x in lines), encoding="utf-8")
-    r = run_silica(cmd, d, "--jsonl", f, *flags, timeout=600)
+    r = run_silica(cmd, d, "--jsonl", f, *flags, timeout=600, env=env)
     assert r.rc == 0, r.err
     out = [json.loads(l) for l in r.out.split("\n")[:-1]]
     assert len(out) == len(lines)
@@ -157,8 +157,11 @@ def test_decode_and_stream(tok, tmp_path, skip):
     seqs = id_sequences(hf, specials, corpus(specials))
     flags = ["--stream"] + (["--skip-special"] if skip else [])
     got = run_jsonl("detokenize", d, seqs, tmp_path, *flags)
-    compare(name, f"decode skip_special={skip}", seqs, [g["text"] for g in got],
-            [hf.decode(s, skip_special_tokens=skip) for s in seqs])
+    want = [hf.decode(s, skip_special_tokens=skip) for s in seqs]
+    compare(name, f"decode skip_special={skip}", seqs, [g["text"] for g in got], want)
+    # the generic decoder chain (the fast path is off) must agree too
+    generic = run_jsonl("detokenize", d, seqs, tmp_path, *flags[1:], env={"SILICA_TOK_GENERIC_DECODE": "1"})
+    compare(name, f"decode (generic chain) skip_special={skip}", seqs, [g["text"] for g in generic], want)
     want_stream = []
     for s in seqs:
         ds = DecodeStream(skip_special_tokens=skip)
