@@ -31,7 +31,7 @@ static const char *k_help =
     ".gitattributes into DIR, ready to commit and `git push`.\n\n"
     "REMOTE is file:///path/repo.git (objects under lfs/objects/aa/bb/OID) or\n"
     "http(s)://host/repo.git (the batch API at REMOTE/info/lfs, basic transfers;\n"
-    "credentials from user:password@ in the URL).\n";
+    "credentials from git's credential helpers after a 401, or user:password@ in the URL).\n";
 
 static int cmd_pointer(const char *file) {
     sl_lfs_pointer p;

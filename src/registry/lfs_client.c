@@ -31,11 +31,44 @@ typedef struct remote {
     bool http;
     char *objects;   /* file:// */
     char *lfs_url;   /* http */
+    char *userpwd;   /* from `git credential fill` after a 401 */
 } remote;
 
 static void remote_free(remote *r) {
     free(r->objects);
     free(r->lfs_url);
+    if (r->userpwd) memset(r->userpwd, 0, strlen(r->userpwd));
+    free(r->userpwd);
+}
+
+/* Ask git's credential helpers for the LFS URL's host, as git-lfs does
+ * (GIT_TERMINAL_PROMPT=0: never prompt).  Returns "user:password" or NULL. */
+static char *credential_fill(const char *url) {
+    const char *hs = strstr(url, "://");
+    if (!hs) return NULL;
+    hs += 3;
+    size_t hl = strcspn(hs, "/");
+    if (memchr(hs, '@', hl)) return NULL;   /* the URL carries its own credentials */
+    for (size_t i = 0; i < hl; i++) {
+        char c = hs[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':'))
+            return NULL;
+    }
+    char *cmd = sl_fmt("printf 'protocol=%.*s\\nhost=%.*s\\n\\n' | GIT_TERMINAL_PROMPT=0 git credential fill 2>/dev/null",
+                       (int)(hs - 3 - url), url, (int)hl, hs);
+    FILE *f = cmd ? popen(cmd, "r") : NULL;
+    free(cmd);
+    if (!f) return NULL;
+    char line[1024], user[512] = "", pass[512] = "";
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, "username=", 9)) snprintf(user, sizeof user, "%s", line + 9);
+        else if (!strncmp(line, "password=", 9)) snprintf(pass, sizeof pass, "%s", line + 9);
+    }
+    int st = pclose(f);
+    char *out = (st == 0 && user[0]) ? sl_fmt("%s:%s", user, pass) : NULL;
+    memset(pass, 0, sizeof pass);
+    return out;
 }
 
 static int remote_parse(const char *s, remote *r, sl_error *err) {
@@ -85,7 +118,7 @@ static int link_or_copy(const char *src, const char *dst, sl_error *err) {
 static const char *const k_json_headers[] = {"Accept: application/vnd.git-lfs+json",
                                              "Content-Type: application/vnd.git-lfs+json", NULL};
 
-static int batch(const remote *r, const char *op, const sl_lfs_object *objs, size_t n, cJSON **out, sl_error *err) {
+static int batch(remote *r, const char *op, const sl_lfs_object *objs, size_t n, cJSON **out, sl_error *err) {
     *out = NULL;
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "operation", op);
@@ -102,9 +135,14 @@ static int batch(const remote *r, const char *op, const sl_lfs_object *objs, siz
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
     char *url = sl_fmt("%s/objects/batch", r->lfs_url);
-    sl_http_req rq = {.method = "POST", .url = url, .headers = k_json_headers, .body = body};
+    sl_http_req rq = {.method = "POST", .url = url, .headers = k_json_headers, .body = body, .userpwd = r->userpwd};
     sl_http_resp rs;
     int rc = (!body || !url) ? sl_errorf(err, SL_ENOMEM, "out of memory") : sl_http_do(&rq, &rs, err);
+    if (!rc && rs.status == 401 && !r->userpwd && (r->userpwd = credential_fill(r->lfs_url))) {
+        sl_http_resp_free(&rs);
+        rq.userpwd = r->userpwd;
+        rc = sl_http_do(&rq, &rs, err);
+    }
     free(body);
     if (!rc) {
         if (rs.status == 200) {
@@ -119,7 +157,7 @@ static int batch(const remote *r, const char *op, const sl_lfs_object *objs, siz
             cJSON *j = rs.body ? cJSON_Parse(rs.body) : NULL;
             cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
             if (rs.status == 401)
-                rc = sl_errorf(err, SL_EINVAL, "%s: 401 authentication required%s%s%s (put user:password in the URL or ~/.netrc)",
+                rc = sl_errorf(err, SL_EINVAL, "%s: 401 authentication required%s%s%s (no git credential helper answered; or put user:password@ in the URL)",
                                url, rs.auth[0] ? " (LFS-Authenticate: " : "", rs.auth, rs.auth[0] ? ")" : "");
             else
                 rc = sl_errorf(err, SL_EINVAL, "%s: batch %s answered %ld%s%s", url, op, rs.status, cJSON_IsString(m) ? ": " : "",
@@ -192,7 +230,7 @@ static int object_action(cJSON *ans, const sl_lfs_object *o, const char *name, a
     return sl_errorf(err, SL_EINVAL, "LFS object %s: missing from the batch answer", o->oid);
 }
 
-static int http_fetch(const remote *r, const sl_lfs_object *objs, size_t n, const char *dst_dir, sl_error *err) {
+static int http_fetch(remote *r, const sl_lfs_object *objs, size_t n, const char *dst_dir, sl_error *err) {
     cJSON *ans = NULL;
     int rc = batch(r, "download", objs, n, &ans, err);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -225,7 +263,7 @@ static int http_fetch(const remote *r, const sl_lfs_object *objs, size_t n, cons
     return rc;
 }
 
-static int http_push(const remote *r, const sl_lfs_object *objs, size_t n, sl_lfs_src_fn src, void *ctx, sl_error *err) {
+static int http_push(remote *r, const sl_lfs_object *objs, size_t n, sl_lfs_src_fn src, void *ctx, sl_error *err) {
     cJSON *ans = NULL;
     int rc = batch(r, "upload", objs, n, &ans, err);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -251,7 +289,8 @@ static int http_push(const remote *r, const sl_lfs_object *objs, size_t n, sl_lf
                 ver.headers[kv++] = strdup(k_json_headers[0]);
                 ver.headers[kv] = strdup(k_json_headers[1]);
                 char *body = sl_fmt("{\"oid\":\"%s\",\"size\":%llu}", o->oid, (unsigned long long)o->size);
-                sl_http_req vq = {.method = "POST", .url = ver.href, .headers = (const char *const *)ver.headers, .body = body};
+                sl_http_req vq = {.method = "POST", .url = ver.href, .headers = (const char *const *)ver.headers, .body = body,
+                                  .userpwd = r->userpwd};
                 rc = sl_http_do(&vq, &rs, err);
                 if (!rc && (rs.status < 200 || rs.status > 299))
                     rc = sl_errorf(err, SL_EINVAL, "LFS object %s: verify answered %ld", o->oid, rs.status);

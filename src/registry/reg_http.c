@@ -174,6 +174,10 @@ int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err) {
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
         }
         if (rq->method && !rq->upload_path) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+        if (rq->userpwd) {
+            curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+            curl_easy_setopt(c, CURLOPT_USERPWD, rq->userpwd);
+        }
         CURLcode cc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         if (up.f) fclose(up.f);

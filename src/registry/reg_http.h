@@ -39,6 +39,7 @@ typedef struct sl_http_req {
     const char *body;            /* request body (POST) */
     const char *upload_path;     /* PUT this file's bytes */
     uint64_t upload_size;
+    const char *userpwd;         /* "user:password" for HTTP Basic, or NULL */
 } sl_http_req;
 
 void sl_http_global_init(void);

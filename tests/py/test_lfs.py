@@ -344,6 +344,16 @@ def test_batch_errors_auth_and_expiry(tmp_path, env, stub):
     assert_clean_error(run_silica("lfs", "fetch", url, co, "acme/y", env=env), "401", "LFS-Authenticate")
     authed = f"http://alice:s3cret@127.0.0.1:{stub.server_port}/repo.git"
     run_silica("lfs", "fetch", authed, co, "acme/y", env=env, check=True)
+    # credentials from git's credential helpers, as git-lfs gets them
+    cred = tmp_path / "cred"
+    cred.write_text(f"http://alice:s3cret@127.0.0.1%3a{stub.server_port}\n".replace("%3a", ":"))
+    git(["config", "--global", "credential.helper", f"store --file={cred}"], cwd=tmp_path, env=env)
+    run_silica("rm", "acme/y", env=env, check=True)
+    run_silica("lfs", "fetch", url, co, "acme/y", env=env, check=True)
+    cred.write_text(f"http://alice:wrong@127.0.0.1:{stub.server_port}\n")
+    run_silica("rm", "acme/y", env=env, check=True)
+    assert_clean_error(run_silica("lfs", "fetch", url, co, "acme/y", env=env), "401")
+    run_silica("lfs", "fetch", authed, co, "acme/y", env=env, check=True)
     # a corrupt object from the server is refused
     LfsStub.auth = None
     (LfsStub.store / oid).write_bytes(b"x" * (model / "model.safetensors").stat().st_size)
