@@ -2,7 +2,7 @@
  * builtins.c — what chat templates call: jinja2's filters and tests (with
  * transformers' tojson), the Python str/dict/list methods the sandbox lets
  * through, and the globals (range, namespace, dict, raise_exception,
- * strftime_now).  Messages copy Python's / jinja2's wording so a template
+ * strftime_now; those live in globals.c).  Messages copy Python's / jinja2's wording so a template
  * that fails in transformers fails the same way here.
  *
  * Invariants: arguments are looked up positionally or by keyword with
@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "template/tmpl_impl.h"
 
@@ -23,7 +22,7 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const tp_val *arg(const tp_args *a, size_t i, const char *name) {
+const tp_val *tp_arg(const tp_args *a, size_t i, const char *name) {
     if (i < a->npos) return a->pos[i];
     for (size_t k = 0; k < a->nkw; k++)
         if (name && !strcmp(a->kwn[k], name)) return a->kwv[k];
@@ -33,12 +32,12 @@ static const tp_val *arg(const tp_args *a, size_t i, const char *name) {
 static const tp_val *sv(tp_ctx *c, const tp_val *v) { return tp_as_str(c->a, v); }
 static const tp_val *mkstr(tp_ctx *c, tp_buf *b) { return tp_str_ref(c->a, b->p ? b->p : "", b->n); }
 
-static const tp_val *need_str(tp_ctx *c, int line, const tp_val *v, const char *what) {
+const tp_val *tp_need_str(tp_ctx *c, int line, const tp_val *v, const char *what) {
     if (!v || v->kind != TV_STR) FAIL(line, "%s must be str, not %s", what, v ? tp_type_name(v) : "nothing");
     return v;
 }
 
-static int64_t need_int(tp_ctx *c, int line, const tp_val *v, const char *what) {
+int64_t tp_need_int(tp_ctx *c, int line, const tp_val *v, const char *what) {
     if (v->kind == TV_INT) return v->u.i;
     if (v->kind == TV_BOOL) return v->u.b;
     FAIL(line, "'%s' object cannot be interpreted as an integer (%s)", tp_type_name(v), what);
@@ -140,7 +139,7 @@ static const tp_val *split(tp_ctx *c, int line, const tp_val *s, const tp_val *s
     const char *p = s->u.s.s;
     size_t n = s->u.s.n;
     if (sep && sep->kind != TV_NONE) {
-        need_str(c, line, sep, "separator");
+        tp_need_str(c, line, sep, "separator");
         if (sep->u.s.n == 0) FAIL(line, "empty separator");
         size_t m = sep->u.s.n;
         if (!right) {
@@ -272,13 +271,13 @@ static sort_item *sorted(tp_ctx *c, int line, const tp_list *l, const tp_val *at
 /* ---------------------------------------------------------------- tojson */
 
 static const tp_val *tojson(tp_ctx *c, int line, const tp_val *v, const tp_args *a, size_t off) {
-    const tp_val *ea = arg(a, off, "ensure_ascii"), *ind = arg(a, off + 1, "indent"), *seps = arg(a, off + 2, "separators"),
-                 *sk = arg(a, off + 3, "sort_keys");
+    const tp_val *ea = tp_arg(a, off, "ensure_ascii"), *ind = tp_arg(a, off + 1, "indent"), *seps = tp_arg(a, off + 2, "separators"),
+                 *sk = tp_arg(a, off + 3, "sort_keys");
     const char *indent = NULL;
     if (ind && ind->kind != TV_NONE) {
         if (ind->kind == TV_STR) indent = tp_strndup(c->a, ind->u.s.s, ind->u.s.n);
         else {
-            int64_t w = need_int(c, line, ind, "indent");
+            int64_t w = tp_need_int(c, line, ind, "indent");
             if (w < 0) w = 0;
             if (w > 1000) FAIL(line, "tojson indent %lld is too large", (long long)w);
             char *s = tp_alloc(c->a, (size_t)w + 1);
@@ -344,17 +343,17 @@ static const tp_val *select_impl(tp_ctx *c, int line, const tp_val *seq, const t
     size_t first = 0;
     const tp_val *path = NULL;
     if (attr) {
-        path = need_str(c, line, arg(a, 0, NULL), "attribute");
+        path = tp_need_str(c, line, tp_arg(a, 0, NULL), "attribute");
         first = 1;
     }
-    const tp_val *test = arg(a, first, NULL);
+    const tp_val *test = tp_arg(a, first, NULL);
     tp_args targs = {a->npos > first + 1 ? a->pos + first + 1 : NULL, a->npos > first + 1 ? a->npos - first - 1 : 0,
                      a->kwn, a->kwv, a->nkw};
     for (size_t i = 0; i < l->n; i++) {
         const tp_val *v = attr ? attr_path(c, line, l->v[i], path) : l->v[i];
         bool r;
         if (test) {
-            need_str(c, line, test, "test name");
+            tp_need_str(c, line, test, "test name");
             char *tn = tp_strndup(c->a, test->u.s.s, test->u.s.n);
             if (!tp_test_exists(tn)) FAIL(line, "No test named '%s'.", tn);
             r = tp_apply_test(c, line, tn, v, &targs);
@@ -365,11 +364,11 @@ static const tp_val *select_impl(tp_ctx *c, int line, const tp_val *seq, const t
 }
 
 static const tp_val *indent(tp_ctx *c, int line, const tp_val *s, const tp_args *a) {
-    const tp_val *w = arg(a, 0, "width"), *first = arg(a, 1, "first"), *blank = arg(a, 2, "blank");
+    const tp_val *w = tp_arg(a, 0, "width"), *first = tp_arg(a, 1, "first"), *blank = tp_arg(a, 2, "blank");
     tp_buf ind = {0};
     if (w && w->kind == TV_STR) tp_buf_put(c->a, &ind, w->u.s.s, w->u.s.n);
     else {
-        int64_t n = w ? need_int(c, line, w, "width") : 4;
+        int64_t n = w ? tp_need_int(c, line, w, "width") : 4;
         for (int64_t i = 0; i < n && i < 1000; i++) tp_buf_putc(c->a, &ind, ' ');
     }
     /* lines = (s + "\n").splitlines() */
@@ -419,7 +418,7 @@ static const tp_val *dict_items(tp_ctx *c, int line, const tp_val *v, bool view)
 
 const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
     if (!strcmp(f, "default") || !strcmp(f, "d")) {
-        const tp_val *dv = arg(a, 0, "default_value"), *bo = arg(a, 1, "boolean");
+        const tp_val *dv = tp_arg(a, 0, "default_value"), *bo = tp_arg(a, 1, "boolean");
         bool use = v->kind == TV_UNDEF || (bo && tp_truthy(bo) && !tp_truthy(v));
         return use ? (dv ? dv : tp_str_ref(c->a, "", 0)) : v;
     }
@@ -436,8 +435,8 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         tp_undef_fail(c->a, line, v);
     bool mk = v->kind == TV_STR && v->markup;
     if (!strcmp(f, "trim")) {
-        const tp_val *ch = arg(a, 0, "chars");
-        const tp_val *r = strip(c, sv(c, v), ch && ch->kind != TV_NONE ? need_str(c, line, ch, "chars") : NULL, true, true);
+        const tp_val *ch = tp_arg(a, 0, "chars");
+        const tp_val *r = strip(c, sv(c, v), ch && ch->kind != TV_NONE ? tp_need_str(c, line, ch, "chars") : NULL, true, true);
         return mk ? tp_markup(c->a, r) : r;
     }
     if (!strcmp(f, "lower") || !strcmp(f, "upper") || !strcmp(f, "capitalize") || !strcmp(f, "title")) {
@@ -445,12 +444,12 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return mk ? tp_markup(c->a, r) : r;
     }
     if (!strcmp(f, "replace")) {
-        const tp_val *o = arg(a, 0, "old"), *n = arg(a, 1, "new"), *k = arg(a, 2, "count");
+        const tp_val *o = tp_arg(a, 0, "old"), *n = tp_arg(a, 1, "new"), *k = tp_arg(a, 2, "count");
         if (!o || !n) FAIL(line, "replace() needs old and new");
-        return replace(c, sv(c, v), sv(c, o), sv(c, n), k && k->kind != TV_NONE ? need_int(c, line, k, "count") : -1);
+        return replace(c, sv(c, v), sv(c, o), sv(c, n), k && k->kind != TV_NONE ? tp_need_int(c, line, k, "count") : -1);
     }
     if (!strcmp(f, "join")) {
-        const tp_val *d = arg(a, 0, "d"), *at = arg(a, 1, "attribute");
+        const tp_val *d = tp_arg(a, 0, "d"), *at = tp_arg(a, 1, "attribute");
         const tp_list *l = tp_iterate(c, line, v);
         tp_buf b = {0};
         const tp_val *sep = d ? sv(c, d) : NULL;
@@ -494,8 +493,8 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return mk ? tp_markup(c->a, r) : r;
     }
     if (!strcmp(f, "int")) {
-        const tp_val *d = arg(a, 0, "default"), *bs = arg(a, 1, "base");
-        int64_t base = bs ? need_int(c, line, bs, "base") : 10;
+        const tp_val *d = tp_arg(a, 0, "default"), *bs = tp_arg(a, 1, "base");
+        int64_t base = bs ? tp_need_int(c, line, bs, "base") : 10;
         if (v->kind == TV_INT) return v;
         if (v->kind == TV_BOOL) return tp_int(c->a, v->u.b);
         if (v->kind == TV_FLOAT && isfinite(v->u.f) && fabs(v->u.f) < 9.2e18) return tp_int(c->a, (int64_t)v->u.f);
@@ -511,7 +510,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return d ? d : tp_int(c->a, 0);
     }
     if (!strcmp(f, "float")) {
-        const tp_val *d = arg(a, 0, "default");
+        const tp_val *d = tp_arg(a, 0, "default");
         if (v->kind == TV_FLOAT) return v;
         if (v->kind == TV_INT || v->kind == TV_BOOL) return tp_float(c->a, v->kind == TV_INT ? (double)v->u.i : v->u.b);
         if (v->kind == TV_STR) {
@@ -532,9 +531,9 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         FAIL(line, "bad operand type for abs(): '%s'", tp_type_name(v));
     }
     if (!strcmp(f, "round")) {
-        const tp_val *pr = arg(a, 0, "precision"), *me = arg(a, 1, "method");
-        int64_t p = pr ? need_int(c, line, pr, "precision") : 0;
-        const char *m = me ? need_str(c, line, me, "method")->u.s.s : "common";
+        const tp_val *pr = tp_arg(a, 0, "precision"), *me = tp_arg(a, 1, "method");
+        int64_t p = pr ? tp_need_int(c, line, pr, "precision") : 0;
+        const char *m = me ? tp_need_str(c, line, me, "method")->u.s.s : "common";
         if (v->kind != TV_INT && v->kind != TV_FLOAT && v->kind != TV_BOOL)
             FAIL(line, "type %s doesn't define __round__ method", tp_type_name(v));
         if (p < -300 || p > 300) FAIL(line, "round precision out of range");
@@ -564,7 +563,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
             }
             return tp_gen_val(c->a, out, "generator", false);
         }
-        const tp_val *fn = need_str(c, line, arg(a, 0, NULL), "map filter name");
+        const tp_val *fn = tp_need_str(c, line, tp_arg(a, 0, NULL), "map filter name");
         char *fname = tp_strndup(c->a, fn->u.s.s, fn->u.s.n);
         if (!tp_filter_exists(fname)) FAIL(line, "No filter named '%s'.", fname);
         tp_args sub = {a->npos > 1 ? a->pos + 1 : NULL, a->npos > 1 ? a->npos - 1 : 0, a->kwn, a->kwv, a->nkw};
@@ -572,7 +571,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return tp_gen_val(c->a, out, "generator", false);
     }
     if (!strcmp(f, "sort")) {
-        const tp_val *rv = arg(a, 0, "reverse"), *cs = arg(a, 1, "case_sensitive"), *at = arg(a, 2, "attribute");
+        const tp_val *rv = tp_arg(a, 0, "reverse"), *cs = tp_arg(a, 1, "case_sensitive"), *at = tp_arg(a, 2, "attribute");
         const tp_list *l = tp_iterate(c, line, v);
         sort_item *s = sorted(c, line, l, at && at->kind != TV_NONE ? sv(c, at) : NULL, cs && tp_truthy(cs),
                               rv && tp_truthy(rv), -1);
@@ -581,11 +580,11 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return tp_list_val(c->a, out);
     }
     if (!strcmp(f, "dictsort")) {
-        const tp_val *cs = arg(a, 0, "case_sensitive"), *by = arg(a, 1, "by"), *rv = arg(a, 2, "reverse");
+        const tp_val *cs = tp_arg(a, 0, "case_sensitive"), *by = tp_arg(a, 1, "by"), *rv = tp_arg(a, 2, "reverse");
         const tp_val *items = dict_items(c, line, v, false);
         int pos = 0;
         if (by) {
-            need_str(c, line, by, "by");
+            tp_need_str(c, line, by, "by");
             if (!strcmp(by->u.s.s, "value")) pos = 1;
             else if (strcmp(by->u.s.s, "key")) FAIL(line, "You can only sort by either \"key\" or \"value\"");
         }
@@ -595,7 +594,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return tp_list_val(c->a, out);
     }
     if (!strcmp(f, "unique")) {
-        const tp_val *cs = arg(a, 0, "case_sensitive"), *at = arg(a, 1, "attribute");
+        const tp_val *cs = tp_arg(a, 0, "case_sensitive"), *at = tp_arg(a, 1, "attribute");
         const tp_list *l = tp_iterate(c, line, v);
         tp_list *out = tp_list_new(c->a, 0), *seen = tp_list_new(c->a, 0);
         for (size_t i = 0; i < l->n; i++) {
@@ -611,7 +610,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return tp_gen_val(c->a, out, "generator", false);
     }
     if (!strcmp(f, "min") || !strcmp(f, "max")) {
-        const tp_val *cs = arg(a, 0, "case_sensitive"), *at = arg(a, 1, "attribute");
+        const tp_val *cs = tp_arg(a, 0, "case_sensitive"), *at = tp_arg(a, 1, "attribute");
         const tp_list *l = tp_iterate(c, line, v);
         if (!l->n) return tp_undef_msg(c->a, "No aggregated item, sequence was empty.");
         size_t best = 0;
@@ -626,7 +625,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         return l->v[best];
     }
     if (!strcmp(f, "sum")) {
-        const tp_val *at = arg(a, 0, "attribute"), *st = arg(a, 1, "start");
+        const tp_val *at = tp_arg(a, 0, "attribute"), *st = tp_arg(a, 1, "start");
         const tp_list *l = tp_iterate(c, line, v);
         const tp_val *acc = st ? st : tp_int(c->a, 0);
         if (acc->kind == TV_STR) FAIL(line, "sum() can't sum strings [use ''.join(seq) instead]");
@@ -685,7 +684,7 @@ bool tp_test_exists(const char *name) {
 
 bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp_args *a) {
     tp_kind k = v->kind;
-    const tp_val *o = arg(a, 0, NULL);
+    const tp_val *o = tp_arg(a, 0, NULL);
     if (!strcmp(t, "defined")) return k != TV_UNDEF;
     if (!strcmp(t, "undefined")) return k == TV_UNDEF;
     if (!strcmp(t, "none")) return k == TV_NONE;
@@ -716,7 +715,7 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
     if (!strcmp(t, "test")) return k == TV_STR && tp_test_exists(tp_strndup(c->a, v->u.s.s, v->u.s.n));
     if (!strcmp(t, "odd") || !strcmp(t, "even")) {
         if (v->kind == TV_UNDEF) tp_undef_fail(c->a, line, v);
-        int64_t x = need_int(c, line, v, t);
+        int64_t x = tp_need_int(c, line, v, t);
         return (x % 2 != 0) == (t[0] == 'o');
     }
     if (!o) FAIL(line, "test '%s' needs an argument", t);
@@ -745,8 +744,8 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
     }
     if (!strcmp(t, "divisibleby")) {
         if (v->kind == TV_UNDEF) tp_undef_fail(c->a, line, v);
-        int64_t x = need_int(c, line, v, t);
-        int64_t d = need_int(c, line, o, t);
+        int64_t x = tp_need_int(c, line, v, t);
+        int64_t d = tp_need_int(c, line, o, t);
         if (d == 0) FAIL(line, "integer division or modulo by zero");
         return x % d == 0;
     }
@@ -816,8 +815,8 @@ static const tp_val *str_format(tp_ctx *c, int line, const tp_val *fmt, const tp
             if (field[k] == ':' || field[k] == '!' || field[k] == '.' || field[k] == '[')
                 UNSUP(line, "unsupported construct: format field '{%.*s}'", (int)fl, field);
         const tp_val *v = NULL;
-        if (fl == 0) v = arg(a, autoi++, NULL);
-        else if (field[0] >= '0' && field[0] <= '9') v = arg(a, (size_t)atoi(field), NULL);
+        if (fl == 0) v = tp_arg(a, autoi++, NULL);
+        else if (field[0] >= '0' && field[0] <= '9') v = tp_arg(a, (size_t)atoi(field), NULL);
         else {
             char *nm = tp_strndup(c->a, field, fl);
             for (size_t k = 0; k < a->nkw && !v; k++)
@@ -832,21 +831,21 @@ static const tp_val *str_format(tp_ctx *c, int line, const tp_val *fmt, const tp
 }
 
 static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char *m, const tp_args *a) {
-    const tp_val *a0 = arg(a, 0, NULL), *a1 = arg(a, 1, NULL);
+    const tp_val *a0 = tp_arg(a, 0, NULL), *a1 = tp_arg(a, 1, NULL);
     if (!strcmp(m, "strip") || !strcmp(m, "lstrip") || !strcmp(m, "rstrip")) {
-        const tp_val *ch = a0 && a0->kind != TV_NONE ? need_str(c, line, a0, "strip arg") : NULL;
+        const tp_val *ch = a0 && a0->kind != TV_NONE ? tp_need_str(c, line, a0, "strip arg") : NULL;
         return strip(c, s, ch, m[0] != 'r', m[0] != 'l');
     }
     if (!strcmp(m, "split") || !strcmp(m, "rsplit")) {
-        const tp_val *sep = arg(a, 0, "sep"), *mx = arg(a, 1, "maxsplit");
-        return split(c, line, s, sep, mx ? need_int(c, line, mx, "maxsplit") : -1, m[0] == 'r');
+        const tp_val *sep = tp_arg(a, 0, "sep"), *mx = tp_arg(a, 1, "maxsplit");
+        return split(c, line, s, sep, mx ? tp_need_int(c, line, mx, "maxsplit") : -1, m[0] == 'r');
     }
     if (!strcmp(m, "startswith") || !strcmp(m, "endswith")) {
         if (!a0) FAIL(line, "%s() takes at least 1 argument (0 given)", m);
         if (a->npos > 1) UNSUP(line, "unsupported construct: %s() with start/end", m);
         if (a0->kind == TV_LIST && a0->u.l->tuple) {
             for (size_t i = 0; i < a0->u.l->n; i++)
-                if (affix(s, need_str(c, line, a0->u.l->v[i], "tuple for startswith"), m[0] == 'e')) return &tp_true;
+                if (affix(s, tp_need_str(c, line, a0->u.l->v[i], "tuple for startswith"), m[0] == 'e')) return &tp_true;
             return &tp_false;
         }
         if (a0->kind != TV_STR)
@@ -859,13 +858,13 @@ static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char
     if (!strcmp(m, "title")) return casemap(c, s, 3);
     if (!strcmp(m, "replace")) {
         if (!a0 || !a1) FAIL(line, "replace expected at least 2 arguments");
-        const tp_val *k = arg(a, 2, "count");
-        return replace(c, s, need_str(c, line, a0, "replace arg 1"), need_str(c, line, a1, "replace arg 2"),
-                       k ? need_int(c, line, k, "count") : -1);
+        const tp_val *k = tp_arg(a, 2, "count");
+        return replace(c, s, tp_need_str(c, line, a0, "replace arg 1"), tp_need_str(c, line, a1, "replace arg 2"),
+                       k ? tp_need_int(c, line, k, "count") : -1);
     }
     if (!strcmp(m, "format")) return str_format(c, line, s, a);
     if (!strcmp(m, "find") || !strcmp(m, "rfind") || !strcmp(m, "index") || !strcmp(m, "rindex") || !strcmp(m, "count")) {
-        const tp_val *t = need_str(c, line, a0, m);
+        const tp_val *t = tp_need_str(c, line, a0, m);
         if (a->npos > 1) UNSUP(line, "unsupported construct: %s() with start/end", m);
         if (m[0] == 'c') {
             if (t->u.s.n == 0) return tp_int(c->a, (int64_t)tp_utf8_len(s->u.s.s, s->u.s.n) + 1);
@@ -917,7 +916,7 @@ static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char
         return tp_list_val(c->a, l);
     }
     if (!strcmp(m, "removeprefix") || !strcmp(m, "removesuffix")) {
-        const tp_val *t = need_str(c, line, a0, m);
+        const tp_val *t = tp_need_str(c, line, a0, m);
         bool end = m[6] == 's';
         if (!affix(s, t, end)) return s;
         return tp_str_ref(c->a, s->u.s.s + (end ? 0 : t->u.s.n), s->u.s.n - t->u.s.n);
@@ -948,7 +947,7 @@ const tp_val *tp_call_method(tp_ctx *c, int line, const tp_val *obj, const char 
     if (obj->kind == TV_DICT) {
         const tp_dict *d = obj->u.d;
         if (!strcmp(m, "get")) {
-            const tp_val *k = arg(a, 0, NULL), *dv = arg(a, 1, NULL);
+            const tp_val *k = tp_arg(a, 0, NULL), *dv = tp_arg(a, 1, NULL);
             if (!k) FAIL(line, "get expected at least 1 argument, got 0");
             const tp_val *v = tp_dict_get(d, k);
             return v ? v : dv ? dv : &tp_none;
@@ -967,7 +966,7 @@ const tp_val *tp_call_method(tp_ctx *c, int line, const tp_val *obj, const char 
     }
     if (obj->kind == TV_LIST) {
         const tp_list *l = obj->u.l;
-        const tp_val *x = arg(a, 0, NULL);
+        const tp_val *x = tp_arg(a, 0, NULL);
         if (!strcmp(m, "copy")) {
             tp_list *n = tp_list_new(c->a, l->n);
             for (size_t i = 0; i < l->n; i++) tp_list_push(c->a, n, l->v[i]);
@@ -985,94 +984,4 @@ const tp_val *tp_call_method(tp_ctx *c, int line, const tp_val *obj, const char 
     }
     *found = false;
     return NULL;
-}
-
-/* ---------------------------------------------------------------- globals */
-
-static const tp_val k_globals[] = {
-    {.kind = TV_FUNC, .u.fn = FN_RANGE}, {.kind = TV_FUNC, .u.fn = FN_NAMESPACE}, {.kind = TV_FUNC, .u.fn = FN_DICT},
-    {.kind = TV_FUNC, .u.fn = FN_RAISE}, {.kind = TV_FUNC, .u.fn = FN_STRFTIME}, {.kind = TV_FUNC, .u.fn = FN_CYCLER},
-    {.kind = TV_FUNC, .u.fn = FN_JOINER}};
-static const char *const k_global_names[] = {"range", "namespace", "dict", "raise_exception", "strftime_now", "cycler",
-                                             "joiner"};
-
-const tp_val *tp_global(const char *name) {
-    for (size_t i = 0; i < sizeof k_global_names / sizeof *k_global_names; i++)
-        if (!strcmp(k_global_names[i], name)) return &k_globals[i];
-    return NULL;
-}
-
-static void check_ns_name(tp_ctx *c, int line, const tp_val *k) {
-    if (k->kind == TV_STR && k->u.s.n && k->u.s.s[0] == '_') {
-        tp_buf b = {0};
-        tp_repr(c->a, &b, k);
-        FAIL(line, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got %s. "
-                   "Please rename the attribute.", b.p);
-    }
-}
-
-static tp_dict *dict_from_args(tp_ctx *c, int line, const tp_args *a, bool ns) {
-    tp_dict *d = tp_dict_new(c->a);
-    if (a->npos > 1) FAIL(line, "%s expected at most 1 argument, got %zu", ns ? "namespace" : "dict", a->npos);
-    if (a->npos == 1) {
-        const tp_val *src = a->pos[0];
-        if (src->kind == TV_DICT) {
-            for (size_t i = 0; i < src->u.d->n; i++) tp_dict_set(c->a, d, src->u.d->k[i], src->u.d->v[i]);
-        } else {
-            const tp_list *l = tp_iterate(c, line, src);
-            for (size_t i = 0; i < l->n; i++) {
-                const tp_list *p = tp_iterate(c, line, l->v[i]);
-                if (p->n != 2) FAIL(line, "dictionary update sequence element #%zu has length %zu; 2 is required", i, p->n);
-                tp_dict_set(c->a, d, p->v[0], p->v[1]);
-            }
-        }
-    }
-    for (size_t i = 0; i < a->nkw; i++) tp_dict_set(c->a, d, tp_str_ref(c->a, a->kwn[i], strlen(a->kwn[i])), a->kwv[i]);
-    if (ns)
-        for (size_t i = 0; i < d->n; i++) check_ns_name(c, line, d->k[i]);
-    return d;
-}
-
-const tp_val *tp_call_func(tp_ctx *c, int line, int fn, const tp_args *a) {
-    switch (fn) {
-    case FN_RANGE: {
-        int64_t lo = 0, hi, st = 1;
-        if (a->npos == 1) hi = need_int(c, line, a->pos[0], "range");
-        else if (a->npos == 2 || a->npos == 3) {
-            lo = need_int(c, line, a->pos[0], "range");
-            hi = need_int(c, line, a->pos[1], "range");
-            if (a->npos == 3) st = need_int(c, line, a->pos[2], "range");
-        } else FAIL(line, "range expected 1 to 3 arguments, got %zu", a->npos);
-        if (st == 0) FAIL(line, "range() arg 3 must not be zero");
-        double cnt = st > 0 ? ceil(((double)hi - (double)lo) / (double)st) : ceil(((double)lo - (double)hi) / (double)-st);
-        if (cnt > 100000)
-            FAIL(line, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-        tp_list *l = tp_list_new(c->a, 0);
-        for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) tp_list_push(c->a, l, tp_int(c->a, i));
-        return tp_list_val(c->a, l);
-    }
-    case FN_NAMESPACE: case FN_DICT: {
-        tp_dict *d = dict_from_args(c, line, a, fn == FN_NAMESPACE);
-        tp_val *v = tp_alloc(c->a, sizeof *v);
-        v->kind = fn == FN_NAMESPACE ? TV_NS : TV_DICT;
-        v->u.d = d;
-        return v;
-    }
-    case FN_RAISE: {
-        const tp_val *m = arg(a, 0, "message");
-        if (!m) FAIL(line, "raise_exception() missing 1 required positional argument: 'message'");
-        const tp_val *s = sv(c, m);
-        FAIL(line, "%.*s", (int)(s->u.s.n > 800 ? 800 : s->u.s.n), s->u.s.s);
-    }
-    case FN_STRFTIME: {
-        const tp_val *f = need_str(c, line, arg(a, 0, "format"), "strftime format");
-        char *fmt = tp_strndup(c->a, f->u.s.s, f->u.s.n), out[512];
-        time_t now = time(NULL);
-        struct tm tmv;
-        localtime_r(&now, &tmv);
-        size_t k = fmt[0] ? strftime(out, sizeof out, fmt, &tmv) : 0;
-        return tp_str(c->a, out, k);
-    }
-    default: UNSUP(line, "unsupported construct: %s()", fn == FN_CYCLER ? "cycler" : "joiner");
-    }
 }

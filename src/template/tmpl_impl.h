@@ -267,6 +267,10 @@ typedef struct tp_args {
 
 enum { FN_METHOD = 1, FN_RANGE, FN_NAMESPACE, FN_DICT, FN_RAISE, FN_STRFTIME, FN_CYCLER, FN_JOINER };
 
+/* argument i (positional) or `name` (keyword), NULL if absent; typed variants fail with a TypeError text */
+const tp_val *tp_arg(const tp_args *a, size_t i, const char *name);
+const tp_val *tp_need_str(tp_ctx *c, int line, const tp_val *v, const char *what);
+int64_t tp_need_int(tp_ctx *c, int line, const tp_val *v, const char *what);
 bool tp_filter_exists(const char *name);
 bool tp_test_exists(const char *name);
 const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *name, const tp_val *v, const tp_args *args);
