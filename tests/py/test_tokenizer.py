@@ -298,3 +298,22 @@ def test_usage_errors(tmp_path):
     assert_clean_error(run_silica("detokenize", tmp_path), "exactly one")
     assert run_silica("tokenize", "--help").rc == 0
     assert run_silica("detokenize", "--help").rc == 0
+
+
+def test_part5_example(tok):
+    """part5/examples/tokenize_example: ids (with specials) and decode as HF."""
+    import os
+    import subprocess
+    from pathlib import Path
+    from conftest import SILICA
+    exe = Path(os.environ.get("SILICA_EXAMPLES", SILICA.parent / "examples")) / "part5" / "tokenize_example"
+    assert exe.exists(), f"example not built at {exe}"
+    name, d, hf, _ = tok
+    text = "Hello, world! 👋 héllo"
+    p = subprocess.run([str(exe), str(d), text], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.split("\n")
+    want = hf.encode(text, add_special_tokens=True).ids
+    assert lines[0].startswith(f"{len(want)} ids:")
+    assert [int(x.split("(")[0]) for x in lines[0].split(":", 1)[1].split()] == want
+    assert lines[2] == "decoded: " + hf.decode(want, skip_special_tokens=True)
