@@ -410,3 +410,20 @@ def test_peak_rss_bounded(tmp_path):
     if _is_asan(SILICA):
         bound *= 3   # ASan shadow memory and quarantine
     assert peak <= bound, f"peak RSS {peak / 2**20:.0f} MiB > {bound / 2**20:.0f} MiB"
+
+
+def test_part3_example_program(silica, tmp_path, llama_src):
+    """part3/examples/convert_model.c: the library API gives what the CLI gives."""
+    exe = SILICA.parent / "examples" / "part3" / "convert_model"
+    assert exe.exists(), f"{exe} not built"
+    p = subprocess.run([str(exe), str(llama_src), str(tmp_path / "ex"), "mlx", "3"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "bits per weight" in p.stdout and "float (in 96 % group 64 != 0)" in p.stdout
+    silica_mlx(silica, llama_src, tmp_path / "cli", "-q", "--q-bits", 3)
+    assert_same_mlx_dir(tmp_path / "ex", tmp_path / "cli")
+    p = subprocess.run([str(exe), str(tmp_path / "ex"), str(tmp_path / "m.gguf"), "gguf"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    from gguf import GGUFReader
+    assert len(GGUFReader(str(tmp_path / "m.gguf")).tensors) == 21
