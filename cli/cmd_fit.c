@@ -4,7 +4,8 @@
  * [--json]`: will this model fit, and how fast can it be?
  *
  * MODEL is a local model directory or file (headers only are read), a
- * config.json, or a catalog name (data/models/NAME.json, `--list`).  The
+ * config.json, a catalog name (data/models/NAME.json, `--list`) or a
+ * store name (registry: org/name[@rev][:tag]).  The
  * target budget is this machine (doctor's probe), --ram SIZE (a machine of
  * this kind with that much memory) or a Mac --profile; JSON always carries
  * every profile.  Exit 0 whatever the verdict; 2 on bad input.
@@ -28,8 +29,8 @@ static const char *k_help =
     "(comfortable | tight | no) and recommend what would make it fit: a quantization\n"
     "recipe with its predicted size, quality cost and `silica convert` command, a KV-cache\n"
     "type, a shorter context, or on a Mac the `sudo sysctl iogpu.wired_limit_mb=...` to run.\n\n"
-    "MODEL: a model directory or weights file, a config.json, or a catalog name\n"
-    "(`silica fit --list`) for an estimate before download.\n\n"
+    "MODEL: a model directory or weights file, a config.json, a store name (org/name),\n"
+    "or a catalog name (`silica fit --list`) for an estimate before download.\n\n"
     "options:\n"
     "  --ctx N           context length in tokens (default 4096)\n"
     "  --kv T            KV-cache type: f16 (default), f32, q8, q4 (group-wise, group 64)\n"
@@ -217,6 +218,12 @@ int cmd_fit(int argc, char **argv) {
             sl_errorf(&e, SL_EIO, "cannot read this machine's memory size; pass --ram SIZE or --profile");
             return cli_fail(&e);
         }
+    }
+    if (!sl_path_exists(model)) {   /* not a path: a catalog name, else a store name (org/name[@rev]) */
+        char cat[1200];
+        snprintf(cat, sizeof cat, "%s/%s.json", sl_fit_catalog_dir(), model);
+        if (strchr(model, '/') || !sl_path_exists(cat))
+            if (cli_resolve_store(&model, NULL)) return 2;
     }
     sl_error err = {0};
     sl_fit_model *m = NULL;

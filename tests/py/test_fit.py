@@ -269,6 +269,8 @@ def test_ram_option(tmp_path):
 
 def test_bad_inputs(tmp_path):
     assert_clean_error(run_silica("fit", "no-such-model"), "no-such-model", "catalog")
+    assert_clean_error(run_silica("fit", "no-org/no-such-model", env={"SILICA_HOME": str(tmp_path / "store")}),
+                       "no-org/no-such-model")
     assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ctx", "0"), "--ctx")
     assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ctx", "99999999999"), "--ctx")
     assert_clean_error(run_silica("fit", "llama-3.1-8b", "--ram", "10M"), "--ram", "impossible")
