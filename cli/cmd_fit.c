@@ -306,9 +306,11 @@ int cmd_fit(int argc, char **argv) {
     if (m->n_sliding_layers)
         printf("sliding:  %d of %d layers keep %d positions\n", m->n_sliding_layers, m->n_layers, m->sliding_window);
     printf("context:  %lld tokens, KV %s\n", (long long)ctx, sl_kv_type_name(kv));
-    printf("  weights     %9.2f GiB\n  KV cache    %9.2f GiB\n  compute     %9.2f GiB\n  overhead    %9.2f GiB\n"
-           "  total       %9.2f GiB\n",
-           gib(e.weights_bytes), gib(e.kv_bytes), gib(e.compute_bytes), gib(e.overhead_bytes), gib(e.total_bytes));
+    char h[5][32];
+    printf("  weights     %12s\n  KV cache    %12s\n  compute     %12s\n  overhead    %12s\n  total       %12s\n",
+           cli_human_bytes(e.weights_bytes, h[0], 32), cli_human_bytes(e.kv_bytes, h[1], 32),
+           cli_human_bytes(e.compute_bytes, h[2], 32), cli_human_bytes(e.overhead_bytes, h[3], 32),
+           cli_human_bytes(e.total_bytes, h[4], 32));
     if (!all) {
         printf("budget:   %s: %.2f GiB%s, margin %.2f GiB\n", target, gib(b.budget_bytes),
                b.apple ? " GPU working set" : "", gib(sl_fit_margin(&b)));
@@ -319,7 +321,7 @@ int cmd_fit(int argc, char **argv) {
     else
         for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
             printf("%s %.0f (%s)", i ? "," : "", k_chips[i].gbps * 1e9 / (double)e.read_per_token_bytes, k_chips[i].chip);
-    printf(" tok/s: bandwidth / %.2f GB read per token\n", (double)e.read_per_token_bytes / 1e9);
+    printf(" tok/s: bandwidth / %.3f GB read per token\n", (double)e.read_per_token_bytes / 1e9);
     for (int i = 0; i < m->n_notes; i++) printf("note:     %s\n", m->notes[i]);
     if (all) print_table(m, &e, ctx, kv);
     else if (nrec) {

@@ -472,3 +472,50 @@ def test_part6_table_is_generated(tmp_path):
     assert svg == (ROOT / "part6" / "img" / "memory-breakdown.svg").read_text()
     root = ET.fromstring(svg)
     assert root.find("{http://www.w3.org/2000/svg}desc").text.startswith("Stacked bars")
+
+
+def test_gguf_headers_and_metadata(tmp_path):
+    """A llama.cpp GGUF (written by gguf-py): weights = Σ tensor bytes gguf-py reports; shape from metadata."""
+    import gguf
+    from gguf.quants import quantize
+    p = tmp_path / "m.gguf"
+    w = gguf.GGUFWriter(str(p), "llama")
+    h, L, H, KV, V, I = 128, 3, 4, 2, 256, 256
+    w.add_block_count(L)
+    w.add_embedding_length(h)
+    w.add_feed_forward_length(I)
+    w.add_head_count(H)
+    w.add_head_count_kv(KV)
+    w.add_context_length(4096)
+    rng = np.random.default_rng(1)
+    def add(name, shape, q):
+        a = rng.standard_normal(shape).astype(np.float32)
+        if q:
+            w.add_tensor(name, quantize(a, gguf.GGMLQuantizationType.Q8_0), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        else:
+            w.add_tensor(name, a.astype(np.float16))
+    add("token_embd.weight", (V, h), True)
+    add("output_norm.weight", (h,), False)
+    add("output.weight", (V, h), True)
+    for l in range(L):
+        add(f"blk.{l}.attn_q.weight", (h, h), True)
+        add(f"blk.{l}.attn_k.weight", (KV * h // H, h), True)
+        add(f"blk.{l}.attn_v.weight", (KV * h // H, h), False)
+        add(f"blk.{l}.attn_output.weight", (h, h), True)
+        add(f"blk.{l}.ffn_gate.weight", (I, h), True)
+        add(f"blk.{l}.ffn_up.weight", (I, h), True)
+        add(f"blk.{l}.ffn_down.weight", (h, I), True)
+        add(f"blk.{l}.attn_norm.weight", (h,), False)
+        add(f"blk.{l}.ffn_norm.weight", (h,), False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    rd = gguf.GGUFReader(str(p))
+    r = fit(p, "--ctx", "1000")
+    assert r["weights_bytes"] == sum(int(t.n_bytes) for t in rd.tensors)
+    assert r["params"] == sum(int(t.n_elements) for t in rd.tensors)
+    assert r["weights"] == "GGUF Q8_0"
+    c = r["config"]
+    assert (c["layers"], c["hidden"], c["heads"], c["kv_heads"], c["head_dim"], c["vocab"]) == (L, h, H, KV, h // H, V)
+    assert r["kv_bytes"] == 2 * L * KV * (h // H) * 1000 * 2
