@@ -131,8 +131,9 @@ static void cfg_quant(const cJSON *cfg, const cJSON *text, int *bits, int *group
     *group = cJSON_IsNumber(g) && g->valueint >= 1 && g->valueint <= 4096 ? g->valueint : 64;
 }
 
-/* Per-module bits: quantization["<module>"]["bits"], else the default. */
-static int module_bits(const cJSON *cfg, const char *tensor, int dflt) {
+/* Per-module setting: quantization["<module>"][key] (bits, group_size),
+ * else the default. */
+static int module_q(const cJSON *cfg, const char *tensor, const char *key, int lo, int hi, int dflt) {
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(cfg, "quantization");
     if (!cJSON_IsObject(q)) return dflt;
     char mod[512];
@@ -140,8 +141,12 @@ static int module_bits(const cJSON *cfg, const char *tensor, int dflt) {
     char *dot = strrchr(mod, '.');
     if (dot) *dot = 0;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(q, mod);
-    const cJSON *b = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "bits") : NULL;
-    return cJSON_IsNumber(b) && b->valueint >= 1 && b->valueint <= 8 ? b->valueint : dflt;
+    const cJSON *b = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, key) : NULL;
+    return cJSON_IsNumber(b) && b->valueint >= lo && b->valueint <= hi ? b->valueint : dflt;
+}
+
+static int module_bits(const cJSON *cfg, const char *tensor, int dflt) {
+    return module_q(cfg, tensor, "bits", 1, 8, dflt);
 }
 
 /* Layers that hold only `sliding_window` positions. */
@@ -532,8 +537,12 @@ int sl_fit_model_from_config(const cJSON *cfg, const char *name, sl_fit_model **
         int qb, qg;
         cfg_quant(cfg, text, &qb, &qg);
         if (qb) {   /* an mlx-lm config: predict the quantized sizes */
-            sl_fit_recipe r = {"config", qb, qg, 0, NULL};
-            for (size_t i = 0; i < m->n_weights && !rc; i++) rc = fit_weight_bytes(&m->weights[i], &r, fb, &m->weights[i].bytes, err);
+            for (size_t i = 0; i < m->n_weights && !rc; i++) {   /* per-module overrides (mixed recipes) */
+                sl_fit_weight *w = &m->weights[i];
+                sl_fit_recipe r = {"config", module_bits(cfg, w->name, qb),
+                                   module_q(cfg, w->name, "group_size", 1, 4096, qg), 0, NULL};
+                rc = fit_weight_bytes(w, &r, fb, &w->bytes, err);
+            }
             snprintf(m->weights_desc, sizeof m->weights_desc, "mlx affine %d-bit g%d (predicted)", qb, qg);
         } else {
             snprintf(m->weights_desc, sizeof m->weights_desc, "%s (from config)", fb == 4 ? "F32" : "BF16/F16");

@@ -151,6 +151,10 @@ def test_mlx_quantized_layouts(tmp_path, bits, group, recipe, key):
     assert r["weights_bytes"] == real == sum(header_bytes(f) for f in files)
     # logical parameters survive quantization (weight.size * 32 / bits)
     assert r["params"] == fit(tmp_path / "f")["params"]
+    # before download: the mlx-lm config.json alone predicts the same bytes (per-module bits included)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "config.json").write_text((tmp_path / "q" / "config.json").read_text())
+    assert fit(tmp_path / "c")["weights_bytes"] == real
 
 
 # ---------------------------------------------------------------- KV cache
