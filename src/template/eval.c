@@ -533,7 +533,20 @@ static const tp_val *eval_call(tp_ctx *c, const tp_node *e) {
 
 /* ---------------------------------------------------------------- expressions */
 
+/* Bound on nested evaluation frames: long filter/attribute/operator chains and
+ * recursive macros all recurse here, and the C stack must not overflow. */
+#define MAX_EVAL_DEPTH 1500
+
+static const tp_val *eval_inner(tp_ctx *c, const tp_node *e);
+
 const tp_val *tp_eval(tp_ctx *c, const tp_node *e) {
+    if (++c->edepth > MAX_EVAL_DEPTH) FAIL(e->line, "expression evaluation nested too deeply (limit %d)", MAX_EVAL_DEPTH);
+    const tp_val *v = eval_inner(c, e);
+    c->edepth--;
+    return v;
+}
+
+static const tp_val *eval_inner(tp_ctx *c, const tp_node *e) {
     switch (e->kind) {
     case E_LIT: return e->val;
     case E_NAME: return tp_lookup(c, c->scope, e->name);
@@ -774,7 +787,10 @@ static void exec_one(tp_ctx *c, const tp_node *x) {
 }
 
 static void exec_list(tp_ctx *c, tp_node *const *list, size_t n) {
+    if (++c->edepth > MAX_EVAL_DEPTH)
+        FAIL(n ? list[0]->line : 0, "statements nested too deeply (limit %d)", MAX_EVAL_DEPTH);
     for (size_t i = 0; i < n && c->ctrl == CTRL_NONE; i++) exec_one(c, list[i]);
+    c->edepth--;
 }
 
 void tp_exec_root(tp_ctx *c, const tp_node *root) { exec_list(c, root->list, root->n); }

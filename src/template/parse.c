@@ -801,7 +801,7 @@ static tp_node *parse_body(parser *P, const char *const *ends, size_t nends) {
  * where the error is deferred until the filter runs. */
 static void check_unknown(parser *P, const tp_node *x, bool soft, int depth) {
     if (!x) return;
-    if (depth > 10000) tp_fail_arena(P->a, x->line, SL_EINVAL, "template nested too deeply");
+    if (depth > 1000) tp_fail_arena(P->a, x->line, SL_EINVAL, "template nested too deeply (limit 1000 levels)");
     if ((x->kind == E_FILTER || x->kind == E_TEST) && x->op && !soft)
         tp_fail_arena(P->a, x->line, SL_EINVAL, "No %s named '%s'.", x->kind == E_FILTER ? "filter" : "test", x->name);
     bool s_kids = soft, s_body = soft;

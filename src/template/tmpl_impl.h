@@ -242,7 +242,8 @@ typedef struct tp_ctx {
     tp_buf *out;           /* current output buffer */
     int ctrl;
     uint64_t iterations;
-    uint32_t depth;
+    uint32_t depth;        /* active macro calls */
+    uint32_t edepth;       /* active tp_eval / statement frames (C stack guard) */
     sl_tmpl_limits lim;
 } tp_ctx;
 

@@ -325,7 +325,14 @@ static double num_f(const tp_val *v) {
 }
 static int64_t num_i(const tp_val *v) { return v->kind == TV_INT ? v->u.i : (int64_t)v->u.b; }
 
-bool tp_equal(const tp_val *x, const tp_val *y) {
+static bool equal_rec(const tp_val *x, const tp_val *y, int depth);
+
+bool tp_equal(const tp_val *x, const tp_val *y) { return equal_rec(x, y, 0); }
+
+/* Python would raise RecursionError on absurdly deep values; silica answers false. */
+static bool equal_rec(const tp_val *x, const tp_val *y, int depth) {
+    if (x == y && (x->kind == TV_LIST || x->kind == TV_DICT)) return true;   /* CPython's identity shortcut */
+    if (depth > 400) return false;
     if (is_num(x) && is_num(y)) {
         if (x->kind == TV_FLOAT || y->kind == TV_FLOAT) return num_f(x) == num_f(y);
         return num_i(x) == num_i(y);
@@ -340,13 +347,13 @@ bool tp_equal(const tp_val *x, const tp_val *y) {
         if (x->u.l->gen || y->u.l->gen) return x->u.l == y->u.l;
         if (x->u.l->n != y->u.l->n || x->u.l->tuple != y->u.l->tuple) return false;
         for (size_t i = 0; i < x->u.l->n; i++)
-            if (!tp_equal(x->u.l->v[i], y->u.l->v[i])) return false;
+            if (!equal_rec(x->u.l->v[i], y->u.l->v[i], depth + 1)) return false;
         return true;
     case TV_DICT:
         if (x->u.d->n != y->u.d->n) return false;
         for (size_t i = 0; i < x->u.d->n; i++) {
             const tp_val *o = tp_dict_get(y->u.d, x->u.d->k[i]);
-            if (!o || !tp_equal(x->u.d->v[i], o)) return false;
+            if (!o || !equal_rec(x->u.d->v[i], o, depth + 1)) return false;
         }
         return true;
     case TV_NS: return x->u.d == y->u.d;
@@ -356,7 +363,14 @@ bool tp_equal(const tp_val *x, const tp_val *y) {
     }
 }
 
+static int compare_rec(tp_arena *a, int line, const tp_val *x, const tp_val *y, const char *op, int depth);
+
 int tp_compare(tp_arena *a, int line, const tp_val *x, const tp_val *y, const char *op) {
+    return compare_rec(a, line, x, y, op, 0);
+}
+
+static int compare_rec(tp_arena *a, int line, const tp_val *x, const tp_val *y, const char *op, int depth) {
+    if (depth > 400) tp_fail_arena(a, line, SL_EINVAL, "maximum recursion depth exceeded in comparison");
     if (x->kind == TV_UNDEF) tp_undef_fail(a, line, x);
     if (y->kind == TV_UNDEF) tp_undef_fail(a, line, y);
     if (is_num(x) && is_num(y)) {
@@ -377,7 +391,7 @@ int tp_compare(tp_arena *a, int line, const tp_val *x, const tp_val *y, const ch
         size_t n = x->u.l->n < y->u.l->n ? x->u.l->n : y->u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (tp_equal(x->u.l->v[i], y->u.l->v[i])) continue;
-            return tp_compare(a, line, x->u.l->v[i], y->u.l->v[i], op);
+            return compare_rec(a, line, x->u.l->v[i], y->u.l->v[i], op, depth + 1);
         }
         return x->u.l->n < y->u.l->n ? -1 : x->u.l->n > y->u.l->n ? 1 : 0;
     }

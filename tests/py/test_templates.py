@@ -515,6 +515,13 @@ def test_runaway_templates_are_bounded(tmp_path):
     assert_clean_error(run_silica("template", f, "--messages", m, timeout=60))
     f.write_text("{{ " + "(" * 500 + "1" + ")" * 500 + " }}")
     assert_clean_error(run_silica("template", f, "--messages", m), "nested too deeply")
+    f.write_text("{{ 'x'" + "|trim" * 5000 + " }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "nested too deeply")
+    f.write_text("{{ 1" + " + 1" * 5000 + " }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "nested too deeply")
+    f.write_text("{% set ns = namespace(x=[], y=[]) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}"
+                 "{% set ns.y = [ns.y] %}{% endfor %}{{ ns.x == ns.x }}{{ ns.x < ns.y }}")
+    assert_clean_error(run_silica("template", f, "--messages", m), "recursion")
 
 
 @pytest.mark.parametrize("content,needle", [
