@@ -49,11 +49,21 @@ int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, co
     if (!m->slots) return SL_ENOMEM;
     m->mask = cap - 1;
     m->strs = strs;
+    uint64_t *hs = malloc((n + 1) * sizeof *hs);
+    if (!hs) {
+        free(m->slots);
+        m->slots = NULL;
+        return SL_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) hs[i] = tok_hash(strs->p + off[ids[i]], len[ids[i]]);
+    enum { AHEAD = 16 };
+    for (size_t i = 0; i < n && i < AHEAD; i++) __builtin_prefetch(&m->slots[(size_t)hs[i] & m->mask], 1);
     for (size_t i = 0; i < n; i++) {
+        if (i + AHEAD < n) __builtin_prefetch(&m->slots[(size_t)hs[i + AHEAD] & m->mask], 1);
         uint32_t id = ids[i];
         const char *s = strs->p + off[id];
         size_t l = len[id];
-        uint64_t hh = tok_hash(s, l);
+        uint64_t hh = hs[i];
         uint32_t tag = (uint32_t)(hh >> 32);
         size_t h = (size_t)hh & m->mask;
         for (;;) {
@@ -65,6 +75,7 @@ int tok_strmap_build(tok_strmap *m, const tok_buf *strs, const uint32_t *off, co
             h = (h + 1) & m->mask;
         }
     }
+    free(hs);
     return 0;
 }
 
@@ -146,52 +157,85 @@ static bool get_bool(const cJSON *j, const char *k, bool def) {
     return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
 }
 
-static int load_vocab(sl_tokenizer *t, const cJSON *vocab, sl_error *err) {
+static int load_vocab(sl_tokenizer *t, tok_span span, sl_error *err) {
     tok_bpe *b = &t->bpe;
-    if (!cJSON_IsObject(vocab)) return sl_errorf(err, SL_EINVAL, "%s: model.vocab must be an object", t->name);
-    size_t cnt = 0;
-    double maxid = -1;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, vocab) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= 16777216.0 ||
-            it->valuedouble != (double)(int64_t)it->valuedouble)
-            return sl_errorf(err, SL_EINVAL, "%s: model.vocab[\"%.60s\"]: id must be an integer in [0, 2^24)",
-                             t->name, it->string ? it->string : "");
-        if (it->valuedouble > maxid) maxid = it->valuedouble;
-        cnt++;
-    }
-    b->n_mod = (uint32_t)(maxid + 1);
-    b->mod_off = malloc(((size_t)b->n_mod + 1) * sizeof *b->mod_off);
-    b->mod_len = malloc(((size_t)b->n_mod + 1) * sizeof *b->mod_len);
-    uint32_t *ids = malloc((cnt + 1) * sizeof *ids);
-    if (!b->mod_off || !b->mod_len || !ids) {
-        free(ids);
-        return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
-    }
-    for (uint32_t i = 0; i < b->n_mod; i++) b->mod_len[i] = UINT32_MAX, b->mod_off[i] = 0;
-    size_t k = 0;
-    cJSON_ArrayForEach(it, vocab) {
-        uint32_t id = (uint32_t)it->valuedouble;
-        size_t l = strlen(it->string);
-        if (t->strs.n + l >= UINT32_MAX || tok_buf_put(&t->strs, it->string, l) || tok_buf_putc(&t->strs, 0)) {
-            free(ids);
-            return sl_errorf(err, SL_ENOMEM, "%s: vocabulary too large", t->name);
+    tok_jscan sc = {span.p, span.p + span.n};
+    if (!span.p || !tok_jscan_char(&sc, '{'))
+        return sl_errorf(err, SL_EINVAL, "%s: model.vocab must be an object", t->name);
+    /* entries: (offset in strs, length, id) */
+    uint32_t *ent = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t maxid = 0;
+    int rc = 0;
+    if (!tok_jscan_char(&sc, '}')) {
+        for (;;) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 65536;
+                uint32_t *v = realloc(ent, cap * 3 * sizeof *v);
+                if (!v) {
+                    rc = sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+                    break;
+                }
+                ent = v;
+            }
+            size_t off = t->strs.n;
+            uint64_t id;
+            if (tok_jscan_string(&sc, &t->strs) || !tok_jscan_char(&sc, ':')) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.vocab: bad JSON near byte %zu of the vocab", t->name,
+                               (size_t)(sc.p - span.p));
+                break;
+            }
+            size_t l = t->strs.n - off;
+            if (tok_jscan_uint(&sc, 16777215, &id)) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.vocab[\"%.*s\"]: id must be an integer in [0, 2^24)", t->name,
+                               (int)(l > 60 ? 60 : l), t->strs.p + off);
+                break;
+            }
+            if (tok_buf_putc(&t->strs, 0) || t->strs.n >= UINT32_MAX) {
+                rc = sl_errorf(err, SL_ENOMEM, "%s: vocabulary too large", t->name);
+                break;
+            }
+            ent[3 * n] = (uint32_t)off;
+            ent[3 * n + 1] = (uint32_t)l;
+            ent[3 * n + 2] = (uint32_t)id;
+            if (id > maxid) maxid = id;
+            n++;
+            if (tok_jscan_char(&sc, '}')) break;
+            if (!tok_jscan_char(&sc, ',')) {
+                rc = sl_errorf(err, SL_EINVAL, "%s: model.vocab: bad JSON near byte %zu of the vocab", t->name,
+                               (size_t)(sc.p - span.p));
+                break;
+            }
         }
-        b->mod_off[id] = (uint32_t)(t->strs.n - l - 1);
-        b->mod_len[id] = (uint32_t)l;
-        ids[k++] = id;
     }
-    int rc = tok_strmap_build(&b->vocab, &t->strs, b->mod_off, b->mod_len, ids, k);
-    free(ids);
-    if (rc) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
-    return 0;
+    if (!rc) {
+        b->n_mod = n ? (uint32_t)maxid + 1 : 0;
+        b->mod_off = malloc(((size_t)b->n_mod + 1) * sizeof *b->mod_off);
+        b->mod_len = malloc(((size_t)b->n_mod + 1) * sizeof *b->mod_len);
+        uint32_t *ids = malloc((n + 1) * sizeof *ids);
+        if (!b->mod_off || !b->mod_len || !ids) rc = sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+        else {
+            for (uint32_t i = 0; i < b->n_mod; i++) b->mod_len[i] = UINT32_MAX, b->mod_off[i] = 0;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t id = ent[3 * i + 2];
+                b->mod_off[id] = ent[3 * i];
+                b->mod_len[id] = ent[3 * i + 1];
+                ids[i] = id;
+            }
+            if (tok_strmap_build(&b->vocab, &t->strs, b->mod_off, b->mod_len, ids, n))
+                rc = sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+        }
+        free(ids);
+    }
+    free(ent);
+    return rc;
 }
 
 /* One merge being resolved; merges are resolved in batches so that the
- * hash-table and string cache misses of a batch overlap (prefetching). */
+ * hash-table and string cache misses of a batch overlap (prefetching).
+ * Strings live in the batch buffer: a, c, then a+c' (the merged token). */
 typedef struct merge_item {
-    const char *a, *c;
-    size_t an, cn, noff, nn;
+    size_t aoff, an, coff, cn, noff, nn;
     uint64_t ha, hc, hn;
     const tok_slot *pa, *pc, *pn;
 } merge_item;
@@ -201,12 +245,13 @@ static int64_t resolve(const tok_bpe *b, const tok_slot *p, const char *s, size_
     return tok_strmap_get_h(&b->vocab, s, n, h);
 }
 
-static int merge_batch(sl_tokenizer *t, merge_item *it, size_t n, tok_buf *tmp, uint32_t rank0, sl_error *err) {
+static int merge_batch(sl_tokenizer *t, merge_item *it, size_t n, const tok_buf *bb, uint32_t rank0, sl_error *err) {
     tok_bpe *b = &t->bpe;
+    const char *base = bb->p;
     for (size_t i = 0; i < n; i++) {
-        it[i].ha = tok_hash(it[i].a, it[i].an);
-        it[i].hc = tok_hash(it[i].c, it[i].cn);
-        it[i].hn = tok_hash(tmp->p + it[i].noff, it[i].nn);
+        it[i].ha = tok_hash(base + it[i].aoff, it[i].an);
+        it[i].hc = tok_hash(base + it[i].coff, it[i].cn);
+        it[i].hn = tok_hash(base + it[i].noff, it[i].nn);
         tok_strmap_prefetch(&b->vocab, it[i].ha);
         tok_strmap_prefetch(&b->vocab, it[i].hc);
         tok_strmap_prefetch(&b->vocab, it[i].hn);
@@ -216,101 +261,125 @@ static int merge_batch(sl_tokenizer *t, merge_item *it, size_t n, tok_buf *tmp, 
         it[i].pc = tok_strmap_peek(&b->vocab, it[i].hc);
         it[i].pn = tok_strmap_peek(&b->vocab, it[i].hn);
     }
+    uint32_t ids[3 * 64];
+    if (n > 64) return SL_EINVAL;
     for (size_t i = 0; i < n; i++) {
         merge_item *m = &it[i];
         uint32_t rank = rank0 + (uint32_t)i;
-        int64_t ia = resolve(b, m->pa, m->a, m->an, m->ha), ic = resolve(b, m->pc, m->c, m->cn, m->hc);
+        const char *a = base + m->aoff, *c = base + m->coff;
+        int64_t ia = resolve(b, m->pa, a, m->an, m->ha), ic = resolve(b, m->pc, c, m->cn, m->hc);
         if (ia < 0 || ic < 0)
             return sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: token \"%.*s\" is not in the vocab", t->name, rank,
-                             (int)(ia < 0 ? (m->an > 60 ? 60 : m->an) : (m->cn > 60 ? 60 : m->cn)), ia < 0 ? m->a : m->c);
-        int64_t in = resolve(b, m->pn, tmp->p + m->noff, m->nn, m->hn);
+                             (int)(ia < 0 ? (m->an > 60 ? 60 : m->an) : (m->cn > 60 ? 60 : m->cn)), ia < 0 ? a : c);
+        int64_t in = resolve(b, m->pn, base + m->noff, m->nn, m->hn);
         if (in < 0)
             return sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: merged token \"%.*s\" is not in the vocab", t->name,
-                             rank, (int)(m->nn > 60 ? 60 : m->nn), tmp->p + m->noff);
-        merge_put(b, (uint32_t)ia, (uint32_t)ic, rank, (uint32_t)in);
+                             rank, (int)(m->nn > 60 ? 60 : m->nn), base + m->noff);
+        ids[3 * i] = (uint32_t)ia;
+        ids[3 * i + 1] = (uint32_t)ic;
+        ids[3 * i + 2] = (uint32_t)in;
+        __builtin_prefetch(&b->mkeys[merge_slot(b, ((uint64_t)ia << 32) | (uint32_t)ic)], 1);
     }
+    for (size_t i = 0; i < n; i++) merge_put(b, ids[3 * i], ids[3 * i + 1], rank0 + (uint32_t)i, ids[3 * i + 2]);
     return 0;
 }
 
-static int load_merges(sl_tokenizer *t, const cJSON *merges, sl_error *err) {
+/* Parse one merge ("a b" or ["a", "b"]) into the batch buffer. */
+static int parse_merge(tok_jscan *sc, tok_buf *bb, merge_item *m, size_t skip_max) {
+    if (tok_jscan_peek(sc, '[')) {
+        sc->p++;
+        m->aoff = bb->n;
+        if (tok_jscan_string(sc, bb)) return -1;
+        m->an = bb->n - m->aoff;
+        if (!tok_jscan_char(sc, ',')) return -1;
+        m->coff = bb->n;
+        if (tok_jscan_string(sc, bb)) return -1;
+        m->cn = bb->n - m->coff;
+        if (!tok_jscan_char(sc, ']')) return -1;
+    } else {
+        size_t st = bb->n;
+        if (tok_jscan_string(sc, bb)) return -1;
+        const char *sp = memchr(bb->p + st, ' ', bb->n - st);
+        if (!sp) return -2;
+        m->aoff = st;
+        m->an = (size_t)(sp - (bb->p + st));
+        m->coff = st + m->an + 1;
+        m->cn = bb->n - m->coff;
+        if (memchr(bb->p + m->coff, ' ', m->cn)) return -2;
+    }
+    size_t skip = skip_max > m->cn ? m->cn : skip_max;
+    m->noff = bb->n;
+    m->nn = m->an + m->cn - skip;
+    if (tok_buf_reserve(bb, m->nn + 1)) return -3;
+    memcpy(bb->p + bb->n, bb->p + m->aoff, m->an);
+    memcpy(bb->p + bb->n + m->an, bb->p + m->coff + skip, m->cn - skip);
+    bb->n += m->nn;
+    return 0;
+}
+
+static int load_merges(sl_tokenizer *t, tok_span span, sl_error *err) {
     tok_bpe *b = &t->bpe;
-    if (merges && !cJSON_IsArray(merges)) return sl_errorf(err, SL_EINVAL, "%s: model.merges must be an array", t->name);
-    int cnt = merges ? cJSON_GetArraySize(merges) : 0;
-    size_t cap = pow2_at_least((size_t)cnt * 2 + 1);
+    tok_jscan sc = {span.p, span.p + span.n};
+    if (span.p && !tok_jscan_char(&sc, '['))
+        return sl_errorf(err, SL_EINVAL, "%s: model.merges must be an array", t->name);
+    /* rough count for the table size: one merge per 6 bytes at most is plenty */
+    size_t est = 0;
+    if (span.p)
+        for (size_t i = 0; i < span.n; i++) est += span.p[i] == ',';
+    size_t cap = pow2_at_least(est * 2 + 16);
     b->mkeys = malloc(cap * sizeof *b->mkeys);
     b->mvals = malloc(cap * sizeof *b->mvals);
     if (!b->mkeys || !b->mvals) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
     memset(b->mkeys, 0xFF, cap * sizeof *b->mkeys);
     b->mmask = cap - 1;
-    if (!merges) return 0;
+    if (!span.p || tok_jscan_char(&sc, ']')) return 0;
     enum { BATCH = 32 };
     merge_item items[BATCH];
     size_t ni = 0;
-    tok_buf tmp = {0};
+    tok_buf bb = {0};
     uint32_t rank = 0;
-    const cJSON *it;
     int rc = 0;
     size_t skip_max = b->prefix ? b->prefix_n : 0;
-    cJSON_ArrayForEach(it, merges) {
-        merge_item *m = &items[ni];
-        if (cJSON_IsString(it)) {
-            const char *sp = strchr(it->valuestring, ' ');
-            if (!sp) {
-                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected \"left right\"", t->name,
-                               rank + (uint32_t)ni);
-                break;
-            }
-            m->a = it->valuestring;
-            m->an = (size_t)(sp - m->a);
-            m->c = sp + 1;
-            m->cn = strlen(m->c);
-            if (memchr(m->c, ' ', m->cn)) {
-                rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected exactly one space", t->name,
-                               rank + (uint32_t)ni);
-                break;
-            }
-        } else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 && cJSON_IsString(it->child) &&
-                   cJSON_IsString(it->child->next)) {
-            m->a = it->child->valuestring;
-            m->an = strlen(m->a);
-            m->c = it->child->next->valuestring;
-            m->cn = strlen(m->c);
-        } else {
-            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected a string or a pair of strings", t->name,
-                           rank + (uint32_t)ni);
+    for (;;) {
+        int pr = parse_merge(&sc, &bb, &items[ni], skip_max);
+        if (pr) {
+            rc = pr == -3 ? sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name)
+                 : pr == -2 ? sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected \"left right\" (one space)",
+                                        t->name, rank + (uint32_t)ni)
+                            : sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected a string or a pair of strings",
+                                        t->name, rank + (uint32_t)ni);
             break;
         }
-        size_t skip = skip_max > m->cn ? m->cn : skip_max;
-        m->noff = tmp.n;
-        m->nn = m->an + m->cn - skip;
-        if (tok_buf_put(&tmp, m->a, m->an) || tok_buf_put(&tmp, m->c + skip, m->cn - skip)) {
-            rc = sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+        bool last = tok_jscan_char(&sc, ']');
+        if (!last && !tok_jscan_char(&sc, ',')) {
+            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges[%u]: expected ',' or ']'", t->name, rank + (uint32_t)ni);
             break;
         }
-        if (++ni == BATCH) {
-            if ((rc = merge_batch(t, items, ni, &tmp, rank, err))) break;
+        if (++ni == BATCH || last) {
+            if ((rc = merge_batch(t, items, ni, &bb, rank, err))) break;
             rank += (uint32_t)ni;
             ni = 0;
-            tmp.n = 0;
+            bb.n = 0;
+        }
+        if (last) break;
+        if (rank >= UINT32_MAX - BATCH) {
+            rc = sl_errorf(err, SL_EINVAL, "%s: model.merges: too many merges", t->name);
+            break;
         }
     }
-    if (!rc && ni) {
-        rc = merge_batch(t, items, ni, &tmp, rank, err);
-        rank += (uint32_t)ni;
-    }
     b->n_merges = rank;
-    tok_buf_free(&tmp);
+    tok_buf_free(&bb);
     return rc;
 }
 
-int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, sl_error *err) {
+int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, tok_span vocab, tok_span merges, sl_error *err) {
     tok_bpe *b = &t->bpe;
     b->unk_id = -1;
     for (int i = 0; i < 256; i++) b->byte_ids[i] = -1;
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(model, "type");
     if (cJSON_IsString(ty) && strcmp(ty->valuestring, "BPE") != 0)
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported model \"%s\" (only BPE)", t->name, ty->valuestring);
-    if (!ty && !cJSON_GetObjectItemCaseSensitive(model, "merges"))
+    if (!ty && !merges.p)
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: model without \"type\" or \"merges\" (only BPE)", t->name);
     const cJSON *dr = cJSON_GetObjectItemCaseSensitive(model, "dropout");
     if (cJSON_IsNumber(dr) && dr->valuedouble > 0.0)
@@ -322,9 +391,9 @@ int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, sl_error *err) {
     b->fuse_unk = get_bool(model, "fuse_unk", false);
     b->byte_fallback = get_bool(model, "byte_fallback", false);
     b->ignore_merges = get_bool(model, "ignore_merges", false);
-    int rc = load_vocab(t, cJSON_GetObjectItemCaseSensitive(model, "vocab"), err);
+    int rc = load_vocab(t, vocab, err);
     if (rc) return rc;
-    if ((rc = load_merges(t, cJSON_GetObjectItemCaseSensitive(model, "merges"), err))) return rc;
+    if ((rc = load_merges(t, merges, err))) return rc;
     if (b->unk_token) b->unk_id = tok_strmap_get(&b->vocab, b->unk_token, un);
     for (int i = 0; i < 256; i++) {
         static const char hx[] = "0123456789ABCDEF";

@@ -60,6 +60,22 @@ bool tok_is_word_char(int32_t cp);      /* regex \w */
 extern const uint16_t tok_byte_to_cp[256];
 int tok_cp_to_byte(int32_t cp);         /* -1 if not in the table */
 
+/* ---- JSON scanning of model.vocab / model.merges (tok_json.c) ---- */
+typedef struct tok_span {
+    const char *p; /* NULL when absent */
+    size_t n;
+} tok_span;
+typedef struct tok_jscan {
+    const char *p, *end;
+} tok_jscan;
+/* Locate model.vocab / model.merges; *rest = malloc'd copy of the JSON with
+ * both blanked to {} / []; on a syntax error *err_off is the byte offset. */
+int tok_json_split(const char *json, size_t n, tok_span *vocab, tok_span *merges, char **rest, size_t *err_off);
+bool tok_jscan_char(tok_jscan *s, char c);  /* skip whitespace, consume c if next */
+bool tok_jscan_peek(tok_jscan *s, char c);
+int tok_jscan_string(tok_jscan *s, tok_buf *out);  /* append the decoded string; -1 on error */
+int tok_jscan_uint(tok_jscan *s, uint64_t max, uint64_t *v);
+
 /* ---- patterns: literal string or Oniguruma regex (tok_pattern.c) ---- */
 typedef struct tok_pattern {
     bool is_regex;
@@ -290,7 +306,7 @@ struct sl_tokenizer {
 static inline const char *tok_str(const sl_tokenizer *t, uint32_t id) { return t->strs.p + t->tok_off[id]; }
 
 /* Reads model.vocab / merges / options; fills the model token table in t->strs. */
-int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, sl_error *err);
+int tok_bpe_from_json(sl_tokenizer *t, const cJSON *model, tok_span vocab, tok_span merges, sl_error *err);
 void tok_bpe_free(tok_bpe *b);
 /* Append ids for one piece. */
 int tok_bpe_encode(sl_tokenizer *t, const char *s, size_t n, sl_tok_ids *out);

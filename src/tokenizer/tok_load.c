@@ -267,11 +267,11 @@ static int load_config(sl_tokenizer *t, const char *path, sl_error *err) {
     return 0;
 }
 
-static int from_json(sl_tokenizer *t, const cJSON *root, sl_error *err) {
+static int from_json(sl_tokenizer *t, const cJSON *root, tok_span vocab, tok_span merges, sl_error *err) {
     if (!cJSON_IsObject(root)) return sl_errorf(err, SL_EINVAL, "%s: not a JSON object", t->name);
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(model)) return sl_errorf(err, SL_EINVAL, "%s: missing \"model\" object", t->name);
-    int rc = tok_bpe_from_json(t, model, err);
+    int rc = tok_bpe_from_json(t, model, vocab, merges, err);
     if (rc) {
         if (strncmp(err ? err->msg : "", t->name, strlen(t->name)) != 0) sl_error_prefix(err, "%s: ", t->name);
         return rc;
@@ -321,16 +321,32 @@ int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenize
     *out = NULL;
     sl_tokenizer *t = tok_new(name ? name : "tokenizer.json");
     if (!t) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) {
-        const char *ep = cJSON_GetErrorPtr();
-        long off = (ep && ep >= json && ep <= json + len) ? (long)(ep - json) : -1;
-        int rc = sl_errorf(err, SL_EINVAL, "%s: not valid JSON (near byte %ld)", t->name, off);
+    tok_span vocab, merges;
+    char *rest = NULL;
+    size_t eoff = 0;
+    int src = tok_json_split(json, len, &vocab, &merges, &rest, &eoff);
+    if (src) {
+        /* error path only: let cJSON say what is wrong when it can */
+        cJSON *full = src == SL_ENOMEM ? NULL : cJSON_ParseWithLength(json, len);
+        int rc = src == SL_ENOMEM       ? sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name)
+                 : full && !cJSON_IsObject(full) ? sl_errorf(err, SL_EINVAL, "%s: not a JSON object", t->name)
+                                                 : sl_errorf(err, SL_EINVAL, "%s: not valid JSON (near byte %zu)", t->name, eoff);
+        cJSON_Delete(full);
         sl_tok_free(t);
         return rc;
     }
-    int rc = from_json(t, root, err);
+    cJSON *root = cJSON_ParseWithLength(rest, len);
+    if (!root) {
+        const char *ep = cJSON_GetErrorPtr();
+        long off = (ep && ep >= rest && ep <= rest + len) ? (long)(ep - rest) : -1;
+        int rc = sl_errorf(err, SL_EINVAL, "%s: not valid JSON (near byte %ld)", t->name, off);
+        free(rest);
+        sl_tok_free(t);
+        return rc;
+    }
+    int rc = from_json(t, root, vocab, merges, err);
     cJSON_Delete(root);
+    free(rest);
     if (rc) {
         sl_tok_free(t);
         return rc;
