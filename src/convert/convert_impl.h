@@ -107,7 +107,8 @@ typedef struct sl_out_tensor {
     const sl_tensor *src, *src_scales, *src_biases;
     sl_qparams q;             /* quantize / dequantize parameters */
     sl_dtype qdtype;          /* dtype the source is cast to before quantizing (= scale dtype) */
-    uint32_t permute_heads;   /* GGUF export: llama Q/K row permutation with this many heads (0 = none) */
+    uint32_t permute_heads;   /* llama Q/K row permutation with this many heads (0 = none) */
+    bool unpermute;           /* GGUF import: the inverse permutation (GGUF -> HF rows) */
     uint64_t params;          /* parameters this output stands for (0 for scales/biases) */
     uint32_t shard;
     bool report;              /* collect quantization error for --report */
@@ -137,10 +138,20 @@ int sl_plan_report(sl_plan *p, const char *name, const char *status, const sl_qp
                    sl_error *err);
 
 /* ---- the model pipelines ---- */
+/* Write a planned mlx-lm directory (mlx.c): shards, index.json, config.json
+ * (cfg; *qconf becomes "quantization" + "quantization_config" and is taken;
+ * drop_quant pops them), README.md, and side_src's non-weight files. */
+int sl_mlx_save(sl_plan *p, pj *cfg, pj **qconf, bool drop_quant, const char *side_src, const char *dst,
+                sl_error *err);
 int sl_convert_to_mlx(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                       sl_error *err);
 int sl_convert_to_hf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                      sl_error *err);
+int sl_convert_gguf_to_mlx(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
+                           sl_error *err);
+/* llama.cpp tensor name <-> HF name (gguf_export.c); false when unknown. */
+bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap);
+bool sl_gguf_name_to_hf(const char *gguf, char *out, size_t cap);
 int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                        sl_error *err);
 

@@ -242,13 +242,15 @@ done:
 
 /* ---- tensor names ---- */
 
-static bool gguf_name(const char *hf, char *out, size_t cap) {
-    static const struct { const char *hf, *gg; } k[] = {
+static const struct { const char *hf, *gg; } k_names[] = {
         {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"}, {"self_attn.v_proj", "attn_v"},
         {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
         {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate_proj", "ffn_gate"},
         {"mlp.up_proj", "ffn_up"}, {"mlp.down_proj", "ffn_down"},
-    };
+};
+#define N_NAMES (sizeof k_names / sizeof k_names[0])
+
+bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap) {
     const char *suffix = strrchr(hf, '.');
     if (!suffix) return false;
     size_t stem = (size_t)(suffix - hf);
@@ -260,9 +262,27 @@ static bool gguf_name(const char *hf, char *out, size_t cap) {
     if (sscanf(hf, "model.layers.%u.%n", &layer, &used) != 1 || used == 0) return false;
     const char *rest = hf + used;
     size_t rl = (size_t)(suffix - rest);
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        if (strlen(k[i].hf) == rl && !strncmp(rest, k[i].hf, rl))
-            return snprintf(out, cap, "blk.%u.%s%s", layer, k[i].gg, suffix) > 0;
+    for (size_t i = 0; i < N_NAMES; i++)
+        if (strlen(k_names[i].hf) == rl && !strncmp(rest, k_names[i].hf, rl))
+            return snprintf(out, cap, "blk.%u.%s%s", layer, k_names[i].gg, suffix) > 0;
+    return false;
+}
+
+bool sl_gguf_name_to_hf(const char *gg, char *out, size_t cap) {
+    const char *suffix = strrchr(gg, '.');
+    if (!suffix) return false;
+    size_t stem = (size_t)(suffix - gg);
+    if (stem == 10 && !strncmp(gg, "token_embd", stem)) return snprintf(out, cap, "model.embed_tokens%s", suffix) > 0;
+    if (stem == 11 && !strncmp(gg, "output_norm", stem)) return snprintf(out, cap, "model.norm%s", suffix) > 0;
+    if (stem == 6 && !strncmp(gg, "output", stem)) return snprintf(out, cap, "lm_head%s", suffix) > 0;
+    unsigned layer;
+    int used = 0;
+    if (sscanf(gg, "blk.%u.%n", &layer, &used) != 1 || used == 0) return false;
+    const char *rest = gg + used;
+    size_t rl = (size_t)(suffix - rest);
+    for (size_t i = 0; i < N_NAMES; i++)
+        if (strlen(k_names[i].gg) == rl && !strncmp(rest, k_names[i].gg, rl))
+            return snprintf(out, cap, "model.layers.%u.%s%s", layer, k_names[i].hf, suffix) > 0;
     return false;
 }
 
@@ -364,7 +384,7 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
             if (w && w->dtype == SL_U32) continue;
         }
         char name[128];
-        if (!gguf_name(t->name, name, sizeof name)) {
+        if (!sl_gguf_name_from_hf(t->name, name, sizeof name)) {
             rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' has no llama.cpp name", src, t->name);
             break;
         }

@@ -363,8 +363,7 @@ static int build_plan(mlx_job *j, sl_error *err) {
     return rc;
 }
 
-static int write_index(mlx_job *j, const char *dir, char **shard_names, sl_error *err) {
-    sl_plan *p = &j->plan;
+static int write_index(sl_plan *p, const char *dir, char **shard_names, sl_error *err) {
     uint64_t total = 0, params = 0;
     const char **names = malloc((p->n ? p->n : 1) * sizeof *names);
     if (!names) return sl_errorf(err, SL_ENOMEM, "out of memory");
@@ -407,10 +406,10 @@ static int write_index(mlx_job *j, const char *dir, char **shard_names, sl_error
         pj_free(wm);
         return sl_errorf(err, SL_ENOMEM, "out of memory");
     }
-    if (j->plan.st) {
-        j->plan.st->params = params;
-        j->plan.st->model_bytes = total;
-        j->plan.st->bits_per_weight = params ? (double)total * 8.0 / (double)params : 0;
+    if (p->st) {
+        p->st->params = params;
+        p->st->model_bytes = total;
+        p->st->bits_per_weight = params ? (double)total * 8.0 / (double)params : 0;
     }
     char *path = sl_path_join(dir, "model.safetensors.index.json");
     rc = pj_write(idx, 4, false, path, err);
@@ -419,21 +418,20 @@ static int write_index(mlx_job *j, const char *dir, char **shard_names, sl_error
     return rc;
 }
 
-static int write_config(mlx_job *j, const char *dir, sl_error *err) {
-    pj *c = j->cfg;
+static int write_config(pj *c, pj **qconf, bool drop_quant, const char *dir, sl_error *err) {
     pj_remove(c, "_name_or_path");
     pj_remove(c, "vision_config");
-    if (j->o->dequantize) {
+    if (drop_quant) {
         pj_remove(c, "quantization");
         pj_remove(c, "quantization_config");
     }
-    if (j->qconf) {
-        pj *q2 = pj_copy(j->qconf);
-        if (!q2 || pj_set(c, "quantization", j->qconf)) {
+    if (*qconf) {
+        pj *q2 = pj_copy(*qconf);
+        if (!q2 || pj_set(c, "quantization", *qconf)) {
             pj_free(q2);
             return sl_errorf(err, SL_ENOMEM, "out of memory");
         }
-        j->qconf = NULL;
+        *qconf = NULL;
         if (pj_set(c, "quantization_config", q2)) return sl_errorf(err, SL_ENOMEM, "out of memory");
     } else if (pj_get(c, "quantization")) {
         pj *q2 = pj_copy(pj_get(c, "quantization"));
@@ -454,6 +452,52 @@ static int write_text(const char *dir, const char *name, const char *text, sl_er
     if (!rc) rc = sl_outfile_commit(&f, err);
     else sl_outfile_abort(&f);
     free(path);
+    return rc;
+}
+
+int sl_mlx_save(sl_plan *p, pj *cfg, pj **qconf, bool drop_quant, const char *side_src, const char *dst,
+                sl_error *err) {
+    const sl_convert_opts *o = p->o;
+    int rc = 0;
+    sl_outdir od = {0};
+    bool od_open = false;
+    char **shard_names = NULL;
+    uint32_t nshards = 0;
+    if (!rc) {
+        for (size_t i = 0; i < p->n; i++) p->total += sl_plan_nbytes(&p->t[i]);
+        nshards = sl_plan_shard(p, o->max_shard_bytes ? o->max_shard_bytes : MLX_SHARD_BYTES);
+        shard_names = calloc(nshards, sizeof *shard_names);
+        if (!shard_names) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        for (uint32_t s = 0; !rc && s < nshards; s++) {
+            char name[64];
+            if (nshards == 1) snprintf(name, sizeof name, "model.safetensors");
+            else snprintf(name, sizeof name, "model-%05u-of-%05u.safetensors", s + 1, nshards);
+            if (!(shard_names[s] = strdup(name))) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        }
+    }
+    if (!rc && !(rc = sl_outdir_open(&od, dst, o->force, err))) od_open = true;
+    cJSON *meta = NULL;
+    if (!rc) {
+        meta = cJSON_CreateObject();
+        if (!meta || !cJSON_AddStringToObject(meta, "format", "mlx")) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    for (uint32_t s = 0; !rc && s < nshards; s++) {
+        char *path = sl_path_join(od.tmp_path, shard_names[s]);
+        rc = sl_plan_write_file(p, s, SL_FMT_SAFETENSORS, path, meta, err);
+        free(path);
+    }
+    cJSON_Delete(meta);
+    if (!rc) rc = write_index(p, od.tmp_path, shard_names, err);
+    if (!rc) rc = write_config(cfg, qconf, drop_quant, od.tmp_path, err);
+    if (!rc) rc = (side_src ? sl_convert_copy_side_files(side_src, od.tmp_path, p->st, err) : 0);
+    if (!rc) rc = write_text(od.tmp_path, "README.md", k_model_card, err);
+    if (od_open) {
+        if (!rc) rc = sl_outdir_commit(&od, err);
+        else sl_outdir_abort(&od);
+    }
+    if (shard_names)
+        for (uint32_t s = 0; s < nshards; s++) free(shard_names[s]);
+    free(shard_names);
     return rc;
 }
 
@@ -483,8 +527,12 @@ static int setup_quant(mlx_job *j, sl_error *err) {
 
 int sl_convert_to_mlx(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                       sl_error *err) {
-    if (!sl_path_is_dir(src))
-        return sl_errorf(err, SL_EUNSUPPORTED, "%s: --to mlx needs a model directory (config.json + weights)", src);
+    if (!sl_path_is_dir(src)) {
+        sl_error e2 = {0};
+        if (sl_detect_format(src, &e2) == SL_FMT_GGUF) return sl_convert_gguf_to_mlx(src, dst, o, st, err);
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: --to mlx needs a model directory (config.json + weights) or a GGUF file",
+                         src);
+    }
     if (sl_path_exists(dst) && !o->force)
         return sl_errorf(err, SL_EINVAL, "%s: already exists (use --force to replace it)", dst);
     if (o->q.enabled && o->dequantize)
@@ -508,45 +556,7 @@ int sl_convert_to_mlx(const char *src, const char *dst, const sl_convert_opts *o
     }
     if (!rc && o->q.enabled) rc = setup_quant(&j, err);
     if (!rc) rc = build_plan(&j, err);
-    sl_outdir od = {0};
-    bool od_open = false;
-    char **shard_names = NULL;
-    uint32_t nshards = 0;
-    if (!rc) {
-        for (size_t i = 0; i < j.plan.n; i++) j.plan.total += sl_plan_nbytes(&j.plan.t[i]);
-        nshards = sl_plan_shard(&j.plan, o->max_shard_bytes ? o->max_shard_bytes : MLX_SHARD_BYTES);
-        shard_names = calloc(nshards, sizeof *shard_names);
-        if (!shard_names) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        for (uint32_t s = 0; !rc && s < nshards; s++) {
-            char name[64];
-            if (nshards == 1) snprintf(name, sizeof name, "model.safetensors");
-            else snprintf(name, sizeof name, "model-%05u-of-%05u.safetensors", s + 1, nshards);
-            if (!(shard_names[s] = strdup(name))) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        }
-    }
-    if (!rc && !(rc = sl_outdir_open(&od, dst, o->force, err))) od_open = true;
-    cJSON *meta = NULL;
-    if (!rc) {
-        meta = cJSON_CreateObject();
-        if (!meta || !cJSON_AddStringToObject(meta, "format", "mlx")) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-    }
-    for (uint32_t s = 0; !rc && s < nshards; s++) {
-        char *path = sl_path_join(od.tmp_path, shard_names[s]);
-        rc = sl_plan_write_file(&j.plan, s, SL_FMT_SAFETENSORS, path, meta, err);
-        free(path);
-    }
-    cJSON_Delete(meta);
-    if (!rc) rc = write_index(&j, od.tmp_path, shard_names, err);
-    if (!rc) rc = write_config(&j, od.tmp_path, err);
-    if (!rc) rc = sl_convert_copy_side_files(src, od.tmp_path, st, err);
-    if (!rc) rc = write_text(od.tmp_path, "README.md", k_model_card, err);
-    if (od_open) {
-        if (!rc) rc = sl_outdir_commit(&od, err);
-        else sl_outdir_abort(&od);
-    }
-    if (shard_names)
-        for (uint32_t s = 0; s < nshards; s++) free(shard_names[s]);
-    free(shard_names);
+    if (!rc) rc = sl_mlx_save(&j.plan, j.cfg, &j.qconf, o->dequantize, src, dst, err);
     if (st) {
         st->bytes_written = j.plan.done;
         if (st->n_report) qsort(st->report, st->n_report, sizeof *st->report, cmp_report);

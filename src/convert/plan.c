@@ -322,26 +322,38 @@ static int produce_gguf_deq(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl
     return rc;
 }
 
-/* GGUF Q4_0/Q4_1/Q8_0 -> MLX affine; which part is o->kind. */
+/* Row r of the output comes from row perm(r) of the source: llama.cpp's
+ * Q/K permutation (HF rotate-half -> interleaved pairs) inverted, row-wise. */
+static uint64_t permuted_row(uint64_t r, uint64_t rows, uint32_t heads, bool inverse) {
+    if (!heads) return r;
+    uint64_t hd = rows / heads, half = hd / 2;
+    uint64_t h = r / hd, i = r % hd;
+    if (inverse) /* HF row h*hd + k*half + j comes from GGUF row h*hd + 2*j + k */
+        return h * hd + 2 * (i % half) + i / half;
+    /* GGUF row h*hd + 2*j + k comes from HF row h*hd + k*half + j */
+    uint64_t j = i / 2, k = i % 2;
+    return h * hd + k * half + j;
+}
+
+/* GGUF Q4_0/Q4_1/Q8_0 -> MLX affine; which part is o->kind.  Row-wise (rows may be un-permuted). */
 static int produce_repack(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_error *err) {
     const sl_tensor *t = o->src;
     const sl_dtype_info *di = sl_dtype_get(t->dtype);
-    uint64_t per = (CHUNK_BYTES / 4) / 32 * 32;
-    uint32_t *wq = malloc(per);   /* <= per*8/8 bytes for 8-bit */
-    uint16_t *sc = malloc(per / 32 * 2), *bi = malloc(per / 32 * 2);
+    uint64_t K = (uint64_t)t->shape[t->ndim - 1], rows = K ? t->numel / K : 0;
+    uint64_t rowb = K / 32 * di->block_bytes;
+    uint32_t *wq = malloc(K + 4);  /* <= K bytes of codes (8-bit) */
+    uint16_t *sc = malloc(K / 32 * 2 + 2), *bi = malloc(K / 32 * 2 + 2);
     int rc = wq && sc && bi ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
-    for (uint64_t first = 0; !rc && first < t->numel; first += per) {
-        uint64_t n = t->numel - first > per ? per : t->numel - first;
+    for (uint64_t r = 0; !rc && r < rows; r++) {
+        uint64_t sr = permuted_row(r, rows, o->permute_heads, o->unpermute), ovf = 0;
         int bits = 0;
-        uint64_t ovf = 0;
-        rc = sl_q_gguf_to_affine(t->dtype, t->data + first / 32 * di->block_bytes, (size_t)n, wq, sc, bi, &bits,
-                                 &ovf, err);
+        rc = sl_q_gguf_to_affine(t->dtype, t->data + sr * rowb, (size_t)K, wq, sc, bi, &bits, &ovf, err);
         if (rc) break;
-        if (p->st) p->st->inexact += ovf;
+        if (p->st && o->kind == SL_OUT_REPACK_B) p->st->inexact += ovf;
         const void *d = o->kind == SL_OUT_REPACK_W ? (const void *)wq : o->kind == SL_OUT_REPACK_S ? (const void *)sc : (const void *)bi;
-        uint64_t nb = o->kind == SL_OUT_REPACK_W ? n * (uint64_t)bits / 8 : n / 32 * 2;
+        uint64_t nb = o->kind == SL_OUT_REPACK_W ? K * (uint64_t)bits / 8 : K / 32 * 2;
         rc = sl_writer_write(w, d, (size_t)nb, err);
-        if (!rc) rc = tick(p, nb, o->name, err);
+        if (!rc && (r % 256 == 255 || r + 1 == rows)) rc = tick(p, nb * (r % 256 + 1), o->name, err);
     }
     free(wq);
     free(sc);
@@ -349,17 +361,6 @@ static int produce_repack(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_e
     sl_checkpoint_release(p->ck, t);
     if (rc) sl_error_prefix(err, "tensor '%s': ", o->name);
     return rc;
-}
-
-/* Row r of the output comes from row perm(r) of the source: llama.cpp's
- * Q/K permutation (HF rotate-half -> interleaved pairs) inverted, row-wise. */
-static uint64_t permuted_row(uint64_t r, uint64_t rows, uint32_t heads) {
-    if (!heads) return r;
-    uint64_t hd = rows / heads, half = hd / 2;
-    uint64_t h = r / hd, i = r % hd;
-    /* GGUF row h*hd + 2*j + k comes from HF row h*hd + k*half + j */
-    uint64_t j = i / 2, k = i % 2;
-    return h * hd + k * half + j;
 }
 
 /* One source row as f32: float tensors, GGUF blocks or MLX affine (dequantized). */
@@ -412,7 +413,7 @@ static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_e
     }
     int rc = f && ob && (!o->src_scales || (rr.wb && rr.sb && rr.bb)) ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
     for (uint64_t r = 0; !rc && r < rows; r++) {
-        uint64_t sr = permuted_row(r, rows, o->permute_heads);
+        uint64_t sr = permuted_row(r, rows, o->permute_heads, o->unpermute);
         rc = read_row_f32(o, sr, K, &rr, f, err);
         if (rc) break;
         if (o->dtype == SL_F32 || o->dtype == SL_F16 || o->dtype == SL_BF16) {
@@ -443,7 +444,7 @@ static int produce_q4_1(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_err
     uint8_t *sb = malloc(groups * ssz), *bb = malloc(groups * ssz), *ob = malloc(rowb ? rowb : 1);
     int rc = wb && sb && bb && ob ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
     for (uint64_t r = 0; !rc && r < rows; r++) {
-        uint64_t sr = permuted_row(r, rows, o->permute_heads), inexact = 0;
+        uint64_t sr = permuted_row(r, rows, o->permute_heads, o->unpermute), inexact = 0;
         rc = sl_tensor_read(wt, sr * words, words, SL_U32, wb, err);
         if (!rc) rc = sl_tensor_read(st, sr * groups, groups, st->dtype, sb, err);
         if (!rc) rc = sl_tensor_read(bt, sr * groups, groups, st->dtype, bb, err);

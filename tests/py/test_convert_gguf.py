@@ -230,3 +230,54 @@ def test_gguf_bad_input(silica, tmp_path, llama_dir):
     assert_clean_error(silica("convert", llama_dir, out, "--to", "gguf"), "already exists")
     assert_clean_error(silica("convert", llama_dir, tmp_path / "y.gguf", "--to", "gguf", "--q-type", "Q3_X"), "Q3_X")
     assert not (tmp_path / "y.gguf").exists()
+
+
+def unpermute(w, n_head):
+    """inverse of permute(): adjacent pairs back to rotate-half."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q8_0"])
+def test_gguf_to_mlx_repacks_like_mlx(silica, tmp_path, llama_dir, qtype):
+    """GGUF Q4_0/Q4_1/Q8_0 -> MLX affine: byte-identical to MLX's own GGUF loader (mx.load),
+    with HF names and llama's q/k rows un-permuted; mlx-lm loads the directory."""
+    import mlx.core as mx
+    from pathlib import Path
+    from mlx_lm.utils import load_model
+    g = tmp_path / "m.gguf"
+    silica("convert", llama_dir, g, "--to", "gguf", "--q-type", qtype, check=True)
+    out = tmp_path / "mlx"
+    silica("convert", g, out, "--to", "mlx", check=True)
+    ref = mx.load(str(g))
+    ours = st_load(out)
+    bits = 8 if qtype == "Q8_0" else 4
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["quantization"] == {"group_size": 32, "bits": bits, "mode": "affine"}
+    assert cfg["model_type"] == "llama" and cfg["rms_norm_eps"] == 1e-05 and cfg["tie_word_embeddings"] is False
+    for gg, hf, nh in [("blk.0.attn_q", "model.layers.0.self_attn.q_proj", 4),
+                       ("blk.1.attn_k", "model.layers.1.self_attn.k_proj", 2),
+                       ("blk.1.ffn_down", "model.layers.1.mlp.down_proj", 0),
+                       ("token_embd", "model.embed_tokens", 0), ("output", "lm_head", 0)]:
+        for part in ["weight", "scales", "biases"]:
+            x, y = np.array(ref[f"{gg}.{part}"]), np.array(ours[f"{hf}.{part}"])
+            if nh:
+                x = unpermute(x, nh)
+            assert x.dtype == y.dtype and x.shape == y.shape, (gg, part)
+            assert x.tobytes() == y.tobytes(), (gg, part)
+    np.testing.assert_array_equal(np.array(ours["model.norm.weight"]), np.array(ref["output_norm.weight"]))
+    load_model(Path(out))
+
+
+def test_gguf_f16_round_trip_to_mlx(silica, tmp_path, llama_dir):
+    """HF -> GGUF F16 -> MLX: every tensor is the source's, rounded to f16 once (norms kept f32)."""
+    g = tmp_path / "m.gguf"
+    silica("convert", llama_dir, g, "--to", "gguf", check=True)
+    out = tmp_path / "mlx"
+    silica("convert", g, out, "--to", "mlx", check=True)
+    src, ours = st_load(llama_dir), st_load(out)
+    assert sorted(ours) == sorted(k for k in src if "inv_freq" not in k)
+    for k in ours:
+        want = f32(src[k])
+        if src[k].ndim == 2:
+            want = want.astype(np.float16).astype(np.float32)
+        np.testing.assert_array_equal(f32(ours[k]), want, err_msg=k)
