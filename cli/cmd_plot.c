@@ -4,10 +4,9 @@
  * tokens) as a standalone SVG: RSS, peak RSS and KV-cache bytes against
  * time, with axes, ticks, a legend and a <title>/<desc> for screen readers.
  *
- * Invariants: every line must be a JSON object with a numeric "t" and
- * "rss" (others optional, >= 0), t non-decreasing; the first bad line is
- * reported as FILE:LINE with what was expected.  Output is atomic
- * (sl_outfile: temp name, fsync, rename).
+ * Invariants: the series is read by sl_mem_series_load (monitor.c), which
+ * reports the first bad line as FILE:LINE; output is atomic (sl_outfile:
+ * temp name, fsync, rename).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -25,86 +24,6 @@ static const char *k_help =
     "bytes over time.\n\n"
     "options:\n  -o, --output OUT  the SVG to write\n  --title TEXT      plot title (default: FILE)\n"
     "  --help            this text\n";
-
-typedef struct sample {
-    double t, rss, peak, kv, tokens;
-} sample;
-
-#define MAX_SAMPLES (1u << 22)
-
-static int num_field(const cJSON *o, const char *k, bool required, double *out, const char *path, size_t line,
-                     sl_error *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!v) {
-        *out = -1;
-        return required ? sl_errorf(err, SL_EINVAL, "%s:%zu: field '%s' missing (expected a number)", path, line, k) : 0;
-    }
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > 1e18)
-        return sl_errorf(err, SL_EINVAL, "%s:%zu: field '%s' must be a non-negative number", path, line, k);
-    *out = v->valuedouble;
-    return 0;
-}
-
-static int load(const char *path, sample **out, size_t *n, sl_error *err) {
-    *out = NULL;
-    *n = 0;
-    char *buf;
-    size_t len;
-    int rc = sl_read_file(path, 512u << 20, &buf, &len, err);
-    if (rc) return rc;
-    size_t cap = 0, line = 0;
-    sample *s = NULL;
-    char *p = buf, *end = buf + len;
-    while (p < end && !rc) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        line++;
-        char *next = nl ? nl + 1 : end;
-        size_t k = 0;
-        while (k < l && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r')) k++;
-        if (k == l) { p = next; continue; }
-        cJSON *o = cJSON_ParseWithLength(p, l);
-        if (!cJSON_IsObject(o)) {
-            cJSON_Delete(o);
-            rc = sl_errorf(err, SL_EINVAL, "%s:%zu: not a JSON object (expected one sample per line)", path, line);
-            break;
-        }
-        sample x;
-        if (!(rc = num_field(o, "t", true, &x.t, path, line, err)) &&
-            !(rc = num_field(o, "rss", true, &x.rss, path, line, err)) &&
-            !(rc = num_field(o, "peak_rss", false, &x.peak, path, line, err)) &&
-            !(rc = num_field(o, "kv_bytes", false, &x.kv, path, line, err)))
-            rc = num_field(o, "tokens", false, &x.tokens, path, line, err);
-        cJSON_Delete(o);
-        if (rc) break;
-        if (*n && x.t < s[*n - 1].t) {
-            rc = sl_errorf(err, SL_EINVAL, "%s:%zu: time %g goes backwards (previous sample %g)", path, line, x.t,
-                           s[*n - 1].t);
-            break;
-        }
-        if (*n == MAX_SAMPLES) {
-            rc = sl_errorf(err, SL_EINVAL, "%s:%zu: more than %u samples", path, line, MAX_SAMPLES);
-            break;
-        }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 256;
-            sample *ns = realloc(s, cap * sizeof *ns);
-            if (!ns) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); break; }
-            s = ns;
-        }
-        s[(*n)++] = x;
-        p = next;
-    }
-    free(buf);
-    if (!rc && *n == 0) rc = sl_errorf(err, SL_EINVAL, "%s: no samples (expected JSON lines with \"t\" and \"rss\")", path);
-    if (rc) {
-        free(s);
-        *n = 0;
-        return rc;
-    }
-    *out = s;
-    return 0;
-}
 
 /* 1-2-5 tick step giving about `want` ticks over [0, hi]. */
 static double tick_step(double hi, int want) {
@@ -144,18 +63,18 @@ static int emit(sl_outfile *f, sl_error *err, const char *fmt, ...) {
     return sl_outfile_write(f, buf, (size_t)l, err);
 }
 
-static int write_svg(const char *out, const char *title, const sample *s, size_t n, sl_error *err) {
+static int write_svg(const char *out, const char *title, const sl_mem_sample *s, size_t n, sl_error *err) {
     const double W = 800, H = 420, L = 80, R = 20, T = 50, B = 60;
     double tmax = s[n - 1].t, ymax = 0, peak = 0;
     bool have_peak = false, have_kv = false;
     for (size_t i = 0; i < n; i++) {
         if (s[i].rss > ymax) ymax = s[i].rss;
-        if (s[i].peak > ymax) ymax = s[i].peak;
-        if (s[i].kv > ymax) ymax = s[i].kv;
-        if (s[i].peak >= 0) have_peak = true;
-        if (s[i].kv >= 0) have_kv = true;
+        if (s[i].peak_rss > ymax) ymax = s[i].peak_rss;
+        if (s[i].kv_bytes > ymax) ymax = s[i].kv_bytes;
+        if (s[i].peak_rss >= 0) have_peak = true;
+        if (s[i].kv_bytes >= 0) have_kv = true;
         if (s[i].rss > peak) peak = s[i].rss;
-        if (s[i].peak > peak) peak = s[i].peak;
+        if (s[i].peak_rss > peak) peak = s[i].peak_rss;
     }
     if (tmax <= 0) tmax = 1;
     double unit = ymax >= (double)SL_GIB ? (double)SL_GIB : (double)SL_MIB;
@@ -204,7 +123,7 @@ static int write_svg(const char *out, const char *title, const sample *s, size_t
         E("<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", series[k].color,
           k == 1 ? " stroke-dasharray=\"6 3\"" : "");
         for (size_t i = 0; i < n && !rc; i++) {
-            double v = k == 0 ? s[i].rss : k == 1 ? s[i].peak : s[i].kv;
+            double v = k == 0 ? s[i].rss : k == 1 ? s[i].peak_rss : s[i].kv_bytes;
             if (v < 0) continue;
             E("%.1f,%.1f ", L + s[i].t / xtop * pw, T + ph - v / unit / ytop * ph);
         }
@@ -246,9 +165,9 @@ int cmd_plot(int argc, char **argv) {
     if (!in) return cli_usage("plot", "missing FILE");
     if (!out) return cli_usage("plot", "missing -o OUT.svg");
     sl_error err = {0};
-    sample *s;
+    sl_mem_sample *s;
     size_t n;
-    if (load(in, &s, &n, &err)) return cli_fail(&err);
+    if (sl_mem_series_load(in, &s, &n, &err)) return cli_fail(&err);
     int rc = write_svg(out, title ? title : sl_path_basename(in), s, n, &err);
     free(s);
     return rc ? cli_fail(&err) : 0;

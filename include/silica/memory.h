@@ -78,6 +78,16 @@ int sl_mem_monitor_open(const char *path, sl_mem_monitor **out, sl_error *err);
 int sl_mem_monitor_sample(sl_mem_monitor *m, uint64_t kv_bytes, uint64_t tokens, sl_error *err);
 int sl_mem_monitor_close(sl_mem_monitor *m, sl_error *err);   /* flushes; NULL ok */
 
+/* Read a series back: every non-blank line a JSON object with numeric "t"
+ * and "rss" (peak_rss, kv_bytes, tokens optional: -1 when absent), all >= 0,
+ * t non-decreasing; the first bad line is an error naming FILE:LINE. */
+typedef struct sl_mem_sample {
+    double t, rss, peak_rss, kv_bytes, tokens;
+} sl_mem_sample;
+int sl_mem_series_parse(const char *text, size_t len, const char *name, sl_mem_sample **out, size_t *n,
+                        sl_error *err);
+int sl_mem_series_load(const char *path, sl_mem_sample **out, size_t *n, sl_error *err);   /* free(*out) */
+
 /* ---- a model, as the estimator sees it ---- */
 typedef enum sl_kv_type { SL_KV_F16 = 0, SL_KV_F32, SL_KV_Q8, SL_KV_Q4 } sl_kv_type;
 const char *sl_kv_type_name(sl_kv_type t);              /* "f16", "f32", "q8", "q4" */
