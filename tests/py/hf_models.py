@@ -18,7 +18,7 @@ from conftest import SHARED
 
 FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"]
 TOKENIZER_OF = {"llama": "llama3", "mistral": "mistral", "qwen2": "qwen3", "qwen3": "qwen3",
-                "gemma": "gemma3", "gemma2": "gemma3", "phi3": "llama3"}
+                "gemma": "gemma3", "gemma2": "mistral", "phi3": "llama3"}
 
 
 def family_config(family, hidden=128, inter=96, layers=2, heads=4, kv_heads=2, vocab=256, tied=None,
