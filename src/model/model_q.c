@@ -85,8 +85,8 @@ int sl_model_bind_mlx(sl_model *m, const sl_tensor *t, int64_t rows, int64_t col
     if (!s)
         return sl_errorf(err, SL_EINVAL, "%s: tensor '%s' is uint32 but '%s' is missing (not an MLX-quantized weight)",
                          m->ck->path, t->name, sn);
-    int bits, gs, rc;
-    sl_q_mode mode;
+    int bits = 0, gs = 0, rc;
+    sl_q_mode mode = SL_Q_AFFINE;
     if ((rc = qparams(m, module, &bits, &gs, &mode, err))) return rc;
     if (cols % gs)
         return sl_errorf(err, SL_EINVAL, "%s: '%s': %lld columns are not a multiple of group_size %d", m->ck->path,

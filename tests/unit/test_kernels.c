@@ -3,7 +3,9 @@
  * kernels (F32/F16/BF16 against a double-precision reference, every row
  * split, every batch size, tails of the unrolled dot product), the dispatch
  * table, the thread pool, RoPE frequency variants (closed forms), config
- * parsing edge cases, and the sampler's support and edge cases.
+ * parsing edge cases, the sampler's support and edge cases, and the
+ * quantized kernels: every SIMD set against the portable one, fused 8-bit
+ * activation dots within their rounding bound of the f32 row decoder.
  * Agreement with transformers end to end is tests/py/test_engine.py.
  */
 #include <math.h>
@@ -19,6 +21,8 @@
 #include <cmocka.h>
 
 #include "kernels/matmul.h"
+#include "kernels/qdot.h"
+#include "silica/quant.h"
 #include "model/model_impl.h"
 #include "runtime/pool.h"
 #include "silica/runtime.h"
@@ -95,6 +99,141 @@ static void test_dot_tails(void **state) {
     float a[67], b[67];
     for (int i = 0; i < 67; i++) { a[i] = (float)(i + 1); b[i] = 1.0f; }
     for (size_t n = 0; n <= 67; n++) assert_true(sl_dot_f32(a, b, n) == (float)(n * (n + 1) / 2));
+}
+
+/* ---- quantized kernels (qdot.h, qmatmul.c) ---- */
+
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = sl_f32_to_f16(v);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+/* Random valid blocks: random bytes, then sane f16 scales at the type's offsets. */
+static void rand_blocks(sl_dtype t, uint8_t *w, size_t nblocks) {
+    const sl_dtype_info *di = sl_dtype_get(t);
+    for (size_t i = 0; i < nblocks * di->block_bytes; i++) w[i] = (uint8_t)(rndf() * 128.0f + 128.0f);
+    for (size_t b = 0; b < nblocks; b++) {
+        uint8_t *p = w + b * di->block_bytes;
+        switch (t) {
+        case SL_Q4_0: case SL_Q8_0: put_f16(p, 0.01f + 0.005f * rndf()); break;
+        case SL_Q4_K: put_f16(p, 1e-3f + 5e-4f * rndf()); put_f16(p + 2, 1e-3f + 5e-4f * rndf()); break;
+        case SL_Q6_K: put_f16(p + 208, 1e-3f + 5e-4f * rndf()); break;
+        default: break;
+        }
+    }
+}
+
+/* Every SIMD set gives the portable results (integer sums exact; f32 block
+ * accumulation order may differ: 1e-5 of the sum of |terms|). */
+static void test_qdot_sets_match_portable(void **state) {
+    (void)state;
+    const char *names[] = {"avx2", "avx512", "neon"};
+    enum { COLS = 1024 };
+    static uint8_t w[COLS / 32 * 210];
+    static float x[COLS], xs[COLS / 32];
+    static sl_q8b q8[COLS / 32];
+    static sl_q8kb q8k[COLS / 256];
+    for (int i = 0; i < COLS; i++) x[i] = rndf() * 3.0f;
+    sl_qd_quantize_q8(x, COLS, q8);
+    sl_qd_quantize_q8k(x, COLS, q8k);
+    const sl_qd_kernels *p = sl_qd_by_name("portable");
+    for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[s]);
+        if (!k) continue;
+        for (int rep = 0; rep < 20; rep++) {
+            rand_blocks(SL_Q4_0, w, COLS / 32);
+            float a = p->q4_0(w, q8, COLS / 32), b = k->q4_0(w, q8, COLS / 32);
+            assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
+            rand_blocks(SL_Q8_0, w, COLS / 32);
+            a = p->q8_0(w, q8, COLS / 32), b = k->q8_0(w, q8, COLS / 32);
+            assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
+            rand_blocks(SL_Q4_K, w, COLS / 256);
+            assert_true(p->q4_k(w, q8k, COLS / 256) == k->q4_k(w, q8k, COLS / 256));   /* same order: bit-equal */
+            rand_blocks(SL_Q6_K, w, COLS / 256);
+            assert_true(p->q6_k(w, q8k, COLS / 256) == k->q6_k(w, q8k, COLS / 256));
+            float sc[COLS / 32], bi[COLS / 32];
+            for (int g = 0; g < COLS / 32; g++) {
+                sc[g] = rndf() * 0.1f;
+                bi[g] = rndf() * 0.1f;
+                xs[g] = 0;
+                for (int i = 0; i < 32; i++) xs[g] += x[g * 32 + i];
+            }
+            for (int i = 0; i < COLS; i++) w[i] = (uint8_t)(rndf() * 128.0f + 128.0f);
+            for (int gs = 32; gs <= 128; gs *= 2) {
+                float xsg[COLS / 32] = {0};
+                for (int g = 0; g < COLS / gs; g++)
+                    for (int i = 0; i < gs; i++) xsg[g] += x[g * gs + i];
+                for (int bits = 4; bits <= 8; bits += 4) {
+                    sl_qd_affine_fn pf = bits == 4 ? p->affine4 : p->affine8, kf = bits == 4 ? k->affine4 : k->affine8;
+                    a = pf(w, sc, bi, x, xsg, (size_t)(COLS / gs), gs);
+                    b = kf(w, sc, bi, x, xsg, (size_t)(COLS / gs), gs);
+                    assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
+                }
+            }
+        }
+    }
+}
+
+/* Fused GGUF kernels (8-bit activations) against the row decoder (f32):
+ * the difference is bounded by the activation rounding, d/2 per element. */
+static void test_qmatmul_fused_vs_rowdec(void **state) {
+    (void)state;
+    const sl_dtype types[] = {SL_Q4_0, SL_Q8_0, SL_Q4_K, SL_Q6_K};
+    enum { ROWS = 5, COLS = 512, N = 3 };
+    static uint8_t wd[ROWS * COLS / 32 * 210];
+    static float x[N * COLS], y[N * ROWS], row[COLS], scratch[N * COLS * 2 + 4096];
+    for (int i = 0; i < N * COLS; i++) x[i] = rndf() * 2.0f;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const sl_dtype_info *di = sl_dtype_get(types[ti]);
+        size_t rb = COLS / di->block_elems * di->block_bytes;
+        rand_blocks(types[ti], wd, ROWS * COLS / di->block_elems);
+        sl_weight w = {.fmt = SL_WF_GGUF, .dtype = types[ti], .rows = ROWS, .cols = COLS, .data = wd, .row_bytes = rb};
+        const sl_matmul_kernel *k = sl_qmatmul_lookup(&w);
+        assert_non_null(k);
+        assert_true(sl_matmul_scratch_floats(&w, N) <= sizeof scratch / sizeof scratch[0]);
+        k->matmul(&w, x, N, COLS, y, ROWS, 0, 2, scratch);
+        k->matmul(&w, x, N, COLS, y, ROWS, 2, ROWS, scratch);
+        for (int r = 0; r < ROWS; r++) {
+            k->row(&w, r, row);
+            for (int t = 0; t < N; t++) {
+                const float *xt = x + t * COLS;
+                double ref = 0, bound = 0;
+                int be = di->block_elems == 256 ? 256 : 32;
+                for (int b0 = 0; b0 < COLS; b0 += be) {
+                    float amax = 0;
+                    for (int c = b0; c < b0 + be; c++) amax = fmaxf(amax, fabsf(xt[c]));
+                    for (int c = b0; c < b0 + be; c++) {
+                        ref += (double)row[c] * xt[c];
+                        bound += fabs(row[c]) * amax / 254.0;
+                    }
+                }
+                assert_true(fabs(y[t * ROWS + r] - ref) <= bound * 1.01 + 1e-5);
+            }
+        }
+    }
+}
+
+/* MLX affine: the fused dot (batches < 4) and the row decoder (larger) agree. */
+static void test_affine_fused_vs_rowdec(void **state) {
+    (void)state;
+    enum { ROWS = 4, COLS = 256, G = 64 };
+    static uint32_t codes[ROWS * COLS / 4];
+    static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[8192];
+    for (int bits = 2; bits <= 8; bits++) {
+        if (bits == 7) continue;
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) codes[i] = (uint32_t)(rndf() * 2147483647.0f) * 2u + 1u;
+        for (int i = 0; i < ROWS * COLS / G; i++) { sc[i] = rndf() * 0.05f; bi[i] = rndf() * 0.1f; }
+        for (int i = 0; i < 8 * COLS; i++) x[i] = rndf();
+        sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = COLS,
+                       .data = (const uint8_t *)codes, .row_bytes = (size_t)COLS * bits / 8, .scales = sc,
+                       .biases = bi, .scale_dtype = SL_F32, .bits = bits, .group_size = G, .qmode = SL_Q_AFFINE};
+        const sl_matmul_kernel *k = sl_qmatmul_lookup(&w);
+        assert_non_null(k);
+        for (int t = 0; t < 8; t++) k->matmul(&w, x + t * COLS, 1, COLS, y1 + t * ROWS, ROWS, 0, ROWS, scratch);
+        k->matmul(&w, x, 8, COLS, y2, ROWS, 0, ROWS, scratch);
+        for (int i = 0; i < 8 * ROWS; i++) assert_true(fabsf(y1[i] - y2[i]) <= 1e-5f * (1.0f + fabsf(y2[i])));
+    }
 }
 
 /* ---- thread pool ---- */
@@ -390,6 +529,9 @@ static void test_parse_ids(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_dense),
+        cmocka_unit_test(test_qdot_sets_match_portable),
+        cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
+        cmocka_unit_test(test_affine_fused_vs_rowdec),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
