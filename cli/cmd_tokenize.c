@@ -66,15 +66,13 @@ static void put_json_string(FILE *f, const char *s, size_t n) {
     fputc('"', f);
 }
 
-static void put_ids_json(FILE *f, const sl_tokenizer *t, const sl_tok_ids *ids) {
+static void put_ids_json(FILE *f, const sl_tok_ids *ids, const sl_tok_strs *strs) {
     fputs("{\"ids\": [", f);
     for (size_t i = 0; i < ids->n; i++) fprintf(f, i ? ", %u" : "%u", ids->ids[i]);
     fputs("], \"tokens\": [", f);
-    for (size_t i = 0; i < ids->n; i++) {
-        size_t len = 0;
-        const char *tok = sl_tok_id_to_token(t, ids->ids[i], &len);
+    for (size_t i = 0; i < strs->n; i++) {
         if (i) fputs(", ", f);
-        put_json_string(f, tok ? tok : "", tok ? len : 0);
+        put_json_string(f, strs->data + strs->off[i], strs->len[i]);
     }
     fputs("]}\n", f);
 }
@@ -210,6 +208,7 @@ int cmd_tokenize(int argc, char **argv) {
     st.load_ms = now_ms() - t0;
     st.load_cpu_ms = cpu_ms() - c0;
     sl_tok_ids ids = {0};
+    sl_tok_strs strs = {0};
     char *buf = NULL;
     size_t len = 0;
     int rc = 0;
@@ -219,13 +218,13 @@ int cmd_tokenize(int argc, char **argv) {
         size_t n = text ? strlen(text) : len;
         t0 = now_ms();
         c0 = cpu_ms();
-        if (!rc && sl_tok_encode(t, in, n, flags, &ids, &err)) rc = cli_fail(&err);
+        if (!rc && sl_tok_encode_strs(t, in, n, flags, &ids, st.on ? NULL : &strs, &err)) rc = cli_fail(&err);
         st.work_ms = now_ms() - t0;
         st.work_cpu_ms = cpu_ms() - c0;
         st.bytes = n;
         st.ids = ids.n;
         st.items = 1;
-        if (!rc && !st.on) put_ids_json(stdout, t, &ids);
+        if (!rc && !st.on) put_ids_json(stdout, &ids, &strs);
     } else {
         if (read_all(jsonl, &buf, &len, &err)) rc = cli_fail(&err);
         size_t pos = 0, line = 0;
@@ -246,9 +245,10 @@ int cmd_tokenize(int argc, char **argv) {
                 break;
             }
             ids.n = 0;
+            strs.n = strs.size = 0;
             t0 = now_ms();
             c0 = cpu_ms();
-            int erc = sl_tok_encode(t, str, sl, flags, &ids, &err);
+            int erc = sl_tok_encode_strs(t, str, sl, flags, &ids, st.on ? NULL : &strs, &err);
             st.work_ms += now_ms() - t0;
             st.work_cpu_ms += cpu_ms() - c0;
             st.bytes += sl;
@@ -260,13 +260,14 @@ int cmd_tokenize(int argc, char **argv) {
                 rc = cli_fail(&err);
                 break;
             }
-            if (!st.on) put_ids_json(stdout, t, &ids);
+            if (!st.on) put_ids_json(stdout, &ids, &strs);
             pos = end + 1;
         }
     }
     if (!rc && st.on) print_stats(&st, "encode");
     free(buf);
     sl_tok_ids_free(&ids);
+    sl_tok_strs_free(&strs);
     sl_tok_free(t);
     return rc;
 }

@@ -55,6 +55,21 @@ typedef struct sl_tok_ids {
 int sl_tok_encode(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out, sl_error *err);
 void sl_tok_ids_free(sl_tok_ids *ids);
 
+/* Token strings as HF's Encoding.tokens shows them: the vocab token for
+ * model tokens, the text an added token matched (with what lstrip/rstrip
+ * swallowed), the post-processor's own name for BOS/EOS.  String i is
+ * data + off[i], len[i] bytes, NUL-terminated. */
+typedef struct sl_tok_strs {
+    char *data;
+    size_t size, cap;
+    size_t *off, *len;
+    size_t n, ncap;
+} sl_tok_strs;
+/* sl_tok_encode that also appends each token's string to *strs. */
+int sl_tok_encode_strs(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out,
+                       sl_tok_strs *strs, sl_error *err);
+void sl_tok_strs_free(sl_tok_strs *s);
+
 /* Decode ids into a malloc'd NUL-terminated UTF-8 string. */
 int sl_tok_decode(const sl_tokenizer *t, const uint32_t *ids, size_t n, unsigned flags, char **text, size_t *len,
                   sl_error *err);

@@ -251,7 +251,7 @@ int tok_added_split(const tok_trie *t, const tok_added *toks, const char *s, siz
 /* ---- post-processor ---- */
 typedef struct tok_post {
     bool present;
-    uint32_t *single;     /* template: UINT32_MAX = sequence A, else id */
+    uint64_t *single;     /* template: low 32 bits id (UINT32_MAX = sequence A), high 32 bits name ref */
     size_t n_single;
 } tok_post;
 
@@ -281,6 +281,7 @@ struct sl_tokenizer {
     tok_buf strs;            /* all token strings */
     uint32_t *tok_off, *tok_len;   /* per id; tok_len == UINT32_MAX = no token */
     uint8_t *tok_special;          /* per id: 1 if a special added token */
+    uint32_t *add_off, *add_len;   /* per added id: original content (token_to_id) */
     uint32_t n_ids;
     tok_bpe bpe;
     tok_added *added;
@@ -299,6 +300,10 @@ struct sl_tokenizer {
     tok_buf nbuf, ntmp, lossy;
     tok_pieces pa, pb, pc;
     sl_tok_ids seq;
+    uint32_t *ovr;                 /* per seq id: 1 + offset in ovr_buf of its token text, 0 = vocab string */
+    size_t ovr_cap, ovr_n;
+    bool want_strs;
+    tok_buf ovr_buf;
     struct tok_fastdec *fast;      /* decode fast path (tok_fastdec.c), NULL if the chain has none */
 };
 

@@ -55,6 +55,10 @@ static int load_added(sl_tokenizer *t, const cJSON *arr, sl_error *err) {
     return 0;
 }
 
+/* The id -> token table (model vocab, overridden by added tokens, whose
+ * string is their normalized content when normalized=true, as HF shows and
+ * decodes them) and the content -> id map of added tokens (original content,
+ * as HF's token_to_id). */
 static int build_table(sl_tokenizer *t, sl_error *err) {
     uint32_t n = t->bpe.n_mod;
     for (size_t i = 0; i < t->n_added; i++)
@@ -63,40 +67,62 @@ static int build_table(sl_tokenizer *t, sl_error *err) {
     t->tok_off = malloc(((size_t)n + 1) * sizeof *t->tok_off);
     t->tok_len = malloc(((size_t)n + 1) * sizeof *t->tok_len);
     t->tok_special = calloc((size_t)n + 1, 1);
+    t->add_off = malloc(((size_t)n + 1) * sizeof *t->add_off);
+    t->add_len = malloc(((size_t)n + 1) * sizeof *t->add_len);
     uint32_t *ids = malloc((t->n_added + 1) * sizeof *ids);
-    if (!t->tok_off || !t->tok_len || !t->tok_special || !ids) {
-        free(ids);
-        return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
-    }
-    for (uint32_t i = 0; i < n; i++) {
+    tok_buf nb = {0}, tmp = {0};
+    int rc = 0;
+    if (!t->tok_off || !t->tok_len || !t->tok_special || !t->add_off || !t->add_len || !ids) rc = SL_ENOMEM;
+    for (uint32_t i = 0; !rc && i < n; i++) {
         t->tok_off[i] = i < t->bpe.n_mod ? t->bpe.mod_off[i] : 0;
         t->tok_len[i] = i < t->bpe.n_mod ? t->bpe.mod_len[i] : UINT32_MAX;
     }
-    for (size_t i = 0; i < t->n_added; i++) {
+    for (size_t i = 0; !rc && i < t->n_added; i++) {
         tok_added *a = &t->added[i];
-        if (t->strs.n + a->n >= UINT32_MAX || tok_buf_put(&t->strs, a->content, a->n) || tok_buf_putc(&t->strs, 0)) {
-            free(ids);
-            return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
+        if (t->strs.n + a->n >= UINT32_MAX / 2 || tok_buf_put(&t->strs, a->content, a->n) || tok_buf_putc(&t->strs, 0)) {
+            rc = SL_ENOMEM;
+            break;
         }
-        t->tok_off[a->id] = (uint32_t)(t->strs.n - a->n - 1);
-        t->tok_len[a->id] = (uint32_t)a->n;
-        if (a->special) t->tok_special[a->id] = 1;
+        t->add_off[a->id] = t->tok_off[a->id] = (uint32_t)(t->strs.n - a->n - 1);
+        t->add_len[a->id] = t->tok_len[a->id] = (uint32_t)a->n;
+        if (a->normalized && t->has_norm) {
+            if (tok_norm_apply(&t->norm, a->content, a->n, &nb, &tmp) || t->strs.n + nb.n >= UINT32_MAX / 2 ||
+                tok_buf_put(&t->strs, nb.p, nb.n) || tok_buf_putc(&t->strs, 0)) {
+                rc = SL_ENOMEM;
+                break;
+            }
+            t->tok_off[a->id] = (uint32_t)(t->strs.n - nb.n - 1);
+            t->tok_len[a->id] = (uint32_t)nb.n;
+        }
+        t->tok_special[a->id] = a->special;
         ids[i] = a->id;
     }
-    int rc = tok_strmap_build(&t->added_map, &t->strs, t->tok_off, t->tok_len, ids, t->n_added);
+    if (!rc) rc = tok_strmap_build(&t->added_map, &t->strs, t->add_off, t->add_len, ids, t->n_added);
     free(ids);
+    tok_buf_free(&nb);
+    tok_buf_free(&tmp);
     if (rc) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
     return 0;
 }
 
 /* ---- post-processor: flattened single-sequence template ---- */
+/* Items: low 32 bits the id (SEQ_A = the sequence), high 32 bits 1 + the
+ * offset in t->strs of the token's name as HF's Encoding.tokens shows it. */
 #define SEQ_A UINT32_MAX
 
-static int tmpl_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
+/* Keep a NUL-terminated name; returns its reference (0 = none). */
+static uint64_t name_ref(sl_tokenizer *t, const char *s) {
+    if (!s) return 0;
+    size_t n = strlen(s), off = t->strs.n;
+    if (off + n >= UINT32_MAX / 2 || tok_buf_put(&t->strs, s, n) || tok_buf_putc(&t->strs, 0)) return 0;
+    return (uint64_t)(off + 1) << 32;
+}
+
+static int tmpl_push(uint64_t **v, size_t *n, size_t *cap, uint64_t x) {
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 8;
         if (c > 4096) return SL_EINVAL;
-        uint32_t *nv = realloc(*v, c * sizeof *nv);
+        uint64_t *nv = realloc(*v, c * sizeof *nv);
         if (!nv) return SL_ENOMEM;
         *v = nv;
         *cap = c;
@@ -106,7 +132,7 @@ static int tmpl_push(uint32_t **v, size_t *n, size_t *cap, uint32_t x) {
 }
 
 /* Parse one processor into a template (list of ids and SEQ_A). `identity` when it adds nothing. */
-static int post_one(sl_tokenizer *t, const cJSON *j, uint32_t **tv, size_t *tn, bool *identity, sl_error *err) {
+static int post_one(sl_tokenizer *t, const cJSON *j, uint64_t **tv, size_t *tn, bool *identity, sl_error *err) {
     size_t cap = 0;
     *tn = 0;
     *identity = false;
@@ -139,13 +165,16 @@ static int post_one(sl_tokenizer *t, const cJSON *j, uint32_t **tv, size_t *tn, 
             if (!cJSON_IsArray(ids))
                 return sl_errorf(err, SL_EINVAL, "%s: post_processor TemplateProcessing: special token \"%.60s\" has no \"ids\"",
                                  t->name, sid->valuestring);
-            const cJSON *x;
+            const cJSON *x, *names = cJSON_GetObjectItemCaseSensitive(def, "tokens");
+            int k = 0;
             cJSON_ArrayForEach(x, ids) {
+                const cJSON *nm = cJSON_GetArrayItem(names, k++);
                 if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble >= (double)t->n_ids ||
                     t->tok_len[(uint32_t)x->valuedouble] == UINT32_MAX)
                     return sl_errorf(err, SL_EINVAL, "%s: post_processor TemplateProcessing: special token \"%.60s\": id out of range",
                                      t->name, sid->valuestring);
-                if (tmpl_push(tv, tn, &cap, (uint32_t)x->valuedouble))
+                uint64_t ref = name_ref(t, cJSON_IsString(nm) ? nm->valuestring : NULL);
+                if (tmpl_push(tv, tn, &cap, ref | (uint32_t)x->valuedouble))
                     return sl_errorf(err, SL_EINVAL, "%s: post_processor template too long", t->name);
             }
         }
@@ -157,8 +186,11 @@ static int post_one(sl_tokenizer *t, const cJSON *j, uint32_t **tv, size_t *tn, 
         if (!cJSON_IsNumber(ci) || !cJSON_IsNumber(si) || ci->valuedouble < 0 || si->valuedouble < 0 ||
             ci->valuedouble >= (double)t->n_ids || si->valuedouble >= (double)t->n_ids)
             return sl_errorf(err, SL_EINVAL, "%s: post_processor %s: \"cls\"/\"sep\" must be [token, id]", t->name, ts);
-        if (tmpl_push(tv, tn, &cap, (uint32_t)ci->valuedouble) || tmpl_push(tv, tn, &cap, SEQ_A) ||
-            tmpl_push(tv, tn, &cap, (uint32_t)si->valuedouble))
+        const cJSON *cn = cJSON_GetArrayItem(cls, 0), *sn = cJSON_GetArrayItem(sep, 0);
+        uint64_t cr = name_ref(t, cJSON_IsString(cn) ? cn->valuestring : NULL);
+        uint64_t sr = name_ref(t, cJSON_IsString(sn) ? sn->valuestring : NULL);
+        if (tmpl_push(tv, tn, &cap, cr | (uint32_t)ci->valuedouble) || tmpl_push(tv, tn, &cap, SEQ_A) ||
+            tmpl_push(tv, tn, &cap, sr | (uint32_t)si->valuedouble))
             return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
         return 0;
     }
@@ -166,11 +198,11 @@ static int post_one(sl_tokenizer *t, const cJSON *j, uint32_t **tv, size_t *tn, 
 }
 
 /* Substitute the current template for A in tv. */
-static int post_compose(sl_tokenizer *t, const uint32_t *tv, size_t tn, sl_error *err) {
-    uint32_t *nv = NULL;
+static int post_compose(sl_tokenizer *t, const uint64_t *tv, size_t tn, sl_error *err) {
+    uint64_t *nv = NULL;
     size_t nn = 0, cap = 0;
     for (size_t i = 0; i < tn; i++) {
-        if (tv[i] != SEQ_A) {
+        if ((uint32_t)tv[i] != SEQ_A) {
             if (tmpl_push(&nv, &nn, &cap, tv[i])) goto fail;
             continue;
         }
@@ -187,7 +219,7 @@ fail:
 }
 
 static int load_post(sl_tokenizer *t, const cJSON *j, sl_error *err) {
-    t->post.single = malloc(sizeof(uint32_t));
+    t->post.single = malloc(sizeof *t->post.single);
     if (!t->post.single) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", t->name);
     t->post.single[0] = SEQ_A;
     t->post.n_single = 1;
@@ -202,7 +234,7 @@ static int load_post(sl_tokenizer *t, const cJSON *j, sl_error *err) {
     }
     const cJSON *it = list ? list->child : j;
     for (; it; it = list ? it->next : NULL) {
-        uint32_t *tv = NULL;
+        uint64_t *tv = NULL;
         size_t tn = 0;
         bool ident;
         int rc = post_one(t, it, &tv, &tn, &ident, err);
@@ -256,11 +288,11 @@ static int load_config(sl_tokenizer *t, const char *path, sl_error *err) {
                          t->info.add_bos && t->info.bos_id < 0 ? "bos" : "eos");
     /* Without a post-processor in tokenizer.json, the config decides BOS/EOS. */
     if (!t->post.present && (t->info.add_bos || t->info.add_eos)) {
-        uint32_t tv[3];
+        uint64_t tv[3];
         size_t tn = 0;
-        if (t->info.add_bos) tv[tn++] = (uint32_t)t->info.bos_id;
+        if (t->info.add_bos) tv[tn++] = name_ref(t, t->bos_s) | (uint32_t)t->info.bos_id;
         tv[tn++] = SEQ_A;
-        if (t->info.add_eos) tv[tn++] = (uint32_t)t->info.eos_id;
+        if (t->info.add_eos) tv[tn++] = name_ref(t, t->eos_s) | (uint32_t)t->info.eos_id;
         t->post.present = true;
         return post_compose(t, tv, tn, err);
     }
@@ -277,12 +309,12 @@ static int from_json(sl_tokenizer *t, const cJSON *root, tok_span vocab, tok_spa
         return rc;
     }
     if ((rc = load_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err))) return rc;
-    if ((rc = build_table(t, err))) return rc;
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
     if (n && !cJSON_IsNull(n)) {
         t->has_norm = true;
         if ((rc = tok_norm_from_json(&t->norm, n, err))) goto prefixed;
     }
+    if ((rc = build_table(t, err))) return rc;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     if (p && !cJSON_IsNull(p)) {
         t->has_pre = true;
@@ -415,6 +447,8 @@ void sl_tok_free(sl_tokenizer *t) {
     free(t->tok_off);
     free(t->tok_len);
     free(t->tok_special);
+    free(t->add_off);
+    free(t->add_len);
     free(t->bos_s);
     free(t->eos_s);
     free(t->name);
@@ -427,6 +461,8 @@ void sl_tok_free(sl_tokenizer *t) {
     free(t->pc.v);
     free(t->seq.ids);
     tok_fastdec_free(t->fast);
+    free(t->ovr);
+    tok_buf_free(&t->ovr_buf);
     free(t);
 }
 

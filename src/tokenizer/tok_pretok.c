@@ -17,7 +17,8 @@
 
 static const char k_gpt2_re[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-static const char k_ws_re[] = "\\w+|[^\\w\\s]+";
+/* HF's Whitespace uses the Rust regex crate, whose \w also has Join_Control */
+static const char k_ws_re[] = "[\\w\\x{200C}\\x{200D}]+|[^\\w\\s\\x{200C}\\x{200D}]+";
 
 static bool get_bool(const cJSON *j, const char *k, bool def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);

@@ -317,3 +317,109 @@ def test_part5_example(tok):
     assert lines[0].startswith(f"{len(want)} ids:")
     assert [int(x.split("(")[0]) for x in lines[0].split(":", 1)[1].split()] == want
     assert lines[2] == "decoded: " + hf.decode(want, skip_special_tokens=True)
+
+
+# ------------------------------------------------- synthetic tokenizers (HF-built)
+# Components the six real tokenizers do not use are proven on small BPE models
+# that HF itself trains and serializes; silica must match HF on the corpus.
+
+def _train(model_kw, trainer_kw, normalizer=None, pre=None, decoder=None, post=None, added=None, alphabet=None):
+    from tokenizers import AddedToken, models, trainers
+    tk = Tokenizer(models.BPE(**model_kw))
+    if normalizer is not None:
+        tk.normalizer = normalizer
+    if pre is not None:
+        tk.pre_tokenizer = pre
+    if decoder is not None:
+        tk.decoder = decoder
+    tr = trainers.BpeTrainer(vocab_size=400, show_progress=False, initial_alphabet=alphabet or [], **trainer_kw)
+    tk.train_from_iterator(BASE * 3, tr)
+    if added:
+        tk.add_special_tokens([a for a in added if a.special])
+        tk.add_tokens([a for a in added if not a.special])
+        _ = AddedToken
+    if post is not None:
+        tk.post_processor = post
+    return tk
+
+
+def _synthetic():
+    from tokenizers import AddedToken
+    from tokenizers import decoders as D
+    from tokenizers import normalizers as N
+    from tokenizers import pre_tokenizers as P
+    from tokenizers import processors as PP
+    from tokenizers import Regex
+    added = [AddedToken("<s>", special=True, normalized=False), AddedToken("</s>", special=True, normalized=False),
+             AddedToken("[L]", lstrip=True, special=True, normalized=False),
+             AddedToken("[R]", rstrip=True, special=False, normalized=False),
+             AddedToken("word", single_word=True, special=False, normalized=True),
+             AddedToken("HeLLo", special=False, normalized=True)]
+    return {
+        "metaspace_first": _train({"unk_token": "[UNK]"}, {"special_tokens": ["[UNK]"]},
+                                  normalizer=N.Sequence([N.NFKC(), N.Lowercase()]),
+                                  pre=P.Metaspace(prepend_scheme="first"), decoder=D.Metaspace(prepend_scheme="first"),
+                                  added=added),
+        "metaspace_always_nosplit": _train({"unk_token": "[UNK]", "fuse_unk": True}, {"special_tokens": ["[UNK]"]},
+                                           normalizer=N.Strip(), pre=P.Metaspace(prepend_scheme="always", split=False),
+                                           decoder=D.Metaspace(prepend_scheme="always")),
+        "metaspace_never": _train({"unk_token": "[UNK]"}, {"special_tokens": ["[UNK]"]}, normalizer=N.NFD(),
+                                  pre=P.Metaspace(prepend_scheme="never"), decoder=D.Metaspace(prepend_scheme="never")),
+        "wordpiece_like": _train({"unk_token": "[UNK]", "continuing_subword_prefix": "##", "end_of_word_suffix": "</w>"},
+                                 {"special_tokens": ["[UNK]", "[CLS]", "[SEP]"], "continuing_subword_prefix": "##",
+                                  "end_of_word_suffix": "</w>"},
+                                 normalizer=N.Sequence([N.NFKD(), N.Strip(left=True, right=False)]),
+                                 pre=P.Sequence([P.Whitespace(), P.Digits(individual_digits=True), P.Punctuation()]),
+                                 decoder=D.BPEDecoder(suffix="</w>")),
+        "gpt2_prefix_space": _train({}, {"special_tokens": []}, normalizer=N.NFD(),
+                                    pre=P.ByteLevel(add_prefix_space=True, use_regex=True),
+                                    decoder=D.ByteLevel(), alphabet=P.ByteLevel.alphabet(), added=added,
+                                    post=PP.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 400), ("</s>", 401)])),
+        "split_behaviors": _train({"unk_token": "[UNK]"}, {"special_tokens": ["[UNK]"]},
+                                  normalizer=N.Replace(Regex("[0-9]+"), "#"),
+                                  pre=P.Sequence([P.Split(" ", "merged_with_previous"),
+                                                  P.Split(Regex("[aeiou]"), "merged_with_next"),
+                                                  P.Split(Regex("[.,!?]"), "removed"),
+                                                  P.Split(Regex("\\w+"), "contiguous", invert=True),
+                                                  P.WhitespaceSplit()]),
+                                  decoder=D.Sequence([D.Replace("#", "<n>"), D.Strip(" ", 1, 1), D.Fuse()])),
+        "bytefallback_nounk": _train({"byte_fallback": True}, {"special_tokens": [f"<0x{i:02X}>" for i in range(256)]},
+                                     pre=P.Split(Regex("\\p{L}+|\\p{N}|\\s+|."), "isolated"),
+                                     decoder=D.Sequence([D.ByteFallback(), D.Fuse()]),
+                                     post=PP.BertProcessing(("</s>", 1), ("<s>", 0))),
+    }
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    out = {}
+    base = tmp_path_factory.mktemp("synthetic")
+    for name, hf in _synthetic().items():
+        p = base / name
+        p.mkdir()
+        hf.save(str(p / "tokenizer.json"))
+        out[name] = (p, Tokenizer.from_file(str(p / "tokenizer.json")))
+    return out
+
+
+@pytest.mark.parametrize("name", ["metaspace_first", "metaspace_always_nosplit", "metaspace_never", "wordpiece_like",
+                                  "gpt2_prefix_space", "split_behaviors", "bytefallback_nounk"])
+def test_synthetic_tokenizers(synthetic, tmp_path, name):
+    d, hf = synthetic[name]
+    texts = corpus(["<s>", "</s>", "[L]", "[R]"]) + ["a word b", "sword words", " [L] x [R] y", "HeLLo hello HELLO",
+                                                     "x  [L]", "[R]   z", "word", "_word_"]
+    for flags, add in (((), False), (("--add-special",), True)):
+        got = run_jsonl("tokenize", d, texts, tmp_path, *flags)
+        want = [hf.encode(t, add_special_tokens=add) for t in texts]
+        compare(name, f"encode add_special={add}", texts, [g["ids"] for g in got], [w.ids for w in want])
+        compare(name, f"tokens add_special={add}", texts, [g["tokens"] for g in got], [w.tokens for w in want])
+    got = run_jsonl("tokenize", d, texts, tmp_path, "--special-as-text")
+    hf.encode_special_tokens = True
+    try:
+        want = [hf.encode(t, add_special_tokens=False).ids for t in texts]
+    finally:
+        hf.encode_special_tokens = False
+    compare(name, "encode --special-as-text", texts, [g["ids"] for g in got], want)
+    seqs = [hf.encode(t).ids for t in texts]
+    got = run_jsonl("detokenize", d, seqs, tmp_path)
+    compare(name, "decode", seqs, [g["text"] for g in got], [hf.decode(s, skip_special_tokens=False) for s in seqs])
