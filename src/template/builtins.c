@@ -43,27 +43,74 @@ int64_t tp_need_int(tp_ctx *c, int line, const tp_val *v, const char *what) {
     FAIL(line, "'%s' object cannot be interpreted as an integer (%s)", tp_type_name(v), what);
 }
 
-static char ascii_up(char ch) { return ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch; }
-static char ascii_lo(char ch) { return ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch; }
+/* Case mapping for Latin (Basic, Latin-1, Extended-A), Greek and Cyrillic; other scripts are caseless here. */
+static uint32_t cp_upper(uint32_t c) {
+    if (c >= 'a' && c <= 'z') return c - 32;
+    if (c < 0x80) return c;
+    if ((c >= 0xe0 && c <= 0xfe && c != 0xf7)) return c - 32;
+    if (c == 0xff) return 0x178;
+    if (c == 0xb5) return 0x39c;
+    if (c >= 0x100 && c <= 0x17f) {
+        bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e);
+        if (c == 0x131) return 'I';
+        if (c == 0x138 || c == 0x149 || c == 0x17f) return c == 0x17f ? 'S' : c;
+        return odd_upper ? ((c & 1) ? c : c - 1) : ((c & 1) ? c - 1 : c);
+    }
+    if (c >= 0x3b1 && c <= 0x3c9 && c != 0x3c2) return c - 32;
+    if (c == 0x3c2) return 0x3a3;
+    if (c >= 0x430 && c <= 0x44f) return c - 32;
+    if (c >= 0x450 && c <= 0x45f) return c - 80;
+    return c;
+}
 
-static const tp_val *casemap(tp_ctx *c, const tp_val *s, int mode) {   /* 0 lower 1 upper 2 capitalize 3 title */
+static uint32_t cp_lower(uint32_t c) {
+    if (c >= 'A' && c <= 'Z') return c + 32;
+    if (c < 0x80) return c;
+    if (c >= 0xc0 && c <= 0xde && c != 0xd7) return c + 32;
+    if (c == 0x178) return 0xff;
+    if (c >= 0x100 && c <= 0x17f) {
+        bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e);
+        if (c == 0x130 || c == 0x131 || c == 0x138 || c == 0x149 || c == 0x17f || c == 0x178) return c;
+        return odd_upper ? ((c & 1) ? c + 1 : c) : ((c & 1) ? c : c + 1);
+    }
+    if (c >= 0x391 && c <= 0x3a9 && c != 0x3a2) return c + 32;
+    if (c >= 0x410 && c <= 0x42f) return c + 32;
+    if (c >= 0x400 && c <= 0x40f) return c + 80;
+    return c;
+}
+
+static bool cp_cased(uint32_t c) { return cp_upper(c) != c || cp_lower(c) != c || c == 0xdf; }
+
+static void put_upper(tp_ctx *c, tp_buf *b, uint32_t cp) {
+    if (cp == 0xdf) tp_buf_puts(c->a, b, "SS");   /* Python: 'ß'.upper() == 'SS' */
+    else tp_put_cp(c->a, b, cp_upper(cp));
+}
+
+/* mode 0 lower, 1 upper, 2 capitalize, 3 jinja2's title filter, 4 str.title() */
+static const tp_val *casemap(tp_ctx *c, const tp_val *s, int mode) {
     tp_buf b = {0};
-    tp_buf_put(c->a, &b, s->u.s.s, s->u.s.n);
-    bool start = true;
-    for (size_t i = 0; i < b.n; i++) {
-        char ch = b.p[i];
-        if (mode == 0) b.p[i] = ascii_lo(ch);
-        else if (mode == 1) b.p[i] = ascii_up(ch);
-        else if (mode == 2) b.p[i] = i == 0 ? ascii_up(ch) : ascii_lo(ch);
-        else {
-            bool sep = ch == '-' || ch == '(' || ch == '{' || ch == '[' || ch == '<' || ch == ' ' || ch == '\t' ||
-                       ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
-            if (sep) start = true;
-            else {
-                b.p[i] = start ? ascii_up(ch) : ascii_lo(ch);
-                start = false;
-            }
+    const char *p = s->u.s.s;
+    size_t n = s->u.s.n;
+    bool start = true, prev_cased = false;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t j = tp_utf8_next(p, n, i, &cp);
+        bool up;
+        if (mode == 0) up = false;
+        else if (mode == 1) up = true;
+        else if (mode == 2) up = i == 0;
+        else if (mode == 3) {
+            bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || tp_py_isspace(cp);
+            up = start && !sep;
+            start = sep;
+        } else {
+            up = !prev_cased;
+            prev_cased = cp_cased(cp);
         }
+        if (cp_upper(cp) == cp && cp_lower(cp) == cp && cp != 0xdf) tp_buf_put(c->a, &b, p + i, j - i);
+        else if (up) put_upper(c, &b, cp);
+        else tp_put_cp(c->a, &b, cp_lower(cp));
+        i = j;
     }
     return mkstr(c, &b);
 }
@@ -653,6 +700,22 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         tp_html_escape(c->a, &b, s->u.s.s, s->u.s.n);
         return tp_markup(c->a, mkstr(c, &b));
     }
+    if (!strcmp(f, "batch")) {
+        int64_t size = tp_need_int(c, line, tp_arg(a, 0, "linecount") ? tp_arg(a, 0, "linecount") : &tp_none, "linecount");
+        const tp_val *fill = tp_arg(a, 1, "fill_with");
+        if (size <= 0) FAIL(line, "batch size must be positive");
+        const tp_list *l = tp_iterate(c, line, v);
+        tp_list *out = tp_list_new(c->a, 0), *cur = NULL;
+        for (size_t i = 0; i < l->n; i++) {
+            if (!cur || cur->n == (size_t)size) {
+                cur = tp_list_new(c->a, 0);
+                tp_list_push(c->a, out, tp_list_val(c->a, cur));
+            }
+            tp_list_push(c->a, cur, l->v[i]);
+        }
+        while (cur && fill && fill->kind != TV_NONE && cur->n < (size_t)size) tp_list_push(c->a, cur, fill);
+        return tp_gen_val(c->a, out, "generator", false);
+    }
     if (!strcmp(f, "wordcount")) {
         const tp_val *s = sv(c, v);
         int64_t n = 0;
@@ -855,7 +918,7 @@ static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char
     if (!strcmp(m, "upper")) return casemap(c, s, 1);
     if (!strcmp(m, "lower") || !strcmp(m, "casefold")) return casemap(c, s, 0);
     if (!strcmp(m, "capitalize")) return casemap(c, s, 2);
-    if (!strcmp(m, "title")) return casemap(c, s, 3);
+    if (!strcmp(m, "title")) return casemap(c, s, 4);
     if (!strcmp(m, "replace")) {
         if (!a0 || !a1) FAIL(line, "replace expected at least 2 arguments");
         const tp_val *k = tp_arg(a, 2, "count");

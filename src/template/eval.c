@@ -240,6 +240,7 @@ static const tp_val *repeat(tp_ctx *c, int line, const tp_val *seq, int64_t k) {
     return tp_list_val(c->a, l);
 }
 
+/* printf-style `str % args` with Python's conversions (s r d i u x X o f F e E g G c %). */
 static const tp_val *percent_format(tp_ctx *c, int line, const tp_val *fmt, const tp_val *arg) {
     const tp_list *args;
     if (arg->kind == TV_LIST && arg->u.l->tuple) args = arg->u.l;
@@ -254,17 +255,65 @@ static const tp_val *percent_format(tp_ctx *c, int line, const tp_val *fmt, cons
     size_t n = fmt->u.s.n;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '%') { tp_buf_putc(c->a, &b, s[i]); continue; }
-        if (++i >= n) FAIL(line, "incomplete format");
+        char flags[8] = "";
+        size_t nf = 0;
+        int width = -1, prec = -1;
+        i++;
+        if (i < n && s[i] == '(') tp_fail_arena(c->a, line, SL_EUNSUPPORTED, "unsupported construct: %%(name) formatting");
+        while (i < n && strchr("-+ #0", s[i]) && nf < sizeof flags - 1) flags[nf++] = s[i++];
+        while (i < n && s[i] >= '0' && s[i] <= '9') { width = (width < 0 ? 0 : width) * 10 + (s[i++] - '0'); if (width > 1000) FAIL(line, "format width too large"); }
+        if (i < n && s[i] == '.') {
+            prec = 0;
+            i++;
+            while (i < n && s[i] >= '0' && s[i] <= '9') { prec = prec * 10 + (s[i++] - '0'); if (prec > 1000) FAIL(line, "format precision too large"); }
+        }
+        while (i < n && (s[i] == 'h' || s[i] == 'l' || s[i] == 'L')) i++;
+        if (i >= n) FAIL(line, "incomplete format");
         char k = s[i];
         if (k == '%') { tp_buf_putc(c->a, &b, '%'); continue; }
         if (ai >= args->n) FAIL(line, "not enough arguments for format string");
         const tp_val *v = args->v[ai++];
-        if (k == 's') tp_to_str(c->a, &b, v);
-        else if (k == 'r') tp_repr(c->a, &b, v);
-        else if (k == 'd' || k == 'i') {
-            if (!isnum(v)) FAIL(line, "%%%c format: a real number is required, not %s", k, tp_type_name(v));
-            tp_buf_printf(c->a, &b, "%lld", (long long)(v->kind == TV_FLOAT ? (int64_t)v->u.f : ival(v)));
-        } else tp_fail_arena(c->a, line, SL_EUNSUPPORTED, "unsupported construct: '%%%c' in %% formatting", k);
+        char cf[64], tmp[2200];
+        if (k == 's' || k == 'r' || k == 'a' || k == 'c') {
+            tp_buf t = {0};
+            if (k == 's') tp_to_str(c->a, &t, v);
+            else if (k == 'c') {
+                if (v->kind == TV_STR && tp_utf8_len(v->u.s.s, v->u.s.n) == 1) tp_buf_put(c->a, &t, v->u.s.s, v->u.s.n);
+                else if (v->kind == TV_INT && v->u.i >= 0 && v->u.i <= 0x10ffff) tp_put_cp(c->a, &t, (uint32_t)v->u.i);
+                else FAIL(line, "%%c requires an int or a unicode character, not %s", tp_type_name(v));
+            } else tp_repr(c->a, &t, v);
+            size_t cut = t.n, chars = tp_utf8_len(t.p ? t.p : "", t.n);
+            if (prec >= 0 && (size_t)prec < chars) {
+                cut = 0;
+                for (int q = 0; q < prec; q++) cut = tp_utf8_next(t.p, t.n, cut, NULL);
+                chars = (size_t)prec;
+            }
+            bool left = strchr(flags, '-') != NULL;
+            for (size_t q = chars; !left && (int)q < width; q++) tp_buf_putc(c->a, &b, ' ');
+            tp_buf_put(c->a, &b, t.p ? t.p : "", cut);
+            for (size_t q = chars; left && (int)q < width; q++) tp_buf_putc(c->a, &b, ' ');
+            continue;
+        }
+        if (!strchr("diuxXofFeEgG", k))
+            tp_fail_arena(c->a, line, SL_EUNSUPPORTED, "unsupported construct: '%%%c' in %% formatting", k);
+        if (v->kind == TV_UNDEF) tp_undef_fail(c->a, line, v);
+        if (!isnum(v)) FAIL(line, "%%%c format: a real number is required, not %s", k, tp_type_name(v));
+        char wbuf[12] = "", pbuf[12] = "";
+        if (width >= 0) snprintf(wbuf, sizeof wbuf, "%d", width);
+        if (prec >= 0) snprintf(pbuf, sizeof pbuf, ".%d", prec);
+        if (strchr("diuxXo", k)) {
+            if (v->kind == TV_FLOAT && (k == 'x' || k == 'X' || k == 'o'))
+                FAIL(line, "%%%c format: an integer is required, not float", k);
+            int64_t iv = v->kind == TV_FLOAT ? (int64_t)v->u.f : ival(v);
+            snprintf(cf, sizeof cf, "%%%s%s%sll%c", flags, wbuf, pbuf, k == 'i' || k == 'u' ? 'd' : k);
+            if (iv < 0 && strchr("xXo", k))   /* Python prints -1f where C prints two's complement */
+                tp_fail_arena(c->a, line, SL_EUNSUPPORTED, "unsupported construct: negative number with %%%c", k);
+            snprintf(tmp, sizeof tmp, cf, (long long)iv);
+        } else {
+            snprintf(cf, sizeof cf, "%%%s%s%s%c", flags, wbuf, pbuf, k);
+            snprintf(tmp, sizeof tmp, cf, fval(v));
+        }
+        tp_buf_puts(c->a, &b, tmp);
     }
     if (ai < args->n) FAIL(line, "not all arguments converted during string formatting");
     return tp_str_ref(c->a, b.p ? b.p : "", b.n);
@@ -517,7 +566,17 @@ static const tp_val *eval_call(tp_ctx *c, const tp_node *e) {
     if (callee->kind == E_ATTR) {
         const tp_val *obj = tp_eval(c, callee->a);
         if (obj->kind == TV_UNDEF) tp_undef_fail(c->a, e->line, obj);
-        if (obj->kind == TV_LOOP && !strcmp(callee->name, "cycle")) {
+        if (obj->kind == TV_LOOP && !strcmp(callee->name, "changed")) {
+        eval_args(c, e, &args, NULL);
+        tp_list *now = tp_list_new(c->a, args.npos);
+        for (size_t i = 0; i < args.npos; i++) tp_list_push(c->a, now, args.pos[i]);
+        const tp_val *nv = tp_list_val(c->a, now);
+        tp_loop *L = obj->u.loop;
+        bool changed = !L->last || !tp_equal(L->last, nv);
+        L->last = nv;
+        return tp_bool(changed);
+    }
+    if (obj->kind == TV_LOOP && !strcmp(callee->name, "cycle")) {
             eval_args(c, e, &args, NULL);
             if (!args.npos) FAIL(e->line, "no items for cycling given");
             return args.pos[obj->u.loop->i % args.npos];
@@ -700,12 +759,17 @@ static void exec_for(tp_ctx *c, const tp_node *x) {
     tp_val *lv = tp_alloc(c->a, sizeof *lv);
     lv->kind = TV_LOOP;
     lv->u.loop = L;
+    /* every iteration starts afresh: what the body set in the previous one is forgotten (jinja2
+     * re-resolves such names from the enclosing scope), so drop all bindings after the targets */
+    size_t fixed = SIZE_MAX;
     for (size_t i = 0; i < items->n; i++) {
         if (++c->iterations > c->lim.max_iterations)
             FAIL(x->line, "more than %llu loop iterations (limit)", (unsigned long long)c->lim.max_iterations);
+        if (fixed != SIZE_MAX) s->vars.n = fixed;
         assign(c, x->line, s, (const char *const *)x->names, x->nnames, items->v[i]);
         L->i = i;
         scope_set(c, s, "loop", lv);
+        if (fixed == SIZE_MAX) fixed = s->vars.n;
         exec_list(c, x->list, x->n);
         if (c->ctrl == CTRL_BREAK) {
             c->ctrl = CTRL_NONE;

@@ -91,6 +91,7 @@ typedef struct tp_loop {
     const tp_list *items;
     size_t i;
     int depth;
+    const tp_val *last;   /* loop.changed(): the previous arguments */
 } tp_loop;
 typedef struct tp_macro {
     const struct tp_node *node;   /* N_MACRO (or N_CALLBLOCK for `caller`) */
