@@ -205,7 +205,11 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path):
     out = tmp_path / "out.npz"
     p = subprocess.Popen([str(SILICA), "convert", big, out, "--to", "npz", "--dtype", "bf16"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.05)
+    # wait until the conversion is writing (its temporary file exists), then interrupt
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(n.startswith(".out.npz.tmp-") for n in os.listdir(tmp_path)):
+        time.sleep(0.002)
+    assert any(n.startswith(".out.npz.tmp-") for n in os.listdir(tmp_path)), "conversion never started writing"
     p.send_signal(signal.SIGINT)
     p.wait(timeout=60)
     if p.returncode == 0:
