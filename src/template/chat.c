@@ -65,6 +65,15 @@ static void add_special(cJSON *special, const cJSON *cfg) {
         cJSON_DeleteItemFromObjectCaseSensitive(special, keys[i]);
         cJSON_AddStringToObject(special, keys[i], t);
     }
+    /* model-specific named tokens (Gemma 3: boi_token, eoi_token, image_token) */
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(cfg, "extra_special_tokens");
+    if (cJSON_IsObject(extra))
+        for (const cJSON *e = extra->child; e; e = e->next) {
+            const char *t = token_text(e);
+            if (!t || !e->string) continue;
+            cJSON_DeleteItemFromObjectCaseSensitive(special, e->string);
+            cJSON_AddStringToObject(special, e->string, t);
+        }
 }
 
 /* chat_template value: string, or list of {name, template}. */

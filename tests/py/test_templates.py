@@ -576,3 +576,41 @@ def test_bad_model_and_args(tmp_path):
     tools = tmp_path / "tools.json"
     tools.write_text("{\"not\": \"a list\"}")
     assert_clean_error(run_silica("template", f, "--messages", m, "--tools", tools), "tools.json", "list")
+
+
+# ---------------------------------------------------------------------------
+# End to end: the real tokenizer's apply_chat_template (special tokens as the
+# loaded tokenizer sees them) against `silica template MODEL_DIR`.
+def _tokenizer_dirs():
+    return [d for d in sorted(TOKENIZERS.iterdir())
+            if (d / "tokenizer_config.json").exists()
+            and json.loads((d / "tokenizer_config.json").read_text()).get("chat_template")]
+
+
+@pytest.mark.parametrize("model", _tokenizer_dirs(), ids=lambda d: d.name)
+def test_apply_chat_template_end_to_end(model, tmp_path):
+    import gzip
+    import shutil
+
+    from transformers import AutoTokenizer
+    d = tmp_path / model.name
+    d.mkdir()
+    shutil.copy(model / "tokenizer_config.json", d / "tokenizer_config.json")
+    with gzip.open(model / "tokenizer.json.gz", "rb") as src, open(d / "tokenizer.json", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    tok = AutoTokenizer.from_pretrained(str(d))
+    bad = []
+    for conv, (messages, tools, kwargs) in CONVERSATIONS.items():
+        for agp in (False, True):
+            try:
+                expected = tok.apply_chat_template(copy.deepcopy(messages), tools=copy.deepcopy(tools), tokenize=False,
+                                                   add_generation_prompt=agp, **kwargs)
+            except Exception as e:  # noqa: BLE001
+                expected = e
+            rc, out, err = silica_render(d, tmp_path, messages, tools, agp, kwargs, {})
+            if isinstance(expected, Exception):
+                if rc != 2:
+                    bad.append(f"{conv} agp={agp}: transformers raised {expected!r}, silica rc={rc}")
+            elif rc != 0 or out != expected:
+                bad.append(f"{conv} agp={agp}: rc={rc} err={err!r}\n expected={expected!r}\n got={out!r}")
+    assert not bad, "\n".join(bad)
