@@ -50,9 +50,12 @@ static const char k_spm[] =
 static void exercise(sl_tokenizer *t, const uint8_t *text, size_t n) {
     sl_error err;
     sl_tok_ids ids = {0};
+    sl_tok_strs strs = {0};
     for (unsigned flags = 0; flags < 4; flags++) {
         ids.n = 0;
-        if (sl_tok_encode(t, (const char *)text, n, flags, &ids, &err)) continue;
+        strs.n = strs.size = 0;
+        if (sl_tok_encode_strs(t, (const char *)text, n, flags, &ids, flags & 2 ? &strs : NULL, &err)) continue;
+        if ((flags & 2) && strs.n != ids.n) abort();
         char *out = NULL;
         size_t ol = 0;
         if (sl_tok_decode(t, ids.ids, ids.n, flags & 1 ? SL_TOK_SKIP_SPECIAL : 0, &out, &ol, &err) == 0) free(out);
@@ -80,6 +83,7 @@ static void exercise(sl_tokenizer *t, const uint8_t *text, size_t n) {
         sl_tok_stream_free(s);
     }
     free(full);
+    sl_tok_strs_free(&strs);
     sl_tok_ids_free(&ids);
 }
 
