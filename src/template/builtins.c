@@ -700,6 +700,14 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         tp_html_escape(c->a, &b, s->u.s.s, s->u.s.n);
         return tp_markup(c->a, mkstr(c, &b));
     }
+    if (!strcmp(f, "format")) {
+        if (a->npos && a->nkw) FAIL(line, "can't handle positional and keyword arguments at the same time");
+        if (a->nkw) UNSUP(line, "unsupported construct: format filter with keyword arguments");
+        tp_list *t = tp_list_new(c->a, a->npos);
+        t->tuple = true;
+        for (size_t i = 0; i < a->npos; i++) tp_list_push(c->a, t, a->pos[i]);
+        return tp_percent_format(c, line, sv(c, v), tp_list_val(c->a, t));
+    }
     if (!strcmp(f, "batch")) {
         int64_t size = tp_need_int(c, line, tp_arg(a, 0, "linecount") ? tp_arg(a, 0, "linecount") : &tp_none, "linecount");
         const tp_val *fill = tp_arg(a, 1, "fill_with");

@@ -241,7 +241,7 @@ static const tp_val *repeat(tp_ctx *c, int line, const tp_val *seq, int64_t k) {
 }
 
 /* printf-style `str % args` with Python's conversions (s r d i u x X o f F e E g G c %). */
-static const tp_val *percent_format(tp_ctx *c, int line, const tp_val *fmt, const tp_val *arg) {
+const tp_val *tp_percent_format(tp_ctx *c, int line, const tp_val *fmt, const tp_val *arg) {
     const tp_list *args;
     if (arg->kind == TV_LIST && arg->u.l->tuple) args = arg->u.l;
     else {
@@ -396,7 +396,7 @@ static const tp_val *binop(tp_ctx *c, int line, int op, const tp_val *x, const t
         return repeat(c, line, x, ival(y));
     if (op == OP_MUL && (y->kind == TV_STR || (y->kind == TV_LIST && !y->u.l->gen)) && (x->kind == TV_INT || x->kind == TV_BOOL))
         return repeat(c, line, y, ival(x));
-    if (op == OP_MOD && x->kind == TV_STR) return percent_format(c, line, x, y);
+    if (op == OP_MOD && x->kind == TV_STR) return tp_percent_format(c, line, x, y);
     bad_operands(c, line, op, x, y);
 }
 

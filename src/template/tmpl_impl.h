@@ -256,6 +256,8 @@ const tp_list *tp_iterate(tp_ctx *c, int line, const tp_val *v);
 const tp_val *tp_call_macro(tp_ctx *c, int line, const tp_val *m, const tp_val **args, size_t nargs,
                             const char **kwn, const tp_val **kwv, size_t nkw);
 void tp_check_output(tp_ctx *c, int line);
+/* Python `fmt % arg` (arg a tuple: several values) */
+const tp_val *tp_percent_format(tp_ctx *c, int line, const tp_val *fmt, const tp_val *arg);
 void tp_exec_root(tp_ctx *c, const tp_node *root);
 
 /* builtins.c: argument bundle for filters, tests, methods and functions */

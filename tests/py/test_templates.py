@@ -339,7 +339,7 @@ SNIPPETS = [
     "{%- raw -%}  {{ x }}  {%- endraw -%}  after",
     "{% for m in [1, 1, 2, 3, 3] %}{{ loop.changed(m) }}{% endfor %}",
     "{{ 'Hello World'.title() }} {{ 'hello-world foo_bar'|title }} {{ \"they're\"|title }} {{ \"they're\".title() }}",
-    "{{ [1, 2, 3] | batch(2) | list }} {{ [1, 2, 3] | batch(2, 0) | list }}",
+    "{{ [1, 2, 3] | batch(2) | list }} {{ [1, 2, 3] | batch(2, 0) | list }} {{ '%s-%03d' | format('a', 7) }}",
     "{{ '%5.2f|%-4d|%04d|%x|%.3s|%5s|%e|%g|%r|%c' % (3.14159, 7, 42, 255, 'abcdef', 'ab', 12345.678, 0.0001, 'q', 65) }}",
     "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ x|length }}",
     "{{ (1, 2) == [1, 2] }} {{ 1 in (1, 2) }} {{ {'a': 1} == {'a': 1.0} }}",
