@@ -46,6 +46,10 @@ static void remote_free(remote *r) {
 static char *credential_fill(const char *url) {
     const char *hs = strstr(url, "://");
     if (!hs) return NULL;
+    for (const char *p = url; p < hs; p++)   /* the scheme goes into a shell command: letters only */
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' ||
+              *p == '-' || *p == '.'))
+            return NULL;
     hs += 3;
     size_t hl = strcspn(hs, "/");
     if (memchr(hs, '@', hl)) return NULL;   /* the URL carries its own credentials */
@@ -59,7 +63,7 @@ static char *credential_fill(const char *url) {
     FILE *f = cmd ? popen(cmd, "r") : NULL;
     free(cmd);
     if (!f) return NULL;
-    char line[1024], user[512] = "", pass[512] = "";
+    char line[1024], user[sizeof line] = "", pass[sizeof line] = "";
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = 0;
         if (!strncmp(line, "username=", 9)) snprintf(user, sizeof user, "%s", line + 9);
