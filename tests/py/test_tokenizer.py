@@ -54,6 +54,7 @@ BASE = [
     "MixedCASE123numbers456", "snake_case_name", "kebab-case-name", "dot.separated.name", "ALL_CAPS_CONST",
     "Mr. Smith went to Washington.", "e.g. i.e. etc.", "U.S.A.", "Ph.D.", "₿ € £ ¥ ₹ ₽", "©®™", "♠♣♥♦", "←↑→↓",
     "▁ lower one eighth block", "▁▁double", "Ġ Ċ byte chars", "<0x41> not a byte", "<unk>", "<s>", "</s>",
+    "İstanbul ǅungla ẞ ß ΌΣΟΣ Σίσυφος ﬃ Ⅻ", "K\u212a Å\u212b µ\u00b5", "\u0130i\u0307 DŽ Ǆ ǈ",
     "Hello\u00a0\u00a0world", "end with newline\n", "\nstart with newline", "\r", "\r\r\n\n", " \t \t ",
 ]
 
