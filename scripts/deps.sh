@@ -66,7 +66,7 @@ deps_apt() {
             $SUDO dpkg --add-architecture arm64
             apt_updated=0 # the arm64 package lists must be fetched
         fi
-        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libonig-dev:arm64 libutf8proc-dev:arm64)
+        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libutf8proc-dev:arm64)
     fi
     apt_install_missing "${full[@]}"
     # libFuzzer + sanitizer runtimes for the installed clang's major version
