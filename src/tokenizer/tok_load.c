@@ -2,7 +2,8 @@
  * tok_load.c — loading a tokenizer: tokenizer.json (model, added_tokens,
  * normalizer, pre_tokenizer, post_processor, decoder) plus, when present
  * next to it, tokenizer_config.json (bos/eos tokens, add_bos_token,
- * add_eos_token).  Also the vocabulary getters.
+ * add_eos_token) and special_tokens_map.json (the bos/eos the config does
+ * not name).  Also the vocabulary getters.
  *
  * Invariants: after a successful load every table is complete and
  * validated (ids < n_ids; token strings UTF-8 from cJSON); a failed load
@@ -260,23 +261,44 @@ static char *dupz(const char *s) {
     return d;
 }
 
-static int load_config(sl_tokenizer *t, const char *path, sl_error *err) {
+static int read_json_object(const char *path, cJSON **out, sl_error *err) {
     char *buf = NULL;
     size_t len = 0;
+    *out = NULL;
     int rc = sl_read_file(path, 64ull << 20, &buf, &len, err);
     if (rc) return rc;
-    cJSON *cfg = cJSON_ParseWithLength(buf, len);
+    cJSON *j = cJSON_ParseWithLength(buf, len);
     free(buf);
-    if (!cJSON_IsObject(cfg)) {
-        cJSON_Delete(cfg);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
         return sl_errorf(err, SL_EINVAL, "%s: not a JSON object", path);
     }
+    *out = j;
+    return 0;
+}
+
+/* tokenizer_config.json (may be NULL) and, for bos/eos it does not name,
+ * special_tokens_map.json (may be NULL). */
+static int load_config(sl_tokenizer *t, const char *path, const char *map_path, sl_error *err) {
+    cJSON *cfg = NULL, *map = NULL;
+    int rc = 0;
+    if (path && (rc = read_json_object(path, &cfg, err))) return rc;
     const char *bos = cfg_token(cfg, "bos_token"), *eos = cfg_token(cfg, "eos_token");
+    if ((!bos || !eos) && map_path) {
+        if ((rc = read_json_object(map_path, &map, err))) {
+            cJSON_Delete(cfg);
+            return rc;
+        }
+        if (!bos) bos = cfg_token(map, "bos_token");
+        if (!eos) eos = cfg_token(map, "eos_token");
+    }
     if (bos && !(t->bos_s = dupz(bos))) rc = SL_ENOMEM;
     if (eos && !(t->eos_s = dupz(eos))) rc = SL_ENOMEM;
     t->info.add_bos = jbool(cfg, "add_bos_token", false);
     t->info.add_eos = jbool(cfg, "add_eos_token", false);
     cJSON_Delete(cfg);
+    cJSON_Delete(map);
+    if (!path) path = map_path;
     if (rc) return sl_errorf(err, SL_ENOMEM, "out of memory");
     t->info.bos_token = t->bos_s;
     t->info.eos_token = t->eos_s;
@@ -421,10 +443,22 @@ int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err) {
     rc = sl_tok_load_json(buf, len, json_path, out, err);
     free(buf);
     if (rc) goto done;
-    if (sl_path_exists(cfg_path) && (rc = load_config(*out, cfg_path, err))) {
+    char *map_path = sl_path_join(sl_path_is_dir(path) ? path : ".", "special_tokens_map.json");
+    if (map_path && !sl_path_is_dir(path)) { /* next to the tokenizer.json */
+        free(map_path);
+        size_t dl = strlen(cfg_path) - strlen("tokenizer_config.json");
+        map_path = malloc(dl + sizeof "special_tokens_map.json");
+        if (map_path) {
+            memcpy(map_path, cfg_path, dl);
+            memcpy(map_path + dl, "special_tokens_map.json", sizeof "special_tokens_map.json");
+        }
+    }
+    bool has_cfg = sl_path_exists(cfg_path), has_map = map_path && sl_path_exists(map_path);
+    if ((has_cfg || has_map) && (rc = load_config(*out, has_cfg ? cfg_path : NULL, has_map ? map_path : NULL, err))) {
         sl_tok_free(*out);
         *out = NULL;
     }
+    free(map_path);
 done:
     free(json_path);
     free(cfg_path);

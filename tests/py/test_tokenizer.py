@@ -424,3 +424,19 @@ def test_synthetic_tokenizers(synthetic, tmp_path, name):
     seqs = [hf.encode(t).ids for t in texts]
     got = run_jsonl("detokenize", d, seqs, tmp_path)
     compare(name, "decode", seqs, [g["text"] for g in got], [hf.decode(s, skip_special_tokens=False) for s in seqs])
+
+
+def test_config_bos_without_post_processor(tmp_path):
+    """No post_processor in tokenizer.json: tokenizer_config.json's add_bos_token decides, with the
+    BOS named by the config or, failing that, special_tokens_map.json (transformers' rule)."""
+    (tmp_path / "tokenizer.json").write_text(json.dumps(small_tokenizer()))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"add_bos_token": True}))
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps({"bos_token": {"content": "<s>"}}))
+    r = run_silica("tokenize", tmp_path, "--text", "ab", "--add-special")
+    assert r.rc == 0, r.err
+    assert json.loads(r.out) == {"ids": [5, 2], "tokens": ["<s>", "ab"]}
+    assert json.loads(run_silica("tokenize", tmp_path, "--text", "ab").out)["ids"] == [2]
+    (tmp_path / "special_tokens_map.json").write_text("[1]")
+    assert_clean_error(run_silica("tokenize", tmp_path, "--text", "ab"), "special_tokens_map.json", "not a JSON object")
+    (tmp_path / "special_tokens_map.json").unlink()
+    assert_clean_error(run_silica("tokenize", tmp_path, "--text", "ab"), "add_bos_token is true")
