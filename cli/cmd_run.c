@@ -1,93 +1,134 @@
 /*
- * cmd_run.c — `silica run MODEL --ids 1,2,3 --max-tokens N [sampling] [--json]`:
- * generate token ids.  The prompt is processed in batches, then one token
- * per step; ids stream to stdout as they are produced (or one JSON object at
- * the end with --json).  Prompt text and chat templates arrive with the
- * tokenizer wiring; for now --ids is required.
- * Stops at an EOS id (config.json / generation_config.json) or max-tokens.
+ * cmd_run.c — `silica run [MODEL] [PROMPT] [options]`: generate text (or ids).
+ * The prompt comes from the argument or stdin; the chat template is applied
+ * when the model has one (messages: optional system + user), as
+ * mlx_lm.generate does; --ids feeds token ids directly (no template, no BOS).
+ * Text streams to stdout as generated (UTF-8 safe, stop strings held back
+ * until decided); --json prints one object at the end instead.
+ * Stops at an EOS id (config.json, generation_config.json, tokenizer), a stop
+ * string, max-tokens or a full context.  The loop itself lives in gen.c.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "gen.h"
 #include "silica/model.h"
+#include "silica/registry.h"
 #include "silica/runtime.h"
 
 int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
 
 static const char *k_help =
-    "usage: silica run MODEL --ids 1,2,3 [--max-tokens N] [--temp T] [--top-k K] [--top-p P]\n"
-    "                  [--min-p P] [--repeat-penalty R] [--presence-penalty X] [--frequency-penalty X]\n"
-    "                  [--penalty-window N] [--seed S] [--ctx N] [--kv f16|f32] [--threads N] [--stats] [--json]\n\n"
-    "Generate token ids from a prompt of token ids (no template, no BOS added).\n\n"
+    "usage: silica run [MODEL] [PROMPT] [--max-tokens N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
+    "                  [--repeat-penalty R] [--seed S] [--system TEXT] [--no-chat-template] [--stop S]...\n"
+    "                  [--ids 1,2,3] [--ctx N] [--stats] [--json]\n\n"
+    "Generate text with a model on the CPU, streaming it to stdout.\n\n"
+    "MODEL is a model directory, a weights/GGUF file or a store name (org/name[@rev][:tag]).  Without\n"
+    "MODEL the demo model is used: $SILICA_DEFAULT_MODEL, else <silica's dir>/../models/demo, else\n"
+    "models/demo in the source tree.  With one argument: it is MODEL if such a path or store name\n"
+    "exists, else it is the PROMPT.  No PROMPT (and no --ids): the prompt is read from stdin.\n\n"
     "options:\n"
-    "  --ids LIST            prompt token ids, comma-separated\n"
-    "  --max-tokens N        tokens to generate at most (default 100)\n"
+    "  --max-tokens N        tokens to generate at most (default 256)\n"
     "  --temp T              temperature; 0 (default) is greedy\n"
     "  --top-k K, --top-p P, --min-p P   filters (off: 0, 1, 0)\n"
     "  --repeat-penalty R    divide positive / multiply negative logits of recent ids (default 1: off)\n"
     "  --presence-penalty X, --frequency-penalty X   subtract X (x count) for recent ids\n"
     "  --penalty-window N    how many recent ids the penalties look at (default 64)\n"
     "  --seed S              random seed (default 0); same seed, same output\n"
+    "  --system TEXT         system message (chat template only)\n"
+    "  --no-chat-template    encode the prompt as plain text (BOS added as the tokenizer says)\n"
+    "  --stop S              stop before the text S (repeatable); not part of the output\n"
+    "  --ids LIST            prompt token ids, comma-separated (no template, no BOS added)\n"
+    "  --prompt-ids          print the prompt's token ids as a JSON list and exit (no generation)\n"
     "  --ctx N               context size (default: prompt + max-tokens)\n"
     "  --kv TYPE             KV cache f16 (default) or f32\n"
     "  --threads N           worker threads (default: physical cores)\n"
-    "  --stats               timings on stderr\n"
-    "  --json                {\"ids\", \"text\", \"prompt_tokens\", \"generated_tokens\", \"prompt_tps\",\n"
-    "                         \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\", \"stop_reason\"}\n"
+    "  --stats               prompt and generation tok/s, time to first token, peak RSS on stderr\n"
+    "  --json                print one object at the end instead of streaming:\n"
+    "                        {\"ids\": [generated ids], \"text\", \"prompt_tokens\", \"generated_tokens\",\n"
+    "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\",\n"
+    "                         \"stop_reason\": \"eos|length|stop\"}  (text is null without a tokenizer)\n"
     "  --help                this text\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static long long peak_rss(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
-#ifdef __APPLE__
-    return (long long)ru.ru_maxrss;
-#else
-    return (long long)ru.ru_maxrss * 1024;
-#endif
-}
 
 static int parse_float(const char *cmd, const char *opt, const char *v, float *out) {
     char *end;
     double x = strtod(v, &end);
-    if (*end || !isfinite(x)) return cli_usage(cmd, "%s must be a number, got '%s'", opt, v);
+    if (!*v || *end || !isfinite(x)) return cli_usage(cmd, "%s must be a number, got '%s'", opt, v);
     *out = (float)x;
     return 0;
 }
 
-/* EOS ids from generation_config.json beside config.json (added to the config's). */
-static void eos_from_generation_config(const char *path, int32_t *eos, int *n) {
-    char *gp = sl_path_join(path, "generation_config.json");
-    char *txt = NULL;
-    size_t len;
-    if (gp && sl_path_is_dir(path) && sl_path_exists(gp) && sl_read_file(gp, 1 << 20, &txt, &len, NULL) == 0) {
-        cJSON *j = cJSON_ParseWithLength(txt, len);
-        cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id"), *x;
-        if (cJSON_IsNumber(e) && *n < 16) eos[(*n)++] = (int32_t)e->valuedouble;
-        else if (cJSON_IsArray(e))
-            cJSON_ArrayForEach(x, e) if (cJSON_IsNumber(x) && *n < 16) eos[(*n)++] = (int32_t)x->valuedouble;
-        cJSON_Delete(j);
+/* Read all of stdin into a malloc'd string. */
+static char *read_stdin(void) {
+    size_t n = 0, cap = 4096;
+    char *p = malloc(cap);
+    if (!p) return NULL;
+    size_t k;
+    while ((k = fread(p + n, 1, cap - n - 1, stdin)) > 0) {
+        n += k;
+        if (cap - n - 1 == 0) {
+            char *q = realloc(p, cap * 2);
+            if (!q) { free(p); return NULL; }
+            p = q;
+            cap *= 2;
+        }
     }
-    free(txt);
-    free(gp);
+    p[n] = 0;
+    return p;
+}
+
+static void emit_stdout(const char *s, size_t n, void *ud) {
+    (void)ud;
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+}
+
+static bool run_cancelled(void) { return sl_interrupted(); }
+
+/* Shared with cmd_chat.c: the sampling options of run and chat.  *matched
+ * tells whether argv[*i] was one of them. */
+int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched) {
+    bool missing = false;
+    const char *v;
+    *matched = true;
+    static const char *const fopts[] = {"--temp", "--top-p", "--min-p", "--repeat-penalty", "--presence-penalty",
+                                        "--frequency-penalty"};
+    float *fdst[] = {&sp->temperature, &sp->top_p, &sp->min_p, &sp->repeat_penalty, &sp->presence_penalty,
+                     &sp->frequency_penalty};
+    for (int k = 0; k < 6; k++) {
+        if ((v = cli_opt_value(argc, argv, i, fopts[k], &missing))) return parse_float(cmd, fopts[k], v, fdst[k]);
+        if (missing) return cli_usage(cmd, "%s needs a value", fopts[k]);
+    }
+    static const char *const iopts[] = {"--top-k", "--seed", "--penalty-window"};
+    for (int k = 0; k < 3; k++) {
+        if ((v = cli_opt_value(argc, argv, i, iopts[k], &missing))) {
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (!*v || *end || x < 0 || (k != 1 && x > (1 << 30)))
+                return cli_usage(cmd, "%s must be a non-negative integer, got '%s'", iopts[k], v);
+            if (k == 0) sp->top_k = (int)x;
+            else if (k == 1) sp->seed = (uint64_t)x;
+            else sp->penalty_window = (int)x;
+            return 0;
+        }
+        if (missing) return cli_usage(cmd, "%s needs a value", iopts[k]);
+    }
+    *matched = false;
+    return 0;
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *path = NULL, *ids_s = NULL;
-    bool json = false, stats = false;
-    long max_tokens = 100;
+    const char *pos[2] = {NULL, NULL}, *ids_s = NULL, *system = NULL;
+    const char *stops[16];
+    int n_pos = 0, n_stops = 0;
+    bool json = false, stats = false, use_template = true, prompt_only = false;
+    long max_tokens = 256;
     sl_session_opts so = {0};
     sl_sampler_params sp;
     sl_sampler_defaults(&sp);
@@ -96,121 +137,135 @@ int cmd_run(int argc, char **argv) {
         const char *v;
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
         int rc = cli_engine_opt(argc, argv, &i, "run", &so, &matched);
-        if (rc) return rc;
-        if (matched) continue;
-        static const char *const fopts[] = {"--temp", "--top-p", "--min-p", "--repeat-penalty", "--presence-penalty",
-                                            "--frequency-penalty"};
-        float *fdst[] = {&sp.temperature, &sp.top_p, &sp.min_p, &sp.repeat_penalty, &sp.presence_penalty,
-                         &sp.frequency_penalty};
-        bool done = false;
-        for (int k = 0; k < 6 && !done; k++) {
-            if ((v = cli_opt_value(argc, argv, &i, fopts[k], &missing))) {
-                if ((rc = parse_float("run", fopts[k], v, fdst[k]))) return rc;
-                done = true;
-            } else if (missing) {
-                return cli_usage("run", "%s needs a value", fopts[k]);
-            }
-        }
-        if (done) continue;
-        static const char *const iopts[] = {"--max-tokens", "--top-k", "--seed", "--penalty-window"};
-        for (int k = 0; k < 4 && !done; k++) {
-            if ((v = cli_opt_value(argc, argv, &i, iopts[k], &missing))) {
-                char *end;
-                long long x = strtoll(v, &end, 10);
-                if (*end || x < 0 || (k != 2 && x > (1 << 30)))
-                    return cli_usage("run", "%s must be a non-negative integer, got '%s'", iopts[k], v);
-                if (k == 0) max_tokens = (long)x;
-                else if (k == 1) sp.top_k = (int)x;
-                else if (k == 2) sp.seed = (uint64_t)x;
-                else sp.penalty_window = (int)x;
-                done = true;
-            } else if (missing) {
-                return cli_usage("run", "%s needs a value", iopts[k]);
-            }
-        }
-        if (done) continue;
-        if (strcmp(argv[i], "--json") == 0) json = true;
+        if (rc || matched) { if (rc) return rc; continue; }
+        if ((rc = cli_sampler_opt(argc, argv, &i, "run", &sp, &matched)) || matched) { if (rc) return rc; continue; }
+        if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing))) {
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (!*v || *end || x < 0 || x > (1 << 24))
+                return cli_usage("run", "--max-tokens must be a non-negative integer, got '%s'", v);
+            max_tokens = (long)x;
+        } else if (missing) return cli_usage("run", "--max-tokens needs a value");
+        else if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--stats") == 0) stats = true;
+        else if (strcmp(argv[i], "--no-chat-template") == 0) use_template = false;
+        else if (strcmp(argv[i], "--prompt-ids") == 0) prompt_only = true;
         else if ((v = cli_opt_value(argc, argv, &i, "--ids", &missing))) ids_s = v;
         else if (missing) return cli_usage("run", "--ids needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
+        else if (missing) return cli_usage("run", "--system needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--stop", &missing))) {
+            if (!*v) return cli_usage("run", "--stop needs a non-empty string");
+            if (n_stops == 16) return cli_usage("run", "at most 16 --stop strings");
+            stops[n_stops++] = v;
+        } else if (missing) return cli_usage("run", "--stop needs a value");
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("run", "unknown option '%s'", argv[i]);
-        else if (!path) path = argv[i];
-        else return cli_usage("run", "text prompts need the tokenizer, not wired in yet: pass --ids");
+        else if (n_pos < 2) pos[n_pos++] = argv[i];
+        else return cli_usage("run", "unexpected argument '%s' (quote the prompt)", argv[i]);
     }
-    if (!path) return cli_usage("run", "missing MODEL");
-    if (!ids_s) return cli_usage("run", "missing --ids (text prompts come with the tokenizer)");
+    const char *path = NULL, *prompt_arg = NULL;
+    if (n_pos == 2) {
+        path = pos[0];
+        prompt_arg = pos[1];
+    } else if (n_pos == 1 && (sl_path_exists(pos[0]) || ids_s || sl_reg_looks_like_name(pos[0]))) {
+        path = pos[0];
+    } else {
+        prompt_arg = n_pos ? pos[0] : NULL;
+        if (!(path = gen_default_model()))
+            return cli_usage("run", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
+    }
+    if (ids_s && prompt_arg) return cli_usage("run", "give either a PROMPT or --ids, not both");
+    if (cli_resolve_store(&path, NULL)) return 2;
     sl_error err = {0};
-    int32_t *ids = NULL, *hist = NULL;
+    int32_t *ids = NULL;
     int n = 0, rc = 0;
-    if (sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
-    sl_model *m = NULL;
+    char *stdin_text = NULL;
+    gen_model g = {0};
+    gen_cache cache = {0};
+    gen_result res = {0};
     sl_session *s = NULL;
     sl_sampler *smp = NULL;
-    float *logits = NULL;
-    bool ctx_given = so.n_ctx > 0;
-    if (sl_model_open(path, &m, &err)) { rc = cli_fail(&err); goto out; }
-    const sl_model_config *c = sl_model_get_config(m);
-    if (!ctx_given) {
+    cJSON *msgs = NULL;
+    if (ids_s && sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
+    if (gen_open(path, &g, &err)) { rc = cli_fail(&err); goto out; }
+    if (!ids_s) {
+        if (!g.tok) {
+            sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model: pass token ids with --ids", path);
+            rc = cli_fail(&err);
+            goto out;
+        }
+        if (!prompt_arg) {
+            if (!(stdin_text = read_stdin())) { sl_errorf(&err, SL_ENOMEM, "out of memory"); rc = cli_fail(&err); goto out; }
+            prompt_arg = stdin_text;
+        }
+        msgs = cJSON_CreateArray();
+        if (system) {
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "role", "system");
+            cJSON_AddStringToObject(m, "content", system);
+            cJSON_AddItemToArray(msgs, m);
+        }
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", prompt_arg);
+        cJSON_AddItemToArray(msgs, m);
+        if (gen_prompt(&g, msgs, prompt_arg, use_template, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+    }
+    if (prompt_only) {   /* debug: the ids the prompt became, as a JSON list; no forward pass */
+        cJSON *a = cJSON_CreateArray();
+        for (int k = 0; k < n; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[k]));
+        cli_print_json(a);
+        goto out;
+    }
+    if (so.n_ctx <= 0) {
         long want = (long)n + (max_tokens > 0 ? max_tokens : 1);
-        if (want > (1L << 24)) want = 1L << 24;
-        so.n_ctx = (int)want;   /* exactly what this run can use */
+        so.n_ctx = (int)(want > (1L << 24) ? 1L << 24 : want);   /* exactly what this run can use */
     } else if (n > so.n_ctx) {
-        sl_errorf(&err, SL_EINVAL, "%s: the prompt has %d tokens, longer than the context of %d (--ctx)", path, n, so.n_ctx);
+        sl_errorf(&err, SL_EINVAL, "%s: the prompt has %d tokens, longer than the context of %d (--ctx)", path, n,
+                  so.n_ctx);
         rc = cli_fail(&err);
         goto out;
     }
-    if (sl_session_new(m, &so, &s, &err) || sl_sampler_new(&sp, c->vocab_size, &smp, &err)) { rc = cli_fail(&err); goto out; }
-    int32_t eos[16];
-    int n_eos = 0;
-    for (int k = 0; k < c->n_eos; k++) eos[n_eos++] = c->eos_ids[k];
-    eos_from_generation_config(path, eos, &n_eos);
-    logits = malloc((size_t)c->vocab_size * sizeof *logits);
-    hist = malloc(((size_t)n + (size_t)max_tokens + 1) * sizeof *hist);
-    if (!logits || !hist) { sl_errorf(&err, SL_ENOMEM, "out of memory"); rc = cli_fail(&err); goto out; }
-    memcpy(hist, ids, (size_t)n * sizeof *hist);
-    double t0 = now_s();
-    if (sl_session_eval(s, ids, n, false, logits, &err)) {
-        sl_error_prefix(&err, "%s: ", path);
+    if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) {
         rc = cli_fail(&err);
         goto out;
     }
-    double t1 = now_s(), t_first = t1;
-    int nh = n, gen = 0;
-    const char *stop = "length";
-    while (gen < max_tokens) {
-        int32_t id = sl_sampler_sample(smp, logits, hist, nh);
-        if (gen == 0) t_first = now_s();
-        hist[nh++] = id;
-        gen++;
-        if (!json) { printf(gen > 1 ? " %d" : "%d", (int)id); fflush(stdout); }
-        bool is_eos = false;
-        for (int k = 0; k < n_eos; k++) is_eos |= eos[k] == id;
-        if (is_eos) { stop = "eos"; break; }
-        if (gen == max_tokens) break;
-        if (sl_session_pos(s) >= sl_session_ctx(s)) break;   /* context full: stop_reason length */
-        if (sl_interrupted()) break;
-        if (sl_session_eval(s, &id, 1, false, logits, &err)) { rc = cli_fail(&err); goto out; }
-    }
-    double t2 = now_s();
-    double prompt_tps = t1 > t0 ? n / (t1 - t0) : 0, gen_tps = gen > 1 && t2 > t_first ? (gen - 1) / (t2 - t_first) : 0;
+    gen_opts o = {.max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
+                  .emit = json || !g.tok ? NULL : emit_stdout, .cancelled = run_cancelled};
+    if (gen_generate(&g, s, &cache, smp, ids, n, &o, &res, &err)) { rc = cli_fail(&err); goto out; }
+    double prompt_tps = res.prompt_s > 0 ? n / res.prompt_s : 0;
+    double gen_tps = res.n > 1 && res.gen_s > 0 ? (res.n - 1) / res.gen_s : 0;
     if (json) {
-        printf("{\"ids\": [");
-        for (int k = 0; k < gen; k++) printf(k ? ", %d" : "%d", (int)hist[n + k]);
-        printf("], \"text\": null, \"prompt_tokens\": %d, \"generated_tokens\": %d, \"prompt_tps\": %.3f, "
-               "\"gen_tps\": %.3f, \"ttft_ms\": %.3f, \"peak_rss_bytes\": %lld, \"stop_reason\": \"%s\"}\n",
-               n, gen, prompt_tps, gen_tps, (t_first - t0) * 1e3, peak_rss(), stop);
+        cJSON *j = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(j, "ids");
+        for (int k = 0; k < res.n; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(res.ids[k]));
+        if (res.text) cJSON_AddStringToObject(j, "text", res.text);
+        else cJSON_AddNullToObject(j, "text");
+        cJSON_AddNumberToObject(j, "prompt_tokens", n);
+        cJSON_AddNumberToObject(j, "generated_tokens", res.n);
+        cJSON_AddNumberToObject(j, "prompt_tps", round(prompt_tps * 1e3) / 1e3);
+        cJSON_AddNumberToObject(j, "gen_tps", round(gen_tps * 1e3) / 1e3);
+        cJSON_AddNumberToObject(j, "ttft_ms", round(res.ttft_s * 1e6) / 1e3);
+        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)gen_peak_rss());
+        cJSON_AddStringToObject(j, "stop_reason", res.stop_reason);
+        cli_print_json(j);
+    } else if (!g.tok) {
+        for (int k = 0; k < res.n; k++) printf(k ? " %d" : "%d", (int)res.ids[k]);
+        printf("\n");
     } else {
         printf("\n");
     }
+    fflush(stdout);
     if (stats)
         fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generation: %d tokens, %.1f tok/s; ttft %.1f ms; peak RSS %lld bytes\n",
-                n, prompt_tps, gen, gen_tps, (t_first - t0) * 1e3, peak_rss());
+                n, prompt_tps, res.n, gen_tps, res.ttft_s * 1e3, gen_peak_rss());
 out:
-    free(hist);
-    free(logits);
+    gen_result_free(&res);
+    gen_cache_free(&cache);
+    cJSON_Delete(msgs);
     sl_sampler_free(smp);
     sl_session_free(s);
-    sl_model_close(m);
+    gen_close(&g);
+    free(stdin_text);
     free(ids);
     return rc;
 }

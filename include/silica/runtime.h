@@ -41,6 +41,8 @@ int sl_session_new(const sl_model *m, const sl_session_opts *opts, sl_session **
 void sl_session_free(sl_session *s);
 /* Forget the cache (position back to 0). */
 void sl_session_reset(sl_session *s);
+/* Keep the first pos cached positions (prefix reuse); no-op if pos >= the current one. */
+void sl_session_truncate(sl_session *s, int pos);
 int sl_session_pos(const sl_session *s);
 int sl_session_ctx(const sl_session *s);
 

@@ -423,5 +423,9 @@ void sl_session_free(sl_session *s) {
 }
 
 void sl_session_reset(sl_session *s) { s->pos = 0; }
+/* Keys/values below pos stay valid; those above are overwritten by later evals. */
+void sl_session_truncate(sl_session *s, int pos) {
+    if (pos >= 0 && pos < s->pos) s->pos = pos;
+}
 int sl_session_pos(const sl_session *s) { return s->pos; }
 int sl_session_ctx(const sl_session *s) { return s->n_ctx; }
