@@ -30,6 +30,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
 int cmd_run(int argc, char **argv);      /* cmd_run.c */
+int cmd_chat(int argc, char **argv);     /* cmd_chat.c */
+int cmd_ppl(int argc, char **argv);      /* cmd_ppl.c */
 int cmd_list(int argc, char **argv);     /* cmd_registry.c */
 int cmd_show(int argc, char **argv);
 int cmd_tag(int argc, char **argv);

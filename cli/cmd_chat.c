@@ -1,0 +1,269 @@
+/*
+ * cmd_chat.c — `silica chat [MODEL]`: an interactive conversation.
+ * Each turn re-renders the whole conversation with the chat template
+ * (add_generation_prompt) and encodes it; the KV cache keeps the previous
+ * prompt + answer and only the part after the common prefix is evaluated
+ * (gen.c).  Commands: /reset, /system TEXT, /quit (also EOF); multi-line
+ * input with a trailing backslash or a """ ... """ block.
+ * Ctrl-C during an answer stops that answer (our own SIGINT handler sets a
+ * flag the generation loop polls; it replaces io.c's cleanup handler, which
+ * chat does not need: it writes no files); Ctrl-C at the prompt discards the
+ * line.  Without a chat template the turns are joined as plain text.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "gen.h"
+#include "silica/registry.h"
+
+int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
+int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched);
+
+static const char *k_help =
+    "usage: silica chat [MODEL] [--system TEXT] [--max-tokens N] [--ctx N] [sampling options of run]\n\n"
+    "Talk with a model.  Commands: /reset (forget the conversation), /system TEXT (set the system\n"
+    "message and reset), /quit (or end of input).  End a line with \\ to continue it, or enclose\n"
+    "several lines in \"\"\" ... \"\"\".  Ctrl-C stops the current answer.  MODEL defaults to the demo\n"
+    "model (see `silica run --help`).\n\n"
+    "options:\n"
+    "  --system TEXT    system message\n"
+    "  --max-tokens N   tokens per answer at most (default 1024)\n"
+    "  --ctx N          context size in tokens (default 4096)\n"
+    "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as in run\n"
+    "  --kv TYPE, --threads N   as in run\n"
+    "  --help           this text\n";
+
+static volatile sig_atomic_t g_stop;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static bool chat_cancelled(void) { return g_stop != 0; }
+
+static void emit_stdout(const char *s, size_t n, void *ud) {
+    (void)ud;
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+}
+
+/* Read one line (without its newline) into *buf; false at EOF.  A Ctrl-C
+ * while waiting gives an empty line. */
+static bool read_line(char **buf, size_t *cap) {
+    for (;;) {
+        errno = 0;
+        ssize_t k = getline(buf, cap, stdin);
+        if (k >= 0) {
+            while (k > 0 && ((*buf)[k - 1] == '\n' || (*buf)[k - 1] == '\r')) (*buf)[--k] = 0;
+            return true;
+        }
+        if (errno == EINTR && g_stop) {
+            clearerr(stdin);
+            g_stop = 0;
+            fputc('\n', stdout);
+            (*buf)[0] = 0;
+            return true;
+        }
+        return false;
+    }
+}
+
+static int append(char **s, size_t *n, const char *t, bool nl) {
+    size_t k = strlen(t);
+    char *p = realloc(*s, *n + k + 2);
+    if (!p) return -1;
+    memcpy(p + *n, t, k);
+    *n += k;
+    if (nl) p[(*n)++] = '\n';
+    p[*n] = 0;
+    *s = p;
+    return 0;
+}
+
+/* One user message (handles \ continuation and """ blocks); NULL at EOF. */
+static char *read_message(bool tty) {
+    char *line = NULL, *msg = NULL;
+    size_t cap = 0, n = 0;
+    if (tty) fputs(">>> ", stdout), fflush(stdout);
+    if (!read_line(&line, &cap)) { free(line); return NULL; }
+    if (strncmp(line, "\"\"\"", 3) == 0) {
+        const char *rest = line + 3;
+        bool first = true;
+        for (;;) {
+            char *end = strstr(rest, "\"\"\"");
+            if (end) {
+                *end = 0;
+                if (append(&msg, &n, rest, false)) break;
+                break;
+            }
+            if ((!first || *rest) && append(&msg, &n, rest, true)) break;
+            first = false;
+            if (tty) fputs("... ", stdout), fflush(stdout);
+            if (!read_line(&line, &cap)) break;
+            rest = line;
+        }
+    } else {
+        for (;;) {
+            size_t k = strlen(line);
+            bool more = k > 0 && line[k - 1] == '\\';
+            if (more) line[k - 1] = 0;
+            if (append(&msg, &n, line, more)) break;
+            if (!more) break;
+            if (tty) fputs("... ", stdout), fflush(stdout);
+            if (!read_line(&line, &cap)) break;
+        }
+    }
+    free(line);
+    if (!msg) msg = calloc(1, 1);
+    return msg;
+}
+
+static void add_msg(cJSON *msgs, const char *role, const char *content, size_t len) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    char *c = strndup(content, len);
+    cJSON_AddStringToObject(m, "content", c ? c : "");
+    free(c);
+    cJSON_AddItemToArray(msgs, m);
+}
+
+/* The conversation as plain text when the model has no chat template. */
+static char *plain_text(const cJSON *msgs) {
+    char *s = calloc(1, 1);
+    size_t n = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (s && cJSON_IsString(c) && append(&s, &n, c->valuestring, false)) {
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+int cmd_chat(int argc, char **argv) {
+    const char *path = NULL, *system = NULL;
+    long max_tokens = 1024;
+    sl_session_opts so = {0};
+    sl_sampler_params sp;
+    sl_sampler_defaults(&sp);
+    for (int i = 1; i < argc; i++) {
+        bool missing = false, matched;
+        const char *v;
+        if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
+        int rc = cli_engine_opt(argc, argv, &i, "chat", &so, &matched);
+        if (rc || matched) { if (rc) return rc; continue; }
+        if ((rc = cli_sampler_opt(argc, argv, &i, "chat", &sp, &matched)) || matched) { if (rc) return rc; continue; }
+        if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing))) {
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (!*v || *end || x < 1 || x > (1 << 24))
+                return cli_usage("chat", "--max-tokens must be a positive integer, got '%s'", v);
+            max_tokens = (long)x;
+        } else if (missing) return cli_usage("chat", "--max-tokens needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
+        else if (missing) return cli_usage("chat", "--system needs a value");
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("chat", "unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage("chat", "unexpected argument '%s'", argv[i]);
+    }
+    if (!path && !(path = gen_default_model()))
+        return cli_usage("chat", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
+    if (cli_resolve_store(&path, NULL)) return 2;
+    if (so.n_ctx <= 0) so.n_ctx = 4096;
+    sl_error err = {0};
+    gen_model g = {0};
+    gen_cache cache = {0};
+    sl_session *s = NULL;
+    sl_sampler *smp = NULL;
+    cJSON *msgs = cJSON_CreateArray();
+    char *sys_owned = system ? strdup(system) : NULL;
+    int rc = 0;
+    if (gen_open(path, &g, &err)) goto fail;
+    if (!g.tok) {
+        sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (chat needs text)", path);
+        goto fail;
+    }
+    if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;   /* no SA_RESTART: a Ctrl-C at the prompt interrupts getline */
+    sigaction(SIGINT, &sa, NULL);
+    bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (tty) fprintf(stdout, "silica chat: %s (/reset, /system TEXT, /quit; Ctrl-C stops an answer)\n", path);
+    for (;;) {
+        char *in = read_message(tty);
+        if (!in) break;
+        if (strcmp(in, "/quit") == 0 || strcmp(in, "/exit") == 0) { free(in); break; }
+        if (strcmp(in, "/reset") == 0 || strncmp(in, "/system", 7) == 0) {
+            if (in[1] == 's') {
+                const char *t = in + 7;
+                while (*t == ' ') t++;
+                free(sys_owned);
+                sys_owned = *t ? strdup(t) : NULL;
+            }
+            cJSON_Delete(msgs);
+            msgs = cJSON_CreateArray();
+            printf("[conversation reset]\n");
+            fflush(stdout);
+            free(in);
+            continue;
+        }
+        if (!*in) { free(in); continue; }
+        cJSON *turn = cJSON_CreateArray();
+        if (sys_owned) add_msg(turn, "system", sys_owned, strlen(sys_owned));
+        const cJSON *m;
+        cJSON_ArrayForEach(m, msgs) cJSON_AddItemToArray(turn, cJSON_Duplicate(m, 1));
+        add_msg(turn, "user", in, strlen(in));
+        int32_t *ids = NULL;
+        int n = 0;
+        char *plain = g.tmpl ? NULL : plain_text(turn);
+        int prc = gen_prompt(&g, turn, plain ? plain : in, true, &ids, &n, &err);
+        free(plain);
+        cJSON_Delete(turn);
+        if (prc) { free(in); goto fail; }
+        if (n > so.n_ctx) {
+            fprintf(stderr, "silica: the conversation (%d tokens) no longer fits the context of %d: /reset or raise --ctx\n",
+                    n, so.n_ctx);
+            free(ids);
+            free(in);
+            continue;
+        }
+        g_stop = 0;
+        gen_result r = {0};
+        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_stdout, .cancelled = chat_cancelled};
+        int grc = gen_generate(&g, s, &cache, smp, ids, n, &o, &r, &err);
+        free(ids);
+        if (grc) { free(in); gen_result_free(&r); goto fail; }
+        printf("\n");
+        if (g_stop) printf("[stopped]\n");
+        fflush(stdout);
+        g_stop = 0;
+        add_msg(msgs, "user", in, strlen(in));
+        add_msg(msgs, "assistant", r.text ? r.text : "", r.len);
+        gen_result_free(&r);
+        free(in);
+    }
+    goto out;
+fail:
+    rc = cli_fail(&err);
+out:
+    free(sys_owned);
+    cJSON_Delete(msgs);
+    gen_cache_free(&cache);
+    sl_sampler_free(smp);
+    sl_session_free(s);
+    gen_close(&g);
+    return rc;
+}

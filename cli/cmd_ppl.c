@@ -1,0 +1,151 @@
+/*
+ * cmd_ppl.c — `silica ppl MODEL --file F [--ctx N] [--json]`: perplexity,
+ * defined exactly as issue 5 says:
+ *   ids = [BOS] + encode(text, no special tokens added)   (BOS left out when
+ *         the model has none);
+ *   for s = 0, N, 2N, ...: inputs ids[s:s+N], targets ids[s+1:s+N+1] (the
+ *         last window may be shorter), each window on its own, fresh cache;
+ *   nll = mean over all targets of -log softmax(logits)[target],
+ *   ppl = exp(nll), tokens = number of targets.
+ * Logits are produced a batch at a time within a window (memory: batch x
+ * vocab floats), log-softmax and sums in double.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "gen.h"
+
+int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
+
+static const char *k_help =
+    "usage: silica ppl MODEL --file F [--ctx N] [--json] [--kv f16|f32] [--threads N] [--batch N]\n\n"
+    "Perplexity of a model on a text file: ids = [BOS] + encode(text, no special tokens); windows of\n"
+    "N tokens (inputs ids[s:s+N], targets ids[s+1:s+N+1]), each with a fresh cache; nll = mean over\n"
+    "all targets; ppl = exp(nll).\n\n"
+    "options:\n"
+    "  --file F       the text (UTF-8)\n"
+    "  --ctx N        window size N (default 512)\n"
+    "  --json         {\"ppl\": x, \"nll\": x, \"tokens\": N}\n"
+    "  --kv TYPE      KV cache f16 (default) or f32\n"
+    "  --threads N    worker threads (default: physical cores)\n"
+    "  --batch N      positions per forward batch (default 64)\n"
+    "  --help         this text\n";
+
+/* -log softmax(row)[target] in double. */
+static double nll_of(const float *row, int V, int32_t target) {
+    double mx = row[0];
+    for (int k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
+    double sum = 0;
+    for (int k = 0; k < V; k++) sum += exp((double)row[k] - mx);
+    return mx + log(sum) - (double)row[target];
+}
+
+int cmd_ppl(int argc, char **argv) {
+    const char *path = NULL, *file = NULL;
+    bool json = false;
+    sl_session_opts so = {0};
+    for (int i = 1; i < argc; i++) {
+        bool missing = false, matched;
+        const char *v;
+        if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
+        int rc = cli_engine_opt(argc, argv, &i, "ppl", &so, &matched);
+        if (rc) return rc;
+        if (matched) continue;
+        if ((v = cli_opt_value(argc, argv, &i, "--file", &missing))) file = v;
+        else if (missing) return cli_usage("ppl", "--file needs a value");
+        else if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("ppl", "unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage("ppl", "unexpected argument '%s'", argv[i]);
+    }
+    if (!path) return cli_usage("ppl", "missing MODEL");
+    if (!file) return cli_usage("ppl", "missing --file");
+    if (cli_resolve_store(&path, NULL)) return 2;
+    int N = so.n_ctx > 0 ? so.n_ctx : 512, B = so.batch > 0 ? so.batch : 64;
+    so.n_ctx = N;
+    sl_error err = {0};
+    gen_model g = {0};
+    sl_session *s = NULL;
+    char *text = NULL;
+    size_t tlen = 0;
+    sl_tok_ids t = {0};
+    float *logits = NULL;
+    int32_t *ids = NULL;
+    int rc = 0;
+    if (sl_read_file(file, (uint64_t)1 << 30, &text, &tlen, &err) || gen_open(path, &g, &err)) goto fail;
+    if (!g.tok) {
+        sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (ppl encodes text)", path);
+        goto fail;
+    }
+    if (g.bos >= 0 && g.bos < g.c->vocab_size) {
+        uint32_t b = (uint32_t)g.bos;
+        t.ids = malloc(sizeof *t.ids);
+        if (!t.ids) { sl_errorf(&err, SL_ENOMEM, "out of memory"); goto fail; }
+        t.ids[0] = b;
+        t.n = t.cap = 1;
+    }
+    if (sl_tok_encode(g.tok, text, tlen, 0, &t, &err)) {
+        sl_error_prefix(&err, "%s: ", file);
+        goto fail;
+    }
+    if (t.n < 2) {
+        sl_errorf(&err, SL_EINVAL, "%s: too little text: %zu token(s), perplexity needs at least 2", file, t.n);
+        goto fail;
+    }
+    if (t.n > (size_t)INT32_MAX) { sl_errorf(&err, SL_EINVAL, "%s: too many tokens", file); goto fail; }
+    int V = g.c->vocab_size, n = (int)t.n;
+    ids = malloc((size_t)n * sizeof *ids);
+    logits = malloc((size_t)B * (size_t)V * sizeof *logits);
+    if (!ids || !logits) { sl_errorf(&err, SL_ENOMEM, "out of memory"); goto fail; }
+    for (int k = 0; k < n; k++) {
+        if (t.ids[k] >= (uint32_t)V) {
+            sl_errorf(&err, SL_EINVAL, "%s: token id %u is outside the model's vocabulary (vocab_size %d)", path,
+                      t.ids[k], V);
+            goto fail;
+        }
+        ids[k] = (int32_t)t.ids[k];
+    }
+    if (sl_session_new(g.m, &so, &s, &err)) goto fail;
+    double total = 0;
+    long long targets = 0;
+    for (int st = 0; st + 1 < n && !sl_interrupted(); st += N) {
+        int w = n - 1 - st < N ? n - 1 - st : N;   /* inputs that have a target */
+        sl_session_reset(s);
+        for (int b = 0; b < w; b += B) {
+            int m = w - b < B ? w - b : B;
+            if (sl_session_eval(s, ids + st + b, m, true, logits, &err)) {
+                sl_error_prefix(&err, "%s: ", path);
+                goto fail;
+            }
+            for (int k = 0; k < m; k++) total += nll_of(logits + (size_t)k * V, V, ids[st + b + k + 1]);
+            targets += m;
+        }
+    }
+    if (sl_interrupted()) { sl_errorf(&err, SL_EINTR, "interrupted"); goto fail; }
+    double nll = total / (double)targets;
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "ppl", exp(nll));
+        cJSON_AddNumberToObject(j, "nll", nll);
+        cJSON_AddNumberToObject(j, "tokens", (double)targets);
+        cli_print_json(j);
+    } else {
+        printf("ppl %.4f  nll %.6f  tokens %lld  (windows of %d)\n", exp(nll), nll, targets, N);
+    }
+    goto out;
+fail:
+    rc = cli_fail(&err);
+out:
+    free(ids);
+    free(logits);
+    sl_tok_ids_free(&t);
+    free(text);
+    sl_session_free(s);
+    gen_close(&g);
+    return rc;
+}
