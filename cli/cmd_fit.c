@@ -248,6 +248,7 @@ int cmd_fit(int argc, char **argv) {
         cJSON_AddStringToObject(o, "model", m->name);
         cJSON_AddStringToObject(o, "verdict", sl_fit_verdict_name(v));
         cJSON_AddNumberToObject(o, "weights_bytes", (double)e.weights_bytes);
+        cJSON_AddNumberToObject(o, "weights_resident_bytes", (double)e.weights_resident_bytes);
         cJSON_AddNumberToObject(o, "kv_bytes", (double)e.kv_bytes);
         cJSON_AddNumberToObject(o, "compute_bytes", (double)e.compute_bytes);
         cJSON_AddNumberToObject(o, "overhead_bytes", (double)(e.compute_bytes + e.overhead_bytes));
@@ -307,6 +308,9 @@ int cmd_fit(int argc, char **argv) {
         printf("sliding:  %d of %d layers keep %d positions\n", m->n_sliding_layers, m->n_layers, m->sliding_window);
     printf("context:  %lld tokens, KV %s\n", (long long)ctx, sl_kv_type_name(kv));
     char h[5][32];
+    if (e.weights_resident_bytes < e.weights_bytes)
+        printf("  (resident   %12s: untied embedding, only the rows %lld tokens can touch)\n",
+               cli_human_bytes(e.weights_resident_bytes, h[0], 32), (long long)ctx);
     printf("  weights     %12s\n  KV cache    %12s\n  compute     %12s\n  overhead    %12s\n  total       %12s\n",
            cli_human_bytes(e.weights_bytes, h[0], 32), cli_human_bytes(e.kv_bytes, h[1], 32),
            cli_human_bytes(e.compute_bytes, h[2], 32), cli_human_bytes(e.overhead_bytes, h[3], 32),

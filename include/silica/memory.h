@@ -137,6 +137,8 @@ typedef struct sl_fit_estimate {
     int64_t ctx;
     sl_kv_type kv;
     uint64_t weights_bytes, kv_bytes, compute_bytes, overhead_bytes, total_bytes;
+    uint64_t weights_resident_bytes; /* weights minus the rows of an untied embedding a
+                                        context of ctx tokens cannot touch (mmap'd pages) */
     uint64_t read_per_token_bytes;   /* weights read per generated token + KV at full ctx */
 } sl_fit_estimate;
 

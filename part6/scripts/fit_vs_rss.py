@@ -5,10 +5,11 @@ total resident memory with the peak RSS `silica run --json` measures while
 the context is full (prompt = ctx - 1 token ids).  Prints a Markdown table;
 exit 1 if a row misses the issue's bar (within 5 % or 64 MiB).
 
-usage: fit_vs_rss.py SILICA_BIN [--sizes tiny,small,medium] [--ctx 512,2048,8192] [--threads N]
-Needs numpy and safetensors.  Use a Release build: ASan's shadow memory
-inflates RSS.  8-bit and 4-bit rows come once the engine runs quantized
-weights (the quantized layouts are already sized exactly; tests/py/test_fit.py).
+usage: fit_vs_rss.py SILICA_BIN [--sizes tiny,small,medium] [--ctx 512,2048,8192]
+                     [--precisions f16,q8,q4] [--threads N]
+Needs numpy and safetensors; q8/q4 rows quantize with mlx_lm's own
+quantize_model (group 64).  Use a Release build: ASan's shadow memory
+inflates RSS.
 """
 import argparse
 import json
@@ -48,21 +49,35 @@ def make(d, h, i, L, H, KV, V):
     (d / "config.json").write_text(json.dumps(cfg))
 
 
+def quantize(src, dst, bits):
+    from mlx_lm.utils import load_model, quantize_model, save_model
+    model, config = load_model(src)
+    model, config = quantize_model(model, config, 64, bits)
+    dst.mkdir()
+    save_model(dst, model)
+    (dst / "config.json").write_text(json.dumps(config))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("silica")
     ap.add_argument("--sizes", default="tiny,small,medium")
     ap.add_argument("--ctx", default="512,2048,8192")
+    ap.add_argument("--precisions", default="f16,q8,q4")
     ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
     MIB = 1 << 20
     ok = True
-    print("| model | params | ctx | estimate | measured peak RSS | diff | within 5 % or 64 MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | params | weights | ctx | estimate | measured peak RSS | diff | within 5 % or 64 MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.sizes.split(","):
-            d = Path(tmp) / name
-            make(d, *SIZES[name])
+          f = Path(tmp) / name
+          make(f, *SIZES[name])
+          for prec in a.precisions.split(","):
+            d = f if prec == "f16" else Path(tmp) / f"{name}-{prec}"
+            if prec != "f16":
+                quantize(f, d, int(prec[1:]))
             for ctx in map(int, a.ctx.split(",")):
                 est = json.loads(subprocess.run([a.silica, "fit", str(d), "--ctx", str(ctx), "--json"],
                                                 capture_output=True, text=True, check=True).stdout)
@@ -70,9 +85,11 @@ def main():
                 cmd = [a.silica, "run", str(d), "--ids", ids, "--ctx", str(ctx), "--max-tokens", "1", "--json"]
                 if a.threads:
                     cmd += ["--threads", str(a.threads)]
-                r = subprocess.run(cmd, capture_output=True, text=True)
+                # through a small shell that stays the parent: getrusage's peak survives
+                # fork + exec, and this Python process is large (it built the model)
+                r = subprocess.run(["sh", "-c", '"$0" "$@"; exit $?', *cmd], capture_output=True, text=True)
                 if r.returncode:
-                    print(f"| {name} | | {ctx} | | run failed: {r.stderr.strip()[:80]} | | no |")
+                    print(f"| {name} | | {prec} | {ctx} | | run failed: {r.stderr.strip()[:80]} | | no |")
                     ok = False
                     continue
                 peak = json.loads(r.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
@@ -80,7 +97,7 @@ def main():
                 diff = e - peak
                 good = abs(diff) <= max(0.05 * peak, 64 * MIB)
                 ok &= good
-                print(f"| {name} | {est['params'] / 1e6:.0f} M | {ctx} | {e / MIB:.1f} MiB | {peak / MIB:.1f} MiB | "
+                print(f"| {name} | {est['params'] / 1e6:.0f} M | {prec} | {ctx} | {e / MIB:.1f} MiB | {peak / MIB:.1f} MiB | "
                       f"{diff / MIB:+.1f} MiB ({100 * diff / peak:+.1f} %) | {'yes' if good else 'no'} |", flush=True)
     return 0 if ok else 1
 

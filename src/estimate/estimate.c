@@ -13,6 +13,9 @@
  *   compute = the f32 activation buffers session.c allocates for a batch of
  *         SL_FIT_BATCH tokens and SL_FIT_THREADS threads, plus logits
  *   overhead = SL_FIT_BASE_OVERHEAD + 128 B per vocabulary entry (tokenizer)
+ *   resident weights = weights, except that an untied embedding counts only
+ *         the pages of ctx rows (weights are mmap'd; lookups touch rows)
+ * Calibrated with part6/scripts/fit_vs_rss.py against silica run's peak RSS.
  *   budget (Mac) = recommendedMaxWorkingSetSize rule; margin = max(1 GiB, 5 %)
  * Invariants: all sums overflow-checked; ctx in 1..SL_FIT_MAX_CTX.
  */
@@ -88,10 +91,19 @@ int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_
     int rc = sl_fit_kv_bytes(m, ctx, kv, &e->kv_bytes, err);
     if (rc) return rc;
     e->weights_bytes = m->weights_bytes;
+    /* weights are mmap'd: an untied embedding only has the pages of the rows
+     * looked up resident — at most ctx rows, a page each */
+    e->weights_resident_bytes = m->weights_bytes;
+    if (!m->tied && m->vocab > 0 && m->embed_bytes <= m->weights_bytes) {
+        uint64_t row = m->embed_bytes / (uint64_t)m->vocab, touched;
+        row = (row + 4095) / 4096 * 4096;
+        if (sl_mul_u64(row, (uint64_t)ctx, &touched) && touched < m->embed_bytes)
+            e->weights_resident_bytes = m->weights_bytes - m->embed_bytes + touched;
+    }
     e->compute_bytes = compute_bytes(m, ctx);
     e->overhead_bytes = SL_FIT_BASE_OVERHEAD + 128ull * (uint64_t)m->vocab;
     uint64_t t;
-    if (!sl_add_u64(e->weights_bytes, e->kv_bytes, &t) || !sl_add_u64(t, e->compute_bytes, &t) ||
+    if (!sl_add_u64(e->weights_resident_bytes, e->kv_bytes, &t) || !sl_add_u64(t, e->compute_bytes, &t) ||
         !sl_add_u64(t, e->overhead_bytes, &t))
         return sl_errorf(err, SL_EINVAL, "%s: total size overflows", m->name);
     e->total_bytes = t;
@@ -101,6 +113,13 @@ int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_
     if (!m->tied && m->embed_bytes <= w && m->vocab > 0) w = w - m->embed_bytes + m->embed_bytes / (uint64_t)m->vocab;
     e->read_per_token_bytes = w + e->kv_bytes;
     return 0;
+}
+
+uint64_t fit_total_with_weights(const sl_fit_estimate *e, uint64_t w) {
+    uint64_t res = w;
+    if (e->weights_bytes && e->weights_resident_bytes < e->weights_bytes)
+        res = (uint64_t)((double)w * ((double)e->weights_resident_bytes / (double)e->weights_bytes));
+    return e->total_bytes - e->weights_resident_bytes + res;
 }
 
 /* ---- budgets and verdicts ---- */

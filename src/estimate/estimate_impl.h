@@ -20,9 +20,13 @@ void fit_note(sl_fit_model *m, const char *fmt, ...);
 int fit_weight_bytes(const sl_fit_weight *w, const sl_fit_recipe *r, uint32_t float_bytes, uint64_t *out,
                      sl_error *err);
 
+/* e's total with the weights replaced by w stored bytes (a quantization
+ * recipe): the resident share of the weights is kept (embedding rows). */
+uint64_t fit_total_with_weights(const sl_fit_estimate *e, uint64_t w);
+
 /* Engine constants the compute-buffer estimate assumes (src/runtime/session.c). */
 #define SL_FIT_BATCH 64
 #define SL_FIT_THREADS 8
-#define SL_FIT_BASE_OVERHEAD (64ull * SL_MIB)
+#define SL_FIT_BASE_OVERHEAD (12ull * SL_MIB)   /* silica run, 4-bit 5M-param model: 13.7 MiB peak */
 
 #endif

@@ -52,7 +52,7 @@ int sl_fit_recommend(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx,
             uint64_t w;
             if ((rc = sl_fit_predict_weights(m, &rs[i], &w, err))) return rc;
             if (w >= m->weights_bytes) continue;
-            uint64_t total = e.total_bytes - e.weights_bytes + w;
+            uint64_t total = fit_total_with_weights(&e, w);
             sl_fit_verdict v = sl_fit_judge(b, total);
             if ((int)v > want) continue;
             found = true;
@@ -88,7 +88,7 @@ int sl_fit_recommend(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx,
         for (int64_t c = 512; c <= ctx; c *= 2) {
             sl_fit_estimate e2;
             if ((rc = sl_fit_estimate_model(m, c, k2, &e2, err))) return rc;
-            uint64_t total = e2.total_bytes - e2.weights_bytes + w;
+            uint64_t total = fit_total_with_weights(&e2, w);
             if (sl_fit_judge(b, total) != SL_FIT_COMFORTABLE) break;
             best_c = c;
             best_t = total;
@@ -175,7 +175,7 @@ static int max_ctx_for(const sl_fit_model *m, const sl_fit_budget *b, uint64_t w
         sl_fit_estimate e;
         int rc = sl_fit_estimate_model(m, c, kv, &e, err);
         if (rc) return rc;
-        if (sl_fit_judge(b, e.total_bytes - e.weights_bytes + w) > v) break;
+        if (sl_fit_judge(b, fit_total_with_weights(&e, w)) > v) break;
         *out = c;
     }
     return 0;
@@ -197,7 +197,7 @@ int sl_fit_best_setup(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx
                 if ((rc = sl_fit_predict_weights(m, &rs[i - 1], &w, err))) return rc;
                 if (w >= m->weights_bytes) continue;
             }
-            uint64_t total = e.total_bytes - e.weights_bytes + w;
+            uint64_t total = fit_total_with_weights(&e, w);
             if ((int)sl_fit_judge(b, total) > want) continue;
             out->recipe = i ? &rs[i - 1] : NULL;
             out->weights_bytes = w;

@@ -47,7 +47,22 @@ uint64_t sl_mem_rss(void) {
 #endif
 }
 
+/* Linux: VmHWM of /proc/self/status, the high-water mark of THIS address
+ * space.  getrusage's ru_maxrss is not used there: it survives fork + exec,
+ * so a process started by a large parent (a Python test harness holding
+ * arrays) reports the parent's peak as its own. */
 uint64_t sl_mem_peak_rss(void) {
+#if !defined(__APPLE__)
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb = 0;
+        bool found = false;
+        while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "VmHWM: %llu kB", &kb) == 1;
+        fclose(f);
+        if (found) return (uint64_t)kb * 1024u;
+    }
+#endif
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0 || ru.ru_maxrss < 0) return 0;
 #if defined(__APPLE__)

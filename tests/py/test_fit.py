@@ -225,7 +225,10 @@ def test_profiles_and_budget_rule():
     assert abs(r["profiles"]["8G"]["budget_bytes"] / MIB - 5461.33) < 0.01
     assert r["profiles"]["64G"]["budget_bytes"] == 49152 * MIB
     assert r["budget_bytes"] == r["profiles"]["16G"]["budget_bytes"]
-    assert r["total_bytes"] == r["weights_bytes"] + r["kv_bytes"] + r["overhead_bytes"]
+    assert r["total_bytes"] == r["weights_resident_bytes"] + r["kv_bytes"] + r["overhead_bytes"]
+    # untied: only the embedding pages of ctx (4096) rows can be resident (weights are mmap'd)
+    emb = 128256 * 4096 * 2
+    assert r["weights_resident_bytes"] == r["weights_bytes"] - emb + 4096 * 8192
     # bf16 8B (15.5 GiB) does not fit a 16 GB Mac; it is comfortable on 32 GB (21.3 GiB budget)
     assert r["verdict"] == "no"
     assert r["profiles"]["32G"]["verdict"] == "comfortable"
@@ -237,7 +240,7 @@ def test_profiles_and_budget_rule():
 
 
 def test_sysctl_recommendation():
-    r = fit("llama-3.1-8b", "--profile", "24G")
+    r = fit("llama-3.1-8b", "--profile", "24G", "--ctx", "16384")
     b = apple_budget(24)
     need = r["total_bytes"] + max(GIB, b // 20)
     assert r["verdict"] == "tight" and need > b
