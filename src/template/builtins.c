@@ -678,18 +678,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         if (acc->kind == TV_STR) FAIL(line, "sum() can't sum strings [use ''.join(seq) instead]");
         for (size_t i = 0; i < l->n; i++) {
             const tp_val *x = at && at->kind != TV_NONE ? attr_path(c, line, l->v[i], sv(c, at)) : l->v[i];
-            if ((acc->kind != TV_INT && acc->kind != TV_FLOAT && acc->kind != TV_BOOL) ||
-                (x->kind != TV_INT && x->kind != TV_FLOAT && x->kind != TV_BOOL))
-                FAIL(line, "unsupported operand type(s) for +: '%s' and '%s'", tp_type_name(acc), tp_type_name(x));
-            if (acc->kind == TV_FLOAT || x->kind == TV_FLOAT) {
-                double p = acc->kind == TV_FLOAT ? acc->u.f : acc->kind == TV_INT ? (double)acc->u.i : acc->u.b;
-                double q = x->kind == TV_FLOAT ? x->u.f : x->kind == TV_INT ? (double)x->u.i : x->u.b;
-                acc = tp_float(c->a, p + q);
-            } else {
-                int64_t r, p = acc->kind == TV_INT ? acc->u.i : acc->u.b, q = x->kind == TV_INT ? x->u.i : x->u.b;
-                if (__builtin_add_overflow(p, q, &r)) FAIL(line, "integer overflow");
-                acc = tp_int(c->a, r);
-            }
+            acc = tp_binop(c, line, OP_ADD, acc, x);
         }
         return acc;
     }
@@ -817,7 +806,7 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
         if (v->kind == TV_UNDEF) tp_undef_fail(c->a, line, v);
         int64_t x = tp_need_int(c, line, v, t);
         int64_t d = tp_need_int(c, line, o, t);
-        if (d == 0) FAIL(line, "integer division or modulo by zero");
+        if (d == 0) FAIL(line, "integer modulo by zero");
         return x % d == 0;
     }
     UNSUP(line, "unsupported construct: test '%s'", t);

@@ -319,7 +319,7 @@ const tp_val *tp_percent_format(tp_ctx *c, int line, const tp_val *fmt, const tp
     return tp_str_ref(c->a, b.p ? b.p : "", b.n);
 }
 
-static const tp_val *binop(tp_ctx *c, int line, int op, const tp_val *x, const tp_val *y) {
+const tp_val *tp_binop(tp_ctx *c, int line, int op, const tp_val *x, const tp_val *y) {
     if (op == OP_CONCAT) {
         tp_buf b = {0};
         tp_to_str(c->a, &b, x);
@@ -340,7 +340,7 @@ static const tp_val *binop(tp_ctx *c, int line, int op, const tp_val *x, const t
                 if (q == 0) FAIL(line, "division by zero");
                 return tp_float(c->a, (double)p / (double)q);
             case OP_FLOORDIV: case OP_MOD: {
-                if (q == 0) FAIL(line, "integer division or modulo by zero");
+                if (q == 0) FAIL(line, op == OP_MOD ? "integer modulo by zero" : "integer division or modulo by zero");
                 if (p == INT64_MIN && q == -1) FAIL(line, "integer overflow");
                 int64_t d = p / q, m = p % q;
                 if (m != 0 && ((m < 0) != (q < 0))) { d--; m += q; }
@@ -658,7 +658,7 @@ static const tp_val *eval_inner(tp_ctx *c, const tp_node *e) {
     }
     case E_BIN: {
         const tp_val *x = tp_eval(c, e->a);
-        return binop(c, e->line, e->op, x, tp_eval(c, e->b));
+        return tp_binop(c, e->line, e->op, x, tp_eval(c, e->b));
     }
     case E_CMP: {
         const tp_val *x = tp_eval(c, e->a);

@@ -257,6 +257,8 @@ const tp_val *tp_call_macro(tp_ctx *c, int line, const tp_val *m, const tp_val *
                             const char **kwn, const tp_val **kwv, size_t nkw);
 void tp_check_output(tp_ctx *c, int line);
 /* Python `fmt % arg` (arg a tuple: several values) */
+/* Python binary operator (OP_ADD ...) on two values */
+const tp_val *tp_binop(tp_ctx *c, int line, int op, const tp_val *x, const tp_val *y);
 const tp_val *tp_percent_format(tp_ctx *c, int line, const tp_val *fmt, const tp_val *arg);
 void tp_exec_root(tp_ctx *c, const tp_node *root);
 

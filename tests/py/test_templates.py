@@ -349,6 +349,13 @@ SNIPPETS = [
     "{{ 'x\\ny' | indent(2) }}|{{ 'x\\r\\ny' | indent(2) }}",
     "{{ 3 is number }}{{ true is number }}{{ 3.0 is integer }}{{ '3' is number }}",
     "{{ '\u00e9t\u00e9 \u00df'|upper }} {{ '\u00c9COLE \u0391\u0392'|lower }} {{ '\u043f\u0440\u0438\u0432\u0435\u0442'|capitalize }}",
+    "{{ [[1, 2], [3]] | sum(start=[]) }} {{ [1.5, 2] | sum }} {{ -1 ** 2 }} {{ (-1) ** 2 }} {{ 2 ** 3 ** 2 }} {{ 10 - 2 - 3 }}",
+    "{{ 1 ~ 2 + 3 }} {{ 'a' ~ 'b' == 'ab' }} {{ 1 < 2 == true }} {{ not 1 == 2 }} {{ not 'a' in 'abc' }} {{ - 2|abs }}",
+    "{{ [1, 2][true] }} {{ 'ab'[false] }} {{ ('a', 'b')|join }} {{ ('a',) + ('b',) }} {{ 'a' ~ {'x': 'y'} ~ ('t',) }}",
+    "{{ 'x</think>\\n\\ny'.split('</think>')[-1].lstrip('\\n') }} {{ {'b': 1, 'a': 2}|dictsort|first|last }}",
+    "{{ 5 is divisibleby 0 }}",
+    "{{ 5 % 0 }}",
+    "{{ 'x' in none }}",
     # errors that must match
     "{{ missing.attr }}",
     "{{ d.nope.deeper }}",
