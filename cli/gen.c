@@ -4,8 +4,8 @@
  * Prompt building follows mlx_lm.generate: with a chat template the rendered
  * string is encoded with add_special_tokens=False (the template writes BOS
  * itself), without one the text is encoded with add_special_tokens=True.
- * EOS ids: config.json, generation_config.json (int or list) and the
- * tokenizer's eos_token, deduplicated.
+ * EOS ids as mlx_lm: generation_config.json's eos_token_id (int or list),
+ * else config.json's, plus the tokenizer's eos_token.
  * Stop strings are matched on the decoded text; the text is cut before the
  * first match and nothing from the match on is ever emitted.
  */
@@ -134,13 +134,15 @@ int gen_open(const char *path, gen_model *g, sl_error *err) {
         }
         free(src);
     }
-    for (int k = 0; k < g->c->n_eos; k++) add_eos(g, g->c->eos_ids[k]);
+    /* as mlx_lm.load: generation_config.json's eos_token_id replaces config.json's */
     char *gp = sl_path_join(dir, "generation_config.json");
     cJSON *j = gp ? read_json(gp) : NULL, *x;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id");
     if (cJSON_IsNumber(e)) add_eos(g, (int64_t)e->valuedouble);
     else if (cJSON_IsArray(e))
         cJSON_ArrayForEach(x, e) if (cJSON_IsNumber(x)) add_eos(g, (int64_t)x->valuedouble);
+    if (!g->n_eos)
+        for (int k = 0; k < g->c->n_eos; k++) add_eos(g, g->c->eos_ids[k]);
     cJSON_Delete(j);
     free(gp);
     g->bos = g->c->bos_id;
