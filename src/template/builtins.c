@@ -43,211 +43,6 @@ int64_t tp_need_int(tp_ctx *c, int line, const tp_val *v, const char *what) {
     FAIL(line, "'%s' object cannot be interpreted as an integer (%s)", tp_type_name(v), what);
 }
 
-/* Case mapping for Latin (Basic, Latin-1, Extended-A), Greek and Cyrillic; other scripts are caseless here. */
-static uint32_t cp_upper(uint32_t c) {
-    if (c >= 'a' && c <= 'z') return c - 32;
-    if (c < 0x80) return c;
-    if ((c >= 0xe0 && c <= 0xfe && c != 0xf7)) return c - 32;
-    if (c == 0xff) return 0x178;
-    if (c == 0xb5) return 0x39c;
-    if (c >= 0x100 && c <= 0x17f) {
-        bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e);
-        if (c == 0x131) return 'I';
-        if (c == 0x138 || c == 0x149 || c == 0x17f) return c == 0x17f ? 'S' : c;
-        return odd_upper ? ((c & 1) ? c : c - 1) : ((c & 1) ? c - 1 : c);
-    }
-    if (c >= 0x3b1 && c <= 0x3c9 && c != 0x3c2) return c - 32;
-    if (c == 0x3c2) return 0x3a3;
-    if (c >= 0x430 && c <= 0x44f) return c - 32;
-    if (c >= 0x450 && c <= 0x45f) return c - 80;
-    return c;
-}
-
-static uint32_t cp_lower(uint32_t c) {
-    if (c >= 'A' && c <= 'Z') return c + 32;
-    if (c < 0x80) return c;
-    if (c >= 0xc0 && c <= 0xde && c != 0xd7) return c + 32;
-    if (c == 0x178) return 0xff;
-    if (c >= 0x100 && c <= 0x17f) {
-        bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e);
-        if (c == 0x130 || c == 0x131 || c == 0x138 || c == 0x149 || c == 0x17f || c == 0x178) return c;
-        return odd_upper ? ((c & 1) ? c + 1 : c) : ((c & 1) ? c : c + 1);
-    }
-    if (c >= 0x391 && c <= 0x3a9 && c != 0x3a2) return c + 32;
-    if (c >= 0x410 && c <= 0x42f) return c + 32;
-    if (c >= 0x400 && c <= 0x40f) return c + 80;
-    return c;
-}
-
-static bool cp_cased(uint32_t c) { return cp_upper(c) != c || cp_lower(c) != c || c == 0xdf; }
-
-static void put_upper(tp_ctx *c, tp_buf *b, uint32_t cp) {
-    if (cp == 0xdf) tp_buf_puts(c->a, b, "SS");   /* Python: 'ß'.upper() == 'SS' */
-    else tp_put_cp(c->a, b, cp_upper(cp));
-}
-
-/* mode 0 lower, 1 upper, 2 capitalize, 3 jinja2's title filter, 4 str.title() */
-static const tp_val *casemap(tp_ctx *c, const tp_val *s, int mode) {
-    tp_buf b = {0};
-    const char *p = s->u.s.s;
-    size_t n = s->u.s.n;
-    bool start = true, prev_cased = false;
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        size_t j = tp_utf8_next(p, n, i, &cp);
-        bool up;
-        if (mode == 0) up = false;
-        else if (mode == 1) up = true;
-        else if (mode == 2) up = i == 0;
-        else if (mode == 3) {
-            bool sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || tp_py_isspace(cp);
-            up = start && !sep;
-            start = sep;
-        } else {
-            up = !prev_cased;
-            prev_cased = cp_cased(cp);
-        }
-        if (cp_upper(cp) == cp && cp_lower(cp) == cp && cp != 0xdf) tp_buf_put(c->a, &b, p + i, j - i);
-        else if (up) put_upper(c, &b, cp);
-        else tp_put_cp(c->a, &b, cp_lower(cp));
-        i = j;
-    }
-    return mkstr(c, &b);
-}
-
-static bool in_chars(uint32_t cp, const tp_val *chars) {
-    if (!chars) return tp_py_isspace(cp);
-    for (size_t i = 0; i < chars->u.s.n;) {
-        uint32_t d;
-        i = tp_utf8_next(chars->u.s.s, chars->u.s.n, i, &d);
-        if (d == cp) return true;
-    }
-    return false;
-}
-
-static const tp_val *strip(tp_ctx *c, const tp_val *s, const tp_val *chars, bool left, bool right) {
-    const char *p = s->u.s.s;
-    size_t lo = 0, hi = s->u.s.n;
-    if (left)
-        while (lo < hi) {
-            uint32_t cp;
-            size_t j = tp_utf8_next(p, hi, lo, &cp);
-            if (!in_chars(cp, chars)) break;
-            lo = j;
-        }
-    if (right)
-        while (hi > lo) {
-            size_t st = hi - 1;
-            while (st > lo && ((unsigned char)p[st] & 0xc0) == 0x80) st--;
-            uint32_t cp;
-            tp_utf8_next(p, hi, st, &cp);
-            if (!in_chars(cp, chars)) break;
-            hi = st;
-        }
-    return tp_str_ref(c->a, p + lo, hi - lo);
-}
-
-static const char *find_sub(const char *s, size_t n, const char *t, size_t m) {
-    if (m == 0) return s;
-    for (size_t i = 0; i + m <= n; i++)
-        if (!memcmp(s + i, t, m)) return s + i;
-    return NULL;
-}
-
-static const tp_val *replace(tp_ctx *c, const tp_val *s, const tp_val *old, const tp_val *new, int64_t count) {
-    tp_buf b = {0};
-    const char *p = s->u.s.s, *end = p + s->u.s.n;
-    if (old->u.s.n == 0) {
-        int64_t k = 0;
-        for (size_t i = 0; i <= s->u.s.n;) {
-            if (count < 0 || k < count) { tp_buf_put(c->a, &b, new->u.s.s, new->u.s.n); k++; }
-            if (i == s->u.s.n) break;
-            size_t j = tp_utf8_next(p, s->u.s.n, i, NULL);
-            tp_buf_put(c->a, &b, p + i, j - i);
-            i = j;
-        }
-        return mkstr(c, &b);
-    }
-    int64_t k = 0;
-    while (p < end) {
-        const char *q = (count < 0 || k < count) ? find_sub(p, (size_t)(end - p), old->u.s.s, old->u.s.n) : NULL;
-        if (!q) break;
-        tp_buf_put(c->a, &b, p, (size_t)(q - p));
-        tp_buf_put(c->a, &b, new->u.s.s, new->u.s.n);
-        p = q + old->u.s.n;
-        k++;
-    }
-    tp_buf_put(c->a, &b, p, (size_t)(end - p));
-    return mkstr(c, &b);
-}
-
-static const tp_val *split(tp_ctx *c, int line, const tp_val *s, const tp_val *sep, int64_t maxsplit, bool right) {
-    tp_list *l = tp_list_new(c->a, 0);
-    const char *p = s->u.s.s;
-    size_t n = s->u.s.n;
-    if (sep && sep->kind != TV_NONE) {
-        tp_need_str(c, line, sep, "separator");
-        if (sep->u.s.n == 0) FAIL(line, "empty separator");
-        size_t m = sep->u.s.n;
-        if (!right) {
-            size_t i = 0;
-            int64_t k = 0;
-            for (;;) {
-                const char *q = (maxsplit < 0 || k < maxsplit) ? find_sub(p + i, n - i, sep->u.s.s, m) : NULL;
-                if (!q) break;
-                tp_list_push(c->a, l, tp_str_ref(c->a, p + i, (size_t)(q - p) - i));
-                i = (size_t)(q - p) + m;
-                k++;
-            }
-            tp_list_push(c->a, l, tp_str_ref(c->a, p + i, n - i));
-            return tp_list_val(c->a, l);
-        }
-        /* rsplit: collect from the right, then reverse */
-        tp_list *r = tp_list_new(c->a, 0);
-        size_t hi = n;
-        int64_t k = 0;
-        while (maxsplit < 0 || k < maxsplit) {
-            size_t found = SIZE_MAX;
-            for (size_t i = hi >= m ? hi - m + 1 : 0; i-- > 0;)
-                if (!memcmp(p + i, sep->u.s.s, m)) { found = i; break; }
-            if (found == SIZE_MAX) break;
-            tp_list_push(c->a, r, tp_str_ref(c->a, p + found + m, hi - found - m));
-            hi = found;
-            k++;
-        }
-        tp_list_push(c->a, r, tp_str_ref(c->a, p, hi));
-        for (size_t i = r->n; i-- > 0;) tp_list_push(c->a, l, r->v[i]);
-        return tp_list_val(c->a, l);
-    }
-    if (right && maxsplit >= 0) UNSUP(line, "unsupported construct: rsplit() on whitespace with maxsplit");
-    size_t i = 0;
-    int64_t k = 0;
-    for (;;) {
-        while (i < n) {
-            uint32_t cp;
-            size_t j = tp_utf8_next(p, n, i, &cp);
-            if (!tp_py_isspace(cp)) break;
-            i = j;
-        }
-        if (i >= n) break;
-        if (maxsplit >= 0 && k >= maxsplit) {
-            size_t hi = n;
-            tp_list_push(c->a, l, strip(c, tp_str_ref(c->a, p + i, hi - i), NULL, false, true));
-            break;
-        }
-        size_t st = i;
-        while (i < n) {
-            uint32_t cp;
-            size_t j = tp_utf8_next(p, n, i, &cp);
-            if (tp_py_isspace(cp)) break;
-            i = j;
-        }
-        tp_list_push(c->a, l, tp_str_ref(c->a, p + st, i - st));
-        k++;
-    }
-    return tp_list_val(c->a, l);
-}
-
 /* env.getitem-based attribute path "a.b.0" used by map/selectattr/sort/... */
 static const tp_val *attr_path(tp_ctx *c, int line, const tp_val *v, const tp_val *path) {
     const char *s = path->u.s.s;
@@ -269,7 +64,7 @@ static const tp_val *attr_path(tp_ctx *c, int line, const tp_val *v, const tp_va
 }
 
 static const tp_val *lowered(tp_ctx *c, const tp_val *v, bool cs) {
-    return (!cs && v->kind == TV_STR) ? casemap(c, v, 0) : v;
+    return (!cs && v->kind == TV_STR) ? tp_casemap(c, v, 0) : v;
 }
 
 /* ---------------------------------------------------------------- sort */
@@ -372,7 +167,7 @@ static size_t seq_len(tp_ctx *c, int line, const tp_val *v) {
 }
 
 static const tp_val *parse_int_str(tp_ctx *c, const tp_val *s, int64_t base, bool *ok) {
-    const tp_val *t = strip(c, s, NULL, true, true);
+    const tp_val *t = tp_strip(c, s, NULL, true, true);
     char *p = tp_strndup(c->a, t->u.s.s, t->u.s.n), *q = p;
     for (char *r = p; *r; r++)
         if (*r != '_') *q++ = *r;
@@ -483,17 +278,17 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
     bool mk = v->kind == TV_STR && v->markup;
     if (!strcmp(f, "trim")) {
         const tp_val *ch = tp_arg(a, 0, "chars");
-        const tp_val *r = strip(c, sv(c, v), ch && ch->kind != TV_NONE ? tp_need_str(c, line, ch, "chars") : NULL, true, true);
+        const tp_val *r = tp_strip(c, sv(c, v), ch && ch->kind != TV_NONE ? tp_need_str(c, line, ch, "chars") : NULL, true, true);
         return mk ? tp_markup(c->a, r) : r;
     }
     if (!strcmp(f, "lower") || !strcmp(f, "upper") || !strcmp(f, "capitalize") || !strcmp(f, "title")) {
-        const tp_val *r = casemap(c, sv(c, v), f[0] == 'l' ? 0 : f[0] == 'u' ? 1 : f[0] == 'c' ? 2 : 3);
+        const tp_val *r = tp_casemap(c, sv(c, v), f[0] == 'l' ? 0 : f[0] == 'u' ? 1 : f[0] == 'c' ? 2 : 3);
         return mk ? tp_markup(c->a, r) : r;
     }
     if (!strcmp(f, "replace")) {
         const tp_val *o = tp_arg(a, 0, "old"), *n = tp_arg(a, 1, "new"), *k = tp_arg(a, 2, "count");
         if (!o || !n) FAIL(line, "replace() needs old and new");
-        return replace(c, sv(c, v), sv(c, o), sv(c, n), k && k->kind != TV_NONE ? tp_need_int(c, line, k, "count") : -1);
+        return tp_replace(c, sv(c, v), sv(c, o), sv(c, n), k && k->kind != TV_NONE ? tp_need_int(c, line, k, "count") : -1);
     }
     if (!strcmp(f, "join")) {
         const tp_val *d = tp_arg(a, 0, "d"), *at = tp_arg(a, 1, "attribute");
@@ -561,7 +356,7 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         if (v->kind == TV_FLOAT) return v;
         if (v->kind == TV_INT || v->kind == TV_BOOL) return tp_float(c->a, v->kind == TV_INT ? (double)v->u.i : v->u.b);
         if (v->kind == TV_STR) {
-            const tp_val *t = strip(c, v, NULL, true, true);
+            const tp_val *t = tp_strip(c, v, NULL, true, true);
             char *s = tp_strndup(c->a, t->u.s.s, t->u.s.n), *end;
             double fv = strtod(s, &end);
             if (*s && *end == 0) return tp_float(c->a, fv);
@@ -795,7 +590,7 @@ bool tp_apply_test(tp_ctx *c, int line, const char *t, const tp_val *v, const tp
         (void)none;
         if (o->kind == TV_STR) {
             if (k != TV_STR) FAIL(line, "'in <string>' requires string as left operand, not %s", tp_type_name(v));
-            return find_sub(o->u.s.s, o->u.s.n, v->u.s.s, v->u.s.n) != NULL;
+            return tp_find_sub(o->u.s.s, o->u.s.n, v->u.s.s, v->u.s.n) != NULL;
         }
         const tp_list *l = tp_iterate(c, line, o);
         for (size_t i = 0; i < l->n; i++)
@@ -894,11 +689,11 @@ static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char
     const tp_val *a0 = tp_arg(a, 0, NULL), *a1 = tp_arg(a, 1, NULL);
     if (!strcmp(m, "strip") || !strcmp(m, "lstrip") || !strcmp(m, "rstrip")) {
         const tp_val *ch = a0 && a0->kind != TV_NONE ? tp_need_str(c, line, a0, "strip arg") : NULL;
-        return strip(c, s, ch, m[0] != 'r', m[0] != 'l');
+        return tp_strip(c, s, ch, m[0] != 'r', m[0] != 'l');
     }
     if (!strcmp(m, "split") || !strcmp(m, "rsplit")) {
         const tp_val *sep = tp_arg(a, 0, "sep"), *mx = tp_arg(a, 1, "maxsplit");
-        return split(c, line, s, sep, mx ? tp_need_int(c, line, mx, "maxsplit") : -1, m[0] == 'r');
+        return tp_split(c, line, s, sep, mx ? tp_need_int(c, line, mx, "maxsplit") : -1, m[0] == 'r');
     }
     if (!strcmp(m, "startswith") || !strcmp(m, "endswith")) {
         if (!a0) FAIL(line, "%s() takes at least 1 argument (0 given)", m);
@@ -912,14 +707,14 @@ static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char
             FAIL(line, "%s first arg must be str or a tuple of str, not %s", m, tp_type_name(a0));
         return tp_bool(affix(s, a0, m[0] == 'e'));
     }
-    if (!strcmp(m, "upper")) return casemap(c, s, 1);
-    if (!strcmp(m, "lower") || !strcmp(m, "casefold")) return casemap(c, s, 0);
-    if (!strcmp(m, "capitalize")) return casemap(c, s, 2);
-    if (!strcmp(m, "title")) return casemap(c, s, 4);
+    if (!strcmp(m, "upper")) return tp_casemap(c, s, 1);
+    if (!strcmp(m, "lower") || !strcmp(m, "casefold")) return tp_casemap(c, s, 0);
+    if (!strcmp(m, "capitalize")) return tp_casemap(c, s, 2);
+    if (!strcmp(m, "title")) return tp_casemap(c, s, 4);
     if (!strcmp(m, "replace")) {
         if (!a0 || !a1) FAIL(line, "replace expected at least 2 arguments");
         const tp_val *k = tp_arg(a, 2, "count");
-        return replace(c, s, tp_need_str(c, line, a0, "replace arg 1"), tp_need_str(c, line, a1, "replace arg 2"),
+        return tp_replace(c, s, tp_need_str(c, line, a0, "replace arg 1"), tp_need_str(c, line, a1, "replace arg 2"),
                        k ? tp_need_int(c, line, k, "count") : -1);
     }
     if (!strcmp(m, "format")) return str_format(c, line, s, a);
@@ -939,7 +734,7 @@ static const tp_val *str_method(tp_ctx *c, int line, const tp_val *s, const char
             for (size_t i = s->u.s.n + 1 >= t->u.s.n + 1 ? s->u.s.n - t->u.s.n + 1 : 0; i-- > 0;)
                 if (!memcmp(s->u.s.s + i, t->u.s.s, t->u.s.n)) { pos = (int64_t)i; break; }
         } else {
-            const char *q = find_sub(s->u.s.s, s->u.s.n, t->u.s.s, t->u.s.n);
+            const char *q = tp_find_sub(s->u.s.s, s->u.s.n, t->u.s.s, t->u.s.n);
             if (q) pos = (int64_t)(q - s->u.s.s);
         }
         if (pos >= 0) pos = (int64_t)tp_utf8_len(s->u.s.s, (size_t)pos);

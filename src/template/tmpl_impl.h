@@ -273,6 +273,13 @@ typedef struct tp_args {
 
 enum { FN_METHOD = 1, FN_RANGE, FN_NAMESPACE, FN_DICT, FN_RAISE, FN_STRFTIME, FN_CYCLER, FN_JOINER };
 
+/* text.c: Python str operations (mode: 0 lower, 1 upper, 2 capitalize, 3 jinja2 title filter, 4 str.title) */
+const tp_val *tp_casemap(tp_ctx *c, const tp_val *s, int mode);
+const tp_val *tp_strip(tp_ctx *c, const tp_val *s, const tp_val *chars, bool left, bool right);
+const char *tp_find_sub(const char *s, size_t n, const char *t, size_t m);
+const tp_val *tp_replace(tp_ctx *c, const tp_val *s, const tp_val *old, const tp_val *new_, int64_t count);
+const tp_val *tp_split(tp_ctx *c, int line, const tp_val *s, const tp_val *sep, int64_t maxsplit, bool right);
+
 /* argument i (positional) or `name` (keyword), NULL if absent; typed variants fail with a TypeError text */
 const tp_val *tp_arg(const tp_args *a, size_t i, const char *name);
 const tp_val *tp_need_str(tp_ctx *c, int line, const tp_val *v, const char *what);
