@@ -93,7 +93,7 @@ static void test_limits(void **state) {
     expect_err("{% for i in range(200) %}x{% endfor %}", NULL, &lim, SL_EINVAL, "loop iterations");
     expect_err("{% for i in range(40) %}xxxxx{% endfor %}", NULL, &lim, SL_EINVAL, "output exceeds");
     expect_err("{% macro r() %}{{ r() }}{% endmacro %}{{ r() }}", NULL, &lim, SL_EINVAL, "nested deeper");
-    expect_err("{% set s = 'xxxxxxxxxx' %}{% for i in range(30) %}{% set s = s ~ s %}{% endfor %}", NULL, &lim,
+    expect_err("{% set ns = namespace(s='xxxxxxxxxx') %}{% for i in range(30) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", NULL, &lim,
                SL_ENOMEM, "memory");
 }
 
