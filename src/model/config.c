@@ -309,7 +309,7 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported architecture '%s' (model_type); supported: %s", where,
                          mt->valuestring, sl_arch_supported());
     c->arch = (sl_arch)a;
-    long v[5], kv, hd, mp;
+    long v[5] = {0}, kv = 0, hd = 0, mp = 0;
     static const char *const req[5] = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                                        "num_attention_heads"};
     int rc;
