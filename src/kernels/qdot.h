@@ -61,10 +61,9 @@ extern const sl_qd_kernels sl_qd_portable;
 extern const sl_qd_kernels sl_qd_avx2;
 extern const sl_qd_kernels sl_qd_avx512;   /* AVX-512 BW/VL + VNNI */
 #endif
-#if defined(__aarch64__) && defined(__ARM_NEON)
-#define SL_QD_NEON 1
-extern const sl_qd_kernels sl_qd_neon;
-#endif
+/* arm64 has no hand-written quantized dot kernels yet: it runs the portable
+ * set (auto-vectorised to NEON by the compiler).  A NEON set would define
+ * SL_QD_NEON and sl_qd_neon here. */
 
 /* The set in use (SILICA_SIMD=scalar|avx2|avx512|neon caps it). */
 const sl_qd_kernels *sl_qd_active(void);
