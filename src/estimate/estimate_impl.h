@@ -1,7 +1,7 @@
 /*
  * estimate_impl.h — internals shared by the estimator's modules (model.c:
- * what a model is; estimate.c: sizes and verdicts; recommend.c: what would
- * make it fit).
+ * what a model is; load.c: finding it; estimate.c: sizes and verdicts;
+ * recommend.c: what would make it fit).
  */
 #ifndef SILICA_ESTIMATE_IMPL_H
 #define SILICA_ESTIMATE_IMPL_H
@@ -12,6 +12,10 @@
 __attribute__((format(printf, 2, 3)))
 #endif
 void fit_note(sl_fit_model *m, const char *fmt, ...);
+
+struct sl_checkpoint;
+/* A model from an open checkpoint's tensor headers (+ its config.json or GGUF metadata). */
+int fit_model_from_checkpoint(struct sl_checkpoint *ck, const char *name, sl_fit_model **out, sl_error *err);
 
 /* Stored bytes of w after quantizing with r as mlx_lm.convert does: a
  * Linear/Embedding matrix whose columns divide the group becomes
