@@ -246,6 +246,7 @@ int cmd_fit(int argc, char **argv) {
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", m->name);
+        if (m->repo[0]) cJSON_AddStringToObject(o, "repo", m->repo);
         cJSON_AddStringToObject(o, "verdict", sl_fit_verdict_name(v));
         cJSON_AddNumberToObject(o, "weights_bytes", (double)e.weights_bytes);
         cJSON_AddNumberToObject(o, "weights_resident_bytes", (double)e.weights_resident_bytes);
@@ -302,6 +303,7 @@ int cmd_fit(int argc, char **argv) {
     }
     printf("model:    %s (%s, %d layers, %d KV heads x %d, vocab %d)\n", m->name, m->arch, m->n_layers, m->n_kv_heads,
            m->head_dim, m->vocab);
+    if (m->repo[0]) printf("source:   %s (`silica pull %s` to download)\n", m->repo, m->repo);
     printf("weights:  %s, %.2f B parameters, %s\n", m->weights_desc, (double)m->params / 1e9,
            m->from_headers ? "exact from tensor headers" : "predicted from the config");
     if (m->n_sliding_layers)

@@ -117,6 +117,7 @@ typedef struct sl_fit_model {
     uint64_t embed_bytes;        /* stored bytes of the token embedding */
     bool from_headers;           /* weights_bytes summed from real tensor headers */
     char weights_desc[64];       /* "BF16", "mlx affine 4-bit g64", "GGUF Q4_K" */
+    char repo[128];              /* catalog models: the hub repo (org/name) the config comes from */
     int n_notes;
     char notes[SL_FIT_MAX_NOTES][200];
 } sl_fit_model;

@@ -98,6 +98,14 @@ static int from_config_file(const char *path, const char *name, sl_fit_model **o
     int rc = load_json(path, &cfg, err);
     if (rc) return rc;
     rc = sl_fit_model_from_config(cfg, name, out, err);
+    /* catalog files name their source: "https://huggingface.co/ORG/NAME/blob/..." */
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(cfg, "_source");
+    const char *pre = "https://huggingface.co/";
+    if (!rc && cJSON_IsString(src) && !strncmp(src->valuestring, pre, strlen(pre))) {
+        const char *r = src->valuestring + strlen(pre), *slash = strchr(r, '/');
+        const char *end = slash ? strchr(slash + 1, '/') : NULL;
+        if (end && (size_t)(end - r) < sizeof (*out)->repo) snprintf((*out)->repo, sizeof (*out)->repo, "%.*s", (int)(end - r), r);
+    }
     cJSON_Delete(cfg);
     return rc;
 }

@@ -23,6 +23,7 @@ static void src_and_dst(const sl_fit_model *m, const char *suffix, char *src, si
     if (l > 5 && !strcmp(stem + l - 5, ".json")) stem[l - 5] = 0;
     if (!strcmp(stem, "config")) snprintf(stem, sizeof stem, "model");
     if (m->from_headers || sl_path_exists(m->name)) snprintf(src, scap, "%s", m->name);
+    else if (m->repo[0]) snprintf(src, scap, "%s", m->repo);   /* a store name once `silica pull`ed */
     else snprintf(src, scap, "<%s, downloaded>", stem);
     snprintf(dst, dcap, "%s-%s", stem, suffix);
 }

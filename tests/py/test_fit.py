@@ -234,7 +234,9 @@ def test_profiles_and_budget_rule():
     assert r["profiles"]["32G"]["verdict"] == "comfortable"
     rec = r["recommendations"][0]
     assert rec["kind"] == "quantize" and rec["verdict"] == "comfortable"
-    assert "--to mlx -q --q-bits 8 --q-group-size 64" in rec["command"]
+    assert rec["command"] == ("silica convert meta-llama/Llama-3.1-8B-Instruct llama-3.1-8b-q8 "
+                              "--to mlx -q --q-bits 8 --q-group-size 64")
+    assert r["repo"] == "meta-llama/Llama-3.1-8B-Instruct"
     assert rec["weights_bytes"] == r["quantized_weights_bytes"]["q8"]
     assert "q8_0" in rec["quality"]
 
