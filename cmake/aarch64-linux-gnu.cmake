@@ -18,12 +18,18 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(CMAKE_IGNORE_PATH /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/cmake)
 
+# arm64 libraries that cannot be co-installed (oniguruma) are unpacked by
+# scripts/deps.sh into a private sysroot inside the build tree
+get_filename_component(SILICA_ARM64_SYSROOT "${CMAKE_CURRENT_LIST_DIR}/../build-deps/arm64-sysroot" ABSOLUTE)
+
 # pkg-config must see only the arm64 .pc files
-set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+set(ENV{PKG_CONFIG_LIBDIR}
+    "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig:${SILICA_ARM64_SYSROOT}/usr/lib/aarch64-linux-gnu/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
 
 find_program(SILICA_QEMU_AARCH64 qemu-aarch64)
 if(SILICA_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR env LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu
+  # SILICA_MAX_THREADS=1: qemu-user's thread creation hangs on some hosts
+  set(CMAKE_CROSSCOMPILING_EMULATOR env SILICA_MAX_THREADS=1 LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu:/lib/aarch64-linux-gnu:${SILICA_ARM64_SYSROOT}/usr/lib/aarch64-linux-gnu
       ${SILICA_QEMU_AARCH64} -L /usr/aarch64-linux-gnu)
 endif()

@@ -15,6 +15,7 @@
 # SILICA_NO_CROSS=1 (skip the arm64 cross toolchain).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
 build_only=0
 for a in "$@"; do
@@ -80,6 +81,26 @@ deps_apt() {
         apt_install_missing "$rt"
     fi
     [ "$cross" -eq 0 ] || command -v qemu-aarch64 >/dev/null || die "qemu-aarch64 missing after install"
+    [ "$cross" -eq 0 ] || arm64_sysroot
+}
+
+# Oniguruma's -dev package cannot be installed for arm64 beside the amd64 one
+# (it is not Multi-Arch: same), so the cross build gets it from a private
+# sysroot: the arm64 .debs are downloaded and unpacked (never installed) into
+# build-deps/arm64-sysroot, and its .pc file is pointed at that tree.
+# cmake/aarch64-linux-gnu.cmake and the qemu runs look there.
+arm64_sysroot() {
+    local root="$ROOT/build-deps/arm64-sysroot" dl="$ROOT/build-deps/arm64-debs" pc
+    pc="$root/usr/lib/aarch64-linux-gnu/pkgconfig/oniguruma.pc"
+    [ -f "$pc" ] && return 0
+    log "unpacking arm64 oniguruma into $root"
+    mkdir -p "$dl" "$root"
+    apt_update
+    (cd "$dl" && apt-get download -qq libonig5:arm64 libonig-dev:arm64) || die "apt-get download libonig5:arm64 libonig-dev:arm64 failed"
+    local deb
+    for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$root" || die "cannot unpack $deb"; done
+    [ -f "$pc" ] || die "arm64 oniguruma.pc missing after unpacking"
+    sed -i "s|=/usr|=$root/usr|" "$pc"
 }
 
 deps_brew() {

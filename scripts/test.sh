@@ -112,7 +112,7 @@ run_pytest() { # LOGNAME [pytest args...]
 s_deps() { ./scripts/deps.sh; }
 
 s_build() { configure_build build gcc -DCMAKE_BUILD_TYPE=Release -DSILICA_TESTS=ON; }
-s_ctest() { needs build || return 1; (cd build && ctest --output-on-failure --no-tests=error -j "$JOBS"); }
+s_ctest() { needs build || return 1; (cd build && ctest --output-on-failure --no-tests=error --timeout 600 -j "$JOBS"); }
 s_pytest() {
     needs build || return 1
     SILICA_BIN=$ROOT/build/silica run_pytest pytest tests/py
@@ -124,7 +124,7 @@ s_build_asan() {
 }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-s_ctest_asan() { needs build-asan || return 1; (cd build-asan && ctest --output-on-failure --no-tests=error -j "$JOBS"); }
+s_ctest_asan() { needs build-asan || return 1; (cd build-asan && ctest --output-on-failure --no-tests=error --timeout 600 -j "$JOBS"); }
 s_pytest_asan() {
     needs build-asan || return 1
     SILICA_BIN=$ROOT/build-asan/silica run_pytest pytest-asan tests/py -m badinput
@@ -139,7 +139,7 @@ s_build_arm64() {
 s_ctest_arm64() {
     needs build-arm64 || return 1
     command -v qemu-aarch64 >/dev/null || { missing qemu-aarch64; return; }
-    (cd build-arm64 && ctest --output-on-failure --no-tests=error -j "$JOBS")
+    (cd build-arm64 && ctest --output-on-failure --no-tests=error --timeout 600 -j "$JOBS")
 }
 
 s_build_fuzz() {

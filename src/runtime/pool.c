@@ -5,6 +5,8 @@
  * published by bumping `gen` under the mutex, and sl_pool_run returns only
  * after every worker has reported the job finished, so the job's arguments
  * (on the caller's stack) outlive all uses.  The caller runs as thread 0.
+ * SILICA_MAX_THREADS=N caps every pool (e.g. 1 under qemu-user, whose thread
+ * creation hangs on some hosts).
  */
 #include "runtime/pool.h"
 
@@ -50,8 +52,16 @@ static void *worker(void *a) {
     return NULL;
 }
 
+int sl_pool_max_threads(void) {
+    const char *e = getenv("SILICA_MAX_THREADS");
+    long v = e ? strtol(e, NULL, 10) : 0;
+    return v > 0 ? (int)v : 0;
+}
+
 sl_pool *sl_pool_new(int n_threads) {
     if (n_threads < 1) n_threads = 1;
+    int cap = sl_pool_max_threads();
+    if (cap && n_threads > cap) n_threads = cap;
     sl_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n = n_threads;

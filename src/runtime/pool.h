@@ -9,7 +9,9 @@
 typedef struct sl_pool sl_pool;
 typedef void (*sl_pool_fn)(void *arg, int tid, int n_threads);
 
-sl_pool *sl_pool_new(int n_threads);   /* NULL on failure; n_threads >= 1 */
+/* NULL on failure; n_threads >= 1, capped by SILICA_MAX_THREADS when set. */
+sl_pool *sl_pool_new(int n_threads);
+int sl_pool_max_threads(void);          /* the SILICA_MAX_THREADS cap, 0 = none */
 void sl_pool_free(sl_pool *p);
 int sl_pool_size(const sl_pool *p);
 void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg);
