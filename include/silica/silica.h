@@ -12,10 +12,17 @@
 #include "silica/error.h"
 #include "silica/gguf.h"
 #include "silica/io.h"
+#include "silica/lfs.h"
+#include "silica/memory.h"
+#include "silica/model.h"
 #include "silica/quant.h"
+#include "silica/registry.h"
+#include "silica/runtime.h"
 #include "silica/safetensors.h"
 #include "silica/convert.h"
+#include "silica/template.h"
 #include "silica/tokenizer.h"
+#include "silica/torch.h"
 #include "silica/writer.h"
 
 #ifdef __cplusplus
