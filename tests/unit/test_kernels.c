@@ -32,6 +32,10 @@ static float rndf(void) {
     g_rng ^= g_rng << 13; g_rng ^= g_rng >> 7; g_rng ^= g_rng << 17;
     return (float)((double)(g_rng >> 11) * 0x1.0p-53 * 2.0 - 1.0);
 }
+static uint32_t rndu32(void) {
+    g_rng ^= g_rng << 13; g_rng ^= g_rng >> 7; g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 32);
+}
 
 /* ---- matmul ---- */
 
@@ -222,7 +226,7 @@ static void test_affine_fused_vs_rowdec(void **state) {
     static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[8192];
     for (int bits = 2; bits <= 8; bits++) {
         if (bits == 7) continue;
-        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) codes[i] = (uint32_t)(rndf() * 2147483647.0f) * 2u + 1u;
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) codes[i] = rndu32();
         for (int i = 0; i < ROWS * COLS / G; i++) { sc[i] = rndf() * 0.05f; bi[i] = rndf() * 0.1f; }
         for (int i = 0; i < 8 * COLS; i++) x[i] = rndf();
         sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = COLS,
