@@ -9,6 +9,7 @@ models/demo/ (made by `silica convert ... --to mlx -q --q-bits 4`).
 Run on a machine with a GPU, torch, transformers and tokenizers (no network):
     python3 tools/train_demo_model.py OUTDIR [--time-budget 345]
     python3 tools/train_demo_model.py OUTDIR --smoke     # tiny CPU check, ~20 s
+    python3 tools/train_demo_model.py TEXT --mlx-ppl MODEL_DIR   # mlx_lm's perplexity
 It writes
     OUTDIR/demo-hf/     config.json, generation_config.json, model.safetensors
                         (bf16), tokenizer.json, tokenizer_config.json, the
@@ -175,6 +176,35 @@ def perplexity(model, ids, n, device, batch=16):
     return math.exp(nll), nll, count
 
 
+def mlx_nll(model, tokenizer, text, n=PPL_WINDOW):
+    """(ppl, nll, tokens) of an mlx_lm model on text, issue 5's definition."""
+    import mlx.core as mx
+    ids = [tokenizer.bos_token_id] + tokenizer.encode(text, add_special_tokens=False)
+    total, count = 0.0, 0
+    for s in range(0, len(ids) - 1, n):
+        T = min(n, len(ids) - 1 - s)
+        logits = model(mx.array(ids[s:s + T])[None])[0].astype(mx.float32)
+        lp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        tgt = mx.array(ids[s + 1:s + 1 + T])
+        total += float(-mx.take_along_axis(lp, tgt[:, None], axis=-1).sum())
+        count += T
+    nll = total / count
+    return math.exp(nll), nll, count
+
+
+def mlx_perplexity(model_dir, text, n=PPL_WINDOW, f32=True):
+    """The same perplexity with real mlx_lm (cross-check of silica and of the
+    MLX conversions).  f32=True casts every float parameter (quantization
+    scales and biases included: exact) to float32 so activations are f32, as
+    in silica; f32=False runs the model in its stored dtype, as mlx_lm does."""
+    import mlx.core as mx
+    from mlx_lm import load
+    model, tokenizer = load(model_dir)
+    if f32:
+        model.set_dtype(mx.float32)
+    return mlx_nll(model, tokenizer, text, n)
+
+
 def train_run(cfg, data_t, val_ids, epochs, time_cap, batch, ctx, device, hp, seed):
     """One training run of 'epochs' passes over the data (cosine schedule over
     that many steps, stopped early at time_cap); the weights with the lowest
@@ -256,8 +286,16 @@ def main():
                     help="comma-separated run lengths in epochs; the run with the best validation nll wins")
     ap.add_argument("--stdlib", default=sysconfig.get_paths()["stdlib"])
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--mlx-ppl", metavar="MODEL_DIR",
+                    help="no training: print mlx_lm's perplexity of MODEL_DIR on OUT (a text file) as JSON")
+    ap.add_argument("--stored-dtype", action="store_true", help="with --mlx-ppl: compute in the stored dtype")
     a = ap.parse_args()
     t_start = time.time()
+    if a.mlx_ppl:
+        with open(a.out, encoding="utf-8") as fh:
+            ppl, nll, ntok = mlx_perplexity(a.mlx_ppl, fh.read(), f32=not a.stored_dtype)
+        print(json.dumps({"ppl": ppl, "nll": nll, "tokens": ntok}))
+        return
 
     import torch
     import transformers
