@@ -7,9 +7,17 @@ byte-level BPE tokenizer, trained on the Python standard library's source
 models/demo/ (made by `silica convert ... --to mlx -q --q-bits 4`).
 
 Run on a machine with a GPU, torch, transformers and tokenizers (no network):
-    python3 tools/train_demo_model.py OUTDIR [--time-budget 345]
+    python3 tools/train_demo_model.py OUTDIR [--time-budget 330] [--epochs 3,6,12]
     python3 tools/train_demo_model.py OUTDIR --smoke     # tiny CPU check, ~20 s
     python3 tools/train_demo_model.py TEXT --mlx-ppl MODEL_DIR   # mlx_lm's perplexity
+The shipped model was made from CPython 3.11.7's standard library WITH its
+test suite (30 MB of .py; the GPU machine's own /usr/lib/python3.12 has no
+test/ and gave only 2.8 M tokens, on which the model overfits badly):
+    cd "$(python3.11 -c 'import sysconfig,os;print(os.path.dirname(sysconfig.get_paths()["stdlib"]))')"
+    find python3.11 -name '*.py' -not -path '*/site-packages/*' | LC_ALL=C sort |
+        tar -cf - -T - | xz > stdlib-3.11.7.tar.xz        # 4.8 MB, carried to the GPU machine
+    tar -C /tmp/sl -xJf stdlib-3.11.7.tar.xz
+    python3 tools/train_demo_model.py /tmp/dm --stdlib /tmp/sl/python3.11   # 324 s on one H100
 It writes
     OUTDIR/demo-hf/     config.json, generation_config.json, model.safetensors
                         (bf16), tokenizer.json, tokenizer_config.json, the
@@ -20,7 +28,11 @@ Invariants (the rest of the project relies on them):
   * Training text = every *.py file under the stdlib directory
     (sysconfig 'stdlib'), in sorted path order, that decodes as UTF-8, is not
     under site-packages/dist-packages, and is not one of HELDOUT (top-level
-    modules, chosen by name, ~100 KB).  Nothing else is read.
+    modules, chosen by name, ~100 KB) or a validation file (every 50th of the
+    rest in sorted order, 36 files: picks the checkpoint, never trained on).
+  * Training: one run per --epochs entry (cosine over that many epochs, time
+    cap shared in proportion); the weights with the lowest validation nll,
+    over all runs and evaluation points, are the ones saved.
   * Held-out text = the HELDOUT files in sorted name order, each terminated by
     "\\n" (all of them already are, so it equals `cat data/heldout/*.py`).
   * Tokenizer: BPE over bytes (GPT-2 ByteLevel pre-tokenizer and decoder),
@@ -282,7 +294,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--smoke", action="store_true", help="tiny config on the CPU, 20 s budget")
     ap.add_argument("--time-budget", type=float, default=330.0, help="seconds of training, all runs")
-    ap.add_argument("--epochs", default="4,8",
+    ap.add_argument("--epochs", default="3,6,12",
                     help="comma-separated run lengths in epochs; the run with the best validation nll wins")
     ap.add_argument("--stdlib", default=sysconfig.get_paths()["stdlib"])
     ap.add_argument("--seed", type=int, default=1234)
