@@ -324,4 +324,7 @@ void tok_fastdec_free(struct tok_fastdec *f);
 /* Returns 1 when handled (0/SL_ENOMEM in *rc), 0 to use the generic path. */
 int tok_fastdec_run(const sl_tokenizer *t, const uint32_t *ids, size_t n, bool skip_special, tok_buf *out, int *rc);
 
+/* SentencePiece tokenizer.model -> equivalent tokenizer.json (tok_spm.c); *json malloc'd. */
+int tok_spm_to_json(const char *buf, size_t n, const char *name, char **json, size_t *json_n, sl_error *err);
+
 #endif

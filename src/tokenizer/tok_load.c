@@ -433,14 +433,32 @@ int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err) {
         return sl_errorf(err, SL_ENOMEM, "out of memory");
     }
     int rc;
+    bool spm = false;
     if (sl_path_is_dir(path) && !sl_path_exists(json_path)) {
-        rc = sl_errorf(err, SL_EINVAL, "%s: no tokenizer.json in this directory", path);
-        goto done;
+        /* older checkpoints: only a SentencePiece tokenizer.model */
+        char *spm_path = sl_path_join(path, "tokenizer.model");
+        if (spm_path && sl_path_exists(spm_path)) {
+            free(json_path);
+            json_path = spm_path;
+            spm = true;
+        } else {
+            free(spm_path);
+            rc = sl_errorf(err, SL_EINVAL, "%s: no tokenizer.json (or tokenizer.model) in this directory", path);
+            goto done;
+        }
     }
     char *buf = NULL;
     size_t len = 0;
     if ((rc = sl_read_file(json_path, TOK_MAX_JSON, &buf, &len, err))) goto done;
-    rc = sl_tok_load_json(buf, len, json_path, out, err);
+    if (spm) {
+        char *js = NULL;
+        size_t jn = 0;
+        rc = tok_spm_to_json(buf, len, json_path, &js, &jn, err);
+        free(buf);
+        buf = js;
+        len = jn;
+    }
+    if (!rc) rc = sl_tok_load_json(buf, len, json_path, out, err);
     free(buf);
     if (rc) goto done;
     char *map_path = sl_path_join(sl_path_is_dir(path) ? path : ".", "special_tokens_map.json");
