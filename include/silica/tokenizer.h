@@ -32,8 +32,9 @@ extern "C" {
 
 typedef struct sl_tokenizer sl_tokenizer;
 
-/* Load from a model directory (tokenizer.json + optional
- * tokenizer_config.json) or from a tokenizer.json path. */
+/* Load from a model directory (tokenizer.json, or a SentencePiece BPE
+ * tokenizer.model converted as transformers' LlamaTokenizerFast does, plus
+ * optional tokenizer_config.json) or from a tokenizer.json path. */
 int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err);
 /* Load from an in-memory tokenizer.json (name is used in messages). */
 int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenizer **out, sl_error *err);
