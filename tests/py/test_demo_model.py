@@ -86,7 +86,7 @@ def test_demo_tokenizer_matches_hf(silica):
     want = raw.encode(text, add_special_tokens=False).ids
     r = silica("tokenize", DEMO, "--file", HELDOUT / "bisect.py", check=True)
     got = r.json()["ids"]
-    assert got in (want, [0] + want)
+    assert got == want
     assert raw.decode(want) == text
 
 
@@ -102,7 +102,7 @@ def test_demo_greedy_matches_mlx_lm(silica, mlx_model):
         if want[-1] == 1:
             break
     r = silica("run", DEMO, "--ids", ",".join(map(str, prompt)), "--max-tokens", 24, "--json",
-               check=True)
+               check=True, timeout=600)
     got = r.json()["ids"]
     assert got[:len(want)] == want, (got, want)
 
@@ -110,10 +110,10 @@ def test_demo_greedy_matches_mlx_lm(silica, mlx_model):
 def test_demo_ppl_matches_mlx_lm(silica, mlx_model, tmp_path):
     """`silica ppl` (issue 5's definition) on a prefix of the held-out text, in
     windows of 128, equals mlx_lm's figure for the same definition."""
-    text = heldout_text()[:2500]
+    text = heldout_text()[:1500]
     f = tmp_path / "heldout-prefix.py"
     f.write_text(text, encoding="utf-8")
-    r = silica("ppl", DEMO, "--file", f, "--ctx", 128, "--json", check=True)
+    r = silica("ppl", DEMO, "--file", f, "--ctx", 128, "--json", check=True, timeout=900)
     got = r.json()
     model, tok = mlx_model
     ppl, nll, count = train_demo_model.mlx_nll(model, tok, text, 128)
