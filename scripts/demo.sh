@@ -23,3 +23,6 @@ step "silica doctor"
 
 step "silica inspect models/sample"
 ./build/silica inspect models/sample
+
+step "silica run \"def fibonacci(n):\" --stats   (the demo model in models/demo)"
+./build/silica run "def fibonacci(n):" --max-tokens 64 --stats
