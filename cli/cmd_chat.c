@@ -23,8 +23,6 @@
 #include "gen.h"
 #include "silica/registry.h"
 
-int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
-int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched);
 
 static const char *k_help =
     "usage: silica chat [MODEL] [--system TEXT] [--max-tokens N] [--ctx N] [sampling options of run]\n\n"
@@ -163,14 +161,11 @@ int cmd_chat(int argc, char **argv) {
         int rc = cli_engine_opt(argc, argv, &i, "chat", &so, &matched);
         if (rc || matched) { if (rc) return rc; continue; }
         if ((rc = cli_sampler_opt(argc, argv, &i, "chat", &sp, &matched)) || matched) { if (rc) return rc; continue; }
-        if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing))) {
-            char *end;
-            long long x = strtoll(v, &end, 10);
-            if (!*v || *end || x < 1 || x > (1 << 24))
-                return cli_usage("chat", "--max-tokens must be a positive integer, got '%s'", v);
-            max_tokens = (long)x;
-        } else if (missing) return cli_usage("chat", "--max-tokens needs a value");
-        else if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
+        if ((rc = cli_max_tokens_opt(argc, argv, &i, "chat", 1, &max_tokens, &matched)) || matched) {
+            if (rc) return rc;
+            continue;
+        }
+        if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("chat", "--system needs a value");
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("chat", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gen.h"
 #include "silica/model.h"
 #include "silica/runtime.h"
 

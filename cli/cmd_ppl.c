@@ -20,7 +20,6 @@
 #include "cli.h"
 #include "gen.h"
 
-int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
 
 static const char *k_help =
     "usage: silica ppl MODEL --file F [--ctx N] [--json] [--kv f16|f32] [--threads N] [--batch N]\n\n"

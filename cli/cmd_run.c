@@ -22,7 +22,6 @@
 #include "silica/registry.h"
 #include "silica/runtime.h"
 
-int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
 
 static const char *k_help =
     "usage: silica run [MODEL] [PROMPT] [--max-tokens N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
@@ -93,6 +92,20 @@ static bool run_cancelled(void) { return sl_interrupted(); }
 
 /* Shared with cmd_chat.c: the sampling options of run and chat.  *matched
  * tells whether argv[*i] was one of them. */
+int cli_max_tokens_opt(int argc, char **argv, int *i, const char *cmd, long min, long *out, bool *matched) {
+    bool missing = false;
+    const char *v = cli_opt_value(argc, argv, i, "--max-tokens", &missing);
+    *matched = v != NULL;
+    if (missing) return cli_usage(cmd, "--max-tokens needs a value");
+    if (!v) return 0;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || x < min || x > (1 << 24))
+        return cli_usage(cmd, "--max-tokens must be an integer >= %ld, got '%s'", min, v);
+    *out = (long)x;
+    return 0;
+}
+
 int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched) {
     bool missing = false;
     const char *v;
@@ -139,14 +152,11 @@ int cmd_run(int argc, char **argv) {
         int rc = cli_engine_opt(argc, argv, &i, "run", &so, &matched);
         if (rc || matched) { if (rc) return rc; continue; }
         if ((rc = cli_sampler_opt(argc, argv, &i, "run", &sp, &matched)) || matched) { if (rc) return rc; continue; }
-        if ((v = cli_opt_value(argc, argv, &i, "--max-tokens", &missing))) {
-            char *end;
-            long long x = strtoll(v, &end, 10);
-            if (!*v || *end || x < 0 || x > (1 << 24))
-                return cli_usage("run", "--max-tokens must be a non-negative integer, got '%s'", v);
-            max_tokens = (long)x;
-        } else if (missing) return cli_usage("run", "--max-tokens needs a value");
-        else if (strcmp(argv[i], "--json") == 0) json = true;
+        if ((rc = cli_max_tokens_opt(argc, argv, &i, "run", 0, &max_tokens, &matched)) || matched) {
+            if (rc) return rc;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--stats") == 0) stats = true;
         else if (strcmp(argv[i], "--no-chat-template") == 0) use_template = false;
         else if (strcmp(argv[i], "--prompt-ids") == 0) prompt_only = true;

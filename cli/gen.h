@@ -27,6 +27,15 @@
 
 #define GEN_MAX_EOS 32
 
+/* Options shared by the model commands (each: consumes argv[*i] and its value
+ * when it is that option and sets *matched; returns 2 after printing a usage
+ * error).  cli_engine_opt: cmd_logits.c; cli_sampler_opt, cli_max_tokens_opt:
+ * cmd_run.c. */
+int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
+int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched);
+/* --max-tokens N with min <= N <= 2^24 */
+int cli_max_tokens_opt(int argc, char **argv, int *i, const char *cmd, long min, long *out, bool *matched);
+
 typedef struct gen_model {
     const char *path;
     sl_model *m;
