@@ -21,6 +21,10 @@ extern "C" {
  * sorted by name; duplicate names are an error.  total_parameters < 0 omits it. */
 int sl_safetensors_write_index(const char *dir, const char *const *names, const char *const *files, size_t n,
                                uint64_t total_size, int64_t total_parameters, sl_error *err);
+/* The same document at any path (e.g. pytorch_model.bin.index.json, which
+ * transformers writes in the same form). */
+int sl_shard_index_write(const char *path, const char *const *names, const char *const *files, size_t n,
+                         uint64_t total_size, int64_t total_parameters, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 
 #include "convert_impl.h"
 #include "silica/gguf.h"
+#include "silica/safetensors.h"
 #include "silica/writer.h"
 
 #define CHUNK_BYTES (8u << 20)
@@ -158,42 +159,18 @@ static uint64_t out_nbytes(const sl_tensor *t, sl_dtype want) {
 
 /* ---- index.json, formatted as transformers writes it (indent 2, sorted keys) ---- */
 
-typedef sl_name_file name_file;
-static int cmp_nf(const void *a, const void *b) { return strcmp(((const name_file *)a)->name, ((const name_file *)b)->name); }
-
-static void put_json_string(FILE *f, const char *s) {
-    cJSON *j = cJSON_CreateString(s);
-    char *p = cJSON_PrintUnformatted(j);
-    fputs(p ? p : "\"\"", f);
-    cJSON_free(p);
-    cJSON_Delete(j);
-}
-
-int sl_convert_write_index_hf(const char *path, name_file *nf, size_t n, uint64_t total_size,
+int sl_convert_write_index_hf(const char *path, sl_name_file *nf, size_t n, uint64_t total_size,
                               uint64_t total_params, sl_error *err) {
-    qsort(nf, n, sizeof *nf, cmp_nf);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    fprintf(f, "{\n  \"metadata\": {\n    \"total_parameters\": %llu,\n    \"total_size\": %llu\n  },\n"
-               "  \"weight_map\": {\n",
-            (unsigned long long)total_params, (unsigned long long)total_size);
-    for (size_t i = 0; i < n; i++) {
-        fputs("    ", f);
-        put_json_string(f, nf[i].name);
-        fputs(": ", f);
-        put_json_string(f, nf[i].file);
-        fputs(i + 1 < n ? ",\n" : "\n", f);
+    const char **names = malloc((n ? n : 1) * sizeof *names), **files = malloc((n ? n : 1) * sizeof *files);
+    int rc = 0;
+    if (!names || !files) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        names[i] = nf[i].name;
+        files[i] = nf[i].file;
     }
-    fputs("  }\n}\n", f);
-    fclose(f);
-    sl_outfile o;
-    int rc = sl_outfile_open(&o, path, err);
-    if (!rc) rc = sl_outfile_write(&o, text, len, err);
-    if (!rc) rc = sl_outfile_commit(&o, err);
-    else sl_outfile_abort(&o);
-    free(text);
+    if (!rc) rc = sl_shard_index_write(path, names, files, n, total_size, (int64_t)total_params, err);
+    free(names);
+    free(files);
     return rc;
 }
 
@@ -293,7 +270,7 @@ static int convert_dir(const sl_checkpoint *ck, const char *src, const char *dst
     size_t n = ck->n_tensors;
     uint32_t *shard_of = calloc(n ? n : 1, sizeof *shard_of);
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    name_file *nf = calloc(n ? n : 1, sizeof *nf);
+    sl_name_file *nf = calloc(n ? n : 1, sizeof *nf);
     char **shard_names = NULL;
     uint32_t nshards = 1;
     uint64_t total_size = 0, total_params = 0, cur = 0;

@@ -503,8 +503,15 @@ int sl_safetensors_write_index(const char *dir, const char *const *names, const 
                                uint64_t total_size, int64_t total_parameters, sl_error *err) {
     char *path = sl_path_join(dir, "model.safetensors.index.json");
     if (!path) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    int rc = sl_shard_index_write(path, names, files, n, total_size, total_parameters, err);
+    free(path);
+    return rc;
+}
+
+int sl_shard_index_write(const char *path, const char *const *names, const char *const *files, size_t n,
+                         uint64_t total_size, int64_t total_parameters, sl_error *err) {
     wm_pair *p = calloc(n ? n : 1, sizeof *p);
-    if (!p) { free(path); return sl_errorf(err, SL_ENOMEM, "out of memory"); }
+    if (!p) return sl_errorf(err, SL_ENOMEM, "out of memory");
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         p[i] = (wm_pair){names[i], files[i]};
@@ -547,6 +554,5 @@ int sl_safetensors_write_index(const char *dir, const char *const *names, const 
     }
     free(b.p);
     free(p);
-    free(path);
     return rc;
 }
