@@ -14,6 +14,15 @@
  *   E2M1 code = argmin_k |y - lut[k]| (difference rounded to y's type; ties go
  *   to the lower index, lut = +0 .5 1 1.5 2 3 4 6 -0 -.5 ... -6);
  *   E4M3 code (mxfp8) = PyTorch-style RNE, saturating to 0x7E.
+ * Non-finite groups (mlx 0.32.4 on x86-64, checked against mx.quantize):
+ * the group maximum propagates NaN.  nvfp4: a NaN maximum gives scale 0x7E
+ * and all codes 0 (the elements become NaN); an Inf maximum is ordinary
+ * (scale saturates to 0x7E = 448).  mxfp4/mxfp8: a NaN or Inf maximum gives
+ * scale 128 (F32 input) or 0 (F16/BF16) and elements w / 0 with x86
+ * semantics: mxfp4 codes are all 0; mxfp8 codes are 0x7E with the sign of
+ * w / 0 (0/0 is the x86 default NaN, negative; NaN keeps its sign), except
+ * that BF16 rounding makes every NaN positive.  Written out explicitly, so
+ * the result does not depend on the host's NaN rules.
  * Packing: 4-bit codes 8 per uint32, element i in bits [4i, 4i+4); 8-bit
  * codes 4 per uint32, element i in byte i.
  * Dequantize (MLX CPU): out = T(lut[q] * scale_T), scale_T = T(2^(e-127))
@@ -23,6 +32,8 @@
  * < 256; nothing outside the given buffers is touched.
  */
 #include <math.h>
+#include <stdbool.h>
+#include <string.h>
 
 #include "quant/quant_impl.h"
 
@@ -65,6 +76,15 @@ static uint8_t e2m1_argmin(float y, sl_dtype t) {
     return best;
 }
 
+/* mxfp8 code of w / 0 (a group whose maximum is NaN or Inf), see above */
+static uint8_t nonfinite_e4m3(float w, sl_dtype t) {
+    bool neg;
+    if (isnan(w)) neg = t != SL_BF16 && signbit(w);
+    else if (w == 0.0f) neg = t != SL_BF16;   /* 0/0: x86 default NaN */
+    else neg = signbit(w);
+    return neg ? 0xfe : 0x7e;
+}
+
 int sl_q_fp_quantize(sl_q_mode mode, const void *src, sl_dtype src_type, size_t n, const float *global_scale,
                      uint32_t *wq, uint8_t *scales, sl_error *err) {
     int gs = 32, bits = 4, rc;
@@ -86,10 +106,16 @@ int sl_q_fp_quantize(sl_q_mode mode, const void *src, sl_dtype src_type, size_t 
         float amax = 0.0f;
         for (int i = 0; i < gs; i++) {
             float a = fabsf(sl_qi_load(src, T, off + (size_t)i));
-            amax = a > amax ? a : amax;
+            amax = (a > amax || isnan(a)) && !isnan(amax) ? a : amax;   /* NaN propagates, as mx.max */
         }
         float sc = sl_qi_round_to(T, amax / maxval);
-        if (mode == SL_Q_NVFP4) {
+        if (mode == SL_Q_NVFP4 && isnan(amax)) {
+            memset(codes, 0, sizeof codes);
+            scales[g] = 0x7e;
+        } else if (mode != SL_Q_NVFP4 && !isfinite(amax)) {
+            for (int i = 0; i < gs; i++) codes[i] = bits == 4 ? 0 : nonfinite_e4m3(sl_qi_load(src, T, off + (size_t)i), T);
+            scales[g] = T == SL_F32 ? 128 : 0;
+        } else if (mode == SL_Q_NVFP4) {
             uint8_t s8 = sl_qi_f32_to_e4m3(sc * enc);
             float d = e4m3_to_f32(s8); /* exact in every T */
             for (int i = 0; i < gs; i++) {

@@ -237,6 +237,38 @@ def test_fp_quantize_matches_mlx(dt, mode):
         assert got == bits_of(to_np(want)).tobytes(), f"dequantize to {odt} differs"
 
 
+def fp_nonfinite_input(dt, rng):
+    """Groups with NaN (either sign) and +-Inf among zeros, signed zeros and normal values."""
+    T = NP[dt]
+    w = rng.standard_normal((8, 64)).astype(np.float32) * 3
+    neg_nan = np.array([0xFFC00001], np.uint32).view(np.float32)[0]
+    w[0, 3] = np.nan
+    w[1, 0] = np.inf
+    w[2, 5] = -np.inf
+    w[3, :] = np.nan
+    w[4, 7], w[4, 40] = np.nan, np.inf
+    w[5, :8] = [np.nan, 0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, 1e-3]
+    w[6, :5] = [neg_nan, 0.0, -0.0, 2.0, neg_nan]
+    w[6, 16:20] = [np.inf, 0.0, -0.0, 3.0]
+    w[7, :] = 0.0
+    w[7, 33] = -np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        return w.astype(T)
+
+
+@pytest.mark.parametrize("dt", ["F32", "F16", "BF16"])
+@pytest.mark.parametrize("mode", list(FP))
+def test_fp_quantize_nonfinite_matches_mlx(dt, mode):
+    """NaN/Inf as mx.quantize (mlx 0.32.4 CPU): NaN propagates through the group maximum."""
+    gs, bits = FP[mode]
+    w = fp_nonfinite_input(dt, np.random.default_rng(11))
+    wq, s = mx.quantize(mx.array(w), mode=mode)
+    r = ok("fp-q", mode, dt, data=w.tobytes())
+    wb = w.size * bits // 8
+    assert r.out[:wb] == np.array(wq).tobytes(), "codes differ from mx.quantize"
+    assert r.out[wb:] == np.array(s).tobytes(), "scales differ from mx.quantize"
+
+
 def test_nvfp4_global_scale_matches_mlx():
     w = fp_input("F32", np.random.default_rng(9))
     g = np.float32(3.0)
