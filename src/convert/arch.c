@@ -5,6 +5,8 @@
  * of tree_flatten(model.parameters()), which decides shard boundaries and
  * the order of per-layer entries in config.json's "quantization").
  *
+ * GGUF export (sl_arch_find_gguf) also knows gemma3_text.
+ *
  * Invariants: the table is static; names are compared segment by segment
  * with a fixed rank per segment name (unknown segments sort after known ones,
  * then by strcmp; numeric segments by value), so the order is total.
@@ -44,6 +46,22 @@ const sl_arch *sl_arch_find(const char *model_type, const char *path, sl_error *
     sl_errorf(err, SL_EUNSUPPORTED, "%s: %s model_type '%s' (supported: %s)", path,
               model_type ? "unsupported" : "config.json has no", model_type ? model_type : "", sl_arch_supported_list());
     return NULL;
+}
+
+/* GGUF export also takes gemma3_text (no mlx-lm conversion rules for it here). */
+static const sl_arch k_gguf_only[] = {
+    {"gemma3_text", "gemma3_text", 1, false, "gemma3"},
+};
+
+const sl_arch *sl_arch_find_gguf(const char *model_type, const char *path, sl_error *err) {
+    if (model_type)
+        for (size_t i = 0; i < sizeof k_gguf_only / sizeof k_gguf_only[0]; i++)
+            if (!strcmp(k_gguf_only[i].model_type, model_type)) return &k_gguf_only[i];
+    const sl_arch *a = sl_arch_find(model_type, path, err);
+    if (!a && model_type)
+        sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported model_type '%s' (GGUF export supports: %s, gemma3_text)", path,
+                  model_type, sl_arch_supported_list());
+    return a;
 }
 
 bool sl_arch_tied(const sl_arch *a, const pj *config) {

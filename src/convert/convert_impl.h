@@ -69,6 +69,8 @@ typedef struct sl_arch {
 /* NULL with an error listing the supported model types. */
 const sl_arch *sl_arch_find(const char *model_type, const char *path, sl_error *err);
 const char *sl_arch_supported_list(void);
+/* sl_arch_find plus the model types only GGUF export handles (gemma3_text). */
+const sl_arch *sl_arch_find_gguf(const char *model_type, const char *path, sl_error *err);
 /* Does the source config tie the head to the embedding? */
 bool sl_arch_tied(const sl_arch *a, const pj *config);
 /* Compare two parameter names in mlx-lm module order (tree_flatten of the
@@ -109,6 +111,7 @@ typedef struct sl_out_tensor {
     sl_dtype qdtype;          /* dtype the source is cast to before quantizing (= scale dtype) */
     uint32_t permute_heads;   /* llama Q/K row permutation with this many heads (0 = none) */
     bool unpermute;           /* GGUF import: the inverse permutation (GGUF -> HF rows) */
+    float add;                /* GGUF export: added to every element, rounded to src's float dtype (gemma norms +1) */
     uint64_t params;          /* parameters this output stands for (0 for scales/biases) */
     uint32_t shard;
     bool report;              /* collect quantization error for --report */

@@ -17,10 +17,35 @@
  *    matrices in --q-type (default F16), except MLX affine 4-bit weights,
  *    which become Q4_1 losslessly (same codes, scales and biases).
  *
+ * Per architecture, as llama.cpp's convert_hf_to_gguf.py writes it (facts
+ * from its conversion/ python modules and src/models/ sources):
+ *  - llama, mistral (as llama), qwen2, qwen3: the keys above;
+ *  - gemma: no rope.freq_base unless theta != 10000 (llama.cpp's default),
+ *    key/value_length; every `*norm.weight` gets +1 (Gemma's RMSNorm scales
+ *    by 1 + w; the sum is rounded to the source dtype as torch does); the
+ *    head is always tied (lm_head dropped);
+ *  - gemma2: + attn_logit_softcapping, final_logit_softcapping,
+ *    attention.sliding_window; post_attention_layernorm ->
+ *    post_attention_norm, pre_feedforward_layernorm -> ffn_norm,
+ *    post_feedforward_layernorm -> post_ffw_norm;
+ *  - gemma3 (model_type gemma3_text): general keys + rope.freq_base (full
+ *    attention), rope.freq_base_swa, rope.scaling.type/factor (linear),
+ *    final_logit_softcapping when set, attention.sliding_window; q/k norms
+ *    are shifted too.  llama.cpp assumes sliding layers follow period 6 (2
+ *    for gemma2); when config.json's layer_types has another period, silica
+ *    also writes attention.sliding_window_pattern (the converter does not,
+ *    and llama.cpp would then run a different model);
+ *  - phi3: fused attn_qkv and ffn_up (= gate_up), rope.dimension_count from
+ *    partial_rotary_factor, rope.scaling.original_context_length,
+ *    attention.sliding_window (0 when null), and for LongRoPE the F32
+ *    tensors rope_factors_long / rope_factors_short plus
+ *    rope.scaling.attn_factor = sqrt(1 + ln(s) / ln(orig)), s = ctx / orig.
+ * Not done: gemma3's trimming of embedding rows beyond the tokenizer.
+ *
  * Invariants: streaming, one tensor row at a time for requantization; the
  * output file is written under a temporary name and renamed at the end.
- * Supported architectures: llama, mistral (as llama), qwen2, qwen3.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +116,44 @@ static long long first_id(const pj *v, long long dflt) {
     return pj_int(v, dflt);
 }
 
+/* config.json's RoPE object for full attention: rope_parameters (v5, maybe
+ * split into full_attention / sliding_attention) or the older rope_scaling. */
+static const pj *rope_obj(const pj *cfg, const char *which) {
+    const pj *rp = pj_get(cfg, "rope_parameters");
+    if (rp && rp->type == PJ_OBJ) {
+        const pj *sub = pj_get(rp, which);
+        if (sub && sub->type == PJ_OBJ) return sub;
+        return !strcmp(which, "full_attention") ? rp : NULL;
+    }
+    rp = pj_get(cfg, "rope_scaling");
+    return rp && rp->type == PJ_OBJ && !strcmp(which, "full_attention") ? rp : NULL;
+}
+
+static double rope_theta(const pj *cfg, double dflt) {
+    const pj *r = rope_obj(cfg, "full_attention");
+    double t = cfg_num(r, "rope_theta", 0);
+    return t > 0 ? t : cfg_num(cfg, "rope_theta", dflt);
+}
+
+/* The period P of layer_types when sliding layers are exactly those with
+ * l % P < P - 1 (llama.cpp's set_swa_pattern); 0 when it has no such form. */
+static int swa_period(const pj *cfg) {
+    const pj *lt = pj_get(cfg, "layer_types");
+    if (!lt || lt->type != PJ_ARR || !lt->n) return 0;
+    for (size_t P = 1; P <= lt->n; P++) {
+        bool ok = true;
+        for (size_t l = 0; ok && l < lt->n; l++) {
+            const char *v = pj_str(lt->vals[l]);
+            bool sliding = v && !strcmp(v, "sliding_attention");
+            ok = sliding == (l % P < P - 1);
+        }
+        if (ok) return (int)P;
+    }
+    return 0;
+}
+
+static bool is_gemma(const char *arch) { return !strncmp(arch, "gemma", 5); }
+
 static int arch_metadata(cJSON *m, const char *arch, const pj *cfg, const char *name, sl_dtype main_type, sl_error *err) {
     char k[128];
     long long heads = (long long)cfg_num(cfg, "num_attention_heads", 0), hidden = (long long)cfg_num(cfg, "hidden_size", 0);
@@ -98,23 +161,67 @@ static int arch_metadata(cJSON *m, const char *arch, const pj *cfg, const char *
     if (!heads || !hidden || !pj_get(cfg, "num_hidden_layers") || !pj_get(cfg, "intermediate_size"))
         return sl_errorf(err, SL_EINVAL, "config.json: needs hidden_size, num_attention_heads, num_hidden_layers and "
                                          "intermediate_size for GGUF export");
+    bool llama_like = !strcmp(arch, "llama") || !strncmp(arch, "qwen", 4);
+    bool phi3 = !strcmp(arch, "phi3"), gemma3 = !strcmp(arch, "gemma3");
+    const pj *rope = rope_obj(cfg, "full_attention");
+    const char *rtype = pj_str(pj_get(rope, "rope_type"));
+    if (!rtype) rtype = pj_str(pj_get(rope, "type"));
     int rc = kv_str(m, "general.architecture", arch);
     rc |= kv_str(m, "general.name", name);
     rc |= kv_u32(m, "general.file_type", ftype_of(main_type));
     if (sl_dtype_get(main_type)->is_quant) rc |= kv_u32(m, "general.quantization_version", 2);
 #define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
-    rc |= kv_u32(m, K("context_length"), (long long)cfg_num(cfg, "max_position_embeddings", 2048));
+    long long ctx = (long long)cfg_num(cfg, "max_position_embeddings", 2048);
+    rc |= kv_u32(m, K("context_length"), ctx);
     rc |= kv_u32(m, K("embedding_length"), hidden);
     rc |= kv_u32(m, K("block_count"), (long long)cfg_num(cfg, "num_hidden_layers", 0));
     rc |= kv_u32(m, K("feed_forward_length"), (long long)cfg_num(cfg, "intermediate_size", 0));
     rc |= kv_u32(m, K("attention.head_count"), heads);
     rc |= kv_u32(m, K("attention.head_count_kv"), (long long)cfg_num(cfg, "num_key_value_heads", (double)heads));
     rc |= kv_f32(m, K("attention.layer_norm_rms_epsilon"), cfg_num(cfg, "rms_norm_eps", 1e-6));
-    rc |= kv_f32(m, K("rope.freq_base"), cfg_num(cfg, "rope_theta", !strcmp(arch, "llama") ? 10000 : 1000000));
-    rc |= kv_u32(m, K("rope.dimension_count"), head_dim);
-    if (pj_get(cfg, "head_dim")) {
+    if (llama_like) {
+        rc |= kv_f32(m, K("rope.freq_base"), rope_theta(cfg, !strcmp(arch, "llama") ? 10000 : 1000000));
+        rc |= kv_u32(m, K("rope.dimension_count"), head_dim);
+    } else if (phi3) {
+        double prf = cfg_num(rope, "partial_rotary_factor", cfg_num(cfg, "partial_rotary_factor", 1.0));
+        long long orig = (long long)cfg_num(rope, "original_max_position_embeddings",
+                                            cfg_num(cfg, "original_max_position_embeddings", (double)ctx));
+        rc |= kv_u32(m, K("rope.scaling.original_context_length"), orig);
+        rc |= kv_u32(m, K("rope.dimension_count"), (long long)(prf * (double)hidden) / heads);
+        rc |= kv_f32(m, K("rope.freq_base"), rope_theta(cfg, 10000));
+        rc |= kv_u32(m, K("attention.sliding_window"), (long long)cfg_num(cfg, "sliding_window", 0));
+        if (pj_get(rope, "long_factor") && rtype && (!strcmp(rtype, "longrope") || !strcmp(rtype, "su"))) {
+            double scale = (double)ctx / (double)(orig > 0 ? orig : 1);
+            rc |= kv_f32(m, K("rope.scaling.attn_factor"),
+                         scale > 1.0 ? sqrt(1 + log(scale) / log((double)orig)) : 1.0);
+        }
+    } else if (gemma3) {
+        if (rtype && !strcmp(rtype, "linear") && pj_get(rope, "factor")) {
+            rc |= kv_str(m, K("rope.scaling.type"), "linear");
+            rc |= kv_f32(m, K("rope.scaling.factor"), cfg_num(rope, "factor", 1.0));
+        }
+        rc |= kv_f32(m, K("rope.freq_base"), rope_theta(cfg, 1000000));
+        const pj *sw = rope_obj(cfg, "sliding_attention");
+        double lt = sw ? cfg_num(sw, "rope_theta", 0) : cfg_num(cfg, "rope_local_base_freq", 0);
+        if (lt > 0) rc |= kv_f32(m, K("rope.freq_base_swa"), lt);
+    } else { /* gemma, gemma2 */
+        double t = rope_theta(cfg, 10000);
+        if (t != 10000) rc |= kv_f32(m, K("rope.freq_base"), t);
+    }
+    if (is_gemma(arch) || pj_get(cfg, "head_dim")) {
         rc |= kv_u32(m, K("attention.key_length"), head_dim);
         rc |= kv_u32(m, K("attention.value_length"), head_dim);
+    }
+    if (!strcmp(arch, "gemma2")) {
+        rc |= kv_f32(m, K("attn_logit_softcapping"), cfg_num(cfg, "attn_logit_softcapping", 50.0));
+        rc |= kv_f32(m, K("final_logit_softcapping"), cfg_num(cfg, "final_logit_softcapping", 30.0));
+    }
+    if (gemma3 && cfg_num(cfg, "final_logit_softcapping", 0) != 0)
+        rc |= kv_f32(m, K("final_logit_softcapping"), cfg_num(cfg, "final_logit_softcapping", 0));
+    if (!strcmp(arch, "gemma2") || gemma3) {
+        rc |= kv_u32(m, K("attention.sliding_window"), (long long)cfg_num(cfg, "sliding_window", 4096));
+        int P = swa_period(cfg), dflt = gemma3 ? 6 : 2;
+        if (P && P != dflt) rc |= kv_u32(m, K("attention.sliding_window_pattern"), P);
     }
     rc |= kv_u32(m, K("vocab_size"), (long long)cfg_num(cfg, "vocab_size", 0));
 #undef K
@@ -247,10 +354,17 @@ static const struct { const char *hf, *gg; } k_names[] = {
         {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
         {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate_proj", "ffn_gate"},
         {"mlp.up_proj", "ffn_up"}, {"mlp.down_proj", "ffn_down"},
+        /* phi3 (fused) */
+        {"self_attn.qkv_proj", "attn_qkv"}, {"mlp.gate_up_proj", "ffn_up"},
 };
 #define N_NAMES (sizeof k_names / sizeof k_names[0])
+/* gemma2 / gemma3 sandwich norms (post_attention_layernorm means another thing there) */
+static const struct { const char *hf, *gg; } k_sandwich[] = {
+        {"post_attention_layernorm", "post_attention_norm"}, {"pre_feedforward_layernorm", "ffn_norm"},
+        {"post_feedforward_layernorm", "post_ffw_norm"},
+};
 
-bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap) {
+static bool name_from_hf(const char *hf, bool sandwich, char *out, size_t cap) {
     const char *suffix = strrchr(hf, '.');
     if (!suffix) return false;
     size_t stem = (size_t)(suffix - hf);
@@ -262,11 +376,16 @@ bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap) {
     if (sscanf(hf, "model.layers.%u.%n", &layer, &used) != 1 || used == 0) return false;
     const char *rest = hf + used;
     size_t rl = (size_t)(suffix - rest);
+    for (size_t i = 0; sandwich && i < sizeof k_sandwich / sizeof k_sandwich[0]; i++)
+        if (strlen(k_sandwich[i].hf) == rl && !strncmp(rest, k_sandwich[i].hf, rl))
+            return snprintf(out, cap, "blk.%u.%s%s", layer, k_sandwich[i].gg, suffix) > 0;
     for (size_t i = 0; i < N_NAMES; i++)
         if (strlen(k_names[i].hf) == rl && !strncmp(rest, k_names[i].hf, rl))
             return snprintf(out, cap, "blk.%u.%s%s", layer, k_names[i].gg, suffix) > 0;
     return false;
 }
+
+bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap) { return name_from_hf(hf, false, out, cap); }
 
 bool sl_gguf_name_to_hf(const char *gg, char *out, size_t cap) {
     const char *suffix = strrchr(gg, '.');
@@ -280,7 +399,7 @@ bool sl_gguf_name_to_hf(const char *gg, char *out, size_t cap) {
     if (sscanf(gg, "blk.%u.%n", &layer, &used) != 1 || used == 0) return false;
     const char *rest = gg + used;
     size_t rl = (size_t)(suffix - rest);
-    for (size_t i = 0; i < N_NAMES; i++)
+    for (size_t i = 0; i < N_NAMES; i++)   /* first match: ffn_up is mlp.up_proj (llama family) */
         if (strlen(k_names[i].gg) == rl && !strncmp(rest, k_names[i].gg, rl))
             return snprintf(out, cap, "model.layers.%u.%s%s", layer, k_names[i].hf, suffix) > 0;
     return false;
@@ -344,6 +463,41 @@ static int requantize_gguf(const char *src, const char *dst, const sl_convert_op
     return rc;
 }
 
+/* phi3 LongRoPE: rope_factors_long / rope_factors_short (F32 [rotary_dim/2])
+ * from config.json, planned from owned arrays (t[i] views f[i]). */
+static int phi3_rope_factors(sl_plan *p, const pj *cfg, sl_tensor t[2], float *f[2], sl_error *err) {
+    const pj *rope = rope_obj(cfg, "full_attention");
+    static const char *const key[2] = {"long_factor", "short_factor"};
+    static const char *const gg[2] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    const pj *lf = pj_get(rope, key[0]), *sf = pj_get(rope, key[1]);
+    if (!lf || lf->type != PJ_ARR || !lf->n) return 0;   /* no LongRoPE */
+    double heads = cfg_num(cfg, "num_attention_heads", 1), hidden = cfg_num(cfg, "hidden_size", 0);
+    double prf = cfg_num(rope, "partial_rotary_factor", cfg_num(cfg, "partial_rotary_factor", 1.0));
+    size_t want = (size_t)((long long)(prf * hidden) / (long long)(heads > 0 ? heads : 1)) / 2;
+    if (!sf || sf->type != PJ_ARR || lf->n != want || sf->n != want)
+        return sl_errorf(err, SL_EINVAL, "config.json: rope long_factor and short_factor must both have rotary_dim/2 = "
+                                         "%zu numbers", want);
+    for (int i = 0; i < 2; i++) {
+        const pj *a = i ? sf : lf;
+        f[i] = malloc(want * sizeof *f[i]);
+        if (!f[i]) return sl_errorf(err, SL_ENOMEM, "out of memory");
+        for (size_t j = 0; j < want; j++) {
+            const pj *v = a->vals[j];
+            if (v->type != PJ_INT && v->type != PJ_FLOAT)
+                return sl_errorf(err, SL_EINVAL, "config.json: rope %s[%zu] must be a number", key[i], j);
+            f[i][j] = (float)(v->type == PJ_INT ? (double)strtoll(v->s, NULL, 10) : v->d);
+        }
+        t[i] = (sl_tensor){.name = (char *)gg[i], .dtype = SL_F32, .ndim = 1, .shape = {(int64_t)want},
+                           .strides = {1}, .contiguous = true, .data = (const uint8_t *)f[i],
+                           .nbytes = want * 4, .numel = want};
+        sl_out_tensor ot = {.name = (char *)gg[i], .ndim = 1, .shape = {(int64_t)want}, .src = &t[i],
+                            .kind = SL_OUT_GGUF_Q, .dtype = SL_F32};
+        int rc = sl_plan_add(p, &ot, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                        sl_error *err) {
     if (!sl_path_is_dir(src)) return requantize_gguf(src, dst, o, st, err);
@@ -358,10 +512,7 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     int rc = pj_load(cpath, &cfg, err);
     free(cpath);
     if (!rc && cfg->type != PJ_OBJ) rc = sl_errorf(err, SL_EINVAL, "%s/config.json: not a JSON object", src);
-    if (!rc && !(arch = sl_arch_find(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
-    if (!rc && (!strcmp(arch->model_type, "gemma") || !strcmp(arch->model_type, "gemma2") || !strcmp(arch->model_type, "phi3")))
-        rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: GGUF export supports llama, mistral, qwen2 and qwen3, not %s", src,
-                       arch->model_type);
+    if (!rc && !(arch = sl_arch_find_gguf(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
     if (!rc) rc = sl_checkpoint_open(src, &ck, err);
     sl_dtype want = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type
                     : o->dtype != SL_DTYPE_INVALID   ? o->dtype
@@ -371,7 +522,12 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     uint32_t heads = (uint32_t)cfg_num(cfg, "num_attention_heads", 0);
     uint32_t kv_heads = (uint32_t)cfg_num(cfg, "num_key_value_heads", heads);
     bool tied = arch && sl_arch_tied(arch, cfg);
+    bool gemma = arch && is_gemma(arch->gguf_arch);
+    bool sandwich = arch && (!strcmp(arch->gguf_arch, "gemma2") || !strcmp(arch->gguf_arch, "gemma3"));
     p.ck = ck;
+    sl_tensor rope_t[2];
+    float *rope_f[2] = {NULL, NULL};
+    if (!rc && !strcmp(arch->gguf_arch, "phi3")) rc = phi3_rope_factors(&p, cfg, rope_t, rope_f, err);
     for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
         const sl_tensor *t = &ck->tensors[i];
         if (strstr(t->name, "rotary_emb.inv_freq")) continue;
@@ -384,12 +540,13 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
             if (w && w->dtype == SL_U32) continue;
         }
         char name[128];
-        if (!sl_gguf_name_from_hf(t->name, name, sizeof name)) {
+        if (!name_from_hf(t->name, sandwich, name, sizeof name)) {
             rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' has no llama.cpp name", src, t->name);
             break;
         }
         sl_out_tensor ot = {.name = name, .ndim = t->ndim, .src = t, .params = t->numel};
         memcpy(ot.shape, t->shape, sizeof ot.shape);
+        if (gemma && sl_str_ends_with(t->name, "norm.weight")) ot.add = 1.0f;   /* RMSNorm scales by 1 + w */
         bool is_q = strstr(t->name, "self_attn.q_proj") != NULL, is_k = strstr(t->name, "self_attn.k_proj") != NULL;
         if (permute && (is_q || is_k)) ot.permute_heads = is_q ? heads : kv_heads;
         if (t->dtype == SL_U32) { /* MLX quantized matrix */
@@ -461,5 +618,7 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     sl_plan_free(&p);
     pj_free(cfg);
     sl_checkpoint_close(ck);
+    free(rope_f[0]);
+    free(rope_f[1]);
     return rc;
 }

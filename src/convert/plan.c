@@ -391,6 +391,18 @@ static int read_row_f32(const sl_out_tensor *o, uint64_t row, uint64_t K, row_re
     return sl_tensor_read(t, row * K, K, SL_F32, f, err);
 }
 
+/* f[i] += a, rounded to dtype t when it is F16 / BF16 (torch adds in the tensor's dtype) */
+static void add_rounded(float *f, size_t n, float a, sl_dtype t) {
+    for (size_t i = 0; i < n; i++) {
+        f[i] += a;
+        if (t == SL_F16 || t == SL_BF16) {
+            uint16_t h;
+            sl_convert(SL_F32, &f[i], t, &h, 1);
+            sl_convert(t, &h, SL_F32, &f[i], 1);
+        }
+    }
+}
+
 /* float, GGUF-block or MLX-quantized src -> F32/F16/BF16 or a GGUF block type,
  * one row at a time, with an optional Q/K row permutation. */
 static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_error *err) {
@@ -416,6 +428,7 @@ static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_e
         uint64_t sr = permuted_row(r, rows, o->permute_heads, o->unpermute);
         rc = read_row_f32(o, sr, K, &rr, f, err);
         if (rc) break;
+        if (o->add != 0.0f) add_rounded(f, (size_t)K, o->add, t->dtype);
         if (o->dtype == SL_F32 || o->dtype == SL_F16 || o->dtype == SL_BF16) {
             if (!sl_convert(SL_F32, f, o->dtype, ob, (size_t)K)) rc = sl_errorf(err, SL_EUNSUPPORTED, "bad dtype");
         } else {

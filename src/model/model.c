@@ -42,13 +42,13 @@ static void shape_str(const sl_tensor *t, char *buf, size_t len) {
 
 static const sl_tensor *find(const sl_model *m, const char *name) {
     char buf[256];
-    return sl_checkpoint_find(m->ck, m->gguf ? sl_model_gguf_name(name, buf, sizeof buf) : name);
+    return sl_checkpoint_find(m->ck, m->gguf ? sl_model_gguf_name(m->cfg.sandwich_norms, name, buf, sizeof buf) : name);
 }
 
 static const sl_tensor *need(const sl_model *m, const char *name, bool optional, sl_error *err, int *rc) {
     const sl_tensor *t = find(m, name);
     char buf[256];
-    if (m->gguf) name = sl_model_gguf_name(name, buf, sizeof buf);
+    if (m->gguf) name = sl_model_gguf_name(m->cfg.sandwich_norms, name, buf, sizeof buf);
     *rc = 0;
     if (!t && !optional)
         *rc = sl_errorf(err, SL_EINVAL, "%s: tensor '%s' missing (needed by %s)", path_of(m), name,
@@ -203,7 +203,11 @@ int sl_model_open(const char *path, sl_model **out, sl_error *err) {
     char *where = sl_path_is_dir(path) ? sl_path_join(path, "config.json") : strdup("config.json");
     rc = sl_model_config_parse(m->ck->config, m->gguf ? path : where ? where : "config.json", &m->cfg, err);
     free(where);
-    m->cfg.rope_adjacent = m->gguf;
+    if (m->gguf) {   /* llama.cpp's layout: permuted llama Q/K rows, gemma norms stored as 1 + w */
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(m->ck->metadata, "general.architecture");
+        m->cfg.rope_adjacent = cJSON_IsString(a) && strcmp(a->valuestring, "llama") == 0;
+        m->cfg.norm_plus_one = false;
+    }
     if (rc) { sl_model_close(m); return rc; }
     const sl_model_config *c = &m->cfg;
     if (!(rc = bind_mat(m, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, "vocab_size, hidden_size",

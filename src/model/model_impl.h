@@ -45,8 +45,9 @@ int sl_model_bind_mlx(sl_model *m, const sl_tensor *t, int64_t rows, int64_t col
 int sl_model_bind_gguf(sl_model *m, const sl_tensor *t, int64_t rows, int64_t cols, const char *why, sl_weight *w,
                        sl_error *err);
 int sl_model_gguf_config(sl_checkpoint *ck, sl_error *err);
-/* transformers name -> GGUF name (buf, or hf itself when it has none). */
-const char *sl_model_gguf_name(const char *hf, char *buf, size_t len);
+/* transformers name -> GGUF name (buf, or hf itself when it has none);
+ * sandwich: gemma2/3 norm names (post_attention_norm, ffn_norm, post_ffw_norm). */
+const char *sl_model_gguf_name(bool sandwich, const char *hf, char *buf, size_t len);
 
 /* RoPE: inverse frequencies (rotary_dim/2 floats) and the cos/sin multiplier
  * for a forward pass whose highest position is seq_len - 1 (dynamic and
