@@ -3,12 +3,17 @@
  * Each turn re-renders the whole conversation with the chat template
  * (add_generation_prompt) and encodes it; the KV cache keeps the previous
  * prompt + answer and only the part after the common prefix is evaluated
- * (gen.c).  Commands: /reset, /system TEXT, /quit (also EOF); multi-line
+ * (gen.c).  Commands: /reset, /system TEXT, /stats, /quit (also EOF); multi-line
  * input with a trailing backslash or a """ ... """ block.
  * Ctrl-C during an answer stops that answer (our own SIGINT handler sets a
  * flag the generation loop polls; it replaces io.c's cleanup handler, which
  * chat does not need: it writes no files); Ctrl-C at the prompt discards the
  * line.  Without a chat template the turns are joined as plain text.
+ * Memory (memguard.c): the guard runs before the model is opened (the
+ * context is known: --ctx, default 4096); on a TTY a status line (RSS, peak,
+ * KV used/allocated, tok/s of the last answer) follows each answer, and
+ * /stats prints it always; --monitor records phases load, prompt, generate,
+ * idle (waiting for the user) and done.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,13 +26,16 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "memguard.h"
 #include "silica/registry.h"
 
 
 static const char *k_help =
-    "usage: silica chat [MODEL] [--system TEXT] [--max-tokens N] [--ctx N] [sampling options of run]\n\n"
+    "usage: silica chat [MODEL] [--system TEXT] [--max-tokens N] [--ctx N] [sampling options of run]\n"
+    "                   [--max-memory SIZE] [--force] [--mlock] [--monitor FILE [--monitor-interval MS]]\n\n"
     "Talk with a model.  Commands: /reset (forget the conversation), /system TEXT (set the system\n"
-    "message and reset), /quit (or end of input).  End a line with \\ to continue it, or enclose\n"
+    "message and reset), /stats (memory and speed: RSS, peak RSS, KV cache used/allocated, tok/s\n"
+    "of the last answer; on a terminal this line also follows every answer), /quit (or end of input).  End a line with \\ to continue it, or enclose\n"
     "several lines in \"\"\" ... \"\"\".  Ctrl-C stops the current answer.  MODEL defaults to the demo\n"
     "model (see `silica run --help`).\n\n"
     "options:\n"
@@ -36,6 +44,7 @@ static const char *k_help =
     "  --ctx N          context size in tokens (default 4096)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as in run\n"
     "  --kv TYPE, --threads N   as in run\n"
+    CLI_MEM_HELP
     "  --help           this text\n";
 
 static volatile sig_atomic_t g_stop;
@@ -152,6 +161,7 @@ int cmd_chat(int argc, char **argv) {
     const char *path = NULL, *system = NULL;
     long max_tokens = 1024;
     sl_session_opts so = {0};
+    cli_mem_opts mo = {0};
     sl_sampler_params sp;
     sl_sampler_defaults(&sp);
     for (int i = 1; i < argc; i++) {
@@ -160,6 +170,7 @@ int cmd_chat(int argc, char **argv) {
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
         int rc = cli_engine_opt(argc, argv, &i, "chat", &so, &matched);
         if (rc || matched) { if (rc) return rc; continue; }
+        if ((rc = cli_mem_opt(argc, argv, &i, "chat", &mo, &matched)) || matched) { if (rc) return rc; continue; }
         if ((rc = cli_sampler_opt(argc, argv, &i, "chat", &sp, &matched)) || matched) { if (rc) return rc; continue; }
         if ((rc = cli_max_tokens_opt(argc, argv, &i, "chat", 1, &max_tokens, &matched)) || matched) {
             if (rc) return rc;
@@ -175,6 +186,10 @@ int cmd_chat(int argc, char **argv) {
         return cli_usage("chat", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
     if (cli_resolve_store(&path, NULL)) return 2;
     if (so.n_ctx <= 0) so.n_ctx = 4096;
+    /* the memory guard: before the model is opened */
+    if (cli_mem_guard(path, so.n_ctx, so.kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16, &mo)) return 2;
+    cli_mem_run mr;
+    if (cli_mem_begin(&mr, &mo)) return 2;
     sl_error err = {0};
     gen_model g = {0};
     gen_cache cache = {0};
@@ -183,12 +198,14 @@ int cmd_chat(int argc, char **argv) {
     cJSON *msgs = cJSON_CreateArray();
     char *sys_owned = system ? strdup(system) : NULL;
     int rc = 0;
+    double last_tps = 0;
     if (gen_open(path, &g, &err)) goto fail;
     if (!g.tok) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (chat needs text)", path);
         goto fail;
     }
     if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
+    if ((rc = cli_mem_loaded(&mr, &g, s, so.kv_dtype, &mo))) goto out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -196,11 +213,17 @@ int cmd_chat(int argc, char **argv) {
     sa.sa_flags = 0;   /* no SA_RESTART: a Ctrl-C at the prompt interrupts getline */
     sigaction(SIGINT, &sa, NULL);
     bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-    if (tty) fprintf(stdout, "silica chat: %s (/reset, /system TEXT, /quit; Ctrl-C stops an answer)\n", path);
+    if (tty) fprintf(stdout, "silica chat: %s (/reset, /system TEXT, /stats, /quit; Ctrl-C stops an answer)\n", path);
     for (;;) {
+        cli_mem_phase(&mr, "idle");
         char *in = read_message(tty);
         if (!in) break;
         if (strcmp(in, "/quit") == 0 || strcmp(in, "/exit") == 0) { free(in); break; }
+        if (strcmp(in, "/stats") == 0) {
+            cli_mem_status(&mr, last_tps, stdout);
+            free(in);
+            continue;
+        }
         if (strcmp(in, "/reset") == 0 || strncmp(in, "/system", 7) == 0) {
             if (in[1] == 's') {
                 const char *t = in + 7;
@@ -237,12 +260,15 @@ int cmd_chat(int argc, char **argv) {
         }
         g_stop = 0;
         gen_result r = {0};
-        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_stdout, .cancelled = chat_cancelled};
+        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_stdout, .cancelled = chat_cancelled,
+                      .progress = cli_mem_progress, .progress_ud = &mr};
         int grc = gen_generate(&g, s, &cache, smp, ids, n, &o, &r, &err);
         free(ids);
         if (grc) { free(in); gen_result_free(&r); goto fail; }
         printf("\n");
         if (g_stop) printf("[stopped]\n");
+        last_tps = r.n > 1 && r.gen_s > 0 ? (r.n - 1) / r.gen_s : 0;
+        if (tty) cli_mem_status(&mr, last_tps, stdout);
         fflush(stdout);
         g_stop = 0;
         add_msg(msgs, "user", in, strlen(in));
@@ -254,6 +280,10 @@ int cmd_chat(int argc, char **argv) {
 fail:
     rc = cli_fail(&err);
 out:
+    if (mr.mon) {
+        int mrc = cli_mem_end(&mr, rc == 0);
+        if (!rc) rc = mrc;
+    }
     free(sys_owned);
     cJSON_Delete(msgs);
     gen_cache_free(&cache);

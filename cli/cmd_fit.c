@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "cli.h"
+#include "memguard.h"
 #include "silica/memory.h"
 
 static const char *k_help =
@@ -195,7 +196,7 @@ int cmd_fit(int argc, char **argv) {
     sl_fit_budget b;
     char target[160];
     sl_mem_host host;
-    sl_mem_host_probe(&host);
+    if (profile || ram) sl_mem_host_probe(&host);
     if (profile) {
         size_t i = 0;
         while (i < N_PROFILES && strcasecmp(profile, k_profiles[i].name) != 0) i++;
@@ -207,13 +208,7 @@ int cmd_fit(int argc, char **argv) {
         else b = (sl_fit_budget){ram, ram, false, false};
         snprintf(target, sizeof target, "%.1f GiB %s", gib(ram), host.apple ? "Mac" : "machine (CPU)");
     } else {
-        b = (sl_fit_budget){host.total_bytes, host.budget_bytes, host.apple, false};
-        if (!host.apple && host.cgroup_limit_bytes && host.cgroup_limit_bytes < host.total_bytes) {
-            b.ram_bytes = host.cgroup_limit_bytes;
-            b.whole_ram = true;
-        }
-        snprintf(target, sizeof target, "this machine (%s)", host.budget_source);
-        if (!b.budget_bytes) {
+        if (!cli_host_budget(&host, &b, target, sizeof target)) {
             sl_error e;
             sl_errorf(&e, SL_EIO, "cannot read this machine's memory size; pass --ram SIZE or --profile");
             return cli_fail(&e);

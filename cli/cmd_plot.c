@@ -1,8 +1,10 @@
 /*
  * cmd_plot.c — `silica plot FILE -o mem.svg`: draw a memory time series
  * (the JSON lines sl_mem_monitor writes: t, rss, peak_rss, kv_bytes,
- * tokens) as a standalone SVG: RSS, peak RSS and KV-cache bytes against
- * time, with axes, ticks, a legend and a <title>/<desc> for screen readers.
+ * tokens, phase) as a standalone SVG: RSS, peak RSS and KV-cache bytes
+ * against time, a dashed vertical marker labelled at every phase change
+ * (load, prompt, generate, idle, done), axes, ticks, a legend and a
+ * <title>/<desc> for screen readers.
  *
  * Invariants: the series is read by sl_mem_series_load (monitor.c), which
  * reports the first bad line as FILE:LINE; output is atomic (sl_outfile:
@@ -19,9 +21,9 @@
 
 static const char *k_help =
     "usage: silica plot FILE -o OUT.svg [--title TEXT]\n\n"
-    "Turn a memory time series (JSON lines written by --monitor: {\"t\", \"rss\",\n"
-    "\"peak_rss\", \"kv_bytes\", \"tokens\"}) into an SVG plot of RSS, peak RSS and KV-cache\n"
-    "bytes over time.\n\n"
+    "Turn a memory time series (JSON lines written by run/chat --monitor: {\"t\", \"rss_bytes\",\n"
+    "\"peak_rss_bytes\", \"kv_bytes\", \"tokens\", \"phase\"}; \"rss\"/\"peak_rss\" also read) into an\n"
+    "SVG plot of RSS, peak RSS and KV-cache bytes over time, with a marker at each phase change.\n\n"
     "options:\n  -o, --output OUT  the SVG to write\n  --title TEXT      plot title (default: FILE)\n"
     "  --help            this text\n";
 
@@ -84,8 +86,15 @@ static int write_svg(const char *out, const char *title, const sl_mem_sample *s,
     double ystep = tick_step(ytop, 5), xstep = tick_step(tmax, 8);
     ytop = ceil(ytop / ystep) * ystep;
     double xtop = ceil(tmax / xstep) * xstep;
-    char etitle[512];
+    char etitle[512], phases[512] = "";
     xml_escape(etitle, sizeof etitle, title);
+    for (size_t i = 0; i < n; i++) {   /* "; phases: load, prompt, generate, done" */
+        if (!s[i].phase[0] || (i > 0 && !strcmp(s[i].phase, s[i - 1].phase))) continue;
+        char ep[96];
+        xml_escape(ep, sizeof ep, s[i].phase);
+        size_t l = strlen(phases);
+        if (l + strlen(ep) + 16 < sizeof phases) snprintf(phases + l, sizeof phases - l, "%s%s", l ? ", " : "; phases: ", ep);
+    }
     sl_outfile f;
     int rc = sl_outfile_open(&f, out, err);
     if (rc) return rc;
@@ -96,8 +105,8 @@ static int write_svg(const char *out, const char *title, const sl_mem_sample *s,
       W, H, W, H);
     E("<title id=\"title\">Memory over time: %s</title>\n", etitle);
     E("<desc id=\"desc\">Resident memory (RSS)%s%s of a silica process over %.1f s, %zu samples; "
-      "peak %.2f %s.</desc>\n",
-      have_peak ? ", peak RSS" : "", have_kv ? " and KV-cache bytes" : "", s[n - 1].t, n, peak / unit, uname);
+      "peak %.2f %s%s.</desc>\n",
+      have_peak ? ", peak RSS" : "", have_kv ? " and KV-cache bytes" : "", s[n - 1].t, n, peak / unit, uname, phases);
     E("<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     E("<text x=\"%.0f\" y=\"28\" font-size=\"16\" text-anchor=\"middle\">%s</text>\n", W / 2, etitle);
     double pw = W - L - R, ph = H - T - B;
@@ -132,6 +141,19 @@ static int write_svg(const char *out, const char *title, const sl_mem_sample *s,
         E("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", L + 12, ly,
           L + 36, ly, series[k].color);
         E("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", L + 42, ly + 4, series[k].name);
+    }
+    /* phase changes: a dashed vertical line, the new phase's name at its top */
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!s[i].phase[0] || (i > 0 && !strcmp(s[i].phase, s[i - 1].phase))) continue;
+        char ep[96];
+        xml_escape(ep, sizeof ep, s[i].phase);
+        double px = L + s[i].t / xtop * pw;
+        E("<line class=\"phase\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
+          "stroke-dasharray=\"2 3\"/>\n",
+          px, T, px, T + ph);
+        E("<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555\" transform=\"rotate(-90 %.1f %.1f)\" "
+          "text-anchor=\"end\">%s</text>\n",
+          px + 3, T + 2, px + 3, T + 2, ep);
     }
     E("</svg>\n");
 #undef E

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "memguard.h"
 #include "silica/model.h"
 #include "silica/registry.h"
 #include "silica/runtime.h"
@@ -26,7 +27,8 @@
 static const char *k_help =
     "usage: silica run [MODEL] [PROMPT] [--max-tokens N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
     "                  [--repeat-penalty R] [--seed S] [--system TEXT] [--no-chat-template] [--stop S]...\n"
-    "                  [--ids 1,2,3] [--ctx N] [--stats] [--json]\n\n"
+    "                  [--ids 1,2,3] [--ctx N] [--stats] [--json] [--max-memory SIZE] [--force] [--mlock]\n"
+    "                  [--monitor FILE [--monitor-interval MS]]\n\n"
     "Generate text with a model on the CPU, streaming it to stdout.\n\n"
     "MODEL is a model directory, a weights/GGUF file or a store name (org/name[@rev][:tag]).  Without\n"
     "MODEL the demo model is used: $SILICA_DEFAULT_MODEL, else <silica's dir>/../models/demo, else\n"
@@ -49,6 +51,7 @@ static const char *k_help =
     "  --kv TYPE             KV cache f16 (default) or f32\n"
     "  --threads N           worker threads (default: physical cores)\n"
     "  --stats               prompt and generation tok/s, time to first token, peak RSS on stderr\n"
+    CLI_MEM_HELP
     "  --json                print one object at the end instead of streaming:\n"
     "                        {\"ids\": [generated ids], \"text\", \"prompt_tokens\", \"generated_tokens\",\n"
     "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\",\n"
@@ -143,6 +146,7 @@ int cmd_run(int argc, char **argv) {
     bool json = false, stats = false, use_template = true, prompt_only = false;
     long max_tokens = 256;
     sl_session_opts so = {0};
+    cli_mem_opts mo = {0};
     sl_sampler_params sp;
     sl_sampler_defaults(&sp);
     for (int i = 1; i < argc; i++) {
@@ -151,6 +155,7 @@ int cmd_run(int argc, char **argv) {
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
         int rc = cli_engine_opt(argc, argv, &i, "run", &so, &matched);
         if (rc || matched) { if (rc) return rc; continue; }
+        if ((rc = cli_mem_opt(argc, argv, &i, "run", &mo, &matched)) || matched) { if (rc) return rc; continue; }
         if ((rc = cli_sampler_opt(argc, argv, &i, "run", &sp, &matched)) || matched) { if (rc) return rc; continue; }
         if ((rc = cli_max_tokens_opt(argc, argv, &i, "run", 0, &max_tokens, &matched)) || matched) {
             if (rc) return rc;
@@ -196,7 +201,9 @@ int cmd_run(int argc, char **argv) {
     sl_session *s = NULL;
     sl_sampler *smp = NULL;
     cJSON *msgs = NULL;
+    cli_mem_run mr = {0};
     if (ids_s && sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
+    if ((rc = cli_mem_begin(&mr, &mo))) goto out;
     if (gen_open(path, &g, &err)) { rc = cli_fail(&err); goto out; }
     if (!ids_s) {
         if (!g.tok) {
@@ -236,12 +243,16 @@ int cmd_run(int argc, char **argv) {
         rc = cli_fail(&err);
         goto out;
     }
+    /* the memory guard: before the KV cache exists or a weight page is read */
+    if ((rc = cli_mem_guard(path, so.n_ctx, so.kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16, &mo))) goto out;
     if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) {
         rc = cli_fail(&err);
         goto out;
     }
+    if ((rc = cli_mem_loaded(&mr, &g, s, so.kv_dtype, &mo))) goto out;
     gen_opts o = {.max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
-                  .emit = json || !g.tok ? NULL : emit_stdout, .cancelled = run_cancelled};
+                  .emit = json || !g.tok ? NULL : emit_stdout, .cancelled = run_cancelled,
+                  .progress = cli_mem_progress, .progress_ud = &mr};
     if (gen_generate(&g, s, &cache, smp, ids, n, &o, &res, &err)) { rc = cli_fail(&err); goto out; }
     double prompt_tps = res.prompt_s > 0 ? n / res.prompt_s : 0;
     double gen_tps = res.n > 1 && res.gen_s > 0 ? (res.n - 1) / res.gen_s : 0;
@@ -269,6 +280,10 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generation: %d tokens, %.1f tok/s; ttft %.1f ms; peak RSS %lld bytes\n",
                 n, prompt_tps, res.n, gen_tps, res.ttft_s * 1e3, gen_peak_rss());
 out:
+    if (mr.mon) {
+        int mrc = cli_mem_end(&mr, rc == 0);
+        if (!rc) rc = mrc;
+    }
     gen_result_free(&res);
     gen_cache_free(&cache);
     cJSON_Delete(msgs);

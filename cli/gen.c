@@ -320,10 +320,12 @@ int gen_generate(gen_model *g, sl_session *s, gen_cache *cache, sl_sampler *smp,
     if (g->tok && (rc = tb_append(&tb, "", 0, err))) goto out;
     memcpy(hist, prompt, (size_t)n * sizeof *hist);
     double t0 = gen_now();
+    if (o->progress) o->progress(o->progress_ud, "prompt", sl_session_pos(s));
     if ((rc = sl_session_eval(s, prompt + keep, n - keep, false, logits, err))) {
         sl_error_prefix(err, "%s: ", g->path);
         goto out;
     }
+    if (o->progress) o->progress(o->progress_ud, "generate", sl_session_pos(s));
     if ((rc = cache_push(cache, prompt + keep, n - keep, err))) goto out;
     double t1 = gen_now(), tf = t1;
     r->prompt_s = t1 - t0;
@@ -364,6 +366,7 @@ int gen_generate(gen_model *g, sl_session *s, gen_cache *cache, sl_sampler *smp,
             sl_error_prefix(err, "%s: ", g->path);
             goto out;
         }
+        if (o->progress) o->progress(o->progress_ud, "generate", sl_session_pos(s));
         if ((rc = cache_push(cache, &id, 1, err))) goto out;
     }
     if (ts) tb_emit(&tb, o, tb.n);   /* held-back text that never became a stop string */

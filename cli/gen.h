@@ -76,6 +76,10 @@ typedef struct gen_opts {
     void (*emit)(const char *s, size_t n, void *ud);  /* streamed text; may be NULL */
     void *ud;
     bool (*cancelled)(void);                           /* polled between tokens; may be NULL */
+    /* "prompt" (tokens cached) before the prompt is evaluated, "generate"
+     * (session position) after it and after each generated token; may be NULL */
+    void (*progress)(void *ud, const char *phase, int tokens);
+    void *progress_ud;
 } gen_opts;
 
 typedef struct gen_result {

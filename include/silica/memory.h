@@ -72,21 +72,46 @@ int sl_mem_bandwidth(int threads, uint64_t bytes, double seconds, double *gbps, 
 /* "16G", "16GB", "16GiB", "1.5T", "512M", "2048" (bytes); binary units. */
 int sl_mem_parse_size(const char *s, uint64_t *out);
 
-/* ---- monitoring: JSON lines {"t":s,"rss":B,"peak_rss":B,"kv_bytes":B,"tokens":N} ---- */
+/* ---- monitoring: JSON lines {"t":s,"rss_bytes":B,"peak_rss_bytes":B,"kv_bytes":B,"tokens":N,"phase":S} ---- */
+#define SL_MONITOR_MIN_MS 1
+#define SL_MONITOR_MAX_MS 60000
 typedef struct sl_mem_monitor sl_mem_monitor;
 int sl_mem_monitor_open(const char *path, sl_mem_monitor **out, sl_error *err);
+/* One line now with these counters (they become the published ones). */
 int sl_mem_monitor_sample(sl_mem_monitor *m, uint64_t kv_bytes, uint64_t tokens, sl_error *err);
-int sl_mem_monitor_close(sl_mem_monitor *m, sl_error *err);   /* flushes; NULL ok */
+/* Publish the counters the background thread samples (no line written). */
+void sl_mem_monitor_set(sl_mem_monitor *m, uint64_t kv_bytes, uint64_t tokens);
+/* Enter a phase ("load", "prompt", "generate", "idle", "done"; at most 15
+ * bytes): one line when it differs from the current one.  NULL m: no-op. */
+int sl_mem_monitor_phase(sl_mem_monitor *m, const char *phase, sl_error *err);
+/* A background thread writes a line every interval_ms (SL_MONITOR_MIN_MS..MAX). */
+int sl_mem_monitor_start(sl_mem_monitor *m, int interval_ms, sl_error *err);
+/* Stops the thread, flushes; returns the first write error.  NULL ok. */
+int sl_mem_monitor_close(sl_mem_monitor *m, sl_error *err);
 
 /* Read a series back: every non-blank line a JSON object with numeric "t"
- * and "rss" (peak_rss, kv_bytes, tokens optional: -1 when absent), all >= 0,
+ * and "rss_bytes" (or "rss"; peak_rss_bytes / peak_rss, kv_bytes, tokens
+ * optional: -1 when absent; phase optional, "" when absent), all >= 0,
  * t non-decreasing; the first bad line is an error naming FILE:LINE. */
 typedef struct sl_mem_sample {
     double t, rss, peak_rss, kv_bytes, tokens;
+    char phase[16];
 } sl_mem_sample;
 int sl_mem_series_parse(const char *text, size_t len, const char *name, sl_mem_sample **out, size_t *n,
                         sl_error *err);
 int sl_mem_series_load(const char *path, sl_mem_sample **out, size_t *n, sl_error *err);   /* free(*out) */
+
+/* ---- weight mappings of a loaded model (src/system/pin.c) ---- */
+struct sl_model;
+/* madvise(MADV_WILLNEED) every mapping of m's weights when `prefetch`
+ * (readahead starts in the background; MADV_RANDOM and MADV_SEQUENTIAL are
+ * never used: every token reads each matrix front to back, so readahead
+ * helps and early reclaim hurts), then mlock them all when `lock`.
+ * *locked (may be NULL) receives the bytes locked.  An mlock refused by
+ * RLIMIT_MEMLOCK is one line naming the limit and the bytes needed. */
+int sl_mem_pin_model(const struct sl_model *m, bool prefetch, bool lock, uint64_t *locked, sl_error *err);
+/* Bytes of m's mapped weight files (what prefetch/mlock cover). */
+uint64_t sl_mem_model_mapped_bytes(const struct sl_model *m);
 
 /* ---- a model, as the estimator sees it ---- */
 typedef enum sl_kv_type { SL_KV_F16 = 0, SL_KV_F32, SL_KV_Q8, SL_KV_Q4 } sl_kv_type;

@@ -443,9 +443,9 @@ def test_monitor_example_and_plot(tmp_path):
     subprocess.run([str(exe), str(out), "8"], check=True, timeout=60)
     rows = [json.loads(l) for l in out.read_text().splitlines()]
     assert len(rows) >= 8
-    assert all(set(r) == {"t", "rss", "peak_rss", "kv_bytes", "tokens"} for r in rows)
-    assert rows[-1]["peak_rss"] >= max(r["rss"] for r in rows) - 4096 * 16
-    assert rows[-1]["rss"] > rows[0]["rss"]
+    assert all(set(r) == {"t", "rss_bytes", "peak_rss_bytes", "kv_bytes", "tokens", "phase"} for r in rows)
+    assert rows[-1]["peak_rss_bytes"] >= max(r["rss_bytes"] for r in rows) - 4096 * 16
+    assert rows[-1]["rss_bytes"] > rows[0]["rss_bytes"]
     run_silica("plot", out, "-o", tmp_path / "m.svg", check=True)
     ET.parse(tmp_path / "m.svg")
 

@@ -1,0 +1,207 @@
+/*
+ * memguard.c — memory options of `run` and `chat` (see memguard.h): the
+ * pre-load guard, weight prefetch / --mlock, --monitor and the status line.
+ *
+ * The guard estimates with src/estimate exactly as `silica fit MODEL --ctx N
+ * --kv T` does and refuses when total > budget, the budget being
+ * --max-memory or this machine's (cli_host_budget, shared with cmd_fit.c).
+ * When the estimator cannot read the model, the guard stays out of the way:
+ * opening the model reports the real problem.
+ *
+ * KV bytes in the monitor and the status line: positions cached x bytes per
+ * position (2 x layers x KV heads x head_dim x element size), the layout
+ * session.c allocates for n_ctx positions up front.
+ */
+#include "memguard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_mem_opt(int argc, char **argv, int *i, const char *cmd, cli_mem_opts *o, bool *matched) {
+    bool missing = false;
+    const char *v;
+    *matched = true;
+    if (!strcmp(argv[*i], "--force")) { o->force = true; return 0; }
+    if (!strcmp(argv[*i], "--mlock")) { o->mlock = true; return 0; }
+    if ((v = cli_opt_value(argc, argv, i, "--max-memory", &missing))) {
+        uint64_t x;
+        if (sl_mem_parse_size(v, &x)) return cli_usage(cmd, "--max-memory '%s': expected a size such as 512M or 8G", v);
+        if (x < SL_MIB || x > 64ull * 1024 * SL_GIB)
+            return cli_usage(cmd, "--max-memory '%s': impossible budget (expected 1 MiB to 64 TiB)", v);
+        o->max_memory = x;
+        return 0;
+    }
+    if (missing) return cli_usage(cmd, "--max-memory needs a value");
+    if ((v = cli_opt_value(argc, argv, i, "--monitor", &missing))) {
+        if (!*v) return cli_usage(cmd, "--monitor needs a file name");
+        o->monitor = v;
+        return 0;
+    }
+    if (missing) return cli_usage(cmd, "--monitor needs a value");
+    if ((v = cli_opt_value(argc, argv, i, "--monitor-interval", &missing))) {
+        char *end;
+        long x = strtol(v, &end, 10);
+        if (!*v || *end || x < SL_MONITOR_MIN_MS || x > SL_MONITOR_MAX_MS)
+            return cli_usage(cmd, "--monitor-interval '%s': expected milliseconds in %d..%d", v, SL_MONITOR_MIN_MS,
+                             SL_MONITOR_MAX_MS);
+        o->monitor_ms = (int)x;
+        return 0;
+    }
+    if (missing) return cli_usage(cmd, "--monitor-interval needs a value");
+    *matched = false;
+    return 0;
+}
+
+bool cli_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap) {
+    sl_mem_host_probe(host);
+    *b = (sl_fit_budget){host->total_bytes, host->budget_bytes, host->apple, false};
+    if (!host->apple && host->cgroup_limit_bytes && host->cgroup_limit_bytes < host->total_bytes) {
+        b->ram_bytes = host->cgroup_limit_bytes;
+        b->whole_ram = true;
+    }
+    snprintf(target, cap, "this machine (%s)", host->budget_source);
+    return b->budget_bytes != 0;
+}
+
+/* x in the unit of `ref` (GiB when ref >= 1 GiB, else MiB), 2 decimals. */
+static const char *in_unit(uint64_t x, uint64_t ref, char *buf, size_t cap) {
+    double u = ref >= SL_GIB ? (double)SL_GIB : (double)SL_MIB;
+    snprintf(buf, cap, "%.2f", (double)x / u);
+    return buf;
+}
+
+int cli_mem_guard(const char *path, int64_t ctx, sl_kv_type kv, const cli_mem_opts *o) {
+    if (o->force) return 0;
+    sl_fit_budget b;
+    char target[160];
+    if (o->max_memory) {
+        b = (sl_fit_budget){o->max_memory, o->max_memory, false, true};
+        snprintf(target, sizeof target, "--max-memory");
+    } else {
+        sl_mem_host host;
+        if (!cli_host_budget(&host, &b, target, sizeof target)) return 0;   /* unknown machine: nothing to compare */
+    }
+    sl_error err = {0};
+    sl_fit_model *m = NULL;
+    if (sl_fit_model_load(path, &m, &err)) return 0;   /* gen_open reports what is wrong with the model */
+    sl_fit_estimate e;
+    if (ctx > SL_FIT_MAX_CTX) ctx = SL_FIT_MAX_CTX;
+    if (sl_fit_estimate_model(m, ctx, kv, &e, &err)) {
+        sl_fit_model_free(m);
+        return 0;
+    }
+    if (e.total_bytes <= b.budget_bytes) {
+        sl_fit_model_free(m);
+        return 0;
+    }
+    sl_fit_rec recs[8];
+    size_t nrec = 0;
+    char tries[2048] = "";
+    if (!sl_fit_recommend(m, &b, ctx, kv, recs, 8, &nrec, &err)) {
+        bool quant = false, shorter = false;
+        for (size_t k = 0; k < nrec; k++) {
+            const sl_fit_rec *r = &recs[k];
+            if (r->verdict == SL_FIT_NO || (r->kind == SL_REC_QUANT && quant) || (r->kind == SL_REC_CTX && shorter))
+                continue;
+            if (r->kind != SL_REC_QUANT && r->kind != SL_REC_CTX) continue;   /* KV types and sysctls: see `silica fit` */
+            size_t l = strlen(tries);
+            snprintf(tries + l, sizeof tries - l, "%s%s", l ? ", or " : "; try: ",
+                     r->kind == SL_REC_QUANT ? r->command : r->what);
+            quant |= r->kind == SL_REC_QUANT;
+            shorter |= r->kind == SL_REC_CTX;
+        }
+    }
+    if (!tries[0]) snprintf(tries, sizeof tries, "; no quantization or shorter context makes it fit");
+    uint64_t ref = e.total_bytes > b.budget_bytes ? e.total_bytes : b.budget_bytes;
+    const char *unit = ref >= SL_GIB ? "GiB" : "MiB";
+    char t[32], w[32], k[32], ov[32], bud[32];
+    sl_errorf(&err, SL_EINVAL,
+              "%s: needs %s %s at --ctx %lld (weights %s + KV %s + overhead %s) but the budget is %s %s (%s)%s; "
+              "--force runs it anyway",
+              path, in_unit(e.total_bytes, ref, t, sizeof t), unit, (long long)ctx,
+              in_unit(e.weights_resident_bytes, ref, w, sizeof w), in_unit(e.kv_bytes, ref, k, sizeof k),
+              in_unit(e.compute_bytes + e.overhead_bytes, ref, ov, sizeof ov), in_unit(b.budget_bytes, ref, bud, sizeof bud),
+              unit, target, tries);
+    sl_fit_model_free(m);
+    return cli_fail(&err);
+}
+
+int cli_mem_begin(cli_mem_run *r, const cli_mem_opts *o) {
+    memset(r, 0, sizeof *r);
+    if (!o->monitor) return 0;
+    sl_error err = {0};
+    if (sl_mem_monitor_open(o->monitor, &r->mon, &err) || sl_mem_monitor_phase(r->mon, "load", &err) ||
+        sl_mem_monitor_start(r->mon, o->monitor_ms ? o->monitor_ms : 100, &err)) {
+        sl_mem_monitor_close(r->mon, NULL);
+        r->mon = NULL;
+        return cli_fail(&err);
+    }
+    return 0;
+}
+
+int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, sl_dtype kv_dtype, const cli_mem_opts *o) {
+    r->s = s;
+    r->ctx = sl_session_ctx(s);
+    const sl_model_config *c = g->c;
+    r->kv_per_pos = 2ull * (uint64_t)c->n_layers * (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim *
+                    (kv_dtype == SL_F32 ? 4u : 2u);
+    sl_error err = {0};
+    /* prefetch only what RAM can hold (a forced oversized model would thrash) */
+    sl_mem_host host;
+    sl_mem_host_probe(&host);
+    uint64_t mapped = sl_mem_model_mapped_bytes(g->m);
+    bool prefetch = host.available_bytes == 0 || mapped <= host.available_bytes;
+    if (sl_mem_pin_model(g->m, prefetch, o->mlock, NULL, &err)) return cli_fail(&err);
+    sl_mem_monitor_set(r->mon, 0, (uint64_t)sl_session_pos(s));
+    return 0;
+}
+
+void cli_mem_kv(const cli_mem_run *r, uint64_t *used, uint64_t *cap) {
+    *used = r->s ? (uint64_t)sl_session_pos(r->s) * r->kv_per_pos : 0;
+    *cap = (uint64_t)r->ctx * r->kv_per_pos;
+}
+
+void cli_mem_progress(void *ud, const char *phase, int tokens) {
+    cli_mem_run *r = ud;
+    if (!r->mon) return;
+    uint64_t used, cap;
+    cli_mem_kv(r, &used, &cap);
+    sl_mem_monitor_set(r->mon, used, (uint64_t)(tokens < 0 ? 0 : tokens));
+    sl_mem_monitor_phase(r->mon, phase, NULL);   /* a write error surfaces at cli_mem_end */
+}
+
+void cli_mem_phase(cli_mem_run *r, const char *phase) {
+    if (r->s) cli_mem_progress(r, phase, sl_session_pos(r->s));
+    else sl_mem_monitor_phase(r->mon, phase, NULL);
+}
+
+static const char *mib(uint64_t b, char *buf, size_t cap) {
+    double m = (double)b / (double)SL_MIB;
+    if (m >= 100) snprintf(buf, cap, "%.0f", m);
+    else snprintf(buf, cap, "%.1f", m);
+    return buf;
+}
+
+void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f) {
+    uint64_t used, cap;
+    cli_mem_kv(r, &used, &cap);
+    uint64_t rss = sl_mem_rss(), peak = sl_mem_peak_rss();
+    if (peak < rss) peak = rss;
+    char a[32], b[32], c[32], d[32];
+    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", mib(rss, a, 32),
+            mib(peak, b, 32), mib(used, c, 32), mib(cap, d, 32), tok_s);
+    fflush(f);
+}
+
+int cli_mem_end(cli_mem_run *r, bool report) {
+    if (!r->mon) return 0;
+    cli_mem_phase(r, "done");
+    sl_error err = {0};
+    int rc = sl_mem_monitor_close(r->mon, &err);
+    r->mon = NULL;
+    if (!rc) return 0;
+    return report ? cli_fail(&err) : 2;
+}
