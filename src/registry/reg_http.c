@@ -100,13 +100,14 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud) {
 
 typedef struct body_buf {
     sl_http_resp *r;
+    uint64_t max;
     bool overflow;
 } body_buf;
 
 static size_t on_body(char *p, size_t size, size_t nm, void *ud) {
     body_buf *b = ud;
     size_t n = size * nm;
-    if (b->r->len + n > MAX_JSON) { b->overflow = true; return 0; }
+    if (b->r->len + n > b->max) { b->overflow = true; return 0; }
     char *nb = realloc(b->r->body, b->r->len + n + 1);
     if (!nb) return 0;
     memcpy(nb + b->r->len, p, n);
@@ -153,7 +154,7 @@ int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err) {
         struct curl_slist *hl;
         CURL *c = new_handle(rq->url, &hl, rq->headers);
         if (!c) return sl_errorf(err, SL_ENOMEM, "%s: cannot create an HTTP handle", rq->url);
-        body_buf bb = {.r = resp};
+        body_buf bb = {.r = resp, .max = rq->max_body && rq->max_body < MAX_JSON ? rq->max_body : MAX_JSON};
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -183,7 +184,8 @@ int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err) {
         if (up.f) fclose(up.f);
         curl_slist_free_all(hl);
         curl_easy_cleanup(c);
-        if (bb.overflow) return sl_errorf(err, SL_EINVAL, "%s: answer larger than %u bytes", rq->url, MAX_JSON);
+        if (bb.overflow)
+            return sl_errorf(err, SL_EINVAL, "%s: answer larger than %llu bytes", rq->url, (unsigned long long)bb.max);
         if (cc == CURLE_OK && !retryable_status(resp->status)) return 0;
         if (attempt + 1 >= SL_HTTP_TRIES) {
             if (cc != CURLE_OK) {

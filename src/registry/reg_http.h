@@ -40,6 +40,7 @@ typedef struct sl_http_req {
     const char *upload_path;     /* PUT this file's bytes */
     uint64_t upload_size;
     const char *userpwd;         /* "user:password" for HTTP Basic, or NULL */
+    uint64_t max_body;           /* answer bytes allowed (0: 64 MiB); more is an error */
 } sl_http_req;
 
 void sl_http_global_init(void);
