@@ -1,27 +1,29 @@
 /*
  * cmd_pull.c — `silica pull ORG/NAME[@REV]`: download a model from a Hugging
  * Face protocol hub into the store, resuming interrupted downloads and
- * verifying every file's digest; progress bar on a TTY (stderr).
+ * verifying every file's digest; per-file and total progress bars on a TTY
+ * (stderr, through progress.c), quiet otherwise; --dry-run lists the plan.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "silica/registry.h"
 
 static const char *k_help =
     "usage: silica pull ORG/NAME[@REV] [--endpoint URL] [--include GLOB]... [--exclude GLOB]...\n"
-    "                   [--jobs N] [--hf-cache] [--offline] [--json]\n\n"
+    "                   [--jobs N] [--hf-cache] [--offline] [--dry-run] [--json]\n\n"
     "Download a model from a Hugging Face protocol hub into the store ($SILICA_HOME).\n"
     "REV is a branch, tag or commit (default main).  By default config, tokenizer and\n"
     "chat-template files plus the weights of one format are fetched (safetensors, else\n"
     "pytorch_model*.bin, else the single .gguf).  Interrupted pulls resume where they\n"
     "stopped (also after kill -9 or a reboot); every file's sha256 (git sha1 for small\n"
-    "files) is checked before it enters the store.\n\n"
+    "files) is checked before it enters the store.  Free space is checked before the\n"
+    "first byte is fetched.  On a terminal, stderr shows one progress bar per file in\n"
+    "flight (bytes, rate) and a total line (rate, ETA); a summary line ends the pull.\n\n"
     "options:\n"
     "  --endpoint URL   hub to use (default $HF_ENDPOINT, else https://huggingface.co);\n"
     "                   $HF_TOKEN is sent as a bearer token\n"
@@ -32,40 +34,52 @@ static const char *k_help =
     "                   $HF_HOME/hub) so huggingface_hub / mlx-lm / transformers reuse it\n"
     "  --offline        no network (also SILICA_OFFLINE=1 or HF_HUB_OFFLINE=1): succeed\n"
     "                   quietly if the model is stored (or import it from the HF cache)\n"
-    "  --json           print a JSON summary\n"
+    "  --dry-run        list the files a pull would fetch (size, stored/partial) and the\n"
+    "                   space needed; downloads nothing\n"
+    "  --json           print a JSON summary (with --dry-run: the file list)\n"
     "  --help           this text\n";
 
-typedef struct bar {
-    double start;
-    int drawn;
-} bar;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+/* sl_reg_progress_fn -> one bar per file in flight plus a total line */
+static void on_progress(void *ctx, const sl_reg_pull_progress *pr) {
+    cli_progress *pg = ctx;
+    cli_progress_row rows[32];
+    size_t n = pr->n_active < 32 ? pr->n_active : 32;
+    for (size_t i = 0; i < n; i++)
+        rows[i] = (cli_progress_row){.name = pr->active[i].path, .done = pr->active[i].done, .total = pr->active[i].size};
+    char extra[64];
+    snprintf(extra, sizeof extra, "%zu/%zu files", pr->files_done, pr->files);
+    cli_progress_rows(pg, rows, pr->finished ? 0 : n, pr->done, pr->total, extra, pr->finished);
 }
 
-static void draw(void *ctx, const char *file, uint64_t fdone, uint64_t ftotal, uint64_t done, uint64_t total) {
-    bar *b = ctx;
-    double el = now_s() - b->start;
-    double rate = el > 0 ? (double)done / el : 0;
-    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    int w = 30, fill = total ? (int)((double)done / (double)total * w) : w;
-    char bar_s[64];
-    for (int i = 0; i < w; i++) bar_s[i] = i < fill ? '#' : '.';
-    bar_s[w] = 0;
-    char hd[32], ht[32];
-    char fpart[80] = "done";
-    if (file && *file)
-        snprintf(fpart, sizeof fpart, "%.40s %3.0f%%", sl_path_basename(file),
-                 ftotal ? 100.0 * (double)fdone / (double)ftotal : 100.0);
-    else if (file) snprintf(fpart, sizeof fpart, "verifying");
-    fprintf(stderr, "\r\033[K[%s] %5.1f%% %s/%s %7.1f MB/s ETA %4.0fs | %s", bar_s,
-            total ? 100.0 * (double)done / (double)total : 100.0, cli_human_bytes(done, hd, sizeof hd),
-            cli_human_bytes(total, ht, sizeof ht), rate / 1e6, eta, fpart);
-    if (!file) fputc('\n', stderr);
-    b->drawn = 1;
+static void print_plan(const sl_reg_pull_opts *o, const sl_reg_pull_result *res, bool json) {
+    char a[32], b[32], c[32];
+    if (json) {
+        cJSON *j = cJSON_CreateObject(), *fs = cJSON_AddArrayToObject(j, "files");
+        cJSON_AddStringToObject(j, "name", o->repo);
+        cJSON_AddStringToObject(j, "revision", res->revision);
+        cJSON_AddNumberToObject(j, "bytes_total", (double)res->bytes_total);
+        cJSON_AddNumberToObject(j, "bytes_needed", (double)res->bytes_needed);
+        cJSON_AddNumberToObject(j, "bytes_free", (double)res->bytes_free);
+        for (size_t i = 0; i < res->n_plan; i++) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "path", res->plan[i].path);
+            cJSON_AddNumberToObject(f, "size", (double)res->plan[i].size);
+            cJSON_AddNumberToObject(f, "present", (double)res->plan[i].done);
+            cJSON_AddStringToObject(f, strlen(res->plan[i].digest) == 64 ? "sha256" : "git_sha1", res->plan[i].digest);
+            cJSON_AddItemToArray(fs, f);
+        }
+        cli_print_json(j);
+        return;
+    }
+    printf("%s@%.12s: %zu files, %s, %s to download (%s free in the store)\n", o->repo, res->revision, res->n_plan,
+           cli_human_bytes(res->bytes_total, a, sizeof a), cli_human_bytes(res->bytes_needed, b, sizeof b),
+           res->bytes_free ? cli_human_bytes(res->bytes_free, c, sizeof c) : "?");
+    for (size_t i = 0; i < res->n_plan; i++) {
+        const sl_reg_pull_file *f = &res->plan[i];
+        const char *state = f->size && f->done == f->size ? "stored" : f->done ? "partial" : "";
+        printf("  %12" PRIu64 "  %-8s %s\n", f->size, state, f->path);
+    }
+    if (res->bytes_free && res->bytes_needed > res->bytes_free) printf("not enough disk space: a pull would stop before downloading\n");
 }
 
 int cmd_pull(int argc, char **argv) {
@@ -87,6 +101,7 @@ int cmd_pull(int argc, char **argv) {
         } else if (missing) rc = cli_usage("pull", "option '%s' needs a value", argv[i]);
         else if (!strcmp(argv[i], "--hf-cache")) o.hf_cache = true;
         else if (!strcmp(argv[i], "--offline")) o.offline = true;
+        else if (!strcmp(argv[i], "--dry-run")) o.dry_run = true;
         else if (!strcmp(argv[i], "--json")) json = true;
         else if (argv[i][0] == '-' && argv[i][1]) rc = cli_usage("pull", "unknown option '%s'", argv[i]);
         else if (!name) name = argv[i];
@@ -108,17 +123,23 @@ int cmd_pull(int argc, char **argv) {
         o.exclude = exc;
         if (sl_reg_open(NULL, &r, &err)) rc = cli_fail(&err);
     }
-    bar b = {.start = now_s()};
+    cli_progress pg;
+    cli_progress_init(&pg, "total");
     if (!rc) {
-        if (isatty(2) && !json) {
-            o.progress = draw;
-            o.progress_ctx = &b;
+        if (pg.enabled && !json && !o.dry_run) {
+            o.progress = on_progress;
+            o.progress_ctx = &pg;
         }
+        if (o.dry_run && (o.offline || sl_reg_offline_env()))
+            rc = cli_usage("pull", "--dry-run asks the hub; it cannot run offline");
+    }
+    if (!rc) {
         sl_reg_pull_result res;
-        if (sl_reg_pull(r, &o, &res, &err)) {
-            if (b.drawn) fputc('\n', stderr);
-            rc = cli_fail(&err);
-        } else if (json) {
+        int prc = sl_reg_pull(r, &o, &res, &err);
+        cli_progress_done(&pg);
+        if (prc) rc = cli_fail(&err);
+        else if (o.dry_run) print_plan(&o, &res, json);
+        else if (json) {
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "name", o.repo);
             cJSON_AddStringToObject(j, "revision", res.revision);
@@ -136,6 +157,7 @@ int cmd_pull(int argc, char **argv) {
                        res.files, cli_human_bytes(res.bytes_fetched, hb, sizeof hb), res.seconds,
                        res.seconds > 0 ? (double)res.bytes_fetched / res.seconds / 1e6 : 0.0);
         }
+        sl_reg_pull_result_free(&res);
     }
     sl_reg_close(r);
     free(repo);

@@ -132,8 +132,19 @@ char *sl_reg_hf_cache_dir(void);   /* HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, $HF_H
 char *sl_reg_hf_snapshot(const char *cache, const char *repo, const char *rev, char **commit_out);
 
 /* ---- pull ---- */
-typedef void (*sl_reg_progress_fn)(void *ctx, const char *file, uint64_t file_done, uint64_t file_total,
-                                   uint64_t done, uint64_t total);
+typedef struct sl_reg_pull_file {
+    char *path;                /* path inside the repo */
+    uint64_t done, size;       /* bytes present (progress: so far; plan: stored or partial) */
+    char digest[65];           /* plan: LFS sha256, else git blob sha1 (40 hex) */
+} sl_reg_pull_file;
+typedef struct sl_reg_pull_progress {
+    const sl_reg_pull_file *active;   /* files being fetched now, in path order */
+    size_t n_active;
+    size_t files_done, files;         /* files finished / selected */
+    uint64_t done, total;             /* bytes of all selected files */
+    bool finished;                    /* last call: the downloads are over */
+} sl_reg_pull_progress;
+typedef void (*sl_reg_progress_fn)(void *ctx, const sl_reg_pull_progress *p);
 typedef struct sl_reg_pull_opts {
     const char *repo;          /* org/name */
     const char *revision;      /* NULL: main */
@@ -146,7 +157,8 @@ typedef struct sl_reg_pull_opts {
     int jobs;                  /* parallel downloads (default 4) */
     bool hf_cache;             /* also write the HF cache layout */
     bool offline;              /* no network at all */
-    sl_reg_progress_fn progress;
+    bool dry_run;              /* resolve + list the selection into res->plan; download nothing */
+    sl_reg_progress_fn progress;   /* called ~10 times a second from another thread */
     void *progress_ctx;
 } sl_reg_pull_opts;
 typedef struct sl_reg_pull_result {
@@ -154,7 +166,13 @@ typedef struct sl_reg_pull_result {
     uint64_t files, bytes_fetched, bytes_total;
     double seconds;
     char revision[64];
+    /* dry run: the selection, and what a pull would need */
+    sl_reg_pull_file *plan;
+    size_t n_plan;
+    uint64_t bytes_needed;     /* bytes still to download */
+    uint64_t bytes_free;       /* free space in the store (0: unknown) */
 } sl_reg_pull_result;
+void sl_reg_pull_result_free(sl_reg_pull_result *res);   /* frees plan */
 bool sl_reg_offline_env(void);   /* SILICA_OFFLINE=1 or HF_HUB_OFFLINE in 1/ON/YES/TRUE */
 int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err);
 

@@ -17,6 +17,10 @@
  *  - The version is registered only after every blob is in place; the
  *    per-model lock makes two concurrent pulls end with one version.
  *  - Offline (SILICA_OFFLINE / HF_HUB_OFFLINE) makes no network request.
+ *  - Free space is checked before the first download (store, and the HF
+ *    cache when it is on another filesystem); a write that still fails
+ *    (ENOSPC) names the file and keeps the partial for a later resume.
+ *  - A dry run lists the selection and takes no per-model lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +58,7 @@ typedef struct job {
     char sha256[65];     /* result */
     uint64_t done;       /* bytes so far (progress; under pull.mu) */
     int active;          /* being fetched (progress; under pull.mu) */
+    int finished;        /* fetched or found stored (progress; under pull.mu) */
     int rc;
     sl_error err;
 } job;
@@ -185,16 +190,18 @@ static bool any_match(const char *const *pats, size_t n, const char *path) {
     return false;
 }
 
-/* default selection: config/tokenizer files + the weights of one format */
+/* default selection: config/tokenizer files + the weights of one format
+ * (transformers shards over a Mistral-style consolidated.safetensors) */
 static int select_files(pull *p, sl_error *err) {
     const sl_reg_pull_opts *o = p->o;
     static const char *const meta[] = {"*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja", "*.jsonl", "*.py"};
-    bool has_st = false, has_bin = false;
+    bool has_st = false, has_bin = false, has_hf_st = false;
     size_t n_gguf = 0;
     for (size_t i = 0; i < p->n_jobs; i++) {
         const char *f = p->jobs[i].path;
         if (!strncmp(f, "original/", 9)) continue;
         has_st |= sl_str_ends_with(f, ".safetensors");
+        has_hf_st |= sl_str_ends_with(f, ".safetensors") && !strncmp(sl_path_basename(f), "model", 5);
         has_bin |= sl_str_ends_with(f, ".bin") && strstr(f, "pytorch_model");
         n_gguf += sl_str_ends_with(f, ".gguf");
     }
@@ -209,7 +216,8 @@ static int select_files(pull *p, sl_error *err) {
         if (o->n_include) keep = any_match(o->include, o->n_include, f);
         else if (!strncmp(f, "original/", 9)) keep = false;
         else if (any_match(meta, sizeof meta / sizeof meta[0], f)) keep = true;
-        else if (has_st) keep = sl_str_ends_with(f, ".safetensors");
+        else if (has_st)   /* Mistral repos also ship consolidated.safetensors: the same weights again */
+            keep = sl_str_ends_with(f, ".safetensors") && !(has_hf_st && !strncmp(sl_path_basename(f), "consolidated", 12));
         else if (has_bin) keep = sl_str_ends_with(f, ".bin") && strstr(f, "pytorch_model");
         else keep = sl_str_ends_with(f, ".gguf") || sl_str_ends_with(f, ".npz");
         if (keep && o->n_exclude && any_match(o->exclude, o->n_exclude, f)) keep = false;
@@ -376,6 +384,7 @@ static void *worker(void *arg) {
         j->rc = fetch_one(p, j);
         pthread_mutex_lock(&p->mu);
         j->active = 0;
+        j->finished = !j->rc;
         pthread_mutex_unlock(&p->mu);
         if (j->rc) {
             pthread_mutex_lock(&p->mu);
@@ -391,44 +400,121 @@ typedef struct prog_ctl {
     volatile int stop;
 } prog_ctl;
 
+/* Every 100 ms: the files in flight and the totals, to o->progress. */
 static void *progress_thread(void *arg) {
     prog_ctl *c = arg;
     pull *p = c->p;
+    sl_reg_pull_file *act = calloc(p->n_jobs ? p->n_jobs : 1, sizeof *act);
+    if (!act) return NULL;
     while (!c->stop) {
-        /* the largest file still in flight is the one worth watching */
+        sl_reg_pull_progress pr = {.active = act, .files = p->n_jobs};
         pthread_mutex_lock(&p->mu);
-        uint64_t done = p->done, total = p->total, fdone = 0, ftotal = 0;
-        const char *file = "";
-        for (size_t i = 0; i < p->n_jobs; i++)
-            if (p->jobs[i].active && p->jobs[i].size >= ftotal) {
-                file = p->jobs[i].path;
-                fdone = p->jobs[i].done;
-                ftotal = p->jobs[i].size;
-            }
+        for (size_t i = 0; i < p->n_jobs; i++) {
+            const job *j = &p->jobs[i];
+            pr.files_done += j->finished != 0;
+            if (j->active) act[pr.n_active++] = (sl_reg_pull_file){.path = j->path, .done = j->done, .size = j->size};
+        }
+        pr.done = p->done;
+        pr.total = p->total;
         pthread_mutex_unlock(&p->mu);
-        p->o->progress(p->o->progress_ctx, file, fdone, ftotal, done, total);
+        p->o->progress(p->o->progress_ctx, &pr);
         usleep(100000);
     }
+    free(act);
     return NULL;
 }
 
-static int check_disk(pull *p, sl_error *err) {
-    uint64_t need = 0;
-    for (size_t i = 0; i < p->n_jobs; i++) {
-        job *j = &p->jobs[i];
-        if (j->lfs[0] && reg_blob_exists(p->r, j->lfs, j->size)) continue;
-        need += j->size;
+/* Free bytes of the filesystem holding `path` (or its nearest existing
+ * parent); *dev = its device.  False when unknown. */
+static bool fs_free(const char *path, uint64_t *avail, dev_t *dev) {
+    char *p = strdup(path);
+    bool ok = false;
+    while (p && *p) {
+        struct statvfs vf;
+        struct stat st;
+        if (statvfs(p, &vf) == 0 && stat(p, &st) == 0) {
+            *avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+            *dev = st.st_dev;
+            ok = true;
+            break;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || !strcmp(p, "/")) break;
+        if (slash == p) slash[1] = 0;
+        else *slash = 0;
     }
-    struct statvfs vf;
-    uint64_t avail = 0;
-    const char *ov = getenv("SILICA_TEST_DISK_FREE");   /* test hook: pretend this much is free */
-    if (ov) avail = strtoull(ov, NULL, 10);
-    else if (statvfs(p->r->home, &vf) == 0) avail = (uint64_t)vf.f_bavail * vf.f_frsize;
-    else return 0;
-    if (need > avail)
+    free(p);
+    return ok;
+}
+
+/* Bytes of job j already here: its blob (LFS digest known) or its partial. */
+static uint64_t job_present(pull *p, const job *j) {
+    if (j->lfs[0] && reg_blob_exists(p->r, j->lfs, j->size)) return j->size;
+    struct stat st;
+    char *part = sl_fmt("%s/partial/%s-%llu.part", p->r->home, j->lfs[0] ? j->lfs : j->oid, (unsigned long long)j->size);
+    uint64_t have = part && stat(part, &st) == 0 && (uint64_t)st.st_size <= j->size ? (uint64_t)st.st_size : 0;
+    free(part);
+    return have;
+}
+
+static uint64_t bytes_needed(pull *p) {
+    uint64_t need = 0;
+    for (size_t i = 0; i < p->n_jobs; i++) need += p->jobs[i].size - job_present(p, &p->jobs[i]);
+    return need;
+}
+
+/* Disk-space check before any download: the store, and the HF cache when
+ * --hf-cache writes to another filesystem (blobs are copied there). */
+static int check_disk(pull *p, sl_error *err) {
+    uint64_t need = bytes_needed(p), avail = 0;
+    dev_t dev = 0, cdev = 0;
+    if (fs_free(p->r->home, &avail, &dev) && need > avail)
         return sl_errorf(err, SL_EIO, "%s: not enough disk space in %s: need %llu bytes, %llu available", p->o->repo,
                          p->r->home, (unsigned long long)need, (unsigned long long)avail);
-    return 0;
+    char *cache = p->o->hf_cache ? sl_reg_hf_cache_dir() : NULL;
+    int rc = 0;
+    if (cache && fs_free(cache, &avail, &cdev) && cdev != dev && p->total > avail)
+        rc = sl_errorf(err, SL_EIO, "%s: not enough disk space for the Hugging Face cache in %s: need %llu bytes, %llu available",
+                       p->o->repo, cache, (unsigned long long)p->total, (unsigned long long)avail);
+    free(cache);
+    return rc;
+}
+
+/* --dry-run: the selection with what is already here, and the space needed. */
+static int make_plan(pull *p, sl_reg_pull_result *res, sl_error *err) {
+    res->plan = calloc(p->n_jobs ? p->n_jobs : 1, sizeof *res->plan);
+    if (!res->plan) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    sl_reg_version *v = NULL;   /* this commit already stored: its small files count too */
+    char *nm = reg_db_known_snapshot(p->r, p->o->repo, p->commit) ? sl_fmt("%s@%s", p->o->repo, p->commit) : NULL;
+    if (nm && sl_reg_find(p->r, nm, &v, NULL)) v = NULL;
+    free(nm);
+    int rc = 0;
+    for (size_t i = 0; i < p->n_jobs && !rc; i++) {
+        job *j = &p->jobs[i];
+        sl_reg_pull_file *f = &res->plan[res->n_plan++];
+        f->path = strdup(j->path);
+        if (!f->path) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        f->size = j->size;
+        snprintf(f->digest, sizeof f->digest, "%s", j->lfs[0] ? j->lfs : j->oid);
+        f->done = job_present(p, j);
+        for (size_t k = 0; v && k < v->n_files; k++)
+            if (!strcmp(v->files[k].path, j->path) && v->files[k].size == j->size) f->done = j->size;
+        res->bytes_needed += f->size - f->done;
+    }
+    sl_reg_version_free(v);
+    res->files = p->n_jobs;
+    res->bytes_total = p->total;
+    dev_t dev;
+    if (!fs_free(p->r->home, &res->bytes_free, &dev)) res->bytes_free = 0;
+    return rc;
+}
+
+void sl_reg_pull_result_free(sl_reg_pull_result *res) {
+    if (!res) return;
+    for (size_t i = 0; i < res->n_plan; i++) free(res->plan[i].path);
+    free(res->plan);
+    res->plan = NULL;
+    res->n_plan = 0;
 }
 
 static int offline_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err) {
@@ -489,8 +575,8 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
     cJSON *j = NULL;
     char *url = NULL, *erev = escape_all(rev);
     if ((rc = reg_lock(r, LOCK_SH, err))) goto out;
-    lfd = reg_lock_key(r, lock_key, err);
-    if (lfd < 0) { rc = err ? err->code : SL_EIO; goto out_unlock; }
+    lfd = o->dry_run ? -1 : reg_lock_key(r, lock_key, err);
+    if (lfd < 0 && !o->dry_run) { rc = err ? err->code : SL_EIO; goto out_unlock; }
 
     /* 1. revision -> commit */
     url = sl_fmt("%s/api/models/%s/revision/%s", endpoint, o->repo, erev ? erev : rev);
@@ -506,7 +592,7 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
     j = NULL;
 
     /* 2. already in the store? */
-    bool have = reg_db_known_snapshot(r, o->repo, p.commit) && !o->n_include && !o->n_exclude;
+    bool have = reg_db_known_snapshot(r, o->repo, p.commit) && !o->n_include && !o->n_exclude && !o->dry_run;
     sl_reg_version *v = NULL;
     if (have) {
         char *nm2 = sl_fmt("%s@%s", o->repo, p.commit);
@@ -542,6 +628,10 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
         }
         if (!rc) rc = select_files(&p, err);
         for (size_t i = 0; i < p.n_jobs && !rc; i++) p.total += p.jobs[i].size;
+        if (!rc && o->dry_run) {
+            rc = make_plan(&p, res, err);
+            goto out_unlock;
+        }
         if (!rc) rc = check_disk(&p, err);
         /* 4. reuse the HF cache's copy of this commit */
         char *cache = sl_reg_hf_cache_dir();
@@ -564,7 +654,9 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
             if (prog) {
                 pc.stop = 1;
                 pthread_join(pt, NULL);
-                o->progress(o->progress_ctx, NULL, 0, 0, p.done, p.total);
+                sl_reg_pull_progress fin = {.files = p.n_jobs, .done = p.done, .total = p.total, .finished = true};
+                for (size_t i = 0; i < p.n_jobs; i++) fin.files_done += p.jobs[i].finished != 0;
+                o->progress(o->progress_ctx, &fin);
             }
             for (size_t i = 0; i < p.n_jobs && !rc; i++)
                 if (p.jobs[i].rc) {

@@ -156,13 +156,6 @@ def test_unsafe_tree_paths_refused(hub, env):
         h.stop()
 
 
-def test_disk_space_check(hub, env):
-    h = hub([tiny_repo()])
-    r = run_silica("pull", "acme/tiny", "--endpoint", h.url, env={**env, "SILICA_TEST_DISK_FREE": "1000"})
-    assert_clean_error(r, "not enough disk space", "1000 available")
-    assert all("/resolve/" not in l for l in h.requests())
-
-
 def test_offline_mode_makes_no_request(hub, env):
     repo = tiny_repo()
     h = hub([repo])
@@ -332,3 +325,115 @@ def test_offline_pull_imports_from_hf_cache(hub, env):
     assert len(h.requests()) == n
     v = stored(env)
     assert v["revision"] == repo.commit and v["lineage"][0]["kind"] == "hf-cache"
+
+
+def sharded_repo(repo_id="acme/shards", shards=3, n=250_000):
+    files = {"config.json": json.dumps({"model_type": "llama", "torch_dtype": "float32"}).encode(),
+             "tokenizer.json": b'{"version":"1.0"}'}
+    for i in range(shards):
+        files[f"model-{i + 1:05d}-of-{shards:05d}.safetensors"] = weights(n, seed=i)
+    return Repo(repo_id, files)
+
+
+def pull_on_a_tty(args, env, timeout=60):
+    """Run silica with stderr (and stdout) on a pseudo-terminal; return (rc, text seen)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(SILICA), *args], env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                         stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:       # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    p.wait(timeout=10)
+    os.close(master)
+    return p.returncode, out.decode(errors="replace")
+
+
+def test_progress_bars_per_file_and_total_on_a_tty(hub, env):
+    repo = sharded_repo(n=150_000)         # 3 x 600 kB
+    h = hub([repo], limit_rate="200k")     # nginx sends 1 s worth at once, then ~2 s per shard: many redraws
+    rc, text = pull_on_a_tty(["pull", "acme/shards", "--endpoint", h.url, "--jobs", "3"], env)
+    assert rc == 0, text
+    names = [p for p in repo.files if p.endswith(".safetensors")]
+    for nm in names:                       # one bar per file in flight
+        assert nm in text, text[-2000:]
+    total_lines = [l for l in text.replace("\r", "\n").split("\n") if l.lstrip("\x1b[K").startswith("total ")]
+    assert len(total_lines) >= 5, text[-2000:]   # the total line was redrawn several times
+    assert "ETA" in text and "/s" in text and "files" in text
+    # in-place redraw: cursor up over the block (3 file rows + total), clear line, clear below
+    assert "\x1b[3A" in text and "\x1b[K" in text and "\x1b[J" in text
+    # several files were in flight at once
+    assert any(sum(nm in blk for nm in names) >= 2 for blk in text.split("\x1b[3A"))
+    # the summary line ends it
+    assert f"pulled acme/shards@{repo.commit[:12]}: 5 files" in text
+    assert text.rstrip().endswith("MB/s)")
+
+
+def test_no_escape_codes_without_a_tty(hub, env):
+    repo = sharded_repo()
+    h = hub([repo], limit_rate="4m")
+    r = run_silica("pull", "acme/shards", "--endpoint", h.url, "--jobs", "3", env=env, check=True)
+    assert r.err == "" and "\x1b" not in r.out
+    assert r.out.startswith(f"pulled acme/shards@{repo.commit[:12]}: 5 files")
+
+
+def test_dry_run_lists_without_downloading(hub, env):
+    repo = tiny_repo(n=1_000_000)
+    h = hub([repo], limit_rate="1m")
+    r = run_silica("pull", "acme/tiny", "--endpoint", h.url, "--dry-run", env=env, check=True)
+    lines = r.out.splitlines()
+    size = len(repo.files["model.safetensors"])
+    assert lines[0].startswith(f"acme/tiny@{repo.commit[:12]}: 4 files")
+    assert any(l.split() == [str(size), "model.safetensors"] for l in lines[1:]), r.out
+    assert not any("/resolve/" in l or "/cdn/" in l for l in h.requests())
+    assert run_silica("list", "--json", env=env, check=True).json() == []
+    # interrupted pull: the dry run shows the partial and what is left to fetch
+    p = subprocess.Popen([str(SILICA), "pull", "acme/tiny", "--endpoint", h.url], env={**os.environ, **env},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    part = wait_partial(env["SILICA_HOME"], 200_000)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    have = part.stat().st_size
+    j = run_silica("pull", "acme/tiny", "--endpoint", h.url, "--dry-run", "--json", env=env, check=True).json()
+    st = next(f for f in j["files"] if f["path"] == "model.safetensors")
+    assert st["present"] == have and st["size"] == size
+    assert st["sha256"] == hashlib.sha256(repo.files["model.safetensors"]).hexdigest()
+    assert j["bytes_needed"] <= j["bytes_total"] - have and j["bytes_free"] > 0
+    h.stop()
+    h2 = hub([repo])
+    run_silica("pull", "acme/tiny", "--endpoint", h2.url, env=env, check=True)
+    r = run_silica("pull", "acme/tiny", "--endpoint", h2.url, "--dry-run", env=env, check=True)
+    assert "0 B to download" in r.out and all("stored" in l for l in r.out.splitlines()[1:]), r.out
+    assert_clean_error(run_silica("pull", "acme/tiny", "--dry-run", env={**env, "SILICA_OFFLINE": "1"}), "--dry-run")
+
+
+def test_default_selection_skips_mistral_consolidated_weights(hub, env):
+    # mistralai/Mistral-7B-Instruct-v0.3 layout: transformers shards + consolidated.safetensors
+    # (the same weights in Mistral's own format) + params.json + tokenizer.model.v3
+    w = weights(1000)
+    files = {"config.json": b'{"model_type":"mistral"}', "params.json": b"{}", "tokenizer.json": b"{}",
+             "tokenizer.model": b"\x00" * 20, "tokenizer.model.v3": b"\x00" * 20,
+             "model-00001-of-00001.safetensors": w, "model.safetensors.index.json": b"{}",
+             "consolidated.safetensors": w + b" "}
+    h = hub([Repo("mistralai/tiny", files)])
+    j = run_silica("pull", "mistralai/tiny", "--endpoint", h.url, "--dry-run", "--json", env=env, check=True).json()
+    got = sorted(f["path"] for f in j["files"])
+    assert got == ["config.json", "model-00001-of-00001.safetensors", "model.safetensors.index.json", "params.json",
+                   "tokenizer.json", "tokenizer.model"], got
+    # asked for by name, it comes
+    j = run_silica("pull", "mistralai/tiny", "--endpoint", h.url, "--dry-run", "--json", "--include",
+                   "consolidated.safetensors", env=env, check=True).json()
+    assert [f["path"] for f in j["files"]] == ["consolidated.safetensors"]
