@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # popular.sh — one-line pulls of popular models into the silica store.
-#   part7/scripts/popular.sh            list the names
-#   part7/scripts/popular.sh NAME...    pull them (silica on PATH or $SILICA)
-# Originals come in transformers layout (safetensors + config + tokenizer);
-# mlx-community builds are MLX 4-bit.  meta-llama, mistralai and google repos
-# are gated: accept the license on huggingface.co and export HF_TOKEN first.
-# Add --hf-cache (after the name) to share the download with mlx-lm/transformers.
+#   part7/scripts/popular.sh                         list the names and their repo ids
+#   part7/scripts/popular.sh --dry-run NAME...       show the files and sizes a pull would fetch
+#                                                    (asks the hub, downloads nothing)
+#   part7/scripts/popular.sh NAME... [PULL OPTIONS]  pull them (silica on PATH or $SILICA)
+# Options (--dry-run, --hf-cache, --jobs N, --json ...) go to every `silica pull`.
+# Originals come in transformers layout (safetensors shards + config + tokenizer;
+# original/ and Mistral's duplicate consolidated.safetensors are left out by the
+# default selection); mlx-community builds are MLX 4-bit.  meta-llama, mistralai and
+# google repos are gated: accept the license on huggingface.co and export HF_TOKEN.
+# How each id was checked: part7/README.md ("Popular models").
 set -euo pipefail
 S=${SILICA:-silica}
 declare -A M=(
@@ -34,11 +38,23 @@ declare -A M=(
   [phi-3.5-mini]="microsoft/Phi-3.5-mini-instruct"
   [phi-3.5-mini-mlx4]="mlx-community/Phi-3.5-mini-instruct-4bit"
 )
-if [ $# -eq 0 ]; then
+names=() opts=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --jobs | --endpoint | --include | --exclude) opts+=("$1" "${2:?$1 needs a value}"); shift ;;
+    -*) opts+=("$1") ;;
+    *) names+=("$1") ;;
+    esac
+    shift
+done
+if [ ${#names[@]} -eq 0 ]; then
     for k in $(printf '%s\n' "${!M[@]}" | sort); do printf '%-20s %s pull %s\n' "$k" "$S" "${M[$k]}"; done
     exit 0
 fi
-for k in "$@"; do
+for k in "${names[@]}"; do
     [ -n "${M[$k]:-}" ] || { echo "popular.sh: unknown model '$k' (run without arguments for the list)" >&2; exit 2; }
-    "$S" pull "${M[$k]}"
+done
+for k in "${names[@]}"; do
+    "$S" pull "${M[$k]}" ${opts[@]+"${opts[@]}"}
 done

@@ -5,6 +5,7 @@ downloaded.  Every test starts its own nginx on a free loopback port."""
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -437,3 +438,30 @@ def test_default_selection_skips_mistral_consolidated_weights(hub, env):
     j = run_silica("pull", "mistralai/tiny", "--endpoint", h.url, "--dry-run", "--json", "--include",
                    "consolidated.safetensors", env=env, check=True).json()
     assert [f["path"] for f in j["files"]] == ["consolidated.safetensors"]
+
+
+POPULAR = Path(__file__).resolve().parents[2] / "part7" / "scripts" / "popular.sh"
+
+
+def test_popular_script_dry_run_and_pull(hub, env):
+    # the script's ids, served by the fixture hub in the layouts the real repos have
+    qwen = tiny_repo("Qwen/Qwen3-0.6B")
+    w = weights(1000)
+    mistral = Repo("mistralai/Mistral-7B-Instruct-v0.3",
+                   {"config.json": b"{}", "params.json": b"{}", "tokenizer.json": b"{}", "tokenizer.model": b"m" * 9,
+                    "model-00001-of-00001.safetensors": w, "consolidated.safetensors": w + b" "})
+    h = hub([qwen, mistral])
+    e = {**os.environ, **env, "SILICA": str(SILICA), "HF_ENDPOINT": h.url}
+    listing = subprocess.run([str(POPULAR)], env=e, capture_output=True, text=True, check=True).stdout
+    ids = dict(l.split()[0::3] for l in listing.splitlines())
+    assert ids["qwen3-0.6b"] == "Qwen/Qwen3-0.6B" and ids["mistral-7b-mlx4"] == "mlx-community/Mistral-7B-Instruct-v0.3-4bit"
+    assert len(ids) >= 20 and all(re.fullmatch(r"[\w.-]+/[\w.-]+", v) for v in ids.values())
+    p = subprocess.run([str(POPULAR), "--dry-run", "qwen3-0.6b", "mistral-7b"], env=e, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "Qwen/Qwen3-0.6B@" in p.stdout and "mistralai/Mistral-7B-Instruct-v0.3@" in p.stdout
+    assert "consolidated" not in p.stdout and "model-00001-of-00001.safetensors" in p.stdout
+    assert not any("/cdn/" in l for l in h.requests())
+    p = subprocess.run([str(POPULAR), "qwen3-0.6b", "--jobs", "2"], env=e, capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("pulled Qwen/Qwen3-0.6B@"), p.stderr
+    p = subprocess.run([str(POPULAR), "nope"], env=e, capture_output=True, text=True)
+    assert p.returncode == 2 and "unknown model 'nope'" in p.stderr
