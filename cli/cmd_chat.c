@@ -43,7 +43,7 @@ static const char *k_help =
     "  --max-tokens N   tokens per answer at most (default 1024)\n"
     "  --ctx N          context size in tokens (default 4096)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as in run\n"
-    "  --kv TYPE, --threads N   as in run\n"
+    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N   as in run\n"
     CLI_MEM_HELP
     "  --help           this text\n";
 

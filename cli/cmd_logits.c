@@ -14,28 +14,25 @@
 #include "silica/runtime.h"
 
 static const char *k_help =
-    "usage: silica logits MODEL --ids 1,2,3 [--json] [--kv f16|f32] [--ctx N] [--threads N] [--batch N]\n\n"
+    "usage: silica logits MODEL --ids 1,2,3 [--json] [--kv f16|f32|q8|q4] [--kv-bits B] [--kv-group-size G]\n"
+    "                    [--max-kv-size N] [--ctx N] [--threads N] [--batch N]\n\n"
     "Run the model on the given token ids and print the logits of every position.\n\n"
     "options:\n"
     "  --ids LIST     comma-separated token ids (no BOS is added)\n"
     "  --json         {\"logits\": [[...vocab floats...] per position]}\n"
-    "  --kv TYPE      KV cache element type: f16 (default) or f32\n"
+    GEN_KV_HELP
     "  --ctx N        context size (default: the number of ids)\n"
     "  --threads N    worker threads (default: physical cores)\n"
     "  --batch N      positions per forward batch (default 64)\n"
     "  --help         this text\n";
 
-/* Shared by cmd_run.c: parse "--kv", "--threads", "--ctx", "--batch". */
+/* Shared by cmd_run.c: parse the KV options (gen.c), "--threads", "--ctx", "--batch". */
 int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {
     bool missing = false;
     const char *v;
+    int rc = cli_kv_opt(argc, argv, i, cmd, o, matched);   /* --kv, --kv-bits, --kv-group-size, --max-kv-size */
+    if (rc || *matched) return rc;
     *matched = true;
-    if ((v = cli_opt_value(argc, argv, i, "--kv", &missing))) {
-        if (strcmp(v, "f16") == 0) o->kv_dtype = SL_F16;
-        else if (strcmp(v, "f32") == 0) o->kv_dtype = SL_F32;
-        else return cli_usage(cmd, "--kv must be f16 or f32, got '%s'", v);
-        return 0;
-    }
     static const char *const ints[] = {"--threads", "--ctx", "--batch"};
     int *dst[] = {&o->n_threads, &o->n_ctx, &o->batch};
     for (int k = 0; k < 3; k++) {
@@ -48,7 +45,6 @@ int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_op
         }
         if (missing) return cli_usage(cmd, "%s needs a value", ints[k]);
     }
-    if (missing) return cli_usage(cmd, "--kv needs a value");
     *matched = false;
     return 0;
 }

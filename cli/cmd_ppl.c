@@ -22,7 +22,7 @@
 
 
 static const char *k_help =
-    "usage: silica ppl MODEL --file F [--ctx N] [--json] [--kv f16|f32] [--threads N] [--batch N]\n\n"
+    "usage: silica ppl MODEL --file F [--ctx N] [--json] [--kv f16|f32|q8|q4] [--kv-bits B] [--max-kv-size N] [--threads N] [--batch N]\n\n"
     "Perplexity of a model on a text file: ids = [BOS] + encode(text, no special tokens); windows of\n"
     "N tokens (inputs ids[s:s+N], targets ids[s+1:s+N+1]), each with a fresh cache; nll = mean over\n"
     "all targets; ppl = exp(nll).\n\n"
@@ -30,7 +30,7 @@ static const char *k_help =
     "  --file F       the text (UTF-8)\n"
     "  --ctx N        window size N (default 512)\n"
     "  --json         {\"ppl\": x, \"nll\": x, \"tokens\": N}\n"
-    "  --kv TYPE      KV cache f16 (default) or f32\n"
+    GEN_KV_HELP
     "  --threads N    worker threads (default: physical cores)\n"
     "  --batch N      positions per forward batch (default 64)\n"
     "  --help         this text\n";

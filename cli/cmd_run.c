@@ -48,13 +48,13 @@ static const char *k_help =
     "  --ids LIST            prompt token ids, comma-separated (no template, no BOS added)\n"
     "  --prompt-ids          print the prompt's token ids as a JSON list and exit (no generation)\n"
     "  --ctx N               context size (default: prompt + max-tokens)\n"
-    "  --kv TYPE             KV cache f16 (default) or f32\n"
+    GEN_KV_HELP
     "  --threads N           worker threads (default: physical cores)\n"
     "  --stats               prompt and generation tok/s, time to first token, peak RSS on stderr\n"
     CLI_MEM_HELP
     "  --json                print one object at the end instead of streaming:\n"
     "                        {\"ids\": [generated ids], \"text\", \"prompt_tokens\", \"generated_tokens\",\n"
-    "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\",\n"
+    "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\", \"kv_bytes\",\n"
     "                         \"stop_reason\": \"eos|length|stop\"}  (text is null without a tokenizer)\n"
     "  --help                this text\n";
 
@@ -267,6 +267,7 @@ int cmd_run(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "gen_tps", round(gen_tps * 1e3) / 1e3);
         cJSON_AddNumberToObject(j, "ttft_ms", round(res.ttft_s * 1e6) / 1e3);
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)gen_peak_rss());
+        cJSON_AddNumberToObject(j, "kv_bytes", (double)sl_session_kv_bytes(s));   /* allocated KV cache */
         cJSON_AddStringToObject(j, "stop_reason", res.stop_reason);
         cli_print_json(j);
     } else if (!g.tok) {
@@ -277,8 +278,9 @@ int cmd_run(int argc, char **argv) {
     }
     fflush(stdout);
     if (stats)
-        fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generation: %d tokens, %.1f tok/s; ttft %.1f ms; peak RSS %lld bytes\n",
-                n, prompt_tps, res.n, gen_tps, res.ttft_s * 1e3, gen_peak_rss());
+        fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generation: %d tokens, %.1f tok/s; ttft %.1f ms; peak RSS %lld bytes; "
+                "KV cache %llu bytes\n", n, prompt_tps, res.n, gen_tps, res.ttft_s * 1e3, gen_peak_rss(),
+                (unsigned long long)sl_session_kv_bytes(s));
 out:
     if (mr.mon) {
         int mrc = cli_mem_end(&mr, rc == 0);

@@ -11,6 +11,8 @@
  */
 #include "gen.h"
 
+#include "cli.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,7 +310,7 @@ int gen_generate(gen_model *g, sl_session *s, gen_cache *cache, sl_sampler *smp,
     int keep = 0;
     while (keep < cache->n && keep < n - 1 && cache->ids[keep] == prompt[keep]) keep++;
     if (keep > sl_session_pos(s)) keep = sl_session_pos(s);
-    sl_session_truncate(s, keep);
+    keep = sl_session_truncate(s, keep);   /* 0 when a rotating cache already evicted what the prefix needs */
     cache->n = keep;
     float *logits = malloc((size_t)V * sizeof *logits);
     int32_t *hist = malloc(((size_t)n + (size_t)o->max_tokens + 1) * sizeof *hist);
@@ -382,4 +384,47 @@ out:
     free(hist);
     free(logits);
     return rc;
+}
+
+/* ---- KV-cache options ---- */
+
+int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {
+    bool missing = false;
+    const char *v;
+    *matched = true;
+    if ((v = cli_opt_value(argc, argv, i, "--kv", &missing))) {
+        if (strcmp(v, "f16") == 0) o->kv_dtype = SL_F16, o->kv_bits = 0;
+        else if (strcmp(v, "f32") == 0) o->kv_dtype = SL_F32, o->kv_bits = 0;
+        else if (strcmp(v, "q8") == 0) o->kv_bits = 8;
+        else if (strcmp(v, "q4") == 0) o->kv_bits = 4;
+        else return cli_usage(cmd, "--kv must be f16, f32, q8 or q4, got '%s'", v);
+        return 0;
+    }
+    if (missing) return cli_usage(cmd, "--kv needs a value");
+    static const char *const names[] = {"--kv-bits", "--kv-group-size", "--max-kv-size"};
+    for (int k = 0; k < 3; k++) {
+        if (!(v = cli_opt_value(argc, argv, i, names[k], &missing))) {
+            if (missing) return cli_usage(cmd, "%s needs a value", names[k]);
+            continue;
+        }
+        char *end;
+        long x = strtol(v, &end, 10);
+        bool num = *v && !*end;
+        if (k == 0) {
+            if (!num || (x != 4 && x != 8)) return cli_usage(cmd, "--kv-bits must be 4 or 8, got '%s'", v);
+            o->kv_bits = (int)x;
+        } else if (k == 1) {
+            if (!num || (x != 32 && x != 64 && x != 128))
+                return cli_usage(cmd, "--kv-group-size must be 32, 64 or 128, got '%s'", v);
+            o->kv_group_size = (int)x;
+        } else {
+            if (!num || x <= SL_KV_KEEP || x > SL_KV_MAX_SIZE)
+                return cli_usage(cmd, "--max-kv-size must be an integer in %d..%d (more than the %d attention-sink "
+                                      "tokens kept), got '%s'", SL_KV_KEEP + 1, SL_KV_MAX_SIZE, SL_KV_KEEP, v);
+            o->max_kv = (int)x;
+        }
+        return 0;
+    }
+    *matched = false;
+    return 0;
 }

@@ -35,6 +35,18 @@ int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_op
 int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched);
 /* --max-tokens N with min <= N <= 2^24 */
 int cli_max_tokens_opt(int argc, char **argv, int *i, const char *cmd, long min, long *out, bool *matched);
+/* KV-cache options (gen.c), parsed by cli_engine_opt for run/chat/ppl/logits:
+ * --kv f16|f32|q8|q4, --kv-bits 4|8, --kv-group-size 32|64|128,
+ * --max-kv-size N (N > the 4 attention-sink tokens, <= 2^24). */
+int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
+#define GEN_KV_HELP                                                                                      \
+    "  --kv TYPE             KV cache f16 (default), f32, q8 or q4 (= --kv-bits 8 / 4)\n"              \
+    "  --kv-bits B           quantize the KV cache to 4 or 8 bits (MLX affine, f16 scale and bias per\n" \
+    "                        group, as mlx_lm's --kv-bits); attention reads it dequantized\n"          \
+    "  --kv-group-size G     KV quantization group: 32, 64 (default) or 128\n"                         \
+    "  --max-kv-size N       rotating KV cache of N positions per layer (mlx_lm's name): the first 4\n" \
+    "                        tokens stay (attention sinks), the oldest others are overwritten, so\n"   \
+    "                        generation goes on past N with flat memory; combines with --kv-bits\n"
 
 typedef struct gen_model {
     const char *path;

@@ -174,6 +174,18 @@ typedef struct sl_fit_estimate {
  * scale + bias per group). */
 int sl_fit_kv_bytes(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, uint64_t *out, sl_error *err);
 int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_fit_estimate *out, sl_error *err);
+/* The KV cache exactly as a session with these options allocates it (both
+ * use runtime.h's sl_kv_* formulas): sliding layers hold a ring of
+ * window + batch - 1 positions (capped by ctx); max_kv > 0, a rotating cache
+ * (--max-kv-size): max_kv + batch - 1 positions per layer whatever ctx is. */
+typedef struct sl_fit_kv {
+    sl_kv_type type;
+    int group_size;              /* q8/q4 group (0: 64, or 32 when head_dim is not a multiple of 64) */
+    int64_t max_kv;              /* 0: unbounded */
+    int keep;                    /* attention sinks with max_kv (0: SL_KV_KEEP, < 0: none) */
+} sl_fit_kv;
+int sl_fit_kv_bytes_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, uint64_t *out, sl_error *err);
+int sl_fit_estimate_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, sl_fit_estimate *out, sl_error *err);
 
 /* ---- verdicts ---- */
 typedef enum sl_fit_verdict { SL_FIT_COMFORTABLE = 0, SL_FIT_TIGHT, SL_FIT_NO } sl_fit_verdict;

@@ -3,9 +3,14 @@
  * the sampler, and small helpers the CLI shares.
  *
  * Invariants:
- *  - A session owns its KV cache (f16 by default, or f32) sized to n_ctx
- *    positions at creation; nothing grows later.  Evaluating past n_ctx is
- *    an error, never a reallocation or an overwrite.
+ *  - A session owns its KV cache (f16 by default, f32, or MLX-style affine
+ *    4/8-bit codes) sized at creation; nothing grows later.  Without
+ *    max_kv, evaluating past n_ctx is an error, never a reallocation or an
+ *    overwrite; sliding-window layers hold only a window-sized ring.  With
+ *    max_kv (a rotating cache, mlx_lm's RotatingKVCache) positions grow
+ *    without limit: each query sees the kv_keep first positions (attention
+ *    sinks) and the most recent max_kv - kv_keep, the oldest others being
+ *    overwritten.
  *  - sl_session_eval processes tokens in batches (matrix-matrix work, one
  *    pass over each weight per batch); generation is one token per call.
  *  - Work is spread over the session's thread pool (pthreads); results do
@@ -31,26 +36,60 @@ extern "C" {
 typedef struct sl_session sl_session;
 
 typedef struct sl_session_opts {
-    int n_ctx;          /* positions the KV cache holds (> 0) */
+    int n_ctx;          /* positions the KV cache holds (> 0); with max_kv only
+                           longrope's factor choice uses it */
     sl_dtype kv_dtype;  /* SL_F16 (default when 0) or SL_F32 */
     int n_threads;      /* 0 = physical cores */
     int batch;          /* prompt tokens per forward batch (0 = 64) */
+    int kv_bits;        /* 0: kv_dtype; 4 or 8: MLX affine codes, f16 scale + bias per group */
+    int kv_group_size;  /* 32, 64 or 128 (0: 64, or 32 when head_dim is not a multiple of 64) */
+    int max_kv;         /* 0: unbounded; N > kv_keep: rotating cache of N positions per layer */
+    int kv_keep;        /* attention sinks kept with max_kv (0: SL_KV_KEEP; < 0: none) */
 } sl_session_opts;
+
+#define SL_KV_KEEP 4               /* mlx_lm's RotatingKVCache keep */
+#define SL_KV_MAX_SIZE (1 << 24)   /* largest max_kv */
+#define SL_KV_MAX_POS (1 << 30)    /* position limit of a rotating session */
 
 int sl_session_new(const sl_model *m, const sl_session_opts *opts, sl_session **out, sl_error *err);
 void sl_session_free(sl_session *s);
 /* Forget the cache (position back to 0). */
 void sl_session_reset(sl_session *s);
-/* Keep the first pos cached positions (prefix reuse); no-op if pos >= the current one. */
-void sl_session_truncate(sl_session *s, int pos);
+/* Keep the first pos cached positions (prefix reuse); no-op if pos >= the
+ * current one.  When a ring already overwrote keys a later query would need,
+ * the cache is reset instead.  Returns the position kept (pos or 0). */
+int sl_session_truncate(sl_session *s, int pos);
 int sl_session_pos(const sl_session *s);
+/* Positions the session may reach: n_ctx, or SL_KV_MAX_POS with max_kv. */
 int sl_session_ctx(const sl_session *s);
+/* Bytes allocated for the KV cache (K and V, scales and biases included). */
+uint64_t sl_session_kv_bytes(const sl_session *s);
 
 /* Feed n token ids at the current position.  logits (may be NULL) receives
  * vocab_size floats per position when all_logits, else only the last
  * position's.  Fails (nothing changed) if an id is out of range or the
  * tokens do not fit the context. */
 int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err);
+
+/* ---- KV cache sizes: one formula for the session and the estimator ---- */
+
+/* Group size of a quantized KV row (n_kv_heads * head_dim values, groups may
+ * span heads when head_dim is smaller than the group); requested 0 picks
+ * the default.  bits 0: *out = 0.  Errors name the value and what is allowed. */
+int sl_kv_group_size(int n_kv_heads, int head_dim, int bits, int requested, int *out, sl_error *err);
+/* Bytes one position of one layer takes, K and V: 2 * n_kv_heads * head_dim
+ * elements of dtype (F16/F32), or with bits: codes + f16 scale and bias per group. */
+int sl_kv_pos_bytes(int n_kv_heads, int head_dim, sl_dtype dtype, int bits, int group_size, uint64_t *out,
+                    sl_error *err);
+/* The batch a session uses: requested (0: 64), at most n_ctx, and with
+ * max_kv at most max_kv (a rotating ring is max_kv + batch - 1 positions). */
+int sl_kv_batch(int batch, int64_t n_ctx, int64_t max_kv);
+/* Positions one layer holds.  window: the layer's sliding window (0: full
+ * attention); batch: from sl_kv_batch; keep: sinks (max_kv > 0).
+ * Full layer: n_ctx, or max_kv + batch - 1 rotating; sliding layer:
+ * min(n_ctx, window + batch - 1) (no n_ctx cap when rotating), or the
+ * rotating size when max_kv - keep < window. */
+int64_t sl_kv_layer_slots(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window);
 
 /* ---- sampling ---- */
 

@@ -5,11 +5,13 @@
  * the comfortable / tight / no verdict; quantization-size prediction.
  *
  * Formulas (shared/specs/apple-memory-performance.md §3):
- *   KV  = 2 · Σ_layers n_kv_heads · positions · row_bytes(head_dim)
- *         positions = min(ctx, sliding_window) on sliding layers, else ctx
- *         row_bytes: f16 2·D, f32 4·D; q8/q4 MLX group-wise (group 64, or
- *         32 when head_dim is not a multiple of 64 — phi3's 96; f16 scale +
- *         bias per group): ceil(D·bits/8) + 4·ceil(D/group)
+ *   KV  = Σ_layers positions · sl_kv_pos_bytes (runtime.h: the session's own
+ *         formulas, so estimate and allocation agree byte for byte)
+ *         pos_bytes = 2 · n_kv_heads · row, row: f16 2·D, f32 4·D; q8/q4 MLX
+ *         group-wise (group 64, or 32 when head_dim is not a multiple of 64 —
+ *         phi3's 96; f16 scale + bias per group): D·bits/8 + 4·D/group
+ *         positions = sl_kv_layer_slots: ctx; sliding layers
+ *         min(ctx, window + batch - 1); --max-kv-size N: N + batch - 1
  *   compute = the f32 activation buffers session.c allocates for a batch of
  *         SL_FIT_BATCH tokens and SL_FIT_THREADS threads, plus logits
  *   overhead = SL_FIT_BASE_OVERHEAD + 128 B per vocabulary entry (tokenizer)
@@ -24,6 +26,7 @@
 
 #include "estimate/estimate_impl.h"
 #include "silica/io.h"
+#include "silica/runtime.h"
 
 static const char *const k_kv_names[] = {"f16", "f32", "q8", "q4"};
 
@@ -38,16 +41,6 @@ int sl_kv_type_parse(const char *s, sl_kv_type *out) {
     return SL_EINVAL;
 }
 
-static uint64_t kv_row_bytes(uint64_t D, sl_kv_type kv) {
-    uint64_t g = D % 64 == 0 ? 64 : D % 32 == 0 ? 32 : 64;
-    switch (kv) {
-    case SL_KV_F32: return 4 * D;
-    case SL_KV_Q8: return D + 4 * ((D + g - 1) / g);
-    case SL_KV_Q4: return (D * 4 + 7) / 8 + 4 * ((D + g - 1) / g);
-    default: return 2 * D;
-    }
-}
-
 static int check_ctx(const sl_fit_model *m, int64_t ctx, sl_error *err) {
     if (ctx < 1 || ctx > SL_FIT_MAX_CTX)
         return sl_errorf(err, SL_EINVAL, "%s: context length %lld is outside 1..%d", m->name, (long long)ctx,
@@ -55,23 +48,39 @@ static int check_ctx(const sl_fit_model *m, int64_t ctx, sl_error *err) {
     return 0;
 }
 
-int sl_fit_kv_bytes(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, uint64_t *out, sl_error *err) {
+int sl_fit_kv_bytes_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, uint64_t *out, sl_error *err) {
     int rc = check_ctx(m, ctx, err);
     if (rc) return rc;
-    uint64_t row = kv_row_bytes((uint64_t)m->head_dim, kv);
-    uint64_t full = (uint64_t)ctx, slide = full;
-    if (m->sliding_window > 0 && (uint64_t)m->sliding_window < slide) slide = (uint64_t)m->sliding_window;
-    uint64_t n_slide = (uint64_t)m->n_sliding_layers, n_full = (uint64_t)m->n_layers - n_slide;
+    if (kv->max_kv < 0 || kv->max_kv > SL_KV_MAX_SIZE)
+        return sl_errorf(err, SL_EINVAL, "%s: max KV size %lld is outside 1..%d", m->name, (long long)kv->max_kv,
+                         SL_KV_MAX_SIZE);
+    int bits = kv->type == SL_KV_Q8 ? 8 : kv->type == SL_KV_Q4 ? 4 : 0, group;
+    int keep = kv->keep < 0 ? 0 : kv->keep ? kv->keep : SL_KV_KEEP;   /* as sl_session_opts.kv_keep */
     uint64_t per_pos, a, b, total;
-    if (!sl_mul_u64(2 * (uint64_t)m->n_kv_heads, row, &per_pos) || !sl_mul_u64(per_pos, full, &a) ||
-        !sl_mul_u64(a, n_full, &a) || !sl_mul_u64(per_pos, slide, &b) || !sl_mul_u64(b, n_slide, &b) ||
-        !sl_add_u64(a, b, &total))
+    if ((rc = sl_kv_group_size(m->n_kv_heads, m->head_dim, bits, kv->group_size, &group, err)) ||
+        (rc = sl_kv_pos_bytes(m->n_kv_heads, m->head_dim, kv->type == SL_KV_F32 ? SL_F32 : SL_F16, bits, group,
+                              &per_pos, err))) {
+        sl_error_prefix(err, "%s: ", m->name);
+        return rc;
+    }
+    int batch = sl_kv_batch(SL_FIT_BATCH, ctx, kv->max_kv);
+    uint64_t full = (uint64_t)sl_kv_layer_slots(ctx, batch, kv->max_kv, keep, 0);
+    uint64_t slide = (uint64_t)sl_kv_layer_slots(ctx, batch, kv->max_kv, keep, m->sliding_window);
+    uint64_t n_slide = (uint64_t)m->n_sliding_layers, n_full = (uint64_t)m->n_layers - n_slide;
+    if (!sl_mul_u64(per_pos, full, &a) || !sl_mul_u64(a, n_full, &a) || !sl_mul_u64(per_pos, slide, &b) ||
+        !sl_mul_u64(b, n_slide, &b) || !sl_add_u64(a, b, &total))
         return sl_errorf(err, SL_EINVAL, "%s: KV cache for %lld tokens overflows", m->name, (long long)ctx);
     *out = total;
     return 0;
 }
 
-/* f32 buffers of src/runtime/session.c for one batch + per-thread scratch + logits. */
+int sl_fit_kv_bytes(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, uint64_t *out, sl_error *err) {
+    sl_fit_kv k = {kv, 0, 0, 0};
+    return sl_fit_kv_bytes_ex(m, ctx, &k, out, err);
+}
+
+/* f32 buffers of src/runtime/session.c for one batch + per-thread scratch + logits.
+ * ctx: the most positions one query sees. */
 static uint64_t compute_bytes(const sl_fit_model *m, int64_t ctx) {
     uint64_t B = SL_FIT_BATCH, Hd = (uint64_t)m->hidden, I = (uint64_t)m->intermediate;
     uint64_t H = (uint64_t)m->n_heads, KV = (uint64_t)m->n_kv_heads, D = (uint64_t)m->head_dim;
@@ -85,10 +94,15 @@ static uint64_t compute_bytes(const sl_fit_model *m, int64_t ctx) {
 }
 
 int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_fit_estimate *e, sl_error *err) {
+    sl_fit_kv k = {kv, 0, 0, 0};
+    return sl_fit_estimate_ex(m, ctx, &k, e, err);
+}
+
+int sl_fit_estimate_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, sl_fit_estimate *e, sl_error *err) {
     memset(e, 0, sizeof *e);
     e->ctx = ctx;
-    e->kv = kv;
-    int rc = sl_fit_kv_bytes(m, ctx, kv, &e->kv_bytes, err);
+    e->kv = kv->type;
+    int rc = sl_fit_kv_bytes_ex(m, ctx, kv, &e->kv_bytes, err);
     if (rc) return rc;
     e->weights_bytes = m->weights_bytes;
     /* weights are mmap'd: an untied embedding only has the pages of the rows
@@ -100,7 +114,7 @@ int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_
         if (sl_mul_u64(row, (uint64_t)ctx, &touched) && touched < m->embed_bytes)
             e->weights_resident_bytes = m->weights_bytes - m->embed_bytes + touched;
     }
-    e->compute_bytes = compute_bytes(m, ctx);
+    e->compute_bytes = compute_bytes(m, kv->max_kv > 0 && kv->max_kv < ctx ? kv->max_kv : ctx);
     e->overhead_bytes = SL_FIT_BASE_OVERHEAD + 128ull * (uint64_t)m->vocab;
     uint64_t t;
     if (!sl_add_u64(e->weights_resident_bytes, e->kv_bytes, &t) || !sl_add_u64(t, e->compute_bytes, &t) ||

@@ -10,8 +10,8 @@
  *     q, k, v = h Wq^T + bq, h Wk^T + bk, h Wv^T + bv      (phi3: one fused qkv)
  *     q, k = norm_head(q), norm_head(k)                    (qwen3, gemma3)
  *     q, k = rope(q), rope(k)                              (layer's RoPE: local or global)
- *     cache[p] = k, v                                      (f16 or f32)
- *     a = softmax(softcap(q K^T * scale) + causal/sliding mask) V
+ *     cache[p] = k, v                                      (f16, f32 or 8/4-bit: kvcache.c)
+ *     a = softmax(softcap(q K^T * scale) over the visible keys) V
  *     o = a Wo^T + bo;  o = norm(o) (gemma2/3 post-attention norm)
  *     x = x + o
  *     h = norm(x)                                          (llama: post_attention_layernorm;
@@ -23,7 +23,10 @@
  * Invariants: all arithmetic is f32 (weights are widened on the fly by the
  * matmul kernels, the KV cache is widened when read); nothing in the model
  * is written.  A key at position j is visible from position p iff j <= p and,
- * on sliding layers, p - j < sliding_window (transformers' rule).  Dynamic
+ * on sliding layers, p - j < sliding_window (transformers' rule); with
+ * max_kv, iff j < keep or p - j < max_kv - keep (kvcache.h).  Visible keys
+ * are summed in ascending position order, so a cache that evicted nothing
+ * gives the same numbers as an unbounded one.  Dynamic
  * NTK RoPE uses this batch's last
  * position + 1, like transformers' per-forward update (dynamic NTK); longrope
  * picks its factors once per session from the context size.
@@ -33,6 +36,7 @@
 #include <string.h>
 
 #include "model/model_impl.h"
+#include "runtime/kvcache.h"
 #include "runtime/pool.h"
 #include "silica/cpu.h"
 #include "silica/runtime.h"
@@ -41,9 +45,7 @@ struct sl_session {
     const sl_model *m;
     const sl_model_config *c;
     int n_ctx, pos, batch, nth;
-    sl_dtype kv_dtype;
-    size_t kv_esz;
-    uint8_t *kcache, *vcache;      /* [layer][kv_head][n_ctx][head_dim] */
+    sl_kvcache kv;
     sl_pool *pool;
     int qkv_w;                     /* (H + 2 KV) * D */
     float *x, *xb, *xo, *qkv, *att, *gu, *hid;
@@ -108,19 +110,7 @@ static void matmul(sl_session *s, const sl_weight *w, const float *x, int n, siz
 typedef struct att_job {
     sl_session *s;
     int layer, n, p0;
-    bool sliding;
 } att_job;
-
-static const uint8_t *kv_row(const sl_session *s, const uint8_t *cache, int l, int h, int j) {
-    size_t idx = (((size_t)l * (size_t)s->c->n_kv_heads + (size_t)h) * (size_t)s->n_ctx + (size_t)j) *
-                 (size_t)s->c->head_dim;
-    return cache + idx * s->kv_esz;
-}
-
-static void kv_load(const sl_session *s, const uint8_t *src, float *dst) {
-    if (s->kv_dtype == SL_F32) memcpy(dst, src, (size_t)s->c->head_dim * sizeof(float));
-    else sl_f16_to_f32_n((const uint16_t *)(const void *)src, dst, (size_t)s->c->head_dim);
-}
 
 static void att_worker(void *arg, int tid, int nt) {
     att_job *j = arg;
@@ -128,34 +118,35 @@ static void att_worker(void *arg, int tid, int nt) {
     const sl_model_config *c = s->c;
     int H = c->n_heads, D = c->head_dim, grp = c->n_heads / c->n_kv_heads;
     float *scores = s->scratch + (size_t)tid * s->scratch_stride;
-    float *row = scores + s->n_ctx;
+    float *tmp = scores + s->kv.max_visible;
     long lo, hi;
     sl_split((long)j->n * H, tid, nt, &lo, &hi);
     for (long it = lo; it < hi; it++) {
         int t = (int)(it / H), h = (int)(it % H), kvh = h / grp;
-        int p = j->p0 + t;
-        int first = 0;
-        if (j->sliding && p - c->sliding_window + 1 > 0) first = p - c->sliding_window + 1;
+        int64_t p = (int64_t)j->p0 + t, s0, s1, r0;
+        sl_kvcache_visible(&s->kv, j->layer, p, &s0, &s1, &r0);
         const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h * D;
         float mx = -INFINITY;
-        for (int k = first; k <= p; k++) {
-            kv_load(s, kv_row(s, s->kcache, j->layer, kvh, k), row);
+        int n = 0;   /* visible keys: sinks [s0, s1), then [r0, p], in position order */
+        for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
+            const float *row = sl_kvcache_row(&s->kv, j->layer, k, kvh, false, tmp);
             float sc = sl_dot_f32(q, row, (size_t)D) * c->attn_scale;
             if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
-            scores[k] = sc;
+            scores[n] = sc;
             if (sc > mx) mx = sc;
         }
         float sum = 0.0f;
-        for (int k = first; k <= p; k++) {
-            scores[k] = expf(scores[k] - mx);
-            sum += scores[k];
+        for (int i = 0; i < n; i++) {
+            scores[i] = expf(scores[i] - mx);
+            sum += scores[i];
         }
         float inv = 1.0f / sum;
         float *out = s->att + (size_t)t * H * D + (size_t)h * D;
         memset(out, 0, (size_t)D * sizeof *out);
-        for (int k = first; k <= p; k++) {
-            kv_load(s, kv_row(s, s->vcache, j->layer, kvh, k), row);
-            float pk = scores[k] * inv;
+        n = 0;
+        for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
+            const float *row = sl_kvcache_row(&s->kv, j->layer, k, kvh, true, tmp);
+            float pk = scores[n] * inv;
             for (int d = 0; d < D; d++) out[d] += pk * row[d];
         }
     }
@@ -229,19 +220,9 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
             if (c->qk_norm) rmsnorm(hv, hv, h < H ? L->q_norm : L->k_norm, D, c->norm_eps, c->norm_plus_one);
             rope_apply(hv, c->rotary_dim, cs + (size_t)t * half, sn + (size_t)t * half, c->rope_adjacent);
         }
-        for (int h = 0; h < KV; h++) {
-            uint8_t *kd = (uint8_t *)kv_row(s, s->kcache, l, h, p0 + t);
-            uint8_t *vd = (uint8_t *)kv_row(s, s->vcache, l, h, p0 + t);
-            if (s->kv_dtype == SL_F32) {
-                memcpy(kd, k + (size_t)h * D, (size_t)D * sizeof(float));
-                memcpy(vd, v + (size_t)h * D, (size_t)D * sizeof(float));
-            } else {
-                sl_f32_to_f16_n(k + (size_t)h * D, (uint16_t *)(void *)kd, (size_t)D);
-                sl_f32_to_f16_n(v + (size_t)h * D, (uint16_t *)(void *)vd, (size_t)D);
-            }
-        }
+        sl_kvcache_store(&s->kv, l, (int64_t)p0 + t, k, v);
     }
-    att_job aj = {s, l, n, p0, sliding};
+    att_job aj = {s, l, n, p0};
     sl_pool_run(s->pool, att_worker, &aj);
 
     matmul(s, &L->wo, s->att, n, (size_t)H * D, s->xo, Hd);
@@ -309,9 +290,12 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return sl_errorf(err, SL_EINVAL, "token id %d at position %d is out of range (vocab_size %d)", (int)ids[i],
                              s->pos + i, c->vocab_size);
-    if (n > s->n_ctx - s->pos)
-        return sl_errorf(err, SL_EINVAL, "%d tokens at position %d do not fit the context of %d tokens (raise --ctx)", n,
-                         s->pos, s->n_ctx);
+    if ((int64_t)n > s->kv.limit - s->pos)
+        return s->kv.limit == SL_KV_MAX_POS
+                   ? sl_errorf(err, SL_EINVAL, "%d tokens at position %d pass the rotating cache's limit of %d positions",
+                               n, s->pos, SL_KV_MAX_POS)
+                   : sl_errorf(err, SL_EINVAL, "%d tokens at position %d do not fit the context of %d tokens (raise --ctx)",
+                               n, s->pos, s->n_ctx);
     for (int i = 0; i < n; i += s->batch) {
         int b = n - i < s->batch ? n - i : s->batch;
         bool last = i + b == n;
@@ -346,10 +330,10 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (o) d = *o;
     if (d.n_ctx <= 0) return sl_errorf(err, SL_EINVAL, "context size must be positive (got %d)", d.n_ctx);
     if (!d.kv_dtype) d.kv_dtype = SL_F16;
+    if (d.kv_bits) d.kv_dtype = SL_F16;   /* quantized rows are rounded to f16 first */
     if (d.kv_dtype != SL_F16 && d.kv_dtype != SL_F32)
         return sl_errorf(err, SL_EUNSUPPORTED, "KV cache dtype %s not supported (F16 or F32)", sl_dtype_name(d.kv_dtype));
-    if (d.batch <= 0) d.batch = 64;
-    if (d.batch > d.n_ctx) d.batch = d.n_ctx;
+    d.batch = sl_kv_batch(d.batch, d.n_ctx, d.max_kv > 0 ? d.max_kv : 0);
     if (d.n_threads <= 0) {
         const sl_cpu_features *cpu = sl_cpu();
         d.n_threads = cpu->cores_physical > 0 ? cpu->cores_physical : cpu->cores_logical;
@@ -362,24 +346,19 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->c = c;
     s->n_ctx = d.n_ctx;
     s->batch = d.batch;
-    s->kv_dtype = d.kv_dtype;
-    s->kv_esz = sl_dtype_size(d.kv_dtype);
     s->nth = d.n_threads;
     int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, I = c->intermediate_size, Hd = c->hidden_size;
     s->qkv_w = (H + 2 * KV) * D;
-    uint64_t kvn, kvb;
-    if (!sl_mul_u64((uint64_t)c->n_layers * (uint64_t)KV * (uint64_t)D, (uint64_t)d.n_ctx, &kvn) ||
-        !sl_mul_u64(kvn, s->kv_esz, &kvb) || kvb > (uint64_t)SIZE_MAX / 2) {
+    int rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
+    if (rc) {
         free(s);
-        return sl_errorf(err, SL_EINVAL, "KV cache for a context of %d tokens is too large", d.n_ctx);
+        return rc;
     }
     size_t B = (size_t)d.batch;
-    size_t maxcols = weights_scratch(m, d.batch);
-    s->scratch_stride = maxcols > (size_t)d.n_ctx + (size_t)D ? maxcols : (size_t)d.n_ctx + (size_t)D;
+    size_t maxcols = weights_scratch(m, d.batch), att = (size_t)s->kv.max_visible + sl_kvcache_tmp_floats(&s->kv);
+    s->scratch_stride = maxcols > att ? maxcols : att;
     s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
     size_t half = (size_t)c->rotary_dim / 2;
-    s->kcache = malloc((size_t)kvb);
-    s->vcache = malloc((size_t)kvb);
     s->x = malloc(B * Hd * sizeof(float));
     s->xb = malloc(B * Hd * sizeof(float));
     s->xo = malloc(B * Hd * sizeof(float));
@@ -393,7 +372,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->cos_l = malloc(B * half * sizeof(float));
     s->sin_l = malloc(B * half * sizeof(float));
     s->pool = sl_pool_new(d.n_threads);
-    if (!s->kcache || !s->vcache || !s->x || !s->xb || !s->xo || !s->qkv || !s->att || !s->gu || !s->hid ||
+    if (!s->x || !s->xb || !s->xo || !s->qkv || !s->att || !s->gu || !s->hid ||
         !s->scratch || !s->cos_g || !s->sin_g || !s->cos_l || !s->sin_l || !s->pool) {
         sl_session_free(s);
         return sl_errorf(err, SL_ENOMEM, "out of memory for a session of %d tokens", d.n_ctx);
@@ -405,8 +384,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
 void sl_session_free(sl_session *s) {
     if (!s) return;
     sl_pool_free(s->pool);
-    free(s->kcache);
-    free(s->vcache);
+    sl_kvcache_free(&s->kv);
     free(s->x);
     free(s->xb);
     free(s->xo);
@@ -423,9 +401,13 @@ void sl_session_free(sl_session *s) {
 }
 
 void sl_session_reset(sl_session *s) { s->pos = 0; }
-/* Keys/values below pos stay valid; those above are overwritten by later evals. */
-void sl_session_truncate(sl_session *s, int pos) {
-    if (pos >= 0 && pos < s->pos) s->pos = pos;
+/* Keys/values below pos stay valid unless a ring overwrote them; those above
+ * are overwritten by later evals. */
+int sl_session_truncate(sl_session *s, int pos) {
+    if (pos < 0) pos = 0;
+    if (pos < s->pos) s->pos = sl_kvcache_can_keep(&s->kv, s->pos, pos) ? pos : 0;
+    return s->pos;
 }
 int sl_session_pos(const sl_session *s) { return s->pos; }
-int sl_session_ctx(const sl_session *s) { return s->n_ctx; }
+int sl_session_ctx(const sl_session *s) { return (int)s->kv.limit; }
+uint64_t sl_session_kv_bytes(const sl_session *s) { return s->kv.bytes; }

@@ -171,7 +171,9 @@ def kv_oracle(cfg, ctx, kv):
         sliding = [(l + 1) % cfg.get("sliding_window_pattern", 6) != 0 for l in range(L)]
     total = 0
     for l in range(L):
-        n = min(ctx, win) if sliding[l] else ctx
+        # a sliding layer is a ring of window + batch - 1 positions (a batch of
+        # min(64, ctx) writes all its keys before its first query reads the window)
+        n = min(ctx, win + min(64, ctx) - 1) if sliding[l] else ctx
         if kv in ("f16", "f32"):
             total += np.zeros((2, KV, n, D), np.float16 if kv == "f16" else np.float32).nbytes
         else:   # MLX's quantized KV cache: mx.quantize of (.., head_dim) rows, group 64

@@ -88,13 +88,13 @@ static void test_kv_bytes(void **state) {
     assert_non_null(strstr(err.msg, "context length 0"));
     assert_int_equal(sl_fit_kv_bytes(m, (int64_t)SL_FIT_MAX_CTX + 1, SL_KV_F16, &kv, &err), SL_EINVAL);
     sl_fit_model_free(m);
-    /* gemma2: even layers keep only the 4096-position window */
+    /* gemma2: even layers keep only a ring of the 4096-position window + a 64-token batch - 1 */
     m = model_from("{\"model_type\":\"gemma2\",\"hidden_size\":256,\"intermediate_size\":512,\"num_hidden_layers\":4,"
                    "\"num_attention_heads\":2,\"num_key_value_heads\":1,\"head_dim\":64,\"vocab_size\":100,"
                    "\"sliding_window\":4096,\"torch_dtype\":\"bfloat16\"}");
     assert_int_equal(m->n_sliding_layers, 2);
     assert_int_equal(sl_fit_kv_bytes(m, 8192, SL_KV_F16, &kv, &err), 0);
-    assert_int_equal(kv, 2ull * 64 * 2 * (2 * 8192 + 2 * 4096));
+    assert_int_equal(kv, 2ull * 64 * 2 * (2 * 8192 + 2 * (4096 + 63)));
     sl_fit_model_free(m);
 }
 
