@@ -1,16 +1,21 @@
 /*
- * matmul.c — portable dense kernels (F32, F16, BF16 weights x f32
- * activations) and the (format, dtype) dispatch table.
+ * matmul.c — dense kernels (F32, F16, BF16 weights x f32 activations), the
+ * tiled row-decode driver every batched path shares, and the (format,
+ * dtype) dispatch table.
  *
- * Loops are written for the compiler's auto-vectoriser: sl_dot_f32 keeps 16
- * independent partial sums (so it vectorises without -ffast-math and its
- * summation order is fixed), half-precision rows are widened to f32 once per
- * row with the run-time dispatched SIMD converters of dtype.h and then dotted
- * against every activation row of the batch — the matrix-matrix case reads
- * each weight once per batch.  Hand-written SIMD kernels register over these.
+ * One token (generation, matrix-vector): the active kernel set's fused dot
+ * (qdot.h: AVX2 / AVX-512 / NEON) converts the stored f16/bf16 lanes in
+ * registers and streams each row once.  A batch (prompt, matrix-matrix):
+ * up to 4 rows are widened to f32 in the thread's scratch and multiplied by
+ * 4 tokens at a time (sl_matmul_tiled), so each weight is read once per
+ * batch.  The portable set has no fused dot: rows are widened with the
+ * dtype.h converters and dotted with sl_dot_f32, whose 16 partial sums
+ * vectorise without -ffast-math and fix the summation order.
  * Quantized formats live in qmatmul.c; sl_matmul_for picks for any weight.
  */
 #include "kernels/matmul.h"
+
+#include "kernels/qdot.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -49,33 +54,56 @@ static void row_bf16(const sl_weight *w, int64_t r, float *out) {
     for (int64_t c = 0; c < w->cols; c++) out[c] = sl_bf16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
 }
 
-static void mm_f32(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                   int64_t r1, float *scratch) {
-    bool aligned = (((uintptr_t)w->data | w->row_bytes) & 3u) == 0;
-    for (int64_t r = r0; r < r1; r++) {
+/* Rows [r0, r1) x n tokens through the thread's f32 scratch: decode up to
+ * SL_QD_TILE rows (or point at aligned f32 rows in place), then multiply
+ * them by SL_QD_TILE tokens at a time with the active set's tile, so each
+ * decoded row is used for the whole batch while it is in cache. */
+void sl_matmul_tiled(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
+                     int64_t r1, float *scratch, sl_rowdec_fn dec) {
+    const sl_qd_kernels *k = sl_qd_active();
+    size_t cols = (size_t)w->cols, ld = (cols + 15) & ~(size_t)15;
+    bool in_place = !dec && (((uintptr_t)w->data | w->row_bytes) & 3u) == 0;
+    float out[SL_QD_TILE * SL_QD_TILE];
+    for (int64_t r = r0; r < r1; r += SL_QD_TILE) {
+        int nr = r1 - r < SL_QD_TILE ? (int)(r1 - r) : SL_QD_TILE;
         const float *wr = scratch;
-        if (aligned) wr = (const float *)(const void *)(w->data + (size_t)r * w->row_bytes);
-        else row_f32(w, r, scratch);
-        for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = sl_dot_f32(wr, x + (size_t)t * ldx, (size_t)w->cols);
+        size_t ldw = ld;
+        if (in_place) {
+            wr = (const float *)(const void *)(w->data + (size_t)r * w->row_bytes);
+            ldw = w->row_bytes / sizeof(float);
+        } else {
+            for (int i = 0; i < nr; i++) (dec ? dec : row_f32)(w, r + i, scratch + (size_t)i * ld);
+        }
+        for (int t = 0; t < n; t += SL_QD_TILE) {
+            int nt = n - t < SL_QD_TILE ? n - t : SL_QD_TILE;
+            k->tile(wr, ldw, nr, x + (size_t)t * ldx, ldx, nt, cols, out);
+            for (int j = 0; j < nt; j++)
+                for (int i = 0; i < nr; i++) y[(size_t)(t + j) * ldy + (size_t)(r + i)] = out[j * nr + i];
+        }
     }
 }
 
-/* Half-precision rows: widen one row, use it for the whole batch. */
-static void mm_half(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                    int64_t r1, float *scratch, sl_rowdec_fn dec) {
-    for (int64_t r = r0; r < r1; r++) {
-        dec(w, r, scratch);
-        for (int t = 0; t < n; t++)
-            y[(size_t)t * ldy + (size_t)r] = sl_dot_f32(scratch, x + (size_t)t * ldx, (size_t)w->cols);
+/* One token (generation): the set's fused dot streams the stored row
+ * (no widening pass); a set without one goes through the tile. */
+static void mm_dense(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
+                     int64_t r1, float *scratch, sl_qd_dense_fn dot, sl_rowdec_fn dec) {
+    if (n == 1 && dot) {
+        for (int64_t r = r0; r < r1; r++) y[r] = dot(w->data + (size_t)r * w->row_bytes, x, (size_t)w->cols);
+        return;
     }
+    sl_matmul_tiled(w, x, n, ldx, y, ldy, r0, r1, scratch, dec);
+}
+static void mm_f32(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
+                   int64_t r1, float *scratch) {
+    mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_f32, NULL);
 }
 static void mm_f16(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                    int64_t r1, float *scratch) {
-    mm_half(w, x, n, ldx, y, ldy, r0, r1, scratch, row_f16);
+    mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_f16, row_f16);
 }
 static void mm_bf16(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                     int64_t r1, float *scratch) {
-    mm_half(w, x, n, ldx, y, ldy, r0, r1, scratch, row_bf16);
+    mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_bf16, row_bf16);
 }
 
 static sl_matmul_kernel g_table[SL_WF_COUNT][SL_DTYPE_COUNT] = {

@@ -70,6 +70,12 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n);
 /* Scale-row stride helpers: groups per row of an MLX weight. */
 static inline int64_t sl_weight_groups(const sl_weight *w) { return w->group_size ? w->cols / w->group_size : 0; }
 
+/* Rows [r0, r1) of w times n tokens: rows decoded with dec (NULL: f32 rows,
+ * used in place when 4-byte aligned) 4 at a time into scratch, multiplied
+ * by 4 tokens at a time with the active set's tile (see matmul.c). */
+void sl_matmul_tiled(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
+                     int64_t r1, float *scratch, sl_rowdec_fn dec);
+
 /* Dense f32 dot product (the inner loop every dense kernel uses). */
 float sl_dot_f32(const float *a, const float *b, size_t n);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/matmul.h"
 #include "silica/cpu.h"
 
 /* ---- activation quantizers ---- */
@@ -78,6 +79,20 @@ static float p_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
         int32_t sumi = 0;
         for (int j = 0; j < 32; j++) sumi += (int32_t)qs[j] * y[b].qs[j];
         acc += sl_qd_f16(w) * y[b].d * (float)sumi;
+    }
+    return acc;
+}
+
+/* Q4_1: d, m (f16), 16 bytes of codes; w_i = d*q_i + m, so
+ * w . x = d*dy*sum(q*qy) + m*dy*sum(qy). */
+static float p_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
+    float acc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 20) {
+        const uint8_t *qs = w + 4;
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++)
+            sumi += (int32_t)(qs[j] & 15) * y[b].qs[j] + (int32_t)(qs[j] >> 4) * y[b].qs[j + 16];
+        acc += sl_qd_f16(w) * y[b].d * (float)sumi + sl_qd_f16(w + 2) * y[b].d * (float)y[b].s;
     }
     return acc;
 }
@@ -172,7 +187,63 @@ static float p_affine8(const uint8_t *words, const float *sc, const float *bi, c
     return acc;
 }
 
-const sl_qd_kernels sl_qd_portable = {"portable", p_q4_0, p_q8_0, p_q4_k, p_q6_k, p_affine4, p_affine8};
+/* ---- MLX affine, 16-bit activations (see qdot.h) ---- */
+
+int sl_qd_x16_ok(int bits, int gs, size_t cols) {
+    if (gs != 32 && gs != 64 && gs != 128) return 0;
+    return (bits == 4 && cols % 128 == 0) || (bits == 8 && cols % 64 == 0);
+}
+
+/* Position of element e in the x16 planes (the codes' byte order). */
+static size_t x16_pos(size_t e, int bits) {
+    if (bits == 8) return e;
+    size_t c = e & ~(size_t)127, j = e & 127;
+    return c + (j & 1) * 64 + j / 2;
+}
+
+void sl_qd_prep_x16(const float *x, size_t cols, int gs, int bits, int8_t *h, int8_t *l, float *d) {
+    for (size_t g = 0; g < cols / (size_t)gs; g++) {
+        const float *v = x + g * (size_t)gs;
+        float amax = 0.0f;
+        for (int j = 0; j < gs; j++) amax = fmaxf(amax, fabsf(v[j]));
+        float dg = amax / (float)SL_QD_X16_MAX, id = dg > 0.0f ? 1.0f / dg : 0.0f;
+        for (int j = 0; j < gs; j++) {
+            float r = nearbyintf(v[j] * id);
+            if (r > (float)SL_QD_X16_MAX) r = (float)SL_QD_X16_MAX;
+            if (r < -(float)SL_QD_X16_MAX) r = -(float)SL_QD_X16_MAX;
+            int32_t q = (int32_t)r, hh = ((q + 128 + 65536) >> 8) - 256;   /* floor((q + 128) / 256) */
+            size_t p = x16_pos(g * (size_t)gs + (size_t)j, bits);
+            h[p] = (int8_t)hh;
+            l[p] = (int8_t)(q - 256 * hh);
+        }
+        d[g] = dg;
+    }
+}
+
+float sl_qd_affine_x16_ref(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l, size_t cols,
+                           int gs, int bits) {
+    float acc = 0.0f;
+    for (size_t g = 0; g < cols / (size_t)gs; g++) {
+        int64_t s = 0;
+        for (size_t e = g * (size_t)gs; e < (g + 1) * (size_t)gs; e++) {
+            int32_t q = bits == 8 ? codes[e] : (codes[e / 2] >> (4 * (e & 1))) & 15;
+            size_t p = x16_pos(e, bits);
+            s += (int64_t)q * (256 * h[p] + l[p]);
+        }
+        acc += ls[g] * (float)s;
+    }
+    return acc;
+}
+
+/* The tile as independent dots (matmul.c's reference order). */
+static void p_tile(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n, float *out) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) out[t * nr + r] = sl_dot_f32(w + (size_t)r * ldw, x + (size_t)t * ldx, n);
+}
+
+const sl_qd_kernels sl_qd_portable = {
+    .name = "portable", .q4_0 = p_q4_0, .q8_0 = p_q8_0, .q4_1 = p_q4_1, .q4_k = p_q4_k, .q6_k = p_q6_k,
+    .affine4 = p_affine4, .affine8 = p_affine8, .tile = p_tile};
 
 /* ---- dispatch ---- */
 

@@ -1,8 +1,9 @@
 /*
- * qdot.h — the quantized dot products behind qmatmul.c (internal): one
+ * qdot.h — the dot products behind matmul.c and qmatmul.c (internal): one
  * weight row against one activation row, for the formats with a fused
- * kernel, in a portable version and (where built) SIMD versions picked at
- * run time.
+ * kernel (GGUF blocks, MLX affine 4/8-bit, dense f32/f16/bf16 rows), plus
+ * the f32 row x token tile the batched (prompt) paths use, in a portable
+ * version and (where built) SIMD versions picked at run time.
  *
  * Activation blocks (what "quantize the activations" produces, as llama.cpp
  * does for its integer dots, but with an f32 scale instead of f16):
@@ -14,6 +15,11 @@
  * activation blocks; integer parts are exact, so SIMD and portable results
  * differ only in the order of the f32 block accumulation.  Weight blocks are
  * read with unaligned loads (GGUF blocks of 18/34/210 bytes are unaligned).
+ * Dense dots and the tile compute each (row, token) pair with its own
+ * accumulators in an order that depends only on n, never on which other
+ * rows or tokens share the call, so results do not depend on how rows are
+ * split between threads.  A set may leave a dense dot NULL: matmul.c then
+ * widens the row and uses sl_dot_f32 (the portable path).
  */
 #ifndef SILICA_KERNELS_QDOT_H
 #define SILICA_KERNELS_QDOT_H
@@ -48,11 +54,42 @@ typedef float (*sl_qd_q8k_fn)(const uint8_t *w, const sl_q8kb *y, size_t nb);
 typedef float (*sl_qd_affine_fn)(const uint8_t *codes, const float *sc, const float *bi, const float *x,
                                  const float *xsum, size_t groups, int gs);
 
+/* MLX affine with 16-bit activations (sets with an integer dot that takes
+ * unsigned codes: AVX-512 VNNI vpdpbusd).  sl_qd_prep_x16 quantizes one
+ * token per group of gs: d_g = amax_g / SL_QD_X16_MAX, v = round(x / d_g),
+ * |v| <= SL_QD_X16_MAX, split exactly as v = 256 * h + l with h, l int8
+ * (l in [-128, 127]) and stored in the codes' byte order: 8-bit, element
+ * order; 4-bit, per 128 elements the 64 even elements (low nibbles) then
+ * the 64 odd ones (high nibbles).  Needs cols % 128 == 0 (4-bit) or
+ * % 64 == 0 (8-bit) and gs in {32, 64, 128}.  The dot returns
+ * sum_g ls_g * sum_{i in g} q_i * v_i with ls_g = s_g * d_g (the caller adds
+ * the bias term b_g * sum(x_g)).  The relative activation error is at most
+ * 1 / (2 * SL_QD_X16_MAX) of each group's amax, ~1.5e-5. */
+#define SL_QD_X16_MAX 32639
+int sl_qd_x16_ok(int bits, int gs, size_t cols);
+void sl_qd_prep_x16(const float *x, size_t cols, int gs, int bits, int8_t *h, int8_t *l, float *d);
+typedef float (*sl_qd_affine16_fn)(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
+                                   size_t cols, int gs);
+/* The portable definition of the same sums (tests; exact integer group sums). */
+float sl_qd_affine_x16_ref(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l, size_t cols,
+                           int gs, int bits);
+
+/* Dense: one weight row of n f32 / f16 / bf16 values (bytes, any alignment) . x[n]. */
+typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
+/* Tile: out[t * nr + r] = w_r . x_t for r < nr <= 4, t < nt <= 4, with f32
+ * rows w_r = w + r * ldw and tokens x_t = x + t * ldx, n values each. */
+typedef void (*sl_qd_tile_fn)(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n,
+                              float *out);
+#define SL_QD_TILE 4
+
 typedef struct sl_qd_kernels {
     const char *name;
-    sl_qd_q8_fn q4_0, q8_0;
+    sl_qd_q8_fn q4_0, q8_0, q4_1;
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_affine_fn affine4, affine8;
+    sl_qd_affine16_fn affine4_x16, affine8_x16;        /* NULL: f32 activations (affine4/8) */
+    sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
+    sl_qd_tile_fn tile;
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;
@@ -61,9 +98,10 @@ extern const sl_qd_kernels sl_qd_portable;
 extern const sl_qd_kernels sl_qd_avx2;
 extern const sl_qd_kernels sl_qd_avx512;   /* AVX-512 BW/VL + VNNI */
 #endif
-/* arm64 has no hand-written quantized dot kernels yet: it runs the portable
- * set (auto-vectorised to NEON by the compiler).  A NEON set would define
- * SL_QD_NEON and sl_qd_neon here. */
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define SL_QD_NEON 1
+extern const sl_qd_kernels sl_qd_neon;     /* NEON (+ dotprod when compiled for it) */
+#endif
 
 /* The set in use (SILICA_SIMD=scalar|avx2|avx512|neon caps it). */
 const sl_qd_kernels *sl_qd_active(void);

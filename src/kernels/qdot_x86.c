@@ -19,6 +19,13 @@
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define T_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
+/* f16 scale at p (unaligned) to f32 with F16C; exact, like sl_f16_to_f32 for every non-NaN. */
+T_AVX2 static inline float f16s(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
 T_AVX2 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -47,7 +54,7 @@ T_AVX2 static float avx2_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     __m256 acc = _mm256_setzero_ps();
     for (size_t b = 0; b < nb; b++, w += 18) {
         __m256i p = dot_i8_avx2(q4_0_bytes(w + 2), _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(sl_qd_f16(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
     }
     return hsum8(acc);
 }
@@ -57,7 +64,7 @@ T_AVX2 static float avx2_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     for (size_t b = 0; b < nb; b++, w += 34) {
         __m256i p = dot_i8_avx2(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
                                 _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(sl_qd_f16(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
     }
     return hsum8(acc);
 }
@@ -83,7 +90,7 @@ T_AVX2 static float avx2_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
             summ += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
         }
         int32_t sumi = hsum8i(sumv);
-        acc += y[b].d * (sl_qd_f16(w) * (float)sumi - sl_qd_f16(w + 2) * (float)summ);
+        acc += y[b].d * (f16s(w) * (float)sumi - f16s(w + 2) * (float)summ);
     }
     return acc;
 }
@@ -120,7 +127,7 @@ T_AVX2 static float avx2_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
             q8 += 128;
         }
         int32_t sumi = hsum8i(sumv) - 32 * corr;
-        acc += sl_qd_f16(w + 208) * y[b].d * (float)sumi;
+        acc += f16s(w + 208) * y[b].d * (float)sumi;
     }
     return acc;
 }
@@ -175,7 +182,107 @@ T_AVX2 static float avx2_affine8(const uint8_t *words, const float *sc, const fl
     return hsum8(acc) + bacc;
 }
 
-const sl_qd_kernels sl_qd_avx2 = {"avx2", avx2_q4_0, avx2_q8_0, avx2_q4_k, avx2_q6_k, avx2_affine4, avx2_affine8};
+/* Q4_1: unsigned codes x signed activations go straight into maddubs. */
+T_AVX2 static float avx2_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float macc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 20) {
+        __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 4));
+        __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
+        __m256i p = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs)),
+            _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
+        macc += f16s(w + 2) * y[b].d * (float)y[b].s;
+    }
+    return hsum8(acc) + macc;
+}
+
+/* ---- dense rows and the f32 tile (AVX2) ----
+ * 8 lanes; a tail of n % 8 values is copied to a zero-padded stack vector
+ * (no read past n).  Each (row, token) pair has one accumulator chain. */
+T_AVX2 static inline __m256 ld8_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)(const void *)p); }
+T_AVX2 static inline __m256 ld8_f16(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+T_AVX2 static inline __m256 ld8_bf16(const uint8_t *p) {
+    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+#define AVX2_DENSE(NAME, ES, LD)                                                                  \
+    T_AVX2 static float NAME(const uint8_t *w, const float *x, size_t n) {                      \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                               \
+        size_t i = 0;                                                                             \
+        for (; i + 32 <= n; i += 32) {                                                            \
+            a0 = _mm256_fmadd_ps(LD(w + ES * i), _mm256_loadu_ps(x + i), a0);                     \
+            a1 = _mm256_fmadd_ps(LD(w + ES * (i + 8)), _mm256_loadu_ps(x + i + 8), a1);           \
+            a2 = _mm256_fmadd_ps(LD(w + ES * (i + 16)), _mm256_loadu_ps(x + i + 16), a2);         \
+            a3 = _mm256_fmadd_ps(LD(w + ES * (i + 24)), _mm256_loadu_ps(x + i + 24), a3);         \
+        }                                                                                         \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LD(w + ES * i), _mm256_loadu_ps(x + i), a0); \
+        if (i < n) {                                                                              \
+            uint8_t tw[8 * 4] = {0};                                                              \
+            float tx[8] = {0};                                                                    \
+            memcpy(tw, w + ES * i, ES * (n - i));                                                 \
+            memcpy(tx, x + i, 4 * (n - i));                                                       \
+            a1 = _mm256_fmadd_ps(LD(tw), _mm256_loadu_ps(tx), a1);                                \
+        }                                                                                         \
+        return hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));               \
+    }
+AVX2_DENSE(avx2_dense_f32, 4, ld8_f32)
+AVX2_DENSE(avx2_dense_f16, 2, ld8_f16)
+AVX2_DENSE(avx2_dense_bf16, 2, ld8_bf16)
+
+/* NR rows x NT tokens (NT <= 2: 8 accumulators + 4 rows fit the 16 ymm registers). */
+#define TILE8(NR, NT)                                                                             \
+    do {                                                                                          \
+        __m256 acc[NR][NT];                                                                       \
+        for (int r = 0; r < NR; r++)                                                              \
+            for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();                         \
+        size_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8) {                                                              \
+            __m256 wv[NR];                                                                        \
+            for (int r = 0; r < NR; r++) wv[r] = _mm256_loadu_ps(w + (size_t)r * ldw + i);        \
+            for (int t = 0; t < NT; t++) {                                                        \
+                __m256 xv = _mm256_loadu_ps(x + (size_t)t * ldx + i);                             \
+                for (int r = 0; r < NR; r++) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);   \
+            }                                                                                     \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            for (int r = 0; r < NR; r++)                                                          \
+                for (int t = 0; t < NT; t++) {                                                    \
+                    float tw[8] = {0}, tx[8] = {0};                                               \
+                    memcpy(tw, w + (size_t)r * ldw + i, 4 * (n - i));                             \
+                    memcpy(tx, x + (size_t)t * ldx + i, 4 * (n - i));                             \
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_loadu_ps(tw), _mm256_loadu_ps(tx), acc[r][t]); \
+                }                                                                                 \
+        }                                                                                         \
+        for (int t = 0; t < NT; t++)                                                              \
+            for (int r = 0; r < NR; r++) out[(size_t)t * (size_t)onr + (size_t)r] = hsum8(acc[r][t]); \
+    } while (0)
+
+T_AVX2 static void avx2_tile_4x2(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out,
+                                 int onr) {
+    TILE8(4, 2);
+}
+T_AVX2 static void avx2_tile_1x1(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out,
+                                 int onr) {
+    TILE8(1, 1);
+}
+T_AVX2 static void avx2_tile(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n,
+                             float *out) {
+    int t = 0;
+    if (nr == 4)
+        for (; t + 2 <= nt; t += 2) avx2_tile_4x2(w, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr, nr);
+    for (; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            avx2_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
+}
+
+const sl_qd_kernels sl_qd_avx2 = {
+    .name = "avx2", .q4_0 = avx2_q4_0, .q8_0 = avx2_q8_0, .q4_1 = avx2_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
+    .affine4 = avx2_affine4, .affine8 = avx2_affine8, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
+    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile};
 
 /* ---- AVX-512 ---- */
 
@@ -184,32 +291,90 @@ T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
 }
 
+/* Q4_0 / Q8_0, two blocks per 512-bit step (four per iteration, two
+ * accumulators): lanes 0-7 hold block b's eight i32 partial sums, lanes
+ * 8-15 block b+1's, scaled by a vector of the two blocks' d_w * d_y.  Q4_0
+ * dots the unsigned codes (vpdpbusd) and removes 8 * sum(y) per block
+ * afterwards (y[b].s), so no sign trick is needed; an odd last block goes
+ * through the 256-bit step. */
+T_512 static inline __m512 two_scales(float a, float b) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
+}
+T_512 static inline __m512i q4_0_pair(const uint8_t *w) {   /* blocks at w and w + 18: codes as bytes, y order */
+    __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(const void *)(w + 20)),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(w + 2)));
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
+                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);   /* lo0 lo1 hi0 hi1 */
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                            /* lo0 hi0 lo1 hi1 */
+}
+T_512 static inline __m512i y_pair(const sl_q8b *y) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)y[0].qs)),
+                              _mm256_loadu_si256((const __m256i *)(const void *)y[1].qs), 1);
+}
+
 T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (size_t b = 0; b < nb; b++, w += 18) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    float corr = 0.0f;
+    size_t b = 0;
+    for (; b + 4 <= nb; b += 4, w += 72) {
+        float s0 = f16s(w) * y[b].d, s1 = f16s(w + 18) * y[b + 1].d, s2 = f16s(w + 36) * y[b + 2].d,
+              s3 = f16s(w + 54) * y[b + 3].d;
+        __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w), y_pair(y + b));
+        __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w + 36), y_pair(y + b + 2));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(s0, s1), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(s2, s3), a1);
+        corr += (s0 * (float)y[b].s + s1 * (float)y[b + 1].s) + (s2 * (float)y[b + 2].s + s3 * (float)y[b + 3].s);
+    }
+    for (; b + 2 <= nb; b += 2, w += 36) {
+        float s0 = f16s(w) * y[b].d, s1 = f16s(w + 18) * y[b + 1].d;
+        __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w), y_pair(y + b));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(s0, s1), a0);
+        corr += s0 * (float)y[b].s + s1 * (float)y[b + 1].s;
+    }
+    float tail = 0.0f;
+    if (b < nb) {
         __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
         __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-        __m256i q = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
-        __m256i p = dot_i8_vnni(q, _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(sl_qd_f16(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
+        float s0 = f16s(w) * y[b].d;
+        tail = s0 * (float)(hsum8i(p) - 8 * y[b].s);
     }
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) - 8.0f * corr + tail;
+}
+
+/* Signed x signed bytes with vpdpbusd: |w| times y with w's sign moved onto y
+ * (y is in [-127, 127], so negating it cannot overflow). */
+T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
+    __mmask64 neg = _mm512_movepi8_mask(wv);
+    __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
+}
+T_512 static inline __m512i q8_0_pair(const uint8_t *w) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2))),
+                              _mm256_loadu_si256((const __m256i *)(const void *)(w + 36)), 1);
 }
 
 T_512 static float v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
-    __m256 acc = _mm256_setzero_ps();
-    for (size_t b = 0; b < nb; b++, w += 34) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 4 <= nb; b += 4, w += 136) {
+        __m512i p0 = dot_i8_512(q8_0_pair(w), y_pair(y + b)), p1 = dot_i8_512(q8_0_pair(w + 68), y_pair(y + b + 2));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 34) * y[b + 1].d), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(f16s(w + 68) * y[b + 2].d, f16s(w + 102) * y[b + 3].d), a1);
+    }
+    for (; b + 2 <= nb; b += 2, w += 68) {
+        __m512i p0 = dot_i8_512(q8_0_pair(w), y_pair(y + b));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 34) * y[b + 1].d), a0);
+    }
+    float tail = 0.0f;
+    if (b < nb) {
         __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
                                 _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(sl_qd_f16(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
+        tail = f16s(w) * y[b].d * (float)hsum8i(p);
     }
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
 }
 
 T_512 static inline __m512 u8x16_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
@@ -254,5 +419,153 @@ T_512 static float v512_affine8(const uint8_t *words, const float *sc, const flo
     return _mm512_reduce_add_ps(acc) + bacc;
 }
 
-const sl_qd_kernels sl_qd_avx512 = {"avx512", v512_q4_0, v512_q8_0, avx2_q4_k, avx2_q6_k, v512_affine4, v512_affine8};
+T_512 static float v512_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float macc = 0.0f;
+    for (size_t b = 0; b < nb; b++, w += 20) {
+        __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 4));
+        __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16s(w) * y[b].d), _mm256_cvtepi32_ps(p), acc);
+        macc += f16s(w + 2) * y[b].d * (float)y[b].s;
+    }
+    return hsum8(acc) + macc;
+}
+
+/* MLX affine with 16-bit activations (qdot.h): per 64 code bytes, vpdpbusd
+ * of the codes (unsigned) with the high and low int8 planes; each i32 lane
+ * (4 code bytes, inside one group) becomes 256 * hi + lo (exact: |.| <
+ * 2^26), is converted to f32 and scaled by its group's ls. */
+T_512 static inline float v512_affine_x16(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
+                                          size_t cols, int gs, int bits) {
+    size_t nbytes = cols * (size_t)bits / 8, bpg = (size_t)gs * (size_t)bits / 8;
+    int sh = __builtin_ctzll((unsigned long long)bpg);   /* bpg is 16, 32, 64 or 128: c / bpg == c >> sh */
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc = _mm512_setzero_ps();
+    __m512i idx = _mm512_setzero_si512();
+    __mmask16 sm = 0;
+    if (bpg < 64) {   /* 16 or 32 bytes per group: 4 or 2 groups per chunk */
+        int lanes = (int)bpg / 4;
+        idx = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), lanes == 4 ? 2 : 3);
+        sm = (__mmask16)((1u << (64 / bpg)) - 1u);
+    }
+    for (size_t c = 0; c < nbytes; c += 64) {
+        __m512i q = _mm512_loadu_si512((const void *)(codes + c)), ih, il;
+        if (bits == 4) {
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            const int8_t *hp = h + 2 * c, *lp = l + 2 * c;
+            ih = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)hp));
+            ih = _mm512_dpbusd_epi32(ih, hi, _mm512_loadu_si512((const void *)(hp + 64)));
+            il = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)lp));
+            il = _mm512_dpbusd_epi32(il, hi, _mm512_loadu_si512((const void *)(lp + 64)));
+        } else {
+            ih = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512((const void *)(h + c)));
+            il = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512((const void *)(l + c)));
+        }
+        __m512 v = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(ih, 8), il));
+        __m512 sc = bpg >= 64 ? _mm512_set1_ps(ls[c >> sh])
+                              : _mm512_permutexvar_ps(idx, _mm512_maskz_loadu_ps(sm, ls + (c >> sh)));
+        acc = _mm512_fmadd_ps(v, sc, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+T_512 static float v512_affine4_x16(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
+                                    size_t cols, int gs) {
+    return v512_affine_x16(codes, ls, h, l, cols, gs, 4);
+}
+T_512 static float v512_affine8_x16(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
+                                    size_t cols, int gs) {
+    return v512_affine_x16(codes, ls, h, l, cols, gs, 8);
+}
+
+/* ---- dense rows and the f32 tile (AVX-512) ----
+ * 16 lanes; the tail of n % 16 values uses masked loads (no fault, no read
+ * past n).  Each (row, token) pair has one accumulator chain. */
+T_512 static inline __m512 ld16_f32(const uint8_t *p, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, (const float *)(const void *)p);
+}
+T_512 static inline __m512 ld16_f16(const uint8_t *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const void *)p));
+}
+T_512 static inline __m512 ld16_bf16(const uint8_t *p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const void *)p)), 16));
+}
+#define V512_DENSE(NAME, ES, LD)                                                                  \
+    T_512 static float NAME(const uint8_t *w, const float *x, size_t n) {                       \
+        const __mmask16 all = 0xffff;                                                             \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                               \
+        size_t i = 0;                                                                             \
+        for (; i + 64 <= n; i += 64) {                                                            \
+            a0 = _mm512_fmadd_ps(LD(w + ES * i, all), _mm512_loadu_ps(x + i), a0);                \
+            a1 = _mm512_fmadd_ps(LD(w + ES * (i + 16), all), _mm512_loadu_ps(x + i + 16), a1);    \
+            a2 = _mm512_fmadd_ps(LD(w + ES * (i + 32), all), _mm512_loadu_ps(x + i + 32), a2);    \
+            a3 = _mm512_fmadd_ps(LD(w + ES * (i + 48), all), _mm512_loadu_ps(x + i + 48), a3);    \
+        }                                                                                         \
+        for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LD(w + ES * i, all), _mm512_loadu_ps(x + i), a0); \
+        if (i < n) {                                                                              \
+            __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);                                      \
+            a1 = _mm512_fmadd_ps(LD(w + ES * i, m), _mm512_maskz_loadu_ps(m, x + i), a1);         \
+        }                                                                                         \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+    }
+V512_DENSE(v512_dense_f32, 4, ld16_f32)
+V512_DENSE(v512_dense_f16, 2, ld16_f16)
+V512_DENSE(v512_dense_bf16, 2, ld16_bf16)
+
+#define TILE16(NR, NT)                                                                            \
+    do {                                                                                          \
+        __m512 acc[NR][NT];                                                                       \
+        for (int r = 0; r < NR; r++)                                                              \
+            for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();                         \
+        size_t i = 0;                                                                             \
+        for (; i + 16 <= n; i += 16) {                                                            \
+            __m512 wv[NR];                                                                        \
+            for (int r = 0; r < NR; r++) wv[r] = _mm512_loadu_ps(w + (size_t)r * ldw + i);        \
+            for (int t = 0; t < NT; t++) {                                                        \
+                __m512 xv = _mm512_loadu_ps(x + (size_t)t * ldx + i);                             \
+                for (int r = 0; r < NR; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);   \
+            }                                                                                     \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);                                      \
+            for (int r = 0; r < NR; r++)                                                          \
+                for (int t = 0; t < NT; t++)                                                      \
+                    acc[r][t] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + (size_t)r * ldw + i),  \
+                                                _mm512_maskz_loadu_ps(m, x + (size_t)t * ldx + i), acc[r][t]); \
+        }                                                                                         \
+        for (int t = 0; t < NT; t++)                                                              \
+            for (int r = 0; r < NR; r++) out[(size_t)t * (size_t)onr + (size_t)r] = _mm512_reduce_add_ps(acc[r][t]); \
+    } while (0)
+
+T_512 static void v512_tile_4x4(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out, int onr) {
+    TILE16(4, 4);
+}
+T_512 static void v512_tile_4x1(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out, int onr) {
+    TILE16(4, 1);
+}
+T_512 static void v512_tile_1x1(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out, int onr) {
+    TILE16(1, 1);
+}
+T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n,
+                            float *out) {
+    int t = 0;
+    if (nr == 4) {
+        if (nt == 4) {
+            v512_tile_4x4(w, ldw, x, ldx, n, out, nr);
+            return;
+        }
+        for (; t < nt; t++) v512_tile_4x1(w, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr, nr);
+        return;
+    }
+    for (; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            v512_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
+}
+
+const sl_qd_kernels sl_qd_avx512 = {
+    .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
+    .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x16 = v512_affine4_x16,
+    .affine8_x16 = v512_affine8_x16, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
+    .dense_bf16 = v512_dense_bf16, .tile = v512_tile};
 #endif

@@ -44,7 +44,7 @@ static void check_dtype(sl_dtype dt) {
         int rows = 7, n = 5;
         float *wf = malloc((size_t)rows * cols * sizeof *wf), *x = malloc((size_t)n * cols * sizeof *x);
         uint8_t *wd = malloc((size_t)rows * cols * 4);
-        float y[5 * 7], scratch[128];
+        float y[5 * 7], scratch[4 * 80 + 16];
         for (int i = 0; i < rows * cols; i++) wf[i] = rndf();
         for (int i = 0; i < n * cols; i++) x[i] = rndf();
         /* store in dt, then use the decoded values as the reference weights */
@@ -54,6 +54,7 @@ static void check_dtype(sl_dtype dt) {
                        .row_bytes = (size_t)cols * sl_dtype_size(dt), .name = "w"};
         const sl_matmul_kernel *k = sl_matmul_lookup(SL_WF_DENSE, dt);
         assert_non_null(k);
+        assert_true(sl_matmul_scratch_floats(&w, n) <= sizeof scratch / sizeof scratch[0]);
         for (int split = 0; split <= rows; split++) {   /* any row split gives the same numbers */
             memset(y, 0, sizeof y);
             k->matmul(&w, x, n, (size_t)cols, y, rows, 0, split, scratch);
@@ -105,6 +106,67 @@ static void test_dot_tails(void **state) {
     for (size_t n = 0; n <= 67; n++) assert_true(sl_dot_f32(a, b, n) == (float)(n * (n + 1) / 2));
 }
 
+/* Dense dots and the f32 tile of every SIMD set against the portable sums,
+ * every length 0..300 (all unroll and tail remainders), weight rows at odd
+ * byte addresses (mlx files), f16 subnormals / Inf.  Both sides are f32
+ * sums of the same products in different orders: each is within
+ * (n/16 + 16) ulp-of-1 of the sum of |products| of the exact value
+ * (pairwise/blocked summation), so twice that bounds their difference. */
+static void test_dense_sets(void **state) {
+    (void)state;
+    enum { N = 300 };
+    static float x[4 * N], wf[4 * N], out[16];
+    static uint8_t raw[4 * N * 4 + 8];
+    const char *names[] = {"avx2", "avx512", "neon"};
+    const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
+    for (int i = 0; i < 4 * N; i++) x[i] = rndf() * (i % 13 == 0 ? 30.0f : 1.0f);
+    const sl_qd_kernels *pk = sl_qd_by_name("portable");
+    assert_null(pk->dense_f16);   /* the portable path widens rows (matmul.c) */
+    for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[s]);
+        if (!k) continue;
+        for (int di = 0; di < 3; di++) {
+            sl_dtype dt = dts[di];
+            sl_qd_dense_fn f = dt == SL_F32 ? k->dense_f32 : dt == SL_F16 ? k->dense_f16 : k->dense_bf16;
+            assert_non_null(f);
+            for (size_t n = 0; n <= N; n += n < 80 ? 1 : 37) {
+                for (size_t i = 0; i < n; i++) wf[i] = rndf() * (i % 7 == 0 ? 1e-6f : 1.0f);
+                if (n > 3 && dt == SL_F16) wf[2] = 70000.0f;   /* overflows to Inf in f16 */
+                uint8_t *wp = raw + 1 + (n & 1);              /* odd and even addresses */
+                assert_true(sl_convert(SL_F32, wf, dt, wp, n));
+                assert_true(sl_convert(dt, wp, SL_F32, wf, n));   /* reference weights = stored values */
+                double sabs = 0;
+                for (size_t i = 0; i < n; i++) sabs += fabs((double)wf[i] * x[i]);
+                float ref = sl_dot_f32(wf, x, n), got = f(wp, x, n);
+                if (isinf(ref)) { assert_true(isinf(got) && (ref > 0) == (got > 0)); continue; }
+                assert_true(fabs((double)got - ref) <= 2.0 * ((double)n / 16 + 16) * 0x1p-24 * sabs);
+            }
+        }
+        /* the tile: every (nr, nt) shape, f32 rows with a padded stride */
+        for (size_t n = 1; n <= N; n += n < 40 ? 1 : 53) {
+            size_t ldw = n + 3, ldx = n + 5;
+            for (size_t i = 0; i < 4 * ldw && i < 4 * N; i++) wf[i] = rndf();
+            for (int nr = 1; nr <= 4; nr++)
+                for (int nt = 1; nt <= 4; nt++) {
+                    if ((size_t)(nr - 1) * ldw + n > 4 * N || (size_t)(nt - 1) * ldx + n > 4 * N) continue;
+                    k->tile(wf, ldw, nr, x, ldx, nt, n, out);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < nr; r++) {
+                            const float *wr = wf + (size_t)r * ldw, *xt = x + (size_t)t * ldx;
+                            double sabs = 0;
+                            for (size_t i = 0; i < n; i++) sabs += fabs((double)wr[i] * xt[i]);
+                            float ref = sl_dot_f32(wr, xt, n), got = out[t * nr + r];
+                            assert_true(fabs((double)got - ref) <= 2.0 * ((double)n / 16 + 16) * 0x1p-24 * sabs);
+                            /* the same pair alone gives the same bits (thread-split invariance) */
+                            float one;
+                            k->tile(wr, ldw, 1, xt, ldx, 1, n, &one);
+                            assert_true(memcmp(&one, &got, sizeof one) == 0);
+                        }
+                }
+        }
+    }
+}
+
 /* ---- quantized kernels (qdot.h, qmatmul.c) ---- */
 
 static void put_f16(uint8_t *p, float v) {
@@ -121,6 +183,7 @@ static void rand_blocks(sl_dtype t, uint8_t *w, size_t nblocks) {
         uint8_t *p = w + b * di->block_bytes;
         switch (t) {
         case SL_Q4_0: case SL_Q8_0: put_f16(p, 0.01f + 0.005f * rndf()); break;
+        case SL_Q4_1: put_f16(p, 0.01f + 0.005f * rndf()); put_f16(p + 2, 0.05f * rndf()); break;
         case SL_Q4_K: put_f16(p, 1e-3f + 5e-4f * rndf()); put_f16(p + 2, 1e-3f + 5e-4f * rndf()); break;
         case SL_Q6_K: put_f16(p + 208, 1e-3f + 5e-4f * rndf()); break;
         default: break;
@@ -146,12 +209,17 @@ static void test_qdot_sets_match_portable(void **state) {
         const sl_qd_kernels *k = sl_qd_by_name(names[s]);
         if (!k) continue;
         for (int rep = 0; rep < 20; rep++) {
-            rand_blocks(SL_Q4_0, w, COLS / 32);
-            float a = p->q4_0(w, q8, COLS / 32), b = k->q4_0(w, q8, COLS / 32);
-            assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
-            rand_blocks(SL_Q8_0, w, COLS / 32);
-            a = p->q8_0(w, q8, COLS / 32), b = k->q8_0(w, q8, COLS / 32);
-            assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
+            float a, b;
+            for (size_t nb = 1; nb <= COLS / 32; nb += nb < 9 ? 1 : 23) {   /* every unroll remainder */
+                const sl_dtype t32[] = {SL_Q4_0, SL_Q4_1, SL_Q8_0};
+                for (int ti = 0; ti < 3; ti++) {
+                    sl_qd_q8_fn pf = ti == 0 ? p->q4_0 : ti == 1 ? p->q4_1 : p->q8_0;
+                    sl_qd_q8_fn kf = ti == 0 ? k->q4_0 : ti == 1 ? k->q4_1 : k->q8_0;
+                    rand_blocks(t32[ti], w, nb);
+                    a = pf(w, q8, nb), b = kf(w, q8, nb);
+                    assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
+                }
+            }
             rand_blocks(SL_Q4_K, w, COLS / 256);
             assert_true(p->q4_k(w, q8k, COLS / 256) == k->q4_k(w, q8k, COLS / 256));   /* same order: bit-equal */
             rand_blocks(SL_Q6_K, w, COLS / 256);
@@ -183,7 +251,7 @@ static void test_qdot_sets_match_portable(void **state) {
  * the difference is bounded by the activation rounding, d/2 per element. */
 static void test_qmatmul_fused_vs_rowdec(void **state) {
     (void)state;
-    const sl_dtype types[] = {SL_Q4_0, SL_Q8_0, SL_Q4_K, SL_Q6_K};
+    const sl_dtype types[] = {SL_Q4_0, SL_Q4_1, SL_Q8_0, SL_Q4_K, SL_Q6_K};
     enum { ROWS = 5, COLS = 512, N = 3 };
     static uint8_t wd[ROWS * COLS / 32 * 210];
     static float x[N * COLS], y[N * ROWS], row[COLS], scratch[N * COLS * 2 + 4096];
@@ -218,12 +286,15 @@ static void test_qmatmul_fused_vs_rowdec(void **state) {
     }
 }
 
-/* MLX affine: the fused dot (batches < 4) and the row decoder (larger) agree. */
+/* MLX affine: the fused dot (batches < 4) and the row decoder (larger) agree:
+ * within f32 rounding, plus on the 16-bit activation path (AVX-512 VNNI) the
+ * activation rounding, |s_g q_i| * amax_g / (2 * SL_QD_X16_MAX) per element. */
 static void test_affine_fused_vs_rowdec(void **state) {
     (void)state;
     enum { ROWS = 4, COLS = 256, G = 64 };
     static uint32_t codes[ROWS * COLS / 4];
     static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[8192];
+    static float row[COLS];
     for (int bits = 2; bits <= 8; bits++) {
         if (bits == 7) continue;
         for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) codes[i] = rndu32();
@@ -234,10 +305,67 @@ static void test_affine_fused_vs_rowdec(void **state) {
                        .biases = bi, .scale_dtype = SL_F32, .bits = bits, .group_size = G, .qmode = SL_Q_AFFINE};
         const sl_matmul_kernel *k = sl_qmatmul_lookup(&w);
         assert_non_null(k);
+        assert_true(sl_matmul_scratch_floats(&w, 8) <= sizeof scratch / sizeof scratch[0]);
         for (int t = 0; t < 8; t++) k->matmul(&w, x + t * COLS, 1, COLS, y1 + t * ROWS, ROWS, 0, ROWS, scratch);
         k->matmul(&w, x, 8, COLS, y2, ROWS, 0, ROWS, scratch);
-        for (int i = 0; i < 8 * ROWS; i++) assert_true(fabsf(y1[i] - y2[i]) <= 1e-5f * (1.0f + fabsf(y2[i])));
+        for (int r = 0; r < ROWS; r++) {
+            k->row(&w, r, row);
+            for (int t = 0; t < 8; t++) {
+                double bound = 0;
+                for (int g = 0; g < COLS / G; g++) {
+                    float amax = 0;
+                    for (int c = g * G; c < (g + 1) * G; c++) amax = fmaxf(amax, fabsf(x[t * COLS + c]));
+                    for (int c = g * G; c < (g + 1) * G; c++)
+                        bound += fabs(row[c] - bi[r * COLS / G + g]) * amax / (2.0 * SL_QD_X16_MAX);
+                }
+                int i = t * ROWS + r;
+                assert_true(fabsf(y1[i] - y2[i]) <= bound * 1.01 + 1e-5f * (1.0f + fabsf(y2[i])));
+            }
+        }
     }
+}
+
+/* The 16-bit activation affine dots (where this CPU has them) against the
+ * portable definition, every supported (bits, group size); and the split
+ * v = 256 h + l of sl_qd_prep_x16 is exact and within range. */
+static void test_affine_x16(void **state) {
+    (void)state;
+    enum { COLS = 1024 };
+    static uint8_t codes[COLS];
+    static int8_t h[COLS], l[COLS];
+    static float x[COLS], d[COLS / 32], ls[COLS / 32];
+    const char *names[] = {"portable", "avx2", "avx512", "neon"};
+    for (int i = 0; i < COLS; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
+    x[5] = 0.0f;
+    for (int i = 64; i < 128; i++) x[i] = 0.0f;   /* an all-zero group: d = 0 */
+    for (int bits = 4; bits <= 8; bits += 4)
+        for (int gs = 32; gs <= 128; gs *= 2) {
+            assert_true(sl_qd_x16_ok(bits, gs, COLS));
+            sl_qd_prep_x16(x, COLS, gs, bits, h, l, d);
+            for (int e = 0; e < COLS; e++) {   /* reconstruct element e from its plane position */
+                int p = bits == 8 ? e : (e & ~127) + (e & 1) * 64 + (e & 127) / 2;
+                int v = 256 * h[p] + l[p];
+                assert_true(v >= -SL_QD_X16_MAX && v <= SL_QD_X16_MAX);
+                assert_true(fabsf(v * d[e / gs] - x[e]) <= d[e / gs] * 0.5f + 1e-6f * fabsf(x[e]));
+            }
+            for (int rep = 0; rep < 10; rep++) {
+                for (int i = 0; i < COLS; i++) codes[i] = (uint8_t)rndu32();
+                double mag = 0;
+                for (int g = 0; g < COLS / gs; g++) ls[g] = rndf() * 0.05f * d[g];
+                for (int e = 0; e < COLS; e++) mag += fabs(ls[e / gs] * 32639.0 * 255.0);
+                float ref = sl_qd_affine_x16_ref(codes, ls, h, l, COLS, gs, bits);
+                for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
+                    const sl_qd_kernels *k = sl_qd_by_name(names[s]);
+                    sl_qd_affine16_fn f = k ? (bits == 4 ? k->affine4_x16 : k->affine8_x16) : NULL;
+                    if (!f) continue;
+                    float got = f(codes, ls, h, l, COLS, gs);
+                    assert_true(fabsf(got - ref) <= 1e-6 * mag);
+                }
+            }
+        }
+    assert_false(sl_qd_x16_ok(4, 64, 64));
+    assert_false(sl_qd_x16_ok(8, 16, 1024));
+    assert_false(sl_qd_x16_ok(3, 64, 1024));
 }
 
 /* ---- thread pool ---- */
@@ -534,9 +662,11 @@ static void test_parse_ids(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_dense),
+        cmocka_unit_test(test_dense_sets),
         cmocka_unit_test(test_qdot_sets_match_portable),
         cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
         cmocka_unit_test(test_affine_fused_vs_rowdec),
+        cmocka_unit_test(test_affine_x16),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
