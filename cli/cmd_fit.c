@@ -4,8 +4,11 @@
  * [--json]`: will this model fit, and how fast can it be?
  *
  * MODEL is a local model directory or file (headers only are read), a
- * config.json, a catalog name (data/models/NAME.json, `--list`) or a
- * store name (registry: org/name[@rev][:tag]).  The
+ * config.json, a catalog name (data/models/NAME.json, `--list`), a
+ * store name (registry: org/name[@rev][:tag]) or, when no store version
+ * exists (or --endpoint / --revision / --include is given), a hub
+ * repository estimated before download (src/estimate/remote.c: file list,
+ * config.json and Range-read headers only).  The
  * target budget is this machine (doctor's probe), --ram SIZE (a machine of
  * this kind with that much memory) or a Mac --profile; JSON always carries
  * every profile.  Exit 0 whatever the verdict; 2 on bad input.
@@ -23,7 +26,7 @@
 static const char *k_help =
     "usage: silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4]\n"
     "                  [--ram SIZE | --profile 8G|16G|24G|32G|64G|128G | --all-profiles]\n"
-    "                  [--bandwidth GB/s] [--json]\n"
+    "                  [--bandwidth GB/s] [--json] [--endpoint URL] [--revision R] [--include GLOB]\n"
     "       silica fit --list\n\n"
     "Estimate the memory a model needs (weights from its real tensor headers, KV cache,\n"
     "compute buffers, runtime overhead), judge it against a memory budget\n"
@@ -31,7 +34,10 @@ static const char *k_help =
     "recipe with its predicted size, quality cost and `silica convert` command, a KV-cache\n"
     "type, a shorter context, or on a Mac the `sudo sysctl iogpu.wired_limit_mb=...` to run.\n\n"
     "MODEL: a model directory or weights file, a config.json, a store name (org/name),\n"
-    "or a catalog name (`silica fit --list`) for an estimate before download.\n\n"
+    "or a catalog name (`silica fit --list`) for an estimate before download.  An org/name\n"
+    "that is not in the store is estimated from the hub before download: the file list,\n"
+    "config.json and each safetensors/GGUF header (HTTP Range requests; no weights are\n"
+    "fetched; PyTorch .bin files count by size).\n\n"
     "options:\n"
     "  --ctx N           context length in tokens (default 4096)\n"
     "  --kv T            KV-cache type: f16 (default), f32, q8, q4 (group-wise, group 64)\n"
@@ -40,6 +46,9 @@ static const char *k_help =
     "  --all-profiles    the guide table for 8/16/24/32/64/128 GB Macs\n"
     "  --bandwidth GBPS  memory bandwidth for the speed ceiling (default: a table of chips)\n"
     "  --list            the catalog's model names\n"
+    "  --endpoint URL    hub to ask (default $HF_ENDPOINT or https://huggingface.co)\n"
+    "  --revision R      hub branch, tag or commit (default main; or org/name@R)\n"
+    "  --include GLOB    hub files to consider (repeatable), e.g. '*Q4_K_M.gguf'\n"
     "  --json            machine-readable output\n"
     "  --help            this text\n\n"
     "Budget on a Mac: Metal's recommended working set (2/3 of RAM up to 36 GiB, 3/4 above,\n"
@@ -56,6 +65,7 @@ static const struct { const char *chip; double gbps; } k_chips[] = {
 };
 
 static double gib(uint64_t b) { return (double)b / (double)SL_GIB; }
+
 
 static int list_catalog(bool json) {
     char **names;
@@ -150,6 +160,8 @@ int cmd_fit(int argc, char **argv) {
     uint64_t ram = 0;
     double bw = 0;
     bool json = false, all = false, list = false;
+    const char *endpoint = NULL, *revision = NULL, *include[8];
+    size_t n_include = 0;
     for (int i = 1; i < argc; i++) {
         bool missing = false;
         const char *v;
@@ -173,6 +185,16 @@ int cmd_fit(int argc, char **argv) {
             bw = strtod(v, &end);
             if (*end || end == v || !(bw > 0) || bw > 100000)
                 return cli_usage("fit", "--bandwidth '%s': expected GB/s, e.g. 100", v);
+        } else if ((v = cli_opt_value(argc, argv, &i, "--endpoint", &missing))) {
+            if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+                return cli_usage("fit", "--endpoint '%s': expected an http:// or https:// URL", v);
+            endpoint = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--revision", &missing))) {
+            if (!*v) return cli_usage("fit", "--revision needs a branch, tag or commit");
+            revision = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--include", &missing))) {
+            if (n_include == 8) return cli_usage("fit", "at most 8 --include patterns");
+            include[n_include++] = v;
         } else if (missing) {
             return cli_usage("fit", "%s needs a value", argv[i]);
         } else if (!strcmp(argv[i], "--all-profiles")) {
@@ -214,15 +236,40 @@ int cmd_fit(int argc, char **argv) {
             return cli_fail(&e);
         }
     }
-    if (!sl_path_exists(model)) {   /* not a path: a catalog name, else a store name (org/name[@rev]) */
+    bool hub = false;
+    char *local = NULL;   /* a store version's directory */
+    if (!sl_path_exists(model)) {   /* not a path: a catalog name, a store name (org/name[@rev]), else the hub */
         char cat[1200];
         snprintf(cat, sizeof cat, "%s/%s.json", sl_fit_catalog_dir(), model);
-        if (strchr(model, '/') || !sl_path_exists(cat))
-            if (cli_resolve_store(&model, NULL)) return 2;
+        if (strchr(model, '/') || !sl_path_exists(cat)) {
+            bool hub_opts = endpoint || revision || n_include;
+            sl_error e = {0};
+            if (sl_reg_looks_like_name(model) && !hub_opts && sl_reg_resolve(model, &local, &e) == 0) model = local;
+            else if (sl_reg_looks_like_name(model)) hub = true;
+            else if (hub_opts) return cli_usage("fit", "--endpoint, --revision and --include need MODEL as org/name");
+            else if (cli_resolve_store(&model, NULL)) return 2;
+        }
     }
     sl_error err = {0};
     sl_fit_model *m = NULL;
-    if (sl_fit_model_load(model, &m, &err)) return cli_fail(&err);
+    uint64_t hub_bytes = 0;
+    if (hub) {
+        sl_reg_name nm;
+        if (sl_reg_parse_name(model, &nm, &err)) return cli_fail(&err);
+        if (nm.tag || (nm.revision && revision)) {
+            sl_reg_name_free(&nm);
+            return cli_usage("fit", "'%s': a hub estimate takes org/name[@revision] (a :tag names a store version)", model);
+        }
+        sl_fit_remote_opts ro = {.repo = nm.model, .revision = revision ? revision : nm.revision, .endpoint = endpoint,
+                                 .include = include, .n_include = n_include};
+        int hrc = sl_fit_model_remote(&ro, &m, &hub_bytes, &err);
+        sl_reg_name_free(&nm);
+        if (hrc) return cli_fail(&err);
+    } else {
+        int lrc = sl_fit_model_load(model, &m, &err);   /* copies the name */
+        free(local);
+        if (lrc) return cli_fail(&err);
+    }
     if (m->max_ctx > 0 && ctx > m->max_ctx && m->n_notes < SL_FIT_MAX_NOTES)
         snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "--ctx %lld exceeds the model's max_position_embeddings %lld",
                  (long long)ctx, (long long)m->max_ctx);
@@ -258,6 +305,7 @@ int cmd_fit(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "params", (double)m->params);
         cJSON_AddStringToObject(o, "weights", m->weights_desc);
         cJSON_AddBoolToObject(o, "weights_exact", m->from_headers);
+        if (hub) cJSON_AddNumberToObject(o, "hub_bytes_read", (double)hub_bytes);
         cJSON_AddNumberToObject(o, "bytes_per_token", (double)e.read_per_token_bytes);
         if (bw > 0) cJSON_AddNumberToObject(o, "tokens_per_s_ceiling", bw * 1e9 / (double)e.read_per_token_bytes);
         cJSON *cfg = cJSON_AddObjectToObject(o, "config");
@@ -298,7 +346,11 @@ int cmd_fit(int argc, char **argv) {
     }
     printf("model:    %s (%s, %d layers, %d KV heads x %d, vocab %d)\n", m->name, m->arch, m->n_layers, m->n_kv_heads,
            m->head_dim, m->vocab);
-    if (m->repo[0]) printf("source:   %s (`silica pull %s` to download)\n", m->repo, m->repo);
+    if (hub) {
+        char hb[32];
+        printf("source:   %s on the hub, before download: %s of config and headers read (`silica pull %s`)\n",
+               m->repo, cli_human_bytes(hub_bytes, hb, 32), m->repo);
+    } else if (m->repo[0]) printf("source:   %s (`silica pull %s` to download)\n", m->repo, m->repo);
     printf("weights:  %s, %.2f B parameters, %s\n", m->weights_desc, (double)m->params / 1e9,
            m->from_headers ? "exact from tensor headers" : "predicted from the config");
     if (m->n_sliding_layers)

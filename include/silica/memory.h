@@ -154,6 +154,19 @@ int sl_fit_model_load(const char *model, sl_fit_model **out, sl_error *err);
 struct cJSON;
 int sl_fit_model_from_config(const struct cJSON *cfg, const char *name, sl_fit_model **out, sl_error *err);
 void sl_fit_model_free(sl_fit_model *m);
+/* A hub repository before download (src/estimate/remote.c): the files a
+ * pull would select, config.json, and each safetensors/GGUF header read with
+ * HTTP Range requests; the estimate equals the local one of the same files.
+ * *bytes_read (may be NULL): answer bytes received. */
+typedef struct sl_fit_remote_opts {
+    const char *repo;                 /* org/name */
+    const char *revision;             /* NULL: main */
+    const char *endpoint;             /* NULL: $HF_ENDPOINT or https://huggingface.co */
+    const char *token;                /* NULL: $HF_TOKEN */
+    const char *const *include;       /* file globs (e.g. "*Q4_K_M.gguf"); as `silica pull --include` */
+    size_t n_include;
+} sl_fit_remote_opts;
+int sl_fit_model_remote(const sl_fit_remote_opts *o, sl_fit_model **out, uint64_t *bytes_read, sl_error *err);
 /* Catalog: data/models directory and the names in it (sorted, malloc'd). */
 const char *sl_fit_catalog_dir(void);
 int sl_fit_catalog_list(char ***names, size_t *n, sl_error *err);

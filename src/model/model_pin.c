@@ -11,6 +11,9 @@
  * MADV_SEQUENTIAL lets the kernel drop pages right after they are read,
  * although the next token needs them again.
  *
+ * On Linux mlock goes through syscall(2): AddressSanitizer's runtime turns
+ * the libc call into a silent no-op, which would hide a refused lock.
+ *
  * Invariants: nothing is copied; mlock is all-or-nothing (on failure every
  * mapping locked so far is unlocked again) and its error names the model,
  * the bytes needed and RLIMIT_MEMLOCK.
@@ -21,6 +24,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 #include "model/model_impl.h"
 #include "silica/memory.h"
@@ -32,10 +38,27 @@ uint64_t sl_mem_model_mapped_bytes(const sl_model *m) {
     return t;
 }
 
+static int lock_range(const void *p, size_t n) {
+#if defined(__linux__) && defined(SYS_mlock)
+    return (int)syscall(SYS_mlock, p, n);
+#else
+    return mlock(p, n);
+#endif
+}
+
+static void unlock_range(const void *p, size_t n) {
+#if defined(__linux__) && defined(SYS_munlock)
+    syscall(SYS_munlock, p, n);
+#else
+    munlock(p, n);
+#endif
+}
+
 static void fmt_limit(char *buf, size_t cap) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) snprintf(buf, cap, "unknown");
     else if (rl.rlim_cur == RLIM_INFINITY) snprintf(buf, cap, "unlimited");
+    else if (rl.rlim_cur < SL_MIB) snprintf(buf, cap, "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
     else snprintf(buf, cap, "%.1f MiB", (double)rl.rlim_cur / (double)SL_MIB);
 }
 
@@ -50,10 +73,10 @@ int sl_mem_pin_model(const sl_model *m, bool prefetch, bool lock, uint64_t *lock
     for (size_t i = 0; i < ck->n_maps; i++) {
         const sl_mapping *mp = ck->maps[i];
         if (!mp->data || !mp->size) continue;
-        if (mlock(mp->data, (size_t)mp->size) != 0) {
+        if (lock_range(mp->data, (size_t)mp->size) != 0) {
             int e = errno;
             for (size_t k = 0; k < i; k++)
-                if (ck->maps[k]->data && ck->maps[k]->size) munlock(ck->maps[k]->data, (size_t)ck->maps[k]->size);
+                if (ck->maps[k]->data && ck->maps[k]->size) unlock_range(ck->maps[k]->data, (size_t)ck->maps[k]->size);
             char lim[32];
             fmt_limit(lim, sizeof lim);
             return sl_errorf(err, e == ENOMEM || e == EPERM || e == EAGAIN ? SL_EINVAL : SL_EIO,
