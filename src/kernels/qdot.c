@@ -187,48 +187,53 @@ static float p_affine8(const uint8_t *words, const float *sc, const float *bi, c
     return acc;
 }
 
-/* ---- MLX affine, 16-bit activations (see qdot.h) ---- */
+/* ---- MLX affine, 24-bit activations (see qdot.h) ---- */
 
-int sl_qd_x16_ok(int bits, int gs, size_t cols) {
+int sl_qd_x24_ok(int bits, int gs, size_t cols) {
     if (gs != 32 && gs != 64 && gs != 128) return 0;
     return (bits == 4 && cols % 128 == 0) || (bits == 8 && cols % 64 == 0);
 }
 
-/* Position of element e in the x16 planes (the codes' byte order). */
-static size_t x16_pos(size_t e, int bits) {
+/* Position of element e in the planes (the codes' byte order). */
+static size_t x24_pos(size_t e, int bits) {
     if (bits == 8) return e;
     size_t c = e & ~(size_t)127, j = e & 127;
     return c + (j & 1) * 64 + j / 2;
 }
 
-void sl_qd_prep_x16(const float *x, size_t cols, int gs, int bits, int8_t *h, int8_t *l, float *d) {
+/* v - 256 * floor((v + 128) / 256): the low signed byte (v >= -2^24). */
+static int32_t low_s8(int32_t v) { return v - 256 * (((v + 128 + (1 << 24)) >> 8) - (1 << 16)); }
+
+void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d) {
+    int8_t *ph = planes, *pm = planes + cols, *pl = planes + 2 * cols;
     for (size_t g = 0; g < cols / (size_t)gs; g++) {
         const float *v = x + g * (size_t)gs;
         float amax = 0.0f;
         for (int j = 0; j < gs; j++) amax = fmaxf(amax, fabsf(v[j]));
-        float dg = amax / (float)SL_QD_X16_MAX, id = dg > 0.0f ? 1.0f / dg : 0.0f;
+        float dg = amax / (float)SL_QD_X24_MAX, id = dg > 0.0f ? 1.0f / dg : 0.0f;
         for (int j = 0; j < gs; j++) {
             float r = nearbyintf(v[j] * id);
-            if (r > (float)SL_QD_X16_MAX) r = (float)SL_QD_X16_MAX;
-            if (r < -(float)SL_QD_X16_MAX) r = -(float)SL_QD_X16_MAX;
-            int32_t q = (int32_t)r, hh = ((q + 128 + 65536) >> 8) - 256;   /* floor((q + 128) / 256) */
-            size_t p = x16_pos(g * (size_t)gs + (size_t)j, bits);
-            h[p] = (int8_t)hh;
-            l[p] = (int8_t)(q - 256 * hh);
+            if (r > (float)SL_QD_X24_MAX) r = (float)SL_QD_X24_MAX;
+            if (r < -(float)SL_QD_X24_MAX) r = -(float)SL_QD_X24_MAX;
+            int32_t q = (int32_t)r, l = low_s8(q), q1 = (q - l) / 256, m = low_s8(q1), h = (q1 - m) / 256;
+            size_t p = x24_pos(g * (size_t)gs + (size_t)j, bits);
+            ph[p] = (int8_t)h;
+            pm[p] = (int8_t)m;
+            pl[p] = (int8_t)l;
         }
         d[g] = dg;
     }
 }
 
-float sl_qd_affine_x16_ref(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l, size_t cols,
-                           int gs, int bits) {
+float sl_qd_affine_x24_ref(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs,
+                           int bits) {
     float acc = 0.0f;
     for (size_t g = 0; g < cols / (size_t)gs; g++) {
         int64_t s = 0;
         for (size_t e = g * (size_t)gs; e < (g + 1) * (size_t)gs; e++) {
             int32_t q = bits == 8 ? codes[e] : (codes[e / 2] >> (4 * (e & 1))) & 15;
-            size_t p = x16_pos(e, bits);
-            s += (int64_t)q * (256 * h[p] + l[p]);
+            size_t p = x24_pos(e, bits);
+            s += (int64_t)q * (65536 * planes[p] + 256 * planes[cols + p] + planes[2 * cols + p]);
         }
         acc += ls[g] * (float)s;
     }

@@ -18,8 +18,10 @@
  * Dense dots and the tile compute each (row, token) pair with its own
  * accumulators in an order that depends only on n, never on which other
  * rows or tokens share the call, so results do not depend on how rows are
- * split between threads.  A set may leave a dense dot NULL: matmul.c then
- * widens the row and uses sl_dot_f32 (the portable path).
+ * split between threads; a dense dot gives the bits the tile gives for the
+ * same pair, so results do not depend on batching either.  A set may leave
+ * a dense dot NULL: matmul.c then widens the row and goes through the tile
+ * (the portable path: sl_dot_f32).
  */
 #ifndef SILICA_KERNELS_QDOT_H
 #define SILICA_KERNELS_QDOT_H
@@ -54,25 +56,27 @@ typedef float (*sl_qd_q8k_fn)(const uint8_t *w, const sl_q8kb *y, size_t nb);
 typedef float (*sl_qd_affine_fn)(const uint8_t *codes, const float *sc, const float *bi, const float *x,
                                  const float *xsum, size_t groups, int gs);
 
-/* MLX affine with 16-bit activations (sets with an integer dot that takes
- * unsigned codes: AVX-512 VNNI vpdpbusd).  sl_qd_prep_x16 quantizes one
- * token per group of gs: d_g = amax_g / SL_QD_X16_MAX, v = round(x / d_g),
- * |v| <= SL_QD_X16_MAX, split exactly as v = 256 * h + l with h, l int8
- * (l in [-128, 127]) and stored in the codes' byte order: 8-bit, element
- * order; 4-bit, per 128 elements the 64 even elements (low nibbles) then
- * the 64 odd ones (high nibbles).  Needs cols % 128 == 0 (4-bit) or
- * % 64 == 0 (8-bit) and gs in {32, 64, 128}.  The dot returns
+/* MLX affine with 24-bit integer activations (sets with an integer dot that
+ * takes unsigned codes: AVX-512 VNNI vpdpbusd).  sl_qd_prep_x24 quantizes
+ * one token per group of gs: d_g = amax_g / SL_QD_X24_MAX, v = round(x / d_g),
+ * |v| <= SL_QD_X24_MAX, split exactly as v = 65536 h + 256 m + l with h, m,
+ * l int8 (m, l in [-128, 127]) and stored as three planes in the codes' byte
+ * order: 8-bit, element order; 4-bit, per 128 elements the 64 even elements
+ * (low nibbles) then the 64 odd ones (high nibbles).  Needs cols % 128 == 0
+ * (4-bit) or % 64 == 0 (8-bit) and gs in {32, 64, 128}.  The dot returns
  * sum_g ls_g * sum_{i in g} q_i * v_i with ls_g = s_g * d_g (the caller adds
- * the bias term b_g * sum(x_g)).  The relative activation error is at most
- * 1 / (2 * SL_QD_X16_MAX) of each group's amax, ~1.5e-5. */
-#define SL_QD_X16_MAX 32639
-int sl_qd_x16_ok(int bits, int gs, size_t cols);
-void sl_qd_prep_x16(const float *x, size_t cols, int gs, int bits, int8_t *h, int8_t *l, float *d);
-typedef float (*sl_qd_affine16_fn)(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
-                                   size_t cols, int gs);
+ * the bias term b_g * sum(x_g)).  The activation error is at most
+ * amax_g / (2 * SL_QD_X24_MAX) = 6e-8 amax_g per element, the size of f32
+ * rounding, so results match the f32 path to f32 accuracy (int8
+ * activations, as llama.cpp uses, would be 2^16 times coarser). */
+#define SL_QD_X24_MAX 8290176
+int sl_qd_x24_ok(int bits, int gs, size_t cols);
+/* planes: 3 * cols bytes (h, then m, then l) */
+void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
+typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs);
 /* The portable definition of the same sums (tests; exact integer group sums). */
-float sl_qd_affine_x16_ref(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l, size_t cols,
-                           int gs, int bits);
+float sl_qd_affine_x24_ref(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs,
+                           int bits);
 
 /* Dense: one weight row of n f32 / f16 / bf16 values (bytes, any alignment) . x[n]. */
 typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
@@ -87,7 +91,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q8_fn q4_0, q8_0, q4_1;
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_affine_fn affine4, affine8;
-    sl_qd_affine16_fn affine4_x16, affine8_x16;        /* NULL: f32 activations (affine4/8) */
+    sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
 } sl_qd_kernels;

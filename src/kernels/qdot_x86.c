@@ -200,7 +200,9 @@ T_AVX2 static float avx2_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
 
 /* ---- dense rows and the f32 tile (AVX2) ----
  * 8 lanes; a tail of n % 8 values is copied to a zero-padded stack vector
- * (no read past n).  Each (row, token) pair has one accumulator chain. */
+ * (no read past n).  Each (row, token) pair has one accumulator chain, the
+ * same in the fused dot (generation) and the tile (prompt batches), so a
+ * position's logits do not depend on how the prompt was batched. */
 T_AVX2 static inline __m256 ld8_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)(const void *)p); }
 T_AVX2 static inline __m256 ld8_f16(const uint8_t *p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
@@ -211,23 +213,17 @@ T_AVX2 static inline __m256 ld8_bf16(const uint8_t *p) {
 }
 #define AVX2_DENSE(NAME, ES, LD)                                                                  \
     T_AVX2 static float NAME(const uint8_t *w, const float *x, size_t n) {                      \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                               \
+        __m256 acc = _mm256_setzero_ps();                                                         \
         size_t i = 0;                                                                             \
-        for (; i + 32 <= n; i += 32) {                                                            \
-            a0 = _mm256_fmadd_ps(LD(w + ES * i), _mm256_loadu_ps(x + i), a0);                     \
-            a1 = _mm256_fmadd_ps(LD(w + ES * (i + 8)), _mm256_loadu_ps(x + i + 8), a1);           \
-            a2 = _mm256_fmadd_ps(LD(w + ES * (i + 16)), _mm256_loadu_ps(x + i + 16), a2);         \
-            a3 = _mm256_fmadd_ps(LD(w + ES * (i + 24)), _mm256_loadu_ps(x + i + 24), a3);         \
-        }                                                                                         \
-        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LD(w + ES * i), _mm256_loadu_ps(x + i), a0); \
+        for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(LD(w + ES * i), _mm256_loadu_ps(x + i), acc); \
         if (i < n) {                                                                              \
             uint8_t tw[8 * 4] = {0};                                                              \
             float tx[8] = {0};                                                                    \
             memcpy(tw, w + ES * i, ES * (n - i));                                                 \
             memcpy(tx, x + i, 4 * (n - i));                                                       \
-            a1 = _mm256_fmadd_ps(LD(tw), _mm256_loadu_ps(tx), a1);                                \
+            acc = _mm256_fmadd_ps(LD(tw), _mm256_loadu_ps(tx), acc);                              \
         }                                                                                         \
-        return hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));               \
+        return hsum8(acc);                                                                        \
     }
 AVX2_DENSE(avx2_dense_f32, 4, ld8_f32)
 AVX2_DENSE(avx2_dense_f16, 2, ld8_f16)
@@ -433,55 +429,60 @@ T_512 static float v512_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
     return hsum8(acc) + macc;
 }
 
-/* MLX affine with 16-bit activations (qdot.h): per 64 code bytes, vpdpbusd
- * of the codes (unsigned) with the high and low int8 planes; each i32 lane
- * (4 code bytes, inside one group) becomes 256 * hi + lo (exact: |.| <
- * 2^26), is converted to f32 and scaled by its group's ls. */
-T_512 static inline float v512_affine_x16(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
-                                          size_t cols, int gs, int bits) {
+/* MLX affine with 24-bit activations (qdot.h): per 64 code bytes, vpdpbusd
+ * of the codes (unsigned) with the h, m and l int8 planes; each i32 lane
+ * (4 code bytes, inside one group) becomes 65536 h + (256 m + l) in f32
+ * (the bracket is exact in i32, |.| < 2^26; the sum rounds once), scaled
+ * by its group's ls. */
+T_512 static inline float v512_affine_x24(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols,
+                                          int gs, int bits) {
     size_t nbytes = cols * (size_t)bits / 8, bpg = (size_t)gs * (size_t)bits / 8;
     int sh = __builtin_ctzll((unsigned long long)bpg);   /* bpg is 16, 32, 64 or 128: c / bpg == c >> sh */
+    const int8_t *ph = planes, *pm = planes + cols, *pl = planes + 2 * cols;
     const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512 k65536 = _mm512_set1_ps(65536.0f);
     __m512 acc = _mm512_setzero_ps();
     __m512i idx = _mm512_setzero_si512();
     __mmask16 sm = 0;
     if (bpg < 64) {   /* 16 or 32 bytes per group: 4 or 2 groups per chunk */
-        int lanes = (int)bpg / 4;
-        idx = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), lanes == 4 ? 2 : 3);
+        idx = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), bpg == 16 ? 2 : 3);
         sm = (__mmask16)((1u << (64 / bpg)) - 1u);
     }
+#define LD64(p) _mm512_loadu_si512((const void *)(p))
     for (size_t c = 0; c < nbytes; c += 64) {
-        __m512i q = _mm512_loadu_si512((const void *)(codes + c)), ih, il;
+        __m512i q = LD64(codes + c), ih, im, il;
+        const __m512i z = _mm512_setzero_si512();
         if (bits == 4) {
             __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            const int8_t *hp = h + 2 * c, *lp = l + 2 * c;
-            ih = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)hp));
-            ih = _mm512_dpbusd_epi32(ih, hi, _mm512_loadu_si512((const void *)(hp + 64)));
-            il = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512((const void *)lp));
-            il = _mm512_dpbusd_epi32(il, hi, _mm512_loadu_si512((const void *)(lp + 64)));
+            size_t o = 2 * c;
+            ih = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(ph + o)), hi, LD64(ph + o + 64));
+            im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(pm + o)), hi, LD64(pm + o + 64));
+            il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(pl + o)), hi, LD64(pl + o + 64));
         } else {
-            ih = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512((const void *)(h + c)));
-            il = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512((const void *)(l + c)));
+            ih = _mm512_dpbusd_epi32(z, q, LD64(ph + c));
+            im = _mm512_dpbusd_epi32(z, q, LD64(pm + c));
+            il = _mm512_dpbusd_epi32(z, q, LD64(pl + c));
         }
-        __m512 v = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(ih, 8), il));
+        __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ih), k65536,
+                                   _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(im, 8), il)));
         __m512 sc = bpg >= 64 ? _mm512_set1_ps(ls[c >> sh])
                               : _mm512_permutexvar_ps(idx, _mm512_maskz_loadu_ps(sm, ls + (c >> sh)));
         acc = _mm512_fmadd_ps(v, sc, acc);
     }
+#undef LD64
     return _mm512_reduce_add_ps(acc);
 }
-T_512 static float v512_affine4_x16(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
-                                    size_t cols, int gs) {
-    return v512_affine_x16(codes, ls, h, l, cols, gs, 4);
+T_512 static float v512_affine4_x24(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs) {
+    return v512_affine_x24(codes, ls, planes, cols, gs, 4);
 }
-T_512 static float v512_affine8_x16(const uint8_t *codes, const float *ls, const int8_t *h, const int8_t *l,
-                                    size_t cols, int gs) {
-    return v512_affine_x16(codes, ls, h, l, cols, gs, 8);
+T_512 static float v512_affine8_x24(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs) {
+    return v512_affine_x24(codes, ls, planes, cols, gs, 8);
 }
 
 /* ---- dense rows and the f32 tile (AVX-512) ----
  * 16 lanes; the tail of n % 16 values uses masked loads (no fault, no read
- * past n).  Each (row, token) pair has one accumulator chain. */
+ * past n).  Each (row, token) pair has one accumulator chain, the same in
+ * the fused dot and the tile (bit-identical: batching changes nothing). */
 T_512 static inline __m512 ld16_f32(const uint8_t *p, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, (const float *)(const void *)p);
 }
@@ -493,21 +494,14 @@ T_512 static inline __m512 ld16_bf16(const uint8_t *p, __mmask16 m) {
 }
 #define V512_DENSE(NAME, ES, LD)                                                                  \
     T_512 static float NAME(const uint8_t *w, const float *x, size_t n) {                       \
-        const __mmask16 all = 0xffff;                                                             \
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                               \
+        __m512 acc = _mm512_setzero_ps();                                                         \
         size_t i = 0;                                                                             \
-        for (; i + 64 <= n; i += 64) {                                                            \
-            a0 = _mm512_fmadd_ps(LD(w + ES * i, all), _mm512_loadu_ps(x + i), a0);                \
-            a1 = _mm512_fmadd_ps(LD(w + ES * (i + 16), all), _mm512_loadu_ps(x + i + 16), a1);    \
-            a2 = _mm512_fmadd_ps(LD(w + ES * (i + 32), all), _mm512_loadu_ps(x + i + 32), a2);    \
-            a3 = _mm512_fmadd_ps(LD(w + ES * (i + 48), all), _mm512_loadu_ps(x + i + 48), a3);    \
-        }                                                                                         \
-        for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LD(w + ES * i, all), _mm512_loadu_ps(x + i), a0); \
+        for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(LD(w + ES * i, 0xffff), _mm512_loadu_ps(x + i), acc); \
         if (i < n) {                                                                              \
             __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);                                      \
-            a1 = _mm512_fmadd_ps(LD(w + ES * i, m), _mm512_maskz_loadu_ps(m, x + i), a1);         \
+            acc = _mm512_fmadd_ps(LD(w + ES * i, m), _mm512_maskz_loadu_ps(m, x + i), acc);       \
         }                                                                                         \
-        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+        return _mm512_reduce_add_ps(acc);                                                         \
     }
 V512_DENSE(v512_dense_f32, 4, ld16_f32)
 V512_DENSE(v512_dense_f16, 2, ld16_f16)
@@ -565,7 +559,7 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 
 const sl_qd_kernels sl_qd_avx512 = {
     .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
-    .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x16 = v512_affine4_x16,
-    .affine8_x16 = v512_affine8_x16, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
+    .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = v512_affine4_x24,
+    .affine8_x24 = v512_affine8_x24, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile};
 #endif

@@ -10,11 +10,11 @@
  *    with integer arithmetic and one f32 scale multiply (qdot.h);
  *  - fused affine dots (MLX affine 4 and 8 bits, batches of < 4 tokens):
  *    y = sum_g s_g (q_g . x_g) + b_g sum(x_g).  With AVX-512 VNNI the
- *    activations are quantized per group to 16 bits (qdot.h: relative
- *    error <= 1.5e-5 of the group's amax, far inside the 1e-3 agreement
- *    with mlx_lm; 8-bit activations as llama.cpp uses would not be) and the
- *    dots are integer; other sets keep f32 activations and FMA the
- *    dequantized lanes;
+ *    activations are quantized per group to 24-bit integers (qdot.h: error
+ *    <= 6e-8 of the group's amax, f32 rounding size; 8-bit activations as
+ *    llama.cpp uses would cost ~1e-3 of the logits' agreement with mlx_lm)
+ *    and the dots are integer (vpdpbusd); other sets keep f32 activations
+ *    and FMA the dequantized lanes;
  *  - row decode (everything else, and MLX prompt batches): up to 4 weight
  *    rows are dequantized to f32 in the thread's scratch by the quant
  *    library and multiplied by 4 tokens at a time (sl_matmul_tiled), so
@@ -95,8 +95,8 @@ static void mm_rowdec(const sl_weight *w, const float *x, int n, size_t ldx, flo
 #define AFFINE_FUSED_MAX_N 4
 
 /* Scratch layout of the fused affine paths (floats): sc, bi, ls (G each),
- * then per token xsum (G) and, on the 16-bit path, d (G) and the two int8
- * planes (cols bytes each). */
+ * then per token xsum (G) and, on the 24-bit path, d (G) and the three
+ * int8 planes (cols bytes each). */
 static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                       int64_t r1, float *scratch) {
     const sl_qd_kernels *k = sl_qd_active();
@@ -106,10 +106,10 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
         return;
     }
     size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, cols = (size_t)w->cols;
-    sl_qd_affine16_fn f16 = w->bits == 4 ? k->affine4_x16 : k->affine8_x16;
-    if (!sl_qd_x16_ok(w->bits, w->group_size, cols)) f16 = NULL;
+    sl_qd_affine24_fn f24 = w->bits == 4 ? k->affine4_x24 : k->affine8_x24;
+    if (!sl_qd_x24_ok(w->bits, w->group_size, cols)) f24 = NULL;
     float *sc = scratch, *bi = sc + G, *ls = bi + G, *xsum = ls + G, *xd = xsum + (size_t)n * G;
-    int8_t *planes = (int8_t *)(void *)(xd + (size_t)n * G);   /* token t: h at 2*t*cols, l at (2t+1)*cols */
+    int8_t *planes = (int8_t *)(void *)(xd + (size_t)n * G);   /* token t: 3 planes at 3 * t * cols */
     for (int t = 0; t < n; t++) {
         const float *xt = x + (size_t)t * ldx;
         for (size_t g = 0; g < G; g++) {
@@ -118,9 +118,7 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
             for (size_t i = 0; i < gs; i++) s += xg[i];
             xsum[(size_t)t * G + g] = s;
         }
-        if (f16)
-            sl_qd_prep_x16(xt, cols, w->group_size, w->bits, planes + 2 * (size_t)t * cols,
-                           planes + (2 * (size_t)t + 1) * cols, xd + (size_t)t * G);
+        if (f24) sl_qd_prep_x24(xt, cols, w->group_size, w->bits, planes + 3 * (size_t)t * cols, xd + (size_t)t * G);
     }
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
@@ -128,7 +126,7 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
         widen(w->scale_dtype, row_scales(w, w->biases, r), bi, G);
         for (int t = 0; t < n; t++) {
             const float *xs = xsum + (size_t)t * G;
-            if (!f16) {
+            if (!f24) {
                 y[(size_t)t * ldy + (size_t)r] = fn(codes, sc, bi, x + (size_t)t * ldx, xs, G, w->group_size);
                 continue;
             }
@@ -139,7 +137,7 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
                 b += bi[g] * xs[g];
             }
             y[(size_t)t * ldy + (size_t)r] =
-                f16(codes, ls, planes + 2 * (size_t)t * cols, planes + (2 * (size_t)t + 1) * cols, cols, w->group_size) + b;
+                f24(codes, ls, planes + 3 * (size_t)t * cols, cols, w->group_size) + b;
         }
     }
 }
@@ -212,7 +210,7 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
     if (w->fmt == SL_WF_MLX_AFFINE) {
         size_t G = (size_t)sl_weight_groups(w);
-        size_t a = 3 * G + 2 * nn * G + (2 * nn * cols + 3) / 4;
+        size_t a = 3 * G + 2 * nn * G + (3 * nn * cols + 3) / 4;
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         size_t q8 = nn * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);

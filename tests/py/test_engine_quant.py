@@ -299,7 +299,7 @@ def make_gguf(tmp, qt, tied, seed=0):
     return path, ref
 
 
-INT_DOT = {GT.Q4_0, GT.Q8_0, GT.Q4_K, GT.Q6_K}
+INT_DOT = {GT.Q4_0, GT.Q4_1, GT.Q8_0, GT.Q4_K, GT.Q6_K}   # 8-bit activation dots (qmatmul.c)
 GGUF_TYPES = [GT.Q8_0, GT.Q4_0, GT.Q4_K, GT.Q6_K, GT.Q4_1, GT.Q5_0, GT.Q5_1, GT.Q2_K, GT.Q3_K, GT.Q5_K,
               GT.IQ4_NL]
 IDS = [1, 17, 42, 99, 5, 200, 123, 7, 300, 511, 64, 2]

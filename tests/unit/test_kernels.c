@@ -137,7 +137,9 @@ static void test_dense_sets(void **state) {
                 assert_true(sl_convert(dt, wp, SL_F32, wf, n));   /* reference weights = stored values */
                 double sabs = 0;
                 for (size_t i = 0; i < n; i++) sabs += fabs((double)wf[i] * x[i]);
-                float ref = sl_dot_f32(wf, x, n), got = f(wp, x, n);
+                float ref = sl_dot_f32(wf, x, n), got = f(wp, x, n), tiled;
+                k->tile(wf, n, 1, x, n, 1, n, &tiled);   /* fused dot == tile on the widened row, bit for bit */
+                assert_true(memcmp(&got, &tiled, sizeof got) == 0 || (isnan(got) && isnan(tiled)));
                 if (isinf(ref)) { assert_true(isinf(got) && (ref > 0) == (got > 0)); continue; }
                 assert_true(fabs((double)got - ref) <= 2.0 * ((double)n / 16 + 16) * 0x1p-24 * sabs);
             }
@@ -287,8 +289,8 @@ static void test_qmatmul_fused_vs_rowdec(void **state) {
 }
 
 /* MLX affine: the fused dot (batches < 4) and the row decoder (larger) agree:
- * within f32 rounding, plus on the 16-bit activation path (AVX-512 VNNI) the
- * activation rounding, |s_g q_i| * amax_g / (2 * SL_QD_X16_MAX) per element. */
+ * within f32 rounding, plus on the 24-bit activation path (AVX-512 VNNI) the
+ * activation rounding, |s_g q_i| * amax_g / (2 * SL_QD_X24_MAX) per element. */
 static void test_affine_fused_vs_rowdec(void **state) {
     (void)state;
     enum { ROWS = 4, COLS = 256, G = 64 };
@@ -316,7 +318,7 @@ static void test_affine_fused_vs_rowdec(void **state) {
                     float amax = 0;
                     for (int c = g * G; c < (g + 1) * G; c++) amax = fmaxf(amax, fabsf(x[t * COLS + c]));
                     for (int c = g * G; c < (g + 1) * G; c++)
-                        bound += fabs(row[c] - bi[r * COLS / G + g]) * amax / (2.0 * SL_QD_X16_MAX);
+                        bound += fabs(row[c] - bi[r * COLS / G + g]) * amax / (2.0 * SL_QD_X24_MAX);
                 }
                 int i = t * ROWS + r;
                 assert_true(fabsf(y1[i] - y2[i]) <= bound * 1.01 + 1e-5f * (1.0f + fabsf(y2[i])));
@@ -325,14 +327,14 @@ static void test_affine_fused_vs_rowdec(void **state) {
     }
 }
 
-/* The 16-bit activation affine dots (where this CPU has them) against the
+/* The 24-bit activation affine dots (where this CPU has them) against the
  * portable definition, every supported (bits, group size); and the split
- * v = 256 h + l of sl_qd_prep_x16 is exact and within range. */
-static void test_affine_x16(void **state) {
+ * v = 65536 h + 256 m + l of sl_qd_prep_x24 is exact and within range. */
+static void test_affine_x24(void **state) {
     (void)state;
     enum { COLS = 1024 };
     static uint8_t codes[COLS];
-    static int8_t h[COLS], l[COLS];
+    static int8_t planes[3 * COLS];
     static float x[COLS], d[COLS / 32], ls[COLS / 32];
     const char *names[] = {"portable", "avx2", "avx512", "neon"};
     for (int i = 0; i < COLS; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
@@ -340,32 +342,32 @@ static void test_affine_x16(void **state) {
     for (int i = 64; i < 128; i++) x[i] = 0.0f;   /* an all-zero group: d = 0 */
     for (int bits = 4; bits <= 8; bits += 4)
         for (int gs = 32; gs <= 128; gs *= 2) {
-            assert_true(sl_qd_x16_ok(bits, gs, COLS));
-            sl_qd_prep_x16(x, COLS, gs, bits, h, l, d);
+            assert_true(sl_qd_x24_ok(bits, gs, COLS));
+            sl_qd_prep_x24(x, COLS, gs, bits, planes, d);
             for (int e = 0; e < COLS; e++) {   /* reconstruct element e from its plane position */
                 int p = bits == 8 ? e : (e & ~127) + (e & 1) * 64 + (e & 127) / 2;
-                int v = 256 * h[p] + l[p];
-                assert_true(v >= -SL_QD_X16_MAX && v <= SL_QD_X16_MAX);
+                int v = 65536 * planes[p] + 256 * planes[COLS + p] + planes[2 * COLS + p];
+                assert_true(v >= -SL_QD_X24_MAX && v <= SL_QD_X24_MAX);
                 assert_true(fabsf(v * d[e / gs] - x[e]) <= d[e / gs] * 0.5f + 1e-6f * fabsf(x[e]));
             }
             for (int rep = 0; rep < 10; rep++) {
                 for (int i = 0; i < COLS; i++) codes[i] = (uint8_t)rndu32();
-                double mag = 0;
+                double sabs = 0;   /* sum of |terms|: the f32 accumulation error scale */
                 for (int g = 0; g < COLS / gs; g++) ls[g] = rndf() * 0.05f * d[g];
-                for (int e = 0; e < COLS; e++) mag += fabs(ls[e / gs] * 32639.0 * 255.0);
-                float ref = sl_qd_affine_x16_ref(codes, ls, h, l, COLS, gs, bits);
+                for (int e = 0; e < COLS; e++) sabs += fabs(ls[e / gs] * (double)SL_QD_X24_MAX * 255.0);
+                float ref = sl_qd_affine_x24_ref(codes, ls, planes, COLS, gs, bits);
                 for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
                     const sl_qd_kernels *k = sl_qd_by_name(names[s]);
-                    sl_qd_affine16_fn f = k ? (bits == 4 ? k->affine4_x16 : k->affine8_x16) : NULL;
+                    sl_qd_affine24_fn f = k ? (bits == 4 ? k->affine4_x24 : k->affine8_x24) : NULL;
                     if (!f) continue;
-                    float got = f(codes, ls, h, l, COLS, gs);
-                    assert_true(fabsf(got - ref) <= 1e-6 * mag);
+                    float got = f(codes, ls, planes, COLS, gs);
+                    assert_true(fabs((double)got - ref) <= 1e-6 * sabs);
                 }
             }
         }
-    assert_false(sl_qd_x16_ok(4, 64, 64));
-    assert_false(sl_qd_x16_ok(8, 16, 1024));
-    assert_false(sl_qd_x16_ok(3, 64, 1024));
+    assert_false(sl_qd_x24_ok(4, 64, 64));
+    assert_false(sl_qd_x24_ok(8, 16, 1024));
+    assert_false(sl_qd_x24_ok(3, 64, 1024));
 }
 
 /* ---- thread pool ---- */
@@ -666,7 +668,7 @@ int main(void) {
         cmocka_unit_test(test_qdot_sets_match_portable),
         cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
         cmocka_unit_test(test_affine_fused_vs_rowdec),
-        cmocka_unit_test(test_affine_x16),
+        cmocka_unit_test(test_affine_x24),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
