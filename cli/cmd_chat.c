@@ -187,7 +187,7 @@ int cmd_chat(int argc, char **argv) {
     if (cli_resolve_store(&path, NULL)) return 2;
     if (so.n_ctx <= 0) so.n_ctx = 4096;
     /* the memory guard: before the model is opened */
-    if (cli_mem_guard(path, so.n_ctx, so.kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16, &mo)) return 2;
+    if (cli_mem_guard(path, &so, &mo)) return 2;
     cli_mem_run mr;
     if (cli_mem_begin(&mr, &mo)) return 2;
     sl_error err = {0};
@@ -205,7 +205,7 @@ int cmd_chat(int argc, char **argv) {
         goto fail;
     }
     if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
-    if ((rc = cli_mem_loaded(&mr, &g, s, so.kv_dtype, &mo))) goto out;
+    if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;

@@ -54,8 +54,9 @@ static const char *k_help =
     CLI_MEM_HELP
     "  --json                print one object at the end instead of streaming:\n"
     "                        {\"ids\": [generated ids], \"text\", \"prompt_tokens\", \"generated_tokens\",\n"
-    "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\", \"kv_bytes\",\n"
-    "                         \"stop_reason\": \"eos|length|stop\"}  (text is null without a tokenizer)\n"
+    "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\",\n"
+    "                         \"stop_reason\": \"eos|length|stop\", \"kv_bytes\": KV cache allocated}\n"
+    "                        (text is null without a tokenizer)\n"
     "  --help                this text\n";
 
 static int parse_float(const char *cmd, const char *opt, const char *v, float *out) {
@@ -244,12 +245,12 @@ int cmd_run(int argc, char **argv) {
         goto out;
     }
     /* the memory guard: before the KV cache exists or a weight page is read */
-    if ((rc = cli_mem_guard(path, so.n_ctx, so.kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16, &mo))) goto out;
+    if ((rc = cli_mem_guard(path, &so, &mo))) goto out;
     if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) {
         rc = cli_fail(&err);
         goto out;
     }
-    if ((rc = cli_mem_loaded(&mr, &g, s, so.kv_dtype, &mo))) goto out;
+    if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
     gen_opts o = {.max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
                   .emit = json || !g.tok ? NULL : emit_stdout, .cancelled = run_cancelled,
                   .progress = cli_mem_progress, .progress_ud = &mr};
@@ -267,8 +268,8 @@ int cmd_run(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "gen_tps", round(gen_tps * 1e3) / 1e3);
         cJSON_AddNumberToObject(j, "ttft_ms", round(res.ttft_s * 1e6) / 1e3);
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)gen_peak_rss());
-        cJSON_AddNumberToObject(j, "kv_bytes", (double)sl_session_kv_bytes(s));   /* allocated KV cache */
         cJSON_AddStringToObject(j, "stop_reason", res.stop_reason);
+        cJSON_AddNumberToObject(j, "kv_bytes", (double)sl_session_kv_bytes(s));   /* allocated KV cache */
         cli_print_json(j);
     } else if (!g.tok) {
         for (int k = 0; k < res.n; k++) printf(k ? " %d" : "%d", (int)res.ids[k]);

@@ -8,9 +8,10 @@
  * When the estimator cannot read the model, the guard stays out of the way:
  * opening the model reports the real problem.
  *
- * KV bytes in the monitor and the status line: positions cached x bytes per
- * position (2 x layers x KV heads x head_dim x element size), the layout
- * session.c allocates for n_ctx positions up front.
+ * KV bytes in the monitor and the status line: sl_session_kv_bytes (what
+ * the session allocated up front, quantized or rotating caches included) x
+ * the share of its positions filled (cached positions / n_ctx, or / max_kv
+ * for a rotating cache, at most 1).
  */
 #include "memguard.h"
 
@@ -73,8 +74,17 @@ static const char *in_unit(uint64_t x, uint64_t ref, char *buf, size_t cap) {
     return buf;
 }
 
-int cli_mem_guard(const char *path, int64_t ctx, sl_kv_type kv, const cli_mem_opts *o) {
+sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so) {
+    sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : so->kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16,
+                   so->kv_group_size, so->max_kv, so->kv_keep};
+    return k;
+}
+
+int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o) {
     if (o->force) return 0;
+    int64_t ctx = so->n_ctx;
+    sl_fit_kv fk = cli_mem_fit_kv(so);
+    sl_kv_type kv = fk.type;
     sl_fit_budget b;
     char target[160];
     if (o->max_memory) {
@@ -89,7 +99,7 @@ int cli_mem_guard(const char *path, int64_t ctx, sl_kv_type kv, const cli_mem_op
     if (sl_fit_model_load(path, &m, &err)) return 0;   /* gen_open reports what is wrong with the model */
     sl_fit_estimate e;
     if (ctx > SL_FIT_MAX_CTX) ctx = SL_FIT_MAX_CTX;
-    if (sl_fit_estimate_model(m, ctx, kv, &e, &err)) {
+    if (sl_fit_estimate_ex(m, ctx, &fk, &e, &err)) {
         sl_fit_model_free(m);
         return 0;
     }
@@ -117,11 +127,14 @@ int cli_mem_guard(const char *path, int64_t ctx, sl_kv_type kv, const cli_mem_op
     if (!tries[0]) snprintf(tries, sizeof tries, "; no quantization or shorter context makes it fit");
     uint64_t ref = e.total_bytes > b.budget_bytes ? e.total_bytes : b.budget_bytes;
     const char *unit = ref >= SL_GIB ? "GiB" : "MiB";
-    char t[32], w[32], k[32], ov[32], bud[32];
+    char t[32], w[32], k[32], ov[32], bud[32], kvs[64] = "";
+    if (kv != SL_KV_F16) snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(kv));
+    if (fk.max_kv > 0)
+        snprintf(kvs + strlen(kvs), sizeof kvs - strlen(kvs), " --max-kv-size %lld", (long long)fk.max_kv);
     sl_errorf(&err, SL_EINVAL,
-              "%s: needs %s %s at --ctx %lld (weights %s + KV %s + overhead %s) but the budget is %s %s (%s)%s; "
+              "%s: needs %s %s at --ctx %lld%s (weights %s + KV %s + overhead %s) but the budget is %s %s (%s)%s; "
               "--force runs it anyway",
-              path, in_unit(e.total_bytes, ref, t, sizeof t), unit, (long long)ctx,
+              path, in_unit(e.total_bytes, ref, t, sizeof t), unit, (long long)ctx, kvs,
               in_unit(e.weights_resident_bytes, ref, w, sizeof w), in_unit(e.kv_bytes, ref, k, sizeof k),
               in_unit(e.compute_bytes + e.overhead_bytes, ref, ov, sizeof ov), in_unit(b.budget_bytes, ref, bud, sizeof bud),
               unit, target, tries);
@@ -142,12 +155,11 @@ int cli_mem_begin(cli_mem_run *r, const cli_mem_opts *o) {
     return 0;
 }
 
-int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, sl_dtype kv_dtype, const cli_mem_opts *o) {
+int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, const sl_session_opts *so,
+                   const cli_mem_opts *o) {
     r->s = s;
-    r->ctx = sl_session_ctx(s);
-    const sl_model_config *c = g->c;
-    r->kv_per_pos = 2ull * (uint64_t)c->n_layers * (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim *
-                    (kv_dtype == SL_F32 ? 4u : 2u);
+    r->kv_alloc = sl_session_kv_bytes(s);
+    r->kv_slots = so->max_kv > 0 ? so->max_kv : so->n_ctx;
     sl_error err = {0};
     /* prefetch only what RAM can hold (a forced oversized model would thrash) */
     sl_mem_host host;
@@ -160,8 +172,12 @@ int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, sl_d
 }
 
 void cli_mem_kv(const cli_mem_run *r, uint64_t *used, uint64_t *cap) {
-    *used = r->s ? (uint64_t)sl_session_pos(r->s) * r->kv_per_pos : 0;
-    *cap = (uint64_t)r->ctx * r->kv_per_pos;
+    *cap = r->kv_alloc;
+    *used = 0;
+    if (!r->s || r->kv_slots <= 0) return;
+    int64_t pos = sl_session_pos(r->s);
+    if (pos >= r->kv_slots) *used = r->kv_alloc;
+    else if (pos > 0) *used = (uint64_t)((double)r->kv_alloc * (double)pos / (double)r->kv_slots + 0.5);
 }
 
 void cli_mem_progress(void *ud, const char *phase, int tokens) {

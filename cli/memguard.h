@@ -43,26 +43,30 @@ int cli_mem_opt(int argc, char **argv, int *i, const char *cmd, cli_mem_opts *o,
  * the machine's memory size is unknown. */
 bool cli_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap);
 
+/* The estimator's view of a session's KV cache (--kv, --kv-bits,
+ * --kv-group-size, --max-kv-size). */
+sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so);
 /* The guard: 0 (fits, forced, or nothing to estimate from) or 2 (refused,
- * printed).  kv: the session's KV element type. */
-int cli_mem_guard(const char *path, int64_t ctx, sl_kv_type kv, const cli_mem_opts *o);
+ * printed); so->n_ctx is the context the session will be created with. */
+int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o);
 
 /* Memory bookkeeping of one run/chat process. */
 typedef struct cli_mem_run {
     sl_mem_monitor *mon;
     const sl_session *s;
-    uint64_t kv_per_pos;   /* KV bytes per cached position */
-    int ctx;
+    uint64_t kv_alloc;     /* sl_session_kv_bytes */
+    int64_t kv_slots;      /* positions that allocation is for (n_ctx, or max_kv) */
 } cli_mem_run;
 
 /* Open the monitor (before loading: phase "load"); 0 or 2 (printed). */
 int cli_mem_begin(cli_mem_run *r, const cli_mem_opts *o);
 /* After the session exists: prefetch advice + --mlock on the weights; 0 or 2. */
-int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, sl_dtype kv_dtype, const cli_mem_opts *o);
+int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, const sl_session_opts *so,
+                   const cli_mem_opts *o);
 /* gen_opts.progress for gen_generate (ud: the cli_mem_run). */
 void cli_mem_progress(void *ud, const char *phase, int tokens);
 void cli_mem_phase(cli_mem_run *r, const char *phase);
-/* KV bytes in use and allocated. */
+/* KV bytes allocated, and the share of them positions filled so far. */
 void cli_mem_kv(const cli_mem_run *r, uint64_t *used, uint64_t *cap);
 /* "RSS 812 MiB · peak 901 MiB · KV 12.5/128 MiB · 23.4 tok/s" + newline. */
 void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f);

@@ -45,6 +45,12 @@ def test_guard_matches_fit_to_the_byte():
     assert r.out == ""                      # refused before generating anything
     ok = run_silica(*args, "--max-memory", total)
     assert ok.rc == 0, ok.err
+    for kv in ("q8", "q4", "f32"):   # the KV settings count as in `silica fit --kv`
+        t = fit_json(DEMO, "--ctx", 256, "--kv", kv)["total_bytes"]
+        assert t != total
+        assert_clean_error(run_silica(*args, "--kv", kv, "--max-memory", t - 1), f"--kv {kv}", "budget")
+        ok = run_silica(*args, "--kv", kv, "--max-memory", t)
+        assert ok.rc == 0, ok.err
 
 
 def test_guard_force_and_normal_runs_unaffected():

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -213,8 +214,10 @@ static void test_monitor(void **state) {
     while (fgets(line, sizeof line, f)) {
         cJSON *j = cJSON_Parse(line);
         assert_non_null(j);
-        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "rss")));
-        assert_true(cJSON_GetObjectItem(j, "rss")->valuedouble > 0);
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "rss_bytes")));
+        assert_true(cJSON_GetObjectItem(j, "rss_bytes")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItem(j, "peak_rss_bytes")->valuedouble >=
+                    cJSON_GetObjectItem(j, "rss_bytes")->valuedouble);
         assert_int_equal((int)cJSON_GetObjectItem(j, "tokens")->valuedouble, n);
         assert_int_equal((int)cJSON_GetObjectItem(j, "kv_bytes")->valuedouble, 1000 * n);
         cJSON_Delete(j);
@@ -228,6 +231,39 @@ static void test_monitor(void **state) {
     assert_int_equal(sl_mem_monitor_open("/nonexistent-dir/x.jsonl", &mon, &err), SL_EIO);
     assert_non_null(strstr(err.msg, "/nonexistent-dir/x.jsonl"));
     assert_int_equal(sl_mem_monitor_close(NULL, &err), 0);
+
+    /* background sampling + phase lines, read back by the plot's parser */
+    memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sl_mem_monitor_open(path, &mon, &err), 0);
+    assert_int_equal(sl_mem_monitor_phase(mon, "load", &err), 0);
+    assert_int_equal(sl_mem_monitor_start(mon, 0, &err), SL_EINVAL);
+    assert_int_equal(sl_mem_monitor_start(mon, 2, &err), 0);
+    for (int i = 1; i <= 20; i++) {
+        sl_mem_monitor_set(mon, 100u * (unsigned)i, (uint64_t)i);
+        if (i == 10) assert_int_equal(sl_mem_monitor_phase(mon, "generate", &err), 0);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(sl_mem_monitor_phase(mon, "generate", &err), 0);   /* same phase: no line */
+    assert_int_equal(sl_mem_monitor_close(mon, &err), 0);
+    sl_mem_sample *smp;
+    size_t ns;
+    assert_int_equal(sl_mem_series_load(path, &smp, &ns, &err), 0);
+    unlink(path);
+    assert_true(ns >= 4);
+    assert_string_equal(smp[0].phase, "load");
+    assert_string_equal(smp[ns - 1].phase, "generate");
+    int changes = 0;
+    for (size_t i = 1; i < ns; i++) {
+        assert_true(smp[i].t >= smp[i - 1].t);
+        assert_true(smp[i].tokens >= smp[i - 1].tokens);
+        changes += strcmp(smp[i].phase, smp[i - 1].phase) != 0;
+    }
+    assert_int_equal(changes, 1);
+    free(smp);
 }
 
 static void test_kv_names(void **state) {
