@@ -97,7 +97,7 @@ static float p_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
     return acc;
 }
 
-static float p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
+float sl_qd_p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
     float acc = 0.0f;
     for (size_t b = 0; b < nb; b++, w += 144) {
         const uint8_t *scales = w + 4, *qs = w + 16;
@@ -120,7 +120,7 @@ static float p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
     return acc;
 }
 
-static float p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
+float sl_qd_p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
     float acc = 0.0f;
     for (size_t b = 0; b < nb; b++, w += 210) {
         const uint8_t *ql = w, *qh = w + 128;
@@ -247,7 +247,7 @@ static void p_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
 }
 
 const sl_qd_kernels sl_qd_portable = {
-    .name = "portable", .q4_0 = p_q4_0, .q8_0 = p_q8_0, .q4_1 = p_q4_1, .q4_k = p_q4_k, .q6_k = p_q6_k,
+    .name = "portable", .q4_0 = p_q4_0, .q8_0 = p_q8_0, .q4_1 = p_q4_1, .q4_k = sl_qd_p_q4_k, .q6_k = sl_qd_p_q6_k,
     .affine4 = p_affine4, .affine8 = p_affine8, .tile = p_tile};
 
 /* ---- dispatch ---- */
@@ -264,6 +264,9 @@ const sl_qd_kernels *sl_qd_by_name(const char *name) {
 #endif
 #if defined(SL_QD_NEON)
     if (strcmp(name, "neon") == 0 && c->neon) return &sl_qd_neon;
+#if defined(SL_QD_NEON_DOT)
+    if (strcmp(name, "neondot") == 0 && c->neon && c->dotprod) return &sl_qd_neon_dot;
+#endif
 #endif
     return NULL;
 }
@@ -272,15 +275,16 @@ const sl_qd_kernels *sl_qd_active(void) {
     static const sl_qd_kernels *g_active;
     const sl_qd_kernels *k = __atomic_load_n(&g_active, __ATOMIC_ACQUIRE);
     if (k) return k;
-    static const char *const order[] = {"avx512", "avx2", "neon"};
+    static const char *const order[] = {"avx512", "avx2", "neondot", "neon"};
     const char *want = getenv("SILICA_SIMD");
     int cap = 0;   /* index into order from which we may pick */
     if (want && *want) {
-        if (strcmp(want, "scalar") == 0 || strcmp(want, "portable") == 0) cap = 3;
+        if (strcmp(want, "scalar") == 0 || strcmp(want, "portable") == 0) cap = 4;
         else if (strcmp(want, "avx2") == 0) cap = 1;
+        else if (strcmp(want, "neon") == 0) cap = 3;
     }
     k = &sl_qd_portable;
-    for (int i = cap; i < 3; i++) {
+    for (int i = cap; i < 4; i++) {
         const sl_qd_kernels *c = sl_qd_by_name(order[i]);
         if (c) { k = c; break; }
     }

@@ -104,13 +104,20 @@ extern const sl_qd_kernels sl_qd_avx512;   /* AVX-512 BW/VL + VNNI */
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
 #define SL_QD_NEON 1
-extern const sl_qd_kernels sl_qd_neon;     /* NEON (+ dotprod when compiled for it) */
+extern const sl_qd_kernels sl_qd_neon;       /* Advanced SIMD (armv8-a baseline) */
+#if defined(__ARM_FEATURE_DOTPROD) || !defined(__clang__)
+#define SL_QD_NEON_DOT 1                     /* gcc: target attribute; clang: when compiled for it */
+extern const sl_qd_kernels sl_qd_neon_dot;   /* + SDOT (armv8.2 dotprod: every Apple Silicon core) */
 #endif
+#endif
+/* The portable K-quant dots (sets without their own use these). */
+float sl_qd_p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb);
+float sl_qd_p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb);
 
 /* The set in use (SILICA_SIMD=scalar|avx2|avx512|neon caps it). */
 const sl_qd_kernels *sl_qd_active(void);
-/* A set by name for tests ("portable", "avx2", "avx512", "neon"), NULL if
- * this build or CPU lacks it. */
+/* A set by name for tests ("portable", "avx2", "avx512", "neon",
+ * "neondot"), NULL if this build or CPU lacks it. */
 const sl_qd_kernels *sl_qd_by_name(const char *name);
 
 /* Q4_K 6-bit scale/min j (0..7) of the 12 packed bytes. */

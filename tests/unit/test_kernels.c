@@ -117,14 +117,18 @@ static void test_dense_sets(void **state) {
     enum { N = 300 };
     static float x[4 * N], wf[4 * N], out[16];
     static uint8_t raw[4 * N * 4 + 8];
-    const char *names[] = {"avx2", "avx512", "neon"};
+    const char *names[] = {"avx2", "avx512", "neon", "neondot"};
     const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
     for (int i = 0; i < 4 * N; i++) x[i] = rndf() * (i % 13 == 0 ? 30.0f : 1.0f);
     const sl_qd_kernels *pk = sl_qd_by_name("portable");
     assert_null(pk->dense_f16);   /* the portable path widens rows (matmul.c) */
+#if defined(__aarch64__)
+    assert_non_null(sl_qd_by_name("neon"));   /* Advanced SIMD is baseline arm64 */
+#endif
     for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
         const sl_qd_kernels *k = sl_qd_by_name(names[s]);
         if (!k) continue;
+        print_message("kernel set %s\n", k->name);
         for (int di = 0; di < 3; di++) {
             sl_dtype dt = dts[di];
             sl_qd_dense_fn f = dt == SL_F32 ? k->dense_f32 : dt == SL_F16 ? k->dense_f16 : k->dense_bf16;
@@ -197,7 +201,7 @@ static void rand_blocks(sl_dtype t, uint8_t *w, size_t nblocks) {
  * accumulation order may differ: 1e-5 of the sum of |terms|). */
 static void test_qdot_sets_match_portable(void **state) {
     (void)state;
-    const char *names[] = {"avx2", "avx512", "neon"};
+    const char *names[] = {"avx2", "avx512", "neon", "neondot"};
     enum { COLS = 1024 };
     static uint8_t w[COLS / 32 * 210];
     static float x[COLS], xs[COLS / 32];
@@ -336,7 +340,7 @@ static void test_affine_x24(void **state) {
     static uint8_t codes[COLS];
     static int8_t planes[3 * COLS];
     static float x[COLS], d[COLS / 32], ls[COLS / 32];
-    const char *names[] = {"portable", "avx2", "avx512", "neon"};
+    const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
     for (int i = 0; i < COLS; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
     x[5] = 0.0f;
     for (int i = 64; i < 128; i++) x[i] = 0.0f;   /* an all-zero group: d = 0 */

@@ -1,0 +1,235 @@
+/*
+ * qdot_neon.c — arm64 Advanced SIMD dot products (qdot.h): two sets, "neon"
+ * (armv8-a baseline: integer dots by vmull_s8 + pairwise accumulate) and
+ * "neondot" (SDOT, armv8.2 dotprod, on every Apple Silicon core: enabled
+ * per function with a target attribute under gcc, or when the compiler
+ * targets it, e.g. Apple clang's default apple-m1; qdot.c picks it only
+ * when sl_cpu() reports dotprod).
+ *
+ * Q4_0 / Q4_1 / Q8_0 add the f32 block terms in the portable order with the
+ * same integer sums, so they are bit-identical to the portable kernels
+ * (products of <= 8-bit values fit int16: |w| <= 128, |y| <= 127).  MLX
+ * affine keeps f32 activations (FMA on dequantized lanes: 8-bit codes are
+ * not signed bytes for SDOT).  Dense dots and the tile use 8 lanes per step
+ * (two f32x4 accumulators) per (row, token) pair, the same chain in both,
+ * so batching and thread splits change no bits.  K-quants use the portable
+ * dots.  Loads are unaligned-safe (vld1 on byte pointers); tails are
+ * copied to zero-padded stack buffers, never read past n.
+ */
+#include "kernels/qdot.h"
+
+#if defined(SL_QD_NEON)
+#include <arm_neon.h>
+#include <string.h>
+
+static inline float f16v(const uint8_t *p) {   /* exact, like sl_f16_to_f32 (FCVT) */
+    __fp16 h;
+    memcpy(&h, p, 2);
+    return (float)h;
+}
+
+/* ---- integer dots: 16 x int8 . 16 x int8 into 4 x int32 ---- */
+static inline int32x4_t dot16_mull(int32x4_t acc, int8x16_t a, int8x16_t b) {
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+    return vpadalq_s16(acc, vmull_high_s8(a, b));
+}
+
+#define Q8_KERNELS(SFX, ATTR, DOT)                                                                \
+    ATTR static float q4_0_##SFX(const uint8_t *w, const sl_q8b *y, size_t nb) {                 \
+        float acc = 0.0f;                                                                         \
+        const uint8x16_t m4 = vdupq_n_u8(15);                                                     \
+        const int8x16_t k8 = vdupq_n_s8(8);                                                       \
+        for (size_t b = 0; b < nb; b++, w += 18) {                                                \
+            uint8x16_t v = vld1q_u8(w + 2);                                                       \
+            int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, m4)), k8);                    \
+            int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), k8);                   \
+            int32x4_t s = DOT(DOT(vdupq_n_s32(0), lo, vld1q_s8(y[b].qs)), hi, vld1q_s8(y[b].qs + 16)); \
+            acc += f16v(w) * y[b].d * (float)vaddvq_s32(s);                                       \
+        }                                                                                         \
+        return acc;                                                                               \
+    }                                                                                             \
+    ATTR static float q4_1_##SFX(const uint8_t *w, const sl_q8b *y, size_t nb) {                 \
+        float acc = 0.0f;                                                                         \
+        const uint8x16_t m4 = vdupq_n_u8(15);                                                     \
+        for (size_t b = 0; b < nb; b++, w += 20) {                                                \
+            uint8x16_t v = vld1q_u8(w + 4);                                                       \
+            int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(v, m4)), hi = vreinterpretq_s8_u8(vshrq_n_u8(v, 4)); \
+            int32x4_t s = DOT(DOT(vdupq_n_s32(0), lo, vld1q_s8(y[b].qs)), hi, vld1q_s8(y[b].qs + 16)); \
+            acc += f16v(w) * y[b].d * (float)vaddvq_s32(s) + f16v(w + 2) * y[b].d * (float)y[b].s;  \
+        }                                                                                         \
+        return acc;                                                                               \
+    }                                                                                             \
+    ATTR static float q8_0_##SFX(const uint8_t *w, const sl_q8b *y, size_t nb) {                 \
+        float acc = 0.0f;                                                                         \
+        for (size_t b = 0; b < nb; b++, w += 34) {                                                \
+            const int8_t *q = (const int8_t *)(w + 2);                                            \
+            int32x4_t s = DOT(DOT(vdupq_n_s32(0), vld1q_s8(q), vld1q_s8(y[b].qs)), vld1q_s8(q + 16), \
+                              vld1q_s8(y[b].qs + 16));                                            \
+            acc += f16v(w) * y[b].d * (float)vaddvq_s32(s);                                       \
+        }                                                                                         \
+        return acc;                                                                               \
+    }
+
+Q8_KERNELS(neon, , dot16_mull)
+
+#if defined(SL_QD_NEON_DOT)
+#if defined(__ARM_FEATURE_DOTPROD)
+#define T_DOT
+#else
+#define T_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+T_DOT static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
+Q8_KERNELS(sdot, T_DOT, dot16_sdot)
+#endif
+
+/* ---- MLX affine, f32 activations ---- */
+static inline float32x4_t u8q_f32(uint16x8_t v, int hi) {
+    return vcvtq_f32_u32(hi ? vmovl_high_u16(v) : vmovl_u16(vget_low_u16(v)));
+}
+/* 16 code bytes (element order) . 16 floats into two accumulators. */
+static inline void fma16(uint8x16_t e, const float *x, float32x4_t *p0, float32x4_t *p1) {
+    uint16x8_t a = vmovl_u8(vget_low_u8(e)), b = vmovl_high_u8(e);
+    *p0 = vfmaq_f32(*p0, u8q_f32(a, 0), vld1q_f32(x));
+    *p1 = vfmaq_f32(*p1, u8q_f32(a, 1), vld1q_f32(x + 4));
+    *p0 = vfmaq_f32(*p0, u8q_f32(b, 0), vld1q_f32(x + 8));
+    *p1 = vfmaq_f32(*p1, u8q_f32(b, 1), vld1q_f32(x + 12));
+}
+
+static float n_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
+                       size_t groups, int gs) {
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float bacc = 0.0f;
+    const uint8x16_t m4 = vdupq_n_u8(15);
+    for (size_t g = 0; g < groups; g++) {
+        float32x4_t p0 = vdupq_n_f32(0.0f), p1 = p0;
+        const uint8_t *wg = words + g * (size_t)gs / 2;
+        const float *xg = x + g * (size_t)gs;
+        for (int k = 0; k < gs; k += 32, wg += 16, xg += 32) {
+            uint8x16_t v = vld1q_u8(wg), lo = vandq_u8(v, m4), hi = vshrq_n_u8(v, 4);
+            fma16(vzip1q_u8(lo, hi), xg, &p0, &p1);
+            fma16(vzip2q_u8(lo, hi), xg + 16, &p0, &p1);
+        }
+        acc = vfmaq_n_f32(acc, vaddq_f32(p0, p1), sc[g]);
+        bacc += bi[g] * xsum[g];
+    }
+    return vaddvq_f32(acc) + bacc;
+}
+
+static float n_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
+                       size_t groups, int gs) {
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    float bacc = 0.0f;
+    for (size_t g = 0; g < groups; g++) {
+        float32x4_t p0 = vdupq_n_f32(0.0f), p1 = p0;
+        const uint8_t *wg = words + g * (size_t)gs;
+        const float *xg = x + g * (size_t)gs;
+        for (int k = 0; k < gs; k += 16) fma16(vld1q_u8(wg + k), xg + k, &p0, &p1);
+        acc = vfmaq_n_f32(acc, vaddq_f32(p0, p1), sc[g]);
+        bacc += bi[g] * xsum[g];
+    }
+    return vaddvq_f32(acc) + bacc;
+}
+
+/* ---- dense rows and the tile: 8 lanes (two f32x4) per step per pair ---- */
+static inline void ld8_f32(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
+    *a = vld1q_f32((const float *)(const void *)p);
+    *b = vld1q_f32((const float *)(const void *)(p + 16));
+}
+static inline void ld8_f16(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
+    float16x8_t h = vreinterpretq_f16_u8(vld1q_u8(p));
+    *a = vcvt_f32_f16(vget_low_f16(h));
+    *b = vcvt_high_f32_f16(h);
+}
+static inline void ld8_bf16(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
+    uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(p));
+    *a = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+    *b = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+}
+#define NEON_DENSE(NAME, ES, LD)                                                                  \
+    static float NAME(const uint8_t *w, const float *x, size_t n) {                             \
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, wa, wb;                                      \
+        size_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8) {                                                              \
+            LD(w + ES * i, &wa, &wb);                                                             \
+            a0 = vfmaq_f32(a0, wa, vld1q_f32(x + i));                                             \
+            a1 = vfmaq_f32(a1, wb, vld1q_f32(x + i + 4));                                         \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            uint8_t tw[8 * 4] = {0};                                                              \
+            float tx[8] = {0};                                                                    \
+            memcpy(tw, w + ES * i, ES * (n - i));                                                 \
+            memcpy(tx, x + i, 4 * (n - i));                                                       \
+            LD(tw, &wa, &wb);                                                                     \
+            a0 = vfmaq_f32(a0, wa, vld1q_f32(tx));                                                \
+            a1 = vfmaq_f32(a1, wb, vld1q_f32(tx + 4));                                            \
+        }                                                                                         \
+        return vaddvq_f32(vaddq_f32(a0, a1));                                                     \
+    }
+NEON_DENSE(n_dense_f32, 4, ld8_f32)
+NEON_DENSE(n_dense_f16, 2, ld8_f16)
+NEON_DENSE(n_dense_bf16, 2, ld8_bf16)
+
+/* NR rows x NT tokens (4 x 2: 16 accumulators + 8 row vectors + 2 x of 32 registers). */
+#define TILE_N(NR, NT)                                                                            \
+    do {                                                                                          \
+        float32x4_t a[NR][NT][2];                                                                 \
+        for (int r = 0; r < NR; r++)                                                              \
+            for (int t = 0; t < NT; t++) a[r][t][0] = a[r][t][1] = vdupq_n_f32(0.0f);             \
+        size_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8) {                                                              \
+            float32x4_t w0[NR], w1[NR];                                                           \
+            for (int r = 0; r < NR; r++) {                                                        \
+                w0[r] = vld1q_f32(w + (size_t)r * ldw + i);                                       \
+                w1[r] = vld1q_f32(w + (size_t)r * ldw + i + 4);                                   \
+            }                                                                                     \
+            for (int t = 0; t < NT; t++) {                                                        \
+                float32x4_t x0 = vld1q_f32(x + (size_t)t * ldx + i), x1 = vld1q_f32(x + (size_t)t * ldx + i + 4); \
+                for (int r = 0; r < NR; r++) {                                                    \
+                    a[r][t][0] = vfmaq_f32(a[r][t][0], w0[r], x0);                                \
+                    a[r][t][1] = vfmaq_f32(a[r][t][1], w1[r], x1);                                \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            for (int r = 0; r < NR; r++)                                                          \
+                for (int t = 0; t < NT; t++) {                                                    \
+                    float tw[8] = {0}, tx[8] = {0};                                               \
+                    memcpy(tw, w + (size_t)r * ldw + i, 4 * (n - i));                             \
+                    memcpy(tx, x + (size_t)t * ldx + i, 4 * (n - i));                             \
+                    a[r][t][0] = vfmaq_f32(a[r][t][0], vld1q_f32(tw), vld1q_f32(tx));             \
+                    a[r][t][1] = vfmaq_f32(a[r][t][1], vld1q_f32(tw + 4), vld1q_f32(tx + 4));     \
+                }                                                                                 \
+        }                                                                                         \
+        for (int t = 0; t < NT; t++)                                                              \
+            for (int r = 0; r < NR; r++)                                                          \
+                out[(size_t)t * (size_t)onr + (size_t)r] = vaddvq_f32(vaddq_f32(a[r][t][0], a[r][t][1])); \
+    } while (0)
+
+static void n_tile_4x2(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out, int onr) {
+    TILE_N(4, 2);
+}
+static void n_tile_1x1(const float *w, size_t ldw, const float *x, size_t ldx, size_t n, float *out, int onr) {
+    TILE_N(1, 1);
+}
+static void n_tile(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n, float *out) {
+    int t = 0;
+    if (nr == 4)
+        for (; t + 2 <= nt; t += 2) n_tile_4x2(w, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr, nr);
+    for (; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            n_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
+}
+
+const sl_qd_kernels sl_qd_neon = {
+    .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = sl_qd_p_q4_k,
+    .q6_k = sl_qd_p_q6_k, .affine4 = n_affine4, .affine8 = n_affine8, .dense_f32 = n_dense_f32,
+    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
+#if defined(SL_QD_NEON_DOT)
+const sl_qd_kernels sl_qd_neon_dot = {
+    .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = sl_qd_p_q4_k,
+    .q6_k = sl_qd_p_q6_k, .affine4 = n_affine4, .affine8 = n_affine8, .dense_f32 = n_dense_f32,
+    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
+#endif
+#else
+typedef int sl_qdot_neon_unused; /* ISO C forbids an empty translation unit */
+#endif
