@@ -244,6 +244,53 @@ static cJSON *load_json(const char *dir, const char *name, sl_error *err) {
     return j;
 }
 
+/* llama.cpp's name for the pre-tokenizer (its regex set): from
+ * tokenizer.json's pre_tokenizer where it is recognizable — a plain
+ * ByteLevel with use_regex is GPT-2's regex ("gpt-2"); a Split with Llama 3's
+ * or Qwen2's regex — else guessed from the model type. */
+static const char *pre_tokenizer_name(const cJSON *tj, const char *model_type) {
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(tj, "pre_tokenizer");
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pt, "type"));
+    if (type && !strcmp(type, "ByteLevel") && !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pt, "use_regex")))
+        return "gpt-2";
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers")) {
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(e, "pattern");
+        const char *re = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pat, "Regex"));
+        if (!re || !strstr(re, "(?i:'s|'t|'re|'ve|'m|'ll|'d)")) continue;
+        if (strstr(re, "\\p{N}{1,3}")) return "llama-bpe";
+        if (strstr(re, "\\p{N}|")) return "qwen2";
+    }
+    return !strcmp(model_type, "llama") || !strcmp(model_type, "mistral") ? "llama-bpe"
+           : !strncmp(model_type, "qwen", 4)                              ? "qwen2"
+                                                                          : "default";
+}
+
+/* Without add_bos_token in tokenizer_config.json, gguf-py's SpecialVocab
+ * reads tokenizer.json's post_processor: RobertaProcessing adds BOS; a
+ * TemplateProcessing whose single template has more than one item and starts
+ * with a special token adds BOS when that token is the configured bos_token
+ * (or none is configured).  1 / 0, or -1 when it says nothing. */
+static int template_adds_bos(const cJSON *tj, const cJSON *tc) {
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(tj, "post_processor");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(pp, "processors"), *e;
+    const cJSON *bt = cJSON_GetObjectItemCaseSensitive(tc, "bos_token");
+    const char *bos = cJSON_IsString(bt) ? bt->valuestring
+                                          : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bt, "content"));
+    int r = -1;
+    for (e = list ? list->child : pp; e; e = list ? e->next : NULL) {
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
+        if (type && !strcmp(type, "RobertaProcessing")) r = 1;
+        if (!type || strcmp(type, "TemplateProcessing")) continue;
+        const cJSON *single = cJSON_GetObjectItemCaseSensitive(e, "single");
+        if (cJSON_GetArraySize(single) < 2) continue;
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(single, 0), "SpecialToken");
+        const char *first = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "id"));
+        if (first) r = !bos || !strcmp(first, bos);
+    }
+    return r;
+}
+
 static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type, const pj *cfg, long long n_vocab,
                               sl_error *err) {
     sl_error e2 = {0};
@@ -307,10 +354,7 @@ static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type,
     free(tok);
     free(type);
     rc |= kv_str(m, "tokenizer.ggml.model", byte_fallback ? "llama" : "gpt2");
-    if (!byte_fallback)
-        rc |= kv_str(m, "tokenizer.ggml.pre", !strcmp(model_type, "llama") || !strcmp(model_type, "mistral") ? "llama-bpe"
-                                              : !strncmp(model_type, "qwen", 4)                                   ? "qwen2"
-                                                                                                                  : "default");
+    if (!byte_fallback) rc |= kv_str(m, "tokenizer.ggml.pre", pre_tokenizer_name(tj, model_type));
     rc |= kv_array(m, "tokenizer.ggml.tokens", "string", tokens);
     if (scores) rc |= kv_array(m, "tokenizer.ggml.scores", "float32", scores);
     rc |= kv_array(m, "tokenizer.ggml.token_type", "int32", types);
@@ -338,6 +382,10 @@ static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type,
     if (padid >= 0) rc |= kv_u32(m, "tokenizer.ggml.padding_token_id", padid);
     cJSON *ab = cJSON_GetObjectItemCaseSensitive(tc, "add_bos_token");
     if (cJSON_IsBool(ab)) rc |= kv_bool(m, "tokenizer.ggml.add_bos_token", cJSON_IsTrue(ab));
+    else {
+        int tb = template_adds_bos(tj, tc);
+        if (tb >= 0) rc |= kv_bool(m, "tokenizer.ggml.add_bos_token", tb == 1);
+    }
     const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tc, "chat_template"));
     if (tmpl) rc |= kv_str(m, "tokenizer.chat_template", tmpl);
     if (rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");

@@ -12,7 +12,8 @@
  *    ordinary parser checks, with llama.cpp's semantics where they differ
  *    from transformers' (gemma2/3: 1/sqrt(head_dim) attention scale, sliding
  *    layers by period 2 / 6 or attention.sliding_window_pattern; phi3:
- *    rope_factors_long/short + rope.scaling.*); tensor names (token_embd,
+ *    rope_factors_long/short + rope.scaling.*, long factors whenever the
+ *    context padded to 256 exceeds the original); tensor names (token_embd,
  *    blk.N.attn_q, post_attention_norm, attn_qkv...) map to transformers'
  *    names; a missing output.weight means tied embeddings; rope_freqs.weight
  *    (Llama 3 RoPE factors) becomes per-dimension frequency divisors.  Only
@@ -24,6 +25,7 @@
  * biases against the config, dtypes, contiguity) before it is bound as a
  * view; nothing is dequantized here.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,14 +345,23 @@ int sl_model_gguf_config(sl_checkpoint *ck, sl_error *err) {
             cJSON_Delete(cfg);
             return sl_errorf(err, SL_EINVAL, "%s: tensors rope_factors_long/short must be small float vectors", ck->path);
         }
+        /* llama.cpp takes the long factors when its context, padded to a multiple
+         * of 256, exceeds the original one; silica compares its own context
+         * size: the same choice with the threshold rounded down to 256 (below
+         * 256 the short factors are never used). */
+        double orig = anum(ck, arch, "rope.scaling.original_context_length", anum(ck, arch, "context_length", 4096));
+        double thr = 256.0 * floor(orig / 256.0);
+        if (thr < 256) {
+            cJSON_Delete(b);
+            b = cJSON_Duplicate(a, 1);
+            thr = orig > 0 ? orig : 1;
+        }
         rope = cJSON_AddObjectToObject(cfg, "rope_scaling");
         cJSON_AddStringToObject(rope, "rope_type", "longrope");
         cJSON_AddItemToObject(rope, "long_factor", a);
         cJSON_AddItemToObject(rope, "short_factor", b);
-        cJSON_AddNumberToObject(rope, "original_max_position_embeddings",
-                                anum(ck, arch, "rope.scaling.original_context_length", anum(ck, arch, "context_length", 4096)));
-        if (akey(ck, arch, "rope.scaling.attn_factor"))
-            cJSON_AddNumberToObject(rope, "attention_factor", anum(ck, arch, "rope.scaling.attn_factor", 1));
+        cJSON_AddNumberToObject(rope, "original_max_position_embeddings", thr);
+        cJSON_AddNumberToObject(rope, "attention_factor", anum(ck, arch, "rope.scaling.attn_factor", 1));
     } else if (rf) {   /* Llama 3 factors: inv_freq[i] / f[i] == longrope with short = long = f, attention factor 1 */
         cJSON *a = factor_array(rf), *b = factor_array(rf);
         if (!a || !b) {

@@ -221,10 +221,117 @@ def test_quantize_gguf_file(silica, tmp_path, llama_dir):
     assert tensors(GGUFReader(str(q4)))["blk.0.attn_q.weight"].tensor_type == GT.Q4_0
 
 
+def bf16_round(a):
+    import ml_dtypes
+    return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
+
+
+@pytest.mark.parametrize("family", ["gemma", "gemma2"])
+def test_gemma_layout_as_convert_hf_to_gguf(silica, tmp_path, family):
+    """convert_hf_to_gguf's Gemma/Gemma2 layout: norms + 1 (in the source dtype, bf16 here),
+    sandwich norm names, no output.weight, head_dim keys, softcapping / sliding window."""
+    d = tmp_path / family
+    c = make_hf_model(d, family, seed=3)
+    out = tmp_path / "m.gguf"
+    silica("convert", d, out, "--to", "gguf", "--q-type", "F32", check=True)
+    r = GGUFReader(str(out))
+    src = {k: f32(v) for k, v in st_load(d).items()}
+    t = tensors(r)
+    assert field(r, "general.architecture") == family
+    assert field(r, f"{family}.attention.key_length") == c["head_dim"]
+    assert field(r, f"{family}.attention.value_length") == c["head_dim"]
+    assert f"{family}.rope.freq_base" not in r.fields   # theta 10000 = llama.cpp's default, as the converter
+    assert "output.weight" not in t
+    post = {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+            "post_feedforward_layernorm": "post_ffw_norm"} if family == "gemma2" else \
+        {"post_attention_layernorm": "ffn_norm"}
+    names = {"model.norm.weight": "output_norm.weight", "model.embed_tokens.weight": "token_embd.weight"}
+    for l in range(c["num_hidden_layers"]):
+        names[f"model.layers.{l}.input_layernorm.weight"] = f"blk.{l}.attn_norm.weight"
+        names.update({f"model.layers.{l}.{h}.weight": f"blk.{l}.{g}.weight" for h, g in post.items()})
+        names[f"model.layers.{l}.self_attn.q_proj.weight"] = f"blk.{l}.attn_q.weight"
+    for hf, gg in names.items():
+        assert gg in t, gg
+        want = bf16_round(src[hf] + 1) if hf.endswith("norm.weight") else src[hf]
+        if hf.endswith("norm.weight"):
+            assert t[gg].tensor_type == GT.F32
+        np.testing.assert_array_equal(deq(t[gg]), want, err_msg=gg)
+    assert len(t) == 2 + c["num_hidden_layers"] * (9 if family == "gemma" else 11)
+    if family == "gemma2":
+        assert field(r, "gemma2.attn_logit_softcapping") == 50.0
+        assert field(r, "gemma2.final_logit_softcapping") == 30.0
+        assert field(r, "gemma2.attention.sliding_window") == 4096
+        assert "gemma2.attention.sliding_window_pattern" not in r.fields   # default period 2
+
+
+def test_phi3_layout_as_convert_hf_to_gguf(silica, tmp_path):
+    """Phi-3: fused attn_qkv / ffn_up (gate_up), partial rotary, LongRoPE factor tensors."""
+    d = tmp_path / "phi3"
+    c = make_hf_model(d, "phi3", seed=4, hidden=128, heads=4, kv_heads=4)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update(partial_rotary_factor=0.5, max_position_embeddings=4096, original_max_position_embeddings=1024,
+               rope_scaling={"type": "longrope", "long_factor": [1.0 + i for i in range(8)],
+                             "short_factor": [1.0 + i / 8 for i in range(8)]})
+    (d / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "m.gguf"
+    silica("convert", d, out, "--to", "gguf", check=True)
+    r = GGUFReader(str(out))
+    t = tensors(r)
+    assert field(r, "general.architecture") == "phi3"
+    assert field(r, "phi3.rope.dimension_count") == 16
+    assert field(r, "phi3.rope.scaling.original_context_length") == 1024
+    assert field(r, "phi3.attention.sliding_window") == 0
+    assert field(r, "phi3.rope.scaling.attn_factor") == pytest.approx(np.sqrt(1 + np.log(4) / np.log(1024)), rel=1e-6)
+    assert list(t["blk.0.attn_qkv.weight"].shape) == [128, 3 * 128]
+    assert list(t["blk.0.ffn_up.weight"].shape) == [128, 2 * c["intermediate_size"]]
+    assert "blk.0.ffn_gate.weight" not in t and "blk.0.attn_q.weight" not in t
+    np.testing.assert_array_equal(t["rope_factors_long.weight"].data, np.arange(1, 9, dtype=np.float32))
+    np.testing.assert_array_equal(t["rope_factors_short.weight"].data, 1 + np.arange(8, dtype=np.float32) / 8)
+    assert t["rope_factors_long.weight"].tensor_type == GT.F32
+    assert "output.weight" in t   # untied
+    # silica runs what it wrote
+    silica("logits", out, "--ids", "1,2,3", "--json", check=True)
+
+
+def test_gemma3_text_export_runs(silica, tmp_path):
+    """gemma3_text: q/k norms shifted too, rope keys, a non-default layer pattern recorded."""
+    d = tmp_path / "g3"
+    make_hf_model(d, "gemma2", seed=6)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg.update(model_type="gemma3_text", architectures=["Gemma3ForCausalLM"], sliding_window=4,
+               layer_types=["sliding_attention", "full_attention"],
+               rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+                                "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
+    for k in ("attn_logit_softcapping", "final_logit_softcapping", "rope_theta"):
+        cfg.pop(k)
+    (d / "config.json").write_text(json.dumps(cfg))
+    from safetensors.numpy import load_file, save_file
+    w = load_file(str(d / "model.safetensors"))
+    for l in range(cfg["num_hidden_layers"]):
+        for n in ("q_norm", "k_norm"):
+            w[f"model.layers.{l}.self_attn.{n}.weight"] = np.full(cfg["head_dim"], 0.5, np.float32)
+    save_file(w, str(d / "model.safetensors"))
+    out = tmp_path / "m.gguf"
+    silica("convert", d, out, "--to", "gguf", check=True)
+    r = GGUFReader(str(out))
+    assert field(r, "general.architecture") == "gemma3"
+    assert field(r, "gemma3.rope.freq_base") == 1e6
+    assert field(r, "gemma3.rope.freq_base_swa") == 1e4
+    assert field(r, "gemma3.rope.scaling.type") == "linear"
+    assert field(r, "gemma3.rope.scaling.factor") == 8.0
+    assert field(r, "gemma3.attention.sliding_window") == 4
+    assert field(r, "gemma3.attention.sliding_window_pattern") == 2   # llama.cpp would assume 6
+    np.testing.assert_array_equal(deq(tensors(r)["blk.0.attn_q_norm.weight"]), np.full(cfg["head_dim"], 1.5, np.float32))
+    silica("logits", out, "--ids", "1,2,3", "--json", check=True)
+
+
 def test_gguf_bad_input(silica, tmp_path, llama_dir):
-    g = tmp_path / "gemma"
-    make_hf_model(g, "gemma", tokenizer=False)
-    assert_clean_error(silica("convert", g, tmp_path / "x.gguf", "--to", "gguf"), "gemma", "llama")
+    g = tmp_path / "olmo"
+    make_hf_model(g, "llama", tokenizer=False)
+    cfg = json.loads((g / "config.json").read_text())
+    cfg["model_type"] = "olmo"
+    (g / "config.json").write_text(json.dumps(cfg))
+    assert_clean_error(silica("convert", g, tmp_path / "x.gguf", "--to", "gguf"), "olmo", "gemma3_text")
     out = tmp_path / "m.gguf"
     out.write_text("x")
     assert_clean_error(silica("convert", llama_dir, out, "--to", "gguf"), "already exists")

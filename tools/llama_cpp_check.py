@@ -1,0 +1,198 @@
+"""llama_cpp_check.py — silica's GGUF export checked by a real llama.cpp.
+
+Used two ways:
+  * tools/llama_cpp_check.sh runs `python tools/llama_cpp_check.py run ...` on a
+    machine with a built llama.cpp: every case below is converted with silica,
+    run greedily by llama.cpp (tools/llama_cpp_greedy.c, the C API, argmax),
+    and K-quant blocks are compared with llama-quantize --pure; the outcome is
+    written to tools/llama_cpp_check.result.json (committed).
+  * tests/py/test_llama_cpp_check.py imports CASES / prepare / build_gguf /
+    kquant_hashes to regenerate every GGUF with today's silica from the same
+    sources and assert it is byte-identical to what llama.cpp accepted.
+
+Sources are deterministic: the random-weight reference models in
+tests/fixtures/models/engine_models.tar.xz (vocab 256) get a byte-level BPE
+tokenizer.json of exactly 256 tokens written here with json.dumps (no
+tokenizers version in the loop), and models/demo is used as committed.
+"""
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARBALL = ROOT / "tests" / "fixtures" / "models" / "engine_models.tar.xz"
+DEMO = ROOT / "models" / "demo"
+RESULT = Path(__file__).with_name("llama_cpp_check.result.json")
+PROMPT_IDS = [1, 17, 42, 99, 5, 200, 123, 7]
+DEMO_PROMPT = "def fibonacci(n):\n    "
+
+# name, source (fixture arch or "demo"), silica convert options, prompt, tokens, context
+CASES = [
+    ("demo-q4_1", "demo", [], DEMO_PROMPT, 24, 64),                       # MLX affine 4-bit -> Q4_1, lossless
+    ("demo-q4_k", "demo", ["--q-type", "Q4_K"], DEMO_PROMPT, 24, 64),
+    ("demo-q6_k", "demo", ["--q-type", "Q6_K"], DEMO_PROMPT, 24, 64),
+    ("llama-f16", "llama", ["--q-type", "F16"], PROMPT_IDS, 16, 32),      # HF float model -> F16
+    ("mistral-f16", "mistral", ["--q-type", "F16"], PROMPT_IDS, 16, 32),
+    ("qwen2-q8_0", "qwen2", ["--q-type", "Q8_0"], PROMPT_IDS, 16, 32),
+    ("qwen3-q4_0", "qwen3", ["--q-type", "Q4_0"], PROMPT_IDS, 16, 32),
+    ("gemma-f16", "gemma", ["--q-type", "F16"], PROMPT_IDS, 16, 32),
+    ("gemma2-q8_0", "gemma2", ["--q-type", "Q8_0"], PROMPT_IDS, 16, 32),
+    ("gemma3-f32", "gemma3", ["--q-type", "F32"], PROMPT_IDS, 16, 32),
+    ("phi3-f16", "phi3", ["--q-type", "F16"], PROMPT_IDS, 16, 32),   # ctx 32 = original: short factors
+]
+KQUANT_TYPES = ["Q4_K", "Q6_K"]
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character table (ByteLevel pre-tokenizer)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def byte_tokenizer_json():
+    table = bytes_to_unicode()
+    vocab = {table[b]: b for b in range(256)}
+    tok = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": []},
+    }
+    return json.dumps(tok, ensure_ascii=False, indent=2)
+
+
+def prepare(work: Path):
+    """Extract the reference models under work/ and give each a tokenizer.json."""
+    work.mkdir(parents=True, exist_ok=True)
+    archs = sorted({src for _, src, *_ in CASES if src != "demo"})
+    with tarfile.open(TARBALL) as t:
+        members = [m for m in t.getmembers() if m.name.split("/")[0] in archs and "/f32-st/" in m.name]
+        t.extractall(work, members=members, filter="data")
+    for a in archs:
+        (work / a / "f32-st" / "tokenizer.json").write_text(byte_tokenizer_json(), encoding="utf-8")
+    return work
+
+
+def source_dir(work: Path, src: str) -> Path:
+    return DEMO if src == "demo" else work / src / "f32-st"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def silica_cmd(silica, *args, timeout=600):
+    p = subprocess.run([str(silica), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"silica {' '.join(map(str, args))}: {p.stderr.strip()}")
+    return p.stdout
+
+
+def build_gguf(silica, work: Path, case, out_dir: Path) -> Path:
+    name, src, opts, *_ = case
+    out = out_dir / f"{name}.gguf"
+    silica_cmd(silica, "convert", source_dir(work, src), out, "--to", "gguf", "--force", *opts)
+    return out
+
+
+def tensor_hashes(path: Path, types=None):
+    """{tensor name: [ggml type name, sha256 of its bytes]} (gguf-py reader)."""
+    from gguf import GGUFReader
+    r = GGUFReader(str(path))
+    out = {}
+    for t in r.tensors:
+        if types is None or t.tensor_type.name in types:
+            out[t.name] = [t.tensor_type.name, hashlib.sha256(bytes(t.data.tobytes())).hexdigest()]
+    return out
+
+
+def kquant_source(silica, out_dir: Path) -> Path:
+    """The F16 GGUF both quantizers start from (models/demo dequantized)."""
+    out = out_dir / "demo-f16.gguf"
+    silica_cmd(silica, "convert", DEMO, out, "--to", "gguf", "--force", "--q-type", "F16")
+    return out
+
+
+def silica_kquant(silica, f16: Path, qtype: str, out_dir: Path) -> Path:
+    out = out_dir / f"demo-silica-{qtype.lower()}.gguf"
+    silica_cmd(silica, "quantize", f16, out, "--q-type", qtype, "--force")
+    return out
+
+
+# ------------------------------------------------------------------ the run with llama.cpp
+
+
+def git_commit(repo: Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run(silica, llama_cpp: Path, greedy: Path, work: Path):
+    bin_dir = llama_cpp / "build" / "bin"
+    prepare(work)
+    out_dir = work / "gguf"
+    out_dir.mkdir(exist_ok=True)
+    result = {"llama_cpp_commit": git_commit(llama_cpp), "silica_commit": git_commit(ROOT),
+              "prompt_ids": PROMPT_IDS, "demo_prompt": DEMO_PROMPT, "models": {}, "kquant": {}}
+    for case in CASES:
+        name, src, opts, prompt, n, ctx = case
+        g = build_gguf(silica, work, case, out_dir)
+        args = ["--ids", ",".join(map(str, prompt))] if isinstance(prompt, list) else ["--text", prompt]
+        p = subprocess.run([str(greedy), str(g), str(n), str(ctx), *args], capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"llama.cpp on {name}: {p.stderr.strip()}")
+        got = json.loads(p.stdout)
+        entry = {"source": "models/demo" if src == "demo" else f"engine_models.tar.xz:{src}/f32-st",
+                 "convert_options": opts, "gguf_sha256": sha256(g), "gguf_bytes": g.stat().st_size,
+                 "n_predict": n, "n_ctx": ctx, "prompt_ids": got["prompt_ids"], "llama_cpp_ids": got["ids"],
+                 "llama_cpp_text": bytes.fromhex(got["text_hex"]).decode("utf-8", "replace")}
+        # perplexity of the demo model on a held-out file, where llama.cpp has a tool for it
+        result["models"][name] = entry
+        print(f"{name}: {got['ids']}", file=sys.stderr)
+    f16 = kquant_source(silica, out_dir)
+    for qt in KQUANT_TYPES:
+        ref = out_dir / f"demo-llama-quantize-{qt.lower()}.gguf"
+        subprocess.run([str(bin_dir / "llama-quantize"), "--pure", str(f16), str(ref), qt], capture_output=True,
+                       check=True, timeout=600)
+        want = tensor_hashes(ref)
+        got = tensor_hashes(silica_kquant(silica, f16, qt, out_dir))
+        same = sorted(k for k in want if want[k][0] == qt and got.get(k) == want[k])
+        diff = sorted(k for k in want if want[k][0] == qt and got.get(k) != want[k])
+        result["kquant"][qt] = {
+            "source": "silica convert models/demo --to gguf --q-type F16, then llama-quantize --pure / silica quantize",
+            "source_sha256": sha256(f16),
+            "llama_quantize": {k: v for k, v in sorted(want.items()) if v[0] == qt},
+            "kept_in_other_types": {k: v[0] for k, v in sorted(want.items()) if v[0] != qt},
+            "identical_tensors": len(same), "differing_tensors": diff,
+        }
+        print(f"{qt}: {len(same)} identical, {len(diff)} differ", file=sys.stderr)
+    RESULT.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 6 or sys.argv[1] != "run":
+        sys.exit("usage: llama_cpp_check.py run SILICA LLAMA_CPP GREEDY_BIN WORKDIR")
+    run(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]))
