@@ -2,13 +2,15 @@
 # engine_bench.sh — prompt / generation tokens per second and peak RSS of the
 # engine on a generated Llama-3.2-1B-shaped model (random weights, written
 # by numpy + safetensors under $WORK, never committed) at f16, MLX 8-bit and
-# MLX 4-bit (g64), side by side with llama.cpp (built from source OUTSIDE
-# the repo) on GGUF versions of the same weights (F16, Q8_0, Q4_0), plus the
-# memory-bandwidth roofline: bytes read per generated token / measured read
-# bandwidth = the fastest generation the memory allows.
+# MLX 4-bit (g64) and GGUF Q8_0 / Q4_0, side by side with llama.cpp (built
+# from source OUTSIDE the repo) on GGUF versions of the same weights (F16,
+# Q8_0, Q4_0), plus the memory-bandwidth roofline: measured read bandwidth /
+# bytes read per generated token = the fastest generation the memory allows.
+# Prints one markdown table (part9/README.md explains it); every figure is
+# the median of REPEAT runs (llama-bench: its mean over -r REPEAT).
 #
 # usage: bench/engine_bench.sh            (env: SILICA, LLAMA_BENCH, WORK,
-#        THREADS=2, PP=64, TG=32, PY, SMALL=1 for a 4-layer quick check)
+#        THREADS=2, PP=64, TG=32, REPEAT=3, PY, SMALL=1 for a 4-layer model)
 # SILICA defaults to build-rel/silica (built here if absent, Release);
 # LLAMA_BENCH to /tmp/j2/llama.cpp/build/bin/llama-bench (skipped if absent:
 # build it with cmake -DGGML_NATIVE=ON, see shared/specs/gguf-llamacpp.md §D).
@@ -18,6 +20,7 @@ WORK=${WORK:-/tmp/silica-engine-bench}
 THREADS=${THREADS:-2}
 PP=${PP:-64}
 TG=${TG:-32}
+REPEAT=${REPEAT:-3}
 PY=${PY:-python3}
 SILICA=${SILICA:-$ROOT/build-rel/silica}
 LLAMA_BENCH=${LLAMA_BENCH:-/tmp/j2/llama.cpp/build/bin/llama-bench}
@@ -78,6 +81,8 @@ done
 
 BW=$("$SILICA" doctor --json --bandwidth | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["memory"]["read_bandwidth_gbps"])')
 IDS=$("$PY" -c "import random; random.seed(1); print(','.join(str(random.randrange(1000, 120000)) for _ in range($PP)))")
+RES="$WORK/results-L$LAYERS.jsonl"
+: >"$RES"
 
 # weight bytes one generated token streams: every layer matrix + the head (tied: the embedding), not the
 # embedding gather.  From the checkpoint listing, so it is the bytes really stored (scales included).
@@ -104,61 +109,77 @@ else:
 print(total)
 EOF
 }
+load1() { cut -d' ' -f1 /proc/loadavg; }
 
-printf '%s\n' "engine benchmark: Llama-3.2-1B shapes ($LAYERS layers, random weights), $THREADS threads, prompt $PP, generate $TG" \
-  "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); read bandwidth ${BW} GB/s; silica qkernels: $("$SILICA" doctor --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["cpu"]["dtype_kernels"])')"
-printf '%-22s %10s %10s %10s %12s %12s\n' "run" "pp tok/s" "tg tok/s" "RSS MiB" "MB/token" "roofline tg"
-
-declare -A SIL_TG SIL_PP
-run_silica() {  # name path
-  local out
-  out=$(/usr/bin/time -f '%M' "$SILICA" run "$2" --ids "$IDS" --max-tokens "$TG" --threads "$THREADS" --json 2>"$WORK/time.txt")
-  local rss_kb; rss_kb=$(tail -1 "$WORK/time.txt")
-  local bpt; bpt=$(bytes_per_token "$2")
-  "$PY" - "$1" "$out" "$rss_kb" "$bpt" "$BW" <<'EOF'
-import json, sys
-name, out, rss, bpt, bw = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-print(f"{name:<22} {out['prompt_tps']:10.1f} {out['gen_tps']:10.2f} {rss/1024:10.0f} {bpt/1e6:12.0f} {bw*1e9/bpt:12.2f}")
-EOF
-  SIL_TG[$1]=$(echo "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["gen_tps"])')
-  SIL_PP[$1]=$(echo "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["prompt_tps"])')
+run_silica() {  # class label path
+  local i out rss_kb bpt
+  bpt=$(bytes_per_token "$3")
+  for i in $(seq "$REPEAT"); do
+    out=$(/usr/bin/time -f '%M' "$SILICA" run "$3" --ids "$IDS" --max-tokens "$TG" --threads "$THREADS" --json 2>"$WORK/time.txt")
+    rss_kb=$(tail -1 "$WORK/time.txt")
+    "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({"engine":"silica","class":sys.argv[2],"label":sys.argv[3],"pp":d["prompt_tps"],"tg":d["gen_tps"],"rss_kb":int(sys.argv[4]),"bpt":int(sys.argv[5]),"load":float(sys.argv[6])}))' \
+      "$out" "$1" "$2" "$rss_kb" "$bpt" "$(load1)" >>"$RES"
+  done
 }
-declare -A LL_TG LL_PP
-run_llama() {  # name gguf type
-  local j
-  j=$(/usr/bin/time -f '%M' "$LLAMA_BENCH" -m "$2" -p "$PP" -n "$TG" -t "$THREADS" -r 1 -o json 2>"$WORK/time.txt")
-  local rss_kb; rss_kb=$(tail -1 "$WORK/time.txt")
-  local bpt; bpt=$(bytes_per_token "$2")
-  "$PY" - "$1" "$j" "$rss_kb" "$bpt" "$BW" <<'EOF'
+run_llama() {  # class label gguf
+  local j rss_kb
+  j=$(/usr/bin/time -f '%M' "$LLAMA_BENCH" -m "$3" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPEAT" -o json 2>"$WORK/time.txt")
+  rss_kb=$(tail -1 "$WORK/time.txt")
+  "$PY" -c '
 import json, sys
-name, rows, rss, bpt, bw = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+rows = json.loads(sys.argv[1])
 pp = next(r["avg_ts"] for r in rows if r["n_prompt"] > 0)
 tg = next(r["avg_ts"] for r in rows if r["n_gen"] > 0)
-print(f"{name:<22} {pp:10.1f} {tg:10.2f} {rss/1024:10.0f} {bpt/1e6:12.0f} {bw*1e9/bpt:12.2f}")
-EOF
-  LL_PP[$3]=$(echo "$j" | "$PY" -c 'import json,sys; print(next(r["avg_ts"] for r in json.load(sys.stdin) if r["n_prompt"] > 0))')
-  LL_TG[$3]=$(echo "$j" | "$PY" -c 'import json,sys; print(next(r["avg_ts"] for r in json.load(sys.stdin) if r["n_gen"] > 0))')
+print(json.dumps({"engine": "llama.cpp", "class": sys.argv[2], "label": sys.argv[3], "pp": pp, "tg": tg,
+                  "rss_kb": int(sys.argv[4]), "bpt": int(sys.argv[5]), "load": float(sys.argv[6])}))' \
+    "$j" "$1" "$2" "$rss_kb" "$(bytes_per_token "$3")" "$(load1)" >>"$RES"
 }
 
-run_silica "silica f16" "$HF"
-run_silica "silica mlx q8 g64" "$WORK/mlx-q8-L$LAYERS"
-run_silica "silica mlx q4 g64" "$WORK/mlx-q4-L$LAYERS"
-run_silica "silica gguf Q8_0" "$WORK/gguf-Q8_0-L$LAYERS.gguf"
-run_silica "silica gguf Q4_0" "$WORK/gguf-Q4_0-L$LAYERS.gguf"
+echo "engine benchmark: Llama-3.2-1B shapes ($LAYERS layers, random weights), $THREADS threads, prompt $PP, generate $TG, median of $REPEAT" >&2
+run_silica f16 "safetensors f16" "$HF"
+run_silica 8-bit "MLX q8 g64" "$WORK/mlx-q8-L$LAYERS"
+run_silica 8-bit "GGUF Q8_0" "$WORK/gguf-Q8_0-L$LAYERS.gguf"
+run_silica 4-bit "MLX q4 g64" "$WORK/mlx-q4-L$LAYERS"
+run_silica 4-bit "GGUF Q4_0" "$WORK/gguf-Q4_0-L$LAYERS.gguf"
 if [ -x "$LLAMA_BENCH" ]; then
-  run_llama "llama.cpp F16" "$WORK/gguf-F16-L$LAYERS.gguf" F16
-  run_llama "llama.cpp Q8_0" "$WORK/gguf-Q8_0-L$LAYERS.gguf" Q8_0
-  run_llama "llama.cpp Q4_0" "$WORK/gguf-Q4_0-L$LAYERS.gguf" Q4_0
-  echo "(ratios: silica / llama.cpp on the same bytes class, tg and pp)"
-  for pair in "silica f16|F16" "silica mlx q8 g64|Q8_0" "silica mlx q4 g64|Q4_0" "silica gguf Q8_0|Q8_0" "silica gguf Q4_0|Q4_0"; do
-    s=${pair%%|*}; t=${pair##*|}
-    "$PY" - "$s" "$t" "${SIL_PP[$s]}" "${SIL_TG[$s]}" "${LL_PP[$t]}" "${LL_TG[$t]}" <<'EOF'
-import sys
-s, t = sys.argv[1], sys.argv[2]
-spp, stg, pp, tg = map(float, sys.argv[3:7])
-print(f"  {s:<20} vs llama.cpp {t:<5}: tg {stg / tg:5.2f}x  pp {spp / pp:5.2f}x")
-EOF
-  done
+  run_llama f16 "F16" "$WORK/gguf-F16-L$LAYERS.gguf"
+  run_llama 8-bit "Q8_0" "$WORK/gguf-Q8_0-L$LAYERS.gguf"
+  run_llama 4-bit "Q4_0" "$WORK/gguf-Q4_0-L$LAYERS.gguf"
 else
-  echo "llama-bench not found at $LLAMA_BENCH: llama.cpp columns skipped"
+  echo "llama-bench not found at $LLAMA_BENCH: llama.cpp columns left empty" >&2
 fi
+
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
+KS=$("$SILICA" doctor --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["cpu"]["dtype_kernels"])')
+"$PY" - "$RES" "$BW" "$LAYERS" "$THREADS" "$PP" "$TG" "$REPEAT" "$CPU" "$KS" <<'EOF'
+import json, statistics, sys
+res, bw, layers, threads, pp, tg, rep, cpu, ks = sys.argv[1:10]
+bw = float(bw)
+rows = [json.loads(l) for l in open(res)]
+def agg(engine, label):
+    r = [x for x in rows if x["engine"] == engine and x["label"] == label]
+    if not r:
+        return None
+    return {"pp": statistics.median(x["pp"] for x in r), "tg": statistics.median(x["tg"] for x in r),
+            "rss": max(x["rss_kb"] for x in r) / 1024, "bpt": r[0]["bpt"]}
+llama = {"f16": "F16", "8-bit": "Q8_0", "4-bit": "Q4_0"}
+print(f"{cpu}; {threads} threads; read bandwidth {bw:.1f} GB/s (silica doctor --bandwidth); SIMD level: {ks}")
+print(f"Llama-3.2-1B shapes, {layers} layers, random weights; prompt {pp} tokens, generate {tg}; median of {rep} runs")
+print()
+print("| class | silica model | pp tok/s | tg tok/s | RSS MiB | llama.cpp | pp tok/s | tg tok/s | RSS MiB "
+      "| pp ratio | tg ratio | MB/token | roofline tg | tg / roofline |")
+print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+seen = []
+for x in rows:
+    if x["engine"] == "silica" and (x["class"], x["label"]) not in seen:
+        seen.append((x["class"], x["label"]))
+for cls, label in seen:
+    s, l = agg("silica", label), agg("llama.cpp", llama[cls])
+    roof = bw * 1e9 / s["bpt"]
+    lp = (f"{llama[cls]} | {l['pp']:.1f} | {l['tg']:.2f} | {l['rss']:.0f} | {s['pp'] / l['pp']:.2f}x | {s['tg'] / l['tg']:.2f}x"
+          if l else "- | - | - | - | - | -")
+    print(f"| {cls} | {label} | {s['pp']:.1f} | {s['tg']:.2f} | {s['rss']:.0f} | {lp} "
+          f"| {s['bpt'] / 1e6:.0f} | {roof:.2f} | {s['tg'] / roof:.0%} |")
+print()
+print(f"highest 1-minute load average seen during the runs: {max(x['load'] for x in rows):.1f}")
+EOF

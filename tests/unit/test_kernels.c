@@ -117,6 +117,7 @@ static void test_dense_sets(void **state) {
     enum { N = 300 };
     static float x[4 * N], wf[4 * N], out[16];
     static uint8_t raw[4 * N * 4 + 8];
+    static float aligned[N];
     const char *names[] = {"avx2", "avx512", "neon", "neondot"};
     const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
     for (int i = 0; i < 4 * N; i++) x[i] = rndf() * (i % 13 == 0 ? 30.0f : 1.0f);
@@ -137,8 +138,9 @@ static void test_dense_sets(void **state) {
                 for (size_t i = 0; i < n; i++) wf[i] = rndf() * (i % 7 == 0 ? 1e-6f : 1.0f);
                 if (n > 3 && dt == SL_F16) wf[2] = 70000.0f;   /* overflows to Inf in f16 */
                 uint8_t *wp = raw + 1 + (n & 1);              /* odd and even addresses */
-                assert_true(sl_convert(SL_F32, wf, dt, wp, n));
-                assert_true(sl_convert(dt, wp, SL_F32, wf, n));   /* reference weights = stored values */
+                assert_true(sl_convert(SL_F32, wf, dt, aligned, n));
+                assert_true(sl_convert(dt, aligned, SL_F32, wf, n));   /* reference weights = stored values */
+                memcpy(wp, aligned, n * sl_dtype_size(dt));
                 double sabs = 0;
                 for (size_t i = 0; i < n; i++) sabs += fabs((double)wf[i] * x[i]);
                 float ref = sl_dot_f32(wf, x, n), got = f(wp, x, n), tiled;
