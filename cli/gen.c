@@ -393,8 +393,8 @@ int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *
     const char *v;
     *matched = true;
     if ((v = cli_opt_value(argc, argv, i, "--kv", &missing))) {
-        if (strcmp(v, "f16") == 0) o->kv_dtype = SL_F16, o->kv_bits = 0;
-        else if (strcmp(v, "f32") == 0) o->kv_dtype = SL_F32, o->kv_bits = 0;
+        if (strcmp(v, "f16") == 0) o->kv_dtype = SL_F16;
+        else if (strcmp(v, "f32") == 0) o->kv_dtype = SL_F32;
         else if (strcmp(v, "q8") == 0) o->kv_bits = 8;
         else if (strcmp(v, "q4") == 0) o->kv_bits = 4;
         else return cli_usage(cmd, "--kv must be f16, f32, q8 or q4, got '%s'", v);

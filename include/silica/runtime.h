@@ -38,10 +38,10 @@ typedef struct sl_session sl_session;
 typedef struct sl_session_opts {
     int n_ctx;          /* positions the KV cache holds (> 0); with max_kv only
                            longrope's factor choice uses it */
-    sl_dtype kv_dtype;  /* SL_F16 (default when 0) or SL_F32 */
+    sl_dtype kv_dtype;  /* SL_F16 (default when 0) or SL_F32; with kv_bits: scale/bias dtype */
     int n_threads;      /* 0 = physical cores */
     int batch;          /* prompt tokens per forward batch (0 = 64) */
-    int kv_bits;        /* 0: kv_dtype; 4 or 8: MLX affine codes, f16 scale + bias per group */
+    int kv_bits;        /* 0: kv_dtype; 4 or 8: MLX affine codes, scale + bias per group */
     int kv_group_size;  /* 32, 64 or 128 (0: 64, or 32 when head_dim is not a multiple of 64) */
     int max_kv;         /* 0: unbounded; N > kv_keep: rotating cache of N positions per layer */
     int kv_keep;        /* attention sinks kept with max_kv (0: SL_KV_KEEP; < 0: none) */
@@ -78,7 +78,7 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
  * the default.  bits 0: *out = 0.  Errors name the value and what is allowed. */
 int sl_kv_group_size(int n_kv_heads, int head_dim, int bits, int requested, int *out, sl_error *err);
 /* Bytes one position of one layer takes, K and V: 2 * n_kv_heads * head_dim
- * elements of dtype (F16/F32), or with bits: codes + f16 scale and bias per group. */
+ * elements of dtype (F16/F32), or with bits: codes + a dtype scale and bias per group. */
 int sl_kv_pos_bytes(int n_kv_heads, int head_dim, sl_dtype dtype, int bits, int group_size, uint64_t *out,
                     sl_error *err);
 /* The batch a session uses: requested (0: 64), at most n_ctx, and with

@@ -7,8 +7,10 @@
  * visibility rules: kvcache.h.
  *
  * Quantization goes through src/quant's affine quantizer (byte-identical to
- * mx.quantize): each position's K (V) row is rounded to f16 first, then
- * quantized with f16 scales and biases — exactly mx.quantize of the f16 row.
+ * mx.quantize): with the default f16 cache each position's K (V) row is
+ * rounded to f16 first, then quantized with f16 scales and biases — exactly
+ * mx.quantize of the f16 row; an f32 cache quantizes the f32 row with f32
+ * scales and biases (mx.quantize of an f32 model's keys).
  * When head_dim is a multiple of the group (every real model) the groups are
  * mlx_lm's per-head groups; with smaller heads (test models: head_dim 16) a
  * group spans neighbouring heads of the same position, which MLX cannot do.
@@ -55,14 +57,14 @@ int sl_kv_group_size(int n_kv_heads, int head_dim, int bits, int requested, int 
 
 int sl_kv_pos_bytes(int n_kv_heads, int head_dim, sl_dtype dtype, int bits, int group_size, uint64_t *out,
                     sl_error *err) {
-    uint64_t row = (uint64_t)n_kv_heads * (uint64_t)head_dim, b;
+    uint64_t row = (uint64_t)n_kv_heads * (uint64_t)head_dim, b, esz = dtype == SL_F32 ? 4 : 2;
     if (bits) {
         if (!group_size || row % (uint64_t)group_size)
             return sl_errorf(err, SL_EINVAL, "KV cache group size %d does not divide a row of %llu values", group_size,
                              (unsigned long long)row);
-        b = row * (uint64_t)bits / 8 + 4 * (row / (uint64_t)group_size);   /* codes + f16 scale and bias */
+        b = row * (uint64_t)bits / 8 + 2 * esz * (row / (uint64_t)group_size);   /* codes + scale and bias */
     } else {
-        b = row * (dtype == SL_F32 ? 4 : 2);
+        b = row * esz;
     }
     *out = 2 * b;   /* K and V */
     return 0;
@@ -124,7 +126,7 @@ int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_o
     kv->groups = kv->bits ? kv->row / kv->group : 0;
     kv->row_bytes = kv->bits ? (size_t)kv->row * (size_t)kv->bits / 8 : (size_t)kv->row * sl_dtype_size(kv->dtype);
     kv->limit = o->max_kv > 0 ? SL_KV_MAX_POS : o->n_ctx;
-    size_t per_row = kv->row_bytes + 4 * (size_t)kv->groups;   /* codes/elements + scales + biases */
+    size_t sdsz = sl_dtype_size(kv->dtype), per_row = kv->row_bytes + 2 * sdsz * (size_t)kv->groups;
     kv->layers = calloc((size_t)c->n_layers, sizeof *kv->layers);
     if (!kv->layers) return sl_errorf(err, SL_ENOMEM, "out of memory");
     uint64_t total = 0;
@@ -157,14 +159,15 @@ int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_o
     uint8_t *p = kv->mem;   /* row_bytes is a multiple of 4 (row is a multiple of 32 when quantized) */
     for (int l = 0; l < c->n_layers; l++) {
         sl_kv_layer *L = &kv->layers[l];
-        size_t slots = (size_t)L->sink + (size_t)L->ring, codes = slots * kv->row_bytes, sc = slots * (size_t)kv->groups;
+        size_t slots = (size_t)L->sink + (size_t)L->ring, codes = slots * kv->row_bytes;
+        size_t sc = slots * (size_t)kv->groups * sdsz;
         L->k = p, p += codes;
         L->v = p, p += codes;
         if (kv->bits) {
-            L->ks = (uint16_t *)(void *)p, p += 2 * sc;
-            L->kb = (uint16_t *)(void *)p, p += 2 * sc;
-            L->vs = (uint16_t *)(void *)p, p += 2 * sc;
-            L->vb = (uint16_t *)(void *)p, p += 2 * sc;
+            L->ks = p, p += sc;
+            L->kb = p, p += sc;
+            L->vs = p, p += sc;
+            L->vb = p, p += sc;
         }
     }
     return 0;
@@ -182,11 +185,15 @@ static size_t slot_of(const sl_kv_layer *L, int64_t pos) {
     return (size_t)L->sink + (size_t)((pos - L->sink) % L->ring);
 }
 
-static void store_row(sl_kvcache *kv, uint8_t *dst, uint16_t *sc, uint16_t *bi, const float *x) {
+static void store_row(sl_kvcache *kv, uint8_t *dst, uint8_t *sc, uint8_t *bi, const float *x) {
     if (kv->bits) {
-        sl_f32_to_f16_n(x, kv->half, (size_t)kv->row);
+        const void *src = x;
+        if (kv->dtype == SL_F16) {
+            sl_f32_to_f16_n(x, kv->half, (size_t)kv->row);
+            src = kv->half;
+        }
         /* arguments were validated at init: cannot fail */
-        (void)sl_q_affine_quantize(kv->half, SL_F16, (size_t)kv->row, kv->bits, kv->group, SL_F16, SL_Q_VARIANT_CPU,
+        (void)sl_q_affine_quantize(src, kv->dtype, (size_t)kv->row, kv->bits, kv->group, kv->dtype, SL_Q_VARIANT_CPU,
                                    (uint32_t *)(void *)dst, sc, bi, NULL);
     } else if (kv->dtype == SL_F32) {
         memcpy(dst, x, (size_t)kv->row * sizeof(float));
@@ -197,7 +204,7 @@ static void store_row(sl_kvcache *kv, uint8_t *dst, uint16_t *sc, uint16_t *bi, 
 
 void sl_kvcache_store(sl_kvcache *kv, int l, int64_t pos, const float *k, const float *v) {
     sl_kv_layer *L = &kv->layers[l];
-    size_t s = slot_of(L, pos), g = s * (size_t)kv->groups;
+    size_t s = slot_of(L, pos), g = s * (size_t)kv->groups * sl_dtype_size(kv->dtype);
     store_row(kv, L->k + s * kv->row_bytes, L->ks ? L->ks + g : NULL, L->kb ? L->kb + g : NULL, k);
     store_row(kv, L->v + s * kv->row_bytes, L->vs ? L->vs + g : NULL, L->vb ? L->vb + g : NULL, v);
 }
@@ -215,10 +222,10 @@ const float *sl_kvcache_row(const sl_kvcache *kv, int l, int64_t pos, int h, boo
     }
     /* the whole groups covering elements [e0, e0 + D) of the row */
     size_t G = (size_t)kv->group, g0 = e0 / G, g1 = (e0 + D + G - 1) / G;
-    const uint16_t *sc = (value ? L->vs : L->ks) + s * (size_t)kv->groups + g0;
-    const uint16_t *bi = (value ? L->vb : L->kb) + s * (size_t)kv->groups + g0;
+    size_t sg = (s * (size_t)kv->groups + g0) * sl_dtype_size(kv->dtype);
+    const uint8_t *sc = (value ? L->vs : L->ks) + sg, *bi = (value ? L->vb : L->kb) + sg;
     const uint32_t *w = (const uint32_t *)(const void *)(row + g0 * G * (size_t)kv->bits / 8);
-    (void)sl_q_affine_dequantize(w, sc, bi, SL_F16, (g1 - g0) * G, kv->bits, kv->group, SL_F32, tmp, NULL);
+    (void)sl_q_affine_dequantize(w, sc, bi, kv->dtype, (g1 - g0) * G, kv->bits, kv->group, SL_F32, tmp, NULL);
     return tmp + (e0 - g0 * G);
 }
 

@@ -4,7 +4,8 @@
  * Per layer, one K and one V array of `slots` rows; a row holds one
  * position's keys (values) of all KV heads: n_kv_heads * head_dim elements,
  * stored as f16, f32, or MLX affine codes (4/8 bits, little-endian uint32
- * words) with one f16 scale and bias per group of the row.
+ * words) with one scale and bias per group of the row, in the cache dtype
+ * (f16 by default; f32 = what MLX stores for an f32 model).
  *
  * Which positions a query at position p sees on layer l (ascending order):
  *   sinks: j < sink and p - j < win        (slots 0..sink-1, never overwritten)
@@ -35,12 +36,12 @@ typedef struct sl_kv_layer {
     int sink, span, win;         /* visibility (see above); span/win INT_MAX = unbounded */
     int ring;                    /* slots after the sinks */
     uint8_t *k, *v;              /* [sink + ring] rows of row_bytes */
-    uint16_t *ks, *kb, *vs, *vb; /* quantized: [sink + ring][groups] f16 scales, biases */
+    uint8_t *ks, *kb, *vs, *vb;  /* quantized: [sink + ring][groups] scales, biases (dtype) */
 } sl_kv_layer;
 
 typedef struct sl_kvcache {
     int n_layers, n_kv_heads, head_dim, row;   /* row = n_kv_heads * head_dim elements */
-    sl_dtype dtype;              /* F16 / F32 (bits == 0) */
+    sl_dtype dtype;              /* F16 / F32: elements (bits 0) or scales and biases */
     int bits, group, groups;     /* quantized: bits 4/8, group size, groups per row */
     size_t row_bytes;            /* bytes of one row's elements (codes when quantized) */
     int64_t limit;               /* positions a session may reach (n_ctx, or SL_KV_MAX_POS) */
@@ -48,7 +49,7 @@ typedef struct sl_kvcache {
     uint64_t bytes;              /* allocated K + V bytes (scales and biases included) */
     uint8_t *mem;                /* one allocation holding every layer's arrays */
     sl_kv_layer *layers;
-    uint16_t *half;              /* [row] f16 staging for quantization */
+    uint16_t *half;              /* [row] f16 staging for quantization (dtype F16) */
 } sl_kvcache;
 
 /* Validate opts against the model and allocate.  batch: the session's batch

@@ -330,7 +330,6 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (o) d = *o;
     if (d.n_ctx <= 0) return sl_errorf(err, SL_EINVAL, "context size must be positive (got %d)", d.n_ctx);
     if (!d.kv_dtype) d.kv_dtype = SL_F16;
-    if (d.kv_bits) d.kv_dtype = SL_F16;   /* quantized rows are rounded to f16 first */
     if (d.kv_dtype != SL_F16 && d.kv_dtype != SL_F32)
         return sl_errorf(err, SL_EUNSUPPORTED, "KV cache dtype %s not supported (F16 or F32)", sl_dtype_name(d.kv_dtype));
     d.batch = sl_kv_batch(d.batch, d.n_ctx, d.max_kv > 0 ? d.max_kv : 0);
