@@ -137,12 +137,15 @@ static int write_svg(const char *out, const char *title, const sl_mem_sample *s,
             E("%.1f,%.1f ", L + s[i].t / xtop * pw, T + ph - v / unit / ytop * ph);
         }
         E("\"/>\n");
-        double ly = T + 14 + 16 * k;
-        E("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", L + 12, ly,
-          L + 36, ly, series[k].color);
-        E("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", L + 42, ly + 4, series[k].name);
+        /* legend: one row above the plot, right-aligned (the plot area stays free for phase labels) */
+        double lx = L + pw - 100 * (3 - k), ly = T - 10;
+        E("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx, ly,
+          lx + 24, ly, series[k].color);
+        E("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", lx + 30, ly + 4, series[k].name);
     }
-    /* phase changes: a dashed vertical line, the new phase's name at its top */
+    /* phase changes: a dashed vertical line, the new phase's name at its top
+     * (labels of changes closer than 12 px move right, so none overlap) */
+    double last_label = -1e9;
     for (size_t i = 0; i < n && !rc; i++) {
         if (!s[i].phase[0] || (i > 0 && !strcmp(s[i].phase, s[i - 1].phase))) continue;
         char ep[96];
@@ -151,9 +154,11 @@ static int write_svg(const char *out, const char *title, const sl_mem_sample *s,
         E("<line class=\"phase\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
           "stroke-dasharray=\"2 3\"/>\n",
           px, T, px, T + ph);
+        double tx = px + 11 > last_label + 12 ? px + 11 : last_label + 12;
+        last_label = tx;
         E("<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555\" transform=\"rotate(-90 %.1f %.1f)\" "
           "text-anchor=\"end\">%s</text>\n",
-          px + 3, T + 2, px + 3, T + 2, ep);
+          tx, T + 4, tx, T + 4, ep);
     }
     E("</svg>\n");
 #undef E

@@ -188,7 +188,9 @@ static void unmirror(char *s, size_t cap, const char *dir, const char *repo) {
     while ((p = strstr(s, dir))) {
         char t[1024];
         snprintf(t, sizeof t, "%.*s%s%s", (int)(p - s), s, repo, p + dl);
-        snprintf(s, cap, "%s", t);
+        size_t l = strlen(t) < cap ? strlen(t) : cap - 1;   /* cut, like the original buffer would */
+        memcpy(s, t, l);
+        s[l] = 0;
     }
 }
 
