@@ -197,7 +197,8 @@ void cli_mem_phase(cli_mem_run *r, const char *phase) {
 static const char *mib(uint64_t b, char *buf, size_t cap) {
     double m = (double)b / (double)SL_MIB;
     if (m >= 100) snprintf(buf, cap, "%.0f", m);
-    else snprintf(buf, cap, "%.1f", m);
+    else if (m >= 1 || m == 0) snprintf(buf, cap, "%.1f", m);
+    else snprintf(buf, cap, "%.2f", m);   /* a short prompt's KV: 0.04 MiB, not 0.0 */
     return buf;
 }
 
