@@ -24,7 +24,7 @@
 #include "silica/memory.h"
 
 static const char *k_help =
-    "usage: silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4]\n"
+    "usage: silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4] [--kv-bits B] [--kv-group-size G] [--max-kv-size N]\n"
     "                  [--ram SIZE | --profile 8G|16G|24G|32G|64G|128G | --all-profiles]\n"
     "                  [--bandwidth GB/s] [--json] [--endpoint URL] [--revision R] [--include GLOB]\n"
     "       silica fit --list\n\n"
@@ -41,6 +41,8 @@ static const char *k_help =
     "options:\n"
     "  --ctx N           context length in tokens (default 4096)\n"
     "  --kv T            KV-cache type: f16 (default), f32, q8, q4 (group-wise, group 64)\n"
+    "  --kv-bits B, --kv-group-size G, --max-kv-size N   the KV cache as `silica run` takes them\n"
+    "                    (--max-kv-size: a rotating cache of N + batch - 1 positions per layer)\n"
     "  --ram SIZE        budget for a machine like this one with SIZE of memory (16G, 24GB)\n"
     "  --profile P       an Apple Silicon Mac with P of unified memory\n"
     "  --all-profiles    the guide table for 8/16/24/32/64/128 GB Macs\n"
@@ -157,6 +159,7 @@ int cmd_fit(int argc, char **argv) {
     const char *model = NULL, *profile = NULL;
     int64_t ctx = 4096;
     sl_kv_type kv = SL_KV_F16;
+    sl_session_opts kso = {0};   /* the KV options as run/chat take them (gen.c) */
     uint64_t ram = 0;
     double bw = 0;
     bool json = false, all = false, list = false;
@@ -166,14 +169,18 @@ int cmd_fit(int argc, char **argv) {
         bool missing = false;
         const char *v;
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
+        bool kvm;
+        int krc = cli_kv_opt(argc, argv, &i, "fit", &kso, &kvm);   /* --kv, --kv-bits, --kv-group-size, --max-kv-size */
+        if (krc || kvm) {
+            if (krc) return krc;
+            continue;
+        }
         if ((v = cli_opt_value(argc, argv, &i, "--ctx", &missing))) {
             char *end;
             double d = strtod(v, &end);
             if (*end || end == v || !(d >= 1) || d != floor(d) || d > SL_FIT_MAX_CTX)
                 return cli_usage("fit", "--ctx '%s': expected a whole number of tokens in 1..%d", v, SL_FIT_MAX_CTX);
             ctx = (int64_t)d;
-        } else if ((v = cli_opt_value(argc, argv, &i, "--kv", &missing))) {
-            if (sl_kv_type_parse(v, &kv)) return cli_usage("fit", "--kv '%s': expected f16, f32, q8 or q4", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--ram", &missing))) {
             if (sl_mem_parse_size(v, &ram)) return cli_usage("fit", "--ram '%s': expected a size such as 16G or 24GB", v);
             if (ram < SL_GIB || ram > 64ull * 1024 * SL_GIB)
@@ -278,7 +285,9 @@ int cmd_fit(int argc, char **argv) {
     sl_fit_estimate e;
     sl_fit_rec recs[8];
     size_t nrec = 0;
-    int rc = sl_fit_estimate_model(m, ctx, kv, &e, &err);
+    sl_fit_kv fk = cli_mem_fit_kv(&kso);   /* exactly the session's KV cache */
+    kv = fk.type;
+    int rc = sl_fit_estimate_ex(m, ctx, &fk, &e, &err);
     if (!rc) rc = sl_fit_recommend(m, &b, ctx, kv, recs, 8, &nrec, &err);
     if (rc) {
         sl_fit_model_free(m);

@@ -76,7 +76,7 @@ static const char *in_unit(uint64_t x, uint64_t ref, char *buf, size_t cap) {
 
 sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so) {
     sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : so->kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16,
-                   so->kv_group_size, so->max_kv, so->kv_keep};
+                   so->kv_group_size, so->max_kv, so->kv_keep, so->kv_dtype == SL_F32};
     return k;
 }
 

@@ -196,6 +196,7 @@ typedef struct sl_fit_kv {
     int group_size;              /* q8/q4 group (0: 64, or 32 when head_dim is not a multiple of 64) */
     int64_t max_kv;              /* 0: unbounded */
     int keep;                    /* attention sinks with max_kv (0: SL_KV_KEEP, < 0: none) */
+    bool f32_scales;             /* q8/q4 with f32 scales and biases (--kv f32 --kv-bits B) */
 } sl_fit_kv;
 int sl_fit_kv_bytes_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, uint64_t *out, sl_error *err);
 int sl_fit_estimate_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, sl_fit_estimate *out, sl_error *err);

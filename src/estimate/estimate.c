@@ -58,7 +58,8 @@ int sl_fit_kv_bytes_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, 
     int keep = kv->keep < 0 ? 0 : kv->keep ? kv->keep : SL_KV_KEEP;   /* as sl_session_opts.kv_keep */
     uint64_t per_pos, a, b, total;
     if ((rc = sl_kv_group_size(m->n_kv_heads, m->head_dim, bits, kv->group_size, &group, err)) ||
-        (rc = sl_kv_pos_bytes(m->n_kv_heads, m->head_dim, kv->type == SL_KV_F32 ? SL_F32 : SL_F16, bits, group,
+        (rc = sl_kv_pos_bytes(m->n_kv_heads, m->head_dim,
+                              kv->type == SL_KV_F32 || (bits && kv->f32_scales) ? SL_F32 : SL_F16, bits, group,
                               &per_pos, err))) {
         sl_error_prefix(err, "%s: ", m->name);
         return rc;
@@ -75,7 +76,7 @@ int sl_fit_kv_bytes_ex(const sl_fit_model *m, int64_t ctx, const sl_fit_kv *kv, 
 }
 
 int sl_fit_kv_bytes(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, uint64_t *out, sl_error *err) {
-    sl_fit_kv k = {kv, 0, 0, 0};
+    sl_fit_kv k = {kv, 0, 0, 0, false};
     return sl_fit_kv_bytes_ex(m, ctx, &k, out, err);
 }
 
@@ -94,7 +95,7 @@ static uint64_t compute_bytes(const sl_fit_model *m, int64_t ctx) {
 }
 
 int sl_fit_estimate_model(const sl_fit_model *m, int64_t ctx, sl_kv_type kv, sl_fit_estimate *e, sl_error *err) {
-    sl_fit_kv k = {kv, 0, 0, 0};
+    sl_fit_kv k = {kv, 0, 0, 0, false};
     return sl_fit_estimate_ex(m, ctx, &k, e, err);
 }
 

@@ -332,17 +332,20 @@ def test_chat_prefix_reuse_with_eviction(tmp_path):
 # ---------------------------------------------------------------- estimator
 
 def test_fit_kv_bytes_equal_the_session(engine):
-    """silica fit's KV bytes (same formulas) equal what the session allocated, sliding rings included."""
-    for arch in ("llama", "gemma2", "mistral"):
+    """silica fit's KV bytes (same formulas) equal what the session allocated: sliding rings, quantized
+    rows (f16 or f32 scales), rotating caches."""
+    cases = {"llama": [["--kv", "f16"], ["--kv", "q8"], ["--kv", "q4", "--max-kv-size", "8"],
+                       ["--kv", "f32", "--kv-bits", "8", "--kv-group-size", "32"], ["--max-kv-size", "6"]],
+             "gemma2": [["--kv", "f16"], ["--max-kv-size", "9", "--kv", "f32"]],
+             "mistral": [["--kv", "q8"], ["--max-kv-size", "7"]]}
+    for arch, optss in cases.items():
         d = engine / arch / "f32-st"
         ref = json.loads((engine / arch / "ref.json").read_text())
         n = len(ref["prompt"]) + 4
-        for kv in ("f16", "q8"):
-            if arch != "llama" and kv == "q8":
-                continue   # 2 KV heads x 16 = 32: fine too, but keep the run short
-            r = greedy(d, ref["prompt"], 4, "--kv", kv)
-            f = run_silica("fit", d, "--ctx", n, "--kv", kv, "--json", check=True).json()
-            assert f["kv_bytes"] == r["kv_bytes"], (arch, kv)
+        for opts in optss:
+            r = greedy(d, ref["prompt"], 4, *opts)
+            f = run_silica("fit", d, "--ctx", n, *opts, "--json", check=True).json()
+            assert f["kv_bytes"] == r["kv_bytes"], (arch, opts)
 
 
 # ---------------------------------------------------------------- bad input
