@@ -319,3 +319,39 @@ def test_fit_hub_bad_input(hub, env, tmp_path):
     # no weights at all
     h4 = hub([Repo("acme/cfg", {"README.md": b"x", "config.json": files["config.json"]})])
     assert_clean_error(run_silica("fit", "acme/cfg", "--endpoint", h4.url, env=env), "acme/cfg")
+
+
+def test_chat_status_line_on_a_terminal():
+    """On a TTY the status line follows every answer (read through a pseudo-terminal)."""
+    import pty
+    import select
+    import time
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(str(SILICA), [str(SILICA), "chat", str(DEMO), "--max-tokens", "4", "--ctx", "512"])
+    out = b""
+    os.write(fd, b"hello\n")
+    deadline = time.time() + 120
+    while time.time() < deadline and not STATS.search(out.decode("utf-8", "replace").replace("\r", "")):
+        r, _, _ = select.select([fd], [], [], 1)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    os.write(fd, b"/quit\n")
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+    assert os.WEXITSTATUS(status) == 0, text
+    m = STATS.search(text)
+    assert m, text
+    assert float(m.group(4)) == pytest.approx(512 * 2 * 8 * 4 * 64 * 2 / MIB, abs=0.05)
+    assert float(m.group(3)) > 0
