@@ -154,7 +154,7 @@ def run(silica, llama_cpp: Path, greedy: Path, work: Path):
     prepare(work)
     out_dir = work / "gguf"
     out_dir.mkdir(exist_ok=True)
-    result = {"llama_cpp_commit": git_commit(llama_cpp), "silica_commit": git_commit(ROOT),
+    result = {"llama_cpp_commit": git_commit(llama_cpp), "silica_head_when_run": git_commit(ROOT),
               "prompt_ids": PROMPT_IDS, "demo_prompt": DEMO_PROMPT, "models": {}, "kquant": {}}
     for case in CASES:
         name, src, opts, prompt, n, ctx = case

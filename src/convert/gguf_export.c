@@ -354,6 +354,8 @@ static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type,
     free(tok);
     free(type);
     rc |= kv_str(m, "tokenizer.ggml.model", byte_fallback ? "llama" : "gpt2");
+    if (byte_fallback && !strncmp(model_type, "gemma", 5))   /* as the converter: Gemma's SentencePiece adds no space */
+        rc |= kv_bool(m, "tokenizer.ggml.add_space_prefix", false);
     if (!byte_fallback) rc |= kv_str(m, "tokenizer.ggml.pre", pre_tokenizer_name(tj, model_type));
     rc |= kv_array(m, "tokenizer.ggml.tokens", "string", tokens);
     if (scores) rc |= kv_array(m, "tokenizer.ggml.scores", "float32", scores);

@@ -241,6 +241,8 @@ def test_gemma_layout_as_convert_hf_to_gguf(silica, tmp_path, family):
     assert field(r, f"{family}.attention.key_length") == c["head_dim"]
     assert field(r, f"{family}.attention.value_length") == c["head_dim"]
     assert f"{family}.rope.freq_base" not in r.fields   # theta 10000 = llama.cpp's default, as the converter
+    if field(r, "tokenizer.ggml.model") == "llama":        # SentencePiece-style vocab: Gemma adds no space
+        assert field(r, "tokenizer.ggml.add_space_prefix") is False
     assert "output.weight" not in t
     post = {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
             "post_feedforward_layernorm": "post_ffw_norm"} if family == "gemma2" else \
