@@ -144,8 +144,12 @@ int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opt
 
 int cli_mem_begin(cli_mem_run *r, const cli_mem_opts *o) {
     memset(r, 0, sizeof *r);
-    if (!o->monitor) return 0;
     sl_error err = {0};
+    if (!o->monitor && o->monitor_ms) {
+        sl_errorf(&err, SL_EINVAL, "--monitor-interval %d: needs --monitor FILE", o->monitor_ms);
+        return cli_fail(&err);
+    }
+    if (!o->monitor) return 0;
     if (sl_mem_monitor_open(o->monitor, &r->mon, &err) || sl_mem_monitor_phase(r->mon, "load", &err) ||
         sl_mem_monitor_start(r->mon, o->monitor_ms ? o->monitor_ms : 100, &err)) {
         sl_mem_monitor_close(r->mon, NULL);

@@ -92,6 +92,7 @@ def test_guard_bad_input(tmp_path):
                        "cannot create")
     assert_clean_error(run_silica("chat", DEMO, "--monitor", tmp_path, input=""), str(tmp_path))
     assert_clean_error(run_silica("run", DEMO, "x", "--monitor", ""), "--monitor")
+    assert_clean_error(run_silica("run", DEMO, "x", "--monitor-interval", 50), "--monitor-interval", "--monitor FILE")
 
 
 # ---------------------------------------------------------------- mlock
