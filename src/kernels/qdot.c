@@ -190,15 +190,17 @@ static float p_affine8(const uint8_t *words, const float *sc, const float *bi, c
 /* ---- MLX affine, 24-bit activations (see qdot.h) ---- */
 
 int sl_qd_x24_ok(int bits, int gs, size_t cols) {
-    if (gs != 32 && gs != 64 && gs != 128) return 0;
-    return (bits == 4 && cols % 128 == 0) || (bits == 8 && cols % 64 == 0);
+    if ((gs != 32 && gs != 64 && gs != 128) || cols / (size_t)gs > SL_QD_X24_GROUPS) return 0;
+    return (bits == 4 || bits == 8) && cols % 64 == 0;
 }
 
-/* Position of element e in the planes (the codes' byte order). */
-static size_t x24_pos(size_t e, int bits) {
+/* Position of element e of cols in the planes (the codes' byte order):
+ * 4-bit blocks of 128 elements (64 code bytes), the last one 64 when
+ * cols % 128 == 64. */
+static size_t x24_pos(size_t e, size_t cols, int bits) {
     if (bits == 8) return e;
-    size_t c = e & ~(size_t)127, j = e & 127;
-    return c + (j & 1) * 64 + j / 2;
+    size_t c = e & ~(size_t)127, j = e & 127, half = cols - c >= 128 ? 64 : 32;
+    return c + (j & 1) * half + j / 2;
 }
 
 /* v - 256 * floor((v + 128) / 256): the low signed byte (v >= -2^24). */
@@ -216,7 +218,7 @@ void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *plane
             if (r > (float)SL_QD_X24_MAX) r = (float)SL_QD_X24_MAX;
             if (r < -(float)SL_QD_X24_MAX) r = -(float)SL_QD_X24_MAX;
             int32_t q = (int32_t)r, l = low_s8(q), q1 = (q - l) / 256, m = low_s8(q1), h = (q1 - m) / 256;
-            size_t p = x24_pos(g * (size_t)gs + (size_t)j, bits);
+            size_t p = x24_pos(g * (size_t)gs + (size_t)j, cols, bits);
             ph[p] = (int8_t)h;
             pm[p] = (int8_t)m;
             pl[p] = (int8_t)l;
@@ -225,19 +227,30 @@ void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *plane
     }
 }
 
-float sl_qd_affine_x24_ref(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs,
-                           int bits) {
-    float acc = 0.0f;
+static float scale_at(const uint8_t *p, sl_dtype t, size_t g) {
+    if (t == SL_F32) {
+        float f;
+        memcpy(&f, p + 4 * g, 4);
+        return f;
+    }
+    uint16_t h = (uint16_t)(p[2 * g] | p[2 * g + 1] << 8);
+    return t == SL_F16 ? sl_f16_to_f32(h) : sl_bf16_to_f32(h);
+}
+
+float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                           const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits) {
+    float acc = 0.0f, bacc = 0.0f;
     for (size_t g = 0; g < cols / (size_t)gs; g++) {
         int64_t s = 0;
         for (size_t e = g * (size_t)gs; e < (g + 1) * (size_t)gs; e++) {
             int32_t q = bits == 8 ? codes[e] : (codes[e / 2] >> (4 * (e & 1))) & 15;
-            size_t p = x24_pos(e, bits);
+            size_t p = x24_pos(e, cols, bits);
             s += (int64_t)q * (65536 * planes[p] + 256 * planes[cols + p] + planes[2 * cols + p]);
         }
-        acc += ls[g] * (float)s;
+        acc += scale_at(scales, sdt, g) * d[g] * (float)s;
+        bacc += scale_at(biases, sdt, g) * xsum[g];
     }
-    return acc;
+    return acc + bacc;
 }
 
 /* The tile as independent dots (matmul.c's reference order). */

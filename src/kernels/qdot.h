@@ -62,21 +62,24 @@ typedef float (*sl_qd_affine_fn)(const uint8_t *codes, const float *sc, const fl
  * |v| <= SL_QD_X24_MAX, split exactly as v = 65536 h + 256 m + l with h, m,
  * l int8 (m, l in [-128, 127]) and stored as three planes in the codes' byte
  * order: 8-bit, element order; 4-bit, per 128 elements the 64 even elements
- * (low nibbles) then the 64 odd ones (high nibbles).  Needs cols % 128 == 0
- * (4-bit) or % 64 == 0 (8-bit) and gs in {32, 64, 128}.  The dot returns
- * sum_g ls_g * sum_{i in g} q_i * v_i with ls_g = s_g * d_g (the caller adds
- * the bias term b_g * sum(x_g)).  The activation error is at most
- * amax_g / (2 * SL_QD_X24_MAX) = 6e-8 amax_g per element, the size of f32
- * rounding, so results match the f32 path to f32 accuracy (int8
+ * (low nibbles) then the 64 odd ones (high nibbles), a last block of 64
+ * likewise split 32 / 32.  Needs cols % 64 == 0, gs in {32, 64, 128} and at most
+ * SL_QD_X24_GROUPS groups.  The dot takes the row's raw scales and biases
+ * (sdt: F32 / F16 / BF16, any alignment) and returns
+ * sum_g s_g d_g sum_{i in g} q_i v_i + b_g xsum_g.  The activation error is
+ * at most amax_g / (2 * SL_QD_X24_MAX) = 6e-8 amax_g per element, the size
+ * of f32 rounding, so results match the f32 path to f32 accuracy (int8
  * activations, as llama.cpp uses, would be 2^16 times coarser). */
 #define SL_QD_X24_MAX 8290176
+#define SL_QD_X24_GROUPS 1024
 int sl_qd_x24_ok(int bits, int gs, size_t cols);
 /* planes: 3 * cols bytes (h, then m, then l) */
 void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
-typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs);
+typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                                   const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs);
 /* The portable definition of the same sums (tests; exact integer group sums). */
-float sl_qd_affine_x24_ref(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs,
-                           int bits);
+float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                           const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits);
 
 /* Dense: one weight row of n f32 / f16 / bf16 values (bytes, any alignment) . x[n]. */
 typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);

@@ -429,15 +429,33 @@ T_512 static float v512_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
     return hsum8(acc) + macc;
 }
 
-/* MLX affine with 24-bit activations (qdot.h): per 64 code bytes, vpdpbusd
- * of the codes (unsigned) with the h, m and l int8 planes; each i32 lane
- * (4 code bytes, inside one group) becomes 65536 h + (256 m + l) in f32
- * (the bracket is exact in i32, |.| < 2^26; the sum rounds once), scaled
- * by its group's ls. */
-T_512 static inline float v512_affine_x24(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols,
-                                          int gs, int bits) {
-    size_t nbytes = cols * (size_t)bits / 8, bpg = (size_t)gs * (size_t)bits / 8;
+/* MLX affine with 24-bit activations (qdot.h): the row's scales are widened
+ * and multiplied by the token's d into ls (stack), the bias term is a
+ * 16-lane dot; then per 64 code bytes, vpdpbusd of the codes (unsigned)
+ * with the h, m and l int8 planes; each i32 lane (4 code bytes, inside one
+ * group) becomes 65536 h + (256 m + l) in f32 (the bracket is exact in
+ * i32, |.| < 2^26; the sum rounds once), scaled by its group's ls. */
+/* 16 scales of type t from p (any alignment), lanes past m zero. */
+T_512 static inline __m512 ld_scales(const uint8_t *p, sl_dtype t, __mmask16 m) {
+    if (t == SL_F32) return _mm512_maskz_loadu_ps(m, (const void *)p);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const void *)p);
+    if (t == SL_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+T_512 __attribute__((always_inline)) static inline float v512_affine_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases,
+                                          sl_dtype sdt, const float *d, const float *xsum, const int8_t *planes,
+                                          size_t cols, int gs, int bits) {
+    size_t nbytes = cols * (size_t)bits / 8, bpg = (size_t)gs * (size_t)bits / 8, G = cols / (size_t)gs;
+    size_t ss = sdt == SL_F32 ? 4 : 2;
     int sh = __builtin_ctzll((unsigned long long)bpg);   /* bpg is 16, 32, 64 or 128: c / bpg == c >> sh */
+    float ls[SL_QD_X24_GROUPS];
+    __m512 bacc = _mm512_setzero_ps();
+    for (size_t g = 0; g < G; g += 16) {   /* ls = s * d, and the bias term b . xsum */
+        __mmask16 m = G - g >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (G - g)) - 1u);
+        _mm512_mask_storeu_ps(ls + g, m, _mm512_mul_ps(ld_scales(scales + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, d + g)));
+        bacc = _mm512_fmadd_ps(ld_scales(biases + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g), bacc);
+    }
     const int8_t *ph = planes, *pm = planes + cols, *pl = planes + 2 * cols;
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512 k65536 = _mm512_set1_ps(65536.0f);
@@ -449,7 +467,8 @@ T_512 static inline float v512_affine_x24(const uint8_t *codes, const float *ls,
         sm = (__mmask16)((1u << (64 / bpg)) - 1u);
     }
 #define LD64(p) _mm512_loadu_si512((const void *)(p))
-    for (size_t c = 0; c < nbytes; c += 64) {
+    size_t c = 0;
+    for (; c + 64 <= nbytes; c += 64) {
         __m512i q = LD64(codes + c), ih, im, il;
         const __m512i z = _mm512_setzero_si512();
         if (bits == 4) {
@@ -470,13 +489,32 @@ T_512 static inline float v512_affine_x24(const uint8_t *codes, const float *ls,
         acc = _mm512_fmadd_ps(v, sc, acc);
     }
 #undef LD64
-    return _mm512_reduce_add_ps(acc);
+    float tail = 0.0f;
+    if (c < nbytes) {   /* 4-bit, cols % 128 == 64: 32 code bytes, planes split 32 / 32, 256-bit */
+#define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+        const __m256i z = _mm256_setzero_si256(), n4 = _mm256_set1_epi8(15);
+        __m256i q = LD32(codes + c), lo = _mm256_and_si256(q, n4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), n4);
+        size_t o = 2 * c;
+        __m256i ih = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(ph + o)), hi, LD32(ph + o + 32));
+        __m256i im = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(pm + o)), hi, LD32(pm + o + 32));
+        __m256i il = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(pl + o)), hi, LD32(pl + o + 32));
+#undef LD32
+        __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih), _mm256_set1_ps(65536.0f),
+                                   _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(im, 8), il)));
+        __m256 sc = bpg == 16 ? _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
+                                                      _mm256_maskz_loadu_ps(3, ls + (c >> sh)))
+                              : _mm256_set1_ps(ls[c >> sh]);
+        tail = hsum8(_mm256_mul_ps(v, sc));
+    }
+    return _mm512_reduce_add_ps(acc) + tail + _mm512_reduce_add_ps(bacc);
 }
-T_512 static float v512_affine4_x24(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs) {
-    return v512_affine_x24(codes, ls, planes, cols, gs, 4);
+T_512 static float v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                                    const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
+    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 4);
 }
-T_512 static float v512_affine8_x24(const uint8_t *codes, const float *ls, const int8_t *planes, size_t cols, int gs) {
-    return v512_affine_x24(codes, ls, planes, cols, gs, 8);
+T_512 static float v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                                    const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
+    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 8);
 }
 
 /* ---- dense rows and the f32 tile (AVX-512) ----

@@ -8,13 +8,14 @@
  *    quantized once per call to 8-bit blocks (q8 for 32-blocks, q8_K for
  *    256-blocks, as llama.cpp does), then every weight block is dotted
  *    with integer arithmetic and one f32 scale multiply (qdot.h);
- *  - fused affine dots (MLX affine 4 and 8 bits, batches of < 4 tokens):
+ *  - fused affine dots (MLX affine 4 and 8 bits):
  *    y = sum_g s_g (q_g . x_g) + b_g sum(x_g).  With AVX-512 VNNI the
  *    activations are quantized per group to 24-bit integers (qdot.h: error
  *    <= 6e-8 of the group's amax, f32 rounding size; 8-bit activations as
  *    llama.cpp uses would cost ~1e-3 of the logits' agreement with mlx_lm)
- *    and the dots are integer (vpdpbusd); other sets keep f32 activations
- *    and FMA the dequantized lanes;
+ *    and the dots are integer (vpdpbusd), for every batch size; other sets
+ *    keep f32 activations and FMA the dequantized lanes for batches of
+ *    < 4 tokens;
  *  - row decode (everything else, and MLX prompt batches): up to 4 weight
  *    rows are dequantized to f32 in the thread's scratch by the quant
  *    library and multiplied by 4 tokens at a time (sl_matmul_tiled), so
@@ -94,51 +95,69 @@ static void mm_rowdec(const sl_weight *w, const float *x, int n, size_t ldx, flo
 
 #define AFFINE_FUSED_MAX_N 4
 
-/* Scratch layout of the fused affine paths (floats): sc, bi, ls (G each),
- * then per token xsum (G) and, on the 24-bit path, d (G) and the three
+/* The 24-bit integer path (AVX-512 VNNI) serves every batch size, tokens
+ * taken X24_CHUNK at a time (their planes stay in L2 while the rows stream
+ * through): a token's result is then the same whatever the batching.
+ * Scratch (floats): per chunk token xsum and d (G each), then the three
  * int8 planes (cols bytes each). */
+#define X24_CHUNK 16
+static void mm_affine_x24(const sl_weight *w, sl_qd_affine24_fn f24, const float *x, int n, size_t ldx, float *y,
+                          size_t ldy, int64_t r0, int64_t r1, float *scratch) {
+    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, cols = (size_t)w->cols;
+    float *xsum = scratch, *xd = xsum + X24_CHUNK * G;
+    int8_t *planes = (int8_t *)(void *)(xd + X24_CHUNK * G);   /* token j of the chunk: 3 planes at 3 * j * cols */
+    for (int t0 = 0; t0 < n; t0 += X24_CHUNK) {
+        int nc = n - t0 < X24_CHUNK ? n - t0 : X24_CHUNK;
+        for (int j = 0; j < nc; j++) {
+            const float *xt = x + (size_t)(t0 + j) * ldx;
+            for (size_t g = 0; g < G; g++) {
+                float s = 0.0f;
+                for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
+                xsum[(size_t)j * G + g] = s;
+            }
+            sl_qd_prep_x24(xt, cols, w->group_size, w->bits, planes + 3 * (size_t)j * cols, xd + (size_t)j * G);
+        }
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
+            const uint8_t *rs = row_scales(w, w->scales, r), *rb = row_scales(w, w->biases, r);
+            for (int j = 0; j < nc; j++)
+                y[(size_t)(t0 + j) * ldy + (size_t)r] = f24(codes, rs, rb, w->scale_dtype, xd + (size_t)j * G,
+                                                            xsum + (size_t)j * G, planes + 3 * (size_t)j * cols, cols,
+                                                            w->group_size);
+        }
+    }
+}
+
+/* f32 activations: fused dots for batches < AFFINE_FUSED_MAX_N (scratch:
+ * sc, bi, then per token xsum, G each), the row decoder above. */
 static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                       int64_t r1, float *scratch) {
     const sl_qd_kernels *k = sl_qd_active();
+    sl_qd_affine24_fn f24 = w->bits == 4 ? k->affine4_x24 : w->bits == 8 ? k->affine8_x24 : NULL;
+    if (f24 && sl_qd_x24_ok(w->bits, w->group_size, (size_t)w->cols)) {
+        mm_affine_x24(w, f24, x, n, ldx, y, ldy, r0, r1, scratch);
+        return;
+    }
     sl_qd_affine_fn fn = w->bits == 4 ? k->affine4 : w->bits == 8 ? k->affine8 : NULL;
     if (!fn || n >= AFFINE_FUSED_MAX_N) {
         mm_rowdec(w, x, n, ldx, y, ldy, r0, r1, scratch, dec_mlx);
         return;
     }
-    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, cols = (size_t)w->cols;
-    sl_qd_affine24_fn f24 = w->bits == 4 ? k->affine4_x24 : k->affine8_x24;
-    if (!sl_qd_x24_ok(w->bits, w->group_size, cols)) f24 = NULL;
-    float *sc = scratch, *bi = sc + G, *ls = bi + G, *xsum = ls + G, *xd = xsum + (size_t)n * G;
-    int8_t *planes = (int8_t *)(void *)(xd + (size_t)n * G);   /* token t: 3 planes at 3 * t * cols */
-    for (int t = 0; t < n; t++) {
-        const float *xt = x + (size_t)t * ldx;
+    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size;
+    float *sc = scratch, *bi = sc + G, *xsum = bi + G;
+    for (int t = 0; t < n; t++)
         for (size_t g = 0; g < G; g++) {
-            const float *xg = xt + g * gs;
+            const float *xg = x + (size_t)t * ldx + g * gs;
             float s = 0.0f;
             for (size_t i = 0; i < gs; i++) s += xg[i];
             xsum[(size_t)t * G + g] = s;
         }
-        if (f24) sl_qd_prep_x24(xt, cols, w->group_size, w->bits, planes + 3 * (size_t)t * cols, xd + (size_t)t * G);
-    }
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
         widen(w->scale_dtype, row_scales(w, w->scales, r), sc, G);
         widen(w->scale_dtype, row_scales(w, w->biases, r), bi, G);
-        for (int t = 0; t < n; t++) {
-            const float *xs = xsum + (size_t)t * G;
-            if (!f24) {
-                y[(size_t)t * ldy + (size_t)r] = fn(codes, sc, bi, x + (size_t)t * ldx, xs, G, w->group_size);
-                continue;
-            }
-            const float *d = xd + (size_t)t * G;
-            float b = 0.0f;
-            for (size_t g = 0; g < G; g++) {
-                ls[g] = sc[g] * d[g];
-                b += bi[g] * xs[g];
-            }
-            y[(size_t)t * ldy + (size_t)r] =
-                f24(codes, ls, planes + 3 * (size_t)t * cols, cols, w->group_size) + b;
-        }
+        for (int t = 0; t < n; t++)
+            y[(size_t)t * ldy + (size_t)r] = fn(w->data + (size_t)r * w->row_bytes, sc, bi, x + (size_t)t * ldx,
+                                                xsum + (size_t)t * G, G, w->group_size);
     }
 }
 
@@ -210,7 +229,8 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
     if (w->fmt == SL_WF_MLX_AFFINE) {
         size_t G = (size_t)sl_weight_groups(w);
-        size_t a = 3 * G + 2 * nn * G + (3 * nn * cols + 3) / 4;
+        size_t a = 2 * G + nn * G, x24 = 2 * X24_CHUNK * G + (3 * X24_CHUNK * cols + 3) / 4;   /* f32; 24-bit */
+        if (x24 > a) a = x24;
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         size_t q8 = nn * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);

@@ -338,40 +338,54 @@ static void test_affine_fused_vs_rowdec(void **state) {
  * v = 65536 h + 256 m + l of sl_qd_prep_x24 is exact and within range. */
 static void test_affine_x24(void **state) {
     (void)state;
-    enum { COLS = 1024 };
-    static uint8_t codes[COLS];
-    static int8_t planes[3 * COLS];
-    static float x[COLS], d[COLS / 32], ls[COLS / 32];
+    enum { MAXC = 1024 };
+    static uint8_t codes[MAXC];
+    static int8_t planes[3 * MAXC];
+    static float x[MAXC], d[MAXC / 32], xs[MAXC / 32];
+    static uint8_t sraw[MAXC / 32 * 4 + 8], braw[MAXC / 32 * 4 + 8];   /* unaligned scales / biases */
     const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
-    for (int i = 0; i < COLS; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
+    for (int i = 0; i < MAXC; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
     x[5] = 0.0f;
     for (int i = 64; i < 128; i++) x[i] = 0.0f;   /* an all-zero group: d = 0 */
-    for (int bits = 4; bits <= 8; bits += 4)
-        for (int gs = 32; gs <= 128; gs *= 2) {
-            assert_true(sl_qd_x24_ok(bits, gs, COLS));
-            sl_qd_prep_x24(x, COLS, gs, bits, planes, d);
-            for (int e = 0; e < COLS; e++) {   /* reconstruct element e from its plane position */
-                int p = bits == 8 ? e : (e & ~127) + (e & 1) * 64 + (e & 127) / 2;
-                int v = 65536 * planes[p] + 256 * planes[COLS + p] + planes[2 * COLS + p];
-                assert_true(v >= -SL_QD_X24_MAX && v <= SL_QD_X24_MAX);
-                assert_true(fabsf(v * d[e / gs] - x[e]) <= d[e / gs] * 0.5f + 1e-6f * fabsf(x[e]));
-            }
-            for (int rep = 0; rep < 10; rep++) {
-                for (int i = 0; i < COLS; i++) codes[i] = (uint8_t)rndu32();
-                double sabs = 0;   /* sum of |terms|: the f32 accumulation error scale */
-                for (int g = 0; g < COLS / gs; g++) ls[g] = rndf() * 0.05f * d[g];
-                for (int e = 0; e < COLS; e++) sabs += fabs(ls[e / gs] * (double)SL_QD_X24_MAX * 255.0);
-                float ref = sl_qd_affine_x24_ref(codes, ls, planes, COLS, gs, bits);
-                for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
-                    const sl_qd_kernels *k = sl_qd_by_name(names[s]);
-                    sl_qd_affine24_fn f = k ? (bits == 4 ? k->affine4_x24 : k->affine8_x24) : NULL;
-                    if (!f) continue;
-                    float got = f(codes, ls, planes, COLS, gs);
-                    assert_true(fabs((double)got - ref) <= 1e-6 * sabs);
+    const int colss[] = {1024, 960, 64};         /* 960, 64: a last 4-bit block of 64 */
+    for (int ci = 0; ci < 3; ci++)
+        for (int bits = 4; bits <= 8; bits += 4)
+            for (int gs = 32; gs <= 128 && gs <= colss[ci]; gs *= 2) {
+                const int COLS = colss[ci];
+                if (COLS % gs) continue;
+                assert_true(sl_qd_x24_ok(bits, gs, (size_t)COLS));
+                sl_qd_prep_x24(x, (size_t)COLS, gs, bits, planes, d);
+                for (int e = 0; e < COLS; e++) {   /* reconstruct element e from its plane position */
+                    int blk = e & ~127, half = COLS - blk >= 128 ? 64 : 32;
+                    int p = bits == 8 ? e : blk + (e & 1) * half + (e & 127) / 2;
+                    int v = 65536 * planes[p] + 256 * planes[COLS + p] + planes[2 * COLS + p];
+                    assert_true(v >= -SL_QD_X24_MAX && v <= SL_QD_X24_MAX);
+                    assert_true(fabsf(v * d[e / gs] - x[e]) <= d[e / gs] * 0.5f + 1e-6f * fabsf(x[e]));
+                }
+                for (int rep = 0; rep < 6; rep++) {
+                    for (int i = 0; i < COLS; i++) codes[i] = (uint8_t)rndu32();
+                    double sabs = 0;   /* sum of |terms|: the f32 accumulation error scale */
+                    sl_dtype sdt = rep % 3 == 0 ? SL_F32 : rep % 3 == 1 ? SL_F16 : SL_BF16;
+                    for (int g = 0; g < COLS / gs; g++) {
+                        float sv = rndf() * 0.05f, bv = rndf() * 0.1f;
+                        xs[g] = rndf() * 10.0f;
+                        uint16_t hs = sdt == SL_F16 ? sl_f32_to_f16(sv) : sl_f32_to_bf16(sv);
+                        uint16_t hb = sdt == SL_F16 ? sl_f32_to_f16(bv) : sl_f32_to_bf16(bv);
+                        if (sdt == SL_F32) { memcpy(sraw + 1 + 4 * g, &sv, 4); memcpy(braw + 3 + 4 * g, &bv, 4); }
+                        else { memcpy(sraw + 1 + 2 * g, &hs, 2); memcpy(braw + 3 + 2 * g, &hb, 2); }
+                        sabs += fabs(sv * d[g] * (double)SL_QD_X24_MAX * 255.0) * gs + fabs(bv * xs[g]);
+                    }
+                    float ref = sl_qd_affine_x24_ref(codes, sraw + 1, braw + 3, sdt, d, xs, planes, (size_t)COLS, gs, bits);
+                    for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
+                        const sl_qd_kernels *k = sl_qd_by_name(names[s]);
+                        sl_qd_affine24_fn f = k ? (bits == 4 ? k->affine4_x24 : k->affine8_x24) : NULL;
+                        if (!f) continue;
+                        float got = f(codes, sraw + 1, braw + 3, sdt, d, xs, planes, (size_t)COLS, gs);
+                        assert_true(fabs((double)got - ref) <= 1e-6 * sabs);
+                    }
                 }
             }
-        }
-    assert_false(sl_qd_x24_ok(4, 64, 64));
+    assert_false(sl_qd_x24_ok(4, 32, 96));
     assert_false(sl_qd_x24_ok(8, 16, 1024));
     assert_false(sl_qd_x24_ok(3, 64, 1024));
 }
