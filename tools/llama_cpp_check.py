@@ -149,6 +149,21 @@ def git_commit(repo: Path) -> str:
         return "unknown"
 
 
+PPL_FILE = ROOT / "data" / "heldout" / "textwrap.py"
+
+
+def llama_perplexity(bin_dir: Path, g: Path):
+    """llama-perplexity's own measure (n_ctx 256 chunks, the second half of each scored):
+    not silica's windowing, so recorded for information, not compared."""
+    p = subprocess.run([str(bin_dir / "llama-perplexity"), "-m", str(g), "-f", str(PPL_FILE), "-c", "256", "-t", "2"],
+                       capture_output=True, text=True, timeout=600)
+    line = [l for l in (p.stdout + p.stderr).splitlines() if "Final estimate: PPL" in l]
+    if p.returncode != 0 or not line:
+        raise RuntimeError(f"llama-perplexity on {g.name} failed: {p.stderr[-500:]}")
+    ppl = float(line[-1].split("PPL =")[1].split()[0])
+    return {"file": str(PPL_FILE.relative_to(ROOT)), "n_ctx": 256, "ppl": ppl}
+
+
 def run(silica, llama_cpp: Path, greedy: Path, work: Path):
     bin_dir = llama_cpp / "build" / "bin"
     prepare(work)
@@ -168,7 +183,8 @@ def run(silica, llama_cpp: Path, greedy: Path, work: Path):
                  "convert_options": opts, "gguf_sha256": sha256(g), "gguf_bytes": g.stat().st_size,
                  "n_predict": n, "n_ctx": ctx, "prompt_ids": got["prompt_ids"], "llama_cpp_ids": got["ids"],
                  "llama_cpp_text": bytes.fromhex(got["text_hex"]).decode("utf-8", "replace")}
-        # perplexity of the demo model on a held-out file, where llama.cpp has a tool for it
+        if src == "demo":   # llama-perplexity on a held-out file: a sanity figure for the quantized exports
+            entry["llama_perplexity"] = llama_perplexity(bin_dir, g)
         result["models"][name] = entry
         print(f"{name}: {got['ids']}", file=sys.stderr)
     f16 = kquant_source(silica, out_dir)
