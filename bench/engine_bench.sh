@@ -10,7 +10,8 @@
 # the median of REPEAT runs (llama-bench: its mean over -r REPEAT).
 #
 # usage: bench/engine_bench.sh            (env: SILICA, LLAMA_BENCH, WORK,
-#        THREADS=2, PP=64, TG=32, REPEAT=3, PY, SMALL=1 for a 4-layer model)
+#        THREADS=2, PP=64, TG=32, REPEAT=3, PY, SMALL=1 for a 4-layer model,
+#        LLAMA_ARGS extra llama-bench flags, e.g. "--poll 0" on a busy machine)
 # SILICA defaults to build-rel/silica (built here if absent, Release);
 # LLAMA_BENCH to /tmp/j2/llama.cpp/build/bin/llama-bench (skipped if absent:
 # build it with cmake -DGGML_NATIVE=ON, see shared/specs/gguf-llamacpp.md §D).
@@ -123,7 +124,8 @@ run_silica() {  # class label path
 }
 run_llama() {  # class label gguf
   local j rss_kb
-  j=$(/usr/bin/time -f '%M' "$LLAMA_BENCH" -m "$3" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPEAT" -o json 2>"$WORK/time.txt")
+  # shellcheck disable=SC2086  # LLAMA_ARGS is a list of flags
+  j=$(/usr/bin/time -f '%M' "$LLAMA_BENCH" -m "$3" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPEAT" ${LLAMA_ARGS:-} -o json 2>"$WORK/time.txt")
   rss_kb=$(tail -1 "$WORK/time.txt")
   "$PY" -c '
 import json, sys
@@ -151,9 +153,9 @@ fi
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 KS=$("$SILICA" doctor --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["cpu"]["dtype_kernels"])')
-"$PY" - "$RES" "$BW" "$LAYERS" "$THREADS" "$PP" "$TG" "$REPEAT" "$CPU" "$KS" <<'EOF'
+"$PY" - "$RES" "$BW" "$LAYERS" "$THREADS" "$PP" "$TG" "$REPEAT" "$CPU" "$KS" "${LLAMA_ARGS:-}" <<'EOF'
 import json, statistics, sys
-res, bw, layers, threads, pp, tg, rep, cpu, ks = sys.argv[1:10]
+res, bw, layers, threads, pp, tg, rep, cpu, ks, la = sys.argv[1:11]
 bw = float(bw)
 rows = [json.loads(l) for l in open(res)]
 def agg(engine, label):
@@ -164,7 +166,8 @@ def agg(engine, label):
             "rss": max(x["rss_kb"] for x in r) / 1024, "bpt": r[0]["bpt"]}
 llama = {"f16": "F16", "8-bit": "Q8_0", "4-bit": "Q4_0"}
 print(f"{cpu}; {threads} threads; read bandwidth {bw:.1f} GB/s (silica doctor --bandwidth); SIMD level: {ks}")
-print(f"Llama-3.2-1B shapes, {layers} layers, random weights; prompt {pp} tokens, generate {tg}; median of {rep} runs")
+print(f"Llama-3.2-1B shapes, {layers} layers, random weights; prompt {pp} tokens, generate {tg}; median of {rep} runs"
+      + (f"; llama-bench {la}" if la else ""))
 print()
 print("| class | silica model | pp tok/s | tg tok/s | RSS MiB | llama.cpp | pp tok/s | tg tok/s | RSS MiB "
       "| pp ratio | tg ratio | MB/token | roofline tg | tg / roofline |")
