@@ -306,7 +306,7 @@ def test_bad_sampling_options(models):
     d = models / "llama" / "f32-st"
     assert_clean_error(run_silica("run", d, "--ids", "1", "--top-p", "0"), "--top-p")
     assert_clean_error(run_silica("run", d, "--ids", "1", "--temp", "hot"), "--temp")
-    assert_clean_error(run_silica("run", d, "--ids", "1", "--kv", "q8"), "--kv")
+    assert_clean_error(run_silica("run", d, "--ids", "1", "--kv", "q3"), "--kv")   # q8 and q4 are valid (quantized KV cache)
     assert_clean_error(run_silica("run", d), "--ids")
 
 
