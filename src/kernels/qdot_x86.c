@@ -289,10 +289,11 @@ T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
 
 /* Q4_0 / Q8_0, two blocks per 512-bit step (four per iteration, two
  * accumulators): lanes 0-7 hold block b's eight i32 partial sums, lanes
- * 8-15 block b+1's, scaled by a vector of the two blocks' d_w * d_y.  Q4_0
- * dots the unsigned codes (vpdpbusd) and removes 8 * sum(y) per block
- * afterwards (y[b].s), so no sign trick is needed; an odd last block goes
- * through the 256-bit step. */
+ * 8-15 block b+1's, scaled by a vector of the two blocks' d_w * d_y.  Q8_0
+ * goes through vpdpbusd with the weights' sign moved onto y; Q4_0 dots the
+ * unsigned codes and subtracts 8 . y in the same integer lanes (a scalar
+ * per-block correction, a serial f32 chain with int->f32 conversions, was
+ * the bottleneck); an odd last block goes through the 256-bit step. */
 T_512 static inline __m512 two_scales(float a, float b) {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
 }
@@ -309,37 +310,6 @@ T_512 static inline __m512i y_pair(const sl_q8b *y) {
                               _mm256_loadu_si256((const __m256i *)(const void *)y[1].qs), 1);
 }
 
-T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    float corr = 0.0f;
-    size_t b = 0;
-    for (; b + 4 <= nb; b += 4, w += 72) {
-        float s0 = f16s(w) * y[b].d, s1 = f16s(w + 18) * y[b + 1].d, s2 = f16s(w + 36) * y[b + 2].d,
-              s3 = f16s(w + 54) * y[b + 3].d;
-        __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w), y_pair(y + b));
-        __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w + 36), y_pair(y + b + 2));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(s0, s1), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(s2, s3), a1);
-        corr += (s0 * (float)y[b].s + s1 * (float)y[b + 1].s) + (s2 * (float)y[b + 2].s + s3 * (float)y[b + 3].s);
-    }
-    for (; b + 2 <= nb; b += 2, w += 36) {
-        float s0 = f16s(w) * y[b].d, s1 = f16s(w + 18) * y[b + 1].d;
-        __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_pair(w), y_pair(y + b));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(s0, s1), a0);
-        corr += s0 * (float)y[b].s + s1 * (float)y[b + 1].s;
-    }
-    float tail = 0.0f;
-    if (b < nb) {
-        __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
-        __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
-                                        _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        float s0 = f16s(w) * y[b].d;
-        tail = s0 * (float)(hsum8i(p) - 8 * y[b].s);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) - 8.0f * corr + tail;
-}
-
 /* Signed x signed bytes with vpdpbusd: |w| times y with w's sign moved onto y
  * (y is in [-127, 127], so negating it cannot overflow). */
 T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
@@ -347,6 +317,33 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
+T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
+    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 4 <= nb; b += 4, w += 72) {
+        __m512i y0 = y_pair(y + b), y1 = y_pair(y + b + 2);   /* (q - 8) . y = q . y - 8 . y */
+        __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
+        __m512i p1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w + 36), y1), _mm512_dpbusd_epi32(z, k8, y1));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(f16s(w + 36) * y[b + 2].d, f16s(w + 54) * y[b + 3].d), a1);
+    }
+    for (; b + 2 <= nb; b += 2, w += 36) {
+        __m512i y0 = y_pair(y + b);
+        __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
+    }
+    float tail = 0.0f;
+    if (b < nb) {
+        __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
+        __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
+        tail = f16s(w) * y[b].d * (float)(hsum8i(p) - 8 * y[b].s);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
+}
+
 T_512 static inline __m512i q8_0_pair(const uint8_t *w) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2))),
                               _mm256_loadu_si256((const __m256i *)(const void *)(w + 36)), 1);
