@@ -89,14 +89,9 @@ typedef void (*sl_qd_tile_fn)(const float *w, size_t ldw, int nr, const float *x
                               float *out);
 #define SL_QD_TILE 4
 
-/* Four consecutive rows (row_bytes apart) . one activation row -> out[4],
- * each bit-identical to the single-row dot (only loads are shared). */
-typedef void (*sl_qd_q8x4_fn)(const uint8_t *w, size_t row_bytes, const sl_q8b *y, size_t nb, float *out);
-
 typedef struct sl_qd_kernels {
     const char *name;
     sl_qd_q8_fn q4_0, q8_0, q4_1;
-    sl_qd_q8x4_fn q4_0_x4;                              /* NULL: row by row */
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_affine_fn affine4, affine8;
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */

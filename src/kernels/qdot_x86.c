@@ -317,64 +317,31 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
-/* Q4_0 rows: NR rows (1 or 4) against one activation row.  Per row the
- * arithmetic is the same whatever NR (the y loads, 8 . y and the d_y
- * vectors are only shared), so grouping rows changes no bit. */
-T_512 __attribute__((always_inline)) static inline __m512 dw_pair(const uint8_t *w0, const uint8_t *w1) {
-    uint16_t h0, h1;
-    memcpy(&h0, w0, 2);
-    memcpy(&h1, w1, 2);
-    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    __m128 d = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1));
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(d));
-}
-T_512 __attribute__((always_inline)) static inline void q4_0_rows(const uint8_t *w, size_t rb, int nr,
-                                                                   const sl_q8b *y, size_t nb, float *out) {
-    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
-    __m512 a0[4], a1[4];
-    for (int r = 0; r < nr; r++) a0[r] = a1[r] = _mm512_setzero_ps();
-    size_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        __m512i y0 = y_pair(y + b), y1 = y_pair(y + b + 2);   /* (q - 8) . y = q . y - 8 . y */
-        __m512i c0 = _mm512_dpbusd_epi32(z, k8, y0), c1 = _mm512_dpbusd_epi32(z, k8, y1);
-        __m512 dy0 = two_scales(y[b].d, y[b + 1].d), dy1 = two_scales(y[b + 2].d, y[b + 3].d);
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *wb = w + (size_t)r * rb + 18 * b;
-            __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(wb), y0), c0);
-            __m512i p1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(wb + 36), y1), c1);
-            a0[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p0), dy0), dw_pair(wb, wb + 18), a0[r]);
-            a1[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p1), dy1), dw_pair(wb + 36, wb + 54), a1[r]);
-        }
-    }
-    size_t b2 = b;
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *wr = w + (size_t)r * rb;
-        for (b = b2; b + 2 <= nb; b += 2) {
-            const uint8_t *wb = wr + 18 * b;
-            __m512i y0 = y_pair(y + b);
-            __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(wb), y0), _mm512_dpbusd_epi32(z, k8, y0));
-            a0[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(p0), two_scales(y[b].d, y[b + 1].d)),
-                                    dw_pair(wb, wb + 18), a0[r]);
-        }
-        float tail = 0.0f;
-        if (b < nb) {
-            const uint8_t *wb = wr + 18 * b;
-            __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(wb + 2));
-            __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
-                                            _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-            tail = f16s(wb) * y[b].d * (float)(hsum8i(p) - 8 * y[b].s);
-        }
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r])) + tail;
-    }
-}
 T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
-    float out;
-    q4_0_rows(w, 0, 1, y, nb, &out);
-    return out;
-}
-T_512 static void v512_q4_0_x4(const uint8_t *w, size_t rb, const sl_q8b *y, size_t nb, float *out) {
-    q4_0_rows(w, rb, 4, y, nb, out);
+    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t b = 0;
+    for (; b + 4 <= nb; b += 4, w += 72) {
+        __m512i y0 = y_pair(y + b), y1 = y_pair(y + b + 2);   /* (q - 8) . y = q . y - 8 . y */
+        __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
+        __m512i p1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w + 36), y1), _mm512_dpbusd_epi32(z, k8, y1));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(f16s(w + 36) * y[b + 2].d, f16s(w + 54) * y[b + 3].d), a1);
+    }
+    for (; b + 2 <= nb; b += 2, w += 36) {
+        __m512i y0 = y_pair(y + b);
+        __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
+        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
+    }
+    float tail = 0.0f;
+    if (b < nb) {
+        __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
+        __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
+                                        _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
+        tail = f16s(w) * y[b].d * (float)(hsum8i(p) - 8 * y[b].s);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
 }
 
 T_512 static inline __m512i q8_0_pair(const uint8_t *w) {
@@ -626,7 +593,7 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 }
 
 const sl_qd_kernels sl_qd_avx512 = {
-    .name = "avx512", .q4_0 = v512_q4_0, .q4_0_x4 = v512_q4_0_x4, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
+    .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = v512_affine4_x24,
     .affine8_x24 = v512_affine8_x24, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile};

@@ -179,21 +179,10 @@ static void mm_gguf_q8(const sl_weight *w, const float *x, int n, size_t ldx, fl
                        int64_t r1, float *scratch) {
     const sl_qd_kernels *k = sl_qd_active();
     sl_qd_q8_fn fn = w->dtype == SL_Q4_0 ? k->q4_0 : w->dtype == SL_Q4_1 ? k->q4_1 : k->q8_0;
-    sl_qd_q8x4_fn fn4 = w->dtype == SL_Q4_0 ? k->q4_0_x4 : NULL;
     size_t nb = (size_t)w->cols / 32;
     sl_q8b *qa = (sl_q8b *)(void *)scratch;
     for (int t = 0; t < n; t++) sl_qd_quantize_q8(x + (size_t)t * ldx, (size_t)w->cols, qa + (size_t)t * nb);
-    int64_t r = r0;
-    if (fn4)   /* four rows share the activation loads; each row's bits are the single-row dot's */
-        for (; r + 4 <= r1; r += 4) {
-            const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
-            for (int t = 0; t < n; t++) {
-                float o[4];
-                fn4(wr, w->row_bytes, qa + (size_t)t * nb, nb, o);
-                for (int i = 0; i < 4; i++) y[(size_t)t * ldy + (size_t)(r + i)] = o[i];
-            }
-        }
-    for (; r < r1; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
         for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = fn(wr, qa + (size_t)t * nb, nb);
     }

@@ -227,15 +227,6 @@ static void test_qdot_sets_match_portable(void **state) {
                     a = pf(w, q8, nb), b = kf(w, q8, nb);
                     assert_true(fabsf(a - b) <= 1e-5f * (1.0f + fabsf(a)) * 30);
                 }
-                if (k->q4_0_x4) {   /* four rows at once: each row bit-identical to the single-row dot */
-                    float o[4];
-                    rand_blocks(SL_Q4_0, w, 4 * nb);
-                    k->q4_0_x4(w, 18 * nb, q8, nb, o);
-                    for (int r = 0; r < 4; r++) {
-                        float one = k->q4_0(w + (size_t)r * 18 * nb, q8, nb);
-                        assert_true(memcmp(&one, &o[r], sizeof one) == 0);
-                    }
-                }
             }
             rand_blocks(SL_Q4_K, w, COLS / 256);
             assert_true(p->q4_k(w, q8k, COLS / 256) == k->q4_k(w, q8k, COLS / 256));   /* same order: bit-equal */
