@@ -150,12 +150,17 @@ s_build_fuzz() {
 s_fuzz() {
     needs build-fuzz || return 1
     local src name bad=0 corpus
+    # seeds: small valid files written by the real peers (tools/make_fuzz_seeds.py)
+    [ -x .venv/bin/python ] || { missing ".venv (run scripts/deps.sh)"; return; }
+    rm -rf build-fuzz/seeds
+    .venv/bin/python tools/make_fuzz_seeds.py build-fuzz/seeds "${SILICA_SHARED:-../shared}" || return 1
     for src in tests/fuzz/fuzz_*.c; do
         name=$(basename "$src" .c)
         [ -x "build-fuzz/$name" ] || { echo "$name: not built"; bad=1; continue; }
         corpus=build-fuzz/corpus/$name
         mkdir -p "$corpus"
         local seeds=()
+        [ -d "build-fuzz/seeds/$name" ] && seeds+=("build-fuzz/seeds/$name")
         [ -d "tests/fuzz/corpus/$name" ] && seeds+=("tests/fuzz/corpus/$name")
         if "build-fuzz/$name" -seed=1 -runs="$FUZZ_RUNS" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
             -artifact_prefix="build-fuzz/$name-" "$corpus" "${seeds[@]}" >"$LOGDIR/$name.log" 2>&1; then
