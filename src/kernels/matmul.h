@@ -82,8 +82,9 @@ float sl_dot_f32(const float *a, const float *b, size_t n);
 /* Quantized formats (qmatmul.c): the kernel for a quantized weight, or NULL.
  * sl_matmul_lookup consults it for every format other than SL_WF_DENSE. */
 const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w);
-/* Which kernel set the quantized kernels use: "avx512-vnni", "avx2", "neon"
- * or "portable" (SILICA_SIMD caps it like the dtype converters). */
+/* Which kernel set the matmul kernels use: "avx512" (with VNNI), "avx2",
+ * "neondot", "neon" or "portable" (SILICA_SIMD caps it like the dtype
+ * converters). */
 const char *sl_qmatmul_isa(void);
 
 #endif

@@ -97,7 +97,7 @@ static float p_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
     return acc;
 }
 
-float sl_qd_p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
+static float p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
     float acc = 0.0f;
     for (size_t b = 0; b < nb; b++, w += 144) {
         const uint8_t *scales = w + 4, *qs = w + 16;
@@ -120,7 +120,7 @@ float sl_qd_p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
     return acc;
 }
 
-float sl_qd_p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
+static float p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
     float acc = 0.0f;
     for (size_t b = 0; b < nb; b++, w += 210) {
         const uint8_t *ql = w, *qh = w + 128;
@@ -260,7 +260,7 @@ static void p_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
 }
 
 const sl_qd_kernels sl_qd_portable = {
-    .name = "portable", .q4_0 = p_q4_0, .q8_0 = p_q8_0, .q4_1 = p_q4_1, .q4_k = sl_qd_p_q4_k, .q6_k = sl_qd_p_q6_k,
+    .name = "portable", .q4_0 = p_q4_0, .q8_0 = p_q8_0, .q4_1 = p_q4_1, .q4_k = p_q4_k, .q6_k = p_q6_k,
     .affine4 = p_affine4, .affine8 = p_affine8, .tile = p_tile};
 
 /* ---- dispatch ---- */

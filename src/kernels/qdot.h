@@ -113,9 +113,6 @@ extern const sl_qd_kernels sl_qd_neon;       /* Advanced SIMD (armv8-a baseline)
 extern const sl_qd_kernels sl_qd_neon_dot;   /* + SDOT (armv8.2 dotprod: every Apple Silicon core) */
 #endif
 #endif
-/* The portable K-quant dots (sets without their own use these). */
-float sl_qd_p_q4_k(const uint8_t *w, const sl_q8kb *y, size_t nb);
-float sl_qd_p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb);
 
 /* The set in use (SILICA_SIMD=scalar|avx2|avx512|neon caps it). */
 const sl_qd_kernels *sl_qd_active(void);
