@@ -74,3 +74,19 @@ def pytest_collection_modifyitems(config, items):
             src = ""
         if "assert_clean_error" in src:
             item.add_marker(pytest.mark.badinput)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """hub([Repo, ...], **kw) starts a loopback HF-protocol hub (Debian's nginx,
+    tests/py/hub_fixture.py) serving those repos; all are stopped at teardown."""
+    from hub_fixture import Hub
+    started = []
+
+    def start(repos, **kw):
+        h = Hub(tmp_path / f"hub{len(started)}", repos, **kw).start()
+        started.append(h)
+        return h
+    yield start
+    for h in started:
+        h.stop()

@@ -23,7 +23,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from conftest import SILICA, assert_clean_error
-from hub_fixture import Hub, Repo
+from hub_fixture import Repo
 
 
 class Result:
@@ -108,19 +108,6 @@ def mounts():
         t.close()
 
 
-@pytest.fixture
-def hubs(tmp_path):
-    made = []
-
-    def start(repos, **kw):
-        h = Hub(tmp_path / f"hub{len(made)}", repos, **kw).start()
-        made.append(h)
-        return h
-    yield start
-    for h in made:
-        h.stop()
-
-
 def model_repo(n):
     rng = np.random.default_rng(0)
     from safetensors.numpy import save
@@ -144,11 +131,11 @@ def assert_store_clean(t, env):
     assert v.rc == 0, v.out + v.err
 
 
-def test_pull_space_check_refuses_before_downloading(tmp_path, mounts, hubs):
+def test_pull_space_check_refuses_before_downloading(tmp_path, mounts, hub):
     home = tmp_path / "small"
     t = mounts(home, "2m")
     repo = model_repo(1_000_000)                      # 4 MB of weights, sizes announced by the tree API
-    h = hubs([repo])
+    h = hub([repo])
     env = env_for(tmp_path, home)
     r = t.run("pull", "acme/big", "--endpoint", h.url, env=env)
     assert_clean_error(r, "acme/big", "not enough disk space", str(home), "available")
@@ -171,12 +158,12 @@ def wait_partial(t, home, minimum, timeout=20):
     raise AssertionError("no partial download appeared")
 
 
-def test_disk_fills_during_download(tmp_path, mounts, hubs):
+def test_disk_fills_during_download(tmp_path, mounts, hub):
     home = tmp_path / "small"
     t = mounts(home, "2m")
     repo = model_repo(400_000)                        # 1.6 MB: passes the space check
     data = repo.files["model.safetensors"]
-    h = hubs([repo], limit_rate="300k")               # slow enough to fill the disk mid-file
+    h = hub([repo], limit_rate="300k")               # slow enough to fill the disk mid-file
     env = env_for(tmp_path, home)
     p = t.popen("pull", "acme/big", "--endpoint", h.url, env=env)
     part = wait_partial(t, home, 300_000)
@@ -189,7 +176,7 @@ def test_disk_fills_during_download(tmp_path, mounts, hubs):
     # free the space: the same pull resumes the partial and finishes
     (t.host(home / "filler")).unlink()
     h.stop()
-    h2 = hubs([repo])
+    h2 = hub([repo])
     r = t.run("pull", "acme/big", "--endpoint", h2.url, "--json", env=env)
     assert r.rc == 0, r.err
     assert r.json()["bytes_fetched"] < len(data)
@@ -201,11 +188,11 @@ def test_disk_fills_during_download(tmp_path, mounts, hubs):
     assert list(t.host(home / "partial").iterdir()) == []
 
 
-def test_hf_cache_on_a_full_filesystem(tmp_path, mounts, hubs):
+def test_hf_cache_on_a_full_filesystem(tmp_path, mounts, hub):
     hf = tmp_path / "hfsmall"
     t = mounts(hf, "1m")
     repo = model_repo(400_000)                        # 1.6 MB: fits the store, not the HF cache
-    h = hubs([repo])
+    h = hub([repo])
     env = env_for(tmp_path, tmp_path / "store", hf)
     r = t.run("pull", "acme/big", "--endpoint", h.url, "--hf-cache", env=env)
     assert_clean_error(r, "acme/big", "not enough disk space for the Hugging Face cache", str(hf / "hub"))

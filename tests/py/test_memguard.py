@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SILICA, assert_clean_error, run_silica
-from hub_fixture import Hub, Repo
+from hub_fixture import Repo
 
 DEMO = ROOT / "models" / "demo"
 MIB = 1024 * 1024
@@ -187,19 +187,6 @@ def test_chat_stats_command():
 
 
 # ---------------------------------------------------------------- fit before download
-
-@pytest.fixture
-def hub(tmp_path):
-    hubs = []
-
-    def start(repos, **kw):
-        h = Hub(tmp_path / f"hub{len(hubs)}", repos, **kw).start()
-        hubs.append(h)
-        return h
-    yield start
-    for h in hubs:
-        h.stop()
-
 
 @pytest.fixture
 def env(tmp_path):

@@ -43,19 +43,6 @@ def env(tmp_path):
             "SILICA_RETRY_BASE_MS": "5", "SILICA_OFFLINE": "", "HF_HUB_OFFLINE": "", "HF_TOKEN": ""}
 
 
-@pytest.fixture
-def hub(tmp_path):
-    hubs = []
-
-    def start(repos, **kw):
-        h = Hub(tmp_path / f"hub{len(hubs)}", repos, **kw).start()
-        hubs.append(h)
-        return h
-    yield start
-    for h in hubs:
-        h.stop()
-
-
 def sha256(p):
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
 
