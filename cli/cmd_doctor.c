@@ -4,7 +4,8 @@
  * (RAM, swap, cgroup v1/v2 limits; hw.memsize, iogpu.wired_limit_mb and the
  * chip on macOS), the memory budget models are judged against (Apple GPU
  * working set or RAM / cgroup limit), optionally a measured multi-threaded
- * read bandwidth, the dtype kernel set, silica version and build options.
+ * read bandwidth, the engine (matmul) and dtype kernel sets (both capped by
+ * SILICA_SIMD), silica version and build options.
  * Read-only probes; unknown values print as "unknown" (text) or are left out
  * / 0 (JSON); an unreadable cgroup file is reported, never fatal.
  */
@@ -21,7 +22,9 @@ static const char *k_help =
     "(SSE4.2/AVX/AVX2/AVX-512/F16C/FMA on x86-64; NEON/dotprod/i8mm/fp16 on arm64),\n"
     "cores, memory (RAM, swap, cgroup limits; on macOS hw.memsize, iogpu.wired_limit_mb,\n"
     "the chip), the memory budget `silica fit` judges models against (the Apple GPU\n"
-    "working set, or RAM / the cgroup limit), silica version and build options.\n\n"
+    "working set, or RAM / the cgroup limit), the kernel sets in use (matmul and\n"
+    "f16/bf16 conversions; SILICA_SIMD=scalar|avx2|avx512|neon|neondot caps both),\n"
+    "silica version and build options.\n\n"
     "options:\n  --json        machine-readable output\n"
     "  --bandwidth   measure memory read bandwidth (multi-threaded, about 1 s)\n  --help        this text\n";
 
@@ -87,6 +90,7 @@ int cmd_doctor(int argc, char **argv) {
         cJSON_AddNumberToObject(cpu, "cores", c->cores_logical);
         cJSON_AddNumberToObject(cpu, "cores_physical", c->cores_physical);
         cJSON_AddStringToObject(cpu, "dtype_kernels", sl_dtype_kernels());
+        cJSON_AddStringToObject(cpu, "engine_kernels", sl_engine_kernels());
         cJSON *fs = cJSON_AddArrayToObject(cpu, "features");
         for (size_t i = 0; i < nf; i++)
             if (feats[i].on) cJSON_AddItemToArray(fs, cJSON_CreateString(feats[i].name));
@@ -127,7 +131,8 @@ int cmd_doctor(int argc, char **argv) {
     printf("features:");
     for (size_t i = 0; i < nf; i++)
         if (feats[i].on) printf(" %s", feats[i].name);
-    printf("\nkernels:  %s (f16/bf16 conversions)\n", sl_dtype_kernels());
+    printf("\nkernels:  %s (matmul / quantized dots), %s (f16/bf16 conversions)\n", sl_engine_kernels(),
+           sl_dtype_kernels());
     printf("memory:   %s total, %s available\n", cli_human_bytes(m.total_bytes, b1, sizeof b1),
            cli_human_bytes(m.available_bytes, b2, sizeof b2));
     printf("swap:     %s total, %s free\n", cli_human_bytes(m.swap_total_bytes, b1, sizeof b1),

@@ -127,6 +127,10 @@ double sl_sampler_uniform(sl_sampler *s);
 
 /* "1,2,3" (commas and/or spaces) -> malloc'd ids.  Message names the bad item. */
 int sl_parse_ids(const char *s, int32_t **ids, int *n, sl_error *err);
+/* Kernel set the engine's matmuls use on this CPU: "avx512", "avx2",
+ * "neondot", "neon" or "portable" (SILICA_SIMD=<name> caps it, like the
+ * dtype converters: sl_dtype_kernels). */
+const char *sl_engine_kernels(void);
 
 #ifdef __cplusplus
 }

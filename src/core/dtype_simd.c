@@ -6,7 +6,8 @@
  * x86-64, or "neon" on arm64.  The best one is chosen once, at first use,
  * from sl_cpu(); SILICA_SIMD=<name> caps the choice at that set (an unknown
  * or unavailable name falls back to the best set below it, "scalar" at
- * worst), so tests and benchmarks can compare paths in one binary.
+ * worst; the same rule caps the matmul kernels: kernels/simd_cap.c), so
+ * tests and benchmarks can compare paths in one binary.
  * Invariant: every set yields the scalar converters' bits (test_dtype.c).
  */
 #include "dtype_simd.h"
@@ -42,19 +43,9 @@ static void build_sets(void) {
     (void)c;
 #endif
     g_count = k;
-    size_t pick = k - 1;
-    const char *want = getenv("SILICA_SIMD");
-    if (want && *want) {
-        static const char *k_order[] = {"scalar", "avx2", "avx512", "neon"};
-        size_t rank = 0;
-        for (size_t r = 0; r < sizeof k_order / sizeof k_order[0]; r++)
-            if (strcmp(want, k_order[r]) == 0) rank = r;
-        /* best available set whose rank does not exceed the requested one */
-        pick = 0;
-        for (size_t s = 0; s < k; s++)
-            for (size_t r = 0; r <= rank; r++)
-                if (strcmp(g_sets[s].name, k_order[r]) == 0) pick = s;
-    }
+    size_t pick = 0;   /* best set SILICA_SIMD allows (the shared rule: kernels/simd_cap.c) */
+    for (size_t s = 0; s < k; s++)
+        if (sl_k_simd_allows(g_sets[s].name)) pick = s;
     g_active = &g_sets[pick];
 }
 

@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 1 when SILICA_SIMD lets a family use the set named set ("scalar",
+ * "portable", "avx2", "avx512", "neon", "neondot"; simd_cap.c): the one
+ * rule every dispatcher applies, so one variable caps every family alike. */
+int sl_k_simd_allows(const char *set);
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SL_HAVE_X86_KERNELS 1
 /* F16C + AVX2 (8 lanes) */

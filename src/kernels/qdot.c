@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/dtype_kernels.h"
 #include "kernels/matmul.h"
 #include "silica/cpu.h"
 
@@ -284,22 +285,18 @@ const sl_qd_kernels *sl_qd_by_name(const char *name) {
     return NULL;
 }
 
+static const sl_qd_kernels *g_active;
+
+void sl_qd_force(const sl_qd_kernels *k) { __atomic_store_n(&g_active, k, __ATOMIC_RELEASE); }
+
 const sl_qd_kernels *sl_qd_active(void) {
-    static const sl_qd_kernels *g_active;
     const sl_qd_kernels *k = __atomic_load_n(&g_active, __ATOMIC_ACQUIRE);
     if (k) return k;
     static const char *const order[] = {"avx512", "avx2", "neondot", "neon"};
-    const char *want = getenv("SILICA_SIMD");
-    int cap = 0;   /* index into order from which we may pick */
-    if (want && *want) {
-        if (strcmp(want, "scalar") == 0 || strcmp(want, "portable") == 0) cap = 4;
-        else if (strcmp(want, "avx2") == 0) cap = 1;
-        else if (strcmp(want, "neon") == 0) cap = 3;
-    }
-    k = &sl_qd_portable;
-    for (int i = cap; i < 4; i++) {
+    k = &sl_qd_portable;   /* the best set this CPU runs and SILICA_SIMD allows (simd_cap.c) */
+    for (int i = 0; i < 4; i++) {
         const sl_qd_kernels *c = sl_qd_by_name(order[i]);
-        if (c) { k = c; break; }
+        if (c && sl_k_simd_allows(order[i])) { k = c; break; }
     }
     __atomic_store_n(&g_active, k, __ATOMIC_RELEASE);
     return k;

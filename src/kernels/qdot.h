@@ -55,6 +55,13 @@ typedef float (*sl_qd_q8k_fn)(const uint8_t *w, const sl_q8kb *y, size_t nb);
  * little-endian uint32 words, read bytewise (mlx files leave them unaligned). */
 typedef float (*sl_qd_affine_fn)(const uint8_t *codes, const float *sc, const float *bi, const float *x,
                                  const float *xsum, size_t groups, int gs);
+/* The same dot for nt <= SL_QD_TILE tokens at once (token t: x + t * ldx,
+ * xsum + t * groups, result out[t]), each decoded code used for every token;
+ * out[t] has the bits the one-token dot gives for token t (same accumulator
+ * chain per token), so batching does not change results.  NULL: the caller
+ * loops the one-token dot. */
+typedef void (*sl_qd_affine_nt_fn)(const uint8_t *codes, const float *sc, const float *bi, const float *x,
+                                   size_t ldx, const float *xsum, int nt, size_t groups, int gs, float *out);
 
 /* MLX affine with 24-bit integer activations (sets with an integer dot that
  * takes unsigned codes: AVX-512 VNNI vpdpbusd).  sl_qd_prep_x24 quantizes
@@ -94,6 +101,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q8_fn q4_0, q8_0, q4_1;
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_affine_fn affine4, affine8;
+    sl_qd_affine_nt_fn affine4_nt, affine8_nt;          /* NULL: loop affine4/8 */
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
@@ -116,6 +124,9 @@ extern const sl_qd_kernels sl_qd_neon_dot;   /* + SDOT (armv8.2 dotprod: every A
 
 /* The set in use (SILICA_SIMD=scalar|avx2|avx512|neon caps it). */
 const sl_qd_kernels *sl_qd_active(void);
+/* Tests only (single-threaded, between engine calls): make k the set in
+ * use; NULL chooses again from the CPU and SILICA_SIMD at next use. */
+void sl_qd_force(const sl_qd_kernels *k);
 /* A set by name for tests ("portable", "avx2", "avx512", "neon",
  * "neondot"), NULL if this build or CPU lacks it. */
 const sl_qd_kernels *sl_qd_by_name(const char *name);

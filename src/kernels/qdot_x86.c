@@ -141,46 +141,84 @@ T_AVX2 static inline void nib_unpack(const uint8_t *wp, __m128i *e0, __m128i *e1
 }
 T_AVX2 static inline __m256 u8x8_ps(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)); }
 
+/* MLX affine, f32 activations, NT tokens per pass over the row: every token
+ * keeps its own chains (p0, p1 per group, acc across groups, bacc), in the
+ * one-token order, so out[t] is bit-identical to the NT = 1 dot. */
+#define AFF_BEGIN(NT)                                                                            \
+    __m256 acc[NT];                                                                              \
+    float bacc[NT];                                                                              \
+    for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps(), bacc[t] = 0.0f;                   \
+    for (size_t g = 0; g < groups; g++) {                                                        \
+        __m256 p0[NT], p1[NT];                                                                   \
+        for (int t = 0; t < NT; t++) p0[t] = _mm256_setzero_ps(), p1[t] = _mm256_setzero_ps();   \
+        const float *xg = x + g * (size_t)gs;
+#define AFF_FMA(NT, PA, Q, OFF)                                                                  \
+    for (int t = 0; t < NT; t++) PA[t] = _mm256_fmadd_ps(Q, _mm256_loadu_ps(xg + (size_t)t * ldx + (OFF)), PA[t]);
+#define AFF_END(NT)                                                                              \
+        for (int t = 0; t < NT; t++) {                                                           \
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(sc[g]), _mm256_add_ps(p0[t], p1[t]), acc[t]); \
+            bacc[t] += bi[g] * xsum[(size_t)t * groups + g];                                     \
+        }                                                                                        \
+    }                                                                                            \
+    for (int t = 0; t < NT; t++) out[t] = hsum8(acc[t]) + bacc[t];
+
+#define AVX2_AFFINE4(NAME, NT)                                                                   \
+    T_AVX2 static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx, \
+                            const float *xsum, size_t groups, int gs, float *out) {              \
+        AFF_BEGIN(NT)                                                                            \
+        const uint8_t *wg = words + g * (size_t)gs / 2;                                          \
+        for (int k = 0; k < gs; k += 32, wg += 16) {                                             \
+            __m128i e0, e1;                                                                      \
+            nib_unpack(wg, &e0, &e1);                                                            \
+            __m256 q0 = u8x8_ps(e0), q1 = u8x8_ps(_mm_srli_si128(e0, 8));                        \
+            __m256 q2 = u8x8_ps(e1), q3 = u8x8_ps(_mm_srli_si128(e1, 8));                        \
+            AFF_FMA(NT, p0, q0, k) AFF_FMA(NT, p1, q1, k + 8)                                    \
+            AFF_FMA(NT, p0, q2, k + 16) AFF_FMA(NT, p1, q3, k + 24)                              \
+        }                                                                                        \
+        AFF_END(NT)                                                                              \
+    }
+#define AVX2_AFFINE8(NAME, NT)                                                                   \
+    T_AVX2 static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx, \
+                            const float *xsum, size_t groups, int gs, float *out) {              \
+        AFF_BEGIN(NT)                                                                            \
+        const uint8_t *wg = words + g * (size_t)gs;                                              \
+        for (int k = 0; k < gs; k += 16) {                                                       \
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(wg + k));                \
+            __m256 q0 = u8x8_ps(b), q1 = u8x8_ps(_mm_srli_si128(b, 8));                          \
+            AFF_FMA(NT, p0, q0, k) AFF_FMA(NT, p1, q1, k + 8)                                    \
+        }                                                                                        \
+        AFF_END(NT)                                                                              \
+    }
+AVX2_AFFINE4(avx2_affine4_1, 1)
+AVX2_AFFINE4(avx2_affine4_2, 2)
+AVX2_AFFINE4(avx2_affine4_4, 4)
+AVX2_AFFINE8(avx2_affine8_1, 1)
+AVX2_AFFINE8(avx2_affine8_2, 2)
+AVX2_AFFINE8(avx2_affine8_4, 4)
+
 T_AVX2 static float avx2_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x,
                                  const float *xsum, size_t groups, int gs) {
-    __m256 acc = _mm256_setzero_ps();
-    float bacc = 0.0f;
-    for (size_t g = 0; g < groups; g++) {
-        __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();
-        const uint8_t *wg = words + g * (size_t)gs / 2;
-        const float *xg = x + g * (size_t)gs;
-        for (int k = 0; k < gs; k += 32, wg += 16, xg += 32) {
-            __m128i e0, e1;
-            nib_unpack(wg, &e0, &e1);
-            p0 = _mm256_fmadd_ps(u8x8_ps(e0), _mm256_loadu_ps(xg), p0);
-            p1 = _mm256_fmadd_ps(u8x8_ps(_mm_srli_si128(e0, 8)), _mm256_loadu_ps(xg + 8), p1);
-            p0 = _mm256_fmadd_ps(u8x8_ps(e1), _mm256_loadu_ps(xg + 16), p0);
-            p1 = _mm256_fmadd_ps(u8x8_ps(_mm_srli_si128(e1, 8)), _mm256_loadu_ps(xg + 24), p1);
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[g]), _mm256_add_ps(p0, p1), acc);
-        bacc += bi[g] * xsum[g];
-    }
-    return hsum8(acc) + bacc;
+    float out;
+    avx2_affine4_1(words, sc, bi, x, 0, xsum, groups, gs, &out);
+    return out;
 }
-
 T_AVX2 static float avx2_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x,
                                  const float *xsum, size_t groups, int gs) {
-    __m256 acc = _mm256_setzero_ps();
-    float bacc = 0.0f;
-    for (size_t g = 0; g < groups; g++) {
-        __m256 p0 = _mm256_setzero_ps(), p1 = _mm256_setzero_ps();
-        const uint8_t *wg = words + g * (size_t)gs;
-        const float *xg = x + g * (size_t)gs;
-        for (int k = 0; k < gs; k += 16) {
-            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(wg + k));
-            p0 = _mm256_fmadd_ps(u8x8_ps(b), _mm256_loadu_ps(xg + k), p0);
-            p1 = _mm256_fmadd_ps(u8x8_ps(_mm_srli_si128(b, 8)), _mm256_loadu_ps(xg + k + 8), p1);
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[g]), _mm256_add_ps(p0, p1), acc);
-        bacc += bi[g] * xsum[g];
-    }
-    return hsum8(acc) + bacc;
+    float out;
+    avx2_affine8_1(words, sc, bi, x, 0, xsum, groups, gs, &out);
+    return out;
 }
+/* nt tokens: 4 (or 2) per pass, the rest one by one. */
+#define AVX2_AFFINE_NT(NAME, F4, F2, F1)                                                         \
+    T_AVX2 static void NAME(const uint8_t *codes, const float *sc, const float *bi, const float *x, size_t ldx, \
+                            const float *xsum, int nt, size_t groups, int gs, float *out) {      \
+        int t = 0;                                                                               \
+        for (; t + 4 <= nt; t += 4) F4(codes, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, groups, gs, out + t); \
+        for (; t + 2 <= nt; t += 2) F2(codes, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, groups, gs, out + t); \
+        for (; t < nt; t++) F1(codes, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, groups, gs, out + t); \
+    }
+AVX2_AFFINE_NT(avx2_affine4_nt, avx2_affine4_4, avx2_affine4_2, avx2_affine4_1)
+AVX2_AFFINE_NT(avx2_affine8_nt, avx2_affine8_4, avx2_affine8_2, avx2_affine8_1)
 
 /* Q4_1: unsigned codes x signed activations go straight into maddubs. */
 T_AVX2 static float avx2_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
@@ -277,7 +315,8 @@ T_AVX2 static void avx2_tile(const float *w, size_t ldw, int nr, const float *x,
 
 const sl_qd_kernels sl_qd_avx2 = {
     .name = "avx2", .q4_0 = avx2_q4_0, .q8_0 = avx2_q8_0, .q4_1 = avx2_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
-    .affine4 = avx2_affine4, .affine8 = avx2_affine8, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
+    .affine4 = avx2_affine4, .affine8 = avx2_affine8, .affine4_nt = avx2_affine4_nt,
+    .affine8_nt = avx2_affine8_nt, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
     .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile};
 
 /* ---- AVX-512 ---- */

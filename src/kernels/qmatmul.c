@@ -14,9 +14,10 @@
  *    <= 6e-8 of the group's amax, f32 rounding size; 8-bit activations as
  *    llama.cpp uses would cost ~1e-3 of the logits' agreement with mlx_lm)
  *    and the dots are integer (vpdpbusd), for every batch size; other sets
- *    keep f32 activations and FMA the dequantized lanes for batches of
- *    < 4 tokens;
- *  - row decode (everything else, and MLX prompt batches): up to 4 weight
+ *    keep f32 activations and FMA the dequantized lanes, also for every
+ *    batch size (up to 4 tokens per pass over a row, each token with the
+ *    one-token dot's bits);
+ *  - row decode (everything else): up to 4 weight
  *    rows are dequantized to f32 in the thread's scratch by the quant
  *    library and multiplied by 4 tokens at a time (sl_matmul_tiled), so
  *    prompt processing decodes each row once per batch.
@@ -34,6 +35,7 @@
 #include "kernels/matmul.h"
 #include "kernels/qdot.h"
 #include "silica/quant.h"
+#include "silica/runtime.h"
 
 /* ---- row decoders ---- */
 
@@ -93,8 +95,6 @@ static void mm_rowdec(const sl_weight *w, const float *x, int n, size_t ldx, flo
 
 /* ---- MLX affine ---- */
 
-#define AFFINE_FUSED_MAX_N 4
-
 /* The 24-bit integer path (AVX-512 VNNI) serves every batch size, tokens
  * taken X24_CHUNK at a time (their planes stay in L2 while the rows stream
  * through): a token's result is then the same whatever the batching.
@@ -128,8 +128,13 @@ static void mm_affine_x24(const sl_weight *w, sl_qd_affine24_fn f24, const float
     }
 }
 
-/* f32 activations: fused dots for batches < AFFINE_FUSED_MAX_N (scratch:
- * sc, bi, then per token xsum, G each), the row decoder above. */
+/* f32 activations: the set's fused dot for every batch size, tokens taken
+ * AFFINE_CHUNK at a time (their activations stay in L2 while the rows
+ * stream) and SL_QD_TILE per pass over a row; each (row, token) result has
+ * the one-token dot's bits, so batching changes nothing.  Scratch (floats):
+ * sc, bi (G each), then per chunk token xsum (G each).  Bit widths without
+ * a fused dot decode rows (sl_matmul_tiled: batch-independent too). */
+#define AFFINE_CHUNK 16
 static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                       int64_t r1, float *scratch) {
     const sl_qd_kernels *k = sl_qd_active();
@@ -139,25 +144,38 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
         return;
     }
     sl_qd_affine_fn fn = w->bits == 4 ? k->affine4 : w->bits == 8 ? k->affine8 : NULL;
-    if (!fn || n >= AFFINE_FUSED_MAX_N) {
+    sl_qd_affine_nt_fn fnt = w->bits == 4 ? k->affine4_nt : w->bits == 8 ? k->affine8_nt : NULL;
+    if (!fn) {
         mm_rowdec(w, x, n, ldx, y, ldy, r0, r1, scratch, dec_mlx);
         return;
     }
     size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size;
     float *sc = scratch, *bi = sc + G, *xsum = bi + G;
-    for (int t = 0; t < n; t++)
-        for (size_t g = 0; g < G; g++) {
-            const float *xg = x + (size_t)t * ldx + g * gs;
-            float s = 0.0f;
-            for (size_t i = 0; i < gs; i++) s += xg[i];
-            xsum[(size_t)t * G + g] = s;
+    for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
+        int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
+        const float *xc = x + (size_t)t0 * ldx;
+        for (int t = 0; t < nc; t++)
+            for (size_t g = 0; g < G; g++) {
+                const float *xg = xc + (size_t)t * ldx + g * gs;
+                float s = 0.0f;
+                for (size_t i = 0; i < gs; i++) s += xg[i];
+                xsum[(size_t)t * G + g] = s;
+            }
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
+            widen(w->scale_dtype, row_scales(w, w->scales, r), sc, G);
+            widen(w->scale_dtype, row_scales(w, w->biases, r), bi, G);
+            for (int t = 0; t < nc; t += SL_QD_TILE) {
+                int nt = nc - t < SL_QD_TILE ? nc - t : SL_QD_TILE;
+                float out[SL_QD_TILE];
+                if (fnt) fnt(codes, sc, bi, xc + (size_t)t * ldx, ldx, xsum + (size_t)t * G, nt, G, w->group_size, out);
+                else
+                    for (int j = 0; j < nt; j++)
+                        out[j] = fn(codes, sc, bi, xc + (size_t)(t + j) * ldx, xsum + (size_t)(t + j) * G, G,
+                                    w->group_size);
+                for (int j = 0; j < nt; j++) y[(size_t)(t0 + t + j) * ldy + (size_t)r] = out[j];
+            }
         }
-    for (int64_t r = r0; r < r1; r++) {
-        widen(w->scale_dtype, row_scales(w, w->scales, r), sc, G);
-        widen(w->scale_dtype, row_scales(w, w->biases, r), bi, G);
-        for (int t = 0; t < n; t++)
-            y[(size_t)t * ldy + (size_t)r] = fn(w->data + (size_t)r * w->row_bytes, sc, bi, x + (size_t)t * ldx,
-                                                xsum + (size_t)t * G, G, w->group_size);
     }
 }
 
@@ -229,7 +247,7 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
     if (w->fmt == SL_WF_MLX_AFFINE) {
         size_t G = (size_t)sl_weight_groups(w);
-        size_t a = 2 * G + nn * G, x24 = 2 * X24_CHUNK * G + (3 * X24_CHUNK * cols + 3) / 4;   /* f32; 24-bit */
+        size_t a = 2 * G + (nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK) * G, x24 = 2 * X24_CHUNK * G + (3 * X24_CHUNK * cols + 3) / 4;   /* f32; 24-bit */
         if (x24 > a) a = x24;
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
@@ -241,3 +259,4 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
 }
 
 const char *sl_qmatmul_isa(void) { return sl_qd_active()->name; }
+const char *sl_engine_kernels(void) { return sl_qmatmul_isa(); }

@@ -5,7 +5,9 @@
  * table, the thread pool, RoPE frequency variants (closed forms), config
  * parsing edge cases, the sampler's support and edge cases, and the
  * quantized kernels: every SIMD set against the portable one, fused 8-bit
- * activation dots within their rounding bound of the f32 row decoder.
+ * activation dots within their rounding bound of the f32 row decoder, and
+ * every set this CPU runs (NEON ones under qemu) batch- and
+ * thread-independent bit for bit for every weight format.
  * Agreement with transformers end to end is tests/py/test_engine.py.
  */
 #include <math.h>
@@ -294,9 +296,11 @@ static void test_qmatmul_fused_vs_rowdec(void **state) {
     }
 }
 
-/* MLX affine: the fused dot (batches < 4) and the row decoder (larger) agree:
+/* MLX affine: the fused dots (every batch size; bit widths without one
+ * decode rows) agree with the row decoder's f32 weights in double precision:
  * within f32 rounding, plus on the 24-bit activation path (AVX-512 VNNI) the
- * activation rounding, |s_g q_i| * amax_g / (2 * SL_QD_X24_MAX) per element. */
+ * activation rounding, |s_g q_i| * amax_g / (2 * SL_QD_X24_MAX) per element.
+ * One-token and batched calls agree bit for bit (test below). */
 static void test_affine_fused_vs_rowdec(void **state) {
     (void)state;
     enum { ROWS = 4, COLS = 256, G = 64 };
@@ -319,18 +323,120 @@ static void test_affine_fused_vs_rowdec(void **state) {
         for (int r = 0; r < ROWS; r++) {
             k->row(&w, r, row);
             for (int t = 0; t < 8; t++) {
-                double bound = 0;
+                double bound = 0, ref = 0, mag = 0;
                 for (int g = 0; g < COLS / G; g++) {
-                    float amax = 0;
+                    float amax = 0, b = bi[r * COLS / G + g];
                     for (int c = g * G; c < (g + 1) * G; c++) amax = fmaxf(amax, fabsf(x[t * COLS + c]));
-                    for (int c = g * G; c < (g + 1) * G; c++)
-                        bound += fabs(row[c] - bi[r * COLS / G + g]) * amax / (2.0 * SL_QD_X24_MAX);
+                    for (int c = g * G; c < (g + 1) * G; c++) {
+                        double xc = x[t * COLS + c];
+                        bound += fabs(row[c] - b) * amax / (2.0 * SL_QD_X24_MAX);
+                        ref += (double)row[c] * xc;
+                        mag += fabs(row[c] - b) * fabs(xc) + fabs(b * xc);
+                    }
                 }
                 int i = t * ROWS + r;
-                assert_true(fabsf(y1[i] - y2[i]) <= bound * 1.01 + 1e-5f * (1.0f + fabsf(y2[i])));
+                assert_memory_equal(&y1[i], &y2[i], sizeof(float));
+                assert_true(fabs(y2[i] - ref) <= bound * 1.01 + 1e-5 * (1.0 + mag));
             }
         }
     }
+}
+
+/* Every kernel set this CPU runs (portable, avx2, avx512 / portable, neon,
+ * neondot under qemu): for every weight format the engine multiplies, a
+ * batch of N tokens gives bit for bit what one-token calls (generation)
+ * give, and any split of the rows (threads) the same bits: the engine's
+ * batch and thread independence, proved per set, not only for the set the
+ * CI machine picks.  Results are compared as bytes (memcmp). */
+static void check_independent(const sl_weight *w, const float *x, int n, float *scratch) {
+    enum { MAXR = 6, MAXN = 7 };
+    const sl_matmul_kernel *k = sl_matmul_for(w);
+    assert_non_null(k);
+    size_t cols = (size_t)w->cols;
+    int rows = (int)w->rows;
+    float yb[MAXN * MAXR], y1[MAXN * MAXR], ys[MAXN * MAXR];
+    k->matmul(w, x, n, cols, yb, (size_t)rows, 0, rows, scratch);
+    for (int t = 0; t < n; t++) k->matmul(w, x + (size_t)t * cols, 1, cols, y1 + t * rows, (size_t)rows, 0, rows, scratch);
+    assert_memory_equal(yb, y1, sizeof(float) * (size_t)(n * rows));
+    for (int split = 1; split < rows; split += 2) {   /* two "threads", uneven rows; tokens 3 + rest */
+        k->matmul(w, x, 3, cols, ys, (size_t)rows, 0, split, scratch);
+        k->matmul(w, x, 3, cols, ys, (size_t)rows, split, rows, scratch);
+        k->matmul(w, x + 3 * cols, n - 3, cols, ys + 3 * rows, (size_t)rows, 0, split, scratch);
+        k->matmul(w, x + 3 * cols, n - 3, cols, ys + 3 * rows, (size_t)rows, split, rows, scratch);
+        assert_memory_equal(yb, ys, sizeof(float) * (size_t)(n * rows));
+    }
+}
+
+static void test_sets_batch_thread_independent(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    enum { ROWS = 6, COLS = 512, N = 7 };
+    static uint8_t wd[ROWS * COLS * 4];
+    static uint16_t sc16[ROWS * COLS / 32], bi16[ROWS * COLS / 32];
+    static float scf[ROWS * COLS / 32], bif[ROWS * COLS / 32], x[N * COLS], scratch[1 << 15];
+    static uint8_t sc8[ROWS * COLS / 16];
+    for (int i = 0; i < N * COLS; i++) x[i] = rndf();
+    for (int i = 0; i < ROWS * COLS / 32; i++) {
+        scf[i] = rndf() * 0.05f;
+        bif[i] = rndf() * 0.1f;
+        sc16[i] = sl_f32_to_f16(scf[i]);
+        bi16[i] = sl_f32_to_f16(bif[i]);
+    }
+    for (int i = 0; i < ROWS * COLS / 16; i++) sc8[i] = (uint8_t)(120 + (rndu32() % 10));   /* e8m0 / e4m3 */
+    int tested = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *set = sl_qd_by_name(names[si]);
+        if (!set) continue;
+        sl_qd_force(set);
+        tested++;
+        const sl_dtype dense[] = {SL_F32, SL_F16, SL_BF16};
+        for (size_t di = 0; di < 3; di++) {
+            for (int i = 0; i < ROWS * COLS; i++) {
+                float v = rndf();
+                if (dense[di] == SL_F32) memcpy(wd + 4 * i, &v, 4);
+                else {
+                    uint16_t h = dense[di] == SL_F16 ? sl_f32_to_f16(v) : sl_f32_to_bf16(v);
+                    memcpy(wd + 2 * i, &h, 2);
+                }
+            }
+            for (int cols = COLS - 3; cols <= COLS; cols += 3) {   /* a tail, and whole vectors */
+                sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dense[di], .rows = ROWS, .cols = cols, .data = wd,
+                               .row_bytes = (size_t)cols * sl_dtype_size(dense[di]), .name = "w"};
+                check_independent(&w, x, N, scratch);
+            }
+        }
+        for (int bits = 2; bits <= 8; bits++) {
+            if (bits == 7) continue;
+            for (size_t i = 0; i < ROWS * COLS * (size_t)bits / 8; i++) wd[i] = (uint8_t)rndu32();
+            for (int gs = 32; gs <= 128; gs *= 4)
+                for (int half = 0; half < 2; half++) {
+                    sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = COLS, .data = wd,
+                                   .row_bytes = (size_t)COLS * bits / 8, .scales = half ? (const void *)sc16 : scf,
+                                   .biases = half ? (const void *)bi16 : bif, .scale_dtype = half ? SL_F16 : SL_F32,
+                                   .bits = bits, .group_size = gs, .qmode = SL_Q_AFFINE, .name = "w"};
+                    check_independent(&w, x, N, scratch);
+                }
+        }
+        const sl_q_mode fp[] = {SL_Q_MXFP4, SL_Q_MXFP8, SL_Q_NVFP4};
+        for (size_t fi = 0; fi < 3; fi++) {
+            int bits = fp[fi] == SL_Q_MXFP8 ? 8 : 4, gs = fp[fi] == SL_Q_NVFP4 ? 16 : 32;
+            for (size_t i = 0; i < ROWS * COLS * (size_t)bits / 8; i++) wd[i] = (uint8_t)rndu32();
+            sl_weight w = {.fmt = SL_WF_MLX_FP, .dtype = SL_U32, .rows = ROWS, .cols = COLS, .data = wd,
+                           .row_bytes = (size_t)COLS * bits / 8, .scales = sc8, .scale_dtype = SL_U8, .bits = bits,
+                           .group_size = gs, .qmode = fp[fi], .name = "w"};
+            check_independent(&w, x, N, scratch);
+        }
+        const sl_dtype gg[] = {SL_Q4_0, SL_Q4_1, SL_Q8_0, SL_Q4_K, SL_Q6_K};
+        for (size_t gi = 0; gi < sizeof gg / sizeof gg[0]; gi++) {
+            const sl_dtype_info *di = sl_dtype_get(gg[gi]);
+            rand_blocks(gg[gi], wd, ROWS * COLS / di->block_elems);
+            sl_weight w = {.fmt = SL_WF_GGUF, .dtype = gg[gi], .rows = ROWS, .cols = COLS, .data = wd,
+                           .row_bytes = COLS / di->block_elems * di->block_bytes, .name = "w"};
+            check_independent(&w, x, N, scratch);
+        }
+    }
+    sl_qd_force(NULL);
+    assert_true(tested >= 2);   /* portable and at least this CPU's SIMD set */
 }
 
 /* The 24-bit activation affine dots (where this CPU has them) against the
@@ -689,6 +795,7 @@ int main(void) {
         cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
         cmocka_unit_test(test_affine_fused_vs_rowdec),
         cmocka_unit_test(test_affine_x24),
+        cmocka_unit_test(test_sets_batch_thread_independent),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
