@@ -153,39 +153,62 @@ static float p_q6_k(const uint8_t *w, const sl_q8kb *y, size_t nb) {
 
 static uint32_t load_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-static float p_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
-                       size_t groups, int gs) {
-    float acc = 0.0f;
-    size_t wpg = (size_t)gs / 8;
+/* MLX affine, nt tokens per pass: each word's codes are converted once,
+ * then every token keeps its own partial sums in the one-token order, so
+ * out[t] equals the nt = 1 result bit for bit (BITS is a constant after
+ * inlining: 8 lanes of 4 bits or 4 of 8 bits per word). */
+__attribute__((always_inline)) static inline void p_affine_nt(int bits, const uint8_t *words, const float *sc, const float *bi, const float *x,
+                               size_t ldx, const float *xsum, int nt, size_t groups, int gs, float *out) {
+    const int lanes = 32 / bits;
+    const uint32_t mask = (1u << bits) - 1u;
+    size_t wpg = (size_t)gs / (size_t)lanes;
+    float acc[SL_QD_TILE] = {0};
     for (size_t g = 0; g < groups; g++) {
-        float part[8] = {0};
+        float part[SL_QD_TILE][8] = {{0}};
         const uint8_t *wg = words + 4 * g * wpg;
         const float *xg = x + g * (size_t)gs;
         for (size_t k = 0; k < wpg; k++) {
             uint32_t v = load_u32(wg + 4 * k);
-            for (int j = 0; j < 8; j++) part[j] += (float)((v >> (4 * j)) & 15u) * xg[8 * k + (size_t)j];
+            float q[8];
+            for (int j = 0; j < lanes; j++) q[j] = (float)((v >> (bits * j)) & mask);
+            for (int t = 0; t < nt; t++) {
+                const float *xt = xg + (size_t)t * ldx + (size_t)lanes * k;
+                for (int j = 0; j < lanes; j++) part[t][j] += q[j] * xt[j];
+            }
         }
-        float qd = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-        acc += sc[g] * qd + bi[g] * xsum[g];
+        for (int t = 0; t < nt; t++) {
+            const float *p = part[t];
+            float qd = bits == 4 ? ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
+                                 : (p[0] + p[1]) + (p[2] + p[3]);
+            acc[t] += sc[g] * qd + bi[g] * xsum[(size_t)t * groups + g];
+        }
     }
-    return acc;
+    for (int t = 0; t < nt; t++) out[t] = acc[t];
 }
 
+/* 4 tokens per pass (constant trip counts vectorise), the rest one by one */
+#define P_AFFINE_NT(NAME, BITS)                                                                               \
+    static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx,      \
+                     const float *xsum, int nt, size_t groups, int gs, float *out) {                          \
+        int t = 0;                                                                                            \
+        for (; t + 4 <= nt; t += 4)                                                                           \
+            p_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 4, groups, gs, out + t); \
+        for (; t < nt; t++)                                                                                   \
+            p_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 1, groups, gs, out + t); \
+    }
+P_AFFINE_NT(p_affine4_nt, 4)
+P_AFFINE_NT(p_affine8_nt, 8)
+static float p_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
+                       size_t groups, int gs) {
+    float out;
+    p_affine4_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
+    return out;
+}
 static float p_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
                        size_t groups, int gs) {
-    float acc = 0.0f;
-    size_t wpg = (size_t)gs / 4;
-    for (size_t g = 0; g < groups; g++) {
-        float part[4] = {0};
-        const uint8_t *wg = words + 4 * g * wpg;
-        const float *xg = x + g * (size_t)gs;
-        for (size_t k = 0; k < wpg; k++) {
-            uint32_t v = load_u32(wg + 4 * k);
-            for (int j = 0; j < 4; j++) part[j] += (float)((v >> (8 * j)) & 255u) * xg[4 * k + (size_t)j];
-        }
-        acc += sc[g] * ((part[0] + part[1]) + (part[2] + part[3])) + bi[g] * xsum[g];
-    }
-    return acc;
+    float out;
+    p_affine8_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
+    return out;
 }
 
 /* ---- MLX affine, 24-bit activations (see qdot.h) ---- */
@@ -262,7 +285,8 @@ static void p_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
 
 const sl_qd_kernels sl_qd_portable = {
     .name = "portable", .q4_0 = p_q4_0, .q8_0 = p_q8_0, .q4_1 = p_q4_1, .q4_k = p_q4_k, .q6_k = p_q6_k,
-    .affine4 = p_affine4, .affine8 = p_affine8, .tile = p_tile};
+    .affine4 = p_affine4, .affine8 = p_affine8, .affine4_nt = p_affine4_nt,
+    .affine8_nt = p_affine8_nt, .tile = p_tile};
 
 /* ---- dispatch ---- */
 

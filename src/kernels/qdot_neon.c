@@ -10,7 +10,8 @@
  * same integer sums, so they are bit-identical to the portable kernels
  * (products of <= 8-bit values fit int16: |w| <= 128, |y| <= 127).  MLX
  * affine keeps f32 activations (FMA on dequantized lanes: 8-bit codes are
- * not signed bytes for SDOT).  Dense dots and the tile use 8 lanes per step
+ * not signed bytes for SDOT), up to 4 tokens per pass over the converted
+ * codes with the one-token chain per token, for every batch size.  Dense dots and the tile use 8 lanes per step
  * (two f32x4 accumulators) per (row, token) pair, the same chain in both,
  * so batching and thread splits change no bits.  Q4_K / Q6_K are
  * bit-identical to portable too (same integer sums, same f32 order).  Loads are unaligned-safe (vld1 on byte pointers); tails are
@@ -152,48 +153,86 @@ K_KERNELS(sdot, T_DOT, dot16_sdot)
 static inline float32x4_t u8q_f32(uint16x8_t v, int hi) {
     return vcvtq_f32_u32(hi ? vmovl_high_u16(v) : vmovl_u16(vget_low_u16(v)));
 }
-/* 16 code bytes (element order) . 16 floats into two accumulators. */
-static inline void fma16(uint8x16_t e, const float *x, float32x4_t *p0, float32x4_t *p1) {
+/* 16 code bytes (element order) -> 4 f32x4 (converted once per pass). */
+static inline void dec16(uint8x16_t e, float32x4_t q[4]) {
     uint16x8_t a = vmovl_u8(vget_low_u8(e)), b = vmovl_high_u8(e);
-    *p0 = vfmaq_f32(*p0, u8q_f32(a, 0), vld1q_f32(x));
-    *p1 = vfmaq_f32(*p1, u8q_f32(a, 1), vld1q_f32(x + 4));
-    *p0 = vfmaq_f32(*p0, u8q_f32(b, 0), vld1q_f32(x + 8));
-    *p1 = vfmaq_f32(*p1, u8q_f32(b, 1), vld1q_f32(x + 12));
+    q[0] = u8q_f32(a, 0);
+    q[1] = u8q_f32(a, 1);
+    q[2] = u8q_f32(b, 0);
+    q[3] = u8q_f32(b, 1);
 }
+/* 16 decoded codes . 16 floats into two accumulators (the one-token order). */
+static inline void fma16(const float32x4_t q[4], const float *x, float32x4_t *p0, float32x4_t *p1) {
+    *p0 = vfmaq_f32(*p0, q[0], vld1q_f32(x));
+    *p1 = vfmaq_f32(*p1, q[1], vld1q_f32(x + 4));
+    *p0 = vfmaq_f32(*p0, q[2], vld1q_f32(x + 8));
+    *p1 = vfmaq_f32(*p1, q[3], vld1q_f32(x + 12));
+}
+
+/* MLX affine, NT tokens per pass over the row: the codes are converted once,
+ * every token keeps its own chains (p0, p1 per group, acc, bacc) in the
+ * one-token order, so out[t] is bit-identical to the NT = 1 result. */
+__attribute__((always_inline)) static inline void n_affine_nt(int bits, const uint8_t *words, const float *sc,
+                                                              const float *bi, const float *x, size_t ldx,
+                                                              const float *xsum, int NT, size_t groups, int gs,
+                                                              float *out) {
+    float32x4_t acc[4];
+    float bacc[4];
+    const uint8x16_t m4 = vdupq_n_u8(15);
+    for (int t = 0; t < NT; t++) acc[t] = vdupq_n_f32(0.0f), bacc[t] = 0.0f;
+    for (size_t g = 0; g < groups; g++) {
+        float32x4_t p0[4], p1[4], q[4], r[4];
+        for (int t = 0; t < NT; t++) p0[t] = vdupq_n_f32(0.0f), p1[t] = p0[t];
+        const float *xg = x + g * (size_t)gs;
+        if (bits == 4) {
+            const uint8_t *wg = words + g * (size_t)gs / 2;
+            for (int k = 0; k < gs; k += 32, wg += 16) {
+                uint8x16_t v = vld1q_u8(wg), lo = vandq_u8(v, m4), hi = vshrq_n_u8(v, 4);
+                dec16(vzip1q_u8(lo, hi), q);
+                dec16(vzip2q_u8(lo, hi), r);
+                for (int t = 0; t < NT; t++) {
+                    fma16(q, xg + (size_t)t * ldx + k, &p0[t], &p1[t]);
+                    fma16(r, xg + (size_t)t * ldx + k + 16, &p0[t], &p1[t]);
+                }
+            }
+        } else {
+            const uint8_t *wg = words + g * (size_t)gs;
+            for (int k = 0; k < gs; k += 16) {
+                dec16(vld1q_u8(wg + k), q);
+                for (int t = 0; t < NT; t++) fma16(q, xg + (size_t)t * ldx + k, &p0[t], &p1[t]);
+            }
+        }
+        for (int t = 0; t < NT; t++) {
+            acc[t] = vfmaq_n_f32(acc[t], vaddq_f32(p0[t], p1[t]), sc[g]);
+            bacc[t] += bi[g] * xsum[(size_t)t * groups + g];
+        }
+    }
+    for (int t = 0; t < NT; t++) out[t] = vaddvq_f32(acc[t]) + bacc[t];
+}
+
+#define N_AFFINE_NT(NAME, BITS)                                                                               \
+    static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx,      \
+                     const float *xsum, int nt, size_t groups, int gs, float *out) {                          \
+        int t = 0;                                                                                            \
+        for (; t + 4 <= nt; t += 4)                                                                           \
+            n_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 4, groups, gs, out + t); \
+        for (; t < nt; t++)                                                                                   \
+            n_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 1, groups, gs, out + t); \
+    }
+N_AFFINE_NT(n_affine4_nt, 4)
+N_AFFINE_NT(n_affine8_nt, 8)
 
 static float n_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
                        size_t groups, int gs) {
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float bacc = 0.0f;
-    const uint8x16_t m4 = vdupq_n_u8(15);
-    for (size_t g = 0; g < groups; g++) {
-        float32x4_t p0 = vdupq_n_f32(0.0f), p1 = p0;
-        const uint8_t *wg = words + g * (size_t)gs / 2;
-        const float *xg = x + g * (size_t)gs;
-        for (int k = 0; k < gs; k += 32, wg += 16, xg += 32) {
-            uint8x16_t v = vld1q_u8(wg), lo = vandq_u8(v, m4), hi = vshrq_n_u8(v, 4);
-            fma16(vzip1q_u8(lo, hi), xg, &p0, &p1);
-            fma16(vzip2q_u8(lo, hi), xg + 16, &p0, &p1);
-        }
-        acc = vfmaq_n_f32(acc, vaddq_f32(p0, p1), sc[g]);
-        bacc += bi[g] * xsum[g];
-    }
-    return vaddvq_f32(acc) + bacc;
+    float out;
+    n_affine4_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
+    return out;
 }
-
 static float n_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
                        size_t groups, int gs) {
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    float bacc = 0.0f;
-    for (size_t g = 0; g < groups; g++) {
-        float32x4_t p0 = vdupq_n_f32(0.0f), p1 = p0;
-        const uint8_t *wg = words + g * (size_t)gs;
-        const float *xg = x + g * (size_t)gs;
-        for (int k = 0; k < gs; k += 16) fma16(vld1q_u8(wg + k), xg + k, &p0, &p1);
-        acc = vfmaq_n_f32(acc, vaddq_f32(p0, p1), sc[g]);
-        bacc += bi[g] * xsum[g];
-    }
-    return vaddvq_f32(acc) + bacc;
+    float out;
+    n_affine8_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
+    return out;
 }
 
 /* ---- dense rows and the tile: 8 lanes (two f32x4) per step per pair ---- */
@@ -288,12 +327,14 @@ static void n_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
 
 const sl_qd_kernels sl_qd_neon = {
     .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = q4_k_neon,
-    .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .dense_f32 = n_dense_f32,
+    .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
+    .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
 #if defined(SL_QD_NEON_DOT)
 const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
-    .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .dense_f32 = n_dense_f32,
+    .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
+    .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
 #endif
 #else

@@ -6,7 +6,8 @@ tiny random-weight models of every supported architecture (f32 / bf16,
 safetensors / pytorch_model.bin; weights exactly representable in bf16, so one
 f32 reference serves both), transformers' logits (eager attention, float32,
 CPU) for every position of prompt + greedy continuation, and the continuation
-transformers' generate() produced with its KV cache.
+transformers' generate() produced with its KV cache.  Logits and the
+thread/batch checks run under every kernel set this CPU has (kernel_sets.py).
 """
 import json
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from conftest import FIXTURES, assert_clean_error, run_silica
+from kernel_sets import kernel_sets, simd_env, simd_id
 
 TARBALL = FIXTURES / "models" / "engine_models.tar.xz"
 MAIN = ["llama", "llama3", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"]
@@ -49,8 +51,9 @@ def ref_of(models, arch):
     return ref, np.load(models / arch / "logits.npy")
 
 
-def silica_logits(model_dir, ids, *extra):
-    r = run_silica("logits", model_dir, "--ids", ",".join(map(str, ids)), "--json", *extra, check=True)
+def silica_logits(model_dir, ids, *extra, simd=""):
+    r = run_silica("logits", model_dir, "--ids", ",".join(map(str, ids)), "--json", *extra, check=True,
+                   env=simd_env(simd))
     return np.array(r.json()["logits"], dtype=np.float32)
 
 
@@ -61,13 +64,15 @@ def rel_err(a, b):
 @pytest.mark.parametrize("arch,variant", CASES)
 def test_logits_match_transformers(models, arch, variant):
     ref, want = ref_of(models, arch)
-    got = silica_logits(models / arch / variant, ref["prompt"] + ref["generated"], "--kv", "f32")
-    assert got.shape == want.shape
-    err = rel_err(got, want)
-    WORST[arch] = max(WORST.get(arch, 0.0), err)
-    print(f"{arch} {variant}: max|dlogit| / max|logit| = {err:.3e}")
-    assert err <= 1e-4, f"{arch} {variant}: relative error {err:.3e}"
-    assert (got.argmax(-1) == want.argmax(-1)).all()
+    # every kernel set this CPU runs (kernel_sets.py) on the safetensors variants (f32 and bf16 rows)
+    for simd in kernel_sets() if variant.endswith("-st") else [""]:
+        got = silica_logits(models / arch / variant, ref["prompt"] + ref["generated"], "--kv", "f32", simd=simd)
+        assert got.shape == want.shape
+        err = rel_err(got, want)
+        WORST[arch] = max(WORST.get(arch, 0.0), err)
+        print(f"{arch} {variant} [{simd_id(simd)}]: max|dlogit| / max|logit| = {err:.3e}")
+        assert err <= 1e-4, f"{arch} {variant} [{simd_id(simd)}]: relative error {err:.3e}"
+        assert (got.argmax(-1) == want.argmax(-1)).all(), simd_id(simd)
 
 
 @pytest.mark.parametrize("arch,variant", CASES)
@@ -107,15 +112,17 @@ def test_legacy_config_form(models, arch, tmp_path):
     assert rel_err(got, want) <= 1e-4
 
 
+@pytest.mark.parametrize("simd", kernel_sets(), ids=simd_id)
 @pytest.mark.parametrize("arch", ["llama3", "gemma2", "phi3", "phi3-long"])
-def test_threads_and_batches_do_not_change_results(models, arch):
+def test_threads_and_batches_do_not_change_results(models, arch, simd):
+    """In every kernel set this CPU runs (SILICA_SIMD caps the choice)."""
     ref, _ = ref_of(models, arch)
     ids = ref["prompt"] + ref["generated"]
     d = models / arch / ("f32-st" if arch in ROPE else "bf16-st")
-    one = silica_logits(d, ids, "--threads", "1")
-    assert np.array_equal(one, silica_logits(d, ids, "--threads", "3"))
+    one = silica_logits(d, ids, "--threads", "1", simd=simd)
+    assert np.array_equal(one, silica_logits(d, ids, "--threads", "3", simd=simd))
     # prompt in batches of 5 positions: same numbers as one batch
-    assert np.array_equal(one, silica_logits(d, ids, "--threads", "2", "--batch", "5"))
+    assert np.array_equal(one, silica_logits(d, ids, "--threads", "2", "--batch", "5", simd=simd))
 
 
 def test_logits_text_output(models):

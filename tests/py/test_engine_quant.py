@@ -11,7 +11,8 @@ convert_hf_to_gguf does.  Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 come from gguf.quants
 .quantize of the float weights; K-quants and IQ4_NL (gguf-py has no
 quantizer for them) are random valid blocks.  The oracle is silica on a plain
 f32 HF directory holding gguf.quants.dequantize of the very same blocks,
-un-permuted: the GGUF path must reproduce it.  Types with an integer kernel
+un-permuted: the GGUF path must reproduce it.  The accuracy and thread/batch
+checks run under every kernel set this CPU has (SILICA_SIMD; kernel_sets.py).  Types with an integer kernel
 (Q4_0, Q8_0, Q4_K, Q6_K) quantize the activations to 8 bits per block, as
 llama.cpp does: that rounds each activation by at most 1/254 of its block's
 largest magnitude, which after 2 layers and the head stays below 3e-2 of
@@ -30,6 +31,7 @@ from safetensors.numpy import save_file
 
 from conftest import FIXTURES, assert_clean_error, run_silica
 from hf_models import write_tokenizer
+from kernel_sets import kernel_sets, simd_env, simd_id
 
 import gguf  # noqa: E402
 from gguf import GGMLQuantizationType as GT  # noqa: E402
@@ -46,14 +48,14 @@ def rel_err(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def silica_logits(d, ids, *extra):
-    r = run_silica("logits", d, "--ids", ",".join(map(str, ids)), "--json", *extra, check=True)
+def silica_logits(d, ids, *extra, simd=""):
+    r = run_silica("logits", d, "--ids", ",".join(map(str, ids)), "--json", *extra, check=True, env=simd_env(simd))
     return np.array(r.json()["logits"], dtype=np.float32)
 
 
-def silica_greedy(d, prompt, n):
+def silica_greedy(d, prompt, n, simd=""):
     r = run_silica("run", d, "--ids", ",".join(map(str, prompt)), "--max-tokens", n, "--json", "--kv", "f32",
-                   check=True)
+                   check=True, env=simd_env(simd))
     return r.json()["ids"]
 
 
@@ -126,13 +128,14 @@ def test_mlx_quantized_matches_mlx_lm(models, tmp_path, arch, bits, group, mode)
     d = mlx_quantized(models, tmp_path, arch, bits, group, mode)
     prompt, ids = ref_ids(models, arch)
     want, want_ids = mlx_reference(d, ids, prompt, 8)
-    got = silica_logits(d, ids, "--kv", "f32")
-    err = rel_err(got, want)
     key = f"{mode}{bits}g{group}"
-    WORST[key] = max(WORST.get(key, 0.0), err)
-    print(f"{arch} {key}: max|dlogit| / max|logit| = {err:.3e}")
-    assert err <= 1e-3
-    assert silica_greedy(d, prompt, 8) == want_ids
+    for simd in kernel_sets():   # every kernel set this CPU runs (kernel_sets.py)
+        got = silica_logits(d, ids, "--kv", "f32", simd=simd)
+        err = rel_err(got, want)
+        WORST[key] = max(WORST.get(key, 0.0), err)
+        print(f"{arch} {key} [{simd_id(simd)}]: max|dlogit| / max|logit| = {err:.3e}")
+        assert err <= 1e-3, simd_id(simd)
+        assert silica_greedy(d, prompt, 8, simd=simd) == want_ids, simd_id(simd)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -143,10 +146,11 @@ def test_mlx_half_scales(models, tmp_path, dtype):
     assert st["quantization"]["bits"] == 4
     prompt, ids = ref_ids(models, "llama3")
     want, want_ids = mlx_reference(d, ids, prompt, 8)
-    got = silica_logits(d, ids, "--kv", "f32")
-    print(f"llama3 q4g64 {dtype} scales: {rel_err(got, want):.3e}")
-    assert rel_err(got, want) <= 1e-3
-    assert silica_greedy(d, prompt, 8) == want_ids
+    for simd in kernel_sets():
+        got = silica_logits(d, ids, "--kv", "f32", simd=simd)
+        print(f"llama3 q4g64 {dtype} scales [{simd_id(simd)}]: {rel_err(got, want):.3e}")
+        assert rel_err(got, want) <= 1e-3, simd_id(simd)
+        assert silica_greedy(d, prompt, 8, simd=simd) == want_ids, simd_id(simd)
 
 
 def test_mlx_mixed_per_layer_overrides(models, tmp_path):
@@ -163,13 +167,20 @@ def test_mlx_mixed_per_layer_overrides(models, tmp_path):
     assert silica_greedy(out, prompt, 8) == want_ids
 
 
-def test_mlx_threads_do_not_change_results(models, tmp_path):
-    d = mlx_quantized(models, tmp_path, "qwen3", 4, 32)
+@pytest.fixture(scope="module")
+def qwen3_q4g32(models, tmp_path_factory):
+    return mlx_quantized(models, tmp_path_factory.mktemp("q4g32"), "qwen3", 4, 32)
+
+
+@pytest.mark.parametrize("simd", kernel_sets(), ids=simd_id)
+def test_mlx_threads_do_not_change_results(models, qwen3_q4g32, simd):
+    """Every kernel set: threads and prompt batching change no bit (the affine
+    dot serves every batch size with one chain per (row, token))."""
     _, ids = ref_ids(models, "qwen3")
-    one = silica_logits(d, ids, "--threads", "1")
-    assert np.array_equal(one, silica_logits(d, ids, "--threads", "3"))
-    # batches of < 4 tokens take the fused affine dot, larger ones decode rows: both f32, within 1e-5
-    assert rel_err(silica_logits(d, ids, "--threads", "2", "--batch", "3"), one) <= 1e-5
+    one = silica_logits(qwen3_q4g32, ids, "--threads", "1", simd=simd)
+    assert np.array_equal(one, silica_logits(qwen3_q4g32, ids, "--threads", "3", simd=simd))
+    for batch in ("3", "5"):   # < 4 tokens, and 4 + 1 per pass over a row
+        assert np.array_equal(one, silica_logits(qwen3_q4g32, ids, "--threads", "2", "--batch", batch, simd=simd))
 
 
 # ---------------------------------------------------------------- GGUF
@@ -309,14 +320,15 @@ IDS = [1, 17, 42, 99, 5, 200, 123, 7, 300, 511, 64, 2]
 def test_gguf_matches_dequantized_reference(tmp_path, qt):
     path, ref = make_gguf(tmp_path, qt, tied=qt in (GT.Q4_0, GT.Q6_K))
     want = silica_logits(ref, IDS, "--kv", "f32")
-    got = silica_logits(path, IDS, "--kv", "f32")
-    err = rel_err(got, want)
-    WORST[f"gguf-{qt.name}"] = err
     limit = 3e-2 if qt in INT_DOT else 1e-4
-    print(f"GGUF {qt.name}: max|dlogit| / max|logit| = {err:.3e} (limit {limit:g})")
-    assert err <= limit
-    if qt not in INT_DOT:
-        assert (got.argmax(-1) == want.argmax(-1)).all()
+    for simd in kernel_sets():
+        got = silica_logits(path, IDS, "--kv", "f32", simd=simd)
+        err = rel_err(got, want)
+        WORST[f"gguf-{qt.name}"] = max(WORST.get(f"gguf-{qt.name}", 0.0), err)
+        print(f"GGUF {qt.name} [{simd_id(simd)}]: max|dlogit| / max|logit| = {err:.3e} (limit {limit:g})")
+        assert err <= limit, simd_id(simd)
+        if qt not in INT_DOT:
+            assert (got.argmax(-1) == want.argmax(-1)).all(), simd_id(simd)
 
 
 def test_gguf_greedy_and_permutation(tmp_path):

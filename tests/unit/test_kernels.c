@@ -389,6 +389,7 @@ static void test_sets_batch_thread_independent(void **state) {
         if (!set) continue;
         sl_qd_force(set);
         tested++;
+        print_message("batch/thread independence: kernel set %s\n", set->name);
         const sl_dtype dense[] = {SL_F32, SL_F16, SL_BF16};
         for (size_t di = 0; di < 3; di++) {
             for (int i = 0; i < ROWS * COLS; i++) {
