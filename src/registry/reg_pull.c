@@ -225,11 +225,11 @@ static int select_files(pull *p, sl_error *err) {
         else free(j->path);
     }
     p->n_jobs = k;
+    if (!k) return sl_errorf(err, SL_EINVAL, "%s@%.12s: no file matches the selection", o->repo, p->commit);
     qsort(p->jobs, p->n_jobs, sizeof *p->jobs, cmp_job);
     for (size_t i = 1; i < p->n_jobs; i++)
         if (!strcmp(p->jobs[i].path, p->jobs[i - 1].path))
             return sl_errorf(err, SL_EINVAL, "%s: the tree lists '%s' twice", o->repo, p->jobs[i].path);
-    if (!k) return sl_errorf(err, SL_EINVAL, "%s@%.12s: no file matches the selection", o->repo, p->commit);
     return 0;
 }
 
