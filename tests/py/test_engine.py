@@ -321,3 +321,34 @@ def test_zz_report_worst_case():
     """Prints the worst relative error per architecture (run with -s)."""
     for a, e in sorted(WORST.items()):
         print(f"worst {a:14s} {e:.3e}")
+
+
+def test_doctor_names_the_engine_kernel_set():
+    """`silica doctor` names the set the engine runs: on x86-64 Linux the best
+    one /proc/cpuinfo's flags allow (the kernel's view of the CPU), and under
+    SILICA_SIMD each cap (text and --json agree)."""
+    flags = set()
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    if {"avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx2", "fma", "f16c"} <= flags:
+        best = "avx512"
+    elif {"avx2", "fma", "f16c"} <= flags:
+        best = "avx2"
+    elif {"asimd", "asimddp"} <= flags:
+        best = "neondot"
+    elif "asimd" in flags:
+        best = "neon"
+    else:
+        best = "portable"
+    for simd, want in [("", best), ("scalar", "portable"), ("no-such-set", "portable")] + \
+            [(s, s if s != "scalar" else "portable") for s in kernel_sets() if s]:
+        env = simd_env(simd) if simd else {"SILICA_SIMD": ""}
+        d = run_silica("doctor", "--json", check=True, env=env).json()["cpu"]
+        assert d["engine_kernels"] == want, (simd, d)
+        if want == "portable":
+            assert d["dtype_kernels"] == "scalar"
+        text = run_silica("doctor", check=True, env=env).out
+        assert f"kernels:  {want} (matmul / quantized dots), {d['dtype_kernels']} (f16/bf16" in text
