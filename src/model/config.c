@@ -19,6 +19,8 @@
 
 #include "model/model_impl.h"
 
+#define SL_MAX_LAYERS 4096
+
 static const char *const k_arch_names[SL_ARCH_COUNT] = {"llama", "mistral", "qwen2", "qwen3",
                                                         "gemma", "gemma2", "gemma3_text", "phi3"};
 
@@ -277,24 +279,37 @@ static int parse_layers(const cJSON *cfg, const char *where, sl_model_config *c,
     return 0;
 }
 
+/* A token id: an integer that fits int32 (range against the vocabulary is the caller's business). */
+static bool token_id(const cJSON *v, int32_t *out) {
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < -2147483648.0 ||
+        v->valuedouble > 2147483647.0)
+        return false;
+    *out = (int32_t)v->valuedouble;
+    return true;
+}
+
 static int parse_eos(const cJSON *cfg, const char *where, sl_model_config *c, sl_error *err) {
     const cJSON *v = field(cfg, "eos_token_id");
     c->n_eos = 0;
     if (v) {
         const cJSON *e;
+        int32_t id;
         if (cJSON_IsNumber(v)) {
-            c->eos_ids[c->n_eos++] = (int32_t)v->valuedouble;
+            if (!token_id(v, &id)) return sl_errorf(err, SL_EINVAL, "%s: field 'eos_token_id' must be an integer", where);
+            c->eos_ids[c->n_eos++] = id;
         } else if (cJSON_IsArray(v)) {
             cJSON_ArrayForEach(e, v) {
-                if (!cJSON_IsNumber(e)) return sl_errorf(err, SL_EINVAL, "%s: field 'eos_token_id' must hold integers", where);
-                if (c->n_eos < 8) c->eos_ids[c->n_eos++] = (int32_t)e->valuedouble;
+                if (!token_id(e, &id)) return sl_errorf(err, SL_EINVAL, "%s: field 'eos_token_id' must hold integers", where);
+                if (c->n_eos < 8) c->eos_ids[c->n_eos++] = id;
             }
         } else {
             return sl_errorf(err, SL_EINVAL, "%s: field 'eos_token_id' must be an integer or a list", where);
         }
     }
     const cJSON *b = field(cfg, "bos_token_id");
-    c->bos_id = cJSON_IsNumber(b) ? (int32_t)b->valuedouble : -1;
+    c->bos_id = -1;
+    if (b && !cJSON_IsNull(b) && !token_id(b, &c->bos_id))
+        return sl_errorf(err, SL_EINVAL, "%s: field 'bos_token_id' must be an integer", where);
     return 0;
 }
 
@@ -320,6 +335,9 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
     c->intermediate_size = (int)v[2];
     c->n_layers = (int)v[3];
     c->n_heads = (int)v[4];
+    if (c->n_layers > SL_MAX_LAYERS)   /* the largest released models have a few hundred */
+        return sl_errorf(err, SL_EINVAL, "%s: field 'num_hidden_layers' (%d) is implausible (at most %d)", where,
+                         c->n_layers, SL_MAX_LAYERS);
     if ((rc = get_int(cfg, where, "num_key_value_heads", false, c->n_heads, &kv, err))) return rc;
     if (c->n_heads % kv)
         return sl_errorf(err, SL_EINVAL, "%s: field 'num_attention_heads' (%d) must be a multiple of 'num_key_value_heads' (%ld)",
@@ -347,7 +365,7 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
             return sl_errorf(err, SL_EINVAL, "%s: field 'partial_rotary_factor' (%g) contradicts 'rope_parameters.partial_rotary_factor' (%g)",
                              where, prf_top, prf);
     }
-    c->rotary_dim = (int)(c->head_dim * prf);
+    c->rotary_dim = prf > 0 && prf <= 1 ? (int)(c->head_dim * prf) : 0;
     if (!(prf > 0 && prf <= 1) || c->rotary_dim < 2 || c->rotary_dim % 2)
         return sl_errorf(err, SL_EINVAL, "%s: field 'partial_rotary_factor' (%g) must give an even rotary dimension in [2, head_dim %d]",
                          where, prf, c->head_dim);

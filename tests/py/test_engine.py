@@ -216,6 +216,16 @@ def test_bad_config_field_type(models, tmp_path):
     assert_clean_error(run_silica("run", d, "--ids", "1,2"), "num_attention_heads")
 
 
+@pytest.mark.parametrize("field,value", [("num_hidden_layers", 10 ** 9), ("eos_token_id", 1e10),
+                                         ("eos_token_id", [2, 2.5]), ("bos_token_id", "<s>"),
+                                         ("partial_rotary_factor", 1e16)])
+def test_implausible_config_values(models, tmp_path, field, value):
+    """Found by fuzzing: values that once overflowed an int or allocated gigabytes."""
+    d = copy_model(models, "llama", tmp_path)
+    edit_config(d, **{field: value})
+    assert_clean_error(run_silica("logits", d, "--ids", "1,2"), field)
+
+
 def test_contradictory_rope_fields(models, tmp_path):
     d = copy_model(models, "llama", tmp_path)
     edit_config(d, rope_theta=500000.0)   # rope_parameters says 10000
