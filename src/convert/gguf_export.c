@@ -111,11 +111,6 @@ static double cfg_num(const pj *cfg, const char *key, double dflt) {
     return dflt;
 }
 
-static long long first_id(const pj *v, long long dflt) {
-    if (v && v->type == PJ_ARR && v->n) return pj_int(v->vals[0], dflt);
-    return pj_int(v, dflt);
-}
-
 /* config.json's RoPE object for full attention: rope_parameters (v5, maybe
  * split into full_attention / sliding_attention) or the older rope_scaling. */
 static const pj *rope_obj(const pj *cfg, const char *which) {
@@ -291,6 +286,18 @@ static int template_adds_bos(const cJSON *tj, const cJSON *tc) {
     return r;
 }
 
+/* An added token that is not flagged special but is a control token all the
+ * same, by llama.cpp converter's rule: <|...|>, <｜...｜>, <unused...>, and a
+ * few exact names. */
+static bool looks_special(const char *t) {
+    static const char *const exact[] = {"<pad>", "<mask>", "<2mass>", "[@BOS@]"};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (!strcmp(t, exact[i])) return true;
+    return (!strncmp(t, "<|", 2) && sl_str_ends_with(t, "|>")) ||
+           (!strncmp(t, "<\xef\xbd\x9c", 4) && sl_str_ends_with(t, "\xef\xbd\x9c>")) ||
+           (!strncmp(t, "<unused", 7) && sl_str_ends_with(t, ">"));
+}
+
 static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type, const pj *cfg, long long n_vocab,
                               sl_error *err) {
     sl_error e2 = {0};
@@ -334,7 +341,7 @@ static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type,
         const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "content"));
         if (id >= 0 && id < n && c) {
             tok[id] = (char *)c;
-            type[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "special")) ? 3 : 4;
+            type[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "special")) || looks_special(c) ? 3 : 4;
         }
     }
     cJSON *tokens = cJSON_CreateArray(), *types = cJSON_CreateArray(), *scores = byte_fallback ? cJSON_CreateArray() : NULL;
@@ -345,7 +352,7 @@ static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type,
         if (!s) { /* vocab_size larger than the tokenizer: padding, as convert_hf_to_gguf does */
             snprintf(pad, sizeof pad, "[PAD%lld]", i);
             s = pad;
-            t = 4;
+            t = 5;   /* UNUSED */
         }
         cJSON_AddItemToArray(tokens, cJSON_CreateString(s));
         cJSON_AddItemToArray(types, cJSON_CreateNumber(t));
@@ -377,17 +384,43 @@ static int tokenizer_metadata(cJSON *m, const char *dir, const char *model_type,
         }
         rc |= kv_array(m, "tokenizer.ggml.merges", "string", merges);
     }
-    long long bos = first_id(pj_get(cfg, "bos_token_id"), -1), eos = first_id(pj_get(cfg, "eos_token_id"), -1);
-    long long padid = first_id(pj_get(cfg, "pad_token_id"), -1);
-    if (bos >= 0) rc |= kv_u32(m, "tokenizer.ggml.bos_token_id", bos);
-    if (eos >= 0) rc |= kv_u32(m, "tokenizer.ggml.eos_token_id", eos);
-    if (padid >= 0) rc |= kv_u32(m, "tokenizer.ggml.padding_token_id", padid);
+    /* Special ids as gguf-py's SpecialVocab finds them: tokenizer_config.json's
+     * "<typ>_token" (a string or {"content"}) looked up among the added tokens
+     * first, else an integer "<typ>_token_id" in config.json (a list counts as
+     * absent); ids at or past the vocabulary are dropped. */
+    static const struct { const char *typ, *key; } k_special[] = {
+            {"bos", "bos_token_id"}, {"eos", "eos_token_id"}, {"unk", "unknown_token_id"},
+            {"sep", "seperator_token_id"}, {"pad", "padding_token_id"}, {"mask", "mask_token_id"}};
+    for (size_t i = 0; i < sizeof k_special / sizeof k_special[0]; i++) {
+        char f[32];
+        snprintf(f, sizeof f, "%s_token", k_special[i].typ);
+        const cJSON *entry = cJSON_GetObjectItemCaseSensitive(tc, f);
+        const char *content = cJSON_IsString(entry) ? entry->valuestring
+                              : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(entry, "content"));
+        long long id = -1;
+        if (content)
+            cJSON_ArrayForEach(a, added) {
+                const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "content"));
+                const cJSON *aid = cJSON_GetObjectItemCaseSensitive(a, "id");
+                if (c && !strcmp(c, content) && cJSON_IsNumber(aid)) { id = (long long)aid->valuedouble; break; }
+            }
+        if (id < 0) {
+            snprintf(f, sizeof f, "%s_token_id", k_special[i].typ);
+            const pj *v = pj_get(cfg, f);
+            if (v && v->type != PJ_ARR) id = pj_int(v, -1);
+        }
+        char key[64];
+        snprintf(key, sizeof key, "tokenizer.ggml.%s", k_special[i].key);
+        if (id >= 0 && id < n) rc |= kv_u32(m, key, id);
+    }
     cJSON *ab = cJSON_GetObjectItemCaseSensitive(tc, "add_bos_token");
     if (cJSON_IsBool(ab)) rc |= kv_bool(m, "tokenizer.ggml.add_bos_token", cJSON_IsTrue(ab));
     else {
         int tb = template_adds_bos(tj, tc);
         if (tb >= 0) rc |= kv_bool(m, "tokenizer.ggml.add_bos_token", tb == 1);
     }
+    cJSON *ae = cJSON_GetObjectItemCaseSensitive(tc, "add_eos_token");
+    if (cJSON_IsBool(ae)) rc |= kv_bool(m, "tokenizer.ggml.add_eos_token", cJSON_IsTrue(ae));
     const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tc, "chat_template"));
     if (tmpl) rc |= kv_str(m, "tokenizer.chat_template", tmpl);
     if (rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");

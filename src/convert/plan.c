@@ -391,11 +391,13 @@ static int read_row_f32(const sl_out_tensor *o, uint64_t row, uint64_t K, row_re
     return sl_tensor_read(t, row * K, K, SL_F32, f, err);
 }
 
-/* f[i] += a, rounded to dtype t when it is F16 / BF16 (torch adds in the tensor's dtype) */
+/* f[i] += a, rounded to F16 when the source is F16: llama.cpp's converter adds
+ * in the tensor's torch dtype, but widens BF16 tensors to F32 before (so BF16
+ * and F32 sources add exactly in f32). */
 static void add_rounded(float *f, size_t n, float a, sl_dtype t) {
     for (size_t i = 0; i < n; i++) {
         f[i] += a;
-        if (t == SL_F16 || t == SL_BF16) {
+        if (t == SL_F16) {
             uint16_t h;
             sl_convert(SL_F32, &f[i], t, &h, 1);
             sl_convert(t, &h, SL_F32, &f[i], 1);

@@ -221,14 +221,32 @@ def test_quantize_gguf_file(silica, tmp_path, llama_dir):
     assert tensors(GGUFReader(str(q4)))["blk.0.attn_q.weight"].tensor_type == GT.Q4_0
 
 
-def bf16_round(a):
-    import ml_dtypes
-    return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
+def test_qwen3_vocab_as_convert_hf_to_gguf(silica, tmp_path):
+    """The real Qwen 3 tokenizer, vocab_size padded past it (151936 > 151669): token types and
+    special ids as llama.cpp's converter writes them (found comparing with its output,
+    tools/gguf_converter_compare.result.json): non-special added tokens that look like control
+    tokens (<|fim_prefix|>) are CONTROL, padding ids [PADn] are UNUSED, eos / pad come from
+    tokenizer_config.json's eos_token / pad_token before config.json."""
+    d = tmp_path / "qwen3"
+    make_hf_model(d, "qwen3", vocab=151936, tokenizer="qwen3", hidden=16, inter=32)
+    out = tmp_path / "q.gguf"
+    silica("convert", d, out, "--to", "gguf", "--q-type", "F16", check=True)
+    r = GGUFReader(str(out))
+    types = list(r.fields["tokenizer.ggml.token_type"].contents())
+    toks = r.fields["tokenizer.ggml.tokens"].contents()
+    assert len(types) == 151936
+    assert toks[151659] == "<|fim_prefix|>" and types[151659] == 3        # CONTROL, not USER_DEFINED
+    assert toks[151669] == "[PAD151669]" and set(types[151669:]) == {5}   # UNUSED
+    assert types[1000] == 1 and types[151643] == 3
+    assert field(r, "tokenizer.ggml.eos_token_id") == 151645               # <|im_end|> (tokenizer_config)
+    assert field(r, "tokenizer.ggml.padding_token_id") == 151643           # <|endoftext|>
+    assert field(r, "tokenizer.ggml.bos_token_id") == 1     # tokenizer_config's bos_token is null: config.json's
 
 
 @pytest.mark.parametrize("family", ["gemma", "gemma2"])
 def test_gemma_layout_as_convert_hf_to_gguf(silica, tmp_path, family):
-    """convert_hf_to_gguf's Gemma/Gemma2 layout: norms + 1 (in the source dtype, bf16 here),
+    """convert_hf_to_gguf's Gemma/Gemma2 layout: norms + 1 (bf16 sources widened to f32 first, as
+    the converter does before modify_tensors; f16 sources would add in f16),
     sandwich norm names, no output.weight, head_dim keys, softcapping / sliding window."""
     d = tmp_path / family
     c = make_hf_model(d, family, seed=3)
@@ -254,7 +272,7 @@ def test_gemma_layout_as_convert_hf_to_gguf(silica, tmp_path, family):
         names[f"model.layers.{l}.self_attn.q_proj.weight"] = f"blk.{l}.attn_q.weight"
     for hf, gg in names.items():
         assert gg in t, gg
-        want = bf16_round(src[hf] + 1) if hf.endswith("norm.weight") else src[hf]
+        want = (src[hf] + np.float32(1)) if hf.endswith("norm.weight") else src[hf]
         if hf.endswith("norm.weight"):
             assert t[gg].tensor_type == GT.F32
         np.testing.assert_array_equal(deq(t[gg]), want, err_msg=gg)
