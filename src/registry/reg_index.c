@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "reg_impl.h"
 
@@ -54,8 +55,19 @@ int reg_db_open(sl_reg *r, sl_error *err) {
     free(p);
     if (rc != SQLITE_OK) return db_err(r, err, "cannot open");
     sqlite3_busy_timeout(r->db, 60000);
-    if ((rc = reg_db_exec(r, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err))) return rc;
-    return reg_db_exec(r, k_schema, err);
+    /* Switching a fresh index to WAL and creating the schema can meet another
+     * process doing the same; SQLite then answers SQLITE_BUSY at once instead
+     * of calling the busy handler, so retry here for up to 60 s. */
+    for (int attempt = 0;; attempt++) {
+        rc = sqlite3_exec(r->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_exec(r->db, k_schema, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) break;
+        if (attempt >= 600) break;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return sl_errorf(err, SL_EIO, "%s/index.db: %s", r->home, sqlite3_errmsg(r->db));
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *t) {
