@@ -168,14 +168,9 @@ int cmd_chat(int argc, char **argv) {
         bool missing = false, matched;
         const char *v;
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
-        int rc = cli_engine_opt(argc, argv, &i, "chat", &so, &matched);
-        if (rc || matched) { if (rc) return rc; continue; }
-        if ((rc = cli_mem_opt(argc, argv, &i, "chat", &mo, &matched)) || matched) { if (rc) return rc; continue; }
-        if ((rc = cli_sampler_opt(argc, argv, &i, "chat", &sp, &matched)) || matched) { if (rc) return rc; continue; }
-        if ((rc = cli_max_tokens_opt(argc, argv, &i, "chat", 1, &max_tokens, &matched)) || matched) {
-            if (rc) return rc;
-            continue;
-        }
+        int rc = cli_generation_opt(argc, argv, &i, "chat", &so, &mo, &sp, 1, &max_tokens, &matched);
+        if (rc) return rc;
+        if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("chat", "--system needs a value");
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("chat", "unknown option '%s'", argv[i]);

@@ -94,6 +94,15 @@ static void emit_stdout(const char *s, size_t n, void *ud) {
 
 static bool run_cancelled(void) { return sl_interrupted(); }
 
+int cli_generation_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *so, cli_mem_opts *mo,
+                       sl_sampler_params *sp, long min_tokens, long *max_tokens, bool *matched) {
+    int rc = cli_engine_opt(argc, argv, i, cmd, so, matched);
+    if (rc || *matched) return rc;
+    if ((rc = cli_mem_opt(argc, argv, i, cmd, mo, matched)) || *matched) return rc;
+    if ((rc = cli_sampler_opt(argc, argv, i, cmd, sp, matched)) || *matched) return rc;
+    return cli_max_tokens_opt(argc, argv, i, cmd, min_tokens, max_tokens, matched);
+}
+
 /* Shared with cmd_chat.c: the sampling options of run and chat.  *matched
  * tells whether argv[*i] was one of them. */
 int cli_max_tokens_opt(int argc, char **argv, int *i, const char *cmd, long min, long *out, bool *matched) {
@@ -154,14 +163,9 @@ int cmd_run(int argc, char **argv) {
         bool missing = false, matched;
         const char *v;
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
-        int rc = cli_engine_opt(argc, argv, &i, "run", &so, &matched);
-        if (rc || matched) { if (rc) return rc; continue; }
-        if ((rc = cli_mem_opt(argc, argv, &i, "run", &mo, &matched)) || matched) { if (rc) return rc; continue; }
-        if ((rc = cli_sampler_opt(argc, argv, &i, "run", &sp, &matched)) || matched) { if (rc) return rc; continue; }
-        if ((rc = cli_max_tokens_opt(argc, argv, &i, "run", 0, &max_tokens, &matched)) || matched) {
-            if (rc) return rc;
-            continue;
-        }
+        int rc = cli_generation_opt(argc, argv, &i, "run", &so, &mo, &sp, 0, &max_tokens, &matched);
+        if (rc) return rc;
+        if (matched) continue;
         if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--stats") == 0) stats = true;
         else if (strcmp(argv[i], "--no-chat-template") == 0) use_template = false;

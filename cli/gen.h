@@ -35,6 +35,11 @@ int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_op
 int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_params *sp, bool *matched);
 /* --max-tokens N with min <= N <= 2^24 */
 int cli_max_tokens_opt(int argc, char **argv, int *i, const char *cmd, long min, long *out, bool *matched);
+/* All of the above plus the memory-guard options (memguard.h): what the
+ * generating commands run and chat accept before their own options. */
+struct cli_mem_opts;
+int cli_generation_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *so, struct cli_mem_opts *mo,
+                       sl_sampler_params *sp, long min_tokens, long *max_tokens, bool *matched);
 /* KV-cache options (gen.c), parsed by cli_engine_opt for run/chat/ppl/logits:
  * --kv f16|f32|q8|q4, --kv-bits 4|8, --kv-group-size 32|64|128,
  * --max-kv-size N (N > the 4 attention-sink tokens, <= 2^24). */
