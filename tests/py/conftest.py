@@ -90,3 +90,14 @@ def hub(tmp_path):
     yield start
     for h in started:
         h.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_models(tmp_path_factory):
+    """tests/fixtures/models/engine_models.tar.xz (tiny models made by real transformers,
+    tools/make_reference_models.py), extracted once per session."""
+    import tarfile
+    d = tmp_path_factory.mktemp("engine")
+    with tarfile.open(FIXTURES / "models" / "engine_models.tar.xz") as t:
+        t.extractall(d, filter="data")
+    return d

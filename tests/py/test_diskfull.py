@@ -22,16 +22,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import SILICA, assert_clean_error
+from conftest import SILICA, Result, assert_clean_error
 from hub_fixture import Repo
-
-
-class Result:
-    def __init__(self, p):
-        self.rc, self.out, self.err = p.returncode, p.stdout, p.stderr
-
-    def json(self):
-        return json.loads(self.out)
 
 
 class Tmpfs:

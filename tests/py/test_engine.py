@@ -2,7 +2,7 @@
 
 Oracle: tests/fixtures/models/engine_models.tar.xz, made by
 tools/make_reference_models.py with real torch 2.11 + transformers 5.17:
-tiny random-weight models of every supported architecture (f32 / bf16,
+tiny random-weight engine_models of every supported architecture (f32 / bf16,
 safetensors / pytorch_model.bin; weights exactly representable in bf16, so one
 f32 reference serves both), transformers' logits (eager attention, float32,
 CPU) for every position of prompt + greedy continuation, and the continuation
@@ -11,17 +11,15 @@ thread/batch checks run under every kernel set this CPU has (kernel_sets.py).
 """
 import json
 import shutil
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from conftest import FIXTURES, assert_clean_error, run_silica
+from conftest import assert_clean_error, run_silica
 from kernel_sets import kernel_sets, simd_env, simd_id
 
-TARBALL = FIXTURES / "models" / "engine_models.tar.xz"
 MAIN = ["llama", "llama3", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"]
 ROPE = ["llama-linear", "llama-dynamic", "llama-yarn", "phi3-long"]
 VARIANTS = ["f32-st", "f32-bin", "bf16-st", "bf16-bin"]
@@ -38,17 +36,9 @@ def expected_ids(arch, ref, got):
     return ref["generated"] if arch not in CROSSES_LONGROPE else ref["generated"][:1] + got[1:]
 
 
-@pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("engine")
-    with tarfile.open(TARBALL) as t:
-        t.extractall(d, filter="data")
-    return d
-
-
-def ref_of(models, arch):
-    ref = json.loads((models / arch / "ref.json").read_text())
-    return ref, np.load(models / arch / "logits.npy")
+def ref_of(engine_models, arch):
+    ref = json.loads((engine_models / arch / "ref.json").read_text())
+    return ref, np.load(engine_models / arch / "logits.npy")
 
 
 def silica_logits(model_dir, ids, *extra, simd=""):
@@ -62,11 +52,11 @@ def rel_err(a, b):
 
 
 @pytest.mark.parametrize("arch,variant", CASES)
-def test_logits_match_transformers(models, arch, variant):
-    ref, want = ref_of(models, arch)
+def test_logits_match_transformers(engine_models, arch, variant):
+    ref, want = ref_of(engine_models, arch)
     # every kernel set this CPU runs (kernel_sets.py) on the safetensors variants (f32 and bf16 rows)
     for simd in kernel_sets() if variant.endswith("-st") else [""]:
-        got = silica_logits(models / arch / variant, ref["prompt"] + ref["generated"], "--kv", "f32", simd=simd)
+        got = silica_logits(engine_models / arch / variant, ref["prompt"] + ref["generated"], "--kv", "f32", simd=simd)
         assert got.shape == want.shape
         err = rel_err(got, want)
         WORST[arch] = max(WORST.get(arch, 0.0), err)
@@ -76,9 +66,9 @@ def test_logits_match_transformers(models, arch, variant):
 
 
 @pytest.mark.parametrize("arch,variant", CASES)
-def test_greedy_matches_transformers(models, arch, variant):
-    ref, _ = ref_of(models, arch)
-    r = run_silica("run", models / arch / variant, "--ids", ",".join(map(str, ref["prompt"])),
+def test_greedy_matches_transformers(engine_models, arch, variant):
+    ref, _ = ref_of(engine_models, arch)
+    r = run_silica("run", engine_models / arch / variant, "--ids", ",".join(map(str, ref["prompt"])),
                    "--max-tokens", len(ref["generated"]), "--json", "--kv", "f32", check=True)
     out = r.json()
     assert out["ids"] == expected_ids(arch, ref, out["ids"])
@@ -89,23 +79,23 @@ def test_greedy_matches_transformers(models, arch, variant):
 
 
 @pytest.mark.parametrize("arch", MAIN + ROPE)
-def test_f16_kv_cache_default(models, arch):
+def test_f16_kv_cache_default(engine_models, arch):
     """The default f16 KV cache: logits within 1e-2 relative, same greedy ids."""
-    ref, want = ref_of(models, arch)
-    got = silica_logits(models / arch / "f32-st", ref["prompt"] + ref["generated"])
+    ref, want = ref_of(engine_models, arch)
+    got = silica_logits(engine_models / arch / "f32-st", ref["prompt"] + ref["generated"])
     assert rel_err(got, want) <= 1e-2
-    r = run_silica("run", models / arch / "f32-st", "--ids", ",".join(map(str, ref["prompt"])),
+    r = run_silica("run", engine_models / arch / "f32-st", "--ids", ",".join(map(str, ref["prompt"])),
                    "--max-tokens", len(ref["generated"]), "--json", check=True)
     assert r.json()["ids"] == expected_ids(arch, ref, r.json()["ids"])
 
 
 @pytest.mark.parametrize("arch", MAIN + ROPE)
-def test_legacy_config_form(models, arch, tmp_path):
+def test_legacy_config_form(engine_models, arch, tmp_path):
     """The older rope_theta / rope_scaling spelling gives the same logits."""
-    ref, want = ref_of(models, arch)
+    ref, want = ref_of(engine_models, arch)
     d = tmp_path / arch
-    shutil.copytree(models / arch / "f32-st", d)
-    legacy = json.loads((models / arch / "config_legacy.json").read_text())
+    shutil.copytree(engine_models / arch / "f32-st", d)
+    legacy = json.loads((engine_models / arch / "config_legacy.json").read_text())
     assert "rope_parameters" not in legacy
     (d / "config.json").write_text(json.dumps(legacy))
     got = silica_logits(d, ref["prompt"] + ref["generated"], "--kv", "f32")
@@ -114,46 +104,46 @@ def test_legacy_config_form(models, arch, tmp_path):
 
 @pytest.mark.parametrize("simd", kernel_sets(), ids=simd_id)
 @pytest.mark.parametrize("arch", ["llama3", "gemma2", "phi3", "phi3-long"])
-def test_threads_and_batches_do_not_change_results(models, arch, simd):
+def test_threads_and_batches_do_not_change_results(engine_models, arch, simd):
     """In every kernel set this CPU runs (SILICA_SIMD caps the choice)."""
-    ref, _ = ref_of(models, arch)
+    ref, _ = ref_of(engine_models, arch)
     ids = ref["prompt"] + ref["generated"]
-    d = models / arch / ("f32-st" if arch in ROPE else "bf16-st")
+    d = engine_models / arch / ("f32-st" if arch in ROPE else "bf16-st")
     one = silica_logits(d, ids, "--threads", "1", simd=simd)
     assert np.array_equal(one, silica_logits(d, ids, "--threads", "3", simd=simd))
     # prompt in batches of 5 positions: same numbers as one batch
     assert np.array_equal(one, silica_logits(d, ids, "--threads", "2", "--batch", "5", simd=simd))
 
 
-def test_logits_text_output(models):
-    ref, want = ref_of(models, "llama")
-    r = run_silica("logits", models / "llama" / "f32-st", "--ids", "1,2,3", check=True)
+def test_logits_text_output(engine_models):
+    ref, want = ref_of(engine_models, "llama")
+    r = run_silica("logits", engine_models / "llama" / "f32-st", "--ids", "1,2,3", check=True)
     assert r.out.count("argmax") == 3
 
 
 # ---------------------------------------------------------------- sampling
 
-def gen(models, *args):
-    r = run_silica("run", models / "llama" / "f32-st", "--ids", "1,17,42", "--max-tokens", 12, "--json",
+def gen(engine_models, *args):
+    r = run_silica("run", engine_models / "llama" / "f32-st", "--ids", "1,17,42", "--max-tokens", 12, "--json",
                    *args, check=True)
     return r.json()["ids"]
 
 
-def test_seed_reproducible_and_sampling_varies(models):
-    a = gen(models, "--temp", "1.5", "--seed", "7")
-    assert a == gen(models, "--temp", "1.5", "--seed", "7")
-    others = {tuple(gen(models, "--temp", "1.5", "--seed", s)) for s in ("1", "2", "3")}
+def test_seed_reproducible_and_sampling_varies(engine_models):
+    a = gen(engine_models, "--temp", "1.5", "--seed", "7")
+    assert a == gen(engine_models, "--temp", "1.5", "--seed", "7")
+    others = {tuple(gen(engine_models, "--temp", "1.5", "--seed", s)) for s in ("1", "2", "3")}
     assert len(others | {tuple(a)}) > 1
-    greedy = gen(models)
-    assert gen(models, "--temp", "1.5", "--top-k", "1", "--seed", "9") == greedy
-    assert gen(models, "--temp", "1.0", "--min-p", "1.0", "--seed", "9") == greedy
-    assert gen(models, "--temp", "1.0", "--top-p", "1e-6", "--seed", "9") == greedy
+    greedy = gen(engine_models)
+    assert gen(engine_models, "--temp", "1.5", "--top-k", "1", "--seed", "9") == greedy
+    assert gen(engine_models, "--temp", "1.0", "--min-p", "1.0", "--seed", "9") == greedy
+    assert gen(engine_models, "--temp", "1.0", "--top-p", "1e-6", "--seed", "9") == greedy
 
 
-def test_repeat_penalty_changes_repetitive_output(models):
+def test_repeat_penalty_changes_repetitive_output(engine_models):
     # qwen2's greedy continuation repeats one id; a strong penalty breaks that
-    ref, _ = ref_of(models, "qwen2")
-    d = models / "qwen2" / "f32-st"
+    ref, _ = ref_of(engine_models, "qwen2")
+    d = engine_models / "qwen2" / "f32-st"
     p = ",".join(map(str, ref["prompt"]))
     r = run_silica("run", d, "--ids", p, "--max-tokens", 8, "--json", "--repeat-penalty", "100",
                    "--presence-penalty", "5", check=True)
@@ -161,10 +151,10 @@ def test_repeat_penalty_changes_repetitive_output(models):
     assert ids[0] == ref["generated"][0] and len(set(ids)) > 1
 
 
-def test_eos_from_generation_config(models, tmp_path):
-    ref, _ = ref_of(models, "llama")
+def test_eos_from_generation_config(engine_models, tmp_path):
+    ref, _ = ref_of(engine_models, "llama")
     d = tmp_path / "m"
-    shutil.copytree(models / "llama" / "f32-st", d)
+    shutil.copytree(engine_models / "llama" / "f32-st", d)
     stop_at = ref["generated"][2]
     (d / "generation_config.json").write_text(json.dumps({"eos_token_id": [999, stop_at]}))
     r = run_silica("run", d, "--ids", ",".join(map(str, ref["prompt"])), "--max-tokens", 8, "--json",
@@ -176,9 +166,9 @@ def test_eos_from_generation_config(models, tmp_path):
 
 # ---------------------------------------------------------------- bad input
 
-def copy_model(models, arch, tmp_path, variant="f32-st"):
+def copy_model(engine_models, arch, tmp_path, variant="f32-st"):
     d = tmp_path / f"{arch}-bad"
-    shutil.copytree(models / arch / variant, d)
+    shutil.copytree(engine_models / arch / variant, d)
     return d
 
 
@@ -198,20 +188,20 @@ def edit_weights(d, fn):
     save_file(t, str(d / "model.safetensors"))
 
 
-def test_unknown_architecture(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_unknown_architecture(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_config(d, model_type="gpt2")
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "gpt2", "llama", "gemma3_text", "phi3")
 
 
-def test_missing_config_field(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_missing_config_field(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_config(d, hidden_size=None)
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "hidden_size")
 
 
-def test_bad_config_field_type(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_bad_config_field_type(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_config(d, num_attention_heads="four")
     assert_clean_error(run_silica("run", d, "--ids", "1,2"), "num_attention_heads")
 
@@ -219,53 +209,53 @@ def test_bad_config_field_type(models, tmp_path):
 @pytest.mark.parametrize("field,value", [("num_hidden_layers", 10 ** 9), ("eos_token_id", 1e10),
                                          ("eos_token_id", [2, 2.5]), ("bos_token_id", "<s>"),
                                          ("partial_rotary_factor", 1e16)])
-def test_implausible_config_values(models, tmp_path, field, value):
+def test_implausible_config_values(engine_models, tmp_path, field, value):
     """Found by fuzzing: values that once overflowed an int or allocated gigabytes."""
-    d = copy_model(models, "llama", tmp_path)
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_config(d, **{field: value})
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), field)
 
 
-def test_contradictory_rope_fields(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_contradictory_rope_fields(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_config(d, rope_theta=500000.0)   # rope_parameters says 10000
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "rope_theta", "rope_parameters")
 
 
-def test_heads_not_dividing(models, tmp_path):
-    d = copy_model(models, "llama3", tmp_path)
+def test_heads_not_dividing(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama3", tmp_path)
     edit_config(d, num_key_value_heads=3)
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "num_key_value_heads")
 
 
-def test_unknown_rope_type(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_unknown_rope_type(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_config(d, rope_parameters={"rope_type": "spiral", "rope_theta": 10000.0})
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "spiral", "longrope")
 
 
-def test_longrope_factor_count(models, tmp_path):
-    d = copy_model(models, "phi3", tmp_path)
+def test_longrope_factor_count(engine_models, tmp_path):
+    d = copy_model(engine_models, "phi3", tmp_path)
     c = json.loads((d / "config.json").read_text())
     c["rope_parameters"]["short_factor"] = [1.0, 1.0]
     (d / "config.json").write_text(json.dumps(c))
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "short_factor")
 
 
-def test_missing_tensor_named(models, tmp_path):
-    d = copy_model(models, "qwen2", tmp_path)
+def test_missing_tensor_named(engine_models, tmp_path):
+    d = copy_model(engine_models, "qwen2", tmp_path)
     edit_weights(d, lambda t: t.pop("model.layers.1.self_attn.k_proj.bias"))
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "model.layers.1.self_attn.k_proj.bias", "missing")
 
 
-def test_missing_lm_head_when_untied(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_missing_lm_head_when_untied(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     edit_weights(d, lambda t: t.pop("lm_head.weight"))
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "lm_head.weight")
 
 
-def test_misshaped_tensor_named(models, tmp_path):
-    d = copy_model(models, "gemma2", tmp_path)
+def test_misshaped_tensor_named(engine_models, tmp_path):
+    d = copy_model(engine_models, "gemma2", tmp_path)
 
     def f(t):
         w = t["model.layers.0.mlp.down_proj.weight"]
@@ -274,53 +264,53 @@ def test_misshaped_tensor_named(models, tmp_path):
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "model.layers.0.mlp.down_proj.weight", "[64, 100]")
 
 
-def test_config_contradicts_weights(models, tmp_path):
-    d = copy_model(models, "mistral", tmp_path)
+def test_config_contradicts_weights(engine_models, tmp_path):
+    d = copy_model(engine_models, "mistral", tmp_path)
     edit_config(d, intermediate_size=256)
     assert_clean_error(run_silica("logits", d, "--ids", "1,2"), "gate_proj.weight", "intermediate_size")
-    d2 = copy_model(models, "llama", tmp_path / "x")
+    d2 = copy_model(engine_models, "llama", tmp_path / "x")
     edit_config(d2, num_hidden_layers=1)
     assert_clean_error(run_silica("logits", d2, "--ids", "1,2"), "num_hidden_layers")
-    d3 = copy_model(models, "llama", tmp_path / "y")
+    d3 = copy_model(engine_models, "llama", tmp_path / "y")
     edit_config(d3, vocab_size=300)
     assert_clean_error(run_silica("logits", d3, "--ids", "1,2"), "embed_tokens.weight", "vocab_size")
 
 
-def test_ids_out_of_range(models):
-    d = models / "llama" / "f32-st"
+def test_ids_out_of_range(engine_models):
+    d = engine_models / "llama" / "f32-st"
     assert_clean_error(run_silica("logits", d, "--ids", "1,256"), "256", "vocab_size 256")
     assert_clean_error(run_silica("run", d, "--ids", "5,300"), "300", "out of range")
     assert_clean_error(run_silica("logits", d, "--ids", "1,x"), "--ids", "x")
     assert_clean_error(run_silica("logits", d, "--ids", "1,-3"), "--ids")
 
 
-def test_prompt_longer_than_context(models):
-    d = models / "llama" / "f32-st"
+def test_prompt_longer_than_context(engine_models):
+    d = engine_models / "llama" / "f32-st"
     assert_clean_error(run_silica("logits", d, "--ids", "1,2,3,4,5", "--ctx", "4"), "context of 4")
     assert_clean_error(run_silica("run", d, "--ids", "1,2,3,4,5", "--ctx", "3"), "5 tokens", "context of 3")
 
 
-def test_generation_stops_at_context(models):
-    d = models / "llama" / "f32-st"
+def test_generation_stops_at_context(engine_models):
+    d = engine_models / "llama" / "f32-st"
     r = run_silica("run", d, "--ids", "1,2,3", "--ctx", "5", "--max-tokens", "10", "--json", check=True)
     assert r.json()["generated_tokens"] == 3 and r.json()["stop_reason"] == "length"
 
 
-def test_not_a_model_directory(models, tmp_path):
-    (tmp_path / "model.safetensors").write_bytes((models / "llama" / "f32-st" / "model.safetensors").read_bytes())
+def test_not_a_model_directory(engine_models, tmp_path):
+    (tmp_path / "model.safetensors").write_bytes((engine_models / "llama" / "f32-st" / "model.safetensors").read_bytes())
     assert_clean_error(run_silica("logits", tmp_path / "model.safetensors", "--ids", "1"), "config.json")
 
 
-def test_lfs_pointer_model(models, tmp_path):
-    d = copy_model(models, "llama", tmp_path)
+def test_lfs_pointer_model(engine_models, tmp_path):
+    d = copy_model(engine_models, "llama", tmp_path)
     (d / "model.safetensors").write_text(
         "version https://git-lfs.github.com/spec/v1\n"
         "oid sha256:" + "ab" * 32 + "\nsize 12345\n")
     assert_clean_error(run_silica("logits", d, "--ids", "1"), "LFS")
 
 
-def test_bad_sampling_options(models):
-    d = models / "llama" / "f32-st"
+def test_bad_sampling_options(engine_models):
+    d = engine_models / "llama" / "f32-st"
     assert_clean_error(run_silica("run", d, "--ids", "1", "--top-p", "0"), "--top-p")
     assert_clean_error(run_silica("run", d, "--ids", "1", "--temp", "hot"), "--temp")
     assert_clean_error(run_silica("run", d, "--ids", "1", "--kv", "q3"), "--kv")   # q8 and q4 are valid (quantized KV cache)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, run_silica
-from test_engine import MAIN, models, ref_of, rel_err, silica_logits  # noqa: F401 (fixture)
+from test_engine import MAIN, ref_of, rel_err, silica_logits
 
 BF16 = np.load(FIXTURES / "models" / "bf16_reference.npz")
 META = json.loads(str(BF16["_meta"]))
@@ -31,10 +31,10 @@ def test_reference_covers_every_architecture():
 
 
 @pytest.mark.parametrize("arch", MAIN)
-def test_closer_to_exact_than_bf16_compute(models, arch):  # noqa: F811
-    ref, f32 = ref_of(models, arch)
+def test_closer_to_exact_than_bf16_compute(engine_models, arch):
+    ref, f32 = ref_of(engine_models, arch)
     bf16 = BF16[f"{arch}/logits"]
-    got = silica_logits(models / arch / "bf16-st", ref["prompt"] + ref["generated"], "--kv", "f32")
+    got = silica_logits(engine_models / arch / "bf16-st", ref["prompt"] + ref["generated"], "--kv", "f32")
     ours, theirs, between = rel_err(got, f32), rel_err(bf16, f32), rel_err(got, bf16)
     print(f"{arch}: silica vs f32 {ours:.2e}, transformers-bf16 vs f32 {theirs:.2e}, silica vs bf16 {between:.2e}")
     assert theirs == pytest.approx(META["models"][arch]["rel_err_vs_f32"], rel=1e-6)
@@ -43,9 +43,9 @@ def test_closer_to_exact_than_bf16_compute(models, arch):  # noqa: F811
 
 
 @pytest.mark.parametrize("arch", MAIN)
-def test_greedy_matches_bf16_generate(models, arch):  # noqa: F811
-    ref, _ = ref_of(models, arch)
+def test_greedy_matches_bf16_generate(engine_models, arch):
+    ref, _ = ref_of(engine_models, arch)
     want = BF16[f"{arch}/generated"].tolist()
-    r = run_silica("run", models / arch / "bf16-st", "--ids", ",".join(map(str, ref["prompt"])),
+    r = run_silica("run", engine_models / arch / "bf16-st", "--ids", ",".join(map(str, ref["prompt"])),
                    "--max-tokens", len(want), "--json", check=True)
     assert r.json()["ids"] == want

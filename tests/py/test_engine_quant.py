@@ -6,7 +6,7 @@ in: convert insists on one), then the same ids run through REAL mlx_lm on the
 CPU (mlx_lm.load + model(ids)).  silica must give logits within 1e-3 of
 max|logit| and the same greedy ids as mlx_lm's own greedy loop.
 
-GGUF: gguf-py's GGUFWriter writes llama models whose Q/K rows are permuted as
+GGUF: gguf-py's GGUFWriter writes llama engine_models whose Q/K rows are permuted as
 convert_hf_to_gguf does.  Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 come from gguf.quants
 .quantize of the float weights; K-quants and IQ4_NL (gguf-py has no
 quantizer for them) are random valid blocks.  The oracle is silica on a plain
@@ -21,15 +21,12 @@ and must agree to 1e-4.
 """
 import json
 import shutil
-import sys
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import FIXTURES, assert_clean_error, run_silica
+from conftest import assert_clean_error, run_silica
 from hf_models import write_tokenizer
 from kernel_sets import kernel_sets, simd_env, simd_id
 
@@ -40,7 +37,6 @@ import mlx.core as mx  # noqa: E402
 from mlx_lm import load as mlx_load  # noqa: E402
 from mlx_lm.convert import convert as mlx_convert  # noqa: E402
 
-TARBALL = FIXTURES / "models" / "engine_models.tar.xz"
 WORST = {}
 
 
@@ -59,34 +55,26 @@ def silica_greedy(d, prompt, n, simd=""):
     return r.json()["ids"]
 
 
-@pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    d = tmp_path_factory.mktemp("engine_q")
-    with tarfile.open(TARBALL) as t:
-        t.extractall(d, filter="data")
-    return d
-
-
-def ref_ids(models, arch):
-    ref = json.loads((models / arch / "ref.json").read_text())
+def ref_ids(engine_models, arch):
+    ref = json.loads((engine_models / arch / "ref.json").read_text())
     return ref["prompt"], ref["prompt"] + ref["generated"]
 
 
-def mlx_source(models, tmp, arch):
+def mlx_source(engine_models, tmp, arch):
     """J's f32 model of `arch` with its legacy config (mlx_lm 0.32 reads
     rope_theta / rope_scaling, not transformers 5's rope_parameters) and a
     tokenizer (mlx_lm.convert insists on one)."""
     src = tmp / f"{arch}-src"
     if not src.exists():
-        shutil.copytree(models / arch / "f32-st", src)
-        shutil.copy(models / arch / "config_legacy.json", src / "config.json")
+        shutil.copytree(engine_models / arch / "f32-st", src)
+        shutil.copy(engine_models / arch / "config_legacy.json", src / "config.json")
         write_tokenizer(src, "llama", "mistral")
     return src
 
 
-def mlx_quantized(models, tmp, arch, bits, group, mode="affine", dtype="float32"):
+def mlx_quantized(engine_models, tmp, arch, bits, group, mode="affine", dtype="float32"):
     """mlx_lm.convert of J's f32 model of `arch`."""
-    src = mlx_source(models, tmp, arch)
+    src = mlx_source(engine_models, tmp, arch)
     out = tmp / f"{arch}-{mode}{bits}g{group}-{dtype}"
     mlx_convert(str(src), mlx_path=str(out), quantize=True, q_bits=bits, q_group_size=group, q_mode=mode,
                 dtype=dtype)
@@ -122,11 +110,11 @@ def mode_group(mode, group):
 
 
 @pytest.mark.parametrize("arch,bits,group,mode", MLX_CASES)
-def test_mlx_quantized_matches_mlx_lm(models, tmp_path, arch, bits, group, mode):
+def test_mlx_quantized_matches_mlx_lm(engine_models, tmp_path, arch, bits, group, mode):
     group = mode_group(mode, group)
     bits = {"mxfp8": 8}.get(mode, bits)
-    d = mlx_quantized(models, tmp_path, arch, bits, group, mode)
-    prompt, ids = ref_ids(models, arch)
+    d = mlx_quantized(engine_models, tmp_path, arch, bits, group, mode)
+    prompt, ids = ref_ids(engine_models, arch)
     want, want_ids = mlx_reference(d, ids, prompt, 8)
     key = f"{mode}{bits}g{group}"
     for simd in kernel_sets():   # every kernel set this CPU runs (kernel_sets.py)
@@ -139,12 +127,12 @@ def test_mlx_quantized_matches_mlx_lm(models, tmp_path, arch, bits, group, mode)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_mlx_half_scales(models, tmp_path, dtype):
+def test_mlx_half_scales(engine_models, tmp_path, dtype):
     """Scales and biases stored in f16 / bf16 (mlx_lm.convert --dtype)."""
-    d = mlx_quantized(models, tmp_path, "llama3", 4, 64, dtype=dtype)
+    d = mlx_quantized(engine_models, tmp_path, "llama3", 4, 64, dtype=dtype)
     st = json.loads((d / "config.json").read_text())
     assert st["quantization"]["bits"] == 4
-    prompt, ids = ref_ids(models, "llama3")
+    prompt, ids = ref_ids(engine_models, "llama3")
     want, want_ids = mlx_reference(d, ids, prompt, 8)
     for simd in kernel_sets():
         got = silica_logits(d, ids, "--kv", "f32", simd=simd)
@@ -153,30 +141,30 @@ def test_mlx_half_scales(models, tmp_path, dtype):
         assert silica_greedy(d, prompt, 8, simd=simd) == want_ids, simd_id(simd)
 
 
-def test_mlx_mixed_per_layer_overrides(models, tmp_path):
+def test_mlx_mixed_per_layer_overrides(engine_models, tmp_path):
     """A mixed recipe (per-layer bits in config "quantization")."""
-    src = mlx_source(models, tmp_path, "llama")
+    src = mlx_source(engine_models, tmp_path, "llama")
     out = tmp_path / "mixed"
     mlx_convert(str(src), mlx_path=str(out), quantize=True, quant_predicate="mixed_3_6", q_group_size=32,
                 dtype="float32")
     q = json.loads((out / "config.json").read_text())["quantization"]
     assert any(isinstance(v, dict) for v in q.values())
-    prompt, ids = ref_ids(models, "llama")
+    prompt, ids = ref_ids(engine_models, "llama")
     want, want_ids = mlx_reference(out, ids, prompt, 8)
     assert rel_err(silica_logits(out, ids, "--kv", "f32"), want) <= 1e-3
     assert silica_greedy(out, prompt, 8) == want_ids
 
 
 @pytest.fixture(scope="module")
-def qwen3_q4g32(models, tmp_path_factory):
-    return mlx_quantized(models, tmp_path_factory.mktemp("q4g32"), "qwen3", 4, 32)
+def qwen3_q4g32(engine_models, tmp_path_factory):
+    return mlx_quantized(engine_models, tmp_path_factory.mktemp("q4g32"), "qwen3", 4, 32)
 
 
 @pytest.mark.parametrize("simd", kernel_sets(), ids=simd_id)
-def test_mlx_threads_do_not_change_results(models, qwen3_q4g32, simd):
+def test_mlx_threads_do_not_change_results(engine_models, qwen3_q4g32, simd):
     """Every kernel set: threads and prompt batching change no bit (the affine
     dot serves every batch size with one chain per (row, token))."""
-    _, ids = ref_ids(models, "qwen3")
+    _, ids = ref_ids(engine_models, "qwen3")
     one = silica_logits(qwen3_q4g32, ids, "--threads", "1", simd=simd)
     assert np.array_equal(one, silica_logits(qwen3_q4g32, ids, "--threads", "3", simd=simd))
     for batch in ("3", "5"):   # < 4 tokens, and 4 + 1 per pass over a row
@@ -372,8 +360,8 @@ def test_gguf_missing_tensor(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def q4dir(models, tmp_path_factory):
-    return mlx_quantized(models, tmp_path_factory.mktemp("q4"), "llama", 4, 64)
+def q4dir(engine_models, tmp_path_factory):
+    return mlx_quantized(engine_models, tmp_path_factory.mktemp("q4"), "llama", 4, 64)
 
 
 def copy_with(src, dst, cfg_edit=None, drop=None):

@@ -15,26 +15,15 @@ so the tests pass RotatingKVCache explicitly as prompt_cache.
 Numbers worth reading are printed (pytest -s) and quoted in part6/README.md.
 """
 import json
-import shutil
-import tarfile
 
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, ROOT, assert_clean_error, run_silica
+from conftest import ROOT, assert_clean_error, run_silica
 
-TARBALL = FIXTURES / "models" / "engine_models.tar.xz"
 ARCHS = ["llama", "llama3", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"]
 DEMO = ROOT / "models" / "demo"
 PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n        return n\n"
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    d = tmp_path_factory.mktemp("kv-engine")
-    with tarfile.open(TARBALL) as t:
-        t.extractall(d, filter="data")
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +73,13 @@ def first_diff(a, b):
 # ---------------------------------------------------------------- quantized cache
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_q8_greedy_identical_to_f16(engine, arch):
-    """8-bit cache vs the f16 cache on every engine model (random weights, 24 greedy tokens): identical ids,
+def test_q8_greedy_identical_to_f16(engine_models, arch):
+    """8-bit cache vs the f16 cache on every engine_models model (random weights, 24 greedy tokens): identical ids,
     except where f16's top-2 margin is below the 8-bit logit error (a near-tie of a random model: printed).
     A KV row (n_kv_heads x head_dim) shorter than the smallest MLX group (32) is refused, as mx.quantize
     refuses it (gemma: 1 x 16)."""
-    ref = json.loads((engine / arch / "ref.json").read_text())
-    d = engine / arch / "f32-st"
+    ref = json.loads((engine_models / arch / "ref.json").read_text())
+    d = engine_models / arch / "f32-st"
     cfg = json.loads((d / "config.json").read_text())
     D = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     if cfg["num_key_value_heads"] * D % 32:
@@ -173,9 +162,9 @@ def test_quantized_greedy_matches_mlx_lm_generate(demo_mlx):
     assert got == want[:n] and n >= 8
 
 
-def test_group_sizes_and_bytes(engine):
-    d = engine / "llama" / "f32-st"   # 4 KV heads x head_dim 16: groups span heads
-    ids = json.loads((engine / "llama" / "ref.json").read_text())["prompt"]
+def test_group_sizes_and_bytes(engine_models):
+    d = engine_models / "llama" / "f32-st"   # 4 KV heads x head_dim 16: groups span heads
+    ids = json.loads((engine_models / "llama" / "ref.json").read_text())["prompt"]
     base = logits(d, ids)
     for g in (32, 64):
         assert rel(logits(d, ids, "--kv-bits", 8, "--kv-group-size", g), base) < 2e-2
@@ -189,10 +178,10 @@ def test_group_sizes_and_bytes(engine):
 # ---------------------------------------------------------------- rotating cache
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_rotating_without_eviction_is_identical(engine, arch):
+def test_rotating_without_eviction_is_identical(engine_models, arch):
     """--max-kv-size larger than the sequence: bit-identical logits (and with --kv q8 too)."""
-    ref = json.loads((engine / arch / "ref.json").read_text())
-    d = engine / arch / "f32-st"
+    ref = json.loads((engine_models / arch / "ref.json").read_text())
+    d = engine_models / arch / "f32-st"
     ids = ref["prompt"] + ref["generated"]
     assert np.array_equal(logits(d, ids, "--max-kv-size", len(ids)), logits(d, ids))
     cfg = json.loads((d / "config.json").read_text())
@@ -285,14 +274,14 @@ def test_memory_flat_over_10x(nostop):
     assert grow < 256 * 1024
 
 
-def test_sliding_layers_use_window_rings(engine):
+def test_sliding_layers_use_window_rings(engine_models):
     """mistral / gemma2 / gemma3 (window 4): sliding layers hold window + batch - 1 positions, full layers
     all; logits unchanged (test_engine.py compares them with transformers)."""
     for arch in ("mistral", "gemma2", "gemma3"):
-        ref = json.loads((engine / arch / "ref.json").read_text())
-        cfg = json.loads((engine / arch / "f32-st" / "config.json").read_text())
+        ref = json.loads((engine_models / arch / "ref.json").read_text())
+        cfg = json.loads((engine_models / arch / "f32-st" / "config.json").read_text())
         ids = ref["prompt"] + ref["generated"]
-        r = greedy(engine / arch / "f32-st", ref["prompt"], len(ref["generated"]), "--batch", 2)
+        r = greedy(engine_models / arch / "f32-st", ref["prompt"], len(ref["generated"]), "--batch", 2)
         L, KV = cfg["num_hidden_layers"], cfg["num_key_value_heads"]
         D = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
         types = cfg.get("layer_types") or ["sliding_attention"] * L
@@ -331,7 +320,7 @@ def test_chat_prefix_reuse_with_eviction(tmp_path):
 
 # ---------------------------------------------------------------- estimator
 
-def test_fit_kv_bytes_equal_the_session(engine):
+def test_fit_kv_bytes_equal_the_session(engine_models):
     """silica fit's KV bytes (same formulas) equal what the session allocated: sliding rings, quantized
     rows (f16 or f32 scales), rotating caches."""
     cases = {"llama": [["--kv", "f16"], ["--kv", "q8"], ["--kv", "q4", "--max-kv-size", "8"],
@@ -339,8 +328,8 @@ def test_fit_kv_bytes_equal_the_session(engine):
              "gemma2": [["--kv", "f16"], ["--max-kv-size", "9", "--kv", "f32"]],
              "mistral": [["--kv", "q8"], ["--max-kv-size", "7"]]}
     for arch, optss in cases.items():
-        d = engine / arch / "f32-st"
-        ref = json.loads((engine / arch / "ref.json").read_text())
+        d = engine_models / arch / "f32-st"
+        ref = json.loads((engine_models / arch / "ref.json").read_text())
         n = len(ref["prompt"]) + 4
         for opts in optss:
             r = greedy(d, ref["prompt"], 4, *opts)
@@ -362,17 +351,17 @@ def test_fit_kv_bytes_equal_the_session(engine):
     (["--max-kv-size"], "--max-kv-size"),
     (["--kv", "q3"], "--kv"),
 ])
-def test_bad_kv_options(engine, args, needle):
-    d = engine / "llama" / "f32-st"
+def test_bad_kv_options(engine_models, args, needle):
+    d = engine_models / "llama" / "f32-st"
     for cmd in ("run", "logits", "ppl"):
         extra = ["--ids", "1,2,3"] if cmd != "ppl" else ["--file", "x.txt"]
         assert_clean_error(run_silica(cmd, d, *extra, *args), needle)
 
 
-def test_bad_kv_combinations(engine):
-    d = engine / "llama" / "f32-st"   # 4 KV heads x 16 = 64 values per position
+def test_bad_kv_combinations(engine_models):
+    d = engine_models / "llama" / "f32-st"   # 4 KV heads x 16 = 64 values per position
     assert_clean_error(run_silica("run", d, "--ids", "1,2", "--kv-bits", 8, "--kv-group-size", 128),
                        "group size 128", "64 values")
     assert_clean_error(run_silica("logits", d, "--ids", "1,2", "--kv-group-size", 32), "quantized")
-    q = engine / "qwen3" / "f32-st"   # 1 KV head x 32
+    q = engine_models / "qwen3" / "f32-st"   # 1 KV head x 32
     assert_clean_error(run_silica("run", q, "--ids", "1,2", "--kv-bits", 4, "--kv-group-size", 64), "group size 64")
