@@ -186,30 +186,7 @@ __attribute__((always_inline)) static inline void p_affine_nt(int bits, const ui
     for (int t = 0; t < nt; t++) out[t] = acc[t];
 }
 
-/* 4 tokens per pass (constant trip counts vectorise), the rest one by one */
-#define P_AFFINE_NT(NAME, BITS)                                                                               \
-    static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx,      \
-                     const float *xsum, int nt, size_t groups, int gs, float *out) {                          \
-        int t = 0;                                                                                            \
-        for (; t + 4 <= nt; t += 4)                                                                           \
-            p_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 4, groups, gs, out + t); \
-        for (; t < nt; t++)                                                                                   \
-            p_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 1, groups, gs, out + t); \
-    }
-P_AFFINE_NT(p_affine4_nt, 4)
-P_AFFINE_NT(p_affine8_nt, 8)
-static float p_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
-                       size_t groups, int gs) {
-    float out;
-    p_affine4_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
-    return out;
-}
-static float p_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
-                       size_t groups, int gs) {
-    float out;
-    p_affine8_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
-    return out;
-}
+SL_QD_AFFINE_FROM_CORE(p, p_affine_nt)   /* constant trip counts of 4 vectorise */
 
 /* ---- MLX affine, 24-bit activations (see qdot.h) ---- */
 

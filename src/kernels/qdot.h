@@ -142,6 +142,32 @@ static inline void sl_qd_k4_scale(const uint8_t *q, int j, uint8_t *sc, uint8_t 
     }
 }
 
+/* The MLX affine entries of a kernel set built on one multi-token core
+ * CORE(bits, words, sc, bi, x, ldx, xsum, nt, groups, gs, out) that keeps each
+ * token's accumulation order whatever nt is: PFX##_affine{4,8}_nt take 4
+ * tokens per pass and the rest one by one; PFX##_affine{4,8} are one token. */
+#define SL_QD_AFFINE_FROM_CORE(PFX, CORE)                                                                   \
+    SL_QD_AFFINE_NT_(PFX##_affine4_nt, CORE, 4)                                                             \
+    SL_QD_AFFINE_NT_(PFX##_affine8_nt, CORE, 8)                                                             \
+    SL_QD_AFFINE_1_(PFX##_affine4, PFX##_affine4_nt)                                                        \
+    SL_QD_AFFINE_1_(PFX##_affine8, PFX##_affine8_nt)
+#define SL_QD_AFFINE_NT_(NAME, CORE, BITS)                                                                  \
+    static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx,    \
+                     const float *xsum, int nt, size_t groups, int gs, float *out) {                        \
+        int t = 0;                                                                                          \
+        for (; t + 4 <= nt; t += 4)                                                                         \
+            CORE(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 4, groups, gs, out + t); \
+        for (; t < nt; t++)                                                                                 \
+            CORE(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 1, groups, gs, out + t); \
+    }
+#define SL_QD_AFFINE_1_(NAME, NT)                                                                           \
+    static float NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum, \
+                      size_t groups, int gs) {                                                              \
+        float out;                                                                                          \
+        NT(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);                                                 \
+        return out;                                                                                         \
+    }
+
 static inline float sl_qd_f16(const uint8_t *p) {
     return sl_f16_to_f32((uint16_t)(p[0] | (p[1] << 8)));
 }

@@ -210,30 +210,7 @@ __attribute__((always_inline)) static inline void n_affine_nt(int bits, const ui
     for (int t = 0; t < NT; t++) out[t] = vaddvq_f32(acc[t]) + bacc[t];
 }
 
-#define N_AFFINE_NT(NAME, BITS)                                                                               \
-    static void NAME(const uint8_t *words, const float *sc, const float *bi, const float *x, size_t ldx,      \
-                     const float *xsum, int nt, size_t groups, int gs, float *out) {                          \
-        int t = 0;                                                                                            \
-        for (; t + 4 <= nt; t += 4)                                                                           \
-            n_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 4, groups, gs, out + t); \
-        for (; t < nt; t++)                                                                                   \
-            n_affine_nt(BITS, words, sc, bi, x + (size_t)t * ldx, ldx, xsum + (size_t)t * groups, 1, groups, gs, out + t); \
-    }
-N_AFFINE_NT(n_affine4_nt, 4)
-N_AFFINE_NT(n_affine8_nt, 8)
-
-static float n_affine4(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
-                       size_t groups, int gs) {
-    float out;
-    n_affine4_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
-    return out;
-}
-static float n_affine8(const uint8_t *words, const float *sc, const float *bi, const float *x, const float *xsum,
-                       size_t groups, int gs) {
-    float out;
-    n_affine8_nt(words, sc, bi, x, 0, xsum, 1, groups, gs, &out);
-    return out;
-}
+SL_QD_AFFINE_FROM_CORE(n, n_affine_nt)
 
 /* ---- dense rows and the tile: 8 lanes (two f32x4) per step per pair ---- */
 static inline void ld8_f32(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
