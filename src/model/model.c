@@ -217,9 +217,6 @@ int sl_model_open(const char *path, sl_model **out, sl_error *err) {
                            "vocab_size, hidden_size; tie_word_embeddings is false", &m->lm_head, err);
     }
     if (!rc) rc = bind_vec(m, "model.norm.weight", c->hidden_size, false, &m->final_norm, err);
-    if (!rc && (size_t)c->n_layers > m->ck->n_tensors)   /* every layer has several tensors */
-        rc = sl_errorf(err, SL_EINVAL, "%s: config says num_hidden_layers = %d, but the weights hold only %zu tensors",
-                       path, c->n_layers, m->ck->n_tensors);
     if (!rc) {
         m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
         if (!m->layers) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
