@@ -14,7 +14,7 @@
 #        LLAMA_ARGS extra llama-bench flags, e.g. "--poll 0" on a busy machine)
 # SILICA defaults to build-rel/silica (built here if absent, Release);
 # LLAMA_BENCH to /tmp/j2/llama.cpp/build/bin/llama-bench (skipped if absent:
-# build it with cmake -DGGML_NATIVE=ON, see shared/specs/gguf-llamacpp.md §D).
+# build llama.cpp from source with cmake -DGGML_NATIVE=ON; part9/README.md gives the commands).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-/tmp/silica-engine-bench}
@@ -25,7 +25,7 @@ REPEAT=${REPEAT:-3}
 PY=${PY:-python3}
 SILICA=${SILICA:-$ROOT/build-rel/silica}
 LLAMA_BENCH=${LLAMA_BENCH:-/tmp/j2/llama.cpp/build/bin/llama-bench}
-SHARED=${SILICA_SHARED:-$ROOT/../shared}
+TOKDATA=$ROOT/tests/data/tokenizers
 LAYERS=16
 [ "${SMALL:-0}" = 1 ] && LAYERS=4
 
@@ -38,12 +38,12 @@ mkdir -p "$WORK"
 # ---- the model: Llama-3.2-1B shapes (hidden 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied)
 HF="$WORK/hf-f16-L$LAYERS"
 if [ ! -f "$HF/model.safetensors" ]; then
-  "$PY" - "$HF" "$LAYERS" "$SHARED" <<'EOF'
+  "$PY" - "$HF" "$LAYERS" "$TOKDATA" <<'EOF'
 import gzip, json, shutil, sys
 from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
-d, L, shared = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+d, L, tokdata = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 d.mkdir(parents=True, exist_ok=True)
 H, I, V, NH, KV, HD = 2048, 8192, 128256, 32, 8, 64
 rng = np.random.default_rng(0)
@@ -67,10 +67,10 @@ cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_siz
        "rope_theta": 500000.0, "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu",
        "torch_dtype": "float16"}
 (d / "config.json").write_text(json.dumps(cfg, indent=2))
-src = shared / "tokenizers" / "llama3"
-with gzip.open(src / "tokenizer.json.gz", "rb") as f:
-    (d / "tokenizer.json").write_bytes(f.read())
-shutil.copy(src / "tokenizer_config.json", d / "tokenizer_config.json")
+src = tokdata / "llama3"
+for base in ("tokenizer.json", "tokenizer_config.json"):
+    with gzip.open(src / (base + ".gz"), "rb") as f:
+        (d / base).write_bytes(f.read())
 EOF
 fi
 for b in 8 4; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tokenizer_bench.py — silica's tokenizer against Hugging Face `tokenizers`.
 
-For each tokenizer in ../shared/tokenizers/*/ (decompressed into a temp dir):
+For each tokenizer in tests/data/tokenizers/*/ (decompressed into a temp dir):
   load time       silica (sl_tok_load, from `--stats`) vs Tokenizer.from_file
   encode MB/s     ~10 MB of mixed text (Python stdlib code + English docs +
                   multilingual/emoji text), single thread, paragraph by
@@ -15,7 +15,7 @@ the CPU time of the working thread (silica: CLOCK_THREAD_CPUTIME_ID via
 not distort them; --wall uses wall-clock time instead.
 Also checks that both produce the same number of ids.
 
-usage: bench/tokenizer_bench.py [--silica build/silica] [--shared ../shared]
+usage: bench/tokenizer_bench.py [--silica build/silica]
                                 [--mb 10] [--only llama3,qwen3] [--whole]
 """
 import argparse
@@ -80,7 +80,6 @@ def silica(bin_, *args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--silica", default=os.environ.get("SILICA_BIN", str(ROOT / "build" / "silica")))
-    ap.add_argument("--shared", default=os.environ.get("SILICA_SHARED", str(ROOT.parent / "shared")))
     ap.add_argument("--mb", type=float, default=10)
     ap.add_argument("--only", default="")
     ap.add_argument("--whole", action="store_true", help="also encode the text as one string")
@@ -88,7 +87,7 @@ def main():
     a = ap.parse_args()
     clock = time.perf_counter if a.wall else time.thread_time
     sfx = "_ms" if a.wall else "_cpu_ms"
-    tdir = Path(a.shared) / "tokenizers"
+    tdir = ROOT / "tests" / "data" / "tokenizers"
     names = sorted(p.name for p in tdir.iterdir() if (p / "tokenizer.json.gz").exists())
     if a.only:
         names = [n for n in names if n in a.only.split(",")]
@@ -107,8 +106,9 @@ def main():
             d.mkdir()
             with gzip.open(tdir / name / "tokenizer.json.gz", "rb") as f, open(d / "tokenizer.json", "wb") as o:
                 shutil.copyfileobj(f, o)
-            if (tdir / name / "tokenizer_config.json").exists():
-                shutil.copy(tdir / name / "tokenizer_config.json", d)
+            if (tdir / name / "tokenizer_config.json.gz").exists():
+                with gzip.open(tdir / name / "tokenizer_config.json.gz", "rb") as f:
+                    (d / "tokenizer_config.json").write_bytes(f.read())
             t0 = clock()
             hf = Tokenizer.from_file(str(d / "tokenizer.json"))
             hf_load = (clock() - t0) * 1e3

@@ -1,6 +1,6 @@
 /*
  * cmd_ppl.c — `silica ppl MODEL --file F [--ctx N] [--json]`: perplexity,
- * defined exactly as issue 5 says:
+ * defined as (part5/README.md):
  *   ids = [BOS] + encode(text, no special tokens added)   (BOS left out when
  *         the model has none);
  *   for s = 0, N, 2N, ...: inputs ids[s:s+N], targets ids[s+1:s+N+1] (the

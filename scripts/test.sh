@@ -153,7 +153,7 @@ s_fuzz() {
     # seeds: small valid files written by the real peers (tools/make_fuzz_seeds.py)
     [ -x .venv/bin/python ] || { missing ".venv (run scripts/deps.sh)"; return; }
     rm -rf build-fuzz/seeds
-    .venv/bin/python tools/make_fuzz_seeds.py build-fuzz/seeds "${SILICA_SHARED:-../shared}" || return 1
+    .venv/bin/python tools/make_fuzz_seeds.py build-fuzz/seeds || return 1
     for src in tests/fuzz/fuzz_*.c; do
         name=$(basename "$src" .c)
         [ -x "build-fuzz/$name" ] || { echo "$name: not built"; bad=1; continue; }

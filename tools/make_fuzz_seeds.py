@@ -4,7 +4,7 @@ written by the real peers (numpy, safetensors, gguf-py, zipfile, pickle,
 sentencepiece, tokenizers) so the fuzzers start from files the world makes
 instead of from nothing.
 
-usage: tools/make_fuzz_seeds.py OUTDIR [SHARED_DIR]
+usage: tools/make_fuzz_seeds.py OUTDIR
 Writes OUTDIR/<fuzz target>/<seed>.  Deterministic: the same peers write the
 same bytes, so CI fuzzing (fixed seed, fixed run count) stays reproducible.
 Every seed is a few KB at most; nothing here is committed.
@@ -22,7 +22,7 @@ import numpy as np
 
 OUT = Path(sys.argv[1])
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT.parent / "shared"
+TEMPLATES = ROOT / "tests" / "data" / "templates"
 
 
 def put(target, name, data):
@@ -235,8 +235,8 @@ spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus * 8), model_writer=
                                minloglevel=2, num_threads=1, normalization_rule_name="identity")
 put("fuzz_spm", "bpe.model", buf.getvalue())
 
-# ---- chat templates: a few real ones from ../shared/templates ----
-tdir = SHARED / "templates"
+# ---- chat templates: a few real ones from tests/data/templates ----
+tdir = TEMPLATES
 small = sorted(p for p in tdir.glob("*.jinja") if p.stat().st_size <= 8192) if tdir.is_dir() else []
 names = []
 for family in ("llama-3", "qwen", "mistral", "gemma", "phi", "deepseek", "smollm", "granite"):

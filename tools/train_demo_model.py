@@ -41,7 +41,7 @@ Invariants (the rest of the project relies on them):
     a code completer, so `silica run PROMPT` feeds the prompt as is.
   * Training sequences: each file is [BOS] + encode(text) + [EOS]; all are
     concatenated and random windows of CTX+1 tokens are drawn.
-  * Perplexity (issue 5's `silica ppl` definition): ids = [BOS] +
+  * Perplexity (`silica ppl`'s definition, part5/README.md): ids = [BOS] +
     encode(text, no special tokens); for s = 0, N, 2N, ... while s < len-1:
     T = min(N, len-1-s), inputs ids[s:s+T], targets ids[s+1:s+1+T]; each window
     scored on its own (no cache carried over); nll = mean over all targets,
@@ -160,7 +160,7 @@ def encode_all(tok, texts):
 
 
 def perplexity(model, ids, n, device, batch=16):
-    """issue 5's definition (see the module comment); returns (ppl, nll, tokens).
+    """`silica ppl`'s definition (see the module comment); returns (ppl, nll, tokens).
     Full windows are scored 'batch' at a time: each row is its own sequence, so
     this equals scoring them one by one."""
     import torch
@@ -189,7 +189,7 @@ def perplexity(model, ids, n, device, batch=16):
 
 
 def mlx_nll(model, tokenizer, text, n=PPL_WINDOW):
-    """(ppl, nll, tokens) of an mlx_lm model on text, issue 5's definition."""
+    """(ppl, nll, tokens) of an mlx_lm model on text, `silica ppl`'s definition."""
     import mlx.core as mx
     ids = [tokenizer.bos_token_id] + tokenizer.encode(text, add_special_tokens=False)
     total, count = 0.0, 0

@@ -15,7 +15,7 @@
  *  - sl_q_affine_quantize(variant CPU) is byte-identical to mx.quantize of
  *    MLX's CPU backend when scale_type == src_type (MLX stores scales and
  *    biases in the input dtype); VARIANT_GPU follows MLX's Metal kernel as
- *    described in shared/specs/mlx.md (running max starts at 0, halves
+ *    in ml-explore/mlx mlx/backend/metal/kernels/quantized.h (running max starts at 0, halves
  *    round away from zero).
  *  - sl_q_affine_dequantize with out_type == scale_type is byte-identical
  *    to mx.dequantize on the CPU: (T)((T)(q*s) + b); with out_type F32 it

@@ -2,7 +2,8 @@
  * gguf_export.c — model directory (HF or mlx-lm, quantized or not) -> a
  * llama.cpp GGUF file, and GGUF -> GGUF requantization (`silica quantize`).
  *
- * What is written (shared/specs/gguf-llamacpp.md §A.2-A.3):
+ * What is written (key names: llama.cpp gguf-py/gguf/constants.py; tensor names and
+ * layouts: llama.cpp src/llama-arch.cpp and convert_hf_to_gguf.py):
  *  - general.architecture / name / file_type / quantization_version and the
  *    architecture's hyper-parameters from config.json (<arch>.context_length,
  *    embedding_length, block_count, feed_forward_length, attention.head_count,

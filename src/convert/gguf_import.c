@@ -3,7 +3,7 @@
  *
  * Q4_0 / Q4_1 / Q8_0 matrices are repacked losslessly into MLX affine
  * (group 32, 4 or 8 bits, f16 scales and biases) exactly as MLX's own GGUF
- * loader does (shared/specs/mlx.md §5.3); other types are dequantized to f16
+ * loader does (ml-explore/mlx mlx/io/gguf_quants.cpp); other types are dequantized to f16
  * (F32 stays F32).  Tensor names go back to Hugging Face's, llama's Q/K rows
  * are un-permuted (adjacent pairs -> rotate-half), and config.json is
  * synthesized from the <arch>.* keys with "quantization" describing the

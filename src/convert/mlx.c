@@ -1,6 +1,7 @@
 /*
  * mlx.c — HF / mlx-lm model directory -> the mlx-lm directory that
- * `mlx_lm.convert` writes for the same flags (shared/specs/mlx.md §2):
+ * `mlx_lm.convert` writes for the same flags (ml-explore/mlx-lm mlx_lm/convert.py and
+ * mlx_lm/utils.py: load_config, sanitize, quantize_model, save):
  *
  *   load_config (generation_config's eos_token_id wins) -> sanitize (rotary
  *   inv_freq dropped, tied lm_head dropped) -> cast float tensors to --dtype,

@@ -4,7 +4,8 @@
  * overhead; the decode-speed ceiling's bytes per token; budgets, margins and
  * the comfortable / tight / no verdict; quantization-size prediction.
  *
- * Formulas (shared/specs/apple-memory-performance.md §3):
+ * Formulas (bits per weight: llama.cpp ggml/src/ggml-common.h block sizes and MLX
+ * affine groups; KV and buffers as the session allocates them; docs/ARCHITECTURE.md):
  *   KV  = Σ_layers positions · sl_kv_pos_bytes (runtime.h: the session's own
  *         formulas, so estimate and allocation agree byte for byte)
  *         pos_bytes = 2 · n_kv_heads · row, row: f16 2·D, f32 4·D; q8/q4 MLX
@@ -182,7 +183,8 @@ uint64_t sl_fit_sysctl_mb(const sl_fit_budget *b, uint64_t total) {
 
 /* ---- quantization ---- */
 
-/* Published quality costs (shared/specs/apple-memory-performance.md §4). */
+/* Published quality costs: llama.cpp tools/perplexity/README.md (LLaMA-3-8B
+ * scoreboard, wikitext-2) and mlx-lm's quantization notes; part4/README.md. */
 static const sl_fit_recipe k_recipes[] = {
     {"q8", 8, 64, 0,
      "~lossless: llama.cpp q8_0 on Llama-3-8B dPPL +0.04%, KLD 0.0014; MLX Qwen3-4B MMLU-Pro 63.85 vs 64.05 bf16"},

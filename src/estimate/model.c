@@ -307,7 +307,7 @@ out:
 
 /* Mark the tensors mlx-lm's mixed recipes give the high bits:
  * v_proj and down_proj in layers i < L/8, i >= 7L/8, (i - L/8) % 3 == 2;
- * lm_head always (shared/specs/mlx.md §2.3). */
+ * lm_head always (mlx-lm mlx_lm/utils.py, the mixed_* quant predicates). */
 static void mark_high_bits(sl_fit_model *m) {
     int L = m->n_layers;
     for (size_t i = 0; i < m->n_weights; i++) {

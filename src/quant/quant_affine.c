@@ -4,8 +4,8 @@
  * w ~= q*s + b, packed LSB-first into a little-endian uint32 bitstream.
  *
  * The arithmetic reproduces mlx/backend/cpu/quantized.cpp (variant CPU) and
- * the Metal kernel (variant GPU) exactly, in float32 (shared/specs/mlx.md
- * §1.4):
+ * the Metal kernel mlx/backend/metal/kernels/quantized.h (variant GPU) exactly,
+ * in float32:
  *   n = 2^bits-1; mn,mx = min/max of the group (NaN skipped; GPU: max starts
  *   at 0, min at the dtype's max); s = max((mx-mn)/n, 1e-7);
  *   side = |mn| > |mx|; if !side s = -s; edge = side ? mn : mx;

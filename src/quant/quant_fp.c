@@ -5,7 +5,7 @@
  *
  * MLX's CPU backend runs the graph fallback of mlx/ops.cpp fp_quantize, whose
  * arithmetic happens in the INPUT dtype T (each op rounds to T); this file
- * mirrors it op by op (shared/specs/mlx.md §1.6):
+ * mirrors it op by op (mlx/ops.cpp fp_quantize; mlx/backend/metal/kernels/fp_quantized.h):
  *   sc  = T(amax / 6|448)
  *   mx*: e = sc == 0 ? 0 : ceil(log2(sc)) (f32);  y = T(w / 2^e);  scale = u8(e+127)
  *        (mlx 0.32.4 takes the ceiling; the spec, from an older commit, says round)

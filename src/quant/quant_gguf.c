@@ -3,7 +3,7 @@
  * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL to f32, and quantize
  * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (Q4_K / Q6_K live in quant_kquant.c).
  *
- * Block layouts: shared/specs/gguf-llamacpp.md §A.4.  Every f32 result is
+ * Block layouts: llama.cpp ggml/src/ggml-common.h.  Every f32 result is
  * computed with the same operations, in the same order, as gguf-py's
  * quants.py (the bit-exact oracle of tests/py/test_quant.py), e.g. Q4_1 is
  * (d*q)+m with two roundings, K-quants first form d*sc and dmin*m, then

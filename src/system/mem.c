@@ -4,7 +4,8 @@
  * iogpu.wired_limit_mb and the chip on macOS, and the Apple GPU working-set
  * rule (recommendedMaxWorkingSetSize: 2/3 of RAM up to 36 GiB, 3/4 above,
  * replaced by a non-zero iogpu.wired_limit_mb; see
- * shared/specs/apple-memory-performance.md §1.1–1.2).
+ * Apple's MTLDevice.recommendedMaxWorkingSetSize documentation and MLX's
+ * mx.device_info(); part6/README.md).
  *
  * Invariants: probes never fail and never crash on odd files — a missing,
  * unreadable or malformed cgroup file leaves the value 0 and one line in

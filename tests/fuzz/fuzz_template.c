@@ -3,7 +3,7 @@
  * input is compiled as a template and, when it compiles, rendered against a
  * small conversation (system/user/assistant with tool calls, tools, special
  * tokens) under tight limits, so lexer, parser, evaluator and builtins all
- * see hostile input.  Seed it with the .jinja files of ../shared/templates.
+ * see hostile input.  Seeded with real templates from tests/data/templates (tools/make_fuzz_seeds.py).
  */
 #include <stdlib.h>
 #include <string.h>

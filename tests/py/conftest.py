@@ -2,10 +2,13 @@
 
 The oracle of every test here is a real peer (numpy, safetensors, gguf, mlx,
 torch-made fixtures); silica's own output is what is under test.
-Environment: SILICA_BIN (default build/silica), SILICA_SHARED (default ../shared).
+Environment: SILICA_BIN (default build/silica).  Third-party test data (real tokenizers
+and chat templates) lives in tests/data (see its README for origins and licences).
 """
+import gzip
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,8 +16,41 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SILICA = Path(os.environ.get("SILICA_BIN", ROOT / "build" / "silica"))
-SHARED = Path(os.environ.get("SILICA_SHARED", ROOT.parent / "shared"))
 FIXTURES = ROOT / "tests" / "fixtures"
+DATA = ROOT / "tests" / "data"
+TOKENIZERS = DATA / "tokenizers"   # NAME/tokenizer.json.gz + tokenizer_config.json.gz
+TEMPLATES = DATA / "templates"     # *.jinja
+
+
+def tokenizer_names():
+    """The committed real tokenizers (llama3, qwen3, mistral, gemma3, ...)."""
+    return sorted(p.name for p in TOKENIZERS.iterdir() if (p / "tokenizer.json.gz").exists())
+
+
+def tokenizer_json(name):
+    """The parsed tokenizer.json of a committed tokenizer."""
+    with gzip.open(TOKENIZERS / name / "tokenizer.json.gz", "rb") as f:
+        return json.load(f)
+
+
+def tokenizer_config(name):
+    """The parsed tokenizer_config.json of a committed tokenizer ({} if it has none)."""
+    p = TOKENIZERS / name / "tokenizer_config.json.gz"
+    if not p.exists():
+        return {}
+    with gzip.open(p, "rb") as f:
+        return json.load(f)
+
+
+def write_tokenizer_files(name, d):
+    """Decompress tokenizer NAME's tokenizer.json (+ tokenizer_config.json) into folder d."""
+    d = Path(d)
+    for base in ("tokenizer.json", "tokenizer_config.json"):
+        src = TOKENIZERS / name / (base + ".gz")
+        if src.exists():
+            with gzip.open(src, "rb") as f, open(d / base, "wb") as o:
+                shutil.copyfileobj(f, o)
+    return d
 
 
 class Result:

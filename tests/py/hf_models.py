@@ -2,19 +2,17 @@
 
 Each family gets the tensor names and shapes transformers uses for it, a
 config.json as transformers writes it, generation_config.json and a real
-tokenizer (decompressed from shared/tokenizers) so AutoTokenizer loads it.
+tokenizer (decompressed from tests/data/tokenizers) so AutoTokenizer loads it.
 Sizes are chosen so that some layers' input size (intermediate 96) is not a
 multiple of 64/128: those must stay float when quantizing with g64/g128.
 """
-import gzip
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
 
-from conftest import SHARED
+from conftest import write_tokenizer_files
 
 FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"]
 TOKENIZER_OF = {"llama": "llama3", "mistral": "mistral", "qwen2": "qwen3", "qwen3": "qwen3",
@@ -97,10 +95,7 @@ def family_tensors(family, c, rng, np_dtype=np.float32, extra_inv_freq=True):
 
 
 def write_tokenizer(d, family, name=None):
-    src = SHARED / "tokenizers" / (name or TOKENIZER_OF[family])
-    with gzip.open(src / "tokenizer.json.gz", "rb") as f:
-        (d / "tokenizer.json").write_bytes(f.read())
-    shutil.copy(src / "tokenizer_config.json", d / "tokenizer_config.json")
+    write_tokenizer_files(name or TOKENIZER_OF[family], d)
 
 
 def to_bf16_bits(a):
@@ -111,7 +106,7 @@ def to_bf16_bits(a):
 
 def make_hf_model(d, family, seed=0, weights_dtype="bfloat16", shards=1, tokenizer=True, **cfg):
     """Write a tiny HF model directory; returns its config dict.  tokenizer:
-    True (the family's), a shared/tokenizers name, or False."""
+    True (the family's), a tests/data/tokenizers name, or False."""
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
     c = family_config(family, dtype=cfg.pop("dtype", weights_dtype), **cfg)

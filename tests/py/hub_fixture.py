@@ -2,7 +2,7 @@
 from fixture repositories generated in a temporary directory.
 
 The config follows the minimum server contract huggingface_hub needs
-(/work/shared/specs/hub-lfs-ollama.md §1.6): resolve URLs answer ETag and
+(huggingface_hub file_download.py / _snapshot_download.py, what a real client needs): resolve URLs answer ETag and
 X-Repo-Commit; LFS files answer 302 to /cdn/<sha256> with X-Linked-Etag and
 X-Linked-Size; unknown files answer 404 with X-Error-Code: EntryNotFound;
 /api/models/{repo}/revision/{rev} and /tree/{commit} (with Link pagination)

@@ -5,7 +5,6 @@ permutation of convert_hf_to_gguf computed here in numpy), requantized blocks
 byte-identical to gguf-py's quantizers, MLX affine 4-bit -> Q4_1 lossless
 against mlx_lm.convert's own output and mx.dequantize.
 """
-import gzip
 import json
 
 import numpy as np
@@ -14,7 +13,7 @@ from gguf import GGMLQuantizationType as GT
 from gguf import GGUFReader
 from gguf import quants
 
-from conftest import SHARED, assert_clean_error
+from conftest import assert_clean_error, tokenizer_json
 from hf_models import make_hf_model
 from test_convert_mlx import mlx_ref
 
@@ -72,7 +71,7 @@ def test_gpt2_tokenizer_metadata(silica, tmp_path):
     out = tmp_path / "m.gguf"
     silica("convert", d, out, "--to", "gguf", check=True)
     r = GGUFReader(str(out))
-    tj = json.loads(gzip.open(SHARED / "tokenizers" / "llama3" / "tokenizer.json.gz").read())
+    tj = tokenizer_json("llama3")
     inv = {v: k for k, v in tj["model"]["vocab"].items()}
     assert field(r, "tokenizer.ggml.model") == "gpt2"
     assert field(r, "tokenizer.ggml.pre") == "llama-bpe"
@@ -99,7 +98,7 @@ def test_llama_f16_metadata_names_values(silica, tmp_path, llama_dir):
     assert field(r, "llama.attention.layer_norm_rms_epsilon") == pytest.approx(1e-5)
     assert field(r, "llama.rope.freq_base") == 10000.0
     # tokenizer: mistral's byte-fallback BPE (SentencePiece style)
-    tj = json.loads(gzip.open(SHARED / "tokenizers" / "mistral" / "tokenizer.json.gz").read())
+    tj = tokenizer_json("mistral")
     inv = {v: k for k, v in tj["model"]["vocab"].items()}
     assert field(r, "tokenizer.ggml.model") == "llama"
     toks = field(r, "tokenizer.ggml.tokens")

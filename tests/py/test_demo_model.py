@@ -108,7 +108,7 @@ def test_demo_greedy_matches_mlx_lm(silica, mlx_model):
 
 
 def test_demo_ppl_matches_mlx_lm(silica, mlx_model, tmp_path):
-    """`silica ppl` (issue 5's definition) on a prefix of the held-out text, in
+    """`silica ppl` (part5's definition) on a prefix of the held-out text, in
     windows of 128, equals mlx_lm's figure for the same definition."""
     text = heldout_text()[:1500]
     f = tmp_path / "heldout-prefix.py"

@@ -1,7 +1,7 @@
 """The engine on quantized weights, against real peers.
 
 MLX: J's reference models (tests/fixtures/models/engine_models.tar.xz) are
-quantized by REAL mlx_lm.convert (a tokenizer from shared/tokenizers is copied
+quantized by REAL mlx_lm.convert (a tokenizer from tests/data/tokenizers is copied
 in: convert insists on one), then the same ids run through REAL mlx_lm on the
 CPU (mlx_lm.load + model(ids)).  silica must give logits within 1e-3 of
 max|logit| and the same greedy ids as mlx_lm's own greedy loop.

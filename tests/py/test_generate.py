@@ -1,7 +1,7 @@
 """`silica run` with text prompts, `chat` and `ppl` against real peers.
 
 Tiny random-weight llama models (f32) carrying REAL tokenizers from
-shared/tokenizers (hf_models.py): llama3 (with a chat template), mistral (no
+tests/data/tokenizers (hf_models.py): llama3 (with a chat template), mistral (no
 template, BOS added by the tokenizer), qwen3 (template without BOS).
 Oracles: transformers' AutoTokenizer.apply_chat_template, mlx_lm's prompt
 construction and greedy stream_generate on the CPU, and a numpy perplexity over

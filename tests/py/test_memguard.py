@@ -1,4 +1,4 @@
-"""Memory at run time (issue 7): the pre-load guard of `run`/`chat`
+"""Memory at run time: the pre-load guard of `run`/`chat`
 (--max-memory, --force), --mlock, the --monitor JSON-lines series and its
 plot, chat's /stats line, and `silica fit ORG/NAME` before download against
 a hub served by the real nginx (tests/py/hub_fixture.py).

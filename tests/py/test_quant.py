@@ -3,7 +3,7 @@
 Oracles: mlx (mx.quantize / mx.dequantize / mx.load of a GGUF, CPU backend) for the
 MLX affine and microscaling modes; gguf-py (gguf.quants) for GGUF blocks.  The MLX GPU
 variant has no peer on this machine: it is checked against a numpy transcription of
-shared/specs/mlx.md §1.4.  Every comparison is byte-for-byte (floats as raw bits).
+mlx/backend/cpu/quantized.cpp and mlx/backend/metal/kernels/quantized.h.  Every comparison is byte-for-byte (floats as raw bits).
 """
 import os
 import subprocess
@@ -130,7 +130,7 @@ def test_affine_dequantize_matches_mlx(dt, bits, gs):
 
 
 def gpu_reference(w, bits, gs, T):
-    """shared/specs/mlx.md §1.4, GPU column: max starts at 0, min at T_MAX, round() = half away."""
+    """MLX Metal affine quantize (kernels/quantized.h): max starts at 0, min at T_MAX, round() = half away."""
     n = np.float32(2 ** bits - 1)
     tmax = np.float32(np.finfo(T).max) if T is not ml_dtypes.bfloat16 else np.float32(ml_dtypes.finfo(T).max)
     x = w.astype(np.float32).reshape(-1, gs)

@@ -4,16 +4,19 @@ Oracle: transformers.utils.chat_template_utils.render_jinja_template (the
 function apply_chat_template calls, with the sandboxed jinja2 environment
 transformers builds), fed the messages after transformers'
 _normalize_chat_messages, plus the special tokens apply_chat_template adds.
-Every template in SHARED/templates/*.jinja and every chat_template in
-SHARED/tokenizers/*/tokenizer_config.json is rendered for each conversation
+Every template in tests/data/templates/*.jinja and every chat_template in
+tests/data/tokenizers/*/tokenizer_config.json.gz is rendered for each conversation
 below, with and without add_generation_prompt.  Where transformers raises,
 silica must fail too (exit 2, one stderr line), with the same message when
 the template raised it itself (raise_exception).
 """
+import atexit
 import copy
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import jinja2
@@ -21,10 +24,25 @@ import pytest
 from transformers.tokenization_utils_base import _normalize_chat_messages
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from conftest import SHARED, SILICA, assert_clean_error, run_silica
+from conftest import (SILICA, TEMPLATES, assert_clean_error, run_silica, tokenizer_config, tokenizer_names,
+                      write_tokenizer_files)
 
-TEMPLATES = SHARED / "templates"
-TOKENIZERS = SHARED / "tokenizers"
+# tokenizer_config.json of each committed tokenizer that has a chat template,
+# decompressed into its own folder (what `silica template DIR` reads)
+_CONFIG_ROOT = Path(tempfile.mkdtemp(prefix="silica-tokcfg-"))
+atexit.register(shutil.rmtree, _CONFIG_ROOT, True)
+
+
+def _config_dir(name):
+    d = _CONFIG_ROOT / name
+    if not d.exists():
+        d.mkdir()
+        (d / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(name), ensure_ascii=False),
+                                                 encoding="utf-8")
+    return d
+
+
+TEMPLATED_TOKENIZERS = [n for n in tokenizer_names() if tokenizer_config(n).get("chat_template")]
 
 # Templates silica does not claim to render, with the reason.  Everything
 # else must match transformers on 100% of the cases.
@@ -120,13 +138,9 @@ def shared_templates():
     out = []
     for p in sorted(TEMPLATES.glob("*.jinja")):
         out.append((p.stem, p, {"bos_token": "<s>", "eos_token": "</s>"}))
-    for d in sorted(TOKENIZERS.iterdir()):
-        cfg = d / "tokenizer_config.json"
-        if not cfg.exists():
-            continue
-        c = json.loads(cfg.read_text())
-        if not c.get("chat_template"):
-            continue
+    for name in TEMPLATED_TOKENIZERS:
+        d = _config_dir(name)
+        c = tokenizer_config(name)
         special = {}
         for k in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
             v = c.get(k)
@@ -588,23 +602,12 @@ def test_bad_model_and_args(tmp_path):
 # ---------------------------------------------------------------------------
 # End to end: the real tokenizer's apply_chat_template (special tokens as the
 # loaded tokenizer sees them) against `silica template MODEL_DIR`.
-def _tokenizer_dirs():
-    return [d for d in sorted(TOKENIZERS.iterdir())
-            if (d / "tokenizer_config.json").exists()
-            and json.loads((d / "tokenizer_config.json").read_text()).get("chat_template")]
-
-
-@pytest.mark.parametrize("model", _tokenizer_dirs(), ids=lambda d: d.name)
+@pytest.mark.parametrize("model", TEMPLATED_TOKENIZERS)
 def test_apply_chat_template_end_to_end(model, tmp_path):
-    import gzip
-    import shutil
-
     from transformers import AutoTokenizer
-    d = tmp_path / model.name
+    d = tmp_path / model
     d.mkdir()
-    shutil.copy(model / "tokenizer_config.json", d / "tokenizer_config.json")
-    with gzip.open(model / "tokenizer.json.gz", "rb") as src, open(d / "tokenizer.json", "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    write_tokenizer_files(model, d)
     tok = AutoTokenizer.from_pretrained(str(d))
     bad = []
     for conv, (messages, tools, kwargs) in CONVERSATIONS.items():

@@ -1,7 +1,7 @@
 """silica tokenize / detokenize against Hugging Face `tokenizers`, live.
 
-For every tokenizer in ../shared/tokenizers/*/ (decompressed into a temp dir,
-never copied into the repo) and a corpus of >= 300 strings (every major
+For every tokenizer in tests/data/tokenizers/*/ (decompressed into a temp dir)
+and a corpus of >= 300 strings (every major
 script, emoji ZWJ sequences, combining marks, whitespace runs, CRLF, digits,
 code, special-token text, long words), the expected ids/tokens/text are
 produced by `tokenizers` in this process and compared with one silica process
@@ -13,19 +13,16 @@ per tokenizer and mode (--jsonl batch mode):
 Bad input (malformed tokenizer.json, unsupported components, ids out of
 range, invalid UTF-8) gets one error line / HF's behaviour.
 """
-import gzip
 import json
 import random
-import shutil
 
 import pytest
 from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
 
-from conftest import SHARED, assert_clean_error, run_silica
+from conftest import assert_clean_error, run_silica, tokenizer_names, write_tokenizer_files
 
-TOK_DIR = SHARED / "tokenizers"
-NAMES = sorted(p.name for p in TOK_DIR.iterdir() if (p / "tokenizer.json.gz").exists()) if TOK_DIR.exists() else []
+NAMES = tokenizer_names()
 
 BASE = [
     "", " ", "  ", "\t", "\n", "\n\n", "\r\n", "a", "Hello world", "Hello, world!", " Hello", "Hello ",
@@ -79,10 +76,7 @@ def corpus(specials):
 def tok(request, tmp_path_factory):
     name = request.param
     d = tmp_path_factory.mktemp(name)
-    with gzip.open(TOK_DIR / name / "tokenizer.json.gz", "rb") as f, open(d / "tokenizer.json", "wb") as o:
-        shutil.copyfileobj(f, o)
-    if (TOK_DIR / name / "tokenizer_config.json").exists():
-        shutil.copy(TOK_DIR / name / "tokenizer_config.json", d / "tokenizer_config.json")
+    write_tokenizer_files(name, d)
     hf = Tokenizer.from_file(str(d / "tokenizer.json"))
     specials = [t.content for t in hf.get_added_tokens_decoder().values() if t.special]
     return name, d, hf, specials

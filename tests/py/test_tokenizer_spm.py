@@ -1,5 +1,5 @@
 """silica tokenize / detokenize on directories that ship only a SentencePiece
-tokenizer.model (issue 3), against transformers' LlamaTokenizerFast, which
+tokenizer.model, against transformers' LlamaTokenizerFast, which
 converts the .model itself.  The models are trained here with the real
 `sentencepiece` package (BPE, with and without byte_fallback); malformed
 tokenizer.model files are built byte by byte and must give exit 2, one line.
