@@ -360,7 +360,9 @@ int cmd_fit(int argc, char **argv) {
         printf("source:   %s on the hub, before download: %s of config and headers read (`silica pull %s`)\n",
                m->repo, cli_human_bytes(hub_bytes, hb, 32), m->repo);
     } else if (m->repo[0]) printf("source:   %s (`silica pull %s` to download)\n", m->repo, m->repo);
-    printf("weights:  %s, %.2f B parameters, %s\n", m->weights_desc, (double)m->params / 1e9,
+    char pc[32];
+    sl_format_count(m->params, pc, sizeof pc);   /* logical parameters (quantized weights unpacked) */
+    printf("weights:  %s, %s parameters, %s\n", m->weights_desc, pc,
            m->from_headers ? "exact from tensor headers" : "predicted from the config");
     if (m->n_sliding_layers)
         printf("sliding:  %d of %d layers keep %d positions\n", m->n_sliding_layers, m->n_layers, m->sliding_window);
