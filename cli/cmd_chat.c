@@ -37,12 +37,13 @@ static const char *k_help =
     "message and reset), /stats (memory and speed: RSS, peak RSS, KV cache used/allocated, tok/s\n"
     "of the last answer; on a terminal this line also follows every answer), /quit (or end of input).  End a line with \\ to continue it, or enclose\n"
     "several lines in \"\"\" ... \"\"\".  Ctrl-C stops the current answer.  MODEL defaults to the demo\n"
-    "model (see `silica run --help`).\n\n"
+    "model (see `silica run --help`), which samples with " GEN_DEMO_SAMPLING_HELP "\n"
+    "unless told otherwise; a named model decodes greedily.\n\n"
     "options:\n"
     "  --system TEXT    system message\n"
     "  --max-tokens N   tokens per answer at most (default 1024)\n"
     "  --ctx N          context size in tokens (default 4096)\n"
-    "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as in run\n"
+    "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
     "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N   as in run\n"
     CLI_MEM_HELP
     "  --help           this text\n";
@@ -163,7 +164,7 @@ int cmd_chat(int argc, char **argv) {
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
     sl_sampler_params sp;
-    sl_sampler_defaults(&sp);
+    gen_sampling_unset(&sp);   /* defaults after parsing: the demo model samples (gen.h) */
     for (int i = 1; i < argc; i++) {
         bool missing = false, matched;
         const char *v;
@@ -177,6 +178,7 @@ int cmd_chat(int argc, char **argv) {
         else if (!path) path = argv[i];
         else return cli_usage("chat", "unexpected argument '%s'", argv[i]);
     }
+    gen_sampling_finish(&sp, !path);
     if (!path && !(path = gen_default_model()))
         return cli_usage("chat", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
     if (cli_resolve_store(&path, NULL)) return 2;
