@@ -73,9 +73,13 @@ int cmd_inspect(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "total_params", (double)total_params);
         cli_print_json(o);
     } else {
-        char hb[32], hp[32];
-        sl_format_count(total_params, hp, sizeof hp);
-        printf("path:    %s\nformat:  %s\nfiles:   %zu\ntensors: %zu\nparams:  %" PRIu64 " (%s)\nbytes:   %" PRIu64
+        char hb[32], hp[40] = "";
+        if (total_params >= 1000) {   /* "23077376 (23.1 M)" */
+            char c[32];
+            sl_format_count(total_params, c, sizeof c);
+            snprintf(hp, sizeof hp, " (%s)", c);
+        }
+        printf("path:    %s\nformat:  %s\nfiles:   %zu\ntensors: %zu\nparams:  %" PRIu64 "%s\nbytes:   %" PRIu64
                " (%s)\n",
                path, sl_format_name(ck->format), ck->n_files, ck->n_tensors, total_params, hp, total_bytes,
                cli_human_bytes(total_bytes, hb, sizeof hb));
