@@ -8,7 +8,17 @@
  * Ctrl-C during an answer stops that answer (our own SIGINT handler sets a
  * flag the generation loop polls; it replaces io.c's cleanup handler, which
  * chat does not need: it writes no files); Ctrl-C at the prompt discards the
- * line.  Without a chat template the turns are joined as plain text.
+ * line.  Without a chat template (a base model, e.g. the demo) the
+ * conversation is a plain transcript — "User: …" and "Assistant: …" lines, a
+ * system message first as "System: …", the prompt ending in "Assistant:" —
+ * the dialogue format of llama.cpp's interactive mode (prompts/chat-with-bob.txt
+ * with reverse prompt "User:"), not ChatML (llama.cpp's fallback in its
+ * server), whose special tokens a model without a template does not have;
+ * stderr says so once, and an answer stops before the model writes the next
+ * "
+User:" itself.  When stdout is not a terminal, each turn is marked
+ * ("User: <message>", then "Assistant: <answer>") so a log of the session
+ * reads as a transcript.
  * Memory (memguard.c): the guard runs before the model is opened (the
  * context is known: --ctx, default 4096); on a TTY a status line (RSS, peak,
  * KV used/allocated, tok/s of the last answer) follows each answer, and
@@ -37,12 +47,15 @@ static const char *k_help =
     "message and reset), /stats (memory and speed: RSS, peak RSS, KV cache used/allocated, tok/s\n"
     "of the last answer; on a terminal this line also follows every answer), /quit (or end of input).  End a line with \\ to continue it, or enclose\n"
     "several lines in \"\"\" ... \"\"\".  Ctrl-C stops the current answer.  MODEL defaults to the demo\n"
-    "model (see `silica run --help`).\n\n"
+    "model (see `silica run --help`), which samples with\n  " GEN_DEMO_SAMPLING_HELP "\n"
+    "unless told otherwise; a named model decodes greedily.  A model without a chat template gets a\n"
+    "plain transcript (\"User: ...\" / \"Assistant: ...\" lines; an answer stops at the next \"User:\").\n"
+    "When stdout is not a terminal, each turn is marked \"User: <message>\" / \"Assistant: <answer>\".\n\n"
     "options:\n"
     "  --system TEXT    system message\n"
     "  --max-tokens N   tokens per answer at most (default 1024)\n"
     "  --ctx N          context size in tokens (default 4096)\n"
-    "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --seed S   as in run\n"
+    "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
     "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N   as in run\n"
     CLI_MEM_HELP
     "  --help           this text\n";
@@ -142,19 +155,45 @@ static void add_msg(cJSON *msgs, const char *role, const char *content, size_t l
     cJSON_AddItemToArray(msgs, m);
 }
 
-/* The conversation as plain text when the model has no chat template. */
+/* Turn markers of the plain transcript (no chat template). */
+#define CHAT_PLAIN_STOP "\nUser:"
+
+/* The conversation as a plain transcript when the model has no chat
+ * template: "System: s\nUser: u\nAssistant: a\nUser: u2\nAssistant:". */
 static char *plain_text(const cJSON *msgs) {
     char *s = calloc(1, 1);
     size_t n = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (s && cJSON_IsString(c) && append(&s, &n, c->valuestring, false)) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role"), *c = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsString(r) || !cJSON_IsString(c)) continue;
+        const char *who = !strcmp(r->valuestring, "system") ? "System: "
+                          : !strcmp(r->valuestring, "assistant") ? "Assistant: " : "User: ";
+        const char *t = c->valuestring;
+        while (*t == ' ') t++;   /* answers keep the space the model wrote after "Assistant:" */
+        if (!s || append(&s, &n, who, false) || append(&s, &n, t, true)) {
             free(s);
             return NULL;
         }
     }
+    if (s && append(&s, &n, "Assistant:", false)) {
+        free(s);
+        return NULL;
+    }
     return s;
+}
+
+/* Streams an answer to stdout; with skip_lead, leading blanks (the space
+ * after "Assistant:" in a plain transcript) are not shown. */
+typedef struct chat_out {
+    bool skip_lead;
+} chat_out;
+
+static void emit_answer(const char *s, size_t n, void *ud) {
+    chat_out *o = ud;
+    while (o->skip_lead && n && (*s == ' ' || *s == '\n')) s++, n--;
+    if (n) o->skip_lead = false;
+    emit_stdout(s, n, NULL);
 }
 
 int cmd_chat(int argc, char **argv) {
@@ -163,7 +202,7 @@ int cmd_chat(int argc, char **argv) {
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
     sl_sampler_params sp;
-    sl_sampler_defaults(&sp);
+    gen_sampling_unset(&sp);   /* defaults after parsing: the demo model samples (gen.h) */
     for (int i = 1; i < argc; i++) {
         bool missing = false, matched;
         const char *v;
@@ -177,6 +216,7 @@ int cmd_chat(int argc, char **argv) {
         else if (!path) path = argv[i];
         else return cli_usage("chat", "unexpected argument '%s'", argv[i]);
     }
+    gen_sampling_finish(&sp, !path);
     if (!path && !(path = gen_default_model()))
         return cli_usage("chat", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
     if (cli_resolve_store(&path, NULL)) return 2;
@@ -199,6 +239,9 @@ int cmd_chat(int argc, char **argv) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (chat needs text)", path);
         goto fail;
     }
+    if (!g.tmpl)
+        fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
+                        "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
     if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
     if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
     struct sigaction sa;
@@ -208,6 +251,7 @@ int cmd_chat(int argc, char **argv) {
     sa.sa_flags = 0;   /* no SA_RESTART: a Ctrl-C at the prompt interrupts getline */
     sigaction(SIGINT, &sa, NULL);
     bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    bool mark = !isatty(STDOUT_FILENO);   /* a log of the session: mark whose turn each text is */
     if (tty) fprintf(stdout, "silica chat: %s (/reset, /system TEXT, /stats, /quit; Ctrl-C stops an answer)\n", path);
     for (;;) {
         cli_mem_phase(&mr, "idle");
@@ -255,8 +299,16 @@ int cmd_chat(int argc, char **argv) {
         }
         g_stop = 0;
         gen_result r = {0};
-        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_stdout, .cancelled = chat_cancelled,
-                      .progress = cli_mem_progress, .progress_ud = &mr};
+        static const char *const plain_stops[] = {CHAT_PLAIN_STOP};
+        chat_out co = {.skip_lead = !g.tmpl};
+        if (mark) {
+            int k = (int)strlen(in);
+            while (k > 0 && in[k - 1] == '\n') k--;
+            printf("User: %.*s\nAssistant: ", k, in);
+        }
+        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_answer, .ud = &co, .cancelled = chat_cancelled,
+                      .progress = cli_mem_progress, .progress_ud = &mr, .stops = g.tmpl ? NULL : plain_stops,
+                      .n_stops = g.tmpl ? 0 : 1};
         int grc = gen_generate(&g, s, &cache, smp, ids, n, &o, &r, &err);
         free(ids);
         if (grc) { free(in); gen_result_free(&r); goto fail; }

@@ -26,7 +26,10 @@ static const char *k_help =
     "f16/bf16 conversions; SILICA_SIMD=scalar|avx2|avx512|neon|neondot caps both),\n"
     "silica version and build options.\n\n"
     "options:\n  --json        machine-readable output\n"
-    "  --bandwidth   measure memory read bandwidth (multi-threaded, about 1 s)\n  --help        this text\n";
+    "  --bandwidth   measure memory read bandwidth (multi-threaded, about 1 s) and keep the\n"
+    "                figure in the store's directory ($SILICA_HOME or ~/.cache/silica,\n"
+    "                bandwidth.json): `silica fit` then gives this machine's speed ceiling\n"
+    "  --help        this text\n";
 
 /* PRETTY_NAME from /etc/os-release ("Debian GNU/Linux 12 (bookworm)"), or "" */
 static void os_pretty_name(char *buf, size_t cap) {
@@ -66,6 +69,8 @@ int cmd_doctor(int argc, char **argv) {
     if (bandwidth) {
         sl_error err = {0};
         if (sl_mem_bandwidth(0, 512 * SL_MIB, 1.0, &gbps, &err)) return cli_fail(&err);
+        if (sl_mem_bandwidth_save(NULL, gbps, 0, &err))   /* fit works without it: say so, go on */
+            fprintf(stderr, "silica: warning: bandwidth not saved for `silica fit`: %s\n", err.msg);
     }
     struct { const char *name; bool on; } feats[] = {
         {"sse4.2", c->sse42}, {"avx", c->avx}, {"avx2", c->avx2}, {"fma", c->fma}, {"f16c", c->f16c},

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli.h"
 #include "memguard.h"
@@ -46,7 +47,10 @@ static const char *k_help =
     "  --ram SIZE        budget for a machine like this one with SIZE of memory (16G, 24GB)\n"
     "  --profile P       an Apple Silicon Mac with P of unified memory\n"
     "  --all-profiles    the guide table for 8/16/24/32/64/128 GB Macs\n"
-    "  --bandwidth GBPS  memory bandwidth for the speed ceiling (default: a table of chips)\n"
+    "  --bandwidth GBPS  memory bandwidth for the speed ceiling; `measure`: measure this machine's\n"
+    "                    now (about 1 s, as `silica doctor --bandwidth`, and keep it).  Default: the\n"
+    "                    figure `silica doctor --bandwidth` kept for this machine, if any; published\n"
+    "                    Apple Silicon figures are shown for comparison (for --profile: instead)\n"
     "  --list            the catalog's model names\n"
     "  --endpoint URL    hub to ask (default $HF_ENDPOINT or https://huggingface.co)\n"
     "  --revision R      hub branch, tag or commit (default main; or org/name@R)\n"
@@ -62,6 +66,7 @@ static const struct { const char *name; uint64_t gib; } k_profiles[] = {
 };
 #define N_PROFILES (sizeof k_profiles / sizeof k_profiles[0])
 
+/* Published unified-memory bandwidths (Apple's chip specifications). */
 static const struct { const char *chip; double gbps; } k_chips[] = {
     {"M1", 68.25}, {"M2/M3", 100}, {"M4", 120}, {"M4 Pro", 273}, {"M4 Max", 546}, {"M3 Ultra", 819},
 };
@@ -155,6 +160,56 @@ static void print_table(const sl_fit_model *m, const sl_fit_estimate *e, int64_t
     }
 }
 
+/* The bandwidth of the speed ceiling: --bandwidth GBPS; `measure` (now, kept
+ * like doctor's); else, unless the target is another machine (a Mac
+ * profile), the figure `silica doctor --bandwidth` kept for this one.
+ * *src: "--bandwidth", "measured now", "measured" or NULL (none). */
+static int fit_bandwidth(double *bw, bool other_machine, const char **src, int64_t *when, sl_error *err) {
+    *src = NULL;
+    *when = 0;
+    if (*bw > 0) {
+        *src = "--bandwidth";
+    } else if (*bw < 0) {
+        int rc = sl_mem_bandwidth(0, 512 * SL_MIB, 1.0, bw, err);
+        if (rc) return rc;
+        sl_error e2;
+        if (sl_mem_bandwidth_save(NULL, *bw, 0, &e2))
+            fprintf(stderr, "silica: warning: bandwidth not kept for later fits: %s\n", e2.msg);
+        *src = "measured now";
+    } else if (!other_machine && sl_mem_bandwidth_saved(NULL, bw, when)) {
+        *src = "measured";
+    }
+    return 0;
+}
+
+/* The decode-speed ceiling, bandwidth / bytes read per token, naming the
+ * machine each figure is for. */
+static void print_speed(const sl_fit_estimate *e, double bw, const char *src, int64_t when, bool mac_target) {
+    double gb = (double)e->read_per_token_bytes / 1e9;
+    const char *lead = "speed:    ";
+    if (src && !strcmp(src, "--bandwidth")) {
+        printf("%sat most %.1f tok/s at %.0f GB/s (--bandwidth)\n", lead, bw / gb, bw);
+        lead = "          ";
+    } else if (src) {
+        char day[32] = "";
+        time_t t = (time_t)when;
+        struct tm tm;
+        if (when > 0 && localtime_r(&t, &tm)) strftime(day, sizeof day, " on %Y-%m-%d", &tm);
+        printf("%sthis machine: at most %.1f tok/s at %.1f GB/s (%s%s)\n", lead, bw / gb, bw,
+               !strcmp(src, "measured") ? "measured by `silica doctor --bandwidth`" : "measured now", day);
+        lead = "          ";
+    } else if (!mac_target) {
+        printf("%sthis machine: bandwidth not measured (`silica doctor --bandwidth`, about 1 s, is kept for\n"
+               "          later fits; or --bandwidth GBPS)\n", lead);
+        lead = "          ";
+    }
+    printf("%s%s at most", lead, mac_target ? "Apple Silicon Macs:" : "Apple Silicon, for comparison:");
+    for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
+        printf("%s %.0f (%s %.0f GB/s)", i ? "," : "", k_chips[i].gbps / gb, k_chips[i].chip, k_chips[i].gbps);
+    printf(" tok/s\n          ceiling = memory bandwidth / %.3f GB read per token (every weight once + the KV cache)\n",
+           gb);
+}
+
 int cmd_fit(int argc, char **argv) {
     const char *model = NULL, *profile = NULL;
     int64_t ctx = 4096;
@@ -189,9 +244,9 @@ int cmd_fit(int argc, char **argv) {
             profile = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--bandwidth", &missing))) {
             char *end;
-            bw = strtod(v, &end);
-            if (*end || end == v || !(bw > 0) || bw > 100000)
-                return cli_usage("fit", "--bandwidth '%s': expected GB/s, e.g. 100", v);
+            bw = strcmp(v, "measure") == 0 ? -1 : strtod(v, &end);
+            if (bw != -1 && (*end || end == v || !(bw > 0) || bw > 100000))
+                return cli_usage("fit", "--bandwidth '%s': expected GB/s, e.g. 100, or 'measure'", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--endpoint", &missing))) {
             if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
                 return cli_usage("fit", "--endpoint '%s': expected an http:// or https:// URL", v);
@@ -243,6 +298,10 @@ int cmd_fit(int argc, char **argv) {
             return cli_fail(&e);
         }
     }
+    const char *bw_src;
+    int64_t bw_when;
+    sl_error berr = {0};
+    if (fit_bandwidth(&bw, profile || all, &bw_src, &bw_when, &berr)) return cli_fail(&berr);
     bool hub = false;
     char *local = NULL;   /* a store version's directory */
     if (!sl_path_exists(model)) {   /* not a path: a catalog name, a store name (org/name[@rev]), else the hub */
@@ -316,7 +375,14 @@ int cmd_fit(int argc, char **argv) {
         cJSON_AddBoolToObject(o, "weights_exact", m->from_headers);
         if (hub) cJSON_AddNumberToObject(o, "hub_bytes_read", (double)hub_bytes);
         cJSON_AddNumberToObject(o, "bytes_per_token", (double)e.read_per_token_bytes);
-        if (bw > 0) cJSON_AddNumberToObject(o, "tokens_per_s_ceiling", bw * 1e9 / (double)e.read_per_token_bytes);
+        if (bw > 0) {
+            cJSON_AddNumberToObject(o, "tokens_per_s_ceiling", bw * 1e9 / (double)e.read_per_token_bytes);
+            cJSON_AddNumberToObject(o, "bandwidth_gbps", bw);
+            cJSON_AddStringToObject(o, "bandwidth_source", bw_src);   /* --bandwidth, measured (doctor), measured now */
+        }
+        cJSON *chips = cJSON_AddObjectToObject(o, "tokens_per_s_ceiling_apple");   /* published chip bandwidths */
+        for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
+            cJSON_AddNumberToObject(chips, k_chips[i].chip, k_chips[i].gbps * 1e9 / (double)e.read_per_token_bytes);
         cJSON *cfg = cJSON_AddObjectToObject(o, "config");
         cJSON_AddStringToObject(cfg, "model_type", m->arch);
         cJSON_AddNumberToObject(cfg, "layers", m->n_layers);
@@ -360,30 +426,28 @@ int cmd_fit(int argc, char **argv) {
         printf("source:   %s on the hub, before download: %s of config and headers read (`silica pull %s`)\n",
                m->repo, cli_human_bytes(hub_bytes, hb, 32), m->repo);
     } else if (m->repo[0]) printf("source:   %s (`silica pull %s` to download)\n", m->repo, m->repo);
-    printf("weights:  %s, %.2f B parameters, %s\n", m->weights_desc, (double)m->params / 1e9,
+    char pc[32];
+    sl_format_count(m->params, pc, sizeof pc);   /* logical parameters (quantized weights unpacked) */
+    printf("weights:  %s, %s parameters, %s\n", m->weights_desc, pc,
            m->from_headers ? "exact from tensor headers" : "predicted from the config");
     if (m->n_sliding_layers)
         printf("sliding:  %d of %d layers keep %d positions\n", m->n_sliding_layers, m->n_layers, m->sliding_window);
     printf("context:  %lld tokens, KV %s\n", (long long)ctx, sl_kv_type_name(kv));
     char h[5][32];
+    /* the lines add up to the total: weights count what becomes resident */
+    printf("  weights     %12s", cli_human_bytes(e.weights_resident_bytes, h[0], 32));
     if (e.weights_resident_bytes < e.weights_bytes)
-        printf("  (resident   %12s: untied embedding, only the rows %lld tokens can touch)\n",
-               cli_human_bytes(e.weights_resident_bytes, h[0], 32), (long long)ctx);
-    printf("  weights     %12s\n  KV cache    %12s\n  compute     %12s\n  overhead    %12s\n  total       %12s\n",
-           cli_human_bytes(e.weights_bytes, h[0], 32), cli_human_bytes(e.kv_bytes, h[1], 32),
-           cli_human_bytes(e.compute_bytes, h[2], 32), cli_human_bytes(e.overhead_bytes, h[3], 32),
-           cli_human_bytes(e.total_bytes, h[4], 32));
+        printf("  resident (%s mapped; of an untied embedding only the rows of %lld tokens)",
+               cli_human_bytes(e.weights_bytes, h[1], 32), (long long)ctx);
+    printf("\n  KV cache    %12s\n  compute     %12s\n  overhead    %12s\n  total       %12s  = the lines above\n",
+           cli_human_bytes(e.kv_bytes, h[1], 32), cli_human_bytes(e.compute_bytes, h[2], 32),
+           cli_human_bytes(e.overhead_bytes, h[3], 32), cli_human_bytes(e.total_bytes, h[4], 32));
     if (!all) {
         printf("budget:   %s: %.2f GiB%s, margin %.2f GiB\n", target, gib(b.budget_bytes),
                b.apple ? " GPU working set" : "", gib(sl_fit_margin(&b)));
         printf("verdict:  %s\n", sl_fit_verdict_name(v));
     }
-    printf("speed:    at most");
-    if (bw > 0) printf(" %.1f tok/s at %.0f GB/s", bw * 1e9 / (double)e.read_per_token_bytes, bw);
-    else
-        for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
-            printf("%s %.0f (%s)", i ? "," : "", k_chips[i].gbps * 1e9 / (double)e.read_per_token_bytes, k_chips[i].chip);
-    printf(" tok/s: bandwidth / %.3f GB read per token\n", (double)e.read_per_token_bytes / 1e9);
+    print_speed(&e, bw, bw_src, bw_when, profile || all);
     for (int i = 0; i < m->n_notes; i++) printf("note:     %s\n", m->notes[i]);
     if (all) print_table(m, &e, ctx, kv);
     else if (nrec) {

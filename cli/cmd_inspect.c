@@ -16,6 +16,8 @@ static const char *k_help =
     "options:\n"
     "  --json   one JSON object: {\"format\", \"tensors\": [{\"name\", \"dtype\", \"shape\",\n"
     "           \"nbytes\", \"file\"}], \"metadata\", \"total_bytes\", \"total_params\"}\n"
+    "           total_params counts logical parameters: MLX quantized weights unpacked\n"
+    "           (cols x 32 / bits), their scales and biases not at all (as mlx-lm counts)\n"
     "  --help   this text\n";
 
 static const char *k_config_keys[] = {"model_type", "architectures", "hidden_size", "num_hidden_layers",
@@ -39,11 +41,8 @@ int cmd_inspect(int argc, char **argv) {
     sl_checkpoint *ck;
     if (sl_checkpoint_open(path, &ck, &err)) return cli_fail(&err);
 
-    uint64_t total_bytes = 0, total_params = 0;
-    for (size_t i = 0; i < ck->n_tensors; i++) {
-        total_bytes += ck->tensors[i].nbytes;
-        total_params += ck->tensors[i].numel;
-    }
+    uint64_t total_bytes = 0, total_params = sl_checkpoint_params(ck);   /* logical: quantized words unpacked */
+    for (size_t i = 0; i < ck->n_tensors; i++) total_bytes += ck->tensors[i].nbytes;
     cJSON *summary = NULL;
     if (ck->config) {
         summary = cJSON_CreateObject();
@@ -74,10 +73,15 @@ int cmd_inspect(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "total_params", (double)total_params);
         cli_print_json(o);
     } else {
-        char hb[32];
-        printf("path:    %s\nformat:  %s\nfiles:   %zu\ntensors: %zu\nparams:  %" PRIu64 "\nbytes:   %" PRIu64
+        char hb[32], hp[40] = "";
+        if (total_params >= 1000) {   /* "23077376 (23.1 M)" */
+            char c[32];
+            sl_format_count(total_params, c, sizeof c);
+            snprintf(hp, sizeof hp, " (%s)", c);
+        }
+        printf("path:    %s\nformat:  %s\nfiles:   %zu\ntensors: %zu\nparams:  %" PRIu64 "%s\nbytes:   %" PRIu64
                " (%s)\n",
-               path, sl_format_name(ck->format), ck->n_files, ck->n_tensors, total_params, total_bytes,
+               path, sl_format_name(ck->format), ck->n_files, ck->n_tensors, total_params, hp, total_bytes,
                cli_human_bytes(total_bytes, hb, sizeof hb));
         if (summary && summary->child) {
             printf("config:\n");

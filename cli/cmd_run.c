@@ -26,21 +26,29 @@
 
 static const char *k_help =
     "usage: silica run [MODEL] [PROMPT] [--max-tokens N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
-    "                  [--repeat-penalty R] [--seed S] [--system TEXT] [--no-chat-template] [--stop S]...\n"
+    "                  [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--system TEXT] [--no-chat-template]\n"
+    "                  [--stop S]...\n"
     "                  [--ids 1,2,3] [--ctx N] [--stats] [--json] [--max-memory SIZE] [--force] [--mlock]\n"
     "                  [--monitor FILE [--monitor-interval MS]]\n\n"
     "Generate text with a model on the CPU, streaming it to stdout.\n\n"
     "MODEL is a model directory, a weights/GGUF file or a store name (org/name[@rev][:tag]).  Without\n"
     "MODEL the demo model is used: $SILICA_DEFAULT_MODEL, else <silica's dir>/../models/demo, else\n"
     "models/demo in the source tree.  With one argument: it is MODEL if such a path or store name\n"
-    "exists, else it is the PROMPT.  No PROMPT (and no --ids): the prompt is read from stdin.\n\n"
+    "exists, else it is the PROMPT.  No PROMPT (and no --ids): the prompt is read from stdin.\n"
+    "A named model decodes greedily unless told otherwise (exact, reproducible); the demo model, a\n"
+    "small completer that loops when greedy, samples by default with\n"
+    "  " GEN_DEMO_SAMPLING_HELP " --seed 0\n"
+    "(reproducible too; any of these options given replaces its default, --temp 0 is greedy).\n\n"
     "options:\n"
     "  --max-tokens N        tokens to generate at most (default 256)\n"
     "  --temp T              temperature; 0 (default) is greedy\n"
     "  --top-k K, --top-p P, --min-p P   filters (off: 0, 1, 0)\n"
-    "  --repeat-penalty R    divide positive / multiply negative logits of recent ids (default 1: off)\n"
-    "  --presence-penalty X, --frequency-penalty X   subtract X (x count) for recent ids\n"
-    "  --penalty-window N    how many recent ids the penalties look at (default 64)\n"
+    "  --repeat-penalty R    divide positive / multiply non-positive logits of the ids seen in the\n"
+    "                        last --repeat-last-n tokens, once per id (default 1: off); llama.cpp's\n"
+    "                        definition, the same as transformers' and mlx_lm's repetition penalty\n"
+    "  --presence-penalty X, --frequency-penalty X   subtract count x F + X for those ids (llama.cpp)\n"
+    "  --repeat-last-n N     how many recent ids (prompt included) the penalties look at (default 64;\n"
+    "                        -1: all, 0: none); --penalty-window N is the same\n"
     "  --seed S              random seed (default 0); same seed, same output\n"
     "  --system TEXT         system message (chat template only)\n"
     "  --no-chat-template    encode the prompt as plain text (BOS added as the tokenizer says)\n"
@@ -131,13 +139,15 @@ int cli_sampler_opt(int argc, char **argv, int *i, const char *cmd, sl_sampler_p
         if ((v = cli_opt_value(argc, argv, i, fopts[k], &missing))) return parse_float(cmd, fopts[k], v, fdst[k]);
         if (missing) return cli_usage(cmd, "%s needs a value", fopts[k]);
     }
-    static const char *const iopts[] = {"--top-k", "--seed", "--penalty-window"};
-    for (int k = 0; k < 3; k++) {
+    static const char *const iopts[] = {"--top-k", "--seed", "--penalty-window", "--repeat-last-n"};
+    for (int k = 0; k < 4; k++) {
         if ((v = cli_opt_value(argc, argv, i, iopts[k], &missing))) {
             char *end;
             long long x = strtoll(v, &end, 10);
-            if (!*v || *end || x < 0 || (k != 1 && x > (1 << 30)))
-                return cli_usage(cmd, "%s must be a non-negative integer, got '%s'", iopts[k], v);
+            bool all = k >= 2 && strcmp(v, "-1") == 0;   /* the window: -1 = the whole history, as llama.cpp */
+            if (!all && (!*v || *end || x < 0 || (k != 1 && x > (1 << 30))))
+                return cli_usage(cmd, "%s must be a non-negative integer%s, got '%s'", iopts[k],
+                                 k >= 2 ? " or -1 (all)" : "", v);
             if (k == 0) sp->top_k = (int)x;
             else if (k == 1) sp->seed = (uint64_t)x;
             else sp->penalty_window = (int)x;
@@ -158,7 +168,7 @@ int cmd_run(int argc, char **argv) {
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
     sl_sampler_params sp;
-    sl_sampler_defaults(&sp);
+    gen_sampling_unset(&sp);   /* defaults after parsing: they depend on the model (the demo samples) */
     for (int i = 1; i < argc; i++) {
         bool missing = false, matched;
         const char *v;
@@ -184,6 +194,7 @@ int cmd_run(int argc, char **argv) {
         else return cli_usage("run", "unexpected argument '%s' (quote the prompt)", argv[i]);
     }
     const char *path = NULL, *prompt_arg = NULL;
+    bool demo = false;
     if (n_pos == 2) {
         path = pos[0];
         prompt_arg = pos[1];
@@ -193,7 +204,9 @@ int cmd_run(int argc, char **argv) {
         prompt_arg = n_pos ? pos[0] : NULL;
         if (!(path = gen_default_model()))
             return cli_usage("run", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
+        demo = true;
     }
+    gen_sampling_finish(&sp, demo);
     if (ids_s && prompt_arg) return cli_usage("run", "give either a PROMPT or --ids, not both");
     if (cli_resolve_store(&path, NULL)) return 2;
     sl_error err = {0};

@@ -14,6 +14,7 @@
 #include "cli.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,31 @@ const char *gen_default_model(void) {
     dir_of(d, root, sizeof root);
     snprintf(buf, sizeof buf, "%s/models/demo", root);
     return sl_path_is_dir(buf) ? buf : NULL;
+}
+
+void gen_sampling_unset(sl_sampler_params *sp) {
+    sl_sampler_defaults(sp);
+    sp->temperature = sp->top_p = sp->min_p = sp->repeat_penalty = NAN;
+    sp->top_k = sp->penalty_window = INT_MIN;
+}
+
+void gen_sampling_finish(sl_sampler_params *sp, bool demo) {
+    sl_sampler_params d;
+    sl_sampler_defaults(&d);
+    if (demo) {
+        d.temperature = 0.7f;
+        d.top_k = 40;
+        d.top_p = 0.95f;
+        d.min_p = 0.05f;
+        d.repeat_penalty = 1.1f;
+        d.penalty_window = 64;
+    }
+    if (isnan(sp->temperature)) sp->temperature = d.temperature;
+    if (isnan(sp->top_p)) sp->top_p = d.top_p;
+    if (isnan(sp->min_p)) sp->min_p = d.min_p;
+    if (isnan(sp->repeat_penalty)) sp->repeat_penalty = d.repeat_penalty;
+    if (sp->top_k == INT_MIN) sp->top_k = d.top_k;
+    if (sp->penalty_window == INT_MIN) sp->penalty_window = d.penalty_window;
 }
 
 static void add_eos(gen_model *g, int64_t id) {

@@ -71,6 +71,17 @@ typedef struct gen_model {
  * exists. */
 const char *gen_default_model(void);
 
+/* Sampling of run and chat.  gen_sampling_unset marks every sampling option
+ * unset (before parsing); gen_sampling_finish gives those still unset their
+ * default: greedy for a model the user named (exactness), and for the demo
+ * model — a 23 M-parameter completer that loops when greedy — llama.cpp's
+ * sampling chain (temperature 0.7, top-k 40, top-p 0.95, min-p 0.05) with the
+ * repeat penalty 1.1 over the last 64 tokens of llama.cpp's and ollama's
+ * defaults; seed 0 either way, so the output is reproducible. */
+#define GEN_DEMO_SAMPLING_HELP "--temp 0.7 --top-k 40 --top-p 0.95 --min-p 0.05 --repeat-penalty 1.1 --repeat-last-n 64"
+void gen_sampling_unset(sl_sampler_params *sp);
+void gen_sampling_finish(sl_sampler_params *sp, bool demo);
+
 int gen_open(const char *path, gen_model *g, sl_error *err);
 void gen_close(gen_model *g);
 

@@ -95,6 +95,23 @@ int sl_tensor_read(const sl_tensor *t, uint64_t first, uint64_t count, sl_dtype 
  * bounded while streaming a large checkpoint). */
 void sl_checkpoint_release(const sl_checkpoint *ck, const sl_tensor *t);
 
+/* ---- logical parameters (src/core/params.c) ---- */
+/* Numbers the unquantized model holds, counted as mlx-lm's
+ * get_total_parameters does: an MLX quantized weight (a U32 "<m>.weight"
+ * with a "<m>.scales" sibling) counts rows x cols x 32 / bits, its ".scales"
+ * and ".biases" count 0; every other tensor, GGUF block types included (their
+ * shape is logical), counts its elements.  *bits (may be NULL): the bits used
+ * for an MLX quantized weight, else 0; *assumed (may be NULL): true when
+ * config.json gave no bits and 4 was assumed. */
+uint64_t sl_tensor_params(const sl_checkpoint *ck, const sl_tensor *t, int *bits, bool *assumed);
+uint64_t sl_checkpoint_params(const sl_checkpoint *ck);
+/* Bits config.json's "quantization" (or "quantization_config") gives the
+ * module of tensor_name: its per-module {"bits"} object, else the top-level
+ * "bits"; 0 when it says nothing. */
+int sl_mlx_quant_bits(const cJSON *config, const char *tensor_name);
+/* A count with 3 significant digits and a unit: "950", "23.1 M", "8.03 B". */
+void sl_format_count(uint64_t n, char *buf, size_t cap);
+
 /* ---- building a checkpoint (used by the format readers) ---- */
 sl_checkpoint *sl_checkpoint_new(sl_format fmt, const char *path);
 int sl_checkpoint_add_file(sl_checkpoint *ck, const char *path, uint32_t *index, sl_error *err);

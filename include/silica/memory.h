@@ -69,6 +69,14 @@ uint64_t sl_mem_apple_budget(uint64_t ram_bytes, uint64_t wired_limit_mb);
  * `seconds`; best pass, in GB/s (1e9 bytes/s).  threads <= 0: all cores. */
 int sl_mem_bandwidth(int threads, uint64_t bytes, double seconds, double *gbps, sl_error *err);
 
+/* The figure `silica doctor --bandwidth` measured, kept for `silica fit`
+ * (src/system/bandwidth_saved.c): <home>/bandwidth.json, home NULL = the
+ * store's directory (sl_reg_default_home: $SILICA_HOME, else the cache
+ * directory).  A saved figure is returned only on the machine that measured
+ * it (same CPU model, logical cores and RAM); false when there is none. */
+int sl_mem_bandwidth_save(const char *home, double gbps, int threads, sl_error *err);
+bool sl_mem_bandwidth_saved(const char *home, double *gbps, int64_t *measured_unix);
+
 /* "16G", "16GB", "16GiB", "1.5T", "512M", "2048" (bytes); binary units. */
 int sl_mem_parse_size(const char *s, uint64_t *out);
 

@@ -103,10 +103,12 @@ typedef struct sl_sampler_params {
     int top_k;                /* 0: off */
     float top_p;              /* 1: off */
     float min_p;              /* 0: off (relative to the most likely token) */
-    float repeat_penalty;     /* 1: off; over the last penalty_window tokens */
+    float repeat_penalty;     /* 1: off; over the last penalty_window tokens: l <= 0 ? l * r : l / r
+                                 once per distinct id (llama.cpp, transformers, mlx_lm) */
     float presence_penalty;   /* 0: off */
     float frequency_penalty;  /* 0: off */
-    int penalty_window;       /* tokens looked back (default 64) */
+    int penalty_window;       /* tokens looked back (default 64; -1: the whole history; 0: none) —
+                                 llama.cpp's --repeat-last-n */
     const sl_logit_bias *bias;
     int n_bias;
     uint64_t seed;

@@ -12,6 +12,10 @@
  *     metadata <key> <json value>
  *     total <n_tensors> tensors <params> params <bytes> bytes
  *
+ * <params> is the logical parameter count (sl_checkpoint_params): a 4-bit
+ * MLX weight's packed uint32 words count 8 parameters each and its scales
+ * and biases none, as mlx-lm counts them.
+ *
  * Invariants: opening maps the files read-only; nothing here touches tensor
  * bytes.  On any failure it prints libsilica's one-line message to stderr and
  * exits 2, like the silica CLI.
@@ -47,13 +51,12 @@ int main(int argc, char **argv) {
     }
 
     printf("format %s\n", sl_format_name(ck->format));
-    uint64_t params = 0, bytes = 0;
+    uint64_t params = sl_checkpoint_params(ck), bytes = 0;
     for (size_t i = 0; i < ck->n_tensors; i++) {
         const sl_tensor *t = &ck->tensors[i];
         printf("tensor %s %s [", t->name, sl_dtype_name(t->dtype));
         for (int d = 0; d < t->ndim; d++) printf("%s%" PRId64, d ? "," : "", t->shape[d]);
         printf("] %" PRIu64 "\n", t->nbytes);
-        params += t->numel;
         bytes += t->nbytes;
     }
     if (ck->config) {

@@ -390,26 +390,17 @@ int fit_model_from_checkpoint(sl_checkpoint *ck, const char *name, sl_fit_model 
         }
         if ((unsigned)t->dtype < SL_DTYPE_COUNT) by_dtype[t->dtype] += t->nbytes;
         bool linear = is_linear_name(t->name, t->ndim);
-        if (sl_str_ends_with(t->name, ".scales") || sl_str_ends_with(t->name, ".biases")) {
-            char sib[512];
-            snprintf(sib, sizeof sib, "%.*s.weight", (int)(strlen(t->name) - 7), t->name);
-            if (sl_checkpoint_find(ck, sib)) {   /* MLX quantization metadata: bytes, no parameters */
-                rc = add_weight(m, &cap, t->name, 0, 0, t->nbytes, false, err);
-                continue;
-            }
+        int bits;
+        bool assumed;
+        uint64_t params = sl_tensor_params(ck, t, &bits, &assumed);   /* logical, as mlx-lm counts */
+        if (!params && t->numel) {   /* MLX quantization constants: bytes, no parameters */
+            rc = add_weight(m, &cap, t->name, 0, 0, t->nbytes, false, err);
+            continue;
         }
-        if (linear && (t->dtype == SL_U32 || t->dtype == SL_I32)) {
-            char sib[512];
-            snprintf(sib, sizeof sib, "%.*s.scales", (int)(strlen(t->name) - 7), t->name);
-            if (sl_checkpoint_find(ck, sib)) {
-                int bits = module_bits(ck->config, t->name, qbits);
-                if (!bits) {
-                    bits = 4;
-                    assumed_bits = true;
-                }
-                cols = cols * 32 / (uint64_t)bits;
-                mlx_quant = true;
-            }
+        if (bits) {
+            cols = cols * 32 / (uint64_t)bits;
+            assumed_bits |= assumed;
+            mlx_quant = true;
         }
         rc = add_weight(m, &cap, t->name, rows, cols, t->nbytes, linear, err);
     }

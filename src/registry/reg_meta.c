@@ -80,10 +80,7 @@ void reg_describe(sl_reg_version *v, const char *dir, bool deep) {
         uint64_t by_dtype[SL_DTYPE_COUNT] = {0};
         for (size_t i = 0; i < ck->n_tensors; i++) {
             const sl_tensor *t = &ck->tensors[i];
-            if (mlx_quant && (sl_str_ends_with(t->name, ".scales") || sl_str_ends_with(t->name, ".biases"))) continue;
-            uint64_t n = t->numel;
-            if (mlx_quant && bits > 0 && t->dtype == SL_U32) n = n * 32 / (uint64_t)bits;
-            params += n;
+            params += sl_tensor_params(ck, t, NULL, NULL);   /* logical, as mlx-lm counts */
             if ((unsigned)t->dtype < SL_DTYPE_COUNT) by_dtype[t->dtype] += t->nbytes;
         }
         v->params = (int64_t)params;

@@ -5,9 +5,13 @@
  *
  * Order and semantics:
  *  - bias: logits[id] += bias (-inf bans a token).
- *  - penalties look at the last penalty_window ids of the history; each
- *    distinct id seen there gets: repeat (l < 0 ? l * r : l / r), then
- *    l -= presence, then l -= frequency * count.
+ *  - penalties look at the last penalty_window ids of the history (-1: all
+ *    of it; 0: none); each distinct id seen there, count times, gets
+ *    llama.cpp's penalties sampler (src/llama-sampling.cpp):
+ *    l = l <= 0 ? l * repeat : l / repeat, then
+ *    l -= count * frequency + presence — the repeat part is also
+ *    transformers' RepetitionPenaltyLogitsProcessor and mlx_lm's
+ *    make_repetition_penalty (sign-aware, once per distinct id).
  *  - temperature <= 0: argmax (lowest id among equal maxima).
  *  - filters see temperature-1 probabilities (as mlx-lm): candidates sorted
  *    by logit (ties: lower id first); top_k keeps k; top_p keeps the smallest
@@ -71,7 +75,7 @@ int sl_sampler_new(const sl_sampler_params *p, int vocab, sl_sampler **out, sl_e
     if (!(p->min_p >= 0 && p->min_p <= 1)) return sl_errorf(err, SL_EINVAL, "--min-p must be in [0, 1], got %g", p->min_p);
     if (p->top_k < 0) return sl_errorf(err, SL_EINVAL, "--top-k must be >= 0, got %d", p->top_k);
     if (!(p->repeat_penalty > 0)) return sl_errorf(err, SL_EINVAL, "--repeat-penalty must be positive, got %g", p->repeat_penalty);
-    if (p->penalty_window < 0) return sl_errorf(err, SL_EINVAL, "penalty window must be >= 0");
+    if (p->penalty_window < -1) return sl_errorf(err, SL_EINVAL, "--repeat-last-n must be -1 (all), 0 (off) or more, got %d", p->penalty_window);
     if (!isfinite(p->temperature)) return sl_errorf(err, SL_EINVAL, "--temp must be finite");
     for (int i = 0; i < p->n_bias; i++)
         if (p->bias[i].id < 0 || p->bias[i].id >= vocab)
@@ -108,16 +112,15 @@ void sl_sampler_free(sl_sampler *s) {
 static void penalize(sl_sampler *s, float *logits, const int32_t *hist, int nh) {
     const sl_sampler_params *p = &s->p;
     if (p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f) return;
-    int from = nh > p->penalty_window ? nh - p->penalty_window : 0;
+    int from = p->penalty_window >= 0 && nh > p->penalty_window ? nh - p->penalty_window : 0;
     for (int i = from; i < nh; i++)
         if (hist[i] >= 0 && hist[i] < s->vocab) s->count[hist[i]]++;
     for (int i = from; i < nh; i++) {
         int32_t id = hist[i];
         if (id < 0 || id >= s->vocab || s->count[id] == 0) continue;
         float l = logits[id];
-        if (p->repeat_penalty != 1.0f) l = l < 0 ? l * p->repeat_penalty : l / p->repeat_penalty;
-        l -= p->presence_penalty;
-        l -= p->frequency_penalty * (float)s->count[id];
+        if (p->repeat_penalty != 1.0f) l = l <= 0 ? l * p->repeat_penalty : l / p->repeat_penalty;
+        l -= (float)s->count[id] * p->frequency_penalty + p->presence_penalty;   /* llama.cpp's one expression */
         logits[id] = l;
         s->count[id] = 0;   /* once per distinct id; also leaves the table clean */
     }

@@ -408,8 +408,8 @@ def test_doctor_cgroup_bad_files(tmp_path, files, needle):
     assert needle in f.out
 
 
-def test_doctor_bandwidth():
-    d = run_silica("doctor", "--json", "--bandwidth", check=True).json()["memory"]
+def test_doctor_bandwidth(tmp_path):
+    d = run_silica("doctor", "--json", "--bandwidth", check=True, env={"SILICA_HOME": str(tmp_path)}).json()["memory"]
     assert d["read_bandwidth_gbps"] > 0.1
 
 

@@ -260,7 +260,10 @@ def test_chat_pipe(models, mlx_models):
     model, tok = mlx_models["llama3"]
     script = "hello\n/system " + SYSTEM + "\n" + MSG + "\nand again\\\nplease\n/reset\n\"\"\"\nline one\nline two\n\"\"\"\n/quit\nnot read\n"
     r = run_silica("chat", d, "--max-tokens", 6, "--kv", "f32", input=script, check=True)
-    lines = r.out.split("\n")
+    # not a terminal: each turn marked, "User: <message>" then "Assistant: <answer>"
+    assert r.out.startswith("User: hello\nAssistant: ")
+    lines = [l.removeprefix("Assistant: ") for l in r.out.split("\n")
+             if not l.startswith("User: ") and l not in ("please", "line two")]
     # turn 1 (hello), reset by /system, turn MSG, turn "and again\nplease", reset, turn "line one\nline two"
     ans1 = lines[0]
     _, t1 = _mlx_greedy(model, tok, tok.apply_chat_template([{"role": "user", "content": "hello"}], tokenize=False,
