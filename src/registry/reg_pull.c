@@ -131,7 +131,7 @@ static int get_json(pull *p, const char *url, const char *what, cJSON **out, cha
     sl_http_req rq = {.url = url, .headers = p->headers};
     int rc = sl_http_do(&rq, &rs, err);
     if (rc) {
-        sl_error_prefix(err, "%s: %s: ", p->o->repo, what);
+        if (!rs.unresolved) sl_error_prefix(err, "%s: %s: ", p->o->repo, what);
         return rc;
     }
     if (rs.status != 200) {

@@ -160,6 +160,22 @@ def test_offline_mode_makes_no_request(hub, env):
     assert r.rc == 0 and r.out == ""
 
 
+def test_offline_lfs_fetch_makes_no_request(hub, env, tmp_path):
+    """SILICA_OFFLINE reaches every network client: an LFS fetch from an HTTP remote is one
+    clean error and no request (a file:// remote is local and still works)."""
+    h = hub([tiny_repo()])
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"weights" * 1000)
+    co = tmp_path / "co"
+    co.mkdir()
+    (co / "w.bin").write_text(run_silica("lfs", "pointer", f, env=env, check=True).out)
+    n = len(h.requests())
+    for flag in ({"SILICA_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "1"}):
+        r = run_silica("lfs", "fetch", h.url + "/acme/tiny.git/info/lfs", co, "acme/lfs", env={**env, **flag})
+        assert_clean_error(r, "127.0.0.1", "offline")
+    assert len(h.requests()) == n
+
+
 def wait_partial(store, minimum, timeout=20):
     t0 = time.time()
     while time.time() - t0 < timeout:
