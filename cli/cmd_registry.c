@@ -371,7 +371,7 @@ static void report(void *ctx, const sl_reg_problem *p) {
         return;
     }
     cli_progress_done(o->pg);   /* end the bar's line before a report line */
-    printf("%s  %s/%s: %s%s", p->repaired ? "FIXED" : "BAD  ", p->version, p->path, p->problem,
+    printf("%s %s/%s: %s%s", p->repaired ? "FIXED" : "BAD  ", p->version, p->path, p->problem,
            p->quarantined ? ", moved to quarantine/" : "");
     if (p->repair) printf(p->repaired ? "; restored from %s" : "; not repaired: %s", p->repair);
     putchar('\n');

@@ -379,7 +379,7 @@ int reg_pull_blob(sl_reg *r, const char *endpoint, const char *repo, const char 
     int fd = tmp ? open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
     int rc = (!url || !tmp) ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
     if (!rc && fd < 0) rc = sl_errorf(err, SL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    sl_dl d = {.url = url, .headers = headers, .what = path, .expect_size = size, .fd = fd,
+    sl_dl d = {.url = url, .headers = headers, .what = url, .expect_size = size, .fd = fd,
                .h = sl_hasher_new(false, 0)};
     if (!rc && !d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc) rc = sl_http_download(&d, err);
