@@ -353,6 +353,9 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         sl_convert_stats_free(&st);
         return err.msg[0] ? cli_fail(&err) : 2;
     }
+    char brief[300];   /* label with the revision cut to 12 hex, as list and show print it */
+    const char *at = strchr(label, '@');
+    snprintf(brief, sizeof brief, "%.*s%.13s", at ? (int)(at - label) : 0, label, at ? at : "");
     const char *shown = op.to_store ? label : dst;
     if (json) {
         cJSON *j = cJSON_CreateObject();
@@ -369,10 +372,10 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         cli_print_json(j);
     } else {
         char b[32];
-        printf("wrote %s: %llu tensors, %s in %u file(s)%s\n", shown, (unsigned long long)st.tensors,
+        printf("wrote %s: %llu tensors, %s in %u file(s)%s\n", op.to_store ? brief : dst, (unsigned long long)st.tensors,
                cli_human_bytes(st.bytes_written, b, sizeof b), st.files_written,
                st.files_copied ? " + config/tokenizer files" : "");
-        if (label[0] && !op.to_store) printf("stored as %s (`silica show %s` for its lineage)\n", label, op.name);
+        if (label[0] && !op.to_store) printf("stored as %s (`silica show %s` for its lineage)\n", brief, op.name);
         if (st.inexact)
             printf("note: %llu quantization groups could not be repacked exactly (scale/bias not representable in f16)\n",
                    (unsigned long long)st.inexact);

@@ -91,7 +91,10 @@ static cJSON *lineage_json(const sl_reg_version *v) {
 static void print_lineage(const sl_reg_version *v, int depth) {
     const sl_reg_lineage *x = &v->lineage;
     printf("  %*s%s@%.12s  %s", depth * 2, "", v->model, v->revision, x->kind ? x->kind : "?");
-    if (x->endpoint) printf(" from %s", x->endpoint);
+    bool derived = x->kind && !strcmp(x->kind, "derived");
+    if (derived && x->parent && x->parent[0] == '/') printf(" from %s", x->parent);   /* a path, not in the chain */
+    if (derived && x->endpoint) printf(" (output also at %s)", x->endpoint);
+    else if (x->endpoint) printf(" from %s", x->endpoint);
     if (x->repo) printf(" repo %s", x->repo);
     if (x->commit) printf(" commit %.12s", x->commit);
     if (x->command) printf("\n  %*s  by: %s", depth * 2, "", x->command);
