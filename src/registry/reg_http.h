@@ -35,7 +35,7 @@ typedef struct sl_http_resp {
     uint64_t linked_size; /* X-Linked-Size, 0 if absent */
     char auth[128];       /* LFS-Authenticate */
     char message[256];    /* curl error text */
-    bool unresolved;      /* the host or proxy name did not resolve (err says so; callers add no prefix) */
+    bool unresolved;      /* the host or proxy name did not resolve (err names the host; callers add only the repo) */
 } sl_http_resp;
 
 typedef struct sl_http_req {

@@ -131,7 +131,8 @@ static int get_json(pull *p, const char *url, const char *what, cJSON **out, cha
     sl_http_req rq = {.url = url, .headers = p->headers};
     int rc = sl_http_do(&rq, &rs, err);
     if (rc) {
-        if (!rs.unresolved) sl_error_prefix(err, "%s: %s: ", p->o->repo, what);
+        if (rs.unresolved) sl_error_prefix(err, "%s: ", p->o->repo);   /* the host is the news, not the request */
+        else sl_error_prefix(err, "%s: %s: ", p->o->repo, what);
         return rc;
     }
     if (rs.status != 200) {

@@ -585,7 +585,7 @@ def test_unresolvable_hub_fails_at_once(tmp_path):
         p = subprocess.run([str(SILICA), *args, "--endpoint", "http://no-such-host.invalid"], env={**base, **env},
                            capture_output=True, text=True, timeout=60)
         took = time.monotonic() - t0
-        assert p.returncode == 2 and p.stderr == f"silica: error: {RESOLVE_LINE}\n", (args, p.stderr)
+        assert p.returncode == 2 and p.stderr == f"silica: error: acme/tiny: {RESOLVE_LINE}\n", (args, p.stderr)
         assert took < 3, (args, took)
     # HF_ENDPOINT takes the same path
     p = subprocess.run([str(SILICA), "fit", "acme/tiny"], capture_output=True, text=True, timeout=60,
