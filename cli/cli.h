@@ -47,8 +47,9 @@ int cmd_plot(int argc, char **argv);     /* cmd_plot.c */
 /* A store name (org/name[@rev][:tag]) in *path becomes its local directory
  * (digest-checked on first use); *name gets the original.  0 or 2 (printed). */
 int cli_resolve_store(const char **path, const char **name);
-/* Register DST as a version derived from store name SRC (warns on failure). */
-void cli_register_derived(const char *src_name, const char *dst, int argc, char **argv);
+/* Register a conversion's output (d->command is filled from argv); label
+ * gets "org/name@revision".  0, or 2 with the error printed. */
+int cli_register_derived(const sl_reg_derived *d, int argc, char **argv, char *label, size_t n);
 
 /* Print "silica: error: <msg>" and return 2. */
 int cli_fail(const sl_error *err);

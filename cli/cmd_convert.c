@@ -1,16 +1,28 @@
 /*
  * cmd_convert.c — `silica convert SRC DST --to FORMAT [options]` and
  * `silica quantize SRC DST [options]` (convert into the source's own
- * format family, quantized): option parsing, the --report table / JSON.
+ * format family, quantized): option parsing, the --report table / JSON,
+ * and the store: SRC may be a store name, DST may be one.
  * The work itself is sl_convert_path (src/convert/).
+ *
+ * Store invariants: a derived model never becomes a version of its source's
+ * name; it is registered under --name, DST (a store name), or a default
+ * named after the source the way mlx-community and GGUF repos are
+ * (org/name-mlx-4bit, org/name-Q4_K, org/name-GGUF...), with lineage to the
+ * source.  Output bound for the store is written in the store's scratch
+ * directory and moved in (no copy); a failure leaves nothing registered.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "progress.h"
 #include "silica/convert.h"
+#include "silica/registry.h"
 
 static const char *k_help =
     "usage: silica convert SRC DST --to mlx|hf|torch|gguf|safetensors|npz [options]\n\n"
@@ -24,6 +36,13 @@ static const char *k_help =
     "  --to safetensors|torch|npz|gguf  on files: the same tensors in another container\n"
     "Output is written under a temporary name and renamed at the end: a failure or\n"
     "Ctrl-C leaves nothing behind.\n\n"
+    "The store: SRC may be a store name (org/name[@rev][:tag]).  DST may be one too\n"
+    "(org/name[:tag] whose org/ is not a directory here; write ./org/name for a path):\n"
+    "the output then goes straight into the store under that name.  A model made from\n"
+    "a store name is registered as a model of its own, never as a version of SRC:\n"
+    "--name, else SRC's name plus what was done, as mlx-community and GGUF repos name\n"
+    "them: org/name-mlx-4bit, -mlx-8bit, -mlx-mxfp4, -mlx-mixed_3_6, -mlx, -Q4_K,\n"
+    "-Q8_0, -GGUF (float), -hf, -torch...  `silica show` gives its lineage.\n\n"
     "options:\n"
     "  -q, --quantize         quantize Linear/Embedding weights (--to mlx)\n"
     "  --q-bits B             2, 3, 4, 5, 6, 8 (affine; default 4)\n"
@@ -38,6 +57,7 @@ static const char *k_help =
     "  --report               per-tensor quantization error and bits per weight\n"
     "  --max-shard-size SIZE  shard size for directories, e.g. 5GB, 500MB\n"
     "  --force                replace DST if it exists\n"
+    "  --name NAME            register the output in the store as NAME (org/name[:tag])\n"
     "  --json                 print a JSON summary (with --report: the report)\n"
     "  --help                 this text\n";
 
@@ -47,7 +67,8 @@ static const char *k_quant_help =
     "mlx-lm directory (as `silica convert SRC DST --to mlx -q`), a GGUF file a GGUF file\n"
     "(--q-type, default Q4_0).  Options as for `silica convert`: --q-bits, --q-group-size,\n"
     "--q-mode, --quant-recipe, --keep-float, --q-variant, --q-type, --dtype, --report,\n"
-    "--json, --force, --max-shard-size.\n";
+    "--json, --force, --max-shard-size, --name.  SRC and DST may be store names, as for\n"
+    "`silica convert` (the result is named e.g. org/name-mlx-4bit, org/name-Q4_0).\n";
 
 static int parse_size(const char *s, uint64_t *out) {
     char *end;
@@ -108,9 +129,128 @@ static void print_report(const sl_convert_stats *st, bool json, cJSON *j) {
     printf("bits per weight: %.3f (%llu parameters)\n", st->bits_per_weight, (unsigned long long)st->params);
 }
 
+/* What a conversion did, as a name suffix (mlx-community / GGUF repo style). */
+static void derived_suffix(const sl_convert_opts *o, const char *to_name, char *buf, size_t n) {
+    const char *dt = o->dtype == SL_F32 ? "-f32" : o->dtype == SL_F16 ? "-f16" : o->dtype == SL_BF16 ? "-bf16" : "";
+    if (o->layout == SL_LAYOUT_MLX && o->q.enabled) {
+        if (o->q.recipe) snprintf(buf, n, "-mlx-%s", o->q.recipe);
+        else if (o->q.mode != SL_Q_AFFINE) snprintf(buf, n, "-mlx-%s", sl_q_mode_name(o->q.mode));
+        else snprintf(buf, n, "-mlx-%dbit", o->q.bits ? o->q.bits : 4);
+    } else if (o->layout == SL_LAYOUT_MLX) {
+        snprintf(buf, n, "-mlx%s", dt);
+    } else if (o->to == SL_FMT_GGUF) {
+        sl_dtype t = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type : o->q.enabled ? SL_Q4_0 : SL_DTYPE_INVALID;
+        if (t != SL_DTYPE_INVALID) snprintf(buf, n, "-%s", sl_dtype_name(t));
+        else snprintf(buf, n, "-GGUF%s", dt);
+    } else {
+        snprintf(buf, n, "-%s%s", o->layout == SL_LAYOUT_HF ? "hf" : to_name ? to_name : sl_format_name(o->to), dt);
+    }
+}
+
+/* DST names the store: org/name[:tag] shaped, and org/ is not a directory
+ * here (so a path such as out/model, whose out/ exists, stays a path). */
+static bool store_target(const char *dst) {
+    if (!sl_reg_looks_like_name(dst)) return false;
+    char org[128];
+    size_t k = strcspn(dst, "/");
+    snprintf(org, sizeof org, "%.*s", (int)(k < sizeof org ? k : sizeof org - 1), dst);
+    return !sl_path_exists(org);
+}
+
+/* A name the output can be registered as: org/name[:tag], no @revision. */
+static int check_new_name(const char *cmd, const char *what, const char *name) {
+    sl_reg_name nm;
+    sl_error err = {0};
+    if (sl_reg_parse_name(name, &nm, &err)) return cli_usage(cmd, "%s: %s", what, err.msg);
+    bool rev = nm.revision != NULL;
+    sl_reg_name_free(&nm);
+    if (rev) return cli_usage(cmd, "%s '%s': a new model takes no @revision (the store gives it one)", what, name);
+    return 0;
+}
+
+/* The output inside a scratch directory: a directory ("model"), or one file
+ * named after the model inside "model/". */
+static char *scratch_output(const char *scratch, bool out_dir, const char *name, const sl_convert_opts *o) {
+    size_t n = strlen(scratch) + strlen(name) + 32;
+    char *p = malloc(n);
+    if (!p) return NULL;
+    if (out_dir) {
+        snprintf(p, n, "%s/model", scratch);
+        return p;
+    }
+    const char *base = strchr(name, '/') + 1;
+    size_t bl = strcspn(base, ":");
+    const char *ext = o->to == SL_FMT_GGUF ? "gguf" : o->to == SL_FMT_NPZ ? "npz" : o->to == SL_FMT_TORCH ? "bin" : "safetensors";
+    snprintf(p, n, "%s/model", scratch);
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) { free(p); return NULL; }
+    snprintf(p, n, "%s/model/%.*s.%s", scratch, (int)bl, base, ext);
+    return p;
+}
+
+/* Where the output goes and the name it is registered under (if any). */
+typedef struct out_plan {
+    char name[256];     /* org/name[:tag] to register, "" when not registered */
+    bool to_store;      /* DST was a store name: written in scratch, moved in */
+    char *scratch;      /* the scratch directory (to_store) */
+    char *path;         /* where sl_convert_path writes */
+} out_plan;
+
+static int plan_output(const char *cmd, const sl_convert_opts *o, const char *to_name, bool src_dir,
+                       const char *store_src, const char *dst, const char *name_opt, out_plan *op) {
+    memset(op, 0, sizeof *op);
+    op->to_store = store_target(dst);
+    if (op->to_store && name_opt) return cli_usage(cmd, "--name and a store name as DST ('%s') both name the output", dst);
+    if (op->to_store || name_opt) {
+        const char *nm = op->to_store ? dst : name_opt;
+        int rc = check_new_name(cmd, op->to_store ? "DST" : "--name", nm);
+        if (rc) return rc;
+        snprintf(op->name, sizeof op->name, "%s", nm);
+    } else if (store_src) {   /* a model of its own, named after its source and what was done */
+        char suffix[64];
+        derived_suffix(o, to_name, suffix, sizeof suffix);
+        snprintf(op->name, sizeof op->name, "%.*s%s", (int)strcspn(store_src, "@:"), store_src, suffix);
+        sl_reg_name nm;
+        if (sl_reg_parse_name(op->name, &nm, NULL))
+            return cli_usage(cmd, "'%s' is too long for a store name; choose one with --name", op->name);
+        sl_reg_name_free(&nm);
+    }
+    if (!op->to_store) {
+        op->path = strdup(dst);
+        return op->path ? 0 : 2;
+    }
+    sl_error err = {0};
+    if (sl_reg_scratch_dir(&op->scratch, &err)) return cli_fail(&err);
+    bool out_dir = o->layout != SL_LAYOUT_PLAIN || (src_dir && o->to != SL_FMT_GGUF);
+    op->path = scratch_output(op->scratch, out_dir, op->name, o);
+    if (!op->path) {
+        sl_errorf(&err, SL_EIO, "%s: cannot prepare the output: %s", op->scratch, strerror(errno));
+        rmdir(op->scratch);
+        return cli_fail(&err);
+    }
+    return 0;
+}
+
+/* Remove what is left of the scratch directory (the move emptied it). */
+static void plan_done(out_plan *op) {
+    if (op->scratch) {
+        char *model = malloc(strlen(op->scratch) + 8);
+        if (model) {
+            sprintf(model, "%s/model", op->scratch);
+            if (strcmp(model, op->path) != 0) {   /* a one-file output: scratch/model/<file> */
+                unlink(op->path);
+                rmdir(model);
+            }
+        }
+        free(model);
+        rmdir(op->scratch);
+    }
+    free(op->scratch);
+    free(op->path);
+}
+
 int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
     const char *cmd = quantize_cmd ? "quantize" : "convert";
-    const char *src = NULL, *dst = NULL, *v, *to_name = NULL;
+    const char *src = NULL, *dst = NULL, *v, *to_name = NULL, *name_opt = NULL;
     sl_convert_opts o = {.to = SL_FMT_UNKNOWN, .dtype = SL_DTYPE_INVALID};
     o.q.gguf_type = SL_DTYPE_INVALID;
     bool json = false;
@@ -139,6 +279,8 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
             if (strcmp(v, "mixed_2_6") && strcmp(v, "mixed_3_4") && strcmp(v, "mixed_3_6") && strcmp(v, "mixed_4_6"))
                 return cli_usage(cmd, "unknown --quant-recipe '%s' (mixed_2_6, mixed_3_4, mixed_3_6 or mixed_4_6)", v);
             o.q.recipe = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--name", &missing))) {
+            name_opt = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--keep-float", &missing))) {
             o.q.keep_float = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--q-variant", &missing))) {
@@ -170,7 +312,7 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         else return cli_usage(cmd, "unexpected argument '%s'", argv[i]);
     }
     if (!src || !dst) return cli_usage(cmd, "expected SRC and DST");
-    const char *store_src = NULL;   /* registry: SRC may be a store name; the output is then registered */
+    const char *store_src = NULL;   /* SRC may be a store name; the output is then registered (plan_output) */
     if (cli_resolve_store(&src, &store_src)) return 2;
     bool dir = sl_path_is_dir(src);
     if (quantize_cmd) {
@@ -188,21 +330,37 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
             return cli_usage(cmd, "--quantize needs --to mlx or --to gguf");
         if (o.q.recipe) o.q.enabled = true;
     }
+    out_plan op;
+    int rc = plan_output(cmd, &o, to_name, dir, store_src, dst, name_opt, &op);
+    if (rc) return rc;
     cli_progress pg;
     cli_progress_init(&pg, cmd);
     o.progress = cli_progress_cb;
     o.progress_ctx = &pg;
     sl_error err = {0};
     sl_convert_stats st;
-    int rc = sl_convert_path(src, dst, &o, &st, &err);
+    rc = sl_convert_path(src, op.path, &o, &st, &err);
     cli_progress_done(&pg);
+    char label[400] = "";   /* org/name@revision of the registered output */
+    if (!rc && op.name[0]) {
+        sl_reg_derived d = {.src_name = store_src, .src_path = store_src ? NULL : src, .path = op.path,
+                            .name = op.name, .move = op.scratch != NULL};
+        rc = cli_register_derived(&d, argc, argv, label, sizeof label) ? SL_EIO : 0;
+        if (rc) err.msg[0] = 0;   /* already printed */
+    }
+    plan_done(&op);
     if (rc) {
         sl_convert_stats_free(&st);
-        return cli_fail(&err);
+        return err.msg[0] ? cli_fail(&err) : 2;
     }
+    char brief[300];   /* label with the revision cut to 12 hex, as list and show print it */
+    const char *at = strchr(label, '@');
+    snprintf(brief, sizeof brief, "%.*s%.13s", at ? (int)(at - label) : 0, label, at ? at : "");
+    const char *shown = op.to_store ? label : dst;
     if (json) {
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "output", dst);
+        cJSON_AddStringToObject(j, "output", shown);
+        if (label[0]) cJSON_AddStringToObject(j, "stored_as", label);
         cJSON_AddStringToObject(j, "format", o.layout == SL_LAYOUT_MLX ? "mlx" : sl_format_name(o.to));
         cJSON_AddNumberToObject(j, "tensors", (double)st.tensors);
         cJSON_AddNumberToObject(j, "bytes", (double)st.bytes_written);
@@ -214,16 +372,16 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         cli_print_json(j);
     } else {
         char b[32];
-        printf("wrote %s: %llu tensors, %s in %u file(s)%s\n", dst, (unsigned long long)st.tensors,
+        printf("wrote %s: %llu tensors, %s in %u file(s)%s\n", op.to_store ? brief : dst, (unsigned long long)st.tensors,
                cli_human_bytes(st.bytes_written, b, sizeof b), st.files_written,
                st.files_copied ? " + config/tokenizer files" : "");
+        if (label[0] && !op.to_store) printf("stored as %s (`silica show %s` for its lineage)\n", brief, op.name);
         if (st.inexact)
             printf("note: %llu quantization groups could not be repacked exactly (scale/bias not representable in f16)\n",
                    (unsigned long long)st.inexact);
         if (o.report) print_report(&st, false, NULL);
     }
     sl_convert_stats_free(&st);
-    if (store_src) cli_register_derived(store_src, dst, argc, argv);
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * models in the Hugging Face cache are listed too (source "hf-cache").
  * Exit codes: 0 ok, 1 verify found problems, 2 bad input (one stderr line).
  */
+#define _GNU_SOURCE   /* realpath */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "silica/registry.h"
 
 static const char *k_store_note =
@@ -89,24 +91,45 @@ static cJSON *lineage_json(const sl_reg_version *v) {
 static void print_lineage(const sl_reg_version *v, int depth) {
     const sl_reg_lineage *x = &v->lineage;
     printf("  %*s%s@%.12s  %s", depth * 2, "", v->model, v->revision, x->kind ? x->kind : "?");
-    if (x->endpoint) printf(" from %s", x->endpoint);
+    bool derived = x->kind && !strcmp(x->kind, "derived");
+    if (derived && x->parent && x->parent[0] == '/') printf(" from %s", x->parent);   /* a path, not in the chain */
+    if (derived && x->endpoint) printf(" (output also at %s)", x->endpoint);
+    else if (x->endpoint) printf(" from %s", x->endpoint);
     if (x->repo) printf(" repo %s", x->repo);
     if (x->commit) printf(" commit %.12s", x->commit);
     if (x->command) printf("\n  %*s  by: %s", depth * 2, "", x->command);
     putchar('\n');
 }
 
-static int parse_common(const char *cmd, int argc, char **argv, const char *help, bool *json, const char **pos,
-                        int npos, int *got) {
+/* Options of the store commands: --json, and one command-specific flag. */
+typedef struct flag {
+    const char *name;   /* e.g. "--all" (NULL: none) */
+    bool *set;
+} flag;
+
+static int parse_flags(const char *cmd, int argc, char **argv, const char *help, bool *json, flag fl, const char **pos,
+                       int npos, int *got) {
     *got = 0;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) { fputs(help, stdout); fputs(k_store_note, stdout); return 0; }
         if (json && strcmp(argv[i], "--json") == 0) *json = true;
+        else if (fl.name && strcmp(argv[i], fl.name) == 0) *fl.set = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage(cmd, "unknown option '%s'", argv[i]);
         else if (*got < npos) pos[(*got)++] = argv[i];
         else return cli_usage(cmd, "unexpected argument '%s'", argv[i]);
     }
     return -1;
+}
+
+static int parse_common(const char *cmd, int argc, char **argv, const char *help, bool *json, const char **pos,
+                        int npos, int *got) {
+    return parse_flags(cmd, argc, argv, help, json, (flag){0}, pos, npos, got);
+}
+
+/* Progress of import hashing / verify on stderr, only on a terminal. */
+static void store_progress(sl_reg *r, cli_progress *pg, const char *label) {
+    cli_progress_init(pg, label);
+    if (pg->enabled) sl_reg_set_progress(r, cli_progress_cb, pg);
 }
 
 int cmd_list(int argc, char **argv) {
@@ -224,76 +247,180 @@ int cmd_show(int argc, char **argv) {
 }
 
 int cmd_tag(int argc, char **argv) {
-    static const char *help = "usage: silica tag SRC NEW\n\nGive a version another name: NEW is org/name:tag (a tag of the same model) or\nanother org/name[:tag] (a new model sharing SRC's blobs; nothing is copied).\n\n";
+    static const char *help = "usage: silica tag SRC NEW [--json]\n\nGive a version another name: NEW is org/name:tag (a tag of the same model) or\nanother org/name[:tag] (a new model sharing SRC's blobs; nothing is copied).\n--json prints the version NEW names.\n\n";
+    bool json = false;
     const char *pos[2];
     int got;
-    int rc = parse_common("tag", argc, argv, help, NULL, pos, 2, &got);
+    int rc = parse_common("tag", argc, argv, help, &json, pos, 2, &got);
     if (rc >= 0) return rc;
     if (got < 2) return cli_usage("tag", "expected SRC and NEW");
     sl_reg *r;
     if ((rc = open_store(&r))) return rc;
     sl_error err = {0};
-    rc = sl_reg_tag(r, pos[0], pos[1], &err) ? cli_fail(&err) : 0;
+    sl_reg_version *v = NULL;
+    if (sl_reg_tag(r, pos[0], pos[1], &err) || sl_reg_find(r, pos[1], &v, &err)) rc = cli_fail(&err);
+    else if (json) cli_print_json(version_json(v, false));
+    else printf("%s -> %s@%.12s\n", pos[1], v->model, v->revision);
+    sl_reg_version_free(v);
     sl_reg_close(r);
     return rc;
 }
 
 int cmd_rm(int argc, char **argv) {
-    static const char *help = "usage: silica rm NAME\n\nRemove a version from the store; its blobs are deleted only when no other\nversion uses them.\n\n";
+    static const char *help =
+        "usage: silica rm NAME [--all] [--json]\n\n"
+        "Remove a version from the store: NAME's version (a bare org/name is its newest\n"
+        "version; @revision or :tag choose another), or with --all every version of\n"
+        "org/name.  Says which revision(s) went and how many remain; blobs are deleted\n"
+        "only when no other version uses them.\n\n";
+    bool json = false, all = false;
     const char *pos[1];
     int got;
-    int rc = parse_common("rm", argc, argv, help, NULL, pos, 1, &got);
+    int rc = parse_flags("rm", argc, argv, help, &json, (flag){"--all", &all}, pos, 1, &got);
     if (rc >= 0) return rc;
     if (!got) return cli_usage("rm", "missing NAME");
     sl_reg *r;
     if ((rc = open_store(&r))) return rc;
     sl_error err = {0};
-    sl_reg_stats st;
-    if (sl_reg_rm(r, pos[0], &st, &err)) rc = cli_fail(&err);
-    else {
+    sl_reg_rm_result res;
+    if (sl_reg_rm(r, pos[0], all, &res, &err)) rc = cli_fail(&err);
+    else if (json) {
+        cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "removed");
+        for (size_t i = 0; i < res.n_removed; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", res.removed[i]->model);
+            cJSON_AddStringToObject(e, "revision", res.removed[i]->revision);
+            cJSON_AddItemToArray(a, e);
+        }
+        cJSON_AddNumberToObject(o, "remaining", (double)res.remaining);
+        cJSON_AddNumberToObject(o, "blobs_freed", (double)res.st.blobs);
+        cJSON_AddNumberToObject(o, "bytes_freed", (double)res.st.bytes);
+        cli_print_json(o);
+    } else {
         char hb[32];
-        printf("deleted '%s' (%" PRIu64 " blobs, %s freed)\n", pos[0], st.blobs, cli_human_bytes(st.bytes, hb, sizeof hb));
+        for (size_t i = 0; i < res.n_removed; i++) {
+            const sl_reg_version *v = res.removed[i];
+            printf("removed %s@%.12s", v->model, v->revision);
+            for (size_t t = 0; t < v->n_tags; t++) printf("%s%s", t ? "," : " :", v->tags[t]);
+            putchar('\n');
+        }
+        const char *model = res.n_removed ? res.removed[0]->model : pos[0];
+        printf("%" PRIu64 " blobs, %s freed; ", res.st.blobs, cli_human_bytes(res.st.bytes, hb, sizeof hb));
+        if (res.remaining)
+            printf("%zu other version%s of %s remain%s (`silica rm --all %s` removes %s)\n", res.remaining,
+                   res.remaining == 1 ? "" : "s", model, res.remaining == 1 ? "s" : "", model,
+                   res.remaining == 1 ? "it" : "them");
+        else printf("no version of %s is left\n", model);
     }
+    sl_reg_rm_result_free(&res);
     sl_reg_close(r);
     return rc;
 }
 
 int cmd_gc(int argc, char **argv) {
-    static const char *help = "usage: silica gc\n\nDelete unreferenced blobs, orphan snapshot directories and temporaries.\nResumable partial downloads are kept (and counted).\n\n";
+    static const char *help = "usage: silica gc [--json]\n\nDelete unreferenced blobs, orphan snapshot directories, temporaries and the\nquarantine (corrupt blobs `verify` moved aside); says how much it freed.\nResumable partial downloads are kept (and counted).\n\n";
+    bool json = false;
     int got;
-    int rc = parse_common("gc", argc, argv, help, NULL, NULL, 0, &got);
+    int rc = parse_common("gc", argc, argv, help, &json, NULL, 0, &got);
     if (rc >= 0) return rc;
     sl_reg *r;
     if ((rc = open_store(&r))) return rc;
     sl_error err = {0};
     sl_reg_stats st;
     if (sl_reg_gc(r, &st, &err)) rc = cli_fail(&err);
-    else {
-        char hb[32];
-        printf("gc: removed %" PRIu64 " blobs (%s), %" PRIu64 " orphan snapshots, %" PRIu64 " temporaries; kept %" PRIu64 " partial downloads\n",
-               st.blobs, cli_human_bytes(st.bytes, hb, sizeof hb), st.versions, st.tmp, st.partials);
+    else if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "blobs", (double)st.blobs);
+        cJSON_AddNumberToObject(o, "blob_bytes", (double)st.bytes);
+        cJSON_AddNumberToObject(o, "orphan_snapshots", (double)st.versions);
+        cJSON_AddNumberToObject(o, "temporaries", (double)st.tmp);
+        cJSON_AddNumberToObject(o, "quarantined", (double)st.quarantined);
+        cJSON_AddNumberToObject(o, "quarantined_bytes", (double)st.quarantined_bytes);
+        cJSON_AddNumberToObject(o, "freed_bytes", (double)(st.bytes + st.quarantined_bytes));
+        cJSON_AddNumberToObject(o, "partials_kept", (double)st.partials);
+        cJSON_AddNumberToObject(o, "partial_bytes_kept", (double)st.partial_bytes);
+        cli_print_json(o);
+    } else {
+        char hb[32], qb[32], fb[32];
+        printf("gc: removed %" PRIu64 " blobs (%s), %" PRIu64 " orphan snapshots, %" PRIu64 " temporaries, %" PRIu64
+               " quarantined blobs (%s); freed %s; kept %" PRIu64 " partial downloads\n",
+               st.blobs, cli_human_bytes(st.bytes, hb, sizeof hb), st.versions, st.tmp, st.quarantined,
+               cli_human_bytes(st.quarantined_bytes, qb, sizeof qb),
+               cli_human_bytes(st.bytes + st.quarantined_bytes, fb, sizeof fb), st.partials);
     }
     sl_reg_close(r);
     return rc;
 }
 
-static void report(void *ctx, const char *what, const char *problem) {
-    (void)ctx;
-    printf("BAD  %s: %s\n", what, problem);
+typedef struct verify_out {
+    cJSON *problems;   /* --json: collected; else printed as they come */
+    cli_progress *pg;
+    uint64_t repaired;
+} verify_out;
+
+static void report(void *ctx, const sl_reg_problem *p) {
+    verify_out *o = ctx;
+    o->repaired += p->repaired;
+    if (o->problems) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "version", p->version);
+        cJSON_AddStringToObject(e, "path", p->path);
+        cJSON_AddStringToObject(e, "sha256", p->sha256);
+        cJSON_AddStringToObject(e, "problem", p->problem);
+        cJSON_AddBoolToObject(e, "quarantined", p->quarantined);
+        cJSON_AddBoolToObject(e, "repaired", p->repaired);
+        if (p->repair) cJSON_AddStringToObject(e, p->repaired ? "repaired_from" : "not_repaired", p->repair);
+        cJSON_AddItemToArray(o->problems, e);
+        return;
+    }
+    cli_progress_done(o->pg);   /* end the bar's line before a report line */
+    printf("%s %s/%s: %s%s", p->repaired ? "FIXED" : "BAD  ", p->version, p->path, p->problem,
+           p->quarantined ? ", moved to quarantine/" : "");
+    if (p->repair) printf(p->repaired ? "; restored from %s" : "; not repaired: %s", p->repair);
+    putchar('\n');
+    fflush(stdout);
 }
 
 int cmd_verify(int argc, char **argv) {
-    static const char *help = "usage: silica verify [NAME]\n\nRehash every blob (of NAME, or of the whole store) against its sha256; corrupt\nblobs are moved to quarantine/ and reported.  Exit 1 when anything is wrong.\n\n";
+    static const char *help =
+        "usage: silica verify [NAME] [--repair] [--json]\n\n"
+        "Rehash every blob (of NAME, or of the whole store) against its sha256; corrupt\n"
+        "blobs are moved to quarantine/ (`silica gc` empties it) and reported.  On a\n"
+        "terminal stderr shows bytes hashed / total and the rate.\n"
+        "  --repair  restore missing or corrupt blobs from where they came from, when\n"
+        "            the bytes there still hash right: the path a version was imported\n"
+        "            or converted from, its Hugging Face cache snapshot, or the hub\n"
+        "            commit it was pulled from; says what it could not repair\n"
+        "Exit 1 when a problem is left.\n\n";
+    bool json = false, repair = false;
     const char *pos[1] = {NULL};
     int got;
-    int rc = parse_common("verify", argc, argv, help, NULL, pos, 1, &got);
+    int rc = parse_flags("verify", argc, argv, help, &json, (flag){"--repair", &repair}, pos, 1, &got);
     if (rc >= 0) return rc;
     sl_reg *r;
     if ((rc = open_store(&r))) return rc;
     sl_error err = {0};
     uint64_t bad = 0;
-    if (sl_reg_verify(r, got ? pos[0] : NULL, report, NULL, &bad, &err)) rc = cli_fail(&err);
-    else if (bad) { printf("verify: %" PRIu64 " problems\n", bad); rc = 1; }
+    cli_progress pg;
+    store_progress(r, &pg, "verify");
+    verify_out out = {.problems = json ? cJSON_CreateArray() : NULL, .pg = &pg};
+    int vrc = sl_reg_verify(r, got ? pos[0] : NULL, repair, report, &out, &bad, &err);
+    cli_progress_done(&pg);
+    if (vrc) {
+        rc = cli_fail(&err);
+        cJSON_Delete(out.problems);
+    } else if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "ok", bad == 0);
+        cJSON_AddNumberToObject(o, "problems", (double)bad);
+        cJSON_AddNumberToObject(o, "repaired", (double)out.repaired);
+        cJSON_AddItemToObject(o, "files", out.problems);
+        cli_print_json(o);
+        rc = bad ? 1 : 0;
+    } else if (bad) {
+        printf("verify: %" PRIu64 " problems%s\n", bad, repair ? " left" : " (`silica verify --repair` restores what it can)");
+        rc = 1;
+    } else if (out.repaired) printf("verify: ok (%" PRIu64 " repaired)\n", out.repaired);
     else printf("verify: ok\n");
     sl_reg_close(r);
     return rc;
@@ -333,19 +460,33 @@ int cmd_du(int argc, char **argv) {
 }
 
 int cmd_import(int argc, char **argv) {
-    static const char *help = "usage: silica import PATH NAME\n\nAdd a local model directory (or one file) to the store as a new version of NAME\n(org/name[:tag]); files are hard-linked into the store when on the same\nfilesystem, else copied, and every file is hashed.\n\n";
+    static const char *help =
+        "usage: silica import PATH NAME [--json]\n\n"
+        "Add a local model directory (or one file) to the store as a new version of NAME\n"
+        "(org/name[:tag]).  Every file is copied into the store (a reflink where the\n"
+        "filesystem can) and hashed; your files are only read — their content, mode and\n"
+        "times stay as they were, and editing them later does not touch the store.\n"
+        "On a terminal stderr shows bytes hashed / total and the rate.\n\n";
+    bool json = false;
     const char *pos[2];
     int got;
-    int rc = parse_common("import", argc, argv, help, NULL, pos, 2, &got);
+    int rc = parse_common("import", argc, argv, help, &json, pos, 2, &got);
     if (rc >= 0) return rc;
     if (got < 2) return cli_usage("import", "expected PATH and NAME");
     sl_reg *r;
     if ((rc = open_store(&r))) return rc;
     sl_error err = {0};
     sl_reg_version *v = NULL;
-    sl_reg_lineage lin = {.kind = "import", .endpoint = (char *)pos[0]};
-    if (sl_reg_import_dir(r, pos[0], pos[1], NULL, NULL, &lin, &v, &err)) rc = cli_fail(&err);
+    char *abs = realpath(pos[0], NULL);   /* the origin verify --repair goes back to */
+    sl_reg_lineage lin = {.kind = "import", .endpoint = abs ? abs : (char *)pos[0]};
+    cli_progress pg;
+    store_progress(r, &pg, "import");
+    int irc = sl_reg_import_dir(r, pos[0], pos[1], NULL, NULL, &lin, &v, &err);
+    cli_progress_done(&pg);
+    if (irc) rc = cli_fail(&err);
+    else if (json) cli_print_json(version_json(v, true));
     else printf("%s@%.12s: %zu files\n", v->model, v->revision, v->n_files);
+    free(abs);
     sl_reg_version_free(v);
     sl_reg_close(r);
     return rc;
@@ -368,15 +509,20 @@ int cli_resolve_store(const char **path, const char **name) {
     return 0;
 }
 
-void cli_register_derived(const char *src_name, const char *dst, int argc, char **argv) {
-    size_t n = 8;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 3;
-    char *cmd = malloc(n);
-    if (!cmd) return;
-    size_t o = (size_t)snprintf(cmd, n, "silica");
-    for (int i = 0; i < argc; i++) o += (size_t)snprintf(cmd + o, n - o, " %s", argv[i]);
+int cli_register_derived(const sl_reg_derived *d, int argc, char **argv, char *label, size_t n) {
+    size_t len = 8;
+    for (int i = 0; i < argc; i++) len += strlen(argv[i]) + 3;
+    char *cmd = malloc(len);
+    if (!cmd) return 2;
+    size_t o = (size_t)snprintf(cmd, len, "silica");
+    for (int i = 0; i < argc; i++) o += (size_t)snprintf(cmd + o, len - o, " %s", argv[i]);
+    sl_reg_derived dd = *d;
+    dd.command = cmd;
     sl_error err = {0};
-    if (sl_reg_register_derived(src_name, dst, NULL, cmd, &err))
-        fprintf(stderr, "silica: warning: output not registered in the store: %s\n", err.msg);
+    sl_reg_version *v = NULL;
+    int rc = sl_reg_register_derived(&dd, &v, &err) ? cli_fail(&err) : 0;
+    if (!rc) snprintf(label, n, "%s@%s", v->model, v->revision);
+    sl_reg_version_free(v);
     free(cmd);
+    return rc;
 }

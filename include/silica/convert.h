@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-typedef void (*sl_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes, const char *what);
+/* sl_progress_fn (bytes done / total of long work) is declared in silica/io.h. */
 
 typedef enum sl_layout {
     SL_LAYOUT_PLAIN = 0,   /* same tensors, another container (sl_convert_opts.to) */

@@ -21,6 +21,10 @@
 extern "C" {
 #endif
 
+/* Progress of long work on files (convert, the store's hashing): bytes done
+ * of total, and what is being worked on (may be NULL). */
+typedef void (*sl_progress_fn)(void *ctx, uint64_t done_bytes, uint64_t total_bytes, const char *what);
+
 /* ---- overflow-checked arithmetic ---- */
 static inline bool sl_mul_u64(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_mul_overflow(a, b, out); }
 static inline bool sl_add_u64(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_add_overflow(a, b, out); }

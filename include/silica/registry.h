@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "silica/error.h"
+#include "silica/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +39,9 @@ char *sl_reg_default_home(void);
 int sl_reg_open(const char *home, sl_reg **out, sl_error *err);
 void sl_reg_close(sl_reg *r);
 const char *sl_reg_home(const sl_reg *r);
+/* Long hashing work (import, verify) reports bytes done / total through fn,
+ * from the calling thread (NULL: nothing). */
+void sl_reg_set_progress(sl_reg *r, sl_progress_fn fn, void *ctx);
 
 /* ---- names ---- */
 typedef struct sl_reg_name {
@@ -95,10 +99,11 @@ int sl_reg_list(sl_reg *r, bool with_hf, sl_reg_version ***out, size_t *n, sl_er
 /* Parents chain of a version: [v's parent, grandparent, ...]. */
 int sl_reg_lineage_chain(sl_reg *r, const sl_reg_version *v, sl_reg_version ***out, size_t *n, sl_error *err);
 
-/* Add every regular file under `dir` (recursively, skipping .git) as a new
- * version of `model`; files are hard-linked into blobs when possible, else
- * copied; every file is hashed.  expect (optional, n_expect entries) lists
- * path -> sha256 that must match.  Returns the version (NULL out allowed). */
+/* Add every regular file under `dir` (recursively, skipping .git), or the
+ * one file `dir`, as a new version of `model`.  Each file is copied into
+ * blobs/ (a reflink where the filesystem can: FICLONE) and hashed; the
+ * user's files are only read — never linked, chmod'ed or moved — so editing
+ * them later cannot touch the store.  Returns the version (NULL out allowed). */
 int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
                       const sl_reg_lineage *lin, sl_reg_version **out, sl_error *err);
 /* Register a version whose blobs are already in the store (files[].sha256). */
@@ -107,24 +112,64 @@ int sl_reg_commit_version(sl_reg *r, sl_reg_version *v, sl_error *err);
 int sl_reg_tag(sl_reg *r, const char *src, const char *dst, sl_error *err);
 
 typedef struct sl_reg_stats {
-    uint64_t versions, blobs, bytes, partials, partial_bytes, tmp, quarantined;
+    uint64_t versions, blobs, bytes, partials, partial_bytes, tmp, quarantined, quarantined_bytes;
 } sl_reg_stats;
-int sl_reg_rm(sl_reg *r, const char *name, sl_reg_stats *st, sl_error *err);
+
+/* rm: the version NAME designates (a bare org/name: the newest), or with
+ * `all` every version of the model (NAME then has no @revision or :tag). */
+typedef struct sl_reg_rm_result {
+    sl_reg_version **removed;   /* the versions removed (files not loaded) */
+    size_t n_removed;
+    size_t remaining;           /* versions the model still has */
+    sl_reg_stats st;            /* blobs and bytes freed */
+} sl_reg_rm_result;
+int sl_reg_rm(sl_reg *r, const char *name, bool all, sl_reg_rm_result *res, sl_error *err);
+void sl_reg_rm_result_free(sl_reg_rm_result *res);
+/* gc: unreferenced blobs, orphan snapshots, temporaries and the quarantine
+ * (st->quarantined / quarantined_bytes: what was freed there). */
 int sl_reg_gc(sl_reg *r, sl_reg_stats *st, sl_error *err);
 int sl_reg_du(sl_reg *r, sl_reg_stats *st, sl_error *err);
 
 /* verify: rehash every blob of `name` (NULL: all); corrupt blobs move to
- * quarantine/ and are reported through cb.  *bad = number of problems. */
-typedef void (*sl_reg_report_fn)(void *ctx, const char *what, const char *problem);
-int sl_reg_verify(sl_reg *r, const char *name, sl_reg_report_fn cb, void *ctx, uint64_t *bad, sl_error *err);
+ * quarantine/ and each problem is reported through cb.  With repair, a
+ * missing or corrupt blob is restored from where its bytes came from when
+ * they still hash right: the path it was imported (or converted) from, the
+ * HF-cache snapshot, or the hub commit it was pulled from.  *bad = problems
+ * left (not repaired). */
+typedef struct sl_reg_problem {
+    const char *version;   /* org/name@revision */
+    const char *path;      /* the file inside the version */
+    const char *sha256;    /* its blob */
+    const char *problem;   /* "missing", "wrong size", "corrupt (sha256 mismatch)" */
+    bool quarantined;      /* the bad blob was moved to quarantine/ */
+    bool repaired;
+    const char *repair;    /* repaired: the source used; else why not (NULL: no repair asked) */
+} sl_reg_problem;
+typedef void (*sl_reg_report_fn)(void *ctx, const sl_reg_problem *p);
+int sl_reg_verify(sl_reg *r, const char *name, bool repair, sl_reg_report_fn cb, void *ctx, uint64_t *bad,
+                  sl_error *err);
 /* Check the blobs of a version once (digest check on first use); cached in the index. */
 int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err);
 
 /* A store name (or HF-cache repo) -> local directory.  *out malloc'd. */
 int sl_reg_resolve(const char *name, char **out, sl_error *err);
-/* If src was resolved from the store, register dst_dir as a derived version. */
-int sl_reg_register_derived(const char *src_name, const char *dst_dir, const char *dst_model, const char *command,
-                            sl_error *err);
+/* A model made from another (convert, quantize) as a version of its own
+ * name, with lineage: kind "derived", parent (the source's org/name@revision,
+ * or its absolute path), the command line, and the output's absolute path
+ * as endpoint when it stays outside the store (verify --repair reads it). */
+typedef struct sl_reg_derived {
+    const char *src_name;   /* the store name it was made from, or NULL */
+    const char *src_path;   /* else the local file or directory it was made from */
+    const char *path;       /* the output: a directory or one file */
+    const char *name;       /* org/name[:tag] to register it as */
+    const char *command;    /* the exact command line */
+    bool move;              /* path lies in sl_reg_scratch_dir: its files are moved in, not copied */
+} sl_reg_derived;
+int sl_reg_register_derived(const sl_reg_derived *d, sl_reg_version **out, sl_error *err);
+/* A new private directory under the default store's tmp/ for output bound
+ * for the store (same filesystem: moved in without a copy); gc leaves it
+ * alone while this process lives.  *out malloc'd. */
+int sl_reg_scratch_dir(char **out, sl_error *err);
 
 /* ---- Hugging Face cache ---- */
 char *sl_reg_hf_cache_dir(void);   /* HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, $HF_HOME/hub, ... */

@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
 
     /* 6. verify: rehash every blob */
     uint64_t bad;
-    if (sl_reg_verify(r, NULL, NULL, NULL, &bad, &err)) return fail(&err);
+    if (sl_reg_verify(r, NULL, false, NULL, NULL, &bad, &err)) return fail(&err);
     printf("verify: %" PRIu64 " problems\n", bad);
     sl_reg_version_free(v);
     sl_reg_close(r);

@@ -75,6 +75,7 @@ static int fetch(remote *rm, const char *path, uint64_t from, uint64_t len, bool
         if (ranged && rs.status == 200)
             rc = sl_errorf(err, SL_EINVAL, "%s: %s: the hub ignored the Range request (answered 200 with the whole file); "
                            "cannot read the header without downloading", rm->o->repo, path);
+        else if (rs.unresolved) sl_error_prefix(err, "%s: ", rm->o->repo);
         else sl_error_prefix(err, "%s: %s: ", rm->o->repo, path);
         sl_http_resp_free(&rs);
         return rc;

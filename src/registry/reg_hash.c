@@ -76,7 +76,13 @@ void sl_hasher_free(sl_hasher *h) {
     free(h);
 }
 
-int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error *err) {
+void reg_meter_add(reg_meter *m, uint64_t n) {
+    if (!m) return;
+    m->done += n;
+    if (m->fn) m->fn(m->ctx, m->done, m->total, m->what);
+}
+
+int sl_hash_fd_meter(int fd, sl_hasher *h, uint64_t *size, const char *what, reg_meter *m, sl_error *err) {
     enum { BUF = 1 << 20 };
     unsigned char *buf = malloc(BUF);
     if (!buf) return sl_errorf(err, SL_ENOMEM, "%s: out of memory while hashing", what);
@@ -91,13 +97,18 @@ int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error 
         if (n == 0) break;
         sl_hasher_update(h, buf, (size_t)n);
         total += (uint64_t)n;
+        reg_meter_add(m, (uint64_t)n);
     }
     free(buf);
     if (size) *size = total;
     return 0;
 }
 
-int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *err) {
+int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error *err) {
+    return sl_hash_fd_meter(fd, h, size, what, NULL, err);
+}
+
+int sl_hash_file_meter(const char *path, char sha256[65], uint64_t *size, reg_meter *m, sl_error *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return sl_errorf(err, SL_EIO, "%s: cannot open: %s", path, strerror(errno));
     sl_hasher *h = sl_hasher_new(false, 0);
@@ -105,7 +116,7 @@ int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *er
         close(fd);
         return sl_errorf(err, SL_ENOMEM, "%s: out of memory", path);
     }
-    int rc = sl_hash_fd(fd, h, size, path, err);
+    int rc = sl_hash_fd_meter(fd, h, size, path, m, err);
     close(fd);
     if (rc) {
         sl_hasher_free(h);
@@ -113,6 +124,10 @@ int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *er
     }
     sl_hasher_final(h, sha256, NULL);
     return 0;
+}
+
+int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *err) {
+    return sl_hash_file_meter(path, sha256, size, NULL, err);
 }
 
 bool sl_is_hex(const char *s, size_t n) {

@@ -146,9 +146,33 @@ static CURL *new_handle(const char *url, struct curl_slist **hl, const char *con
 
 static bool retryable_status(long s) { return s == 408 || s == 429 || s >= 500; }
 
+static bool resolver_error(CURLcode cc) { return cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_COULDNT_RESOLVE_PROXY; }
+
+int sl_http_unresolved(const char *url, int cc, sl_error *err) {
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *at = strpbrk(h, "@/");
+    if (at && *at == '@') h = at + 1;   /* user:password@host */
+    size_t n = *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+    if (cc == CURLE_COULDNT_RESOLVE_PROXY)
+        return sl_errorf(err, SL_EIO, "%.*s: cannot resolve the proxy host (offline? SILICA_OFFLINE=1 uses the store only)",
+                         (int)n, h);
+    return sl_errorf(err, SL_EIO, "%.*s: cannot resolve host (offline? SILICA_OFFLINE=1 uses the store only)", (int)n, h);
+}
+
+/* SILICA_OFFLINE / HF_HUB_OFFLINE: no request leaves the process, whoever asks. */
+static int refuse_offline(const char *url, sl_error *err) {
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, "/?#");
+    return sl_errorf(err, SL_EINVAL, "%.*s: offline (SILICA_OFFLINE or HF_HUB_OFFLINE is set): no network request made",
+                     (int)n, h);
+}
+
 int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err) {
-    sl_http_global_init();
     memset(resp, 0, sizeof *resp);
+    if (sl_reg_offline_env()) return refuse_offline(rq->url, err);
+    sl_http_global_init();
     for (int attempt = 0;; attempt++) {
         sl_http_resp_free(resp);
         struct curl_slist *hl;
@@ -187,6 +211,10 @@ int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err) {
         if (bb.overflow)
             return sl_errorf(err, SL_EINVAL, "%s: answer larger than %llu bytes", rq->url, (unsigned long long)bb.max);
         if (cc == CURLE_OK && !retryable_status(resp->status)) return 0;
+        if (resolver_error(cc)) {
+            resp->unresolved = true;
+            return sl_http_unresolved(rq->url, (int)cc, err);
+        }
         if (attempt + 1 >= SL_HTTP_TRIES) {
             if (cc != CURLE_OK) {
                 snprintf(resp->message, sizeof resp->message, "%s", curl_easy_strerror(cc));
@@ -255,9 +283,10 @@ static const char *status_text(const sl_http_resp *r) {
 }
 
 int sl_http_download(sl_dl *d, sl_error *err) {
+    memset(&d->resp, 0, sizeof d->resp);
+    if (sl_reg_offline_env()) return refuse_offline(d->url, err);
     sl_http_global_init();
     int fails = 0;
-    memset(&d->resp, 0, sizeof d->resp);
     while (d->have < d->expect_size || d->expect_size == 0) {
         struct curl_slist *hl;
         CURL *c = new_handle(d->url, &hl, d->headers);
@@ -287,6 +316,10 @@ int sl_http_download(sl_dl *d, sl_error *err) {
             return sl_errorf(err, SL_EINVAL, "%s: the server sent more than the expected %llu bytes", d->what,
                              (unsigned long long)d->expect_size);
         if (!d->h) return sl_errorf(err, SL_ENOMEM, "out of memory");
+        if (resolver_error(cc)) {
+            d->resp.unresolved = true;
+            return sl_http_unresolved(d->url, (int)cc, err);
+        }
         if (cc == CURLE_OK && (st == 200 || st == 206)) {
             if (d->expect_size == 0 || d->have == d->expect_size) break;
             /* a short answer without a transport error: resume */

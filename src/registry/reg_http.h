@@ -6,6 +6,11 @@
  * off exponentially (SILICA_RETRY_BASE_MS, default 500 ms, capped at 8 s) on
  * 429, 5xx and dropped connections, at most SL_HTTP_TRIES attempts without
  * progress; a 200 answer to a Range request restarts the file from zero.
+ * A host (or proxy) name that does not resolve is not retried: the request
+ * fails at once with one line naming the host and SILICA_OFFLINE
+ * (resp.unresolved set), since retrying a resolver error only adds delay.
+ * Offline (SILICA_OFFLINE / HF_HUB_OFFLINE) no request is made at all: both
+ * entry points refuse before opening a connection.
  */
 #ifndef SILICA_REG_HTTP_H
 #define SILICA_REG_HTTP_H
@@ -30,6 +35,7 @@ typedef struct sl_http_resp {
     uint64_t linked_size; /* X-Linked-Size, 0 if absent */
     char auth[128];       /* LFS-Authenticate */
     char message[256];    /* curl error text */
+    bool unresolved;      /* the host or proxy name did not resolve (err names the host; callers add only the repo) */
 } sl_http_resp;
 
 typedef struct sl_http_req {
@@ -68,5 +74,7 @@ typedef struct sl_dl {
     sl_http_resp resp;            /* headers of the last answer */
 } sl_dl;
 int sl_http_download(sl_dl *d, sl_error *err);
+/* The one-line error for a resolver failure of url (cc: CURLE_COULDNT_RESOLVE_*). */
+int sl_http_unresolved(const char *url, int cc, sl_error *err);
 
 #endif

@@ -24,7 +24,18 @@ struct sl_reg {
     sqlite3 *db;
     int lock_fd;
     int lock_depth;   /* nested shared/exclusive holds */
+    sl_progress_fn progress;   /* sl_reg_set_progress: import / verify hashing */
+    void *progress_ctx;
 };
+
+/* Bytes of one long operation (an import, a verify) as they are hashed. */
+typedef struct reg_meter {
+    sl_progress_fn fn;   /* NULL: nothing reported */
+    void *ctx;
+    uint64_t done, total;
+    const char *what;
+} reg_meter;
+void reg_meter_add(reg_meter *m, uint64_t n);   /* NULL-safe */
 
 /* ---- hashing (reg_hash.c) ---- */
 typedef struct sl_hasher sl_hasher;
@@ -34,6 +45,8 @@ void sl_hasher_final(sl_hasher *h, char sha256[65], char sha1[41]); /* frees h; 
 void sl_hasher_free(sl_hasher *h);
 int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *err);
 int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error *err);
+int sl_hash_fd_meter(int fd, sl_hasher *h, uint64_t *size, const char *what, reg_meter *m, sl_error *err);
+int sl_hash_file_meter(const char *path, char sha256[65], uint64_t *size, reg_meter *m, sl_error *err);
 bool sl_is_hex(const char *s, size_t n);
 
 /* ---- filesystem helpers (reg_store.c) ---- */
@@ -53,8 +66,21 @@ char *reg_snapshot_path(const sl_reg *r, const char *model, const char *revision
 bool reg_blob_exists(const sl_reg *r, const char *sha256, uint64_t size);
 /* Move a verified temporary file (same filesystem) into blobs/; chmod 0444, fsync. */
 int reg_blob_adopt(sl_reg *r, const char *tmp, const char *sha256, sl_error *err);
-/* Hash + hardlink (or copy) a file into blobs/. */
-int reg_blob_put_file(sl_reg *r, const char *src, char sha256[65], uint64_t *size, sl_error *err);
+/* How a file enters blobs/: REG_COPY never touches it (a private copy, a
+ * reflink where the filesystem can); REG_LINK may hard-link it (caches the
+ * store shares, such as the HF cache); REG_MOVE renames it in (the store's
+ * own scratch output, same filesystem; copied if rename fails). */
+typedef enum reg_put_mode { REG_COPY, REG_LINK, REG_MOVE } reg_put_mode;
+/* Hash a file into blobs/; m (optional) counts the bytes hashed. */
+int reg_blob_put_file(sl_reg *r, const char *src, reg_put_mode mode, char sha256[65], uint64_t *size, reg_meter *m,
+                      sl_error *err);
+/* Copy src into blob `want` (size bytes) if its bytes hash to it: 0 done,
+ * SL_EINVAL with a reason (changed, missing...) when they do not. */
+int reg_blob_restore(sl_reg *r, const char *src, const char *want, uint64_t size, sl_error *err);
+/* Prefix of sl_reg_scratch_dir's directories under tmp/ (gc spares a live owner's). */
+#define REG_SCRATCH "scratch"
+/* A fresh temporary path under tmp/ (prefix-pid-random), malloc'd. */
+char *reg_tmp_path(const sl_reg *r, const char *prefix);
 /* Build snapshots/<model>/<revision>/ with relative symlinks (atomic rename). */
 int reg_build_snapshot(sl_reg *r, const sl_reg_version *v, sl_error *err);
 /* Lock: LOCK_SH or LOCK_EX on $HOME/lock (re-entrant by depth). */
@@ -84,8 +110,16 @@ int reg_hf_write(const char *cache, const char *repo, const char *ref, const cha
                  const sl_reg_version *v, char *const *etags, sl_error *err);
 
 /* ---- pull (reg_pull.c) ---- */
+/* Fetch {endpoint}/{repo}/resolve/{commit}/{path} into blob sha256 (size
+ * bytes), checked before it enters blobs/ (verify --repair). */
+int reg_pull_blob(sl_reg *r, const char *endpoint, const char *repo, const char *commit, const char *path,
+                  const char *sha256, uint64_t size, sl_error *err);
 int reg_pull_parse_answers(const char *repo, const char *revision_json, size_t rlen, const char *tree_json, size_t tlen,
                            size_t *n_files, sl_error *err);
+
+/* ---- import (reg_maint.c) ---- */
+int reg_import(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
+               const sl_reg_lineage *lin, reg_put_mode mode, sl_reg_version **out, sl_error *err);
 
 /* ---- strings ---- */
 char *sl_strdup0(const char *s);   /* NULL-safe strdup */

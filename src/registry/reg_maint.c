@@ -1,14 +1,16 @@
 /*
- * reg_maint.c — adding versions (import, commit, tag) and keeping the store
- * sound (rm, gc, du, verify, the first-use digest check, name resolution).
+ * reg_maint.c — adding versions (import, commit, tag, derived) and keeping
+ * the store lean (rm, gc, du, name resolution).  verify is reg_verify.c.
  *
  * Invariants:
- *  - Adding holds the store lock shared; rm, gc and verify hold it exclusive,
- *    so a blob is deleted only when no process can be about to reference it.
+ *  - Adding holds the store lock shared; rm and gc hold it exclusive, so a
+ *    blob is deleted only when no process can be about to reference it.
+ *  - import only reads the user's files (reg_blob_put_file, REG_COPY).
  *  - rm deletes index rows first (one transaction), then the snapshot, then
  *    blobs no longer referenced by any file row: a crash in between leaves
  *    only unreferenced blobs, which gc removes.
- *  - verify never deletes: corrupt blobs move to quarantine/<sha256>.
+ *  - gc empties tmp/ (sparing a live process's scratch directory) and the
+ *    quarantine verify filled; partial downloads are kept for resuming.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,12 +29,12 @@
 /* import                                                               */
 
 typedef struct walk {
-    sl_reg *r;
-    sl_reg_file *files;
+    sl_reg_file *files;   /* path (relative) and size; sha256 filled when stored */
     size_t n, cap;
     uint64_t size;
 } walk;
 
+/* Collect every regular file under root/rel (skipping .git and .cache). */
 static int walk_dir(walk *w, const char *root, const char *rel, sl_error *err) {
     char *dpath = rel[0] ? sl_fmt("%s/%s", root, rel) : strdup(root);
     DIR *d = dpath ? opendir(dpath) : NULL;
@@ -58,21 +61,36 @@ static int walk_dir(walk *w, const char *root, const char *rel, sl_error *err) {
                 if (!nf) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); break; }
                 w->files = nf;
             }
-            sl_reg_file *f = &w->files[w->n];
+            sl_reg_file *f = &w->files[w->n++];
             memset(f, 0, sizeof *f);
-            rc = reg_blob_put_file(w->r, full, f->sha256, &f->size, err);
-            if (!rc) {
-                f->path = r;
-                r = NULL;
-                w->size += f->size;
-                w->n++;
-            }
+            f->path = r;
+            f->size = (uint64_t)st.st_size;
+            w->size += f->size;
+            r = NULL;
         }
         free(r);
         free(full);
     }
     closedir(d);
     free(dpath);
+    return rc;
+}
+
+/* Hash every collected file into blobs/ (the source path: root/path, or
+ * root itself for a one-file import). */
+static int store_files(sl_reg *r, walk *w, const char *root, bool single, reg_put_mode mode, sl_error *err) {
+    reg_meter m = {.fn = r->progress, .ctx = r->progress_ctx, .total = w->size, .what = root};
+    uint64_t size = 0;
+    int rc = 0;
+    for (size_t i = 0; i < w->n && !rc; i++) {
+        sl_reg_file *f = &w->files[i];
+        char *src = single ? strdup(root) : sl_fmt("%s/%s", root, f->path);
+        if (!src) return sl_errorf(err, SL_ENOMEM, "out of memory");
+        rc = reg_blob_put_file(r, src, mode, f->sha256, &f->size, &m, err);
+        size += f->size;
+        free(src);
+    }
+    w->size = size;   /* what was hashed, should a file have changed since the walk */
     return rc;
 }
 
@@ -89,26 +107,29 @@ int sl_reg_commit_version(sl_reg *r, sl_reg_version *v, sl_error *err) {
     return rc;
 }
 
-int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
-                      const sl_reg_lineage *lin, sl_reg_version **out, sl_error *err) {
+int reg_import(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
+               const sl_reg_lineage *lin, reg_put_mode mode, sl_reg_version **out, sl_error *err) {
     if (out) *out = NULL;
     sl_reg_name nm;
     int rc = sl_reg_parse_name(model, &nm, err);
     if (rc) return rc;
     if ((rc = reg_lock(r, LOCK_SH, err))) { sl_reg_name_free(&nm); return rc; }
-    walk w = {.r = r};
+    walk w = {0};
     struct stat st;
+    bool single = false;
     if (stat(dir, &st) != 0) rc = sl_errorf(err, SL_EIO, "%s: %s", dir, strerror(errno));
     else if (S_ISDIR(st.st_mode)) rc = walk_dir(&w, dir, "", err);
     else {
+        single = true;
         w.files = calloc(1, sizeof *w.files);
-        if (!w.files) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        else if (!(rc = reg_blob_put_file(r, dir, w.files[0].sha256, &w.files[0].size, err))) {
-            w.files[0].path = strdup(sl_path_basename(dir));
-            w.size = w.files[0].size;
+        if (!w.files || !(w.files[0].path = strdup(sl_path_basename(dir)))) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        else {
             w.n = 1;
+            w.cap = 1;
+            w.files[0].size = w.size = (uint64_t)st.st_size;
         }
     }
+    if (!rc) rc = store_files(r, &w, dir, single, mode, err);
     if (!rc && w.n == 0) rc = sl_errorf(err, SL_EINVAL, "%s: no files to import", dir);
     sl_reg_version *v = calloc(1, sizeof *v);
     if (!rc && !v) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
@@ -135,8 +156,15 @@ int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char 
             v->lineage.parent = sl_strdup0(lin->parent);
             v->lineage.command = sl_strdup0(lin->command);
         }
-        reg_describe(v, dir, true);
-        rc = sl_reg_commit_version(r, v, err);
+        if (mode == REG_MOVE) {   /* the source is gone: describe the snapshot */
+            rc = reg_build_snapshot(r, v, err);
+            char *snap = rc ? NULL : reg_snapshot_path(r, v->model, v->revision);
+            if (snap) reg_describe(v, snap, true);
+            free(snap);
+        } else {
+            reg_describe(v, dir, true);
+        }
+        if (!rc) rc = sl_reg_commit_version(r, v, err);
     }
     for (size_t i = 0; i < w.n; i++) free(w.files[i].path);
     free(w.files);
@@ -145,6 +173,11 @@ int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char 
     if (!rc && out) *out = v;
     else sl_reg_version_free(v);
     return rc;
+}
+
+int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
+                      const sl_reg_lineage *lin, sl_reg_version **out, sl_error *err) {
+    return reg_import(r, dir, model, revision, ref, lin, REG_COPY, out, err);
 }
 
 int sl_reg_tag(sl_reg *r, const char *src, const char *dst, sl_error *err) {
@@ -209,31 +242,97 @@ static int drop_blob_if_unused(sl_reg *r, const char *sha, uint64_t *bytes, sl_e
     return 0;
 }
 
-int sl_reg_rm(sl_reg *r, const char *name, sl_reg_stats *st, sl_error *err) {
-    memset(st, 0, sizeof *st);
-    int rc = reg_lock(r, LOCK_EX, err);
+/* Delete one version (index rows first, then its snapshot, then its blobs no
+ * other version uses); the caller holds the exclusive lock. */
+static int rm_version(sl_reg *r, const sl_reg_version *v, sl_reg_stats *st, sl_error *err) {
+    char *sql = sl_fmt("BEGIN IMMEDIATE; DELETE FROM versions WHERE id=%lld;"
+                       " DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions); COMMIT;",
+                       (long long)v->id);
+    int rc = sql ? reg_db_exec(r, sql, err) : sl_errorf(err, SL_ENOMEM, "out of memory");
+    free(sql);
+    if (rc) {
+        reg_db_exec(r, "ROLLBACK", NULL);
+        return rc;
+    }
+    sl_rm_rf(v->path);
+    st->versions++;
+    for (size_t i = 0; i < v->n_files && !rc; i++) {
+        uint64_t before = st->bytes;
+        rc = drop_blob_if_unused(r, v->files[i].sha256, &st->bytes, err);
+        if (st->bytes != before) st->blobs++;
+    }
+    return rc;
+}
+
+/* Versions of model (with files), newest first. */
+static int model_versions(sl_reg *r, const char *model, bool files, sl_reg_version ***out, size_t *n, sl_error *err) {
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(r->db, "SELECT v.id FROM versions v JOIN models m ON m.id=v.model_id WHERE m.name=?"
+                           " ORDER BY v.created DESC, v.id DESC", -1, &s, NULL) != SQLITE_OK)
+        return sl_errorf(err, SL_EIO, "%s/index.db: %s", r->home, sqlite3_errmsg(r->db));
+    sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+    int rc = 0;
+    while (!rc && sqlite3_step(s) == SQLITE_ROW) {
+        sl_reg_version **na = realloc(*out, (*n + 1) * sizeof *na);
+        if (!na) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); break; }
+        *out = na;
+        rc = reg_db_load_by_id(r, sqlite3_column_int64(s, 0), files, &na[*n], err);
+        if (!rc) (*n)++;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int sl_reg_rm(sl_reg *r, const char *name, bool all, sl_reg_rm_result *res, sl_error *err) {
+    memset(res, 0, sizeof *res);
+    sl_reg_name nm;
+    int rc = sl_reg_parse_name(name, &nm, err);
     if (rc) return rc;
-    sl_reg_version *v = NULL;
-    if (!(rc = sl_reg_find(r, name, &v, err))) {
-        char *sql = sl_fmt("BEGIN IMMEDIATE; DELETE FROM versions WHERE id=%lld;"
-                           " DELETE FROM models WHERE id NOT IN (SELECT model_id FROM versions); COMMIT;",
-                           (long long)v->id);
-        rc = reg_db_exec(r, sql, err);
-        free(sql);
-        if (rc) reg_db_exec(r, "ROLLBACK", NULL);
-        if (!rc) {
-            sl_rm_rf(v->path);
-            st->versions = 1;
-            for (size_t i = 0; i < v->n_files && !rc; i++) {
-                uint64_t before = st->bytes;
-                rc = drop_blob_if_unused(r, v->files[i].sha256, &st->bytes, err);
-                if (st->bytes != before) st->blobs++;
-            }
+    if (all && (nm.revision || nm.tag)) {
+        sl_reg_name_free(&nm);
+        return sl_errorf(err, SL_EINVAL, "'%s': --all removes every version of a model; give org/name alone", name);
+    }
+    if ((rc = reg_lock(r, LOCK_EX, err))) { sl_reg_name_free(&nm); return rc; }
+    sl_reg_version **vs = NULL;
+    size_t n = 0;
+    if (all) {
+        rc = model_versions(r, nm.model, true, &vs, &n, err);
+        if (!rc && !n) rc = sl_errorf(err, SL_EINVAL, "%s: not in the store %s (see `silica list`)", nm.model, r->home);
+    } else {
+        vs = calloc(1, sizeof *vs);
+        if (!vs) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        else if (!(rc = reg_db_find(r, &nm, &vs[0], err))) n = 1;
+    }
+    res->removed = calloc(n ? n : 1, sizeof *res->removed);
+    if (!rc && !res->removed) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = rm_version(r, vs[i], &res->st, err);
+        if (!rc) {   /* hand the removed version (without its files) to the caller */
+            sl_reg_version *v = vs[i];
+            for (size_t k = 0; k < v->n_files; k++) free(v->files[k].path);
+            free(v->files);
+            v->files = NULL;
+            v->n_files = 0;
+            res->removed[res->n_removed++] = v;
+            vs[i] = NULL;
         }
     }
-    sl_reg_version_free(v);
+    sl_reg_versions_free(vs, n);
+    sl_reg_version **left = NULL;
+    size_t n_left = 0;
+    if (!model_versions(r, nm.model, false, &left, &n_left, NULL)) res->remaining = n_left;
+    sl_reg_versions_free(left, n_left);
     reg_unlock(r);
+    sl_reg_name_free(&nm);
     return rc;
+}
+
+void sl_reg_rm_result_free(sl_reg_rm_result *res) {
+    if (!res) return;
+    sl_reg_versions_free(res->removed, res->n_removed);
+    memset(res, 0, sizeof *res);
 }
 
 typedef int (*entry_fn)(sl_reg *r, const char *dir, const char *name, void *ctx, sl_error *err);
@@ -297,10 +396,23 @@ static int count_entry(sl_reg *r, const char *dir, const char *name, void *ctx, 
 
 static int rm_entry(sl_reg *r, const char *dir, const char *name, void *ctx, sl_error *err) {
     char *p = sl_fmt("%s/%s", dir, name);
+    struct stat st;
+    uint64_t *c = ctx;   /* optional: [count, bytes] */
+    if (c && p && lstat(p, &st) == 0) { c[0]++; c[1] += (uint64_t)st.st_size; }
     if (p) sl_rm_rf(p);
-    if (ctx) (*(uint64_t *)ctx)++;
     free(p);
     return 0;
+}
+
+/* tmp/: everything goes, except the scratch directory of a convert whose
+ * process still runs (REG_SCRATCH-<pid>-...: sl_reg_scratch_dir). */
+static int tmp_entry(sl_reg *r, const char *dir, const char *name, void *ctx, sl_error *err) {
+    size_t pl = strlen(REG_SCRATCH);
+    if (!strncmp(name, REG_SCRATCH, pl) && name[pl] == '-') {
+        long pid = strtol(name + pl + 1, NULL, 10);
+        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) return 0;
+    }
+    return rm_entry(r, dir, name, ctx, err);
 }
 
 typedef struct snap_ctx {
@@ -352,7 +464,14 @@ int sl_reg_gc(sl_reg *r, sl_reg_stats *st, sl_error *err) {
     rc = for_each(r, snaps, snap_org_entry, &sc, err);
     st->versions = sc.removed;
     if (!rc) rc = for_each(r, blobs, blob_dir_entry, &s, err);
-    if (!rc) rc = for_each(r, tmp, rm_entry, &st->tmp, err);
+    uint64_t tc[2] = {0, 0}, qc[2] = {0, 0};
+    if (!rc) rc = for_each(r, tmp, tmp_entry, tc, err);
+    st->tmp = tc[0];
+    char *q = sl_fmt("%s/quarantine", r->home);   /* verify's evidence: kept until gc */
+    if (!rc && q) rc = for_each(r, q, rm_entry, qc, err);
+    free(q);
+    st->quarantined = qc[0];
+    st->quarantined_bytes = qc[1];
     uint64_t pc[2] = {0, 0};
     char *part = sl_fmt("%s/partial", r->home);
     if (!rc) for_each(r, part, count_entry, pc, err);
@@ -385,142 +504,13 @@ int sl_reg_du(sl_reg *r, sl_reg_stats *st, sl_error *err) {
     st->partial_bytes = pc[1];
     st->tmp = tc[0];
     st->quarantined = qc[0];
+    st->quarantined_bytes = qc[1];
     sqlite3_stmt *stmt;
     if (!rc && sqlite3_prepare_v2(r->db, "SELECT count(*) FROM versions", -1, &stmt, NULL) == SQLITE_OK) {
         if (sqlite3_step(stmt) == SQLITE_ROW) st->versions = (uint64_t)sqlite3_column_int64(stmt, 0);
         sqlite3_finalize(stmt);
     }
     return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* verify                                                               */
-
-/* 0 ok, 1 missing, 2 wrong size, 3 wrong digest */
-static int check_blob(sl_reg *r, const sl_reg_file *f, sl_error *err) {
-    char *p = reg_blob_path(r, f->sha256);
-    struct stat st;
-    int res = 0;
-    if (!p || stat(p, &st) != 0) res = 1;
-    else if ((uint64_t)st.st_size != f->size) res = 2;
-    else {
-        char got[65];
-        uint64_t sz;
-        if (sl_hash_file(p, got, &sz, err) || strcmp(got, f->sha256) != 0) res = 3;
-    }
-    free(p);
-    return res;
-}
-
-static void quarantine(sl_reg *r, const char *sha) {
-    char *p = reg_blob_path(r, sha), *q = sl_fmt("%s/quarantine/%s", r->home, sha);
-    if (p && q) rename(p, q);
-    free(p);
-    free(q);
-}
-
-static const char *k_problem[] = {"ok", "missing", "wrong size, moved to quarantine/", "corrupt (sha256 mismatch), moved to quarantine/"};
-
-int sl_reg_verify(sl_reg *r, const char *name, sl_reg_report_fn cb, void *ctx, uint64_t *bad, sl_error *err) {
-    *bad = 0;
-    int rc = reg_lock(r, LOCK_EX, err);
-    if (rc) return rc;
-    sl_reg_version **vs = NULL;
-    size_t n = 0;
-    if (name) {
-        sl_reg_version *v;
-        if (!(rc = sl_reg_find(r, name, &v, err))) {
-            vs = malloc(sizeof *vs);
-            if (vs) { vs[0] = v; n = 1; }
-        }
-    } else if (!(rc = sl_reg_list(r, false, &vs, &n, err))) {
-        for (size_t i = 0; i < n && !rc; i++) {
-            sl_reg_version *full;
-            if (!(rc = reg_db_load_by_id(r, vs[i]->id, true, &full, err))) {
-                sl_reg_version_free(vs[i]);
-                vs[i] = full;
-            }
-        }
-    }
-    /* each distinct blob is hashed once; results remembered by sha */
-    char **seen = NULL;
-    int *seen_res = NULL;
-    size_t n_seen = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        sl_reg_version *v = vs[i];
-        int vbad = 0;
-        for (size_t k = 0; k < v->n_files; k++) {
-            const sl_reg_file *f = &v->files[k];
-            int res = -1;
-            for (size_t j = 0; j < n_seen; j++)
-                if (!strcmp(seen[j], f->sha256)) { res = seen_res[j]; break; }
-            if (res < 0) {
-                res = check_blob(r, f, NULL);
-                if (res >= 2) quarantine(r, f->sha256);
-                char **ns = realloc(seen, (n_seen + 1) * sizeof *ns);
-                int *nr = realloc(seen_res, (n_seen + 1) * sizeof *nr);
-                if (ns) seen = ns;
-                if (nr) seen_res = nr;
-                if (ns && nr) { seen[n_seen] = strdup(f->sha256); seen_res[n_seen++] = res; }
-            }
-            if (res) {
-                vbad++;
-                (*bad)++;
-                char *what = sl_fmt("%s@%.12s/%s", v->model, v->revision, f->path);
-                if (cb) cb(ctx, what ? what : f->path, k_problem[res]);
-                free(what);
-            }
-        }
-        if (!vbad) {
-            if (!sl_path_is_dir(v->path)) reg_build_snapshot(r, v, NULL);   /* repair a lost snapshot */
-            char *sql = sl_fmt("UPDATE versions SET verified=%.6f WHERE id=%lld", sl_now(), (long long)v->id);
-            if (sql) reg_db_exec(r, sql, NULL);
-            free(sql);
-        }
-    }
-    for (size_t j = 0; j < n_seen; j++) free(seen[j]);
-    free(seen);
-    free(seen_res);
-    sl_reg_versions_free(vs, n);
-    reg_unlock(r);
-    return rc;
-}
-
-int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err) {
-    sqlite3_stmt *s;
-    double verified = 0;
-    if (sqlite3_prepare_v2(r->db, "SELECT verified FROM versions WHERE id=?", -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, v->id);
-        if (sqlite3_step(s) == SQLITE_ROW) verified = sqlite3_column_double(s, 0);
-        sqlite3_finalize(s);
-    }
-    bool need = verified <= 0;
-    for (size_t i = 0; i < v->n_files && !need; i++) {
-        char *p = reg_blob_path(r, v->files[i].sha256);
-        struct stat st;
-        /* a changed blob (write, chmod, relink) has a newer ctime: rehash */
-#ifdef __APPLE__
-        double ctime_s = p && stat(p, &st) == 0 ? (double)st.st_ctimespec.tv_sec + st.st_ctimespec.tv_nsec / 1e9 : -1;
-#else
-        double ctime_s = p && stat(p, &st) == 0 ? (double)st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9 : -1;
-#endif
-        if (ctime_s < 0 || ctime_s >= verified || (uint64_t)st.st_size != v->files[i].size)
-            need = true;
-        free(p);
-    }
-    if (!need) return 0;
-    double start = sl_now();
-    for (size_t i = 0; i < v->n_files; i++) {
-        int res = check_blob(r, &v->files[i], NULL);
-        if (res)
-            return sl_errorf(err, SL_EINVAL, "%s@%.12s: %s is %s (blob %s); run `silica verify` and pull again",
-                             v->model, v->revision, v->files[i].path, res == 3 ? "corrupt (sha256 mismatch)" : k_problem[res],
-                             v->files[i].sha256);
-    }
-    char *sql = sl_fmt("UPDATE versions SET verified=%.6f WHERE id=%lld", start, (long long)v->id);
-    if (sql) reg_db_exec(r, sql, NULL);
-    free(sql);
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -551,20 +541,41 @@ int sl_reg_resolve(const char *name, char **out, sl_error *err) {
     return rc;
 }
 
-int sl_reg_register_derived(const char *src_name, const char *dst_dir, const char *dst_model, const char *command,
-                            sl_error *err) {
+int sl_reg_register_derived(const sl_reg_derived *d, sl_reg_version **out, sl_error *err) {
+    if (out) *out = NULL;
     sl_reg *r = NULL;
     int rc = sl_reg_open(NULL, &r, err);
     if (rc) return rc;
     sl_reg_version *src = NULL;
-    if (!(rc = sl_reg_find(r, src_name, &src, err))) {
-        sl_reg_lineage lin = {.kind = "derived", .command = (char *)command};
-        char *parent = sl_fmt("%s@%s", src->model, src->revision);
-        lin.parent = parent;
-        rc = sl_reg_import_dir(r, dst_dir, dst_model ? dst_model : src->model, NULL, NULL, &lin, NULL, err);
-        free(parent);
+    char *parent = NULL, *origin = NULL;
+    if (d->src_name) {
+        if (!(rc = sl_reg_find(r, d->src_name, &src, err))) parent = sl_fmt("%s@%s", src->model, src->revision);
+    } else if (d->src_path) {
+        parent = realpath(d->src_path, NULL);
     }
+    if (!rc && !d->move) origin = realpath(d->path, NULL);
+    if (!rc) {
+        sl_reg_lineage lin = {.kind = "derived", .parent = parent, .endpoint = origin, .command = (char *)d->command};
+        rc = reg_import(r, d->path, d->name, NULL, NULL, &lin, d->move ? REG_MOVE : REG_COPY, out, err);
+    }
+    if (d->move) sl_rm_rf(d->path);   /* what the move left: directories, or everything after a failure */
+    free(parent);
+    free(origin);
     sl_reg_version_free(src);
+    sl_reg_close(r);
+    return rc;
+}
+
+int sl_reg_scratch_dir(char **out, sl_error *err) {
+    *out = NULL;
+    sl_reg *r = NULL;
+    int rc = sl_reg_open(NULL, &r, err);
+    if (rc) return rc;
+    char *p = sl_fmt("%s/tmp/%s-%d-XXXXXX", r->home, REG_SCRATCH, (int)getpid());
+    if (!p) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    else if (!mkdtemp(p)) rc = sl_errorf(err, SL_EIO, "%s: cannot create a scratch directory: %s", p, strerror(errno));
+    if (rc) free(p);
+    else *out = p;
     sl_reg_close(r);
     return rc;
 }

@@ -9,11 +9,15 @@
  *   blobs/<aa>/<sha256>           read-only blobs, named by their sha256
  *   snapshots/<org>/<name>/<rev>/ relative symlinks -> ../../../../blobs/..
  *   partial/<digest>-<size>.part  resumable downloads (kept across restarts)
- *   tmp/                          temporaries (removed by gc)
- *   quarantine/                   corrupt blobs moved aside by verify
+ *   tmp/                          temporaries (removed by gc, except the scratch
+ *                                 directory of a convert whose process is alive)
+ *   quarantine/                   corrupt blobs moved aside by verify (emptied by gc)
  * Invariants: a blob appears only by rename() of a complete, fsync'd file whose
  * sha256 was checked; a snapshot directory appears only by rename() of a
- * fully built temporary directory.
+ * fully built temporary directory.  A user's files (import, convert output)
+ * are never modified: they are copied (reflinked where the filesystem can),
+ * never hard-linked, so their mode, times and later edits stay the user's;
+ * only the HF cache, which the store shares, is hard-linked.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -24,9 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#if defined(__linux__)
+#include <linux/fs.h>   /* FICLONE */
+#endif
 
 #include "reg_impl.h"
 
@@ -147,6 +156,11 @@ void sl_reg_close(sl_reg *r) {
 
 const char *sl_reg_home(const sl_reg *r) { return r->home; }
 
+void sl_reg_set_progress(sl_reg *r, sl_progress_fn fn, void *ctx) {
+    r->progress = fn;
+    r->progress_ctx = ctx;
+}
+
 int reg_lock(sl_reg *r, int how, sl_error *err) {
     if (r->lock_depth++ > 0) return 0;
     while (flock(r->lock_fd, how) != 0) {
@@ -222,35 +236,68 @@ int reg_blob_adopt(sl_reg *r, const char *tmp, const char *sha256, sl_error *err
     return rc;
 }
 
-static int copy_hashing(const char *src, const char *dst, char sha256[65], uint64_t *size, sl_error *err) {
+char *reg_tmp_path(const sl_reg *r, const char *prefix) {
+    return sl_fmt("%s/tmp/%s-%d-%lx%lx", r->home, prefix, (int)getpid(), (unsigned long)random(),
+                  (unsigned long)random());
+}
+
+/* Write all of buf[0..n) to fd. */
+static int write_all(int fd, const unsigned char *buf, size_t n, const char *what, sl_error *err) {
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return sl_errorf(err, SL_EIO, "%s: write failed: %s", what, w < 0 ? strerror(errno) : "no space");
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* A reflink of in into out (FICLONE: btrfs, XFS, bcachefs...); false where
+ * the filesystem (or the platform) cannot, and out is then still empty. */
+static bool reflink(int in, int out) {
+#if defined(__linux__) && defined(FICLONE)
+    return ioctl(out, FICLONE, in) == 0;
+#else
+    (void)in;
+    (void)out;
+    return false;
+#endif
+}
+
+/* dst (created, 0644) becomes a private copy of src, hashed as it is read:
+ * a reflink when possible (then the clone is hashed), else a byte copy.
+ * src is only read. */
+static int copy_hashing(const char *src, const char *dst, char sha256[65], uint64_t *size, reg_meter *m,
+                        sl_error *err) {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) return sl_errorf(err, SL_EIO, "%s: cannot open: %s", src, strerror(errno));
-    int outfd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int outfd = open(dst, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (outfd < 0) {
         close(in);
         return sl_errorf(err, SL_EIO, "%s: cannot create: %s", dst, strerror(errno));
     }
     sl_hasher *h = sl_hasher_new(false, 0);
-    enum { BUF = 1 << 20 };
-    unsigned char *buf = malloc(BUF);
-    int rc = (!h || !buf) ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
+    int rc = !h ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
     uint64_t total = 0;
-    while (!rc) {
-        ssize_t n = read(in, buf, BUF);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) { rc = sl_errorf(err, SL_EIO, "%s: read failed: %s", src, strerror(errno)); break; }
-        if (n == 0) break;
-        sl_hasher_update(h, buf, (size_t)n);
-        for (ssize_t off = 0; off < n && !rc;) {
-            ssize_t w = write(outfd, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) rc = sl_errorf(err, SL_EIO, "%s: write failed: %s", dst, strerror(errno));
-            else off += w;
+    if (!rc && reflink(in, outfd)) {
+        rc = sl_hash_fd_meter(outfd, h, &total, dst, m, err);   /* the clone's bytes are what the blob holds */
+    } else if (!rc) {
+        enum { BUF = 1 << 20 };
+        unsigned char *buf = malloc(BUF);
+        if (!buf) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        while (!rc) {
+            ssize_t n = read(in, buf, BUF);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) { rc = sl_errorf(err, SL_EIO, "%s: read failed: %s", src, strerror(errno)); break; }
+            if (n == 0) break;
+            sl_hasher_update(h, buf, (size_t)n);
+            rc = write_all(outfd, buf, (size_t)n, dst, err);
+            total += (uint64_t)n;
+            reg_meter_add(m, (uint64_t)n);
         }
-        total += (uint64_t)n;
+        free(buf);
     }
     if (!rc && fsync(outfd) != 0) rc = sl_errorf(err, SL_EIO, "%s: fsync failed: %s", dst, strerror(errno));
-    free(buf);
     close(in);
     close(outfd);
     if (rc) {
@@ -263,14 +310,16 @@ static int copy_hashing(const char *src, const char *dst, char sha256[65], uint6
     return 0;
 }
 
-int reg_blob_put_file(sl_reg *r, const char *src, char sha256[65], uint64_t *size, sl_error *err) {
-    char *tmp = sl_fmt("%s/tmp/import-%d-%lx", r->home, (int)getpid(), (unsigned long)random());
+int reg_blob_put_file(sl_reg *r, const char *src, reg_put_mode mode, char sha256[65], uint64_t *size, reg_meter *m,
+                      sl_error *err) {
+    char *tmp = reg_tmp_path(r, "import");
     if (!tmp) return sl_errorf(err, SL_ENOMEM, "out of memory");
     int rc;
-    if (linkat(AT_FDCWD, src, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
-        rc = sl_hash_file(tmp, sha256, size, err);
+    if ((mode == REG_LINK && linkat(AT_FDCWD, src, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) ||
+        (mode == REG_MOVE && rename(src, tmp) == 0)) {
+        rc = sl_hash_file_meter(tmp, sha256, size, m, err);
     } else {
-        rc = copy_hashing(src, tmp, sha256, size, err);
+        rc = copy_hashing(src, tmp, sha256, size, m, err);
     }
     if (!rc) {
         if (reg_blob_exists(r, sha256, *size)) unlink(tmp);
@@ -278,6 +327,27 @@ int reg_blob_put_file(sl_reg *r, const char *src, char sha256[65], uint64_t *siz
     } else {
         unlink(tmp);
     }
+    free(tmp);
+    return rc;
+}
+
+int reg_blob_restore(sl_reg *r, const char *src, const char *want, uint64_t size, sl_error *err) {
+    struct stat st;
+    if (stat(src, &st) != 0) return sl_errorf(err, SL_EINVAL, "%s: %s", src, strerror(errno));
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+        return sl_errorf(err, SL_EINVAL, "%s: changed since it was stored (%llu bytes, expected %llu)", src,
+                         (unsigned long long)st.st_size, (unsigned long long)size);
+    char *tmp = reg_tmp_path(r, "repair");
+    if (!tmp) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    char got[65];
+    uint64_t n = 0;
+    int rc = copy_hashing(src, tmp, got, &n, NULL, err);
+    if (!rc && (n != size || strcmp(got, want) != 0)) {
+        rc = sl_errorf(err, SL_EINVAL, "%s: changed since it was stored (sha256 %.12s..., expected %.12s...)", src, got,
+                       want);
+        unlink(tmp);
+    }
+    if (!rc) rc = reg_blob_adopt(r, tmp, want, err);
     free(tmp);
     return rc;
 }

@@ -558,3 +558,73 @@ def test_estimate_vs_run_peak_rss(tmp_path, prec):
         assert peak >= est["weights_bytes"]
     else:
         assert abs(est["total_bytes"] - peak) <= max(0.05 * peak, 64 * MIB), (est["total_bytes"], peak)
+
+
+# ---------------------------------------------------------------- offline
+
+RESOLVE_LINE = "no-such-host.invalid: cannot resolve host (offline? SILICA_OFFLINE=1 uses the store only)"
+
+
+def store_env(tmp_path, **kw):
+    """A private store and HF cache; the default retry backoff (500 ms, doubling) is kept."""
+    e = {"SILICA_HOME": str(tmp_path / "store"), "HF_HOME": str(tmp_path / "hf"), "SILICA_OFFLINE": "",
+         "HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_TOKEN": "", "HF_ENDPOINT": ""}
+    e.pop("SILICA_RETRY_BASE_MS", None)
+    e.update(kw)
+    return e
+
+
+def test_unresolvable_hub_fails_at_once(tmp_path):
+    """A resolver error is not retried: fit and pull stop at once with one line (libcurl's
+    CURLE_COULDNT_RESOLVE_HOST; .invalid never resolves, RFC 6761)."""
+    env = store_env(tmp_path)
+    base = {k: v for k, v in os.environ.items() if k != "SILICA_RETRY_BASE_MS"}
+    for args in (["fit", "acme/tiny"], ["pull", "acme/tiny"], ["pull", "acme/tiny", "--dry-run"]):
+        import time
+        t0 = time.monotonic()
+        p = subprocess.run([str(SILICA), *args, "--endpoint", "http://no-such-host.invalid"], env={**base, **env},
+                           capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - t0
+        assert p.returncode == 2 and p.stderr == f"silica: error: acme/tiny: {RESOLVE_LINE}\n", (args, p.stderr)
+        assert took < 3, (args, took)
+    # HF_ENDPOINT takes the same path
+    p = subprocess.run([str(SILICA), "fit", "acme/tiny"], capture_output=True, text=True, timeout=60,
+                       env={**base, **env, "HF_ENDPOINT": "http://no-such-host.invalid"})
+    assert p.returncode == 2 and RESOLVE_LINE in p.stderr
+
+
+def test_offline_fit_uses_store_and_hf_cache_only(tmp_path, hub):
+    """SILICA_OFFLINE=1 (like HF_HUB_OFFLINE): fit of a stored or HF-cached model reads it locally and
+    makes no request; a model that is not local is one clean error, also with no request."""
+    import hashlib
+    from hub_fixture import Repo
+    m = tmp_path / "m"
+    write_model(m, TINY)
+    files = {p.name: p.read_bytes() for p in m.iterdir()}
+    h = hub([Repo("acme/other", files)])
+    env = store_env(tmp_path, HF_ENDPOINT=h.url)
+    run_silica("import", m, "acme/stored", env=env, check=True)
+    # a model only in the Hugging Face cache (the layout huggingface_hub writes)
+    cache = tmp_path / "hf" / "hub" / "models--acme--cached"
+    commit = "c" * 40
+    (cache / "blobs").mkdir(parents=True)
+    (cache / "snapshots" / commit).mkdir(parents=True)
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text(commit)
+    for n, data in files.items():
+        d = hashlib.sha256(data).hexdigest()
+        (cache / "blobs" / d).write_bytes(data)
+        (cache / "snapshots" / commit / n).symlink_to("../../blobs/" + d)
+    local = fit(m)
+    for flag in ({"SILICA_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "1"}):
+        off = {**env, **flag}
+        for name in ("acme/stored", "acme/cached"):
+            r = run_silica("fit", name, "--json", env=off, check=True).json()
+            assert r["weights_bytes"] == local["weights_bytes"] and r["total_bytes"] == local["total_bytes"]
+        assert_clean_error(run_silica("fit", "acme/other", env=off), "acme/other", "offline")
+        assert_clean_error(run_silica("pull", "acme/other", env=off), "acme/other", "offline")
+    assert h.requests() == []
+    h.stop()
+    # with the hub gone and not offline, the stored model is still read locally
+    assert run_silica("fit", "acme/stored", "--json", env=env, check=True).json()["weights_bytes"] == \
+        local["weights_bytes"]

@@ -160,6 +160,50 @@ def test_offline_mode_makes_no_request(hub, env):
     assert r.rc == 0 and r.out == ""
 
 
+def test_offline_lfs_fetch_makes_no_request(hub, env, tmp_path):
+    """SILICA_OFFLINE reaches every network client: an LFS fetch from an HTTP remote is one
+    clean error and no request (a file:// remote is local and still works)."""
+    h = hub([tiny_repo()])
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"weights" * 1000)
+    co = tmp_path / "co"
+    co.mkdir()
+    (co / "w.bin").write_text(run_silica("lfs", "pointer", f, env=env, check=True).out)
+    n = len(h.requests())
+    for flag in ({"SILICA_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "1"}):
+        r = run_silica("lfs", "fetch", h.url + "/acme/tiny.git/info/lfs", co, "acme/lfs", env={**env, **flag})
+        assert_clean_error(r, "127.0.0.1", "offline")
+    assert len(h.requests()) == n
+
+
+def test_verify_repair_fetches_from_the_hub(hub, env):
+    """A damaged blob of a pulled version comes back from the hub commit it was pulled from;
+    when the hub no longer has those bytes verify says so and keeps the problem."""
+    repo = tiny_repo()
+    h = hub([repo])
+    run_silica("pull", "acme/tiny", "--endpoint", h.url, env=env, check=True)
+    v = stored(env)
+    f = next(x for x in v["files"] if x["path"] == "model.safetensors")
+    blob = Path(env["SILICA_HOME"]) / "blobs" / f["sha256"][:2] / f["sha256"]
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"x" * 10)
+    n = len(h.requests())
+    r = run_silica("verify", "--repair", "--json", env=env, check=True).json()
+    assert r["ok"] is True and r["repaired"] == 1
+    assert r["files"][0]["repaired_from"] == f"{h.url}/acme/tiny/resolve/{repo.commit}/model.safetensors"
+    assert blob.read_bytes() == repo.files["model.safetensors"]
+    assert any(f"/resolve/{repo.commit}/model.safetensors" in l for l in h.requests()[n:])
+    # the hub gone: nothing to restore from, one clear reason per file
+    h.stop()
+    blob.unlink()
+    r = run_silica("verify", "--repair", env=env)
+    assert r.rc == 1 and "model.safetensors: missing" in r.out and "not repaired" in r.out
+    assert "127.0.0.1" in r.out
+    # offline: no request is made for a repair either
+    r = run_silica("verify", "--repair", env={**env, "SILICA_OFFLINE": "1"})
+    assert r.rc == 1 and "offline" in r.out
+
+
 def wait_partial(store, minimum, timeout=20):
     t0 = time.time()
     while time.time() - t0 < timeout:

@@ -152,19 +152,249 @@ def test_verify_quarantines_and_first_use_check(tmp_path, env):
     assert run_silica("du", "--json", env=env, check=True).json()["quarantined"] == 1
 
 
-def test_convert_registers_derived_version_with_lineage(tmp_path, env):
+def stat_of(p):
+    st = os.stat(p)
+    return (st.st_mode, st.st_mtime_ns, st.st_nlink, st.st_ino, sha(p))
+
+
+def test_import_copies_and_never_touches_user_files(tmp_path, env):
+    m = make_model(tmp_path / "m")
+    (m / "sub").mkdir()
+    (m / "sub" / "extra.txt").write_text("hello")
+    os.chmod(m / "config.json", 0o640)
+    before = {p: stat_of(p) for p in m.rglob("*") if p.is_file()}
+    v = run_silica("import", m, "acme/tiny", "--json", env=env, check=True).json()
+    assert v["name"] == "acme/tiny" and len(v["files"]) == 4 and v["revision"]
+    assert {f["path"] for f in v["files"]} == {"model.safetensors", "config.json", "tokenizer.json", "sub/extra.txt"}
+    # content, mode, mtime, link count and inode of the user's files are as they were
+    assert {p: stat_of(p) for p in before} == before
+    blobs = Path(env["SILICA_HOME"]) / "blobs"
+    inodes = {os.stat(b).st_ino for b in blobs.glob("*/*")}
+    assert not inodes & {s[3] for s in before.values()}         # copies, not links
+    # editing an imported file in place cannot corrupt the store
+    w = m / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    with open(w, "r+b") as f:                                    # in place: same inode
+        f.write(bytes(data))
+    assert run_silica("verify", env=env).rc == 0
+    assert run_silica("inspect", "acme/tiny", "--json", env=env, check=True).json()["format"] == "safetensors"
+    # rm leaves the user's files as they are (writable)
+    run_silica("rm", "acme/tiny", env=env, check=True)
+    assert os.stat(m / "config.json").st_mode & 0o777 == 0o640
+    assert os.access(m / "tokenizer.json", os.W_OK)
+    # a one-file import is a copy too
+    single = tmp_path / "one.safetensors"
+    single.write_bytes((m / "model.safetensors").read_bytes())
+    st0 = stat_of(single)
+    run_silica("import", single, "acme/one", env=env, check=True)
+    assert stat_of(single) == st0
+
+
+def test_convert_of_a_store_name_is_a_model_of_its_own(tmp_path, env, engine_models):
+    src = engine_models / "llama" / "f32-st"
+    run_silica("import", src, "acme/tiny", env=env, check=True)
+    base = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    out = tmp_path / "q4"
+    r = run_silica("convert", "acme/tiny", out, "--to", "mlx", "-q", env=env, check=True)
+    assert "stored as acme/tiny-mlx-4bit@" in r.out
+    # the source name still designates the source: run/inspect acme/tiny get the f32 model
+    again = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    assert again["revision"] == base["revision"] and again["quant"] == "f32"
+    assert len([v for v in run_silica("list", "--json", env=env, check=True).json() if v["name"] == "acme/tiny"]) == 1
+    q = run_silica("show", "acme/tiny-mlx-4bit", "--json", env=env, check=True).json()
+    assert q["format"] == "mlx" and q["quant"] == "4bit-g64"
+    assert {f["path"]: f["sha256"] for f in q["files"]} == {str(p.relative_to(out)): sha(p)
+                                                            for p in out.rglob("*") if p.is_file()}
+    lin = q["lineage"]
+    assert lin[0]["kind"] == "derived" and lin[0]["parent"] == f"acme/tiny@{base['revision']}"
+    assert lin[0]["command"] == f"silica convert acme/tiny {out} --to mlx -q"
+    assert lin[1]["kind"] == "import"
+    assert "by: silica convert" in run_silica("show", "acme/tiny-mlx-4bit", env=env, check=True).out
+    # the naming convention of mlx-community and GGUF repos; --name overrides it
+    names = {("--to", "mlx", "-q", "--q-bits", "8"): "acme/tiny-mlx-8bit",
+             ("--to", "mlx", "-q", "--q-mode", "mxfp4", "--q-group-size", "32"): "acme/tiny-mlx-mxfp4",
+             ("--to", "mlx"): "acme/tiny-mlx",
+             ("--to", "gguf", "--q-type", "Q8_0"): "acme/tiny-Q8_0",
+             ("--to", "gguf"): "acme/tiny-GGUF",
+             ("--to", "torch"): "acme/tiny-torch",
+             ("--to", "mlx", "-q", "--name", "me/custom:v1"): "me/custom"}
+    for i, (args, name) in enumerate(names.items()):
+        r = run_silica("convert", "acme/tiny", tmp_path / f"o{i}", *args, "--json", env=env, check=True).json()
+        assert r["stored_as"].startswith(name + "@"), (args, r)
+        v = run_silica("show", name, "--json", env=env, check=True).json()
+        assert v["lineage"][0]["parent"] == f"acme/tiny@{base['revision']}"
+    assert run_silica("show", "me/custom:v1", "--json", env=env, check=True).json()["quant"] == "4bit-g64"
+    # quantize of a store name: the same convention
+    run_silica("quantize", "acme/tiny", tmp_path / "qq", "--q-bits", "8", env=env, check=True)
+    assert run_silica("show", "acme/tiny-mlx-8bit", "--json", env=env, check=True).json()["quant"] == "8bit-g64"
+    assert_clean_error(run_silica("convert", "acme/tiny", tmp_path / "x", "--to", "mlx", "--name", "bad", env=env),
+                       "--name", "bad")
+    assert not (tmp_path / "x").exists()
+
+
+def test_convert_into_a_store_name(tmp_path, env, engine_models, monkeypatch):
+    src = engine_models / "llama" / "f32-st"
+    run_silica("import", src, "acme/tiny", env=env, check=True)
+    base = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    monkeypatch.chdir(tmp_path)                    # no ./acme or ./me here: DST is a store name
+    r = run_silica("convert", "acme/tiny", "acme/new", "--to", "mlx", "-q", env=env, check=True)
+    assert r.out.startswith("wrote acme/new@")
+    assert not (tmp_path / "acme").exists()
+    v = run_silica("show", "acme/new", "--json", env=env, check=True).json()
+    assert v["quant"] == "4bit-g64" and v["lineage"][0]["parent"] == f"acme/tiny@{base['revision']}"
+    assert v["lineage"][0]["command"] == "silica convert acme/tiny acme/new --to mlx -q"
+    # the same bytes a conversion to a path writes
+    run_silica("convert", "acme/tiny", tmp_path / "ref", "--to", "mlx", "-q", "--name", "acme/ref", env=env, check=True)
+    ref = tmp_path / "ref"
+    assert {f["path"]: f["sha256"] for f in v["files"]} == {str(p.relative_to(ref)): sha(p)
+                                                            for p in ref.rglob("*") if p.is_file()}
+    # a path source and a one-file output (GGUF) into a tagged store name
+    r = run_silica("convert", src, "me/g:q8", "--to", "gguf", "--q-type", "Q8_0", "--json", env=env, check=True).json()
+    g = run_silica("show", "me/g:q8", "--json", env=env, check=True).json()
+    assert [f["path"] for f in g["files"]] == ["g.gguf"] and g["format"] == "gguf"
+    assert r["stored_as"] == f"me/g@{g['revision']}" and g["lineage"][0]["parent"] == str(src)
+    import gguf
+    rd = gguf.GGUFReader(str(Path(g["path"]) / "g.gguf"))
+    assert {t.tensor_type.name for t in rd.tensors if t.name.endswith("attn_q.weight")} == {"Q8_0"}
+    # nothing left behind in the store's scratch space; gc keeps the store sound
+    assert list((Path(env["SILICA_HOME"]) / "tmp").iterdir()) == []
+    run_silica("gc", env=env, check=True)
+    assert run_silica("verify", env=env).rc == 0
+    # an existing ./org directory makes DST a path, and ./org/name always is one
+    (tmp_path / "out").mkdir()
+    run_silica("convert", "acme/tiny", "out/model", "--to", "mlx", env=env, check=True)
+    assert (tmp_path / "out" / "model" / "config.json").exists()
+    assert_clean_error(run_silica("convert", "acme/tiny", "acme/x@abcd", "--to", "mlx", env=env), "acme/x@abcd")
+    assert_clean_error(run_silica("convert", "acme/tiny", "acme/y", "--to", "mlx", "--name", "a/b", env=env),
+                       "--name", "acme/y")
+    # a failed conversion registers nothing and leaves no scratch behind
+    assert_clean_error(run_silica("convert", "acme/tiny", "acme/bad", "--to", "mlx", "-q", "--q-group-size", "4096",
+                                  env=env))
+    assert_clean_error(run_silica("show", "acme/bad", env=env), "acme/bad")
+    assert list((Path(env["SILICA_HOME"]) / "tmp").iterdir()) == []
+
+
+def test_rm_names_revisions_and_all(tmp_path, env):
+    revs = []
+    for i in range(3):
+        run_silica("import", make_model(tmp_path / f"m{i}", seed=i), "acme/tiny" + (":old" if i == 0 else ""),
+                   env=env, check=True)
+        revs.append(run_silica("show", "acme/tiny", "--json", env=env, check=True).json()["revision"])
+        time.sleep(0.01)
+    r = run_silica("rm", "acme/tiny", env=env, check=True)
+    assert f"removed acme/tiny@{revs[2][:12]}" in r.out
+    assert "2 other versions of acme/tiny remain" in r.out and "rm --all acme/tiny" in r.out
+    r = run_silica("rm", "acme/tiny:old", "--json", env=env, check=True).json()
+    assert r["removed"] == [{"name": "acme/tiny", "revision": revs[0]}] and r["remaining"] == 1
+    assert r["blobs_freed"] == 1 and r["bytes_freed"] == (tmp_path / "m0" / "model.safetensors").stat().st_size
+    run_silica("import", tmp_path / "m0", "acme/tiny", env=env, check=True)
+    r = run_silica("rm", "--all", "acme/tiny", env=env, check=True)
+    assert f"removed acme/tiny@{revs[0][:12]}" in r.out and f"removed acme/tiny@{revs[1][:12]}" in r.out
+    assert "no version of acme/tiny is left" in r.out
+    assert run_silica("list", "--json", env=env, check=True).json() == []
+    assert list((Path(env["SILICA_HOME"]) / "blobs").glob("*/*")) == []
+    assert_clean_error(run_silica("rm", "--all", "acme/tiny@abcd", env=env), "--all")
+    assert_clean_error(run_silica("rm", "--all", "acme/tiny", env=env), "acme/tiny", "not in the store")
+
+
+def test_verify_repair_gc_and_json(tmp_path, env):
     m = make_model(tmp_path / "m")
     run_silica("import", m, "acme/tiny", env=env, check=True)
-    src = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
-    run_silica("convert", "acme/tiny", tmp_path / "out", "--to", "torch", env=env, check=True)
-    v = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
-    assert v["format"] == "torch" and v["revision"] != src["revision"]
-    lin = v["lineage"]
-    assert lin[0]["kind"] == "derived" and lin[0]["parent"] == f"acme/tiny@{src['revision']}"
-    assert lin[0]["command"] == f"silica convert acme/tiny {tmp_path / 'out'} --to torch"
-    assert lin[1]["kind"] == "import"
-    out = run_silica("show", "acme/tiny", env=env, check=True).out
-    assert "lineage:" in out and "by: silica convert" in out
+    s = run_silica("show", "acme/tiny", "--json", env=env, check=True).json()
+    f = next(x for x in s["files"] if x["path"] == "model.safetensors")
+    blob = Path(env["SILICA_HOME"]) / "blobs" / f["sha256"][:2] / f["sha256"]
+    good = blob.read_bytes()
+
+    def damage():
+        os.chmod(blob, 0o644)
+        blob.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+
+    damage()
+    r = run_silica("verify", "--json", env=env)
+    assert r.rc == 1
+    j = r.json()
+    assert j["ok"] is False and j["problems"] == 1 and j["repaired"] == 0
+    assert j["files"] == [{"version": f"acme/tiny@{s['revision']}", "path": "model.safetensors",
+                           "sha256": f["sha256"], "problem": "corrupt (sha256 mismatch)", "quarantined": True,
+                           "repaired": False}]
+    # --repair: from the directory it was imported from (unchanged: its hash is checked)
+    r = run_silica("verify", "--repair", env=env)
+    assert r.rc == 0 and "restored from " + str(m / "model.safetensors") in r.out and "1 repaired" in r.out
+    assert blob.read_bytes() == good and oct(blob.stat().st_mode & 0o777) == "0o444"
+    assert run_silica("verify", "--json", env=env, check=True).json() == {"ok": True, "problems": 0, "repaired": 0,
+                                                                          "files": []}
+    # gc clears the quarantine and says what it freed
+    g = run_silica("gc", "--json", env=env, check=True).json()
+    assert g["quarantined"] == 1 and g["quarantined_bytes"] == len(good) and g["freed_bytes"] >= len(good)
+    assert list((Path(env["SILICA_HOME"]) / "quarantine").iterdir()) == []
+    assert "0 quarantined blobs" in run_silica("gc", env=env, check=True).out
+    # the source changed since: nothing is restored from it, and verify says why
+    damage()
+    (m / "model.safetensors").write_bytes(b"different" * 10)
+    r = run_silica("verify", "--repair", "--json", env=env)
+    assert r.rc == 1
+    e = r.json()["files"][0]
+    assert e["repaired"] is False and "changed since it was stored" in e["not_repaired"]
+    assert str(m / "model.safetensors") in e["not_repaired"]
+    r = run_silica("verify", "--repair", "acme/tiny", env=env)
+    assert r.rc == 1 and "missing" in r.out and "not repaired" in r.out and "problems left" in r.out
+    # the original bytes back at the source: repaired
+    (m / "model.safetensors").write_bytes(good)
+    assert run_silica("verify", "--repair", "acme/tiny", env=env).rc == 0
+    assert blob.read_bytes() == good
+    # tag --json prints the version the new name designates
+    t = run_silica("tag", "acme/tiny", "acme/tiny:stable", "--json", env=env, check=True).json()
+    assert t["name"] == "acme/tiny" and t["revision"] == s["revision"] and t["tags"] == ["stable"]
+
+
+def on_a_tty(args, env, timeout=120):
+    """Run silica with stdout and stderr on a pseudo-terminal; (rc, text seen)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(SILICA), *map(str, args)], env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                         stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    p.wait(timeout=10)
+    os.close(master)
+    return p.returncode, out.decode(errors="replace")
+
+
+def test_import_and_verify_progress_on_a_tty(tmp_path, env):
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "config.json").write_text("{}")
+    (m / "model.safetensors").write_bytes(os.urandom(48 << 20))     # 48 MiB: several redraws
+    rc, text = on_a_tty(["import", m, "acme/big"], env)
+    assert rc == 0, text
+    lines = [l for l in text.replace("\r", "\n").split("\n") if l.startswith("import ")]
+    assert lines and "100%" in lines[-1] and "48.00 MiB/48.00 MiB" in lines[-1] and "/s" in lines[-1], text
+    assert "acme/big@" in text
+    rc, text = on_a_tty(["verify"], env)
+    assert rc == 0, text
+    lines = [l for l in text.replace("\r", "\n").split("\n") if l.startswith("verify ")]
+    assert lines and "100%" in lines[-1] and "48.00 MiB/48.00 MiB" in lines[-1] and "/s" in lines[-1], text
+    assert text.rstrip().endswith("verify: ok")
+    # without a terminal: no progress at all
+    run_silica("rm", "acme/big", env=env, check=True)
+    for args in (["import", m, "acme/big"], ["verify"]):
+        r = run_silica(*args, env=env, check=True)
+        assert r.err == "" and "\x1b" not in r.out and "\r" not in r.out
 
 
 def test_hf_cache_models_are_visible(tmp_path, env):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # registry_kill.sh — kill -9 at random points during `silica pull`, `convert`
-# (of a store name, which registers a derived version) and `gc`, TRIALS times
+# (of a store name, which registers a derived model, acme/big-torch) and `gc`, TRIALS times
 # (default 60).  After every kill: `silica verify` passes, every listed
 # version's files are all present (nothing partial is listed), and a pull
 # re-run finishes and resumes (fetches less than the whole file).
@@ -44,7 +44,7 @@ for ((t = 1; t <= TRIALS; t++)); do
         converts=$((converts + 1)) ;;
     2)  "$SILICA" convert acme/big@"$COMMIT" "$work/g$t" --to torch >/dev/null 2>&1 || true
         rm -rf "$work/g$t"
-        "$SILICA" rm acme/big >/dev/null 2>&1 || true   # leaves the derived version's blobs to collect
+        "$SILICA" rm acme/big >/dev/null 2>&1 || true   # the derived acme/big-torch stays; acme/big's own blobs go
         "$SILICA" gc >/dev/null 2>&1 &
         gcs=$((gcs + 1)) ;;
     esac

@@ -112,9 +112,14 @@ static void test_store_round_trip(void **state) {
     assert_int_equal(sl_reg_find(r, "acme/unit:t", &w, &err), 0);
     assert_string_equal(w->revision, v->revision);
     assert_int_equal(sl_reg_check_version(r, w, &err), 0);
+    sl_reg_rm_result res;
+    assert_int_equal(sl_reg_rm(r, "acme/unit", false, &res, &err), 0);
+    assert_int_equal(res.st.blobs, 1);
+    assert_int_equal(res.n_removed, 1);
+    assert_string_equal(res.removed[0]->revision, v->revision);
+    assert_int_equal(res.remaining, 0);
+    sl_reg_rm_result_free(&res);
     sl_reg_stats st;
-    assert_int_equal(sl_reg_rm(r, "acme/unit", &st, &err), 0);
-    assert_int_equal(st.blobs, 1);
     assert_false(reg_blob_exists(r, v->files[0].sha256, v->files[0].size));
     sl_reg_version *gone = NULL;
     assert_int_not_equal(sl_reg_find(r, "acme/unit", &gone, NULL), 0);
