@@ -469,7 +469,7 @@ int cli_docgen_main(int argc, char **argv, const cli_command *cmds, size_t n, vo
     const char *what = argv[0], *arg = argc > 1 ? argv[1] : NULL;
     bool completions = strcmp(what, "--completions") == 0, gen = strcmp(what, "--gen-docs") == 0;
     if (argc > 2 || ((completions || gen) && !arg)) {
-        fprintf(stderr, "silica: usage: silica --completions bash|zsh|fish | --man [COMMAND] | --gen-docs DIR\n");
+        fprintf(stderr, "silica: error: %s: expected silica --completions bash|zsh|fish, --man [COMMAND] or --gen-docs DIR\n", what);
         return 2;
     }
     if (completions && strcmp(arg, "bash") != 0 && strcmp(arg, "zsh") != 0 && strcmp(arg, "fish") != 0) {

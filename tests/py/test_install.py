@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from conftest import ROOT, SILICA
+from conftest import ROOT, SILICA, assert_clean_error, run_silica
 
 SAMPLE = ROOT / "models" / "sample"
 
@@ -358,3 +358,28 @@ def test_man_pages(prefix):
     # `man silica convert` finds silica-convert(1) through MANPATH, as `man git commit` does
     r = sh(["man", "-P", "cat", "silica", "convert"], env=dict(os.environ, MANPATH=str(prefix / "share" / "man"), MANWIDTH="100"))
     assert r.returncode == 0 and "silica convert SRC DST" in re.sub(r".\x08", "", r.stdout), r.stderr
+
+
+# ---- the generators themselves ----
+
+def test_generators(tmp_path):
+    """`silica --gen-docs` (what the build runs) writes what --completions/--man print; bad
+    arguments are one-line errors.  Under SILICA_BIN=build-asan/silica this runs the whole
+    generator under ASan/UBSan and LeakSanitizer."""
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    out = tmp_path / "share"
+    r = run_silica("--gen-docs", out, env=env)
+    assert r.rc == 0 and r.out == "" and r.err == "", r.err
+    for shell, path in (("bash", "bash-completion/completions/silica"), ("zsh", "zsh/site-functions/_silica"),
+                        ("fish", "fish/vendor_completions.d/silica.fish")):
+        assert run_silica("--completions", shell, check=True).out == (out / path).read_text()
+    assert run_silica("--man", env=env, check=True).out == (out / "man/man1/silica.1").read_text()
+    page = run_silica("--man", "convert", env=env, check=True).out
+    assert page == (out / "man/man1/silica-convert.1").read_text()
+    assert '.TH SILICA\\-CONVERT 1 2023-11-14 "silica ' in page   # the date is SOURCE_DATE_EPOCH's
+    assert_clean_error(run_silica("--completions", "tcsh"), "tcsh", "bash, zsh or fish")
+    assert_clean_error(run_silica("--completions"), "--completions")
+    assert_clean_error(run_silica("--man", "nosuch"), "nosuch")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_clean_error(run_silica("--gen-docs", blocker / "share"), str(blocker))
