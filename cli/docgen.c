@@ -4,8 +4,8 @@
  * completion and man page emitters; the conventions it relies on are listed
  * in docgen.h.  Also the hidden `silica --completions/--man/--gen-docs`.
  *
- * Invariants: each help text is captured from a child process running the
- * real command with --help (the same bytes a user sees); nothing here knows a
+ * Invariants: each help text is captured by running the real command with
+ * --help, stdout redirected (the same bytes a user sees); nothing here knows a
  * command's options by name; the model is bounded (DG_MAX_*), excess flags
  * are an error rather than silently dropped.
  */
@@ -16,62 +16,48 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "docgen.h"
 
 /* ---- capture ---- */
 
-/* The text `silica CMD --help` prints (run == NULL: usage(stdout)), or NULL. */
+/* The text `silica CMD --help` prints (run == NULL: usage(stdout)), or NULL.
+ * stdout is pointed at a temporary file while the command runs (in this
+ * process: no fork, which qemu-user, used for cross builds, may hang on). */
 static char *capture_help(int (*run)(int, char **), const char *name, void (*usage)(FILE *)) {
-    int fd[2];
-    if (pipe(fd) != 0) return NULL;
+    FILE *tmp = tmpfile();
+    if (!tmp) return NULL;
     fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fd[0]);
-        close(fd[1]);
+    int saved = dup(1);
+    if (saved < 0 || dup2(fileno(tmp), 1) < 0) {
+        if (saved >= 0) close(saved);
+        fclose(tmp);
         return NULL;
     }
-    if (pid == 0) {
-        close(fd[0]);
-        if (dup2(fd[1], 1) < 0) _exit(3);
-        close(fd[1]);
-        int rc = 0;
-        if (run) {
-            char *argv[] = {(char *)name, "--help", NULL};
-            rc = run(2, argv);
+    int rc = 0;
+    if (run) {
+        char *argv[] = {(char *)name, "--help", NULL};
+        rc = run(2, argv);
+    } else {
+        usage(stdout);
+    }
+    bool bad = fflush(stdout) != 0 || rc != 0;
+    if (dup2(saved, 1) < 0) bad = true;
+    close(saved);
+    long len = -1;
+    if (fseek(tmp, 0, SEEK_END) == 0) len = ftell(tmp);
+    char *buf = len > 0 && !bad ? malloc((size_t)len + 1) : NULL;
+    if (buf) {
+        rewind(tmp);
+        if (fread(buf, 1, (size_t)len, tmp) != (size_t)len) {
+            free(buf);
+            buf = NULL;
         } else {
-            usage(stdout);
+            buf[len] = 0;
         }
-        fflush(stdout);
-        _exit(rc == 0 ? 0 : 1);
     }
-    close(fd[1]);
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    ssize_t got = 0;
-    while (buf) {
-        if (len + 1024 > cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-        }
-        got = read(fd[0], buf + len, cap - len - 1);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        len += (size_t)got;
-    }
-    close(fd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (!buf || got < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || len == 0) {
-        free(buf);
-        return NULL;
-    }
-    buf[len] = 0;
+    fclose(tmp);
     return buf;
 }
 
