@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "docgen.h"
 
 static const cli_command k_commands[] = {
     {"doctor", cmd_doctor, "describe this machine: OS, CPU and SIMD features, memory, build"},
@@ -43,7 +44,11 @@ static void usage(FILE *f) {
                "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
     fprintf(f, "  %-10s %s\n", "help", "show this list, or `silica help <command>`");
-    fprintf(f, "\noptions:\n  --version  print the version\n  --help     show this help\n"
+    fprintf(f, "\noptions:\n"
+               "  --version                    print the version\n"
+               "  --help                       show this help\n"
+               "  --completions bash|zsh|fish  print a shell completion script\n"
+               "  --man [COMMAND]              print the manual page of silica or of COMMAND (roff)\n"
                "\nRun `silica <command> --help` for a command's options.\n");
 }
 
@@ -68,6 +73,10 @@ int main(int argc, char **argv) {
         printf("silica %s\n", sl_version());
         return 0;
     }
+    /* completions and man pages, generated from the --help texts (docgen.c);
+     * --gen-docs DIR is the build's: all of them under DIR (share/ layout) */
+    if (strcmp(cmd, "--completions") == 0 || strcmp(cmd, "--man") == 0 || strcmp(cmd, "--gen-docs") == 0)
+        return cli_docgen_main(argc - 1, argv + 1, k_commands, N_COMMANDS, usage);
     if (strcmp(cmd, "help") == 0) {
         if (argc < 3) {
             usage(stdout);

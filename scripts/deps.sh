@@ -58,6 +58,10 @@ deps_apt() {
         return
     fi
     local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git)
+    # the install check (tests/py/test_install.py): the shells whose completions it runs,
+    # the man page tools, and what `pkg-config --static --libs libcurl` names on Debian
+    full+=(make bash bash-completion zsh fish man-db groff-base mandoc
+        libnghttp2-dev libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap-dev libzstd-dev libbrotli-dev)
     local cross=0
     if [ "${SILICA_NO_CROSS:-0}" != 1 ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
         cross=1
@@ -105,7 +109,8 @@ arm64_sysroot() {
 
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
-    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs oniguruma utf8proc) missing=() p
+    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs oniguruma utf8proc
+        bash bash-completion@2 zsh fish groff mandoc) missing=() p
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ "${#missing[@]}" -gt 0 ]; then
         log "brew install ${missing[*]}"
