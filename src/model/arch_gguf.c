@@ -227,6 +227,10 @@ static int build(gctx *g, sl_error *err) {
     if (!cJSON_GetObjectItemCaseSensitive(cfg, "vocab_size") && emb && emb->ndim == 2)
         add_num(cfg, "vocab_size", (double)emb->shape[0]);
     cJSON_AddBoolToObject(cfg, "tie_word_embeddings", sl_checkpoint_find(ck, "output.weight") == NULL);
+    /* optional biases, as llama.cpp loads them: present or not */
+    if (a->attn_bias_key && sl_checkpoint_find(ck, "blk.0.attn_q.bias"))
+        cJSON_AddBoolToObject(cfg, "attention_bias", true);
+    if (a->mlp_bias_key && sl_checkpoint_find(ck, "blk.0.ffn_down.bias")) cJSON_AddBoolToObject(cfg, "mlp_bias", true);
     double hidden = anum(g, "embedding_length", 0), nh = anum(g, "attention.head_count", 0);
     double head = anum(g, "attention.key_length", nh > 0 ? hidden / nh : 0);
     double rd = anum(g, "rope.dimension_count", head);
