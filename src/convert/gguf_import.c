@@ -39,7 +39,7 @@ static bool int_key(const char *k) {
     static const char *const keys[] = {"hidden_size", "intermediate_size", "num_hidden_layers",
                                        "num_attention_heads", "num_key_value_heads", "max_position_embeddings",
                                        "head_dim", "vocab_size", "bos_token_id", "eos_token_id", "sliding_window",
-                                       "original_max_position_embeddings", "query_pre_attn_scalar"};
+                                       "original_max_position_embeddings", "query_pre_attn_scalar", "sliding_window_pattern"};
     for (size_t i = 0; k && i < sizeof keys / sizeof keys[0]; i++)
         if (!strcmp(k, keys[i])) return true;
     return false;

@@ -97,6 +97,7 @@ static int period_layers(gctx *g, sl_error *err) {
         return sl_errorf(err, SL_EINVAL, "%s: GGUF key %s.attention.sliding_window_pattern must be a number or %d bools",
                          g->ck->path, g->a->gguf_arch, n);
     if (win > 0) add_num(g->cfg, "sliding_window", win);
+    if (!cJSON_IsArray(pat) && period > 0) add_num(g->cfg, "sliding_window_pattern", period);   /* for mlx-lm */
     cJSON *lt = cJSON_AddArrayToObject(g->cfg, "layer_types");
     for (int l = 0; lt && l < n && n < 100000; l++) {
         bool s = win > 0 && (cJSON_IsArray(pat) ? cJSON_IsTrue(cJSON_GetArrayItem(pat, l))
@@ -138,6 +139,7 @@ static int rope_scaling(gctx *g, cJSON **out, sl_error *err) {
         }
         r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "rope_type", "longrope");
+        cJSON_AddStringToObject(r, "type", "longrope");   /* the older spelling mlx-lm's phi3 requires */
         cJSON_AddItemToObject(r, "long_factor", a);
         cJSON_AddItemToObject(r, "short_factor", b);
         add_num(r, "original_max_position_embeddings", thr);
@@ -181,23 +183,21 @@ fail:
     return rc;
 }
 
+/* RoPE in the older config.json spelling (rope_theta, rope_scaling, gemma3's
+ * rope_local_base_freq), which transformers, mlx-lm and the engine all read;
+ * LongRoPE's original context also at the top level, where phi3 models look. */
 static int ropes(gctx *g, sl_error *err) {
     cJSON *r = NULL;
     int rc = rope_scaling(g, &r, err);
     if (rc) return rc;
-    if (!g->a->rope_local_theta) {
-        add_num(g->cfg, "rope_theta", anum(g, "rope.freq_base", 10000));
-        if (r) cJSON_AddItemToObject(g->cfg, "rope_scaling", r);
-        return 0;
-    }
-    /* full / sliding RoPE (sliding: llama.cpp's default base 10000) */
-    cJSON *rp = cJSON_AddObjectToObject(g->cfg, "rope_parameters");
-    cJSON *fa = r ? r : cJSON_CreateObject(), *swa = cJSON_AddObjectToObject(rp, "sliding_attention");
-    cJSON_AddItemToObject(rp, "full_attention", fa);
-    if (!r) cJSON_AddStringToObject(fa, "rope_type", "default");
-    add_num(fa, "rope_theta", anum(g, "rope.freq_base", g->a->rope_theta));
-    add_num(swa, "rope_theta", anum(g, "rope.freq_base_swa", g->a->rope_local_theta));
-    cJSON_AddStringToObject(swa, "rope_type", "default");
+    add_num(g->cfg, "rope_theta", anum(g, "rope.freq_base", g->a->rope_theta));
+    if (g->a->rope_local_theta)   /* sliding layers: llama.cpp's default base 10000 */
+        add_num(g->cfg, "rope_local_base_freq", anum(g, "rope.freq_base_swa", g->a->rope_local_theta));
+    if (!r) return 0;
+    const cJSON *orig = cJSON_GetObjectItemCaseSensitive(r, "original_max_position_embeddings");
+    if (orig && cJSON_GetObjectItemCaseSensitive(r, "long_factor"))
+        add_num(g->cfg, "original_max_position_embeddings", orig->valuedouble);
+    cJSON_AddItemToObject(g->cfg, "rope_scaling", r);
     return 0;
 }
 
