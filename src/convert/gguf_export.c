@@ -18,6 +18,16 @@
  *    matrices in --q-type (default F16), except MLX affine 4-bit weights,
  *    which become Q4_1 losslessly (same codes, scales and biases).
  *
+ * The hyper-parameters are config.json as the engine parses it
+ * (sl_model_config_parse); the family's row of the architecture table
+ * (src/model/arch.c) gives the GGUF architecture, tensor names, Q/K
+ * permutation, norm +1, softcapping, sliding pattern and key order.  RoPE:
+ * linear and yarn as rope.scaling.* keys, Llama 3 as rope_freqs.weight (the
+ * factors convert_hf_to_gguf computes), LongRoPE as rope_factors_long/short,
+ * dynamic NTK (which llama.cpp does not run) under silica.rope.dynamic.*;
+ * GGUF cannot carry a llama sliding window (Mistral) or a sliding-layer RoPE
+ * other than plain.
+ *
  * Per architecture, as llama.cpp's convert_hf_to_gguf.py writes it (facts
  * from its conversion/ python modules and src/models/ sources):
  *  - llama, mistral (as llama), qwen2, qwen3: the keys above;
