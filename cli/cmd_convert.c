@@ -31,6 +31,8 @@ static const char *k_help =
     "               with \"quantization\", <= 5 GiB shards + index.json, tokenizer files)\n"
     "  --to hf      a transformers directory (model.safetensors shards), dequantizing\n"
     "               MLX weights; --to torch: pytorch_model.bin shards\n"
+    "  --to mlx|hf  from a GGUF file: its config.json and weights under Hugging Face\n"
+    "               names (mlx: Q4_0/Q4_1/Q8_0 repacked losslessly, others f16)\n"
     "  --to gguf    from a model directory: a llama.cpp GGUF (metadata, tokenizer) for\n"
     "               llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3\n"
     "  --to safetensors|torch|npz|gguf  on files: the same tensors in another container\n"
@@ -322,7 +324,9 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
     } else {
         if (o.to == SL_FMT_UNKNOWN) return cli_usage(cmd, "missing --to FORMAT");
         /* hf: a transformers directory; torch from a quantized mlx-lm dir or with -d too */
-        if (dir && to_name && !strcmp(to_name, "hf")) o.layout = SL_LAYOUT_HF;
+        sl_error fe;
+        if (to_name && !strcmp(to_name, "hf") && (dir || sl_detect_format(src, &fe) == SL_FMT_GGUF))
+            o.layout = SL_LAYOUT_HF;   /* GGUF -> transformers directory */
         if (dir && o.to == SL_FMT_TORCH && (o.dequantize || sl_convert_dir_is_quantized(src))) o.layout = SL_LAYOUT_HF;
         if (dir && o.to == SL_FMT_SAFETENSORS && o.layout == SL_LAYOUT_PLAIN && (o.dequantize || sl_convert_dir_is_quantized(src)))
             o.layout = SL_LAYOUT_HF;

@@ -1,15 +1,13 @@
 /*
- * arch.c — per-architecture rules for model conversion: which model types
- * are supported, mlx-lm's sanitize (rotary inv_freq dropped, tied lm_head
- * dropped), whether the head is tied, and mlx-lm's module order (the order
- * of tree_flatten(model.parameters()), which decides shard boundaries and
- * the order of per-layer entries in config.json's "quantization").
+ * arch.c — the architecture table (src/model/arch.c) as model conversion
+ * uses it: lookups with conversion's messages, the tied head of a source
+ * config, and mlx-lm's module order (the order of
+ * tree_flatten(model.parameters()), which decides shard boundaries and the
+ * order of per-layer entries in config.json's "quantization").
  *
- * GGUF export (sl_arch_find_gguf) also knows gemma3_text.
- *
- * Invariants: the table is static; names are compared segment by segment
- * with a fixed rank per segment name (unknown segments sort after known ones,
- * then by strcmp; numeric segments by value), so the order is total.
+ * Invariants: names are compared segment by segment with a fixed rank per
+ * segment name (unknown segments sort after known ones, then by strcmp;
+ * numeric segments by value), so the order is total.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,54 +15,36 @@
 
 #include "convert_impl.h"
 
-static const sl_arch k_arch[] = {
-    /* model_type, mlx module, tied default, drop inv_freq, gguf arch */
-    {"llama", "llama", 1, true, "llama"},
-    {"mistral", "llama", 1, true, "llama"},
-    {"qwen2", "qwen2", 1, true, "qwen2"},
-    {"qwen3", "qwen3", 1, false, "qwen3"},
-    {"gemma", "gemma", -1, false, "gemma"},
-    {"gemma2", "gemma2", -1, false, "gemma2"},
-    {"phi3", "phi3", 0, false, "phi3"},
-};
-#define N_ARCH (sizeof k_arch / sizeof k_arch[0])
-
-const char *sl_arch_supported_list(void) {
-    static char buf[256];
+/* Model types with mlx-lm conversion rules (model_type, comma-separated). */
+static const char *mlx_supported(void) {
+    static char buf[160];
     if (!buf[0]) {
         size_t o = 0;
-        for (size_t i = 0; i < N_ARCH; i++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", i ? ", " : "", k_arch[i].model_type);
+        for (int i = 0; i < SL_ARCH_COUNT; i++) {
+            const sl_arch_info *a = sl_arch_get((sl_arch)i);
+            if (a->mlx_module) o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", o ? ", " : "", a->model_type);
+        }
     }
     return buf;
 }
 
-const sl_arch *sl_arch_find(const char *model_type, const char *path, sl_error *err) {
-    if (model_type)
-        for (size_t i = 0; i < N_ARCH; i++)
-            if (!strcmp(k_arch[i].model_type, model_type)) return &k_arch[i];
+const sl_arch_info *sl_convert_arch(const char *model_type, const char *path, sl_error *err) {
+    const sl_arch_info *a = sl_arch_by_model_type(model_type);
+    if (a && a->mlx_module) return a;
     sl_errorf(err, SL_EUNSUPPORTED, "%s: %s model_type '%s' (supported: %s)", path,
-              model_type ? "unsupported" : "config.json has no", model_type ? model_type : "", sl_arch_supported_list());
+              model_type ? "unsupported" : "config.json has no", model_type ? model_type : "", mlx_supported());
     return NULL;
 }
 
-/* GGUF export also takes gemma3_text (no mlx-lm conversion rules for it here). */
-static const sl_arch k_gguf_only[] = {
-    {"gemma3_text", "gemma3_text", 1, false, "gemma3"},
-};
-
-const sl_arch *sl_arch_find_gguf(const char *model_type, const char *path, sl_error *err) {
-    if (model_type)
-        for (size_t i = 0; i < sizeof k_gguf_only / sizeof k_gguf_only[0]; i++)
-            if (!strcmp(k_gguf_only[i].model_type, model_type)) return &k_gguf_only[i];
-    const sl_arch *a = sl_arch_find(model_type, path, err);
-    if (!a && model_type)
-        sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported model_type '%s' (GGUF export supports: %s, gemma3_text)", path,
-                  model_type, sl_arch_supported_list());
+const sl_arch_info *sl_convert_arch_gguf(const char *model_type, const char *path, sl_error *err) {
+    const sl_arch_info *a = sl_arch_by_model_type(model_type);
+    if (!a)
+        sl_errorf(err, SL_EUNSUPPORTED, "%s: %s model_type '%s' (GGUF export supports: %s)", path,
+                  model_type ? "unsupported" : "config.json has no", model_type ? model_type : "", sl_arch_supported());
     return a;
 }
 
-bool sl_arch_tied(const sl_arch *a, const pj *config) {
+bool sl_convert_tied(const sl_arch_info *a, const pj *config) {
     if (a->tied_default < 0) return true;
     const pj *t = pj_get(config, "tie_word_embeddings");
     if (!t || t->type == PJ_NULL) return a->tied_default == 1;

@@ -2,11 +2,12 @@
  * convert_impl.h — internals shared by the src/convert/ files (not public).
  *
  *  pyjson.c    JSON tree printed exactly like Python's json.dump(indent=N)
- *  arch.c      per-architecture rules (sanitize, tied heads, module order)
+ *  arch.c      the architecture table (src/model/arch.h) for conversion: lookups, tied heads, module order
  *  plan.c      a model conversion as a list of output tensors + producers
  *  mlx.c       HF / mlx-lm directory -> mlx-lm directory (mlx_lm.convert)
  *  hf.c        mlx-lm / HF directory -> transformers directory (safetensors / torch)
  *  gguf_export.c  model directory -> llama.cpp GGUF
+ *  gguf_import.c  llama.cpp GGUF -> mlx-lm / transformers directory
  *  convert.c   plain container conversion and the sl_convert_path entry
  */
 #ifndef SILICA_CONVERT_IMPL_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/arch.h"
 #include "silica/convert.h"
 #include "silica/quant.h"
 #include "silica/writer.h"
@@ -58,21 +60,13 @@ const char *pj_str(const pj *v);
 
 /* ---- arch.c ---- */
 
-typedef struct sl_arch {
-    const char *model_type;   /* as in config.json */
-    const char *mlx_module;   /* mlx-lm module handling it (mistral -> llama) */
-    int tied_default;         /* tie_word_embeddings when absent: 1, 0; -1 = always tied (no lm_head) */
-    bool drop_inv_freq;       /* sanitize drops *self_attn.rotary_emb.inv_freq */
-    const char *gguf_arch;    /* llama.cpp general.architecture, NULL = no GGUF export */
-} sl_arch;
-
-/* NULL with an error listing the supported model types. */
-const sl_arch *sl_arch_find(const char *model_type, const char *path, sl_error *err);
-const char *sl_arch_supported_list(void);
-/* sl_arch_find plus the model types only GGUF export handles (gemma3_text). */
-const sl_arch *sl_arch_find_gguf(const char *model_type, const char *path, sl_error *err);
-/* Does the source config tie the head to the embedding? */
-bool sl_arch_tied(const sl_arch *a, const pj *config);
+/* A model type with mlx-lm conversion rules (mlx_module set); NULL with an
+ * error listing them. */
+const sl_arch_info *sl_convert_arch(const char *model_type, const char *path, sl_error *err);
+/* Any model type of the table (GGUF export); NULL with an error listing them. */
+const sl_arch_info *sl_convert_arch_gguf(const char *model_type, const char *path, sl_error *err);
+/* Does the source config tie the head to the embedding (mlx-lm's defaults)? */
+bool sl_convert_tied(const sl_arch_info *a, const pj *config);
 /* Compare two parameter names in mlx-lm module order (tree_flatten of the
  * model: embed_tokens, layers by index, q/k/v/o, gate/down/up, norms, head). */
 int sl_arch_cmp_names(const char *a, const char *b);
@@ -150,11 +144,14 @@ int sl_convert_to_mlx(const char *src, const char *dst, const sl_convert_opts *o
                       sl_error *err);
 int sl_convert_to_hf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                      sl_error *err);
+/* Write a planned transformers directory (hf.c): shards (safetensors, or
+ * torch when o->to is torch), index.json, config.json without "quantization",
+ * side_src's non-weight files (NULL: none). */
+int sl_hf_save(sl_plan *p, pj *cfg, const char *side_src, const char *dst, sl_error *err);
 int sl_convert_gguf_to_mlx(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                            sl_error *err);
-/* llama.cpp tensor name <-> HF name (gguf_export.c); false when unknown. */
-bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap);
-bool sl_gguf_name_to_hf(const char *gguf, char *out, size_t cap);
+int sl_convert_gguf_to_hf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
+                          sl_error *err);
 int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                        sl_error *err);
 

@@ -18,6 +18,16 @@
  *    matrices in --q-type (default F16), except MLX affine 4-bit weights,
  *    which become Q4_1 losslessly (same codes, scales and biases).
  *
+ * The hyper-parameters are config.json as the engine parses it
+ * (sl_model_config_parse); the family's row of the architecture table
+ * (src/model/arch.c) gives the GGUF architecture, tensor names, Q/K
+ * permutation, norm +1, softcapping, sliding pattern and key order.  RoPE:
+ * linear and yarn as rope.scaling.* keys, Llama 3 as rope_freqs.weight (the
+ * factors convert_hf_to_gguf computes), LongRoPE as rope_factors_long/short,
+ * dynamic NTK (which llama.cpp does not run) under silica.rope.dynamic.*;
+ * GGUF cannot carry a llama sliding window (Mistral) or a sliding-layer RoPE
+ * other than plain.
+ *
  * Per architecture, as llama.cpp's convert_hf_to_gguf.py writes it (facts
  * from its conversion/ python modules and src/models/ sources):
  *  - llama, mistral (as llama), qwen2, qwen3: the keys above;
@@ -125,101 +135,129 @@ static const pj *rope_obj(const pj *cfg, const char *which) {
     return rp && rp->type == PJ_OBJ && !strcmp(which, "full_attention") ? rp : NULL;
 }
 
-static double rope_theta(const pj *cfg, double dflt) {
-    const pj *r = rope_obj(cfg, "full_attention");
-    double t = cfg_num(r, "rope_theta", 0);
-    return t > 0 ? t : cfg_num(cfg, "rope_theta", dflt);
-}
-
-/* The period P of layer_types when sliding layers are exactly those with
- * l % P < P - 1 (llama.cpp's set_swa_pattern); 0 when it has no such form. */
-static int swa_period(const pj *cfg) {
-    const pj *lt = pj_get(cfg, "layer_types");
-    if (!lt || lt->type != PJ_ARR || !lt->n) return 0;
-    for (size_t P = 1; P <= lt->n; P++) {
+/* The period P of the sliding layers when they are exactly those with
+ * l % P < P - 1 (llama.cpp's set_swa_pattern); 0 when they have no such form. */
+static int swa_period(const sl_model_config *c) {
+    for (int P = 1; P <= c->n_layers; P++) {
         bool ok = true;
-        for (size_t l = 0; ok && l < lt->n; l++) {
-            const char *v = pj_str(lt->vals[l]);
-            bool sliding = v && !strcmp(v, "sliding_attention");
-            ok = sliding == (l % P < P - 1);
-        }
-        if (ok) return (int)P;
+        for (int l = 0; ok && l < c->n_layers; l++) ok = c->layer_sliding[l] == (l % P < P - 1);
+        if (ok) return P;
     }
     return 0;
 }
 
-static bool is_gemma(const char *arch) { return !strncmp(arch, "gemma", 5); }
-
-static int arch_metadata(cJSON *m, const char *arch, const pj *cfg, const char *name, sl_dtype main_type, sl_error *err) {
+/* RoPE scaling keys for the full-attention RoPE (llama.cpp gguf-py constants
+ * Keys.Rope); Llama 3 and LongRoPE go as factor tensors (rope_tensors).
+ * Dynamic NTK, which llama.cpp does not run (it is plain RoPE within the
+ * trained context), is kept under silica.rope.dynamic.*. */
+static int rope_keys(cJSON *m, const char *arch, const sl_model_config *c, sl_error *err) {
+    const sl_rope_config *r = &c->rope;
     char k[128];
-    long long heads = (long long)cfg_num(cfg, "num_attention_heads", 0), hidden = (long long)cfg_num(cfg, "hidden_size", 0);
-    long long head_dim = (long long)cfg_num(cfg, "head_dim", heads ? (double)(hidden / heads) : 0);
-    if (!heads || !hidden || !pj_get(cfg, "num_hidden_layers") || !pj_get(cfg, "intermediate_size"))
-        return sl_errorf(err, SL_EINVAL, "config.json: needs hidden_size, num_attention_heads, num_hidden_layers and "
-                                         "intermediate_size for GGUF export");
-    bool llama_like = !strcmp(arch, "llama") || !strncmp(arch, "qwen", 4);
-    bool phi3 = !strcmp(arch, "phi3"), gemma3 = !strcmp(arch, "gemma3");
-    const pj *rope = rope_obj(cfg, "full_attention");
-    const char *rtype = pj_str(pj_get(rope, "rope_type"));
-    if (!rtype) rtype = pj_str(pj_get(rope, "type"));
+    int rc = 0;
+#define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+    switch (r->type) {
+    case SL_ROPE_DEFAULT:
+    case SL_ROPE_LLAMA3:
+    case SL_ROPE_LONGROPE: break;
+    case SL_ROPE_LINEAR:
+        rc |= kv_str(m, K("rope.scaling.type"), "linear");
+        rc |= kv_f32(m, K("rope.scaling.factor"), r->factor);
+        break;
+    case SL_ROPE_YARN:
+        if (r->mscale > 0 || r->mscale_all_dim > 0 || r->attention_factor > 0 || !r->truncate)
+            return sl_errorf(err, SL_EUNSUPPORTED, "config.json: yarn RoPE with mscale, attention_factor or truncate "
+                                                   "false has no GGUF form");
+        rc |= kv_str(m, K("rope.scaling.type"), "yarn");
+        rc |= kv_f32(m, K("rope.scaling.factor"), r->factor);
+        if (r->original_max_pos) rc |= kv_u32(m, K("rope.scaling.original_context_length"), r->original_max_pos);
+        if (r->beta_fast != 32.0) rc |= kv_f32(m, K("rope.scaling.yarn_beta_fast"), r->beta_fast);
+        if (r->beta_slow != 1.0) rc |= kv_f32(m, K("rope.scaling.yarn_beta_slow"), r->beta_slow);
+        break;
+    case SL_ROPE_DYNAMIC:
+        rc |= kv_f32(m, "silica.rope.dynamic.factor", r->factor);
+        if (r->original_max_pos) rc |= kv_u32(m, "silica.rope.dynamic.original_context_length", r->original_max_pos);
+        break;
+    }
+#undef K
+    return rc ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
+}
+
+/* LongRoPE's attention factor as config.json gives it or transformers derives it. */
+static double longrope_attn(const sl_model_config *c) {
+    const sl_rope_config *r = &c->rope;
+    if (r->attention_factor > 0) return r->attention_factor;
+    int64_t orig = r->original_max_pos > 0 ? r->original_max_pos : c->max_position_embeddings;
+    double scale = (double)c->max_position_embeddings / (double)(orig > 0 ? orig : 1);
+    return scale > 1.0 ? sqrt(1 + log(scale) / log((double)orig)) : 1.0;
+}
+
+static int arch_metadata(cJSON *m, const sl_arch_info *a, const pj *cfg, const sl_model_config *c, const char *name,
+                         sl_dtype main_type, sl_error *err) {
+    char k[128];
+    const char *arch = a->gguf_arch;
+    if (a->rope_local_theta > 0 && (c->rope_local.type != SL_ROPE_DEFAULT || c->rope.type == SL_ROPE_LLAMA3))
+        return sl_errorf(err, SL_EUNSUPPORTED, "config.json: %s RoPE of the sliding layers has no GGUF form",
+                         c->rope.type == SL_ROPE_LLAMA3 ? "llama3" : "scaled");
     int rc = kv_str(m, "general.architecture", arch);
     rc |= kv_str(m, "general.name", name);
     rc |= kv_u32(m, "general.file_type", ftype_of(main_type));
     if (sl_dtype_get(main_type)->is_quant) rc |= kv_u32(m, "general.quantization_version", 2);
 #define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
-    long long ctx = (long long)cfg_num(cfg, "max_position_embeddings", 2048);
+    int64_t ctx = c->max_position_embeddings;
     rc |= kv_u32(m, K("context_length"), ctx);
-    rc |= kv_u32(m, K("embedding_length"), hidden);
-    rc |= kv_u32(m, K("block_count"), (long long)cfg_num(cfg, "num_hidden_layers", 0));
-    rc |= kv_u32(m, K("feed_forward_length"), (long long)cfg_num(cfg, "intermediate_size", 0));
-    rc |= kv_u32(m, K("attention.head_count"), heads);
-    rc |= kv_u32(m, K("attention.head_count_kv"), (long long)cfg_num(cfg, "num_key_value_heads", (double)heads));
-    rc |= kv_f32(m, K("attention.layer_norm_rms_epsilon"), cfg_num(cfg, "rms_norm_eps", 1e-6));
-    if (llama_like) {
-        rc |= kv_f32(m, K("rope.freq_base"), rope_theta(cfg, !strcmp(arch, "llama") ? 10000 : 1000000));
-        rc |= kv_u32(m, K("rope.dimension_count"), head_dim);
-    } else if (phi3) {
-        double prf = cfg_num(rope, "partial_rotary_factor", cfg_num(cfg, "partial_rotary_factor", 1.0));
-        long long orig = (long long)cfg_num(rope, "original_max_position_embeddings",
-                                            cfg_num(cfg, "original_max_position_embeddings", (double)ctx));
+    rc |= kv_u32(m, K("embedding_length"), c->hidden_size);
+    rc |= kv_u32(m, K("block_count"), c->n_layers);
+    rc |= kv_u32(m, K("feed_forward_length"), c->intermediate_size);
+    rc |= kv_u32(m, K("attention.head_count"), c->n_heads);
+    rc |= kv_u32(m, K("attention.head_count_kv"), c->n_kv_heads);
+    rc |= kv_f32(m, K("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    if (!rc) switch (a->gguf_rope) {
+    case SL_GGUF_ROPE_LLAMA:
+        rc |= kv_f32(m, K("rope.freq_base"), c->rope.theta);
+        rc |= kv_u32(m, K("rope.dimension_count"), c->rotary_dim);
+        if (!rc) rc = rope_keys(m, arch, c, err);
+        break;
+    case SL_GGUF_ROPE_PHI3: {
+        int64_t orig = c->rope.original_max_pos > 0 ? c->rope.original_max_pos : ctx;
         rc |= kv_u32(m, K("rope.scaling.original_context_length"), orig);
-        rc |= kv_u32(m, K("rope.dimension_count"), (long long)(prf * (double)hidden) / heads);
-        rc |= kv_f32(m, K("rope.freq_base"), rope_theta(cfg, 10000));
-        rc |= kv_u32(m, K("attention.sliding_window"), (long long)cfg_num(cfg, "sliding_window", 0));
-        if (pj_get(rope, "long_factor") && rtype && (!strcmp(rtype, "longrope") || !strcmp(rtype, "su"))) {
-            double scale = (double)ctx / (double)(orig > 0 ? orig : 1);
-            rc |= kv_f32(m, K("rope.scaling.attn_factor"),
-                         scale > 1.0 ? sqrt(1 + log(scale) / log((double)orig)) : 1.0);
+        rc |= kv_u32(m, K("rope.dimension_count"), c->rotary_dim);
+        rc |= kv_f32(m, K("rope.freq_base"), c->rope.theta);
+        rc |= kv_u32(m, K("attention.sliding_window"), c->sliding_window);
+        if (c->rope.type == SL_ROPE_LONGROPE) rc |= kv_f32(m, K("rope.scaling.attn_factor"), longrope_attn(c));
+        else if (!rc) rc = rope_keys(m, arch, c, err);
+        break;
+    }
+    case SL_GGUF_ROPE_GEMMA3:
+        if (!rc) rc = rope_keys(m, arch, c, err);
+        rc |= kv_f32(m, K("rope.freq_base"), c->rope.theta);
+        {
+            const pj *sw = rope_obj(cfg, "sliding_attention");
+            if ((sw && pj_get(sw, "rope_theta")) || pj_get(cfg, "rope_local_base_freq"))
+                rc |= kv_f32(m, K("rope.freq_base_swa"), c->rope_local.theta);
         }
-    } else if (gemma3) {
-        if (rtype && !strcmp(rtype, "linear") && pj_get(rope, "factor")) {
-            rc |= kv_str(m, K("rope.scaling.type"), "linear");
-            rc |= kv_f32(m, K("rope.scaling.factor"), cfg_num(rope, "factor", 1.0));
-        }
-        rc |= kv_f32(m, K("rope.freq_base"), rope_theta(cfg, 1000000));
-        const pj *sw = rope_obj(cfg, "sliding_attention");
-        double lt = sw ? cfg_num(sw, "rope_theta", 0) : cfg_num(cfg, "rope_local_base_freq", 0);
-        if (lt > 0) rc |= kv_f32(m, K("rope.freq_base_swa"), lt);
-    } else { /* gemma, gemma2 */
-        double t = rope_theta(cfg, 10000);
-        if (t != 10000) rc |= kv_f32(m, K("rope.freq_base"), t);
+        break;
+    case SL_GGUF_ROPE_GEMMA:
+        if (c->rope.theta != 10000) rc |= kv_f32(m, K("rope.freq_base"), c->rope.theta);   /* llama.cpp's default */
+        if (!rc) rc = rope_keys(m, arch, c, err);
+        break;
     }
-    if (is_gemma(arch) || pj_get(cfg, "head_dim")) {
-        rc |= kv_u32(m, K("attention.key_length"), head_dim);
-        rc |= kv_u32(m, K("attention.value_length"), head_dim);
+    if (rc) return rc == SL_ENOMEM || rc == SL_EUNSUPPORTED ? rc : sl_errorf(err, SL_ENOMEM, "out of memory");
+    if (a->gemma || pj_get(cfg, "head_dim")) {
+        rc |= kv_u32(m, K("attention.key_length"), c->head_dim);
+        rc |= kv_u32(m, K("attention.value_length"), c->head_dim);
     }
-    if (!strcmp(arch, "gemma2")) {
-        rc |= kv_f32(m, K("attn_logit_softcapping"), cfg_num(cfg, "attn_logit_softcapping", 50.0));
-        rc |= kv_f32(m, K("final_logit_softcapping"), cfg_num(cfg, "final_logit_softcapping", 30.0));
+    if (a->softcap && a->attn_softcap > 0) {   /* convert_hf_to_gguf Gemma2Model: both, always */
+        rc |= kv_f32(m, K("attn_logit_softcapping"), c->attn_softcap);
+        rc |= kv_f32(m, K("final_logit_softcapping"), c->final_softcap);
+    } else if (a->softcap && c->final_softcap != 0) {   /* Gemma3Model: final when set */
+        rc |= kv_f32(m, K("final_logit_softcapping"), c->final_softcap);
     }
-    if (gemma3 && cfg_num(cfg, "final_logit_softcapping", 0) != 0)
-        rc |= kv_f32(m, K("final_logit_softcapping"), cfg_num(cfg, "final_logit_softcapping", 0));
-    if (!strcmp(arch, "gemma2") || gemma3) {
-        rc |= kv_u32(m, K("attention.sliding_window"), (long long)cfg_num(cfg, "sliding_window", 4096));
-        int P = swa_period(cfg), dflt = gemma3 ? 6 : 2;
-        if (P && P != dflt) rc |= kv_u32(m, K("attention.sliding_window_pattern"), P);
+    if (a->swa == SL_SWA_PERIOD) {
+        rc |= kv_u32(m, K("attention.sliding_window"), c->sliding_window > 0 ? c->sliding_window : a->sliding_window);
+        int P = swa_period(c);
+        if (P && P != a->swa_period) rc |= kv_u32(m, K("attention.sliding_window_pattern"), P);
     }
-    rc |= kv_u32(m, K("vocab_size"), (long long)cfg_num(cfg, "vocab_size", 0));
+    rc |= kv_u32(m, K("vocab_size"), c->vocab_size);
 #undef K
     return rc ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
 }
@@ -431,64 +469,6 @@ done:
     return rc;
 }
 
-/* ---- tensor names ---- */
-
-static const struct { const char *hf, *gg; } k_names[] = {
-        {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"}, {"self_attn.v_proj", "attn_v"},
-        {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"}, {"self_attn.k_norm", "attn_k_norm"},
-        {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"}, {"mlp.gate_proj", "ffn_gate"},
-        {"mlp.up_proj", "ffn_up"}, {"mlp.down_proj", "ffn_down"},
-        /* phi3 (fused) */
-        {"self_attn.qkv_proj", "attn_qkv"}, {"mlp.gate_up_proj", "ffn_up"},
-};
-#define N_NAMES (sizeof k_names / sizeof k_names[0])
-/* gemma2 / gemma3 sandwich norms (post_attention_layernorm means another thing there) */
-static const struct { const char *hf, *gg; } k_sandwich[] = {
-        {"post_attention_layernorm", "post_attention_norm"}, {"pre_feedforward_layernorm", "ffn_norm"},
-        {"post_feedforward_layernorm", "post_ffw_norm"},
-};
-
-static bool name_from_hf(const char *hf, bool sandwich, char *out, size_t cap) {
-    const char *suffix = strrchr(hf, '.');
-    if (!suffix) return false;
-    size_t stem = (size_t)(suffix - hf);
-    if (!strncmp(hf, "model.embed_tokens", stem) && stem == 18) return snprintf(out, cap, "token_embd%s", suffix) > 0;
-    if (!strncmp(hf, "model.norm", stem) && stem == 10) return snprintf(out, cap, "output_norm%s", suffix) > 0;
-    if (!strncmp(hf, "lm_head", stem) && stem == 7) return snprintf(out, cap, "output%s", suffix) > 0;
-    unsigned layer;
-    int used = 0;
-    if (sscanf(hf, "model.layers.%u.%n", &layer, &used) != 1 || used == 0) return false;
-    const char *rest = hf + used;
-    size_t rl = (size_t)(suffix - rest);
-    for (size_t i = 0; sandwich && i < sizeof k_sandwich / sizeof k_sandwich[0]; i++)
-        if (strlen(k_sandwich[i].hf) == rl && !strncmp(rest, k_sandwich[i].hf, rl))
-            return snprintf(out, cap, "blk.%u.%s%s", layer, k_sandwich[i].gg, suffix) > 0;
-    for (size_t i = 0; i < N_NAMES; i++)
-        if (strlen(k_names[i].hf) == rl && !strncmp(rest, k_names[i].hf, rl))
-            return snprintf(out, cap, "blk.%u.%s%s", layer, k_names[i].gg, suffix) > 0;
-    return false;
-}
-
-bool sl_gguf_name_from_hf(const char *hf, char *out, size_t cap) { return name_from_hf(hf, false, out, cap); }
-
-bool sl_gguf_name_to_hf(const char *gg, char *out, size_t cap) {
-    const char *suffix = strrchr(gg, '.');
-    if (!suffix) return false;
-    size_t stem = (size_t)(suffix - gg);
-    if (stem == 10 && !strncmp(gg, "token_embd", stem)) return snprintf(out, cap, "model.embed_tokens%s", suffix) > 0;
-    if (stem == 11 && !strncmp(gg, "output_norm", stem)) return snprintf(out, cap, "model.norm%s", suffix) > 0;
-    if (stem == 6 && !strncmp(gg, "output", stem)) return snprintf(out, cap, "lm_head%s", suffix) > 0;
-    unsigned layer;
-    int used = 0;
-    if (sscanf(gg, "blk.%u.%n", &layer, &used) != 1 || used == 0) return false;
-    const char *rest = gg + used;
-    size_t rl = (size_t)(suffix - rest);
-    for (size_t i = 0; i < N_NAMES; i++)   /* first match: ffn_up is mlp.up_proj (llama family) */
-        if (strlen(k_names[i].gg) == rl && !strncmp(rest, k_names[i].gg, rl))
-            return snprintf(out, cap, "model.layers.%u.%s%s", layer, k_names[i].hf, suffix) > 0;
-    return false;
-}
-
 static int cmp_out(const void *a, const void *b) {
     return sl_arch_cmp_names(((const sl_out_tensor *)a)->src->name, ((const sl_out_tensor *)b)->src->name);
 }
@@ -547,39 +527,47 @@ static int requantize_gguf(const char *src, const char *dst, const sl_convert_op
     return rc;
 }
 
-/* phi3 LongRoPE: rope_factors_long / rope_factors_short (F32 [rotary_dim/2])
- * from config.json, planned from owned arrays (t[i] views f[i]). */
-static int phi3_rope_factors(sl_plan *p, const pj *cfg, sl_tensor t[2], float *f[2], sl_error *err) {
-    const pj *rope = rope_obj(cfg, "full_attention");
-    static const char *const key[2] = {"long_factor", "short_factor"};
-    static const char *const gg[2] = {"rope_factors_long.weight", "rope_factors_short.weight"};
-    const pj *lf = pj_get(rope, key[0]), *sf = pj_get(rope, key[1]);
-    if (!lf || lf->type != PJ_ARR || !lf->n) return 0;   /* no LongRoPE */
-    double heads = cfg_num(cfg, "num_attention_heads", 1), hidden = cfg_num(cfg, "hidden_size", 0);
-    double prf = cfg_num(rope, "partial_rotary_factor", cfg_num(cfg, "partial_rotary_factor", 1.0));
-    size_t want = (size_t)((long long)(prf * hidden) / (long long)(heads > 0 ? heads : 1)) / 2;
-    if (!sf || sf->type != PJ_ARR || lf->n != want || sf->n != want)
-        return sl_errorf(err, SL_EINVAL, "config.json: rope long_factor and short_factor must both have rotary_dim/2 = "
-                                         "%zu numbers", want);
-    for (int i = 0; i < 2; i++) {
-        const pj *a = i ? sf : lf;
-        f[i] = malloc(want * sizeof *f[i]);
-        if (!f[i]) return sl_errorf(err, SL_ENOMEM, "out of memory");
-        for (size_t j = 0; j < want; j++) {
-            const pj *v = a->vals[j];
-            if (v->type != PJ_INT && v->type != PJ_FLOAT)
-                return sl_errorf(err, SL_EINVAL, "config.json: rope %s[%zu] must be a number", key[i], j);
-            f[i][j] = (float)(v->type == PJ_INT ? (double)strtoll(v->s, NULL, 10) : v->d);
-        }
-        t[i] = (sl_tensor){.name = (char *)gg[i], .dtype = SL_F32, .ndim = 1, .shape = {(int64_t)want},
+/* RoPE factor tensors (F32 [rotary_dim/2], owned arrays f[i] viewed by t[i]):
+ * LongRoPE's rope_factors_long / rope_factors_short, Llama 3's rope_freqs
+ * (convert_hf_to_gguf's factors, which llama.cpp divides the frequencies by). */
+static int rope_tensors(sl_plan *p, const sl_model_config *c, sl_tensor t[2], float *f[2], sl_error *err) {
+    const sl_rope_config *r = &c->rope;
+    static const char *const longrope[2] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    const char *name[2] = {NULL, NULL};
+    size_t n = (size_t)c->rotary_dim / 2;
+    if (r->type == SL_ROPE_LONGROPE) {
+        name[0] = longrope[0];
+        name[1] = longrope[1];
+    } else if (r->type == SL_ROPE_LLAMA3) {
+        name[0] = "rope_freqs.weight";
+    }
+    for (int i = 0; i < 2 && name[i]; i++) {
+        if (!(f[i] = malloc(n * sizeof *f[i]))) return sl_errorf(err, SL_ENOMEM, "out of memory");
+        if (r->type == SL_ROPE_LLAMA3) sl_arch_llama3_factors(r, c->rotary_dim, f[i]);
+        else memcpy(f[i], i ? r->short_factor : r->long_factor, n * sizeof *f[i]);
+        t[i] = (sl_tensor){.name = (char *)name[i], .dtype = SL_F32, .ndim = 1, .shape = {(int64_t)n},
                            .strides = {1}, .contiguous = true, .data = (const uint8_t *)f[i],
-                           .nbytes = want * 4, .numel = want};
-        sl_out_tensor ot = {.name = (char *)gg[i], .ndim = 1, .shape = {(int64_t)want}, .src = &t[i],
+                           .nbytes = n * 4, .numel = n};
+        sl_out_tensor ot = {.name = (char *)name[i], .ndim = 1, .shape = {(int64_t)n}, .src = &t[i],
                             .kind = SL_OUT_GGUF_Q, .dtype = SL_F32};
         int rc = sl_plan_add(p, &ot, err);
         if (rc) return rc;
     }
     return 0;
+}
+
+/* config.json parsed as the engine parses it (the GGUF's hyper-parameters). */
+static int parse_config(const pj *cfg, const char *src, sl_model_config *c, sl_error *err) {
+    size_t len = 0;
+    char *text = pj_dump(cfg, -1, &len);
+    cJSON *j = text ? cJSON_ParseWithLength(text, len) : NULL;
+    free(text);
+    if (!j) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    char where[600];
+    snprintf(where, sizeof where, "%s/config.json", src);
+    int rc = sl_model_config_parse(j, where, c, err);
+    cJSON_Delete(j);
+    return rc;
 }
 
 int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
@@ -589,29 +577,28 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
         return sl_errorf(err, SL_EINVAL, "%s: already exists (use --force to replace it)", dst);
     pj *cfg = NULL;
     sl_checkpoint *ck = NULL;
-    const sl_arch *arch = NULL;
+    const sl_arch_info *arch = NULL;
     cJSON *meta = NULL;
     sl_plan p = {.o = o, .st = st};
     char *cpath = sl_path_join(src, "config.json");
     int rc = pj_load(cpath, &cfg, err);
     free(cpath);
     if (!rc && cfg->type != PJ_OBJ) rc = sl_errorf(err, SL_EINVAL, "%s/config.json: not a JSON object", src);
-    if (!rc && !(arch = sl_arch_find_gguf(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
+    if (!rc && !(arch = sl_convert_arch_gguf(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
+    sl_model_config mc = {0};
+    if (!rc) rc = parse_config(cfg, src, &mc, err);
     if (!rc) rc = sl_checkpoint_open(src, &ck, err);
     sl_dtype want = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type
                     : o->dtype != SL_DTYPE_INVALID   ? o->dtype
                     : o->q.enabled                    ? SL_Q4_0
                                                       : SL_F16;
-    bool permute = arch && !strcmp(arch->gguf_arch, "llama");
-    uint32_t heads = (uint32_t)cfg_num(cfg, "num_attention_heads", 0);
-    uint32_t kv_heads = (uint32_t)cfg_num(cfg, "num_key_value_heads", heads);
-    bool tied = arch && sl_arch_tied(arch, cfg);
-    bool gemma = arch && is_gemma(arch->gguf_arch);
-    bool sandwich = arch && (!strcmp(arch->gguf_arch, "gemma2") || !strcmp(arch->gguf_arch, "gemma3"));
+    bool permute = arch && arch->gguf_permute_qk;
+    uint32_t heads = (uint32_t)mc.n_heads, kv_heads = (uint32_t)mc.n_kv_heads;
+    bool tied = arch && sl_convert_tied(arch, cfg);
     p.ck = ck;
     sl_tensor rope_t[2];
     float *rope_f[2] = {NULL, NULL};
-    if (!rc && !strcmp(arch->gguf_arch, "phi3")) rc = phi3_rope_factors(&p, cfg, rope_t, rope_f, err);
+    if (!rc) rc = rope_tensors(&p, &mc, rope_t, rope_f, err);
     for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
         const sl_tensor *t = &ck->tensors[i];
         if (strstr(t->name, "rotary_emb.inv_freq")) continue;
@@ -624,13 +611,13 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
             if (w && w->dtype == SL_U32) continue;
         }
         char name[128];
-        if (!name_from_hf(t->name, sandwich, name, sizeof name)) {
+        if (!sl_arch_gguf_name(arch, t->name, name, sizeof name)) {
             rc = sl_errorf(err, SL_EUNSUPPORTED, "%s: tensor '%s' has no llama.cpp name", src, t->name);
             break;
         }
         sl_out_tensor ot = {.name = name, .ndim = t->ndim, .src = t, .params = t->numel};
         memcpy(ot.shape, t->shape, sizeof ot.shape);
-        if (gemma && sl_str_ends_with(t->name, "norm.weight")) ot.add = 1.0f;   /* RMSNorm scales by 1 + w */
+        if (arch->gemma && sl_str_ends_with(t->name, "norm.weight")) ot.add = 1.0f;   /* RMSNorm scales by 1 + w */
         bool is_q = strstr(t->name, "self_attn.q_proj") != NULL, is_k = strstr(t->name, "self_attn.k_proj") != NULL;
         if (permute && (is_q || is_k)) ot.permute_heads = is_q ? heads : kv_heads;
         if (t->dtype == SL_U32) { /* MLX quantized matrix */
@@ -690,7 +677,7 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     }
     if (!rc) {
         const char *base = sl_path_basename(src);
-        rc = arch_metadata(meta, arch->gguf_arch, cfg, base && *base ? base : "model", want, err);
+        rc = arch_metadata(meta, arch, cfg, &mc, base && *base ? base : "model", want, err);
     }
     if (!rc) rc = tokenizer_metadata(meta, src, arch->model_type, cfg, (long long)cfg_num(cfg, "vocab_size", 0), err);
     if (!rc) rc = write_gguf(&p, dst, meta, err);
@@ -701,6 +688,7 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     cJSON_Delete(meta);
     sl_plan_free(&p);
     pj_free(cfg);
+    sl_model_config_free(&mc);
     sl_checkpoint_close(ck);
     free(rope_f[0]);
     free(rope_f[1]);

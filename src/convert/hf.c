@@ -23,7 +23,7 @@ static int cmp_out(const void *a, const void *b) {
     return sl_arch_cmp_names(((const sl_out_tensor *)a)->name, ((const sl_out_tensor *)b)->name);
 }
 
-static int plan_hf(sl_plan *p, const sl_checkpoint *ck, const pj *cfg, const sl_arch *arch, const char *src,
+static int plan_hf(sl_plan *p, const sl_checkpoint *ck, const pj *cfg, const sl_arch_info *arch, const char *src,
                    sl_dtype cast, sl_error *err) {
     const pj *qc = pj_get(cfg, "quantization");
     if (!qc) qc = pj_get(cfg, "quantization_config");
@@ -78,7 +78,7 @@ static int plan_hf(sl_plan *p, const sl_checkpoint *ck, const pj *cfg, const sl_
         rc = sl_plan_add(p, &o, err);
     }
     /* restore a head that mlx-lm dropped as tied, when the config says untied */
-    if (!rc && !sl_arch_tied(arch, cfg) && !sl_checkpoint_find(ck, "lm_head.weight")) {
+    if (!rc && !sl_convert_tied(arch, cfg) && !sl_checkpoint_find(ck, "lm_head.weight")) {
         for (size_t i = 0; i < p->n; i++)
             if (!strcmp(p->t[i].name, "model.embed_tokens.weight")) {
                 sl_out_tensor h = p->t[i];
@@ -91,43 +91,20 @@ static int plan_hf(sl_plan *p, const sl_checkpoint *ck, const pj *cfg, const sl_
     return rc;
 }
 
-int sl_convert_to_hf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
-                     sl_error *err) {
-    if (o->to != SL_FMT_SAFETENSORS && o->to != SL_FMT_TORCH)
-        return sl_errorf(err, SL_EINVAL, "--to hf / torch: output must be safetensors or torch");
-    if (o->q.enabled)
-        return sl_errorf(err, SL_EUNSUPPORTED, "--quantize is not available for --to hf/torch (use --to mlx or gguf)");
-    if (!sl_path_is_dir(src))
-        return sl_errorf(err, SL_EUNSUPPORTED, "%s: --to hf/torch needs a model directory (config.json + weights)", src);
-    if (sl_path_exists(dst) && !o->force)
-        return sl_errorf(err, SL_EINVAL, "%s: already exists (use --force to replace it)", dst);
-    pj *cfg = NULL;
-    sl_checkpoint *ck = NULL;
-    const sl_arch *arch = NULL;
-    sl_plan p = {.o = o, .st = st};
-    char *cpath = sl_path_join(src, "config.json");
-    int rc = pj_load(cpath, &cfg, err);
-    free(cpath);
-    if (!rc && cfg->type != PJ_OBJ) rc = sl_errorf(err, SL_EINVAL, "%s/config.json: not a JSON object", src);
-    if (!rc && !(arch = sl_arch_find(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
-    if (!rc) rc = sl_checkpoint_open(src, &ck, err);
-    if (!rc) {
-        p.ck = ck;
-        rc = plan_hf(&p, ck, cfg, arch, src, o->dtype, err);
-    }
-    bool safet = o->to == SL_FMT_SAFETENSORS;
+int sl_hf_save(sl_plan *p, pj *cfg, const char *side_src, const char *dst, sl_error *err) {
+    const sl_convert_opts *o = p->o;
+    bool safet = o->to != SL_FMT_TORCH;
     uint32_t nshards = 0;
     char (*names)[64] = NULL;
     sl_name_file *nf = NULL;
     sl_outdir od = {0};
     bool od_open = false;
-    if (!rc) {
-        for (size_t i = 0; i < p.n; i++) p.total += sl_plan_nbytes(&p.t[i]);
-        nshards = sl_plan_shard(&p, o->max_shard_bytes ? o->max_shard_bytes : HF_SHARD_BYTES);
-        names = calloc(nshards, sizeof *names);
-        nf = calloc(p.n ? p.n : 1, sizeof *nf);
-        if (!names || !nf) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-    }
+    int rc = 0;
+    for (size_t i = 0; i < p->n; i++) p->total += sl_plan_nbytes(&p->t[i]);
+    nshards = sl_plan_shard(p, o->max_shard_bytes ? o->max_shard_bytes : HF_SHARD_BYTES);
+    names = calloc(nshards, sizeof *names);
+    nf = calloc(p->n ? p->n : 1, sizeof *nf);
+    if (!names || !nf) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc && !(rc = sl_outdir_open(&od, dst, o->force, err))) od_open = true;
     cJSON *meta = NULL;
     if (!rc && safet) {
@@ -139,19 +116,19 @@ int sl_convert_to_hf(const char *src, const char *dst, const sl_convert_opts *o,
         if (nshards == 1) snprintf(names[s], 64, "%s.%s", stem, ext);
         else snprintf(names[s], 64, "%s-%05u-of-%05u.%s", stem, s + 1, nshards, ext);
         char *path = sl_path_join(od.tmp_path, names[s]);
-        rc = sl_plan_write_file(&p, s, o->to, path, meta, err);
+        rc = sl_plan_write_file(p, s, safet ? SL_FMT_SAFETENSORS : SL_FMT_TORCH, path, meta, err);
         free(path);
     }
     cJSON_Delete(meta);
     if (!rc && nshards > 1) {
         uint64_t total = 0, params = 0;
-        for (size_t i = 0; i < p.n; i++) {
-            nf[i] = (sl_name_file){p.t[i].name, names[p.t[i].shard]};
-            total += sl_plan_nbytes(&p.t[i]);
-            params += p.t[i].params;
+        for (size_t i = 0; i < p->n; i++) {
+            nf[i] = (sl_name_file){p->t[i].name, names[p->t[i].shard]};
+            total += sl_plan_nbytes(&p->t[i]);
+            params += p->t[i].params;
         }
         char *ip = sl_path_join(od.tmp_path, safet ? "model.safetensors.index.json" : "pytorch_model.bin.index.json");
-        rc = sl_convert_write_index_hf(ip, nf, p.n, total, params, err);
+        rc = sl_convert_write_index_hf(ip, nf, p->n, total, params, err);
         free(ip);
     }
     if (!rc) {
@@ -162,17 +139,48 @@ int sl_convert_to_hf(const char *src, const char *dst, const sl_convert_opts *o,
         rc = pj_write(cfg, 2, true, path, err);
         free(path);
     }
-    if (!rc) rc = sl_convert_copy_side_files(src, od.tmp_path, st, err);
+    if (!rc && side_src) rc = sl_convert_copy_side_files(side_src, od.tmp_path, p->st, err);
     if (od_open) {
         if (!rc) rc = sl_outdir_commit(&od, err);
         else sl_outdir_abort(&od);
     }
+    free(names);
+    free(nf);
+    return rc;
+}
+
+int sl_convert_to_hf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
+                     sl_error *err) {
+    if (o->to != SL_FMT_SAFETENSORS && o->to != SL_FMT_TORCH)
+        return sl_errorf(err, SL_EINVAL, "--to hf / torch: output must be safetensors or torch");
+    if (o->q.enabled)
+        return sl_errorf(err, SL_EUNSUPPORTED, "--quantize is not available for --to hf/torch (use --to mlx or gguf)");
+    if (!sl_path_is_dir(src)) {
+        sl_error e2;
+        if (sl_detect_format(src, &e2) == SL_FMT_GGUF) return sl_convert_gguf_to_hf(src, dst, o, st, err);
+        return sl_errorf(err, SL_EUNSUPPORTED, "%s: --to hf/torch needs a model directory (config.json + weights) or a GGUF file", src);
+    }
+    if (sl_path_exists(dst) && !o->force)
+        return sl_errorf(err, SL_EINVAL, "%s: already exists (use --force to replace it)", dst);
+    pj *cfg = NULL;
+    sl_checkpoint *ck = NULL;
+    const sl_arch_info *arch = NULL;
+    sl_plan p = {.o = o, .st = st};
+    char *cpath = sl_path_join(src, "config.json");
+    int rc = pj_load(cpath, &cfg, err);
+    free(cpath);
+    if (!rc && cfg->type != PJ_OBJ) rc = sl_errorf(err, SL_EINVAL, "%s/config.json: not a JSON object", src);
+    if (!rc && !(arch = sl_convert_arch(pj_str(pj_get(cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
+    if (!rc) rc = sl_checkpoint_open(src, &ck, err);
+    if (!rc) {
+        p.ck = ck;
+        rc = plan_hf(&p, ck, cfg, arch, src, o->dtype, err);
+    }
+    if (!rc) rc = sl_hf_save(&p, cfg, src, dst, err);
     if (st) {
         st->bytes_written = p.done;
         for (size_t i = 0; i < p.n; i++) st->params += p.t[i].params;
     }
-    free(names);
-    free(nf);
     sl_plan_free(&p);
     pj_free(cfg);
     sl_checkpoint_close(ck);

@@ -211,7 +211,7 @@ typedef struct mlx_job {
     const char *src;
     const sl_convert_opts *o;
     pj *cfg;
-    const sl_arch *arch;
+    const sl_arch_info *arch;
     sl_checkpoint *ck;
     sl_plan plan;
     pj *qconf;            /* "quantization" being built (NULL if not quantizing) */
@@ -327,7 +327,7 @@ static int cmp_tensor_ptr(const void *a, const void *b) {
 }
 
 static int build_plan(mlx_job *j, sl_error *err) {
-    bool tied = sl_arch_tied(j->arch, j->cfg);
+    bool tied = sl_convert_tied(j->arch, j->cfg);
     /* visit tensors in module order: per-layer config entries follow it */
     const sl_tensor **ord = malloc((j->ck->n_tensors ? j->ck->n_tensors : 1) * sizeof *ord);
     if (!ord) return sl_errorf(err, SL_ENOMEM, "out of memory");
@@ -545,7 +545,7 @@ int sl_convert_to_mlx(const char *src, const char *dst, const sl_convert_opts *o
     int rc = pj_load(cpath, &j.cfg, err);
     free(cpath);
     if (!rc && j.cfg->type != PJ_OBJ) rc = sl_errorf(err, SL_EINVAL, "%s/config.json: not a JSON object", src);
-    if (!rc && !(j.arch = sl_arch_find(pj_str(pj_get(j.cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
+    if (!rc && !(j.arch = sl_convert_arch(pj_str(pj_get(j.cfg, "model_type")), src, err))) rc = SL_EUNSUPPORTED;
     if (!rc) rc = apply_generation_config(src, j.cfg, err);
     if (!rc) rc = sl_checkpoint_open(src, &j.ck, err);
     if (!rc) {

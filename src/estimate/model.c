@@ -1,7 +1,8 @@
 /*
  * model.c — a model as the memory estimator sees it (sl_fit_model): its
  * shape (layers, heads, KV heads, head_dim, sliding layers) from config.json
- * (or GGUF metadata), and its weight tensors with their logical shapes and
+ * (or GGUF metadata read as the engine reads it, src/model/arch_gguf.c), and
+ * its weight tensors with their logical shapes and
  * stored bytes, from the real headers of a local checkpoint or, before
  * download, synthesized from the config of a catalog model
  * (data/models/NAME.json; load.c finds and opens them).
@@ -25,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "estimate/estimate_impl.h"
+#include "model/arch.h"
 #include "silica/checkpoint.h"
 #include "silica/io.h"
 #include "silica/memory.h"
@@ -144,13 +146,21 @@ static int module_bits(const cJSON *cfg, const char *tensor, int dflt) {
     return module_q(cfg, tensor, "bits", 1, 8, dflt);
 }
 
-/* Layers that hold only `sliding_window` positions. */
+/* Layers that hold only `sliding_window` positions: the engine's rules
+ * (architecture table) for the families it runs, else every layer once a
+ * window is set. */
 static void count_sliding(sl_fit_model *m, const cJSON *cfg, const cJSON *text) {
     m->n_sliding_layers = 0;
+    const sl_arch_info *a = sl_arch_by_model_type(m->arch);
+    if (!a && !strncmp(m->arch, "gemma3", 6)) a = sl_arch_get(SL_ARCH_GEMMA3);   /* multimodal wrapper */
     long win = 0;
     static const char *const k_win[] = {"sliding_window", NULL};
     sl_error e;
-    if (cfg_int(cfg, text, "", k_win, &win, &e) <= 0) return;
+    if (cfg_int(cfg, text, "", k_win, &win, &e) <= 0) {
+        if (!a || cfg_item(cfg, text, "sliding_window")) return;   /* absent: the family's default, if any */
+        win = a->sliding_window;
+    }
+    if (win <= 0) return;
     m->sliding_window = (int)win;
     const cJSON *lt = cfg_item(cfg, text, "layer_types");
     if (cJSON_IsArray(lt)) {
@@ -159,25 +169,14 @@ static void count_sliding(sl_fit_model *m, const cJSON *cfg, const cJSON *text) 
             m->n_sliding_layers++;
         return;
     }
-    const char *a = m->arch;
-    if (!strcmp(a, "gemma2")) {
-        m->n_sliding_layers = (m->n_layers + 1) / 2;   /* even layers slide */
-    } else if (!strncmp(a, "gemma3", 6)) {
-        long pat = 6;
-        static const char *const k_pat[] = {"sliding_window_pattern", NULL};
-        if (cfg_int(cfg, text, "", k_pat, &pat, &e) <= 0) pat = 6;
-        for (int i = 0; i < m->n_layers; i++) m->n_sliding_layers += (i + 1) % pat != 0;
-    } else if (!strcmp(a, "qwen2") || !strcmp(a, "qwen3")) {
-        const cJSON *use = cfg_item(cfg, text, "use_sliding_window");
-        if (!cJSON_IsTrue(use)) return;
-        long from = 0;
-        static const char *const k_from[] = {"max_window_layers", NULL};
-        if (cfg_int(cfg, text, "", k_from, &from, &e) <= 0) from = 0;
-        m->n_sliding_layers = m->n_layers > from ? m->n_layers - (int)from : 0;
-    } else {
-        m->n_sliding_layers = m->n_layers;   /* mistral v0.1, phi3: every layer */
+    bool *slide = a ? calloc((size_t)m->n_layers + 1, sizeof *slide) : NULL;
+    if (!a || !slide || sl_arch_sliding_layers(a, text ? text : cfg, "", m->n_layers, slide, &e)) {
+        m->n_sliding_layers = a ? 0 : m->n_layers;
+        free(slide);
+        return;
     }
-    if (m->n_sliding_layers > m->n_layers) m->n_sliding_layers = m->n_layers;
+    for (int i = 0; i < m->n_layers; i++) m->n_sliding_layers += slide[i];
+    free(slide);
 }
 
 /* Fill the shape fields from config (cfg may be NULL) and, where fields
@@ -345,35 +344,16 @@ static bool is_linear_name(const char *n, int ndim) {
     return ndim >= 2 && sl_str_ends_with(n, ".weight") && !strstr(n, "norm");
 }
 
-/* GGUF metadata -> the config.json fields read_shape understands. */
-static cJSON *gguf_config(const cJSON *md) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(md, "general.architecture");
-    if (!cJSON_IsString(a)) return NULL;
-    cJSON *c = cJSON_CreateObject();
-    if (!c) return NULL;
-    cJSON_AddStringToObject(c, "model_type", a->valuestring);
-    static const char *const map[][2] = {
-        {"block_count", "num_hidden_layers"},     {"embedding_length", "hidden_size"},
-        {"feed_forward_length", "intermediate_size"}, {"attention.head_count", "num_attention_heads"},
-        {"attention.head_count_kv", "num_key_value_heads"}, {"attention.key_length", "head_dim"},
-        {"context_length", "max_position_embeddings"}, {"attention.sliding_window", "sliding_window"},
-        {"vocab_size", "vocab_size"},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        char key[160];
-        snprintf(key, sizeof key, "%s.%s", a->valuestring, map[i][0]);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, key);
-        if (cJSON_IsNumber(v)) cJSON_AddNumberToObject(c, map[i][1], v->valuedouble);
-    }
-    return c;
-}
-
 int fit_model_from_checkpoint(sl_checkpoint *ck, const char *name, sl_fit_model **out, sl_error *err) {
     sl_fit_model *m = model_new(name);
     if (!m) return sl_errorf(err, SL_ENOMEM, "out of memory");
     const cJSON *cfg = ck->config;
     cJSON *owned = NULL;
-    if (!cfg && ck->format == SL_FMT_GGUF) cfg = owned = gguf_config(ck->metadata);
+    if (!cfg && ck->format == SL_FMT_GGUF) {   /* as the engine reads it; unknown families: the plain keys */
+        sl_error e2;
+        if (sl_arch_gguf_config(ck, NULL, &owned, &e2)) owned = sl_arch_gguf_keys(ck);
+        cfg = owned;
+    }
     const char *where = cfg ? (ck->config ? "config.json" : "GGUF metadata") : "(no config.json)";
     int qbits = 0, qgroup = 0;
     if (ck->config) cfg_quant(ck->config, NULL, &qbits, &qgroup);

@@ -8,7 +8,8 @@
  *                    (+ gemma3 "rope_local_base_freq")
  * Invariants: every field read is type-checked; a missing required field, a
  * wrong type or two fields that contradict each other give ONE line naming
- * the field.  Defaults are transformers' per-family defaults.
+ * the field.  Defaults and per-family rules come from the architecture table
+ * (arch.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,15 +18,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "model/arch.h"
 #include "model/model_impl.h"
 
 #define SL_MAX_LAYERS 4096
-
-static const char *const k_arch_names[SL_ARCH_COUNT] = {"llama", "mistral", "qwen2", "qwen3",
-                                                        "gemma", "gemma2", "gemma3_text", "phi3"};
-
-const char *sl_arch_name(sl_arch a) { return (unsigned)a < SL_ARCH_COUNT ? k_arch_names[a] : "?"; }
-const char *sl_arch_supported(void) { return "llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3"; }
 
 static const cJSON *field(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -157,8 +153,9 @@ static int parse_theta(const cJSON *o, const char *where, const char *k, double 
     return rc;
 }
 
-static int parse_ropes(const cJSON *cfg, const char *where, sl_model_config *c, sl_error *err) {
-    double dflt = c->arch == SL_ARCH_GEMMA3 ? 1e6 : 10000.0;
+static int parse_ropes(const cJSON *cfg, const char *where, const sl_arch_info *a, sl_model_config *c,
+                       sl_error *err) {
+    double dflt = a->rope_theta, local = a->rope_local_theta;
     const cJSON *rp = field(cfg, "rope_parameters");
     int rc;
     double top_theta = 0;
@@ -179,11 +176,11 @@ static int parse_ropes(const cJSON *cfg, const char *where, sl_model_config *c, 
             return rc;
         if (slide) {
             double lt = 0;
-            if ((rc = parse_theta(slide, where, "rope_theta", 10000.0, &lt, err))) return rc;
+            if ((rc = parse_theta(slide, where, "rope_theta", local > 0 ? local : dflt, &lt, err))) return rc;
             if ((rc = parse_rope(slide, where, "rope_parameters.sliding_attention", lt, cfg, c->rotary_dim,
                                  &c->rope_local, err)))
                 return rc;
-        } else if (full && c->arch == SL_ARCH_GEMMA3) {
+        } else if (full && local > 0) {
             return sl_errorf(err, SL_EINVAL, "%s: field 'rope_parameters.sliding_attention' missing (gemma3 local layers)", where);
         } else {
             c->rope_local = c->rope;
@@ -194,22 +191,22 @@ static int parse_ropes(const cJSON *cfg, const char *where, sl_model_config *c, 
     if ((rc = parse_theta(cfg, where, "rope_theta", dflt, &theta, err))) return rc;
     if ((rc = parse_rope(field(cfg, "rope_scaling"), where, "rope_scaling", theta, cfg, c->rotary_dim, &c->rope, err)))
         return rc;
-    if (c->arch == SL_ARCH_GEMMA3) {
+    if (local > 0) {
         double lt = 0;
-        if ((rc = parse_theta(cfg, where, "rope_local_base_freq", 10000.0, &lt, err))) return rc;
+        if ((rc = parse_theta(cfg, where, "rope_local_base_freq", local, &lt, err))) return rc;
         return parse_rope(NULL, where, "rope_local", lt, cfg, c->rotary_dim, &c->rope_local, err);
     }
     c->rope_local = c->rope;
     return 0;
 }
 
-static int parse_act(const cJSON *cfg, const char *where, sl_model_config *c, sl_error *err) {
-    bool gemma = c->arch == SL_ARCH_GEMMA || c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3;
+static int parse_act(const cJSON *cfg, const char *where, const sl_arch_info *arch, sl_model_config *c,
+                     sl_error *err) {
     const char *key = "hidden_act";
     const cJSON *v = NULL;
-    if (gemma && (v = field(cfg, "hidden_activation"))) key = "hidden_activation";
+    if (arch->gemma && (v = field(cfg, "hidden_activation"))) key = "hidden_activation";
     else v = field(cfg, "hidden_act");
-    const char *a = gemma ? "gelu_pytorch_tanh" : "silu";
+    const char *a = arch->act;
     if (v) {
         if (!cJSON_IsString(v)) return sl_errorf(err, SL_EINVAL, "%s: field '%s' must be a string", where, key);
         a = v->valuestring;
@@ -225,7 +222,8 @@ static int parse_act(const cJSON *cfg, const char *where, sl_model_config *c, sl
     return 0;
 }
 
-static int parse_layers(const cJSON *cfg, const char *where, sl_model_config *c, sl_error *err) {
+static int parse_layers(const cJSON *cfg, const char *where, const sl_arch_info *a, sl_model_config *c,
+                        sl_error *err) {
     long sw = 0;
     int rc;
     const cJSON *swv = field(cfg, "sliding_window");
@@ -250,32 +248,18 @@ static int parse_layers(const cJSON *cfg, const char *where, sl_model_config *c,
                                  where, i, e->valuestring);
             i++;
         }
-    } else {
-        long pattern = 6, mwl = 0;
-        bool use_sw = false;
-        for (int i = 0; i < c->n_layers; i++) {
-            switch (c->arch) {
-            case SL_ARCH_MISTRAL: c->layer_sliding[i] = sw > 0; break;
-            case SL_ARCH_GEMMA2: c->layer_sliding[i] = (i % 2) == 0; break;
-            case SL_ARCH_GEMMA3:
-                if (i == 0 && (rc = get_int(cfg, where, "sliding_window_pattern", false, 6, &pattern, err))) return rc;
-                c->layer_sliding[i] = ((i + 1) % pattern) != 0;
-                break;
-            case SL_ARCH_QWEN2:
-            case SL_ARCH_QWEN3:
-                if (i == 0 && ((rc = get_bool(cfg, where, "use_sliding_window", false, &use_sw, err)) ||
-                               (rc = get_int(cfg, where, "max_window_layers", false, 0, &mwl, err))))
-                    return rc;
-                c->layer_sliding[i] = use_sw && i >= mwl;
-                break;
-            default: break;
-            }
-        }
+    } else if ((rc = sl_arch_sliding_layers(a, cfg, where, c->n_layers, c->layer_sliding, err))) {
+        return rc;
     }
-    for (int i = 0; i < c->n_layers; i++)
-        if (c->layer_sliding[i] && c->sliding_window <= 0)
-            return sl_errorf(err, SL_EINVAL, "%s: layer %d uses sliding attention but field 'sliding_window' is not set",
-                             where, i);
+    for (int i = 0; i < c->n_layers; i++) {
+        if (!c->layer_sliding[i] || c->sliding_window > 0) continue;
+        if (!swv && a->sliding_window > 0) {   /* transformers' default window */
+            c->sliding_window = a->sliding_window;
+            continue;
+        }
+        return sl_errorf(err, SL_EINVAL, "%s: layer %d uses sliding attention but field 'sliding_window' is not set",
+                         where, i);
+    }
     return 0;
 }
 
@@ -318,12 +302,11 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
     const cJSON *mt = field(cfg, "model_type");
     if (!cJSON_IsString(mt))
         return sl_errorf(err, SL_EINVAL, "%s: field 'model_type' missing (supported: %s)", where, sl_arch_supported());
-    int a = 0;
-    while (a < SL_ARCH_COUNT && strcmp(k_arch_names[a], mt->valuestring) != 0) a++;
-    if (a == SL_ARCH_COUNT)
+    const sl_arch_info *a = sl_arch_by_model_type(mt->valuestring);
+    if (!a)
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported architecture '%s' (model_type); supported: %s", where,
                          mt->valuestring, sl_arch_supported());
-    c->arch = (sl_arch)a;
+    c->arch = a->id;
     long v[5] = {0}, kv = 0, hd = 0, mp = 0;
     static const char *const req[5] = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                                        "num_attention_heads"};
@@ -369,43 +352,39 @@ static int parse_all(const cJSON *cfg, const char *where, sl_model_config *c, sl
     if (!(prf > 0 && prf <= 1) || c->rotary_dim < 2 || c->rotary_dim % 2)
         return sl_errorf(err, SL_EINVAL, "%s: field 'partial_rotary_factor' (%g) must give an even rotary dimension in [2, head_dim %d]",
                          where, prf, c->head_dim);
-    if ((rc = parse_act(cfg, where, c, err))) return rc;
+    if ((rc = parse_act(cfg, where, a, c, err))) return rc;
 
-    bool gemma = c->arch == SL_ARCH_GEMMA || c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3;
-    bool ab = false;
-    if ((rc = get_bool(cfg, where, "attention_bias", false, &ab, err))) return rc;
-    if ((rc = get_bool(cfg, where, "mlp_bias", false, &c->mlp_bias, err))) return rc;
-    if (c->arch == SL_ARCH_QWEN2) {
-        c->attn_qkv_bias = true;
-        c->attn_o_bias = false;
-    } else if (c->arch != SL_ARCH_PHI3) {
-        c->attn_qkv_bias = c->attn_o_bias = ab;
-    }
-    if (c->arch != SL_ARCH_LLAMA) c->mlp_bias = false;
-    c->qk_norm = c->arch == SL_ARCH_QWEN3 || c->arch == SL_ARCH_GEMMA3;
-    c->norm_plus_one = gemma;
-    c->sandwich_norms = c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3;
-    c->fused_qkv = c->arch == SL_ARCH_PHI3;
-    c->embed_scale = gemma ? (float)sqrt((double)c->hidden_size) : 1.0f;
-    if ((rc = get_bool(cfg, where, "tie_word_embeddings", gemma, &c->tie_embeddings, err))) return rc;
+    bool ab = false, mb = false;
+    if (a->attn_bias_key && (rc = get_bool(cfg, where, "attention_bias", false, &ab, err))) return rc;
+    if (a->mlp_bias_key && (rc = get_bool(cfg, where, "mlp_bias", false, &mb, err))) return rc;
+    c->attn_qkv_bias = a->qkv_bias || ab;
+    c->attn_o_bias = ab;
+    c->mlp_bias = mb;
+    c->qk_norm = a->qk_norm;
+    c->norm_plus_one = a->gemma;
+    c->sandwich_norms = a->sandwich_norms;
+    c->fused_qkv = a->fused_qkv;
+    c->embed_scale = a->gemma ? (float)sqrt((double)c->hidden_size) : 1.0f;
+    if ((rc = get_bool(cfg, where, "tie_word_embeddings", a->tied_hf, &c->tie_embeddings, err))) return rc;
     c->attn_scale = (float)(1.0 / sqrt((double)c->head_dim));
-    if (c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3) {
+    if (a->softcap) {
         double q = 0;
         if ((rc = get_num(cfg, where, "query_pre_attn_scalar", 256.0, &q, err))) return rc;
         if (!(q > 0)) return sl_errorf(err, SL_EINVAL, "%s: field 'query_pre_attn_scalar' must be positive", where);
         c->attn_scale = (float)(1.0 / sqrt(q));
-    }
-    if (c->arch == SL_ARCH_GEMMA2 || c->arch == SL_ARCH_GEMMA3) {
         double s1 = 0, s2 = 0;
-        if ((rc = get_num(cfg, where, "attn_logit_softcapping", 0.0, &s1, err)) ||
-            (rc = get_num(cfg, where, "final_logit_softcapping", 0.0, &s2, err)))
+        /* absent: transformers' default; null: none */
+        bool n1 = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cfg, "attn_logit_softcapping"));
+        bool n2 = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(cfg, "final_logit_softcapping"));
+        if ((rc = get_num(cfg, where, "attn_logit_softcapping", n1 ? 0.0 : a->attn_softcap, &s1, err)) ||
+            (rc = get_num(cfg, where, "final_logit_softcapping", n2 ? 0.0 : a->final_softcap, &s2, err)))
             return rc;
         if (s1 < 0 || s2 < 0) return sl_errorf(err, SL_EINVAL, "%s: softcapping values must be positive", where);
         c->attn_softcap = (float)s1;
         c->final_softcap = (float)s2;
     }
-    if ((rc = parse_ropes(cfg, where, c, err))) return rc;
-    if ((rc = parse_layers(cfg, where, c, err))) return rc;
+    if ((rc = parse_ropes(cfg, where, a, c, err))) return rc;
+    if ((rc = parse_layers(cfg, where, a, c, err))) return rc;
     return parse_eos(cfg, where, c, err);
 }
 

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "model/arch.h"
 #include "model/model_impl.h"
 
 #define MAX_CONFIG_BYTES (16u << 20)
@@ -40,15 +41,21 @@ static void shape_str(const sl_tensor *t, char *buf, size_t len) {
     if (o < len) snprintf(buf + o, len - o, "]");
 }
 
+/* The stored name of a transformers tensor name (GGUF: llama.cpp's, when it has one). */
+static const char *stored_name(const sl_model *m, const char *name, char *buf, size_t len) {
+    const char *g = m->gguf ? sl_arch_gguf_name(sl_arch_get(m->cfg.arch), name, buf, len) : NULL;
+    return g ? g : name;
+}
+
 static const sl_tensor *find(const sl_model *m, const char *name) {
     char buf[256];
-    return sl_checkpoint_find(m->ck, m->gguf ? sl_model_gguf_name(m->cfg.sandwich_norms, name, buf, sizeof buf) : name);
+    return sl_checkpoint_find(m->ck, stored_name(m, name, buf, sizeof buf));
 }
 
 static const sl_tensor *need(const sl_model *m, const char *name, bool optional, sl_error *err, int *rc) {
     const sl_tensor *t = find(m, name);
     char buf[256];
-    if (m->gguf) name = sl_model_gguf_name(m->cfg.sandwich_norms, name, buf, sizeof buf);
+    name = stored_name(m, name, buf, sizeof buf);
     *rc = 0;
     if (!t && !optional)
         *rc = sl_errorf(err, SL_EINVAL, "%s: tensor '%s' missing (needed by %s)", path_of(m), name,
@@ -166,7 +173,7 @@ static int load_config(sl_model *m, const char *path, sl_error *err) {
     if (m->ck->config) return 0;
     if (m->ck->format == SL_FMT_GGUF) {
         m->gguf = true;
-        return sl_model_gguf_config(m->ck, err);
+        return sl_arch_gguf_config(m->ck, NULL, &m->ck->config, err);
     }
     char *dir = strdup(path);
     if (!dir) return sl_errorf(err, SL_ENOMEM, "out of memory");
@@ -203,9 +210,8 @@ int sl_model_open(const char *path, sl_model **out, sl_error *err) {
     char *where = sl_path_is_dir(path) ? sl_path_join(path, "config.json") : strdup("config.json");
     rc = sl_model_config_parse(m->ck->config, m->gguf ? path : where ? where : "config.json", &m->cfg, err);
     free(where);
-    if (m->gguf) {   /* llama.cpp's layout: permuted llama Q/K rows, gemma norms stored as 1 + w */
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(m->ck->metadata, "general.architecture");
-        m->cfg.rope_adjacent = cJSON_IsString(a) && strcmp(a->valuestring, "llama") == 0;
+    if (m->gguf && !rc) {   /* llama.cpp's layout: permuted Q/K rows (llama), gemma norms stored as 1 + w */
+        m->cfg.rope_adjacent = sl_arch_get(m->cfg.arch)->gguf_permute_qk;
         m->cfg.norm_plus_one = false;
     }
     if (rc) { sl_model_close(m); return rc; }

@@ -34,20 +34,15 @@ struct sl_model {
     void **owned;                      /* f32 vectors to free */
     size_t n_owned, cap_owned;
     uint64_t weight_bytes;
-    bool gguf;                         /* tensor names are GGUF's (sl_model_gguf_name) */
+    bool gguf;                         /* tensor names are GGUF's (sl_arch_gguf_name) */
 };
 
 /* model_q.c: quantized weights (MLX uint32 codes + scales [+ biases]; GGUF
- * blocks) bound as views after checking them against the config, and GGUF
- * llama models (metadata -> ck->config, names). */
+ * blocks) bound as views after checking them against the config. */
 int sl_model_bind_mlx(sl_model *m, const sl_tensor *t, int64_t rows, int64_t cols, const char *why, sl_weight *w,
                       sl_error *err);
 int sl_model_bind_gguf(sl_model *m, const sl_tensor *t, int64_t rows, int64_t cols, const char *why, sl_weight *w,
                        sl_error *err);
-int sl_model_gguf_config(sl_checkpoint *ck, sl_error *err);
-/* transformers name -> GGUF name (buf, or hf itself when it has none);
- * sandwich: gemma2/3 norm names (post_attention_norm, ffn_norm, post_ffw_norm). */
-const char *sl_model_gguf_name(bool sandwich, const char *hf, char *buf, size_t len);
 
 /* RoPE: inverse frequencies (rotary_dim/2 floats) and the cos/sin multiplier
  * for a forward pass whose highest position is seq_len - 1 (dynamic and

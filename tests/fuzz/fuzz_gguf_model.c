@@ -3,8 +3,11 @@
  * with sl_model_open, which turns the GGUF metadata of any supported
  * architecture (llama, qwen2/3, gemma 1-3, phi3: head counts, rope keys,
  * sliding-window pattern, rope factor tensors) into a config and binds every
- * weight as a view; a model that opens is closed again.  Any out-of-bounds
- * read in the metadata mapping or the binding shows up under ASan/UBSan.
+ * weight as a view; a model that opens is closed again.  The estimator's
+ * reading of the same bytes (sl_fit_model_load: the same architecture table
+ * mapping, or the plain keys for unknown families) runs too.  Any
+ * out-of-bounds read in the metadata mapping or the binding shows up under
+ * ASan/UBSan.
  */
 #include "fuzz_common.h"   /* first: it defines _GNU_SOURCE for memfd_create */
 
@@ -22,6 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)x;
         sl_model_close(m);
     }
+    sl_fit_model *f = NULL;
+    if (sl_fit_model_load(path, &f, &err) == 0) sl_fit_model_free(f);
     close(fd);
     return 0;
 }
