@@ -34,6 +34,17 @@ static void roff_text(FILE *f, const char *s, size_t n, bool line_start) {
         else if (ch == '`') {
             fputs(code ? "\\fR" : "\\fB", f);
             code = !code;
+        } else if ((unsigned char)ch >= 0x80) {
+            /* groff reads ASCII: a UTF-8 sequence becomes the \[uXXXX] glyph escape */
+            unsigned char c0 = (unsigned char)ch;
+            int len = c0 >= 0xF0 ? 4 : c0 >= 0xE0 ? 3 : c0 >= 0xC0 ? 2 : 1;
+            unsigned cp = len == 4 ? c0 & 7u : len == 3 ? c0 & 15u : len == 2 ? c0 & 31u : '?';
+            for (int k = 1; k < len; k++) {
+                if (i + 1 >= n || ((unsigned char)s[i + 1] & 0xC0) != 0x80) { cp = '?'; break; }
+                cp = cp << 6 | ((unsigned char)s[++i] & 63u);
+            }
+            if (cp == '?') fputc('?', f);
+            else fprintf(f, "\\[u%04X]", cp);
         } else fputc(ch, f);
     }
     if (code) fputs("\\fR", f);
