@@ -26,8 +26,13 @@
  * files leave uint32 codes unaligned: the fused kernels read bytes, the
  * row decoders copy each chunk's words to an aligned stack buffer first); every
  * shape was validated when the weight was bound (src/model/model_q.c), so
- * the quant library calls cannot fail here.  Each thread quantizes the
- * activations itself (identically), so results do not depend on threads.
+ * the quant library calls cannot fail here.  Activations are prepared
+ * (quantized, summed) per token, the same bits whoever prepares them: by
+ * each thread for itself (matmul: generation), or once per call into a
+ * buffer all threads read (act_prep + matmul_act: prompts, matmul.h).
+ * Prompts of GGUF Q4_0 / Q8_0 go through the set's GEMM tiles (rows x
+ * tokens in registers, qdot.h), each output with its one-token dot's bits,
+ * so neither threads nor batching change a result.
  */
 #include <stdlib.h>
 #include <string.h>
