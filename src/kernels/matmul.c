@@ -108,9 +108,9 @@ static void mm_bf16(const sl_weight *w, const float *x, int n, size_t ldx, float
 
 static sl_matmul_kernel g_table[SL_WF_COUNT][SL_DTYPE_COUNT] = {
     [SL_WF_DENSE] = {
-        [SL_F32] = {mm_f32, row_f32, "dense-f32"},
-        [SL_F16] = {mm_f16, row_f16, "dense-f16"},
-        [SL_BF16] = {mm_bf16, row_bf16, "dense-bf16"},
+        [SL_F32] = {mm_f32, row_f32, "dense-f32", NULL, NULL, NULL},
+        [SL_F16] = {mm_f16, row_f16, "dense-f16", NULL, NULL, NULL},
+        [SL_BF16] = {mm_bf16, row_bf16, "dense-bf16", NULL, NULL, NULL},
     },
 };
 

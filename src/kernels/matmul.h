@@ -12,7 +12,10 @@
  *    threads splitting rows never share outputs and results do not depend on
  *    the thread count.  Accumulation is f32, in a fixed order.
  *  - Activations arrive as f32; a format wanting quantized activations
- *    quantizes x itself inside its kernel (scratch is per thread).
+ *    quantizes x itself inside its kernel (scratch is per thread), or, for
+ *    prompts, once per call into a buffer every thread reads (act_prep +
+ *    matmul_act below): the prepared form of a token depends on that token
+ *    alone, so both ways give the same bits.
  */
 #ifndef SILICA_KERNELS_MATMUL_H
 #define SILICA_KERNELS_MATMUL_H
@@ -51,11 +54,32 @@ typedef void (*sl_matmul_fn)(const sl_weight *w, const float *x, int n, size_t l
 /* Decode row r of w into out[cols] as f32 (embedding lookup). */
 typedef void (*sl_rowdec_fn)(const sl_weight *w, int64_t r, float *out);
 
+/* Shared activations (optional, NULL when a format has none): act_bytes is
+ * the buffer size for n tokens (0: this weight has no prepared form under
+ * the active kernel set); act_prep writes tokens [t0, t1) of x into act,
+ * each token at a fixed offset, so threads may prepare disjoint token
+ * ranges of one buffer; matmul_act multiplies rows [r0, r1) by the n
+ * prepared tokens (x, ldx: the f32 activations, for formats that also read
+ * them).  matmul(x) == act_prep(all tokens) + matmul_act, bit for bit;
+ * matmul_act needs at most sl_matmul_scratch_floats(w, 1) floats of scratch. */
+typedef size_t (*sl_act_bytes_fn)(const sl_weight *w, int n);
+typedef void (*sl_act_prep_fn)(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act);
+typedef void (*sl_matmul_act_fn)(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y,
+                                 size_t ldy, int64_t r0, int64_t r1, float *scratch);
+
 typedef struct sl_matmul_kernel {
     sl_matmul_fn matmul;
     sl_rowdec_fn row;
     const char *name;
+    sl_act_bytes_fn act_bytes;
+    sl_act_prep_fn act_prep;
+    sl_matmul_act_fn matmul_act;
 } sl_matmul_kernel;
+
+/* Batches of at least this many tokens take the shared-activation path in
+ * the engine (one quantization per call, rows claimed in chunks); smaller
+ * ones (generation) quantize per thread, which costs no synchronisation. */
+#define SL_MM_SHARED_MIN 8
 
 /* The registered kernel for (format, dtype): the dense table, plus whatever
  * sl_matmul_register added; NULL otherwise. */

@@ -88,6 +88,16 @@ typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const uint8_t *scales, 
 float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                            const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits);
 
+/* GEMM tile for prompts: out[t * ldo + r] = q8 dot of weight row r (w + r *
+ * ldw bytes) and token t (y + t * ldy blocks), nb blocks, for r < nr, t < nt
+ * (any sizes); bit for bit the set's one-token dot (every (row, token) pair
+ * keeps the dot's f32 accumulation order across blocks: only the integer
+ * block sums, exact in any order, are formed differently), with weights and
+ * activations loaded once per register tile of rows x tokens.  NULL: the
+ * caller loops the one-token dot. */
+typedef void (*sl_qd_q8_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
+                               size_t nb, float *out, size_t ldo);
+
 /* Dense: one weight row of n f32 / f16 / bf16 values (bytes, any alignment) . x[n]. */
 typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
 /* Tile: out[t * nr + r] = w_r . x_t for r < nr <= 4, t < nt <= 4, with f32
@@ -99,6 +109,7 @@ typedef void (*sl_qd_tile_fn)(const float *w, size_t ldw, int nr, const float *x
 typedef struct sl_qd_kernels {
     const char *name;
     sl_qd_q8_fn q4_0, q8_0, q4_1;
+    sl_qd_q8_mm_fn q4_0_mm, q8_0_mm, q4_1_mm;          /* NULL: loop the dot */
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_affine_fn affine4, affine8;
     sl_qd_affine_nt_fn affine4_nt, affine8_nt;          /* NULL: loop affine4/8 */

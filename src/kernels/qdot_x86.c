@@ -313,8 +313,73 @@ T_AVX2 static void avx2_tile(const float *w, size_t ldw, int nr, const float *x,
             avx2_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
 }
 
+/* ---- GGUF GEMM tiles (AVX2; qdot.h sl_qd_q8_mm_fn) ----
+ * The dots above keep one 8-lane f32 chain per (row, token): acc +=
+ * (d_w * d_y) * lanes(block).  A tile of NR rows x NT tokens runs the same
+ * chain per pair with the weight bytes, |w| and d_w loaded once per row and
+ * y, d_y once per token (d_w * d_y is the same single f32 product, as a
+ * vector multiply), so every output has the dot's bits. */
+#define AVX2_MM_TILE(NAME, NR, NT, BB, WBYTES)                                                    \
+    T_AVX2 static void NAME(const uint8_t *w, size_t ldw, const sl_q8b *y, size_t ldy, size_t nb, float *out, \
+                            size_t ldo) {                                                         \
+        __m256 acc[NR][NT];                                                                       \
+        for (int r = 0; r < NR; r++)                                                              \
+            for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();                         \
+        const __m256i one = _mm256_set1_epi16(1);                                                 \
+        for (size_t b = 0; b < nb; b++) {                                                         \
+            __m256i yv[NT];                                                                       \
+            __m256 dy[NT];                                                                        \
+            for (int t = 0; t < NT; t++) {                                                        \
+                const sl_q8b *yb = y + (size_t)t * ldy + b;                                       \
+                yv[t] = _mm256_loadu_si256((const __m256i *)(const void *)yb->qs);                \
+                dy[t] = _mm256_set1_ps(yb->d);                                                    \
+            }                                                                                     \
+            for (int r = 0; r < NR; r++) {                                                        \
+                const uint8_t *wb = w + (size_t)r * ldw + b * BB;                                 \
+                __m256i wq = WBYTES(wb), aw = _mm256_sign_epi8(wq, wq);                           \
+                __m256 dw = _mm256_set1_ps(f16s(wb));                                             \
+                for (int t = 0; t < NT; t++) {                                                    \
+                    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(yv[t], wq)), one); \
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy[t]), _mm256_cvtepi32_ps(p), acc[r][t]); \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (int t = 0; t < NT; t++)                                                              \
+            for (int r = 0; r < NR; r++) out[(size_t)t * ldo + (size_t)r] = hsum8(acc[r][t]);   \
+    }
+T_AVX2 static inline __m256i q8_0_bytes(const uint8_t *w) { return _mm256_loadu_si256((const __m256i *)(const void *)(w + 2)); }
+T_AVX2 static inline __m256i q4_0_wbytes(const uint8_t *w) { return q4_0_bytes(w + 2); }
+AVX2_MM_TILE(avx2_q8_0_mm42, 4, 2, 34, q8_0_bytes)
+AVX2_MM_TILE(avx2_q8_0_mm41, 4, 1, 34, q8_0_bytes)
+AVX2_MM_TILE(avx2_q8_0_mm12, 1, 2, 34, q8_0_bytes)
+AVX2_MM_TILE(avx2_q8_0_mm11, 1, 1, 34, q8_0_bytes)
+AVX2_MM_TILE(avx2_q4_0_mm42, 4, 2, 18, q4_0_wbytes)
+AVX2_MM_TILE(avx2_q4_0_mm41, 4, 1, 18, q4_0_wbytes)
+AVX2_MM_TILE(avx2_q4_0_mm12, 1, 2, 18, q4_0_wbytes)
+AVX2_MM_TILE(avx2_q4_0_mm11, 1, 1, 18, q4_0_wbytes)
+
+/* Rows MR at a time (the rest one by one), tokens MT at a time (likewise). */
+#define X86_MM_DRIVER(ATTR, NAME, MR, MT, TRT, TR1, T1T, T11)                                     \
+    ATTR static void NAME(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb, \
+                          float *out, size_t ldo) {                                               \
+        int r = 0;                                                                                \
+        for (; r + MR <= nr; r += MR) {                                                           \
+            int t = 0;                                                                            \
+            for (; t + MT <= nt; t += MT) TRT(w + (size_t)r * ldw, ldw, y + (size_t)t * ldy, ldy, nb, out + (size_t)t * ldo + r, ldo); \
+            for (; t < nt; t++) TR1(w + (size_t)r * ldw, ldw, y + (size_t)t * ldy, ldy, nb, out + (size_t)t * ldo + r, ldo); \
+        }                                                                                         \
+        for (; r < nr; r++) {                                                                     \
+            int t = 0;                                                                            \
+            for (; t + MT <= nt; t += MT) T1T(w + (size_t)r * ldw, ldw, y + (size_t)t * ldy, ldy, nb, out + (size_t)t * ldo + r, ldo); \
+            for (; t < nt; t++) T11(w + (size_t)r * ldw, ldw, y + (size_t)t * ldy, ldy, nb, out + (size_t)t * ldo + r, ldo); \
+        }                                                                                         \
+    }
+X86_MM_DRIVER(T_AVX2, avx2_q8_0_mm, 4, 2, avx2_q8_0_mm42, avx2_q8_0_mm41, avx2_q8_0_mm12, avx2_q8_0_mm11)
+X86_MM_DRIVER(T_AVX2, avx2_q4_0_mm, 4, 2, avx2_q4_0_mm42, avx2_q4_0_mm41, avx2_q4_0_mm12, avx2_q4_0_mm11)
+
 const sl_qd_kernels sl_qd_avx2 = {
     .name = "avx2", .q4_0 = avx2_q4_0, .q8_0 = avx2_q8_0, .q4_1 = avx2_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
+    .q4_0_mm = avx2_q4_0_mm, .q8_0_mm = avx2_q8_0_mm,
     .affine4 = avx2_affine4, .affine8 = avx2_affine8, .affine4_nt = avx2_affine4_nt,
     .affine8_nt = avx2_affine8_nt, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
     .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile};
@@ -356,6 +421,20 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
+/* The odd last block of a Q4_0 / Q8_0 row (256-bit), shared by the dots and the GEMM tiles. */
+T_512 static inline float v512_q4_0_tail(const uint8_t *w, const sl_q8b *y) {
+    __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
+    __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
+    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
+                                    _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
+    return f16s(w) * y->d * (float)(hsum8i(p) - 8 * y->s);
+}
+T_512 static inline float v512_q8_0_tail(const uint8_t *w, const sl_q8b *y) {
+    __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
+                            _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
+    return f16s(w) * y->d * (float)hsum8i(p);
+}
+
 T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
@@ -372,14 +451,7 @@ T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
         __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
         a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
     }
-    float tail = 0.0f;
-    if (b < nb) {
-        __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
-        __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
-                                        _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        tail = f16s(w) * y[b].d * (float)(hsum8i(p) - 8 * y[b].s);
-    }
+    float tail = b < nb ? v512_q4_0_tail(w, y + b) : 0.0f;
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
 }
 
@@ -400,14 +472,90 @@ T_512 static float v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
         __m512i p0 = dot_i8_512(q8_0_pair(w), y_pair(y + b));
         a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 34) * y[b + 1].d), a0);
     }
-    float tail = 0.0f;
-    if (b < nb) {
-        __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
-                                _mm256_loadu_si256((const __m256i *)(const void *)y[b].qs));
-        tail = f16s(w) * y[b].d * (float)hsum8i(p);
-    }
+    float tail = b < nb ? v512_q8_0_tail(w, y + b) : 0.0f;
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
 }
+
+/* ---- GGUF GEMM tiles (AVX-512 VNNI; qdot.h sl_qd_q8_mm_fn) ----
+ * The dots above keep two f32 chains: a0 over the block pairs at b = 0, 4,
+ * 8, ... (with the pair of an nb % 4 >= 2 remainder: b = 4k too) and a1
+ * over b = 2, 6, ..., each pair b < nb - 1; then reduce(a0 + a1) + tail.  A
+ * tile runs chain 0 for all NR x NT (row, token) pairs, then chain 1 (the
+ * first parked while the second runs), and finishes as the dot does.
+ * Every fmadd gets the dot's operands: each i32 lane is the same exact sum
+ * of 4 byte products, formed so that one vpdpbusd per (row, token) does:
+ *   Q8_0: (y + 128) unsigned x w signed, minus 128 * (4 bytes of w) (per row);
+ *   Q4_0: codes unsigned x y signed, minus 8 * (4 bytes of y) (per token);
+ * and the scales are the same f32 product d_w * d_y (a vector multiply of
+ * the row's and the token's broadcast pairs). */
+T_512 static inline void mm_q8_0_row(const uint8_t *w, __m512i *u, __m512i *s, __m512i *c, int row) {
+    __m512i wv = q8_0_pair(w);
+    if (row) *s = wv, *c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wv);
+    (void)u;
+}
+T_512 static inline void mm_q8_0_tok(const sl_q8b *y, __m512i *u, __m512i *s, __m512i *c) {
+    *u = _mm512_xor_si512(y_pair(y), _mm512_set1_epi8((char)0x80));
+    (void)s, (void)c;
+}
+T_512 static inline void mm_q4_0_row(const uint8_t *w, __m512i *u, __m512i *s, __m512i *c, int row) {
+    *u = q4_0_pair(w);
+    (void)s, (void)c, (void)row;
+}
+T_512 static inline void mm_q4_0_tok(const sl_q8b *y, __m512i *u, __m512i *s, __m512i *c) {
+    *s = y_pair(y);
+    *c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), *s);
+    (void)u;
+}
+/* ROW / TOK fill the unsigned operand, the signed operand and the correction
+ * that belong to a row (or a token); the lane is dpbusd(u, s) - c. */
+#define V512_MM_CHAIN(ACC, C, NR, NT, BB, ROWF, TOKF)                                            \
+    for (int r = 0; r < NR; r++)                                                                  \
+        for (int t = 0; t < NT; t++) ACC[r][t] = _mm512_setzero_ps();                             \
+    for (size_t b = (C); b + 2 <= nb; b += 4) {                                                   \
+        __m512i tu[NT], ts[NT], tc[NT];                                                           \
+        __m512 td[NT];                                                                            \
+        for (int t = 0; t < NT; t++) {                                                            \
+            const sl_q8b *yb = y + (size_t)t * ldy + b;                                           \
+            tu[t] = ts[t] = tc[t] = z;                                                            \
+            TOKF(yb, &tu[t], &ts[t], &tc[t]);                                                     \
+            td[t] = two_scales(yb[0].d, yb[1].d);                                                 \
+        }                                                                                         \
+        for (int r = 0; r < NR; r++) {                                                            \
+            const uint8_t *wb = w + (size_t)r * ldw + b * BB;                                     \
+            __m512i ru = z, rs = z, rc = z;                                                       \
+            ROWF(wb, &ru, &rs, &rc, 1);                                                           \
+            __m512 rd = two_scales(f16s(wb), f16s(wb + BB));                                      \
+            for (int t = 0; t < NT; t++) {                                                        \
+                __m512i p = MM_LANE_##ROWF(ru, rs, rc, tu[t], ts[t], tc[t]);                      \
+                ACC[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(rd, td[t]), ACC[r][t]); \
+            }                                                                                     \
+        }                                                                                         \
+    }
+#define V512_MM_TILE(NAME, NR, NT, BB, ROWF, TOKF, TAILF)                                         \
+    T_512 static void NAME(const uint8_t *w, size_t ldw, const sl_q8b *y, size_t ldy, size_t nb, float *out, \
+                           size_t ldo) {                                                          \
+        const __m512i z = _mm512_setzero_si512();                                                 \
+        __m512 a0[NR][NT], a1[NR][NT];                                                            \
+        V512_MM_CHAIN(a0, 0, NR, NT, BB, ROWF, TOKF)                                              \
+        V512_MM_CHAIN(a1, 2, NR, NT, BB, ROWF, TOKF)                                              \
+        for (int t = 0; t < NT; t++)                                                              \
+            for (int r = 0; r < NR; r++) {                                                        \
+                float tail = nb & 1 ? TAILF(w + (size_t)r * ldw + (nb - 1) * BB, y + (size_t)t * ldy + nb - 1) : 0.0f; \
+                out[(size_t)t * ldo + (size_t)r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r][t], a1[r][t])) + tail; \
+            }                                                                                     \
+    }
+#define MM_LANE_mm_q8_0_row(ru, rs, rc, tu, ts, tc) _mm512_sub_epi32(_mm512_dpbusd_epi32(z, tu, rs), rc)
+#define MM_LANE_mm_q4_0_row(ru, rs, rc, tu, ts, tc) _mm512_sub_epi32(_mm512_dpbusd_epi32(z, ru, ts), tc)
+V512_MM_TILE(v512_q8_0_mm44, 4, 4, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
+V512_MM_TILE(v512_q8_0_mm41, 4, 1, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
+V512_MM_TILE(v512_q8_0_mm14, 1, 4, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
+V512_MM_TILE(v512_q8_0_mm11, 1, 1, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
+V512_MM_TILE(v512_q4_0_mm44, 4, 4, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
+V512_MM_TILE(v512_q4_0_mm41, 4, 1, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
+V512_MM_TILE(v512_q4_0_mm14, 1, 4, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
+V512_MM_TILE(v512_q4_0_mm11, 1, 1, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
+X86_MM_DRIVER(T_512, v512_q8_0_mm, 4, 4, v512_q8_0_mm44, v512_q8_0_mm41, v512_q8_0_mm14, v512_q8_0_mm11)
+X86_MM_DRIVER(T_512, v512_q4_0_mm, 4, 4, v512_q4_0_mm44, v512_q4_0_mm41, v512_q4_0_mm14, v512_q4_0_mm11)
 
 T_512 static inline __m512 u8x16_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
 
@@ -633,6 +781,7 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 
 const sl_qd_kernels sl_qd_avx512 = {
     .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
+    .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = v512_affine4_x24,
     .affine8_x24 = v512_affine8_x24, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile};

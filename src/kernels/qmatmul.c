@@ -26,8 +26,13 @@
  * files leave uint32 codes unaligned: the fused kernels read bytes, the
  * row decoders copy each chunk's words to an aligned stack buffer first); every
  * shape was validated when the weight was bound (src/model/model_q.c), so
- * the quant library calls cannot fail here.  Each thread quantizes the
- * activations itself (identically), so results do not depend on threads.
+ * the quant library calls cannot fail here.  Activations are prepared
+ * (quantized, summed) per token, the same bits whoever prepares them: by
+ * each thread for itself (matmul: generation), or once per call into a
+ * buffer all threads read (act_prep + matmul_act: prompts, matmul.h).
+ * Prompts of GGUF Q4_0 / Q8_0 go through the set's GEMM tiles (rows x
+ * tokens in registers, qdot.h), each output with its one-token dot's bits,
+ * so neither threads nor batching change a result.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -95,72 +100,75 @@ static void mm_rowdec(const sl_weight *w, const float *x, int n, size_t ldx, flo
 
 /* ---- MLX affine ---- */
 
-/* The 24-bit integer path (AVX-512 VNNI) serves every batch size, tokens
- * taken X24_CHUNK at a time (their planes stay in L2 while the rows stream
- * through): a token's result is then the same whatever the batching.
- * Scratch (floats): per chunk token xsum and d (G each), then the three
- * int8 planes (cols bytes each). */
-#define X24_CHUNK 16
-static void mm_affine_x24(const sl_weight *w, sl_qd_affine24_fn f24, const float *x, int n, size_t ldx, float *y,
-                          size_t ldy, int64_t r0, int64_t r1, float *scratch) {
-    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, cols = (size_t)w->cols;
-    float *xsum = scratch, *xd = xsum + X24_CHUNK * G;
-    int8_t *planes = (int8_t *)(void *)(xd + X24_CHUNK * G);   /* token j of the chunk: 3 planes at 3 * j * cols */
-    for (int t0 = 0; t0 < n; t0 += X24_CHUNK) {
-        int nc = n - t0 < X24_CHUNK ? n - t0 : X24_CHUNK;
-        for (int j = 0; j < nc; j++) {
-            const float *xt = x + (size_t)(t0 + j) * ldx;
-            for (size_t g = 0; g < G; g++) {
-                float s = 0.0f;
-                for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
-                xsum[(size_t)j * G + g] = s;
-            }
-            sl_qd_prep_x24(xt, cols, w->group_size, w->bits, planes + 3 * (size_t)j * cols, xd + (size_t)j * G);
+/* Prepared activations, one token at a time at a fixed stride (act_prep):
+ *  - 24-bit integer path (AVX-512 VNNI, sl_qd_x24_ok): the token's group
+ *    sums xsum[G] and scales d[G] (f32), then its three int8 planes
+ *    (3 * cols bytes; cols % 64 == 0 keeps the stride a multiple of 4);
+ *  - f32 path (the set's fused dot): xsum[G]; the dot reads x itself.
+ * Both paths serve every batch size, so a token's result is the same
+ * whatever the batching; bit widths without a fused dot decode rows
+ * (sl_matmul_tiled: batch-independent too) and have no prepared form. */
+static sl_qd_affine24_fn affine_f24(const sl_weight *w) {
+    const sl_qd_kernels *k = sl_qd_active();
+    sl_qd_affine24_fn f24 = w->bits == 4 ? k->affine4_x24 : w->bits == 8 ? k->affine8_x24 : NULL;
+    return f24 && sl_qd_x24_ok(w->bits, w->group_size, (size_t)w->cols) ? f24 : NULL;
+}
+static int affine_fused(const sl_weight *w) {
+    const sl_qd_kernels *k = sl_qd_active();
+    return (w->bits == 4 ? k->affine4 : w->bits == 8 ? k->affine8 : NULL) != NULL;
+}
+static size_t affine_token_bytes(const sl_weight *w) {
+    size_t G = (size_t)sl_weight_groups(w);
+    return affine_f24(w) ? 8 * G + 3 * (size_t)w->cols : 4 * G;
+}
+static size_t affine_act_bytes(const sl_weight *w, int n) {
+    return affine_fused(w) ? (size_t)n * affine_token_bytes(w) : 0;
+}
+static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
+    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, tb = affine_token_bytes(w);
+    int x24 = affine_f24(w) != NULL;
+    for (int t = t0; t < t1; t++) {
+        const float *xt = x + (size_t)t * ldx;
+        float *xsum = (float *)(void *)((uint8_t *)act + (size_t)t * tb);
+        for (size_t g = 0; g < G; g++) {
+            float s = 0.0f;
+            for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
+            xsum[g] = s;
         }
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
-            const uint8_t *rs = row_scales(w, w->scales, r), *rb = row_scales(w, w->biases, r);
-            for (int j = 0; j < nc; j++)
-                y[(size_t)(t0 + j) * ldy + (size_t)r] = f24(codes, rs, rb, w->scale_dtype, xd + (size_t)j * G,
-                                                            xsum + (size_t)j * G, planes + 3 * (size_t)j * cols, cols,
-                                                            w->group_size);
-        }
+        if (x24) sl_qd_prep_x24(xt, (size_t)w->cols, w->group_size, w->bits, (int8_t *)(void *)(xsum + 2 * G), xsum + G);
     }
 }
 
-/* f32 activations: the set's fused dot for every batch size, tokens taken
- * AFFINE_CHUNK at a time (their activations stay in L2 while the rows
- * stream) and SL_QD_TILE per pass over a row; each (row, token) result has
- * the one-token dot's bits, so batching changes nothing.  Scratch (floats):
- * sc, bi (G each), then per chunk token xsum (G each).  Bit widths without
- * a fused dot decode rows (sl_matmul_tiled: batch-independent too). */
+/* Tokens are taken AFFINE_CHUNK at a time (their prepared activations stay
+ * in L2 while the rows stream through).  24-bit: one integer dot per (row,
+ * token).  f32: SL_QD_TILE tokens per pass over a row's decoded codes, each
+ * with the one-token dot's bits; scratch holds the row's widened sc, bi. */
 #define AFFINE_CHUNK 16
-static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                      int64_t r1, float *scratch) {
+static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y, size_t ldy,
+                          int64_t r0, int64_t r1, float *scratch) {
     const sl_qd_kernels *k = sl_qd_active();
-    sl_qd_affine24_fn f24 = w->bits == 4 ? k->affine4_x24 : w->bits == 8 ? k->affine8_x24 : NULL;
-    if (f24 && sl_qd_x24_ok(w->bits, w->group_size, (size_t)w->cols)) {
-        mm_affine_x24(w, f24, x, n, ldx, y, ldy, r0, r1, scratch);
-        return;
-    }
-    sl_qd_affine_fn fn = w->bits == 4 ? k->affine4 : w->bits == 8 ? k->affine8 : NULL;
-    sl_qd_affine_nt_fn fnt = w->bits == 4 ? k->affine4_nt : w->bits == 8 ? k->affine8_nt : NULL;
-    if (!fn) {
-        mm_rowdec(w, x, n, ldx, y, ldy, r0, r1, scratch, dec_mlx);
-        return;
-    }
-    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size;
-    float *sc = scratch, *bi = sc + G, *xsum = bi + G;
+    sl_qd_affine24_fn f24 = affine_f24(w);
+    size_t G = (size_t)sl_weight_groups(w), cols = (size_t)w->cols, tb = affine_token_bytes(w);
+    const uint8_t *a = act;
     for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
         int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
-        const float *xc = x + (size_t)t0 * ldx;
-        for (int t = 0; t < nc; t++)
-            for (size_t g = 0; g < G; g++) {
-                const float *xg = xc + (size_t)t * ldx + g * gs;
-                float s = 0.0f;
-                for (size_t i = 0; i < gs; i++) s += xg[i];
-                xsum[(size_t)t * G + g] = s;
+        if (f24) {
+            for (int64_t r = r0; r < r1; r++) {
+                const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
+                const uint8_t *rs = row_scales(w, w->scales, r), *rb = row_scales(w, w->biases, r);
+                for (int j = 0; j < nc; j++) {
+                    const float *xs = (const float *)(const void *)(a + (size_t)(t0 + j) * tb);
+                    y[(size_t)(t0 + j) * ldy + (size_t)r] = f24(codes, rs, rb, w->scale_dtype, xs + G, xs,
+                                                                (const int8_t *)(const void *)(xs + 2 * G), cols,
+                                                                w->group_size);
+                }
             }
+            continue;
+        }
+        sl_qd_affine_fn fn = w->bits == 4 ? k->affine4 : k->affine8;
+        sl_qd_affine_nt_fn fnt = w->bits == 4 ? k->affine4_nt : k->affine8_nt;
+        const float *xc = x + (size_t)t0 * ldx, *xsum = (const float *)(const void *)(a + (size_t)t0 * tb);
+        float *sc = scratch, *bi = sc + G;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
             widen(w->scale_dtype, row_scales(w, w->scales, r), sc, G);
@@ -179,6 +187,23 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
     }
 }
 
+/* Per-thread path: each chunk of tokens prepared in the thread's scratch
+ * (after the 2G floats of sc, bi), then affine_mm_act on it. */
+static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
+                      int64_t r1, float *scratch) {
+    if (!affine_fused(w)) {
+        mm_rowdec(w, x, n, ldx, y, ldy, r0, r1, scratch, dec_mlx);
+        return;
+    }
+    float *act = scratch + 2 * (size_t)sl_weight_groups(w);
+    for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
+        int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
+        const float *xc = x + (size_t)t0 * ldx;
+        affine_act_prep(w, xc, ldx, 0, nc, act);
+        affine_mm_act(w, xc, ldx, act, nc, y + (size_t)t0 * ldy, ldy, r0, r1, scratch);
+    }
+}
+
 /* ---- MLX fp modes ---- */
 
 static void mm_fp(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0, int64_t r1,
@@ -193,37 +218,93 @@ static void mm_gguf(const sl_weight *w, const float *x, int n, size_t ldx, float
     mm_rowdec(w, x, n, ldx, y, ldy, r0, r1, scratch, dec_gguf);
 }
 
+/* Quantized activations: n tokens of cols/32 q8 blocks (cols/256 q8_K
+ * blocks), token t at t * nb. */
+static int is_q8k(const sl_weight *w) { return w->dtype == SL_Q4_K || w->dtype == SL_Q6_K; }
+static size_t q8_token_bytes(const sl_weight *w) {
+    return is_q8k(w) ? (size_t)w->cols / 256 * sizeof(sl_q8kb) : (size_t)w->cols / 32 * sizeof(sl_q8b);
+}
+static size_t q8_act_bytes(const sl_weight *w, int n) { return (size_t)n * q8_token_bytes(w); }
+static void q8_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
+    size_t cols = (size_t)w->cols, tb = q8_token_bytes(w);
+    for (int t = t0; t < t1; t++) {
+        void *o = (uint8_t *)act + (size_t)t * tb;
+        if (is_q8k(w)) sl_qd_quantize_q8k(x + (size_t)t * ldx, cols, o);
+        else sl_qd_quantize_q8(x + (size_t)t * ldx, cols, o);
+    }
+}
+
+/* Tokens per pass: their quantized activations (about ACT_CHUNK_BYTES) stay
+ * in L2 while the thread's rows go by; a multiple of the 4-token tiles. */
+#define ACT_CHUNK_BYTES (192 * 1024)
+static int tok_chunk(size_t token_bytes) {
+    size_t c = ACT_CHUNK_BYTES / (token_bytes ? token_bytes : 1);
+    c = c > 64 ? 64 : c & ~(size_t)3;
+    return c < 4 ? 4 : (int)c;
+}
+#define MM_ROWS 4   /* rows per GEMM tile call */
+
+/* Rows [r0, r1) x n prepared tokens.  A few tokens (generation): one row
+ * streamed at a time, every token dotted with it (one memory stream per
+ * thread: see part9 on interleaved rows).  A prompt: tokens in chunks, rows
+ * MM_ROWS at a time through the set's GEMM tile (or the dot per pair); the
+ * same bits either way (qdot.h). */
+static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y, size_t ldy,
+                      int64_t r0, int64_t r1, float *scratch) {
+    (void)x, (void)ldx, (void)scratch;
+    const sl_qd_kernels *k = sl_qd_active();
+    size_t rb = w->row_bytes;
+    if (is_q8k(w)) {
+        sl_qd_q8k_fn fn = w->dtype == SL_Q4_K ? k->q4_k : k->q6_k;
+        size_t nb = (size_t)w->cols / 256;
+        const sl_q8kb *qa = act;
+        int tc = n < SL_MM_SHARED_MIN ? n : tok_chunk(nb * sizeof(sl_q8kb));
+        for (int t0 = 0; t0 < n; t0 += tc) {
+            int nt = n - t0 < tc ? n - t0 : tc;
+            for (int64_t r = r0; r < r1; r++)
+                for (int t = t0; t < t0 + nt; t++)
+                    y[(size_t)t * ldy + (size_t)r] = fn(w->data + (size_t)r * rb, qa + (size_t)t * nb, nb);
+        }
+        return;
+    }
+    sl_qd_q8_fn fn = w->dtype == SL_Q4_0 ? k->q4_0 : w->dtype == SL_Q4_1 ? k->q4_1 : k->q8_0;
+    sl_qd_q8_mm_fn mm = w->dtype == SL_Q4_0 ? k->q4_0_mm : w->dtype == SL_Q4_1 ? k->q4_1_mm : k->q8_0_mm;
+    size_t nb = (size_t)w->cols / 32;
+    const sl_q8b *qa = act;
+    if (n < SL_MM_SHARED_MIN) {
+        for (int64_t r = r0; r < r1; r++)
+            for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = fn(w->data + (size_t)r * rb, qa + (size_t)t * nb, nb);
+        return;
+    }
+    int tc = tok_chunk(nb * sizeof(sl_q8b));
+    for (int t0 = 0; t0 < n; t0 += tc) {
+        int nt = n - t0 < tc ? n - t0 : tc;
+        for (int64_t r = r0; r < r1; r += MM_ROWS) {
+            int nr = r1 - r < MM_ROWS ? (int)(r1 - r) : MM_ROWS;
+            const uint8_t *wr = w->data + (size_t)r * rb;
+            float *yo = y + (size_t)t0 * ldy + (size_t)r;
+            if (mm) {
+                mm(wr, rb, nr, qa + (size_t)t0 * nb, nb, nt, nb, yo, ldy);
+                continue;
+            }
+            for (int t = 0; t < nt; t++)
+                for (int i = 0; i < nr; i++) yo[(size_t)t * ldy + (size_t)i] = fn(wr + (size_t)i * rb, qa + (size_t)(t0 + t) * nb, nb);
+        }
+    }
+}
+
+/* Per-thread path: the whole batch quantized in the thread's scratch. */
 static void mm_gguf_q8(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                        int64_t r1, float *scratch) {
-    const sl_qd_kernels *k = sl_qd_active();
-    sl_qd_q8_fn fn = w->dtype == SL_Q4_0 ? k->q4_0 : w->dtype == SL_Q4_1 ? k->q4_1 : k->q8_0;
-    size_t nb = (size_t)w->cols / 32;
-    sl_q8b *qa = (sl_q8b *)(void *)scratch;
-    for (int t = 0; t < n; t++) sl_qd_quantize_q8(x + (size_t)t * ldx, (size_t)w->cols, qa + (size_t)t * nb);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
-        for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = fn(wr, qa + (size_t)t * nb, nb);
-    }
+    q8_act_prep(w, x, ldx, 0, n, scratch);
+    q8_mm_act(w, x, ldx, scratch, n, y, ldy, r0, r1, NULL);
 }
 
-static void mm_gguf_q8k(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                        int64_t r1, float *scratch) {
-    const sl_qd_kernels *k = sl_qd_active();
-    sl_qd_q8k_fn fn = w->dtype == SL_Q4_K ? k->q4_k : k->q6_k;
-    size_t nb = (size_t)w->cols / 256;
-    sl_q8kb *qa = (sl_q8kb *)(void *)scratch;
-    for (int t = 0; t < n; t++) sl_qd_quantize_q8k(x + (size_t)t * ldx, (size_t)w->cols, qa + (size_t)t * nb);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
-        for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = fn(wr, qa + (size_t)t * nb, nb);
-    }
-}
-
-static const sl_matmul_kernel k_affine = {mm_affine, dec_mlx, "mlx-affine"};
-static const sl_matmul_kernel k_fp = {mm_fp, dec_mlx, "mlx-fp"};
-static const sl_matmul_kernel k_gguf = {mm_gguf, dec_gguf, "gguf-rowdec"};
-static const sl_matmul_kernel k_gguf_q8 = {mm_gguf_q8, dec_gguf, "gguf-q8dot"};
-static const sl_matmul_kernel k_gguf_q8k = {mm_gguf_q8k, dec_gguf, "gguf-q8kdot"};
+static const sl_matmul_kernel k_affine = {mm_affine, dec_mlx, "mlx-affine", affine_act_bytes, affine_act_prep,
+                                          affine_mm_act};
+static const sl_matmul_kernel k_fp = {mm_fp, dec_mlx, "mlx-fp", NULL, NULL, NULL};
+static const sl_matmul_kernel k_gguf = {mm_gguf, dec_gguf, "gguf-rowdec", NULL, NULL, NULL};
+static const sl_matmul_kernel k_gguf_q8 = {mm_gguf_q8, dec_gguf, "gguf-q8dot", q8_act_bytes, q8_act_prep, q8_mm_act};
 
 const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w) {
     switch (w->fmt) {
@@ -233,9 +314,8 @@ const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w) {
         return w->dtype == SL_U32 ? &k_fp : NULL;
     case SL_WF_GGUF:
         switch (w->dtype) {
-        case SL_Q4_0: case SL_Q4_1: case SL_Q8_0: return &k_gguf_q8;
-        case SL_Q4_K: case SL_Q6_K: return &k_gguf_q8k;
-        default: return sl_q_gguf_can_dequantize(w->dtype) ? &k_gguf : NULL;
+        case SL_Q4_0: case SL_Q4_1: case SL_Q8_0: case SL_Q4_K: case SL_Q6_K: return &k_gguf_q8;
+                default: return sl_q_gguf_can_dequantize(w->dtype) ? &k_gguf : NULL;
         }
     default:
         return NULL;
@@ -245,10 +325,9 @@ const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w) {
 size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     /* the tiled row decoder (sl_matmul_tiled) holds SL_QD_TILE padded rows */
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
-    if (w->fmt == SL_WF_MLX_AFFINE) {
-        size_t G = (size_t)sl_weight_groups(w);
-        size_t a = 2 * G + (nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK) * G, x24 = 2 * X24_CHUNK * G + (3 * X24_CHUNK * cols + 3) / 4;   /* f32; 24-bit */
-        if (x24 > a) a = x24;
+    if (w->fmt == SL_WF_MLX_AFFINE) {   /* sc, bi, then one chunk of prepared tokens (either path) */
+        size_t G = (size_t)sl_weight_groups(w), c = nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK;
+        size_t a = 2 * G + c * (2 * G + (3 * cols + 3) / 4);
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         size_t q8 = nn * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);

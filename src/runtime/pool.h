@@ -1,7 +1,8 @@
 /*
  * pool.h — a fixed pthread pool for data-parallel loops: sl_pool_run calls
  * fn(arg, tid, n) on every thread (the caller is thread 0) and returns when
- * all are done.  One job at a time; jobs split their work by tid.
+ * all are done.  One job at a time; jobs split their work by tid
+ * (sl_split) or claim it in chunks from a shared counter (sl_claim).
  */
 #ifndef SILICA_RUNTIME_POOL_H
 #define SILICA_RUNTIME_POOL_H
@@ -21,5 +22,10 @@ static inline void sl_split(long n, int tid, int nt, long *lo, long *hi) {
     *lo = n * tid / nt;
     *hi = n * (tid + 1) / nt;
 }
+
+/* Dynamic split: claim the next `chunk` items of a counter shared by the
+ * job's threads (start it at 0); returns the first claimed index, >= the
+ * total when nothing is left. */
+static inline long sl_claim(long *next, long chunk) { return __atomic_fetch_add(next, chunk, __ATOMIC_RELAXED); }
 
 #endif

@@ -51,6 +51,8 @@ struct sl_session {
     float *x, *xb, *xo, *qkv, *att, *gu, *hid;
     float *scratch;                /* per thread: scratch_stride floats */
     size_t scratch_stride;
+    void *act;                     /* prompts' prepared activations, shared (act_bytes) */
+    size_t act_bytes;
     float *cos_g, *sin_g, *cos_l, *sin_l;  /* [batch][rotary_dim/2] */
 };
 
@@ -80,29 +82,80 @@ static void add_bias(float *y, size_t ldy, int n, const float *b, int d) {
         for (int i = 0; i < d; i++) y[(size_t)t * ldy + (size_t)i] += b[i];
 }
 
-/* ---- parallel matmul ---- */
+/* ---- parallel matmul ----
+ * Generation (n < SL_MM_SHARED_MIN): rows split evenly, each thread
+ * quantizes the few activation rows itself (no extra synchronisation).
+ * Prompts, for formats with prepared activations (matmul.h): the tokens are
+ * prepared once, split between threads, into s->act; then threads claim
+ * chunks of rows from an atomic counter, so a slow or descheduled thread
+ * holds back the rest by one chunk, not by its whole share.  An output is
+ * computed by the same kernel from the same data whichever thread claims it,
+ * so neither split changes a bit. */
 
 typedef struct mm_job {
     sl_session *s;
     const sl_weight *w;
+    const sl_matmul_kernel *k;
     const float *x;
     int n;
     size_t ldx, ldy;
     float *y;
+    long next, chunk;              /* shared path: the next unclaimed row, rows per claim */
 } mm_job;
+
+static float *thread_scratch(sl_session *s, int tid) { return s->scratch + (size_t)tid * s->scratch_stride; }
 
 static void mm_worker(void *arg, int tid, int nt) {
     mm_job *j = arg;
     long lo, hi;
     sl_split((long)j->w->rows, tid, nt, &lo, &hi);
     if (lo >= hi) return;
-    const sl_matmul_kernel *k = sl_matmul_for(j->w);
-    k->matmul(j->w, j->x, j->n, j->ldx, j->y, j->ldy, lo, hi, j->s->scratch + (size_t)tid * j->s->scratch_stride);
+    j->k->matmul(j->w, j->x, j->n, j->ldx, j->y, j->ldy, lo, hi, thread_scratch(j->s, tid));
+}
+
+static void prep_worker(void *arg, int tid, int nt) {
+    mm_job *j = arg;
+    long lo, hi;
+    sl_split((long)j->n, tid, nt, &lo, &hi);
+    if (lo < hi) j->k->act_prep(j->w, j->x, j->ldx, (int)lo, (int)hi, j->s->act);
+}
+
+static void mm_act_worker(void *arg, int tid, int nt) {
+    mm_job *j = arg;
+    (void)nt;
+    long rows = (long)j->w->rows, r0;
+    while ((r0 = sl_claim(&j->next, j->chunk)) < rows) {
+        long r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows;
+        j->k->matmul_act(j->w, j->x, j->ldx, j->s->act, j->n, j->y, j->ldy, r0, r1, thread_scratch(j->s, tid));
+    }
+}
+
+/* Rows per claim: about four claims per thread, a multiple of 16 rows (whole GEMM tiles). */
+static long claim_chunk(long rows, int nt) {
+    long c = (rows + 4L * nt - 1) / (4L * nt);
+    c = (c + 15) & ~15L;
+    return c > 0 ? c : 16;
 }
 
 static void matmul(sl_session *s, const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy) {
-    mm_job j = {s, w, x, n, ldx, ldy, y};
-    sl_pool_run(s->pool, mm_worker, &j);
+    const sl_matmul_kernel *k = sl_matmul_for(w);
+    mm_job j = {s, w, k, x, n, ldx, ldy, y, 0, 0};
+    size_t ab = n >= SL_MM_SHARED_MIN && k->act_bytes ? k->act_bytes(w, n) : 0;
+    if (ab == 0) {
+        sl_pool_run(s->pool, mm_worker, &j);
+        return;
+    }
+    if (ab > s->act_bytes) {   /* the kernel set changed since the session began (tests): pieces the scratch holds */
+        for (int t = 0; t < n; t += SL_MM_SHARED_MIN - 1) {
+            mm_job p = {s, w, k, x + (size_t)t * ldx, n - t < SL_MM_SHARED_MIN - 1 ? n - t : SL_MM_SHARED_MIN - 1,
+                        ldx, ldy, y + (size_t)t * ldy, 0, 0};
+            sl_pool_run(s->pool, mm_worker, &p);
+        }
+        return;
+    }
+    sl_pool_run(s->pool, prep_worker, &j);
+    j.chunk = claim_chunk((long)w->rows, sl_pool_size(s->pool));
+    sl_pool_run(s->pool, mm_act_worker, &j);
 }
 
 /* ---- attention ---- */
@@ -117,7 +170,7 @@ static void att_worker(void *arg, int tid, int nt) {
     sl_session *s = j->s;
     const sl_model_config *c = s->c;
     int H = c->n_heads, D = c->head_dim, grp = c->n_heads / c->n_kv_heads;
-    float *scores = s->scratch + (size_t)tid * s->scratch_stride;
+    float *scores = thread_scratch(s, tid);
     float *tmp = scores + s->kv.max_visible;
     long lo, hi;
     sl_split((long)j->n * H, tid, nt, &lo, &hi);
@@ -309,16 +362,24 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
 
 /* ---- lifetime ---- */
 
-/* Largest per-thread scratch any weight's kernel needs for a batch. */
-static size_t weights_scratch(const sl_model *m, int batch) {
+/* Largest per-thread scratch any weight's kernel needs for a batch (a weight
+ * with prepared activations runs batches of SL_MM_SHARED_MIN or more through
+ * the shared buffer, whose size goes to *act). */
+static size_t weight_scratch(const sl_weight *w, int batch, size_t *act) {
+    const sl_matmul_kernel *k = sl_matmul_for(w);
+    size_t ab = k && k->act_bytes && batch >= SL_MM_SHARED_MIN ? k->act_bytes(w, batch) : 0;
+    if (ab > *act) *act = ab;
+    return sl_matmul_scratch_floats(w, ab ? SL_MM_SHARED_MIN - 1 : batch);
+}
+static size_t weights_scratch(const sl_model *m, int batch, size_t *act) {
     size_t need = sl_matmul_scratch_floats(&m->embed, 1);
-    size_t v = sl_matmul_scratch_floats(&m->lm_head, batch);
+    size_t v = weight_scratch(&m->lm_head, batch, act);
     if (v > need) need = v;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const sl_layer_weights *L = &m->layers[l];
         const sl_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            if (ws[i]->rows && (v = sl_matmul_scratch_floats(ws[i], batch)) > need) need = v;
+            if (ws[i]->rows && (v = weight_scratch(ws[i], batch, act)) > need) need = v;
     }
     return need;
 }
@@ -354,7 +415,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
         return rc;
     }
     size_t B = (size_t)d.batch;
-    size_t maxcols = weights_scratch(m, d.batch), att = (size_t)s->kv.max_visible + sl_kvcache_tmp_floats(&s->kv);
+    size_t maxcols = weights_scratch(m, d.batch, &s->act_bytes), att = (size_t)s->kv.max_visible + sl_kvcache_tmp_floats(&s->kv);
     s->scratch_stride = maxcols > att ? maxcols : att;
     s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
     size_t half = (size_t)c->rotary_dim / 2;
@@ -371,8 +432,9 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->cos_l = malloc(B * half * sizeof(float));
     s->sin_l = malloc(B * half * sizeof(float));
     s->pool = sl_pool_new(d.n_threads);
+    s->act = s->act_bytes ? malloc(s->act_bytes) : NULL;
     if (!s->x || !s->xb || !s->xo || !s->qkv || !s->att || !s->gu || !s->hid ||
-        !s->scratch || !s->cos_g || !s->sin_g || !s->cos_l || !s->sin_l || !s->pool) {
+        !s->scratch || !s->cos_g || !s->sin_g || !s->cos_l || !s->sin_l || !s->pool || (s->act_bytes && !s->act)) {
         sl_session_free(s);
         return sl_errorf(err, SL_ENOMEM, "out of memory for a session of %d tokens", d.n_ctx);
     }
@@ -392,6 +454,7 @@ void sl_session_free(sl_session *s) {
     free(s->gu);
     free(s->hid);
     free(s->scratch);
+    free(s->act);
     free(s->cos_g);
     free(s->sin_g);
     free(s->cos_l);

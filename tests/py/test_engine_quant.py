@@ -319,6 +319,21 @@ def test_gguf_matches_dequantized_reference(tmp_path, qt):
             assert (got.argmax(-1) == want.argmax(-1)).all(), simd_id(simd)
 
 
+@pytest.mark.parametrize("qt", [GT.Q8_0, GT.Q4_0, GT.Q4_1, GT.Q4_K], ids=lambda t: t.name)
+def test_gguf_threads_and_batches_do_not_change_results(tmp_path, qt):
+    """Every kernel set: a prompt through the GEMM path (activations quantized
+    once and shared, rows claimed by threads in chunks) gives bit for bit what
+    one thread, small batches (the per-thread path) and one token at a time give."""
+    path, _ = make_gguf(tmp_path, qt, tied=qt == GT.Q4_0)
+    ids = IDS * 3
+    for simd in kernel_sets():
+        one = silica_logits(path, ids, "--threads", "1", simd=simd)
+        assert np.array_equal(one, silica_logits(path, ids, "--threads", "3", simd=simd)), simd_id(simd)
+        for batch in ("1", "5", "9"):
+            assert np.array_equal(one, silica_logits(path, ids, "--threads", "2", "--batch", batch, simd=simd)), \
+                (simd_id(simd), batch)
+
+
 def test_gguf_greedy_and_permutation(tmp_path):
     """Q8_0: greedy ids equal the dequantized reference's; a GGUF whose Q/K
     rows were NOT permuted (wrong for llama.cpp) gives different logits, so

@@ -94,7 +94,7 @@ static void fake_mm(const sl_weight *w, const float *x, int n, size_t ldx, float
 
 static void test_matmul_register(void **state) {
     (void)state;
-    sl_matmul_kernel k = {fake_mm, NULL, "fake"};
+    sl_matmul_kernel k = {fake_mm, NULL, "fake", NULL, NULL, NULL};
     sl_matmul_register(SL_WF_GGUF, SL_Q8_0, &k);
     const sl_matmul_kernel *got = sl_matmul_lookup(SL_WF_GGUF, SL_Q8_0);
     assert_non_null(got);
@@ -449,6 +449,74 @@ static void test_sets_batch_thread_independent(void **state) {
     }
     sl_qd_force(NULL);
     assert_true(tested >= 2);   /* portable and at least this CPU's SIMD set */
+}
+
+/* The prompt path (activations prepared once per call into a buffer every
+ * thread reads, rows through the set's GEMM tiles) against one-token calls,
+ * bit for bit, for every set this CPU (or qemu) runs: GGUF Q4_0 / Q4_1 /
+ * Q8_0 / Q4_K / Q6_K at block counts covering every tile and unroll
+ * remainder, MLX affine 4/8-bit at every group size, with the tokens
+ * prepared in two ranges and the rows split unevenly (two "threads"), and
+ * more tokens than one activation chunk. */
+static void check_act_path(const sl_weight *w, const float *x, int n, float *scratch, uint8_t *act) {
+    enum { MAXR = 11, MAXN = 70 };
+    static float yb[MAXN * MAXR], y1[MAXN * MAXR];
+    const sl_matmul_kernel *k = sl_matmul_for(w);
+    assert_non_null(k);
+    size_t cols = (size_t)w->cols, rows = (size_t)w->rows;
+    assert_non_null(k->act_prep);
+    assert_true(k->act_bytes(w, n) > 0);
+    assert_true(sl_matmul_scratch_floats(w, 1) <= (size_t)1 << 15);
+    k->act_prep(w, x, cols, 0, n / 3, act);
+    k->act_prep(w, x, cols, n / 3, n, act);
+    int split = (int)rows / 2 + 1;
+    k->matmul_act(w, x, cols, act, n, yb, rows, 0, split, scratch);
+    k->matmul_act(w, x, cols, act, n, yb, rows, split, (int64_t)rows, scratch);
+    for (int t = 0; t < n; t++) k->matmul(w, x + (size_t)t * cols, 1, cols, y1 + (size_t)t * rows, rows, 0, (int64_t)rows, scratch);
+    assert_same_floats(yb, y1, (size_t)n * rows);
+}
+
+static void test_prompt_path_matches_one_token(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    enum { ROWS = 11, N = 70, MAXC = 2304 };
+    static uint8_t wd[ROWS * MAXC * 2], act[N * (MAXC * 5 + 64)];
+    static float x[N * MAXC], scratch[1 << 15], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
+    for (int i = 0; i < N * MAXC; i++) x[i] = rndf() * (i % 41 == 0 ? 8.0f : 1.0f);
+    for (int i = 0; i < ROWS * MAXC / 32; i++) sc[i] = rndf() * 0.05f, bi[i] = rndf() * 0.1f;
+    int tested = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *set = sl_qd_by_name(names[si]);
+        if (!set) continue;
+        sl_qd_force(set);
+        tested++;
+        const sl_dtype gg[] = {SL_Q4_0, SL_Q4_1, SL_Q8_0, SL_Q4_K, SL_Q6_K};
+        const int nbs[] = {1, 2, 3, 4, 5, 6, 7, 9, 13, 72};   /* blocks of 32: every remainder mod 4 */
+        for (size_t gi = 0; gi < sizeof gg / sizeof gg[0]; gi++) {
+            const sl_dtype_info *di = sl_dtype_get(gg[gi]);
+            for (size_t ni = 0; ni < sizeof nbs / sizeof nbs[0]; ni++) {
+                int cols = di->block_elems == 256 ? 256 * (1 + (int)ni % 3) : 32 * nbs[ni];
+                rand_blocks(gg[gi], wd, (size_t)(ROWS * cols / di->block_elems));
+                sl_weight w = {.fmt = SL_WF_GGUF, .dtype = gg[gi], .rows = ROWS, .cols = cols, .data = wd,
+                               .row_bytes = (size_t)cols / di->block_elems * di->block_bytes, .name = "w"};
+                check_act_path(&w, x, ni == 9 ? N : 37, scratch, act);
+            }
+        }
+        const int colss[] = {64, 192, 320, 2048};
+        for (int bits = 4; bits <= 8; bits += 4)
+            for (int gs = 32; gs <= 128; gs *= 2)
+                for (int ci = 0; ci < 4; ci++) {
+                    if (colss[ci] % gs) continue;
+                    for (size_t i = 0; i < (size_t)(ROWS * colss[ci] * bits / 8); i++) wd[i] = (uint8_t)rndu32();
+                    sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = colss[ci], .data = wd,
+                                   .row_bytes = (size_t)colss[ci] * bits / 8, .scales = sc, .biases = bi,
+                                   .scale_dtype = SL_F32, .bits = bits, .group_size = gs, .qmode = SL_Q_AFFINE,
+                                   .name = "w"};
+                    check_act_path(&w, x, ci == 3 ? 21 : 37, scratch, act);
+                }
+    }
+    sl_qd_force(NULL);
+    assert_true(tested >= 2);
 }
 
 /* The 24-bit activation affine dots (where this CPU has them) against the
@@ -808,6 +876,7 @@ int main(void) {
         cmocka_unit_test(test_affine_fused_vs_rowdec),
         cmocka_unit_test(test_affine_x24),
         cmocka_unit_test(test_sets_batch_thread_independent),
+        cmocka_unit_test(test_prompt_path_matches_one_token),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
