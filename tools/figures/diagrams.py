@@ -188,19 +188,20 @@ def tokenizer():
 
 
 FAMILIES = [
-    ("llama / mistral", "RMSNorm w", "—", "SiLU", "—", "mistral: every layer slides"),
-    ("qwen2", "RMSNorm w", "q/k/v bias", "SiLU", "—", "sliding from max_window_layers"),
+    ("llama", "RMSNorm w", "—", "SiLU", "—", "mistral: all slide"),
+    ("qwen2", "RMSNorm w", "q/k/v bias", "SiLU", "—", "max_window_layers"),
     ("qwen3", "RMSNorm w", "q/k RMSNorm per head", "SiLU", "—", "explicit head_dim"),
-    ("gemma", "(1+w) norm", "—", "GELU tanh", "—", "embed × √hidden, tied head"),
-    ("gemma2", "(1+w) norm", "softcap", "GELU tanh", "post-attn, pre/post-FFN norms", "even layers slide"),
-    ("gemma3", "(1+w) norm", "q/k (1+w) norms", "GELU tanh", "post-attn, pre/post-FFN norms",
-     "5 of 6 local, own RoPE"),
-    ("phi3", "RMSNorm w", "fused qkv_proj", "SiLU, fused gate_up", "—", "partial rotary, longrope"),
+    ("gemma", "(1+w) norm", "—", "GELU tanh", "—", "embed × √hidden"),
+    ("gemma2", "(1+w) norm", "logit softcaps", "GELU tanh", "post-attention, pre/post-FFN norms",
+     "even layers slide"),
+    ("gemma3", "(1+w) norm", "q/k (1+w) norms", "GELU tanh", "post-attention, pre/post-FFN norms",
+     "5 of 6 local"),
+    ("phi3", "RMSNorm w", "fused qkv_proj", "SiLU", "fused gate_up_proj; partial rotary, longrope", "longrope"),
 ]
 
 
 def decoder_block():
-    s = Svg(880, 560, "The forward pass of one decoder block, and what each family changes",
+    s = Svg(880, 600, "The forward pass of one decoder block, and what each family changes",
             "Left: one decoder layer as silica's engine computes it: x goes through a norm, q, k and v "
             "projections, optional per-head q/k norms, RoPE, the KV cache write, attention over the visible "
             "cached positions, the output projection (with a post-attention norm on Gemma 2 and 3), a "
@@ -227,34 +228,29 @@ def decoder_block():
         if i < len(steps) - 1:
             s.line(col + w / 2, y + h, col + w / 2, y + h + 8)
         y += h + 9
-    s.rect(col - 14, 48 + 43 - 4, w + 28, 43 * 10 + 2, "none", cls="zoom", rx=8)
-    s.text(col + w + 6, 100, "× layers", "small")
-    s.path(f"M{col + w + 4} 350 C {col + w + 40} 350 {col + w + 40} 140 {col + w + 4} 140", "arrow")
+    s.rect(col - 14, 48 + 43 - 5, w + 28, 43 * 10 + 2, "none", cls="zoom", rx=8)
+    s.path(f"M{col + w + 14} {48 + 10 * 43 + 17} C {col + w + 44} {48 + 10 * 43 + 17} {col + w + 44} "
+           f"{48 + 43 + 17} {col + w + 18} {48 + 43 + 17}", "arrow")
+    s.raw(f'<text x="{col + w + 50}" y="300" class="small" transform="rotate(-90 {col + w + 50} 300)" '
+          'text-anchor="middle">× layers</text>')
     # family table
-    tx, ty = 320, 52
-    heads = ("family", "norm", "attention extra", "activation", "extra norms", "layers")
-    widths = (92, 72, 120, 96, 0, 160)
-    s.text(tx, ty, "family", "b")
-    s.text(tx + 92, ty, "norm", "b")
-    s.text(tx + 164, ty, "attention", "b")
-    s.text(tx + 300, ty, "MLP act.", "b")
-    s.text(tx + 410, ty, "notes", "b")
-    del heads, widths
+    tx, ty = 336, 52
+    cols = (0, 100, 174, 306, 396)
+    for c, head in zip(cols, ("family", "norm", "attention", "MLP act.", "notes")):
+        s.text(tx + c, ty, head, "b")
     for i, (fam, norm, att, act, extra, note) in enumerate(FAMILIES):
-        y = ty + 14 + i * 62
-        s.rect(tx - 6, y, 546, 56, "panel" if i % 2 else "gray2", cls="seg", rx=4)
+        y = ty + 12 + i * 62
+        s.rect(tx - 8, y, 534, 56, "panel" if i % 2 else "gray2", cls="seg", rx=4)
         s.text(tx, y + 20, fam, "b")
-        s.text(tx + 92, y + 20, norm, "small")
-        s.text(tx + 164, y + 20, att, "small")
-        s.text(tx + 300, y + 20, act, "small")
-        s.text(tx + 410, y + 20, note, "small")
+        for c, v in zip(cols[1:], (norm, att, act, note)):
+            s.text(tx + c, y + 20, v, "small")
         if extra != "—":
-            s.text(tx + 92, y + 42, "extra norms: " + extra, "small")
-    s.text(tx, 508, "norm(x) = x / √(mean(x²) + eps) · w   (gemma family: · (1 + w)); all arithmetic f32",
-           "mono")
-    s.text(tx, 528, "GQA: query head h reads KV head h / (heads / kv_heads)", "mono")
-    s.text(20, 548, "part5/engine.md has the formulas; every family is checked against transformers' "
-                    "logits", "small")
+            s.text(tx + cols[1], y + 42, extra, "small")
+    s.text(tx, 518, "norm(x) = x / √(mean(x²) + eps) · w   (gemma: · (1 + w))", "mono")
+    s.text(tx, 538, "GQA: query head h reads KV head h / (heads / kv_heads)", "mono")
+    s.text(tx, 558, "all arithmetic in f32", "mono")
+    s.text(20, 588, "part5/engine.md has the formulas; every family's logits are checked against "
+                    "transformers'", "small")
     return "part5/img/decoder-block.svg", s.render()
 
 
