@@ -392,5 +392,37 @@ def store():
     return "part7/img/store.svg", s.render()
 
 
-ALL = [convert_pipeline, shards, kquant, tokenizer, decoder_block, kv_cache, hub_pull, store]
+def inspect_mmap():
+    s = Svg(880, 280, "silica inspect and sl_checkpoint_open: headers read, tensor bytes mapped",
+            "A checkpoint file is memory-mapped. silica reads only its header (for safetensors the 8-byte "
+            "length and the JSON header; for GGUF the metadata and tensor infos), which gives each tensor's "
+            "name, dtype, shape and byte range. sl_checkpoint_open returns tensors whose data pointers point "
+            "into the mapping; no tensor byte is read or copied until a program reads it, which is why "
+            "inspecting a 70 GB model is instant.")
+    s.text(20, 28, "Opening a checkpoint: the header is read, the tensor bytes stay on disk (mmap)", "h")
+    s.rect(20, 56, 120, 56, "amber", rx=0)
+    s.text(80, 80, "header", "b", "middle")
+    s.text(80, 98, "read", "small", "middle")
+    for k, (name, fill) in enumerate((("tensor 0", "blue"), ("tensor 1", "green"), ("tensor 2", "violet"),
+                                       ("tensor 3", "blue2"))):
+        s.rect(140 + k * 180, 56, 180, 56, fill)
+        s.text(230 + k * 180, 80, name, "", "middle")
+        s.text(230 + k * 180, 98, "mapped, not read", "small", "middle")
+    s.text(20, 130, "model.safetensors (memory-mapped: pages load only when touched)", "small")
+    s.rect(20, 156, 400, 96, "panel", rx=6)
+    s.text(34, 178, "sl_checkpoint", "b")
+    s.text(34, 198, "tensors[i]: name, dtype, shape, strides,", "mono")
+    s.text(34, 216, "           data → into the mapping", "mono")
+    s.text(34, 234, "config (config.json), metadata", "mono")
+    for k in range(3):
+        s.path(f"M{300 + k * 20} 214 C {320 + k * 20} 150 {230 + k * 180} 150 {230 + k * 180} 116")
+    s.rect(460, 156, 400, 96, "gray2", rx=6)
+    s.text(474, 178, "what reads tensor bytes", "b")
+    s.text(474, 198, "sl_tensor_read (converts to f32 as it copies)", "small")
+    s.text(474, 216, "convert, run (the engine reads weights in place)", "small")
+    s.text(474, 234, "silica inspect reads none: instant on any size", "small")
+    return "part1/img/open-mmap.svg", s.render()
+
+
+ALL = [inspect_mmap, convert_pipeline, shards, kquant, tokenizer, decoder_block, kv_cache, hub_pull, store]
 __all__ = ["ALL", "INK2"]
