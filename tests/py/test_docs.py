@@ -55,11 +55,14 @@ def steps(body):
         if line.startswith("$ "):
             cmd = line[2:]
             while cmd.endswith("\\"):
-                cmd = cmd[:-1] + "\n" + next(it)
+                cmd = cmd + "\n" + next(it)  # the shell joins the lines
             res.append((cmd, []))
         else:
             assert res, f"output before the first command: {line!r}"
             res[-1][1].append(line.rstrip())
+    for _, exp in res:
+        while exp and not exp[-1]:
+            exp.pop()
     return res
 
 
@@ -86,7 +89,7 @@ def test_articles_have_doctests():
 
 @pytest.mark.parametrize("md", sorted({md for md, _, _ in DOCS}), ids=lambda p: str(p.relative_to(ROOT)))
 def test_article_commands(md, tmp_path):
-    env = dict(os.environ, SILICA_HOME=str(tmp_path / "home"), NO_COLOR="1", TMPDIR=str(tmp_path))
+    env = dict(os.environ, SILICA=str(SILICA), SILICA_HOME=str(tmp_path / "home"), NO_COLOR="1", TMPDIR=str(tmp_path))
     bindir = str(SILICA.parent) + "/"
     for start, body in [(s, b) for m, s, b in DOCS if m == md]:
         for cmd, expected in steps(body):
@@ -97,6 +100,8 @@ def test_article_commands(md, tmp_path):
             assert p.returncode == 0 or expected, f"{where}\nexit {p.returncode}\n{p.stderr}"
             actual = [ln.rstrip() for ln in (p.stdout + p.stderr).replace(str(tmp_path) + "/", "/tmp/")
                       .replace(bindir, "build/").splitlines()]
+            while actual and not actual[-1]:
+                actual.pop()
             if expected:
                 assert matches([e for e in expected], actual), \
                     f"{where}\n--- article\n" + "\n".join(expected) + "\n--- actual\n" + "\n".join(actual)
