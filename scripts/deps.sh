@@ -57,7 +57,7 @@ deps_apt() {
         apt_install_missing "${base[@]}"
         return
     fi
-    local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git)
+    local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
     local cross=0
     if [ "${SILICA_NO_CROSS:-0}" != 1 ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
         cross=1
@@ -105,7 +105,7 @@ arm64_sysroot() {
 
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
-    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs oniguruma utf8proc) missing=() p
+    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc) missing=() p
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ "${#missing[@]}" -gt 0 ]; then
         log "brew install ${missing[*]}"
