@@ -57,7 +57,7 @@ deps_apt() {
         apt_install_missing "${base[@]}"
         return
     fi
-    local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git)
+    local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
     # the install check (tests/py/test_install.py): the shells whose completions it runs,
     # the man page tools, and what `pkg-config --static --libs libcurl` names on Debian
     full+=(make bash bash-completion zsh fish man-db groff-base mandoc
@@ -109,7 +109,7 @@ arm64_sysroot() {
 
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
-    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs oniguruma utf8proc
+    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc
         bash bash-completion@2 zsh fish groff mandoc) missing=() p
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ "${#missing[@]}" -gt 0 ]; then
