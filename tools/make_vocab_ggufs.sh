@@ -18,8 +18,12 @@
 # Each model folder is the committed tokenizer.json + tokenizer_config.json
 # plus a minimal config.json naming the architecture whose vocab path the
 # converter takes for that model (hidden sizes are placeholders: no tensor is
-# written).  gemma3 needs the SentencePiece tokenizer.model, which the test
-# data does not hold: it is reported and skipped.
+# written).  Without a SentencePiece tokenizer.model (the test data holds
+# tokenizer.json only) the converter takes its tokenizer.json paths: mistral
+# through LlamaHfVocab (model "llama", every score -1000), gemma3 through
+# the gpt2 path (its hash names the pre-tokenizer granite-embed-multi-311m,
+# gemma4's raw-UTF-8 BPE).  A model the converter rejects is reported with
+# its log and left out.
 set -euo pipefail
 LLAMA_CPP=${1:?usage: tools/make_vocab_ggufs.sh LLAMA_CPP_DIR [OUT_DIR]}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
