@@ -57,6 +57,7 @@ static const char *k_help =
     "  --ctx N          context size in tokens (default 4096)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
     "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N   as in run\n"
+    GEN_TOKENIZER_HELP
     CLI_MEM_HELP
     "  --help           this text\n";
 
@@ -197,7 +198,7 @@ static void emit_answer(const char *s, size_t n, void *ud) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *path = NULL, *system = NULL;
+    const char *path = NULL, *system = NULL, *tokenizer = NULL;
     long max_tokens = 1024;
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
@@ -212,6 +213,8 @@ int cmd_chat(int argc, char **argv) {
         if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("chat", "--system needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
+        else if (missing) return cli_usage("chat", "--tokenizer needs a value");
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("chat", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage("chat", "unexpected argument '%s'", argv[i]);
@@ -234,9 +237,9 @@ int cmd_chat(int argc, char **argv) {
     char *sys_owned = system ? strdup(system) : NULL;
     int rc = 0;
     double last_tps = 0;
-    if (gen_open(path, &g, &err)) goto fail;
+    if (gen_open_tok(path, tokenizer, &g, &err)) goto fail;
     if (!g.tok) {
-        sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (chat needs text)", path);
+        sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): chat needs text; name one with --tokenizer", path);
         goto fail;
     }
     if (!g.tmpl)

@@ -30,6 +30,7 @@ static const char *k_help =
     "  --file F       the text (UTF-8)\n"
     "  --ctx N        window size N (default 512)\n"
     "  --json         {\"ppl\": x, \"nll\": x, \"tokens\": N}\n"
+    GEN_TOKENIZER_HELP
     GEN_KV_HELP
     "  --threads N    worker threads (default: physical cores)\n"
     "  --batch N      positions per forward batch (default 64)\n"
@@ -45,7 +46,7 @@ static double nll_of(const float *row, int V, int32_t target) {
 }
 
 int cmd_ppl(int argc, char **argv) {
-    const char *path = NULL, *file = NULL;
+    const char *path = NULL, *file = NULL, *tokenizer = NULL;
     bool json = false;
     sl_session_opts so = {0};
     for (int i = 1; i < argc; i++) {
@@ -57,6 +58,8 @@ int cmd_ppl(int argc, char **argv) {
         if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--file", &missing))) file = v;
         else if (missing) return cli_usage("ppl", "--file needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
+        else if (missing) return cli_usage("ppl", "--tokenizer needs a value");
         else if (strcmp(argv[i], "--json") == 0) json = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("ppl", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
@@ -76,9 +79,9 @@ int cmd_ppl(int argc, char **argv) {
     float *logits = NULL;
     int32_t *ids = NULL;
     int rc = 0;
-    if (sl_read_file(file, (uint64_t)1 << 30, &text, &tlen, &err) || gen_open(path, &g, &err)) goto fail;
+    if (sl_read_file(file, (uint64_t)1 << 30, &text, &tlen, &err) || gen_open_tok(path, tokenizer, &g, &err)) goto fail;
     if (!g.tok) {
-        sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (ppl encodes text)", path);
+        sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): ppl encodes text; name one with --tokenizer", path);
         goto fail;
     }
     if (g.bos >= 0 && g.bos < g.c->vocab_size) {

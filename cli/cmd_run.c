@@ -53,6 +53,7 @@ static const char *k_help =
     "  --system TEXT         system message (chat template only)\n"
     "  --no-chat-template    encode the prompt as plain text (BOS added as the tokenizer says)\n"
     "  --stop S              stop before the text S (repeatable); not part of the output\n"
+    GEN_TOKENIZER_HELP
     "  --ids LIST            prompt token ids, comma-separated (no template, no BOS added)\n"
     "  --prompt-ids          print the prompt's token ids as a JSON list and exit (no generation)\n"
     "  --ctx N               context size (default: prompt + max-tokens)\n"
@@ -167,6 +168,7 @@ int cmd_run(int argc, char **argv) {
     long max_tokens = 256;
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
+    const char *tokenizer = NULL;
     sl_sampler_params sp;
     gen_sampling_unset(&sp);   /* defaults after parsing: they depend on the model (the demo samples) */
     for (int i = 1; i < argc; i++) {
@@ -184,6 +186,8 @@ int cmd_run(int argc, char **argv) {
         else if (missing) return cli_usage("run", "--ids needs a value");
         else if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("run", "--system needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
+        else if (missing) return cli_usage("run", "--tokenizer needs a value");
         else if ((v = cli_opt_value(argc, argv, &i, "--stop", &missing))) {
             if (!*v) return cli_usage("run", "--stop needs a non-empty string");
             if (n_stops == 16) return cli_usage("run", "at most 16 --stop strings");
@@ -222,10 +226,10 @@ int cmd_run(int argc, char **argv) {
     cli_mem_run mr = {0};
     if (ids_s && sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
     if ((rc = cli_mem_begin(&mr, &mo))) goto out;
-    if (gen_open(path, &g, &err)) { rc = cli_fail(&err); goto out; }
+    if (gen_open_tok(path, tokenizer, &g, &err)) { rc = cli_fail(&err); goto out; }
     if (!ids_s) {
         if (!g.tok) {
-            sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model: pass token ids with --ids", path);
+            sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): pass token ids with --ids or a tokenizer with --tokenizer", path);
             rc = cli_fail(&err);
             goto out;
         }

@@ -119,43 +119,37 @@ static cJSON *read_json(const char *path) {
     return j;
 }
 
-static bool has_chat_template(const char *dir) {
-    char *a = sl_path_join(dir, "chat_template.jinja"), *b = sl_path_join(dir, "chat_template.json");
-    char *c = sl_path_join(dir, "tokenizer_config.json");
-    bool yes = (a && sl_path_exists(a)) || (b && sl_path_exists(b));
-    if (!yes && c) {
-        cJSON *j = read_json(c);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "chat_template");
-        yes = t && !cJSON_IsNull(t);
-        cJSON_Delete(j);
-    }
-    free(a);
-    free(b);
-    free(c);
-    return yes;
+int gen_open(const char *path, gen_model *g, sl_error *err) { return gen_open_tok(path, NULL, g, err); }
+
+/* Where the chat template comes from: the tokenizer the user named (its
+ * directory for a tokenizer.json), else the model itself (a GGUF model's
+ * metadata or the model directory). */
+static void template_source(const char *model, const char *tokenizer, char *buf, size_t cap) {
+    const char *p = tokenizer ? tokenizer : model;
+    if (sl_path_is_dir(p) || sl_str_ends_with(p, ".gguf") || !tokenizer) snprintf(buf, cap, "%s", p);
+    else dir_of(p, buf, cap);
+    if (!tokenizer && !sl_path_is_dir(p) && !sl_tmpl_has_chat_template(buf)) dir_of(p, buf, cap);
 }
 
-int gen_open(const char *path, gen_model *g, sl_error *err) {
+int gen_open_tok(const char *path, const char *tokenizer, gen_model *g, sl_error *err) {
     memset(g, 0, sizeof *g);
     g->path = path;
     g->bos = -1;
     int rc = sl_model_open(path, &g->m, err);
     if (rc) return rc;
     g->c = sl_model_get_config(g->m);
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], tsrc[PATH_MAX];
     if (sl_path_is_dir(path)) snprintf(dir, sizeof dir, "%s", path);
     else dir_of(path, dir, sizeof dir);
-    char *tj = sl_path_join(dir, "tokenizer.json");
-    if (tj && sl_path_exists(tj) && (rc = sl_tok_load(dir, &g->tok, err))) {
-        free(tj);
+    if ((rc = sl_tok_load_for_model(path, tokenizer, &g->tok, err))) {
         gen_close(g);
         return rc;
     }
-    free(tj);
-    if (g->tok && has_chat_template(dir)) {
+    template_source(path, tokenizer, tsrc, sizeof tsrc);
+    if (g->tok && sl_tmpl_has_chat_template(tsrc)) {
         char *src = NULL;
-        if ((rc = sl_tmpl_load_chat_template(dir, NULL, 0, &src, &g->special, err)) ||
-            (rc = sl_tmpl_compile(src, strlen(src), dir, &g->tmpl, err))) {
+        if ((rc = sl_tmpl_load_chat_template(tsrc, NULL, 0, &src, &g->special, err)) ||
+            (rc = sl_tmpl_compile(src, strlen(src), tsrc, &g->tmpl, err))) {
             free(src);
             gen_close(g);
             return rc;
@@ -177,6 +171,7 @@ int gen_open(const char *path, gen_model *g, sl_error *err) {
     if (g->tok) {
         const sl_tok_info *ti = sl_tok_get_info(g->tok);
         add_eos(g, ti->eos_id);
+        add_eos(g, ti->eot_id);
         if (ti->bos_id >= 0 && ti->bos_id <= INT32_MAX) g->bos = (int32_t)ti->bos_id;
     }
     return 0;
@@ -194,7 +189,7 @@ int gen_prompt(gen_model *g, const cJSON *messages, const char *text, bool use_t
                sl_error *err) {
     *ids = NULL;
     *n = 0;
-    if (!g->tok) return sl_errorf(err, SL_EINVAL, "%s: no tokenizer.json beside the model: pass token ids with --ids", g->path);
+    if (!g->tok) return sl_errorf(err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): pass token ids with --ids or a tokenizer with --tokenizer", g->path);
     char *rendered = NULL;
     size_t rlen = 0;
     unsigned flags = SL_TOK_ADD_SPECIAL;

@@ -58,7 +58,7 @@ typedef struct gen_model {
     const char *path;
     sl_model *m;
     const sl_model_config *c;
-    sl_tokenizer *tok;   /* NULL: the model has no tokenizer.json */
+    sl_tokenizer *tok;   /* NULL: the model has no tokenizer */
     sl_tmpl *tmpl;       /* NULL: no chat template */
     cJSON *special;      /* special tokens for the template context */
     int32_t eos[GEN_MAX_EOS];
@@ -83,6 +83,12 @@ void gen_sampling_unset(sl_sampler_params *sp);
 void gen_sampling_finish(sl_sampler_params *sp, bool demo);
 
 int gen_open(const char *path, gen_model *g, sl_error *err);
+/* gen_open with the tokenizer the user named (--tokenizer; NULL: the
+ * model's own, see sl_tok_load_for_model). */
+int gen_open_tok(const char *path, const char *tokenizer, gen_model *g, sl_error *err);
+#define GEN_TOKENIZER_HELP                                                                                  \
+    "  --tokenizer PATH      the tokenizer to use: a tokenizer.json, a model folder or a GGUF (default:\n" \
+    "                        a GGUF model's own, else the tokenizer.json beside the model)\n"
 void gen_close(gen_model *g);
 
 /* Prompt ids.  With the template (and one present): render messages with

@@ -192,6 +192,32 @@ tiny = gguf_bytes(tiny_llama)
 put("fuzz_gguf", "tiny_llama.gguf", tiny)
 put("fuzz_gguf_model", "tiny_llama.gguf", tiny)
 
+
+# GGUF tokenizers (tokenizer.ggml.*): byte-level BPE with merges, SentencePiece-style
+def tok_gpt2(w):
+    w.add_string("tokenizer.ggml.model", "gpt2")
+    w.add_string("tokenizer.ggml.pre", "llama-bpe")
+    w.add_array("tokenizer.ggml.tokens", ["H", "e", "l", "o", "\u0120", "He", "ll", "\u0120w", "<s>", "<u>"])
+    w.add_array("tokenizer.ggml.token_type", [1, 1, 1, 1, 1, 1, 1, 1, 3, 4])
+    w.add_array("tokenizer.ggml.merges", ["H e", "l l", "\u0120 w"])
+    w.add_uint32("tokenizer.ggml.bos_token_id", 8)
+    w.add_chat_template("{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}")
+
+
+def tok_llama(w):
+    w.add_string("tokenizer.ggml.model", "llama")
+    toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581", "a", "\u2581a", "<x>"]
+    w.add_array("tokenizer.ggml.tokens", toks)
+    w.add_array("tokenizer.ggml.scores", [0.0] * 259 + [-1.0, -2.0, -3.0, 0.0])
+    w.add_array("tokenizer.ggml.token_type", [2, 3, 3] + [6] * 256 + [1, 1, 1, 4])
+    w.add_uint32("tokenizer.ggml.bos_token_id", 1)
+    w.add_uint32("tokenizer.ggml.eos_token_id", 2)
+    w.add_bool("tokenizer.ggml.add_space_prefix", True)
+
+
+put("fuzz_gguf_tokenizer", "gpt2.gguf", gguf_bytes(tok_gpt2))
+put("fuzz_gguf_tokenizer", "llama.gguf", gguf_bytes(tok_llama))
+
 # ---- hub answers: revision JSON, NUL, tree JSON ----
 rev = {"id": "org/model", "sha": "0123456789abcdef0123456789abcdef01234567",
        "siblings": [{"rfilename": "config.json"}, {"rfilename": "model.safetensors"}]}

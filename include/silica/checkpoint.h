@@ -80,6 +80,14 @@ typedef struct sl_checkpoint {
 int sl_checkpoint_open(const char *path, sl_checkpoint **out, sl_error *err);
 void sl_checkpoint_close(sl_checkpoint *ck);
 
+/* The GGUF file a model path stands for, for reading its metadata (the
+ * tokenizer, the chat template): a GGUF file itself (for a part of a
+ * llama.cpp split set, its first part, which holds the metadata), or the one
+ * GGUF model of a directory whose weights are GGUF.  *gguf is malloc'd, or
+ * NULL (and 0 returned) when the path is not a GGUF model.  A directory with
+ * several GGUF models, or a split set with a part missing, is an error. */
+int sl_checkpoint_gguf_path(const char *path, char **gguf, sl_error *err);
+
 /* Detect a file's format from its first bytes (and name as a tie-break). */
 sl_format sl_detect_format(const char *path, sl_error *err);
 

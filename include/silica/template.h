@@ -17,6 +17,7 @@
 #ifndef SILICA_TEMPLATE_H
 #define SILICA_TEMPLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,14 +50,22 @@ int sl_tmpl_render(const sl_tmpl *t, const struct cJSON *ctx, const sl_tmpl_limi
 
 /* The chat template of a model: `path` is a model directory
  * (chat_template.jinja, else chat_template.json, else tokenizer_config.json's
- * "chat_template", a string or a list of {name, template}) or a template
- * file.  `which` picks a named template (NULL: "tool_use" when has_tools and
+ * "chat_template", a string or a list of {name, template}), a template
+ * file, or a GGUF model (a .gguf file, or a directory whose weights are one
+ * GGUF model and that has tokenizer.chat_template: tokenizer.chat_template,
+ * named ones under tokenizer.chat_template.NAME; special tokens from
+ * tokenizer.ggml.<bos|eos|unk|pad|sep>_token_id).  `which` picks a named template (NULL: "tool_use" when has_tools and
  * present, else "default").  On success *src is malloc'd and, when non-NULL
  * pointers are given, *special receives a malloc'd cJSON object with the
  * special tokens (bos_token, eos_token, unk_token, pad_token, ...) found in
  * tokenizer_config.json / special_tokens_map.json (empty for a file). */
 int sl_tmpl_load_chat_template(const char *path, const char *which, int has_tools, char **src,
                                struct cJSON **special, sl_error *err);
+
+/* Whether sl_tmpl_load_chat_template(path, ...) finds a template: a GGUF
+ * model with tokenizer.chat_template, or a model directory with one of the
+ * files named above. */
+bool sl_tmpl_has_chat_template(const char *path);
 
 /* Prepare messages as transformers does before rendering: drop keys whose
  * value is null, and alias reasoning ("reasoning_content"/"thinking"/

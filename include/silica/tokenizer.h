@@ -34,8 +34,25 @@ typedef struct sl_tokenizer sl_tokenizer;
 
 /* Load from a model directory (tokenizer.json, or a SentencePiece BPE
  * tokenizer.model converted as transformers' LlamaTokenizerFast does, plus
- * optional tokenizer_config.json) or from a tokenizer.json path. */
+ * optional tokenizer_config.json; else the directory's one GGUF model), from
+ * a tokenizer.json path, or from a GGUF file (its tokenizer.ggml.* metadata,
+ * as sl_tok_load_gguf; a split part reads the set's first part). */
 int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err);
+/* The tokenizer a model runs with.  `model` is what sl_model_open takes.
+ * `override` (may be NULL) is a tokenizer the user named (sl_tok_load's
+ * path), which wins.  Else: a GGUF model's own tokenizer.ggml.* metadata
+ * (a tokenizer.json beside it is used only when the GGUF has none), else
+ * the tokenizer.json / tokenizer.model in the model's directory.  No
+ * tokenizer at all: 0 with *out NULL. */
+int sl_tok_load_for_model(const char *model, const char *override, sl_tokenizer **out, sl_error *err);
+/* From a GGUF file's tokenizer.ggml.* metadata (model "llama":
+ * SentencePiece-style with byte fallback; "gpt2": byte-level BPE with the
+ * pre-tokenizer tokenizer.ggml.pre names), built as the equivalent
+ * tokenizer.json; bos/eos ids and add_bos_token/add_eos_token as the file
+ * says (llama.cpp's defaults when absent).  `name` labels messages. */
+struct sl_gguf;
+int sl_tok_load_gguf(const struct sl_gguf *g, const char *name, sl_tokenizer **out, sl_error *err);
+int sl_tok_load_gguf_file(const char *path, sl_tokenizer **out, sl_error *err);
 /* Load from an in-memory tokenizer.json (name is used in messages). */
 int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenizer **out, sl_error *err);
 void sl_tok_free(sl_tokenizer *t);
@@ -92,12 +109,15 @@ const char *sl_tok_id_to_token(const sl_tokenizer *t, uint32_t id, size_t *len);
 int64_t sl_tok_token_to_id(const sl_tokenizer *t, const char *tok, size_t len);
 bool sl_tok_is_special(const sl_tokenizer *t, uint32_t id);
 
-/* What tokenizer_config.json says (ids -1 when absent). */
+/* What tokenizer_config.json (or a GGUF's tokenizer.ggml.*) says (ids -1
+ * when absent). */
 typedef struct sl_tok_info {
     int64_t bos_id, eos_id;
     const char *bos_token, *eos_token; /* NULL when absent */
     bool add_bos, add_eos;             /* as configured (false when absent) */
     const char *model_type;            /* "BPE" */
+    int64_t eot_id, pad_id, unk_id;    /* GGUF: tokenizer.ggml.eot/padding/unknown_token_id (end of turn:
+                                          generation stops there too, as llama.cpp does) */
 } sl_tok_info;
 const sl_tok_info *sl_tok_get_info(const sl_tokenizer *t);
 

@@ -7,12 +7,17 @@
  *   2. pytorch_model.bin.index.json  -> every shard named in weight_map
  *   3. files ending .safetensors, else .bin .pt .pth, else .gguf, else .npz (sorted)
  * With an index, every tensor of weight_map must exist in the shard it names.
+ * GGUF: a directory holds one model — one file, or one llama.cpp split set
+ * (gguf-split's PREFIX-%05d-of-%05d.gguf names, parts 1..N all present, the
+ * first file's split.count equal to N); several unrelated GGUFs are an error
+ * that lists them.  A split part given as a file opens its whole set.
  * config.json, when present, is parsed into ck->config.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,6 +66,98 @@ sl_format sl_detect_format(const char *path, sl_error *err) {
     sl_errorf(err, SL_EUNSUPPORTED,
               "%s: unrecognised file (expected safetensors, PyTorch .bin/.pt, .npy/.npz or GGUF)", path);
     return SL_FMT_UNKNOWN;
+}
+
+/* gguf-split's part name PREFIX-NNNNN-of-MMMMM.gguf: *plen the prefix length. */
+static bool split_name(const char *name, size_t *plen, unsigned *no, unsigned *count) {
+    static const char tail[] = "-00000-of-00000.gguf";
+    size_t n = strlen(name), t = sizeof tail - 1;
+    if (n <= t) return false;
+    const char *s = name + n - t;
+    unsigned a = 0, b = 0;
+    for (size_t i = 0; i < t; i++) {
+        if (tail[i] == '0') {
+            if (s[i] < '0' || s[i] > '9') return false;
+            if (i < 6) a = a * 10 + (unsigned)(s[i] - '0');
+            else b = b * 10 + (unsigned)(s[i] - '0');
+        } else if (s[i] != tail[i]) {
+            return false;
+        }
+    }
+    if (a == 0 || b == 0 || a > b) return false;
+    *plen = n - t;
+    *no = a;
+    *count = b;
+    return true;
+}
+
+/* names[0..n) (sorted .gguf names of one directory) must be one model: one
+ * file or a complete split set (then sorted order is part order). */
+static int gguf_one_model(const char *dir, char *const *names, size_t n, sl_error *err) {
+    if (n <= 1) return 0;
+    size_t p0 = 0, p = 0;
+    unsigned no = 0, cnt = 0, cnt0 = 0;
+    bool set = true;
+    for (size_t i = 0; i < n && set; i++) {
+        set = split_name(names[i], &p, &no, &cnt) && no == i + 1 && (i == 0 || (cnt == cnt0 && p == p0 &&
+                                                                                   !strncmp(names[i], names[0], p)));
+        if (i == 0) p0 = p, cnt0 = cnt;
+    }
+    if (set && cnt0 == n) return 0;
+    char list[512];
+    size_t k = 0;
+    list[0] = 0;
+    for (size_t i = 0; i < n && k + 8 < sizeof list; i++) {
+        int w = snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= sizeof list - k) {
+            snprintf(list + k, sizeof list - k, ", ...");
+            break;
+        }
+        k += (size_t)w;
+    }
+    if (set) return sl_errorf(err, SL_EINVAL, "%s: split GGUF %.*s has %zu of its %u parts (%s)", dir, (int)p0, names[0], n,
+                              cnt0, list);
+    return sl_errorf(err, SL_EINVAL, "%s: holds %zu GGUF models (%s): pass the path of one of them", dir, n, list);
+}
+
+/* A split set's parts beside `path` (a part), in order; or just path. */
+static int gguf_split_parts(const char *path, char ***out, size_t *n_out, sl_error *err) {
+    const char *base = sl_path_basename(path);
+    size_t plen, dl = (size_t)(base - path);
+    unsigned no, cnt = 1;
+    bool split = split_name(base, &plen, &no, &cnt) && cnt > 1;
+    char **v = calloc(cnt, sizeof *v);
+    if (!v) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < cnt; i++) {
+        size_t len = strlen(path) + 1;
+        if (!(v[i] = malloc(len))) {
+            for (unsigned k = 0; k < i; k++) free(v[k]);
+            free(v);
+            return sl_errorf(err, SL_ENOMEM, "out of memory");
+        }
+        if (!split) memcpy(v[i], path, len);
+        else snprintf(v[i], len, "%.*s%.*s-%05u-of-%05u.gguf", (int)dl, path, (int)plen, base, i + 1, cnt);
+    }
+    for (unsigned i = 0; i < cnt; i++)
+        if (!sl_path_exists(v[i])) {
+            int rc = sl_errorf(err, SL_EINVAL, "%s: split GGUF part %u of %u is missing (%s)", path, i + 1, cnt, v[i]);
+            for (unsigned k = 0; k < cnt; k++) free(v[k]);
+            free(v);
+            return rc;
+        }
+    *out = v;
+    *n_out = cnt;
+    return 0;
+}
+
+/* The first file's split.count (llama.cpp's gguf-split key), when present,
+ * must match the parts found. */
+static int check_split_count(const sl_checkpoint *ck, sl_error *err) {
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(ck->metadata, "split.count");
+    if (ck->n_files > 1 && (!cJSON_IsNumber(c) || c->valuedouble != (double)ck->n_files))
+        return sl_errorf(err, SL_EINVAL, "%s: split.count is %s, but the split set has %zu parts", ck->files[0],
+                         cJSON_IsNumber(c) ? "not that" : "missing", ck->n_files);
+    return 0;
 }
 
 static int read_one(sl_checkpoint *ck, sl_format f, const char *path, sl_error *err) {
@@ -213,6 +310,7 @@ static int open_dir(sl_checkpoint *ck, const char *dir, sl_error *err) {
                          "%s: no weights found (expected *.safetensors, *.bin, *.gguf or *.npz, or an index.json)", dir);
     }
     qsort(names, n, sizeof *names, cmp_str);
+    if (group == 2) rc = gguf_one_model(dir, names, n, err);
     for (size_t i = 0; i < n && !rc; i++) {
         char *fp = sl_path_join(dir, names[i]);
         sl_format f = sl_detect_format(fp, err);
@@ -225,7 +323,22 @@ static int open_dir(sl_checkpoint *ck, const char *dir, sl_error *err) {
     }
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
+    if (!rc && group == 2) rc = check_split_count(ck, err);
     return rc;
+}
+
+static int open_file(sl_checkpoint *ck, const char *path, sl_error *err) {
+    sl_format f = sl_detect_format(path, err);
+    if (f == SL_FMT_UNKNOWN) return err ? err->code : SL_EINVAL;
+    ck->format = f;
+    if (f != SL_FMT_GGUF) return read_one(ck, f, path, err);
+    char **parts = NULL;
+    size_t n = 0;
+    int rc = gguf_split_parts(path, &parts, &n, err);
+    for (size_t i = 0; i < n && !rc; i++) rc = read_one(ck, f, parts[i], err);
+    for (size_t i = 0; i < n; i++) free(parts[i]);
+    free(parts);
+    return rc ? rc : check_split_count(ck, err);
 }
 
 int sl_checkpoint_open(const char *path, sl_checkpoint **out, sl_error *err) {
@@ -237,12 +350,7 @@ int sl_checkpoint_open(const char *path, sl_checkpoint **out, sl_error *err) {
     if (sl_path_is_dir(path)) {
         rc = open_dir(ck, path, err);
     } else {
-        sl_format f = sl_detect_format(path, err);
-        if (f == SL_FMT_UNKNOWN) rc = err ? err->code : SL_EINVAL;
-        else {
-            ck->format = f;
-            rc = read_one(ck, f, path, err);
-        }
+        rc = open_file(ck, path, err);
     }
     if (rc) {
         sl_checkpoint_close(ck);
@@ -250,4 +358,50 @@ int sl_checkpoint_open(const char *path, sl_checkpoint **out, sl_error *err) {
     }
     *out = ck;
     return 0;
+}
+
+int sl_checkpoint_gguf_path(const char *path, char **gguf, sl_error *err) {
+    *gguf = NULL;
+    if (!sl_path_is_dir(path)) {
+        if (sl_detect_format(path, NULL) != SL_FMT_GGUF) return 0;
+        char **parts = NULL;
+        size_t n = 0;
+        int rc = gguf_split_parts(path, &parts, &n, err);
+        if (rc) return rc;
+        for (size_t i = 1; i < n; i++) free(parts[i]);
+        *gguf = parts[0];
+        free(parts);
+        return 0;
+    }
+    static const char *const other[] = {".safetensors", ".bin", ".pt", ".pth", "model.safetensors.index.json",
+                                        "pytorch_model.bin.index.json", NULL};
+    DIR *d = opendir(path);
+    if (!d) return sl_errorf(err, SL_EIO, "%s: cannot list directory: %s", path, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    bool others = false;
+    int rc = 0;
+    struct dirent *de;
+    while (!rc && (de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        if (has_ext(de->d_name, other)) others = true;
+        if (!sl_str_ends_with(de->d_name, ".gguf")) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); break; }
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name))) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        else n++;
+    }
+    closedir(d);
+    if (!rc && n && !others) {
+        qsort(names, n, sizeof *names, cmp_str);
+        rc = gguf_one_model(path, names, n, err);
+        if (!rc && !(*gguf = sl_path_join(path, names[0]))) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
 }

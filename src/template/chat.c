@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/checkpoint.h"
 #include "silica/io.h"
 #include "template/tmpl_impl.h"
 
@@ -116,6 +117,14 @@ int sl_tmpl_load_chat_template(const char *path, const char *which, int has_tool
     cJSON *sp = cJSON_CreateObject();
     if (!sp) return sl_errorf(err, SL_ENOMEM, "out of memory");
     int rc = SL_OK;
+    char *gguf = NULL;
+    if ((rc = sl_checkpoint_gguf_path(path, &gguf, err))) goto done;
+    if (gguf && (!S_ISDIR(st.st_mode) || sl_tmpl_gguf_has_chat_template(gguf))) {
+        rc = sl_tmpl__gguf_chat_template(gguf, which, has_tools, src, &sp, err);
+        free(gguf);
+        goto done;
+    }
+    free(gguf);
     if (!S_ISDIR(st.st_mode)) {
         size_t n;
         rc = sl_read_file(path, MAX_CONFIG, src, &n, err);
@@ -176,6 +185,31 @@ done:
     if (rc || !special) cJSON_Delete(sp);
     else *special = sp;
     return rc;
+}
+
+bool sl_tmpl_has_chat_template(const char *path) {
+    char *gguf = NULL;
+    if (sl_checkpoint_gguf_path(path, &gguf, NULL) == 0 && gguf) {
+        bool yes = sl_tmpl_gguf_has_chat_template(gguf);
+        free(gguf);
+        if (yes || !sl_path_is_dir(path)) return yes;
+    }
+    if (!sl_path_is_dir(path)) return false;
+    char *a = join_path(path, "chat_template.jinja"), *b = join_path(path, "chat_template.json");
+    char *c = join_path(path, "tokenizer_config.json");
+    bool yes = (a && exists(a)) || (b && exists(b));
+    if (!yes && c && exists(c)) {
+        cJSON *j = NULL;
+        if (read_json(c, &j, NULL) == 0) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "chat_template");
+            yes = t && !cJSON_IsNull(t);
+        }
+        cJSON_Delete(j);
+    }
+    free(a);
+    free(b);
+    free(c);
+    return yes;
 }
 
 cJSON *sl_tmpl_normalize_messages(const cJSON *messages, sl_error *err) {

@@ -297,4 +297,10 @@ const tp_val *tp_global(const char *name);   /* builtin global or NULL */
  * refuses (mutates a list/dict, or starts with '_'). */
 int tp_method_kind(const tp_val *obj, const char *name);
 
+/* chat_gguf.c: the chat template and special tokens of a GGUF model
+ * (a GGUF file, or a directory whose weights are one GGUF model). */
+int sl_tmpl__gguf_chat_template(const char *path, const char *which, int has_tools, char **src, struct cJSON **special,
+                                sl_error *err);
+int sl_tmpl_gguf_has_chat_template(const char *gguf_path);
+
 #endif

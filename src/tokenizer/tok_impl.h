@@ -327,4 +327,32 @@ int tok_fastdec_run(const sl_tokenizer *t, const uint32_t *ids, size_t n, bool s
 /* SentencePiece tokenizer.model -> equivalent tokenizer.json (tok_spm.c); *json malloc'd. */
 int tok_spm_to_json(const char *buf, size_t n, const char *name, char **json, size_t *json_n, sl_error *err);
 
+/* A SentencePiece-style vocabulary (tok_spm.c): pieces by id with their
+ * SentencePiece / GGUF token types (1 normal, 2 unknown, 3 control,
+ * 4 user-defined, 5 unused, 6 byte) and scores (higher merges first). */
+typedef struct tok_spm_vocab {
+    uint32_t *off, *len; /* piece strings in strs */
+    uint8_t *type;
+    float *score;
+    uint32_t n, cap;
+    tok_buf strs;
+} tok_spm_vocab;
+typedef struct tok_spm_opts {
+    bool legacy;     /* normalizer [Prepend ▁ (add_prefix), Replace ' '->▁] (llama.cpp's SPM and HF's legacy
+                        Llama tokenizer) instead of a Metaspace pre-tokenizer (transformers 5) */
+    bool add_prefix; /* legacy: prepend ▁ to each segment and strip it on decode */
+} tok_spm_opts;
+int tok_spm_vocab_push(tok_spm_vocab *m, const char *s, size_t n, uint8_t type, float score, const char *name,
+                       sl_error *err);
+void tok_spm_vocab_free(tok_spm_vocab *m);
+/* The equivalent tokenizer.json, appended to o. */
+int tok_spm_vocab_json(const tok_spm_vocab *m, const tok_spm_opts *opt, tok_buf *o, const char *name, sl_error *err);
+/* s[0..n) as a JSON string literal, appended to o. */
+int tok_json_put_str(tok_buf *o, const char *s, size_t n);
+
+/* BOS/EOS as a tokenizer's configuration says (ids -1: none): sets the
+ * info and, when the tokenizer.json had no post-processor, the template
+ * that adds them (tok_load.c). */
+int tok_set_bos_eos(sl_tokenizer *t, int64_t bos_id, int64_t eos_id, bool add_bos, bool add_eos, sl_error *err);
+
 #endif

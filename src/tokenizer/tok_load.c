@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "silica/checkpoint.h"
+#include "silica/gguf.h"
 #include "silica/io.h"
 #include "tokenizer/tok_impl.h"
 
@@ -302,19 +304,27 @@ static int load_config(sl_tokenizer *t, const char *path, const char *map_path, 
     if (rc) return sl_errorf(err, SL_ENOMEM, "out of memory");
     t->info.bos_token = t->bos_s;
     t->info.eos_token = t->eos_s;
-    if (t->bos_s) t->info.bos_id = sl_tok_token_to_id(t, t->bos_s, strlen(t->bos_s));
-    if (t->eos_s) t->info.eos_id = sl_tok_token_to_id(t, t->eos_s, strlen(t->eos_s));
-    if ((t->info.add_bos && t->info.bos_id < 0) || (t->info.add_eos && t->info.eos_id < 0))
+    int64_t bos_id = t->bos_s ? sl_tok_token_to_id(t, t->bos_s, strlen(t->bos_s)) : -1;
+    int64_t eos_id = t->eos_s ? sl_tok_token_to_id(t, t->eos_s, strlen(t->eos_s)) : -1;
+    bool add_bos = t->info.add_bos, add_eos = t->info.add_eos;
+    if ((add_bos && bos_id < 0) || (add_eos && eos_id < 0))
         return sl_errorf(err, SL_EINVAL, "%s: add_%s_token is true but the %s token is not in the vocabulary", path,
-                         t->info.add_bos && t->info.bos_id < 0 ? "bos" : "eos",
-                         t->info.add_bos && t->info.bos_id < 0 ? "bos" : "eos");
+                         add_bos && bos_id < 0 ? "bos" : "eos", add_bos && bos_id < 0 ? "bos" : "eos");
+    return tok_set_bos_eos(t, bos_id, eos_id, add_bos, add_eos, err);
+}
+
+int tok_set_bos_eos(sl_tokenizer *t, int64_t bos_id, int64_t eos_id, bool add_bos, bool add_eos, sl_error *err) {
+    t->info.bos_id = bos_id;
+    t->info.eos_id = eos_id;
+    t->info.add_bos = add_bos;
+    t->info.add_eos = add_eos;
     /* Without a post-processor in tokenizer.json, the config decides BOS/EOS. */
-    if (!t->post.present && (t->info.add_bos || t->info.add_eos)) {
+    if (!t->post.present && (add_bos || add_eos)) {
         uint64_t tv[3];
         size_t tn = 0;
-        if (t->info.add_bos) tv[tn++] = name_ref(t, t->bos_s) | (uint32_t)t->info.bos_id;
+        if (add_bos) tv[tn++] = name_ref(t, t->bos_s) | (uint32_t)bos_id;
         tv[tn++] = SEQ_A;
-        if (t->info.add_eos) tv[tn++] = name_ref(t, t->eos_s) | (uint32_t)t->info.eos_id;
+        if (add_eos) tv[tn++] = name_ref(t, t->eos_s) | (uint32_t)eos_id;
         t->post.present = true;
         return post_compose(t, tv, tn, err);
     }
@@ -366,7 +376,7 @@ static sl_tokenizer *tok_new(const char *name) {
         free(t);
         return NULL;
     }
-    t->info.bos_id = t->info.eos_id = -1;
+    t->info.bos_id = t->info.eos_id = t->info.eot_id = t->info.pad_id = t->info.unk_id = -1;
     t->info.model_type = "BPE";
     return t;
 }
@@ -409,8 +419,61 @@ int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenize
     return 0;
 }
 
+/* A GGUF model path (file, split part or directory of one GGUF model):
+ * 1 and its tokenizer loaded; 0 when the path is no GGUF model. */
+static int try_gguf(const char *path, sl_tokenizer **out, int *rc, sl_error *err) {
+    char *gguf = NULL;
+    if ((*rc = sl_checkpoint_gguf_path(path, &gguf, err))) return 1;
+    if (!gguf) return 0;
+    *rc = sl_tok_load_gguf_file(gguf, out, err);
+    free(gguf);
+    return 1;
+}
+
+static bool has_tokenizer_files(const char *dir) {
+    char *a = sl_path_join(dir, "tokenizer.json"), *b = sl_path_join(dir, "tokenizer.model");
+    bool yes = (a && sl_path_exists(a)) || (b && sl_path_exists(b));
+    free(a);
+    free(b);
+    return yes;
+}
+
+int sl_tok_load_for_model(const char *model, const char *override, sl_tokenizer **out, sl_error *err) {
+    *out = NULL;
+    if (override) return sl_tok_load(override, out, err);
+    char *gguf = NULL;
+    int rc = sl_checkpoint_gguf_path(model, &gguf, err);
+    if (rc) return rc;
+    if (gguf) {
+        sl_gguf *g = NULL;
+        rc = sl_gguf_open(gguf, &g, err);
+        if (!rc && sl_gguf_find(g, "tokenizer.ggml.model") >= 0) rc = sl_tok_load_gguf(g, gguf, out, err);
+        sl_gguf_close(g);
+        free(gguf);
+        if (rc || *out) return rc;
+    }
+    char *dir = NULL;
+    if (sl_path_is_dir(model)) dir = dupz(model);
+    else {
+        size_t dl = (size_t)(sl_path_basename(model) - model);
+        if ((dir = malloc(dl + 2))) {
+            memcpy(dir, dl ? model : ".", dl ? dl : 1);
+            dir[dl ? dl : 1] = 0;
+        }
+    }
+    if (!dir) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    if (has_tokenizer_files(dir)) rc = sl_tok_load(dir, out, err);
+    free(dir);
+    return rc;
+}
+
 int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err) {
     *out = NULL;
+    int grc;
+    if (!sl_path_is_dir(path) && sl_path_exists(path) && sl_detect_format(path, NULL) == SL_FMT_GGUF &&
+        try_gguf(path, out, &grc, err))
+        return grc;
+    if (sl_path_is_dir(path) && !has_tokenizer_files(path) && try_gguf(path, out, &grc, err)) return grc;
     char *json_path = NULL, *cfg_path = NULL;
     if (sl_path_is_dir(path)) {
         json_path = sl_path_join(path, "tokenizer.json");

@@ -84,38 +84,14 @@ static int rd_field(spm_rd *r, uint32_t *tag, int *wt, uint64_t *v, spm_rd *sub)
 }
 
 typedef struct spm_model {
-    uint32_t *off, *len;  /* piece strings in strs */
-    uint8_t *type;
-    uint32_t n, cap;
-    tok_buf strs;
+    tok_spm_vocab v;
     uint64_t model_type;
 } spm_model;
 
-static int parse_piece(spm_model *m, spm_rd r, const char *name, sl_error *err) {
-    uint32_t tag;
-    int wt, rc;
-    uint64_t v;
-    spm_rd sub = {0};
-    bool have = false;
-    uint8_t type = 1;
-    uint32_t off = 0, len = 0;
-    while ((rc = rd_field(&r, &tag, &wt, &v, &sub)) == 0) {
-        if (tag == 1 && wt == 2) {
-            size_t n = (size_t)(sub.end - sub.p);
-            if (n == 0 || !tok_utf8_valid((const char *)sub.p, n) || memchr(sub.p, 0, n))
-                return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: piece must be non-empty UTF-8 without NUL", name, m->n);
-            if (m->strs.n + n >= UINT32_MAX / 2 || tok_buf_put(&m->strs, sub.p, n) || tok_buf_putc(&m->strs, 0))
-                return sl_errorf(err, SL_ENOMEM, "%s: out of memory", name);
-            off = (uint32_t)(m->strs.n - n - 1);
-            len = (uint32_t)n;
-            have = true;
-        } else if (tag == 3 && wt == 0) {
-            if (v < 1 || v > 6) return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: type %llu is not 1..6", name, m->n, (unsigned long long)v);
-            type = (uint8_t)v;
-        }
-    }
-    if (rc < 0) return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: malformed protobuf", name, m->n);
-    if (!have) return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: missing \"piece\"", name, m->n);
+int tok_spm_vocab_push(tok_spm_vocab *m, const char *s, size_t n, uint8_t type, float score, const char *name,
+                       sl_error *err) {
+    if (m->strs.n + n >= UINT32_MAX / 2 || tok_buf_put(&m->strs, s, n) || tok_buf_putc(&m->strs, 0))
+        return sl_errorf(err, SL_ENOMEM, "%s: out of memory", name);
     if (m->n == m->cap) {
         if (m->n >= SPM_MAX_PIECES) return sl_errorf(err, SL_EINVAL, "%s: more than %u pieces", name, SPM_MAX_PIECES);
         uint32_t c = m->cap ? m->cap * 2 : 256;
@@ -125,13 +101,50 @@ static int parse_piece(spm_model *m, spm_rd r, const char *name, sl_error *err) 
         if (nl) m->len = nl;
         uint8_t *nt = realloc(m->type, c);
         if (nt) m->type = nt;
-        if (!no || !nl || !nt) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", name);
+        float *ns = realloc(m->score, c * sizeof *ns);
+        if (ns) m->score = ns;
+        if (!no || !nl || !nt || !ns) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", name);
         m->cap = c;
     }
-    m->off[m->n] = off;
-    m->len[m->n] = len;
+    m->off[m->n] = (uint32_t)(m->strs.n - n - 1);
+    m->len[m->n] = (uint32_t)n;
+    m->score[m->n] = score;
     m->type[m->n++] = type;
     return 0;
+}
+
+void tok_spm_vocab_free(tok_spm_vocab *m) {
+    free(m->off);
+    free(m->len);
+    free(m->type);
+    free(m->score);
+    tok_buf_free(&m->strs);
+    memset(m, 0, sizeof *m);
+}
+
+static int parse_piece(spm_model *m, spm_rd r, const char *name, sl_error *err) {
+    uint32_t tag;
+    int wt, rc;
+    uint64_t v;
+    spm_rd sub = {0}, piece = {0};
+    bool have = false;
+    uint8_t type = 1;
+    while ((rc = rd_field(&r, &tag, &wt, &v, &sub)) == 0) {
+        if (tag == 1 && wt == 2) {
+            size_t n = (size_t)(sub.end - sub.p);
+            if (n == 0 || !tok_utf8_valid((const char *)sub.p, n) || memchr(sub.p, 0, n))
+                return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: piece must be non-empty UTF-8 without NUL", name, m->v.n);
+            piece = sub;
+            have = true;
+        } else if (tag == 3 && wt == 0) {
+            if (v < 1 || v > 6) return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: type %llu is not 1..6", name, m->v.n, (unsigned long long)v);
+            type = (uint8_t)v;
+        }
+    }
+    if (rc < 0) return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: malformed protobuf", name, m->v.n);
+    if (!have) return sl_errorf(err, SL_EINVAL, "%s: pieces[%u]: missing \"piece\"", name, m->v.n);
+    /* scores are not read: merge order comes from piece ids */
+    return tok_spm_vocab_push(&m->v, (const char *)piece.p, (size_t)(piece.end - piece.p), type, 0.0f, name, err);
 }
 
 static int parse_model(spm_model *m, const char *buf, size_t n, const char *name, sl_error *err) {
@@ -156,7 +169,7 @@ static int parse_model(spm_model *m, const char *buf, size_t n, const char *name
         }
     }
     if (rc < 0) return sl_errorf(err, SL_EINVAL, "%s: not a SentencePiece model (malformed protobuf)", name);
-    if (m->n == 0) return sl_errorf(err, SL_EINVAL, "%s: not a SentencePiece model (no pieces)", name);
+    if (m->v.n == 0) return sl_errorf(err, SL_EINVAL, "%s: not a SentencePiece model (no pieces)", name);
     if (m->model_type != 2) {
         static const char *names[] = {"?", "UNIGRAM", "BPE", "WORD", "CHAR"};
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: unsupported SentencePiece model_type %s (only BPE)", name,
@@ -166,7 +179,7 @@ static int parse_model(spm_model *m, const char *buf, size_t n, const char *name
 }
 
 /* ---- JSON output ---- */
-static int put_jstr(tok_buf *o, const char *s, size_t n) {
+int tok_json_put_str(tok_buf *o, const char *s, size_t n) {
     int rc = tok_buf_putc(o, '"');
     for (size_t i = 0; !rc && i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -187,11 +200,13 @@ static int put_jstr(tok_buf *o, const char *s, size_t n) {
 static int put_s(tok_buf *o, const char *s) { return tok_buf_put(o, s, strlen(s)); }
 
 typedef struct spm_merge {
+    float score;              /* of the merged piece: higher merges first */
     uint32_t m, ll, lr, l, r; /* merged id, code-point lengths, left/right ids */
 } spm_merge;
 
 static int merge_cmp(const void *pa, const void *pb) {
     const spm_merge *a = pa, *b = pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
     const uint32_t ka[5] = {a->m, a->ll, a->lr, a->l, a->r}, kb[5] = {b->m, b->ll, b->lr, b->l, b->r};
     for (int i = 0; i < 5; i++)
         if (ka[i] != kb[i]) return ka[i] < kb[i] ? -1 : 1;
@@ -205,7 +220,7 @@ static size_t cp_count(const char *s, size_t n) {
 }
 
 /* Merges derived from the vocab, appended to o as JSON pairs. */
-static int put_merges(const spm_model *m, const tok_strmap *map, tok_buf *o, const char *name, sl_error *err) {
+static int put_merges(const tok_spm_vocab *m, const tok_strmap *map, tok_buf *o, const char *name, sl_error *err) {
     spm_merge *v = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -227,22 +242,22 @@ static int put_merges(const spm_model *m, const tok_strmap *map, tok_buf *o, con
                 v = nv;
                 cap = c;
             }
-            v[n++] = (spm_merge){id, (uint32_t)lcp, (uint32_t)(total - lcp), (uint32_t)l, (uint32_t)r};
+            v[n++] = (spm_merge){m->score[id], id, (uint32_t)lcp, (uint32_t)(total - lcp), (uint32_t)l, (uint32_t)r};
         }
     }
     if (n) qsort(v, n, sizeof *v, merge_cmp);
     for (size_t i = 0; !rc && i < n; i++) {
         rc = put_s(o, i ? ",[" : "[");
-        if (!rc) rc = put_jstr(o, m->strs.p + m->off[v[i].l], m->len[v[i].l]);
+        if (!rc) rc = tok_json_put_str(o, m->strs.p + m->off[v[i].l], m->len[v[i].l]);
         if (!rc) rc = tok_buf_putc(o, ',');
-        if (!rc) rc = put_jstr(o, m->strs.p + m->off[v[i].r], m->len[v[i].r]);
+        if (!rc) rc = tok_json_put_str(o, m->strs.p + m->off[v[i].r], m->len[v[i].r]);
         if (!rc) rc = tok_buf_putc(o, ']');
     }
     free(v);
     return rc ? sl_errorf(err, SL_ENOMEM, "%s: out of memory", name) : 0;
 }
 
-static int build_json(const spm_model *m, tok_buf *o, const char *name, sl_error *err) {
+int tok_spm_vocab_json(const tok_spm_vocab *m, const tok_spm_opts *opt, tok_buf *o, const char *name, sl_error *err) {
     tok_strmap map = {0};
     uint32_t *ids = malloc((size_t)m->n * sizeof *ids);
     if (!ids) return sl_errorf(err, SL_ENOMEM, "%s: out of memory", name);
@@ -264,24 +279,34 @@ static int build_json(const spm_model *m, tok_buf *o, const char *name, sl_error
         snprintf(head, sizeof head, "%s{\"id\":%u,\"content\":", first ? "" : ",", i);
         first = false;
         rc = put_s(o, head);
-        if (!rc) rc = put_jstr(o, m->strs.p + m->off[i], m->len[i]);
+        if (!rc) rc = tok_json_put_str(o, m->strs.p + m->off[i], m->len[i]);
         if (!rc) rc = put_s(o, ty == 4 ? ",\"special\":false,\"normalized\":false" : ",\"special\":true,\"normalized\":false");
         if (!rc) rc = put_s(o, ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false}");
     }
-    if (!rc)
+    if (!rc && !opt->legacy)   /* tokenizer.model: as transformers 5 builds it */
         rc = put_s(o, "],\"normalizer\":null,"
                       "\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",\"prepend_scheme\":\"first\","
-                      "\"split\":false},\"post_processor\":null,"
+                      "\"split\":false},");
+    else if (!rc)   /* the legacy normalizer: ▁ before every segment (add_prefix) and for every space */
+        rc = put_s(o, opt->add_prefix ? "],\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
+                                        "\"prepend\":\"\\u2581\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+                                        "\"content\":\"\\u2581\"}]},\"pre_tokenizer\":null,"
+                                      : "],\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+                                        "\"content\":\"\\u2581\"},\"pre_tokenizer\":null,");
+    if (!rc)
+        rc = put_s(o, "\"post_processor\":null,"
                       "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":"
-                      "\"\\u2581\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\","
-                      "\"content\":\" \",\"start\":1,\"stop\":0}]},"
-                      "\"model\":{\"type\":\"BPE\",\"unk_token\":null,\"fuse_unk\":true,\"byte_fallback\":true,"
+                      "\"\\u2581\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}");
+    if (!rc && (!opt->legacy || opt->add_prefix))
+        rc = put_s(o, ",{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}");
+    if (!rc)
+        rc = put_s(o, "]},\"model\":{\"type\":\"BPE\",\"unk_token\":null,\"fuse_unk\":true,\"byte_fallback\":true,"
                       "\"ignore_merges\":false,\"vocab\":{");
     for (uint32_t i = 0; !rc && i < m->n; i++) {
         char num[16];
         snprintf(num, sizeof num, ":%u", i);
         if (i) rc = tok_buf_putc(o, ',');
-        if (!rc) rc = put_jstr(o, m->strs.p + m->off[i], m->len[i]);
+        if (!rc) rc = tok_json_put_str(o, m->strs.p + m->off[i], m->len[i]);
         if (!rc) rc = put_s(o, num);
     }
     if (!rc) rc = put_s(o, "},\"merges\":[");
@@ -298,11 +323,8 @@ int tok_spm_to_json(const char *buf, size_t n, const char *name, char **json, si
     *json = NULL;
     *json_n = 0;
     int rc = parse_model(&m, buf, n, name, err);
-    if (!rc) rc = build_json(&m, &o, name, err);
-    free(m.off);
-    free(m.len);
-    free(m.type);
-    tok_buf_free(&m.strs);
+    if (!rc) rc = tok_spm_vocab_json(&m.v, &(tok_spm_opts){0}, &o, name, err);
+    tok_spm_vocab_free(&m.v);
     if (rc) {
         tok_buf_free(&o);
         return rc;
