@@ -10,7 +10,8 @@
 # the median of REPEAT runs (llama-bench: its mean over -r REPEAT).
 #
 # usage: bench/engine_bench.sh            (env: SILICA, LLAMA_BENCH, WORK,
-#        THREADS=2, PP=64, TG=32, REPEAT=3, PY, SMALL=1 for a 4-layer model,
+#        THREADS="2" or a list such as THREADS="2 8 16" (one row per model and
+#        thread count), PP=64, TG=32, REPEAT=3, PY, SMALL=1 for a 4-layer model,
 #        LLAMA_ARGS extra llama-bench flags, e.g. "--poll 0" on a busy machine)
 # SILICA defaults to build-rel/silica (built here if absent, Release);
 # LLAMA_BENCH to /tmp/j2/llama.cpp/build/bin/llama-bench (skipped if absent:
@@ -113,28 +114,33 @@ EOF
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 run_silica() {  # class label path
-  local i out rss_kb bpt
+  local i out rss_kb bpt th
   bpt=$(bytes_per_token "$3")
-  for i in $(seq "$REPEAT"); do
-    out=$(/usr/bin/time -f '%M' "$SILICA" run "$3" --ids "$IDS" --max-tokens "$TG" --threads "$THREADS" --json 2>"$WORK/time.txt")
-    rss_kb=$(tail -1 "$WORK/time.txt")
-    "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({"engine":"silica","class":sys.argv[2],"label":sys.argv[3],"pp":d["prompt_tps"],"tg":d["gen_tps"],"rss_kb":int(sys.argv[4]),"bpt":int(sys.argv[5]),"load":float(sys.argv[6])}))' \
-      "$out" "$1" "$2" "$rss_kb" "$bpt" "$(load1)" >>"$RES"
+  for th in $THREADS; do
+    for i in $(seq "$REPEAT"); do
+      out=$(/usr/bin/time -f '%M' "$SILICA" run "$3" --ids "$IDS" --max-tokens "$TG" --threads "$th" --json 2>"$WORK/time.txt")
+      rss_kb=$(tail -1 "$WORK/time.txt")
+      "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({"engine":"silica","class":sys.argv[2],"label":sys.argv[3],"pp":d["prompt_tps"],"tg":d["gen_tps"],"rss_kb":int(sys.argv[4]),"bpt":int(sys.argv[5]),"load":float(sys.argv[6]),"threads":int(sys.argv[7])}))' \
+        "$out" "$1" "$2" "$rss_kb" "$bpt" "$(load1)" "$th" >>"$RES"
+    done
   done
 }
 run_llama() {  # class label gguf
-  local j rss_kb
-  # shellcheck disable=SC2086  # LLAMA_ARGS is a list of flags
-  j=$(/usr/bin/time -f '%M' "$LLAMA_BENCH" -m "$3" -p "$PP" -n "$TG" -t "$THREADS" -r "$REPEAT" ${LLAMA_ARGS:-} -o json 2>"$WORK/time.txt")
-  rss_kb=$(tail -1 "$WORK/time.txt")
-  "$PY" -c '
+  local j rss_kb th
+  for th in $THREADS; do
+    # shellcheck disable=SC2086  # LLAMA_ARGS is a list of flags
+    j=$(/usr/bin/time -f '%M' "$LLAMA_BENCH" -m "$3" -p "$PP" -n "$TG" -t "$th" -r "$REPEAT" ${LLAMA_ARGS:-} -o json 2>"$WORK/time.txt")
+    rss_kb=$(tail -1 "$WORK/time.txt")
+    "$PY" -c '
 import json, sys
 rows = json.loads(sys.argv[1])
 pp = next(r["avg_ts"] for r in rows if r["n_prompt"] > 0)
 tg = next(r["avg_ts"] for r in rows if r["n_gen"] > 0)
 print(json.dumps({"engine": "llama.cpp", "class": sys.argv[2], "label": sys.argv[3], "pp": pp, "tg": tg,
-                  "rss_kb": int(sys.argv[4]), "bpt": int(sys.argv[5]), "load": float(sys.argv[6])}))' \
-    "$j" "$1" "$2" "$rss_kb" "$(bytes_per_token "$3")" "$(load1)" >>"$RES"
+                  "rss_kb": int(sys.argv[4]), "bpt": int(sys.argv[5]), "load": float(sys.argv[6]),
+                  "threads": int(sys.argv[7])}))' \
+      "$j" "$1" "$2" "$rss_kb" "$(bytes_per_token "$3")" "$(load1)" "$th" >>"$RES"
+  done
 }
 
 echo "engine benchmark: Llama-3.2-1B shapes ($LAYERS layers, random weights), $THREADS threads, prompt $PP, generate $TG, median of $REPEAT" >&2
@@ -158,30 +164,32 @@ import json, statistics, sys
 res, bw, layers, threads, pp, tg, rep, cpu, ks, la = sys.argv[1:11]
 bw = float(bw)
 rows = [json.loads(l) for l in open(res)]
-def agg(engine, label):
-    r = [x for x in rows if x["engine"] == engine and x["label"] == label]
+def agg(engine, label, th):
+    r = [x for x in rows if x["engine"] == engine and x["label"] == label and x.get("threads") == th]
     if not r:
         return None
     return {"pp": statistics.median(x["pp"] for x in r), "tg": statistics.median(x["tg"] for x in r),
             "rss": max(x["rss_kb"] for x in r) / 1024, "bpt": r[0]["bpt"]}
 llama = {"f16": "F16", "8-bit": "Q8_0", "4-bit": "Q4_0"}
-print(f"{cpu}; {threads} threads; read bandwidth {bw:.1f} GB/s (silica doctor --bandwidth); SIMD level: {ks}")
+print(f"{cpu}; threads {threads}; read bandwidth {bw:.1f} GB/s (silica doctor --bandwidth); SIMD level: {ks}")
 print(f"Llama-3.2-1B shapes, {layers} layers, random weights; prompt {pp} tokens, generate {tg}; median of {rep} runs"
       + (f"; llama-bench {la}" if la else ""))
 print()
-print("| class | silica model | pp tok/s | tg tok/s | RSS MiB | llama.cpp | pp tok/s | tg tok/s | RSS MiB "
+print("| threads | class | silica model | pp tok/s | tg tok/s | RSS MiB | llama.cpp | pp tok/s | tg tok/s | RSS MiB "
       "| pp ratio | tg ratio | MB/token | roofline tg | tg / roofline |")
-print("|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 seen = []
 for x in rows:
     if x["engine"] == "silica" and (x["class"], x["label"]) not in seen:
         seen.append((x["class"], x["label"]))
-for cls, label in seen:
-    s, l = agg("silica", label), agg("llama.cpp", llama[cls])
+for th, (cls, label) in [(int(t), c) for t in threads.split() for c in seen]:
+    s, l = agg("silica", label, th), agg("llama.cpp", llama[cls], th)
+    if not s:
+        continue
     roof = bw * 1e9 / s["bpt"]
     lp = (f"{llama[cls]} | {l['pp']:.1f} | {l['tg']:.2f} | {l['rss']:.0f} | {s['pp'] / l['pp']:.2f}x | {s['tg'] / l['tg']:.2f}x"
           if l else "- | - | - | - | - | -")
-    print(f"| {cls} | {label} | {s['pp']:.1f} | {s['tg']:.2f} | {s['rss']:.0f} | {lp} "
+    print(f"| {th} | {cls} | {label} | {s['pp']:.1f} | {s['tg']:.2f} | {s['rss']:.0f} | {lp} "
           f"| {s['bpt'] / 1e6:.0f} | {roof:.2f} | {s['tg'] / roof:.0%} |")
 print()
 print(f"highest 1-minute load average seen during the runs: {max(x['load'] for x in rows):.1f}")

@@ -98,6 +98,17 @@ float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const ui
 typedef void (*sl_qd_q8_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
                                size_t nb, float *out, size_t ldo);
 
+/* Generation rows for Q4_0 (one token): out[r] = the set's q4_0 dot of row r
+ * (w + r * ldw) with y, bit for bit, for r < nr, reading a per-token form
+ * of y made once per call by q4_0_prep into prep (SL_QD_Q40_PREP_BYTES(nb)
+ * bytes, 64-byte aligned): the activation bytes of each block pair in one
+ * vector and the pair's lane corrections precomputed, so the row loop
+ * spends its shuffle port on the weights only.  NULL: loop the dot. */
+#define SL_QD_Q40_PREP_BYTES(nb) ((nb) / 4 * 320)
+typedef void (*sl_qd_q40_prep_fn)(const sl_q8b *y, size_t nb, void *prep);
+typedef void (*sl_qd_q40_rows_fn)(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
+                                  size_t nb, float *out);
+
 /* Dense: one weight row of n f32 / f16 / bf16 values (bytes, any alignment) . x[n]. */
 typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
 /* Tile: out[t * nr + r] = w_r . x_t for r < nr <= 4, t < nt <= 4, with f32
@@ -116,6 +127,8 @@ typedef struct sl_qd_kernels {
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
+    sl_qd_q40_prep_fn q4_0_prep;                       /* NULL (both): loop q4_0 */
+    sl_qd_q40_rows_fn q4_0_rows;
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

@@ -455,6 +455,81 @@ T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
 }
 
+/* Q4_0 generation rows (qdot.h sl_qd_q40_rows_fn): v512_q4_0's chains and
+ * lanes, four blocks (72 bytes) per step from one 64-byte load plus a masked
+ * 8-byte one.  AVX512BW word permutes pick what the dot gathered with
+ * inserts and scalar conversions: every block's 16 code bytes start at an
+ * even offset (2 + 18 k), so vpermw places them as q4_0_pair does (low
+ * nibbles in the first 16 bytes of a block's 32, high in the next, split
+ * by a per-word shift), and the four f16 scales (offsets 0, 18, 36, 54) in
+ * one more.  The per-token form (q4_0_prep) holds each pair's 64 activation
+ * bytes and -8 . y lane corrections (the dpbusd accumulator), and the d_y.
+ * Same i32 lanes, the same f32 products d_w * d_y, the same fmadd chains. */
+typedef struct q40_group {
+    int8_t q[2][64];
+    int32_t nc[2][16];
+    float d[4];
+    float pad[12];
+} q40_group;
+
+T_512 static void v512_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) {
+    q40_group *g = prep;
+    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    for (size_t b = 0; b + 4 <= nb; b += 4, g++)
+        for (int j = 0; j < 2; j++) {
+            __m512i v = y_pair(y + b + 2 * j);
+            _mm512_store_si512((void *)g->q[j], v);
+            _mm512_store_si512((void *)g->nc[j], _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, k8, v)));
+            g->d[2 * j] = y[b + 2 * j].d;
+            g->d[2 * j + 1] = y[b + 2 * j + 1].d;
+        }
+}
+
+T_512 static void v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
+                                 size_t nb, float *out) {
+    const __m512i i0 = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
+                                        8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i i1 = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 35, 34, 33, 32, 31, 30, 29, 28,
+                                        26, 25, 24, 23, 22, 21, 20, 19, 26, 25, 24, 23, 22, 21, 20, 19);
+    const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 18, 9, 0);
+    const __m512i sh = _mm512_set_epi16(4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i p0i = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i p1i = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    const __m512i m4 = _mm512_set1_epi8(15), k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    const q40_group *G = prep;
+    size_t ng = nb / 4;
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *wb = w + r * ldw;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (size_t g = 0; g < ng; g++, wb += 72) {
+            __m512i A = _mm512_loadu_si512((const void *)wb), B = _mm512_maskz_loadu_epi16(0xf, (const void *)(wb + 64));
+            __m512i c0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, A), sh), m4);
+            __m512i c1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, i1, B), sh), m4);
+            __m512i p0 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[0]), c0,
+                                             _mm512_load_si512((const void *)G[g].q[0]));
+            __m512i p1 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[1]), c1,
+                                             _mm512_load_si512((const void *)G[g].q[1]));
+            __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(is, A))),
+                                   _mm_load_ps(G[g].d));
+            __m512 sv = _mm512_castps128_ps512(s4);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(p0i, sv), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(p1i, sv), a1);
+        }
+        size_t b = ng * 4;
+        if (b + 2 <= nb) {   /* v512_q4_0's remainder pair, on chain 0 */
+            __m512i y0 = y_pair(y + b);
+            __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(wb), y0), _mm512_dpbusd_epi32(z, k8, y0));
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(wb) * y[b].d, f16s(wb + 18) * y[b + 1].d), a0);
+            b += 2;
+            wb += 36;
+        }
+        float tail = b < nb ? v512_q4_0_tail(wb, y + b) : 0.0f;
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
+    }
+}
+
 T_512 static inline __m512i q8_0_pair(const uint8_t *w) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2))),
                               _mm256_loadu_si256((const __m256i *)(const void *)(w + 36)), 1);
@@ -784,5 +859,5 @@ const sl_qd_kernels sl_qd_avx512 = {
     .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = v512_affine4_x24,
     .affine8_x24 = v512_affine8_x24, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
-    .dense_bf16 = v512_dense_bf16, .tile = v512_tile};
+    .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows};
 #endif

@@ -34,6 +34,7 @@
  * tokens in registers, qdot.h), each output with its one-token dot's bits,
  * so neither threads nor batching change a result.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,7 +252,7 @@ static int tok_chunk(size_t token_bytes) {
  * same bits either way (qdot.h). */
 static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y, size_t ldy,
                       int64_t r0, int64_t r1, float *scratch) {
-    (void)x, (void)ldx, (void)scratch;
+    (void)x, (void)ldx;
     const sl_qd_kernels *k = sl_qd_active();
     size_t rb = w->row_bytes;
     if (is_q8k(w)) {
@@ -271,6 +272,12 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
     sl_qd_q8_mm_fn mm = w->dtype == SL_Q4_0 ? k->q4_0_mm : w->dtype == SL_Q4_1 ? k->q4_1_mm : k->q8_0_mm;
     size_t nb = (size_t)w->cols / 32;
     const sl_q8b *qa = act;
+    if (n == 1 && w->dtype == SL_Q4_0 && k->q4_0_rows && scratch && nb >= 4) {   /* generation: rows kernel */
+        void *prep = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        k->q4_0_prep(qa, nb, prep);
+        k->q4_0_rows(w->data + (size_t)r0 * rb, rb, (size_t)(r1 - r0), qa, prep, nb, y + r0);
+        return;
+    }
     if (n < SL_MM_SHARED_MIN) {
         for (int64_t r = r0; r < r1; r++)
             for (int t = 0; t < n; t++) y[(size_t)t * ldy + (size_t)r] = fn(w->data + (size_t)r * rb, qa + (size_t)t * nb, nb);
@@ -293,11 +300,12 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
     }
 }
 
-/* Per-thread path: the whole batch quantized in the thread's scratch. */
+/* Per-thread path: the whole batch quantized in the thread's scratch, the
+ * rest of the scratch left to q8_mm_act (the Q4_0 rows kernel's token form). */
 static void mm_gguf_q8(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                        int64_t r1, float *scratch) {
     q8_act_prep(w, x, ldx, 0, n, scratch);
-    q8_mm_act(w, x, ldx, scratch, n, y, ldy, r0, r1, NULL);
+    q8_mm_act(w, x, ldx, scratch, n, y, ldy, r0, r1, scratch + q8_act_bytes(w, n) / sizeof(float) + 1);
 }
 
 static const sl_matmul_kernel k_affine = {mm_affine, dec_mlx, "mlx-affine", affine_act_bytes, affine_act_prep,
@@ -331,7 +339,7 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         size_t q8 = nn * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);
-        size_t b = (q8 > q8k ? q8 : q8k) / sizeof(float) + 1;
+        size_t b = ((q8 > q8k ? q8 : q8k) + SL_QD_Q40_PREP_BYTES(cols / 32) + 64) / sizeof(float) + 2;
         if (b > need) need = b;
     }
     return need + 16;

@@ -1,29 +1,38 @@
 /*
  * pool.c — the thread pool behind every parallel loop of the engine.
  *
- * Generation runs about eight short jobs per layer, so waking workers must
- * be cheap: between jobs a worker first spins (POOL_SPIN polls of `gen` with
- * a CPU pause, tens of microseconds) and only then sleeps on a condition
- * variable; the caller likewise spins on `pending` before sleeping.  On an
- * idle machine a job then starts and ends without a system call; on a busy
- * one the spin is bounded and the pool falls back to sleeping.
+ * Generation runs several short jobs per layer (a few hundred microseconds
+ * each on a 16-core machine), so handing a job out and collecting it must
+ * not go through the kernel: between jobs a worker spins on `gen` (with a
+ * CPU pause) before sleeping on a condition variable, and the caller spins
+ * on `pending` likewise.  The spin is bounded by wall time, not by a count
+ * of pauses (a pause takes 10 to 150 cycles depending on the CPU), and the
+ * bound adapts per thread (spin_wait): at most spin_ns — 1 ms by default,
+ * as llama.cpp's threads poll before sleeping; 20 us when the pool has more
+ * threads than the machine has CPUs; SILICA_POOL_SPIN_US overrides it — and
+ * halved each time a wait ends in sleep, so a machine loaded by other
+ * processes (where a spinner takes the CPU that the awaited thread needs)
+ * soon sees plain sleeping instead.
  *
  * Invariants: a job is published by storing fn/arg and `pending`, then
  * bumping `gen` (release) under the mutex; a worker reads fn/arg only after
  * seeing the new `gen` (acquire); the last worker to decrement `pending`
  * signals `done` under the mutex, and sleepers test their condition under
- * it, so no wake-up is lost.  sl_pool_run returns only after every worker
- * has finished the job, so the job's arguments (on the caller's stack)
- * outlive all uses.  The caller runs as thread 0.  SILICA_MAX_THREADS=N caps
- * every pool (e.g. 1 under qemu-user, whose thread creation hangs on some
- * hosts).
+ * it, so no wake-up is lost.  `gen` (read by every spinner) and `pending`
+ * (written by every worker) live on separate cache lines.  sl_pool_run
+ * returns only after every worker has finished the job, so the job's
+ * arguments (on the caller's stack) outlive all uses.  The caller runs as
+ * thread 0.  SILICA_MAX_THREADS=N caps every pool (e.g. 1 under qemu-user,
+ * whose thread creation hangs on some hosts).
  */
 #include "runtime/pool.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
-
-#define POOL_SPIN 4096
+#include <time.h>
+#include <unistd.h>
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -33,16 +42,24 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 struct sl_pool {
     int n;
+    int quit;
+    uint64_t spin_ns, caller_budget;   /* spin budgets: the most, the caller's now */
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
-    unsigned long gen;
-    int pending;
-    int quit;
     sl_pool_fn fn;
     void *arg;
+    _Alignas(64) unsigned long gen;
+    _Alignas(64) int pending;
+    _Alignas(64) unsigned long sleeps;   /* times a worker or the caller slept (sl_pool_sleeps) */
 };
 
 typedef struct worker_arg {
@@ -50,20 +67,45 @@ typedef struct worker_arg {
     int tid;
 } worker_arg;
 
+/* Spin for at most *budget ns until `gen` moves past seen (is_gen) or
+ * `pending` reaches 0; returns whether it did.  The budget adapts: doubled
+ * (up to spin_ns) after a short wait that ended while spinning, halved
+ * after one that had to sleep or took over a quarter of spin_ns, so on a
+ * machine whose other load deschedules the pool's threads the spinning
+ * fades out instead of stealing their CPU. */
+static bool spin_wait(const sl_pool *p, bool is_gen, unsigned long seen, uint64_t *budget) {
+    uint64_t start = 0, end = 0;
+    for (unsigned i = 1;; i++) {
+        if (is_gen ? __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != seen || __atomic_load_n(&p->quit, __ATOMIC_ACQUIRE)
+                   : __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) == 0) {
+            if (start && now_ns() - start > p->spin_ns / 4) *budget /= 2;
+            else *budget = *budget * 2 + 1000 < p->spin_ns ? *budget * 2 + 1000 : p->spin_ns;
+            return true;
+        }
+        cpu_relax();
+        if ((i & 31) == 0) {
+            uint64_t t = now_ns();
+            if (!end) start = t, end = t + *budget;
+            else if (t >= end) break;
+        }
+    }
+    *budget /= 2;
+    return false;
+}
+
 static void *worker(void *a) {
     worker_arg *wa = a;
     sl_pool *p = wa->p;
     int tid = wa->tid;
     free(wa);
     unsigned long seen = 0;
+    uint64_t budget = p->spin_ns;
     for (;;) {
+        spin_wait(p, true, seen, &budget);
         unsigned long g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
-        for (int i = 0; g == seen && i < POOL_SPIN && !__atomic_load_n(&p->quit, __ATOMIC_ACQUIRE); i++) {
-            cpu_relax();
-            g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
-        }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
+            if (!p->quit && p->gen == seen) __atomic_add_fetch(&p->sleeps, 1, __ATOMIC_RELAXED);
             while (!p->quit && p->gen == seen) pthread_cond_wait(&p->work, &p->mu);
             g = p->gen;
             pthread_mutex_unlock(&p->mu);
@@ -86,13 +128,25 @@ int sl_pool_max_threads(void) {
     return v > 0 ? (int)v : 0;
 }
 
+static uint64_t spin_budget_ns(int n_threads) {
+    const char *e = getenv("SILICA_POOL_SPIN_US");
+    if (e && *e) {
+        long v = strtol(e, NULL, 10);
+        return v > 0 ? (uint64_t)v * 1000u : 0;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 && n_threads > cpus ? 20000u : 1000000u;
+}
+
 sl_pool *sl_pool_new(int n_threads) {
     if (n_threads < 1) n_threads = 1;
     int cap = sl_pool_max_threads();
     if (cap && n_threads > cap) n_threads = cap;
-    sl_pool *p = calloc(1, sizeof *p);
+    sl_pool *p = aligned_alloc(64, (sizeof *p + 63) & ~(size_t)63);
     if (!p) return NULL;
+    *p = (sl_pool){0};
     p->n = n_threads;
+    p->spin_ns = p->caller_budget = spin_budget_ns(n_threads);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -128,6 +182,7 @@ void sl_pool_free(sl_pool *p) {
 }
 
 int sl_pool_size(const sl_pool *p) { return p ? p->n : 1; }
+unsigned long sl_pool_sleeps(const sl_pool *p) { return p ? __atomic_load_n(&p->sleeps, __ATOMIC_RELAXED) : 0; }
 
 void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg) {
     if (!p || p->n == 1) {
@@ -142,9 +197,10 @@ void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg) {
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
-    for (int i = 0; i < POOL_SPIN && __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0; i++) cpu_relax();
+    spin_wait(p, false, 0, &p->caller_budget);
     if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) {
         pthread_mutex_lock(&p->mu);
+        if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) __atomic_add_fetch(&p->sleeps, 1, __ATOMIC_RELAXED);
         while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&p->done, &p->mu);
         pthread_mutex_unlock(&p->mu);
     }

@@ -16,6 +16,8 @@ int sl_pool_max_threads(void);          /* the SILICA_MAX_THREADS cap, 0 = none 
 void sl_pool_free(sl_pool *p);
 int sl_pool_size(const sl_pool *p);
 void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg);
+/* How often a worker or the caller gave up spinning and slept (diagnostics). */
+unsigned long sl_pool_sleeps(const sl_pool *p);
 
 /* Even split of [0, n) for thread tid of nt: [*lo, *hi). */
 static inline void sl_split(long n, int tid, int nt, long *lo, long *hi) {

@@ -32,6 +32,8 @@
  * picks its factors once per session from the context size.
  */
 #include <math.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,11 @@
 #include "runtime/pool.h"
 #include "silica/cpu.h"
 #include "silica/runtime.h"
+
+/* Phases of the forward pass, for SILICA_PROFILE (wall time of the caller,
+ * which also runs its share of every parallel job). */
+enum { PH_SERIAL, PH_QKV, PH_ATT, PH_WO, PH_FFN_UP, PH_FFN_DOWN, PH_HEAD, PH_COUNT };
+static const char *const ph_names[PH_COUNT] = {"serial", "qkv", "attention", "wo", "gate+up", "down", "head"};
 
 struct sl_session {
     const sl_model *m;
@@ -54,6 +61,8 @@ struct sl_session {
     void *act;                     /* prompts' prepared activations, shared (act_bytes) */
     size_t act_bytes;
     float *cos_g, *sin_g, *cos_l, *sin_l;  /* [batch][rotary_dim/2] */
+    bool prof;                     /* SILICA_PROFILE: wall time per phase, printed by sl_session_free */
+    uint64_t prof_t, prof_ns[PH_COUNT], prof_tokens;
 };
 
 /* ---- small vector ops ---- */
@@ -104,6 +113,19 @@ typedef struct mm_job {
 } mm_job;
 
 static float *thread_scratch(sl_session *s, int tid) { return s->scratch + (size_t)tid * s->scratch_stride; }
+
+static uint64_t prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+/* Charge the time since the last mark to phase ph. */
+static void prof_mark(sl_session *s, int ph) {
+    if (!s->prof) return;
+    uint64_t t = prof_now();
+    s->prof_ns[ph] += t - s->prof_t;
+    s->prof_t = t;
+}
 
 static void mm_worker(void *arg, int tid, int nt) {
     mm_job *j = arg;
@@ -156,6 +178,73 @@ static void matmul(sl_session *s, const sl_weight *w, const float *x, int n, siz
     sl_pool_run(s->pool, prep_worker, &j);
     j.chunk = claim_chunk((long)w->rows, sl_pool_size(s->pool));
     sl_pool_run(s->pool, mm_act_worker, &j);
+}
+
+/* Whether a matmul of n tokens by w goes through the shared-activation path. */
+static bool shared_path(const sl_weight *w, int n) {
+    const sl_matmul_kernel *k = sl_matmul_for(w);
+    return n >= SL_MM_SHARED_MIN && k->act_bytes && k->act_bytes(w, n) > 0;
+}
+
+/* Several weights multiplied by the same activations in one pool job (q, k
+ * and v; gate and up): one hand-out and one wait instead of one per weight.
+ * Each weight's rows are split evenly as in mm_worker, so every output comes
+ * from the same kernel call on the same rows as before.  With glu, parts 0
+ * and 1 are gate and up (I rows each, split alike) and the thread finishes
+ * its own rows: biases, then hid = act(gate) * up, so SwiGLU needs no pass
+ * of its own. */
+typedef struct mm_part {
+    const sl_weight *w;
+    float *y;
+    const float *bias;
+} mm_part;
+typedef struct multi_job {
+    sl_session *s;
+    const float *x;
+    int n, np;
+    size_t ldx, ldy;
+    mm_part p[3];
+    float *hid;                    /* glu output, [n][I] */
+} multi_job;
+
+static void multi_worker(void *arg, int tid, int nt) {
+    multi_job *j = arg;
+    long lo = 0, hi = 0;
+    for (int i = 0; i < j->np; i++) {
+        const sl_weight *w = j->p[i].w;
+        sl_split((long)w->rows, tid, nt, &lo, &hi);
+        if (lo < hi)
+            sl_matmul_for(w)->matmul(w, j->x, j->n, j->ldx, j->p[i].y, j->ldy, lo, hi, thread_scratch(j->s, tid));
+    }
+    if (!j->hid) return;
+    const sl_model_config *c = j->s->c;
+    int I = c->intermediate_size;
+    const float *bg = j->p[0].bias, *bu = j->p[1].bias;
+    for (int t = 0; t < j->n; t++) {
+        float *g = j->p[0].y + (size_t)t * j->ldy, *u = j->p[1].y + (size_t)t * j->ldy;
+        float *hd = j->hid + (size_t)t * I;
+        for (long i = lo; i < hi; i++) {
+            if (bg) g[i] += bg[i];
+            if (bu) u[i] += bu[i];
+            hd[i] = act(c->act, g[i]) * u[i];
+        }
+    }
+}
+
+/* q, k, v (or gate, up) of n tokens: one job when no part takes the shared
+ * path, else one matmul per part.  Biases: the caller adds them (glu: the
+ * job does, and the caller computes hid when the parts went one by one). */
+static bool matmul_multi(sl_session *s, const mm_part *p, int np, const float *x, int n, size_t ldx, size_t ldy,
+                         float *hid) {
+    for (int i = 0; i < np; i++)
+        if (shared_path(p[i].w, n)) {
+            for (int k = 0; k < np; k++) matmul(s, p[k].w, x, n, ldx, p[k].y, ldy);
+            return false;
+        }
+    multi_job j = {s, x, n, np, ldx, ldy, {{0}}, hid};
+    for (int i = 0; i < np; i++) j.p[i] = p[i];
+    sl_pool_run(s->pool, multi_worker, &j);
+    return true;
 }
 
 /* ---- attention ---- */
@@ -253,13 +342,15 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
 
     for (int t = 0; t < n; t++)
         rmsnorm(s->xb + (size_t)t * Hd, s->x + (size_t)t * Hd, L->attn_norm, Hd, c->norm_eps, c->norm_plus_one);
+    prof_mark(s, PH_SERIAL);
     if (c->fused_qkv) {
         matmul(s, &L->wqkv, s->xb, n, Hd, s->qkv, W);
     } else {
-        matmul(s, &L->wq, s->xb, n, Hd, s->qkv, W);
-        matmul(s, &L->wk, s->xb, n, Hd, s->qkv + (size_t)H * D, W);
-        matmul(s, &L->wv, s->xb, n, Hd, s->qkv + (size_t)(H + KV) * D, W);
+        mm_part p[3] = {{&L->wq, s->qkv, NULL}, {&L->wk, s->qkv + (size_t)H * D, NULL},
+                        {&L->wv, s->qkv + (size_t)(H + KV) * D, NULL}};
+        matmul_multi(s, p, 3, s->xb, n, Hd, W, NULL);
     }
+    prof_mark(s, PH_QKV);
     add_bias(s->qkv, W, n, L->bq, H * D);
     add_bias(s->qkv + (size_t)H * D, W, n, L->bk, KV * D);
     add_bias(s->qkv + (size_t)(H + KV) * D, W, n, L->bv, KV * D);
@@ -275,10 +366,13 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
         }
         sl_kvcache_store(&s->kv, l, (int64_t)p0 + t, k, v);
     }
+    prof_mark(s, PH_SERIAL);
     att_job aj = {s, l, n, p0};
     sl_pool_run(s->pool, att_worker, &aj);
+    prof_mark(s, PH_ATT);
 
     matmul(s, &L->wo, s->att, n, (size_t)H * D, s->xo, Hd);
+    prof_mark(s, PH_WO);
     add_bias(s->xo, Hd, n, L->bo, Hd);
     for (int t = 0; t < n; t++) {
         float *o = s->xo + (size_t)t * Hd, *x = s->x + (size_t)t * Hd;
@@ -288,20 +382,26 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
     }
 
     size_t G = 2 * (size_t)I;
+    prof_mark(s, PH_SERIAL);
+    bool glu_done = false;
     if (c->fused_qkv) {
         matmul(s, &L->w_gate_up, s->xb, n, Hd, s->gu, G);
     } else {
-        matmul(s, &L->w_gate, s->xb, n, Hd, s->gu, G);
-        matmul(s, &L->w_up, s->xb, n, Hd, s->gu + I, G);
+        mm_part p[2] = {{&L->w_gate, s->gu, L->b_gate}, {&L->w_up, s->gu + I, L->b_up}};
+        glu_done = matmul_multi(s, p, 2, s->xb, n, Hd, G, s->hid);
     }
-    add_bias(s->gu, G, n, L->b_gate, I);
-    add_bias(s->gu + I, G, n, L->b_up, I);
-    for (int t = 0; t < n; t++) {
-        const float *g = s->gu + (size_t)t * G, *u = g + I;
-        float *hd = s->hid + (size_t)t * I;
-        for (int i = 0; i < I; i++) hd[i] = act(c->act, g[i]) * u[i];
+    if (!glu_done) {
+        add_bias(s->gu, G, n, L->b_gate, I);
+        add_bias(s->gu + I, G, n, L->b_up, I);
+        for (int t = 0; t < n; t++) {
+            const float *g = s->gu + (size_t)t * G, *u = g + I;
+            float *hd = s->hid + (size_t)t * I;
+            for (int i = 0; i < I; i++) hd[i] = act(c->act, g[i]) * u[i];
+        }
     }
+    prof_mark(s, PH_FFN_UP);
     matmul(s, &L->w_down, s->hid, n, (size_t)I, s->xo, Hd);
+    prof_mark(s, PH_FFN_DOWN);
     add_bias(s->xo, Hd, n, L->b_down, Hd);
     for (int t = 0; t < n; t++) {
         float *o = s->xo + (size_t)t * Hd, *x = s->x + (size_t)t * Hd;
@@ -323,13 +423,17 @@ static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, fl
     }
     rope_tables(s, &c->rope, p0, n, s->cos_g, s->sin_g);
     rope_tables(s, &c->rope_local, p0, n, s->cos_l, s->sin_l);
+    if (s->prof) s->prof_t = prof_now(), s->prof_tokens += (uint64_t)n;
     for (int l = 0; l < c->n_layers; l++) layer_forward(s, l, n, p0);
     s->pos += n;
+    prof_mark(s, PH_SERIAL);
     if (!logits) return;
     int first = all ? 0 : n - 1, rows = n - first;
     for (int t = first; t < n; t++)
         rmsnorm(s->xb + (size_t)t * Hd, s->x + (size_t)t * Hd, s->m->final_norm, Hd, c->norm_eps, c->norm_plus_one);
+    prof_mark(s, PH_SERIAL);
     matmul(s, &s->m->lm_head, s->xb + (size_t)first * Hd, rows, Hd, logits, (size_t)c->vocab_size);
+    prof_mark(s, PH_HEAD);
     if (c->final_softcap > 0) {
         float cap = c->final_softcap;
         for (size_t i = 0; i < (size_t)rows * (size_t)c->vocab_size; i++) logits[i] = cap * tanhf(logits[i] / cap);
@@ -407,6 +511,8 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->n_ctx = d.n_ctx;
     s->batch = d.batch;
     s->nth = d.n_threads;
+    const char *pe = getenv("SILICA_PROFILE");
+    s->prof = pe && *pe && *pe != '0';
     int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, I = c->intermediate_size, Hd = c->hidden_size;
     s->qkv_w = (H + 2 * KV) * D;
     int rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
@@ -442,8 +548,21 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     return 0;
 }
 
+/* SILICA_PROFILE: one line per session on stderr, time per phase. */
+static void prof_print(const sl_session *s) {
+    uint64_t tot = 0;
+    for (int i = 0; i < PH_COUNT; i++) tot += s->prof_ns[i];
+    if (!tot) return;
+    fprintf(stderr, "silica: profile: %d threads, %llu tokens, %.3f ms/token:", sl_pool_size(s->pool),
+            (unsigned long long)s->prof_tokens, (double)tot / 1e6 / (double)s->prof_tokens);
+    for (int i = 0; i < PH_COUNT; i++)
+        fprintf(stderr, " %s %.1f%%", ph_names[i], 100.0 * (double)s->prof_ns[i] / (double)tot);
+    fprintf(stderr, "; pool sleeps %lu\n", sl_pool_sleeps(s->pool));
+}
+
 void sl_session_free(sl_session *s) {
     if (!s) return;
+    if (s->prof) prof_print(s);
     sl_pool_free(s->pool);
     sl_kvcache_free(&s->kv);
     free(s->x);

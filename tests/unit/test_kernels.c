@@ -519,6 +519,31 @@ static void test_prompt_path_matches_one_token(void **state) {
     assert_true(tested >= 2);
 }
 
+/* The Q4_0 generation rows kernel (where a set has one) gives its set's
+ * one-token dot bit for bit, for every block count remainder mod 4. */
+static void test_q4_0_rows_match_dot(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    enum { ROWS = 7, MAXB = 72 };
+    static uint8_t wd[ROWS * MAXB * 18];
+    static float x[MAXB * 32], out[ROWS];
+    static sl_q8b q8[MAXB];
+    static _Alignas(64) uint8_t prep[SL_QD_Q40_PREP_BYTES(MAXB)];
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[si]);
+        if (!k || !k->q4_0_rows) continue;
+        for (int rep = 0; rep < 5; rep++)
+            for (size_t nb = 1; nb <= MAXB; nb += nb < 14 ? 1 : 29) {
+                for (size_t i = 0; i < nb * 32; i++) x[i] = rndf() * (i % 37 == 0 ? 9.0f : 1.0f);
+                sl_qd_quantize_q8(x, nb * 32, q8);
+                rand_blocks(SL_Q4_0, wd, ROWS * nb);
+                k->q4_0_prep(q8, nb, prep);
+                k->q4_0_rows(wd, nb * 18, ROWS, q8, prep, nb, out);
+                for (int r = 0; r < ROWS; r++) assert_true(out[r] == k->q4_0(wd + (size_t)r * nb * 18, q8, nb));
+            }
+    }
+}
+
 /* The 24-bit activation affine dots (where this CPU has them) against the
  * portable definition, every supported (bits, group size); and the split
  * v = 65536 h + 256 m + l of sl_qd_prep_x24 is exact and within range. */
@@ -877,6 +902,7 @@ int main(void) {
         cmocka_unit_test(test_affine_x24),
         cmocka_unit_test(test_sets_batch_thread_independent),
         cmocka_unit_test(test_prompt_path_matches_one_token),
+        cmocka_unit_test(test_q4_0_rows_match_dot),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
