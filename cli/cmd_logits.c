@@ -1,7 +1,7 @@
 /*
  * cmd_logits.c — `silica logits MODEL --ids 1,2,3 [--json]`: the model's
  * logits for every input position, {"logits": [[vocab floats] per position]}.
- * One forward pass (batched); KV cache f16 unless --kv f32.  The context is
+ * One forward pass (batched); KV cache in the model's dtype unless --kv says.  The context is
  * the number of ids unless --ctx says otherwise.
  */
 #include <stdio.h>

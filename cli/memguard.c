@@ -74,17 +74,16 @@ static const char *in_unit(uint64_t x, uint64_t ref, char *buf, size_t cap) {
     return buf;
 }
 
-sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so) {
-    sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : so->kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16,
-                   so->kv_group_size, so->max_kv, so->kv_keep, so->kv_dtype == SL_F32};
+sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so, const sl_fit_model *m) {
+    bool f32 = so->kv_dtype ? so->kv_dtype == SL_F32 : m->f32_compute;
+    sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : f32 ? SL_KV_F32 : SL_KV_F16,
+                   so->kv_group_size, so->max_kv, so->kv_keep, f32};
     return k;
 }
 
 int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o) {
     if (o->force) return 0;
     int64_t ctx = so->n_ctx;
-    sl_fit_kv fk = cli_mem_fit_kv(so);
-    sl_kv_type kv = fk.type;
     sl_fit_budget b;
     char target[160];
     if (o->max_memory) {
@@ -97,6 +96,8 @@ int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opt
     sl_error err = {0};
     sl_fit_model *m = NULL;
     if (sl_fit_model_load(path, &m, &err)) return 0;   /* gen_open reports what is wrong with the model */
+    sl_fit_kv fk = cli_mem_fit_kv(so, m);
+    sl_kv_type kv = fk.type;
     sl_fit_estimate e;
     if (ctx > SL_FIT_MAX_CTX) ctx = SL_FIT_MAX_CTX;
     if (sl_fit_estimate_ex(m, ctx, &fk, &e, &err)) {
@@ -128,7 +129,7 @@ int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opt
     uint64_t ref = e.total_bytes > b.budget_bytes ? e.total_bytes : b.budget_bytes;
     const char *unit = ref >= SL_GIB ? "GiB" : "MiB";
     char t[32], w[32], k[32], ov[32], bud[32], kvs[64] = "";
-    if (kv != SL_KV_F16) snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(kv));
+    snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(kv));   /* the cache it would use (default: the model's dtype) */
     if (fk.max_kv > 0)
         snprintf(kvs + strlen(kvs), sizeof kvs - strlen(kvs), " --max-kv-size %lld", (long long)fk.max_kv);
     sl_errorf(&err, SL_EINVAL,

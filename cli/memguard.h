@@ -44,8 +44,9 @@ int cli_mem_opt(int argc, char **argv, int *i, const char *cmd, cli_mem_opts *o,
 bool cli_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap);
 
 /* The estimator's view of a session's KV cache (--kv, --kv-bits,
- * --kv-group-size, --max-kv-size). */
-sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so);
+ * --kv-group-size, --max-kv-size) for model m: without --kv f16|f32 the
+ * session takes the model's compute dtype (m->f32_compute), so does this. */
+sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so, const sl_fit_model *m);
 /* The guard: 0 (fits, forced, or nothing to estimate from) or 2 (refused,
  * printed); so->n_ctx is the context the session will be created with. */
 int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o);
