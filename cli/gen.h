@@ -76,10 +76,10 @@ void gen_close(gen_model *g);
 
 /* Prompt ids.  With the template (and one present): render messages with
  * add_generation_prompt and encode without special tokens added; otherwise
- * encode `text` with special tokens added (BOS as the tokenizer says) —
- * as mlx_lm.generate. */
-int gen_prompt(gen_model *g, const cJSON *messages, const char *text, bool use_template, int32_t **ids, int *n,
-               sl_error *err);
+ * encode text[0..len) with special tokens added (BOS as the tokenizer
+ * says) — as mlx_lm.generate. */
+int gen_prompt(gen_model *g, const cJSON *messages, const char *text, size_t len, bool use_template, int32_t **ids,
+               int *n, sl_error *err);
 
 typedef struct gen_cache {
     int32_t *ids;

@@ -199,7 +199,7 @@ void cli_mem_phase(cli_mem_run *r, const char *phase) {
     else sl_mem_monitor_phase(r->mon, phase, NULL);
 }
 
-static const char *mib(uint64_t b, char *buf, size_t cap) {
+const char *cli_mib(uint64_t b, char *buf, size_t cap) {
     double m = (double)b / (double)SL_MIB;
     if (m >= 100) snprintf(buf, cap, "%.0f", m);
     else if (m >= 1 || m == 0) snprintf(buf, cap, "%.1f", m);
@@ -213,8 +213,8 @@ void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f) {
     uint64_t rss = sl_mem_rss(), peak = sl_mem_peak_rss();
     if (peak < rss) peak = rss;
     char a[32], b[32], c[32], d[32];
-    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", mib(rss, a, 32),
-            mib(peak, b, 32), mib(used, c, 32), mib(cap, d, 32), tok_s);
+    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", cli_mib(rss, a, 32),
+            cli_mib(peak, b, 32), cli_mib(used, c, 32), cli_mib(cap, d, 32), tok_s);
     fflush(f);
 }
 

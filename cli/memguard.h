@@ -69,6 +69,9 @@ void cli_mem_progress(void *ud, const char *phase, int tokens);
 void cli_mem_phase(cli_mem_run *r, const char *phase);
 /* KV bytes allocated, and the share of them positions filled so far. */
 void cli_mem_kv(const cli_mem_run *r, uint64_t *used, uint64_t *cap);
+/* bytes in MiB as every human-readable memory figure of run and chat shows
+ * it: "812" (>= 100), "12.5" (>= 1, or 0), "0.04" (a short prompt's KV). */
+const char *cli_mib(uint64_t bytes, char *buf, size_t cap);
 /* "RSS 812 MiB · peak 901 MiB · KV 12.5/128 MiB · 23.4 tok/s" + newline. */
 void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f);
 /* Phase "done", stop and close the monitor; 0, or 2 when it failed (the

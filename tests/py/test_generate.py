@@ -291,7 +291,7 @@ def test_chat_ctrl_c_stops_answer_not_program(models):
     pid, fd = pty.fork()
     if pid == 0:
         os.execv(str(SILICA), [str(SILICA), "chat", str(models["llama3"]), "--max-tokens", "100000",
-                               "--ctx", "100000"])
+                               "--ctx", "100000", "--force"])   # past the model's 2048 positions
     out = b""
 
     def read_until(pat, timeout=60):

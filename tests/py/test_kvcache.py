@@ -268,7 +268,7 @@ def test_memory_flat_over_10x(nostop):
     N = 64
     short = greedy(nostop, [0, 5, 6], 2 * N, "--max-kv-size", N, "--kv", "q8")
     long = greedy(nostop, [0, 5, 6], 10 * N, "--max-kv-size", N, "--kv", "q8")
-    free = greedy(nostop, [0, 5, 6], 10 * N, "--kv", "q8")
+    free = greedy(nostop, [0, 5, 6], 10 * N, "--kv", "q8", "--force")   # past the demo's 512 positions
     assert len(long["ids"]) == 10 * N and long["stop_reason"] == "length"
     assert long["kv_bytes"] == short["kv_bytes"] == 8 * (N + N - 1) * 2 * (256 + 16)
     assert free["kv_bytes"] == 8 * (10 * N + 3) * 2 * (256 + 16)
