@@ -30,9 +30,11 @@
  * (quantized, summed) per token, the same bits whoever prepares them: by
  * each thread for itself (matmul: generation), or once per call into a
  * buffer all threads read (act_prep + matmul_act: prompts, matmul.h).
- * Prompts of GGUF Q4_0 / Q8_0 go through the set's GEMM tiles (rows x
- * tokens in registers, qdot.h), each output with its one-token dot's bits,
- * so neither threads nor batching change a result.
+ * Prompts of GGUF Q4_0 / Q8_0, and of MLX affine 4/8-bit on the 24-bit
+ * path, go through the set's GEMM tiles (rows x tokens in registers,
+ * qdot.h), each output with its one-token dot's bits, so neither threads
+ * nor batching change a result; one-token Q4_0 / Q8_0 calls take the set's
+ * rows kernel where it has one (same bits as the dot).
  */
 #include <stdint.h>
 #include <stdlib.h>
