@@ -15,8 +15,11 @@
  *    pad ids, add_bos_token, chat_template;
  *  - tensors renamed to llama.cpp's names; llama-family q_proj / k_proj rows
  *    permuted (HF rotate-half -> adjacent pairs); norms and biases in F32;
- *    matrices in --q-type (default F16), except MLX affine 4-bit weights,
- *    which become Q4_1 losslessly (same codes, scales and biases).
+ *    matrices in F16 (or --dtype), except MLX affine 4-bit weights, which
+ *    become Q4_1 losslessly (same codes, scales and biases); with --q-type
+ *    a llama-quantize mix (src/quant/quant_mix.c) picks each matrix's type,
+ *    rows that do not fit falling back as llama.cpp's do (counted in the
+ *    stats for the caller to report).
  *
  * The hyper-parameters are config.json as the engine parses it
  * (sl_model_config_parse); the family's row of the architecture table
@@ -681,6 +684,26 @@ static int rope_tensors(sl_plan *p, const sl_model_config *c, sl_tensor t[2], fl
     return 0;
 }
 
+/* Export: the mix's type for every matrix (MLX affine 4-bit stays a lossless Q4_1 repack where the
+ * mix says Q4_1). */
+static int export_mix(sl_plan *p, const sl_gguf_mix *mix, bool pure, const sl_arch_info *arch,
+                      const sl_model_config *mc, sl_error *err) {
+    sl_gguf_mix_model m = {.arch = arch->gguf_arch, .n_layer = mc->n_layers, .n_head = mc->n_heads,
+                           .n_head_kv = mc->n_kv_heads};
+    sl_gguf_mix_choice *ch = NULL;
+    int rc = plan_mix(p, mix, pure, &m, &ch, err);
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        sl_out_tensor *ot = &p->t[i];
+        if (!ch[i].quantize || (ot->kind != SL_OUT_GGUF_Q && ot->kind != SL_OUT_Q4_1_FROM_AFFINE)) continue;
+        bool lossless = ot->src_scales && ot->q.bits == 4 && ch[i].type == SL_Q4_1;
+        ot->kind = lossless ? SL_OUT_Q4_1_FROM_AFFINE : SL_OUT_GGUF_Q;
+        ot->dtype = ch[i].type;
+        ot->gguf_wanted = ch[i].wanted;
+    }
+    free(ch);
+    return rc;
+}
+
 /* config.json parsed as the engine parses it (the GGUF's hyper-parameters). */
 static int parse_config(const pj *cfg, const char *src, sl_model_config *c, sl_error *err) {
     size_t len = 0;
@@ -797,21 +820,7 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     }
     bool pure = false;
     const sl_gguf_mix *mix = opts_mix(o, &pure);
-    if (!rc && mix) {
-        sl_gguf_mix_model m = {.arch = arch->gguf_arch, .n_layer = mc.n_layers, .n_head = mc.n_heads,
-                               .n_head_kv = mc.n_kv_heads};
-        sl_gguf_mix_choice *ch = NULL;
-        rc = plan_mix(&p, mix, pure, &m, &ch, err);
-        for (size_t i = 0; !rc && i < p.n; i++) {
-            sl_out_tensor *ot = &p.t[i];
-            if (!ch[i].quantize || (ot->kind != SL_OUT_GGUF_Q && ot->kind != SL_OUT_Q4_1_FROM_AFFINE)) continue;
-            bool lossless = ot->src_scales && ot->q.bits == 4 && ch[i].type == SL_Q4_1;
-            ot->kind = lossless ? SL_OUT_Q4_1_FROM_AFFINE : SL_OUT_GGUF_Q;
-            ot->dtype = ch[i].type;
-            ot->gguf_wanted = ch[i].wanted;
-        }
-        free(ch);
-    }
+    if (!rc && mix) rc = export_mix(&p, mix, pure, arch, &mc, err);
     for (size_t i = 0; !rc && i < p.n; i++) p.t[i].report = o->report && p.t[i].kind == SL_OUT_GGUF_Q;
     if (!rc) qsort(p.t, p.n, sizeof *p.t, cmp_out);
     if (!rc) {
