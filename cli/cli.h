@@ -29,6 +29,7 @@ int cmd_template(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
+int cmd_compare(int argc, char **argv);  /* cmd_compare.c */
 int cmd_run(int argc, char **argv);      /* cmd_run.c */
 int cmd_chat(int argc, char **argv);     /* cmd_chat.c */
 int cmd_ppl(int argc, char **argv);      /* cmd_ppl.c */
