@@ -23,6 +23,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_quantize_budget(int argc, char **argv);   /* cmd_quantize_budget.c: quantize --budget */
 /* convert / quantize share one option parser (cmd_convert.c). */
 int cli_convert_main(int argc, char **argv, bool quantize_cmd);
 int cmd_template(int argc, char **argv);

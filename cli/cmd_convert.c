@@ -70,7 +70,9 @@ static const char *k_quant_help =
     "(--q-type, default Q4_0).  Options as for `silica convert`: --q-bits, --q-group-size,\n"
     "--q-mode, --quant-recipe, --keep-float, --q-variant, --q-type, --dtype, --report,\n"
     "--json, --force, --max-shard-size, --name.  SRC and DST may be store names, as for\n"
-    "`silica convert` (the result is named e.g. org/name-mlx-4bit, org/name-Q4_0).\n";
+    "`silica convert` (the result is named e.g. org/name-mlx-4bit, org/name-Q4_0).\n"
+    "With --budget SIZE the recipe is chosen for you: the least KL divergence among those that fit\n"
+    "(`silica quantize --budget 1G --help`).\n";
 
 static int parse_size(const char *s, uint64_t *out) {
     char *end;
