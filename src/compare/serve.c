@@ -1,7 +1,8 @@
 /*
  * serve.c — silica's own engine behind the adapter protocol
  * (part8/adapters/PROTOCOL.md): `load` opens a model and a session of
- * n_ctx positions (f16 KV cache, as `silica run`), `eval` evaluates the ids
+ * n_ctx positions (f32 KV cache: the figures then measure the weights, not
+ * a rounded cache), `eval` evaluates the ids
  * from position 0 with every position's logits, then generates max_tokens
  * ids greedily (argmax, first index on ties; EOS does not stop it).
  *
@@ -57,7 +58,7 @@ static int op_load(server *sv, const cJSON *req, cJSON *ans, sl_error *err) {
     double t0 = now();
     if (sl_model_open(model->valuestring, &sv->m, err)) return SL_EINVAL;
     sv->n_ctx = (int)ctx->valuedouble;
-    sl_session_opts so = {.n_ctx = sv->n_ctx};
+    sl_session_opts so = {.n_ctx = sv->n_ctx, .kv_dtype = SL_F32};
     if (sl_session_new(sv->m, &so, &sv->s, err)) return SL_EINVAL;
     cJSON_AddBoolToObject(ans, "ok", 1);
     cJSON_AddNumberToObject(ans, "vocab", sl_model_get_config(sv->m)->vocab_size);
