@@ -72,7 +72,9 @@ static const char *k_quant_help =
     "Options as for `silica convert`: --q-bits, --q-group-size, --q-mode, --quant-recipe,\n"
     "--keep-float, --q-variant, --q-type, --pure, --dtype, --report, --json, --force,\n"
     "--max-shard-size, --name.  SRC and DST may be store names, as for `silica convert`\n"
-    "(the result is named e.g. org/name-mlx-4bit, org/name-Q4_K_M).\n";
+    "(the result is named e.g. org/name-mlx-4bit, org/name-Q4_K_M).\n"
+    "With --budget SIZE the recipe is chosen for you: the least KL divergence among those that fit\n"
+    "(`silica quantize --budget 1G --help`).\n";
 
 /* The --q-type table: llama-quantize's mixes with their size on Llama-3-8B's shapes. */
 static void print_mixes(void) {

@@ -23,6 +23,7 @@ static const cli_command k_commands[] = {
     {"chat", cmd_chat, "talk with a model: a REPL keeping the conversation"},
     {"ppl", cmd_ppl, "perplexity of a model on a text file"},
     {"bench", cmd_bench, "prompt and generation speed in tokens per second (like llama-bench)"},
+    {"compare", cmd_compare, "one model through silica, MLX, PyTorch and llama.cpp: KL divergence, speed, memory"},
     {"logits", cmd_logits, "a model's logits for every position of a token-id prompt"},
     {"list", cmd_list, "list the model versions in the store (and the Hugging Face cache)"},
     {"show", cmd_show, "a stored version's files, digests, config summary and lineage"},
