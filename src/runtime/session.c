@@ -384,13 +384,22 @@ static size_t weights_scratch(const sl_model *m, int batch, size_t *act) {
     return need;
 }
 
+/* The model's compute dtype, read from its token embedding (what mlx_lm's
+ * activations, hence its KV cache, take: the embedding's dtype, or the
+ * scales' of a quantized one; transformers: the weights' dtype). */
+sl_dtype sl_session_default_kv_dtype(const sl_model *m) {
+    const sl_weight *e = &m->embed;
+    bool f32 = e->fmt == SL_WF_DENSE ? e->dtype == SL_F32 : e->fmt == SL_WF_MLX_AFFINE && e->scale_dtype == SL_F32;
+    return f32 ? SL_F32 : SL_F16;
+}
+
 int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out, sl_error *err) {
     *out = NULL;
     const sl_model_config *c = sl_model_get_config(m);
     sl_session_opts d = {0};
     if (o) d = *o;
     if (d.n_ctx <= 0) return sl_errorf(err, SL_EINVAL, "context size must be positive (got %d)", d.n_ctx);
-    if (!d.kv_dtype) d.kv_dtype = SL_F16;
+    if (!d.kv_dtype) d.kv_dtype = sl_session_default_kv_dtype(m);
     if (d.kv_dtype != SL_F16 && d.kv_dtype != SL_F32)
         return sl_errorf(err, SL_EUNSUPPORTED, "KV cache dtype %s not supported (F16 or F32)", sl_dtype_name(d.kv_dtype));
     d.batch = sl_kv_batch(d.batch, d.n_ctx, d.max_kv > 0 ? d.max_kv : 0);
