@@ -190,8 +190,8 @@ void gen_close(gen_model *g) {
     memset(g, 0, sizeof *g);
 }
 
-int gen_prompt(gen_model *g, const cJSON *messages, const char *text, bool use_template, int32_t **ids, int *n,
-               sl_error *err) {
+int gen_prompt(gen_model *g, const cJSON *messages, const char *text, size_t len, bool use_template, int32_t **ids,
+               int *n, sl_error *err) {
     *ids = NULL;
     *n = 0;
     if (!g->tok) return sl_errorf(err, SL_EINVAL, "%s: no tokenizer.json beside the model: pass token ids with --ids", g->path);
@@ -217,7 +217,7 @@ int gen_prompt(gen_model *g, const cJSON *messages, const char *text, bool use_t
         text = rendered;
         flags = 0;
     } else {
-        rlen = strlen(text);
+        rlen = len;
     }
     sl_tok_ids t = {0};
     rc = sl_tok_encode(g->tok, text, rlen, flags, &t, err);

@@ -45,8 +45,8 @@ int cli_generation_opt(int argc, char **argv, int *i, const char *cmd, sl_sessio
  * --max-kv-size N (N > the 4 attention-sink tokens, <= 2^24). */
 int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
 #define GEN_KV_HELP                                                                                      \
-    "  --kv TYPE             KV cache f16 (default) or f32 (with --kv-bits: the scale dtype); q8, q4:\n" \
-    "                        = --kv-bits 8, 4\n"                                                        \
+    "  --kv TYPE             KV cache f16 or f32 (with --kv-bits: the scale dtype); q8, q4: = --kv-bits\n" \
+    "                        8, 4; default: the model's dtype (f32 weights: f32, exact; else f16)\n"   \
     "  --kv-bits B           quantize the KV cache to 4 or 8 bits (MLX affine, f16 scale and bias per\n" \
     "                        group, as mlx_lm's --kv-bits); attention reads it dequantized\n"          \
     "  --kv-group-size G     KV quantization group: 32, 64 (default) or 128\n"                         \
@@ -87,10 +87,10 @@ void gen_close(gen_model *g);
 
 /* Prompt ids.  With the template (and one present): render messages with
  * add_generation_prompt and encode without special tokens added; otherwise
- * encode `text` with special tokens added (BOS as the tokenizer says) —
- * as mlx_lm.generate. */
-int gen_prompt(gen_model *g, const cJSON *messages, const char *text, bool use_template, int32_t **ids, int *n,
-               sl_error *err);
+ * encode text[0..len) with special tokens added (BOS as the tokenizer
+ * says) — as mlx_lm.generate. */
+int gen_prompt(gen_model *g, const cJSON *messages, const char *text, size_t len, bool use_template, int32_t **ids,
+               int *n, sl_error *err);
 
 typedef struct gen_cache {
     int32_t *ids;

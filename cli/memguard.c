@@ -74,17 +74,16 @@ static const char *in_unit(uint64_t x, uint64_t ref, char *buf, size_t cap) {
     return buf;
 }
 
-sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so) {
-    sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : so->kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16,
-                   so->kv_group_size, so->max_kv, so->kv_keep, so->kv_dtype == SL_F32};
+sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so, const sl_fit_model *m) {
+    bool f32 = so->kv_dtype ? so->kv_dtype == SL_F32 : m->f32_compute;
+    sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : f32 ? SL_KV_F32 : SL_KV_F16,
+                   so->kv_group_size, so->max_kv, so->kv_keep, f32};
     return k;
 }
 
 int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o) {
     if (o->force) return 0;
     int64_t ctx = so->n_ctx;
-    sl_fit_kv fk = cli_mem_fit_kv(so);
-    sl_kv_type kv = fk.type;
     sl_fit_budget b;
     char target[160];
     if (o->max_memory) {
@@ -97,6 +96,8 @@ int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opt
     sl_error err = {0};
     sl_fit_model *m = NULL;
     if (sl_fit_model_load(path, &m, &err)) return 0;   /* gen_open reports what is wrong with the model */
+    sl_fit_kv fk = cli_mem_fit_kv(so, m);
+    sl_kv_type kv = fk.type;
     sl_fit_estimate e;
     if (ctx > SL_FIT_MAX_CTX) ctx = SL_FIT_MAX_CTX;
     if (sl_fit_estimate_ex(m, ctx, &fk, &e, &err)) {
@@ -128,7 +129,7 @@ int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opt
     uint64_t ref = e.total_bytes > b.budget_bytes ? e.total_bytes : b.budget_bytes;
     const char *unit = ref >= SL_GIB ? "GiB" : "MiB";
     char t[32], w[32], k[32], ov[32], bud[32], kvs[64] = "";
-    if (kv != SL_KV_F16) snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(kv));
+    snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(kv));   /* the cache it would use (default: the model's dtype) */
     if (fk.max_kv > 0)
         snprintf(kvs + strlen(kvs), sizeof kvs - strlen(kvs), " --max-kv-size %lld", (long long)fk.max_kv);
     sl_errorf(&err, SL_EINVAL,
@@ -198,7 +199,7 @@ void cli_mem_phase(cli_mem_run *r, const char *phase) {
     else sl_mem_monitor_phase(r->mon, phase, NULL);
 }
 
-static const char *mib(uint64_t b, char *buf, size_t cap) {
+const char *cli_mib(uint64_t b, char *buf, size_t cap) {
     double m = (double)b / (double)SL_MIB;
     if (m >= 100) snprintf(buf, cap, "%.0f", m);
     else if (m >= 1 || m == 0) snprintf(buf, cap, "%.1f", m);
@@ -212,8 +213,8 @@ void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f) {
     uint64_t rss = sl_mem_rss(), peak = sl_mem_peak_rss();
     if (peak < rss) peak = rss;
     char a[32], b[32], c[32], d[32];
-    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", mib(rss, a, 32),
-            mib(peak, b, 32), mib(used, c, 32), mib(cap, d, 32), tok_s);
+    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", cli_mib(rss, a, 32),
+            cli_mib(peak, b, 32), cli_mib(used, c, 32), cli_mib(cap, d, 32), tok_s);
     fflush(f);
 }
 

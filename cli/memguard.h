@@ -44,8 +44,9 @@ int cli_mem_opt(int argc, char **argv, int *i, const char *cmd, cli_mem_opts *o,
 bool cli_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap);
 
 /* The estimator's view of a session's KV cache (--kv, --kv-bits,
- * --kv-group-size, --max-kv-size). */
-sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so);
+ * --kv-group-size, --max-kv-size) for model m: without --kv f16|f32 the
+ * session takes the model's compute dtype (m->f32_compute), so does this. */
+sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so, const sl_fit_model *m);
 /* The guard: 0 (fits, forced, or nothing to estimate from) or 2 (refused,
  * printed); so->n_ctx is the context the session will be created with. */
 int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o);
@@ -68,6 +69,9 @@ void cli_mem_progress(void *ud, const char *phase, int tokens);
 void cli_mem_phase(cli_mem_run *r, const char *phase);
 /* KV bytes allocated, and the share of them positions filled so far. */
 void cli_mem_kv(const cli_mem_run *r, uint64_t *used, uint64_t *cap);
+/* bytes in MiB as every human-readable memory figure of run and chat shows
+ * it: "812" (>= 100), "12.5" (>= 1, or 0), "0.04" (a short prompt's KV). */
+const char *cli_mib(uint64_t bytes, char *buf, size_t cap);
 /* "RSS 812 MiB · peak 901 MiB · KV 12.5/128 MiB · 23.4 tok/s" + newline. */
 void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f);
 /* Phase "done", stop and close the monitor; 0, or 2 when it failed (the

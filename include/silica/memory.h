@@ -143,6 +143,8 @@ typedef struct sl_fit_model {
     int64_t max_ctx;             /* max_position_embeddings (0 = unknown) */
     bool tied;
     uint32_t float_bytes;        /* bytes of a float parameter (torch_dtype) */
+    bool f32_compute;            /* the token embedding (or its quantization scales) is f32: a session's
+                                    KV cache defaults to f32 (sl_session_default_kv_dtype), else f16 */
     sl_fit_weight *weights;
     size_t n_weights;
     uint64_t weights_bytes;      /* exact (headers) or predicted (config only) */

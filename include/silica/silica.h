@@ -10,6 +10,7 @@
 #include "silica/cpu.h"
 #include "silica/dtype.h"
 #include "silica/error.h"
+#include "silica/generate.h"
 #include "silica/gguf.h"
 #include "silica/io.h"
 #include "silica/lfs.h"
