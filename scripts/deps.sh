@@ -52,7 +52,7 @@ apt_install_missing() {
 }
 
 deps_apt() {
-    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev)
+    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev libmicrohttpd-dev)
     if [ "$build_only" -eq 1 ]; then
         apt_install_missing "${base[@]}"
         return
@@ -71,7 +71,7 @@ deps_apt() {
             $SUDO dpkg --add-architecture arm64
             apt_updated=0 # the arm64 package lists must be fetched
         fi
-        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libutf8proc-dev:arm64)
+        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libutf8proc-dev:arm64 libmicrohttpd-dev:arm64)
     fi
     apt_install_missing "${full[@]}"
     # libFuzzer + sanitizer runtimes for the installed clang's major version
@@ -109,7 +109,7 @@ arm64_sysroot() {
 
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
-    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc
+    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc libmicrohttpd
         bash bash-completion@2 zsh fish groff mandoc) missing=() p
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ "${#missing[@]}" -gt 0 ]; then

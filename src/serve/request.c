@@ -61,7 +61,7 @@ static int get_number(const cJSON *v, const char *name, double lo, double hi, do
 }
 
 static int get_int(const cJSON *v, const char *name, double lo, double hi, long long *out, srv_error *e) {
-    double d;
+    double d = 0;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
         return srv_fail(e, 400, name, "'%s' must be an integer", name);
     if (get_number(v, name, lo, hi, &d, e)) return -1;
@@ -391,9 +391,9 @@ static int check_format(const cJSON *v, const char *name, bool openai, srv_error
 }
 
 static int parse_field(srv_params *p, const field *f, const cJSON *v, const char *name, srv_error *e) {
-    double d;
-    long long k;
-    bool b;
+    double d = 0;
+    long long k = 0;
+    bool b = false;
     sl_sampler_params *s = &p->sampling;
     if (cJSON_IsNull(v) && f->kind != F_MESSAGES && f->kind != F_PROMPT && f->kind != F_OPROMPT) return 0;
     switch (f->kind) {
