@@ -20,6 +20,7 @@
 #include "silica/registry.h"
 #include "silica/runtime.h"
 #include "silica/safetensors.h"
+#include "silica/serve.h"
 #include "silica/convert.h"
 #include "silica/template.h"
 #include "silica/tokenizer.h"

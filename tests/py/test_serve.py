@@ -427,3 +427,24 @@ def test_load_1000_requests_32_concurrent():
     finally:
         rc, err = s.stop()
     assert rc == 0, err
+
+
+def test_part8_script_and_example(tmp_path):
+    """The article's script runs on the shipped demo model; the embedding example serves and drains."""
+    env = dict(os.environ, SILICA=str(SILICA))
+    p = subprocess.run(["sh", str(ROOT / "part8" / "scripts" / "serve_demo.sh")], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert '"object":"text_completion"' in p.stdout and '"done":true' in p.stdout and p.stdout.endswith("stopped\n")
+    exe = Path(os.environ.get("SILICA_EXAMPLES", SILICA.parent / "examples")) / "part8" / "serve_embed"
+    e = subprocess.Popen([str(exe), str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = e.stdout.readline().split()[-1]
+        r = openai.OpenAI(base_url=url + "/v1", api_key="none").completions.create(
+            model="demo", prompt="Once", max_tokens=4, seed=1)
+        assert r.usage.completion_tokens == 4
+    finally:
+        e.send_signal(signal.SIGTERM)
+        assert e.wait(30) == 0
+        e.stdout.close()
+        e.stderr.close()
