@@ -94,9 +94,10 @@ static int build_prompt(srv_model *m, srv_req *r, srv_error *e) {
     int vocab = sl_gen_model_config(m->g)->vocab_size;
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= vocab) {
+            int bad = (int)ids[i];
             free(ids);
             return srv_fail(e, 400, p->api == SRV_OLLAMA_GENERATE ? "context" : "prompt",
-                            "token id %d is outside the vocabulary (%d ids)", (int)ids[i], vocab);
+                            "token id %d is outside the vocabulary (%d ids)", bad, vocab);
         }
     for (int i = 0; i < p->sampling.n_bias; i++)
         if (p->bias[i].id >= vocab) {
