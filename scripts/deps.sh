@@ -58,6 +58,8 @@ deps_apt() {
         return
     fi
     local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
+    # the web chat of `silica serve` in a real browser (tests/py/test_serve_web.py, Selenium)
+    full+=(chromium chromium-driver curl)
     # the install check (tests/py/test_install.py): the shells whose completions it runs,
     # the man page tools, and what `pkg-config --static --libs libcurl` names on Debian
     full+=(make bash bash-completion zsh fish man-db groff-base mandoc
