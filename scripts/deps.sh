@@ -63,7 +63,8 @@ deps_apt() {
     # the install check (tests/py/test_install.py): the shells whose completions it runs,
     # the man page tools, and what `pkg-config --static --libs libcurl` names on Debian
     full+=(make bash bash-completion zsh fish man-db groff-base mandoc
-        libnghttp2-dev libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap-dev libzstd-dev libbrotli-dev)
+        libnghttp2-dev libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap-dev libzstd-dev libbrotli-dev
+        libunistring-dev) # ... and `pkg-config --static --libs libmicrohttpd` (gnutls)
     local cross=0
     if [ "${SILICA_NO_CROSS:-0}" != 1 ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
         cross=1
