@@ -35,6 +35,7 @@ int cmd_run(int argc, char **argv);      /* cmd_run.c */
 int cmd_chat(int argc, char **argv);     /* cmd_chat.c */
 int cmd_ppl(int argc, char **argv);      /* cmd_ppl.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
+int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int cmd_list(int argc, char **argv);     /* cmd_registry.c */
 int cmd_show(int argc, char **argv);
 int cmd_tag(int argc, char **argv);

@@ -22,6 +22,7 @@ static const cli_command k_commands[] = {
     {"run", cmd_run, "generate text with a model on the CPU (prompt, chat template, streaming)"},
     {"chat", cmd_chat, "talk with a model: a REPL keeping the conversation"},
     {"ppl", cmd_ppl, "perplexity of a model on a text file"},
+    {"serve", cmd_serve, "serve models over HTTP: OpenAI and Ollama APIs, web chat, continuous batching"},
     {"bench", cmd_bench, "prompt and generation speed in tokens per second (like llama-bench)"},
     {"compare", cmd_compare, "one model through silica, MLX, PyTorch and llama.cpp: KL divergence, speed, memory"},
     {"logits", cmd_logits, "a model's logits for every position of a token-id prompt"},

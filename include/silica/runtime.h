@@ -13,7 +13,9 @@
  *    sinks) and the most recent max_kv - kv_keep, the oldest others being
  *    overwritten.
  *  - sl_session_eval processes tokens in batches (matrix-matrix work, one
- *    pass over each weight per batch); generation is one token per call.
+ *    pass over each weight per batch); generation is one token per call, or
+ *    one token of each of several sessions per call (sl_session_eval_multi),
+ *    with the same bits as alone.
  *  - Work is spread over the session's thread pool (pthreads); results do
  *    not depend on the number of threads (each output element is computed
  *    by exactly one thread in a fixed order).
@@ -76,6 +78,17 @@ uint64_t sl_session_kv_bytes(const sl_session *s);
  * position's.  Fails (nothing changed) if an id is out of range or the
  * tokens do not fit the context. */
 int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err);
+
+/* One decoding step for several sessions of the same model: ids[t] is fed
+ * to ss[t] at its own position, all n tokens through ONE forward pass (the
+ * matmuls see n rows, each weight is read once; norms and RoPE per row;
+ * attention per session over its own KV cache).  logits (may be NULL)
+ * receives n rows of vocab_size floats, row t bit-identical to what
+ * sl_session_eval(ss[t], &ids[t], 1, ...) gives.  The first session's
+ * threads do the work (its workspace grows to n rows, kept for the next
+ * call).  Fails (nothing changed) on a NULL, repeated or foreign session, an
+ * id out of range or a full context. */
+int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err);
 
 /* ---- KV cache sizes: one formula for the session and the estimator ---- */
 
