@@ -125,8 +125,14 @@ static const char *color_of(const char *engine) {
 static void axes(FILE *f, const char *title, const char *xl, const char *yl, double x0, double x1, double y0,
                  double y1) {
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
-            W, H, W, H, W, H);
+               "font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\n<title>", W, H, W, H);
+    esc(f, title);   /* title and desc: what a screen reader says of the chart */
+    fputs("</title>\n<desc>A chart written by silica compare: ", f);
+    esc(f, yl);
+    fputs(" (vertical axis) against ", f);
+    esc(f, xl);
+    fputs(" (horizontal axis), one mark or line per candidate model and engine, labelled with its name.</desc>\n", f);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
     fprintf(f, "<text x=\"%d\" y=\"22\" font-size=\"14\" text-anchor=\"middle\">", W / 2);
     esc(f, title);
     fprintf(f, "</text>\n<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", ML, H - MB, W - MR,
