@@ -32,6 +32,8 @@
  *  - sl_gen_params gained continue_rng (chat keeps one random stream across
  *    turns) and progress/progress_ud (the --monitor phases).
  *  - SL_GEN_PLAIN_STOP: the stop string of the plain transcript.
+ *  - sl_gen_model_tokenizer returns a non-const tokenizer (sl_tok_encode
+ *    needs one; see there).
  */
 #ifndef SILICA_GENERATE_H
 #define SILICA_GENERATE_H
@@ -68,8 +70,11 @@ void sl_gen_model_close(sl_gen_model *g);
 const sl_model *sl_gen_model_get(const sl_gen_model *g);
 const sl_model_config *sl_gen_model_config(const sl_gen_model *g);
 const char *sl_gen_model_path(const sl_gen_model *g);
-/* NULL: the model has no tokenizer (only token ids can be generated). */
-const sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
+/* NULL: the model has no tokenizer (only token ids can be generated).  Not
+ * const: sl_tok_encode keeps scratch in it, so encoding (sl_gen_prompt,
+ * sl_gen_render included) on one model is not thread-safe; a server
+ * serialises it.  Decoding streams (the sequences' text) only read it. */
+sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
 bool sl_gen_model_has_template(const sl_gen_model *g);
 /* End-of-sequence ids (see the invariants); *n receives their number. */
 const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n);

@@ -169,7 +169,7 @@ void sl_gen_model_close(sl_gen_model *g) {
 const sl_model *sl_gen_model_get(const sl_gen_model *g) { return g->m; }
 const sl_model_config *sl_gen_model_config(const sl_gen_model *g) { return g->c; }
 const char *sl_gen_model_path(const sl_gen_model *g) { return g->path; }
-const sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g) { return g->tok; }
+sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g) { return g->tok; }
 bool sl_gen_model_has_template(const sl_gen_model *g) { return g->tmpl != NULL; }
 int32_t sl_gen_model_bos(const sl_gen_model *g) { return g->bos; }
 const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n) {
