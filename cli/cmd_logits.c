@@ -36,8 +36,8 @@ int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_op
     *matched = true;
     static const char *const ints[] = {"--threads", "--ctx", "--batch"};
     static const long max[] = {1024, 1 << 24, 1 << 24};
-    static const char *const why[] = {"", " (2^24 positions, the engine's largest context; `silica fit MODEL --ctx N` "
-                                          "tells what fits this machine's memory)", ""};
+    static const char *const why[] = {"", (" (2^24 positions, the engine's largest context; `silica fit MODEL --ctx N` "
+                                           "tells what fits this machine's memory)"), ""};
     int *dst[] = {&o->n_threads, &o->n_ctx, &o->batch};
     for (int k = 0; k < 3; k++) {
         if ((v = cli_opt_value(argc, argv, i, ints[k], &missing))) {
