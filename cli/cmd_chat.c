@@ -272,11 +272,11 @@ int cmd_chat(int argc, char **argv) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer.json beside the model (chat needs text)", path);
         goto fail;
     }
+    /* the context, then the memory guard: before the KV cache exists or a weight page is read */
+    if ((rc = chat_context(path, sl_gen_model_config(g), mo.force, &so)) || (rc = cli_mem_guard(path, &so, &mo))) goto out;
     if (!tmpl)
         fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
                         "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
-    /* the context, then the memory guard: before the KV cache exists or a weight page is read */
-    if ((rc = chat_context(path, sl_gen_model_config(g), mo.force, &so)) || (rc = cli_mem_guard(path, &so, &mo))) goto out;
     if (sl_gen_seq_new(g, &so, &q, &err)) goto fail;
     if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
     struct sigaction sa;
