@@ -34,6 +34,9 @@
  *  - SL_GEN_PLAIN_STOP: the stop string of the plain transcript.
  *  - sl_gen_model_tokenizer returns a non-const tokenizer (sl_tok_encode
  *    needs one; see there).
+ *  - A token callback's non-zero return ends the generation with
+ *    "cancelled" after that token (its text is released with it; text held
+ *    back for a possible stop string stays in sl_gen_text only).
  */
 #ifndef SILICA_GENERATE_H
 #define SILICA_GENERATE_H
@@ -178,7 +181,9 @@ const int32_t *sl_gen_generated(const sl_gen_seq *s, int *n);
  * matmuls see all of them; attention is per sequence), then each samples its
  * next token and reports it through the fn given to sl_gen_begin.  All seqs
  * must belong to the same sl_gen_model.  Results are bit-identical to
- * stepping each sequence alone. */
+ * stepping each sequence alone.  The first active sequence's session lends
+ * its threads and keeps the batch's workspace (runtime.h's
+ * sl_session_eval_multi); a sequence may be in only one step at a time. */
 int sl_gen_step(sl_gen_seq *const *seqs, int n, sl_error *err);
 
 /* Convenience: begin, then step this one sequence until it stops. */
