@@ -74,13 +74,6 @@ static void on_sigint(int sig) {
     g_stop = 1;
 }
 
-static bool chat_cancelled(void) { return g_stop != 0; }
-
-static void emit_stdout(const char *s, size_t n, void *ud) {
-    (void)ud;
-    fwrite(s, 1, n, stdout);
-    fflush(stdout);
-}
 
 /* Read one line (without its newline) into *buf, its length (NUL bytes
  * included) into *len; false at EOF.  A Ctrl-C while waiting gives an empty
@@ -167,45 +160,24 @@ static void add_msg(cJSON *msgs, const char *role, const char *content, size_t l
     cJSON_AddItemToArray(msgs, m);
 }
 
-/* Turn markers of the plain transcript (no chat template). */
-#define CHAT_PLAIN_STOP "\nUser:"
-
-/* The conversation as a plain transcript when the model has no chat
- * template: "System: s\nUser: u\nAssistant: a\nUser: u2\nAssistant:". */
-static char *plain_text(const cJSON *msgs) {
-    char *s = calloc(1, 1);
-    size_t n = 0;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, msgs) {
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role"), *c = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (!cJSON_IsString(r) || !cJSON_IsString(c)) continue;
-        const char *who = !strcmp(r->valuestring, "system") ? "System: "
-                          : !strcmp(r->valuestring, "assistant") ? "Assistant: " : "User: ";
-        const char *t = c->valuestring;
-        while (*t == ' ') t++;   /* answers keep the space the model wrote after "Assistant:" */
-        if (!s || append(&s, &n, who, strlen(who), false) || append(&s, &n, t, strlen(t), true)) {
-            free(s);
-            return NULL;
-        }
-    }
-    if (s && append(&s, &n, "Assistant:", 10, false)) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
 /* Streams an answer to stdout; with skip_lead, leading blanks (the space
- * after "Assistant:" in a plain transcript) are not shown. */
+ * after "Assistant:" in a plain transcript) are not shown.  A Ctrl-C stops
+ * the answer (sl_gen_token_fn). */
 typedef struct chat_out {
     bool skip_lead;
 } chat_out;
 
-static void emit_answer(const char *s, size_t n, void *ud) {
+static int emit_answer(void *ud, const sl_gen_token *t) {
     chat_out *o = ud;
+    const char *s = t->text;
+    size_t n = t->len;
     while (o->skip_lead && n && (*s == ' ' || *s == '\n')) s++, n--;
     if (n) o->skip_lead = false;
-    emit_stdout(s, n, NULL);
+    if (n) {
+        fwrite(s, 1, n, stdout);
+        fflush(stdout);
+    }
+    return g_stop != 0;
 }
 
 /* The next user message: the --prompt-file text first (checked already),
@@ -249,7 +221,8 @@ static int chat_context(const char *path, const sl_model_config *c, bool force, 
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *path = NULL, *system = NULL, *prompt_file = NULL, *tokenizer = NULL;
+    const char *path = NULL, *system = NULL, *prompt_file = NULL;
+    sl_gen_model_opts gmo = {0};
     long max_tokens = 1024;
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
@@ -264,13 +237,13 @@ int cmd_chat(int argc, char **argv) {
         if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("chat", "--system needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) gmo.tokenizer = v;
+        else if (missing) return cli_usage("chat", "--tokenizer needs a value");
         else if ((v = cli_opt_value(argc, argv, &i, "--prompt-file", &missing)) ||
                  (!missing && (v = cli_opt_value(argc, argv, &i, "-f", &missing)))) {
             if (!*v || !strcmp(v, "-")) return cli_usage("chat", "--prompt-file needs a file (stdin is the conversation)");
             prompt_file = v;
         } else if (missing) return cli_usage("chat", "%s needs a file name", argv[i]);
-        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
-        else if (missing) return cli_usage("chat", "--tokenizer needs a value");
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("chat", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage("chat", "unexpected argument '%s'", argv[i]);
@@ -291,24 +264,25 @@ int cmd_chat(int argc, char **argv) {
         return 2;
     }
     sl_error err = {0};
-    gen_model g = {0};
-    gen_cache cache = {0};
-    sl_session *s = NULL;
-    sl_sampler *smp = NULL;
+    sl_gen_model *g = NULL;
+    sl_gen_seq *q = NULL;
     cJSON *msgs = cJSON_CreateArray();
     char *sys_owned = system ? strdup(system) : NULL;
     int rc = 0, count = 0;
     double last_tps = 0;
-    bool said_plain = false;
-    if (gen_open_tok(path, tokenizer, &g, &err)) goto fail;
-    if (!g.tok) {
+    if (sl_gen_model_open(path, &gmo, &g, &err)) goto fail;
+    bool tmpl = sl_gen_model_has_template(g);
+    if (!sl_gen_model_tokenizer(g)) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): chat needs text; name one with --tokenizer", path);
         goto fail;
     }
     /* the context, then the memory guard: before the KV cache exists or a weight page is read */
-    if ((rc = chat_context(path, g.c, mo.force, &so)) || (rc = cli_mem_guard(path, &so, &mo))) goto out;
-    if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
-    if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
+    if ((rc = chat_context(path, sl_gen_model_config(g), mo.force, &so)) || (rc = cli_mem_guard(path, &so, &mo))) goto out;
+    if (!tmpl)
+        fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
+                        "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
+    if (sl_gen_seq_new(g, &so, &q, &err)) goto fail;
+    if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -345,11 +319,6 @@ int cmd_chat(int argc, char **argv) {
             continue;
         }
         if (!*in) { free(in); continue; }
-        if (!g.tmpl && !said_plain) {   /* once, when the first message is answered */
-            fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" "
-                            "and \"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
-            said_plain = true;
-        }
         cJSON *turn = cJSON_CreateArray();
         if (sys_owned) add_msg(turn, "system", sys_owned, strlen(sys_owned));
         const cJSON *m;
@@ -357,10 +326,8 @@ int cmd_chat(int argc, char **argv) {
         add_msg(turn, "user", in, strlen(in));
         int32_t *ids = NULL;
         int n = 0;
-        char *plain = g.tmpl ? NULL : plain_text(turn);
-        const char *text = plain ? plain : in;
-        int prc = gen_prompt(&g, turn, text, strlen(text), true, &ids, &n, &err);
-        free(plain);
+        sl_gen_prompt_opts po = {.messages = turn};   /* the template, or the plain transcript */
+        int prc = sl_gen_prompt(g, &po, &ids, &n, &err);
         cJSON_Delete(turn);
         if (prc) { free(in); goto fail; }
         if (n > so.n_ctx) {
@@ -371,29 +338,33 @@ int cmd_chat(int argc, char **argv) {
             continue;
         }
         g_stop = 0;
-        gen_result r = {0};
-        static const char *const plain_stops[] = {CHAT_PLAIN_STOP};
-        chat_out co = {.skip_lead = !g.tmpl};
+        static const char *const plain_stops[] = {SL_GEN_PLAIN_STOP};
+        chat_out co = {.skip_lead = !tmpl};
         if (mark) {
             int k = (int)strlen(in);
             while (k > 0 && in[k - 1] == '\n') k--;
             printf("User: %.*s\nAssistant: ", k, in);
         }
-        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_answer, .ud = &co, .cancelled = chat_cancelled,
-                      .progress = cli_mem_progress, .progress_ud = &mr, .stops = g.tmpl ? NULL : plain_stops,
-                      .n_stops = g.tmpl ? 0 : 1};
-        int grc = gen_generate(&g, s, &cache, smp, ids, n, &o, &r, &err);
+        /* one sampler for the whole conversation: its random stream goes on from turn to turn */
+        sl_gen_params gp = {.sampling = sp, .max_tokens = (int)max_tokens, .continue_rng = true,
+                            .progress = cli_mem_progress, .progress_ud = &mr, .stops = tmpl ? NULL : plain_stops,
+                            .n_stops = tmpl ? 0 : 1};
+        int grc = sl_generate(q, ids, n, &gp, emit_answer, &co, &err);
         free(ids);
-        if (grc) { free(in); gen_result_free(&r); goto fail; }
+        if (grc) { free(in); goto fail; }
         printf("\n");
         if (g_stop) printf("[stopped]\n");
-        last_tps = r.n > 1 && r.gen_s > 0 ? (r.n - 1) / r.gen_s : 0;
+        const sl_gen_stats *st = sl_gen_seq_stats(q);
+        int ng;
+        size_t alen;
+        sl_gen_generated(q, &ng);
+        const char *answer = sl_gen_text(q, &alen);
+        last_tps = ng > 1 && st->gen_s > 0 ? (ng - 1) / st->gen_s : 0;
         if (tty) cli_mem_status(&mr, last_tps, stdout);
         fflush(stdout);
         g_stop = 0;
         add_msg(msgs, "user", in, strlen(in));
-        add_msg(msgs, "assistant", r.text ? r.text : "", r.len);
-        gen_result_free(&r);
+        add_msg(msgs, "assistant", answer ? answer : "", answer ? alen : 0);
         free(in);
     }
     goto out;
@@ -407,9 +378,7 @@ out:
     free(first);
     free(sys_owned);
     cJSON_Delete(msgs);
-    gen_cache_free(&cache);
-    sl_sampler_free(smp);
-    sl_session_free(s);
-    gen_close(&g);
+    sl_gen_seq_free(q);
+    sl_gen_model_close(g);
     return rc;
 }

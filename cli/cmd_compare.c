@@ -164,10 +164,35 @@ static int add_prompt(prompt_set *ps, int32_t *ids, int n, sl_error *err) {
     return 0;
 }
 
+/* The reference model's text side (silica/generate.h): tokenizer, BOS, config. */
+typedef struct ref_model {
+    sl_gen_model *gm;
+    sl_tokenizer *tok;   /* NULL: no tokenizer (prompts as --ids only) */
+    const char *path;
+    int32_t bos;
+    const sl_model_config *c;
+} ref_model;
+
+static int ref_open(const char *path, ref_model *g, sl_error *err) {
+    memset(g, 0, sizeof *g);
+    int rc = sl_gen_model_open(path, NULL, &g->gm, err);
+    if (rc) return rc;
+    g->tok = sl_gen_model_tokenizer(g->gm);
+    g->path = sl_gen_model_path(g->gm);
+    g->bos = sl_gen_model_bos(g->gm);
+    g->c = sl_gen_model_config(g->gm);
+    return 0;
+}
+
+static void ref_close(ref_model *g) {
+    sl_gen_model_close(g->gm);
+    memset(g, 0, sizeof *g);
+}
+
 /* text -> ids with REF's tokenizer; bos >= 0 is put first. */
-static int encode(gen_model *g, const char *what, const char *text, size_t len, unsigned flags, int32_t bos,
+static int encode(ref_model *g, const char *what, const char *text, size_t len, unsigned flags, int32_t bos,
                   int32_t **ids, int *n, sl_error *err) {
-    if (!g->tok) return sl_errorf(err, SL_EINVAL, "%s: no tokenizer.json beside the reference: use --ids", g->path);
+    if (!g->tok) return sl_errorf(err, SL_EINVAL, "%s: the reference has no tokenizer (no tokenizer.json beside it, no tokenizer.ggml.* in a GGUF): use --ids", g->path);
     sl_tok_ids t = {0};
     int rc = 0;
     if (bos >= 0) {
@@ -185,7 +210,7 @@ static int encode(gen_model *g, const char *what, const char *text, size_t len, 
     return rc;
 }
 
-static int build_prompts(const cmp_args *a, gen_model *g, prompt_set *ps, sl_error *err) {
+static int build_prompts(const cmp_args *a, ref_model *g, prompt_set *ps, sl_error *err) {
     for (int k = 0; k < a->n_ids; k++) {
         int32_t *ids;
         int n;
@@ -266,7 +291,7 @@ static bool same_ids(sl_tokenizer *ref, sl_tokenizer *t, const char *text, unsig
 
 /* Labels of candidates whose own tokenizer.json encodes the prompt texts
  * differently from REF's (the comparison still feeds REF's ids to all). */
-static cJSON *tokenizer_mismatches(const cmp_args *a, gen_model *g, const char *const *cands,
+static cJSON *tokenizer_mismatches(const cmp_args *a, ref_model *g, const char *const *cands,
                                    const char *const *labels, int n, const prompt_set *ps) {
     cJSON *out = cJSON_CreateArray();
     for (int c = 0; c < n && ps->n_texts && g->tok; c++) {
@@ -306,7 +331,7 @@ int cmd_compare(int argc, char **argv) {
     static char all_engines[] = "silica,mlx,torch,llama.cpp";
     char *eng_s = a.engines_s ? a.engines_s : all_engines;
     sl_error err = {0};
-    gen_model g = {0};
+    ref_model g = {0};
     prompt_set ps = {0};
     sl_outdir work = {0};
     sl_cmp_report *rep = NULL;
@@ -329,7 +354,7 @@ int cmd_compare(int argc, char **argv) {
         if (cli_resolve_store(&a.models[k], &name)) { rc = 2; goto out; }
         if (k) cands[n_cands] = a.models[k], labels[n_cands++] = name ? name : a.models[k];
     }
-    if (gen_open(a.models[0], &g, &err)) {
+    if (ref_open(a.models[0], &g, &err)) {
         sl_error e2 = err;
         sl_errorf(&err, SL_EINVAL, "%s: the reference is not a model silica runs (%s)", a.models[0], e2.msg);
         goto fail;
@@ -379,7 +404,7 @@ out:
     cJSON_Delete(mismatch);
     sl_cmp_report_free(rep);
     prompts_free(&ps);
-    gen_close(&g);
+    ref_close(&g);
     free(a.engines_s);
     free(a.quantize_s);
     return rc;

@@ -98,7 +98,8 @@ static int ppl_window(const char *path, const sl_model_config *c, bool force, sl
 }
 
 int cmd_ppl(int argc, char **argv) {
-    const char *path = NULL, *file = NULL, *tokenizer = NULL;
+    const char *path = NULL, *file = NULL;
+    sl_gen_model_opts gmo = {0};
     bool json = false, any_bytes = false, force = false;
     sl_session_opts so = {0};
     for (int i = 1; i < argc; i++) {
@@ -110,7 +111,7 @@ int cmd_ppl(int argc, char **argv) {
         if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--file", &missing))) file = v;
         else if (missing) return cli_usage("ppl", "--file needs a value");
-        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) gmo.tokenizer = v;
         else if (missing) return cli_usage("ppl", "--tokenizer needs a value");
         else if (strcmp(argv[i], "--json") == 0) json = true;
         else if (strcmp(argv[i], "--any-bytes") == 0) any_bytes = true;
@@ -125,7 +126,7 @@ int cmd_ppl(int argc, char **argv) {
     int B = so.batch > 0 ? so.batch : 64;
     const char *fname = strcmp(file, "-") ? file : "stdin";
     sl_error err = {0};
-    gen_model g = {0};
+    sl_gen_model *g = NULL;
     sl_session *s = NULL;
     char *text = NULL;
     size_t tlen = 0;
@@ -138,21 +139,24 @@ int cmd_ppl(int argc, char **argv) {
         free(text);
         return 2;
     }
-    if (gen_open_tok(path, tokenizer, &g, &err)) goto fail;
-    if (!g.tok) {
+    if (sl_gen_model_open(path, &gmo, &g, &err)) goto fail;
+    const sl_model_config *c = sl_gen_model_config(g);
+    sl_tokenizer *tok = sl_gen_model_tokenizer(g);
+    int32_t bos = sl_gen_model_bos(g);
+    if (!tok) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): ppl encodes text; name one with --tokenizer", path);
         goto fail;
     }
-    if ((rc = ppl_window(path, g.c, force, &so))) goto out;
+    if ((rc = ppl_window(path, c, force, &so))) goto out;
     int N = so.n_ctx;
-    if (g.bos >= 0 && g.bos < g.c->vocab_size) {
-        uint32_t b = (uint32_t)g.bos;
+    if (bos >= 0 && bos < c->vocab_size) {
+        uint32_t b = (uint32_t)bos;
         t.ids = malloc(sizeof *t.ids);
         if (!t.ids) { sl_errorf(&err, SL_ENOMEM, "out of memory"); goto fail; }
         t.ids[0] = b;
         t.n = t.cap = 1;
     }
-    if (sl_tok_encode(g.tok, text, tlen, 0, &t, &err)) {
+    if (sl_tok_encode(tok, text, tlen, 0, &t, &err)) {
         sl_error_prefix(&err, "%s: ", fname);
         goto fail;
     }
@@ -161,7 +165,7 @@ int cmd_ppl(int argc, char **argv) {
         goto fail;
     }
     if (t.n > (size_t)INT32_MAX) { sl_errorf(&err, SL_EINVAL, "%s: too many tokens", fname); goto fail; }
-    int V = g.c->vocab_size, n = (int)t.n;
+    int V = c->vocab_size, n = (int)t.n;
     ids = malloc((size_t)n * sizeof *ids);
     logits = malloc((size_t)B * (size_t)V * sizeof *logits);
     if (!ids || !logits) { sl_errorf(&err, SL_ENOMEM, "out of memory"); goto fail; }
@@ -173,7 +177,7 @@ int cmd_ppl(int argc, char **argv) {
         }
         ids[k] = (int32_t)t.ids[k];
     }
-    if (sl_session_new(g.m, &so, &s, &err)) goto fail;
+    if (sl_session_new(sl_gen_model_get(g), &so, &s, &err)) goto fail;
     double total;
     long long targets;
     if (ppl_eval(s, ids, n, N, B, V, logits, &total, &targets, &err)) {
@@ -199,6 +203,6 @@ out:
     sl_tok_ids_free(&t);
     free(text);
     sl_session_free(s);
-    gen_close(&g);
+    sl_gen_model_close(g);
     return rc;
 }

@@ -57,25 +57,28 @@ static int usage(const char *fmt, const char *v) { return cli_usage("quantize", 
 /* The calibration windows: [BOS] + encode(text), windows of 512 tokens (as ppl). */
 static int calib_prompts(const char *src, const char *file, sl_cmp_prompt **out, int32_t **all, int *n_out,
                          int *vocab, sl_error *err) {
-    gen_model g = {0};
+    sl_gen_model *g = NULL;
     char *text = NULL;
     size_t len = 0;
     sl_tok_ids t = {0};
-    int rc = gen_open(src, &g, err);
-    if (!rc && !g.tok) rc = sl_errorf(err, SL_EINVAL, "%s: no tokenizer.json beside the model: --budget encodes --calib", src);
+    int rc = sl_gen_model_open(src, NULL, &g, err);
+    sl_tokenizer *tok = rc ? NULL : sl_gen_model_tokenizer(g);
+    const sl_model_config *c = rc ? NULL : sl_gen_model_config(g);
+    int32_t bos = rc ? -1 : sl_gen_model_bos(g);
+    if (!rc && !tok) rc = sl_errorf(err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): --budget encodes --calib", src);
     if (!rc) rc = sl_read_file(file, (uint64_t)1 << 30, &text, &len, err);
-    if (!rc && g.bos >= 0 && g.bos < g.c->vocab_size) {
+    if (!rc && bos >= 0 && bos < c->vocab_size) {
         t.ids = malloc(sizeof *t.ids);
         if (!t.ids) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        else t.ids[0] = (uint32_t)g.bos, t.n = t.cap = 1;
+        else t.ids[0] = (uint32_t)bos, t.n = t.cap = 1;
     }
-    if (!rc && (rc = sl_tok_encode(g.tok, text, len, 0, &t, err))) sl_error_prefix(err, "%s: ", file);
+    if (!rc && (rc = sl_tok_encode(tok, text, len, 0, &t, err))) sl_error_prefix(err, "%s: ", file);
     if (!rc && (t.n < 2 || t.n > (1u << 24))) rc = sl_errorf(err, SL_EINVAL, "%s: %zu tokens (2 to 2^24 needed)", file, t.n);
     int n = (int)t.n, W = 512, np = (n + W - 1) / W;
     if (!rc && (!(*all = malloc((size_t)n * sizeof **all)) || !(*out = calloc((size_t)np, sizeof **out))))
         rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc) {
-        *vocab = g.c->vocab_size;
+        *vocab = c->vocab_size;
         for (int k = 0; k < n; k++) (*all)[k] = (int32_t)t.ids[k];
         *n_out = 0;
         for (int s = 0; s < n; s += W)
@@ -83,7 +86,7 @@ static int calib_prompts(const char *src, const char *file, sl_cmp_prompt **out,
     }
     sl_tok_ids_free(&t);
     free(text);
-    gen_close(&g);
+    sl_gen_model_close(g);
     return rc;
 }
 

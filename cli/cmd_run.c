@@ -9,7 +9,8 @@
  * Text streams to stdout as generated (UTF-8 safe, stop strings held back
  * until decided); --json prints one object at the end instead.
  * Stops at an EOS id (config.json, generation_config.json, tokenizer), a stop
- * string, max-tokens or a full context.  The loop itself lives in gen.c.
+ * string, max-tokens or a full context.  The loop itself is library behaviour
+ * (silica/generate.h: sl_gen_model_open, sl_gen_prompt, sl_generate).
  */
 #include <errno.h>
 #include <math.h>
@@ -84,13 +85,14 @@ static const char *k_help =
     "                        (text is null without a tokenizer)\n"
     "  --help                this text\n";
 
-static void emit_stdout(const char *s, size_t n, void *ud) {
-    (void)ud;
-    fwrite(s, 1, n, stdout);
-    fflush(stdout);
+/* sl_gen_token_fn: stream the text (ud non-NULL) unless --json; stop on an interrupt. */
+static int on_token(void *ud, const sl_gen_token *t) {
+    if (ud && t->len) {
+        fwrite(t->text, 1, t->len, stdout);
+        fflush(stdout);
+    }
+    return sl_interrupted();
 }
-
-static bool run_cancelled(void) { return sl_interrupted(); }
 
 int cli_generation_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *so, cli_mem_opts *mo,
                        sl_sampler_params *sp, long min_tokens, long *max_tokens, bool *matched) {
@@ -251,25 +253,31 @@ static cJSON *run_messages(const char *system, const char *text) {
 
 /* The answer (streamed already unless --json or no tokenizer) and --stats:
  * JSON keeps bytes, the text line shows MiB as chat does (cli_mib). */
-static void print_result(const gen_result *res, int n, const sl_session *s, bool json, bool stats, bool has_tok) {
-    double prompt_tps = res->prompt_s > 0 ? n / res->prompt_s : 0;
-    double gen_tps = res->n > 1 && res->gen_s > 0 ? (res->n - 1) / res->gen_s : 0;
+static void print_result(const sl_gen_seq *q, bool json, bool stats) {
+    const sl_gen_stats *st = sl_gen_seq_stats(q);
+    const sl_session *s = sl_gen_seq_session((sl_gen_seq *)q);
+    int n = st->prompt_tokens, ng;
+    const int32_t *gen = sl_gen_generated(q, &ng);
+    size_t tlen;
+    const char *text = sl_gen_text(q, &tlen);
+    double prompt_tps = st->prompt_s > 0 ? n / st->prompt_s : 0;
+    double gen_tps = ng > 1 && st->gen_s > 0 ? (ng - 1) / st->gen_s : 0;
     if (json) {
         cJSON *j = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(j, "ids");
-        for (int k = 0; k < res->n; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(res->ids[k]));
-        if (res->text) cJSON_AddStringToObject(j, "text", res->text);
+        for (int k = 0; k < ng; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(gen[k]));
+        if (text) cJSON_AddStringToObject(j, "text", text);
         else cJSON_AddNullToObject(j, "text");
         cJSON_AddNumberToObject(j, "prompt_tokens", n);
-        cJSON_AddNumberToObject(j, "generated_tokens", res->n);
+        cJSON_AddNumberToObject(j, "generated_tokens", ng);
         cJSON_AddNumberToObject(j, "prompt_tps", round(prompt_tps * 1e3) / 1e3);
         cJSON_AddNumberToObject(j, "gen_tps", round(gen_tps * 1e3) / 1e3);
-        cJSON_AddNumberToObject(j, "ttft_ms", round(res->ttft_s * 1e6) / 1e3);
-        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)gen_peak_rss());
-        cJSON_AddStringToObject(j, "stop_reason", res->stop_reason);
+        cJSON_AddNumberToObject(j, "ttft_ms", round(st->ttft_s * 1e6) / 1e3);
+        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)sl_mem_peak_rss());
+        cJSON_AddStringToObject(j, "stop_reason", st->stop_reason ? st->stop_reason : "length");
         cJSON_AddNumberToObject(j, "kv_bytes", (double)sl_session_kv_bytes(s));   /* allocated KV cache */
         cli_print_json(j);
-    } else if (!has_tok) {
-        for (int k = 0; k < res->n; k++) printf(k ? " %d" : "%d", (int)res->ids[k]);
+    } else if (!text) {
+        for (int k = 0; k < ng; k++) printf(k ? " %d" : "%d", (int)gen[k]);
         printf("\n");
     } else {
         printf("\n");
@@ -278,8 +286,8 @@ static void print_result(const gen_result *res, int n, const sl_session *s, bool
     char rss[32], kv[32];
     if (stats)
         fprintf(stderr, "prompt: %d tokens, %.1f tok/s; generation: %d tokens, %.1f tok/s; ttft %.1f ms; peak RSS %s MiB; "
-                "KV cache %s MiB\n", n, prompt_tps, res->n, gen_tps, res->ttft_s * 1e3,
-                cli_mib((uint64_t)gen_peak_rss(), rss, sizeof rss), cli_mib(sl_session_kv_bytes(s), kv, sizeof kv));
+                "KV cache %s MiB\n", n, prompt_tps, ng, gen_tps, st->ttft_s * 1e3,
+                cli_mib(sl_mem_peak_rss(), rss, sizeof rss), cli_mib(sl_session_kv_bytes(s), kv, sizeof kv));
 }
 
 int cmd_run(int argc, char **argv) {
@@ -288,9 +296,9 @@ int cmd_run(int argc, char **argv) {
     int n_pos = 0, n_stops = 0;
     bool json = false, stats = false, use_template = true, prompt_only = false, any_bytes = false;
     long max_tokens = 256;
+    sl_gen_model_opts gmo = {0};
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
-    const char *tokenizer = NULL;
     sl_sampler_params sp;
     gen_sampling_unset(&sp);   /* defaults after parsing: they depend on the model (the demo samples) */
     for (int i = 1; i < argc; i++) {
@@ -309,13 +317,13 @@ int cmd_run(int argc, char **argv) {
         else if (missing) return cli_usage("run", "--ids needs a value");
         else if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("run", "--system needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) gmo.tokenizer = v;
+        else if (missing) return cli_usage("run", "--tokenizer needs a value");
         else if ((v = cli_opt_value(argc, argv, &i, "--prompt-file", &missing)) ||
                  (!missing && (v = cli_opt_value(argc, argv, &i, "-f", &missing)))) {
             if (!*v) return cli_usage("run", "--prompt-file needs a file name ('-': stdin)");
             prompt_file = v;
         } else if (missing) return cli_usage("run", "%s needs a file name ('-': stdin)", argv[i]);
-        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
-        else if (missing) return cli_usage("run", "--tokenizer needs a value");
         else if ((v = cli_opt_value(argc, argv, &i, "--stop", &missing))) {
             if (!*v) return cli_usage("run", "--stop needs a non-empty string");
             if (n_stops == 16) return cli_usage("run", "at most 16 --stop strings");
@@ -342,28 +350,27 @@ int cmd_run(int argc, char **argv) {
     char *text = NULL;
     size_t tlen = 0;
     const char *what = NULL;
-    gen_model g = {0};
-    gen_cache cache = {0};
-    gen_result res = {0};
-    sl_session *s = NULL;
-    sl_sampler *smp = NULL;
+    sl_gen_model *g = NULL;
+    sl_gen_seq *q = NULL;
     cJSON *msgs = NULL;
     cli_mem_run mr = {0};
     if (ids_s && sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
     if (!ids_s && prompt_text(prompt_arg, prompt_file, any_bytes, &text, &tlen, &what)) return 2;
     if ((rc = cli_mem_begin(&mr, &mo))) goto out;
-    if (gen_open_tok(path, tokenizer, &g, &err)) { rc = cli_fail(&err); goto out; }
+    if (sl_gen_model_open(path, &gmo, &g, &err)) { rc = cli_fail(&err); goto out; }
+    const sl_model_config *c = sl_gen_model_config(g);
+    bool has_tok = sl_gen_model_tokenizer(g) != NULL;
     if (!ids_s) {
         const char *nul = memchr(text, 0, tlen);
-        if (!g.tok) {
-            sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): "
-                      "pass token ids with --ids or a tokenizer with --tokenizer", path);
-        } else if (nul && use_template && g.tmpl) {
+        if (!has_tok) {
+            sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): pass token ids with --ids or a tokenizer with --tokenizer", path);
+        } else if (nul && use_template && sl_gen_model_has_template(g)) {
             sl_errorf(&err, SL_EINVAL, "%s: NUL byte at byte %zu cannot go into a chat template message "
                       "(--no-chat-template encodes it as text)", what, (size_t)(nul - text));
         } else {
             msgs = run_messages(system, text);
-            gen_prompt(&g, msgs, text, tlen, use_template, &ids, &n, &err);
+            sl_gen_prompt_opts po = {.messages = msgs, .text = text, .text_len = tlen, .no_template = !use_template};
+            sl_gen_prompt(g, &po, &ids, &n, &err);
         }
         if (err.code) { rc = cli_fail(&err); goto out; }
     }
@@ -373,30 +380,26 @@ int cmd_run(int argc, char **argv) {
         cli_print_json(a);
         goto out;
     }
-    if ((rc = run_context(path, g.c, n, max_tokens, mo.force, &so))) goto out;
+    if ((rc = run_context(path, c, n, max_tokens, mo.force, &so))) goto out;
     /* the memory guard: before the KV cache exists or a weight page is read */
     if ((rc = cli_mem_guard(path, &so, &mo))) goto out;
-    if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) {
+    if (sl_gen_seq_new(g, &so, &q, &err)) {
         rc = cli_fail(&err);
         goto out;
     }
-    if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
-    gen_opts o = {.max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
-                  .emit = json || !g.tok ? NULL : emit_stdout, .cancelled = run_cancelled,
-                  .progress = cli_mem_progress, .progress_ud = &mr};
-    if (gen_generate(&g, s, &cache, smp, ids, n, &o, &res, &err)) { rc = cli_fail(&err); goto out; }
-    print_result(&res, n, s, json, stats, g.tok != NULL);
+    if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
+    sl_gen_params gp = {.sampling = sp, .max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
+                        .progress = cli_mem_progress, .progress_ud = &mr};
+    if (sl_generate(q, ids, n, &gp, on_token, json || !has_tok ? NULL : stdout, &err)) { rc = cli_fail(&err); goto out; }
+    print_result(q, json, stats);
 out:
     if (mr.mon) {
         int mrc = cli_mem_end(&mr, rc == 0);
         if (!rc) rc = mrc;
     }
-    gen_result_free(&res);
-    gen_cache_free(&cache);
     cJSON_Delete(msgs);
-    sl_sampler_free(smp);
-    sl_session_free(s);
-    gen_close(&g);
+    sl_gen_seq_free(q);
+    sl_gen_model_close(g);
     free(text);
     free(ids);
     return rc;

@@ -50,7 +50,7 @@ int cli_check_model(const char *path) {
 }
 
 const char *cli_demo_model(const char *cmd) {
-    const char *p = gen_default_model();
+    const char *p = sl_gen_default_model();
     if (!p) {
         cli_usage(cmd, "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
         return NULL;

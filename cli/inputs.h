@@ -30,7 +30,7 @@ bool cli_looks_like_model(const char *word);
 /* 0 when path is an existing file or folder or a store name; else prints
  * "PATH: no such model (not a file, folder or store name)" and returns 2. */
 int cli_check_model(const char *path);
-/* The demo model (gen_default_model) after one line on stderr saying it is
+/* The demo model (sl_gen_default_model) after one line on stderr saying it is
  * used; NULL after a usage error (none found). */
 const char *cli_demo_model(const char *cmd);
 

@@ -32,6 +32,11 @@
  *  - sl_gen_params gained continue_rng (chat keeps one random stream across
  *    turns) and progress/progress_ud (the --monitor phases).
  *  - SL_GEN_PLAIN_STOP: the stop string of the plain transcript.
+ *  - sl_gen_model_tokenizer returns a non-const tokenizer (sl_tok_encode
+ *    needs one; see there).
+ *  - A token callback's non-zero return ends the generation with
+ *    "cancelled" after that token (its text is released with it; text held
+ *    back for a possible stop string stays in sl_gen_text only).
  */
 #ifndef SILICA_GENERATE_H
 #define SILICA_GENERATE_H
@@ -68,8 +73,11 @@ void sl_gen_model_close(sl_gen_model *g);
 const sl_model *sl_gen_model_get(const sl_gen_model *g);
 const sl_model_config *sl_gen_model_config(const sl_gen_model *g);
 const char *sl_gen_model_path(const sl_gen_model *g);
-/* NULL: the model has no tokenizer (only token ids can be generated). */
-const sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
+/* NULL: the model has no tokenizer (only token ids can be generated).  Not
+ * const: sl_tok_encode keeps scratch in it, so encoding (sl_gen_prompt,
+ * sl_gen_render included) on one model is not thread-safe; a server
+ * serialises it.  Decoding streams (the sequences' text) only read it. */
+sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
 bool sl_gen_model_has_template(const sl_gen_model *g);
 /* End-of-sequence ids (see the invariants); *n receives their number. */
 const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n);
@@ -173,7 +181,9 @@ const int32_t *sl_gen_generated(const sl_gen_seq *s, int *n);
  * matmuls see all of them; attention is per sequence), then each samples its
  * next token and reports it through the fn given to sl_gen_begin.  All seqs
  * must belong to the same sl_gen_model.  Results are bit-identical to
- * stepping each sequence alone. */
+ * stepping each sequence alone.  The first active sequence's session lends
+ * its threads and keeps the batch's workspace (runtime.h's
+ * sl_session_eval_multi); a sequence may be in only one step at a time. */
 int sl_gen_step(sl_gen_seq *const *seqs, int n, sl_error *err);
 
 /* Convenience: begin, then step this one sequence until it stops. */

@@ -5,8 +5,10 @@
  * Sequences, stop strings and the batched step: gen_seq.c.
  *
  * Invariants:
- *  - The tokenizer is found in one place (find_tokenizer): an explicit
- *    tokenizer.json file or folder, else tokenizer.json beside the model.
+ *  - The tokenizer is found in one place (sl_tok_load_for_model): the one
+ *    the user named, else a GGUF's own tokenizer.ggml.* metadata, else the
+ *    tokenizer.json / tokenizer.model beside the model; the chat template
+ *    comes from the same source (template_source).
  *  - EOS ids as mlx_lm.load: generation_config.json's eos_token_id (int or
  *    list), else config.json's, plus the tokenizer's eos_token; no duplicates,
  *    first seen first.
@@ -65,39 +67,14 @@ static cJSON *read_json(const char *path) {
     return j;
 }
 
-static bool has_chat_template(const char *dir) {
-    char *a = sl_path_join(dir, "chat_template.jinja"), *b = sl_path_join(dir, "chat_template.json");
-    char *c = sl_path_join(dir, "tokenizer_config.json");
-    bool yes = (a && sl_path_exists(a)) || (b && sl_path_exists(b));
-    if (!yes && c) {
-        cJSON *j = read_json(c);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "chat_template");
-        yes = t && !cJSON_IsNull(t);
-        cJSON_Delete(j);
-    }
-    free(a);
-    free(b);
-    free(c);
-    return yes;
-}
-
-/* The tokenizer of a model in `dir`: `explicit` (a tokenizer.json file or
- * its folder) when given, else tokenizer.json beside the model.  *tok stays
- * NULL when there is none (a model without text).  *tok_dir receives the
- * folder the tokenizer (and so the chat template) came from. */
-static int find_tokenizer(const char *dir, const char *explicit, sl_tokenizer **tok, char *tok_dir, size_t cap,
-                          sl_error *err) {
-    *tok = NULL;
-    snprintf(tok_dir, cap, "%s", dir);
-    if (explicit) {
-        if (sl_path_is_dir(explicit)) snprintf(tok_dir, cap, "%s", explicit);
-        else dir_of(explicit, tok_dir, cap);
-        return sl_tok_load(explicit, tok, err);
-    }
-    char *tj = sl_path_join(dir, "tokenizer.json");
-    int rc = tj && sl_path_exists(tj) ? sl_tok_load(dir, tok, err) : 0;
-    free(tj);
-    return rc;
+/* Where the chat template comes from: the tokenizer the user named (a GGUF
+ * or folder itself, a tokenizer.json's folder), else the model: a GGUF with
+ * tokenizer.chat_template, else the model's folder. */
+static void template_source(const char *model, const char *tokenizer, char *buf, size_t cap) {
+    const char *p = tokenizer ? tokenizer : model;
+    if (sl_path_is_dir(p) || sl_str_ends_with(p, ".gguf") || !tokenizer) snprintf(buf, cap, "%s", p);
+    else dir_of(p, buf, cap);
+    if (!tokenizer && !sl_path_is_dir(p) && !sl_tmpl_has_chat_template(buf)) dir_of(p, buf, cap);
 }
 
 /* EOS ids from generation_config.json, else config.json, then the tokenizer. */
@@ -116,6 +93,7 @@ static void collect_eos(sl_gen_model *g, const char *dir) {
     if (g->tok) {
         const sl_tok_info *ti = sl_tok_get_info(g->tok);
         add_eos(g, ti->eos_id);
+        add_eos(g, ti->eot_id);
         if (ti->bos_id >= 0 && ti->bos_id <= INT32_MAX) g->bos = (int32_t)ti->bos_id;
     }
 }
@@ -137,11 +115,14 @@ int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_mo
     char dir[PATH_MAX], tdir[PATH_MAX];
     if (sl_path_is_dir(path)) snprintf(dir, sizeof dir, "%s", path);
     else dir_of(path, dir, sizeof dir);
-    if ((rc = find_tokenizer(dir, opts ? opts->tokenizer : NULL, &g->tok, tdir, sizeof tdir, err))) {
+    const char *explicit = opts ? opts->tokenizer : NULL;
+    /* the one place a model's tokenizer is chosen (tokenizer.h: a GGUF's own metadata, tokenizer.json...) */
+    if ((rc = sl_tok_load_for_model(path, explicit, &g->tok, err))) {
         sl_gen_model_close(g);
         return rc;
     }
-    if (g->tok && has_chat_template(tdir)) {
+    template_source(path, explicit, tdir, sizeof tdir);
+    if (g->tok && sl_tmpl_has_chat_template(tdir)) {
         char *src = NULL;
         if ((rc = sl_tmpl_load_chat_template(tdir, NULL, 0, &src, &g->special, err)) ||
             (rc = sl_tmpl_compile(src, strlen(src), tdir, &g->tmpl, err))) {
@@ -169,7 +150,7 @@ void sl_gen_model_close(sl_gen_model *g) {
 const sl_model *sl_gen_model_get(const sl_gen_model *g) { return g->m; }
 const sl_model_config *sl_gen_model_config(const sl_gen_model *g) { return g->c; }
 const char *sl_gen_model_path(const sl_gen_model *g) { return g->path; }
-const sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g) { return g->tok; }
+sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g) { return g->tok; }
 bool sl_gen_model_has_template(const sl_gen_model *g) { return g->tmpl != NULL; }
 int32_t sl_gen_model_bos(const sl_gen_model *g) { return g->bos; }
 const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n) {

@@ -149,6 +149,11 @@ def test_run_monitor_series_and_plot(tmp_path):
     assert phases_in_order(rows) == ["load", "prompt", "generate", "done"]
     kv = [x["kv_bytes"] for x in rows]
     assert kv == sorted(kv) and kv[-1] == toks[-1] * 2 * 8 * 4 * 64 * 2   # demo: 8 layers, 4 KV heads x 64, f16
+    # one peak RSS (memory.h's sl_mem_peak_rss) for --json and --monitor: the JSON's figure, read after
+    # generation, lies between the last sample before "done" and the "done" line written after it
+    before = [x["peak_rss_bytes"] for x in rows if x["phase"] != "done"]
+    done = [x["peak_rss_bytes"] for x in rows if x["phase"] == "done"]
+    assert max(before) <= r["peak_rss_bytes"] <= min(done), (max(before), r["peak_rss_bytes"], done)
     assert len(rows) >= 5                       # the background thread sampled, not only phase lines
     svg = tmp_path / "run.svg"
     run_silica("plot", mon, "-o", svg, check=True)

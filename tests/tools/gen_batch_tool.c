@@ -4,11 +4,12 @@
  *
  *   gen_batch_tool MODEL THREADS STEPS KV IDS [IDS...]
  *
- * IDS: one prompt per argument ("1,2,3").  KV: default, f16, f32, q8 or q4.
+ * IDS: one prompt per argument ("1,2,3").  KV: default, f16, f32, q8, q4, or
+ * rot (a rotating cache of 24 positions).  Contexts are 256 positions.
  * 1. Runtime: each prompt alone (sl_session_eval, then STEPS greedy tokens
  *    one at a time), then all together (prompts alone, then
  *    sl_session_eval_multi over the sequences still running; sequence k
- *    stops k steps early, so the batch shrinks).  Every step's logits are
+ *    stops k steps early (at least one step), so the batch shrinks).  Every step's logits are
  *    compared bit for bit.
  * 2. Generation API: each prompt sampled (temperature 0.8, seed k) with
  *    sl_generate alone, then all begun and stepped with sl_gen_step; the
@@ -38,6 +39,9 @@ static int argmax(const float *l, int V) {
     return b;
 }
 
+/* Steps of sequence k: S - k, at least 1 (the batch shrinks as they stop). */
+static int steps_of(int S, int k) { return S - k > 1 ? S - k : 1; }
+
 static int die(sl_error *err) {
     fprintf(stderr, "gen_batch_tool: %s\n", err->msg);
     return 2;
@@ -56,6 +60,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[4], "f32")) so.kv_dtype = SL_F32;
     else if (!strcmp(argv[4], "q8")) so.kv_bits = 8;
     else if (!strcmp(argv[4], "q4")) so.kv_bits = 4;
+    else if (!strcmp(argv[4], "rot")) so.max_kv = 24;   /* rotating cache: 4 sinks + 20 recent positions */
     int32_t *p[MAXSEQ];
     int np[MAXSEQ];
     for (int k = 0; k < n; k++)
@@ -73,11 +78,11 @@ int main(int argc, char **argv) {
         if (sl_session_new(m, &so, &s, &err)) return die(&err);
         float *row = alone + (size_t)k * (S + 1) * V;
         if (sl_session_eval(s, p[k], np[k], false, row, &err)) return die(&err);
-        for (int t = 0; t < S - k; t++) {
+        for (int t = 0; t < steps_of(S, k); t++) {
             tok[k * (S + 1) + t] = argmax(row + (size_t)t * V, V);
             if (sl_session_eval(s, &tok[k * (S + 1) + t], 1, false, row + (size_t)(t + 1) * V, &err)) return die(&err);
         }
-        hash = fnv(hash, row, (size_t)(S - k + 1) * V * sizeof(float));
+        hash = fnv(hash, row, (size_t)(steps_of(S, k) + 1) * V * sizeof(float));
         sl_session_free(s);
     }
     /* 1. together */
@@ -92,7 +97,7 @@ int main(int argc, char **argv) {
         int32_t ids[MAXSEQ];
         int who[MAXSEQ], r = 0;
         for (int k = 0; k < n; k++)
-            if (t < S - k) run[r] = ss[k], ids[r] = tok[k * (S + 1) + t], who[r++] = k;
+            if (t < steps_of(S, k)) run[r] = ss[k], ids[r] = tok[k * (S + 1) + t], who[r++] = k;
         if (!r) break;
         if (sl_session_eval_multi(run, ids, r, lg, &err)) return die(&err);
         rows_max = r > rows_max ? r : rows_max;
@@ -106,7 +111,7 @@ int main(int argc, char **argv) {
     int ng_alone[MAXSEQ], api_equal = 1, generated = 0;
     char *txt_alone[MAXSEQ];
     for (int k = 0; k < n; k++) {
-        sl_gen_params gp = {.max_tokens = S - k};
+        sl_gen_params gp = {.max_tokens = steps_of(S, k)};
         sl_sampler_defaults(&gp.sampling);
         gp.sampling.temperature = 0.8f;
         gp.sampling.seed = (uint64_t)k;
@@ -120,7 +125,7 @@ int main(int argc, char **argv) {
         sl_gen_seq_free(q[k]);
     }
     for (int k = 0; k < n; k++) {
-        sl_gen_params gp = {.max_tokens = S - k};
+        sl_gen_params gp = {.max_tokens = steps_of(S, k)};
         sl_sampler_defaults(&gp.sampling);
         gp.sampling.temperature = 0.8f;
         gp.sampling.seed = (uint64_t)k;
