@@ -253,7 +253,16 @@ static int read_shape(sl_fit_model *m, const cJSON *cfg, const char *where, sl_e
         heads = guess;
         fit_note(m, "%s: field 'num_attention_heads' missing: assumed %ld (head_dim 128)", where, heads);
     }
+    if (heads <= 0) {
+        rc = sl_errorf(err, SL_EINVAL, "%s: num_attention_heads %ld must be positive", where, heads);
+        goto out;
+    }
     if (!hd) hd = t_q > 0 && t_q % heads == 0 ? t_q / heads : hidden / heads;
+    if (hd <= 0) {   /* e.g. hidden_size smaller than num_attention_heads */
+        rc = sl_errorf(err, SL_EINVAL, "%s: head_dim %ld must be positive (hidden_size %ld, num_attention_heads %ld)",
+                       where, hd, hidden, heads);
+        goto out;
+    }
     if (!kv) {
         if (t_k > 0 && t_k % hd == 0) {
             kv = t_k / hd;
