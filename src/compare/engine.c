@@ -25,9 +25,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef __APPLE__
-#include <mach-o/dyld.h>
-#endif
 
 #include <cjson/cJSON.h>
 
@@ -57,21 +54,7 @@ const char *sl_cmp_adapter_dir(void) {
     static char buf[PATH_MAX + 64];
     const char *env = getenv("SILICA_ADAPTERS");
     if (env && *env) return sl_path_is_dir(env) ? env : NULL;
-    char exe[PATH_MAX];
-    exe[0] = 0;
-#ifdef __APPLE__
-    uint32_t sz = sizeof exe;
-    if (_NSGetExecutablePath(exe, &sz) != 0) exe[0] = 0;
-#else
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[k > 0 ? k : 0] = 0;
-#endif
-    if (exe[0]) {
-        char d[PATH_MAX];
-        dir_of(exe, d, sizeof d);
-        snprintf(buf, sizeof buf, "%s/../share/silica/adapters", d);
-        if (sl_path_is_dir(buf)) return buf;
-    }
+    if (sl_installed_path("adapters", buf, sizeof buf) && sl_path_is_dir(buf)) return buf;
     /* The source tree: this file is <root>/src/compare/engine.c (absolute in CMake builds). */
     char d[PATH_MAX], src[PATH_MAX], root[PATH_MAX];
     dir_of(__FILE__, d, sizeof d);
