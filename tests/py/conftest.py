@@ -76,6 +76,35 @@ def run_silica(*args, check=False, input=None, timeout=120, env=None):
     return r
 
 
+def run_on_a_tty(args, env=None, timeout=120):
+    """Run silica with stdout and stderr on a pseudo-terminal (progress bars draw only
+    there); returns (exit status, text seen)."""
+    import pty
+    import select
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen([str(SILICA), *map(str, args)], env={**os.environ, **(env or {})},
+                         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:       # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    p.wait(timeout=10)
+    os.close(master)
+    return p.returncode, out.decode(errors="replace")
+
+
 def assert_clean_error(r, *needles):
     """A bad-input failure: exit 2, exactly one line on stderr, naming each needle."""
     assert r.rc == 2, f"expected exit 2, got {r.rc}; stderr={r.err!r}"

@@ -16,13 +16,12 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import ROOT, SILICA, assert_clean_error, run_silica
+from conftest import ROOT, SILICA, assert_clean_error, run_on_a_tty, run_silica
 from hf_models import make_hf_model
 
 DEMO = ROOT / "models" / "demo"
@@ -295,40 +294,13 @@ def test_stats_in_mib_json_in_bytes():
     assert isinstance(j["peak_rss_bytes"], int) and j["peak_rss_bytes"] > 2**20
 
 
-def on_a_tty(args, timeout=120):
-    """Run silica with stdout and stderr on a pseudo-terminal; (rc, text seen)."""
-    import pty
-    import select
-    master, slave = pty.openpty()
-    p = subprocess.Popen([str(SILICA), *map(str, args)], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
-                         close_fds=True)
-    os.close(slave)
-    out = b""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif p.poll() is not None:
-            break
-    p.wait(timeout=10)
-    os.close(master)
-    return p.returncode, out.decode(errors="replace")
-
-
 def test_ppl_progress_on_a_tty_only(tmp_path):
     f = tmp_path / "t.txt"
     f.write_text("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n" * 40)
     r = run_silica("ppl", DEMO, "--file", f, "--ctx", 128, "--batch", 16, "--json", check=True)
     assert r.err == ""                       # not a terminal: no progress at all
     total = r.json()["tokens"]
-    rc, text = on_a_tty(["ppl", DEMO, "--file", f, "--ctx", 128, "--batch", 16])
+    rc, text = run_on_a_tty(["ppl", DEMO, "--file", f, "--ctx", 128, "--batch", 16])
     assert rc == 0, text
     draws = re.findall(r"ppl \[[=> ]+\] +(\d+)% (\d+)/(\d+) tok (\d+) tok/s ETA (\w+)", text)
     assert draws, text

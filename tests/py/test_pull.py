@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from conftest import SILICA, assert_clean_error, run_silica
+from conftest import SILICA, assert_clean_error, run_on_a_tty, run_silica
 from hub_fixture import Hub, Repo
 
 
@@ -367,37 +367,10 @@ def sharded_repo(repo_id="acme/shards", shards=3, n=250_000):
     return Repo(repo_id, files)
 
 
-def pull_on_a_tty(args, env, timeout=60):
-    """Run silica with stderr (and stdout) on a pseudo-terminal; return (rc, text seen)."""
-    import pty
-    import select
-    master, slave = pty.openpty()
-    p = subprocess.Popen([str(SILICA), *args], env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-                         stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out = b""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:       # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif p.poll() is not None:
-            break
-    p.wait(timeout=10)
-    os.close(master)
-    return p.returncode, out.decode(errors="replace")
-
-
 def test_progress_bars_per_file_and_total_on_a_tty(hub, env):
     repo = sharded_repo(n=150_000)         # 3 x 600 kB
     h = hub([repo], limit_rate="200k")     # nginx sends 1 s worth at once, then ~2 s per shard: many redraws
-    rc, text = pull_on_a_tty(["pull", "acme/shards", "--endpoint", h.url, "--jobs", "3"], env)
+    rc, text = run_on_a_tty(["pull", "acme/shards", "--endpoint", h.url, "--jobs", "3"], env, timeout=60)
     assert rc == 0, text
     names = [p for p in repo.files if p.endswith(".safetensors")]
     for nm in names:                       # one bar per file in flight

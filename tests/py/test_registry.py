@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from conftest import SILICA, assert_clean_error, run_silica
+from conftest import SILICA, assert_clean_error, run_on_a_tty, run_silica
 
 
 @pytest.fixture
@@ -348,44 +348,17 @@ def test_verify_repair_gc_and_json(tmp_path, env):
     assert t["name"] == "acme/tiny" and t["revision"] == s["revision"] and t["tags"] == ["stable"]
 
 
-def on_a_tty(args, env, timeout=120):
-    """Run silica with stdout and stderr on a pseudo-terminal; (rc, text seen)."""
-    import pty
-    import select
-    master, slave = pty.openpty()
-    p = subprocess.Popen([str(SILICA), *map(str, args)], env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-                         stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    out = b""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        elif p.poll() is not None:
-            break
-    p.wait(timeout=10)
-    os.close(master)
-    return p.returncode, out.decode(errors="replace")
-
-
 def test_import_and_verify_progress_on_a_tty(tmp_path, env):
     m = tmp_path / "m"
     m.mkdir()
     (m / "config.json").write_text("{}")
     (m / "model.safetensors").write_bytes(os.urandom(48 << 20))     # 48 MiB: several redraws
-    rc, text = on_a_tty(["import", m, "acme/big"], env)
+    rc, text = run_on_a_tty(["import", m, "acme/big"], env)
     assert rc == 0, text
     lines = [l for l in text.replace("\r", "\n").split("\n") if l.startswith("import ")]
     assert lines and "100%" in lines[-1] and "48.00 MiB/48.00 MiB" in lines[-1] and "/s" in lines[-1], text
     assert "acme/big@" in text
-    rc, text = on_a_tty(["verify"], env)
+    rc, text = run_on_a_tty(["verify"], env)
     assert rc == 0, text
     lines = [l for l in text.replace("\r", "\n").split("\n") if l.startswith("verify ")]
     assert lines and "100%" in lines[-1] and "48.00 MiB/48.00 MiB" in lines[-1] and "/s" in lines[-1], text
