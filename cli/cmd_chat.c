@@ -206,20 +206,6 @@ static char *next_message(bool tty, char **first, int *count, bool *refused) {
     }
 }
 
-/* --ctx, checked against the model (inputs.h); by default 4096 positions,
- * at most the model's max_position_embeddings.  0 or 2 (printed). */
-static int chat_context(const char *path, const sl_model_config *c, bool force, sl_session_opts *so) {
-    if (so->n_ctx <= 0) {
-        so->n_ctx = 4096;
-        if (c->max_position_embeddings > 0 && c->max_position_embeddings < so->n_ctx)
-            so->n_ctx = (int)c->max_position_embeddings;
-        return 0;
-    }
-    char what[64];
-    snprintf(what, sizeof what, "--ctx %d", so->n_ctx);
-    return cli_check_ctx(path, c, so->n_ctx, what, force);
-}
-
 int cmd_chat(int argc, char **argv) {
     const char *path = NULL, *system = NULL, *prompt_file = NULL;
     sl_gen_model_opts gmo = {0};
@@ -277,7 +263,9 @@ int cmd_chat(int argc, char **argv) {
         goto fail;
     }
     /* the context, then the memory guard: before the KV cache exists or a weight page is read */
-    if ((rc = chat_context(path, sl_gen_model_config(g), mo.force, &so)) || (rc = cli_mem_guard(path, &so, &mo))) goto out;
+    if ((rc = cli_ctx_or_default(path, sl_gen_model_config(g), mo.force, 4096, &so)) ||
+        (rc = cli_mem_guard(path, &so, &mo)))
+        goto out;
     if (!tmpl)
         fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
                         "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);

@@ -83,20 +83,6 @@ static int ppl_eval(sl_session *s, const int32_t *ids, int n, int N, int B, int 
     return rc;
 }
 
-/* Window size: --ctx (checked against the model), else 512 but at most the
- * model's max_position_embeddings.  0 or 2 (printed). */
-static int ppl_window(const char *path, const sl_model_config *c, bool force, sl_session_opts *so) {
-    if (so->n_ctx <= 0) {
-        so->n_ctx = 512;
-        if (c->max_position_embeddings > 0 && c->max_position_embeddings < so->n_ctx)
-            so->n_ctx = (int)c->max_position_embeddings;
-        return 0;
-    }
-    char what[64];
-    snprintf(what, sizeof what, "--ctx %d", so->n_ctx);
-    return cli_check_ctx(path, c, so->n_ctx, what, force);
-}
-
 int cmd_ppl(int argc, char **argv) {
     const char *path = NULL, *file = NULL;
     sl_gen_model_opts gmo = {0};
@@ -147,7 +133,7 @@ int cmd_ppl(int argc, char **argv) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): ppl encodes text; name one with --tokenizer", path);
         goto fail;
     }
-    if ((rc = ppl_window(path, c, force, &so))) goto out;
+    if ((rc = cli_ctx_or_default(path, c, force, 512, &so))) goto out;
     int N = so.n_ctx;
     if (bos >= 0 && bos < c->vocab_size) {
         uint32_t b = (uint32_t)bos;

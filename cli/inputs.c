@@ -171,3 +171,15 @@ int cli_check_ctx(const char *path, const sl_model_config *c, int64_t ctx, const
               "anyway", path, what, (long long)max, how);
     return cli_fail(&err);
 }
+
+int cli_ctx_or_default(const char *path, const sl_model_config *c, bool force, int fallback, sl_session_opts *so) {
+    if (so->n_ctx <= 0) {
+        so->n_ctx = fallback;
+        if (c->max_position_embeddings > 0 && c->max_position_embeddings < so->n_ctx)
+            so->n_ctx = (int)c->max_position_embeddings;
+        return 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "--ctx %d", so->n_ctx);
+    return cli_check_ctx(path, c, so->n_ctx, what, force);
+}

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "silica/model.h"
+#include "silica/runtime.h"
 
 /* True when `word` names a model rather than being text: an existing file
  * or folder, a store name (org/name), or something shaped like a path —
@@ -55,5 +56,9 @@ int64_t cli_ctx_covered(const sl_model_config *c, char *how, size_t cap);
  * beyond what the RoPE covers, refused (2, printed) unless `force`, then
  * warned.  `path` names the model. */
 int cli_check_ctx(const char *path, const sl_model_config *c, int64_t ctx, const char *what, bool force);
+/* so->n_ctx for a command with a default window: a given --ctx is checked
+ * (cli_check_ctx); none: `fallback` positions, at most the model's
+ * max_position_embeddings.  0 or 2 (printed). */
+int cli_ctx_or_default(const char *path, const sl_model_config *c, bool force, int fallback, sl_session_opts *so);
 
 #endif
