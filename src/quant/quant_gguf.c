@@ -323,6 +323,22 @@ static int iq4nl_index(float x) {
     return a < b ? hi - 1 : hi;
 }
 
+/* The weighted fit of one block at inverse scale id: Σ w·q·x and Σ w·q²
+ * over the nearest IQ4_NL codes q (operations in ggml's order). */
+static void iq4nl_sums(const float *x, const float *w, float id, float *sumqx, float *sumq2) {
+    float a = 0, b = 0;
+    for (int j = 0; j < 32; j++) {
+        float q = (float)k_iq4nl[iq4nl_index(id * x[j])];
+        float wq = w[j] * q;
+        float t = wq * x[j];
+        a += t;
+        float t2 = wq * q;
+        b += t2;
+    }
+    *sumqx = a;
+    *sumq2 = b;
+}
+
 /* one IQ4_NL block: d (f16) qs[16] */
 static void q_iq4_nl(const float *x, uint8_t *b) {
     float w[32], amax = 0, max = 0, d = 0;
@@ -336,28 +352,13 @@ static void q_iq4_nl(const float *x, uint8_t *b) {
     }
     if (!(amax < 1e-15f)) {
         d = -max / (float)k_iq4nl[0];
-        float id = 1 / d, sumqx = 0, sumq2 = 0;
-        for (int j = 0; j < 32; j++) {
-            float q = (float)k_iq4nl[iq4nl_index(id * x[j])];
-            float wq = w[j] * q;
-            float t = wq * x[j];
-            sumqx += t;
-            float t2 = wq * q;
-            sumq2 += t2;
-        }
+        float id = 1 / d, sumqx, sumq2;
+        iq4nl_sums(x, w, id, &sumqx, &sumq2);
         d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
         float best = d * sumqx;
         for (int itry = -7; itry <= 7; itry++) {
             id = (float)(itry + k_iq4nl[0]) / max;
-            sumqx = sumq2 = 0;
-            for (int j = 0; j < 32; j++) {
-                float q = (float)k_iq4nl[iq4nl_index(id * x[j])];
-                float wq = w[j] * q;
-                float t = wq * x[j];
-                sumqx += t;
-                float t2 = wq * q;
-                sumq2 += t2;
-            }
+            iq4nl_sums(x, w, id, &sumqx, &sumq2);
             float lhs = sumqx * sumqx, rhs = best * sumq2;
             if (sumq2 > 0 && lhs > rhs) {
                 d = sumqx / sumq2;

@@ -243,8 +243,9 @@ int sl_qi_quantize_q2_k(const float *x, size_t nb, uint8_t *out) {
     return 0;
 }
 
-/* make_qx_quants(n, nmax, x, L, rmse_type = 1 (weights x^2)) */
-static float qx(int n, int nmax, const float *x, int8_t *L) {
+/* The value of largest magnitude (the first one on ties), as ggml's k-quant
+ * search starts from it; 0 for an all-zero row. */
+static float signed_absmax(int n, const float *x) {
     float mx = 0, amax = 0;
     for (int i = 0; i < n; i++) {
         float ax = fabsf(x[i]);
@@ -253,7 +254,13 @@ static float qx(int n, int nmax, const float *x, int8_t *L) {
             mx = x[i];
         }
     }
-    if (amax < 1e-15f) {
+    return mx;
+}
+
+/* make_qx_quants(n, nmax, x, L, rmse_type = 1 (weights x^2)) */
+static float qx(int n, int nmax, const float *x, int8_t *L) {
+    float mx = signed_absmax(n, x);
+    if (fabsf(mx) < 1e-15f) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
     }
@@ -346,15 +353,8 @@ int sl_qi_quantize_q6_k(const float *x, size_t nb, uint8_t *out) {
  * -nmax/max, then up to 5 passes moving single codes while the weighted
  * (x^2) fit improves; L gets code + nmax. */
 static float q3(int n, int nmax, const float *x, int8_t *L) {
-    float mx = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            mx = x[i];
-        }
-    }
-    if (amax < 1e-15f) {
+    float mx = signed_absmax(n, x);
+    if (fabsf(mx) < 1e-15f) {
         for (int i = 0; i < n; i++) L[i] = 0;
         return 0.0f;
     }
