@@ -56,7 +56,7 @@ static const char *k_help =
     "  --max-tokens N   tokens per answer at most (default 1024)\n"
     "  --ctx N          context size in tokens (default 4096)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
-    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N   as in run\n"
+    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N, --device D   as in run\n"
     GEN_TOKENIZER_HELP
     CLI_MEM_HELP
     "  --help           this text\n";
@@ -246,6 +246,7 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
                         "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
     if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
+    cli_device_note(s);
     if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -32,6 +32,7 @@ static const char *k_help =
     "  --json         {\"ppl\": x, \"nll\": x, \"tokens\": N}\n"
     GEN_TOKENIZER_HELP
     GEN_KV_HELP
+    GEN_DEVICE_HELP
     "  --threads N    worker threads (default: physical cores)\n"
     "  --batch N      positions per forward batch (default 64)\n"
     "  --help         this text\n";
@@ -113,6 +114,7 @@ int cmd_ppl(int argc, char **argv) {
         ids[k] = (int32_t)t.ids[k];
     }
     if (sl_session_new(g.m, &so, &s, &err)) goto fail;
+    cli_device_note(s);
     double total = 0;
     long long targets = 0;
     for (int st = 0; st + 1 < n && !sl_interrupted(); st += N) {

@@ -58,13 +58,15 @@ static const char *k_help =
     "  --prompt-ids          print the prompt's token ids as a JSON list and exit (no generation)\n"
     "  --ctx N               context size (default: prompt + max-tokens)\n"
     GEN_KV_HELP
+    GEN_DEVICE_HELP
     "  --threads N           worker threads (default: physical cores)\n"
     "  --stats               prompt and generation tok/s, time to first token, peak RSS on stderr\n"
     CLI_MEM_HELP
     "  --json                print one object at the end instead of streaming:\n"
     "                        {\"ids\": [generated ids], \"text\", \"prompt_tokens\", \"generated_tokens\",\n"
     "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\",\n"
-    "                         \"stop_reason\": \"eos|length|stop\", \"kv_bytes\": KV cache allocated}\n"
+    "                         \"stop_reason\": \"eos|length|stop\", \"kv_bytes\": KV cache allocated,\n"
+    "                         \"device\": \"cpu\" or the GPU's name}\n"
     "                        (text is null without a tokenizer)\n"
     "  --help                this text\n";
 
@@ -271,6 +273,7 @@ int cmd_run(int argc, char **argv) {
         rc = cli_fail(&err);
         goto out;
     }
+    cli_device_note(s);
     if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
     gen_opts o = {.max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
                   .emit = json || !g.tok ? NULL : emit_stdout, .cancelled = run_cancelled,
@@ -291,6 +294,7 @@ int cmd_run(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)gen_peak_rss());
         cJSON_AddStringToObject(j, "stop_reason", res.stop_reason);
         cJSON_AddNumberToObject(j, "kv_bytes", (double)sl_session_kv_bytes(s));   /* allocated KV cache */
+        cJSON_AddStringToObject(j, "device", sl_session_device(s, NULL));
         cli_print_json(j);
     } else if (!g.tok) {
         for (int k = 0; k < res.n; k++) printf(k ? " %d" : "%d", (int)res.ids[k]);

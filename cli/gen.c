@@ -407,6 +407,12 @@ out:
     return rc;
 }
 
+void cli_device_note(const sl_session *s) {
+    const char *note;
+    sl_session_device(s, &note);
+    if (note) fprintf(stderr, "silica: note: %s\n", note);
+}
+
 /* ---- KV-cache options ---- */
 
 int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {

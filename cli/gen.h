@@ -44,6 +44,12 @@ int cli_generation_opt(int argc, char **argv, int *i, const char *cmd, sl_sessio
  * --kv f16|f32|q8|q4, --kv-bits 4|8, --kv-group-size 32|64|128,
  * --max-kv-size N (N > the 4 attention-sink tokens, <= 2^24). */
 int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched);
+#define GEN_DEVICE_HELP                                                                                  \
+    "  --device D            where the model runs: cpu (default), gpu, gpu:N (a Vulkan device index from\n" \
+    "                        `silica doctor`) or auto (the first discrete or integrated GPU, else the CPU)\n"
+/* After sl_session_new: the one-line note of a --device auto that fell back to the CPU. */
+void cli_device_note(const sl_session *s);
+
 #define GEN_KV_HELP                                                                                      \
     "  --kv TYPE             KV cache f16 (default) or f32 (with --kv-bits: the scale dtype); q8, q4:\n" \
     "                        = --kv-bits 8, 4\n"                                                        \

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu/gpu_session.h"
 #include "model/model_impl.h"
 #include "runtime/kvcache.h"
 #include "runtime/pool.h"
@@ -63,6 +64,8 @@ struct sl_session {
     float *cos_g, *sin_g, *cos_l, *sin_l;  /* [batch][rotary_dim/2] */
     bool prof;                     /* SILICA_PROFILE: wall time per phase, printed by sl_session_free */
     uint64_t prof_t, prof_ns[PH_COUNT], prof_tokens;
+    sl_gpu_session *gpu;           /* --device gpu: the forward pass and KV cache live there (src/gpu) */
+    char device_note[512];         /* why --device auto runs on the CPU */
 };
 
 /* ---- small vector ops ---- */
@@ -453,6 +456,11 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
                                n, s->pos, SL_KV_MAX_POS)
                    : sl_errorf(err, SL_EINVAL, "%d tokens at position %d do not fit the context of %d tokens (raise --ctx)",
                                n, s->pos, s->n_ctx);
+    if (s->gpu) {
+        int rc = sl_gpu_session_eval(s->gpu, ids, n, s->pos, all_logits, logits, err);
+        if (!rc) s->pos += n;
+        return rc;
+    }
     for (int i = 0; i < n; i += s->batch) {
         int b = n - i < s->batch ? n - i : s->batch;
         bool last = i + b == n;
@@ -506,6 +514,12 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (c->rotary_dim > 2048) return sl_errorf(err, SL_EUNSUPPORTED, "rotary dimension %d too large (at most 2048)", c->rotary_dim);
     sl_session *s = calloc(1, sizeof *s);
     if (!s) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    int rc = sl_gpu_session_open(m, &d, d.batch, &s->gpu, s->device_note, sizeof s->device_note, err);
+    if (rc || s->gpu) {   /* a GPU session needs none of the CPU's buffers */
+        if (rc) free(s);
+        else s->m = m, s->c = c, s->n_ctx = d.n_ctx, s->batch = d.batch, s->kv.limit = d.n_ctx, *out = s;
+        return rc;
+    }
     s->m = m;
     s->c = c;
     s->n_ctx = d.n_ctx;
@@ -515,7 +529,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->prof = pe && *pe && *pe != '0';
     int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, I = c->intermediate_size, Hd = c->hidden_size;
     s->qkv_w = (H + 2 * KV) * D;
-    int rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
+    rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
     if (rc) {
         free(s);
         return rc;
@@ -563,6 +577,7 @@ static void prof_print(const sl_session *s) {
 void sl_session_free(sl_session *s) {
     if (!s) return;
     if (s->prof) prof_print(s);
+    sl_gpu_session_free(s->gpu);
     sl_pool_free(s->pool);
     sl_kvcache_free(&s->kv);
     free(s->x);
@@ -591,4 +606,8 @@ int sl_session_truncate(sl_session *s, int pos) {
 }
 int sl_session_pos(const sl_session *s) { return s->pos; }
 int sl_session_ctx(const sl_session *s) { return (int)s->kv.limit; }
-uint64_t sl_session_kv_bytes(const sl_session *s) { return s->kv.bytes; }
+uint64_t sl_session_kv_bytes(const sl_session *s) { return s->gpu ? sl_gpu_session_kv_bytes(s->gpu) : s->kv.bytes; }
+const char *sl_session_device(const sl_session *s, const char **note) {
+    if (note) *note = s->device_note[0] ? s->device_note : NULL;
+    return s->gpu ? sl_gpu_session_device(s->gpu) : "cpu";
+}
