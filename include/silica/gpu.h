@@ -60,7 +60,7 @@ typedef struct sl_gpu_device_info {
     bool int8;                   /* shaderInt8 (arithmetic) */
     bool storage16;              /* 16-bit storage buffers */
     bool storage8;               /* 8-bit storage buffers */
-    bool usable;                 /* has a compute queue and what the GPU engine needs */
+    bool usable;                 /* Vulkan 1.1, a compute queue, subgroup arithmetic: the GPU engine runs */
 } sl_gpu_device_info;
 
 /* The Vulkan devices (malloc'd array, *n may be 0).  Fails (one line) when the

@@ -38,7 +38,7 @@ static int choose(const sl_gpu_device_info *d, int n, sl_device_sel sel, sl_erro
             return sl_errorf(err, SL_EINVAL, "--device gpu:%d: there %s %d Vulkan device%s (see `silica doctor`)",
                              sel.index, n == 1 ? "is" : "are", n, n == 1 ? "" : "s"), -1;
         if (!d[sel.index].usable)
-            return sl_errorf(err, SL_EUNSUPPORTED, "--device gpu:%d: %s has no Vulkan 1.1 compute queue", sel.index,
+            return sl_errorf(err, SL_EUNSUPPORTED, "--device gpu:%d: %s has no Vulkan 1.1 compute queue with subgroup arithmetic", sel.index,
                              d[sel.index].name), -1;
         return sel.index;
     }
@@ -51,7 +51,7 @@ static int choose(const sl_gpu_device_info *d, int n, sl_device_sel sel, sl_erro
     else if (sel.kind == SL_DEVICE_AUTO)
         sl_errorf(err, SL_EUNSUPPORTED, "no Vulkan GPU (%d device%s, none discrete or integrated: %s%s)", n,
                   n == 1 ? "" : "s", d[0].name, n > 1 ? ", ..." : "");
-    else sl_errorf(err, SL_EUNSUPPORTED, "no usable Vulkan device (none has a Vulkan 1.1 compute queue)");
+    else sl_errorf(err, SL_EUNSUPPORTED, "no usable Vulkan device (none has a Vulkan 1.1 compute queue with subgroup arithmetic)");
     return -1;
 }
 

@@ -180,6 +180,10 @@ void vk_device_info(VkPhysicalDevice p, int i, sl_gpu_device_info *info) {
         vk.vkGetPhysicalDeviceQueueFamilyProperties(p, &nq, q);
         for (uint32_t k = 0; k < nq; k++)
             if (q[k].queueFlags & VK_QUEUE_COMPUTE_BIT) info->usable = b->apiVersion >= VK_API_VERSION_1_1;
+        /* matmul.comp sums with subgroupAdd in compute shaders */
+        if (!(sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) ||
+            !(sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT))
+            info->usable = false;
         free(q);
     }
 }

@@ -216,6 +216,7 @@ typedef struct mm_push {
     int32_t bias_off;
     uint32_t accumulate;
     float softcap;
+    uint32_t rpw;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
@@ -223,10 +224,11 @@ typedef struct mm_push {
 /* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens. */
 static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                    uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
-    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap};
+    uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
+    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw};
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, NULL, NULL};
-    uint32_t gx = w->rows < MAX_GROUPS ? w->rows : MAX_GROUPS;
-    vk_dispatch(&g->c, VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + 7) / 8, (w->rows + MAX_GROUPS - 1) / MAX_GROUPS);
+    uint32_t groups = (w->rows + rpw - 1) / rpw, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
+    vk_dispatch(&g->c, VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + 7) / 8, (groups + MAX_GROUPS - 1) / MAX_GROUPS);
 }
 
 /* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */

@@ -1,12 +1,16 @@
 // matmul.comp — y[t][r] (+)= sum_c x[t][c] * W[r][c] (+ bias[r]), then an
-// optional softcap: cap * tanh(y / cap).  One workgroup per (row, 8 tokens);
-// thread i takes column blocks i, i+64, ...; a tree in shared memory adds
-// the 64 partial sums (rows beyond 65535 workgroups: z slices).  GGUF Q8_0 / Q4_0 multiply as the CPU engine does
-// (src/kernels/qdot.c): each 32-element block of x is quantized to int8
-// with d = max|x| / 127, q = roundEven(x / d), and a block adds
-// (d_w * d_x) * sum(q_w * q_x); other formats multiply in f32.
+// optional softcap: cap * tanh(y / cap).  Each subgroup of a workgroup takes
+// one row for up to 8 tokens: its lanes take column blocks lane, lane +
+// subgroup size, ..., and subgroupAdd sums them (no shared memory, no
+// barrier: cheap on CPU drivers such as lavapipe as on GPUs).  A workgroup
+// takes rpw rows (x + 65535 z), 8 tokens (y); its subgroups share the rows.
+// GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c): each 32-element
+// block of x is quantized to int8 with d = max|x| / 127, q = roundEven(x / d),
+// and a block adds (d_w * d_x) * sum(q_w * q_x); other formats multiply in f32.
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x = 64) in;
 #include "weights.glsl"
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
@@ -17,22 +21,20 @@ layout(push_constant) uniform P {
     int bias_off;   // into vec, -1: none
     uint accumulate;
     float softcap;  // 0: none
+    uint rpw;       // rows per workgroup (64 / the device's subgroup size)
 } p;
 
 #define TN 8u
-shared float red[TN][64];
 
-void main() {
-    uint r = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u, t0 = gl_WorkGroupID.y * TN, tid = gl_LocalInvocationID.x;
-    if (r >= p.rows) return;   // the whole workgroup: rows past 65535 come in slices along z
-    uint nt = min(TN, p.n - t0);
+// One row for tokens t0 .. t0 + nt - 1, by the calling subgroup.
+void row(uint r, uint t0, uint nt, uint lane) {
     float acc[TN];
     for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
     uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
     float v[32];
     int qw[32];
     bool q = fmt_quant(p.fmt);
-    for (uint b = tid; b < nb; b += 64u) {
+    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
         float dw = 1.0;
         if (q) dw = w_qblock(p.fmt, rb, b, qw);
         else w_block(p.fmt, rb, b, p.cols, v);
@@ -52,19 +54,20 @@ void main() {
             }
         }
     }
-    for (uint t = 0u; t < TN; t++) red[t][tid] = acc[t];
-    barrier();
-    for (uint h = 32u; h > 0u; h >>= 1) {
-        if (tid < h)
-            for (uint t = 0u; t < TN; t++) red[t][tid] += red[t][tid + h];
-        barrier();
-    }
-    if (tid < nt) {
-        uint o = p.y_off + (t0 + tid) * p.ldy + r;
-        float s = red[tid][0];
-        if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
-        if (p.accumulate != 0u) s += y[o];
-        if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
-        y[o] = s;
-    }
+    for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
+    if (lane == 0u)
+        for (uint t = 0u; t < nt; t++) {
+            uint o = p.y_off + (t0 + t) * p.ldy + r;
+            float s = acc[t];
+            if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
+            if (p.accumulate != 0u) s += y[o];
+            if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
+            y[o] = s;
+        }
+}
+
+void main() {
+    uint wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;
+    uint t0 = gl_WorkGroupID.y * TN, nt = min(TN, p.n - t0), r_end = min((wg + 1u) * p.rpw, p.rows);
+    for (uint r = wg * p.rpw + gl_SubgroupID; r < r_end; r += gl_NumSubgroups) row(r, t0, nt, gl_SubgroupInvocationID);
 }
