@@ -11,6 +11,7 @@
 #include "silica/dtype.h"
 #include "silica/error.h"
 #include "silica/gguf.h"
+#include "silica/gpu.h"
 #include "silica/io.h"
 #include "silica/lfs.h"
 #include "silica/memory.h"
