@@ -22,7 +22,7 @@ int sl_gpu_session_open(const sl_model *m, const sl_session_opts *o, int batch, 
     (void)m, (void)batch;
     *out = NULL;
     if (o->device.kind == SL_DEVICE_GPU) return sl_errorf(err, SL_EUNSUPPORTED, "--device gpu: " NOT_BUILT);
-    if (o->device.kind == SL_DEVICE_AUTO) snprintf(note, note_cap, "%s; running on the CPU", NOT_BUILT);
+    if (o->device.kind == SL_DEVICE_AUTO) snprintf(note, note_cap, "--device auto: %s; running on the CPU", NOT_BUILT);
     return 0;
 }
 
