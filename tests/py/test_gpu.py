@@ -53,6 +53,16 @@ def logits(model, ids, *extra, env=None):
     return j["device"], np.array(j["logits"], dtype=np.float32), r
 
 
+@pytest.fixture(scope="module", autouse=True)
+def only_lavapipe():
+    """The Vulkan loader loads lavapipe's driver alone (VK_LOADER_DRIVERS_SELECT, loader
+    1.3.234+): the tests mean lavapipe, and other Mesa drivers' start-up (drirc parsing)
+    deadlocks in ASan's regexec interceptor in the sanitizer run."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VK_LOADER_DRIVERS_SELECT", "*lvp*")
+        yield
+
+
 @pytest.fixture(scope="module")
 def lavapipe():
     """The lavapipe device as `silica doctor --json` lists it (a failure, never a skip, without it)."""
