@@ -23,16 +23,19 @@ int cmd_inspect(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_quantize_budget(int argc, char **argv);   /* cmd_quantize_budget.c: quantize --budget */
 /* convert / quantize share one option parser (cmd_convert.c). */
 int cli_convert_main(int argc, char **argv, bool quantize_cmd);
 int cmd_template(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);   /* cmd_logits.c */
+int cmd_compare(int argc, char **argv);  /* cmd_compare.c */
 int cmd_run(int argc, char **argv);      /* cmd_run.c */
 int cmd_chat(int argc, char **argv);     /* cmd_chat.c */
 int cmd_ppl(int argc, char **argv);      /* cmd_ppl.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
+int cmd_serve(int argc, char **argv);    /* cmd_serve.c */
 int cmd_list(int argc, char **argv);     /* cmd_registry.c */
 int cmd_show(int argc, char **argv);
 int cmd_tag(int argc, char **argv);

@@ -234,7 +234,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = parse_args(argc, argv, &b, &path, &json, &bw, &help);
     if (rc) return rc;
     if (help) { fputs(k_help, stdout); return 0; }
-    if (!path && !(path = gen_default_model()))
+    if (!path && !(path = sl_gen_default_model()))
         return cli_usage("bench", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
     if (cli_resolve_store(&path, NULL)) return 2;
     if (!b.n_threads) {   /* the engine's default: physical cores */
@@ -264,7 +264,7 @@ int cmd_bench(int argc, char **argv) {
                 rc = cli_fail(&err);
                 goto out;
             }
-    long long rss = gen_peak_rss();   /* before the bandwidth test's buffer */
+    long long rss = (long long)sl_mem_peak_rss();   /* before the bandwidth test's buffer */
     double gbps = 0;
     if (bw && sl_mem_bandwidth(0, 512ull << 20, 1.0, &gbps, &err)) { rc = cli_fail(&err); goto out; }
     const char *base = strrchr(path, '/') && strrchr(path, '/')[1] ? strrchr(path, '/') + 1 : path;

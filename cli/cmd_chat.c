@@ -15,12 +15,13 @@
  * with reverse prompt "User:"), not ChatML (llama.cpp's fallback in its
  * server), whose special tokens a model without a template does not have;
  * stderr says so once, and an answer stops before the model writes the next
- * "
-User:" itself.  When stdout is not a terminal, each turn is marked
+ * "\nUser:" itself.  When stdout is not a terminal, each turn is marked
  * ("User: <message>", then "Assistant: <answer>") so a log of the session
  * reads as a transcript.
- * Memory (memguard.c): the guard runs before the model is opened (the
- * context is known: --ctx, default 4096); on a TTY a status line (RSS, peak,
+ * Inputs (inputs.c): a MODEL that does not exist is an error; messages are
+ * UTF-8 without NUL; --ctx is checked against the model's length.
+ * Memory (memguard.c): the guard runs once the model is opened (mmap only:
+ * no weight page read) and the context known (--ctx, default 4096); on a TTY a status line (RSS, peak,
  * KV used/allocated, tok/s of the last answer) follows each answer, and
  * /stats prints it always; --monitor records phases load, prompt, generate,
  * idle (waiting for the user) and done.
@@ -36,12 +37,13 @@ User:" itself.  When stdout is not a terminal, each turn is marked
 
 #include "cli.h"
 #include "gen.h"
+#include "inputs.h"
 #include "memguard.h"
 #include "silica/registry.h"
 
 
 static const char *k_help =
-    "usage: silica chat [MODEL] [--system TEXT] [--max-tokens N] [--ctx N] [sampling options of run]\n"
+    "usage: silica chat [MODEL] [--system TEXT] [-f FILE] [--max-tokens N] [--ctx N] [sampling options of run]\n"
     "                   [--max-memory SIZE] [--force] [--mlock] [--monitor FILE [--monitor-interval MS]]\n\n"
     "Talk with a model.  Commands: /reset (forget the conversation), /system TEXT (set the system\n"
     "message and reset), /stats (memory and speed: RSS, peak RSS, KV cache used/allocated, tok/s\n"
@@ -50,11 +52,15 @@ static const char *k_help =
     "model (see `silica run --help`), which samples with\n  " GEN_DEMO_SAMPLING_HELP "\n"
     "unless told otherwise; a named model decodes greedily.  A model without a chat template gets a\n"
     "plain transcript (\"User: ...\" / \"Assistant: ...\" lines; an answer stops at the next \"User:\").\n"
-    "When stdout is not a terminal, each turn is marked \"User: <message>\" / \"Assistant: <answer>\".\n\n"
+    "When stdout is not a terminal, each turn is marked \"User: <message>\" / \"Assistant: <answer>\".\n"
+    "A MODEL that does not exist is an error.  Messages must be UTF-8 without NUL bytes: from a pipe\n"
+    "a bad one ends chat (exit 2), on a terminal it is not sent.\n\n"
     "options:\n"
     "  --system TEXT    system message\n"
     "  --max-tokens N   tokens per answer at most (default 1024)\n"
-    "  --ctx N          context size in tokens (default 4096)\n"
+    "  -f, --prompt-file F   the first message, from file F; then the conversation goes on from stdin\n"
+    "  --ctx N          context size in tokens (default 4096, at most the model's max_position_embeddings;\n"
+    "                   past that: refused without --force unless RoPE scaling covers it, as in run)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
     "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N, --device D   as in run\n"
     GEN_TOKENIZER_HELP
@@ -68,22 +74,17 @@ static void on_sigint(int sig) {
     g_stop = 1;
 }
 
-static bool chat_cancelled(void) { return g_stop != 0; }
 
-static void emit_stdout(const char *s, size_t n, void *ud) {
-    (void)ud;
-    fwrite(s, 1, n, stdout);
-    fflush(stdout);
-}
-
-/* Read one line (without its newline) into *buf; false at EOF.  A Ctrl-C
- * while waiting gives an empty line. */
-static bool read_line(char **buf, size_t *cap) {
+/* Read one line (without its newline) into *buf, its length (NUL bytes
+ * included) into *len; false at EOF.  A Ctrl-C while waiting gives an empty
+ * line. */
+static bool read_line(char **buf, size_t *cap, size_t *len) {
     for (;;) {
         errno = 0;
         ssize_t k = getline(buf, cap, stdin);
         if (k >= 0) {
             while (k > 0 && ((*buf)[k - 1] == '\n' || (*buf)[k - 1] == '\r')) (*buf)[--k] = 0;
+            *len = (size_t)k;
             return true;
         }
         if (errno == EINTR && g_stop) {
@@ -91,14 +92,15 @@ static bool read_line(char **buf, size_t *cap) {
             g_stop = 0;
             fputc('\n', stdout);
             (*buf)[0] = 0;
+            *len = 0;
             return true;
         }
         return false;
     }
 }
 
-static int append(char **s, size_t *n, const char *t, bool nl) {
-    size_t k = strlen(t);
+/* Append t[0..k) (NUL bytes kept, so the message check sees them). */
+static int append(char **s, size_t *n, const char *t, size_t k, bool nl) {
     char *p = realloc(*s, *n + k + 2);
     if (!p) return -1;
     memcpy(p + *n, t, k);
@@ -109,41 +111,43 @@ static int append(char **s, size_t *n, const char *t, bool nl) {
     return 0;
 }
 
-/* One user message (handles \ continuation and """ blocks); NULL at EOF. */
-static char *read_message(bool tty) {
+/* One user message (handles \ continuation and """ blocks), *len bytes
+ * (NUL bytes kept); NULL at EOF. */
+static char *read_message(bool tty, size_t *len) {
     char *line = NULL, *msg = NULL;
-    size_t cap = 0, n = 0;
+    size_t cap = 0, n = 0, k = 0;
     if (tty) fputs(">>> ", stdout), fflush(stdout);
-    if (!read_line(&line, &cap)) { free(line); return NULL; }
+    if (!read_line(&line, &cap, &k)) { free(line); return NULL; }
     if (strncmp(line, "\"\"\"", 3) == 0) {
         const char *rest = line + 3;
+        size_t rk = k - 3;
         bool first = true;
         for (;;) {
             char *end = strstr(rest, "\"\"\"");
             if (end) {
-                *end = 0;
-                if (append(&msg, &n, rest, false)) break;
+                append(&msg, &n, rest, (size_t)(end - rest), false);
                 break;
             }
-            if ((!first || *rest) && append(&msg, &n, rest, true)) break;
+            if ((!first || rk) && append(&msg, &n, rest, rk, true)) break;
             first = false;
             if (tty) fputs("... ", stdout), fflush(stdout);
-            if (!read_line(&line, &cap)) break;
+            if (!read_line(&line, &cap, &k)) break;
             rest = line;
+            rk = k;
         }
     } else {
         for (;;) {
-            size_t k = strlen(line);
             bool more = k > 0 && line[k - 1] == '\\';
-            if (more) line[k - 1] = 0;
-            if (append(&msg, &n, line, more)) break;
+            if (more) line[--k] = 0;
+            if (append(&msg, &n, line, k, more)) break;
             if (!more) break;
             if (tty) fputs("... ", stdout), fflush(stdout);
-            if (!read_line(&line, &cap)) break;
+            if (!read_line(&line, &cap, &k)) break;
         }
     }
     free(line);
-    if (!msg) msg = calloc(1, 1);
+    if (!msg) msg = calloc(1, 1), n = 0;
+    *len = n;
     return msg;
 }
 
@@ -156,49 +160,69 @@ static void add_msg(cJSON *msgs, const char *role, const char *content, size_t l
     cJSON_AddItemToArray(msgs, m);
 }
 
-/* Turn markers of the plain transcript (no chat template). */
-#define CHAT_PLAIN_STOP "\nUser:"
-
-/* The conversation as a plain transcript when the model has no chat
- * template: "System: s\nUser: u\nAssistant: a\nUser: u2\nAssistant:". */
-static char *plain_text(const cJSON *msgs) {
-    char *s = calloc(1, 1);
-    size_t n = 0;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, msgs) {
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "role"), *c = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (!cJSON_IsString(r) || !cJSON_IsString(c)) continue;
-        const char *who = !strcmp(r->valuestring, "system") ? "System: "
-                          : !strcmp(r->valuestring, "assistant") ? "Assistant: " : "User: ";
-        const char *t = c->valuestring;
-        while (*t == ' ') t++;   /* answers keep the space the model wrote after "Assistant:" */
-        if (!s || append(&s, &n, who, false) || append(&s, &n, t, true)) {
-            free(s);
-            return NULL;
-        }
-    }
-    if (s && append(&s, &n, "Assistant:", false)) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
 /* Streams an answer to stdout; with skip_lead, leading blanks (the space
- * after "Assistant:" in a plain transcript) are not shown. */
+ * after "Assistant:" in a plain transcript) are not shown.  A Ctrl-C stops
+ * the answer (sl_gen_token_fn). */
 typedef struct chat_out {
     bool skip_lead;
 } chat_out;
 
-static void emit_answer(const char *s, size_t n, void *ud) {
+static int emit_answer(void *ud, const sl_gen_token *t) {
     chat_out *o = ud;
+    const char *s = t->text;
+    size_t n = t->len;
     while (o->skip_lead && n && (*s == ' ' || *s == '\n')) s++, n--;
     if (n) o->skip_lead = false;
-    emit_stdout(s, n, NULL);
+    if (n) {
+        fwrite(s, 1, n, stdout);
+        fflush(stdout);
+    }
+    return g_stop != 0;
+}
+
+/* The next user message: the --prompt-file text first (checked already),
+ * then stdin.  A message that is not UTF-8 without NUL is refused (exit 2,
+ * *refused) from a pipe, and skipped with the error line on a terminal.
+ * NULL at EOF. */
+static char *next_message(bool tty, char **first, int *count, bool *refused) {
+    *refused = false;
+    if (*first) {
+        char *in = *first;
+        *first = NULL;
+        return in;
+    }
+    for (;;) {
+        size_t len = 0;
+        char *in = read_message(tty, &len);
+        if (!in) return NULL;
+        char what[64];
+        snprintf(what, sizeof what, "stdin, message %d", ++*count);
+        if (!cli_check_text(what, in, len, tty ? " (not sent)" : NULL)) return in;
+        free(in);
+        if (!tty) {
+            *refused = true;
+            return NULL;
+        }
+    }
+}
+
+/* --ctx, checked against the model (inputs.h); by default 4096 positions,
+ * at most the model's max_position_embeddings.  0 or 2 (printed). */
+static int chat_context(const char *path, const sl_model_config *c, bool force, sl_session_opts *so) {
+    if (so->n_ctx <= 0) {
+        so->n_ctx = 4096;
+        if (c->max_position_embeddings > 0 && c->max_position_embeddings < so->n_ctx)
+            so->n_ctx = (int)c->max_position_embeddings;
+        return 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "--ctx %d", so->n_ctx);
+    return cli_check_ctx(path, c, so->n_ctx, what, force);
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *path = NULL, *system = NULL, *tokenizer = NULL;
+    const char *path = NULL, *system = NULL, *prompt_file = NULL;
+    sl_gen_model_opts gmo = {0};
     long max_tokens = 1024;
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
@@ -213,41 +237,53 @@ int cmd_chat(int argc, char **argv) {
         if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--system", &missing))) system = v;
         else if (missing) return cli_usage("chat", "--system needs a value");
-        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) gmo.tokenizer = v;
         else if (missing) return cli_usage("chat", "--tokenizer needs a value");
+        else if ((v = cli_opt_value(argc, argv, &i, "--prompt-file", &missing)) ||
+                 (!missing && (v = cli_opt_value(argc, argv, &i, "-f", &missing)))) {
+            if (!*v || !strcmp(v, "-")) return cli_usage("chat", "--prompt-file needs a file (stdin is the conversation)");
+            prompt_file = v;
+        } else if (missing) return cli_usage("chat", "%s needs a file name", argv[i]);
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("chat", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage("chat", "unexpected argument '%s'", argv[i]);
     }
     gen_sampling_finish(&sp, !path);
-    if (!path && !(path = gen_default_model()))
-        return cli_usage("chat", "no MODEL given and no demo model found (set SILICA_DEFAULT_MODEL)");
+    if (system && cli_check_text("--system", system, strlen(system), NULL)) return 2;
+    if (path ? cli_check_model(path) : !(path = cli_demo_model("chat"))) return 2;
     if (cli_resolve_store(&path, NULL)) return 2;
-    if (so.n_ctx <= 0) so.n_ctx = 4096;
-    /* the memory guard: before the model is opened */
-    if (cli_mem_guard(path, &so, &mo)) return 2;
+    char *first = NULL;   /* the --prompt-file message */
+    size_t flen = 0;
+    if (prompt_file && (cli_read_text(prompt_file, &first, &flen) || cli_check_text(prompt_file, first, flen, NULL))) {
+        free(first);
+        return 2;
+    }
     cli_mem_run mr;
-    if (cli_mem_begin(&mr, &mo)) return 2;
+    if (cli_mem_begin(&mr, &mo)) {
+        free(first);
+        return 2;
+    }
     sl_error err = {0};
-    gen_model g = {0};
-    gen_cache cache = {0};
-    sl_session *s = NULL;
-    sl_sampler *smp = NULL;
+    sl_gen_model *g = NULL;
+    sl_gen_seq *q = NULL;
     cJSON *msgs = cJSON_CreateArray();
     char *sys_owned = system ? strdup(system) : NULL;
-    int rc = 0;
+    int rc = 0, count = 0;
     double last_tps = 0;
-    if (gen_open_tok(path, tokenizer, &g, &err)) goto fail;
-    if (!g.tok) {
+    if (sl_gen_model_open(path, &gmo, &g, &err)) goto fail;
+    bool tmpl = sl_gen_model_has_template(g);
+    if (!sl_gen_model_tokenizer(g)) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): chat needs text; name one with --tokenizer", path);
         goto fail;
     }
-    if (!g.tmpl)
+    /* the context, then the memory guard: before the KV cache exists or a weight page is read */
+    if ((rc = chat_context(path, sl_gen_model_config(g), mo.force, &so)) || (rc = cli_mem_guard(path, &so, &mo))) goto out;
+    if (!tmpl)
         fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
                         "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
-    if (sl_session_new(g.m, &so, &s, &err) || sl_sampler_new(&sp, g.c->vocab_size, &smp, &err)) goto fail;
-    cli_device_note(s);
-    if ((rc = cli_mem_loaded(&mr, &g, s, &so, &mo))) goto out;
+    if (sl_gen_seq_new(g, &so, &q, &err)) goto fail;
+    cli_device_note(sl_gen_seq_session(q));
+    if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -259,7 +295,9 @@ int cmd_chat(int argc, char **argv) {
     if (tty) fprintf(stdout, "silica chat: %s (/reset, /system TEXT, /stats, /quit; Ctrl-C stops an answer)\n", path);
     for (;;) {
         cli_mem_phase(&mr, "idle");
-        char *in = read_message(tty);
+        bool refused;
+        char *in = next_message(tty, &first, &count, &refused);
+        if (refused) { rc = 2; goto out; }
         if (!in) break;
         if (strcmp(in, "/quit") == 0 || strcmp(in, "/exit") == 0) { free(in); break; }
         if (strcmp(in, "/stats") == 0) {
@@ -289,9 +327,8 @@ int cmd_chat(int argc, char **argv) {
         add_msg(turn, "user", in, strlen(in));
         int32_t *ids = NULL;
         int n = 0;
-        char *plain = g.tmpl ? NULL : plain_text(turn);
-        int prc = gen_prompt(&g, turn, plain ? plain : in, true, &ids, &n, &err);
-        free(plain);
+        sl_gen_prompt_opts po = {.messages = turn};   /* the template, or the plain transcript */
+        int prc = sl_gen_prompt(g, &po, &ids, &n, &err);
         cJSON_Delete(turn);
         if (prc) { free(in); goto fail; }
         if (n > so.n_ctx) {
@@ -302,29 +339,33 @@ int cmd_chat(int argc, char **argv) {
             continue;
         }
         g_stop = 0;
-        gen_result r = {0};
-        static const char *const plain_stops[] = {CHAT_PLAIN_STOP};
-        chat_out co = {.skip_lead = !g.tmpl};
+        static const char *const plain_stops[] = {SL_GEN_PLAIN_STOP};
+        chat_out co = {.skip_lead = !tmpl};
         if (mark) {
             int k = (int)strlen(in);
             while (k > 0 && in[k - 1] == '\n') k--;
             printf("User: %.*s\nAssistant: ", k, in);
         }
-        gen_opts o = {.max_tokens = (int)max_tokens, .emit = emit_answer, .ud = &co, .cancelled = chat_cancelled,
-                      .progress = cli_mem_progress, .progress_ud = &mr, .stops = g.tmpl ? NULL : plain_stops,
-                      .n_stops = g.tmpl ? 0 : 1};
-        int grc = gen_generate(&g, s, &cache, smp, ids, n, &o, &r, &err);
+        /* one sampler for the whole conversation: its random stream goes on from turn to turn */
+        sl_gen_params gp = {.sampling = sp, .max_tokens = (int)max_tokens, .continue_rng = true,
+                            .progress = cli_mem_progress, .progress_ud = &mr, .stops = tmpl ? NULL : plain_stops,
+                            .n_stops = tmpl ? 0 : 1};
+        int grc = sl_generate(q, ids, n, &gp, emit_answer, &co, &err);
         free(ids);
-        if (grc) { free(in); gen_result_free(&r); goto fail; }
+        if (grc) { free(in); goto fail; }
         printf("\n");
         if (g_stop) printf("[stopped]\n");
-        last_tps = r.n > 1 && r.gen_s > 0 ? (r.n - 1) / r.gen_s : 0;
+        const sl_gen_stats *st = sl_gen_seq_stats(q);
+        int ng;
+        size_t alen;
+        sl_gen_generated(q, &ng);
+        const char *answer = sl_gen_text(q, &alen);
+        last_tps = ng > 1 && st->gen_s > 0 ? (ng - 1) / st->gen_s : 0;
         if (tty) cli_mem_status(&mr, last_tps, stdout);
         fflush(stdout);
         g_stop = 0;
         add_msg(msgs, "user", in, strlen(in));
-        add_msg(msgs, "assistant", r.text ? r.text : "", r.len);
-        gen_result_free(&r);
+        add_msg(msgs, "assistant", answer ? answer : "", answer ? alen : 0);
         free(in);
     }
     goto out;
@@ -335,11 +376,10 @@ out:
         int mrc = cli_mem_end(&mr, rc == 0);
         if (!rc) rc = mrc;
     }
+    free(first);
     free(sys_owned);
     cJSON_Delete(msgs);
-    gen_cache_free(&cache);
-    sl_sampler_free(smp);
-    sl_session_free(s);
-    gen_close(&g);
+    sl_gen_seq_free(q);
+    sl_gen_model_close(g);
     return rc;
 }

@@ -43,7 +43,7 @@ static const char *k_help =
     "the output then goes straight into the store under that name.  A model made from\n"
     "a store name is registered as a model of its own, never as a version of SRC:\n"
     "--name, else SRC's name plus what was done, as mlx-community and GGUF repos name\n"
-    "them: org/name-mlx-4bit, -mlx-8bit, -mlx-mxfp4, -mlx-mixed_3_6, -mlx, -Q4_K,\n"
+    "them: org/name-mlx-4bit, -mlx-8bit, -mlx-mxfp4, -mlx-mixed_3_6, -mlx, -Q4_K_M,\n"
     "-Q8_0, -GGUF (float), -hf, -torch...  `silica show` gives its lineage.\n\n"
     "options:\n"
     "  -q, --quantize         quantize Linear/Embedding weights (--to mlx)\n"
@@ -53,7 +53,8 @@ static const char *k_help =
     "  --quant-recipe R       mixed_2_6, mixed_3_4, mixed_3_6, mixed_4_6 (mlx-lm's recipes)\n"
     "  --keep-float P1,P2     keep modules whose name contains a pattern in float\n"
     "  --q-variant cpu|gpu    MLX affine rounding of the CPU (default) or the Metal kernel\n"
-    "  --q-type T             GGUF tensor type: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, F16, F32\n"
+    "  --q-type T             GGUF: a llama-quantize type (Q4_K_M, Q8_0, ...; listed below)\n"
+    "  --pure                 GGUF: T's base type for every quantizable tensor (no mix rules)\n"
     "  --dtype D              float tensors (and scales) become f32, f16 or bf16\n"
     "  -d, --dequantize       quantized MLX weights back to float\n"
     "  --report               per-tensor quantization error and bits per weight\n"
@@ -67,10 +68,56 @@ static const char *k_quant_help =
     "usage: silica quantize SRC DST [-q options]\n\n"
     "Quantize a model into its own format family: an HF or mlx-lm directory becomes an\n"
     "mlx-lm directory (as `silica convert SRC DST --to mlx -q`), a GGUF file a GGUF file\n"
-    "(--q-type, default Q4_0).  Options as for `silica convert`: --q-bits, --q-group-size,\n"
-    "--q-mode, --quant-recipe, --keep-float, --q-variant, --q-type, --dtype, --report,\n"
-    "--json, --force, --max-shard-size, --name.  SRC and DST may be store names, as for\n"
-    "`silica convert` (the result is named e.g. org/name-mlx-4bit, org/name-Q4_0).\n";
+    "(--q-type, default Q4_0), tensor types chosen as llama-quantize chooses them.\n"
+    "Options as for `silica convert`: --q-bits, --q-group-size, --q-mode, --quant-recipe,\n"
+    "--keep-float, --q-variant, --q-type, --pure, --dtype, --report, --json, --force,\n"
+    "--max-shard-size, --name.  SRC and DST may be store names, as for `silica convert`\n"
+    "(the result is named e.g. org/name-mlx-4bit, org/name-Q4_K_M).\n"
+    "With --budget SIZE the recipe is chosen for you: the least KL divergence among those that fit\n"
+    "(`silica quantize --budget 1G --help`).\n";
+
+/* The --q-type table: llama-quantize's mixes with their size on Llama-3-8B's shapes. */
+static void print_mixes(void) {
+    printf("\nGGUF types (--q-type), as llama-quantize names them; bits per weight of the whole\n"
+           "file for Llama-3-8B's tensor shapes:\n");
+    for (size_t i = 0; sl_gguf_mix_at(i); i++) {
+        const sl_gguf_mix *m = sl_gguf_mix_at(i);
+        if (m->alias_of) printf("  %-8s alias for %s\n", m->name, m->alias_of);
+        else printf("  %-8s %5.2f bpw (%s)\n", m->name, sl_gguf_mix_reference_bpw(m),
+                    sl_dtype_get(m->base)->is_quant ? "mix" : "float");
+    }
+    printf("Rules (llama.cpp src/llama-quant.cpp): output.weight (token_embd when tied) Q6_K;\n"
+           "attn_v / ffn_down get more bits by layer position in the _M / _S / _L mixes; a tensor\n"
+           "whose rows do not fit the block size falls back (Q4_K -> Q5_0, Q6_K -> Q8_0, ...),\n"
+           "and each fallback is reported.  --imatrix is not supported (no importance matrix).\n");
+}
+
+/* "Q4_0, Q4_1, ..." (every mix name) */
+static void mix_names(char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; sl_gguf_mix_at(i) && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? ", " : "", sl_gguf_mix_at(i)->name);
+}
+
+static void print_fallbacks(const sl_convert_stats *st, bool json, cJSON *j) {
+    cJSON *arr = json && st->n_fallbacks ? cJSON_AddArrayToObject(j, "fallbacks") : NULL;
+    for (size_t i = 0; i < st->n_fallbacks; i++) {
+        const sl_type_fallback *f = &st->fallbacks[i];
+        const char *w = sl_dtype_name(f->wanted), *u = sl_dtype_name(f->used);
+        if (arr) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "tensors", f->count);
+            cJSON_AddStringToObject(e, "wanted", w);
+            cJSON_AddStringToObject(e, "used", u);
+            cJSON_AddNumberToObject(e, "row_length", (double)f->row);
+            cJSON_AddItemToArray(arr, e);
+        } else if (!json) {
+            printf("fallback: %u tensor%s: %s \u2192 %s (row length %lld not a multiple of %u)\n", f->count,
+                   f->count == 1 ? "" : "s", w, u, (long long)f->row, sl_dtype_get(f->wanted)->block_elems);
+        }
+    }
+}
 
 static int parse_size(const char *s, uint64_t *out) {
     char *end;
@@ -105,6 +152,13 @@ static void print_report(const sl_convert_stats *st, bool json, cJSON *j) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", r->name);
             cJSON_AddStringToObject(e, "status", r->status);
+            if (r->bpw > 0) cJSON_AddNumberToObject(e, "bits_per_weight", r->bpw);
+            if (r->bpw > 0 && r->n) {
+                cJSON_AddNumberToObject(e, "elements", (double)r->n);
+                cJSON_AddNumberToObject(e, "rmse", r->rmse);
+                cJSON_AddNumberToObject(e, "max_abs_error", r->max_abs);
+                cJSON_AddNumberToObject(e, "relative_error", r->rel);
+            }
             if (r->bits) {
                 cJSON_AddNumberToObject(e, "bits", r->bits);
                 cJSON_AddNumberToObject(e, "group_size", r->group_size);
@@ -122,7 +176,12 @@ static void print_report(const sl_convert_stats *st, bool json, cJSON *j) {
     printf("%-48s %-30s %4s %5s %12s %12s %10s\n", "tensor", "status", "bits", "group", "rmse", "max_abs", "rel_err");
     for (size_t i = 0; i < st->n_report; i++) {
         const sl_tensor_report *r = &st->report[i];
-        if (r->bits)
+        if (r->bpw > 0 && r->n)
+            printf("%-48s %-30s %4.4g %5s %12.6g %12.6g %10.4g\n", r->name, r->status, r->bpw, "-", r->rmse,
+                   r->max_abs, r->rel);
+        else if (r->bpw > 0)
+            printf("%-48s %-30s %4.4g %5s %12s %12s %10s\n", r->name, r->status, r->bpw, "-", "-", "-", "-");
+        else if (r->bits)
             printf("%-48s %-30s %4d %5d %12.6g %12.6g %10.4g\n", r->name, r->status, r->bits, r->group_size, r->rmse,
                    r->max_abs, r->rel);
         else
@@ -141,8 +200,8 @@ static void derived_suffix(const sl_convert_opts *o, const char *to_name, char *
     } else if (o->layout == SL_LAYOUT_MLX) {
         snprintf(buf, n, "-mlx%s", dt);
     } else if (o->to == SL_FMT_GGUF) {
-        sl_dtype t = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type : o->q.enabled ? SL_Q4_0 : SL_DTYPE_INVALID;
-        if (t != SL_DTYPE_INVALID) snprintf(buf, n, "-%s", sl_dtype_name(t));
+        const sl_gguf_mix *m = o->q.gguf_mix ? o->q.gguf_mix : o->q.enabled ? sl_gguf_mix_find("Q4_0") : NULL;
+        if (m) snprintf(buf, n, "-%s", m->alias_of ? m->alias_of : m->name);
         else snprintf(buf, n, "-GGUF%s", dt);
     } else {
         snprintf(buf, n, "-%s%s", o->layout == SL_LAYOUT_HF ? "hf" : to_name ? to_name : sl_format_name(o->to), dt);
@@ -258,7 +317,11 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
     bool json = false;
     for (int i = 1; i < argc; i++) {
         bool missing = false;
-        if (cli_is_help(argv[i])) { fputs(quantize_cmd ? k_quant_help : k_help, stdout); return 0; }
+        if (cli_is_help(argv[i])) {
+            fputs(quantize_cmd ? k_quant_help : k_help, stdout);
+            print_mixes();
+            return 0;
+        }
         if (!quantize_cmd && (v = cli_opt_value(argc, argv, &i, "--to", &missing))) {
             to_name = v;
             if (!strcmp(v, "mlx")) o.to = SL_FMT_SAFETENSORS, o.layout = SL_LAYOUT_MLX;
@@ -290,11 +353,14 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
             else if (!strcmp(v, "gpu")) o.q.variant = SL_Q_VARIANT_GPU;
             else return cli_usage(cmd, "unknown --q-variant '%s' (cpu or gpu)", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--q-type", &missing))) {
-            o.q.gguf_type = sl_dtype_from_name(v);
-            if (o.q.gguf_type != SL_Q4_0 && o.q.gguf_type != SL_Q4_1 && o.q.gguf_type != SL_Q8_0 &&
-                o.q.gguf_type != SL_Q4_K && o.q.gguf_type != SL_Q6_K && o.q.gguf_type != SL_F16 &&
-                o.q.gguf_type != SL_F32)
-                return cli_usage(cmd, "unknown --q-type '%s' (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, F16 or F32)", v);
+            if (!(o.q.gguf_mix = sl_gguf_mix_find(v))) {
+                char names[512];
+                mix_names(names, sizeof names);
+                return cli_usage(cmd, "unknown --q-type '%s' (expected one of %s)", v, names);
+            }
+        } else if ((v = cli_opt_value(argc, argv, &i, "--imatrix", &missing))) {
+            return cli_usage(cmd, "--imatrix is not supported: silica quantizes without an importance matrix "
+                                  "(llama-quantize's results without --imatrix)");
         } else if (missing) {
             return cli_usage(cmd, "option '%s' needs a value", argv[i]);
         } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quantize")) {
@@ -303,6 +369,8 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
             o.dequantize = true;
         } else if (!strcmp(argv[i], "--report")) {
             o.report = true;
+        } else if (!strcmp(argv[i], "--pure")) {
+            o.q.gguf_pure = true;
         } else if (!strcmp(argv[i], "--force")) {
             o.force = true;
         } else if (!strcmp(argv[i], "--json")) {
@@ -373,6 +441,7 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         if (st.params) cJSON_AddNumberToObject(j, "parameters", (double)st.params);
         if (st.inexact) cJSON_AddNumberToObject(j, "inexact_repacks", (double)st.inexact);
         if (o.report) print_report(&st, true, j);
+        print_fallbacks(&st, true, j);
         cli_print_json(j);
     } else {
         char b[32];
@@ -383,6 +452,7 @@ int cli_convert_main(int argc, char **argv, bool quantize_cmd) {
         if (st.inexact)
             printf("note: %llu quantization groups could not be repacked exactly (scale/bias not representable in f16)\n",
                    (unsigned long long)st.inexact);
+        print_fallbacks(&st, false, NULL);
         if (o.report) print_report(&st, false, NULL);
     }
     sl_convert_stats_free(&st);

@@ -41,7 +41,8 @@ static const char *k_help =
     "fetched; PyTorch .bin files count by size).\n\n"
     "options:\n"
     "  --ctx N           context length in tokens (default 4096)\n"
-    "  --kv T            KV-cache type: f16 (default), f32, q8, q4 (group-wise, group 64)\n"
+    "  --kv T            KV-cache type: f16, f32, q8, q4 (group-wise, group 64); default: the model's\n"
+    "                    dtype as `silica run` uses it (f32 for f32 weights, else f16)\n"
     "  --kv-bits B, --kv-group-size G, --max-kv-size N   the KV cache as `silica run` takes them\n"
     "                    (--max-kv-size: a rotating cache of N + batch - 1 positions per layer)\n"
     "  --ram SIZE        budget for a machine like this one with SIZE of memory (16G, 24GB)\n"
@@ -292,7 +293,7 @@ int cmd_fit(int argc, char **argv) {
         else b = (sl_fit_budget){ram, ram, false, false};
         snprintf(target, sizeof target, "%.1f GiB %s", gib(ram), host.apple ? "Mac" : "machine (CPU)");
     } else {
-        if (!cli_host_budget(&host, &b, target, sizeof target)) {
+        if (!sl_fit_host_budget(&host, &b, target, sizeof target)) {
             sl_error e;
             sl_errorf(&e, SL_EIO, "cannot read this machine's memory size; pass --ram SIZE or --profile");
             return cli_fail(&e);
@@ -344,7 +345,7 @@ int cmd_fit(int argc, char **argv) {
     sl_fit_estimate e;
     sl_fit_rec recs[8];
     size_t nrec = 0;
-    sl_fit_kv fk = cli_mem_fit_kv(&kso);   /* exactly the session's KV cache */
+    sl_fit_kv fk = sl_fit_kv_for_session(&kso, m);   /* exactly the session's KV cache */
     kv = fk.type;
     int rc = sl_fit_estimate_ex(m, ctx, &fk, &e, &err);
     if (!rc) rc = sl_fit_recommend(m, &b, ctx, kv, recs, 8, &nrec, &err);

@@ -1,9 +1,10 @@
 /*
  * cmd_logits.c — `silica logits MODEL --ids 1,2,3 [--json]`: the model's
  * logits for every input position, {"logits": [[vocab floats] per position]}.
- * One forward pass (batched); KV cache f16 unless --kv f32.  The context is
+ * One forward pass (batched); KV cache in the model's dtype unless --kv says.  The context is
  * the number of ids unless --ctx says otherwise.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +42,17 @@ int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_op
     }
     if (missing) return cli_usage(cmd, "--device needs a value");
     static const char *const ints[] = {"--threads", "--ctx", "--batch"};
+    static const long max[] = {1024, 1 << 24, 1 << 24};
+    static const char *const why[] = {"", (" (2^24 positions, the engine's largest context; `silica fit MODEL --ctx N` "
+                                           "tells what fits this machine's memory)"), ""};
     int *dst[] = {&o->n_threads, &o->n_ctx, &o->batch};
     for (int k = 0; k < 3; k++) {
         if ((v = cli_opt_value(argc, argv, i, ints[k], &missing))) {
             char *end;
+            errno = 0;
             long x = strtol(v, &end, 10);
-            if (*end || x < 1 || x > 1 << 24) return cli_usage(cmd, "%s must be a positive integer, got '%s'", ints[k], v);
+            if (!*v || *end || errno == ERANGE || x < 1 || x > max[k])
+                return cli_usage(cmd, "%s must be an integer in 1..%ld%s, got '%s'", ints[k], max[k], why[k], v);
             *dst[k] = (int)x;
             return 0;
         }

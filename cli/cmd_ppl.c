@@ -9,6 +9,10 @@
  *   ppl = exp(nll), tokens = number of targets.
  * Logits are produced a batch at a time within a window (memory: batch x
  * vocab floats), log-softmax and sums in double.
+ * The text must be UTF-8 without NUL (--any-bytes: any bytes, repaired as the
+ * tokenizer repairs them); the window is checked against the model's length
+ * (inputs.c).  On a terminal a progress bar (targets done / total, tok/s,
+ * ETA) is drawn on stderr; nothing when stderr is not a terminal.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,16 +23,22 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "inputs.h"
+#include "progress.h"
 
 
 static const char *k_help =
-    "usage: silica ppl MODEL --file F [--ctx N] [--json] [--kv f16|f32|q8|q4] [--kv-bits B] [--max-kv-size N] [--threads N] [--batch N]\n\n"
+    "usage: silica ppl MODEL --file F [--ctx N] [--json] [--any-bytes] [--force] [--kv f16|f32|q8|q4] [--kv-bits B]\n"
+    "                [--max-kv-size N] [--threads N] [--batch N]\n\n"
     "Perplexity of a model on a text file: ids = [BOS] + encode(text, no special tokens); windows of\n"
     "N tokens (inputs ids[s:s+N], targets ids[s+1:s+N+1]), each with a fresh cache; nll = mean over\n"
-    "all targets; ppl = exp(nll).\n\n"
+    "all targets; ppl = exp(nll).  On a terminal, progress (tokens, tok/s, ETA) is shown on stderr.\n\n"
     "options:\n"
-    "  --file F       the text (UTF-8)\n"
-    "  --ctx N        window size N (default 512)\n"
+    "  --file F       the text: UTF-8 without NUL bytes, else refused with the byte offset ('-': stdin)\n"
+    "  --any-bytes    take any bytes: invalid UTF-8 becomes U+FFFD, NUL is kept\n"
+    "  --ctx N        window size N (default 512, at most the model's max_position_embeddings; past it:\n"
+    "                 refused without --force unless RoPE scaling covers it, see `silica run --help`)\n"
+    "  --force        a window past the model's length even when its RoPE cannot extrapolate\n"
     "  --json         {\"ppl\": x, \"nll\": x, \"tokens\": N}\n"
     GEN_TOKENIZER_HELP
     GEN_KV_HELP
@@ -46,9 +56,52 @@ static double nll_of(const float *row, int V, int32_t target) {
     return mx + log(sum) - (double)row[target];
 }
 
+/* Sum of the nll over all targets, window by window (see the top);
+ * progress on a terminal.  0, or an error (interrupted included). */
+static int ppl_eval(sl_session *s, const int32_t *ids, int n, int N, int B, int V, float *logits, double *total,
+                    long long *targets, sl_error *err) {
+    cli_progress bar;
+    cli_progress_init_count(&bar, "ppl", "tok");
+    *total = 0;
+    *targets = 0;
+    int rc = 0;
+    for (int st = 0; st + 1 < n && !rc; st += N) {
+        int w = n - 1 - st < N ? n - 1 - st : N;   /* inputs that have a target */
+        sl_session_reset(s);
+        for (int b = 0; b < w && !rc; b += B) {
+            if (sl_interrupted()) {
+                rc = sl_errorf(err, SL_EINTR, "interrupted");
+                break;
+            }
+            int m = w - b < B ? w - b : B;
+            if ((rc = sl_session_eval(s, ids + st + b, m, true, logits, err))) break;
+            for (int k = 0; k < m; k++) *total += nll_of(logits + (size_t)k * V, V, ids[st + b + k + 1]);
+            *targets += m;
+            cli_progress_cb(&bar, (uint64_t)*targets, (uint64_t)(n - 1), NULL);
+        }
+    }
+    cli_progress_done(&bar);
+    return rc;
+}
+
+/* Window size: --ctx (checked against the model), else 512 but at most the
+ * model's max_position_embeddings.  0 or 2 (printed). */
+static int ppl_window(const char *path, const sl_model_config *c, bool force, sl_session_opts *so) {
+    if (so->n_ctx <= 0) {
+        so->n_ctx = 512;
+        if (c->max_position_embeddings > 0 && c->max_position_embeddings < so->n_ctx)
+            so->n_ctx = (int)c->max_position_embeddings;
+        return 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "--ctx %d", so->n_ctx);
+    return cli_check_ctx(path, c, so->n_ctx, what, force);
+}
+
 int cmd_ppl(int argc, char **argv) {
-    const char *path = NULL, *file = NULL, *tokenizer = NULL;
-    bool json = false;
+    const char *path = NULL, *file = NULL;
+    sl_gen_model_opts gmo = {0};
+    bool json = false, any_bytes = false, force = false;
     sl_session_opts so = {0};
     for (int i = 1; i < argc; i++) {
         bool missing = false, matched;
@@ -59,20 +112,22 @@ int cmd_ppl(int argc, char **argv) {
         if (matched) continue;
         if ((v = cli_opt_value(argc, argv, &i, "--file", &missing))) file = v;
         else if (missing) return cli_usage("ppl", "--file needs a value");
-        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) tokenizer = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--tokenizer", &missing))) gmo.tokenizer = v;
         else if (missing) return cli_usage("ppl", "--tokenizer needs a value");
         else if (strcmp(argv[i], "--json") == 0) json = true;
+        else if (strcmp(argv[i], "--any-bytes") == 0) any_bytes = true;
+        else if (strcmp(argv[i], "--force") == 0) force = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage("ppl", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage("ppl", "unexpected argument '%s'", argv[i]);
     }
     if (!path) return cli_usage("ppl", "missing MODEL");
     if (!file) return cli_usage("ppl", "missing --file");
-    if (cli_resolve_store(&path, NULL)) return 2;
-    int N = so.n_ctx > 0 ? so.n_ctx : 512, B = so.batch > 0 ? so.batch : 64;
-    so.n_ctx = N;
+    if (cli_check_model(path) || cli_resolve_store(&path, NULL)) return 2;
+    int B = so.batch > 0 ? so.batch : 64;
+    const char *fname = strcmp(file, "-") ? file : "stdin";
     sl_error err = {0};
-    gen_model g = {0};
+    sl_gen_model *g = NULL;
     sl_session *s = NULL;
     char *text = NULL;
     size_t tlen = 0;
@@ -80,28 +135,38 @@ int cmd_ppl(int argc, char **argv) {
     float *logits = NULL;
     int32_t *ids = NULL;
     int rc = 0;
-    if (sl_read_file(file, (uint64_t)1 << 30, &text, &tlen, &err) || gen_open_tok(path, tokenizer, &g, &err)) goto fail;
-    if (!g.tok) {
+    if (cli_read_text(file, &text, &tlen)) return 2;
+    if (!any_bytes && cli_check_text(fname, text, tlen, " (not text? --any-bytes takes it as it is)")) {
+        free(text);
+        return 2;
+    }
+    if (sl_gen_model_open(path, &gmo, &g, &err)) goto fail;
+    const sl_model_config *c = sl_gen_model_config(g);
+    sl_tokenizer *tok = sl_gen_model_tokenizer(g);
+    int32_t bos = sl_gen_model_bos(g);
+    if (!tok) {
         sl_errorf(&err, SL_EINVAL, "%s: no tokenizer (no tokenizer.json beside the model, no tokenizer.ggml.* in a GGUF): ppl encodes text; name one with --tokenizer", path);
         goto fail;
     }
-    if (g.bos >= 0 && g.bos < g.c->vocab_size) {
-        uint32_t b = (uint32_t)g.bos;
+    if ((rc = ppl_window(path, c, force, &so))) goto out;
+    int N = so.n_ctx;
+    if (bos >= 0 && bos < c->vocab_size) {
+        uint32_t b = (uint32_t)bos;
         t.ids = malloc(sizeof *t.ids);
         if (!t.ids) { sl_errorf(&err, SL_ENOMEM, "out of memory"); goto fail; }
         t.ids[0] = b;
         t.n = t.cap = 1;
     }
-    if (sl_tok_encode(g.tok, text, tlen, 0, &t, &err)) {
-        sl_error_prefix(&err, "%s: ", file);
+    if (sl_tok_encode(tok, text, tlen, 0, &t, &err)) {
+        sl_error_prefix(&err, "%s: ", fname);
         goto fail;
     }
     if (t.n < 2) {
-        sl_errorf(&err, SL_EINVAL, "%s: too little text: %zu token(s), perplexity needs at least 2", file, t.n);
+        sl_errorf(&err, SL_EINVAL, "%s: too little text: %zu token(s), perplexity needs at least 2", fname, t.n);
         goto fail;
     }
-    if (t.n > (size_t)INT32_MAX) { sl_errorf(&err, SL_EINVAL, "%s: too many tokens", file); goto fail; }
-    int V = g.c->vocab_size, n = (int)t.n;
+    if (t.n > (size_t)INT32_MAX) { sl_errorf(&err, SL_EINVAL, "%s: too many tokens", fname); goto fail; }
+    int V = c->vocab_size, n = (int)t.n;
     ids = malloc((size_t)n * sizeof *ids);
     logits = malloc((size_t)B * (size_t)V * sizeof *logits);
     if (!ids || !logits) { sl_errorf(&err, SL_ENOMEM, "out of memory"); goto fail; }
@@ -113,24 +178,14 @@ int cmd_ppl(int argc, char **argv) {
         }
         ids[k] = (int32_t)t.ids[k];
     }
-    if (sl_session_new(g.m, &so, &s, &err)) goto fail;
+    if (sl_session_new(sl_gen_model_get(g), &so, &s, &err)) goto fail;
     cli_device_note(s);
-    double total = 0;
-    long long targets = 0;
-    for (int st = 0; st + 1 < n && !sl_interrupted(); st += N) {
-        int w = n - 1 - st < N ? n - 1 - st : N;   /* inputs that have a target */
-        sl_session_reset(s);
-        for (int b = 0; b < w; b += B) {
-            int m = w - b < B ? w - b : B;
-            if (sl_session_eval(s, ids + st + b, m, true, logits, &err)) {
-                sl_error_prefix(&err, "%s: ", path);
-                goto fail;
-            }
-            for (int k = 0; k < m; k++) total += nll_of(logits + (size_t)k * V, V, ids[st + b + k + 1]);
-            targets += m;
-        }
+    double total;
+    long long targets;
+    if (ppl_eval(s, ids, n, N, B, V, logits, &total, &targets, &err)) {
+        if (err.code != SL_EINTR) sl_error_prefix(&err, "%s: ", path);
+        goto fail;
     }
-    if (sl_interrupted()) { sl_errorf(&err, SL_EINTR, "interrupted"); goto fail; }
     double nll = total / (double)targets;
     if (json) {
         cJSON *j = cJSON_CreateObject();
@@ -150,6 +205,6 @@ out:
     sl_tok_ids_free(&t);
     free(text);
     sl_session_free(s);
-    gen_close(&g);
+    sl_gen_model_close(g);
     return rc;
 }

@@ -2,11 +2,9 @@
  * memguard.c — memory options of `run` and `chat` (see memguard.h): the
  * pre-load guard, weight prefetch / --mlock, --monitor and the status line.
  *
- * The guard estimates with src/estimate exactly as `silica fit MODEL --ctx N
- * --kv T` does and refuses when total > budget, the budget being
- * --max-memory or this machine's (cli_host_budget, shared with cmd_fit.c).
- * When the estimator cannot read the model, the guard stays out of the way:
- * opening the model reports the real problem.
+ * The guard is memory.h's sl_fit_guard (src/estimate/guard.c): it estimates
+ * exactly as `silica fit MODEL --ctx N --kv T` does and refuses when total >
+ * budget, the budget being --max-memory or this machine's.
  *
  * KV bytes in the monitor and the status line: sl_session_kv_bytes (what
  * the session allocated up front, quantized or rotating caches included) x
@@ -56,89 +54,9 @@ int cli_mem_opt(int argc, char **argv, int *i, const char *cmd, cli_mem_opts *o,
     return 0;
 }
 
-bool cli_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap) {
-    sl_mem_host_probe(host);
-    *b = (sl_fit_budget){host->total_bytes, host->budget_bytes, host->apple, false};
-    if (!host->apple && host->cgroup_limit_bytes && host->cgroup_limit_bytes < host->total_bytes) {
-        b->ram_bytes = host->cgroup_limit_bytes;
-        b->whole_ram = true;
-    }
-    snprintf(target, cap, "this machine (%s)", host->budget_source);
-    return b->budget_bytes != 0;
-}
-
-/* x in the unit of `ref` (GiB when ref >= 1 GiB, else MiB), 2 decimals. */
-static const char *in_unit(uint64_t x, uint64_t ref, char *buf, size_t cap) {
-    double u = ref >= SL_GIB ? (double)SL_GIB : (double)SL_MIB;
-    snprintf(buf, cap, "%.2f", (double)x / u);
-    return buf;
-}
-
-sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so) {
-    sl_fit_kv k = {so->kv_bits == 8 ? SL_KV_Q8 : so->kv_bits == 4 ? SL_KV_Q4 : so->kv_dtype == SL_F32 ? SL_KV_F32 : SL_KV_F16,
-                   so->kv_group_size, so->max_kv, so->kv_keep, so->kv_dtype == SL_F32};
-    return k;
-}
-
 int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o) {
-    if (o->force) return 0;
-    int64_t ctx = so->n_ctx;
-    sl_fit_kv fk = cli_mem_fit_kv(so);
-    sl_kv_type kv = fk.type;
-    sl_fit_budget b;
-    char target[160];
-    if (o->max_memory) {
-        b = (sl_fit_budget){o->max_memory, o->max_memory, false, true};
-        snprintf(target, sizeof target, "--max-memory");
-    } else {
-        sl_mem_host host;
-        if (!cli_host_budget(&host, &b, target, sizeof target)) return 0;   /* unknown machine: nothing to compare */
-    }
     sl_error err = {0};
-    sl_fit_model *m = NULL;
-    if (sl_fit_model_load(path, &m, &err)) return 0;   /* gen_open reports what is wrong with the model */
-    sl_fit_estimate e;
-    if (ctx > SL_FIT_MAX_CTX) ctx = SL_FIT_MAX_CTX;
-    if (sl_fit_estimate_ex(m, ctx, &fk, &e, &err)) {
-        sl_fit_model_free(m);
-        return 0;
-    }
-    if (e.total_bytes <= b.budget_bytes) {
-        sl_fit_model_free(m);
-        return 0;
-    }
-    sl_fit_rec recs[8];
-    size_t nrec = 0;
-    char tries[2048] = "";
-    if (!sl_fit_recommend(m, &b, ctx, kv, recs, 8, &nrec, &err)) {
-        bool quant = false, shorter = false;
-        for (size_t k = 0; k < nrec; k++) {
-            const sl_fit_rec *r = &recs[k];
-            if (r->verdict == SL_FIT_NO || (r->kind == SL_REC_QUANT && quant) || (r->kind == SL_REC_CTX && shorter))
-                continue;
-            if (r->kind != SL_REC_QUANT && r->kind != SL_REC_CTX) continue;   /* KV types and sysctls: see `silica fit` */
-            size_t l = strlen(tries);
-            snprintf(tries + l, sizeof tries - l, "%s%s", l ? ", or " : "; try: ",
-                     r->kind == SL_REC_QUANT ? r->command : r->what);
-            quant |= r->kind == SL_REC_QUANT;
-            shorter |= r->kind == SL_REC_CTX;
-        }
-    }
-    if (!tries[0]) snprintf(tries, sizeof tries, "; no quantization or shorter context makes it fit");
-    uint64_t ref = e.total_bytes > b.budget_bytes ? e.total_bytes : b.budget_bytes;
-    const char *unit = ref >= SL_GIB ? "GiB" : "MiB";
-    char t[32], w[32], k[32], ov[32], bud[32], kvs[64] = "";
-    if (kv != SL_KV_F16) snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(kv));
-    if (fk.max_kv > 0)
-        snprintf(kvs + strlen(kvs), sizeof kvs - strlen(kvs), " --max-kv-size %lld", (long long)fk.max_kv);
-    sl_errorf(&err, SL_EINVAL,
-              "%s: needs %s %s at --ctx %lld%s (weights %s + KV %s + overhead %s) but the budget is %s %s (%s)%s; "
-              "--force runs it anyway",
-              path, in_unit(e.total_bytes, ref, t, sizeof t), unit, (long long)ctx, kvs,
-              in_unit(e.weights_resident_bytes, ref, w, sizeof w), in_unit(e.kv_bytes, ref, k, sizeof k),
-              in_unit(e.compute_bytes + e.overhead_bytes, ref, ov, sizeof ov), in_unit(b.budget_bytes, ref, bud, sizeof bud),
-              unit, target, tries);
-    sl_fit_model_free(m);
+    if (o->force || !sl_fit_guard(path, so, o->max_memory, &err)) return 0;
     return cli_fail(&err);
 }
 
@@ -159,7 +77,7 @@ int cli_mem_begin(cli_mem_run *r, const cli_mem_opts *o) {
     return 0;
 }
 
-int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, const sl_session_opts *so,
+int cli_mem_loaded(cli_mem_run *r, const sl_model *m, const sl_session *s, const sl_session_opts *so,
                    const cli_mem_opts *o) {
     r->s = s;
     r->kv_alloc = sl_session_kv_bytes(s);
@@ -168,9 +86,9 @@ int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, cons
     /* prefetch only what RAM can hold (a forced oversized model would thrash) */
     sl_mem_host host;
     sl_mem_host_probe(&host);
-    uint64_t mapped = sl_mem_model_mapped_bytes(g->m);
+    uint64_t mapped = sl_mem_model_mapped_bytes(m);
     bool prefetch = host.available_bytes == 0 || mapped <= host.available_bytes;
-    if (sl_mem_pin_model(g->m, prefetch, o->mlock, NULL, &err)) return cli_fail(&err);
+    if (sl_mem_pin_model(m, prefetch, o->mlock, NULL, &err)) return cli_fail(&err);
     sl_mem_monitor_set(r->mon, 0, (uint64_t)sl_session_pos(s));
     return 0;
 }
@@ -198,7 +116,7 @@ void cli_mem_phase(cli_mem_run *r, const char *phase) {
     else sl_mem_monitor_phase(r->mon, phase, NULL);
 }
 
-static const char *mib(uint64_t b, char *buf, size_t cap) {
+const char *cli_mib(uint64_t b, char *buf, size_t cap) {
     double m = (double)b / (double)SL_MIB;
     if (m >= 100) snprintf(buf, cap, "%.0f", m);
     else if (m >= 1 || m == 0) snprintf(buf, cap, "%.1f", m);
@@ -212,8 +130,8 @@ void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f) {
     uint64_t rss = sl_mem_rss(), peak = sl_mem_peak_rss();
     if (peak < rss) peak = rss;
     char a[32], b[32], c[32], d[32];
-    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", mib(rss, a, 32),
-            mib(peak, b, 32), mib(used, c, 32), mib(cap, d, 32), tok_s);
+    fprintf(f, "RSS %s MiB \xc2\xb7 peak %s MiB \xc2\xb7 KV %s/%s MiB \xc2\xb7 %.1f tok/s\n", cli_mib(rss, a, 32),
+            cli_mib(peak, b, 32), cli_mib(used, c, 32), cli_mib(cap, d, 32), tok_s);
     fflush(f);
 }
 

@@ -3,10 +3,11 @@
  * pre-load guard (--max-memory, --force), weight prefetch and --mlock, the
  * --monitor time series and the status line (RSS, peak, KV, tok/s).
  *
- * Invariants: the guard uses the estimator exactly as `silica fit` does
- * (same model reading, same numbers, same budget rule) and runs before the
- * KV cache is allocated or any weight page is read; a refusal is one line
- * with the numbers and what would make it fit, exit 2; --force skips it.
+ * Invariants: the guard (src/estimate/guard.c) uses the estimator exactly
+ * as `silica fit` does (same model reading, same numbers, same budget rule)
+ * and runs before the KV cache is allocated or any weight page is read; a
+ * refusal is one line with the numbers and what would make it fit, exit 2;
+ * --force skips it.
  */
 #ifndef SILICA_CLI_MEMGUARD_H
 #define SILICA_CLI_MEMGUARD_H
@@ -38,16 +39,9 @@ typedef struct cli_mem_opts {
 /* Consume argv[*i] (and its value) when it is one of the options above. */
 int cli_mem_opt(int argc, char **argv, int *i, const char *cmd, cli_mem_opts *o, bool *matched);
 
-/* The budget `silica fit` uses for this machine (doctor's probe: the Apple
- * GPU working set, else RAM or the cgroup limit); *host filled.  False when
- * the machine's memory size is unknown. */
-bool cli_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap);
-
-/* The estimator's view of a session's KV cache (--kv, --kv-bits,
- * --kv-group-size, --max-kv-size). */
-sl_fit_kv cli_mem_fit_kv(const sl_session_opts *so);
-/* The guard: 0 (fits, forced, or nothing to estimate from) or 2 (refused,
- * printed); so->n_ctx is the context the session will be created with. */
+/* The guard (memory.h's sl_fit_guard, skipped by --force): 0 (fits, forced,
+ * or nothing to estimate from) or 2 (refused, printed); so->n_ctx is the
+ * context the session will be created with. */
 int cli_mem_guard(const char *path, const sl_session_opts *so, const cli_mem_opts *o);
 
 /* Memory bookkeeping of one run/chat process. */
@@ -61,13 +55,16 @@ typedef struct cli_mem_run {
 /* Open the monitor (before loading: phase "load"); 0 or 2 (printed). */
 int cli_mem_begin(cli_mem_run *r, const cli_mem_opts *o);
 /* After the session exists: prefetch advice + --mlock on the weights; 0 or 2. */
-int cli_mem_loaded(cli_mem_run *r, const gen_model *g, const sl_session *s, const sl_session_opts *so,
+int cli_mem_loaded(cli_mem_run *r, const sl_model *m, const sl_session *s, const sl_session_opts *so,
                    const cli_mem_opts *o);
-/* gen_opts.progress for gen_generate (ud: the cli_mem_run). */
+/* sl_gen_params.progress (ud: the cli_mem_run). */
 void cli_mem_progress(void *ud, const char *phase, int tokens);
 void cli_mem_phase(cli_mem_run *r, const char *phase);
 /* KV bytes allocated, and the share of them positions filled so far. */
 void cli_mem_kv(const cli_mem_run *r, uint64_t *used, uint64_t *cap);
+/* bytes in MiB as every human-readable memory figure of run and chat shows
+ * it: "812" (>= 100), "12.5" (>= 1, or 0), "0.04" (a short prompt's KV). */
+const char *cli_mib(uint64_t bytes, char *buf, size_t cap);
 /* "RSS 812 MiB · peak 901 MiB · KV 12.5/128 MiB · 23.4 tok/s" + newline. */
 void cli_mem_status(const cli_mem_run *r, double tok_s, FILE *f);
 /* Phase "done", stop and close the monitor; 0, or 2 when it failed (the

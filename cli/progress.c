@@ -2,7 +2,8 @@
  * progress.c — progress bars on stderr (bytes, rate, ETA), drawn only when
  * stderr is a terminal and at most ten times a second.
  *
- * Two shapes, one module: a single line redrawn with '\r' (convert), or a
+ * Two shapes, one module: a single line redrawn with '\r' (convert; ppl
+ * counts tokens instead of bytes: cli_progress_init_count), or a
  * block of lines — one per item in flight plus a total line — redrawn in
  * place with ANSI cursor movement (pull --jobs N).
  *
@@ -51,6 +52,13 @@ void cli_progress_init(cli_progress *p, const char *label) {
     p->label = label;
 }
 
+void cli_progress_init_count(cli_progress *p, const char *label, const char *unit) {
+    cli_progress_init(p, label);
+    p->unit = unit;
+}
+
+static const char *fmt_secs(double s, char *buf, size_t len);
+
 void cli_progress_cb(void *ctx, uint64_t done, uint64_t total, const char *what) {
     cli_progress *p = ctx;
     (void)what;
@@ -60,11 +68,16 @@ void cli_progress_cb(void *ctx, uint64_t done, uint64_t total, const char *what)
     p->last = t;
     double el = t - p->start, rate = el > 0 ? (double)done / el : 0;
     double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    char bar[64], a[32], b[32], r[32];
+    char bar[64], a[32], b[32], r[32], e[32];
     fmt_bar(bar, 30, done, total);
-    fprintf(stderr, "\r%s %s %3.0f%% %s/%s %s/s ETA %.0fs  ", p->label, bar, pct(done, total),
-            cli_human_bytes(done, a, sizeof a), cli_human_bytes(total, b, sizeof b),
-            cli_human_bytes((unsigned long long)rate, r, sizeof r), eta);
+    if (p->unit)
+        fprintf(stderr, "\r\033[K%s %s %3.0f%% %llu/%llu %s %.0f %s/s ETA %s", p->label, bar, pct(done, total),
+                (unsigned long long)done, (unsigned long long)total, p->unit, rate, p->unit, fmt_secs(eta, e, sizeof e));
+    else
+        fprintf(stderr, "\r%s %s %3.0f%% %s/%s %s/s ETA %.0fs  ", p->label, bar, pct(done, total),
+                cli_human_bytes(done, a, sizeof a), cli_human_bytes(total, b, sizeof b),
+                cli_human_bytes((unsigned long long)rate, r, sizeof r), eta);
+    fflush(stderr);
     p->drawn = true;
 }
 

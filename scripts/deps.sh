@@ -52,7 +52,7 @@ apt_install_missing() {
 }
 
 deps_apt() {
-    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev
+    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev libmicrohttpd-dev
         glslc libvulkan-dev) # the GPU engine: SPIR-V compiler, Vulkan headers + loader
     if [ "$build_only" -eq 1 ]; then
         apt_install_missing "${base[@]}"
@@ -61,10 +61,13 @@ deps_apt() {
     local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
     # the GPU engine's tests run on Mesa's lavapipe (a CPU Vulkan driver); vulkaninfo for diagnosis
     full+=(mesa-vulkan-drivers vulkan-tools)
+    # the web chat of `silica serve` in a real browser (tests/py/test_serve_web.py, Selenium)
+    full+=(chromium chromium-driver curl)
     # the install check (tests/py/test_install.py): the shells whose completions it runs,
     # the man page tools, and what `pkg-config --static --libs libcurl` names on Debian
     full+=(make bash bash-completion zsh fish man-db groff-base mandoc
-        libnghttp2-dev libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap-dev libzstd-dev libbrotli-dev)
+        libnghttp2-dev libidn2-dev librtmp-dev libssh2-1-dev libpsl-dev libkrb5-dev libldap-dev libzstd-dev libbrotli-dev
+        libunistring-dev) # ... and `pkg-config --static --libs libmicrohttpd` (gnutls)
     local cross=0
     if [ "${SILICA_NO_CROSS:-0}" != 1 ] && [ "$(dpkg --print-architecture)" = amd64 ]; then
         cross=1
@@ -74,7 +77,7 @@ deps_apt() {
             $SUDO dpkg --add-architecture arm64
             apt_updated=0 # the arm64 package lists must be fetched
         fi
-        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libutf8proc-dev:arm64)
+        full+=(libcjson-dev:arm64 libcmocka-dev:arm64 zlib1g-dev:arm64 libcurl4-openssl-dev:arm64 libsqlite3-dev:arm64 libssl-dev:arm64 libutf8proc-dev:arm64 libmicrohttpd-dev:arm64)
     fi
     apt_install_missing "${full[@]}"
     # libFuzzer + sanitizer runtimes for the installed clang's major version
@@ -112,7 +115,7 @@ arm64_sysroot() {
 
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
-    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc
+    local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc libmicrohttpd
         bash bash-completion@2 zsh fish groff mandoc
         shaderc vulkan-headers vulkan-loader molten-vk) missing=() p   # the GPU engine: glslc, Vulkan, MoltenVK
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -4,8 +4,12 @@ Used two ways:
   * tools/llama_cpp_check.sh runs `python tools/llama_cpp_check.py run ...` on a
     machine with a built llama.cpp: every case below is converted with silica,
     run greedily by llama.cpp (tools/llama_cpp_greedy.c, the C API, argmax),
-    and K-quant blocks are compared with llama-quantize --pure; the outcome is
-    written to tools/llama_cpp_check.result.json (committed).
+    K-quant blocks are compared with llama-quantize --pure, and every named mix
+    (Q4_K_M, Q3_K_S, IQ4_NL, ...) of three F16 sources (models/demo: 8 layers,
+    rows of 512/1024; qwen3 and phi3 reference models: rows of 64/128, GQA 4,
+    fused attn_qkv, so the row-length fallbacks run) is compared tensor by
+    tensor with llama-quantize's; the outcome is written to
+    tools/llama_cpp_check.result.json (committed).
   * tests/py/test_llama_cpp_check.py imports CASES / prepare / build_gguf /
     kquant_hashes to regenerate every GGUF with today's silica from the same
     sources and assert it is byte-identical to what llama.cpp accepted.
@@ -17,6 +21,7 @@ tokenizers version in the loop), and models/demo is used as committed.
 """
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -33,18 +38,25 @@ DEMO_PROMPT = "def fibonacci(n):\n    "
 # name, source (fixture arch or "demo"), silica convert options, prompt, tokens, context
 CASES = [
     ("demo-q4_1", "demo", [], DEMO_PROMPT, 24, 64),                       # MLX affine 4-bit -> Q4_1, lossless
-    ("demo-q4_k", "demo", ["--q-type", "Q4_K"], DEMO_PROMPT, 24, 64),
+    ("demo-q4_k", "demo", ["--q-type", "Q4_K", "--pure"], DEMO_PROMPT, 24, 64),
     ("demo-q6_k", "demo", ["--q-type", "Q6_K"], DEMO_PROMPT, 24, 64),
+    ("demo-q4_k_m", "demo", ["--q-type", "Q4_K_M"], DEMO_PROMPT, 24, 64),  # Q4_K + Q6_K attn_v/ffn_down/embd
+    # (Q3_K_M ran too: llama.cpp and silica agree on 19 of 24 greedy tokens, then a 0.04-logit
+    # near tie flips between llama.cpp's Q8_K-quantized activations and silica's; not a case here)
     ("llama-f16", "llama", ["--q-type", "F16"], PROMPT_IDS, 16, 32),      # HF float model -> F16
     ("mistral-f16", "mistral", ["--q-type", "F16"], PROMPT_IDS, 16, 32),
     ("qwen2-q8_0", "qwen2", ["--q-type", "Q8_0"], PROMPT_IDS, 16, 32),
-    ("qwen3-q4_0", "qwen3", ["--q-type", "Q4_0"], PROMPT_IDS, 16, 32),
+    ("qwen3-q4_0", "qwen3", ["--q-type", "Q4_0", "--pure"], PROMPT_IDS, 16, 32),
     ("gemma-f16", "gemma", ["--q-type", "F16"], PROMPT_IDS, 16, 32),
     ("gemma2-q8_0", "gemma2", ["--q-type", "Q8_0"], PROMPT_IDS, 16, 32),
     ("gemma3-f32", "gemma3", ["--q-type", "F32"], PROMPT_IDS, 16, 32),
     ("phi3-f16", "phi3", ["--q-type", "F16"], PROMPT_IDS, 16, 32),   # ctx 32 = original: short factors
 ]
 KQUANT_TYPES = ["Q4_K", "Q6_K"]
+# llama-quantize's named mixes (tools/quantize/quantize.cpp QUANT_OPTIONS) compared tensor by tensor
+MIXES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K_S", "Q4_K_M",
+         "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL"]
+MIX_SOURCES = ["demo", "qwen3", "phi3"]
 
 
 def bytes_to_unicode():
@@ -134,19 +146,36 @@ def kquant_source(silica, out_dir: Path) -> Path:
 
 def silica_kquant(silica, f16: Path, qtype: str, out_dir: Path) -> Path:
     out = out_dir / f"demo-silica-{qtype.lower()}.gguf"
-    silica_cmd(silica, "quantize", f16, out, "--q-type", qtype, "--force")
+    silica_cmd(silica, "quantize", f16, out, "--q-type", qtype, "--pure", "--force")
     return out
+
+
+def mix_source(silica, work: Path, src: str, out_dir: Path) -> Path:
+    """The F16 GGUF a mix starts from (silica's export of the committed source)."""
+    if src == "demo":
+        return kquant_source(silica, out_dir)
+    out = out_dir / f"{src}-f16.gguf"
+    silica_cmd(silica, "convert", source_dir(work, src), out, "--to", "gguf", "--force", "--q-type", "F16")
+    return out
+
+
+def silica_mix(silica, f16: Path, mix: str, out_dir: Path):
+    """silica quantize F16 -> mix: (output path, fallback tensors silica reported)."""
+    out = out_dir / f"{f16.stem}-silica-{mix.lower()}.gguf"
+    r = json.loads(silica_cmd(silica, "quantize", f16, out, "--q-type", mix, "--force", "--json"))
+    return out, sum(f["tensors"] for f in r.get("fallbacks", []))
 
 
 # ------------------------------------------------------------------ the run with llama.cpp
 
 
-def git_commit(repo: Path) -> str:
+def git_commit(repo: Path, env: str = "") -> str:
+    """HEAD of a git checkout; for a tree exported with `git archive`, $env names the commit."""
     try:
         return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get(env, "unknown") if env else "unknown"
 
 
 PPL_FILE = ROOT / "data" / "heldout" / "textwrap.py"
@@ -169,8 +198,8 @@ def run(silica, llama_cpp: Path, greedy: Path, work: Path):
     prepare(work)
     out_dir = work / "gguf"
     out_dir.mkdir(exist_ok=True)
-    result = {"llama_cpp_commit": git_commit(llama_cpp), "silica_head_when_run": git_commit(ROOT),
-              "prompt_ids": PROMPT_IDS, "demo_prompt": DEMO_PROMPT, "models": {}, "kquant": {}}
+    result = {"llama_cpp_commit": git_commit(llama_cpp, "LLAMA_CPP_COMMIT"), "silica_head_when_run": git_commit(ROOT),
+              "prompt_ids": PROMPT_IDS, "demo_prompt": DEMO_PROMPT, "models": {}, "kquant": {}, "mixes": {}}
     for case in CASES:
         name, src, opts, prompt, n, ctx = case
         g = build_gguf(silica, work, case, out_dir)
@@ -204,8 +233,36 @@ def run(silica, llama_cpp: Path, greedy: Path, work: Path):
             "identical_tensors": len(same), "differing_tensors": diff,
         }
         print(f"{qt}: {len(same)} identical, {len(diff)} differ", file=sys.stderr)
+    for src in MIX_SOURCES:
+        result["mixes"][src] = run_mixes(silica, bin_dir, work, src, out_dir)
     RESULT.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return result
+
+
+def run_mixes(silica, bin_dir: Path, work: Path, src: str, out_dir: Path):
+    """llama-quantize SRC-F16 MIX vs silica quantize --q-type MIX: every tensor's type and bytes,
+    and the number of row-length fallbacks llama-quantize warned about."""
+    f16 = mix_source(silica, work, src, out_dir)
+    entry = {"source": "models/demo" if src == "demo" else f"engine_models.tar.xz:{src}/f32-st",
+             "source_sha256": sha256(f16), "mixes": {}}
+    for mix in MIXES:
+        ref = out_dir / f"{src}-llama-quantize-{mix.lower()}.gguf"
+        p = subprocess.run([str(bin_dir / "llama-quantize"), str(f16), str(ref), mix], capture_output=True,
+                           text=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"llama-quantize {src} {mix}: {(p.stdout + p.stderr)[-800:]}")
+        warn = [l for l in (p.stdout + p.stderr).splitlines() if "required fallback quantization" in l]
+        n_fallback = int(warn[-1].split("WARNING:")[1].split()[0]) if warn else 0
+        want = tensor_hashes(ref)
+        got_path, silica_fallbacks = silica_mix(silica, f16, mix, out_dir)
+        got = tensor_hashes(got_path)
+        diff = sorted(k for k in want if got.get(k) != want[k])
+        entry["mixes"][mix] = {"llama_quantize": dict(sorted(want.items())), "llama_quantize_fallbacks": n_fallback,
+                               "silica_fallbacks": silica_fallbacks, "identical_tensors": len(want) - len(diff),
+                               "differing_tensors": diff, "gguf_bytes": ref.stat().st_size}
+        print(f"{src} {mix}: {len(want) - len(diff)}/{len(want)} identical, fallbacks {n_fallback} "
+              f"(silica {silica_fallbacks})", file=sys.stderr)
+    return entry
 
 
 if __name__ == "__main__":

@@ -5,15 +5,18 @@
 #   LLAMA_CPP=/path/to/llama.cpp tools/llama_cpp_check.sh [SILICA_BIN]
 #
 # LLAMA_CPP is a llama.cpp source tree built with cmake (build/bin holds
-# libllama.so and llama-quantize).  For each case of tools/llama_cpp_check.py
+# libllama.so, llama-quantize and llama-perplexity); when it is not a git
+# checkout (a `git archive` export), LLAMA_CPP_COMMIT names its commit.  For each case of tools/llama_cpp_check.py
 # (models/demo MLX 4-bit -> Q4_1, Q4_K, Q6_K; the random-weight reference
 # models of llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3 with a
 # byte-level tokenizer -> F16 / F32 / Q8_0 / Q4_0), silica writes the GGUF,
 # llama.cpp decodes greedily through its C API (tools/llama_cpp_greedy.c,
 # compiled here against LLAMA_CPP), and the json records the GGUF's sha256,
 # llama.cpp's token ids and text, and the llama.cpp commit.  Then
-# llama-quantize --pure and `silica quantize` turn the same F16 GGUF into
-# Q4_K / Q6_K and every tensor's bytes are compared.
+# llama-quantize --pure and `silica quantize --pure` turn the same F16 GGUF into
+# Q4_K / Q6_K, and llama-quantize and `silica quantize` turn three F16 GGUFs
+# (models/demo, the qwen3 and phi3 reference models) into every named mix
+# (Q4_K_M, Q3_K_S, IQ4_NL, ...); every tensor's type and bytes are compared.
 # tests/py/test_llama_cpp_check.py replays the record without llama.cpp.
 set -euo pipefail
 cd "$(dirname "$0")/.."

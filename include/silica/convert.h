@@ -50,14 +50,18 @@ typedef struct sl_quant_opts {
     const char *recipe;      /* "mixed_2_6" | "mixed_3_4" | "mixed_3_6" | "mixed_4_6" | NULL */
     const char *keep_float;  /* comma-separated name substrings kept in float, or NULL */
     sl_q_variant variant;    /* CPU (default) or GPU rounding of MLX affine */
-    sl_dtype gguf_type;      /* GGUF export: Q4_0, Q4_1, Q8_0, Q4_K, Q6_K, F16, F32 (INVALID = auto) */
+    sl_dtype gguf_type;      /* GGUF export: one type for every quantizable tensor (INVALID = auto) */
+    const sl_gguf_mix *gguf_mix; /* GGUF export: llama-quantize's mix (wins over gguf_type), or NULL */
+    bool gguf_pure;          /* with gguf_mix: llama-quantize --pure (the mix's base type everywhere) */
 } sl_quant_opts;
 
 /* One line of --report: a tensor that was (or could not be) quantized. */
 typedef struct sl_tensor_report {
-    char *name;              /* module path, e.g. model.layers.0.mlp.down_proj */
-    char status[48];         /* "quantized", "float (in 96 % group 64 != 0)", "float (--keep-float)", ... */
+    char *name;              /* module path, e.g. model.layers.0.mlp.down_proj (GGUF: the tensor name) */
+    char status[48];         /* "quantized", "float (in 96 % group 64 != 0)", "float (--keep-float)", ...
+                                GGUF: the type, "Q5_0 (Q4_K: row 320)" after a fallback */
     int bits, group_size;
+    double bpw;              /* GGUF: bits per weight of the tensor's type (bits is 0) */
     char mode[8];
     uint64_t n;              /* elements */
     double rmse, max_abs, rel;
@@ -76,6 +80,13 @@ typedef struct sl_convert_opts {
     bool report;                 /* collect per-tensor quantization error into stats */
 } sl_convert_opts;
 
+/* GGUF: `count` tensors wanted `wanted` but got `used` (row length `row` not a multiple of its block). */
+typedef struct sl_type_fallback {
+    sl_dtype wanted, used;
+    int64_t row;
+    uint32_t count;
+} sl_type_fallback;
+
 typedef struct sl_convert_stats {
     uint64_t tensors;
     uint64_t bytes_written;      /* tensor bytes */
@@ -87,6 +98,8 @@ typedef struct sl_convert_stats {
     uint64_t inexact;            /* repacks that were not exact (e.g. scale not representable in f16) */
     sl_tensor_report *report;    /* opts.report: one entry per quantizable tensor */
     size_t n_report;
+    sl_type_fallback *fallbacks; /* GGUF: tensors whose row length did not fit the chosen type, by kind */
+    size_t n_fallbacks;
 } sl_convert_stats;
 
 void sl_convert_stats_free(sl_convert_stats *st);

@@ -81,6 +81,12 @@ bool sl_path_exists(const char *path);
 char *sl_path_join(const char *a, const char *b);  /* malloc'd */
 const char *sl_path_basename(const char *p);
 bool sl_str_ends_with(const char *s, const char *suffix);
+/* The running executable's directory (no trailing slash); false if unknown. */
+bool sl_exe_dir(char *buf, size_t cap);
+/* <exe dir>/../share/silica/<rel> as `make install` lays it out (the
+ * relative part follows the install's bin and data directories); true when
+ * it exists. */
+bool sl_installed_path(const char *rel, char *buf, size_t cap);
 /* Copy a small file (config/tokenizer) atomically. */
 int sl_copy_file(const char *src, const char *dst, sl_error *err);
 

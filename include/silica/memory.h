@@ -143,6 +143,8 @@ typedef struct sl_fit_model {
     int64_t max_ctx;             /* max_position_embeddings (0 = unknown) */
     bool tied;
     uint32_t float_bytes;        /* bytes of a float parameter (torch_dtype) */
+    bool f32_compute;            /* the token embedding (or its quantization scales) is f32: a session's
+                                    KV cache defaults to f32 (sl_session_default_kv_dtype), else f16 */
     sl_fit_weight *weights;
     size_t n_weights;
     uint64_t weights_bytes;      /* exact (headers) or predicted (config only) */
@@ -269,6 +271,24 @@ typedef struct sl_fit_setup {
 } sl_fit_setup;
 int sl_fit_best_setup(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx, sl_kv_type kv, sl_fit_setup *out,
                       sl_error *err);
+
+/* ---- the guard of the generating commands (src/estimate/guard.c) ---- */
+/* The budget `silica fit` uses for this machine (doctor's probe: the Apple
+ * GPU working set, else RAM or the cgroup limit, the cgroup limit counting
+ * as the whole RAM); *host filled, target says which ("this machine (...)").
+ * False when the machine's memory size is unknown. */
+bool sl_fit_host_budget(sl_mem_host *host, sl_fit_budget *b, char *target, size_t cap);
+/* The estimator's view of the KV cache a session with these options
+ * allocates for model m (runtime.h's sl_session_opts: kv_dtype 0 takes the
+ * model's compute dtype, m->f32_compute, as sl_session_new does). */
+struct sl_session_opts;
+sl_fit_kv sl_fit_kv_for_session(const struct sl_session_opts *so, const sl_fit_model *m);
+/* Will the model at path, with a session of these options (so->n_ctx
+ * positions), fit max_memory bytes (0: this machine's budget)?  0 when it
+ * fits or nothing can be estimated (unknown machine, unreadable model);
+ * SL_EINVAL with one line — the numbers, the budget and what would make it
+ * fit — when it does not. */
+int sl_fit_guard(const char *path, const struct sl_session_opts *so, uint64_t max_memory, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -25,9 +25,11 @@
  *    inputs (groups holding NaN/Inf are not matched).
  *  - sl_q_gguf_dequantize is bit-identical to gguf-py quants.dequantize;
  *    sl_q_gguf_quantize to gguf-py quants.quantize for Q4_0, Q4_1, Q5_0,
- *    Q5_1, Q8_0.  gguf-py has no Q4_K / Q6_K quantizer: those follow
- *    llama.cpp's reference quantize_row_q4_K_ref / q6_K_ref algorithm (and
- *    matched ggml's reference built without FMA contraction, byte for byte).
+ *    Q5_1, Q8_0.  gguf-py has no K-quant / IQ4_NL quantizer: Q2_K..Q6_K
+ *    follow llama.cpp's quantize_row_qN_K_ref, IQ4_NL its quantize_iq4_nl
+ *    (ntry 7, no imatrix), and match llama-quantize's output byte for byte
+ *    (tools/llama_cpp_check.result.json; ggml's reference has no FMA
+ *    contraction, nor has silica).
  *
  * Errors: SL_EINVAL for bad sizes / NULL buffers, SL_EUNSUPPORTED for a
  * bits / group size / mode / dtype combination that the format does not
@@ -36,6 +38,7 @@
 #ifndef SILICA_QUANT_H
 #define SILICA_QUANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,10 +108,54 @@ int sl_q_fp_dequantize(sl_q_mode mode, const uint32_t *wq, const uint8_t *scales
 /* Dequantize n elements (a multiple of the block size) of Q4_0, Q4_1, Q5_0,
  * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or IQ4_NL to f32. */
 int sl_q_gguf_dequantize(sl_dtype type, const void *blocks, size_t n, float *out, sl_error *err);
-/* Quantize n f32 elements to Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K. */
+/* Quantize n f32 elements to Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K,
+ * Q5_K, Q6_K or IQ4_NL (llama.cpp's quantizers without importance matrix:
+ * what llama-quantize writes, byte for byte). */
 int sl_q_gguf_quantize(sl_dtype type, const float *src, size_t n, void *blocks, sl_error *err);
 int sl_q_gguf_can_dequantize(sl_dtype type);
 int sl_q_gguf_can_quantize(sl_dtype type);
+
+/* ---- llama-quantize's named mixes (llama.cpp src/llama-quant.cpp) ------- */
+
+typedef struct sl_gguf_mix {
+    const char *name;       /* "Q4_K_M", as llama-quantize spells it */
+    int ftype;              /* llama_ftype (general.file_type) */
+    sl_dtype base;          /* the type most tensors get */
+    const char *alias_of;   /* "Q4_K" -> "Q4_K_M" (llama-quantize's aliases), else NULL */
+} sl_gguf_mix;
+
+/* The i-th mix (NULL past the end); a mix by name (case-insensitive) or NULL. */
+const sl_gguf_mix *sl_gguf_mix_at(size_t i);
+const sl_gguf_mix *sl_gguf_mix_find(const char *name);
+
+/* What the rules need from the model (GGUF <arch>.block_count, head_count,
+ * head_count_kv, expert_count). */
+typedef struct sl_gguf_mix_model {
+    const char *arch;       /* general.architecture */
+    int n_layer, n_head, n_head_kv, n_expert;
+} sl_gguf_mix_model;
+
+typedef struct sl_gguf_mix_tensor {
+    const char *name;       /* GGUF tensor name (blk.N.attn_v.weight) */
+    int ndim;
+    int64_t shape[4];       /* row-major: shape[ndim-1] is the row length */
+    sl_dtype type;          /* what the tensor is kept as when not quantized */
+} sl_gguf_mix_tensor;
+
+typedef struct sl_gguf_mix_choice {
+    sl_dtype type;          /* the type written */
+    sl_dtype wanted;        /* the rules' choice before the row-length fallback (== type: none) */
+    bool quantize;          /* llama.cpp quantizes this tensor at all (else: kept as .type) */
+} sl_gguf_mix_choice;
+
+/* llama-quantize's choice for every tensor (out[i] for t[i]); pure = --pure
+ * (the base type everywhere, fallback kept). */
+int sl_gguf_mix_plan(const sl_gguf_mix *mix, bool pure, const sl_gguf_mix_model *m,
+                     const sl_gguf_mix_tensor *t, size_t n, sl_gguf_mix_choice *out, sl_error *err);
+/* Does llama.cpp quantize a tensor of this name and shape (2+ dims, *weight, no norm...)? */
+bool sl_gguf_mix_quantizable(const char *name, int ndim, const int64_t *shape);
+/* Bits per weight of the mix on Llama-3-8B's shapes (what --help quotes). */
+double sl_gguf_mix_reference_bpw(const sl_gguf_mix *mix);
 
 /* ---- lossless repacking ------------------------------------------------- */
 

@@ -3,8 +3,9 @@
  * the sampler, and small helpers the CLI shares.
  *
  * Invariants:
- *  - A session owns its KV cache (f16 by default, f32, or MLX-style affine
- *    4/8-bit codes) sized at creation; nothing grows later.  Without
+ *  - A session owns its KV cache (f16, f32, or MLX-style affine 4/8-bit
+ *    codes; by default the model's compute dtype: f32 for f32 weights, else
+ *    f16) sized at creation; nothing grows later.  Without
  *    max_kv, evaluating past n_ctx is an error, never a reallocation or an
  *    overwrite; sliding-window layers hold only a window-sized ring.  With
  *    max_kv (a rotating cache, mlx_lm's RotatingKVCache) positions grow
@@ -12,7 +13,9 @@
  *    sinks) and the most recent max_kv - kv_keep, the oldest others being
  *    overwritten.
  *  - sl_session_eval processes tokens in batches (matrix-matrix work, one
- *    pass over each weight per batch); generation is one token per call.
+ *    pass over each weight per batch); generation is one token per call, or
+ *    one token of each of several sessions per call (sl_session_eval_multi),
+ *    with the same bits as alone.
  *  - Work is spread over the session's thread pool (pthreads); results do
  *    not depend on the number of threads (each output element is computed
  *    by exactly one thread in a fixed order).
@@ -39,7 +42,7 @@ typedef struct sl_session sl_session;
 typedef struct sl_session_opts {
     int n_ctx;          /* positions the KV cache holds (> 0); with max_kv only
                            longrope's factor choice uses it */
-    sl_dtype kv_dtype;  /* SL_F16 (default when 0) or SL_F32; with kv_bits: scale/bias dtype */
+    sl_dtype kv_dtype;  /* SL_F16 or SL_F32 (0: sl_session_default_kv_dtype); with kv_bits: scale/bias dtype */
     int n_threads;      /* 0 = physical cores */
     int batch;          /* prompt tokens per forward batch (0 = 64) */
     int kv_bits;        /* 0: kv_dtype; 4 or 8: MLX affine codes, scale + bias per group */
@@ -54,6 +57,11 @@ typedef struct sl_session_opts {
 #define SL_KV_MAX_POS (1 << 30)    /* position limit of a rotating session */
 
 int sl_session_new(const sl_model *m, const sl_session_opts *opts, sl_session **out, sl_error *err);
+/* The KV dtype a session uses when kv_dtype is 0: the model's compute dtype,
+ * as mlx_lm and transformers cache keys and values in it — SL_F32 when the
+ * token embedding is f32 (or a quantized one has f32 scales), else SL_F16
+ * (f16 and bf16 weights, GGUF block types). */
+sl_dtype sl_session_default_kv_dtype(const sl_model *m);
 void sl_session_free(sl_session *s);
 /* Forget the cache (position back to 0). */
 void sl_session_reset(sl_session *s);
@@ -75,6 +83,19 @@ const char *sl_session_device(const sl_session *s, const char **note);
  * position's.  Fails (nothing changed) if an id is out of range or the
  * tokens do not fit the context. */
 int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err);
+
+/* One decoding step for several sessions of the same model: ids[t] is fed
+ * to ss[t] at its own position, all n tokens through ONE forward pass (the
+ * matmuls see n rows, each weight is read once; norms and RoPE per row;
+ * attention per session over its own KV cache).  logits (may be NULL)
+ * receives n rows of vocab_size floats, row t bit-identical to what
+ * sl_session_eval(ss[t], &ids[t], 1, ...) gives.  The first session's
+ * threads do the work (its workspace grows to n rows, kept for the next
+ * call).  Sessions on the GPU (silica/gpu.h) each take their token alone
+ * through the GPU engine (same contract; n forward passes).  Fails (nothing
+ * changed) on a NULL, repeated or foreign session, sessions on different
+ * engines (CPU and GPU), an id out of range or a full context. */
+int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err);
 
 /* ---- KV cache sizes: one formula for the session and the estimator ---- */
 

@@ -69,6 +69,15 @@ typedef struct sl_tok_ids {
     size_t n, cap;
 } sl_tok_ids;
 
+/* Bytes of the longest valid UTF-8 prefix of s[0..n) (the strict rules the
+ * encoder's repair uses: no overlongs, surrogates or code points past
+ * U+10FFFF): n when all of it is valid.  U+0000 counts as valid. */
+size_t sl_utf8_valid_prefix(const char *s, size_t n);
+/* s[0..n) repaired as encode does (each maximal invalid subpart -> U+FFFD):
+ * malloc'd, NUL-terminated, its length in *out_len (may be NULL); NULL when
+ * out of memory. */
+char *sl_utf8_lossy(const char *s, size_t n, size_t *out_len);
+
 /* Append the ids of text[0..len) to *out (out->n is not reset). */
 int sl_tok_encode(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out, sl_error *err);
 void sl_tok_ids_free(sl_tok_ids *ids);

@@ -237,6 +237,9 @@ void sl_convert_stats_free(sl_convert_stats *st) {
     free(st->report);
     st->report = NULL;
     st->n_report = 0;
+    free(st->fallbacks);
+    st->fallbacks = NULL;
+    st->n_fallbacks = 0;
 }
 
 static const char *dir_stem(sl_format f) {
@@ -332,7 +335,7 @@ int sl_convert_path(const char *src, const char *dst, const sl_convert_opts *o, 
     if (o->layout == SL_LAYOUT_MLX) mrc = sl_convert_to_mlx(src, dst, o, st, err);
     else if (o->layout == SL_LAYOUT_HF) mrc = sl_convert_to_hf(src, dst, o, st, err);
     else if (o->to == SL_FMT_GGUF && ((sl_path_is_dir(src) && sl_convert_is_model_dir(src)) || o->q.enabled ||
-                                      o->q.gguf_type != SL_DTYPE_INVALID))
+                                      o->q.gguf_type != SL_DTYPE_INVALID || o->q.gguf_mix))
         mrc = sl_convert_to_gguf(src, dst, o, st, err);
     if (mrc >= 0) {
         if (st == &local) sl_convert_stats_free(st);

@@ -109,6 +109,8 @@ typedef struct sl_out_tensor {
     uint64_t params;          /* parameters this output stands for (0 for scales/biases) */
     uint32_t shard;
     bool report;              /* collect quantization error for --report */
+    sl_dtype gguf_wanted;     /* GGUF mix: the type the rules chose before a row-length fallback
+                                 (SL_DTYPE_INVALID, or == dtype: no fallback) */
 } sl_out_tensor;
 
 typedef struct sl_plan {
@@ -130,6 +132,8 @@ int sl_plan_write_file(sl_plan *p, uint32_t shard, sl_format fmt, const char *pa
 /* Greedy mlx-lm make_shards in plan order (new shard when size + nbytes > limit);
  * returns the number of shards. */
 uint32_t sl_plan_shard(sl_plan *p, uint64_t limit);
+/* --report line of a GGUF tensor: its type (and the fallback), bits per weight, error stats s (may be NULL). */
+int sl_plan_report_gguf(sl_plan *p, const sl_out_tensor *o, const sl_q_stats *s, sl_error *err);
 /* Append a per-tensor report entry (quantization error stats). */
 int sl_plan_report(sl_plan *p, const char *name, const char *status, const sl_qparams *q, const sl_q_stats *s,
                    sl_error *err);

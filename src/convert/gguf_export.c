@@ -15,8 +15,11 @@
  *    pad ids, add_bos_token, chat_template;
  *  - tensors renamed to llama.cpp's names; llama-family q_proj / k_proj rows
  *    permuted (HF rotate-half -> adjacent pairs); norms and biases in F32;
- *    matrices in --q-type (default F16), except MLX affine 4-bit weights,
- *    which become Q4_1 losslessly (same codes, scales and biases).
+ *    matrices in F16 (or --dtype), except MLX affine 4-bit weights, which
+ *    become Q4_1 losslessly (same codes, scales and biases); with --q-type
+ *    a llama-quantize mix (src/quant/quant_mix.c) picks each matrix's type,
+ *    rows that do not fit falling back as llama.cpp's do (counted in the
+ *    stats for the caller to report).
  *
  * The hyper-parameters are config.json as the engine parses it
  * (sl_model_config_parse); the family's row of the architecture table
@@ -192,7 +195,7 @@ static double longrope_attn(const sl_model_config *c) {
 }
 
 static int arch_metadata(cJSON *m, const sl_arch_info *a, const pj *cfg, const sl_model_config *c, const char *name,
-                         sl_dtype main_type, sl_error *err) {
+                         int ftype, bool quantized, sl_error *err) {
     char k[128];
     const char *arch = a->gguf_arch;
     if (a->rope_local_theta > 0 && (c->rope_local.type != SL_ROPE_DEFAULT || c->rope.type == SL_ROPE_LLAMA3))
@@ -200,8 +203,8 @@ static int arch_metadata(cJSON *m, const sl_arch_info *a, const pj *cfg, const s
                          c->rope.type == SL_ROPE_LLAMA3 ? "llama3" : "scaled");
     int rc = kv_str(m, "general.architecture", arch);
     rc |= kv_str(m, "general.name", name);
-    rc |= kv_u32(m, "general.file_type", ftype_of(main_type));
-    if (sl_dtype_get(main_type)->is_quant) rc |= kv_u32(m, "general.quantization_version", 2);
+    rc |= kv_u32(m, "general.file_type", ftype);
+    if (quantized) rc |= kv_u32(m, "general.quantization_version", 2);
 #define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
     int64_t ctx = c->max_position_embeddings;
     rc |= kv_u32(m, K("context_length"), ctx);
@@ -478,12 +481,120 @@ static bool fits_blocks(sl_dtype t, uint64_t K) {
     return d && K % d->block_elems == 0;
 }
 
-static int write_gguf(sl_plan *p, const char *dst, cJSON *meta, sl_error *err) {
-    for (size_t i = 0; i < p->n; i++) p->total += sl_plan_nbytes(&p->t[i]);
-    return sl_plan_write_file(p, 0, SL_FMT_GGUF, dst, meta, err);
+/* ---- llama-quantize's mixes (src/quant/quant_mix.c) ---- */
+
+/* The mix the options ask for, or NULL (no mix: the per-tensor types the
+ * pipeline picks).  A bare gguf_type is that type everywhere (--pure);
+ * quantizing with nothing named is the Q4_0 mix. */
+static const sl_gguf_mix *opts_mix(const sl_convert_opts *o, bool *pure) {
+    *pure = o->q.gguf_pure;
+    if (o->q.gguf_mix) return o->q.gguf_mix;
+    if (o->q.gguf_type != SL_DTYPE_INVALID) {
+        *pure = true;
+        return sl_gguf_mix_find(sl_dtype_name(o->q.gguf_type));
+    }
+    return o->q.enabled ? sl_gguf_mix_find("Q4_0") : NULL;
 }
 
-/* GGUF -> GGUF with another tensor type (silica quantize model.gguf out.gguf). */
+static int note_fallback(sl_convert_stats *st, sl_dtype wanted, sl_dtype used, int64_t row, sl_error *err) {
+    if (!st) return 0;
+    for (size_t i = 0; i < st->n_fallbacks; i++) {
+        sl_type_fallback *f = &st->fallbacks[i];
+        if (f->wanted == wanted && f->used == used && f->row == row) {
+            f->count++;
+            return 0;
+        }
+    }
+    sl_type_fallback *f = realloc(st->fallbacks, (st->n_fallbacks + 1) * sizeof *f);
+    if (!f) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    st->fallbacks = f;
+    f[st->n_fallbacks++] = (sl_type_fallback){wanted, used, row, 1};
+    return 0;
+}
+
+/* The mix's type for every planned tensor (ch[i] for p->t[i]; caller frees). */
+static int plan_mix(sl_plan *p, const sl_gguf_mix *mix, bool pure, const sl_gguf_mix_model *m,
+                    sl_gguf_mix_choice **out, sl_error *err) {
+    sl_gguf_mix_tensor *t = calloc(p->n ? p->n : 1, sizeof *t);
+    sl_gguf_mix_choice *ch = calloc(p->n ? p->n : 1, sizeof *ch);
+    int rc = t && ch ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        const sl_out_tensor *o = &p->t[i];
+        int nd = o->ndim < 4 ? o->ndim : 4;
+        t[i] = (sl_gguf_mix_tensor){.name = o->name, .ndim = nd, .type = o->dtype};
+        memcpy(t[i].shape, o->shape + (o->ndim - nd), (size_t)nd * sizeof *t[i].shape);
+    }
+    if (!rc) rc = sl_gguf_mix_plan(mix, pure, m, t, p->n, ch, err);
+    for (size_t i = 0; !rc && i < p->n; i++)
+        if (ch[i].quantize && ch[i].type != ch[i].wanted)
+            rc = note_fallback(p->st, ch[i].wanted, ch[i].type, p->t[i].shape[p->t[i].ndim - 1], err);
+    free(t);
+    if (rc) {
+        free(ch);
+        ch = NULL;
+    }
+    *out = ch;
+    return rc;
+}
+
+/* <arch>.<key> of typed GGUF metadata as an integer (first element of an array), or 0. */
+static int meta_int(const cJSON *meta, const char *arch, const char *key) {
+    char k[160];
+    snprintf(k, sizeof k, "%s.%s", arch ? arch : "", key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, k), "value");
+    if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+}
+
+/* GGUF stats: parameters, bytes, bits per weight over every tensor (llama-quantize's BPW). */
+static void gguf_totals(const sl_plan *p, sl_convert_stats *st) {
+    if (!st) return;
+    uint64_t elems = 0, bytes = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        uint64_t e = 1;
+        for (int d = 0; d < p->t[i].ndim; d++) e *= (uint64_t)p->t[i].shape[d];
+        elems += e;
+        bytes += sl_plan_nbytes(&p->t[i]);
+    }
+    st->params = elems;
+    st->model_bytes = bytes;
+    st->bits_per_weight = elems ? (double)bytes * 8.0 / (double)elems : 0;
+}
+
+static int layer_num(const char *name) {
+    int l = -1;
+    return sscanf(name, "blk.%d.", &l) == 1 ? l : -1;
+}
+
+static int cmp_report_gguf(const void *a, const void *b) {
+    const sl_tensor_report *x = a, *y = b;
+    int lx = layer_num(x->name), ly = layer_num(y->name);
+    return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x->name, y->name);
+}
+
+/* --report: a line for every tensor not quantized on the way (copies, Q4_1
+ * repacks), then all in llama.cpp's order (block, name). */
+static int finish_report(sl_plan *p, sl_error *err) {
+    if (!p->st || !p->o->report) return 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const sl_out_tensor *o = &p->t[i];
+        if (o->kind == SL_OUT_GGUF_Q && o->report) continue;   /* produce_gguf_q reported it */
+        int rc = sl_plan_report_gguf(p, o, NULL, err);
+        if (rc) return rc;
+    }
+    qsort(p->st->report, p->st->n_report, sizeof *p->st->report, cmp_report_gguf);
+    return 0;
+}
+
+static int write_gguf(sl_plan *p, const char *dst, cJSON *meta, sl_error *err) {
+    for (size_t i = 0; i < p->n; i++) p->total += sl_plan_nbytes(&p->t[i]);
+    int rc = sl_plan_write_file(p, 0, SL_FMT_GGUF, dst, meta, err);
+    if (!rc) gguf_totals(p, p->st);
+    if (!rc) rc = finish_report(p, err);
+    return rc;
+}
+
+/* GGUF -> GGUF with llama-quantize's mix (silica quantize model.gguf out.gguf). */
 static int requantize_gguf(const char *src, const char *dst, const sl_convert_opts *o, sl_convert_stats *st,
                            sl_error *err) {
     sl_checkpoint *ck = NULL;
@@ -493,27 +604,43 @@ static int requantize_gguf(const char *src, const char *dst, const sl_convert_op
         sl_checkpoint_close(ck);
         return sl_errorf(err, SL_EUNSUPPORTED, "%s: quantize expects a model directory or a GGUF file", src);
     }
-    sl_dtype target = o->q.gguf_type != SL_DTYPE_INVALID ? o->q.gguf_type : SL_Q4_0;
+    bool pure = false;
+    const sl_gguf_mix *mix = opts_mix(o, &pure);
+    if (!mix) mix = sl_gguf_mix_find("Q4_0");
     sl_plan p = {.o = o, .st = st, .ck = ck};
     cJSON *meta = NULL;
+    sl_gguf_mix_choice *ch = NULL;
     rc = sl_gguf_checkpoint_metadata(ck, &meta, err);
     for (size_t i = 0; !rc && i < ck->n_tensors; i++) {
         const sl_tensor *t = &ck->tensors[i];
         sl_out_tensor ot = {.name = t->name, .ndim = t->ndim, .src = t, .dtype = t->dtype, .kind = SL_OUT_COPY,
                             .params = t->numel};
         memcpy(ot.shape, t->shape, sizeof ot.shape);
-        uint64_t K = t->ndim ? (uint64_t)t->shape[t->ndim - 1] : 0;
-        bool can_read = sl_dtype_get(t->dtype)->is_float || sl_q_gguf_can_dequantize(t->dtype);
-        if (t->ndim == 2 && sl_str_ends_with(t->name, ".weight") && can_read && fits_blocks(target, K) &&
-            fits_blocks(t->dtype, K) && t->dtype != target) {
-            ot.kind = SL_OUT_GGUF_Q;
-            ot.dtype = target;
-        }
         rc = sl_plan_add(&p, &ot, err);
     }
+    if (!rc) {
+        const char *arch = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(meta, "general.architecture"), "value"));
+        sl_gguf_mix_model m = {.arch = arch, .n_layer = meta_int(meta, arch, "block_count"),
+                               .n_head = meta_int(meta, arch, "attention.head_count"),
+                               .n_head_kv = meta_int(meta, arch, "attention.head_count_kv"),
+                               .n_expert = meta_int(meta, arch, "expert_count")};
+        rc = plan_mix(&p, mix, pure, &m, &ch, err);
+    }
+    for (size_t i = 0; !rc && i < p.n; i++) {
+        sl_out_tensor *ot = &p.t[i];
+        const sl_tensor *t = ot->src;
+        bool can_read = sl_dtype_get(t->dtype)->is_float || sl_q_gguf_can_dequantize(t->dtype);
+        if (ch[i].quantize && ch[i].type != t->dtype && can_read) {
+            ot->kind = SL_OUT_GGUF_Q;
+            ot->dtype = ch[i].type;
+            ot->gguf_wanted = ch[i].wanted;
+            ot->report = o->report;
+        }
+    }
     if (!rc && meta) {
-        rc = kv_u32(meta, "general.file_type", ftype_of(target));
-        if (!rc && sl_dtype_get(target)->is_quant) rc = kv_u32(meta, "general.quantization_version", 2);
+        rc = kv_u32(meta, "general.file_type", mix->ftype);
+        if (!rc && sl_dtype_get(mix->base)->is_quant) rc = kv_u32(meta, "general.quantization_version", 2);
         if (rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     }
     if (!rc) {
@@ -521,6 +648,7 @@ static int requantize_gguf(const char *src, const char *dst, const sl_convert_op
         else rc = write_gguf(&p, dst, meta, err);
     }
     if (st) st->bytes_written = p.done;
+    free(ch);
     cJSON_Delete(meta);
     sl_plan_free(&p);
     sl_checkpoint_close(ck);
@@ -554,6 +682,26 @@ static int rope_tensors(sl_plan *p, const sl_model_config *c, sl_tensor t[2], fl
         if (rc) return rc;
     }
     return 0;
+}
+
+/* Export: the mix's type for every matrix (MLX affine 4-bit stays a lossless Q4_1 repack where the
+ * mix says Q4_1). */
+static int export_mix(sl_plan *p, const sl_gguf_mix *mix, bool pure, const sl_arch_info *arch,
+                      const sl_model_config *mc, sl_error *err) {
+    sl_gguf_mix_model m = {.arch = arch->gguf_arch, .n_layer = mc->n_layers, .n_head = mc->n_heads,
+                           .n_head_kv = mc->n_kv_heads};
+    sl_gguf_mix_choice *ch = NULL;
+    int rc = plan_mix(p, mix, pure, &m, &ch, err);
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        sl_out_tensor *ot = &p->t[i];
+        if (!ch[i].quantize || (ot->kind != SL_OUT_GGUF_Q && ot->kind != SL_OUT_Q4_1_FROM_AFFINE)) continue;
+        bool lossless = ot->src_scales && ot->q.bits == 4 && ch[i].type == SL_Q4_1;
+        ot->kind = lossless ? SL_OUT_Q4_1_FROM_AFFINE : SL_OUT_GGUF_Q;
+        ot->dtype = ch[i].type;
+        ot->gguf_wanted = ch[i].wanted;
+    }
+    free(ch);
+    return rc;
 }
 
 /* config.json parsed as the engine parses it (the GGUF's hyper-parameters). */
@@ -670,6 +818,10 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
         }
         rc = sl_plan_add(&p, &ot, err);
     }
+    bool pure = false;
+    const sl_gguf_mix *mix = opts_mix(o, &pure);
+    if (!rc && mix) rc = export_mix(&p, mix, pure, arch, &mc, err);
+    for (size_t i = 0; !rc && i < p.n; i++) p.t[i].report = o->report && p.t[i].kind == SL_OUT_GGUF_Q;
     if (!rc) qsort(p.t, p.n, sizeof *p.t, cmp_out);
     if (!rc) {
         meta = cJSON_CreateObject();
@@ -677,14 +829,12 @@ int sl_convert_to_gguf(const char *src, const char *dst, const sl_convert_opts *
     }
     if (!rc) {
         const char *base = sl_path_basename(src);
-        rc = arch_metadata(meta, arch, cfg, &mc, base && *base ? base : "model", want, err);
+        rc = arch_metadata(meta, arch, cfg, &mc, base && *base ? base : "model", mix ? mix->ftype : ftype_of(want),
+                           sl_dtype_get(mix ? mix->base : want)->is_quant, err);
     }
     if (!rc) rc = tokenizer_metadata(meta, src, arch->model_type, cfg, (long long)cfg_num(cfg, "vocab_size", 0), err);
     if (!rc) rc = write_gguf(&p, dst, meta, err);
-    if (st) {
-        st->bytes_written = p.done;
-        for (size_t i = 0; i < p.n; i++) st->params += p.t[i].params;
-    }
+    if (st) st->bytes_written = p.done;
     cJSON_Delete(meta);
     sl_plan_free(&p);
     pj_free(cfg);

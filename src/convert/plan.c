@@ -416,7 +416,8 @@ static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_e
     uint64_t rows = K ? numel / K : 0;
     const sl_dtype_info *di = sl_dtype_get(o->dtype);
     size_t rowb = (size_t)(K / di->block_elems * di->block_bytes);
-    float *f = malloc(K * 4);
+    bool is_float = o->dtype == SL_F32 || o->dtype == SL_F16 || o->dtype == SL_BF16;
+    float *f = malloc(K * 4), *back = o->report ? malloc(K * 4) : NULL;
     uint8_t *ob = malloc(rowb ? rowb : 1);
     row_reader rr = {0};
     if (o->src_scales) {
@@ -425,27 +426,51 @@ static int produce_gguf_q(sl_plan *p, const sl_out_tensor *o, sl_writer *w, sl_e
         rr.sb = malloc(K * ssz + 1);
         rr.bb = malloc(K * ssz + 1);
     }
-    int rc = f && ob && (!o->src_scales || (rr.wb && rr.sb && rr.bb)) ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
+    int rc = f && ob && (!o->report || back) && (!o->src_scales || (rr.wb && rr.sb && rr.bb))
+                 ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
+    sl_q_stats qs = {0};
     for (uint64_t r = 0; !rc && r < rows; r++) {
         uint64_t sr = permuted_row(r, rows, o->permute_heads, o->unpermute);
         rc = read_row_f32(o, sr, K, &rr, f, err);
         if (rc) break;
         if (o->add != 0.0f) add_rounded(f, (size_t)K, o->add, t->dtype);
-        if (o->dtype == SL_F32 || o->dtype == SL_F16 || o->dtype == SL_BF16) {
+        if (is_float) {
             if (!sl_convert(SL_F32, f, o->dtype, ob, (size_t)K)) rc = sl_errorf(err, SL_EUNSUPPORTED, "bad dtype");
+            if (!rc && back) sl_convert(o->dtype, ob, SL_F32, back, (size_t)K);
         } else {
             rc = sl_q_gguf_quantize(o->dtype, f, (size_t)K, ob, err);
+            if (!rc && back) rc = sl_q_gguf_dequantize(o->dtype, ob, (size_t)K, back, err);
         }
+        if (!rc && back) sl_q_error_stats(&qs, f, back, (size_t)K);
         if (!rc) rc = sl_writer_write(w, ob, rowb, err);
         if (!rc && (r % 256 == 255 || r + 1 == rows)) rc = tick(p, rowb * (r % 256 + 1), o->name, err);
     }
+    if (!rc && o->report) rc = sl_plan_report_gguf(p, o, &qs, err);
     free(f);
+    free(back);
     free(ob);
     free(rr.wb);
     free(rr.sb);
     free(rr.bb);
     sl_checkpoint_release(p->ck, t);
     if (rc) sl_error_prefix(err, "tensor '%s': ", o->name);
+    return rc;
+}
+
+int sl_plan_report_gguf(sl_plan *p, const sl_out_tensor *o, const sl_q_stats *s, sl_error *err) {
+    char status[48];
+    const char *ty = sl_dtype_name(o->dtype);
+    if (o->gguf_wanted != SL_DTYPE_INVALID && o->gguf_wanted != o->dtype)
+        snprintf(status, sizeof status, "%s (%s: row %lld)", ty, sl_dtype_name(o->gguf_wanted),
+                 (long long)o->shape[o->ndim - 1]);
+    else
+        snprintf(status, sizeof status, "%s", ty);
+    size_t before = p->st ? p->st->n_report : 0;
+    int rc = sl_plan_report(p, o->name, status, NULL, s, err);
+    if (!rc && p->st && p->st->n_report > before) {
+        const sl_dtype_info *d = sl_dtype_get(o->dtype);
+        p->st->report[before].bpw = 8.0 * d->block_bytes / d->block_elems;
+    }
     return rc;
 }
 

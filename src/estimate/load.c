@@ -2,7 +2,8 @@
  * load.c — what `silica fit MODEL` names: a model directory or weights file
  * (headers only, via sl_checkpoint_open), a directory holding only a
  * config.json (pre-download), a config.json, or a catalog name
- * (data/models/NAME.json; SILICA_DATA_DIR overrides the data directory).
+ * (data/models/NAME.json: $SILICA_DATA_DIR, else the installed copy, else
+ * the source tree's).
  *
  * Invariants: catalog names are plain ([A-Za-z0-9._-], no '/'), so a name
  * can never escape the catalog directory; a missing path that is not a
@@ -27,9 +28,12 @@
 
 /* ---- catalog ---- */
 
+/* $SILICA_DATA_DIR/models, else the installed share/silica/data/models
+ * (sl_installed_path), else the source tree's data/models. */
 const char *sl_fit_catalog_dir(void) {
     static char dir[1024];
     const char *e = getenv("SILICA_DATA_DIR");
+    if (!(e && *e) && sl_installed_path("data/models", dir, sizeof dir)) return dir;
     snprintf(dir, sizeof dir, "%s/models", e && *e ? e : SILICA_DATA_DIR);
     return dir;
 }

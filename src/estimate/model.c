@@ -298,6 +298,7 @@ static int read_shape(sl_fit_model *m, const cJSON *cfg, const char *where, sl_e
         if (!tensors)
             fit_note(m, "%s: field 'torch_dtype' %s: assumed bfloat16 weights", where, dt ? "not a float type" : "missing");
     }
+    m->f32_compute = m->float_bytes == 4;   /* config only; a checkpoint's embedding decides below */
     count_sliding(m, cfg, text);
 out:
     cJSON_Delete(empty);
@@ -340,6 +341,10 @@ static int totals(sl_fit_model *m, sl_error *err) {
 
 /* ---- from a checkpoint's headers ---- */
 
+static bool is_embed_name(const char *n) {
+    return strstr(n, "embed_tokens") || strstr(n, "token_embd") || strstr(n, "wte.");
+}
+
 static bool is_linear_name(const char *n, int ndim) {
     return ndim >= 2 && sl_str_ends_with(n, ".weight") && !strstr(n, "norm");
 }
@@ -361,6 +366,7 @@ int fit_model_from_checkpoint(sl_checkpoint *ck, const char *name, sl_fit_model 
     int rc = 0;
     bool mlx_quant = false, assumed_bits = false;
     uint64_t by_dtype[SL_DTYPE_COUNT] = {0};
+    int emb_dt = -1, emb_scale_dt = -1;
     for (size_t i = 0; i < ck->n_tensors && !rc; i++) {
         const sl_tensor *t = &ck->tensors[i];
         uint64_t rows = 1, cols = t->numel;
@@ -369,6 +375,10 @@ int fit_model_from_checkpoint(sl_checkpoint *ck, const char *name, sl_fit_model 
             rows = t->numel / cols;
         }
         if ((unsigned)t->dtype < SL_DTYPE_COUNT) by_dtype[t->dtype] += t->nbytes;
+        if (is_embed_name(t->name)) {   /* the compute dtype, as sl_session_default_kv_dtype reads it */
+            if (sl_str_ends_with(t->name, ".weight")) emb_dt = (int)t->dtype;
+            else if (sl_str_ends_with(t->name, ".scales")) emb_scale_dt = (int)t->dtype;
+        }
         bool linear = is_linear_name(t->name, t->ndim);
         int bits;
         bool assumed;
@@ -402,6 +412,8 @@ int fit_model_from_checkpoint(sl_checkpoint *ck, const char *name, sl_fit_model 
                      sl_dtype_name((sl_dtype)best));
             if (best == SL_F32) m->float_bytes = 4;
         }
+        if (emb_dt >= 0)
+            m->f32_compute = emb_dt == SL_F32 || ((emb_dt == SL_U32 || emb_dt == SL_I32) && emb_scale_dt == SL_F32);
         m->from_headers = true;
         mark_high_bits(m);
         rc = totals(m, err);

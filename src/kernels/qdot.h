@@ -84,6 +84,15 @@ int sl_qd_x24_ok(int bits, int gs, size_t cols);
 void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
 typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                                    const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs);
+/* The same dot as a GEMM tile for prompts: out[t * ldo + r] = the dot of
+ * row r (codes + r * ldc; scales, biases + r * lds bytes) and token t, the
+ * token prepared at act + t * lda as xsum[G], d[G] (f32), then its planes,
+ * for r < nr, t < nt; bit for bit the set's one-token dot (each pair keeps
+ * the dot's f32 chain; codes are unpacked once per row for all tokens of a
+ * tile).  NULL: the caller loops the dot. */
+typedef void (*sl_qd_affine24_mm_fn)(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                                     size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt,
+                                     size_t cols, int gs, float *out, size_t ldo);
 /* The portable definition of the same sums (tests; exact integer group sums). */
 float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                            const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits);
@@ -98,7 +107,8 @@ float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const ui
 typedef void (*sl_qd_q8_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
                                size_t nb, float *out, size_t ldo);
 
-/* Generation rows for Q4_0 (one token): out[r] = the set's q4_0 dot of row r
+/* Generation rows for Q4_0 (one token; Q8_0 likewise with q8_0_prep,
+ * q8_0_rows and the same buffer size): out[r] = the set's q4_0 dot of row r
  * (w + r * ldw) with y, bit for bit, for r < nr, reading a per-token form
  * of y made once per call by q4_0_prep into prep (SL_QD_Q40_PREP_BYTES(nb)
  * bytes, 64-byte aligned): the activation bytes of each block pair in one
@@ -125,10 +135,13 @@ typedef struct sl_qd_kernels {
     sl_qd_affine_fn affine4, affine8;
     sl_qd_affine_nt_fn affine4_nt, affine8_nt;          /* NULL: loop affine4/8 */
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */
+    sl_qd_affine24_mm_fn affine4_x24_mm, affine8_x24_mm; /* NULL: loop affine4/8_x24 */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
     sl_qd_q40_prep_fn q4_0_prep;                       /* NULL (both): loop q4_0 */
     sl_qd_q40_rows_fn q4_0_rows;
+    sl_qd_q40_prep_fn q8_0_prep;                       /* the same for Q8_0 (same prep size) */
+    sl_qd_q40_rows_fn q8_0_rows;
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

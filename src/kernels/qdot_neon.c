@@ -21,6 +21,7 @@
 
 #if defined(SL_QD_NEON)
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 static inline float f16v(const uint8_t *p) {   /* exact, like sl_f16_to_f32 (FCVT) */
@@ -45,7 +46,7 @@ static inline int32x4_t dot16_mull(int32x4_t acc, int8x16_t a, int8x16_t b) {
             int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, m4)), k8);                    \
             int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), k8);                   \
             int32x4_t s = DOT(DOT(vdupq_n_s32(0), lo, vld1q_s8(y[b].qs)), hi, vld1q_s8(y[b].qs + 16)); \
-            acc += f16v(w) * y[b].d * (float)vaddvq_s32(s);                                       \
+            acc = fmaf(f16v(w) * y[b].d, (float)vaddvq_s32(s), acc);                              \
         }                                                                                         \
         return acc;                                                                               \
     }                                                                                             \
@@ -66,7 +67,7 @@ static inline int32x4_t dot16_mull(int32x4_t acc, int8x16_t a, int8x16_t b) {
             const int8_t *q = (const int8_t *)(w + 2);                                            \
             int32x4_t s = DOT(DOT(vdupq_n_s32(0), vld1q_s8(q), vld1q_s8(y[b].qs)), vld1q_s8(q + 16), \
                               vld1q_s8(y[b].qs + 16));                                            \
-            acc += f16v(w) * y[b].d * (float)vaddvq_s32(s);                                       \
+            acc = fmaf(f16v(w) * y[b].d, (float)vaddvq_s32(s), acc);                              \
         }                                                                                         \
         return acc;                                                                               \
     }
@@ -138,6 +139,71 @@ Q8_KERNELS(neon, , dot16_mull)
 
 K_KERNELS(neon, , dot16_mull)
 
+/* ---- GGUF Q4_0 / Q8_0 GEMM tiles (qdot.h sl_qd_q8_mm_fn; SDOT or vmull) ----
+ * The dots above add one fused term per block, acc = fma(d_w * d_y,
+ * (float)sum_b, acc), in block order.  A tile of 4 rows x 4 tokens keeps
+ * that chain per (row, token) pair in the lanes of one f32x4 per row
+ * (lane t: token t): each row's block decoded once, each token's block
+ * loaded once, the four tokens' integer sums folded into one vector by
+ * pairwise adds (exact), d_w * d_y a vector multiply of the same two f32,
+ * and one vfmaq per row and block: every output has its dot's bits.  Rows
+ * and tokens past the last whole tile go through the dot. */
+static inline void q4_0_dec(const uint8_t *b, int8x16_t *lo, int8x16_t *hi) {
+    uint8x16_t v = vld1q_u8(b + 2);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(15))), vdupq_n_s8(8));
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
+}
+static inline void q8_0_dec(const uint8_t *b, int8x16_t *lo, int8x16_t *hi) {
+    *lo = vld1q_s8((const int8_t *)(b + 2));
+    *hi = vld1q_s8((const int8_t *)(b + 18));
+}
+#define Q8_MM(NAME, ATTR, DOT, BB, DEC, DOT1)                                                              \
+    ATTR static void NAME##_44(const uint8_t *w, size_t ldw, const sl_q8b *y, size_t ldy, size_t nb, float *out, \
+                                size_t ldo) {                                                     \
+        float32x4_t acc[4];                                                                       \
+        for (int r = 0; r < 4; r++) acc[r] = vdupq_n_f32(0.0f);                                   \
+        for (size_t b = 0; b < nb; b++) {                                                         \
+            int8x16_t y0[4], y1[4];                                                               \
+            float dy[4];                                                                          \
+            for (int t = 0; t < 4; t++) {                                                         \
+                const sl_q8b *yb = y + (size_t)t * ldy + b;                                       \
+                y0[t] = vld1q_s8(yb->qs), y1[t] = vld1q_s8(yb->qs + 16), dy[t] = yb->d;           \
+            }                                                                                     \
+            float32x4_t dyv = vld1q_f32(dy);                                                      \
+            for (int r = 0; r < 4; r++) {                                                         \
+                const uint8_t *wb = w + (size_t)r * ldw + b * BB;                                 \
+                int8x16_t lo, hi;                                                                 \
+                DEC(wb, &lo, &hi);                                                                \
+                int32x4_t s[4];                                                                   \
+                for (int t = 0; t < 4; t++) s[t] = DOT(DOT(vdupq_n_s32(0), lo, y0[t]), hi, y1[t]); \
+                int32x4_t p = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));        \
+                acc[r] = vfmaq_f32(acc[r], vmulq_n_f32(dyv, f16v(wb)), vcvtq_f32_s32(p));        \
+            }                                                                                     \
+        }                                                                                         \
+        for (int t = 0; t < 4; t++)                                                               \
+            for (int r = 0; r < 4; r++) out[(size_t)t * ldo + (size_t)r] = vgetq_lane_f32_(acc[r], t); \
+    }                                                                                             \
+    ATTR static void NAME(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb, \
+                           float *out, size_t ldo) {                                              \
+        int r = 0;                                                                                \
+        for (; r + 4 <= nr; r += 4) {                                                             \
+            int t = 0;                                                                            \
+            for (; t + 4 <= nt; t += 4)                                                           \
+                NAME##_44(w + (size_t)r * ldw, ldw, y + (size_t)t * ldy, ldy, nb, out + (size_t)t * ldo + r, ldo); \
+            for (; t < nt; t++)                                                                   \
+                for (int i = r; i < r + 4; i++) out[(size_t)t * ldo + i] = DOT1(w + (size_t)i * ldw, y + (size_t)t * ldy, nb); \
+        }                                                                                         \
+        for (; r < nr; r++)                                                                       \
+            for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = DOT1(w + (size_t)r * ldw, y + (size_t)t * ldy, nb); \
+    }
+static inline float vgetq_lane_f32_(float32x4_t v, int i) {   /* a run-time lane index */
+    float f[4];
+    vst1q_f32(f, v);
+    return f[i];
+}
+Q8_MM(q4_0_neon_mm, , dot16_mull, 18, q4_0_dec, q4_0_neon)
+Q8_MM(q8_0_neon_mm, , dot16_mull, 34, q8_0_dec, q8_0_neon)
+
 #if defined(SL_QD_NEON_DOT)
 #if defined(__ARM_FEATURE_DOTPROD)
 #define T_DOT
@@ -147,6 +213,9 @@ K_KERNELS(neon, , dot16_mull)
 T_DOT static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
 Q8_KERNELS(sdot, T_DOT, dot16_sdot)
 K_KERNELS(sdot, T_DOT, dot16_sdot)
+
+Q8_MM(q4_0_sdot_mm, T_DOT, dot16_sdot, 18, q4_0_dec, q4_0_sdot)
+Q8_MM(q8_0_sdot_mm, T_DOT, dot16_sdot, 34, q8_0_dec, q8_0_sdot)
 #endif
 
 /* ---- MLX affine, f32 activations ---- */
@@ -304,12 +373,14 @@ static void n_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
 
 const sl_qd_kernels sl_qd_neon = {
     .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = q4_k_neon,
+    .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm,
     .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
 #if defined(SL_QD_NEON_DOT)
 const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
+    .q4_0_mm = q4_0_sdot_mm, .q8_0_mm = q8_0_sdot_mm,
     .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};

@@ -10,35 +10,9 @@
  * The maddubs products cannot saturate: |w| <= 128 (sign trick) or <= 63
  * (unsigned K-quant codes) times |y| <= 127, pairs <= 32512.
  */
-#include "kernels/qdot.h"
+#include "kernels/qdot_x86.h"
 
 #if defined(SL_QD_X86)
-#include <immintrin.h>
-#include <string.h>
-
-#define T_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define T_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-
-/* f16 scale at p (unaligned) to f32 with F16C; exact, like sl_f16_to_f32 for every non-NaN. */
-T_AVX2 static inline float f16s(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-T_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-T_AVX2 static inline int hsum8i(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
 /* 32 signed bytes x 32 signed bytes -> 8 x i32 partial sums. */
 T_AVX2 static inline __m256i dot_i8_avx2(__m256i x, __m256i y) {
     __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
@@ -472,9 +446,12 @@ typedef struct q40_group {
     float pad[12];
 } q40_group;
 
-T_512 static void v512_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) {
+/* kc: the unsigned offset the rows kernel adds to its codes (8: Q4_0's
+ * codes are q + 8; 128: Q8_0's signed codes xor 0x80), so the lane
+ * correction is -kc . y. */
+T_512 static inline void rows_prep(const sl_q8b *y, size_t nb, void *prep, char kc) {
     q40_group *g = prep;
-    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    const __m512i k8 = _mm512_set1_epi8(kc), z = _mm512_setzero_si512();
     for (size_t b = 0; b + 4 <= nb; b += 4, g++)
         for (int j = 0; j < 2; j++) {
             __m512i v = y_pair(y + b + 2 * j);
@@ -484,6 +461,9 @@ T_512 static void v512_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) {
             g->d[2 * j + 1] = y[b + 2 * j + 1].d;
         }
 }
+
+T_512 static void v512_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) { rows_prep(y, nb, prep, 8); }
+T_512 static void v512_q8_0_prep(const sl_q8b *y, size_t nb, void *prep) { rows_prep(y, nb, prep, (char)0x80); }
 
 T_512 static void v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
                                  size_t nb, float *out) {
@@ -549,6 +529,53 @@ T_512 static float v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     }
     float tail = b < nb ? v512_q8_0_tail(w, y + b) : 0.0f;
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
+}
+
+/* Q8_0 generation rows (qdot.h sl_qd_q40_rows_fn, the Q4_0 rows kernel's
+ * token form): v512_q8_0's chains and lanes with the weights' sign moved
+ * off the activations: each i32 lane is (w xor 0x80) . y - 128 . y, the
+ * unsigned codes w + 128 dotted by one vpdpbusd onto the prepared -128 . y
+ * correction (the dot's |w| . sign(y, w) per row: three more operations
+ * per pair); the four f16 scales of a group of four blocks (words 0, 17,
+ * 34, 51 of its 136 bytes) come from one word permute of two 64-byte
+ * loads and one conversion, times the prepared d_y (the dot converted and
+ * multiplied them one at a time).  Same i32 lanes, the same d_w * d_y
+ * products, the same two fmadd chains: bit for bit the dot. */
+T_512 static void v512_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
+                                 size_t nb, float *out) {
+    const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 34, 17, 0);
+    const __m512i p0i = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i p1i = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    const q40_group *G = prep;
+    size_t ng = nb / 4;
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *wb = w + r * ldw;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (size_t g = 0; g < ng; g++, wb += 136) {
+            __m512i A = _mm512_loadu_si512((const void *)wb), B = _mm512_loadu_si512((const void *)(wb + 64));
+            __m512i p0 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[0]), _mm512_xor_si512(q8_0_pair(wb), k80),
+                                             _mm512_load_si512((const void *)G[g].q[0]));
+            __m512i p1 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[1]),
+                                             _mm512_xor_si512(q8_0_pair(wb + 68), k80),
+                                             _mm512_load_si512((const void *)G[g].q[1]));
+            __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(A, is, B))),
+                                   _mm_load_ps(G[g].d));
+            __m512 sv = _mm512_castps128_ps512(s4);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(p0i, sv), a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(p1i, sv), a1);
+        }
+        size_t b = ng * 4;
+        if (b + 2 <= nb) {   /* v512_q8_0's remainder pair, on chain 0 */
+            __m512i p0 = dot_i8_512(q8_0_pair(wb), y_pair(y + b));
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(wb) * y[b].d, f16s(wb + 34) * y[b + 1].d), a0);
+            b += 2;
+            wb += 68;
+        }
+        float tail = b < nb ? v512_q8_0_tail(wb, y + b) : 0.0f;
+        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
+    }
 }
 
 /* ---- GGUF GEMM tiles (AVX-512 VNNI; qdot.h sl_qd_q8_mm_fn) ----
@@ -688,94 +715,6 @@ T_512 static float v512_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
     return hsum8(acc) + macc;
 }
 
-/* MLX affine with 24-bit activations (qdot.h): the row's scales are widened
- * and multiplied by the token's d into ls (stack), the bias term is a
- * 16-lane dot; then per 64 code bytes, vpdpbusd of the codes (unsigned)
- * with the h, m and l int8 planes; each i32 lane (4 code bytes, inside one
- * group) becomes 65536 h + (256 m + l) in f32 (the bracket is exact in
- * i32, |.| < 2^26; the sum rounds once), scaled by its group's ls. */
-/* 16 scales of type t from p (any alignment), lanes past m zero. */
-T_512 static inline __m512 ld_scales(const uint8_t *p, sl_dtype t, __mmask16 m) {
-    if (t == SL_F32) return _mm512_maskz_loadu_ps(m, (const void *)p);
-    __m256i h = _mm256_maskz_loadu_epi16(m, (const void *)p);
-    if (t == SL_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-T_512 __attribute__((always_inline)) static inline float v512_affine_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases,
-                                          sl_dtype sdt, const float *d, const float *xsum, const int8_t *planes,
-                                          size_t cols, int gs, int bits) {
-    size_t nbytes = cols * (size_t)bits / 8, bpg = (size_t)gs * (size_t)bits / 8, G = cols / (size_t)gs;
-    size_t ss = sdt == SL_F32 ? 4 : 2;
-    int sh = __builtin_ctzll((unsigned long long)bpg);   /* bpg is 16, 32, 64 or 128: c / bpg == c >> sh */
-    float ls[SL_QD_X24_GROUPS];
-    __m512 bacc = _mm512_setzero_ps();
-    for (size_t g = 0; g < G; g += 16) {   /* ls = s * d, and the bias term b . xsum */
-        __mmask16 m = G - g >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (G - g)) - 1u);
-        _mm512_mask_storeu_ps(ls + g, m, _mm512_mul_ps(ld_scales(scales + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, d + g)));
-        bacc = _mm512_fmadd_ps(ld_scales(biases + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g), bacc);
-    }
-    const int8_t *ph = planes, *pm = planes + cols, *pl = planes + 2 * cols;
-    const __m512i m4 = _mm512_set1_epi8(15);
-    const __m512 k65536 = _mm512_set1_ps(65536.0f);
-    __m512 acc = _mm512_setzero_ps();
-    __m512i idx = _mm512_setzero_si512();
-    __mmask16 sm = 0;
-    if (bpg < 64) {   /* 16 or 32 bytes per group: 4 or 2 groups per chunk */
-        idx = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), bpg == 16 ? 2 : 3);
-        sm = (__mmask16)((1u << (64 / bpg)) - 1u);
-    }
-#define LD64(p) _mm512_loadu_si512((const void *)(p))
-    size_t c = 0;
-    for (; c + 64 <= nbytes; c += 64) {
-        __m512i q = LD64(codes + c), ih, im, il;
-        const __m512i z = _mm512_setzero_si512();
-        if (bits == 4) {
-            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            size_t o = 2 * c;
-            ih = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(ph + o)), hi, LD64(ph + o + 64));
-            im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(pm + o)), hi, LD64(pm + o + 64));
-            il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(pl + o)), hi, LD64(pl + o + 64));
-        } else {
-            ih = _mm512_dpbusd_epi32(z, q, LD64(ph + c));
-            im = _mm512_dpbusd_epi32(z, q, LD64(pm + c));
-            il = _mm512_dpbusd_epi32(z, q, LD64(pl + c));
-        }
-        __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ih), k65536,
-                                   _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(im, 8), il)));
-        __m512 sc = bpg >= 64 ? _mm512_set1_ps(ls[c >> sh])
-                              : _mm512_permutexvar_ps(idx, _mm512_maskz_loadu_ps(sm, ls + (c >> sh)));
-        acc = _mm512_fmadd_ps(v, sc, acc);
-    }
-#undef LD64
-    float tail = 0.0f;
-    if (c < nbytes) {   /* 4-bit, cols % 128 == 64: 32 code bytes, planes split 32 / 32, 256-bit */
-#define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-        const __m256i z = _mm256_setzero_si256(), n4 = _mm256_set1_epi8(15);
-        __m256i q = LD32(codes + c), lo = _mm256_and_si256(q, n4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), n4);
-        size_t o = 2 * c;
-        __m256i ih = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(ph + o)), hi, LD32(ph + o + 32));
-        __m256i im = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(pm + o)), hi, LD32(pm + o + 32));
-        __m256i il = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(pl + o)), hi, LD32(pl + o + 32));
-#undef LD32
-        __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih), _mm256_set1_ps(65536.0f),
-                                   _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(im, 8), il)));
-        __m256 sc = bpg == 16 ? _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
-                                                      _mm256_maskz_loadu_ps(3, ls + (c >> sh)))
-                              : _mm256_set1_ps(ls[c >> sh]);
-        tail = hsum8(_mm256_mul_ps(v, sc));
-    }
-    return _mm512_reduce_add_ps(acc) + tail + _mm512_reduce_add_ps(bacc);
-}
-T_512 static float v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
-                                    const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
-    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 4);
-}
-T_512 static float v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
-                                    const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
-    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 8);
-}
-
 /* ---- dense rows and the f32 tile (AVX-512) ----
  * 16 lanes; the tail of n % 16 values uses masked loads (no fault, no read
  * past n).  Each (row, token) pair has one accumulator chain, the same in
@@ -857,7 +796,9 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 const sl_qd_kernels sl_qd_avx512 = {
     .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
     .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm,
-    .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = v512_affine4_x24,
-    .affine8_x24 = v512_affine8_x24, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
-    .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows};
+    .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = sl_v512_affine4_x24,
+    .affine8_x24 = sl_v512_affine8_x24,
+    .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
+    .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
+    .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows};
 #endif

@@ -30,9 +30,11 @@
  * (quantized, summed) per token, the same bits whoever prepares them: by
  * each thread for itself (matmul: generation), or once per call into a
  * buffer all threads read (act_prep + matmul_act: prompts, matmul.h).
- * Prompts of GGUF Q4_0 / Q8_0 go through the set's GEMM tiles (rows x
- * tokens in registers, qdot.h), each output with its one-token dot's bits,
- * so neither threads nor batching change a result.
+ * Prompts of GGUF Q4_0 / Q8_0, and of MLX affine 4/8-bit on the 24-bit
+ * path, go through the set's GEMM tiles (rows x tokens in registers,
+ * qdot.h), each output with its one-token dot's bits, so neither threads
+ * nor batching change a result; one-token Q4_0 / Q8_0 calls take the set's
+ * rows kernel where it has one (same bits as the dot).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -153,6 +155,14 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
     const uint8_t *a = act;
     for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
         int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
+        sl_qd_affine24_mm_fn mm = w->bits == 4 ? k->affine4_x24_mm : k->affine8_x24_mm;
+        if (f24 && mm && n >= SL_MM_SHARED_MIN) {   /* a prompt: the set's GEMM tile */
+            size_t lds = G * sl_dtype_size(w->scale_dtype);
+            mm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, row_scales(w, w->scales, r0),
+               row_scales(w, w->biases, r0), lds, w->scale_dtype, (int)(r1 - r0), a + (size_t)t0 * tb, tb, nc, cols,
+               w->group_size, y + (size_t)t0 * ldy + (size_t)r0, ldy);
+            continue;
+        }
         if (f24) {
             for (int64_t r = r0; r < r1; r++) {
                 const uint8_t *codes = w->data + (size_t)r * w->row_bytes;
@@ -272,10 +282,12 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
     sl_qd_q8_mm_fn mm = w->dtype == SL_Q4_0 ? k->q4_0_mm : w->dtype == SL_Q4_1 ? k->q4_1_mm : k->q8_0_mm;
     size_t nb = (size_t)w->cols / 32;
     const sl_q8b *qa = act;
-    if (n == 1 && w->dtype == SL_Q4_0 && k->q4_0_rows && scratch && nb >= 4) {   /* generation: rows kernel */
+    sl_qd_q40_prep_fn rprep = w->dtype == SL_Q4_0 ? k->q4_0_prep : w->dtype == SL_Q8_0 ? k->q8_0_prep : NULL;
+    sl_qd_q40_rows_fn rows = w->dtype == SL_Q4_0 ? k->q4_0_rows : w->dtype == SL_Q8_0 ? k->q8_0_rows : NULL;
+    if (n == 1 && rows && rprep && scratch && nb >= 4) {   /* generation: rows kernel */
         void *prep = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-        k->q4_0_prep(qa, nb, prep);
-        k->q4_0_rows(w->data + (size_t)r0 * rb, rb, (size_t)(r1 - r0), qa, prep, nb, y + r0);
+        rprep(qa, nb, prep);
+        rows(w->data + (size_t)r0 * rb, rb, (size_t)(r1 - r0), qa, prep, nb, y + r0);
         return;
     }
     if (n < SL_MM_SHARED_MIN) {

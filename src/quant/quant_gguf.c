@@ -1,7 +1,7 @@
 /*
  * quant_gguf.c — GGUF (ggml) block formats: dequantize Q4_0, Q4_1, Q5_0,
  * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL to f32, and quantize
- * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (Q4_K / Q6_K live in quant_kquant.c).
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (the K-quants live in quant_kquant.c).
  *
  * Block layouts: llama.cpp ggml/src/ggml-common.h.  Every f32 result is
  * computed with the same operations, in the same order, as gguf-py's
@@ -9,7 +9,10 @@
  * (d*q)+m with two roundings, K-quants first form d*sc and dmin*m, then
  * (d*sc)*q - dmin*m.  The quantizers follow gguf-py's (== llama.cpp's
  * reference) arithmetic: Q4_0 d = max/-8, q = trunc(x*(1/d) + 8.5) clipped
- * to 15; Q8_0 q = roundf(x*(1/d)), d = amax/127; ...
+ * to 15; Q8_0 q = roundf(x*(1/d)), d = amax/127; ...  IQ4_NL follows
+ * llama.cpp's quantize_iq4_nl without an importance matrix (what
+ * llama-quantize runs): weights x^2, the scale -max/-127 refined over 15
+ * candidates (itry -7..7), codes the nearest of the 16 non-linear values.
  *
  * Invariants: n is a multiple of the block size (checked); each block is
  * read and written through memcpy at fixed offsets inside its
@@ -20,7 +23,10 @@
 
 #include "quant/quant_impl.h"
 
+int sl_qi_quantize_q2_k(const float *x, size_t nb, uint8_t *out);
+int sl_qi_quantize_q3_k(const float *x, size_t nb, uint8_t *out);
 int sl_qi_quantize_q4_k(const float *x, size_t nb, uint8_t *out);
+int sl_qi_quantize_q5_k(const float *x, size_t nb, uint8_t *out);
 int sl_qi_quantize_q6_k(const float *x, size_t nb, uint8_t *out);
 
 static const int8_t k_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
@@ -190,10 +196,7 @@ static dq_fn dq_for(sl_dtype t) {
 
 int sl_q_gguf_can_dequantize(sl_dtype t) { return dq_for(t) != NULL; }
 
-int sl_q_gguf_can_quantize(sl_dtype t) {
-    return t == SL_Q4_0 || t == SL_Q4_1 || t == SL_Q5_0 || t == SL_Q5_1 || t == SL_Q8_0 || t == SL_Q4_K ||
-           t == SL_Q6_K;
-}
+int sl_q_gguf_can_quantize(sl_dtype t) { return dq_for(t) != NULL; }   /* every readable type is writable */
 
 int sl_q_gguf_dequantize(sl_dtype type, const void *blocks, size_t n, float *out, sl_error *err) {
     dq_fn f = dq_for(type);
@@ -306,6 +309,69 @@ static void q_q8_0(const float *x, uint8_t *b) {
     for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
 }
 
+/* nearest of the 16 sorted IQ4_NL values (ties to the upper one, as ggml's best_index_int8) */
+static int iq4nl_index(float x) {
+    if (x <= (float)k_iq4nl[0]) return 0;
+    if (x >= (float)k_iq4nl[15]) return 15;
+    int lo = 0, hi = 15;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (x < (float)k_iq4nl[mid]) hi = mid;
+        else lo = mid;
+    }
+    float a = x - (float)k_iq4nl[hi - 1], b = (float)k_iq4nl[hi] - x;
+    return a < b ? hi - 1 : hi;
+}
+
+/* one IQ4_NL block: d (f16) qs[16] */
+static void q_iq4_nl(const float *x, uint8_t *b) {
+    float w[32], amax = 0, max = 0, d = 0;
+    for (int j = 0; j < 32; j++) {
+        w[j] = x[j] * x[j];
+        float ax = fabsf(x[j]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[j];
+        }
+    }
+    if (!(amax < 1e-15f)) {
+        d = -max / (float)k_iq4nl[0];
+        float id = 1 / d, sumqx = 0, sumq2 = 0;
+        for (int j = 0; j < 32; j++) {
+            float q = (float)k_iq4nl[iq4nl_index(id * x[j])];
+            float wq = w[j] * q;
+            float t = wq * x[j];
+            sumqx += t;
+            float t2 = wq * q;
+            sumq2 += t2;
+        }
+        d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
+        float best = d * sumqx;
+        for (int itry = -7; itry <= 7; itry++) {
+            id = (float)(itry + k_iq4nl[0]) / max;
+            sumqx = sumq2 = 0;
+            for (int j = 0; j < 32; j++) {
+                float q = (float)k_iq4nl[iq4nl_index(id * x[j])];
+                float wq = w[j] * q;
+                float t = wq * x[j];
+                sumqx += t;
+                float t2 = wq * q;
+                sumq2 += t2;
+            }
+            float lhs = sumqx * sumqx, rhs = best * sumq2;
+            if (sumq2 > 0 && lhs > rhs) {
+                d = sumqx / sumq2;
+                best = d * sumqx;
+            }
+        }
+    }
+    f2h(b, d);
+    float id = d != 0.0f ? 1 / d : 0.0f;
+    uint8_t L[32];
+    for (int j = 0; j < 32; j++) L[j] = (uint8_t)iq4nl_index(id * x[j]);
+    for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(L[j] | (L[16 + j] << 4));
+}
+
 int sl_q_gguf_quantize(sl_dtype type, const float *src, size_t n, void *blocks, sl_error *err) {
     void (*f)(const float *, uint8_t *) = NULL;
     switch (type) {
@@ -314,11 +380,16 @@ int sl_q_gguf_quantize(sl_dtype type, const float *src, size_t n, void *blocks, 
     case SL_Q5_0: f = q_q5_0; break;
     case SL_Q5_1: f = q_q5_1; break;
     case SL_Q8_0: f = q_q8_0; break;
+    case SL_IQ4_NL: f = q_iq4_nl; break;
+    case SL_Q2_K:
+    case SL_Q3_K:
     case SL_Q4_K:
+    case SL_Q5_K:
     case SL_Q6_K: break;
     default:
         return sl_errorf(err, SL_EUNSUPPORTED,
-                         "GGUF quantization to %s is not supported (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q4_K Q6_K)",
+                         "GGUF quantization to %s is not supported (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K "
+                         "Q6_K IQ4_NL)",
                          sl_dtype_name(type));
     }
     const sl_dtype_info *inf = sl_dtype_get(type);
@@ -331,7 +402,10 @@ int sl_q_gguf_quantize(sl_dtype type, const float *src, size_t n, void *blocks, 
                              (double)src[i]);
     uint8_t *b = blocks;
     size_t nb = n / inf->block_elems;
+    if (type == SL_Q2_K) return sl_qi_quantize_q2_k(src, nb, b);
+    if (type == SL_Q3_K) return sl_qi_quantize_q3_k(src, nb, b);
     if (type == SL_Q4_K) return sl_qi_quantize_q4_k(src, nb, b);
+    if (type == SL_Q5_K) return sl_qi_quantize_q5_k(src, nb, b);
     if (type == SL_Q6_K) return sl_qi_quantize_q6_k(src, nb, b);
     for (size_t i = 0; i < nb; i++) f(src + i * 32, b + i * inf->block_bytes);
     return 0;

@@ -66,6 +66,14 @@ struct sl_session {
     uint64_t prof_t, prof_ns[PH_COUNT], prof_tokens;
     sl_gpu_session *gpu;           /* --device gpu: the forward pass and KV cache live there (src/gpu) */
     char device_note[512];         /* why --device auto runs on the CPU */
+    /* sl_session_eval_multi: a workspace session (buffers for many rows,
+     * sharing m, c and this pool) whose row t is token t of another session:
+     * row_kv[t] its cache, row_pos[t] its position.  NULL: rows are this
+     * session's positions pos.. in its own cache. */
+    sl_session *multi;
+    sl_kvcache **row_kv;
+    int64_t *row_pos;
+    int multi_rows;
 };
 
 /* ---- small vector ops ---- */
@@ -268,13 +276,14 @@ static void att_worker(void *arg, int tid, int nt) {
     sl_split((long)j->n * H, tid, nt, &lo, &hi);
     for (long it = lo; it < hi; it++) {
         int t = (int)(it / H), h = (int)(it % H), kvh = h / grp;
-        int64_t p = (int64_t)j->p0 + t, s0, s1, r0;
-        sl_kvcache_visible(&s->kv, j->layer, p, &s0, &s1, &r0);
+        sl_kvcache *kv = s->row_kv ? s->row_kv[t] : &s->kv;
+        int64_t p = s->row_pos ? s->row_pos[t] : (int64_t)j->p0 + t, s0, s1, r0;
+        sl_kvcache_visible(kv, j->layer, p, &s0, &s1, &r0);
         const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h * D;
         float mx = -INFINITY;
         int n = 0;   /* visible keys: sinks [s0, s1), then [r0, p], in position order */
         for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
-            const float *row = sl_kvcache_row(&s->kv, j->layer, k, kvh, false, tmp);
+            const float *row = sl_kvcache_row(kv, j->layer, k, kvh, false, tmp);
             float sc = sl_dot_f32(q, row, (size_t)D) * c->attn_scale;
             if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
             scores[n] = sc;
@@ -290,7 +299,7 @@ static void att_worker(void *arg, int tid, int nt) {
         memset(out, 0, (size_t)D * sizeof *out);
         n = 0;
         for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
-            const float *row = sl_kvcache_row(&s->kv, j->layer, k, kvh, true, tmp);
+            const float *row = sl_kvcache_row(kv, j->layer, k, kvh, true, tmp);
             float pk = scores[n] * inv;
             for (int d = 0; d < D; d++) out[d] += pk * row[d];
         }
@@ -367,7 +376,8 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
             if (c->qk_norm) rmsnorm(hv, hv, h < H ? L->q_norm : L->k_norm, D, c->norm_eps, c->norm_plus_one);
             rope_apply(hv, c->rotary_dim, cs + (size_t)t * half, sn + (size_t)t * half, c->rope_adjacent);
         }
-        sl_kvcache_store(&s->kv, l, (int64_t)p0 + t, k, v);
+        if (s->row_kv) sl_kvcache_store(s->row_kv[t], l, s->row_pos[t], k, v);
+        else sl_kvcache_store(&s->kv, l, (int64_t)p0 + t, k, v);
     }
     prof_mark(s, PH_SERIAL);
     att_job aj = {s, l, n, p0};
@@ -413,10 +423,9 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
     }
 }
 
-/* One batch: n tokens at s->pos.  logits: n rows (all) or 1 row (last). */
-static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, float *logits) {
+static void embed_rows(sl_session *s, const int32_t *ids, int n) {
     const sl_model_config *c = s->c;
-    int Hd = c->hidden_size, p0 = s->pos;
+    int Hd = c->hidden_size;
     const sl_matmul_kernel *ek = sl_matmul_for(&s->m->embed);
     for (int t = 0; t < n; t++) {
         float *x = s->x + (size_t)t * Hd;
@@ -424,14 +433,12 @@ static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, fl
         if (c->embed_scale != 1.0f)
             for (int i = 0; i < Hd; i++) x[i] *= c->embed_scale;
     }
-    rope_tables(s, &c->rope, p0, n, s->cos_g, s->sin_g);
-    rope_tables(s, &c->rope_local, p0, n, s->cos_l, s->sin_l);
-    if (s->prof) s->prof_t = prof_now(), s->prof_tokens += (uint64_t)n;
-    for (int l = 0; l < c->n_layers; l++) layer_forward(s, l, n, p0);
-    s->pos += n;
-    prof_mark(s, PH_SERIAL);
-    if (!logits) return;
-    int first = all ? 0 : n - 1, rows = n - first;
+}
+
+/* logits of rows first..n-1 (one row of vocab_size floats each). */
+static void logits_rows(sl_session *s, int first, int n, float *logits) {
+    const sl_model_config *c = s->c;
+    int Hd = c->hidden_size, rows = n - first;
     for (int t = first; t < n; t++)
         rmsnorm(s->xb + (size_t)t * Hd, s->x + (size_t)t * Hd, s->m->final_norm, Hd, c->norm_eps, c->norm_plus_one);
     prof_mark(s, PH_SERIAL);
@@ -441,6 +448,20 @@ static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, fl
         float cap = c->final_softcap;
         for (size_t i = 0; i < (size_t)rows * (size_t)c->vocab_size; i++) logits[i] = cap * tanhf(logits[i] / cap);
     }
+}
+
+/* One batch: n tokens at s->pos.  logits: n rows (all) or 1 row (last). */
+static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, float *logits) {
+    const sl_model_config *c = s->c;
+    int p0 = s->pos;
+    embed_rows(s, ids, n);
+    rope_tables(s, &c->rope, p0, n, s->cos_g, s->sin_g);
+    rope_tables(s, &c->rope_local, p0, n, s->cos_l, s->sin_l);
+    if (s->prof) s->prof_t = prof_now(), s->prof_tokens += (uint64_t)n;
+    for (int l = 0; l < c->n_layers; l++) layer_forward(s, l, n, p0);
+    s->pos += n;
+    prof_mark(s, PH_SERIAL);
+    if (logits) logits_rows(s, all ? 0 : n - 1, n, logits);
 }
 
 int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err) {
@@ -496,13 +517,24 @@ static size_t weights_scratch(const sl_model *m, int batch, size_t *act) {
     return need;
 }
 
+/* The model's compute dtype, read from its token embedding (what mlx_lm's
+ * activations, hence its KV cache, take: the embedding's dtype, or the
+ * scales' of a quantized one; transformers: the weights' dtype). */
+sl_dtype sl_session_default_kv_dtype(const sl_model *m) {
+    const sl_weight *e = &m->embed;
+    bool f32 = e->fmt == SL_WF_DENSE ? e->dtype == SL_F32 : e->fmt == SL_WF_MLX_AFFINE && e->scale_dtype == SL_F32;
+    return f32 ? SL_F32 : SL_F16;
+}
+
+static int alloc_rows(sl_session *s, size_t B);
+
 int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out, sl_error *err) {
     *out = NULL;
     const sl_model_config *c = sl_model_get_config(m);
     sl_session_opts d = {0};
     if (o) d = *o;
     if (d.n_ctx <= 0) return sl_errorf(err, SL_EINVAL, "context size must be positive (got %d)", d.n_ctx);
-    if (!d.kv_dtype) d.kv_dtype = SL_F16;
+    if (!d.kv_dtype) d.kv_dtype = sl_session_default_kv_dtype(m);
     if (d.kv_dtype != SL_F16 && d.kv_dtype != SL_F32)
         return sl_errorf(err, SL_EUNSUPPORTED, "KV cache dtype %s not supported (F16 or F32)", sl_dtype_name(d.kv_dtype));
     d.batch = sl_kv_batch(d.batch, d.n_ctx, d.max_kv > 0 ? d.max_kv : 0);
@@ -527,17 +559,29 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->nth = d.n_threads;
     const char *pe = getenv("SILICA_PROFILE");
     s->prof = pe && *pe && *pe != '0';
-    int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, I = c->intermediate_size, Hd = c->hidden_size;
+    int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim;
     s->qkv_w = (H + 2 * KV) * D;
     rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
     if (rc) {
         free(s);
         return rc;
     }
-    size_t B = (size_t)d.batch;
     size_t maxcols = weights_scratch(m, d.batch, &s->act_bytes), att = (size_t)s->kv.max_visible + sl_kvcache_tmp_floats(&s->kv);
     s->scratch_stride = maxcols > att ? maxcols : att;
     s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
+    s->pool = sl_pool_new(d.n_threads);
+    if (!s->pool || alloc_rows(s, (size_t)d.batch)) {
+        sl_session_free(s);
+        return sl_errorf(err, SL_ENOMEM, "out of memory for a session of %d tokens", d.n_ctx);
+    }
+    *out = s;
+    return 0;
+}
+
+/* The row buffers for B rows (s->scratch_stride, s->nth and s->act_bytes set). */
+static int alloc_rows(sl_session *s, size_t B) {
+    const sl_model_config *c = s->c;
+    size_t H = (size_t)c->n_heads, D = (size_t)c->head_dim, I = (size_t)c->intermediate_size, Hd = (size_t)c->hidden_size;
     size_t half = (size_t)c->rotary_dim / 2;
     s->x = malloc(B * Hd * sizeof(float));
     s->xb = malloc(B * Hd * sizeof(float));
@@ -546,20 +590,15 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->att = malloc(B * (size_t)H * D * sizeof(float));
     s->gu = malloc(B * 2 * (size_t)I * sizeof(float));
     s->hid = malloc(B * (size_t)I * sizeof(float));
-    s->scratch = malloc((size_t)d.n_threads * s->scratch_stride * sizeof(float));
+    s->scratch = malloc((size_t)s->nth * s->scratch_stride * sizeof(float));
     s->cos_g = malloc(B * half * sizeof(float));
     s->sin_g = malloc(B * half * sizeof(float));
     s->cos_l = malloc(B * half * sizeof(float));
     s->sin_l = malloc(B * half * sizeof(float));
-    s->pool = sl_pool_new(d.n_threads);
     s->act = s->act_bytes ? malloc(s->act_bytes) : NULL;
-    if (!s->x || !s->xb || !s->xo || !s->qkv || !s->att || !s->gu || !s->hid ||
-        !s->scratch || !s->cos_g || !s->sin_g || !s->cos_l || !s->sin_l || !s->pool || (s->act_bytes && !s->act)) {
-        sl_session_free(s);
-        return sl_errorf(err, SL_ENOMEM, "out of memory for a session of %d tokens", d.n_ctx);
-    }
-    *out = s;
-    return 0;
+    bool ok = s->x && s->xb && s->xo && s->qkv && s->att && s->gu && s->hid && s->scratch && s->cos_g && s->sin_g &&
+              s->cos_l && s->sin_l && (!s->act_bytes || s->act);
+    return ok ? 0 : -1;
 }
 
 /* SILICA_PROFILE: one line per session on stderr, time per phase. */
@@ -574,12 +613,7 @@ static void prof_print(const sl_session *s) {
     fprintf(stderr, "; pool sleeps %lu\n", sl_pool_sleeps(s->pool));
 }
 
-void sl_session_free(sl_session *s) {
-    if (!s) return;
-    if (s->prof) prof_print(s);
-    sl_gpu_session_free(s->gpu);
-    sl_pool_free(s->pool);
-    sl_kvcache_free(&s->kv);
+static void free_rows(sl_session *s) {
     free(s->x);
     free(s->xb);
     free(s->xo);
@@ -593,6 +627,25 @@ void sl_session_free(sl_session *s) {
     free(s->sin_g);
     free(s->cos_l);
     free(s->sin_l);
+}
+
+/* A workspace of sl_session_eval_multi: row buffers only (m, c and the pool are the owner's). */
+static void multi_free(sl_session *w) {
+    if (!w) return;
+    free_rows(w);
+    free(w->row_kv);
+    free(w->row_pos);
+    free(w);
+}
+
+void sl_session_free(sl_session *s) {
+    if (!s) return;
+    if (s->prof) prof_print(s);
+    sl_gpu_session_free(s->gpu);
+    multi_free(s->multi);
+    sl_pool_free(s->pool);
+    sl_kvcache_free(&s->kv);
+    free_rows(s);
     free(s);
 }
 
@@ -610,4 +663,107 @@ uint64_t sl_session_kv_bytes(const sl_session *s) { return s->gpu ? sl_gpu_sessi
 const char *sl_session_device(const sl_session *s, const char **note) {
     if (note) *note = s->device_note[0] ? s->device_note : NULL;
     return s->gpu ? sl_gpu_session_device(s->gpu) : "cpu";
+}
+
+/* ---- several sessions, one token each ----
+ * Row t of the workspace is session ss[t]'s next token: the matmuls see all
+ * n rows (each weight read once), norms and RoPE work per row (RoPE at the
+ * row's own position, from its own session's tables rule), the key/value go
+ * to that session's cache and its attention reads only that cache.  Every
+ * row's arithmetic is the one sl_session_eval does for that token alone:
+ * the matmul kernels give each (row, token) output from that token's data
+ * only (part9/README.md), so the logits are bit-identical. */
+
+static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n);
+
+/* GPU sessions (src/gpu) have no CPU row buffers or cache: each takes its
+ * token alone through the GPU engine (the same bits as alone, trivially);
+ * on an error the sessions already stepped are taken back (pos only: the
+ * GPU cache never rotates, the slot is rewritten by the next token). */
+static int gpu_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err) {
+    size_t V = (size_t)ss[0]->c->vocab_size;
+    for (int t = 0; t < n; t++) {
+        int rc = sl_gpu_session_eval(ss[t]->gpu, ids + t, 1, ss[t]->pos, false, logits ? logits + (size_t)t * V : NULL, err);
+        if (rc) {
+            for (int u = 0; u < t; u++) ss[u]->pos--;
+            return rc;
+        }
+        ss[t]->pos++;
+    }
+    return 0;
+}
+
+int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err) {
+    if (n <= 0 || !ss) return sl_errorf(err, SL_EINVAL, "no sessions to evaluate");
+    for (int t = 0; t < n; t++) {
+        const sl_session *s = ss[t];
+        if (!s) return sl_errorf(err, SL_EINVAL, "session %d is NULL", t);
+        if (s->m != ss[0]->m) return sl_errorf(err, SL_EINVAL, "session %d runs another model than session 0", t);
+        if (!s->gpu != !ss[0]->gpu)
+            return sl_errorf(err, SL_EINVAL, "session %d runs on %s and session 0 on %s: a batched step needs one device", t,
+                             sl_session_device(s, NULL), sl_session_device(ss[0], NULL));
+        for (int u = 0; u < t; u++)
+            if (ss[u] == s) return sl_errorf(err, SL_EINVAL, "session %d appears twice (%d and %d)", t, u, t);
+        if (ids[t] < 0 || ids[t] >= s->c->vocab_size)
+            return sl_errorf(err, SL_EINVAL, "token id %d of session %d is out of range (vocab_size %d)", (int)ids[t], t,
+                             s->c->vocab_size);
+        if (s->pos >= s->kv.limit)
+            return sl_errorf(err, SL_EINVAL, "session %d: position %d does not fit the context of %d tokens (raise --ctx)",
+                             t, s->pos, s->n_ctx);
+    }
+    if (ss[0]->gpu) return gpu_eval_multi(ss, ids, n, logits, err);
+    if (n == 1) return sl_session_eval(ss[0], ids, 1, false, logits, err);
+    sl_session *w = multi_workspace(ss[0], ss, n);
+    if (!w) return sl_errorf(err, SL_ENOMEM, "out of memory for a batched step of %d sequences", n);
+    const sl_model_config *c = w->c;
+    size_t half = (size_t)c->rotary_dim / 2;
+    embed_rows(w, ids, n);
+    for (int t = 0; t < n; t++) {
+        w->row_kv[t] = &ss[t]->kv;
+        w->row_pos[t] = ss[t]->pos;
+        rope_tables(ss[t], &c->rope, ss[t]->pos, 1, w->cos_g + t * half, w->sin_g + t * half);
+        rope_tables(ss[t], &c->rope_local, ss[t]->pos, 1, w->cos_l + t * half, w->sin_l + t * half);
+    }
+    for (int l = 0; l < c->n_layers; l++) layer_forward(w, l, n, 0);
+    for (int t = 0; t < n; t++) ss[t]->pos++;
+    if (logits) logits_rows(w, 0, n, logits);
+    return 0;
+}
+
+/* d's workspace for these n sessions, grown when they need more rows or
+ * scratch than it has; NULL when out of memory. */
+static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n) {
+    size_t vis = 0, tmp = 0, act = 0;
+    for (int t = 0; t < n; t++) {
+        if ((size_t)ss[t]->kv.max_visible > vis) vis = (size_t)ss[t]->kv.max_visible;
+        if (sl_kvcache_tmp_floats(&ss[t]->kv) > tmp) tmp = sl_kvcache_tmp_floats(&ss[t]->kv);
+    }
+    size_t stride = weights_scratch(d->m, n, &act);
+    if (vis + tmp > stride) stride = vis + tmp;
+    stride = (stride + 15) & ~(size_t)15;
+    sl_session *w = d->multi;
+    if (w && w->multi_rows >= n && w->scratch_stride >= stride && (size_t)w->kv.max_visible >= vis &&
+        w->act_bytes >= act)
+        return w;
+    multi_free(w);
+    d->multi = w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->m = d->m;
+    w->c = d->c;
+    w->pool = d->pool;   /* borrowed */
+    w->nth = d->nth;
+    w->qkv_w = d->qkv_w;
+    w->n_ctx = d->n_ctx;
+    w->batch = w->multi_rows = n;
+    w->kv.max_visible = (int)vis;   /* att_worker's scores, then its dequantization buffer */
+    w->scratch_stride = stride;
+    w->act_bytes = act;
+    w->row_kv = calloc((size_t)n, sizeof *w->row_kv);
+    w->row_pos = calloc((size_t)n, sizeof *w->row_pos);
+    if (!w->row_kv || !w->row_pos || alloc_rows(w, (size_t)n)) {
+        multi_free(w);
+        d->multi = NULL;
+        return NULL;
+    }
+    return w;
 }

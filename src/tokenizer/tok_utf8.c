@@ -216,6 +216,29 @@ int tok_utf8_lossy(const char *s, size_t n, tok_buf *b) {
     return 0;
 }
 
+/* ---- public (silica/tokenizer.h) ---- */
+
+size_t sl_utf8_valid_prefix(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        if ((unsigned char)s[i] < 0x80) { i++; continue; }
+        size_t l = tok_utf8_valid_len(s + i, n - i);
+        if (!l) break;
+        i += l;
+    }
+    return i;
+}
+
+char *sl_utf8_lossy(const char *s, size_t n, size_t *out_len) {
+    tok_buf b = {0};
+    if (tok_utf8_lossy(s, n, &b)) {
+        tok_buf_free(&b);
+        return NULL;
+    }
+    if (out_len) *out_len = b.n;
+    return b.p;
+}
+
 bool tok_is_whitespace(int32_t c) {
     return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;

@@ -370,8 +370,8 @@ def test_gguf_to_mlx_repacks_like_mlx(silica, tmp_path, llama_dir, qtype):
     import mlx.core as mx
     from pathlib import Path
     from mlx_lm.utils import load_model
-    g = tmp_path / "m.gguf"
-    silica("convert", llama_dir, g, "--to", "gguf", "--q-type", qtype, check=True)
+    g = tmp_path / "m.gguf"   # --pure: every matrix in qtype (the mix would put output.weight in Q6_K / Q8_0)
+    silica("convert", llama_dir, g, "--to", "gguf", "--q-type", qtype, "--pure", check=True)
     out = tmp_path / "mlx"
     silica("convert", g, out, "--to", "mlx", check=True)
     ref = mx.load(str(g))

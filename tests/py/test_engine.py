@@ -79,14 +79,29 @@ def test_greedy_matches_transformers(engine_models, arch, variant):
 
 
 @pytest.mark.parametrize("arch", MAIN + ROPE)
-def test_f16_kv_cache_default(engine_models, arch):
-    """The default f16 KV cache: logits within 1e-2 relative, same greedy ids."""
+def test_kv_cache_defaults_to_the_model_dtype(engine_models, arch):
+    """Exact by default: f32 weights get an f32 KV cache (as mlx_lm and
+    transformers keep keys/values in the compute dtype), so the default logits
+    equal --kv f32's and transformers' to ~1e-6 relative; an f16 cache (5e-4
+    here) stays one flag away; bf16 weights default to f16."""
     ref, want = ref_of(engine_models, arch)
-    got = silica_logits(engine_models / arch / "f32-st", ref["prompt"] + ref["generated"])
-    assert rel_err(got, want) <= 1e-2
+    ids = ref["prompt"] + ref["generated"]
+    got = silica_logits(engine_models / arch / "f32-st", ids)
+    assert rel_err(got, want) <= 1e-5
+    assert np.array_equal(got, silica_logits(engine_models / arch / "f32-st", ids, "--kv", "f32"))
+    f16 = silica_logits(engine_models / arch / "f32-st", ids, "--kv", "f16")
+    assert 1e-5 < rel_err(f16, want) <= 1e-2
+    if arch in MAIN:   # the RoPE-scaling models come in f32 only
+        bf16 = silica_logits(engine_models / arch / "bf16-st", ids)
+        assert np.array_equal(bf16, silica_logits(engine_models / arch / "bf16-st", ids, "--kv", "f16"))
     r = run_silica("run", engine_models / arch / "f32-st", "--ids", ",".join(map(str, ref["prompt"])),
                    "--max-tokens", len(ref["generated"]), "--json", check=True)
     assert r.json()["ids"] == expected_ids(arch, ref, r.json()["ids"])
+    # the session allocated what fit estimates: f32 = 2 x the f16 cache
+    kv32 = r.json()["kv_bytes"]
+    r16 = run_silica("run", engine_models / arch / "f32-st", "--ids", ",".join(map(str, ref["prompt"])),
+                     "--max-tokens", len(ref["generated"]), "--json", "--kv", "f16", check=True)
+    assert kv32 == 2 * r16.json()["kv_bytes"]
 
 
 @pytest.mark.parametrize("arch", MAIN + ROPE)

@@ -1,4 +1,4 @@
-"""The part1 example programs (part1/examples/*.c) against files made by real peers.
+"""The part1 example programs (and part5's generate.c) (part1/examples/*.c) against files made by real peers.
 
 - mlx_example: a model directory written the way mlx-lm writes one (mx.save_safetensors
   shards with {"format": "mlx"}, model.safetensors.index.json, config.json); names,
@@ -7,6 +7,8 @@
   pickler (exactly how torch.save produces it: Pickler + persistent_id), values from
   numpy / ml_dtypes; the committed torch fixtures (tests/fixtures/torch/, made by real
   torch) when present.  Values printed by the example are compared bit-for-bit.
+- generate (part5): text through silica/generate.h, equal to `silica run` on the same
+  model, prompt and seed.
 Example binaries: $SILICA_EXAMPLES (default: <dir of SILICA_BIN>/examples).
 """
 import collections
@@ -321,3 +323,29 @@ def test_pytorch_example_on_real_torch_fixtures():
                 with np.errstate(over="ignore", under="ignore"):
                     want = np.array(t["values"], dtype=np.float64).astype(np.float32)[:64]
                 assert values.tobytes() == want.tobytes(), (fname, name, values, want)
+
+
+# ---- part5/examples/generate.c: generation through silica/generate.h ----
+
+GEN_EXAMPLE = EXAMPLES / "part5" / "generate"
+
+
+def test_generate_example_prints_what_silica_run_prints(tmp_path):
+    """The example (sl_gen_model_open, sl_gen_prompt, sl_generate, under 50 lines) prints
+    byte for byte what `silica run MODEL PROMPT --temp 0.7 --seed S --max-tokens N` prints:
+    on the demo model (no chat template: the text with BOS) and on a model with a real
+    Llama 3 tokenizer and chat template (the rendered messages)."""
+    from conftest import ROOT, run_silica
+    from hf_models import make_hf_model
+    assert len((ROOT / "part5" / "examples" / "generate.c").read_text().splitlines()) <= 50
+    llama3 = tmp_path / "llama3"
+    make_hf_model(llama3, "llama", weights_dtype="float32", dtype="float32", tokenizer="llama3", hidden=32, heads=2,
+                  kv_heads=1, inter=64, vocab=128256, tied=True, seed=3)
+    for model, prompt in ((ROOT / "models" / "demo", "def fibonacci(n):"), (llama3, "Write a haiku about the sea.")):
+        for n, seed in ((24, 0), (40, 7)):
+            got = run(GEN_EXAMPLE, model, prompt, n, seed)
+            want = run_silica("run", model, prompt, "--temp", 0.7, "--seed", seed, "--max-tokens", n, check=True)
+            assert got.rc == 0 and got.err == "", got.err
+            assert got.out == want.out and len(got.out) > 1, (model, seed, got.out, want.out)
+    r = run(GEN_EXAMPLE, tmp_path / "nope", "hi")
+    assert r.rc == 2 and "nope" in r.err

@@ -625,3 +625,21 @@ def test_offline_fit_uses_store_and_hf_cache_only(tmp_path, hub):
     # with the hub gone and not offline, the stored model is still read locally
     assert run_silica("fit", "acme/stored", "--json", env=env, check=True).json()["weights_bytes"] == \
         local["weights_bytes"]
+
+
+def test_kv_default_follows_the_model_dtype(engine_models, tmp_path):
+    """Without --kv, fit (and the memory guard) size the cache a session will
+    allocate: f32 weights -> f32 cache, bf16 -> f16, an mlx_lm quantization of
+    f32 weights (f32 scales, so mlx_lm's keys are f32) -> f32."""
+    write_model(tmp_path / "f", TINY, dtype=np.float32)
+    mlx_quantize(tmp_path / "f", tmp_path / "q", 4, 64)
+    cases = [(engine_models / "llama" / v, kv) for v, kv in
+             (("f32-st", "f32"), ("f32-bin", "f32"), ("bf16-st", "f16"), ("bf16-bin", "f16"))]
+    cases.append((tmp_path / "q", "f32"))
+    for d, kv in cases:
+        r = fit(d, "--ctx", 100)
+        assert r["kv"] == kv, d
+        assert f"context:  100 tokens, KV {kv}" in run_silica("fit", d, "--ctx", 100, check=True).out
+        ran = run_silica("run", d, "--ids", "1,2,3", "--max-tokens", 97, "--json", check=True).json()
+        assert ran["kv_bytes"] == r["kv_bytes"], d   # ctx = 3 + 97: what fit sized
+        assert fit(d, "--ctx", 100, "--kv", "f16")["kv_bytes"] * (2 if kv == "f32" else 1) == r["kv_bytes"]

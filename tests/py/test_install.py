@@ -8,6 +8,7 @@ complete command lines from the installed scripts, and man, groff and mandoc ren
 pages.  Commands and flags come from `silica --help` / `silica CMD --help`, so a command or an
 option entry missing from any completion or man page fails here.
 """
+import json
 import os
 import re
 import shutil
@@ -96,6 +97,28 @@ def test_installed_binary(prefix):
     assert r.returncode == 0 and r.stdout == sh([str(SILICA), "--version"]).stdout
     r = sh([str(prefix / "bin" / "silica"), "inspect", str(SAMPLE), "--json"])
     assert r.returncode == 0, r.stderr
+
+
+def test_installed_demo_model_and_catalog(prefix, tmp_path):
+    """make install copies the demo model and the fit catalog to share/silica; the installed
+    silica finds them next to itself (run without MODEL, fit NAME), not in the source tree:
+    a catalog entry added only to a copy of the installed tree is found by that copy."""
+    import shutil
+    share = prefix / "share" / "silica"
+    assert sorted(p.name for p in (share / "models" / "demo").iterdir()) == \
+        sorted(p.name for p in (ROOT / "models" / "demo").iterdir())
+    assert {p.name for p in (share / "data" / "models").glob("*.json")} == \
+        {p.name for p in (ROOT / "data" / "models").glob("*.json")}
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(prefix, moved, symlinks=True)
+    entry = sorted((moved / "share" / "silica" / "data" / "models").glob("*.json"))[0]
+    shutil.copy(entry, entry.with_name("only-installed.json"))
+    env = {k: v for k, v in os.environ.items() if k not in ("SILICA_DEFAULT_MODEL", "SILICA_DATA_DIR")}
+    r = sh([str(moved / "bin" / "silica"), "run", "def f(x):", "--max-tokens", "3"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith(f"silica: using the demo model {os.path.realpath(moved / 'share' / 'silica' / 'models' / 'demo')} "), r.stderr
+    r = sh([str(moved / "bin" / "silica"), "fit", "only-installed", "--json"], env=env)
+    assert r.returncode == 0 and json.loads(r.stdout)["total_bytes"] > 0, r.stderr
 
 
 def test_destdir_stages_under_prefix(tmp_path):

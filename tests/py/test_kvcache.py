@@ -170,9 +170,13 @@ def test_group_sizes_and_bytes(engine_models):
         assert rel(logits(d, ids, "--kv-bits", 8, "--kv-group-size", g), base) < 2e-2
     # 64 values per position and layer: f16 128 B; q8/g32 64 + 2 x 2 x 2 B; q4/g64 32 + 2 x 2 B; per K and V
     n, L = len(ids), 2
-    assert greedy(d, ids, 1)["kv_bytes"] == L * (n + 1) * 2 * 128
-    assert greedy(d, ids, 1, "--kv-bits", 8, "--kv-group-size", 32)["kv_bytes"] == L * (n + 1) * 2 * (64 + 8)
-    assert greedy(d, ids, 1, "--kv-bits", 4)["kv_bytes"] == L * (n + 1) * 2 * (32 + 4)
+    assert greedy(d, ids, 1, "--kv", "f16")["kv_bytes"] == L * (n + 1) * 2 * 128
+    assert greedy(d, ids, 1, "--kv", "f16", "--kv-bits", 8, "--kv-group-size", 32)["kv_bytes"] == L * (n + 1) * 2 * (64 + 8)
+    assert greedy(d, ids, 1, "--kv", "f16", "--kv-bits", 4)["kv_bytes"] == L * (n + 1) * 2 * (32 + 4)
+    # by default an f32 model keeps f32 rows, and f32 scales and biases (mlx_lm quantizes f32 keys so)
+    assert greedy(d, ids, 1)["kv_bytes"] == L * (n + 1) * 2 * 256
+    assert greedy(d, ids, 1, "--kv-bits", 8, "--kv-group-size", 32)["kv_bytes"] == L * (n + 1) * 2 * (64 + 16)
+    assert greedy(d, ids, 1, "--kv-bits", 4)["kv_bytes"] == L * (n + 1) * 2 * (32 + 8)
 
 
 # ---------------------------------------------------------------- rotating cache
@@ -264,7 +268,7 @@ def test_memory_flat_over_10x(nostop):
     N = 64
     short = greedy(nostop, [0, 5, 6], 2 * N, "--max-kv-size", N, "--kv", "q8")
     long = greedy(nostop, [0, 5, 6], 10 * N, "--max-kv-size", N, "--kv", "q8")
-    free = greedy(nostop, [0, 5, 6], 10 * N, "--kv", "q8")
+    free = greedy(nostop, [0, 5, 6], 10 * N, "--kv", "q8", "--force")   # past the demo's 512 positions
     assert len(long["ids"]) == 10 * N and long["stop_reason"] == "length"
     assert long["kv_bytes"] == short["kv_bytes"] == 8 * (N + N - 1) * 2 * (256 + 16)
     assert free["kv_bytes"] == 8 * (10 * N + 3) * 2 * (256 + 16)
@@ -288,7 +292,7 @@ def test_sliding_layers_use_window_rings(engine_models):
         assert "full_attention" in types or arch == "mistral"
         ctx = len(ids)
         slots = sum(min(ctx, cfg["sliding_window"] + 2 - 1) if t == "sliding_attention" else ctx for t in types)
-        assert r["kv_bytes"] == slots * 2 * KV * D * 2, arch
+        assert r["kv_bytes"] == slots * 2 * KV * D * 4, arch   # f32 weights: an f32 cache
         assert r["ids"] == ref["generated"], arch
 
 

@@ -9,7 +9,11 @@ blocks.  Here today's silica regenerates every GGUF from the same sources:
     silica writes; any change to the export breaks this until the check is rerun);
   * `silica run` greedy on it must reproduce llama.cpp's ids (and, for the demo
     model, llama.cpp's prompt tokenization must equal silica's tokenizer);
-  * silica's Q4_K / Q6_K blocks of the same F16 GGUF must hash like llama-quantize's.
+  * silica's Q4_K / Q6_K blocks of the same F16 GGUF must hash like llama-quantize's;
+  * for each named mix (Q4_K_M, Q3_K_S, IQ4_NL, ...) and each of three F16
+    sources, `silica quantize --q-type MIX` must give every tensor the type and
+    bytes llama-quantize gave it, and report as many row-length fallbacks as
+    llama-quantize warned about.
 """
 import importlib.util
 import json
@@ -84,3 +88,33 @@ def test_kquant_blocks_match_llama_quantize(work, f16, qtype):
     assert all(k.endswith("norm.weight") and v == "F32" for k, v in rec["kept_in_other_types"].items())
     got = lcc.tensor_hashes(lcc.silica_kquant(SILICA, f16, qtype, work / "gguf"), {qtype})
     assert got == rec["llama_quantize"]
+
+
+@pytest.fixture(scope="module")
+def mix_sources(work):
+    return {src: lcc.mix_source(SILICA, work, src, work / "gguf") for src in lcc.MIX_SOURCES}
+
+
+def test_mix_record_exercises_the_rules():
+    """The record is llama-quantize's: its mixes use every type silica quantizes to,
+    bump attn_v / ffn_down by layer, and fall back on the 64-wide reference models."""
+    assert sorted(RECORD["mixes"]) == sorted(lcc.MIX_SOURCES)
+    types = {v[0] for src in RECORD["mixes"].values() for m in src["mixes"].values() for v in m["llama_quantize"].values()}
+    assert {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"} <= types
+    demo = RECORD["mixes"]["demo"]["mixes"]["Q4_K_M"]["llama_quantize"]
+    attn_v = {k: v[0] for k, v in demo.items() if k.endswith("attn_v.weight")}
+    assert {"Q4_K", "Q6_K"} == set(attn_v.values())          # use_more_bits: some layers bumped, not all
+    assert demo["token_embd.weight"][0] == "Q6_K"               # tied head: the embedding takes output's type
+    assert RECORD["mixes"]["qwen3"]["mixes"]["Q4_K_M"]["llama_quantize_fallbacks"] > 0
+
+
+@pytest.mark.parametrize("src", lcc.MIX_SOURCES)
+@pytest.mark.parametrize("mix", lcc.MIXES)
+def test_mix_matches_llama_quantize(work, mix_sources, src, mix):
+    rec = RECORD["mixes"][src]
+    assert lcc.sha256(mix_sources[src]) == rec["source_sha256"]
+    m = rec["mixes"][mix]
+    assert not m["differing_tensors"] and m["identical_tensors"] == len(m["llama_quantize"])
+    got, fallbacks = lcc.silica_mix(SILICA, mix_sources[src], mix, work / "gguf")
+    assert lcc.tensor_hashes(got) == m["llama_quantize"]
+    assert fallbacks == m["llama_quantize_fallbacks"]

@@ -63,18 +63,24 @@ def test_guard_force_and_normal_runs_unaffected():
     assert len(base["ids"]) > 0
 
 
-def test_chat_guard_recommends_a_context_that_fits():
-    full = fit_json(DEMO, "--ctx", 4096)["total_bytes"]
-    small = fit_json(DEMO, "--ctx", 512)["total_bytes"]
+def test_chat_guard_recommends_a_context_that_fits(tmp_path):
+    # chat's default context is 4096 positions, at most the model's max_position_embeddings
+    # (the demo's 512): the demo with a 4096-position config gets the full default
+    demo = tmp_path / "demo4k"
+    shutil.copytree(DEMO, demo)
+    cfg = json.loads((demo / "config.json").read_text())
+    (demo / "config.json").write_text(json.dumps({**cfg, "max_position_embeddings": 4096}))
+    full = fit_json(demo, "--ctx", 4096)["total_bytes"]
+    small = fit_json(demo, "--ctx", 512)["total_bytes"]
     budget = (full + small) // 2
-    r = run_silica("chat", DEMO, "--max-memory", budget, input="hi\n")
+    r = run_silica("chat", demo, "--max-memory", budget, input="hi\n")
     assert_clean_error(r, "--ctx 4096", "try:")
     m = re.search(r"--ctx (\d+)(?:;|,| or)", r.err.split("try:")[1])
     assert m, r.err
     ctx = int(m.group(1))
     assert ctx < 4096
-    assert fit_json(DEMO, "--ctx", ctx)["total_bytes"] <= budget
-    ok = run_silica("chat", DEMO, "--max-memory", budget, "--ctx", ctx, input="/quit\n")
+    assert fit_json(demo, "--ctx", ctx)["total_bytes"] <= budget
+    ok = run_silica("chat", demo, "--max-memory", budget, "--ctx", ctx, input="/quit\n")
     assert ok.rc == 0, ok.err
     # nothing makes a 2 MiB budget work: said so, still one line
     assert_clean_error(run_silica("chat", DEMO, "--max-memory", "2M", input=""), "no quantization or shorter context")
@@ -143,6 +149,11 @@ def test_run_monitor_series_and_plot(tmp_path):
     assert phases_in_order(rows) == ["load", "prompt", "generate", "done"]
     kv = [x["kv_bytes"] for x in rows]
     assert kv == sorted(kv) and kv[-1] == toks[-1] * 2 * 8 * 4 * 64 * 2   # demo: 8 layers, 4 KV heads x 64, f16
+    # one peak RSS (memory.h's sl_mem_peak_rss) for --json and --monitor: the JSON's figure, read after
+    # generation, lies between the last sample before "done" and the "done" line written after it
+    before = [x["peak_rss_bytes"] for x in rows if x["phase"] != "done"]
+    done = [x["peak_rss_bytes"] for x in rows if x["phase"] == "done"]
+    assert max(before) <= r["peak_rss_bytes"] <= min(done), (max(before), r["peak_rss_bytes"], done)
     assert len(rows) >= 5                       # the background thread sampled, not only phase lines
     svg = tmp_path / "run.svg"
     run_silica("plot", mon, "-o", svg, check=True)
@@ -176,11 +187,11 @@ STATS = re.compile(r"^RSS ([\d.]+) MiB · peak ([\d.]+) MiB · KV ([\d.]+)/([\d.
 
 
 def test_chat_stats_command():
-    r = run_silica("chat", DEMO, "--max-tokens", 6, "--ctx", 1024, input="/stats\nhello\n/stats\n", check=True)
+    r = run_silica("chat", DEMO, "--max-tokens", 6, "--ctx", 512, input="/stats\nhello\n/stats\n", check=True)
     m = STATS.findall(r.out)
     assert len(m) == 2, r.out               # not a TTY: only when asked
     (rss0, peak0, kv0, cap0, tps0), (rss1, peak1, kv1, cap1, tps1) = [tuple(map(float, x)) for x in m]
-    cap = 1024 * 2 * 8 * 4 * 64 * 2 / MIB    # demo: 8 layers, 4 KV heads x 64, f16
+    cap = 512 * 2 * 8 * 4 * 64 * 2 / MIB    # demo: 8 layers, 4 KV heads x 64, f16
     assert float(cap0) == float(cap1) == pytest.approx(cap, abs=0.5)
     assert kv0 == 0 and kv1 > 0 and tps0 == 0 and tps1 > 0
     assert peak1 >= rss1 > 1

@@ -318,10 +318,12 @@ def test_gguf_quantize_matches_gguf_py(name):
     assert got == want.tobytes()
 
 
-@pytest.mark.parametrize("name,tol", [("Q4_K", 0.12), ("Q6_K", 0.03)])
+@pytest.mark.parametrize("name,tol", [("Q4_K", 0.12), ("Q6_K", 0.03), ("Q2_K", 0.45), ("Q3_K", 0.25),
+                                      ("Q5_K", 0.06), ("IQ4_NL", 0.12)])
 def test_gguf_kquant_reference_roundtrip(name, tol):
-    """gguf-py has no Q4_K/Q6_K quantizer: our llama.cpp-reference blocks must decode (by
-    gguf-py) close to the input, and zero/constant super-blocks stay exact."""
+    """gguf-py has no K-quant / IQ4_NL quantizer: our llama.cpp-reference blocks must decode (by
+    gguf-py) close to the input, and zero/constant super-blocks stay exact (byte identity with
+    llama-quantize: test_llama_cpp_check.py)."""
     x = gguf_input(np.random.default_rng(4))[[0, 2, 3, 4, 5]]
     got = ok("gguf-q", name, data=x.tobytes()).out
     deq = gq.dequantize(np.frombuffer(got, np.uint8).reshape(len(x), -1), GT[name]).astype(np.float32)
@@ -410,7 +412,7 @@ BAD = [
     (("affine-q", "F32", 4, 64, "F64", "cpu"), 256, "scale dtype"),
     (("fp-q", "mxfp4", "F32", "2.0"), 256, "global scale"),
     (("fp-q", "nvfp4", "F32"), 40, "not a multiple"),
-    (("gguf-q", "Q2_K"), 256, "Q2_K"),
+    (("gguf-q", "IQ2_XS"), 256, "IQ2_XS"),
     (("gguf-q", "Q4_K"), 64, "not a multiple"),
     (("gguf-dq", "IQ2_XS"), 0, "IQ2_XS"),
     (("affine2q41", 64, "F16", 256), None, "does not match"),

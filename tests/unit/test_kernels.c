@@ -455,7 +455,8 @@ static void test_sets_batch_thread_independent(void **state) {
  * thread reads, rows through the set's GEMM tiles) against one-token calls,
  * bit for bit, for every set this CPU (or qemu) runs: GGUF Q4_0 / Q4_1 /
  * Q8_0 / Q4_K / Q6_K at block counts covering every tile and unroll
- * remainder, MLX affine 4/8-bit at every group size, with the tokens
+ * remainder, MLX affine 4/8-bit at every group size with f32, f16 and bf16
+ * scales (halves at odd addresses), with the tokens
  * prepared in two ranges and the rows split unevenly (two "threads"), and
  * more tokens than one activation chunk. */
 static void check_act_path(const sl_weight *w, const float *x, int n, float *scratch, uint8_t *act) {
@@ -483,7 +484,16 @@ static void test_prompt_path_matches_one_token(void **state) {
     static uint8_t wd[ROWS * MAXC * 2], act[N * (MAXC * 5 + 64)];
     static float x[N * MAXC], scratch[1 << 15], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
     for (int i = 0; i < N * MAXC; i++) x[i] = rndf() * (i % 41 == 0 ? 8.0f : 1.0f);
-    for (int i = 0; i < ROWS * MAXC / 32; i++) sc[i] = rndf() * 0.05f, bi[i] = rndf() * 0.1f;
+    static uint8_t sc16[ROWS * MAXC / 32 * 2 + 2], bi16[ROWS * MAXC / 32 * 2 + 2];
+    static uint8_t sb16[ROWS * MAXC / 32 * 2 + 2], bb16[ROWS * MAXC / 32 * 2 + 2];
+    for (int i = 0; i < ROWS * MAXC / 32; i++) {
+        sc[i] = rndf() * 0.05f, bi[i] = rndf() * 0.1f;
+        uint16_t h[4] = {sl_f32_to_f16(sc[i]), sl_f32_to_f16(bi[i]), sl_f32_to_bf16(sc[i]), sl_f32_to_bf16(bi[i])};
+        memcpy(sc16 + 1 + 2 * i, &h[0], 2);
+        memcpy(bi16 + 1 + 2 * i, &h[1], 2);
+        memcpy(sb16 + 1 + 2 * i, &h[2], 2);
+        memcpy(bb16 + 1 + 2 * i, &h[3], 2);
+    }
     int tested = 0;
     for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
         const sl_qd_kernels *set = sl_qd_by_name(names[si]);
@@ -503,45 +513,59 @@ static void test_prompt_path_matches_one_token(void **state) {
             }
         }
         const int colss[] = {64, 192, 320, 2048};
+        const sl_dtype sdts[] = {SL_F32, SL_F16, SL_BF16};
         for (int bits = 4; bits <= 8; bits += 4)
             for (int gs = 32; gs <= 128; gs *= 2)
                 for (int ci = 0; ci < 4; ci++) {
                     if (colss[ci] % gs) continue;
                     for (size_t i = 0; i < (size_t)(ROWS * colss[ci] * bits / 8); i++) wd[i] = (uint8_t)rndu32();
-                    sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = colss[ci], .data = wd,
-                                   .row_bytes = (size_t)colss[ci] * bits / 8, .scales = sc, .biases = bi,
-                                   .scale_dtype = SL_F32, .bits = bits, .group_size = gs, .qmode = SL_Q_AFFINE,
-                                   .name = "w"};
-                    check_act_path(&w, x, ci == 3 ? 21 : 37, scratch, act);
+                    for (int di = 0; di < 3; di++) {   /* halves read at an odd address */
+                        const void *ps = di == 0 ? (const void *)sc : di == 1 ? (const void *)(sc16 + 1) : (const void *)(sb16 + 1);
+                        const void *pb = di == 0 ? (const void *)bi : di == 1 ? (const void *)(bi16 + 1) : (const void *)(bb16 + 1);
+                        sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = colss[ci],
+                                       .data = wd, .row_bytes = (size_t)colss[ci] * bits / 8, .scales = ps, .biases = pb,
+                                       .scale_dtype = sdts[di], .bits = bits, .group_size = gs, .qmode = SL_Q_AFFINE,
+                                       .name = "w"};
+                        check_act_path(&w, x, ci == 3 ? 21 - 4 * di : 37 - 9 * di, scratch, act);
+                    }
                 }
     }
     sl_qd_force(NULL);
     assert_true(tested >= 2);
 }
 
-/* The Q4_0 generation rows kernel (where a set has one) gives its set's
- * one-token dot bit for bit, for every block count remainder mod 4. */
-static void test_q4_0_rows_match_dot(void **state) {
+/* The Q4_0 / Q8_0 generation rows kernels (where a set has them) give their
+ * set's one-token dot bit for bit, for every block count remainder mod 4. */
+static void test_rows_kernels_match_dot(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
     enum { ROWS = 7, MAXB = 72 };
-    static uint8_t wd[ROWS * MAXB * 18];
+    static uint8_t wd[ROWS * MAXB * 34];
     static float x[MAXB * 32], out[ROWS];
     static sl_q8b q8[MAXB];
     static _Alignas(64) uint8_t prep[SL_QD_Q40_PREP_BYTES(MAXB)];
+    int tested = 0;
     for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
         const sl_qd_kernels *k = sl_qd_by_name(names[si]);
-        if (!k || !k->q4_0_rows) continue;
-        for (int rep = 0; rep < 5; rep++)
-            for (size_t nb = 1; nb <= MAXB; nb += nb < 14 ? 1 : 29) {
-                for (size_t i = 0; i < nb * 32; i++) x[i] = rndf() * (i % 37 == 0 ? 9.0f : 1.0f);
-                sl_qd_quantize_q8(x, nb * 32, q8);
-                rand_blocks(SL_Q4_0, wd, ROWS * nb);
-                k->q4_0_prep(q8, nb, prep);
-                k->q4_0_rows(wd, nb * 18, ROWS, q8, prep, nb, out);
-                for (int r = 0; r < ROWS; r++) assert_true(out[r] == k->q4_0(wd + (size_t)r * nb * 18, q8, nb));
-            }
+        for (int q8w = 0; k && q8w < 2; q8w++) {
+            sl_qd_q40_prep_fn pf = q8w ? k->q8_0_prep : k->q4_0_prep;
+            sl_qd_q40_rows_fn rf = q8w ? k->q8_0_rows : k->q4_0_rows;
+            sl_qd_q8_fn dot = q8w ? k->q8_0 : k->q4_0;
+            size_t bb = q8w ? 34 : 18;
+            if (!rf) continue;
+            tested++;
+            for (int rep = 0; rep < 5; rep++)
+                for (size_t nb = 1; nb <= MAXB; nb += nb < 14 ? 1 : 29) {
+                    for (size_t i = 0; i < nb * 32; i++) x[i] = rndf() * (i % 37 == 0 ? 9.0f : 1.0f);
+                    sl_qd_quantize_q8(x, nb * 32, q8);
+                    rand_blocks(q8w ? SL_Q8_0 : SL_Q4_0, wd, ROWS * nb);
+                    pf(q8, nb, prep);
+                    rf(wd, nb * bb, ROWS, q8, prep, nb, out);
+                    for (int r = 0; r < ROWS; r++) assert_true(out[r] == dot(wd + (size_t)r * nb * bb, q8, nb));
+                }
+        }
     }
+    if (sl_qd_by_name("avx512")) assert_true(tested >= 2);
 }
 
 /* The 24-bit activation affine dots (where this CPU has them) against the
@@ -902,7 +926,7 @@ int main(void) {
         cmocka_unit_test(test_affine_x24),
         cmocka_unit_test(test_sets_batch_thread_independent),
         cmocka_unit_test(test_prompt_path_matches_one_token),
-        cmocka_unit_test(test_q4_0_rows_match_dot),
+        cmocka_unit_test(test_rows_kernels_match_dot),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),

@@ -260,8 +260,9 @@ static void test_fp_roundtrip(void **st) {
 static void test_gguf_roundtrips(void **st) {
     (void)st;
     enum { N = 512 };
-    static const sl_dtype types[] = {SL_Q4_0, SL_Q4_1, SL_Q5_0, SL_Q5_1, SL_Q8_0, SL_Q4_K, SL_Q6_K};
-    static const float tol[] = {0.15f, 0.12f, 0.07f, 0.06f, 0.01f, 0.12f, 0.04f};
+    static const sl_dtype types[] = {SL_Q4_0, SL_Q4_1, SL_Q5_0, SL_Q5_1, SL_Q8_0, SL_Q4_K, SL_Q6_K,
+                                     SL_Q2_K, SL_Q3_K, SL_Q5_K, SL_IQ4_NL};
+    static const float tol[] = {0.15f, 0.12f, 0.07f, 0.06f, 0.01f, 0.12f, 0.04f, 0.45f, 0.25f, 0.06f, 0.12f};
     float x[N], y[N];
     static uint8_t blk[N / 32 * 34 + 512];
     sl_error err = {0};
@@ -288,8 +289,8 @@ static void test_gguf_bad_args(void **st) {
     float x[256] = {0}, y[256];
     uint8_t blk[512];
     sl_error err = {0};
-    assert_int_equal(sl_q_gguf_quantize(SL_Q2_K, x, 256, blk, &err), SL_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "Q2_K"));
+    assert_int_equal(sl_q_gguf_quantize(SL_IQ2_XS, x, 256, blk, &err), SL_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "IQ2_XS"));
     assert_int_equal(sl_q_gguf_quantize(SL_Q4_K, x, 32, blk, &err), SL_EINVAL);
     assert_int_equal(sl_q_gguf_dequantize(SL_IQ2_XS, blk, 256, y, &err), SL_EUNSUPPORTED);
     assert_int_equal(sl_q_gguf_dequantize(SL_F32, blk, 256, y, &err), SL_EUNSUPPORTED);

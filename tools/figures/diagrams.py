@@ -424,5 +424,54 @@ def inspect_mmap():
     return "part1/img/open-mmap.svg", s.render()
 
 
-ALL = [inspect_mmap, convert_pipeline, shards, kquant, tokenizer, decoder_block, kv_cache, hub_pull, store]
+def serving():
+    s = Svg(900, 420, "silica serve: requests, the queue, slots and one batched step",
+            "Clients (the openai and ollama Python packages, the web chat, curl) send HTTP requests to the "
+            "libmicrohttpd thread, which validates the JSON body (4xx naming the field), queues one entry per "
+            "choice in the model's FIFO queue and suspends the connection. The model's scheduler thread moves "
+            "queued requests into free slots between steps: a request goes to the idle slot whose cached ids "
+            "share the longest prefix with its prompt, evaluates only the rest of the prompt, then every active "
+            "slot advances by one token in one batched forward pass (sl_gen_step). Each token goes back as a "
+            "server-sent event or an NDJSON line; a client that leaves frees its slot at the next step.")
+    s.text(20, 28, "HTTP (libmicrohttpd)", "h")
+    clients = [("openai SDK", "/v1/chat/completions"), ("ollama client", "/api/chat"), ("web chat  GET /", "SSE"),
+               ("curl", "/metrics /health")]
+    for i, (a, b) in enumerate(clients):
+        s.box(20, 44 + i * 62, 170, 48, "gray2", a, b)
+        s.line(192, 68 + i * 62, 240, 68 + i * 62)
+    s.box(244, 44, 170, 234, "blue2", "", rx=6)
+    s.text(329, 70, "polling thread", "b", "middle")
+    for k, t in enumerate(["parse + validate", "400 names the field", "404 model, 413 body", "401 without key",
+                           "queue, suspend", "resume on tokens"]):
+        s.text(329, 100 + k * 28, t, "small", "middle")
+    s.line(416, 160, 460, 160)
+    s.text(462, 28, "per model: queue + scheduler thread", "h")
+    s.rect(462, 44, 110, 234, "amber2", rx=6)
+    s.text(517, 70, "FIFO queue", "b", "middle")
+    for k in range(4):
+        s.rect(480, 88 + k * 40, 74, 28, "amber", rx=4)
+        s.text(517, 107 + k * 40, f"req {k + 5}", "small", "middle")
+    s.line(574, 160, 606, 160)
+    s.rect(608, 44, 272, 234, "panel", rx=6)
+    s.text(744, 66, "--parallel slots: KV cache + sampler", "b", "middle")
+    fills = ["green", "green", "green", "gray2"]
+    labels = ["slot 0: req 1  pos 812", "slot 1: req 2  pos 95", "slot 2: req 4  pos 40", "slot 3: idle, keeps its KV"]
+    for k in range(4):
+        s.rect(624, 78 + k * 36, 240, 28, fills[k], rx=4)
+        s.text(634, 97 + k * 36, labels[k], "mono")
+    s.rect(624, 228, 240, 36, "violet2", rx=4)
+    s.text(744, 244, "sl_gen_step: one forward pass,", "small", "middle")
+    s.text(744, 258, "one token for every active slot", "small", "middle")
+    s.path("M744 280 C 744 330 329 330 329 282")
+    s.text(540, 342, "each token: an SSE event / NDJSON line (stop strings held back)", "small", "middle")
+    s.text(20, 366, "between steps: new requests join free slots (continuous batching); the idle slot with the longest "
+                    "common prefix is reused", "small")
+    s.text(20, 384, "exactness: a request's tokens depend only on its prompt, parameters and seed, never on the "
+                    "other slots", "small")
+    s.text(20, 402, "a client gone (socket closed) cancels its sequence at the next step; SIGTERM: no new "
+                    "connections, in-flight requests finish", "small")
+    return "part8/img/serving.svg", s.render()
+
+
+ALL = [inspect_mmap, convert_pipeline, shards, kquant, tokenizer, decoder_block, kv_cache, hub_pull, store, serving]
 __all__ = ["ALL", "INK2"]

@@ -1,0 +1,188 @@
+/*
+ * serve.c — silica's own engine behind the adapter protocol
+ * (part8/adapters/PROTOCOL.md): `load` opens a model and a session of
+ * n_ctx positions (f32 KV cache: the figures then measure the weights, not
+ * a rounded cache), `eval` evaluates the ids
+ * from position 0 with every position's logits, then generates max_tokens
+ * ids greedily (argmax, first index on ties; EOS does not stop it).
+ *
+ * Invariants: one request, one answer line; an error answers
+ * {"error": "..."} and the loop goes on; the loop ends at EOF, `quit`, or
+ * Ctrl-C (between requests).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "compare_impl.h"
+#include "silica/io.h"
+#include "silica/memory.h"
+#include "silica/model.h"
+#include "silica/runtime.h"
+#include "silica/silica.h"
+
+typedef struct server {
+    sl_model *m;
+    sl_session *s;
+    int n_ctx;
+} server;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int32_t argmax(const float *row, int V) {
+    int32_t best = 0;
+    for (int k = 1; k < V; k++)
+        if (row[k] > row[best]) best = k;
+    return best;
+}
+
+static int op_load(server *sv, const cJSON *req, cJSON *ans, sl_error *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(req, "n_ctx");
+    if (!cJSON_IsString(model)) return sl_errorf(err, SL_EINVAL, "load: \"model\" must be a string");
+    if (!cJSON_IsNumber(ctx) || ctx->valuedouble < 1 || ctx->valuedouble > (1 << 24))
+        return sl_errorf(err, SL_EINVAL, "load: \"n_ctx\" must be an integer 1..16777216");
+    sl_session_free(sv->s);
+    sl_model_close(sv->m);
+    sv->s = NULL;
+    sv->m = NULL;
+    double t0 = now();
+    if (sl_model_open(model->valuestring, &sv->m, err)) return SL_EINVAL;
+    sv->n_ctx = (int)ctx->valuedouble;
+    sl_session_opts so = {.n_ctx = sv->n_ctx, .kv_dtype = SL_F32};
+    if (sl_session_new(sv->m, &so, &sv->s, err)) return SL_EINVAL;
+    cJSON_AddBoolToObject(ans, "ok", 1);
+    cJSON_AddNumberToObject(ans, "vocab", sl_model_get_config(sv->m)->vocab_size);
+    cJSON_AddNumberToObject(ans, "load_s", now() - t0);
+    return 0;
+}
+
+/* Parse ids and max_tokens of an eval request; *ids malloc'd. */
+static int eval_args(const server *sv, const cJSON *req, int32_t **ids, int *n, int *max_tokens, sl_error *err) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(req, "ids");
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(req, "max_tokens");
+    if (!sv->s) return sl_errorf(err, SL_EINVAL, "eval: no model loaded");
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1) return sl_errorf(err, SL_EINVAL, "eval: \"ids\" must be a non-empty array");
+    *max_tokens = cJSON_IsNumber(mt) ? (int)mt->valuedouble : 0;
+    *n = cJSON_GetArraySize(a);
+    if (*max_tokens < 0 || (int64_t)*n + *max_tokens > sv->n_ctx)
+        return sl_errorf(err, SL_EINVAL, "eval: %d ids + %d generated exceed n_ctx %d", *n, *max_tokens, sv->n_ctx);
+    *ids = malloc((size_t)*n * sizeof **ids);
+    if (!*ids) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    int k = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        if (!cJSON_IsNumber(x)) return sl_errorf(err, SL_EINVAL, "eval: ids[%d] is not a number", k);
+        (*ids)[k++] = (int32_t)x->valuedouble;
+    }
+    return 0;
+}
+
+/* Answers itself on out (*write_failed set when that fails); errors are left to the caller. */
+static int op_eval(server *sv, const cJSON *req, cJSON *ans, FILE *out, bool *write_failed, sl_error *err) {
+    int32_t *ids = NULL, *greedy = NULL;
+    int n = 0, max_tokens = 0, rc;
+    float *logits = NULL, *row = NULL;
+    if ((rc = eval_args(sv, req, &ids, &n, &max_tokens, err))) goto out;
+    int V = sl_model_get_config(sv->m)->vocab_size;
+    logits = malloc((size_t)n * (size_t)V * sizeof *logits);
+    row = malloc((size_t)V * sizeof *row);
+    greedy = malloc(((size_t)max_tokens + 1) * sizeof *greedy);
+    if (!logits || !row || !greedy) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); goto out; }
+    sl_session_reset(sv->s);
+    double t0 = now();
+    if ((rc = sl_session_eval(sv->s, ids, n, true, logits, err))) goto out;
+    double t1 = now(), t_first = t1;
+    for (int k = 0; k < max_tokens; k++) {
+        const float *last = k == 0 ? logits + (size_t)(n - 1) * V : row;
+        greedy[k] = argmax(last, V);
+        if (k == 0) t_first = now();
+        if (k + 1 < max_tokens && (rc = sl_session_eval(sv->s, &greedy[k], 1, false, row, err))) goto out;
+    }
+    double t2 = now();
+    char *b64 = sl_cmp_b64_encode(logits, (size_t)n * (size_t)V * sizeof *logits);
+    if (!b64) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); goto out; }
+    cJSON *shape = cJSON_AddArrayToObject(ans, "shape");
+    cJSON_AddItemToArray(shape, cJSON_CreateNumber(n));
+    cJSON_AddItemToArray(shape, cJSON_CreateNumber(V));
+    cJSON *g = cJSON_AddArrayToObject(ans, "greedy");
+    for (int k = 0; k < max_tokens; k++) cJSON_AddItemToArray(g, cJSON_CreateNumber(greedy[k]));
+    cJSON_AddNumberToObject(ans, "prompt_s", t1 - t0);
+    cJSON_AddNumberToObject(ans, "ttft_s", max_tokens ? t_first - t0 : 0);
+    cJSON_AddNumberToObject(ans, "gen_s", max_tokens ? t2 - t_first : 0);
+    cJSON_AddNumberToObject(ans, "peak_rss_bytes", (double)sl_mem_peak_rss());
+    /* the logits (tens of MB for a real vocabulary) are spliced in front, not copied into the tree */
+    char *rest = cJSON_PrintUnformatted(ans);
+    if (!rest) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    else *write_failed = fprintf(out, "{\"logits_f32\": \"%s\", %s\n", b64, rest + 1) < 0 || fflush(out) != 0;
+    free(rest);
+    free(b64);
+out:
+    free(ids);
+    free(greedy);
+    free(logits);
+    free(row);
+    return rc;
+}
+
+static int answer(FILE *out, const char *text) {
+    return fputs(text, out) < 0 || fputc('\n', out) == EOF || fflush(out) != 0;
+}
+
+int sl_cmp_serve(FILE *in, FILE *out) {
+    server sv = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    char hello[256];
+    snprintf(hello, sizeof hello,
+             "{\"protocol\": 1, \"engine\": \"silica\", \"version\": \"silica %s\", \"formats\": [\"hf\", \"mlx\", "
+             "\"gguf\"]}",
+             sl_version());
+    int rc = answer(out, hello) ? 2 : 0;
+    while (!rc && !sl_interrupted() && (n = getline(&line, &cap, in)) > 0) {
+        cJSON *req = cJSON_ParseWithLength(line, (size_t)n), *ans = cJSON_CreateObject();
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+        sl_error err = {0};
+        int r;
+        if (!cJSON_IsObject(req) || !cJSON_IsString(op)) r = sl_errorf(&err, SL_EINVAL, "a request is a JSON object with \"op\"");
+        else if (strcmp(op->valuestring, "quit") == 0) {
+            cJSON_Delete(req);
+            cJSON_Delete(ans);
+            break;
+        } else if (strcmp(op->valuestring, "load") == 0) r = op_load(&sv, req, ans, &err);
+        else if (strcmp(op->valuestring, "eval") == 0) {
+            bool failed = false;
+            r = op_eval(&sv, req, ans, out, &failed, &err);
+            if (!r) {
+                rc = failed ? 2 : 0;
+                cJSON_Delete(req);
+                cJSON_Delete(ans);
+                continue;
+            }
+        } else r = sl_errorf(&err, SL_EINVAL, "unknown op '%s' (load, eval, quit)", op->valuestring);
+        if (r) {
+            cJSON_Delete(ans);
+            ans = cJSON_CreateObject();
+            cJSON_AddStringToObject(ans, "error", err.msg);
+        }
+        char *s = cJSON_PrintUnformatted(ans);
+        rc = !s || answer(out, s) ? 2 : 0;
+        free(s);
+        cJSON_Delete(req);
+        cJSON_Delete(ans);
+    }
+    free(line);
+    sl_session_free(sv.s);
+    sl_model_close(sv.m);
+    return rc;
+}

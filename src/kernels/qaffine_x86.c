@@ -1,0 +1,268 @@
+/*
+ * qaffine_x86.c — MLX affine 4/8-bit weights times 24-bit integer
+ * activations on AVX-512 VNNI (qdot.h sl_qd_affine24_fn, and its GEMM tile
+ * sl_qd_affine24_mm_fn for prompts), for the "avx512" set of qdot_x86.c.
+ *
+ * The one-token dot: the row's scales are widened and multiplied by the
+ * token's d into ls (stack), the bias term is a 16-lane dot; then per 64
+ * code bytes, vpdpbusd of the codes (unsigned) with the h, m and l int8
+ * planes; each i32 lane (4 code bytes, inside one group) becomes
+ * 65536 h + (256 m + l) in f32 (the bracket is exact in i32, |.| < 2^26;
+ * the sum rounds once), scaled by its group's ls, on one f32 chain; a last
+ * 32 code bytes (4-bit, cols % 128 == 64) form a 256-bit tail.
+ *
+ * The tile (rows x tokens in registers) runs that chain for every (row,
+ * token) pair with the same operands: codes unpacked once per row and
+ * chunk for all tokens, the token's d and the row's scales broadcast once
+ * per chunk and multiplied into the pair's s_g * d_g (the dot's ls, the
+ * same single f32 product), the same lanes, the same bias dot, the same
+ * final additions: every output has its one-token dot's bits, so neither
+ * batching nor the row split between threads changes a result.
+ */
+#include "kernels/qdot_x86.h"
+
+#if defined(SL_QD_X86)
+
+/* 16 scales of type t from p (any alignment), lanes past m zero. */
+T_512 static inline __m512 ld_scales(const uint8_t *p, sl_dtype t, __mmask16 m) {
+    if (t == SL_F32) return _mm512_maskz_loadu_ps(m, (const void *)p);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const void *)p);
+    if (t == SL_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+T_512 static inline __mmask16 mask_upto(size_t n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+#define LD64(p) _mm512_loadu_si512((const void *)(p))
+#define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+
+/* The exact integer lanes of 64 code bytes (q: codes; lo / hi: their
+ * nibbles for 4-bit) against one token's planes (ph, pm, pl at the chunk)
+ * as one f32 vector: 65536 h + (256 m + l), rounded once. */
+T_512 __attribute__((always_inline)) static inline __m512 x24_lanes(int bits, __m512i q, __m512i lo, __m512i hi,
+                                                                  const int8_t *ph, const int8_t *pm,
+                                                                  const int8_t *pl) {
+    const __m512i z = _mm512_setzero_si512();
+    __m512i ih, im, il;
+    if (bits == 4) {
+        ih = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(ph)), hi, LD64(ph + 64));
+        im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(pm)), hi, LD64(pm + 64));
+        il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(pl)), hi, LD64(pl + 64));
+    } else {
+        ih = _mm512_dpbusd_epi32(z, q, LD64(ph));
+        im = _mm512_dpbusd_epi32(z, q, LD64(pm));
+        il = _mm512_dpbusd_epi32(z, q, LD64(pl));
+    }
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(ih), _mm512_set1_ps(65536.0f),
+                           _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(im, 8), il)));
+}
+
+/* The 4-bit tail: 32 code bytes at cc, the planes' 32 / 32 halves at ph,
+ * pm, pl; ls: the scale products of the groups there (two for 16 bytes per
+ * group, one for 32). */
+T_512 static inline float x24_tail(const uint8_t *cc, const int8_t *ph, const int8_t *pm, const int8_t *pl,
+                                   size_t bpg, const float *ls) {
+    const __m256i z = _mm256_setzero_si256(), n4 = _mm256_set1_epi8(15);
+    __m256i q = LD32(cc), lo = _mm256_and_si256(q, n4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), n4);
+    __m256i ih = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(ph)), hi, LD32(ph + 32));
+    __m256i im = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(pm)), hi, LD32(pm + 32));
+    __m256i il = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, lo, LD32(pl)), hi, LD32(pl + 32));
+    __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ih), _mm256_set1_ps(65536.0f),
+                               _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(im, 8), il)));
+    __m256 sc = bpg == 16 ? _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_maskz_loadu_ps(3, ls))
+                          : _mm256_set1_ps(ls[0]);
+    return hsum8(_mm256_mul_ps(v, sc));
+}
+
+/* Per-lane group values of a 64-byte chunk: 16 or 32 bytes per group put
+ * 4 or 2 groups in a chunk (lane i: group i / 4 or i / 8 of v), 64 or 128
+ * bytes one (broadcast). */
+typedef struct x24_geom {
+    size_t nbytes, bpg, G;
+    int sh;   /* bpg is 16, 32, 64 or 128: c / bpg == c >> sh */
+    __m512i idx;
+    __mmask16 sm;
+} x24_geom;
+T_512 static inline x24_geom x24_geometry(size_t cols, int gs, int bits) {
+    x24_geom g;
+    g.nbytes = cols * (size_t)bits / 8;
+    g.bpg = (size_t)gs * (size_t)bits / 8;
+    g.G = cols / (size_t)gs;
+    g.sh = __builtin_ctzll((unsigned long long)g.bpg);
+    g.idx = _mm512_setzero_si512();
+    g.sm = 0;
+    if (g.bpg < 64) {
+        g.idx = _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                  g.bpg == 16 ? 2 : 3);
+        g.sm = (__mmask16)((1u << (64 / g.bpg)) - 1u);
+    }
+    return g;
+}
+T_512 static inline __m512 x24_groupvec(const x24_geom *g, const float *v, size_t c) {
+    return g->bpg >= 64 ? _mm512_set1_ps(v[c >> g->sh])
+                        : _mm512_permutexvar_ps(g->idx, _mm512_maskz_loadu_ps(g->sm, v + (c >> g->sh)));
+}
+
+T_512 __attribute__((always_inline)) static inline float v512_affine_x24(const uint8_t *codes, const uint8_t *scales,
+                                                                       const uint8_t *biases, sl_dtype sdt,
+                                                                       const float *d, const float *xsum,
+                                                                       const int8_t *planes, size_t cols, int gs,
+                                                                       int bits) {
+    x24_geom geo = x24_geometry(cols, gs, bits);
+    size_t ss = sdt == SL_F32 ? 4 : 2;
+    float ls[SL_QD_X24_GROUPS];
+    __m512 bacc = _mm512_setzero_ps();
+    for (size_t g = 0; g < geo.G; g += 16) {   /* ls = s * d, and the bias term b . xsum */
+        __mmask16 m = mask_upto(geo.G - g);
+        _mm512_mask_storeu_ps(ls + g, m, _mm512_mul_ps(ld_scales(scales + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, d + g)));
+        bacc = _mm512_fmadd_ps(ld_scales(biases + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g), bacc);
+    }
+    const int8_t *ph = planes, *pm = planes + cols, *pl = planes + 2 * cols;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc = _mm512_setzero_ps();
+    size_t c = 0;
+    for (; c + 64 <= geo.nbytes; c += 64) {
+        __m512i q = LD64(codes + c), lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        size_t o = bits == 4 ? 2 * c : c;
+        __m512 v = x24_lanes(bits, q, lo, hi, ph + o, pm + o, pl + o);
+        acc = _mm512_fmadd_ps(v, x24_groupvec(&geo, ls, c), acc);
+    }
+    float tail = c < geo.nbytes ? x24_tail(codes + c, ph + 2 * c, pm + 2 * c, pl + 2 * c, geo.bpg, ls + (c >> geo.sh))
+                                : 0.0f;
+    return _mm512_reduce_add_ps(acc) + tail + _mm512_reduce_add_ps(bacc);
+}
+T_512 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                          const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
+    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 4);
+}
+T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
+                          const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
+    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 8);
+}
+
+/* ---- the GEMM tile ----
+ * NR rows (widened scales ws, biases wb: G floats each, row i at i * G) x
+ * NT tokens (token t at act + t * lda: xsum[G], d[G], then the planes). */
+#define X24_MR 4   /* rows per tile */
+#define X24_MT 4   /* tokens per tile */
+T_512 __attribute__((always_inline)) static inline void x24_tile(int NR, int NT, int bits, const uint8_t *codes,
+                                                               size_t ldc, const float *ws, const float *wb,
+                                                               const uint8_t *act, size_t lda, size_t cols, int gs,
+                                                               float *out, size_t ldo) {
+    x24_geom geo = x24_geometry(cols, gs, bits);
+    size_t G = geo.G;
+    const float *xs[X24_MT], *dt[X24_MT];
+    const int8_t *pt[X24_MT];
+    float bs[X24_MR][X24_MT];
+    for (int t = 0; t < NT; t++) {
+        xs[t] = (const float *)(const void *)(act + (size_t)t * lda);
+        dt[t] = xs[t] + G;
+        pt[t] = (const int8_t *)(const void *)(xs[t] + 2 * G);
+    }
+    for (int r = 0; r < NR; r++)   /* the dot's bias chain per pair */
+        for (int t = 0; t < NT; t++) {
+            __m512 bacc = _mm512_setzero_ps();
+            for (size_t g = 0; g < G; g += 16) {
+                __mmask16 m = mask_upto(G - g);
+                bacc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wb + (size_t)r * G + g), _mm512_maskz_loadu_ps(m, xs[t] + g),
+                                       bacc);
+            }
+            bs[r][t] = _mm512_reduce_add_ps(bacc);
+        }
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc[X24_MR][X24_MT];
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    size_t c = 0;
+    for (; c + 64 <= geo.nbytes; c += 64) {
+        __m512 dv[X24_MT];
+        for (int t = 0; t < NT; t++) dv[t] = x24_groupvec(&geo, dt[t], c);
+        size_t o = bits == 4 ? 2 * c : c;
+        for (int r = 0; r < NR; r++) {
+            __m512i q = LD64(codes + (size_t)r * ldc + c);
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            __m512 sv = x24_groupvec(&geo, ws + (size_t)r * G, c);
+            for (int t = 0; t < NT; t++) {
+                __m512 v = x24_lanes(bits, q, lo, hi, pt[t] + o, pt[t] + cols + o, pt[t] + 2 * cols + o);
+                acc[r][t] = _mm512_fmadd_ps(v, _mm512_mul_ps(sv, dv[t]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) {
+            float tail = 0.0f;
+            if (c < geo.nbytes) {
+                size_t g = c >> geo.sh;
+                float ls[2];
+                ls[0] = ws[(size_t)r * G + g] * dt[t][g];
+                ls[1] = geo.bpg == 16 ? ws[(size_t)r * G + g + 1] * dt[t][g + 1] : 0.0f;
+                tail = x24_tail(codes + (size_t)r * ldc + c, pt[t] + 2 * c, pt[t] + cols + 2 * c, pt[t] + 2 * cols + 2 * c,
+                                geo.bpg, ls);
+            }
+            out[(size_t)t * ldo + (size_t)r] = _mm512_reduce_add_ps(acc[r][t]) + tail + bs[r][t];
+        }
+}
+#undef LD64
+#undef LD32
+
+#define X24_TILE_FN(NAME, NR, NT, BITS)                                                                      \
+    T_512 static void NAME(const uint8_t *codes, size_t ldc, const float *ws, const float *wb, const uint8_t *act, \
+                           size_t lda, size_t cols, int gs, float *out, size_t ldo) {                        \
+        x24_tile(NR, NT, BITS, codes, ldc, ws, wb, act, lda, cols, gs, out, ldo);                            \
+    }
+X24_TILE_FN(x24_4_44, X24_MR, X24_MT, 4)
+X24_TILE_FN(x24_4_41, X24_MR, 1, 4)
+X24_TILE_FN(x24_4_14, 1, X24_MT, 4)
+X24_TILE_FN(x24_4_11, 1, 1, 4)
+X24_TILE_FN(x24_8_44, X24_MR, X24_MT, 8)
+X24_TILE_FN(x24_8_41, X24_MR, 1, 8)
+X24_TILE_FN(x24_8_14, 1, X24_MT, 8)
+X24_TILE_FN(x24_8_11, 1, 1, 8)
+typedef void (*x24_tile_fn)(const uint8_t *codes, size_t ldc, const float *ws, const float *wb, const uint8_t *act,
+                            size_t lda, size_t cols, int gs, float *out, size_t ldo);
+
+/* Rows X24_MR at a time (their scales and biases widened once for all
+ * tokens), tokens X24_MT at a time; the rest one by one. */
+T_512 static void x24_mm(const x24_tile_fn tiles[4], const uint8_t *codes, size_t ldc, const uint8_t *scales,
+                         const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda,
+                         int nt, size_t cols, int gs, float *out, size_t ldo) {
+    size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2;
+    float ws[X24_MR * SL_QD_X24_GROUPS], wb[X24_MR * SL_QD_X24_GROUPS];
+    for (int r = 0; r < nr; r += X24_MR) {
+        int mr = nr - r < X24_MR ? nr - r : X24_MR;
+        for (int i = 0; i < mr; i++)
+            for (size_t g = 0; g < G; g += 16) {
+                __mmask16 m = mask_upto(G - g);
+                size_t o = (size_t)(r + i) * lds + ss * g;
+                _mm512_mask_storeu_ps(ws + (size_t)i * G + g, m, ld_scales(scales + o, sdt, m));
+                _mm512_mask_storeu_ps(wb + (size_t)i * G + g, m, ld_scales(biases + o, sdt, m));
+            }
+        const uint8_t *cr = codes + (size_t)r * ldc;
+        for (int i = 0; i < mr; i += mr == X24_MR ? X24_MR : 1) {
+            x24_tile_fn ft = mr == X24_MR ? tiles[0] : tiles[2], f1 = mr == X24_MR ? tiles[1] : tiles[3];
+            int t = 0;
+            for (; t + X24_MT <= nt; t += X24_MT)
+                ft(cr + (size_t)i * ldc, ldc, ws + (size_t)i * G, wb + (size_t)i * G, act + (size_t)t * lda, lda, cols,
+                   gs, out + (size_t)t * ldo + (size_t)(r + i), ldo);
+            for (; t < nt; t++)
+                f1(cr + (size_t)i * ldc, ldc, ws + (size_t)i * G, wb + (size_t)i * G, act + (size_t)t * lda, lda, cols,
+                   gs, out + (size_t)t * ldo + (size_t)(r + i), ldo);
+        }
+    }
+}
+T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                            size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
+                            int gs, float *out, size_t ldo) {
+    static const x24_tile_fn tiles[4] = {x24_4_44, x24_4_41, x24_4_14, x24_4_11};
+    x24_mm(tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
+}
+T_512 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                            size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
+                            int gs, float *out, size_t ldo) {
+    static const x24_tile_fn tiles[4] = {x24_8_44, x24_8_41, x24_8_14, x24_8_11};
+    x24_mm(tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
+}
+#else
+typedef int sl_qaffine_x86_unused; /* ISO C forbids an empty translation unit */
+#endif

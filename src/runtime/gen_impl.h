@@ -1,0 +1,27 @@
+/*
+ * gen_impl.h — the insides of a generation model (generate.c), shared with
+ * the sequences (gen_seq.c).  Private to src/runtime.
+ */
+#ifndef SILICA_RUNTIME_GEN_IMPL_H
+#define SILICA_RUNTIME_GEN_IMPL_H
+
+#include <cjson/cJSON.h>
+
+#include "silica/generate.h"
+#include "silica/template.h"
+
+#define SL_GEN_MAX_EOS 32
+
+struct sl_gen_model {
+    char *path;          /* as given: every message names it */
+    sl_model *m;
+    const sl_model_config *c;
+    sl_tokenizer *tok;   /* NULL: no tokenizer */
+    sl_tmpl *tmpl;       /* NULL: no chat template */
+    cJSON *special;      /* special tokens for the template context */
+    int32_t eos[SL_GEN_MAX_EOS];
+    int n_eos;
+    int32_t bos;         /* -1: none */
+};
+
+#endif
