@@ -62,7 +62,7 @@ static const char *k_help =
     "  --ctx N          context size in tokens (default 4096, at most the model's max_position_embeddings;\n"
     "                   past that: refused without --force unless RoPE scaling covers it, as in run)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
-    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N   as in run\n"
+    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N, --device D   as in run\n"
     GEN_TOKENIZER_HELP
     CLI_MEM_HELP
     "  --help           this text\n";
@@ -270,6 +270,7 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "silica: %s has no chat template: the conversation is a plain transcript (\"User: ...\" and "
                         "\"Assistant: ...\" lines); an answer stops at the next \"User:\"\n", path);
     if (sl_gen_seq_new(g, &so, &q, &err)) goto fail;
+    cli_device_note(sl_gen_seq_session(q));
     if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -5,11 +5,13 @@
  * chip on macOS), the memory budget models are judged against (Apple GPU
  * working set or RAM / cgroup limit), optionally a measured multi-threaded
  * read bandwidth, the engine (matmul) and dtype kernel sets (both capped by
- * SILICA_SIMD), silica version and build options.
+ * SILICA_SIMD), silica version and build options, the Vulkan devices
+ * (sl_gpu_devices: name, type, heaps, subgroup size, fp16/int8).
  * Read-only probes; unknown values print as "unknown" (text) or are left out
  * / 0 (JSON); an unreadable cgroup file is reported, never fatal.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -24,12 +26,74 @@ static const char *k_help =
     "the chip), the memory budget `silica fit` judges models against (the Apple GPU\n"
     "working set, or RAM / the cgroup limit), the kernel sets in use (matmul and\n"
     "f16/bf16 conversions; SILICA_SIMD=scalar|avx2|avx512|neon|neondot caps both),\n"
-    "silica version and build options.\n\n"
+    "silica version and build options, and the Vulkan devices the GPU engine can use\n"
+    "(name, type, memory heaps, subgroup size, fp16/int8 arithmetic, 16/8-bit storage;\n"
+    "`--device gpu:N` takes the index listed).\n\n"
     "options:\n  --json        machine-readable output\n"
     "  --bandwidth   measure memory read bandwidth (multi-threaded, about 1 s) and keep the\n"
     "                figure in the store's directory ($SILICA_HOME or ~/.cache/silica,\n"
     "                bandwidth.json): `silica fit` then gives this machine's speed ceiling\n"
     "  --help        this text\n";
+
+/* The Vulkan devices (GPU engine): JSON {"built", "devices": [...], "error"}. */
+static cJSON *gpu_json(void) {
+    cJSON *g = cJSON_CreateObject();
+    cJSON_AddBoolToObject(g, "built", sl_gpu_built());
+    sl_gpu_device_info *d = NULL;
+    int n = 0;
+    sl_error err = {0};
+    if (sl_gpu_devices(&d, &n, &err)) cJSON_AddStringToObject(g, "error", err.msg);
+    cJSON *a = cJSON_AddArrayToObject(g, "devices");
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", d[i].index);
+        cJSON_AddStringToObject(o, "name", d[i].name);
+        cJSON_AddStringToObject(o, "type", d[i].type);
+        cJSON_AddStringToObject(o, "api_version", d[i].api_version);
+        cJSON_AddStringToObject(o, "driver", d[i].driver);
+        cJSON_AddNumberToObject(o, "vendor_id", d[i].vendor_id);
+        cJSON_AddNumberToObject(o, "device_id", d[i].device_id);
+        cJSON *hs = cJSON_AddArrayToObject(o, "memory_heaps");
+        for (int h = 0; h < d[i].n_heaps; h++) {
+            cJSON *ho = cJSON_CreateObject();
+            cJSON_AddNumberToObject(ho, "bytes", (double)d[i].heap_bytes[h]);
+            cJSON_AddBoolToObject(ho, "device_local", d[i].heap_device_local[h]);
+            cJSON_AddItemToArray(hs, ho);
+        }
+        cJSON_AddNumberToObject(o, "subgroup_size", d[i].subgroup_size);
+        cJSON_AddBoolToObject(o, "fp16", d[i].fp16);
+        cJSON_AddBoolToObject(o, "int8", d[i].int8);
+        cJSON_AddBoolToObject(o, "storage_16bit", d[i].storage16);
+        cJSON_AddBoolToObject(o, "storage_8bit", d[i].storage8);
+        cJSON_AddBoolToObject(o, "usable", d[i].usable);
+        cJSON_AddItemToArray(a, o);
+    }
+    free(d);
+    return g;
+}
+
+static void gpu_text(void) {
+    sl_gpu_device_info *d = NULL;
+    int n = 0;
+    sl_error err = {0};
+    if (sl_gpu_devices(&d, &n, &err)) {
+        printf("gpu:      %s\n", err.msg);
+        return;
+    }
+    if (n == 0) printf("gpu:      no Vulkan device\n");
+    for (int i = 0; i < n; i++) {
+        char b[32];
+        printf("gpu %d:    %s (%s, Vulkan %s%s%s)\n          heaps", i, d[i].name, d[i].type, d[i].api_version,
+               d[i].driver[0] ? ", " : "", d[i].driver);
+        for (int h = 0; h < d[i].n_heaps; h++)
+            printf("%s %s%s", h ? "," : "", cli_human_bytes(d[i].heap_bytes[h], b, sizeof b),
+                   d[i].heap_device_local[h] ? " device-local" : "");
+        printf("; subgroup %u; fp16 %s, int8 %s; 16-bit storage %s, 8-bit storage %s%s\n", d[i].subgroup_size,
+               d[i].fp16 ? "yes" : "no", d[i].int8 ? "yes" : "no", d[i].storage16 ? "yes" : "no",
+               d[i].storage8 ? "yes" : "no", d[i].usable ? "" : "; not usable by the GPU engine");
+    }
+    free(d);
+}
 
 /* PRETTY_NAME from /etc/os-release ("Debian GNU/Linux 12 (bookworm)"), or "" */
 static void os_pretty_name(char *buf, size_t cap) {
@@ -122,6 +186,7 @@ int cmd_doctor(int argc, char **argv) {
             cJSON_AddNumberToObject(mac, "gpu_working_set_bytes", (double)m.budget_bytes);
         }
         if (bandwidth) cJSON_AddNumberToObject(mem, "read_bandwidth_gbps", gbps);
+        cJSON_AddItemToObject(o, "gpu", gpu_json());
         cli_print_json(o);
         return 0;
     }
@@ -157,5 +222,6 @@ int cmd_doctor(int argc, char **argv) {
     }
     printf("budget:   %s (%s)\n", cli_human_bytes(m.budget_bytes, b1, sizeof b1), m.budget_source);
     if (bandwidth) printf("bandwidth: %.1f GB/s measured read (%d threads)\n", gbps, c->cores_logical);
+    gpu_text();
     return 0;
 }

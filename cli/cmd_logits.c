@@ -16,24 +16,31 @@
 
 static const char *k_help =
     "usage: silica logits MODEL --ids 1,2,3 [--json] [--kv f16|f32|q8|q4] [--kv-bits B] [--kv-group-size G]\n"
-    "                    [--max-kv-size N] [--ctx N] [--threads N] [--batch N]\n\n"
+    "                    [--max-kv-size N] [--ctx N] [--threads N] [--batch N]\n"
+    "                    [--device cpu|gpu|gpu:N|auto]\n\n"
     "Run the model on the given token ids and print the logits of every position.\n\n"
     "options:\n"
     "  --ids LIST     comma-separated token ids (no BOS is added)\n"
-    "  --json         {\"logits\": [[...vocab floats...] per position]}\n"
+    "  --json         {\"device\": \"cpu\" or the GPU's name, \"logits\": [[...vocab floats...] per position]}\n"
     GEN_KV_HELP
+    GEN_DEVICE_HELP
     "  --ctx N        context size (default: the number of ids)\n"
     "  --threads N    worker threads (default: physical cores)\n"
     "  --batch N      positions per forward batch (default 64)\n"
     "  --help         this text\n";
 
-/* Shared by cmd_run.c: parse the KV options (gen.c), "--threads", "--ctx", "--batch". */
+/* Shared by cmd_run.c: parse the KV options (gen.c), "--device", "--threads", "--ctx", "--batch". */
 int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {
     bool missing = false;
     const char *v;
     int rc = cli_kv_opt(argc, argv, i, cmd, o, matched);   /* --kv, --kv-bits, --kv-group-size, --max-kv-size */
     if (rc || *matched) return rc;
     *matched = true;
+    if ((v = cli_opt_value(argc, argv, i, "--device", &missing))) {
+        sl_error e = {0};
+        return sl_device_parse(v, &o->device, &e) ? cli_usage(cmd, "%s", e.msg) : 0;
+    }
+    if (missing) return cli_usage(cmd, "--device needs a value");
     static const char *const ints[] = {"--threads", "--ctx", "--batch"};
     static const long max[] = {1024, 1 << 24, 1 << 24};
     static const char *const why[] = {"", (" (2^24 positions, the engine's largest context; `silica fit MODEL --ctx N` "
@@ -87,6 +94,7 @@ int cmd_logits(int argc, char **argv) {
     const sl_model_config *c = sl_model_get_config(m);
     if (!so.n_ctx) so.n_ctx = n;
     if (sl_session_new(m, &so, &s, &err)) { rc = cli_fail(&err); goto out; }
+    cli_device_note(s);
     logits = malloc((size_t)n * (size_t)c->vocab_size * sizeof *logits);
     if (!logits) { sl_errorf(&err, SL_ENOMEM, "out of memory"); rc = cli_fail(&err); goto out; }
     if (sl_session_eval(s, ids, n, true, logits, &err)) {
@@ -95,7 +103,7 @@ int cmd_logits(int argc, char **argv) {
         goto out;
     }
     if (json) {
-        fputs("{\"logits\": [", stdout);
+        printf("{\"device\": \"%s\", \"logits\": [", sl_session_device(s, NULL));
         for (int t = 0; t < n; t++) {
             fputs(t ? ", [" : "[", stdout);
             const float *row = logits + (size_t)t * c->vocab_size;

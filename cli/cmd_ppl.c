@@ -42,6 +42,7 @@ static const char *k_help =
     "  --json         {\"ppl\": x, \"nll\": x, \"tokens\": N}\n"
     GEN_TOKENIZER_HELP
     GEN_KV_HELP
+    GEN_DEVICE_HELP
     "  --threads N    worker threads (default: physical cores)\n"
     "  --batch N      positions per forward batch (default 64)\n"
     "  --help         this text\n";
@@ -164,6 +165,7 @@ int cmd_ppl(int argc, char **argv) {
         ids[k] = (int32_t)t.ids[k];
     }
     if (sl_session_new(sl_gen_model_get(g), &so, &s, &err)) goto fail;
+    cli_device_note(s);
     double total;
     long long targets;
     if (ppl_eval(s, ids, n, N, B, V, logits, &total, &targets, &err)) {

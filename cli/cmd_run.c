@@ -74,6 +74,7 @@ static const char *k_help =
     "                        RoPE scaling covers it, else refused without --force (plain RoPE cannot\n"
     "                        extrapolate; part5/engine.md)\n"
     GEN_KV_HELP
+    GEN_DEVICE_HELP
     "  --threads N           worker threads (default: physical cores)\n"
     "  --stats               prompt and generation tok/s, time to first token, peak RSS and KV cache\n"
     "                        (MiB) on stderr\n"
@@ -81,7 +82,8 @@ static const char *k_help =
     "  --json                print one object at the end instead of streaming:\n"
     "                        {\"ids\": [generated ids], \"text\", \"prompt_tokens\", \"generated_tokens\",\n"
     "                         \"prompt_tps\", \"gen_tps\", \"ttft_ms\", \"peak_rss_bytes\",\n"
-    "                         \"stop_reason\": \"eos|length|stop\", \"kv_bytes\": KV cache allocated}\n"
+    "                         \"stop_reason\": \"eos|length|stop\", \"kv_bytes\": KV cache allocated,\n"
+    "                         \"device\": \"cpu\" or the GPU's name}\n"
     "                        (text is null without a tokenizer)\n"
     "  --help                this text\n";
 
@@ -275,6 +277,7 @@ static void print_result(const sl_gen_seq *q, bool json, bool stats) {
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)sl_mem_peak_rss());
         cJSON_AddStringToObject(j, "stop_reason", st->stop_reason ? st->stop_reason : "length");
         cJSON_AddNumberToObject(j, "kv_bytes", (double)sl_session_kv_bytes(s));   /* allocated KV cache */
+        cJSON_AddStringToObject(j, "device", sl_session_device(s, NULL));
         cli_print_json(j);
     } else if (!text) {
         for (int k = 0; k < ng; k++) printf(k ? " %d" : "%d", (int)gen[k]);
@@ -387,6 +390,7 @@ int cmd_run(int argc, char **argv) {
         rc = cli_fail(&err);
         goto out;
     }
+    cli_device_note(sl_gen_seq_session(q));
     if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
     sl_gen_params gp = {.sampling = sp, .max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
                         .progress = cli_mem_progress, .progress_ud = &mr};

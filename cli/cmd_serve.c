@@ -19,7 +19,8 @@
 static const char *k_help =
     "usage: silica serve [MODEL|STORE_NAME ...] [--host ADDR] [--port N] [--api-key KEY] [--parallel N]\n"
     "                    [--ctx N] [--kv TYPE] [--max-memory SIZE] [--force] [--cors ORIGIN]\n"
-    "                    [--log-format text|json] [--threads N] [--timeout S] [--max-body SIZE] [--json]\n\n"
+    "                    [--log-format text|json] [--threads N] [--device D] [--timeout S] [--max-body SIZE]\n"
+    "                    [--json]\n\n"
     "Serve models over HTTP: the OpenAI API (POST /v1/chat/completions, /v1/completions, GET /v1/models),\n"
     "the Ollama API (POST /api/chat, /api/generate, /api/show, GET /api/tags), GET /health, GET /metrics\n"
     "(Prometheus), POST /tokenize, /detokenize, and a web chat at http://HOST:PORT/.\n\n"
@@ -37,6 +38,7 @@ static const char *k_help =
     "  --parallel N          sequences decoded together per model (default 4); more requests wait\n"
     "  --ctx N               context per sequence (default: the model's, at most 4096)\n"
     GEN_KV_HELP
+    GEN_DEVICE_HELP
     "  --threads N           worker threads (default: physical cores)\n"
     "  --max-memory SIZE     memory budget (512M, 8G) for weights + --parallel KV caches; a server that\n"
     "                        would not fit is refused (default: this machine's, as `silica fit`)\n"

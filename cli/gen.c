@@ -45,6 +45,12 @@ void gen_sampling_finish(sl_sampler_params *sp, bool demo) {
     if (sp->penalty_window == INT_MIN) sp->penalty_window = d.penalty_window;
 }
 
+void cli_device_note(const sl_session *s) {
+    const char *note;
+    sl_session_device(s, &note);
+    if (note) fprintf(stderr, "silica: note: %s\n", note);
+}
+
 /* ---- KV-cache options ---- */
 
 int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {

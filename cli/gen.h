@@ -42,6 +42,12 @@ int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *
 #define GEN_TOKENIZER_HELP                                                                                  \
     "  --tokenizer PATH      the tokenizer to use: a tokenizer.json, a model folder or a GGUF (default:\n" \
     "                        a GGUF model's own, else the tokenizer.json beside the model)\n"
+#define GEN_DEVICE_HELP                                                                                  \
+    "  --device D            where the model runs: cpu (default), gpu, gpu:N (a Vulkan device index from\n" \
+    "                        `silica doctor`) or auto (the first discrete or integrated GPU, else the CPU)\n"
+/* After sl_session_new: the one-line note of a --device auto that fell back to the CPU. */
+void cli_device_note(const sl_session *s);
+
 #define GEN_KV_HELP                                                                                      \
     "  --kv TYPE             KV cache f16 or f32 (with --kv-bits: the scale dtype); q8, q4: = --kv-bits\n" \
     "                        8, 4; default: the model's dtype (f32 weights: f32, exact; else f16)\n"   \

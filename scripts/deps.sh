@@ -52,12 +52,15 @@ apt_install_missing() {
 }
 
 deps_apt() {
-    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev libmicrohttpd-dev)
+    local base=(cmake gcc make pkg-config libc6-dev libcjson-dev libcmocka-dev zlib1g-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libonig-dev libutf8proc-dev libmicrohttpd-dev
+        glslc libvulkan-dev) # the GPU engine: SPIR-V compiler, Vulkan headers + loader
     if [ "$build_only" -eq 1 ]; then
         apt_install_missing "${base[@]}"
         return
     fi
     local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
+    # the GPU engine's tests run on Mesa's lavapipe (a CPU Vulkan driver); vulkaninfo for diagnosis
+    full+=(mesa-vulkan-drivers vulkan-tools)
     # the web chat of `silica serve` in a real browser (tests/py/test_serve_web.py, Selenium)
     full+=(chromium chromium-driver curl)
     # the install check (tests/py/test_install.py): the shells whose completions it runs,
@@ -113,7 +116,8 @@ arm64_sysroot() {
 deps_brew() {
     command -v brew >/dev/null || die "Homebrew is required on macOS (https://brew.sh)"
     local want=(cmake cjson cmocka pkg-config curl sqlite openssl@3 nginx git-lfs shellcheck oniguruma utf8proc libmicrohttpd
-        bash bash-completion@2 zsh fish groff mandoc) missing=() p
+        bash bash-completion@2 zsh fish groff mandoc
+        shaderc vulkan-headers vulkan-loader molten-vk) missing=() p   # the GPU engine: glslc, Vulkan, MoltenVK
     for p in "${want[@]}"; do brew list --formula "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ "${#missing[@]}" -gt 0 ]; then
         log "brew install ${missing[*]}"

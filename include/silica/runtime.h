@@ -30,6 +30,7 @@
 
 #include "silica/dtype.h"
 #include "silica/error.h"
+#include "silica/gpu.h"
 #include "silica/model.h"
 
 #ifdef __cplusplus
@@ -48,6 +49,7 @@ typedef struct sl_session_opts {
     int kv_group_size;  /* 32, 64 or 128 (0: 64, or 32 when head_dim is not a multiple of 64) */
     int max_kv;         /* 0: unbounded; N > kv_keep: rotating cache of N positions per layer */
     int kv_keep;        /* attention sinks kept with max_kv (0: SL_KV_KEEP; < 0: none) */
+    sl_device_sel device; /* CPU (zero, the default), AUTO or a GPU (silica/gpu.h) */
 } sl_session_opts;
 
 #define SL_KV_KEEP 4               /* mlx_lm's RotatingKVCache keep */
@@ -72,6 +74,9 @@ int sl_session_pos(const sl_session *s);
 int sl_session_ctx(const sl_session *s);
 /* Bytes allocated for the KV cache (K and V, scales and biases included). */
 uint64_t sl_session_kv_bytes(const sl_session *s);
+/* Where the session runs: "cpu" or the GPU's name.  note (may be NULL)
+ * gets why a --device auto session fell back to the CPU, or NULL. */
+const char *sl_session_device(const sl_session *s, const char **note);
 
 /* Feed n token ids at the current position.  logits (may be NULL) receives
  * vocab_size floats per position when all_logits, else only the last
@@ -86,8 +91,10 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
  * receives n rows of vocab_size floats, row t bit-identical to what
  * sl_session_eval(ss[t], &ids[t], 1, ...) gives.  The first session's
  * threads do the work (its workspace grows to n rows, kept for the next
- * call).  Fails (nothing changed) on a NULL, repeated or foreign session, an
- * id out of range or a full context. */
+ * call).  Sessions on the GPU (silica/gpu.h) each take their token alone
+ * through the GPU engine (same contract; n forward passes).  Fails (nothing
+ * changed) on a NULL, repeated or foreign session, sessions on different
+ * engines (CPU and GPU), an id out of range or a full context. */
 int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err);
 
 /* ---- KV cache sizes: one formula for the session and the estimator ---- */

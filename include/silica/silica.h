@@ -12,6 +12,7 @@
 #include "silica/error.h"
 #include "silica/generate.h"
 #include "silica/gguf.h"
+#include "silica/gpu.h"
 #include "silica/io.h"
 #include "silica/lfs.h"
 #include "silica/memory.h"

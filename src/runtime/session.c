@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu/gpu_session.h"
 #include "model/model_impl.h"
 #include "runtime/kvcache.h"
 #include "runtime/pool.h"
@@ -63,6 +64,8 @@ struct sl_session {
     float *cos_g, *sin_g, *cos_l, *sin_l;  /* [batch][rotary_dim/2] */
     bool prof;                     /* SILICA_PROFILE: wall time per phase, printed by sl_session_free */
     uint64_t prof_t, prof_ns[PH_COUNT], prof_tokens;
+    sl_gpu_session *gpu;           /* --device gpu: the forward pass and KV cache live there (src/gpu) */
+    char device_note[512];         /* why --device auto runs on the CPU */
     /* sl_session_eval_multi: a workspace session (buffers for many rows,
      * sharing m, c and this pool) whose row t is token t of another session:
      * row_kv[t] its cache, row_pos[t] its position.  NULL: rows are this
@@ -474,6 +477,11 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
                                n, s->pos, SL_KV_MAX_POS)
                    : sl_errorf(err, SL_EINVAL, "%d tokens at position %d do not fit the context of %d tokens (raise --ctx)",
                                n, s->pos, s->n_ctx);
+    if (s->gpu) {
+        int rc = sl_gpu_session_eval(s->gpu, ids, n, s->pos, all_logits, logits, err);
+        if (!rc) s->pos += n;
+        return rc;
+    }
     for (int i = 0; i < n; i += s->batch) {
         int b = n - i < s->batch ? n - i : s->batch;
         bool last = i + b == n;
@@ -538,6 +546,12 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (c->rotary_dim > 2048) return sl_errorf(err, SL_EUNSUPPORTED, "rotary dimension %d too large (at most 2048)", c->rotary_dim);
     sl_session *s = calloc(1, sizeof *s);
     if (!s) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    int rc = sl_gpu_session_open(m, &d, d.batch, &s->gpu, s->device_note, sizeof s->device_note, err);
+    if (rc || s->gpu) {   /* a GPU session needs none of the CPU's buffers */
+        if (rc) free(s);
+        else s->m = m, s->c = c, s->n_ctx = d.n_ctx, s->batch = d.batch, s->kv.limit = d.n_ctx, *out = s;
+        return rc;
+    }
     s->m = m;
     s->c = c;
     s->n_ctx = d.n_ctx;
@@ -547,7 +561,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->prof = pe && *pe && *pe != '0';
     int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim;
     s->qkv_w = (H + 2 * KV) * D;
-    int rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
+    rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
     if (rc) {
         free(s);
         return rc;
@@ -627,6 +641,7 @@ static void multi_free(sl_session *w) {
 void sl_session_free(sl_session *s) {
     if (!s) return;
     if (s->prof) prof_print(s);
+    sl_gpu_session_free(s->gpu);
     multi_free(s->multi);
     sl_pool_free(s->pool);
     sl_kvcache_free(&s->kv);
@@ -644,7 +659,11 @@ int sl_session_truncate(sl_session *s, int pos) {
 }
 int sl_session_pos(const sl_session *s) { return s->pos; }
 int sl_session_ctx(const sl_session *s) { return (int)s->kv.limit; }
-uint64_t sl_session_kv_bytes(const sl_session *s) { return s->kv.bytes; }
+uint64_t sl_session_kv_bytes(const sl_session *s) { return s->gpu ? sl_gpu_session_kv_bytes(s->gpu) : s->kv.bytes; }
+const char *sl_session_device(const sl_session *s, const char **note) {
+    if (note) *note = s->device_note[0] ? s->device_note : NULL;
+    return s->gpu ? sl_gpu_session_device(s->gpu) : "cpu";
+}
 
 /* ---- several sessions, one token each ----
  * Row t of the workspace is session ss[t]'s next token: the matmuls see all
@@ -657,12 +676,32 @@ uint64_t sl_session_kv_bytes(const sl_session *s) { return s->kv.bytes; }
 
 static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n);
 
+/* GPU sessions (src/gpu) have no CPU row buffers or cache: each takes its
+ * token alone through the GPU engine (the same bits as alone, trivially);
+ * on an error the sessions already stepped are taken back (pos only: the
+ * GPU cache never rotates, the slot is rewritten by the next token). */
+static int gpu_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err) {
+    size_t V = (size_t)ss[0]->c->vocab_size;
+    for (int t = 0; t < n; t++) {
+        int rc = sl_gpu_session_eval(ss[t]->gpu, ids + t, 1, ss[t]->pos, false, logits ? logits + (size_t)t * V : NULL, err);
+        if (rc) {
+            for (int u = 0; u < t; u++) ss[u]->pos--;
+            return rc;
+        }
+        ss[t]->pos++;
+    }
+    return 0;
+}
+
 int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err) {
     if (n <= 0 || !ss) return sl_errorf(err, SL_EINVAL, "no sessions to evaluate");
     for (int t = 0; t < n; t++) {
         const sl_session *s = ss[t];
         if (!s) return sl_errorf(err, SL_EINVAL, "session %d is NULL", t);
         if (s->m != ss[0]->m) return sl_errorf(err, SL_EINVAL, "session %d runs another model than session 0", t);
+        if (!s->gpu != !ss[0]->gpu)
+            return sl_errorf(err, SL_EINVAL, "session %d runs on %s and session 0 on %s: a batched step needs one device", t,
+                             sl_session_device(s, NULL), sl_session_device(ss[0], NULL));
         for (int u = 0; u < t; u++)
             if (ss[u] == s) return sl_errorf(err, SL_EINVAL, "session %d appears twice (%d and %d)", t, u, t);
         if (ids[t] < 0 || ids[t] >= s->c->vocab_size)
@@ -672,6 +711,7 @@ int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, floa
             return sl_errorf(err, SL_EINVAL, "session %d: position %d does not fit the context of %d tokens (raise --ctx)",
                              t, s->pos, s->n_ctx);
     }
+    if (ss[0]->gpu) return gpu_eval_multi(ss, ids, n, logits, err);
     if (n == 1) return sl_session_eval(ss[0], ids, 1, false, logits, err);
     sl_session *w = multi_workspace(ss[0], ss, n);
     if (!w) return sl_errorf(err, SL_ENOMEM, "out of memory for a batched step of %d sequences", n);

@@ -141,7 +141,8 @@ def test_greedy_matches_mlx_lm(models, mlx_models, name):
 def test_json_schema_exact(models):
     out = _silica_json(models["llama3"], MSG, "--max-tokens", 3)
     assert list(out) == ["ids", "text", "prompt_tokens", "generated_tokens", "prompt_tps", "gen_tps", "ttft_ms",
-                         "peak_rss_bytes", "stop_reason", "kv_bytes"]
+                         "peak_rss_bytes", "stop_reason", "kv_bytes", "device"]
+    assert out["device"] == "cpu"   # --device's default
     assert all(isinstance(i, int) for i in out["ids"]) and len(out["ids"]) == out["generated_tokens"] == 3
     assert isinstance(out["text"], str) and out["stop_reason"] == "length"
     for k in ("prompt_tps", "gen_tps", "ttft_ms"):

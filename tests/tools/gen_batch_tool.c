@@ -4,8 +4,9 @@
  *
  *   gen_batch_tool MODEL THREADS STEPS KV IDS [IDS...]
  *
- * IDS: one prompt per argument ("1,2,3").  KV: default, f16, f32, q8, q4, or
- * rot (a rotating cache of 24 positions).  Contexts are 256 positions.
+ * IDS: one prompt per argument ("1,2,3").  KV: default, f16, f32, q8, q4,
+ * rot (a rotating cache of 24 positions), or gpu (the default cache, every
+ * session on the GPU engine: --device gpu).  Contexts are 256 positions.
  * 1. Runtime: each prompt alone (sl_session_eval, then STEPS greedy tokens
  *    one at a time), then all together (prompts alone, then
  *    sl_session_eval_multi over the sequences still running; sequence k
@@ -61,6 +62,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[4], "q8")) so.kv_bits = 8;
     else if (!strcmp(argv[4], "q4")) so.kv_bits = 4;
     else if (!strcmp(argv[4], "rot")) so.max_kv = 24;   /* rotating cache: 4 sinks + 20 recent positions */
+    else if (!strcmp(argv[4], "gpu")) so.device = (sl_device_sel){SL_DEVICE_GPU, -1};
     int32_t *p[MAXSEQ];
     int np[MAXSEQ];
     for (int k = 0; k < n; k++)

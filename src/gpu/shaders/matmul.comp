@@ -1,0 +1,73 @@
+// matmul.comp — y[t][r] (+)= sum_c x[t][c] * W[r][c] (+ bias[r]), then an
+// optional softcap: cap * tanh(y / cap).  Each subgroup of a workgroup takes
+// one row for up to 8 tokens: its lanes take column blocks lane, lane +
+// subgroup size, ..., and subgroupAdd sums them (no shared memory, no
+// barrier: cheap on CPU drivers such as lavapipe as on GPUs).  A workgroup
+// takes rpw rows (x + 65535 z), 8 tokens (y); its subgroups share the rows.
+// GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c): each 32-element
+// block of x is quantized to int8 with d = max|x| / 127, q = roundEven(x / d),
+// and a block adds (d_w * d_x) * sum(q_w * q_x); other formats multiply in f32.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+layout(local_size_x = 64) in;
+#include "weights.glsl"
+layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Vec { float vec[]; };
+layout(push_constant) uniform P {
+    uint fmt, rows, cols, row_bytes, n, x_off, ldx, y_off, ldy;
+    int bias_off;   // into vec, -1: none
+    uint accumulate;
+    float softcap;  // 0: none
+    uint rpw;       // rows per workgroup (64 / the device's subgroup size)
+} p;
+
+#define TN 8u
+
+// One row for tokens t0 .. t0 + nt - 1, by the calling subgroup.
+void row(uint r, uint t0, uint nt, uint lane) {
+    float acc[TN];
+    for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
+    uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
+    float v[32];
+    int qw[32];
+    bool q = fmt_quant(p.fmt);
+    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
+        float dw = 1.0;
+        if (q) dw = w_qblock(p.fmt, rb, b, qw);
+        else w_block(p.fmt, rb, b, p.cols, v);
+        for (uint t = 0u; t < nt; t++) {
+            uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
+            if (q) {
+                float amax = 0.0;
+                for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(x[xb + j]));
+                float d = amax / 127.0, id = d > 0.0 ? 1.0 / d : 0.0;
+                int s = 0;
+                for (uint j = 0u; j < 32u; j++) s += qw[j] * int(clamp(roundEven(x[xb + j] * id), -127.0, 127.0));
+                acc[t] += (dw * d) * float(s);
+            } else {
+                float s = 0.0;
+                for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) s += v[j] * x[xb + j];
+                acc[t] += s;
+            }
+        }
+    }
+    for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
+    if (lane == 0u)
+        for (uint t = 0u; t < nt; t++) {
+            uint o = p.y_off + (t0 + t) * p.ldy + r;
+            float s = acc[t];
+            if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
+            if (p.accumulate != 0u) s += y[o];
+            if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
+            y[o] = s;
+        }
+}
+
+void main() {
+    uint wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;
+    uint t0 = gl_WorkGroupID.y * TN, nt = min(TN, p.n - t0), r_end = min((wg + 1u) * p.rpw, p.rows);
+    for (uint r = wg * p.rpw + gl_SubgroupID; r < r_end; r += gl_NumSubgroups) row(r, t0, nt, gl_SubgroupInvocationID);
+}

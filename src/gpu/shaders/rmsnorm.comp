@@ -1,0 +1,32 @@
+// rmsnorm.comp — per token t: h = x[t] / sqrt(mean(x[t]^2) + eps) * w
+// (gemma: * (1 + w)); out[t] = h, or out[t] += h with add (a normed branch
+// added to the residual: gemma2/3 post-attention / post-feed-forward).
+// One workgroup per token.
+#version 450
+layout(local_size_x = 64) in;
+layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) buffer Y { float y[]; };
+layout(std430, set = 0, binding = 2) readonly buffer Vec { float vec[]; };
+layout(push_constant) uniform P { uint d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; } p;
+
+shared float red[64];
+
+void main() {
+    uint t = gl_WorkGroupID.x, tid = gl_LocalInvocationID.x;
+    uint xb = p.x_off + t * p.ldx, yb = p.y_off + t * p.ldy;
+    float ss = 0.0;
+    for (uint i = tid; i < p.d; i += 64u) ss += x[xb + i] * x[xb + i];
+    red[tid] = ss;
+    barrier();
+    for (uint h = 32u; h > 0u; h >>= 1) {
+        if (tid < h) red[tid] += red[tid + h];
+        barrier();
+    }
+    float r = 1.0 / sqrt(red[0] / float(p.d) + p.eps);
+    for (uint i = tid; i < p.d; i += 64u) {
+        float w = vec[p.w_off + i];
+        float h = p.plus_one != 0u ? (x[xb + i] * r) * (1.0 + w) : w * (x[xb + i] * r);
+        if (p.add != 0u) y[yb + i] += h;
+        else y[yb + i] = h;
+    }
+}

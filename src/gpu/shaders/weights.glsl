@@ -1,0 +1,60 @@
+// weights.glsl — reading a weight matrix in its stored layout (binding 0,
+// raw 32-bit words): rows of f32 / f16 / bf16, or GGUF Q8_0 / Q4_0 blocks
+// (ggml's layout: an f16 scale d, then 32 int8 codes, or 16 bytes of 4-bit
+// codes, low nibbles = elements 0..15, high = 16..31, value d * (q - 8)).
+// A row starts at byte row * row_bytes; f16/bf16 rows and GGUF blocks are
+// 2-byte aligned, f32 rows 4-byte aligned.
+#define FMT_F32 0u
+#define FMT_F16 1u
+#define FMT_BF16 2u
+#define FMT_Q8_0 3u
+#define FMT_Q4_0 4u
+
+layout(std430, set = 0, binding = 0) readonly buffer Weights { uint wd[]; };
+
+uint w_byte(uint a) { return (wd[a >> 2] >> ((a & 3u) << 3)) & 0xFFu; }
+uint w_u16(uint a) { return (wd[a >> 2] >> ((a & 2u) << 3)) & 0xFFFFu; }   // a even
+float w_f16(uint a) { return unpackHalf2x16(w_u16(a)).x; }
+int w_i8(uint a) { return int(w_byte(a) << 24) >> 24; }
+bool fmt_quant(uint fmt) { return fmt >= FMT_Q8_0; }
+
+// Elements [b*32, b*32+32) of the row starting at byte rb (0 past cols).
+void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
+    if (fmt == FMT_Q8_0) {
+        uint a = rb + b * 34u;
+        float d = w_f16(a);
+        for (uint j = 0u; j < 32u; j++) v[j] = d * float(w_i8(a + 2u + j));
+    } else if (fmt == FMT_Q4_0) {
+        uint a = rb + b * 18u;
+        float d = w_f16(a);
+        for (uint j = 0u; j < 16u; j++) {
+            uint q = w_byte(a + 2u + j);
+            v[j] = d * float(int(q & 15u) - 8);
+            v[j + 16u] = d * float(int(q >> 4) - 8);
+        }
+    } else {
+        for (uint j = 0u; j < 32u; j++) {
+            uint c = b * 32u + j;
+            if (c >= cols) { v[j] = 0.0; continue; }
+            if (fmt == FMT_F32) v[j] = uintBitsToFloat(wd[(rb >> 2) + c]);
+            else if (fmt == FMT_F16) v[j] = w_f16(rb + 2u * c);
+            else v[j] = uintBitsToFloat(w_u16(rb + 2u * c) << 16);
+        }
+    }
+}
+
+// The integer codes of GGUF block b and its scale (q4_0 codes already minus 8).
+float w_qblock(uint fmt, uint rb, uint b, inout int q[32]) {
+    if (fmt == FMT_Q8_0) {
+        uint a = rb + b * 34u;
+        for (uint j = 0u; j < 32u; j++) q[j] = w_i8(a + 2u + j);
+        return w_f16(a);
+    }
+    uint a = rb + b * 18u;
+    for (uint j = 0u; j < 16u; j++) {
+        uint c = w_byte(a + 2u + j);
+        q[j] = int(c & 15u) - 8;
+        q[j + 16u] = int(c >> 4) - 8;
+    }
+    return w_f16(a);
+}

@@ -1,0 +1,125 @@
+/*
+ * vk_impl.h — the Vulkan layer of the GPU engine, private to src/gpu:
+ * the loader's entry points (opened with dlopen, VK_NO_PROTOTYPES), a device
+ * context (one compute queue), buffers, the compute pipelines built from the
+ * embedded SPIR-V, and recorded dispatches.
+ *
+ * Invariants:
+ *  - Every Vulkan entry point is called through vk (vk_loader.c), filled once
+ *    per process; vk_load fails with one line naming the library it tried.
+ *  - Every pipeline shares one layout: set 0 = VK_BINDINGS storage buffers,
+ *    one push-constant range of VK_PUSH_BYTES.  Offsets into buffers travel
+ *    as push constants (in elements), so a descriptor binds a whole buffer.
+ *  - A buffer is device-local (weights, activations, KV cache) or
+ *    host-visible and coherent, mapped for its lifetime (ids, RoPE tables,
+ *    logits, staging).  Sizes are checked against the heap before any
+ *    allocation: too little device memory is one line, not a driver crash.
+ */
+#ifndef SILICA_VK_IMPL_H
+#define SILICA_VK_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vulkan/vulkan.h>
+
+#include "silica/error.h"
+#include "silica/gpu.h"
+
+#define VK_FN_LIST(X)                                                                                                  \
+    X(vkCreateInstance) X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)            \
+    X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceMemoryProperties)           \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkEnumerateDeviceExtensionProperties) X(vkCreateDevice)              \
+    X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements)       \
+    X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)                          \
+    X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout)    \
+    X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)              \
+    X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets)         \
+    X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers) X(vkBeginCommandBuffer)                 \
+    X(vkEndCommandBuffer) X(vkResetCommandBuffer) X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets)                      \
+    X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer) X(vkCmdFillBuffer)               \
+    X(vkCmdWriteTimestamp) X(vkCmdResetQueryPool) X(vkCreateQueryPool) X(vkDestroyQueryPool) X(vkGetQueryPoolResults)  \
+    X(vkCreateFence) X(vkDestroyFence) X(vkResetFences) X(vkWaitForFences) X(vkQueueSubmit)
+
+typedef struct sl_vk_fns {
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+    PFN_vkEnumerateInstanceVersion vkEnumerateInstanceVersion;
+    PFN_vkEnumerateInstanceExtensionProperties vkEnumerateInstanceExtensionProperties;
+#define VK_FN_FIELD(f) PFN_##f f;
+    VK_FN_LIST(VK_FN_FIELD)
+#undef VK_FN_FIELD
+} sl_vk_fns;
+
+extern sl_vk_fns sl_vk;
+#define vk sl_vk   /* the loaded entry points, vk.vkCreateDevice(...) */
+
+#define VK_BINDINGS 6
+#define VK_PUSH_BYTES 128
+#define VK_MAX_SETS 4096
+
+/* The shaders (src/gpu/shaders/<name>.comp), in pipeline order. */
+typedef enum vk_kernel { VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_KERNEL_COUNT } vk_kernel;
+
+typedef struct vk_buf {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    uint64_t size;
+    void *map;                    /* host-visible buffers: mapped for their lifetime */
+} vk_buf;
+
+typedef struct vk_ctx {
+    VkInstance inst;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfam;
+    sl_gpu_device_info info;
+    VkPhysicalDeviceMemoryProperties memp;
+    uint64_t budget, used;        /* device-local bytes allowed (heap, or SILICA_GPU_MEMORY) and allocated */
+    VkCommandPool cpool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipeline pipe[VK_KERNEL_COUNT];
+    VkDescriptorPool dpool;
+    VkDescriptorSet sets[VK_MAX_SETS];        /* cached per dispatch slot of a recording */
+    VkBuffer set_bufs[VK_MAX_SETS][VK_BINDINGS];
+    int n_sets, slot;
+    VkQueryPool qpool;            /* 2 timestamps per submission, when the queue has them */
+    double ts_period_ns;
+    uint64_t gpu_ns;              /* device time of the submissions so far */
+    vk_buf dummy;                 /* bound to unused slots */
+} vk_ctx;
+
+/* Open the loader (once; SILICA_VULKAN_LIBRARY overrides the file name). */
+int vk_load(sl_error *err);
+/* An instance (portability enumeration where the loader has it: MoltenVK). */
+int vk_instance_new(VkInstance *out, sl_error *err);
+/* Fill info for a physical device (index i). */
+void vk_device_info(VkPhysicalDevice p, int i, sl_gpu_device_info *info);
+/* Short text for a VkResult ("VK_ERROR_OUT_OF_DEVICE_MEMORY"). */
+const char *vk_result_name(VkResult r);
+
+/* Open the device sel chooses (kind AUTO: only discrete/integrated GPUs;
+ * GPU: index, or the first GPU, else any device).  *none set (and 0
+ * returned with ctx untouched) when AUTO finds no GPU: why in err. */
+int vk_ctx_open(vk_ctx *c, sl_device_sel sel, bool *none, sl_error *err);
+void vk_ctx_close(vk_ctx *c);
+
+/* Allocate a buffer of size bytes: device-local, or host-visible + mapped. */
+int vk_buf_new(vk_ctx *c, uint64_t size, bool host, const char *what, vk_buf *b, sl_error *err);
+void vk_buf_free(vk_ctx *c, vk_buf *b);
+/* Copy n bytes from host memory into b at off, through staging (which is
+ * host-visible; chunks of its size). */
+int vk_upload(vk_ctx *c, vk_buf *staging, vk_buf *b, uint64_t off, const void *src, uint64_t n, sl_error *err);
+
+/* Recording: begin, dispatches (each followed by a compute->compute
+ * barrier), submit and wait. */
+int vk_begin(vk_ctx *c, sl_error *err);
+void vk_dispatch(vk_ctx *c, vk_kernel k, const vk_buf *const bufs[VK_BINDINGS], const void *push, size_t push_size,
+                 uint32_t gx, uint32_t gy, uint32_t gz);
+int vk_submit_wait(vk_ctx *c, sl_error *err);
+
+#endif

@@ -1,0 +1,429 @@
+/*
+ * vk_session.c — the forward pass on a Vulkan device: weights uploaded once,
+ * the KV cache and every activation on the device, one command buffer per
+ * batch of tokens.  The same pass as src/runtime/session.c, op for op:
+ *
+ *   x = embed[ids] * embed_scale                       embed.comp
+ *   per layer: xb = norm(x)                            rmsnorm.comp
+ *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp
+ *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
+ *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
+ *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add)
+ *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp
+ *     hid = act(gate) * up; x += hid Wd^T + bd         glu.comp, matmul.comp
+ *   logits = softcap(norm(x) Wlm^T)                    rmsnorm.comp, matmul.comp
+ *
+ * Invariants: f32 activations; the KV cache is f16 (default) or f32 and holds
+ * n_ctx positions per layer (sliding layers mask by position, no ring);
+ * the RoPE cos/sin tables are computed on the host by sl_rope_inv_freq, as
+ * the CPU engine does, so every RoPE variant is exact.  Weights the engine
+ * cannot multiply on the device (MLX formats, K-quants, ...), 8/4-bit KV
+ * caches and rotating caches are refused with one line naming them, before
+ * any device memory is allocated.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gpu/gpu_session.h"
+#include "gpu/vk_impl.h"
+#include "model/model_impl.h"
+
+enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0 };   /* shaders/weights.glsl */
+
+typedef struct gw {
+    vk_buf b;
+    uint32_t fmt, row_bytes, rows, cols;
+    bool shared;                   /* the tied lm_head: embed's buffer */
+} gw;
+
+typedef struct glayer {
+    gw wq, wk, wv, wqkv, wo, wg, wu, wgu, wd;
+    int attn_norm, mlp_norm, post_attn, post_mlp, qn, kn;   /* offsets into vec, -1: none */
+    int bq, bk, bv, bo, bg, bu, bd;
+} glayer;
+
+struct sl_gpu_session {
+    vk_ctx c;
+    const sl_model *m;
+    const sl_model_config *cfg;
+    int n_ctx, batch, qkv_w;
+    bool kv_f32;
+    gw embed, lm_head;
+    glayer *L;
+    int final_norm;
+    vk_buf vec, *kc, *vc;
+    vk_buf x, xb, xo, qkv, att, gu, hid;   /* device: [batch][...] */
+    vk_buf ids, rope, logits, staging;     /* host-visible */
+    uint64_t kv_bytes, tokens;
+    bool prof;
+};
+
+/* ---- what the device engine runs ---- */
+
+static int wfmt(const sl_weight *w) {
+    if (w->fmt == SL_WF_DENSE)
+        return w->dtype == SL_F32 ? FMT_F32 : w->dtype == SL_F16 ? FMT_F16 : w->dtype == SL_BF16 ? FMT_BF16 : -1;
+    if (w->fmt == SL_WF_GGUF) return w->dtype == SL_Q8_0 ? FMT_Q8_0 : w->dtype == SL_Q4_0 ? FMT_Q4_0 : -1;
+    return -1;
+}
+
+static const char *wdesc(const sl_weight *w, char *buf, size_t n) {
+    if (w->fmt == SL_WF_MLX_AFFINE) snprintf(buf, n, "MLX affine %d-bit", w->bits);
+    else if (w->fmt == SL_WF_MLX_FP) snprintf(buf, n, "MLX %d-bit float", w->bits);
+    else snprintf(buf, n, "%s", sl_dtype_name(w->dtype));
+    return buf;
+}
+
+/* 0, or an SL_EUNSUPPORTED error naming what the device engine cannot run. */
+static int check_supported(const sl_model *m, const sl_session_opts *o, sl_error *err) {
+    const sl_model_config *c = &m->cfg;
+    if (o->kv_bits) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine keeps an f16 or f32 KV cache, not %d-bit", o->kv_bits);
+    if (o->max_kv > 0) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no rotating KV cache (--max-kv-size)");
+    if (c->head_dim > 512 || c->head_dim % 2)
+        return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine runs head_dim up to 512 and even, not %d", c->head_dim);
+    if (c->fused_qkv && (c->attn_qkv_bias || c->mlp_bias))
+        return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no biases on fused qkv / gate_up projections");
+    const sl_weight *ws[2 + 9];
+    ws[0] = &m->embed, ws[1] = &m->lm_head;
+    for (int l = 0; l < c->n_layers; l++) {
+        const sl_layer_weights *L = &m->layers[l];
+        const sl_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
+        memcpy(ws + 2, lw, sizeof lw);
+        for (int i = l ? 2 : 0; i < 11; i++) {
+            const sl_weight *w = ws[i];
+            if (!w->rows) continue;
+            char d[64];
+            if (wfmt(w) < 0)
+                return sl_errorf(err, SL_EUNSUPPORTED,
+                                 "the GPU engine runs f32/f16/bf16 and GGUF Q8_0/Q4_0 weights; %s is %s", w->name,
+                                 wdesc(w, d, sizeof d));
+            if ((uint64_t)w->rows * w->row_bytes >= (1ull << 32))
+                return sl_errorf(err, SL_EUNSUPPORTED, "%s is 4 GiB or more: too large for one GPU buffer", w->name);
+        }
+    }
+    return 0;
+}
+
+/* ---- upload ---- */
+
+typedef struct vecs {
+    float *p;
+    size_t n, cap;
+} vecs;
+
+/* Append n floats (v may be NULL: -1); returns the offset. */
+static int vec_add(vecs *v, const float *x, int n) {
+    if (!x) return -1;
+    if (v->n + (size_t)n > v->cap) {
+        size_t cap = (v->cap + (size_t)n) * 2;
+        float *p = realloc(v->p, cap * sizeof *p);
+        if (!p) return -2;
+        v->p = p, v->cap = cap;
+    }
+    memcpy(v->p + v->n, x, (size_t)n * sizeof *x);
+    v->n += (size_t)n;
+    return (int)(v->n - (size_t)n);
+}
+
+static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_error *err) {
+    memset(out, 0, sizeof *out);
+    if (!w->rows) return 0;
+    out->fmt = (uint32_t)wfmt(w);
+    out->row_bytes = (uint32_t)w->row_bytes;
+    out->rows = (uint32_t)w->rows;
+    out->cols = (uint32_t)w->cols;
+    uint64_t bytes = (uint64_t)w->rows * w->row_bytes;
+    int rc = vk_buf_new(&g->c, bytes, false, w->name, &out->b, err);
+    return rc ? rc : vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
+}
+
+static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
+    const sl_model_config *c = g->cfg;
+    const sl_layer_weights *L = &g->m->layers[l];
+    glayer *G = &g->L[l];
+    int Hd = c->hidden_size, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D, I = c->intermediate_size;
+    const sl_weight *src[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
+    gw *dst[] = {&G->wq, &G->wk, &G->wv, &G->wqkv, &G->wo, &G->wg, &G->wu, &G->wgu, &G->wd};
+    for (int i = 0; i < 9; i++) {
+        int rc = upload_weight(g, src[i], dst[i], err);
+        if (rc) return rc;
+    }
+    int *off[] = {&G->attn_norm, &G->mlp_norm, &G->post_attn, &G->post_mlp, &G->qn, &G->kn,
+                  &G->bq, &G->bk, &G->bv, &G->bo, &G->bg, &G->bu, &G->bd};
+    const float *vs[] = {L->attn_norm, L->mlp_norm, L->post_attn_norm, L->post_mlp_norm, c->qk_norm ? L->q_norm : NULL,
+                         c->qk_norm ? L->k_norm : NULL, L->bq, L->bk, L->bv, L->bo, L->b_gate, L->b_up, L->b_down};
+    int ns[] = {Hd, Hd, Hd, Hd, D, D, HD, KD, KD, Hd, I, I, Hd};
+    for (int i = 0; i < 13; i++)
+        if ((*off[i] = vec_add(v, vs[i], ns[i])) == -2) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int alloc_all(sl_gpu_session *g, sl_error *err) {
+    const sl_model_config *c = g->cfg;
+    vk_ctx *x = &g->c;
+    size_t B = (size_t)g->batch, Hd = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
+    size_t half = (size_t)c->rotary_dim / 2, HD = (size_t)c->n_heads * (size_t)c->head_dim;
+    int rc = 0;
+    struct { vk_buf *b; uint64_t n; bool host; const char *what; } bufs[] = {
+        {&g->x, B * Hd, false, "activations"},   {&g->xb, B * Hd, false, "activations"},
+        {&g->xo, B * Hd, false, "activations"},  {&g->qkv, B * (size_t)g->qkv_w, false, "activations"},
+        {&g->att, B * HD, false, "activations"}, {&g->gu, B * 2 * I, false, "activations"},
+        {&g->hid, B * I, false, "activations"},  {&g->ids, B, true, "token ids"},
+        {&g->rope, 4 * B * half, true, "RoPE tables"}, {&g->logits, B * (size_t)c->vocab_size, true, "logits"},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++)
+        rc = vk_buf_new(x, bufs[i].n * 4, bufs[i].host, bufs[i].what, bufs[i].b, err);
+    if (rc) return rc;
+    uint64_t row = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim * (g->kv_f32 ? 4 : 2);
+    for (int l = 0; l < c->n_layers && !rc; l++) {
+        rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->kc[l], err);
+        if (!rc) rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->vc[l], err);
+        g->kv_bytes += 2 * row * (uint64_t)g->n_ctx;
+    }
+    return rc;
+}
+
+static int upload_model(sl_gpu_session *g, sl_error *err) {
+    const sl_model *m = g->m;
+    const sl_model_config *c = g->cfg;
+    uint64_t stage = 64ull << 20;
+    if (stage > m->weight_bytes + 4096) stage = (m->weight_bytes + 4096 + 3) & ~3ull;
+    int rc = vk_buf_new(&g->c, stage, true, "staging", &g->staging, err);
+    if (rc) return rc;
+    if ((rc = alloc_all(g, err)) || (rc = upload_weight(g, &m->embed, &g->embed, err))) return rc;
+    if (m->lm_head.data == m->embed.data && m->lm_head.fmt == m->embed.fmt) {
+        g->lm_head = g->embed;
+        g->lm_head.shared = true;
+    } else if ((rc = upload_weight(g, &m->lm_head, &g->lm_head, err))) {
+        return rc;
+    }
+    vecs v = {0};
+    for (int l = 0; l < c->n_layers && !rc; l++) rc = upload_layer(g, l, &v, err);
+    if (!rc && (g->final_norm = vec_add(&v, m->final_norm, c->hidden_size)) == -2) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    if (!rc) rc = vk_buf_new(&g->c, v.n * 4, false, "norms and biases", &g->vec, err);
+    if (!rc) rc = vk_upload(&g->c, &g->staging, &g->vec, 0, v.p, v.n * 4, err);
+    free(v.p);
+    return rc;
+}
+
+/* ---- the forward pass ---- */
+
+typedef struct mm_push {
+    uint32_t fmt, rows, cols, row_bytes, n, x_off, ldx, y_off, ldy;
+    int32_t bias_off;
+    uint32_t accumulate;
+    float softcap;
+    uint32_t rpw;
+} mm_push;
+
+#define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
+
+/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens. */
+static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                   uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
+    uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
+    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw};
+    const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, NULL, NULL};
+    uint32_t groups = (w->rows + rpw - 1) / rpw, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
+    vk_dispatch(&g->c, VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + 7) / 8, (groups + MAX_GROUPS - 1) / MAX_GROUPS);
+}
+
+/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */
+static void rmsnorm(sl_gpu_session *g, const vk_buf *x, uint32_t x_off, vk_buf *y, uint32_t y_off, int w_off, int n,
+                    bool add) {
+    const sl_model_config *c = g->cfg;
+    uint32_t d = (uint32_t)c->hidden_size;
+    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; } p = {
+        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps};
+    const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, NULL, NULL};
+    vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
+}
+
+/* The batch's cos/sin tables (as the CPU engine's rope_tables: same
+ * sl_rope_inv_freq, same double-precision cos/sin), global then local. */
+static void rope_tables(sl_gpu_session *g, int p0, int n) {
+    const sl_model_config *c = g->cfg;
+    int half = c->rotary_dim / 2;
+    float *t = g->rope.map, inv[1024], af;
+    for (int k = 0; k < 2; k++) {
+        const sl_rope_config *r = k ? &c->rope_local : &c->rope;
+        int64_t seq = r->type == SL_ROPE_LONGROPE ? (int64_t)g->n_ctx : (int64_t)p0 + n;
+        sl_rope_inv_freq(r, c->rotary_dim, c->max_position_embeddings, seq, inv, &af);
+        float *cs = t + (size_t)(2 * k) * g->batch * half, *sn = cs + (size_t)g->batch * half;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < half; j++) {
+                float th = (float)(p0 + i) * inv[j];
+                cs[(size_t)i * half + j] = (float)cos((double)th) * af;
+                sn[(size_t)i * half + j] = (float)sin((double)th) * af;
+            }
+    }
+}
+
+static void attention(sl_gpu_session *g, int l, int n, int p0) {
+    const sl_model_config *c = g->cfg;
+    const glayer *G = &g->L[l];
+    uint32_t H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads, D = (uint32_t)c->head_dim;
+    uint32_t half = (uint32_t)c->rotary_dim / 2, B = (uint32_t)g->batch;
+    bool sliding = c->layer_sliding[l];
+    struct { uint32_t H, KV, D, half_rot, adjacent, qk_norm, qn_off, kn_off, plus_one, qkv_w, pos0, cs_off, sn_off, kv_f32;
+             float eps; } rp = {H, KV, D, half, c->rope_adjacent, c->qk_norm, (uint32_t)(G->qn < 0 ? 0 : G->qn),
+                                (uint32_t)(G->kn < 0 ? 0 : G->kn), c->norm_plus_one, (uint32_t)g->qkv_w, (uint32_t)p0,
+                                (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half, g->kv_f32, c->norm_eps};
+    const vk_buf *b1[VK_BINDINGS] = {&g->qkv, &g->vec, &g->rope, &g->kc[l], &g->vc[l], NULL};
+    vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV, 1);
+    struct { uint32_t H, KV, D, qkv_w, pos0, window, ldo, kv_f32; float scale, softcap; } ap = {
+        H, KV, D, (uint32_t)g->qkv_w, (uint32_t)p0, sliding ? (uint32_t)c->sliding_window : 0, H * D, g->kv_f32,
+        c->attn_scale, c->attn_softcap};
+    const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, NULL};
+    vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
+}
+
+static void layer(sl_gpu_session *g, int l, int n, int p0) {
+    const sl_model_config *c = g->cfg;
+    const glayer *G = &g->L[l];
+    uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads;
+    uint32_t D = (uint32_t)c->head_dim, I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
+    rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false);
+    if (c->fused_qkv) {
+        matmul(g, &G->wqkv, &g->xb, 0, Hd, &g->qkv, 0, W, n, -1, false, 0);
+    } else {
+        matmul(g, &G->wq, &g->xb, 0, Hd, &g->qkv, 0, W, n, G->bq, false, 0);
+        matmul(g, &G->wk, &g->xb, 0, Hd, &g->qkv, H * D, W, n, G->bk, false, 0);
+        matmul(g, &G->wv, &g->xb, 0, Hd, &g->qkv, (H + KV) * D, W, n, G->bv, false, 0);
+    }
+    attention(g, l, n, p0);
+    if (G->post_attn >= 0) {
+        matmul(g, &G->wo, &g->att, 0, H * D, &g->xo, 0, Hd, n, G->bo, false, 0);
+        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true);
+    } else {
+        matmul(g, &G->wo, &g->att, 0, H * D, &g->x, 0, Hd, n, G->bo, true, 0);
+    }
+    rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false);
+    if (c->fused_qkv) {
+        matmul(g, &G->wgu, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, -1, false, 0);
+    } else {
+        matmul(g, &G->wg, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, G->bg, false, 0);
+        matmul(g, &G->wu, &g->xb, 0, Hd, &g->gu, I, 2 * I, n, G->bu, false, 0);
+    }
+    struct { uint32_t I, n, act; } gp = {I, (uint32_t)n, c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u};
+    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, NULL, NULL};
+    vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I * (uint32_t)n + 63) / 64, 1, 1);
+    if (G->post_mlp >= 0) {
+        matmul(g, &G->wd, &g->hid, 0, I, &g->xo, 0, Hd, n, G->bd, false, 0);
+        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true);
+    } else {
+        matmul(g, &G->wd, &g->hid, 0, I, &g->x, 0, Hd, n, G->bd, true, 0);
+    }
+}
+
+/* n tokens at p0; logits: NULL, n rows (all) or the last row. */
+static int forward_batch(sl_gpu_session *g, const int32_t *ids, int n, int p0, bool all, float *logits, sl_error *err) {
+    const sl_model_config *c = g->cfg;
+    uint32_t Hd = (uint32_t)c->hidden_size;
+    memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
+    rope_tables(g, p0, n);
+    int rc = vk_begin(&g->c, err);
+    if (rc) return rc;
+    struct { uint32_t fmt, cols, row_bytes, ld; float scale; } ep = {g->embed.fmt, Hd, g->embed.row_bytes, Hd, c->embed_scale};
+    const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
+    vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
+    for (int l = 0; l < c->n_layers; l++) layer(g, l, n, p0);
+    int first = all ? 0 : n - 1, rows = n - first;
+    if (logits) {
+        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false);
+        matmul(g, &g->lm_head, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, 0, (uint32_t)c->vocab_size, rows, -1, false,
+               c->final_softcap);
+    }
+    if ((rc = vk_submit_wait(&g->c, err))) return rc;
+    if (logits) memcpy(logits, g->logits.map, (size_t)rows * (size_t)c->vocab_size * sizeof *logits);
+    g->tokens += (uint64_t)n;
+    return 0;
+}
+
+int sl_gpu_session_eval(sl_gpu_session *g, const int32_t *ids, int n, int pos, bool all_logits, float *logits,
+                        sl_error *err) {
+    size_t V = (size_t)g->cfg->vocab_size;
+    for (int i = 0; i < n; i += g->batch) {
+        int b = n - i < g->batch ? n - i : g->batch;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (size_t)i * V;
+        else if (logits && i + b == n) out = logits;
+        int rc = forward_batch(g, ids + i, b, pos + i, all_logits, out, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- lifetime ---- */
+
+static void gw_free(vk_ctx *c, gw *w) {
+    if (!w->shared) vk_buf_free(c, &w->b);
+}
+
+void sl_gpu_session_free(sl_gpu_session *g) {
+    if (!g) return;
+    vk_ctx *c = &g->c;
+    if (g->prof && g->tokens)
+        fprintf(stderr, "silica: profile: gpu %s, %llu tokens, %.3f ms/token of device time\n", c->info.name,
+                (unsigned long long)g->tokens, (double)c->gpu_ns / 1e6 / (double)g->tokens);
+    if (c->dev) {
+        gw_free(c, &g->lm_head);
+        gw_free(c, &g->embed);
+        for (int l = 0; g->L && l < g->cfg->n_layers; l++) {
+            gw *ws[] = {&g->L[l].wq, &g->L[l].wk, &g->L[l].wv, &g->L[l].wqkv, &g->L[l].wo,
+                        &g->L[l].wg, &g->L[l].wu, &g->L[l].wgu, &g->L[l].wd};
+            for (int i = 0; i < 9; i++) gw_free(c, ws[i]);
+        }
+        for (int l = 0; g->kc && l < g->cfg->n_layers; l++) vk_buf_free(c, &g->kc[l]), vk_buf_free(c, &g->vc[l]);
+        vk_buf *bs[] = {&g->vec, &g->x, &g->xb, &g->xo, &g->qkv, &g->att, &g->gu, &g->hid,
+                        &g->ids, &g->rope, &g->logits, &g->staging};
+        for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) vk_buf_free(c, bs[i]);
+    }
+    vk_ctx_close(c);
+    free(g->L);
+    free(g->kc);
+    free(g->vc);
+    free(g);
+}
+
+int sl_gpu_session_open(const sl_model *m, const sl_session_opts *o, int batch, sl_gpu_session **out, char *note,
+                        size_t note_cap, sl_error *err) {
+    *out = NULL;
+    if (o->device.kind == SL_DEVICE_CPU) return 0;
+    bool autosel = o->device.kind == SL_DEVICE_AUTO;
+    sl_error e = {0};
+    int rc = check_supported(m, o, &e);
+    sl_gpu_session *g = rc ? NULL : calloc(1, sizeof *g);
+    if (!rc && !g) rc = sl_errorf(&e, SL_ENOMEM, "out of memory");
+    bool none = false;
+    if (!rc && (rc = vk_ctx_open(&g->c, o->device, &none, &e)) == 0 && none) rc = SL_EUNSUPPORTED;
+    if (!rc) {
+        const sl_model_config *c = sl_model_get_config(m);
+        g->m = m, g->cfg = c, g->n_ctx = o->n_ctx, g->batch = batch, g->kv_f32 = o->kv_dtype == SL_F32;
+        g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
+        const char *pe = getenv("SILICA_PROFILE");
+        g->prof = pe && *pe && *pe != '0';
+        g->L = calloc((size_t)c->n_layers, sizeof *g->L);
+        g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
+        g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
+        rc = !g->L || !g->kc || !g->vc ? sl_errorf(&e, SL_ENOMEM, "out of memory") : upload_model(g, &e);
+    }
+    if (!rc) {
+        *out = g;
+        return 0;
+    }
+    sl_gpu_session_free(g);
+    if (autosel) {
+        snprintf(note, note_cap, "--device auto: %s; running on the CPU", e.msg);
+        return 0;
+    }
+    char dev[32] = "gpu";
+    if (o->device.index >= 0) snprintf(dev, sizeof dev, "gpu:%d", o->device.index);
+    return sl_errorf(err, rc, "--device %s: %s", dev, e.msg);
+}
+
+const char *sl_gpu_session_device(const sl_gpu_session *g) { return g->c.info.name; }
+uint64_t sl_gpu_session_kv_bytes(const sl_gpu_session *g) { return g->kv_bytes; }
