@@ -26,7 +26,6 @@ REPEAT=${REPEAT:-3}
 PY=${PY:-python3}
 SILICA=${SILICA:-$ROOT/build-rel/silica}
 LLAMA_BENCH=${LLAMA_BENCH:-/tmp/j2/llama.cpp/build/bin/llama-bench}
-TOKDATA=$ROOT/tests/data/tokenizers
 LAYERS=16
 [ "${SMALL:-0}" = 1 ] && LAYERS=4
 
@@ -36,44 +35,10 @@ if [ ! -x "$SILICA" ]; then
 fi
 mkdir -p "$WORK"
 
-# ---- the model: Llama-3.2-1B shapes (hidden 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied)
+# ---- the model: Llama-3.2-1B shapes (hidden 2048, 16 layers, 32/8 heads, ffn 8192, vocab 128256, tied),
+# random weights (bench/make_llama_shapes.py)
 HF="$WORK/hf-f16-L$LAYERS"
-if [ ! -f "$HF/model.safetensors" ]; then
-  "$PY" - "$HF" "$LAYERS" "$TOKDATA" <<'EOF'
-import gzip, json, shutil, sys
-from pathlib import Path
-import numpy as np
-from safetensors.numpy import save_file
-d, L, tokdata = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
-d.mkdir(parents=True, exist_ok=True)
-H, I, V, NH, KV, HD = 2048, 8192, 128256, 32, 8, 64
-rng = np.random.default_rng(0)
-def m(r, c):  # f16 random normal / sqrt(fan-in), generated in slabs to bound memory
-    out = np.empty((r, c), np.float16)
-    for i in range(0, r, 4096):
-        out[i:i + 4096] = (rng.standard_normal((min(4096, r - i), c), dtype=np.float32) / np.sqrt(c)).astype(np.float16)
-    return out
-w = {"model.embed_tokens.weight": m(V, H), "model.norm.weight": np.ones(H, np.float16)}
-for l in range(L):
-    p = f"model.layers.{l}."
-    w.update({p + "self_attn.q_proj.weight": m(H, H), p + "self_attn.k_proj.weight": m(KV * HD, H),
-              p + "self_attn.v_proj.weight": m(KV * HD, H), p + "self_attn.o_proj.weight": m(H, H),
-              p + "mlp.gate_proj.weight": m(I, H), p + "mlp.up_proj.weight": m(I, H), p + "mlp.down_proj.weight": m(H, I),
-              p + "input_layernorm.weight": np.ones(H, np.float16),
-              p + "post_attention_layernorm.weight": np.ones(H, np.float16)})
-save_file(w, str(d / "model.safetensors"))
-cfg = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": H, "intermediate_size": I,
-       "num_hidden_layers": L, "num_attention_heads": NH, "num_key_value_heads": KV, "head_dim": HD,
-       "rms_norm_eps": 1e-5, "vocab_size": V, "max_position_embeddings": 131072, "tie_word_embeddings": True,
-       "rope_theta": 500000.0, "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu",
-       "torch_dtype": "float16"}
-(d / "config.json").write_text(json.dumps(cfg, indent=2))
-src = tokdata / "llama3"
-for base in ("tokenizer.json", "tokenizer_config.json"):
-    with gzip.open(src / (base + ".gz"), "rb") as f:
-        (d / base).write_bytes(f.read())
-EOF
-fi
+[ -f "$HF/model.safetensors" ] || "$PY" "$ROOT/bench/make_llama_shapes.py" "$HF" --shape 1b --layers "$LAYERS"
 for b in 8 4; do
   [ -d "$WORK/mlx-q$b-L$LAYERS" ] || "$SILICA" convert "$HF" "$WORK/mlx-q$b-L$LAYERS" --to mlx -q --q-bits $b --q-group-size 64 >/dev/null
 done
@@ -114,10 +79,10 @@ EOF
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 run_silica() {  # class label path
-  local i out rss_kb bpt th
+  local out rss_kb bpt th
   bpt=$(bytes_per_token "$3")
   for th in $THREADS; do
-    for i in $(seq "$REPEAT"); do
+    for _ in $(seq "$REPEAT"); do
       out=$(/usr/bin/time -f '%M' "$SILICA" run "$3" --ids "$IDS" --max-tokens "$TG" --threads "$th" --json 2>"$WORK/time.txt")
       rss_kb=$(tail -1 "$WORK/time.txt")
       "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps({"engine":"silica","class":sys.argv[2],"label":sys.argv[3],"pp":d["prompt_tps"],"tg":d["gen_tps"],"rss_kb":int(sys.argv[4]),"bpt":int(sys.argv[5]),"load":float(sys.argv[6]),"threads":int(sys.argv[7])}))' \

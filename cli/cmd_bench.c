@@ -5,7 +5,8 @@
  * eval, batches of -b) and text generation (tgN: N one-token evals), each
  * after D tokens already in the KV cache (-d), for every thread count (-t),
  * repeated -r times (mean and standard deviation of tokens per second, and
- * the fastest and slowest run), plus peak RSS, the kernel set in use and,
+ * the fastest and slowest run), plus peak RSS, the kernel set in use (or,
+ * with --device gpu, the GPU's name) and,
  * for generation, the share of the memory-bandwidth roofline (measured read
  * bandwidth / bytes of weights mapped: an upper bound on what one token
  * reads, exact when the embedding is tied to the output head).
@@ -33,6 +34,7 @@ static const char k_help[] =
     "  -d, --n-depth LIST    tokens already in the KV cache before each test (default 0)\n"
     "  -r, --repetitions N   runs per test (default 3)\n"
     "  -b, --batch N         prompt tokens per forward batch (default 512)\n"
+    GEN_DEVICE_HELP
     "  --no-bandwidth        skip the read-bandwidth measurement (no roofline column)\n"
     "  --md                  markdown table (default)\n"
     "  --json                one JSON object\n"
@@ -44,6 +46,8 @@ typedef struct bench_cfg {
     int n_prompt, n_gen, reps, batch;
     int threads[MAX_LIST], n_threads;
     int depth[MAX_LIST], n_depth;
+    sl_device_sel device;   /* --device: CPU (zero) unless asked */
+    char engine[128];       /* the kernel set, or the GPU's name (from the first session) */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -99,13 +103,18 @@ static void stats(const double *v, int n, bench_result *r) {
 }
 
 /* One (threads, depth) pair: its pp and tg tests into out (count in *nr). */
-static int run_pair(const sl_model *m, const bench_cfg *b, int threads, int depth, const int32_t *ids, float *logits,
+static int run_pair(const sl_model *m, bench_cfg *b, int threads, int depth, const int32_t *ids, float *logits,
                     bench_result *out, int *nr, sl_error *err) {
     int need = depth + (b->n_prompt > b->n_gen ? b->n_prompt : b->n_gen) + 1;
-    sl_session_opts so = {.n_ctx = need, .n_threads = threads, .batch = b->batch};
+    sl_session_opts so = {.n_ctx = need, .n_threads = threads, .batch = b->batch, .device = b->device};
     sl_session *s = NULL;
     int rc = sl_session_new(m, &so, &s, err);
     if (rc) return rc;
+    if (!b->engine[0]) {
+        cli_device_note(s);
+        const char *dev = sl_session_device(s, NULL);
+        snprintf(b->engine, sizeof b->engine, "%s", strcmp(dev, "cpu") == 0 ? sl_engine_kernels() : dev);
+    }
     double v[64];
     for (int test = 0; test < 2 && !rc; test++) {
         int tokens = test == 0 ? b->n_prompt : b->n_gen;
@@ -195,7 +204,8 @@ static void print_json(const char *path, uint64_t wbytes, const char *kernels, d
 
 static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bool *json, bool *bw, bool *help) {
     const char *const names[][2] = {{"-p", "--n-prompt"}, {"-n", "--n-gen"}, {"-t", "--threads"},
-                                    {"-d", "--n-depth"}, {"-r", "--repetitions"}, {"-b", "--batch"}};
+                                    {"-d", "--n-depth"}, {"-r", "--repetitions"}, {"-b", "--batch"},
+                                    {"-dev", "--device"}};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) { *help = true; return 0; }
         if (strcmp(argv[i], "--json") == 0) { *json = true; continue; }
@@ -204,7 +214,7 @@ static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bo
         int k = -1;
         const char *v = NULL;
         bool missing = false;
-        for (int o = 0; o < 6 && k < 0; o++)
+        for (int o = 0; o < 7 && k < 0; o++)
             for (int a = 0; a < 2 && k < 0; a++)
                 if ((v = cli_opt_value(argc, argv, &i, names[o][a], &missing)) || missing) k = o;
         if (missing) return cli_usage("bench", "%s needs a value", argv[i]);
@@ -216,6 +226,11 @@ static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bo
         case 3: rc = parse_list("-d", v, 0, 1 << 22, b->depth, &b->n_depth); break;
         case 4: rc = parse_int("-r", v, 1, 64, &b->reps); break;
         case 5: rc = parse_int("-b", v, 1, 1 << 16, &b->batch); break;
+        case 6: {
+            sl_error e = {0};
+            rc = sl_device_parse(v, &b->device, &e) ? cli_usage("bench", "%s", e.msg) : 0;
+            break;
+        }
         default:
             if (argv[i][0] == '-' && argv[i][1]) return cli_usage("bench", "unknown option '%s'", argv[i]);
             if (*path) return cli_usage("bench", "unexpected argument '%s'", argv[i]);
@@ -268,8 +283,8 @@ int cmd_bench(int argc, char **argv) {
     double gbps = 0;
     if (bw && sl_mem_bandwidth(0, 512ull << 20, 1.0, &gbps, &err)) { rc = cli_fail(&err); goto out; }
     const char *base = strrchr(path, '/') && strrchr(path, '/')[1] ? strrchr(path, '/') + 1 : path;
-    if (json) print_json(base, sl_model_weight_bytes(m), sl_engine_kernels(), gbps, rss, &b, res, nr);
-    else print_md(base, sl_model_weight_bytes(m), sl_engine_kernels(), gbps, rss, res, nr);
+    if (json) print_json(base, sl_model_weight_bytes(m), b.engine, gbps, rss, &b, res, nr);
+    else print_md(base, sl_model_weight_bytes(m), b.engine, gbps, rss, res, nr);
 out:
     free(ids);
     free(logits);

@@ -263,8 +263,22 @@ def test_unsupported_kv_options(lavapipe, engine_models):
 
 
 def test_help_documents_device():
-    for cmd in ("run", "logits", "ppl", "chat"):
+    for cmd in ("run", "logits", "ppl", "chat", "bench"):
         assert "--device" in run_silica(cmd, "--help", check=True).out, cmd
+
+
+def test_bench_on_gpu(lavapipe, demo_ggufs):
+    """`silica bench --device gpu` measures the GPU engine: the device column names the GPU (the kernel set on
+    the CPU), both tests run, and an impossible device is refused before any measurement."""
+    r = run_silica("bench", demo_ggufs["Q4_0"], "-p", "8", "-n", "4", "-r", "1", "--no-bandwidth", "--json",
+                   "--device", "gpu", check=True, timeout=600).json()
+    assert r["kernels"] == lavapipe["name"]
+    assert [x["test"] for x in r["results"]] == ["pp8", "tg4"] and all(x["avg_ts"] > 0 for x in r["results"])
+    cpu = run_silica("bench", demo_ggufs["Q4_0"], "-p", "8", "-n", "4", "-r", "1", "--no-bandwidth", "--json",
+                     check=True, timeout=600).json()
+    assert cpu["kernels"] != lavapipe["name"]
+    bad = run_silica("bench", demo_ggufs["Q4_0"], "--device", "gpu:7", "-p", "8", "-n", "0")
+    assert_clean_error(bad, "gpu:7")
 
 
 def test_batched_step_on_gpu(lavapipe, engine_models):
