@@ -59,7 +59,7 @@ extern sl_vk_fns sl_vk;
 #define VK_MAX_SETS 4096
 
 /* The shaders (src/gpu/shaders/<name>.comp), in pipeline order. */
-typedef enum vk_kernel { VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_KERNEL_COUNT } vk_kernel;
+typedef enum vk_kernel { VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_KERNEL_COUNT } vk_kernel;
 
 typedef struct vk_buf {
     VkBuffer buf;

@@ -5,7 +5,7 @@
  *
  *   x = embed[ids] * embed_scale                       embed.comp
  *   per layer: xb = norm(x)                            rmsnorm.comp
- *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp
+ *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp (GGUF: x quantized first, quantx.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
  *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
  *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add)
@@ -56,6 +56,7 @@ struct sl_gpu_session {
     int final_norm;
     vk_buf vec, *kc, *vc;
     vk_buf x, xb, xo, qkv, att, gu, hid;   /* device: [batch][...] */
+    vk_buf xq;                             /* device: a quantized matmul input, [batch][cols / 32][9 words] */
     vk_buf ids, rope, logits, staging;     /* host-visible */
     uint64_t kv_bytes, tokens;
     bool prof;
@@ -136,7 +137,8 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
     out->rows = (uint32_t)w->rows;
     out->cols = (uint32_t)w->cols;
     uint64_t bytes = (uint64_t)w->rows * w->row_bytes;
-    int rc = vk_buf_new(&g->c, bytes, false, w->name, &out->b, err);
+    /* whole words: the shaders read GGUF codes as 32-bit words, the last one may straddle the end */
+    int rc = vk_buf_new(&g->c, (bytes + 3) & ~3ull, false, w->name, &out->b, err);
     return rc ? rc : vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
 }
 
@@ -166,12 +168,15 @@ static int alloc_all(sl_gpu_session *g, sl_error *err) {
     vk_ctx *x = &g->c;
     size_t B = (size_t)g->batch, Hd = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     size_t half = (size_t)c->rotary_dim / 2, HD = (size_t)c->n_heads * (size_t)c->head_dim;
+    size_t xq_cols = Hd > I ? Hd : I;   /* the widest matmul input: hidden, ffn or attention output */
+    xq_cols = xq_cols > HD ? xq_cols : HD;
     int rc = 0;
     struct { vk_buf *b; uint64_t n; bool host; const char *what; } bufs[] = {
         {&g->x, B * Hd, false, "activations"},   {&g->xb, B * Hd, false, "activations"},
         {&g->xo, B * Hd, false, "activations"},  {&g->qkv, B * (size_t)g->qkv_w, false, "activations"},
         {&g->att, B * HD, false, "activations"}, {&g->gu, B * 2 * I, false, "activations"},
         {&g->hid, B * I, false, "activations"},  {&g->ids, B, true, "token ids"},
+        {&g->xq, B * (xq_cols / 32 + 1) * 9, false, "activations"},
         {&g->rope, 4 * B * half, true, "RoPE tables"}, {&g->logits, B * (size_t)c->vocab_size, true, "logits"},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++)
@@ -226,7 +231,13 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
                    uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw};
-    const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, NULL, NULL};
+    if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
+        struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
+        const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
+        uint32_t inv = (w->cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
+        vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
+    }
+    const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
     uint32_t groups = (w->rows + rpw - 1) / rpw, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     vk_dispatch(&g->c, VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + 7) / 8, (groups + MAX_GROUPS - 1) / MAX_GROUPS);
 }
@@ -378,7 +389,7 @@ void sl_gpu_session_free(sl_gpu_session *g) {
             for (int i = 0; i < 9; i++) gw_free(c, ws[i]);
         }
         for (int l = 0; g->kc && l < g->cfg->n_layers; l++) vk_buf_free(c, &g->kc[l]), vk_buf_free(c, &g->vc[l]);
-        vk_buf *bs[] = {&g->vec, &g->x, &g->xb, &g->xo, &g->qkv, &g->att, &g->gu, &g->hid,
+        vk_buf *bs[] = {&g->vec, &g->x, &g->xb, &g->xo, &g->qkv, &g->att, &g->gu, &g->hid, &g->xq,
                         &g->ids, &g->rope, &g->logits, &g->staging};
         for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) vk_buf_free(c, bs[i]);
     }

@@ -5,8 +5,10 @@
 // barrier: cheap on CPU drivers such as lavapipe as on GPUs).  A workgroup
 // takes rpw rows (x + 65535 z), 8 tokens (y); its subgroups share the rows.
 // GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c): each 32-element
-// block of x is quantized to int8 with d = max|x| / 127, q = roundEven(x / d),
-// and a block adds (d_w * d_x) * sum(q_w * q_x); other formats multiply in f32.
+// block of x is quantized to int8 with d = max|x| / 127, q = roundEven(x / d)
+// (once per matmul, by quantx.comp, into xq), and a block adds
+// (d_w * d_x) * sum(q_w * q_x), the codes read as whole 32-bit words; other
+// formats multiply in f32.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -16,6 +18,7 @@ layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Vec { float vec[]; };
+layout(std430, set = 0, binding = 4) readonly buffer XQ { uint xq[]; };   // quantx.comp's blocks
 layout(push_constant) uniform P {
     uint fmt, rows, cols, row_bytes, n, x_off, ldx, y_off, ldy;
     int bias_off;   // into vec, -1: none
@@ -26,28 +29,50 @@ layout(push_constant) uniform P {
 
 #define TN 8u
 
+// sum over a block of q_w * q_x: Q8_0 codes (8 words, byte i of word k =
+// element 4k + i) against xq's block at o.
+int dot_q8(uint ww[8], uint o) {
+    int s = 0;
+    for (uint k = 0u; k < 8u; k++) {
+        int w = int(ww[k]), xv = int(xq[o + 1u + k]);
+        for (int i = 0; i < 32; i += 8) s += bitfieldExtract(w, i, 8) * bitfieldExtract(xv, i, 8);
+    }
+    return s;
+}
+
+// Q4_0: 4 words of nibbles, byte j = elements j (low) and j + 16 (high), minus 8.
+int dot_q4(uint ww[8], uint o) {
+    int s = 0;
+    for (uint k = 0u; k < 4u; k++) {
+        uint w = ww[k];
+        int lo = int(xq[o + 1u + k]), hi = int(xq[o + 5u + k]);
+        for (int i = 0; i < 32; i += 8) {
+            s += (int(bitfieldExtract(w, i, 4)) - 8) * bitfieldExtract(lo, i, 8);
+            s += (int(bitfieldExtract(w, i + 4, 4)) - 8) * bitfieldExtract(hi, i, 8);
+        }
+    }
+    return s;
+}
+
 // One row for tokens t0 .. t0 + nt - 1, by the calling subgroup.
 void row(uint r, uint t0, uint nt, uint lane) {
     float acc[TN];
     for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
     uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
     float v[32];
-    int qw[32];
+    uint ww[8];
     bool q = fmt_quant(p.fmt);
     for (uint b = lane; b < nb; b += gl_SubgroupSize) {
         float dw = 1.0;
-        if (q) dw = w_qblock(p.fmt, rb, b, qw);
+        if (q) dw = w_qwords(p.fmt, rb, b, ww);
         else w_block(p.fmt, rb, b, p.cols, v);
         for (uint t = 0u; t < nt; t++) {
-            uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
             if (q) {
-                float amax = 0.0;
-                for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(x[xb + j]));
-                float d = amax / 127.0, id = d > 0.0 ? 1.0 / d : 0.0;
-                int s = 0;
-                for (uint j = 0u; j < 32u; j++) s += qw[j] * int(clamp(roundEven(x[xb + j] * id), -127.0, 127.0));
-                acc[t] += (dw * d) * float(s);
+                uint o = ((t0 + t) * nb + b) * 9u;
+                int s = p.fmt == FMT_Q8_0 ? dot_q8(ww, o) : dot_q4(ww, o);
+                acc[t] += (dw * uintBitsToFloat(xq[o])) * float(s);
             } else {
+                uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
                 float s = 0.0;
                 for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) s += v[j] * x[xb + j];
                 acc[t] += s;

@@ -43,18 +43,16 @@ void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
     }
 }
 
-// The integer codes of GGUF block b and its scale (q4_0 codes already minus 8).
-float w_qblock(uint fmt, uint rb, uint b, inout int q[32]) {
-    if (fmt == FMT_Q8_0) {
-        uint a = rb + b * 34u;
-        for (uint j = 0u; j < 32u; j++) q[j] = w_i8(a + 2u + j);
-        return w_f16(a);
-    }
-    uint a = rb + b * 18u;
-    for (uint j = 0u; j < 16u; j++) {
-        uint c = w_byte(a + 2u + j);
-        q[j] = int(c & 15u) - 8;
-        q[j + 16u] = int(c >> 4) - 8;
-    }
+// The 32-bit word at byte a (a even): whole when a is 4-aligned, else two halves.
+uint w_word(uint a) {
+    uint i = a >> 2;
+    return (a & 2u) == 0u ? wd[i] : (wd[i] >> 16) | (wd[i + 1u] << 16);
+}
+
+// The codes of GGUF block b as words (Q8_0: 8, int8 each byte; Q4_0: 4, two
+// nibbles a byte, not yet minus 8) and its scale.
+float w_qwords(uint fmt, uint rb, uint b, inout uint w[8]) {
+    uint a = rb + b * (fmt == FMT_Q8_0 ? 34u : 18u), nw = fmt == FMT_Q8_0 ? 8u : 4u;
+    for (uint k = 0u; k < nw; k++) w[k] = w_word(a + 2u + 4u * k);
     return w_f16(a);
 }
