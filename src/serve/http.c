@@ -88,6 +88,8 @@ void srv_req_release(srv_req *r) {
     srv_server *s = r->srv;
     for (int i = 0; r->choices && i < r->p.n; i++) {
         srv_buf_free(&r->choices[i].text);
+        srv_buf_free(&r->choices[i].seen);
+        sl_tool_calls_free(&r->choices[i].calls);
         cJSON_Delete(r->choices[i].logprobs);
         cJSON_Delete(r->choices[i].context);
     }

@@ -2,7 +2,8 @@
  * routes.c — the routes that do not generate: GET /health, GET /metrics
  * (Prometheus text exposition format 0.0.4), GET /v1/models (OpenAI),
  * GET /api/tags, GET /api/ps, POST /api/show, GET /api/version (Ollama),
- * POST /tokenize and POST /detokenize (llama-server's shapes).
+ * POST /tokenize, POST /detokenize and POST /apply-template (llama-server's
+ * shapes).
  *
  * Invariants: answers are built from state read under the models' locks
  * (queue, slots) or atomics (counters); tokenizer encoding takes the
@@ -216,6 +217,42 @@ static void route_tokenize(srv_server *s, const char *body, size_t len, bool det
     srv_tok_params_free(&p);
 }
 
+/* POST /apply-template: a /v1/chat/completions body rendered with the
+ * model's chat template (tools included) -> {"prompt": text}, the text the
+ * chat endpoint would encode. */
+static void route_apply_template(srv_server *s, const char *body, size_t len, srv_reply *out) {
+    srv_params p;
+    srv_error e;
+    if (srv_parse_request(SRV_OAI_CHAT, body, len, &p, &e)) {
+        srv_reply_error(out, SRV_OAI_CHAT, &e);
+        return;
+    }
+    srv_model *m = srv_find_model(s, p.model);
+    if (!m) {
+        model_error(out, SRV_OAI_CHAT, p.model);
+        srv_params_free(&p);
+        return;
+    }
+    sl_gen_prompt_opts po;
+    memset(&po, 0, sizeof po);
+    po.messages = p.messages;
+    po.tools = p.tools;
+    char *text = NULL;
+    size_t tl = 0;
+    sl_error err;
+    sl_error_clear(&err);
+    if (sl_gen_render(m->g, &po, &text, &tl, &err)) {
+        srv_fail(&e, 400, "messages", "%s", err.msg);
+        srv_reply_error(out, SRV_OAI_CHAT, &e);
+    } else {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "prompt", text);
+        reply_json(out, 200, j);
+    }
+    free(text);
+    srv_params_free(&p);
+}
+
 static void metric(srv_buf *b, const char *name, const char *type, const char *help, double v) {
     char line[512];
     snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
@@ -275,7 +312,7 @@ bool srv_route_info(srv_server *s, const char *method, const char *path, const c
         bool post;
     } known[] = {{"/health", false},   {"/metrics", false},  {"/v1/models", false}, {"/api/tags", false},
                  {"/api/ps", false},   {"/api/version", false}, {"/api/show", true}, {"/tokenize", true},
-                 {"/detokenize", true}};
+                 {"/detokenize", true}, {"/apply-template", true}};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
         if (strcmp(path, known[i].path) != 0) continue;
         if (known[i].post ? !post : !get) {
@@ -294,6 +331,7 @@ bool srv_route_info(srv_server *s, const char *method, const char *path, const c
             cJSON_AddStringToObject(j, "version", SILICA_VERSION);
             reply_json(out, 200, j);
         } else if (strcmp(path, "/api/show") == 0) route_show(s, body, len, out);
+        else if (strcmp(path, "/apply-template") == 0) route_apply_template(s, body, len, out);
         else route_tokenize(s, body, len, strcmp(path, "/detokenize") == 0, out);
         return true;
     }

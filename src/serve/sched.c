@@ -72,6 +72,8 @@ static int build_prompt(srv_model *m, srv_req *r, srv_error *e) {
             po.text_len = strlen(po.text);
         }
         r->plain_transcript = po.messages && !sl_gen_model_has_template(m->g);
+        po.tools = po.messages ? p->tools : NULL;
+        if (po.tools && p->tool_choice == SRV_TOOLS_AUTO) r->tool_format = sl_gen_model_tool_format(m->g);
         pthread_mutex_lock(&m->tok_mu);
         rc = sl_gen_prompt(m->g, &po, &ids, &n, &err);
         pthread_mutex_unlock(&m->tok_mu);

@@ -58,6 +58,9 @@ typedef struct srv_choice {
     cJSON *context;           /* ollama generate: prompt + generated ids */
     size_t text_offset;       /* legacy completions: offset of the next token's text */
     int generated;
+    srv_buf seen;             /* stream with tool calls: the text so far */
+    size_t sent;              /* ... of which streamed as content */
+    sl_tool_calls calls;      /* the answer's tool calls once finished */
     struct srv_choice *next;  /* model queue link */
 } srv_choice;
 
@@ -78,6 +81,7 @@ struct srv_req {
     int32_t *prompt;          /* ids, built by the scheduler */
     int n_prompt, cached;
     bool plain_transcript;    /* chat rendered without a template: stops at SL_GEN_PLAIN_STOP */
+    sl_tool_format tool_format;   /* tool calls parsed from the answers (NONE: plain content) */
     int max_tokens;           /* after the context clamp */
     double t_prompt_s;        /* prompt evaluation time of choice 0 */
     double t_first, t_last;   /* monotonic: first and last token */
@@ -152,6 +156,14 @@ int srv_fmt_done(srv_req *r, const sl_gen_stats *st0);
 int srv_fmt_stream_error(srv_req *r, const srv_error *e);
 /* RFC 3339 UTC time with microseconds ("2024-05-01T12:00:00.123456Z"). */
 void srv_rfc3339(char *buf, size_t n);
+
+/* ---- tool calls in answers (tools.c) ---- */
+/* c's calls: OpenAI [{index?, id, type, function: {name, arguments: string}}]
+ * or Ollama [{function: {name, arguments: object}}]. */
+cJSON *srv_fmt_tool_calls(const srv_req *r, const srv_choice *c, bool ollama, bool with_index);
+/* Streaming with tool calls: add a token's text; *piece/return: the text
+ * that is certainly content now (may be empty), valid until the next call. */
+size_t srv_tools_stream_piece(srv_choice *c, sl_tool_format f, const char *text, size_t len, const char **piece);
 
 /* ---- routes without generation (routes.c) ---- */
 typedef struct srv_reply {
