@@ -290,6 +290,10 @@ static enum MHD_Result start_generation(srv_conn *cc, struct MHD_Connection *con
         srv_params_free(&p);
         return send_error(cc, conn, api, &e);
     }
+    if (srv_model_ensure(s, m, &e)) {
+        srv_params_free(&p);
+        return send_error(cc, conn, api, &e);
+    }
     srv_req *r = req_new(s, m, &p, conn);
     if (!r) {
         srv_params_free(&p);
@@ -536,12 +540,14 @@ int sl_serve_run(const sl_serve_opts *o, sl_error *err) {
     s->models = calloc((size_t)o->n_models, sizeof *s->models);
     if (!s->models) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < o->n_models; i++) {
-        rc = srv_model_start(s, &s->models[i], &o->models[i], err);
+        rc = srv_model_init(s, &s->models[i], &o->models[i], err);
         s->n_models = i + 1;
         for (int k = 0; !rc && k < i; k++)
             if (strcmp(s->models[k].id, s->models[i].id) == 0)
                 rc = sl_errorf(err, SL_EINVAL, "two models are named '%s' (give one another name)", s->models[i].id);
     }
+    srv_error le;
+    if (!rc && srv_model_ensure(s, &s->models[0], &le)) rc = sl_errorf(err, SL_EINVAL, "%s", le.msg);
     if (!rc) rc = listen_socket(s->o.host, o->port == 0 ? 8080 : o->port, &lfd, &s->port, err);
     if (!rc && g_stop_pipe[0] < 0 && pipe(g_stop_pipe) != 0) rc = sl_errorf(err, SL_EIO, "pipe: %s", strerror(errno));
     if (!rc) {

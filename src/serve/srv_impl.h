@@ -93,7 +93,7 @@ struct srv_model {
     srv_server *srv;
     char *id;                 /* the name clients use */
     char *path;
-    sl_gen_model *g;
+    sl_gen_model *g;          /* NULL: not loaded yet (loads on first use, srv_model_ensure) */
     int n_ctx, n_slots;
     sl_session_opts so;
     struct srv_slot *slots;
@@ -105,7 +105,8 @@ struct srv_model {
     int queued, active;
     bool stop;
     pthread_mutex_t tok_mu;   /* tokenizer encode */
-    uint64_t kv_bytes;        /* allocated for the slots' caches (fixed at start) */
+    uint64_t kv_bytes;        /* allocated for the slots' caches (fixed at load) */
+    uint64_t fit_bytes;       /* the fit advisor's estimate for it once loaded (0: none made) */
     atomic_ullong kv_tokens;  /* positions they hold (updated after each step) */
 };
 
@@ -135,7 +136,13 @@ void srv_req_wake(srv_req *r);
 void srv_req_resume_closed(srv_req *r);
 
 /* ---- scheduler (sched.c) ---- */
-int srv_model_start(srv_server *s, srv_model *m, const sl_serve_model_spec *spec, sl_error *err);
+/* Name the model (nothing loaded yet); 0 or SL_ENOMEM. */
+int srv_model_init(srv_server *s, srv_model *m, const sl_serve_model_spec *spec, sl_error *err);
+/* Load it if it is not loaded: 0; or -1 with *e: 503 naming the memory
+ * breakdown when the fit advisor says it does not fit beside the models
+ * loaded (--max-memory, else this machine's budget; --force skips the
+ * check), 500 when loading fails.  Models load only on the HTTP thread. */
+int srv_model_ensure(srv_server *s, srv_model *m, srv_error *e);
 /* Queue every choice of r (takes a reference); -1 with *e (503) when full or draining. */
 int srv_sched_submit(srv_model *m, srv_req *r, srv_error *e);
 void srv_model_stop(srv_model *m);   /* finish the queue, join the thread, free everything */

@@ -39,7 +39,7 @@ typedef struct srv_error {
     int status;
     const char *type;   /* "invalid_request_error", "not_found_error", ... */
     char param[96];     /* "" when not about one field */
-    char msg[480];
+    char msg[1100];   /* room for the fit advisor's breakdown */
 } srv_error;
 
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
