@@ -236,7 +236,7 @@ static int mistral_v11(sl_tool_calls *o, const char *s, size_t len, size_t i, si
     }
     if (name_end == i) return 0;
     for (size_t k = i; k < name_end; k++)
-        if (is_ws(s[k]) || s[k] == '[' || s[k] == '{') return 0;
+        if ((unsigned char)s[k] <= ' ' || s[k] == '[' || s[k] == '{') return 0;   /* a function name, not text */
     cJSON *v = json_at(s, len, name_end + (cid ? id_len + strlen("[CALL_ID]") : 0) + strlen("[ARGS]"), end);
     int rc = cJSON_IsObject(v) ? add_call(o, v, s + i, name_end - i, cid ? s + id_at : NULL, id_len, false) : 0;
     cJSON_Delete(v);
