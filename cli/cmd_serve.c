@@ -23,12 +23,19 @@ static const char *k_help =
     "                    [--json]\n\n"
     "Serve models over HTTP: the OpenAI API (POST /v1/chat/completions, /v1/completions, GET /v1/models),\n"
     "the Ollama API (POST /api/chat, /api/generate, /api/show, GET /api/tags), GET /health, GET /metrics\n"
-    "(Prometheus), POST /tokenize, /detokenize, and a web chat at http://HOST:PORT/.\n\n"
+    "(Prometheus), POST /tokenize, /detokenize, /apply-template (the prompt a chat body renders to), and\n"
+    "a web chat at http://HOST:PORT/.\n\n"
+    "Tool calling: \"tools\" (OpenAI and Ollama) are rendered by the model's chat template; the calls the\n"
+    "model writes in its family's format (Llama 3 JSON, Qwen/Hermes <tool_call>, Mistral [TOOL_CALLS])\n"
+    "come back as message.tool_calls (streamed as delta.tool_calls) with finish_reason \"tool_calls\".\n"
+    "tool_choice: \"auto\" (default) or \"none\" (the text comes back as content).\n\n"
     "Requests decode together (continuous batching, --parallel sequences per model); a request's tokens\n"
     "are the same whether it runs alone or among others (same seed and parameters).  A new request reuses\n"
     "the KV cache of a finished one that shares its prompt's beginning (multi-turn chat).\n"
     "Without MODEL the demo model is served.  A model's id (the \"model\" of requests) is its store name\n"
-    "or its directory's name; requests without \"model\" go to the first.\n\n"
+    "or its directory's name; requests without \"model\" go to the first.  The first model loads at start;\n"
+    "each other one loads on its first request if the fit advisor says it fits next to those loaded\n"
+    "(--max-memory), else that request gets 503 with the memory breakdown.\n\n"
     "options:\n"
     "  --host ADDR           address to listen on (default 127.0.0.1: this machine only); another\n"
     "                        address without --api-key prints a warning\n"
@@ -40,9 +47,11 @@ static const char *k_help =
     GEN_KV_HELP
     GEN_DEVICE_HELP
     "  --threads N           worker threads (default: physical cores)\n"
-    "  --max-memory SIZE     memory budget (512M, 8G) for weights + --parallel KV caches; a server that\n"
-    "                        would not fit is refused (default: this machine's, as `silica fit`)\n"
-    "  --force               start even when the estimate exceeds the budget\n"
+    "  --max-memory SIZE     memory budget (512M, 8G) for the models loaded together, each counted as\n"
+    "                        weights + --parallel KV caches of --ctx; a model that does not fit alone is\n"
+    "                        refused at start, one that does not fit beside those loaded gets 503 on use\n"
+    "                        (default: this machine's budget, as `silica fit`)\n"
+    "  --force               start and load models even when the estimate exceeds the budget\n"
     "  --cors ORIGIN         allow browser pages from ORIGIN (\"*\" for any) to call the API\n"
     "  --log-format F        one line per request on stderr: text (default), json or none\n"
     "  --timeout S           idle connection and request upload limit in seconds (default 30)\n"
@@ -187,6 +196,8 @@ int cmd_serve(int argc, char **argv) {
             fprintf(stderr, "silica serve: warning: listening on %s without --api-key: anyone who can reach this "
                             "address can use the models\n", host);
         ready_ctx rcx = {json, specs, n_args, ids};
+        o.max_memory = mo.max_memory;
+        o.force = mo.force;
         o.models = specs;
         o.n_models = n_args;
         o.ready_fn = on_ready;

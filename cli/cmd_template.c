@@ -10,6 +10,11 @@
  * aliased), tools, documents, add_generation_prompt, then --var values
  * (parsed as JSON when they are valid JSON, else taken as strings), which
  * override the rest.
+ *
+ * `silica template [MODEL] --parse-tool-calls FILE [--tool-format NAME]`
+ * reads a model's answer instead and prints, as JSON, the content and tool
+ * calls toolcall.h finds in it (the format from MODEL's template unless
+ * named) — what `silica serve` returns as message.tool_calls.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +22,7 @@
 
 #include "cli.h"
 #include "silica/template.h"
+#include "silica/toolcall.h"
 
 static void help(void) {
     printf("usage: silica template MODEL --messages FILE.json [--tools FILE.json] [--documents FILE.json]\n"
@@ -31,7 +37,12 @@ static void help(void) {
            "  --add-generation-prompt   end with the assistant's turn header\n"
            "  --var KEY=VALUE           extra variable (VALUE parsed as JSON if it is JSON, else a string),\n"
            "                            e.g. --var enable_thinking=false --var date_string=\"26 Jul 2024\"\n"
-           "  --template NAME           pick a named template (default: tool_use with tools, else default)\n");
+           "  --template NAME           pick a named template (default: tool_use with tools, else default)\n\n"
+           "usage: silica template [MODEL] --parse-tool-calls FILE [--tool-format llama3|hermes|mistral]\n\n"
+           "Print the tool calls in a model's answer (FILE, '-' for stdin) as JSON {\"format\", \"content\",\n"
+           "\"tool_calls\": [{\"name\", \"arguments\" (a JSON string), \"id\"}]}, as silica serve returns them.\n"
+           "The format is the one MODEL's chat template shows (Llama 3 JSON, Qwen/Hermes <tool_call>,\n"
+           "Mistral [TOOL_CALLS]) unless --tool-format names it.\n");
 }
 
 static int load_json_file(const char *path, cJSON **out, sl_error *err) {
@@ -50,8 +61,71 @@ static int load_json_file(const char *path, cJSON **out, sl_error *err) {
     return SL_OK;
 }
 
+static int read_text(const char *path, char **buf, size_t *n, sl_error *err) {
+    if (strcmp(path, "-") != 0) return sl_read_file(path, 64u << 20, buf, n, err);
+    size_t cap = 4096;
+    *n = 0;
+    if (!(*buf = malloc(cap))) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    size_t k;
+    while ((k = fread(*buf + *n, 1, cap - *n, stdin)) > 0)
+        if ((*n += k) == cap) {
+            char *b = cap < (64u << 20) ? realloc(*buf, cap *= 2) : NULL;
+            if (!b) {
+                free(*buf);
+                return sl_errorf(err, SL_EINVAL, "stdin: more than 64 MiB");
+            }
+            *buf = b;
+        }
+    return 0;
+}
+
+/* --parse-tool-calls: the answer in `path` split by the tool-call format. */
+static int parse_tool_calls(const char *model, const char *which, const char *path, const char *fmt_name) {
+    sl_error err = {0};
+    sl_tool_format f = SL_TOOL_FORMAT_NONE;
+    char *src = NULL, *text = NULL, *out = NULL;
+    size_t n = 0;
+    sl_tool_calls tc = {0};
+    cJSON *special = NULL;
+    if (fmt_name) {
+        if (sl_tool_format_from_name(fmt_name, &f, &err)) return cli_fail(&err);
+    } else if (!model) {
+        return cli_usage("template", "--parse-tool-calls needs MODEL or --tool-format");
+    } else {
+        if (sl_tmpl_load_chat_template(model, which, 1, &src, &special, &err)) return cli_fail(&err);
+        f = sl_tool_format_of_template(src, strlen(src));
+        free(src);
+        cJSON_Delete(special);
+    }
+    if (read_text(path, &text, &n, &err) || sl_tool_calls_parse(f, text, n, &tc, &err)) {
+        free(text);
+        return cli_fail(&err);
+    }
+    cJSON *j = cJSON_CreateObject(), *calls = cJSON_CreateArray();
+    cJSON_AddStringToObject(j, "format", sl_tool_format_name(f));
+    cJSON_AddStringToObject(j, "content", tc.content);
+    cJSON_AddItemToObject(j, "tool_calls", calls);
+    for (int i = 0; i < tc.n_calls; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "name", tc.calls[i].name);
+        cJSON_AddStringToObject(c, "arguments", tc.calls[i].arguments);
+        if (tc.calls[i].id) cJSON_AddStringToObject(c, "id", tc.calls[i].id);
+        else cJSON_AddNullToObject(c, "id");
+        cJSON_AddItemToArray(calls, c);
+    }
+    out = cJSON_PrintUnformatted(j);
+    int rc = out && printf("%s\n", out) > 0 && fflush(stdout) == 0 ? 0 : 2;
+    if (rc) fprintf(stderr, "silica: error: writing to stdout failed\n");
+    free(out);
+    cJSON_Delete(j);
+    sl_tool_calls_free(&tc);
+    free(text);
+    return rc;
+}
+
 int cmd_template(int argc, char **argv) {
     const char *model = NULL, *msgs_path = NULL, *tools_path = NULL, *docs_path = NULL, *which = NULL;
+    const char *answer_path = NULL, *tool_format = NULL;
     bool agp = false;
     const char **vars = calloc((size_t)argc + 1, sizeof *vars);
     size_t nvars = 0;
@@ -69,6 +143,8 @@ int cmd_template(int argc, char **argv) {
         else if ((v = cli_opt_value(argc, argv, &i, "--documents", &missing))) docs_path = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--var", &missing))) vars[nvars++] = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--template", &missing))) which = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--parse-tool-calls", &missing))) answer_path = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--tool-format", &missing))) tool_format = v;
         else if (!strcmp(a, "--add-generation-prompt")) agp = true;
         else if (missing) {
             free(vars);
@@ -81,6 +157,11 @@ int cmd_template(int argc, char **argv) {
             free(vars);
             return cli_usage("template", "unexpected argument '%s'", a);
         }
+    }
+    if (answer_path || tool_format) {
+        free(vars);
+        if (!answer_path) return cli_usage("template", "--tool-format goes with --parse-tool-calls FILE");
+        return parse_tool_calls(model, which, answer_path, tool_format);
     }
     if (!model || !msgs_path) {
         free(vars);

@@ -51,6 +51,7 @@
 #include "silica/model.h"
 #include "silica/runtime.h"
 #include "silica/tokenizer.h"
+#include "silica/toolcall.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +80,9 @@ const char *sl_gen_model_path(const sl_gen_model *g);
  * serialises it.  Decoding streams (the sequences' text) only read it. */
 sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
 bool sl_gen_model_has_template(const sl_gen_model *g);
+/* The tool-call format the chat template (its "tool_use" variant when it
+ * has one, rendered when tools are given) shows: toolcall.h. */
+sl_tool_format sl_gen_model_tool_format(const sl_gen_model *g);
 /* End-of-sequence ids (see the invariants); *n receives their number. */
 const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n);
 int32_t sl_gen_model_bos(const sl_gen_model *g);   /* -1: none */

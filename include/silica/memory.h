@@ -289,6 +289,12 @@ sl_fit_kv sl_fit_kv_for_session(const struct sl_session_opts *so, const sl_fit_m
  * SL_EINVAL with one line — the numbers, the budget and what would make it
  * fit — when it does not. */
 int sl_fit_guard(const char *path, const struct sl_session_opts *so, uint64_t max_memory, sl_error *err);
+/* The same for a model that would run beside others already holding
+ * in_use bytes of the budget (in_use_what lists them for the message, e.g.
+ * "demo 12.00 MiB"): it fits when in_use + its estimate <= budget.
+ * *needs (may be NULL) receives its estimate, 0 when none was made. */
+int sl_fit_guard_beside(const char *path, const struct sl_session_opts *so, uint64_t max_memory, uint64_t in_use,
+                        const char *in_use_what, uint64_t *needs, sl_error *err);
 
 #ifdef __cplusplus
 }

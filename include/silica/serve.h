@@ -53,14 +53,19 @@ typedef struct sl_serve_opts {
     size_t max_body;          /* request body limit in bytes (0: 8 MiB) */
     int timeout_s;            /* idle connection / body upload timeout (0: 30) */
     int max_queue;            /* waiting requests per model before 503 (0: 1024) */
+    uint64_t max_memory;      /* budget for the models loaded together (0: this machine's, as `silica fit`) */
+    bool force;               /* load models without asking the fit advisor */
     /* Called once listening, with the port (useful with port -1). */
     void (*ready_fn)(void *ud, const char *host, int port);
     void *ready_ud;
 } sl_serve_opts;
 
-/* Load the models, listen, serve until sl_serve_stop; then drain the
- * requests in flight and return 0 (or an error: bind failure, model that
- * does not load). */
+/* Load the first model, listen, serve until sl_serve_stop; then drain the
+ * requests in flight and return 0 (or an error: bind failure, first model
+ * that does not load).  Every other model loads on its first use when the
+ * fit advisor says it fits next to those loaded (weights + one KV cache of
+ * session.n_ctx per slot each, within max_memory), else that request gets
+ * 503 with the memory breakdown. */
 int sl_serve_run(const sl_serve_opts *o, sl_error *err);
 
 /* Ask the running server to drain and stop (async-signal-safe). */

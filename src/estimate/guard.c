@@ -66,9 +66,15 @@ static void what_would_fit(const sl_fit_model *m, const sl_fit_budget *b, int64_
 }
 
 int sl_fit_guard(const char *path, const struct sl_session_opts *so, uint64_t max_memory, sl_error *err) {
+    return sl_fit_guard_beside(path, so, max_memory, 0, NULL, NULL, err);
+}
+
+int sl_fit_guard_beside(const char *path, const struct sl_session_opts *so, uint64_t max_memory, uint64_t in_use,
+                        const char *in_use_what, uint64_t *needs, sl_error *err) {
     int64_t ctx = so->n_ctx;
     sl_fit_budget b;
     char target[160];
+    if (needs) *needs = 0;
     if (max_memory) {
         b = (sl_fit_budget){max_memory, max_memory, false, true};
         snprintf(target, sizeof target, "--max-memory");
@@ -82,24 +88,34 @@ int sl_fit_guard(const char *path, const struct sl_session_opts *so, uint64_t ma
     sl_fit_kv fk = sl_fit_kv_for_session(so, m);
     sl_fit_estimate e;
     if (ctx > SL_FIT_MAX_CTX) ctx = SL_FIT_MAX_CTX;
-    if (sl_fit_estimate_ex(m, ctx, &fk, &e, &e2) || e.total_bytes <= b.budget_bytes) {
+    if (sl_fit_estimate_ex(m, ctx, &fk, &e, &e2)) {
         sl_fit_model_free(m);
         return 0;
     }
+    if (needs) *needs = e.total_bytes;
+    if (e.total_bytes + in_use <= b.budget_bytes) {
+        sl_fit_model_free(m);
+        return 0;
+    }
+    uint64_t budget = b.budget_bytes;
+    b.budget_bytes = in_use < budget ? budget - in_use : 0;   /* what is left for this model */
     char tries[2048];
     what_would_fit(m, &b, ctx, fk.type, tries, sizeof tries);
-    uint64_t ref = e.total_bytes > b.budget_bytes ? e.total_bytes : b.budget_bytes;
+    uint64_t ref = e.total_bytes + in_use > budget ? e.total_bytes + in_use : budget;
     const char *unit = ref >= SL_GIB ? "GiB" : "MiB";
-    char t[32], w[32], k[32], ov[32], bud[32], kvs[64] = "";
+    char t[32], w[32], k[32], ov[32], bud[32], used[32], kvs[64] = "", beside[400] = "";
     snprintf(kvs, sizeof kvs, " --kv %s", sl_kv_type_name(fk.type));   /* the cache it would use (default: the model's dtype) */
     if (fk.max_kv > 0) snprintf(kvs + strlen(kvs), sizeof kvs - strlen(kvs), " --max-kv-size %lld", (long long)fk.max_kv);
+    if (in_use)
+        snprintf(beside, sizeof beside, " beside %s %s already in use (%.300s)", in_unit(in_use, ref, used, sizeof used),
+                 unit, in_use_what ? in_use_what : "loaded models");
     sl_errorf(err, SL_EINVAL,
-              "%s: needs %s %s at --ctx %lld%s (weights %s + KV %s + overhead %s) but the budget is %s %s (%s)%s; "
+              "%s: needs %s %s at --ctx %lld%s (weights %s + KV %s + overhead %s)%s but the budget is %s %s (%s)%s; "
               "--force runs it anyway",
               path, in_unit(e.total_bytes, ref, t, sizeof t), unit, (long long)ctx, kvs,
               in_unit(e.weights_resident_bytes, ref, w, sizeof w), in_unit(e.kv_bytes, ref, k, sizeof k),
-              in_unit(e.compute_bytes + e.overhead_bytes, ref, ov, sizeof ov), in_unit(b.budget_bytes, ref, bud, sizeof bud),
-              unit, target, tries);
+              in_unit(e.compute_bytes + e.overhead_bytes, ref, ov, sizeof ov), beside,
+              in_unit(budget, ref, bud, sizeof bud), unit, target, tries);
     sl_fit_model_free(m);
     return SL_EINVAL;
 }

@@ -18,6 +18,8 @@ struct sl_gen_model {
     const sl_model_config *c;
     sl_tokenizer *tok;   /* NULL: no tokenizer */
     sl_tmpl *tmpl;       /* NULL: no chat template */
+    sl_tmpl *tmpl_tools; /* the named "tool_use" template, rendered when tools are given; NULL: tmpl */
+    sl_tool_format tool_format;   /* how the template (with tools) writes tool calls */
     cJSON *special;      /* special tokens for the template context */
     int32_t eos[SL_GEN_MAX_EOS];
     int n_eos;

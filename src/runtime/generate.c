@@ -98,6 +98,24 @@ static void collect_eos(sl_gen_model *g, const char *dir) {
     }
 }
 
+/* With tools, transformers renders the named "tool_use" template when the
+ * model has one; the tool-call format is read from the template used with
+ * tools.  *src (the default template's source) may be replaced. */
+static int load_tool_template(sl_gen_model *g, const char *tdir, char **src, sl_error *err) {
+    char *tsrc = NULL;
+    int rc = sl_tmpl_load_chat_template(tdir, NULL, 1, &tsrc, NULL, err);
+    if (rc) return rc;
+    if (strcmp(tsrc, *src) != 0) {
+        rc = sl_tmpl_compile(tsrc, strlen(tsrc), tdir, &g->tmpl_tools, err);
+        free(*src);
+        *src = tsrc;
+        tsrc = NULL;
+    }
+    free(tsrc);
+    g->tool_format = sl_tool_format_of_template(*src, strlen(*src));
+    return rc;
+}
+
 int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_model **out, sl_error *err) {
     *out = NULL;
     sl_gen_model *g = calloc(1, sizeof *g);
@@ -125,7 +143,7 @@ int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_mo
     if (g->tok && sl_tmpl_has_chat_template(tdir)) {
         char *src = NULL;
         if ((rc = sl_tmpl_load_chat_template(tdir, NULL, 0, &src, &g->special, err)) ||
-            (rc = sl_tmpl_compile(src, strlen(src), tdir, &g->tmpl, err))) {
+            (rc = sl_tmpl_compile(src, strlen(src), tdir, &g->tmpl, err)) || (rc = load_tool_template(g, tdir, &src, err))) {
             free(src);
             sl_gen_model_close(g);
             return rc;
@@ -140,6 +158,7 @@ int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_mo
 void sl_gen_model_close(sl_gen_model *g) {
     if (!g) return;
     sl_tmpl_free(g->tmpl);
+    sl_tmpl_free(g->tmpl_tools);
     cJSON_Delete(g->special);
     sl_tok_free(g->tok);
     sl_model_close(g->m);
@@ -152,6 +171,7 @@ const sl_model_config *sl_gen_model_config(const sl_gen_model *g) { return g->c;
 const char *sl_gen_model_path(const sl_gen_model *g) { return g->path; }
 sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g) { return g->tok; }
 bool sl_gen_model_has_template(const sl_gen_model *g) { return g->tmpl != NULL; }
+sl_tool_format sl_gen_model_tool_format(const sl_gen_model *g) { return g->tool_format; }
 int32_t sl_gen_model_bos(const sl_gen_model *g) { return g->bos; }
 const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n) {
     *n = g->n_eos;
@@ -220,7 +240,7 @@ static int render_template(const sl_gen_model *g, const sl_gen_prompt_opts *o, c
     if (!cJSON_GetObjectItemCaseSensitive(ctx, "documents")) cJSON_AddItemToObject(ctx, "documents", cJSON_CreateNull());
     cJSON_DeleteItemFromObjectCaseSensitive(ctx, "add_generation_prompt");
     cJSON_AddBoolToObject(ctx, "add_generation_prompt", !o->no_generation_prompt);
-    int rc = sl_tmpl_render(g->tmpl, ctx, NULL, text, len, err);
+    int rc = sl_tmpl_render(o->tools && g->tmpl_tools ? g->tmpl_tools : g->tmpl, ctx, NULL, text, len, err);
     cJSON_Delete(ctx);
     return rc;
 }

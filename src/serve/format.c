@@ -170,6 +170,10 @@ int srv_fmt_token(srv_req *r, srv_choice *c, const sl_gen_token *t, const sl_tok
     bool first = !c->started;
     c->started = true;
     const srv_params *p = &r->p;
+    const char *txt = t->text;
+    size_t tl = t->len;
+    /* with tool calls, text that may begin a call is held back until the answer ends */
+    if (p->stream && r->tool_format) tl = srv_tools_stream_piece(c, r->tool_format, t->text, t->len, &txt);
     if (!p->stream) {
         if (p->logprobs) {
             if (p->api == SRV_OAI_CHAT) {
@@ -183,16 +187,16 @@ int srv_fmt_token(srv_req *r, srv_choice *c, const sl_gen_token *t, const sl_tok
         c->text_offset += t->len;
         return 0;
     }
-    if (t->len == 0 && !p->logprobs && !(first && p->api == SRV_OAI_CHAT)) return 0;
+    if (tl == 0 && !p->logprobs && !(first && p->api == SRV_OAI_CHAT)) return 0;
     cJSON *j;
     if (p->api == SRV_OLLAMA_CHAT || p->api == SRV_OLLAMA_GENERATE) {
         j = ollama_base(r);
         if (p->api == SRV_OLLAMA_CHAT) {
             cJSON *msg = cJSON_AddObjectToObject(j, "message");
             cJSON_AddStringToObject(msg, "role", "assistant");
-            cJSON_AddItemToObject(msg, "content", text_item(t->text, t->len));
+            cJSON_AddItemToObject(msg, "content", text_item(txt, tl));
         } else {
-            cJSON_AddItemToObject(j, "response", text_item(t->text, t->len));
+            cJSON_AddItemToObject(j, "response", text_item(txt, tl));
         }
         cJSON_AddFalseToObject(j, "done");
         return emit(r, j);
@@ -205,7 +209,7 @@ int srv_fmt_token(srv_req *r, srv_choice *c, const sl_gen_token *t, const sl_tok
         cJSON_AddNumberToObject(ch, "index", c->index);
         cJSON *delta = cJSON_AddObjectToObject(ch, "delta");
         if (first) cJSON_AddStringToObject(delta, "role", "assistant");
-        cJSON_AddItemToObject(delta, "content", text_item(t->text, t->len));
+        cJSON_AddItemToObject(delta, "content", text_item(txt, tl));
         if (p->logprobs) {
             cJSON *lp = cJSON_AddObjectToObject(ch, "logprobs");
             cJSON *content = cJSON_AddArrayToObject(lp, "content");
@@ -214,7 +218,7 @@ int srv_fmt_token(srv_req *r, srv_choice *c, const sl_gen_token *t, const sl_tok
             cJSON_AddNullToObject(ch, "logprobs");
         }
     } else {
-        cJSON_AddItemToObject(ch, "text", text_item(t->text, t->len));
+        cJSON_AddItemToObject(ch, "text", text_item(txt, tl));
         cJSON_AddNumberToObject(ch, "index", c->index);
         if (p->logprobs) {
             cJSON *lp = legacy_logprobs_new();
@@ -234,9 +238,46 @@ static const char *finish_reason(const char *stop) {
     return stop && strcmp(stop, "length") == 0 ? "length" : "stop";
 }
 
+/* A streamed answer with tool calls ends: the calls, or the text held back
+ * (text[c->sent..len)), as one more chunk. */
+static int stream_tools_tail(srv_req *r, srv_choice *c, const char *text, size_t len) {
+    bool calls = c->calls.n_calls > 0;
+    if (!calls && len <= c->sent) return 0;
+    cJSON *j, *msg;
+    if (is_ollama(r)) {
+        j = ollama_base(r);
+        msg = cJSON_AddObjectToObject(j, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        cJSON_AddItemToObject(msg, "content", calls ? cJSON_CreateString("") : text_item(text + c->sent, len - c->sent));
+        if (calls) cJSON_AddItemToObject(msg, "tool_calls", srv_fmt_tool_calls(r, c, true, false));
+        cJSON_AddFalseToObject(j, "done");
+        return emit(r, j);
+    }
+    j = oai_base(r, "chat.completion.chunk");
+    cJSON *choices = cJSON_AddArrayToObject(j, "choices"), *ch = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, ch);
+    cJSON_AddNumberToObject(ch, "index", c->index);
+    msg = cJSON_AddObjectToObject(ch, "delta");
+    if (calls) cJSON_AddItemToObject(msg, "tool_calls", srv_fmt_tool_calls(r, c, false, true));
+    else cJSON_AddItemToObject(msg, "content", text_item(text + c->sent, len - c->sent));
+    cJSON_AddNullToObject(ch, "logprobs");
+    cJSON_AddNullToObject(ch, "finish_reason");
+    if (r->p.include_usage) cJSON_AddNullToObject(j, "usage");
+    return emit(r, j);
+}
+
 int srv_fmt_choice_end(srv_req *r, srv_choice *c, const sl_gen_stats *st, const char *text, size_t len,
                        const int32_t *ids, int n_ids) {
     c->finish = finish_reason(st->stop_reason);
+    if (r->tool_format) {
+        if (sl_tool_calls_parse(r->tool_format, text ? text : "", text ? len : 0, &c->calls, NULL)) return -1;
+        if (c->calls.n_calls > 0) {
+            c->finish = "tool_calls";
+            text = c->calls.content;   /* the text outside the calls */
+            len = c->calls.content_len;
+        }
+        if (r->p.stream && stream_tools_tail(r, c, text, len)) return -1;
+    }
     c->generated = st->generated;
     const srv_params *p = &r->p;
     if (p->api == SRV_OLLAMA_GENERATE) {
@@ -286,11 +327,13 @@ static cJSON *ollama_final(const srv_req *r) {
         cJSON *msg = cJSON_AddObjectToObject(j, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
         cJSON_AddItemToObject(msg, "content", stream ? cJSON_CreateString("") : text_item(c->text.p, c->text.len));
+        if (!stream && c->calls.n_calls > 0) cJSON_AddItemToObject(msg, "tool_calls", srv_fmt_tool_calls(r, c, true, false));
     } else {
         cJSON_AddItemToObject(j, "response", stream ? cJSON_CreateString("") : text_item(c->text.p, c->text.len));
     }
     cJSON_AddTrueToObject(j, "done");
-    cJSON_AddStringToObject(j, "done_reason", c->finish ? c->finish : "stop");
+    /* ollama ends a tool-calling answer with "stop" */
+    cJSON_AddStringToObject(j, "done_reason", c->finish && strcmp(c->finish, "length") == 0 ? "length" : "stop");
     if (c->context) cJSON_AddItemReferenceToObject(j, "context", c->context);
     double now = srv_now(), first = r->t_first ? r->t_first : now;
     cJSON_AddNumberToObject(j, "total_duration", (double)(long long)((now - r->t0) * 1e9));
@@ -336,7 +379,9 @@ int srv_fmt_done(srv_req *r, const sl_gen_stats *st0) {
         if (chat) {
             cJSON *msg = cJSON_AddObjectToObject(ch, "message");
             cJSON_AddStringToObject(msg, "role", "assistant");
-            cJSON_AddItemToObject(msg, "content", text_item(c->text.p ? c->text.p : "", c->text.len));
+            if (c->calls.n_calls > 0 && c->text.len == 0) cJSON_AddNullToObject(msg, "content");
+            else cJSON_AddItemToObject(msg, "content", text_item(c->text.p ? c->text.p : "", c->text.len));
+            if (c->calls.n_calls > 0) cJSON_AddItemToObject(msg, "tool_calls", srv_fmt_tool_calls(r, c, false, false));
         } else {
             cJSON_AddItemToObject(ch, "text", text_item(c->text.p ? c->text.p : "", c->text.len));
         }

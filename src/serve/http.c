@@ -88,6 +88,8 @@ void srv_req_release(srv_req *r) {
     srv_server *s = r->srv;
     for (int i = 0; r->choices && i < r->p.n; i++) {
         srv_buf_free(&r->choices[i].text);
+        srv_buf_free(&r->choices[i].seen);
+        sl_tool_calls_free(&r->choices[i].calls);
         cJSON_Delete(r->choices[i].logprobs);
         cJSON_Delete(r->choices[i].context);
     }
@@ -285,6 +287,10 @@ static enum MHD_Result start_generation(srv_conn *cc, struct MHD_Connection *con
     srv_model *m = srv_find_model(s, p.model);
     if (!m) {
         srv_fail(&e, 404, "model", "model '%.200s' is not served here (GET /v1/models lists them)", p.model);
+        srv_params_free(&p);
+        return send_error(cc, conn, api, &e);
+    }
+    if (srv_model_ensure(s, m, &e)) {
         srv_params_free(&p);
         return send_error(cc, conn, api, &e);
     }
@@ -534,12 +540,14 @@ int sl_serve_run(const sl_serve_opts *o, sl_error *err) {
     s->models = calloc((size_t)o->n_models, sizeof *s->models);
     if (!s->models) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     for (int i = 0; !rc && i < o->n_models; i++) {
-        rc = srv_model_start(s, &s->models[i], &o->models[i], err);
+        rc = srv_model_init(s, &s->models[i], &o->models[i], err);
         s->n_models = i + 1;
         for (int k = 0; !rc && k < i; k++)
             if (strcmp(s->models[k].id, s->models[i].id) == 0)
                 rc = sl_errorf(err, SL_EINVAL, "two models are named '%s' (give one another name)", s->models[i].id);
     }
+    srv_error le;
+    if (!rc && srv_model_ensure(s, &s->models[0], &le)) rc = sl_errorf(err, SL_EINVAL, "%s", le.msg);
     if (!rc) rc = listen_socket(s->o.host, o->port == 0 ? 8080 : o->port, &lfd, &s->port, err);
     if (!rc && g_stop_pipe[0] < 0 && pipe(g_stop_pipe) != 0) rc = sl_errorf(err, SL_EIO, "pipe: %s", strerror(errno));
     if (!rc) {

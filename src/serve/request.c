@@ -213,20 +213,29 @@ static int norm_message(const cJSON *m, int i, bool ollama, cJSON *out, srv_erro
     /* templates know "system"; OpenAI's newer name for it is "developer" */
     cJSON_AddStringToObject(msg, "role", strcmp(role->valuestring, "developer") == 0 ? "system" : role->valuestring);
     bool has_content = false;
-    const cJSON *f;
+    const cJSON *f, *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+    bool with_calls = cJSON_IsArray(calls) && cJSON_GetArraySize(calls) > 0;
     cJSON_ArrayForEach(f, m) {
         char fw[128];
         snprintf(fw, sizeof fw, "%s.%.40s", where, f->string);
         if (strcmp(f->string, "role") == 0) continue;
         if (strcmp(f->string, "content") == 0) {
+            /* a tool-calling turn without text has no content, as in transformers */
+            if (with_calls && cJSON_IsNull(f)) continue;
             if (norm_content(f, fw, msg, e)) return -1;
             has_content = true;
-        } else if (strcmp(f->string, "name") == 0 || strcmp(f->string, "tool_call_id") == 0) {
+        } else if (strcmp(f->string, "name") == 0 || strcmp(f->string, "tool_call_id") == 0 ||
+                   (ollama && strcmp(f->string, "tool_name") == 0)) {
             if (!cJSON_IsString(f) && !cJSON_IsNull(f)) return srv_fail(e, 400, fw, "'%s' must be a string", fw);
-            if (cJSON_IsString(f)) cJSON_AddItemToObject(msg, f->string, cJSON_Duplicate(f, true));
+            /* ollama names a tool result's function "tool_name"; templates read "name" */
+            const char *key = strcmp(f->string, "tool_name") == 0 ? "name" : f->string;
+            if (cJSON_IsString(f) && !cJSON_GetObjectItemCaseSensitive(msg, key))
+                cJSON_AddItemToObject(msg, key, cJSON_Duplicate(f, true));
         } else if (strcmp(f->string, "tool_calls") == 0) {
             if (!cJSON_IsArray(f) && !cJSON_IsNull(f)) return srv_fail(e, 400, fw, "'%s' must be an array", fw);
-            if (cJSON_IsArray(f)) cJSON_AddItemToObject(msg, f->string, cJSON_Duplicate(f, true));
+            cJSON *k = NULL;
+            if (cJSON_IsArray(f) && srv_norm_tool_calls(f, fw, &k, e)) return -1;
+            if (k) cJSON_AddItemToObject(msg, f->string, k);
         } else if (ollama && strcmp(f->string, "images") == 0) {
             if (!cJSON_IsNull(f) && !(cJSON_IsArray(f) && cJSON_GetArraySize(f) == 0))
                 return srv_fail(e, 400, fw, "'%s': images are not supported (text models only)", fw);
@@ -238,9 +247,7 @@ static int norm_message(const cJSON *m, int i, bool ollama, cJSON *out, srv_erro
             return srv_fail(e, 400, fw, "unknown field '%s'", fw);
         }
     }
-    if (!has_content && !cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
-        return srv_fail(e, 400, where, "'%s.content' is missing", where);
-    if (!has_content) cJSON_AddStringToObject(msg, "content", "");
+    if (!has_content && !with_calls) return srv_fail(e, 400, where, "'%s.content' is missing", where);
     return 0;
 }
 
@@ -477,13 +484,8 @@ static int parse_field(srv_params *p, const field *f, const cJSON *v, const char
         p->n = (int)k;
         return 0;
     case F_LOGIT_BIAS: return get_bias(p, v, e);
-    case F_TOOLS:
-        if (!cJSON_IsArray(v)) return srv_fail(e, 400, name, "'%s' must be an array", name);
-        if (cJSON_GetArraySize(v) > 0) return srv_fail(e, 400, name, "'%s' (tool calls) are not supported yet", name);
-        return 0;
-    case F_TOOL_CHOICE:
-        if (cJSON_IsString(v) && (strcmp(v->valuestring, "none") == 0 || strcmp(v->valuestring, "auto") == 0)) return 0;
-        return srv_fail(e, 400, name, "'%s' must be \"none\" or \"auto\" (tool calls are not supported yet)", name);
+    case F_TOOLS: return srv_parse_tools(v, &p->tools, e);
+    case F_TOOL_CHOICE: return srv_parse_tool_choice(v, &p->tool_choice, e);
     case F_RESPONSE_FORMAT: return check_format(v, name, true, e);
     case F_FORMAT: return check_format(v, name, false, e);
     case F_OPTIONS:
@@ -568,6 +570,7 @@ void srv_params_free(srv_params *p) {
     for (int i = 0; i < p->n_stops; i++) free(p->stops[i]);
     free(p->stops);
     free(p->bias);
+    cJSON_Delete(p->tools);
     memset(p, 0, sizeof *p);
 }
 

@@ -2,7 +2,8 @@
  * routes.c — the routes that do not generate: GET /health, GET /metrics
  * (Prometheus text exposition format 0.0.4), GET /v1/models (OpenAI),
  * GET /api/tags, GET /api/ps, POST /api/show, GET /api/version (Ollama),
- * POST /tokenize and POST /detokenize (llama-server's shapes).
+ * POST /tokenize, POST /detokenize and POST /apply-template (llama-server's
+ * shapes).
  *
  * Invariants: answers are built from state read under the models' locks
  * (queue, slots) or atomics (counters); tokenizer encoding takes the
@@ -39,6 +40,17 @@ static bool model_error(srv_reply *out, srv_api api, const char *name) {
     return true;
 }
 
+/* The model a request names, loaded (on first use); NULL with the error
+ * reply (404, or 503/500 from srv_model_ensure) written. */
+static srv_model *use_model(srv_server *s, const char *name, srv_api api, srv_reply *out) {
+    srv_model *m = srv_find_model(s, name);
+    srv_error e;
+    if (!m) model_error(out, api, name);
+    else if (srv_model_ensure(s, m, &e)) srv_reply_error(out, api, &e);
+    else return m;
+    return NULL;
+}
+
 /* "23.4M", "7.2B" */
 static void param_size(uint64_t n, char *buf, size_t cap) {
     if (n >= 1000000000ull) snprintf(buf, cap, "%.1fB", (double)n / 1e9);
@@ -59,15 +71,15 @@ static bool is_gguf(const char *path) {
 }
 
 static cJSON *ollama_details(const srv_model *m) {
-    const sl_model_config *c = sl_gen_model_config(m->g);
+    const sl_model_config *c = m->g ? sl_gen_model_config(m->g) : NULL;   /* NULL: not loaded yet */
     cJSON *d = cJSON_CreateObject();
-    char ps[32];
-    param_size(model_params(c), ps, sizeof ps);
+    char ps[32] = "";
+    if (c) param_size(model_params(c), ps, sizeof ps);
     cJSON_AddStringToObject(d, "parent_model", "");
     cJSON_AddStringToObject(d, "format", is_gguf(m->path) ? "gguf" : "safetensors");
-    cJSON_AddStringToObject(d, "family", sl_arch_name(c->arch));
+    cJSON_AddStringToObject(d, "family", c ? sl_arch_name(c->arch) : "");
     cJSON *fam = cJSON_AddArrayToObject(d, "families");
-    cJSON_AddItemToArray(fam, cJSON_CreateString(sl_arch_name(c->arch)));
+    if (c) cJSON_AddItemToArray(fam, cJSON_CreateString(sl_arch_name(c->arch)));
     cJSON_AddStringToObject(d, "parameter_size", ps);
     cJSON_AddStringToObject(d, "quantization_level", "");
     return d;
@@ -80,7 +92,7 @@ static cJSON *ollama_entry(const srv_model *m, bool running) {
     cJSON_AddStringToObject(e, "name", m->id);
     cJSON_AddStringToObject(e, "model", m->id);
     if (!running) cJSON_AddStringToObject(e, "modified_at", ts);
-    cJSON_AddNumberToObject(e, "size", (double)sl_model_weight_bytes(sl_gen_model_get(m->g)));
+    cJSON_AddNumberToObject(e, "size", m->g ? (double)sl_model_weight_bytes(sl_gen_model_get(m->g)) : 0);
     cJSON_AddStringToObject(e, "digest", "");
     cJSON_AddItemToObject(e, "details", ollama_details(m));
     if (running) {
@@ -102,9 +114,12 @@ static void route_models(srv_server *s, srv_reply *out) {
         cJSON_AddNumberToObject(e, "created", (double)time(NULL));
         cJSON_AddStringToObject(e, "owned_by", "silica");
         cJSON *meta = cJSON_AddObjectToObject(e, "meta");
-        cJSON_AddNumberToObject(meta, "n_ctx", m->n_ctx);
-        cJSON_AddNumberToObject(meta, "n_vocab", sl_gen_model_config(m->g)->vocab_size);
-        cJSON_AddNumberToObject(meta, "parallel", m->n_slots);
+        cJSON_AddBoolToObject(meta, "loaded", m->g != NULL);   /* the others load on first use */
+        if (m->g) {
+            cJSON_AddNumberToObject(meta, "n_ctx", m->n_ctx);
+            cJSON_AddNumberToObject(meta, "n_vocab", sl_gen_model_config(m->g)->vocab_size);
+            cJSON_AddNumberToObject(meta, "parallel", m->n_slots);
+        }
         cJSON_AddItemToArray(data, e);
     }
     reply_json(out, 200, j);
@@ -113,7 +128,9 @@ static void route_models(srv_server *s, srv_reply *out) {
 static void route_tags(srv_server *s, bool running, srv_reply *out) {
     cJSON *j = cJSON_CreateObject();
     cJSON *models = cJSON_AddArrayToObject(j, "models");
-    for (int i = 0; i < s->n_models; i++) cJSON_AddItemToArray(models, ollama_entry(&s->models[i], running));
+    /* /api/ps: the models in memory; /api/tags: all of them */
+    for (int i = 0; i < s->n_models; i++)
+        if (!running || s->models[i].g) cJSON_AddItemToArray(models, ollama_entry(&s->models[i], running));
     reply_json(out, 200, j);
 }
 
@@ -124,13 +141,9 @@ static void route_show(srv_server *s, const char *body, size_t len, srv_reply *o
         srv_reply_error(out, SRV_OLLAMA_CHAT, &e);
         return;
     }
-    srv_model *m = srv_find_model(s, name);
-    if (!m) {
-        model_error(out, SRV_OLLAMA_CHAT, name);
-        free(name);
-        return;
-    }
+    srv_model *m = use_model(s, name, SRV_OLLAMA_CHAT, out);
     free(name);
+    if (!m) return;
     const sl_model_config *c = sl_gen_model_config(m->g);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "modelfile", "");
@@ -163,10 +176,10 @@ static void route_tokenize(srv_server *s, const char *body, size_t len, bool det
         srv_reply_error(out, SRV_OAI_CHAT, &e);
         return;
     }
-    srv_model *m = srv_find_model(s, p.model);
+    srv_model *m = use_model(s, p.model, SRV_OAI_CHAT, out);
     const sl_tokenizer *tok = m ? sl_gen_model_tokenizer(m->g) : NULL;
     if (!m) {
-        model_error(out, SRV_OAI_CHAT, p.model);
+        /* the reply says why */
     } else if (!tok) {
         srv_fail(&e, 400, "model", "model '%s' has no tokenizer", m->id);
         srv_reply_error(out, SRV_OAI_CHAT, &e);
@@ -214,6 +227,41 @@ static void route_tokenize(srv_server *s, const char *body, size_t len, bool det
         free(text);
     }
     srv_tok_params_free(&p);
+}
+
+/* POST /apply-template: a /v1/chat/completions body rendered with the
+ * model's chat template (tools included) -> {"prompt": text}, the text the
+ * chat endpoint would encode. */
+static void route_apply_template(srv_server *s, const char *body, size_t len, srv_reply *out) {
+    srv_params p;
+    srv_error e;
+    if (srv_parse_request(SRV_OAI_CHAT, body, len, &p, &e)) {
+        srv_reply_error(out, SRV_OAI_CHAT, &e);
+        return;
+    }
+    srv_model *m = use_model(s, p.model, SRV_OAI_CHAT, out);
+    if (!m) {
+        srv_params_free(&p);
+        return;
+    }
+    sl_gen_prompt_opts po;
+    memset(&po, 0, sizeof po);
+    po.messages = p.messages;
+    po.tools = p.tools;
+    char *text = NULL;
+    size_t tl = 0;
+    sl_error err;
+    sl_error_clear(&err);
+    if (sl_gen_render(m->g, &po, &text, &tl, &err)) {
+        srv_fail(&e, 400, "messages", "%s", err.msg);
+        srv_reply_error(out, SRV_OAI_CHAT, &e);
+    } else {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "prompt", text);
+        reply_json(out, 200, j);
+    }
+    free(text);
+    srv_params_free(&p);
 }
 
 static void metric(srv_buf *b, const char *name, const char *type, const char *help, double v) {
@@ -275,7 +323,7 @@ bool srv_route_info(srv_server *s, const char *method, const char *path, const c
         bool post;
     } known[] = {{"/health", false},   {"/metrics", false},  {"/v1/models", false}, {"/api/tags", false},
                  {"/api/ps", false},   {"/api/version", false}, {"/api/show", true}, {"/tokenize", true},
-                 {"/detokenize", true}};
+                 {"/detokenize", true}, {"/apply-template", true}};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
         if (strcmp(path, known[i].path) != 0) continue;
         if (known[i].post ? !post : !get) {
@@ -294,6 +342,7 @@ bool srv_route_info(srv_server *s, const char *method, const char *path, const c
             cJSON_AddStringToObject(j, "version", SILICA_VERSION);
             reply_json(out, 200, j);
         } else if (strcmp(path, "/api/show") == 0) route_show(s, body, len, out);
+        else if (strcmp(path, "/apply-template") == 0) route_apply_template(s, body, len, out);
         else route_tokenize(s, body, len, strcmp(path, "/detokenize") == 0, out);
         return true;
     }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "silica/memory.h"
 #include "srv_impl.h"
 
 typedef struct srv_slot {
@@ -72,6 +73,8 @@ static int build_prompt(srv_model *m, srv_req *r, srv_error *e) {
             po.text_len = strlen(po.text);
         }
         r->plain_transcript = po.messages && !sl_gen_model_has_template(m->g);
+        po.tools = po.messages ? p->tools : NULL;
+        if (po.tools && p->tool_choice == SRV_TOOLS_AUTO) r->tool_format = sl_gen_model_tool_format(m->g);
         pthread_mutex_lock(&m->tok_mu);
         rc = sl_gen_prompt(m->g, &po, &ids, &n, &err);
         pthread_mutex_unlock(&m->tok_mu);
@@ -449,7 +452,7 @@ static const char *base_name(const char *path, char *buf, size_t cap) {
     return buf;
 }
 
-int srv_model_start(srv_server *s, srv_model *m, const sl_serve_model_spec *spec, sl_error *err) {
+int srv_model_init(srv_server *s, srv_model *m, const sl_serve_model_spec *spec, sl_error *err) {
     memset(m, 0, sizeof *m);
     m->srv = s;
     pthread_mutex_init(&m->mu, NULL);
@@ -459,7 +462,12 @@ int srv_model_start(srv_server *s, srv_model *m, const sl_serve_model_spec *spec
     char name[256];
     m->id = strdup(spec->name ? spec->name : base_name(spec->path, name, sizeof name));
     if (!m->path || !m->id) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    if (sl_gen_model_open(spec->path, NULL, &m->g, err)) return err->code ? err->code : SL_EINVAL;
+    return 0;
+}
+
+/* Open the model, its slots' sequences and its scheduler thread. */
+static int model_load(srv_server *s, srv_model *m, sl_error *err) {
+    if (sl_gen_model_open(m->path, NULL, &m->g, err)) return err->code ? err->code : SL_EINVAL;
     m->so = s->o.session;
     int64_t maxpos = sl_gen_model_config(m->g)->max_position_embeddings;
     if (m->so.n_ctx <= 0) m->so.n_ctx = maxpos > 0 && maxpos < 4096 ? (int)maxpos : 4096;
@@ -478,7 +486,8 @@ int srv_model_start(srv_server *s, srv_model *m, const sl_serve_model_spec *spec
     return 0;
 }
 
-void srv_model_stop(srv_model *m) {
+/* Back to "not loaded": the thread joined, sequences and model freed. */
+static void model_unload(srv_model *m) {
     if (m->thread_started) {
         pthread_mutex_lock(&m->mu);
         m->stop = true;
@@ -489,6 +498,48 @@ void srv_model_stop(srv_model *m) {
     for (int i = 0; m->slots && i < m->n_slots; i++) sl_gen_seq_free(m->slots[i].seq);
     free(m->slots);
     sl_gen_model_close(m->g);
+    m->slots = NULL;
+    m->g = NULL;
+    m->thread_started = m->stop = false;
+    m->n_slots = m->n_ctx = 0;
+    m->kv_bytes = 0;
+}
+
+int srv_model_ensure(srv_server *s, srv_model *m, srv_error *e) {
+    if (m->g) return 0;
+    sl_error err;
+    sl_error_clear(&err);
+    /* the fit advisor's estimate beside the models loaded, as serve's start-up guard counts
+       one model: weights + one KV cache of --ctx per slot */
+    sl_session_opts so = s->o.session;
+    int par = s->o.parallel > 0 ? s->o.parallel : 4;
+    so.n_ctx = (so.n_ctx > 0 ? so.n_ctx : 4096) * par;
+    uint64_t in_use = 0, need = 0;
+    char what[320] = "";
+    for (int i = 0; i < s->n_models; i++) {
+        const srv_model *k = &s->models[i];
+        if (!k->g) continue;
+        in_use += k->fit_bytes;
+        size_t l = strlen(what);
+        snprintf(what + l, sizeof what - l, "%s%.60s %.2f MiB", l ? ", " : "", k->id, (double)k->fit_bytes / (1 << 20));
+    }
+    if (!s->o.force && sl_fit_guard_beside(m->path, &so, s->o.max_memory, in_use, what, &need, &err)) {
+        srv_fail(e, 503, "model", "model '%.60s' does not fit next to the loaded models: %s", m->id, err.msg);
+        e->type = "server_error";
+        return -1;
+    }
+    if (model_load(s, m, &err)) {
+        model_unload(m);
+        srv_fail(e, 500, "model", "model '%.60s' failed to load: %s", m->id, err.msg);
+        e->type = "server_error";
+        return -1;
+    }
+    m->fit_bytes = need;
+    return 0;
+}
+
+void srv_model_stop(srv_model *m) {
+    model_unload(m);
     free(m->id);
     free(m->path);
     pthread_mutex_destroy(&m->mu);

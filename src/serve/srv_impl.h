@@ -58,6 +58,9 @@ typedef struct srv_choice {
     cJSON *context;           /* ollama generate: prompt + generated ids */
     size_t text_offset;       /* legacy completions: offset of the next token's text */
     int generated;
+    srv_buf seen;             /* stream with tool calls: the text so far */
+    size_t sent;              /* ... of which streamed as content */
+    sl_tool_calls calls;      /* the answer's tool calls once finished */
     struct srv_choice *next;  /* model queue link */
 } srv_choice;
 
@@ -78,6 +81,7 @@ struct srv_req {
     int32_t *prompt;          /* ids, built by the scheduler */
     int n_prompt, cached;
     bool plain_transcript;    /* chat rendered without a template: stops at SL_GEN_PLAIN_STOP */
+    sl_tool_format tool_format;   /* tool calls parsed from the answers (NONE: plain content) */
     int max_tokens;           /* after the context clamp */
     double t_prompt_s;        /* prompt evaluation time of choice 0 */
     double t_first, t_last;   /* monotonic: first and last token */
@@ -89,7 +93,7 @@ struct srv_model {
     srv_server *srv;
     char *id;                 /* the name clients use */
     char *path;
-    sl_gen_model *g;
+    sl_gen_model *g;          /* NULL: not loaded yet (loads on first use, srv_model_ensure) */
     int n_ctx, n_slots;
     sl_session_opts so;
     struct srv_slot *slots;
@@ -101,7 +105,8 @@ struct srv_model {
     int queued, active;
     bool stop;
     pthread_mutex_t tok_mu;   /* tokenizer encode */
-    uint64_t kv_bytes;        /* allocated for the slots' caches (fixed at start) */
+    uint64_t kv_bytes;        /* allocated for the slots' caches (fixed at load) */
+    uint64_t fit_bytes;       /* the fit advisor's estimate for it once loaded (0: none made) */
     atomic_ullong kv_tokens;  /* positions they hold (updated after each step) */
 };
 
@@ -131,7 +136,13 @@ void srv_req_wake(srv_req *r);
 void srv_req_resume_closed(srv_req *r);
 
 /* ---- scheduler (sched.c) ---- */
-int srv_model_start(srv_server *s, srv_model *m, const sl_serve_model_spec *spec, sl_error *err);
+/* Name the model (nothing loaded yet); 0 or SL_ENOMEM. */
+int srv_model_init(srv_server *s, srv_model *m, const sl_serve_model_spec *spec, sl_error *err);
+/* Load it if it is not loaded: 0; or -1 with *e: 503 naming the memory
+ * breakdown when the fit advisor says it does not fit beside the models
+ * loaded (--max-memory, else this machine's budget; --force skips the
+ * check), 500 when loading fails.  Models load only on the HTTP thread. */
+int srv_model_ensure(srv_server *s, srv_model *m, srv_error *e);
 /* Queue every choice of r (takes a reference); -1 with *e (503) when full or draining. */
 int srv_sched_submit(srv_model *m, srv_req *r, srv_error *e);
 void srv_model_stop(srv_model *m);   /* finish the queue, join the thread, free everything */
@@ -152,6 +163,14 @@ int srv_fmt_done(srv_req *r, const sl_gen_stats *st0);
 int srv_fmt_stream_error(srv_req *r, const srv_error *e);
 /* RFC 3339 UTC time with microseconds ("2024-05-01T12:00:00.123456Z"). */
 void srv_rfc3339(char *buf, size_t n);
+
+/* ---- tool calls in answers (tools.c) ---- */
+/* c's calls: OpenAI [{index?, id, type, function: {name, arguments: string}}]
+ * or Ollama [{function: {name, arguments: object}}]. */
+cJSON *srv_fmt_tool_calls(const srv_req *r, const srv_choice *c, bool ollama, bool with_index);
+/* Streaming with tool calls: add a token's text; *piece/return: the text
+ * that is certainly content now (may be empty), valid until the next call. */
+size_t srv_tools_stream_piece(srv_choice *c, sl_tool_format f, const char *text, size_t len, const char **piece);
 
 /* ---- routes without generation (routes.c) ---- */
 typedef struct srv_reply {

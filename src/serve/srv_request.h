@@ -39,7 +39,7 @@ typedef struct srv_error {
     int status;
     const char *type;   /* "invalid_request_error", "not_found_error", ... */
     char param[96];     /* "" when not about one field */
-    char msg[480];
+    char msg[1100];   /* room for the fit advisor's breakdown */
 } srv_error;
 
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
@@ -47,6 +47,8 @@ int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+
+typedef enum srv_tool_choice { SRV_TOOLS_AUTO = 0, SRV_TOOLS_NONE = 1 } srv_tool_choice;
 
 typedef struct srv_params {
     srv_api api;
@@ -68,11 +70,20 @@ typedef struct srv_params {
     int top_logprobs;
     int n;                    /* choices (OpenAI n) */
     bool ignore_eos;
+    cJSON *tools;             /* validated tools list for the template; NULL: none */
+    srv_tool_choice tool_choice;
 } srv_params;
 
 /* Parse and validate body[0..len) for api.  0, or -1 with *e filled. */
 int srv_parse_request(srv_api api, const char *body, size_t len, srv_params *p, srv_error *e);
 void srv_params_free(srv_params *p);
+
+/* tools.c: "tools" (validated, duplicated into *out; [] leaves NULL),
+ * "tool_choice", and an assistant message's "tool_calls" at `where`
+ * (copied, string arguments holding a JSON object parsed).  0 or -1 with *e. */
+int srv_parse_tools(const cJSON *v, cJSON **out, srv_error *e);
+int srv_parse_tool_choice(const cJSON *v, srv_tool_choice *out, srv_error *e);
+int srv_norm_tool_calls(const cJSON *v, const char *where, cJSON **out, srv_error *e);
 
 /* Parse a JSON object body (any endpoint): 0 and *out (caller deletes), or
  * -1 with a 400 naming the byte where parsing stopped. */

@@ -286,7 +286,7 @@ def test_bad_requests_name_the_field(srv):
                         ({"messages": ok_msgs, "max_tokens": -1}, "max_tokens"),
                         ({"messages": ok_msgs, "wibble": 1}, "wibble"),
                         ({"messages": "hi"}, "messages"),
-                        ({"messages": ok_msgs, "tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+                        ({"messages": ok_msgs, "tools": [{"type": "function", "function": {}}]}, "tools[0]"),
                         ({"messages": ok_msgs, "response_format": {"type": "json_schema"}}, "response_format")]:
         r = httpx.post(u, json=body)
         assert r.status_code == 400, body

@@ -95,7 +95,9 @@ static void test_openai_errors(void **state) {
     snprintf(b, sizeof b, "{%s,\"logit_bias\":{\"x\":1}}", msgs);
     refused(SRV_OAI_CHAT, b, 400, "logit_bias", "token id");
     snprintf(b, sizeof b, "{%s,\"tools\":[{\"type\":\"function\"}]}", msgs);
-    refused(SRV_OAI_CHAT, b, 400, "tools", "not supported yet");
+    refused(SRV_OAI_CHAT, b, 400, "tools[0]", "function");
+    snprintf(b, sizeof b, "{%s,\"tool_choice\":\"required\"}", msgs);
+    refused(SRV_OAI_CHAT, b, 400, "tool_choice", "not supported");
     snprintf(b, sizeof b, "{%s,\"response_format\":{\"type\":\"json_schema\"}}", msgs);
     refused(SRV_OAI_CHAT, b, 400, "response_format", "not supported yet");
     refused(SRV_OAI_CHAT, "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", 400, "messages[0]", "role");
