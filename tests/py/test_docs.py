@@ -117,7 +117,8 @@ def run_steps(md, blocks_, tmp_path, env):
             # one pass, so a build directory that itself lives under /tmp (a CI clone) is not rewritten twice
             run = re.sub(r"(?<![\w./-])build/|/tmp/",
                          lambda m: bindir if m.group() == "build/" else str(tmp_path) + "/", cmd)
-            p = subprocess.run(["sh", "-c", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            p = subprocess.run(["sh", "-c", run], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                               stdin=subprocess.DEVNULL)
             where = f"{md.relative_to(ROOT)}:{start}: $ {cmd}"
             assert p.returncode == 0 or expected, f"{where}\nexit {p.returncode}\n{p.stderr}"
             actual = [ln.rstrip() for ln in (p.stdout + p.stderr).replace(str(tmp_path) + "/", "/tmp/")
