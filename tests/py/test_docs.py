@@ -22,7 +22,8 @@ command whose output is not shown must still exit 0. Models: only what the repos
 Hugging Face-protocol hub of the registry tests (tests/py/hub_fixture.py, Debian's nginx) serving
 models/demo as `acme/demo`, and points HF_ENDPOINT at it for the whole article.
 
-Every other block of shell commands (``sh``/``console``, or lines starting with `$ `) must say
+Every other block of shell commands (``sh``/``console``, or a plain block with a line starting
+with `$ `, `silica `, `build/` or a script path) must say
 why it is not run, on the line before its fence: `<!-- not-run: REASON -->` (installing
 packages, building, another machine, a long-running server…), so no command slips through
 untested by accident. The README's command table is run too: each `example` cell, in order.
@@ -42,6 +43,7 @@ ARTICLES = sorted(ROOT.glob("part*/*.md")) + [ROOT / "README.md"]
 MARK = "<!-- doctest -->"
 HUB_MARK = "<!-- doctest hub -->"
 NOT_RUN = re.compile(r"^<!-- not-run: \S.* -->$")
+COMMAND_LINE = re.compile(r"^(\$ |silica |build/|part\d/scripts/|\./scripts/)")
 MISSING_MODELS = re.compile(r"(\./Llama-3\.2-1B|models/llama3|models/qwen3|models/mistral|\./Qwen3-4B|\./model\b|~/)")
 
 
@@ -155,7 +157,7 @@ def shell_blocks(md):
             continue
         j = next(k for k in range(i + 1, len(lines)) if lines[k].strip().startswith("```"))
         lang, body = fence[3:].strip(), [ln.strip() for ln in lines[i + 1:j]]
-        if lang in ("sh", "console", "bash", "shell") or (not lang and any(b.startswith("$ ") for b in body)):
+        if lang in ("sh", "console", "bash", "shell") or (not lang and any(COMMAND_LINE.match(b) for b in body)):
             out.append((i + 1, lines[i - 1].strip() if i else ""))
         i = j + 1
     return out
