@@ -214,7 +214,8 @@ def test_part8_compare_demo(tmp_path):
     p = subprocess.run(["sh", str(ROOT / "part8/scripts/compare_demo.sh"), str(out)], capture_output=True, text=True,
                        timeout=600, env=dict(os.environ, SILICA=str(SILICA), ENGINES="silica"))
     assert p.returncode == 0, p.stderr
-    rows = {l.split()[0]: l.split() for l in p.stdout.splitlines() if l.split()[1:2] == ["silica"]}
+    rows = {l.split()[0]: l.split() for l in p.stdout.splitlines()
+            if l.split()[1:2] == ["silica"] and not l.startswith("engine ")}
     assert set(rows) == {str(out / "demo-pt"), str(out / "demo-mlx-q4"), str(out / "demo-Q4_0.gguf"),
                          "q8", "mixed_3_6", "Q8_0"}, p.stdout
     assert rows[str(out / "demo-pt")][2:5] == ["0", "0", "0"]  # the reference against itself
