@@ -205,3 +205,21 @@ def test_roofline_counts_what_a_token_reads():
     for bad in (["x"], [demo, "fast"], [demo, "0"], [ROOT / "nope", "30"]):
         q = run_example("part9", "roofline", *bad)
         assert q.returncode == 2 and q.stderr.count("\n") == 1
+
+
+def test_part8_compare_demo(tmp_path):
+    """The compare app end to end on the demo model (silica's engine only, to keep it short:
+    tests/py/test_compare.py runs the other engines against their frameworks)."""
+    out = tmp_path / "p8"
+    p = subprocess.run(["sh", str(ROOT / "part8/scripts/compare_demo.sh"), str(out)], capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, SILICA=str(SILICA), ENGINES="silica"))
+    assert p.returncode == 0, p.stderr
+    rows = {l.split()[0]: l.split() for l in p.stdout.splitlines()
+            if l.split()[1:2] == ["silica"] and not l.startswith("engine ")}
+    assert set(rows) == {str(out / "demo-pt"), str(out / "demo-mlx-q4"), str(out / "demo-Q4_0.gguf"),
+                         "q8", "mixed_3_6", "Q8_0"}, p.stdout
+    assert rows[str(out / "demo-pt")][2:5] == ["0", "0", "0"]  # the reference against itself
+    assert float(rows["q8"][2]) < float(rows[str(out / "demo-mlx-q4")][2]) < float(rows["mixed_3_6"][2])
+    import xml.etree.ElementTree as ET
+    ET.parse(out / "kld.svg")
+    assert "<svg" in (out / "report.html").read_text()

@@ -3,7 +3,7 @@
 Each function returns (path relative to the repository, svg text). The facts drawn are the ones the
 articles state and the code implements: part3 (streaming conversion), part2 (shards), part4
 (K-quant super-blocks: ggml's block_q4_K / block_q6_K), part5 (tokenizer, decoder block per family),
-part6 (KV cache), part7 (store, hub pull). Change a fact here and in the article together.
+part6 (KV cache), part7 (store, hub pull), part8 (serving, the compare app). Change a fact here and in the article together.
 """
 from svg import INK2, PALETTE, Svg
 
@@ -473,5 +473,80 @@ def serving():
     return "part8/img/serving.svg", s.render()
 
 
-ALL = [inspect_mmap, convert_pipeline, shards, kquant, tokenizer, decoder_block, kv_cache, hub_pull, store, serving]
+def compare_app():
+    s = Svg(900, 470, "silica compare: one model, every route, every engine, the same token ids",
+            "REF, a float PyTorch checkpoint, is converted by silica convert into an MLX 4-bit directory "
+            "and a GGUF Q4_0 file, and --quantize makes more candidates from REF (MLX 8-bit, mixed_3_6, "
+            "GGUF Q8_0). The text is encoded once with REF's tokenizer ([BOS] + encode(text), windows of "
+            "--ctx tokens). Each (model, engine) pair runs in a fresh child process speaking one JSON-lines "
+            "protocol on stdin and stdout: silica compare --serve, and Python adapters for mlx_lm, "
+            "transformers and llama-cpp-python; a pair whose format the engine cannot read gets no row, a "
+            "missing framework a row saying not installed. Every engine returns raw float32 logits of every "
+            "position and greedy ids; silica computes the statistics against REF on the reference engine: "
+            "KL divergence (mean, p99, max), top-1 agreement, perplexity, identical greedy prefix, speed, "
+            "peak RSS, size and bits per weight, printed as a table or written as JSON, HTML and SVG.")
+    s.text(20, 28, "silica compare REF CAND… : convert, run everywhere on the same ids, judge against REF", "h")
+    # left column: the models
+    s.text(20, 58, "1. the models (part 3, part 4)", "b")
+    s.box(20, 70, 200, 46, "violet", "REF: demo-pt", "pytorch_model.bin, f32")
+    cands = [("demo-mlx-q4", "mlx", "convert --to mlx -q"), ("demo-Q4_0.gguf", "gguf", "convert --to gguf"),
+             ("q8 · mixed_3_6", "mlx", "--quantize (from REF)"), ("Q8_0", "gguf", "--quantize (from REF)")]
+    for i, (name, kind, how) in enumerate(cands):
+        y = 140 + i * 56
+        s.box(20, y, 200, 46, "amber2", name, f"{kind}: {how}")
+    s.path("M120 118 L120 134")
+    # ids
+    s.text(250, 58, "2. the same token ids", "b")
+    s.rect(250, 70, 190, 90, "blue2", rx=6)
+    s.text(345, 94, "REF's tokenizer, once", "", "middle")
+    s.text(345, 114, "[BOS] + encode(text)", "mono", "middle")
+    s.text(345, 132, "windows of --ctx tokens", "small", "middle")
+    s.text(345, 148, "(or --prompts, --ids)", "small", "middle")
+    s.line(222, 93, 248, 93)
+    s.text(250, 196, "each (model, engine) pair:", "small")
+    s.text(250, 212, "a fresh child process", "small")
+    s.text(250, 228, "load → eval → quit", "mono")
+    s.text(250, 248, "JSON lines on stdin / stdout", "small")
+    s.text(250, 264, "(part8/adapters/PROTOCOL.md)", "small")
+    s.line(345, 162, 345, 182)
+    # engines
+    s.text(470, 58, "3. the engines", "b")
+    engines = [("silica", "silica compare --serve", "hf mlx gguf", "green"),
+               ("mlx", "mlx_adapter.py (mlx_lm)", "hf mlx", "green2"),
+               ("torch", "torch_adapter.py (transformers)", "hf", "green2"),
+               ("llama.cpp", "llama_cpp_adapter.py", "gguf", "green2")]
+    for i, (name, how, fmts, fill) in enumerate(engines):
+        y = 70 + i * 58
+        s.rect(470, y, 200, 48, fill, rx=6)
+        s.text(482, y + 19, name, "b")
+        s.text(482, y + 36, how, "small")
+        s.text(662, y + 19, fmts, "small", "end")
+        s.line(442, 115, 468, y + 24)
+    s.text(470, 314, "a format it cannot read: no row", "small")
+    s.text(470, 330, "framework missing: \"not installed\"", "small")
+    # judge
+    s.text(700, 58, "4. the judge (silica)", "b")
+    s.rect(700, 70, 180, 200, "panel", rx=6)
+    s.text(790, 92, "raw f32 logits of every", "small", "middle")
+    s.text(790, 106, "position + greedy ids", "small", "middle")
+    for k, t in enumerate(["KLD mean / p99 / max", "top-1 agreement %", "ppl and Δppl", "greedy prefix",
+                           "tok/s, TTFT, peak RSS", "size, bits per weight"]):
+        s.text(714, 134 + k * 22, "· " + t, "")
+    for i in range(4):
+        s.line(672, 94 + i * 58, 698, 94 + i * 58)
+    s.line(790, 272, 790, 300)
+    s.box(700, 302, 180, 44, "amber", "against REF", "on --ref-engine (silica)")
+    # outputs
+    s.text(20, 392, "5. the report", "b")
+    outs = [("table", "stdout"), ("--json", "one row per pair"), ("--html", "inline SVG charts"),
+            ("--svg", "KLD vs bits per weight")]
+    for i, (a, b) in enumerate(outs):
+        s.box(130 + i * 190, 372, 170, 44, "gray2", a, b)
+    s.line(790, 348, 790, 370)
+    s.text(20, 448, "all engines are judged by the same arithmetic (double precision, in silica); "
+                    "speeds come from each engine's own timings", "small")
+    return "part8/img/compare-app.svg", s.render()
+
+
+ALL = [inspect_mmap, convert_pipeline, shards, kquant, tokenizer, decoder_block, kv_cache, hub_pull, store, serving, compare_app]
 __all__ = ["ALL", "INK2"]
