@@ -50,8 +50,11 @@ typedef struct gr_node {
     int32_t alts, n_alts;       /* node ids in g->list */
 } gr_node;
 
-/* Literal tries: children as sibling lists; value >= 0 marks a terminal. */
+/* Literal tries: children as sibling lists; value >= 0 marks a terminal;
+ * below: bit v for each value v < 64 at or under this node (object keys:
+ * the properties a key with this prefix can still become). */
 typedef struct gr_lit {
+    uint64_t below;
     int32_t child, next;
     int32_t value;
     uint8_t byte;

@@ -193,6 +193,8 @@ static bool key_byte(const sl_grammar *g, stk *s, uint8_t c) {
         return true;
     }
     if (f->a >= 0) f->a = gr_lit_child(g, f->a, c);
+    /* without additional keys, a prefix only of names already given is a dead end */
+    if (f->a >= 0 && nd->additional < 0 && !(g->lits[f->a].below & ~s->f[s->n - 2].seen)) return false;
     if (f->a < 0) {
         if (nd->additional < 0) return false;
         if (f->phase >= SP_U1 || (was_esc && !strchr("\"\\bfnrt", c))) return false;

@@ -49,12 +49,14 @@ int gr_lit_new(sl_grammar *g) {
         g->lits = p;
         g->cap_lits = cap;
     }
-    g->lits[g->n_lits] = (gr_lit){-1, -1, -1, 0};
+    g->lits[g->n_lits] = (gr_lit){0, -1, -1, -1, 0};
     return g->n_lits++;
 }
 
 int gr_lit_add(sl_grammar *g, int root, const char *s, size_t n, int32_t value) {
     int at = root;
+    uint64_t bit = value >= 0 && value < 64 ? 1ull << value : 0;
+    g->lits[root].below |= bit;
     for (size_t i = 0; i < n; i++) {
         int ch = gr_lit_child(g, at, (uint8_t)s[i]);
         if (ch < 0) {
@@ -64,6 +66,7 @@ int gr_lit_add(sl_grammar *g, int root, const char *s, size_t n, int32_t value) 
             g->lits[at].child = ch;
         }
         at = ch;
+        g->lits[at].below |= bit;
     }
     if (g->lits[at].value < 0) g->lits[at].value = value;
     return 0;

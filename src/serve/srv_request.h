@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/grammar.h"
 #include "silica/runtime.h"
 
 typedef enum srv_api {
@@ -68,6 +69,7 @@ typedef struct srv_params {
     int top_logprobs;
     int n;                    /* choices (OpenAI n) */
     bool ignore_eos;
+    sl_grammar *grammar;      /* structured output (response_format / format), or NULL */
 } srv_params;
 
 /* Parse and validate body[0..len) for api.  0, or -1 with *e filled. */

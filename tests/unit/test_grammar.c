@@ -152,6 +152,15 @@ static void test_finished(void **state) {
     assert_true(sl_grammar_complete(m) && !sl_grammar_finished(m));
     sl_grammar_matcher_free(m);
     sl_grammar_free(g);
+    /* a key prefix that only names properties already given is a dead end */
+    const char *two = "{\"properties\":{\"ab\":{},\"ac\":{}},\"additionalProperties\":false}";
+    assert_int_equal(sl_grammar_from_schema_text(two, strlen(two), &g, &err), 0);
+    assert_int_equal(sl_grammar_matcher_new(g, &m, &err), 0);
+    assert_true(sl_grammar_accept_bytes(m, "{\"ab\":1,\"a", 10));
+    assert_false(sl_grammar_accept_bytes(m, "b", 1));
+    assert_true(sl_grammar_accept_bytes(m, "c\":2}", 5));
+    sl_grammar_matcher_free(m);
+    sl_grammar_free(g);
 }
 
 /* mask == direct feed, for every token, after each prefix of texts */
@@ -173,6 +182,7 @@ static void check_mask(const sl_grammar *g, const sl_grammar_vocab *v, const cha
             count += ok;
         }
         assert_int_equal(n, count);
+        assert_true(n > 0);   /* a live prefix always has a way on */
     }
     sl_grammar_matcher_free(m);
     sl_grammar_matcher_free(probe);
