@@ -34,7 +34,9 @@ typedef struct comp {
 static int fail(comp *c, const char *fmt, const char *arg) {
     char msg[256];
     snprintf(msg, sizeof msg, fmt, arg);
-    if (!c->err->code) sl_errorf(c->err, SL_EINVAL, "schema %s: %s", c->path[0] ? c->path : "/", msg);
+    size_t pl = strlen(c->path);   /* a deep path keeps its last 100 bytes */
+    const char *path = pl > 120 ? c->path + pl - 100 : c->path[0] ? c->path : "/";
+    if (!c->err->code) sl_errorf(c->err, SL_EINVAL, "schema %s%s: %s", pl > 120 ? "..." : "", path, msg);
     return -1;
 }
 
