@@ -65,7 +65,7 @@ static const char *k_help =
     "  -j, --json-schema SCHEMA   structured output: the answer is JSON valid under the JSON Schema\n"
     "                        SCHEMA (inline JSON, or a file name when it does not start with '{'), by\n"
     "                        grammar-constrained decoding (as llama.cpp's --json-schema); unsupported\n"
-    "                        keywords are an error naming them (see docs/structured-output.md)\n"
+    "                        keywords are an error naming them (part8/README.md, structured output)\n"
     "  -jf, --json-schema-file FILE   the same, the schema read from FILE\n"
     "  --grammar json        structured output: any JSON object (llama.cpp's grammars/json.gbnf);\n"
     "                        GBNF grammar text is not supported\n"
