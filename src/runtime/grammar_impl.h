@@ -103,9 +103,12 @@ void gr_state_init_node(const sl_grammar *g, int node, gr_state *s);   /* a valu
 void gr_state_feed(const sl_grammar *g, const gr_state *s, uint8_t c, gr_state *next);
 bool gr_state_complete(const sl_grammar *g, const gr_state *s);
 bool gr_state_finished(const sl_grammar *g, const gr_state *s);
-/* Free-text string mode: one stack whose top is a string body at a character
- * boundary with no length bound left to check. */
-bool gr_state_free_string(const sl_grammar *g, const gr_state *s);
+/* Inside free text: one stack whose top is a string body at a character
+ * boundary.  The code points it may still take (INT32_MAX: unbounded), or
+ * -1 when s is not in that mode. */
+int gr_state_string_room(const sl_grammar *g, const gr_state *s);
+/* The code points of the open string on top of a one-stack state, else -1. */
+int gr_state_string_chars(const gr_state *s);
 
 /* The matcher's insides for the vocabulary walk (grammar_vocab.c). */
 const gr_state *gr_matcher_state(const sl_grammar_matcher *m);

@@ -514,19 +514,21 @@ bool gr_state_finished(const sl_grammar *g, const gr_state *s) {
     return s->n > 0;
 }
 
-bool gr_state_free_string(const sl_grammar *g, const gr_state *s) {
-    if (s->n != 1) return false;
+int gr_state_string_room(const sl_grammar *g, const gr_state *s) {
+    if (s->n != 1) return -1;
     const gr_frame *f = &s->f[s->nf - 1];
-    if (f->kind != FR_STR || f->phase != SP_BODY || f->sub) return false;
+    if (f->kind != FR_STR || f->phase != SP_BODY || f->sub) return -1;
     const gr_node *nd = &g->nodes[f->node];
-    return nd->max_len < 0 && f->a >= nd->min_len;
+    return nd->max_len < 0 ? INT32_MAX : nd->max_len - f->a;
 }
+
+int gr_state_string_chars(const gr_state *s) { return s->n == 1 && s->f[s->nf - 1].kind == FR_STR ? s->f[s->nf - 1].a : -1; }
 
 /* ---- the public matcher ---- */
 
 struct sl_grammar_matcher {
     const sl_grammar *g;
-    gr_state cur, tmp;
+    gr_state cur, tmp, save;
     gr_state **levels;   /* the vocabulary walk's state per trie depth (grammar_vocab.c) */
     int n_levels;
 };
@@ -550,23 +552,28 @@ void sl_grammar_matcher_free(sl_grammar_matcher *m) {
 
 void sl_grammar_matcher_reset(sl_grammar_matcher *m) { gr_state_init(m->g, &m->cur); }
 
+/* dst = src, copying only what is used. */
+static void state_copy(gr_state *dst, const gr_state *src) {
+    dst->n = src->n;
+    dst->nf = src->nf;
+    memcpy(dst->start, src->start, sizeof *src->start * (size_t)(src->n + 1));
+    memcpy(dst->f, src->f, sizeof *src->f * (size_t)src->nf);
+}
+
 bool sl_grammar_accept_bytes(sl_grammar_matcher *m, const char *s, size_t n) {
-    gr_state *a = &m->tmp, *b = &m->cur;
     if (n == 0) return true;
-    /* feed into tmp/cur alternately; the live state ends in cur */
-    gr_state save;
-    memcpy(&save, &m->cur, sizeof save);
-    const gr_state *from = &save;
+    /* feed alternately into tmp and cur's copy in save; the live state ends in cur */
+    gr_state *bufs[2] = {&m->tmp, &m->save};
+    state_copy(&m->save, &m->cur);
+    const gr_state *from = &m->cur;
     for (size_t i = 0; i < n; i++) {
-        gr_state *to = (i % 2 == 0) ? a : b;
+        gr_state *to = bufs[i % 2];
+        if (to == from) to = bufs[(i + 1) % 2];
         gr_state_feed(m->g, from, (uint8_t)s[i], to);
-        if (to->n == 0) {
-            memcpy(&m->cur, &save, sizeof save);
-            return false;
-        }
+        if (to->n == 0) return false;   /* cur untouched */
         from = to;
     }
-    if (from != &m->cur) memcpy(&m->cur, from, sizeof m->cur);
+    state_copy(&m->cur, from);
     return true;
 }
 

@@ -5,11 +5,12 @@
  * byte per trie edge, so a shared prefix is checked once and a dead prefix
  * prunes its whole subtree.
  *
- * Inside free text (a JSON string with no length bound left, at a character
- * boundary) almost every token is allowed: the "plain" tokens — those that
- * such a string accepts without closing — are allowed in one pass over a
- * list, and only the rest (quotes, backslashes, control bytes, partial
- * UTF-8 starts) are walked, in a second trie.
+ * Inside free text (a JSON string, at a character boundary) almost every
+ * token is allowed: the "plain" tokens — those that such a string accepts
+ * without closing — are allowed in one pass over a list sorted by the code
+ * points they add (a maxLength bound takes a prefix of it), and only the
+ * rest (quotes, control bytes, partial UTF-8 starts) are walked, in a
+ * second trie.
  *
  * Invariants: a mask depends only on the matcher's state; special tokens,
  * empty tokens and ids past the tokenizer's vocabulary are never allowed.
@@ -37,7 +38,8 @@ struct sl_grammar_vocab {
     char *data;
     int32_t *tok_next;   /* the next id with the same bytes */
     vtrie all, rest;     /* every token; the non-plain ones */
-    int32_t *plain;
+    int32_t *plain;      /* plain ids, fewest code points first */
+    int32_t *plain_chars;
     int n_plain;
 };
 
@@ -86,17 +88,43 @@ void sl_grammar_vocab_free(sl_grammar_vocab *v) {
     free(v->all.n);
     free(v->rest.n);
     free(v->plain);
+    free(v->plain_chars);
     free(v);
 }
 
 int sl_grammar_vocab_size(const sl_grammar_vocab *v) { return v->n_vocab; }
 
-/* Plain: accepted inside an open JSON string, at a character boundary, which stays open. */
-static bool is_plain(sl_grammar_matcher *str, const char *s, size_t n) {
+/* Plain: accepted inside an open JSON string, at a character boundary,
+ * which stays open.  The code points it adds, or -1 when not plain. */
+static int plain_chars(sl_grammar_matcher *str, const char *s, size_t n) {
     sl_grammar_matcher_reset(str);
-    if (!sl_grammar_accept_bytes(str, "\"", 1) || !sl_grammar_accept_bytes(str, s, n)) return false;
-    const gr_state *st = gr_matcher_state(str);
-    return st->n == 1 && st->f[st->nf - 1].kind == FR_STR;
+    if (!sl_grammar_accept_bytes(str, "\"", 1) || !sl_grammar_accept_bytes(str, s, n)) return -1;
+    return gr_state_string_chars(gr_matcher_state(str));
+}
+
+static int by_chars(const void *a, const void *b) {
+    const int32_t *x = a, *y = b;   /* (chars, id) pairs */
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Sort the plain ids by the code points they add (chars[i]: plain[i]'s) into plain / plain_chars. */
+static int sort_plain(sl_grammar_vocab *v, const int32_t *chars, sl_error *err) {
+    int32_t *pairs = malloc(sizeof *pairs * 2 * (size_t)(v->n_plain + 1));
+    if (!pairs || !(v->plain_chars = malloc(sizeof *v->plain_chars * (size_t)(v->n_plain + 1)))) {
+        free(pairs);
+        return sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < v->n_plain; i++) {
+        pairs[2 * i] = chars[i];
+        pairs[2 * i + 1] = v->plain[i];
+    }
+    qsort(pairs, (size_t)v->n_plain, 2 * sizeof *pairs, by_chars);
+    for (int i = 0; i < v->n_plain; i++) {
+        v->plain_chars[i] = pairs[2 * i];
+        v->plain[i] = pairs[2 * i + 1];
+    }
+    free(pairs);
+    return 0;
 }
 
 /* The bytes of every id into v->data / off / len. */
@@ -136,15 +164,23 @@ static int index_tokens(sl_grammar_vocab *v, sl_error *err) {
     sl_grammar_matcher *str = NULL;
     int rc = sl_grammar_from_schema_text("{\"type\":\"string\"}", 17, &gs, err);
     if (!rc) rc = sl_grammar_matcher_new(gs, &str, err);
-    if (!rc && !(v->plain = malloc(sizeof *v->plain * (size_t)(v->n_vocab + 1))))
+    int32_t *chars = NULL;
+    if (!rc && (!(v->plain = malloc(sizeof *v->plain * (size_t)(v->n_vocab + 1))) ||
+                !(chars = malloc(sizeof *chars * (size_t)(v->n_vocab + 1)))))
         rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     for (int id = 0; !rc && id < v->n_vocab; id++) {
         if (!v->len[id]) continue;
         const char *s = v->data + v->off[id];
+        int nc;
         if (vt_insert(&v->all, v->tok_next, s, v->len[id], id)) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        else if (is_plain(str, s, v->len[id])) v->plain[v->n_plain++] = id;
-        else if (vt_insert(&v->rest, v->tok_next, s, v->len[id], id)) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        else if ((nc = plain_chars(str, s, v->len[id])) >= 0) {
+            chars[v->n_plain] = nc;
+            v->plain[v->n_plain++] = id;
+        } else if (vt_insert(&v->rest, v->tok_next, s, v->len[id], id))
+            rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     }
+    if (!rc) rc = sort_plain(v, chars, err);
+    free(chars);
     if (!rc && (v->rest.count == 0 && vt_add(&v->rest, -1, 0) < 0)) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc && (v->all.count == 0 && vt_add(&v->all, -1, 0) < 0)) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     sl_grammar_matcher_free(str);
@@ -206,9 +242,11 @@ int sl_grammar_mask(sl_grammar_matcher *m, const sl_grammar_vocab *v, uint8_t *a
     walk_ctx w = {m, gr_matcher_grammar(m), v, &v->all, allowed, 0, false};
     const gr_state *st = gr_matcher_state(m);
     memset(allowed, 0, (size_t)v->n_vocab);
-    if (gr_state_free_string(w.g, st)) {
-        for (int i = 0; i < v->n_plain; i++) allowed[v->plain[i]] = 1;
-        w.count = v->n_plain;
+    int room = gr_state_string_room(w.g, st);
+    if (room >= 0) {
+        int i = 0;
+        for (; i < v->n_plain && v->plain_chars[i] <= room; i++) allowed[v->plain[i]] = 1;
+        w.count = i;
         w.t = &v->rest;
     }
     walk(&w, 0, st, 0);

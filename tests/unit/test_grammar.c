@@ -196,7 +196,7 @@ static void test_mask(void **state) {
     if (sl_tok_load(src_path("models/demo"), &t, &err)) fail_msg("%s", err.msg);
     sl_grammar_vocab *v;
     assert_int_equal(sl_grammar_vocab_new(t, (int)sl_tok_vocab_size(t) + 3, &v, &err), 0);
-    const char *schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"tags\":{\"type\":"
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":6},\"tags\":{\"type\":"
                          "\"array\",\"items\":{\"enum\":[\"x\",\"yz\"]},\"maxItems\":2},\"n\":{\"type\":\"number\"}},"
                          "\"required\":[\"name\"],\"additionalProperties\":false}";
     sl_grammar *g;
