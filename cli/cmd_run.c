@@ -33,7 +33,7 @@
 static const char *k_help =
     "usage: silica run [MODEL] [PROMPT] [--max-tokens N] [--temp T] [--top-p P] [--top-k K] [--min-p P]\n"
     "                  [--repeat-penalty R] [--repeat-last-n N] [--seed S] [--system TEXT] [--no-chat-template]\n"
-    "                  [--stop S]...\n"
+    "                  [--stop S]... [-j SCHEMA | -jf FILE | --grammar json]\n"
     "                  [--ids 1,2,3 | -f FILE] [--any-bytes] [--ctx N] [--stats] [--json] [--max-memory SIZE]\n"
     "                  [--force] [--mlock] [--monitor FILE [--monitor-interval MS]]\n\n"
     "Generate text with a model on the CPU, streaming it to stdout.\n\n"
@@ -62,6 +62,13 @@ static const char *k_help =
     "  --system TEXT         system message (chat template only)\n"
     "  --no-chat-template    encode the prompt as plain text (BOS added as the tokenizer says)\n"
     "  --stop S              stop before the text S (repeatable); not part of the output\n"
+    "  -j, --json-schema SCHEMA   structured output: the answer is JSON valid under the JSON Schema\n"
+    "                        SCHEMA (inline JSON, or a file name when it does not start with '{'), by\n"
+    "                        grammar-constrained decoding (as llama.cpp's --json-schema); unsupported\n"
+    "                        keywords are an error naming them (part8/README.md, structured output)\n"
+    "  -jf, --json-schema-file FILE   the same, the schema read from FILE\n"
+    "  --grammar json        structured output: any JSON object (llama.cpp's grammars/json.gbnf);\n"
+    "                        GBNF grammar text is not supported\n"
     GEN_TOKENIZER_HELP
     "  --ids LIST            prompt token ids, comma-separated (no template, no BOS added)\n"
     "  -f, --prompt-file F   read the prompt from file F ('-': stdin), as llama.cpp's --file\n"
@@ -86,6 +93,44 @@ static const char *k_help =
     "                         \"device\": \"cpu\" or the GPU's name}\n"
     "                        (text is null without a tokenizer)\n"
     "  --help                this text\n";
+
+/* -j/--json-schema SCHEMA|FILE, -jf/--json-schema-file FILE, --grammar json:
+ * which one (*opt, the canonical long name) and its value; the last wins. */
+static int structured_opt(int argc, char **argv, int *i, const char **opt, const char **val, bool *matched) {
+    static const char *const names[][2] = {{"--json-schema-file", "-jf"}, {"--json-schema", "-j"}, {"--grammar", NULL}};
+    const char *arg = argv[*i];
+    *matched = false;
+    for (int k = 0; k < 3 && !*matched; k++)
+        for (int a = 0; a < 2 && names[k][a] && !*matched; a++) {
+            bool missing = false;
+            const char *v = cli_opt_value(argc, argv, i, names[k][a], &missing);
+            if (missing) return cli_usage("run", "%s needs a value", arg);
+            if (!v) continue;
+            if (k == 2 && strcmp(v, "json") != 0)
+                return cli_usage("run", "--grammar takes only 'json' (GBNF text is not supported; use --json-schema)");
+            *opt = names[k][0];
+            *val = v;
+            *matched = true;
+        }
+    return 0;
+}
+
+/* The grammar structured_opt named (NULL opt: none).  Errors name the option or file. */
+static int structured_grammar(const char *opt, const char *val, sl_grammar **g, sl_error *err) {
+    *g = NULL;
+    if (!opt) return 0;
+    if (strcmp(opt, "--grammar") == 0) return sl_grammar_json_object(g, err);
+    const char *p = val;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    bool file = strcmp(opt, "--json-schema-file") == 0 || *p != '{';
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = file ? sl_read_file(val, 64u << 20, &buf, &len, err) : 0;
+    if (!rc && (rc = sl_grammar_from_schema_text(file ? buf : val, file ? len : strlen(val), g, err)))
+        sl_error_prefix(err, "%s: ", file ? val : opt);
+    free(buf);
+    return rc;
+}
 
 /* sl_gen_token_fn: stream the text (ud non-NULL) unless --json; stop on an interrupt. */
 static int on_token(void *ud, const sl_gen_token *t) {
@@ -303,12 +348,15 @@ int cmd_run(int argc, char **argv) {
     sl_session_opts so = {0};
     cli_mem_opts mo = {0};
     sl_sampler_params sp;
+    sl_grammar *grammar = NULL;
+    const char *sopt = NULL, *sval = NULL;   /* structured output option */
     gen_sampling_unset(&sp);   /* defaults after parsing: they depend on the model (the demo samples) */
     for (int i = 1; i < argc; i++) {
         bool missing = false, matched;
         const char *v;
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
         int rc = cli_generation_opt(argc, argv, &i, "run", &so, &mo, &sp, 0, &max_tokens, &matched);
+        if (!rc && !matched) rc = structured_opt(argc, argv, &i, &sopt, &sval, &matched);
         if (rc) return rc;
         if (matched) continue;
         if (strcmp(argv[i], "--json") == 0) json = true;
@@ -359,6 +407,10 @@ int cmd_run(int argc, char **argv) {
     cli_mem_run mr = {0};
     if (ids_s && sl_parse_ids(ids_s, &ids, &n, &err)) return cli_fail(&err);
     if (!ids_s && prompt_text(prompt_arg, prompt_file, any_bytes, &text, &tlen, &what)) return 2;
+    if (structured_grammar(sopt, sval, &grammar, &err)) {
+        rc = cli_fail(&err);
+        goto out;
+    }
     if ((rc = cli_mem_begin(&mr, &mo))) goto out;
     if (sl_gen_model_open(path, &gmo, &g, &err)) { rc = cli_fail(&err); goto out; }
     const sl_model_config *c = sl_gen_model_config(g);
@@ -393,7 +445,7 @@ int cmd_run(int argc, char **argv) {
     cli_device_note(sl_gen_seq_session(q));
     if ((rc = cli_mem_loaded(&mr, sl_gen_model_get(g), sl_gen_seq_session(q), &so, &mo))) goto out;
     sl_gen_params gp = {.sampling = sp, .max_tokens = (int)max_tokens, .stops = stops, .n_stops = n_stops,
-                        .progress = cli_mem_progress, .progress_ud = &mr};
+                        .grammar = grammar, .progress = cli_mem_progress, .progress_ud = &mr};
     if (sl_generate(q, ids, n, &gp, on_token, json || !has_tok ? NULL : stdout, &err)) { rc = cli_fail(&err); goto out; }
     print_result(q, json, stats);
 out:
@@ -404,6 +456,7 @@ out:
     cJSON_Delete(msgs);
     sl_gen_seq_free(q);
     sl_gen_model_close(g);
+    sl_grammar_free(grammar);
     free(text);
     free(ids);
     return rc;

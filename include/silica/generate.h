@@ -34,6 +34,8 @@
  *  - SL_GEN_PLAIN_STOP: the stop string of the plain transcript.
  *  - sl_gen_model_tokenizer returns a non-const tokenizer (sl_tok_encode
  *    needs one; see there).
+ *  - sl_gen_params.grammar (structured output) and the stop reason
+ *    "grammar".
  *  - A token callback's non-zero return ends the generation with
  *    "cancelled" after that token (its text is released with it; text held
  *    back for a possible stop string stays in sl_gen_text only).
@@ -48,6 +50,7 @@
 #include <cjson/cJSON.h>
 
 #include "silica/error.h"
+#include "silica/grammar.h"
 #include "silica/model.h"
 #include "silica/runtime.h"
 #include "silica/tokenizer.h"
@@ -125,6 +128,10 @@ typedef struct sl_gen_params {
     int n_stops;
     bool ignore_eos;
     int top_logprobs;             /* 0..20: alternatives reported per token (logprob of the chosen one is always given) */
+    const sl_grammar *grammar;    /* structured output (grammar.h), or NULL: before each token is sampled,
+                                     tokens whose bytes the grammar rejects get -inf, EOS too until the
+                                     value is complete; the generation ends with "grammar" once nothing
+                                     more can follow.  Needs the model's tokenizer. */
     bool continue_rng;            /* keep the sampler (and its random state) of this sequence's previous
                                      generation when the sampling parameters are unchanged (chat turns);
                                      default: a fresh sampler seeded with sampling.seed */
@@ -157,7 +164,8 @@ typedef struct sl_gen_stats {
     int cached_tokens;           /* of them, reused from the previous prompt */
     int generated;               /* tokens generated (EOS included when it ended the answer) */
     double prompt_s, ttft_s, gen_s;   /* prompt eval; start -> first token; first -> last token */
-    const char *stop_reason;     /* NULL while running; "eos", "length", "stop", "cancelled" */
+    const char *stop_reason;     /* NULL while running; "eos", "length", "stop", "cancelled", "grammar"
+                                    (the structured output is complete) */
 } sl_gen_stats;
 
 typedef struct sl_gen_seq sl_gen_seq;

@@ -117,6 +117,14 @@ const char *sl_tok_id_to_token(const sl_tokenizer *t, uint32_t id, size_t *len);
 /* Id of a token string; -1 if absent. */
 int64_t sl_tok_token_to_id(const sl_tokenizer *t, const char *tok, size_t len);
 bool sl_tok_is_special(const sl_tokenizer *t, uint32_t id);
+/* The raw bytes id adds to decoded text (what constrained decoding checks):
+ * the decoder's per-token steps — Replace, byte-level unmapping, a <0xXX>
+ * byte-fallback token's single byte — without the whole-text ones (Strip of
+ * a leading space, UTF-8 repair), so a character split across tokens shows
+ * as its partial bytes.  *bytes malloc'd (NUL-terminated, caller frees).
+ * SL_EUNSUPPORTED for decoder chains other than ByteLevel or SentencePiece
+ * style.  Reads the tokenizer only: safe from any thread. */
+int sl_tok_token_bytes(const sl_tokenizer *t, uint32_t id, char **bytes, size_t *len, sl_error *err);
 
 /* What tokenizer_config.json (or a GGUF's tokenizer.ggml.*) says (ids -1
  * when absent). */

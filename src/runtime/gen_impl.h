@@ -5,9 +5,12 @@
 #ifndef SILICA_RUNTIME_GEN_IMPL_H
 #define SILICA_RUNTIME_GEN_IMPL_H
 
+#include <pthread.h>
+
 #include <cjson/cJSON.h>
 
 #include "silica/generate.h"
+#include "silica/grammar.h"
 #include "silica/template.h"
 
 #define SL_GEN_MAX_EOS 32
@@ -24,6 +27,11 @@ struct sl_gen_model {
     int32_t eos[SL_GEN_MAX_EOS];
     int n_eos;
     int32_t bos;         /* -1: none */
+    sl_grammar_vocab *gvocab;    /* the tokens as bytes for structured output, built on first use */
+    pthread_mutex_t gvocab_mu;
 };
+
+/* The model's grammar vocabulary (built once, under gvocab_mu). */
+int gen_grammar_vocab(sl_gen_model *g, const sl_grammar_vocab **out, sl_error *err);
 
 #endif

@@ -13,6 +13,9 @@
  *    the tokenizer's DecodeStream gives whole characters, and text that may
  *    begin a stop string is held back until decided; when the sequence stops
  *    for another reason the held-back text goes out with the last token.
+ *  - Structured output (p.grammar) masks the logits before sampling with
+ *    this sequence's own recognizer state only; the logprobs reported stay
+ *    the model's (taken before the mask).
  *  - One token's work (sample, EOS, decode, stops, stop reason) is the same
  *    code whether the sequence steps alone or with others; the logits are
  *    bit-identical either way (sl_session_eval_multi), so is everything else.
@@ -55,6 +58,10 @@ struct sl_gen_seq {
     sl_gen_stats st;
     double t0, tf;             /* begin; first token (or the end of the prompt) */
     int32_t pending;           /* the last token, sampled but not yet evaluated */
+    /* structured output (p.grammar): the recognizer, the model's token bytes, the mask */
+    sl_grammar_matcher *gm;
+    const sl_grammar_vocab *gv;
+    uint8_t *allowed;
 };
 
 static double now_s(void) {
@@ -93,6 +100,8 @@ static void gen_clear(sl_gen_seq *s) {
     free(s->hist);
     free(s->gen);
     s->hist = s->gen = NULL;
+    sl_grammar_matcher_free(s->gm);
+    s->gm = NULL;
     s->nh = s->ngen = 0;
     s->active = false;
 }
@@ -105,6 +114,7 @@ void sl_gen_seq_free(sl_gen_seq *s) {
     free(s->ids);
     free(s->logits);
     free(s->raw);
+    free(s->allowed);
     free(s);
 }
 
@@ -216,6 +226,31 @@ static void logprobs(sl_gen_seq *s, sl_gen_token *t) {
     t->n_top = n;
 }
 
+/* Structured output: every token the grammar rejects gets -inf, EOS too
+ * until the value is complete.  Depends only on this sequence's state. */
+static int apply_grammar(sl_gen_seq *s, sl_error *err) {
+    int V = s->g->c->vocab_size;
+    int n = sl_grammar_mask(s->gm, s->gv, s->allowed);
+    if (n < 0) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    bool eos_ok = sl_grammar_complete(s->gm);
+    for (int k = 0; k < s->g->n_eos; k++)
+        if (s->g->eos[k] >= 0 && s->g->eos[k] < V && !s->allowed[s->g->eos[k]]) {
+            s->allowed[s->g->eos[k]] = eos_ok;
+            n += eos_ok;
+        }
+    if (n == 0)
+        return sl_errorf(err, SL_EINVAL, "%s: no token of the vocabulary continues the structured output", s->g->path);
+    for (int i = 0; i < V; i++)
+        if (!s->allowed[i]) s->logits[i] = -INFINITY;
+    return 0;
+}
+
+static bool is_eos(const sl_gen_model *g, int32_t id) {
+    for (int k = 0; k < g->n_eos; k++)
+        if (g->eos[k] == id) return true;
+    return false;
+}
+
 static void finish(sl_gen_seq *s, const char *reason) {
     s->st.stop_reason = reason;
     s->st.gen_s = now_s() - s->tf;
@@ -231,7 +266,17 @@ static int next_token(sl_gen_seq *s, sl_error *err) {
     }
     size_t V = (size_t)s->g->c->vocab_size;
     if (s->fn) memcpy(s->raw, s->logits, V * sizeof(float));
+    int rc = s->gm ? apply_grammar(s, err) : 0;
+    if (rc) {
+        s->active = false;
+        return rc;
+    }
     int32_t id = sl_sampler_sample(s->smp, s->logits, s->hist, s->nh);
+    if (s->gm && !is_eos(s->g, id) && !sl_grammar_accept_token(s->gm, s->gv, id)) {
+        s->active = false;
+        return sl_errorf(err, SL_EINVAL, "%s: sampled token %d outside the structured output's mask", s->g->path,
+                         (int)id);
+    }
     if (s->ngen == 0) {
         s->tf = now_s();
         s->st.ttft_s = s->tf - s->t0;
@@ -239,14 +284,12 @@ static int next_token(sl_gen_seq *s, sl_error *err) {
     s->hist[s->nh++] = id;
     s->gen[s->ngen++] = id;
     s->st.generated = s->ngen;
-    const char *reason = NULL;
-    for (int k = 0; k < s->g->n_eos; k++)
-        if (s->g->eos[k] == id) reason = "eos";
+    const char *reason = is_eos(s->g, id) ? "eos" : NULL;
     size_t safe = s->tb.emitted;
     if (!reason && s->ts) {
         const char *piece;
         size_t plen;
-        int rc = sl_tok_stream_step(s->ts, (uint32_t)id, &piece, &plen, err);
+        rc = sl_tok_stream_step(s->ts, (uint32_t)id, &piece, &plen, err);
         if (!rc) rc = tb_append(&s->tb, piece, plen, err);
         if (rc) {
             s->active = false;
@@ -255,6 +298,7 @@ static int next_token(sl_gen_seq *s, sl_error *err) {
         safe = s->tb.n;
         if (s->p.n_stops && tb_stops(&s->tb, s->stops, s->p.n_stops, plen, &safe)) reason = "stop";
     }
+    if (!reason && s->gm && sl_grammar_finished(s->gm)) reason = "grammar";   /* the value is whole */
     if (!reason && s->ngen == s->p.max_tokens) reason = "length";
     if (!reason && sl_session_pos(s->s) >= sl_session_ctx(s->s)) reason = "length";   /* context full */
     if (reason && s->ts) safe = s->tb.n;   /* held-back text that never became a stop string */
@@ -322,6 +366,12 @@ static int setup(sl_gen_seq *s, const int32_t *prompt, int n, const sl_gen_param
     s->nh = n;
     if (s->g->tok && ((rc = sl_tok_stream_new(s->g->tok, 0, &s->ts, err)) || (rc = tb_append(&s->tb, "", 0, err))))
         return rc;
+    if (p->grammar) {
+        if (!s->allowed && !(s->allowed = malloc((size_t)s->g->c->vocab_size)))
+            return sl_errorf(err, SL_ENOMEM, "out of memory");
+        if ((rc = gen_grammar_vocab(s->g, &s->gv, err)) || (rc = sl_grammar_matcher_new(p->grammar, &s->gm, err)))
+            return rc;
+    }
     return 0;
 }
 

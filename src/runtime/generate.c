@@ -123,6 +123,7 @@ int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_mo
         free(g);
         return sl_errorf(err, SL_ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&g->gvocab_mu, NULL);
     g->bos = -1;
     int rc = sl_model_open(path, &g->m, err);
     if (rc) {
@@ -162,8 +163,21 @@ void sl_gen_model_close(sl_gen_model *g) {
     cJSON_Delete(g->special);
     sl_tok_free(g->tok);
     sl_model_close(g->m);
+    sl_grammar_vocab_free(g->gvocab);
+    pthread_mutex_destroy(&g->gvocab_mu);
     free(g->path);
     free(g);
+}
+
+int gen_grammar_vocab(sl_gen_model *g, const sl_grammar_vocab **out, sl_error *err) {
+    *out = NULL;
+    if (!g->tok) return sl_errorf(err, SL_EINVAL, "%s: structured output needs the model's tokenizer", g->path);
+    pthread_mutex_lock(&g->gvocab_mu);
+    int rc = g->gvocab ? 0 : sl_grammar_vocab_new(g->tok, g->c->vocab_size, &g->gvocab, err);
+    pthread_mutex_unlock(&g->gvocab_mu);
+    if (rc) sl_error_prefix(err, "%s: ", g->path);
+    *out = g->gvocab;
+    return rc;
 }
 
 const sl_model *sl_gen_model_get(const sl_gen_model *g) { return g->m; }

@@ -335,7 +335,7 @@ static const field k_fields[] = {
     {"ignore_eos", F_IGNORE_EOS, A_OAI},
     {"tools", F_TOOLS, A_CHAT | A_OCHAT},
     {"tool_choice", F_TOOL_CHOICE, A_CHAT},
-    {"response_format", F_RESPONSE_FORMAT, A_CHAT},
+    {"response_format", F_RESPONSE_FORMAT, A_OAI},
     {"format", F_FORMAT, A_OLL},
     {"options", F_OPTIONS, A_OLL},
     {"system", F_SYSTEM, A_OGEN},
@@ -381,20 +381,60 @@ static bool is_empty_value(const cJSON *v) {
 
 static int parse_fields(srv_params *p, const cJSON *obj, unsigned api_bit, const char *prefix, srv_error *e);
 
-/* type of a response_format / format value, or NULL */
-static int check_format(const cJSON *v, const char *name, bool openai, srv_error *e) {
-    if (openai) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
-        if (!cJSON_IsObject(v) || !cJSON_IsString(t))
-            return srv_fail(e, 400, name, "'%s' must be an object with a \"type\"", name);
-        if (strcmp(t->valuestring, "text") == 0) return 0;
-        if (strcmp(t->valuestring, "json_object") == 0 || strcmp(t->valuestring, "json_schema") == 0)
-            return srv_fail(e, 400, name, "'%s' type \"%s\" is not supported yet (no constrained decoding)", name,
-                            t->valuestring);
-        return srv_fail(e, 400, name, "'%s.type' must be \"text\", got \"%.40s\"", name, t->valuestring);
+/* Structured output (grammar.h): OpenAI's response_format {"type": "text" |
+ * "json_object" | "json_schema", "json_schema": {"name", "schema", "strict",
+ * "description"}} or Ollama's format ("json" or a JSON Schema object). */
+static int set_grammar(srv_params *p, const cJSON *schema, const char *name, srv_error *e) {
+    sl_error err;
+    sl_error_clear(&err);
+    sl_grammar *g = NULL;
+    int rc = schema ? sl_grammar_from_schema(schema, &g, &err) : sl_grammar_json_object(&g, &err);
+    if (rc) return srv_fail(e, rc == SL_ENOMEM ? 500 : 400, name, "'%s': %s", name, err.msg);
+    sl_grammar_free(p->grammar);
+    p->grammar = g;
+    return 0;
+}
+
+static int get_json_schema(srv_params *p, const cJSON *js, srv_error *e) {
+    const char *name = "response_format.json_schema";
+    if (!cJSON_IsObject(js)) return srv_fail(e, 400, name, "'%s' must be an object {\"name\", \"schema\"}", name);
+    const cJSON *x, *schema = NULL;
+    cJSON_ArrayForEach(x, js) {
+        if (strcmp(x->string, "schema") == 0) schema = x;
+        else if (strcmp(x->string, "strict") == 0) {
+            if (!cJSON_IsBool(x) && !cJSON_IsNull(x)) return srv_fail(e, 400, name, "'%s.strict' must be true or false", name);
+        } else if (strcmp(x->string, "name") == 0 || strcmp(x->string, "description") == 0) {
+            if (!cJSON_IsString(x)) return srv_fail(e, 400, name, "'%s.%s' must be a string", name, x->string);
+        } else {
+            return srv_fail(e, 400, name, "unknown field '%s.%.40s'", name, x->string);
+        }
     }
-    if (is_empty_value(v)) return 0;
-    return srv_fail(e, 400, name, "'%s' (JSON output) is not supported yet (no constrained decoding)", name);
+    return set_grammar(p, schema, "response_format.json_schema.schema", e);
+}
+
+static int get_format(srv_params *p, const cJSON *v, const char *name, bool openai, srv_error *e) {
+    if (!openai) {
+        if (is_empty_value(v)) return 0;
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "json") == 0) return set_grammar(p, NULL, name, e);
+        if (cJSON_IsObject(v)) return set_grammar(p, v, name, e);
+        return srv_fail(e, 400, name, "'%s' must be \"json\" or a JSON Schema object", name);
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
+    if (!cJSON_IsObject(v) || !cJSON_IsString(t))
+        return srv_fail(e, 400, name, "'%s' must be an object with a \"type\"", name);
+    const cJSON *x;
+    cJSON_ArrayForEach(x, v) if (strcmp(x->string, "type") != 0 &&
+                                 !(strcmp(x->string, "json_schema") == 0 && strcmp(t->valuestring, "json_schema") == 0))
+        return srv_fail(e, 400, name, "unknown field '%s.%.40s'", name, x->string);
+    if (strcmp(t->valuestring, "text") == 0) return 0;
+    if (strcmp(t->valuestring, "json_object") == 0) return set_grammar(p, NULL, name, e);
+    if (strcmp(t->valuestring, "json_schema") == 0) {
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(v, "json_schema");
+        if (!js) return srv_fail(e, 400, name, "'%s.json_schema' is missing", name);
+        return get_json_schema(p, js, e);
+    }
+    return srv_fail(e, 400, name, "'%s.type' must be \"text\", \"json_object\" or \"json_schema\", got \"%.40s\"",
+                    name, t->valuestring);
 }
 
 static int parse_field(srv_params *p, const field *f, const cJSON *v, const char *name, srv_error *e) {
@@ -486,8 +526,8 @@ static int parse_field(srv_params *p, const field *f, const cJSON *v, const char
     case F_LOGIT_BIAS: return get_bias(p, v, e);
     case F_TOOLS: return srv_parse_tools(v, &p->tools, e);
     case F_TOOL_CHOICE: return srv_parse_tool_choice(v, &p->tool_choice, e);
-    case F_RESPONSE_FORMAT: return check_format(v, name, true, e);
-    case F_FORMAT: return check_format(v, name, false, e);
+    case F_RESPONSE_FORMAT: return get_format(p, v, name, true, e);
+    case F_FORMAT: return get_format(p, v, name, false, e);
     case F_OPTIONS:
         if (!cJSON_IsObject(v)) return srv_fail(e, 400, name, "'%s' must be an object", name);
         return parse_fields(p, v, A_OPT, "options.", e);
@@ -571,6 +611,7 @@ void srv_params_free(srv_params *p) {
     free(p->stops);
     free(p->bias);
     cJSON_Delete(p->tools);
+    sl_grammar_free(p->grammar);
     memset(p, 0, sizeof *p);
 }
 

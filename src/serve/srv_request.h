@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/grammar.h"
 #include "silica/runtime.h"
 
 typedef enum srv_api {
@@ -72,6 +73,7 @@ typedef struct srv_params {
     bool ignore_eos;
     cJSON *tools;             /* validated tools list for the template; NULL: none */
     srv_tool_choice tool_choice;
+    sl_grammar *grammar;      /* structured output (response_format / format), or NULL */
 } srv_params;
 
 /* Parse and validate body[0..len) for api.  0, or -1 with *e filled. */

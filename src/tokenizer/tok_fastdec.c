@@ -7,6 +7,9 @@
  * concatenation plus one UTF-8 repair pass.  Output is byte-identical to
  * the generic chain in tok_decode.c (which the tests compare with HF).
  *
+ * sl_tok_token_bytes gives the same per-token bytes without the memo (it
+ * only reads the tokenizer, so any thread may call it).
+ *
  * Invariants: the memo only grows; it makes decode non-reentrant, which the
  * tokenizer's one-thread-at-a-time rule already covers.  Any other chain
  * (Metaspace, Strip before Fuse, BPEDecoder...) uses the generic path.
@@ -102,8 +105,10 @@ static int replace_into(const tok_dec *d, const char *s, size_t n, tok_buf *out)
     return tok_buf_put(out, s + prev, n - prev);
 }
 
-/* Compute the memo entry of id. */
-static int memo(struct tok_fastdec *f, const sl_tokenizer *t, uint32_t id) {
+/* The bytes id contributes to decoded text, appended to out: Replace steps,
+ * then byte-level unmapping (ByteLevel) or the token string as is (SPM);
+ * *bv: the byte of a <0xXX> byte-fallback token, else -1. */
+static int token_bytes(const struct tok_fastdec *f, const sl_tokenizer *t, uint32_t id, tok_buf *out, int16_t *bv) {
     const char *s = tok_str(t, id);
     size_t n = t->tok_len[id];
     tok_buf a = {0}, b = {0};
@@ -116,8 +121,8 @@ static int memo(struct tok_fastdec *f, const sl_tokenizer *t, uint32_t id) {
         s = b.p;
         n = b.n;
     }
-    size_t off = f->data.n;
-    int16_t bv = -1;
+    size_t off = out->n;
+    *bv = -1;
     if (!rc && f->mode == FAST_BYTELEVEL) {
         size_t k = 0;
         bool ok = true;
@@ -130,26 +135,61 @@ static int memo(struct tok_fastdec *f, const sl_tokenizer *t, uint32_t id) {
                 break;
             }
             char c = (char)by;
-            rc = tok_buf_put(&f->data, &c, 1);
+            rc = tok_buf_put(out, &c, 1);
         }
         if (!rc && !ok) {
-            f->data.n = off;
-            rc = tok_buf_put(&f->data, s, n);
+            out->n = off;
+            rc = tok_buf_put(out, s, n);
         }
     } else if (!rc) {
         int hi, lo;
         if (f->byte_fallback && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && (hi = hexval(s[3])) >= 0 &&
             (lo = hexval(s[4])) >= 0)
-            bv = (int16_t)(hi * 16 + lo);
-        rc = tok_buf_put(&f->data, s, n);
+            *bv = (int16_t)(hi * 16 + lo);
+        rc = tok_buf_put(out, s, n);
     }
     tok_buf_free(&a);
     tok_buf_free(&b);
+    return rc;
+}
+
+/* Compute the memo entry of id. */
+static int memo(struct tok_fastdec *f, const sl_tokenizer *t, uint32_t id) {
+    size_t off = f->data.n;
+    int16_t bv = -1;
+    int rc = token_bytes(f, t, id, &f->data, &bv);
     if (rc) return rc;
     if (f->data.n - off >= UINT32_MAX || f->data.n >= UINT32_MAX) return SL_ENOMEM;
     f->off[id] = (uint32_t)off;
     f->len[id] = (uint32_t)(f->data.n - off);
     f->byteval[id] = bv;
+    return 0;
+}
+
+int sl_tok_token_bytes(const sl_tokenizer *t, uint32_t id, char **bytes, size_t *len, sl_error *err) {
+    *bytes = NULL;
+    *len = 0;
+    if (!t->fast)
+        return sl_errorf(err, SL_EUNSUPPORTED,
+                         "%s: the decoder has no per-token bytes (only ByteLevel and SentencePiece byte-fallback "
+                         "chains do)", t->name);
+    if (id >= t->n_ids || t->tok_len[id] == UINT32_MAX)
+        return sl_errorf(err, SL_EINVAL, "%s: token id %u is not in the vocabulary", t->name, id);
+    tok_buf out = {0};
+    int16_t bv = -1;
+    int rc = token_bytes(t->fast, t, id, &out, &bv);
+    if (!rc && bv >= 0) {
+        out.n = 0;
+        rc = tok_buf_putc(&out, (char)bv);
+    }
+    if (!rc) rc = tok_buf_reserve(&out, 1);
+    if (rc) {
+        tok_buf_free(&out);
+        return sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    out.p[out.n] = 0;
+    *bytes = out.p;
+    *len = out.n;
     return 0;
 }
 

@@ -99,7 +99,7 @@ static void test_openai_errors(void **state) {
     snprintf(b, sizeof b, "{%s,\"tool_choice\":\"required\"}", msgs);
     refused(SRV_OAI_CHAT, b, 400, "tool_choice", "not supported");
     snprintf(b, sizeof b, "{%s,\"response_format\":{\"type\":\"json_schema\"}}", msgs);
-    refused(SRV_OAI_CHAT, b, 400, "response_format", "not supported yet");
+    refused(SRV_OAI_CHAT, b, 400, "response_format", "'response_format.json_schema' is missing");
     refused(SRV_OAI_CHAT, "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", 400, "messages[0]", "role");
     refused(SRV_OAI_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"mood\":1}]}", 400, "messages[0].mood",
             "unknown field");
@@ -151,8 +151,8 @@ static void test_ollama(void **state) {
     srv_params_free(&p);
     refused(SRV_OLLAMA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"options\":{\"warp\":9}}", 400,
             "options.warp", "unknown field");
-    refused(SRV_OLLAMA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"format\":\"json\"}", 400, "format",
-            "not supported yet");
+    refused(SRV_OLLAMA_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"format\":\"xml\"}", 400, "format",
+            "\"json\" or a JSON Schema");
     refused(SRV_OLLAMA_GENERATE, "{\"prompt\":\"x\",\"options\":{\"num_predict\":0}}", 400, "options.num_predict", "-1");
     refused(SRV_OLLAMA_GENERATE, "{\"prompt\":\"x\",\"max_tokens\":3}", 400, "max_tokens", "unknown field");
 }
@@ -182,10 +182,47 @@ static void test_tokenize_show(void **state) {
     assert_string_equal(e.param, "model");
 }
 
+/* response_format / format: compiled grammars; bad schemas name the field and keyword */
+static void test_structured(void **state) {
+    (void)state;
+    srv_params p;
+    const char *m = "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]";
+    char b[1024];
+    snprintf(b, sizeof b, "{%s,\"response_format\":{\"type\":\"json_object\"}}", m);
+    ok(SRV_OAI_CHAT, b, &p);
+    assert_non_null(p.grammar);
+    srv_params_free(&p);
+    ok(SRV_OAI_COMPLETION,
+       "{\"prompt\":\"x\",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\","
+       "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}}}",
+       &p);
+    assert_non_null(p.grammar);
+    srv_params_free(&p);
+    snprintf(b, sizeof b, "{%s,\"format\":{\"type\":\"array\",\"maxItems\":2}}", m);
+    ok(SRV_OLLAMA_CHAT, b, &p);
+    assert_non_null(p.grammar);
+    srv_params_free(&p);
+    snprintf(b, sizeof b, "{%s,\"format\":\"\"}", m);
+    ok(SRV_OLLAMA_CHAT, b, &p);
+    assert_null(p.grammar);
+    srv_params_free(&p);
+    snprintf(b, sizeof b,
+             "{%s,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\","
+             "\"schema\":{\"properties\":{\"a\":{\"type\":\"string\",\"pattern\":\"x\"}}}}}}",
+             m);
+    refused(SRV_OAI_CHAT, b, 400, "response_format.json_schema.schema", "/properties/a: unsupported keyword 'pattern'");
+    snprintf(b, sizeof b, "{%s,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"nom\":1}}}", m);
+    refused(SRV_OAI_CHAT, b, 400, "response_format.json_schema", "unknown field 'response_format.json_schema.nom'");
+    snprintf(b, sizeof b, "{%s,\"response_format\":{\"type\":\"yaml\"}}", m);
+    refused(SRV_OAI_CHAT, b, 400, "response_format", "json_schema");
+    snprintf(b, sizeof b, "{%s,\"format\":{\"type\":\"string\",\"format\":\"date\"}}", m);
+    refused(SRV_OLLAMA_CHAT, b, 400, "format", "unsupported keyword 'format'");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_openai_chat), cmocka_unit_test(test_openai_errors), cmocka_unit_test(test_completions),
-        cmocka_unit_test(test_ollama),      cmocka_unit_test(test_tokenize_show),
+        cmocka_unit_test(test_ollama),      cmocka_unit_test(test_tokenize_show), cmocka_unit_test(test_structured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
