@@ -126,7 +126,7 @@ typedef struct sl_gen_params {
     int max_tokens;               /* >= 0 (0: evaluate the prompt only) */
     const char *const *stops;     /* stop strings (need a tokenizer) */
     int n_stops;
-    bool ignore_eos;
+    bool ignore_eos;              /* EOS ids get -inf before sampling (llama-server's ignore_eos); not with a grammar */
     int top_logprobs;             /* 0..20: alternatives reported per token (logprob of the chosen one is always given) */
     const sl_grammar *grammar;    /* structured output (grammar.h), or NULL: before each token is sampled,
                                      tokens whose bytes the grammar rejects get -inf, EOS too until the

@@ -271,6 +271,9 @@ static int next_token(sl_gen_seq *s, sl_error *err) {
         s->active = false;
         return rc;
     }
+    if (s->p.ignore_eos && !s->gm)   /* as llama-server: EOS never sampled (a grammar decides its own end) */
+        for (int k = 0; k < s->g->n_eos; k++)
+            if (s->g->eos[k] >= 0 && (size_t)s->g->eos[k] < V) s->logits[s->g->eos[k]] = -INFINITY;
     int32_t id = sl_sampler_sample(s->smp, s->logits, s->hist, s->nh);
     if (s->gm && !is_eos(s->g, id) && !sl_grammar_accept_token(s->gm, s->gv, id)) {
         s->active = false;

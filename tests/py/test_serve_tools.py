@@ -428,3 +428,16 @@ def test_bad_tools_name_the_field(srv):
         assert r.status_code == 400, body
         e = r.json()["error"]
         assert e["param"] == param and words in e["message"], (body, e)
+
+
+def test_ignore_eos(srv):
+    """llama-server's `ignore_eos`: the forced model answers T then EOS; with ignore_eos it never samples EOS
+    and runs to max_tokens (bench/serve_bench.py relies on it for equal-length answers)."""
+    cl = srv.openai()
+    msgs = [{"role": "user", "content": "Weather in Paris?"}]
+    r = cl.chat.completions.create(model="forced-hermes", messages=msgs, temperature=0, presence_penalty=1,
+                                   max_tokens=6)
+    assert r.choices[0].finish_reason == "stop" and r.usage.completion_tokens < 6
+    r = cl.chat.completions.create(model="forced-hermes", messages=msgs, temperature=0, presence_penalty=1,
+                                   max_tokens=6, extra_body={"ignore_eos": True})
+    assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 6
