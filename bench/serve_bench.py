@@ -2,7 +2,7 @@
 """Benchmark OpenAI-compatible servers: aggregate generated tokens/s and p50/p99
 time to first token at 1, 8 and 32 concurrent clients, side by side.
 
-Each client sends streamed POST /v1/chat/completions requests one after the
+Each client sends streamed POST /v1/chat/completions (--completions: /v1/completions) requests one after the
 other (stdlib HTTP, a new connection per request); TTFT is the time from
 sending a request to its first content chunk, generated tokens are the
 response's usage.completion_tokens (stream_options.include_usage), else its
@@ -27,6 +27,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -86,10 +87,13 @@ def wait_ready(t, timeout):
     sys.exit(f"serve_bench: {t.name} at {t.url} not ready after {timeout} s")
 
 
-def start(name, cmd, port, log_dir):
+def start(name, cmd, port, log_dir, model=None, env=None):
+    if log_dir:
+        os.makedirs(log_dir, exist_ok=True)
     log = open(os.path.join(log_dir, f"{name}.log"), "w") if log_dir else subprocess.DEVNULL
-    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    return Target(name, f"http://127.0.0.1:{port}", None, p)
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         env={**os.environ, **(env or {})})
+    return Target(name, f"http://127.0.0.1:{port}", model, p)
 
 
 def start_targets(a):
@@ -105,8 +109,13 @@ def start_targets(a):
                         a.log_dir))
     if a.mlx_server:
         port = free_port()
+        # mlx_lm.server answers /v1/models from the Hugging Face cache (an error when the folder does not
+        # exist) and names a local --model by its path
+        cache = os.environ.get("HF_HUB_CACHE") or os.path.join(tempfile.mkdtemp(prefix="serve_bench-"), "hub")
+        os.makedirs(cache, exist_ok=True)
         ts.append(start("mlx_lm.server", shlex.split(a.mlx_server) + ["--model", a.mlx_model, "--host", "127.0.0.1",
-                                                                     "--port", str(port)], port, a.log_dir))
+                                                                     "--port", str(port)], port, a.log_dir,
+                        model=a.mlx_model, env={"HF_HUB_CACHE": cache}))
     for spec in a.url:
         name, _, rest = spec.partition("=")
         if not rest:
@@ -123,7 +132,7 @@ def one_request(t, a, body):
     ttft, chunks, usage_tokens = None, 0, None
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=a.timeout)
     try:
-        c.request("POST", (u.path or "") + "/v1/chat/completions", body=body,
+        c.request("POST", (u.path or "") + ("/v1/completions" if a.completions else "/v1/chat/completions"), body=body,
                   headers={"Content-Type": "application/json", "Authorization": "Bearer " + a.api_key})
         r = c.getresponse()
         if r.status != 200:
@@ -142,7 +151,7 @@ def one_request(t, a, body):
             if ev.get("usage"):
                 usage_tokens = ev["usage"].get("completion_tokens")
             for ch in ev.get("choices") or []:
-                if (ch.get("delta") or {}).get("content"):
+                if (ch.get("delta") or {}).get("content") or ch.get("text"):
                     chunks += 1
                     if ttft is None:
                         ttft = time.perf_counter() - t0
@@ -164,9 +173,19 @@ def percentile(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
+def request_body(t, a, text, max_tokens, **extra):
+    """A chat request, or with --completions a raw-prompt completion (models without a chat template)."""
+    b = {"model": t.model, "max_tokens": max_tokens, "seed": 1, "stream": True, **extra}
+    if a.completions:
+        b["prompt"] = text
+    else:
+        b["messages"] = [{"role": "user", "content": text}]
+    return b
+
+
 def run_round(t, a, conc, n_requests):
-    body = {"model": t.model, "messages": [{"role": "user", "content": a.prompt}], "max_tokens": a.max_tokens,
-            "temperature": a.temperature, "seed": 1, "stream": True, "stream_options": {"include_usage": True}}
+    body = request_body(t, a, a.prompt, a.max_tokens, temperature=a.temperature,
+                        stream_options={"include_usage": True})
     if a.ignore_eos:
         body["ignore_eos"] = True   # same length for every server (silica, llama-server)
     raw = json.dumps(body).encode()
@@ -234,6 +253,8 @@ def main():
     ap.add_argument("--concurrency", default="1,8,32", help="client counts (default 1,8,32)")
     ap.add_argument("--requests", type=int, default=0, help="requests per round (default: 2 per client, at least 4)")
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--completions", action="store_true",
+                    help="POST /v1/completions with the raw prompt (for models without a chat template)")
     ap.add_argument("--prompt", default=DEFAULT_PROMPT)
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--no-ignore-eos", dest="ignore_eos", action="store_false",
@@ -263,8 +284,7 @@ def main():
     try:
         for t in targets:
             wait_ready(t, a.ready_timeout)
-            warm = {"model": t.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
-                    "temperature": 0, "seed": 1, "stream": True}
+            warm = request_body(t, a, "hi", 4, temperature=0)
             if a.ignore_eos:
                 warm["ignore_eos"] = True
             one_request(t, a, json.dumps(warm).encode())   # warm-up: 4 tokens
