@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 #include "silica/runtime.h"
 
@@ -61,10 +62,10 @@ typedef struct sl_serve_opts {
 /* Load the models, listen, serve until sl_serve_stop; then drain the
  * requests in flight and return 0 (or an error: bind failure, model that
  * does not load). */
-int sl_serve_run(const sl_serve_opts *o, sl_error *err);
+SL_API int sl_serve_run(const sl_serve_opts *o, sl_error *err);
 
 /* Ask the running server to drain and stop (async-signal-safe). */
-void sl_serve_stop(void);
+SL_API void sl_serve_stop(void);
 
 #ifdef __cplusplus
 }

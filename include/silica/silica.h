@@ -6,6 +6,7 @@
 
 #define SILICA_VERSION "0.1.0"
 
+#include "silica/api.h"
 #include "silica/checkpoint.h"
 #include "silica/cpu.h"
 #include "silica/dtype.h"
@@ -31,8 +32,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-const char *sl_version(void);
-const char *sl_build_options(void);   /* compiler, build type, sanitizers, SIMD compiled in */
+SL_API const char *sl_version(void);
+SL_API const char *sl_build_options(void);   /* compiler, build type, sanitizers, SIMD compiled in */
 #ifdef __cplusplus
 }
 #endif

@@ -290,7 +290,7 @@ int sl_zip_view(const sl_zip *z, const sl_zip_entry *e, const uint8_t **data, sl
 }
 
 int sl_zip_verify(const sl_zip *z, const sl_zip_entry *e, sl_error *err) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     int rc = sl_zip_view(z, e, &p, err);
     if (rc) return rc;
     uint32_t c = crc_of(p, e->size);
