@@ -122,22 +122,6 @@ SL_API int sl_mlx_quant_bits(const cJSON *config, const char *tensor_name);
 /* A count with 3 significant digits and a unit: "950", "23.1 M", "8.03 B". */
 SL_API void sl_format_count(uint64_t n, char *buf, size_t cap);
 
-/* ---- building a checkpoint (used by the format readers) ---- */
-SL_API sl_checkpoint *sl_checkpoint_new(sl_format fmt, const char *path);
-SL_API int sl_checkpoint_add_file(sl_checkpoint *ck, const char *path, uint32_t *index, sl_error *err);
-SL_API int sl_checkpoint_add_map(sl_checkpoint *ck, sl_mapping *m, sl_error *err);   /* takes ownership */
-SL_API int sl_checkpoint_own(sl_checkpoint *ck, void *ptr, sl_error *err);          /* free()d at close */
-/* Append a tensor; copies name; computes numel/nbytes and, if t->contiguous,
- * row-major strides.  Rejects duplicate names and overflow. */
-SL_API int sl_checkpoint_add_tensor(sl_checkpoint *ck, const sl_tensor *t, sl_error *err);
-
-/* ---- format readers: append into ck (so shards accumulate) ---- */
-SL_API int sl_safetensors_read(sl_checkpoint *ck, const char *path, sl_error *err);
-SL_API int sl_torch_read(sl_checkpoint *ck, const char *path, sl_error *err);     /* zip or legacy */
-SL_API int sl_npy_read(sl_checkpoint *ck, const char *path, sl_error *err);
-SL_API int sl_npz_read(sl_checkpoint *ck, const char *path, sl_error *err);
-SL_API int sl_gguf_read(sl_checkpoint *ck, const char *path, sl_error *err);
-
 /* Git LFS pointer: true if buf looks like a spec-v1 pointer file. */
 SL_API bool sl_lfs_is_pointer(const uint8_t *buf, size_t len);
 

@@ -19,7 +19,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "compare_impl.h"
+#include "compare/compare_impl.h"
 #include "silica/io.h"
 #include "silica/memory.h"
 #include "silica/model.h"

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 
 #define PJ_MAX_DEPTH 256
 

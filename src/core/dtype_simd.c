@@ -10,12 +10,12 @@
  * tests and benchmarks can compare paths in one binary.
  * Invariant: every set yields the scalar converters' bits (test_dtype.c).
  */
-#include "dtype_simd.h"
+#include "core/dtype_simd.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/dtype_kernels.h"
+#include "kernels/dtype_kernels.h"
 #include "silica/cpu.h"
 #include "silica/dtype.h"
 

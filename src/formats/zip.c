@@ -15,7 +15,7 @@
  *  - Entries are written one at a time; sizes are known up front, so only the
  *    CRC is patched (pwrite) into the local header at sl_zipw_end().
  */
-#include "zip.h"
+#include "formats/zip.h"
 
 #include <stdlib.h>
 #include <string.h>

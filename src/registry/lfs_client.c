@@ -24,7 +24,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "reg_http.h"
+#include "registry/reg_http.h"
 #include "silica/lfs.h"
 
 typedef struct remote {

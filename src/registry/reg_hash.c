@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 struct sl_hasher {
     EVP_MD_CTX *sha256;

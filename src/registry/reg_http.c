@@ -18,7 +18,7 @@
 
 #include <curl/curl.h>
 
-#include "reg_http.h"
+#include "registry/reg_http.h"
 
 #define MAX_JSON (64u << 20)
 

@@ -20,7 +20,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 #define SL_HTTP_TRIES 6
 

@@ -37,7 +37,7 @@
 
 #include <curl/curl.h>
 
-#include "reg_http.h"
+#include "registry/reg_http.h"
 
 bool sl_reg_offline_env(void) {
     const char *s = getenv("SILICA_OFFLINE");

@@ -37,7 +37,7 @@
 #include <linux/fs.h>   /* FICLONE */
 #endif
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 char *sl_strdup0(const char *s) { return s ? strdup(s) : NULL; }
 

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "silica/silica.h"
-#include "srv_impl.h"
+#include "serve/srv_impl.h"
 
 #define FINGERPRINT "silica-" SILICA_VERSION
 

@@ -15,7 +15,7 @@
 
 #include "silica/memory.h"
 #include "silica/silica.h"
-#include "srv_impl.h"
+#include "serve/srv_impl.h"
 
 static void reply_json(srv_reply *out, int status, cJSON *j) {
     out->status = status;

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "srv_impl.h"
+#include "serve/srv_impl.h"
 
 typedef struct srv_slot {
     sl_gen_seq *seq;
