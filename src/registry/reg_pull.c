@@ -37,18 +37,9 @@
 
 #include <curl/curl.h>
 
-#include "registry/reg_http.h"
+#include "registry/reg_impl.h"
 
-bool sl_reg_offline_env(void) {
-    const char *s = getenv("SILICA_OFFLINE");
-    if (s && *s && strcmp(s, "0") != 0) return true;
-    const char *names[] = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"};
-    for (int i = 0; i < 2; i++) {
-        s = getenv(names[i]);
-        if (s && (!strcmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") || !strcasecmp(s, "true"))) return true;
-    }
-    return false;
-}
+bool sl_reg_offline_env(void) { return sl_net_offline(); }
 
 typedef struct job {
     char *path;
@@ -319,14 +310,14 @@ static int fetch_one(pull *p, job *j) {
         free(part);
         return rc;
     }
-    sl_dl d = {.headers = p->headers, .what = j->path, .expect_size = j->size, .fd = fd, .git_sha1 = !j->lfs[0],
+    sl_dl d = {.headers = p->headers, .what = j->path, .expect_size = j->size, .fd = fd,
                .progress = on_progress, .progress_ctx = &jc};
-    d.h = sl_hasher_new(d.git_sha1, j->size);
-    if (!d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    reg_dl_hash hs;
+    if (!reg_dl_hash_attach(&d, &hs, !j->lfs[0], j->size)) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc && (uint64_t)st.st_size > j->size && ftruncate(fd, 0) != 0) rc = sl_errorf(err, SL_EIO, "%s: %s", part, strerror(errno));
     if (!rc && (uint64_t)st.st_size <= j->size && st.st_size > 0) {
         /* resume: rehash what is already there */
-        rc = sl_hash_fd(fd, d.h, &d.have, part, err);
+        rc = sl_hash_fd(fd, hs.h, &d.have, part, err);
         on_progress(&jc, d.have);
         pthread_mutex_lock(&p->mu);
         p->fetched -= d.have;
@@ -348,8 +339,8 @@ static int fetch_one(pull *p, job *j) {
                        (unsigned long long)j->size);
     char sha1[41];
     if (!rc) {
-        sl_hasher_final(d.h, j->sha256, sha1);
-        d.h = NULL;
+        sl_hasher_final(hs.h, j->sha256, sha1);
+        hs.h = NULL;
         bool good = j->lfs[0] ? !strcmp(j->sha256, j->lfs) : !strcmp(sha1, j->oid);
         if (!good) {
             rc = sl_errorf(err, SL_EINVAL, "%s: corrupt download: %s %s, expected %s; partial deleted", j->path,
@@ -362,7 +353,7 @@ static int fetch_one(pull *p, job *j) {
         if (reg_blob_exists(r, j->sha256, j->size)) unlink(part);
         else rc = reg_blob_adopt(r, part, j->sha256, err);
     }
-    sl_hasher_free(d.h);
+    sl_hasher_free(hs.h);
     sl_http_resp_free(&d.resp);
     close(fd);
     free(url);
@@ -380,14 +371,14 @@ int reg_pull_blob(sl_reg *r, const char *endpoint, const char *repo, const char 
     int fd = tmp ? open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
     int rc = (!url || !tmp) ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
     if (!rc && fd < 0) rc = sl_errorf(err, SL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    sl_dl d = {.url = url, .headers = headers, .what = url, .expect_size = size, .fd = fd,
-               .h = sl_hasher_new(false, 0)};
-    if (!rc && !d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    sl_dl d = {.url = url, .headers = headers, .what = url, .expect_size = size, .fd = fd};
+    reg_dl_hash hs;
+    if (!reg_dl_hash_attach(&d, &hs, false, 0) && !rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc) rc = sl_http_download(&d, err);
     char got[65] = "";
     if (!rc) {
-        sl_hasher_final(d.h, got, NULL);
-        d.h = NULL;
+        sl_hasher_final(hs.h, got, NULL);
+        hs.h = NULL;
         if (d.have != size || strcmp(got, sha256) != 0)
             rc = sl_errorf(err, SL_EINVAL, "%s: the hub now serves other bytes (sha256 %.12s..., expected %.12s...)", url,
                            got, sha256);
@@ -396,7 +387,7 @@ int reg_pull_blob(sl_reg *r, const char *endpoint, const char *repo, const char 
     if (fd >= 0) close(fd);
     if (!rc) rc = reg_blob_adopt(r, tmp, sha256, err);
     else if (tmp) unlink(tmp);
-    sl_hasher_free(d.h);
+    sl_hasher_free(hs.h);
     sl_http_resp_free(&d.resp);
     free(url);
     free(ep);
