@@ -4,8 +4,6 @@
 #ifndef SILICA_SILICA_H
 #define SILICA_SILICA_H
 
-#define SILICA_VERSION "0.1.0"
-
 #include "silica/api.h"
 #include "silica/checkpoint.h"
 #include "silica/cpu.h"
@@ -27,14 +25,6 @@
 #include "silica/template.h"
 #include "silica/tokenizer.h"
 #include "silica/torch.h"
+#include "silica/version.h"
 #include "silica/writer.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-SL_API const char *sl_version(void);
-SL_API const char *sl_build_options(void);   /* compiler, build type, sanitizers, SIMD compiled in */
-#ifdef __cplusplus
-}
-#endif
 #endif

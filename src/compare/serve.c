@@ -24,7 +24,7 @@
 #include "silica/memory.h"
 #include "silica/model.h"
 #include "silica/runtime.h"
-#include "silica/silica.h"
+#include "silica/version.h"
 
 typedef struct server {
     sl_model *m;

@@ -15,7 +15,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "silica/silica.h"
+#include "silica/version.h"
 #include "serve/srv_impl.h"
 
 #define FINGERPRINT "silica-" SILICA_VERSION
