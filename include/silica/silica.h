@@ -25,6 +25,7 @@
 #include "silica/template.h"
 #include "silica/tokenizer.h"
 #include "silica/torch.h"
+#include "silica/utf8.h"
 #include "silica/version.h"
 #include "silica/writer.h"
 #endif
