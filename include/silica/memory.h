@@ -71,7 +71,7 @@ SL_API uint64_t sl_mem_apple_budget(uint64_t ram_bytes, uint64_t wired_limit_mb)
 SL_API int sl_mem_bandwidth(int threads, uint64_t bytes, double seconds, double *gbps, sl_error *err);
 
 /* The figure `silica doctor --bandwidth` measured, kept for `silica fit`
- * (src/system/bandwidth_saved.c): <home>/bandwidth.json, home NULL = the
+ * (src/estimate/bandwidth_saved.c): <home>/bandwidth.json, home NULL = the
  * store's directory (sl_reg_default_home: $SILICA_HOME, else the cache
  * directory).  A saved figure is returned only on the machine that measured
  * it (same CPU model, logical cores and RAM); false when there is none. */
@@ -110,7 +110,7 @@ SL_API int sl_mem_series_parse(const char *text, size_t len, const char *name, s
                                sl_error *err);
 SL_API int sl_mem_series_load(const char *path, sl_mem_sample **out, size_t *n, sl_error *err);   /* free(*out) */
 
-/* ---- weight mappings of a loaded model (src/system/pin.c) ---- */
+/* ---- weight mappings of a loaded model (src/model/model_pin.c) ---- */
 struct sl_model;
 /* madvise(MADV_WILLNEED) every mapping of m's weights when `prefetch`
  * (readahead starts in the background; MADV_RANDOM and MADV_SEQUENTIAL are
