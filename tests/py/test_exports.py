@@ -17,8 +17,9 @@ INCLUDE = ROOT / "include" / "silica"
 BUILD = SILICA.parent
 
 
-def header_functions(tmp_path):
-    """{name: has SL_API} of every non-static function declared in include/silica/*.h."""
+def header_declarations(tmp_path):
+    """[(header file name, function name, has SL_API)] of every non-static function
+    declared in include/silica/*.h, as clang parses them."""
     tu = tmp_path / "all_headers.c"
     tu.write_text("".join(f'#include "silica/{h.name}"\n' for h in sorted(INCLUDE.glob("*.h"))))
     cflags = subprocess.run(["pkg-config", "--cflags", "libcjson"], capture_output=True, text=True,
@@ -26,9 +27,8 @@ def header_functions(tmp_path):
     r = subprocess.run(["clang", "-Xclang", "-ast-dump=json", "-fsyntax-only", "-std=c11", "-x", "c",
                         "-I", str(ROOT / "include"), *cflags, str(tu)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    ast = json.loads(r.stdout)
-    out, cur = {}, None
-    for node in ast["inner"]:
+    out, cur = [], None
+    for node in json.loads(r.stdout)["inner"]:
         loc = node.get("loc", {})
         # clang writes "file" only when it differs from the previous node's
         f = loc.get("file") or loc.get("spellingLoc", {}).get("file") or loc.get("expansionLoc", {}).get("file")
@@ -39,8 +39,13 @@ def header_functions(tmp_path):
         if node.get("storageClass") == "static" or node.get("isImplicit"):   # io.h's static inline helpers,
             continue                                                        # the builtins they call
         vis = [a for a in node.get("inner", []) if a.get("kind") == "VisibilityAttr"]
-        out[node["name"]] = bool(vis)
+        out.append((Path(cur).name, node["name"], bool(vis)))
     return out
+
+
+def header_functions(tmp_path):
+    """{name: has SL_API} of every non-static function declared in include/silica/*.h."""
+    return {name: marked for _, name, marked in header_declarations(tmp_path)}
 
 
 def library_exports():

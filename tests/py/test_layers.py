@@ -17,10 +17,9 @@ A new cross-layer include or call fails here until the table says so.
 import re
 import subprocess
 from collections import defaultdict
-from pathlib import Path
 
 from conftest import ROOT, SILICA
-from test_exports import INCLUDE
+from test_exports import header_declarations
 
 SRC = ROOT / "src"
 BUILD = SILICA.parent
@@ -104,24 +103,11 @@ def test_calls_follow_the_table():
 def header_owners(tmp_path):
     """{public header name: modules defining its functions} (clang's parse of the
     headers, nm of the objects)."""
-    import json
-    tu = tmp_path / "all_headers.c"
-    tu.write_text("".join(f'#include "silica/{h.name}"\n' for h in sorted(INCLUDE.glob("*.h"))))
-    cflags = subprocess.run(["pkg-config", "--cflags", "libcjson"], capture_output=True, text=True,
-                            check=True).stdout.split()
-    r = subprocess.run(["clang", "-Xclang", "-ast-dump=json", "-fsyntax-only", "-std=c11", "-x", "c",
-                        "-I", str(ROOT / "include"), *cflags, str(tu)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
     owner = symbol_owners(module_objects())
-    out, cur = defaultdict(set), None
-    for node in json.loads(r.stdout)["inner"]:
-        loc = node.get("loc", {})
-        f = loc.get("file") or loc.get("spellingLoc", {}).get("file") or loc.get("expansionLoc", {}).get("file")
-        if f:
-            cur = f
-        if node["kind"] == "FunctionDecl" and cur and Path(cur).resolve().parent == INCLUDE.resolve():
-            if node["name"] in owner:
-                out[Path(cur).name].add(owner[node["name"]])
+    out = defaultdict(set)
+    for header, name, _ in header_declarations(tmp_path):
+        if name in owner:
+            out[header].add(owner[name])
     return out
 
 
