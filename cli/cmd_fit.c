@@ -211,22 +211,29 @@ static void print_speed(const sl_fit_estimate *e, double bw, const char *src, in
            gb);
 }
 
-int cmd_fit(int argc, char **argv) {
-    const char *model = NULL, *profile = NULL;
-    int64_t ctx = 4096;
-    sl_kv_type kv = SL_KV_F16;
-    sl_session_opts kso = {0};   /* the KV options as run/chat take them (gen.c) */
-    uint64_t ram = 0;
-    double bw = 0;
-    bool json = false, all = false, list = false;
-    const char *endpoint = NULL, *revision = NULL, *include[8];
-    size_t n_include = 0;
+/* What `fit` was asked. */
+typedef struct fit_args {
+    const char *model, *profile;
+    int64_t ctx;
+    sl_session_opts kso;   /* the KV options as run/chat take them (gen.c) */
+    uint64_t ram;
+    double bw;
+    bool json, all, list;
+    const char *endpoint, *revision, *include[8];
+    size_t n_include;
+} fit_args;
+
+/* Parse the command line into *o: 0 to go on, else the exit status (*done:
+ * --help was printed or the line was refused). */
+static int parse_fit_args(int argc, char **argv, fit_args *o, bool *done) {
+    *o = (fit_args){.ctx = 4096};
+    *done = true;
     for (int i = 1; i < argc; i++) {
         bool missing = false;
         const char *v;
         if (cli_is_help(argv[i])) { fputs(k_help, stdout); return 0; }
         bool kvm;
-        int krc = cli_kv_opt(argc, argv, &i, "fit", &kso, &kvm);   /* --kv, --kv-bits, --kv-group-size, --max-kv-size */
+        int krc = cli_kv_opt(argc, argv, &i, "fit", &o->kso, &kvm);   /* --kv, --kv-bits, --kv-group-size, --max-kv-size */
         if (krc || kvm) {
             if (krc) return krc;
             continue;
@@ -236,196 +243,211 @@ int cmd_fit(int argc, char **argv) {
             double d = strtod(v, &end);
             if (*end || end == v || !(d >= 1) || d != floor(d) || d > SL_FIT_MAX_CTX)
                 return cli_usage("fit", "--ctx '%s': expected a whole number of tokens in 1..%d", v, SL_FIT_MAX_CTX);
-            ctx = (int64_t)d;
+            o->ctx = (int64_t)d;
         } else if ((v = cli_opt_value(argc, argv, &i, "--ram", &missing))) {
-            if (sl_mem_parse_size(v, &ram)) return cli_usage("fit", "--ram '%s': expected a size such as 16G or 24GB", v);
-            if (ram < SL_GIB || ram > 64ull * 1024 * SL_GIB)
+            if (sl_mem_parse_size(v, &o->ram)) return cli_usage("fit", "--ram '%s': expected a size such as 16G or 24GB", v);
+            if (o->ram < SL_GIB || o->ram > 64ull * 1024 * SL_GIB)
                 return cli_usage("fit", "--ram '%s': impossible budget (expected 1 GiB to 64 TiB)", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--profile", &missing))) {
-            profile = v;
+            o->profile = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--bandwidth", &missing))) {
             char *end;
-            bw = strcmp(v, "measure") == 0 ? -1 : strtod(v, &end);
-            if (bw != -1 && (*end || end == v || !(bw > 0) || bw > 100000))
+            o->bw = strcmp(v, "measure") == 0 ? -1 : strtod(v, &end);
+            if (o->bw != -1 && (*end || end == v || !(o->bw > 0) || o->bw > 100000))
                 return cli_usage("fit", "--bandwidth '%s': expected GB/s, e.g. 100, or 'measure'", v);
         } else if ((v = cli_opt_value(argc, argv, &i, "--endpoint", &missing))) {
             if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
                 return cli_usage("fit", "--endpoint '%s': expected an http:// or https:// URL", v);
-            endpoint = v;
+            o->endpoint = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--revision", &missing))) {
             if (!*v) return cli_usage("fit", "--revision needs a branch, tag or commit");
-            revision = v;
+            o->revision = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--include", &missing))) {
-            if (n_include == 8) return cli_usage("fit", "at most 8 --include patterns");
-            include[n_include++] = v;
+            if (o->n_include == 8) return cli_usage("fit", "at most 8 --include patterns");
+            o->include[o->n_include++] = v;
         } else if (missing) {
             return cli_usage("fit", "%s needs a value", argv[i]);
         } else if (!strcmp(argv[i], "--all-profiles")) {
-            all = true;
+            o->all = true;
         } else if (!strcmp(argv[i], "--json")) {
-            json = true;
+            o->json = true;
         } else if (!strcmp(argv[i], "--list")) {
-            list = true;
+            o->list = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage("fit", "unknown option '%s'", argv[i]);
-        } else if (!model) {
-            model = argv[i];
+        } else if (!o->model) {
+            o->model = argv[i];
         } else {
             return cli_usage("fit", "unexpected argument '%s'", argv[i]);
         }
     }
-    if (list) return list_catalog(json);
-    if (!model) return cli_usage("fit", "missing MODEL");
-    if ((ram != 0) + (profile != NULL) + all > 1)
-        return cli_usage("fit", "--ram, --profile and --all-profiles exclude each other");
-    sl_fit_budget b;
-    char target[160];
-    sl_mem_host host;
-    if (profile || ram) sl_mem_host_probe(&host);
-    if (profile) {
+    *done = false;
+    return 0;
+}
+
+/* The memory budget fit judges against: a Mac profile, --ram, else this
+ * machine's (as the memory guard of run/chat computes it).  0 or the exit status. */
+static int fit_budget(const fit_args *o, sl_fit_budget *b, char *target, size_t cap, sl_mem_host *host) {
+    if (o->profile || o->ram) sl_mem_host_probe(host);
+    if (o->profile) {
         size_t i = 0;
-        while (i < N_PROFILES && strcasecmp(profile, k_profiles[i].name) != 0) i++;
-        if (i == N_PROFILES) return cli_usage("fit", "--profile '%s': expected 8G, 16G, 24G, 32G, 64G or 128G", profile);
-        b = sl_fit_budget_apple(k_profiles[i].gib * SL_GIB, 0);
-        snprintf(target, sizeof target, "%s Mac", k_profiles[i].name);
-    } else if (ram) {
-        if (host.apple) b = sl_fit_budget_apple(ram, 0);
-        else b = (sl_fit_budget){ram, ram, false, false};
-        snprintf(target, sizeof target, "%.1f GiB %s", gib(ram), host.apple ? "Mac" : "machine (CPU)");
+        while (i < N_PROFILES && strcasecmp(o->profile, k_profiles[i].name) != 0) i++;
+        if (i == N_PROFILES)
+            return cli_usage("fit", "--profile '%s': expected 8G, 16G, 24G, 32G, 64G or 128G", o->profile);
+        *b = sl_fit_budget_apple(k_profiles[i].gib * SL_GIB, 0);
+        snprintf(target, cap, "%s Mac", k_profiles[i].name);
+    } else if (o->ram) {
+        if (host->apple) *b = sl_fit_budget_apple(o->ram, 0);
+        else *b = (sl_fit_budget){o->ram, o->ram, false, false};
+        snprintf(target, cap, "%.1f GiB %s", gib(o->ram), host->apple ? "Mac" : "machine (CPU)");
     } else {
-        if (!sl_fit_host_budget(&host, &b, target, sizeof target)) {
+        if (!sl_fit_host_budget(host, b, target, cap)) {
             sl_error e;
             sl_errorf(&e, SL_EIO, "cannot read this machine's memory size; pass --ram SIZE or --profile");
             return cli_fail(&e);
         }
     }
-    const char *bw_src;
-    int64_t bw_when;
-    sl_error berr = {0};
-    if (fit_bandwidth(&bw, profile || all, &bw_src, &bw_when, &berr)) return cli_fail(&berr);
-    bool hub = false;
+    return 0;
+}
+
+/* The model to estimate: a path, a catalog name, a store name, else a hub
+ * repository read before download (*hub, *hub_bytes).  0 or the exit status. */
+static int fit_load(const fit_args *o, sl_fit_model **out, bool *hub, uint64_t *hub_bytes) {
+    const char *model = o->model;
+    *hub = false;
+    *hub_bytes = 0;
     char *local = NULL;   /* a store version's directory */
     if (!sl_path_exists(model)) {   /* not a path: a catalog name, a store name (org/name[@rev]), else the hub */
         char cat[1200];
         snprintf(cat, sizeof cat, "%s/%s.json", sl_fit_catalog_dir(), model);
         if (strchr(model, '/') || !sl_path_exists(cat)) {
-            bool hub_opts = endpoint || revision || n_include;
+            bool hub_opts = o->endpoint || o->revision || o->n_include;
             sl_error e = {0};
             if (sl_reg_looks_like_name(model) && !hub_opts && sl_reg_resolve(model, &local, &e) == 0) model = local;
-            else if (sl_reg_looks_like_name(model)) hub = true;
+            else if (sl_reg_looks_like_name(model)) *hub = true;
             else if (hub_opts) return cli_usage("fit", "--endpoint, --revision and --include need MODEL as org/name");
             else if (cli_resolve_store(&model, NULL)) return 2;
         }
     }
     sl_error err = {0};
-    sl_fit_model *m = NULL;
-    uint64_t hub_bytes = 0;
-    if (hub) {
+    if (*hub) {
         sl_reg_name nm;
         if (sl_reg_parse_name(model, &nm, &err)) return cli_fail(&err);
-        if (nm.tag || (nm.revision && revision)) {
+        if (nm.tag || (nm.revision && o->revision)) {
             sl_reg_name_free(&nm);
             return cli_usage("fit", "'%s': a hub estimate takes org/name[@revision] (a :tag names a store version)", model);
         }
-        sl_fit_remote_opts ro = {.repo = nm.model, .revision = revision ? revision : nm.revision, .endpoint = endpoint,
-                                 .include = include, .n_include = n_include};
-        int hrc = sl_fit_model_remote(&ro, &m, &hub_bytes, &err);
+        sl_fit_remote_opts ro = {.repo = nm.model, .revision = o->revision ? o->revision : nm.revision,
+                                 .endpoint = o->endpoint, .include = o->include, .n_include = o->n_include};
+        int hrc = sl_fit_model_remote(&ro, out, hub_bytes, &err);
         sl_reg_name_free(&nm);
         if (hrc) return cli_fail(&err);
     } else {
-        int lrc = sl_fit_model_load(model, &m, &err);   /* copies the name */
+        int lrc = sl_fit_model_load(model, out, &err);   /* copies the name */
         free(local);
         if (lrc) return cli_fail(&err);
     }
-    if (m->max_ctx > 0 && ctx > m->max_ctx && m->n_notes < SL_FIT_MAX_NOTES)
-        snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "--ctx %lld exceeds the model's max_position_embeddings %lld",
-                 (long long)ctx, (long long)m->max_ctx);
-    if (!b.apple && host.cgroup_note[0] && !ram && !profile && m->n_notes < SL_FIT_MAX_NOTES)
-        snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "%.180s", host.cgroup_note);
+    return 0;
+}
+
+/* Everything fit found, for the two printers. */
+typedef struct fit_report {
+    const fit_args *o;
+    sl_fit_model *m;
+    sl_kv_type kv;
+    const sl_fit_budget *b;
+    const char *target;
+    bool hub;
+    uint64_t hub_bytes;
+    const char *bw_src;
+    int64_t bw_when;
     sl_fit_estimate e;
+    sl_fit_verdict v;
     sl_fit_rec recs[8];
-    size_t nrec = 0;
-    sl_fit_kv fk = sl_fit_kv_for_session(&kso, m);   /* exactly the session's KV cache */
-    kv = fk.type;
-    int rc = sl_fit_estimate_ex(m, ctx, &fk, &e, &err);
-    if (!rc) rc = sl_fit_recommend(m, &b, ctx, kv, recs, 8, &nrec, &err);
+    size_t nrec;
+} fit_report;
+
+/* fit --json.  0 or the exit status. */
+static int print_fit_json(const fit_report *r) {
+    const fit_args *fo = r->o;
+    const sl_fit_model *m = r->m;
+    const sl_fit_estimate e = r->e;
+    sl_error err = {0};
+    int rc = 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", m->name);
+    if (m->repo[0]) cJSON_AddStringToObject(o, "repo", m->repo);
+    cJSON_AddStringToObject(o, "verdict", sl_fit_verdict_name(r->v));
+    cJSON_AddNumberToObject(o, "weights_bytes", (double)e.weights_bytes);
+    cJSON_AddNumberToObject(o, "weights_resident_bytes", (double)e.weights_resident_bytes);
+    cJSON_AddNumberToObject(o, "kv_bytes", (double)e.kv_bytes);
+    cJSON_AddNumberToObject(o, "compute_bytes", (double)e.compute_bytes);
+    cJSON_AddNumberToObject(o, "overhead_bytes", (double)(e.compute_bytes + e.overhead_bytes));
+    cJSON_AddNumberToObject(o, "runtime_overhead_bytes", (double)e.overhead_bytes);
+    cJSON_AddNumberToObject(o, "total_bytes", (double)e.total_bytes);
+    cJSON_AddNumberToObject(o, "budget_bytes", (double)r->b->budget_bytes);
+    cJSON_AddNumberToObject(o, "margin_bytes", (double)sl_fit_margin(r->b));
+    cJSON_AddStringToObject(o, "target", r->target);
+    cJSON_AddNumberToObject(o, "ctx", (double)fo->ctx);
+    cJSON_AddStringToObject(o, "kv", sl_kv_type_name(r->kv));
+    cJSON_AddNumberToObject(o, "params", (double)m->params);
+    cJSON_AddStringToObject(o, "weights", m->weights_desc);
+    cJSON_AddBoolToObject(o, "weights_exact", m->from_headers);
+    if (r->hub) cJSON_AddNumberToObject(o, "hub_bytes_read", (double)r->hub_bytes);
+    cJSON_AddNumberToObject(o, "bytes_per_token", (double)e.read_per_token_bytes);
+    if (fo->bw > 0) {
+        cJSON_AddNumberToObject(o, "tokens_per_s_ceiling", fo->bw * 1e9 / (double)e.read_per_token_bytes);
+        cJSON_AddNumberToObject(o, "bandwidth_gbps", fo->bw);
+        cJSON_AddStringToObject(o, "bandwidth_source", r->bw_src);   /* --bandwidth, measured (doctor), measured now */
+    }
+    cJSON *chips = cJSON_AddObjectToObject(o, "tokens_per_s_ceiling_apple");   /* published chip bandwidths */
+    for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
+        cJSON_AddNumberToObject(chips, k_chips[i].chip, k_chips[i].gbps * 1e9 / (double)e.read_per_token_bytes);
+    cJSON *cfg = cJSON_AddObjectToObject(o, "config");
+    cJSON_AddStringToObject(cfg, "model_type", m->arch);
+    cJSON_AddNumberToObject(cfg, "layers", m->n_layers);
+    cJSON_AddNumberToObject(cfg, "hidden", m->hidden);
+    cJSON_AddNumberToObject(cfg, "heads", m->n_heads);
+    cJSON_AddNumberToObject(cfg, "kv_heads", m->n_kv_heads);
+    cJSON_AddNumberToObject(cfg, "head_dim", m->head_dim);
+    cJSON_AddNumberToObject(cfg, "vocab", m->vocab);
+    cJSON_AddNumberToObject(cfg, "sliding_window", m->sliding_window);
+    cJSON_AddNumberToObject(cfg, "sliding_layers", m->n_sliding_layers);
+    cJSON *pred = cJSON_AddObjectToObject(o, "quantized_weights_bytes");   /* as mlx_lm.convert -q would write */
+    size_t nr;
+    const sl_fit_recipe *rs = sl_fit_recipes(&nr);
+    for (size_t i = 0; i < nr && !rc; i++) {
+        uint64_t w;
+        if (!(rc = sl_fit_predict_weights(m, &rs[i], &w, &err))) cJSON_AddNumberToObject(pred, rs[i].id, (double)w);
+    }
+    cJSON *profiles = cJSON_AddObjectToObject(o, "profiles");
     if (rc) {
-        sl_fit_model_free(m);
+        cJSON_Delete(o);
         return cli_fail(&err);
     }
-    sl_fit_verdict v = sl_fit_judge(&b, e.total_bytes);
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "model", m->name);
-        if (m->repo[0]) cJSON_AddStringToObject(o, "repo", m->repo);
-        cJSON_AddStringToObject(o, "verdict", sl_fit_verdict_name(v));
-        cJSON_AddNumberToObject(o, "weights_bytes", (double)e.weights_bytes);
-        cJSON_AddNumberToObject(o, "weights_resident_bytes", (double)e.weights_resident_bytes);
-        cJSON_AddNumberToObject(o, "kv_bytes", (double)e.kv_bytes);
-        cJSON_AddNumberToObject(o, "compute_bytes", (double)e.compute_bytes);
-        cJSON_AddNumberToObject(o, "overhead_bytes", (double)(e.compute_bytes + e.overhead_bytes));
-        cJSON_AddNumberToObject(o, "runtime_overhead_bytes", (double)e.overhead_bytes);
-        cJSON_AddNumberToObject(o, "total_bytes", (double)e.total_bytes);
-        cJSON_AddNumberToObject(o, "budget_bytes", (double)b.budget_bytes);
-        cJSON_AddNumberToObject(o, "margin_bytes", (double)sl_fit_margin(&b));
-        cJSON_AddStringToObject(o, "target", target);
-        cJSON_AddNumberToObject(o, "ctx", (double)ctx);
-        cJSON_AddStringToObject(o, "kv", sl_kv_type_name(kv));
-        cJSON_AddNumberToObject(o, "params", (double)m->params);
-        cJSON_AddStringToObject(o, "weights", m->weights_desc);
-        cJSON_AddBoolToObject(o, "weights_exact", m->from_headers);
-        if (hub) cJSON_AddNumberToObject(o, "hub_bytes_read", (double)hub_bytes);
-        cJSON_AddNumberToObject(o, "bytes_per_token", (double)e.read_per_token_bytes);
-        if (bw > 0) {
-            cJSON_AddNumberToObject(o, "tokens_per_s_ceiling", bw * 1e9 / (double)e.read_per_token_bytes);
-            cJSON_AddNumberToObject(o, "bandwidth_gbps", bw);
-            cJSON_AddStringToObject(o, "bandwidth_source", bw_src);   /* --bandwidth, measured (doctor), measured now */
-        }
-        cJSON *chips = cJSON_AddObjectToObject(o, "tokens_per_s_ceiling_apple");   /* published chip bandwidths */
-        for (size_t i = 0; i < sizeof k_chips / sizeof k_chips[0]; i++)
-            cJSON_AddNumberToObject(chips, k_chips[i].chip, k_chips[i].gbps * 1e9 / (double)e.read_per_token_bytes);
-        cJSON *cfg = cJSON_AddObjectToObject(o, "config");
-        cJSON_AddStringToObject(cfg, "model_type", m->arch);
-        cJSON_AddNumberToObject(cfg, "layers", m->n_layers);
-        cJSON_AddNumberToObject(cfg, "hidden", m->hidden);
-        cJSON_AddNumberToObject(cfg, "heads", m->n_heads);
-        cJSON_AddNumberToObject(cfg, "kv_heads", m->n_kv_heads);
-        cJSON_AddNumberToObject(cfg, "head_dim", m->head_dim);
-        cJSON_AddNumberToObject(cfg, "vocab", m->vocab);
-        cJSON_AddNumberToObject(cfg, "sliding_window", m->sliding_window);
-        cJSON_AddNumberToObject(cfg, "sliding_layers", m->n_sliding_layers);
-        cJSON *pred = cJSON_AddObjectToObject(o, "quantized_weights_bytes");   /* as mlx_lm.convert -q would write */
-        size_t nr;
-        const sl_fit_recipe *rs = sl_fit_recipes(&nr);
-        for (size_t i = 0; i < nr && !rc; i++) {
-            uint64_t w;
-            if (!(rc = sl_fit_predict_weights(m, &rs[i], &w, &err))) cJSON_AddNumberToObject(pred, rs[i].id, (double)w);
-        }
-        cJSON *profiles = cJSON_AddObjectToObject(o, "profiles");
-        if (rc) {
-            cJSON_Delete(o);
-            sl_fit_model_free(m);
-            return cli_fail(&err);
-        }
-        if ((rc = profile_json(profiles, m, &e, ctx, kv, &err))) {
-            cJSON_Delete(o);
-            sl_fit_model_free(m);
-            return cli_fail(&err);
-        }
-        cJSON *ra = cJSON_AddArrayToObject(o, "recommendations");
-        for (size_t i = 0; i < nrec; i++) cJSON_AddItemToArray(ra, rec_json(&recs[i]));
-        cJSON *na = cJSON_AddArrayToObject(o, "notes");
-        for (int i = 0; i < m->n_notes; i++) cJSON_AddItemToArray(na, cJSON_CreateString(m->notes[i]));
-        cli_print_json(o);
-        sl_fit_model_free(m);
-        return 0;
+    if ((rc = profile_json(profiles, m, &e, fo->ctx, r->kv, &err))) {
+        cJSON_Delete(o);
+        return cli_fail(&err);
     }
+    cJSON *ra = cJSON_AddArrayToObject(o, "recommendations");
+    for (size_t i = 0; i < r->nrec; i++) cJSON_AddItemToArray(ra, rec_json(&r->recs[i]));
+    cJSON *na = cJSON_AddArrayToObject(o, "notes");
+    for (int i = 0; i < m->n_notes; i++) cJSON_AddItemToArray(na, cJSON_CreateString(m->notes[i]));
+    cli_print_json(o);
+    return 0;
+}
+
+/* fit's text report. */
+static void print_fit_text(const fit_report *r) {
+    const fit_args *fo = r->o;
+    const sl_fit_model *m = r->m;
+    const sl_fit_estimate e = r->e;
     printf("model:    %s (%s, %d layers, %d KV heads x %d, vocab %d)\n", m->name, m->arch, m->n_layers, m->n_kv_heads,
            m->head_dim, m->vocab);
-    if (hub) {
+    if (r->hub) {
         char hb[32];
         printf("source:   %s on the hub, before download: %s of config and headers read (`silica pull %s`)\n",
-               m->repo, cli_human_bytes(hub_bytes, hb, 32), m->repo);
+               m->repo, cli_human_bytes(r->hub_bytes, hb, 32), m->repo);
     } else if (m->repo[0]) printf("source:   %s (`silica pull %s` to download)\n", m->repo, m->repo);
     char pc[32];
     sl_format_count(m->params, pc, sizeof pc);   /* logical parameters (quantized weights unpacked) */
@@ -433,33 +455,70 @@ int cmd_fit(int argc, char **argv) {
            m->from_headers ? "exact from tensor headers" : "predicted from the config");
     if (m->n_sliding_layers)
         printf("sliding:  %d of %d layers keep %d positions\n", m->n_sliding_layers, m->n_layers, m->sliding_window);
-    printf("context:  %lld tokens, KV %s\n", (long long)ctx, sl_kv_type_name(kv));
+    printf("context:  %lld tokens, KV %s\n", (long long)fo->ctx, sl_kv_type_name(r->kv));
     char h[5][32];
     /* the lines add up to the total: weights count what becomes resident */
     printf("  weights     %12s", cli_human_bytes(e.weights_resident_bytes, h[0], 32));
     if (e.weights_resident_bytes < e.weights_bytes)
         printf("  resident (%s mapped; of an untied embedding only the rows of %lld tokens)",
-               cli_human_bytes(e.weights_bytes, h[1], 32), (long long)ctx);
+               cli_human_bytes(e.weights_bytes, h[1], 32), (long long)fo->ctx);
     printf("\n  KV cache    %12s\n  compute     %12s\n  overhead    %12s\n  total       %12s  = the lines above\n",
            cli_human_bytes(e.kv_bytes, h[1], 32), cli_human_bytes(e.compute_bytes, h[2], 32),
            cli_human_bytes(e.overhead_bytes, h[3], 32), cli_human_bytes(e.total_bytes, h[4], 32));
-    if (!all) {
-        printf("budget:   %s: %.2f GiB%s, margin %.2f GiB\n", target, gib(b.budget_bytes),
-               b.apple ? " GPU working set" : "", gib(sl_fit_margin(&b)));
-        printf("verdict:  %s\n", sl_fit_verdict_name(v));
+    if (!fo->all) {
+        printf("budget:   %s: %.2f GiB%s, margin %.2f GiB\n", r->target, gib(r->b->budget_bytes),
+               r->b->apple ? " GPU working set" : "", gib(sl_fit_margin(r->b)));
+        printf("verdict:  %s\n", sl_fit_verdict_name(r->v));
     }
-    print_speed(&e, bw, bw_src, bw_when, profile || all);
+    print_speed(&e, fo->bw, r->bw_src, r->bw_when, fo->profile || fo->all);
     for (int i = 0; i < m->n_notes; i++) printf("note:     %s\n", m->notes[i]);
-    if (all) print_table(m, &e, ctx, kv);
-    else if (nrec) {
+    if (fo->all) print_table(m, &e, fo->ctx, r->kv);
+    else if (r->nrec) {
         printf("\nto make it fit:\n");
-        for (size_t i = 0; i < nrec; i++) {
-            printf("  %zu. %s: total %.2f GiB (%s)", i + 1, recs[i].what, gib(recs[i].total_bytes),
-                   sl_fit_verdict_name(recs[i].verdict));
-            if (recs[i].kind == SL_REC_QUANT) printf(", weights %.2f GiB", gib(recs[i].weights_bytes));
-            printf("\n     quality: %s\n     $ %s\n", recs[i].quality, recs[i].command);
+        for (size_t i = 0; i < r->nrec; i++) {
+            printf("  %zu. %s: total %.2f GiB (%s)", i + 1, r->recs[i].what, gib(r->recs[i].total_bytes),
+                   sl_fit_verdict_name(r->recs[i].verdict));
+            if (r->recs[i].kind == SL_REC_QUANT) printf(", weights %.2f GiB", gib(r->recs[i].weights_bytes));
+            printf("\n     quality: %s\n     $ %s\n", r->recs[i].quality, r->recs[i].command);
         }
     }
+}
+
+int cmd_fit(int argc, char **argv) {
+    fit_args o;
+    bool done;
+    int rc = parse_fit_args(argc, argv, &o, &done);
+    if (done) return rc;
+    if (o.list) return list_catalog(o.json);
+    if (!o.model) return cli_usage("fit", "missing MODEL");
+    if ((o.ram != 0) + (o.profile != NULL) + o.all > 1)
+        return cli_usage("fit", "--ram, --profile and --all-profiles exclude each other");
+    sl_fit_budget b;
+    char target[160];
+    sl_mem_host host;
+    if ((rc = fit_budget(&o, &b, target, sizeof target, &host))) return rc;
+    fit_report r = {.o = &o, .b = &b, .target = target};
+    sl_error berr = {0};
+    if (fit_bandwidth(&o.bw, o.profile || o.all, &r.bw_src, &r.bw_when, &berr)) return cli_fail(&berr);
+    if ((rc = fit_load(&o, &r.m, &r.hub, &r.hub_bytes))) return rc;
+    sl_fit_model *m = r.m;
+    if (m->max_ctx > 0 && o.ctx > m->max_ctx && m->n_notes < SL_FIT_MAX_NOTES)
+        snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "--ctx %lld exceeds the model's max_position_embeddings %lld",
+                 (long long)o.ctx, (long long)m->max_ctx);
+    if (!b.apple && host.cgroup_note[0] && !o.ram && !o.profile && m->n_notes < SL_FIT_MAX_NOTES)
+        snprintf(m->notes[m->n_notes++], sizeof m->notes[0], "%.180s", host.cgroup_note);
+    sl_error err = {0};
+    sl_fit_kv fk = sl_fit_kv_for_session(&o.kso, m);   /* exactly the session's KV cache */
+    r.kv = fk.type;
+    rc = sl_fit_estimate_ex(m, o.ctx, &fk, &r.e, &err);
+    if (!rc) rc = sl_fit_recommend(m, &b, o.ctx, r.kv, r.recs, 8, &r.nrec, &err);
+    if (rc) {
+        sl_fit_model_free(m);
+        return cli_fail(&err);
+    }
+    r.v = sl_fit_judge(&b, r.e.total_bytes);
+    if (o.json) rc = print_fit_json(&r);
+    else print_fit_text(&r);
     sl_fit_model_free(m);
-    return 0;
+    return rc;
 }

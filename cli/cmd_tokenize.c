@@ -79,73 +79,20 @@ static void put_ids_json(FILE *f, const sl_tok_ids *ids, const sl_tok_strs *strs
 
 /* Decode one JSON string literal s[0..n) (surrounding whitespace allowed)
  * into malloc'd bytes; lone surrogates become U+FFFD.  Returns 0 or -1. */
-static int hex4(const char *p, unsigned *v) {
-    *v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = p[k];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 0;
-}
-
-static int put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 static int json_string(const char *s, size_t n, char **out, size_t *olen) {
     size_t i = 0;
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++;
     while (n > i && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) n--;
-    if (n - i < 2 || s[i] != '"' || s[n - 1] != '"') return -1;
-    char *o = malloc(n + 1);
-    if (!o) return -1;
-    size_t k = 0;
-    for (i++; i < n - 1; i++) {
-        char c = s[i];
-        if (c == '"' || (unsigned char)c < 0x20) goto bad;
-        if (c != '\\') { o[k++] = c; continue; }
-        if (++i >= n - 1) goto bad;
-        switch (s[i]) {
-        case '"': o[k++] = '"'; break;
-        case '\\': o[k++] = '\\'; break;
-        case '/': o[k++] = '/'; break;
-        case 'b': o[k++] = '\b'; break;
-        case 'f': o[k++] = '\f'; break;
-        case 'n': o[k++] = '\n'; break;
-        case 'r': o[k++] = '\r'; break;
-        case 't': o[k++] = '\t'; break;
-        case 'u': {
-            unsigned v, w;
-            if (i + 4 >= n - 1 || hex4(s + i + 1, &v)) goto bad;
-            i += 4;
-            if (v >= 0xD800 && v < 0xDC00 && i + 6 < n - 1 && s[i + 1] == '\\' && s[i + 2] == 'u' && !hex4(s + i + 3, &w) &&
-                w >= 0xDC00 && w < 0xE000) {
-                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
-                i += 6;
-            } else if (v >= 0xD800 && v < 0xE000) v = 0xFFFD;
-            k += (size_t)put_utf8(o + k, v); /* \uXXXX is 6 bytes in, at most 4 out */
-            break;
-        }
-        default: goto bad;
-        }
+    char *o = NULL;
+    size_t k = 0, cap = 0;
+    const char *stop, *why;
+    if (sl_json_string_decode(s + i, s + n, SL_JSON_SURROGATE_FFFD, false, &o, &k, &cap, &stop, &why) || stop != s + n) {
+        free(o);
+        return -1;
     }
-    o[k] = 0;
     *out = o;
     *olen = k;
     return 0;
-bad:
-    free(o);
-    return -1;
 }
 
 static double clock_ms(clockid_t id) {

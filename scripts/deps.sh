@@ -58,7 +58,7 @@ deps_apt() {
         apt_install_missing "${base[@]}"
         return
     fi
-    local full=("${base[@]}" clang python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
+    local full=("${base[@]}" clang clang-tidy python3 python3-venv python3-pip nginx-light git-lfs git shellcheck)
     # the GPU engine's tests run on Mesa's lavapipe (a CPU Vulkan driver); vulkaninfo for diagnosis
     full+=(mesa-vulkan-drivers vulkan-tools)
     # the web chat of `silica serve` in a real browser (tests/py/test_serve_web.py, Selenium)

@@ -4,6 +4,7 @@
 #   deps          scripts/deps.sh (build tools, clang, cross toolchain, venv)
 #   build         Release build with gcc, -Werror                 -> build/
 #   ctest         unit tests (cmocka)
+#   tidy          clang-tidy over src/ and cli/ with .clang-tidy's checks (any finding fails)
 #   pytest        tests/py against build/silica (real peers: numpy, safetensors,
 #                 gguf, mlx, ml_dtypes)
 #   build-asan    Debug + ASan + UBSan build with clang, -Werror  -> build-asan/
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --no-deps) run_deps=0 ;;
     --only) only=",$2,"; shift ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -118,6 +119,20 @@ s_pytest() {
     SILICA_BIN=$ROOT/build/silica run_pytest pytest tests/py
 }
 
+s_tidy() {
+    needs build || return 1
+    command -v clang-tidy >/dev/null || { missing clang-tidy; return; }
+    [ -f build/compile_commands.json ] || { echo "no build/compile_commands.json"; return 1; }
+    # the sources this build compiled (the Vulkan files only when the GPU engine is built)
+    local files
+    files=$(git ls-files 'src/*.c' 'cli/*.c' | while read -r f; do
+        grep -q "\"file\": \"$ROOT/$f\"" build/compile_commands.json && echo "$f"; done)
+    [ -n "$files" ] || { echo "no sources found in build/compile_commands.json"; return 1; }
+    echo "$files" | xargs -P "$JOBS" -n 8 clang-tidy -p build --quiet 2>&1 | grep -v ' warnings\? generated\.$' |
+        tee "$LOGDIR/tidy.log"
+    [ "${PIPESTATUS[1]}" -eq 0 ]
+}
+
 s_build_asan() {
     command -v clang >/dev/null || { missing clang; return; }
     configure_build build-asan clang -DCMAKE_BUILD_TYPE=Debug -DSILICA_SANITIZE=ON -DSILICA_TESTS=ON
@@ -177,6 +192,7 @@ s_fuzz() {
 [ "$run_deps" -eq 1 ] && stage deps s_deps
 stage build s_build
 stage ctest s_ctest
+stage tidy s_tidy
 stage pytest s_pytest
 stage build-asan s_build_asan
 stage ctest-asan s_ctest_asan

@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/api.h"
 #include "silica/dtype.h"
 #include "silica/error.h"
 #include "silica/io.h"
@@ -39,7 +40,7 @@ typedef enum sl_format {
     SL_FMT_GGUF
 } sl_format;
 
-const char *sl_format_name(sl_format f);   /* "safetensors", "torch", "torch-legacy", "npy", "npz", "gguf" */
+SL_API const char *sl_format_name(sl_format f);   /* "safetensors", "torch", "torch-legacy", "npy", "npz", "gguf" */
 
 typedef struct sl_tensor {
     char *name;
@@ -77,8 +78,8 @@ typedef struct sl_checkpoint {
 /* Open a file or a model directory, detecting the format from magic bytes.
  * Directories: sharded safetensors / pytorch_model.bin with index.json, single
  * files, or an mlx-lm folder; config.json is loaded when present. */
-int sl_checkpoint_open(const char *path, sl_checkpoint **out, sl_error *err);
-void sl_checkpoint_close(sl_checkpoint *ck);
+SL_API int sl_checkpoint_open(const char *path, sl_checkpoint **out, sl_error *err);
+SL_API void sl_checkpoint_close(sl_checkpoint *ck);
 
 /* The GGUF file a model path stands for, for reading its metadata (the
  * tokenizer, the chat template): a GGUF file itself (for a part of a
@@ -86,22 +87,23 @@ void sl_checkpoint_close(sl_checkpoint *ck);
  * GGUF model of a directory whose weights are GGUF.  *gguf is malloc'd, or
  * NULL (and 0 returned) when the path is not a GGUF model.  A directory with
  * several GGUF models, or a split set with a part missing, is an error. */
-int sl_checkpoint_gguf_path(const char *path, char **gguf, sl_error *err);
+SL_API int sl_checkpoint_gguf_path(const char *path, char **gguf, sl_error *err);
 
 /* Detect a file's format from its first bytes (and name as a tie-break). */
-sl_format sl_detect_format(const char *path, sl_error *err);
+SL_API sl_format sl_detect_format(const char *path, sl_error *err);
 
-const sl_tensor *sl_checkpoint_find(const sl_checkpoint *ck, const char *name);
-uint64_t sl_tensor_numel(const sl_tensor *t);
+SL_API const sl_tensor *sl_checkpoint_find(const sl_checkpoint *ck, const char *name);
+SL_API uint64_t sl_tensor_numel(const sl_tensor *t);
 
 /* Copy elements [first, first+count) of t (logical row-major order, honouring
  * strides and byte order) into dst converted to dst_dtype.  Packed/quant
  * dtypes: only as themselves (dst_dtype == t->dtype) and contiguous. */
-int sl_tensor_read(const sl_tensor *t, uint64_t first, uint64_t count, sl_dtype dst_dtype, void *dst, sl_error *err);
+SL_API int sl_tensor_read(const sl_tensor *t, uint64_t first, uint64_t count, sl_dtype dst_dtype, void *dst,
+                          sl_error *err);
 
 /* Tell the OS the tensor's source pages are no longer needed (keeps RSS
  * bounded while streaming a large checkpoint). */
-void sl_checkpoint_release(const sl_checkpoint *ck, const sl_tensor *t);
+SL_API void sl_checkpoint_release(const sl_checkpoint *ck, const sl_tensor *t);
 
 /* ---- logical parameters (src/core/params.c) ---- */
 /* Numbers the unquantized model holds, counted as mlx-lm's
@@ -111,33 +113,17 @@ void sl_checkpoint_release(const sl_checkpoint *ck, const sl_tensor *t);
  * shape is logical), counts its elements.  *bits (may be NULL): the bits used
  * for an MLX quantized weight, else 0; *assumed (may be NULL): true when
  * config.json gave no bits and 4 was assumed. */
-uint64_t sl_tensor_params(const sl_checkpoint *ck, const sl_tensor *t, int *bits, bool *assumed);
-uint64_t sl_checkpoint_params(const sl_checkpoint *ck);
+SL_API uint64_t sl_tensor_params(const sl_checkpoint *ck, const sl_tensor *t, int *bits, bool *assumed);
+SL_API uint64_t sl_checkpoint_params(const sl_checkpoint *ck);
 /* Bits config.json's "quantization" (or "quantization_config") gives the
  * module of tensor_name: its per-module {"bits"} object, else the top-level
  * "bits"; 0 when it says nothing. */
-int sl_mlx_quant_bits(const cJSON *config, const char *tensor_name);
+SL_API int sl_mlx_quant_bits(const cJSON *config, const char *tensor_name);
 /* A count with 3 significant digits and a unit: "950", "23.1 M", "8.03 B". */
-void sl_format_count(uint64_t n, char *buf, size_t cap);
-
-/* ---- building a checkpoint (used by the format readers) ---- */
-sl_checkpoint *sl_checkpoint_new(sl_format fmt, const char *path);
-int sl_checkpoint_add_file(sl_checkpoint *ck, const char *path, uint32_t *index, sl_error *err);
-int sl_checkpoint_add_map(sl_checkpoint *ck, sl_mapping *m, sl_error *err);   /* takes ownership */
-int sl_checkpoint_own(sl_checkpoint *ck, void *ptr, sl_error *err);          /* free()d at close */
-/* Append a tensor; copies name; computes numel/nbytes and, if t->contiguous,
- * row-major strides.  Rejects duplicate names and overflow. */
-int sl_checkpoint_add_tensor(sl_checkpoint *ck, const sl_tensor *t, sl_error *err);
-
-/* ---- format readers: append into ck (so shards accumulate) ---- */
-int sl_safetensors_read(sl_checkpoint *ck, const char *path, sl_error *err);
-int sl_torch_read(sl_checkpoint *ck, const char *path, sl_error *err);     /* zip or legacy */
-int sl_npy_read(sl_checkpoint *ck, const char *path, sl_error *err);
-int sl_npz_read(sl_checkpoint *ck, const char *path, sl_error *err);
-int sl_gguf_read(sl_checkpoint *ck, const char *path, sl_error *err);
+SL_API void sl_format_count(uint64_t n, char *buf, size_t cap);
 
 /* Git LFS pointer: true if buf looks like a spec-v1 pointer file. */
-bool sl_lfs_is_pointer(const uint8_t *buf, size_t len);
+SL_API bool sl_lfs_is_pointer(const uint8_t *buf, size_t len);
 
 #ifdef __cplusplus
 }

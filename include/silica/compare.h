@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -37,19 +38,19 @@ extern "C" {
 /* ---- statistics ---- */
 
 /* log softmax of logits[V] into out[V] (double); returns the log-sum-exp. */
-double sl_cmp_log_softmax(const float *logits, int V, double *out);
+SL_API double sl_cmp_log_softmax(const float *logits, int V, double *out);
 /* numpy.percentile(v, q) with linear interpolation (v is not modified). */
-double sl_cmp_percentile(const double *v, size_t n, double q);
+SL_API double sl_cmp_percentile(const double *v, size_t n, double q);
 /* Length of the common prefix of a and b. */
-int sl_cmp_common_prefix(const int32_t *a, int na, const int32_t *b, int nb);
+SL_API int sl_cmp_common_prefix(const int32_t *a, int na, const int32_t *b, int nb);
 
 typedef struct sl_cmp_acc sl_cmp_acc;   /* per-position statistics of one (model, engine) */
-int sl_cmp_acc_new(sl_cmp_acc **out, sl_error *err);
-void sl_cmp_acc_free(sl_cmp_acc *a);
+SL_API int sl_cmp_acc_new(sl_cmp_acc **out, sl_error *err);
+SL_API void sl_cmp_acc_free(sl_cmp_acc *a);
 /* One window of n positions: ref and cand logits [n x V]; ids[0..n) are the
  * window's inputs, so ids[k + 1] is the target of position k (n - 1 targets). */
-int sl_cmp_acc_add(sl_cmp_acc *a, const float *ref, const float *cand, const int32_t *ids, int n, int V,
-                   sl_error *err);
+SL_API int sl_cmp_acc_add(sl_cmp_acc *a, const float *ref, const float *cand, const int32_t *ids, int n, int V,
+                          sl_error *err);
 
 typedef struct sl_cmp_stats {
     double kld_mean, kld_p99, kld_max;
@@ -57,30 +58,30 @@ typedef struct sl_cmp_stats {
     double ppl, ppl_ref;  /* candidate's and reference's perplexity */
     int64_t positions, targets;
 } sl_cmp_stats;
-void sl_cmp_acc_stats(const sl_cmp_acc *a, sl_cmp_stats *out);
+SL_API void sl_cmp_acc_stats(const sl_cmp_acc *a, sl_cmp_stats *out);
 /* The per-position KL divergences in order (windows concatenated). */
-const double *sl_cmp_acc_klds(const sl_cmp_acc *a, size_t *n);
+SL_API const double *sl_cmp_acc_klds(const sl_cmp_acc *a, size_t *n);
 
 /* ---- engines ---- */
 
 /* Where adapters live: $SILICA_ADAPTERS, else <exe dir>/../share/silica/adapters,
  * else the source tree's part8/adapters.  NULL if none exists. */
-const char *sl_cmp_adapter_dir(void);
+SL_API const char *sl_cmp_adapter_dir(void);
 /* "silica", or NAME with an adapter NAME_adapter.py ('.' -> '_') in the adapter dir. */
-bool sl_cmp_engine_known(const char *name);
+SL_API bool sl_cmp_engine_known(const char *name);
 
 typedef struct sl_cmp_engine sl_cmp_engine;
 /* Start an engine process (silica: a fork running sl_cmp_serve; others:
  * $SILICA_PYTHON, else python3, running the adapter) and read its hello.
  * An engine whose framework is missing fails with SL_EUNSUPPORTED and
  * "not installed: ..." */
-int sl_cmp_engine_start(const char *name, sl_cmp_engine **out, sl_error *err);
-const char *sl_cmp_engine_name(const sl_cmp_engine *e);
-const char *sl_cmp_engine_version(const sl_cmp_engine *e);
+SL_API int sl_cmp_engine_start(const char *name, sl_cmp_engine **out, sl_error *err);
+SL_API const char *sl_cmp_engine_name(const sl_cmp_engine *e);
+SL_API const char *sl_cmp_engine_version(const sl_cmp_engine *e);
 /* Whether the engine reads models of this format ("hf", "mlx", "gguf"). */
-bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format);
+SL_API bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format);
 /* Load a model (replacing the previous one); n_ctx: positions a request may span. */
-int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, sl_error *err);
+SL_API int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, sl_error *err);
 
 typedef struct sl_cmp_result {
     float *logits;        /* [n x vocab] */
@@ -90,18 +91,18 @@ typedef struct sl_cmp_result {
     double prompt_s, ttft_s, gen_s;   /* ids evaluated; start -> first generated id; first -> last */
     uint64_t peak_rss;    /* the engine process's peak RSS so far */
 } sl_cmp_result;
-int sl_cmp_engine_eval(sl_cmp_engine *e, const int32_t *ids, int n, int max_tokens, sl_cmp_result *r,
-                       sl_error *err);
-void sl_cmp_result_free(sl_cmp_result *r);
-void sl_cmp_engine_close(sl_cmp_engine *e);   /* quit, wait; NULL ok */
+SL_API int sl_cmp_engine_eval(sl_cmp_engine *e, const int32_t *ids, int n, int max_tokens, sl_cmp_result *r,
+                              sl_error *err);
+SL_API void sl_cmp_result_free(sl_cmp_result *r);
+SL_API void sl_cmp_engine_close(sl_cmp_engine *e);   /* quit, wait; NULL ok */
 
 /* silica's engine side of the protocol: answer requests from in on out until
  * EOF or {"op": "quit"}.  Returns 0, or 2 when out could not be written. */
-int sl_cmp_serve(FILE *in, FILE *out);
+SL_API int sl_cmp_serve(FILE *in, FILE *out);
 
 /* "hf", "mlx" or "gguf" (a .gguf file / GGUF magic; a directory whose
  * config.json has "quantization"; anything else). */
-const char *sl_cmp_model_format(const char *path);
+SL_API const char *sl_cmp_model_format(const char *path);
 
 /* ---- a comparison ---- */
 
@@ -158,12 +159,12 @@ typedef struct sl_cmp_report {
 
 /* Run the comparison.  Errors: the reference engine failing on REF, bad
  * options, or SL_EINTR; failures of other (model, engine) pairs are rows. */
-int sl_cmp_run(const sl_cmp_opts *o, sl_cmp_report **out, sl_error *err);
-void sl_cmp_report_free(sl_cmp_report *r);
+SL_API int sl_cmp_run(const sl_cmp_opts *o, sl_cmp_report **out, sl_error *err);
+SL_API void sl_cmp_report_free(sl_cmp_report *r);
 
 /* Size on disk (a file, or the regular files of a directory) and bits per
  * weight (weight bytes * 8 / logical parameters, from tensor headers; 0 when unknown). */
-void sl_cmp_model_size(const char *path, uint64_t *file_bytes, double *bits_per_weight);
+SL_API void sl_cmp_model_size(const char *path, uint64_t *file_bytes, double *bits_per_weight);
 
 /* ---- candidates made from the reference (src/compare/recipe.c) ---- */
 
@@ -172,24 +173,24 @@ void sl_cmp_model_size(const char *path, uint64_t *file_bytes, double *bits_per_
  * group 64), "mxfp4", "mxfp8", "nvfp4", "mixed_2_6", "mixed_3_4",
  * "mixed_3_6", "mixed_4_6"; GGUF "Q8_0", "Q6_K", "Q4_K", "Q4_1", "Q4_0",
  * "F16", "F32".  *gguf (may be NULL) tells which family. */
-bool sl_cmp_recipe_known(const char *spec, bool *gguf);
-const char *sl_cmp_recipes_supported(void);   /* the list above, comma-separated */
+SL_API bool sl_cmp_recipe_known(const char *spec, bool *gguf);
+SL_API const char *sl_cmp_recipes_supported(void);   /* the list above, comma-separated */
 /* Quantize src with spec into dir/<basename(src)>-<spec>[.gguf]; *out gets
  * that path (malloc'd).  bits_per_weight (may be NULL) from the writer. */
-int sl_cmp_make_candidate(const char *src, const char *spec, const char *dir, char **out, double *bits_per_weight,
-                          sl_error *err);
+SL_API int sl_cmp_make_candidate(const char *src, const char *spec, const char *dir, char **out,
+                                 double *bits_per_weight, sl_error *err);
 
 /* ---- reports (src/compare/report.c) ---- */
 
 /* {"reference": {...}, "rows": [{"model", "engine", "kld_mean", ...}]} */
 struct cJSON;
-struct cJSON *sl_cmp_report_json(const sl_cmp_report *r);
-void sl_cmp_report_table(const sl_cmp_report *r, FILE *f);
+SL_API struct cJSON *sl_cmp_report_json(const sl_cmp_report *r);
+SL_API void sl_cmp_report_table(const sl_cmp_report *r, FILE *f);
 /* The main chart (KLD vs bits per weight), a standalone SVG document. */
-int sl_cmp_report_svg(const sl_cmp_report *r, const char *path, sl_error *err);
+SL_API int sl_cmp_report_svg(const sl_cmp_report *r, const char *path, sl_error *err);
 /* A self-contained HTML page: table + inline SVG charts (KLD vs size,
  * speed vs memory, per-position KLD); no script. */
-int sl_cmp_report_html(const sl_cmp_report *r, const char *path, sl_error *err);
+SL_API int sl_cmp_report_html(const sl_cmp_report *r, const char *path, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/checkpoint.h"
 #include "silica/quant.h"
 
@@ -102,20 +103,20 @@ typedef struct sl_convert_stats {
     size_t n_fallbacks;
 } sl_convert_stats;
 
-void sl_convert_stats_free(sl_convert_stats *st);
+SL_API void sl_convert_stats_free(sl_convert_stats *st);
 
 /* Parse "safetensors" | "torch" | "pt" | "npz" | "gguf" (INVALID/UNKNOWN when unknown).
  * ("mlx" and "hf" are layouts: the CLI maps them to SAFETENSORS + SL_LAYOUT_*.) */
-sl_format sl_format_from_name(const char *name);
+SL_API sl_format sl_format_from_name(const char *name);
 /* Parse "f32" | "f16" | "bf16" (also "float32", "float16", "bfloat16"). */
-sl_dtype sl_dtype_from_user(const char *name);
+SL_API sl_dtype sl_dtype_from_user(const char *name);
 
 /* A model directory whose config.json has mlx-lm's "quantization". */
-bool sl_convert_dir_is_quantized(const char *dir);
+SL_API bool sl_convert_dir_is_quantized(const char *dir);
 
 /* SRC: a file or a model directory; DST: a file (when SRC is a file) or a directory. */
-int sl_convert_path(const char *src, const char *dst, const sl_convert_opts *opts, sl_convert_stats *stats,
-                    sl_error *err);
+SL_API int sl_convert_path(const char *src, const char *dst, const sl_convert_opts *opts, sl_convert_stats *stats,
+                           sl_error *err);
 
 #ifdef __cplusplus
 }

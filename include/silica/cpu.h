@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "silica/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,7 +26,7 @@ typedef struct sl_cpu_features {
 } sl_cpu_features;
 
 /* Probed on first call, cached; thread-safe after the first call returns. */
-const sl_cpu_features *sl_cpu(void);
+SL_API const sl_cpu_features *sl_cpu(void);
 
 typedef struct sl_mem_info {
     uint64_t total_bytes;
@@ -33,7 +35,7 @@ typedef struct sl_mem_info {
     uint64_t swap_free_bytes;
 } sl_mem_info;
 
-int sl_mem_probe(sl_mem_info *m);
+SL_API int sl_mem_probe(sl_mem_info *m);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -52,42 +54,42 @@ typedef struct sl_dtype_info {
     bool is_quant;          /* GGUF quantized block type */
 } sl_dtype_info;
 
-const sl_dtype_info *sl_dtype_get(sl_dtype t);        /* NULL for invalid */
-const char *sl_dtype_name(sl_dtype t);                 /* "?" for invalid */
-sl_dtype sl_dtype_from_name(const char *name);         /* exact, case-sensitive; INVALID if unknown */
+SL_API const sl_dtype_info *sl_dtype_get(sl_dtype t);        /* NULL for invalid */
+SL_API const char *sl_dtype_name(sl_dtype t);                 /* "?" for invalid */
+SL_API sl_dtype sl_dtype_from_name(const char *name);         /* exact, case-sensitive; INVALID if unknown */
 
 /* Bytes for `numel` elements; false on overflow or when numel is not a whole
  * number of blocks (e.g. an odd count of F4). */
-bool sl_dtype_nbytes(sl_dtype t, uint64_t numel, uint64_t *out);
+SL_API bool sl_dtype_nbytes(sl_dtype t, uint64_t numel, uint64_t *out);
 
 /* Size of one element in bytes for byte-addressable dtypes, 0 for packed. */
-size_t sl_dtype_size(sl_dtype t);
+SL_API size_t sl_dtype_size(sl_dtype t);
 
 /* ---- scalar conversions (round-to-nearest-even, NaN/Inf/subnormals kept) ---- */
-float sl_f16_to_f32(uint16_t h);
-uint16_t sl_f32_to_f16(float f);
-float sl_bf16_to_f32(uint16_t b);
-uint16_t sl_f32_to_bf16(float f);
-uint16_t sl_f64_to_f16(double v);     /* single rounding, no f32 double-rounding */
-uint16_t sl_f64_to_bf16(double v);
-float sl_f8_e4m3_to_f32(uint8_t v);
-float sl_f8_e5m2_to_f32(uint8_t v);
-float sl_f8_e8m0_to_f32(uint8_t v);
-float sl_f4_e2m1_to_f32(uint8_t nibble);
+SL_API float sl_f16_to_f32(uint16_t h);
+SL_API uint16_t sl_f32_to_f16(float f);
+SL_API float sl_bf16_to_f32(uint16_t b);
+SL_API uint16_t sl_f32_to_bf16(float f);
+SL_API uint16_t sl_f64_to_f16(double v);     /* single rounding, no f32 double-rounding */
+SL_API uint16_t sl_f64_to_bf16(double v);
+SL_API float sl_f8_e4m3_to_f32(uint8_t v);
+SL_API float sl_f8_e5m2_to_f32(uint8_t v);
+SL_API float sl_f8_e8m0_to_f32(uint8_t v);
+SL_API float sl_f4_e2m1_to_f32(uint8_t nibble);
 
 /* ---- vector conversions (run-time dispatched SIMD where available) ---- */
-void sl_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
-void sl_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
-void sl_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
-void sl_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n);
+SL_API void sl_f16_to_f32_n(const uint16_t *src, float *dst, size_t n);
+SL_API void sl_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
+SL_API void sl_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n);
+SL_API void sl_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n);
 /* Name of the kernel set the _n converters use on this CPU: "scalar",
  * "avx2" (F16C+AVX2), "avx512" or "neon" (SILICA_SIMD=<name> caps it). */
-const char *sl_dtype_kernels(void);
+SL_API const char *sl_dtype_kernels(void);
 
 /* Convert n elements between two float dtypes among F64/F32/F16/BF16 (and
  * decode F8_* into those).  Returns false if the pair is not supported. */
-bool sl_convert(sl_dtype src_t, const void *src, sl_dtype dst_t, void *dst, size_t n);
-bool sl_convert_supported(sl_dtype src_t, sl_dtype dst_t);
+SL_API bool sl_convert(sl_dtype src_t, const void *src, sl_dtype dst_t, void *dst, size_t n);
+SL_API bool sl_convert_supported(sl_dtype src_t, sl_dtype dst_t);
 
 #ifdef __cplusplus
 }

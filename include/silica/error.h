@@ -11,6 +11,8 @@
 
 #include <stdarg.h>
 
+#include "silica/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,21 +35,21 @@ typedef struct sl_error {
 
 /* Record an error (printf-style) and return `code` so callers can write
  * `return sl_errorf(err, SL_EINVAL, "%s: ...", path);` */
-int sl_errorf(sl_error *err, int code, const char *fmt, ...)
+SL_API int sl_errorf(sl_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-int sl_verrorf(sl_error *err, int code, const char *fmt, va_list ap);
+SL_API int sl_verrorf(sl_error *err, int code, const char *fmt, va_list ap);
 
 /* Prefix an existing message with context ("model.safetensors: " + msg). */
-void sl_error_prefix(sl_error *err, const char *fmt, ...)
+SL_API void sl_error_prefix(sl_error *err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
-void sl_error_clear(sl_error *err);
+SL_API void sl_error_clear(sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 #include "silica/grammar.h"
 #include "silica/model.h"
@@ -71,29 +72,29 @@ typedef struct sl_gen_model_opts {
 
 /* path: a model directory, a checkpoint file (GGUF, safetensors...) or
  * anything sl_model_open accepts (store names are resolved by the caller). */
-int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_model **out, sl_error *err);
-void sl_gen_model_close(sl_gen_model *g);
+SL_API int sl_gen_model_open(const char *path, const sl_gen_model_opts *opts, sl_gen_model **out, sl_error *err);
+SL_API void sl_gen_model_close(sl_gen_model *g);
 
-const sl_model *sl_gen_model_get(const sl_gen_model *g);
-const sl_model_config *sl_gen_model_config(const sl_gen_model *g);
-const char *sl_gen_model_path(const sl_gen_model *g);
+SL_API const sl_model *sl_gen_model_get(const sl_gen_model *g);
+SL_API const sl_model_config *sl_gen_model_config(const sl_gen_model *g);
+SL_API const char *sl_gen_model_path(const sl_gen_model *g);
 /* NULL: the model has no tokenizer (only token ids can be generated).  Not
  * const: sl_tok_encode keeps scratch in it, so encoding (sl_gen_prompt,
  * sl_gen_render included) on one model is not thread-safe; a server
  * serialises it.  Decoding streams (the sequences' text) only read it. */
-sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
-bool sl_gen_model_has_template(const sl_gen_model *g);
+SL_API sl_tokenizer *sl_gen_model_tokenizer(const sl_gen_model *g);
+SL_API bool sl_gen_model_has_template(const sl_gen_model *g);
 /* The tool-call format the chat template (its "tool_use" variant when it
  * has one, rendered when tools are given) shows: toolcall.h. */
-sl_tool_format sl_gen_model_tool_format(const sl_gen_model *g);
+SL_API sl_tool_format sl_gen_model_tool_format(const sl_gen_model *g);
 /* End-of-sequence ids (see the invariants); *n receives their number. */
-const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n);
-int32_t sl_gen_model_bos(const sl_gen_model *g);   /* -1: none */
+SL_API const int32_t *sl_gen_model_eos(const sl_gen_model *g, int *n);
+SL_API int32_t sl_gen_model_bos(const sl_gen_model *g);   /* -1: none */
 
 /* The model `silica run` uses without MODEL: $SILICA_DEFAULT_MODEL, else the
  * installed share/silica/models/demo, else <exe dir>/../models/demo, else the
  * source tree's models/demo.  NULL if none exists. */
-const char *sl_gen_default_model(void);
+SL_API const char *sl_gen_default_model(void);
 
 /* ---- prompts ---- */
 
@@ -115,9 +116,9 @@ typedef struct sl_gen_prompt_opts {
  * ending with "Assistant:" — the dialogue format of llama.cpp's interactive
  * mode; the answer then stops at SL_GEN_PLAIN_STOP. */
 #define SL_GEN_PLAIN_STOP "\nUser:"
-int sl_gen_prompt(const sl_gen_model *g, const sl_gen_prompt_opts *o, int32_t **ids, int *n, sl_error *err);
+SL_API int sl_gen_prompt(const sl_gen_model *g, const sl_gen_prompt_opts *o, int32_t **ids, int *n, sl_error *err);
 /* The rendered prompt text (malloc'd), for `template` and debugging. */
-int sl_gen_render(const sl_gen_model *g, const sl_gen_prompt_opts *o, char **text, size_t *len, sl_error *err);
+SL_API int sl_gen_render(const sl_gen_model *g, const sl_gen_prompt_opts *o, char **text, size_t *len, sl_error *err);
 
 /* ---- sequences ---- */
 
@@ -171,22 +172,22 @@ typedef struct sl_gen_stats {
 typedef struct sl_gen_seq sl_gen_seq;
 
 /* A sequence owns a session (its KV cache, opts as sl_session_new) and a sampler. */
-int sl_gen_seq_new(sl_gen_model *g, const sl_session_opts *so, sl_gen_seq **out, sl_error *err);
-void sl_gen_seq_free(sl_gen_seq *s);
-sl_session *sl_gen_seq_session(sl_gen_seq *s);
+SL_API int sl_gen_seq_new(sl_gen_model *g, const sl_session_opts *so, sl_gen_seq **out, sl_error *err);
+SL_API void sl_gen_seq_free(sl_gen_seq *s);
+SL_API sl_session *sl_gen_seq_session(sl_gen_seq *s);
 /* The ids the session holds now (prompt + generated so far). */
-const int32_t *sl_gen_seq_ids(const sl_gen_seq *s, int *n);
+SL_API const int32_t *sl_gen_seq_ids(const sl_gen_seq *s, int *n);
 
 /* Start a generation: evaluate the prompt (reusing the cached prefix), then
  * sample the first token and report it through fn.  Afterwards the sequence
  * is active until a stop condition (stats->stop_reason set). */
-int sl_gen_begin(sl_gen_seq *s, const int32_t *prompt, int n, const sl_gen_params *p, sl_gen_token_fn fn, void *ud,
-                 sl_error *err);
-bool sl_gen_active(const sl_gen_seq *s);
-const sl_gen_stats *sl_gen_seq_stats(const sl_gen_seq *s);
+SL_API int sl_gen_begin(sl_gen_seq *s, const int32_t *prompt, int n, const sl_gen_params *p, sl_gen_token_fn fn,
+                        void *ud, sl_error *err);
+SL_API bool sl_gen_active(const sl_gen_seq *s);
+SL_API const sl_gen_stats *sl_gen_seq_stats(const sl_gen_seq *s);
 /* The whole text generated so far (stop string cut off), and the ids. */
-const char *sl_gen_text(const sl_gen_seq *s, size_t *len);
-const int32_t *sl_gen_generated(const sl_gen_seq *s, int *n);
+SL_API const char *sl_gen_text(const sl_gen_seq *s, size_t *len);
+SL_API const int32_t *sl_gen_generated(const sl_gen_seq *s, int *n);
 
 /* One decoding step for every active sequence in seqs (inactive ones are
  * skipped): their last tokens go through ONE batched forward pass (the
@@ -196,11 +197,11 @@ const int32_t *sl_gen_generated(const sl_gen_seq *s, int *n);
  * stepping each sequence alone.  The first active sequence's session lends
  * its threads and keeps the batch's workspace (runtime.h's
  * sl_session_eval_multi); a sequence may be in only one step at a time. */
-int sl_gen_step(sl_gen_seq *const *seqs, int n, sl_error *err);
+SL_API int sl_gen_step(sl_gen_seq *const *seqs, int n, sl_error *err);
 
 /* Convenience: begin, then step this one sequence until it stops. */
-int sl_generate(sl_gen_seq *s, const int32_t *prompt, int n, const sl_gen_params *p, sl_gen_token_fn fn, void *ud,
-                sl_error *err);
+SL_API int sl_generate(sl_gen_seq *s, const int32_t *prompt, int n, const sl_gen_params *p, sl_gen_token_fn fn,
+                       void *ud, sl_error *err);
 
 #ifdef __cplusplus
 }

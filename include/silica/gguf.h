@@ -51,6 +51,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/api.h"
 #include "silica/checkpoint.h"
 #include "silica/dtype.h"
 #include "silica/error.h"
@@ -71,14 +72,14 @@ typedef enum sl_gguf_type {
     SL_GGUF_TYPE_COUNT
 } sl_gguf_type;
 
-const char *sl_gguf_type_name(sl_gguf_type t);          /* "uint32", ...; "?" if invalid */
-int sl_gguf_type_from_name(const char *name);           /* sl_gguf_type, or -1 */
+SL_API const char *sl_gguf_type_name(sl_gguf_type t);          /* "uint32", ...; "?" if invalid */
+SL_API int sl_gguf_type_from_name(const char *name);           /* sl_gguf_type, or -1 */
 
 /* ggml tensor type id <-> sl_dtype.  F32 0, F16 1, Q4_0 2, ..., I8 24, I16 25,
  * I32 26, I64 27, F64 28, BF16 30, TQ1_0 34, TQ2_0 35, MXFP4 39. */
-sl_dtype sl_gguf_dtype_from_ggml(uint32_t ggml_type);   /* SL_DTYPE_INVALID if none */
-int sl_gguf_ggml_from_dtype(sl_dtype t);                /* ggml id, or -1 if GGUF cannot hold it */
-const char *sl_gguf_ggml_type_name(uint32_t ggml_type); /* also names types silica lacks; NULL if unknown */
+SL_API sl_dtype sl_gguf_dtype_from_ggml(uint32_t ggml_type);   /* SL_DTYPE_INVALID if none */
+SL_API int sl_gguf_ggml_from_dtype(sl_dtype t);                /* ggml id, or -1 if GGUF cannot hold it */
+SL_API const char *sl_gguf_ggml_type_name(uint32_t ggml_type); /* also names types silica lacks; NULL if unknown */
 
 /* One metadata value (or array element): a view into the file. */
 typedef struct sl_gguf_value {
@@ -103,57 +104,57 @@ typedef struct sl_gguf_tensor_info {
 typedef struct sl_gguf sl_gguf;
 
 /* Map and parse a file.  Errors name the file and the field. */
-int sl_gguf_open(const char *path, sl_gguf **out, sl_error *err);
+SL_API int sl_gguf_open(const char *path, sl_gguf **out, sl_error *err);
 /* Parse bytes the caller keeps alive (name is used in messages). */
-int sl_gguf_parse(const uint8_t *data, uint64_t size, const char *name, sl_gguf **out, sl_error *err);
+SL_API int sl_gguf_parse(const uint8_t *data, uint64_t size, const char *name, sl_gguf **out, sl_error *err);
 /* Parse the header of a GGUF checkpoint's first file, through its mapping. */
-int sl_gguf_from_checkpoint(const sl_checkpoint *ck, sl_gguf **out, sl_error *err);
-void sl_gguf_close(sl_gguf *g);   /* NULL ok */
+SL_API int sl_gguf_from_checkpoint(const sl_checkpoint *ck, sl_gguf **out, sl_error *err);
+SL_API void sl_gguf_close(sl_gguf *g);   /* NULL ok */
 
-uint32_t sl_gguf_version(const sl_gguf *g);     /* 2 or 3 */
-uint32_t sl_gguf_alignment(const sl_gguf *g);
-uint64_t sl_gguf_data_offset(const sl_gguf *g); /* absolute start of the tensor data section */
+SL_API uint32_t sl_gguf_version(const sl_gguf *g);     /* 2 or 3 */
+SL_API uint32_t sl_gguf_alignment(const sl_gguf *g);
+SL_API uint64_t sl_gguf_data_offset(const sl_gguf *g); /* absolute start of the tensor data section */
 
 /* ---- metadata ---- */
-size_t sl_gguf_n_kv(const sl_gguf *g);
-const char *sl_gguf_key(const sl_gguf *g, size_t i);                 /* NULL if out of range */
-int sl_gguf_kv_value(const sl_gguf *g, size_t i, sl_gguf_value *out); /* 0, or SL_EINVAL if out of range */
-long sl_gguf_find(const sl_gguf *g, const char *key);                /* index, or -1 */
+SL_API size_t sl_gguf_n_kv(const sl_gguf *g);
+SL_API const char *sl_gguf_key(const sl_gguf *g, size_t i);                 /* NULL if out of range */
+SL_API int sl_gguf_kv_value(const sl_gguf *g, size_t i, sl_gguf_value *out); /* 0, or SL_EINVAL if out of range */
+SL_API long sl_gguf_find(const sl_gguf *g, const char *key);                /* index, or -1 */
 
 /* Getters by key: 0 on success; SL_EINVAL (with a message naming the key) if
  * missing, of an incompatible type or out of range.  Integer getters accept any
  * integer type (and bool) whose value fits; float getters accept float32,
  * float64 and integers.  Strings are not NUL-terminated views. */
-int sl_gguf_get_u32(const sl_gguf *g, const char *key, uint32_t *out, sl_error *err);
-int sl_gguf_get_i32(const sl_gguf *g, const char *key, int32_t *out, sl_error *err);
-int sl_gguf_get_u64(const sl_gguf *g, const char *key, uint64_t *out, sl_error *err);
-int sl_gguf_get_i64(const sl_gguf *g, const char *key, int64_t *out, sl_error *err);
-int sl_gguf_get_f32(const sl_gguf *g, const char *key, float *out, sl_error *err);
-int sl_gguf_get_f64(const sl_gguf *g, const char *key, double *out, sl_error *err);
-int sl_gguf_get_bool(const sl_gguf *g, const char *key, bool *out, sl_error *err);
-int sl_gguf_get_str(const sl_gguf *g, const char *key, const char **s, size_t *len, sl_error *err);
-int sl_gguf_get_array(const sl_gguf *g, const char *key, sl_gguf_value *out, sl_error *err);
+SL_API int sl_gguf_get_u32(const sl_gguf *g, const char *key, uint32_t *out, sl_error *err);
+SL_API int sl_gguf_get_i32(const sl_gguf *g, const char *key, int32_t *out, sl_error *err);
+SL_API int sl_gguf_get_u64(const sl_gguf *g, const char *key, uint64_t *out, sl_error *err);
+SL_API int sl_gguf_get_i64(const sl_gguf *g, const char *key, int64_t *out, sl_error *err);
+SL_API int sl_gguf_get_f32(const sl_gguf *g, const char *key, float *out, sl_error *err);
+SL_API int sl_gguf_get_f64(const sl_gguf *g, const char *key, double *out, sl_error *err);
+SL_API int sl_gguf_get_bool(const sl_gguf *g, const char *key, bool *out, sl_error *err);
+SL_API int sl_gguf_get_str(const sl_gguf *g, const char *key, const char **s, size_t *len, sl_error *err);
+SL_API int sl_gguf_get_array(const sl_gguf *g, const char *key, sl_gguf_value *out, sl_error *err);
 
 /* Array element i (O(1) for fixed-size elements and top-level string arrays,
  * a walk otherwise).  0, or SL_EINVAL if arr is not an array or i >= len. */
-int sl_gguf_array_get(const sl_gguf_value *arr, uint64_t i, sl_gguf_value *out);
+SL_API int sl_gguf_array_get(const sl_gguf_value *arr, uint64_t i, sl_gguf_value *out);
 /* Scalar conversions of a value (same acceptance rules as the getters). */
-bool sl_gguf_value_i64(const sl_gguf_value *v, int64_t *out);
-bool sl_gguf_value_u64(const sl_gguf_value *v, uint64_t *out);
-bool sl_gguf_value_f64(const sl_gguf_value *v, double *out);
+SL_API bool sl_gguf_value_i64(const sl_gguf_value *v, int64_t *out);
+SL_API bool sl_gguf_value_u64(const sl_gguf_value *v, uint64_t *out);
+SL_API bool sl_gguf_value_f64(const sl_gguf_value *v, double *out);
 
 /* All metadata as a new JSON object (caller cJSON_Delete()s it): plain values
  * (typed == false, what ck->metadata holds; integers beyond 2^53 are cJSON raw
  * numbers so they print exactly) or the typed form of the writer
  * rule above (typed == true).  NULL on allocation failure.  Strings holding
  * NUL bytes are cut at the first NUL in JSON (the getters return all bytes). */
-cJSON *sl_gguf_metadata_json(const sl_gguf *g, bool typed);
+SL_API cJSON *sl_gguf_metadata_json(const sl_gguf *g, bool typed);
 /* Shorthand: typed metadata of a GGUF checkpoint, ready for sl_writer_open. */
-int sl_gguf_checkpoint_metadata(const sl_checkpoint *ck, cJSON **typed, sl_error *err);
+SL_API int sl_gguf_checkpoint_metadata(const sl_checkpoint *ck, cJSON **typed, sl_error *err);
 
 /* ---- tensor infos, in file order ---- */
-size_t sl_gguf_n_tensors(const sl_gguf *g);
-const sl_gguf_tensor_info *sl_gguf_tensor(const sl_gguf *g, size_t i);   /* NULL if out of range */
+SL_API size_t sl_gguf_n_tensors(const sl_gguf *g);
+SL_API const sl_gguf_tensor_info *sl_gguf_tensor(const sl_gguf *g, size_t i);   /* NULL if out of range */
 
 #ifdef __cplusplus
 }

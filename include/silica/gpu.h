@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -38,10 +39,10 @@ typedef struct sl_device_sel {
 } sl_device_sel;
 
 /* "auto", "cpu", "gpu" or "gpu:N" (N >= 0).  Message names the value. */
-int sl_device_parse(const char *s, sl_device_sel *out, sl_error *err);
+SL_API int sl_device_parse(const char *s, sl_device_sel *out, sl_error *err);
 
 /* Whether this build has the GPU engine. */
-bool sl_gpu_built(void);
+SL_API bool sl_gpu_built(void);
 
 #define SL_GPU_MAX_HEAPS 16
 
@@ -66,7 +67,7 @@ typedef struct sl_gpu_device_info {
 /* The Vulkan devices (malloc'd array, *n may be 0).  Fails (one line) when the
  * GPU engine is not built, no Vulkan loader can be opened, or the loader
  * cannot create an instance (no driver installed). */
-int sl_gpu_devices(sl_gpu_device_info **out, int *n, sl_error *err);
+SL_API int sl_gpu_devices(sl_gpu_device_info **out, int *n, sl_error *err);
 
 #ifdef __cplusplus
 }

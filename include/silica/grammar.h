@@ -45,6 +45,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 #include "silica/tokenizer.h"
 
@@ -58,42 +59,42 @@ typedef struct sl_grammar sl_grammar;
 
 /* Compile a JSON Schema.  Errors name the keyword and its JSON pointer
  * ("schema: /properties/a: unsupported keyword 'pattern'"). */
-int sl_grammar_from_schema(const cJSON *schema, sl_grammar **out, sl_error *err);
+SL_API int sl_grammar_from_schema(const cJSON *schema, sl_grammar **out, sl_error *err);
 /* The same from JSON text (parse errors name the byte). */
-int sl_grammar_from_schema_text(const char *text, size_t len, sl_grammar **out, sl_error *err);
+SL_API int sl_grammar_from_schema_text(const char *text, size_t len, sl_grammar **out, sl_error *err);
 /* Any JSON object (OpenAI's json_object, Ollama's "json", llama.cpp's
  * grammars/json.gbnf root). */
-int sl_grammar_json_object(sl_grammar **out, sl_error *err);
-void sl_grammar_free(sl_grammar *g);
+SL_API int sl_grammar_json_object(sl_grammar **out, sl_error *err);
+SL_API void sl_grammar_free(sl_grammar *g);
 
 /* A recognizer run over one output. */
 typedef struct sl_grammar_matcher sl_grammar_matcher;
-int sl_grammar_matcher_new(const sl_grammar *g, sl_grammar_matcher **out, sl_error *err);
-void sl_grammar_matcher_free(sl_grammar_matcher *m);
+SL_API int sl_grammar_matcher_new(const sl_grammar *g, sl_grammar_matcher **out, sl_error *err);
+SL_API void sl_grammar_matcher_free(sl_grammar_matcher *m);
 /* Back to the start (no bytes seen). */
-void sl_grammar_matcher_reset(sl_grammar_matcher *m);
+SL_API void sl_grammar_matcher_reset(sl_grammar_matcher *m);
 /* Feed bytes: true when they keep the recognizer alive (the state then
  * includes them); false leaves the state as it was. */
-bool sl_grammar_accept_bytes(sl_grammar_matcher *m, const char *s, size_t n);
+SL_API bool sl_grammar_accept_bytes(sl_grammar_matcher *m, const char *s, size_t n);
 /* The bytes so far form one complete valid value. */
-bool sl_grammar_complete(const sl_grammar_matcher *m);
+SL_API bool sl_grammar_complete(const sl_grammar_matcher *m);
 /* Complete, and no further byte can be accepted. */
-bool sl_grammar_finished(const sl_grammar_matcher *m);
+SL_API bool sl_grammar_finished(const sl_grammar_matcher *m);
 
 /* A vocabulary's tokens as bytes (tokenizer.h's sl_tok_token_bytes) in a
  * byte trie, shared by every matcher of a model.  Ids >= the tokenizer's
  * vocabulary and special tokens are never allowed. */
 typedef struct sl_grammar_vocab sl_grammar_vocab;
-int sl_grammar_vocab_new(const sl_tokenizer *t, int n_vocab, sl_grammar_vocab **out, sl_error *err);
-void sl_grammar_vocab_free(sl_grammar_vocab *v);
-int sl_grammar_vocab_size(const sl_grammar_vocab *v);
+SL_API int sl_grammar_vocab_new(const sl_tokenizer *t, int n_vocab, sl_grammar_vocab **out, sl_error *err);
+SL_API void sl_grammar_vocab_free(sl_grammar_vocab *v);
+SL_API int sl_grammar_vocab_size(const sl_grammar_vocab *v);
 
 /* allowed[id] (n_vocab bytes) = 1 when all of id's bytes keep m alive,
  * else 0.  End-of-sequence ids are the caller's: allow them when
  * sl_grammar_complete.  Returns how many ids are allowed. */
-int sl_grammar_mask(sl_grammar_matcher *m, const sl_grammar_vocab *v, uint8_t *allowed);
+SL_API int sl_grammar_mask(sl_grammar_matcher *m, const sl_grammar_vocab *v, uint8_t *allowed);
 /* Feed token id's bytes (sl_grammar_accept_bytes). */
-bool sl_grammar_accept_token(sl_grammar_matcher *m, const sl_grammar_vocab *v, int32_t id);
+SL_API bool sl_grammar_accept_token(sl_grammar_matcher *m, const sl_grammar_vocab *v, int32_t id);
 
 #ifdef __cplusplus
 }

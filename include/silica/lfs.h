@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -34,12 +35,12 @@ typedef struct sl_lfs_pointer {
 } sl_lfs_pointer;
 
 /* Parse a pointer; `what` names the file in error messages. */
-int sl_lfs_pointer_parse(const uint8_t *buf, size_t len, const char *what, sl_lfs_pointer *p, sl_error *err);
+SL_API int sl_lfs_pointer_parse(const uint8_t *buf, size_t len, const char *what, sl_lfs_pointer *p, sl_error *err);
 /* Write the canonical encoding into out (cap >= SL_LFS_POINTER_MAX); returns length. */
-size_t sl_lfs_pointer_format(const sl_lfs_pointer *p, char *out, size_t cap);
+SL_API size_t sl_lfs_pointer_format(const sl_lfs_pointer *p, char *out, size_t cap);
 
 /* The pointer of a file's content (sha256 streamed). */
-int sl_lfs_pointer_for_file(const char *path, sl_lfs_pointer *p, sl_error *err);
+SL_API int sl_lfs_pointer_for_file(const char *path, sl_lfs_pointer *p, sl_error *err);
 
 /* Remote: "file:///path/repo.git", "/path/repo.git" or "http(s)://host/repo.git"
  * (LFS URL <remote>/info/lfs unless it already ends in /info/lfs). */
@@ -49,11 +50,11 @@ typedef struct sl_lfs_object {
 } sl_lfs_object;
 
 /* Download objects into dst_dir/<oid> (verified); existing files are kept. */
-int sl_lfs_fetch(const char *remote, const sl_lfs_object *objs, size_t n, const char *dst_dir, sl_error *err);
+SL_API int sl_lfs_fetch(const char *remote, const sl_lfs_object *objs, size_t n, const char *dst_dir, sl_error *err);
 /* Upload objects; src_path(i) gives each object's local file. */
 typedef const char *(*sl_lfs_src_fn)(void *ctx, size_t i);
-int sl_lfs_push(const char *remote, const sl_lfs_object *objs, size_t n, sl_lfs_src_fn src, void *ctx,
-                sl_error *err);
+SL_API int sl_lfs_push(const char *remote, const sl_lfs_object *objs, size_t n, sl_lfs_src_fn src, void *ctx,
+                       sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -39,9 +40,9 @@ typedef enum sl_arch {
 } sl_arch;
 
 /* "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3" */
-const char *sl_arch_name(sl_arch a);
+SL_API const char *sl_arch_name(sl_arch a);
 /* Comma-separated list of the model_type values the engine runs. */
-const char *sl_arch_supported(void);
+SL_API const char *sl_arch_supported(void);
 
 typedef enum sl_rope_type {
     SL_ROPE_DEFAULT = 0,
@@ -107,18 +108,18 @@ typedef struct sl_model sl_model;
 /* Parse config.json (a cJSON object) for the architecture.  `where` names the
  * file in messages.  The caller frees with sl_model_config_free. */
 struct cJSON;
-int sl_model_config_parse(const struct cJSON *config, const char *where, sl_model_config *out, sl_error *err);
-void sl_model_config_free(sl_model_config *c);
+SL_API int sl_model_config_parse(const struct cJSON *config, const char *where, sl_model_config *out, sl_error *err);
+SL_API void sl_model_config_free(sl_model_config *c);
 
 /* Open a model directory (config.json + weights in any supported container,
  * an mlx-lm directory with quantized weights included), a weights file whose
  * directory holds config.json, or a llama-architecture GGUF file (its
  * metadata is the config). */
-int sl_model_open(const char *path, sl_model **out, sl_error *err);
-void sl_model_close(sl_model *m);
-const sl_model_config *sl_model_get_config(const sl_model *m);
+SL_API int sl_model_open(const char *path, sl_model **out, sl_error *err);
+SL_API void sl_model_close(sl_model *m);
+SL_API const sl_model_config *sl_model_get_config(const sl_model *m);
 /* Bytes of weights mapped (the sum of the bound tensors). */
-uint64_t sl_model_weight_bytes(const sl_model *m);
+SL_API uint64_t sl_model_weight_bytes(const sl_model *m);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/dtype.h"
 #include "silica/error.h"
 
@@ -57,63 +58,63 @@ typedef enum sl_q_variant {
     SL_Q_VARIANT_GPU = 1  /* mlx Metal: max starts at 0, min at +max, round half away */
 } sl_q_variant;
 
-const char *sl_q_mode_name(sl_q_mode m);                /* "affine", "mxfp4", ... */
-int sl_q_mode_from_name(const char *name, sl_q_mode *out); /* 0 or SL_EUNSUPPORTED */
+SL_API const char *sl_q_mode_name(sl_q_mode m);                /* "affine", "mxfp4", ... */
+SL_API int sl_q_mode_from_name(const char *name, sl_q_mode *out); /* 0 or SL_EUNSUPPORTED */
 
 /* Validate a (mode, bits, group_size) triple like mx.quantize does:
  * affine: bits {2,3,4,5,6,8} x group {32,64,128}; mxfp4: 4/32; mxfp8: 8/32;
  * nvfp4: 4/16.  0 or SL_EUNSUPPORTED with a message listing what is allowed. */
-int sl_q_check(sl_q_mode mode, int bits, int group_size, sl_error *err);
+SL_API int sl_q_check(sl_q_mode mode, int bits, int group_size, sl_error *err);
 
 /* Layout of one row of k elements: uint32 words of packed codes and number of
  * groups (= scales per row).  SL_EINVAL when k is not a multiple of the group
  * size (MLX's rule), SL_EUNSUPPORTED for a bad triple. */
-int sl_q_row_layout(sl_q_mode mode, int bits, int group_size, uint64_t k, uint64_t *words,
-                    uint64_t *groups, sl_error *err);
+SL_API int sl_q_row_layout(sl_q_mode mode, int bits, int group_size, uint64_t k, uint64_t *words,
+                           uint64_t *groups, sl_error *err);
 
 /* ---- MLX affine ------------------------------------------------------ */
 
 /* Quantize n elements of src (F32, F16 or BF16) into codes wq[n*bits/32],
  * scales[n/group_size] and biases[n/group_size] of scale_type (F32, F16,
  * BF16).  n must be a multiple of group_size. */
-int sl_q_affine_quantize(const void *src, sl_dtype src_type, size_t n, int bits, int group_size,
-                         sl_dtype scale_type, sl_q_variant variant, uint32_t *wq, void *scales,
-                         void *biases, sl_error *err);
+SL_API int sl_q_affine_quantize(const void *src, sl_dtype src_type, size_t n, int bits, int group_size,
+                                sl_dtype scale_type, sl_q_variant variant, uint32_t *wq, void *scales,
+                                void *biases, sl_error *err);
 
 /* Dequantize n elements.  out_type F32 (f32 arithmetic, no intermediate
  * rounding) or the scale_type (MLX's CPU mx.dequantize, two roundings). */
-int sl_q_affine_dequantize(const uint32_t *wq, const void *scales, const void *biases,
-                           sl_dtype scale_type, size_t n, int bits, int group_size,
-                           sl_dtype out_type, void *out, sl_error *err);
+SL_API int sl_q_affine_dequantize(const uint32_t *wq, const void *scales, const void *biases,
+                                  sl_dtype scale_type, size_t n, int bits, int group_size,
+                                  sl_dtype out_type, void *out, sl_error *err);
 
 /* The raw bitstream: codes[i] (each < 2^bits) <-> words, element i at stream
  * bits [i*bits, (i+1)*bits) of the little-endian word stream.  n*bits must be
  * a multiple of 32.  Exposed for tests and repackers. */
-int sl_q_pack(const uint8_t *codes, size_t n, int bits, uint32_t *words, sl_error *err);
-int sl_q_unpack(const uint32_t *words, size_t n, int bits, uint8_t *codes, sl_error *err);
+SL_API int sl_q_pack(const uint8_t *codes, size_t n, int bits, uint32_t *words, sl_error *err);
+SL_API int sl_q_unpack(const uint32_t *words, size_t n, int bits, uint8_t *codes, sl_error *err);
 
 /* ---- MLX microscaling float modes (no biases) ------------------------- */
 
 /* mode mxfp4 (group 32, E2M1 + E8M0 scale), mxfp8 (group 32, E4M3 + E8M0),
  * nvfp4 (group 16, E2M1 + E4M3 scale; global_scale may be NULL).
  * src F32/F16/BF16; wq[n*bits/32], scales[n/group] (uint8). */
-int sl_q_fp_quantize(sl_q_mode mode, const void *src, sl_dtype src_type, size_t n,
-                     const float *global_scale, uint32_t *wq, uint8_t *scales, sl_error *err);
+SL_API int sl_q_fp_quantize(sl_q_mode mode, const void *src, sl_dtype src_type, size_t n,
+                            const float *global_scale, uint32_t *wq, uint8_t *scales, sl_error *err);
 /* out_type F32, F16 or BF16 (mx.dequantize's default for these modes is BF16). */
-int sl_q_fp_dequantize(sl_q_mode mode, const uint32_t *wq, const uint8_t *scales, size_t n,
-                       const float *global_scale, sl_dtype out_type, void *out, sl_error *err);
+SL_API int sl_q_fp_dequantize(sl_q_mode mode, const uint32_t *wq, const uint8_t *scales, size_t n,
+                              const float *global_scale, sl_dtype out_type, void *out, sl_error *err);
 
 /* ---- GGUF blocks -------------------------------------------------------- */
 
 /* Dequantize n elements (a multiple of the block size) of Q4_0, Q4_1, Q5_0,
  * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K or IQ4_NL to f32. */
-int sl_q_gguf_dequantize(sl_dtype type, const void *blocks, size_t n, float *out, sl_error *err);
+SL_API int sl_q_gguf_dequantize(sl_dtype type, const void *blocks, size_t n, float *out, sl_error *err);
 /* Quantize n f32 elements to Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K,
  * Q5_K, Q6_K or IQ4_NL (llama.cpp's quantizers without importance matrix:
  * what llama-quantize writes, byte for byte). */
-int sl_q_gguf_quantize(sl_dtype type, const float *src, size_t n, void *blocks, sl_error *err);
-int sl_q_gguf_can_dequantize(sl_dtype type);
-int sl_q_gguf_can_quantize(sl_dtype type);
+SL_API int sl_q_gguf_quantize(sl_dtype type, const float *src, size_t n, void *blocks, sl_error *err);
+SL_API int sl_q_gguf_can_dequantize(sl_dtype type);
+SL_API int sl_q_gguf_can_quantize(sl_dtype type);
 
 /* ---- llama-quantize's named mixes (llama.cpp src/llama-quant.cpp) ------- */
 
@@ -125,8 +126,8 @@ typedef struct sl_gguf_mix {
 } sl_gguf_mix;
 
 /* The i-th mix (NULL past the end); a mix by name (case-insensitive) or NULL. */
-const sl_gguf_mix *sl_gguf_mix_at(size_t i);
-const sl_gguf_mix *sl_gguf_mix_find(const char *name);
+SL_API const sl_gguf_mix *sl_gguf_mix_at(size_t i);
+SL_API const sl_gguf_mix *sl_gguf_mix_find(const char *name);
 
 /* What the rules need from the model (GGUF <arch>.block_count, head_count,
  * head_count_kv, expert_count). */
@@ -150,12 +151,12 @@ typedef struct sl_gguf_mix_choice {
 
 /* llama-quantize's choice for every tensor (out[i] for t[i]); pure = --pure
  * (the base type everywhere, fallback kept). */
-int sl_gguf_mix_plan(const sl_gguf_mix *mix, bool pure, const sl_gguf_mix_model *m,
-                     const sl_gguf_mix_tensor *t, size_t n, sl_gguf_mix_choice *out, sl_error *err);
+SL_API int sl_gguf_mix_plan(const sl_gguf_mix *mix, bool pure, const sl_gguf_mix_model *m,
+                            const sl_gguf_mix_tensor *t, size_t n, sl_gguf_mix_choice *out, sl_error *err);
 /* Does llama.cpp quantize a tensor of this name and shape (2+ dims, *weight, no norm...)? */
-bool sl_gguf_mix_quantizable(const char *name, int ndim, const int64_t *shape);
+SL_API bool sl_gguf_mix_quantizable(const char *name, int ndim, const int64_t *shape);
 /* Bits per weight of the mix on Llama-3-8B's shapes (what --help quotes). */
-double sl_gguf_mix_reference_bpw(const sl_gguf_mix *mix);
+SL_API double sl_gguf_mix_reference_bpw(const sl_gguf_mix *mix);
 
 /* ---- lossless repacking ------------------------------------------------- */
 
@@ -164,17 +165,16 @@ double sl_gguf_mix_reference_bpw(const sl_gguf_mix *mix);
  * -8*d, Q8_0 bias = -128*d with codes q+128.  *bits_out gets the bit width.
  * *overflow (may be NULL) counts blocks whose bias overflowed f16 (|d| too
  * large: the result is no longer exact). */
-int sl_q_gguf_to_affine(sl_dtype type, const void *blocks, size_t n, uint32_t *wq,
-                        uint16_t *scales, uint16_t *biases, int *bits_out, uint64_t *overflow,
-                        sl_error *err);
+SL_API int sl_q_gguf_to_affine(sl_dtype type, const void *blocks, size_t n, uint32_t *wq,
+                               uint16_t *scales, uint16_t *biases, int *bits_out, uint64_t *overflow, sl_error *err);
 
 /* MLX affine 4-bit (group 32, 64 or 128; scales/biases F16, BF16 or F32) ->
  * GGUF Q4_1, each group becoming group_size/32 blocks with the same scale and
  * bias rounded to f16.  *inexact (may be NULL) counts groups whose scale or
  * bias is not exactly representable in f16 (0 means the repack is lossless). */
-int sl_q_affine_to_q4_1(const uint32_t *wq, const void *scales, const void *biases,
-                        sl_dtype scale_type, size_t n, int group_size, void *blocks,
-                        uint64_t *inexact, sl_error *err);
+SL_API int sl_q_affine_to_q4_1(const uint32_t *wq, const void *scales, const void *biases,
+                               sl_dtype scale_type, size_t n, int group_size, void *blocks,
+                               uint64_t *inexact, sl_error *err);
 
 /* ---- error statistics (for convert --report) ---------------------------- */
 
@@ -187,9 +187,9 @@ typedef struct sl_q_stats {
 } sl_q_stats;
 
 /* Accumulate n pairs into *acc (zero-initialise it first); call per chunk. */
-void sl_q_error_stats(sl_q_stats *acc, const float *ref, const float *approx, size_t n);
-double sl_q_stats_rmse(const sl_q_stats *s);     /* sqrt(sum_sq_err / n) */
-double sl_q_stats_rel(const sl_q_stats *s);      /* sqrt(sum_sq_err / sum_sq_ref), 0 if ref is 0 */
+SL_API void sl_q_error_stats(sl_q_stats *acc, const float *ref, const float *approx, size_t n);
+SL_API double sl_q_stats_rmse(const sl_q_stats *s);     /* sqrt(sum_sq_err / n) */
+SL_API double sl_q_stats_rel(const sl_q_stats *s);      /* sqrt(sum_sq_err / sum_sq_ref), 0 if ref is 0 */
 
 #ifdef __cplusplus
 }

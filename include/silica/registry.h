@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 #include "silica/io.h"
 
@@ -34,14 +35,14 @@ extern "C" {
 typedef struct sl_reg sl_reg;
 
 /* $SILICA_HOME, else $XDG_CACHE_HOME/silica, else ~/.cache/silica (malloc'd). */
-char *sl_reg_default_home(void);
+SL_API char *sl_reg_default_home(void);
 /* Open (creating if needed) the store at `home` (NULL: default). */
-int sl_reg_open(const char *home, sl_reg **out, sl_error *err);
-void sl_reg_close(sl_reg *r);
-const char *sl_reg_home(const sl_reg *r);
+SL_API int sl_reg_open(const char *home, sl_reg **out, sl_error *err);
+SL_API void sl_reg_close(sl_reg *r);
+SL_API const char *sl_reg_home(const sl_reg *r);
 /* Long hashing work (import, verify) reports bytes done / total through fn,
  * from the calling thread (NULL: nothing). */
-void sl_reg_set_progress(sl_reg *r, sl_progress_fn fn, void *ctx);
+SL_API void sl_reg_set_progress(sl_reg *r, sl_progress_fn fn, void *ctx);
 
 /* ---- names ---- */
 typedef struct sl_reg_name {
@@ -49,9 +50,9 @@ typedef struct sl_reg_name {
     char *revision;  /* after '@', or NULL */
     char *tag;       /* after ':', or NULL */
 } sl_reg_name;
-int sl_reg_parse_name(const char *s, sl_reg_name *out, sl_error *err);
-void sl_reg_name_free(sl_reg_name *n);
-bool sl_reg_looks_like_name(const char *s);  /* org/name shape and not an existing path */
+SL_API int sl_reg_parse_name(const char *s, sl_reg_name *out, sl_error *err);
+SL_API void sl_reg_name_free(sl_reg_name *n);
+SL_API bool sl_reg_looks_like_name(const char *s);  /* org/name shape and not an existing path */
 
 /* ---- versions ---- */
 typedef struct sl_reg_file {
@@ -89,27 +90,27 @@ typedef struct sl_reg_version {
     char *path;        /* local directory holding the files (snapshot) */
 } sl_reg_version;
 
-void sl_reg_version_free(sl_reg_version *v);   /* frees members and v */
-void sl_reg_versions_free(sl_reg_version **v, size_t n);
+SL_API void sl_reg_version_free(sl_reg_version *v);   /* frees members and v */
+SL_API void sl_reg_versions_free(sl_reg_version **v, size_t n);
 
 /* Resolve a name to the version it designates (with files and lineage). */
-int sl_reg_find(sl_reg *r, const char *name, sl_reg_version **out, sl_error *err);
+SL_API int sl_reg_find(sl_reg *r, const char *name, sl_reg_version **out, sl_error *err);
 /* All versions, newest first (files not loaded); with_hf adds HF-cache entries. */
-int sl_reg_list(sl_reg *r, bool with_hf, sl_reg_version ***out, size_t *n, sl_error *err);
+SL_API int sl_reg_list(sl_reg *r, bool with_hf, sl_reg_version ***out, size_t *n, sl_error *err);
 /* Parents chain of a version: [v's parent, grandparent, ...]. */
-int sl_reg_lineage_chain(sl_reg *r, const sl_reg_version *v, sl_reg_version ***out, size_t *n, sl_error *err);
+SL_API int sl_reg_lineage_chain(sl_reg *r, const sl_reg_version *v, sl_reg_version ***out, size_t *n, sl_error *err);
 
 /* Add every regular file under `dir` (recursively, skipping .git), or the
  * one file `dir`, as a new version of `model`.  Each file is copied into
  * blobs/ (a reflink where the filesystem can: FICLONE) and hashed; the
  * user's files are only read — never linked, chmod'ed or moved — so editing
  * them later cannot touch the store.  Returns the version (NULL out allowed). */
-int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
-                      const sl_reg_lineage *lin, sl_reg_version **out, sl_error *err);
+SL_API int sl_reg_import_dir(sl_reg *r, const char *dir, const char *model, const char *revision, const char *ref,
+                             const sl_reg_lineage *lin, sl_reg_version **out, sl_error *err);
 /* Register a version whose blobs are already in the store (files[].sha256). */
-int sl_reg_commit_version(sl_reg *r, sl_reg_version *v, sl_error *err);
+SL_API int sl_reg_commit_version(sl_reg *r, sl_reg_version *v, sl_error *err);
 
-int sl_reg_tag(sl_reg *r, const char *src, const char *dst, sl_error *err);
+SL_API int sl_reg_tag(sl_reg *r, const char *src, const char *dst, sl_error *err);
 
 typedef struct sl_reg_stats {
     uint64_t versions, blobs, bytes, partials, partial_bytes, tmp, quarantined, quarantined_bytes;
@@ -123,12 +124,12 @@ typedef struct sl_reg_rm_result {
     size_t remaining;           /* versions the model still has */
     sl_reg_stats st;            /* blobs and bytes freed */
 } sl_reg_rm_result;
-int sl_reg_rm(sl_reg *r, const char *name, bool all, sl_reg_rm_result *res, sl_error *err);
-void sl_reg_rm_result_free(sl_reg_rm_result *res);
+SL_API int sl_reg_rm(sl_reg *r, const char *name, bool all, sl_reg_rm_result *res, sl_error *err);
+SL_API void sl_reg_rm_result_free(sl_reg_rm_result *res);
 /* gc: unreferenced blobs, orphan snapshots, temporaries and the quarantine
  * (st->quarantined / quarantined_bytes: what was freed there). */
-int sl_reg_gc(sl_reg *r, sl_reg_stats *st, sl_error *err);
-int sl_reg_du(sl_reg *r, sl_reg_stats *st, sl_error *err);
+SL_API int sl_reg_gc(sl_reg *r, sl_reg_stats *st, sl_error *err);
+SL_API int sl_reg_du(sl_reg *r, sl_reg_stats *st, sl_error *err);
 
 /* verify: rehash every blob of `name` (NULL: all); corrupt blobs move to
  * quarantine/ and each problem is reported through cb.  With repair, a
@@ -146,13 +147,13 @@ typedef struct sl_reg_problem {
     const char *repair;    /* repaired: the source used; else why not (NULL: no repair asked) */
 } sl_reg_problem;
 typedef void (*sl_reg_report_fn)(void *ctx, const sl_reg_problem *p);
-int sl_reg_verify(sl_reg *r, const char *name, bool repair, sl_reg_report_fn cb, void *ctx, uint64_t *bad,
-                  sl_error *err);
+SL_API int sl_reg_verify(sl_reg *r, const char *name, bool repair, sl_reg_report_fn cb, void *ctx, uint64_t *bad,
+                         sl_error *err);
 /* Check the blobs of a version once (digest check on first use); cached in the index. */
-int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err);
+SL_API int sl_reg_check_version(sl_reg *r, const sl_reg_version *v, sl_error *err);
 
 /* A store name (or HF-cache repo) -> local directory.  *out malloc'd. */
-int sl_reg_resolve(const char *name, char **out, sl_error *err);
+SL_API int sl_reg_resolve(const char *name, char **out, sl_error *err);
 /* A model made from another (convert, quantize) as a version of its own
  * name, with lineage: kind "derived", parent (the source's org/name@revision,
  * or its absolute path), the command line, and the output's absolute path
@@ -165,16 +166,16 @@ typedef struct sl_reg_derived {
     const char *command;    /* the exact command line */
     bool move;              /* path lies in sl_reg_scratch_dir: its files are moved in, not copied */
 } sl_reg_derived;
-int sl_reg_register_derived(const sl_reg_derived *d, sl_reg_version **out, sl_error *err);
+SL_API int sl_reg_register_derived(const sl_reg_derived *d, sl_reg_version **out, sl_error *err);
 /* A new private directory under the default store's tmp/ for output bound
  * for the store (same filesystem: moved in without a copy); gc leaves it
  * alone while this process lives.  *out malloc'd. */
-int sl_reg_scratch_dir(char **out, sl_error *err);
+SL_API int sl_reg_scratch_dir(char **out, sl_error *err);
 
 /* ---- Hugging Face cache ---- */
-char *sl_reg_hf_cache_dir(void);   /* HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, $HF_HOME/hub, ... */
+SL_API char *sl_reg_hf_cache_dir(void);   /* HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, $HF_HOME/hub, ... */
 /* Snapshot dir of repo at rev (ref name or commit) in the HF cache, or NULL. */
-char *sl_reg_hf_snapshot(const char *cache, const char *repo, const char *rev, char **commit_out);
+SL_API char *sl_reg_hf_snapshot(const char *cache, const char *repo, const char *rev, char **commit_out);
 
 /* ---- pull ---- */
 typedef struct sl_reg_pull_file {
@@ -217,18 +218,18 @@ typedef struct sl_reg_pull_result {
     uint64_t bytes_needed;     /* bytes still to download */
     uint64_t bytes_free;       /* free space in the store (0: unknown) */
 } sl_reg_pull_result;
-void sl_reg_pull_result_free(sl_reg_pull_result *res);   /* frees plan */
-bool sl_reg_offline_env(void);   /* SILICA_OFFLINE=1 or HF_HUB_OFFLINE in 1/ON/YES/TRUE */
-int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err);
+SL_API void sl_reg_pull_result_free(sl_reg_pull_result *res);   /* frees plan */
+SL_API bool sl_reg_offline_env(void);   /* SILICA_OFFLINE=1 or HF_HUB_OFFLINE in 1/ON/YES/TRUE */
+SL_API int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err);
 
 /* ---- Git LFS (reg_lfs.c) ---- */
 /* A checkout DIR whose weights are LFS pointer files + its remote -> version NAME. */
-int sl_reg_lfs_fetch(sl_reg *r, const char *remote, const char *dir, const char *name, sl_reg_version **out,
-                     size_t *n_objects, sl_error *err);
+SL_API int sl_reg_lfs_fetch(sl_reg *r, const char *remote, const char *dir, const char *name, sl_reg_version **out,
+                            size_t *n_objects, sl_error *err);
 /* Upload version NAME's files as LFS objects; pointers_dir (optional) gets the
  * pointer files (weights), plain files and .gitattributes to commit. */
-int sl_reg_lfs_push(sl_reg *r, const char *name, const char *remote, const char *pointers_dir, sl_reg_version **out,
-                    sl_error *err);
+SL_API int sl_reg_lfs_push(sl_reg *r, const char *name, const char *remote, const char *pointers_dir,
+                           sl_reg_version **out, sl_error *err);
 
 #ifdef __cplusplus
 }

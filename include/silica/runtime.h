@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/dtype.h"
 #include "silica/error.h"
 #include "silica/gpu.h"
@@ -56,33 +57,33 @@ typedef struct sl_session_opts {
 #define SL_KV_MAX_SIZE (1 << 24)   /* largest max_kv */
 #define SL_KV_MAX_POS (1 << 30)    /* position limit of a rotating session */
 
-int sl_session_new(const sl_model *m, const sl_session_opts *opts, sl_session **out, sl_error *err);
+SL_API int sl_session_new(const sl_model *m, const sl_session_opts *opts, sl_session **out, sl_error *err);
 /* The KV dtype a session uses when kv_dtype is 0: the model's compute dtype,
  * as mlx_lm and transformers cache keys and values in it — SL_F32 when the
  * token embedding is f32 (or a quantized one has f32 scales), else SL_F16
  * (f16 and bf16 weights, GGUF block types). */
-sl_dtype sl_session_default_kv_dtype(const sl_model *m);
-void sl_session_free(sl_session *s);
+SL_API sl_dtype sl_session_default_kv_dtype(const sl_model *m);
+SL_API void sl_session_free(sl_session *s);
 /* Forget the cache (position back to 0). */
-void sl_session_reset(sl_session *s);
+SL_API void sl_session_reset(sl_session *s);
 /* Keep the first pos cached positions (prefix reuse); no-op if pos >= the
  * current one.  When a ring already overwrote keys a later query would need,
  * the cache is reset instead.  Returns the position kept (pos or 0). */
-int sl_session_truncate(sl_session *s, int pos);
-int sl_session_pos(const sl_session *s);
+SL_API int sl_session_truncate(sl_session *s, int pos);
+SL_API int sl_session_pos(const sl_session *s);
 /* Positions the session may reach: n_ctx, or SL_KV_MAX_POS with max_kv. */
-int sl_session_ctx(const sl_session *s);
+SL_API int sl_session_ctx(const sl_session *s);
 /* Bytes allocated for the KV cache (K and V, scales and biases included). */
-uint64_t sl_session_kv_bytes(const sl_session *s);
+SL_API uint64_t sl_session_kv_bytes(const sl_session *s);
 /* Where the session runs: "cpu" or the GPU's name.  note (may be NULL)
  * gets why a --device auto session fell back to the CPU, or NULL. */
-const char *sl_session_device(const sl_session *s, const char **note);
+SL_API const char *sl_session_device(const sl_session *s, const char **note);
 
 /* Feed n token ids at the current position.  logits (may be NULL) receives
  * vocab_size floats per position when all_logits, else only the last
  * position's.  Fails (nothing changed) if an id is out of range or the
  * tokens do not fit the context. */
-int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err);
+SL_API int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err);
 
 /* One decoding step for several sessions of the same model: ids[t] is fed
  * to ss[t] at its own position, all n tokens through ONE forward pass (the
@@ -95,27 +96,27 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
  * through the GPU engine (same contract; n forward passes).  Fails (nothing
  * changed) on a NULL, repeated or foreign session, sessions on different
  * engines (CPU and GPU), an id out of range or a full context. */
-int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err);
+SL_API int sl_session_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err);
 
 /* ---- KV cache sizes: one formula for the session and the estimator ---- */
 
 /* Group size of a quantized KV row (n_kv_heads * head_dim values, groups may
  * span heads when head_dim is smaller than the group); requested 0 picks
  * the default.  bits 0: *out = 0.  Errors name the value and what is allowed. */
-int sl_kv_group_size(int n_kv_heads, int head_dim, int bits, int requested, int *out, sl_error *err);
+SL_API int sl_kv_group_size(int n_kv_heads, int head_dim, int bits, int requested, int *out, sl_error *err);
 /* Bytes one position of one layer takes, K and V: 2 * n_kv_heads * head_dim
  * elements of dtype (F16/F32), or with bits: codes + a dtype scale and bias per group. */
-int sl_kv_pos_bytes(int n_kv_heads, int head_dim, sl_dtype dtype, int bits, int group_size, uint64_t *out,
-                    sl_error *err);
+SL_API int sl_kv_pos_bytes(int n_kv_heads, int head_dim, sl_dtype dtype, int bits, int group_size, uint64_t *out,
+                           sl_error *err);
 /* The batch a session uses: requested (0: 64), at most n_ctx, and with
  * max_kv at most max_kv (a rotating ring is max_kv + batch - 1 positions). */
-int sl_kv_batch(int batch, int64_t n_ctx, int64_t max_kv);
+SL_API int sl_kv_batch(int batch, int64_t n_ctx, int64_t max_kv);
 /* Positions one layer holds.  window: the layer's sliding window (0: full
  * attention); batch: from sl_kv_batch; keep: sinks (max_kv > 0).
  * Full layer: n_ctx, or max_kv + batch - 1 rotating; sliding layer:
  * min(n_ctx, window + batch - 1) (no n_ctx cap when rotating), or the
  * rotating size when max_kv - keep < window. */
-int64_t sl_kv_layer_slots(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window);
+SL_API int64_t sl_kv_layer_slots(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window);
 
 /* ---- sampling ---- */
 
@@ -140,25 +141,25 @@ typedef struct sl_sampler_params {
     uint64_t seed;
 } sl_sampler_params;
 
-void sl_sampler_defaults(sl_sampler_params *p);
+SL_API void sl_sampler_defaults(sl_sampler_params *p);
 
 typedef struct sl_sampler sl_sampler;
-int sl_sampler_new(const sl_sampler_params *p, int vocab_size, sl_sampler **out, sl_error *err);
-void sl_sampler_free(sl_sampler *s);
+SL_API int sl_sampler_new(const sl_sampler_params *p, int vocab_size, sl_sampler **out, sl_error *err);
+SL_API void sl_sampler_free(sl_sampler *s);
 /* Pick the next id from logits[vocab] (modified in place by bias and
  * penalties).  history/n_history: the tokens so far (prompt + generated). */
-int32_t sl_sampler_sample(sl_sampler *s, float *logits, const int32_t *history, int n_history);
+SL_API int32_t sl_sampler_sample(sl_sampler *s, float *logits, const int32_t *history, int n_history);
 /* Uniform double in [0, 1) from the sampler's generator (exposed for tests). */
-double sl_sampler_uniform(sl_sampler *s);
+SL_API double sl_sampler_uniform(sl_sampler *s);
 
 /* ---- helpers ---- */
 
 /* "1,2,3" (commas and/or spaces) -> malloc'd ids.  Message names the bad item. */
-int sl_parse_ids(const char *s, int32_t **ids, int *n, sl_error *err);
+SL_API int sl_parse_ids(const char *s, int32_t **ids, int *n, sl_error *err);
 /* Kernel set the engine's matmuls use on this CPU: "avx512", "avx2",
  * "neondot", "neon" or "portable" (SILICA_SIMD=<name> caps it, like the
  * dtype converters: sl_dtype_kernels). */
-const char *sl_engine_kernels(void);
+SL_API const char *sl_engine_kernels(void);
 
 #ifdef __cplusplus
 }

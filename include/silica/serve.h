@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 #include "silica/runtime.h"
 
@@ -66,10 +67,10 @@ typedef struct sl_serve_opts {
  * fit advisor says it fits next to those loaded (weights + one KV cache of
  * session.n_ctx per slot each, within max_memory), else that request gets
  * 503 with the memory breakdown. */
-int sl_serve_run(const sl_serve_opts *o, sl_error *err);
+SL_API int sl_serve_run(const sl_serve_opts *o, sl_error *err);
 
 /* Ask the running server to drain and stop (async-signal-safe). */
-void sl_serve_stop(void);
+SL_API void sl_serve_stop(void);
 
 #ifdef __cplusplus
 }

@@ -4,8 +4,7 @@
 #ifndef SILICA_SILICA_H
 #define SILICA_SILICA_H
 
-#define SILICA_VERSION "0.1.0"
-
+#include "silica/api.h"
 #include "silica/checkpoint.h"
 #include "silica/cpu.h"
 #include "silica/dtype.h"
@@ -26,14 +25,7 @@
 #include "silica/template.h"
 #include "silica/tokenizer.h"
 #include "silica/torch.h"
+#include "silica/utf8.h"
+#include "silica/version.h"
 #include "silica/writer.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-const char *sl_version(void);
-const char *sl_build_options(void);   /* compiler, build type, sanitizers, SIMD compiled in */
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -39,14 +40,14 @@ typedef struct sl_tmpl_limits {
 } sl_tmpl_limits;
 
 /* Compile `src` (len bytes, UTF-8).  `name` labels error messages. */
-int sl_tmpl_compile(const char *src, size_t len, const char *name, sl_tmpl **out, sl_error *err);
-void sl_tmpl_free(sl_tmpl *t);
+SL_API int sl_tmpl_compile(const char *src, size_t len, const char *name, sl_tmpl **out, sl_error *err);
+SL_API void sl_tmpl_free(sl_tmpl *t);
 
 /* Render with the members of the JSON object `ctx` as variables.  On success
  * *out is a malloc'd NUL-terminated string (free it) and *out_len its length
  * (the text may itself contain NUL bytes). `limits` may be NULL. */
-int sl_tmpl_render(const sl_tmpl *t, const struct cJSON *ctx, const sl_tmpl_limits *limits, char **out,
-                   size_t *out_len, sl_error *err);
+SL_API int sl_tmpl_render(const sl_tmpl *t, const struct cJSON *ctx, const sl_tmpl_limits *limits, char **out,
+                          size_t *out_len, sl_error *err);
 
 /* The chat template of a model: `path` is a model directory
  * (chat_template.jinja, else chat_template.json, else tokenizer_config.json's
@@ -59,19 +60,19 @@ int sl_tmpl_render(const sl_tmpl *t, const struct cJSON *ctx, const sl_tmpl_limi
  * pointers are given, *special receives a malloc'd cJSON object with the
  * special tokens (bos_token, eos_token, unk_token, pad_token, ...) found in
  * tokenizer_config.json / special_tokens_map.json (empty for a file). */
-int sl_tmpl_load_chat_template(const char *path, const char *which, int has_tools, char **src,
-                               struct cJSON **special, sl_error *err);
+SL_API int sl_tmpl_load_chat_template(const char *path, const char *which, int has_tools, char **src,
+                                      struct cJSON **special, sl_error *err);
 
 /* Whether sl_tmpl_load_chat_template(path, ...) finds a template: a GGUF
  * model with tokenizer.chat_template, or a model directory with one of the
  * files named above. */
-bool sl_tmpl_has_chat_template(const char *path);
+SL_API bool sl_tmpl_has_chat_template(const char *path);
 
 /* Prepare messages as transformers does before rendering: drop keys whose
  * value is null, and alias reasoning ("reasoning_content"/"thinking"/
  * "reasoning") under "thinking" and "reasoning_content".  Returns a new
  * cJSON array (caller deletes) or NULL on a malformed list (err filled). */
-struct cJSON *sl_tmpl_normalize_messages(const struct cJSON *messages, sl_error *err);
+SL_API struct cJSON *sl_tmpl_normalize_messages(const struct cJSON *messages, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -37,25 +38,25 @@ typedef struct sl_tokenizer sl_tokenizer;
  * optional tokenizer_config.json; else the directory's one GGUF model), from
  * a tokenizer.json path, or from a GGUF file (its tokenizer.ggml.* metadata,
  * as sl_tok_load_gguf; a split part reads the set's first part). */
-int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err);
+SL_API int sl_tok_load(const char *path, sl_tokenizer **out, sl_error *err);
 /* The tokenizer a model runs with.  `model` is what sl_model_open takes.
  * `override` (may be NULL) is a tokenizer the user named (sl_tok_load's
  * path), which wins.  Else: a GGUF model's own tokenizer.ggml.* metadata
  * (a tokenizer.json beside it is used only when the GGUF has none), else
  * the tokenizer.json / tokenizer.model in the model's directory.  No
  * tokenizer at all: 0 with *out NULL. */
-int sl_tok_load_for_model(const char *model, const char *override, sl_tokenizer **out, sl_error *err);
+SL_API int sl_tok_load_for_model(const char *model, const char *override, sl_tokenizer **out, sl_error *err);
 /* From a GGUF file's tokenizer.ggml.* metadata (model "llama":
  * SentencePiece-style with byte fallback; "gpt2": byte-level BPE with the
  * pre-tokenizer tokenizer.ggml.pre names), built as the equivalent
  * tokenizer.json; bos/eos ids and add_bos_token/add_eos_token as the file
  * says (llama.cpp's defaults when absent).  `name` labels messages. */
 struct sl_gguf;
-int sl_tok_load_gguf(const struct sl_gguf *g, const char *name, sl_tokenizer **out, sl_error *err);
-int sl_tok_load_gguf_file(const char *path, sl_tokenizer **out, sl_error *err);
+SL_API int sl_tok_load_gguf(const struct sl_gguf *g, const char *name, sl_tokenizer **out, sl_error *err);
+SL_API int sl_tok_load_gguf_file(const char *path, sl_tokenizer **out, sl_error *err);
 /* Load from an in-memory tokenizer.json (name is used in messages). */
-int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenizer **out, sl_error *err);
-void sl_tok_free(sl_tokenizer *t);
+SL_API int sl_tok_load_json(const char *json, size_t len, const char *name, sl_tokenizer **out, sl_error *err);
+SL_API void sl_tok_free(sl_tokenizer *t);
 
 /* Encode flags */
 enum {
@@ -72,15 +73,15 @@ typedef struct sl_tok_ids {
 /* Bytes of the longest valid UTF-8 prefix of s[0..n) (the strict rules the
  * encoder's repair uses: no overlongs, surrogates or code points past
  * U+10FFFF): n when all of it is valid.  U+0000 counts as valid. */
-size_t sl_utf8_valid_prefix(const char *s, size_t n);
+SL_API size_t sl_utf8_valid_prefix(const char *s, size_t n);
 /* s[0..n) repaired as encode does (each maximal invalid subpart -> U+FFFD):
  * malloc'd, NUL-terminated, its length in *out_len (may be NULL); NULL when
  * out of memory. */
-char *sl_utf8_lossy(const char *s, size_t n, size_t *out_len);
+SL_API char *sl_utf8_lossy(const char *s, size_t n, size_t *out_len);
 
 /* Append the ids of text[0..len) to *out (out->n is not reset). */
-int sl_tok_encode(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out, sl_error *err);
-void sl_tok_ids_free(sl_tok_ids *ids);
+SL_API int sl_tok_encode(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out, sl_error *err);
+SL_API void sl_tok_ids_free(sl_tok_ids *ids);
 
 /* Token strings as HF's Encoding.tokens shows them: the vocab token for
  * model tokens, the text an added token matched (with what lstrip/rstrip
@@ -93,30 +94,30 @@ typedef struct sl_tok_strs {
     size_t n, ncap;
 } sl_tok_strs;
 /* sl_tok_encode that also appends each token's string to *strs. */
-int sl_tok_encode_strs(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out,
-                       sl_tok_strs *strs, sl_error *err);
-void sl_tok_strs_free(sl_tok_strs *s);
+SL_API int sl_tok_encode_strs(sl_tokenizer *t, const char *text, size_t len, unsigned flags, sl_tok_ids *out,
+                              sl_tok_strs *strs, sl_error *err);
+SL_API void sl_tok_strs_free(sl_tok_strs *s);
 
 /* Decode ids into a malloc'd NUL-terminated UTF-8 string. */
-int sl_tok_decode(const sl_tokenizer *t, const uint32_t *ids, size_t n, unsigned flags, char **text, size_t *len,
-                  sl_error *err);
+SL_API int sl_tok_decode(const sl_tokenizer *t, const uint32_t *ids, size_t n, unsigned flags, char **text, size_t *len,
+                         sl_error *err);
 
 /* Streaming decode for generation: each step returns the text that became
  * final (possibly empty, never a broken UTF-8 sequence); same algorithm and
  * results as HF's tokenizers.decoders.DecodeStream. */
 typedef struct sl_tok_stream sl_tok_stream;
-int sl_tok_stream_new(const sl_tokenizer *t, unsigned flags, sl_tok_stream **out, sl_error *err);
+SL_API int sl_tok_stream_new(const sl_tokenizer *t, unsigned flags, sl_tok_stream **out, sl_error *err);
 /* *text is borrowed, valid until the next call; *len == 0 when nothing new. */
-int sl_tok_stream_step(sl_tok_stream *s, uint32_t id, const char **text, size_t *len, sl_error *err);
-void sl_tok_stream_free(sl_tok_stream *s);
+SL_API int sl_tok_stream_step(sl_tok_stream *s, uint32_t id, const char **text, size_t *len, sl_error *err);
+SL_API void sl_tok_stream_free(sl_tok_stream *s);
 
 /* Vocabulary */
-uint32_t sl_tok_vocab_size(const sl_tokenizer *t);   /* 1 + highest id */
+SL_API uint32_t sl_tok_vocab_size(const sl_tokenizer *t);   /* 1 + highest id */
 /* Token string of id (model vocab or added token); NULL if none. */
-const char *sl_tok_id_to_token(const sl_tokenizer *t, uint32_t id, size_t *len);
+SL_API const char *sl_tok_id_to_token(const sl_tokenizer *t, uint32_t id, size_t *len);
 /* Id of a token string; -1 if absent. */
-int64_t sl_tok_token_to_id(const sl_tokenizer *t, const char *tok, size_t len);
-bool sl_tok_is_special(const sl_tokenizer *t, uint32_t id);
+SL_API int64_t sl_tok_token_to_id(const sl_tokenizer *t, const char *tok, size_t len);
+SL_API bool sl_tok_is_special(const sl_tokenizer *t, uint32_t id);
 /* The raw bytes id adds to decoded text (what constrained decoding checks):
  * the decoder's per-token steps — Replace, byte-level unmapping, a <0xXX>
  * byte-fallback token's single byte — without the whole-text ones (Strip of
@@ -124,7 +125,7 @@ bool sl_tok_is_special(const sl_tokenizer *t, uint32_t id);
  * as its partial bytes.  *bytes malloc'd (NUL-terminated, caller frees).
  * SL_EUNSUPPORTED for decoder chains other than ByteLevel or SentencePiece
  * style.  Reads the tokenizer only: safe from any thread. */
-int sl_tok_token_bytes(const sl_tokenizer *t, uint32_t id, char **bytes, size_t *len, sl_error *err);
+SL_API int sl_tok_token_bytes(const sl_tokenizer *t, uint32_t id, char **bytes, size_t *len, sl_error *err);
 
 /* What tokenizer_config.json (or a GGUF's tokenizer.ggml.*) says (ids -1
  * when absent). */
@@ -136,7 +137,7 @@ typedef struct sl_tok_info {
     int64_t eot_id, pad_id, unk_id;    /* GGUF: tokenizer.ggml.eot/padding/unknown_token_id (end of turn:
                                           generation stops there too, as llama.cpp does) */
 } sl_tok_info;
-const sl_tok_info *sl_tok_get_info(const sl_tokenizer *t);
+SL_API const sl_tok_info *sl_tok_get_info(const sl_tokenizer *t);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -42,15 +43,15 @@ typedef enum sl_tool_format {
 } sl_tool_format;
 
 /* "none", "llama3", "hermes", "mistral". */
-const char *sl_tool_format_name(sl_tool_format f);
+SL_API const char *sl_tool_format_name(sl_tool_format f);
 /* The format named `name` (as above): 0, or SL_EINVAL naming the choices. */
-int sl_tool_format_from_name(const char *name, sl_tool_format *out, sl_error *err);
+SL_API int sl_tool_format_from_name(const char *name, sl_tool_format *out, sl_error *err);
 /* The format a chat template's source renders tool calls in. */
-sl_tool_format sl_tool_format_of_template(const char *src, size_t len);
+SL_API sl_tool_format sl_tool_format_of_template(const char *src, size_t len);
 
 /* Where tool calls begin, or may begin once more text comes, in
  * text[0..len): len when the text so far is content only. */
-size_t sl_tool_calls_start(sl_tool_format f, const char *text, size_t len);
+SL_API size_t sl_tool_calls_start(sl_tool_format f, const char *text, size_t len);
 
 typedef struct sl_tool_call {
     char *name;
@@ -66,13 +67,13 @@ typedef struct sl_tool_calls {
 } sl_tool_calls;
 
 /* Split text[0..len) into content and calls.  0, or SL_ENOMEM. */
-int sl_tool_calls_parse(sl_tool_format f, const char *text, size_t len, sl_tool_calls *out, sl_error *err);
-void sl_tool_calls_free(sl_tool_calls *c);
+SL_API int sl_tool_calls_parse(sl_tool_format f, const char *text, size_t len, sl_tool_calls *out, sl_error *err);
+SL_API void sl_tool_calls_free(sl_tool_calls *c);
 
 /* An id for a call the model did not name: "call_" + 24 alphanumerics, or 9
  * alphanumerics for mistral (its templates require that length); a function
  * of `seed` only.  buf needs 32 bytes. */
-void sl_tool_call_id(sl_tool_format f, uint64_t seed, char buf[32]);
+SL_API void sl_tool_call_id(sl_tool_format f, uint64_t seed, char buf[32]);
 
 #ifdef __cplusplus
 }

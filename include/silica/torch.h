@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "silica/api.h"
 #include "silica/error.h"
 
 #ifdef __cplusplus
@@ -33,7 +34,7 @@ typedef int (*sl_pickle_import_fn)(void *ud, const sl_pickle_import *imp);   /* 
  * torch.save stream (its five pickles) or a raw pickle file, calling fn for
  * each import.  Fails (one line, SL_EINVAL...) only when the file cannot be
  * parsed; unsafe imports are reported, not errors. */
-int sl_torch_scan(const char *path, sl_pickle_import_fn fn, void *ud, sl_error *err);
+SL_API int sl_torch_scan(const char *path, sl_pickle_import_fn fn, void *ud, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/api.h"
 #include "silica/checkpoint.h"
 
 #ifdef __cplusplus
@@ -35,14 +36,14 @@ typedef struct sl_writer sl_writer;
  *  safetensors: string->string map written as __metadata__ (e.g. {"format":"pt"}).
  *  gguf: {"key": value} with typed values as sl_gguf documents.
  *  torch/npz: ignored. */
-int sl_writer_open(sl_writer **out, sl_format fmt, const char *path,
-                   const sl_tensor_spec *specs, size_t n, const cJSON *metadata, sl_error *err);
+SL_API int sl_writer_open(sl_writer **out, sl_format fmt, const char *path,
+                          const sl_tensor_spec *specs, size_t n, const cJSON *metadata, sl_error *err);
 /* The order in which tensors must be streamed: order[k] = spec index. */
-const size_t *sl_writer_order(const sl_writer *w);
+SL_API const size_t *sl_writer_order(const sl_writer *w);
 /* Append bytes of the current tensor (advances to the next when one is full). */
-int sl_writer_write(sl_writer *w, const void *data, size_t nbytes, sl_error *err);
-int sl_writer_finish(sl_writer *w, sl_error *err);   /* frees w */
-void sl_writer_abort(sl_writer *w);                   /* frees w; NULL ok */
+SL_API int sl_writer_write(sl_writer *w, const void *data, size_t nbytes, sl_error *err);
+SL_API int sl_writer_finish(sl_writer *w, sl_error *err);   /* frees w */
+SL_API void sl_writer_abort(sl_writer *w);                   /* frees w; NULL ok */
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "compare_impl.h"
+#include "compare/compare_impl.h"
 #include "silica/io.h"
 
 struct sl_cmp_engine {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compare_impl.h"
+#include "compare/compare_impl.h"
 #include "silica/convert.h"
 #include "silica/io.h"
 

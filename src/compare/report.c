@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "compare_impl.h"
+#include "compare/compare_impl.h"
 #include "silica/io.h"
 
 static void num_or_null(cJSON *o, const char *k, double v, bool known) {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "compare_impl.h"
+#include "compare/compare_impl.h"
 #include "silica/convert.h"
 #include "silica/io.h"
 #include "silica/memory.h"

@@ -19,12 +19,12 @@
 
 #include <cjson/cJSON.h>
 
-#include "compare_impl.h"
+#include "compare/compare_impl.h"
 #include "silica/io.h"
 #include "silica/memory.h"
 #include "silica/model.h"
 #include "silica/runtime.h"
-#include "silica/silica.h"
+#include "silica/version.h"
 
 typedef struct server {
     sl_model *m;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 
 /* Model types with mlx-lm conversion rules (model_type, comma-separated). */
 static const char *mlx_supported(void) {

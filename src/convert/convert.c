@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 #include "silica/gguf.h"
 #include "silica/safetensors.h"
 #include "silica/writer.h"

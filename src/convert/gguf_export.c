@@ -64,7 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 #include "silica/gguf.h"
 
 /* ---- metadata helpers (typed values for the GGUF writer) ---- */

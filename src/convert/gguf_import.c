@@ -27,7 +27,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 #include "silica/gguf.h"
 
 static int cmp_out(const void *a, const void *b) {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 
 #define HF_SHARD_BYTES 5000000000ull
 

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 
 #define MLX_SHARD_BYTES (5ull << 30)
 

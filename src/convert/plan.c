@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
 
 #define CHUNK_BYTES (8u << 20)
 

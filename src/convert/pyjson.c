@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert_impl.h"
+#include "convert/convert_impl.h"
+#include "silica/utf8.h"
 
 #define PJ_MAX_DEPTH 256
 
@@ -193,113 +194,16 @@ static int perr(parser *ps, const char *what) {
                      (long)(ps->p - ps->start), what);
 }
 
-static int put_utf8(char **b, size_t *n, size_t *cap, unsigned cp) {
-    char tmp[4];
-    size_t k;
-    if (cp < 0x80) { tmp[0] = (char)cp; k = 1; }
-    else if (cp < 0x800) { tmp[0] = (char)(0xC0 | cp >> 6); tmp[1] = (char)(0x80 | (cp & 63)); k = 2; }
-    else if (cp < 0x10000) {
-        tmp[0] = (char)(0xE0 | cp >> 12); tmp[1] = (char)(0x80 | (cp >> 6 & 63)); tmp[2] = (char)(0x80 | (cp & 63)); k = 3;
-    } else {
-        tmp[0] = (char)(0xF0 | cp >> 18); tmp[1] = (char)(0x80 | (cp >> 12 & 63));
-        tmp[2] = (char)(0x80 | (cp >> 6 & 63)); tmp[3] = (char)(0x80 | (cp & 63)); k = 4;
-    }
-    if (*n + k + 1 > *cap) {
-        size_t nc = (*cap + k + 1) * 2;
-        char *nb = realloc(*b, nc);
-        if (!nb) return -1;
-        *b = nb;
-        *cap = nc;
-    }
-    memcpy(*b + *n, tmp, k);
-    *n += k;
-    return 0;
-}
-
-static int hex4(parser *ps, unsigned *out) {
-    if (ps->end - ps->p < 4) return -1;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = ps->p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
-    }
-    ps->p += 4;
-    *out = v;
-    return 0;
-}
-
 static int parse_string(parser *ps, char **out) {
-    ps->p++; /* opening quote */
-    size_t n = 0, cap = 32;
-    char *b = malloc(cap);
-    if (!b) return sl_errorf(ps->err, SL_ENOMEM, "out of memory");
-    while (ps->p < ps->end && *ps->p != '"') {
-        unsigned char c = (unsigned char)*ps->p++;
-        unsigned cp = c;
-        if (c == '\\') {
-            if (ps->p >= ps->end) break;
-            char e = *ps->p++;
-            switch (e) {
-            case '"': cp = '"'; break;
-            case '\\': cp = '\\'; break;
-            case '/': cp = '/'; break;
-            case 'b': cp = 8; break;
-            case 'f': cp = 12; break;
-            case 'n': cp = 10; break;
-            case 'r': cp = 13; break;
-            case 't': cp = 9; break;
-            case 'u': {
-                if (hex4(ps, &cp)) { free(b); return perr(ps, "bad \\u escape"); }
-                if (cp >= 0xD800 && cp < 0xDC00 && ps->end - ps->p >= 6 && ps->p[0] == '\\' && ps->p[1] == 'u') {
-                    const char *save = ps->p;
-                    unsigned lo;
-                    ps->p += 2;
-                    if (!hex4(ps, &lo) && lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    else ps->p = save;
-                }
-                break;
-            }
-            default: free(b); return perr(ps, "bad escape");
-            }
-            if (put_utf8(&b, &n, &cap, cp)) { free(b); return sl_errorf(ps->err, SL_ENOMEM, "out of memory"); }
-            continue;
-        }
-        if (c < 0x20) { free(b); return perr(ps, "control character in string"); }
-        if (c >= 0x80) { /* strict UTF-8, as Python's decoder (json.load of a file) */
-            int k = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
-            if (k < 0 || ps->end - ps->p < k) { free(b); return perr(ps, "invalid UTF-8"); }
-            unsigned char c1 = (unsigned char)ps->p[0];
-            bool ok = (c1 & 0xC0) == 0x80 && !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0) &&
-                      !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-            for (int i = 1; ok && i < k; i++) ok = ((unsigned char)ps->p[i] & 0xC0) == 0x80;
-            if (!ok) { free(b); return perr(ps, "invalid UTF-8"); }
-            if (n + (size_t)k + 2 > cap) {
-                char *nb = realloc(b, cap * 2 + (size_t)k);
-                if (!nb) { free(b); return sl_errorf(ps->err, SL_ENOMEM, "out of memory"); }
-                b = nb;
-                cap = cap * 2 + (size_t)k;
-            }
-            b[n++] = (char)c;
-            memcpy(b + n, ps->p, (size_t)k);
-            n += (size_t)k;
-            ps->p += k;
-            continue;
-        }
-        if (n + 2 > cap) {
-            char *nb = realloc(b, cap * 2);
-            if (!nb) { free(b); return sl_errorf(ps->err, SL_ENOMEM, "out of memory"); }
-            b = nb;
-            cap *= 2;
-        }
-        b[n++] = (char)c;
+    char *b = NULL;
+    size_t n = 0, cap = 0;
+    const char *stop, *why;
+    int rc = sl_json_string_decode(ps->p, ps->end, SL_JSON_SURROGATE_KEEP, true, &b, &n, &cap, &stop, &why);
+    ps->p = stop;
+    if (rc) {
+        free(b);
+        return rc == SL_ENOMEM ? sl_errorf(ps->err, SL_ENOMEM, "out of memory") : perr(ps, why);
     }
-    if (ps->p >= ps->end) { free(b); return perr(ps, "unterminated string"); }
-    ps->p++;
-    b[n] = 0;
     *out = b;
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * buf.c — growable byte buffer (see buf.h).
  */
-#include "buf.h"
+#include "core/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

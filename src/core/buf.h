@@ -1,5 +1,6 @@
 /*
- * buf.h — a growable byte buffer for building headers in memory (internal).
+ * core/buf.h — a growable byte buffer for building headers in memory (core and
+ * the format writers).
  *
  * Invariants: after any append, p[n] == 0 (room for a terminator is always
  * kept, so text built here is a C string); on allocation failure `oom` is

@@ -10,6 +10,7 @@
  *  - Names are unique: a hash set over the names rejects duplicates.
  */
 #include "silica/checkpoint.h"
+#include "core/checkpoint_build.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,16 +6,16 @@
  * x86-64, or "neon" on arm64.  The best one is chosen once, at first use,
  * from sl_cpu(); SILICA_SIMD=<name> caps the choice at that set (an unknown
  * or unavailable name falls back to the best set below it, "scalar" at
- * worst; the same rule caps the matmul kernels: kernels/simd_cap.c), so
+ * worst; the same rule caps the matmul kernels: core/simd_cap.c), so
  * tests and benchmarks can compare paths in one binary.
  * Invariant: every set yields the scalar converters' bits (test_dtype.c).
  */
-#include "dtype_simd.h"
+#include "core/dtype_simd.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/dtype_kernels.h"
+#include "core/dtype_kernels.h"
 #include "silica/cpu.h"
 #include "silica/dtype.h"
 
@@ -43,7 +43,7 @@ static void build_sets(void) {
     (void)c;
 #endif
     g_count = k;
-    size_t pick = 0;   /* best set SILICA_SIMD allows (the shared rule: kernels/simd_cap.c) */
+    size_t pick = 0;   /* best set SILICA_SIMD allows (the shared rule: core/simd_cap.c) */
     for (size_t s = 0; s < k; s++)
         if (sl_k_simd_allows(g_sets[s].name)) pick = s;
     g_active = &g_sets[pick];

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "silica/dtype.h"
-#include "dtype_simd.h"
+#include "core/dtype_simd.h"
 
 void sl_f16_to_f32_n(const uint16_t *src, float *dst, size_t n) {
     size_t done = sl_simd_f16_to_f32(src, dst, n);

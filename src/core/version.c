@@ -1,5 +1,5 @@
 /* version.c — version and build description reported by `silica --version` and `doctor`. */
-#include "silica/silica.h"
+#include "silica/version.h"
 
 #ifndef SILICA_BUILD_OPTIONS
 #define SILICA_BUILD_OPTIONS "unknown"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "writer_impl.h"
+#include "core/writer_ops.h"
 
 static void writer_free(sl_writer *w) {
     if (!w) return;
@@ -22,18 +22,9 @@ static void writer_free(sl_writer *w) {
     free(w);
 }
 
-int sl_writer_open(sl_writer **out, sl_format fmt, const char *path, const sl_tensor_spec *specs, size_t n,
-                   const cJSON *metadata, sl_error *err) {
+int sl_writer_open_ops(sl_writer **out, sl_format fmt, const sl_writer_ops *ops, const char *path,
+                       const sl_tensor_spec *specs, size_t n, const cJSON *metadata, sl_error *err) {
     *out = NULL;
-    const sl_writer_ops *ops = NULL;
-    switch (fmt) {
-    case SL_FMT_SAFETENSORS: ops = sl_safetensors_writer_ops(); break;
-    case SL_FMT_TORCH: ops = sl_torch_writer_ops(); break;
-    case SL_FMT_NPZ: ops = sl_npz_writer_ops(); break;
-    case SL_FMT_NPY: ops = sl_npy_writer_ops(); break;
-    case SL_FMT_GGUF: ops = sl_gguf_writer_ops(); break;
-    default: return sl_errorf(err, SL_EUNSUPPORTED, "%s: cannot write format '%s'", path, sl_format_name(fmt));
-    }
     sl_writer *w = calloc(1, sizeof *w);
     if (!w) return sl_errorf(err, SL_ENOMEM, "out of memory");
     w->ops = ops;

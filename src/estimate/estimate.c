@@ -226,7 +226,7 @@ int fit_weight_bytes(const sl_fit_weight *w, const sl_fit_recipe *r, uint32_t fb
 int sl_fit_predict_weights(const sl_fit_model *m, const sl_fit_recipe *r, uint64_t *out, sl_error *err) {
     uint64_t total = 0;
     for (size_t i = 0; i < m->n_weights; i++) {
-        uint64_t b;
+        uint64_t b = 0;
         int rc = fit_weight_bytes(&m->weights[i], r, m->float_bytes, &b, err);
         if (rc) return rc;
         if (!sl_add_u64(total, b, &total)) return sl_errorf(err, SL_EINVAL, "%s: size overflows", m->name);

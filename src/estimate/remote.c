@@ -31,7 +31,8 @@
 #include <unistd.h>
 
 #include "estimate/estimate_impl.h"
-#include "registry/reg_http.h"
+#include "core/fsutil.h"
+#include "net/http.h"
 #include "silica/checkpoint.h"
 #include "silica/io.h"
 #include "silica/memory.h"

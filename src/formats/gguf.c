@@ -17,13 +17,14 @@
  *    further checks; tensor ranges are aligned, in bounds and disjoint.
  */
 #include "silica/gguf.h"
+#include "formats/formats_impl.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf_impl.h"
+#include "formats/gguf_impl.h"
 
 #define MAX_NEST 8
 

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/buf.h"
-#include "../core/writer_impl.h"
-#include "gguf_impl.h"
+#include "core/buf.h"
+#include "core/writer_ops.h"
+#include "formats/gguf_impl.h"
 
 #define MAX_NEST 8
 

@@ -31,8 +31,9 @@
 #include <string.h>
 
 #include "silica/checkpoint.h"
-#include "../core/writer_impl.h"
-#include "zip.h"
+#include "formats/formats_impl.h"
+#include "core/writer_ops.h"
+#include "formats/zip.h"
 
 #define NPY_MAX_HEADER 10000u   /* numpy's default max_header_size */
 

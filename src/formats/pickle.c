@@ -12,7 +12,7 @@
  *  - The stack, MARK depth, memo and total object count are capped; values are
  *    allocated in chunks owned by the doc, so error paths just free the doc.
  */
-#include "pickle.h"
+#include "formats/pickle.h"
 
 #include <stdarg.h>
 #include <stdio.h>

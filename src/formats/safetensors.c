@@ -28,9 +28,10 @@
 #include <string.h>
 
 #include "silica/checkpoint.h"
+#include "formats/formats_impl.h"
 #include "silica/safetensors.h"
-#include "../core/buf.h"
-#include "../core/writer_impl.h"
+#include "core/buf.h"
+#include "core/writer_ops.h"
 
 #define ST_MAX_HEADER 100000000ull
 #define ST_MAX_INT 9007199254740992.0   /* 2^53: larger JSON integers lose precision in cJSON */

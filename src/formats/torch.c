@@ -19,9 +19,10 @@
 #include <string.h>
 
 #include "silica/checkpoint.h"
+#include "formats/formats_impl.h"
 #include "silica/torch.h"
-#include "pickle.h"
-#include "zip.h"
+#include "formats/pickle.h"
+#include "formats/zip.h"
 
 #define MAX_PKL_BYTES (64ull << 20)
 #define MAX_DEPTH 64

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../core/buf.h"
-#include "../core/writer_impl.h"
-#include "zip.h"
+#include "core/buf.h"
+#include "core/writer_ops.h"
+#include "formats/zip.h"
 
 typedef struct tw_state {
     sl_zip_writer *zw;

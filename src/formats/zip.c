@@ -15,7 +15,7 @@
  *  - Entries are written one at a time; sizes are known up front, so only the
  *    CRC is patched (pwrite) into the local header at sl_zipw_end().
  */
-#include "zip.h"
+#include "formats/zip.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -290,7 +290,7 @@ int sl_zip_view(const sl_zip *z, const sl_zip_entry *e, const uint8_t **data, sl
 }
 
 int sl_zip_verify(const sl_zip *z, const sl_zip_entry *e, sl_error *err) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     int rc = sl_zip_view(z, e, &p, err);
     if (rc) return rc;
     uint32_t c = crc_of(p, e->size);

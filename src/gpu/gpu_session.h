@@ -1,7 +1,8 @@
 /*
  * gpu_session.h — the GPU engine as the session (src/runtime/session.c)
  * sees it: a backend that takes over the forward pass and the KV cache.
- * Private to src/runtime and src/gpu.
+ * The interface of src/gpu for src/runtime (which depends on it, not the
+ * other way round: the session's options arrive as sl_gpu_session_opts).
  *
  * Invariants:
  *  - sl_gpu_session_open decides where a session runs: *out set = the GPU;
@@ -17,12 +18,23 @@
 
 #include <stddef.h>
 
+#include "silica/dtype.h"
 #include "silica/gpu.h"
-#include "silica/runtime.h"
+#include "silica/model.h"
 
 typedef struct sl_gpu_session sl_gpu_session;
 
-int sl_gpu_session_open(const sl_model *m, const sl_session_opts *o, int batch, sl_gpu_session **out, char *note,
+/* What the GPU engine needs of a session's options (sl_session_opts, with
+ * the session's defaults applied): the engine refuses what it cannot run. */
+typedef struct sl_gpu_session_opts {
+    int n_ctx;
+    sl_dtype kv_dtype;   /* SL_F16 or SL_F32 */
+    int kv_bits;         /* 0, or quantized KV (refused) */
+    int max_kv;          /* 0, or a rotating KV cache (refused) */
+    sl_device_sel device;
+} sl_gpu_session_opts;
+
+int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
                         size_t note_cap, sl_error *err);
 int sl_gpu_session_eval(sl_gpu_session *g, const int32_t *ids, int n, int pos, bool all_logits, float *logits,
                         sl_error *err);

@@ -17,7 +17,7 @@ int sl_gpu_devices(sl_gpu_device_info **out, int *n, sl_error *err) {
     return sl_errorf(err, SL_EUNSUPPORTED, NOT_BUILT);
 }
 
-int sl_gpu_session_open(const sl_model *m, const sl_session_opts *o, int batch, sl_gpu_session **out, char *note,
+int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
                         size_t note_cap, sl_error *err) {
     (void)m, (void)batch;
     *out = NULL;

@@ -29,7 +29,7 @@
 
 #include "gpu/gpu_session.h"
 #include "gpu/vk_impl.h"
-#include "model/model_impl.h"
+#include "model/weights.h"
 
 enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0 };   /* shaders/weights.glsl */
 
@@ -79,7 +79,7 @@ static const char *wdesc(const sl_weight *w, char *buf, size_t n) {
 }
 
 /* 0, or an SL_EUNSUPPORTED error naming what the device engine cannot run. */
-static int check_supported(const sl_model *m, const sl_session_opts *o, sl_error *err) {
+static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_error *err) {
     const sl_model_config *c = &m->cfg;
     if (o->kv_bits) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine keeps an f16 or f32 KV cache, not %d-bit", o->kv_bits);
     if (o->max_kv > 0) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no rotating KV cache (--max-kv-size)");
@@ -400,7 +400,7 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     free(g);
 }
 
-int sl_gpu_session_open(const sl_model *m, const sl_session_opts *o, int batch, sl_gpu_session **out, char *note,
+int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
                         size_t note_cap, sl_error *err) {
     *out = NULL;
     if (o->device.kind == SL_DEVICE_CPU) return 0;

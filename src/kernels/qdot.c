@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/dtype_kernels.h"
+#include "core/dtype_kernels.h"
 #include "kernels/matmul.h"
 #include "silica/cpu.h"
 

@@ -43,7 +43,7 @@
 #include "kernels/matmul.h"
 #include "kernels/qdot.h"
 #include "silica/quant.h"
-#include "silica/runtime.h"
+#include "silica/runtime.h"   /* sl_engine_kernels, defined here */
 
 /* ---- row decoders ---- */
 

@@ -1,41 +1,12 @@
 /*
- * model_impl.h — what an open model holds: the checkpoint (owner of the
- * mappings), the parsed config and, per layer, views of every weight.
- * Private to src/model and src/runtime.
+ * model_impl.h — internals of src/model: binding quantized weights
+ * (model_q.c).  What an open model holds, for the engines too, is
+ * model/weights.h.
  */
 #ifndef SILICA_MODEL_IMPL_H
 #define SILICA_MODEL_IMPL_H
 
-#include "kernels/matmul.h"
-#include "silica/checkpoint.h"
-#include "silica/model.h"
-
-typedef struct sl_layer_weights {
-    /* attention: separate q/k/v, or fused qkv (phi3) */
-    sl_weight wq, wk, wv, wqkv, wo;
-    float *bq, *bk, *bv, *bo;          /* f32 copies, NULL if absent */
-    float *q_norm, *k_norm;            /* [head_dim] (qk_norm) */
-    /* MLP: separate gate/up, or fused gate_up (phi3) */
-    sl_weight w_gate, w_up, w_gate_up, w_down;
-    float *b_gate, *b_up, *b_down;
-    float *attn_norm;                  /* input_layernorm */
-    float *post_attn_norm;             /* gemma2/3: post_attention_layernorm (on the attention output) */
-    float *mlp_norm;                   /* llama: post_attention_layernorm; gemma2/3: pre_feedforward_layernorm */
-    float *post_mlp_norm;              /* gemma2/3: post_feedforward_layernorm */
-} sl_layer_weights;
-
-struct sl_model {
-    sl_checkpoint *ck;
-    sl_model_config cfg;
-    sl_weight embed;
-    sl_weight lm_head;                 /* == embed when tied */
-    float *final_norm;
-    sl_layer_weights *layers;
-    void **owned;                      /* f32 vectors to free */
-    size_t n_owned, cap_owned;
-    uint64_t weight_bytes;
-    bool gguf;                         /* tensor names are GGUF's (sl_arch_gguf_name) */
-};
+#include "model/weights.h"
 
 /* model_q.c: quantized weights (MLX uint32 codes + scales [+ biases]; GGUF
  * blocks) bound as views after checking them against the config. */
@@ -43,11 +14,5 @@ int sl_model_bind_mlx(sl_model *m, const sl_tensor *t, int64_t rows, int64_t col
                       sl_error *err);
 int sl_model_bind_gguf(sl_model *m, const sl_tensor *t, int64_t rows, int64_t cols, const char *why, sl_weight *w,
                        sl_error *err);
-
-/* RoPE: inverse frequencies (rotary_dim/2 floats) and the cos/sin multiplier
- * for a forward pass whose highest position is seq_len - 1 (dynamic and
- * longrope depend on it, as in transformers). */
-void sl_rope_inv_freq(const sl_rope_config *r, int rotary_dim, int64_t max_pos, int64_t seq_len, float *inv_freq,
-                      float *attn_factor);
 
 #endif

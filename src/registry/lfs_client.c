@@ -24,7 +24,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "reg_http.h"
+#include "registry/reg_impl.h"
 #include "silica/lfs.h"
 
 typedef struct remote {
@@ -250,9 +250,10 @@ static int http_fetch(remote *r, const sl_lfs_object *objs, size_t n, const char
         if (!rc) {
             sl_dl d = {.url = a.href, .headers = (const char *const *)a.headers, .what = o->oid, .expect_size = o->size,
                        .fd = fd};
-            d.h = sl_hasher_new(false, 0);
+            reg_dl_hash hs;
+            reg_dl_hash_attach(&d, &hs, false, 0);
             rc = sl_http_download(&d, err);
-            sl_hasher_free(d.h);
+            sl_hasher_free(hs.h);
             sl_http_resp_free(&d.resp);
             fsync(fd);
         }

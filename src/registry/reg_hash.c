@@ -14,7 +14,7 @@
 
 #include <openssl/evp.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 struct sl_hasher {
     EVP_MD_CTX *sha256;
@@ -102,6 +102,23 @@ int sl_hash_fd_meter(int fd, sl_hasher *h, uint64_t *size, const char *what, reg
     free(buf);
     if (size) *size = total;
     return 0;
+}
+
+static void dl_hash_data(void *ctx, const void *p, size_t n) { sl_hasher_update(((reg_dl_hash *)ctx)->h, p, n); }
+
+static bool dl_hash_restart(void *ctx) {
+    reg_dl_hash *dh = ctx;
+    sl_hasher_free(dh->h);
+    dh->h = sl_hasher_new(dh->git_sha1, dh->size);
+    return dh->h != NULL;
+}
+
+bool reg_dl_hash_attach(sl_dl *d, reg_dl_hash *dh, bool git_sha1, uint64_t git_size) {
+    *dh = (reg_dl_hash){.h = sl_hasher_new(git_sha1, git_size), .git_sha1 = git_sha1, .size = d->expect_size};
+    d->sink_data = dl_hash_data;
+    d->sink_restart = dl_hash_restart;
+    d->sink_ctx = dh;
+    return dh->h != NULL;
 }
 
 int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error *err) {

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 char *sl_reg_hf_cache_dir(void) {
     const char *c = getenv("HF_HUB_CACHE");

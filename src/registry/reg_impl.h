@@ -15,6 +15,8 @@
 
 #include <sqlite3.h>
 
+#include "core/fsutil.h"
+#include "net/http.h"
 #include "silica/error.h"
 #include "silica/io.h"
 #include "silica/registry.h"
@@ -44,23 +46,20 @@ void sl_hasher_update(sl_hasher *h, const void *p, size_t n);
 void sl_hasher_final(sl_hasher *h, char sha256[65], char sha1[41]); /* frees h; sha1 may be NULL */
 void sl_hasher_free(sl_hasher *h);
 int sl_hash_file(const char *path, char sha256[65], uint64_t *size, sl_error *err);
+/* A download's sink (net/http.h) that hashes what it receives, starting over
+ * with the file.  reg_dl_hash_attach creates dh->h (false: out of memory). */
+typedef struct reg_dl_hash {
+    sl_hasher *h;
+    bool git_sha1;
+    uint64_t size;
+} reg_dl_hash;
+bool reg_dl_hash_attach(sl_dl *d, reg_dl_hash *dh, bool git_sha1, uint64_t git_size);
 int sl_hash_fd(int fd, sl_hasher *h, uint64_t *size, const char *what, sl_error *err);
 int sl_hash_fd_meter(int fd, sl_hasher *h, uint64_t *size, const char *what, reg_meter *m, sl_error *err);
 int sl_hash_file_meter(const char *path, char sha256[65], uint64_t *size, reg_meter *m, sl_error *err);
 bool sl_is_hex(const char *s, size_t n);
 
-/* ---- filesystem helpers (reg_store.c) ---- */
-char *sl_fmt(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-int sl_mkdir_p(const char *path, sl_error *err);
-void sl_rm_rf(const char *path);
-int sl_fsync_dir(const char *dir);
-double sl_now(void);
-
-/* store layout */
+/* ---- store layout (reg_store.c) ---- */
 char *reg_blob_path(const sl_reg *r, const char *sha256);
 char *reg_snapshot_path(const sl_reg *r, const char *model, const char *revision);
 bool reg_blob_exists(const sl_reg *r, const char *sha256, uint64_t size);
@@ -122,7 +121,6 @@ int reg_import(sl_reg *r, const char *dir, const char *model, const char *revisi
                const sl_reg_lineage *lin, reg_put_mode mode, sl_reg_version **out, sl_error *err);
 
 /* ---- strings ---- */
-char *sl_strdup0(const char *s);   /* NULL-safe strdup */
 bool reg_glob_match(const char *pat, const char *path);
 
 #endif

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 static const char *k_schema =
     "PRAGMA foreign_keys=ON;"

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 #include "silica/checkpoint.h"
 #include "silica/lfs.h"
 

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 /* ------------------------------------------------------------------ */
 /* import                                                               */

@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 #include "silica/checkpoint.h"
 
 static const char *k_cfg_keys[] = {"model_type", "architectures", "hidden_size", "num_hidden_layers",

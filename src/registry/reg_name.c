@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 static bool part_ok(const char *s, size_t n, bool slash) {
     if (n == 0 || n > 96) return false;

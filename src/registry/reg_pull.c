@@ -37,18 +37,9 @@
 
 #include <curl/curl.h>
 
-#include "reg_http.h"
+#include "registry/reg_impl.h"
 
-bool sl_reg_offline_env(void) {
-    const char *s = getenv("SILICA_OFFLINE");
-    if (s && *s && strcmp(s, "0") != 0) return true;
-    const char *names[] = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"};
-    for (int i = 0; i < 2; i++) {
-        s = getenv(names[i]);
-        if (s && (!strcmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") || !strcasecmp(s, "true"))) return true;
-    }
-    return false;
-}
+bool sl_reg_offline_env(void) { return sl_net_offline(); }
 
 typedef struct job {
     char *path;
@@ -319,14 +310,14 @@ static int fetch_one(pull *p, job *j) {
         free(part);
         return rc;
     }
-    sl_dl d = {.headers = p->headers, .what = j->path, .expect_size = j->size, .fd = fd, .git_sha1 = !j->lfs[0],
+    sl_dl d = {.headers = p->headers, .what = j->path, .expect_size = j->size, .fd = fd,
                .progress = on_progress, .progress_ctx = &jc};
-    d.h = sl_hasher_new(d.git_sha1, j->size);
-    if (!d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    reg_dl_hash hs;
+    if (!reg_dl_hash_attach(&d, &hs, !j->lfs[0], j->size)) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc && (uint64_t)st.st_size > j->size && ftruncate(fd, 0) != 0) rc = sl_errorf(err, SL_EIO, "%s: %s", part, strerror(errno));
     if (!rc && (uint64_t)st.st_size <= j->size && st.st_size > 0) {
         /* resume: rehash what is already there */
-        rc = sl_hash_fd(fd, d.h, &d.have, part, err);
+        rc = sl_hash_fd(fd, hs.h, &d.have, part, err);
         on_progress(&jc, d.have);
         pthread_mutex_lock(&p->mu);
         p->fetched -= d.have;
@@ -348,8 +339,8 @@ static int fetch_one(pull *p, job *j) {
                        (unsigned long long)j->size);
     char sha1[41];
     if (!rc) {
-        sl_hasher_final(d.h, j->sha256, sha1);
-        d.h = NULL;
+        sl_hasher_final(hs.h, j->sha256, sha1);
+        hs.h = NULL;
         bool good = j->lfs[0] ? !strcmp(j->sha256, j->lfs) : !strcmp(sha1, j->oid);
         if (!good) {
             rc = sl_errorf(err, SL_EINVAL, "%s: corrupt download: %s %s, expected %s; partial deleted", j->path,
@@ -362,7 +353,7 @@ static int fetch_one(pull *p, job *j) {
         if (reg_blob_exists(r, j->sha256, j->size)) unlink(part);
         else rc = reg_blob_adopt(r, part, j->sha256, err);
     }
-    sl_hasher_free(d.h);
+    sl_hasher_free(hs.h);
     sl_http_resp_free(&d.resp);
     close(fd);
     free(url);
@@ -380,14 +371,14 @@ int reg_pull_blob(sl_reg *r, const char *endpoint, const char *repo, const char 
     int fd = tmp ? open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
     int rc = (!url || !tmp) ? sl_errorf(err, SL_ENOMEM, "out of memory") : 0;
     if (!rc && fd < 0) rc = sl_errorf(err, SL_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    sl_dl d = {.url = url, .headers = headers, .what = url, .expect_size = size, .fd = fd,
-               .h = sl_hasher_new(false, 0)};
-    if (!rc && !d.h) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    sl_dl d = {.url = url, .headers = headers, .what = url, .expect_size = size, .fd = fd};
+    reg_dl_hash hs;
+    if (!reg_dl_hash_attach(&d, &hs, false, 0) && !rc) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc) rc = sl_http_download(&d, err);
     char got[65] = "";
     if (!rc) {
-        sl_hasher_final(d.h, got, NULL);
-        d.h = NULL;
+        sl_hasher_final(hs.h, got, NULL);
+        hs.h = NULL;
         if (d.have != size || strcmp(got, sha256) != 0)
             rc = sl_errorf(err, SL_EINVAL, "%s: the hub now serves other bytes (sha256 %.12s..., expected %.12s...)", url,
                            got, sha256);
@@ -396,7 +387,7 @@ int reg_pull_blob(sl_reg *r, const char *endpoint, const char *repo, const char 
     if (fd >= 0) close(fd);
     if (!rc) rc = reg_blob_adopt(r, tmp, sha256, err);
     else if (tmp) unlink(tmp);
-    sl_hasher_free(d.h);
+    sl_hasher_free(hs.h);
     sl_http_resp_free(&d.resp);
     free(url);
     free(ep);
@@ -582,6 +573,194 @@ static int offline_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result
     return rc;
 }
 
+/* 1. the commit a revision names: p->commit, res->revision */
+static int pull_resolve_commit(pull *p, const char *rev, sl_reg_pull_result *res, sl_error *err) {
+    char *erev = escape_all(rev);
+    char *url = sl_fmt("%s/api/models/%s/revision/%s", p->endpoint, p->o->repo, erev ? erev : rev);
+    cJSON *j = NULL;
+    int rc = get_json(p, url, "revision", &j, NULL, err);
+    if (!rc) {
+        cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "sha");
+        if (!cJSON_IsString(sha) || !sl_is_hex(sha->valuestring, 40)) {
+            rc = sl_errorf(err, SL_EINVAL, "%s: revision answer from %s has no 40-hex \"sha\"", p->o->repo, p->endpoint);
+        } else {
+            memcpy(p->commit, sha->valuestring, 41);
+            snprintf(res->revision, sizeof res->revision, "%s", p->commit);
+        }
+    }
+    cJSON_Delete(j);
+    free(url);
+    free(erev);
+    return rc;
+}
+
+/* 2. the commit is in the store already (and the whole repo was asked):
+ * *v that version, its ref moved to rev when rev is a name.  *have false
+ * when it must be downloaded. */
+static int pull_find_stored(pull *p, const char *rev, sl_reg_version **v, bool *have, sl_reg_pull_result *res,
+                            sl_error *err) {
+    const sl_reg_pull_opts *o = p->o;
+    *have = reg_db_known_snapshot(p->r, o->repo, p->commit) && !o->n_include && !o->n_exclude && !o->dry_run;
+    if (!*have) return 0;
+    int rc = 0;
+    char *nm2 = sl_fmt("%s@%s", o->repo, p->commit);
+    if (nm2 && !sl_reg_find(p->r, nm2, v, NULL)) {
+        res->already = true;
+        if (!sl_is_hex(rev, 40)) {   /* move the ref to this commit */
+            free((*v)->ref);
+            (*v)->ref = strdup(rev);
+            rc = reg_db_insert_version(p->r, *v, err);
+        }
+    } else *have = false;
+    free(nm2);
+    return rc;
+}
+
+/* 3. the commit's file list, page by page, as jobs.  checked: the answer must
+ * be an array, a relative next link is made absolute and a page linking to
+ * itself is an error (the listing for the HF cache's etags only reads). */
+static int pull_list_tree(pull *p, bool checked, sl_error *err) {
+    const sl_reg_pull_opts *o = p->o;
+    char *url = sl_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", p->endpoint, o->repo, p->commit);
+    int rc = 0;
+    for (int page = 0; url && page < 10000 && !rc; page++) {
+        char *next = NULL;
+        cJSON *j = NULL;
+        if ((rc = get_json(p, url, "tree", &j, &next, err))) break;
+        if (checked && !cJSON_IsArray(j))
+            rc = sl_errorf(err, SL_EINVAL, "%s: tree answer from %s is not a JSON array", o->repo, p->endpoint);
+        for (cJSON *e = (checked ? j : cJSON_IsArray(j) ? j : NULL) ? j->child : NULL; e && !rc; e = e->next)
+            rc = add_job(p, e, err);
+        cJSON_Delete(j);
+        if (checked && next && strncmp(next, "http", 4) != 0) {   /* relative link */
+            char *abs = sl_fmt("%s%s", p->endpoint, next);
+            free(next);
+            next = abs;
+        }
+        if (checked && next && !strcmp(next, url))
+            rc = sl_errorf(err, SL_EINVAL, "%s: tree pagination at %s links to itself", o->repo, p->endpoint);
+        free(url);
+        url = next;
+    }
+    free(url);
+    return rc;
+}
+
+/* 5. download every job on o->jobs threads (4 by default, at most 32), with
+ * the progress thread when asked; the first job's error is the result. */
+static int pull_download(pull *p, sl_error *err) {
+    const sl_reg_pull_opts *o = p->o;
+    int rc = 0;
+    int nt = o->jobs > 0 ? o->jobs : 4;
+    if (nt > 32) nt = 32;
+    if ((size_t)nt > p->n_jobs) nt = (int)p->n_jobs;
+    pthread_t th[32];
+    prog_ctl pc = {.p = p};
+    pthread_t pt;
+    bool prog = o->progress && pthread_create(&pt, NULL, progress_thread, &pc) == 0;
+    int started = 0;
+    for (int t = 0; t < nt; t++)
+        if (pthread_create(&th[t], NULL, worker, p) == 0) started++;
+    if (!started) worker(p);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    if (prog) {
+        pc.stop = 1;
+        pthread_join(pt, NULL);
+        sl_reg_pull_progress fin = {.files = p->n_jobs, .done = p->done, .total = p->total, .finished = true};
+        for (size_t i = 0; i < p->n_jobs; i++) fin.files_done += p->jobs[i].finished != 0;
+        o->progress(o->progress_ctx, &fin);
+    }
+    for (size_t i = 0; i < p->n_jobs && !rc; i++)
+        if (p->jobs[i].rc) {
+            rc = p->jobs[i].rc;
+            if (err) *err = p->jobs[i].err;
+        }
+    if (!rc && p->failed) rc = sl_errorf(err, SL_EIO, "%s: download failed", o->repo);
+    return rc;
+}
+
+/* 6. the downloaded files as a version: snapshot, description, index */
+static int pull_register(pull *p, const char *rev, sl_reg_version **out, sl_error *err) {
+    const sl_reg_pull_opts *o = p->o;
+    int rc = 0;
+    sl_reg_version *v = calloc(1, sizeof *v);
+    if (!v) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    *out = v;
+    v->model = strdup(o->repo);
+    v->revision = strdup(p->commit);
+    v->ref = sl_is_hex(rev, 40) ? NULL : strdup(rev);
+    v->files = calloc(p->n_jobs, sizeof *v->files);
+    if (!v->files) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < p->n_jobs; i++) {
+        v->files[i].path = strdup(p->jobs[i].path);
+        v->files[i].size = p->jobs[i].size;
+        memcpy(v->files[i].sha256, p->jobs[i].sha256, 65);
+        v->size += p->jobs[i].size;
+        v->n_files++;
+    }
+    if (!rc) {
+        v->lineage.kind = strdup("hub");
+        v->lineage.endpoint = strdup(p->endpoint);
+        v->lineage.repo = strdup(o->repo);
+        v->lineage.commit = strdup(p->commit);
+    }
+    if (!rc) rc = reg_build_snapshot(p->r, v, err);
+    if (!rc) {
+        char *snap = reg_snapshot_path(p->r, v->model, v->revision);
+        reg_describe(v, snap, true);
+        free(snap);
+        rc = sl_reg_commit_version(p->r, v, err);
+    }
+    return rc;
+}
+
+/* the etag the hub gives path: an LFS file's sha256, else its git blob id; NULL if not listed */
+static const char *job_etag(const pull *p, const char *path) {
+    const char *e = NULL;
+    for (size_t k = 0; k < p->n_jobs; k++)
+        if (!strcmp(p->jobs[k].path, path)) e = p->jobs[k].lfs[0] ? p->jobs[k].lfs : p->jobs[k].oid;
+    return e;
+}
+
+/* 7. the version in the HF cache layout (models--org--name), with the hub's
+ * etags (listed afresh when the version was in the store already) */
+static int pull_write_hf_cache(pull *p, const sl_reg_version *v, bool have, const char *rev, sl_error *err) {
+    int rc = 0;
+    char **etags = calloc(v->n_files ? v->n_files : 1, sizeof *etags);
+    if (!etags) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < v->n_files; i++) {
+        const char *e = job_etag(p, v->files[i].path);
+        etags[i] = strdup(e ? e : v->files[i].sha256);
+    }
+    if (!rc && have) {
+        /* already stored: etags of non-LFS files come from a fresh tree listing */
+        rc = pull_list_tree(p, false, err);
+        for (size_t i = 0; !rc && i < v->n_files; i++) {
+            const char *e = job_etag(p, v->files[i].path);
+            if (e) {
+                free(etags[i]);
+                etags[i] = strdup(e);
+            }
+        }
+    }
+    char *cache = sl_reg_hf_cache_dir();
+    if (!rc) rc = reg_hf_write(cache, p->o->repo, sl_is_hex(rev, 40) ? NULL : rev, p->commit, p->r, v, etags, err);
+    free(cache);
+    for (size_t i = 0; etags && i < v->n_files; i++) free(etags[i]);
+    free(etags);
+    return rc;
+}
+
+/* The hub's endpoint without trailing slashes: o->endpoint, $HF_ENDPOINT or huggingface.co (malloc'd). */
+static char *pull_endpoint(const sl_reg_pull_opts *o) {
+    char *ep_env = getenv("HF_ENDPOINT");
+    char *endpoint = strdup(o->endpoint ? o->endpoint : ep_env && *ep_env ? ep_env : "https://huggingface.co");
+    if (!endpoint) return NULL;
+    size_t el = strlen(endpoint);
+    while (el > 0 && endpoint[el - 1] == '/') endpoint[--el] = 0;
+    return endpoint;
+}
+
 int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, sl_error *err) {
     memset(res, 0, sizeof *res);
     double t0 = sl_now();
@@ -595,11 +774,8 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
 
     pull p = {.r = r, .o = o};
     pthread_mutex_init(&p.mu, NULL);
-    char *ep_env = getenv("HF_ENDPOINT");
-    char *endpoint = strdup(o->endpoint ? o->endpoint : ep_env && *ep_env ? ep_env : "https://huggingface.co");
+    char *endpoint = pull_endpoint(o);
     if (!endpoint) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    size_t el = strlen(endpoint);
-    while (el > 0 && endpoint[el - 1] == '/') endpoint[--el] = 0;
     p.endpoint = endpoint;
     const char *tok = o->token ? o->token : getenv("HF_TOKEN");
     char *auth = tok && *tok ? sl_fmt("Authorization: Bearer %s", tok) : NULL;
@@ -608,60 +784,16 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
     const char *rev = o->revision ? o->revision : "main";
     char *lock_key = sl_fmt("pull-%s", o->repo);
     int lfd = -1;
-    cJSON *j = NULL;
-    char *url = NULL, *erev = escape_all(rev);
+    sl_reg_version *v = NULL;
+    bool have = false;
     if ((rc = reg_lock(r, LOCK_SH, err))) goto out;
     lfd = o->dry_run ? -1 : reg_lock_key(r, lock_key, err);
     if (lfd < 0 && !o->dry_run) { rc = err ? err->code : SL_EIO; goto out_unlock; }
 
-    /* 1. revision -> commit */
-    url = sl_fmt("%s/api/models/%s/revision/%s", endpoint, o->repo, erev ? erev : rev);
-    if ((rc = get_json(&p, url, "revision", &j, NULL, err))) goto out_unlock;
-    cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "sha");
-    if (!cJSON_IsString(sha) || !sl_is_hex(sha->valuestring, 40)) {
-        rc = sl_errorf(err, SL_EINVAL, "%s: revision answer from %s has no 40-hex \"sha\"", o->repo, endpoint);
-        goto out_unlock;
-    }
-    memcpy(p.commit, sha->valuestring, 41);
-    snprintf(res->revision, sizeof res->revision, "%s", p.commit);
-    cJSON_Delete(j);
-    j = NULL;
-
-    /* 2. already in the store? */
-    bool have = reg_db_known_snapshot(r, o->repo, p.commit) && !o->n_include && !o->n_exclude && !o->dry_run;
-    sl_reg_version *v = NULL;
-    if (have) {
-        char *nm2 = sl_fmt("%s@%s", o->repo, p.commit);
-        if (nm2 && !sl_reg_find(r, nm2, &v, NULL)) {
-            res->already = true;
-            if (!sl_is_hex(rev, 40)) {   /* move the ref to this commit */
-                free(v->ref);
-                v->ref = strdup(rev);
-                rc = reg_db_insert_version(r, v, err);
-            }
-        } else have = false;
-        free(nm2);
-    }
+    if ((rc = pull_resolve_commit(&p, rev, res, err))) goto out_unlock;
+    rc = pull_find_stored(&p, rev, &v, &have, res, err);
     if (!have) {
-        /* 3. file list */
-        free(url);
-        url = sl_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", endpoint, o->repo, p.commit);
-        for (int page = 0; url && page < 10000 && !rc; page++) {
-            char *next = NULL;
-            if ((rc = get_json(&p, url, "tree", &j, &next, err))) break;
-            if (!cJSON_IsArray(j)) rc = sl_errorf(err, SL_EINVAL, "%s: tree answer from %s is not a JSON array", o->repo, endpoint);
-            for (cJSON *e = j ? j->child : NULL; e && !rc; e = e->next) rc = add_job(&p, e, err);
-            cJSON_Delete(j);
-            j = NULL;
-            if (next && strncmp(next, "http", 4) != 0) {   /* relative link */
-                char *abs = sl_fmt("%s%s", endpoint, next);
-                free(next);
-                next = abs;
-            }
-            if (next && !strcmp(next, url)) rc = sl_errorf(err, SL_EINVAL, "%s: tree pagination at %s links to itself", o->repo, endpoint);
-            free(url);
-            url = next;
-        }
+        if (!rc) rc = pull_list_tree(&p, true, err);
         if (!rc) rc = select_files(&p, err);
         for (size_t i = 0; i < p.n_jobs && !rc; i++) p.total += p.jobs[i].size;
         if (!rc && o->dry_run) {
@@ -673,101 +805,10 @@ int sl_reg_pull(sl_reg *r, const sl_reg_pull_opts *o, sl_reg_pull_result *res, s
         char *cache = sl_reg_hf_cache_dir();
         if (!rc && cache) p.hf_snap = sl_reg_hf_snapshot(cache, o->repo, p.commit, NULL);
         free(cache);
-        /* 5. download */
-        if (!rc) {
-            int nt = o->jobs > 0 ? o->jobs : 4;
-            if (nt > 32) nt = 32;
-            if ((size_t)nt > p.n_jobs) nt = (int)p.n_jobs;
-            pthread_t th[32];
-            prog_ctl pc = {.p = &p};
-            pthread_t pt;
-            bool prog = o->progress && pthread_create(&pt, NULL, progress_thread, &pc) == 0;
-            int started = 0;
-            for (int t = 0; t < nt; t++)
-                if (pthread_create(&th[t], NULL, worker, &p) == 0) started++;
-            if (!started) worker(&p);
-            for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-            if (prog) {
-                pc.stop = 1;
-                pthread_join(pt, NULL);
-                sl_reg_pull_progress fin = {.files = p.n_jobs, .done = p.done, .total = p.total, .finished = true};
-                for (size_t i = 0; i < p.n_jobs; i++) fin.files_done += p.jobs[i].finished != 0;
-                o->progress(o->progress_ctx, &fin);
-            }
-            for (size_t i = 0; i < p.n_jobs && !rc; i++)
-                if (p.jobs[i].rc) {
-                    rc = p.jobs[i].rc;
-                    if (err) *err = p.jobs[i].err;
-                }
-            if (!rc && p.failed) rc = sl_errorf(err, SL_EIO, "%s: download failed", o->repo);
-        }
-        /* 6. register */
-        if (!rc) {
-            v = calloc(1, sizeof *v);
-            if (!v) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        }
-        if (!rc) {
-            v->model = strdup(o->repo);
-            v->revision = strdup(p.commit);
-            v->ref = sl_is_hex(rev, 40) ? NULL : strdup(rev);
-            v->files = calloc(p.n_jobs, sizeof *v->files);
-            if (!v->files) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-            for (size_t i = 0; !rc && i < p.n_jobs; i++) {
-                v->files[i].path = strdup(p.jobs[i].path);
-                v->files[i].size = p.jobs[i].size;
-                memcpy(v->files[i].sha256, p.jobs[i].sha256, 65);
-                v->size += p.jobs[i].size;
-                v->n_files++;
-            }
-            v->lineage.kind = strdup("hub");
-            v->lineage.endpoint = strdup(endpoint);
-            v->lineage.repo = strdup(o->repo);
-            v->lineage.commit = strdup(p.commit);
-        }
-        if (!rc) rc = reg_build_snapshot(r, v, err);
-        if (!rc) {
-            char *snap = reg_snapshot_path(r, v->model, v->revision);
-            reg_describe(v, snap, true);
-            free(snap);
-            rc = sl_reg_commit_version(r, v, err);
-        }
+        if (!rc) rc = pull_download(&p, err);
+        if (!rc) rc = pull_register(&p, rev, &v, err);
     }
-    /* 7. the HF cache layout */
-    if (!rc && o->hf_cache && v) {
-        char **etags = calloc(v->n_files ? v->n_files : 1, sizeof *etags);
-        if (!etags) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
-        for (size_t i = 0; !rc && i < v->n_files; i++) {
-            const char *e = NULL;
-            for (size_t k = 0; k < p.n_jobs; k++)
-                if (!strcmp(p.jobs[k].path, v->files[i].path)) e = p.jobs[k].lfs[0] ? p.jobs[k].lfs : p.jobs[k].oid;
-            etags[i] = strdup(e ? e : v->files[i].sha256);
-        }
-        if (!rc && have) {
-            /* already stored: etags of non-LFS files come from a fresh tree listing */
-            free(url);
-            url = sl_fmt("%s/api/models/%s/tree/%s?recursive=true&expand=false", endpoint, o->repo, p.commit);
-            for (int page = 0; url && page < 10000 && !rc; page++) {
-                char *next = NULL;
-                if ((rc = get_json(&p, url, "tree", &j, &next, err))) break;
-                for (cJSON *e = cJSON_IsArray(j) ? j->child : NULL; e && !rc; e = e->next) rc = add_job(&p, e, err);
-                cJSON_Delete(j);
-                j = NULL;
-                free(url);
-                url = next;
-            }
-            for (size_t i = 0; !rc && i < v->n_files; i++)
-                for (size_t k = 0; k < p.n_jobs; k++)
-                    if (!strcmp(p.jobs[k].path, v->files[i].path)) {
-                        free(etags[i]);
-                        etags[i] = strdup(p.jobs[k].lfs[0] ? p.jobs[k].lfs : p.jobs[k].oid);
-                    }
-        }
-        char *cache = sl_reg_hf_cache_dir();
-        if (!rc) rc = reg_hf_write(cache, o->repo, sl_is_hex(rev, 40) ? NULL : rev, p.commit, r, v, etags, err);
-        free(cache);
-        for (size_t i = 0; etags && i < v->n_files; i++) free(etags[i]);
-        free(etags);
-    }
+    if (!rc && o->hf_cache && v) rc = pull_write_hf_cache(&p, v, have, rev, err);
     if (v) {
         res->files = v->n_files;
         res->bytes_total = v->size;
@@ -778,12 +819,9 @@ out_unlock:
     reg_unlock_key(lfd);
     reg_unlock(r);
 out:
-    cJSON_Delete(j);
     for (size_t i = 0; i < p.n_jobs; i++) free(p.jobs[i].path);
     free(p.jobs);
     free(p.hf_snap);
-    free(url);
-    free(erev);
     free(lock_key);
     free(auth);
     free(endpoint);

@@ -22,7 +22,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "reg_impl.h"
+#include "registry/reg_impl.h"
 
 enum { BLOB_OK, BLOB_MISSING, BLOB_SIZE, BLOB_CORRUPT };
 static const char *k_problem[] = {"ok", "missing", "wrong size", "corrupt (sha256 mismatch)"};

@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "gpu/gpu_session.h"
-#include "model/model_impl.h"
+#include "model/weights.h"
 #include "runtime/kvcache.h"
 #include "runtime/pool.h"
 #include "silica/cpu.h"
@@ -546,7 +546,9 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (c->rotary_dim > 2048) return sl_errorf(err, SL_EUNSUPPORTED, "rotary dimension %d too large (at most 2048)", c->rotary_dim);
     sl_session *s = calloc(1, sizeof *s);
     if (!s) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    int rc = sl_gpu_session_open(m, &d, d.batch, &s->gpu, s->device_note, sizeof s->device_note, err);
+    sl_gpu_session_opts go = {
+        .n_ctx = d.n_ctx, .kv_dtype = d.kv_dtype, .kv_bits = d.kv_bits, .max_kv = d.max_kv, .device = d.device};
+    int rc = sl_gpu_session_open(m, &go, d.batch, &s->gpu, s->device_note, sizeof s->device_note, err);
     if (rc || s->gpu) {   /* a GPU session needs none of the CPU's buffers */
         if (rc) free(s);
         else s->m = m, s->c = c, s->n_ctx = d.n_ctx, s->batch = d.batch, s->kv.limit = d.n_ctx, *out = s;

@@ -15,8 +15,8 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "silica/silica.h"
-#include "srv_impl.h"
+#include "silica/version.h"
+#include "serve/srv_impl.h"
 
 #define FINGERPRINT "silica-" SILICA_VERSION
 

@@ -31,7 +31,7 @@
 
 #include <microhttpd.h>
 
-#include "srv_impl.h"
+#include "serve/srv_impl.h"
 
 /* ---- small helpers ---- */
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv_request.h"
+#include "serve/srv_request.h"
 
 int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...) {
     e->status = status;

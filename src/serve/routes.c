@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "silica/memory.h"
-#include "silica/silica.h"
-#include "srv_impl.h"
+#include "silica/version.h"
+#include "serve/srv_impl.h"
 
 static void reply_json(srv_reply *out, int status, cJSON *j) {
     out->status = status;

@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 
 #include "silica/memory.h"
-#include "srv_impl.h"
+#include "serve/srv_impl.h"
 
 typedef struct srv_slot {
     sl_gen_seq *seq;

@@ -28,7 +28,7 @@
 
 #include "silica/generate.h"
 #include "silica/serve.h"
-#include "srv_request.h"
+#include "serve/srv_request.h"
 
 struct MHD_Connection;
 struct MHD_Daemon;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv_impl.h"
+#include "serve/srv_impl.h"
 
 /* ---- request side ---- */
 

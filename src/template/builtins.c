@@ -258,23 +258,19 @@ static const tp_val *dict_items(tp_ctx *c, int line, const tp_val *v, bool view)
     return tp_gen_val(c->a, l, view ? "dict_items" : "generator", view);
 }
 
-const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
-    if (!strcmp(f, "default") || !strcmp(f, "d")) {
-        const tp_val *dv = tp_arg(a, 0, "default_value"), *bo = tp_arg(a, 1, "boolean");
-        bool use = v->kind == TV_UNDEF || (bo && tp_truthy(bo) && !tp_truthy(v));
-        return use ? (dv ? dv : tp_str_ref(c->a, "", 0)) : v;
-    }
-    if (!strcmp(f, "tojson")) return tojson(c, line, v, a, 0);
-    if (!strcmp(f, "safe")) return tp_markup(c->a, sv(c, v));
-    if (!strcmp(f, "string")) return sv(c, v);
-    if (!strcmp(f, "length") || !strcmp(f, "count")) return tp_int(c->a, (int64_t)seq_len(c, line, v));
-    if (!strcmp(f, "items")) return dict_items(c, line, v, false);
-    if (v->kind == TV_UNDEF && strcmp(f, "list") && strcmp(f, "first") && strcmp(f, "join") && strcmp(f, "trim") &&
-        strcmp(f, "lower") && strcmp(f, "upper") && strcmp(f, "replace") && strcmp(f, "title") && strcmp(f, "capitalize") &&
-        strcmp(f, "indent") && strcmp(f, "int") && strcmp(f, "float") && strcmp(f, "selectattr") && strcmp(f, "rejectattr") &&
-        strcmp(f, "select") && strcmp(f, "reject") && strcmp(f, "map") && strcmp(f, "unique") && strcmp(f, "sort") &&
-        strcmp(f, "escape") && strcmp(f, "e") && strcmp(f, "wordcount") && strcmp(f, "dictsort") && strcmp(f, "reverse"))
-        tp_undef_fail(c->a, line, v);
+/* the filters an undefined value may reach (any other fails on it, as on jinja2's Undefined) */
+static bool takes_undefined(const char *f) {
+    static const char *const k[] = {
+        "list", "first", "join", "trim", "lower", "upper", "replace", "title", "capitalize", "indent", "int", "float",
+        "selectattr", "rejectattr", "select", "reject", "map", "unique", "sort", "escape", "e", "wordcount", "dictsort",
+        "reverse"};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (!strcmp(f, k[i])) return true;
+    return false;
+}
+
+/* the string filters (trim, case maps, replace, join, indent, escape, format, wordcount); NULL: f is not one */
+static const tp_val *string_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
     bool mk = v->kind == TV_STR && v->markup;
     if (!strcmp(f, "trim")) {
         const tp_val *ch = tp_arg(a, 0, "chars");
@@ -302,38 +298,43 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         }
         return mkstr(c, &b);
     }
-    if (!strcmp(f, "list")) {
-        const tp_list *l = tp_iterate(c, line, v);
-        tp_list *r = tp_list_new(c->a, l->n);
-        for (size_t i = 0; i < l->n; i++) tp_list_push(c->a, r, l->v[i]);
-        return tp_list_val(c->a, r);
-    }
-    if (!strcmp(f, "first")) {
-        const tp_list *l = tp_iterate(c, line, v);
-        return l->n ? l->v[0] : tp_undef_msg(c->a, "No first item, sequence was empty.");
-    }
-    if (!strcmp(f, "last")) {
-        const tp_list *l = tp_iterate(c, line, v);
-        return l->n ? l->v[l->n - 1] : tp_undef_msg(c->a, "No last item, sequence was empty.");
-    }
-    if (!strcmp(f, "reverse")) {
-        if (v->kind == TV_STR) {
-            const tp_list *l = tp_iterate(c, line, v);
-            tp_buf b = {0};
-            for (size_t i = l->n; i-- > 0;) tp_buf_put(c->a, &b, l->v[i]->u.s.s, l->v[i]->u.s.n);
-            return mkstr(c, &b);
-        }
-        const char *type = v->kind == TV_DICT ? "dict_reversekeyiterator" : v->kind == TV_LIST && !v->u.l->gen
-                           ? (v->u.l->tuple ? "reversed" : "list_reverseiterator") : NULL;
-        const tp_list *l = tp_iterate(c, line, v);
-        tp_list *r = tp_list_new(c->a, l->n);
-        for (size_t i = l->n; i-- > 0;) tp_list_push(c->a, r, l->v[i]);
-        return type ? tp_gen_val(c->a, r, type, false) : tp_list_val(c->a, r);
-    }
     if (!strcmp(f, "indent")) {
         const tp_val *r = indent(c, line, sv(c, v), a);
         return mk ? tp_markup(c->a, r) : r;
     }
+    if (!strcmp(f, "escape") || !strcmp(f, "e") || !strcmp(f, "forceescape")) {
+        if (mk && f[0] != 'f') return v;
+        const tp_val *s = sv(c, v);
+        tp_buf b = {0};
+        tp_html_escape(c->a, &b, s->u.s.s, s->u.s.n);
+        return tp_markup(c->a, mkstr(c, &b));
+    }
+    if (!strcmp(f, "format")) {
+        if (a->npos && a->nkw) FAIL(line, "can't handle positional and keyword arguments at the same time");
+        if (a->nkw) UNSUP(line, "unsupported construct: format filter with keyword arguments");
+        tp_list *t = tp_list_new(c->a, a->npos);
+        t->tuple = true;
+        for (size_t i = 0; i < a->npos; i++) tp_list_push(c->a, t, a->pos[i]);
+        return tp_percent_format(c, line, sv(c, v), tp_list_val(c->a, t));
+    }
+    if (!strcmp(f, "wordcount")) {
+        const tp_val *s = sv(c, v);
+        int64_t n = 0;
+        bool in = false;
+        for (size_t i = 0; i < s->u.s.n; i++) {
+            char ch = s->u.s.s[i];
+            bool w = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+                     (unsigned char)ch >= 0x80;
+            if (w && !in) n++;
+            in = w;
+        }
+        return tp_int(c->a, n);
+    }
+    return NULL;
+}
+
+/* the number filters (int, float, abs, round); NULL: f is not one */
+static const tp_val *number_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
     if (!strcmp(f, "int")) {
         const tp_val *d = tp_arg(a, 0, "default"), *bs = tp_arg(a, 1, "base");
         int64_t base = bs ? tp_need_int(c, line, bs, "base") : 10;
@@ -388,6 +389,40 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         if (!strcmp(m, "floor")) return tp_float(c->a, floor(x * sc) / sc);
         FAIL(line, "method must be common, ceil or floor");
     }
+    return NULL;
+}
+
+/* the filters that walk a sequence (list, first, last, reverse, select/reject[attr], map, batch); NULL: f is
+ * not one */
+static const tp_val *collection_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
+    if (!strcmp(f, "list")) {
+        const tp_list *l = tp_iterate(c, line, v);
+        tp_list *r = tp_list_new(c->a, l->n);
+        for (size_t i = 0; i < l->n; i++) tp_list_push(c->a, r, l->v[i]);
+        return tp_list_val(c->a, r);
+    }
+    if (!strcmp(f, "first")) {
+        const tp_list *l = tp_iterate(c, line, v);
+        return l->n ? l->v[0] : tp_undef_msg(c->a, "No first item, sequence was empty.");
+    }
+    if (!strcmp(f, "last")) {
+        const tp_list *l = tp_iterate(c, line, v);
+        return l->n ? l->v[l->n - 1] : tp_undef_msg(c->a, "No last item, sequence was empty.");
+    }
+    if (!strcmp(f, "reverse")) {
+        if (v->kind == TV_STR) {
+            const tp_list *l = tp_iterate(c, line, v);
+            tp_buf b = {0};
+            for (size_t i = l->n; i-- > 0;) tp_buf_put(c->a, &b, l->v[i]->u.s.s, l->v[i]->u.s.n);
+            return mkstr(c, &b);
+        }
+        const char *type = v->kind == TV_DICT ? "dict_reversekeyiterator" : v->kind == TV_LIST && !v->u.l->gen
+                           ? (v->u.l->tuple ? "reversed" : "list_reverseiterator") : NULL;
+        const tp_list *l = tp_iterate(c, line, v);
+        tp_list *r = tp_list_new(c->a, l->n);
+        for (size_t i = l->n; i-- > 0;) tp_list_push(c->a, r, l->v[i]);
+        return type ? tp_gen_val(c->a, r, type, false) : tp_list_val(c->a, r);
+    }
     if (!strcmp(f, "select") || !strcmp(f, "reject") || !strcmp(f, "selectattr") || !strcmp(f, "rejectattr"))
         return select_impl(c, line, v, a, strstr(f, "attr") != NULL, f[0] == 's');
     if (!strcmp(f, "map")) {
@@ -412,6 +447,27 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         for (size_t i = 0; i < l->n; i++) tp_list_push(c->a, out, tp_apply_filter(c, line, fname, l->v[i], &sub));
         return tp_gen_val(c->a, out, "generator", false);
     }
+    if (!strcmp(f, "batch")) {
+        int64_t size = tp_need_int(c, line, tp_arg(a, 0, "linecount") ? tp_arg(a, 0, "linecount") : &tp_none, "linecount");
+        const tp_val *fill = tp_arg(a, 1, "fill_with");
+        if (size <= 0) FAIL(line, "batch size must be positive");
+        const tp_list *l = tp_iterate(c, line, v);
+        tp_list *out = tp_list_new(c->a, 0), *cur = NULL;
+        for (size_t i = 0; i < l->n; i++) {
+            if (!cur || cur->n == (size_t)size) {
+                cur = tp_list_new(c->a, 0);
+                tp_list_push(c->a, out, tp_list_val(c->a, cur));
+            }
+            tp_list_push(c->a, cur, l->v[i]);
+        }
+        while (cur && fill && fill->kind != TV_NONE && cur->n < (size_t)size) tp_list_push(c->a, cur, fill);
+        return tp_gen_val(c->a, out, "generator", false);
+    }
+    return NULL;
+}
+
+/* the filters that compare or accumulate items (sort, dictsort, unique, min, max, sum); NULL: f is not one */
+static const tp_val *aggregate_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
     if (!strcmp(f, "sort")) {
         const tp_val *rv = tp_arg(a, 0, "reverse"), *cs = tp_arg(a, 1, "case_sensitive"), *at = tp_arg(a, 2, "attribute");
         const tp_list *l = tp_iterate(c, line, v);
@@ -477,50 +533,25 @@ const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *
         }
         return acc;
     }
-    if (!strcmp(f, "escape") || !strcmp(f, "e") || !strcmp(f, "forceescape")) {
-        if (mk && f[0] != 'f') return v;
-        const tp_val *s = sv(c, v);
-        tp_buf b = {0};
-        tp_html_escape(c->a, &b, s->u.s.s, s->u.s.n);
-        return tp_markup(c->a, mkstr(c, &b));
+    return NULL;
+}
+
+const tp_val *tp_apply_filter(tp_ctx *c, int line, const char *f, const tp_val *v, const tp_args *a) {
+    if (!strcmp(f, "default") || !strcmp(f, "d")) {
+        const tp_val *dv = tp_arg(a, 0, "default_value"), *bo = tp_arg(a, 1, "boolean");
+        bool use = v->kind == TV_UNDEF || (bo && tp_truthy(bo) && !tp_truthy(v));
+        return use ? (dv ? dv : tp_str_ref(c->a, "", 0)) : v;
     }
-    if (!strcmp(f, "format")) {
-        if (a->npos && a->nkw) FAIL(line, "can't handle positional and keyword arguments at the same time");
-        if (a->nkw) UNSUP(line, "unsupported construct: format filter with keyword arguments");
-        tp_list *t = tp_list_new(c->a, a->npos);
-        t->tuple = true;
-        for (size_t i = 0; i < a->npos; i++) tp_list_push(c->a, t, a->pos[i]);
-        return tp_percent_format(c, line, sv(c, v), tp_list_val(c->a, t));
-    }
-    if (!strcmp(f, "batch")) {
-        int64_t size = tp_need_int(c, line, tp_arg(a, 0, "linecount") ? tp_arg(a, 0, "linecount") : &tp_none, "linecount");
-        const tp_val *fill = tp_arg(a, 1, "fill_with");
-        if (size <= 0) FAIL(line, "batch size must be positive");
-        const tp_list *l = tp_iterate(c, line, v);
-        tp_list *out = tp_list_new(c->a, 0), *cur = NULL;
-        for (size_t i = 0; i < l->n; i++) {
-            if (!cur || cur->n == (size_t)size) {
-                cur = tp_list_new(c->a, 0);
-                tp_list_push(c->a, out, tp_list_val(c->a, cur));
-            }
-            tp_list_push(c->a, cur, l->v[i]);
-        }
-        while (cur && fill && fill->kind != TV_NONE && cur->n < (size_t)size) tp_list_push(c->a, cur, fill);
-        return tp_gen_val(c->a, out, "generator", false);
-    }
-    if (!strcmp(f, "wordcount")) {
-        const tp_val *s = sv(c, v);
-        int64_t n = 0;
-        bool in = false;
-        for (size_t i = 0; i < s->u.s.n; i++) {
-            char ch = s->u.s.s[i];
-            bool w = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
-                     (unsigned char)ch >= 0x80;
-            if (w && !in) n++;
-            in = w;
-        }
-        return tp_int(c->a, n);
-    }
+    if (!strcmp(f, "tojson")) return tojson(c, line, v, a, 0);
+    if (!strcmp(f, "safe")) return tp_markup(c->a, sv(c, v));
+    if (!strcmp(f, "string")) return sv(c, v);
+    if (!strcmp(f, "length") || !strcmp(f, "count")) return tp_int(c->a, (int64_t)seq_len(c, line, v));
+    if (!strcmp(f, "items")) return dict_items(c, line, v, false);
+    if (v->kind == TV_UNDEF && !takes_undefined(f)) tp_undef_fail(c->a, line, v);
+    const tp_val *r;
+    if ((r = string_filter(c, line, f, v, a)) || (r = number_filter(c, line, f, v, a)) ||
+        (r = collection_filter(c, line, f, v, a)) || (r = aggregate_filter(c, line, f, v, a)))
+        return r;
     UNSUP(line, "unsupported construct: filter '%s'", f);
 }
 

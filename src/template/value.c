@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "silica/utf8.h"
 #include "template/tmpl_impl.h"
 
 /* ---------------------------------------------------------------- arena */
@@ -139,18 +140,7 @@ bool tp_py_isspace(uint32_t c) {
 
 void tp_put_cp(tp_arena *a, tp_buf *b, uint32_t c) {
     char t[4];
-    size_t k;
-    if (c < 0x80) { t[0] = (char)c; k = 1; }
-    else if (c < 0x800) { t[0] = (char)(0xc0 | (c >> 6)); t[1] = (char)(0x80 | (c & 0x3f)); k = 2; }
-    else if (c < 0x10000) {
-        t[0] = (char)(0xe0 | (c >> 12)); t[1] = (char)(0x80 | ((c >> 6) & 0x3f)); t[2] = (char)(0x80 | (c & 0x3f));
-        k = 3;
-    } else {
-        t[0] = (char)(0xf0 | (c >> 18)); t[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-        t[2] = (char)(0x80 | ((c >> 6) & 0x3f)); t[3] = (char)(0x80 | (c & 0x3f));
-        k = 4;
-    }
-    tp_buf_put(a, b, t, k);
+    tp_buf_put(a, b, t, (size_t)sl_utf8_encode(c, t));
 }
 
 /* ---------------------------------------------------------------- constructors */

@@ -22,6 +22,7 @@
 
 #include "silica/error.h"
 #include "silica/tokenizer.h"
+#include "silica/utf8.h"   /* sl_utf8_encode */
 
 /* ---- growable byte buffer ---- */
 typedef struct tok_buf {
@@ -45,7 +46,6 @@ void tok_arena_free(tok_arena *a);
 /* ---- UTF-8 / Unicode helpers (tok_utf8.c) ---- */
 /* Decode one code point at s[0..n); returns its byte length (>=1); *cp = -1 if invalid. */
 int tok_utf8_dec(const char *s, size_t n, int32_t *cp);
-int tok_utf8_enc(int32_t cp, char out[4]);
 /* Length of valid UTF-8 char at s or 0 if invalid (strict, like Rust). */
 size_t tok_utf8_valid_len(const char *s, size_t n);
 bool tok_utf8_valid(const char *s, size_t n);

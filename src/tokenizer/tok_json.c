@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "silica/utf8.h"
 #include "tokenizer/tok_impl.h"
 
 static void skip_ws(tok_jscan *s) {
@@ -33,62 +34,13 @@ bool tok_jscan_peek(tok_jscan *s, char c) {
     return s->p < s->end && *s->p == c;
 }
 
-static int hex4(const char *p, unsigned *v) {
-    *v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = p[k];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 0;
-}
-
 int tok_jscan_string(tok_jscan *s, tok_buf *out) {
     skip_ws(s);
-    if (s->p >= s->end || *s->p != '"') return -1;
-    const char *p = s->p + 1, *end = s->end;
-    for (;;) {
-        const char *q = p;
-        while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
-        if (q > p && tok_buf_put(out, p, (size_t)(q - p))) return -1;
-        if (q >= end || (unsigned char)*q < 0x20) return -1;
-        if (*q == '"') {
-            s->p = q + 1;
-            return 0;
-        }
-        /* escape */
-        if (q + 1 >= end) return -1;
-        char c = q[1], o;
-        p = q + 2;
-        switch (c) {
-        case '"': o = '"'; break;
-        case '\\': o = '\\'; break;
-        case '/': o = '/'; break;
-        case 'b': o = '\b'; break;
-        case 'f': o = '\f'; break;
-        case 'n': o = '\n'; break;
-        case 'r': o = '\r'; break;
-        case 't': o = '\t'; break;
-        case 'u': {
-            unsigned v, w;
-            if (end - p < 4 || hex4(p, &v)) return -1;
-            p += 4;
-            if (v >= 0xDC00 && v < 0xE000) return -1;
-            if (v >= 0xD800 && v < 0xDC00) {
-                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &w) || w < 0xDC00 || w >= 0xE000)
-                    return -1;
-                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
-                p += 6;
-            }
-            char u[4];
-            if (tok_buf_put(out, u, (size_t)tok_utf8_enc((int32_t)v, u))) return -1;
-            continue;
-        }
-        default: return -1;
-        }
-        if (tok_buf_put(out, &o, 1)) return -1;
-    }
+    const char *stop, *why;
+    if (sl_json_string_decode(s->p, s->end, SL_JSON_SURROGATE_ERROR, false, &out->p, &out->n, &out->cap, &stop, &why))
+        return -1;
+    s->p = stop;
+    return 0;
 }
 
 int tok_jscan_uint(tok_jscan *s, uint64_t max, uint64_t *v) {

@@ -124,7 +124,7 @@ static int lowercase(const char *s, size_t n, tok_buf *out) {
         }
         int32_t lc = cp < 0 ? 0xFFFD : utf8proc_tolower(cp);
         char b[4];
-        if (tok_buf_put(out, b, (size_t)tok_utf8_enc(lc, b))) return SL_ENOMEM;
+        if (tok_buf_put(out, b, (size_t)sl_utf8_encode((uint32_t)lc, b))) return SL_ENOMEM;
     }
     return 0;
 }

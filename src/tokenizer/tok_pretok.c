@@ -56,7 +56,7 @@ int tok_pretok_from_json(tok_pretok *p, const cJSON *j, sl_error *err) {
         if (rl == 0 || (size_t)tok_utf8_dec(rs, rl, &cp) != rl || cp < 0)
             return sl_errorf(err, SL_EINVAL, "pre_tokenizer Metaspace: \"replacement\" must be one character");
         p->repl_cp = cp;
-        p->repl_n = tok_utf8_enc(cp, p->repl);
+        p->repl_n = sl_utf8_encode((uint32_t)cp, p->repl);
         p->prepend_scheme = PREPEND_ALWAYS;
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "prepend_scheme");
         if (cJSON_IsString(ps)) {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "silica/silica.h"
+#include "formats/formats_impl.h"   /* the readers and the checkpoint builder */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;

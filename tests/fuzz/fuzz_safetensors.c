@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "silica/silica.h"
+#include "formats/formats_impl.h"   /* the readers and the checkpoint builder */
 
 static volatile uint8_t g_sink;
 

@@ -7,6 +7,7 @@
 
 #include "silica/checkpoint.h"
 #include "silica/torch.h"
+#include "formats/formats_impl.h"   /* the readers and the checkpoint builder */
 
 static int on_import(void *ud, const sl_pickle_import *imp) {
     (void)ud; (void)imp;

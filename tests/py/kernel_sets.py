@@ -1,6 +1,6 @@
 """The engine kernel sets this CPU can run, for parametrizing engine tests.
 
-SILICA_SIMD=<name> caps every kernel family (src/kernels/simd_cap.c); a name
+SILICA_SIMD=<name> caps every kernel family (src/core/simd_cap.c); a name
 is listed when `silica doctor --json` under it reports that very set active,
 so an AVX2-only machine lists scalar and avx2, an AVX-512 one also avx512.
 NEON sets are proved by tests/unit/test_kernels.c under qemu (arm64 CI).

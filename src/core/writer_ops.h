@@ -1,13 +1,15 @@
 /*
- * writer_impl.h — what a format writer implements (internal).
+ * core/writer_ops.h — what a format writer implements: the interface between
+ * the generic driver (core/writer.c) and the formats (src/formats/), which
+ * pick the ops for a format in sl_writer_open.
  *
  * The generic driver (writer.c) owns the spec copy, the stream position and
  * the atomic output file; a format supplies hooks.  Call sequence:
  *   begin -> { tensor_begin(i) -> data... -> tensor_end(i) } for i in order -> end
  * `order` may be set by begin() (default: declaration order).
  */
-#ifndef SILICA_WRITER_IMPL_H
-#define SILICA_WRITER_IMPL_H
+#ifndef SILICA_CORE_WRITER_OPS_H
+#define SILICA_CORE_WRITER_OPS_H
 
 #include "silica/writer.h"
 
@@ -35,11 +37,8 @@ struct sl_writer {
     void *state;             /* the format's */
 };
 
-/* The ops of each format (each lives in its src/formats/ file). */
-const sl_writer_ops *sl_safetensors_writer_ops(void);
-const sl_writer_ops *sl_torch_writer_ops(void);
-const sl_writer_ops *sl_npz_writer_ops(void);
-const sl_writer_ops *sl_npy_writer_ops(void);
-const sl_writer_ops *sl_gguf_writer_ops(void);
+/* sl_writer_open with the format's ops chosen (formats/writers.c chooses them). */
+int sl_writer_open_ops(sl_writer **out, sl_format fmt, const sl_writer_ops *ops, const char *path,
+                       const sl_tensor_spec *specs, size_t n, const cJSON *metadata, sl_error *err);
 
 #endif

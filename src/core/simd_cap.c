@@ -12,7 +12,7 @@
  * environment is read once per call site's first use; results are pure
  * functions of the name and the variable.
  */
-#include "kernels/dtype_kernels.h"
+#include "core/dtype_kernels.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "silica/checkpoint.h"
+#include "formats/formats_impl.h"
 
 #define MAX_INDEX_BYTES (64u << 20)
 #define MAX_CONFIG_BYTES (16u << 20)

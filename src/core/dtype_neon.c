@@ -11,7 +11,7 @@
  *    the top payload bits, as the scalar code does.
  *  - f32->bf16: integer RNE (u + 0x7fff + lsb) >> 16, NaN -> (u>>16)|0x40.
  */
-#include "dtype_kernels.h"
+#include "core/dtype_kernels.h"
 
 #if defined(SL_HAVE_NEON_KERNELS)
 #include <arm_neon.h>

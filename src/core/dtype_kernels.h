@@ -1,12 +1,12 @@
 /*
- * dtype_kernels.h — architecture-specific f16/bf16 conversion kernels
+ * core/dtype_kernels.h — architecture-specific f16/bf16 conversion kernels
  * (internal; selected by src/core/dtype_simd.c).  Same contract as
  * dtype_simd.h: convert a leading multiple of the vector width, return the
  * count, produce exactly the scalar converters' bits.  Only the kernels for
  * the architecture being compiled exist; callers check the CPU first.
  */
-#ifndef SILICA_DTYPE_KERNELS_H
-#define SILICA_DTYPE_KERNELS_H
+#ifndef SILICA_CORE_DTYPE_KERNELS_H
+#define SILICA_CORE_DTYPE_KERNELS_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -15,7 +15,7 @@
  *    the AVX512-BF16 instruction is not used because it flushes subnormals.
  * Loads and stores are unaligned; nothing reads past n.
  */
-#include "dtype_kernels.h"
+#include "core/dtype_kernels.h"
 
 #if defined(SL_HAVE_X86_KERNELS)
 #include <immintrin.h>

@@ -1,6 +1,8 @@
 /*
- * reg_http.h — the small libcurl layer the hub and LFS clients share: JSON
- * requests with retries, and resumable, hashed downloads into partial files.
+ * net/http.h — the small libcurl layer the hub and LFS clients and the remote
+ * estimate share: JSON requests with retries, and resumable downloads into
+ * partial files whose bytes stream, in order, to the caller's sink (the
+ * registry hashes them).
  *
  * Invariants: every response body is bounded (JSON <= 64 MiB); retries back
  * off exponentially (SILICA_RETRY_BASE_MS, default 500 ms, capped at 8 s) on
@@ -12,15 +14,15 @@
  * Offline (SILICA_OFFLINE / HF_HUB_OFFLINE) no request is made at all: both
  * entry points refuse before opening a connection.
  */
-#ifndef SILICA_REG_HTTP_H
-#define SILICA_REG_HTTP_H
+#ifndef SILICA_NET_HTTP_H
+#define SILICA_NET_HTTP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
-#include "reg_impl.h"
+#include "silica/error.h"
 
 #define SL_HTTP_TRIES 6
 
@@ -49,6 +51,10 @@ typedef struct sl_http_req {
     uint64_t max_body;           /* answer bytes allowed (0: 64 MiB); more is an error */
 } sl_http_req;
 
+/* SILICA_OFFLINE (not "0"), or HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE
+ * 1/on/yes/true, as huggingface_hub reads them: no request is made. */
+bool sl_net_offline(void);
+
 void sl_http_global_init(void);
 /* One request with retries; resp filled (free with sl_http_resp_free). Returns
  * 0 when an HTTP answer arrived (any status), SL_EIO when the network failed. */
@@ -57,8 +63,11 @@ void sl_http_resp_free(sl_http_resp *r);
 void sl_http_backoff(int attempt);
 
 /* Download url into partial file `fd` (already holding `have` bytes, already
- * fed to h), resuming with Range.  On return *have is the file size and h has
- * seen every byte in order. */
+ * given to the sink), resuming with Range.  On return *have is the file size
+ * and the sink has seen every byte in order: sink_data for each piece written;
+ * sink_restart when the file starts over from byte 0 (the server ignored
+ * Range, or refused it with 416), returning false when it cannot (out of
+ * memory: the download then fails). */
 typedef struct sl_dl {
     const char *url;
     const char *const *headers;
@@ -66,8 +75,10 @@ typedef struct sl_dl {
     uint64_t expect_size;
     int fd;
     uint64_t have;
-    sl_hasher *h;
-    bool git_sha1;                /* h also computes the git blob id */
+    void (*sink_data)(void *ctx, const void *p, size_t n);
+    bool (*sink_restart)(void *ctx);
+    void *sink_ctx;
+    bool sink_failed;             /* a restart failed */
     /* progress */
     void (*progress)(void *ctx, uint64_t delta);
     void *progress_ctx;

@@ -16,7 +16,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "registry/reg_impl.h"   /* sl_mkdir_p, sl_fmt */
+#include "core/fsutil.h"
+#include "silica/io.h"
+#include "silica/registry.h"
 #include "silica/cpu.h"
 #include "silica/memory.h"
 

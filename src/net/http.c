@@ -1,10 +1,10 @@
 /*
- * reg_http.c — libcurl requests for the hub and LFS clients: bounded JSON
- * answers with retries, and resumable downloads hashed as they stream.
+ * http.c — libcurl requests for the hub and LFS clients: bounded JSON
+ * answers with retries, and resumable downloads streamed to a sink.
  *
- * Invariants: see reg_http.h.  Bytes reach the partial file strictly in
- * order at offset `have`, and every byte written is fed to the hasher once,
- * so the digest at the end covers exactly the file's bytes.
+ * Invariants: see net/http.h.  Bytes reach the partial file strictly in
+ * order at offset `have`, and every byte written is given to the sink once,
+ * so a digest the sink computes covers exactly the file's bytes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,12 +18,23 @@
 
 #include <curl/curl.h>
 
-#include "reg_http.h"
+#include "net/http.h"
 
 #define MAX_JSON (64u << 20)
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+bool sl_net_offline(void) {
+    const char *s = getenv("SILICA_OFFLINE");
+    if (s && *s && strcmp(s, "0") != 0) return true;
+    const char *names[] = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"};
+    for (int i = 0; i < 2; i++) {
+        s = getenv(names[i]);
+        if (s && (!strcmp(s, "1") || !strcasecmp(s, "on") || !strcasecmp(s, "yes") || !strcasecmp(s, "true"))) return true;
+    }
+    return false;
+}
+
 void sl_http_global_init(void) { pthread_once(&g_once, init_once); }
 
 void sl_http_backoff(int attempt) {
@@ -171,7 +182,7 @@ static int refuse_offline(const char *url, sl_error *err) {
 
 int sl_http_do(const sl_http_req *rq, sl_http_resp *resp, sl_error *err) {
     memset(resp, 0, sizeof *resp);
-    if (sl_reg_offline_env()) return refuse_offline(rq->url, err);
+    if (sl_net_offline()) return refuse_offline(rq->url, err);
     sl_http_global_init();
     for (int attempt = 0;; attempt++) {
         sl_http_resp_free(resp);
@@ -250,8 +261,7 @@ static size_t on_dl_body(char *p, size_t size, size_t nm, void *ud) {
             s->writing = true;
             if (d->have > 0) {   /* the server ignored Range: restart this file cleanly */
                 if (ftruncate(d->fd, 0) != 0) { s->io_error = true; s->io_errno = errno; return 0; }
-                sl_hasher_free(d->h);
-                d->h = sl_hasher_new(d->git_sha1, d->expect_size);
+                if (!d->sink_restart(d->sink_ctx)) d->sink_failed = true;
                 d->have = 0;
                 s->restarted = true;
             }
@@ -265,7 +275,7 @@ static size_t on_dl_body(char *p, size_t size, size_t nm, void *ud) {
         if (w <= 0) { s->io_error = true; s->io_errno = w < 0 ? errno : ENOSPC; return 0; }
         off += (size_t)w;
     }
-    sl_hasher_update(d->h, p, n);
+    if (!d->sink_failed) d->sink_data(d->sink_ctx, p, n);
     d->have += n;
     s->progressed += n;
     if (d->progress) d->progress(d->progress_ctx, n);
@@ -284,7 +294,7 @@ static const char *status_text(const sl_http_resp *r) {
 
 int sl_http_download(sl_dl *d, sl_error *err) {
     memset(&d->resp, 0, sizeof d->resp);
-    if (sl_reg_offline_env()) return refuse_offline(d->url, err);
+    if (sl_net_offline()) return refuse_offline(d->url, err);
     sl_http_global_init();
     int fails = 0;
     while (d->have < d->expect_size || d->expect_size == 0) {
@@ -315,7 +325,7 @@ int sl_http_download(sl_dl *d, sl_error *err) {
         if (s.too_long)
             return sl_errorf(err, SL_EINVAL, "%s: the server sent more than the expected %llu bytes", d->what,
                              (unsigned long long)d->expect_size);
-        if (!d->h) return sl_errorf(err, SL_ENOMEM, "out of memory");
+        if (d->sink_failed) return sl_errorf(err, SL_ENOMEM, "out of memory");
         if (resolver_error(cc)) {
             d->resp.unresolved = true;
             return sl_http_unresolved(d->url, (int)cc, err);
@@ -326,8 +336,7 @@ int sl_http_download(sl_dl *d, sl_error *err) {
         } else if (cc == CURLE_OK && st == 416) {
             /* our partial is longer than the object or the server disagrees: restart */
             if (ftruncate(d->fd, 0) != 0) return sl_errorf(err, SL_EIO, "%s: %s", d->what, strerror(errno));
-            sl_hasher_free(d->h);
-            d->h = sl_hasher_new(d->git_sha1, d->expect_size);
+            if (!d->sink_restart(d->sink_ctx)) d->sink_failed = true;
             d->have = 0;
         } else if (cc == CURLE_OK && !retryable_status(st)) {
             return sl_errorf(err, SL_EINVAL, "%s: %s answered %ld (%s)", d->what, d->url, st, status_text(&d->resp));
