@@ -384,3 +384,15 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
 
 const char *sl_qmatmul_isa(void) { return sl_qd_active()->name; }
 const char *sl_engine_kernels(void) { return sl_qmatmul_isa(); }
+int sl_engine_amx(const char **why) {
+    const char *w = "off: not an x86-64 build";
+#if defined(SL_QD_X86)
+    const sl_qd_kernels *amx = sl_qd_amx(&w);
+    if (amx && sl_qd_active() != amx) w = "off: the kernel set is capped below amx (SILICA_SIMD)";
+    if (why) *why = w;
+    return amx && sl_qd_active() == amx;
+#else
+    if (why) *why = w;
+    return 0;
+#endif
+}
