@@ -25,7 +25,8 @@ static const char *k_help =
     "cores, memory (RAM, swap, cgroup limits; on macOS hw.memsize, iogpu.wired_limit_mb,\n"
     "the chip), the memory budget `silica fit` judges models against (the Apple GPU\n"
     "working set, or RAM / the cgroup limit), the kernel sets in use (matmul and\n"
-    "f16/bf16 conversions; SILICA_SIMD=scalar|avx2|avx512|neon|neondot caps both),\n"
+    "f16/bf16 conversions; SILICA_SIMD=scalar|avx2|avx512|amx|neon|neondot caps both),\n"
+    "whether prompts run on AMX int8 tiles and why not (SILICA_NO_AMX=1 turns them off),\n"
     "silica version and build options, and the Vulkan devices the GPU engine can use\n"
     "(name, type, memory heaps, subgroup size, fp16/int8 arithmetic, 16/8-bit storage;\n"
     "`--device gpu:N` takes the index listed).\n\n"
@@ -140,10 +141,13 @@ int cmd_doctor(int argc, char **argv) {
         {"sse4.2", c->sse42}, {"avx", c->avx}, {"avx2", c->avx2}, {"fma", c->fma}, {"f16c", c->f16c},
         {"avx512f", c->avx512f}, {"avx512bw", c->avx512bw}, {"avx512vl", c->avx512vl},
         {"avx512vnni", c->avx512vnni}, {"avx512bf16", c->avx512bf16}, {"avxvnni", c->avxvnni},
+        {"amx-tile", c->amx_tile}, {"amx-int8", c->amx_int8}, {"amx-bf16", c->amx_bf16},
         {"neon", c->neon}, {"fp16", c->fp16}, {"dotprod", c->dotprod}, {"i8mm", c->i8mm}, {"bf16", c->bf16},
         {"sve", c->sve},
     };
     size_t nf = sizeof feats / sizeof feats[0];
+    const char *amx_why = NULL;
+    bool amx_on = sl_engine_amx(&amx_why) != 0;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "silica_version", sl_version());
@@ -160,6 +164,9 @@ int cmd_doctor(int argc, char **argv) {
         cJSON_AddNumberToObject(cpu, "cores_physical", c->cores_physical);
         cJSON_AddStringToObject(cpu, "dtype_kernels", sl_dtype_kernels());
         cJSON_AddStringToObject(cpu, "engine_kernels", sl_engine_kernels());
+        cJSON *amx = cJSON_AddObjectToObject(cpu, "amx");
+        cJSON_AddBoolToObject(amx, "in_use", amx_on);
+        cJSON_AddStringToObject(amx, "detail", amx_why);
         cJSON *fs = cJSON_AddArrayToObject(cpu, "features");
         for (size_t i = 0; i < nf; i++)
             if (feats[i].on) cJSON_AddItemToArray(fs, cJSON_CreateString(feats[i].name));
@@ -203,6 +210,7 @@ int cmd_doctor(int argc, char **argv) {
         if (feats[i].on) printf(" %s", feats[i].name);
     printf("\nkernels:  %s (matmul / quantized dots), %s (f16/bf16 conversions)\n", sl_engine_kernels(),
            sl_dtype_kernels());
+    printf("amx:      %s\n", amx_why);
     printf("memory:   %s total, %s available\n", cli_human_bytes(m.total_bytes, b1, sizeof b1),
            cli_human_bytes(m.available_bytes, b2, sizeof b2));
     printf("swap:     %s total, %s free\n", cli_human_bytes(m.swap_total_bytes, b1, sizeof b1),

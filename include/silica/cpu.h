@@ -19,6 +19,9 @@ typedef struct sl_cpu_features {
     char model[128];      /* "Intel(R) Xeon(R) ...", "Apple M2" */
     /* x86 */
     bool sse42, avx, avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, avxvnni;
+    /* AMX: CPUID bits, and whether the OS enables tile state in XCR0 (bits 17, 18);
+     * whether tiles really run is the kernels' guarded trial (sl_engine_amx). */
+    bool amx_tile, amx_int8, amx_bf16, amx_os;
     /* arm64 */
     bool neon, fp16, dotprod, i8mm, bf16, sve;
     int cores_logical;

@@ -156,10 +156,15 @@ SL_API double sl_sampler_uniform(sl_sampler *s);
 
 /* "1,2,3" (commas and/or spaces) -> malloc'd ids.  Message names the bad item. */
 SL_API int sl_parse_ids(const char *s, int32_t **ids, int *n, sl_error *err);
-/* Kernel set the engine's matmuls use on this CPU: "avx512", "avx2",
+/* Kernel set the engine's matmuls use on this CPU: "amx", "avx512", "avx2",
  * "neondot", "neon" or "portable" (SILICA_SIMD=<name> caps it, like the
  * dtype converters: sl_dtype_kernels). */
 SL_API const char *sl_engine_kernels(void);
+/* Whether the engine's prompt matmuls run on AMX tiles (x86-64 Linux; the
+ * "amx" set: GGUF Q4_0 / Q8_0): 1 in use, 0 not; *why (may be NULL) says
+ * what they cover or why not (no AMX, the OS or a VM refusing it, a trial
+ * instruction that faulted, SILICA_NO_AMX=1, a SILICA_SIMD cap). */
+SL_API int sl_engine_amx(const char **why);
 
 #ifdef __cplusplus
 }

@@ -101,6 +101,10 @@ static void probe(sl_cpu_features *c) {
             c->avx512bw = c->avx512f && (b & bit_AVX512BW);
             c->avx512vl = c->avx512f && (b & bit_AVX512VL);
             c->avx512vnni = c->avx512f && (cx & bit_AVX512VNNI);
+            c->amx_bf16 = (d >> 22) & 1;
+            c->amx_tile = (d >> 24) & 1;
+            c->amx_int8 = (d >> 25) & 1;
+            c->amx_os = (xlo & 0x60000) == 0x60000;   /* XTILECFG | XTILEDATA */
         }
         if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) {
             c->avxvnni = c->avx && (a & (1u << 4));

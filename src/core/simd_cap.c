@@ -4,8 +4,9 @@
  * them, the matmul / quantized-dot sets in qdot.c).
  *
  * Each architecture has a ladder of set names: x86-64 "scalar" < "avx2" <
- * "avx512", arm64 "scalar" < "neon" < "neondot" ("portable" is a synonym of
- * "scalar").  SILICA_SIMD=<name> caps every family at that rung: a family
+ * "avx512" < "amx" (AVX-512 plus AMX tiles; only the quantized dots have
+ * such a set), arm64 "scalar" < "neon" < "neondot" ("portable" is a synonym
+ * of "scalar").  SILICA_SIMD=<name> caps every family at that rung: a family
  * uses its best set whose rung is not above it.  Unset or empty: no cap.  A
  * name not on this machine's ladder (a typo, another architecture's set)
  * caps at "scalar", the safe reading for comparisons.  Invariant: the
@@ -18,7 +19,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
-static const char *const k_ladder[] = {"scalar", "avx2", "avx512"};
+static const char *const k_ladder[] = {"scalar", "avx2", "avx512", "amx"};
 #elif defined(__aarch64__)
 static const char *const k_ladder[] = {"scalar", "neon", "neondot"};
 #else

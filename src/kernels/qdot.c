@@ -276,6 +276,7 @@ const sl_qd_kernels *sl_qd_by_name(const char *name) {
     if (strcmp(name, "avx512") == 0 && c->avx512f && c->avx512bw && c->avx512vl && c->avx512vnni && c->avx2 &&
         c->fma && c->f16c)
         return &sl_qd_avx512;
+    if (strcmp(name, "amx") == 0 && sl_qd_by_name("avx512")) return sl_qd_amx(NULL);
 #endif
 #if defined(SL_QD_NEON)
     if (strcmp(name, "neon") == 0 && c->neon) return &sl_qd_neon;
@@ -293,9 +294,9 @@ void sl_qd_force(const sl_qd_kernels *k) { __atomic_store_n(&g_active, k, __ATOM
 const sl_qd_kernels *sl_qd_active(void) {
     const sl_qd_kernels *k = __atomic_load_n(&g_active, __ATOMIC_ACQUIRE);
     if (k) return k;
-    static const char *const order[] = {"avx512", "avx2", "neondot", "neon"};
+    static const char *const order[] = {"amx", "avx512", "avx2", "neondot", "neon"};
     k = &sl_qd_portable;   /* the best set this CPU runs and SILICA_SIMD allows (simd_cap.c) */
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         const sl_qd_kernels *c = sl_qd_by_name(order[i]);
         if (c && sl_k_simd_allows(order[i])) { k = c; break; }
     }

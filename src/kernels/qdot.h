@@ -107,6 +107,19 @@ float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const ui
 typedef void (*sl_qd_q8_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
                                size_t nb, float *out, size_t ldo);
 
+/* Whole-matmul GEMM for prompts (sets with matrix tiles: AMX):
+ * out[t * ldo + r] for r < nr, t < nt (any sizes, nt >= 1), bit for bit the
+ * set's one-token dot.  y holds the tokens at a stride of ldy blocks and
+ * must be readable (any contents) up to the next multiple of
+ * SL_QD_GEMM_TOKENS tokens: tiles take 16 tokens at a time and the padding's
+ * results are dropped.  scratch: SL_QD_GEMM_SCRATCH(nb) bytes, 64-byte
+ * aligned, private to the calling thread.  NULL: the rows x tokens tiles
+ * (sl_qd_q8_mm_fn) or the dot. */
+#define SL_QD_GEMM_TOKENS 16
+#define SL_QD_GEMM_SCRATCH(nb) ((nb) * 576 + 16 * 16 * 64 + 2 * 1024 + 64)
+typedef void (*sl_qd_q8_gemm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
+                                 size_t nb, float *out, size_t ldo, void *scratch);
+
 /* Generation rows for Q4_0 (one token; Q8_0 likewise with q8_0_prep,
  * q8_0_rows and the same buffer size): out[r] = the set's q4_0 dot of row r
  * (w + r * ldw) with y, bit for bit, for r < nr, reading a per-token form
@@ -142,6 +155,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q40_rows_fn q4_0_rows;
     sl_qd_q40_prep_fn q8_0_prep;                       /* the same for Q8_0 (same prep size) */
     sl_qd_q40_rows_fn q8_0_rows;
+    sl_qd_q8_gemm_fn q4_0_gemm, q8_0_gemm;             /* NULL: q4_0_mm / q8_0_mm */
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;
@@ -149,6 +163,10 @@ extern const sl_qd_kernels sl_qd_portable;
 #define SL_QD_X86 1
 extern const sl_qd_kernels sl_qd_avx2;
 extern const sl_qd_kernels sl_qd_avx512;   /* AVX-512 BW/VL + VNNI */
+/* AVX-512 + AMX int8 tiles for Q4_0 / Q8_0 prompts (qamx_x86.c): NULL where
+ * this build, CPU or OS cannot run tiles, or SILICA_NO_AMX=1; *why (may be
+ * NULL) then says why, else what the set covers. */
+const sl_qd_kernels *sl_qd_amx(const char **why);
 #endif
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
 #define SL_QD_NEON 1
@@ -159,12 +177,13 @@ extern const sl_qd_kernels sl_qd_neon_dot;   /* + SDOT (armv8.2 dotprod: every A
 #endif
 #endif
 
-/* The set in use (SILICA_SIMD=scalar|avx2|avx512|neon caps it). */
+/* The set in use (SILICA_SIMD=scalar|avx2|avx512|amx|neon|neondot caps it;
+ * SILICA_NO_AMX=1 leaves amx out). */
 const sl_qd_kernels *sl_qd_active(void);
 /* Tests only (single-threaded, between engine calls): make k the set in
  * use; NULL chooses again from the CPU and SILICA_SIMD at next use. */
 void sl_qd_force(const sl_qd_kernels *k);
-/* A set by name for tests ("portable", "avx2", "avx512", "neon",
+/* A set by name for tests ("portable", "avx2", "avx512", "amx", "neon",
  * "neondot"), NULL if this build or CPU lacks it. */
 const sl_qd_kernels *sl_qd_by_name(const char *name);
 

@@ -375,26 +375,7 @@ T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
 T_512 static inline __m512 two_scales(float a, float b) {
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
 }
-T_512 static inline __m512i q4_0_pair(const uint8_t *w) {   /* blocks at w and w + 18: codes as bytes, y order */
-    __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(const void *)(w + 20)),
-                                 _mm_loadu_si128((const __m128i *)(const void *)(w + 2)));
-    const __m256i m4 = _mm256_set1_epi8(15);
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
-                                   _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);   /* lo0 lo1 hi0 hi1 */
-    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                            /* lo0 hi0 lo1 hi1 */
-}
-T_512 static inline __m512i y_pair(const sl_q8b *y) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)y[0].qs)),
-                              _mm256_loadu_si256((const __m256i *)(const void *)y[1].qs), 1);
-}
 
-/* Signed x signed bytes with vpdpbusd: |w| times y with w's sign moved onto y
- * (y is in [-127, 127], so negating it cannot overflow). */
-T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
-    __mmask64 neg = _mm512_movepi8_mask(wv);
-    __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
-}
 /* The odd last block of a Q4_0 / Q8_0 row (256-bit), shared by the dots and the GEMM tiles. */
 T_512 static inline float v512_q4_0_tail(const uint8_t *w, const sl_q8b *y) {
     __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
@@ -510,10 +491,6 @@ T_512 static void v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const 
     }
 }
 
-T_512 static inline __m512i q8_0_pair(const uint8_t *w) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2))),
-                              _mm256_loadu_si256((const __m256i *)(const void *)(w + 36)), 1);
-}
 
 T_512 static float v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();

@@ -34,7 +34,10 @@
  * path, go through the set's GEMM tiles (rows x tokens in registers,
  * qdot.h), each output with its one-token dot's bits, so neither threads
  * nor batching change a result; one-token Q4_0 / Q8_0 calls take the set's
- * rows kernel where it has one (same bits as the dot).
+ * rows kernel where it has one (same bits as the dot).  Where the set has
+ * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 prompts take it instead, with
+ * the tokens' buffer padded to whole tiles (q8_padded); its outputs have
+ * that set's one-token dot's bits too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -235,7 +238,19 @@ static int is_q8k(const sl_weight *w) { return w->dtype == SL_Q4_K || w->dtype =
 static size_t q8_token_bytes(const sl_weight *w) {
     return is_q8k(w) ? (size_t)w->cols / 256 * sizeof(sl_q8kb) : (size_t)w->cols / 32 * sizeof(sl_q8b);
 }
-static size_t q8_act_bytes(const sl_weight *w, int n) { return (size_t)n * q8_token_bytes(w); }
+/* The set's tile GEMM for this weight (NULL: none), used for batches of at
+ * least SL_MM_SHARED_MIN tokens; it reads the tokens padded to
+ * SL_QD_GEMM_TOKENS, so the buffer for such a batch is padded too. */
+static sl_qd_q8_gemm_fn q8_gemm(const sl_weight *w) {
+    const sl_qd_kernels *k = sl_qd_active();
+    sl_qd_q8_gemm_fn g = w->dtype == SL_Q4_0 ? k->q4_0_gemm : w->dtype == SL_Q8_0 ? k->q8_0_gemm : NULL;
+    return w->row_bytes < ((size_t)1 << 27) ? g : NULL;
+}
+static size_t q8_padded(const sl_weight *w, int n) {
+    if (n < SL_MM_SHARED_MIN || !q8_gemm(w)) return (size_t)n;
+    return ((size_t)n + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS;
+}
+static size_t q8_act_bytes(const sl_weight *w, int n) { return q8_padded(w, n) * q8_token_bytes(w); }
 static void q8_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
     size_t cols = (size_t)w->cols, tb = q8_token_bytes(w);
     for (int t = t0; t < t1; t++) {
@@ -288,6 +303,12 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
         void *prep = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         rprep(qa, nb, prep);
         rows(w->data + (size_t)r0 * rb, rb, (size_t)(r1 - r0), qa, prep, nb, y + r0);
+        return;
+    }
+    sl_qd_q8_gemm_fn gemm = q8_gemm(w);
+    if (gemm && n >= SL_MM_SHARED_MIN && scratch) {   /* a prompt on matrix tiles (padded tokens: q8_padded) */
+        void *gs = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        gemm(w->data + (size_t)r0 * rb, rb, (int)(r1 - r0), qa, nb, n, nb, y + r0, ldy, gs);
         return;
     }
     if (n < SL_MM_SHARED_MIN) {
@@ -350,8 +371,12 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
         size_t a = 2 * G + c * (2 * G + (3 * cols + 3) / 4);
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
-        size_t q8 = nn * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);
-        size_t b = ((q8 > q8k ? q8 : q8k) + SL_QD_Q40_PREP_BYTES(cols / 32) + 64) / sizeof(float) + 2;
+        /* whatever set runs: room for the tile GEMM's padded tokens and scratch (Q4_0 / Q8_0) */
+        int tiles = w->dtype == SL_Q4_0 || w->dtype == SL_Q8_0;
+        size_t np = tiles && nn >= SL_MM_SHARED_MIN ? (nn + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS : nn;
+        size_t q8 = np * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);
+        size_t extra = SL_QD_Q40_PREP_BYTES(cols / 32), g = tiles ? SL_QD_GEMM_SCRATCH(cols / 32) : 0;
+        size_t b = ((q8 > q8k ? q8 : q8k) + (g > extra ? g : extra) + 64) / sizeof(float) + 2;
         if (b > need) need = b;
     }
     return need + 16;
@@ -359,3 +384,15 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
 
 const char *sl_qmatmul_isa(void) { return sl_qd_active()->name; }
 const char *sl_engine_kernels(void) { return sl_qmatmul_isa(); }
+int sl_engine_amx(const char **why) {
+    const char *w = "off: not an x86-64 build";
+#if defined(SL_QD_X86)
+    const sl_qd_kernels *amx = sl_qd_amx(&w);
+    if (amx && sl_qd_active() != amx) w = "off: the kernel set is capped below amx (SILICA_SIMD)";
+    if (why) *why = w;
+    return amx && sl_qd_active() == amx;
+#else
+    if (why) *why = w;
+    return 0;
+#endif
+}

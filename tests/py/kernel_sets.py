@@ -2,7 +2,8 @@
 
 SILICA_SIMD=<name> caps every kernel family (src/core/simd_cap.c); a name
 is listed when `silica doctor --json` under it reports that very set active,
-so an AVX2-only machine lists scalar and avx2, an AVX-512 one also avx512.
+so an AVX2-only machine lists scalar and avx2, an AVX-512 one also avx512
+(the native set), and one with AMX tiles also avx512 (beside native amx).
 NEON sets are proved by tests/unit/test_kernels.c under qemu (arm64 CI).
 The first entry is "" (no cap: the set silica picks by itself).
 """
@@ -13,7 +14,7 @@ import subprocess
 
 from conftest import SILICA
 
-CANDIDATES = ["avx2", "scalar"]   # avx512 / neondot: what "" picks on such CPUs
+CANDIDATES = ["avx512", "avx2", "scalar"]   # amx / avx512 / neondot: what "" picks on such CPUs
 
 
 @functools.lru_cache(maxsize=None)

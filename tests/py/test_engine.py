@@ -358,6 +358,11 @@ def test_doctor_names_the_engine_kernel_set():
         best = "neon"
     else:
         best = "portable"
+    if best == "avx512" and {"amx_tile", "amx_int8"} <= flags:
+        # AMX: the set is "amx" unless the probe refused it (some VMs report AMX and fault), saying why
+        amx = run_silica("doctor", "--json", check=True, env={"SILICA_SIMD": ""}).json()["cpu"]["amx"]
+        assert amx["in_use"] or amx["detail"].startswith("off: "), amx
+        best = "amx" if amx["in_use"] else best
     for simd, want in [("", best), ("scalar", "portable"), ("no-such-set", "portable")] + \
             [(s, s if s != "scalar" else "portable") for s in kernel_sets() if s]:
         env = simd_env(simd) if simd else {"SILICA_SIMD": ""}
@@ -367,3 +372,20 @@ def test_doctor_names_the_engine_kernel_set():
             assert d["dtype_kernels"] == "scalar"
         text = run_silica("doctor", check=True, env=env).out
         assert f"kernels:  {want} (matmul / quantized dots), {d['dtype_kernels']} (f16/bf16" in text
+        assert d["amx"]["in_use"] == (want == "amx"), (simd, d)
+        assert f"amx:      {d['amx']['detail']}" in text
+
+
+def test_doctor_reports_amx_off_on_request():
+    """SILICA_NO_AMX=1 takes the AMX tiles out: the engine runs the set below
+    (avx512 where AMX would be used), and doctor says why (text and --json)."""
+    on = run_silica("doctor", "--json", check=True, env={"SILICA_SIMD": ""}).json()["cpu"]
+    off = run_silica("doctor", "--json", check=True, env={"SILICA_SIMD": "", "SILICA_NO_AMX": "1"}).json()["cpu"]
+    assert off["amx"]["in_use"] is False
+    if on["amx"]["in_use"]:
+        assert on["engine_kernels"] == "amx" and off["engine_kernels"] == "avx512", (on, off)
+        assert "SILICA_NO_AMX" in off["amx"]["detail"]
+    else:
+        assert off["engine_kernels"] == on["engine_kernels"]
+    text = run_silica("doctor", check=True, env={"SILICA_SIMD": "", "SILICA_NO_AMX": "1"}).out
+    assert f"amx:      {off['amx']['detail']}" in text

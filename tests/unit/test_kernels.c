@@ -120,7 +120,7 @@ static void test_dense_sets(void **state) {
     static float x[4 * N], wf[4 * N], out[16];
     static uint8_t raw[4 * N * 4 + 8];
     static float aligned[N];
-    const char *names[] = {"avx2", "avx512", "neon", "neondot"};
+    const char *names[] = {"avx2", "avx512", "amx", "neon", "neondot"};
     const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
     for (int i = 0; i < 4 * N; i++) x[i] = rndf() * (i % 13 == 0 ? 30.0f : 1.0f);
     const sl_qd_kernels *pk = sl_qd_by_name("portable");
@@ -205,7 +205,7 @@ static void rand_blocks(sl_dtype t, uint8_t *w, size_t nblocks) {
  * accumulation order may differ: 1e-5 of the sum of |terms|). */
 static void test_qdot_sets_match_portable(void **state) {
     (void)state;
-    const char *names[] = {"avx2", "avx512", "neon", "neondot"};
+    const char *names[] = {"avx2", "avx512", "amx", "neon", "neondot"};
     enum { COLS = 1024 };
     static uint8_t w[COLS / 32 * 210];
     static float x[COLS], xs[COLS / 32];
@@ -264,7 +264,7 @@ static void test_qmatmul_fused_vs_rowdec(void **state) {
     const sl_dtype types[] = {SL_Q4_0, SL_Q4_1, SL_Q8_0, SL_Q4_K, SL_Q6_K};
     enum { ROWS = 5, COLS = 512, N = 3 };
     static uint8_t wd[ROWS * COLS / 32 * 210];
-    static float x[N * COLS], y[N * ROWS], row[COLS], scratch[N * COLS * 2 + 4096];
+    static float x[N * COLS], y[N * ROWS], row[COLS], scratch[N * COLS * 2 + 16384];
     for (int i = 0; i < N * COLS; i++) x[i] = rndf() * 2.0f;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const sl_dtype_info *di = sl_dtype_get(types[ti]);
@@ -380,7 +380,7 @@ static void check_independent(const sl_weight *w, const float *x, int n, float *
 
 static void test_sets_batch_thread_independent(void **state) {
     (void)state;
-    static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { ROWS = 6, COLS = 512, N = 7 };
     static uint8_t wd[ROWS * COLS * 4];
     static uint16_t sc16[ROWS * COLS / 32], bi16[ROWS * COLS / 32];
@@ -479,7 +479,7 @@ static void check_act_path(const sl_weight *w, const float *x, int n, float *scr
 
 static void test_prompt_path_matches_one_token(void **state) {
     (void)state;
-    static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { ROWS = 11, N = 70, MAXC = 2304 };
     static uint8_t wd[ROWS * MAXC * 2], act[N * (MAXC * 5 + 64)];
     static float x[N * MAXC], scratch[1 << 15], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
@@ -538,7 +538,7 @@ static void test_prompt_path_matches_one_token(void **state) {
  * set's one-token dot bit for bit, for every block count remainder mod 4. */
 static void test_rows_kernels_match_dot(void **state) {
     (void)state;
-    static const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { ROWS = 7, MAXB = 72 };
     static uint8_t wd[ROWS * MAXB * 34];
     static float x[MAXB * 32], out[ROWS];
@@ -568,6 +568,76 @@ static void test_rows_kernels_match_dot(void **state) {
     if (sl_qd_by_name("avx512")) assert_true(tested >= 2);
 }
 
+/* The AMX tile GEMM (where this CPU runs it) against its set's one-token
+ * dot, bit for bit: Q4_0 and Q8_0, rows and tokens on and off whole tiles
+ * (1..40 rows, 8..49 tokens), block counts on and off the 16 f32 lanes
+ * (1..72), the rows split in two "threads" at every offset class, and
+ * through the engine's prompt entry points (act_prep + matmul_act); with
+ * SILICA_NO_AMX the set is off. */
+static void test_amx_gemm_matches_dot(void **state) {
+    (void)state;
+    const char *why = NULL;
+    const sl_qd_kernels *k = sl_qd_by_name("amx");
+#if defined(SL_QD_X86)
+    sl_qd_amx(&why);
+#endif
+    if (!k) {   /* a CPU, OS or VM without working tiles: the probe must say why, and the set stays out */
+        print_message("amx: %s\n", why ? why : "not an x86-64 build");
+        assert_true(sl_qd_active() == NULL || strcmp(sl_qd_active()->name, "amx") != 0);
+        return;
+    }
+    assert_non_null(k->q4_0_gemm);
+    enum { MAXR = 40, MAXN = 49, MAXB = 72 };
+    static uint8_t wd[MAXR * MAXB * 34];
+    static float x[MAXN * MAXB * 32], out[MAXN * MAXR], ref[MAXN * MAXR];
+    static sl_q8b q8[64 * MAXB];   /* MAXN tokens padded to 64 */
+    static _Alignas(64) uint8_t scratch[SL_QD_GEMM_SCRATCH(MAXB)];
+    const int rowss[] = {1, 7, 16, 17, 33, 40}, ns[] = {8, 15, 16, 17, 31, 49}, nbs[] = {1, 2, 15, 16, 17, 33, 72};
+    for (int q8w = 0; q8w < 2; q8w++)
+        for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
+            size_t nb = (size_t)nbs[bi], bb = q8w ? 34 : 18, ldw = nb * bb;
+            for (size_t i = 0; i < MAXN * nb * 32; i++) x[i] = rndf() * (i % 29 == 0 ? 7.0f : 1.0f);
+            for (int t = 0; t < MAXN; t++) sl_qd_quantize_q8(x + (size_t)t * nb * 32, nb * 32, q8 + (size_t)t * nb);
+            rand_blocks(q8w ? SL_Q8_0 : SL_Q4_0, wd, MAXR * nb);
+            sl_qd_q8_gemm_fn g = q8w ? k->q8_0_gemm : k->q4_0_gemm;
+            sl_qd_q8_fn dot = q8w ? k->q8_0 : k->q4_0;
+            for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++)
+                for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    int rows = rowss[ri], n = ns[ni], split = rows / 2 + (int)ni % 3;
+                    if (split > rows) split = rows;
+                    for (int t = 0; t < n; t++)
+                        for (int r = 0; r < rows; r++)
+                            ref[t * rows + r] = dot(wd + (size_t)r * ldw, q8 + (size_t)t * nb, nb);
+                    memset(out, 0xff, sizeof out);
+                    if (split > 0) g(wd, ldw, split, q8, nb, n, nb, out, (size_t)rows, scratch);
+                    if (split < rows) g(wd + (size_t)split * ldw, ldw, rows - split, q8, nb, n, nb, out + split, (size_t)rows, scratch);
+                    assert_same_floats(out, ref, (size_t)(n * rows));
+                }
+        }
+    /* the engine's entry points choose the GEMM for a prompt: compare with one-token calls */
+    sl_qd_force(k);
+    static float scr[1 << 16];
+    static uint8_t act[64 * MAXB * sizeof(sl_q8b)];
+    const sl_dtype dts[] = {SL_Q4_0, SL_Q8_0};
+    for (int di = 0; di < 2; di++) {
+        size_t nb = 40, bb = di ? 34 : 18;
+        rand_blocks(dts[di], wd, MAXR * nb);
+        for (size_t i = 0; i < MAXN * nb * 32; i++) x[i] = rndf();
+        sl_weight w = {.fmt = SL_WF_GGUF, .dtype = dts[di], .rows = 37, .cols = (int64_t)nb * 32, .data = wd,
+                       .row_bytes = nb * bb, .name = "w"};
+        const sl_matmul_kernel *mk = sl_matmul_for(&w);
+        assert_true(mk->act_bytes(&w, 33) == 48 * nb * sizeof(sl_q8b));   /* padded to whole tiles */
+        assert_true(sl_matmul_scratch_floats(&w, 1) <= sizeof scr / sizeof scr[0]);
+        mk->act_prep(&w, x, nb * 32, 0, 20, act);
+        mk->act_prep(&w, x, nb * 32, 20, 33, act);
+        mk->matmul_act(&w, x, nb * 32, act, 33, out, 37, 0, 16, scr);
+        mk->matmul_act(&w, x, nb * 32, act, 33, out, 37, 16, 37, scr);
+        for (int t = 0; t < 33; t++) mk->matmul(&w, x + (size_t)t * nb * 32, 1, nb * 32, ref + t * 37, 37, 0, 37, scr);
+        assert_same_floats(out, ref, 33 * 37);
+    }
+    sl_qd_force(NULL);
+}
+
 /* The 24-bit activation affine dots (where this CPU has them) against the
  * portable definition, every supported (bits, group size); and the split
  * v = 65536 h + 256 m + l of sl_qd_prep_x24 is exact and within range. */
@@ -578,7 +648,7 @@ static void test_affine_x24(void **state) {
     static int8_t planes[3 * MAXC];
     static float x[MAXC], d[MAXC / 32], xs[MAXC / 32];
     static uint8_t sraw[MAXC / 32 * 4 + 8], braw[MAXC / 32 * 4 + 8];   /* unaligned scales / biases */
-    const char *names[] = {"portable", "avx2", "avx512", "neon", "neondot"};
+    const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     for (int i = 0; i < MAXC; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
     x[5] = 0.0f;
     for (int i = 64; i < 128; i++) x[i] = 0.0f;   /* an all-zero group: d = 0 */
@@ -927,6 +997,7 @@ int main(void) {
         cmocka_unit_test(test_sets_batch_thread_independent),
         cmocka_unit_test(test_prompt_path_matches_one_token),
         cmocka_unit_test(test_rows_kernels_match_dot),
+        cmocka_unit_test(test_amx_gemm_matches_dot),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),

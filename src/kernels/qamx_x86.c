@@ -1,0 +1,330 @@
+/*
+ * qamx_x86.c — the "amx" kernel set: the AVX-512 set (qdot_x86.c) with
+ * GGUF Q4_0 / Q8_0 prompts on AMX int8 tiles (tdpbssd), and its own Q4_0 /
+ * Q8_0 one-token dots that add the f32 block terms in an order the tiles
+ * can keep.
+ *
+ * The order (dots and GEMM alike): for a (row, token) pair, the exact int32
+ * sum of each 32-element block b (Q4_0: (q - 8) . y; Q8_0: w . y) is added
+ * in f32 as acc[b % 16] = fma(float(sum_b), d_w * d_y, acc[b % 16]) for
+ * b = 0, 1, ..., nb - 1 (d_w the block's f16 scale widened, d_y the
+ * activation block's f32 scale, one f32 product; acc starts at +0), then
+ * the 16 lanes are halved: (l, l + 8), then (l, l + 4), (l, l + 2),
+ * (l, l + 1) (red16).  The AVX-512 set's dots convert each block's eight
+ * 4-product partial sums separately; a tile gives whole-block sums only,
+ * hence this set's own dots (bit-identical to its GEMM; tolerance-identical
+ * to the other sets, like any two sets).  Integer sums are exact: |(q-8) y|,
+ * |w y| <= 128 * 127 per product, 32 per block.
+ *
+ * GEMM (sl_qd_q8_gemm_fn): one tile product is 16 tokens x 16 weight rows
+ * with K = one block (32 bytes): A = the 16 tokens' q8 bytes, loaded in
+ * place from the shared activations (row stride: a token's bytes; the
+ * caller pads the tokens to 16), B = a panel of 16 rows' block b in the
+ * VNNI layout (4 bytes of each row per 64-byte tile row), unpacked once
+ * per panel and call into the thread's scratch by gathers (Q4_0: nibbles
+ * minus 8; Q8_0: the bytes as they are) — the weights stay mmap'd views,
+ * nothing is repacked at load — and C = int32 [token][row].  The f32 side
+ * walks lane by lane: for lane l the blocks l, l + 16, ... in order, the 16
+ * tokens' 16-row accumulators in registers (two tile products in flight),
+ * each lane's registers parked in scratch, then the halving over lanes as
+ * vector adds: every pair gets its dot's operations in its dot's order.
+ *
+ * Probe (once): CPUID AMX-TILE + AMX-INT8 and the tile state enabled in
+ * XCR0 (sl_cpu), Linux's permission (arch_prctl ARCH_REQ_XCOMP_PERM for
+ * XTILEDATA), then a trial product under a SIGILL / SIGSEGV / SIGBUS guard
+ * (some VMs report AMX and fault on the first tile instruction) checked
+ * against integer sums; SILICA_NO_AMX=1 turns the set off.  Tile state is
+ * per thread: every GEMM call loads its configuration and releases the
+ * tiles before it returns, so pool threads need no set-up or tear-down.
+ * Built only for x86-64 Linux with gcc >= 11 or clang >= 12 (per-function
+ * target attributes, no -m flags); elsewhere sl_qd_amx says why not.
+ */
+#include "kernels/qdot_x86.h"
+
+#if defined(SL_QD_X86)
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "silica/cpu.h"
+
+#if defined(__linux__) && (defined(__clang__) ? __clang_major__ >= 12 : __GNUC__ >= 11)
+#define SL_QD_AMX 1
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define T_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+/* Tile loads and the configuration load are asm that names no (or too
+ * little) memory: make the stores they read visible first. */
+#define MEM_BARRIER() __asm__ volatile("" ::: "memory")
+#if defined(__clang__)
+#define UNROLL_ALL _Pragma("unroll")
+#else
+#define UNROLL_ALL _Pragma("GCC unroll 16")
+#endif
+
+/* ---- the f32 order ---- */
+
+T_512 static inline float red16(__m512 v) {
+    __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+    return _mm_cvtss_f32(_mm_add_ss(v2, _mm_movehdup_ps(v2)));
+}
+
+/* Adjacent lanes added: lanes 0-7 from a, 8-15 from b. */
+T_512 static inline __m512i fold(__m512i a, __m512i b) {
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
+}
+/* Eight block-pair vectors (8 partial lanes per block) -> lane i = block i's sum. */
+T_512 static inline __m512i fold16(const __m512i *p) {
+    return fold(fold(fold(p[0], p[1]), fold(p[2], p[3])), fold(fold(p[4], p[5]), fold(p[6], p[7])));
+}
+
+/* Partial sums of blocks at w, y (two, or one: then lanes 8-15 are 0). */
+T_512 static inline __m512i q8_0_part(const uint8_t *w, const sl_q8b *y, int two) {
+    if (two) return dot_i8_512(q8_0_pair(w), y_pair(y));
+    return dot_i8_512(_mm512_maskz_loadu_epi8(0xffffffffull, w + 2), _mm512_maskz_loadu_epi8(0xffffffffull, y->qs));
+}
+T_512 static inline __m512i q4_0_part(const uint8_t *w, const sl_q8b *y, int two) {
+    __m512i qv, yv, z = _mm512_setzero_si512();
+    if (two) qv = q4_0_pair(w), yv = y_pair(y);
+    else {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
+        __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
+        qv = _mm512_inserti64x4(z, _mm256_set_m128i(hi, lo), 0);
+        yv = _mm512_maskz_loadu_epi8(0xffffffffull, y->qs);
+    }
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(z, qv, yv), _mm512_dpbusd_epi32(z, _mm512_set1_epi8(8), yv));
+}
+
+/* The one-token dots: 16 blocks per step, lane i = block b0 + i. */
+#define AMX_DOT(NAME, BB, PART)                                                                   \
+    T_512 static float NAME(const uint8_t *w, const sl_q8b *y, size_t nb) {                     \
+        __m512 acc = _mm512_setzero_ps();                                                         \
+        for (size_t b0 = 0; b0 < nb; b0 += 16) {                                                  \
+            int n = nb - b0 < 16 ? (int)(nb - b0) : 16;                                           \
+            __m512i p[8];                                                                         \
+            float dw[16] = {0}, dy[16] = {0};                                                     \
+            for (int i = 0; i < 8; i++)                                                           \
+                p[i] = 2 * i < n ? PART(w + (b0 + 2 * (size_t)i) * BB, y + b0 + 2 * i, 2 * i + 1 < n) \
+                                 : _mm512_setzero_si512();                                        \
+            for (int i = 0; i < n; i++) dw[i] = f16s(w + (b0 + (size_t)i) * BB), dy[i] = y[b0 + i].d; \
+            __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw), _mm512_loadu_ps(dy));                  \
+            acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), sc, acc, (__mmask16)((1u << n) - 1u)); \
+        }                                                                                         \
+        return red16(acc);                                                                        \
+    }
+AMX_DOT(amx_q8_0, 34, q8_0_part)
+AMX_DOT(amx_q4_0, 18, q4_0_part)
+
+/* ---- the GEMM ---- */
+
+typedef struct tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+
+/* Tiles 0, 1: C (16 tokens x 16 rows int32); 2, 3: A (16 tokens x 32
+ * bytes); 4, 5: B (8 x 64 bytes: 16 rows x 4 bytes per K step). */
+T_AMX static void tiles_on(void) {
+    _Alignas(64) tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 6; i++) {
+        c.rows[i] = i >= 4 ? 8 : 16;
+        c.colsb[i] = i == 2 || i == 3 ? 32 : 64;
+    }
+    MEM_BARRIER();
+    _tile_loadconfig(&c);
+}
+
+/* A panel of nr <= 16 rows (w, ldw, ldw < 2^27): bp[b * 512 + k * 64 +
+ * r * 4 + j] = element 4k + j of row r's block b, dwp[b * 16 + r] its
+ * scale; rows >= nr hold zeros (their outputs are dropped). */
+T_512 static void panel(int q4, const uint8_t *w, size_t ldw, int nr, size_t nb, int8_t *bp, float *dwp) {
+    const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+    const __m512i z = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15), k8 = _mm512_set1_epi8(8);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32((int)ldw));
+    size_t bb = q4 ? 18 : 34;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *wb = w + b * bb;
+        int8_t *o = bp + b * 512;
+        if (q4)
+            for (int k = 0; k < 4; k++) {
+                __m512i g = _mm512_mask_i32gather_epi32(z, m, idx, (const void *)(wb + 2 + 4 * k), 1);
+                _mm512_store_si512((void *)(o + 64 * k), _mm512_sub_epi8(_mm512_and_si512(g, m4), k8));
+                _mm512_store_si512((void *)(o + 64 * (k + 4)),
+                                   _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi32(g, 4), m4), k8));
+            }
+        else
+            for (int k = 0; k < 8; k++)
+                _mm512_store_si512((void *)(o + 64 * k), _mm512_mask_i32gather_epi32(z, m, idx, (const void *)(wb + 2 + 4 * k), 1));
+        for (int r = 0; r < 16; r++) dwp[b * 16 + r] = r < nr ? f16s(wb + (size_t)r * ldw) : 0.0f;
+    }
+}
+
+/* One tile product's f32 terms: acc[t] (16 rows) += C[t] * (d_w * d_y(t)). */
+T_512 static inline void post(__m512 *acc, const int32_t *c, const float *dwb, const sl_q8b *yb, size_t ldy) {
+    __m512 dw = _mm512_load_ps(dwb);
+    UNROLL_ALL
+    for (int t = 0; t < 16; t++)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)(c + 16 * t))),
+                                 _mm512_mul_ps(dw, _mm512_set1_ps(yb[(size_t)t * ldy].d)), acc[t]);
+}
+
+T_AMX static void amx_gemm(int q4, const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
+                           size_t nb, float *out, size_t ldo, void *scratch) {
+    int8_t *bp = scratch;
+    float *dwp = (float *)(void *)(bp + nb * 512), *accb = dwp + nb * 16;   /* accb: [lane][token][row] */
+    int32_t *cb = (int32_t *)(void *)(accb + 16 * 256);
+    long sy = (long)(ldy * sizeof(sl_q8b));
+    tiles_on();
+    for (int r0 = 0; r0 < nr; r0 += 16) {
+        int pr = nr - r0 < 16 ? nr - r0 : 16;
+        panel(q4, w + (size_t)r0 * ldw, ldw, pr, nb, bp, dwp);
+        MEM_BARRIER();
+        for (int t0 = 0; t0 < nt; t0 += 16) {
+            const sl_q8b *yt = y + (size_t)t0 * ldy;
+            for (size_t l = 0; l < 16; l++) {
+                __m512 acc[16];
+                UNROLL_ALL
+                for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+                size_t b = l;
+                for (; b + 16 < nb; b += 32) {   /* blocks b and b + 16 (same lane) in flight */
+                    _tile_loadd(2, yt[b].qs, sy);
+                    _tile_loadd(4, bp + b * 512, 64);
+                    _tile_zero(0);
+                    _tile_dpbssd(0, 2, 4);
+                    _tile_loadd(3, yt[b + 16].qs, sy);
+                    _tile_loadd(5, bp + (b + 16) * 512, 64);
+                    _tile_zero(1);
+                    _tile_dpbssd(1, 3, 5);
+                    _tile_stored(0, cb, 64);
+                    _tile_stored(1, cb + 256, 64);
+                    MEM_BARRIER();
+                    post(acc, cb, dwp + b * 16, yt + b, ldy);
+                    post(acc, cb + 256, dwp + (b + 16) * 16, yt + b + 16, ldy);
+                }
+                if (b < nb) {
+                    _tile_loadd(2, yt[b].qs, sy);
+                    _tile_loadd(4, bp + b * 512, 64);
+                    _tile_zero(0);
+                    _tile_dpbssd(0, 2, 4);
+                    _tile_stored(0, cb, 64);
+                    MEM_BARRIER();
+                    post(acc, cb, dwp + b * 16, yt + b, ldy);
+                }
+                UNROLL_ALL
+                for (int t = 0; t < 16; t++) _mm512_store_ps(accb + l * 256 + 16 * (size_t)t, acc[t]);
+            }
+            int tn = nt - t0 < 16 ? nt - t0 : 16;
+            for (int t = 0; t < tn; t++) {   /* red16 over the lanes, 16 rows at a time */
+                const float *a = accb + 16 * (size_t)t;
+                __m512 s[8];
+                for (int l = 0; l < 8; l++) s[l] = _mm512_add_ps(_mm512_load_ps(a + 256 * l), _mm512_load_ps(a + 256 * (l + 8)));
+                for (int l = 0; l < 4; l++) s[l] = _mm512_add_ps(s[l], s[l + 4]);
+                for (int l = 0; l < 2; l++) s[l] = _mm512_add_ps(s[l], s[l + 2]);
+                _mm512_mask_storeu_ps(out + (size_t)(t0 + t) * ldo + r0, (__mmask16)((1u << pr) - 1u),
+                                      _mm512_add_ps(s[0], s[1]));
+            }
+        }
+    }
+    _tile_release();
+}
+
+T_AMX static void amx_q4_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
+                                float *out, size_t ldo, void *scratch) {
+    amx_gemm(1, w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch);
+}
+T_AMX static void amx_q8_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
+                                float *out, size_t ldo, void *scratch) {
+    amx_gemm(0, w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch);
+}
+
+/* ---- the probe ---- */
+
+static sigjmp_buf g_trial_jmp;
+static void trial_fault(int sig) { siglongjmp(g_trial_jmp, sig); }
+
+/* One 16 x 16 x 32 product against its integer sums: 1 right, 0 wrong. */
+T_AMX static int trial_product(void) {
+    _Alignas(64) int8_t a[16 * 32], b[8 * 64];
+    _Alignas(64) int32_t c[256];
+    for (int i = 0; i < 512; i++) a[i] = (int8_t)(i * 7 % 255 - 127), b[i] = (int8_t)(i * 13 % 251 - 125);
+    tiles_on();
+    _tile_loadd(2, a, 32);
+    _tile_loadd(4, b, 64);
+    _tile_zero(0);
+    _tile_dpbssd(0, 2, 4);
+    _tile_stored(0, c, 64);
+    _tile_release();
+    MEM_BARRIER();
+    for (int t = 0; t < 16; t++)
+        for (int r = 0; r < 16; r++) {
+            int32_t s = 0;
+            for (int k = 0; k < 32; k++) s += a[t * 32 + k] * b[(k / 4) * 64 + r * 4 + k % 4];
+            if (s != c[t * 16 + r]) return 0;
+        }
+    return 1;
+}
+
+static const char *probe_amx(void) {
+    const char *off = getenv("SILICA_NO_AMX");
+    if (off && *off && strcmp(off, "0") != 0) return "off: SILICA_NO_AMX is set";
+    const sl_cpu_features *c = sl_cpu();
+    if (!c->amx_tile || !c->amx_int8) return "off: this CPU has no AMX-TILE / AMX-INT8";
+    if (!c->avx512f || !c->avx512bw || !c->avx512vl || !c->avx512vnni) return "off: AMX needs the AVX-512 set too";
+    if (!c->amx_os) return "off: the OS does not enable AMX tile state (XCR0)";
+    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) != 0)
+        return "off: the kernel refused AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+    struct sigaction sa, old[3];
+    const int sigs[3] = {SIGILL, SIGSEGV, SIGBUS};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = trial_fault;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
+    volatile int ok = -1;
+    if (sigsetjmp(g_trial_jmp, 1) == 0) ok = trial_product();
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+    if (ok < 0) return "off: a trial tile instruction faulted (the CPU reports AMX but does not run it)";
+    if (!ok) return "off: a trial tile product gave wrong sums";
+    return NULL;
+}
+
+static const char *g_why;
+static sl_qd_kernels g_amx_set;
+static void init_amx(void) {
+    g_why = probe_amx();
+    if (g_why) return;
+    g_amx_set = sl_qd_avx512;
+    g_amx_set.name = "amx";
+    g_amx_set.q4_0 = amx_q4_0;
+    g_amx_set.q8_0 = amx_q8_0;
+    g_amx_set.q4_0_mm = g_amx_set.q8_0_mm = NULL;   /* the GEMM covers prompts; the dots the rest */
+    g_amx_set.q4_0_prep = g_amx_set.q8_0_prep = NULL;
+    g_amx_set.q4_0_rows = g_amx_set.q8_0_rows = NULL;
+    g_amx_set.q4_0_gemm = amx_q4_0_gemm;
+    g_amx_set.q8_0_gemm = amx_q8_0_gemm;
+    g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 prompts";
+}
+
+const sl_qd_kernels *sl_qd_amx(const char **why) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_amx);
+    if (why) *why = g_why;
+    return g_amx_set.name ? &g_amx_set : NULL;
+}
+#else
+const sl_qd_kernels *sl_qd_amx(const char **why) {
+    if (why) *why = "off: this build has no AMX kernels (x86-64 Linux, gcc >= 11 or clang >= 12)";
+    return NULL;
+}
+#endif
+#endif
