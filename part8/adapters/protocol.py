@@ -8,6 +8,8 @@ returns an object with `vocab`, `prompt(ids) -> float32 [n, vocab]` (every
 position's logits, the cache starting empty) and `next(id) -> float32
 [vocab]` (the logits after one more id, continuing that cache).
 Greedy ids are argmax (first index on ties); EOS does not stop them.
+`"want": "topk"` answers each position's K largest logits (ties: lower id
+first) with their ids and the row's log-sum-exp instead of the whole rows.
 """
 import base64
 import json
@@ -26,26 +28,54 @@ def _send(obj):
     sys.stdout.flush()
 
 
+def topk(logits, k):
+    """(ids int32 [n, k], logits float32 [n, k], log-sum-exp of each whole row in double)."""
+    import numpy as np
+
+    order = np.argsort(-logits, axis=1, kind="stable")[:, :k].astype("<i4")
+    vals = np.take_along_axis(logits, order, axis=1).astype("<f4")
+    x = logits.astype(np.float64)
+    m = x.max(axis=1)
+    lse = m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+    return order, vals, [float(v) for v in lse]
+
+
+def _b64(a):
+    return base64.b64encode(a.tobytes()).decode("ascii")
+
+
 def _eval(model, req):
     import numpy as np
 
     ids = [int(i) for i in req["ids"]]
     max_tokens = int(req.get("max_tokens", 0))
+    want = req.get("want", "logits")
     if not ids:
         raise ValueError('eval: "ids" must be a non-empty array')
+    if want not in ("logits", "topk"):
+        raise ValueError(f'eval: "want" must be "logits" or "topk", not {want!r}')
+    k = req.get("k")
+    if want == "topk" and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
+        raise ValueError('eval: "k" must be a positive integer with "want": "topk"')
     t0 = time.perf_counter()
     logits = np.ascontiguousarray(model.prompt(ids), dtype="<f4")
     t1 = t_first = time.perf_counter()
     greedy, last = [], logits[-1]
-    for k in range(max_tokens):
+    for j in range(max_tokens):
         greedy.append(int(np.argmax(last)))
-        if k == 0:
+        if j == 0:
             t_first = time.perf_counter()
-        if k + 1 < max_tokens:
+        if j + 1 < max_tokens:
             last = np.asarray(model.next(greedy[-1]), dtype=np.float32)
     t2 = time.perf_counter()
-    return {"logits_f32": base64.b64encode(logits.tobytes()).decode("ascii"), "shape": list(logits.shape),
-            "greedy": greedy, "prompt_s": t1 - t0, "ttft_s": t_first - t0 if max_tokens else 0,
+    if want == "topk":
+        k = min(k, logits.shape[1])
+        tid, tval, lse = topk(logits, k)
+        out = {"topk_ids_i32": _b64(tid), "topk_logits_f32": _b64(tval), "logsumexp": lse,
+               "shape": [logits.shape[0], k]}
+    else:
+        out = {"logits_f32": _b64(logits), "shape": list(logits.shape)}
+    return {**out, "greedy": greedy, "prompt_s": t1 - t0, "ttft_s": t_first - t0 if max_tokens else 0,
             "gen_s": t2 - t_first if max_tokens else 0, "peak_rss_bytes": peak_rss_bytes()}
 
 
