@@ -29,6 +29,13 @@ each model of ARCHS, from tests/fixtures/models/engine_models.tar.xz:
     the source stays in OUT_DIR/ARCH/src, the GGUFs are OUT_DIR/ARCH/TYPE.gguf
     and the converter's log convert.log.
 
+    python tools/llama_cpp_convert.py pack OUT_DIR [TARBALL]
+
+packs, after tools/llama_cpp_adapter_check.py has added llama.cpp's own logits
+(ARCH/llama_cpp_TYPE.npy), the fixture tests/fixtures/models/llama_cpp_ggufs.tar.xz:
+g/manifest.json and g/ARCH/{TYPE.gguf, logits.npy, llama_cpp_TYPE.npy}
+(sources and logs left out; sorted, owner 0, mtime 0).
+
 OUT_DIR/manifest.json records the llama.cpp commit (LLAMA_CPP_COMMIT, or git),
 the torch / transformers versions, each file's sha256 and the converter's
 choices.
@@ -130,9 +137,27 @@ def llama_cpp_commit(llama_cpp: Path) -> str:
     return p.stdout.strip() or "unknown"
 
 
+def pack(out: Path, tarball: Path):
+    def keep(p: Path):
+        return p.name == "manifest.json" or p.suffix in (".gguf", ".npy")
+    files = sorted(p for p in out.rglob("*") if p.is_file() and "src" not in p.relative_to(out).parts and keep(p))
+    with tarfile.open(tarball, "w:xz", preset=9) as t:
+        for p in files:
+            ti = t.gettarinfo(p, arcname="g/" + p.relative_to(out).as_posix())
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = ""
+            ti.mtime = 0
+            ti.mode = 0o644
+            with open(p, "rb") as f:
+                t.addfile(ti, f)
+
+
 def main():
     if len(sys.argv) == 6 and sys.argv[1] == "--arch":
         return convert_arch(*sys.argv[2:])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "pack":
+        return pack(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) == 4 else
+                    TARBALL.with_name("llama_cpp_ggufs.tar.xz"))
     import numpy as np
     import torch
     import transformers
