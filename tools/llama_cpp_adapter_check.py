@@ -63,11 +63,13 @@ def main():
                 case["error"] = "not converted: " + f["error"]
                 continue
             try:
-                lines, _ = adapter([{"op": "load", "model": str(gdir / arch / f"{ot}.gguf"), "n_ctx": len(ids) + GREEDY},
+                lines, err = adapter([{"op": "load", "model": str(gdir / arch / f"{ot}.gguf"), "n_ctx": len(ids) + GREEDY},
                                     {"op": "eval", "ids": ids, "want": "logits", "max_tokens": GREEDY},
                                     {"op": "eval", "ids": ids, "want": "topk", "k": TOPK, "max_tokens": 0}])
+                rec["adapter_version"] = lines[0]["version"]
+                if len(lines) != 4:
+                    raise RuntimeError(f"the adapter died answering {len(lines) - 1} of 3 requests: {err.strip()[-300:]}")
                 hello, load, ev, tk = lines
-                rec["adapter_version"] = hello["version"]
                 if "error" in load or "error" in ev:
                     case["error"] = (load if "error" in load else ev)["error"]
                     continue

@@ -3,6 +3,7 @@ own convert_hf_to_gguf.py, with transformers' logits of each converted
 source, for tests/fixtures/models/llama_cpp_ggufs.tar.xz.
 
     python tools/llama_cpp_convert.py LLAMA_CPP_DIR OUT_DIR
+        ($LLAMA_CPP_CONVERT_ARCHS=a,b: only those, kept beside the others in OUT_DIR)
 
 Run where torch is installed (the converter imports it); LLAMA_CPP_DIR is a
 llama.cpp source tree (convert_hf_to_gguf.py, conversion/, gguf-py/).  For
@@ -15,7 +16,7 @@ each model of ARCHS, from tests/fixtures/models/engine_models.tar.xz:
   * it gets a byte-level BPE tokenizer.json (tools/llama_cpp_check.py's 256
     byte tokens, id 255 replaced by the merge of two spaces, so the GGUF holds
     the tokenizer.ggml.merges array llama.cpp's loader requires) and a
-    tokenizer_config.json naming PreTrainedTokenizerFast;
+    tokenizer_config.json naming PreTrainedTokenizerFast and no special tokens;
   * convert_hf_to_gguf.py's main() runs on it for every type of OUTTYPES,
     with two documented substitutions, made here by wrapping the converter's
     classes (its files are not changed): every family takes the converter's
@@ -60,6 +61,10 @@ OUTTYPES = {a: (["f32", "f16", "q8_0"] if a in MAIN else ["f32"]) for a in ARCHS
 ADJUST = {"gemma2": {"query_pre_attn_scalar": 16}, "gemma3": {"query_pre_attn_scalar": 16},
           "phi3": {"original_max_position_embeddings": 256, "max_position_embeddings": 1024}}
 PRE = "gpt-2"
+# No special tokens: transformers' Qwen2Tokenizer would otherwise add <|endoftext|> as id 256
+# (the converter asserts every id < vocab_size).
+TOKENIZER_CONFIG = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": None, "eos_token": None,
+                    "unk_token": None, "pad_token": None}
 
 
 def merged_byte_tokenizer_json():
@@ -169,14 +174,17 @@ def main():
                                     or m.name.endswith("logits.npy")], filter="data")
     manifest = {"llama_cpp_commit": llama_cpp_commit(llama_cpp), "torch": torch.__version__,
                 "transformers": transformers.__version__, "pre_tokenizer": PRE, "adjust": ADJUST, "models": {}}
+    if (out / "manifest.json").is_file():   # a rerun of some models (LLAMA_CPP_CONVERT_ARCHS) keeps the others
+        manifest["models"] = json.loads((out / "manifest.json").read_text())["models"]
+    only = os.environ.get("LLAMA_CPP_CONVERT_ARCHS")
     tok = merged_byte_tokenizer_json()
-    for arch in ARCHS:
+    for arch in (only.split(",") if only else ARCHS):
         src = out / arch / "src"
         shutil.copytree(work / arch / "f32-st", src, dirs_exist_ok=True)
         if arch in ADJUST:
             adjust(src, ADJUST[arch])
         (src / "tokenizer.json").write_text(tok, encoding="utf-8")
-        (src / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+        (src / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG))
         ref = json.loads((work / arch / "ref.json").read_text())
         ids = ref["prompt"] + ref["generated"]
         rec = {"ids": ids, "adjusted": ADJUST.get(arch), "files": {}}
@@ -201,6 +209,7 @@ def main():
                 rec["files"][ot] = {"sha256": sha256(g), "bytes": g.stat().st_size}
             print(arch, ot, rec["files"][ot], flush=True)
         manifest["models"][arch] = rec
+    manifest["models"] = {a: manifest["models"][a] for a in ARCHS if a in manifest["models"]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -6,21 +6,24 @@ and reads every position's logits (llama_get_logits_ith).  CPU unless the
 library was built with a GPU backend.
 
 Where the library is: $LLAMA_CPP_LIB (the file, or its folder), else next to
-llama-cli / llama-server on PATH (a cmake build's build/bin) or in ../lib of
+llama-cli / llama-server / llama-tokenize on PATH (a cmake build's build/bin) or in ../lib of
 it (an installed prefix: /usr/local, Homebrew), else the system's search
 path.  Not found: the engine is "not installed".
 
-Only functions and the llama_batch struct, stable across llama.cpp releases,
-are declared.  llama_model_params and llama_context_params change from
-release to release; they are held as opaque buffers larger than any release's
-struct (filled by llama_*_default_params, passed back by value), and only the
-four leading uint32 fields of llama_context_params (n_ctx, n_batch, n_ubatch,
-n_seq_max; unchanged since they were introduced) are written.  A larger
-buffer is harmless: a struct of that size is returned through a pointer the
-caller provides and passed by value as the last argument (x86-64 SysV, AArch64).
+Declared: functions and llama_batch, stable across llama.cpp releases.
+llama_model_params and llama_context_params change from release to release;
+they are opaque buffers larger than any release's struct, filled by
+llama_*_default_params and passed back by value (a struct that large goes
+through memory: x86-64 SysV, AArch64), with only the four leading uint32
+fields of llama_context_params (n_ctx, n_batch, n_ubatch, n_seq_max) written.
+No numpy in this process: with numpy imported, llama_model_load_from_file
+crashed (llama.cpp 3f545be, CPU build, numpy 2.5; without numpy the same
+library loaded the same file); rows are array('f') (protocol.Rows).
 """
+import array
 import ctypes
 import ctypes.util
+import faulthandler
 import os
 import shutil
 import subprocess
@@ -30,7 +33,7 @@ from pathlib import Path
 from protocol import serve
 
 LIB_NAMES = ("libllama.so", "libllama.dylib", "llama.dll")
-TOOLS = ("llama-cli", "llama-server", "llama-completion")
+TOOLS = ("llama-cli", "llama-server", "llama-completion", "llama-tokenize")
 
 
 def find_library():
@@ -64,13 +67,17 @@ class Batch(ctypes.Structure):
                 ("logits", ctypes.POINTER(ctypes.c_int8))]
 
 
-class ModelParams(ctypes.Structure):
-    _fields_ = [("opaque", ctypes.c_uint64 * 128)]
+def opaque_struct(name, lead=()):
+    """A struct of the given leading fields and then 1 KiB of uint64 scalars: larger than any
+    release's llama_*_params.  Scalars, not an array: ctypes describes an array member to libffi
+    in a way that breaks passing such a struct by value on some Python versions."""
+    fields = list(lead) + [(f"_opaque{i}", ctypes.c_uint64) for i in range(128)]
+    return type(name, (ctypes.Structure,), {"_fields_": fields})
 
 
-class ContextParams(ctypes.Structure):
-    _fields_ = [("n_ctx", ctypes.c_uint32), ("n_batch", ctypes.c_uint32), ("n_ubatch", ctypes.c_uint32),
-                ("n_seq_max", ctypes.c_uint32), ("opaque", ctypes.c_uint64 * 128)]
+ModelParams = opaque_struct("ModelParams")
+ContextParams = opaque_struct("ContextParams", [("n_ctx", ctypes.c_uint32), ("n_batch", ctypes.c_uint32),
+                                                ("n_ubatch", ctypes.c_uint32), ("n_seq_max", ctypes.c_uint32)])
 
 
 def bind(path):
@@ -108,7 +115,7 @@ def bind(path):
 
 
 def version_of(path):
-    """`llama-cli --version` of the tool beside the library (build number and commit), else the path."""
+    """`--version` of a llama.cpp tool beside the library (build number and commit), else the path."""
     for tool in TOOLS:
         exe = Path(path).resolve().parent / tool
         if exe.is_file():
@@ -123,11 +130,10 @@ def version_of(path):
 
 
 def open_engine():
-    import numpy as np
-
     path = find_library()
     lib = bind(path)
     lib.llama_backend_init()
+
     threads = int(os.environ.get("LLAMA_CPP_THREADS", "0")) or min(os.cpu_count() or 4, 16)
 
     class Model:
@@ -170,11 +176,9 @@ def open_engine():
             finally:
                 lib.llama_batch_free(b)
             self.pos += n
-            out = np.empty((n, self.vocab), dtype=np.float32)
-            for k in range(n):
-                row = lib.llama_get_logits_ith(self.ctx, k)
-                out[k] = np.ctypeslib.as_array(row, shape=(self.vocab,))
-            return out
+            # rows of array('f'), no numpy: with numpy imported, libllama crashed loading a model
+            return [array.array("f", ctypes.string_at(lib.llama_get_logits_ith(self.ctx, k), 4 * self.vocab))
+                    for k in range(n)]
 
         def prompt(self, ids):
             lib.llama_memory_clear(lib.llama_get_memory(self.ctx), True)
@@ -188,4 +192,5 @@ def open_engine():
 
 
 if __name__ == "__main__":
+    faulthandler.enable()   # a crash inside the library leaves a traceback on stderr
     serve("llama.cpp", open_engine)

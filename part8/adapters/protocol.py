@@ -5,14 +5,17 @@ request line (load / eval / quit) on stdout.
 An adapter supplies `open_engine()` returning (version, formats, load) or
 raising ImportError when its framework is missing; `load(path, n_ctx)`
 returns an object with `vocab`, `prompt(ids) -> float32 [n, vocab]` (every
-position's logits, the cache starting empty) and `next(id) -> float32
+position's logits, the cache starting empty: a numpy array, or a list of
+array('f') rows for an adapter without numpy) and `next(id) -> float32
 [vocab]` (the logits after one more id, continuing that cache).
 Greedy ids are argmax (first index on ties); EOS does not stop them.
 `"want": "topk"` answers each position's K largest logits (ties: lower id
 first) with their ids and the row's log-sum-exp instead of the whole rows.
 """
+import array
 import base64
 import json
+import math
 import resource
 import sys
 import time
@@ -37,16 +40,41 @@ def topk(logits, k):
     x = logits.astype(np.float64)
     m = x.max(axis=1)
     lse = m + np.log(np.exp(x - m[:, None]).sum(axis=1))
-    return order, vals, [float(v) for v in lse]
+    return order.tobytes(), vals.tobytes(), [float(v) for v in lse]
 
 
-def _b64(a):
-    return base64.b64encode(a.tobytes()).decode("ascii")
+class Rows:
+    """Logits as a list of array('f') rows, for an adapter that must not load numpy (the
+    llama.cpp one: importing numpy first made libllama crash loading a model).  The same
+    answers as the numpy path: argmax first index on ties, stable top-k, log-sum-exp in double."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.shape = (len(rows), len(rows[0]) if rows else 0)
+
+    @staticmethod
+    def argmax(row):
+        return max(range(len(row)), key=row.__getitem__)
+
+    def tobytes(self):
+        return b"".join(r.tobytes() for r in self.rows)
+
+    def topk(self, k):
+        ids, vals, lse = array.array("i"), array.array("f"), []
+        for r in self.rows:
+            order = sorted(range(len(r)), key=lambda i: -r[i])[:k]
+            ids.extend(order)
+            vals.extend(r[i] for i in order)
+            m = max(r)
+            lse.append(m + math.log(math.fsum(math.exp(v - m) for v in r)))
+        return ids.tobytes(), vals.tobytes(), lse
+
+
+def _b64(b):
+    return base64.b64encode(b).decode("ascii")
 
 
 def _eval(model, req):
-    import numpy as np
-
     ids = [int(i) for i in req["ids"]]
     max_tokens = int(req.get("max_tokens", 0))
     want = req.get("want", "logits")
@@ -58,30 +86,36 @@ def _eval(model, req):
     if want == "topk" and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
         raise ValueError('eval: "k" must be a positive integer with "want": "topk"')
     t0 = time.perf_counter()
-    logits = np.ascontiguousarray(model.prompt(ids), dtype="<f4")
+    logits = model.prompt(ids)
+    if isinstance(logits, list):
+        logits = Rows(logits)
+        argmax, last = Rows.argmax, logits.rows[-1]
+    else:
+        import numpy as np
+        logits = np.ascontiguousarray(logits, dtype="<f4")
+        argmax, last = (lambda r: int(np.argmax(r))), logits[-1]
     t1 = t_first = time.perf_counter()
-    greedy, last = [], logits[-1]
+    greedy = []
     for j in range(max_tokens):
-        greedy.append(int(np.argmax(last)))
+        greedy.append(int(argmax(last)))
         if j == 0:
             t_first = time.perf_counter()
         if j + 1 < max_tokens:
-            last = np.asarray(model.next(greedy[-1]), dtype=np.float32)
+            last = model.next(greedy[-1])
     t2 = time.perf_counter()
+    n, V = logits.shape
     if want == "topk":
-        k = min(k, logits.shape[1])
-        tid, tval, lse = topk(logits, k)
-        out = {"topk_ids_i32": _b64(tid), "topk_logits_f32": _b64(tval), "logsumexp": lse,
-               "shape": [logits.shape[0], k]}
+        k = min(k, V)
+        tid, tval, lse = logits.topk(k) if isinstance(logits, Rows) else topk(logits, k)
+        out = {"topk_ids_i32": _b64(tid), "topk_logits_f32": _b64(tval), "logsumexp": lse, "shape": [n, k]}
     else:
-        out = {"logits_f32": _b64(logits), "shape": list(logits.shape)}
+        out = {"logits_f32": _b64(logits.tobytes()), "shape": [n, V]}
     return {**out, "greedy": greedy, "prompt_s": t1 - t0, "ttft_s": t_first - t0 if max_tokens else 0,
             "gen_s": t2 - t_first if max_tokens else 0, "peak_rss_bytes": peak_rss_bytes()}
 
 
 def serve(engine, open_engine):
     try:
-        import numpy  # noqa: F401  (every adapter needs it)
         version, formats, load = open_engine()
     except ImportError as e:
         _send({"protocol": 1, "engine": engine, "error": f"not installed: {e}"})
