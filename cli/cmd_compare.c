@@ -34,7 +34,7 @@ static const char *k_help =
     "identical greedy prefix (mean over prompts), prompt and generation tok/s, time to first\n"
     "token, the engine process's peak RSS, size on disk and bits per weight.\n"
     "Engines are processes speaking one JSON-lines protocol (part8/adapters/PROTOCOL.md):\n"
-    "silica's own, and mlx (mlx_lm), torch (transformers), llama.cpp (llama-cpp-python) run by\n"
+    "silica's own, and mlx (mlx_lm), torch (transformers), llama.cpp (its libllama) run by\n"
     "$SILICA_PYTHON (default python3); one whose framework is missing gives rows saying\n"
     "\"not installed\".\n\n"
     "options:\n"

@@ -39,6 +39,10 @@ extern "C" {
 
 /* log softmax of logits[V] into out[V] (double); returns the log-sum-exp. */
 SL_API double sl_cmp_log_softmax(const float *logits, int V, double *out);
+/* The k (<= V) largest logits of row[V] into vals[k] and their ids into ids[k],
+ * largest first, equal values by lower id first (numpy's stable argsort of
+ * -row); NaN is never taken before a number. */
+SL_API void sl_cmp_topk(const float *row, int V, int k, int32_t *ids, float *vals);
 /* numpy.percentile(v, q) with linear interpolation (v is not modified). */
 SL_API double sl_cmp_percentile(const double *v, size_t n, double q);
 /* Length of the common prefix of a and b. */

@@ -5,6 +5,8 @@
  * a rounded cache), `eval` evaluates the ids
  * from position 0 with every position's logits, then generates max_tokens
  * ids greedily (argmax, first index on ties; EOS does not stop it).
+ * `"want": "topk"` answers each position's k largest logits with their ids
+ * and the row's log-sum-exp instead of the whole rows.
  *
  * Invariants: one request, one answer line; an error answers
  * {"error": "..."} and the loop goes on; the loop ends at EOF, `quit`, or
@@ -87,13 +89,52 @@ static int eval_args(const server *sv, const cJSON *req, int32_t **ids, int *n, 
     return 0;
 }
 
+/* "want" of an eval request: 0 for "logits" (the default), else "k" of "topk" (clamped to V). */
+static int eval_want(const cJSON *req, int V, int *k, sl_error *err) {
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(req, "want");
+    const cJSON *kk = cJSON_GetObjectItemCaseSensitive(req, "k");
+    *k = 0;
+    if (!w || (cJSON_IsString(w) && strcmp(w->valuestring, "logits") == 0)) return 0;
+    if (!cJSON_IsString(w) || strcmp(w->valuestring, "topk") != 0)
+        return sl_errorf(err, SL_EINVAL, "eval: \"want\" must be \"logits\" or \"topk\"");
+    if (!cJSON_IsNumber(kk) || kk->valuedouble < 1 || kk->valuedouble != (double)(int64_t)kk->valuedouble)
+        return sl_errorf(err, SL_EINVAL, "eval: \"k\" must be a positive integer with \"want\": \"topk\"");
+    *k = kk->valuedouble < V ? (int)kk->valuedouble : V;
+    return 0;
+}
+
+/* The top-k answer's fields: base64 ids / logits [n, k] (malloc'd) and "logsumexp" into ans. */
+static int topk_fields(const float *logits, int n, int V, int k, cJSON *ans, char **ids_b64, char **vals_b64,
+                       sl_error *err) {
+    int32_t *ids = malloc((size_t)n * (size_t)k * sizeof *ids);
+    float *vals = malloc((size_t)n * (size_t)k * sizeof *vals);
+    cJSON *lse = cJSON_AddArrayToObject(ans, "logsumexp");
+    int rc = 0;
+    if (!ids || !vals || !lse) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        const float *row = logits + (size_t)i * V;
+        sl_cmp_topk(row, V, k, ids + (size_t)i * k, vals + (size_t)i * k);
+        cJSON_AddItemToArray(lse, cJSON_CreateNumber(sl_cmp_log_softmax(row, V, NULL)));
+    }
+    if (!rc) {
+        *ids_b64 = sl_cmp_b64_encode(ids, (size_t)n * (size_t)k * sizeof *ids);
+        *vals_b64 = sl_cmp_b64_encode(vals, (size_t)n * (size_t)k * sizeof *vals);
+        if (!*ids_b64 || !*vals_b64) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    free(ids);
+    free(vals);
+    return rc;
+}
+
 /* Answers itself on out (*write_failed set when that fails); errors are left to the caller. */
 static int op_eval(server *sv, const cJSON *req, cJSON *ans, FILE *out, bool *write_failed, sl_error *err) {
     int32_t *ids = NULL, *greedy = NULL;
-    int n = 0, max_tokens = 0, rc;
+    int n = 0, max_tokens = 0, k = 0, rc;
     float *logits = NULL, *row = NULL;
+    char *b64 = NULL, *b64_ids = NULL, *rest = NULL;
     if ((rc = eval_args(sv, req, &ids, &n, &max_tokens, err))) goto out;
     int V = sl_model_get_config(sv->m)->vocab_size;
+    if ((rc = eval_want(req, V, &k, err))) goto out;
     logits = malloc((size_t)n * (size_t)V * sizeof *logits);
     row = malloc((size_t)V * sizeof *row);
     greedy = malloc(((size_t)max_tokens + 1) * sizeof *greedy);
@@ -102,31 +143,39 @@ static int op_eval(server *sv, const cJSON *req, cJSON *ans, FILE *out, bool *wr
     double t0 = now();
     if ((rc = sl_session_eval(sv->s, ids, n, true, logits, err))) goto out;
     double t1 = now(), t_first = t1;
-    for (int k = 0; k < max_tokens; k++) {
-        const float *last = k == 0 ? logits + (size_t)(n - 1) * V : row;
-        greedy[k] = argmax(last, V);
-        if (k == 0) t_first = now();
-        if (k + 1 < max_tokens && (rc = sl_session_eval(sv->s, &greedy[k], 1, false, row, err))) goto out;
+    for (int j = 0; j < max_tokens; j++) {
+        const float *last = j == 0 ? logits + (size_t)(n - 1) * V : row;
+        greedy[j] = argmax(last, V);
+        if (j == 0) t_first = now();
+        if (j + 1 < max_tokens && (rc = sl_session_eval(sv->s, &greedy[j], 1, false, row, err))) goto out;
     }
     double t2 = now();
-    char *b64 = sl_cmp_b64_encode(logits, (size_t)n * (size_t)V * sizeof *logits);
-    if (!b64) { rc = sl_errorf(err, SL_ENOMEM, "out of memory"); goto out; }
+    if (k) {
+        if ((rc = topk_fields(logits, n, V, k, ans, &b64_ids, &b64, err))) goto out;
+    } else if (!(b64 = sl_cmp_b64_encode(logits, (size_t)n * (size_t)V * sizeof *logits))) {
+        rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+        goto out;
+    }
     cJSON *shape = cJSON_AddArrayToObject(ans, "shape");
     cJSON_AddItemToArray(shape, cJSON_CreateNumber(n));
-    cJSON_AddItemToArray(shape, cJSON_CreateNumber(V));
+    cJSON_AddItemToArray(shape, cJSON_CreateNumber(k ? k : V));
     cJSON *g = cJSON_AddArrayToObject(ans, "greedy");
-    for (int k = 0; k < max_tokens; k++) cJSON_AddItemToArray(g, cJSON_CreateNumber(greedy[k]));
+    for (int j = 0; j < max_tokens; j++) cJSON_AddItemToArray(g, cJSON_CreateNumber(greedy[j]));
     cJSON_AddNumberToObject(ans, "prompt_s", t1 - t0);
     cJSON_AddNumberToObject(ans, "ttft_s", max_tokens ? t_first - t0 : 0);
     cJSON_AddNumberToObject(ans, "gen_s", max_tokens ? t2 - t_first : 0);
     cJSON_AddNumberToObject(ans, "peak_rss_bytes", (double)sl_mem_peak_rss());
     /* the logits (tens of MB for a real vocabulary) are spliced in front, not copied into the tree */
-    char *rest = cJSON_PrintUnformatted(ans);
+    rest = cJSON_PrintUnformatted(ans);
     if (!rest) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
+    else if (k)
+        *write_failed = fprintf(out, "{\"topk_ids_i32\": \"%s\", \"topk_logits_f32\": \"%s\", %s\n", b64_ids, b64,
+                                rest + 1) < 0 || fflush(out) != 0;
     else *write_failed = fprintf(out, "{\"logits_f32\": \"%s\", %s\n", b64, rest + 1) < 0 || fflush(out) != 0;
+out:
     free(rest);
     free(b64);
-out:
+    free(b64_ids);
     free(ids);
     free(greedy);
     free(logits);

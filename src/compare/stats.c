@@ -32,6 +32,26 @@ double sl_cmp_log_softmax(const float *logits, int V, double *out) {
     return lse;
 }
 
+/* x sorts before y in top-k order: larger, and a number before NaN. */
+static int topk_before(float x, float y) {
+    return x > y || (isnan(y) && !isnan(x));
+}
+
+void sl_cmp_topk(const float *row, int V, int k, int32_t *ids, float *vals) {
+    int n = 0;
+    for (int i = 0; i < V; i++) {
+        float x = row[i];
+        if (n == k && !topk_before(x, vals[k - 1])) continue;
+        int p = n < k ? n : k - 1;   /* shift the later-ordered values up, dropping the last when full */
+        while (p > 0 && topk_before(x, vals[p - 1])) {
+            ids[p] = ids[p - 1], vals[p] = vals[p - 1];
+            p--;
+        }
+        ids[p] = i, vals[p] = x;
+        if (n < k) n++;
+    }
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

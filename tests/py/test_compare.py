@@ -10,6 +10,7 @@ silica's GGUF Q4_0 engine.  silica's own engine answers the adapter protocol
 """
 import base64
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -169,6 +170,59 @@ def test_silica_engine_speaks_the_protocol(engine_models):
                      check=True).json()["ids"]
     assert len(gen) >= 1 and ev["greedy"][:len(gen)] == gen and len(ev["greedy"]) == 5
     assert "unknown op" in bad["error"]
+
+
+def serve_lines(cmd, reqs):
+    p = subprocess.run(cmd, input="".join(json.dumps(q) + "\n" for q in reqs + [{"op": "quit"}]),
+                       capture_output=True, text=True, timeout=120, env={**os.environ, **ENV})
+    assert p.returncode == 0, p.stderr
+    return [json.loads(l) for l in p.stdout.splitlines()]
+
+
+def b64_array(s, dtype, shape):
+    return np.frombuffer(base64.b64decode(s), dtype=dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("engine", ["silica", "mlx"])
+def test_topk_answers(engine_models, engine):
+    """"want": "topk" (PROTOCOL.md): each position's k largest logits, largest first, with their
+    ids and the log-sum-exp of the whole row, for silica's engine and the REAL MLX adapter; they
+    are numpy's top-k and logsumexp of the same engine's full logits, and the two engines agree
+    on the ids.  k larger than the vocabulary is the whole row; k < 1 or an unknown "want" is an
+    error answer and the engine goes on."""
+    d = engine_models / "llama" / "f32-st"
+    prompt, _ = ref_ids(engine_models, "llama")
+    cmd = ([str(SILICA), "compare", "--serve"] if engine == "silica"
+           else [sys.executable, "-u", str(ROOT / "part8" / "adapters" / "mlx_adapter.py")])
+    reqs = [{"op": "load", "model": str(d), "n_ctx": 32},
+            {"op": "eval", "ids": prompt, "want": "logits", "max_tokens": 3},
+            {"op": "eval", "ids": prompt, "want": "topk", "k": 5, "max_tokens": 3},
+            {"op": "eval", "ids": prompt, "want": "topk", "k": 1000},
+            {"op": "eval", "ids": prompt, "want": "topk", "k": 0},
+            {"op": "eval", "ids": prompt, "want": "probabilities"},
+            {"op": "eval", "ids": prompt[:2], "want": "topk", "k": 2}]
+    hello, load, full, top, whole, bad_k, bad_want, after = serve_lines(cmd, reqs)
+    assert hello["engine"] == engine and load["vocab"] == 256
+    logits = b64_array(full["logits_f32"], "<f4", full["shape"])
+    n = len(prompt)
+    assert top["shape"] == [n, 5] and "logits_f32" not in top and top["greedy"] == full["greedy"]
+    ids = b64_array(top["topk_ids_i32"], "<i4", top["shape"])
+    vals = b64_array(top["topk_logits_f32"], "<f4", top["shape"])
+    want_ids = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+    assert np.array_equal(ids, want_ids)
+    assert np.array_equal(vals, np.take_along_axis(logits, want_ids, axis=1))
+    x = logits.astype(np.float64)
+    lse = x.max(1) + np.log(np.exp(x - x.max(1, keepdims=True)).sum(1))
+    assert np.allclose(top["logsumexp"], lse, rtol=0, atol=1e-9)
+    assert whole["shape"] == [n, 256]
+    assert np.array_equal(b64_array(whole["topk_ids_i32"], "<i4", whole["shape"]),
+                          np.argsort(-logits, axis=1, kind="stable"))
+    assert '"k"' in bad_k["error"] and '"want"' in bad_want["error"]
+    assert after["shape"] == [2, 2]
+    if engine == "mlx":   # the two engines agree on the ids (silica's own logits are tested elsewhere)
+        s = serve_lines([str(SILICA), "compare", "--serve"], reqs[:1] + reqs[2:3])[2]
+        assert np.array_equal(b64_array(s["topk_ids_i32"], "<i4", s["shape"]), ids)
+        assert np.allclose(s["logsumexp"], top["logsumexp"], rtol=0, atol=1e-4)
 
 
 def test_bad_input(engine_models, tmp_path):
