@@ -122,6 +122,59 @@ T_512 static inline __m512i q4_0_part(const uint8_t *w, const sl_q8b *y, int two
 AMX_DOT(amx_q8_0, 34, q8_0_part)
 AMX_DOT(amx_q4_0, 18, q4_0_part)
 
+/* Generation rows (sl_qd_q40_rows_fn): the dots above for AMX_ROWS rows at a
+ * time, each whole group of 16 blocks reading the activations once for all
+ * of them (their pair vectors and scales; Q4_0 also the -8 correction, which
+ * depends on y only).  Every row gets exactly its dot's operations — the same
+ * integer sums, the same scale product, the same masked fma per group — so
+ * out[r] is bit for bit the dot; a last partial group runs the dot's own code. */
+#define AMX_ROWS 4
+T_512 static inline void amx_rows_tail(float (*dot)(const uint8_t *, const sl_q8b *, size_t), const uint8_t *w,
+                                       size_t ldw, size_t nr, const sl_q8b *y, size_t nb, float *out) {
+    for (size_t r = 0; r < nr; r++) out[r] = dot(w + r * ldw, y, nb);
+}
+
+#define AMX_ROWS_FN(NAME, DOT, BB, IS_Q4)                                                               \
+    T_512 static void NAME(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,  \
+                           size_t nb, float *out) {                                                      \
+        (void)prep;                                                                                      \
+        size_t full = nb / 16 * 16;                                                                      \
+        if (full != nb) { amx_rows_tail(DOT, w, ldw, nr, y, nb, out); return; }                          \
+        size_t r0 = 0;                                                                                   \
+        for (; r0 + AMX_ROWS <= nr; r0 += AMX_ROWS) {                                                    \
+            __m512 acc[AMX_ROWS];                                                                        \
+            for (int k = 0; k < AMX_ROWS; k++) acc[k] = _mm512_setzero_ps();                             \
+            for (size_t b0 = 0; b0 < nb; b0 += 16) {                                                     \
+                __m512i yv[8], corr[8];                                                                  \
+                float dy[16];                                                                            \
+                for (int i = 0; i < 8; i++) {                                                            \
+                    yv[i] = y_pair(y + b0 + 2 * i);                                                      \
+                    corr[i] = IS_Q4 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv[i]) \
+                                    : _mm512_setzero_si512();                                            \
+                }                                                                                        \
+                for (int i = 0; i < 16; i++) dy[i] = y[b0 + i].d;                                        \
+                __m512 dyv = _mm512_loadu_ps(dy);                                                        \
+                for (int k = 0; k < AMX_ROWS; k++) {                                                     \
+                    const uint8_t *wr = w + (r0 + (size_t)k) * ldw + b0 * BB;                            \
+                    __m512i p[8];                                                                        \
+                    float dw[16];                                                                        \
+                    for (int i = 0; i < 8; i++)                                                          \
+                        p[i] = IS_Q4 ? _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(),      \
+                                                                            q4_0_pair(wr + 2 * i * BB), yv[i]), corr[i]) \
+                                     : dot_i8_512(q8_0_pair(wr + 2 * i * BB), yv[i]);                    \
+                    for (int i = 0; i < 16; i++) dw[i] = f16s(wr + (size_t)i * BB);                      \
+                    __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw), dyv);                                 \
+                    acc[k] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), sc, acc[k], (__mmask16)0xffffu); \
+                }                                                                                        \
+            }                                                                                            \
+            for (int k = 0; k < AMX_ROWS; k++) out[r0 + (size_t)k] = red16(acc[k]);                      \
+        }                                                                                                \
+        amx_rows_tail(DOT, w + r0 * ldw, ldw, nr - r0, y, nb, out + r0);                                 \
+    }
+AMX_ROWS_FN(amx_q8_0_rows, amx_q8_0, 34, 0)
+AMX_ROWS_FN(amx_q4_0_rows, amx_q4_0, 18, 1)
+T_512 static void amx_prep_none(const sl_q8b *y, size_t nb, void *prep) { (void)y, (void)nb, (void)prep; }
+
 /* ---- the GEMM ---- */
 
 typedef struct tilecfg {
@@ -308,8 +361,9 @@ static void init_amx(void) {
     g_amx_set.q4_0 = amx_q4_0;
     g_amx_set.q8_0 = amx_q8_0;
     g_amx_set.q4_0_mm = g_amx_set.q8_0_mm = NULL;   /* the GEMM covers prompts; the dots the rest */
-    g_amx_set.q4_0_prep = g_amx_set.q8_0_prep = NULL;
-    g_amx_set.q4_0_rows = g_amx_set.q8_0_rows = NULL;
+    g_amx_set.q4_0_prep = g_amx_set.q8_0_prep = amx_prep_none;   /* the rows read y directly */
+    g_amx_set.q4_0_rows = amx_q4_0_rows;
+    g_amx_set.q8_0_rows = amx_q8_0_rows;
     g_amx_set.q4_0_gemm = amx_q4_0_gemm;
     g_amx_set.q8_0_gemm = amx_q8_0_gemm;
     g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 prompts";

@@ -535,7 +535,8 @@ static void test_prompt_path_matches_one_token(void **state) {
 }
 
 /* The Q4_0 / Q8_0 generation rows kernels (where a set has them) give their
- * set's one-token dot bit for bit, for every block count remainder mod 4. */
+ * set's one-token dot bit for bit, for every block count remainder mod 4
+ * and whole groups of 16 blocks. */
 static void test_rows_kernels_match_dot(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
@@ -554,8 +555,11 @@ static void test_rows_kernels_match_dot(void **state) {
             size_t bb = q8w ? 34 : 18;
             if (!rf) continue;
             tested++;
+            /* 1..14, then whole groups of 16 blocks (the amx rows' shared path) and between */
+            static const size_t more[] = {16, 32, 43, 64, 72};
             for (int rep = 0; rep < 5; rep++)
-                for (size_t nb = 1; nb <= MAXB; nb += nb < 14 ? 1 : 29) {
+                for (size_t ni = 0; ni < 14 + sizeof more / sizeof more[0]; ni++) {
+                    size_t nb = ni < 14 ? ni + 1 : more[ni - 14];
                     for (size_t i = 0; i < nb * 32; i++) x[i] = rndf() * (i % 37 == 0 ? 9.0f : 1.0f);
                     sl_qd_quantize_q8(x, nb * 32, q8);
                     rand_blocks(q8w ? SL_Q8_0 : SL_Q4_0, wd, ROWS * nb);
