@@ -480,7 +480,7 @@ def compare_app():
             "GGUF Q8_0). The text is encoded once with REF's tokenizer ([BOS] + encode(text), windows of "
             "--ctx tokens). Each (model, engine) pair runs in a fresh child process speaking one JSON-lines "
             "protocol on stdin and stdout: silica compare --serve, and Python adapters for mlx_lm, "
-            "transformers and llama-cpp-python; a pair whose format the engine cannot read gets no row, a "
+            "transformers and llama.cpp's libllama; a pair whose format the engine cannot read gets no row, a "
             "missing framework a row saying not installed. Every engine returns raw float32 logits of every "
             "position and greedy ids; silica computes the statistics against REF on the reference engine: "
             "KL divergence (mean, p99, max), top-1 agreement, perplexity, identical greedy prefix, speed, "
