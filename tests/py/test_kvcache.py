@@ -272,10 +272,16 @@ def test_memory_flat_over_10x(nostop):
     assert len(long["ids"]) == 10 * N and long["stop_reason"] == "length"
     assert long["kv_bytes"] == short["kv_bytes"] == 8 * (N + N - 1) * 2 * (256 + 16)
     assert free["kv_bytes"] == 8 * (10 * N + 3) * 2 * (256 + 16)
-    grow = long["peak_rss_bytes"] - short["peak_rss_bytes"]
+    # peak RSS varies by a few hundred KiB from run to run (allocator and page-fault timing): the least of
+    # three runs each; the unbounded cache would add its 2.2 MB
+    rss_short = min([short["peak_rss_bytes"]] + [greedy(nostop, [0, 5, 6], 2 * N, "--max-kv-size", N, "--kv", "q8")
+                                                  ["peak_rss_bytes"] for _ in range(2)])
+    rss_long = min([long["peak_rss_bytes"]] + [greedy(nostop, [0, 5, 6], 10 * N, "--max-kv-size", N, "--kv", "q8")
+                                                ["peak_rss_bytes"] for _ in range(2)])
+    grow = rss_long - rss_short
     print(f"max-kv {N}: kv_bytes {long['kv_bytes']} for {2 * N} and {10 * N} tokens; peak RSS "
-          f"{short['peak_rss_bytes']} -> {long['peak_rss_bytes']} ({grow:+d} B); unbounded kv_bytes {free['kv_bytes']}")
-    assert grow < 256 * 1024
+          f"{rss_short} -> {rss_long} ({grow:+d} B); unbounded kv_bytes {free['kv_bytes']}")
+    assert grow < 256 * 1024 < (free["kv_bytes"] - long["kv_bytes"]) / 4
 
 
 def test_sliding_layers_use_window_rings(engine_models):
