@@ -266,10 +266,12 @@ static int object_node(comp *c, const cJSON *s) {
         if (!q) return fail(c, "required property '%.60s' is not in 'properties'", p->valuestring);
         required |= 1ull << k;
     }
-    int additional = -1;
-    if (add && !cJSON_IsFalse(add)) additional = compile_at(c, add, "additionalProperties", NULL);
-    else if (!add && !props) additional = any_node(c);
-    if ((add && !cJSON_IsFalse(add) && additional < 0) || (!add && !props && additional < 0)) return -1;
+    int additional = -1;   /* -1: no other keys */
+    if (add && !cJSON_IsFalse(add)) {
+        if ((additional = compile_at(c, add, "additionalProperties", NULL)) < 0) return -1;
+    } else if (!add && !props && (additional = any_node(c)) < 0) {
+        return -1;
+    }
     gr_node *nd = &c->g->nodes[id];
     nd->props = at;
     nd->n_props = n;
