@@ -310,7 +310,7 @@ static int parse_eval(sl_cmp_engine *e, const cJSON *j, int n, sl_cmp_result *r,
     if (!r->greedy) return sl_errorf(err, SL_ENOMEM, "out of memory");
     int k = 0;
     const cJSON *x;
-    cJSON_ArrayForEach(x, greedy) r->greedy[k++] = cJSON_IsNumber(x) ? (int32_t)x->valuedouble : -1;
+    cJSON_ArrayForEach(x, greedy) r->greedy[k++] = cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= INT32_MAX ? (int32_t)x->valuedouble : -1;
     static const char *const keys[] = {"prompt_s", "ttft_s", "gen_s"};
     double *dst[] = {&r->prompt_s, &r->ttft_s, &r->gen_s};
     for (int i = 0; i < 3; i++) {
@@ -318,7 +318,7 @@ static int parse_eval(sl_cmp_engine *e, const cJSON *j, int n, sl_cmp_result *r,
         *dst[i] = cJSON_IsNumber(t) ? t->valuedouble : 0;
     }
     const cJSON *rss = cJSON_GetObjectItemCaseSensitive(j, "peak_rss_bytes");
-    r->peak_rss = cJSON_IsNumber(rss) && rss->valuedouble > 0 ? (uint64_t)rss->valuedouble : 0;
+    r->peak_rss = cJSON_IsNumber(rss) && rss->valuedouble > 0 && rss->valuedouble < 1e18 ? (uint64_t)rss->valuedouble : 0;
     return 0;
 }
 

@@ -74,7 +74,9 @@ static int eval_args(const server *sv, const cJSON *req, int32_t **ids, int *n, 
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(req, "max_tokens");
     if (!sv->s) return sl_errorf(err, SL_EINVAL, "eval: no model loaded");
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1) return sl_errorf(err, SL_EINVAL, "eval: \"ids\" must be a non-empty array");
-    *max_tokens = cJSON_IsNumber(mt) ? (int)mt->valuedouble : 0;
+    if (mt && (!cJSON_IsNumber(mt) || mt->valuedouble < 0 || mt->valuedouble > (1 << 24)))
+        return sl_errorf(err, SL_EINVAL, "eval: \"max_tokens\" must be an integer 0..16777216");
+    *max_tokens = mt ? (int)mt->valuedouble : 0;
     *n = cJSON_GetArraySize(a);
     if (*max_tokens < 0 || (int64_t)*n + *max_tokens > sv->n_ctx)
         return sl_errorf(err, SL_EINVAL, "eval: %d ids + %d generated exceed n_ctx %d", *n, *max_tokens, sv->n_ctx);
@@ -83,7 +85,11 @@ static int eval_args(const server *sv, const cJSON *req, int32_t **ids, int *n, 
     int k = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, a) {
-        if (!cJSON_IsNumber(x)) return sl_errorf(err, SL_EINVAL, "eval: ids[%d] is not a number", k);
+        if (!cJSON_IsNumber(x) || x->valuedouble < 0 || x->valuedouble > INT32_MAX) {
+            free(*ids);
+            *ids = NULL;
+            return sl_errorf(err, SL_EINVAL, "eval: ids[%d] is not a token id", k);
+        }
         (*ids)[k++] = (int32_t)x->valuedouble;
     }
     return 0;

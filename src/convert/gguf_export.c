@@ -543,7 +543,7 @@ static int meta_int(const cJSON *meta, const char *arch, const char *key) {
     snprintf(k, sizeof k, "%s.%s", arch ? arch : "", key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, k), "value");
     if (cJSON_IsArray(v)) v = cJSON_GetArrayItem(v, 0);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : 0;
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e9 ? (int)v->valuedouble : 0;
 }
 
 /* GGUF stats: parameters, bytes, bits per weight over every tensor (llama-quantize's BPW). */

@@ -88,7 +88,7 @@ bool sl_mem_bandwidth_saved(const char *home, double *gbps, int64_t *measured_un
          cJSON_IsNumber(ram) && ram->valuedouble == (double)ram_bytes();
     if (ok) {
         *gbps = g->valuedouble;
-        if (measured_unix && cJSON_IsNumber(when)) *measured_unix = (int64_t)when->valuedouble;
+        if (measured_unix && cJSON_IsNumber(when) && when->valuedouble >= 0 && when->valuedouble < 1e15) *measured_unix = (int64_t)when->valuedouble;
     }
     cJSON_Delete(o);
     return ok;

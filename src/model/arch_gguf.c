@@ -92,7 +92,7 @@ static int period_layers(gctx *g, sl_error *err) {
     int n = (int)anum(g, "block_count", 0), period = g->a->swa_period;
     double win = cJSON_IsNumber(sw) ? sw->valuedouble : g->a->sliding_window;
     const cJSON *pat = akey(g, "attention.sliding_window_pattern");
-    if (cJSON_IsNumber(pat)) period = (int)pat->valuedouble;
+    if (cJSON_IsNumber(pat) && pat->valuedouble >= 0 && pat->valuedouble <= 1e6) period = (int)pat->valuedouble;
     else if (pat && (!cJSON_IsArray(pat) || cJSON_GetArraySize(pat) != n))
         return sl_errorf(err, SL_EINVAL, "%s: GGUF key %s.attention.sliding_window_pattern must be a number or %d bools",
                          g->ck->path, g->a->gguf_arch, n);

@@ -165,7 +165,11 @@ static int add_job(pull *p, cJSON *e, sl_error *err) {
         if (!cJSON_IsString(lo) || !sl_is_hex(lo->valuestring, 64))
             return sl_errorf(err, SL_EINVAL, "%s: %s: lfs.oid is not a sha256", p->o->repo, path->valuestring);
         memcpy(j->lfs, lo->valuestring, 65);
-        if (cJSON_IsNumber(ls) && ls->valuedouble >= 0) j->size = (uint64_t)ls->valuedouble;
+        if (cJSON_IsNumber(ls)) {
+            if (ls->valuedouble < 0 || ls->valuedouble > 9.0e15)
+                return sl_errorf(err, SL_EINVAL, "%s: %s: lfs.size is not a file size", p->o->repo, path->valuestring);
+            j->size = (uint64_t)ls->valuedouble;
+        }
     }
     if (!j->lfs[0] && !j->oid[0])
         return sl_errorf(err, SL_EINVAL, "%s: %s: tree entry has neither oid nor lfs.oid", p->o->repo, path->valuestring);

@@ -51,8 +51,9 @@ const char *sl_gen_default_model(void) {
     return sl_path_is_dir(buf) ? buf : NULL;
 }
 
-static void add_eos(sl_gen_model *g, int64_t id) {
-    if (id < 0 || id > INT32_MAX) return;
+static void add_eos(sl_gen_model *g, double v) {
+    if (!(v >= 0 && v <= INT32_MAX) || v != (double)(int32_t)v) return;
+    int32_t id = (int32_t)v;
     for (int k = 0; k < g->n_eos; k++)
         if (g->eos[k] == (int32_t)id) return;
     if (g->n_eos < SL_GEN_MAX_EOS) g->eos[g->n_eos++] = (int32_t)id;
@@ -82,9 +83,9 @@ static void collect_eos(sl_gen_model *g, const char *dir) {
     char *gp = sl_path_join(dir, "generation_config.json");
     cJSON *j = gp ? read_json(gp) : NULL, *x;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id");
-    if (cJSON_IsNumber(e)) add_eos(g, (int64_t)e->valuedouble);
+    if (cJSON_IsNumber(e)) add_eos(g, e->valuedouble);
     else if (cJSON_IsArray(e))
-        cJSON_ArrayForEach(x, e) if (cJSON_IsNumber(x)) add_eos(g, (int64_t)x->valuedouble);
+        cJSON_ArrayForEach(x, e) if (cJSON_IsNumber(x)) add_eos(g, x->valuedouble);
     if (!g->n_eos)
         for (int k = 0; k < g->c->n_eos; k++) add_eos(g, g->c->eos_ids[k]);
     cJSON_Delete(j);

@@ -159,7 +159,7 @@ static bool get_bool(const cJSON *j, const char *k, bool def) {
 
 static int load_vocab(sl_tokenizer *t, tok_span span, sl_error *err) {
     tok_bpe *b = &t->bpe;
-    tok_jscan sc = {span.p, span.p + span.n};
+    tok_jscan sc = {span.p, span.p ? span.p + span.n : NULL};
     if (!span.p || !tok_jscan_char(&sc, '{'))
         return sl_errorf(err, SL_EINVAL, "%s: model.vocab must be an object", t->name);
     /* entries: (offset in strs, length, id) */
@@ -319,7 +319,7 @@ static int parse_merge(tok_jscan *sc, tok_buf *bb, merge_item *m, size_t skip_ma
 
 static int load_merges(sl_tokenizer *t, tok_span span, sl_error *err) {
     tok_bpe *b = &t->bpe;
-    tok_jscan sc = {span.p, span.p + span.n};
+    tok_jscan sc = {span.p, span.p ? span.p + span.n : NULL};
     if (span.p && !tok_jscan_char(&sc, '['))
         return sl_errorf(err, SL_EINVAL, "%s: model.merges must be an array", t->name);
     /* rough count for the table size: one merge per 6 bytes at most is plenty */
