@@ -106,6 +106,8 @@ typedef struct sl_gen_prompt_opts {
     const cJSON *template_vars;  /* extra template variables (object), or NULL */
     bool no_template;            /* encode text as plain text even when the model has a template */
     bool no_generation_prompt;   /* render without add_generation_prompt (default: with it) */
+    const char *answer_prefix;   /* text the answer starts with, appended to the prompt (prefill:
+                                    a forced tool call's opening); NULL: none */
 } sl_gen_prompt_opts;
 
 /* Prompt ids into *ids (malloc'd, caller frees), *n their number.  With a

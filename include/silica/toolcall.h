@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "silica/api.h"
 #include "silica/error.h"
 
@@ -69,6 +71,21 @@ typedef struct sl_tool_calls {
 /* Split text[0..len) into content and calls.  0, or SL_ENOMEM. */
 SL_API int sl_tool_calls_parse(sl_tool_format f, const char *text, size_t len, sl_tool_calls *out, sl_error *err);
 SL_API void sl_tool_calls_free(sl_tool_calls *c);
+
+/* What an answer that must call a tool is made of, for grammar-constrained
+ * decoding (OpenAI's tool_choice "required" or a named function): *prefix,
+ * the text the answer starts with (appended to the prompt: "<tool_call>\n"
+ * for hermes, "[TOOL_CALLS]" for mistral, "" for llama3; static storage),
+ * and *schema (caller frees), the JSON Schema of the rest: one call
+ * {"name", "arguments"} ({"name", "parameters"} for llama3; an array of
+ * that one call for mistral) whose arguments validate against the
+ * tool's "parameters".  tools: OpenAI-style [{"type": "function",
+ * "function": {name, parameters}}]; name: the only tool allowed, or NULL
+ * for any.  Over 16 tools the arguments of "any" are only checked to be an
+ * object (the recognizer follows at most 16 alternatives at once).
+ * SL_EINVAL naming the problem: format NONE, no tools, name not among them. */
+SL_API int sl_tool_call_schema(sl_tool_format f, const cJSON *tools, const char *name, const char **prefix,
+                               cJSON **schema, sl_error *err);
 
 /* An id for a call the model did not name: "call_" + 24 alphanumerics, or 9
  * alphanumerics for mistral (its templates require that length); a function

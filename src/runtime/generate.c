@@ -282,9 +282,27 @@ static int prompt_text(const sl_gen_model *g, const sl_gen_prompt_opts *o, char 
     return sl_errorf(err, SL_EINVAL, "%s: no prompt (neither messages nor text)", g->path);
 }
 
+/* The prompt text, then the answer's forced opening when there is one. */
+static int full_prompt(const sl_gen_model *g, const sl_gen_prompt_opts *o, char **text, size_t *len, bool *templated,
+                       sl_error *err) {
+    int rc = prompt_text(g, o, text, len, templated, err);
+    if (rc || !o->answer_prefix || !o->answer_prefix[0]) return rc;
+    size_t k = strlen(o->answer_prefix);
+    char *t = realloc(*text, *len + k + 1);
+    if (!t) {
+        free(*text);
+        *text = NULL;
+        return sl_errorf(err, SL_ENOMEM, "out of memory");
+    }
+    memcpy(t + *len, o->answer_prefix, k + 1);
+    *text = t;
+    *len += k;
+    return 0;
+}
+
 int sl_gen_render(const sl_gen_model *g, const sl_gen_prompt_opts *o, char **text, size_t *len, sl_error *err) {
     bool templated;
-    return prompt_text(g, o, text, len, &templated, err);
+    return full_prompt(g, o, text, len, &templated, err);
 }
 
 int sl_gen_prompt(const sl_gen_model *g, const sl_gen_prompt_opts *o, int32_t **ids, int *n, sl_error *err) {
@@ -293,7 +311,7 @@ int sl_gen_prompt(const sl_gen_model *g, const sl_gen_prompt_opts *o, int32_t **
     char *text = NULL;
     size_t len = 0;
     bool templated;
-    int rc = prompt_text(g, o, &text, &len, &templated, err);
+    int rc = full_prompt(g, o, &text, &len, &templated, err);
     if (rc) return rc;
     sl_tok_ids t = {0};
     rc = sl_tok_encode(g->tok, text, len, templated ? 0 : SL_TOK_ADD_SPECIAL, &t, err);

@@ -173,7 +173,7 @@ int srv_fmt_token(srv_req *r, srv_choice *c, const sl_gen_token *t, const sl_tok
     const char *txt = t->text;
     size_t tl = t->len;
     /* with tool calls, text that may begin a call is held back until the answer ends */
-    if (p->stream && r->tool_format) tl = srv_tools_stream_piece(c, r->tool_format, t->text, t->len, &txt);
+    if (p->stream && r->tool_format) tl = srv_tools_stream_piece(c, r->tool_format, r->tool_prefix, t->text, t->len, &txt);
     if (!p->stream) {
         if (p->logprobs) {
             if (p->api == SRV_OAI_CHAT) {
@@ -270,12 +270,19 @@ int srv_fmt_choice_end(srv_req *r, srv_choice *c, const sl_gen_stats *st, const 
                        const int32_t *ids, int n_ids) {
     c->finish = finish_reason(st->stop_reason);
     if (r->tool_format) {
-        if (sl_tool_calls_parse(r->tool_format, text ? text : "", text ? len : 0, &c->calls, NULL)) return -1;
-        if (c->calls.n_calls > 0) {
-            c->finish = "tool_calls";
-            text = c->calls.content;   /* the text outside the calls */
-            len = c->calls.content_len;
+        /* a forced call's opening is in the prompt, not in the generated text */
+        srv_buf all = {0};
+        if (r->tool_prefix && (srv_buf_str(&all, r->tool_prefix) || srv_buf_add(&all, text ? text : "", text ? len : 0))) {
+            free(all.p);
+            return -1;
         }
+        int rc = all.p ? sl_tool_calls_parse(r->tool_format, all.p, all.len, &c->calls, NULL)
+                       : sl_tool_calls_parse(r->tool_format, text ? text : "", text ? len : 0, &c->calls, NULL);
+        free(all.p);
+        if (rc) return -1;
+        if (c->calls.n_calls > 0) c->finish = "tool_calls";
+        text = c->calls.content;   /* the text outside the calls (all of it when there are none) */
+        len = c->calls.content_len;
         if (r->p.stream && stream_tools_tail(r, c, text, len)) return -1;
     }
     c->generated = st->generated;

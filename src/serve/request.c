@@ -525,7 +525,7 @@ static int parse_field(srv_params *p, const field *f, const cJSON *v, const char
         return 0;
     case F_LOGIT_BIAS: return get_bias(p, v, e);
     case F_TOOLS: return srv_parse_tools(v, &p->tools, e);
-    case F_TOOL_CHOICE: return srv_parse_tool_choice(v, &p->tool_choice, e);
+    case F_TOOL_CHOICE: return srv_parse_tool_choice(v, p, e);
     case F_RESPONSE_FORMAT: return get_format(p, v, name, true, e);
     case F_FORMAT: return get_format(p, v, name, false, e);
     case F_OPTIONS:
@@ -595,6 +595,7 @@ int srv_parse_request(srv_api api, const char *body, size_t len, srv_params *p, 
         rc = srv_fail(e, 400, "prompt", "'prompt' is missing");
     if (rc == 0 && p->top_logprobs > 0 && !p->logprobs)
         rc = srv_fail(e, 400, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    if (rc == 0) rc = srv_check_tool_choice(p, e);
     if (rc == 0 && p->include_usage && !p->stream)
         rc = srv_fail(e, 400, "stream_options", "'stream_options' is only allowed with 'stream': true");
     if (rc) srv_params_free(p);
@@ -611,6 +612,7 @@ void srv_params_free(srv_params *p) {
     free(p->stops);
     free(p->bias);
     cJSON_Delete(p->tools);
+    free(p->tool_name);
     sl_grammar_free(p->grammar);
     memset(p, 0, sizeof *p);
 }

@@ -32,6 +32,27 @@ typedef struct srv_slot {
 
 /* ---- prompt ---- */
 
+/* tool_choice "required" / a function: the answer opens with the format's
+ * call marker (appended to the prompt) and the rest is generated under the
+ * grammar of a call (toolcall.h's sl_tool_call_schema). */
+static int force_tool_call(srv_model *m, srv_req *r, sl_gen_prompt_opts *po, srv_error *e) {
+    sl_tool_format f = sl_gen_model_tool_format(m->g);
+    const char *prefix = "";
+    cJSON *schema = NULL;
+    sl_error err;
+    sl_error_clear(&err);
+    const char *name = r->p.tool_choice == SRV_TOOLS_NAMED ? r->p.tool_name : NULL;
+    if (sl_tool_call_schema(f, r->p.tools, name, &prefix, &schema, &err))
+        return srv_fail(e, 400, "tool_choice", "'tool_choice': %s: %s", m->id, err.msg);
+    int rc = sl_grammar_from_schema(schema, &r->p.grammar, &err);
+    cJSON_Delete(schema);
+    if (rc) return srv_fail(e, 400, "tools", "'tools': %s", err.msg);
+    r->tool_format = f;
+    r->tool_prefix = prefix;
+    po->answer_prefix = prefix;
+    return 0;
+}
+
 /* The ids of r's prompt (once per request; every choice shares them). */
 static int build_prompt(srv_model *m, srv_req *r, srv_error *e) {
     const srv_params *p = &r->p;
@@ -75,6 +96,11 @@ static int build_prompt(srv_model *m, srv_req *r, srv_error *e) {
         r->plain_transcript = po.messages && !sl_gen_model_has_template(m->g);
         po.tools = po.messages ? p->tools : NULL;
         if (po.tools && p->tool_choice == SRV_TOOLS_AUTO) r->tool_format = sl_gen_model_tool_format(m->g);
+        if (po.tools && (p->tool_choice == SRV_TOOLS_REQUIRED || p->tool_choice == SRV_TOOLS_NAMED) &&
+            force_tool_call(m, r, &po, e)) {
+            cJSON_Delete(msgs);
+            return -1;
+        }
         pthread_mutex_lock(&m->tok_mu);
         rc = sl_gen_prompt(m->g, &po, &ids, &n, &err);
         pthread_mutex_unlock(&m->tok_mu);

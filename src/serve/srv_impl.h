@@ -82,6 +82,7 @@ struct srv_req {
     int n_prompt, cached;
     bool plain_transcript;    /* chat rendered without a template: stops at SL_GEN_PLAIN_STOP */
     sl_tool_format tool_format;   /* tool calls parsed from the answers (NONE: plain content) */
+    const char *tool_prefix;  /* a forced call's opening (sl_tool_call_schema), already in the prompt; "" none */
     int max_tokens;           /* after the context clamp */
     double t_prompt_s;        /* prompt evaluation time of choice 0 */
     double t_first, t_last;   /* monotonic: first and last token */
@@ -168,9 +169,11 @@ void srv_rfc3339(char *buf, size_t n);
 /* c's calls: OpenAI [{index?, id, type, function: {name, arguments: string}}]
  * or Ollama [{function: {name, arguments: object}}]. */
 cJSON *srv_fmt_tool_calls(const srv_req *r, const srv_choice *c, bool ollama, bool with_index);
-/* Streaming with tool calls: add a token's text; *piece/return: the text
- * that is certainly content now (may be empty), valid until the next call. */
-size_t srv_tools_stream_piece(srv_choice *c, sl_tool_format f, const char *text, size_t len, const char **piece);
+/* Streaming with tool calls: add a token's text (prefix, a forced call's
+ * opening or NULL, goes first); *piece/return: the text that is certainly
+ * content now (may be empty), valid until the next call. */
+size_t srv_tools_stream_piece(srv_choice *c, sl_tool_format f, const char *prefix, const char *text, size_t len,
+                              const char **piece);
 
 /* ---- routes without generation (routes.c) ---- */
 typedef struct srv_reply {

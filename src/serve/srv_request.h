@@ -49,7 +49,9 @@ int srv_fail(srv_error *e, int status, const char *param, const char *fmt, ...)
 #endif
     ;
 
-typedef enum srv_tool_choice { SRV_TOOLS_AUTO = 0, SRV_TOOLS_NONE = 1 } srv_tool_choice;
+/* auto: the model decides; none: no calls parsed; required / named: the
+ * answer is constrained to a call (of tool_name when named). */
+typedef enum srv_tool_choice { SRV_TOOLS_AUTO = 0, SRV_TOOLS_NONE, SRV_TOOLS_REQUIRED, SRV_TOOLS_NAMED } srv_tool_choice;
 
 typedef struct srv_params {
     srv_api api;
@@ -73,6 +75,7 @@ typedef struct srv_params {
     bool ignore_eos;
     cJSON *tools;             /* validated tools list for the template; NULL: none */
     srv_tool_choice tool_choice;
+    char *tool_name;          /* SRV_TOOLS_NAMED: the function */
     sl_grammar *grammar;      /* structured output (response_format / format), or NULL */
 } srv_params;
 
@@ -84,7 +87,9 @@ void srv_params_free(srv_params *p);
  * "tool_choice", and an assistant message's "tool_calls" at `where`
  * (copied, string arguments holding a JSON object parsed).  0 or -1 with *e. */
 int srv_parse_tools(const cJSON *v, cJSON **out, srv_error *e);
-int srv_parse_tool_choice(const cJSON *v, srv_tool_choice *out, srv_error *e);
+int srv_parse_tool_choice(const cJSON *v, srv_params *p, srv_error *e);
+/* After all fields: tool_choice against tools and response_format. */
+int srv_check_tool_choice(const srv_params *p, srv_error *e);
 int srv_norm_tool_calls(const cJSON *v, const char *where, cJSON **out, srv_error *e);
 
 /* Parse a JSON object body (any endpoint): 0 and *out (caller deletes), or

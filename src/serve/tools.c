@@ -68,14 +68,51 @@ int srv_parse_tools(const cJSON *v, cJSON **out, srv_error *e) {
     return 0;
 }
 
-int srv_parse_tool_choice(const cJSON *v, srv_tool_choice *out, srv_error *e) {
-    if (cJSON_IsString(v) && strcmp(v->valuestring, "auto") == 0) *out = SRV_TOOLS_AUTO;
-    else if (cJSON_IsString(v) && strcmp(v->valuestring, "none") == 0) *out = SRV_TOOLS_NONE;
-    else if ((cJSON_IsString(v) && strcmp(v->valuestring, "required") == 0) || cJSON_IsObject(v))
+int srv_parse_tool_choice(const cJSON *v, srv_params *p, srv_error *e) {
+    static const char *const names[] = {"auto", "none", "required"};
+    for (int i = 0; i < 3; i++)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, names[i]) == 0) {
+            p->tool_choice = (srv_tool_choice)i;
+            return 0;
+        }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(v, "type");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(v, "function"), "name");
+    if (!cJSON_IsObject(v))
+        return srv_fail(e, 400, "tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or an object");
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") != 0 || !cJSON_IsString(name))
         return srv_fail(e, 400, "tool_choice",
-                        "'tool_choice' \"required\" or a named function is not supported (the model is not forced to "
-                        "call a tool); use \"auto\" or \"none\"");
-    else return srv_fail(e, 400, "tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or an object");
+                        "'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    free(p->tool_name);
+    if (!(p->tool_name = strdup(name->valuestring))) return srv_fail(e, 500, "tool_choice", "out of memory");
+    p->tool_choice = SRV_TOOLS_NAMED;
+    return 0;
+}
+
+int srv_check_tool_choice(const srv_params *p, srv_error *e) {
+    if (p->tool_choice != SRV_TOOLS_REQUIRED && p->tool_choice != SRV_TOOLS_NAMED) return 0;
+    if (!p->tools) return srv_fail(e, 400, "tool_choice", "'tool_choice' \"required\" or a function needs 'tools'");
+    if (p->grammar)
+        return srv_fail(e, 400, "response_format",
+                        "'response_format' cannot be combined with 'tool_choice' \"required\" or a function");
+    bool found = p->tool_choice != SRV_TOOLS_NAMED;
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, p->tools) {   /* the calls' arguments are generated under each tool's parameters */
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+        bool used = p->tool_choice == SRV_TOOLS_REQUIRED || strcmp(name->valuestring, p->tool_name) == 0;
+        found |= used;
+        sl_grammar *g = NULL;
+        sl_error err;
+        sl_error_clear(&err);
+        char w[64];
+        snprintf(w, sizeof w, "tools[%d].function.parameters", i++);
+        if (used && cJSON_IsObject(params) && sl_grammar_from_schema(params, &g, &err))
+            return srv_fail(e, 400, w, "'%s': %s", w, err.msg);
+        sl_grammar_free(g);
+    }
+    if (!found) return srv_fail(e, 400, "tool_choice", "'tool_choice' names '%.64s', which is not among 'tools'", p->tool_name);
     return 0;
 }
 
@@ -163,8 +200,10 @@ cJSON *srv_fmt_tool_calls(const srv_req *r, const srv_choice *c, bool ollama, bo
     return arr;
 }
 
-size_t srv_tools_stream_piece(srv_choice *c, sl_tool_format f, const char *text, size_t len, const char **piece) {
+size_t srv_tools_stream_piece(srv_choice *c, sl_tool_format f, const char *r_prefix, const char *text, size_t len,
+                              const char **piece) {
     *piece = "";
+    if (!c->seen.p && r_prefix && srv_buf_str(&c->seen, r_prefix)) return 0;   /* a forced call's opening */
     if (srv_buf_add(&c->seen, text, len) || !c->seen.p) return 0;
     size_t start = sl_tool_calls_start(f, c->seen.p, c->seen.len);
     if (start <= c->sent) return 0;

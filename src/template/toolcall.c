@@ -321,3 +321,74 @@ void sl_tool_call_id(sl_tool_format f, uint64_t seed, char buf[32]) {
     }
     buf[n] = 0;
 }
+
+/* ---- forced calls (tool_choice "required" / a named function) ---- */
+
+/* {"type": "object", "properties": {"name": {"const": N}, KEY: params}, "required": [...],
+ * "additionalProperties": false}; params NULL: any object. */
+static cJSON *call_schema(const char *name, const cJSON *names, const char *key, const cJSON *params) {
+    cJSON *o = cJSON_CreateObject(), *props = cJSON_AddObjectToObject(o, "properties"), *n = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "object");
+    if (name) cJSON_AddStringToObject(n, "const", name);
+    else cJSON_AddItemToObject(n, "enum", cJSON_Duplicate(names, 1));
+    cJSON_AddItemToObject(props, "name", n);
+    cJSON *a = cJSON_IsObject(params) ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
+    if (!cJSON_IsObject(params)) cJSON_AddStringToObject(a, "type", "object");
+    cJSON_AddItemToObject(props, key, a);
+    const char *req[] = {"name", key};
+    cJSON_AddItemToObject(o, "required", cJSON_CreateStringArray(req, 2));
+    cJSON_AddFalseToObject(o, "additionalProperties");
+    return o;
+}
+
+int sl_tool_call_schema(sl_tool_format f, const cJSON *tools, const char *name, const char **prefix, cJSON **schema,
+                        sl_error *err) {
+    *schema = NULL;
+    *prefix = "";
+    if (!fmt_of(f))
+        return sl_errorf(err, SL_EINVAL, "the model's chat template shows no tool-call format silica knows "
+                                         "(llama3, hermes or mistral), so a tool call cannot be forced");
+    const char *key = f == SL_TOOL_FORMAT_LLAMA3 ? "parameters" : "arguments";
+    cJSON *names = cJSON_CreateArray(), *alts = cJSON_CreateArray();
+    const cJSON *t, *chosen = NULL;
+    bool found = false;
+    int n = 0;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        if (!cJSON_IsString(nm)) continue;
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+        if (name && !found && strcmp(nm->valuestring, name) == 0) {
+            found = true;
+            chosen = params;
+        }
+        cJSON_AddItemToArray(names, cJSON_CreateString(nm->valuestring));
+        cJSON_AddItemToArray(alts, call_schema(nm->valuestring, NULL, key, params));
+        n++;
+    }
+    int rc = 0;
+    cJSON *one = NULL;
+    if (n == 0) rc = sl_errorf(err, SL_EINVAL, "a tool call was required but no tools were given");
+    else if (name && !found) rc = sl_errorf(err, SL_EINVAL, "the function '%.64s' is not among the tools", name);
+    else if (name) one = call_schema(name, NULL, key, chosen);
+    else if (n == 1) one = cJSON_DetachItemFromArray(alts, 0);
+    else if (n <= 16) {
+        one = cJSON_CreateObject();
+        cJSON_AddItemToObject(one, "anyOf", alts);
+        alts = NULL;
+    } else one = call_schema(NULL, names, key, NULL);
+    cJSON_Delete(names);
+    cJSON_Delete(alts);
+    if (rc) return rc;
+    if (f == SL_TOOL_FORMAT_MISTRAL) {   /* [TOOL_CALLS][{...}]: one call, as in the other formats */
+        cJSON *arr = cJSON_CreateObject();
+        cJSON_AddStringToObject(arr, "type", "array");
+        cJSON_AddItemToObject(arr, "items", one);
+        cJSON_AddNumberToObject(arr, "minItems", 1);
+        cJSON_AddNumberToObject(arr, "maxItems", 1);
+        one = arr;
+    }
+    *prefix = f == SL_TOOL_FORMAT_HERMES ? "<tool_call>\n" : f == SL_TOOL_FORMAT_MISTRAL ? "[TOOL_CALLS]" : "";
+    *schema = one;
+    return one ? 0 : sl_errorf(err, SL_ENOMEM, "out of memory");
+}

@@ -21,6 +21,7 @@ import json
 import os
 
 import httpx
+import jsonschema
 import numpy as np
 import openai
 import pytest
@@ -171,6 +172,9 @@ def models(tmp_path_factory):
         d = model_dir(root, "forced-" + fam, (TEMPLATES / f"{tmpl}.jinja").read_text(), text, base)
         base = base or d
         dirs["forced-" + fam] = d
+        # the trained demo weights with the family's template: tool_choice "required" / named
+        dirs["demo-" + fam] = model_dir(root, "demo-" + fam, (TEMPLATES / f"{tmpl}.jinja").read_text(), "unused",
+                                        DEMO)
     for name in FAMILIES:
         dirs[name] = model_dir(root, name, (TEMPLATES / f"{name}.jinja").read_text(), "unused", base)
     # a tokenizer_config with named templates: transformers renders "tool_use" when tools are given
@@ -407,6 +411,89 @@ def test_ollama_tool_calls(srv):
     assert calls == FORCED_CALLS["hermes"] and content == "Let me check."
 
 
+# ---- tool_choice "required" / a named function: the answer is constrained to a call ----
+
+SET_UNIT = {"type": "function", "function": {
+    "name": "set_unit", "description": "Set the temperature unit",
+    "parameters": {"type": "object", "properties": {"unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                                                    "round": {"type": "boolean"}},
+                   "required": ["unit", "round"]}}}
+SET_LANG = {"type": "function", "function": {
+    "name": "set_lang", "description": "Set the answer language",
+    "parameters": {"type": "object", "properties": {"lang": {"enum": ["en", "fr", "de", "ja"]}},
+                   "required": ["lang"], "additionalProperties": False}}}
+OPENING = {"hermes": "<tool_call>\n", "mistral": "[TOOL_CALLS]", "llama3": ""}   # the answer's forced start
+
+
+def check_forced(r, tools, allowed):
+    """Every call names an allowed tool and its arguments validate (jsonschema) against that tool's parameters."""
+    ch = r.choices[0]
+    assert ch.finish_reason == "tool_calls", repr(ch.message.content)
+    assert ch.message.tool_calls, ch
+    params = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    for c in ch.message.tool_calls:
+        assert c.function.name in allowed
+        jsonschema.validate(json.loads(c.function.arguments), params[c.function.name])
+    return oai_calls(ch.message.tool_calls)
+
+
+@pytest.mark.parametrize("fam", list(FORCED))
+def test_tool_choice_forces_a_call(srv, models, fam):
+    """The demo model was never trained on tools: with tool_choice "required" or a named function its answer is
+    still a well-formed call in the family's format (grammar-constrained), whatever the seed; streamed or not."""
+    cl = srv.openai()
+    model = "demo-" + fam
+    msgs = [{"role": "user", "content": "Once upon a time"}]
+    named = {"type": "function", "function": {"name": "set_lang"}}
+    for choice, tools, allowed in [("required", [SET_UNIT, SET_LANG], {"set_unit", "set_lang"}),
+                                   (named, [SET_UNIT, SET_LANG], {"set_lang"})]:
+        for seed in range(3):
+            r = cl.chat.completions.create(model=model, messages=msgs, tools=tools, tool_choice=choice, seed=seed,
+                                           temperature=1, max_tokens=400)
+            got = check_forced(r, tools, allowed)
+            if choice is named:
+                assert len(got) == 1
+        # the prompt is transformers' rendering, then the format's opening of a call
+        want = hf_render(models[model], msgs, tools) + OPENING[fam]
+        n = len(AutoTokenizer.from_pretrained(str(models[model]))(want, add_special_tokens=False)["input_ids"])
+        assert r.usage.prompt_tokens == n
+        # streamed: the same calls (same seed)
+        calls = {}
+        for chunk in cl.chat.completions.create(model=model, messages=msgs, tools=tools, tool_choice=choice, seed=2,
+                                                temperature=1, max_tokens=400, stream=True):
+            assert not chunk.choices[0].delta.content
+            for tc in chunk.choices[0].delta.tool_calls or []:
+                e = calls.setdefault(tc.index, ["", ""])
+                e[0] += tc.function.name or ""
+                e[1] += tc.function.arguments or ""
+        assert [(calls[i][0], json.loads(calls[i][1])) for i in sorted(calls)] == got
+
+
+@pytest.mark.badinput
+def test_tool_choice_errors_name_the_field(srv):
+    u = srv.url + "/v1/chat/completions"
+    msgs = [{"role": "user", "content": "hi"}]
+    bad_params = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"x": {"type": "string", "pattern": "^a"}}}}}
+    for model, body, param, words in [
+            ("demo-hermes", {"tool_choice": "required"}, "tool_choice", "needs 'tools'"),
+            ("demo-hermes", {"tools": [SET_UNIT], "tool_choice": {"type": "function", "function": {"name": "g"}}},
+             "tool_choice", "not among"),
+            ("demo-hermes", {"tools": [SET_UNIT], "tool_choice": {"type": "function"}}, "tool_choice", "name"),
+            ("demo-hermes", {"tools": [SET_UNIT], "tool_choice": "required", "response_format": {"type": "json_object"}},
+             "response_format", "tool_choice"),
+            ("demo-hermes", {"tools": [SET_UNIT, bad_params], "tool_choice": "required"},
+             "tools[1].function.parameters", "pattern"),
+            ("google-gemma-2-2b-it", {"tools": [SET_UNIT], "tool_choice": "required"}, "tool_choice", "format")]:
+        r = httpx.post(u, json={"model": model, "messages": msgs, **body})
+        assert r.status_code == 400, body
+        e = r.json()["error"]
+        assert e["param"] == param and words in e["message"], (body, e)
+    # a tool with an unsupported keyword is fine while the call is not forced
+    r = httpx.post(u, json={"model": "demo-hermes", "messages": msgs, "tools": [bad_params], "max_tokens": 2})
+    assert r.status_code == 200, r.text
+
+
 @pytest.mark.badinput
 def test_bad_tools_name_the_field(srv):
     u = srv.url + "/v1/chat/completions"
@@ -416,9 +503,6 @@ def test_bad_tools_name_the_field(srv):
             ({"tools": [{"type": "retrieval"}]}, "tools[0]", "function"),
             ({"tools": [WEATHER, {"type": "function", "function": {"name": "has space"}}]}, "tools[1]", "name"),
             ({"tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}]}, "tools[0]", "Schema"),
-            ({"tools": TOOLS, "tool_choice": "required"}, "tool_choice", "not supported"),
-            ({"tools": TOOLS, "tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice",
-             "not supported"),
             ({"tools": TOOLS, "tool_choice": 3}, "tool_choice", "auto"),
             ({"messages": [{"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}]},
              "messages[0].tool_calls[0]", "name"),
