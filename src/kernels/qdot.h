@@ -156,6 +156,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q40_prep_fn q8_0_prep;                       /* the same for Q8_0 (same prep size) */
     sl_qd_q40_rows_fn q8_0_rows;
     sl_qd_q8_gemm_fn q4_0_gemm, q8_0_gemm;             /* NULL: q4_0_mm / q8_0_mm */
+    void (*quantize_q8)(const float *x, size_t n, sl_q8b *out);   /* NULL: sl_qd_quantize_q8 (bit-identical) */
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

@@ -351,12 +351,50 @@ AVX2_MM_TILE(avx2_q4_0_mm11, 1, 1, 18, q4_0_wbytes)
 X86_MM_DRIVER(T_AVX2, avx2_q8_0_mm, 4, 2, avx2_q8_0_mm42, avx2_q8_0_mm41, avx2_q8_0_mm12, avx2_q8_0_mm11)
 X86_MM_DRIVER(T_AVX2, avx2_q4_0_mm, 4, 2, avx2_q4_0_mm42, avx2_q4_0_mm41, avx2_q4_0_mm12, avx2_q4_0_mm11)
 
+/* sl_qd_quantize_q8 in 256-bit lanes, bit for bit: max |x| is exact in any
+ * order (a NaN element is skipped, as fmaxf skips it), d and 1/d are the
+ * same scalar divisions, and vroundps with round-to-nearest-even is
+ * nearbyintf in the default rounding mode. */
+T_AVX2 static void avx2_quantize_q8(const float *x, size_t n, sl_q8b *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    for (size_t b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        __m256 a[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            a[k] = _mm256_loadu_ps(v + 8 * k);
+            m = _mm256_max_ps(_mm256_andnot_ps(sign, a[k]), m);   /* NaN in the first operand: m */
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4], s = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            __m256 r = _mm256_round_ps(_mm256_mul_ps(a[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q[k] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(r, hi), lo));
+            s = _mm256_add_epi32(s, q[k]);
+        }
+        /* 32 x i32 -> 32 x i8 in element order (the packs work per 128-bit lane) */
+        __m256i p16 = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p8 = _mm256_packs_epi16(p16, p16b);
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out[b].qs, p8);
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        out[b].d = d;
+        out[b].s = _mm_cvtsi128_si32(s4);
+    }
+}
+
 const sl_qd_kernels sl_qd_avx2 = {
     .name = "avx2", .q4_0 = avx2_q4_0, .q8_0 = avx2_q8_0, .q4_1 = avx2_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
     .q4_0_mm = avx2_q4_0_mm, .q8_0_mm = avx2_q8_0_mm,
     .affine4 = avx2_affine4, .affine8 = avx2_affine8, .affine4_nt = avx2_affine4_nt,
     .affine8_nt = avx2_affine8_nt, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
-    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile};
+    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile, .quantize_q8 = avx2_quantize_q8};
 
 /* ---- AVX-512 ---- */
 
@@ -777,5 +815,5 @@ const sl_qd_kernels sl_qd_avx512 = {
     .affine8_x24 = sl_v512_affine8_x24,
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
-    .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows};
+    .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8};
 #endif

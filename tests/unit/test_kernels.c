@@ -218,6 +218,22 @@ static void test_qdot_sets_match_portable(void **state) {
     for (size_t s = 0; s < sizeof names / sizeof names[0]; s++) {
         const sl_qd_kernels *k = sl_qd_by_name(names[s]);
         if (!k) continue;
+        if (k->quantize_q8) {   /* a set's activation quantizer is the portable one, bit for bit */
+            static float xq[COLS];
+            static sl_q8b a8[COLS / 32], b8[COLS / 32];
+            for (int rep = 0; rep < 50; rep++) {
+                for (int i = 0; i < COLS; i++) {   /* ties (k + 1/2 steps), zero blocks, signed zeros, large values */
+                    int kind = (i / 32 + rep) % 5;
+                    xq[i] = kind == 0 ? 0.0f : kind == 1 ? (float)((i * 7 + rep) % 255 - 127) * 0.5f
+                          : kind == 2 ? -0.0f * rndf() : kind == 3 ? rndf() * 1e30f : rndf() * 3.0f;
+                }
+                memset(a8, 0x55, sizeof a8);
+                memset(b8, 0xAA, sizeof b8);
+                sl_qd_quantize_q8(xq, COLS, a8);
+                k->quantize_q8(xq, COLS, b8);
+                assert_memory_equal(a8, b8, sizeof a8);
+            }
+        }
         for (int rep = 0; rep < 20; rep++) {
             float a, b;
             for (size_t nb = 1; nb <= COLS / 32; nb += nb < 9 ? 1 : 23) {   /* every unroll remainder */
