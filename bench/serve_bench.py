@@ -97,31 +97,35 @@ def start(name, cmd, port, log_dir, model=None, env=None):
 
 
 def start_targets(a):
+    """Starters, one per server, in order: each starts its server (or names a running one) when called, so that
+    a server is measured alone — a second one loading or warming up beside it would take the CPUs."""
     ts = []
     if a.silica:
         port = free_port()
-        ts.append(start("silica", [a.silica, "serve", a.silica_model, "--port", str(port), "--parallel",
-                                   str(a.parallel), "--ctx", str(a.ctx), "--log-format", "none"], port, a.log_dir))
+        ts.append(lambda port=port: start(
+            "silica", [a.silica, "serve", a.silica_model, "--port", str(port), "--parallel", str(a.parallel),
+                       "--ctx", str(a.ctx), "--log-format", "none"], port, a.log_dir))
     if a.llama_server:
         port = free_port()
-        ts.append(start("llama-server", [a.llama_server, "-m", a.gguf, "--host", "127.0.0.1", "--port", str(port),
-                                         "--parallel", str(a.parallel), "-c", str(a.ctx * a.parallel)], port,
-                        a.log_dir))
+        ts.append(lambda port=port: start(
+            "llama-server", [a.llama_server, "-m", a.gguf, "--host", "127.0.0.1", "--port", str(port),
+                             "--parallel", str(a.parallel), "-c", str(a.ctx * a.parallel)], port, a.log_dir))
     if a.mlx_server:
         port = free_port()
         # mlx_lm.server answers /v1/models from the Hugging Face cache (an error when the folder does not
         # exist) and names a local --model by its path
         cache = os.environ.get("HF_HUB_CACHE") or os.path.join(tempfile.mkdtemp(prefix="serve_bench-"), "hub")
         os.makedirs(cache, exist_ok=True)
-        ts.append(start("mlx_lm.server", shlex.split(a.mlx_server) + ["--model", a.mlx_model, "--host", "127.0.0.1",
-                                                                     "--port", str(port)], port, a.log_dir,
-                        model=a.mlx_model, env={"HF_HUB_CACHE": cache}))
+        ts.append(lambda port=port, cache=cache: start(
+            "mlx_lm.server", shlex.split(a.mlx_server) + ["--model", a.mlx_model, "--host", "127.0.0.1", "--port",
+                                                           str(port)], port, a.log_dir, model=a.mlx_model,
+            env={"HF_HUB_CACHE": cache}))
     for spec in a.url:
         name, _, rest = spec.partition("=")
         if not rest:
             sys.exit(f"serve_bench: --url needs NAME=URL[#MODEL], got '{spec}'")
         url, _, model = rest.partition("#")
-        ts.append(Target(name, url, model or None))
+        ts.append(lambda name=name, url=url, model=model: Target(name, url, model or None))
     return ts
 
 
@@ -277,12 +281,13 @@ def main():
             raise ValueError
     except ValueError:
         ap.error(f"--concurrency must be positive integers separated by commas, got '{a.concurrency}'")
-    targets = start_targets(a)
-    if not targets:
+    starters = start_targets(a)
+    if not starters:
         ap.error("no server: give --silica, --llama-server, --mlx-server or --url")
     report = {"prompt": a.prompt, "max_tokens": a.max_tokens, "ignore_eos": a.ignore_eos, "targets": []}
-    try:
-        for t in targets:
+    for starter in starters:   # one server at a time: started, measured, stopped
+        t = starter()
+        try:
             wait_ready(t, a.ready_timeout)
             warm = request_body(t, a, "hi", 4, temperature=0)
             if a.ignore_eos:
@@ -290,8 +295,7 @@ def main():
             one_request(t, a, json.dumps(warm).encode())   # warm-up: 4 tokens
             rounds = [run_round(t, a, c, a.requests or max(4, 2 * c)) for c in concs]
             report["targets"].append({"name": t.name, "url": t.url, "model": t.model, "rounds": rounds})
-    finally:
-        for t in targets:
+        finally:
             t.stop()
     print(json.dumps(report, indent=2) if a.json else table(report, concs))
     return 1 if any(r["errors"] for t in report["targets"] for r in t["rounds"]) else 0

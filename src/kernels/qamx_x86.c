@@ -102,78 +102,131 @@ T_512 static inline __m512i q4_0_part(const uint8_t *w, const sl_q8b *y, int two
     return _mm512_sub_epi32(_mm512_dpbusd_epi32(z, qv, yv), _mm512_dpbusd_epi32(z, _mm512_set1_epi8(8), yv));
 }
 
-/* The one-token dots: 16 blocks per step, lane i = block b0 + i. */
-#define AMX_DOT(NAME, BB, PART)                                                                   \
+/* One step of the one-token dots: n <= 16 blocks at w, y into acc, lane i
+ * = block i (pairs through PART, the scales one at a time, a masked fma). */
+#define AMX_GROUP(NAME, BB, PART)                                                                  \
+    T_512 static inline __m512 NAME(const uint8_t *w, const sl_q8b *y, int n, __m512 acc) {        \
+        __m512i p[8];                                                                             \
+        float dw[16] = {0}, dy[16] = {0};                                                         \
+        for (int i = 0; i < 8; i++)                                                               \
+            p[i] = 2 * i < n ? PART(w + 2 * (size_t)i * BB, y + 2 * i, 2 * i + 1 < n) : _mm512_setzero_si512(); \
+        for (int i = 0; i < n; i++) dw[i] = f16s(w + (size_t)i * BB), dy[i] = y[i].d;            \
+        __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw), _mm512_loadu_ps(dy));                      \
+        return _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), sc, acc, (__mmask16)((1u << n) - 1u)); \
+    }
+AMX_GROUP(amx_q8_0_group, 34, q8_0_part)
+AMX_GROUP(amx_q4_0_group, 18, q4_0_part)
+
+/* The one-token dots: 16 blocks per step. */
+#define AMX_DOT(NAME, BB, GROUP)                                                                  \
     T_512 static float NAME(const uint8_t *w, const sl_q8b *y, size_t nb) {                     \
         __m512 acc = _mm512_setzero_ps();                                                         \
-        for (size_t b0 = 0; b0 < nb; b0 += 16) {                                                  \
-            int n = nb - b0 < 16 ? (int)(nb - b0) : 16;                                           \
-            __m512i p[8];                                                                         \
-            float dw[16] = {0}, dy[16] = {0};                                                     \
-            for (int i = 0; i < 8; i++)                                                           \
-                p[i] = 2 * i < n ? PART(w + (b0 + 2 * (size_t)i) * BB, y + b0 + 2 * i, 2 * i + 1 < n) \
-                                 : _mm512_setzero_si512();                                        \
-            for (int i = 0; i < n; i++) dw[i] = f16s(w + (b0 + (size_t)i) * BB), dy[i] = y[b0 + i].d; \
-            __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw), _mm512_loadu_ps(dy));                  \
-            acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), sc, acc, (__mmask16)((1u << n) - 1u)); \
-        }                                                                                         \
+        for (size_t b0 = 0; b0 < nb; b0 += 16)                                                    \
+            acc = GROUP(w + b0 * BB, y + b0, nb - b0 < 16 ? (int)(nb - b0) : 16, acc);            \
         return red16(acc);                                                                        \
     }
-AMX_DOT(amx_q8_0, 34, q8_0_part)
-AMX_DOT(amx_q4_0, 18, q4_0_part)
+AMX_DOT(amx_q8_0, 34, amx_q8_0_group)
+AMX_DOT(amx_q4_0, 18, amx_q4_0_group)
 
-/* Generation rows (sl_qd_q40_rows_fn): the dots above for AMX_ROWS rows at a
- * time, each whole group of 16 blocks reading the activations once for all
- * of them (their pair vectors and scales; Q4_0 also the -8 correction, which
- * depends on y only).  Every row gets exactly its dot's operations — the same
- * integer sums, the same scale product, the same masked fma per group — so
- * out[r] is bit for bit the dot; a last partial group runs the dot's own code. */
-#define AMX_ROWS 4
-T_512 static inline void amx_rows_tail(float (*dot)(const uint8_t *, const sl_q8b *, size_t), const uint8_t *w,
-                                       size_t ldw, size_t nr, const sl_q8b *y, size_t nb, float *out) {
-    for (size_t r = 0; r < nr; r++) out[r] = dot(w + r * ldw, y, nb);
+/* Generation rows (sl_qd_q40_rows_fn): every row gets exactly its dot's
+ * operations on the f32 side — the same exact int32 block sums, the same
+ * products d_w * d_y, the same fma per group of 16 blocks, the same halving
+ * — so out[r] is bit for bit the dot, with less work per whole group: the
+ * activations are prepared once per call (amx_prep: each pair's bytes, the
+ * dpbusd accumulator -kc . y that turns unsigned codes into the signed sum,
+ * and the d_y), the codes go through one vpdpbusd per pair as unsigned
+ * bytes (Q8_0: w xor 0x80, kc = 128; Q4_0: the nibbles placed by two word
+ * permutes per four blocks, kc = 8), and the 16 f16 scales come from one
+ * gather and one conversion (the dot converts them one by one through
+ * memory).  A last partial group runs the dot's own step. */
+typedef struct amx_g16 {
+    int8_t q[8][64];     /* pair i: blocks 2i and 2i + 1's activation bytes (y_pair) */
+    int32_t nc[8][16];   /* -kc . y per lane */
+    float d[16];         /* d_y */
+} amx_g16;               /* 1088 bytes per 16 blocks: within SL_QD_Q40_PREP_BYTES */
+
+T_512 static inline void amx_prep(const sl_q8b *y, size_t nb, void *prep, char kc) {
+    amx_g16 *g = prep;
+    const __m512i k = _mm512_set1_epi8(kc), z = _mm512_setzero_si512();
+    for (size_t b = 0; b + 16 <= nb; b += 16, g++) {
+        for (int i = 0; i < 8; i++) {
+            __m512i v = y_pair(y + b + 2 * i);
+            _mm512_store_si512((void *)g->q[i], v);
+            _mm512_store_si512((void *)g->nc[i], _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, k, v)));
+        }
+        for (int i = 0; i < 16; i++) g->d[i] = y[b + i].d;
+    }
+}
+T_512 static void amx_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) { amx_prep(y, nb, prep, 8); }
+T_512 static void amx_q8_0_prep(const sl_q8b *y, size_t nb, void *prep) { amx_prep(y, nb, prep, (char)0x80); }
+
+/* d_w * d_y of 16 blocks at w (block stride bb bytes): one gather of the words holding the f16 scales. */
+T_512 static inline __m512 amx_scales(const uint8_t *w, __m512i idx, const float *dy) {
+    __m512i words = _mm512_i32gather_epi32(idx, (const void *)w, 1);
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(words)), _mm512_load_ps(dy));
 }
 
-#define AMX_ROWS_FN(NAME, DOT, BB, IS_Q4)                                                               \
-    T_512 static void NAME(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,  \
-                           size_t nb, float *out) {                                                      \
-        (void)prep;                                                                                      \
-        size_t full = nb / 16 * 16;                                                                      \
-        if (full != nb) { amx_rows_tail(DOT, w, ldw, nr, y, nb, out); return; }                          \
-        size_t r0 = 0;                                                                                   \
-        for (; r0 + AMX_ROWS <= nr; r0 += AMX_ROWS) {                                                    \
-            __m512 acc[AMX_ROWS];                                                                        \
-            for (int k = 0; k < AMX_ROWS; k++) acc[k] = _mm512_setzero_ps();                             \
-            for (size_t b0 = 0; b0 < nb; b0 += 16) {                                                     \
-                __m512i yv[8], corr[8];                                                                  \
-                float dy[16];                                                                            \
-                for (int i = 0; i < 8; i++) {                                                            \
-                    yv[i] = y_pair(y + b0 + 2 * i);                                                      \
-                    corr[i] = IS_Q4 ? _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv[i]) \
-                                    : _mm512_setzero_si512();                                            \
-                }                                                                                        \
-                for (int i = 0; i < 16; i++) dy[i] = y[b0 + i].d;                                        \
-                __m512 dyv = _mm512_loadu_ps(dy);                                                        \
-                for (int k = 0; k < AMX_ROWS; k++) {                                                     \
-                    const uint8_t *wr = w + (r0 + (size_t)k) * ldw + b0 * BB;                            \
-                    __m512i p[8];                                                                        \
-                    float dw[16];                                                                        \
-                    for (int i = 0; i < 8; i++)                                                          \
-                        p[i] = IS_Q4 ? _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(),      \
-                                                                            q4_0_pair(wr + 2 * i * BB), yv[i]), corr[i]) \
-                                     : dot_i8_512(q8_0_pair(wr + 2 * i * BB), yv[i]);                    \
-                    for (int i = 0; i < 16; i++) dw[i] = f16s(wr + (size_t)i * BB);                      \
-                    __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(dw), dyv);                                 \
-                    acc[k] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), sc, acc[k], (__mmask16)0xffffu); \
-                }                                                                                        \
-            }                                                                                            \
-            for (int k = 0; k < AMX_ROWS; k++) out[r0 + (size_t)k] = red16(acc[k]);                      \
-        }                                                                                                \
-        amx_rows_tail(DOT, w + r0 * ldw, ldw, nr - r0, y, nb, out + r0);                                 \
+T_512 static void amx_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
+                                size_t nb, float *out) {
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(34));
+    const amx_g16 *G = prep;
+    size_t ng = nb / 16;
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *wb = w + r * ldw;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t g = 0; g < ng; g++, wb += 16 * 34) {
+            __m512i p[8];
+            for (int i = 0; i < 8; i++)
+                p[i] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[i]),
+                                           _mm512_xor_si512(q8_0_pair(wb + 68 * i), k80),
+                                           _mm512_load_si512((const void *)G[g].q[i]));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), amx_scales(wb, idx, G[g].d), acc);
+        }
+        if (ng * 16 < nb) acc = amx_q8_0_group(wb, y + ng * 16, (int)(nb - ng * 16), acc);
+        out[r] = red16(acc);
     }
-AMX_ROWS_FN(amx_q8_0_rows, amx_q8_0, 34, 0)
-AMX_ROWS_FN(amx_q4_0_rows, amx_q4_0, 18, 1)
-T_512 static void amx_prep_none(const sl_q8b *y, size_t nb, void *prep) { (void)y, (void)nb, (void)prep; }
+}
+
+T_512 static void amx_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
+                                size_t nb, float *out) {
+    /* four blocks (72 bytes: a 64-byte load and an 8-byte one) per two pairs; every block's 16 code bytes
+       start at an even offset (2 + 18 k), so word permutes place them as q4_0_pair does (low nibbles in
+       the first 16 bytes of a block's 32, high in the next, split by a per-word shift) */
+    const __m512i i0 = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
+                                        8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i i1 = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 35, 34, 33, 32, 31, 30, 29, 28,
+                                        26, 25, 24, 23, 22, 21, 20, 19, 26, 25, 24, 23, 22, 21, 20, 19);
+    const __m512i sh = _mm512_set_epi16(4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(18));
+    const amx_g16 *G = prep;
+    size_t ng = nb / 16;
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *wb = w + r * ldw;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t g = 0; g < ng; g++, wb += 16 * 18) {
+            __m512i p[8];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *w4 = wb + 72 * k;
+                __m512i A = _mm512_loadu_si512((const void *)w4);
+                __m512i B = _mm512_maskz_loadu_epi16(0xf, (const void *)(w4 + 64));
+                __m512i c0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, A), sh), m4);
+                __m512i c1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, i1, B), sh), m4);
+                p[2 * k] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[2 * k]), c0,
+                                               _mm512_load_si512((const void *)G[g].q[2 * k]));
+                p[2 * k + 1] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[2 * k + 1]), c1,
+                                                   _mm512_load_si512((const void *)G[g].q[2 * k + 1]));
+            }
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), amx_scales(wb, idx, G[g].d), acc);
+        }
+        if (ng * 16 < nb) acc = amx_q4_0_group(wb, y + ng * 16, (int)(nb - ng * 16), acc);
+        out[r] = red16(acc);
+    }
+}
 
 /* ---- the GEMM ---- */
 
@@ -361,7 +414,8 @@ static void init_amx(void) {
     g_amx_set.q4_0 = amx_q4_0;
     g_amx_set.q8_0 = amx_q8_0;
     g_amx_set.q4_0_mm = g_amx_set.q8_0_mm = NULL;   /* the GEMM covers prompts; the dots the rest */
-    g_amx_set.q4_0_prep = g_amx_set.q8_0_prep = amx_prep_none;   /* the rows read y directly */
+    g_amx_set.q4_0_prep = amx_q4_0_prep;
+    g_amx_set.q8_0_prep = amx_q8_0_prep;
     g_amx_set.q4_0_rows = amx_q4_0_rows;
     g_amx_set.q8_0_rows = amx_q8_0_rows;
     g_amx_set.q4_0_gemm = amx_q4_0_gemm;
