@@ -32,6 +32,25 @@ float sl_dot_f32(const float *a, const float *b, size_t n) {
     return (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
 }
 
+float sl_dot_f16(const uint16_t *x, const float *q, size_t n) {
+    const sl_qd_kernels *k = sl_qd_active();
+    if (k->dense_f16) return k->dense_f16((const uint8_t *)x, q, n);
+    float t[1024];
+    sl_f16_to_f32_n(x, t, n);
+    return sl_dot_f32(q, t, n);
+}
+
+void sl_axpy_f16(float *y, float a, const uint16_t *x, size_t n) {
+    const sl_qd_kernels *k = sl_qd_active();
+    if (k->axpy_f16) {
+        k->axpy_f16(y, a, (const uint8_t *)x, n);
+        return;
+    }
+    float t[1024];
+    sl_f16_to_f32_n(x, t, n);
+    for (size_t i = 0; i < n; i++) y[i] += a * t[i];
+}
+
 static void row_f32(const sl_weight *w, int64_t r, float *out) {
     memcpy(out, w->data + (size_t)r * w->row_bytes, (size_t)w->cols * sizeof(float));
 }

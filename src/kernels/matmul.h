@@ -102,6 +102,12 @@ void sl_matmul_tiled(const sl_weight *w, const float *x, int n, size_t ldx, floa
 
 /* Dense f32 dot product (the inner loop every dense kernel uses). */
 float sl_dot_f32(const float *a, const float *b, size_t n);
+/* Attention over an f16 KV row (the cache's default) without widening it
+ * first: q . x by the active set's fused dot (its dense_f16; else widened
+ * and sl_dot_f32), and y += a * x element by element (a product, then a
+ * sum: the same bits in every set).  n <= 1024. */
+float sl_dot_f16(const uint16_t *x, const float *q, size_t n);
+void sl_axpy_f16(float *y, float a, const uint16_t *x, size_t n);
 
 /* Quantized formats (qmatmul.c): the kernel for a quantized weight, or NULL.
  * sl_matmul_lookup consults it for every format other than SL_WF_DENSE. */

@@ -157,6 +157,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q40_rows_fn q8_0_rows;
     sl_qd_q8_gemm_fn q4_0_gemm, q8_0_gemm;             /* NULL: q4_0_mm / q8_0_mm */
     void (*quantize_q8)(const float *x, size_t n, sl_q8b *out);   /* NULL: sl_qd_quantize_q8 (bit-identical) */
+    void (*axpy_f16)(float *y, float a, const uint8_t *x, size_t n);  /* y += a * x, f16 x: NULL: widen (bit-identical) */
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

@@ -371,19 +371,36 @@ static void n_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
             n_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
 }
 
+/* y += a * x for f16 x: a product, then a sum (vmulq, vaddq: no fma), as the portable loop. */
+static void n_axpy_f16(float *y, float a, const uint8_t *x, size_t n) {
+    float32x4_t av = vdupq_n_f32(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float32x4_t lo, hi;
+        ld8_f16(x + 2 * i, &lo, &hi);
+        vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vmulq_f32(av, lo)));
+        vst1q_f32(y + i + 4, vaddq_f32(vld1q_f32(y + i + 4), vmulq_f32(av, hi)));
+    }
+    for (; i < n; i++) {
+        __fp16 h;
+        memcpy(&h, x + 2 * i, 2);
+        y[i] += a * (float)h;
+    }
+}
+
 const sl_qd_kernels sl_qd_neon = {
     .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = q4_k_neon,
     .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm,
     .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
-    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
+    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16};
 #if defined(SL_QD_NEON_DOT)
 const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
     .q4_0_mm = q4_0_sdot_mm, .q8_0_mm = q8_0_sdot_mm,
     .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
-    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile};
+    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16};
 #endif
 #else
 typedef int sl_qdot_neon_unused; /* ISO C forbids an empty translation unit */

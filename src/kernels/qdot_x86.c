@@ -389,12 +389,25 @@ T_AVX2 static void avx2_quantize_q8(const float *x, size_t n, sl_q8b *out) {
     }
 }
 
+/* y += a * x for f16 x: a product, then a sum (no fma), as the portable loop. */
+T_AVX2 static void avx2_axpy_f16(float *y, float a, const uint8_t *x, size_t n) {
+    __m256 av = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(av, ld8_f16(x + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, x + 2 * i, 2);
+        y[i] += a * _cvtsh_ss(h);
+    }
+}
+
 const sl_qd_kernels sl_qd_avx2 = {
     .name = "avx2", .q4_0 = avx2_q4_0, .q8_0 = avx2_q8_0, .q4_1 = avx2_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
     .q4_0_mm = avx2_q4_0_mm, .q8_0_mm = avx2_q8_0_mm,
     .affine4 = avx2_affine4, .affine8 = avx2_affine8, .affine4_nt = avx2_affine4_nt,
     .affine8_nt = avx2_affine8_nt, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
-    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile, .quantize_q8 = avx2_quantize_q8};
+    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile, .quantize_q8 = avx2_quantize_q8, .axpy_f16 = avx2_axpy_f16};
 
 /* ---- AVX-512 ---- */
 
@@ -815,5 +828,6 @@ const sl_qd_kernels sl_qd_avx512 = {
     .affine8_x24 = sl_v512_affine8_x24,
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
-    .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8};
+    .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
+    .axpy_f16 = avx2_axpy_f16};
 #endif

@@ -64,6 +64,9 @@ void sl_kvcache_store(sl_kvcache *kv, int l, int64_t pos, const float *k, const 
  * the cache (f32) or into tmp, which holds sl_kvcache_tmp_floats floats. */
 const float *sl_kvcache_row(const sl_kvcache *kv, int l, int64_t pos, int h, bool value, float *tmp);
 size_t sl_kvcache_tmp_floats(const sl_kvcache *kv);
+/* The same row as stored f16 (the default cache), or NULL for an f32 or
+ * quantized cache (then sl_kvcache_row). */
+const uint16_t *sl_kvcache_row_f16(const sl_kvcache *kv, int l, int64_t pos, int h, bool value);
 
 /* The positions query p sees on layer l: [*s0, *s1) sinks, then [*r0, p]. */
 static inline void sl_kvcache_visible(const sl_kvcache *kv, int l, int64_t p, int64_t *s0, int64_t *s1, int64_t *r0) {

@@ -282,9 +282,11 @@ static void att_worker(void *arg, int tid, int nt) {
         const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h * D;
         float mx = -INFINITY;
         int n = 0;   /* visible keys: sinks [s0, s1), then [r0, p], in position order */
+        bool f16 = sl_kvcache_row_f16(kv, j->layer, s0 < s1 ? s0 : r0, kvh, false) != NULL;
         for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
-            const float *row = sl_kvcache_row(kv, j->layer, k, kvh, false, tmp);
-            float sc = sl_dot_f32(q, row, (size_t)D) * c->attn_scale;
+            float sc = f16 ? sl_dot_f16(sl_kvcache_row_f16(kv, j->layer, k, kvh, false), q, (size_t)D)
+                           : sl_dot_f32(q, sl_kvcache_row(kv, j->layer, k, kvh, false, tmp), (size_t)D);
+            sc *= c->attn_scale;
             if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
             scores[n] = sc;
             if (sc > mx) mx = sc;
@@ -299,8 +301,12 @@ static void att_worker(void *arg, int tid, int nt) {
         memset(out, 0, (size_t)D * sizeof *out);
         n = 0;
         for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
-            const float *row = sl_kvcache_row(kv, j->layer, k, kvh, true, tmp);
             float pk = scores[n] * inv;
+            if (f16) {
+                sl_axpy_f16(out, pk, sl_kvcache_row_f16(kv, j->layer, k, kvh, true), (size_t)D);
+                continue;
+            }
+            const float *row = sl_kvcache_row(kv, j->layer, k, kvh, true, tmp);
             for (int d = 0; d < D; d++) out[d] += pk * row[d];
         }
     }

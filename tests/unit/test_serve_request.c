@@ -97,7 +97,11 @@ static void test_openai_errors(void **state) {
     snprintf(b, sizeof b, "{%s,\"tools\":[{\"type\":\"function\"}]}", msgs);
     refused(SRV_OAI_CHAT, b, 400, "tools[0]", "function");
     snprintf(b, sizeof b, "{%s,\"tool_choice\":\"required\"}", msgs);
-    refused(SRV_OAI_CHAT, b, 400, "tool_choice", "not supported");
+    refused(SRV_OAI_CHAT, b, 400, "tool_choice", "needs 'tools'");
+    snprintf(b, sizeof b,
+             "{%s,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+             "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}", msgs);
+    refused(SRV_OAI_CHAT, b, 400, "tool_choice", "not among");
     snprintf(b, sizeof b, "{%s,\"response_format\":{\"type\":\"json_schema\"}}", msgs);
     refused(SRV_OAI_CHAT, b, 400, "response_format", "'response_format.json_schema' is missing");
     refused(SRV_OAI_CHAT, "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", 400, "messages[0]", "role");
