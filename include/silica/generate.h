@@ -130,7 +130,9 @@ typedef struct sl_gen_params {
     const char *const *stops;     /* stop strings (need a tokenizer) */
     int n_stops;
     bool ignore_eos;              /* EOS ids get -inf before sampling (llama-server's ignore_eos); not with a grammar */
-    int top_logprobs;             /* 0..20: alternatives reported per token (logprob of the chosen one is always given) */
+    bool logprobs;                /* report each token's logprob (a log softmax over the vocabulary per token;
+                                     false: logprob is NAN) */
+    int top_logprobs;             /* 0..20: alternatives reported per token (implies logprobs) */
     const sl_grammar *grammar;    /* structured output (grammar.h), or NULL: before each token is sampled,
                                      tokens whose bytes the grammar rejects get -inf, EOS too until the
                                      value is complete; the generation ends with "grammar" once nothing
@@ -152,7 +154,8 @@ typedef struct sl_gen_alt {
 
 typedef struct sl_gen_token {
     int32_t id;
-    float logprob;               /* log softmax of the raw logits (before sampling transforms) */
+    float logprob;               /* log softmax of the raw logits (before sampling transforms); NAN unless
+                                    sl_gen_params.logprobs or top_logprobs */
     const sl_gen_alt *top;       /* top_logprobs alternatives, most likely first */
     int n_top;
     const char *text;            /* the text this token releases (may be empty: held back or partial UTF-8) */

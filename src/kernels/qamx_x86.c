@@ -160,40 +160,22 @@ T_512 static inline void amx_prep(const sl_q8b *y, size_t nb, void *prep, char k
 T_512 static void amx_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) { amx_prep(y, nb, prep, 8); }
 T_512 static void amx_q8_0_prep(const sl_q8b *y, size_t nb, void *prep) { amx_prep(y, nb, prep, (char)0x80); }
 
-/* d_w * d_y of 16 blocks at w (block stride bb bytes): one gather of the words holding the f16 scales. */
-T_512 static inline __m512 amx_scales(const uint8_t *w, __m512i idx, const float *dy) {
-    __m512i words = _mm512_i32gather_epi32(idx, (const void *)w, 1);
-    return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(words)), _mm512_load_ps(dy));
-}
 
-T_512 static void amx_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
-                                size_t nb, float *out) {
+/* The codes of 16 blocks of one row as the 8 pair vectors one vpdpbusd
+ * takes (unsigned; Q8_0: w xor 0x80), and their d_w (f16 widened). */
+T_512 static inline __m512 amx_q8_0_codes(const uint8_t *wb, __m512i wv[8]) {
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
     const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(34));
-    const amx_g16 *G = prep;
-    size_t ng = nb / 16;
-    for (size_t r = 0; r < nr; r++) {
-        const uint8_t *wb = w + r * ldw;
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t g = 0; g < ng; g++, wb += 16 * 34) {
-            __m512i p[8];
-            for (int i = 0; i < 8; i++)
-                p[i] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[i]),
-                                           _mm512_xor_si512(q8_0_pair(wb + 68 * i), k80),
-                                           _mm512_load_si512((const void *)G[g].q[i]));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), amx_scales(wb, idx, G[g].d), acc);
-        }
-        if (ng * 16 < nb) acc = amx_q8_0_group(wb, y + ng * 16, (int)(nb - ng * 16), acc);
-        out[r] = red16(acc);
-    }
+    for (int i = 0; i < 8; i++) wv[i] = _mm512_xor_si512(q8_0_pair(wb + 68 * i), k80);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)wb, 1)));
 }
 
-T_512 static void amx_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
-                                size_t nb, float *out) {
-    /* four blocks (72 bytes: a 64-byte load and an 8-byte one) per two pairs; every block's 16 code bytes
-       start at an even offset (2 + 18 k), so word permutes place them as q4_0_pair does (low nibbles in
-       the first 16 bytes of a block's 32, high in the next, split by a per-word shift) */
+/* Q4_0: four blocks (72 bytes: a 64-byte load and an 8-byte one) per two
+ * pairs; every block's 16 code bytes start at an even offset (2 + 18 k), so
+ * word permutes place them as q4_0_pair does (low nibbles in the first 16
+ * bytes of a block's 32, high in the next, split by a per-word shift). */
+T_512 static inline __m512 amx_q4_0_codes(const uint8_t *wb, __m512i wv[8]) {
     const __m512i i0 = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
                                         8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512i i1 = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 35, 34, 33, 32, 31, 30, 29, 28,
@@ -203,30 +185,54 @@ T_512 static void amx_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const s
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(18));
-    const amx_g16 *G = prep;
-    size_t ng = nb / 16;
-    for (size_t r = 0; r < nr; r++) {
-        const uint8_t *wb = w + r * ldw;
-        __m512 acc = _mm512_setzero_ps();
-        for (size_t g = 0; g < ng; g++, wb += 16 * 18) {
-            __m512i p[8];
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *w4 = wb + 72 * k;
-                __m512i A = _mm512_loadu_si512((const void *)w4);
-                __m512i B = _mm512_maskz_loadu_epi16(0xf, (const void *)(w4 + 64));
-                __m512i c0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, A), sh), m4);
-                __m512i c1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, i1, B), sh), m4);
-                p[2 * k] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[2 * k]), c0,
-                                               _mm512_load_si512((const void *)G[g].q[2 * k]));
-                p[2 * k + 1] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[2 * k + 1]), c1,
-                                                   _mm512_load_si512((const void *)G[g].q[2 * k + 1]));
-            }
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), amx_scales(wb, idx, G[g].d), acc);
-        }
-        if (ng * 16 < nb) acc = amx_q4_0_group(wb, y + ng * 16, (int)(nb - ng * 16), acc);
-        out[r] = red16(acc);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *w4 = wb + 72 * k;
+        __m512i A = _mm512_loadu_si512((const void *)w4), B = _mm512_maskz_loadu_epi16(0xf, (const void *)(w4 + 64));
+        wv[2 * k] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, A), sh), m4);
+        wv[2 * k + 1] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, i1, B), sh), m4);
     }
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)wb, 1)));
 }
+
+/* One token's step over a whole group: the dot's int32 block sums, d_w * d_y, one fma. */
+T_512 static inline __m512 amx_group_step(const __m512i wv[8], __m512 dw, const amx_g16 *g, __m512 acc) {
+    __m512i p[8];
+    for (int i = 0; i < 8; i++)
+        p[i] = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)g->nc[i]), wv[i],
+                                   _mm512_load_si512((const void *)g->q[i]));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold16(p)), _mm512_mul_ps(dw, _mm512_load_ps(g->d)), acc);
+}
+
+/* Rows x nt tokens (nt = 1: the generation rows; up to SL_QD_ROWS_MAX_TOKENS:
+ * sl_qd_q40_rowsn_fn): each row's codes and scales are decoded once per
+ * group for all the tokens. */
+#define AMX_ROWS_FN(NAME, NAME_N, BB, CODES, GROUP)                                                        \
+    T_512 static void NAME_N(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,   \
+                             const void *prep, size_t nb, float *out, size_t ldo) {                         \
+        size_t ng = nb / 16, pstride = SL_QD_Q40_PREP_BYTES(nb); /* bytes, a multiple of 64 */              \
+        for (size_t r = 0; r < nr; r++) {                                                                   \
+            const uint8_t *wb = w + r * ldw;                                                                \
+            __m512 acc[SL_QD_ROWS_MAX_TOKENS];                                                              \
+            for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();                                      \
+            for (size_t g = 0; g < ng; g++, wb += 16 * BB) {                                                \
+                __m512i wv[8];                                                                              \
+                __m512 dw = CODES(wb, wv);                                                                  \
+                for (int t = 0; t < nt; t++)                                                                \
+                    acc[t] = amx_group_step(wv, dw, (const amx_g16 *)((const uint8_t *)prep + t * pstride) + g, acc[t]); \
+            }                                                                                               \
+            for (int t = 0; t < nt; t++) {                                                                  \
+                const sl_q8b *yt = y + (size_t)t * ldy;                                                     \
+                if (ng * 16 < nb) acc[t] = GROUP(wb, yt + ng * 16, (int)(nb - ng * 16), acc[t]);            \
+                out[(size_t)t * ldo + r] = red16(acc[t]);                                                   \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    T_512 static void NAME(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,      \
+                           size_t nb, float *out) {                                                         \
+        NAME_N(w, ldw, nr, y, 0, 1, prep, nb, out, 0);                                                      \
+    }
+AMX_ROWS_FN(amx_q8_0_rows, amx_q8_0_rows_n, 34, amx_q8_0_codes, amx_q8_0_group)
+AMX_ROWS_FN(amx_q4_0_rows, amx_q4_0_rows_n, 18, amx_q4_0_codes, amx_q4_0_group)
 
 /* ---- the GEMM ---- */
 
@@ -418,6 +424,8 @@ static void init_amx(void) {
     g_amx_set.q8_0_prep = amx_q8_0_prep;
     g_amx_set.q4_0_rows = amx_q4_0_rows;
     g_amx_set.q8_0_rows = amx_q8_0_rows;
+    g_amx_set.q4_0_rows_n = amx_q4_0_rows_n;
+    g_amx_set.q8_0_rows_n = amx_q8_0_rows_n;
     g_amx_set.q4_0_gemm = amx_q4_0_gemm;
     g_amx_set.q8_0_gemm = amx_q8_0_gemm;
     g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 prompts";

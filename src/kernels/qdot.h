@@ -132,6 +132,15 @@ typedef void (*sl_qd_q40_prep_fn)(const sl_q8b *y, size_t nb, void *prep);
 typedef void (*sl_qd_q40_rows_fn)(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
                                   size_t nb, float *out);
 
+/* The same for a few tokens at once (several sequences decoding together):
+ * out[t * ldo + r] = the dot of row r with token t (y + t * ldy) for t < nt
+ * <= SL_QD_ROWS_MAX_TOKENS, each row's weights read once for all of them;
+ * prep: nt per-token forms (q4_0_prep / q8_0_prep) SL_QD_Q40_PREP_BYTES(nb)
+ * apart.  NULL: the dots (or the GEMM). */
+#define SL_QD_ROWS_MAX_TOKENS 7
+typedef void (*sl_qd_q40_rowsn_fn)(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                                   const void *prep, size_t nb, float *out, size_t ldo);
+
 /* Dense: one weight row of n f32 / f16 / bf16 values (bytes, any alignment) . x[n]. */
 typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
 /* Tile: out[t * nr + r] = w_r . x_t for r < nr <= 4, t < nt <= 4, with f32
@@ -156,6 +165,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q40_prep_fn q8_0_prep;                       /* the same for Q8_0 (same prep size) */
     sl_qd_q40_rows_fn q8_0_rows;
     sl_qd_q8_gemm_fn q4_0_gemm, q8_0_gemm;             /* NULL: q4_0_mm / q8_0_mm */
+    sl_qd_q40_rowsn_fn q4_0_rows_n, q8_0_rows_n;       /* NULL: the dots / GEMM for 2..15 tokens */
     void (*quantize_q8)(const float *x, size_t n, sl_q8b *out);   /* NULL: sl_qd_quantize_q8 (bit-identical) */
     void (*axpy_f16)(float *y, float a, const uint8_t *x, size_t n);  /* y += a * x, f16 x: NULL: widen (bit-identical) */
 } sl_qd_kernels;

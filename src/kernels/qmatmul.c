@@ -307,6 +307,18 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
         rows(w->data + (size_t)r0 * rb, rb, (size_t)(r1 - r0), qa, prep, nb, y + r0);
         return;
     }
+    sl_qd_q40_rowsn_fn rows_n = w->dtype == SL_Q4_0 ? k->q4_0_rows_n : w->dtype == SL_Q8_0 ? k->q8_0_rows_n : NULL;
+    if (n > 1 && n < SL_QD_GEMM_TOKENS && rows_n && rprep && scratch && nb >= 4) {
+        /* a few sequences decoding together: each row read once per SL_QD_ROWS_MAX_TOKENS tokens */
+        uint8_t *prep = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        for (int t0 = 0; t0 < n; t0 += SL_QD_ROWS_MAX_TOKENS) {
+            int nt = n - t0 < SL_QD_ROWS_MAX_TOKENS ? n - t0 : SL_QD_ROWS_MAX_TOKENS;
+            for (int t = 0; t < nt; t++) rprep(qa + (size_t)(t0 + t) * nb, nb, prep + (size_t)t * SL_QD_Q40_PREP_BYTES(nb));
+            rows_n(w->data + (size_t)r0 * rb, rb, (size_t)(r1 - r0), qa + (size_t)t0 * nb, nb, nt, prep, nb,
+                   y + (size_t)t0 * ldy + r0, ldy);
+        }
+        return;
+    }
     sl_qd_q8_gemm_fn gemm = q8_gemm(w);
     if (gemm && n >= SL_MM_SHARED_MIN && scratch) {   /* a prompt on matrix tiles (padded tokens: q8_padded) */
         void *gs = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
@@ -377,7 +389,8 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
         int tiles = w->dtype == SL_Q4_0 || w->dtype == SL_Q8_0;
         size_t np = tiles && nn >= SL_MM_SHARED_MIN ? (nn + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS : nn;
         size_t q8 = np * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);
-        size_t extra = SL_QD_Q40_PREP_BYTES(cols / 32), g = tiles ? SL_QD_GEMM_SCRATCH(cols / 32) : 0;
+        size_t extra = (size_t)(tiles ? SL_QD_ROWS_MAX_TOKENS : 1) * SL_QD_Q40_PREP_BYTES(cols / 32);
+        size_t g = tiles ? SL_QD_GEMM_SCRATCH(cols / 32) : 0;
         size_t b = ((q8 > q8k ? q8 : q8k) + (g > extra ? g : extra) + 64) / sizeof(float) + 2;
         if (b > need) need = b;
     }

@@ -265,7 +265,8 @@ static int next_token(sl_gen_seq *s, sl_error *err) {
         return 0;
     }
     size_t V = (size_t)s->g->c->vocab_size;
-    if (s->fn) memcpy(s->raw, s->logits, V * sizeof(float));
+    bool want_lp = s->fn && (s->p.logprobs || s->p.top_logprobs > 0);
+    if (want_lp) memcpy(s->raw, s->logits, V * sizeof(float));
     int rc = s->gm ? apply_grammar(s, err) : 0;
     if (rc) {
         s->active = false;
@@ -305,13 +306,13 @@ static int next_token(sl_gen_seq *s, sl_error *err) {
     if (!reason && s->ngen == s->p.max_tokens) reason = "length";
     if (!reason && sl_session_pos(s->s) >= sl_session_ctx(s->s)) reason = "length";   /* context full */
     if (reason && s->ts) safe = s->tb.n;   /* held-back text that never became a stop string */
-    sl_gen_token t = {.id = id, .text = s->tb.p ? s->tb.p + s->tb.emitted : "", .len = 0};
+    sl_gen_token t = {.id = id, .logprob = NAN, .text = s->tb.p ? s->tb.p + s->tb.emitted : "", .len = 0};
     if (safe > s->tb.emitted) {
         t.len = safe - s->tb.emitted;
         s->tb.emitted = safe;
     }
     if (s->fn) {
-        logprobs(s, &t);
+        if (want_lp) logprobs(s, &t);
         if (s->fn(s->ud, &t) && !reason) reason = "cancelled";
     }
     if (reason) finish(s, reason);

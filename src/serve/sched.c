@@ -304,6 +304,7 @@ static void start_choice(srv_model *m, srv_choice *c) {
     gp.n_stops = n_stops;
     gp.ignore_eos = r->p.ignore_eos;
     gp.grammar = r->p.grammar;
+    gp.logprobs = r->p.logprobs;
     gp.top_logprobs = r->p.logprobs ? r->p.top_logprobs : 0;
     sl_error err;
     sl_error_clear(&err);

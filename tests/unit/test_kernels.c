@@ -588,6 +588,44 @@ static void test_rows_kernels_match_dot(void **state) {
     if (sl_qd_by_name("avx512")) assert_true(tested >= 2);
 }
 
+/* The few-token rows kernels (where a set has them): every (row, token) is
+ * the set's one-token dot bit for bit, for 1..SL_QD_ROWS_MAX_TOKENS tokens
+ * and block counts on and off whole groups of 16. */
+static void test_rows_n_kernels_match_dot(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
+    enum { ROWS = 5, MAXB = 72, NT = SL_QD_ROWS_MAX_TOKENS };
+    static uint8_t wd[ROWS * MAXB * 34];
+    static float x[MAXB * 32], out[NT * ROWS];
+    static sl_q8b q8[NT * MAXB];
+    static _Alignas(64) uint8_t prep[NT * SL_QD_Q40_PREP_BYTES(MAXB)];
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[si]);
+        for (int q8w = 0; k && q8w < 2; q8w++) {
+            sl_qd_q40_prep_fn pf = q8w ? k->q8_0_prep : k->q4_0_prep;
+            sl_qd_q40_rowsn_fn rn = q8w ? k->q8_0_rows_n : k->q4_0_rows_n;
+            sl_qd_q8_fn dot = q8w ? k->q8_0 : k->q4_0;
+            size_t bb = q8w ? 34 : 18;
+            if (!rn) continue;
+            static const size_t nbs[] = {4, 9, 16, 23, 32, 48, 72};
+            for (size_t ni = 0; ni < sizeof nbs / sizeof nbs[0]; ni++)
+                for (int nt = 1; nt <= NT; nt++) {
+                    size_t nb = nbs[ni];
+                    for (int t = 0; t < nt; t++) {
+                        for (size_t i = 0; i < nb * 32; i++) x[i] = rndf() * (i % 41 == 0 ? 7.0f : 1.0f);
+                        sl_qd_quantize_q8(x, nb * 32, q8 + (size_t)t * nb);
+                        pf(q8 + (size_t)t * nb, nb, prep + (size_t)t * SL_QD_Q40_PREP_BYTES(nb));
+                    }
+                    rand_blocks(q8w ? SL_Q8_0 : SL_Q4_0, wd, ROWS * nb);
+                    rn(wd, nb * bb, ROWS, q8, nb, nt, prep, nb, out, ROWS);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < ROWS; r++)
+                            assert_true(out[t * ROWS + r] == dot(wd + (size_t)r * nb * bb, q8 + (size_t)t * nb, nb));
+                }
+        }
+    }
+}
+
 /* The AMX tile GEMM (where this CPU runs it) against its set's one-token
  * dot, bit for bit: Q4_0 and Q8_0, rows and tokens on and off whole tiles
  * (1..40 rows, 8..49 tokens), block counts on and off the 16 f32 lanes
@@ -1017,6 +1055,7 @@ int main(void) {
         cmocka_unit_test(test_sets_batch_thread_independent),
         cmocka_unit_test(test_prompt_path_matches_one_token),
         cmocka_unit_test(test_rows_kernels_match_dot),
+        cmocka_unit_test(test_rows_n_kernels_match_dot),
         cmocka_unit_test(test_amx_gemm_matches_dot),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
