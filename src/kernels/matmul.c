@@ -17,6 +17,7 @@
 
 #include "kernels/qdot.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -49,6 +50,35 @@ void sl_axpy_f16(float *y, float a, const uint16_t *x, size_t n) {
     float t[1024];
     sl_f16_to_f32_n(x, t, n);
     for (size_t i = 0; i < n; i++) y[i] += a * t[i];
+}
+
+void sl_att_scores_f16(const float *q, const uint16_t *k, size_t stride, int n, size_t d, float *out) {
+    const sl_qd_kernels *ks = sl_qd_active();
+    if (ks->att_scores_f16 && d <= 256) {
+        ks->att_scores_f16(q, (const uint8_t *)k, stride, n, d, out);
+        return;
+    }
+    for (int i = 0; i < n; i++) out[i] = sl_dot_f16((const uint16_t *)(const void *)((const uint8_t *)k + (size_t)i * stride), q, d);
+}
+
+void sl_att_values_f16(float *out, const float *p, const uint16_t *v, size_t stride, int n, size_t d) {
+    const sl_qd_kernels *ks = sl_qd_active();
+    if (ks->att_values_f16 && d <= 256) {
+        ks->att_values_f16(out, p, (const uint8_t *)v, stride, n, d);
+        return;
+    }
+    for (int i = 0; i < n; i++) sl_axpy_f16(out, p[i], (const uint16_t *)(const void *)((const uint8_t *)v + (size_t)i * stride), d);
+}
+
+float sl_exp_sum(float *x, int n, float mx) {
+    const sl_qd_kernels *ks = sl_qd_active();
+    if (ks->exp_sum) return ks->exp_sum(x, n, mx);
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    return sum;
 }
 
 static void row_f32(const sl_weight *w, int64_t r, float *out) {

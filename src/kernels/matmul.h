@@ -108,6 +108,16 @@ float sl_dot_f32(const float *a, const float *b, size_t n);
  * sum: the same bits in every set).  n <= 1024. */
 float sl_dot_f16(const uint16_t *x, const float *q, size_t n);
 void sl_axpy_f16(float *y, float a, const uint16_t *x, size_t n);
+/* The same over n rows at once (row i at k + i * stride bytes, d <= 1024
+ * values): out[i] = q . row i (sl_dot_f16's bits); out += p[i] * row i in
+ * order (sl_axpy_f16's bits). */
+void sl_att_scores_f16(const float *q, const uint16_t *k, size_t stride, int n, size_t d, float *out);
+void sl_att_values_f16(float *out, const float *p, const uint16_t *v, size_t stride, int n, size_t d);
+/* Softmax's numerator: x[i] = exp(x[i] - mx) for i < n; returns their sum.
+ * The active set's vector exp where it has one (within 2 ulp of expf;
+ * lanes summed in a fixed order), else expf and a sum in index order:
+ * deterministic either way. */
+float sl_exp_sum(float *x, int n, float mx);
 
 /* Quantized formats (qmatmul.c): the kernel for a quantized weight, or NULL.
  * sl_matmul_lookup consults it for every format other than SL_WF_DENSE. */

@@ -168,6 +168,14 @@ typedef struct sl_qd_kernels {
     sl_qd_q40_rowsn_fn q4_0_rows_n, q8_0_rows_n;       /* NULL: the dots / GEMM for 2..15 tokens */
     void (*quantize_q8)(const float *x, size_t n, sl_q8b *out);   /* NULL: sl_qd_quantize_q8 (bit-identical) */
     void (*axpy_f16)(float *y, float a, const uint8_t *x, size_t n);  /* y += a * x, f16 x: NULL: widen (bit-identical) */
+    /* Attention over f16 K / V rows (row i at k + i * stride bytes, d <= 256
+     * values): out[i] = the set's dense_f16 of q and row i (bit-identical);
+     * out += p[i] * row i for i < n in order (axpy_f16's bits).  NULL: per row. */
+    void (*att_scores_f16)(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out);
+    void (*att_values_f16)(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d);
+    /* x[i] = exp(x[i] - mx) for i < n, and their sum (the set's own exp and
+     * lane order).  NULL: expf and a sum in index order. */
+    float (*exp_sum)(float *x, int n, float mx);
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

@@ -771,6 +771,75 @@ V512_DENSE(v512_dense_f32, 4, ld16_f32)
 V512_DENSE(v512_dense_f16, 2, ld16_f16)
 V512_DENSE(v512_dense_bf16, 2, ld16_bf16)
 
+/* Attention rows (qdot.h att_scores_f16 / att_values_f16): q's lanes and
+ * the output's stay in registers for the whole run; each key's score is
+ * v512_dense_f16's chain (fmadd over 16-lane chunks, masked tail, one
+ * reduce_add) and each value's product then sum is axpy_f16's. */
+T_512 static void v512_att_scores_f16(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
+    __m512 qv[16];
+    int nc = (int)((d + 15) / 16);
+    __mmask16 tm = (__mmask16)(d % 16 ? (1u << (d % 16)) - 1u : 0xffffu);
+    for (int c = 0; c < nc; c++) qv[c] = _mm512_maskz_loadu_ps(c == nc - 1 ? tm : 0xffff, q + 16 * c);
+    for (int i = 0; i < n; i++, k += stride) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int c = 0; c < nc; c++) acc = _mm512_fmadd_ps(ld16_f16(k + 32 * c, c == nc - 1 ? tm : 0xffff), qv[c], acc);
+        out[i] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d) {
+    if (d % 8) {   /* axpy_f16's 8-lane body and scalar tail, row by row */
+        for (int i = 0; i < n; i++) avx2_axpy_f16(out, p[i], v + (size_t)i * stride, d);
+        return;
+    }
+    __m512 acc[16];
+    int nc = (int)(d / 16);
+    bool half = d % 16 != 0;   /* a last 8 values */
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_loadu_ps(out + 16 * c);
+    __m256 ah = half ? _mm256_loadu_ps(out + 16 * nc) : _mm256_setzero_ps();
+    for (int i = 0; i < n; i++, v += stride) {
+        __m512 pv = _mm512_set1_ps(p[i]);
+        for (int c = 0; c < nc; c++) acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(pv, ld16_f16(v + 32 * c, 0xffff)));
+        if (half)
+            ah = _mm256_add_ps(ah, _mm256_mul_ps(_mm512_castps512_ps256(pv),
+                                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(v + 32 * nc)))));
+    }
+    for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
+    if (half) _mm256_storeu_ps(out + 16 * nc, ah);
+}
+
+/* exp(x) for x <= 0, 0 below -87.3 (where expf is subnormal, < 1.2e-38):
+ * x = k ln2 + r with k = round(x log2 e) and r by a two-part ln 2, e^r by
+ * Cephes' expf polynomial, 2^k built in the exponent field. */
+T_512 static inline __m512 v512_exp_neg(__m512 x) {
+    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(y, _mm512_castsi512_ps(e)));
+}
+
+T_512 static float v512_exp_sum(float *x, int n, float mx) {
+    __m512 m = _mm512_set1_ps(mx), s = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 e = v512_exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s = _mm512_mask_add_ps(s, k, s, e);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
 #define TILE16(NR, NT)                                                                            \
     do {                                                                                          \
         __m512 acc[NR][NT];                                                                       \
@@ -829,5 +898,6 @@ const sl_qd_kernels sl_qd_avx512 = {
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
     .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
-    .axpy_f16 = avx2_axpy_f16};
+    .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
+    .exp_sum = v512_exp_sum};
 #endif

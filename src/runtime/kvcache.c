@@ -218,6 +218,28 @@ const uint16_t *sl_kvcache_row_f16(const sl_kvcache *kv, int l, int64_t pos, int
     return (const uint16_t *)(const void *)row + (size_t)h * (size_t)kv->head_dim;
 }
 
+int sl_kvcache_runs_f16(const sl_kvcache *kv, int l, int64_t p, int h, sl_kv_run runs[3]) {
+    if (kv->bits || kv->dtype != SL_F16) return 0;
+    const sl_kv_layer *L = &kv->layers[l];
+    int64_t s0, s1, r0;
+    sl_kvcache_visible(kv, l, p, &s0, &s1, &r0);
+    size_t off = (size_t)h * (size_t)kv->head_dim * sizeof(uint16_t);
+    int nr = 0;
+    for (int part = 0; part < 2; part++) {   /* [s0, s1) at slots s0.., then [r0, p] around the ring */
+        int64_t a = part ? r0 : s0, b = part ? p + 1 : s1;
+        while (a < b) {
+            size_t slot = slot_of(L, a);
+            int64_t room = part ? (int64_t)(L->sink + L->ring - slot) : b - a;
+            int64_t c = b - a < room ? b - a : room;
+            runs[nr].k = (const uint16_t *)(const void *)(L->k + slot * kv->row_bytes + off);
+            runs[nr].v = (const uint16_t *)(const void *)(L->v + slot * kv->row_bytes + off);
+            runs[nr++].n = (int)c;
+            a += c;
+        }
+    }
+    return nr;
+}
+
 const float *sl_kvcache_row(const sl_kvcache *kv, int l, int64_t pos, int h, bool value, float *tmp) {
     const sl_kv_layer *L = &kv->layers[l];
     size_t s = slot_of(L, pos), D = (size_t)kv->head_dim, e0 = (size_t)h * D;

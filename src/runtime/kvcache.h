@@ -67,6 +67,15 @@ size_t sl_kvcache_tmp_floats(const sl_kvcache *kv);
 /* The same row as stored f16 (the default cache), or NULL for an f32 or
  * quantized cache (then sl_kvcache_row). */
 const uint16_t *sl_kvcache_row_f16(const sl_kvcache *kv, int l, int64_t pos, int h, bool value);
+/* The f16 K and V rows of head h that query p sees on layer l, as runs of
+ * consecutive slots (row_bytes apart) in position order: the sinks, then
+ * the window, which may wrap around the ring — at most 3 runs.  Returns
+ * their number; 0 for a cache that is not plain f16. */
+typedef struct sl_kv_run {
+    const uint16_t *k, *v;
+    int n;
+} sl_kv_run;
+int sl_kvcache_runs_f16(const sl_kvcache *kv, int l, int64_t p, int h, sl_kv_run runs[3]);
 
 /* The positions query p sees on layer l: [*s0, *s1) sinks, then [*r0, p]. */
 static inline void sl_kvcache_visible(const sl_kvcache *kv, int l, int64_t p, int64_t *s0, int64_t *s1, int64_t *r0) {

@@ -282,32 +282,32 @@ static void att_worker(void *arg, int tid, int nt) {
         const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h * D;
         float mx = -INFINITY;
         int n = 0;   /* visible keys: sinks [s0, s1), then [r0, p], in position order */
-        bool f16 = sl_kvcache_row_f16(kv, j->layer, s0 < s1 ? s0 : r0, kvh, false) != NULL;
-        for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
-            float sc = f16 ? sl_dot_f16(sl_kvcache_row_f16(kv, j->layer, k, kvh, false), q, (size_t)D)
-                           : sl_dot_f32(q, sl_kvcache_row(kv, j->layer, k, kvh, false, tmp), (size_t)D);
-            sc *= c->attn_scale;
+        sl_kv_run runs[3];
+        int nr = sl_kvcache_runs_f16(kv, j->layer, p, kvh, runs);   /* f16 cache: whole runs of rows */
+        for (int r = 0; r < nr; r++) {
+            sl_att_scores_f16(q, runs[r].k, kv->row_bytes, runs[r].n, (size_t)D, scores + n);
+            n += runs[r].n;
+        }
+        for (int64_t k = s0 < s1 ? s0 : r0; !nr && k <= p; k = k + 1 == s1 ? r0 : k + 1, n++)
+            scores[n] = sl_dot_f32(q, sl_kvcache_row(kv, j->layer, k, kvh, false, tmp), (size_t)D);
+        for (int i = 0; i < n; i++) {
+            float sc = scores[i] * c->attn_scale;
             if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
-            scores[n] = sc;
+            scores[i] = sc;
             if (sc > mx) mx = sc;
         }
-        float sum = 0.0f;
-        for (int i = 0; i < n; i++) {
-            scores[i] = expf(scores[i] - mx);
-            sum += scores[i];
-        }
-        float inv = 1.0f / sum;
+        float inv = 1.0f / sl_exp_sum(scores, n, mx);
+        for (int i = 0; i < n; i++) scores[i] *= inv;
         float *out = s->att + (size_t)t * H * D + (size_t)h * D;
         memset(out, 0, (size_t)D * sizeof *out);
         n = 0;
-        for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
-            float pk = scores[n] * inv;
-            if (f16) {
-                sl_axpy_f16(out, pk, sl_kvcache_row_f16(kv, j->layer, k, kvh, true), (size_t)D);
-                continue;
-            }
+        for (int r = 0; r < nr; r++) {
+            sl_att_values_f16(out, scores + n, runs[r].v, kv->row_bytes, runs[r].n, (size_t)D);
+            n += runs[r].n;
+        }
+        for (int64_t k = s0 < s1 ? s0 : r0; !nr && k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
             const float *row = sl_kvcache_row(kv, j->layer, k, kvh, true, tmp);
-            for (int d = 0; d < D; d++) out[d] += pk * row[d];
+            for (int d = 0; d < D; d++) out[d] += scores[n] * row[d];
         }
     }
 }

@@ -626,6 +626,56 @@ static void test_rows_n_kernels_match_dot(void **state) {
     }
 }
 
+/* Attention kernels over f16 rows, in every set that has them: the run
+ * forms are the per-row dot and axpy bit for bit (head sizes on and off 8 /
+ * 16 lanes), and exp_sum is within 2 ulp of expf per element with a sum
+ * within 1e-6 of the exact one. */
+static void test_attention_kernels(void **state) {
+    (void)state;
+    static const char *names[] = {"avx2", "avx512", "amx", "neon", "neondot"};
+    enum { N = 37, MAXD = 256 };
+    static uint8_t rows[N * (MAXD * 2 + 6)];
+    static float q[MAXD], a[N], b[N], oa[MAXD], ob[MAXD], xa[1000], xb[1000];
+    int tested = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[si]);
+        if (!k) continue;
+        static const size_t ds[] = {8, 40, 64, 72, 100, 128, 256};
+        for (size_t di = 0; di < sizeof ds / sizeof ds[0] && k->att_scores_f16; di++) {
+            size_t d = ds[di], stride = d * 2 + 6;   /* rows not 32-byte aligned */
+            for (size_t i = 0; i < N * stride; i += 2) put_f16(rows + i, rndf());
+            for (size_t i = 0; i < d; i++) q[i] = rndf(), oa[i] = ob[i] = rndf();
+            k->att_scores_f16(q, rows, stride, N, d, a);
+            for (int i = 0; i < N; i++) {
+                b[i] = k->dense_f16(rows + (size_t)i * stride, q, d);
+                assert_true(a[i] == b[i]);
+            }
+            k->att_values_f16(oa, a, rows, stride, N, d);
+            for (int i = 0; i < N; i++) k->axpy_f16(ob, a[i], rows + (size_t)i * stride, d);
+            assert_memory_equal(oa, ob, d * sizeof(float));
+            tested++;
+        }
+        if (!k->exp_sum) continue;
+        for (int n = 1; n <= 1000; n += n < 40 ? 1 : 97) {
+            float mx = -1e30f;
+            for (int i = 0; i < n; i++) {
+                xa[i] = xb[i] = rndf() * (i % 7 == 0 ? 120.0f : 8.0f);
+                if (xa[i] > mx) mx = xa[i];
+            }
+            double exact = 0;
+            for (int i = 0; i < n; i++) exact += exp((double)xb[i] - (double)mx);
+            float sa = k->exp_sum(xa, n, mx);
+            for (int i = 0; i < n; i++) {
+                float want = expf(xb[i] - mx);
+                assert_true(fabsf(xa[i] - want) <= 2.5e-7f * want + 1.2e-38f);   /* 0 where expf is subnormal */
+            }
+            assert_true(fabs((double)sa - exact) <= 1e-6 * exact);
+        }
+        tested++;
+    }
+    if (sl_qd_by_name("avx512")) assert_true(tested >= 2);
+}
+
 /* The AMX tile GEMM (where this CPU runs it) against its set's one-token
  * dot, bit for bit: Q4_0 and Q8_0, rows and tokens on and off whole tiles
  * (1..40 rows, 8..49 tokens), block counts on and off the 16 f32 lanes
@@ -1056,6 +1106,7 @@ int main(void) {
         cmocka_unit_test(test_prompt_path_matches_one_token),
         cmocka_unit_test(test_rows_kernels_match_dot),
         cmocka_unit_test(test_rows_n_kernels_match_dot),
+        cmocka_unit_test(test_attention_kernels),
         cmocka_unit_test(test_amx_gemm_matches_dot),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
