@@ -371,6 +371,63 @@ static void n_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
             n_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
 }
 
+/* Attention scores over f16 rows (qdot.h att_scores_f16): n_dense_f16's two
+ * fma chains per row with q read from L1 once per row, no call per row. */
+static void n_att_scores_f16(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
+    if (d % 8) {
+        for (int i = 0; i < n; i++) out[i] = n_dense_f16(k + (size_t)i * stride, q, d);
+        return;
+    }
+    for (int i = 0; i < n; i++, k += stride) {
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, wa, wb;
+        for (size_t j = 0; j < d; j += 8) {
+            ld8_f16(k + 2 * j, &wa, &wb);
+            a0 = vfmaq_f32(a0, wa, vld1q_f32(q + j));
+            a1 = vfmaq_f32(a1, wb, vld1q_f32(q + j + 4));
+        }
+        out[i] = vaddvq_f32(vaddq_f32(a0, a1));
+    }
+}
+
+/* exp(x) for x <= 0, 0 below -87.3 (where expf is subnormal): k = round(x
+ * log2 e), r = x - k ln2 by a two-part ln 2, e^r by Cephes' expf
+ * polynomial, 2^k built in the exponent field (the AVX-512 set's steps). */
+static inline float32x4_t n_exp_neg(float32x4_t x) {
+    uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(-87.3f));
+    x = vmaxq_f32(x, vdupq_n_f32(-87.3f));
+    float32x4_t k = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, k, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, k, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t y = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), vdupq_n_f32(1.9875691500e-4f), r);
+    y = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), y, r);
+    y = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), y, r);
+    y = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), y, vmulq_f32(r, r));
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(k), vdupq_n_s32(127)), 23);
+    float32x4_t res = vmulq_f32(y, vreinterpretq_f32_s32(e));
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(res), keep));
+}
+
+static float n_exp_sum(float *x, int n, float mx) {
+    float32x4_t m = vdupq_n_f32(mx), s = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t e = n_exp_neg(vsubq_f32(vld1q_f32(x + i), m));
+        vst1q_f32(x + i, e);
+        s = vaddq_f32(s, e);
+    }
+    if (i < n) {   /* the tail padded with -inf: those lanes give 0 */
+        float t[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        float32x4_t e = n_exp_neg(vsubq_f32(vld1q_f32(t), m));
+        vst1q_f32(t, e);
+        memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
+        s = vaddq_f32(s, e);
+    }
+    return vaddvq_f32(s);
+}
+
 /* y += a * x for f16 x: a product, then a sum (vmulq, vaddq: no fma), as the portable loop. */
 static void n_axpy_f16(float *y, float a, const uint8_t *x, size_t n) {
     float32x4_t av = vdupq_n_f32(a);
@@ -393,14 +450,16 @@ const sl_qd_kernels sl_qd_neon = {
     .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm,
     .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
-    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16};
+    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
+    .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum};
 #if defined(SL_QD_NEON_DOT)
 const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
     .q4_0_mm = q4_0_sdot_mm, .q8_0_mm = q8_0_sdot_mm,
     .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
-    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16};
+    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
+    .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum};
 #endif
 #else
 typedef int sl_qdot_neon_unused; /* ISO C forbids an empty translation unit */
