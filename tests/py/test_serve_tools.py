@@ -485,12 +485,14 @@ def test_tool_choice_errors_name_the_field(srv):
             ("demo-hermes", {"tools": [SET_UNIT, bad_params], "tool_choice": "required"},
              "tools[1].function.parameters", "pattern"),
             ("google-gemma-2-2b-it", {"tools": [SET_UNIT], "tool_choice": "required"}, "tool_choice", "format")]:
-        r = httpx.post(u, json={"model": model, "messages": msgs, **body})
+        # a model loads on its first request (slow under ASan, where this bad-input test also runs)
+        r = httpx.post(u, json={"model": model, "messages": msgs, **body}, timeout=600)
         assert r.status_code == 400, body
         e = r.json()["error"]
         assert e["param"] == param and words in e["message"], (body, e)
     # a tool with an unsupported keyword is fine while the call is not forced
-    r = httpx.post(u, json={"model": "demo-hermes", "messages": msgs, "tools": [bad_params], "max_tokens": 2})
+    r = httpx.post(u, json={"model": "demo-hermes", "messages": msgs, "tools": [bad_params], "max_tokens": 2},
+                   timeout=600)
     assert r.status_code == 200, r.text
 
 
