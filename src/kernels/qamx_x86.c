@@ -160,38 +160,28 @@ T_512 static inline void amx_prep(const sl_q8b *y, size_t nb, void *prep, char k
 T_512 static void amx_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) { amx_prep(y, nb, prep, 8); }
 T_512 static void amx_q8_0_prep(const sl_q8b *y, size_t nb, void *prep) { amx_prep(y, nb, prep, (char)0x80); }
 
+/* The f16 scales of 16 blocks bb bytes apart (each at its block's start), widened: one gather. */
+T_512 static inline __m512 scales16(const uint8_t *wb, int bb) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(bb));
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)wb, 1)));
+}
 
 /* The codes of 16 blocks of one row as the 8 pair vectors one vpdpbusd
  * takes (unsigned; Q8_0: w xor 0x80), and their d_w (f16 widened). */
 T_512 static inline __m512 amx_q8_0_codes(const uint8_t *wb, __m512i wv[8]) {
     const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(34));
     for (int i = 0; i < 8; i++) wv[i] = _mm512_xor_si512(q8_0_pair(wb + 68 * i), k80);
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)wb, 1)));
+    return scales16(wb, 34);
 }
 
-/* Q4_0: four blocks (72 bytes: a 64-byte load and an 8-byte one) per two
- * pairs; every block's 16 code bytes start at an even offset (2 + 18 k), so
- * word permutes place them as q4_0_pair does (low nibbles in the first 16
- * bytes of a block's 32, high in the next, split by a per-word shift). */
+/* Q4_0: two pairs per four blocks (q4_0_quad). */
 T_512 static inline __m512 amx_q4_0_codes(const uint8_t *wb, __m512i wv[8]) {
-    const __m512i i0 = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
-                                        8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
-    const __m512i i1 = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 35, 34, 33, 32, 31, 30, 29, 28,
-                                        26, 25, 24, 23, 22, 21, 20, 19, 26, 25, 24, 23, 22, 21, 20, 19);
-    const __m512i sh = _mm512_set_epi16(4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i m4 = _mm512_set1_epi8(15);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(18));
     for (int k = 0; k < 4; k++) {
-        const uint8_t *w4 = wb + 72 * k;
-        __m512i A = _mm512_loadu_si512((const void *)w4), B = _mm512_maskz_loadu_epi16(0xf, (const void *)(w4 + 64));
-        wv[2 * k] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, A), sh), m4);
-        wv[2 * k + 1] = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, i1, B), sh), m4);
+        __m512i A;
+        q4_0_quad(wb + 72 * k, &A, &wv[2 * k], &wv[2 * k + 1]);
     }
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, (const void *)wb, 1)));
+    return scales16(wb, 18);
 }
 
 /* One token's step over a whole group: the dot's int32 block sums, d_w * d_y, one fma. */

@@ -464,11 +464,8 @@ T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
 /* Q4_0 generation rows (qdot.h sl_qd_q40_rows_fn): v512_q4_0's chains and
  * lanes, four blocks (72 bytes) per step from one 64-byte load plus a masked
  * 8-byte one.  AVX512BW word permutes pick what the dot gathered with
- * inserts and scalar conversions: every block's 16 code bytes start at an
- * even offset (2 + 18 k), so vpermw places them as q4_0_pair does (low
- * nibbles in the first 16 bytes of a block's 32, high in the next, split
- * by a per-word shift), and the four f16 scales (offsets 0, 18, 36, 54) in
- * one more.  The per-token form (q4_0_prep) holds each pair's 64 activation
+ * inserts and scalar conversions: the codes (q4_0_quad), and the four f16
+ * scales (offsets 0, 18, 36, 54) in one more.  The per-token form (q4_0_prep) holds each pair's 64 activation
  * bytes and -8 . y lane corrections (the dpbusd accumulator), and the d_y.
  * Same i32 lanes, the same f32 products d_w * d_y, the same fmadd chains. */
 typedef struct q40_group {
@@ -499,26 +496,19 @@ T_512 static void v512_q8_0_prep(const sl_q8b *y, size_t nb, void *prep) { rows_
 
 T_512 static void v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
                                  size_t nb, float *out) {
-    const __m512i i0 = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
-                                        8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
-    const __m512i i1 = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 35, 34, 33, 32, 31, 30, 29, 28,
-                                        26, 25, 24, 23, 22, 21, 20, 19, 26, 25, 24, 23, 22, 21, 20, 19);
     const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 18, 9, 0);
-    const __m512i sh = _mm512_set_epi16(4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i p0i = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i p1i = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-    const __m512i m4 = _mm512_set1_epi8(15), k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
+    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
     const q40_group *G = prep;
     size_t ng = nb / 4;
     for (size_t r = 0; r < nr; r++) {
         const uint8_t *wb = w + r * ldw;
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         for (size_t g = 0; g < ng; g++, wb += 72) {
-            __m512i A = _mm512_loadu_si512((const void *)wb), B = _mm512_maskz_loadu_epi16(0xf, (const void *)(wb + 64));
-            __m512i c0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, A), sh), m4);
-            __m512i c1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, i1, B), sh), m4);
+            __m512i A, c0, c1;
+            q4_0_quad(wb, &A, &c0, &c1);
             __m512i p0 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[0]), c0,
                                              _mm512_load_si512((const void *)G[g].q[0]));
             __m512i p1 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[1]), c1,

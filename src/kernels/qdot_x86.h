@@ -48,6 +48,24 @@ T_512 static inline __m512i q4_0_pair(const uint8_t *w) {   /* blocks at w and w
                                    _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);   /* lo0 lo1 hi0 hi1 */
     return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                            /* lo0 hi0 lo1 hi1 */
 }
+/* Four Q4_0 blocks (72 bytes: a 64-byte load, *A, and an 8-byte one) as two
+ * pair vectors in q4_0_pair's layout: every block's 16 code bytes start at
+ * an even offset (2 + 18 k), so word permutes place them (low nibbles in the
+ * first 16 bytes of a block's 32, high in the next, split by a per-word
+ * shift).  Inlined into loops, the constants are built once. */
+T_512 static inline void q4_0_quad(const uint8_t *w, __m512i *A, __m512i *c0, __m512i *c1) {
+    const __m512i i0 = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11, 10,
+                                        8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i i1 = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 35, 34, 33, 32, 31, 30, 29, 28,
+                                        26, 25, 24, 23, 22, 21, 20, 19, 26, 25, 24, 23, 22, 21, 20, 19);
+    const __m512i sh = _mm512_set_epi16(4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    *A = _mm512_loadu_si512((const void *)w);
+    __m512i B = _mm512_maskz_loadu_epi16(0xf, (const void *)(w + 64));
+    *c0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi16(i0, *A), sh), m4);
+    *c1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(*A, i1, B), sh), m4);
+}
 T_512 static inline __m512i y_pair(const sl_q8b *y) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)y[0].qs)),
                               _mm256_loadu_si256((const __m256i *)(const void *)y[1].qs), 1);

@@ -211,13 +211,6 @@ void sl_kvcache_store(sl_kvcache *kv, int l, int64_t pos, const float *k, const 
 
 size_t sl_kvcache_tmp_floats(const sl_kvcache *kv) { return (size_t)kv->head_dim + 2 * (size_t)kv->group; }
 
-const uint16_t *sl_kvcache_row_f16(const sl_kvcache *kv, int l, int64_t pos, int h, bool value) {
-    if (kv->bits || kv->dtype != SL_F16) return NULL;
-    const sl_kv_layer *L = &kv->layers[l];
-    const uint8_t *row = (value ? L->v : L->k) + slot_of(L, pos) * kv->row_bytes;
-    return (const uint16_t *)(const void *)row + (size_t)h * (size_t)kv->head_dim;
-}
-
 int sl_kvcache_runs_f16(const sl_kvcache *kv, int l, int64_t p, int h, sl_kv_run runs[3]) {
     if (kv->bits || kv->dtype != SL_F16) return 0;
     const sl_kv_layer *L = &kv->layers[l];

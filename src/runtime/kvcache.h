@@ -64,9 +64,6 @@ void sl_kvcache_store(sl_kvcache *kv, int l, int64_t pos, const float *k, const 
  * the cache (f32) or into tmp, which holds sl_kvcache_tmp_floats floats. */
 const float *sl_kvcache_row(const sl_kvcache *kv, int l, int64_t pos, int h, bool value, float *tmp);
 size_t sl_kvcache_tmp_floats(const sl_kvcache *kv);
-/* The same row as stored f16 (the default cache), or NULL for an f32 or
- * quantized cache (then sl_kvcache_row). */
-const uint16_t *sl_kvcache_row_f16(const sl_kvcache *kv, int l, int64_t pos, int h, bool value);
 /* The f16 K and V rows of head h that query p sees on layer l, as runs of
  * consecutive slots (row_bytes apart) in position order: the sinks, then
  * the window, which may wrap around the ring — at most 3 runs.  Returns

@@ -272,12 +272,15 @@ int srv_fmt_choice_end(srv_req *r, srv_choice *c, const sl_gen_stats *st, const 
     if (r->tool_format) {
         /* a forced call's opening is in the prompt, not in the generated text */
         srv_buf all = {0};
-        if (r->tool_prefix && (srv_buf_str(&all, r->tool_prefix) || srv_buf_add(&all, text ? text : "", text ? len : 0))) {
-            free(all.p);
-            return -1;
+        if (r->tool_prefix && r->tool_prefix[0]) {
+            if (srv_buf_str(&all, r->tool_prefix) || srv_buf_add(&all, text ? text : "", text ? len : 0)) {
+                free(all.p);
+                return -1;
+            }
+            text = all.p;
+            len = all.len;
         }
-        int rc = all.p ? sl_tool_calls_parse(r->tool_format, all.p, all.len, &c->calls, NULL)
-                       : sl_tool_calls_parse(r->tool_format, text ? text : "", text ? len : 0, &c->calls, NULL);
+        int rc = sl_tool_calls_parse(r->tool_format, text ? text : "", text ? len : 0, &c->calls, NULL);
         free(all.p);
         if (rc) return -1;
         if (c->calls.n_calls > 0) c->finish = "tool_calls";
