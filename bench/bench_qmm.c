@@ -1,14 +1,14 @@
 /*
  * bench_qmm.c — one thread, one quantized weight: the engine's prompt path
  * (activations prepared once, then matmul_act over every row) and its
- * generation path (matmul, one token), for GGUF Q4_0 / Q8_0 and MLX affine
+ * generation path (matmul, one token), for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K and MLX affine
  * 4/8-bit, with the kernel set SILICA_SIMD leaves (qdot.h).  Weights are
  * random (valid f16 scales); figures are the best of REPS calls, in ms and
  * in multiply-adds per ns.  Made for before / after comparisons of kernels
  * under `valgrind --tool=callgrind` (instruction counts: a fixed amount of
  * work per run, REPS=1) or on a quiet machine (times).
  * Usage: bench_qmm FORMAT [ROWS COLS TOKENS GROUP REPS]
- *   FORMAT: q4_0 | q8_0 | mlx4 | mlx8;  defaults 1024 2048 64 64 5;
+ *   FORMAT: q4_0 | q8_0 | q4_k | q6_k | mlx4 | mlx8;  defaults 1024 2048 64 64 5;
  *   TOKENS 1 measures the generation path, more the prompt path.
  */
 #include <stdint.h>
@@ -40,7 +40,7 @@ static void put_f16(uint8_t *p, float v) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_qmm q4_0|q8_0|mlx4|mlx8 [ROWS COLS TOKENS GROUP REPS]\n");
+        fprintf(stderr, "usage: bench_qmm q4_0|q8_0|q4_k|q6_k|mlx4|mlx8 [ROWS COLS TOKENS GROUP REPS]\n");
         return 2;
     }
     const char *fmt = argv[1];
@@ -57,6 +57,18 @@ int main(int argc, char **argv) {
         uint8_t *d = malloc(wbytes);
         for (size_t i = 0; i < wbytes; i++) d[i] = (uint8_t)rnd();
         for (size_t b = 0; b < wbytes / bb; b++) put_f16(d + b * bb, 0.01f + 0.005f * rndf());
+        w.data = d;
+    } else if (strcmp(fmt, "q4_k") == 0 || strcmp(fmt, "q6_k") == 0) {
+        int q4 = fmt[1] == '4';
+        size_t bb = q4 ? 144 : 210;
+        w.fmt = SL_WF_GGUF, w.dtype = q4 ? SL_Q4_K : SL_Q6_K, w.row_bytes = (size_t)cols / 256 * bb;
+        wbytes = w.row_bytes * (size_t)rows;
+        uint8_t *d = malloc(wbytes);
+        for (size_t i = 0; i < wbytes; i++) d[i] = (uint8_t)rnd();
+        for (size_t b = 0; b < wbytes / bb; b++) {
+            put_f16(d + b * bb + (q4 ? 0 : 208), 0.001f + 0.0005f * rndf());
+            if (q4) put_f16(d + b * bb + 2, 0.001f + 0.0005f * rndf());
+        }
         w.data = d;
     } else if (strcmp(fmt, "mlx4") == 0 || strcmp(fmt, "mlx8") == 0) {
         int bits = fmt[3] - '0';

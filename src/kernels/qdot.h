@@ -107,6 +107,12 @@ float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const ui
 typedef void (*sl_qd_q8_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
                                size_t nb, float *out, size_t ldo);
 
+/* The same tile for Q4_K / Q6_K weights (y: q8_K blocks, ldy in blocks):
+ * bit for bit the portable dot (these dots add their f32 block terms in one
+ * fixed order in every set).  NULL: the caller loops the dot. */
+typedef void (*sl_qd_q8k_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt,
+                                size_t nb, float *out, size_t ldo);
+
 /* Whole-matmul GEMM for prompts (sets with matrix tiles: AMX):
  * out[t * ldo + r] for r < nr, t < nt (any sizes, nt >= 1), bit for bit the
  * set's one-token dot.  y holds the tokens at a stride of ldy blocks and
@@ -154,6 +160,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q8_fn q4_0, q8_0, q4_1;
     sl_qd_q8_mm_fn q4_0_mm, q8_0_mm, q4_1_mm;          /* NULL: loop the dot */
     sl_qd_q8k_fn q4_k, q6_k;
+    sl_qd_q8k_mm_fn q4_k_mm, q6_k_mm;                  /* NULL: loop the dot */
     sl_qd_affine_fn affine4, affine8;
     sl_qd_affine_nt_fn affine4_nt, affine8_nt;          /* NULL: loop affine4/8 */
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */

@@ -882,7 +882,7 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 
 const sl_qd_kernels sl_qd_avx512 = {
     .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
-    .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm,
+    .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm, .q4_k_mm = sl_v512_q4_k_mm, .q6_k_mm = sl_v512_q6_k_mm,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = sl_v512_affine4_x24,
     .affine8_x24 = sl_v512_affine8_x24,
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,

@@ -82,6 +82,12 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
 
+/* Q4_K / Q6_K prompt tiles (qk_x86.c), sl_qd_q8k_mm_fn. */
+void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                     float *out, size_t ldo);
+void sl_v512_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                     float *out, size_t ldo);
+
 /* MLX affine, 24-bit activations (qaffine_x86.c): the one-token dots
  * (sl_qd_affine24_fn) and their GEMM tiles (sl_qd_affine24_mm_fn). */
 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,

@@ -284,11 +284,20 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
     size_t rb = w->row_bytes;
     if (is_q8k(w)) {
         sl_qd_q8k_fn fn = w->dtype == SL_Q4_K ? k->q4_k : k->q6_k;
+        sl_qd_q8k_mm_fn kmm = w->dtype == SL_Q4_K ? k->q4_k_mm : k->q6_k_mm;
         size_t nb = (size_t)w->cols / 256;
         const sl_q8kb *qa = act;
         int tc = n < SL_MM_SHARED_MIN ? n : tok_chunk(nb * sizeof(sl_q8kb));
         for (int t0 = 0; t0 < n; t0 += tc) {
             int nt = n - t0 < tc ? n - t0 : tc;
+            if (kmm && nt > 1) {   /* rows x tokens tiles, the dot's bits */
+                for (int64_t r = r0; r < r1; r += MM_ROWS) {
+                    int nr = r1 - r < MM_ROWS ? (int)(r1 - r) : MM_ROWS;
+                    kmm(w->data + (size_t)r * rb, rb, nr, qa + (size_t)t0 * nb, nb, nt, nb,
+                        y + (size_t)t0 * ldy + (size_t)r, ldy);
+                }
+                continue;
+            }
             for (int64_t r = r0; r < r1; r++)
                 for (int t = t0; t < t0 + nt; t++)
                     y[(size_t)t * ldy + (size_t)r] = fn(w->data + (size_t)r * rb, qa + (size_t)t * nb, nb);

@@ -27,6 +27,7 @@
 #include "silica/quant.h"
 #include "model/model_impl.h"
 #include "runtime/pool.h"
+#include "silica/cpu.h"
 #include "silica/runtime.h"
 
 static uint64_t g_rng = 0x243f6a8885a308d3ull;
@@ -275,6 +276,52 @@ static void test_qdot_sets_match_portable(void **state) {
 
 /* Fused GGUF kernels (8-bit activations) against the row decoder (f32):
  * the difference is bounded by the activation rounding, d/2 per element. */
+/* The Q4_K / Q6_K rows x tokens tiles (where a set has them) give the
+ * portable dot bit for bit for every (row, token) pair: 1-6 rows and 1-9
+ * tokens (every partial tile), 1-3 blocks, rows and tokens at odd strides,
+ * activations with extreme values (amax blocks, zero blocks). */
+static void test_k_quant_tiles_match_dot(void **state) {
+    (void)state;
+    static const char *names[] = {"avx2", "avx512", "amx", "neon", "neondot"};
+    enum { MAXR = 6, MAXT = 9, MAXB = 3, LDW = MAXB * 210 + 7, LDY = MAXB + 1 };
+    static uint8_t w[MAXR * LDW];
+    static sl_q8kb y[MAXT * LDY];
+    static float x[MAXB * 256], out[MAXT * MAXR + 5];
+    const sl_qd_kernels *p = sl_qd_by_name("portable");
+    int tested = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[si]);
+        if (!k || !k->q4_k_mm) continue;
+        assert_non_null(k->q6_k_mm);
+        tested++;
+        for (int rep = 0; rep < 12; rep++)
+            for (int ti = 0; ti < 2; ti++) {
+                sl_dtype dt = ti ? SL_Q6_K : SL_Q4_K;
+                sl_qd_q8k_fn dot = ti ? p->q6_k : p->q4_k;
+                sl_qd_q8k_mm_fn mm = ti ? k->q6_k_mm : k->q4_k_mm;
+                size_t nb = (size_t)(1 + rep % MAXB);
+                for (int r = 0; r < MAXR; r++) rand_blocks(dt, w + (size_t)r * LDW, nb);
+                for (int t = 0; t < MAXT; t++) {
+                    for (int i = 0; i < MAXB * 256; i++)
+                        x[i] = (t + i / 256 + rep) % 7 == 0 ? 0.0f : (i % 97 == 0 ? 100.0f : rndf());
+                    sl_qd_quantize_q8k(x, nb * 256, y + (size_t)t * LDY);
+                }
+                int nr = 1 + rep % MAXR, nt = 1 + (rep * 5 + ti) % MAXT;
+                for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -1234.5f;
+                mm(w, LDW, nr, y, LDY, nt, nb, out, MAXR);
+                for (int t = 0; t < MAXT; t++)
+                    for (int r = 0; r < MAXR; r++) {
+                        float o = out[t * MAXR + r];
+                        if (r >= nr || t >= nt) assert_true(o == -1234.5f);   /* nothing written outside */
+                        else assert_true(o == dot(w + (size_t)r * LDW, y + (size_t)t * LDY, nb));
+                    }
+            }
+    }
+#if defined(SL_QD_X86)
+    if (sl_cpu()->avx512vnni) assert_true(tested >= 1);
+#endif
+}
+
 static void test_qmatmul_fused_vs_rowdec(void **state) {
     (void)state;
     const sl_dtype types[] = {SL_Q4_0, SL_Q4_1, SL_Q8_0, SL_Q4_K, SL_Q6_K};
@@ -1100,6 +1147,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_dense),
         cmocka_unit_test(test_dense_sets),
         cmocka_unit_test(test_qdot_sets_match_portable),
+        cmocka_unit_test(test_k_quant_tiles_match_dot),
         cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
         cmocka_unit_test(test_affine_fused_vs_rowdec),
         cmocka_unit_test(test_affine_x24),

@@ -1,0 +1,233 @@
+/*
+ * qk_x86.c — AVX-512 (BW/VL + VNNI) GEMM tiles for the GGUF K-quants Q4_K and
+ * Q6_K (qdot.h's sl_qd_q8k_mm_fn): prompts take 4 weight rows x 4 tokens per
+ * register tile instead of one (row, token) dot at a time.
+ *
+ * A 256-element block of one row is decoded once per tile: its codes become
+ * four 64-byte vectors in the activations' element order (Q4_K: the low and
+ * high nibbles of 32 code bytes; Q6_K: 4 low bits from ql, 2 high from qh)
+ * and its sub-block scales four vectors of 16-bit lanes (one scale per 32 or
+ * 16 elements).  Each token then costs, per 64 elements, one vpmaddubsw
+ * (unsigned codes x signed activations -> 16-bit pairs: |pair| <= 2 * 63 *
+ * 128 = 16128, no saturation) and one vpdpwssd (pairs x scales into 32-bit
+ * lanes).  The 16 accumulators of a tile are summed lane-wise by one
+ * transpose-and-add tree into one vector whose lane 4r + t is (row r,
+ * token t); the min / offset terms (sum of scale x bsum over the block's
+ * sub-blocks) come from four or eight more vpdpwssd on permuted scales and
+ * bsums, lane for lane.
+ *
+ * Invariant: bit for bit the portable dot (qdot.c p_q4_k / p_q6_k), for any
+ * rows and tokens.  Integer block sums are exact in any order (|sum| < 2^31:
+ * 256 * 63 * 128 * 63 for Q6_K); the f32 block update is the dot's own
+ * expression, evaluated lane-wise with the same operations in the same order
+ * (no FMA: the build has -ffp-contract=off), blocks in order.  Tiles with
+ * fewer than 4 rows or tokens repeat row 0 / token 0 in the empty places and
+ * drop their results.
+ */
+#include "kernels/qdot_x86.h"
+
+#if defined(SL_QD_X86)
+
+/* lane i = 4r + t: the transpose-and-add tree below leaves hsum(acc[i]) in lane i. */
+T_512 static inline __m512i pair_sum32(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+T_512 static inline __m512i pair_sum64(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+T_512 static inline __m512i pair_sum128(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+T_512 static inline __m512i reduce16(const __m512i *acc) {
+    __m512i z[4];
+    for (int k = 0; k < 4; k++)   /* 128-bit lane q of z[k]: partial sums of acc[4k .. 4k+3] */
+        z[k] = pair_sum64(pair_sum32(acc[4 * k], acc[4 * k + 1]), pair_sum32(acc[4 * k + 2], acc[4 * k + 3]));
+    return pair_sum128(pair_sum128(z[0], z[1]), pair_sum128(z[2], z[3]));
+}
+
+/* Lane 4r + t: sum over the 16 pairs j of s16[r][j] * b16[t][j], where s16 are
+ * the 4 rows' 16 scales (16-bit, rows 0-1 in s01, 2-3 in s23) and b16 the 4
+ * tokens' 16 bsums (t01, t23): 8 vpdpwssd, each taking pair p (32-bit element
+ * p of a row or token) for every lane. */
+T_512 static inline __m512i scale_bsum16(__m512i s01, __m512i s23, __m512i t01, __m512i t23) {
+    const __m512i rsel = _mm512_set_epi32(24, 24, 24, 24, 16, 16, 16, 16, 8, 8, 8, 8, 0, 0, 0, 0);
+    const __m512i tsel = _mm512_set_epi32(24, 16, 8, 0, 24, 16, 8, 0, 24, 16, 8, 0, 24, 16, 8, 0);
+    __m512i acc = _mm512_setzero_si512();
+    for (int p = 0; p < 8; p++) {
+        const __m512i pv = _mm512_set1_epi32(p);
+        __m512i a = _mm512_permutex2var_epi32(s01, _mm512_add_epi32(rsel, pv), s23);
+        __m512i b = _mm512_permutex2var_epi32(t01, _mm512_add_epi32(tsel, pv), t23);
+        acc = _mm512_dpwssd_epi32(acc, a, b);
+    }
+    return acc;
+}
+
+T_512 static inline __m512i join256(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+/* 16-bit lanes: lo in the low 256 bits, hi in the high ones. */
+T_512 static inline __m512i halves16(short lo, short hi) {
+    return join256(_mm256_set1_epi16(lo), _mm256_set1_epi16(hi));
+}
+T_512 static inline __m512i bsums2(const sl_q8kb *a, const sl_q8kb *b) {
+    return join256(_mm256_loadu_si256((const __m256i *)(const void *)a->bsums),
+                   _mm256_loadu_si256((const __m256i *)(const void *)b->bsums));
+}
+/* The tile's per-lane f32 factors: lane 4r + t takes row r's v[r] or token t's v[t]. */
+T_512 static inline __m512 by_row(const float *v) {
+    return _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(_mm_loadu_ps(v)));
+}
+T_512 static inline __m512 by_token(const float *v) {
+    return _mm512_broadcast_f32x4(_mm_loadu_ps(v));
+}
+
+/* 16 accumulators (row r, token t at 4r + t) += codes . activations of one
+ * row's decoded block (c[k]: 64 codes, s[k]: their 16-bit scales) for the 4 tokens. */
+T_512 static inline void dot_row(__m512i *acc, const __m512i *c, const __m512i *s, const sl_q8kb *const *yb) {
+    for (int t = 0; t < 4; t++)
+        for (int k = 0; k < 4; k++) {
+            __m512i y = _mm512_loadu_si512((const void *)(yb[t]->qs + 64 * k));
+            acc[t] = _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(c[k], y), s[k]);
+        }
+}
+
+/* ---- Q4_K: 144-byte blocks: d, dmin (f16), 12 bytes of 6-bit scales and
+ * mins, 128 code bytes (32 per 64 elements: low nibbles first) ---- */
+
+/* The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of the 12 packed bytes,
+ * as sl_qd_k4_scale unpacks them. */
+T_512 static inline __m128i q4_k_scales_mins(const uint8_t *q) {
+    uint32_t a, b, c;
+    memcpy(&a, q, 4);
+    memcpy(&b, q + 4, 4);
+    memcpy(&c, q + 8, 4);
+    uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = b & 0x3f3f3f3fu;
+    uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 6) & 0x03030303u) << 4;
+    uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 6) & 0x03030303u) << 4;
+    return _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
+}
+
+T_512 static void q4_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
+                            int nr, int nt) {
+    const __m512i shift = halves16(0, 4);   /* high half: the high nibbles */
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const sl_q8kb *yb[4];
+        for (int t = 0; t < 4; t++) yb[t] = yr[t] + b;
+        __m512i iacc[16], mins[4];
+        float dw[4], dm[4], yd[4];
+        for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *w = wr[r] + b * 144;
+            dw[r] = f16s(w);
+            dm[r] = f16s(w + 2);
+            __m128i sm = q4_k_scales_mins(w + 4);
+            __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));   /* scales 0-7, mins 8-15 */
+            mins[r] = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));  /* m0 m0 m1 m1 .. */
+            __m512i c[4], s[4];
+            for (int k = 0; k < 4; k++) {
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * k)));
+                c[k] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
+                s[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
+            }
+            for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
+            dot_row(iacc + 4 * r, c, s, yb);
+        }
+        __m512i sumi = reduce16(iacc);
+        __m512i summ = scale_bsum16(join256(_mm512_castsi512_si256(mins[0]), _mm512_castsi512_si256(mins[1])),
+                                    join256(_mm512_castsi512_si256(mins[2]), _mm512_castsi512_si256(mins[3])),
+                                    bsums2(yb[0], yb[1]), bsums2(yb[2], yb[3]));
+        /* acc += y.d * (d * sumi - dmin * summ), lane-wise as the dot writes it */
+        __m512 x = _mm512_sub_ps(_mm512_mul_ps(by_row(dw), _mm512_cvtepi32_ps(sumi)),
+                                 _mm512_mul_ps(by_row(dm), _mm512_cvtepi32_ps(summ)));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(by_token(yd), x));
+    }
+    float o[16];
+    _mm512_storeu_ps(o, acc);
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = o[4 * r + t];
+}
+
+/* ---- Q6_K: 210-byte blocks: ql[128] (low 4 bits), qh[64] (high 2 bits),
+ * 16 signed 8-bit scales (one per 16 elements), d (f16); value = code - 32 ---- */
+
+T_512 static void q6_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
+                            int nr, int nt) {
+    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
+    const __m512i sh_a = halves16(0, 2), sh_b = halves16(4, 6);   /* qh bits of each 32-element quarter */
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const sl_q8kb *yb[4];
+        for (int t = 0; t < 4; t++) yb[t] = yr[t] + b;
+        __m512i iacc[16], sc[4];
+        float dw[4], yd[4];
+        for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *w = wr[r] + b * 210;
+            dw[r] = f16s(w + 208);
+            __m512i s16 = _mm512_castsi256_si512(
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 192))));
+            sc[r] = s16;
+            __m512i c[4], s[4];
+            for (int h = 0; h < 2; h++) {
+                __m512i l = _mm512_loadu_si512((const void *)(w + 64 * h));
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 128 + 32 * h)));
+                __m512i ha = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_a), m3), 4);
+                __m512i hb = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_b), m3), 4);
+                c[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), ha);
+                c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hb);
+            }
+            for (int k = 0; k < 4; k++) {   /* 64 elements = 4 groups of 16: scales 4k .. 4k+3, 8 lanes each */
+                short g = (short)(4 * k);
+                __m512i idx = _mm512_set_epi16(g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3,
+                                               g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2,
+                                               g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1,
+                                               g, g, g, g, g, g, g, g);
+                s[k] = _mm512_permutexvar_epi16(idx, s16);
+            }
+            for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
+            dot_row(iacc + 4 * r, c, s, yb);
+        }
+        __m512i corr = scale_bsum16(join256(_mm512_castsi512_si256(sc[0]), _mm512_castsi512_si256(sc[1])),
+                                    join256(_mm512_castsi512_si256(sc[2]), _mm512_castsi512_si256(sc[3])),
+                                    bsums2(yb[0], yb[1]), bsums2(yb[2], yb[3]));
+        __m512i sumi = _mm512_sub_epi32(reduce16(iacc), _mm512_slli_epi32(corr, 5));
+        /* acc += d * y.d * sumi, lane-wise as the dot writes it */
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(by_row(dw), by_token(yd)), _mm512_cvtepi32_ps(sumi)));
+    }
+    float o[16];
+    _mm512_storeu_ps(o, acc);
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = o[4 * r + t];
+}
+
+typedef void (*ktile_fn)(const uint8_t *const *, const sl_q8kb *const *, size_t, float *, size_t, int, int);
+
+/* Rows x tokens in 4 x 4 tiles; the last tiles repeat row / token 0 of the tile in their empty places. */
+T_512 static void k_mm(ktile_fn tile, const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt,
+                       size_t nb, float *out, size_t ldo) {
+    for (int r0 = 0; r0 < nr; r0 += 4) {
+        int rn = nr - r0 < 4 ? nr - r0 : 4;
+        const uint8_t *wr[4];
+        for (int i = 0; i < 4; i++) wr[i] = w + (size_t)(r0 + (i < rn ? i : 0)) * ldw;
+        for (int t0 = 0; t0 < nt; t0 += 4) {
+            int tn = nt - t0 < 4 ? nt - t0 : 4;
+            const sl_q8kb *yr[4];
+            for (int i = 0; i < 4; i++) yr[i] = y + (size_t)(t0 + (i < tn ? i : 0)) * ldy;
+            tile(wr, yr, nb, out + (size_t)t0 * ldo + (size_t)r0, ldo, rn, tn);
+        }
+    }
+}
+
+void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                     float *out, size_t ldo) {
+    k_mm(q4_k_tile, w, ldw, nr, y, ldy, nt, nb, out, ldo);
+}
+void sl_v512_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                     float *out, size_t ldo) {
+    k_mm(q6_k_tile, w, ldw, nr, y, ldy, nt, nb, out, ldo);
+}
+#endif
