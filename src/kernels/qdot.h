@@ -113,6 +113,11 @@ typedef void (*sl_qd_q8_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8
 typedef void (*sl_qd_q8k_mm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt,
                                 size_t nb, float *out, size_t ldo);
 
+/* Generation rows for Q4_K / Q6_K (one token): out[r] = the portable dot of
+ * row r and y for r < nr, the rows stored back to back (row r at
+ * w + r * nb * block bytes).  NULL: loop the dot. */
+typedef void (*sl_qd_q8k_rows_fn)(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out);
+
 /* Whole-matmul GEMM for prompts (sets with matrix tiles: AMX):
  * out[t * ldo + r] for r < nr, t < nt (any sizes, nt >= 1), bit for bit the
  * set's one-token dot.  y holds the tokens at a stride of ldy blocks and
@@ -161,6 +166,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q8_mm_fn q4_0_mm, q8_0_mm, q4_1_mm;          /* NULL: loop the dot */
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_q8k_mm_fn q4_k_mm, q6_k_mm;                  /* NULL: loop the dot */
+    sl_qd_q8k_rows_fn q4_k_rows, q6_k_rows;            /* NULL: loop the dot */
     sl_qd_affine_fn affine4, affine8;
     sl_qd_affine_nt_fn affine4_nt, affine8_nt;          /* NULL: loop affine4/8 */
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */

@@ -389,12 +389,12 @@ static void n_att_scores_f16(const float *q, const uint8_t *k, size_t stride, in
     }
 }
 
-/* exp(x) for x <= 0, 0 below -87.3 (where expf is subnormal): k = round(x
+/* exp(x) for x <= 0, 0 below -87.6 (where expf < 9.5e-39): k = round(x
  * log2 e), r = x - k ln2 by a two-part ln 2, e^r by Cephes' expf
  * polynomial, 2^k built in the exponent field (the AVX-512 set's steps). */
 static inline float32x4_t n_exp_neg(float32x4_t x) {
-    uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(-87.3f));
-    x = vmaxq_f32(x, vdupq_n_f32(-87.3f));
+    uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(-87.6f));
+    x = vmaxq_f32(x, vdupq_n_f32(-87.6f));
     float32x4_t k = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
     float32x4_t r = vfmsq_f32(x, k, vdupq_n_f32(0.693359375f));
     r = vfmsq_f32(r, k, vdupq_n_f32(-2.12194440e-4f));

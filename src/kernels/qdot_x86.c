@@ -798,12 +798,13 @@ T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t 
     if (half) _mm256_storeu_ps(out + 16 * nc, ah);
 }
 
-/* exp(x) for x <= 0, 0 below -87.3 (where expf is subnormal, < 1.2e-38):
+/* exp(x) for x <= 0, 0 below -87.6 (where expf < 9.5e-39, subnormal; down to
+ * there k >= -126 and y * 2^k is the subnormal product expf gives):
  * x = k ln2 + r with k = round(x log2 e) and r by a two-part ln 2, e^r by
  * Cephes' expf polynomial, 2^k built in the exponent field. */
 T_512 static inline __m512 v512_exp_neg(__m512 x) {
-    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_GE_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.6f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.6f));
     __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
@@ -883,6 +884,7 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 const sl_qd_kernels sl_qd_avx512 = {
     .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
     .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm, .q4_k_mm = sl_v512_q4_k_mm, .q6_k_mm = sl_v512_q6_k_mm,
+    .q4_k_rows = sl_v512_q4_k_rows, .q6_k_rows = sl_v512_q6_k_rows,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = sl_v512_affine4_x24,
     .affine8_x24 = sl_v512_affine8_x24,
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,

@@ -88,6 +88,9 @@ void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, siz
 void sl_v512_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
                      float *out, size_t ldo);
 
+void sl_v512_q4_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out);
+void sl_v512_q6_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out);
+
 /* MLX affine, 24-bit activations (qaffine_x86.c): the one-token dots
  * (sl_qd_affine24_fn) and their GEMM tiles (sl_qd_affine24_mm_fn). */
 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,

@@ -154,6 +154,14 @@ T_512 static void q4_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, 
 /* ---- Q6_K: 210-byte blocks: ql[128] (low 4 bits), qh[64] (high 2 bits),
  * 16 signed 8-bit scales (one per 16 elements), d (f16); value = code - 32 ---- */
 
+/* 64 elements k = 4 groups of 16: the 16-bit lanes of scales 4k .. 4k+3, 8 lanes each. */
+T_512 static inline __m512i q6_k_scale_idx(int k) {
+    short g = (short)(4 * k);
+    return _mm512_set_epi16(g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 2, g + 2, g + 2, g + 2, g + 2,
+                            g + 2, g + 2, g + 2, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g, g, g, g,
+                            g, g, g, g);
+}
+
 T_512 static void q6_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
                             int nr, int nt) {
     const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
@@ -180,14 +188,7 @@ T_512 static void q6_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, 
                 c[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), ha);
                 c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hb);
             }
-            for (int k = 0; k < 4; k++) {   /* 64 elements = 4 groups of 16: scales 4k .. 4k+3, 8 lanes each */
-                short g = (short)(4 * k);
-                __m512i idx = _mm512_set_epi16(g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3,
-                                               g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 2,
-                                               g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1,
-                                               g, g, g, g, g, g, g, g);
-                s[k] = _mm512_permutexvar_epi16(idx, s16);
-            }
+            for (int k = 0; k < 4; k++) s[k] = _mm512_permutexvar_epi16(q6_k_scale_idx(k), s16);
             for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
             dot_row(iacc + 4 * r, c, s, yb);
         }
@@ -229,5 +230,100 @@ void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, siz
 void sl_v512_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
                      float *out, size_t ldo) {
     k_mm(q6_k_tile, w, ldw, nr, y, ldy, nt, nb, out, ldo);
+}
+/* ---- generation: one token, a contiguous range of rows ----
+ * The rows are one sequence of nr * nb blocks in memory (one stream for the
+ * prefetcher); 16 blocks at a time, whatever rows they belong to, become the
+ * 16 accumulators of the tree, so lane i holds block i's integer sums.  Each
+ * lane's f32 term is formed as the dot forms it, then added to its row's sum
+ * in block order: the dot's bits. */
+typedef struct {
+    __m512i acc[16], aux[16];   /* aux: Q4_K's mins . bsums lanes (summed by the same tree) */
+    uint16_t d[16], dm[16];     /* the blocks' f16 scales */
+    float yd[16];
+    int n;
+} k_chunk;
+
+T_512 static void k_chunk_flush(k_chunk *c, int q4, size_t *row, size_t *b, size_t nb, float *acc, float *out) {
+    for (int i = c->n; i < 16; i++) c->acc[i] = c->aux[i] = _mm512_setzero_si512();
+    __m512i sumi = reduce16(c->acc);
+    __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)c->d));
+    __m512 yd = _mm512_loadu_ps(c->yd), x;
+    if (q4) {
+        __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)c->dm));
+        __m512i summ = reduce16(c->aux);
+        x = _mm512_mul_ps(yd, _mm512_sub_ps(_mm512_mul_ps(dw, _mm512_cvtepi32_ps(sumi)),
+                                            _mm512_mul_ps(dm, _mm512_cvtepi32_ps(summ))));
+    } else {
+        x = _mm512_mul_ps(_mm512_mul_ps(dw, yd), _mm512_cvtepi32_ps(sumi));
+    }
+    float term[16];
+    _mm512_storeu_ps(term, x);
+    for (int i = 0; i < c->n; i++) {   /* the dot's chain: acc += term, block after block */
+        *acc += term[i];
+        if (++*b == nb) out[(*row)++] = *acc, *acc = 0.0f, *b = 0;
+    }
+    c->n = 0;
+}
+
+T_512 static void k_rows(int q4, const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out) {
+    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
+    const __m512i nib = halves16(0, 4), sh_a = halves16(0, 2), sh_b = halves16(4, 6);
+    k_chunk c;
+    c.n = 0;
+    size_t row = 0, fb = 0, bb = q4 ? 144 : 210;
+    float acc = 0.0f;
+    for (size_t s = 0, b = 0; s < nr * nb; s++, w += bb, b = b + 1 == nb ? 0 : b + 1) {
+        const sl_q8kb *yb = y + b;
+        __m512i codes[4], sc[4];
+        __m256i sums;
+        if (q4) {
+            __m128i sm = q4_k_scales_mins(w + 4);
+            __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
+            for (int k = 0; k < 4; k++) {
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * k)));
+                codes[k] = _mm512_and_si512(_mm512_srlv_epi16(q, nib), m4);
+                sc[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
+            }
+            sums = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)),
+                                     _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums));
+            memcpy(&c.d[c.n], w, 2);
+            memcpy(&c.dm[c.n], w + 2, 2);
+        } else {
+            __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 192)));
+            for (int h = 0; h < 2; h++) {
+                __m512i l = _mm512_loadu_si512((const void *)(w + 64 * h));
+                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 128 + 32 * h)));
+                codes[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_a), m3), 4));
+                codes[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_b), m3), 4));
+            }
+            for (int k = 0; k < 4; k++) sc[k] = _mm512_permutexvar_epi16(q6_k_scale_idx(k), _mm512_castsi256_si512(s16));
+            /* the -32 offset: minus 32 * sum of scale x bsum, folded into the block's integer lanes */
+            sums = _mm256_slli_epi32(_mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums)), 5);
+            memcpy(&c.d[c.n], w + 208, 2);
+        }
+        __m512i a = _mm512_setzero_si512();
+        for (int k = 0; k < 4; k++)
+            a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(codes[k], _mm512_loadu_si512((const void *)(yb->qs + 64 * k))), sc[k]);
+        if (q4) {
+            c.acc[c.n] = a;
+            c.aux[c.n] = _mm512_castsi256_si512(sums);
+            c.aux[c.n] = _mm512_inserti64x4(c.aux[c.n], _mm256_setzero_si256(), 1);
+        } else {
+            c.acc[c.n] = _mm512_sub_epi32(a, _mm512_inserti64x4(_mm512_castsi256_si512(sums), _mm256_setzero_si256(), 1));
+        }
+        c.yd[c.n] = yb->d;
+        if (++c.n == 16) k_chunk_flush(&c, q4, &row, &fb, nb, &acc, out);
+    }
+    if (c.n) k_chunk_flush(&c, q4, &row, &fb, nb, &acc, out);
+}
+
+void sl_v512_q4_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out) {
+    k_rows(1, w, nr, y, nb, out);
+}
+void sl_v512_q6_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out) {
+    k_rows(0, w, nr, y, nb, out);
 }
 #endif

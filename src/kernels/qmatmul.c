@@ -287,6 +287,11 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
         sl_qd_q8k_mm_fn kmm = w->dtype == SL_Q4_K ? k->q4_k_mm : k->q6_k_mm;
         size_t nb = (size_t)w->cols / 256;
         const sl_q8kb *qa = act;
+        sl_qd_q8k_rows_fn krows = w->dtype == SL_Q4_K ? k->q4_k_rows : k->q6_k_rows;
+        if (n == 1 && krows && rb == nb * (w->dtype == SL_Q4_K ? 144 : 210)) {   /* generation: one stream of blocks */
+            krows(w->data + (size_t)r0 * rb, (size_t)(r1 - r0), qa, nb, y + r0);
+            return;
+        }
         int tc = n < SL_MM_SHARED_MIN ? n : tok_chunk(nb * sizeof(sl_q8kb));
         for (int t0 = 0; t0 < n; t0 += tc) {
             int nt = n - t0 < tc ? n - t0 : tc;

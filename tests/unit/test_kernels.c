@@ -276,9 +276,10 @@ static void test_qdot_sets_match_portable(void **state) {
 
 /* Fused GGUF kernels (8-bit activations) against the row decoder (f32):
  * the difference is bounded by the activation rounding, d/2 per element. */
-/* The Q4_K / Q6_K rows x tokens tiles (where a set has them) give the
- * portable dot bit for bit for every (row, token) pair: 1-6 rows and 1-9
- * tokens (every partial tile), 1-3 blocks, rows and tokens at odd strides,
+/* The Q4_K / Q6_K rows x tokens tiles and generation rows kernels (where a
+ * set has them) give the portable dot bit for bit for every (row, token)
+ * pair: 1-6 rows and 1-9 tokens (every partial tile), 1-3 blocks, rows and
+ * tokens at odd strides, 1-40 back-to-back rows for the rows kernels,
  * activations with extreme values (amax blocks, zero blocks). */
 static void test_k_quant_tiles_match_dot(void **state) {
     (void)state;
@@ -315,6 +316,18 @@ static void test_k_quant_tiles_match_dot(void **state) {
                         if (r >= nr || t >= nt) assert_true(o == -1234.5f);   /* nothing written outside */
                         else assert_true(o == dot(w + (size_t)r * LDW, y + (size_t)t * LDY, nb));
                     }
+                /* generation rows: 1-40 rows stored back to back (chunks of 16 blocks span rows) */
+                sl_qd_q8k_rows_fn rows = ti ? k->q6_k_rows : k->q4_k_rows;
+                if (!rows) continue;
+                static uint8_t wc[40 * MAXB * 210];
+                size_t bb = ti ? 210 : 144, nrr = (size_t)(1 + (rep * 7 + ti * 3) % 40);
+                rand_blocks(dt, wc, nrr * nb);
+                for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -1234.5f;
+                static float outr[41];
+                for (size_t i = 0; i < 41; i++) outr[i] = -1234.5f;
+                rows(wc, nrr, y, nb, outr);
+                for (size_t r = 0; r < 41; r++)
+                    assert_true(r < nrr ? outr[r] == dot(wc + r * nb * bb, y, nb) : outr[r] == -1234.5f);
             }
     }
 #if defined(SL_QD_X86)
@@ -719,6 +732,13 @@ static void test_attention_kernels(void **state) {
             }
             assert_true(fabs((double)sa - exact) <= 1e-6 * exact);
         }
+        /* the underflow edge: expf is normal down to ln(FLT_MIN) = -87.3365, subnormal below */
+        static const float edge[] = {0.0f, -0.0f, -87.2f, -87.31f, -87.3365f, -87.34f, -87.5f, -87.59f, -87.61f,
+                                     -88.0f, -103.0f, -200.0f};
+        int ne = (int)(sizeof edge / sizeof edge[0]);
+        memcpy(xa, edge, sizeof edge);
+        k->exp_sum(xa, ne, 0.0f);
+        for (int i = 0; i < ne; i++) assert_true(fabsf(xa[i] - expf(edge[i])) <= 2.5e-7f * expf(edge[i]) + 1.2e-38f);
         tested++;
     }
     if (sl_qd_by_name("avx512")) assert_true(tested >= 2);
