@@ -33,19 +33,21 @@ static const char *const lib_names[] = {
 
 static void load(void) {
     const char *env = getenv("SILICA_VULKAN_LIBRARY");
-    const char *dl_msg = "";
-    if (env && *env) {
-        lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-        if (!lib) dl_msg = dlerror();
-    } else {
-        for (size_t i = 0; i < sizeof lib_names / sizeof lib_names[0] && !lib; i++) {
-            lib = dlopen(lib_names[i], RTLD_NOW | RTLD_LOCAL);
-            if (!lib && i == 0) dl_msg = dlerror();
-        }
+    /* dlerror's text lives until the next dl call: copied at once (the second
+     * name's failure used to leave the first message pointing at freed bytes) */
+    char dl_msg[256] = "not found";
+    const char *names[sizeof lib_names / sizeof lib_names[0]];
+    size_t n = 0;
+    if (env && *env) names[n++] = env;
+    else
+        for (; n < sizeof lib_names / sizeof lib_names[0]; n++) names[n] = lib_names[n];
+    for (size_t i = 0; i < n && !lib; i++) {
+        lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        const char *e = lib ? NULL : dlerror();
+        if (i == 0 && e) snprintf(dl_msg, sizeof dl_msg, "%s", e);
     }
     if (!lib) {
-        snprintf(load_error, sizeof load_error, "no Vulkan loader: cannot open %s (%s)",
-                 env && *env ? env : lib_names[0], dl_msg ? dl_msg : "not found");
+        snprintf(load_error, sizeof load_error, "no Vulkan loader: cannot open %s (%s)", names[0], dl_msg);
         return;
     }
     *(void **)&vk.vkGetInstanceProcAddr = dlsym(lib, "vkGetInstanceProcAddr");
