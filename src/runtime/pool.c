@@ -7,12 +7,13 @@
  * CPU pause) before sleeping on a condition variable, and the caller spins
  * on `pending` likewise.  The spin is bounded by wall time, not by a count
  * of pauses (a pause takes 10 to 150 cycles depending on the CPU), and the
- * bound adapts per thread (spin_wait): at most spin_ns — 1 ms by default,
- * as llama.cpp's threads poll before sleeping; 20 us when the pool has more
- * threads than the machine has CPUs; SILICA_POOL_SPIN_US overrides it — and
- * halved each time a wait ends in sleep, so a machine loaded by other
- * processes (where a spinner takes the CPU that the awaited thread needs)
- * soon sees plain sleeping instead.
+ * bound adapts per thread (sl_pool_adapt_budget): at most spin_ns — 1 ms by
+ * default, as llama.cpp's threads poll before sleeping; 20 us when the pool
+ * has more threads than the machine has CPUs; SILICA_POOL_SPIN_US overrides
+ * it — halved after each wait longer than a quarter of that, doubled after a
+ * shorter one, so a machine loaded by other processes (where a spinner takes
+ * the CPU that the awaited thread needs, and waits grow long) soon sees plain
+ * sleeping instead, and a pool whose waits are short again spins again.
  *
  * Invariants: a job is published by storing fn/arg and `pending`, then
  * bumping `gen` (release) under the mutex; a worker reads fn/arg only after
@@ -67,30 +68,47 @@ typedef struct worker_arg {
     int tid;
 } worker_arg;
 
+/* The spin budget after a wait of waited_ns (spinning, then sleeping if
+ * slept) with at most max_ns of spin: a wait that came within a quarter of
+ * max_ns was worth spinning through, so the budget doubles (+1 us, so it
+ * grows from 0) up to max_ns, whether or not this one slept; a longer one
+ * (the awaited thread was descheduled, or the caller did serial work)
+ * halves it.  Judging by the wait, not by whether it slept, matters: with
+ * "halve after every sleep", one burst of sleeps on a busy moment shrank
+ * the budget below the usual gap between jobs, every later wait slept, and
+ * the pool stayed in that state for good (a likely cause of 16-thread
+ * generation on 16 cores running at 60 or 90 tok/s from one run to the
+ * next, with thousands of sleeps: see part9, round 4). */
+uint64_t sl_pool_adapt_budget(uint64_t budget, uint64_t waited_ns, uint64_t max_ns) {
+    if (waited_ns > max_ns / 4) return budget / 2;
+    return budget * 2 + 1000 < max_ns ? budget * 2 + 1000 : max_ns;
+}
+
 /* Spin for at most *budget ns until `gen` moves past seen (is_gen) or
- * `pending` reaches 0; returns whether it did.  The budget adapts: doubled
- * (up to spin_ns) after a short wait that ended while spinning, halved
- * after one that had to sleep or took over a quarter of spin_ns, so on a
- * machine whose other load deschedules the pool's threads the spinning
- * fades out instead of stealing their CPU. */
-static bool spin_wait(const sl_pool *p, bool is_gen, unsigned long seen, uint64_t *budget) {
-    uint64_t start = 0, end = 0;
+ * `pending` reaches 0; returns whether it did (then the budget adapts to
+ * this wait here; after a sleep the caller adapts it, see wait_end). */
+static bool spin_wait(const sl_pool *p, bool is_gen, unsigned long seen, uint64_t *budget, uint64_t *t0) {
+    uint64_t end = 0;
+    *t0 = 0;
     for (unsigned i = 1;; i++) {
         if (is_gen ? __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != seen || __atomic_load_n(&p->quit, __ATOMIC_ACQUIRE)
                    : __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) == 0) {
-            if (start && now_ns() - start > p->spin_ns / 4) *budget /= 2;
-            else *budget = *budget * 2 + 1000 < p->spin_ns ? *budget * 2 + 1000 : p->spin_ns;
+            *budget = sl_pool_adapt_budget(*budget, *t0 ? now_ns() - *t0 : 0, p->spin_ns);
             return true;
         }
         cpu_relax();
         if ((i & 31) == 0) {
             uint64_t t = now_ns();
-            if (!end) start = t, end = t + *budget;
+            if (!end) *t0 = t, end = t + *budget;
             else if (t >= end) break;
         }
     }
-    *budget /= 2;
+    if (!*t0) *t0 = now_ns();
     return false;
+}
+/* After a wait that slept: adapt the budget to the whole wait. */
+static void wait_end(const sl_pool *p, uint64_t *budget, uint64_t t0) {
+    *budget = sl_pool_adapt_budget(*budget, now_ns() - t0, p->spin_ns);
 }
 
 static void *worker(void *a) {
@@ -101,7 +119,8 @@ static void *worker(void *a) {
     unsigned long seen = 0;
     uint64_t budget = p->spin_ns;
     for (;;) {
-        spin_wait(p, true, seen, &budget);
+        uint64_t t0;
+        bool spun = spin_wait(p, true, seen, &budget, &t0);
         unsigned long g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
@@ -110,6 +129,7 @@ static void *worker(void *a) {
             g = p->gen;
             pthread_mutex_unlock(&p->mu);
         }
+        if (!spun) wait_end(p, &budget, t0);
         if (__atomic_load_n(&p->quit, __ATOMIC_ACQUIRE)) break;
         seen = g;
         p->fn(p->arg, tid, p->n);
@@ -197,11 +217,14 @@ void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg) {
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
-    spin_wait(p, false, 0, &p->caller_budget);
-    if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) {
-        pthread_mutex_lock(&p->mu);
-        if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) __atomic_add_fetch(&p->sleeps, 1, __ATOMIC_RELAXED);
-        while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
+    uint64_t t0;
+    if (!spin_wait(p, false, 0, &p->caller_budget, &t0)) {
+        if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) {
+            pthread_mutex_lock(&p->mu);
+            if (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) __atomic_add_fetch(&p->sleeps, 1, __ATOMIC_RELAXED);
+            while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&p->done, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        wait_end(p, &p->caller_budget, t0);
     }
 }

@@ -7,6 +7,8 @@
 #ifndef SILICA_RUNTIME_POOL_H
 #define SILICA_RUNTIME_POOL_H
 
+#include <stdint.h>
+
 typedef struct sl_pool sl_pool;
 typedef void (*sl_pool_fn)(void *arg, int tid, int n_threads);
 
@@ -18,6 +20,8 @@ int sl_pool_size(const sl_pool *p);
 void sl_pool_run(sl_pool *p, sl_pool_fn fn, void *arg);
 /* How often a worker or the caller gave up spinning and slept (diagnostics). */
 unsigned long sl_pool_sleeps(const sl_pool *p);
+/* The spin budget (ns) after a wait of waited_ns, at most max_ns (pool.c says the rule). */
+uint64_t sl_pool_adapt_budget(uint64_t budget, uint64_t waited_ns, uint64_t max_ns);
 
 /* Even split of [0, n) for thread tid of nt: [*lo, *hi). */
 static inline void sl_split(long n, int tid, int nt, long *lo, long *hi) {

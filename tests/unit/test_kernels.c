@@ -882,6 +882,24 @@ static void sum_worker(void *arg, int tid, int nt) {
     j->part[tid] = s;
 }
 
+/* The pool's spin budget: short waits grow it back to the maximum from any
+ * value (0 included), whether they slept or not; long waits halve it.  (The
+ * old rule halved after every sleep, and a budget below the gap between jobs
+ * never grew again.) */
+static void test_pool_spin_budget_adapts(void **state) {
+    (void)state;
+    const uint64_t max = 1000000;   /* 1 ms */
+    uint64_t b = 0;
+    int steps = 0;
+    while (b < max && steps < 100) b = sl_pool_adapt_budget(b, 30000, max), steps++;   /* 30 us waits */
+    assert_true(b == max && steps <= 12);
+    assert_true(sl_pool_adapt_budget(max, 600000, max) == max / 2);    /* a 600 us wait: halve */
+    assert_true(sl_pool_adapt_budget(max, 250000, max) == max);        /* a quarter of max: still short */
+    assert_true(sl_pool_adapt_budget(1, 5000000, max) == 0);
+    assert_true(sl_pool_adapt_budget(0, 0, 20000) == 1000);            /* oversubscribed pools: 20 us at most */
+    assert_true(sl_pool_adapt_budget(15000, 1000, 20000) == 20000);
+}
+
 static void test_pool(void **state) {
     (void)state;
     for (int nt = 1; nt <= 5; nt++) {
@@ -1180,6 +1198,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_spin_budget_adapts),
         cmocka_unit_test(test_rope_variants),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_sampler_greedy_and_ties),
