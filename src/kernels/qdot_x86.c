@@ -890,6 +890,6 @@ const sl_qd_kernels sl_qd_avx512 = {
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
     .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
-    .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
+    .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
     .exp_sum = v512_exp_sum};
 #endif

@@ -82,6 +82,9 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
 
+/* sl_qd_prep_x24 with 16 lanes, bit for bit (qaffine_x86.c). */
+void sl_v512_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
+
 /* Q4_K / Q6_K prompt tiles (qk_x86.c), sl_qd_q8k_mm_fn. */
 void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
                      float *out, size_t ldo);

@@ -326,4 +326,6 @@ void sl_v512_q4_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb,
 void sl_v512_q6_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out) {
     k_rows(0, w, nr, y, nb, out);
 }
+#else
+typedef int sl_qk_x86_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -133,6 +133,8 @@ static size_t affine_act_bytes(const sl_weight *w, int n) {
 static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
     size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, tb = affine_token_bytes(w);
     int x24 = affine_f24(w) != NULL;
+    void (*prep)(const float *, size_t, int, int, int8_t *, float *) = sl_qd_active()->prep_x24;
+    if (!prep) prep = sl_qd_prep_x24;
     for (int t = t0; t < t1; t++) {
         const float *xt = x + (size_t)t * ldx;
         float *xsum = (float *)(void *)((uint8_t *)act + (size_t)t * tb);
@@ -141,7 +143,7 @@ static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int 
             for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
             xsum[g] = s;
         }
-        if (x24) sl_qd_prep_x24(xt, (size_t)w->cols, w->group_size, w->bits, (int8_t *)(void *)(xsum + 2 * G), xsum + G);
+        if (x24) prep(xt, (size_t)w->cols, w->group_size, w->bits, (int8_t *)(void *)(xsum + 2 * G), xsum + G);
     }
 }
 

@@ -822,7 +822,10 @@ static void test_affine_x24(void **state) {
     const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     for (int i = 0; i < MAXC; i++) x[i] = rndf() * (i % 97 == 0 ? 50.0f : 1.0f);
     x[5] = 0.0f;
+    x[7] = -0.0f;
     for (int i = 64; i < 128; i++) x[i] = 0.0f;   /* an all-zero group: d = 0 */
+    for (int i = 128; i < 160; i++) x[i] = (float)(i - 144) * 0.5f;   /* halves: rounding ties after scaling */
+    for (int i = 160; i < 192; i++) x[i] = (i & 1 ? 1e-30f : -3e20f) * rndf();
     const int colss[] = {1024, 960, 64};         /* 960, 64: a last 4-bit block of 64 */
     for (int ci = 0; ci < 3; ci++)
         for (int bits = 4; bits <= 8; bits += 4)
@@ -831,6 +834,16 @@ static void test_affine_x24(void **state) {
                 if (COLS % gs) continue;
                 assert_true(sl_qd_x24_ok(bits, gs, (size_t)COLS));
                 sl_qd_prep_x24(x, (size_t)COLS, gs, bits, planes, d);
+                for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {   /* a set's own prep: the same bytes */
+                    const sl_qd_kernels *k = sl_qd_by_name(names[si]);
+                    if (!k || !k->prep_x24) continue;
+                    static int8_t planes2[3 * MAXC];
+                    static float d2[MAXC / 32];
+                    memset(planes2, 0x5a, sizeof planes2);
+                    k->prep_x24(x, (size_t)COLS, gs, bits, planes2, d2);
+                    assert_memory_equal(planes, planes2, 3 * (size_t)COLS);
+                    assert_memory_equal(d, d2, (size_t)(COLS / gs) * sizeof(float));
+                }
                 for (int e = 0; e < COLS; e++) {   /* reconstruct element e from its plane position */
                     int blk = e & ~127, half = COLS - blk >= 128 ? 64 : 32;
                     int p = bits == 8 ? e : blk + (e & 1) * half + (e & 127) / 2;
