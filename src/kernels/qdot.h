@@ -180,6 +180,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q8_gemm_fn q4_0_gemm, q8_0_gemm;             /* NULL: q4_0_mm / q8_0_mm */
     sl_qd_q40_rowsn_fn q4_0_rows_n, q8_0_rows_n;       /* NULL: the dots / GEMM for 2..15 tokens */
     void (*quantize_q8)(const float *x, size_t n, sl_q8b *out);   /* NULL: sl_qd_quantize_q8 (bit-identical) */
+    void (*quantize_q8k)(const float *x, size_t n, sl_q8kb *out);   /* NULL: sl_qd_quantize_q8k (bit-identical) */
     void (*prep_x24)(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);  /* NULL: sl_qd_prep_x24 (bit-identical) */
     void (*axpy_f16)(float *y, float a, const uint8_t *x, size_t n);  /* y += a * x, f16 x: NULL: widen (bit-identical) */
     /* Attention over f16 K / V rows (row i at k + i * stride bytes, d <= 256

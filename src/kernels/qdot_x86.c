@@ -355,6 +355,43 @@ X86_MM_DRIVER(T_AVX2, avx2_q4_0_mm, 4, 2, avx2_q4_0_mm42, avx2_q4_0_mm41, avx2_q
  * order (a NaN element is skipped, as fmaxf skips it), d and 1/d are the
  * same scalar divisions, and vroundps with round-to-nearest-even is
  * nearbyintf in the default rounding mode. */
+/* sl_qd_quantize_q8k with 8 lanes, bit for bit: per 256 values the same amax
+ * (a NaN skipped, as fmaxf skips it), d = amax / 127, 1 / d, rounding and
+ * clamp; the 16 bsums are exact integer sums (byte pairs, then quads, then
+ * two in-lane horizontal adds per 32 values). */
+T_AVX2 static void avx2_quantize_q8k(const float *x, size_t n, sl_q8kb *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (size_t b = 0; b < n / 256; b++) {
+        const float *v = x + b * 256;
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + 8 * k)), m);
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        float amax = _mm_cvtss_f32(m4);
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id);
+        for (int c = 0; c < 8; c++) {   /* 32 values: 32 bytes and two bsums */
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) {
+                __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + 32 * c + 8 * k), vid),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q[k] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(r, hi), lo));
+            }
+            __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(void *)(out[b].qs + 32 * c), p8);
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p8), ones16);   /* 8 sums of 4 */
+            s = _mm256_hadd_epi32(s, s);
+            s = _mm256_hadd_epi32(s, s);   /* lane 0 of each half: the sum of its 16 bytes */
+            out[b].bsums[2 * c] = (int16_t)_mm256_cvtsi256_si32(s);
+            out[b].bsums[2 * c + 1] = (int16_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
+        }
+        out[b].d = d;
+    }
+}
+
 T_AVX2 static void avx2_quantize_q8(const float *x, size_t n, sl_q8b *out) {
     const __m256 sign = _mm256_set1_ps(-0.0f), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
     for (size_t b = 0; b < n / 32; b++) {
@@ -407,7 +444,8 @@ const sl_qd_kernels sl_qd_avx2 = {
     .q4_0_mm = avx2_q4_0_mm, .q8_0_mm = avx2_q8_0_mm,
     .affine4 = avx2_affine4, .affine8 = avx2_affine8, .affine4_nt = avx2_affine4_nt,
     .affine8_nt = avx2_affine8_nt, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
-    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile, .quantize_q8 = avx2_quantize_q8, .axpy_f16 = avx2_axpy_f16};
+    .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile, .quantize_q8 = avx2_quantize_q8, .quantize_q8k = avx2_quantize_q8k,
+    .axpy_f16 = avx2_axpy_f16};
 
 /* ---- AVX-512 ---- */
 
@@ -890,6 +928,6 @@ const sl_qd_kernels sl_qd_avx512 = {
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
     .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
-    .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
+    .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
     .exp_sum = v512_exp_sum};
 #endif

@@ -256,10 +256,12 @@ static size_t q8_act_bytes(const sl_weight *w, int n) { return q8_padded(w, n) *
 static void q8_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
     size_t cols = (size_t)w->cols, tb = q8_token_bytes(w);
     void (*quantize)(const float *, size_t, sl_q8b *) = sl_qd_active()->quantize_q8;
+    void (*quantize_k)(const float *, size_t, sl_q8kb *) = sl_qd_active()->quantize_q8k;
     if (!quantize) quantize = sl_qd_quantize_q8;
+    if (!quantize_k) quantize_k = sl_qd_quantize_q8k;
     for (int t = t0; t < t1; t++) {
         void *o = (uint8_t *)act + (size_t)t * tb;
-        if (is_q8k(w)) sl_qd_quantize_q8k(x + (size_t)t * ldx, cols, o);
+        if (is_q8k(w)) quantize_k(x + (size_t)t * ldx, cols, o);
         else quantize(x + (size_t)t * ldx, cols, o);
     }
 }

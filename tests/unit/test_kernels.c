@@ -228,6 +228,20 @@ static void test_qdot_sets_match_portable(void **state) {
                 sl_qd_quantize_q8(xq, COLS, a8);
                 k->quantize_q8(xq, COLS, b8);
                 assert_memory_equal(a8, b8, sizeof a8);
+                if (k->quantize_q8k) {   /* the 256-value blocks likewise (d, bsums, bytes) */
+                    static sl_q8kb ak[COLS / 256], bk[COLS / 256];
+                    memset(ak, 0x55, sizeof ak);
+                    memset(bk, 0xAA, sizeof bk);
+                    for (int i = 0; i < COLS; i++)   /* whole blocks of one kind too */
+                        if (rep % 3 == 0) xq[i] = xq[i - i % 256 + (i * 31) % 256];
+                    sl_qd_quantize_q8k(xq, COLS, ak);
+                    k->quantize_q8k(xq, COLS, bk);
+                    for (int b = 0; b < COLS / 256; b++) {
+                        assert_true(memcmp(&ak[b].d, &bk[b].d, sizeof ak[b].d) == 0);
+                        assert_memory_equal(ak[b].bsums, bk[b].bsums, sizeof ak[b].bsums);
+                        assert_memory_equal(ak[b].qs, bk[b].qs, sizeof ak[b].qs);
+                    }
+                }
             }
         }
         for (int rep = 0; rep < 20; rep++) {
