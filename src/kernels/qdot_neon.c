@@ -445,13 +445,53 @@ static void n_axpy_f16(float *y, float a, const uint8_t *x, size_t n) {
     }
 }
 
+/* ---- activation quantizers (sl_qd_quantize_q8 / _q8k, bit for bit) ----
+ * amax by vmaxnmq (IEEE maxNum: a NaN is skipped, as fmaxf skips it), the
+ * same d = amax / 127 and 1 / d, round to nearest even (vrndnq, what
+ * nearbyintf does in the default mode), the same clamp; the block sums are
+ * exact integer sums. */
+static inline float n_amax(const float *v, int n) {
+    float32x4_t m = vdupq_n_f32(0.0f);
+    for (int i = 0; i < n; i += 4) m = vmaxnmq_f32(vabsq_f32(vld1q_f32(v + i)), m);
+    return vmaxnmvq_f32(m);
+}
+/* 16 values times id -> 16 bytes at q; returns their sum. */
+static inline int32_t n_q16(const float *v, float32x4_t id, int8_t *q) {
+    const float32x4_t hi = vdupq_n_f32(127.0f), lo = vdupq_n_f32(-127.0f);
+    int32x4_t r[4];
+    for (int k = 0; k < 4; k++)
+        r[k] = vcvtq_s32_f32(vmaxq_f32(vminq_f32(vrndnq_f32(vmulq_f32(vld1q_f32(v + 4 * k), id)), hi), lo));
+    int16x8_t a = vcombine_s16(vmovn_s32(r[0]), vmovn_s32(r[1])), b = vcombine_s16(vmovn_s32(r[2]), vmovn_s32(r[3]));
+    vst1q_s8(q, vcombine_s8(vmovn_s16(a), vmovn_s16(b)));
+    return vaddvq_s32(vaddq_s32(vaddq_s32(r[0], r[1]), vaddq_s32(r[2], r[3])));
+}
+static void n_quantize_q8(const float *x, size_t n, sl_q8b *out) {
+    for (size_t b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        float d = n_amax(v, 32) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        float32x4_t idv = vdupq_n_f32(id);
+        out[b].s = n_q16(v, idv, out[b].qs) + n_q16(v + 16, idv, out[b].qs + 16);
+        out[b].d = d;
+    }
+}
+static void n_quantize_q8k(const float *x, size_t n, sl_q8kb *out) {
+    for (size_t b = 0; b < n / 256; b++) {
+        const float *v = x + b * 256;
+        float d = n_amax(v, 256) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        float32x4_t idv = vdupq_n_f32(id);
+        for (int g = 0; g < 16; g++) out[b].bsums[g] = (int16_t)n_q16(v + 16 * g, idv, out[b].qs + 16 * g);
+        out[b].d = d;
+    }
+}
+
 const sl_qd_kernels sl_qd_neon = {
     .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = q4_k_neon,
     .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm,
     .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
-    .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum};
+    .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum, .quantize_q8 = n_quantize_q8,
+    .quantize_q8k = n_quantize_q8k};
 #if defined(SL_QD_NEON_DOT)
 const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
@@ -459,7 +499,8 @@ const sl_qd_kernels sl_qd_neon_dot = {
     .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
-    .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum};
+    .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum, .quantize_q8 = n_quantize_q8,
+    .quantize_q8k = n_quantize_q8k};
 #endif
 #else
 typedef int sl_qdot_neon_unused; /* ISO C forbids an empty translation unit */
