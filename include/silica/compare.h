@@ -84,8 +84,10 @@ SL_API const char *sl_cmp_engine_name(const sl_cmp_engine *e);
 SL_API const char *sl_cmp_engine_version(const sl_cmp_engine *e);
 /* Whether the engine reads models of this format ("hf", "mlx", "gguf"). */
 SL_API bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format);
-/* Load a model (replacing the previous one); n_ctx: positions a request may span. */
-SL_API int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, sl_error *err);
+/* Load a model (replacing the previous one); n_ctx: positions a request may span;
+ * device: where the engine runs it (silica: `--device`'s syntax, silica/gpu.h;
+ * NULL: the engine's default, silica's CPU). */
+SL_API int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, const char *device, sl_error *err);
 
 typedef struct sl_cmp_result {
     float *logits;        /* [n x vocab] */
@@ -129,6 +131,8 @@ typedef struct sl_cmp_opts {
     int n_ctx;                        /* largest window + max_tokens at most */
     int max_tokens;                   /* greedy tokens generated after each prompt (0: none) */
     int vocab;                        /* REF's vocabulary (ids must be below it) */
+    const char *device;               /* where silica's engine runs (cpu, gpu, gpu:N, auto; NULL: cpu);
+                                         the other engines keep their own device */
     /* progress: called before each (model, engine) with done / total pairs */
     void (*progress)(void *ud, int done, int total, const char *model, const char *engine);
     void *progress_ud;
@@ -150,6 +154,7 @@ typedef struct sl_cmp_row {
 
 typedef struct sl_cmp_report {
     char *ref_model, *ref_path, *ref_engine, *ref_version;
+    char *device;         /* where silica's engine ran: --device as given, "cpu" by default */
     uint64_t ref_file_bytes;
     double ref_bits_per_weight, ref_ppl;
     int64_t tokens;       /* positions compared per model */

@@ -34,6 +34,7 @@ cJSON *sl_cmp_report_json(const sl_cmp_report *r) {
     cJSON_AddNumberToObject(ref, "prompts", r->n_prompts);
     cJSON_AddNumberToObject(ref, "max_tokens", r->max_tokens);
     cJSON_AddNumberToObject(ref, "ctx", r->n_ctx);
+    cJSON_AddStringToObject(j, "silica_device", r->device ? r->device : "cpu");
     cJSON_AddNumberToObject(ref, "file_bytes", (double)r->ref_file_bytes);
     num_or_null(ref, "bits_per_weight", r->ref_bits_per_weight, r->ref_bits_per_weight > 0);
     cJSON *eng = cJSON_AddObjectToObject(ref, "engines");
@@ -75,6 +76,7 @@ static const char *mib(uint64_t b, char *buf, size_t n) {
 void sl_cmp_report_table(const sl_cmp_report *r, FILE *f) {
     fprintf(f, "reference: %s on %s (%s), %lld tokens in %d prompt(s), ppl %.4f\n", r->ref_model, r->ref_engine,
             r->ref_version ? r->ref_version : "", (long long)r->tokens, r->n_prompts, r->ref_ppl);
+    if (r->device && strcmp(r->device, "cpu") != 0) fprintf(f, "silica's engine on --device %s\n", r->device);
     for (int k = 0; k < r->n_engines; k++)
         fprintf(f, "engine %-10s %s\n", r->engine_names[k] ? r->engine_names[k] : "?",
                 r->engine_status[k] ? r->engine_status[k] : "");

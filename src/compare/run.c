@@ -75,7 +75,7 @@ static int run_pair(const sl_cmp_opts *o, const char *engine, const char *model,
         sl_cmp_engine_close(e);
         return -1;   /* not applicable */
     }
-    rc = sl_cmp_engine_load(e, model, o->n_ctx, err);
+    rc = sl_cmp_engine_load(e, model, o->n_ctx, strcmp(engine, "silica") == 0 ? o->device : NULL, err);
     for (int k = 0; !rc && k < o->n_prompts; k++) {
         if (sl_interrupted()) rc = sl_errorf(err, SL_EINTR, "interrupted");
         else rc = sl_cmp_engine_eval(e, o->prompts[k].ids, o->prompts[k].n, o->max_tokens, &res[k], err);
@@ -213,6 +213,7 @@ int sl_cmp_run(const sl_cmp_opts *o, sl_cmp_report **out, sl_error *err) {
     rep->ref_model = strdup(o->ref_label ? o->ref_label : o->ref);
     rep->ref_path = strdup(o->ref);
     rep->ref_engine = strdup(re);
+    rep->device = strdup(o->device ? o->device : "cpu");
     rep->n_prompts = o->n_prompts;
     rep->max_tokens = o->max_tokens;
     rep->n_ctx = o->n_ctx;
@@ -264,6 +265,7 @@ void sl_cmp_report_free(sl_cmp_report *r) {
     free(r->ref_model);
     free(r->ref_path);
     free(r->ref_engine);
+    free(r->device);
     free(r->ref_version);
     free(r);
 }

@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "compare/compare_impl.h"
+#include "silica/gpu.h"
 #include "silica/io.h"
 #include "silica/memory.h"
 #include "silica/model.h"
@@ -50,9 +51,13 @@ static int32_t argmax(const float *row, int V) {
 static int op_load(server *sv, const cJSON *req, cJSON *ans, sl_error *err) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(req, "n_ctx");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(req, "device");
     if (!cJSON_IsString(model)) return sl_errorf(err, SL_EINVAL, "load: \"model\" must be a string");
     if (!cJSON_IsNumber(ctx) || ctx->valuedouble < 1 || ctx->valuedouble > (1 << 24))
         return sl_errorf(err, SL_EINVAL, "load: \"n_ctx\" must be an integer 1..16777216");
+    sl_device_sel sel = {0};
+    if (dev && !cJSON_IsString(dev)) return sl_errorf(err, SL_EINVAL, "load: \"device\" must be a string");
+    if (dev && sl_device_parse(dev->valuestring, &sel, err)) return SL_EINVAL;
     sl_session_free(sv->s);
     sl_model_close(sv->m);
     sv->s = NULL;
@@ -60,9 +65,10 @@ static int op_load(server *sv, const cJSON *req, cJSON *ans, sl_error *err) {
     double t0 = now();
     if (sl_model_open(model->valuestring, &sv->m, err)) return SL_EINVAL;
     sv->n_ctx = (int)ctx->valuedouble;
-    sl_session_opts so = {.n_ctx = sv->n_ctx, .kv_dtype = SL_F32};
+    sl_session_opts so = {.n_ctx = sv->n_ctx, .kv_dtype = SL_F32, .device = sel};
     if (sl_session_new(sv->m, &so, &sv->s, err)) return SL_EINVAL;
     cJSON_AddBoolToObject(ans, "ok", 1);
+    cJSON_AddStringToObject(ans, "device", sl_session_device(sv->s, NULL));
     cJSON_AddNumberToObject(ans, "vocab", sl_model_get_config(sv->m)->vocab_size);
     cJSON_AddNumberToObject(ans, "load_s", now() - t0);
     return 0;

@@ -293,3 +293,36 @@ def test_batched_step_on_gpu(lavapipe, engine_models):
     r = json.loads(p.stdout)
     assert r["logits_equal"] and r["api_equal"], r
     assert r["rows_max"] == 3 and r["compared"] > 0 and r["generated"] > 0
+
+
+def test_compare_runs_silica_on_the_gpu(lavapipe, engine_models):
+    """`silica compare --device gpu`: silica's engine process loads the model on the GPU (its load
+    answer names the device) and answers with the GPU engine's logits, bit for bit those of
+    `silica logits --kv f32 --device gpu`; the report's rows come from it; a bad device is refused
+    by the engine (an error answer) and by the CLI (one line, exit 2)."""
+    import base64
+    _, ids = ids_of(engine_models, "llama")
+    d = engine_models / "llama" / "f32-st"
+    reqs = [{"op": "load", "model": str(d), "n_ctx": 64, "device": "gpu"},
+            {"op": "eval", "ids": ids, "max_tokens": 3, "want": "logits"},
+            {"op": "load", "model": str(d), "n_ctx": 64, "device": "tpu"}, {"op": "quit"}]
+    p = subprocess.run([str(SILICA), "compare", "--serve"], input="".join(json.dumps(q) + "\n" for q in reqs),
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    _, load, ev, bad = [json.loads(line) for line in p.stdout.splitlines()]
+    assert load["ok"] and load["device"] == lavapipe["name"]
+    got = np.frombuffer(base64.b64decode(ev["logits_f32"]), dtype="<f4").reshape(ev["shape"])
+    dev, gpu, _ = logits(d, ids, "--kv", "f32", "--device", "gpu")
+    assert dev == lavapipe["name"] and np.array_equal(got, gpu)
+    _, cpu, _ = logits(d, ids, "--kv", "f32")
+    assert rel_err(got, cpu) <= TOL
+    assert "--device must be" in bad["error"] and "'tpu'" in bad["error"]
+
+    ids_arg = ",".join(map(str, ids))
+    rep = run_silica("compare", d, d, "--ids", ids_arg, "--engines", "silica", "--max-tokens", "2", "--device", "gpu",
+                     "--json", check=True, timeout=600).json()
+    rows = rep["rows"]
+    assert rep["silica_device"] == "gpu" and rows and all("error" not in r for r in rows), rep
+    assert all(r["kld_mean"] == 0 and r["greedy_prefix"] == 2 for r in rows), rows
+    r = run_silica("compare", d, d, "--ids", ids_arg, "--device", "tpu")
+    assert_clean_error(r, "--device")
