@@ -82,6 +82,8 @@ typedef struct sl_cmp_engine sl_cmp_engine;
 SL_API int sl_cmp_engine_start(const char *name, sl_cmp_engine **out, sl_error *err);
 SL_API const char *sl_cmp_engine_name(const sl_cmp_engine *e);
 SL_API const char *sl_cmp_engine_version(const sl_cmp_engine *e);
+/* The device the last load ran on, as the engine's answer named it ("" if it did not). */
+SL_API const char *sl_cmp_engine_device(const sl_cmp_engine *e);
 /* Whether the engine reads models of this format ("hf", "mlx", "gguf"). */
 SL_API bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format);
 /* Load a model (replacing the previous one); n_ctx: positions a request may span;
@@ -154,7 +156,8 @@ typedef struct sl_cmp_row {
 
 typedef struct sl_cmp_report {
     char *ref_model, *ref_path, *ref_engine, *ref_version;
-    char *device;         /* where silica's engine ran: --device as given, "cpu" by default */
+    char *device;         /* where silica's engine ran the reference: the device's name ("cpu" or
+                             the GPU's), else --device as given */
     uint64_t ref_file_bytes;
     double ref_bits_per_weight, ref_ppl;
     int64_t tokens;       /* positions compared per model */

@@ -34,6 +34,7 @@
 struct sl_cmp_engine {
     char name[32];
     char version[128];
+    char device[128]; /* what the last load answer named ("" if none) */
     char *formats;    /* comma-joined, e.g. "hf,mlx" */
     pid_t pid;
     FILE *in, *out;   /* child's stdin (we write), child's stdout (we read) */
@@ -263,6 +264,7 @@ int sl_cmp_engine_start(const char *name, sl_cmp_engine **out, sl_error *err) {
 
 const char *sl_cmp_engine_name(const sl_cmp_engine *e) { return e->name; }
 const char *sl_cmp_engine_version(const sl_cmp_engine *e) { return e->version; }
+const char *sl_cmp_engine_device(const sl_cmp_engine *e) { return e->device; }
 
 bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format) {
     size_t n = strlen(format);
@@ -284,6 +286,8 @@ int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, const cha
     int rc = send_request(e, req, err);
     cJSON *r = NULL;
     if (!rc) rc = read_reply(e, &r, err);
+    const cJSON *d = r ? cJSON_GetObjectItemCaseSensitive(r, "device") : NULL;
+    snprintf(e->device, sizeof e->device, "%s", cJSON_IsString(d) ? d->valuestring : "");
     cJSON_Delete(r);
     return rc;
 }

@@ -76,7 +76,7 @@ static const char *mib(uint64_t b, char *buf, size_t n) {
 void sl_cmp_report_table(const sl_cmp_report *r, FILE *f) {
     fprintf(f, "reference: %s on %s (%s), %lld tokens in %d prompt(s), ppl %.4f\n", r->ref_model, r->ref_engine,
             r->ref_version ? r->ref_version : "", (long long)r->tokens, r->n_prompts, r->ref_ppl);
-    if (r->device && strcmp(r->device, "cpu") != 0) fprintf(f, "silica's engine on --device %s\n", r->device);
+    if (r->device && strcmp(r->device, "cpu") != 0) fprintf(f, "silica's engine on %s\n", r->device);
     for (int k = 0; k < r->n_engines; k++)
         fprintf(f, "engine %-10s %s\n", r->engine_names[k] ? r->engine_names[k] : "?",
                 r->engine_status[k] ? r->engine_status[k] : "");

@@ -66,7 +66,7 @@ static void ref_free(ref_run *r) {
 
 /* Start `engine`, load `model`, evaluate every prompt into res[]. */
 static int run_pair(const sl_cmp_opts *o, const char *engine, const char *model, sl_cmp_result *res,
-                    char *version, size_t vcap, sl_error *err) {
+                    char *version, size_t vcap, char *device, size_t dcap, sl_error *err) {
     sl_cmp_engine *e = NULL;
     int rc = sl_cmp_engine_start(engine, &e, err);
     if (rc) return rc;
@@ -76,6 +76,7 @@ static int run_pair(const sl_cmp_opts *o, const char *engine, const char *model,
         return -1;   /* not applicable */
     }
     rc = sl_cmp_engine_load(e, model, o->n_ctx, strcmp(engine, "silica") == 0 ? o->device : NULL, err);
+    if (device) snprintf(device, dcap, "%s", sl_cmp_engine_device(e));
     for (int k = 0; !rc && k < o->n_prompts; k++) {
         if (sl_interrupted()) rc = sl_errorf(err, SL_EINTR, "interrupted");
         else rc = sl_cmp_engine_eval(e, o->prompts[k].ids, o->prompts[k].n, o->max_tokens, &res[k], err);
@@ -180,7 +181,7 @@ static int run_engines(const sl_cmp_opts *o, const ref_run *ref, sl_cmp_report *
             if (o->progress) o->progress(o->progress_ud, done, n_eng * n_models, label, engines[e]);
             char version[128] = "";
             sl_error pe = {0};
-            int r = run_pair(o, engines[e], path, res, version, sizeof version, &pe);
+            int r = run_pair(o, engines[e], path, res, version, sizeof version, NULL, 0, &pe);
             if (!rep->engine_status[e] && (version[0] || r))
                 rep->engine_status[e] = strdup(version[0] ? version : pe.msg);
             if (r == SL_EINTR || sl_interrupted()) rc = sl_errorf(err, SL_EINTR, "interrupted");
@@ -213,14 +214,15 @@ int sl_cmp_run(const sl_cmp_opts *o, sl_cmp_report **out, sl_error *err) {
     rep->ref_model = strdup(o->ref_label ? o->ref_label : o->ref);
     rep->ref_path = strdup(o->ref);
     rep->ref_engine = strdup(re);
-    rep->device = strdup(o->device ? o->device : "cpu");
     rep->n_prompts = o->n_prompts;
     rep->max_tokens = o->max_tokens;
     rep->n_ctx = o->n_ctx;
     sl_cmp_model_size(o->ref, &rep->ref_file_bytes, &rep->ref_bits_per_weight);
     for (int k = 0; k < o->n_prompts; k++) rep->tokens += o->prompts[k].n;
     char version[128] = "";
-    rc = run_pair(o, re, o->ref, ref.res, version, sizeof version, err);
+    char dev[128] = "";
+    rc = run_pair(o, re, o->ref, ref.res, version, sizeof version, dev, sizeof dev, err);
+    rep->device = strdup(dev[0] ? dev : o->device ? o->device : "cpu");
     if (rc == -1) rc = sl_errorf(err, SL_EINVAL, "%s: the reference engine %s does not read %s models", o->ref, re,
                                  sl_cmp_model_format(o->ref));
     else if (rc && rc != SL_EINTR) sl_error_prefix(err, "reference %s on %s: ", o->ref, re);
