@@ -109,46 +109,58 @@ T_512 static inline __m128i q4_k_scales_mins(const uint8_t *q) {
     return _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
 }
 
+/* One Q4_K block: its 256 codes as four 64-byte vectors in the activations'
+ * order (per 32 code bytes: low nibbles, then high ones), their 16-bit
+ * sub-block scales, and the 16 16-bit lanes m0 m0 m1 m1 .. m7 m7 (the mins,
+ * each paired with the two bsums of its 32 values). */
+T_512 static inline __m256i q4_k_decode(const uint8_t *w, __m512i *c, __m512i *s) {
+    const __m512i shift = halves16(0, 4), m4 = _mm512_set1_epi8(15);
+    __m128i sm = q4_k_scales_mins(w + 4);
+    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));   /* scales 0-7, mins 8-15 */
+    for (int k = 0; k < 4; k++) {
+        __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * k)));
+        c[k] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
+        s[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
+    }
+    return _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+}
+
+/* The tile's 16 results (lane 4r + t) to out, the filled places only. */
+T_512 static inline void tile_store(__m512 acc, float *out, size_t ldo, int nr, int nt) {
+    float o[16];
+    _mm512_storeu_ps(o, acc);
+    for (int r = 0; r < nr; r++)
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = o[4 * r + t];
+}
+
 T_512 static void q4_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
                             int nr, int nt) {
-    const __m512i shift = halves16(0, 4);   /* high half: the high nibbles */
-    const __m512i m4 = _mm512_set1_epi8(15);
     __m512 acc = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
         const sl_q8kb *yb[4];
         for (int t = 0; t < 4; t++) yb[t] = yr[t] + b;
-        __m512i iacc[16], mins[4];
+        __m512i iacc[16];
+        __m256i mins[4];
         float dw[4], dm[4], yd[4];
         for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
         for (int r = 0; r < 4; r++) {
             const uint8_t *w = wr[r] + b * 144;
             dw[r] = f16s(w);
             dm[r] = f16s(w + 2);
-            __m128i sm = q4_k_scales_mins(w + 4);
-            __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));   /* scales 0-7, mins 8-15 */
-            mins[r] = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));  /* m0 m0 m1 m1 .. */
             __m512i c[4], s[4];
-            for (int k = 0; k < 4; k++) {
-                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * k)));
-                c[k] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
-                s[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
-            }
+            mins[r] = q4_k_decode(w, c, s);
             for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
             dot_row(iacc + 4 * r, c, s, yb);
         }
         __m512i sumi = reduce16(iacc);
-        __m512i summ = scale_bsum16(join256(_mm512_castsi512_si256(mins[0]), _mm512_castsi512_si256(mins[1])),
-                                    join256(_mm512_castsi512_si256(mins[2]), _mm512_castsi512_si256(mins[3])),
-                                    bsums2(yb[0], yb[1]), bsums2(yb[2], yb[3]));
+        __m512i summ = scale_bsum16(join256(mins[0], mins[1]), join256(mins[2], mins[3]), bsums2(yb[0], yb[1]),
+                                    bsums2(yb[2], yb[3]));
         /* acc += y.d * (d * sumi - dmin * summ), lane-wise as the dot writes it */
         __m512 x = _mm512_sub_ps(_mm512_mul_ps(by_row(dw), _mm512_cvtepi32_ps(sumi)),
                                  _mm512_mul_ps(by_row(dm), _mm512_cvtepi32_ps(summ)));
         acc = _mm512_add_ps(acc, _mm512_mul_ps(by_token(yd), x));
     }
-    float o[16];
-    _mm512_storeu_ps(o, acc);
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = o[4 * r + t];
+    tile_store(acc, out, ldo, nr, nt);
 }
 
 /* ---- Q6_K: 210-byte blocks: ql[128] (low 4 bits), qh[64] (high 2 bits),
@@ -162,47 +174,50 @@ T_512 static inline __m512i q6_k_scale_idx(int k) {
                             g, g, g, g);
 }
 
-T_512 static void q6_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
-                            int nr, int nt) {
+/* One Q6_K block: its 256 codes (0..63) as four 64-byte vectors in the
+ * activations' order, their 16-bit scales (one per 16 values); returns the
+ * 16 scales as 16-bit lanes. */
+T_512 static inline __m256i q6_k_decode(const uint8_t *w, __m512i *c, __m512i *s) {
     const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
     const __m512i sh_a = halves16(0, 2), sh_b = halves16(4, 6);   /* qh bits of each 32-element quarter */
+    __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 192)));
+    for (int h = 0; h < 2; h++) {
+        __m512i l = _mm512_loadu_si512((const void *)(w + 64 * h));
+        __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 128 + 32 * h)));
+        __m512i ha = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_a), m3), 4);
+        __m512i hb = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_b), m3), 4);
+        c[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), ha);
+        c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hb);
+    }
+    for (int k = 0; k < 4; k++) s[k] = _mm512_permutexvar_epi16(q6_k_scale_idx(k), _mm512_castsi256_si512(s16));
+    return s16;
+}
+
+T_512 static void q6_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
+                            int nr, int nt) {
     __m512 acc = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
         const sl_q8kb *yb[4];
         for (int t = 0; t < 4; t++) yb[t] = yr[t] + b;
-        __m512i iacc[16], sc[4];
+        __m512i iacc[16];
+        __m256i sc[4];
         float dw[4], yd[4];
         for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
         for (int r = 0; r < 4; r++) {
             const uint8_t *w = wr[r] + b * 210;
             dw[r] = f16s(w + 208);
-            __m512i s16 = _mm512_castsi256_si512(
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 192))));
-            sc[r] = s16;
             __m512i c[4], s[4];
-            for (int h = 0; h < 2; h++) {
-                __m512i l = _mm512_loadu_si512((const void *)(w + 64 * h));
-                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 128 + 32 * h)));
-                __m512i ha = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_a), m3), 4);
-                __m512i hb = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_b), m3), 4);
-                c[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), ha);
-                c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hb);
-            }
-            for (int k = 0; k < 4; k++) s[k] = _mm512_permutexvar_epi16(q6_k_scale_idx(k), s16);
+            sc[r] = q6_k_decode(w, c, s);
             for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
             dot_row(iacc + 4 * r, c, s, yb);
         }
-        __m512i corr = scale_bsum16(join256(_mm512_castsi512_si256(sc[0]), _mm512_castsi512_si256(sc[1])),
-                                    join256(_mm512_castsi512_si256(sc[2]), _mm512_castsi512_si256(sc[3])),
-                                    bsums2(yb[0], yb[1]), bsums2(yb[2], yb[3]));
+        __m512i corr = scale_bsum16(join256(sc[0], sc[1]), join256(sc[2], sc[3]), bsums2(yb[0], yb[1]),
+                                    bsums2(yb[2], yb[3]));
         __m512i sumi = _mm512_sub_epi32(reduce16(iacc), _mm512_slli_epi32(corr, 5));
         /* acc += d * y.d * sumi, lane-wise as the dot writes it */
         acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(by_row(dw), by_token(yd)), _mm512_cvtepi32_ps(sumi)));
     }
-    float o[16];
-    _mm512_storeu_ps(o, acc);
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = o[4 * r + t];
+    tile_store(acc, out, ldo, nr, nt);
 }
 
 typedef void (*ktile_fn)(const uint8_t *const *, const sl_q8kb *const *, size_t, float *, size_t, int, int);
@@ -267,8 +282,6 @@ T_512 static void k_chunk_flush(k_chunk *c, int q4, size_t *row, size_t *b, size
 }
 
 T_512 static void k_rows(int q4, const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out) {
-    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
-    const __m512i nib = halves16(0, 4), sh_a = halves16(0, 2), sh_b = halves16(4, 6);
     k_chunk c;
     c.n = 0;
     size_t row = 0, fb = 0, bb = q4 ? 144 : 210;
@@ -276,43 +289,21 @@ T_512 static void k_rows(int q4, const uint8_t *w, size_t nr, const sl_q8kb *y, 
     for (size_t s = 0, b = 0; s < nr * nb; s++, w += bb, b = b + 1 == nb ? 0 : b + 1) {
         const sl_q8kb *yb = y + b;
         __m512i codes[4], sc[4];
-        __m256i sums;
-        if (q4) {
-            __m128i sm = q4_k_scales_mins(w + 4);
-            __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
-            for (int k = 0; k < 4; k++) {
-                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * k)));
-                codes[k] = _mm512_and_si512(_mm512_srlv_epi16(q, nib), m4);
-                sc[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
-            }
-            sums = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)),
-                                     _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums));
-            memcpy(&c.d[c.n], w, 2);
-            memcpy(&c.dm[c.n], w + 2, 2);
-        } else {
-            __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 192)));
-            for (int h = 0; h < 2; h++) {
-                __m512i l = _mm512_loadu_si512((const void *)(w + 64 * h));
-                __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 128 + 32 * h)));
-                codes[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4),
-                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_a), m3), 4));
-                codes[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                                   _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_b), m3), 4));
-            }
-            for (int k = 0; k < 4; k++) sc[k] = _mm512_permutexvar_epi16(q6_k_scale_idx(k), _mm512_castsi256_si512(s16));
-            /* the -32 offset: minus 32 * sum of scale x bsum, folded into the block's integer lanes */
-            sums = _mm256_slli_epi32(_mm256_madd_epi16(s16, _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums)), 5);
-            memcpy(&c.d[c.n], w + 208, 2);
-        }
+        __m256i bsums = _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums);
+        /* Q4_K: mins . bsums, summed by their own tree; Q6_K: scales . bsums, whose 32 times is the -32
+         * offset, folded into the block's integer lanes */
+        __m256i sums = _mm256_madd_epi16(q4 ? q4_k_decode(w, codes, sc) : q6_k_decode(w, codes, sc), bsums);
         __m512i a = _mm512_setzero_si512();
         for (int k = 0; k < 4; k++)
             a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(codes[k], _mm512_loadu_si512((const void *)(yb->qs + 64 * k))), sc[k]);
         if (q4) {
             c.acc[c.n] = a;
-            c.aux[c.n] = _mm512_castsi256_si512(sums);
-            c.aux[c.n] = _mm512_inserti64x4(c.aux[c.n], _mm256_setzero_si256(), 1);
+            c.aux[c.n] = _mm512_zextsi256_si512(sums);
+            memcpy(&c.d[c.n], w, 2);
+            memcpy(&c.dm[c.n], w + 2, 2);
         } else {
-            c.acc[c.n] = _mm512_sub_epi32(a, _mm512_inserti64x4(_mm512_castsi256_si512(sums), _mm256_setzero_si256(), 1));
+            c.acc[c.n] = _mm512_sub_epi32(a, _mm512_zextsi256_si512(_mm256_slli_epi32(sums, 5)));
+            memcpy(&c.d[c.n], w + 208, 2);
         }
         c.yd[c.n] = yb->d;
         if (++c.n == 16) k_chunk_flush(&c, q4, &row, &fb, nb, &acc, out);
