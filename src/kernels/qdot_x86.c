@@ -355,74 +355,60 @@ X86_MM_DRIVER(T_AVX2, avx2_q4_0_mm, 4, 2, avx2_q4_0_mm42, avx2_q4_0_mm41, avx2_q
  * order (a NaN element is skipped, as fmaxf skips it), d and 1/d are the
  * same scalar divisions, and vroundps with round-to-nearest-even is
  * nearbyintf in the default rounding mode. */
-/* sl_qd_quantize_q8k with 8 lanes, bit for bit: per 256 values the same amax
- * (a NaN skipped, as fmaxf skips it), d = amax / 127, 1 / d, rounding and
- * clamp; the 16 bsums are exact integer sums (byte pairs, then quads, then
- * two in-lane horizontal adds per 32 values). */
+/* The activation quantizers (sl_qd_quantize_q8 / _q8k) with 8 lanes, bit
+ * for bit: per block the same amax (a NaN skipped, as fmaxf skips it),
+ * d = amax / 127, 1 / d, rounding and clamp; the block sums are exact
+ * integer sums of the stored bytes. */
+
+/* The largest |x| of n values (a multiple of 8) as d = amax / 127; *id = 1 / d (0 when d is 0). */
+T_AVX2 static inline float q8_scale(const float *v, int n, float *id) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < n; k += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + k)), m);   /* NaN: m */
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    float d = _mm_cvtss_f32(m4) / 127.0f;
+    *id = d > 0.0f ? 1.0f / d : 0.0f;
+    return d;
+}
+/* 32 values times id, rounded and clamped, stored as 32 bytes at q in element
+ * order; returns their eight sums of 4 (lanes 0-3: bytes 0-15, 4-7: 16-31). */
+T_AVX2 static inline __m256i q8_bytes32(const float *v, __m256 id, int8_t *q) {
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    __m256i r[4];
+    for (int k = 0; k < 4; k++) {
+        __m256 x = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * k), id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r[k] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(x, hi), lo));
+    }
+    /* 32 x i32 -> 32 x i8 in element order (the packs work per 128-bit lane) */
+    __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+    p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)q, p8);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p8), _mm256_set1_epi16(1));
+}
+
 T_AVX2 static void avx2_quantize_q8k(const float *x, size_t n, sl_q8kb *out) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (size_t b = 0; b < n / 256; b++) {
         const float *v = x + b * 256;
-        __m256 m = _mm256_setzero_ps();
-        for (int k = 0; k < 32; k++) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(v + 8 * k)), m);
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-        float amax = _mm_cvtss_f32(m4);
-        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        float id;
+        out[b].d = q8_scale(v, 256, &id);
         __m256 vid = _mm256_set1_ps(id);
         for (int c = 0; c < 8; c++) {   /* 32 values: 32 bytes and two bsums */
-            __m256i q[4];
-            for (int k = 0; k < 4; k++) {
-                __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(v + 32 * c + 8 * k), vid),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                q[k] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(r, hi), lo));
-            }
-            __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-            p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            _mm256_storeu_si256((__m256i *)(void *)(out[b].qs + 32 * c), p8);
-            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p8), ones16);   /* 8 sums of 4 */
+            __m256i s = q8_bytes32(v + 32 * c, vid, out[b].qs + 32 * c);
             s = _mm256_hadd_epi32(s, s);
             s = _mm256_hadd_epi32(s, s);   /* lane 0 of each half: the sum of its 16 bytes */
             out[b].bsums[2 * c] = (int16_t)_mm256_cvtsi256_si32(s);
             out[b].bsums[2 * c + 1] = (int16_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(s, 1));
         }
-        out[b].d = d;
     }
 }
 
 T_AVX2 static void avx2_quantize_q8(const float *x, size_t n, sl_q8b *out) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
     for (size_t b = 0; b < n / 32; b++) {
-        const float *v = x + b * 32;
-        __m256 a[4], m = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) {
-            a[k] = _mm256_loadu_ps(v + 8 * k);
-            m = _mm256_max_ps(_mm256_andnot_ps(sign, a[k]), m);   /* NaN in the first operand: m */
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-        float amax = _mm_cvtss_f32(m4);
-        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
-        __m256 vid = _mm256_set1_ps(id);
-        __m256i q[4], s = _mm256_setzero_si256();
-        for (int k = 0; k < 4; k++) {
-            __m256 r = _mm256_round_ps(_mm256_mul_ps(a[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            q[k] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(r, hi), lo));
-            s = _mm256_add_epi32(s, q[k]);
-        }
-        /* 32 x i32 -> 32 x i8 in element order (the packs work per 128-bit lane) */
-        __m256i p16 = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
-        __m256i p8 = _mm256_packs_epi16(p16, p16b);
-        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)out[b].qs, p8);
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-        out[b].d = d;
-        out[b].s = _mm_cvtsi128_si32(s4);
+        float id;
+        out[b].d = q8_scale(x + b * 32, 32, &id);
+        out[b].s = hsum8i(q8_bytes32(x + b * 32, _mm256_set1_ps(id), out[b].qs));
     }
 }
 
