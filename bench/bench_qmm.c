@@ -49,25 +49,22 @@ int main(int argc, char **argv) {
     sl_weight w = {.rows = rows, .cols = cols, .name = "w"};
     size_t wbytes, sbytes = 0;
     uint8_t *sc = NULL, *bi = NULL;
-    if (strcmp(fmt, "q4_0") == 0 || strcmp(fmt, "q8_0") == 0) {
-        int q4 = fmt[1] == '4';
-        size_t bb = q4 ? 18 : 34;
-        w.fmt = SL_WF_GGUF, w.dtype = q4 ? SL_Q4_0 : SL_Q8_0, w.row_bytes = (size_t)cols / 32 * bb;
-        wbytes = w.row_bytes * (size_t)rows;
-        uint8_t *d = malloc(wbytes);
-        for (size_t i = 0; i < wbytes; i++) d[i] = (uint8_t)rnd();
-        for (size_t b = 0; b < wbytes / bb; b++) put_f16(d + b * bb, 0.01f + 0.005f * rndf());
-        w.data = d;
-    } else if (strcmp(fmt, "q4_k") == 0 || strcmp(fmt, "q6_k") == 0) {
-        int q4 = fmt[1] == '4';
-        size_t bb = q4 ? 144 : 210;
-        w.fmt = SL_WF_GGUF, w.dtype = q4 ? SL_Q4_K : SL_Q6_K, w.row_bytes = (size_t)cols / 256 * bb;
+    /* GGUF: a block type, its size and where its f16 scales sit (Q4_K: d and dmin) */
+    static const struct { const char *name; sl_dtype dt; int elems, bytes, d_at, dmin_at; float d; } gguf[] = {
+        {"q4_0", SL_Q4_0, 32, 18, 0, -1, 0.01f}, {"q8_0", SL_Q8_0, 32, 34, 0, -1, 0.01f},
+        {"q4_k", SL_Q4_K, 256, 144, 0, 2, 0.001f}, {"q6_k", SL_Q6_K, 256, 210, 208, -1, 0.001f}};
+    int gi = -1;
+    for (int k = 0; k < 4; k++)
+        if (strcmp(fmt, gguf[k].name) == 0) gi = k;
+    if (gi >= 0) {
+        size_t bb = (size_t)gguf[gi].bytes;
+        w.fmt = SL_WF_GGUF, w.dtype = gguf[gi].dt, w.row_bytes = (size_t)cols / (size_t)gguf[gi].elems * bb;
         wbytes = w.row_bytes * (size_t)rows;
         uint8_t *d = malloc(wbytes);
         for (size_t i = 0; i < wbytes; i++) d[i] = (uint8_t)rnd();
         for (size_t b = 0; b < wbytes / bb; b++) {
-            put_f16(d + b * bb + (q4 ? 0 : 208), 0.001f + 0.0005f * rndf());
-            if (q4) put_f16(d + b * bb + 2, 0.001f + 0.0005f * rndf());
+            put_f16(d + b * bb + gguf[gi].d_at, gguf[gi].d * (1.0f + 0.5f * rndf()));
+            if (gguf[gi].dmin_at >= 0) put_f16(d + b * bb + gguf[gi].dmin_at, gguf[gi].d * (1.0f + 0.5f * rndf()));
         }
         w.data = d;
     } else if (strcmp(fmt, "mlx4") == 0 || strcmp(fmt, "mlx8") == 0) {
