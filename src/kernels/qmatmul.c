@@ -292,7 +292,7 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
         size_t nb = (size_t)w->cols / 256;
         const sl_q8kb *qa = act;
         sl_qd_q8k_rows_fn krows = w->dtype == SL_Q4_K ? k->q4_k_rows : k->q6_k_rows;
-        if (n == 1 && krows && rb == nb * (w->dtype == SL_Q4_K ? 144 : 210)) {   /* generation: one stream of blocks */
+        if (n == 1 && krows && rb == nb * sl_dtype_get(w->dtype)->block_bytes) {   /* generation: one stream of blocks */
             krows(w->data + (size_t)r0 * rb, (size_t)(r1 - r0), qa, nb, y + r0);
             return;
         }

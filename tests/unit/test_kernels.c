@@ -331,7 +331,6 @@ static void test_k_quant_tiles_match_dot(void **state) {
                 static uint8_t wc[40 * MAXB * 210];
                 size_t bb = ti ? 210 : 144, nrr = (size_t)(1 + (rep * 7 + ti * 3) % 40);
                 rand_blocks(dt, wc, nrr * nb);
-                for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -1234.5f;
                 static float outr[41];
                 for (size_t i = 0; i < 41; i++) outr[i] = -1234.5f;
                 rows(wc, nrr, y, nb, outr);
