@@ -1,14 +1,15 @@
 /*
  * bench_qmm.c — one thread, one quantized weight: the engine's prompt path
  * (activations prepared once, then matmul_act over every row) and its
- * generation path (matmul, one token), for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K and MLX affine
- * 4/8-bit, with the kernel set SILICA_SIMD leaves (qdot.h).  Weights are
+ * generation path (matmul, one token), for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K, MLX affine
+ * 4/8-bit and dense f32 / f16 / bf16 rows (whose prompt path is the tiled row
+ * decoder), with the kernel set SILICA_SIMD leaves (qdot.h).  Weights are
  * random (valid f16 scales); figures are the best of REPS calls, in ms and
  * in multiply-adds per ns.  Made for before / after comparisons of kernels
  * under `valgrind --tool=callgrind` (instruction counts: a fixed amount of
  * work per run, REPS=1) or on a quiet machine (times).
  * Usage: bench_qmm FORMAT [ROWS COLS TOKENS GROUP REPS]
- *   FORMAT: q4_0 | q8_0 | q4_k | q6_k | mlx4 | mlx8;  defaults 1024 2048 64 64 5;
+ *   FORMAT: q4_0 | q8_0 | q4_k | q6_k | mlx4 | mlx8 | f32 | f16 | bf16;  defaults 1024 2048 64 64 5;
  *   TOKENS 1 measures the generation path, more the prompt path.
  */
 #include <stdint.h>
@@ -40,7 +41,7 @@ static void put_f16(uint8_t *p, float v) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_qmm q4_0|q8_0|q4_k|q6_k|mlx4|mlx8 [ROWS COLS TOKENS GROUP REPS]\n");
+        fprintf(stderr, "usage: bench_qmm q4_0|q8_0|q4_k|q6_k|mlx4|mlx8|f32|f16|bf16 [ROWS COLS TOKENS GROUP REPS]\n");
         return 2;
     }
     const char *fmt = argv[1];
@@ -78,6 +79,22 @@ int main(int argc, char **argv) {
         sc = malloc(sbytes), bi = malloc(sbytes);
         for (size_t i = 0; i < sbytes / 2; i++) put_f16(sc + 2 * i, 0.05f * rndf()), put_f16(bi + 2 * i, 0.1f * rndf());
         w.data = d, w.scales = sc, w.biases = bi;
+    } else if (strcmp(fmt, "f32") == 0 || strcmp(fmt, "f16") == 0 || strcmp(fmt, "bf16") == 0) {
+        sl_dtype dt = fmt[0] == 'b' ? SL_BF16 : fmt[1] == '1' ? SL_F16 : SL_F32;
+        size_t es = sl_dtype_size(dt);
+        w.fmt = SL_WF_DENSE, w.dtype = dt, w.row_bytes = (size_t)cols * es;
+        wbytes = w.row_bytes * (size_t)rows;
+        uint8_t *d = malloc(wbytes);
+        for (size_t i = 0; i < wbytes / es; i++) {
+            float v = 0.05f * rndf();
+            if (dt == SL_F32) memcpy(d + 4 * i, &v, 4);
+            else if (dt == SL_F16) put_f16(d + 2 * i, v);
+            else {
+                uint16_t h = sl_f32_to_bf16(v);
+                memcpy(d + 2 * i, &h, 2);
+            }
+        }
+        w.data = d;
     } else {
         fprintf(stderr, "bench_qmm: unknown format %s\n", fmt);
         return 2;

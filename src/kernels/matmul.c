@@ -103,31 +103,48 @@ static void row_bf16(const sl_weight *w, int64_t r, float *out) {
     for (int64_t c = 0; c < w->cols; c++) out[c] = sl_bf16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
 }
 
-/* Rows [r0, r1) x n tokens through the thread's f32 scratch: decode up to
- * SL_QD_TILE rows (or point at aligned f32 rows in place), then multiply
- * them by SL_QD_TILE tokens at a time with the active set's tile, so each
- * decoded row is used for the whole batch while it is in cache. */
+/* Tokens per pass of sl_matmul_tiled: their f32 activations (about
+ * TILED_CHUNK_BYTES) stay in L2 while the rows go by; a multiple of the
+ * tile's tokens.  Without it a 512-token prompt streamed its 4 MB (cols
+ * 2048) to 16 MB (8192) of activations from L3 once per SL_QD_TILE rows. */
+#define TILED_CHUNK_BYTES (512 * 1024)
+static int tiled_chunk(size_t cols) {
+    size_t c = TILED_CHUNK_BYTES / (cols * sizeof(float) + 1);
+    c &= ~(size_t)(SL_QD_TILE - 1);
+    return c < SL_QD_TILE ? SL_QD_TILE : c > 256 ? 256 : (int)c;
+}
+
+/* Rows [r0, r1) x n tokens through the thread's f32 scratch: tokens in
+ * chunks that fit L2; per chunk, decode up to SL_QD_TILE rows (or point at
+ * aligned f32 rows in place), then multiply them by SL_QD_TILE tokens at a
+ * time with the active set's tile.  A row is decoded once per chunk (a
+ * small cost next to the chunk's multiply-adds); every output comes from
+ * the same tile call whatever the chunking, so its bits do not change. */
 void sl_matmul_tiled(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                      int64_t r1, float *scratch, sl_rowdec_fn dec) {
     const sl_qd_kernels *k = sl_qd_active();
     size_t cols = (size_t)w->cols, ld = (cols + 15) & ~(size_t)15;
     bool in_place = !dec && (((uintptr_t)w->data | w->row_bytes) & 3u) == 0;
     float out[SL_QD_TILE * SL_QD_TILE];
-    for (int64_t r = r0; r < r1; r += SL_QD_TILE) {
-        int nr = r1 - r < SL_QD_TILE ? (int)(r1 - r) : SL_QD_TILE;
-        const float *wr = scratch;
-        size_t ldw = ld;
-        if (in_place) {
-            wr = (const float *)(const void *)(w->data + (size_t)r * w->row_bytes);
-            ldw = w->row_bytes / sizeof(float);
-        } else {
-            for (int i = 0; i < nr; i++) (dec ? dec : row_f32)(w, r + i, scratch + (size_t)i * ld);
-        }
-        for (int t = 0; t < n; t += SL_QD_TILE) {
-            int nt = n - t < SL_QD_TILE ? n - t : SL_QD_TILE;
-            k->tile(wr, ldw, nr, x + (size_t)t * ldx, ldx, nt, cols, out);
-            for (int j = 0; j < nt; j++)
-                for (int i = 0; i < nr; i++) y[(size_t)(t + j) * ldy + (size_t)(r + i)] = out[j * nr + i];
+    int tc = tiled_chunk(cols);
+    for (int t0 = 0; t0 < n; t0 += tc) {
+        int t1 = n - t0 < tc ? n : t0 + tc;
+        for (int64_t r = r0; r < r1; r += SL_QD_TILE) {
+            int nr = r1 - r < SL_QD_TILE ? (int)(r1 - r) : SL_QD_TILE;
+            const float *wr = scratch;
+            size_t ldw = ld;
+            if (in_place) {
+                wr = (const float *)(const void *)(w->data + (size_t)r * w->row_bytes);
+                ldw = w->row_bytes / sizeof(float);
+            } else {
+                for (int i = 0; i < nr; i++) (dec ? dec : row_f32)(w, r + i, scratch + (size_t)i * ld);
+            }
+            for (int t = t0; t < t1; t += SL_QD_TILE) {
+                int nt = t1 - t < SL_QD_TILE ? t1 - t : SL_QD_TILE;
+                k->tile(wr, ldw, nr, x + (size_t)t * ldx, ldx, nt, cols, out);
+                for (int jj = 0; jj < nt; jj++)
+                    for (int ii = 0; ii < nr; ii++) y[(size_t)(t + jj) * ldy + (size_t)(r + ii)] = out[jj * nr + ii];
+            }
         }
     }
 }

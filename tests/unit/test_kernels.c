@@ -535,6 +535,51 @@ static void test_sets_batch_thread_independent(void **state) {
     assert_true(tested >= 2);   /* portable and at least this CPU's SIMD set */
 }
 
+/* Dense rows wide enough that sl_matmul_tiled takes the tokens in several
+ * L2-sized chunks (cols 16389: 4 tokens a chunk, so 11 tokens are 4 + 4 + 3)
+ * give each token the one-token call's bits, in every set, for f32 / f16 /
+ * bf16 rows (a tail of 5 values). */
+static void test_dense_token_chunks(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
+    enum { ROWS = 5, COLS = 16389, N = 11 };
+    uint8_t *wd = malloc((size_t)ROWS * COLS * 4);
+    float *x = malloc(sizeof(float) * N * COLS), yb[N * ROWS], y1[N * ROWS];
+    assert_non_null(wd);
+    assert_non_null(x);
+    for (int i = 0; i < N * COLS; i++) x[i] = rndf();
+    int tested = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *set = sl_qd_by_name(names[si]);
+        if (!set) continue;
+        sl_qd_force(set);
+        tested++;
+        const sl_dtype dense[] = {SL_F32, SL_F16, SL_BF16};
+        for (size_t di = 0; di < 3; di++) {
+            for (int i = 0; i < ROWS * COLS; i++) {
+                float v = rndf();
+                if (dense[di] == SL_F32) memcpy(wd + 4 * (size_t)i, &v, 4);
+                else {
+                    uint16_t h = dense[di] == SL_F16 ? sl_f32_to_f16(v) : sl_f32_to_bf16(v);
+                    memcpy(wd + 2 * (size_t)i, &h, 2);
+                }
+            }
+            sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dense[di], .rows = ROWS, .cols = COLS, .data = wd,
+                           .row_bytes = (size_t)COLS * sl_dtype_size(dense[di]), .name = "w"};
+            const sl_matmul_kernel *k = sl_matmul_for(&w);
+            float *scratch = malloc(sizeof(float) * sl_matmul_scratch_floats(&w, N));
+            assert_non_null(scratch);
+            k->matmul(&w, x, N, COLS, yb, ROWS, 0, ROWS, scratch);
+            for (int t = 0; t < N; t++) k->matmul(&w, x + (size_t)t * COLS, 1, COLS, y1 + t * ROWS, ROWS, 0, ROWS, scratch);
+            assert_same_floats(yb, y1, (size_t)N * ROWS);
+            free(scratch);
+        }
+    }
+    sl_qd_force(NULL);
+    free(wd), free(x);
+    assert_true(tested >= 2);
+}
+
 /* The prompt path (activations prepared once per call into a buffer every
  * thread reads, rows through the set's GEMM tiles) against one-token calls,
  * bit for bit, for every set this CPU (or qemu) runs: GGUF Q4_0 / Q4_1 /
@@ -896,6 +941,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_dense),
         cmocka_unit_test(test_dense_sets),
+        cmocka_unit_test(test_dense_token_chunks),
         cmocka_unit_test(test_qdot_sets_match_portable),
         cmocka_unit_test(test_k_quant_tiles_match_dot),
         cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
