@@ -3,7 +3,8 @@
  * Q6_K (qdot.h's sl_qd_q8k_mm_fn): prompts take 4 weight rows x 4 tokens per
  * register tile instead of one (row, token) dot at a time.
  *
- * A 256-element block of one row is decoded once per tile: its codes become
+ * A 256-element block of 4 rows is decoded once per 64 tokens (16 tiles,
+ * whose f32 sums advance block by block together): its codes become
  * four 64-byte vectors in the activations' element order (Q4_K: the low and
  * high nibbles of 32 code bytes; Q6_K: 4 low bits from ql, 2 high from qh)
  * and its sub-block scales four vectors of 16-bit lanes (one scale per 32 or
@@ -133,36 +134,6 @@ T_512 static inline void tile_store(__m512 acc, float *out, size_t ldo, int nr, 
         for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = o[4 * r + t];
 }
 
-T_512 static void q4_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
-                            int nr, int nt) {
-    __m512 acc = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
-        const sl_q8kb *yb[4];
-        for (int t = 0; t < 4; t++) yb[t] = yr[t] + b;
-        __m512i iacc[16];
-        __m256i mins[4];
-        float dw[4], dm[4], yd[4];
-        for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
-        for (int r = 0; r < 4; r++) {
-            const uint8_t *w = wr[r] + b * 144;
-            dw[r] = f16s(w);
-            dm[r] = f16s(w + 2);
-            __m512i c[4], s[4];
-            mins[r] = q4_k_decode(w, c, s);
-            for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
-            dot_row(iacc + 4 * r, c, s, yb);
-        }
-        __m512i sumi = reduce16(iacc);
-        __m512i summ = scale_bsum16(join256(mins[0], mins[1]), join256(mins[2], mins[3]), bsums2(yb[0], yb[1]),
-                                    bsums2(yb[2], yb[3]));
-        /* acc += y.d * (d * sumi - dmin * summ), lane-wise as the dot writes it */
-        __m512 x = _mm512_sub_ps(_mm512_mul_ps(by_row(dw), _mm512_cvtepi32_ps(sumi)),
-                                 _mm512_mul_ps(by_row(dm), _mm512_cvtepi32_ps(summ)));
-        acc = _mm512_add_ps(acc, _mm512_mul_ps(by_token(yd), x));
-    }
-    tile_store(acc, out, ldo, nr, nt);
-}
-
 /* ---- Q6_K: 210-byte blocks: ql[128] (low 4 bits), qh[64] (high 2 bits),
  * 16 signed 8-bit scales (one per 16 elements), d (f16); value = code - 32 ---- */
 
@@ -193,58 +164,96 @@ T_512 static inline __m256i q6_k_decode(const uint8_t *w, __m512i *c, __m512i *s
     return s16;
 }
 
-T_512 static void q6_k_tile(const uint8_t *const *wr, const sl_q8kb *const *yr, size_t nb, float *out, size_t ldo,
-                            int nr, int nt) {
-    __m512 acc = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
-        const sl_q8kb *yb[4];
-        for (int t = 0; t < 4; t++) yb[t] = yr[t] + b;
-        __m512i iacc[16];
-        __m256i sc[4];
-        float dw[4], yd[4];
-        for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
-        for (int r = 0; r < 4; r++) {
+/* ---- the GEMM: rows x tokens ----
+ * Four rows' block b is decoded once (k_dec, in L1) and multiplied by every
+ * 4-token tile of up to K_GROUP_TILES tiles, whose f32 sums (one vector per
+ * tile, lane 4r + t) stay in acc[]: the tiles advance block by block
+ * together, so each output still adds its block terms in block order. */
+typedef struct {
+    __m512i c[4][4], s[4][4];   /* row r: codes and 16-bit scales, 64 elements per vector */
+    __m256i sm[4];              /* Q4_K: the mins (m0 m0 m1 m1 ...); Q6_K: the 16 scales */
+    float d[4], dm[4];
+} k_dec;
+
+T_512 static inline void k_decode4(int q4, const uint8_t *const *wr, size_t b, k_dec *kd) {
+    for (int r = 0; r < 4; r++) {
+        if (q4) {
+            const uint8_t *w = wr[r] + b * 144;
+            kd->d[r] = f16s(w);
+            kd->dm[r] = f16s(w + 2);
+            kd->sm[r] = q4_k_decode(w, kd->c[r], kd->s[r]);
+        } else {
             const uint8_t *w = wr[r] + b * 210;
-            dw[r] = f16s(w + 208);
-            __m512i c[4], s[4];
-            sc[r] = q6_k_decode(w, c, s);
-            for (int t = 0; t < 4; t++) iacc[4 * r + t] = _mm512_setzero_si512();
-            dot_row(iacc + 4 * r, c, s, yb);
+            kd->d[r] = f16s(w + 208);
+            kd->sm[r] = q6_k_decode(w, kd->c[r], kd->s[r]);
         }
-        __m512i corr = scale_bsum16(join256(sc[0], sc[1]), join256(sc[2], sc[3]), bsums2(yb[0], yb[1]),
-                                    bsums2(yb[2], yb[3]));
-        __m512i sumi = _mm512_sub_epi32(reduce16(iacc), _mm512_slli_epi32(corr, 5));
-        /* acc += d * y.d * sumi, lane-wise as the dot writes it */
-        acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(by_row(dw), by_token(yd)), _mm512_cvtepi32_ps(sumi)));
     }
-    tile_store(acc, out, ldo, nr, nt);
 }
 
-typedef void (*ktile_fn)(const uint8_t *const *, const sl_q8kb *const *, size_t, float *, size_t, int, int);
+/* One decoded block of the 4 rows times block b of 4 tokens: the f32 term of
+ * each (row, token) lane, formed as the portable dot forms it.
+ * Q4_K: y.d * (d * sumi - dmin * (mins . bsums));
+ * Q6_K: (d * y.d) * (sumi - 32 * (scales . bsums)). */
+T_512 static inline __m512 k_term(int q4, const k_dec *kd, const sl_q8kb *const *yb) {
+    __m512i iacc[16];
+    for (int i = 0; i < 16; i++) iacc[i] = _mm512_setzero_si512();
+    for (int r = 0; r < 4; r++) dot_row(iacc + 4 * r, kd->c[r], kd->s[r], yb);
+    __m512i corr = scale_bsum16(join256(kd->sm[0], kd->sm[1]), join256(kd->sm[2], kd->sm[3]), bsums2(yb[0], yb[1]),
+                                bsums2(yb[2], yb[3]));
+    float yd[4];
+    for (int t = 0; t < 4; t++) yd[t] = yb[t]->d;
+    if (q4) {
+        __m512 x = _mm512_sub_ps(_mm512_mul_ps(by_row(kd->d), _mm512_cvtepi32_ps(reduce16(iacc))),
+                                 _mm512_mul_ps(by_row(kd->dm), _mm512_cvtepi32_ps(corr)));
+        return _mm512_mul_ps(by_token(yd), x);
+    }
+    __m512i sumi = _mm512_sub_epi32(reduce16(iacc), _mm512_slli_epi32(corr, 5));
+    return _mm512_mul_ps(_mm512_mul_ps(by_row(kd->d), by_token(yd)), _mm512_cvtepi32_ps(sumi));
+}
 
-/* Rows x tokens in 4 x 4 tiles; the last tiles repeat row / token 0 of the tile in their empty places. */
-T_512 static void k_mm(ktile_fn tile, const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt,
-                       size_t nb, float *out, size_t ldo) {
+#define K_GROUP_TILES 16   /* 4-token tiles per decode of a block: 64 tokens */
+
+/* Rows x tokens in 4 x 4 tiles; the last tiles repeat row / token 0 of the
+ * tile in their empty places (their results are dropped). */
+T_512 static void k_mm(int q4, const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                       float *out, size_t ldo) {
+    k_dec kd;
     for (int r0 = 0; r0 < nr; r0 += 4) {
         int rn = nr - r0 < 4 ? nr - r0 : 4;
         const uint8_t *wr[4];
         for (int i = 0; i < 4; i++) wr[i] = w + (size_t)(r0 + (i < rn ? i : 0)) * ldw;
-        for (int t0 = 0; t0 < nt; t0 += 4) {
-            int tn = nt - t0 < 4 ? nt - t0 : 4;
-            const sl_q8kb *yr[4];
-            for (int i = 0; i < 4; i++) yr[i] = y + (size_t)(t0 + (i < tn ? i : 0)) * ldy;
-            tile(wr, yr, nb, out + (size_t)t0 * ldo + (size_t)r0, ldo, rn, tn);
+        for (int g0 = 0; g0 < nt; g0 += 4 * K_GROUP_TILES) {
+            int gn = nt - g0 < 4 * K_GROUP_TILES ? nt - g0 : 4 * K_GROUP_TILES, ntl = (gn + 3) / 4;
+            const sl_q8kb *yr[K_GROUP_TILES][4];
+            __m512 acc[K_GROUP_TILES];
+            for (int tl = 0; tl < ntl; tl++) {
+                int tn = gn - 4 * tl < 4 ? gn - 4 * tl : 4;
+                for (int i = 0; i < 4; i++) yr[tl][i] = y + (size_t)(g0 + 4 * tl + (i < tn ? i : 0)) * ldy;
+                acc[tl] = _mm512_setzero_ps();
+            }
+            for (size_t b = 0; b < nb; b++) {
+                k_decode4(q4, wr, b, &kd);
+                for (int tl = 0; tl < ntl; tl++) {
+                    const sl_q8kb *yb[4];
+                    for (int i = 0; i < 4; i++) yb[i] = yr[tl][i] + b;
+                    acc[tl] = _mm512_add_ps(acc[tl], k_term(q4, &kd, yb));
+                }
+            }
+            for (int tl = 0; tl < ntl; tl++) {
+                int t0 = g0 + 4 * tl, tn = nt - t0 < 4 ? nt - t0 : 4;
+                tile_store(acc[tl], out + (size_t)t0 * ldo + (size_t)r0, ldo, rn, tn);
+            }
         }
     }
 }
 
 void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
                      float *out, size_t ldo) {
-    k_mm(q4_k_tile, w, ldw, nr, y, ldy, nt, nb, out, ldo);
+    k_mm(1, w, ldw, nr, y, ldy, nt, nb, out, ldo);
 }
 void sl_v512_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
                      float *out, size_t ldo) {
-    k_mm(q6_k_tile, w, ldw, nr, y, ldy, nt, nb, out, ldo);
+    k_mm(0, w, ldw, nr, y, ldy, nt, nb, out, ldo);
 }
 /* ---- generation: one token, a contiguous range of rows ----
  * The rows are one sequence of nr * nb blocks in memory (one stream for the
