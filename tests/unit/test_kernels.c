@@ -287,13 +287,13 @@ static void test_qdot_sets_match_portable(void **state) {
  * the difference is bounded by the activation rounding, d/2 per element. */
 /* The Q4_K / Q6_K rows x tokens tiles and generation rows kernels (where a
  * set has them) give the portable dot bit for bit for every (row, token)
- * pair: 1-6 rows and 1-9 tokens (every partial tile), 1-3 blocks, rows and
+ * pair: 1-6 rows and 1-9 or 67-70 tokens (every partial tile, two 64-token decode groups), 1-3 blocks, rows and
  * tokens at odd strides, 1-40 back-to-back rows for the rows kernels,
  * activations with extreme values (amax blocks, zero blocks). */
 static void test_k_quant_tiles_match_dot(void **state) {
     (void)state;
     static const char *names[] = {"avx2", "avx512", "amx", "neon", "neondot"};
-    enum { MAXR = 6, MAXT = 9, MAXB = 3, LDW = MAXB * 210 + 7, LDY = MAXB + 1 };
+    enum { MAXR = 6, MAXT = 70, MAXB = 3, LDW = MAXB * 210 + 7, LDY = MAXB + 1 };   /* > 64 tokens: two decode groups */
     static uint8_t w[MAXR * LDW];
     static sl_q8kb y[MAXT * LDY];
     static float x[MAXB * 256], out[MAXT * MAXR + 5];
@@ -316,7 +316,7 @@ static void test_k_quant_tiles_match_dot(void **state) {
                         x[i] = (t + i / 256 + rep) % 7 == 0 ? 0.0f : (i % 97 == 0 ? 100.0f : rndf());
                     sl_qd_quantize_q8k(x, nb * 256, y + (size_t)t * LDY);
                 }
-                int nr = 1 + rep % MAXR, nt = 1 + (rep * 5 + ti) % MAXT;
+                int nr = 1 + rep % MAXR, nt = rep >= 10 ? 64 + 3 * (rep - 9) : 1 + (rep * 5 + ti) % 9;
                 for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) out[i] = -1234.5f;
                 mm(w, LDW, nr, y, LDY, nt, nb, out, MAXR);
                 for (int t = 0; t < MAXT; t++)
