@@ -14,7 +14,9 @@
  * codes with the one-token chain per token, for every batch size.  Dense dots and the tile use 8 lanes per step
  * (two f32x4 accumulators) per (row, token) pair, the same chain in both,
  * so batching and thread splits change no bits.  Q4_K / Q6_K are
- * bit-identical to portable too (same integer sums, same f32 order).  Loads are unaligned-safe (vld1 on byte pointers); tails are
+ * bit-identical to portable too (same integer sums, same f32 order), in the
+ * one-token dots and in the 4 x 4 prompt tiles (each block decoded once per
+ * 64 tokens).  Loads are unaligned-safe (vld1 on byte pointers); tails are
  * copied to zero-padded stack buffers, never read past n.
  */
 #include "kernels/qdot.h"
@@ -204,6 +206,141 @@ static inline float vgetq_lane_f32_(float32x4_t v, int i) {   /* a run-time lane
 Q8_MM(q4_0_neon_mm, , dot16_mull, 18, q4_0_dec, q4_0_neon)
 Q8_MM(q8_0_neon_mm, , dot16_mull, 34, q8_0_dec, q8_0_neon)
 
+/* ---- GGUF Q4_K / Q6_K GEMM tiles (qdot.h sl_qd_q8k_mm_fn; SDOT or vmull) ----
+ * The dots above add one f32 term per block in block order, formed from the
+ * block's exact integer sums.  Here 4 rows' block b is decoded once (codes
+ * as signed bytes in the activations' order, Q6_K's -32 applied, scales as
+ * int32) for up to K_GROUP 4-token tiles, whose f32 sums advance block by
+ * block together (lane t of a row's f32x4: token t).  Per (row, token) the
+ * scale-weighted integer sum is one int32x4 (a DOT per 16 elements, one
+ * multiply-add of the scale per sub-block: exact in any order), folded
+ * across tokens by pairwise adds; the f32 term is the dot's expression
+ * lane-wise with the same operations: every output has its dot's bits.
+ * Q4_K's mins term pairs each min with its two bsums, per token. */
+typedef struct {
+    int8_t c[4][256];
+    int32_t sc[4][16], mn[4][8];
+    float d[4], dm[4];
+} k_dec_n;
+
+static inline void k_decode_q4k(const uint8_t *w, int8_t *c, int32_t *sc, int32_t *mn) {
+    const uint8x16_t m4 = vdupq_n_u8(15);
+    for (int k = 0; k < 4; k++) {
+        uint8x16_t v0 = vld1q_u8(w + 16 + 32 * k), v1 = vld1q_u8(w + 32 + 32 * k);
+        vst1q_s8(c + 64 * k, vreinterpretq_s8_u8(vandq_u8(v0, m4)));
+        vst1q_s8(c + 64 * k + 16, vreinterpretq_s8_u8(vandq_u8(v1, m4)));
+        vst1q_s8(c + 64 * k + 32, vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)));
+        vst1q_s8(c + 64 * k + 48, vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)));
+    }
+    for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        sl_qd_k4_scale(w + 4, j, &s, &m);
+        sc[j] = s, mn[j] = m;
+    }
+}
+static inline void k_decode_q6k(const uint8_t *w, int8_t *c, int32_t *sc) {
+    const uint8x16_t m4 = vdupq_n_u8(15), m3 = vdupq_n_u8(3);
+    const int8x16_t k32 = vdupq_n_s8(32);
+    for (int h = 0; h < 2; h++)
+        for (int is = 0; is < 2; is++) {
+            const uint8_t *ql = w + 64 * h + 16 * is, *qh = w + 128 + 32 * h + 16 * is;
+            uint8x16_t a = vld1q_u8(ql), b = vld1q_u8(ql + 32), q = vld1q_u8(qh);
+            uint8x16_t v[4];
+            v[0] = vorrq_u8(vandq_u8(a, m4), vshlq_n_u8(vandq_u8(q, m3), 4));
+            v[1] = vorrq_u8(vandq_u8(b, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(q, 2), m3), 4));
+            v[2] = vorrq_u8(vshrq_n_u8(a, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(q, 4), m3), 4));
+            v[3] = vorrq_u8(vshrq_n_u8(b, 4), vshlq_n_u8(vshrq_n_u8(q, 6), 4));
+            for (int k = 0; k < 4; k++) vst1q_s8(c + 128 * h + 16 * is + 32 * k, vsubq_s8(vreinterpretq_s8_u8(v[k]), k32));
+        }
+    for (int j = 0; j < 16; j++) sc[j] = (int8_t)w[192 + j];
+}
+
+#define K_GROUP 16   /* 4-token tiles per decode of a block: 64 tokens */
+#define K_MM(NAME, ATTR, DOT)                                                                                   \
+    ATTR static inline int32x4_t NAME##_sums(const int8_t *c, const int32_t *sc, int eps,                     \
+                                              const int8_t *y) {                                               \
+        int32x4_t a = vdupq_n_s32(0);                                                                          \
+        for (int j = 0; j < 256 / eps; j++) {                                                                  \
+            int32x4_t s = DOT(vdupq_n_s32(0), vld1q_s8(c + eps * j), vld1q_s8(y + eps * j));                   \
+            if (eps == 32) s = DOT(s, vld1q_s8(c + eps * j + 16), vld1q_s8(y + eps * j + 16));                \
+            a = vmlaq_n_s32(a, s, sc[j]);                                                                      \
+        }                                                                                                      \
+        return a;                                                                                              \
+    }                                                                                                          \
+    ATTR __attribute__((always_inline)) static inline void NAME##_k(int q4, const uint8_t *w, size_t ldw, int nr, \
+                                                                    const sl_q8kb *y, size_t ldy, int nt,      \
+                                                                    size_t nb, float *out, size_t ldo) {       \
+        k_dec_n kd;                                                                                            \
+        int eps = q4 ? 32 : 16;                                                                                \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                                                   \
+            int rn = nr - r0 < 4 ? nr - r0 : 4;                                                                \
+            const uint8_t *wr[4];                                                                              \
+            for (int i = 0; i < 4; i++) wr[i] = w + (size_t)(r0 + (i < rn ? i : 0)) * ldw;                   \
+            for (int g0 = 0; g0 < nt; g0 += 4 * K_GROUP) {                                                     \
+                int gn = nt - g0 < 4 * K_GROUP ? nt - g0 : 4 * K_GROUP, ntl = (gn + 3) / 4;                    \
+                float32x4_t acc[K_GROUP][4];                                                                   \
+                for (int tl = 0; tl < ntl; tl++)                                                               \
+                    for (int r = 0; r < 4; r++) acc[tl][r] = vdupq_n_f32(0.0f);                                \
+                for (size_t b = 0; b < nb; b++) {                                                              \
+                    for (int r = 0; r < 4; r++) {                                                              \
+                        const uint8_t *wb = wr[r] + b * (q4 ? 144 : 210);                                      \
+                        if (q4) {                                                                              \
+                            kd.d[r] = f16v(wb), kd.dm[r] = f16v(wb + 2);                                       \
+                            k_decode_q4k(wb, kd.c[r], kd.sc[r], kd.mn[r]);                                     \
+                        } else {                                                                               \
+                            kd.d[r] = f16v(wb + 208);                                                          \
+                            k_decode_q6k(wb, kd.c[r], kd.sc[r]);                                               \
+                        }                                                                                      \
+                    }                                                                                          \
+                    for (int tl = 0; tl < ntl; tl++) {                                                         \
+                        int tn = gn - 4 * tl < 4 ? gn - 4 * tl : 4;                                            \
+                        const sl_q8kb *yb[4];                                                                  \
+                        float yd[4];                                                                           \
+                        for (int t = 0; t < 4; t++)                                                            \
+                            yb[t] = y + (size_t)(g0 + 4 * tl + (t < tn ? t : 0)) * ldy + b, yd[t] = yb[t]->d;  \
+                        float32x4_t ydv = vld1q_f32(yd);                                                       \
+                        int32x4_t bs[8];                                                                       \
+                        if (q4)                                                                                \
+                            for (int j = 0; j < 8; j++) {                                                      \
+                                int32_t v[4];                                                                  \
+                                for (int t = 0; t < 4; t++) v[t] = yb[t]->bsums[2 * j] + yb[t]->bsums[2 * j + 1]; \
+                                bs[j] = vld1q_s32(v);                                                          \
+                            }                                                                                  \
+                        for (int r = 0; r < 4; r++) {                                                          \
+                            int32x4_t s[4];                                                                    \
+                            for (int t = 0; t < 4; t++) s[t] = NAME##_sums(kd.c[r], kd.sc[r], eps, yb[t]->qs); \
+                            float32x4_t sumi = vcvtq_f32_s32(vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]))); \
+                            float32x4_t term;                                                                  \
+                            if (q4) {                                                                          \
+                                int32x4_t m = vdupq_n_s32(0);                                                  \
+                                for (int j = 0; j < 8; j++) m = vmlaq_n_s32(m, bs[j], kd.mn[r][j]);            \
+                                term = vmulq_f32(ydv, vsubq_f32(vmulq_n_f32(sumi, kd.d[r]),                    \
+                                                                vmulq_n_f32(vcvtq_f32_s32(m), kd.dm[r])));     \
+                            } else {                                                                           \
+                                term = vmulq_f32(vmulq_n_f32(ydv, kd.d[r]), sumi);                             \
+                            }                                                                                  \
+                            acc[tl][r] = vaddq_f32(acc[tl][r], term);                                          \
+                        }                                                                                      \
+                    }                                                                                          \
+                }                                                                                              \
+                for (int tl = 0; tl < ntl; tl++) {                                                             \
+                    int t0 = g0 + 4 * tl, tn = nt - t0 < 4 ? nt - t0 : 4;                                      \
+                    for (int r = 0; r < rn; r++)                                                               \
+                        for (int t = 0; t < tn; t++) out[(size_t)(t0 + t) * ldo + (size_t)(r0 + r)] = vgetq_lane_f32_(acc[tl][r], t); \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }                                                                                                          \
+    ATTR static void NAME##_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, \
+                                    size_t nb, float *out, size_t ldo) {                                       \
+        NAME##_k(1, w, ldw, nr, y, ldy, nt, nb, out, ldo);                                                     \
+    }                                                                                                          \
+    ATTR static void NAME##_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, \
+                                    size_t nb, float *out, size_t ldo) {                                       \
+        NAME##_k(0, w, ldw, nr, y, ldy, nt, nb, out, ldo);                                                     \
+    }
+K_MM(kn, , dot16_mull)
+
 #if defined(SL_QD_NEON_DOT)
 #if defined(__ARM_FEATURE_DOTPROD)
 #define T_DOT
@@ -216,6 +353,7 @@ K_KERNELS(sdot, T_DOT, dot16_sdot)
 
 Q8_MM(q4_0_sdot_mm, T_DOT, dot16_sdot, 18, q4_0_dec, q4_0_sdot)
 Q8_MM(q8_0_sdot_mm, T_DOT, dot16_sdot, 34, q8_0_dec, q8_0_sdot)
+K_MM(ks, T_DOT, dot16_sdot)
 #endif
 
 /* ---- MLX affine, f32 activations ---- */
@@ -486,7 +624,7 @@ static void n_quantize_q8k(const float *x, size_t n, sl_q8kb *out) {
 
 const sl_qd_kernels sl_qd_neon = {
     .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = q4_k_neon,
-    .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm,
+    .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm, .q4_k_mm = kn_q4_k_mm, .q6_k_mm = kn_q6_k_mm,
     .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
@@ -495,7 +633,7 @@ const sl_qd_kernels sl_qd_neon = {
 #if defined(SL_QD_NEON_DOT)
 const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
-    .q4_0_mm = q4_0_sdot_mm, .q8_0_mm = q8_0_sdot_mm,
+    .q4_0_mm = q4_0_sdot_mm, .q8_0_mm = q8_0_sdot_mm, .q4_k_mm = ks_q4_k_mm, .q6_k_mm = ks_q6_k_mm,
     .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
     .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
     .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
