@@ -76,31 +76,33 @@ static inline int32x4_t dot16_mull(int32x4_t acc, int8x16_t a, int8x16_t b) {
 
 Q8_KERNELS(neon, , dot16_mull)
 
-/* Q4_K / Q6_K: the portable integer sums, 16 bytes per dot step; the f32
- * block terms in the portable order (bit-identical). */
+/* Q4_K / Q6_K: the portable integer sums, 16 bytes per dot step, each
+ * sub-block's lanes multiplied by its scale and summed across lanes once per
+ * block (exact: the same integer); the f32 block terms in the portable order
+ * (bit-identical). */
 #define K_KERNELS(SFX, ATTR, DOT)                                                                 \
-    ATTR static inline int32_t dot32_##SFX(uint8x16_t a0, uint8x16_t a1, const int8_t *y) {     \
-        int32x4_t s = DOT(vdupq_n_s32(0), vreinterpretq_s8_u8(a0), vld1q_s8(y));                  \
-        return vaddvq_s32(DOT(s, vreinterpretq_s8_u8(a1), vld1q_s8(y + 16)));                     \
-    }                                                                                             \
     ATTR static float q4_k_##SFX(const uint8_t *w, const sl_q8kb *y, size_t nb) {                \
         float acc = 0.0f;                                                                         \
         const uint8x16_t m4 = vdupq_n_u8(15);                                                     \
         for (size_t b = 0; b < nb; b++, w += 144) {                                               \
             const uint8_t *scales = w + 4, *qs = w + 16;                                          \
             const int8_t *q8 = y[b].qs;                                                           \
-            int32_t sumi = 0, summ = 0;                                                           \
+            int32_t summ = 0;                                                                     \
+            int32x4_t a = vdupq_n_s32(0);                                                         \
             for (int c = 0; c < 4; c++) {                                                         \
                 uint8_t sc0, m0, sc1, m1;                                                         \
                 sl_qd_k4_scale(scales, 2 * c, &sc0, &m0);                                         \
                 sl_qd_k4_scale(scales, 2 * c + 1, &sc1, &m1);                                     \
                 uint8x16_t v0 = vld1q_u8(qs + 32 * c), v1 = vld1q_u8(qs + 32 * c + 16);           \
-                int32_t lo = dot32_##SFX(vandq_u8(v0, m4), vandq_u8(v1, m4), q8 + 64 * c);        \
-                int32_t hi = dot32_##SFX(vshrq_n_u8(v0, 4), vshrq_n_u8(v1, 4), q8 + 64 * c + 32); \
-                sumi += sc0 * lo + sc1 * hi;                                                      \
+                int32x4_t lo = DOT(DOT(vdupq_n_s32(0), vreinterpretq_s8_u8(vandq_u8(v0, m4)), vld1q_s8(q8 + 64 * c)), \
+                                   vreinterpretq_s8_u8(vandq_u8(v1, m4)), vld1q_s8(q8 + 64 * c + 16)); \
+                int32x4_t hi = DOT(DOT(vdupq_n_s32(0), vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), vld1q_s8(q8 + 64 * c + 32)), \
+                                   vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), vld1q_s8(q8 + 64 * c + 48)); \
+                a = vmlaq_n_s32(vmlaq_n_s32(a, lo, sc0), hi, sc1);                                \
                 summ += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) +                        \
                         m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);                     \
             }                                                                                     \
+            int32_t sumi = vaddvq_s32(a);                                                         \
             acc += y[b].d * (f16v(w) * (float)sumi - f16v(w + 2) * (float)summ);                  \
         }                                                                                         \
         return acc;                                                                               \
@@ -112,29 +114,27 @@ Q8_KERNELS(neon, , dot16_mull)
         for (size_t b = 0; b < nb; b++, w += 210) {                                               \
             const uint8_t *ql = w, *qh = w + 128;                                                 \
             const int8_t *sc = (const int8_t *)(w + 192), *q8 = y[b].qs;                          \
-            int32_t sumi = 0;                                                                     \
+            int32x4_t a = vdupq_n_s32(0);                                                         \
             for (int half = 0; half < 2; half++) {                                                \
-                int32_t g[8];                                                                     \
                 for (int is = 0; is < 2; is++) {                                                  \
                     int l = 16 * is;                                                              \
-                    uint8x16_t a = vld1q_u8(ql + l), c = vld1q_u8(ql + l + 32), h = vld1q_u8(qh + l); \
+                    uint8x16_t p = vld1q_u8(ql + l), c = vld1q_u8(ql + l + 32), h = vld1q_u8(qh + l); \
                     uint8x16_t v[4];                                                              \
-                    v[0] = vorrq_u8(vandq_u8(a, m4), vshlq_n_u8(vandq_u8(h, m3), 4));             \
+                    v[0] = vorrq_u8(vandq_u8(p, m4), vshlq_n_u8(vandq_u8(h, m3), 4));             \
                     v[1] = vorrq_u8(vandq_u8(c, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 2), m3), 4)); \
-                    v[2] = vorrq_u8(vshrq_n_u8(a, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 4), m3), 4)); \
+                    v[2] = vorrq_u8(vshrq_n_u8(p, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(h, 4), m3), 4)); \
                     v[3] = vorrq_u8(vshrq_n_u8(c, 4), vshlq_n_u8(vshrq_n_u8(h, 6), 4));           \
                     for (int k = 0; k < 4; k++) {                                                 \
                         int8x16_t sv = vsubq_s8(vreinterpretq_s8_u8(v[k]), k32);                  \
-                        g[is + 2 * k] = vaddvq_s32(DOT(vdupq_n_s32(0), sv, vld1q_s8(q8 + l + 32 * k))); \
+                        a = vmlaq_n_s32(a, DOT(vdupq_n_s32(0), sv, vld1q_s8(q8 + l + 32 * k)), sc[is + 2 * k]); \
                     }                                                                             \
                 }                                                                                 \
-                for (int k = 0; k < 8; k++) sumi += sc[k] * g[k];                                 \
                 ql += 64;                                                                         \
                 qh += 32;                                                                         \
                 sc += 8;                                                                          \
                 q8 += 128;                                                                        \
             }                                                                                     \
-            acc += f16v(w + 208) * y[b].d * (float)sumi;                                          \
+            acc += f16v(w + 208) * y[b].d * (float)vaddvq_s32(a);                                 \
         }                                                                                         \
         return acc;                                                                               \
     }
