@@ -221,7 +221,7 @@ typedef struct mm_push {
     int32_t bias_off;
     uint32_t accumulate;
     float softcap;
-    uint32_t rpw;
+    uint32_t rpw, vec;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
@@ -230,7 +230,10 @@ typedef struct mm_push {
 static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                    uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
-    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw};
+    /* dense rows and x in 16-byte steps (matmul.comp's row_vec) when every row and x row is 16-byte aligned */
+    uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
+    bool vec = w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0 && x_off % 4 == 0 && ldx % 4 == 0;
+    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw, vec};
     if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
         struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
         const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};

@@ -1,21 +1,32 @@
-// matmul.comp — y[t][r] (+)= sum_c x[t][c] * W[r][c] (+ bias[r]), then an
-// optional softcap: cap * tanh(y / cap).  Each subgroup of a workgroup takes
-// one row for up to 8 tokens: its lanes take column blocks lane, lane +
-// subgroup size, ..., and subgroupAdd sums them (no shared memory, no
-// barrier: cheap on CPU drivers such as lavapipe as on GPUs).  A workgroup
-// takes rpw rows (x + 65535 z), 8 tokens (y); its subgroups share the rows.
-// GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c): each 32-element
-// block of x is quantized to int8 with d = max|x| / 127, q = roundEven(x / d)
-// (once per matmul, by quantx.comp, into xq), and a block adds
-// (d_w * d_x) * sum(q_w * q_x), the codes read as whole 32-bit words; other
-// formats multiply in f32.
+// matmul.comp — the matrix-vector kernel, for up to 8 tokens (generation; a
+// longer batch takes matmul_tiled.comp): y[t][r] (+)= sum_c x[t][c] * W[r][c]
+// (+ bias[r]), then an optional softcap: cap * tanh(y / cap).
+//
+// Each subgroup of a workgroup takes one row for up to 8 tokens and
+// subgroupAdd sums its lanes (no shared memory, no barrier: cheap on CPU
+// drivers such as lavapipe as on GPUs).  A workgroup takes rpw rows
+// (x + 65535 z), 8 tokens (y); its subgroups share the rows.  Reads are
+// coalesced: lane i of a subgroup reads the i-th 16 bytes (dense rows) or
+// the i-th block (GGUF) of a stretch, the next stretch subgroup-size later.
+//  - dense rows (p.vec = 1: row_bytes a multiple of 16, cols of 8 (f16/bf16)
+//    or 4 (f32), x_off and ldx of 4): one uvec4 of weights (8 f16/bf16 or 4
+//    f32) and vec4s of x per step; otherwise (p.vec = 0) a lane takes a
+//    32-element block at a time through w_block, element by element.
+//  - GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c):
+//    each 32-element block of x is quantized to int8 with d = max|x| / 127,
+//    q = roundEven(x / d) (once per matmul, by quantx.comp, into xq), and a
+//    block adds (d_w * d_x) * sum(q_w * q_x).  A block (2-byte aligned) is
+//    read as the 9 (Q8_0) or 5 (Q4_0) whole words that cover it, its codes
+//    shifted into place (w_qblock).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x = 64) in;
 #include "weights.glsl"
+layout(std430, set = 0, binding = 0) readonly buffer Weights4 { uvec4 wd4[]; };   // the same weights, 16 bytes a step
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Vec { float vec[]; };
 layout(std430, set = 0, binding = 4) readonly buffer XQ { uint xq[]; };   // quantx.comp's blocks
@@ -25,6 +36,7 @@ layout(push_constant) uniform P {
     uint accumulate;
     float softcap;  // 0: none
     uint rpw;       // rows per workgroup (64 / the device's subgroup size)
+    uint vec;       // 1: dense rows and x read 16 bytes at a time (see above)
 } p;
 
 #define TN 8u
@@ -54,31 +66,73 @@ int dot_q4(uint ww[8], uint o) {
     return s;
 }
 
+// The 4 (f32) or 8 (f16 / bf16) weights of a 16-byte step.
+void w_vec(uvec4 u, out vec4 a, out vec4 b) {
+    if (p.fmt == FMT_F32) {
+        a = uintBitsToFloat(u);
+        b = vec4(0.0);
+    } else if (p.fmt == FMT_F16) {
+        a = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+        b = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+    } else {
+        a = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xFFFF0000u, u.y << 16, u.y & 0xFFFF0000u));
+        b = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xFFFF0000u, u.w << 16, u.w & 0xFFFF0000u));
+    }
+}
+
+// Dense rows, p.vec: lane takes 16-byte steps lane, lane + subgroup size, ...
+void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint per = p.fmt == FMT_F32 ? 4u : 8u, steps = p.cols / per, wb = r * (p.row_bytes >> 4);
+    for (uint s = lane; s < steps; s += gl_SubgroupSize) {
+        vec4 a, b;
+        w_vec(wd4[wb + s], a, b);
+        uint xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
+        for (uint t = 0u; t < TN; t++) {   // a constant bound: acc stays in registers
+            if (t >= nt) break;
+            float v = dot(a, x4[xc + t * xs]);
+            if (per == 8u) v += dot(b, x4[xc + t * xs + 1u]);
+            acc[t] += v;
+        }
+    }
+}
+
+// GGUF rows: lane takes blocks lane, lane + subgroup size, ...
+void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint rb = r * p.row_bytes, nb = p.cols / 32u;
+    uint ww[8];
+    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
+        float dw = w_qblock(p.fmt, rb, b, ww);
+        for (uint t = 0u; t < TN; t++) {
+            if (t >= nt) break;
+            uint o = ((t0 + t) * nb + b) * 9u;
+            int s = p.fmt == FMT_Q8_0 ? dot_q8(ww, o) : dot_q4(ww, o);
+            acc[t] += (dw * uintBitsToFloat(xq[o])) * float(s);
+        }
+    }
+}
+
+// Dense rows of any alignment: a 32-element block at a time.
+void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
+    float v[32];
+    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
+        w_block(p.fmt, rb, b, p.cols, v);
+        for (uint t = 0u; t < nt; t++) {
+            uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
+            float s = 0.0;
+            for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) s += v[j] * x[xb + j];
+            acc[t] += s;
+        }
+    }
+}
+
 // One row for tokens t0 .. t0 + nt - 1, by the calling subgroup.
 void row(uint r, uint t0, uint nt, uint lane) {
     float acc[TN];
     for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
-    uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
-    float v[32];
-    uint ww[8];
-    bool q = fmt_quant(p.fmt);
-    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
-        float dw = 1.0;
-        if (q) dw = w_qwords(p.fmt, rb, b, ww);
-        else w_block(p.fmt, rb, b, p.cols, v);
-        for (uint t = 0u; t < nt; t++) {
-            if (q) {
-                uint o = ((t0 + t) * nb + b) * 9u;
-                int s = p.fmt == FMT_Q8_0 ? dot_q8(ww, o) : dot_q4(ww, o);
-                acc[t] += (dw * uintBitsToFloat(xq[o])) * float(s);
-            } else {
-                uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
-                float s = 0.0;
-                for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) s += v[j] * x[xb + j];
-                acc[t] += s;
-            }
-        }
-    }
+    if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
+    else if (p.vec != 0u) row_vec(r, t0, nt, lane, acc);
+    else row_any(r, t0, nt, lane, acc);
     for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
     if (lane == 0u)
         for (uint t = 0u; t < nt; t++) {
