@@ -225,12 +225,17 @@ typedef struct mm_push {
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
+#define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
+#define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
-/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens. */
+/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
+ * MV_TOKENS by the matrix-vector kernel (a subgroup per row), more by the
+ * tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared memory)
+ * where the device's limits allow it (c.tiled), else by the first. */
 static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                    uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
-    /* dense rows and x in 16-byte steps (matmul.comp's row_vec) when every row and x row is 16-byte aligned */
+    /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
     bool vec = w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0 && x_off % 4 == 0 && ldx % 4 == 0;
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw, vec};
@@ -241,8 +246,11 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
         vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
     }
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
-    uint32_t groups = (w->rows + rpw - 1) / rpw, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
-    vk_dispatch(&g->c, VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + 7) / 8, (groups + MAX_GROUPS - 1) / MAX_GROUPS);
+    bool tiled = n > MV_TOKENS && g->c.tiled;
+    uint32_t per_group = tiled ? TILE : rpw, tok = tiled ? TILE : MV_TOKENS;
+    uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
+    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
+                (groups + MAX_GROUPS - 1) / MAX_GROUPS);
 }
 
 /* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */

@@ -24,7 +24,6 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x = 64) in;
 #include "weights.glsl"
-layout(std430, set = 0, binding = 0) readonly buffer Weights4 { uvec4 wd4[]; };   // the same weights, 16 bytes a step
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
@@ -66,26 +65,12 @@ int dot_q4(uint ww[8], uint o) {
     return s;
 }
 
-// The 4 (f32) or 8 (f16 / bf16) weights of a 16-byte step.
-void w_vec(uvec4 u, out vec4 a, out vec4 b) {
-    if (p.fmt == FMT_F32) {
-        a = uintBitsToFloat(u);
-        b = vec4(0.0);
-    } else if (p.fmt == FMT_F16) {
-        a = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
-        b = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
-    } else {
-        a = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xFFFF0000u, u.y << 16, u.y & 0xFFFF0000u));
-        b = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xFFFF0000u, u.w << 16, u.w & 0xFFFF0000u));
-    }
-}
-
 // Dense rows, p.vec: lane takes 16-byte steps lane, lane + subgroup size, ...
 void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     uint per = p.fmt == FMT_F32 ? 4u : 8u, steps = p.cols / per, wb = r * (p.row_bytes >> 4);
     for (uint s = lane; s < steps; s += gl_SubgroupSize) {
         vec4 a, b;
-        w_vec(wd4[wb + s], a, b);
+        w_vec(p.fmt, wd4[wb + s], a, b);
         uint xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
         for (uint t = 0u; t < TN; t++) {   // a constant bound: acc stays in registers
             if (t >= nt) break;
