@@ -5,7 +5,8 @@
  *
  *   x = embed[ids] * embed_scale                       embed.comp
  *   per layer: xb = norm(x)                            rmsnorm.comp
- *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp (GGUF: x quantized first, quantx.comp)
+ *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp, or matmul_tiled.comp for more than
+ *                                                      8 tokens (GGUF: x quantized first, quantx.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
  *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
  *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add)

@@ -8,7 +8,10 @@ Q8_0 / Q4_0 / F16 written by `silica convert --to gguf`) `--device gpu`
 must give logits within 1e-3 of max|logit| of the CPU engine's and the
 same argmax; greedy generation must give the same ids, on the fixtures and
 on the demo model (MLX 4-bit, converted to GGUF Q8_0 and Q4_0: the GPU
-engine does not read MLX affine weights yet).  Bad cases: no loader, no
+engine does not read MLX affine weights yet).  The matmul's two kernels (up to 8
+tokens a subgroup per row, more in 64 x 64 shared-memory tiles) are each
+checked at every position of a prompt on random models whose shapes fall
+off every tile and alignment (test_tiled_prompt_matches_cpu).  Bad cases: no loader, no
 driver, too little device memory, a device index out of range, weights
 the GPU engine does not read: `--device gpu` exits 2 with one line,
 `--device auto` says so in one note and runs on the CPU.

@@ -39,6 +39,9 @@ layout(push_constant) uniform P {
 } p;
 
 #define TN 8u
+// A subgroup's lanes: a device whose subgroups are wider than the workgroup
+// (128 on some) runs it as one partial subgroup of 64.
+#define SG min(gl_SubgroupSize, 64u)
 
 // sum over a block of q_w * q_x: Q8_0 codes (8 words, byte i of word k =
 // element 4k + i) against xq's block at o.
@@ -65,27 +68,38 @@ int dot_q4(uint ww[8], uint o) {
     return s;
 }
 
-// Dense rows, p.vec: lane takes 16-byte steps lane, lane + subgroup size, ...
-void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
-    uint per = p.fmt == FMT_F32 ? 4u : 8u, steps = p.cols / per, wb = r * (p.row_bytes >> 4);
-    for (uint s = lane; s < steps; s += gl_SubgroupSize) {
-        vec4 a, b;
-        w_vec(p.fmt, wd4[wb + s], a, b);
-        uint xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
-        for (uint t = 0u; t < TN; t++) {   // a constant bound: acc stays in registers
-            if (t >= nt) break;
-            float v = dot(a, x4[xc + t * xs]);
-            if (per == 8u) v += dot(b, x4[xc + t * xs + 1u]);
-            acc[t] += v;
-        }
+// The 16-byte step s of a dense row (u) against tokens t0 .. t0 + nt - 1.
+void step_vec(uvec4 u, uint s, uint t0, uint nt, inout float acc[TN]) {
+    vec4 a, b;
+    w_vec(p.fmt, u, a, b);
+    uint per = p.fmt == FMT_F32 ? 4u : 8u, xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
+    for (uint t = 0u; t < TN; t++) {   // a constant bound: acc stays in registers
+        if (t >= nt) break;
+        float v = dot(a, x4[xc + t * xs]);
+        if (per == 8u) v += dot(b, x4[xc + t * xs + 1u]);
+        acc[t] += v;
     }
+}
+
+// Dense rows, p.vec: lane takes 16-byte steps lane, lane + SG, ..., two
+// loads in flight at a time.
+void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint steps = p.row_bytes >> 4, wb = r * steps, s = lane;
+    if (p.fmt == FMT_F32) steps = min(steps, p.cols / 4u);   // rows may be padded past cols
+    else steps = min(steps, p.cols / 8u);
+    for (; s + SG < steps; s += 2u * SG) {
+        uvec4 u0 = wd4[wb + s], u1 = wd4[wb + s + SG];
+        step_vec(u0, s, t0, nt, acc);
+        step_vec(u1, s + SG, t0, nt, acc);
+    }
+    if (s < steps) step_vec(wd4[wb + s], s, t0, nt, acc);
 }
 
 // GGUF rows: lane takes blocks lane, lane + subgroup size, ...
 void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     uint rb = r * p.row_bytes, nb = p.cols / 32u;
     uint ww[8];
-    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
+    for (uint b = lane; b < nb; b += SG) {
         float dw = w_qblock(p.fmt, rb, b, ww);
         for (uint t = 0u; t < TN; t++) {
             if (t >= nt) break;
@@ -100,7 +114,7 @@ void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
 void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
     float v[32];
-    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
+    for (uint b = lane; b < nb; b += SG) {
         w_block(p.fmt, rb, b, p.cols, v);
         for (uint t = 0u; t < nt; t++) {
             uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
