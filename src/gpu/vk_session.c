@@ -138,8 +138,9 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
     out->rows = (uint32_t)w->rows;
     out->cols = (uint32_t)w->cols;
     uint64_t bytes = (uint64_t)w->rows * w->row_bytes;
-    /* whole words: the shaders read GGUF codes as 32-bit words, the last one may straddle the end */
-    int rc = vk_buf_new(&g->c, (bytes + 3) & ~3ull, false, w->name, &out->b, err);
+    /* 16 bytes of padding: the shaders read GGUF codes as the whole 32-bit words that cover them, up to
+     * a word past a block's last byte (weights.glsl's w_u32, w_u64) */
+    int rc = vk_buf_new(&g->c, ((bytes + 3) & ~3ull) + 16, false, w->name, &out->b, err);
     return rc ? rc : vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
 }
 

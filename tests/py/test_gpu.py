@@ -428,3 +428,19 @@ def test_tiled_prompt_matches_cpu(lavapipe, odd_models, arch, variant):
         clear = top2[:, 1] - top2[:, 0] > 1e-4 * np.abs(cpu).max()   # not a near-tie (gemma2's softcap saturates)
         same = gpu.argmax(-1) == cpu.argmax(-1)
         assert clear.mean() >= 0.5 and same[clear].mean() >= (0.95 if quant else 1.0), batch
+
+
+def test_narrow_subgroups(lavapipe, odd_models):
+    """The kernels with 4-lane subgroups (lavapipe at 128-bit vectors: LP_NATIVE_VECTOR_WIDTH=128): the
+    matrix-vector kernel's lanes (a GGUF block takes 4 of them) and the tiled kernel (no subgroup
+    operations) give the CPU's logits as with lavapipe's default width."""
+    env = {"LP_NATIVE_VECTOR_WIDTH": "128"}
+    g = run_silica("doctor", "--json", check=True, env=env).json()["gpu"]
+    assert [d["subgroup_size"] for d in g["devices"] if d["type"] == "cpu"] == [4]
+    ids = [(5 * i + 1) % 257 for i in range(20)]
+    for variant, tol in (("f32", TOL), ("Q8_0", QUANT_TOL), ("Q4_0", QUANT_TOL)):
+        model = odd_models["qwen2", variant]
+        _, cpu, _ = logits(model, ids, "--kv", "f32")
+        for batch in ("20", "4"):
+            _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
+            assert rel_err(gpu, cpu) <= tol, (variant, batch)

@@ -64,15 +64,15 @@ void load_w(uint r0, uint k0, uint i) {
     if (p.fmt == FMT_Q8_0) {
         uint a = rb + (k0 / 32u) * 34u;
         if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
-        uint lo = w_word(a + 2u + kq * 8u), hi = w_word(a + 6u + kq * 8u);
+        uvec2 c = w_u64(a + 2u + kq * 8u);
         for (int j = 0; j < 4; j++) {
-            put_w(kq * 8u + uint(j), m, float(bitfieldExtract(int(lo), 8 * j, 8)));
-            put_w(kq * 8u + 4u + uint(j), m, float(bitfieldExtract(int(hi), 8 * j, 8)));
+            put_w(kq * 8u + uint(j), m, float(bitfieldExtract(int(c.x), 8 * j, 8)));
+            put_w(kq * 8u + 4u + uint(j), m, float(bitfieldExtract(int(c.y), 8 * j, 8)));
         }
     } else if (p.fmt == FMT_Q4_0) {
         uint a = rb + (k0 / 32u) * 18u;
         if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
-        uint w = w_word(a + 2u + kq * 4u);
+        uint w = w_u32(a + 2u + kq * 4u);
         for (uint j = 0u; j < 4u; j++) {
             put_w(kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j), 4)) - 8));
             put_w(16u + kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j + 4u), 4)) - 8));

@@ -64,26 +64,15 @@ void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
     }
 }
 
-// The 32-bit word at byte a (a even): whole when a is 4-aligned, else two halves.
-uint w_word(uint a) {
-    uint i = a >> 2;
-    return (a & 2u) == 0u ? wd[i] : (wd[i] >> 16) | (wd[i + 1u] << 16);
+// The 4 / 8 bytes at byte a (a even) as words: the whole words that cover
+// them, shifted into place where a is not 4-aligned (no branch: lanes'
+// blocks alternate).  They may read a word past the bytes: weight buffers
+// carry 16 bytes of padding (vk_session.c's upload_weight).
+uint w_u32(uint a) {
+    uint i = a >> 2, w0 = wd[i], w1 = wd[i + 1u];
+    return (a & 2u) == 0u ? w0 : (w0 >> 16) | (w1 << 16);
 }
-
-// The codes of GGUF block b as words (Q8_0: 8, int8 each byte; Q4_0: 4, two
-// nibbles a byte, not yet minus 8) and its scale: the 9 / 5 whole words that
-// cover the (2-byte aligned) block, the codes shifted into place when the
-// block starts mid-word (no branch: neighbouring lanes' blocks alternate).
-float w_qblock(uint fmt, uint rb, uint b, inout uint w[8]) {
-    bool q8 = fmt == FMT_Q8_0;
-    uint a = rb + b * (q8 ? 34u : 18u), i = a >> 2, nw = q8 ? 8u : 4u;
-    bool mid = (a & 2u) != 0u;   // the scale is the word's high half, the codes whole words
-    uint prev = wd[i], d = mid ? prev >> 16 : prev & 0xFFFFu;
-    for (uint k = 0u; k < 8u; k++) {
-        if (k >= nw) break;
-        uint nx = wd[i + 1u + k];
-        w[k] = mid ? nx : (prev >> 16) | (nx << 16);
-        prev = nx;
-    }
-    return unpackHalf2x16(d).x;
+uvec2 w_u64(uint a) {
+    uint i = a >> 2, w0 = wd[i], w1 = wd[i + 1u], w2 = wd[i + 2u];
+    return (a & 2u) == 0u ? uvec2(w0, w1) : uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
 }
