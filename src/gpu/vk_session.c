@@ -240,7 +240,8 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
     bool vec = w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0 && x_off % 4 == 0 && ldx % 4 == 0;
-    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw, vec};
+    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
+                 rpw, vec};
     if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
         struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
         const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};

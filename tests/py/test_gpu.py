@@ -343,7 +343,8 @@ def write_safetensors(path, tensors, bf16):
             raw = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16).tobytes()
         else:
             raw = a.tobytes()
-        header[name] = {"dtype": "BF16" if bf16 else "F32", "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
+        header[name] = {"dtype": "BF16" if bf16 else "F32", "shape": list(a.shape),
+                        "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
     h = json.dumps(header).encode()
@@ -353,8 +354,9 @@ def write_safetensors(path, tensors, bf16):
 
 def odd_model(engine_models, dst, arch, H, I, V, HD, bf16=False):
     """A random-weight copy of the engine fixture `arch` with hidden size H, ffn I, vocab V and head
-    dim HD (weights N(0, 1/H or 1/fan_in): logits well inside gemma2's softcap; seed 0), so that matmul rows, columns and tokens are not
-    multiples of the GPU kernels' tiles (64 x 64 x 32) nor of 16 bytes."""
+    dim HD (weights N(0, 1/fan_in), the embedding N(0, 1/H): logits well inside gemma2's softcap;
+    seed 0), so that matmul rows, columns and tokens are not multiples of the GPU kernels' tiles
+    (64 x 64 x 32) nor of 16 bytes."""
     cfg = json.loads((engine_models / arch / "f32-st" / "config.json").read_text())
     NH, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     cfg.update(hidden_size=H, intermediate_size=I, vocab_size=V)
@@ -408,9 +410,9 @@ ODD = [("qwen2", "f32"), ("qwen2", "bf16"), ("gemma2", "f32"), ("gemma2", "bf16"
 def test_tiled_prompt_matches_cpu(lavapipe, odd_models, arch, variant):
     """A 75-token prompt in one batch (--batch 100: the tiled kernel, two token tiles, the second
     of 11) and in batches of 8 (the matrix-vector kernel), every position's logits against the CPU
-    engine: within 1e-3 of max|logit|, same argmax (where the CPU's top two are not a near-tie).  GGUF Q8_0 / Q4_0 on these random weights:
-    the tiled and the matrix-vector kernels must agree as closely (see test_gguf_logits_match_cpu
-    for activations landing on a rounding step: 3e-2 where one does)."""
+    engine: within 1e-3 of max|logit|, same argmax (where the CPU's top two are not a near-tie).
+    GGUF Q8_0 / Q4_0 on these random weights: 1e-3 until an activation lands on a rounding step
+    (see test_gguf_logits_match_cpu), 3e-2 after, at most half the positions, argmaxes 95 %."""
     model = odd_models[arch, variant]
     ids = [(7 * i + 3) % 257 for i in range(75)]
     _, cpu, _ = logits(model, ids, "--kv", "f32")
