@@ -57,9 +57,13 @@ extern sl_vk_fns sl_vk;
 #define VK_BINDINGS 6
 #define VK_PUSH_BYTES 128
 #define VK_MAX_SETS 4096
+#define VK_TILED_INVOCATIONS 256u    /* matmul_tiled.comp's workgroup */
+#define VK_TILED_SHARED_BYTES 16896u /* and its shared memory (above Vulkan's 16 KiB minimum limit) */
 
 /* The shaders (src/gpu/shaders/<name>.comp), in pipeline order. */
-typedef enum vk_kernel { VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_KERNEL_COUNT } vk_kernel;
+typedef enum vk_kernel {
+    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED, VK_KERNEL_COUNT
+} vk_kernel;
 
 typedef struct vk_buf {
     VkBuffer buf;
@@ -91,6 +95,7 @@ typedef struct vk_ctx {
     double ts_period_ns;
     uint64_t gpu_ns;              /* device time of the submissions so far */
     vk_buf dummy;                 /* bound to unused slots */
+    bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
 } vk_ctx;
 
 /* Open the loader (once; SILICA_VULKAN_LIBRARY overrides the file name). */

@@ -5,7 +5,8 @@
  *
  *   x = embed[ids] * embed_scale                       embed.comp
  *   per layer: xb = norm(x)                            rmsnorm.comp
- *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp (GGUF: x quantized first, quantx.comp)
+ *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp, or matmul_tiled.comp for more than
+ *                                                      8 tokens (GGUF: x quantized first, quantx.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
  *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
  *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add)
@@ -137,8 +138,9 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
     out->rows = (uint32_t)w->rows;
     out->cols = (uint32_t)w->cols;
     uint64_t bytes = (uint64_t)w->rows * w->row_bytes;
-    /* whole words: the shaders read GGUF codes as 32-bit words, the last one may straddle the end */
-    int rc = vk_buf_new(&g->c, (bytes + 3) & ~3ull, false, w->name, &out->b, err);
+    /* 16 bytes of padding: the shaders read GGUF codes as the whole 32-bit words that cover them, up to
+     * a word past a block's last byte (weights.glsl's w_u32, w_u64) */
+    int rc = vk_buf_new(&g->c, ((bytes + 3) & ~3ull) + 16, false, w->name, &out->b, err);
     return rc ? rc : vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
 }
 
@@ -221,16 +223,25 @@ typedef struct mm_push {
     int32_t bias_off;
     uint32_t accumulate;
     float softcap;
-    uint32_t rpw;
+    uint32_t rpw, vec;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
+#define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
+#define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
-/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens. */
+/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
+ * MV_TOKENS by the matrix-vector kernel (a subgroup per row), more by the
+ * tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared memory)
+ * where the device's limits allow it (c.tiled), else by the first. */
 static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                    uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
-    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap, rpw};
+    /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
+    uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
+    bool vec = w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0 && x_off % 4 == 0 && ldx % 4 == 0;
+    mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
+                 rpw, vec};
     if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
         struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
         const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
@@ -238,8 +249,11 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
         vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
     }
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
-    uint32_t groups = (w->rows + rpw - 1) / rpw, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
-    vk_dispatch(&g->c, VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + 7) / 8, (groups + MAX_GROUPS - 1) / MAX_GROUPS);
+    bool tiled = n > MV_TOKENS && g->c.tiled;
+    uint32_t per_group = tiled ? TILE : rpw, tok = tiled ? TILE : MV_TOKENS;
+    uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
+    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
+                (groups + MAX_GROUPS - 1) / MAX_GROUPS);
 }
 
 /* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */

@@ -8,7 +8,10 @@ Q8_0 / Q4_0 / F16 written by `silica convert --to gguf`) `--device gpu`
 must give logits within 1e-3 of max|logit| of the CPU engine's and the
 same argmax; greedy generation must give the same ids, on the fixtures and
 on the demo model (MLX 4-bit, converted to GGUF Q8_0 and Q4_0: the GPU
-engine does not read MLX affine weights yet).  Bad cases: no loader, no
+engine does not read MLX affine weights yet).  The matmul's two kernels (up to 8
+tokens a subgroup per row, more in 64 x 64 shared-memory tiles) are each
+checked at every position of a prompt on random models whose shapes fall
+off every tile and alignment (test_tiled_prompt_matches_cpu).  Bad cases: no loader, no
 driver, too little device memory, a device index out of range, weights
 the GPU engine does not read: `--device gpu` exits 2 with one line,
 `--device auto` says so in one note and runs on the CPU.
@@ -326,3 +329,120 @@ def test_compare_runs_silica_on_the_gpu(lavapipe, engine_models):
     assert all(r["kld_mean"] == 0 and r["greedy_prefix"] == 2 for r in rows), rows
     r = run_silica("compare", d, d, "--ids", ids_arg, "--device", "tpu")
     assert_clean_error(r, "--device")
+
+
+# ---- the tiled (prompt) matmul on shapes that are not multiples of its tiles ----
+
+def write_safetensors(path, tensors, bf16):
+    """tensors: name -> f32 array; bf16: stored as bfloat16 (rounded to nearest even)."""
+    header, blobs, off = {}, [], 0
+    for name, a in tensors.items():
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if bf16:
+            u = a.view(np.uint32).astype(np.uint64)
+            raw = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16).tobytes()
+        else:
+            raw = a.tobytes()
+        header[name] = {"dtype": "BF16" if bf16 else "F32", "shape": list(a.shape),
+                        "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    path.write_bytes(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def odd_model(engine_models, dst, arch, H, I, V, HD, bf16=False):
+    """A random-weight copy of the engine fixture `arch` with hidden size H, ffn I, vocab V and head
+    dim HD (weights N(0, 1/fan_in), the embedding N(0, 1/H): logits well inside gemma2's softcap;
+    seed 0), so that matmul rows, columns and tokens are not multiples of the GPU kernels' tiles
+    (64 x 64 x 32) nor of 16 bytes."""
+    cfg = json.loads((engine_models / arch / "f32-st" / "config.json").read_text())
+    NH, KV = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    cfg.update(hidden_size=H, intermediate_size=I, vocab_size=V)
+    if "head_dim" in cfg:
+        cfg["head_dim"] = HD
+    else:
+        assert H == NH * HD
+    rng = np.random.default_rng(0)
+    shape = {"q_proj": (NH * HD, H), "k_proj": (KV * HD, H), "v_proj": (KV * HD, H), "o_proj": (H, NH * HD),
+             "gate_proj": (I, H), "up_proj": (I, H), "down_proj": (H, I), "embed_tokens": (V, H)}
+    from safetensors.numpy import load_file
+    out = {}
+    for name in load_file(engine_models / arch / "f32-st" / "model.safetensors"):
+        part = name.split(".")[-2]
+        if part in shape and name.endswith(".weight"):
+            s = shape[part]
+            out[name] = rng.standard_normal(s).astype(np.float32) / np.sqrt(s[1])
+        elif name.endswith(".bias"):
+            out[name] = 0.5 * rng.standard_normal(shape[part][0]).astype(np.float32)
+        else:   # norms
+            out[name] = 1 + 0.1 * rng.standard_normal(H).astype(np.float32)
+    dst.mkdir(parents=True)
+    (dst / "config.json").write_text(json.dumps(cfg))
+    write_safetensors(dst / "model.safetensors", out, bf16)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def odd_models(engine_models, tmp_path_factory):
+    """qwen2 (q/k/v biases; o and down projections add into the residual) and gemma2 (final
+    softcap, post-norms): f32 and bf16 at H 80, I 102, V 257 (rows of 102 and 257, columns of
+    80 and 102: tails of every tile, 102-column rows not 16-byte aligned); GGUF Q8_0 / Q4_0 /
+    F16 of qwen2 at H 96, I 160, V 257 (GGUF rows are whole 32-blocks)."""
+    d = tmp_path_factory.mktemp("gpu-odd")
+    out = {}
+    for arch in ("qwen2", "gemma2"):
+        for bf16 in (False, True):
+            out[arch, "bf16" if bf16 else "f32"] = odd_model(engine_models, d / f"{arch}-{bf16}", arch, 80, 102, 257,
+                                                             20, bf16)
+    q = odd_model(engine_models, d / "qwen2-q", "qwen2", 96, 160, 257, 24)
+    for t in GGUF_TYPES:
+        out["qwen2", t] = d / f"qwen2-{t}.gguf"
+        run_silica("convert", q, out["qwen2", t], "--to", "gguf", "--q-type", t, "--pure", check=True)
+    return out
+
+
+ODD = [("qwen2", "f32"), ("qwen2", "bf16"), ("gemma2", "f32"), ("gemma2", "bf16")] + [("qwen2", t) for t in GGUF_TYPES]
+
+
+@pytest.mark.parametrize("arch,variant", ODD)
+def test_tiled_prompt_matches_cpu(lavapipe, odd_models, arch, variant):
+    """A 75-token prompt in one batch (--batch 100: the tiled kernel, two token tiles, the second
+    of 11) and in batches of 8 (the matrix-vector kernel), every position's logits against the CPU
+    engine: within 1e-3 of max|logit|, same argmax (where the CPU's top two are not a near-tie).
+    GGUF Q8_0 / Q4_0 on these random weights: 1e-3 until an activation lands on a rounding step
+    (see test_gguf_logits_match_cpu), 3e-2 after, at most half the positions, argmaxes 95 %."""
+    model = odd_models[arch, variant]
+    ids = [(7 * i + 3) % 257 for i in range(75)]
+    _, cpu, _ = logits(model, ids, "--kv", "f32")
+    assert cpu.shape == (75, 257)
+    quant = variant in ("Q8_0", "Q4_0")
+    for batch in ("100", "8"):
+        dev, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu")
+        assert dev == lavapipe["name"]
+        per_pos = np.abs(gpu - cpu).max(-1) / np.abs(cpu).max()
+        print(f"{arch} {variant} batch {batch}: GPU vs CPU {per_pos.max():.2e} (worst position {per_pos.argmax()})")
+        assert per_pos.max() <= (QUANT_TOL if quant else TOL), (batch, per_pos)
+        if quant:
+            assert per_pos[0] <= TOL and (per_pos <= TOL).mean() >= 0.5, (batch, per_pos)
+        top2 = np.sort(cpu, -1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-4 * np.abs(cpu).max()   # not a near-tie (gemma2's softcap saturates)
+        same = gpu.argmax(-1) == cpu.argmax(-1)
+        assert clear.mean() >= 0.5 and same[clear].mean() >= (0.95 if quant else 1.0), batch
+
+
+def test_narrow_subgroups(lavapipe, odd_models):
+    """The kernels with 4-lane subgroups (lavapipe at 128-bit vectors: LP_NATIVE_VECTOR_WIDTH=128): the
+    matrix-vector kernel's lanes (a GGUF block takes 4 of them) and the tiled kernel (no subgroup
+    operations) give the CPU's logits as with lavapipe's default width."""
+    env = {"LP_NATIVE_VECTOR_WIDTH": "128"}
+    g = run_silica("doctor", "--json", check=True, env=env).json()["gpu"]
+    assert [d["subgroup_size"] for d in g["devices"] if d["type"] == "cpu"] == [4]
+    ids = [(5 * i + 1) % 257 for i in range(20)]
+    for variant, tol in (("f32", TOL), ("Q8_0", QUANT_TOL), ("Q4_0", QUANT_TOL)):
+        model = odd_models["qwen2", variant]
+        _, cpu, _ = logits(model, ids, "--kv", "f32")
+        for batch in ("20", "4"):
+            _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
+            assert rel_err(gpu, cpu) <= tol, (variant, batch)

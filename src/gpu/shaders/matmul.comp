@@ -1,14 +1,24 @@
-// matmul.comp — y[t][r] (+)= sum_c x[t][c] * W[r][c] (+ bias[r]), then an
-// optional softcap: cap * tanh(y / cap).  Each subgroup of a workgroup takes
-// one row for up to 8 tokens: its lanes take column blocks lane, lane +
-// subgroup size, ..., and subgroupAdd sums them (no shared memory, no
-// barrier: cheap on CPU drivers such as lavapipe as on GPUs).  A workgroup
-// takes rpw rows (x + 65535 z), 8 tokens (y); its subgroups share the rows.
-// GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c): each 32-element
-// block of x is quantized to int8 with d = max|x| / 127, q = roundEven(x / d)
-// (once per matmul, by quantx.comp, into xq), and a block adds
-// (d_w * d_x) * sum(q_w * q_x), the codes read as whole 32-bit words; other
-// formats multiply in f32.
+// matmul.comp — the matrix-vector kernel, for up to 8 tokens (generation; a
+// longer batch takes matmul_tiled.comp): y[t][r] (+)= sum_c x[t][c] * W[r][c]
+// (+ bias[r]), then an optional softcap: cap * tanh(y / cap).
+//
+// Each subgroup of a workgroup takes one row for up to 8 tokens and
+// subgroupAdd sums its lanes (no shared memory, no barrier: cheap on CPU
+// drivers such as lavapipe as on GPUs).  A workgroup takes rpw rows
+// (x + 65535 z), 8 tokens (y); its subgroups share the rows.  Reads are
+// coalesced: lane i of a subgroup reads the i-th 16 bytes (dense rows) or
+// the i-th quarter block (GGUF) of a stretch, the next stretch SG later.
+//  - dense rows (p.vec = 1: row_bytes a multiple of 16, cols of 8 (f16/bf16)
+//    or 4 (f32), x_off and ldx of 4): one uvec4 of weights (8 f16/bf16 or 4
+//    f32) and vec4s of x per step; otherwise (p.vec = 0) a lane takes a
+//    32-element block at a time through w_block, element by element.
+//  - GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c):
+//    each 32-element block of x is quantized to int8 with d = max|x| / 127,
+//    q = roundEven(x / d) (once per matmul, by quantx.comp, into xq), and a
+//    block adds (d_w * d_x) * sum(q_w * q_x), in four parts: four lanes
+//    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
+//    bytes, 2-byte aligned, as the whole words that cover them shifted into
+//    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -16,6 +26,7 @@
 layout(local_size_x = 64) in;
 #include "weights.glsl"
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Vec { float vec[]; };
 layout(std430, set = 0, binding = 4) readonly buffer XQ { uint xq[]; };   // quantx.comp's blocks
@@ -25,60 +36,101 @@ layout(push_constant) uniform P {
     uint accumulate;
     float softcap;  // 0: none
     uint rpw;       // rows per workgroup (64 / the device's subgroup size)
+    uint vec;       // 1: dense rows and x read 16 bytes at a time (see above)
 } p;
 
 #define TN 8u
+// A subgroup's lanes: a device whose subgroups are wider than the workgroup
+// (128 on some) runs it as one partial subgroup of 64.
+#define SG min(gl_SubgroupSize, 64u)
 
-// sum over a block of q_w * q_x: Q8_0 codes (8 words, byte i of word k =
-// element 4k + i) against xq's block at o.
-int dot_q8(uint ww[8], uint o) {
+// The 16-byte step s of a dense row (u) against tokens t0 .. t0 + nt - 1.
+void step_vec(uvec4 u, uint s, uint t0, uint nt, inout float acc[TN]) {
+    vec4 a, b;
+    w_vec(p.fmt, u, a, b);
+    uint per = p.fmt == FMT_F32 ? 4u : 8u, xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
+    for (uint t = 0u; t < TN; t++) {   // a constant bound: acc stays in registers
+        if (t >= nt) break;
+        float v = dot(a, x4[xc + t * xs]);
+        if (per == 8u) v += dot(b, x4[xc + t * xs + 1u]);
+        acc[t] += v;
+    }
+}
+
+// Dense rows, p.vec: lane takes 16-byte steps lane, lane + SG, ..., two
+// loads in flight at a time.
+void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint steps = p.row_bytes >> 4, wb = r * steps, s = lane;
+    if (p.fmt == FMT_F32) steps = min(steps, p.cols / 4u);   // rows may be padded past cols
+    else steps = min(steps, p.cols / 8u);
+    for (; s + SG < steps; s += 2u * SG) {
+        uvec4 u0 = wd4[wb + s], u1 = wd4[wb + s + SG];
+        step_vec(u0, s, t0, nt, acc);
+        step_vec(u1, s + SG, t0, nt, acc);
+    }
+    if (s < steps) step_vec(wd4[wb + s], s, t0, nt, acc);
+}
+
+// sum of q_w * q_x over 4 int8 codes a word (element 4k + i in byte i).
+int dot4(uint w, uint xv) {
     int s = 0;
-    for (uint k = 0u; k < 8u; k++) {
-        int w = int(ww[k]), xv = int(xq[o + 1u + k]);
-        for (int i = 0; i < 32; i += 8) s += bitfieldExtract(w, i, 8) * bitfieldExtract(xv, i, 8);
+    for (int i = 0; i < 32; i += 8) s += bitfieldExtract(int(w), i, 8) * bitfieldExtract(int(xv), i, 8);
+    return s;
+}
+
+// Q4_0: 4 bytes of nibbles (elements j low, j + 16 high, minus 8) against x's words lo and hi.
+int dot4_q4(uint w, uint lo, uint hi) {
+    int s = 0;
+    for (int i = 0; i < 32; i += 8) {
+        s += (int(bitfieldExtract(w, i, 4)) - 8) * bitfieldExtract(int(lo), i, 8);
+        s += (int(bitfieldExtract(w, i + 4, 4)) - 8) * bitfieldExtract(int(hi), i, 8);
     }
     return s;
 }
 
-// Q4_0: 4 words of nibbles, byte j = elements j (low) and j + 16 (high), minus 8.
-int dot_q4(uint ww[8], uint o) {
-    int s = 0;
-    for (uint k = 0u; k < 4u; k++) {
-        uint w = ww[k];
-        int lo = int(xq[o + 1u + k]), hi = int(xq[o + 5u + k]);
-        for (int i = 0; i < 32; i += 8) {
-            s += (int(bitfieldExtract(w, i, 4)) - 8) * bitfieldExtract(lo, i, 8);
-            s += (int(bitfieldExtract(w, i + 4, 4)) - 8) * bitfieldExtract(hi, i, 8);
+// GGUF rows: 4 lanes a block, so a subgroup reads SG / 4 neighbouring blocks
+// at a time; lane quarter qt takes 8 of its elements: Q8_0 codes 8 qt .. + 7
+// (bytes 8 qt .. of the codes), Q4_0 bytes 4 qt .. + 3 (elements 4 qt .. + 3
+// and 16 + 4 qt .. + 3).  Each lane adds (d_w * d_x) * its integer sum.
+void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    bool q8 = p.fmt == FMT_Q8_0;
+    uint rb = r * p.row_bytes, nb = p.cols / 32u, qt = lane & 3u, bs = q8 ? 34u : 18u;
+    for (uint b = lane >> 2; b < nb; b += SG / 4u) {
+        uint a = rb + b * bs;
+        float dw = w_f16(a);
+        uvec2 c = q8 ? w_u64(a + 2u + 8u * qt) : uvec2(w_u32(a + 2u + 4u * qt), 0u);
+        for (uint t = 0u; t < TN; t++) {
+            if (t >= nt) break;
+            uint o = ((t0 + t) * nb + b) * 9u;
+            int s = q8 ? dot4(c.x, xq[o + 1u + 2u * qt]) + dot4(c.y, xq[o + 2u + 2u * qt])
+                       : dot4_q4(c.x, xq[o + 1u + qt], xq[o + 5u + qt]);
+            acc[t] += (dw * uintBitsToFloat(xq[o])) * float(s);
         }
     }
-    return s;
+}
+
+// Dense rows of any alignment: a 32-element block at a time.
+void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
+    float v[32];
+    for (uint b = lane; b < nb; b += SG) {
+        w_block(p.fmt, rb, b, p.cols, v);
+        for (uint t = 0u; t < nt; t++) {
+            uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
+            float s = 0.0;
+            for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) s += v[j] * x[xb + j];
+            acc[t] += s;
+        }
+    }
 }
 
 // One row for tokens t0 .. t0 + nt - 1, by the calling subgroup.
 void row(uint r, uint t0, uint nt, uint lane) {
     float acc[TN];
     for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
-    uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
-    float v[32];
-    uint ww[8];
-    bool q = fmt_quant(p.fmt);
-    for (uint b = lane; b < nb; b += gl_SubgroupSize) {
-        float dw = 1.0;
-        if (q) dw = w_qwords(p.fmt, rb, b, ww);
-        else w_block(p.fmt, rb, b, p.cols, v);
-        for (uint t = 0u; t < nt; t++) {
-            if (q) {
-                uint o = ((t0 + t) * nb + b) * 9u;
-                int s = p.fmt == FMT_Q8_0 ? dot_q8(ww, o) : dot_q4(ww, o);
-                acc[t] += (dw * uintBitsToFloat(xq[o])) * float(s);
-            } else {
-                uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
-                float s = 0.0;
-                for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) s += v[j] * x[xb + j];
-                acc[t] += s;
-            }
-        }
-    }
+    if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
+    else if (p.vec != 0u) row_vec(r, t0, nt, lane, acc);
+    else row_any(r, t0, nt, lane, acc);
     for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
     if (lane == 0u)
         for (uint t = 0u; t < nt; t++) {

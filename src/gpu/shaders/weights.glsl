@@ -2,6 +2,8 @@
 // raw 32-bit words): rows of f32 / f16 / bf16, or GGUF Q8_0 / Q4_0 blocks
 // (ggml's layout: an f16 scale d, then 32 int8 codes, or 16 bytes of 4-bit
 // codes, low nibbles = elements 0..15, high = 16..31, value d * (q - 8)).
+// wd4 aliases the same buffer 16 bytes at a time, for rows whose start is
+// 16-byte aligned (the caller checks).
 // A row starts at byte row * row_bytes; f16/bf16 rows and GGUF blocks are
 // 2-byte aligned, f32 rows 4-byte aligned.
 #define FMT_F32 0u
@@ -11,12 +13,34 @@
 #define FMT_Q4_0 4u
 
 layout(std430, set = 0, binding = 0) readonly buffer Weights { uint wd[]; };
+layout(std430, set = 0, binding = 0) readonly buffer Weights4 { uvec4 wd4[]; };   // the same, 16 bytes a step
 
 uint w_byte(uint a) { return (wd[a >> 2] >> ((a & 3u) << 3)) & 0xFFu; }
 uint w_u16(uint a) { return (wd[a >> 2] >> ((a & 2u) << 3)) & 0xFFFFu; }   // a even
 float w_f16(uint a) { return unpackHalf2x16(w_u16(a)).x; }
 int w_i8(uint a) { return int(w_byte(a) << 24) >> 24; }
 bool fmt_quant(uint fmt) { return fmt >= FMT_Q8_0; }
+
+// Element c of a dense (f32 / f16 / bf16) row starting at byte rb.
+float w_dense(uint fmt, uint rb, uint c) {
+    if (fmt == FMT_F32) return uintBitsToFloat(wd[(rb >> 2) + c]);
+    if (fmt == FMT_F16) return w_f16(rb + 2u * c);
+    return uintBitsToFloat(w_u16(rb + 2u * c) << 16);
+}
+
+// The 4 (f32: a) or 8 (f16 / bf16: a, then b) weights of a 16-byte step.
+void w_vec(uint fmt, uvec4 u, out vec4 a, out vec4 b) {
+    if (fmt == FMT_F32) {
+        a = uintBitsToFloat(u);
+        b = vec4(0.0);
+    } else if (fmt == FMT_F16) {
+        a = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+        b = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+    } else {
+        a = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xFFFF0000u, u.y << 16, u.y & 0xFFFF0000u));
+        b = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xFFFF0000u, u.w << 16, u.w & 0xFFFF0000u));
+    }
+}
 
 // Elements [b*32, b*32+32) of the row starting at byte rb (0 past cols).
 void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
@@ -35,24 +59,20 @@ void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
     } else {
         for (uint j = 0u; j < 32u; j++) {
             uint c = b * 32u + j;
-            if (c >= cols) { v[j] = 0.0; continue; }
-            if (fmt == FMT_F32) v[j] = uintBitsToFloat(wd[(rb >> 2) + c]);
-            else if (fmt == FMT_F16) v[j] = w_f16(rb + 2u * c);
-            else v[j] = uintBitsToFloat(w_u16(rb + 2u * c) << 16);
+            v[j] = c < cols ? w_dense(fmt, rb, c) : 0.0;
         }
     }
 }
 
-// The 32-bit word at byte a (a even): whole when a is 4-aligned, else two halves.
-uint w_word(uint a) {
-    uint i = a >> 2;
-    return (a & 2u) == 0u ? wd[i] : (wd[i] >> 16) | (wd[i + 1u] << 16);
+// The 4 / 8 bytes at byte a (a even) as words: the whole words that cover
+// them, shifted into place where a is not 4-aligned (no branch: lanes'
+// blocks alternate).  They may read a word past the bytes: weight buffers
+// carry 16 bytes of padding (vk_session.c's upload_weight).
+uint w_u32(uint a) {
+    uint i = a >> 2, w0 = wd[i], w1 = wd[i + 1u];
+    return (a & 2u) == 0u ? w0 : (w0 >> 16) | (w1 << 16);
 }
-
-// The codes of GGUF block b as words (Q8_0: 8, int8 each byte; Q4_0: 4, two
-// nibbles a byte, not yet minus 8) and its scale.
-float w_qwords(uint fmt, uint rb, uint b, inout uint w[8]) {
-    uint a = rb + b * (fmt == FMT_Q8_0 ? 34u : 18u), nw = fmt == FMT_Q8_0 ? 8u : 4u;
-    for (uint k = 0u; k < nw; k++) w[k] = w_word(a + 2u + 4u * k);
-    return w_f16(a);
+uvec2 w_u64(uint a) {
+    uint i = a >> 2, w0 = wd[i], w1 = wd[i + 1u], w2 = wd[i + 2u];
+    return (a & 2u) == 0u ? uvec2(w0, w1) : uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
 }

@@ -1,0 +1,165 @@
+// matmul_tiled.comp — the matrix-matrix kernel, for batches of more than 8
+// tokens (prompts): the same product and push constants as matmul.comp,
+// y[t][r] (+)= sum_c x[t][c] * W[r][c] (+ bias[r]), then the optional softcap.
+//
+// A workgroup of 256 invocations computes a BM x BN = 64 rows x 64 tokens
+// tile of y (rows: x + 65535 z, tokens: y), walking the columns in steps of
+// BK = 32 (one GGUF block).  Each step every invocation loads 8 weights of
+// one row and 8 activations of one token, converted to f32, into shared
+// memory (ws: [k][row], xs: [k][token], 16 KiB together, + 512 bytes of
+// GGUF block scales: VK_TILED_SHARED_BYTES in vk_impl.h, checked against the
+// device's limit), then after a barrier multiplies a 4-row x 4-token
+// register block over the 32 k's (one vec4 of ws and one of xs per k: 16
+// FMAs for 2 shared loads).  Only
+// barriers and shared memory: no subgroup operation, so any subgroup size
+// works (lavapipe's as a GPU's).
+//
+// Weights: dense rows in 16-byte steps (wd4) when p.vec says rows and x are
+// 16-byte aligned, else element by element, as f32.  GGUF Q8_0 / Q4_0: the
+// weight codes (q, Q4_0: q - 8) and quantx.comp's int8 activation codes go
+// into shared memory as f32 integers with their blocks' scales beside them,
+// and a block adds (d_w * d_x) * sum(q_w * q_x), the sum exact in f32: the
+// engine's quantized product (matmul.comp, the CPU's qdot.c) with the same
+// rounding per block.  Rows, tokens and columns past the matrix read as 0
+// and are not written.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+layout(local_size_x = 256) in;
+#include "weights.glsl"
+layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
+layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Vec { float vec[]; };
+layout(std430, set = 0, binding = 4) readonly buffer XQ { uint xq[]; };   // quantx.comp's blocks
+layout(push_constant) uniform P {
+    uint fmt, rows, cols, row_bytes, n, x_off, ldx, y_off, ldy;
+    int bias_off;   // into vec, -1: none
+    uint accumulate;
+    float softcap;  // 0: none
+    uint rpw;       // unused here (matmul.comp's)
+    uint vec;       // 1: dense rows and x rows 16-byte aligned (see matmul.comp)
+} p;
+
+#define BM 64u
+#define BN 64u
+#define BK 32u
+
+shared vec4 ws[BK * BM / 4];   // ws[k * BM / 4 + m / 4][m % 4]: weight (row r0 + m, column k0 + k)
+shared vec4 xs[BK * BN / 4];   // the same for activations (token t0 + t)
+shared vec4 dws[BM / 4], dxs[BN / 4];   // GGUF: the step's block scales of rows and tokens (ws, xs: codes)
+
+void put_w(uint k, uint m, float v) { ws[k * (BM / 4u) + (m >> 2)][m & 3u] = v; }
+void put_x(uint k, uint t, float v) { xs[k * (BN / 4u) + (t >> 2)][t & 3u] = v; }
+
+// Invocation i loads row r0 + i % 64, columns k0 + 8 (i / 64) .. + 7 (Q4_0:
+// the 4 bytes at 4 (i / 64), i.e. 4 low and 4 high nibbles).
+void load_w(uint r0, uint k0, uint i) {
+    uint m = i % BM, kq = i / BM, r = r0 + m, c0 = k0 + kq * 8u;
+    if (r >= p.rows) {
+        for (uint j = 0u; j < 8u; j++) put_w(kq * 8u + j, m, 0.0);
+        if (kq == 0u) dws[m >> 2][m & 3u] = 0.0;
+        return;
+    }
+    uint rb = r * p.row_bytes;
+    if (p.fmt == FMT_Q8_0) {
+        uint a = rb + (k0 / 32u) * 34u;
+        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
+        uvec2 c = w_u64(a + 2u + kq * 8u);
+        for (int j = 0; j < 4; j++) {
+            put_w(kq * 8u + uint(j), m, float(bitfieldExtract(int(c.x), 8 * j, 8)));
+            put_w(kq * 8u + 4u + uint(j), m, float(bitfieldExtract(int(c.y), 8 * j, 8)));
+        }
+    } else if (p.fmt == FMT_Q4_0) {
+        uint a = rb + (k0 / 32u) * 18u;
+        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
+        uint w = w_u32(a + 2u + kq * 4u);
+        for (uint j = 0u; j < 4u; j++) {
+            put_w(kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j), 4)) - 8));
+            put_w(16u + kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j + 4u), 4)) - 8));
+        }
+    } else if (p.vec != 0u && c0 < p.cols) {   // p.vec: cols a multiple of 8 (f16 / bf16) or 4 (f32)
+        vec4 a, b;
+        if (p.fmt == FMT_F32) {
+            uint q = (rb >> 4) + c0 / 4u;
+            w_vec(p.fmt, wd4[q], a, b);
+            b = c0 + 4u < p.cols ? uintBitsToFloat(wd4[q + 1u]) : vec4(0.0);
+        } else {
+            w_vec(p.fmt, wd4[(rb >> 4) + c0 / 8u], a, b);
+        }
+        for (uint j = 0u; j < 4u; j++) {
+            put_w(kq * 8u + j, m, a[j]);
+            put_w(kq * 8u + 4u + j, m, b[j]);
+        }
+    } else {
+        for (uint j = 0u; j < 8u; j++) put_w(kq * 8u + j, m, c0 + j < p.cols ? w_dense(p.fmt, rb, c0 + j) : 0.0);
+    }
+}
+
+// Invocation i loads token t0 + i % 64, columns k0 + 8 (i / 64) .. + 7.
+void load_x(uint t0, uint k0, uint i) {
+    uint t = i % BN, kq = i / BN, tt = t0 + t, c0 = k0 + kq * 8u;
+    if (tt >= p.n) {
+        for (uint j = 0u; j < 8u; j++) put_x(kq * 8u + j, t, 0.0);
+        if (kq == 0u) dxs[t >> 2][t & 3u] = 0.0;
+    } else if (fmt_quant(p.fmt)) {
+        uint o = (tt * (p.cols / 32u) + k0 / 32u) * 9u;
+        if (kq == 0u) dxs[t >> 2][t & 3u] = uintBitsToFloat(xq[o]);
+        uint lo = xq[o + 1u + 2u * kq], hi = xq[o + 2u + 2u * kq];
+        for (int j = 0; j < 4; j++) {
+            put_x(kq * 8u + uint(j), t, float(bitfieldExtract(int(lo), 8 * j, 8)));
+            put_x(kq * 8u + 4u + uint(j), t, float(bitfieldExtract(int(hi), 8 * j, 8)));
+        }
+    } else if (p.vec != 0u && c0 < p.cols) {
+        uint q = (p.x_off + tt * p.ldx + c0) >> 2;
+        vec4 a = x4[q], b = c0 + 4u < p.cols ? x4[q + 1u] : vec4(0.0);
+        for (uint j = 0u; j < 4u; j++) {
+            put_x(kq * 8u + j, t, a[j]);
+            put_x(kq * 8u + 4u + j, t, b[j]);
+        }
+    } else {
+        uint xb = p.x_off + tt * p.ldx;
+        for (uint j = 0u; j < 8u; j++) put_x(kq * 8u + j, t, c0 + j < p.cols ? x[xb + c0 + j] : 0.0);
+    }
+}
+
+void main() {
+    uint i = gl_LocalInvocationID.x, tx = i % 16u, ty = i / 16u;
+    uint r0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u) * BM, t0 = gl_WorkGroupID.y * BN;
+    vec4 acc[4], s[4];   // acc[a][b]: row r0 + 4 tx + a, token t0 + 4 ty + b; s: this step's (GGUF: integer) sums
+    for (uint a = 0u; a < 4u; a++) acc[a] = vec4(0.0);
+    bool q = fmt_quant(p.fmt);
+    for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
+        load_w(r0, k0, i);
+        load_x(t0, k0, i);
+        barrier();
+        for (uint a = 0u; a < 4u; a++) s[a] = vec4(0.0);
+        for (uint k = 0u; k < BK; k++) {
+            vec4 w = ws[k * (BM / 4u) + tx], xv = xs[k * (BN / 4u) + ty];
+            s[0] += w.x * xv;
+            s[1] += w.y * xv;
+            s[2] += w.z * xv;
+            s[3] += w.w * xv;
+        }
+        if (q) {   // a block adds (d_w * d_x) * sum(q_w * q_x), the sum exact in f32 (|sum| < 2^24)
+            vec4 dw = dws[tx], dx = dxs[ty];
+            for (uint a = 0u; a < 4u; a++) acc[a] += (dw[a] * dx) * s[a];
+        } else {
+            for (uint a = 0u; a < 4u; a++) acc[a] += s[a];
+        }
+        barrier();
+    }
+    for (uint a = 0u; a < 4u; a++) {
+        uint r = r0 + 4u * tx + a;
+        if (r >= p.rows) break;
+        for (uint b = 0u; b < 4u; b++) {
+            uint t = t0 + 4u * ty + b;
+            if (t >= p.n) break;
+            uint o = p.y_off + t * p.ldy + r;
+            float s = acc[a][b];
+            if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
+            if (p.accumulate != 0u) s += y[o];
+            if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
+            y[o] = s;
+        }
+    }
+}
