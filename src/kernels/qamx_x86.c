@@ -1,8 +1,9 @@
 /*
  * qamx_x86.c — the "amx" kernel set: the AVX-512 set (qdot_x86.c) with
- * GGUF Q4_0 / Q8_0 prompts on AMX int8 tiles (tdpbssd), and its own Q4_0 /
- * Q8_0 one-token dots that add the f32 block terms in an order the tiles
- * can keep.
+ * GGUF Q4_0 / Q8_0 / Q4_K / Q6_K prompts on AMX int8 tiles (tdpbssd), and
+ * its own Q4_0 / Q8_0 one-token dots that add the f32 block terms in an
+ * order the tiles can keep (the K-quant GEMM keeps the portable order: see
+ * its section).
  *
  * The order (dots and GEMM alike): for a (row, token) pair, the exact int32
  * sum of each 32-element block b (Q4_0: (q - 8) . y; Q8_0: w . y) is added
@@ -39,7 +40,7 @@
  * Built only for x86-64 Linux with gcc >= 11 or clang >= 12 (per-function
  * target attributes, no -m flags); elsewhere sl_qd_amx says why not.
  */
-#include "kernels/qdot_x86.h"
+#include "kernels/qk_x86.h"
 
 #if defined(SL_QD_X86)
 #include <pthread.h>
@@ -350,6 +351,186 @@ T_AMX static void amx_q8_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q
     amx_gemm(0, w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch);
 }
 
+/* ---- the K-quant GEMM (Q4_K / Q6_K; sl_qd_q8k_gemm_fn) ----
+ * These keep the portable dot's order as it is: a block's integer sum
+ * sumi = sum over sub-blocks j of sc_j * S_j (S_j: the exact sum of code x
+ * activation byte over sub-block j; Q6_K minus 32 * sc_j * bsum_j) is an
+ * exact int32 in any order, and the block's f32 term is the dot's
+ * expression, added block after block.  One tile product is 16 tokens x 16
+ * rows with K = one sub-block (Q4_K 32 bytes, Q6_K 16): A = the tokens' q8_K
+ * bytes in place (stride: a token's blocks; the caller pads the tokens to
+ * 16), B = a panel of 16 rows' sub-block in the VNNI layout, C = int32
+ * [token][row].  Two products in flight; each C is stored and multiplied by
+ * its 16 rows' scales (vpmulld) into 16 int32 accumulators (one per token,
+ * lanes = rows); per block the mins (Q4_K) or the -32 terms (Q6_K) come
+ * from vpdpwssd on 16-bit pairs of row scales and token bsums, then the f32
+ * term lane-wise: Q4_K y.d * (d * sumi - dmin * summ), Q6_K (d * y.d) *
+ * sumi.  The panel (codes decoded once per call and panel: a row's block is
+ * 64 code dwords, gathered into 64 VNNI rows of 16 rows' dwords, sub-block
+ * j at dword row 8j (Q4_K) or 4j (Q6_K)) lives in the thread's scratch;
+ * the weights stay mmap'd views. */
+typedef struct kmeta {
+    int32_t sc[16][16];   /* [sub-block][row] scale */
+    int32_t pr[8][16];    /* [pair][row], 16-bit halves: Q4_K mins 2p, 2p+1 (p < 4), scales 2p', 2p'+1
+                             (p = 4 + p'); Q6_K scales 2p, 2p+1 */
+    float d[16], dm[16];
+} kmeta;                  /* 1664 bytes: a multiple of 64 */
+
+/* Tiles 0, 1: C (16 tokens x 16 rows int32); 2, 3: A (16 tokens x kb
+ * bytes); 4, 5: B (kb / 4 x 64 bytes). */
+T_AMX static void tiles_on_k(int kb) {
+    _Alignas(64) tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 6; i++) {
+        c.rows[i] = (uint8_t)(i >= 4 ? kb / 4 : 16);
+        c.colsb[i] = (uint16_t)(i == 2 || i == 3 ? kb : 64);
+    }
+    MEM_BARRIER();
+    _tile_loadconfig(&c);
+}
+
+/* Rows [0, nr) of the panel at w (nr <= 16; the others zero): block b's B at
+ * bp + 4096 b, its scales, pairs and f16 factors at km[b]; dec: 4096 bytes. */
+T_512 static void kpanel(int q4, const uint8_t *w, size_t ldw, int nr, size_t nb, int8_t *bp, kmeta *km, int8_t *dec) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(256));
+    size_t bb = q4 ? 144 : 210;
+    for (size_t b = 0; b < nb; b++) {
+        kmeta *m = km + b;
+        memset(m, 0, sizeof *m);
+        for (int r = 0; r < 16; r++) {
+            __m512i c[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+            if (r < nr) {
+                const uint8_t *wb = w + (size_t)r * ldw + b * bb;
+                if (q4) {
+                    uint8_t sm[16];
+                    q4_k_codes(wb, c);
+                    for (int k = 0; k < 4; k++) c[k] = _mm512_sub_epi8(c[k], _mm512_set1_epi8(8));
+                    _mm_storeu_si128((__m128i *)(void *)sm, q4_k_scales_mins(wb + 4));
+                    for (int j = 0; j < 8; j++) m->sc[j][r] = sm[j];
+                    for (int p = 0; p < 4; p++) {
+                        m->pr[p][r] = (int32_t)((uint32_t)sm[8 + 2 * p] | (uint32_t)sm[9 + 2 * p] << 16);
+                        m->pr[4 + p][r] = (int32_t)((uint32_t)sm[2 * p] | (uint32_t)sm[1 + 2 * p] << 16);
+                    }
+                    m->d[r] = f16s(wb), m->dm[r] = f16s(wb + 2);
+                } else {
+                    q6_k_codes(wb, c);
+                    for (int j = 0; j < 16; j++) m->sc[j][r] = (int8_t)wb[192 + j];
+                    for (int p = 0; p < 8; p++)
+                        m->pr[p][r] = (int32_t)((uint32_t)(uint16_t)(int8_t)wb[192 + 2 * p] |
+                                                (uint32_t)(uint16_t)(int8_t)wb[193 + 2 * p] << 16);
+                    m->d[r] = f16s(wb + 208);
+                }
+            }
+            for (int k = 0; k < 4; k++) _mm512_store_si512((void *)(dec + 256 * r + 64 * k), c[k]);
+        }
+        MEM_BARRIER();
+        int8_t *o = bp + b * 4096;
+        for (int kk = 0; kk < 64; kk++)
+            _mm512_store_si512((void *)(o + 64 * kk), _mm512_i32gather_epi32(idx, (const void *)(dec + 4 * kk), 1));
+    }
+}
+
+/* The 32-bit broadcast of two 16-bit values. */
+T_512 static inline __m512i pair16(int a, int b) {
+    return _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16));
+}
+
+/* One block b of 16 tokens (yt, stride ldy blocks) by the panel: the f32 terms added to facc[t] (16 rows each). */
+T_AMX static inline void k_block(int q4, const int8_t *bb, const kmeta *m, const sl_q8kb *yt, size_t ldy, size_t b,
+                                 int32_t *cb, float *facc) {
+    const int kb = q4 ? 32 : 16, ns = 256 / kb;
+    const long sy = (long)(ldy * sizeof(sl_q8kb));
+    __m512i isum[16];
+    UNROLL_ALL
+    for (int t = 0; t < 16; t++) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < ns; j += 2) {
+        _tile_loadd(2, yt[b].qs + kb * j, sy);
+        _tile_loadd(4, bb + 16 * kb * j, 64);
+        _tile_zero(0);
+        _tile_dpbssd(0, 2, 4);
+        _tile_loadd(3, yt[b].qs + kb * (j + 1), sy);
+        _tile_loadd(5, bb + 16 * kb * (j + 1), 64);
+        _tile_zero(1);
+        _tile_dpbssd(1, 3, 5);
+        _tile_stored(0, cb, 64);
+        _tile_stored(1, cb + 256, 64);
+        MEM_BARRIER();
+        if (q4) {   /* |C| <= 32 * 8 * 127 < 2^15: sub-blocks j, j + 1 as 16-bit pairs, one vpdpwssd */
+            __m512i sp = _mm512_load_si512((const void *)m->pr[4 + j / 2]);
+            UNROLL_ALL
+            for (int t = 0; t < 16; t++) {
+                __m512i c2 = _mm512_mask_blend_epi16(0xAAAAAAAAu, _mm512_load_si512((const void *)(cb + 16 * t)),
+                                                     _mm512_slli_epi32(_mm512_load_si512((const void *)(cb + 256 + 16 * t)), 16));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], c2, sp);
+            }
+            continue;
+        }
+        __m512i s0 = _mm512_load_si512((const void *)m->sc[j]), s1 = _mm512_load_si512((const void *)m->sc[j + 1]);
+        UNROLL_ALL
+        for (int t = 0; t < 16; t++)
+            isum[t] = _mm512_add_epi32(isum[t],
+                                       _mm512_add_epi32(_mm512_mullo_epi32(_mm512_load_si512((const void *)(cb + 16 * t)), s0),
+                                                        _mm512_mullo_epi32(_mm512_load_si512((const void *)(cb + 256 + 16 * t)), s1)));
+    }
+    __m512 d = _mm512_load_ps(m->d), dm = _mm512_load_ps(m->dm);
+    for (int t = 0; t < 16; t++) {
+        const sl_q8kb *y = yt + (size_t)t * ldy + b;
+        __m512 yd = _mm512_set1_ps(y->d), term;
+        __m512i a = _mm512_setzero_si512();
+        if (q4) {   /* a: mins . bsums; e: scales . bsums, the +8 the centred codes took off */
+            __m512i e = _mm512_setzero_si512();
+            for (int p = 0; p < 4; p++) {
+                __m512i bs = pair16(y->bsums[4 * p] + y->bsums[4 * p + 1], y->bsums[4 * p + 2] + y->bsums[4 * p + 3]);
+                a = _mm512_dpwssd_epi32(a, _mm512_load_si512((const void *)m->pr[p]), bs);
+                e = _mm512_dpwssd_epi32(e, _mm512_load_si512((const void *)m->pr[4 + p]), bs);
+            }
+            __m512i sumi = _mm512_add_epi32(isum[t], _mm512_slli_epi32(e, 3));
+            term = _mm512_mul_ps(yd, _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi)),
+                                                   _mm512_mul_ps(dm, _mm512_cvtepi32_ps(a))));
+        } else {
+            for (int p = 0; p < 8; p++)
+                a = _mm512_dpwssd_epi32(a, _mm512_load_si512((const void *)m->pr[p]), pair16(y->bsums[2 * p], y->bsums[2 * p + 1]));
+            term = _mm512_mul_ps(_mm512_mul_ps(d, yd), _mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], _mm512_slli_epi32(a, 5))));
+        }
+        _mm512_store_ps(facc + 16 * t, _mm512_add_ps(_mm512_load_ps(facc + 16 * t), term));
+    }
+}
+
+T_AMX static void amx_k_gemm(int q4, const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt,
+                             size_t nb, float *out, size_t ldo, void *scratch) {
+    int8_t *bp = scratch;
+    kmeta *km = (kmeta *)(void *)(bp + nb * 4096);
+    int8_t *dec = (int8_t *)(km + nb);
+    int32_t *cb = (int32_t *)(void *)(dec + 4096);
+    float *facc = (float *)(cb + 512);
+    tiles_on_k(q4 ? 32 : 16);
+    for (int r0 = 0; r0 < nr; r0 += 16) {
+        int pr = nr - r0 < 16 ? nr - r0 : 16;
+        kpanel(q4, w + (size_t)r0 * ldw, ldw, pr, nb, bp, km, dec);
+        MEM_BARRIER();
+        for (int t0 = 0; t0 < nt; t0 += 16) {
+            const sl_q8kb *yt = y + (size_t)t0 * ldy;
+            memset(facc, 0, 256 * sizeof(float));
+            for (size_t b = 0; b < nb; b++) k_block(q4, bp + b * 4096, km + b, yt, ldy, b, cb, facc);
+            int tn = nt - t0 < 16 ? nt - t0 : 16;
+            for (int t = 0; t < tn; t++)
+                _mm512_mask_storeu_ps(out + (size_t)(t0 + t) * ldo + r0, (__mmask16)((1u << pr) - 1u),
+                                      _mm512_load_ps(facc + 16 * t));
+        }
+    }
+    _tile_release();
+}
+T_AMX static void amx_q4_k_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                                float *out, size_t ldo, void *scratch) {
+    amx_k_gemm(1, w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch);
+}
+T_AMX static void amx_q6_k_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
+                                float *out, size_t ldo, void *scratch) {
+    amx_k_gemm(0, w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch);
+}
+
 /* ---- the probe ---- */
 
 static sigjmp_buf g_trial_jmp;
@@ -418,7 +599,9 @@ static void init_amx(void) {
     g_amx_set.q8_0_rows_n = amx_q8_0_rows_n;
     g_amx_set.q4_0_gemm = amx_q4_0_gemm;
     g_amx_set.q8_0_gemm = amx_q8_0_gemm;
-    g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 prompts";
+    g_amx_set.q4_k_gemm = amx_q4_k_gemm;
+    g_amx_set.q6_k_gemm = amx_q6_k_gemm;
+    g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K prompts";
 }
 
 const sl_qd_kernels *sl_qd_amx(const char **why) {

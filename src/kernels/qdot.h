@@ -130,6 +130,13 @@ typedef void (*sl_qd_q8k_rows_fn)(const uint8_t *w, size_t nr, const sl_q8kb *y,
 #define SL_QD_GEMM_SCRATCH(nb) ((nb) * 576 + 16 * 16 * 64 + 2 * 1024 + 64)
 typedef void (*sl_qd_q8_gemm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt,
                                  size_t nb, float *out, size_t ldo, void *scratch);
+/* The same for Q4_K / Q6_K weights (y: q8_K blocks, nb 256-element blocks):
+ * each output bit for bit the portable dot (qamx_x86.c); scratch:
+ * SL_QD_K_GEMM_SCRATCH(nb) bytes, 64-byte aligned; tokens padded to
+ * SL_QD_GEMM_TOKENS as for sl_qd_q8_gemm_fn. */
+typedef void (*sl_qd_q8k_gemm_fn)(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt,
+                                  size_t nb, float *out, size_t ldo, void *scratch);
+#define SL_QD_K_GEMM_SCRATCH(nb) ((nb) * (4096 + 1664) + 4096 + 2048 + 1024 + 64)
 
 /* Generation rows for Q4_0 (one token; Q8_0 likewise with q8_0_prep,
  * q8_0_rows and the same buffer size): out[r] = the set's q4_0 dot of row r
@@ -167,6 +174,7 @@ typedef struct sl_qd_kernels {
     sl_qd_q8k_fn q4_k, q6_k;
     sl_qd_q8k_mm_fn q4_k_mm, q6_k_mm;                  /* NULL: loop the dot */
     sl_qd_q8k_rows_fn q4_k_rows, q6_k_rows;            /* NULL: loop the dot */
+    sl_qd_q8k_gemm_fn q4_k_gemm, q6_k_gemm;            /* NULL: the tiles (q4_k_mm) or the dot */
     sl_qd_affine_fn affine4, affine8;
     sl_qd_affine_nt_fn affine4_nt, affine8_nt;          /* NULL: loop affine4/8 */
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */
@@ -198,7 +206,7 @@ extern const sl_qd_kernels sl_qd_portable;
 #define SL_QD_X86 1
 extern const sl_qd_kernels sl_qd_avx2;
 extern const sl_qd_kernels sl_qd_avx512;   /* AVX-512 BW/VL + VNNI */
-/* AVX-512 + AMX int8 tiles for Q4_0 / Q8_0 prompts (qamx_x86.c): NULL where
+/* AVX-512 + AMX int8 tiles for Q4_0 / Q8_0 / Q4_K / Q6_K prompts (qamx_x86.c): NULL where
  * this build, CPU or OS cannot run tiles, or SILICA_NO_AMX=1; *why (may be
  * NULL) then says why, else what the set covers. */
 const sl_qd_kernels *sl_qd_amx(const char **why);

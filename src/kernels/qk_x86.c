@@ -25,7 +25,7 @@
  * fewer than 4 rows or tokens repeat row 0 / token 0 in the empty places and
  * drop their results.
  */
-#include "kernels/qdot_x86.h"
+#include "kernels/qk_x86.h"
 
 #if defined(SL_QD_X86)
 
@@ -64,13 +64,6 @@ T_512 static inline __m512i scale_bsum16(__m512i s01, __m512i s23, __m512i t01, 
     return acc;
 }
 
-T_512 static inline __m512i join256(__m256i lo, __m256i hi) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-/* 16-bit lanes: lo in the low 256 bits, hi in the high ones. */
-T_512 static inline __m512i halves16(short lo, short hi) {
-    return join256(_mm256_set1_epi16(lo), _mm256_set1_epi16(hi));
-}
 T_512 static inline __m512i bsums2(const sl_q8kb *a, const sl_q8kb *b) {
     return join256(_mm256_loadu_si256((const __m256i *)(const void *)a->bsums),
                    _mm256_loadu_si256((const __m256i *)(const void *)b->bsums));
@@ -97,32 +90,15 @@ T_512 static inline void dot_row(__m512i *acc, const __m512i *c, const __m512i *
 /* ---- Q4_K: 144-byte blocks: d, dmin (f16), 12 bytes of 6-bit scales and
  * mins, 128 code bytes (32 per 64 elements: low nibbles first) ---- */
 
-/* The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of the 12 packed bytes,
- * as sl_qd_k4_scale unpacks them. */
-T_512 static inline __m128i q4_k_scales_mins(const uint8_t *q) {
-    uint32_t a, b, c;
-    memcpy(&a, q, 4);
-    memcpy(&b, q + 4, 4);
-    memcpy(&c, q + 8, 4);
-    uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = b & 0x3f3f3f3fu;
-    uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 6) & 0x03030303u) << 4;
-    uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 6) & 0x03030303u) << 4;
-    return _mm_set_epi32((int)m_hi, (int)m_lo, (int)sc_hi, (int)sc_lo);
-}
-
 /* One Q4_K block: its 256 codes as four 64-byte vectors in the activations'
  * order (per 32 code bytes: low nibbles, then high ones), their 16-bit
  * sub-block scales, and the 16 16-bit lanes m0 m0 m1 m1 .. m7 m7 (the mins,
  * each paired with the two bsums of its 32 values). */
 T_512 static inline __m256i q4_k_decode(const uint8_t *w, __m512i *c, __m512i *s) {
-    const __m512i shift = halves16(0, 4), m4 = _mm512_set1_epi8(15);
     __m128i sm = q4_k_scales_mins(w + 4);
     __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));   /* scales 0-7, mins 8-15 */
-    for (int k = 0; k < 4; k++) {
-        __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 16 + 32 * k)));
-        c[k] = _mm512_and_si512(_mm512_srlv_epi16(q, shift), m4);
-        s[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
-    }
+    q4_k_codes(w, c);
+    for (int k = 0; k < 4; k++) s[k] = _mm512_permutexvar_epi16(halves16((short)(2 * k), (short)(2 * k + 1)), s16);
     return _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
 }
 
@@ -149,17 +125,8 @@ T_512 static inline __m512i q6_k_scale_idx(int k) {
  * activations' order, their 16-bit scales (one per 16 values); returns the
  * 16 scales as 16-bit lanes. */
 T_512 static inline __m256i q6_k_decode(const uint8_t *w, __m512i *c, __m512i *s) {
-    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3);
-    const __m512i sh_a = halves16(0, 2), sh_b = halves16(4, 6);   /* qh bits of each 32-element quarter */
     __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + 192)));
-    for (int h = 0; h < 2; h++) {
-        __m512i l = _mm512_loadu_si512((const void *)(w + 64 * h));
-        __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(w + 128 + 32 * h)));
-        __m512i ha = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_a), m3), 4);
-        __m512i hb = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(q, sh_b), m3), 4);
-        c[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), ha);
-        c[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), hb);
-    }
+    q6_k_codes(w, c);
     for (int k = 0; k < 4; k++) s[k] = _mm512_permutexvar_epi16(q6_k_scale_idx(k), _mm512_castsi256_si512(s16));
     return s16;
 }

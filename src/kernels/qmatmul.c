@@ -35,7 +35,7 @@
  * qdot.h), each output with its one-token dot's bits, so neither threads
  * nor batching change a result; one-token Q4_0 / Q8_0 calls take the set's
  * rows kernel where it has one (same bits as the dot).  Where the set has
- * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 prompts take it instead, with
+ * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 / Q4_K / Q6_K prompts take it instead, with
  * the tokens' buffer padded to whole tiles (q8_padded); its outputs have
  * that set's one-token dot's bits too.
  */
@@ -248,8 +248,13 @@ static sl_qd_q8_gemm_fn q8_gemm(const sl_weight *w) {
     sl_qd_q8_gemm_fn g = w->dtype == SL_Q4_0 ? k->q4_0_gemm : w->dtype == SL_Q8_0 ? k->q8_0_gemm : NULL;
     return w->row_bytes < ((size_t)1 << 27) ? g : NULL;
 }
+static sl_qd_q8k_gemm_fn q8k_gemm(const sl_weight *w) {
+    const sl_qd_kernels *k = sl_qd_active();
+    sl_qd_q8k_gemm_fn g = w->dtype == SL_Q4_K ? k->q4_k_gemm : w->dtype == SL_Q6_K ? k->q6_k_gemm : NULL;
+    return w->row_bytes < ((size_t)1 << 27) ? g : NULL;
+}
 static size_t q8_padded(const sl_weight *w, int n) {
-    if (n < SL_MM_SHARED_MIN || !q8_gemm(w)) return (size_t)n;
+    if (n < SL_MM_SHARED_MIN || (!q8_gemm(w) && !q8k_gemm(w))) return (size_t)n;
     return ((size_t)n + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS;
 }
 static size_t q8_act_bytes(const sl_weight *w, int n) { return q8_padded(w, n) * q8_token_bytes(w); }
@@ -294,6 +299,12 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
         sl_qd_q8k_rows_fn krows = w->dtype == SL_Q4_K ? k->q4_k_rows : k->q6_k_rows;
         if (n == 1 && krows && rb == nb * sl_dtype_get(w->dtype)->block_bytes) {   /* generation: one stream of blocks */
             krows(w->data + (size_t)r0 * rb, (size_t)(r1 - r0), qa, nb, y + r0);
+            return;
+        }
+        sl_qd_q8k_gemm_fn kg = q8k_gemm(w);
+        if (kg && n >= SL_MM_SHARED_MIN && scratch) {   /* a prompt on matrix tiles (padded tokens: q8_padded) */
+            kg(w->data + (size_t)r0 * rb, rb, (int)(r1 - r0), qa, nb, n, nb, y + r0, ldy,
+               (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));
             return;
         }
         int tc = n < SL_MM_SHARED_MIN ? n : tok_chunk(nb * sizeof(sl_q8kb));
@@ -404,11 +415,13 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         /* whatever set runs: room for the tile GEMM's padded tokens and scratch (Q4_0 / Q8_0) */
-        int tiles = w->dtype == SL_Q4_0 || w->dtype == SL_Q8_0;
-        size_t np = tiles && nn >= SL_MM_SHARED_MIN ? (nn + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS : nn;
-        size_t q8 = np * (cols / 32) * sizeof(sl_q8b), q8k = nn * (cols / 256) * sizeof(sl_q8kb);
+        int tiles = w->dtype == SL_Q4_0 || w->dtype == SL_Q8_0, ktiles = w->dtype == SL_Q4_K || w->dtype == SL_Q6_K;
+        size_t np = (tiles || ktiles) && nn >= SL_MM_SHARED_MIN
+                        ? (nn + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS
+                        : nn;
+        size_t q8 = np * (cols / 32) * sizeof(sl_q8b), q8k = np * (cols / 256) * sizeof(sl_q8kb);
         size_t extra = (size_t)(tiles ? SL_QD_ROWS_MAX_TOKENS : 1) * SL_QD_Q40_PREP_BYTES(cols / 32);
-        size_t g = tiles ? SL_QD_GEMM_SCRATCH(cols / 32) : 0;
+        size_t g = tiles ? SL_QD_GEMM_SCRATCH(cols / 32) : ktiles ? SL_QD_K_GEMM_SCRATCH(cols / 256) : 0;
         size_t b = ((q8 > q8k ? q8 : q8k) + (g > extra ? g : extra) + 64) / sizeof(float) + 2;
         if (b > need) need = b;
     }

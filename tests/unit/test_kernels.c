@@ -803,6 +803,69 @@ static void test_attention_kernels(void **state) {
  * (1..72), the rows split in two "threads" at every offset class, and
  * through the engine's prompt entry points (act_prep + matmul_act); with
  * SILICA_NO_AMX the set is off. */
+/* The AMX K-quant GEMM (Q4_K / Q6_K prompts): each output bit for bit the
+ * portable dot, for row panels split at every place (1-33 rows, two calls),
+ * 8-49 tokens (partial token tiles read the padding), 1-9 blocks, extreme
+ * activations; then through the engine's entry points (padded activations,
+ * two row ranges) against one-token calls.  Skipped where the probe finds
+ * no working tiles (test_amx_gemm_matches_dot checks the probe says why). */
+static void test_amx_k_gemm_matches_dot(void **state) {
+    (void)state;
+    const sl_qd_kernels *k = sl_qd_by_name("amx"), *p = sl_qd_by_name("portable");
+    if (!k) return;
+    assert_non_null(k->q4_k_gemm);
+    assert_non_null(k->q6_k_gemm);
+    enum { MAXR = 33, MAXN = 49, MAXB = 9 };
+    static uint8_t wd[MAXR * MAXB * 210];
+    static float x[MAXN * MAXB * 256], out[MAXN * MAXR], ref[MAXN * MAXR];
+    static sl_q8kb q8[64 * MAXB];   /* MAXN tokens padded to 64 */
+    static _Alignas(64) uint8_t scratch[SL_QD_K_GEMM_SCRATCH(MAXB)];
+    const int rowss[] = {1, 7, 16, 17, 33}, ns[] = {8, 15, 16, 17, 49}, nbs[] = {1, 2, 9};
+    for (int q6 = 0; q6 < 2; q6++)
+        for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
+            size_t nb = (size_t)nbs[bi], ldw = nb * (q6 ? 210 : 144);
+            for (size_t i = 0; i < MAXN * nb * 256; i++)
+                x[i] = i % 263 == 0 ? 100.0f : (i / 256) % 5 == 3 ? 0.0f : rndf();
+            for (int t = 0; t < MAXN; t++) sl_qd_quantize_q8k(x + (size_t)t * nb * 256, nb * 256, q8 + (size_t)t * nb);
+            rand_blocks(q6 ? SL_Q6_K : SL_Q4_K, wd, MAXR * nb);
+            sl_qd_q8k_gemm_fn g = q6 ? k->q6_k_gemm : k->q4_k_gemm;
+            sl_qd_q8k_fn dot = q6 ? p->q6_k : p->q4_k;
+            for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++)
+                for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                    int rows = rowss[ri], n = ns[ni], split = rows / 2 + (int)ni % 3;
+                    if (split > rows) split = rows;
+                    for (int t = 0; t < n; t++)
+                        for (int r = 0; r < rows; r++)
+                            ref[t * rows + r] = dot(wd + (size_t)r * ldw, q8 + (size_t)t * nb, nb);
+                    memset(out, 0xff, sizeof out);
+                    if (split > 0) g(wd, ldw, split, q8, nb, n, nb, out, (size_t)rows, scratch);
+                    if (split < rows) g(wd + (size_t)split * ldw, ldw, rows - split, q8, nb, n, nb, out + split, (size_t)rows, scratch);
+                    assert_same_floats(out, ref, (size_t)(n * rows));
+                }
+        }
+    sl_qd_force(k);
+    static float scr[1 << 17];
+    static uint8_t act[64 * MAXB * sizeof(sl_q8kb)];
+    const sl_dtype dts[] = {SL_Q4_K, SL_Q6_K};
+    for (int di = 0; di < 2; di++) {
+        size_t nb = 5, bb = di ? 210 : 144;
+        rand_blocks(dts[di], wd, MAXR * nb);
+        for (size_t i = 0; i < MAXN * nb * 256; i++) x[i] = rndf();
+        sl_weight w = {.fmt = SL_WF_GGUF, .dtype = dts[di], .rows = 30, .cols = (int64_t)nb * 256, .data = wd,
+                       .row_bytes = nb * bb, .name = "w"};
+        const sl_matmul_kernel *mk = sl_matmul_for(&w);
+        assert_true(mk->act_bytes(&w, 33) == 48 * nb * sizeof(sl_q8kb));   /* padded to whole tiles */
+        assert_true(sl_matmul_scratch_floats(&w, 1) <= sizeof scr / sizeof scr[0]);
+        mk->act_prep(&w, x, nb * 256, 0, 20, act);
+        mk->act_prep(&w, x, nb * 256, 20, 33, act);
+        mk->matmul_act(&w, x, nb * 256, act, 33, out, 30, 0, 16, scr);
+        mk->matmul_act(&w, x, nb * 256, act, 33, out, 30, 16, 30, scr);
+        for (int t = 0; t < 33; t++) mk->matmul(&w, x + (size_t)t * nb * 256, 1, nb * 256, ref + t * 30, 30, 0, 30, scr);
+        assert_same_floats(out, ref, 33 * 30);
+    }
+    sl_qd_force(NULL);
+}
+
 static void test_amx_gemm_matches_dot(void **state) {
     (void)state;
     const char *why = NULL;
@@ -953,6 +1016,7 @@ int main(void) {
         cmocka_unit_test(test_rows_n_kernels_match_dot),
         cmocka_unit_test(test_attention_kernels),
         cmocka_unit_test(test_amx_gemm_matches_dot),
+        cmocka_unit_test(test_amx_k_gemm_matches_dot),
         cmocka_unit_test(test_matmul_register),
         cmocka_unit_test(test_dot_tails),
     };
