@@ -822,6 +822,57 @@ T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t 
     if (half) _mm256_storeu_ps(out + 16 * nc, ah);
 }
 
+/* The same for g queries / outputs over the same rows: each row's 16-value
+ * chunks widened once, then every query's chain (or every output's lanes)
+ * exactly as above.  Outputs go in column blocks of at most 16 accumulators
+ * (the lanes' chains do not depend on the blocking); d % 16 == 8 takes the
+ * single calls. */
+T_512 static void v512_att_scores_f16_g(const float *q, size_t ldq, int g, const uint8_t *k, size_t stride, int n,
+                                        size_t d, float *out, size_t ldo) {
+    int nc = (int)((d + 15) / 16);
+    __mmask16 tm = (__mmask16)(d % 16 ? (1u << (d % 16)) - 1u : 0xffffu);
+    for (int i = 0; i < n; i++, k += stride) {
+        __m512 kc[16];
+        for (int c = 0; c < nc; c++) kc[c] = ld16_f16(k + 32 * c, c == nc - 1 ? tm : 0xffff);
+        for (int j = 0; j < g; j++) {
+            const float *qj = q + (size_t)j * ldq;
+            __m512 acc = _mm512_setzero_ps();
+            for (int c = 0; c < nc; c++)
+                acc = _mm512_fmadd_ps(kc[c], _mm512_maskz_loadu_ps(c == nc - 1 ? tm : 0xffff, qj + 16 * c), acc);
+            out[(size_t)j * ldo + (size_t)i] = _mm512_reduce_add_ps(acc);
+        }
+    }
+}
+
+T_512 static void v512_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint8_t *v,
+                                        size_t stride, int n, size_t d) {
+    if (d % 16) {
+        for (int j = 0; j < g; j++) v512_att_values_f16(out + (size_t)j * ldout, p + (size_t)j * ldp, v, stride, n, d);
+        return;
+    }
+    int nc = (int)(d / 16), w = 16 / g < 1 ? 1 : 16 / g;   /* chunks per block: g * w <= 16 accumulators */
+    for (int c0 = 0; c0 < nc; c0 += w) {
+        int cw = nc - c0 < w ? nc - c0 : w;
+        for (int jb = 0; jb < g; jb += 16) {   /* g > 16: heads in groups of 16 (one chunk each) */
+            int gj = g - jb < 16 ? g - jb : 16;
+            __m512 acc[16];
+            for (int j = 0; j < gj; j++)
+                for (int c = 0; c < cw; c++) acc[j * cw + c] = _mm512_loadu_ps(out + (size_t)(jb + j) * ldout + 16 * (size_t)(c0 + c));
+            const uint8_t *vr = v;
+            for (int i = 0; i < n; i++, vr += stride) {
+                __m512 vc[16];
+                for (int c = 0; c < cw; c++) vc[c] = ld16_f16(vr + 32 * (c0 + c), 0xffff);
+                for (int j = 0; j < gj; j++) {
+                    __m512 pv = _mm512_set1_ps(p[(size_t)(jb + j) * ldp + (size_t)i]);
+                    for (int c = 0; c < cw; c++) acc[j * cw + c] = _mm512_add_ps(acc[j * cw + c], _mm512_mul_ps(pv, vc[c]));
+                }
+            }
+            for (int j = 0; j < gj; j++)
+                for (int c = 0; c < cw; c++) _mm512_storeu_ps(out + (size_t)(jb + j) * ldout + 16 * (size_t)(c0 + c), acc[j * cw + c]);
+        }
+    }
+}
+
 /* exp(x) for x <= 0, 0 below -87.6 (where expf < 9.5e-39, subnormal; down to
  * there k >= -126 and y * 2^k is the subnormal product expf gives):
  * x = k ln2 + r with k = round(x log2 e) and r by a two-part ln 2, e^r by
@@ -915,5 +966,6 @@ const sl_qd_kernels sl_qd_avx512 = {
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
     .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
     .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
+    .att_scores_f16_g = v512_att_scores_f16_g, .att_values_f16_g = v512_att_values_f16_g,
     .exp_sum = v512_exp_sum};
 #endif

@@ -263,53 +263,89 @@ static bool matmul_multi(sl_session *s, const mm_part *p, int np, const float *x
 typedef struct att_job {
     sl_session *s;
     int layer, n, p0;
+    bool grouped;                  /* items are (token, KV head): the heads of a GQA group together */
 } att_job;
 
-static void att_worker(void *arg, int tid, int nt) {
-    att_job *j = arg;
+/* Scores (already q . k) to probabilities: scale, softcap, max, exp, normalise. */
+static void att_softmax(const sl_model_config *c, float *scores, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        float sc = scores[i] * c->attn_scale;
+        if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
+        scores[i] = sc;
+        if (sc > mx) mx = sc;
+    }
+    float inv = 1.0f / sl_exp_sum(scores, n, mx);
+    for (int i = 0; i < n; i++) scores[i] *= inv;
+}
+
+/* Token t's attention output for query heads [h0, h0 + g) of KV head kvh.
+ * An f16 cache is read in whole runs of rows, each row widened once for the
+ * g heads (sl_att_*_g: every head keeps the single-head chains, so grouping
+ * changes no bit); other caches go row by row, one head at a time.
+ * scores: g * vis floats, then tmp. */
+static void att_heads(const att_job *j, int t, int kvh, int h0, int g, float *scores, size_t vis, float *tmp) {
     sl_session *s = j->s;
     const sl_model_config *c = s->c;
-    int H = c->n_heads, D = c->head_dim, grp = c->n_heads / c->n_kv_heads;
-    float *scores = thread_scratch(s, tid);
-    float *tmp = scores + s->kv.max_visible;
-    long lo, hi;
-    sl_split((long)j->n * H, tid, nt, &lo, &hi);
-    for (long it = lo; it < hi; it++) {
-        int t = (int)(it / H), h = (int)(it % H), kvh = h / grp;
-        sl_kvcache *kv = s->row_kv ? s->row_kv[t] : &s->kv;
-        int64_t p = s->row_pos ? s->row_pos[t] : (int64_t)j->p0 + t, s0, s1, r0;
-        sl_kvcache_visible(kv, j->layer, p, &s0, &s1, &r0);
-        const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h * D;
-        float mx = -INFINITY;
-        int n = 0;   /* visible keys: sinks [s0, s1), then [r0, p], in position order */
-        sl_kv_run runs[3];
-        int nr = sl_kvcache_runs_f16(kv, j->layer, p, kvh, runs);   /* f16 cache: whole runs of rows */
+    int H = c->n_heads, D = c->head_dim;
+    sl_kvcache *kv = s->row_kv ? s->row_kv[t] : &s->kv;
+    int64_t p = s->row_pos ? s->row_pos[t] : (int64_t)j->p0 + t, s0, s1, r0;
+    sl_kvcache_visible(kv, j->layer, p, &s0, &s1, &r0);
+    const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h0 * D;
+    float *out = s->att + (size_t)t * H * D + (size_t)h0 * D;
+    sl_kv_run runs[3];
+    int nr = sl_kvcache_runs_f16(kv, j->layer, p, kvh, runs);   /* f16 cache: whole runs of rows; visible keys:
+                                                                  sinks [s0, s1), then [r0, p], in position order */
+    if (nr) {
+        int n = 0;
         for (int r = 0; r < nr; r++) {
-            sl_att_scores_f16(q, runs[r].k, kv->row_bytes, runs[r].n, (size_t)D, scores + n);
+            sl_att_scores_f16_g(q, (size_t)D, g, runs[r].k, kv->row_bytes, runs[r].n, (size_t)D, scores + n, vis);
             n += runs[r].n;
         }
-        for (int64_t k = s0 < s1 ? s0 : r0; !nr && k <= p; k = k + 1 == s1 ? r0 : k + 1, n++)
-            scores[n] = sl_dot_f32(q, sl_kvcache_row(kv, j->layer, k, kvh, false, tmp), (size_t)D);
-        for (int i = 0; i < n; i++) {
-            float sc = scores[i] * c->attn_scale;
-            if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
-            scores[i] = sc;
-            if (sc > mx) mx = sc;
-        }
-        float inv = 1.0f / sl_exp_sum(scores, n, mx);
-        for (int i = 0; i < n; i++) scores[i] *= inv;
-        float *out = s->att + (size_t)t * H * D + (size_t)h * D;
-        memset(out, 0, (size_t)D * sizeof *out);
+        for (int h = 0; h < g; h++) att_softmax(c, scores + (size_t)h * vis, n);
+        memset(out, 0, (size_t)g * (size_t)D * sizeof *out);
         n = 0;
         for (int r = 0; r < nr; r++) {
-            sl_att_values_f16(out, scores + n, runs[r].v, kv->row_bytes, runs[r].n, (size_t)D);
+            sl_att_values_f16_g(out, (size_t)D, scores + n, vis, g, runs[r].v, kv->row_bytes, runs[r].n, (size_t)D);
             n += runs[r].n;
         }
-        for (int64_t k = s0 < s1 ? s0 : r0; !nr && k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
+        return;
+    }
+    for (int h = 0; h < g; h++, q += D, out += D) {
+        int n = 0;
+        for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++)
+            scores[n] = sl_dot_f32(q, sl_kvcache_row(kv, j->layer, k, kvh, false, tmp), (size_t)D);
+        att_softmax(c, scores, n);
+        memset(out, 0, (size_t)D * sizeof *out);
+        n = 0;
+        for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++) {
             const float *row = sl_kvcache_row(kv, j->layer, k, kvh, true, tmp);
             for (int d = 0; d < D; d++) out[d] += scores[n] * row[d];
         }
     }
+}
+
+/* Work items: (token, head), or (token, KV head) when grouped (prompts and
+ * batches: enough items for every thread); split evenly between threads. */
+static void att_worker(void *arg, int tid, int nt) {
+    att_job *j = arg;
+    sl_session *s = j->s;
+    const sl_model_config *c = s->c;
+    int H = c->n_heads, grp = c->n_heads / c->n_kv_heads, per = j->grouped ? c->n_kv_heads : H;
+    size_t vis = (size_t)s->kv.max_visible;
+    float *scores = thread_scratch(s, tid), *tmp = scores + (j->grouped ? (size_t)grp : 1) * vis;
+    long lo, hi;
+    sl_split((long)j->n * per, tid, nt, &lo, &hi);
+    for (long it = lo; it < hi; it++) {
+        int t = (int)(it / per), u = (int)(it % per);
+        if (j->grouped) att_heads(j, t, u, u * grp, grp, scores, vis, tmp);
+        else att_heads(j, t, u / grp, u, 1, scores, vis, tmp);
+    }
+}
+
+/* Floats of a thread's attention scratch: the scores of a GQA group's heads, then the cache's row buffer. */
+static size_t att_scratch_floats(const sl_model_config *c, size_t vis, size_t tmp) {
+    return (size_t)(c->n_heads / c->n_kv_heads) * vis + tmp;
 }
 
 /* ---- RoPE ---- */
@@ -386,7 +422,7 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
         else sl_kvcache_store(&s->kv, l, (int64_t)p0 + t, k, v);
     }
     prof_mark(s, PH_SERIAL);
-    att_job aj = {s, l, n, p0};
+    att_job aj = {s, l, n, p0, n > 1 && H > KV};
     sl_pool_run(s->pool, att_worker, &aj);
     prof_mark(s, PH_ATT);
 
@@ -574,7 +610,8 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
         free(s);
         return rc;
     }
-    size_t maxcols = weights_scratch(m, d.batch, &s->act_bytes), att = (size_t)s->kv.max_visible + sl_kvcache_tmp_floats(&s->kv);
+    size_t maxcols = weights_scratch(m, d.batch, &s->act_bytes);
+    size_t att = att_scratch_floats(c, (size_t)s->kv.max_visible, sl_kvcache_tmp_floats(&s->kv));
     s->scratch_stride = maxcols > att ? maxcols : att;
     s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
     s->pool = sl_pool_new(d.n_threads);
@@ -747,7 +784,7 @@ static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n) 
         if (sl_kvcache_tmp_floats(&ss[t]->kv) > tmp) tmp = sl_kvcache_tmp_floats(&ss[t]->kv);
     }
     size_t stride = weights_scratch(d->m, n, &act);
-    if (vis + tmp > stride) stride = vis + tmp;
+    if (att_scratch_floats(d->c, vis, tmp) > stride) stride = att_scratch_floats(d->c, vis, tmp);
     stride = (stride + 15) & ~(size_t)15;
     sl_session *w = d->multi;
     if (w && w->multi_rows >= n && w->scratch_stride >= stride && (size_t)w->kv.max_visible >= vis &&

@@ -743,6 +743,43 @@ static void test_rows_n_kernels_match_dot(void **state) {
  * forms are the per-row dot and axpy bit for bit (head sizes on and off 8 /
  * 16 lanes), and exp_sum is within 2 ulp of expf per element with a sum
  * within 1e-6 of the exact one. */
+/* The grouped attention kernels (the heads of a GQA group over the same
+ * rows): each query's scores and each output bit for bit the single-head
+ * kernels', for 1-20 heads (column blocks, more heads than accumulators),
+ * head sizes with tails, unaligned rows, through the sets and the wrappers. */
+static void test_attention_group_kernels(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
+    enum { N = 29, MAXD = 256, MAXG = 20 };
+    static uint8_t rows[N * (MAXD * 2 + 6)];
+    static float q[MAXG * MAXD], sa[MAXG * N], sb[MAXG * N], oa[MAXG * MAXD], ob[MAXG * MAXD];
+    int tested = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *k = sl_qd_by_name(names[si]);
+        if (!k) continue;
+        sl_qd_force(k);
+        static const size_t ds[] = {8, 40, 64, 72, 128, 256};
+        static const int gs[] = {1, 2, 4, 5, 8, 20};
+        for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++)
+            for (size_t gi = 0; gi < sizeof gs / sizeof gs[0]; gi++) {
+                size_t d = ds[di], stride = d * 2 + 6;
+                int g = gs[gi];
+                for (size_t i = 0; i < N * stride; i += 2) put_f16(rows + i, rndf());
+                for (size_t i = 0; i < (size_t)g * d; i++) q[i] = rndf(), oa[i] = ob[i] = rndf();
+                const uint16_t *kr = (const uint16_t *)(const void *)rows;
+                sl_att_scores_f16_g(q, d, g, kr, stride, N, d, sa, N);
+                for (int j = 0; j < g; j++) sl_att_scores_f16(q + (size_t)j * d, kr, stride, N, d, sb + (size_t)j * N);
+                assert_memory_equal(sa, sb, (size_t)g * N * sizeof(float));
+                sl_att_values_f16_g(oa, d, sa, N, g, kr, stride, N, d);
+                for (int j = 0; j < g; j++) sl_att_values_f16(ob + (size_t)j * d, sa + (size_t)j * N, kr, stride, N, d);
+                assert_memory_equal(oa, ob, (size_t)g * d * sizeof(float));
+            }
+        tested++;
+    }
+    sl_qd_force(NULL);
+    assert_true(tested >= 2);
+}
+
 static void test_attention_kernels(void **state) {
     (void)state;
     static const char *names[] = {"avx2", "avx512", "amx", "neon", "neondot"};
@@ -1015,6 +1052,7 @@ int main(void) {
         cmocka_unit_test(test_rows_kernels_match_dot),
         cmocka_unit_test(test_rows_n_kernels_match_dot),
         cmocka_unit_test(test_attention_kernels),
+        cmocka_unit_test(test_attention_group_kernels),
         cmocka_unit_test(test_amx_gemm_matches_dot),
         cmocka_unit_test(test_amx_k_gemm_matches_dot),
         cmocka_unit_test(test_matmul_register),
