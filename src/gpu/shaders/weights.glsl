@@ -6,11 +6,22 @@
 // 16-byte aligned (the caller checks).
 // A row starts at byte row * row_bytes; f16/bf16 rows and GGUF blocks are
 // 2-byte aligned, f32 rows 4-byte aligned.
+// MLX affine (FMT_AFFINE, mlx's quantize): a row of cols codes of `bits`
+// (2..8) bits, a little-endian bitstream of 32-bit words, LSB first (code c
+// at bit c * bits of the row: for 3, 5, 6 bits codes straddle words), one
+// row every row_bytes = cols * bits / 8 (a whole number of words: cols is a
+// multiple of the group size, 32 / 64 / 128); value = s * q + b with s, b
+// of the code's group (cols / group_size a row) in two arrays stored after
+// the codes in the same buffer, at byte offsets sc_off and bi_off, in
+// f32 / f16 / bf16 (sfmt: FMT_F32 .. FMT_BF16), row-major like the codes
+// (vk_session.c's upload_weight).  A 32-element chunk of a row is exactly
+// `bits` words and lies in one group.
 #define FMT_F32 0u
 #define FMT_F16 1u
 #define FMT_BF16 2u
 #define FMT_Q8_0 3u
 #define FMT_Q4_0 4u
+#define FMT_AFFINE 5u
 
 layout(std430, set = 0, binding = 0) readonly buffer Weights { uint wd[]; };
 layout(std430, set = 0, binding = 0) readonly buffer Weights4 { uvec4 wd4[]; };   // the same, 16 bytes a step
@@ -19,7 +30,7 @@ uint w_byte(uint a) { return (wd[a >> 2] >> ((a & 3u) << 3)) & 0xFFu; }
 uint w_u16(uint a) { return (wd[a >> 2] >> ((a & 2u) << 3)) & 0xFFFFu; }   // a even
 float w_f16(uint a) { return unpackHalf2x16(w_u16(a)).x; }
 int w_i8(uint a) { return int(w_byte(a) << 24) >> 24; }
-bool fmt_quant(uint fmt) { return fmt >= FMT_Q8_0; }
+bool fmt_quant(uint fmt) { return fmt == FMT_Q8_0 || fmt == FMT_Q4_0; }   // GGUF: int8 activations (quantx.comp)
 
 // Element c of a dense (f32 / f16 / bf16) row starting at byte rb.
 float w_dense(uint fmt, uint rb, uint c) {
@@ -75,4 +86,41 @@ uint w_u32(uint a) {
 uvec2 w_u64(uint a) {
     uint i = a >> 2, w0 = wd[i], w1 = wd[i + 1u], w2 = wd[i + 2u];
     return (a & 2u) == 0u ? uvec2(w0, w1) : uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
+}
+
+// MLX affine: code c of the row whose codes start at word rw (see above).
+uint w_code(uint rw, uint c, uint bits) {
+    uint bit = c * bits, i = rw + (bit >> 5), s = bit & 31u, v = wd[i] >> s;
+    if (s + bits > 32u) v |= wd[i + 1u] << (32u - s);
+    return v & ((1u << bits) - 1u);
+}
+// Scale (sc_off) or bias (bi_off) of group g of row r, groups G a row.
+float w_group(uint sfmt, uint off, uint r, uint G, uint g) { return w_dense(sfmt, off, r * G + g); }
+
+// The 32 codes of chunk b (elements b*32 ..) of the MLX affine row whose
+// codes start at word rw, as f32: 4 and 8 bits 16 bytes at a time (rw is
+// then a multiple of 4: rows of cols / 8 or cols / 4 words), others code
+// by code.
+void w_codes32(uint rw, uint b, uint bits, inout float q[32]) {
+    if (bits == 4u) {
+        uvec4 u = wd4[(rw >> 2) + b];
+        for (uint j = 0u; j < 32u; j++) q[j] = float((u[j >> 3] >> (4u * (j & 7u))) & 15u);
+    } else if (bits == 8u) {
+        uvec4 u0 = wd4[(rw >> 2) + 2u * b], u1 = wd4[(rw >> 2) + 2u * b + 1u];
+        for (uint j = 0u; j < 16u; j++) {
+            q[j] = float((u0[j >> 2] >> (8u * (j & 3u))) & 255u);
+            q[j + 16u] = float((u1[j >> 2] >> (8u * (j & 3u))) & 255u);
+        }
+    } else {
+        for (uint j = 0u; j < 32u; j++) q[j] = float(w_code(rw, b * 32u + j, bits));
+    }
+}
+
+// Elements [b*32, b*32+32) of MLX affine row r, dequantized (s * q + b).
+void w_affine_block(uint r, uint b, uint row_bytes, uint bits, uint gs, uint sfmt, uint sc_off, uint bi_off,
+                    uint cols, inout float v[32]) {
+    uint G = cols / gs, g = b * 32u / gs;
+    float s = w_group(sfmt, sc_off, r, G, g), bb = w_group(sfmt, bi_off, r, G, g);
+    w_codes32(r * row_bytes >> 2, b, bits, v);
+    for (uint j = 0u; j < 32u; j++) v[j] = s * v[j] + bb;
 }
