@@ -4,8 +4,8 @@ Oracles: the CPU engine (itself tested against transformers, mlx_lm and
 gguf-py in test_engine*.py) and transformers' own logits of the engine
 fixtures (tests/fixtures/models/engine_models.tar.xz).  For every family
 and weight format of the engine tests (f32 / bf16 safetensors, GGUF
-Q8_0 / Q4_0 / F16 written by `silica convert --to gguf`, MLX affine written
-by `silica convert --to mlx -q`) `--device gpu` must give logits within
+Q8_0 / Q4_0 / F16 written by `silica convert --to gguf`, MLX affine, mxfp4
+and mxfp8 written by `silica convert --to mlx -q`) `--device gpu` must give logits within
 1e-3 of max|logit| of the CPU engine's and the same argmax; greedy
 generation must give the same ids, on the fixtures and on the demo model
 (MLX 4-bit as shipped, and converted to GGUF Q8_0 and Q4_0).  The matmul's
@@ -13,7 +13,7 @@ two kernels (up to 8 tokens a subgroup per row, more in 64 x 64
 shared-memory tiles) are each checked at every position of a prompt on
 random models whose shapes fall off every tile and alignment
 (test_tiled_prompt_matches_cpu; MLX affine 2..8 bits, group sizes 32 / 64 /
-128, f32 / f16 / bf16 scales: test_mlx_prompt_matches_cpu).  Bad cases: no loader, no
+128, f32 / f16 / bf16 scales, and mxfp4 / mxfp8: test_mlx_prompt_matches_cpu).  Bad cases: no loader, no
 driver, too little device memory, a device index out of range, weights
 the GPU engine does not read: `--device gpu` exits 2 with one line,
 `--device auto` says so in one note and runs on the CPU.
@@ -264,7 +264,7 @@ def test_unsupported_weights(lavapipe, engine_models, tmp_path, fmt):
     else:
         model, what = tmp_path / "nvfp4", "model.embed_tokens.weight is MLX nvfp4"
         run_silica("convert", src, model, "--to", "mlx", "-q", "--q-mode", fmt, check=True)
-    runs = "the GPU engine runs f32/f16/bf16, MLX affine and GGUF Q8_0/Q4_0 weights"
+    runs = "the GPU engine runs f32/f16/bf16, MLX affine/mxfp4/mxfp8 and GGUF Q8_0/Q4_0 weights"
     assert_clean_error(run_logits(engine_models, "gpu", model=model), "--device gpu", f"{runs}; {what}")
     r = run_logits(engine_models, "auto", LAVAPIPE, model=model)
     assert r.rc == 0 and r.json()["device"] == "cpu" and what in r.err and "running on the CPU" in r.err
@@ -461,9 +461,9 @@ def test_narrow_subgroups(lavapipe, odd_models):
             assert rel_err(gpu, cpu) <= tol, (variant, batch)
 
 
-# ---- MLX affine weights: codes of 2..8 bits, scales and biases per group, in both kernels ----
+# ---- MLX weights: affine codes of 2..8 bits with scales and biases, mxfp4 / mxfp8, in both kernels ----
 
-# name: (arch, H, I, HD, --q-bits, --q-group-size, scale dtype)
+# name: (arch, H, I, HD, --q-bits (affine) or --q-mode, --q-group-size, scale dtype)
 MLX = {
     "4b-g32-f32": ("qwen2", 96, 160, 24, 4, 32, "f32"),
     "8b-g32-bf16": ("llama", 96, 160, 24, 8, 32, "bf16"),   # an untied, quantized lm_head
@@ -473,6 +473,8 @@ MLX = {
     "2b-g128-f16": ("gemma2", 128, 384, 32, 2, 128, "f16"),
     "4b-g64-bf16": ("gemma2", 192, 320, 48, 4, 64, "bf16"),
     "8b-g128-f32": ("gemma2", 128, 384, 32, 8, 128, "f32"),
+    "mxfp4": ("qwen2", 96, 160, 24, "mxfp4", 32, "f32"),   # E2M1 codes, E8M0 scales, no biases
+    "mxfp8": ("llama", 96, 160, 24, "mxfp8", 32, "f32"),   # E4M3 codes
 }
 
 
@@ -489,10 +491,10 @@ def mlx_models(engine_models, tmp_path_factory):
         if not src.exists():
             odd_model(engine_models, src, arch, H, I, 257, HD)
         out[name] = d / name
-        run_silica("convert", src, out[name], "--to", "mlx", "-q", "--q-bits", bits, "--q-group-size", gs, "--dtype",
-                   dt, check=True)
+        q = ("--q-mode", bits) if isinstance(bits, str) else ("--q-bits", bits, "--q-group-size", gs)
+        run_silica("convert", src, out[name], "--to", "mlx", "-q", *q, "--dtype", dt, check=True)
         idx = json.loads((out[name] / "config.json").read_text())["quantization"]
-        assert idx["bits"] == bits and idx["group_size"] == gs
+        assert idx["group_size"] == gs and idx["mode" if isinstance(bits, str) else "bits"] == bits
     return out
 
 
@@ -508,14 +510,14 @@ def quantized_tensors(model):
 
 @pytest.mark.parametrize("name", list(MLX))
 def test_mlx_prompt_matches_cpu(lavapipe, mlx_models, name):
-    """MLX affine weights on both matmul kernels and the embedding: a 75-token prompt in one batch (the
-    tiled kernel, dequantizing as it loads) and in batches of 8 (the matrix-vector kernel, s * sum(q x) +
+    """MLX weights on both matmul kernels and the embedding: a 75-token prompt in one batch (the tiled
+    kernel, dequantizing as it loads) and in batches of 8 (the matrix-vector kernel, s * sum(q x) +
     b * sum(x) per group), and 5 tokens (generation only), every position's logits within 1e-3 of
     max|logit| of the CPU engine's, the same argmax where the CPU's top two are not a near-tie."""
     model = mlx_models[name]
     arch, H, I, HD, bits, gs, dt = MLX[name]
     t = quantized_tensors(model)
-    sdt = {"f32": "F32", "f16": "F16", "bf16": "BF16"}[dt]
+    sdt = "U8" if isinstance(bits, str) else {"f32": "F32", "f16": "F16", "bf16": "BF16"}[dt]
     assert t["model.embed_tokens.weight"] == "U32" and t["model.embed_tokens.scales"] == sdt
     assert all(v == "U32" for k, v in t.items() if k.endswith("proj.weight") or k == "lm_head.weight"), t
     assert ("lm_head.weight" in t) == (arch == "llama")
@@ -534,10 +536,10 @@ def test_mlx_prompt_matches_cpu(lavapipe, mlx_models, name):
 
 
 def test_mlx_narrow_subgroups(lavapipe, mlx_models):
-    """MLX affine on 4-lane subgroups (see test_narrow_subgroups): the same logits as the CPU."""
+    """MLX weights on 4-lane subgroups (see test_narrow_subgroups): the same logits as the CPU."""
     env = {"LP_NATIVE_VECTOR_WIDTH": "128"}
     ids = [(5 * i + 1) % 257 for i in range(20)]
-    for name in ("4b-g32-f32", "6b-g64-bf16"):
+    for name in ("4b-g32-f32", "6b-g64-bf16", "mxfp4"):
         _, cpu, _ = logits(mlx_models[name], ids, "--kv", "f32")
         for batch in ("20", "4"):
             _, gpu, _ = logits(mlx_models[name], ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)

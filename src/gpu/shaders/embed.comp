@@ -1,6 +1,6 @@
 // embed.comp — x[t] = row ids[t] of the embedding matrix * scale.
-// One workgroup per token; each thread decodes 32-element blocks (MLX
-// affine: bits .. bi_off describe the codes' groups, weights.glsl).
+// One workgroup per token; each thread decodes 32-element blocks (MLX:
+// bits .. bi_off describe the codes' groups, weights.glsl).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
@@ -14,7 +14,7 @@ void main() {
     uint r = uint(ids[t]), rb = r * p.row_bytes;
     float v[32];
     for (uint b = gl_LocalInvocationID.x; b * 32u < p.cols; b += 64u) {
-        if (p.fmt == FMT_AFFINE) w_affine_block(r, b, p.row_bytes, p.bits, p.gs, p.sfmt, p.sc_off, p.bi_off, p.cols, v);
+        if (fmt_mlx(p.fmt)) w_mlx_block(p.fmt, r, b, p.row_bytes, p.bits, p.gs, p.sfmt, p.sc_off, p.bi_off, p.cols, v);
         else w_block(p.fmt, rb, b, p.cols, v);
         for (uint j = 0u; j < 32u && b * 32u + j < p.cols; j++) x[t * p.ld + b * 32u + j] = v[j] * p.scale;
     }
