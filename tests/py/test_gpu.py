@@ -190,6 +190,20 @@ def test_demo_greedy_ids_identical(lavapipe, demo_ggufs, qtype):
     assert gpu["text"] == cpu["text"]
 
 
+def test_demo_mlx_logits_match_cpu(lavapipe):
+    """The demo as shipped (MLX affine 4-bit, group 64, bf16 scales; a real model's shapes): a 40-token
+    prompt through the tiled kernel (one batch) and the matrix-vector one (batches of 8), every
+    position within 1e-3 of max|logit| of the CPU engine's, the same argmax."""
+    demo = ROOT / "models" / "demo"
+    ids = [(37 * i + 11) % 1000 for i in range(40)]
+    _, cpu, _ = logits(demo, ids, "--kv", "f32")
+    for batch in ("100", "8"):
+        dev, gpu, _ = logits(demo, ids, "--kv", "f32", "--batch", batch, "--device", "gpu")
+        assert dev == lavapipe["name"]
+        assert rel_err(gpu, cpu) <= TOL, batch
+        assert (gpu.argmax(-1) == cpu.argmax(-1)).all(), batch
+
+
 # ---- bad cases ----
 
 def run_logits(engine_models, device, env=None, model=None):

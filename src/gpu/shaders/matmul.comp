@@ -128,10 +128,18 @@ void row_mlx(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
             if (t >= nt) break;
             uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
             float qx = 0.0, xs = 0.0;
-            for (uint j = 0u; j < 32u; j++) {
-                float xv = x[xb + j];
-                qx += q[j] * xv;
-                xs += xv;
+            if (p.vec != 0u) {   // x 16-byte aligned: vec4 reads
+                for (uint k = 0u; k < 8u; k++) {
+                    vec4 xv = x4[(xb >> 2) + k];
+                    qx += dot(vec4(q[4u * k], q[4u * k + 1u], q[4u * k + 2u], q[4u * k + 3u]), xv);
+                    xs += dot(xv, vec4(1.0));
+                }
+            } else {
+                for (uint j = 0u; j < 32u; j++) {
+                    float xv = x[xb + j];
+                    qx += q[j] * xv;
+                    xs += xv;
+                }
             }
             acc[t] += s * qx + bi * xs;
         }
