@@ -17,8 +17,10 @@
  * Invariants: f32 activations; the KV cache is f16 (default) or f32 and holds
  * n_ctx positions per layer (sliding layers mask by position, no ring);
  * the RoPE cos/sin tables are computed on the host by sl_rope_inv_freq, as
- * the CPU engine does, so every RoPE variant is exact.  Weights the engine
- * cannot multiply on the device (MLX formats, K-quants, ...), 8/4-bit KV
+ * the CPU engine does, so every RoPE variant is exact.  Weights stay in their
+ * stored layout (MLX: codes, then scales (and affine biases), in one buffer).
+ * Weights the engine cannot multiply on the device (MLX nvfp4, K-quants,
+ * Q4_1, ...), 8/4-bit KV
  * caches and rotating caches are refused with one line naming them, before
  * any device memory is allocated.
  */
@@ -32,11 +34,12 @@
 #include "gpu/vk_impl.h"
 #include "model/weights.h"
 
-enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0 };   /* shaders/weights.glsl */
+enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0, FMT_AFFINE, FMT_MXFP4, FMT_MXFP8 };   /* shaders/weights.glsl */
 
 typedef struct gw {
     vk_buf b;
     uint32_t fmt, row_bytes, rows, cols;
+    uint32_t bits, gs, sfmt, sc_off, bi_off;   /* MLX: scales (and biases) after the codes in b (bytes) */
     bool shared;                   /* the tied lm_head: embed's buffer */
 } gw;
 
@@ -65,18 +68,45 @@ struct sl_gpu_session {
 
 /* ---- what the device engine runs ---- */
 
+static int dense_fmt(sl_dtype t) { return t == SL_F32 ? FMT_F32 : t == SL_F16 ? FMT_F16 : t == SL_BF16 ? FMT_BF16 : -1; }
+
 static int wfmt(const sl_weight *w) {
-    if (w->fmt == SL_WF_DENSE)
-        return w->dtype == SL_F32 ? FMT_F32 : w->dtype == SL_F16 ? FMT_F16 : w->dtype == SL_BF16 ? FMT_BF16 : -1;
+    if (w->fmt == SL_WF_DENSE) return dense_fmt(w->dtype);
     if (w->fmt == SL_WF_GGUF) return w->dtype == SL_Q8_0 ? FMT_Q8_0 : w->dtype == SL_Q4_0 ? FMT_Q4_0 : -1;
+    /* MLX affine: codes of 2..8 bits in whole 32-element chunks (group sizes are multiples of 32) */
+    if (w->fmt == SL_WF_MLX_AFFINE && w->biases && dense_fmt(w->scale_dtype) >= 0 && w->bits >= 2 && w->bits <= 8 &&
+        w->group_size % 32 == 0 && w->cols % w->group_size == 0)
+        return FMT_AFFINE;
+    /* MLX mxfp4 / mxfp8 (qmode: silica/quant.h's sl_q_mode, 1 and 2): groups of 32, E8M0 scales; nvfp4's
+     * groups of 16 are not read (a 32-element chunk is one group's in the kernels) */
+    if (w->fmt == SL_WF_MLX_FP && w->group_size == 32 && w->qmode == 1 && w->bits == 4) return FMT_MXFP4;
+    if (w->fmt == SL_WF_MLX_FP && w->group_size == 32 && w->qmode == 2 && w->bits == 8) return FMT_MXFP8;
     return -1;
 }
 
 static const char *wdesc(const sl_weight *w, char *buf, size_t n) {
     if (w->fmt == SL_WF_MLX_AFFINE) snprintf(buf, n, "MLX affine %d-bit", w->bits);
-    else if (w->fmt == SL_WF_MLX_FP) snprintf(buf, n, "MLX %d-bit float", w->bits);
+    else if (w->fmt == SL_WF_MLX_FP)   /* qmode: silica/quant.h's sl_q_mode (1 mxfp4, 2 mxfp8, 3 nvfp4) */
+        snprintf(buf, n, "MLX %s", w->qmode == 1 ? "mxfp4" : w->qmode == 2 ? "mxfp8" : "nvfp4");
     else snprintf(buf, n, "%s", sl_dtype_name(w->dtype));
     return buf;
+}
+
+/* The byte offsets of a weight's parts in its device buffer: rows (codes) at 0, then (MLX) scales at *sc
+ * and (affine) biases at *bi, each 16-byte aligned, *sbytes bytes each; returns the buffer's bytes in use. */
+static uint64_t wlayout(const sl_weight *w, uint64_t *sc, uint64_t *bi, uint64_t *sbytes) {
+    uint64_t bytes = (uint64_t)w->rows * w->row_bytes;
+    *sc = *bi = *sbytes = 0;
+    if (w->fmt != SL_WF_MLX_AFFINE && w->fmt != SL_WF_MLX_FP) return bytes;
+    *sbytes = (uint64_t)w->rows * (uint64_t)sl_weight_groups(w) * sl_dtype_size(w->scale_dtype);
+    *sc = (bytes + 15) & ~15ull;
+    if (w->fmt == SL_WF_MLX_FP) return *sc + *sbytes;
+    *bi = (*sc + *sbytes + 15) & ~15ull;
+    return *bi + *sbytes;
+}
+static uint64_t wbytes(const sl_weight *w) {
+    uint64_t sc, bi, sb;
+    return wlayout(w, &sc, &bi, &sb);
 }
 
 /* 0, or an SL_EUNSUPPORTED error naming what the device engine cannot run. */
@@ -100,9 +130,9 @@ static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_e
             char d[64];
             if (wfmt(w) < 0)
                 return sl_errorf(err, SL_EUNSUPPORTED,
-                                 "the GPU engine runs f32/f16/bf16 and GGUF Q8_0/Q4_0 weights; %s is %s", w->name,
+                                 "the GPU engine runs f32/f16/bf16, MLX affine/mxfp4/mxfp8 and GGUF Q8_0/Q4_0 weights; %s is %s", w->name,
                                  wdesc(w, d, sizeof d));
-            if ((uint64_t)w->rows * w->row_bytes >= (1ull << 32))
+            if (wbytes(w) >= (1ull << 32))
                 return sl_errorf(err, SL_EUNSUPPORTED, "%s is 4 GiB or more: too large for one GPU buffer", w->name);
         }
     }
@@ -137,11 +167,19 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
     out->row_bytes = (uint32_t)w->row_bytes;
     out->rows = (uint32_t)w->rows;
     out->cols = (uint32_t)w->cols;
-    uint64_t bytes = (uint64_t)w->rows * w->row_bytes;
+    uint64_t sc, bi, sbytes, bytes = (uint64_t)w->rows * w->row_bytes, total = wlayout(w, &sc, &bi, &sbytes);
     /* 16 bytes of padding: the shaders read GGUF codes as the whole 32-bit words that cover them, up to
      * a word past a block's last byte (weights.glsl's w_u32, w_u64) */
-    int rc = vk_buf_new(&g->c, ((bytes + 3) & ~3ull) + 16, false, w->name, &out->b, err);
-    return rc ? rc : vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
+    int rc = vk_buf_new(&g->c, ((total + 3) & ~3ull) + 16, false, w->name, &out->b, err);
+    if (!rc) rc = vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
+    if (!rc && out->fmt >= FMT_AFFINE) {   /* MLX: scales (and biases) after the codes, as stored */
+        out->bits = (uint32_t)w->bits, out->gs = (uint32_t)w->group_size;
+        out->sfmt = out->fmt == FMT_AFFINE ? (uint32_t)dense_fmt(w->scale_dtype) : 0;
+        out->sc_off = (uint32_t)sc, out->bi_off = (uint32_t)bi;
+        rc = vk_upload(&g->c, &g->staging, &out->b, sc, w->scales, sbytes, err);
+        if (!rc && out->fmt == FMT_AFFINE) rc = vk_upload(&g->c, &g->staging, &out->b, bi, w->biases, sbytes, err);
+    }
+    return rc;
 }
 
 static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
@@ -224,6 +262,7 @@ typedef struct mm_push {
     uint32_t accumulate;
     float softcap;
     uint32_t rpw, vec;
+    uint32_t bits, gs, sfmt, sc_off, bi_off;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
@@ -239,9 +278,10 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
-    bool vec = w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0 && x_off % 4 == 0 && ldx % 4 == 0;
+    bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* MLX: x alone (the tiled kernel's load_x) */
+    bool vec = xvec && (w->fmt >= FMT_AFFINE || (w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0));
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
-                 rpw, vec};
+                 rpw, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
         struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
         const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
@@ -352,7 +392,9 @@ static int forward_batch(sl_gpu_session *g, const int32_t *ids, int n, int p0, b
     rope_tables(g, p0, n);
     int rc = vk_begin(&g->c, err);
     if (rc) return rc;
-    struct { uint32_t fmt, cols, row_bytes, ld; float scale; } ep = {g->embed.fmt, Hd, g->embed.row_bytes, Hd, c->embed_scale};
+    const gw *e = &g->embed;
+    struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
+        e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
     const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
     vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
     for (int l = 0; l < c->n_layers; l++) layer(g, l, n, p0);

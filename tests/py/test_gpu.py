@@ -3,15 +3,17 @@
 Oracles: the CPU engine (itself tested against transformers, mlx_lm and
 gguf-py in test_engine*.py) and transformers' own logits of the engine
 fixtures (tests/fixtures/models/engine_models.tar.xz).  For every family
-and weight format of the engine tests (f32 / bf16 safetensors, and GGUF
-Q8_0 / Q4_0 / F16 written by `silica convert --to gguf`) `--device gpu`
-must give logits within 1e-3 of max|logit| of the CPU engine's and the
-same argmax; greedy generation must give the same ids, on the fixtures and
-on the demo model (MLX 4-bit, converted to GGUF Q8_0 and Q4_0: the GPU
-engine does not read MLX affine weights yet).  The matmul's two kernels (up to 8
-tokens a subgroup per row, more in 64 x 64 shared-memory tiles) are each
-checked at every position of a prompt on random models whose shapes fall
-off every tile and alignment (test_tiled_prompt_matches_cpu).  Bad cases: no loader, no
+and weight format of the engine tests (f32 / bf16 safetensors, GGUF
+Q8_0 / Q4_0 / F16 written by `silica convert --to gguf`, MLX affine, mxfp4
+and mxfp8 written by `silica convert --to mlx -q`) `--device gpu` must give logits within
+1e-3 of max|logit| of the CPU engine's and the same argmax; greedy
+generation must give the same ids, on the fixtures and on the demo model
+(MLX 4-bit as shipped, and converted to GGUF Q8_0 and Q4_0).  The matmul's
+two kernels (up to 8 tokens a subgroup per row, more in 64 x 64
+shared-memory tiles) are each checked at every position of a prompt on
+random models whose shapes fall off every tile and alignment
+(test_tiled_prompt_matches_cpu; MLX affine 2..8 bits, group sizes 32 / 64 /
+128, f32 / f16 / bf16 scales, and mxfp4 / mxfp8: test_mlx_prompt_matches_cpu).  Bad cases: no loader, no
 driver, too little device memory, a device index out of range, weights
 the GPU engine does not read: `--device gpu` exits 2 with one line,
 `--device auto` says so in one note and runs on the CPU.
@@ -176,14 +178,30 @@ def demo_ggufs(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0"])
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "mlx"])
 def test_demo_greedy_ids_identical(lavapipe, demo_ggufs, qtype):
-    args = ("run", demo_ggufs[qtype], "Once upon a time", "--max-tokens", "6", "--temp", "0", "--json")
+    """mlx: the demo as shipped, MLX affine 4-bit (its embedding too, tied to the head)."""
+    model = ROOT / "models" / "demo" if qtype == "mlx" else demo_ggufs[qtype]
+    args = ("run", model, "Once upon a time", "--max-tokens", "6", "--temp", "0", "--json")
     cpu = run_silica(*args, check=True, timeout=600).json()
     gpu = run_silica(*args, "--device", "gpu", check=True, timeout=600).json()
     assert gpu["device"] == lavapipe["name"]
     assert gpu["ids"] == cpu["ids"] and len(gpu["ids"]) == 6
     assert gpu["text"] == cpu["text"]
+
+
+def test_demo_mlx_logits_match_cpu(lavapipe):
+    """The demo as shipped (MLX affine 4-bit, group 64, bf16 scales; a real model's shapes): a 40-token
+    prompt through the tiled kernel (one batch) and the matrix-vector one (batches of 8), every
+    position within 1e-3 of max|logit| of the CPU engine's, the same argmax."""
+    demo = ROOT / "models" / "demo"
+    ids = [(37 * i + 11) % 1000 for i in range(40)]
+    _, cpu, _ = logits(demo, ids, "--kv", "f32")
+    for batch in ("100", "8"):
+        dev, gpu, _ = logits(demo, ids, "--kv", "f32", "--batch", batch, "--device", "gpu")
+        assert dev == lavapipe["name"]
+        assert rel_err(gpu, cpu) <= TOL, batch
+        assert (gpu.argmax(-1) == cpu.argmax(-1)).all(), batch
 
 
 # ---- bad cases ----
@@ -249,12 +267,21 @@ def test_bad_device_value(value, engine_models):
     assert_clean_error(run_logits(engine_models, value), "--device")
 
 
-def test_unsupported_weights(lavapipe, engine_models):
-    """MLX affine weights (the demo model) are not read by the GPU engine yet."""
-    demo = ROOT / "models" / "demo"
-    assert_clean_error(run_logits(engine_models, "gpu", model=demo), "--device gpu", "MLX affine 4-bit")
-    r = run_logits(engine_models, "auto", LAVAPIPE, model=demo)
-    assert r.rc == 0 and r.json()["device"] == "cpu" and "MLX affine 4-bit" in r.err
+@pytest.mark.parametrize("fmt", ["Q4_1", "nvfp4"])
+def test_unsupported_weights(lavapipe, engine_models, tmp_path, fmt):
+    """Weights the GPU engine does not read (GGUF Q4_1, MLX nvfp4): refused with `--device gpu`,
+    run on the CPU with `--device auto`, the message naming the tensor, its format and what runs."""
+    src = engine_models / "llama" / "f32-st"
+    if fmt == "Q4_1":
+        model, what = tmp_path / "q41.gguf", "token_embd.weight is Q4_1"
+        run_silica("convert", src, model, "--to", "gguf", "--q-type", fmt, "--pure", check=True)
+    else:
+        model, what = tmp_path / "nvfp4", "model.embed_tokens.weight is MLX nvfp4"
+        run_silica("convert", src, model, "--to", "mlx", "-q", "--q-mode", fmt, check=True)
+    runs = "the GPU engine runs f32/f16/bf16, MLX affine/mxfp4/mxfp8 and GGUF Q8_0/Q4_0 weights"
+    assert_clean_error(run_logits(engine_models, "gpu", model=model), "--device gpu", f"{runs}; {what}")
+    r = run_logits(engine_models, "auto", LAVAPIPE, model=model)
+    assert r.rc == 0 and r.json()["device"] == "cpu" and what in r.err and "running on the CPU" in r.err
 
 
 def test_unsupported_kv_options(lavapipe, engine_models):
@@ -366,7 +393,7 @@ def odd_model(engine_models, dst, arch, H, I, V, HD, bf16=False):
         assert H == NH * HD
     rng = np.random.default_rng(0)
     shape = {"q_proj": (NH * HD, H), "k_proj": (KV * HD, H), "v_proj": (KV * HD, H), "o_proj": (H, NH * HD),
-             "gate_proj": (I, H), "up_proj": (I, H), "down_proj": (H, I), "embed_tokens": (V, H)}
+             "gate_proj": (I, H), "up_proj": (I, H), "down_proj": (H, I), "embed_tokens": (V, H), "lm_head": (V, H)}
     from safetensors.numpy import load_file
     out = {}
     for name in load_file(engine_models / arch / "f32-st" / "model.safetensors"):
@@ -446,3 +473,88 @@ def test_narrow_subgroups(lavapipe, odd_models):
         for batch in ("20", "4"):
             _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
             assert rel_err(gpu, cpu) <= tol, (variant, batch)
+
+
+# ---- MLX weights: affine codes of 2..8 bits with scales and biases, mxfp4 / mxfp8, in both kernels ----
+
+# name: (arch, H, I, HD, --q-bits (affine) or --q-mode, --q-group-size, scale dtype)
+MLX = {
+    "4b-g32-f32": ("qwen2", 96, 160, 24, 4, 32, "f32"),
+    "8b-g32-bf16": ("llama", 96, 160, 24, 8, 32, "bf16"),   # an untied, quantized lm_head
+    "3b-g32-f16": ("qwen2", 96, 160, 24, 3, 32, "f16"),    # 3, 5, 6 bits: codes straddle 32-bit words
+    "5b-g64-f32": ("gemma2", 192, 320, 48, 5, 64, "f32"),
+    "6b-g64-bf16": ("gemma2", 192, 320, 48, 6, 64, "bf16"),
+    "2b-g128-f16": ("gemma2", 128, 384, 32, 2, 128, "f16"),
+    "4b-g64-bf16": ("gemma2", 192, 320, 48, 4, 64, "bf16"),
+    "8b-g128-f32": ("gemma2", 128, 384, 32, 8, 128, "f32"),
+    "mxfp4": ("qwen2", 96, 160, 24, "mxfp4", 32, "f32"),   # E2M1 codes, E8M0 scales, no biases
+    "mxfp8": ("llama", 96, 160, 24, "mxfp8", 32, "f32"),   # E4M3 codes
+}
+
+
+@pytest.fixture(scope="module")
+def mlx_models(engine_models, tmp_path_factory):
+    """MLX affine conversions (`silica convert --to mlx -q`) of random qwen2, llama and gemma2 models (odd_model):
+    every matrix quantized (columns of whole groups: H, I and the heads' width multiples of the group
+    size), rows off the 64-row tiles (vocab 257, ffn 160, k / v 48 or 96); the embedding (tied to the
+    head in qwen2 and gemma2, not in llama) quantized too."""
+    d = tmp_path_factory.mktemp("gpu-mlx")
+    out = {}
+    for name, (arch, H, I, HD, bits, gs, dt) in MLX.items():
+        src = d / f"{arch}-{H}-{I}"
+        if not src.exists():
+            odd_model(engine_models, src, arch, H, I, 257, HD)
+        out[name] = d / name
+        q = ("--q-mode", bits) if isinstance(bits, str) else ("--q-bits", bits, "--q-group-size", gs)
+        run_silica("convert", src, out[name], "--to", "mlx", "-q", *q, "--dtype", dt, check=True)
+        idx = json.loads((out[name] / "config.json").read_text())["quantization"]
+        assert idx["group_size"] == gs and idx["mode" if isinstance(bits, str) else "bits"] == bits
+    return out
+
+
+def quantized_tensors(model):
+    """name -> dtype of every tensor of an MLX directory's safetensors (its header)."""
+    out = {}
+    for f in model.glob("*.safetensors"):
+        raw = f.read_bytes()
+        n = int.from_bytes(raw[:8], "little")
+        out.update({k: v["dtype"] for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"})
+    return out
+
+
+@pytest.mark.parametrize("name", list(MLX))
+def test_mlx_prompt_matches_cpu(lavapipe, mlx_models, name):
+    """MLX weights on both matmul kernels and the embedding: a 75-token prompt in one batch (the tiled
+    kernel, dequantizing as it loads) and in batches of 8 (the matrix-vector kernel, s * sum(q x) +
+    b * sum(x) per group), and 5 tokens (generation only), every position's logits within 1e-3 of
+    max|logit| of the CPU engine's, the same argmax where the CPU's top two are not a near-tie."""
+    model = mlx_models[name]
+    arch, H, I, HD, bits, gs, dt = MLX[name]
+    t = quantized_tensors(model)
+    sdt = "U8" if isinstance(bits, str) else {"f32": "F32", "f16": "F16", "bf16": "BF16"}[dt]
+    assert t["model.embed_tokens.weight"] == "U32" and t["model.embed_tokens.scales"] == sdt
+    assert all(v == "U32" for k, v in t.items() if k.endswith("proj.weight") or k == "lm_head.weight"), t
+    assert ("lm_head.weight" in t) == (arch == "llama")
+    for n in (75, 5):
+        ids = [(7 * i + 3) % 257 for i in range(n)]
+        _, cpu, _ = logits(model, ids, "--kv", "f32")
+        for batch in ("100", "8"):
+            dev, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu")
+            assert dev == lavapipe["name"]
+            per_pos = np.abs(gpu - cpu).max(-1) / np.abs(cpu).max()
+            print(f"MLX {name} n {n} batch {batch}: GPU vs CPU {per_pos.max():.2e}")
+            assert per_pos.max() <= TOL, (n, batch, per_pos)
+            top2 = np.sort(cpu, -1)[:, -2:]
+            clear = top2[:, 1] - top2[:, 0] > 1e-4 * np.abs(cpu).max()
+            assert clear.mean() >= 0.5 and (gpu.argmax(-1) == cpu.argmax(-1))[clear].all(), (n, batch)
+
+
+def test_mlx_narrow_subgroups(lavapipe, mlx_models):
+    """MLX weights on 4-lane subgroups (see test_narrow_subgroups): the same logits as the CPU."""
+    env = {"LP_NATIVE_VECTOR_WIDTH": "128"}
+    ids = [(5 * i + 1) % 257 for i in range(20)]
+    for name in ("4b-g32-f32", "6b-g64-bf16", "mxfp4"):
+        _, cpu, _ = logits(mlx_models[name], ids, "--kv", "f32")
+        for batch in ("20", "4"):
+            _, gpu, _ = logits(mlx_models[name], ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
+            assert rel_err(gpu, cpu) <= TOL, (name, batch)

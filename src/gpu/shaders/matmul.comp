@@ -19,6 +19,8 @@
 //    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
 //    bytes, 2-byte aligned, as the whole words that cover them shifted into
 //    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
+//  - MLX affine / mxfp4 / mxfp8 rows: a lane a 32-element chunk (one
+//    group's), f32 math (row_mlx).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
@@ -36,7 +38,8 @@ layout(push_constant) uniform P {
     uint accumulate;
     float softcap;  // 0: none
     uint rpw;       // rows per workgroup (64 / the device's subgroup size)
-    uint vec;       // 1: dense rows and x read 16 bytes at a time (see above)
+    uint vec;       // 1: dense rows and x read 16 bytes at a time (see above; MLX: x alone)
+    uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
 } p;
 
 #define TN 8u
@@ -109,6 +112,40 @@ void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     }
 }
 
+// MLX rows: a lane takes 32-element chunks lane, lane + SG, ... (4-bit: 16
+// bytes of codes, 8-bit: 32, neighbouring lanes neighbouring chunks), each
+// within one group: it adds s * sum(q x) + b * sum(x) (fp modes: q the
+// code's float, b 0), in f32, as the CPU engine's fused dot
+// (src/kernels/qmatmul.c) does.
+void row_mlx(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint nb = p.cols / 32u, G = p.cols / p.gs, rw = r * p.row_bytes >> 2;
+    float q[32];
+    for (uint b = lane; b < nb; b += SG) {
+        vec2 sb = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, r, G, b * 32u / p.gs);
+        float s = sb.x, bi = sb.y;
+        w_codes32(p.fmt, rw, b, p.bits, q);
+        for (uint t = 0u; t < TN; t++) {
+            if (t >= nt) break;
+            uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u;
+            float qx = 0.0, xs = 0.0;
+            if (p.vec != 0u) {   // x 16-byte aligned: vec4 reads
+                for (uint k = 0u; k < 8u; k++) {
+                    vec4 xv = x4[(xb >> 2) + k];
+                    qx += dot(vec4(q[4u * k], q[4u * k + 1u], q[4u * k + 2u], q[4u * k + 3u]), xv);
+                    xs += dot(xv, vec4(1.0));
+                }
+            } else {
+                for (uint j = 0u; j < 32u; j++) {
+                    float xv = x[xb + j];
+                    qx += q[j] * xv;
+                    xs += xv;
+                }
+            }
+            acc[t] += s * qx + bi * xs;
+        }
+    }
+}
+
 // Dense rows of any alignment: a 32-element block at a time.
 void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
@@ -129,6 +166,7 @@ void row(uint r, uint t0, uint nt, uint lane) {
     float acc[TN];
     for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
     if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
+    else if (fmt_mlx(p.fmt)) row_mlx(r, t0, nt, lane, acc);
     else if (p.vec != 0u) row_vec(r, t0, nt, lane, acc);
     else row_any(r, t0, nt, lane, acc);
     for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);

@@ -15,7 +15,8 @@
 // works (lavapipe's as a GPU's).
 //
 // Weights: dense rows in 16-byte steps (wd4) when p.vec says rows and x are
-// 16-byte aligned, else element by element, as f32.  GGUF Q8_0 / Q4_0: the
+// 16-byte aligned, else element by element, as f32; MLX rows dequantized
+// to f32 (s * q + b, fp modes s * float(q)) as they are loaded.  GGUF Q8_0 / Q4_0: the
 // weight codes (q, Q4_0: q - 8) and quantx.comp's int8 activation codes go
 // into shared memory as f32 integers with their blocks' scales beside them,
 // and a block adds (d_w * d_x) * sum(q_w * q_x), the sum exact in f32: the
@@ -37,7 +38,8 @@ layout(push_constant) uniform P {
     uint accumulate;
     float softcap;  // 0: none
     uint rpw;       // unused here (matmul.comp's)
-    uint vec;       // 1: dense rows and x rows 16-byte aligned (see matmul.comp)
+    uint vec;       // 1: dense rows and x rows 16-byte aligned (see matmul.comp; MLX: x rows alone)
+    uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
 } p;
 
 #define BM 64u
@@ -77,6 +79,10 @@ void load_w(uint r0, uint k0, uint i) {
             put_w(kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j), 4)) - 8));
             put_w(16u + kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j + 4u), 4)) - 8));
         }
+    } else if (fmt_mlx(p.fmt)) {   // cols: whole groups, so c0 < cols; 8 codes of one group
+        vec2 sb = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, r, p.cols / p.gs, c0 / p.gs);
+        for (uint j = 0u; j < 8u; j++)
+            put_w(kq * 8u + j, m, sb.x * w_mlx_value(p.fmt, w_code(rb >> 2, c0 + j, p.bits)) + sb.y);
     } else if (p.vec != 0u && c0 < p.cols) {   // p.vec: cols a multiple of 8 (f16 / bf16) or 4 (f32)
         vec4 a, b;
         if (p.fmt == FMT_F32) {
