@@ -1,0 +1,179 @@
+/*
+ * test_gemm.c — the AMX tile GEMMs (the "amx" set, src/kernels/qamx_x86.c)
+ * against their dots, bit for bit: Q4_0 / Q8_0 against the set's own dots
+ * (their block order), Q4_K / Q6_K against the portable dot; directly at
+ * every row split and partial tile, and through the engine's entry points.
+ * Where the probe finds no working tiles the tests check that it says why
+ * and that the set stays out.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kernels/matmul.h"
+#include "kernels/qdot.h"
+#include "silica/quant.h"
+#include "test_kernels_util.h"
+
+/* One of a set's tile GEMMs called directly (Q4_0 / Q8_0 on q8 blocks, Q4_K /
+ * Q6_K on q8_K blocks; y padded to whole 16-token tiles) on rows [0, split)
+ * and [split, rows) of w, against ref's dot per (row, token), bit for bit,
+ * for every rows x tokens pair given; nothing written outside. */
+typedef struct gemm_case {
+    sl_dtype dt;
+    const sl_qd_kernels *k, *ref;
+    const uint8_t *w;
+    size_t ldw, nb;
+    const void *y;
+    void *scratch;
+} gemm_case;
+static void gemm_call(const gemm_case *c, const uint8_t *w, int nr, int n, float *out, size_t ldo) {
+    if (c->dt == SL_Q4_K || c->dt == SL_Q6_K)
+        (c->dt == SL_Q4_K ? c->k->q4_k_gemm : c->k->q6_k_gemm)(w, c->ldw, nr, c->y, c->nb, n, c->nb, out, ldo, c->scratch);
+    else
+        (c->dt == SL_Q4_0 ? c->k->q4_0_gemm : c->k->q8_0_gemm)(w, c->ldw, nr, c->y, c->nb, n, c->nb, out, ldo, c->scratch);
+}
+static float gemm_ref(const gemm_case *c, int r, int t) {
+    const uint8_t *wr = c->w + (size_t)r * c->ldw;
+    const sl_q8b *y8 = (const sl_q8b *)c->y + (size_t)t * c->nb;
+    const sl_q8kb *yk = (const sl_q8kb *)c->y + (size_t)t * c->nb;
+    switch (c->dt) {
+    case SL_Q4_K: return c->ref->q4_k(wr, yk, c->nb);
+    case SL_Q6_K: return c->ref->q6_k(wr, yk, c->nb);
+    case SL_Q4_0: return c->ref->q4_0(wr, y8, c->nb);
+    default: return c->ref->q8_0(wr, y8, c->nb);
+    }
+}
+static void check_gemm_splits(const gemm_case *c, const int *rowss, size_t nrs, const int *ns, size_t nns, float *out,
+                              float *ref) {
+    for (size_t ri = 0; ri < nrs; ri++)
+        for (size_t ni = 0; ni < nns; ni++) {
+            int rows = rowss[ri], n = ns[ni], split = rows / 2 + (int)ni % 3;
+            if (split > rows) split = rows;
+            for (int t = 0; t < n; t++)
+                for (int r = 0; r < rows; r++) ref[t * rows + r] = gemm_ref(c, r, t);
+            memset(out, 0xff, sizeof(float) * (size_t)(n * rows + 1));
+            if (split > 0) gemm_call(c, c->w, split, n, out, (size_t)rows);
+            if (split < rows) gemm_call(c, c->w + (size_t)split * c->ldw, rows - split, n, out + split, (size_t)rows);
+            assert_same_floats(out, ref, (size_t)(n * rows));
+            uint32_t guard;
+            memcpy(&guard, out + n * rows, 4);
+            assert_true(guard == 0xffffffffu);   /* nothing written past the last output */
+        }
+}
+
+/* A GEMM through the engine's entry points (the active set): 1280 columns
+ * of dt, 37 rows, a 33-token prompt prepared in two ranges (its buffer
+ * padded to whole 16-token tiles) and its rows in two ranges, against
+ * one-token calls, bit for bit.  ab: bytes of one activation block. */
+static void check_gemm_entry(sl_dtype dt, size_t ab) {
+    enum { COLS = 1280, ROWS = 37, N = 33 };
+    static uint8_t wd[ROWS * COLS / 32 * 34];
+    static float x[N * COLS], out[N * ROWS], ref[N * ROWS], scr[1 << 17];
+    static uint8_t act[48 * COLS / 32 * sizeof(sl_q8b)];
+    const sl_dtype_info *di = sl_dtype_get(dt);
+    size_t nb = COLS / di->block_elems;
+    rand_blocks(dt, wd, ROWS * nb);
+    for (size_t i = 0; i < N * COLS; i++) x[i] = rndf();
+    sl_weight w = {.fmt = SL_WF_GGUF, .dtype = dt, .rows = ROWS, .cols = COLS, .data = wd,
+                   .row_bytes = nb * di->block_bytes, .name = "w"};
+    const sl_matmul_kernel *mk = sl_matmul_for(&w);
+    assert_true(mk->act_bytes(&w, N) == 48 * nb * ab);   /* padded to whole tiles */
+    assert_true(mk->act_bytes(&w, N) <= sizeof act);
+    assert_true(sl_matmul_scratch_floats(&w, 1) <= sizeof scr / sizeof scr[0]);
+    mk->act_prep(&w, x, COLS, 0, 20, act);
+    mk->act_prep(&w, x, COLS, 20, N, act);
+    mk->matmul_act(&w, x, COLS, act, N, out, ROWS, 0, 16, scr);
+    mk->matmul_act(&w, x, COLS, act, N, out, ROWS, 16, ROWS, scr);
+    for (int t = 0; t < N; t++) mk->matmul(&w, x + (size_t)t * COLS, 1, COLS, ref + t * ROWS, ROWS, 0, ROWS, scr);
+    assert_same_floats(out, ref, N * ROWS);
+}
+
+/* The AMX K-quant GEMM (Q4_K / Q6_K prompts): each output bit for bit the
+ * portable dot, for row panels split at every place (1-33 rows, two calls),
+ * 8-49 tokens (partial token tiles read the padding), 1-9 blocks, extreme
+ * activations; then through the engine's entry points (padded activations,
+ * two row ranges) against one-token calls.  Skipped where the probe finds
+ * no working tiles (test_amx_gemm_matches_dot checks the probe says why). */
+static void test_amx_k_gemm_matches_dot(void **state) {
+    (void)state;
+    const sl_qd_kernels *k = sl_qd_by_name("amx"), *p = sl_qd_by_name("portable");
+    if (!k) return;
+    assert_non_null(k->q4_k_gemm);
+    assert_non_null(k->q6_k_gemm);
+    enum { MAXR = 33, MAXN = 49, MAXB = 9 };
+    static uint8_t wd[MAXR * MAXB * 210];
+    static float x[MAXN * MAXB * 256], out[MAXN * MAXR + 1], ref[MAXN * MAXR];   /* out: a guard after the last place */
+    static sl_q8kb q8[64 * MAXB];   /* MAXN tokens padded to 64 */
+    static _Alignas(64) uint8_t scratch[SL_QD_K_GEMM_SCRATCH(MAXB)];
+    const int rowss[] = {1, 7, 16, 17, 33}, ns[] = {8, 15, 16, 17, 49}, nbs[] = {1, 2, 9};
+    for (int q6 = 0; q6 < 2; q6++)
+        for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
+            size_t nb = (size_t)nbs[bi], ldw = nb * (q6 ? 210 : 144);
+            for (size_t i = 0; i < MAXN * nb * 256; i++)
+                x[i] = i % 263 == 0 ? 100.0f : (i / 256) % 5 == 3 ? 0.0f : rndf();
+            for (int t = 0; t < MAXN; t++) sl_qd_quantize_q8k(x + (size_t)t * nb * 256, nb * 256, q8 + (size_t)t * nb);
+            rand_blocks(q6 ? SL_Q6_K : SL_Q4_K, wd, MAXR * nb);
+            gemm_case c = {q6 ? SL_Q6_K : SL_Q4_K, k, p, wd, ldw, nb, q8, scratch};
+            check_gemm_splits(&c, rowss, sizeof rowss / sizeof rowss[0], ns, sizeof ns / sizeof ns[0], out, ref);
+        }
+    sl_qd_force(k);
+    check_gemm_entry(SL_Q4_K, sizeof(sl_q8kb));
+    check_gemm_entry(SL_Q6_K, sizeof(sl_q8kb));
+    sl_qd_force(NULL);
+}
+
+/* The AMX tile GEMM (where this CPU runs it) against its set's one-token
+ * dot, bit for bit: Q4_0 and Q8_0, rows and tokens on and off whole tiles
+ * (1..40 rows, 8..49 tokens), block counts on and off the 16 f32 lanes
+ * (1..72), the rows split in two "threads" at every offset class, and
+ * through the engine's prompt entry points (act_prep + matmul_act); with
+ * SILICA_NO_AMX the set is off. */
+static void test_amx_gemm_matches_dot(void **state) {
+    (void)state;
+    const char *why = NULL;
+    const sl_qd_kernels *k = sl_qd_by_name("amx");
+#if defined(SL_QD_X86)
+    sl_qd_amx(&why);
+#endif
+    if (!k) {   /* a CPU, OS or VM without working tiles: the probe must say why, and the set stays out */
+        print_message("amx: %s\n", why ? why : "not an x86-64 build");
+        assert_true(sl_qd_active() == NULL || strcmp(sl_qd_active()->name, "amx") != 0);
+        return;
+    }
+    assert_non_null(k->q4_0_gemm);
+    enum { MAXR = 40, MAXN = 49, MAXB = 72 };
+    static uint8_t wd[MAXR * MAXB * 34];
+    static float x[MAXN * MAXB * 32], out[MAXN * MAXR + 1], ref[MAXN * MAXR];   /* out: a guard after the last place */
+    static sl_q8b q8[64 * MAXB];   /* MAXN tokens padded to 64 */
+    static _Alignas(64) uint8_t scratch[SL_QD_GEMM_SCRATCH(MAXB)];
+    const int rowss[] = {1, 7, 16, 17, 33, 40}, ns[] = {8, 15, 16, 17, 31, 49}, nbs[] = {1, 2, 15, 16, 17, 33, 72};
+    for (int q8w = 0; q8w < 2; q8w++)
+        for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
+            size_t nb = (size_t)nbs[bi], bb = q8w ? 34 : 18, ldw = nb * bb;
+            for (size_t i = 0; i < MAXN * nb * 32; i++) x[i] = rndf() * (i % 29 == 0 ? 7.0f : 1.0f);
+            for (int t = 0; t < MAXN; t++) sl_qd_quantize_q8(x + (size_t)t * nb * 32, nb * 32, q8 + (size_t)t * nb);
+            rand_blocks(q8w ? SL_Q8_0 : SL_Q4_0, wd, MAXR * nb);
+            gemm_case c = {q8w ? SL_Q8_0 : SL_Q4_0, k, k, wd, ldw, nb, q8, scratch};
+            check_gemm_splits(&c, rowss, sizeof rowss / sizeof rowss[0], ns, sizeof ns / sizeof ns[0], out, ref);
+        }
+    /* the engine's entry points choose the GEMM for a prompt: compare with one-token calls */
+    sl_qd_force(k);
+    check_gemm_entry(SL_Q4_0, sizeof(sl_q8b));
+    check_gemm_entry(SL_Q8_0, sizeof(sl_q8b));
+    sl_qd_force(NULL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_amx_gemm_matches_dot),
+        cmocka_unit_test(test_amx_k_gemm_matches_dot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
