@@ -445,14 +445,7 @@ static void test_sets_batch_thread_independent(void **state) {
         print_message("batch/thread independence: kernel set %s\n", set->name);
         const sl_dtype dense[] = {SL_F32, SL_F16, SL_BF16};
         for (size_t di = 0; di < 3; di++) {
-            for (int i = 0; i < ROWS * COLS; i++) {
-                float v = rndf();
-                if (dense[di] == SL_F32) memcpy(wd + 4 * i, &v, 4);
-                else {
-                    uint16_t h = dense[di] == SL_F16 ? sl_f32_to_f16(v) : sl_f32_to_bf16(v);
-                    memcpy(wd + 2 * i, &h, 2);
-                }
-            }
+            rand_dense(dense[di], wd, ROWS * COLS);
             for (int cols = COLS - 3; cols <= COLS; cols += 3) {   /* a tail, and whole vectors */
                 sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dense[di], .rows = ROWS, .cols = cols, .data = wd,
                                .row_bytes = (size_t)cols * sl_dtype_size(dense[di]), .name = "w"};
@@ -514,14 +507,7 @@ static void test_dense_token_chunks(void **state) {
         tested++;
         const sl_dtype dense[] = {SL_F32, SL_F16, SL_BF16};
         for (size_t di = 0; di < 3; di++) {
-            for (int i = 0; i < ROWS * COLS; i++) {
-                float v = rndf();
-                if (dense[di] == SL_F32) memcpy(wd + 4 * (size_t)i, &v, 4);
-                else {
-                    uint16_t h = dense[di] == SL_F16 ? sl_f32_to_f16(v) : sl_f32_to_bf16(v);
-                    memcpy(wd + 2 * (size_t)i, &h, 2);
-                }
-            }
+            rand_dense(dense[di], wd, ROWS * COLS);
             sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dense[di], .rows = ROWS, .cols = COLS, .data = wd,
                            .row_bytes = (size_t)COLS * sl_dtype_size(dense[di]), .name = "w"};
             const sl_matmul_kernel *k = sl_matmul_for(&w);

@@ -55,4 +55,16 @@ static inline void assert_same_floats(const float *a, const float *b, size_t n) 
     }
 }
 
+/* n random values in [-1, 1) stored as f32, f16 or bf16 rows at w. */
+static inline void rand_dense(sl_dtype t, uint8_t *w, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = rndf();
+        if (t == SL_F32) memcpy(w + 4 * i, &v, 4);
+        else {
+            uint16_t h = t == SL_F16 ? sl_f32_to_f16(v) : sl_f32_to_bf16(v);
+            memcpy(w + 2 * i, &h, 2);
+        }
+    }
+}
+
 #endif
