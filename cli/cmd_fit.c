@@ -1,7 +1,8 @@
 /*
  * cmd_fit.c — `silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4] [--ram SIZE |
  * --profile 8G|16G|24G|32G|64G|128G | --all-profiles] [--bandwidth GB/s]
- * [--json]`: will this model fit, and how fast can it be?
+ * [--device gpu[:N]|auto] [--device-memory SIZE] [--json]`: will this model
+ * fit, and how fast can it be?
  *
  * MODEL is a local model directory or file (headers only are read), a
  * config.json, a catalog name (data/models/NAME.json, `--list`), a
@@ -11,7 +12,9 @@
  * config.json and Range-read headers only).  The
  * target budget is this machine (doctor's probe), --ram SIZE (a machine of
  * this kind with that much memory) or a Mac --profile; JSON always carries
- * every profile.  Exit 0 whatever the verdict; 2 on bad input.
+ * every profile.  --device / --device-memory add the GPU's own memory and
+ * how many layers it holds (fit_gpu.c).  Exit 0 whatever the verdict; 2 on
+ * bad input (and on --device gpu with no such Vulkan device).
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,12 +24,14 @@
 #include <time.h>
 
 #include "cli.h"
+#include "fit_gpu.h"
 #include "memguard.h"
 #include "silica/memory.h"
 
 static const char *k_help =
     "usage: silica fit MODEL [--ctx N] [--kv f16|f32|q8|q4] [--kv-bits B] [--kv-group-size G] [--max-kv-size N]\n"
     "                  [--ram SIZE | --profile 8G|16G|24G|32G|64G|128G | --all-profiles]\n"
+    "                  [--device gpu|gpu:N|auto] [--device-memory SIZE]\n"
     "                  [--bandwidth GB/s] [--json] [--endpoint URL] [--revision R] [--include GLOB]\n"
     "       silica fit --list\n\n"
     "Estimate the memory a model needs (weights from its real tensor headers, KV cache,\n"
@@ -48,6 +53,15 @@ static const char *k_help =
     "  --ram SIZE        budget for a machine like this one with SIZE of memory (16G, 24GB)\n"
     "  --profile P       an Apple Silicon Mac with P of unified memory\n"
     "  --all-profiles    the guide table for 8/16/24/32/64/128 GB Macs\n"
+    "  --device D        also judge the GPU as run/chat --device D would use it: gpu (the first GPU),\n"
+    "                    gpu:N (`silica doctor` lists them) or auto (cpu: no GPU part).  A discrete GPU\n"
+    "                    is judged on its largest device-local heap, with the margin below: weights\n"
+    "                    (less the token embedding, which stays on the CPU) + KV cache + compute, and\n"
+    "                    how many layers fit for `--gpu-layers K` (a layer: its weights + its KV cache;\n"
+    "                    the output head and final norm go with the GPU part), with the RAM the rest\n"
+    "                    needs.  An integrated GPU or a cpu-type device shares system memory: the budget\n"
+    "                    above applies.  No such device: an error for gpu, the CPU for auto\n"
+    "  --device-memory SIZE  plan for a discrete GPU with SIZE of memory (24G), present or not\n"
     "  --bandwidth GBPS  memory bandwidth for the speed ceiling; `measure`: measure this machine's\n"
     "                    now (about 1 s, as `silica doctor --bandwidth`, and keep it).  Default: the\n"
     "                    figure `silica doctor --bandwidth` kept for this machine, if any; published\n"
@@ -216,7 +230,8 @@ typedef struct fit_args {
     const char *model, *profile;
     int64_t ctx;
     sl_session_opts kso;   /* the KV options as run/chat take them (gen.c) */
-    uint64_t ram;
+    uint64_t ram, device_memory;
+    const char *device;     /* --device */
     double bw;
     bool json, all, list;
     const char *endpoint, *revision, *include[8];
@@ -248,6 +263,13 @@ static int parse_fit_args(int argc, char **argv, fit_args *o, bool *done) {
             if (sl_mem_parse_size(v, &o->ram)) return cli_usage("fit", "--ram '%s': expected a size such as 16G or 24GB", v);
             if (o->ram < SL_GIB || o->ram > 64ull * 1024 * SL_GIB)
                 return cli_usage("fit", "--ram '%s': impossible budget (expected 1 GiB to 64 TiB)", v);
+        } else if ((v = cli_opt_value(argc, argv, &i, "--device-memory", &missing))) {
+            if (sl_mem_parse_size(v, &o->device_memory))
+                return cli_usage("fit", "--device-memory '%s': expected a size such as 8G or 24GB", v);
+            if (o->device_memory < SL_MIB * 64 || o->device_memory > 64ull * 1024 * SL_GIB)
+                return cli_usage("fit", "--device-memory '%s': impossible size (expected 64 MiB to 64 TiB)", v);
+        } else if ((v = cli_opt_value(argc, argv, &i, "--device", &missing))) {
+            o->device = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--profile", &missing))) {
             o->profile = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--bandwidth", &missing))) {
@@ -365,6 +387,7 @@ typedef struct fit_report {
     sl_fit_verdict v;
     sl_fit_rec recs[8];
     size_t nrec;
+    fit_gpu gpu;            /* --device / --device-memory */
 } fit_report;
 
 /* fit --json.  0 or the exit status. */
@@ -431,6 +454,7 @@ static int print_fit_json(const fit_report *r) {
     }
     cJSON *ra = cJSON_AddArrayToObject(o, "recommendations");
     for (size_t i = 0; i < r->nrec; i++) cJSON_AddItemToArray(ra, rec_json(&r->recs[i]));
+    fit_gpu_json(&r->gpu, o);
     cJSON *na = cJSON_AddArrayToObject(o, "notes");
     for (int i = 0; i < m->n_notes; i++) cJSON_AddItemToArray(na, cJSON_CreateString(m->notes[i]));
     cli_print_json(o);
@@ -470,6 +494,7 @@ static void print_fit_text(const fit_report *r) {
                r->b->apple ? " GPU working set" : "", gib(sl_fit_margin(r->b)));
         printf("verdict:  %s\n", sl_fit_verdict_name(r->v));
     }
+    fit_gpu_print(&r->gpu, fo->model);
     print_speed(&e, fo->bw, r->bw_src, r->bw_when, fo->profile || fo->all);
     for (int i = 0; i < m->n_notes; i++) printf("note:     %s\n", m->notes[i]);
     if (fo->all) print_table(m, &e, fo->ctx, r->kv);
@@ -498,6 +523,7 @@ int cmd_fit(int argc, char **argv) {
     sl_mem_host host;
     if ((rc = fit_budget(&o, &b, target, sizeof target, &host))) return rc;
     fit_report r = {.o = &o, .b = &b, .target = target};
+    if ((rc = fit_gpu_probe(o.device, o.device_memory, &r.gpu))) return rc;
     sl_error berr = {0};
     if (fit_bandwidth(&o.bw, o.profile || o.all, &r.bw_src, &r.bw_when, &berr)) return cli_fail(&berr);
     if ((rc = fit_load(&o, &r.m, &r.hub, &r.hub_bytes))) return rc;
@@ -517,8 +543,11 @@ int cmd_fit(int argc, char **argv) {
         return cli_fail(&err);
     }
     r.v = sl_fit_judge(&b, r.e.total_bytes);
-    if (o.json) rc = print_fit_json(&r);
-    else print_fit_text(&r);
+    if (!(rc = fit_gpu_plan(&r.gpu, m, &r.e, &fk))) {
+        if (o.json) rc = print_fit_json(&r);
+        else print_fit_text(&r);
+    }
+    fit_gpu_free(&r.gpu);
     sl_fit_model_free(m);
     return rc;
 }

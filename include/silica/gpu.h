@@ -69,6 +69,12 @@ typedef struct sl_gpu_device_info {
  * cannot create an instance (no driver installed). */
 SL_API int sl_gpu_devices(sl_gpu_device_info **out, int *n, sl_error *err);
 
+/* The index of the device sel picks among d[0..n) as the GPU engine does
+ * (gpu:N; else the first usable discrete or integrated GPU, CPU devices
+ * such as lavapipe too with SILICA_VULKAN_CPU_DEVICES=1; gpu also takes any
+ * usable device), or -1 with err set (one line). */
+SL_API int sl_gpu_choose(const sl_gpu_device_info *d, int n, sl_device_sel sel, sl_error *err);
+
 #ifdef __cplusplus
 }
 #endif

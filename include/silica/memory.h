@@ -275,6 +275,32 @@ typedef struct sl_fit_setup {
 SL_API int sl_fit_best_setup(const sl_fit_model *m, const sl_fit_budget *b, int64_t ctx, sl_kv_type kv,
                              sl_fit_setup *out, sl_error *err);
 
+/* ---- a GPU of device_bytes (src/estimate/offload.c) ---- */
+/* Which part of m goes where with `--device gpu` (all layers) or a partial
+ * offload of the last K layers (`--gpu-layers K`, as llama.cpp's -ngl): the
+ * token embedding stays on the CPU; the compute buffers, the output head and
+ * the final norm (a tied head: a copy of the embedding) go with the GPU part
+ * whenever K >= 1.  Layer i costs its weights + its KV cache at e->ctx
+ * (where only some layers slide, each counts as a full-context one). */
+typedef struct sl_fit_offload {
+    uint64_t device_bytes, margin_bytes;  /* margin: fit's rule, max(1 GiB, 5 %) */
+    int n_layers;
+    uint64_t *layer_bytes;               /* n_layers: weights + KV of layer i */
+    uint64_t *layer_weights_bytes;       /* n_layers */
+    uint64_t layer_kv_bytes;             /* KV cache of one layer */
+    uint64_t embed_bytes;                /* the token embedding (CPU) */
+    uint64_t head_bytes;                 /* output head + final norm on the GPU */
+    uint64_t fixed_bytes;                /* compute + head: the GPU part's cost besides its layers */
+    uint64_t gpu_total_bytes;            /* fixed + every layer */
+    sl_fit_verdict verdict;              /* gpu_total_bytes against device_bytes (sl_fit_judge) */
+    int layers_fit;                      /* largest K: fixed + last K layers + margin <= device_bytes */
+    uint64_t gpu_bytes;                  /* the GPU part with layers_fit layers (0 when none) */
+    uint64_t cpu_bytes;                  /* RAM the rest needs: e's total less what moved to the GPU */
+} sl_fit_offload;
+SL_API int sl_fit_offload_plan(const sl_fit_model *m, const sl_fit_estimate *e, const sl_fit_kv *kv,
+                               uint64_t device_bytes, sl_fit_offload *out, sl_error *err);
+SL_API void sl_fit_offload_free(sl_fit_offload *o);
+
 /* ---- the guard of the generating commands (src/estimate/guard.c) ---- */
 /* The budget `silica fit` uses for this machine (doctor's probe: the Apple
  * GPU working set, else RAM or the cgroup limit, the cgroup limit counting

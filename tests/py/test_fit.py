@@ -643,3 +643,161 @@ def test_kv_default_follows_the_model_dtype(engine_models, tmp_path):
         ran = run_silica("run", d, "--ids", "1,2,3", "--max-tokens", 97, "--json", check=True).json()
         assert ran["kv_bytes"] == r["kv_bytes"], d   # ctx = 3 + 97: what fit sized
         assert fit(d, "--ctx", 100, "--kv", "f16")["kv_bytes"] * (2 if kv == "f32" else 1) == r["kv_bytes"]
+
+
+# ---------------------------------------------------------------- --device: the GPU's memory
+
+# llama-3.1-8b's shapes (bf16): ~15 GiB of weights, 32 layers of ~432 MiB at ctx 4096
+BIG = dict(TINY, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+           num_key_value_heads=8, head_dim=128, vocab_size=128256, max_position_embeddings=131072,
+           torch_dtype="bfloat16")
+LVP = {"VK_LOADER_DRIVERS_SELECT": "*lvp*"}   # lavapipe alone (as test_gpu.py)
+NO_LOADER = {"SILICA_VULKAN_LIBRARY": "/nonexistent/libvulkan.so.1"}
+
+
+def layer_weight_oracle(cfg, itemsize):
+    """Bytes of each layer's tensors, the embedding and the rest (head + final norm), from
+    the shapes transformers creates (hf_shapes), independent of silica."""
+    L = cfg["num_hidden_layers"]
+    per, embed, rest = [0] * L, 0, 0
+    for name, shape in hf_shapes(cfg).items():
+        b = math.prod(shape) * itemsize
+        if name.startswith("model.layers."):
+            per[int(name.split(".")[2])] += b
+        elif "embed_tokens" in name:
+            embed += b
+        else:
+            rest += b
+    return per, embed, rest
+
+
+def layers_that_fit(g):
+    """The largest K: compute + head + the last K layers + fit's margin within the device."""
+    margin = max(GIB, g["device_bytes"] // 20)
+    n, best = g["n_layers"], 0
+    for k in range(1, n + 1):
+        if g["fixed_bytes"] + sum(g["layer_bytes"][n - k:]) + margin <= g["device_bytes"]:
+            best = k
+    return best
+
+
+def config_only(tmp_path, cfg, name="c"):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+def gpu_fit(model, *args, env=None):
+    return run_silica("fit", model, *args, "--json", check=True, env=env).json()
+
+
+def check_plan(r, cfg, itemsize):
+    """Every per-layer number against the oracles, and layers_fit recomputed from them."""
+    g = r["gpu"]
+    n = cfg["num_hidden_layers"]
+    per, embed, rest = layer_weight_oracle(cfg, itemsize)
+    assert g["n_layers"] == n and len(g["layer_bytes"]) == n
+    assert g["layer_weights_bytes"] == per
+    assert g["embed_bytes"] == embed
+    tied = cfg.get("tie_word_embeddings", False)
+    assert g["head_bytes"] == rest + (embed if tied else 0)   # a tied head: the GPU's copy of the embedding
+    assert g["layer_kv_bytes"] * n == r["kv_bytes"] == kv_oracle(cfg, r["ctx"], r["kv"])
+    assert g["layer_bytes"] == [w + g["layer_kv_bytes"] for w in per]
+    assert g["fixed_bytes"] == r["compute_bytes"] + g["head_bytes"]
+    assert g["total_bytes"] == g["fixed_bytes"] + sum(g["layer_bytes"])
+    assert g["margin_bytes"] == max(GIB, g["device_bytes"] // 20)
+    k = g["layers_fit"]
+    assert k == layers_that_fit(g) == g["gpu_layers_suggestion"]
+    if k < n:   # one more layer would not fit
+        assert g["fixed_bytes"] + sum(g["layer_bytes"][n - k - 1:]) + g["margin_bytes"] > g["device_bytes"]
+    assert g["gpu_bytes"] == (g["fixed_bytes"] + sum(g["layer_bytes"][n - k:]) if k else 0)
+    # the CPU part: the host estimate less the layers (and, untied, the head) that moved
+    moved = sum(g["layer_bytes"][n - k:]) + (g["head_bytes"] - (embed if tied else 0) if k else 0)
+    assert g["cpu_bytes"] == r["total_bytes"] - moved
+    return g
+
+
+def test_device_memory_fits_entirely(tmp_path):
+    d = config_only(tmp_path, BIG)
+    r = gpu_fit(d, "--device-memory", "40G")
+    g = check_plan(r, BIG, 2)
+    assert g["layers_fit"] == g["gpu_layers_suggestion"] == 32
+    assert g["verdict"] == "comfortable" and g["found"] and not g["shares_system_memory"]
+    assert g["device_bytes"] == 40 * GIB and g["type"] == "discrete"
+    out = run_silica("fit", d, "--device-memory", "40G", check=True).out
+    assert "all 32 layers fit" in out and f"silica run {d} --device gpu`" in out
+
+
+@pytest.mark.parametrize("mem,ctx", [("8G", 4096), ("12G", 32768), ("5G", 100)])
+def test_device_memory_fits_partially(tmp_path, mem, ctx):
+    d = config_only(tmp_path, BIG)
+    r = gpu_fit(d, "--device-memory", mem, "--ctx", ctx)
+    g = check_plan(r, BIG, 2)
+    assert 0 < g["layers_fit"] < 32 and g["verdict"] == "no"
+    out = run_silica("fit", d, "--device-memory", mem, "--ctx", ctx, check=True).out
+    assert f"{g['layers_fit']} of 32 layers fit" in out
+    assert f"silica run {d} --device gpu --gpu-layers {g['layers_fit']}`" in out
+    # a longer context costs every layer KV: fewer layers fit
+    if ctx < 32768:
+        assert gpu_fit(d, "--device-memory", mem, "--ctx", 32768)["gpu"]["layers_fit"] < g["layers_fit"]
+
+
+def test_device_memory_fits_nothing(tmp_path):
+    d = config_only(tmp_path, BIG)
+    r = gpu_fit(d, "--device-memory", "1G")   # the margin alone is 1 GiB
+    g = check_plan(r, BIG, 2)
+    assert g["layers_fit"] == g["gpu_layers_suggestion"] == 0 and g["gpu_bytes"] == 0
+    assert g["cpu_bytes"] == r["total_bytes"] and g["verdict"] == "no"
+    assert "not even one layer fits" in run_silica("fit", d, "--device-memory", "1G", check=True).out
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_device_memory_from_real_headers(tmp_path, tied):
+    """Layer weights summed from real safetensors headers (a model whose layers fit 2 GiB
+    partially: 8 layers of ~70 MiB, f32)."""
+    cfg = dict(TINY, hidden_size=1024, intermediate_size=4096, num_attention_heads=8, num_key_value_heads=4,
+               head_dim=128, vocab_size=32000, tie_word_embeddings=tied)
+    write_model(tmp_path / "m", cfg, dtype=np.float32)
+    r = gpu_fit(tmp_path / "m", "--device-memory", "1450M", "--ctx", 2048)
+    g = check_plan(r, cfg, 4)
+    assert 0 < g["layers_fit"] < 8
+
+
+def test_device_lavapipe_shares_system_memory(tmp_path):
+    """lavapipe is a "cpu" Vulkan device: it shares RAM, so the host budget stands."""
+    write_model(tmp_path / "m", TINY)
+    base = gpu_fit(tmp_path / "m")
+    assert "gpu" not in base
+    for dev in ("gpu", "gpu:0"):
+        r = gpu_fit(tmp_path / "m", "--device", dev, env=LVP)
+        g = r["gpu"]
+        assert g["found"] and g["type"] == "cpu" and g["shares_system_memory"] and g["index"] == 0
+        assert "llvmpipe" in g["device"] and "device_bytes" not in g and "layers_fit" not in g
+        assert {k: v for k, v in r.items() if k != "gpu"} == base   # existing fields unchanged
+    out = run_silica("fit", tmp_path / "m", "--device", "gpu", env=LVP, check=True).out
+    assert "shares system memory" in out
+    # auto takes only a GPU: lavapipe is not one (unless SILICA_VULKAN_CPU_DEVICES=1, as the engine)
+    r = gpu_fit(tmp_path / "m", "--device", "auto", env=LVP)
+    assert not r["gpu"]["found"] and "judged for the CPU" in r["gpu"]["note"]
+    assert r["budget_bytes"] == base["budget_bytes"] and r["verdict"] == base["verdict"]
+    r = gpu_fit(tmp_path / "m", "--device", "auto", env={**LVP, "SILICA_VULKAN_CPU_DEVICES": "1"})
+    assert r["gpu"]["found"] and r["gpu"]["shares_system_memory"]
+    assert "gpu" not in gpu_fit(tmp_path / "m", "--device", "cpu")
+
+
+def test_device_errors(tmp_path):
+    write_model(tmp_path / "m", TINY)
+    m = tmp_path / "m"
+    assert_clean_error(run_silica("fit", m, "--device", "gpu:99", env=LVP), "gpu:99", "device index 99")
+    assert_clean_error(run_silica("fit", m, "--device", "gpu", env=NO_LOADER), "--device gpu", "Vulkan")
+    assert_clean_error(run_silica("fit", m, "--device", "gpu:0", env=NO_LOADER), "--device gpu:0", "Vulkan")
+    r = run_silica("fit", m, "--device", "auto", env=NO_LOADER)   # auto falls back to the CPU
+    assert r.rc == 0 and "judged for the CPU" in r.out and "Vulkan" in r.out
+    for bad in ("tpu", "gpu:", "gpu:x", "gpu:-1", ""):
+        assert_clean_error(run_silica("fit", m, "--device", bad), "--device")
+    assert_clean_error(run_silica("fit", m, "--device"), "--device", "value")
+    assert_clean_error(run_silica("fit", m, "--device-memory", "lots"), "--device-memory")
+    assert_clean_error(run_silica("fit", m, "--device-memory", "1K"), "--device-memory", "impossible")
+    # --device-memory plans without probing: no loader needed
+    assert run_silica("fit", m, "--device-memory", "8G", "--json", env=NO_LOADER, check=True).json()["gpu"]["found"]
