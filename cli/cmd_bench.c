@@ -6,7 +6,7 @@
  * after D tokens already in the KV cache (-d), for every thread count (-t),
  * repeated -r times (mean and standard deviation of tokens per second, and
  * the fastest and slowest run), plus peak RSS, the kernel set in use (or,
- * with --device gpu, the GPU's name) and,
+ * with --device gpu, the GPU's name, and with --gpu-layers the split) and,
  * for generation, the share of the memory-bandwidth roofline (measured read
  * bandwidth / bytes of weights mapped: an upper bound on what one token
  * reads, exact when the embedding is tied to the output head).
@@ -47,7 +47,9 @@ typedef struct bench_cfg {
     int threads[MAX_LIST], n_threads;
     int depth[MAX_LIST], n_depth;
     sl_device_sel device;   /* --device: CPU (zero) unless asked */
-    char engine[128];       /* the kernel set, or the GPU's name (from the first session) */
+    int gpu_layers;         /* --gpu-layers (sl_session_opts.gpu_layers) */
+    int gpu_layers_run;     /* layers the first session runs on the GPU (0: none) */
+    char engine[160];       /* the kernel set, or the GPU's name (from the first session) */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -106,14 +108,17 @@ static void stats(const double *v, int n, bench_result *r) {
 static int run_pair(const sl_model *m, bench_cfg *b, int threads, int depth, const int32_t *ids, float *logits,
                     bench_result *out, int *nr, sl_error *err) {
     int need = depth + (b->n_prompt > b->n_gen ? b->n_prompt : b->n_gen) + 1;
-    sl_session_opts so = {.n_ctx = need, .n_threads = threads, .batch = b->batch, .device = b->device};
+    sl_session_opts so = {
+        .n_ctx = need, .n_threads = threads, .batch = b->batch, .device = b->device, .gpu_layers = b->gpu_layers};
     sl_session *s = NULL;
     int rc = sl_session_new(m, &so, &s, err);
     if (rc) return rc;
     if (!b->engine[0]) {
         cli_device_note(s);
         const char *dev = sl_session_device(s, NULL);
-        snprintf(b->engine, sizeof b->engine, "%s", strcmp(dev, "cpu") == 0 ? sl_engine_kernels() : dev);
+        int ng = b->gpu_layers_run = sl_session_gpu_layers(s), nl = sl_model_get_config(m)->n_layers;
+        if (ng && ng < nl) snprintf(b->engine, sizeof b->engine, "%s (%d of %d layers)", dev, ng, nl);
+        else snprintf(b->engine, sizeof b->engine, "%s", strcmp(dev, "cpu") == 0 ? sl_engine_kernels() : dev);
     }
     double v[64];
     for (int test = 0; test < 2 && !rc; test++) {
@@ -175,6 +180,7 @@ static void print_json(const char *path, uint64_t wbytes, const char *kernels, d
     cJSON_AddStringToObject(j, "model", path);
     cJSON_AddNumberToObject(j, "weight_bytes", (double)wbytes);
     cJSON_AddStringToObject(j, "kernels", kernels);
+    cJSON_AddNumberToObject(j, "gpu_layers", b->gpu_layers_run);
     cJSON_AddNumberToObject(j, "batch", b->batch);
     cJSON_AddNumberToObject(j, "repetitions", b->reps);
     if (gbps > 0) {
@@ -205,7 +211,7 @@ static void print_json(const char *path, uint64_t wbytes, const char *kernels, d
 static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bool *json, bool *bw, bool *help) {
     const char *const names[][2] = {{"-p", "--n-prompt"}, {"-n", "--n-gen"}, {"-t", "--threads"},
                                     {"-d", "--n-depth"}, {"-r", "--repetitions"}, {"-b", "--batch"},
-                                    {"-dev", "--device"}};
+                                    {"-dev", "--device"}, {"-ngl", "--gpu-layers"}};
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) { *help = true; return 0; }
         if (strcmp(argv[i], "--json") == 0) { *json = true; continue; }
@@ -214,7 +220,7 @@ static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bo
         int k = -1;
         const char *v = NULL;
         bool missing = false;
-        for (int o = 0; o < 7 && k < 0; o++)
+        for (int o = 0; o < 8 && k < 0; o++)
             for (int a = 0; a < 2 && k < 0; a++)
                 if ((v = cli_opt_value(argc, argv, &i, names[o][a], &missing)) || missing) k = o;
         if (missing) return cli_usage("bench", "%s needs a value", argv[i]);
@@ -231,6 +237,7 @@ static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bo
             rc = sl_device_parse(v, &b->device, &e) ? cli_usage("bench", "%s", e.msg) : 0;
             break;
         }
+        case 7: rc = cli_gpu_layers("bench", v, &b->gpu_layers); break;
         default:
             if (argv[i][0] == '-' && argv[i][1]) return cli_usage("bench", "unknown option '%s'", argv[i]);
             if (*path) return cli_usage("bench", "unexpected argument '%s'", argv[i]);

@@ -62,7 +62,8 @@ static const char *k_help =
     "  --ctx N          context size in tokens (default 4096, at most the model's max_position_embeddings;\n"
     "                   past that: refused without --force unless RoPE scaling covers it, as in run)\n"
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S   as in run\n"
-    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N, --device D   as in run\n"
+    "  --kv TYPE, --kv-bits B, --kv-group-size G, --max-kv-size N, --threads N, --device D,\n"
+    "  --gpu-layers N   as in run\n"
     GEN_TOKENIZER_HELP
     CLI_MEM_HELP
     "  --help           this text\n";

@@ -27,7 +27,7 @@
 static const char *k_help =
     "usage: silica compare REF CAND... [--text FILE | --prompts FILE | --ids LIST...] [--ctx N]\n"
     "                      [--max-tokens N] [--engines LIST] [--ref-engine E] [--quantize LIST]\n"
-    "                      [--device D] [--json] [--html OUT] [--svg OUT]\n"
+    "                      [--device D] [--gpu-layers N] [--json] [--html OUT] [--svg OUT]\n"
     "       silica compare --serve\n\n"
     "Run REF and every CAND (model directories, files or store names) through each engine on the\n"
     "same token ids (REF's tokenizer) and judge each against REF on the reference engine:\n"
@@ -48,6 +48,7 @@ static const char *k_help =
     "  --ref-engine E    engine that runs REF for the reference logits (default silica)\n"
     "  --device D        where silica's engine runs: cpu (default), gpu, gpu:N or auto, as for\n"
     "                    `silica run`; the other engines keep their own device\n"
+    "  --gpu-layers N    with a GPU: only silica's last N layers run there, as for `silica run`\n"
     "  --quantize LIST   make candidates from REF first: q2..q8, mxfp4, mxfp8, nvfp4, mixed_3_6...\n"
     "                    (MLX) and Q8_0, Q6_K, Q4_K, Q4_1, Q4_0 (GGUF), into a temporary directory\n"
     "  --json            {\"reference\": {...}, \"rows\": [{\"model\", \"engine\", \"kld_mean\", ...}]}\n"
@@ -69,6 +70,7 @@ typedef struct cmp_args {
     long ctx, max_tokens;
     char *engines_s, *quantize_s;
     const char *ref_engine, *html, *svg, *device;
+    int gpu_layers;
     bool json, serve;
 } cmp_args;
 
@@ -106,6 +108,7 @@ static int parse_args(int argc, char **argv, cmp_args *a) {
             if (sl_device_parse(v, &sel, &e)) return cli_usage("compare", "%s", e.msg);
             a->device = v;
         }
+        else if ((v = cli_opt_value(argc, argv, &i, "--gpu-layers", &missing))) rc = cli_gpu_layers("compare", v, &a->gpu_layers);
         else if ((v = cli_opt_value(argc, argv, &i, "--html", &missing))) a->html = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--svg", &missing))) a->svg = v;
         else if (missing) return cli_usage("compare", "%s needs a value", argv[i]);
@@ -392,7 +395,7 @@ int cmd_compare(int argc, char **argv) {
     sl_cmp_opts o = {.ref = a.models[0], .ref_engine = a.ref_engine, .cands = cands, .cand_labels = labels,
                      .n_cands = n_cands, .engines = engines, .n_engines = n_eng, .prompts = ps.p,
                      .n_prompts = ps.n, .n_ctx = ps.max_len + (int)a.max_tokens, .max_tokens = (int)a.max_tokens,
-                     .vocab = vocab, .device = a.device, .progress = on_progress};
+                     .vocab = vocab, .device = a.device, .gpu_layers = a.gpu_layers, .progress = on_progress};
     if (sl_cmp_run(&o, &rep, &err)) goto fail;
     if (a.svg && sl_cmp_report_svg(rep, a.svg, &err)) goto fail;
     if (a.html && sl_cmp_report_html(rep, a.html, &err)) goto fail;

@@ -17,7 +17,7 @@
 static const char *k_help =
     "usage: silica logits MODEL --ids 1,2,3 [--json] [--kv f16|f32|q8|q4] [--kv-bits B] [--kv-group-size G]\n"
     "                    [--max-kv-size N] [--ctx N] [--threads N] [--batch N]\n"
-    "                    [--device cpu|gpu|gpu:N|auto]\n\n"
+    "                    [--device cpu|gpu|gpu:N|auto] [--gpu-layers N]\n\n"
     "Run the model on the given token ids and print the logits of every position.\n\n"
     "options:\n"
     "  --ids LIST     comma-separated token ids (no BOS is added)\n"
@@ -29,7 +29,7 @@ static const char *k_help =
     "  --batch N      positions per forward batch (default 64)\n"
     "  --help         this text\n";
 
-/* Shared by cmd_run.c: parse the KV options (gen.c), "--device", "--threads", "--ctx", "--batch". */
+/* Shared by cmd_run.c: parse the KV options (gen.c), "--device", "--gpu-layers", "--threads", "--ctx", "--batch". */
 int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *o, bool *matched) {
     bool missing = false;
     const char *v;
@@ -41,6 +41,8 @@ int cli_engine_opt(int argc, char **argv, int *i, const char *cmd, sl_session_op
         return sl_device_parse(v, &o->device, &e) ? cli_usage(cmd, "%s", e.msg) : 0;
     }
     if (missing) return cli_usage(cmd, "--device needs a value");
+    if ((v = cli_opt_value(argc, argv, i, "--gpu-layers", &missing))) return cli_gpu_layers(cmd, v, &o->gpu_layers);
+    if (missing) return cli_usage(cmd, "--gpu-layers needs a value");
     static const char *const ints[] = {"--threads", "--ctx", "--batch"};
     static const long max[] = {1024, 1 << 24, 1 << 24};
     static const char *const why[] = {"", (" (2^24 positions, the engine's largest context; `silica fit MODEL --ctx N` "

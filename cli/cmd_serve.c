@@ -20,7 +20,7 @@ static const char *k_help =
     "usage: silica serve [MODEL|STORE_NAME ...] [--host ADDR] [--port N] [--api-key KEY] [--parallel N]\n"
     "                    [--ctx N] [--kv TYPE] [--max-memory SIZE] [--force] [--cors ORIGIN]\n"
     "                    [--log-format text|json] [--threads N] [--device D] [--timeout S] [--max-body SIZE]\n"
-    "                    [--json]\n\n"
+    "                    [--gpu-layers N] [--json]\n\n"
     "Serve models over HTTP: the OpenAI API (POST /v1/chat/completions, /v1/completions, GET /v1/models),\n"
     "the Ollama API (POST /api/chat, /api/generate, /api/show, GET /api/tags), GET /health, GET /metrics\n"
     "(Prometheus), POST /tokenize, /detokenize, /apply-template (the prompt a chat body renders to), and\n"

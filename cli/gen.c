@@ -7,6 +7,7 @@
 
 #include "cli.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +50,16 @@ void cli_device_note(const sl_session *s) {
     const char *note;
     sl_session_device(s, &note);
     if (note) fprintf(stderr, "silica: note: %s\n", note);
+}
+
+int cli_gpu_layers(const char *cmd, const char *v, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno == ERANGE || x < 0 || x > (1 << 20))
+        return cli_usage(cmd, "--gpu-layers must be an integer in 0..%d, got '%s'", 1 << 20, v);
+    *out = x ? (int)x : SL_GPU_LAYERS_NONE;
+    return 0;
 }
 
 /* ---- KV-cache options ---- */

@@ -44,9 +44,14 @@ int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *
     "                        a GGUF model's own, else the tokenizer.json beside the model)\n"
 #define GEN_DEVICE_HELP                                                                                  \
     "  --device D            where the model runs: cpu (default), gpu, gpu:N (a Vulkan device index from\n" \
-    "                        `silica doctor`) or auto (the first discrete or integrated GPU, else the CPU)\n"
+    "                        `silica doctor`) or auto (the first discrete or integrated GPU, else the CPU)\n" \
+    "  --gpu-layers N        with a GPU: only the last N layers (and the output head) run there, the\n"   \
+    "                        embedding and the others on the CPU, for a model too big for the GPU's\n"     \
+    "                        memory (default: all; 0: none, the CPU runs the model)\n"
 /* After sl_session_new: the one-line note of a --device auto that fell back to the CPU. */
 void cli_device_note(const sl_session *s);
+/* --gpu-layers V: an integer in 0..2^20 into *out (0 -> SL_GPU_LAYERS_NONE); a usage error (2) else. */
+int cli_gpu_layers(const char *cmd, const char *v, int *out);
 
 #define GEN_KV_HELP                                                                                      \
     "  --kv TYPE             KV cache f16 or f32 (with --kv-bits: the scale dtype); q8, q4: = --kv-bits\n" \

@@ -88,8 +88,10 @@ SL_API const char *sl_cmp_engine_device(const sl_cmp_engine *e);
 SL_API bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format);
 /* Load a model (replacing the previous one); n_ctx: positions a request may span;
  * device: where the engine runs it (silica: `--device`'s syntax, silica/gpu.h;
- * NULL: the engine's default, silica's CPU). */
-SL_API int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, const char *device, sl_error *err);
+ * NULL: the engine's default, silica's CPU); gpu_layers: silica's
+ * sl_session_opts.gpu_layers (0: all; sent only when not 0). */
+SL_API int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, const char *device, int gpu_layers,
+                              sl_error *err);
 
 typedef struct sl_cmp_result {
     float *logits;        /* [n x vocab] */
@@ -135,6 +137,7 @@ typedef struct sl_cmp_opts {
     int vocab;                        /* REF's vocabulary (ids must be below it) */
     const char *device;               /* where silica's engine runs (cpu, gpu, gpu:N, auto; NULL: cpu);
                                          the other engines keep their own device */
+    int gpu_layers;                   /* silica's engine on a GPU: sl_session_opts.gpu_layers (0: all) */
     /* progress: called before each (model, engine) with done / total pairs */
     void (*progress)(void *ud, int done, int total, const char *model, const char *engine);
     void *progress_ud;

@@ -51,7 +51,13 @@ typedef struct sl_session_opts {
     int max_kv;         /* 0: unbounded; N > kv_keep: rotating cache of N positions per layer */
     int kv_keep;        /* attention sinks kept with max_kv (0: SL_KV_KEEP; < 0: none) */
     sl_device_sel device; /* CPU (zero, the default), AUTO or a GPU (silica/gpu.h) */
+    int gpu_layers;     /* with a GPU: the last N layers and the head run there, the embedding and the
+                           rest on the CPU, each engine holding its layers' KV cache (0: all layers;
+                           >= n_layers: all; SL_GPU_LAYERS_NONE: none, the CPU runs the model);
+                           with the CPU device anything but 0 is an error */
 } sl_session_opts;
+
+#define SL_GPU_LAYERS_NONE (-1)    /* sl_session_opts.gpu_layers: no layer on the GPU (--gpu-layers 0) */
 
 #define SL_KV_KEEP 4               /* mlx_lm's RotatingKVCache keep */
 #define SL_KV_MAX_SIZE (1 << 24)   /* largest max_kv */
@@ -76,8 +82,12 @@ SL_API int sl_session_ctx(const sl_session *s);
 /* Bytes allocated for the KV cache (K and V, scales and biases included). */
 SL_API uint64_t sl_session_kv_bytes(const sl_session *s);
 /* Where the session runs: "cpu" or the GPU's name.  note (may be NULL)
- * gets why a --device auto session fell back to the CPU, or NULL. */
+ * gets why a --device auto session fell back to the CPU, how a partial
+ * offload splits the layers, or NULL. */
 SL_API const char *sl_session_device(const sl_session *s, const char **note);
+/* Layers that run on the GPU (the last ones, with the head): 0 on the CPU,
+ * n_layers with a full offload, fewer with sl_session_opts.gpu_layers. */
+SL_API int sl_session_gpu_layers(const sl_session *s);
 
 /* Feed n token ids at the current position.  logits (may be NULL) receives
  * vocab_size floats per position when all_logits, else only the last

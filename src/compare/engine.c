@@ -277,12 +277,14 @@ bool sl_cmp_engine_reads(const sl_cmp_engine *e, const char *format) {
     return false;
 }
 
-int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, const char *device, sl_error *err) {
+int sl_cmp_engine_load(sl_cmp_engine *e, const char *model, int n_ctx, const char *device, int gpu_layers,
+                       sl_error *err) {
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "op", "load");
     cJSON_AddStringToObject(req, "model", model);
     cJSON_AddNumberToObject(req, "n_ctx", n_ctx);
     if (device) cJSON_AddStringToObject(req, "device", device);
+    if (gpu_layers) cJSON_AddNumberToObject(req, "gpu_layers", gpu_layers);
     int rc = send_request(e, req, err);
     cJSON *r = NULL;
     if (!rc) rc = read_reply(e, &r, err);

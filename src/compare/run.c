@@ -75,7 +75,8 @@ static int run_pair(const sl_cmp_opts *o, const char *engine, const char *model,
         sl_cmp_engine_close(e);
         return -1;   /* not applicable */
     }
-    rc = sl_cmp_engine_load(e, model, o->n_ctx, strcmp(engine, "silica") == 0 ? o->device : NULL, err);
+    bool own = strcmp(engine, "silica") == 0;
+    rc = sl_cmp_engine_load(e, model, o->n_ctx, own ? o->device : NULL, own ? o->gpu_layers : 0, err);
     if (device) snprintf(device, dcap, "%s", sl_cmp_engine_device(e));
     for (int k = 0; !rc && k < o->n_prompts; k++) {
         if (sl_interrupted()) rc = sl_errorf(err, SL_EINTR, "interrupted");

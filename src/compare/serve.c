@@ -58,6 +58,10 @@ static int op_load(server *sv, const cJSON *req, cJSON *ans, sl_error *err) {
     sl_device_sel sel = {0};
     if (dev && !cJSON_IsString(dev)) return sl_errorf(err, SL_EINVAL, "load: \"device\" must be a string");
     if (dev && sl_device_parse(dev->valuestring, &sel, err)) return SL_EINVAL;
+    const cJSON *gl = cJSON_GetObjectItemCaseSensitive(req, "gpu_layers");
+    if (gl && (!cJSON_IsNumber(gl) || gl->valuedouble < SL_GPU_LAYERS_NONE || gl->valuedouble > (1 << 20) ||
+               gl->valuedouble != (int)gl->valuedouble))
+        return sl_errorf(err, SL_EINVAL, "load: \"gpu_layers\" must be an integer -1..1048576");
     sl_session_free(sv->s);
     sl_model_close(sv->m);
     sv->s = NULL;
@@ -65,7 +69,7 @@ static int op_load(server *sv, const cJSON *req, cJSON *ans, sl_error *err) {
     double t0 = now();
     if (sl_model_open(model->valuestring, &sv->m, err)) return SL_EINVAL;
     sv->n_ctx = (int)ctx->valuedouble;
-    sl_session_opts so = {.n_ctx = sv->n_ctx, .kv_dtype = SL_F32, .device = sel};
+    sl_session_opts so = {.n_ctx = sv->n_ctx, .kv_dtype = SL_F32, .device = sel, .gpu_layers = gl ? (int)gl->valuedouble : 0};
     if (sl_session_new(sv->m, &so, &sv->s, err)) return SL_EINVAL;
     cJSON_AddBoolToObject(ans, "ok", 1);
     cJSON_AddStringToObject(ans, "device", sl_session_device(sv->s, NULL));

@@ -12,6 +12,10 @@
  *  - sl_gpu_session_eval has the contract of sl_session_eval for ids the
  *    caller already checked (range, context): tokens at pos.., logits of all
  *    positions or the last one; the KV cache lives on the device.
+ *  - With first_layer > 0 (partial offload, --gpu-layers) the device holds
+ *    the weights and KV cache of layers first_layer.. only (no embedding):
+ *    sl_gpu_session_eval_hidden takes the hidden states the CPU computed
+ *    for layers 0..first_layer-1 (n <= batch rows of hidden_size floats).
  */
 #ifndef SILICA_GPU_SESSION_H
 #define SILICA_GPU_SESSION_H
@@ -32,12 +36,18 @@ typedef struct sl_gpu_session_opts {
     int kv_bits;         /* 0, or quantized KV (refused) */
     int max_kv;          /* 0, or a rotating KV cache (refused) */
     sl_device_sel device;
+    int first_layer;     /* partial offload: layers first_layer.. and the head run here, the
+                            hidden states arrive from the CPU (sl_gpu_session_eval_hidden); 0: all */
 } sl_gpu_session_opts;
 
 int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
                         size_t note_cap, sl_error *err);
 int sl_gpu_session_eval(sl_gpu_session *g, const int32_t *ids, int n, int pos, bool all_logits, float *logits,
                         sl_error *err);
+/* Partial offload: n (<= batch) rows of hidden states x, the output of layer
+ * first_layer - 1 at positions pos.., through the rest of the model. */
+int sl_gpu_session_eval_hidden(sl_gpu_session *g, const float *x, int n, int pos, bool all_logits, float *logits,
+                               sl_error *err);
 void sl_gpu_session_free(sl_gpu_session *g);
 /* The device's name ("llvmpipe (LLVM 15.0.6, 256 bits)"). */
 const char *sl_gpu_session_device(const sl_gpu_session *g);

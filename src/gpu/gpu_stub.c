@@ -31,6 +31,11 @@ int sl_gpu_session_eval(sl_gpu_session *g, const int32_t *ids, int n, int pos, b
     (void)g, (void)ids, (void)n, (void)pos, (void)all_logits, (void)logits;
     return sl_errorf(err, SL_EUNSUPPORTED, NOT_BUILT);
 }
+int sl_gpu_session_eval_hidden(sl_gpu_session *g, const float *x, int n, int pos, bool all_logits, float *logits,
+                               sl_error *err) {
+    (void)g, (void)x, (void)n, (void)pos, (void)all_logits, (void)logits;
+    return sl_errorf(err, SL_EUNSUPPORTED, NOT_BUILT);
+}
 void sl_gpu_session_free(sl_gpu_session *g) { (void)g; }
 const char *sl_gpu_session_device(const sl_gpu_session *g) { (void)g; return "cpu"; }
 uint64_t sl_gpu_session_kv_bytes(const sl_gpu_session *g) { (void)g; return 0; }

@@ -22,7 +22,11 @@
  * Weights the engine cannot multiply on the device (MLX nvfp4, K-quants,
  * Q4_1, ...), 8/4-bit KV
  * caches and rotating caches are refused with one line naming them, before
- * any device memory is allocated.
+ * any device memory is allocated.  Partial offload (first_layer > 0,
+ * --gpu-layers): only layers first_layer.. (weights, norms, KV cache) and
+ * the head are on the device, no embedding (a tied head gets its own copy);
+ * x arrives from the CPU engine through the staging buffer.  Too little
+ * device memory names a layer count that fits (layers_that_fit).
  */
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +58,7 @@ struct sl_gpu_session {
     const sl_model *m;
     const sl_model_config *cfg;
     int n_ctx, batch, qkv_w;
+    int first;                     /* partial offload: layers first.. live here (0: all, with the embedding) */
     bool kv_f32;
     gw embed, lm_head;
     glayer *L;
@@ -111,6 +116,7 @@ static uint64_t wbytes(const sl_weight *w) {
 
 /* 0, or an SL_EUNSUPPORTED error naming what the device engine cannot run. */
 static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_error *err) {
+    int first = o->first_layer;
     const sl_model_config *c = &m->cfg;
     if (o->kv_bits) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine keeps an f16 or f32 KV cache, not %d-bit", o->kv_bits);
     if (o->max_kv > 0) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no rotating KV cache (--max-kv-size)");
@@ -120,11 +126,11 @@ static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_e
         return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no biases on fused qkv / gate_up projections");
     const sl_weight *ws[2 + 9];
     ws[0] = &m->embed, ws[1] = &m->lm_head;
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = first; l < c->n_layers; l++) {   /* the embedding only where it runs here */
         const sl_layer_weights *L = &m->layers[l];
         const sl_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
         memcpy(ws + 2, lw, sizeof lw);
-        for (int i = l ? 2 : 0; i < 11; i++) {
+        for (int i = l > first ? 2 : first ? 1 : 0; i < 11; i++) {
             const sl_weight *w = ws[i];
             if (!w->rows) continue;
             char d[64];
@@ -203,15 +209,17 @@ static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     return 0;
 }
 
-static int alloc_all(sl_gpu_session *g, sl_error *err) {
+typedef struct act_buf { vk_buf *b; uint64_t n; bool host; const char *what; } act_buf;
+enum { N_ACT = 11 };
+
+/* The N_ACT activation buffers of a session of g->batch rows (their count returned). */
+static int act_bufs(sl_gpu_session *g, act_buf *bufs) {
     const sl_model_config *c = g->cfg;
-    vk_ctx *x = &g->c;
     size_t B = (size_t)g->batch, Hd = (size_t)c->hidden_size, I = (size_t)c->intermediate_size;
     size_t half = (size_t)c->rotary_dim / 2, HD = (size_t)c->n_heads * (size_t)c->head_dim;
     size_t xq_cols = Hd > I ? Hd : I;   /* the widest matmul input: hidden, ffn or attention output */
     xq_cols = xq_cols > HD ? xq_cols : HD;
-    int rc = 0;
-    struct { vk_buf *b; uint64_t n; bool host; const char *what; } bufs[] = {
+    act_buf t[] = {
         {&g->x, B * Hd, false, "activations"},   {&g->xb, B * Hd, false, "activations"},
         {&g->xo, B * Hd, false, "activations"},  {&g->qkv, B * (size_t)g->qkv_w, false, "activations"},
         {&g->att, B * HD, false, "activations"}, {&g->gu, B * 2 * I, false, "activations"},
@@ -219,11 +227,26 @@ static int alloc_all(sl_gpu_session *g, sl_error *err) {
         {&g->xq, B * (xq_cols / 32 + 1) * 9, false, "activations"},
         {&g->rope, 4 * B * half, true, "RoPE tables"}, {&g->logits, B * (size_t)c->vocab_size, true, "logits"},
     };
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0] && !rc; i++)
-        rc = vk_buf_new(x, bufs[i].n * 4, bufs[i].host, bufs[i].what, bufs[i].b, err);
+    _Static_assert(sizeof t / sizeof t[0] == N_ACT, "act_bufs: N_ACT buffers");
+    memcpy(bufs, t, sizeof t);
+    return (int)(sizeof t / sizeof t[0]);
+}
+
+/* Bytes of one layer's KV cache on the device. */
+static uint64_t kv_layer_bytes(const sl_gpu_session *g) {
+    const sl_model_config *c = g->cfg;
+    return 2 * (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim * (g->kv_f32 ? 4 : 2) * (uint64_t)g->n_ctx;
+}
+
+static int alloc_all(sl_gpu_session *g, sl_error *err) {
+    const sl_model_config *c = g->cfg;
+    vk_ctx *x = &g->c;
+    act_buf bufs[N_ACT];
+    int rc = 0, nb = act_bufs(g, bufs);
+    for (int i = 0; i < nb && !rc; i++) rc = vk_buf_new(x, bufs[i].n * 4, bufs[i].host, bufs[i].what, bufs[i].b, err);
     if (rc) return rc;
-    uint64_t row = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim * (g->kv_f32 ? 4 : 2);
-    for (int l = 0; l < c->n_layers && !rc; l++) {
+    uint64_t row = kv_layer_bytes(g) / 2 / (uint64_t)g->n_ctx;
+    for (int l = g->first; l < c->n_layers && !rc; l++) {
         rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->kc[l], err);
         if (!rc) rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->vc[l], err);
         g->kv_bytes += 2 * row * (uint64_t)g->n_ctx;
@@ -238,15 +261,15 @@ static int upload_model(sl_gpu_session *g, sl_error *err) {
     if (stage > m->weight_bytes + 4096) stage = (m->weight_bytes + 4096 + 3) & ~3ull;
     int rc = vk_buf_new(&g->c, stage, true, "staging", &g->staging, err);
     if (rc) return rc;
-    if ((rc = alloc_all(g, err)) || (rc = upload_weight(g, &m->embed, &g->embed, err))) return rc;
-    if (m->lm_head.data == m->embed.data && m->lm_head.fmt == m->embed.fmt) {
+    if ((rc = alloc_all(g, err)) || (!g->first && (rc = upload_weight(g, &m->embed, &g->embed, err)))) return rc;
+    if (!g->first && m->lm_head.data == m->embed.data && m->lm_head.fmt == m->embed.fmt) {
         g->lm_head = g->embed;
         g->lm_head.shared = true;
     } else if ((rc = upload_weight(g, &m->lm_head, &g->lm_head, err))) {
         return rc;
     }
     vecs v = {0};
-    for (int l = 0; l < c->n_layers && !rc; l++) rc = upload_layer(g, l, &v, err);
+    for (int l = g->first; l < c->n_layers && !rc; l++) rc = upload_layer(g, l, &v, err);
     if (!rc && (g->final_norm = vec_add(&v, m->final_norm, c->hidden_size)) == -2) rc = sl_errorf(err, SL_ENOMEM, "out of memory");
     if (!rc) rc = vk_buf_new(&g->c, v.n * 4, false, "norms and biases", &g->vec, err);
     if (!rc) rc = vk_upload(&g->c, &g->staging, &g->vec, 0, v.p, v.n * 4, err);
@@ -384,20 +407,26 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     }
 }
 
-/* n tokens at p0; logits: NULL, n rows (all) or the last row. */
-static int forward_batch(sl_gpu_session *g, const int32_t *ids, int n, int p0, bool all, float *logits, sl_error *err) {
+/* n tokens at p0, from their ids (first == 0) or from the hidden states hx
+ * of layer first - 1 (partial offload, uploaded first); logits: NULL, n rows
+ * (all) or the last row. */
+static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx, int n, int p0, bool all, float *logits,
+                         sl_error *err) {
     const sl_model_config *c = g->cfg;
     uint32_t Hd = (uint32_t)c->hidden_size;
-    memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
-    rope_tables(g, p0, n);
-    int rc = vk_begin(&g->c, err);
+    int rc = hx ? vk_upload(&g->c, &g->staging, &g->x, 0, hx, (uint64_t)n * Hd * sizeof *hx, err) : 0;
     if (rc) return rc;
-    const gw *e = &g->embed;
-    struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
-        e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
-    const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
-    vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
-    for (int l = 0; l < c->n_layers; l++) layer(g, l, n, p0);
+    rope_tables(g, p0, n);
+    if ((rc = vk_begin(&g->c, err))) return rc;
+    if (!hx) {
+        memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
+        const gw *e = &g->embed;
+        struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
+            e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
+        const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
+        vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
+    }
+    for (int l = g->first; l < c->n_layers; l++) layer(g, l, n, p0);
     int first = all ? 0 : n - 1, rows = n - first;
     if (logits) {
         rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false);
@@ -418,10 +447,16 @@ int sl_gpu_session_eval(sl_gpu_session *g, const int32_t *ids, int n, int pos, b
         float *out = NULL;
         if (logits && all_logits) out = logits + (size_t)i * V;
         else if (logits && i + b == n) out = logits;
-        int rc = forward_batch(g, ids + i, b, pos + i, all_logits, out, err);
+        int rc = forward_batch(g, ids + i, NULL, b, pos + i, all_logits, out, err);
         if (rc) return rc;
     }
     return 0;
+}
+
+int sl_gpu_session_eval_hidden(sl_gpu_session *g, const float *x, int n, int pos, bool all_logits, float *logits,
+                               sl_error *err) {
+    if (n <= 0 || n > g->batch) return sl_errorf(err, SL_EINVAL, "%d hidden-state rows for a batch of %d", n, g->batch);
+    return forward_batch(g, NULL, x, n, pos, all_logits, logits, err);
 }
 
 /* ---- lifetime ---- */
@@ -439,12 +474,12 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     if (c->dev) {
         gw_free(c, &g->lm_head);
         gw_free(c, &g->embed);
-        for (int l = 0; g->L && l < g->cfg->n_layers; l++) {
+        for (int l = g->first; g->L && l < g->cfg->n_layers; l++) {
             gw *ws[] = {&g->L[l].wq, &g->L[l].wk, &g->L[l].wv, &g->L[l].wqkv, &g->L[l].wo,
                         &g->L[l].wg, &g->L[l].wu, &g->L[l].wgu, &g->L[l].wd};
             for (int i = 0; i < 9; i++) gw_free(c, ws[i]);
         }
-        for (int l = 0; g->kc && l < g->cfg->n_layers; l++) vk_buf_free(c, &g->kc[l]), vk_buf_free(c, &g->vc[l]);
+        for (int l = g->first; g->kc && l < g->cfg->n_layers; l++) vk_buf_free(c, &g->kc[l]), vk_buf_free(c, &g->vc[l]);
         vk_buf *bs[] = {&g->vec, &g->x, &g->xb, &g->xo, &g->qkv, &g->att, &g->gu, &g->hid, &g->xq,
                         &g->ids, &g->rope, &g->logits, &g->staging};
         for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) vk_buf_free(c, bs[i]);
@@ -454,6 +489,27 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     free(g->kc);
     free(g->vc);
     free(g);
+}
+
+/* How many of the last layers (with the head) fit the device's budget, from
+ * the bytes each layer takes (weights, padding, KV cache) and those any
+ * split takes (lm_head, activations); for the "out of device memory" error. */
+static int layers_that_fit(sl_gpu_session *g) {
+    const sl_model_config *c = g->cfg;
+    act_buf bufs[N_ACT];
+    int nb = act_bufs(g, bufs);
+    uint64_t fixed = wbytes(&g->m->lm_head) + 16, per = 0;   /* staging, ids, RoPE, logits: host memory */
+    for (int i = 0; i < nb; i++) fixed += bufs[i].host ? 0 : bufs[i].n * 4;
+    for (int l = 0; l < c->n_layers; l++) {
+        const sl_layer_weights *L = &g->m->layers[l];
+        const sl_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
+        uint64_t b = kv_layer_bytes(g) + 64ull * c->hidden_size;   /* norms and biases: a generous bound */
+        for (int i = 0; i < 9; i++) b += lw[i]->rows ? wbytes(lw[i]) + 20 : 0;
+        if (b > per) per = b;
+    }
+    if (fixed >= g->c.budget || !per) return 0;
+    uint64_t n = (g->c.budget - fixed) / per;
+    return n < (uint64_t)c->n_layers ? (int)n : c->n_layers;
 }
 
 int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
@@ -470,6 +526,7 @@ int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int bat
     if (!rc) {
         const sl_model_config *c = sl_model_get_config(m);
         g->m = m, g->cfg = c, g->n_ctx = o->n_ctx, g->batch = batch, g->kv_f32 = o->kv_dtype == SL_F32;
+        g->first = o->first_layer;
         g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
         const char *pe = getenv("SILICA_PROFILE");
         g->prof = pe && *pe && *pe != '0';
@@ -481,6 +538,14 @@ int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int bat
     if (!rc) {
         *out = g;
         return 0;
+    }
+    if (rc == SL_ENOMEM && g && g->c.budget && g->cfg) {   /* suggest a partial offload that fits */
+        int fit = layers_that_fit(g);
+        size_t k = strlen(e.msg);
+        if (fit > 0 && fit < g->cfg->n_layers - g->first)
+            snprintf(e.msg + k, sizeof e.msg - k, "; --gpu-layers %d (of %d) fits", fit, g->cfg->n_layers);
+        else if (fit == 0)
+            snprintf(e.msg + k, sizeof e.msg - k, "; not one layer fits: --device cpu");
     }
     sl_gpu_session_free(g);
     if (autosel) {

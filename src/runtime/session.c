@@ -30,6 +30,13 @@
  * NTK RoPE uses this batch's last
  * position + 1, like transformers' per-forward update (dynamic NTK); longrope
  * picks its factors once per session from the context size.
+ *
+ * Devices: with --device gpu the whole pass and the KV cache live in the GPU
+ * engine (src/gpu, through gpu/gpu_session.h).  Partial offload
+ * (--gpu-layers N < n_layers): the embedding and layers 0..n_layers-N-1 run
+ * here, bit for bit as above, with a KV cache of those layers only; x (n rows
+ * of hidden floats) then goes to the GPU session, which holds the other
+ * layers' weights and cache and computes the logits.
  */
 #include <math.h>
 #include <stdio.h>
@@ -65,7 +72,9 @@ struct sl_session {
     bool prof;                     /* SILICA_PROFILE: wall time per phase, printed by sl_session_free */
     uint64_t prof_t, prof_ns[PH_COUNT], prof_tokens;
     sl_gpu_session *gpu;           /* --device gpu: the forward pass and KV cache live there (src/gpu) */
-    char device_note[512];         /* why --device auto runs on the CPU */
+    int n_cpu;                     /* layers 0..n_cpu-1 run here (and the embedding), the rest on gpu
+                                      (--gpu-layers): n_layers without a GPU, 0 with all of it there */
+    char device_note[512];         /* why --device auto runs on the CPU, or the layer split */
     /* sl_session_eval_multi: a workspace session (buffers for many rows,
      * sharing m, c and this pool) whose row t is token t of another session:
      * row_kv[t] its cache, row_pos[t] its position.  NULL: rows are this
@@ -492,18 +501,27 @@ static void logits_rows(sl_session *s, int first, int n, float *logits) {
     }
 }
 
-/* One batch: n tokens at s->pos.  logits: n rows (all) or 1 row (last). */
-static void forward_batch(sl_session *s, const int32_t *ids, int n, bool all, float *logits) {
+/* One batch: n tokens at s->pos.  logits: n rows (all) or 1 row (last).
+ * Partial offload: the hidden states after layer n_cpu - 1 go to the GPU,
+ * which runs the other layers and the head. */
+static int forward_batch(sl_session *s, const int32_t *ids, int n, bool all, float *logits, sl_error *err) {
     const sl_model_config *c = s->c;
     int p0 = s->pos;
     embed_rows(s, ids, n);
     rope_tables(s, &c->rope, p0, n, s->cos_g, s->sin_g);
     rope_tables(s, &c->rope_local, p0, n, s->cos_l, s->sin_l);
     if (s->prof) s->prof_t = prof_now(), s->prof_tokens += (uint64_t)n;
-    for (int l = 0; l < c->n_layers; l++) layer_forward(s, l, n, p0);
-    s->pos += n;
+    for (int l = 0; l < s->n_cpu; l++) layer_forward(s, l, n, p0);
     prof_mark(s, PH_SERIAL);
-    if (logits) logits_rows(s, all ? 0 : n - 1, n, logits);
+    if (s->gpu) {
+        int rc = sl_gpu_session_eval_hidden(s->gpu, s->x, n, p0, all, logits, err);
+        prof_mark(s, PH_HEAD);
+        if (rc) return rc;
+    } else if (logits) {
+        logits_rows(s, all ? 0 : n - 1, n, logits);
+    }
+    s->pos += n;
+    return 0;
 }
 
 int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, float *logits, sl_error *err) {
@@ -519,7 +537,7 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
                                n, s->pos, SL_KV_MAX_POS)
                    : sl_errorf(err, SL_EINVAL, "%d tokens at position %d do not fit the context of %d tokens (raise --ctx)",
                                n, s->pos, s->n_ctx);
-    if (s->gpu) {
+    if (s->gpu && !s->n_cpu) {
         int rc = sl_gpu_session_eval(s->gpu, ids, n, s->pos, all_logits, logits, err);
         if (!rc) s->pos += n;
         return rc;
@@ -530,7 +548,8 @@ int sl_session_eval(sl_session *s, const int32_t *ids, int n, bool all_logits, f
         float *out = NULL;
         if (logits && all_logits) out = logits + (size_t)i * (size_t)c->vocab_size;
         else if (logits && last) out = logits;
-        forward_batch(s, ids + i, b, all_logits, out);
+        int rc = forward_batch(s, ids + i, b, all_logits, out, err);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -546,11 +565,11 @@ static size_t weight_scratch(const sl_weight *w, int batch, size_t *act) {
     if (ab > *act) *act = ab;
     return sl_matmul_scratch_floats(w, ab ? SL_MM_SHARED_MIN - 1 : batch);
 }
-static size_t weights_scratch(const sl_model *m, int batch, size_t *act) {
+static size_t weights_scratch(const sl_model *m, int n_cpu, int batch, size_t *act) {
     size_t need = sl_matmul_scratch_floats(&m->embed, 1);
-    size_t v = weight_scratch(&m->lm_head, batch, act);
+    size_t v = n_cpu == m->cfg.n_layers ? weight_scratch(&m->lm_head, batch, act) : 0;   /* else the GPU's */
     if (v > need) need = v;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
+    for (int l = 0; l < n_cpu; l++) {
         const sl_layer_weights *L = &m->layers[l];
         const sl_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
@@ -570,6 +589,30 @@ sl_dtype sl_session_default_kv_dtype(const sl_model *m) {
 
 static int alloc_rows(sl_session *s, size_t B);
 
+/* Where the layers run (d: the options with defaults applied): s->gpu and
+ * s->n_cpu set, s->device_note the fallback or the split. */
+static int open_gpu(const sl_model *m, const sl_session_opts *d, sl_session *s, sl_error *err) {
+    int nl = m->cfg.n_layers, ng = d->gpu_layers == 0 || d->gpu_layers > nl ? nl : d->gpu_layers < 0 ? 0 : d->gpu_layers;
+    s->n_cpu = nl;
+    if (d->gpu_layers < SL_GPU_LAYERS_NONE)
+        return sl_errorf(err, SL_EINVAL, "GPU layers must be 0 or more (got %d)", d->gpu_layers);
+    if (d->gpu_layers && d->device.kind == SL_DEVICE_CPU)
+        return sl_errorf(err, SL_EINVAL, "--gpu-layers needs --device gpu, gpu:N or auto (the device is the CPU)");
+    if (!ng) {
+        snprintf(s->device_note, sizeof s->device_note, "--gpu-layers 0: running on the CPU");
+        return 0;
+    }
+    sl_gpu_session_opts go = {.n_ctx = d->n_ctx, .kv_dtype = d->kv_dtype, .kv_bits = d->kv_bits, .max_kv = d->max_kv,
+                              .device = d->device, .first_layer = nl - ng};
+    int rc = sl_gpu_session_open(m, &go, d->batch, &s->gpu, s->device_note, sizeof s->device_note, err);
+    if (rc || !s->gpu) return rc;
+    s->n_cpu = nl - ng;
+    if (s->n_cpu)
+        snprintf(s->device_note, sizeof s->device_note, "%s runs %d of %d layers (the last ones and the head), the CPU %d",
+                 sl_gpu_session_device(s->gpu), ng, nl, s->n_cpu);
+    return 0;
+}
+
 int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out, sl_error *err) {
     *out = NULL;
     const sl_model_config *c = sl_model_get_config(m);
@@ -588,10 +631,8 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (c->rotary_dim > 2048) return sl_errorf(err, SL_EUNSUPPORTED, "rotary dimension %d too large (at most 2048)", c->rotary_dim);
     sl_session *s = calloc(1, sizeof *s);
     if (!s) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    sl_gpu_session_opts go = {
-        .n_ctx = d.n_ctx, .kv_dtype = d.kv_dtype, .kv_bits = d.kv_bits, .max_kv = d.max_kv, .device = d.device};
-    int rc = sl_gpu_session_open(m, &go, d.batch, &s->gpu, s->device_note, sizeof s->device_note, err);
-    if (rc || s->gpu) {   /* a GPU session needs none of the CPU's buffers */
+    int rc = open_gpu(m, &d, s, err);
+    if (rc || (s->gpu && !s->n_cpu)) {   /* a GPU session needs none of the CPU's buffers */
         if (rc) free(s);
         else s->m = m, s->c = c, s->n_ctx = d.n_ctx, s->batch = d.batch, s->kv.limit = d.n_ctx, *out = s;
         return rc;
@@ -605,12 +646,15 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     s->prof = pe && *pe && *pe != '0';
     int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim;
     s->qkv_w = (H + 2 * KV) * D;
-    rc = sl_kvcache_init(&s->kv, c, &d, d.batch, err);
+    sl_model_config kc = *c;   /* the cache of the CPU's layers only */
+    kc.n_layers = s->n_cpu;
+    rc = sl_kvcache_init(&s->kv, &kc, &d, d.batch, err);
     if (rc) {
+        sl_gpu_session_free(s->gpu);
         free(s);
         return rc;
     }
-    size_t maxcols = weights_scratch(m, d.batch, &s->act_bytes);
+    size_t maxcols = weights_scratch(m, s->n_cpu, d.batch, &s->act_bytes);
     size_t att = att_scratch_floats(c, (size_t)s->kv.max_visible, sl_kvcache_tmp_floats(&s->kv));
     s->scratch_stride = maxcols > att ? maxcols : att;
     s->scratch_stride = (s->scratch_stride + 15) & ~(size_t)15;
@@ -704,7 +748,8 @@ int sl_session_truncate(sl_session *s, int pos) {
 }
 int sl_session_pos(const sl_session *s) { return s->pos; }
 int sl_session_ctx(const sl_session *s) { return (int)s->kv.limit; }
-uint64_t sl_session_kv_bytes(const sl_session *s) { return s->gpu ? sl_gpu_session_kv_bytes(s->gpu) : s->kv.bytes; }
+uint64_t sl_session_kv_bytes(const sl_session *s) { return (s->gpu ? sl_gpu_session_kv_bytes(s->gpu) : 0) + s->kv.bytes; }
+int sl_session_gpu_layers(const sl_session *s) { return s->gpu ? s->c->n_layers - s->n_cpu : 0; }
 const char *sl_session_device(const sl_session *s, const char **note) {
     if (note) *note = s->device_note[0] ? s->device_note : NULL;
     return s->gpu ? sl_gpu_session_device(s->gpu) : "cpu";
@@ -721,19 +766,18 @@ const char *sl_session_device(const sl_session *s, const char **note) {
 
 static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n);
 
-/* GPU sessions (src/gpu) have no CPU row buffers or cache: each takes its
- * token alone through the GPU engine (the same bits as alone, trivially);
- * on an error the sessions already stepped are taken back (pos only: the
- * GPU cache never rotates, the slot is rewritten by the next token). */
+/* GPU sessions (src/gpu, all layers or the last ones) take their tokens one
+ * at a time through sl_session_eval (the same bits as alone, trivially); on
+ * an error the sessions already stepped are taken back (pos only: neither
+ * cache rotates with a GPU, the slot is rewritten by the next token). */
 static int gpu_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err) {
     size_t V = (size_t)ss[0]->c->vocab_size;
     for (int t = 0; t < n; t++) {
-        int rc = sl_gpu_session_eval(ss[t]->gpu, ids + t, 1, ss[t]->pos, false, logits ? logits + (size_t)t * V : NULL, err);
+        int rc = sl_session_eval(ss[t], ids + t, 1, false, logits ? logits + (size_t)t * V : NULL, err);
         if (rc) {
             for (int u = 0; u < t; u++) ss[u]->pos--;
             return rc;
         }
-        ss[t]->pos++;
     }
     return 0;
 }
@@ -783,7 +827,7 @@ static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n) 
         if ((size_t)ss[t]->kv.max_visible > vis) vis = (size_t)ss[t]->kv.max_visible;
         if (sl_kvcache_tmp_floats(&ss[t]->kv) > tmp) tmp = sl_kvcache_tmp_floats(&ss[t]->kv);
     }
-    size_t stride = weights_scratch(d->m, n, &act);
+    size_t stride = weights_scratch(d->m, d->n_cpu, n, &act);
     if (att_scratch_floats(d->c, vis, tmp) > stride) stride = att_scratch_floats(d->c, vis, tmp);
     stride = (stride + 15) & ~(size_t)15;
     sl_session *w = d->multi;

@@ -16,7 +16,12 @@ random models whose shapes fall off every tile and alignment
 128, f32 / f16 / bf16 scales, and mxfp4 / mxfp8: test_mlx_prompt_matches_cpu).  Bad cases: no loader, no
 driver, too little device memory, a device index out of range, weights
 the GPU engine does not read: `--device gpu` exits 2 with one line,
-`--device auto` says so in one note and runs on the CPU.
+`--device auto` says so in one note and runs on the CPU.  Partial offload
+(`--gpu-layers N`: the last N layers and the head on the GPU, the rest on the
+CPU engine): every split count against the CPU engine at every position, in
+one batch, batches of 3 and one token at a time (the KV cache split between
+the engines), on f32, GGUF and MLX models; greedy ids and KV bytes on the demo;
+the layer count the out-of-memory error suggests runs and one more does not.
 
 lavapipe must be installed (Debian mesa-vulkan-drivers, scripts/deps.sh)
 and silica built with the GPU engine (libvulkan-dev + glslc): without
@@ -558,3 +563,169 @@ def test_mlx_narrow_subgroups(lavapipe, mlx_models):
         for batch in ("20", "4"):
             _, gpu, _ = logits(mlx_models[name], ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
             assert rel_err(gpu, cpu) <= TOL, (name, batch)
+
+
+# ---- partial offload: --gpu-layers N (the last N layers and the head on the GPU, the rest on the CPU) ----
+
+def n_layers_of(model_dir):
+    return json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]
+
+
+def split_counts(n_layers):
+    """--gpu-layers 0, 1, half, all-1, all and past all (llama.cpp's -ngl semantics)."""
+    return sorted({0, 1, n_layers // 2, n_layers - 1, n_layers, n_layers + 3})
+
+
+def check_split(model, ids, n_layers, tol, lavapipe, batches=("64", "3", "1"), argmax=True):
+    """Every --gpu-layers count against the CPU engine's logits at every position, with the prompt in one
+    batch, in batches of 3 and one token at a time (the KV cache split between the engines across evals).
+    0: the CPU engine alone (bit for bit, one note); the others: within tol, the GPU named, a note naming
+    the split."""
+    _, cpu, _ = logits(model, ids, "--kv", "f32")
+    for n in split_counts(n_layers):
+        for b in batches if 0 < n < n_layers else batches[:1]:
+            dev, got, r = logits(model, ids, "--kv", "f32", "--batch", b, "--device", "gpu", "--gpu-layers", n)
+            if n == 0:
+                assert dev == "cpu" and np.array_equal(got, cpu)
+                assert r.err.strip() == "silica: note: --gpu-layers 0: running on the CPU"
+                continue
+            assert dev == lavapipe["name"]
+            err = rel_err(got, cpu)
+            print(f"{model.name} --gpu-layers {n} --batch {b}: {err:.2e}")
+            assert err <= tol, f"{model}: --gpu-layers {n} --batch {b}: {err:.3e}"
+            if argmax:
+                assert (got.argmax(-1) == cpu.argmax(-1)).all(), (n, b)
+            if n < n_layers:
+                assert f"runs {n} of {n_layers} layers" in r.err and f"the CPU {n_layers - n}" in r.err, r.err
+            else:
+                assert r.err == "", r.err
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "phi3"])
+def test_gpu_layers_dense_match_cpu(lavapipe, engine_models, arch):
+    """f32 fixtures: llama, gemma3 (sliding window 4, local and global RoPE, pre/post norms), phi3 (fused qkv)."""
+    _, ids = ids_of(engine_models, arch)
+    m = engine_models / arch / "f32-st"
+    check_split(m, ids, n_layers_of(m), TOL, lavapipe)
+
+
+@pytest.mark.parametrize("qtype", GGUF_TYPES)
+def test_gpu_layers_gguf_match_cpu(lavapipe, engine_models, ggufs, qtype):
+    """qwen3 (q/k norms) as GGUF F16, Q8_0 and Q4_0 (see test_gguf_logits_match_cpu for the bound)."""
+    _, ids = ids_of(engine_models, "qwen3")
+    n = n_layers_of(engine_models / "qwen3" / "f32-st")
+    check_split(ggufs["qwen3", qtype], ids, n, TOL if qtype == "F16" else QUANT_TOL, lavapipe)
+
+
+@pytest.mark.parametrize("name", ["4b-g32-f32", "8b-g32-bf16", "mxfp4"])
+def test_gpu_layers_mlx_match_cpu(lavapipe, mlx_models, name):
+    """MLX affine with a tied, quantized embedding (the head uploaded without the embedding), an untied
+    quantized head, mxfp4."""
+    ids = [(37 * i + 11) % 257 for i in range(20)]
+    check_split(mlx_models[name], ids, n_layers_of(mlx_models[name]), TOL, lavapipe, argmax=False)
+
+
+def test_gpu_layers_demo_match_cpu(lavapipe):
+    """The demo as shipped (8 layers, MLX 4-bit): 0, 1, 4, 7, 8 and 11 layers on the GPU."""
+    ids = [(37 * i + 11) % 1000 for i in range(12)]
+    assert n_layers_of(ROOT / "models" / "demo") == 8
+    check_split(ROOT / "models" / "demo", ids, 8, TOL, lavapipe, batches=("64", "1"))
+
+
+@pytest.mark.parametrize("qtype", ["Q4_0", "mlx"])
+def test_gpu_layers_demo_greedy_ids_identical(lavapipe, demo_ggufs, qtype):
+    """Greedy generation split 1 / 4 / 7 of 8 layers: the CPU engine's ids and text; the KV cache split between
+    the engines, each holding its own layers' only (the bytes of the two add up to the CPU engine's)."""
+    model = ROOT / "models" / "demo" if qtype == "mlx" else demo_ggufs[qtype]
+    args = ("run", model, "Once upon a time", "--max-tokens", "6", "--temp", "0", "--json")
+    cpu = run_silica(*args, check=True, timeout=600).json()
+    for n in (1, 4, 7):
+        r = run_silica(*args, "--device", "gpu", "--gpu-layers", n, check=True, timeout=600)
+        j = r.json()
+        assert j["device"] == lavapipe["name"]
+        assert j["ids"] == cpu["ids"] and j["text"] == cpu["text"] and len(j["ids"]) == 6, n
+        assert j["kv_bytes"] == cpu["kv_bytes"], n
+        assert r.err.strip() == f"silica: note: {lavapipe['name']} runs {n} of 8 layers (the last ones and the head), " \
+                                f"the CPU {8 - n}"
+
+
+def test_gpu_layers_with_auto(lavapipe, engine_models):
+    """--device auto that takes a GPU splits as --device gpu; that falls back runs everything on the CPU."""
+    m = engine_models / "llama" / "f32-st"
+    r = run_silica("logits", m, "--ids", "1,2,3", "--json", "--device", "auto", "--gpu-layers", "1", env=LAVAPIPE)
+    assert r.rc == 0 and r.json()["device"] == lavapipe["name"] and "runs 1 of 2 layers" in r.err
+    r = run_silica("logits", m, "--ids", "1,2,3", "--json", "--device", "auto", "--gpu-layers", "1")
+    assert r.rc == 0 and r.json()["device"] == "cpu" and "running on the CPU" in r.err
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "", "1.5", "2x", "9999999999"])
+def test_gpu_layers_bad_value(value, engine_models):
+    m = engine_models / "llama" / "f32-st"
+    for args in (("logits", m, "--ids", "1,2"), ("run", m, "--ids", "1,2"), ("bench", m, "-p", "1", "-n", "0")):
+        r = run_silica(*args, "--device", "gpu", "--gpu-layers", value)
+        assert_clean_error(r, "--gpu-layers")
+
+
+def test_gpu_layers_needs_a_gpu_device(engine_models):
+    """--gpu-layers with the CPU device (the default or --device cpu) is an error, not silently ignored."""
+    m = engine_models / "llama" / "f32-st"
+    for dev in ((), ("--device", "cpu")):
+        r = run_silica("logits", m, "--ids", "1,2", *dev, "--gpu-layers", "1")
+        assert_clean_error(r, "--gpu-layers needs --device gpu")
+
+
+def test_gpu_layers_suggested_when_memory_is_short(lavapipe):
+    """Too little device memory for the whole demo: the error names a --gpu-layers count from the per-layer
+    bytes; that count runs (the CPU's greedy ids), one more does not."""
+    demo = ROOT / "models" / "demo"
+    env = {"SILICA_GPU_MEMORY": "10000000"}
+    args = ("run", demo, "Once upon a time", "--max-tokens", "4", "--temp", "0", "--json", "--ctx", "64")
+    r = run_silica(*args, "--device", "gpu", env=env)
+    assert_clean_error(r, "out of device memory", "(of 8) fits")
+    k = int(r.err.split("--gpu-layers ")[1].split()[0])
+    assert 0 < k < 8
+    got = run_silica(*args, "--device", "gpu", "--gpu-layers", k, env=env, check=True, timeout=600).json()
+    assert got["ids"] == run_silica(*args, check=True).json()["ids"]
+    assert_clean_error(run_silica(*args, "--device", "gpu", "--gpu-layers", k + 1, env=env), "out of device memory")
+    tiny = run_silica(*args, "--device", "gpu", env={"SILICA_GPU_MEMORY": "65536"})
+    assert_clean_error(tiny, "out of device memory", "not one layer fits: --device cpu")
+
+
+def test_gpu_layers_bench(lavapipe, demo_ggufs):
+    """bench reports the layers on the GPU (JSON gpu_layers; the kernels column names the split)."""
+    base = ("bench", demo_ggufs["Q4_0"], "-p", "8", "-n", "2", "-r", "1", "--no-bandwidth", "--json")
+    r = run_silica(*base, "--device", "gpu", "--gpu-layers", "3", check=True, timeout=600).json()
+    assert r["gpu_layers"] == 3 and r["kernels"] == f"{lavapipe['name']} (3 of 8 layers)"
+    assert [x["test"] for x in r["results"]] == ["pp8", "tg2"] and all(x["avg_ts"] > 0 for x in r["results"])
+    r = run_silica(*base, "-ngl", "99", "--device", "gpu", check=True, timeout=600).json()
+    assert r["gpu_layers"] == 8 and r["kernels"] == lavapipe["name"]
+    assert run_silica(*base, check=True, timeout=600).json()["gpu_layers"] == 0
+
+
+def test_gpu_layers_compare(lavapipe, engine_models):
+    """compare --gpu-layers reaches silica's engine (the load request's gpu_layers): its logits are those of
+    `silica logits --gpu-layers`, bit for bit."""
+    import base64
+    _, ids = ids_of(engine_models, "llama")
+    d = engine_models / "llama" / "f32-st"
+    reqs = [{"op": "load", "model": str(d), "n_ctx": 64, "device": "gpu", "gpu_layers": 1},
+            {"op": "eval", "ids": ids, "max_tokens": 0, "want": "logits"},
+            {"op": "load", "model": str(d), "n_ctx": 64, "device": "gpu", "gpu_layers": "x"}, {"op": "quit"}]
+    p = subprocess.run([str(SILICA), "compare", "--serve"], input="".join(json.dumps(q) + "\n" for q in reqs),
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    _, load, ev, bad = [json.loads(line) for line in p.stdout.splitlines()]
+    assert load["ok"] and load["device"] == lavapipe["name"]
+    got = np.frombuffer(base64.b64decode(ev["logits_f32"]), dtype="<f4").reshape(ev["shape"])
+    _, want, _ = logits(d, ids, "--kv", "f32", "--device", "gpu", "--gpu-layers", "1")
+    assert np.array_equal(got, want)
+    assert "gpu_layers" in bad["error"]
+    rep = run_silica("compare", d, d, "--ids", ",".join(map(str, ids)), "--engines", "silica", "--max-tokens", "2",
+                     "--device", "gpu", "--gpu-layers", "1", "--json", check=True, timeout=600).json()
+    assert all("error" not in r and r["kld_mean"] == 0 for r in rep["rows"]), rep
+    assert_clean_error(run_silica("compare", d, d, "--ids", "1,2", "--gpu-layers", "-2"), "--gpu-layers")
+
+
+def test_help_documents_gpu_layers():
+    for cmd in ("run", "logits", "ppl", "chat", "bench", "serve", "compare"):
+        assert "--gpu-layers" in run_silica(cmd, "--help", check=True).out, cmd
