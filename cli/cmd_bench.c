@@ -220,7 +220,7 @@ static int parse_args(int argc, char **argv, bench_cfg *b, const char **path, bo
         int k = -1;
         const char *v = NULL;
         bool missing = false;
-        for (int o = 0; o < 8 && k < 0; o++)
+        for (int o = 0; o < (int)(sizeof names / sizeof names[0]) && k < 0; o++)
             for (int a = 0; a < 2 && k < 0; a++)
                 if ((v = cli_opt_value(argc, argv, &i, names[o][a], &missing)) || missing) k = o;
         if (missing) return cli_usage("bench", "%s needs a value", argv[i]);

@@ -8,6 +8,8 @@
 
 #include "silica/memory.h"
 
+/* Whether a tensor name is the token embedding (HF, GGUF and GPT-2 names). */
+bool fit_is_embedding(const char *name);
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif

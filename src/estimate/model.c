@@ -218,7 +218,7 @@ static int read_shape(sl_fit_model *m, const cJSON *cfg, const char *where, sl_e
         if (w->layer >= t_layers) t_layers = w->layer + 1;
         const char *n = w->name;
         if (!w->rows || !w->cols || !sl_str_ends_with(n, ".weight")) continue;
-        if (strstr(n, "embed_tokens") || strstr(n, "token_embd") || strstr(n, "wte.")) {
+        if (fit_is_embedding(n)) {
             has_embed = true;
             t_vocab = (long)w->rows;
             t_hidden = (long)w->cols;
@@ -342,15 +342,14 @@ static int totals(sl_fit_model *m, sl_error *err) {
         if (!sl_mul_u64(w->rows, w->cols, &p) || !sl_add_u64(m->params, p, &m->params) ||
             !sl_add_u64(m->weights_bytes, w->bytes, &m->weights_bytes))
             return sl_errorf(err, SL_EINVAL, "%s: model size overflows", m->name);
-        if (strstr(w->name, "embed_tokens") || strstr(w->name, "token_embd") || strstr(w->name, "wte."))
-            m->embed_bytes += w->bytes;
+        if (fit_is_embedding(w->name)) m->embed_bytes += w->bytes;
     }
     return 0;
 }
 
 /* ---- from a checkpoint's headers ---- */
 
-static bool is_embed_name(const char *n) {
+bool fit_is_embedding(const char *n) {
     return strstr(n, "embed_tokens") || strstr(n, "token_embd") || strstr(n, "wte.");
 }
 
@@ -384,7 +383,7 @@ int fit_model_from_checkpoint(sl_checkpoint *ck, const char *name, sl_fit_model 
             rows = t->numel / cols;
         }
         if ((unsigned)t->dtype < SL_DTYPE_COUNT) by_dtype[t->dtype] += t->nbytes;
-        if (is_embed_name(t->name)) {   /* the compute dtype, as sl_session_default_kv_dtype reads it */
+        if (fit_is_embedding(t->name)) {   /* the compute dtype, as sl_session_default_kv_dtype reads it */
             if (sl_str_ends_with(t->name, ".weight")) emb_dt = (int)t->dtype;
             else if (sl_str_ends_with(t->name, ".scales")) emb_scale_dt = (int)t->dtype;
         }

@@ -14,18 +14,6 @@
 #include "silica/io.h"
 #include "silica/runtime.h"
 
-/* The token embedding: stays on the CPU (looked up, never multiplied). */
-static bool is_embedding(const sl_fit_weight *w) {
-    return strstr(w->name, "embed") || strstr(w->name, "token_embd") || strstr(w->name, ".wte.");
-}
-
-/* Stored bytes of w: its header's, or (config-only models) the float size. */
-static uint64_t weight_bytes(const sl_fit_model *m, const sl_fit_weight *w) {
-    if (m->from_headers) return w->bytes;
-    uint64_t p, b;
-    return sl_mul_u64(w->rows, w->cols, &p) && sl_mul_u64(p, m->float_bytes, &b) ? b : UINT64_MAX;
-}
-
 /* KV bytes of one layer: the estimator's formula for a one-layer model.
  * Where only some layers slide (their order is not kept), every layer
  * counts as a full-context one: the plan errs on the safe side. */
@@ -45,11 +33,11 @@ static int split_weights(const sl_fit_model *m, sl_fit_offload *o, uint64_t *hea
     *head_host = 0;
     for (size_t i = 0; i < m->n_weights; i++) {
         const sl_fit_weight *w = &m->weights[i];
-        uint64_t b = weight_bytes(m, w), *dst;
+        uint64_t b = w->bytes, *dst;   /* a config-only model's weights carry their float size (model.c) */
         if (w->layer >= 0 && w->layer < m->n_layers) dst = &o->layer_weights_bytes[w->layer];
-        else if (w->layer < 0 && is_embedding(w)) dst = &o->embed_bytes;
+        else if (w->layer < 0 && fit_is_embedding(w->name)) dst = &o->embed_bytes;   /* stays on the CPU */
         else dst = head_host;   /* lm_head, final norm, anything else outside the stack */
-        if (b == UINT64_MAX || !sl_add_u64(*dst, b, dst)) return overflow(m, err);
+        if (!sl_add_u64(*dst, b, dst)) return overflow(m, err);
     }
     o->head_bytes = *head_host;
     /* a tied head: the GPU holds its own copy of the embedding */

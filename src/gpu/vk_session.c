@@ -232,11 +232,11 @@ static int act_bufs(sl_gpu_session *g, act_buf *bufs) {
     return (int)(sizeof t / sizeof t[0]);
 }
 
-/* Bytes of one layer's KV cache on the device. */
-static uint64_t kv_layer_bytes(const sl_gpu_session *g) {
-    const sl_model_config *c = g->cfg;
-    return 2 * (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim * (g->kv_f32 ? 4 : 2) * (uint64_t)g->n_ctx;
+/* Bytes of one position's K (or V) row of one layer on the device, and of one layer's whole KV cache. */
+static uint64_t kv_row_bytes(const sl_gpu_session *g) {
+    return (uint64_t)g->cfg->n_kv_heads * (uint64_t)g->cfg->head_dim * (g->kv_f32 ? 4 : 2);
 }
+static uint64_t kv_layer_bytes(const sl_gpu_session *g) { return 2 * kv_row_bytes(g) * (uint64_t)g->n_ctx; }
 
 static int alloc_all(sl_gpu_session *g, sl_error *err) {
     const sl_model_config *c = g->cfg;
@@ -245,7 +245,7 @@ static int alloc_all(sl_gpu_session *g, sl_error *err) {
     int rc = 0, nb = act_bufs(g, bufs);
     for (int i = 0; i < nb && !rc; i++) rc = vk_buf_new(x, bufs[i].n * 4, bufs[i].host, bufs[i].what, bufs[i].b, err);
     if (rc) return rc;
-    uint64_t row = kv_layer_bytes(g) / 2 / (uint64_t)g->n_ctx;
+    uint64_t row = kv_row_bytes(g);
     for (int l = g->first; l < c->n_layers && !rc; l++) {
         rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->kc[l], err);
         if (!rc) rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->vc[l], err);

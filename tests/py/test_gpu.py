@@ -330,6 +330,14 @@ def test_batched_step_on_gpu(lavapipe, engine_models):
     assert r["rows_max"] == 3 and r["compared"] > 0 and r["generated"] > 0
 
 
+def compare_serve(reqs):
+    """silica's engine process (`silica compare --serve`) fed reqs, one JSON line each: its answers."""
+    p = subprocess.run([str(SILICA), "compare", "--serve"], input="".join(json.dumps(q) + "\n" for q in reqs),
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
 def test_compare_runs_silica_on_the_gpu(lavapipe, engine_models):
     """`silica compare --device gpu`: silica's engine process loads the model on the GPU (its load
     answer names the device) and answers with the GPU engine's logits, bit for bit those of
@@ -341,10 +349,7 @@ def test_compare_runs_silica_on_the_gpu(lavapipe, engine_models):
     reqs = [{"op": "load", "model": str(d), "n_ctx": 64, "device": "gpu"},
             {"op": "eval", "ids": ids, "max_tokens": 3, "want": "logits"},
             {"op": "load", "model": str(d), "n_ctx": 64, "device": "tpu"}, {"op": "quit"}]
-    p = subprocess.run([str(SILICA), "compare", "--serve"], input="".join(json.dumps(q) + "\n" for q in reqs),
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr
-    _, load, ev, bad = [json.loads(line) for line in p.stdout.splitlines()]
+    _, load, ev, bad = compare_serve(reqs)
     assert load["ok"] and load["device"] == lavapipe["name"]
     got = np.frombuffer(base64.b64decode(ev["logits_f32"]), dtype="<f4").reshape(ev["shape"])
     dev, gpu, _ = logits(d, ids, "--kv", "f32", "--device", "gpu")
@@ -711,10 +716,7 @@ def test_gpu_layers_compare(lavapipe, engine_models):
     reqs = [{"op": "load", "model": str(d), "n_ctx": 64, "device": "gpu", "gpu_layers": 1},
             {"op": "eval", "ids": ids, "max_tokens": 0, "want": "logits"},
             {"op": "load", "model": str(d), "n_ctx": 64, "device": "gpu", "gpu_layers": "x"}, {"op": "quit"}]
-    p = subprocess.run([str(SILICA), "compare", "--serve"], input="".join(json.dumps(q) + "\n" for q in reqs),
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr
-    _, load, ev, bad = [json.loads(line) for line in p.stdout.splitlines()]
+    _, load, ev, bad = compare_serve(reqs)
     assert load["ok"] and load["device"] == lavapipe["name"]
     got = np.frombuffer(base64.b64decode(ev["logits_f32"]), dtype="<f4").reshape(ev["shape"])
     _, want, _ = logits(d, ids, "--kv", "f32", "--device", "gpu", "--gpu-layers", "1")
