@@ -53,11 +53,15 @@ void cli_device_note(const sl_session *s) {
 }
 
 int cli_gpu_layers(const char *cmd, const char *v, int *out) {
+    if (strcmp(v, "auto") == 0 || strcmp(v, "all") == 0) {
+        *out = v[1] == 'u' ? 0 : 1 << 20;
+        return 0;
+    }
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
     if (!*v || *end || errno == ERANGE || x < 0 || x > (1 << 20))
-        return cli_usage(cmd, "--gpu-layers must be an integer in 0..%d, got '%s'", 1 << 20, v);
+        return cli_usage(cmd, "--gpu-layers must be auto, all or an integer in 0..%d, got '%s'", 1 << 20, v);
     *out = x ? (int)x : SL_GPU_LAYERS_NONE;
     return 0;
 }

@@ -47,10 +47,12 @@ int cli_kv_opt(int argc, char **argv, int *i, const char *cmd, sl_session_opts *
     "                        `silica doctor`) or auto (the first discrete or integrated GPU, else the CPU)\n" \
     "  --gpu-layers N        with a GPU: only the last N layers (and the output head) run there, the\n"   \
     "                        embedding and the others on the CPU, for a model too big for the GPU's\n"     \
-    "                        memory (default: all; 0: none, the CPU runs the model)\n"
+    "                        memory (default auto: all, or as many of the last ones as its memory holds;\n" \
+    "                        all: every layer, else an error; 0: none, the CPU runs the model)\n"
 /* After sl_session_new: the one-line note of a --device auto that fell back to the CPU. */
 void cli_device_note(const sl_session *s);
-/* --gpu-layers V: an integer in 0..2^20 into *out (0 -> SL_GPU_LAYERS_NONE); a usage error (2) else. */
+/* --gpu-layers V: auto (0), all (2^20) or an integer in 0..2^20 into *out (0 -> SL_GPU_LAYERS_NONE);
+ * a usage error (2) else. */
 int cli_gpu_layers(const char *cmd, const char *v, int *out);
 
 #define GEN_KV_HELP                                                                                      \

@@ -52,9 +52,11 @@ typedef struct sl_session_opts {
     int kv_keep;        /* attention sinks kept with max_kv (0: SL_KV_KEEP; < 0: none) */
     sl_device_sel device; /* CPU (zero, the default), AUTO or a GPU (silica/gpu.h) */
     int gpu_layers;     /* with a GPU: the last N layers and the head run there, the embedding and the
-                           rest on the CPU, each engine holding its layers' KV cache (0: all layers;
-                           >= n_layers: all; SL_GPU_LAYERS_NONE: none, the CPU runs the model);
-                           with the CPU device anything but 0 is an error */
+                           rest on the CPU, each engine holding its layers' KV cache (0: all layers, or
+                           as many of the last ones as fit when the device's memory is short, the
+                           device note says so; N > 0: exactly N, an error naming a count that fits
+                           when they do not; >= n_layers: all; SL_GPU_LAYERS_NONE: none, the CPU runs
+                           the model); with the CPU device anything but 0 is an error */
 } sl_session_opts;
 
 #define SL_GPU_LAYERS_NONE (-1)    /* sl_session_opts.gpu_layers: no layer on the GPU (--gpu-layers 0) */

@@ -12,6 +12,9 @@
  *  - sl_gpu_session_eval has the contract of sl_session_eval for ids the
  *    caller already checked (range, context): tokens at pos.., logits of all
  *    positions or the last one; the KV cache lives on the device.
+ *  - With fit_layers, a model whose layers do not all fit the device's memory
+ *    opens with fewer (the last ones that fit): sl_gpu_session_first_layer
+ *    says where the device's part starts, the caller runs the rest.
  *  - With first_layer > 0 (partial offload, --gpu-layers) the device holds
  *    the weights and KV cache of layers first_layer.. only (no embedding):
  *    sl_gpu_session_eval_hidden takes the hidden states the CPU computed
@@ -38,6 +41,8 @@ typedef struct sl_gpu_session_opts {
     sl_device_sel device;
     int first_layer;     /* partial offload: layers first_layer.. and the head run here, the
                             hidden states arrive from the CPU (sl_gpu_session_eval_hidden); 0: all */
+    bool fit_layers;     /* too little device memory for layers first_layer..: run as many of the
+                            last layers as fit (at least one) instead of failing */
 } sl_gpu_session_opts;
 
 int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
@@ -51,6 +56,8 @@ int sl_gpu_session_eval_hidden(sl_gpu_session *g, const float *x, int n, int pos
 void sl_gpu_session_free(sl_gpu_session *g);
 /* The device's name ("llvmpipe (LLVM 15.0.6, 256 bits)"). */
 const char *sl_gpu_session_device(const sl_gpu_session *g);
+/* The first layer the device runs (0: all; more than asked with fit_layers). */
+int sl_gpu_session_first_layer(const sl_gpu_session *g);
 /* Bytes of the KV cache on the device. */
 uint64_t sl_gpu_session_kv_bytes(const sl_gpu_session *g);
 

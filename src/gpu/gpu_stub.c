@@ -39,3 +39,4 @@ int sl_gpu_session_eval_hidden(sl_gpu_session *g, const float *x, int n, int pos
 void sl_gpu_session_free(sl_gpu_session *g) { (void)g; }
 const char *sl_gpu_session_device(const sl_gpu_session *g) { (void)g; return "cpu"; }
 uint64_t sl_gpu_session_kv_bytes(const sl_gpu_session *g) { (void)g; return 0; }
+int sl_gpu_session_first_layer(const sl_gpu_session *g) { (void)g; return 0; }

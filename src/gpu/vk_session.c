@@ -512,38 +512,51 @@ static int layers_that_fit(sl_gpu_session *g) {
     return n < (uint64_t)c->n_layers ? (int)n : c->n_layers;
 }
 
+/* One attempt: the device's session for layers first.. (g NULL when the
+ * engine refuses or no device opened; else g as far as it got). */
+static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int first, int batch, sl_gpu_session **gp,
+                       sl_error *e) {
+    bool none = false;
+    int rc = check_supported(m, o, e);
+    sl_gpu_session *g = *gp = rc ? NULL : calloc(1, sizeof *g);
+    if (!rc && !g) rc = sl_errorf(e, SL_ENOMEM, "out of memory");
+    if (!rc && (rc = vk_ctx_open(&g->c, o->device, &none, e)) == 0 && none) rc = SL_EUNSUPPORTED;
+    if (rc) return rc;
+    const sl_model_config *c = sl_model_get_config(m);
+    g->m = m, g->cfg = c, g->n_ctx = o->n_ctx, g->batch = batch, g->kv_f32 = o->kv_dtype == SL_F32;
+    g->first = first;
+    g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
+    const char *pe = getenv("SILICA_PROFILE");
+    g->prof = pe && *pe && *pe != '0';
+    g->L = calloc((size_t)c->n_layers, sizeof *g->L);
+    g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
+    g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
+    return !g->L || !g->kc || !g->vc ? sl_errorf(e, SL_ENOMEM, "out of memory") : upload_model(g, e);
+}
+
 int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,
                         size_t note_cap, sl_error *err) {
     *out = NULL;
     if (o->device.kind == SL_DEVICE_CPU) return 0;
     bool autosel = o->device.kind == SL_DEVICE_AUTO;
     sl_error e = {0};
-    int rc = check_supported(m, o, &e);
-    sl_gpu_session *g = rc ? NULL : calloc(1, sizeof *g);
-    if (!rc && !g) rc = sl_errorf(&e, SL_ENOMEM, "out of memory");
-    bool none = false;
-    if (!rc && (rc = vk_ctx_open(&g->c, o->device, &none, &e)) == 0 && none) rc = SL_EUNSUPPORTED;
-    if (!rc) {
-        const sl_model_config *c = sl_model_get_config(m);
-        g->m = m, g->cfg = c, g->n_ctx = o->n_ctx, g->batch = batch, g->kv_f32 = o->kv_dtype == SL_F32;
-        g->first = o->first_layer;
-        g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
-        const char *pe = getenv("SILICA_PROFILE");
-        g->prof = pe && *pe && *pe != '0';
-        g->L = calloc((size_t)c->n_layers, sizeof *g->L);
-        g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
-        g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
-        rc = !g->L || !g->kc || !g->vc ? sl_errorf(&e, SL_ENOMEM, "out of memory") : upload_model(g, &e);
+    sl_gpu_session *g = NULL;
+    int rc = open_layers(m, o, o->first_layer, batch, &g, &e);
+    /* fit_layers: the layers that fit the budget, fewer while the allocator still says no */
+    int nl = m->cfg.n_layers, fit = rc == SL_ENOMEM && g && g->c.budget && g->cfg ? layers_that_fit(g) : -1;
+    for (int k = fit < nl - o->first_layer ? fit : nl - o->first_layer - 1; o->fit_layers && rc == SL_ENOMEM && k > 0; k--) {
+        sl_gpu_session_free(g);
+        sl_error e2 = {0};
+        if ((rc = open_layers(m, o, nl - k, batch, &g, &e2)) != SL_ENOMEM) e = e2;
     }
     if (!rc) {
         *out = g;
         return 0;
     }
-    if (rc == SL_ENOMEM && g && g->c.budget && g->cfg) {   /* suggest a partial offload that fits */
-        int fit = layers_that_fit(g);
+    if (rc == SL_ENOMEM && fit >= 0) {   /* suggest a partial offload that fits */
         size_t k = strlen(e.msg);
-        if (fit > 0 && fit < g->cfg->n_layers - g->first)
-            snprintf(e.msg + k, sizeof e.msg - k, "; --gpu-layers %d (of %d) fits", fit, g->cfg->n_layers);
+        if (fit > 0 && fit < nl - o->first_layer)
+            snprintf(e.msg + k, sizeof e.msg - k, "; --gpu-layers %d (of %d) fits", fit, nl);
         else if (fit == 0)
             snprintf(e.msg + k, sizeof e.msg - k, "; not one layer fits: --device cpu");
     }
@@ -557,5 +570,6 @@ int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int bat
     return sl_errorf(err, rc, "--device %s: %s", dev, e.msg);
 }
 
+int sl_gpu_session_first_layer(const sl_gpu_session *g) { return g->first; }
 const char *sl_gpu_session_device(const sl_gpu_session *g) { return g->c.info.name; }
 uint64_t sl_gpu_session_kv_bytes(const sl_gpu_session *g) { return g->kv_bytes; }

@@ -603,13 +603,14 @@ static int open_gpu(const sl_model *m, const sl_session_opts *d, sl_session *s, 
         return 0;
     }
     sl_gpu_session_opts go = {.n_ctx = d->n_ctx, .kv_dtype = d->kv_dtype, .kv_bits = d->kv_bits, .max_kv = d->max_kv,
-                              .device = d->device, .first_layer = nl - ng};
+                              .device = d->device, .first_layer = nl - ng, .fit_layers = d->gpu_layers == 0};
     int rc = sl_gpu_session_open(m, &go, d->batch, &s->gpu, s->device_note, sizeof s->device_note, err);
     if (rc || !s->gpu) return rc;
-    s->n_cpu = nl - ng;
+    s->n_cpu = sl_gpu_session_first_layer(s->gpu);
     if (s->n_cpu)
-        snprintf(s->device_note, sizeof s->device_note, "%s runs %d of %d layers (the last ones and the head), the CPU %d",
-                 sl_gpu_session_device(s->gpu), ng, nl, s->n_cpu);
+        snprintf(s->device_note, sizeof s->device_note, "%s runs %d of %d layers (the last ones and the head), the CPU %d%s",
+                 sl_gpu_session_device(s->gpu), nl - s->n_cpu, nl, s->n_cpu,
+                 s->n_cpu > nl - ng ? ": the rest do not fit its memory" : "");
     return 0;
 }
 

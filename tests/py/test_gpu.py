@@ -680,20 +680,29 @@ def test_gpu_layers_needs_a_gpu_device(engine_models):
 
 
 def test_gpu_layers_suggested_when_memory_is_short(lavapipe):
-    """Too little device memory for the whole demo: the error names a --gpu-layers count from the per-layer
-    bytes; that count runs (the CPU's greedy ids), one more does not."""
+    """Too little device memory for the whole demo: by default (auto) the session runs the last layers
+    that fit on the GPU and says so; `--gpu-layers all` is an error that names that count from the
+    per-layer bytes; that count runs (the CPU's greedy ids), one more does not."""
     demo = ROOT / "models" / "demo"
-    env = {"SILICA_GPU_MEMORY": "10000000"}
+    env = {"SILICA_GPU_MEMORY": "10000000", **LAVAPIPE}
     args = ("run", demo, "Once upon a time", "--max-tokens", "4", "--temp", "0", "--json", "--ctx", "64")
-    r = run_silica(*args, "--device", "gpu", env=env)
+    r = run_silica(*args, "--device", "gpu", "--gpu-layers", "all", env=env)
     assert_clean_error(r, "out of device memory", "(of 8) fits")
     k = int(r.err.split("--gpu-layers ")[1].split()[0])
     assert 0 < k < 8
+    cpu = run_silica(*args, check=True).json()["ids"]
     got = run_silica(*args, "--device", "gpu", "--gpu-layers", k, env=env, check=True, timeout=600).json()
-    assert got["ids"] == run_silica(*args, check=True).json()["ids"]
+    assert got["ids"] == cpu
     assert_clean_error(run_silica(*args, "--device", "gpu", "--gpu-layers", k + 1, env=env), "out of device memory")
+    for flags in ((), ("--gpu-layers", "auto")):
+        for dev in ("gpu", "auto"):
+            r = run_silica(*args, "--device", dev, *flags, env=env, check=True, timeout=600)
+            assert r.json()["ids"] == cpu
+            assert f"runs {k} of 8 layers (the last ones and the head), the CPU {8 - k}: the rest do not fit" in r.err
     tiny = run_silica(*args, "--device", "gpu", env={"SILICA_GPU_MEMORY": "65536"})
     assert_clean_error(tiny, "out of device memory", "not one layer fits: --device cpu")
+    r = run_silica(*args, "--device", "auto", env={"SILICA_GPU_MEMORY": "65536", **LAVAPIPE}, check=True)
+    assert r.json()["ids"] == cpu and "running on the CPU" in r.err
 
 
 def test_gpu_layers_bench(lavapipe, demo_ggufs):
