@@ -18,9 +18,10 @@
  * n_ctx positions per layer (sliding layers mask by position, no ring);
  * the RoPE cos/sin tables are computed on the host by sl_rope_inv_freq, as
  * the CPU engine does, so every RoPE variant is exact.  Weights stay in their
- * stored layout (MLX: codes, then scales (and affine biases), in one buffer).
- * Weights the engine cannot multiply on the device (MLX nvfp4, K-quants,
- * Q4_1, ...), 8/4-bit KV
+ * stored layout (MLX: codes, then scales (and affine biases), in one buffer;
+ * GGUF Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K blocks as in the
+ * file).  Weights the engine cannot multiply on the device (MLX nvfp4, GGUF
+ * Q2_K / Q3_K / IQ4_NL, ...), 8/4-bit KV
  * caches and rotating caches are refused with one line naming them, before
  * any device memory is allocated.  Partial offload (first_layer > 0,
  * --gpu-layers): only layers first_layer.. (weights, norms, KV cache) and

@@ -12,8 +12,11 @@ generation must give the same ids, on the fixtures and on the demo model
 two kernels (up to 8 tokens a subgroup per row, more in 64 x 64
 shared-memory tiles) are each checked at every position of a prompt on
 random models whose shapes fall off every tile and alignment
-(test_tiled_prompt_matches_cpu; MLX affine 2..8 bits, group sizes 32 / 64 /
-128, f32 / f16 / bf16 scales, and mxfp4 / mxfp8: test_mlx_prompt_matches_cpu).  Bad cases: no loader, no
+(test_tiled_prompt_matches_cpu, GGUF Q4_1 / Q5_0 / Q5_1 included; MLX affine
+2..8 bits, group sizes 32 / 64 / 128, f32 / f16 / bf16 scales, and mxfp4 /
+mxfp8: test_mlx_prompt_matches_cpu; GGUF Q4_K / Q5_K / Q6_K and the others in
+every matrix, embedding and head included, and in llama-quantize's Q4_K_M /
+Q5_K_M / Q6_K mixes: test_kquant_*, test_demo_kquant_mixes_match_cpu).  Bad cases: no loader, no
 driver, too little device memory, a device index out of range, weights
 the GPU engine does not read: `--device gpu` exits 2 with one line,
 `--device auto` says so in one note and runs on the CPU.  Partial offload
