@@ -737,6 +737,15 @@ def test_gpu_layers_gguf_match_cpu(lavapipe, engine_models, ggufs, qtype):
     check_split(ggufs["qwen3", qtype], ids, n, TOL if qtype == "F16" else QUANT_TOL, lavapipe)
 
 
+@pytest.mark.parametrize("key", [("llama", "Q4_K_M-mix"), ("qwen2", "Q5_K")])
+def test_gpu_layers_kquant_match_cpu(lavapipe, kq_models, key):
+    """K-quants split between the engines: llama's Q4_K_M mix (an untied Q6_K head uploaded alone) and
+    qwen2 all Q5_K (a tied head: the embedding's copy for the GPU's head)."""
+    ids = [(7 * i + 3) % 257 for i in range(20)]
+    q5 = key[1] == "Q5_K"   # f32 activations: 1e-3 and every argmax; the mix: the int8 regime's bound
+    check_split(kq_models[key], ids, 2, TOL if q5 else QUANT_TOL, lavapipe, argmax=q5)
+
+
 @pytest.mark.parametrize("name", ["4b-g32-f32", "8b-g32-bf16", "mxfp4"])
 def test_gpu_layers_mlx_match_cpu(lavapipe, mlx_models, name):
     """MLX affine with a tied, quantized embedding (the head uploaded without the embedding), an untied
