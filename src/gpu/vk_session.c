@@ -310,8 +310,8 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
-    bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* MLX: x alone (the tiled kernel's load_x) */
-    bool vec = xvec && (w->fmt > FMT_BF16 || (w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0));
+    bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* quantized formats: x alone (MLX, GGUF Q5_*: f32 x reads) */
+    bool vec = xvec && (w->fmt > FMT_BF16 || (w->row_bytes % 16 == 0 && w->cols % per == 0));
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
                  rpw, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     /* x quantized once for all rows (quantx.comp): int8 blocks of 32, one d per 32 or (K-quants) 256 */
