@@ -18,9 +18,10 @@
  * n_ctx positions per layer (sliding layers mask by position, no ring);
  * the RoPE cos/sin tables are computed on the host by sl_rope_inv_freq, as
  * the CPU engine does, so every RoPE variant is exact.  Weights stay in their
- * stored layout (MLX: codes, then scales (and affine biases), in one buffer).
- * Weights the engine cannot multiply on the device (MLX nvfp4, K-quants,
- * Q4_1, ...), 8/4-bit KV
+ * stored layout (MLX: codes, then scales (and affine biases), in one buffer;
+ * GGUF Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K blocks as in the
+ * file).  Weights the engine cannot multiply on the device (MLX nvfp4, GGUF
+ * Q2_K / Q3_K / IQ4_NL, ...), 8/4-bit KV
  * caches and rotating caches are refused with one line naming them, before
  * any device memory is allocated.  Partial offload (first_layer > 0,
  * --gpu-layers): only layers first_layer.. (weights, norms, KV cache) and
@@ -38,7 +39,8 @@
 #include "gpu/vk_impl.h"
 #include "model/weights.h"
 
-enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0, FMT_AFFINE, FMT_MXFP4, FMT_MXFP8 };   /* shaders/weights.glsl */
+enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0, FMT_AFFINE, FMT_MXFP4, FMT_MXFP8,   /* shaders/weights.glsl */
+       FMT_Q4_1, FMT_Q5_0, FMT_Q5_1, FMT_Q4_K, FMT_Q5_K, FMT_Q6_K };
 
 typedef struct gw {
     vk_buf b;
@@ -77,7 +79,13 @@ static int dense_fmt(sl_dtype t) { return t == SL_F32 ? FMT_F32 : t == SL_F16 ? 
 
 static int wfmt(const sl_weight *w) {
     if (w->fmt == SL_WF_DENSE) return dense_fmt(w->dtype);
-    if (w->fmt == SL_WF_GGUF) return w->dtype == SL_Q8_0 ? FMT_Q8_0 : w->dtype == SL_Q4_0 ? FMT_Q4_0 : -1;
+    if (w->fmt == SL_WF_GGUF) {   /* blocks as stored (K-quants: cols % 256 == 0, checked when the model loads) */
+        static const struct { sl_dtype t; int f; } g[] = {{SL_Q8_0, FMT_Q8_0}, {SL_Q4_0, FMT_Q4_0}, {SL_Q4_1, FMT_Q4_1},
+            {SL_Q5_0, FMT_Q5_0}, {SL_Q5_1, FMT_Q5_1}, {SL_Q4_K, FMT_Q4_K}, {SL_Q5_K, FMT_Q5_K}, {SL_Q6_K, FMT_Q6_K}};
+        for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+            if (w->dtype == g[i].t) return g[i].f;
+        return -1;
+    }
     /* MLX affine: codes of 2..8 bits in whole 32-element chunks (group sizes are multiples of 32) */
     if (w->fmt == SL_WF_MLX_AFFINE && w->biases && dense_fmt(w->scale_dtype) >= 0 && w->bits >= 2 && w->bits <= 8 &&
         w->group_size % 32 == 0 && w->cols % w->group_size == 0)
@@ -136,7 +144,8 @@ static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_e
             char d[64];
             if (wfmt(w) < 0)
                 return sl_errorf(err, SL_EUNSUPPORTED,
-                                 "the GPU engine runs f32/f16/bf16, MLX affine/mxfp4/mxfp8 and GGUF Q8_0/Q4_0 weights; %s is %s", w->name,
+                                 "the GPU engine runs f32/f16/bf16, MLX affine/mxfp4/mxfp8 and GGUF "
+                                 "Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q5_K/Q6_K weights; %s is %s", w->name,
                                  wdesc(w, d, sizeof d));
             if (wbytes(w) >= (1ull << 32))
                 return sl_errorf(err, SL_EUNSUPPORTED, "%s is 4 GiB or more: too large for one GPU buffer", w->name);
@@ -178,7 +187,7 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
      * a word past a block's last byte (weights.glsl's w_u32, w_u64) */
     int rc = vk_buf_new(&g->c, ((total + 3) & ~3ull) + 16, false, w->name, &out->b, err);
     if (!rc) rc = vk_upload(&g->c, &g->staging, &out->b, 0, w->data, bytes, err);
-    if (!rc && out->fmt >= FMT_AFFINE) {   /* MLX: scales (and biases) after the codes, as stored */
+    if (!rc && out->fmt >= FMT_AFFINE && out->fmt <= FMT_MXFP8) {   /* MLX: scales (and biases) after the codes, as stored */
         out->bits = (uint32_t)w->bits, out->gs = (uint32_t)w->group_size;
         out->sfmt = out->fmt == FMT_AFFINE ? (uint32_t)dense_fmt(w->scale_dtype) : 0;
         out->sc_off = (uint32_t)sc, out->bi_off = (uint32_t)bi;
@@ -301,12 +310,14 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
-    bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* MLX: x alone (the tiled kernel's load_x) */
-    bool vec = xvec && (w->fmt >= FMT_AFFINE || (w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0));
+    bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* quantized formats: x alone (MLX, GGUF Q5_*: f32 x reads) */
+    bool vec = xvec && (w->fmt > FMT_BF16 || (w->row_bytes % 16 == 0 && w->cols % per == 0));
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
                  rpw, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
-    if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
-        struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
+    /* x quantized once for all rows (quantx.comp): int8 blocks of 32, one d per 32 or (K-quants) 256 */
+    uint32_t qk = w->fmt == FMT_Q4_K || w->fmt == FMT_Q6_K ? 256 : w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt == FMT_Q4_1 ? 32 : 0;
+    if (qk) {
+        struct { uint32_t cols, n, x_off, ldx, qk; } q = {w->cols, (uint32_t)n, x_off, ldx, qk};
         const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
         uint32_t inv = (w->cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
         vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);

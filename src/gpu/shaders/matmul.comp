@@ -19,6 +19,13 @@
 //    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
 //    bytes, 2-byte aligned, as the whole words that cover them shifted into
 //    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
+//  - GGUF Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K (row_sub): also four lanes
+//    a 32-element sub-block, each its 8 codes (two words, weights.glsl's
+//    w_sub_codes) with the sub-block's (d, m) and integer scale: Q4_1 /
+//    Q4_K / Q6_K against quantx.comp's int8 x (K-quants: one d per 256, as
+//    the CPU's q8_K), adding (d * d_x) * isc * sum(q * q_x) + (m * d_x) *
+//    sum(q_x); Q5_* (the CPU decodes them to f32) against f32 x, adding
+//    d * sum(isc * q * x) + m * sum(x).
 //  - MLX affine / mxfp4 / mxfp8 rows: a lane a 32-element chunk (one
 //    group's), f32 math (row_mlx).
 #version 450
@@ -112,6 +119,46 @@ void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     }
 }
 
+// Sub-block formats (see above): 4 lanes a sub-block as row_quant; lane
+// quarter qt takes elements 8 qt .. + 7 (code words 2 qt, 2 qt + 1, in
+// one 16-element half: integer scale isc[qt / 2]).
+void row_sub(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+    uint rb = r * p.row_bytes, nb = p.cols / 32u, qt = lane & 3u;
+    bool q8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt);
+    for (uint b = lane >> 2; b < nb; b += SG / 4u) {
+        vec2 dm = w_sub_dm(p.fmt, rb, b);
+        int isc = w_sub_isc(p.fmt, rb, b)[qt >> 1];
+        uint c0 = w_sub_codes(p.fmt, rb, b, 2u * qt), c1 = w_sub_codes(p.fmt, rb, b, 2u * qt + 1u);
+        if (q8) {
+            for (uint t = 0u; t < TN; t++) {
+                if (t >= nt) break;
+                uint o = ((t0 + t) * nb + b) * 9u, x0 = xq[o + 1u + 2u * qt], x1 = xq[o + 2u + 2u * qt];
+                float dx = uintBitsToFloat(xq[o]), v = (dm.x * dx) * float(isc * (dot4(c0, x0) + dot4(c1, x1)));
+                if (mins) v += (dm.y * dx) * float(dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
+                acc[t] += v;
+            }
+        } else {
+            vec4 w0 = vec4(float(isc * bitfieldExtract(int(c0), 0, 8)), float(isc * bitfieldExtract(int(c0), 8, 8)),
+                           float(isc * bitfieldExtract(int(c0), 16, 8)), float(isc * bitfieldExtract(int(c0), 24, 8)));
+            vec4 w1 = vec4(float(isc * bitfieldExtract(int(c1), 0, 8)), float(isc * bitfieldExtract(int(c1), 8, 8)),
+                           float(isc * bitfieldExtract(int(c1), 16, 8)), float(isc * bitfieldExtract(int(c1), 24, 8)));
+            for (uint t = 0u; t < TN; t++) {
+                if (t >= nt) break;
+                uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u + 8u * qt;
+                vec4 xa, xc;
+                if (p.vec != 0u) {   // x 16-byte aligned
+                    xa = x4[xb >> 2];
+                    xc = x4[(xb >> 2) + 1u];
+                } else {
+                    xa = vec4(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]);
+                    xc = vec4(x[xb + 4u], x[xb + 5u], x[xb + 6u], x[xb + 7u]);
+                }
+                acc[t] += dm.x * (dot(w0, xa) + dot(w1, xc)) + dm.y * dot(xa + xc, vec4(1.0));
+            }
+        }
+    }
+}
+
 // MLX rows: a lane takes 32-element chunks lane, lane + SG, ... (4-bit: 16
 // bytes of codes, 8-bit: 32, neighbouring lanes neighbouring chunks), each
 // within one group: it adds s * sum(q x) + b * sum(x) (fp modes: q the
@@ -165,7 +212,8 @@ void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
 void row(uint r, uint t0, uint nt, uint lane) {
     float acc[TN];
     for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
-    if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
+    if (fmt_sub(p.fmt)) row_sub(r, t0, nt, lane, acc);
+    else if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
     else if (fmt_mlx(p.fmt)) row_mlx(r, t0, nt, lane, acc);
     else if (p.vec != 0u) row_vec(r, t0, nt, lane, acc);
     else row_any(r, t0, nt, lane, acc);

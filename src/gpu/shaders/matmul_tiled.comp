@@ -6,8 +6,8 @@
 // tile of y (rows: x + 65535 z, tokens: y), walking the columns in steps of
 // BK = 32 (one GGUF block).  Each step every invocation loads 8 weights of
 // one row and 8 activations of one token, converted to f32, into shared
-// memory (ws: [k][row], xs: [k][token], 16 KiB together, + 512 bytes of
-// GGUF block scales: VK_TILED_SHARED_BYTES in vk_impl.h, checked against the
+// memory (ws: [k][row], xs: [k][token], 16 KiB together, + 768 bytes of
+// GGUF block scales and mins: VK_TILED_SHARED_BYTES in vk_impl.h, checked against the
 // device's limit), then after a barrier multiplies a 4-row x 4-token
 // register block over the 32 k's (one vec4 of ws and one of xs per k: 16
 // FMAs for 2 shared loads).  Only
@@ -21,8 +21,16 @@
 // into shared memory as f32 integers with their blocks' scales beside them,
 // and a block adds (d_w * d_x) * sum(q_w * q_x), the sum exact in f32: the
 // engine's quantized product (matmul.comp, the CPU's qdot.c) with the same
-// rounding per block.  Rows, tokens and columns past the matrix read as 0
-// and are not written.
+// rounding per block.  GGUF Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K (a
+// step is one 32-element sub-block): the codes times their integer
+// sub-block scales (weights.glsl's w_sub_*: |isc * q| <= 4064, so a step's
+// sum against int8 codes stays exact in f32) go into ws with the
+// sub-block's d in dws and m in dms; Q4_1 / Q4_K / Q6_K take quantx.comp's
+// int8 activations (as Q8_0 / Q4_0, K-quants with one d per 256), Q5_*
+// f32 activations (dxs read as 1), and a step adds (d * d_x) * sum(isc q
+// q_x) + (m * d_x) * sum(q_x) (the CPU engine's products: src/kernels/
+// qdot.c for the first, a decoded row for Q5_*).  Rows, tokens and columns
+// past the matrix read as 0 and are not written.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 256) in;
@@ -49,6 +57,7 @@ layout(push_constant) uniform P {
 shared vec4 ws[BK * BM / 4];   // ws[k * BM / 4 + m / 4][m % 4]: weight (row r0 + m, column k0 + k)
 shared vec4 xs[BK * BN / 4];   // the same for activations (token t0 + t)
 shared vec4 dws[BM / 4], dxs[BN / 4];   // GGUF: the step's block scales of rows and tokens (ws, xs: codes)
+shared vec4 dms[BM / 4];                 // sub-block formats with mins: the step's m of rows
 
 void put_w(uint k, uint m, float v) { ws[k * (BM / 4u) + (m >> 2)][m & 3u] = v; }
 void put_x(uint k, uint t, float v) { xs[k * (BN / 4u) + (t >> 2)][t & 3u] = v; }
@@ -59,11 +68,24 @@ void load_w(uint r0, uint k0, uint i) {
     uint m = i % BM, kq = i / BM, r = r0 + m, c0 = k0 + kq * 8u;
     if (r >= p.rows) {
         for (uint j = 0u; j < 8u; j++) put_w(kq * 8u + j, m, 0.0);
-        if (kq == 0u) dws[m >> 2][m & 3u] = 0.0;
+        if (kq == 0u) dws[m >> 2][m & 3u] = dms[m >> 2][m & 3u] = 0.0;
         return;
     }
     uint rb = r * p.row_bytes;
-    if (p.fmt == FMT_Q8_0) {
+    if (fmt_sub(p.fmt)) {   // code words 2 kq, 2 kq + 1 of sub-block k0 / 32: one 16-element half
+        uint s = k0 / 32u;
+        if (kq == 0u) {
+            vec2 dm = w_sub_dm(p.fmt, rb, s);
+            dws[m >> 2][m & 3u] = dm.x;
+            dms[m >> 2][m & 3u] = dm.y;
+        }
+        int isc = w_sub_isc(p.fmt, rb, s)[kq >> 1];
+        uvec2 c = uvec2(w_sub_codes(p.fmt, rb, s, 2u * kq), w_sub_codes(p.fmt, rb, s, 2u * kq + 1u));
+        for (int j = 0; j < 4; j++) {
+            put_w(kq * 8u + uint(j), m, float(isc * bitfieldExtract(int(c.x), 8 * j, 8)));
+            put_w(kq * 8u + 4u + uint(j), m, float(isc * bitfieldExtract(int(c.y), 8 * j, 8)));
+        }
+    } else if (p.fmt == FMT_Q8_0) {
         uint a = rb + (k0 / 32u) * 34u;
         if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
         uvec2 c = w_u64(a + 2u + kq * 8u);
@@ -133,22 +155,38 @@ void main() {
     uint r0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u) * BM, t0 = gl_WorkGroupID.y * BN;
     vec4 acc[4], s[4];   // acc[a][b]: row r0 + 4 tx + a, token t0 + 4 ty + b; s: this step's (GGUF: integer) sums
     for (uint a = 0u; a < 4u; a++) acc[a] = vec4(0.0);
-    bool q = fmt_quant(p.fmt);
+    bool q = fmt_quant(p.fmt) || fmt_sub(p.fmt), xq8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt);
     for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
         load_w(r0, k0, i);
         load_x(t0, k0, i);
         barrier();
         for (uint a = 0u; a < 4u; a++) s[a] = vec4(0.0);
-        for (uint k = 0u; k < BK; k++) {
-            vec4 w = ws[k * (BM / 4u) + tx], xv = xs[k * (BN / 4u) + ty];
-            s[0] += w.x * xv;
-            s[1] += w.y * xv;
-            s[2] += w.z * xv;
-            s[3] += w.w * xv;
+        vec4 sx = vec4(0.0);   // mins: the step's sum of x (codes) per token
+        if (mins) {
+            for (uint k = 0u; k < BK; k++) {
+                vec4 w = ws[k * (BM / 4u) + tx], xv = xs[k * (BN / 4u) + ty];
+                s[0] += w.x * xv;
+                s[1] += w.y * xv;
+                s[2] += w.z * xv;
+                s[3] += w.w * xv;
+                sx += xv;
+            }
+        } else {
+            for (uint k = 0u; k < BK; k++) {
+                vec4 w = ws[k * (BM / 4u) + tx], xv = xs[k * (BN / 4u) + ty];
+                s[0] += w.x * xv;
+                s[1] += w.y * xv;
+                s[2] += w.z * xv;
+                s[3] += w.w * xv;
+            }
         }
         if (q) {   // a block adds (d_w * d_x) * sum(q_w * q_x), the sum exact in f32 (|sum| < 2^24)
-            vec4 dw = dws[tx], dx = dxs[ty];
+            vec4 dw = dws[tx], dx = xq8 ? dxs[ty] : vec4(1.0);
             for (uint a = 0u; a < 4u; a++) acc[a] += (dw[a] * dx) * s[a];
+            if (mins) {
+                vec4 dm = dms[tx];
+                for (uint a = 0u; a < 4u; a++) acc[a] += (dm[a] * dx) * sx;
+            }
         } else {
             for (uint a = 0u; a < 4u; a++) acc[a] += s[a];
         }

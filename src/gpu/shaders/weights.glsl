@@ -18,6 +18,14 @@
 // same rows of 4-bit E2M1 / 8-bit E4M3 codes, groups of 32, value =
 // code's float * 2^(e - 127), e a byte per group at sc_off, no bias.  A
 // 32-element chunk of a row is exactly `bits` words and lies in one group.
+// GGUF Q4_1 / Q5_0 / Q5_1 and K-quants Q4_K / Q5_K / Q6_K (ggml's block
+// layouts, as src/quant/quant_gguf.c decodes them): read per 32-element
+// sub-block s of a row (a K-quant block of 256 holds 8), as 8 words of 4
+// signed byte codes (w_sub_codes: element 4k + i in byte i of word k), the
+// integer scales of its two 16-element halves (w_sub_isc: 1 but for the
+// K-quants' 6-bit / int8 sub-block scales) and (d, m) (w_sub_dm): value =
+// d * (isc * code) + m.  Q4_1: d, m; Q5_0: d, codes q - 16; Q5_1: d, m;
+// Q4_K / Q5_K: d, m = -dmin * min of the sub-block; Q6_K: d, codes q - 32.
 #define FMT_F32 0u
 #define FMT_F16 1u
 #define FMT_BF16 2u
@@ -26,6 +34,12 @@
 #define FMT_AFFINE 5u
 #define FMT_MXFP4 6u
 #define FMT_MXFP8 7u
+#define FMT_Q4_1 8u
+#define FMT_Q5_0 9u
+#define FMT_Q5_1 10u
+#define FMT_Q4_K 11u
+#define FMT_Q5_K 12u
+#define FMT_Q6_K 13u
 
 layout(std430, set = 0, binding = 0) readonly buffer Weights { uint wd[]; };
 layout(std430, set = 0, binding = 0) readonly buffer Weights4 { uvec4 wd4[]; };   // the same, 16 bytes a step
@@ -34,8 +48,14 @@ uint w_byte(uint a) { return (wd[a >> 2] >> ((a & 3u) << 3)) & 0xFFu; }
 uint w_u16(uint a) { return (wd[a >> 2] >> ((a & 2u) << 3)) & 0xFFFFu; }   // a even
 float w_f16(uint a) { return unpackHalf2x16(w_u16(a)).x; }
 int w_i8(uint a) { return int(w_byte(a) << 24) >> 24; }
-bool fmt_quant(uint fmt) { return fmt == FMT_Q8_0 || fmt == FMT_Q4_0; }   // GGUF: int8 activations (quantx.comp)
-bool fmt_mlx(uint fmt) { return fmt >= FMT_AFFINE; }   // MLX: codes + per-group scales, f32 activations
+// GGUF formats the CPU engine multiplies with int8 activations (quantx.comp: blocks of 32, K-quants' d
+// per 256); Q5_0 / Q5_1 / Q5_K it decodes to f32 and multiplies by f32 activations (src/kernels/qmatmul.c).
+bool fmt_quant(uint fmt) {
+    return fmt == FMT_Q8_0 || fmt == FMT_Q4_0 || fmt == FMT_Q4_1 || fmt == FMT_Q4_K || fmt == FMT_Q6_K;
+}
+bool fmt_mlx(uint fmt) { return fmt >= FMT_AFFINE && fmt <= FMT_MXFP8; }   // MLX: codes + per-group scales, f32 activations
+bool fmt_sub(uint fmt) { return fmt >= FMT_Q4_1; }   // read by sub-block (w_sub_*)
+bool fmt_min(uint fmt) { return fmt == FMT_Q4_1 || fmt == FMT_Q5_1 || fmt == FMT_Q4_K || fmt == FMT_Q5_K; }   // m != 0
 
 // Element c of a dense (f32 / f16 / bf16) row starting at byte rb.
 float w_dense(uint fmt, uint rb, uint c) {
@@ -58,6 +78,8 @@ void w_vec(uint fmt, uvec4 u, out vec4 a, out vec4 b) {
     }
 }
 
+void w_sub_block(uint fmt, uint rb, uint s, inout float v[32]);   // below
+
 // Elements [b*32, b*32+32) of the row starting at byte rb (0 past cols).
 void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
     if (fmt == FMT_Q8_0) {
@@ -72,6 +94,8 @@ void w_block(uint fmt, uint rb, uint b, uint cols, inout float v[32]) {
             v[j] = d * float(int(q & 15u) - 8);
             v[j + 16u] = d * float(int(q >> 4) - 8);
         }
+    } else if (fmt_sub(fmt)) {
+        w_sub_block(fmt, rb, b, v);
     } else {
         for (uint j = 0u; j < 32u; j++) {
             uint c = b * 32u + j;
@@ -91,6 +115,79 @@ uint w_u32(uint a) {
 uvec2 w_u64(uint a) {
     uint i = a >> 2, w0 = wd[i], w1 = wd[i + 1u], w2 = wd[i + 2u];
     return (a & 2u) == 0u ? uvec2(w0, w1) : uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
+}
+
+// ---- sub-block formats (see above) ----
+
+// The byte address of the block holding sub-block s of the row at byte rb.
+uint w_sub_addr(uint fmt, uint rb, uint s) {
+    if (fmt == FMT_Q4_1) return rb + 20u * s;
+    if (fmt == FMT_Q5_0) return rb + 22u * s;
+    if (fmt == FMT_Q5_1) return rb + 24u * s;
+    return rb + (fmt == FMT_Q4_K ? 144u : fmt == FMT_Q5_K ? 176u : 210u) * (s >> 3);
+}
+
+// Bits 0..3 of h in the low bit of bytes 0..3 (Q5_0 / Q5_1's fifth bits of 4 elements).
+uint w_spread4(uint h) { return (h & 1u) | ((h & 2u) << 7) | ((h & 4u) << 14) | ((h & 8u) << 21); }
+// Each byte of v (0 .. 2o - 1) minus o, as a signed byte (no borrow between bytes).
+uint w_bytes_minus(uint v, uint o) { return ((v | 0x80808080u) - o * 0x01010101u) ^ 0x80808080u; }
+
+// Codes 4k .. 4k + 3 of sub-block s, one signed byte each.
+uint w_sub_codes(uint fmt, uint rb, uint s, uint k) {
+    uint a = w_sub_addr(fmt, rb, s), j = s & 7u;
+    if (fmt == FMT_Q4_1) return (w_u32(a + 4u + 4u * (k & 3u)) >> (4u * (k >> 2))) & 0x0F0F0F0Fu;
+    if (fmt == FMT_Q5_0 || fmt == FMT_Q5_1) {
+        uint o = fmt == FMT_Q5_0 ? 2u : 4u;   // qh (32 bits, bit e: element e), then 16 bytes as Q4_0's
+        uint lo = (w_u32(a + o + 4u + 4u * (k & 3u)) >> (4u * (k >> 2))) & 0x0F0F0F0Fu;
+        uint v = lo | (w_spread4((w_u32(a + o) >> (4u * k)) & 15u) << 4);
+        return fmt == FMT_Q5_0 ? w_bytes_minus(v, 16u) : v;
+    }
+    if (fmt == FMT_Q4_K)   // qs[128] at 16: 32 bytes per pair of sub-blocks, low nibbles the first
+        return (w_u32(a + 16u + 32u * (j >> 1) + 4u * k) >> (4u * (j & 1u))) & 0x0F0F0F0Fu;
+    if (fmt == FMT_Q5_K) {   // qh[32] at 16 (bit j of byte l: element l of sub-block j), qs[128] at 48
+        uint lo = (w_u32(a + 48u + 32u * (j >> 1) + 4u * k) >> (4u * (j & 1u))) & 0x0F0F0F0Fu;
+        return lo | (((w_u32(a + 16u + 4u * k) >> j) & 0x01010101u) << 4);
+    }
+    // Q6_K: ql[128] (half h = j / 4: 64 bytes, sub-block g = j % 4: bytes 32 (g & 1) .., nibble g / 2),
+    // qh[64] at 128 (half h: 32 bytes, bits 2g, 2g + 1)
+    uint h = j >> 2, g = j & 3u;
+    uint lo = (w_u32(a + 64u * h + 32u * (g & 1u) + 4u * k) >> (4u * (g >> 1))) & 0x0F0F0F0Fu;
+    uint hi = (w_u32(a + 128u + 32u * h + 4u * k) >> (2u * g)) & 0x03030303u;
+    return w_bytes_minus(lo | (hi << 4), 32u);
+}
+
+// Q4_K / Q5_K: the 6-bit scale (x) and min (y) of sub-block j, from the 12 bytes at a.
+uvec2 w_k4_scale(uint a, uint j) {
+    if (j < 4u) return uvec2(w_byte(a + j) & 63u, w_byte(a + j + 4u) & 63u);
+    uint b = w_byte(a + j + 4u);
+    return uvec2((b & 15u) | ((w_byte(a + j - 4u) >> 6) << 4), (b >> 4) | ((w_byte(a + j) >> 6) << 4));
+}
+
+// The integer scales of sub-block s's halves (elements 0..15, 16..31).
+ivec2 w_sub_isc(uint fmt, uint rb, uint s) {
+    uint a = w_sub_addr(fmt, rb, s), j = s & 7u;
+    if (fmt == FMT_Q4_K || fmt == FMT_Q5_K) return ivec2(int(w_k4_scale(a + 4u, j).x));
+    if (fmt == FMT_Q6_K) return ivec2(w_i8(a + 192u + 2u * j), w_i8(a + 193u + 2u * j));   // int8 per 16
+    return ivec2(1);
+}
+
+// (d, m) of sub-block s: value = d * (isc * code) + m.
+vec2 w_sub_dm(uint fmt, uint rb, uint s) {
+    uint a = w_sub_addr(fmt, rb, s);
+    if (fmt == FMT_Q5_0) return vec2(w_f16(a), 0.0);
+    if (fmt == FMT_Q6_K) return vec2(w_f16(a + 208u), 0.0);
+    if (fmt == FMT_Q4_K || fmt == FMT_Q5_K) return vec2(w_f16(a), -w_f16(a + 2u) * float(w_k4_scale(a + 4u, s & 7u).y));
+    return vec2(w_f16(a), w_f16(a + 2u));   // Q4_1, Q5_1
+}
+
+// Elements [s*32, s*32+32) of the row at byte rb, as f32.
+void w_sub_block(uint fmt, uint rb, uint s, inout float v[32]) {
+    vec2 dm = w_sub_dm(fmt, rb, s);
+    ivec2 sc = w_sub_isc(fmt, rb, s);
+    for (uint k = 0u; k < 8u; k++) {
+        int w = int(w_sub_codes(fmt, rb, s, k)), c = sc[k >> 2];
+        for (int i = 0; i < 4; i++) v[4u * k + uint(i)] = dm.x * float(c * bitfieldExtract(w, 8 * i, 8)) + dm.y;
+    }
 }
 
 // MLX: code c of the row whose codes start at word rw (see above).
