@@ -358,7 +358,7 @@ static void test_affine_fused_vs_rowdec(void **state) {
     (void)state;
     enum { ROWS = 4, COLS = 256, G = 64 };
     static uint32_t codes[ROWS * COLS / 4];
-    static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[8192];
+    static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[16384];
     static float row[COLS];
     for (int bits = 2; bits <= 8; bits++) {
         if (bits == 7) continue;
