@@ -101,13 +101,17 @@ T_512 __attribute__((always_inline)) static inline float amx_x24(int bits, int g
     const __m512 k16 = _mm512_set1_ps(65536.0f);
     __m512 acc = _mm512_setzero_ps();
     for (size_t g0 = 0; g0 < G; g0 += 16) {
-        __m512i vh[16], vt[16];
-        for (int i = 0; i < V; i++) {
-            size_t c = g0 * bpg + (size_t)i * U;
-            vh[i] = vt[i] = _mm512_setzero_si512();
-            for (size_t k = 0; k < U && c + k < nbytes; k += 64) x24_unit(bits, codes, planes, cols, c + k, nbytes, &vh[i], &vt[i]);
+        __m512i vh[8], vt[8];   /* vectors 2i and 2i + 1 folded as they come (fewer live registers) */
+        for (int i = 0; i < V; i += 2) {
+            __m512i h2[2], t2[2];
+            for (int e = 0; e < 2; e++) {
+                size_t c = g0 * bpg + (size_t)(i + e) * U;
+                h2[e] = t2[e] = _mm512_setzero_si512();
+                for (size_t k = 0; k < U && c + k < nbytes; k += 64) x24_unit(bits, codes, planes, cols, c + k, nbytes, &h2[e], &t2[e]);
+            }
+            vh[i / 2] = fold(h2[0], h2[1]), vt[i / 2] = fold(t2[0], t2[1]);
         }
-        for (int n = V; n > 1; n /= 2)
+        for (int n = V / 2; n > 1; n /= 2)
             for (int i = 0; i < n / 2; i++) vh[i] = fold(vh[2 * i], vh[2 * i + 1]), vt[i] = fold(vt[2 * i], vt[2 * i + 1]);
         __mmask16 m = mask_upto(G - g0);
         __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(vh[0]), k16, _mm512_cvtepi32_ps(vt[0]));
@@ -163,20 +167,16 @@ T_AMX static void x24_tiles_on(int kb, int ar) {
     _tile_loadconfig(&c);
 }
 
-/* One f32 scale or bias of type t at p (any alignment), widened as ld_scales does. */
-T_512 static inline float scale_at(const uint8_t *p, sl_dtype t) {
-    if (t == SL_F32) {
-        float f;
-        memcpy(&f, p, 4);
-        return f;
-    }
-    uint16_t h;
-    memcpy(&h, p, 2);
-    if (t == SL_F16) return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+/* The scales (or biases) of type t of the rows in mask m, row r's dword
+ * at p + idx[r] (16-bit types: its low half, or its high half where hi;
+ * the caller keeps the dword inside the row), widened as ld_scales does;
+ * other rows 0. */
+T_512 static inline __m512 scales16(const uint8_t *p, sl_dtype t, __m512i idx, __mmask16 m, int hi) {
+    __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, (const void *)p, 1);
+    if (t == SL_F32) return _mm512_castsi512_ps(v);
+    if (hi) v = _mm512_srli_epi32(v, 16);
+    if (t == SL_F16) return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
 /* The panel of rows [0, nr) (nr <= 16; the rest zero): group g's part j
@@ -189,6 +189,8 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
     const __m512i z = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
     const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32((int)ldc));
+    const __m512i idxs = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)lds));
     size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2;
     int np = gs / kb;
     for (size_t g = 0; g < G; g++) {
@@ -205,10 +207,17 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
                 _mm512_store_si512((void *)(o + 16 * kb + 64 * k), _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
             }
         }
-        for (int r = 0; r < 16; r++) {
-            sp[16 * g + (size_t)r] = r < nr ? scale_at(scales + (size_t)r * lds + ss * g, sdt) : 0.0f;
-            bq[16 * g + (size_t)r] = r < nr ? scale_at(biases + (size_t)r * lds + ss * g, sdt) : 0.0f;
+        if (ss == 2 && G == 1) {   /* one 16-bit value per row: no dword inside the row */
+            for (int r = 0; r < 16; r++) {
+                __mmask16 m1 = r < nr ? 1 : 0;
+                sp[16 * g + (size_t)r] = _mm512_cvtss_f32(ld_scales(scales + (size_t)r * lds, sdt, m1));
+                bq[16 * g + (size_t)r] = _mm512_cvtss_f32(ld_scales(biases + (size_t)r * lds, sdt, m1));
+            }
+            continue;
         }
+        int hi = ss == 2 && g > 0;   /* 16-bit: the dword ending at the value (g > 0) or starting there (g = 0) */
+        _mm512_store_ps(sp + 16 * g, scales16(scales + ss * g - 2 * (size_t)hi, sdt, idxs, m, hi));
+        _mm512_store_ps(bq + 16 * g, scales16(biases + ss * g - 2 * (size_t)hi, sdt, idxs, m, hi));
     }
 }
 
@@ -247,6 +256,9 @@ T_512 static inline void x24_post(__m512 *acc, const int32_t *c, const float *sg
     }
 }
 
+/* Tokens per chunk: their prepared activations' bytes, at most (and 16 tokens at least). */
+#define X24_TOKEN_BYTES (1u << 19)
+
 T_AMX static void amx_x24_gemm(int bits, const uint8_t *codes, size_t ldc, const uint8_t *scales,
                                const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act,
                                size_t lda, int nt, size_t cols, int gs, float *out, size_t ldo, void *scratch) {
@@ -257,14 +269,16 @@ T_AMX static void amx_x24_gemm(int bits, const uint8_t *codes, size_t ldc, const
     float *sp = (float *)(void *)(bp + 16 * cols), *bq = sp + 16 * G, *accb = bq + 16 * G;   /* accb: [lane][token][row] */
     int32_t *cb = (int32_t *)(void *)(accb + 16 * 256);
     memset(cb, 0, 6 * 1024);   /* rows of a partial token block stay defined */
-    int ar = -1;
+    int ar = -1, tc = (int)(X24_TOKEN_BYTES / lda) & ~15;
+    if (tc < 16) tc = 16;
+    for (int c0 = 0; c0 < nt; c0 += tc)   /* the chunk's activations stay in L2 while the panels pass */
     for (int r0 = 0; r0 < nr; r0 += 16) {
-        int pr = nr - r0 < 16 ? nr - r0 : 16;
+        int pr = nr - r0 < 16 ? nr - r0 : 16, c1 = nt - c0 < tc ? nt : c0 + tc;
         x24_panel(bits, codes + (size_t)r0 * ldc, ldc, scales + (size_t)r0 * lds, biases + (size_t)r0 * lds, lds, sdt,
                   pr, cols, gs, kb, bp, sp, bq);
         MEM_BARRIER();
-        for (int t0 = 0; t0 < nt; t0 += 16) {
-            int tn = nt - t0 < 16 ? nt - t0 : 16;
+        for (int t0 = c0; t0 < c1; t0 += 16) {
+            int tn = c1 - t0 < 16 ? c1 - t0 : 16;
             if (tn != ar) x24_tiles_on(kb, ar = tn);
             const float *xs[16];
             for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(act + (size_t)(t0 + (t < tn ? t : 0)) * lda);
