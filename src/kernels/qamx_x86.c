@@ -3,7 +3,8 @@
  * GGUF Q4_0 / Q8_0 / Q4_K / Q6_K prompts on AMX int8 tiles (tdpbssd), and
  * its own Q4_0 / Q8_0 one-token dots that add the f32 block terms in an
  * order the tiles can keep (the K-quant GEMM keeps the portable order: see
- * its section).
+ * its section); MLX affine 4/8-bit (24-bit activations) likewise, with its
+ * own dots and GEMM in qamx_affine_x86.c.
  *
  * The order (dots and GEMM alike): for a (row, token) pair, the exact int32
  * sum of each 32-element block b (Q4_0: (q - 8) . y; Q8_0: w . y) is added

@@ -36,8 +36,10 @@
  * nor batching change a result; one-token Q4_0 / Q8_0 calls take the set's
  * rows kernel where it has one (same bits as the dot).  Where the set has
  * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 / Q4_K / Q6_K prompts take it instead, with
- * the tokens' buffer padded to whole tiles (q8_padded); its outputs have
- * that set's one-token dot's bits too.
+ * the tokens' buffer padded to whole tiles (q8_padded), and MLX affine
+ * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c: all the
+ * tokens in one call, no padding); its outputs have that set's one-token
+ * dot's bits too.
  */
 #include <stdint.h>
 #include <stdlib.h>
