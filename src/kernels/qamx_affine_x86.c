@@ -30,8 +30,10 @@
  *
  * The GEMM: one tile product is 16 tokens x 16 weight rows x one part of a
  * group (tdpbsud: signed activation bytes x unsigned codes): A = the 16
- * tokens' plane bytes loaded in place from the prepared activations (row
- * stride: a token's bytes), B = a panel of 16 rows' codes for that part in
+ * tokens' plane bytes for that part, rearranged once per call and chunk of
+ * tokens into the thread's scratch so that each tile is 16 x K contiguous
+ * bytes (in place, 16 rows a token's bytes apart, the loads ran about a
+ * third slower), B = a panel of 16 rows' codes for that part in
  * the VNNI layout (4 codes of each row per 64-byte tile row), unpacked once
  * per panel and call into the thread's scratch by gathers (4-bit: the low
  * nibbles for the even half, the high ones for the odd half: two parts of
@@ -40,8 +42,11 @@
  * f32 side walks lane by lane as qamx_x86.c's GEMM does: for lane l the
  * groups l, l + 16, ... in order (two groups' six products in flight), the
  * 16 tokens' 16-row accumulators in registers, parked in scratch, then the
- * halving over lanes as vector adds.  A last partial block of tokens runs
- * with tiles of that many rows (the activations need no padding).
+ * halving over lanes as vector adds.  Tokens go in chunks of up to
+ * SL_QD_X24_GEMM_TBLOCKS(cols) blocks of 16 (rearranged, at most about
+ * 1 MiB: they stay in L2 while every panel of the call passes them); a
+ * last partial block runs with tiles of that many rows (the activations
+ * need no padding).
  */
 #include "kernels/qamx_x86.h"
 
@@ -221,23 +226,44 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
     }
 }
 
-/* The three planes' products of group g into C tiles C0, C1, C2 (A rows at
- * a: the token block's first planes, stride lda). */
-#define X24_PRODUCTS(C0, C1, C2, g)                                                                                   \
-    do {                                                                                                      \
-        _tile_zero(C0);                                                                                       \
-        _tile_zero(C1);                                                                                   \
-        _tile_zero(C2);                                                                                   \
-        for (int j = 0; j < np; j++) {                                                                        \
-            x24_part p_ = part_at(bits, cols, gs, kb, (g), j);                                                \
-            _tile_loadd(7, bp + 16 * ((g) * (size_t)gs + (size_t)j * (size_t)kb), 64);                        \
-            _tile_loadd(6, a + p_.pos, sa);                                                                   \
-            _tile_dpbsud(C0, 6, 7);                                                                           \
-            _tile_loadd(6, a + cols + p_.pos, sa);                                                            \
-            _tile_dpbsud(C1, 6, 7);                                                                       \
-            _tile_loadd(6, a + 2 * cols + p_.pos, sa);                                                        \
-            _tile_dpbsud(C2, 6, 7);                                                                       \
-        }                                                                                                     \
+/* The activations of tokens [t0, t1) (t1 - t0 <= 16) rearranged for
+ * contiguous A tiles: group g's part j at ab + 48 (g gs + j kb), plane p
+ * at + 16 kb p, token t's kb bytes at + kb (t - t0). */
+T_512 static void x24_tokens(int bits, const uint8_t *act, size_t lda, int t0, int t1, size_t cols, int gs, int kb,
+                             int8_t *ab) {
+    const size_t G = cols / (size_t)gs;
+    const __mmask64 m = kb == 64 ? ~(__mmask64)0 : ((__mmask64)1 << kb) - 1;
+    int np = gs / kb;
+    for (int t = t0; t < t1; t++) {
+        const int8_t *pl = (const int8_t *)(const void *)(act + (size_t)t * lda + 8 * G);
+        for (size_t g = 0; g < G; g++)
+            for (int j = 0; j < np; j++) {
+                size_t pos = part_at(bits, cols, gs, kb, g, j).pos;
+                int8_t *o = ab + 48 * (g * (size_t)gs + (size_t)j * (size_t)kb) + (size_t)kb * (size_t)(t - t0);
+                for (int p = 0; p < 3; p++)
+                    _mm512_mask_storeu_epi8(o + 16 * (size_t)kb * (size_t)p, m,
+                                            _mm512_maskz_loadu_epi8(m, pl + (size_t)p * cols + pos));
+            }
+    }
+}
+
+/* The three planes' products of group g into C tiles C0, C1, C2 (A at a:
+ * the token block's rearranged activations, x24_tokens). */
+#define X24_PRODUCTS(C0, C1, C2, g)                                        \
+    do {                                                                   \
+        _tile_zero(C0);                                                    \
+        _tile_zero(C1);                                                    \
+        _tile_zero(C2);                                                    \
+        for (int j = 0; j < np; j++) {                                     \
+            size_t o_ = (g) * (size_t)gs + (size_t)j * (size_t)kb;         \
+            _tile_loadd(7, bp + 16 * o_, 64);                              \
+            _tile_loadd(6, a + 48 * o_, kb);                               \
+            _tile_dpbsud(C0, 6, 7);                                        \
+            _tile_loadd(6, a + 48 * o_ + 16 * kb, kb);                     \
+            _tile_dpbsud(C1, 6, 7);                                        \
+            _tile_loadd(6, a + 48 * o_ + 32 * kb, kb);                     \
+            _tile_dpbsud(C2, 6, 7);                                        \
+        }                                                                  \
     } while (0)
 
 /* One group's f32 terms for 16 tokens (C at c: [plane][token][row]; the
@@ -256,66 +282,92 @@ T_512 static inline void x24_post(__m512 *acc, const int32_t *c, const float *sg
     }
 }
 
-/* Tokens per chunk: their prepared activations' bytes, at most (and 16 tokens at least). */
-#define X24_TOKEN_BYTES (1u << 19)
+/* A GEMM call: its arguments and its scratch (amx_x24_gemm). */
+typedef struct x24_job {
+    int bits, gs, kb, nr;
+    const uint8_t *codes, *scales, *biases, *act;
+    size_t ldc, lds, lda, cols, ldo;
+    sl_dtype sdt;
+    float *out;
+    int8_t *bp, *ab;          /* the panel; the chunk's tokens, rearranged */
+    float *sp, *bq, *accb;    /* the panel's scales and biases; the parked lanes [lane][token][row] */
+    int32_t *cb;              /* C tiles stored: [tile][token][row] */
+    int ar;                   /* A / C tile rows configured (-1: none yet) */
+} x24_job;
+
+/* One panel of 16 rows from r0 by the tokens [c0, c1) of a chunk. */
+T_AMX static void x24_panel_tokens(x24_job *jb, int r0, int c0, int c1) {
+    const int bits = jb->bits, gs = jb->gs, kb = jb->kb, np = gs / kb;
+    const size_t cols = jb->cols, G = cols / (size_t)gs, lda = jb->lda, ldo = jb->ldo;
+    const uint8_t *act = jb->act;
+    const int8_t *bp = jb->bp;
+    const float *sp = jb->sp, *bq = jb->bq;
+    float *accb = jb->accb, *out = jb->out;
+    int32_t *cb = jb->cb;
+    int pr = jb->nr - r0 < 16 ? jb->nr - r0 : 16;
+    x24_panel(bits, jb->codes + (size_t)r0 * jb->ldc, jb->ldc, jb->scales + (size_t)r0 * jb->lds,
+              jb->biases + (size_t)r0 * jb->lds, jb->lds, jb->sdt, pr, cols, gs, kb, jb->bp, jb->sp, jb->bq);
+    MEM_BARRIER();
+    for (int t0 = c0; t0 < c1; t0 += 16) {
+        int tn = c1 - t0 < 16 ? c1 - t0 : 16;
+        if (tn != jb->ar) x24_tiles_on(kb, jb->ar = tn);
+        const float *xs[16];
+        for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(act + (size_t)(t0 + (t < tn ? t : 0)) * lda);
+        const int8_t *a = jb->ab + 48 * cols * (size_t)((t0 - c0) / 16);
+        for (size_t l = 0; l < 16; l++) {
+            __m512 acc[16];
+            UNROLL_ALL
+            for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+            size_t g = l;
+            for (; g + 16 < G; g += 32) {   /* groups g and g + 16 (same lane) in flight */
+                X24_PRODUCTS(0, 1, 2, g);
+                X24_PRODUCTS(3, 4, 5, g + 16);
+                _tile_stored(0, cb, 64);
+                _tile_stored(1, cb + 256, 64);
+                _tile_stored(2, cb + 512, 64);
+                _tile_stored(3, cb + 768, 64);
+                _tile_stored(4, cb + 1024, 64);
+                _tile_stored(5, cb + 1280, 64);
+                MEM_BARRIER();
+                x24_post(acc, cb, sp + 16 * g, bq + 16 * g, xs, G, g);
+                x24_post(acc, cb + 768, sp + 16 * (g + 16), bq + 16 * (g + 16), xs, G, g + 16);
+            }
+            if (g < G) {
+                X24_PRODUCTS(0, 1, 2, g);
+                _tile_stored(0, cb, 64);
+                _tile_stored(1, cb + 256, 64);
+                _tile_stored(2, cb + 512, 64);
+                MEM_BARRIER();
+                x24_post(acc, cb, sp + 16 * g, bq + 16 * g, xs, G, g);
+            }
+            UNROLL_ALL
+            for (int t = 0; t < 16; t++) _mm512_store_ps(accb + l * 256 + 16 * (size_t)t, acc[t]);
+        }
+        for (int t = 0; t < tn; t++)   /* red16 over the lanes, 16 rows at a time */
+            _mm512_mask_storeu_ps(out + (size_t)(t0 + t) * ldo + r0, (__mmask16)((1u << pr) - 1u),
+                                  red16_lanes(accb + 16 * (size_t)t, 256));
+    }
+}
 
 T_AMX static void amx_x24_gemm(int bits, const uint8_t *codes, size_t ldc, const uint8_t *scales,
                                const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act,
                                size_t lda, int nt, size_t cols, int gs, float *out, size_t ldo, void *scratch) {
     const size_t G = cols / (size_t)gs;
-    const int kb = bits == 4 ? gs / 2 : gs > 64 ? 64 : gs, np = gs / kb;
-    const long sa = (long)lda;
-    int8_t *bp = scratch;
-    float *sp = (float *)(void *)(bp + 16 * cols), *bq = sp + 16 * G, *accb = bq + 16 * G;   /* accb: [lane][token][row] */
-    int32_t *cb = (int32_t *)(void *)(accb + 16 * 256);
-    memset(cb, 0, 6 * 1024);   /* rows of a partial token block stay defined */
-    int ar = -1, tc = (int)(X24_TOKEN_BYTES / lda) & ~15;
-    if (tc < 16) tc = 16;
-    for (int c0 = 0; c0 < nt; c0 += tc)   /* the chunk's activations stay in L2 while the panels pass */
-    for (int r0 = 0; r0 < nr; r0 += 16) {
-        int pr = nr - r0 < 16 ? nr - r0 : 16, c1 = nt - c0 < tc ? nt : c0 + tc;
-        x24_panel(bits, codes + (size_t)r0 * ldc, ldc, scales + (size_t)r0 * lds, biases + (size_t)r0 * lds, lds, sdt,
-                  pr, cols, gs, kb, bp, sp, bq);
+    x24_job jb = {.bits = bits, .gs = gs, .kb = bits == 4 ? gs / 2 : gs > 64 ? 64 : gs, .nr = nr, .codes = codes,
+                  .scales = scales, .biases = biases, .act = act, .ldc = ldc, .lds = lds, .lda = lda, .cols = cols,
+                  .ldo = ldo, .sdt = sdt, .out = out, .bp = scratch, .ar = -1};
+    jb.sp = (float *)(void *)(jb.bp + 16 * cols), jb.bq = jb.sp + 16 * G, jb.accb = jb.bq + 16 * G;
+    jb.cb = (int32_t *)(void *)(jb.accb + 16 * 256);
+    jb.ab = (int8_t *)(jb.cb + 6 * 256);
+    memset(jb.cb, 0, 6 * 1024);   /* rows of a partial token block stay defined */
+    int tc = 16 * SL_QD_X24_GEMM_TBLOCKS(cols);
+    for (int c0 = 0; c0 < nt; c0 += tc) {   /* a chunk of tokens stays in L2 while the panels pass */
+        int c1 = nt - c0 < tc ? nt : c0 + tc;
+        for (int t0 = c0; t0 < c1; t0 += 16)
+            x24_tokens(bits, act, lda, t0, c1 - t0 < 16 ? c1 : t0 + 16, cols, gs, jb.kb,
+                       jb.ab + 48 * cols * (size_t)((t0 - c0) / 16));
         MEM_BARRIER();
-        for (int t0 = c0; t0 < c1; t0 += 16) {
-            int tn = c1 - t0 < 16 ? c1 - t0 : 16;
-            if (tn != ar) x24_tiles_on(kb, ar = tn);
-            const float *xs[16];
-            for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(act + (size_t)(t0 + (t < tn ? t : 0)) * lda);
-            const int8_t *a = (const int8_t *)(const void *)(act + (size_t)t0 * lda + 8 * G);
-            for (size_t l = 0; l < 16; l++) {
-                __m512 acc[16];
-                UNROLL_ALL
-                for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-                size_t g = l;
-                for (; g + 16 < G; g += 32) {   /* groups g and g + 16 (same lane) in flight */
-                    X24_PRODUCTS(0, 1, 2, g);
-                    X24_PRODUCTS(3, 4, 5, g + 16);
-                    _tile_stored(0, cb, 64);
-                    _tile_stored(1, cb + 256, 64);
-                    _tile_stored(2, cb + 512, 64);
-                    _tile_stored(3, cb + 768, 64);
-                    _tile_stored(4, cb + 1024, 64);
-                    _tile_stored(5, cb + 1280, 64);
-                    MEM_BARRIER();
-                    x24_post(acc, cb, sp + 16 * g, bq + 16 * g, xs, G, g);
-                    x24_post(acc, cb + 768, sp + 16 * (g + 16), bq + 16 * (g + 16), xs, G, g + 16);
-                }
-                if (g < G) {
-                    X24_PRODUCTS(0, 1, 2, g);
-                    _tile_stored(0, cb, 64);
-                    _tile_stored(1, cb + 256, 64);
-                    _tile_stored(2, cb + 512, 64);
-                    MEM_BARRIER();
-                    x24_post(acc, cb, sp + 16 * g, bq + 16 * g, xs, G, g);
-                }
-                UNROLL_ALL
-                for (int t = 0; t < 16; t++) _mm512_store_ps(accb + l * 256 + 16 * (size_t)t, acc[t]);
-            }
-            for (int t = 0; t < tn; t++)   /* red16 over the lanes, 16 rows at a time */
-                _mm512_mask_storeu_ps(out + (size_t)(t0 + t) * ldo + r0, (__mmask16)((1u << pr) - 1u),
-                                      red16_lanes(accb + 16 * (size_t)t, 256));
-        }
+        for (int r0 = 0; r0 < nr; r0 += 16) x24_panel_tokens(&jb, r0, c0, c1);
     }
     _tile_release();
 }
