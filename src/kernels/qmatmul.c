@@ -422,7 +422,10 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
     if (w->fmt == SL_WF_MLX_AFFINE) {   /* one chunk of prepared tokens (either path), then sc, bi or a tile GEMM's scratch */
         size_t G = (size_t)sl_weight_groups(w), c = nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK, rest = 2 * G;
-        size_t gm = sl_qd_x24_ok(w->bits, w->group_size, cols) ? SL_QD_X24_GEMM_SCRATCH(cols, (size_t)w->group_size) / 4 + 16 : 0;
+        size_t gm = 0;
+#if defined(SL_QD_X86)   /* whatever x86 set runs: room for the amx set's tile GEMM */
+        if (sl_qd_x24_ok(w->bits, w->group_size, cols)) gm = SL_QD_X24_GEMM_SCRATCH(cols, (size_t)w->group_size) / 4 + 16;
+#endif
         size_t a = c * (2 * G + (3 * cols + 3) / 4) + (gm > rest ? gm : rest);
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
