@@ -29,16 +29,17 @@
  * elements (cols % 128 == 64) is a 32-byte vector with zero upper lanes.
  *
  * The GEMM: one tile product is 16 tokens x 16 weight rows x one part of a
- * group (tdpbsud: signed activation bytes x unsigned codes): A = the 16
- * tokens' plane bytes for that part, rearranged once per call and chunk of
- * tokens into the thread's scratch so that each tile is 16 x K contiguous
- * bytes (in place, 16 rows a token's bytes apart, the loads ran about a
- * third slower), B = a panel of 16 rows' codes for that part in
- * the VNNI layout (4 codes of each row per 64-byte tile row), unpacked once
- * per panel and call into the thread's scratch by gathers (4-bit: the low
- * nibbles for the even half, the high ones for the odd half: two parts of
- * gs / 2 per group; 8-bit: the bytes, parts of up to 64) — the weights
- * stay mmap'd views — and C = int32 [token][row], one tile per plane.  The
+ * group, K = min(gs, 64) elements (tdpbsud: signed activation bytes x
+ * unsigned codes), the elements of a group in one K order for both sides
+ * (8-bit: as stored; 4-bit: the even elements, low nibbles, then the odd
+ * ones, high nibbles): A = the 16 tokens' plane bytes for that part,
+ * rearranged once per call and chunk of tokens into the thread's scratch so
+ * that each tile is 16 x K contiguous bytes (in place, 16 rows a token's
+ * bytes apart, the loads ran about a third slower), B = a panel of 16 rows'
+ * codes for that part in the VNNI layout (4 codes of each row per 64-byte
+ * tile row), unpacked once per panel and call into the thread's scratch by
+ * gathers — the weights stay mmap'd views — and C = int32 [token][row],
+ * one tile per plane.  The
  * f32 side walks lane by lane as qamx_x86.c's GEMM does: for lane l the
  * groups l, l + 16, ... in order (two groups' six products in flight), the
  * 16 tokens' 16-row accumulators in registers, parked in scratch, then the
@@ -139,22 +140,24 @@ AMX_X24_DOT(sl_amx_affine8_x24, 8)
 
 /* ---- the GEMM ---- */
 
-/* Where part j of group g lies: its first code byte and first plane
- * position (K = kb bytes each); 4-bit: j = 0 the low nibbles (even half),
- * j = 1 the high ones (odd half). */
-typedef struct x24_part {
-    size_t code, pos;
-} x24_part;
-static inline x24_part part_at(int bits, size_t cols, int gs, int kb, size_t g, int j) {
-    x24_part p;
+/* Where group g lies: its first code byte and the plane positions of its
+ * elements in the GEMM's K order.  8-bit: the elements in order from lo;
+ * 4-bit: the even ones (low nibbles, the planes' even half: gs / 2 bytes
+ * from lo), then the odd ones (high nibbles, gs / 2 bytes from hi).  A
+ * tile product takes kb = min(gs, 64) of them (a group is gs / kb parts). */
+typedef struct x24_group {
+    size_t code, lo, hi;
+} x24_group;
+static inline x24_group group_at(int bits, size_t cols, int gs, size_t g) {
+    x24_group p;
     size_t e = g * (size_t)gs;
     if (bits == 8) {
-        p.code = p.pos = e + (size_t)j * (size_t)kb;
+        p.code = p.lo = p.hi = e;   /* one segment of gs */
         return p;
     }
     size_t e0 = e & ~(size_t)127, len = cols - e0 >= 128 ? 128 : cols - e0, o = (e - e0) / 2;
     p.code = e0 / 2 + o;
-    p.pos = e0 + o + (size_t)j * (len / 2);
+    p.lo = e0 + o, p.hi = e0 + len / 2 + o;
     return p;
 }
 
@@ -184,12 +187,11 @@ T_512 static inline __m512 scales16(const uint8_t *p, sl_dtype t, __m512i idx, _
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-/* The panel of rows [0, nr) (nr <= 16; the rest zero): group g's part j
- * at bp + 16 (g gs + j kb) bytes, its scales at sp[16 g + r], biases at
- * bq[16 g + r]. */
+/* The panel of rows [0, nr) (nr <= 16; the rest zero): group g's codes in
+ * K order as gs / 4 VNNI rows of 64 bytes (4 codes of each of the 16 rows)
+ * at bp + 16 g gs, its scales at sp[16 g + r], biases at bq[16 g + r]. */
 T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                            size_t lds, sl_dtype sdt, int nr, size_t cols, int gs, int kb, int8_t *bp, float *sp,
-                            float *bq) {
+                            size_t lds, sl_dtype sdt, int nr, size_t cols, int gs, int8_t *bp, float *sp, float *bq) {
     const __mmask16 m = (__mmask16)((1u << nr) - 1u);
     const __m512i z = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
     const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -197,20 +199,17 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
     const __m512i idxs = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                             _mm512_set1_epi32((int)lds));
     size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2;
-    int np = gs / kb;
     for (size_t g = 0; g < G; g++) {
-        for (int j = 0; j < np; j += bits == 4 ? 2 : 1) {
-            x24_part p = part_at(bits, cols, gs, kb, g, j);
-            int8_t *o = bp + 16 * (g * (size_t)gs + (size_t)j * (size_t)kb);
-            for (int k = 0; k < kb / 4; k++) {
-                __m512i w = _mm512_mask_i32gather_epi32(z, m, idx, (const void *)(codes + p.code + 4 * (size_t)k), 1);
-                if (bits == 8) {
-                    _mm512_store_si512((void *)(o + 64 * k), w);
-                    continue;
-                }
-                _mm512_store_si512((void *)(o + 64 * k), _mm512_and_si512(w, m4));
-                _mm512_store_si512((void *)(o + 16 * kb + 64 * k), _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
+        size_t c = group_at(bits, cols, gs, g).code;
+        int8_t *o = bp + 16 * g * (size_t)gs;
+        for (int k = 0; k < gs * bits / 32; k++) {   /* the group's code dwords */
+            __m512i w = _mm512_mask_i32gather_epi32(z, m, idx, (const void *)(codes + c + 4 * (size_t)k), 1);
+            if (bits == 8) {
+                _mm512_store_si512((void *)(o + 64 * k), w);
+                continue;
             }
+            _mm512_store_si512((void *)(o + 64 * k), _mm512_and_si512(w, m4));
+            _mm512_store_si512((void *)(o + 8 * gs + 64 * k), _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
         }
         if (ss == 2 && G == 1) {   /* one 16-bit value per row: no dword inside the row */
             for (int r = 0; r < 16; r++) {
@@ -227,23 +226,26 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
 }
 
 /* The activations of tokens [t0, t1) (t1 - t0 <= 16) rearranged for
- * contiguous A tiles: group g's part j at ab + 48 (g gs + j kb), plane p
- * at + 16 kb p, token t's kb bytes at + kb (t - t0). */
+ * contiguous A tiles: group g's part j (K order, group_at) at
+ * ab + 48 (g gs + j kb), plane p at + 16 kb p, token t's kb bytes at
+ * + kb (t - t0). */
 T_512 static void x24_tokens(int bits, const uint8_t *act, size_t lda, int t0, int t1, size_t cols, int gs, int kb,
                              int8_t *ab) {
     const size_t G = cols / (size_t)gs;
-    const __mmask64 m = kb == 64 ? ~(__mmask64)0 : ((__mmask64)1 << kb) - 1;
-    int np = gs / kb;
+    const int seg = bits == 8 ? gs : gs / 2, piece = seg < 64 ? seg : 64;   /* two segments of seg bytes per group */
+    const __mmask64 m = piece == 64 ? ~(__mmask64)0 : ((__mmask64)1 << piece) - 1;
     for (int t = t0; t < t1; t++) {
         const int8_t *pl = (const int8_t *)(const void *)(act + (size_t)t * lda + 8 * G);
-        for (size_t g = 0; g < G; g++)
-            for (int j = 0; j < np; j++) {
-                size_t pos = part_at(bits, cols, gs, kb, g, j).pos;
-                int8_t *o = ab + 48 * (g * (size_t)gs + (size_t)j * (size_t)kb) + (size_t)kb * (size_t)(t - t0);
+        for (size_t g = 0; g < G; g++) {
+            x24_group q = group_at(bits, cols, gs, g);
+            for (int k = 0; k < gs; k += piece) {   /* K index k: a piece within one part */
+                size_t src = k < seg ? q.lo + (size_t)k : q.hi + (size_t)(k - seg);
+                int8_t *o = ab + 48 * (g * (size_t)gs + (size_t)(k / kb * kb)) + (size_t)kb * (size_t)(t - t0) + (size_t)(k % kb);
                 for (int p = 0; p < 3; p++)
                     _mm512_mask_storeu_epi8(o + 16 * (size_t)kb * (size_t)p, m,
-                                            _mm512_maskz_loadu_epi8(m, pl + (size_t)p * cols + pos));
+                                            _mm512_maskz_loadu_epi8(m, pl + (size_t)p * cols + src));
             }
+        }
     }
 }
 
@@ -306,7 +308,7 @@ T_AMX static void x24_panel_tokens(x24_job *jb, int r0, int c0, int c1) {
     int32_t *cb = jb->cb;
     int pr = jb->nr - r0 < 16 ? jb->nr - r0 : 16;
     x24_panel(bits, jb->codes + (size_t)r0 * jb->ldc, jb->ldc, jb->scales + (size_t)r0 * jb->lds,
-              jb->biases + (size_t)r0 * jb->lds, jb->lds, jb->sdt, pr, cols, gs, kb, jb->bp, jb->sp, jb->bq);
+              jb->biases + (size_t)r0 * jb->lds, jb->lds, jb->sdt, pr, cols, gs, jb->bp, jb->sp, jb->bq);
     MEM_BARRIER();
     for (int t0 = c0; t0 < c1; t0 += 16) {
         int tn = c1 - t0 < 16 ? c1 - t0 : 16;
@@ -353,7 +355,7 @@ T_AMX static void amx_x24_gemm(int bits, const uint8_t *codes, size_t ldc, const
                                const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act,
                                size_t lda, int nt, size_t cols, int gs, float *out, size_t ldo, void *scratch) {
     const size_t G = cols / (size_t)gs;
-    x24_job jb = {.bits = bits, .gs = gs, .kb = bits == 4 ? gs / 2 : gs > 64 ? 64 : gs, .nr = nr, .codes = codes,
+    x24_job jb = {.bits = bits, .gs = gs, .kb = gs > 64 ? 64 : gs, .nr = nr, .codes = codes,
                   .scales = scales, .biases = biases, .act = act, .ldc = ldc, .lds = lds, .lda = lda, .cols = cols,
                   .ldo = ldo, .sdt = sdt, .out = out, .bp = scratch, .ar = -1};
     jb.sp = (float *)(void *)(jb.bp + 16 * cols), jb.bq = jb.sp + 16 * G, jb.accb = jb.bq + 16 * G;
