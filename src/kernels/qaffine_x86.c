@@ -23,17 +23,6 @@
 
 #if defined(SL_QD_X86)
 
-/* 16 scales of type t from p (any alignment), lanes past m zero. */
-T_512 static inline __m512 ld_scales(const uint8_t *p, sl_dtype t, __mmask16 m) {
-    if (t == SL_F32) return _mm512_maskz_loadu_ps(m, (const void *)p);
-    __m256i h = _mm256_maskz_loadu_epi16(m, (const void *)p);
-    if (t == SL_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-T_512 static inline __mmask16 mask_upto(size_t n) {
-    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
-}
-
 #define LD64(p) _mm512_loadu_si512((const void *)(p))
 #define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 

@@ -3,7 +3,8 @@
  * GGUF Q4_0 / Q8_0 / Q4_K / Q6_K prompts on AMX int8 tiles (tdpbssd), and
  * its own Q4_0 / Q8_0 one-token dots that add the f32 block terms in an
  * order the tiles can keep (the K-quant GEMM keeps the portable order: see
- * its section).
+ * its section); MLX affine 4/8-bit (24-bit activations) likewise, with its
+ * own dots and GEMM in qamx_affine_x86.c.
  *
  * The order (dots and GEMM alike): for a (row, token) pair, the exact int32
  * sum of each 32-element block b (Q4_0: (q - 8) . y; Q8_0: w . y) is added
@@ -40,6 +41,7 @@
  * Built only for x86-64 Linux with gcc >= 11 or clang >= 12 (per-function
  * target attributes, no -m flags); elsewhere sl_qd_amx says why not.
  */
+#include "kernels/qamx_x86.h"
 #include "kernels/qk_x86.h"
 
 #if defined(SL_QD_X86)
@@ -51,40 +53,9 @@
 
 #include "silica/cpu.h"
 
-#if defined(__linux__) && (defined(__clang__) ? __clang_major__ >= 12 : __GNUC__ >= 11)
-#define SL_QD_AMX 1
+#if defined(SL_QD_AMX)
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#define T_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-/* Tile loads and the configuration load are asm that names no (or too
- * little) memory: make the stores they read visible first. */
-#define MEM_BARRIER() __asm__ volatile("" ::: "memory")
-#if defined(__clang__)
-#define UNROLL_ALL _Pragma("unroll")
-#else
-#define UNROLL_ALL _Pragma("GCC unroll 16")
-#endif
-
-/* ---- the f32 order ---- */
-
-T_512 static inline float red16(__m512 v) {
-    __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
-    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
-    return _mm_cvtss_f32(_mm_add_ss(v2, _mm_movehdup_ps(v2)));
-}
-
-/* Adjacent lanes added: lanes 0-7 from a, 8-15 from b. */
-T_512 static inline __m512i fold(__m512i a, __m512i b) {
-    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, ev, b), _mm512_permutex2var_epi32(a, od, b));
-}
-/* Eight block-pair vectors (8 partial lanes per block) -> lane i = block i's sum. */
-T_512 static inline __m512i fold16(const __m512i *p) {
-    return fold(fold(fold(p[0], p[1]), fold(p[2], p[3])), fold(fold(p[4], p[5]), fold(p[6], p[7])));
-}
 
 /* Partial sums of blocks at w, y (two, or one: then lanes 8-15 are 0). */
 T_512 static inline __m512i q8_0_part(const uint8_t *w, const sl_q8b *y, int two) {
@@ -227,16 +198,10 @@ AMX_ROWS_FN(amx_q4_0_rows, amx_q4_0_rows_n, 18, amx_q4_0_codes, amx_q4_0_group)
 
 /* ---- the GEMM ---- */
 
-typedef struct tilecfg {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tilecfg;
-
 /* Tiles 0, 1: C (16 tokens x 16 rows int32); 2, 3: A (16 tokens x 32
  * bytes); 4, 5: B (8 x 64 bytes: 16 rows x 4 bytes per K step). */
 T_AMX static void tiles_on(void) {
-    _Alignas(64) tilecfg c;
+    _Alignas(64) sl_amx_tilecfg c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
     for (int i = 0; i < 6; i++) {
@@ -329,13 +294,8 @@ T_AMX static void amx_gemm(int q4, const uint8_t *w, size_t ldw, int nr, const s
             }
             int tn = nt - t0 < 16 ? nt - t0 : 16;
             for (int t = 0; t < tn; t++) {   /* red16 over the lanes, 16 rows at a time */
-                const float *a = accb + 16 * (size_t)t;
-                __m512 s[8];
-                for (int l = 0; l < 8; l++) s[l] = _mm512_add_ps(_mm512_load_ps(a + 256 * l), _mm512_load_ps(a + 256 * (l + 8)));
-                for (int l = 0; l < 4; l++) s[l] = _mm512_add_ps(s[l], s[l + 4]);
-                for (int l = 0; l < 2; l++) s[l] = _mm512_add_ps(s[l], s[l + 2]);
                 _mm512_mask_storeu_ps(out + (size_t)(t0 + t) * ldo + r0, (__mmask16)((1u << pr) - 1u),
-                                      _mm512_add_ps(s[0], s[1]));
+                                      red16_lanes(accb + 16 * (size_t)t, 256));
             }
         }
     }
@@ -379,7 +339,7 @@ typedef struct kmeta {
 /* Tiles 0, 1: C (16 tokens x 16 rows int32); 2, 3: A (16 tokens x kb
  * bytes); 4, 5: B (kb / 4 x 64 bytes). */
 T_AMX static void tiles_on_k(int kb) {
-    _Alignas(64) tilecfg c;
+    _Alignas(64) sl_amx_tilecfg c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
     for (int i = 0; i < 6; i++) {
@@ -601,7 +561,12 @@ static void init_amx(void) {
     g_amx_set.q8_0_gemm = amx_q8_0_gemm;
     g_amx_set.q4_k_gemm = amx_q4_k_gemm;
     g_amx_set.q6_k_gemm = amx_q6_k_gemm;
-    g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K prompts";
+    g_amx_set.affine4_x24 = sl_amx_affine4_x24;   /* MLX affine: the order the tiles keep (qamx_affine_x86.c) */
+    g_amx_set.affine8_x24 = sl_amx_affine8_x24;
+    g_amx_set.affine4_x24_mm = g_amx_set.affine8_x24_mm = NULL;
+    g_amx_set.affine4_x24_gemm = sl_amx_affine4_x24_gemm;
+    g_amx_set.affine8_x24_gemm = sl_amx_affine8_x24_gemm;
+    g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K and MLX affine 4/8-bit prompts";
 }
 
 const sl_qd_kernels *sl_qd_amx(const char **why) {

@@ -82,6 +82,17 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
 
+/* MLX affine (qaffine_x86.c, qamx_affine_x86.c): 16 scales of type t from p (any alignment), lanes past m zero. */
+T_512 static inline __m512 ld_scales(const uint8_t *p, sl_dtype t, __mmask16 m) {
+    if (t == SL_F32) return _mm512_maskz_loadu_ps(m, (const void *)p);
+    __m256i h = _mm256_maskz_loadu_epi16(m, (const void *)p);
+    if (t == SL_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+T_512 static inline __mmask16 mask_upto(size_t n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
 /* sl_qd_prep_x24 with 16 lanes, bit for bit (qaffine_x86.c). */
 void sl_v512_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
 

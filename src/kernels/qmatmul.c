@@ -36,8 +36,10 @@
  * nor batching change a result; one-token Q4_0 / Q8_0 calls take the set's
  * rows kernel where it has one (same bits as the dot).  Where the set has
  * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 / Q4_K / Q6_K prompts take it instead, with
- * the tokens' buffer padded to whole tiles (q8_padded); its outputs have
- * that set's one-token dot's bits too.
+ * the tokens' buffer padded to whole tiles (q8_padded), and MLX affine
+ * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c: all the
+ * tokens in one call, no padding); its outputs have that set's one-token
+ * dot's bits too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -158,6 +160,13 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
     sl_qd_affine24_fn f24 = affine_f24(w);
     size_t G = (size_t)sl_weight_groups(w), cols = (size_t)w->cols, tb = affine_token_bytes(w);
     const uint8_t *a = act;
+    sl_qd_affine24_gemm_fn gm = f24 ? (w->bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm) : NULL;
+    if (gm && n >= SL_MM_SHARED_MIN && scratch) {   /* a prompt on matrix tiles: all tokens in one call */
+        gm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, row_scales(w, w->scales, r0), row_scales(w, w->biases, r0),
+           G * sl_dtype_size(w->scale_dtype), w->scale_dtype, (int)(r1 - r0), a, tb, n, cols, w->group_size,
+           y + (size_t)r0, ldy, (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));
+        return;
+    }
     for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
         int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
         sl_qd_affine24_mm_fn mm = w->bits == 4 ? k->affine4_x24_mm : k->affine8_x24_mm;
@@ -203,20 +212,22 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
     }
 }
 
-/* Per-thread path: each chunk of tokens prepared in the thread's scratch
- * (after the 2G floats of sc, bi), then affine_mm_act on it. */
+/* Per-thread path: each chunk of tokens prepared at the start of the
+ * thread's scratch, then affine_mm_act on it with the rest of the scratch
+ * (sl_matmul_scratch_floats: room for min(n, AFFINE_CHUNK) tokens). */
 static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                       int64_t r1, float *scratch) {
     if (!affine_fused(w)) {
         mm_rowdec(w, x, n, ldx, y, ldy, r0, r1, scratch, dec_mlx);
         return;
     }
-    float *act = scratch + 2 * (size_t)sl_weight_groups(w);
-    for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
-        int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
+    int chunk = n < AFFINE_CHUNK ? n : AFFINE_CHUNK;
+    float *act = scratch, *rest = scratch + (size_t)chunk * ((affine_token_bytes(w) + 3) / 4);
+    for (int t0 = 0; t0 < n; t0 += chunk) {
+        int nc = n - t0 < chunk ? n - t0 : chunk;
         const float *xc = x + (size_t)t0 * ldx;
         affine_act_prep(w, xc, ldx, 0, nc, act);
-        affine_mm_act(w, xc, ldx, act, nc, y + (size_t)t0 * ldy, ldy, r0, r1, scratch);
+        affine_mm_act(w, xc, ldx, act, nc, y + (size_t)t0 * ldy, ldy, r0, r1, rest);
     }
 }
 
@@ -409,9 +420,13 @@ const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w) {
 size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     /* the tiled row decoder (sl_matmul_tiled) holds SL_QD_TILE padded rows */
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
-    if (w->fmt == SL_WF_MLX_AFFINE) {   /* sc, bi, then one chunk of prepared tokens (either path) */
-        size_t G = (size_t)sl_weight_groups(w), c = nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK;
-        size_t a = 2 * G + c * (2 * G + (3 * cols + 3) / 4);
+    if (w->fmt == SL_WF_MLX_AFFINE) {   /* one chunk of prepared tokens (either path), then sc, bi or a tile GEMM's scratch */
+        size_t G = (size_t)sl_weight_groups(w), c = nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK, rest = 2 * G;
+        size_t gm = 0;
+#if defined(SL_QD_X86)   /* whatever x86 set runs: room for the amx set's tile GEMM */
+        if (sl_qd_x24_ok(w->bits, w->group_size, cols)) gm = SL_QD_X24_GEMM_SCRATCH(cols, (size_t)w->group_size) / 4 + 16;
+#endif
+        size_t a = c * (2 * G + (3 * cols + 3) / 4) + (gm > rest ? gm : rest);
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         /* whatever set runs: room for the tile GEMM's padded tokens and scratch (Q4_0 / Q8_0) */

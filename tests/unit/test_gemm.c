@@ -1,7 +1,8 @@
 /*
  * test_gemm.c — the AMX tile GEMMs (the "amx" set, src/kernels/qamx_x86.c)
- * against their dots, bit for bit: Q4_0 / Q8_0 against the set's own dots
- * (their block order), Q4_K / Q6_K against the portable dot; directly at
+ * against their dots, bit for bit: Q4_0 / Q8_0 and MLX affine 4/8-bit
+ * against the set's own dots (their block / group order), Q4_K / Q6_K
+ * against the portable dot; directly at
  * every row split and partial tile, and through the engine's entry points.
  * Where the probe finds no working tiles the tests check that it says why
  * and that the set stays out.
@@ -170,10 +171,83 @@ static void test_amx_gemm_matches_dot(void **state) {
     sl_qd_force(NULL);
 }
 
+/* The AMX MLX affine GEMM (4/8-bit, 24-bit activations) against the amx
+ * set's one-token dot, bit for bit, for every (row, token): group sizes 32,
+ * 64, 128; columns with a last 4-bit block of 64 (cols % 128 == 64) and
+ * group counts below, at and past the 16 f32 lanes (1 ... 72); 1-33 rows
+ * split in two calls at uneven places, 1-49 tokens (partial token tiles);
+ * f32, f16 and bf16 scales at odd addresses; extreme activations (zero
+ * groups, large values).  Nothing is written outside the outputs. */
+static void test_amx_affine_gemm_matches_dot(void **state) {
+    (void)state;
+    const sl_qd_kernels *k = sl_qd_by_name("amx");
+    if (!k) return;   /* test_amx_gemm_matches_dot checks the probe says why */
+    assert_non_null(k->affine4_x24_gemm);
+    assert_non_null(k->affine8_x24_gemm);
+    enum { MAXR = 33, MAXN = 49, MAXC = 2304, MAXG = MAXC / 32 };
+    static uint8_t codes[MAXR * MAXC], sraw[MAXR * MAXG * 4 + 8], braw[MAXR * MAXG * 4 + 8];
+    static uint8_t act[MAXN * (8 * MAXG + 3 * MAXC)];
+    static float x[MAXC], out[MAXN * MAXR + 1], ref[MAXN * MAXR];
+    static _Alignas(64) uint8_t scratch[SL_QD_X24_GEMM_SCRATCH(MAXC, 32)];
+    const int colss[] = {64, 192, 1088, 2304}, rowss[] = {1, 7, 16, 17, 33}, ns[] = {1, 8, 15, 16, 17, 49};
+    for (int bits = 4; bits <= 8; bits += 4)
+        for (int gs = 32; gs <= 128; gs *= 2)
+            for (size_t ci = 0; ci < sizeof colss / sizeof colss[0]; ci++) {
+                size_t cols = (size_t)colss[ci], G = cols / (size_t)gs, tb = 8 * G + 3 * cols;
+                if (cols % (size_t)gs) continue;
+                for (int t = 0; t < MAXN; t++) {   /* token t: xsum[G], d[G], planes */
+                    float *xs = (float *)(void *)(act + (size_t)t * tb);
+                    for (size_t i = 0; i < cols; i++)
+                        x[i] = (i / (size_t)gs) % 7 == 3 ? 0.0f : rndf() * (i % 53 == 0 ? 3e4f : 1.0f);
+                    for (size_t g = 0; g < G; g++) xs[g] = rndf() * 10.0f;
+                    sl_qd_prep_x24(x, cols, gs, bits, (int8_t *)(void *)(xs + 2 * G), xs + G);
+                }
+                for (size_t i = 0; i < MAXR * cols * (size_t)bits / 8; i++) codes[i] = (uint8_t)rndu32();
+                for (int di = 0; di < 3; di++) {
+                    sl_dtype sdt = di == 0 ? SL_F32 : di == 1 ? SL_F16 : SL_BF16;
+                    size_t ss = di == 0 ? 4 : 2, lds = G * ss, ldc = cols * (size_t)bits / 8;
+                    for (size_t i = 0; i < MAXR * G; i++) {
+                        float sv = rndf() * 0.05f, bv = rndf() * 0.1f;
+                        uint16_t hs = di == 1 ? sl_f32_to_f16(sv) : sl_f32_to_bf16(sv);
+                        uint16_t hb = di == 1 ? sl_f32_to_f16(bv) : sl_f32_to_bf16(bv);
+                        memcpy(sraw + 1 + ss * i, ss == 4 ? (const void *)&sv : (const void *)&hs, ss);
+                        memcpy(braw + 3 + ss * i, ss == 4 ? (const void *)&bv : (const void *)&hb, ss);
+                    }
+                    sl_qd_affine24_gemm_fn gm = bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm;
+                    sl_qd_affine24_fn dot = bits == 4 ? k->affine4_x24 : k->affine8_x24;
+                    for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++)
+                        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                            int rows = rowss[ri], n = ns[ni], split = rows / 2 + (int)ni % 3;
+                            if (split > rows) split = rows;
+                            for (int t = 0; t < n; t++) {
+                                const float *xs = (const float *)(const void *)(act + (size_t)t * tb);
+                                for (int r = 0; r < rows; r++)
+                                    ref[t * rows + r] = dot(codes + (size_t)r * ldc, sraw + 1 + (size_t)r * lds,
+                                                            braw + 3 + (size_t)r * lds, sdt, xs + G, xs,
+                                                            (const int8_t *)(const void *)(xs + 2 * G), cols, gs);
+                            }
+                            memset(out, 0xff, sizeof(float) * (size_t)(n * rows + 1));
+                            if (split > 0)
+                                gm(codes, ldc, sraw + 1, braw + 3, lds, sdt, split, act, tb, n, cols, gs, out,
+                                   (size_t)rows, scratch);
+                            if (split < rows)
+                                gm(codes + (size_t)split * ldc, ldc, sraw + 1 + (size_t)split * lds,
+                                   braw + 3 + (size_t)split * lds, lds, sdt, rows - split, act, tb, n, cols, gs,
+                                   out + split, (size_t)rows, scratch);
+                            assert_same_floats(out, ref, (size_t)(n * rows));
+                            uint32_t guard;
+                            memcpy(&guard, out + n * rows, 4);
+                            assert_true(guard == 0xffffffffu);
+                        }
+                }
+            }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amx_gemm_matches_dot),
         cmocka_unit_test(test_amx_k_gemm_matches_dot),
+        cmocka_unit_test(test_amx_affine_gemm_matches_dot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,7 +358,7 @@ static void test_affine_fused_vs_rowdec(void **state) {
     (void)state;
     enum { ROWS = 4, COLS = 256, G = 64 };
     static uint32_t codes[ROWS * COLS / 4];
-    static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[8192];
+    static float sc[ROWS * COLS / G], bi[ROWS * COLS / G], x[8 * COLS], y1[8 * ROWS], y2[8 * ROWS], scratch[65536];
     static float row[COLS];
     for (int bits = 2; bits <= 8; bits++) {
         if (bits == 7) continue;
@@ -540,7 +540,7 @@ static void check_act_path(const sl_weight *w, const float *x, int n, float *scr
     size_t cols = (size_t)w->cols, rows = (size_t)w->rows;
     assert_non_null(k->act_prep);
     assert_true(k->act_bytes(w, n) > 0);
-    assert_true(sl_matmul_scratch_floats(w, 1) <= (size_t)1 << 15);
+    assert_true(sl_matmul_scratch_floats(w, 1) <= (size_t)1 << 19);
     k->act_prep(w, x, cols, 0, n / 3, act);
     k->act_prep(w, x, cols, n / 3, n, act);
     int split = (int)rows / 2 + 1;
@@ -555,7 +555,7 @@ static void test_prompt_path_matches_one_token(void **state) {
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { ROWS = 11, N = 70, MAXC = 2304 };
     static uint8_t wd[ROWS * MAXC * 2], act[N * (MAXC * 5 + 64)];
-    static float x[N * MAXC], scratch[1 << 15], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
+    static float x[N * MAXC], scratch[1 << 19], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
     for (int i = 0; i < N * MAXC; i++) x[i] = rndf() * (i % 41 == 0 ? 8.0f : 1.0f);
     static uint8_t sc16[ROWS * MAXC / 32 * 2 + 2], bi16[ROWS * MAXC / 32 * 2 + 2];
     static uint8_t sb16[ROWS * MAXC / 32 * 2 + 2], bb16[ROWS * MAXC / 32 * 2 + 2];
