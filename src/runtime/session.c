@@ -159,7 +159,7 @@ static void prep_worker(void *arg, int tid, int nt) {
     mm_job *j = arg;
     long lo, hi;
     sl_split((long)j->n, tid, nt, &lo, &hi);
-    if (lo < hi) j->k->act_prep(j->w, j->x, j->ldx, (int)lo, (int)hi, j->s->act);
+    if (lo < hi) j->k->act_prep(j->w, j->x, j->ldx, j->n, (int)lo, (int)hi, j->s->act);
 }
 
 static void mm_act_worker(void *arg, int tid, int nt) {
