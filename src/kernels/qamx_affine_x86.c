@@ -312,10 +312,9 @@ T_AMX static void x24_panel_tokens(x24_job *jb, int r0, int c0, int c1) {
     for (int t0 = c0; t0 < c1; t0 += 16) {
         int tn = c1 - t0 < 16 ? c1 - t0 : 16;
         if (tn != jb->ar) x24_tiles_on(kb, jb->ar = tn);
-        const uint8_t *blk = act + (size_t)t0 * tb;   /* the block of tokens t0 .. t0 + tn - 1 */
+        const int8_t *a = (const int8_t *)(act + (size_t)t0 * tb);   /* the block of tokens t0 .. t0 + tn - 1 */
         const float *xs[16];
-        for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(blk + (size_t)(t < tn ? t : 0) * 8 * G);
-        const int8_t *a = (const int8_t *)(blk + (size_t)tn * 8 * G);
+        for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(a + (size_t)tn * 3 * cols + (size_t)(t < tn ? t : 0) * 8 * G);
         for (size_t l = 0; l < 16; l++) {
             __m512 acc[16];
             UNROLL_ALL

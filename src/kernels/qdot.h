@@ -99,9 +99,10 @@ typedef void (*sl_qd_affine24_mm_fn)(const uint8_t *codes, size_t ldc, const uin
  * GEMM's own form, made once per matmul for every caller (so a call for a
  * few rows reads the tokens in place): blocks of 16 tokens (the last of
  * tn = the rest), block b at act + 16 b (8 G + 3 cols) bytes (nt tokens
- * take what nt tokens of the one-token form take): its tn tokens' xsum[G],
- * d[G] (f32, 8 G bytes each), then their planes as the tiles read them,
- * written by affine_x24_tiles.  scratch: SL_QD_X24_GEMM_SCRATCH(cols, gs)
+ * take what nt tokens of the one-token form take): its tn tokens' planes
+ * as the tiles read them (tn * 3 cols bytes, written by affine_x24_tiles;
+ * with act 64-byte aligned no tile row crosses a cache line), then their
+ * xsum[G], d[G] (f32, 8 G bytes each).  scratch: SL_QD_X24_GEMM_SCRATCH(cols, gs)
  * bytes, 64-byte aligned, private to the calling thread (a 16-row panel).
  * NULL: affine4/8_x24_mm or the dot. */
 typedef void (*sl_qd_affine24_gemm_fn)(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
@@ -112,7 +113,7 @@ typedef void (*sl_qd_affine24_gemm_fn)(const uint8_t *codes, size_t ldc, const u
  * those columns alone, which are that part of the row's planes when
  * c0 % 128 == 0 and cc % 128 == 0 or c0 + cc = cols) written to their
  * places as token i of a block of tn in the GEMM's form (tiles: the
- * block's planes, after its xsum and d). */
+ * block's start). */
 typedef void (*sl_qd_x24_tiles_fn)(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn,
                                    int8_t *tiles);
 /* The portable definition of the same sums (tests; exact integer group sums). */

@@ -158,14 +158,13 @@ static void affine_gemm_token(const sl_weight *w, x24_prep_fn prep, const float 
     size_t G = (size_t)sl_weight_groups(w), cols = (size_t)w->cols, gs = (size_t)w->group_size;
     int tn = n - t / 16 * 16 < 16 ? n - t / 16 * 16 : 16;
     uint8_t *blk = (uint8_t *)act + (size_t)(t / 16 * 16) * affine_token_bytes(w);
-    float *xsum = (float *)(void *)(blk + (size_t)(t % 16) * 8 * G);
+    float *xsum = (float *)(void *)(blk + (size_t)tn * 3 * cols + (size_t)(t % 16) * 8 * G);
     int8_t planes[3 * X24_COLS];
     group_sums(w, xt, xsum);
     for (size_t c0 = 0; c0 < cols; c0 += X24_COLS) {
         size_t cc = cols - c0 < X24_COLS ? cols - c0 : X24_COLS;
         prep(xt + c0, cc, w->group_size, w->bits, planes, xsum + G + c0 / gs);
-        sl_qd_active()->affine_x24_tiles(planes, c0, cc, w->group_size, w->bits, t % 16, tn,
-                                         (int8_t *)(void *)(blk + (size_t)tn * 8 * G));
+        sl_qd_active()->affine_x24_tiles(planes, c0, cc, w->group_size, w->bits, t % 16, tn, (int8_t *)blk);
     }
 }
 static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {
@@ -249,8 +248,9 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
 }
 
 /* Per-thread path: each chunk of tokens prepared at the start of the
- * thread's scratch, then affine_mm_act on it with the rest of the scratch
- * (sl_matmul_scratch_floats: room for min(n, AFFINE_CHUNK) tokens). */
+ * thread's scratch (64-byte aligned), then affine_mm_act on it with the
+ * rest of the scratch (sl_matmul_scratch_floats: room for min(n,
+ * AFFINE_CHUNK) tokens). */
 static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                       int64_t r1, float *scratch) {
     if (!affine_fused(w)) {
@@ -258,7 +258,8 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
         return;
     }
     int chunk = n < AFFINE_CHUNK ? n : AFFINE_CHUNK;
-    float *act = scratch, *rest = scratch + (size_t)chunk * ((affine_token_bytes(w) + 3) / 4);
+    float *act = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);   /* a GEMM's tile rows in one line */
+    float *rest = act + (size_t)chunk * ((affine_token_bytes(w) + 3) / 4);
     for (int t0 = 0; t0 < n; t0 += chunk) {
         int nc = n - t0 < chunk ? n - t0 : chunk;
         const float *xc = x + (size_t)t0 * ldx;
@@ -463,7 +464,7 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
 #if defined(SL_QD_X86)   /* whatever x86 set runs: room for the amx set's tile GEMM */
         if (sl_qd_x24_ok(w->bits, w->group_size, cols)) gm = SL_QD_X24_GEMM_SCRATCH(cols, (size_t)w->group_size) / 4 + 16;
 #endif
-        size_t a = c * (2 * G + (3 * cols + 3) / 4) + (gm > rest ? gm : rest);
+        size_t a = 16 + c * (2 * G + (3 * cols + 3) / 4) + (gm > rest ? gm : rest);
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         /* whatever set runs: room for the tile GEMM's padded tokens and scratch (Q4_0 / Q8_0) */

@@ -684,7 +684,7 @@ static int alloc_rows(sl_session *s, size_t B) {
     s->sin_g = malloc(B * half * sizeof(float));
     s->cos_l = malloc(B * half * sizeof(float));
     s->sin_l = malloc(B * half * sizeof(float));
-    s->act = s->act_bytes ? malloc(s->act_bytes) : NULL;
+    s->act = s->act_bytes ? aligned_alloc(64, (s->act_bytes + 63) & ~(size_t)63) : NULL;   /* tile rows in one line */
     bool ok = s->x && s->xb && s->xo && s->qkv && s->att && s->gu && s->hid && s->scratch && s->cos_g && s->sin_g &&
               s->cos_l && s->sin_l && (!s->act_bytes || s->act);
     return ok ? 0 : -1;

@@ -184,11 +184,11 @@ static void x24_gemm_form(const sl_qd_kernels *k, const uint8_t *act, size_t tb,
         int b0 = t / 16 * 16, tn = n - b0 < 16 ? n - b0 : 16;
         uint8_t *blk = ga + (size_t)b0 * tb;
         const int8_t *pl = (const int8_t *)(act + (size_t)t * tb + 8 * G);
-        memcpy(blk + (size_t)(t - b0) * 8 * G, act + (size_t)t * tb, 8 * G);
+        memcpy(blk + (size_t)tn * 3 * cols + (size_t)(t - b0) * 8 * G, act + (size_t)t * tb, 8 * G);
         for (size_t c0 = 0; c0 < cols; c0 += 1024) {
             size_t cc = cols - c0 < 1024 ? cols - c0 : 1024;
             for (int p = 0; p < 3; p++) memcpy(piece + (size_t)p * cc, pl + (size_t)p * cols + c0, cc);
-            k->affine_x24_tiles(piece, c0, cc, gs, bits, t - b0, tn, (int8_t *)(blk + (size_t)tn * 8 * G));
+            k->affine_x24_tiles(piece, c0, cc, gs, bits, t - b0, tn, (int8_t *)blk);
         }
     }
 }
@@ -211,7 +211,8 @@ static void test_amx_affine_gemm_matches_dot(void **state) {
     assert_non_null(k->affine_x24_tiles);
     enum { MAXR = 33, MAXN = 49, MAXC = 2304, MAXG = MAXC / 32 };
     static uint8_t codes[MAXR * MAXC], sraw[MAXR * MAXG * 4 + 8], braw[MAXR * MAXG * 4 + 8];
-    static uint8_t act[MAXN * (8 * MAXG + 3 * MAXC)], gact[MAXN * (8 * MAXG + 3 * MAXC)];
+    static uint8_t act[MAXN * (8 * MAXG + 3 * MAXC)];
+    static _Alignas(64) uint8_t gact[MAXN * (8 * MAXG + 3 * MAXC)];
     static float x[MAXC], out[MAXN * MAXR + 1], ref[MAXN * MAXR];
     static _Alignas(64) uint8_t scratch[SL_QD_X24_GEMM_SCRATCH(MAXC, 32)];
     const int colss[] = {64, 192, 1088, 2304}, rowss[] = {1, 7, 16, 17, 33}, ns[] = {1, 8, 15, 16, 17, 49};
