@@ -1,8 +1,9 @@
 /*
  * qamx_affine_x86.c — MLX affine 4/8-bit weights times 24-bit integer
  * activations (qdot.h sl_qd_prep_x24) for the "amx" set of qamx_x86.c: its
- * own one-token dots (sl_qd_affine24_fn) and their GEMM on AMX int8 tiles
- * (sl_qd_affine24_gemm_fn), in an order both keep.
+ * own one-token dots (sl_qd_affine24_fn), their GEMM on AMX int8 tiles
+ * (sl_qd_affine24_gemm_fn), in an order both keep, and the GEMM's token
+ * form (sl_amx_x24_tiles).
  *
  * The order (dot and GEMM alike): for a (row, token) pair and each group g
  * of gs elements (gs in {32, 64, 128}), the exact integer sums of the codes
