@@ -56,14 +56,14 @@ typedef void (*sl_rowdec_fn)(const sl_weight *w, int64_t r, float *out);
 
 /* Shared activations (optional, NULL when a format has none): act_bytes is
  * the buffer size for n tokens (0: this weight has no prepared form under
- * the active kernel set); act_prep writes tokens [t0, t1) of x into act,
- * each token at a fixed offset, so threads may prepare disjoint token
- * ranges of one buffer; matmul_act multiplies rows [r0, r1) by the n
+ * the active kernel set); act_prep writes tokens [t0, t1) of the n tokens
+ * of x into act, each token at places fixed by (n, t), so threads may
+ * prepare disjoint token ranges of one buffer; matmul_act multiplies rows [r0, r1) by the n
  * prepared tokens (x, ldx: the f32 activations, for formats that also read
  * them).  matmul(x) == act_prep(all tokens) + matmul_act, bit for bit;
  * matmul_act needs at most sl_matmul_scratch_floats(w, 1) floats of scratch. */
 typedef size_t (*sl_act_bytes_fn)(const sl_weight *w, int n);
-typedef void (*sl_act_prep_fn)(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act);
+typedef void (*sl_act_prep_fn)(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act);
 typedef void (*sl_matmul_act_fn)(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y,
                                  size_t ldy, int64_t r0, int64_t r1, float *scratch);
 

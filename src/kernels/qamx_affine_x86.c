@@ -1,8 +1,9 @@
 /*
  * qamx_affine_x86.c — MLX affine 4/8-bit weights times 24-bit integer
  * activations (qdot.h sl_qd_prep_x24) for the "amx" set of qamx_x86.c: its
- * own one-token dots (sl_qd_affine24_fn) and their GEMM on AMX int8 tiles
- * (sl_qd_affine24_gemm_fn), in an order both keep.
+ * own one-token dots (sl_qd_affine24_fn), their GEMM on AMX int8 tiles
+ * (sl_qd_affine24_gemm_fn), in an order both keep, and the GEMM's token
+ * form (sl_amx_x24_tiles).
  *
  * The order (dot and GEMM alike): for a (row, token) pair and each group g
  * of gs elements (gs in {32, 64, 128}), the exact integer sums of the codes
@@ -32,22 +33,23 @@
  * group, K = min(gs, 64) elements (tdpbsud: signed activation bytes x
  * unsigned codes), the elements of a group in one K order for both sides
  * (8-bit: as stored; 4-bit: the even elements, low nibbles, then the odd
- * ones, high nibbles): A = the 16 tokens' plane bytes for that part,
- * rearranged once per call and chunk of tokens into the thread's scratch so
- * that each tile is 16 x K contiguous bytes (in place, 16 rows a token's
- * bytes apart, the loads ran about a third slower), B = a panel of 16 rows'
- * codes for that part in the VNNI layout (4 codes of each row per 64-byte
- * tile row), unpacked once per panel and call into the thread's scratch by
- * gathers — the weights stay mmap'd views — and C = int32 [token][row],
- * one tile per plane.  The
- * f32 side walks lane by lane as qamx_x86.c's GEMM does: for lane l the
- * groups l, l + 16, ... in order (two groups' six products in flight), the
- * 16 tokens' 16-row accumulators in registers, parked in scratch, then the
- * halving over lanes as vector adds.  Tokens go in chunks of up to
- * SL_QD_X24_GEMM_TBLOCKS(cols) blocks of 16 (rearranged, at most about
- * 1 MiB: they stay in L2 while every panel of the call passes them); a
- * last partial block runs with tiles of that many rows (the activations
- * need no padding).
+ * ones, high nibbles): A = the 16 tokens' plane bytes for that part, a
+ * tile of 16 x K contiguous bytes in the GEMM's token form (qdot.h
+ * sl_qd_affine24_gemm_fn; sl_amx_x24_tiles writes it once per matmul, as
+ * the tokens are prepared, and every call reads it in place: 16 rows a
+ * token's planes apart, the loads ran about a third slower, and a
+ * rearrangement per call cost as much as the products for a thread's
+ * claim of 32 rows), B = a panel of 16 rows' codes for that part in the
+ * VNNI layout (4 codes of each row per 64-byte tile row), unpacked once
+ * per panel and chunk of tokens into the thread's scratch by gathers — the
+ * weights stay mmap'd views — and C = int32 [token][row], one tile per
+ * plane.  The f32 side walks lane by lane as qamx_x86.c's GEMM does: for
+ * lane l the groups l, l + 16, ... in order (two groups' six products in
+ * flight), the 16 tokens' 16-row accumulators in registers, parked in
+ * scratch, then the halving over lanes as vector adds.  Tokens go in
+ * chunks of up to 8 blocks of 16 (at most about 1 MiB: they stay in L2
+ * while every panel of the call passes them); a last partial block of tn
+ * tokens is stored and run with tiles of tn rows (no padding).
  */
 #include "kernels/qamx_x86.h"
 
@@ -225,32 +227,29 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
     }
 }
 
-/* The activations of tokens [t0, t1) (t1 - t0 <= 16) rearranged for
- * contiguous A tiles: group g's part j (K order, group_at) at
- * ab + 48 (g gs + j kb), plane p at + 16 kb p, token t's kb bytes at
- * + kb (t - t0). */
-T_512 static void x24_tokens(int bits, const uint8_t *act, size_t lda, int t0, int t1, size_t cols, int gs, int kb,
-                             int8_t *ab) {
-    const size_t G = cols / (size_t)gs;
-    const int seg = bits == 8 ? gs : gs / 2, piece = seg < 64 ? seg : 64;   /* two segments of seg bytes per group */
+/* Columns [c0, c0 + cc) of token i of a block of tn (qdot.h
+ * sl_qd_x24_tiles_fn): group g's part j (K order, group_at) at
+ * tiles + tn (3 o + kb p) for plane p (o = g gs + j kb, the part's first
+ * K index over the row), the token's kb bytes at + kb i: each tile
+ * tn x kb contiguous bytes. */
+T_512 void sl_amx_x24_tiles(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn,
+                            int8_t *tiles) {
+    const int kb = gs > 64 ? 64 : gs, seg = bits == 8 ? gs : gs / 2, piece = seg < 64 ? seg : 64;   /* two segments of seg bytes per group */
     const __mmask64 m = piece == 64 ? ~(__mmask64)0 : ((__mmask64)1 << piece) - 1;
-    for (int t = t0; t < t1; t++) {
-        const int8_t *pl = (const int8_t *)(const void *)(act + (size_t)t * lda + 8 * G);
-        for (size_t g = 0; g < G; g++) {
-            x24_group q = group_at(bits, cols, gs, g);
-            for (int k = 0; k < gs; k += piece) {   /* K index k: a piece within one part */
-                size_t src = k < seg ? q.lo + (size_t)k : q.hi + (size_t)(k - seg);
-                int8_t *o = ab + 48 * (g * (size_t)gs + (size_t)(k / kb * kb)) + (size_t)kb * (size_t)(t - t0) + (size_t)(k % kb);
-                for (int p = 0; p < 3; p++)
-                    _mm512_mask_storeu_epi8(o + 16 * (size_t)kb * (size_t)p, m,
-                                            _mm512_maskz_loadu_epi8(m, pl + (size_t)p * cols + src));
-            }
+    const size_t G = cc / (size_t)gs, pt = (size_t)tn * (size_t)kb;
+    for (size_t g = 0; g < G; g++) {
+        x24_group q = group_at(bits, cc, gs, g);
+        for (int k = 0; k < gs; k += piece) {   /* K index k: a piece within one part */
+            size_t src = k < seg ? q.lo + (size_t)k : q.hi + (size_t)(k - seg), o = c0 + g * (size_t)gs + (size_t)(k / kb * kb);
+            int8_t *dst = tiles + 3 * (size_t)tn * o + (size_t)kb * (size_t)i + (size_t)(k % kb);
+            for (int p = 0; p < 3; p++)
+                _mm512_mask_storeu_epi8(dst + pt * (size_t)p, m, _mm512_maskz_loadu_epi8(m, planes + (size_t)p * cc + src));
         }
     }
 }
 
 /* The three planes' products of group g into C tiles C0, C1, C2 (A at a:
- * the token block's rearranged activations, x24_tokens). */
+ * the token block's planes, sl_amx_x24_tiles, tn tokens). */
 #define X24_PRODUCTS(C0, C1, C2, g)                                        \
     do {                                                                   \
         _tile_zero(C0);                                                    \
@@ -258,12 +257,13 @@ T_512 static void x24_tokens(int bits, const uint8_t *act, size_t lda, int t0, i
         _tile_zero(C2);                                                    \
         for (int j = 0; j < np; j++) {                                     \
             size_t o_ = (g) * (size_t)gs + (size_t)j * (size_t)kb;         \
+            const int8_t *a_ = a + 3 * (size_t)tn * o_;                    \
             _tile_loadd(7, bp + 16 * o_, 64);                              \
-            _tile_loadd(6, a + 48 * o_, kb);                               \
+            _tile_loadd(6, a_, kb);                                        \
             _tile_dpbsud(C0, 6, 7);                                        \
-            _tile_loadd(6, a + 48 * o_ + 16 * kb, kb);                     \
+            _tile_loadd(6, a_ + (size_t)tn * kb, kb);                      \
             _tile_dpbsud(C1, 6, 7);                                        \
-            _tile_loadd(6, a + 48 * o_ + 32 * kb, kb);                     \
+            _tile_loadd(6, a_ + 2 * (size_t)tn * kb, kb);                  \
             _tile_dpbsud(C2, 6, 7);                                        \
         }                                                                  \
     } while (0)
@@ -288,10 +288,10 @@ T_512 static inline void x24_post(__m512 *acc, const int32_t *c, const float *sg
 typedef struct x24_job {
     int bits, gs, kb, nr;
     const uint8_t *codes, *scales, *biases, *act;
-    size_t ldc, lds, lda, cols, ldo;
+    size_t ldc, lds, tb, cols, ldo;   /* tb: bytes per token in act (8 G + 3 cols) */
     sl_dtype sdt;
     float *out;
-    int8_t *bp, *ab;          /* the panel; the chunk's tokens, rearranged */
+    int8_t *bp;               /* the panel */
     float *sp, *bq, *accb;    /* the panel's scales and biases; the parked lanes [lane][token][row] */
     int32_t *cb;              /* C tiles stored: [tile][token][row] */
     int ar;                   /* A / C tile rows configured (-1: none yet) */
@@ -300,7 +300,7 @@ typedef struct x24_job {
 /* One panel of 16 rows from r0 by the tokens [c0, c1) of a chunk. */
 T_AMX static void x24_panel_tokens(x24_job *jb, int r0, int c0, int c1) {
     const int bits = jb->bits, gs = jb->gs, kb = jb->kb, np = gs / kb;
-    const size_t cols = jb->cols, G = cols / (size_t)gs, lda = jb->lda, ldo = jb->ldo;
+    const size_t cols = jb->cols, G = cols / (size_t)gs, tb = jb->tb, ldo = jb->ldo;
     const uint8_t *act = jb->act;
     const int8_t *bp = jb->bp;
     const float *sp = jb->sp, *bq = jb->bq;
@@ -313,9 +313,9 @@ T_AMX static void x24_panel_tokens(x24_job *jb, int r0, int c0, int c1) {
     for (int t0 = c0; t0 < c1; t0 += 16) {
         int tn = c1 - t0 < 16 ? c1 - t0 : 16;
         if (tn != jb->ar) x24_tiles_on(kb, jb->ar = tn);
+        const int8_t *a = (const int8_t *)(act + (size_t)t0 * tb);   /* the block of tokens t0 .. t0 + tn - 1 */
         const float *xs[16];
-        for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(act + (size_t)(t0 + (t < tn ? t : 0)) * lda);
-        const int8_t *a = jb->ab + 48 * cols * (size_t)((t0 - c0) / 16);
+        for (int t = 0; t < 16; t++) xs[t] = (const float *)(const void *)(a + (size_t)tn * 3 * cols + (size_t)(t < tn ? t : 0) * 8 * G);
         for (size_t l = 0; l < 16; l++) {
             __m512 acc[16];
             UNROLL_ALL
@@ -351,38 +351,40 @@ T_AMX static void x24_panel_tokens(x24_job *jb, int r0, int c0, int c1) {
     }
 }
 
+/* Tokens per chunk: blocks of 16 up to about 1 MiB (they stay in L2 while
+ * every panel of the call passes them), 1 to 8 blocks. */
+static int x24_chunk(size_t tb) {
+    size_t b = ((size_t)1 << 20) / (16 * tb);
+    return 16 * (b < 1 ? 1 : b > 8 ? 8 : (int)b);
+}
+
 T_AMX static void amx_x24_gemm(int bits, const uint8_t *codes, size_t ldc, const uint8_t *scales,
-                               const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act,
-                               size_t lda, int nt, size_t cols, int gs, float *out, size_t ldo, void *scratch) {
+                               const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt,
+                               size_t cols, int gs, float *out, size_t ldo, void *scratch) {
     const size_t G = cols / (size_t)gs;
     x24_job jb = {.bits = bits, .gs = gs, .kb = gs > 64 ? 64 : gs, .nr = nr, .codes = codes,
-                  .scales = scales, .biases = biases, .act = act, .ldc = ldc, .lds = lds, .lda = lda, .cols = cols,
-                  .ldo = ldo, .sdt = sdt, .out = out, .bp = scratch, .ar = -1};
+                  .scales = scales, .biases = biases, .act = act, .ldc = ldc, .lds = lds, .tb = 8 * G + 3 * cols,
+                  .cols = cols, .ldo = ldo, .sdt = sdt, .out = out, .bp = scratch, .ar = -1};
     jb.sp = (float *)(void *)(jb.bp + 16 * cols), jb.bq = jb.sp + 16 * G, jb.accb = jb.bq + 16 * G;
     jb.cb = (int32_t *)(void *)(jb.accb + 16 * 256);
-    jb.ab = (int8_t *)(jb.cb + 6 * 256);
     memset(jb.cb, 0, 6 * 1024);   /* rows of a partial token block stay defined */
-    int tc = 16 * SL_QD_X24_GEMM_TBLOCKS(cols);
+    int tc = x24_chunk(jb.tb);
     for (int c0 = 0; c0 < nt; c0 += tc) {   /* a chunk of tokens stays in L2 while the panels pass */
         int c1 = nt - c0 < tc ? nt : c0 + tc;
-        for (int t0 = c0; t0 < c1; t0 += 16)
-            x24_tokens(bits, act, lda, t0, c1 - t0 < 16 ? c1 : t0 + 16, cols, gs, jb.kb,
-                       jb.ab + 48 * cols * (size_t)((t0 - c0) / 16));
-        MEM_BARRIER();
         for (int r0 = 0; r0 < nr; r0 += 16) x24_panel_tokens(&jb, r0, c0, c1);
     }
     _tile_release();
 }
 
 T_AMX void sl_amx_affine4_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                                   size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
-                                   int gs, float *out, size_t ldo, void *scratch) {
-    amx_x24_gemm(4, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo, scratch);
+                                   size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols, int gs,
+                                   float *out, size_t ldo, void *scratch) {
+    amx_x24_gemm(4, codes, ldc, scales, biases, lds, sdt, nr, act, nt, cols, gs, out, ldo, scratch);
 }
 T_AMX void sl_amx_affine8_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                                   size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
-                                   int gs, float *out, size_t ldo, void *scratch) {
-    amx_x24_gemm(8, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo, scratch);
+                                   size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols, int gs,
+                                   float *out, size_t ldo, void *scratch) {
+    amx_x24_gemm(8, codes, ldc, scales, biases, lds, sdt, nr, act, nt, cols, gs, out, ldo, scratch);
 }
 #else
 typedef int sl_qamx_affine_x86_unused; /* ISO C forbids an empty translation unit */

@@ -95,19 +95,27 @@ typedef void (*sl_qd_affine24_mm_fn)(const uint8_t *codes, size_t ldc, const uin
                                      size_t cols, int gs, float *out, size_t ldo);
 /* The same as a whole-matmul GEMM for sets with matrix tiles (amx:
  * qamx_affine_x86.c): out[t * ldo + r] for r < nr, t < nt (any sizes,
- * nt >= 1), bit for bit that set's one-token dot; act as for
- * sl_qd_affine24_mm_fn (no padding needed); scratch:
- * SL_QD_X24_GEMM_SCRATCH(cols, gs) bytes, 64-byte aligned, private to the
- * calling thread (a 16-row panel, and up to SL_QD_X24_GEMM_TBLOCKS(cols)
- * blocks of 16 tokens rearranged, about 1 MiB at most).  NULL:
- * affine4/8_x24_mm or the dot. */
+ * nt >= 1), bit for bit that set's one-token dot, the nt tokens in the
+ * GEMM's own form, made once per matmul for every caller (so a call for a
+ * few rows reads the tokens in place): blocks of 16 tokens (the last of
+ * tn = the rest), block b at act + 16 b (8 G + 3 cols) bytes (nt tokens
+ * take what nt tokens of the one-token form take): its tn tokens' planes
+ * as the tiles read them (tn * 3 cols bytes, written by affine_x24_tiles;
+ * with act 64-byte aligned no tile row crosses a cache line), then their
+ * xsum[G], d[G] (f32, 8 G bytes each).  scratch: SL_QD_X24_GEMM_SCRATCH(cols, gs)
+ * bytes, 64-byte aligned, private to the calling thread (a 16-row panel).
+ * NULL: affine4/8_x24_mm or the dot. */
 typedef void (*sl_qd_affine24_gemm_fn)(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                                       size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt,
-                                       size_t cols, int gs, float *out, size_t ldo, void *scratch);
-#define SL_QD_X24_GEMM_TBLOCKS(cols) \
-    (48 * (cols) * 8 <= (1 << 20) ? 8 : 48 * (cols) >= (1 << 20) ? 1 : (1 << 20) / (48 * (cols)))
-#define SL_QD_X24_GEMM_SCRATCH(cols, gs) \
-    (16 * (cols) + 128 * ((cols) / (gs)) + 16 * 1024 + 6 * 1024 + 48 * (cols) * SL_QD_X24_GEMM_TBLOCKS(cols))
+                                       size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols,
+                                       int gs, float *out, size_t ldo, void *scratch);
+#define SL_QD_X24_GEMM_SCRATCH(cols, gs) (16 * (cols) + 128 * ((cols) / (gs)) + 16 * 1024 + 6 * 1024)
+/* Columns [c0, c0 + cc) of a token's planes (planes: sl_qd_prep_x24 of
+ * those columns alone, which are that part of the row's planes when
+ * c0 % 128 == 0 and cc % 128 == 0 or c0 + cc = cols) written to their
+ * places as token i of a block of tn in the GEMM's form (tiles: the
+ * block's start). */
+typedef void (*sl_qd_x24_tiles_fn)(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn,
+                                   int8_t *tiles);
 /* The portable definition of the same sums (tests; exact integer group sums). */
 float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                            const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits);
@@ -195,6 +203,7 @@ typedef struct sl_qd_kernels {
     sl_qd_affine24_fn affine4_x24, affine8_x24;        /* NULL: f32 activations (affine4/8) */
     sl_qd_affine24_mm_fn affine4_x24_mm, affine8_x24_mm; /* NULL: loop affine4/8_x24 */
     sl_qd_affine24_gemm_fn affine4_x24_gemm, affine8_x24_gemm; /* NULL: affine4/8_x24_mm */
+    sl_qd_x24_tiles_fn affine_x24_tiles;               /* the GEMMs' token form (set with them) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
     sl_qd_q40_prep_fn q4_0_prep;                       /* NULL (both): loop q4_0 */

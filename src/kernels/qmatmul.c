@@ -38,8 +38,9 @@
  * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 / Q4_K / Q6_K prompts take it instead, with
  * the tokens' buffer padded to whole tiles (q8_padded), and MLX affine
  * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c: all the
- * tokens in one call, no padding); its outputs have that set's one-token
- * dot's bits too.
+ * tokens in one call, no padding, in the GEMM's own token form, which the
+ * shared preparation writes once per matmul); its outputs have that set's
+ * one-token dot's bits too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -112,6 +113,9 @@ static void mm_rowdec(const sl_weight *w, const float *x, int n, size_t ldx, flo
  *  - 24-bit integer path (AVX-512 VNNI, sl_qd_x24_ok): the token's group
  *    sums xsum[G] and scales d[G] (f32), then its three int8 planes
  *    (3 * cols bytes; cols % 64 == 0 keeps the stride a multiple of 4);
+ *    a prompt for a set with a tile GEMM (affine_gemm) takes that GEMM's
+ *    token form instead (qdot.h: the same bytes per token, in blocks of 16
+ *    tokens laid out for its tiles), made here once per matmul;
  *  - f32 path (the set's fused dot): xsum[G]; the dot reads x itself.
  * Both paths serve every batch size, so a token's result is the same
  * whatever the batching; bit widths without a fused dot decode rows
@@ -120,6 +124,11 @@ static sl_qd_affine24_fn affine_f24(const sl_weight *w) {
     const sl_qd_kernels *k = sl_qd_active();
     sl_qd_affine24_fn f24 = w->bits == 4 ? k->affine4_x24 : w->bits == 8 ? k->affine8_x24 : NULL;
     return f24 && sl_qd_x24_ok(w->bits, w->group_size, (size_t)w->cols) ? f24 : NULL;
+}
+static sl_qd_affine24_gemm_fn affine_gemm(const sl_weight *w, int n) {
+    const sl_qd_kernels *k = sl_qd_active();
+    if (n < SL_MM_SHARED_MIN || !k->affine_x24_tiles || !affine_f24(w)) return NULL;
+    return w->bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm;
 }
 static int affine_fused(const sl_weight *w) {
     const sl_qd_kernels *k = sl_qd_active();
@@ -132,19 +141,45 @@ static size_t affine_token_bytes(const sl_weight *w) {
 static size_t affine_act_bytes(const sl_weight *w, int n) {
     return affine_fused(w) ? (size_t)n * affine_token_bytes(w) : 0;
 }
-static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
-    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, tb = affine_token_bytes(w);
-    int x24 = affine_f24(w) != NULL;
-    void (*prep)(const float *, size_t, int, int, int8_t *, float *) = sl_qd_active()->prep_x24;
+static void group_sums(const sl_weight *w, const float *xt, float *xsum) {
+    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size;
+    for (size_t g = 0; g < G; g++) {
+        float s = 0.0f;
+        for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
+        xsum[g] = s;
+    }
+}
+/* Token t of n in the GEMM's form: its xsum, d and planes (the planes made
+ * X24_COLS columns at a time, a multiple of 128: each piece that part of
+ * the row's planes, qdot.h) in the block of 16 that holds it. */
+#define X24_COLS 1024
+typedef void (*x24_prep_fn)(const float *, size_t, int, int, int8_t *, float *);
+static void affine_gemm_token(const sl_weight *w, x24_prep_fn prep, const float *xt, int n, int t, void *act) {
+    size_t G = (size_t)sl_weight_groups(w), cols = (size_t)w->cols, gs = (size_t)w->group_size;
+    int tn = n - t / 16 * 16 < 16 ? n - t / 16 * 16 : 16;
+    uint8_t *blk = (uint8_t *)act + (size_t)(t / 16 * 16) * affine_token_bytes(w);
+    float *xsum = (float *)(void *)(blk + (size_t)tn * 3 * cols + (size_t)(t % 16) * 8 * G);
+    int8_t planes[3 * X24_COLS];
+    group_sums(w, xt, xsum);
+    for (size_t c0 = 0; c0 < cols; c0 += X24_COLS) {
+        size_t cc = cols - c0 < X24_COLS ? cols - c0 : X24_COLS;
+        prep(xt + c0, cc, w->group_size, w->bits, planes, xsum + G + c0 / gs);
+        sl_qd_active()->affine_x24_tiles(planes, c0, cc, w->group_size, w->bits, t % 16, tn, (int8_t *)blk);
+    }
+}
+static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {
+    size_t G = (size_t)sl_weight_groups(w), tb = affine_token_bytes(w);
+    int x24 = affine_f24(w) != NULL, tiles = affine_gemm(w, n) != NULL;
+    x24_prep_fn prep = sl_qd_active()->prep_x24;
     if (!prep) prep = sl_qd_prep_x24;
     for (int t = t0; t < t1; t++) {
         const float *xt = x + (size_t)t * ldx;
-        float *xsum = (float *)(void *)((uint8_t *)act + (size_t)t * tb);
-        for (size_t g = 0; g < G; g++) {
-            float s = 0.0f;
-            for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
-            xsum[g] = s;
+        if (tiles) {
+            affine_gemm_token(w, prep, xt, n, t, act);
+            continue;
         }
+        float *xsum = (float *)(void *)((uint8_t *)act + (size_t)t * tb);
+        group_sums(w, xt, xsum);
         if (x24) prep(xt, (size_t)w->cols, w->group_size, w->bits, (int8_t *)(void *)(xsum + 2 * G), xsum + G);
     }
 }
@@ -160,10 +195,10 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
     sl_qd_affine24_fn f24 = affine_f24(w);
     size_t G = (size_t)sl_weight_groups(w), cols = (size_t)w->cols, tb = affine_token_bytes(w);
     const uint8_t *a = act;
-    sl_qd_affine24_gemm_fn gm = f24 ? (w->bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm) : NULL;
-    if (gm && n >= SL_MM_SHARED_MIN && scratch) {   /* a prompt on matrix tiles: all tokens in one call */
+    sl_qd_affine24_gemm_fn gm = affine_gemm(w, n);
+    if (gm) {   /* a prompt on matrix tiles: all tokens in one call, in the GEMM's form (affine_act_prep) */
         gm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, row_scales(w, w->scales, r0), row_scales(w, w->biases, r0),
-           G * sl_dtype_size(w->scale_dtype), w->scale_dtype, (int)(r1 - r0), a, tb, n, cols, w->group_size,
+           G * sl_dtype_size(w->scale_dtype), w->scale_dtype, (int)(r1 - r0), a, n, cols, w->group_size,
            y + (size_t)r0, ldy, (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));
         return;
     }
@@ -213,8 +248,9 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
 }
 
 /* Per-thread path: each chunk of tokens prepared at the start of the
- * thread's scratch, then affine_mm_act on it with the rest of the scratch
- * (sl_matmul_scratch_floats: room for min(n, AFFINE_CHUNK) tokens). */
+ * thread's scratch (64-byte aligned), then affine_mm_act on it with the
+ * rest of the scratch (sl_matmul_scratch_floats: room for min(n,
+ * AFFINE_CHUNK) tokens). */
 static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                       int64_t r1, float *scratch) {
     if (!affine_fused(w)) {
@@ -222,11 +258,12 @@ static void mm_affine(const sl_weight *w, const float *x, int n, size_t ldx, flo
         return;
     }
     int chunk = n < AFFINE_CHUNK ? n : AFFINE_CHUNK;
-    float *act = scratch, *rest = scratch + (size_t)chunk * ((affine_token_bytes(w) + 3) / 4);
+    float *act = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);   /* a GEMM's tile rows in one line */
+    float *rest = act + (size_t)chunk * ((affine_token_bytes(w) + 3) / 4);
     for (int t0 = 0; t0 < n; t0 += chunk) {
         int nc = n - t0 < chunk ? n - t0 : chunk;
         const float *xc = x + (size_t)t0 * ldx;
-        affine_act_prep(w, xc, ldx, 0, nc, act);
+        affine_act_prep(w, xc, ldx, nc, 0, nc, act);
         affine_mm_act(w, xc, ldx, act, nc, y + (size_t)t0 * ldy, ldy, r0, r1, rest);
     }
 }
@@ -269,7 +306,8 @@ static size_t q8_padded(const sl_weight *w, int n) {
     return ((size_t)n + SL_QD_GEMM_TOKENS - 1) / SL_QD_GEMM_TOKENS * SL_QD_GEMM_TOKENS;
 }
 static size_t q8_act_bytes(const sl_weight *w, int n) { return q8_padded(w, n) * q8_token_bytes(w); }
-static void q8_act_prep(const sl_weight *w, const float *x, size_t ldx, int t0, int t1, void *act) {
+static void q8_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {
+    (void)n;
     size_t cols = (size_t)w->cols, tb = q8_token_bytes(w);
     void (*quantize)(const float *, size_t, sl_q8b *) = sl_qd_active()->quantize_q8;
     void (*quantize_k)(const float *, size_t, sl_q8kb *) = sl_qd_active()->quantize_q8k;
@@ -391,7 +429,7 @@ static void q8_mm_act(const sl_weight *w, const float *x, size_t ldx, const void
  * rest of the scratch left to q8_mm_act (the Q4_0 rows kernel's token form). */
 static void mm_gguf_q8(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                        int64_t r1, float *scratch) {
-    q8_act_prep(w, x, ldx, 0, n, scratch);
+    q8_act_prep(w, x, ldx, n, 0, n, scratch);
     q8_mm_act(w, x, ldx, scratch, n, y, ldy, r0, r1, scratch + q8_act_bytes(w, n) / sizeof(float) + 1);
 }
 
@@ -426,7 +464,7 @@ size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
 #if defined(SL_QD_X86)   /* whatever x86 set runs: room for the amx set's tile GEMM */
         if (sl_qd_x24_ok(w->bits, w->group_size, cols)) gm = SL_QD_X24_GEMM_SCRATCH(cols, (size_t)w->group_size) / 4 + 16;
 #endif
-        size_t a = c * (2 * G + (3 * cols + 3) / 4) + (gm > rest ? gm : rest);
+        size_t a = 16 + c * (2 * G + (3 * cols + 3) / 4) + (gm > rest ? gm : rest);
         if (a > need) need = a;
     } else if (w->fmt == SL_WF_GGUF) {
         /* whatever set runs: room for the tile GEMM's padded tokens and scratch (Q4_0 / Q8_0) */

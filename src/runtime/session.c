@@ -159,7 +159,7 @@ static void prep_worker(void *arg, int tid, int nt) {
     mm_job *j = arg;
     long lo, hi;
     sl_split((long)j->n, tid, nt, &lo, &hi);
-    if (lo < hi) j->k->act_prep(j->w, j->x, j->ldx, (int)lo, (int)hi, j->s->act);
+    if (lo < hi) j->k->act_prep(j->w, j->x, j->ldx, j->n, (int)lo, (int)hi, j->s->act);
 }
 
 static void mm_act_worker(void *arg, int tid, int nt) {
@@ -685,7 +685,7 @@ static int alloc_rows(sl_session *s, size_t B) {
     s->sin_g = malloc(B * half * sizeof(float));
     s->cos_l = malloc(B * half * sizeof(float));
     s->sin_l = malloc(B * half * sizeof(float));
-    s->act = s->act_bytes ? malloc(s->act_bytes) : NULL;
+    s->act = s->act_bytes ? aligned_alloc(64, (s->act_bytes + 63) & ~(size_t)63) : NULL;   /* tile rows in one line */
     bool ok = s->x && s->xb && s->xo && s->qkv && s->att && s->gu && s->hid && s->scratch && s->cos_g && s->sin_g &&
               s->cos_l && s->sin_l && (!s->act_bytes || s->act);
     return ok ? 0 : -1;

@@ -88,8 +88,8 @@ static void check_gemm_entry(sl_dtype dt, size_t ab) {
     assert_true(mk->act_bytes(&w, N) == 48 * nb * ab);   /* padded to whole tiles */
     assert_true(mk->act_bytes(&w, N) <= sizeof act);
     assert_true(sl_matmul_scratch_floats(&w, 1) <= sizeof scr / sizeof scr[0]);
-    mk->act_prep(&w, x, COLS, 0, 20, act);
-    mk->act_prep(&w, x, COLS, 20, N, act);
+    mk->act_prep(&w, x, COLS, N, 0, 20, act);
+    mk->act_prep(&w, x, COLS, N, 20, N, act);
     mk->matmul_act(&w, x, COLS, act, N, out, ROWS, 0, 16, scr);
     mk->matmul_act(&w, x, COLS, act, N, out, ROWS, 16, ROWS, scr);
     for (int t = 0; t < N; t++) mk->matmul(&w, x + (size_t)t * COLS, 1, COLS, ref + t * ROWS, ROWS, 0, ROWS, scr);
@@ -171,22 +171,48 @@ static void test_amx_gemm_matches_dot(void **state) {
     sl_qd_force(NULL);
 }
 
+/* The first n tokens of the one-token form (act, tb bytes each: xsum[G],
+ * d[G], planes) in the GEMM's form (qdot.h sl_qd_affine24_gemm_fn), the
+ * planes handed to the set's affine_x24_tiles in pieces of up to 1024
+ * columns as the engine does (copied from the whole row's planes: a piece
+ * of 128 columns is that part of them). */
+static void x24_gemm_form(const sl_qd_kernels *k, const uint8_t *act, size_t tb, int n, size_t cols, int gs, int bits,
+                          uint8_t *ga) {
+    static int8_t piece[3 * 1024];
+    size_t G = cols / (size_t)gs;
+    for (int t = 0; t < n; t++) {
+        int b0 = t / 16 * 16, tn = n - b0 < 16 ? n - b0 : 16;
+        uint8_t *blk = ga + (size_t)b0 * tb;
+        const int8_t *pl = (const int8_t *)(act + (size_t)t * tb + 8 * G);
+        memcpy(blk + (size_t)tn * 3 * cols + (size_t)(t - b0) * 8 * G, act + (size_t)t * tb, 8 * G);
+        for (size_t c0 = 0; c0 < cols; c0 += 1024) {
+            size_t cc = cols - c0 < 1024 ? cols - c0 : 1024;
+            for (int p = 0; p < 3; p++) memcpy(piece + (size_t)p * cc, pl + (size_t)p * cols + c0, cc);
+            k->affine_x24_tiles(piece, c0, cc, gs, bits, t - b0, tn, (int8_t *)blk);
+        }
+    }
+}
+
 /* The AMX MLX affine GEMM (4/8-bit, 24-bit activations) against the amx
  * set's one-token dot, bit for bit, for every (row, token): group sizes 32,
  * 64, 128; columns with a last 4-bit block of 64 (cols % 128 == 64) and
- * group counts below, at and past the 16 f32 lanes (1 ... 72); 1-33 rows
- * split in two calls at uneven places, 1-49 tokens (partial token tiles);
- * f32, f16 and bf16 scales at odd addresses; extreme activations (zero
- * groups, large values).  Nothing is written outside the outputs. */
+ * group counts below, at and past the 16 f32 lanes (1 ... 72), planes
+ * written to the GEMM's form in one piece and in several (1088, 2304
+ * columns); 1-33 rows split in two calls at uneven places, 1-49 tokens
+ * (partial token tiles); f32, f16 and bf16 scales at odd addresses;
+ * extreme activations (zero groups, large values).  Nothing is written
+ * outside the outputs. */
 static void test_amx_affine_gemm_matches_dot(void **state) {
     (void)state;
     const sl_qd_kernels *k = sl_qd_by_name("amx");
     if (!k) return;   /* test_amx_gemm_matches_dot checks the probe says why */
     assert_non_null(k->affine4_x24_gemm);
     assert_non_null(k->affine8_x24_gemm);
+    assert_non_null(k->affine_x24_tiles);
     enum { MAXR = 33, MAXN = 49, MAXC = 2304, MAXG = MAXC / 32 };
     static uint8_t codes[MAXR * MAXC], sraw[MAXR * MAXG * 4 + 8], braw[MAXR * MAXG * 4 + 8];
     static uint8_t act[MAXN * (8 * MAXG + 3 * MAXC)];
+    static _Alignas(64) uint8_t gact[MAXN * (8 * MAXG + 3 * MAXC)];
     static float x[MAXC], out[MAXN * MAXR + 1], ref[MAXN * MAXR];
     static _Alignas(64) uint8_t scratch[SL_QD_X24_GEMM_SCRATCH(MAXC, 32)];
     const int colss[] = {64, 192, 1088, 2304}, rowss[] = {1, 7, 16, 17, 33}, ns[] = {1, 8, 15, 16, 17, 49};
@@ -215,9 +241,11 @@ static void test_amx_affine_gemm_matches_dot(void **state) {
                     }
                     sl_qd_affine24_gemm_fn gm = bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm;
                     sl_qd_affine24_fn dot = bits == 4 ? k->affine4_x24 : k->affine8_x24;
-                    for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++)
-                        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
-                            int rows = rowss[ri], n = ns[ni], split = rows / 2 + (int)ni % 3;
+                    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                        int n = ns[ni];
+                        x24_gemm_form(k, act, tb, n, cols, gs, bits, gact);
+                        for (size_t ri = 0; ri < sizeof rowss / sizeof rowss[0]; ri++) {
+                            int rows = rowss[ri], split = rows / 2 + (int)ni % 3;
                             if (split > rows) split = rows;
                             for (int t = 0; t < n; t++) {
                                 const float *xs = (const float *)(const void *)(act + (size_t)t * tb);
@@ -228,17 +256,18 @@ static void test_amx_affine_gemm_matches_dot(void **state) {
                             }
                             memset(out, 0xff, sizeof(float) * (size_t)(n * rows + 1));
                             if (split > 0)
-                                gm(codes, ldc, sraw + 1, braw + 3, lds, sdt, split, act, tb, n, cols, gs, out,
+                                gm(codes, ldc, sraw + 1, braw + 3, lds, sdt, split, gact, n, cols, gs, out,
                                    (size_t)rows, scratch);
                             if (split < rows)
                                 gm(codes + (size_t)split * ldc, ldc, sraw + 1 + (size_t)split * lds,
-                                   braw + 3 + (size_t)split * lds, lds, sdt, rows - split, act, tb, n, cols, gs,
+                                   braw + 3 + (size_t)split * lds, lds, sdt, rows - split, gact, n, cols, gs,
                                    out + split, (size_t)rows, scratch);
                             assert_same_floats(out, ref, (size_t)(n * rows));
                             uint32_t guard;
                             memcpy(&guard, out + n * rows, 4);
                             assert_true(guard == 0xffffffffu);
                         }
+                    }
                 }
             }
 }

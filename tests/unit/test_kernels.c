@@ -531,7 +531,8 @@ static void test_dense_token_chunks(void **state) {
  * remainder, MLX affine 4/8-bit at every group size with f32, f16 and bf16
  * scales (halves at odd addresses), with the tokens
  * prepared in two ranges and the rows split unevenly (two "threads"), and
- * more tokens than one activation chunk. */
+ * more tokens than one activation chunk; then prepared one token at a time
+ * and claimed 3 rows at a time (other "threads"), the same bits. */
 static void check_act_path(const sl_weight *w, const float *x, int n, float *scratch, uint8_t *act) {
     enum { MAXR = 11, MAXN = 70 };
     static float yb[MAXN * MAXR], y1[MAXN * MAXR];
@@ -541,12 +542,17 @@ static void check_act_path(const sl_weight *w, const float *x, int n, float *scr
     assert_non_null(k->act_prep);
     assert_true(k->act_bytes(w, n) > 0);
     assert_true(sl_matmul_scratch_floats(w, 1) <= (size_t)1 << 19);
-    k->act_prep(w, x, cols, 0, n / 3, act);
-    k->act_prep(w, x, cols, n / 3, n, act);
+    k->act_prep(w, x, cols, n, 0, n / 3, act);
+    k->act_prep(w, x, cols, n, n / 3, n, act);
     int split = (int)rows / 2 + 1;
     k->matmul_act(w, x, cols, act, n, yb, rows, 0, split, scratch);
     k->matmul_act(w, x, cols, act, n, yb, rows, split, (int64_t)rows, scratch);
     for (int t = 0; t < n; t++) k->matmul(w, x + (size_t)t * cols, 1, cols, y1 + (size_t)t * rows, rows, 0, (int64_t)rows, scratch);
+    assert_same_floats(yb, y1, (size_t)n * rows);
+    /* other claims (3 rows each) of tokens prepared one by one, last first: the same bits */
+    for (int t = n - 1; t >= 0; t--) k->act_prep(w, x, cols, n, t, t + 1, act);
+    for (int64_t r0 = 0; r0 < (int64_t)rows; r0 += 3)
+        k->matmul_act(w, x, cols, act, n, y1, rows, r0, r0 + 3 < (int64_t)rows ? r0 + 3 : (int64_t)rows, scratch);
     assert_same_floats(yb, y1, (size_t)n * rows);
 }
 
