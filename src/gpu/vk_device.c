@@ -8,6 +8,9 @@
  * Invariants: see vk_impl.h.  One command buffer is recorded at a time and
  * waited for before the next (vk_submit_wait), so host-visible buffers may
  * be rewritten between submissions without further synchronisation.
+ * Dispatches run in groups between barriers (vk_join); the counters of
+ * dispatches, barriers and submissions, and with SILICA_PROFILE the device
+ * time of every group (timestamps), are kept per phase (vk_stats).
  * Descriptor sets are cached per dispatch slot (the n-th dispatch of a
  * recording) and rewritten only when that slot's buffers change: a forward
  * pass records the same sequence of buffers every time.
@@ -113,16 +116,23 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t inv = pp.limits.maxComputeWorkGroupInvocations, wx = pp.limits.maxComputeWorkGroupSize[0];
     c->tiled = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS &&
                pp.limits.maxComputeSharedMemorySize >= VK_TILED_SHARED_BYTES;
-    if (q[fam].timestampValidBits && pp.limits.timestampPeriod > 0) {
+    /* timestamps: where this queue family has them (timestampValidBits; limits.timestampComputeAndGraphics
+     * promises them on every compute queue, but the family's own bits are what counts) */
+    uint32_t tbits = q[fam].timestampValidBits;
+    if (tbits && pp.limits.timestampPeriod > 0) {
         VkQueryPoolCreateInfo qp = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-                                    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2};
-        if (vk.vkCreateQueryPool(c->dev, &qp, NULL, &c->qpool) == VK_SUCCESS) c->ts_period_ns = pp.limits.timestampPeriod;
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = VK_MAX_QUERIES};
+        if (vk.vkCreateQueryPool(c->dev, &qp, NULL, &c->qpool) == VK_SUCCESS) {
+            c->ts_period_ns = pp.limits.timestampPeriod;
+            c->ts_mask = tbits >= 64 ? UINT64_MAX : (1ull << tbits) - 1;
+        }
     }
     return create_pipelines(c, err);
 }
 
 int vk_ctx_open(vk_ctx *c, sl_device_sel sel, bool *none, sl_error *err) {
     memset(c, 0, sizeof *c);
+    c->phase = VK_PHASE_NONE;
     *none = false;
     int rc = vk_instance_new(&c->inst, err);
     if (rc) {
@@ -259,18 +269,43 @@ int vk_upload(vk_ctx *c, vk_buf *staging, vk_buf *b, uint64_t off, const void *s
 
 /* ---- recording ---- */
 
+/* Timestamps this recording (SILICA_PROFILE, a queue with them, a counted phase). */
+static bool timing(const vk_ctx *c) { return c->prof && c->qpool && c->phase >= 0; }
+
 int vk_begin(vk_ctx *c, sl_error *err) {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
     VkResult r = vk.vkResetCommandBuffer(c->cmd, 0);
     if (r == VK_SUCCESS) r = vk.vkBeginCommandBuffer(c->cmd, &bi);
     if (r != VK_SUCCESS) return sl_errorf(err, SL_EUNSUPPORTED, "%s: begin command buffer: %s", c->info.name, vk_result_name(r));
-    c->slot = 0;
-    if (c->qpool) {
-        vk.vkCmdResetQueryPool(c->cmd, c->qpool, 0, 2);
+    c->slot = 0, c->n_ts = 0, c->open_group = c->join = false;
+    if (timing(c)) {
+        vk.vkCmdResetQueryPool(c->cmd, c->qpool, 0, VK_MAX_QUERIES);
         vk.vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
+        c->n_ts = 1;
     }
     return 0;
+}
+
+/* The end of the open dispatch group: its timestamp (the last query is kept for vk_submit_wait's). */
+static void group_end(vk_ctx *c, VkPipelineStageFlagBits stage, bool last) {
+    if (!timing(c) || (!last && c->n_ts >= VK_MAX_QUERIES - 1)) return;
+    vk.vkCmdWriteTimestamp(c->cmd, stage, c->qpool, (uint32_t)c->n_ts);
+    c->ts_tag[c->n_ts++] = (uint8_t)(c->open_group ? c->group_tag : c->tag);
+}
+
+/* The timestamps of the submission just waited for, into the phase's device times. */
+static void read_timestamps(vk_ctx *c) {
+    uint64_t ts[VK_MAX_QUERIES];   /* 32 KiB */
+    if (c->n_ts < 2 || vk.vkGetQueryPoolResults(c->dev, c->qpool, 0, (uint32_t)c->n_ts, sizeof ts, ts, sizeof ts[0],
+                                                VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return;
+    vk_stats *st = &c->stats[c->phase];
+    for (int i = 1; i < c->n_ts; i++) {
+        uint64_t ns = (uint64_t)((double)((ts[i] - ts[i - 1]) & c->ts_mask) * c->ts_period_ns);
+        st->tag_ns[c->ts_tag[i] % VK_PROF_TAGS] += ns;
+        st->span_ns += ns;
+    }
 }
 
 /* The descriptor set of this dispatch slot, written only when its buffers changed. */
@@ -305,19 +340,29 @@ static VkDescriptorSet slot_set(vk_ctx *c, const vk_buf *const bufs[VK_BINDINGS]
 
 void vk_dispatch(vk_ctx *c, vk_kernel k, const vk_buf *const bufs[VK_BINDINGS], const void *push, size_t push_size,
                  uint32_t gx, uint32_t gy, uint32_t gz) {
+    vk_stats *st = c->phase >= 0 ? &c->stats[c->phase] : NULL;
+    if (c->open_group && !c->join) {   /* wait for the open group: the end of its writes before any later access */
+        group_end(c, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, false);
+        VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                              .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+        vk.vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                                &mb, 0, NULL, 0, NULL);
+        c->open_group = false;
+        if (st) st->barriers++;
+    }
+    if (!c->open_group) c->group_tag = c->tag;
+    c->open_group = true, c->join = false;
     VkDescriptorSet set = slot_set(c, bufs);
     vk.vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe[k]);
     vk.vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
     vk.vkCmdPushConstants(c->cmd, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)push_size, push);
     vk.vkCmdDispatch(c->cmd, gx, gy, gz);
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
-    vk.vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
-                            &mb, 0, NULL, 0, NULL);
+    if (st) st->dispatches++, st->tag_calls[c->tag % VK_PROF_TAGS]++;
 }
 
 int vk_submit_wait(vk_ctx *c, sl_error *err) {
-    if (c->qpool) vk.vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, 1);
+    group_end(c, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, true);
+    c->open_group = c->join = false;
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
@@ -331,9 +376,7 @@ int vk_submit_wait(vk_ctx *c, sl_error *err) {
     if (r != VK_SUCCESS)
         return sl_errorf(err, r == VK_ERROR_OUT_OF_DEVICE_MEMORY ? SL_ENOMEM : SL_EUNSUPPORTED, "%s: submission failed: %s",
                          c->info.name, vk_result_name(r));
-    uint64_t ts[2];
-    if (c->qpool && vk.vkGetQueryPoolResults(c->dev, c->qpool, 0, 2, sizeof ts, ts, sizeof ts[0],
-                                             VK_QUERY_RESULT_64_BIT) == VK_SUCCESS && ts[1] > ts[0])
-        c->gpu_ns += (uint64_t)((double)(ts[1] - ts[0]) * c->ts_period_ns);
+    if (c->phase >= 0) c->stats[c->phase].submits++;
+    if (timing(c)) read_timestamps(c);
     return 0;
 }

@@ -67,9 +67,17 @@ struct sl_gpu_session {
     vk_buf x, xb, xo, qkv, att, gu, hid;   /* device: [batch][...] */
     vk_buf xq;                             /* device: a quantized matmul input, [batch][cols / 32][9 words] */
     vk_buf ids, rope, logits, staging;     /* host-visible */
-    uint64_t kv_bytes, tokens;
+    uint64_t kv_bytes;
     bool prof;
+    vk_host_stats host[VK_PHASES];
 };
+
+/* What SILICA_PROFILE counts a dispatch group as (vk_stats' tags). */
+enum { T_EMBED, T_NORM, T_QUANTX, T_QKV, T_ROPE, T_ATTN, T_WO, T_GATE_UP, T_GLU, T_DOWN, T_HEAD, T_UPLOAD, T_COUNT };
+static const char *const tag_names[T_COUNT] = {"embed", "norm",    "quantx", "qkv",  "rope_kv", "attn",
+                                               "wo",    "gate_up", "glu",    "down", "head",    "upload"};
+_Static_assert(T_COUNT <= VK_PROF_TAGS, "tags: VK_PROF_TAGS");
+static void tag(sl_gpu_session *g, int t) { g->c.tag = t; }
 
 /* ---- what the device engine runs ---- */
 
@@ -309,7 +317,10 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
         struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
         const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
         uint32_t inv = (w->cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
+        int t = g->c.tag;
+        tag(g, T_QUANTX);
         vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
+        tag(g, t);
     }
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
     bool tiled = n > MV_TOKENS && g->c.tiled;
@@ -361,11 +372,13 @@ static void attention(sl_gpu_session *g, int l, int n, int p0) {
                                 (uint32_t)(G->kn < 0 ? 0 : G->kn), c->norm_plus_one, (uint32_t)g->qkv_w, (uint32_t)p0,
                                 (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half, g->kv_f32, c->norm_eps};
     const vk_buf *b1[VK_BINDINGS] = {&g->qkv, &g->vec, &g->rope, &g->kc[l], &g->vc[l], NULL};
+    tag(g, T_ROPE);
     vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV, 1);
     struct { uint32_t H, KV, D, qkv_w, pos0, window, ldo, kv_f32; float scale, softcap; } ap = {
         H, KV, D, (uint32_t)g->qkv_w, (uint32_t)p0, sliding ? (uint32_t)c->sliding_window : 0, H * D, g->kv_f32,
         c->attn_scale, c->attn_softcap};
     const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, NULL};
+    tag(g, T_ATTN);
     vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
 }
 
@@ -374,7 +387,9 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     const glayer *G = &g->L[l];
     uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads;
     uint32_t D = (uint32_t)c->head_dim, I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
+    tag(g, T_NORM);
     rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false);
+    tag(g, T_QKV);
     if (c->fused_qkv) {
         matmul(g, &G->wqkv, &g->xb, 0, Hd, &g->qkv, 0, W, n, -1, false, 0);
     } else {
@@ -383,13 +398,17 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
         matmul(g, &G->wv, &g->xb, 0, Hd, &g->qkv, (H + KV) * D, W, n, G->bv, false, 0);
     }
     attention(g, l, n, p0);
+    tag(g, T_WO);
     if (G->post_attn >= 0) {
         matmul(g, &G->wo, &g->att, 0, H * D, &g->xo, 0, Hd, n, G->bo, false, 0);
+        tag(g, T_NORM);
         rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true);
     } else {
         matmul(g, &G->wo, &g->att, 0, H * D, &g->x, 0, Hd, n, G->bo, true, 0);
     }
+    tag(g, T_NORM);
     rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false);
+    tag(g, T_GATE_UP);
     if (c->fused_qkv) {
         matmul(g, &G->wgu, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, -1, false, 0);
     } else {
@@ -398,9 +417,12 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     }
     struct { uint32_t I, n, act; } gp = {I, (uint32_t)n, c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u};
     const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, NULL, NULL};
+    tag(g, T_GLU);
     vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I * (uint32_t)n + 63) / 64, 1, 1);
+    tag(g, T_DOWN);
     if (G->post_mlp >= 0) {
         matmul(g, &G->wd, &g->hid, 0, I, &g->xo, 0, Hd, n, G->bd, false, 0);
+        tag(g, T_NORM);
         rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true);
     } else {
         matmul(g, &G->wd, &g->hid, 0, I, &g->x, 0, Hd, n, G->bd, true, 0);
@@ -414,28 +436,44 @@ static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx,
                          sl_error *err) {
     const sl_model_config *c = g->cfg;
     uint32_t Hd = (uint32_t)c->hidden_size;
+    int ph = n == 1 ? VK_PHASE_TG : VK_PHASE_PP;
+    vk_host_stats *hs = &g->host[ph];
+    uint64_t t0 = g->prof ? vk_now_ns() : 0;
+    g->c.phase = ph;
+    tag(g, T_UPLOAD);
     int rc = hx ? vk_upload(&g->c, &g->staging, &g->x, 0, hx, (uint64_t)n * Hd * sizeof *hx, err) : 0;
-    if (rc) return rc;
-    rope_tables(g, p0, n);
-    if ((rc = vk_begin(&g->c, err))) return rc;
+    if (!rc) rope_tables(g, p0, n);
+    if (!rc) rc = vk_begin(&g->c, err);
+    if (rc) return g->c.phase = VK_PHASE_NONE, rc;
     if (!hx && ids) {   /* (ids is set whenever hx is not: the test keeps gcc's -Wnonnull from guessing) */
         memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
         const gw *e = &g->embed;
         struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
             e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
         const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
+        tag(g, T_EMBED);
         vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
     }
     for (int l = g->first; l < c->n_layers; l++) layer(g, l, n, p0);
     int first = all ? 0 : n - 1, rows = n - first;
     if (logits) {
+        tag(g, T_NORM);
         rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false);
+        tag(g, T_HEAD);
         matmul(g, &g->lm_head, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, 0, (uint32_t)c->vocab_size, rows, -1, false,
                c->final_softcap);
     }
-    if ((rc = vk_submit_wait(&g->c, err))) return rc;
+    uint64_t t1 = g->prof ? vk_now_ns() : 0;
+    rc = vk_submit_wait(&g->c, err);
+    g->c.phase = VK_PHASE_NONE;
+    if (rc) return rc;
+    uint64_t t2 = g->prof ? vk_now_ns() : 0;
     if (logits) memcpy(logits, g->logits.map, (size_t)rows * (size_t)c->vocab_size * sizeof *logits);
-    g->tokens += (uint64_t)n;
+    if (g->prof) {
+        uint64_t t3 = vk_now_ns();
+        hs->tokens += (uint64_t)n, hs->batches++;
+        hs->wall_ns += t3 - t0, hs->record_ns += t1 - t0, hs->wait_ns += t2 - t1, hs->copy_ns += t3 - t2;
+    }
     return 0;
 }
 
@@ -468,9 +506,7 @@ static void gw_free(vk_ctx *c, gw *w) {
 void sl_gpu_session_free(sl_gpu_session *g) {
     if (!g) return;
     vk_ctx *c = &g->c;
-    if (g->prof && g->tokens)
-        fprintf(stderr, "silica: profile: gpu %s, %llu tokens, %.3f ms/token of device time\n", c->info.name,
-                (unsigned long long)g->tokens, (double)c->gpu_ns / 1e6 / (double)g->tokens);
+    if (g->prof) vk_profile_print(c, g->host, tag_names, T_COUNT);
     if (c->dev) {
         gw_free(c, &g->lm_head);
         gw_free(c, &g->embed);
@@ -529,7 +565,7 @@ int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int bat
         g->first = o->first_layer;
         g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
         const char *pe = getenv("SILICA_PROFILE");
-        g->prof = pe && *pe && *pe != '0';
+        g->prof = g->c.prof = pe && *pe && *pe != '0';
         g->L = calloc((size_t)c->n_layers, sizeof *g->L);
         g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
         g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);

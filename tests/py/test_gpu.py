@@ -28,6 +28,7 @@ and silica built with the GPU engine (libvulkan-dev + glslc): without
 them these tests fail, they never skip.
 """
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -314,6 +315,66 @@ def test_bench_on_gpu(lavapipe, demo_ggufs):
     assert cpu["kernels"] != lavapipe["name"]
     bad = run_silica("bench", demo_ggufs["Q4_0"], "--device", "gpu:7", "-p", "8", "-n", "0")
     assert_clean_error(bad, "gpu:7")
+
+
+PROFILE = re.compile(r"silica: profile: gpu (.+?), (generation|prompt): (\d+) tokens in (\d+) batches, ([\d.]+) ms/token "
+                     r"wall = ([\d.]+) device \+ (-?[\d.]+) host \(record ([\d.]+), submit\+wait ([\d.]+), logits copy "
+                     r"([\d.]+)\); per token ([\d.]+) dispatches, ([\d.]+) barriers, ([\d.]+) submits")
+TAGS = re.compile(r"silica: profile: gpu (.+?), (generation|prompt) device ms/token:((?: \w+ [\d.]+ \([\d.]+\))+)$", re.M)
+
+
+def gpu_profile(stderr):
+    """SILICA_PROFILE's GPU lines: {phase: (totals dict, {tag: (ms/token, calls/token)})}."""
+    out = {}
+    for m in PROFILE.finditer(stderr):
+        names = ("tokens", "batches", "wall", "device", "host", "record", "wait", "copy", "dispatches", "barriers",
+                 "submits")
+        out[m[2]] = [dict(zip(names, map(float, m.groups()[2:]))), {}]
+    for m in TAGS.finditer(stderr):
+        out[m[2]][1] = {t: (float(a), float(b)) for t, a, b in re.findall(r"(\w+) ([\d.]+) \(([\d.]+)\)", m[3])}
+    return out
+
+
+def per_token_counts(n_layers, quant):
+    """Dispatches and barriers per generated token of the fixtures' llama (separate q/k/v and
+    gate/up, no biases, no post-norms), as vk_session.c records them: the embedding; per
+    layer norm, q/k/v, rope+KV, attention, wo, norm, gate/up, GLU, down (GGUF: the
+    activations quantized before each of the 7 matmuls); final norm and head (+ quantx)."""
+    per_layer = 12 + (7 if quant else 0)
+    d = 1 + n_layers * per_layer + 2 + (1 if quant else 0)
+    return d, d - 1
+
+
+@pytest.mark.parametrize("qtype", ["Q8_0", "F16"])
+def test_profile_reports_device_and_host_time(lavapipe, engine_models, ggufs, qtype):
+    """SILICA_PROFILE=1 with the GPU engine: for generation (one token a batch) and the prompt
+    (one batch), wall time per token split into the device's time (timestamps around each
+    group of dispatches) and the host's rest, the host's parts, the dispatch / barrier /
+    submission counts per token (against the pass's own op count) and device time per kind
+    of kernel, adding up to the device time."""
+    n_layers = json.loads((engine_models / "llama" / "f32-st" / "config.json").read_text())["num_hidden_layers"]
+    r = run_silica("bench", ggufs["llama", qtype], "-p", "8", "-n", "5", "-r", "1", "--no-bandwidth", "--device", "gpu",
+                   check=True, timeout=600, env={"SILICA_PROFILE": "1"})
+    prof = gpu_profile(r.err)
+    assert set(prof) == {"generation", "prompt"}, r.err
+    tg, tags = prof["generation"]
+    assert tg["tokens"] == 5 and tg["batches"] == 5 and tg["submits"] == 1.0
+    pp, pp_tags = prof["prompt"]
+    assert pp["tokens"] == 8 and pp["batches"] == 1 and pp["submits"] == pytest.approx(1 / 8, abs=0.006)
+    for tot, tg_tags in ((tg, tags), (pp, pp_tags)):
+        assert 0 < tot["device"] <= tot["wall"] and abs(tot["device"] + tot["host"] - tot["wall"]) <= 0.002
+        assert tot["record"] + tot["wait"] + tot["copy"] <= tot["wall"] + 0.002
+        assert tot["wait"] >= tot["device"] - 0.002   # the device's time lies within the host's wait
+        assert abs(sum(ms for ms, _ in tg_tags.values()) - tot["device"]) <= 0.001 * len(tg_tags) + 0.002
+        assert all(ms >= 0 for ms, _ in tg_tags.values())
+        assert {"qkv", "attn", "gate_up", "down", "head"} <= set(tg_tags)
+    d, b = per_token_counts(n_layers, qtype != "F16")
+    assert (tg["dispatches"], tg["barriers"]) == (d, b)
+    assert sum(c for _, c in tags.values()) == pytest.approx(d)
+    assert ("quantx" in tags) == (qtype != "F16")
+    quiet = run_silica("bench", ggufs["llama", qtype], "-p", "8", "-n", "2", "-r", "1", "--no-bandwidth", "--device",
+                       "gpu", check=True, timeout=600)
+    assert "profile" not in quiet.err
 
 
 def test_batched_step_on_gpu(lavapipe, engine_models):
