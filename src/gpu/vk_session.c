@@ -300,12 +300,27 @@ typedef struct mm_push {
 #define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
 #define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
+static bool quantized(const gw *w) { return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0; }
+
+/* xq = x[t][x_off .. + cols] quantized in 32-element int8 blocks (quantx.comp), for n tokens: the input of
+ * the GGUF matmuls that follow, quantized once for all their rows. */
+static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32_t x_off, uint32_t ldx, int n) {
+    struct { uint32_t cols, n, x_off, ldx; } q = {cols, (uint32_t)n, x_off, ldx};
+    const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
+    uint32_t inv = (cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
+    int t = g->c.tag;
+    tag(g, T_QUANTX);
+    vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
+    tag(g, t);
+}
+
 /* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
  * MV_TOKENS by the matrix-vector kernel (a subgroup per row), more by the
  * tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared memory)
- * where the device's limits allow it (c.tiled), else by the first. */
-static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                   uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
+ * where the device's limits allow it (c.tiled), else by the first.  GGUF
+ * weights read x from xq (quantize_x first). */
+static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                        uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
@@ -313,21 +328,39 @@ static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_o
     bool vec = xvec && (w->fmt >= FMT_AFFINE || (w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0));
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
                  rpw, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
-    if (w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0) {   /* x quantized once for all rows (quantx.comp) */
-        struct { uint32_t cols, n, x_off, ldx; } q = {w->cols, (uint32_t)n, x_off, ldx};
-        const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
-        uint32_t inv = (w->cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
-        int t = g->c.tag;
-        tag(g, T_QUANTX);
-        vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
-        tag(g, t);
-    }
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
     bool tiled = n > MV_TOKENS && g->c.tiled;
     uint32_t per_group = tiled ? TILE : rpw, tok = tiled ? TILE : MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
                 (groups + MAX_GROUPS - 1) / MAX_GROUPS);
+}
+
+/* One output of a group of matmuls over the same x: weight, column offset in y, bias (-1: none). */
+typedef struct mm_out {
+    const gw *w;
+    uint32_t y_off;
+    int bias;
+} mm_out;
+
+/* The k matmuls o[] of the same x (q/k/v, gate/up: disjoint columns of y), with the activations quantized
+ * once for all of them where one is GGUF, run side by side as one dispatch group (no barrier between them:
+ * none reads what another writes). */
+static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                    uint32_t ldy, int n, bool acc, float softcap) {
+    bool q = false;
+    for (int i = 0; i < k; i++) q |= quantized(o[i].w);
+    if (q) quantize_x(g, o[0].w->cols, x, x_off, ldx, n);
+    for (int i = 0; i < k; i++) {
+        if (i) vk_join(&g->c);
+        mm_dispatch(g, o[i].w, x, x_off, ldx, y, o[i].y_off, ldy, n, o[i].bias, acc, softcap);
+    }
+}
+
+static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                   uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
+    mm_out o = {w, y_off, bias};
+    matmuls(g, &o, 1, x, x_off, ldx, y, ldy, n, acc, softcap);
 }
 
 /* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */
@@ -393,9 +426,8 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     if (c->fused_qkv) {
         matmul(g, &G->wqkv, &g->xb, 0, Hd, &g->qkv, 0, W, n, -1, false, 0);
     } else {
-        matmul(g, &G->wq, &g->xb, 0, Hd, &g->qkv, 0, W, n, G->bq, false, 0);
-        matmul(g, &G->wk, &g->xb, 0, Hd, &g->qkv, H * D, W, n, G->bk, false, 0);
-        matmul(g, &G->wv, &g->xb, 0, Hd, &g->qkv, (H + KV) * D, W, n, G->bv, false, 0);
+        mm_out o[3] = {{&G->wq, 0, G->bq}, {&G->wk, H * D, G->bk}, {&G->wv, (H + KV) * D, G->bv}};
+        matmuls(g, o, 3, &g->xb, 0, Hd, &g->qkv, W, n, false, 0);
     }
     attention(g, l, n, p0);
     tag(g, T_WO);
@@ -412,8 +444,8 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     if (c->fused_qkv) {
         matmul(g, &G->wgu, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, -1, false, 0);
     } else {
-        matmul(g, &G->wg, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, G->bg, false, 0);
-        matmul(g, &G->wu, &g->xb, 0, Hd, &g->gu, I, 2 * I, n, G->bu, false, 0);
+        mm_out o[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
+        matmuls(g, o, 2, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0);
     }
     struct { uint32_t I, n, act; } gp = {I, (uint32_t)n, c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u};
     const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, NULL, NULL};

@@ -338,11 +338,13 @@ def gpu_profile(stderr):
 def per_token_counts(n_layers, quant):
     """Dispatches and barriers per generated token of the fixtures' llama (separate q/k/v and
     gate/up, no biases, no post-norms), as vk_session.c records them: the embedding; per
-    layer norm, q/k/v, rope+KV, attention, wo, norm, gate/up, GLU, down (GGUF: the
-    activations quantized before each of the 7 matmuls); final norm and head (+ quantx)."""
-    per_layer = 12 + (7 if quant else 0)
-    d = 1 + n_layers * per_layer + 2 + (1 if quant else 0)
-    return d, d - 1
+    layer norm, q/k/v (one group: no barrier between them), rope+KV, attention, wo, norm,
+    gate/up (one group), GLU, down; final norm and head.  GGUF: the activations quantized
+    once before each group of matmuls of the same input (4 a layer, 1 for the head).
+    A barrier separates consecutive groups."""
+    dispatches = 1 + n_layers * (12 + (4 if quant else 0)) + 2 + (1 if quant else 0)
+    groups = dispatches - 3 * n_layers
+    return dispatches, groups - 1
 
 
 @pytest.mark.parametrize("qtype", ["Q8_0", "F16"])
