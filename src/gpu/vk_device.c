@@ -58,10 +58,13 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
         VkShaderModule mod;
         if ((r = vk.vkCreateShaderModule(c->dev, &sm, NULL, &mod)) != VK_SUCCESS)
             return sl_errorf(err, SL_EUNSUPPORTED, "%s: shader %s: %s", c->info.name, m->name, vk_result_name(r));
+        /* matmul.comp's workgroup size (constant 0) */
+        VkSpecializationMapEntry me = {.constantID = 0, .offset = 0, .size = sizeof c->mv_wg};
+        VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &me, .dataSize = sizeof c->mv_wg, .pData = &c->mv_wg};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                      .module = mod, .pName = "main"},
+                      .module = mod, .pName = "main", .pSpecializationInfo = k == VK_MATMUL ? &spec : NULL},
             .layout = c->layout};
         r = vk.vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &ci, NULL, &c->pipe[k]);
         vk.vkDestroyShaderModule(c->dev, mod, NULL);
@@ -116,6 +119,8 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t inv = pp.limits.maxComputeWorkGroupInvocations, wx = pp.limits.maxComputeWorkGroupSize[0];
     c->tiled = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS &&
                pp.limits.maxComputeSharedMemorySize >= VK_TILED_SHARED_BYTES;
+    c->mv_wg = VK_MV_INVOCATIONS;   /* every device allows 128 (the Vulkan minimum of both limits) */
+    while (c->mv_wg > 128 && (c->mv_wg > inv || c->mv_wg > wx)) c->mv_wg /= 2;
     /* timestamps: where this queue family has them (timestampValidBits; limits.timestampComputeAndGraphics
      * promises them on every compute queue, but the family's own bits are what counts) */
     uint32_t tbits = q[fam].timestampValidBits;

@@ -59,6 +59,7 @@ extern sl_vk_fns sl_vk;
 #define VK_MAX_SETS 4096
 #define VK_TILED_INVOCATIONS 256u    /* matmul_tiled.comp's workgroup */
 #define VK_TILED_SHARED_BYTES 16896u /* and its shared memory (above Vulkan's 16 KiB minimum limit) */
+#define VK_MV_INVOCATIONS 256u       /* matmul.comp's workgroup, where the device allows it (else 128) */
 #define VK_MAX_QUERIES 4096          /* timestamps a submission (SILICA_PROFILE: one per dispatch group) */
 #define VK_PROF_TAGS 16              /* what a dispatch group is counted as (the session names them) */
 
@@ -120,6 +121,7 @@ typedef struct vk_ctx {
     vk_stats stats[VK_PHASES];
     vk_buf dummy;                 /* bound to unused slots */
     bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
+    uint32_t mv_wg;               /* matmul.comp's workgroup size (a power of two, 128 or 256) */
 } vk_ctx;
 
 /* Open the loader (once; SILICA_VULKAN_LIBRARY overrides the file name). */

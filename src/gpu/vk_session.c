@@ -51,6 +51,7 @@ typedef struct glayer {
     gw wq, wk, wv, wqkv, wo, wg, wu, wgu, wd;
     int attn_norm, mlp_norm, post_attn, post_mlp, qn, kn;   /* offsets into vec, -1: none */
     int bq, bk, bv, bo, bg, bu, bd;
+    int bqkv, bgu;                 /* the stacked wqkv / wgu's biases (bq / bg: theirs follow), -1: none */
 } glayer;
 
 struct sl_gpu_session {
@@ -69,6 +70,7 @@ struct sl_gpu_session {
     vk_buf ids, rope, logits, staging;     /* host-visible */
     uint64_t kv_bytes;
     bool prof;
+    uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
     vk_host_stats host[VK_PHASES];
 };
 
@@ -196,6 +198,50 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
     return rc;
 }
 
+/* Whether the k weights w[] can be stacked by rows into one buffer (one matmul over their concatenated
+ * outputs): the same format and row layout, and their biases all there (then consecutive in vec: vec_add
+ * keeps the order) or none. */
+static bool stackable(const sl_weight *const *w, const float *const *bias, int k) {
+    uint64_t rows = 0;
+    for (int i = 0; i < k; i++) {
+        const sl_weight *a = w[i], *b = w[0];
+        if (!a->rows || wfmt(a) < 0 || wfmt(a) != wfmt(b) || a->fmt != b->fmt || a->dtype != b->dtype ||
+            a->row_bytes != b->row_bytes || a->cols != b->cols || a->bits != b->bits || a->group_size != b->group_size ||
+            a->scale_dtype != b->scale_dtype || a->qmode != b->qmode || !bias[i] != !bias[0])
+            return false;
+        rows += (uint64_t)a->rows;
+    }
+    sl_weight t = *w[0];
+    t.rows = (int64_t)rows;
+    return wbytes(&t) < (1ull << 32) - 64;
+}
+
+/* w[0..k) stacked by rows into out, each part where the weights' own layout (wlayout) of all the rows puts
+ * it: codes, then (MLX) every weight's scales, then every weight's biases. */
+static int upload_stacked(sl_gpu_session *g, const sl_weight *const *w, int k, gw *out, sl_error *err) {
+    sl_weight t = *w[0];
+    t.rows = 0;
+    for (int i = 0; i < k; i++) t.rows += w[i]->rows;
+    uint64_t sc, bi, sbytes, total = wlayout(&t, &sc, &bi, &sbytes), row = 0;
+    memset(out, 0, sizeof *out);
+    out->fmt = (uint32_t)wfmt(&t), out->row_bytes = (uint32_t)t.row_bytes, out->rows = (uint32_t)t.rows;
+    out->cols = (uint32_t)t.cols;
+    if (out->fmt >= FMT_AFFINE) {
+        out->bits = (uint32_t)t.bits, out->gs = (uint32_t)t.group_size;
+        out->sfmt = out->fmt == FMT_AFFINE ? (uint32_t)dense_fmt(t.scale_dtype) : 0;
+        out->sc_off = (uint32_t)sc, out->bi_off = (uint32_t)bi;
+    }
+    int rc = vk_buf_new(&g->c, ((total + 3) & ~3ull) + 16, false, w[0]->name, &out->b, err);   /* + upload_weight's pad */
+    for (int i = 0; i < k && !rc; i++) {
+        uint64_t s_row = (uint64_t)sl_weight_groups(w[i]) * sl_dtype_size(w[i]->scale_dtype), n = (uint64_t)w[i]->rows;
+        rc = vk_upload(&g->c, &g->staging, &out->b, row * t.row_bytes, w[i]->data, n * w[i]->row_bytes, err);
+        if (!rc && out->fmt >= FMT_AFFINE) rc = vk_upload(&g->c, &g->staging, &out->b, sc + row * s_row, w[i]->scales, n * s_row, err);
+        if (!rc && out->fmt == FMT_AFFINE) rc = vk_upload(&g->c, &g->staging, &out->b, bi + row * s_row, w[i]->biases, n * s_row, err);
+        row += n;
+    }
+    return rc;
+}
+
 static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     const sl_model_config *c = g->cfg;
     const sl_layer_weights *L = &g->m->layers[l];
@@ -203,10 +249,14 @@ static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     int Hd = c->hidden_size, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D, I = c->intermediate_size;
     const sl_weight *src[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
     gw *dst[] = {&G->wq, &G->wk, &G->wv, &G->wqkv, &G->wo, &G->wg, &G->wu, &G->wgu, &G->wd};
-    for (int i = 0; i < 9; i++) {
-        int rc = upload_weight(g, src[i], dst[i], err);
-        if (rc) return rc;
-    }
+    /* separate q/k/v and gate/up of one format: stacked, one matmul each (as fused_qkv models store them) */
+    const float *qkv_b[] = {L->bq, L->bk, L->bv}, *gu_b[] = {L->b_gate, L->b_up};
+    bool st_qkv = !L->wqkv.rows && stackable(src, qkv_b, 3), st_gu = !L->w_gate_up.rows && stackable(src + 5, gu_b, 2);
+    int rc = st_qkv ? upload_stacked(g, src, 3, &G->wqkv, err) : 0;
+    if (!rc && st_gu) rc = upload_stacked(g, src + 5, 2, &G->wgu, err);
+    for (int i = 0; i < 9 && !rc; i++)
+        if (!(st_qkv && i <= 3) && !(st_gu && i >= 5 && i <= 7)) rc = upload_weight(g, src[i], dst[i], err);
+    if (rc) return rc;
     int *off[] = {&G->attn_norm, &G->mlp_norm, &G->post_attn, &G->post_mlp, &G->qn, &G->kn,
                   &G->bq, &G->bk, &G->bv, &G->bo, &G->bg, &G->bu, &G->bd};
     const float *vs[] = {L->attn_norm, L->mlp_norm, L->post_attn_norm, L->post_mlp_norm, c->qk_norm ? L->q_norm : NULL,
@@ -214,6 +264,8 @@ static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     int ns[] = {Hd, Hd, Hd, Hd, D, D, HD, KD, KD, Hd, I, I, Hd};
     for (int i = 0; i < 13; i++)
         if ((*off[i] = vec_add(v, vs[i], ns[i])) == -2) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    G->bqkv = st_qkv ? G->bq : -1;   /* bk, bv follow bq (stackable: all three or none) */
+    G->bgu = st_gu ? G->bg : -1;
     return 0;
 }
 
@@ -292,12 +344,13 @@ typedef struct mm_push {
     int32_t bias_off;
     uint32_t accumulate;
     float softcap;
-    uint32_t rpw, vec;
+    uint32_t team, vec;
     uint32_t bits, gs, sfmt, sc_off, bi_off;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
 #define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
+#define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
 #define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
 static bool quantized(const gw *w) { return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0; }
@@ -319,18 +372,31 @@ static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32
  * tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared memory)
  * where the device's limits allow it (c.tiled), else by the first.  GGUF
  * weights read x from xq (quantize_x first). */
+/* The matrix-vector kernel's team for a row of `steps` lane steps (16-byte
+ * dense steps, GGUF quarter blocks, 32-element chunks): the widest power of
+ * two that leaves each lane MV_STEPS steps or more, between the subgroup
+ * and the workgroup; SILICA_GPU_ROW_THREADS fixes it (tuning). */
+static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
+    uint32_t sg = g->c.info.subgroup_size ? g->c.info.subgroup_size : 1, wg = g->c.mv_wg, t = wg;
+    if (g->row_threads) t = g->row_threads;
+    else
+        while (t > sg && t * MV_STEPS > steps) t /= 2;
+    return t < sg ? sg : t > wg ? wg : t;
+}
+
 static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                         uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
-    uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
     bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* MLX: x alone (the tiled kernel's load_x) */
     bool vec = xvec && (w->fmt >= FMT_AFFINE || (w->fmt <= FMT_BF16 && w->row_bytes % 16 == 0 && w->cols % per == 0));
+    uint32_t steps = quantized(w) ? w->cols / 8 : w->fmt >= FMT_AFFINE || !vec ? (w->cols + 31) / 32 : w->cols / per;
+    uint32_t team = mv_team(g, steps);
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
-                 rpw, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
+                 team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
     bool tiled = n > MV_TOKENS && g->c.tiled;
-    uint32_t per_group = tiled ? TILE : rpw, tok = tiled ? TILE : MV_TOKENS;
+    uint32_t per_group = tiled ? TILE : g->c.mv_wg / team, tok = tiled ? TILE : MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
                 (groups + MAX_GROUPS - 1) / MAX_GROUPS);
@@ -343,14 +409,18 @@ typedef struct mm_out {
     int bias;
 } mm_out;
 
-/* The k matmuls o[] of the same x (q/k/v, gate/up: disjoint columns of y), with the activations quantized
- * once for all of them where one is GGUF, run side by side as one dispatch group (no barrier between them:
- * none reads what another writes). */
-static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                    uint32_t ldy, int n, bool acc, float softcap) {
+static bool any_quantized(const mm_out *o, int k) {
     bool q = false;
     for (int i = 0; i < k; i++) q |= quantized(o[i].w);
-    if (q) quantize_x(g, o[0].w->cols, x, x_off, ldx, n);
+    return q;
+}
+
+/* The k matmuls o[] of the same x (q/k/v, gate/up: disjoint columns of y), with the activations quantized
+ * once for all of them where one is GGUF (unless the kernel that wrote x wrote xq too: xq_ready), run side
+ * by side as one dispatch group (no barrier between them: none reads what another writes). */
+static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                    uint32_t ldy, int n, bool acc, float softcap, bool xq_ready) {
+    if (any_quantized(o, k) && !xq_ready) quantize_x(g, o[0].w->cols, x, x_off, ldx, n);
     for (int i = 0; i < k; i++) {
         if (i) vk_join(&g->c);
         mm_dispatch(g, o[i].w, x, x_off, ldx, y, o[i].y_off, ldy, n, o[i].bias, acc, softcap);
@@ -360,17 +430,18 @@ static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, 
 static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                    uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     mm_out o = {w, y_off, bias};
-    matmuls(g, &o, 1, x, x_off, ldx, y, ldy, n, acc, softcap);
+    matmuls(g, &o, 1, x, x_off, ldx, y, ldy, n, acc, softcap, false);
 }
 
-/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */
+/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens; quant (not with add): xq too, the input of the
+ * GGUF matmuls that follow (as quantize_x would write it from y). */
 static void rmsnorm(sl_gpu_session *g, const vk_buf *x, uint32_t x_off, vk_buf *y, uint32_t y_off, int w_off, int n,
-                    bool add) {
+                    bool add, bool quant) {
     const sl_model_config *c = g->cfg;
     uint32_t d = (uint32_t)c->hidden_size;
-    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; } p = {
-        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps};
-    const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, NULL, NULL};
+    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant; } p = {
+        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps, quant && !add && d % 32 == 0};
+    const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, &g->xq, NULL};
     vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
 }
 
@@ -420,44 +491,45 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     const glayer *G = &g->L[l];
     uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads;
     uint32_t D = (uint32_t)c->head_dim, I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
+    /* GGUF: the norms and the GLU write the next matmuls' quantized input themselves (q: xq ready) */
+    mm_out qkv[3] = {{&G->wq, 0, G->bq}, {&G->wk, H * D, G->bk}, {&G->wv, (H + KV) * D, G->bv}};
+    if (G->wqkv.rows) qkv[0] = (mm_out){&G->wqkv, 0, G->bqkv};
+    int nq = G->wqkv.rows ? 1 : 3;
+    bool q = any_quantized(qkv, nq) && Hd % 32 == 0;
     tag(g, T_NORM);
-    rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false);
+    rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false, q);
     tag(g, T_QKV);
-    if (c->fused_qkv) {
-        matmul(g, &G->wqkv, &g->xb, 0, Hd, &g->qkv, 0, W, n, -1, false, 0);
-    } else {
-        mm_out o[3] = {{&G->wq, 0, G->bq}, {&G->wk, H * D, G->bk}, {&G->wv, (H + KV) * D, G->bv}};
-        matmuls(g, o, 3, &g->xb, 0, Hd, &g->qkv, W, n, false, 0);
-    }
+    matmuls(g, qkv, nq, &g->xb, 0, Hd, &g->qkv, W, n, false, 0, q);
     attention(g, l, n, p0);
     tag(g, T_WO);
     if (G->post_attn >= 0) {
         matmul(g, &G->wo, &g->att, 0, H * D, &g->xo, 0, Hd, n, G->bo, false, 0);
         tag(g, T_NORM);
-        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true);
+        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true, false);
     } else {
         matmul(g, &G->wo, &g->att, 0, H * D, &g->x, 0, Hd, n, G->bo, true, 0);
     }
+    mm_out gu[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
+    if (G->wgu.rows) gu[0] = (mm_out){&G->wgu, 0, G->bgu};
+    int ng = G->wgu.rows ? 1 : 2;
+    q = any_quantized(gu, ng) && Hd % 32 == 0;
     tag(g, T_NORM);
-    rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false);
+    rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false, q);
     tag(g, T_GATE_UP);
-    if (c->fused_qkv) {
-        matmul(g, &G->wgu, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, -1, false, 0);
-    } else {
-        mm_out o[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
-        matmuls(g, o, 2, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0);
-    }
-    struct { uint32_t I, n, act; } gp = {I, (uint32_t)n, c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u};
-    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, NULL, NULL};
+    matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q);
+    q = quantized(&G->wd) && I % 32 == 0;
+    struct { uint32_t I, n, act, quant; } gp = {I, (uint32_t)n,
+                                               c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u, q};
+    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, &g->xq, NULL};
     tag(g, T_GLU);
-    vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I * (uint32_t)n + 63) / 64, 1, 1);
+    vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, ((q ? I / 32 : I) * (uint32_t)n + 63) / 64, 1, 1);
     tag(g, T_DOWN);
-    if (G->post_mlp >= 0) {
-        matmul(g, &G->wd, &g->hid, 0, I, &g->xo, 0, Hd, n, G->bd, false, 0);
+    bool post = G->post_mlp >= 0;
+    mm_out down = {&G->wd, 0, G->bd};
+    matmuls(g, &down, 1, &g->hid, 0, I, post ? &g->xo : &g->x, Hd, n, !post, 0, q);
+    if (post) {
         tag(g, T_NORM);
-        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true);
-    } else {
-        matmul(g, &G->wd, &g->hid, 0, I, &g->x, 0, Hd, n, G->bd, true, 0);
+        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true, false);
     }
 }
 
@@ -489,11 +561,13 @@ static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx,
     for (int l = g->first; l < c->n_layers; l++) layer(g, l, n, p0);
     int first = all ? 0 : n - 1, rows = n - first;
     if (logits) {
+        bool q = quantized(&g->lm_head) && Hd % 32 == 0;
         tag(g, T_NORM);
-        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false);
+        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false, q);
         tag(g, T_HEAD);
-        matmul(g, &g->lm_head, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, 0, (uint32_t)c->vocab_size, rows, -1, false,
-               c->final_softcap);
+        mm_out head = {&g->lm_head, 0, -1};
+        matmuls(g, &head, 1, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, (uint32_t)c->vocab_size, rows, false,
+                c->final_softcap, q);
     }
     uint64_t t1 = g->prof ? vk_now_ns() : 0;
     rc = vk_submit_wait(&g->c, err);
@@ -598,6 +672,9 @@ int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int bat
         g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
         const char *pe = getenv("SILICA_PROFILE");
         g->prof = g->c.prof = pe && *pe && *pe != '0';
+        const char *rt = getenv("SILICA_GPU_ROW_THREADS");   /* tuning: a power of two (others: by the row) */
+        uint32_t v = rt ? (uint32_t)strtoul(rt, NULL, 10) : 0;
+        g->row_threads = v && !(v & (v - 1)) ? v : 0;
         g->L = calloc((size_t)c->n_layers, sizeof *g->L);
         g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
         g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);

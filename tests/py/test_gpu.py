@@ -337,14 +337,13 @@ def gpu_profile(stderr):
 
 def per_token_counts(n_layers, quant):
     """Dispatches and barriers per generated token of the fixtures' llama (separate q/k/v and
-    gate/up, no biases, no post-norms), as vk_session.c records them: the embedding; per
-    layer norm, q/k/v (one group: no barrier between them), rope+KV, attention, wo, norm,
-    gate/up (one group), GLU, down; final norm and head.  GGUF: the activations quantized
-    once before each group of matmuls of the same input (4 a layer, 1 for the head).
-    A barrier separates consecutive groups."""
-    dispatches = 1 + n_layers * (12 + (4 if quant else 0)) + 2 + (1 if quant else 0)
-    groups = dispatches - 3 * n_layers
-    return dispatches, groups - 1
+    gate/up of one format each, no biases, no post-norms), as vk_session.c records them: the
+    embedding; per layer norm, q/k/v (stacked on upload: one matmul), rope+KV, attention, wo,
+    norm, gate/up (stacked: one matmul), GLU, down; final norm and head.  GGUF: the norms and
+    the GLU write the next matmul's quantized input themselves, the attention's output is
+    quantized by its own dispatch (1 a layer).  A barrier between consecutive dispatches."""
+    dispatches = 1 + n_layers * (9 + (1 if quant else 0)) + 2
+    return dispatches, dispatches - 1
 
 
 @pytest.mark.parametrize("qtype", ["Q8_0", "F16"])
@@ -377,6 +376,30 @@ def test_profile_reports_device_and_host_time(lavapipe, engine_models, ggufs, qt
     quiet = run_silica("bench", ggufs["llama", qtype], "-p", "8", "-n", "2", "-r", "1", "--no-bandwidth", "--device",
                        "gpu", check=True, timeout=600)
     assert "profile" not in quiet.err
+
+
+def test_mixed_formats_run_side_by_side(lavapipe, engine_models, tmp_path):
+    """q/k/v and gate/up of different formats (MLX affine 4-bit with v_proj and up_proj kept in
+    float) are not stacked: they run as separate matmuls side by side in one dispatch group, so
+    the barrier count is the stacked model's and the dispatch count 3 more a layer; the logits
+    are the CPU engine's at every position, in one prompt batch and one token at a time."""
+    src = engine_models / "llama" / "f32-st"
+    n_layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
+    model = tmp_path / "mixed"
+    run_silica("convert", src, model, "--to", "mlx", "-q", "--q-bits", "4", "--q-group-size", "32", "--keep-float",
+               "v_proj,up_proj", check=True)
+    t = quantized_tensors(model)
+    assert t["model.layers.0.self_attn.q_proj.weight"] == "U32" and t["model.layers.0.self_attn.v_proj.weight"] != "U32"
+    assert t["model.layers.0.mlp.gate_proj.weight"] == "U32" and t["model.layers.0.mlp.up_proj.weight"] != "U32"
+    _, ids = ids_of(engine_models, "llama")
+    _, cpu, _ = logits(model, ids, "--kv", "f32")
+    for batch in ("64", "1"):
+        _, gpu, r = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env={"SILICA_PROFILE": "1"})
+        assert rel_err(gpu, cpu) <= TOL and (gpu.argmax(-1) == cpu.argmax(-1)).all(), batch
+    tg, tags = gpu_profile(r.err)["generation"]
+    d, b = per_token_counts(n_layers, False)
+    assert (tg["dispatches"], tg["barriers"]) == (d + 3 * n_layers, b)
+    assert tags["qkv"][1] == 3 * n_layers and tags["gate_up"][1] == 2 * n_layers
 
 
 def test_batched_step_on_gpu(lavapipe, engine_models):
@@ -546,6 +569,27 @@ def test_narrow_subgroups(lavapipe, odd_models):
         for batch in ("20", "4"):
             _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
             assert rel_err(gpu, cpu) <= tol, (variant, batch)
+
+
+@pytest.mark.parametrize("threads", ["256", "32"])
+def test_row_teams_match_cpu(lavapipe, odd_models, mlx_models, threads):
+    """The matrix-vector kernel with a row's team fixed (SILICA_GPU_ROW_THREADS) wider than the
+    subgroup: 32 (4 of lavapipe's 8-lane subgroups) and 256 (the whole workgroup on one row: 32
+    subgroups, or 64 at 4 lanes), their sums meeting in shared memory, on dense rows (16-byte and
+    unaligned), GGUF Q8_0 / Q4_0 and MLX affine / mxfp4 rows, batches of 5 (5, 5, 2 tokens): the
+    CPU engine's logits at every position, as with the width chosen by the row."""
+    ids = [(5 * i + 2) % 257 for i in range(12)]
+    cases = [(odd_models["qwen2", "f32"], TOL, {}), (odd_models["gemma2", "bf16"], TOL, {}),
+             (odd_models["qwen2", "Q8_0"], QUANT_TOL, {}), (odd_models["qwen2", "Q4_0"], QUANT_TOL, {}),
+             (mlx_models["3b-g32-f16"], TOL, {}), (mlx_models["mxfp4"], TOL, {}),
+             (odd_models["qwen2", "Q8_0"], QUANT_TOL, {"LP_NATIVE_VECTOR_WIDTH": "128"})]
+    for model, tol, env in cases:
+        _, cpu, _ = logits(model, ids, "--kv", "f32")
+        _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", "5", "--device", "gpu",
+                           env={"SILICA_GPU_ROW_THREADS": threads, **env})
+        err = rel_err(gpu, cpu)
+        print(f"{model.name} teams of {threads} {env}: GPU vs CPU {err:.2e}")
+        assert err <= tol and (gpu.argmax(-1) == cpu.argmax(-1)).mean() >= 0.9, (model, err)
 
 
 # ---- MLX weights: affine codes of 2..8 bits with scales and biases, mxfp4 / mxfp8, in both kernels ----

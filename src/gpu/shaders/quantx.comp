@@ -1,29 +1,23 @@
 // quantx.comp — the activations of a GGUF Q8_0 / Q4_0 matmul quantized once
 // per matmul (not once per weight row): for token t and 32-element block b of
-// x[t][x_off ..], d = max|x| / 127 and q = clamp(roundEven(x / d), -127, 127),
-// exactly as the CPU engine quantizes (src/kernels/qdot.c), written as 9
-// words at xq[(t * nb + b) * 9]: d's bits, then the 32 codes packed 4 per
-// word (element 4k + i in byte i of word k).  One invocation per block.
+// x[t][x_off ..], quantize_block (quantize.glsl: d = max|x| / 127,
+// q = roundEven(x / d), exactly as the CPU engine quantizes) writes 9 words
+// at xq[(t * nb + b) * 9].  One invocation per block.  (rmsnorm.comp and
+// glu.comp write the same blocks themselves where a norm or the GLU feeds
+// the matmul.)
 #version 450
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
 layout(push_constant) uniform P { uint cols, n, x_off, ldx; } p;
+#include "quantize.glsl"
 
 void main() {
     uint nb = p.cols / 32u, i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * 65535u * 64u;
     if (i >= nb * p.n) return;
-    uint t = i / nb, b = i % nb, xb = p.x_off + t * p.ldx + b * 32u, o = i * 9u;
-    float amax = 0.0;
-    for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(x[xb + j]));
-    float d = amax / 127.0, id = d > 0.0 ? 1.0 / d : 0.0;
-    xq[o] = floatBitsToUint(d);
-    for (uint k = 0u; k < 8u; k++) {
-        uint w = 0u;
-        for (uint j = 0u; j < 4u; j++) {
-            int q = int(clamp(roundEven(x[xb + 4u * k + j] * id), -127.0, 127.0));
-            w |= (uint(q) & 0xFFu) << (8u * j);
-        }
-        xq[o + 1u + k] = w;
-    }
+    uint t = i / nb, b = i % nb, xb = p.x_off + t * p.ldx + b * 32u;
+    float v[32];
+    for (uint j = 0u; j < 32u; j++) v[j] = x[xb + j];
+    quantize_block(v, i * 9u);
 }
