@@ -5,14 +5,21 @@
  *
  *   x = embed[ids] * embed_scale                       embed.comp
  *   per layer: xb = norm(x)                            rmsnorm.comp
- *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp, or matmul_tiled.comp for more than
- *                                                      8 tokens (GGUF: x quantized first, quantx.comp)
+ *     qkv = xb W{q,k,v}^T + b  (one stacked matrix)    matmul.comp, or matmul_tiled.comp for more than
+ *                                                      8 tokens (GGUF: x quantized, by rmsnorm.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
  *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
- *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add)
- *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp
- *     hid = act(gate) * up; x += hid Wd^T + bd         glu.comp, matmul.comp
+ *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add;
+ *                                                      GGUF: att quantized by quantx.comp)
+ *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp (one stacked matrix)
+ *     hid = act(gate) * up; x += hid Wd^T + bd         glu.comp (GGUF: quantizing hid too), matmul.comp
  *   logits = softcap(norm(x) Wlm^T)                    rmsnorm.comp, matmul.comp
+ *
+ * Separate q/k/v (gate/up) weights of one format and layout are stacked by
+ * rows into one buffer at upload (phi3's fused layout: outputs [q | k | v]),
+ * their biases consecutive in vec; weights of different formats stay apart
+ * and run as one dispatch group (vk_join: no barrier between them).  A
+ * barrier separates every other pair of consecutive dispatches.
  *
  * Invariants: f32 activations; the KV cache is f16 (default) or f32 and holds
  * n_ctx positions per layer (sliding layers mask by position, no ring);
@@ -367,11 +374,6 @@ static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32
     tag(g, t);
 }
 
-/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
- * MV_TOKENS by the matrix-vector kernel (a subgroup per row), more by the
- * tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared memory)
- * where the device's limits allow it (c.tiled), else by the first.  GGUF
- * weights read x from xq (quantize_x first). */
 /* The matrix-vector kernel's team for a row of `steps` lane steps (16-byte
  * dense steps, GGUF quarter blocks, 32-element chunks): the widest power of
  * two that leaves each lane MV_STEPS steps or more, between the subgroup
@@ -384,6 +386,11 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
     return t < sg ? sg : t > wg ? wg : t;
 }
 
+/* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
+ * MV_TOKENS by the matrix-vector kernel (a team of lanes per row), more by
+ * the tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared
+ * memory) where the device's limits allow it (c.tiled), else by the first.
+ * GGUF weights read x from xq (quantize_x, or the kernel that wrote x). */
 static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                         uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
