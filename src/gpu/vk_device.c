@@ -283,7 +283,7 @@ int vk_begin(vk_ctx *c, sl_error *err) {
     VkResult r = vk.vkResetCommandBuffer(c->cmd, 0);
     if (r == VK_SUCCESS) r = vk.vkBeginCommandBuffer(c->cmd, &bi);
     if (r != VK_SUCCESS) return sl_errorf(err, SL_EUNSUPPORTED, "%s: begin command buffer: %s", c->info.name, vk_result_name(r));
-    c->slot = 0, c->n_ts = 0, c->open_group = c->join = false;
+    c->slot = 0, c->n_ts = 0, c->open_group = c->join = false, c->bound = VK_KERNEL_COUNT;
     if (timing(c)) {
         vk.vkCmdResetQueryPool(c->cmd, c->qpool, 0, VK_MAX_QUERIES);
         vk.vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 0);
@@ -358,7 +358,8 @@ void vk_dispatch(vk_ctx *c, vk_kernel k, const vk_buf *const bufs[VK_BINDINGS], 
     if (!c->open_group) c->group_tag = c->tag;
     c->open_group = true, c->join = false;
     VkDescriptorSet set = slot_set(c, bufs);
-    vk.vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe[k]);
+    if (c->bound != k) vk.vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe[k]);   /* bound stays */
+    c->bound = k;
     vk.vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
     vk.vkCmdPushConstants(c->cmd, c->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)push_size, push);
     vk.vkCmdDispatch(c->cmd, gx, gy, gz);

@@ -110,6 +110,7 @@ typedef struct vk_ctx {
     VkDescriptorSet sets[VK_MAX_SETS];        /* cached per dispatch slot of a recording */
     VkBuffer set_bufs[VK_MAX_SETS][VK_BINDINGS];
     int n_sets, slot;
+    vk_kernel bound;              /* the pipeline bound in this recording (VK_KERNEL_COUNT: none) */
     VkQueryPool qpool;            /* VK_MAX_QUERIES timestamps, when the queue has them */
     double ts_period_ns;          /* limits.timestampPeriod */
     uint64_t ts_mask;             /* the queue family's timestampValidBits */
