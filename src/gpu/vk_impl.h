@@ -59,13 +59,16 @@ extern sl_vk_fns sl_vk;
 #define VK_MAX_SETS 4096
 #define VK_TILED_INVOCATIONS 256u    /* matmul_tiled.comp's workgroup */
 #define VK_TILED_SHARED_BYTES 16896u /* and its shared memory (above Vulkan's 16 KiB minimum limit) */
-#define VK_MV_INVOCATIONS 256u       /* matmul.comp's workgroup, where the device allows it (else 128) */
+#define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
+#define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
 #define VK_MAX_QUERIES 4096          /* timestamps a submission (SILICA_PROFILE: one per dispatch group) */
 #define VK_PROF_TAGS 16              /* what a dispatch group is counted as (the session names them) */
 
 /* The shaders (src/gpu/shaders/<name>.comp), in pipeline order. */
 typedef enum vk_kernel {
-    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED, VK_KERNEL_COUNT
+    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED,
+    VK_MATMUL_WIDE,   /* matmul.comp again, specialized for teams of several subgroups */
+    VK_KERNEL_COUNT
 } vk_kernel;
 
 typedef struct vk_buf {
@@ -122,7 +125,7 @@ typedef struct vk_ctx {
     vk_stats stats[VK_PHASES];
     vk_buf dummy;                 /* bound to unused slots */
     bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
-    uint32_t mv_wg;               /* matmul.comp's workgroup size (a power of two, 128 or 256) */
+    uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
 } vk_ctx;
 
 /* Open the loader (once; SILICA_VULKAN_LIBRARY overrides the file name). */

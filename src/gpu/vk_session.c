@@ -377,10 +377,13 @@ static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32
 /* The matrix-vector kernel's team for a row of `steps` lane steps (16-byte
  * dense steps, GGUF quarter blocks, 32-element chunks): the widest power of
  * two that leaves each lane MV_STEPS steps or more, between the subgroup
- * and the workgroup; SILICA_GPU_ROW_THREADS fixes it (tuning). */
+ * and the workgroup; one subgroup on a CPU driver (lavapipe: its lanes are
+ * one thread's SIMD lanes, its barriers costly); SILICA_GPU_ROW_THREADS
+ * fixes it (tuning, and the tests' wide teams on lavapipe). */
 static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
     uint32_t sg = g->c.info.subgroup_size ? g->c.info.subgroup_size : 1, wg = g->c.mv_wg, t = wg;
     if (g->row_threads) t = g->row_threads;
+    else if (g->c.info.type && !strcmp(g->c.info.type, "cpu")) t = sg;
     else
         while (t > sg && t * MV_STEPS > steps) t /= 2;
     return t < sg ? sg : t > wg ? wg : t;
@@ -402,10 +405,10 @@ static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
                  team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
-    bool tiled = n > MV_TOKENS && g->c.tiled;
-    uint32_t per_group = tiled ? TILE : g->c.mv_wg / team, tok = tiled ? TILE : MV_TOKENS;
+    bool tiled = n > MV_TOKENS && g->c.tiled, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
+    uint32_t per_group = tiled ? TILE : (wide ? g->c.mv_wg : VK_MV_NARROW) / team, tok = tiled ? TILE : MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
-    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
+    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : wide ? VK_MATMUL_WIDE : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
                 (groups + MAX_GROUPS - 1) / MAX_GROUPS);
 }
 

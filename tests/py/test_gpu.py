@@ -573,7 +573,7 @@ def test_narrow_subgroups(lavapipe, odd_models):
 
 @pytest.mark.parametrize("threads", ["256", "32"])
 def test_row_teams_match_cpu(lavapipe, odd_models, mlx_models, threads):
-    """The matrix-vector kernel with a row's team fixed (SILICA_GPU_ROW_THREADS) wider than the
+    """The matrix-vector kernel (its wide pipeline) with a row's team fixed (SILICA_GPU_ROW_THREADS) wider than the
     subgroup: 32 (4 of lavapipe's 8-lane subgroups) and 256 (the whole workgroup on one row: 32
     subgroups, or 64 at 4 lanes), their sums meeting in shared memory, on dense rows (16-byte and
     unaligned), GGUF Q8_0 / Q4_0 and MLX affine / mxfp4 rows, batches of 5 (5, 5, 2 tokens): the

@@ -8,8 +8,11 @@
 // subgroup order (so every output's sum has one fixed order).  The host
 // picks the team's width from the row's length (wide rows: more lanes, so
 // each lane walks a few steps and the device has more loads in flight).
-// A workgroup (WG invocations, a specialization constant: 256, or the
-// device's limit) takes WG / p.team rows (x + 65535 z), 8 tokens (y).
+// Two pipelines: WIDE (WG = 256 invocations, or the device's limit: teams
+// of several subgroups) and narrow (WG = 64, a subgroup a row, no shared
+// memory and no barrier: what CPU drivers such as lavapipe run best);
+// specialization constants.  A workgroup takes WG / p.team rows
+// (x + 65535 z), 8 tokens (y).
 // Reads are coalesced: lane i of a team reads the i-th 16 bytes (dense
 // rows) or the i-th quarter block (GGUF) of a stretch, the next stretch SG
 // (the team's width) later.
@@ -32,6 +35,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x_id = 0) in;   // WG
 layout(constant_id = 0) const uint WG = 256u;
+layout(constant_id = 1) const bool WIDE = true;
 #include "weights.glsl"
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
@@ -190,7 +194,7 @@ void store(uint r, uint t0, uint nt, float acc[TN]) {
 
 void main() {
     uint sgs = min(gl_SubgroupSize, WG);
-    team_width = max(p.team, sgs);   // whole subgroups (the host's width may be narrower than this device's)
+    team_width = WIDE ? max(p.team, sgs) : sgs;   // whole subgroups (the host's width may be narrower than this device's)
     uint per = team_width / sgs, teams = gl_NumSubgroups / per, me = gl_SubgroupID / per;
     uint lane = (gl_SubgroupID % per) * sgs + gl_SubgroupInvocationID;
     uint rpw = WG / p.team, wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;
@@ -199,9 +203,10 @@ void main() {
         uint r = wg * rpw + i + me;
         float acc[TN];
         for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
-        if (r < p.rows) row(r, t0, nt, lane, acc);
+        bool mine = r < p.rows && i + me < rpw;   // (more teams than the host's rows a workgroup: the rest idle)
+        if (mine) row(r, t0, nt, lane, acc);
         for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
-        if (per > 1u) {
+        if (WIDE && per > 1u) {
             if (gl_SubgroupInvocationID == 0u)
                 for (uint t = 0u; t < nt; t++) part[gl_SubgroupID * TN + t] = acc[t];
             barrier();
@@ -213,6 +218,6 @@ void main() {
                 }
             barrier();
         }
-        if (lane == 0u && r < p.rows) store(r, t0, nt, acc);
+        if (lane == 0u && mine) store(r, t0, nt, acc);
     }
 }
