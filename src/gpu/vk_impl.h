@@ -59,10 +59,16 @@ extern sl_vk_fns sl_vk;
 #define VK_MAX_SETS 4096
 #define VK_TILED_INVOCATIONS 256u    /* matmul_tiled.comp's workgroup */
 #define VK_TILED_SHARED_BYTES 17152u /* and its shared memory (above Vulkan's 16 KiB minimum limit) */
+#define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
+#define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
+#define VK_MAX_QUERIES 4096          /* timestamps a submission (SILICA_PROFILE: one per dispatch group) */
+#define VK_PROF_TAGS 16              /* what a dispatch group is counted as (the session names them) */
 
 /* The shaders (src/gpu/shaders/<name>.comp), in pipeline order. */
 typedef enum vk_kernel {
-    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED, VK_KERNEL_COUNT
+    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED,
+    VK_MATMUL_WIDE,   /* matmul.comp again, specialized for teams of several subgroups */
+    VK_KERNEL_COUNT
 } vk_kernel;
 
 typedef struct vk_buf {
@@ -71,6 +77,22 @@ typedef struct vk_buf {
     uint64_t size;
     void *map;                    /* host-visible buffers: mapped for their lifetime */
 } vk_buf;
+
+/* Phases the counters and the profile keep apart: generation (batches of
+ * one token) and prompts (more); uploads at load time count in neither. */
+typedef enum vk_phase { VK_PHASE_NONE = -1, VK_PHASE_TG, VK_PHASE_PP, VK_PHASES } vk_phase;
+
+/* Counters of one phase.  Device time (SILICA_PROFILE, where the queue has
+ * timestamps): a timestamp at the end of every dispatch group (the
+ * dispatches between two barriers), so tag_ns[t] is the time from the end
+ * of the previous group to the end of the groups tagged t (their barrier,
+ * their launch, their work) and the tag_ns add up to span_ns, the device
+ * time from the first command of each submission to its last. */
+typedef struct vk_stats {
+    uint64_t tag_ns[VK_PROF_TAGS], tag_calls[VK_PROF_TAGS];
+    uint64_t span_ns;
+    uint64_t dispatches, barriers, submits;
+} vk_stats;
 
 typedef struct vk_ctx {
     VkInstance inst;
@@ -91,11 +113,19 @@ typedef struct vk_ctx {
     VkDescriptorSet sets[VK_MAX_SETS];        /* cached per dispatch slot of a recording */
     VkBuffer set_bufs[VK_MAX_SETS][VK_BINDINGS];
     int n_sets, slot;
-    VkQueryPool qpool;            /* 2 timestamps per submission, when the queue has them */
-    double ts_period_ns;
-    uint64_t gpu_ns;              /* device time of the submissions so far */
+    vk_kernel bound;              /* the pipeline bound in this recording (VK_KERNEL_COUNT: none) */
+    VkQueryPool qpool;            /* VK_MAX_QUERIES timestamps, when the queue has them */
+    double ts_period_ns;          /* limits.timestampPeriod */
+    uint64_t ts_mask;             /* the queue family's timestampValidBits */
+    bool prof;                    /* timestamps around dispatch groups (SILICA_PROFILE) */
+    int phase, tag;               /* vk_phase of the recording, tag of the next dispatch (the session's) */
+    bool open_group, join;        /* a dispatch since the last barrier; the next one joins it */
+    int group_tag, n_ts;          /* tag of the open group; timestamps written this recording */
+    uint8_t ts_tag[VK_MAX_QUERIES];   /* the tag of the group ending at timestamp i */
+    vk_stats stats[VK_PHASES];
     vk_buf dummy;                 /* bound to unused slots */
     bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
+    uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
 } vk_ctx;
 
 /* Open the loader (once; SILICA_VULKAN_LIBRARY overrides the file name). */
@@ -120,11 +150,31 @@ void vk_buf_free(vk_ctx *c, vk_buf *b);
  * host-visible; chunks of its size). */
 int vk_upload(vk_ctx *c, vk_buf *staging, vk_buf *b, uint64_t off, const void *src, uint64_t n, sl_error *err);
 
-/* Recording: begin, dispatches (each followed by a compute->compute
- * barrier), submit and wait. */
+/* Recording: begin, dispatches, submit and wait.  A dispatch waits for
+ * every earlier one (a compute->compute barrier before it) unless vk_join
+ * was called just before it: then it joins the open group, running
+ * alongside the dispatches since the last barrier (it must neither read
+ * what they write nor write what they read or write). */
 int vk_begin(vk_ctx *c, sl_error *err);
 void vk_dispatch(vk_ctx *c, vk_kernel k, const vk_buf *const bufs[VK_BINDINGS], const void *push, size_t push_size,
                  uint32_t gx, uint32_t gy, uint32_t gz);
+static inline void vk_join(vk_ctx *c) { c->join = true; }
 int vk_submit_wait(vk_ctx *c, sl_error *err);
+
+/* Host-side times of one phase (the session's, SILICA_PROFILE). */
+typedef struct vk_host_stats {
+    uint64_t tokens, batches;
+    uint64_t wall_ns;    /* the whole forward call: recording, submission, wait, logits copy */
+    uint64_t record_ns;  /* from the call to the submission (uploads, RoPE tables, recording) */
+    uint64_t wait_ns;    /* vkQueueSubmit to the fence (the device's time and the submission's latency) */
+    uint64_t copy_ns;    /* the logits out of the host-visible buffer */
+} vk_host_stats;
+
+uint64_t vk_now_ns(void);
+/* SILICA_PROFILE's lines on stderr (vk_profile.c): per phase with tokens,
+ * wall time per token against device time per token, the host's parts,
+ * dispatches / barriers / submissions per token, and device time per tag
+ * (tags: n_tags names, the session's). */
+void vk_profile_print(const vk_ctx *c, const vk_host_stats host[VK_PHASES], const char *const *tags, int n_tags);
 
 #endif

@@ -5,14 +5,21 @@
  *
  *   x = embed[ids] * embed_scale                       embed.comp
  *   per layer: xb = norm(x)                            rmsnorm.comp
- *     qkv = xb W{q,k,v}^T + b  (phi3: fused qkv)       matmul.comp, or matmul_tiled.comp for more than
- *                                                      8 tokens (GGUF: x quantized first, quantx.comp)
+ *     qkv = xb W{q,k,v}^T + b  (one stacked matrix)    matmul.comp, or matmul_tiled.comp for more than
+ *                                                      8 tokens (GGUF: x quantized, by rmsnorm.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
  *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
- *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add)
- *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp
- *     hid = act(gate) * up; x += hid Wd^T + bd         glu.comp, matmul.comp
+ *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add;
+ *                                                      GGUF: att quantized by quantx.comp)
+ *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp (one stacked matrix)
+ *     hid = act(gate) * up; x += hid Wd^T + bd         glu.comp (GGUF: quantizing hid too), matmul.comp
  *   logits = softcap(norm(x) Wlm^T)                    rmsnorm.comp, matmul.comp
+ *
+ * Separate q/k/v (gate/up) weights of one format and layout are stacked by
+ * rows into one buffer at upload (phi3's fused layout: outputs [q | k | v]),
+ * their biases consecutive in vec; weights of different formats stay apart
+ * and run as one dispatch group (vk_join: no barrier between them).  A
+ * barrier separates every other pair of consecutive dispatches.
  *
  * Invariants: f32 activations; the KV cache is f16 (default) or f32 and holds
  * n_ctx positions per layer (sliding layers mask by position, no ring);
@@ -53,6 +60,7 @@ typedef struct glayer {
     gw wq, wk, wv, wqkv, wo, wg, wu, wgu, wd;
     int attn_norm, mlp_norm, post_attn, post_mlp, qn, kn;   /* offsets into vec, -1: none */
     int bq, bk, bv, bo, bg, bu, bd;
+    int bqkv, bgu;                 /* the stacked wqkv / wgu's biases (bq / bg: theirs follow), -1: none */
 } glayer;
 
 struct sl_gpu_session {
@@ -69,9 +77,18 @@ struct sl_gpu_session {
     vk_buf x, xb, xo, qkv, att, gu, hid;   /* device: [batch][...] */
     vk_buf xq;                             /* device: a quantized matmul input, [batch][cols / 32][9 words] */
     vk_buf ids, rope, logits, staging;     /* host-visible */
-    uint64_t kv_bytes, tokens;
+    uint64_t kv_bytes;
     bool prof;
+    uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
+    vk_host_stats host[VK_PHASES];
 };
+
+/* What SILICA_PROFILE counts a dispatch group as (vk_stats' tags). */
+enum { T_EMBED, T_NORM, T_QUANTX, T_QKV, T_ROPE, T_ATTN, T_WO, T_GATE_UP, T_GLU, T_DOWN, T_HEAD, T_UPLOAD, T_COUNT };
+static const char *const tag_names[T_COUNT] = {"embed", "norm",    "quantx", "qkv",  "rope_kv", "attn",
+                                               "wo",    "gate_up", "glu",    "down", "head",    "upload"};
+_Static_assert(T_COUNT <= VK_PROF_TAGS, "tags: VK_PROF_TAGS");
+static void tag(sl_gpu_session *g, int t) { g->c.tag = t; }
 
 /* ---- what the device engine runs ---- */
 
@@ -197,6 +214,50 @@ static int upload_weight(sl_gpu_session *g, const sl_weight *w, gw *out, sl_erro
     return rc;
 }
 
+/* Whether the k weights w[] can be stacked by rows into one buffer (one matmul over their concatenated
+ * outputs): the same format and row layout, and their biases all there (then consecutive in vec: vec_add
+ * keeps the order) or none. */
+static bool stackable(const sl_weight *const *w, const float *const *bias, int k) {
+    uint64_t rows = 0;
+    for (int i = 0; i < k; i++) {
+        const sl_weight *a = w[i], *b = w[0];
+        if (!a->rows || wfmt(a) < 0 || wfmt(a) != wfmt(b) || a->fmt != b->fmt || a->dtype != b->dtype ||
+            a->row_bytes != b->row_bytes || a->cols != b->cols || a->bits != b->bits || a->group_size != b->group_size ||
+            a->scale_dtype != b->scale_dtype || a->qmode != b->qmode || !bias[i] != !bias[0])
+            return false;
+        rows += (uint64_t)a->rows;
+    }
+    sl_weight t = *w[0];
+    t.rows = (int64_t)rows;
+    return wbytes(&t) < (1ull << 32) - 64;
+}
+
+/* w[0..k) stacked by rows into out, each part where the weights' own layout (wlayout) of all the rows puts
+ * it: codes, then (MLX) every weight's scales, then every weight's biases. */
+static int upload_stacked(sl_gpu_session *g, const sl_weight *const *w, int k, gw *out, sl_error *err) {
+    sl_weight t = *w[0];
+    t.rows = 0;
+    for (int i = 0; i < k; i++) t.rows += w[i]->rows;
+    uint64_t sc, bi, sbytes, total = wlayout(&t, &sc, &bi, &sbytes), row = 0;
+    memset(out, 0, sizeof *out);
+    out->fmt = (uint32_t)wfmt(&t), out->row_bytes = (uint32_t)t.row_bytes, out->rows = (uint32_t)t.rows;
+    out->cols = (uint32_t)t.cols;
+    if (out->fmt >= FMT_AFFINE) {
+        out->bits = (uint32_t)t.bits, out->gs = (uint32_t)t.group_size;
+        out->sfmt = out->fmt == FMT_AFFINE ? (uint32_t)dense_fmt(t.scale_dtype) : 0;
+        out->sc_off = (uint32_t)sc, out->bi_off = (uint32_t)bi;
+    }
+    int rc = vk_buf_new(&g->c, ((total + 3) & ~3ull) + 16, false, w[0]->name, &out->b, err);   /* + upload_weight's pad */
+    for (int i = 0; i < k && !rc; i++) {
+        uint64_t s_row = (uint64_t)sl_weight_groups(w[i]) * sl_dtype_size(w[i]->scale_dtype), n = (uint64_t)w[i]->rows;
+        rc = vk_upload(&g->c, &g->staging, &out->b, row * t.row_bytes, w[i]->data, n * w[i]->row_bytes, err);
+        if (!rc && out->fmt >= FMT_AFFINE) rc = vk_upload(&g->c, &g->staging, &out->b, sc + row * s_row, w[i]->scales, n * s_row, err);
+        if (!rc && out->fmt == FMT_AFFINE) rc = vk_upload(&g->c, &g->staging, &out->b, bi + row * s_row, w[i]->biases, n * s_row, err);
+        row += n;
+    }
+    return rc;
+}
+
 static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     const sl_model_config *c = g->cfg;
     const sl_layer_weights *L = &g->m->layers[l];
@@ -204,10 +265,14 @@ static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     int Hd = c->hidden_size, D = c->head_dim, HD = c->n_heads * D, KD = c->n_kv_heads * D, I = c->intermediate_size;
     const sl_weight *src[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
     gw *dst[] = {&G->wq, &G->wk, &G->wv, &G->wqkv, &G->wo, &G->wg, &G->wu, &G->wgu, &G->wd};
-    for (int i = 0; i < 9; i++) {
-        int rc = upload_weight(g, src[i], dst[i], err);
-        if (rc) return rc;
-    }
+    /* separate q/k/v and gate/up of one format: stacked, one matmul each (as fused_qkv models store them) */
+    const float *qkv_b[] = {L->bq, L->bk, L->bv}, *gu_b[] = {L->b_gate, L->b_up};
+    bool st_qkv = !L->wqkv.rows && stackable(src, qkv_b, 3), st_gu = !L->w_gate_up.rows && stackable(src + 5, gu_b, 2);
+    int rc = st_qkv ? upload_stacked(g, src, 3, &G->wqkv, err) : 0;
+    if (!rc && st_gu) rc = upload_stacked(g, src + 5, 2, &G->wgu, err);
+    for (int i = 0; i < 9 && !rc; i++)
+        if (!(st_qkv && i <= 3) && !(st_gu && i >= 5 && i <= 7)) rc = upload_weight(g, src[i], dst[i], err);
+    if (rc) return rc;
     int *off[] = {&G->attn_norm, &G->mlp_norm, &G->post_attn, &G->post_mlp, &G->qn, &G->kn,
                   &G->bq, &G->bk, &G->bv, &G->bo, &G->bg, &G->bu, &G->bd};
     const float *vs[] = {L->attn_norm, L->mlp_norm, L->post_attn_norm, L->post_mlp_norm, c->qk_norm ? L->q_norm : NULL,
@@ -215,6 +280,8 @@ static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
     int ns[] = {Hd, Hd, Hd, Hd, D, D, HD, KD, KD, Hd, I, I, Hd};
     for (int i = 0; i < 13; i++)
         if ((*off[i] = vec_add(v, vs[i], ns[i])) == -2) return sl_errorf(err, SL_ENOMEM, "out of memory");
+    G->bqkv = st_qkv ? G->bq : -1;   /* bk, bv follow bq (stackable: all three or none) */
+    G->bgu = st_gu ? G->bg : -1;
     return 0;
 }
 
@@ -293,51 +360,126 @@ typedef struct mm_push {
     int32_t bias_off;
     uint32_t accumulate;
     float softcap;
-    uint32_t rpw, vec;
+    uint32_t team, vec;
     uint32_t bits, gs, sfmt, sc_off, bi_off;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
 #define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
+#define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
 #define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
+static bool gguf(const gw *w) { return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt >= FMT_Q4_1; }
+/* Elements per activation scale d of a GGUF matmul's int8 input (xq): 32, 256 (K-quants, the CPU's
+ * q8_K), 0: the matmul reads f32 x (not GGUF, or Q5_*: the CPU decodes them to f32). */
+static uint32_t xq_group(const gw *w) {
+    if (w->fmt == FMT_Q4_K || w->fmt == FMT_Q6_K) return 256;
+    return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt == FMT_Q4_1 ? 32 : 0;
+}
+/* The norms and the GLU write xq themselves for a d per 32 (quantize.glsl). */
+static bool quantized(const gw *w) { return xq_group(w) == 32; }
+
+/* xq = x[t][x_off .. + cols] quantized in 32-element int8 blocks, one d per qk elements (quantx.comp), for
+ * n tokens: the input of the GGUF matmuls that follow, quantized once for all their rows. */
+static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32_t x_off, uint32_t ldx, int n,
+                       uint32_t qk) {
+    struct { uint32_t cols, n, x_off, ldx, qk; } q = {cols, (uint32_t)n, x_off, ldx, qk};
+    const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
+    uint32_t inv = (cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
+    int t = g->c.tag;
+    tag(g, T_QUANTX);
+    vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
+    tag(g, t);
+}
+
+/* The matrix-vector kernel's team for a row of `steps` lane steps (16-byte
+ * dense steps, GGUF quarter blocks, 32-element chunks): the widest power of
+ * two that leaves each lane MV_STEPS steps or more, between the subgroup
+ * and the workgroup; one subgroup on a CPU driver (lavapipe: its lanes are
+ * one thread's SIMD lanes, its barriers costly); SILICA_GPU_ROW_THREADS
+ * fixes it (tuning, and the tests' wide teams on lavapipe). */
+static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
+    uint32_t sg = g->c.info.subgroup_size ? g->c.info.subgroup_size : 1, wg = g->c.mv_wg, t = wg;
+    if (g->row_threads) t = g->row_threads;
+    else if (g->c.info.type && !strcmp(g->c.info.type, "cpu")) t = sg;
+    else
+        while (t > sg && t * MV_STEPS > steps) t /= 2;
+    return t < sg ? sg : t > wg ? wg : t;
+}
+
 /* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
- * MV_TOKENS by the matrix-vector kernel (a subgroup per row), more by the
- * tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared memory)
- * where the device's limits allow it (c.tiled), else by the first. */
-static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                   uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
-    uint32_t sg = g->c.info.subgroup_size, rpw = sg && sg < 64 ? 64 / sg : 1;
+ * MV_TOKENS by the matrix-vector kernel (a team of lanes per row), more by
+ * the tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared
+ * memory) where the device's limits allow it (c.tiled), else by the first.
+ * GGUF weights read x from xq (quantize_x, or the kernel that wrote x). */
+static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                        uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
     bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* quantized formats: x alone (MLX, GGUF Q5_*: f32 x reads) */
     bool vec = xvec && (w->fmt > FMT_BF16 || (w->row_bytes % 16 == 0 && w->cols % per == 0));
+    uint32_t steps = gguf(w) ? w->cols / 8 : w->fmt >= FMT_AFFINE || !vec ? (w->cols + 31) / 32 : w->cols / per;
+    uint32_t team = mv_team(g, steps);
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
-                 rpw, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
-    /* x quantized once for all rows (quantx.comp): int8 blocks of 32, one d per 32 or (K-quants) 256 */
-    uint32_t qk = w->fmt == FMT_Q4_K || w->fmt == FMT_Q6_K ? 256 : w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt == FMT_Q4_1 ? 32 : 0;
-    if (qk) {
-        struct { uint32_t cols, n, x_off, ldx, qk; } q = {w->cols, (uint32_t)n, x_off, ldx, qk};
-        const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
-        uint32_t inv = (w->cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
-        vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
-    }
+                 team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
-    bool tiled = n > MV_TOKENS && g->c.tiled;
-    uint32_t per_group = tiled ? TILE : rpw, tok = tiled ? TILE : MV_TOKENS;
+    bool tiled = n > MV_TOKENS && g->c.tiled, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
+    uint32_t per_group = tiled ? TILE : (wide ? g->c.mv_wg : VK_MV_NARROW) / team, tok = tiled ? TILE : MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
-    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
+    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : wide ? VK_MATMUL_WIDE : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
                 (groups + MAX_GROUPS - 1) / MAX_GROUPS);
 }
 
-/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens. */
+/* One output of a group of matmuls over the same x: weight, column offset in y, bias (-1: none). */
+typedef struct mm_out {
+    const gw *w;
+    uint32_t y_off;
+    int bias;
+} mm_out;
+
+/* The xq group size the outputs share (xq_group), 0 when none reads xq, -1 when they differ. */
+static int group_xq(const mm_out *o, int k) {
+    int q = 0;
+    for (int i = 0; i < k; i++) {
+        int qi = (int)xq_group(o[i].w);
+        if (qi && q && qi != q) return -1;
+        if (qi) q = qi;
+    }
+    return q;
+}
+static bool any_quantized(const mm_out *o, int k) { return group_xq(o, k) == 32; }
+
+/* The k matmuls o[] of the same x (q/k/v, gate/up: disjoint columns of y), with the activations quantized
+ * once for all of them where one is GGUF (unless the kernel that wrote x wrote xq too: xq_ready, a d per
+ * 32), run side by side as one dispatch group (no barrier between them: none reads what another writes);
+ * outputs whose int8 inputs differ (a d per 32 and per 256) run one after the other, each quantizing. */
+static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                    uint32_t ldy, int n, bool acc, float softcap, bool xq_ready) {
+    int q = group_xq(o, k);
+    if (q > 0 && !(xq_ready && q == 32)) quantize_x(g, o[0].w->cols, x, x_off, ldx, n, (uint32_t)q);
+    for (int i = 0; i < k; i++) {
+        uint32_t qi = xq_group(o[i].w);
+        if (q < 0 && qi) quantize_x(g, o[i].w->cols, x, x_off, ldx, n, qi);
+        else if (i && q >= 0) vk_join(&g->c);
+        mm_dispatch(g, o[i].w, x, x_off, ldx, y, o[i].y_off, ldy, n, o[i].bias, acc, softcap);
+    }
+}
+
+static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
+                   uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
+    mm_out o = {w, y_off, bias};
+    matmuls(g, &o, 1, x, x_off, ldx, y, ldy, n, acc, softcap, false);
+}
+
+/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens; quant (not with add): xq too, the input of the
+ * GGUF matmuls that follow (as quantize_x would write it from y). */
 static void rmsnorm(sl_gpu_session *g, const vk_buf *x, uint32_t x_off, vk_buf *y, uint32_t y_off, int w_off, int n,
-                    bool add) {
+                    bool add, bool quant) {
     const sl_model_config *c = g->cfg;
     uint32_t d = (uint32_t)c->hidden_size;
-    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; } p = {
-        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps};
-    const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, NULL, NULL};
+    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant; } p = {
+        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps, quant && !add && d % 32 == 0};
+    const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, &g->xq, NULL};
     vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
 }
 
@@ -372,11 +514,13 @@ static void attention(sl_gpu_session *g, int l, int n, int p0) {
                                 (uint32_t)(G->kn < 0 ? 0 : G->kn), c->norm_plus_one, (uint32_t)g->qkv_w, (uint32_t)p0,
                                 (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half, g->kv_f32, c->norm_eps};
     const vk_buf *b1[VK_BINDINGS] = {&g->qkv, &g->vec, &g->rope, &g->kc[l], &g->vc[l], NULL};
+    tag(g, T_ROPE);
     vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV, 1);
     struct { uint32_t H, KV, D, qkv_w, pos0, window, ldo, kv_f32; float scale, softcap; } ap = {
         H, KV, D, (uint32_t)g->qkv_w, (uint32_t)p0, sliding ? (uint32_t)c->sliding_window : 0, H * D, g->kv_f32,
         c->attn_scale, c->attn_softcap};
     const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, NULL};
+    tag(g, T_ATTN);
     vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
 }
 
@@ -385,36 +529,45 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     const glayer *G = &g->L[l];
     uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads;
     uint32_t D = (uint32_t)c->head_dim, I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
-    rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false);
-    if (c->fused_qkv) {
-        matmul(g, &G->wqkv, &g->xb, 0, Hd, &g->qkv, 0, W, n, -1, false, 0);
-    } else {
-        matmul(g, &G->wq, &g->xb, 0, Hd, &g->qkv, 0, W, n, G->bq, false, 0);
-        matmul(g, &G->wk, &g->xb, 0, Hd, &g->qkv, H * D, W, n, G->bk, false, 0);
-        matmul(g, &G->wv, &g->xb, 0, Hd, &g->qkv, (H + KV) * D, W, n, G->bv, false, 0);
-    }
+    /* GGUF: the norms and the GLU write the next matmuls' quantized input themselves (q: xq ready) */
+    mm_out qkv[3] = {{&G->wq, 0, G->bq}, {&G->wk, H * D, G->bk}, {&G->wv, (H + KV) * D, G->bv}};
+    if (G->wqkv.rows) qkv[0] = (mm_out){&G->wqkv, 0, G->bqkv};
+    int nq = G->wqkv.rows ? 1 : 3;
+    bool q = any_quantized(qkv, nq) && Hd % 32 == 0;
+    tag(g, T_NORM);
+    rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false, q);
+    tag(g, T_QKV);
+    matmuls(g, qkv, nq, &g->xb, 0, Hd, &g->qkv, W, n, false, 0, q);
     attention(g, l, n, p0);
+    tag(g, T_WO);
     if (G->post_attn >= 0) {
         matmul(g, &G->wo, &g->att, 0, H * D, &g->xo, 0, Hd, n, G->bo, false, 0);
-        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true);
+        tag(g, T_NORM);
+        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true, false);
     } else {
         matmul(g, &G->wo, &g->att, 0, H * D, &g->x, 0, Hd, n, G->bo, true, 0);
     }
-    rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false);
-    if (c->fused_qkv) {
-        matmul(g, &G->wgu, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, -1, false, 0);
-    } else {
-        matmul(g, &G->wg, &g->xb, 0, Hd, &g->gu, 0, 2 * I, n, G->bg, false, 0);
-        matmul(g, &G->wu, &g->xb, 0, Hd, &g->gu, I, 2 * I, n, G->bu, false, 0);
-    }
-    struct { uint32_t I, n, act; } gp = {I, (uint32_t)n, c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u};
-    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, NULL, NULL};
-    vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I * (uint32_t)n + 63) / 64, 1, 1);
-    if (G->post_mlp >= 0) {
-        matmul(g, &G->wd, &g->hid, 0, I, &g->xo, 0, Hd, n, G->bd, false, 0);
-        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true);
-    } else {
-        matmul(g, &G->wd, &g->hid, 0, I, &g->x, 0, Hd, n, G->bd, true, 0);
+    mm_out gu[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
+    if (G->wgu.rows) gu[0] = (mm_out){&G->wgu, 0, G->bgu};
+    int ng = G->wgu.rows ? 1 : 2;
+    q = any_quantized(gu, ng) && Hd % 32 == 0;
+    tag(g, T_NORM);
+    rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false, q);
+    tag(g, T_GATE_UP);
+    matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q);
+    q = quantized(&G->wd) && I % 32 == 0;
+    struct { uint32_t I, n, act, quant; } gp = {I, (uint32_t)n,
+                                               c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u, q};
+    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, &g->xq, NULL};
+    tag(g, T_GLU);
+    vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, ((q ? I / 32 : I) * (uint32_t)n + 63) / 64, 1, 1);
+    tag(g, T_DOWN);
+    bool post = G->post_mlp >= 0;
+    mm_out down = {&G->wd, 0, G->bd};
+    matmuls(g, &down, 1, &g->hid, 0, I, post ? &g->xo : &g->x, Hd, n, !post, 0, q);
+    if (post) {
+        tag(g, T_NORM);
+        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true, false);
     }
 }
 
@@ -425,28 +578,46 @@ static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx,
                          sl_error *err) {
     const sl_model_config *c = g->cfg;
     uint32_t Hd = (uint32_t)c->hidden_size;
+    int ph = n == 1 ? VK_PHASE_TG : VK_PHASE_PP;
+    vk_host_stats *hs = &g->host[ph];
+    uint64_t t0 = g->prof ? vk_now_ns() : 0;
+    g->c.phase = ph;
+    tag(g, T_UPLOAD);
     int rc = hx ? vk_upload(&g->c, &g->staging, &g->x, 0, hx, (uint64_t)n * Hd * sizeof *hx, err) : 0;
-    if (rc) return rc;
-    rope_tables(g, p0, n);
-    if ((rc = vk_begin(&g->c, err))) return rc;
+    if (!rc) rope_tables(g, p0, n);
+    if (!rc) rc = vk_begin(&g->c, err);
+    if (rc) return g->c.phase = VK_PHASE_NONE, rc;
     if (!hx && ids) {   /* (ids is set whenever hx is not: the test keeps gcc's -Wnonnull from guessing) */
         memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
         const gw *e = &g->embed;
         struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
             e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
         const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
+        tag(g, T_EMBED);
         vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
     }
     for (int l = g->first; l < c->n_layers; l++) layer(g, l, n, p0);
     int first = all ? 0 : n - 1, rows = n - first;
     if (logits) {
-        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false);
-        matmul(g, &g->lm_head, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, 0, (uint32_t)c->vocab_size, rows, -1, false,
-               c->final_softcap);
+        bool q = quantized(&g->lm_head) && Hd % 32 == 0;
+        tag(g, T_NORM);
+        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false, q);
+        tag(g, T_HEAD);
+        mm_out head = {&g->lm_head, 0, -1};
+        matmuls(g, &head, 1, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, (uint32_t)c->vocab_size, rows, false,
+                c->final_softcap, q);
     }
-    if ((rc = vk_submit_wait(&g->c, err))) return rc;
+    uint64_t t1 = g->prof ? vk_now_ns() : 0;
+    rc = vk_submit_wait(&g->c, err);
+    g->c.phase = VK_PHASE_NONE;
+    if (rc) return rc;
+    uint64_t t2 = g->prof ? vk_now_ns() : 0;
     if (logits) memcpy(logits, g->logits.map, (size_t)rows * (size_t)c->vocab_size * sizeof *logits);
-    g->tokens += (uint64_t)n;
+    if (g->prof) {
+        uint64_t t3 = vk_now_ns();
+        hs->tokens += (uint64_t)n, hs->batches++;
+        hs->wall_ns += t3 - t0, hs->record_ns += t1 - t0, hs->wait_ns += t2 - t1, hs->copy_ns += t3 - t2;
+    }
     return 0;
 }
 
@@ -479,9 +650,7 @@ static void gw_free(vk_ctx *c, gw *w) {
 void sl_gpu_session_free(sl_gpu_session *g) {
     if (!g) return;
     vk_ctx *c = &g->c;
-    if (g->prof && g->tokens)
-        fprintf(stderr, "silica: profile: gpu %s, %llu tokens, %.3f ms/token of device time\n", c->info.name,
-                (unsigned long long)g->tokens, (double)c->gpu_ns / 1e6 / (double)g->tokens);
+    if (g->prof) vk_profile_print(c, g->host, tag_names, T_COUNT);
     if (c->dev) {
         gw_free(c, &g->lm_head);
         gw_free(c, &g->embed);
@@ -538,7 +707,10 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->first = first;
     g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
     const char *pe = getenv("SILICA_PROFILE");
-    g->prof = pe && *pe && *pe != '0';
+    g->prof = g->c.prof = pe && *pe && *pe != '0';
+    const char *rt = getenv("SILICA_GPU_ROW_THREADS");   /* tuning: a power of two (others: by the row) */
+    uint32_t v = rt ? (uint32_t)strtoul(rt, NULL, 10) : 0;
+    g->row_threads = v && !(v & (v - 1)) ? v : 0;
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);

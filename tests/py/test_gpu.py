@@ -31,6 +31,7 @@ and silica built with the GPU engine (libvulkan-dev + glslc): without
 them these tests fail, they never skip.
 """
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -354,6 +355,91 @@ def test_bench_on_gpu(lavapipe, demo_ggufs):
     assert_clean_error(bad, "gpu:7")
 
 
+PROFILE = re.compile(r"silica: profile: gpu (.+?), (generation|prompt): (\d+) tokens in (\d+) batches, ([\d.]+) ms/token "
+                     r"wall = ([\d.]+) device \+ (-?[\d.]+) host \(record ([\d.]+), submit\+wait ([\d.]+), logits copy "
+                     r"([\d.]+)\); per token ([\d.]+) dispatches, ([\d.]+) barriers, ([\d.]+) submits")
+TAGS = re.compile(r"silica: profile: gpu (.+?), (generation|prompt) device ms/token:((?: \w+ [\d.]+ \([\d.]+\))+)$", re.M)
+
+
+def gpu_profile(stderr):
+    """SILICA_PROFILE's GPU lines: {phase: (totals dict, {tag: (ms/token, calls/token)})}."""
+    out = {}
+    for m in PROFILE.finditer(stderr):
+        names = ("tokens", "batches", "wall", "device", "host", "record", "wait", "copy", "dispatches", "barriers",
+                 "submits")
+        out[m[2]] = [dict(zip(names, map(float, m.groups()[2:]))), {}]
+    for m in TAGS.finditer(stderr):
+        out[m[2]][1] = {t: (float(a), float(b)) for t, a, b in re.findall(r"(\w+) ([\d.]+) \(([\d.]+)\)", m[3])}
+    return out
+
+
+def per_token_counts(n_layers, quant):
+    """Dispatches and barriers per generated token of the fixtures' llama (separate q/k/v and
+    gate/up of one format each, no biases, no post-norms), as vk_session.c records them: the
+    embedding; per layer norm, q/k/v (stacked on upload: one matmul), rope+KV, attention, wo,
+    norm, gate/up (stacked: one matmul), GLU, down; final norm and head.  GGUF: the norms and
+    the GLU write the next matmul's quantized input themselves, the attention's output is
+    quantized by its own dispatch (1 a layer).  A barrier between consecutive dispatches."""
+    dispatches = 1 + n_layers * (9 + (1 if quant else 0)) + 2
+    return dispatches, dispatches - 1
+
+
+@pytest.mark.parametrize("qtype", ["Q8_0", "F16"])
+def test_profile_reports_device_and_host_time(lavapipe, engine_models, ggufs, qtype):
+    """SILICA_PROFILE=1 with the GPU engine: for generation (one token a batch) and the prompt
+    (one batch), wall time per token split into the device's time (timestamps around each
+    group of dispatches) and the host's rest, the host's parts, the dispatch / barrier /
+    submission counts per token (against the pass's own op count) and device time per kind
+    of kernel, adding up to the device time."""
+    n_layers = json.loads((engine_models / "llama" / "f32-st" / "config.json").read_text())["num_hidden_layers"]
+    r = run_silica("bench", ggufs["llama", qtype], "-p", "8", "-n", "5", "-r", "1", "--no-bandwidth", "--device", "gpu",
+                   check=True, timeout=600, env={"SILICA_PROFILE": "1"})
+    prof = gpu_profile(r.err)
+    assert set(prof) == {"generation", "prompt"}, r.err
+    tg, tags = prof["generation"]
+    assert tg["tokens"] == 5 and tg["batches"] == 5 and tg["submits"] == 1.0
+    pp, pp_tags = prof["prompt"]
+    assert pp["tokens"] == 8 and pp["batches"] == 1 and pp["submits"] == pytest.approx(1 / 8, abs=0.006)
+    for tot, tg_tags in ((tg, tags), (pp, pp_tags)):
+        assert 0 < tot["device"] <= tot["wall"] and abs(tot["device"] + tot["host"] - tot["wall"]) <= 0.002
+        assert tot["record"] + tot["wait"] + tot["copy"] <= tot["wall"] + 0.002
+        assert tot["wait"] >= tot["device"] - 0.002   # the device's time lies within the host's wait
+        assert abs(sum(ms for ms, _ in tg_tags.values()) - tot["device"]) <= 0.001 * len(tg_tags) + 0.002
+        assert all(ms >= 0 for ms, _ in tg_tags.values())
+        assert {"qkv", "attn", "gate_up", "down", "head"} <= set(tg_tags)
+    d, b = per_token_counts(n_layers, qtype != "F16")
+    assert (tg["dispatches"], tg["barriers"]) == (d, b)
+    assert sum(c for _, c in tags.values()) == pytest.approx(d)
+    assert ("quantx" in tags) == (qtype != "F16")
+    quiet = run_silica("bench", ggufs["llama", qtype], "-p", "8", "-n", "2", "-r", "1", "--no-bandwidth", "--device",
+                       "gpu", check=True, timeout=600)
+    assert "profile" not in quiet.err
+
+
+def test_mixed_formats_run_side_by_side(lavapipe, engine_models, tmp_path):
+    """q/k/v and gate/up of different formats (MLX affine 4-bit with v_proj and up_proj kept in
+    float) are not stacked: they run as separate matmuls side by side in one dispatch group, so
+    the barrier count is the stacked model's and the dispatch count 3 more a layer; the logits
+    are the CPU engine's at every position, in one prompt batch and one token at a time."""
+    src = engine_models / "llama" / "f32-st"
+    n_layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
+    model = tmp_path / "mixed"
+    run_silica("convert", src, model, "--to", "mlx", "-q", "--q-bits", "4", "--q-group-size", "32", "--keep-float",
+               "v_proj,up_proj", check=True)
+    t = quantized_tensors(model)
+    assert t["model.layers.0.self_attn.q_proj.weight"] == "U32" and t["model.layers.0.self_attn.v_proj.weight"] != "U32"
+    assert t["model.layers.0.mlp.gate_proj.weight"] == "U32" and t["model.layers.0.mlp.up_proj.weight"] != "U32"
+    _, ids = ids_of(engine_models, "llama")
+    _, cpu, _ = logits(model, ids, "--kv", "f32")
+    for batch in ("64", "1"):
+        _, gpu, r = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env={"SILICA_PROFILE": "1"})
+        assert rel_err(gpu, cpu) <= TOL and (gpu.argmax(-1) == cpu.argmax(-1)).all(), batch
+    tg, tags = gpu_profile(r.err)["generation"]
+    d, b = per_token_counts(n_layers, False)
+    assert (tg["dispatches"], tg["barriers"]) == (d + 3 * n_layers, b)
+    assert tags["qkv"][1] == 3 * n_layers and tags["gate_up"][1] == 2 * n_layers
+
+
 def test_batched_step_on_gpu(lavapipe, engine_models):
     """sl_session_eval_multi / sl_gen_step with GPU sessions (serve --parallel, --device gpu):
     each sequence takes its token through the GPU engine, with the bits and sampled ids it
@@ -598,6 +684,27 @@ def test_kquant_narrow_subgroups(lavapipe, kq_models):
         for batch in ("12", "4"):
             _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", batch, "--device", "gpu", env=env)
             assert rel_err(gpu, cpu) <= (TOL if key[1] == "Q5_K" else QUANT_TOL), (key, batch)
+
+
+@pytest.mark.parametrize("threads", ["256", "32"])
+def test_row_teams_match_cpu(lavapipe, odd_models, mlx_models, threads):
+    """The matrix-vector kernel (its wide pipeline) with a row's team fixed (SILICA_GPU_ROW_THREADS) wider than the
+    subgroup: 32 (4 of lavapipe's 8-lane subgroups) and 256 (the whole workgroup on one row: 32
+    subgroups, or 64 at 4 lanes), their sums meeting in shared memory, on dense rows (16-byte and
+    unaligned), GGUF Q8_0 / Q4_0 and MLX affine / mxfp4 rows, batches of 5 (5, 5, 2 tokens): the
+    CPU engine's logits at every position, as with the width chosen by the row."""
+    ids = [(5 * i + 2) % 257 for i in range(12)]
+    cases = [(odd_models["qwen2", "f32"], TOL, {}), (odd_models["gemma2", "bf16"], TOL, {}),
+             (odd_models["qwen2", "Q8_0"], QUANT_TOL, {}), (odd_models["qwen2", "Q4_0"], QUANT_TOL, {}),
+             (mlx_models["3b-g32-f16"], TOL, {}), (mlx_models["mxfp4"], TOL, {}),
+             (odd_models["qwen2", "Q8_0"], QUANT_TOL, {"LP_NATIVE_VECTOR_WIDTH": "128"})]
+    for model, tol, env in cases:
+        _, cpu, _ = logits(model, ids, "--kv", "f32")
+        _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", "5", "--device", "gpu",
+                           env={"SILICA_GPU_ROW_THREADS": threads, **env})
+        err = rel_err(gpu, cpu)
+        print(f"{model.name} teams of {threads} {env}: GPU vs CPU {err:.2e}")
+        assert err <= tol and (gpu.argmax(-1) == cpu.argmax(-1)).mean() >= 0.9, (model, err)
 
 
 # ---- MLX weights: affine codes of 2..8 bits with scales and biases, mxfp4 / mxfp8, in both kernels ----

@@ -1,12 +1,18 @@
 // glu.comp — hid[t][i] = act(gate[t][i]) * up[t][i] over gu[t] = [gate | up]
 // (I values each; the gate and up matmuls, or phi3's fused gate_up, wrote
 // them with their biases).  act: 0 SiLU, 1 GELU (tanh approximation),
-// 2 GELU (erf, Abramowitz-Stegun 7.1.26, |error| < 1.5e-7).
+// 2 GELU (erf, Abramowitz-Stegun 7.1.26, |error| < 1.5e-7).  One
+// invocation per value; with quant (I a multiple of 32) one per 32-value
+// block, which it also writes quantized for the GGUF down matmul, as
+// quantx.comp would from hid (quantize.glsl).
 #version 450
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 0) readonly buffer GU { float gu[]; };
 layout(std430, set = 0, binding = 1) writeonly buffer Hid { float hid[]; };
-layout(push_constant) uniform P { uint I, n, act; } p;
+layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
+layout(push_constant) uniform P { uint I, n, act, quant; } p;
+#include "quantize.glsl"
 
 float erf_as(float x) {
     float s = sign(x), a = abs(x), t = 1.0 / (1.0 + 0.3275911 * a);
@@ -14,13 +20,29 @@ float erf_as(float x) {
     return s * y;
 }
 
-void main() {
-    uint g = gl_GlobalInvocationID.x;
-    if (g >= p.I * p.n) return;
-    uint t = g / p.I, i = g % p.I;
+// act(gate) * up of value i of token t.
+float glu(uint t, uint i) {
     float x = gu[t * 2u * p.I + i], u = gu[t * 2u * p.I + p.I + i], a;
     if (p.act == 1u) a = 0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0)));
     else if (p.act == 2u) a = 0.5 * x * (1.0 + erf_as(x * 0.7071067811865476));
     else a = x / (1.0 + exp(-x));
-    hid[g] = a * u;
+    return a * u;
+}
+
+void main() {
+    uint g = gl_GlobalInvocationID.x;
+    if (p.quant != 0u) {   // block g: token g / nb, values 32 (g % nb) ..
+        uint nb = p.I / 32u;
+        if (g >= nb * p.n) return;
+        uint t = g / nb, i0 = (g % nb) * 32u;
+        float v[32];
+        for (uint j = 0u; j < 32u; j++) {
+            v[j] = glu(t, i0 + j);
+            hid[t * p.I + i0 + j] = v[j];
+        }
+        quantize_block(v, g * 9u);
+        return;
+    }
+    if (g >= p.I * p.n) return;
+    hid[g] = glu(g / p.I, g % p.I);
 }

@@ -2,12 +2,20 @@
 // longer batch takes matmul_tiled.comp): y[t][r] (+)= sum_c x[t][c] * W[r][c]
 // (+ bias[r]), then an optional softcap: cap * tanh(y / cap).
 //
-// Each subgroup of a workgroup takes one row for up to 8 tokens and
-// subgroupAdd sums its lanes (no shared memory, no barrier: cheap on CPU
-// drivers such as lavapipe as on GPUs).  A workgroup takes rpw rows
-// (x + 65535 z), 8 tokens (y); its subgroups share the rows.  Reads are
-// coalesced: lane i of a subgroup reads the i-th 16 bytes (dense rows) or
-// the i-th quarter block (GGUF) of a stretch, the next stretch SG later.
+// A team of p.team invocations (whole subgroups: at least one) takes one
+// row for up to 8 tokens: subgroupAdd sums each subgroup's lanes, and where
+// a team has several subgroups their sums meet in shared memory, added in
+// subgroup order (so every output's sum has one fixed order).  The host
+// picks the team's width from the row's length (wide rows: more lanes, so
+// each lane walks a few steps and the device has more loads in flight).
+// Two pipelines: WIDE (WG = 256 invocations, or the device's limit: teams
+// of several subgroups) and narrow (WG = 64, a subgroup a row, no shared
+// memory and no barrier: what CPU drivers such as lavapipe run best);
+// specialization constants.  A workgroup takes WG / p.team rows
+// (x + 65535 z), 8 tokens (y).
+// Reads are coalesced: lane i of a team reads the i-th 16 bytes (dense
+// rows) or the i-th quarter block (GGUF) of a stretch, the next stretch SG
+// (the team's width) later.
 //  - dense rows (p.vec = 1: row_bytes a multiple of 16, cols of 8 (f16/bf16)
 //    or 4 (f32), x_off and ldx of 4): one uvec4 of weights (8 f16/bf16 or 4
 //    f32) and vec4s of x per step; otherwise (p.vec = 0) a lane takes a
@@ -32,7 +40,9 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
-layout(local_size_x = 64) in;
+layout(local_size_x_id = 0) in;   // WG
+layout(constant_id = 0) const uint WG = 256u;
+layout(constant_id = 1) const bool WIDE = true;
 #include "weights.glsl"
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
@@ -44,15 +54,16 @@ layout(push_constant) uniform P {
     int bias_off;   // into vec, -1: none
     uint accumulate;
     float softcap;  // 0: none
-    uint rpw;       // rows per workgroup (64 / the device's subgroup size)
+    uint team;      // invocations per row: a power of two, at most WG
     uint vec;       // 1: dense rows and x read 16 bytes at a time (see above; MLX: x alone)
     uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
 } p;
 
 #define TN 8u
-// A subgroup's lanes: a device whose subgroups are wider than the workgroup
-// (128 on some) runs it as one partial subgroup of 64.
-#define SG min(gl_SubgroupSize, 64u)
+// A row's lanes: the team's width (main), what the row readers stride by.
+uint team_width;
+#define SG team_width
+shared float part[256u * TN];   // the subgroups' sums (at most 256 subgroups of a workgroup)
 
 // The 16-byte step s of a dense row (u) against tokens t0 .. t0 + nt - 1.
 void step_vec(uvec4 u, uint s, uint t0, uint nt, inout float acc[TN]) {
@@ -208,29 +219,53 @@ void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     }
 }
 
-// One row for tokens t0 .. t0 + nt - 1, by the calling subgroup.
-void row(uint r, uint t0, uint nt, uint lane) {
-    float acc[TN];
-    for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
+// Lane `lane` of a row's team: its part of row r for tokens t0 .. t0 + nt - 1.
+void row(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     if (fmt_sub(p.fmt)) row_sub(r, t0, nt, lane, acc);
     else if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
     else if (fmt_mlx(p.fmt)) row_mlx(r, t0, nt, lane, acc);
     else if (p.vec != 0u) row_vec(r, t0, nt, lane, acc);
     else row_any(r, t0, nt, lane, acc);
-    for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
-    if (lane == 0u)
-        for (uint t = 0u; t < nt; t++) {
-            uint o = p.y_off + (t0 + t) * p.ldy + r;
-            float s = acc[t];
-            if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
-            if (p.accumulate != 0u) s += y[o];
-            if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
-            y[o] = s;
-        }
+}
+
+// The epilogue of row r: bias, residual add, softcap.
+void store(uint r, uint t0, uint nt, float acc[TN]) {
+    for (uint t = 0u; t < nt; t++) {
+        uint o = p.y_off + (t0 + t) * p.ldy + r;
+        float s = acc[t];
+        if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
+        if (p.accumulate != 0u) s += y[o];
+        if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
+        y[o] = s;
+    }
 }
 
 void main() {
-    uint wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;
-    uint t0 = gl_WorkGroupID.y * TN, nt = min(TN, p.n - t0), r_end = min((wg + 1u) * p.rpw, p.rows);
-    for (uint r = wg * p.rpw + gl_SubgroupID; r < r_end; r += gl_NumSubgroups) row(r, t0, nt, gl_SubgroupInvocationID);
+    uint sgs = min(gl_SubgroupSize, WG);
+    team_width = WIDE ? max(p.team, sgs) : sgs;   // whole subgroups (the host's width may be narrower than this device's)
+    uint per = team_width / sgs, teams = gl_NumSubgroups / per, me = gl_SubgroupID / per;
+    uint lane = (gl_SubgroupID % per) * sgs + gl_SubgroupInvocationID;
+    uint rpw = WG / p.team, wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;
+    uint t0 = gl_WorkGroupID.y * TN, nt = min(TN, p.n - t0);
+    for (uint i = 0u; i < rpw; i += teams) {   // the same count for every invocation: barriers below
+        uint r = wg * rpw + i + me;
+        float acc[TN];
+        for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
+        bool mine = r < p.rows && i + me < rpw;   // (more teams than the host's rows a workgroup: the rest idle)
+        if (mine) row(r, t0, nt, lane, acc);
+        for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
+        if (WIDE && per > 1u) {
+            if (gl_SubgroupInvocationID == 0u)
+                for (uint t = 0u; t < nt; t++) part[gl_SubgroupID * TN + t] = acc[t];
+            barrier();
+            if (lane == 0u)
+                for (uint t = 0u; t < nt; t++) {
+                    float s = 0.0;
+                    for (uint k = 0u; k < per; k++) s += part[(me * per + k) * TN + t];
+                    acc[t] = s;
+                }
+            barrier();
+        }
+        if (lane == 0u && mine) store(r, t0, nt, acc);
+    }
 }

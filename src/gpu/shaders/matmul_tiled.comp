@@ -45,7 +45,7 @@ layout(push_constant) uniform P {
     int bias_off;   // into vec, -1: none
     uint accumulate;
     float softcap;  // 0: none
-    uint rpw;       // unused here (matmul.comp's)
+    uint team;      // unused here (matmul.comp's)
     uint vec;       // 1: dense rows and x rows 16-byte aligned (see matmul.comp; MLX: x rows alone)
     uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
 } p;

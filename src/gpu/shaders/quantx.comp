@@ -6,7 +6,10 @@
 // exactly as the CPU engine quantizes (src/kernels/qdot.c), written as 9
 // words at xq[(t * nb + b) * 9]: d's bits, then the 32 codes packed 4 per
 // word (element 4k + i in byte i of word k).  One invocation per block.
+// (rmsnorm.comp and glu.comp write the same blocks themselves (quantize.glsl)
+// where a norm or the GLU feeds a matmul with one d per 32.)
 #version 450
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
