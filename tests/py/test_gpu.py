@@ -22,6 +22,10 @@ CPU engine): every split count against the CPU engine at every position, in
 one batch, batches of 3 and one token at a time (the KV cache split between
 the engines), on f32, GGUF and MLX models; greedy ids and KV bytes on the demo;
 the layer count the out-of-memory error suggests runs and one more does not.
+KV caches (test_quantized_kv_matches_cpu, test_rotating_kv_matches_cpu): 8/4-bit MLX affine rows (groups of
+32 and 64, within and across heads, f16 and f32 scales) and rotating ones (--max-kv-size, with and without
+sliding layers) against the CPU engine with the same flags at every position, in one batch, in batches of 3
+and one token at a time; greedy ids and KV bytes; partial offload with them.
 
 lavapipe must be installed (Debian mesa-vulkan-drivers, scripts/deps.sh)
 and silica built with the GPU engine (libvulkan-dev + glslc): without
