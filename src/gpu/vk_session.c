@@ -140,8 +140,9 @@ static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_e
     if (c->head_dim > 512 || c->head_dim % 2)
         return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine runs head_dim up to 512 and even, not %d", c->head_dim);
     if (o->kv_bits && kv_unit(c->head_dim, o->kv_group_size) > 1024)
-        return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine quantizes KV rows whose head_dim %d and group size %d have a "
-                         "least common multiple of at most 1024", c->head_dim, o->kv_group_size);
+        return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine quantizes a KV cache where head_dim and the group size have "
+                         "a least common multiple of at most 1024, not head_dim %d with groups of %d", c->head_dim,
+                         o->kv_group_size);
     if (c->fused_qkv && (c->attn_qkv_bias || c->mlp_bias))
         return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no biases on fused qkv / gate_up projections");
     const sl_weight *ws[2 + 9];

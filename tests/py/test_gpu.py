@@ -826,3 +826,24 @@ def test_gpu_layers_quantized_kv(lavapipe, kv_models, engine_models):
     for n in (1, 3):
         j = run_silica(*args, "--device", "gpu", "--gpu-layers", n, check=True, timeout=600).json()
         assert j["ids"] == cpu["ids"] and j["kv_bytes"] == cpu["kv_bytes"], n
+
+
+def test_quantized_kv_wide_units(lavapipe, engine_models, tmp_path):
+    """32 KV heads of head_dim 34 (random, odd_model): groups of 32 straddle heads at every offset, so one
+    workgroup quantizes lcm(34, 32) = 544 elements (16 heads, 17 groups) — against the CPU engine as in
+    check_kv; groups of 64 would take lcm(34, 64) = 1088 > 1024 elements: refused in one line (`gpu`,
+    exit 2), the CPU with a note (`auto`), while the CPU engine runs them."""
+    src = tmp_path / "src"
+    (src / "llama" / "f32-st").mkdir(parents=True)
+    cfg = json.loads((engine_models / "llama" / "f32-st" / "config.json").read_text())
+    cfg.update(num_attention_heads=32, num_key_value_heads=32)
+    (src / "llama" / "f32-st" / "config.json").write_text(json.dumps(cfg))
+    (src / "llama" / "f32-st" / "model.safetensors").symlink_to(engine_models / "llama" / "f32-st" / "model.safetensors")
+    m = odd_model(src, tmp_path / "wide", "llama", 64, 96, 257, 34)
+    check_kv(m, ["--kv", "q4", "--kv-group-size", "32"], lavapipe)
+    bad = ("logits", m, "--ids", "1,2,3", "--json", "--kv", "q8", "--kv-group-size", "64")
+    assert run_silica(*bad, check=True).json()["device"] == "cpu"
+    assert_clean_error(run_silica(*bad, "--device", "gpu"), "--device gpu", "least common multiple",
+                       "head_dim 34 with groups of 64")
+    r = run_silica(*bad, "--device", "auto", env=LAVAPIPE)
+    assert r.rc == 0 and r.json()["device"] == "cpu" and "least common multiple" in r.err and "running on the CPU" in r.err
