@@ -25,7 +25,8 @@ the layer count the out-of-memory error suggests runs and one more does not.
 KV caches (test_quantized_kv_matches_cpu, test_rotating_kv_matches_cpu): 8/4-bit MLX affine rows (groups of
 32 and 64, within and across heads, f16 and f32 scales) and rotating ones (--max-kv-size, with and without
 sliding layers) against the CPU engine with the same flags at every position, in one batch, in batches of 3
-and one token at a time; greedy ids and KV bytes; partial offload with them.
+and one token at a time; greedy ids and KV bytes; partial offload with them; `serve`'s prefix reuse after a
+ring evicted the prefix's keys (test_prefix_reuse_after_eviction_on_gpu).
 
 lavapipe must be installed (Debian mesa-vulkan-drivers, scripts/deps.sh)
 and silica built with the GPU engine (libvulkan-dev + glslc): without
@@ -41,6 +42,7 @@ import pytest
 from conftest import SILICA, assert_clean_error, run_silica
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "models" / "demo"
 MAIN = ["llama", "llama3", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi3"]
 ROPE = ["llama-linear", "llama-dynamic", "llama-yarn", "phi3-long"]
 DENSE = [(a, v) for a in MAIN for v in ("f32-st", "bf16-st")] + [(a, "f32-st") for a in ROPE]
@@ -847,3 +849,30 @@ def test_quantized_kv_wide_units(lavapipe, engine_models, tmp_path):
                        "head_dim 34 with groups of 64")
     r = run_silica(*bad, "--device", "auto", env=LAVAPIPE)
     assert r.rc == 0 and r.json()["device"] == "cpu" and "least common multiple" in r.err and "running on the CPU" in r.err
+
+
+def test_prefix_reuse_after_eviction_on_gpu(lavapipe):
+    """`serve` reuses a slot's cache for the next request's common prefix only where the rotating ring still
+    holds every key the prefix's continuation needs (sl_session_truncate asks the plan of all layers, the
+    device's included): A + 30 tokens, then A + other tokens evicts A's keys past the 4 sinks, so nothing is
+    reused and the answer is a fresh run's; without eviction (--max-kv-size 200) A is reused, same answer."""
+    import httpx
+    a = [(37 * i + 11) % 1000 + 10 for i in range(6)]
+    b = [(53 * i + 7) % 1000 + 10 for i in range(30)]
+    c = [(29 * i + 5) % 1000 + 10 for i in range(10)]
+    for max_kv, cached in (("12", 0), ("200", len(a))):
+        want = run_silica("run", DEMO, "--ids", ",".join(map(str, a + c)), "--max-tokens", "4", "--temp", "0", "--json",
+                          "--max-kv-size", max_kv, "--kv", "q8", "--device", "gpu", check=True, timeout=600).json()
+        p = subprocess.Popen([str(SILICA), "serve", DEMO, "--port", "0", "--json", "--parallel", "1", "--device", "gpu",
+                              "--max-kv-size", max_kv, "--kv", "q8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            url = f"http://127.0.0.1:{json.loads(p.stdout.readline())['port']}/v1/completions"
+            body = {"model": "demo", "max_tokens": 4, "temperature": 0}
+            httpx.post(url, json={**body, "prompt": a + b}, timeout=600).raise_for_status()
+            r = httpx.post(url, json={**body, "prompt": a + c}, timeout=600).json()
+        finally:
+            p.terminate()
+            p.communicate(timeout=60)
+        assert r["usage"]["prompt_tokens_details"]["cached_tokens"] == cached, (max_kv, r["usage"])
+        assert r["choices"][0]["text"] == want["text"], max_kv
