@@ -2,8 +2,9 @@
  * kvcache.c — the session's KV cache: f16 / f32 rows or MLX affine 4/8-bit
  * codes (group-wise, like mlx_lm's QuantizedKVCache), with sliding-window
  * rings and the bounded rotating cache with attention sinks (mlx_lm's
- * RotatingKVCache(max_size, keep)); and the size formulas the estimator
- * (src/estimate, `silica fit`) shares, so both always agree.  Layout and
+ * RotatingKVCache(max_size, keep)); and the size formulas and layer plan
+ * (sl_kv_layer_plan) the estimator (src/estimate, `silica fit`) and the GPU
+ * engine's device cache (src/gpu) share, so all three always agree.  Layout and
  * visibility rules: kvcache.h.
  *
  * Quantization goes through src/quant's affine quantizer (byte-identical to

@@ -36,7 +36,10 @@
  * (--gpu-layers N < n_layers): the embedding and layers 0..n_layers-N-1 run
  * here, bit for bit as above, with a KV cache of those layers only; x (n rows
  * of hidden floats) then goes to the GPU session, which holds the other
- * layers' weights and cache and computes the logits.
+ * layers' weights and cache and computes the logits.  Both engines lay
+ * their layers' caches out by the same plan (sl_kv_layer_plan); the session
+ * keeps that plan for all layers (no rows) to check the KV options before a
+ * GPU opens and to tell, on truncation, whether a ring evicted a key.
  */
 #include <math.h>
 #include <stdio.h>
