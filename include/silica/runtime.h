@@ -129,6 +129,15 @@ SL_API int sl_kv_batch(int batch, int64_t n_ctx, int64_t max_kv);
  * min(n_ctx, window + batch - 1) (no n_ctx cap when rotating), or the
  * rotating size when max_kv - keep < window. */
 SL_API int64_t sl_kv_layer_slots(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window);
+/* One layer's cache plan (same arguments): the positions a query at p sees
+ * are j < sink with p - j < win, and sink <= j with p - span < j <= p
+ * (span, win INT_MAX: unbounded); position j >= sink lives in slot
+ * sink + (j - sink) % ring.  sink + ring = sl_kv_layer_slots.  Both engines
+ * (CPU and GPU) lay their caches out by it. */
+typedef struct sl_kv_plan {
+    int64_t sink, span, win, ring;
+} sl_kv_plan;
+SL_API sl_kv_plan sl_kv_layer_plan(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window);
 
 /* ---- sampling ---- */
 

@@ -35,9 +35,11 @@ typedef struct sl_gpu_session sl_gpu_session;
  * the session's defaults applied): the engine refuses what it cannot run. */
 typedef struct sl_gpu_session_opts {
     int n_ctx;
-    sl_dtype kv_dtype;   /* SL_F16 or SL_F32 */
-    int kv_bits;         /* 0, or quantized KV (refused) */
-    int max_kv;          /* 0, or a rotating KV cache (refused) */
+    sl_dtype kv_dtype;   /* SL_F16 or SL_F32: the elements, or with kv_bits the scales and biases */
+    int kv_bits;         /* 0, or 4 / 8: MLX affine codes as the CPU engine's cache stores them */
+    int kv_group_size;   /* with kv_bits: the group size, resolved (sl_kv_group_size) */
+    int max_kv;          /* 0, or a rotating KV cache of max_kv positions a layer */
+    int kv_keep;         /* with max_kv: the attention sinks kept (defaults applied) */
     sl_device_sel device;
     int first_layer;     /* partial offload: layers first_layer.. and the head run here, the
                             hidden states arrive from the CPU (sl_gpu_session_eval_hidden); 0: all */

@@ -21,15 +21,18 @@
  * and run as one dispatch group (vk_join: no barrier between them).  A
  * barrier separates every other pair of consecutive dispatches.
  *
- * Invariants: f32 activations; the KV cache is f16 (default) or f32 and holds
- * n_ctx positions per layer (sliding layers mask by position, no ring);
+ * Invariants: f32 activations; the KV cache has the CPU engine's layout and
+ * bytes (shaders/kvcache.glsl): per layer the slots of sl_kv_layer_plan
+ * (n_ctx positions, a ring of window + batch - 1 on sliding layers, sinks
+ * and a ring with --max-kv-size), rows of f16, f32 or MLX affine 8/4-bit
+ * codes with an f16/f32 scale and bias per group, quantized as the CPU
+ * engine quantizes (qkrope.comp);
  * the RoPE cos/sin tables are computed on the host by sl_rope_inv_freq, as
  * the CPU engine does, so every RoPE variant is exact.  Weights stay in their
  * stored layout (MLX: codes, then scales (and affine biases), in one buffer;
  * GGUF Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K blocks as in the
  * file).  Weights the engine cannot multiply on the device (MLX nvfp4, GGUF
- * Q2_K / Q3_K / IQ4_NL, ...), 8/4-bit KV
- * caches and rotating caches are refused with one line naming them, before
+ * Q2_K / Q3_K / IQ4_NL, ...) are refused with one line naming them, before
  * any device memory is allocated.  Partial offload (first_layer > 0,
  * --gpu-layers): only layers first_layer.. (weights, norms, KV cache) and
  * the head are on the device, no embedding (a tied head gets its own copy);
@@ -45,6 +48,7 @@
 #include "gpu/gpu_session.h"
 #include "gpu/vk_impl.h"
 #include "model/weights.h"
+#include "silica/runtime.h"
 
 enum { FMT_F32, FMT_F16, FMT_BF16, FMT_Q8_0, FMT_Q4_0, FMT_AFFINE, FMT_MXFP4, FMT_MXFP8,   /* shaders/weights.glsl */
        FMT_Q4_1, FMT_Q5_0, FMT_Q5_1, FMT_Q4_K, FMT_Q5_K, FMT_Q6_K };
@@ -70,6 +74,9 @@ struct sl_gpu_session {
     int n_ctx, batch, qkv_w;
     int first;                     /* partial offload: layers first.. live here (0: all, with the embedding) */
     bool kv_f32;
+    int kv_bits, kv_group;         /* quantized KV cache: 4 / 8 bits, group size; 0: f16 / f32 elements */
+    uint32_t kv_unit;              /* KV row elements one qkrope workgroup stores (whole heads and groups) */
+    sl_kv_plan *kvp;               /* per layer: sinks, spans and ring (sl_kv_layer_plan, as the CPU's cache) */
     gw embed, lm_head;
     glayer *L;
     int final_norm;
@@ -139,14 +146,28 @@ static uint64_t wbytes(const sl_weight *w) {
     return wlayout(w, &sc, &bi, &sb);
 }
 
+/* The KV row elements one qkrope.comp workgroup stores: whole heads (head_dim
+ * D) holding whole quantization groups (group: 0 without), lcm(D, group). */
+static uint32_t kv_unit(int D, int group) {
+    if (!group) return (uint32_t)D;
+    uint32_t a = (uint32_t)D, b = (uint32_t)group;
+    while (b) {
+        uint32_t r = a % b;
+        a = b, b = r;
+    }
+    return (uint32_t)D / a * (uint32_t)group;
+}
+
 /* 0, or an SL_EUNSUPPORTED error naming what the device engine cannot run. */
 static int check_supported(const sl_model *m, const sl_gpu_session_opts *o, sl_error *err) {
     int first = o->first_layer;
     const sl_model_config *c = &m->cfg;
-    if (o->kv_bits) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine keeps an f16 or f32 KV cache, not %d-bit", o->kv_bits);
-    if (o->max_kv > 0) return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no rotating KV cache (--max-kv-size)");
     if (c->head_dim > 512 || c->head_dim % 2)
         return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine runs head_dim up to 512 and even, not %d", c->head_dim);
+    if (o->kv_bits && kv_unit(c->head_dim, o->kv_group_size) > 1024)
+        return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine quantizes a KV cache where head_dim and the group size have "
+                         "a least common multiple of at most 1024, not head_dim %d with groups of %d", c->head_dim,
+                         o->kv_group_size);
     if (c->fused_qkv && (c->attn_qkv_bias || c->mlp_bias))
         return sl_errorf(err, SL_EUNSUPPORTED, "the GPU engine has no biases on fused qkv / gate_up projections");
     const sl_weight *ws[2 + 9];
@@ -308,11 +329,20 @@ static int act_bufs(sl_gpu_session *g, act_buf *bufs) {
     return (int)(sizeof t / sizeof t[0]);
 }
 
-/* Bytes of one position's K (or V) row of one layer on the device, and of one layer's whole KV cache. */
+/* Bytes of one position's K (or V) row elements (codes when quantized) on the device, of one position's K and V
+ * with their groups' scales and biases (sl_kv_pos_bytes, as the CPU's cache), and of layer l's whole cache. */
 static uint64_t kv_row_bytes(const sl_gpu_session *g) {
-    return (uint64_t)g->cfg->n_kv_heads * (uint64_t)g->cfg->head_dim * (g->kv_f32 ? 4 : 2);
+    uint64_t row = (uint64_t)g->cfg->n_kv_heads * (uint64_t)g->cfg->head_dim;
+    return g->kv_bits ? row * (uint64_t)g->kv_bits / 8 : row * (g->kv_f32 ? 4 : 2);
 }
-static uint64_t kv_layer_bytes(const sl_gpu_session *g) { return 2 * kv_row_bytes(g) * (uint64_t)g->n_ctx; }
+static uint64_t kv_pos_bytes(const sl_gpu_session *g) {
+    uint64_t b = 0;   /* arguments checked by the session (sl_kvcache_plan): cannot fail */
+    (void)sl_kv_pos_bytes(g->cfg->n_kv_heads, g->cfg->head_dim, g->kv_f32 ? SL_F32 : SL_F16, g->kv_bits, g->kv_group, &b,
+                          NULL);
+    return b;
+}
+static uint64_t kv_slots(const sl_gpu_session *g, int l) { return (uint64_t)(g->kvp[l].sink + g->kvp[l].ring); }
+static uint64_t kv_layer_bytes(const sl_gpu_session *g, int l) { return kv_pos_bytes(g) * kv_slots(g, l); }
 
 static int alloc_all(sl_gpu_session *g, sl_error *err) {
     const sl_model_config *c = g->cfg;
@@ -321,11 +351,11 @@ static int alloc_all(sl_gpu_session *g, sl_error *err) {
     int rc = 0, nb = act_bufs(g, bufs);
     for (int i = 0; i < nb && !rc; i++) rc = vk_buf_new(x, bufs[i].n * 4, bufs[i].host, bufs[i].what, bufs[i].b, err);
     if (rc) return rc;
-    uint64_t row = kv_row_bytes(g);
-    for (int l = g->first; l < c->n_layers && !rc; l++) {
-        rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->kc[l], err);
-        if (!rc) rc = vk_buf_new(x, row * (uint64_t)g->n_ctx, false, "the KV cache", &g->vc[l], err);
-        g->kv_bytes += 2 * row * (uint64_t)g->n_ctx;
+    for (int l = g->first; l < c->n_layers && !rc; l++) {   /* K, V: codes, then (quantized) scales and biases */
+        uint64_t half = kv_layer_bytes(g, l) / 2;
+        rc = vk_buf_new(x, half, false, "the KV cache", &g->kc[l], err);
+        if (!rc) rc = vk_buf_new(x, half, false, "the KV cache", &g->vc[l], err);
+        g->kv_bytes += 2 * half;
     }
     return rc;
 }
@@ -509,16 +539,21 @@ static void attention(sl_gpu_session *g, int l, int n, int p0) {
     uint32_t H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads, D = (uint32_t)c->head_dim;
     uint32_t half = (uint32_t)c->rotary_dim / 2, B = (uint32_t)g->batch;
     bool sliding = c->layer_sliding[l];
+    const sl_kv_plan *kp = &g->kvp[l];   /* (span, win: at most INT_MAX) */
+    uint32_t sink = (uint32_t)kp->sink, ring = (uint32_t)kp->ring, bits = (uint32_t)g->kv_bits, gs = (uint32_t)g->kv_group;
+    uint32_t sb_off = (uint32_t)(kv_slots(g, l) * kv_row_bytes(g) / 4), unit = g->kv_unit;   /* words */
     struct { uint32_t H, KV, D, half_rot, adjacent, qk_norm, qn_off, kn_off, plus_one, qkv_w, pos0, cs_off, sn_off, kv_f32;
-             float eps; } rp = {H, KV, D, half, c->rope_adjacent, c->qk_norm, (uint32_t)(G->qn < 0 ? 0 : G->qn),
-                                (uint32_t)(G->kn < 0 ? 0 : G->kn), c->norm_plus_one, (uint32_t)g->qkv_w, (uint32_t)p0,
-                                (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half, g->kv_f32, c->norm_eps};
+             float eps; uint32_t sink, ring, bits, group, unit, sb_off; } rp = {
+        H, KV, D, half, c->rope_adjacent, c->qk_norm, (uint32_t)(G->qn < 0 ? 0 : G->qn), (uint32_t)(G->kn < 0 ? 0 : G->kn),
+        c->norm_plus_one, (uint32_t)g->qkv_w, (uint32_t)p0, (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half,
+        g->kv_f32, c->norm_eps, sink, ring, bits, gs, unit, sb_off};
     const vk_buf *b1[VK_BINDINGS] = {&g->qkv, &g->vec, &g->rope, &g->kc[l], &g->vc[l], NULL};
     tag(g, T_ROPE);
-    vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV, 1);
-    struct { uint32_t H, KV, D, qkv_w, pos0, window, ldo, kv_f32; float scale, softcap; } ap = {
-        H, KV, D, (uint32_t)g->qkv_w, (uint32_t)p0, sliding ? (uint32_t)c->sliding_window : 0, H * D, g->kv_f32,
-        c->attn_scale, c->attn_softcap};
+    vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV * D / unit, 1);
+    struct { uint32_t H, KV, D, qkv_w, pos0, ldo, kv_f32; float scale, softcap;
+             uint32_t sink, span, win, ring, bits, group, sb_off; } ap = {
+        H, KV, D, (uint32_t)g->qkv_w, (uint32_t)p0, H * D, g->kv_f32, c->attn_scale, c->attn_softcap,
+        sink, (uint32_t)kp->span, (uint32_t)kp->win, ring, bits, gs, sb_off};
     const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, NULL};
     tag(g, T_ATTN);
     vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
@@ -668,6 +703,7 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     free(g->L);
     free(g->kc);
     free(g->vc);
+    free(g->kvp);
     free(g);
 }
 
@@ -679,11 +715,12 @@ static int layers_that_fit(sl_gpu_session *g) {
     act_buf bufs[N_ACT];
     int nb = act_bufs(g, bufs);
     uint64_t fixed = wbytes(&g->m->lm_head) + 16, per = 0;   /* staging, ids, RoPE, logits: host memory */
+    if (!g->kvp) return 0;
     for (int i = 0; i < nb; i++) fixed += bufs[i].host ? 0 : bufs[i].n * 4;
     for (int l = 0; l < c->n_layers; l++) {
         const sl_layer_weights *L = &g->m->layers[l];
         const sl_weight *lw[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
-        uint64_t b = kv_layer_bytes(g) + 64ull * c->hidden_size;   /* norms and biases: a generous bound */
+        uint64_t b = kv_layer_bytes(g, l) + 64ull * c->hidden_size;   /* norms and biases: a generous bound */
         for (int i = 0; i < 9; i++) b += lw[i]->rows ? wbytes(lw[i]) + 20 : 0;
         if (b > per) per = b;
     }
@@ -704,6 +741,8 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     if (rc) return rc;
     const sl_model_config *c = sl_model_get_config(m);
     g->m = m, g->cfg = c, g->n_ctx = o->n_ctx, g->batch = batch, g->kv_f32 = o->kv_dtype == SL_F32;
+    g->kv_bits = o->kv_bits, g->kv_group = o->kv_bits ? o->kv_group_size : 0;
+    g->kv_unit = kv_unit(c->head_dim, g->kv_group);
     g->first = first;
     g->qkv_w = (c->n_heads + 2 * c->n_kv_heads) * c->head_dim;
     const char *pe = getenv("SILICA_PROFILE");
@@ -714,7 +753,11 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
-    return !g->L || !g->kc || !g->vc ? sl_errorf(e, SL_ENOMEM, "out of memory") : upload_model(g, e);
+    g->kvp = calloc((size_t)c->n_layers, sizeof *g->kvp);
+    for (int l = 0; g->kvp && l < c->n_layers; l++)
+        g->kvp[l] = sl_kv_layer_plan(o->n_ctx, batch, o->max_kv, o->kv_keep,
+                                     c->layer_sliding[l] && c->sliding_window > 0 ? c->sliding_window : 0);
+    return !g->L || !g->kc || !g->vc || !g->kvp ? sl_errorf(e, SL_ENOMEM, "out of memory") : upload_model(g, e);
 }
 
 int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,

@@ -2,8 +2,9 @@
  * kvcache.c — the session's KV cache: f16 / f32 rows or MLX affine 4/8-bit
  * codes (group-wise, like mlx_lm's QuantizedKVCache), with sliding-window
  * rings and the bounded rotating cache with attention sinks (mlx_lm's
- * RotatingKVCache(max_size, keep)); and the size formulas the estimator
- * (src/estimate, `silica fit`) shares, so both always agree.  Layout and
+ * RotatingKVCache(max_size, keep)); and the size formulas and layer plan
+ * (sl_kv_layer_plan) the estimator (src/estimate, `silica fit`) and the GPU
+ * engine's device cache (src/gpu) share, so all three always agree.  Layout and
  * visibility rules: kvcache.h.
  *
  * Quantization goes through src/quant's affine quantizer (byte-identical to
@@ -78,35 +79,32 @@ int sl_kv_batch(int batch, int64_t n_ctx, int64_t max_kv) {
 }
 
 /* One layer's visibility and ring (kvcache.h).  window: 0 = full attention. */
-static void layer_plan(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window, int64_t *sink, int64_t *span,
-                       int64_t *win, int64_t *ring) {
+sl_kv_plan sl_kv_layer_plan(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window) {
     const int64_t inf = INT_MAX;
     int64_t W = window > 0 ? window : inf;
-    *sink = 0;
-    *win = W;
-    *span = W;
+    sl_kv_plan p = {0, W, W, 0};
     if (max_kv > 0 && max_kv - keep < W) {
-        *sink = keep;
-        *span = max_kv - keep;
+        p.sink = keep;
+        p.span = max_kv - keep;
     }
-    if (*span >= inf) *ring = n_ctx;
-    else if (max_kv > 0) *ring = *span + batch - 1;
-    else *ring = *span + batch - 1 < n_ctx ? *span + batch - 1 : n_ctx;
+    if (p.span >= inf) p.ring = n_ctx;
+    else if (max_kv > 0) p.ring = p.span + batch - 1;
+    else p.ring = p.span + batch - 1 < n_ctx ? p.span + batch - 1 : n_ctx;
+    return p;
 }
 
 int64_t sl_kv_layer_slots(int64_t n_ctx, int batch, int64_t max_kv, int keep, int window) {
-    int64_t sink, span, win, ring;
-    layer_plan(n_ctx, batch, max_kv, keep, window, &sink, &span, &win, &ring);
-    return sink + ring;
+    sl_kv_plan p = sl_kv_layer_plan(n_ctx, batch, max_kv, keep, window);
+    return p.sink + p.ring;
 }
 
 /* ---- the cache ---- */
 
-static int kv_keep(const sl_session_opts *o) { return o->kv_keep < 0 ? 0 : o->kv_keep ? o->kv_keep : SL_KV_KEEP; }
+int sl_kvcache_keep(const sl_session_opts *o) { return o->kv_keep < 0 ? 0 : o->kv_keep ? o->kv_keep : SL_KV_KEEP; }
 
-int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err) {
+int sl_kvcache_plan(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err) {
     memset(kv, 0, sizeof *kv);
-    int rc, keep = kv_keep(o);
+    int rc, keep = sl_kvcache_keep(o);
     if (o->kv_bits && o->kv_bits != 4 && o->kv_bits != 8)
         return sl_errorf(err, SL_EINVAL, "KV cache bits must be 4 or 8 (got %d)", o->kv_bits);
     if (o->kv_group_size && !o->kv_bits)
@@ -132,10 +130,9 @@ int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_o
     uint64_t total = 0;
     for (int l = 0; l < c->n_layers; l++) {
         int window = c->layer_sliding[l] && c->sliding_window > 0 ? c->sliding_window : 0;
-        int64_t sink, span, win, ring, slots;
+        sl_kv_plan lp = sl_kv_layer_plan(o->n_ctx, batch, o->max_kv, keep, window);
+        int64_t sink = lp.sink, span = lp.span, win = lp.win, ring = lp.ring, slots = sink + ring;
         uint64_t b;
-        layer_plan(o->n_ctx, batch, o->max_kv, keep, window, &sink, &span, &win, &ring);
-        slots = sink + ring;
         if (slots > INT_MAX / 2 || !sl_mul_u64((uint64_t)slots, 2 * (uint64_t)per_row, &b) ||
             !sl_add_u64(total, b, &total) || total > (uint64_t)SIZE_MAX / 2) {
             sl_kvcache_free(kv);
@@ -150,6 +147,14 @@ int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_o
         if (vis > kv->max_visible) kv->max_visible = vis;
     }
     kv->bytes = total;
+    return 0;
+}
+
+int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err) {
+    int rc = sl_kvcache_plan(kv, c, o, batch, err);
+    if (rc) return rc;
+    uint64_t total = kv->bytes;
+    size_t sdsz = sl_dtype_size(kv->dtype);
     kv->mem = malloc(total ? (size_t)total : 1);
     kv->half = malloc((size_t)kv->row * sizeof *kv->half);
     if (!kv->mem || !kv->half) {

@@ -55,6 +55,11 @@ typedef struct sl_kvcache {
 /* Validate opts against the model and allocate.  batch: the session's batch
  * (already capped by n_ctx).  opts fields as in sl_session_opts. */
 int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err);
+/* The same without the memory: options validated, layers, bytes and limit
+ * set, no rows (for the layers another engine holds; sl_kvcache_free it). */
+int sl_kvcache_plan(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err);
+/* The attention sinks a rotating cache keeps (opts' kv_keep, defaults applied). */
+int sl_kvcache_keep(const sl_session_opts *o);
 void sl_kvcache_free(sl_kvcache *kv);
 
 /* Store position pos of layer l: k and v are `row` floats each. */

@@ -36,7 +36,10 @@
  * (--gpu-layers N < n_layers): the embedding and layers 0..n_layers-N-1 run
  * here, bit for bit as above, with a KV cache of those layers only; x (n rows
  * of hidden floats) then goes to the GPU session, which holds the other
- * layers' weights and cache and computes the logits.
+ * layers' weights and cache and computes the logits.  Both engines lay
+ * their layers' caches out by the same plan (sl_kv_layer_plan); the session
+ * keeps that plan for all layers (no rows) to check the KV options before a
+ * GPU opens and to tell, on truncation, whether a ring evicted a key.
  */
 #include <math.h>
 #include <stdio.h>
@@ -61,6 +64,8 @@ struct sl_session {
     const sl_model_config *c;
     int n_ctx, pos, batch, nth;
     sl_kvcache kv;
+    sl_kvcache plan;               /* every layer's cache layout, no rows (both engines' layers): the KV
+                                      options checked before a GPU opens, what a ring overwrote */
     sl_pool *pool;
     int qkv_w;                     /* (H + 2 KV) * D */
     float *x, *xb, *xo, *qkv, *att, *gu, *hid;
@@ -602,8 +607,10 @@ static int open_gpu(const sl_model *m, const sl_session_opts *d, sl_session *s, 
         snprintf(s->device_note, sizeof s->device_note, "--gpu-layers 0: running on the CPU");
         return 0;
     }
-    sl_gpu_session_opts go = {.n_ctx = d->n_ctx, .kv_dtype = d->kv_dtype, .kv_bits = d->kv_bits, .max_kv = d->max_kv,
-                              .device = d->device, .first_layer = nl - ng, .fit_layers = d->gpu_layers == 0};
+    sl_gpu_session_opts go = {.n_ctx = d->n_ctx, .kv_dtype = d->kv_dtype, .kv_bits = d->kv_bits,
+                              .kv_group_size = s->plan.group, .max_kv = d->max_kv, .kv_keep = sl_kvcache_keep(d),
+                              .device = d->device, .first_layer = nl - ng,
+                              .fit_layers = d->gpu_layers == 0};
     int rc = sl_gpu_session_open(m, &go, d->batch, &s->gpu, s->device_note, sizeof s->device_note, err);
     if (rc || !s->gpu) return rc;
     s->n_cpu = sl_gpu_session_first_layer(s->gpu);
@@ -632,10 +639,11 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     if (c->rotary_dim > 2048) return sl_errorf(err, SL_EUNSUPPORTED, "rotary dimension %d too large (at most 2048)", c->rotary_dim);
     sl_session *s = calloc(1, sizeof *s);
     if (!s) return sl_errorf(err, SL_ENOMEM, "out of memory");
-    int rc = open_gpu(m, &d, s, err);
+    int rc = sl_kvcache_plan(&s->plan, c, &d, d.batch, err);
+    if (!rc) rc = open_gpu(m, &d, s, err);
     if (rc || (s->gpu && !s->n_cpu)) {   /* a GPU session needs none of the CPU's buffers */
-        if (rc) free(s);
-        else s->m = m, s->c = c, s->n_ctx = d.n_ctx, s->batch = d.batch, s->kv.limit = d.n_ctx, *out = s;
+        if (rc) sl_kvcache_free(&s->plan), free(s);
+        else s->m = m, s->c = c, s->n_ctx = d.n_ctx, s->batch = d.batch, s->kv.limit = s->plan.limit, *out = s;
         return rc;
     }
     s->m = m;
@@ -652,6 +660,7 @@ int sl_session_new(const sl_model *m, const sl_session_opts *o, sl_session **out
     rc = sl_kvcache_init(&s->kv, &kc, &d, d.batch, err);
     if (rc) {
         sl_gpu_session_free(s->gpu);
+        sl_kvcache_free(&s->plan);
         free(s);
         return rc;
     }
@@ -735,6 +744,7 @@ void sl_session_free(sl_session *s) {
     multi_free(s->multi);
     sl_pool_free(s->pool);
     sl_kvcache_free(&s->kv);
+    sl_kvcache_free(&s->plan);
     free_rows(s);
     free(s);
 }
@@ -744,7 +754,7 @@ void sl_session_reset(sl_session *s) { s->pos = 0; }
  * are overwritten by later evals. */
 int sl_session_truncate(sl_session *s, int pos) {
     if (pos < 0) pos = 0;
-    if (pos < s->pos) s->pos = sl_kvcache_can_keep(&s->kv, s->pos, pos) ? pos : 0;
+    if (pos < s->pos) s->pos = sl_kvcache_can_keep(&s->plan, s->pos, pos) ? pos : 0;
     return s->pos;
 }
 int sl_session_pos(const sl_session *s) { return s->pos; }
@@ -769,8 +779,9 @@ static sl_session *multi_workspace(sl_session *d, sl_session *const *ss, int n);
 
 /* GPU sessions (src/gpu, all layers or the last ones) take their tokens one
  * at a time through sl_session_eval (the same bits as alone, trivially); on
- * an error the sessions already stepped are taken back (pos only: neither
- * cache rotates with a GPU, the slot is rewritten by the next token). */
+ * an error the sessions already stepped are taken back (pos only: the slot
+ * is rewritten by the next token; a ring slot it overwrote held a key no
+ * later query sees, the ring being longer than the span). */
 static int gpu_eval_multi(sl_session *const *ss, const int32_t *ids, int n, float *logits, sl_error *err) {
     size_t V = (size_t)ss[0]->c->vocab_size;
     for (int t = 0; t < n; t++) {

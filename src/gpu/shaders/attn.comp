@@ -1,47 +1,86 @@
-// attn.comp — attention of query head h of token t (position pos0 + t) over
-// the visible keys of its KV head h / (H / KV) (GQA): positions
-// [lo, pos0 + t], lo = pos - window + 1 on sliding layers, else 0.
+// attn.comp — attention of query head h of token t (position pos = pos0 + t)
+// over the keys of its KV head h / (H / KV) (GQA) that the query sees, in
+// position order, as the CPU engine (src/runtime/kvcache.h): the sinks
+// j < sink with pos - j < win, then max(pos - span + 1, sink) <= j <= pos
+// (win, span: the sliding window or the rotating cache's span, 0x7fffffff
+// when unbounded), each read from its slot (kvcache.glsl; f32, f16 or MLX
+// affine codes dequantized as float(q) * s + b).
 // Flash-style online softmax over tiles of 64 keys: each thread scores one
 // key (q . k * scale, optional softcap), the tile's maximum rescales the
 // running sum and output, and each thread accumulates its own output
 // dimensions (d = tid, tid + 64, ...; head_dim <= 512).  One workgroup per (t, h).
 #version 450
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 0) readonly buffer QKV { float qkv[]; };
 layout(std430, set = 0, binding = 1) readonly buffer K { uint kc[]; };
 layout(std430, set = 0, binding = 2) readonly buffer V { uint vc[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P { uint H, KV, D, qkv_w, pos0, window, ldo, kv_f32; float scale, softcap; } p;
+layout(push_constant) uniform P {
+    uint H, KV, D, qkv_w, pos0, ldo, kv_f32;
+    float scale, softcap;
+    uint sink, span, win, ring, bits, group, sb_off;
+} p;
+
+#include "kvcache.glsl"
 
 shared float qs[512];
 shared float ps[64];
+shared uint slots[64];   // the tile's slots
 
-float kv_at(uint which, uint row, uint i) {   // element i of cached row (which 0: K, 1: V)
-    if (p.kv_f32 != 0u) return uintBitsToFloat(which == 0u ? kc[row * p.D + i] : vc[row * p.D + i]);
-    uint w = which == 0u ? kc[row * (p.D / 2u) + i / 2u] : vc[row * (p.D / 2u) + i / 2u];
-    vec2 f = unpackHalf2x16(w);
-    return (i & 1u) != 0u ? f.y : f.x;
+uint kv_word(uint which, uint i) { return which == 0u ? kc[i] : vc[i]; }
+
+// Element e (of KV * D) of the row in slot `slot` (which 0: K, 1: V) as f32.
+float kv_at(uint which, uint slot, uint e) {
+    uint row = p.KV * p.D;
+    if (p.bits == 0u) {
+        if (p.kv_f32 != 0u) return uintBitsToFloat(kv_word(which, slot * row + e));
+        vec2 f = unpackHalf2x16(kv_word(which, (slot * row + e) / 2u));
+        return (e & 1u) != 0u ? f.y : f.x;
+    }
+    uint bit = e * p.bits, q = (kv_word(which, slot * row / 32u * p.bits + bit / 32u) >> (bit % 32u)) & ((1u << p.bits) - 1u);
+    uint gi = slot * (row / p.group) + e / p.group;
+    float s, b;
+    if (p.kv_f32 != 0u) {
+        s = uintBitsToFloat(kv_word(which, p.sb_off + 2u * gi));
+        b = uintBitsToFloat(kv_word(which, p.sb_off + 2u * gi + 1u));
+    } else {
+        vec2 sb = unpackHalf2x16(kv_word(which, p.sb_off + gi));
+        s = sb.x;
+        b = sb.y;
+    }
+    precise float x = float(q) * s;
+    precise float y = x + b;
+    return y;
 }
 
 void main() {
     uint t = gl_WorkGroupID.x, h = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x, D = p.D;
-    uint kvh = h / (p.H / p.KV), pos = p.pos0 + t;
-    uint lo = p.window > 0u && pos + 1u > p.window ? pos + 1u - p.window : 0u;
+    uint kvh = h / (p.H / p.KV), pos = p.pos0 + t, e0 = kvh * D;
+    // visible: [s0, s1) sinks, then [r0, pos]; nv keys in all, ns of them sinks
+    uint s0 = pos + 1u > p.win ? pos + 1u - p.win : 0u, s1 = min(p.sink, pos + 1u);
+    s0 = min(s0, s1);
+    uint r0 = max(pos + 1u > p.span ? pos + 1u - p.span : 0u, p.sink);
+    uint ns = s1 - s0, nv = ns + (pos + 1u > r0 ? pos + 1u - r0 : 0u);
     for (uint i = tid; i < D; i += 64u) qs[i] = qkv[t * p.qkv_w + h * D + i];
     barrier();
     float m = -1.0 / 0.0, l = 0.0, acc[8];
     for (uint k = 0u; k < 8u; k++) acc[k] = 0.0;
-    for (uint j0 = lo; j0 <= pos; j0 += 64u) {
-        uint j = j0 + tid;
+    for (uint k0 = 0u; k0 < nv; k0 += 64u) {
+        uint ki = k0 + tid;
         float s = -1.0 / 0.0;
-        if (j <= pos) {
-            uint row = j * p.KV + kvh;
+        if (ki < nv) {
+            uint slot = kv_slot(ki < ns ? s0 + ki : r0 + (ki - ns), p.sink, p.ring), row = p.KV * D;
+            slots[tid] = slot;
             s = 0.0;
-            if (p.kv_f32 != 0u) {
-                for (uint i = 0u; i < D; i++) s += qs[i] * uintBitsToFloat(kc[row * D + i]);
+            if (p.bits != 0u) {
+                for (uint i = 0u; i < D; i++) s += qs[i] * kv_at(0u, slot, e0 + i);
+            } else if (p.kv_f32 != 0u) {
+                for (uint i = 0u; i < D; i++) s += qs[i] * uintBitsToFloat(kc[slot * row + e0 + i]);
             } else {
+                uint w0 = (slot * row + e0) / 2u;
                 for (uint i = 0u; i < D / 2u; i++) {
-                    vec2 f = unpackHalf2x16(kc[row * (D / 2u) + i]);
+                    vec2 f = unpackHalf2x16(kc[w0 + i]);
                     s += qs[2u * i] * f.x + qs[2u * i + 1u] * f.y;
                 }
             }
@@ -50,11 +89,11 @@ void main() {
         }
         ps[tid] = s;
         barrier();
-        uint nk = min(64u, pos + 1u - j0);
+        uint nk = min(64u, nv - k0);
         float mt = m;
         for (uint k = 0u; k < nk; k++) mt = max(mt, ps[k]);
         barrier();
-        ps[tid] = j <= pos ? exp(s - mt) : 0.0;
+        ps[tid] = ki < nv ? exp(s - mt) : 0.0;
         barrier();
         float alpha = exp(m - mt), lt = 0.0;
         for (uint k = 0u; k < nk; k++) lt += ps[k];
@@ -63,7 +102,7 @@ void main() {
             uint d = tid + 64u * k;
             if (d >= D) break;
             float a = acc[k] * alpha;
-            for (uint jj = 0u; jj < nk; jj++) a += ps[jj] * kv_at(1u, (j0 + jj) * p.KV + kvh, d);
+            for (uint jj = 0u; jj < nk; jj++) a += ps[jj] * kv_at(1u, slots[jj], e0 + d);
             acc[k] = a;
         }
         m = mt;
