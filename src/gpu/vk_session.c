@@ -397,6 +397,7 @@ typedef struct mm_push {
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
 #define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
 #define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
+#define MV_TEAM_MAX 64u      /* and its widest team by default: wider ones were slower on an H200 (mv_team) */
 #define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
 static bool gguf(const gw *w) { return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt >= FMT_Q4_1; }
@@ -425,7 +426,9 @@ static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32
 /* The matrix-vector kernel's team for a row of `steps` lane steps (16-byte
  * dense steps, GGUF quarter blocks, 32-element chunks): the widest power of
  * two that leaves each lane MV_STEPS steps or more, between the subgroup
- * and the workgroup; one subgroup on a CPU driver (lavapipe: its lanes are
+ * and MV_TEAM_MAX (H200, Vulkan, 1B shapes, tg128 with every row's team
+ * fixed: 32 / 64 / 128 / 256 lanes gave Q4_0 282 / 295 / 265 / 219 tok/s,
+ * F16 at 64 / 128 338 / 297, by the row (up to 256) 280 and 325); one subgroup on a CPU driver (lavapipe: its lanes are
  * one thread's SIMD lanes, its barriers costly); SILICA_GPU_ROW_THREADS
  * fixes it (tuning, and the tests' wide teams on lavapipe). */
 static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
@@ -433,7 +436,7 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
     if (g->row_threads) t = g->row_threads;
     else if (g->c.info.type && !strcmp(g->c.info.type, "cpu")) t = sg;
     else
-        while (t > sg && t * MV_STEPS > steps) t /= 2;
+        while (t > sg && (t > MV_TEAM_MAX || t * MV_STEPS > steps)) t /= 2;
     return t < sg ? sg : t > wg ? wg : t;
 }
 
