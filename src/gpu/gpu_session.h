@@ -28,6 +28,7 @@
 #include "silica/dtype.h"
 #include "silica/gpu.h"
 #include "silica/model.h"
+#include "silica/runtime.h"
 
 typedef struct sl_gpu_session sl_gpu_session;
 
@@ -40,6 +41,8 @@ typedef struct sl_gpu_session_opts {
     int kv_group_size;   /* with kv_bits: the group size, resolved (sl_kv_group_size) */
     int max_kv;          /* 0, or a rotating KV cache of max_kv positions a layer */
     int kv_keep;         /* with max_kv: the attention sinks kept (defaults applied) */
+    const sl_kv_plan *kv_plan;   /* per layer (all n_layers): its slots, the session's plan (sl_kv_layer_plan) */
+    uint64_t kv_pos_bytes;       /* one position of one layer, K and V, scales included (sl_kv_pos_bytes) */
     sl_device_sel device;
     int first_layer;     /* partial offload: layers first_layer.. and the head run here, the
                             hidden states arrive from the CPU (sl_gpu_session_eval_hidden); 0: all */

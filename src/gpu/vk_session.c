@@ -77,6 +77,7 @@ struct sl_gpu_session {
     int kv_bits, kv_group;         /* quantized KV cache: 4 / 8 bits, group size; 0: f16 / f32 elements */
     uint32_t kv_unit;              /* KV row elements one qkrope workgroup stores (whole heads and groups) */
     sl_kv_plan *kvp;               /* per layer: sinks, spans and ring (sl_kv_layer_plan, as the CPU's cache) */
+    uint64_t kv_pos;               /* one position of one layer, K and V with scales (sl_kv_pos_bytes) */
     gw embed, lm_head;
     glayer *L;
     int final_norm;
@@ -335,12 +336,7 @@ static uint64_t kv_row_bytes(const sl_gpu_session *g) {
     uint64_t row = (uint64_t)g->cfg->n_kv_heads * (uint64_t)g->cfg->head_dim;
     return g->kv_bits ? row * (uint64_t)g->kv_bits / 8 : row * (g->kv_f32 ? 4 : 2);
 }
-static uint64_t kv_pos_bytes(const sl_gpu_session *g) {
-    uint64_t b = 0;   /* arguments checked by the session (sl_kvcache_plan): cannot fail */
-    (void)sl_kv_pos_bytes(g->cfg->n_kv_heads, g->cfg->head_dim, g->kv_f32 ? SL_F32 : SL_F16, g->kv_bits, g->kv_group, &b,
-                          NULL);
-    return b;
-}
+static uint64_t kv_pos_bytes(const sl_gpu_session *g) { return g->kv_pos; }   /* the session's sl_kv_pos_bytes */
 static uint64_t kv_slots(const sl_gpu_session *g, int l) { return (uint64_t)(g->kvp[l].sink + g->kvp[l].ring); }
 static uint64_t kv_layer_bytes(const sl_gpu_session *g, int l) { return kv_pos_bytes(g) * kv_slots(g, l); }
 
@@ -757,9 +753,8 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
     g->kvp = calloc((size_t)c->n_layers, sizeof *g->kvp);
-    for (int l = 0; g->kvp && l < c->n_layers; l++)
-        g->kvp[l] = sl_kv_layer_plan(o->n_ctx, batch, o->max_kv, o->kv_keep,
-                                     c->layer_sliding[l] && c->sliding_window > 0 ? c->sliding_window : 0);
+    if (g->kvp) memcpy(g->kvp, o->kv_plan, (size_t)c->n_layers * sizeof *g->kvp);
+    g->kv_pos = o->kv_pos_bytes;
     return !g->L || !g->kc || !g->vc || !g->kvp ? sl_errorf(e, SL_ENOMEM, "out of memory") : upload_model(g, e);
 }
 
