@@ -39,9 +39,8 @@ typedef struct sl_gpu_session_opts {
     sl_dtype kv_dtype;   /* SL_F16 or SL_F32: the elements, or with kv_bits the scales and biases */
     int kv_bits;         /* 0, or 4 / 8: MLX affine codes as the CPU engine's cache stores them */
     int kv_group_size;   /* with kv_bits: the group size, resolved (sl_kv_group_size) */
-    int max_kv;          /* 0, or a rotating KV cache of max_kv positions a layer */
-    int kv_keep;         /* with max_kv: the attention sinks kept (defaults applied) */
-    const sl_kv_plan *kv_plan;   /* per layer (all n_layers): its slots, the session's plan (sl_kv_layer_plan) */
+    const sl_kv_plan *kv_plan;   /* per layer (all n_layers): its slots (sinks and a ring with a rotating
+                                    cache), the session's plan (sl_kv_layer_plan) */
     uint64_t kv_pos_bytes;       /* one position of one layer, K and V, scales included (sl_kv_pos_bytes) */
     sl_device_sel device;
     int first_layer;     /* partial offload: layers first_layer.. and the head run here, the

@@ -100,11 +100,12 @@ int64_t sl_kv_layer_slots(int64_t n_ctx, int batch, int64_t max_kv, int keep, in
 
 /* ---- the cache ---- */
 
-int sl_kvcache_keep(const sl_session_opts *o) { return o->kv_keep < 0 ? 0 : o->kv_keep ? o->kv_keep : SL_KV_KEEP; }
+/* The attention sinks a rotating cache keeps (opts' kv_keep, defaults applied). */
+static int kvcache_keep(const sl_session_opts *o) { return o->kv_keep < 0 ? 0 : o->kv_keep ? o->kv_keep : SL_KV_KEEP; }
 
 int sl_kvcache_plan(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err) {
     memset(kv, 0, sizeof *kv);
-    int rc, keep = sl_kvcache_keep(o);
+    int rc, keep = kvcache_keep(o);
     if (o->kv_bits && o->kv_bits != 4 && o->kv_bits != 8)
         return sl_errorf(err, SL_EINVAL, "KV cache bits must be 4 or 8 (got %d)", o->kv_bits);
     if (o->kv_group_size && !o->kv_bits)

@@ -58,8 +58,6 @@ int sl_kvcache_init(sl_kvcache *kv, const sl_model_config *c, const sl_session_o
 /* The same without the memory: options validated, layers, bytes and limit
  * set, no rows (for the layers another engine holds; sl_kvcache_free it). */
 int sl_kvcache_plan(sl_kvcache *kv, const sl_model_config *c, const sl_session_opts *o, int batch, sl_error *err);
-/* The attention sinks a rotating cache keeps (opts' kv_keep, defaults applied). */
-int sl_kvcache_keep(const sl_session_opts *o);
 void sl_kvcache_free(sl_kvcache *kv);
 
 /* Store position pos of layer l: k and v are `row` floats each. */

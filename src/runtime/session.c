@@ -615,8 +615,7 @@ static int open_gpu(const sl_model *m, const sl_session_opts *d, sl_session *s, 
         lp[l] = (sl_kv_plan){kp->layers[l].sink, kp->layers[l].span, kp->layers[l].win, kp->layers[l].ring};
     int rc = sl_kv_pos_bytes(kp->n_kv_heads, kp->head_dim, kp->dtype, kp->bits, kp->group, &pos_bytes, err);
     sl_gpu_session_opts go = {.n_ctx = d->n_ctx, .kv_dtype = d->kv_dtype, .kv_bits = d->kv_bits,
-                              .kv_group_size = kp->group, .max_kv = d->max_kv, .kv_keep = sl_kvcache_keep(d),
-                              .kv_plan = lp, .kv_pos_bytes = pos_bytes, .device = d->device, .first_layer = nl - ng,
+                              .kv_group_size = kp->group, .kv_plan = lp, .kv_pos_bytes = pos_bytes, .device = d->device, .first_layer = nl - ng,
                               .fit_layers = d->gpu_layers == 0};
     if (!rc) rc = sl_gpu_session_open(m, &go, d->batch, &s->gpu, s->device_note, sizeof s->device_note, err);
     free(lp);
