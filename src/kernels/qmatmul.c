@@ -185,8 +185,10 @@ static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int 
 }
 
 /* Tokens are taken AFFINE_CHUNK at a time (their prepared activations stay
- * in L2 while the rows stream through).  24-bit: one integer dot per (row,
- * token).  f32: SL_QD_TILE tokens per pass over a row's decoded codes, each
+ * in L2 while the rows stream through).  24-bit: the set's rows x tokens
+ * kernel for any batch, one token included (several rows share each load
+ * of the planes and keep several memory streams), else one integer dot per
+ * (row, token).  f32: SL_QD_TILE tokens per pass over a row's decoded codes, each
  * with the one-token dot's bits; scratch holds the row's widened sc, bi. */
 #define AFFINE_CHUNK 16
 static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y, size_t ldy,
@@ -205,7 +207,7 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
     for (int t0 = 0; t0 < n; t0 += AFFINE_CHUNK) {
         int nc = n - t0 < AFFINE_CHUNK ? n - t0 : AFFINE_CHUNK;
         sl_qd_affine24_mm_fn mm = w->bits == 4 ? k->affine4_x24_mm : k->affine8_x24_mm;
-        if (f24 && mm && n >= SL_MM_SHARED_MIN) {   /* a prompt: the set's GEMM tile */
+        if (f24 && mm) {   /* the set's tile, any batch (one token: rows X24_MR at a time) */
             size_t lds = G * sl_dtype_size(w->scale_dtype);
             mm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, row_scales(w, w->scales, r0),
                row_scales(w, w->biases, r0), lds, w->scale_dtype, (int)(r1 - r0), a + (size_t)t0 * tb, tb, nc, cols,
