@@ -98,33 +98,55 @@ T_512 static inline __m512 x24_groupvec(const x24_geom *g, const float *v, size_
                         : _mm512_permutexvar_ps(g->idx, _mm512_maskz_loadu_ps(g->sm, v + (c >> g->sh)));
 }
 
-T_512 __attribute__((always_inline)) static inline float v512_affine_x24(const uint8_t *codes, const uint8_t *scales,
-                                                                       const uint8_t *biases, sl_dtype sdt,
-                                                                       const float *d, const float *xsum,
-                                                                       const int8_t *planes, size_t cols, int gs,
-                                                                       int bits) {
+/* The one-token dot of R rows (row r: codes + r * ldc, scales and biases
+ * + r * lds bytes; result out[r]), each row the single dot's chain; the
+ * planes' loads shared by the R rows (R memory streams). */
+#define X24_MR 4   /* rows per tile, and per one-token call */
+T_512 __attribute__((always_inline)) static inline void x24_rows(int R, int bits, const uint8_t *codes, size_t ldc,
+                                                               const uint8_t *scales, const uint8_t *biases,
+                                                               size_t lds, sl_dtype sdt, const float *d,
+                                                               const float *xsum, const int8_t *planes, size_t cols,
+                                                               int gs, float *out) {
     x24_geom geo = x24_geometry(cols, gs, bits);
     size_t ss = sdt == SL_F32 ? 4 : 2;
-    float ls[SL_QD_X24_GROUPS];
-    __m512 bacc = _mm512_setzero_ps();
-    for (size_t g = 0; g < geo.G; g += 16) {   /* ls = s * d, and the bias term b . xsum */
-        __mmask16 m = mask_upto(geo.G - g);
-        _mm512_mask_storeu_ps(ls + g, m, _mm512_mul_ps(ld_scales(scales + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, d + g)));
-        bacc = _mm512_fmadd_ps(ld_scales(biases + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g), bacc);
+    float ls[X24_MR][SL_QD_X24_GROUPS], bsum[X24_MR];
+    for (int r = 0; r < R; r++) {   /* ls = s * d, and the bias term b . xsum */
+        const uint8_t *sr = scales + (size_t)r * lds, *br = biases + (size_t)r * lds;
+        __m512 bacc = _mm512_setzero_ps();
+        for (size_t g = 0; g < geo.G; g += 16) {
+            __mmask16 m = mask_upto(geo.G - g);
+            _mm512_mask_storeu_ps(ls[r] + g, m, _mm512_mul_ps(ld_scales(sr + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, d + g)));
+            bacc = _mm512_fmadd_ps(ld_scales(br + ss * g, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g), bacc);
+        }
+        bsum[r] = _mm512_reduce_add_ps(bacc);
     }
     const int8_t *ph = planes, *pm = planes + cols, *pl = planes + 2 * cols;
     const __m512i m4 = _mm512_set1_epi8(15);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[X24_MR];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     size_t c = 0;
     for (; c + 64 <= geo.nbytes; c += 64) {
-        __m512i q = LD64(codes + c), lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
         size_t o = bits == 4 ? 2 * c : c;
-        __m512 v = x24_lanes(bits, q, lo, hi, ph + o, pm + o, pl + o);
-        acc = _mm512_fmadd_ps(v, x24_groupvec(&geo, ls, c), acc);
+        for (int r = 0; r < R; r++) {
+            __m512i q = LD64(codes + (size_t)r * ldc + c);
+            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            __m512 v = x24_lanes(bits, q, lo, hi, ph + o, pm + o, pl + o);
+            acc[r] = _mm512_fmadd_ps(v, x24_groupvec(&geo, ls[r], c), acc[r]);
+        }
     }
-    float tail = c < geo.nbytes ? x24_tail(codes + c, ph + 2 * c, pm + 2 * c, pl + 2 * c, geo.bpg, ls + (c >> geo.sh))
-                                : 0.0f;
-    return _mm512_reduce_add_ps(acc) + tail + _mm512_reduce_add_ps(bacc);
+    for (int r = 0; r < R; r++) {
+        float tail = c < geo.nbytes ? x24_tail(codes + (size_t)r * ldc + c, ph + 2 * c, pm + 2 * c, pl + 2 * c, geo.bpg,
+                                               ls[r] + (c >> geo.sh))
+                                    : 0.0f;
+        out[r] = _mm512_reduce_add_ps(acc[r]) + tail + bsum[r];
+    }
+}
+T_512 static inline float v512_affine_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases,
+                                          sl_dtype sdt, const float *d, const float *xsum, const int8_t *planes,
+                                          size_t cols, int gs, int bits) {
+    float out;
+    x24_rows(1, bits, codes, 0, scales, biases, 0, sdt, d, xsum, planes, cols, gs, &out);
+    return out;
 }
 T_512 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                           const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
@@ -138,7 +160,6 @@ T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, con
 /* ---- the GEMM tile ----
  * NR rows (widened scales ws, biases wb: G floats each, row i at i * G) x
  * NT tokens (token t at act + t * lda: xsum[G], d[G], then the planes). */
-#define X24_MR 4   /* rows per tile */
 #define X24_MT 4   /* tokens per tile */
 T_512 __attribute__((always_inline)) static inline void x24_tile(int NR, int NT, int bits, const uint8_t *codes,
                                                                size_t ldc, const float *ws, const float *wb,
@@ -218,10 +239,22 @@ typedef void (*x24_tile_fn)(const uint8_t *codes, size_t ldc, const float *ws, c
 
 /* Rows X24_MR at a time (their scales and biases widened once for all
  * tokens), tokens X24_MT at a time; the rest one by one. */
-T_512 static void x24_mm(const x24_tile_fn tiles[4], const uint8_t *codes, size_t ldc, const uint8_t *scales,
+T_512 __attribute__((always_inline)) static inline void x24_mm(int bits, const x24_tile_fn tiles[4], const uint8_t *codes, size_t ldc, const uint8_t *scales,
                          const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda,
                          int nt, size_t cols, int gs, float *out, size_t ldo) {
     size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2;
+    if (nt == 1) {   /* one token: X24_MR rows per call of the dot's own chains */
+        const float *xs = (const float *)(const void *)act;
+        const int8_t *pt = (const int8_t *)(const void *)(xs + 2 * G);
+        int r = 0;
+        for (; r + X24_MR <= nr; r += X24_MR)
+            x24_rows(X24_MR, bits, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds, biases + (size_t)r * lds, lds,
+                     sdt, xs + G, xs, pt, cols, gs, out + r);
+        for (; r < nr; r++)
+            x24_rows(1, bits, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds, biases + (size_t)r * lds, lds, sdt,
+                     xs + G, xs, pt, cols, gs, out + r);
+        return;
+    }
     float ws[X24_MR * SL_QD_X24_GROUPS], wb[X24_MR * SL_QD_X24_GROUPS];
     for (int r = 0; r < nr; r += X24_MR) {
         int mr = nr - r < X24_MR ? nr - r : X24_MR;
@@ -249,13 +282,13 @@ T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_
                             size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
                             int gs, float *out, size_t ldo) {
     static const x24_tile_fn tiles[4] = {x24_4_44, x24_4_41, x24_4_14, x24_4_11};
-    x24_mm(tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
+    x24_mm(4, tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
 }
 T_512 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                             size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
                             int gs, float *out, size_t ldo) {
     static const x24_tile_fn tiles[4] = {x24_8_44, x24_8_41, x24_8_14, x24_8_11};
-    x24_mm(tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
+    x24_mm(8, tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
 }
 /* ---- the activations' 24-bit planes (sl_qd_prep_x24, 16 lanes) ----
  * Per group the same amax (max is exact in any order; a NaN element is
