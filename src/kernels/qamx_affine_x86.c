@@ -66,12 +66,12 @@
 T_512 __attribute__((always_inline)) static inline void x24_unit(int bits, const uint8_t *codes, const int8_t *ph,
                                                                size_t cols, size_t c, size_t nbytes, __m512i *ih,
                                                                __m512i *it) {
-    __m512i im = _mm512_setzero_si512(), il = _mm512_setzero_si512();
+    __m512i im = _mm512_setzero_si512();   /* it += 256 m + l: the l products onto it + 256 m (exact) */
     if (bits == 8) {
         __m512i q = LD64(codes + c);
         *ih = _mm512_dpbusd_epi32(*ih, q, LD64(ph + c));
         im = _mm512_dpbusd_epi32(im, q, LD64(ph + cols + c));
-        il = _mm512_dpbusd_epi32(il, q, LD64(ph + 2 * cols + c));
+        *it = _mm512_dpbusd_epi32(_mm512_add_epi32(*it, _mm512_slli_epi32(im, 8)), q, LD64(ph + 2 * cols + c));
     } else {
         const __m512i m4 = _mm512_set1_epi8(15);
         size_t o = 2 * c;
@@ -91,54 +91,93 @@ T_512 __attribute__((always_inline)) static inline void x24_unit(int bits, const
         __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
         *ih = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(*ih, lo, ah), hi, bh);
         im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(im, lo, am), hi, bm);
-        il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(il, lo, al), hi, bl);
+        *it = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_add_epi32(*it, _mm512_slli_epi32(im, 8)), lo, al), hi, bl);
     }
-    *it = _mm512_add_epi32(*it, _mm512_add_epi32(_mm512_slli_epi32(im, 8), il));
 }
 
-/* The dot for one (bits, gs): V vectors of 16 groups' lanes (V lanes per
- * group), folded to one lane per group. */
-T_512 __attribute__((always_inline)) static inline float amx_x24(int bits, int gs, const uint8_t *codes,
-                                                               const uint8_t *scales, const uint8_t *biases,
-                                                               sl_dtype sdt, const float *d, const float *xsum,
-                                                               const int8_t *planes, size_t cols) {
+/* The dot for one (bits, gs) of R rows (row r: codes + r * ldc, scales
+ * and biases + r * lds bytes; result out[r]), each row the single dot's
+ * order, the planes' loads shared: per 16 groups V vectors of lanes (V
+ * lanes per group), folded to one lane per group. */
+#define AMX_X24_ROWS 2
+T_512 __attribute__((always_inline)) static inline void amx_x24(int R, int bits, int gs, const uint8_t *codes,
+                                                              size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                                                              size_t lds, sl_dtype sdt, const float *d,
+                                                              const float *xsum, const int8_t *planes, size_t cols,
+                                                              float *out) {
     const size_t G = cols / (size_t)gs, nbytes = cols * (size_t)bits / 8, bpg = (size_t)gs * (size_t)bits / 8;
     const size_t U = bpg > 64 ? 128 : 64;   /* code bytes per vector: one group of 8-bit gs 128 spans two */
     const int V = (int)(16 * bpg / U);
     const size_t ss = sdt == SL_F32 ? 4 : 2;
     const __m512 k16 = _mm512_set1_ps(65536.0f);
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[AMX_X24_ROWS];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (size_t g0 = 0; g0 < G; g0 += 16) {
-        __m512i vh[8], vt[8];   /* vectors 2i and 2i + 1 folded as they come (fewer live registers) */
+        __m512i vh[AMX_X24_ROWS][8], vt[AMX_X24_ROWS][8];   /* vectors 2i and 2i + 1 folded as they come */
         for (int i = 0; i < V; i += 2) {
-            __m512i h2[2], t2[2];
+            __m512i h2[AMX_X24_ROWS][2], t2[AMX_X24_ROWS][2];
             for (int e = 0; e < 2; e++) {
                 size_t c = g0 * bpg + (size_t)(i + e) * U;
-                h2[e] = t2[e] = _mm512_setzero_si512();
-                for (size_t k = 0; k < U && c + k < nbytes; k += 64) x24_unit(bits, codes, planes, cols, c + k, nbytes, &h2[e], &t2[e]);
+                for (int r = 0; r < R; r++) h2[r][e] = t2[r][e] = _mm512_setzero_si512();
+                for (size_t k = 0; k < U && c + k < nbytes; k += 64)
+                    for (int r = 0; r < R; r++)
+                        x24_unit(bits, codes + (size_t)r * ldc, planes, cols, c + k, nbytes, &h2[r][e], &t2[r][e]);
             }
-            vh[i / 2] = fold(h2[0], h2[1]), vt[i / 2] = fold(t2[0], t2[1]);
+            for (int r = 0; r < R; r++) vh[r][i / 2] = fold(h2[r][0], h2[r][1]), vt[r][i / 2] = fold(t2[r][0], t2[r][1]);
         }
-        for (int n = V / 2; n > 1; n /= 2)
-            for (int i = 0; i < n / 2; i++) vh[i] = fold(vh[2 * i], vh[2 * i + 1]), vt[i] = fold(vt[2 * i], vt[2 * i + 1]);
         __mmask16 m = mask_upto(G - g0);
-        __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(vh[0]), k16, _mm512_cvtepi32_ps(vt[0]));
-        __m512 sd = _mm512_mul_ps(ld_scales(scales + ss * g0, sdt, m), _mm512_maskz_loadu_ps(m, d + g0));
-        acc = _mm512_mask3_fmadd_ps(v, sd, acc, m);
-        acc = _mm512_mask3_fmadd_ps(ld_scales(biases + ss * g0, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g0), acc, m);
+        __m512 dv = _mm512_maskz_loadu_ps(m, d + g0), xv = _mm512_maskz_loadu_ps(m, xsum + g0);
+        for (int r = 0; r < R; r++) {
+            for (int n = V / 2; n > 1; n /= 2)
+                for (int i = 0; i < n / 2; i++)
+                    vh[r][i] = fold(vh[r][2 * i], vh[r][2 * i + 1]), vt[r][i] = fold(vt[r][2 * i], vt[r][2 * i + 1]);
+            const uint8_t *sr = scales + (size_t)r * lds + ss * g0, *br = biases + (size_t)r * lds + ss * g0;
+            __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(vh[r][0]), k16, _mm512_cvtepi32_ps(vt[r][0]));
+            acc[r] = _mm512_mask3_fmadd_ps(v, _mm512_mul_ps(ld_scales(sr, sdt, m), dv), acc[r], m);
+            acc[r] = _mm512_mask3_fmadd_ps(ld_scales(br, sdt, m), xv, acc[r], m);
+        }
     }
-    return red16(acc);
+    for (int r = 0; r < R; r++) out[r] = red16(acc[r]);
 }
+
+/* R rows of one (bits, gs), R <= AMX_X24_ROWS. */
+#define AMX_X24_GS(R, BITS, gs, ...)                                                   \
+    ((gs) == 32 ? amx_x24(R, BITS, 32, __VA_ARGS__) : (gs) == 64 ? amx_x24(R, BITS, 64, __VA_ARGS__) \
+                                                    : amx_x24(R, BITS, 128, __VA_ARGS__))
 
 #define AMX_X24_DOT(NAME, BITS)                                                                              \
     T_512 float NAME(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,       \
                      const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {         \
-        if (gs == 32) return amx_x24(BITS, 32, codes, scales, biases, sdt, d, xsum, planes, cols);           \
-        if (gs == 64) return amx_x24(BITS, 64, codes, scales, biases, sdt, d, xsum, planes, cols);           \
-        return amx_x24(BITS, 128, codes, scales, biases, sdt, d, xsum, planes, cols);                        \
+        float out;                                                                                           \
+        AMX_X24_GS(1, BITS, gs, codes, 0, scales, biases, 0, sdt, d, xsum, planes, cols, &out);              \
+        return out;                                                                                          \
     }
 AMX_X24_DOT(sl_amx_affine4_x24, 4)
 AMX_X24_DOT(sl_amx_affine8_x24, 8)
+
+/* The dots for nr rows x nt tokens (qdot.h sl_qd_affine24_mm_fn: generation
+ * and batches below the GEMM's), AMX_X24_ROWS rows per pass: each output
+ * the dot's bits. */
+#define AMX_X24_MM(NAME, BITS)                                                                               \
+    T_512 void NAME(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases, size_t lds,   \
+                    sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols, int gs, float *out, \
+                    size_t ldo) {                                                                            \
+        size_t G = cols / (size_t)gs;                                                                        \
+        for (int t = 0; t < nt; t++) {                                                                       \
+            const float *xs = (const float *)(const void *)(act + (size_t)t * lda);                          \
+            const int8_t *pt = (const int8_t *)(const void *)(xs + 2 * G);                                   \
+            float *o = out + (size_t)t * ldo;                                                                \
+            int r = 0;                                                                                       \
+            for (; r + AMX_X24_ROWS <= nr; r += AMX_X24_ROWS)                                                \
+                AMX_X24_GS(AMX_X24_ROWS, BITS, gs, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds,   \
+                           biases + (size_t)r * lds, lds, sdt, xs + G, xs, pt, cols, o + r);                 \
+            for (; r < nr; r++)                                                                              \
+                AMX_X24_GS(1, BITS, gs, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds,              \
+                           biases + (size_t)r * lds, lds, sdt, xs + G, xs, pt, cols, o + r);                 \
+        }                                                                                                    \
+    }
+AMX_X24_MM(sl_amx_affine4_x24_mm, 4)
+AMX_X24_MM(sl_amx_affine8_x24_mm, 8)
 
 /* ---- the GEMM ---- */
 

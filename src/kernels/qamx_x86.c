@@ -563,7 +563,8 @@ static void init_amx(void) {
     g_amx_set.q6_k_gemm = amx_q6_k_gemm;
     g_amx_set.affine4_x24 = sl_amx_affine4_x24;   /* MLX affine: the order the tiles keep (qamx_affine_x86.c) */
     g_amx_set.affine8_x24 = sl_amx_affine8_x24;
-    g_amx_set.affine4_x24_mm = g_amx_set.affine8_x24_mm = NULL;
+    g_amx_set.affine4_x24_mm = sl_amx_affine4_x24_mm;   /* generation: the same dots, rows in pairs */
+    g_amx_set.affine8_x24_mm = sl_amx_affine8_x24_mm;
     g_amx_set.affine4_x24_gemm = sl_amx_affine4_x24_gemm;
     g_amx_set.affine8_x24_gemm = sl_amx_affine8_x24_gemm;
     g_amx_set.affine_x24_tiles = sl_amx_x24_tiles;

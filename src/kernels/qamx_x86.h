@@ -59,12 +59,18 @@ T_512 static inline __m512i fold16(const __m512i *p) {
 }
 
 /* MLX affine 4/8-bit with 24-bit activations for the amx set
- * (qamx_affine_x86.c): its one-token dots, their tile GEMMs and the
- * GEMMs' token form. */
+ * (qamx_affine_x86.c): its one-token dots (one row, or rows x tokens a
+ * few rows per pass), their tile GEMMs and the GEMMs' token form. */
 float sl_amx_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                          const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs);
 float sl_amx_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                          const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs);
+void sl_amx_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases, size_t lds,
+                           sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols, int gs,
+                           float *out, size_t ldo);
+void sl_amx_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases, size_t lds,
+                           sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols, int gs,
+                           float *out, size_t ldo);
 void sl_amx_affine4_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                              size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols, int gs,
                              float *out, size_t ldo, void *scratch);
