@@ -96,10 +96,11 @@ T_512 __attribute__((always_inline)) static inline void x24_unit(int bits, const
 }
 
 /* The dot for one (bits, gs) of R rows (row r: codes + r * ldc, scales
- * and biases + r * lds bytes; result out[r]), each row the single dot's
- * order, the planes' loads shared: per 16 groups V vectors of lanes (V
+ * and biases + r * lds bytes; result out[r], R <= AMX_X24_ROWS), each
+ * row the single dot's order, the planes' loads shared: per 16 groups V vectors of lanes (V
  * lanes per group), folded to one lane per group. */
-#define AMX_X24_ROWS 2
+#define AMX_X24_ROWS 4   /* at most; 4-bit takes 2 (its fold trees for 4 rows spill registers) */
+#define AMX_X24_R(BITS) ((BITS) == 8 ? 4 : 2)
 T_512 __attribute__((always_inline)) static inline void amx_x24(int R, int bits, int gs, const uint8_t *codes,
                                                               size_t ldc, const uint8_t *scales, const uint8_t *biases,
                                                               size_t lds, sl_dtype sdt, const float *d,
@@ -156,7 +157,7 @@ AMX_X24_DOT(sl_amx_affine4_x24, 4)
 AMX_X24_DOT(sl_amx_affine8_x24, 8)
 
 /* The dots for nr rows x nt tokens (qdot.h sl_qd_affine24_mm_fn: generation
- * and batches below the GEMM's), AMX_X24_ROWS rows per pass: each output
+ * and batches below the GEMM's), AMX_X24_R rows per pass: each output
  * the dot's bits. */
 #define AMX_X24_MM(NAME, BITS)                                                                               \
     T_512 void NAME(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases, size_t lds,   \
@@ -168,8 +169,8 @@ AMX_X24_DOT(sl_amx_affine8_x24, 8)
             const int8_t *pt = (const int8_t *)(const void *)(xs + 2 * G);                                   \
             float *o = out + (size_t)t * ldo;                                                                \
             int r = 0;                                                                                       \
-            for (; r + AMX_X24_ROWS <= nr; r += AMX_X24_ROWS)                                                \
-                AMX_X24_GS(AMX_X24_ROWS, BITS, gs, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds,   \
+            for (; r + AMX_X24_R(BITS) <= nr; r += AMX_X24_R(BITS))                                          \
+                AMX_X24_GS(AMX_X24_R(BITS), BITS, gs, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds,   \
                            biases + (size_t)r * lds, lds, sdt, xs + G, xs, pt, cols, o + r);                 \
             for (; r < nr; r++)                                                                              \
                 AMX_X24_GS(1, BITS, gs, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds,              \
