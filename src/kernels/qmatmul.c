@@ -141,9 +141,19 @@ static size_t affine_token_bytes(const sl_weight *w) {
 static size_t affine_act_bytes(const sl_weight *w, int n) {
     return affine_fused(w) ? (size_t)n * affine_token_bytes(w) : 0;
 }
+/* xsum[g]: the group's elements added in index order; eight groups' chains
+ * interleaved (independent sums, each in its own order: the same bits as
+ * one group after another, without waiting on one add at a time). */
+#define XSUM_WAYS 8
 static void group_sums(const sl_weight *w, const float *xt, float *xsum) {
-    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size;
-    for (size_t g = 0; g < G; g++) {
+    size_t G = (size_t)sl_weight_groups(w), gs = (size_t)w->group_size, g = 0;
+    for (; g + XSUM_WAYS <= G; g += XSUM_WAYS) {
+        float s[XSUM_WAYS] = {0};
+        for (size_t i = 0; i < gs; i++)
+            for (int j = 0; j < XSUM_WAYS; j++) s[j] += xt[(g + (size_t)j) * gs + i];
+        for (int j = 0; j < XSUM_WAYS; j++) xsum[g + (size_t)j] = s[j];
+    }
+    for (; g < G; g++) {
         float s = 0.0f;
         for (size_t i = 0; i < gs; i++) s += xt[g * gs + i];
         xsum[g] = s;
