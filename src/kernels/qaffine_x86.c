@@ -44,13 +44,11 @@ T_512 __attribute__((always_inline)) static inline __m512 x24_lanes(int bits, __
         im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(ih, 8), lo, LD64(pm)), hi, LD64(pm + 64));
         il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(im, 8), lo, LD64(pl)), hi, LD64(pl + 64));
         return _mm512_cvtepi32_ps(il);
-    } else {
-        ih = _mm512_dpbusd_epi32(z, q, LD64(ph));
-        im = _mm512_dpbusd_epi32(z, q, LD64(pm));
-        il = _mm512_dpbusd_epi32(z, q, LD64(pl));
     }
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(ih), _mm512_set1_ps(65536.0f),
-                           _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(im, 8), il)));
+    ih = _mm512_dpbusd_epi32(z, q, LD64(ph));   /* 8-bit: the l products onto 256 m (exact: |.| < 2^26) */
+    im = _mm512_dpbusd_epi32(z, q, LD64(pm));
+    il = _mm512_dpbusd_epi32(_mm512_slli_epi32(im, 8), q, LD64(pl));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(ih), _mm512_set1_ps(65536.0f), _mm512_cvtepi32_ps(il));
 }
 
 /* The 4-bit tail: 32 code bytes at cc, the planes' 32 / 32 halves at ph,
