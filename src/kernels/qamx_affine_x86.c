@@ -97,8 +97,11 @@ T_512 __attribute__((always_inline)) static inline void x24_unit(int bits, const
 
 /* The dot for one (bits, gs) of R rows (row r: codes + r * ldc, scales
  * and biases + r * lds bytes; result out[r], R <= AMX_X24_ROWS), each
- * row the single dot's order, the planes' loads shared: per 16 groups V vectors of lanes (V
+ * row the single dot's order, each row's codes prefetched X24_PF bytes
+ * ahead (R interleaved streams read slower from memory without), the
+ * planes' loads shared: per 16 groups V vectors of lanes (V
  * lanes per group), folded to one lane per group. */
+#define X24_PF 2048   /* code bytes ahead each row stream prefetches (a hint: any address) */
 #define AMX_X24_ROWS 4   /* at most; 4-bit takes 2 (its fold trees for 4 rows spill registers) */
 #define AMX_X24_R(BITS) ((BITS) == 8 ? 4 : 2)
 T_512 __attribute__((always_inline)) static inline void amx_x24(int R, int bits, int gs, const uint8_t *codes,
@@ -121,8 +124,10 @@ T_512 __attribute__((always_inline)) static inline void amx_x24(int R, int bits,
                 size_t c = g0 * bpg + (size_t)(i + e) * U;
                 for (int r = 0; r < R; r++) h2[r][e] = t2[r][e] = _mm512_setzero_si512();
                 for (size_t k = 0; k < U && c + k < nbytes; k += 64)
-                    for (int r = 0; r < R; r++)
+                    for (int r = 0; r < R; r++) {
+                        _mm_prefetch((const char *)(codes + (size_t)r * ldc + c + k + X24_PF), _MM_HINT_T0);
                         x24_unit(bits, codes + (size_t)r * ldc, planes, cols, c + k, nbytes, &h2[r][e], &t2[r][e]);
+                    }
             }
             for (int r = 0; r < R; r++) vh[r][i / 2] = fold(h2[r][0], h2[r][1]), vt[r][i / 2] = fold(t2[r][0], t2[r][1]);
         }
