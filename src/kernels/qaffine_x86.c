@@ -101,7 +101,8 @@ T_512 static inline __m512 x24_groupvec(const x24_geom *g, const float *v, size_
  * planes' loads shared by the R rows (R memory streams, each prefetched
  * X24_PF bytes ahead: without it the interleaved streams read slower from
  * memory than one row after another). */
-#define X24_MR 4   /* rows per tile, and per one-token call */
+#define X24_MR 4   /* rows per tile, and at most per one-token call */
+#define X24_R1(bits) ((bits) == 8 ? 4 : 2)   /* rows per one-token call (4-bit: 2 read faster from memory) */
 #define X24_PF 2048   /* code bytes ahead each row stream prefetches (a hint: any address) */
 T_512 __attribute__((always_inline)) static inline void x24_rows(int R, int bits, const uint8_t *codes, size_t ldc,
                                                                const uint8_t *scales, const uint8_t *biases,
@@ -245,12 +246,12 @@ T_512 __attribute__((always_inline)) static inline void x24_mm(int bits, const x
                          const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda,
                          int nt, size_t cols, int gs, float *out, size_t ldo) {
     size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2;
-    if (nt == 1) {   /* one token: X24_MR rows per call of the dot's own chains */
+    if (nt == 1) {   /* one token: X24_R1 rows per call of the dot's own chains */
         const float *xs = (const float *)(const void *)act;
         const int8_t *pt = (const int8_t *)(const void *)(xs + 2 * G);
         int r = 0;
-        for (; r + X24_MR <= nr; r += X24_MR)
-            x24_rows(X24_MR, bits, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds, biases + (size_t)r * lds, lds,
+        for (; r + X24_R1(bits) <= nr; r += X24_R1(bits))
+            x24_rows(X24_R1(bits), bits, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds, biases + (size_t)r * lds, lds,
                      sdt, xs + G, xs, pt, cols, gs, out + r);
         for (; r < nr; r++)
             x24_rows(1, bits, codes + (size_t)r * ldc, ldc, scales + (size_t)r * lds, biases + (size_t)r * lds, lds, sdt,
