@@ -84,12 +84,13 @@ int sl_qd_x24_ok(int bits, int gs, size_t cols);
 void sl_qd_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
 typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                                    const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs);
-/* The same dot as a GEMM tile for prompts: out[t * ldo + r] = the dot of
- * row r (codes + r * ldc; scales, biases + r * lds bytes) and token t, the
- * token prepared at act + t * lda as xsum[G], d[G] (f32), then its planes,
- * for r < nr, t < nt; bit for bit the set's one-token dot (each pair keeps
- * the dot's f32 chain; codes are unpacked once per row for all tokens of a
- * tile).  NULL: the caller loops the dot. */
+/* The same dot for rows x tokens (prompt tiles, and generation: nt = 1,
+ * several rows per pass sharing the planes' loads): out[t * ldo + r] = the
+ * dot of row r (codes + r * ldc; scales, biases + r * lds bytes) and token
+ * t, the token prepared at act + t * lda as xsum[G], d[G] (f32), then its
+ * planes, for r < nr, t < nt; bit for bit the set's one-token dot (each
+ * pair keeps the dot's f32 chain; codes are unpacked once per row for all
+ * tokens of a tile).  NULL: the caller loops the dot. */
 typedef void (*sl_qd_affine24_mm_fn)(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                                      size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt,
                                      size_t cols, int gs, float *out, size_t ldo);
