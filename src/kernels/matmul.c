@@ -5,9 +5,11 @@
  *
  * One token (generation, matrix-vector): the active kernel set's fused dot
  * (qdot.h: AVX2 / AVX-512 / NEON) converts the stored f16/bf16 lanes in
- * registers and streams each row once.  A batch (prompt, matrix-matrix):
- * up to 4 rows are widened to f32 in the thread's scratch and multiplied by
- * 4 tokens at a time (sl_matmul_tiled), so each weight is read once per
+ * registers and streams each row once (AVX-512: 4 rows at a time, each its
+ * own chain).  A batch (prompt, matrix-matrix): the set's dense GEMM where
+ * it has one (AVX-512: K-blocked 8-row panels, qdense_x86.c), else up to 4
+ * rows are widened to f32 in the thread's scratch and multiplied by 4
+ * tokens at a time (sl_matmul_tiled), so each weight is read once per
  * batch.  The portable set has no fused dot: rows are widened with the
  * dtype.h converters and dotted with sl_dot_f32, whose 16 partial sums
  * vectorise without -ffast-math and fix the summation order.
@@ -169,12 +171,23 @@ void sl_matmul_tiled(const sl_weight *w, const float *x, int n, size_t ldx, floa
     }
 }
 
-/* One token (generation): the set's fused dot streams the stored row
- * (no widening pass); a set without one goes through the tile. */
+/* One token (generation): the set's rows kernel or fused dot streams the
+ * stored rows (no widening pass); a batch: the set's dense GEMM, else the
+ * tile; a set without a fused dot goes through the tile for both. */
 static void mm_dense(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
                      int64_t r1, float *scratch, sl_qd_dense_fn dot, sl_rowdec_fn dec) {
+    const sl_qd_kernels *k = sl_qd_active();
+    const uint8_t *w0 = w->data + (size_t)r0 * w->row_bytes;
+    if (n == 1 && dot && k->dense_rows) {
+        k->dense_rows(w0, w->row_bytes, w->dtype, (size_t)(r1 - r0), x, (size_t)w->cols, y + r0);
+        return;
+    }
     if (n == 1 && dot) {
         for (int64_t r = r0; r < r1; r++) y[r] = dot(w->data + (size_t)r * w->row_bytes, x, (size_t)w->cols);
+        return;
+    }
+    if (dot && k->dense_mm && r1 > r0) {
+        k->dense_mm(w0, w->row_bytes, w->dtype, (int)(r1 - r0), x, ldx, n, (size_t)w->cols, y + r0, ldy, scratch);
         return;
     }
     sl_matmul_tiled(w, x, n, ldx, y, ldy, r0, r1, scratch, dec);

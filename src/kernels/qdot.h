@@ -189,6 +189,18 @@ typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
 typedef void (*sl_qd_tile_fn)(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n,
                               float *out);
 #define SL_QD_TILE 4
+/* Dense GEMM for prompts: out[t * ldo + r] = the set's dense dot (dense_f32
+ * / f16 / bf16 by dt) of row r (w + r * ldw bytes, any alignment) and token
+ * t (x + t * ldx), n values, for r < nr, t < nt (any sizes), bit for bit;
+ * scratch: SL_QD_DENSE_MM_SCRATCH floats private to the calling thread.
+ * NULL: matmul.c widens rows and runs the tile. */
+typedef void (*sl_qd_dense_mm_fn)(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx,
+                                  int nt, size_t n, float *out, size_t ldo, float *scratch);
+#define SL_QD_DENSE_MM_SCRATCH 12288
+/* Dense generation rows: out[r] = the set's dense dot of row r (w + r * ldw)
+ * and x for r < nr, bit for bit.  NULL: loop the dot. */
+typedef void (*sl_qd_dense_rows_fn)(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, const float *x, size_t n,
+                                    float *out);
 
 typedef struct sl_qd_kernels {
     const char *name;
@@ -206,6 +218,8 @@ typedef struct sl_qd_kernels {
     sl_qd_x24_tiles_fn affine_x24_tiles;               /* the GEMMs' token form (set with them) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
+    sl_qd_dense_mm_fn dense_mm;                        /* NULL: rows widened, then tile */
+    sl_qd_dense_rows_fn dense_rows;                    /* NULL: loop the dense dot */
     sl_qd_q40_prep_fn q4_0_prep;                       /* NULL (both): loop q4_0 */
     sl_qd_q40_rows_fn q4_0_rows;
     sl_qd_q40_prep_fn q8_0_prep;                       /* the same for Q8_0 (same prep size) */
