@@ -10,8 +10,11 @@
  *    at the end of a block and resumed at the next, so each (row, token)
  *    pair keeps one 16-lane chain over the columns in order, a masked last
  *    step and one _mm512_reduce_add_ps: the chain of qdot_x86.c's
- *    v512_dense_* dot.  A token read from L2 feeds DM_R rows (the 4 x 4
- *    tile it replaces: 4), and the 8 rows' block sits in L1.
+ *    v512_dense_* dot.  The 4 x 4 tile it replaces read 4 whole rows and 4
+ *    whole tokens (32 KB at 2048 columns) from L2 per call; here the 6
+ *    rows' block sits in L1 while the tokens go by, and a token's 16 values
+ *    read from L2 feed 6 rows.  (6 x 4 measured ahead of 8 x 3, 12 x 2, 5 x 5
+ *    and a K-blocked 4 x 4 on one Sapphire Rapids core; part9/README.md.)
  *  - generation rows: 4 rows at once against one token, each row its
  *    own chain (the same dot's), so the chains' FMA latencies overlap and
  *    the token is loaded once per 4 rows.
@@ -26,10 +29,10 @@
 
 #if defined(SL_QD_X86)
 
-#define DM_R 8       /* rows per panel and register tile */
-#define DM_T 3       /* tokens per register tile (8 x 3 = 24 accumulators) */
-#define DM_KC 512    /* columns per block: a panel's block is 16 KB of f32 */
-#define DM_TC 63     /* most tokens per chunk (their accumulators: 31.5 KB) */
+#define DM_R 6       /* rows per panel and register tile */
+#define DM_T 4       /* tokens per register tile (6 x 4 = 24 accumulators) */
+#define DM_KC 512    /* columns per block: a panel's block is 12 KB of f32 */
+#define DM_TC 60     /* most tokens per chunk (their accumulators: 22.5 KB) */
 #define DM_XBYTES (1024 * 1024)   /* a chunk's f32 tokens stay in L2 */
 _Static_assert(16 + DM_R * DM_KC + DM_TC * DM_R * 16 <= SL_QD_DENSE_MM_SCRATCH, "dense GEMM scratch");
 
@@ -91,14 +94,13 @@ T_512 static void dm_pack(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, siz
         for (int i = 0; i < NR; i++)                                                                  \
             for (int j = 0; j < NT; j++) _mm512_store_ps(acc + (j * DM_R + i) * 16, a[i][j]);          \
     }
-#define DM_TILES(NR) DM_TILE(NR, 1) DM_TILE(NR, 2) DM_TILE(NR, 3)
-DM_TILES(1) DM_TILES(2) DM_TILES(3) DM_TILES(4) DM_TILES(5) DM_TILES(6) DM_TILES(7) DM_TILES(8)
+#define DM_TILES(NR) DM_TILE(NR, 1) DM_TILE(NR, 2) DM_TILE(NR, 3) DM_TILE(NR, 4)
+DM_TILES(1) DM_TILES(2) DM_TILES(3) DM_TILES(4) DM_TILES(5) DM_TILES(6)
 
 typedef void (*dm_tile_fn)(const float *pan, const float *x, size_t ldx, size_t steps, __mmask16 tm, float *acc,
                            int first);
-#define DM_ROW(NR) {dm_tile_##NR##_1, dm_tile_##NR##_2, dm_tile_##NR##_3}
-static const dm_tile_fn dm_tiles[DM_R][DM_T] = {DM_ROW(1), DM_ROW(2), DM_ROW(3), DM_ROW(4),
-                                                DM_ROW(5), DM_ROW(6), DM_ROW(7), DM_ROW(8)};
+#define DM_ROW(NR) {dm_tile_##NR##_1, dm_tile_##NR##_2, dm_tile_##NR##_3, dm_tile_##NR##_4}
+static const dm_tile_fn dm_tiles[DM_R][DM_T] = {DM_ROW(1), DM_ROW(2), DM_ROW(3), DM_ROW(4), DM_ROW(5), DM_ROW(6)};
 
 /* Tokens per chunk for rows of n values: their f32 values fit DM_XBYTES,
  * a multiple of DM_T, at most DM_TC. */

@@ -487,9 +487,9 @@ static void test_sets_batch_thread_independent(void **state) {
 
 /* Dense rows wide enough that sl_matmul_tiled takes the tokens in several
  * L2-sized chunks (cols 16389: the tile path takes 4 tokens a chunk, the
- * AVX-512 GEMM 15, so 32 tokens are 8 x 4 or 15 + 15 + 2) give each token the
+ * AVX-512 GEMM 12, so 32 tokens are 8 x 4 or 12 + 12 + 8) give each token the
  * one-token call's bits, in every set, for f32 / f16 / bf16 rows (a tail of
- * 5 values; 11 rows: a whole 8-row panel and 3 more). */
+ * 5 values; 11 rows: a whole 6-row panel and 5 more). */
 static void test_dense_token_chunks(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
@@ -525,10 +525,10 @@ static void test_dense_token_chunks(void **state) {
 }
 
 /* Dense batches through each set's GEMM (where it has one: AVX-512's
- * K-blocked 8-row panels) and one-token calls through its rows kernel give
+ * K-blocked 6-row panels) and one-token calls through its rows kernel give
  * the set's one-token dot bit for bit: f32 / f16 / bf16 rows at an odd
  * address, 1..49 tokens (every register tile remainder), row counts around
- * the 8-row panel and 4-row generation groups split into two uneven ranges
+ * the 6-row panels and 4-row generation groups split into two uneven ranges
  * (two "threads"), columns around the 16-lane steps and the 512-column
  * blocks, tokens and outputs at strides wider than a row; the outputs'
  * padding and every row outside the range stay untouched. */
