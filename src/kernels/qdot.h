@@ -15,9 +15,9 @@
  * activation blocks; integer parts are exact, so SIMD and portable results
  * differ only in the order of the f32 block accumulation.  Weight blocks are
  * read with unaligned loads (GGUF blocks of 18/34/210 bytes are unaligned).
- * Dense dots and the tile compute each (row, token) pair with its own
- * accumulators in an order that depends only on n, never on which other
- * rows or tokens share the call, so results do not depend on how rows are
+ * Dense dots, the tile and the dense GEMM (dense_mm, dense_rows) compute
+ * each (row, token) pair with its own accumulators in an order that depends
+ * only on n, never on which other rows or tokens share the call, so results do not depend on how rows are
  * split between threads; a dense dot gives the bits the tile gives for the
  * same pair, so results do not depend on batching either.  A set may leave
  * a dense dot NULL: matmul.c then widens the row and goes through the tile
