@@ -187,7 +187,8 @@ static void mm_dense(const sl_weight *w, const float *x, int n, size_t ldx, floa
         return;
     }
     if (dot && k->dense_mm && r1 > r0) {
-        k->dense_mm(w0, w->row_bytes, w->dtype, (int)(r1 - r0), x, ldx, n, (size_t)w->cols, y + r0, ldy, scratch);
+        k->dense_mm(w0, w->row_bytes, w->dtype, (int)(r1 - r0), x, ldx, NULL, n, (size_t)w->cols, y + r0, ldy,
+                    scratch);
         return;
     }
     sl_matmul_tiled(w, x, n, ldx, y, ldy, r0, r1, scratch, dec);
@@ -205,11 +206,30 @@ static void mm_bf16(const sl_weight *w, const float *x, int n, size_t ldx, float
     mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_bf16, row_bf16);
 }
 
+/* Prompts with a set's dense GEMM: the tokens packed once per matmul into
+ * the buffer every thread reads (its dense_pack form: each 512-column block
+ * of a chunk of tokens one contiguous run), then rows claimed by threads;
+ * the same GEMM as mm_dense on the same values, so the same bits. */
+static size_t dense_act_bytes(const sl_weight *w, int n) {
+    const sl_qd_kernels *k = sl_qd_active();
+    sl_qd_dense_fn dot = w->dtype == SL_F32 ? k->dense_f32 : w->dtype == SL_F16 ? k->dense_f16 : k->dense_bf16;
+    return dot && k->dense_mm && k->dense_pack && n > 0 ? (size_t)n * (size_t)w->cols * sizeof(float) : 0;
+}
+static void dense_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {
+    sl_qd_active()->dense_pack(x, ldx, (size_t)w->cols, n, t0, t1, act);
+}
+static void dense_matmul_act(const sl_weight *w, const float *x, size_t ldx, const void *act, int n, float *y,
+                             size_t ldy, int64_t r0, int64_t r1, float *scratch) {
+    if (r1 <= r0) return;
+    sl_qd_active()->dense_mm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, w->dtype, (int)(r1 - r0), x, ldx, act, n,
+                             (size_t)w->cols, y + r0, ldy, scratch);
+}
+
 static sl_matmul_kernel g_table[SL_WF_COUNT][SL_DTYPE_COUNT] = {
     [SL_WF_DENSE] = {
-        [SL_F32] = {mm_f32, row_f32, "dense-f32", NULL, NULL, NULL},
-        [SL_F16] = {mm_f16, row_f16, "dense-f16", NULL, NULL, NULL},
-        [SL_BF16] = {mm_bf16, row_bf16, "dense-bf16", NULL, NULL, NULL},
+        [SL_F32] = {mm_f32, row_f32, "dense-f32", dense_act_bytes, dense_act_prep, dense_matmul_act},
+        [SL_F16] = {mm_f16, row_f16, "dense-f16", dense_act_bytes, dense_act_prep, dense_matmul_act},
+        [SL_BF16] = {mm_bf16, row_bf16, "dense-bf16", dense_act_bytes, dense_act_prep, dense_matmul_act},
     },
 };
 

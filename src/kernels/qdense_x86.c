@@ -110,8 +110,23 @@ static int dm_chunk(size_t n) {
     return c < DM_T ? DM_T : c > DM_TC ? DM_TC : (int)c;
 }
 
-T_512 void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx, int nt,
-                            size_t n, float *out, size_t ldo, float *scratch) {
+/* The packed tokens: chunk by chunk (dm_chunk tokens, the last one the
+ * rest), per 512-column block the chunk's tokens back to back (token i of a
+ * chunk of tn at c0 * tn + i * cn), so a tile reads one contiguous run. */
+T_512 void sl_v512_dense_pack(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp) {
+    int tc = dm_chunk(n);
+    for (int t = t0; t < t1; t++) {
+        int ch = t / tc, i = t % tc, tn = nt - ch * tc < tc ? nt - ch * tc : tc;
+        float *base = xp + (size_t)ch * (size_t)tc * n;
+        for (size_t c0 = 0; c0 < n; c0 += DM_KC) {
+            size_t cn = n - c0 < DM_KC ? n - c0 : DM_KC;
+            memcpy(base + c0 * (size_t)tn + (size_t)i * cn, x + (size_t)t * ldx + c0, cn * sizeof(float));
+        }
+    }
+}
+
+T_512 void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx,
+                            const float *xp, int nt, size_t n, float *out, size_t ldo, float *scratch) {
     float *pan = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *acc = pan + DM_R * DM_KC;
     int tc = dm_chunk(n);
     for (int t0 = 0; t0 < nt; t0 += tc) {
@@ -122,11 +137,14 @@ T_512 void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, c
             for (size_t c0 = 0; c0 < n || c0 == 0; c0 += DM_KC) {
                 size_t cn = n - c0 < DM_KC ? n - c0 : DM_KC;
                 __mmask16 tm = (__mmask16)(cn % 16 ? (1u << (cn % 16)) - 1u : 0u);
+                /* the chunk's tokens in this block: packed runs, or the rows in place */
+                const float *xb = xp ? xp + (size_t)t0 * n + c0 * (size_t)tn : x + (size_t)t0 * ldx + c0;
+                size_t ldb = xp ? cn : ldx;
                 dm_pack(wr, ldw, dt, rn, c0, cn, pan);
                 for (int t = 0; t < tn; t += DM_T) {
                     int tt = tn - t < DM_T ? tn - t : DM_T;
-                    dm_tiles[rn - 1][tt - 1](pan, x + (size_t)(t0 + t) * ldx + c0, ldx, cn / 16, tm,
-                                             acc + (size_t)t * DM_R * 16, c0 == 0);
+                    dm_tiles[rn - 1][tt - 1](pan, xb + (size_t)t * ldb, ldb, cn / 16, tm, acc + (size_t)t * DM_R * 16,
+                                             c0 == 0);
                 }
                 if (cn < DM_KC) break;
             }

@@ -592,7 +592,8 @@ static void test_dense_gemm_matches_dot(void **state) {
  * bit for bit, for every set this CPU (or qemu) runs: GGUF Q4_0 / Q4_1 /
  * Q8_0 / Q4_K / Q6_K at block counts covering every tile and unroll
  * remainder, MLX affine 4/8-bit at every group size with f32, f16 and bf16
- * scales (halves at odd addresses), with the tokens
+ * scales (halves at odd addresses), dense f32 / f16 / bf16 rows (sets with
+ * a dense GEMM: tokens packed once, in two L2 chunks at 2304 columns), with the tokens
  * prepared in two ranges and the rows split unevenly (two "threads"), and
  * more tokens than one activation chunk; then prepared one token at a time
  * and claimed 3 rows at a time (other "threads"), the same bits. */
@@ -623,7 +624,7 @@ static void test_prompt_path_matches_one_token(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { ROWS = 11, N = 70, MAXC = 2304 };
-    static uint8_t wd[ROWS * MAXC * 2], act[N * (MAXC * 5 + 64)];
+    static uint8_t wd[ROWS * MAXC * 2 + 1], act[N * (MAXC * 5 + 64)];
     static float x[N * MAXC], scratch[1 << 19], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
     for (int i = 0; i < N * MAXC; i++) x[i] = rndf() * (i % 41 == 0 ? 8.0f : 1.0f);
     static uint8_t sc16[ROWS * MAXC / 32 * 2 + 2], bi16[ROWS * MAXC / 32 * 2 + 2];
@@ -671,6 +672,17 @@ static void test_prompt_path_matches_one_token(void **state) {
                         check_act_path(&w, x, ci == 3 ? 21 - 4 * di : 37 - 9 * di, scratch, act);
                     }
                 }
+        /* dense rows at an odd address, through a set's GEMM on packed tokens (sets with one) */
+        const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
+        const int dcols[] = {17, 529, 1041, 2304};
+        for (int di = 0; set->dense_mm && di < 3; di++)
+            for (int ci = 0; ci < 4; ci++) {
+                if (dts[di] == SL_F32 && dcols[ci] > 1041) continue;   /* wd's size */
+                rand_dense(dts[di], wd + 1, (size_t)ROWS * dcols[ci]);
+                sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dts[di], .rows = ROWS, .cols = dcols[ci], .data = wd + 1,
+                               .row_bytes = (size_t)dcols[ci] * sl_dtype_size(dts[di]), .name = "w"};
+                check_act_path(&w, x, ci == 3 ? N : 37 - 7 * ci, scratch, act);   /* 70 tokens: two chunks */
+            }
     }
     sl_qd_force(NULL);
     assert_true(tested >= 2);
