@@ -7,7 +7,9 @@
  * (qdot.h: AVX2 / AVX-512 / NEON) converts the stored f16/bf16 lanes in
  * registers and streams each row once (AVX-512: 4 rows at a time, each its
  * own chain).  A batch (prompt, matrix-matrix): the set's dense GEMM where
- * it has one (AVX-512: K-blocked 6-row panels, qdense_x86.c), else up to 4
+ * it has one (AVX-512: K-blocked 6-row panels, qdense_x86.c; from
+ * SL_MM_SHARED_MIN tokens the engine packs the tokens once per matmul for
+ * every thread: act_prep / matmul_act below), else up to 4
  * rows are widened to f32 in the thread's scratch and multiplied by 4
  * tokens at a time (sl_matmul_tiled), so each weight is read once per
  * batch.  The portable set has no fused dot: rows are widened with the
