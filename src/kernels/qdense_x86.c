@@ -15,6 +15,9 @@
  *    rows' block sits in L1 while the tokens go by, and a token's 16 values
  *    read from L2 feed 6 rows.  (6 x 4 measured ahead of 8 x 3, 12 x 2, 5 x 5
  *    and a K-blocked 4 x 4 on one Sapphire Rapids core; part9/README.md.)
+ *    The tokens come in place (x, ldx) or packed once per matmul for every
+ *    thread (sl_v512_dense_pack: per chunk and block, the chunk's tokens
+ *    back to back), the same values in the same order either way.
  *  - generation rows: 4 rows at once against one token, each row its
  *    own chain (the same dot's), so the chains' FMA latencies overlap and
  *    the token is loaded once per 4 rows.
@@ -36,7 +39,7 @@
 #define DM_XBYTES (1024 * 1024)   /* a chunk's f32 tokens stay in L2 */
 _Static_assert(16 + DM_R * DM_KC + DM_TC * DM_R * 16 <= SL_QD_DENSE_MM_SCRATCH, "dense GEMM scratch");
 
-/* 16 stored values (n16 of them real, the rest +0 as the dot's masked loads give) as f32. */
+/* 16 stored values (those in m; the rest +0, as the dot's masked loads give) as f32. */
 T_512 static inline __attribute__((always_inline)) __m512 dm_ld(const uint8_t *p, sl_dtype dt, __mmask16 m) {
     if (dt == SL_F32) return _mm512_maskz_loadu_ps(m, (const float *)(const void *)p);
     __m256i h = _mm256_maskz_loadu_epi16(m, (const void *)p);
