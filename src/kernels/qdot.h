@@ -15,9 +15,9 @@
  * activation blocks; integer parts are exact, so SIMD and portable results
  * differ only in the order of the f32 block accumulation.  Weight blocks are
  * read with unaligned loads (GGUF blocks of 18/34/210 bytes are unaligned).
- * Dense dots and the tile compute each (row, token) pair with its own
- * accumulators in an order that depends only on n, never on which other
- * rows or tokens share the call, so results do not depend on how rows are
+ * Dense dots, the tile and the dense GEMM (dense_mm, dense_rows) compute
+ * each (row, token) pair with its own accumulators in an order that depends
+ * only on n, never on which other rows or tokens share the call, so results do not depend on how rows are
  * split between threads; a dense dot gives the bits the tile gives for the
  * same pair, so results do not depend on batching either.  A set may leave
  * a dense dot NULL: matmul.c then widens the row and goes through the tile
@@ -190,6 +190,23 @@ typedef float (*sl_qd_dense_fn)(const uint8_t *w, const float *x, size_t n);
 typedef void (*sl_qd_tile_fn)(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n,
                               float *out);
 #define SL_QD_TILE 4
+/* Dense GEMM for prompts: out[t * ldo + r] = the set's dense dot (dense_f32
+ * / f16 / bf16 by dt) of row r (w + r * ldw bytes, any alignment) and token
+ * t (x + t * ldx, or, when xp is not NULL, the nt tokens packed there by
+ * the set's dense_pack), n values, for r < nr, t < nt (any sizes), bit for
+ * bit; scratch: SL_QD_DENSE_MM_SCRATCH floats private to the calling
+ * thread.  NULL: matmul.c widens rows and runs the tile. */
+typedef void (*sl_qd_dense_mm_fn)(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx,
+                                  const float *xp, int nt, size_t n, float *out, size_t ldo, float *scratch);
+/* Tokens [t0, t1) of nt (n values each, x + t * ldx) written to their
+ * places in the packed form dense_mm reads (nt * n floats at xp, each
+ * token's places fixed by (n, nt, t): threads may pack disjoint ranges). */
+typedef void (*sl_qd_dense_pack_fn)(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp);
+#define SL_QD_DENSE_MM_SCRATCH 12288
+/* Dense generation rows: out[r] = the set's dense dot of row r (w + r * ldw)
+ * and x for r < nr, bit for bit.  NULL: loop the dot. */
+typedef void (*sl_qd_dense_rows_fn)(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, const float *x, size_t n,
+                                    float *out);
 
 typedef struct sl_qd_kernels {
     const char *name;
@@ -207,6 +224,9 @@ typedef struct sl_qd_kernels {
     sl_qd_x24_tiles_fn affine_x24_tiles;               /* the GEMMs' token form (set with them) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
+    sl_qd_dense_mm_fn dense_mm;                        /* NULL: rows widened, then tile */
+    sl_qd_dense_pack_fn dense_pack;                    /* with dense_mm: its shared token form */
+    sl_qd_dense_rows_fn dense_rows;                    /* NULL: loop the dense dot */
     sl_qd_q40_prep_fn q4_0_prep;                       /* NULL (both): loop q4_0 */
     sl_qd_q40_rows_fn q4_0_rows;
     sl_qd_q40_prep_fn q8_0_prep;                       /* the same for Q8_0 (same prep size) */

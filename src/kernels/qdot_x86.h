@@ -117,6 +117,12 @@ void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *sca
 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                             size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
                             int gs, float *out, size_t ldo);
+/* Dense f32 / f16 / bf16 prompt GEMM and generation rows (qdense_x86.c; qdot.h). */
+void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx, const float *xp,
+                      int nt, size_t n, float *out, size_t ldo, float *scratch);
+void sl_v512_dense_pack(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp);
+void sl_v512_dense_rows(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, const float *x, size_t n, float *out);
+
 #endif
 
 #endif

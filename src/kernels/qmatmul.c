@@ -470,6 +470,8 @@ const sl_matmul_kernel *sl_qmatmul_lookup(const sl_weight *w) {
 size_t sl_matmul_scratch_floats(const sl_weight *w, int n) {
     /* the tiled row decoder (sl_matmul_tiled) holds SL_QD_TILE padded rows */
     size_t cols = (size_t)w->cols, nn = n > 0 ? (size_t)n : 1, need = SL_QD_TILE * ((cols + 15) & ~(size_t)15);
+    if (w->fmt == SL_WF_DENSE && need < SL_QD_DENSE_MM_SCRATCH)
+        need = SL_QD_DENSE_MM_SCRATCH;   /* whatever set runs: a dense GEMM's panel and accumulators (any n: matmul_act) */
     if (w->fmt == SL_WF_MLX_AFFINE) {   /* one chunk of prepared tokens (either path), then sc, bi or a tile GEMM's scratch */
         size_t G = (size_t)sl_weight_groups(w), c = nn < AFFINE_CHUNK ? nn : AFFINE_CHUNK, rest = 2 * G;
         size_t gm = 0;

@@ -33,7 +33,7 @@ static void check_dtype(sl_dtype dt) {
         int rows = 7, n = 5;
         float *wf = malloc((size_t)rows * cols * sizeof *wf), *x = malloc((size_t)n * cols * sizeof *x);
         uint8_t *wd = malloc((size_t)rows * cols * 4);
-        float y[5 * 7], scratch[4 * 80 + 16];
+        float y[5 * 7], *scratch = malloc(sizeof(float) * sl_matmul_scratch_floats(&(sl_weight){.fmt = SL_WF_DENSE, .dtype = dt, .rows = rows, .cols = cols}, n));
         for (int i = 0; i < rows * cols; i++) wf[i] = rndf();
         for (int i = 0; i < n * cols; i++) x[i] = rndf();
         /* store in dt, then use the decoded values as the reference weights */
@@ -43,7 +43,6 @@ static void check_dtype(sl_dtype dt) {
                        .row_bytes = (size_t)cols * sl_dtype_size(dt), .name = "w"};
         const sl_matmul_kernel *k = sl_matmul_lookup(SL_WF_DENSE, dt);
         assert_non_null(k);
-        assert_true(sl_matmul_scratch_floats(&w, n) <= sizeof scratch / sizeof scratch[0]);
         for (int split = 0; split <= rows; split++) {   /* any row split gives the same numbers */
             memset(y, 0, sizeof y);
             k->matmul(&w, x, n, (size_t)cols, y, rows, 0, split, scratch);
@@ -58,7 +57,7 @@ static void check_dtype(sl_dtype dt) {
         float row[70];
         k->row(&w, 3, row);
         assert_memory_equal(row, wf + 3 * cols, (size_t)cols * sizeof(float));
-        free(wf); free(x); free(wd);
+        free(wf); free(x); free(wd); free(scratch);
     }
 }
 
@@ -487,13 +486,14 @@ static void test_sets_batch_thread_independent(void **state) {
 }
 
 /* Dense rows wide enough that sl_matmul_tiled takes the tokens in several
- * L2-sized chunks (cols 16389: 4 tokens a chunk, so 11 tokens are 4 + 4 + 3)
- * give each token the one-token call's bits, in every set, for f32 / f16 /
- * bf16 rows (a tail of 5 values). */
+ * L2-sized chunks (cols 16389: the tile path takes 4 tokens a chunk, the
+ * AVX-512 GEMM 12, so 32 tokens are 8 x 4 or 12 + 12 + 8) give each token the
+ * one-token call's bits, in every set, for f32 / f16 / bf16 rows (a tail of
+ * 5 values; 11 rows: a whole 6-row panel and 5 more). */
 static void test_dense_token_chunks(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
-    enum { ROWS = 5, COLS = 16389, N = 11 };
+    enum { ROWS = 11, COLS = 16389, N = 32 };
     uint8_t *wd = malloc((size_t)ROWS * COLS * 4);
     float *x = malloc(sizeof(float) * N * COLS), yb[N * ROWS], y1[N * ROWS];
     assert_non_null(wd);
@@ -524,12 +524,76 @@ static void test_dense_token_chunks(void **state) {
     assert_true(tested >= 2);
 }
 
+/* Dense batches through each set's GEMM (where it has one: AVX-512's
+ * K-blocked 6-row panels) and one-token calls through its rows kernel give
+ * the set's one-token dot bit for bit: f32 / f16 / bf16 rows at an odd
+ * address, 1..49 tokens (every register tile remainder), row counts around
+ * the 6-row panels and 4-row generation groups split into two uneven ranges
+ * (two "threads"), columns around the 16-lane steps and the 512-column
+ * blocks, tokens and outputs at strides wider than a row; the outputs'
+ * padding and every row outside the range stay untouched. */
+static void test_dense_gemm_matches_dot(void **state) {
+    (void)state;
+    static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
+    enum { MAXR = 19, MAXC = 1041, MAXN = 49, LDX = MAXC + 3, LDY = MAXR + 2 };
+    static const int colss[] = {1, 17, 512, 529, 1041}, rowss[] = {1, 3, 8, 13, 19};
+    static uint8_t raw[MAXR * MAXC * 4 + 1];
+    static float x[MAXN * LDX], yb[MAXN * LDY], y1[MAXN * LDY];
+    for (int i = 0; i < MAXN * LDX; i++) x[i] = rndf() * (i % 37 == 0 ? 16.0f : 1.0f);
+    const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
+    int tested = 0, gemms = 0;
+    for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
+        const sl_qd_kernels *set = sl_qd_by_name(names[si]);
+        if (!set) continue;
+        sl_qd_force(set);
+        tested++;
+        gemms += set->dense_mm != NULL;
+        for (int di = 0; di < 3; di++)
+            for (int ci = 0; ci < 5; ci++)
+                for (int ri = 0; ri < 5; ri++) {
+                    int cols = colss[ci], rows = rowss[ri];
+                    uint8_t *wd = raw + 1;   /* odd address */
+                    rand_dense(dts[di], wd, (size_t)rows * cols);
+                    sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dts[di], .rows = rows, .cols = cols, .data = wd,
+                                   .row_bytes = (size_t)cols * sl_dtype_size(dts[di]), .name = "w"};
+                    const sl_matmul_kernel *k = sl_matmul_for(&w);
+                    float *scratch = malloc(sizeof(float) * sl_matmul_scratch_floats(&w, MAXN));
+                    assert_non_null(scratch);
+                    sl_qd_dense_fn dot = di == 0 ? set->dense_f32 : di == 1 ? set->dense_f16 : set->dense_bf16;
+                    for (int n = 1; n <= MAXN; n += n < 12 ? 1 : 6) {
+                        int lo = rows / 3, hi = rows - rows / 4;   /* rows [lo, hi) of the outputs */
+                        for (int i = 0; i < MAXN * LDY; i++) yb[i] = y1[i] = -7.0f;
+                        k->matmul(&w, x, n, LDX, yb, LDY, lo, lo + (hi - lo) / 2, scratch);
+                        k->matmul(&w, x, n, LDX, yb, LDY, lo + (hi - lo) / 2, hi, scratch);
+                        for (int t = 0; t < n; t++) {
+                            k->matmul(&w, x + (size_t)t * LDX, 1, LDX, y1 + (size_t)t * LDY, LDY, lo, hi, scratch);
+                            for (int r = lo; dot && r < hi; r++) {
+                                float d = dot(wd + (size_t)r * w.row_bytes, x + (size_t)t * LDX, (size_t)cols);
+                                assert_same_floats(&d, &y1[(size_t)t * LDY + (size_t)r], 1);
+                            }
+                        }
+                        assert_same_floats(yb, y1, (size_t)MAXN * LDY);   /* the untouched -7s included */
+                        for (int t = 0; t < MAXN; t++)
+                            for (int r = 0; r < LDY; r++)
+                                if (t >= n || r < lo || r >= hi) assert_true(yb[t * LDY + r] == -7.0f);
+                    }
+                    free(scratch);
+                }
+    }
+    sl_qd_force(NULL);
+    assert_true(tested >= 2);
+#if defined(SL_QD_X86)
+    if (sl_qd_by_name("avx512")) assert_true(gemms >= 1);
+#endif
+}
+
 /* The prompt path (activations prepared once per call into a buffer every
  * thread reads, rows through the set's GEMM tiles) against one-token calls,
  * bit for bit, for every set this CPU (or qemu) runs: GGUF Q4_0 / Q4_1 /
  * Q8_0 / Q4_K / Q6_K at block counts covering every tile and unroll
  * remainder, MLX affine 4/8-bit at every group size with f32, f16 and bf16
- * scales (halves at odd addresses), with the tokens
+ * scales (halves at odd addresses), dense f32 / f16 / bf16 rows (sets with
+ * a dense GEMM: tokens packed once, in two L2 chunks at 2304 columns), with the tokens
  * prepared in two ranges and the rows split unevenly (two "threads"), and
  * more tokens than one activation chunk; then prepared one token at a time
  * and claimed 3 rows at a time (other "threads"), the same bits. */
@@ -560,7 +624,7 @@ static void test_prompt_path_matches_one_token(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { ROWS = 11, N = 70, MAXC = 2304 };
-    static uint8_t wd[ROWS * MAXC * 2], act[N * (MAXC * 5 + 64)];
+    static uint8_t wd[ROWS * MAXC * 2 + 1], act[N * (MAXC * 5 + 64)];
     static float x[N * MAXC], scratch[1 << 19], sc[ROWS * MAXC / 32], bi[ROWS * MAXC / 32];
     for (int i = 0; i < N * MAXC; i++) x[i] = rndf() * (i % 41 == 0 ? 8.0f : 1.0f);
     static uint8_t sc16[ROWS * MAXC / 32 * 2 + 2], bi16[ROWS * MAXC / 32 * 2 + 2];
@@ -608,6 +672,17 @@ static void test_prompt_path_matches_one_token(void **state) {
                         check_act_path(&w, x, ci == 3 ? 21 - 4 * di : 37 - 9 * di, scratch, act);
                     }
                 }
+        /* dense rows at an odd address, through a set's GEMM on packed tokens (sets with one) */
+        const sl_dtype dts[] = {SL_F32, SL_F16, SL_BF16};
+        const int dcols[] = {17, 529, 1041, 2304};
+        for (int di = 0; set->dense_mm && di < 3; di++)
+            for (int ci = 0; ci < 4; ci++) {
+                if (dts[di] == SL_F32 && dcols[ci] > 1041) continue;   /* wd's size */
+                rand_dense(dts[di], wd + 1, (size_t)ROWS * dcols[ci]);
+                sl_weight w = {.fmt = SL_WF_DENSE, .dtype = dts[di], .rows = ROWS, .cols = dcols[ci], .data = wd + 1,
+                               .row_bytes = (size_t)dcols[ci] * sl_dtype_size(dts[di]), .name = "w"};
+                check_act_path(&w, x, ci == 3 ? N : 37 - 7 * ci, scratch, act);   /* 70 tokens: two chunks */
+            }
     }
     sl_qd_force(NULL);
     assert_true(tested >= 2);
@@ -859,6 +934,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_dense),
         cmocka_unit_test(test_dense_sets),
         cmocka_unit_test(test_dense_token_chunks),
+        cmocka_unit_test(test_dense_gemm_matches_dot),
         cmocka_unit_test(test_qdot_sets_match_portable),
         cmocka_unit_test(test_k_quant_tiles_match_dot),
         cmocka_unit_test(test_qmatmul_fused_vs_rowdec),
