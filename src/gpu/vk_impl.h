@@ -68,6 +68,7 @@ extern sl_vk_fns sl_vk;
 typedef enum vk_kernel {
     VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED,
     VK_MATMUL_WIDE,   /* matmul.comp again, specialized for teams of several subgroups */
+    VK_ATTN_SPLIT, VK_ATTN_MERGE,
     VK_KERNEL_COUNT
 } vk_kernel;
 
@@ -91,8 +92,17 @@ typedef enum vk_phase { VK_PHASE_NONE = -1, VK_PHASE_TG, VK_PHASE_PP, VK_PHASES 
 typedef struct vk_stats {
     uint64_t tag_ns[VK_PROF_TAGS], tag_calls[VK_PROF_TAGS];
     uint64_t span_ns;
-    uint64_t dispatches, barriers, submits;
+    uint64_t dispatches, barriers, submits, recordings;
 } vk_stats;
+
+/* One recorded command buffer's dispatch groups: what every submission of it
+ * adds to its phase's counters, and which tag each timestamp closes. */
+typedef struct vk_rec {
+    uint64_t tag_calls[VK_PROF_TAGS];
+    uint64_t dispatches, barriers;
+    int phase, n_ts, slots;       /* phase recorded for; timestamps written; descriptor-set slots used */
+    uint8_t ts_tag[VK_MAX_QUERIES];   /* the tag of the group ending at timestamp i */
+} vk_rec;
 
 typedef struct vk_ctx {
     VkInstance inst;
@@ -104,7 +114,9 @@ typedef struct vk_ctx {
     VkPhysicalDeviceMemoryProperties memp;
     uint64_t budget, used;        /* device-local bytes allowed (heap, or SILICA_GPU_MEMORY) and allocated */
     VkCommandPool cpool;
-    VkCommandBuffer cmd;
+    VkCommandBuffer cmd;          /* one-time recordings (uploads, prompts) */
+    VkCommandBuffer kept;         /* the recording kept for resubmission (vk_begin_kept) */
+    VkCommandBuffer rec_cmd;      /* the one being recorded */
     VkFence fence;
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -120,8 +132,10 @@ typedef struct vk_ctx {
     bool prof;                    /* timestamps around dispatch groups (SILICA_PROFILE) */
     int phase, tag;               /* vk_phase of the recording, tag of the next dispatch (the session's) */
     bool open_group, join;        /* a dispatch since the last barrier; the next one joins it */
-    int group_tag, n_ts;          /* tag of the open group; timestamps written this recording */
-    uint8_t ts_tag[VK_MAX_QUERIES];   /* the tag of the group ending at timestamp i */
+    int group_tag;                /* tag of the open group */
+    vk_rec cur;                   /* the recording in progress (or last submitted) */
+    vk_rec kept_rec;              /* the kept one's, while kept_ok */
+    bool kept_ok;                 /* kept may be submitted again: recorded, and none of its descriptor sets rewritten */
     vk_stats stats[VK_PHASES];
     vk_buf dummy;                 /* bound to unused slots */
     bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
@@ -156,6 +170,13 @@ int vk_upload(vk_ctx *c, vk_buf *staging, vk_buf *b, uint64_t off, const void *s
  * alongside the dispatches since the last barrier (it must neither read
  * what they write nor write what they read or write). */
 int vk_begin(vk_ctx *c, sl_error *err);
+/* The same into the kept command buffer: after vk_submit_wait, vk_submit_kept
+ * submits it again (the same dispatches and push constants: what changes
+ * between submissions lives in buffers), as long as vk_kept_ok says so (a
+ * later recording that rewrites one of its descriptor sets ends that). */
+int vk_begin_kept(vk_ctx *c, sl_error *err);
+int vk_submit_kept(vk_ctx *c, sl_error *err);
+static inline bool vk_kept_ok(const vk_ctx *c) { return c->kept_ok; }
 void vk_dispatch(vk_ctx *c, vk_kernel k, const vk_buf *const bufs[VK_BINDINGS], const void *push, size_t push_size,
                  uint32_t gx, uint32_t gy, uint32_t gz);
 static inline void vk_join(vk_ctx *c) { c->join = true; }

@@ -4,12 +4,13 @@
  * Per phase (generation: batches of one token; prompt: batches of more):
  *
  *   silica: profile: gpu NAME, generation: T tokens in B batches, W ms/token wall = D device + O host
- *     (record R, submit+wait S, logits copy C); per token X dispatches, Y barriers, Z submits
+ *     (record R, submit+wait S, logits copy C); per token X dispatches, Y barriers, Z submits, U recordings
  *   silica: profile: gpu NAME, generation device ms/token: qkv 0.123 (3.0) attn ... (calls per token)
  *
  * Invariants: W = D + O exactly (O is what the device does not account
  * for: recording, submission and wake-up latency, copies, the host's own
- * work); D is the sum of the per-tag times (vk_stats); without timestamps
+ * work); recordings: command buffers recorded (a kept one submitted again
+ * is not recorded); D is the sum of the per-tag times (vk_stats); without timestamps
  * (a queue without them) D and the per-tag line read "n/a".
  */
 #include <stdio.h>
@@ -39,10 +40,12 @@ void vk_profile_print(const vk_ctx *c, const vk_host_stats host[VK_PHASES], cons
         }
         fprintf(stderr,
                 "silica: profile: gpu %s, %s: %llu tokens in %llu batches, %.3f ms/token wall = %s device + %s host "
-                "(record %.3f, submit+wait %.3f, logits copy %.3f); per token %.2f dispatches, %.2f barriers, %.2f submits\n",
+                "(record %.3f, submit+wait %.3f, logits copy %.3f); per token %.2f dispatches, %.2f barriers, %.2f submits, "
+                "%.2f recordings\n",
                 c->info.name, phase_names[ph], (unsigned long long)h->tokens, (unsigned long long)h->batches,
                 (double)h->wall_ns / ms, d, o, (double)h->record_ns / ms, (double)h->wait_ns / ms, (double)h->copy_ns / ms,
-                (double)st->dispatches / n, (double)st->barriers / n, (double)st->submits / n);
+                (double)st->dispatches / n, (double)st->barriers / n, (double)st->submits / n,
+                (double)st->recordings / n);
         fprintf(stderr, "silica: profile: gpu %s, %s device ms/token:", c->info.name, phase_names[ph]);
         for (int t = 0; t < n_tags && t < VK_PROF_TAGS; t++)
             if (st->tag_calls[t] || st->tag_ns[t]) {

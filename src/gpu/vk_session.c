@@ -8,7 +8,9 @@
  *     qkv = xb W{q,k,v}^T + b  (one stacked matrix)    matmul.comp, or matmul_tiled.comp for more than
  *                                                      8 tokens (GGUF: x quantized, by rmsnorm.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
- *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap)
+ *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap);
+ *                                                      generation: attn_split.comp over chunks of keys,
+ *                                                      attn_merge.comp (GGUF: quantizing att too)
  *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add;
  *                                                      GGUF: att quantized by quantx.comp)
  *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp (one stacked matrix)
@@ -20,6 +22,14 @@
  * their biases consecutive in vec; weights of different formats stay apart
  * and run as one dispatch group (vk_join: no barrier between them).  A
  * barrier separates every other pair of consecutive dispatches.
+ *
+ * A generated token's command buffer is recorded once and submitted again
+ * for the next tokens (vk_begin_kept): what changes from token to token
+ * lives in host-visible buffers written before each submission (the id,
+ * the RoPE rows, the position in `step`), the push constants do not change;
+ * it is recorded again when the shape does (a layer's count of key chunks,
+ * logits wanted or not, hidden states from the CPU) or another recording
+ * rewrote its descriptor sets.  SILICA_GPU_REUSE=0 records every token.
  *
  * Invariants: f32 activations; the KV cache has the CPU engine's layout and
  * bytes (shaders/kvcache.glsl): per layer the slots of sl_kv_layer_plan
@@ -85,6 +95,12 @@ struct sl_gpu_session {
     vk_buf x, xb, xo, qkv, att, gu, hid;   /* device: [batch][...] */
     vk_buf xq;                             /* device: a quantized matmul input, [batch][cols / 32][9 words] */
     vk_buf ids, rope, logits, staging;     /* host-visible */
+    vk_buf step;                           /* host-visible: the batch's first position (shaders' step[0]) */
+    vk_buf part;                           /* device: attn_split.comp's partials, [tokens][H][nc_max][D + 2] */
+    uint32_t attn_chunk, attn_nc_max;      /* keys a chunk, chunks a token at most (attn_plan) */
+    bool reuse;                            /* generation reuses its recording (SILICA_GPU_REUSE, default on) */
+    bool kept_hx, kept_logits;             /* the kept recording's shape: hidden states in, logits out, */
+    uint32_t *kept_nc;                     /* and each layer's chunk count */
     uint64_t kv_bytes;
     bool prof;
     uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
@@ -92,9 +108,10 @@ struct sl_gpu_session {
 };
 
 /* What SILICA_PROFILE counts a dispatch group as (vk_stats' tags). */
-enum { T_EMBED, T_NORM, T_QUANTX, T_QKV, T_ROPE, T_ATTN, T_WO, T_GATE_UP, T_GLU, T_DOWN, T_HEAD, T_UPLOAD, T_COUNT };
-static const char *const tag_names[T_COUNT] = {"embed", "norm",    "quantx", "qkv",  "rope_kv", "attn",
-                                               "wo",    "gate_up", "glu",    "down", "head",    "upload"};
+enum { T_EMBED, T_NORM, T_QUANTX, T_QKV, T_ROPE, T_ATTN, T_WO, T_GATE_UP, T_GLU, T_DOWN, T_HEAD, T_UPLOAD, T_MERGE,
+       T_COUNT };
+static const char *const tag_names[T_COUNT] = {"embed", "norm", "quantx", "qkv",  "rope_kv", "attn",   "wo",
+                                               "gate_up", "glu", "down",  "head", "upload",  "attn_merge"};
 _Static_assert(T_COUNT <= VK_PROF_TAGS, "tags: VK_PROF_TAGS");
 static void tag(sl_gpu_session *g, int t) { g->c.tag = t; }
 
@@ -308,7 +325,8 @@ static int upload_layer(sl_gpu_session *g, int l, vecs *v, sl_error *err) {
 }
 
 typedef struct act_buf { vk_buf *b; uint64_t n; bool host; const char *what; } act_buf;
-enum { N_ACT = 11 };
+enum { N_ACT = 13 };
+#define ATTN_SPLIT_TOKENS 1   /* batches of up to this many tokens (generation) take attn_split.comp */
 
 /* The N_ACT activation buffers of a session of g->batch rows (their count returned). */
 static int act_bufs(sl_gpu_session *g, act_buf *bufs) {
@@ -324,6 +342,9 @@ static int act_bufs(sl_gpu_session *g, act_buf *bufs) {
         {&g->hid, B * I, false, "activations"},  {&g->ids, B, true, "token ids"},
         {&g->xq, B * (xq_cols / 32 + 1) * 9, false, "activations"},
         {&g->rope, 4 * B * half, true, "RoPE tables"}, {&g->logits, B * (size_t)c->vocab_size, true, "logits"},
+        {&g->step, 4, true, "positions"},
+        {&g->part, (size_t)ATTN_SPLIT_TOKENS * (size_t)c->n_heads * g->attn_nc_max * ((size_t)c->head_dim + 2), false,
+         "attention partials"},
     };
     _Static_assert(sizeof t / sizeof t[0] == N_ACT, "act_bufs: N_ACT buffers");
     memcpy(bufs, t, sizeof t);
@@ -494,21 +515,27 @@ static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, 
     }
 }
 
-static void matmul(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                   uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
-    mm_out o = {w, y_off, bias};
-    matmuls(g, &o, 1, x, x_off, ldx, y, ldy, n, acc, softcap, false);
-}
-
 /* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens; quant (not with add): xq too, the input of the
  * GGUF matmuls that follow (as quantize_x would write it from y). */
 static void rmsnorm(sl_gpu_session *g, const vk_buf *x, uint32_t x_off, vk_buf *y, uint32_t y_off, int w_off, int n,
                     bool add, bool quant) {
     const sl_model_config *c = g->cfg;
     uint32_t d = (uint32_t)c->hidden_size;
-    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant; } p = {
-        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps, quant && !add && d % 32 == 0};
+    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant, then, w2_off; } p = {
+        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps, quant && !add && d % 32 == 0, 0, 0};
     const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, &g->xq, NULL};
+    vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
+}
+
+/* g->x[t] += norm(g->xo[t]) * w, then g->xb[t] = norm(g->x[t]) * w2 (quant: xq too) in one dispatch: a
+ * post-norm (gemma2/3) and the norm after it. */
+static void rmsnorm_add_norm(sl_gpu_session *g, int w_off, int w2_off, int n, bool quant) {
+    const sl_model_config *c = g->cfg;
+    uint32_t d = (uint32_t)c->hidden_size;
+    struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant, then, w2_off; } p = {
+        d, 0, d, 0, d, (uint32_t)w_off, c->norm_plus_one, 1, c->norm_eps, quant && d % 32 == 0, 1, (uint32_t)w2_off};
+    const vk_buf *b[VK_BINDINGS] = {&g->xo, &g->x, &g->vec, &g->xb, &g->xq, NULL};
+    tag(g, T_NORM);
     vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
 }
 
@@ -532,7 +559,44 @@ static void rope_tables(sl_gpu_session *g, int p0, int n) {
     }
 }
 
-static void attention(sl_gpu_session *g, int l, int n, int p0) {
+/* The keys position pos sees on layer l (kvcache.glsl's kv_visible: the sinks within the window, then the
+ * window or the span up to pos). */
+static uint64_t attn_keys(const sl_gpu_session *g, int l, uint64_t pos) {
+    const sl_kv_plan *kp = &g->kvp[l];
+    uint64_t sink = (uint64_t)kp->sink, span = (uint64_t)kp->span, win = (uint64_t)kp->win;
+    uint64_t s1 = sink < pos + 1 ? sink : pos + 1, s0 = pos + 1 > win ? pos + 1 - win : 0;
+    uint64_t r0 = pos + 1 > span ? pos + 1 - span : 0;
+    s0 = s0 < s1 ? s0 : s1, r0 = r0 > sink ? r0 : sink;
+    return s1 - s0 + (pos + 1 > r0 ? pos + 1 - r0 : 0);
+}
+
+/* The chunks of attn_split.comp for a batch ending at position last on layer l. */
+static uint32_t attn_chunks(const sl_gpu_session *g, int l, int last) {
+    return (uint32_t)((attn_keys(g, l, (uint64_t)last) + g->attn_chunk - 1) / g->attn_chunk);
+}
+
+#define ATTN_CHUNK 64u          /* keys a workgroup of attn_split.comp takes, at least (one tile) */
+#define ATTN_MAX_CHUNKS 256u    /* chunks a token at most (attn_merge.comp's), longer contexts taking longer chunks */
+
+/* The split attention's chunk size: ATTN_CHUNK keys, or a multiple of it for caches of more than
+ * ATTN_MAX_CHUNKS of them: a function of the session's cache (its slots bound every layer's visible
+ * keys), never of the device, so every GPU sums the same chunks.  SILICA_GPU_ATTN_CHUNK=N (tests: many
+ * chunks on a short context) sets it, if that leaves ATTN_MAX_CHUNKS or fewer. */
+static void attn_plan(sl_gpu_session *g) {
+    uint64_t keys = 1, per = (uint64_t)ATTN_CHUNK * ATTN_MAX_CHUNKS;
+    for (int l = g->first; l < g->cfg->n_layers; l++) keys = kv_slots(g, l) > keys ? kv_slots(g, l) : keys;
+    g->attn_chunk = (uint32_t)(ATTN_CHUNK * ((keys + per - 1) / per));
+    const char *e = getenv("SILICA_GPU_ATTN_CHUNK");
+    uint64_t v = e ? strtoull(e, NULL, 10) : 0;
+    if (v && v <= keys && (keys + v - 1) / v <= ATTN_MAX_CHUNKS) g->attn_chunk = (uint32_t)v;
+    g->attn_nc_max = (uint32_t)((keys + g->attn_chunk - 1) / g->attn_chunk);
+}
+
+/* q/k norm, RoPE and the KV store of n tokens at p0 (step[0]), then their attention: one workgroup per
+ * (token, head) over all its keys (prompts), or for a few tokens (generation) split over chunks of keys,
+ * the heads of a GQA group together, and merged (flash-decoding; a single chunk needs no merge).  Returns whether the output was also
+ * written quantized for the GGUF matmul after it (quant asks: a d per 32, D a multiple of 32). */
+static bool attention(sl_gpu_session *g, int l, int n, int p0, bool quant) {
     const sl_model_config *c = g->cfg;
     const glayer *G = &g->L[l];
     uint32_t H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads, D = (uint32_t)c->head_dim;
@@ -541,54 +605,89 @@ static void attention(sl_gpu_session *g, int l, int n, int p0) {
     const sl_kv_plan *kp = &g->kvp[l];   /* (span, win: at most INT_MAX) */
     uint32_t sink = (uint32_t)kp->sink, ring = (uint32_t)kp->ring, bits = (uint32_t)g->kv_bits, gs = (uint32_t)g->kv_group;
     uint32_t sb_off = (uint32_t)(kv_slots(g, l) * kv_row_bytes(g) / 4), unit = g->kv_unit;   /* words */
-    struct { uint32_t H, KV, D, half_rot, adjacent, qk_norm, qn_off, kn_off, plus_one, qkv_w, pos0, cs_off, sn_off, kv_f32;
+    struct { uint32_t H, KV, D, half_rot, adjacent, qk_norm, qn_off, kn_off, plus_one, qkv_w, cs_off, sn_off, kv_f32;
              float eps; uint32_t sink, ring, bits, group, unit, sb_off; } rp = {
         H, KV, D, half, c->rope_adjacent, c->qk_norm, (uint32_t)(G->qn < 0 ? 0 : G->qn), (uint32_t)(G->kn < 0 ? 0 : G->kn),
-        c->norm_plus_one, (uint32_t)g->qkv_w, (uint32_t)p0, (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half,
+        c->norm_plus_one, (uint32_t)g->qkv_w, (sliding ? 2 : 0) * B * half, (sliding ? 3 : 1) * B * half,
         g->kv_f32, c->norm_eps, sink, ring, bits, gs, unit, sb_off};
-    const vk_buf *b1[VK_BINDINGS] = {&g->qkv, &g->vec, &g->rope, &g->kc[l], &g->vc[l], NULL};
+    const vk_buf *b1[VK_BINDINGS] = {&g->qkv, &g->vec, &g->rope, &g->kc[l], &g->vc[l], &g->step};
     tag(g, T_ROPE);
     vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV * D / unit, 1);
-    struct { uint32_t H, KV, D, qkv_w, pos0, ldo, kv_f32; float scale, softcap;
-             uint32_t sink, span, win, ring, bits, group, sb_off; } ap = {
-        H, KV, D, (uint32_t)g->qkv_w, (uint32_t)p0, H * D, g->kv_f32, c->attn_scale, c->attn_softcap,
-        sink, (uint32_t)kp->span, (uint32_t)kp->win, ring, bits, gs, sb_off};
-    const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, NULL};
     tag(g, T_ATTN);
-    vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
+    if (n > ATTN_SPLIT_TOKENS) {
+        struct { uint32_t H, KV, D, qkv_w, ldo, kv_f32; float scale, softcap;
+                 uint32_t sink, span, win, ring, bits, group, sb_off; } ap = {
+            H, KV, D, (uint32_t)g->qkv_w, H * D, g->kv_f32, c->attn_scale, c->attn_softcap,
+            sink, (uint32_t)kp->span, (uint32_t)kp->win, ring, bits, gs, sb_off};
+        const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, &g->step};
+        vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
+        return false;
+    }
+    uint32_t grp = H / KV, hpg = 2048 / D < 8 ? 2048 / D : 8, nc = attn_chunks(g, l, p0 + n - 1);
+    hpg = grp < hpg ? grp : hpg;
+    quant = quant && D % 32 == 0;
+    bool direct = nc == 1;   /* one chunk (short contexts): the split kernel writes the output, no merge */
+    struct { uint32_t H, KV, D, qkv_w, kv_f32; float scale, softcap;
+             uint32_t sink, span, win, ring, bits, group, sb_off, chunk, nc_max, hpg, direct, ldo, quant; } sp = {
+        H, KV, D, (uint32_t)g->qkv_w, g->kv_f32, c->attn_scale, c->attn_softcap, sink, (uint32_t)kp->span,
+        (uint32_t)kp->win, ring, bits, gs, sb_off, g->attn_chunk, g->attn_nc_max, hpg, direct, H * D, quant};
+    const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], direct ? &g->att : &g->part, &g->xq, &g->step};
+    vk_dispatch(&g->c, VK_ATTN_SPLIT, b2, &sp, sizeof sp, nc, KV * ((grp + hpg - 1) / hpg), (uint32_t)n);
+    if (direct) return quant;
+    struct { uint32_t H, D, ldo, nc, nc_max, quant; } mp = {H, D, H * D, nc, g->attn_nc_max, quant};
+    const vk_buf *b3[VK_BINDINGS] = {&g->part, NULL, NULL, &g->att, &g->xq, NULL};
+    tag(g, T_MERGE);
+    vk_dispatch(&g->c, VK_ATTN_MERGE, b3, &mp, sizeof mp, H, (uint32_t)n, 1);
+    return quant;
 }
 
-static void layer(sl_gpu_session *g, int l, int n, int p0) {
+/* Layer l's q/k/v matmuls (stacked: one) into o; returns their count, *q whether they read xq that the norm
+ * before them writes (GGUF, a d per 32). */
+static int qkv_outs(const sl_gpu_session *g, int l, mm_out o[3], bool *q) {
     const sl_model_config *c = g->cfg;
     const glayer *G = &g->L[l];
-    uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads;
-    uint32_t D = (uint32_t)c->head_dim, I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
-    /* GGUF: the norms and the GLU write the next matmuls' quantized input themselves (q: xq ready) */
-    mm_out qkv[3] = {{&G->wq, 0, G->bq}, {&G->wk, H * D, G->bk}, {&G->wv, (H + KV) * D, G->bv}};
-    if (G->wqkv.rows) qkv[0] = (mm_out){&G->wqkv, 0, G->bqkv};
+    uint32_t H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads, D = (uint32_t)c->head_dim;
+    o[0] = (mm_out){&G->wq, 0, G->bq}, o[1] = (mm_out){&G->wk, H * D, G->bk}, o[2] = (mm_out){&G->wv, (H + KV) * D, G->bv};
+    if (G->wqkv.rows) o[0] = (mm_out){&G->wqkv, 0, G->bqkv};
     int nq = G->wqkv.rows ? 1 : 3;
-    bool q = any_quantized(qkv, nq) && Hd % 32 == 0;
-    tag(g, T_NORM);
-    rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false, q);
+    *q = any_quantized(o, nq) && c->hidden_size % 32 == 0;
+    return nq;
+}
+
+/* Layer l for n tokens at p0; normed: its input norm was written with the last one's post-norm (xb, and
+ * xq where its q/k/v read it).  Returns whether this one wrote the next layer's that way. */
+static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
+    const sl_model_config *c = g->cfg;
+    const glayer *G = &g->L[l];
+    uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, D = (uint32_t)c->head_dim;
+    uint32_t I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
+    /* GGUF: the norms, the attention's merge and the GLU write the next matmuls' quantized input themselves */
+    mm_out qkv[3];
+    bool q;
+    int nq = qkv_outs(g, l, qkv, &q);
+    if (!normed) {
+        tag(g, T_NORM);
+        rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false, q);
+    }
     tag(g, T_QKV);
     matmuls(g, qkv, nq, &g->xb, 0, Hd, &g->qkv, W, n, false, 0, q);
-    attention(g, l, n, p0);
-    tag(g, T_WO);
-    if (G->post_attn >= 0) {
-        matmul(g, &G->wo, &g->att, 0, H * D, &g->xo, 0, Hd, n, G->bo, false, 0);
-        tag(g, T_NORM);
-        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_attn, n, true, false);
-    } else {
-        matmul(g, &G->wo, &g->att, 0, H * D, &g->x, 0, Hd, n, G->bo, true, 0);
-    }
+    mm_out wo = {&G->wo, 0, G->bo};
     mm_out gu[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
     if (G->wgu.rows) gu[0] = (mm_out){&G->wgu, 0, G->bgu};
     int ng = G->wgu.rows ? 1 : 2;
-    q = any_quantized(gu, ng) && Hd % 32 == 0;
-    tag(g, T_NORM);
-    rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false, q);
+    bool q_gu = any_quantized(gu, ng) && Hd % 32 == 0;
+    q = attention(g, l, n, p0, quantized(&G->wo));
+    tag(g, T_WO);
+    if (G->post_attn >= 0) {
+        matmuls(g, &wo, 1, &g->att, 0, H * D, &g->xo, Hd, n, false, 0, q);
+        rmsnorm_add_norm(g, G->post_attn, G->mlp_norm, n, q_gu);
+    } else {
+        matmuls(g, &wo, 1, &g->att, 0, H * D, &g->x, Hd, n, true, 0, q);
+        tag(g, T_NORM);
+        rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false, q_gu);
+    }
     tag(g, T_GATE_UP);
-    matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q);
+    matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q_gu);
     q = quantized(&G->wd) && I % 32 == 0;
     struct { uint32_t I, n, act, quant; } gp = {I, (uint32_t)n,
                                                c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u, q};
@@ -599,15 +698,57 @@ static void layer(sl_gpu_session *g, int l, int n, int p0) {
     bool post = G->post_mlp >= 0;
     mm_out down = {&G->wd, 0, G->bd};
     matmuls(g, &down, 1, &g->hid, 0, I, post ? &g->xo : &g->x, Hd, n, !post, 0, q);
-    if (post) {
-        tag(g, T_NORM);
-        rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true, false);
+    if (!post) return false;
+    if (l + 1 < c->n_layers) {   /* the next layer's input norm with this post-norm */
+        mm_out next[3];
+        qkv_outs(g, l + 1, next, &q);
+        rmsnorm_add_norm(g, G->post_mlp, g->L[l + 1].attn_norm, n, q);
+        return true;
     }
+    tag(g, T_NORM);
+    rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true, false);
+    return false;
+}
+
+/* The commands of a batch of n tokens (the embedding from ids unless hidden states came), its layers and
+ * (logits) the head of rows from first. */
+static void record_pass(sl_gpu_session *g, bool embed, int n, int p0, bool logits, int first) {
+    const sl_model_config *c = g->cfg;
+    uint32_t Hd = (uint32_t)c->hidden_size;
+    if (embed) {
+        const gw *e = &g->embed;
+        struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
+            e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
+        const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
+        tag(g, T_EMBED);
+        vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
+    }
+    bool normed = false;
+    for (int l = g->first; l < c->n_layers; l++) normed = layer(g, l, n, p0, normed);
+    if (logits) {
+        int rows = n - first;
+        bool q = quantized(&g->lm_head) && Hd % 32 == 0;
+        tag(g, T_NORM);
+        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false, q);
+        tag(g, T_HEAD);
+        mm_out head = {&g->lm_head, 0, -1};
+        matmuls(g, &head, 1, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, (uint32_t)c->vocab_size, rows, false,
+                c->final_softcap, q);
+    }
+}
+
+/* Whether the kept recording runs a token at p0 as asked (hidden states in or not, logits or not): the
+ * same chunk count on every layer, none of its descriptor sets rewritten since. */
+static bool kept_fits(const sl_gpu_session *g, bool hx, int p0, bool logits) {
+    if (!vk_kept_ok(&g->c) || g->kept_hx != hx || g->kept_logits != logits) return false;
+    for (int l = g->first; l < g->cfg->n_layers; l++)
+        if (g->kept_nc[l] != attn_chunks(g, l, p0)) return false;
+    return true;
 }
 
 /* n tokens at p0, from their ids (first == 0) or from the hidden states hx
  * of layer first - 1 (partial offload, uploaded first); logits: NULL, n rows
- * (all) or the last row. */
+ * (all) or the last row.  One token: the kept recording where it fits. */
 static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx, int n, int p0, bool all, float *logits,
                          sl_error *err) {
     const sl_model_config *c = g->cfg;
@@ -618,31 +759,29 @@ static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx,
     g->c.phase = ph;
     tag(g, T_UPLOAD);
     int rc = hx ? vk_upload(&g->c, &g->staging, &g->x, 0, hx, (uint64_t)n * Hd * sizeof *hx, err) : 0;
-    if (!rc) rope_tables(g, p0, n);
-    if (!rc) rc = vk_begin(&g->c, err);
     if (rc) return g->c.phase = VK_PHASE_NONE, rc;
-    if (!hx && ids) {   /* (ids is set whenever hx is not: the test keeps gcc's -Wnonnull from guessing) */
-        memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
-        const gw *e = &g->embed;
-        struct { uint32_t fmt, cols, row_bytes, ld; float scale; uint32_t bits, gs, sfmt, sc_off, bi_off; } ep = {
-            e->fmt, Hd, e->row_bytes, Hd, c->embed_scale, e->bits, e->gs, e->sfmt, e->sc_off, e->bi_off};
-        const vk_buf *eb[VK_BINDINGS] = {&g->embed.b, &g->ids, &g->x, NULL, NULL, NULL};
-        tag(g, T_EMBED);
-        vk_dispatch(&g->c, VK_EMBED, eb, &ep, sizeof ep, (uint32_t)n, 1, 1);
-    }
-    for (int l = g->first; l < c->n_layers; l++) layer(g, l, n, p0);
+    rope_tables(g, p0, n);
+    *(uint32_t *)g->step.map = (uint32_t)p0;
+    bool embed = !hx && ids;   /* (ids is set whenever hx is not: the test keeps gcc's -Wnonnull from guessing) */
+    if (embed) memcpy(g->ids.map, ids, (size_t)n * sizeof *ids);
     int first = all ? 0 : n - 1, rows = n - first;
-    if (logits) {
-        bool q = quantized(&g->lm_head) && Hd % 32 == 0;
-        tag(g, T_NORM);
-        rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false, q);
-        tag(g, T_HEAD);
-        mm_out head = {&g->lm_head, 0, -1};
-        matmuls(g, &head, 1, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, (uint32_t)c->vocab_size, rows, false,
-                c->final_softcap, q);
+    bool keep = n == 1 && g->reuse, reuse = keep && kept_fits(g, hx != NULL, p0, logits != NULL);
+    uint64_t t1 = t0;
+    if (reuse) {
+        t1 = g->prof ? vk_now_ns() : 0;
+        rc = vk_submit_kept(&g->c, err);
+    } else {
+        rc = keep ? vk_begin_kept(&g->c, err) : vk_begin(&g->c, err);
+        if (!rc) {
+            record_pass(g, embed, n, p0, logits != NULL, first);
+            t1 = g->prof ? vk_now_ns() : 0;
+            rc = vk_submit_wait(&g->c, err);
+        }
+        if (keep) {   /* the shape it was recorded for */
+            g->kept_hx = hx != NULL, g->kept_logits = logits != NULL;
+            for (int l = g->first; l < c->n_layers; l++) g->kept_nc[l] = attn_chunks(g, l, p0);
+        }
     }
-    uint64_t t1 = g->prof ? vk_now_ns() : 0;
-    rc = vk_submit_wait(&g->c, err);
     g->c.phase = VK_PHASE_NONE;
     if (rc) return rc;
     uint64_t t2 = g->prof ? vk_now_ns() : 0;
@@ -684,7 +823,11 @@ static void gw_free(vk_ctx *c, gw *w) {
 void sl_gpu_session_free(sl_gpu_session *g) {
     if (!g) return;
     vk_ctx *c = &g->c;
-    if (g->prof) vk_profile_print(c, g->host, tag_names, T_COUNT);
+    if (g->prof && c->dev) {
+        vk_profile_print(c, g->host, tag_names, T_COUNT);
+        fprintf(stderr, "silica: profile: gpu %s, split attention: chunks of %u keys, at most %u a token\n", c->info.name,
+                g->attn_chunk, g->attn_nc_max);
+    }
     if (c->dev) {
         gw_free(c, &g->lm_head);
         gw_free(c, &g->embed);
@@ -695,7 +838,7 @@ void sl_gpu_session_free(sl_gpu_session *g) {
         }
         for (int l = g->first; g->kc && l < g->cfg->n_layers; l++) vk_buf_free(c, &g->kc[l]), vk_buf_free(c, &g->vc[l]);
         vk_buf *bs[] = {&g->vec, &g->x, &g->xb, &g->xo, &g->qkv, &g->att, &g->gu, &g->hid, &g->xq,
-                        &g->ids, &g->rope, &g->logits, &g->staging};
+                        &g->ids, &g->rope, &g->logits, &g->staging, &g->step, &g->part};
         for (size_t i = 0; i < sizeof bs / sizeof bs[0]; i++) vk_buf_free(c, bs[i]);
     }
     vk_ctx_close(c);
@@ -703,6 +846,7 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     free(g->kc);
     free(g->vc);
     free(g->kvp);
+    free(g->kept_nc);
     free(g);
 }
 
@@ -753,9 +897,14 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
     g->kvp = calloc((size_t)c->n_layers, sizeof *g->kvp);
+    g->kept_nc = calloc((size_t)c->n_layers, sizeof *g->kept_nc);
     if (g->kvp) memcpy(g->kvp, o->kv_plan, (size_t)c->n_layers * sizeof *g->kvp);
     g->kv_pos = o->kv_pos_bytes;
-    return !g->L || !g->kc || !g->vc || !g->kvp ? sl_errorf(e, SL_ENOMEM, "out of memory") : upload_model(g, e);
+    const char *ru = getenv("SILICA_GPU_REUSE");   /* 0: record every token (tests: the reuse against it) */
+    g->reuse = !(ru && !strcmp(ru, "0"));
+    if (g->kvp) attn_plan(g);
+    return !g->L || !g->kc || !g->vc || !g->kvp || !g->kept_nc ? sl_errorf(e, SL_ENOMEM, "out of memory")
+                                                                 : upload_model(g, e);
 }
 
 int sl_gpu_session_open(const sl_model *m, const sl_gpu_session_opts *o, int batch, sl_gpu_session **out, char *note,

@@ -355,7 +355,8 @@ def test_bench_on_gpu(lavapipe, demo_ggufs):
 
 PROFILE = re.compile(r"silica: profile: gpu (.+?), (generation|prompt): (\d+) tokens in (\d+) batches, ([\d.]+) ms/token "
                      r"wall = ([\d.]+) device \+ (-?[\d.]+) host \(record ([\d.]+), submit\+wait ([\d.]+), logits copy "
-                     r"([\d.]+)\); per token ([\d.]+) dispatches, ([\d.]+) barriers, ([\d.]+) submits")
+                     r"([\d.]+)\); per token ([\d.]+) dispatches, ([\d.]+) barriers, ([\d.]+) submits, "
+                     r"([\d.]+) recordings")
 TAGS = re.compile(r"silica: profile: gpu (.+?), (generation|prompt) device ms/token:((?: \w+ [\d.]+ \([\d.]+\))+)$", re.M)
 
 
@@ -364,7 +365,7 @@ def gpu_profile(stderr):
     out = {}
     for m in PROFILE.finditer(stderr):
         names = ("tokens", "batches", "wall", "device", "host", "record", "wait", "copy", "dispatches", "barriers",
-                 "submits")
+                 "submits", "recordings")
         out[m[2]] = [dict(zip(names, map(float, m.groups()[2:]))), {}]
     for m in TAGS.finditer(stderr):
         out[m[2]][1] = {t: (float(a), float(b)) for t, a, b in re.findall(r"(\w+) ([\d.]+) \(([\d.]+)\)", m[3])}
@@ -374,10 +375,11 @@ def gpu_profile(stderr):
 def per_token_counts(n_layers, quant):
     """Dispatches and barriers per generated token of the fixtures' llama (separate q/k/v and
     gate/up of one format each, no biases, no post-norms), as vk_session.c records them: the
-    embedding; per layer norm, q/k/v (stacked on upload: one matmul), rope+KV, attention, wo,
-    norm, gate/up (stacked: one matmul), GLU, down; final norm and head.  GGUF: the norms and
-    the GLU write the next matmul's quantized input themselves, the attention's output is
-    quantized by its own dispatch (1 a layer).  A barrier between consecutive dispatches."""
+    embedding; per layer norm, q/k/v (stacked on upload: one matmul), rope+KV, attention (split
+    over chunks of keys: one chunk up to 64 keys, so no merge), wo, norm, gate/up (stacked: one
+    matmul), GLU, down; final norm and head.  GGUF: the norms and the GLU write the next matmul's
+    quantized input themselves, the attention too where head_dim is a multiple of 32 (not the
+    fixtures' 16: a quantization dispatch a layer).  A barrier between consecutive dispatches."""
     dispatches = 1 + n_layers * (9 + (1 if quant else 0)) + 2
     return dispatches, dispatches - 1
 
@@ -408,7 +410,8 @@ def test_profile_reports_device_and_host_time(lavapipe, engine_models, ggufs, qt
     d, b = per_token_counts(n_layers, qtype != "F16")
     assert (tg["dispatches"], tg["barriers"]) == (d, b)
     assert sum(c for _, c in tags.values()) == pytest.approx(d)
-    assert ("quantx" in tags) == (qtype != "F16")
+    assert ("quantx" in tags) == (qtype != "F16") and "attn_merge" not in tags
+    assert tg["recordings"] == pytest.approx(1 / 5, abs=0.006)   # the first token's, resubmitted
     quiet = run_silica("bench", ggufs["llama", qtype], "-p", "8", "-n", "2", "-r", "1", "--no-bandwidth", "--device",
                        "gpu", check=True, timeout=600)
     assert "profile" not in quiet.err

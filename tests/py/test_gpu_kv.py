@@ -37,7 +37,7 @@ KV_ROTATING = [("llama", "--max-kv-size 20"), ("gemma2", "--max-kv-size 20"), ("
                ("qwen2", "--max-kv-size 9 --kv f16")]
 
 
-def check_kv(model, kv, lavapipe):
+def check_kv(model, kv, lavapipe, env=None):
     """The 75-token prompt in one batch (--batch 100; a rotating cache caps it at --max-kv-size), in batches
     of 3 and one token at a time, every position's logits against the CPU engine's with the same KV flags.
     Unquantized: within TOL, same argmax.  Quantized: both engines quantize by the same rule (qkrope.comp,
@@ -46,7 +46,8 @@ def check_kv(model, kv, lavapipe):
     models' logits by up to ~5e-3 from that position on.  Bound: position 0 within TOL, every position within
     QUANT_TOL, and the median position's error under a fifth of the median error the quantization itself
     makes (CPU quantized vs CPU unquantized): a quantizer with another rule (rounding, scale, bias) is off
-    on most codes and errs as much as the quantization; argmaxes 95 % where the CPU's top two are clear."""
+    on most codes and errs as much as the quantization; argmaxes 95 % where the CPU's top two are clear.
+    env: the GPU engine's (test_gpu_attn.py: SILICA_GPU_ATTN_CHUNK)."""
     quant = "--kv-bits" in kv or "q8" in kv or "q4" in kv
     _, cpu, _ = logits(model, KV_IDS, *kv)
     if quant:
@@ -56,7 +57,7 @@ def check_kv(model, kv, lavapipe):
     top2 = np.sort(cpu, -1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 1e-4 * np.abs(cpu).max()
     for batch in ("100", "3", "1"):
-        dev, gpu, _ = logits(model, KV_IDS, *kv, "--batch", batch, "--device", "gpu")
+        dev, gpu, _ = logits(model, KV_IDS, *kv, "--batch", batch, "--device", "gpu", env=env)
         assert dev == lavapipe["name"]
         per_pos = np.abs(gpu - cpu).max(-1) / np.abs(cpu).max()
         same = gpu.argmax(-1) == cpu.argmax(-1)

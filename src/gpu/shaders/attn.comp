@@ -1,10 +1,9 @@
-// attn.comp — attention of query head h of token t (position pos = pos0 + t)
+// attn.comp — attention of query head h of token t (position pos = step[0] + t)
 // over the keys of its KV head h / (H / KV) (GQA) that the query sees, in
-// position order, as the CPU engine (src/runtime/kvcache.h): the sinks
-// j < sink with pos - j < win, then max(pos - span + 1, sink) <= j <= pos
-// (win, span: the sliding window or the rotating cache's span, 0x7fffffff
-// when unbounded), each read from its slot (kvcache.glsl; f32, f16 or MLX
-// affine codes dequantized as float(q) * s + b).
+// position order (kvcache.glsl's kv_visible: sinks, then the window or the
+// rotating cache's span), each read from its slot (attn_kv.glsl; f32, f16 or
+// MLX affine codes dequantized as float(q) * s + b).  The prompt's kernel;
+// a few tokens (generation) take attn_split.comp + attn_merge.comp.
 // Flash-style online softmax over tiles of 64 keys: each thread scores one
 // key (q . k * scale, optional softcap), the tile's maximum rescales the
 // running sum and output, and each thread accumulates its own output
@@ -16,52 +15,25 @@ layout(std430, set = 0, binding = 0) readonly buffer QKV { float qkv[]; };
 layout(std430, set = 0, binding = 1) readonly buffer K { uint kc[]; };
 layout(std430, set = 0, binding = 2) readonly buffer V { uint vc[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer O { float o[]; };
+layout(std430, set = 0, binding = 5) readonly buffer Step { uint step[]; };   // step[0]: the batch's first position
 layout(push_constant) uniform P {
-    uint H, KV, D, qkv_w, pos0, ldo, kv_f32;
+    uint H, KV, D, qkv_w, ldo, kv_f32;
     float scale, softcap;
     uint sink, span, win, ring, bits, group, sb_off;
 } p;
 
 #include "kvcache.glsl"
+#include "attn_kv.glsl"
 
 shared float qs[512];
 shared float ps[64];
 shared uint slots[64];   // the tile's slots
 
-uint kv_word(uint which, uint i) { return which == 0u ? kc[i] : vc[i]; }
-
-// Element e (of KV * D) of the row in slot `slot` (which 0: K, 1: V) as f32.
-float kv_at(uint which, uint slot, uint e) {
-    uint row = p.KV * p.D;
-    if (p.bits == 0u) {
-        if (p.kv_f32 != 0u) return uintBitsToFloat(kv_word(which, slot * row + e));
-        vec2 f = unpackHalf2x16(kv_word(which, (slot * row + e) / 2u));
-        return (e & 1u) != 0u ? f.y : f.x;
-    }
-    uint bit = e * p.bits, q = (kv_word(which, slot * row / 32u * p.bits + bit / 32u) >> (bit % 32u)) & ((1u << p.bits) - 1u);
-    uint gi = slot * (row / p.group) + e / p.group;
-    float s, b;
-    if (p.kv_f32 != 0u) {
-        s = uintBitsToFloat(kv_word(which, p.sb_off + 2u * gi));
-        b = uintBitsToFloat(kv_word(which, p.sb_off + 2u * gi + 1u));
-    } else {
-        vec2 sb = unpackHalf2x16(kv_word(which, p.sb_off + gi));
-        s = sb.x;
-        b = sb.y;
-    }
-    precise float x = float(q) * s;
-    precise float y = x + b;
-    return y;
-}
-
 void main() {
     uint t = gl_WorkGroupID.x, h = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x, D = p.D;
-    uint kvh = h / (p.H / p.KV), pos = p.pos0 + t, e0 = kvh * D;
-    // visible: [s0, s1) sinks, then [r0, pos]; nv keys in all, ns of them sinks
-    uint s0 = pos + 1u > p.win ? pos + 1u - p.win : 0u, s1 = min(p.sink, pos + 1u);
-    s0 = min(s0, s1);
-    uint r0 = max(pos + 1u > p.span ? pos + 1u - p.span : 0u, p.sink);
-    uint ns = s1 - s0, nv = ns + (pos + 1u > r0 ? pos + 1u - r0 : 0u);
+    uint kvh = h / (p.H / p.KV), pos = step[0] + t, e0 = kvh * D;
+    uint s0, ns, r0, nv;   // the visible keys: [s0, s0 + ns) sinks, then [r0, pos]
+    kv_visible(pos, p.sink, p.span, p.win, s0, ns, r0, nv);
     for (uint i = tid; i < D; i += 64u) qs[i] = qkv[t * p.qkv_w + h * D + i];
     barrier();
     float m = -1.0 / 0.0, l = 0.0, acc[8];
@@ -84,8 +56,7 @@ void main() {
                     s += qs[2u * i] * f.x + qs[2u * i + 1u] * f.y;
                 }
             }
-            s *= p.scale;
-            if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
+            s = attn_score(s);
         }
         ps[tid] = s;
         barrier();

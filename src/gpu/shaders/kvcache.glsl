@@ -30,3 +30,15 @@ float kv_round_f16(float x) {
     int q = max(e - 11, -24);                         // the f16 ulp at |x|: 2^(e-11), subnormals 2^-24
     return ldexp(roundEven(ldexp(x, -q)), q);
 }
+
+// The keys position pos sees, in position order (the CPU engine's, src/runtime/kvcache.h): the sinks
+// j < sink with pos - j < win, then max(pos - span + 1, sink) <= j <= pos (win, span: the sliding window or
+// the rotating cache's span, 0x7fffffff when unbounded).  Key ki < nv is position s0 + ki for ki < ns
+// (the sinks), else r0 + ki - ns.
+void kv_visible(uint pos, uint sink, uint span, uint win, out uint s0, out uint ns, out uint r0, out uint nv) {
+    uint s1 = min(sink, pos + 1u);
+    s0 = min(pos + 1u > win ? pos + 1u - win : 0u, s1);
+    r0 = max(pos + 1u > span ? pos + 1u - span : 0u, sink);
+    ns = s1 - s0;
+    nv = ns + (pos + 1u > r0 ? pos + 1u - r0 : 0u);
+}

@@ -7,7 +7,7 @@
 // the `unit` consecutive K/V row elements from element u * unit (whole k
 // heads: unit = D, or with a quantized cache lcm(D, group) <= 1024, so that
 // groups spanning heads lie in one workgroup) are roped and stored with the
-// matching v heads into the layer's KV cache at position pos0 + t, in the
+// matching v heads into the layer's KV cache at position step[0] + t, in the
 // layout of kvcache.glsl: f32, f16 pairs, or MLX affine codes computed as
 // the CPU engine does (src/quant/quant_affine.c, mlx's CPU quantize): f16
 // cache values rounded to f16 first, per group mn, mx = min, max;
@@ -23,8 +23,9 @@ layout(std430, set = 0, binding = 1) readonly buffer Vec { float vec[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Rope { float rope[]; };
 layout(std430, set = 0, binding = 3) buffer K { uint kc[]; };
 layout(std430, set = 0, binding = 4) buffer V { uint vc[]; };
+layout(std430, set = 0, binding = 5) readonly buffer Step { uint step[]; };   // step[0]: the batch's first position
 layout(push_constant) uniform P {
-    uint H, KV, D, half_rot, adjacent, qk_norm, qn_off, kn_off, plus_one, qkv_w, pos0, cs_off, sn_off, kv_f32;
+    uint H, KV, D, half_rot, adjacent, qk_norm, qn_off, kn_off, plus_one, qkv_w, cs_off, sn_off, kv_f32;
     float eps;
     uint sink, ring, bits, group, unit, sb_off;
 } p;
@@ -138,7 +139,7 @@ void main() {
     }
     uint e0 = (h - p.H) * p.unit, kvh0 = e0 / D;   // the unit's first row element and k head
     for (uint j = 0u; j < p.unit / D; j++) rope_head(t, p.H + kvh0 + j, j * D);
-    uint slot = kv_slot(p.pos0 + t, p.sink, p.ring), row = p.KV * D;
+    uint slot = kv_slot(step[0] + t, p.sink, p.ring), row = p.KV * D;
     uint vb = t * p.qkv_w + (p.H + p.KV) * D + e0;
     bool f16 = p.kv_f32 == 0u, round16 = f16 && p.bits != 0u;   // quantized f16 cache: the f16 row's codes
     for (uint i = tid; i < p.unit; i += 64u) {

@@ -4,22 +4,55 @@
 // With quant (add off, d a multiple of 32), h is also written quantized for
 // the GGUF matmuls that read it, as quantx.comp would write it from out[t]
 // (the same f32 values, the same rule: quantx.comp's header): one dispatch
-// and one barrier less.  One workgroup per token.
+// and one barrier less.  With add and then, the residual just updated is
+// normed again by the next norm's weights w2 into z[t] (quant: and xq), as a
+// second dispatch would: gemma2/3's post-norm and the norm after it in one
+// dispatch.  Every sum of squares runs in the same order (element i in
+// thread i % 64, then a tree), fused or not.
+// One workgroup per token.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 1) buffer Y { float y[]; };
+layout(std430, set = 0, binding = 1) coherent buffer Y { float y[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Vec { float vec[]; };
+layout(std430, set = 0, binding = 3) writeonly buffer Z { float z[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
-layout(push_constant) uniform P { uint d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint quant; } p;
+layout(push_constant) uniform P { uint d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint quant, then, w2_off; } p;
 #include "quantize.glsl"
 
 shared float red[64];
 
-float normed(uint xb, uint i, float r) {
-    float w = vec[p.w_off + i];
-    return p.plus_one != 0u ? (x[xb + i] * r) * (1.0 + w) : w * (x[xb + i] * r);
+float weighed(float v, float r, uint w_off, uint i) {
+    float w = vec[w_off + i];
+    return p.plus_one != 0u ? (v * r) * (1.0 + w) : w * (v * r);
+}
+
+// 1 / sqrt(mean(v^2) + eps) from each thread's partial sum of squares.
+float rms_scale(float ss) {
+    uint tid = gl_LocalInvocationID.x;
+    red[tid] = ss;
+    barrier();
+    for (uint h = 32u; h > 0u; h >>= 1) {
+        if (tid < h) red[tid] += red[tid + h];
+        barrier();
+    }
+    return 1.0 / sqrt(red[0] / float(p.d) + p.eps);
+}
+
+// quant: a block of 32 an invocation, its normed values (from y when from_y, else x) into z or y, then its codes.
+void normed_blocks(bool from_y, uint src, uint dst, uint t, float r, uint w_off) {
+    uint nb = p.d / 32u;
+    for (uint b = gl_LocalInvocationID.x; b < nb; b += 64u) {
+        float v[32];
+        for (uint j = 0u; j < 32u; j++) {
+            uint i = b * 32u + j;
+            v[j] = weighed(from_y ? y[src + i] : x[src + i], r, w_off, i);
+            if (from_y) z[dst + i] = v[j];
+            else y[dst + i] = v[j];
+        }
+        quantize_block(v, (t * nb + b) * 9u);
+    }
 }
 
 void main() {
@@ -27,28 +60,26 @@ void main() {
     uint xb = p.x_off + t * p.ldx, yb = p.y_off + t * p.ldy;
     float ss = 0.0;
     for (uint i = tid; i < p.d; i += 64u) ss += x[xb + i] * x[xb + i];
-    red[tid] = ss;
-    barrier();
-    for (uint h = 32u; h > 0u; h >>= 1) {
-        if (tid < h) red[tid] += red[tid + h];
-        barrier();
-    }
-    float r = 1.0 / sqrt(red[0] / float(p.d) + p.eps);
-    if (p.quant != 0u) {   // a block of 32 an invocation: its values, then its codes
-        uint nb = p.d / 32u;
-        for (uint b = tid; b < nb; b += 64u) {
-            float v[32];
-            for (uint j = 0u; j < 32u; j++) {
-                v[j] = normed(xb, b * 32u + j, r);
-                y[yb + b * 32u + j] = v[j];
-            }
-            quantize_block(v, (t * nb + b) * 9u);
-        }
+    float r = rms_scale(ss);
+    if (p.quant != 0u && p.add == 0u) {
+        normed_blocks(false, xb, yb, t, r, p.w_off);
         return;
     }
+    ss = 0.0;
     for (uint i = tid; i < p.d; i += 64u) {
-        float h = normed(xb, i, r);
-        if (p.add != 0u) y[yb + i] += h;
-        else y[yb + i] = h;
+        float h = weighed(x[xb + i], r, p.w_off, i);
+        if (p.add != 0u) h += y[yb + i];
+        y[yb + i] = h;
+        ss += h * h;
     }
+    if (p.then == 0u) return;
+    barrier();   // red[0] is read above until here
+    float r2 = rms_scale(ss);
+    memoryBarrierBuffer();
+    barrier();   // every thread's y[t] written
+    if (p.quant != 0u) {
+        normed_blocks(true, yb, yb, t, r2, p.w2_off);
+        return;
+    }
+    for (uint i = tid; i < p.d; i += 64u) z[yb + i] = weighed(y[yb + i], r2, p.w2_off, i);
 }
