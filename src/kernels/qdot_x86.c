@@ -789,18 +789,6 @@ V512_DENSE(v512_dense_bf16, 2, ld16_bf16)
  * the output's stay in registers for the whole run; each key's score is
  * v512_dense_f16's chain (fmadd over 16-lane chunks, masked tail, one
  * reduce_add) and each value's product then sum is axpy_f16's. */
-T_512 static void v512_att_scores_f16(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
-    __m512 qv[16];
-    int nc = (int)((d + 15) / 16);
-    __mmask16 tm = (__mmask16)(d % 16 ? (1u << (d % 16)) - 1u : 0xffffu);
-    for (int c = 0; c < nc; c++) qv[c] = _mm512_maskz_loadu_ps(c == nc - 1 ? tm : 0xffff, q + 16 * c);
-    for (int i = 0; i < n; i++, k += stride) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int c = 0; c < nc; c++) acc = _mm512_fmadd_ps(ld16_f16(k + 32 * c, c == nc - 1 ? tm : 0xffff), qv[c], acc);
-        out[i] = _mm512_reduce_add_ps(acc);
-    }
-}
-
 T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d) {
     if (d % 8) {   /* axpy_f16's 8-lane body and scalar tail, row by row */
         for (int i = 0; i < n; i++) avx2_axpy_f16(out, p[i], v + (size_t)i * stride, d);
@@ -812,6 +800,7 @@ T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t 
     for (int c = 0; c < nc; c++) acc[c] = _mm512_loadu_ps(out + 16 * c);
     __m256 ah = half ? _mm256_loadu_ps(out + 16 * nc) : _mm256_setzero_ps();
     for (int i = 0; i < n; i++, v += stride) {
+        for (size_t o = 0; o < 2 * d; o += 64) _mm_prefetch((const char *)(v + 16 * stride + o), _MM_HINT_T0);
         __m512 pv = _mm512_set1_ps(p[i]);
         for (int c = 0; c < nc; c++) acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(pv, ld16_f16(v + 32 * c, 0xffff)));
         if (half)
@@ -822,16 +811,58 @@ T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t 
     if (half) _mm256_storeu_ps(out + 16 * nc, ah);
 }
 
+/* Sixteen lane vectors reduced at once, v[i]'s 16 lanes to lane i of the
+ * result, with _mm512_reduce_add_ps's pairing (l, l + 8), (l, l + 4),
+ * (l, l + 2), (l, l + 1) for every vector: float addition commutes, so each
+ * lane is bit for bit the reduce_add of its vector.  Shuffles move the halves
+ * to be added beside each other; after the four levels lane 4q + j holds
+ * vector q + 4j, and one permute puts vector i in lane i. */
+T_512 static inline __m512 v512_reduce16(__m512 *v) {
+    __m512 w[8], x[4], y[2];
+    for (int p = 0; p < 8; p++)   /* (l, l + 8): 256-bit halves of vectors 2p, 2p + 1 */
+        w[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44), _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
+    for (int p = 0; p < 4; p++)   /* (l, l + 4): quarter 0 + 1 of each vector's pair */
+        x[p] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * p], w[2 * p + 1], 0x88), _mm512_shuffle_f32x4(w[2 * p], w[2 * p + 1], 0xDD));
+    for (int p = 0; p < 2; p++)   /* (l, l + 2) inside each quarter */
+        y[p] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * p], x[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(x[2 * p], x[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i back = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_permutexvar_ps(back, z);
+}
+
 /* The same for g queries / outputs over the same rows: each row's 16-value
  * chunks widened once, then every query's chain (or every output's lanes)
- * exactly as above.  Outputs go in column blocks of at most 16 accumulators
- * (the lanes' chains do not depend on the blocking); d % 16 == 8 takes the
- * single calls. */
+ * exactly as above.  Scores go 16 keys at a time (one v512_reduce16 per head
+ * instead of 16 reduce_adds: the same bits), the next block's rows prefetched
+ * (a cache row per position holds every KV head, so one head's rows are
+ * strided); the last n % 16 keys one by one.  Outputs go in column blocks of
+ * at most 16 accumulators (the lanes' chains do not depend on the blocking);
+ * d % 16 == 8 takes the single calls. */
 T_512 static void v512_att_scores_f16_g(const float *q, size_t ldq, int g, const uint8_t *k, size_t stride, int n,
                                         size_t d, float *out, size_t ldo) {
-    int nc = (int)((d + 15) / 16);
+    int nc = (int)((d + 15) / 16), i = 0;
     __mmask16 tm = (__mmask16)(d % 16 ? (1u << (d % 16)) - 1u : 0xffffu);
-    for (int i = 0; i < n; i++, k += stride) {
+    __m512 kf[16 * 16];   /* the block's 16 rows widened once: row r's chunk c at kf[16 * c + r] */
+    for (; i + 16 <= n; i += 16) {
+        const uint8_t *kb = k + (size_t)i * stride;
+        if (i + 32 <= n)
+            for (int r = 16; r < 32; r++)
+                for (size_t o = 0; o < 2 * d; o += 64) _mm_prefetch((const char *)(kb + (size_t)r * stride + o), _MM_HINT_T0);
+        for (int c = 0; c < nc; c++)
+            for (int r = 0; r < 16; r++) kf[16 * c + r] = ld16_f16(kb + (size_t)r * stride + 32 * c, c == nc - 1 ? tm : 0xffff);
+        for (int j = 0; j < g; j++) {
+            const float *qj = q + (size_t)j * ldq;
+            __m512 acc[16];
+            for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
+            for (int c = 0; c < nc; c++) {
+                __m512 qc = _mm512_maskz_loadu_ps(c == nc - 1 ? tm : 0xffff, qj + 16 * c);
+                for (int r = 0; r < 16; r++) acc[r] = _mm512_fmadd_ps(kf[16 * c + r], qc, acc[r]);
+            }
+            _mm512_storeu_ps(out + (size_t)j * ldo + (size_t)i, v512_reduce16(acc));
+        }
+    }
+    for (k += (size_t)i * stride; i < n; i++, k += stride) {
         __m512 kc[16];
         for (int c = 0; c < nc; c++) kc[c] = ld16_f16(k + 32 * c, c == nc - 1 ? tm : 0xffff);
         for (int j = 0; j < g; j++) {
@@ -842,6 +873,10 @@ T_512 static void v512_att_scores_f16_g(const float *q, size_t ldq, int g, const
             out[(size_t)j * ldo + (size_t)i] = _mm512_reduce_add_ps(acc);
         }
     }
+}
+
+T_512 static void v512_att_scores_f16_1(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
+    v512_att_scores_f16_g(q, 0, 1, k, stride, n, d, out, 0);
 }
 
 T_512 static void v512_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint8_t *v,
@@ -860,6 +895,8 @@ T_512 static void v512_att_values_f16_g(float *out, size_t ldout, const float *p
                 for (int c = 0; c < cw; c++) acc[j * cw + c] = _mm512_loadu_ps(out + (size_t)(jb + j) * ldout + 16 * (size_t)(c0 + c));
             const uint8_t *vr = v;
             for (int i = 0; i < n; i++, vr += stride) {
+                if (c0 == 0 && jb == 0)
+                    for (size_t o = 0; o < 2 * d; o += 64) _mm_prefetch((const char *)(vr + 16 * stride + o), _MM_HINT_T0);
                 __m512 vc[16];
                 for (int c = 0; c < cw; c++) vc[c] = ld16_f16(vr + 32 * (c0 + c), 0xffff);
                 for (int j = 0; j < gj; j++) {
@@ -967,7 +1004,7 @@ const sl_qd_kernels sl_qd_avx512 = {
     .dense_rows = sl_v512_dense_rows,
     .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
     .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
-    .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16, .att_values_f16 = v512_att_values_f16,
+    .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16_1, .att_values_f16 = v512_att_values_f16,
     .att_scores_f16_g = v512_att_scores_f16_g, .att_values_f16_g = v512_att_values_f16_g,
     .exp_sum = v512_exp_sum};
 #endif

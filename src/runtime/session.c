@@ -277,7 +277,6 @@ static bool matmul_multi(sl_session *s, const mm_part *p, int np, const float *x
 typedef struct att_job {
     sl_session *s;
     int layer, n, p0;
-    bool grouped;                  /* items are (token, KV head): the heads of a GQA group together */
 } att_job;
 
 /* Scores (already q . k) to probabilities: scale, softcap, max, exp, normalise. */
@@ -339,21 +338,30 @@ static void att_heads(const att_job *j, int t, int kvh, int h0, int g, float *sc
     }
 }
 
-/* Work items: (token, head), or (token, KV head) when grouped (prompts and
- * batches: enough items for every thread); split evenly between threads. */
+/* Heads per work item: the most heads of one GQA group (a divisor of the
+ * group) that still leaves every thread an item, so the group's K/V rows are
+ * read once for as many heads as the thread count allows (prompts: whole
+ * groups; one token on many threads: halves or single heads).  Grouping
+ * changes no bit (att_heads), so the thread count may choose it. */
+static int att_heads_per_item(int n, int H, int grp, int nt) {
+    for (int d = grp; d > 1; d--)
+        if (grp % d == 0 && (long)n * (H / d) >= nt) return d;
+    return 1;
+}
+
+/* Work items: (token, run of heads of one KV head), split evenly between threads. */
 static void att_worker(void *arg, int tid, int nt) {
     att_job *j = arg;
     sl_session *s = j->s;
     const sl_model_config *c = s->c;
-    int H = c->n_heads, grp = c->n_heads / c->n_kv_heads, per = j->grouped ? c->n_kv_heads : H;
+    int H = c->n_heads, grp = c->n_heads / c->n_kv_heads, sub = att_heads_per_item(j->n, H, grp, nt), per = H / sub;
     size_t vis = (size_t)s->kv.max_visible;
-    float *scores = thread_scratch(s, tid), *tmp = scores + (j->grouped ? (size_t)grp : 1) * vis;
+    float *scores = thread_scratch(s, tid), *tmp = scores + (size_t)sub * vis;
     long lo, hi;
     sl_split((long)j->n * per, tid, nt, &lo, &hi);
     for (long it = lo; it < hi; it++) {
-        int t = (int)(it / per), u = (int)(it % per);
-        if (j->grouped) att_heads(j, t, u, u * grp, grp, scores, vis, tmp);
-        else att_heads(j, t, u / grp, u, 1, scores, vis, tmp);
+        int t = (int)(it / per), h0 = (int)(it % per) * sub;
+        att_heads(j, t, h0 / grp, h0, sub, scores, vis, tmp);
     }
 }
 
@@ -436,7 +444,7 @@ static void layer_forward(sl_session *s, int l, int n, int p0) {
         else sl_kvcache_store(&s->kv, l, (int64_t)p0 + t, k, v);
     }
     prof_mark(s, PH_SERIAL);
-    att_job aj = {s, l, n, p0, n > 1 && H > KV};
+    att_job aj = {s, l, n, p0};
     sl_pool_run(s->pool, att_worker, &aj);
     prof_mark(s, PH_ATT);
 
