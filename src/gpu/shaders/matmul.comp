@@ -27,6 +27,10 @@
 //    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
 //    bytes, 2-byte aligned, as the whole words that cover them shifted into
 //    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
+//    Built twice (CMakeLists.txt): dot4 by byte extracts, and with
+//    SILICA_INT_DOT as SPIR-V's packed 4x8-bit dot product (OpSDot), which
+//    vk_device.c takes where the device has shaderIntegerDotProduct: the
+//    integer sums are exact, so both give the same bits.
 //  - GGUF Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K (row_sub): also four lanes
 //    a 32-element sub-block, each its 8 codes (two words, weights.glsl's
 //    w_sub_codes) with the sub-block's (d, m) and integer scale: Q4_1 /
@@ -40,6 +44,9 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#ifdef SILICA_INT_DOT
+#extension GL_EXT_spirv_intrinsics : require
+#endif
 layout(local_size_x_id = 0) in;   // WG
 layout(constant_id = 0) const uint WG = 256u;
 layout(constant_id = 1) const bool WIDE = true;
@@ -93,6 +100,18 @@ void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
 }
 
 // sum of q_w * q_x over 4 int8 codes a word (element 4k + i in byte i).
+#ifdef SILICA_INT_DOT
+// SPIR-V's OpSDot (4450) on two words of 4 packed signed bytes (packed vector format 0: 4x8 bit), capabilities
+// DotProduct (6019) and DotProductInput4x8BitPacked (6018): SPV_KHR_integer_dot_product, which the device enables
+// (vk_device.c); a spirv_instruction, since the glslc of Debian 12 lacks GL_EXT_integer_dot_product.
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot_4x8(uint a, uint b, spirv_literal int packed_format);
+int dot4(uint w, uint xv) { return sdot_4x8(w, xv, 0); }
+// Q4_0: 4 bytes of nibbles (elements j low, j + 16 high, minus 8) against x's words lo and hi.
+int dot4_q4(uint w, uint lo, uint hi) {
+    return dot4(w_bytes_minus(w & 0x0F0F0F0Fu, 8u), lo) + dot4(w_bytes_minus((w >> 4) & 0x0F0F0F0Fu, 8u), hi);
+}
+#else
 int dot4(uint w, uint xv) {
     int s = 0;
     for (int i = 0; i < 32; i += 8) s += bitfieldExtract(int(w), i, 8) * bitfieldExtract(int(xv), i, 8);
@@ -108,6 +127,7 @@ int dot4_q4(uint w, uint lo, uint hi) {
     }
     return s;
 }
+#endif
 
 // GGUF rows: 4 lanes a block, so a subgroup reads SG / 4 neighbouring blocks
 // at a time; lane quarter qt takes 8 of its elements: Q8_0 codes 8 qt .. + 7
