@@ -1,15 +1,18 @@
-"""The GPU engine's GGUF matrix-vector kernel with and without packed int8 dot products.
+"""The GPU engine's matrix-vector kernel (src/gpu/shaders/matmul.comp): packed int8 dot products
+and several rows a team.
 
-matmul.comp is built twice (src/gpu/shaders, CMakeLists.txt): its int8 block dots as byte
-extracts and multiplies, and as SPIR-V's packed 4x8-bit dot product (OpSDot,
-VK_KHR_shader_integer_dot_product), which the engine takes where the device has the feature
-(`silica doctor` lists it) unless SILICA_GPU_INT_DOT=0.  Mesa's lavapipe has the extension, so
-both shaders run here.  Oracles: the CPU engine (itself tested against gguf-py and llama.cpp's
-formats in test_engine_quant.py) for every GGUF type the GPU engine reads, one token a batch
-(the matrix-vector kernel) and in batches of 5; and the two shaders against each other: their
-integer block sums are exact, so the logits must be identical to the bit.  SILICA_PROFILE's
-line naming the dot in use proves the packed one was selected (a test that fails if the
-device's feature goes unused).
+matmul.comp is built twice (CMakeLists.txt): its GGUF int8 block dots as byte extracts and
+multiplies, and as SPIR-V's packed 4x8-bit dot product (OpSDot, VK_KHR_shader_integer_dot_product),
+which the engine takes where the device has the feature (`silica doctor` lists it) unless
+SILICA_GPU_INT_DOT=0.  Mesa's lavapipe has the extension, so both shaders run here.  A team of lanes
+takes 2 neighbouring rows by default where they share x's loads (GGUF Q8_0 / Q4_0, 16-byte dense
+rows); SILICA_GPU_ROWS=1..4 fixes the count.  Oracles: the CPU engine (itself tested against
+gguf-py and transformers in test_engine*.py) for every GGUF type the GPU engine reads and for
+f32 / bf16 / F16 rows, one token a batch (the matrix-vector kernel) and in batches of 5; and the
+variants against each other: integer block sums are exact and a lane's part of a row does not
+depend on the rows beside it, so the logits must be identical to the bit.  SILICA_PROFILE's line
+naming the dot in use proves the packed one was selected (a test that fails if the device's
+feature goes unused).
 """
 import json
 
@@ -82,3 +85,36 @@ def test_int_dot_selected_when_the_device_has_it(lavapipe, qmodels):
     assert dots({"SILICA_GPU_INT_DOT": "0"}) == {"byte extracts"}
     j = json.loads(run_silica("doctor", "--json", check=True, env={"SILICA_GPU_INT_DOT": "0"}).out)
     assert [d["int8_dot_product"] for d in j["gpu"]["devices"] if d["type"] == "cpu"] == [True]   # the device's, not the switch's
+
+
+@pytest.fixture(scope="module")
+def dense_models(engine_models, tmp_path_factory):
+    """Random qwen2 at H 256, I 512, V 257 in f32 and bf16 safetensors and GGUF F16: 16-byte rows
+    (the dense path that reads 16 bytes a step), 257 rows (a team's last rows past the matrix)."""
+    d = tmp_path_factory.mktemp("gpu-dense")
+    out = {"f32": odd_model(engine_models, d / "f32", "qwen2", 256, 512, 257, 64),
+           "bf16": odd_model(engine_models, d / "bf16", "qwen2", 256, 512, 257, 64, bf16=True)}
+    out["F16"] = d / "qwen2-F16.gguf"
+    run_silica("convert", out["f32"], out["F16"], "--to", "gguf", "--q-type", "F16", check=True)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["Q4_0", "Q8_0", "Q4_K", "f32", "bf16", "F16"])
+def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, kind):
+    """1, 2 (the default), 3 and 4 rows a team, with the default teams and with teams of 32 lanes
+    (several subgroups summing in shared memory): the CPU engine's logits, and the same bits for
+    every row count (a lane's sums do not depend on its team's other rows)."""
+    model = qmodels[kind] if kind in qmodels else dense_models[kind]
+    ids = [(3 * i + 2) % 257 for i in range(7)]
+    _, cpu, _ = logits(model, ids, "--kv", "f32")
+    tol = QUANT_TOL if kind in INT8_X else TOL
+    for teams in ({}, {"SILICA_GPU_ROW_THREADS": "32"}):
+        got = []
+        for nr in ("1", "2", "3", "4"):
+            _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", "3", "--device", "gpu",
+                               env={"SILICA_GPU_ROWS": nr, **teams})
+            err = rel_err(gpu, cpu)
+            print(f"{kind} rows a team {nr} {teams}: GPU vs CPU {err:.2e}")
+            assert err <= tol and (gpu.argmax(-1) == cpu.argmax(-1)).all(), (kind, nr, teams, err)
+            got.append(gpu)
+        assert all(np.array_equal(g, got[0]) for g in got[1:]), (kind, teams)
