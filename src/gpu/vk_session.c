@@ -440,11 +440,13 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
     return t < sg ? sg : t > wg ? wg : t;
 }
 
-/* The matrix-vector kernel's rows a team: MV_ROWS for GGUF Q8_0 / Q4_0 and 16-byte dense rows (the rows
+/* The matrix-vector kernel's rows a team: MV_ROWS for GGUF Q8_0 / Q4_0, 16-byte dense rows and MLX 4- / 8-bit
+ * codes with 16-byte x (the rows
  * read x once for all of them), 1 for the others; SILICA_GPU_ROWS fixes it (1 .. MV_MAX_ROWS: tuning,
  * the tests); no more than the shared sums of a wide workgroup hold (subgroups * rows * MV_TOKENS <= 2048). */
 static uint32_t mv_rows(const sl_gpu_session *g, const gw *w, bool vec) {
-    bool shared_x = w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || (w->fmt <= FMT_BF16 && vec);
+    bool mlx = w->fmt >= FMT_AFFINE && w->fmt <= FMT_MXFP8, xvec = vec && (w->fmt <= FMT_BF16 || mlx);
+    bool shared_x = w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || (xvec && (!mlx || w->bits == 4 || w->bits == 8));
     uint32_t nr = g->team_rows ? g->team_rows : shared_x ? MV_ROWS : 1, sg = g->c.info.subgroup_size;
     uint32_t subgroups = g->c.mv_wg / (sg ? sg : 1);
     while (nr > 1 && subgroups * nr * MV_TOKENS > 2048) nr /= 2;

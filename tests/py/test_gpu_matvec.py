@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import run_silica
-from test_gpu import QUANT_TOL, TOL, lavapipe, logits, odd_model, only_lavapipe, rel_err  # noqa: F401
+from test_gpu import QUANT_TOL, TOL, lavapipe, logits, mlx_models, odd_model, only_lavapipe, rel_err  # noqa: F401
 
 TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
 INT8_X = ("Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K")   # int8 activations on both engines (test_gpu.py)
@@ -99,12 +99,14 @@ def dense_models(engine_models, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("kind", ["Q4_0", "Q8_0", "Q4_K", "f32", "bf16", "F16"])
-def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, kind):
-    """1, 2 (the default), 3 and 4 rows a team, with the default teams and with teams of 32 lanes
+@pytest.mark.parametrize("kind", ["Q4_0", "Q8_0", "Q4_K", "f32", "bf16", "F16", "4b-g32-f32", "8b-g32-bf16",
+                                  "3b-g32-f16", "mxfp4", "mxfp8"])
+def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, mlx_models, kind):
+    """1, 2 (the default), 3 and 4 rows a team (GGUF, dense rows, MLX affine 4 / 8 / 3 bits, mxfp4 / mxfp8),
+    with the default teams and with teams of 32 lanes
     (several subgroups summing in shared memory): the CPU engine's logits, and the same bits for
     every row count (a lane's sums do not depend on its team's other rows)."""
-    model = qmodels[kind] if kind in qmodels else dense_models[kind]
+    model = qmodels.get(kind) or dense_models.get(kind) or mlx_models[kind]
     ids = [(3 * i + 2) % 257 for i in range(7)]
     _, cpu, _ = logits(model, ids, "--kv", "f32")
     tol = QUANT_TOL if kind in INT8_X else TOL

@@ -14,7 +14,7 @@
 // specialization constants.  A workgroup takes WG / p.team teams of p.nr
 // neighbouring rows (x + 65535 z), 8 tokens (y).  A team's rows are summed
 // side by side where x can be read once for all of them (GGUF Q8_0 / Q4_0,
-// 16-byte dense rows: more loads in flight, fewer x loads and fewer sums per
+// 16-byte dense rows, MLX 4- / 8-bit codes: more loads in flight, fewer x loads and fewer sums per
 // row), else one after the other; a lane's part of each row is the same as
 // with one row a team, so the row count never changes a bit.
 // Reads are coalesced: lane i of a team reads the i-th 16 bytes (dense
@@ -260,6 +260,49 @@ void row_mlx(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     }
 }
 
+// Codes 4j .. 4j + 3 of a 32-element MLX chunk held as words (4-bit: u0;
+// 8-bit: u0 then u1), as f32 (fp modes: their values), as w_codes32 reads them.
+vec4 mlx_codes4(uvec4 u0, uvec4 u1, uint j) {
+    uvec4 q;
+    if (p.bits == 4u) q = (uvec4(u0[j >> 1]) >> (4u * (4u * (j & 1u)) + uvec4(0u, 4u, 8u, 12u))) & 15u;
+    else q = (uvec4(j < 4u ? u0[j & 3u] : u1[j & 3u]) >> uvec4(0u, 8u, 16u, 24u)) & 255u;
+    if (p.fmt == FMT_AFFINE) return vec4(q);
+    return vec4(w_mlx_value(p.fmt, q.x), w_mlx_value(p.fmt, q.y), w_mlx_value(p.fmt, q.z), w_mlx_value(p.fmt, q.w));
+}
+
+// MLX rows r0 .. r0 + nr - 1 of 4- or 8-bit codes, x 16-byte aligned: as
+// row_mlx (the same sums in the same order), each token's 32 x values and
+// their sum read once for all the rows.
+void row_mlx_rows(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
+    uint nb = p.cols / 32u, G = p.cols / p.gs;
+    for (uint b = lane; b < nb; b += SG) {
+        uvec4 c0[MR], c1[MR];
+        vec2 sb[MR];
+        for (uint k = 0u; k < MR; k++) {   // the rows' loads first
+            if (k >= nr) break;
+            uint rq = ((r0 + k) * p.row_bytes) >> 4;   // rows of cols / 8 or cols / 4 words: 16-byte aligned
+            sb[k] = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, r0 + k, G, b * 32u / p.gs);
+            c0[k] = wd4[rq + (p.bits == 4u ? b : 2u * b)];
+            c1[k] = p.bits == 4u ? uvec4(0u) : wd4[rq + 2u * b + 1u];
+        }
+        for (uint t = 0u; t < TN; t++) {
+            if (t >= nt) break;
+            uint xb = (p.x_off + (t0 + t) * p.ldx + b * 32u) >> 2;
+            vec4 xv[8];
+            for (uint j = 0u; j < 8u; j++) xv[j] = x4[xb + j];
+            for (uint k = 0u; k < MR; k++) {
+                if (k >= nr) break;
+                float qx = 0.0, xs = 0.0;
+                for (uint j = 0u; j < 8u; j++) {
+                    qx += dot(mlx_codes4(c0[k], c1[k], j), xv[j]);
+                    xs += dot(xv[j], vec4(1.0));
+                }
+                acc[k * TN + t] += sb[k].x * qx + sb[k].y * xs;
+            }
+        }
+    }
+}
+
 // Dense rows of any alignment: a 32-element block at a time.
 void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
@@ -282,13 +325,16 @@ void row(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     else row_any(r, t0, nt, lane, acc);
 }
 
-// The team's rows r0 .. r0 + nr - 1: GGUF Q8_0 / Q4_0 and 16-byte dense rows
-// all at once (x read once for them), the others one after the other.
+// The team's rows r0 .. r0 + nr - 1: GGUF Q8_0 / Q4_0, 16-byte dense rows and
+// MLX 4- / 8-bit codes (x 16-byte aligned) all at once (x read once for
+// them), the others one after the other.
 void rows(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
     if (fmt_quant(p.fmt) && !fmt_sub(p.fmt)) {
         row_quant(r0, nr, t0, nt, lane, acc);
     } else if (!fmt_quant(p.fmt) && !fmt_sub(p.fmt) && !fmt_mlx(p.fmt) && p.vec != 0u) {
         row_vec(r0, nr, t0, nt, lane, acc);
+    } else if (fmt_mlx(p.fmt) && p.vec != 0u && (p.bits == 4u || p.bits == 8u)) {
+        row_mlx_rows(r0, nr, t0, nt, lane, acc);
     } else {
         for (uint k = 0u; k < MR; k++) {
             if (k >= nr) break;
