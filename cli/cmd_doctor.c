@@ -28,7 +28,8 @@ static const char *k_help =
     "f16/bf16 conversions; SILICA_SIMD=scalar|avx2|avx512|amx|neon|neondot caps both),\n"
     "whether prompts run on AMX int8 tiles and why not (SILICA_NO_AMX=1 turns them off),\n"
     "silica version and build options, and the Vulkan devices the GPU engine can use\n"
-    "(name, type, memory heaps, subgroup size, fp16/int8 arithmetic, 16/8-bit storage;\n"
+    "(name, type, memory heaps, subgroup size, fp16/int8 arithmetic, int8 dot products\n"
+    "(the GGUF matmuls use them; SILICA_GPU_INT_DOT=0 does not), 16/8-bit storage;\n"
     "`--device gpu:N` takes the index listed).\n\n"
     "options:\n  --json        machine-readable output\n"
     "  --bandwidth   measure memory read bandwidth (multi-threaded, about 1 s) and keep the\n"
@@ -64,6 +65,7 @@ static cJSON *gpu_json(void) {
         cJSON_AddNumberToObject(o, "subgroup_size", d[i].subgroup_size);
         cJSON_AddBoolToObject(o, "fp16", d[i].fp16);
         cJSON_AddBoolToObject(o, "int8", d[i].int8);
+        cJSON_AddBoolToObject(o, "int8_dot_product", d[i].int_dot);
         cJSON_AddBoolToObject(o, "storage_16bit", d[i].storage16);
         cJSON_AddBoolToObject(o, "storage_8bit", d[i].storage8);
         cJSON_AddBoolToObject(o, "usable", d[i].usable);
@@ -89,8 +91,9 @@ static void gpu_text(void) {
         for (int h = 0; h < d[i].n_heaps; h++)
             printf("%s %s%s", h ? "," : "", cli_human_bytes(d[i].heap_bytes[h], b, sizeof b),
                    d[i].heap_device_local[h] ? " device-local" : "");
-        printf("; subgroup %u; fp16 %s, int8 %s; 16-bit storage %s, 8-bit storage %s%s\n", d[i].subgroup_size,
-               d[i].fp16 ? "yes" : "no", d[i].int8 ? "yes" : "no", d[i].storage16 ? "yes" : "no",
+        printf("; subgroup %u; fp16 %s, int8 %s, int8 dot products %s; 16-bit storage %s, 8-bit storage %s%s\n",
+               d[i].subgroup_size, d[i].fp16 ? "yes" : "no", d[i].int8 ? "yes" : "no", d[i].int_dot ? "yes" : "no",
+               d[i].storage16 ? "yes" : "no",
                d[i].storage8 ? "yes" : "no", d[i].usable ? "" : "; not usable by the GPU engine");
     }
     free(d);

@@ -59,6 +59,7 @@ typedef struct sl_gpu_device_info {
     uint32_t subgroup_size;      /* 0: unknown (Vulkan 1.0 device) */
     bool fp16;                   /* shaderFloat16 (arithmetic) */
     bool int8;                   /* shaderInt8 (arithmetic) */
+    bool int_dot;                /* shaderIntegerDotProduct (VK_KHR_shader_integer_dot_product): packed int8 dots */
     bool storage16;              /* 16-bit storage buffers */
     bool storage8;               /* 8-bit storage buffers */
     bool usable;                 /* Vulkan 1.1, a compute queue, subgroup arithmetic: the GPU engine runs */

@@ -54,7 +54,8 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
     if (r != VK_SUCCESS) return sl_errorf(err, SL_EUNSUPPORTED, "%s: pipeline layout: %s", c->info.name, vk_result_name(r));
     for (int k = 0; k < VK_KERNEL_COUNT; k++) {
         const sl_gpu_spirv_module *m = sl_gpu_spirv;
-        while (m->name && strcmp(m->name, kernel_names[k]) != 0) m++;
+        bool idot = c->int_dot && (k == VK_MATMUL || k == VK_MATMUL_WIDE);   /* matmul.comp built with SILICA_INT_DOT */
+        while (m->name && strcmp(m->name, idot ? "matmul_idot" : kernel_names[k]) != 0) m++;
         if (!m->name) return sl_errorf(err, SL_EUNSUPPORTED, "shader %s.comp is not in this build", kernel_names[k]);
         if (k == VK_MATMUL_TILED && !c->tiled) continue;   /* beyond this device's limits: matmul.comp does all */
         VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->size,
@@ -94,7 +95,7 @@ static int create_device(vk_ctx *c, sl_error *err) {
     if (fam == UINT32_MAX) return sl_errorf(err, SL_EUNSUPPORTED, "%s has no compute queue", c->info.name);
     c->qfam = fam;
     /* MoltenVK: a portability-subset device must enable that extension */
-    const char *exts[1];
+    const char *exts[2];
     uint32_t n_ext = 0, n_avail = 0;
     vk.vkEnumerateDeviceExtensionProperties(c->phys, NULL, &n_avail, NULL);
     VkExtensionProperties *avail = calloc(n_avail ? n_avail : 1, sizeof *avail);
@@ -102,11 +103,19 @@ static int create_device(vk_ctx *c, sl_error *err) {
         for (uint32_t i = 0; i < n_avail; i++)
             if (strcmp(avail[i].extensionName, "VK_KHR_portability_subset") == 0) exts[n_ext++] = "VK_KHR_portability_subset";
     free(avail);
+    /* packed int8 dot products for the GGUF matmuls where the device has them (vk_device_info found the
+     * extension and its feature); SILICA_GPU_INT_DOT=0 keeps the byte-extract shader (tests, comparisons) */
+    const char *idot_env = getenv("SILICA_GPU_INT_DOT");
+    c->int_dot = c->info.int_dot && !(idot_env && strcmp(idot_env, "0") == 0);
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR, .shaderIntegerDotProduct = VK_TRUE};
+    if (c->int_dot) exts[n_ext++] = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = fam,
                                   .queueCount = 1, .pQueuePriorities = &prio};
-    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
-                             .pQueueCreateInfos = &qi, .enabledExtensionCount = n_ext, .ppEnabledExtensionNames = exts};
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = c->int_dot ? &idot : NULL,
+                             .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi, .enabledExtensionCount = n_ext,
+                             .ppEnabledExtensionNames = exts};
     VkResult r = vk.vkCreateDevice(c->phys, &di, NULL, &c->dev);
     if (r != VK_SUCCESS) return sl_errorf(err, SL_EUNSUPPORTED, "%s: vkCreateDevice: %s", c->info.name, vk_result_name(r));
     vk.vkGetDeviceQueue(c->dev, fam, 0, &c->queue);

@@ -133,7 +133,7 @@ void vk_device_info(VkPhysicalDevice p, int i, sl_gpu_device_info *info) {
     vk.vkGetPhysicalDeviceProperties(p, &base);
     /* driver properties: Vulkan 1.2 or VK_KHR_driver_properties; chain it only then */
     uint32_t n_ext = 0;
-    bool has_drv = base.apiVersion >= VK_API_VERSION_1_2, has_f16i8 = has_drv, has_8bit = has_drv;
+    bool has_drv = base.apiVersion >= VK_API_VERSION_1_2, has_f16i8 = has_drv, has_8bit = has_drv, has_idot = false;
     vk.vkEnumerateDeviceExtensionProperties(p, NULL, &n_ext, NULL);
     VkExtensionProperties *ext = calloc(n_ext ? n_ext : 1, sizeof *ext);
     if (ext && vk.vkEnumerateDeviceExtensionProperties(p, NULL, &n_ext, ext) == VK_SUCCESS)
@@ -141,6 +141,7 @@ void vk_device_info(VkPhysicalDevice p, int i, sl_gpu_device_info *info) {
             if (strcmp(ext[k].extensionName, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME) == 0) has_drv = true;
             if (strcmp(ext[k].extensionName, VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME) == 0) has_f16i8 = true;
             if (strcmp(ext[k].extensionName, VK_KHR_8BIT_STORAGE_EXTENSION_NAME) == 0) has_8bit = true;
+            if (strcmp(ext[k].extensionName, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) == 0) has_idot = true;
         }
     free(ext);
     if (has_drv) sub.pNext = &drv;
@@ -161,8 +162,12 @@ void vk_device_info(VkPhysicalDevice p, int i, sl_gpu_device_info *info) {
     VkPhysicalDeviceFeatures2 ft = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16};
     void **tail = &s16.pNext;
     if (has_f16i8) *tail = &f16, tail = &f16.pNext;
-    if (has_8bit) *tail = &s8;
+    if (has_8bit) *tail = &s8, tail = &s8.pNext;
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+    if (has_idot) *tail = &idot;   /* the extension: the instance asks for Vulkan 1.1, so not the 1.3 core feature */
     vk.vkGetPhysicalDeviceFeatures2(p, &ft);
+    info->int_dot = has_idot && idot.shaderIntegerDotProduct;
     info->fp16 = f16.shaderFloat16;
     info->int8 = f16.shaderInt8;
     info->storage16 = s16.storageBuffer16BitAccess;

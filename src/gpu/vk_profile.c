@@ -46,6 +46,8 @@ void vk_profile_print(const vk_ctx *c, const vk_host_stats host[VK_PHASES], cons
                 (double)h->wall_ns / ms, d, o, (double)h->record_ns / ms, (double)h->wait_ns / ms, (double)h->copy_ns / ms,
                 (double)st->dispatches / n, (double)st->barriers / n, (double)st->submits / n,
                 (double)st->recordings / n);
+        fprintf(stderr, "silica: profile: gpu %s, %s matmul int8 dots: %s\n", c->info.name, phase_names[ph],
+                c->int_dot ? "packed dot products" : "byte extracts");
         fprintf(stderr, "silica: profile: gpu %s, %s device ms/token:", c->info.name, phase_names[ph]);
         for (int t = 0; t < n_tags && t < VK_PROF_TAGS; t++)
             if (st->tag_calls[t] || st->tag_ns[t]) {

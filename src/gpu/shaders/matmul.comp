@@ -11,8 +11,12 @@
 // Two pipelines: WIDE (WG = 256 invocations, or the device's limit: teams
 // of several subgroups) and narrow (WG = 64, a subgroup a row, no shared
 // memory and no barrier: what CPU drivers such as lavapipe run best);
-// specialization constants.  A workgroup takes WG / p.team rows
-// (x + 65535 z), 8 tokens (y).
+// specialization constants.  A workgroup takes WG / p.team teams of p.nr
+// neighbouring rows (x + 65535 z), 8 tokens (y).  A team's rows are summed
+// side by side where x can be read once for all of them (GGUF Q8_0 / Q4_0,
+// 16-byte dense rows, MLX 4- / 8-bit codes: more loads in flight, fewer x loads and fewer sums per
+// row), else one after the other; a lane's part of each row is the same as
+// with one row a team, so the row count never changes a bit.
 // Reads are coalesced: lane i of a team reads the i-th 16 bytes (dense
 // rows) or the i-th quarter block (GGUF) of a stretch, the next stretch SG
 // (the team's width) later.
@@ -27,6 +31,10 @@
 //    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
 //    bytes, 2-byte aligned, as the whole words that cover them shifted into
 //    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
+//    Built twice (CMakeLists.txt): dot4 by byte extracts, and with
+//    SILICA_INT_DOT as SPIR-V's packed 4x8-bit dot products (OpSDot, OpSUDot), which
+//    vk_device.c takes where the device has shaderIntegerDotProduct: the
+//    integer sums are exact, so both give the same bits.
 //  - GGUF Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K (row_sub): also four lanes
 //    a 32-element sub-block, each its 8 codes (two words, weights.glsl's
 //    w_sub_codes) with the sub-block's (d, m) and integer scale: Q4_1 /
@@ -40,6 +48,9 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#ifdef SILICA_INT_DOT
+#extension GL_EXT_spirv_intrinsics : require
+#endif
 layout(local_size_x_id = 0) in;   // WG
 layout(constant_id = 0) const uint WG = 256u;
 layout(constant_id = 1) const bool WIDE = true;
@@ -57,75 +68,120 @@ layout(push_constant) uniform P {
     uint team;      // invocations per row: a power of two, at most WG
     uint vec;       // 1: dense rows and x read 16 bytes at a time (see above; MLX: x alone)
     uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
+    uint nr;        // rows a team takes (1 .. MR; subgroups of a workgroup * nr * TN <= 2048: the host's choice)
 } p;
 
 #define TN 8u
+#define MR 4u          // rows a team takes at most
+#define ACC (MR * TN)  // a lane's sums: row k, token t at k * TN + t
 // A row's lanes: the team's width (main), what the row readers stride by.
 uint team_width;
 #define SG team_width
-shared float part[256u * TN];   // the subgroups' sums (at most 256 subgroups of a workgroup)
+shared float part[2048];   // the subgroups' sums, [subgroup][row of the team][token]
 
-// The 16-byte step s of a dense row (u) against tokens t0 .. t0 + nt - 1.
-void step_vec(uvec4 u, uint s, uint t0, uint nt, inout float acc[TN]) {
-    vec4 a, b;
-    w_vec(p.fmt, u, a, b);
+// The 16-byte step s of dense rows r0 .. r0 + nr - 1 (u[k]: row r0 + k's) against tokens t0 .. t0 + nt - 1:
+// x's 16 or 32 bytes of each token read once for all the rows.
+void step_vec(uvec4 u[MR], uint nr, uint s, uint t0, uint nt, inout float acc[ACC]) {
+    vec4 a[MR], b[MR];
+    for (uint k = 0u; k < MR; k++) {
+        if (k >= nr) break;
+        w_vec(p.fmt, u[k], a[k], b[k]);
+    }
     uint per = p.fmt == FMT_F32 ? 4u : 8u, xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
-    for (uint t = 0u; t < TN; t++) {   // a constant bound: acc stays in registers
+    for (uint t = 0u; t < TN; t++) {   // constant bounds: acc stays in registers
         if (t >= nt) break;
-        float v = dot(a, x4[xc + t * xs]);
-        if (per == 8u) v += dot(b, x4[xc + t * xs + 1u]);
-        acc[t] += v;
+        vec4 xa = x4[xc + t * xs], xb = per == 8u ? x4[xc + t * xs + 1u] : vec4(0.0);
+        for (uint k = 0u; k < MR; k++) {
+            if (k >= nr) break;
+            float v = dot(a[k], xa);
+            if (per == 8u) v += dot(b[k], xb);
+            acc[k * TN + t] += v;
+        }
     }
 }
 
-// Dense rows, p.vec: lane takes 16-byte steps lane, lane + SG, ..., two
-// loads in flight at a time.
-void row_vec(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
-    uint steps = p.row_bytes >> 4, wb = r * steps, s = lane;
+// Dense rows, p.vec: lane takes 16-byte steps lane, lane + SG, ... of each
+// of the team's rows, two steps' loads in flight at a time.
+void row_vec(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
+    uint steps = p.row_bytes >> 4, rs = steps, s = lane;
     if (p.fmt == FMT_F32) steps = min(steps, p.cols / 4u);   // rows may be padded past cols
     else steps = min(steps, p.cols / 8u);
+    uvec4 u0[MR], u1[MR];
     for (; s + SG < steps; s += 2u * SG) {
-        uvec4 u0 = wd4[wb + s], u1 = wd4[wb + s + SG];
-        step_vec(u0, s, t0, nt, acc);
-        step_vec(u1, s + SG, t0, nt, acc);
+        for (uint k = 0u; k < MR; k++) {
+            if (k >= nr) break;
+            u0[k] = wd4[(r0 + k) * rs + s];
+            u1[k] = wd4[(r0 + k) * rs + s + SG];
+        }
+        step_vec(u0, nr, s, t0, nt, acc);
+        step_vec(u1, nr, s + SG, t0, nt, acc);
     }
-    if (s < steps) step_vec(wd4[wb + s], s, t0, nt, acc);
+    if (s < steps) {
+        for (uint k = 0u; k < MR; k++) {
+            if (k >= nr) break;
+            u0[k] = wd4[(r0 + k) * rs + s];
+        }
+        step_vec(u0, nr, s, t0, nt, acc);
+    }
 }
 
-// sum of q_w * q_x over 4 int8 codes a word (element 4k + i in byte i).
+// sum of q_w * q_x over 4 int8 codes a word (element 4k + i in byte i);
+// dot4u: x's signed codes against 4 unsigned bytes u (Q4_0's nibbles 0..15).
+#ifdef SILICA_INT_DOT
+// SPIR-V's OpSDot (4450) and OpSUDot (4452: first operand signed, second unsigned) on words of 4 packed bytes
+// (packed vector format 0: 4x8 bit), capabilities DotProduct (6019) and DotProductInput4x8BitPacked (6018):
+// SPV_KHR_integer_dot_product, which the device enables (vk_device.c); spirv_instructions, since the glslc of
+// Debian 12 lacks GL_EXT_integer_dot_product.
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot_4x8(uint a, uint b, spirv_literal int packed_format);
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4452)
+int sudot_4x8(uint a, uint b, spirv_literal int packed_format);
+int dot4(uint w, uint xv) { return sdot_4x8(w, xv, 0); }
+int dot4u(uint xv, uint u) { return sudot_4x8(xv, u, 0); }
+#else
 int dot4(uint w, uint xv) {
     int s = 0;
     for (int i = 0; i < 32; i += 8) s += bitfieldExtract(int(w), i, 8) * bitfieldExtract(int(xv), i, 8);
     return s;
 }
-
-// Q4_0: 4 bytes of nibbles (elements j low, j + 16 high, minus 8) against x's words lo and hi.
-int dot4_q4(uint w, uint lo, uint hi) {
+int dot4u(uint xv, uint u) {
     int s = 0;
-    for (int i = 0; i < 32; i += 8) {
-        s += (int(bitfieldExtract(w, i, 4)) - 8) * bitfieldExtract(int(lo), i, 8);
-        s += (int(bitfieldExtract(w, i + 4, 4)) - 8) * bitfieldExtract(int(hi), i, 8);
-    }
+    for (int i = 0; i < 32; i += 8) s += bitfieldExtract(int(xv), i, 8) * int(bitfieldExtract(u, i, 8));
     return s;
 }
+#endif
 
 // GGUF rows: 4 lanes a block, so a subgroup reads SG / 4 neighbouring blocks
 // at a time; lane quarter qt takes 8 of its elements: Q8_0 codes 8 qt .. + 7
 // (bytes 8 qt .. of the codes), Q4_0 bytes 4 qt .. + 3 (elements 4 qt .. + 3
-// and 16 + 4 qt .. + 3).  Each lane adds (d_w * d_x) * its integer sum.
-void row_quant(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+// and 16 + 4 qt .. + 3, as unsigned nibbles: the -8 is taken off the
+// integer sum).  Each lane adds (d_w * d_x) * its integer sum, for
+// each of the team's rows r0 .. r0 + nr - 1 against x's words read once.
+void row_quant(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
     bool q8 = p.fmt == FMT_Q8_0;
-    uint rb = r * p.row_bytes, nb = p.cols / 32u, qt = lane & 3u, bs = q8 ? 34u : 18u;
+    uint nb = p.cols / 32u, qt = lane & 3u, bs = q8 ? 34u : 18u;
     for (uint b = lane >> 2; b < nb; b += SG / 4u) {
-        uint a = rb + b * bs;
-        float dw = w_f16(a);
-        uvec2 c = q8 ? w_u64(a + 2u + 8u * qt) : uvec2(w_u32(a + 2u + 4u * qt), 0u);
+        float dw[MR];
+        uvec2 c[MR];
+        for (uint k = 0u; k < MR; k++) {   // the rows' loads first: nr blocks' bytes in flight
+            if (k >= nr) break;
+            uint a = (r0 + k) * p.row_bytes + b * bs;
+            dw[k] = w_f16(a);
+            c[k] = q8 ? w_u64(a + 2u + 8u * qt) : uvec2(w_u32(a + 2u + 4u * qt), 0u);
+        }
         for (uint t = 0u; t < TN; t++) {
             if (t >= nt) break;
             uint o = ((t0 + t) * nb + b) * 9u;
-            int s = q8 ? dot4(c.x, xq[o + 1u + 2u * qt]) + dot4(c.y, xq[o + 2u + 2u * qt])
-                       : dot4_q4(c.x, xq[o + 1u + qt], xq[o + 5u + qt]);
-            acc[t] += (dw * uintBitsToFloat(xq[o])) * float(s);
+            float dx = uintBitsToFloat(xq[o]);
+            uint x0 = xq[o + 1u + (q8 ? 2u * qt : qt)], x1 = xq[o + (q8 ? 2u + 2u * qt : 5u + qt)];
+            // Q4_0: sum((q - 8) x) = sum(q x) - 8 sum(x), the second once for all the rows
+            int x8 = q8 ? 0 : 8 * (dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
+            for (uint k = 0u; k < MR; k++) {
+                if (k >= nr) break;
+                int sum = q8 ? dot4(c[k].x, x0) + dot4(c[k].y, x1)
+                             : dot4u(x0, c[k].x & 0x0F0F0F0Fu) + dot4u(x1, (c[k].x >> 4) & 0x0F0F0F0Fu) - x8;
+                acc[k * TN + t] += (dw[k] * dx) * float(sum);
+            }
         }
     }
 }
@@ -204,6 +260,49 @@ void row_mlx(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     }
 }
 
+// Codes 4j .. 4j + 3 of a 32-element MLX chunk held as words (4-bit: u0;
+// 8-bit: u0 then u1), as f32 (fp modes: their values), as w_codes32 reads them.
+vec4 mlx_codes4(uvec4 u0, uvec4 u1, uint j) {
+    uvec4 q;
+    if (p.bits == 4u) q = (uvec4(u0[j >> 1]) >> (4u * (4u * (j & 1u)) + uvec4(0u, 4u, 8u, 12u))) & 15u;
+    else q = (uvec4(j < 4u ? u0[j & 3u] : u1[j & 3u]) >> uvec4(0u, 8u, 16u, 24u)) & 255u;
+    if (p.fmt == FMT_AFFINE) return vec4(q);
+    return vec4(w_mlx_value(p.fmt, q.x), w_mlx_value(p.fmt, q.y), w_mlx_value(p.fmt, q.z), w_mlx_value(p.fmt, q.w));
+}
+
+// MLX rows r0 .. r0 + nr - 1 of 4- or 8-bit codes, x 16-byte aligned: as
+// row_mlx (the same sums in the same order), each token's 32 x values and
+// their sum read once for all the rows.
+void row_mlx_rows(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
+    uint nb = p.cols / 32u, G = p.cols / p.gs;
+    for (uint b = lane; b < nb; b += SG) {
+        uvec4 c0[MR], c1[MR];
+        vec2 sb[MR];
+        for (uint k = 0u; k < MR; k++) {   // the rows' loads first
+            if (k >= nr) break;
+            uint rq = ((r0 + k) * p.row_bytes) >> 4;   // rows of cols / 8 or cols / 4 words: 16-byte aligned
+            sb[k] = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, r0 + k, G, b * 32u / p.gs);
+            c0[k] = wd4[rq + (p.bits == 4u ? b : 2u * b)];
+            c1[k] = p.bits == 4u ? uvec4(0u) : wd4[rq + 2u * b + 1u];
+        }
+        for (uint t = 0u; t < TN; t++) {
+            if (t >= nt) break;
+            uint xb = (p.x_off + (t0 + t) * p.ldx + b * 32u) >> 2;
+            vec4 xv[8];
+            for (uint j = 0u; j < 8u; j++) xv[j] = x4[xb + j];
+            for (uint k = 0u; k < MR; k++) {
+                if (k >= nr) break;
+                float qx = 0.0, xs = 0.0;
+                for (uint j = 0u; j < 8u; j++) {
+                    qx += dot(mlx_codes4(c0[k], c1[k], j), xv[j]);
+                    xs += dot(xv[j], vec4(1.0));
+                }
+                acc[k * TN + t] += sb[k].x * qx + sb[k].y * xs;
+            }
+        }
+    }
+}
+
 // Dense rows of any alignment: a 32-element block at a time.
 void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     uint rb = r * p.row_bytes, nb = (p.cols + 31u) / 32u;
@@ -222,17 +321,37 @@ void row_any(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
 // Lane `lane` of a row's team: its part of row r for tokens t0 .. t0 + nt - 1.
 void row(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     if (fmt_sub(p.fmt)) row_sub(r, t0, nt, lane, acc);
-    else if (fmt_quant(p.fmt)) row_quant(r, t0, nt, lane, acc);
     else if (fmt_mlx(p.fmt)) row_mlx(r, t0, nt, lane, acc);
-    else if (p.vec != 0u) row_vec(r, t0, nt, lane, acc);
     else row_any(r, t0, nt, lane, acc);
 }
 
-// The epilogue of row r: bias, residual add, softcap.
-void store(uint r, uint t0, uint nt, float acc[TN]) {
-    for (uint t = 0u; t < nt; t++) {
+// The team's rows r0 .. r0 + nr - 1: GGUF Q8_0 / Q4_0, 16-byte dense rows and
+// MLX 4- / 8-bit codes (x 16-byte aligned) all at once (x read once for
+// them), the others one after the other.
+void rows(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
+    if (fmt_quant(p.fmt) && !fmt_sub(p.fmt)) {
+        row_quant(r0, nr, t0, nt, lane, acc);
+    } else if (!fmt_quant(p.fmt) && !fmt_sub(p.fmt) && !fmt_mlx(p.fmt) && p.vec != 0u) {
+        row_vec(r0, nr, t0, nt, lane, acc);
+    } else if (fmt_mlx(p.fmt) && p.vec != 0u && (p.bits == 4u || p.bits == 8u)) {
+        row_mlx_rows(r0, nr, t0, nt, lane, acc);
+    } else {
+        for (uint k = 0u; k < MR; k++) {
+            if (k >= nr) break;
+            float a[TN];
+            for (uint t = 0u; t < TN; t++) a[t] = 0.0;
+            row(r0 + k, t0, nt, lane, a);
+            for (uint t = 0u; t < TN; t++) acc[k * TN + t] = a[t];
+        }
+    }
+}
+
+// The epilogue of row r (row k of its team's sums): bias, residual add, softcap.
+void store(uint r, uint k, uint t0, uint nt, float acc[ACC]) {
+    for (uint t = 0u; t < TN; t++) {
+        if (t >= nt) break;
         uint o = p.y_off + (t0 + t) * p.ldy + r;
-        float s = acc[t];
+        float s = acc[k * TN + t];
         if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
         if (p.accumulate != 0u) s += y[o];
         if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
@@ -245,27 +364,35 @@ void main() {
     team_width = WIDE ? max(p.team, sgs) : sgs;   // whole subgroups (the host's width may be narrower than this device's)
     uint per = team_width / sgs, teams = gl_NumSubgroups / per, me = gl_SubgroupID / per;
     uint lane = (gl_SubgroupID % per) * sgs + gl_SubgroupInvocationID;
-    uint rpw = WG / p.team, wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;
+    uint tpw = WG / p.team, wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;   // team slots a workgroup
     uint t0 = gl_WorkGroupID.y * TN, nt = min(TN, p.n - t0);
-    for (uint i = 0u; i < rpw; i += teams) {   // the same count for every invocation: barriers below
-        uint r = wg * rpw + i + me;
-        float acc[TN];
-        for (uint t = 0u; t < TN; t++) acc[t] = 0.0;
-        bool mine = r < p.rows && i + me < rpw;   // (more teams than the host's rows a workgroup: the rest idle)
-        if (mine) row(r, t0, nt, lane, acc);
-        for (uint t = 0u; t < nt; t++) acc[t] = subgroupAdd(acc[t]);
+    for (uint i = 0u; i < tpw; i += teams) {   // the same count for every invocation: barriers below
+        uint r0 = (wg * tpw + i + me) * p.nr;
+        float acc[ACC];
+        for (uint j = 0u; j < ACC; j++) acc[j] = 0.0;
+        bool mine = r0 < p.rows && i + me < tpw;   // (more teams than the host's slots a workgroup: the rest idle)
+        uint nr = mine ? min(p.nr, p.rows - r0) : 0u;
+        if (mine) rows(r0, nr, t0, nt, lane, acc);
+        for (uint j = 0u; j < ACC; j++)   // (p.nr and nt are uniform: every lane of the subgroup adds)
+            if (j / TN < p.nr && j % TN < nt) acc[j] = subgroupAdd(acc[j]);
         if (WIDE && per > 1u) {
             if (gl_SubgroupInvocationID == 0u)
-                for (uint t = 0u; t < nt; t++) part[gl_SubgroupID * TN + t] = acc[t];
+                for (uint j = 0u; j < ACC; j++)
+                    if (j / TN < p.nr && j % TN < nt) part[(gl_SubgroupID * p.nr + j / TN) * TN + j % TN] = acc[j];
             barrier();
             if (lane == 0u)
-                for (uint t = 0u; t < nt; t++) {
+                for (uint j = 0u; j < ACC; j++) {
+                    if (j / TN >= p.nr || j % TN >= nt) continue;
                     float s = 0.0;
-                    for (uint k = 0u; k < per; k++) s += part[(me * per + k) * TN + t];
-                    acc[t] = s;
+                    for (uint q = 0u; q < per; q++) s += part[((me * per + q) * p.nr + j / TN) * TN + j % TN];
+                    acc[j] = s;
                 }
             barrier();
         }
-        if (lane == 0u && mine) store(r, t0, nt, acc);
+        if (lane == 0u)
+            for (uint k = 0u; k < MR; k++) {
+                if (k >= nr) break;
+                store(r0 + k, k, t0, nt, acc);
+            }
     }
 }
