@@ -216,9 +216,6 @@ T_AVX2 static float avx2_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
  * same in the fused dot (generation) and the tile (prompt batches), so a
  * position's logits do not depend on how the prompt was batched. */
 T_AVX2 static inline __m256 ld8_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)(const void *)p); }
-T_AVX2 static inline __m256 ld8_f16(const uint8_t *p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
-}
 T_AVX2 static inline __m256 ld8_bf16(const uint8_t *p) {
     __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -412,26 +409,13 @@ T_AVX2 static void avx2_quantize_q8(const float *x, size_t n, sl_q8b *out) {
     }
 }
 
-/* y += a * x for f16 x: a product, then a sum (no fma), as the portable loop. */
-T_AVX2 static void avx2_axpy_f16(float *y, float a, const uint8_t *x, size_t n) {
-    __m256 av = _mm256_set1_ps(a);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(av, ld8_f16(x + 2 * i))));
-    for (; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, x + 2 * i, 2);
-        y[i] += a * _cvtsh_ss(h);
-    }
-}
-
 const sl_qd_kernels sl_qd_avx2 = {
     .name = "avx2", .q4_0 = avx2_q4_0, .q8_0 = avx2_q8_0, .q4_1 = avx2_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
     .q4_0_mm = avx2_q4_0_mm, .q8_0_mm = avx2_q8_0_mm,
     .affine4 = avx2_affine4, .affine8 = avx2_affine8, .affine4_nt = avx2_affine4_nt,
     .affine8_nt = avx2_affine8_nt, .dense_f32 = avx2_dense_f32, .dense_f16 = avx2_dense_f16,
     .dense_bf16 = avx2_dense_bf16, .tile = avx2_tile, .quantize_q8 = avx2_quantize_q8, .quantize_q8k = avx2_quantize_q8k,
-    .axpy_f16 = avx2_axpy_f16};
+    .axpy_f16 = sl_avx2_axpy_f16};
 
 /* ---- AVX-512 ---- */
 
@@ -764,9 +748,6 @@ T_512 static float v512_q4_1(const uint8_t *w, const sl_q8b *y, size_t nb) {
 T_512 static inline __m512 ld16_f32(const uint8_t *p, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, (const float *)(const void *)p);
 }
-T_512 static inline __m512 ld16_f16(const uint8_t *p, __mmask16 m) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const void *)p));
-}
 T_512 static inline __m512 ld16_bf16(const uint8_t *p, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const void *)p)), 16));
 }
@@ -784,164 +765,6 @@ T_512 static inline __m512 ld16_bf16(const uint8_t *p, __mmask16 m) {
 V512_DENSE(v512_dense_f32, 4, ld16_f32)
 V512_DENSE(v512_dense_f16, 2, ld16_f16)
 V512_DENSE(v512_dense_bf16, 2, ld16_bf16)
-
-/* Attention rows (qdot.h att_scores_f16 / att_values_f16): q's lanes and
- * the output's stay in registers for the whole run; each key's score is
- * v512_dense_f16's chain (fmadd over 16-lane chunks, masked tail, one
- * reduce_add) and each value's product then sum is axpy_f16's. */
-T_512 static void v512_att_values_f16(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d) {
-    if (d % 8) {   /* axpy_f16's 8-lane body and scalar tail, row by row */
-        for (int i = 0; i < n; i++) avx2_axpy_f16(out, p[i], v + (size_t)i * stride, d);
-        return;
-    }
-    __m512 acc[16];
-    int nc = (int)(d / 16);
-    bool half = d % 16 != 0;   /* a last 8 values */
-    for (int c = 0; c < nc; c++) acc[c] = _mm512_loadu_ps(out + 16 * c);
-    __m256 ah = half ? _mm256_loadu_ps(out + 16 * nc) : _mm256_setzero_ps();
-    for (int i = 0; i < n; i++, v += stride) {
-        for (size_t o = 0; o < 2 * d; o += 64) _mm_prefetch((const char *)(v + 16 * stride + o), _MM_HINT_T0);
-        __m512 pv = _mm512_set1_ps(p[i]);
-        for (int c = 0; c < nc; c++) acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(pv, ld16_f16(v + 32 * c, 0xffff)));
-        if (half)
-            ah = _mm256_add_ps(ah, _mm256_mul_ps(_mm512_castps512_ps256(pv),
-                                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(v + 32 * nc)))));
-    }
-    for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
-    if (half) _mm256_storeu_ps(out + 16 * nc, ah);
-}
-
-/* Sixteen lane vectors reduced at once, v[i]'s 16 lanes to lane i of the
- * result, with _mm512_reduce_add_ps's pairing (l, l + 8), (l, l + 4),
- * (l, l + 2), (l, l + 1) for every vector: float addition commutes, so each
- * lane is bit for bit the reduce_add of its vector.  Shuffles move the halves
- * to be added beside each other; after the four levels lane 4q + j holds
- * vector q + 4j, and one permute puts vector i in lane i. */
-T_512 static inline __m512 v512_reduce16(__m512 *v) {
-    __m512 w[8], x[4], y[2];
-    for (int p = 0; p < 8; p++)   /* (l, l + 8): 256-bit halves of vectors 2p, 2p + 1 */
-        w[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44), _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE));
-    for (int p = 0; p < 4; p++)   /* (l, l + 4): quarter 0 + 1 of each vector's pair */
-        x[p] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * p], w[2 * p + 1], 0x88), _mm512_shuffle_f32x4(w[2 * p], w[2 * p + 1], 0xDD));
-    for (int p = 0; p < 2; p++)   /* (l, l + 2) inside each quarter */
-        y[p] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * p], x[2 * p + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(x[2 * p], x[2 * p + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m512i back = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    return _mm512_permutexvar_ps(back, z);
-}
-
-/* The same for g queries / outputs over the same rows: each row's 16-value
- * chunks widened once, then every query's chain (or every output's lanes)
- * exactly as above.  Scores go 16 keys at a time (one v512_reduce16 per head
- * instead of 16 reduce_adds: the same bits), the next block's rows prefetched
- * (a cache row per position holds every KV head, so one head's rows are
- * strided); the last n % 16 keys one by one.  Outputs go in column blocks of
- * at most 16 accumulators (the lanes' chains do not depend on the blocking);
- * d % 16 == 8 takes the single calls. */
-T_512 static void v512_att_scores_f16_g(const float *q, size_t ldq, int g, const uint8_t *k, size_t stride, int n,
-                                        size_t d, float *out, size_t ldo) {
-    int nc = (int)((d + 15) / 16), i = 0;
-    __mmask16 tm = (__mmask16)(d % 16 ? (1u << (d % 16)) - 1u : 0xffffu);
-    __m512 kf[16 * 16];   /* the block's 16 rows widened once: row r's chunk c at kf[16 * c + r] */
-    for (; i + 16 <= n; i += 16) {
-        const uint8_t *kb = k + (size_t)i * stride;
-        if (i + 32 <= n)
-            for (int r = 16; r < 32; r++)
-                for (size_t o = 0; o < 2 * d; o += 64) _mm_prefetch((const char *)(kb + (size_t)r * stride + o), _MM_HINT_T0);
-        for (int c = 0; c < nc; c++)
-            for (int r = 0; r < 16; r++) kf[16 * c + r] = ld16_f16(kb + (size_t)r * stride + 32 * c, c == nc - 1 ? tm : 0xffff);
-        for (int j = 0; j < g; j++) {
-            const float *qj = q + (size_t)j * ldq;
-            __m512 acc[16];
-            for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-            for (int c = 0; c < nc; c++) {
-                __m512 qc = _mm512_maskz_loadu_ps(c == nc - 1 ? tm : 0xffff, qj + 16 * c);
-                for (int r = 0; r < 16; r++) acc[r] = _mm512_fmadd_ps(kf[16 * c + r], qc, acc[r]);
-            }
-            _mm512_storeu_ps(out + (size_t)j * ldo + (size_t)i, v512_reduce16(acc));
-        }
-    }
-    for (k += (size_t)i * stride; i < n; i++, k += stride) {
-        __m512 kc[16];
-        for (int c = 0; c < nc; c++) kc[c] = ld16_f16(k + 32 * c, c == nc - 1 ? tm : 0xffff);
-        for (int j = 0; j < g; j++) {
-            const float *qj = q + (size_t)j * ldq;
-            __m512 acc = _mm512_setzero_ps();
-            for (int c = 0; c < nc; c++)
-                acc = _mm512_fmadd_ps(kc[c], _mm512_maskz_loadu_ps(c == nc - 1 ? tm : 0xffff, qj + 16 * c), acc);
-            out[(size_t)j * ldo + (size_t)i] = _mm512_reduce_add_ps(acc);
-        }
-    }
-}
-
-T_512 static void v512_att_scores_f16_1(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
-    v512_att_scores_f16_g(q, 0, 1, k, stride, n, d, out, 0);
-}
-
-T_512 static void v512_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint8_t *v,
-                                        size_t stride, int n, size_t d) {
-    if (d % 16) {
-        for (int j = 0; j < g; j++) v512_att_values_f16(out + (size_t)j * ldout, p + (size_t)j * ldp, v, stride, n, d);
-        return;
-    }
-    int nc = (int)(d / 16), w = 16 / g < 1 ? 1 : 16 / g;   /* chunks per block: g * w <= 16 accumulators */
-    for (int c0 = 0; c0 < nc; c0 += w) {
-        int cw = nc - c0 < w ? nc - c0 : w;
-        for (int jb = 0; jb < g; jb += 16) {   /* g > 16: heads in groups of 16 (one chunk each) */
-            int gj = g - jb < 16 ? g - jb : 16;
-            __m512 acc[16];
-            for (int j = 0; j < gj; j++)
-                for (int c = 0; c < cw; c++) acc[j * cw + c] = _mm512_loadu_ps(out + (size_t)(jb + j) * ldout + 16 * (size_t)(c0 + c));
-            const uint8_t *vr = v;
-            for (int i = 0; i < n; i++, vr += stride) {
-                if (c0 == 0 && jb == 0)
-                    for (size_t o = 0; o < 2 * d; o += 64) _mm_prefetch((const char *)(vr + 16 * stride + o), _MM_HINT_T0);
-                __m512 vc[16];
-                for (int c = 0; c < cw; c++) vc[c] = ld16_f16(vr + 32 * (c0 + c), 0xffff);
-                for (int j = 0; j < gj; j++) {
-                    __m512 pv = _mm512_set1_ps(p[(size_t)(jb + j) * ldp + (size_t)i]);
-                    for (int c = 0; c < cw; c++) acc[j * cw + c] = _mm512_add_ps(acc[j * cw + c], _mm512_mul_ps(pv, vc[c]));
-                }
-            }
-            for (int j = 0; j < gj; j++)
-                for (int c = 0; c < cw; c++) _mm512_storeu_ps(out + (size_t)(jb + j) * ldout + 16 * (size_t)(c0 + c), acc[j * cw + c]);
-        }
-    }
-}
-
-/* exp(x) for x <= 0, 0 below -87.6 (where expf < 9.5e-39, subnormal; down to
- * there k >= -126 and y * 2^k is the subnormal product expf gives):
- * x = k ln2 + r with k = round(x log2 e) and r by a two-part ln 2, e^r by
- * Cephes' expf polynomial, 2^k built in the exponent field. */
-T_512 static inline __m512 v512_exp_neg(__m512 x) {
-    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.6f), _CMP_GE_OQ);
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.6f));
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(y, _mm512_castsi512_ps(e)));
-}
-
-T_512 static float v512_exp_sum(float *x, int n, float mx) {
-    __m512 m = _mm512_set1_ps(mx), s = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
-        __m512 e = v512_exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
-        _mm512_mask_storeu_ps(x + i, k, e);
-        s = _mm512_mask_add_ps(s, k, s, e);
-    }
-    return _mm512_reduce_add_ps(s);
-}
 
 #define TILE16(NR, NT)                                                                            \
     do {                                                                                          \
@@ -1004,7 +827,7 @@ const sl_qd_kernels sl_qd_avx512 = {
     .dense_rows = sl_v512_dense_rows,
     .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
     .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
-    .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = avx2_axpy_f16, .att_scores_f16 = v512_att_scores_f16_1, .att_values_f16 = v512_att_values_f16,
-    .att_scores_f16_g = v512_att_scores_f16_g, .att_values_f16_g = v512_att_values_f16_g,
-    .exp_sum = v512_exp_sum};
+    .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = sl_avx2_axpy_f16, .att_scores_f16 = sl_v512_att_scores_f16_1, .att_values_f16 = sl_v512_att_values_f16,
+    .att_scores_f16_g = sl_v512_att_scores_f16_g, .att_values_f16_g = sl_v512_att_values_f16_g,
+    .exp_sum = sl_v512_exp_sum};
 #endif

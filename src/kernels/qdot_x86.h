@@ -93,6 +93,14 @@ T_512 static inline __mmask16 mask_upto(size_t n) {
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
 }
 
+/* f16 values widened to f32: 8 (AVX2) or 16 under a mask (AVX-512). */
+T_AVX2 static inline __m256 ld8_f16(const uint8_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+T_512 static inline __m512 ld16_f16(const uint8_t *p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const void *)p));
+}
+
 /* sl_qd_prep_x24 with 16 lanes, bit for bit (qaffine_x86.c). */
 void sl_v512_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
 
@@ -122,6 +130,17 @@ void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const f
                       int nt, size_t n, float *out, size_t ldo, float *scratch);
 void sl_v512_dense_pack(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp);
 void sl_v512_dense_rows(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, const float *x, size_t n, float *out);
+
+/* One token's attention rows and the softmax's exp-sum (qattn_x86.c; qdot.h
+ * axpy_f16, att_scores_f16(_g), att_values_f16(_g), exp_sum). */
+void sl_avx2_axpy_f16(float *y, float a, const uint8_t *x, size_t n);
+void sl_v512_att_values_f16(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d);
+void sl_v512_att_scores_f16_g(const float *q, size_t ldq, int g, const uint8_t *k, size_t stride, int n, size_t d,
+                              float *out, size_t ldo);
+void sl_v512_att_scores_f16_1(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out);
+void sl_v512_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint8_t *v,
+                              size_t stride, int n, size_t d);
+float sl_v512_exp_sum(float *x, int n, float mx);
 
 #endif
 
