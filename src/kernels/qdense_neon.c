@@ -10,12 +10,15 @@
  *  - the prompt GEMM: rows in panels of DN_R, columns in blocks of DN_KC.
  *    A panel's block is widened to f32 once into the thread's scratch
  *    (8 KB, stays in L1), then every token of the chunk goes by it DN_T at
- *    a time in a DN_R x DN_T register tile; each (row, token) pair has the
- *    dot's two f32x4 accumulators (4 x 3 x 2 = 24 of the 32 registers, and
- *    per half-step 4 row vectors + 3 token vectors), saved to scratch at the
- *    end of a block and resumed at the next, so each pair keeps the dot's
- *    chain over the columns in order (DN_KC is a multiple of 8, so blocks
- *    split no 8-column step), the zero-padded last step and the same
+ *    a time in a DN_R x DN_T register tile.  Each (row, token) pair has the
+ *    dot's two f32x4 chains (a0 over lanes 0..3 of every 8-column step, a1
+ *    over lanes 4..7), which meet only in the final add: a tile runs the
+ *    block's a0 chains, then its a1 chains, 16 accumulators + 4 row + 4
+ *    token vectors of the 32 registers (a 4 x 3 tile holding both chains,
+ *    24 accumulators, spilled under gcc), 8 loads per 16 FMAs.  The
+ *    accumulators are saved to scratch at the end of a block and resumed at
+ *    the next, so each chain sees the columns in order (DN_KC is a multiple
+ *    of 8: blocks split no step), the zero-padded last step and the same
  *    vaddvq_f32(a0 + a1).  Tokens come in place (x, ldx) or packed once per
  *    matmul (sl_qd_dense_pack_blocks, the x86 GEMM's form with this file's
  *    block and chunk sizes).
@@ -32,7 +35,7 @@
 #include <string.h>
 
 #define DN_R 4       /* rows per panel and register tile */
-#define DN_T 3       /* tokens per register tile (4 x 3 pairs x 2 = 24 accumulators) */
+#define DN_T 4       /* tokens per register tile (4 x 4 pairs, one chain of each at a time) */
 #define DN_KC 512    /* columns per block (a multiple of 8): a panel's block is 8 KB of f32 */
 #define DN_TC 60     /* most tokens per chunk (a multiple of DN_T; accumulators 7.5 KB) */
 #define DN_XBYTES (1024 * 1024)   /* a chunk's f32 tokens stay in L2 */
@@ -53,14 +56,14 @@ _Static_assert(16 + DN_R * DN_KC + DN_TC * DN_R * 8 <= SL_QD_DENSE_MM_SCRATCH, "
                 a1[r] = vfmaq_f32(a1[r], wb, x1);                                                 \
             }                                                                                     \
         }                                                                                         \
-        if (i < n) {                                                                              \
+        if (i < n) {   /* the tails copied first: the chains' loop below unrolls (no spills) */  \
             float tx[8] = {0};                                                                    \
+            uint8_t tw[NR][8 * 4] = {{0}};                                                        \
             memcpy(tx, x + i, 4 * (n - i));                                                       \
+            for (int r = 0; r < NR; r++) memcpy(tw[r], w + (size_t)r * ldw + ES * i, ES * (n - i)); \
             float32x4_t x0 = vld1q_f32(tx), x1 = vld1q_f32(tx + 4);                               \
             for (int r = 0; r < NR; r++) {                                                        \
-                uint8_t tw[8 * 4] = {0};                                                          \
-                memcpy(tw, w + (size_t)r * ldw + ES * i, ES * (n - i));                           \
-                LD(tw, &wa, &wb);                                                                 \
+                LD(tw[r], &wa, &wb);                                                              \
                 a0[r] = vfmaq_f32(a0[r], wa, x0);                                                 \
                 a1[r] = vfmaq_f32(a1[r], wb, x1);                                                 \
             }                                                                                     \
@@ -113,50 +116,49 @@ void sl_neon_dense_rows(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, co
 
 /* ---- prompts: the K-blocked GEMM ---- */
 
-/* Half h (lanes 4h..4h+3) of one 8-column step for the tile's pairs: row
- * vectors from the panel, token vectors from xs (token j at xs + j * ldx). */
-#define DN_HALF(NR, NT, PAN, XS, LDX, H)                                                          \
+/* Lanes 4h..4h+3 of one 8-column step (h: the offset already in PAN and
+ * XS) for the tile's pairs: row vectors from the panel, token vectors from
+ * XS (token j at XS + j * LDX). */
+#define DN_HALF(NR, NT, PAN, XS, LDX)                                                             \
     do {                                                                                          \
         float32x4_t xv[NT];                                                                       \
-        for (int j = 0; j < NT; j++) xv[j] = vld1q_f32((XS) + (size_t)j * (LDX) + 4 * (H));       \
+        for (int j = 0; j < NT; j++) xv[j] = vld1q_f32((XS) + (size_t)j * (LDX));                 \
         for (int i = 0; i < NR; i++) {                                                            \
-            float32x4_t wv = vld1q_f32((PAN) + (size_t)i * DN_KC + 4 * (H));                      \
-            for (int j = 0; j < NT; j++) a[H][i][j] = vfmaq_f32(a[H][i][j], wv, xv[j]);           \
+            float32x4_t wv = vld1q_f32((PAN) + (size_t)i * DN_KC);                                \
+            for (int j = 0; j < NT; j++) a[i][j] = vfmaq_f32(a[i][j], wv, xv[j]);                 \
         }                                                                                         \
     } while (0)
 
 /* One register tile: NR rows of the panel x NT tokens (token j at
  * x + j * ldx, already offset to the block), steps whole 8-column steps and
- * a last one of tail (< 8) columns when tail != 0; the pair (i, j)'s
- * accumulators at acc + (j * DN_R + i) * 8 (a0, then a1), zero when first. */
+ * a last one of tail (< 8) columns when tail != 0.  The pair (i, j)'s two
+ * chains (a0: lanes 0..3 of each step, a1: lanes 4..7) live at
+ * acc + (j * DN_R + i) * 8 + 4 * h, zero when first.  The chains of one
+ * pair never meet before the final add, so the block runs in two passes, a0
+ * then a1, each over NR x NT accumulators (4 x 4: 16 chains, 16 + 4 + 4 of
+ * the 32 registers): each chain sees its FMAs in column order either way. */
 #define DN_TILE(NR, NT)                                                                           \
     static void dn_tile_##NR##_##NT(const float *pan, const float *x, size_t ldx, size_t steps, size_t tail, \
                                     float *acc, int first) {                                      \
-        float32x4_t a[2][NR][NT];                                                                 \
-        for (int h = 0; h < 2; h++)                                                               \
+        float tx[NT * 8] = {0};   /* the tail's tokens, zero-padded */                            \
+        for (int j = 0; tail && j < NT; j++) memcpy(tx + 8 * j, x + (size_t)j * ldx + 8 * steps, 4 * tail); \
+        for (int h = 0; h < 2; h++) {                                                             \
+            float32x4_t a[NR][NT];                                                                \
             for (int i = 0; i < NR; i++)                                                          \
                 for (int j = 0; j < NT; j++)                                                      \
-                    a[h][i][j] = first ? vdupq_n_f32(0.0f) : vld1q_f32(acc + (j * DN_R + i) * 8 + 4 * h); \
-        for (size_t s = 0; s < steps; s++) {                                                      \
-            DN_HALF(NR, NT, pan + 8 * s, x + 8 * s, ldx, 0);                                      \
-            DN_HALF(NR, NT, pan + 8 * s, x + 8 * s, ldx, 1);                                      \
-        }                                                                                         \
-        if (tail) {                                                                               \
-            float tx[NT * 8] = {0};                                                               \
-            for (int j = 0; j < NT; j++) memcpy(tx + 8 * j, x + (size_t)j * ldx + 8 * steps, 4 * tail); \
-            DN_HALF(NR, NT, pan + 8 * steps, tx, 8, 0);                                           \
-            DN_HALF(NR, NT, pan + 8 * steps, tx, 8, 1);                                           \
-        }                                                                                         \
-        for (int h = 0; h < 2; h++)                                                               \
+                    a[i][j] = first ? vdupq_n_f32(0.0f) : vld1q_f32(acc + (j * DN_R + i) * 8 + 4 * h); \
+            for (size_t s = 0; s < steps; s++) DN_HALF(NR, NT, pan + 8 * s + 4 * h, x + 8 * s + 4 * h, ldx); \
+            if (tail) DN_HALF(NR, NT, pan + 8 * steps + 4 * h, tx + 4 * h, 8);                    \
             for (int i = 0; i < NR; i++)                                                          \
-                for (int j = 0; j < NT; j++) vst1q_f32(acc + (j * DN_R + i) * 8 + 4 * h, a[h][i][j]); \
+                for (int j = 0; j < NT; j++) vst1q_f32(acc + (j * DN_R + i) * 8 + 4 * h, a[i][j]); \
+        }                                                                                         \
     }
-#define DN_TILES(NR) DN_TILE(NR, 1) DN_TILE(NR, 2) DN_TILE(NR, 3)
+#define DN_TILES(NR) DN_TILE(NR, 1) DN_TILE(NR, 2) DN_TILE(NR, 3) DN_TILE(NR, 4)
 DN_TILES(1) DN_TILES(2) DN_TILES(3) DN_TILES(4)
 
 typedef void (*dn_tile_fn)(const float *pan, const float *x, size_t ldx, size_t steps, size_t tail, float *acc,
                            int first);
-#define DN_ROW(NR) {dn_tile_##NR##_1, dn_tile_##NR##_2, dn_tile_##NR##_3}
+#define DN_ROW(NR) {dn_tile_##NR##_1, dn_tile_##NR##_2, dn_tile_##NR##_3, dn_tile_##NR##_4}
 static const dn_tile_fn dn_tiles[DN_R][DN_T] = {DN_ROW(1), DN_ROW(2), DN_ROW(3), DN_ROW(4)};
 
 static int dn_chunk(size_t n) { return sl_qd_dense_chunk(n, DN_XBYTES, DN_T, DN_TC); }
