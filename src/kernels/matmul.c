@@ -5,9 +5,10 @@
  *
  * One token (generation, matrix-vector): the active kernel set's fused dot
  * (qdot.h: AVX2 / AVX-512 / NEON) converts the stored f16/bf16 lanes in
- * registers and streams each row once (AVX-512: 4 rows at a time, each its
- * own chain).  A batch (prompt, matrix-matrix): the set's dense GEMM where
- * it has one (AVX-512: K-blocked 6-row panels, qdense_x86.c; from
+ * registers and streams each row once (AVX-512 and NEON: 4 rows at a time,
+ * each its own chain).  A batch (prompt, matrix-matrix): the set's dense
+ * GEMM where it has one (K-blocked: AVX-512 6-row panels, qdense_x86.c;
+ * NEON 4-row panels, qdense_neon.c; from
  * SL_MM_SHARED_MIN tokens the engine packs the tokens once per matmul for
  * every thread: act_prep / matmul_act below), else up to 4
  * rows are widened to f32 in the thread's scratch and multiplied by 4
@@ -173,12 +174,18 @@ void sl_matmul_tiled(const sl_weight *w, const float *x, int n, size_t ldx, floa
     }
 }
 
+/* The set's fused dot for a dense dtype (NULL: the set has none). */
+static sl_qd_dense_fn dense_dot(const sl_qd_kernels *k, sl_dtype dt) {
+    return dt == SL_F32 ? k->dense_f32 : dt == SL_F16 ? k->dense_f16 : k->dense_bf16;
+}
+
 /* One token (generation): the set's rows kernel or fused dot streams the
  * stored rows (no widening pass); a batch: the set's dense GEMM, else the
  * tile; a set without a fused dot goes through the tile for both. */
 static void mm_dense(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                     int64_t r1, float *scratch, sl_qd_dense_fn dot, sl_rowdec_fn dec) {
+                     int64_t r1, float *scratch) {
     const sl_qd_kernels *k = sl_qd_active();
+    sl_qd_dense_fn dot = dense_dot(k, w->dtype);
     const uint8_t *w0 = w->data + (size_t)r0 * w->row_bytes;
     if (n == 1 && dot && k->dense_rows) {
         k->dense_rows(w0, w->row_bytes, w->dtype, (size_t)(r1 - r0), x, (size_t)w->cols, y + r0);
@@ -193,29 +200,18 @@ static void mm_dense(const sl_weight *w, const float *x, int n, size_t ldx, floa
                     scratch);
         return;
     }
+    sl_rowdec_fn dec = w->dtype == SL_F16 ? row_f16 : w->dtype == SL_BF16 ? row_bf16 : NULL;
     sl_matmul_tiled(w, x, n, ldx, y, ldy, r0, r1, scratch, dec);
-}
-static void mm_f32(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                   int64_t r1, float *scratch) {
-    mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_f32, NULL);
-}
-static void mm_f16(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                   int64_t r1, float *scratch) {
-    mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_f16, row_f16);
-}
-static void mm_bf16(const sl_weight *w, const float *x, int n, size_t ldx, float *y, size_t ldy, int64_t r0,
-                    int64_t r1, float *scratch) {
-    mm_dense(w, x, n, ldx, y, ldy, r0, r1, scratch, sl_qd_active()->dense_bf16, row_bf16);
 }
 
 /* Prompts with a set's dense GEMM: the tokens packed once per matmul into
- * the buffer every thread reads (its dense_pack form: each 512-column block
+ * the buffer every thread reads (its dense_pack form: each block of columns
  * of a chunk of tokens one contiguous run), then rows claimed by threads;
  * the same GEMM as mm_dense on the same values, so the same bits. */
 static size_t dense_act_bytes(const sl_weight *w, int n) {
     const sl_qd_kernels *k = sl_qd_active();
-    sl_qd_dense_fn dot = w->dtype == SL_F32 ? k->dense_f32 : w->dtype == SL_F16 ? k->dense_f16 : k->dense_bf16;
-    return dot && k->dense_mm && k->dense_pack && n > 0 ? (size_t)n * (size_t)w->cols * sizeof(float) : 0;
+    return dense_dot(k, w->dtype) && k->dense_mm && k->dense_pack && n > 0 ? (size_t)n * (size_t)w->cols * sizeof(float)
+                                                                            : 0;
 }
 static void dense_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {
     sl_qd_active()->dense_pack(x, ldx, (size_t)w->cols, n, t0, t1, act);
@@ -229,9 +225,9 @@ static void dense_matmul_act(const sl_weight *w, const float *x, size_t ldx, con
 
 static sl_matmul_kernel g_table[SL_WF_COUNT][SL_DTYPE_COUNT] = {
     [SL_WF_DENSE] = {
-        [SL_F32] = {mm_f32, row_f32, "dense-f32", dense_act_bytes, dense_act_prep, dense_matmul_act},
-        [SL_F16] = {mm_f16, row_f16, "dense-f16", dense_act_bytes, dense_act_prep, dense_matmul_act},
-        [SL_BF16] = {mm_bf16, row_bf16, "dense-bf16", dense_act_bytes, dense_act_prep, dense_matmul_act},
+        [SL_F32] = {mm_dense, row_f32, "dense-f32", dense_act_bytes, dense_act_prep, dense_matmul_act},
+        [SL_F16] = {mm_dense, row_f16, "dense-f16", dense_act_bytes, dense_act_prep, dense_matmul_act},
+        [SL_BF16] = {mm_dense, row_bf16, "dense-bf16", dense_act_bytes, dense_act_prep, dense_matmul_act},
     },
 };
 

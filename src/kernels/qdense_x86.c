@@ -16,8 +16,8 @@
  *    read from L2 feed 6 rows.  (6 x 4 measured ahead of 8 x 3, 12 x 2, 5 x 5
  *    and a K-blocked 4 x 4 on one Sapphire Rapids core; part9/README.md.)
  *    The tokens come in place (x, ldx) or packed once per matmul for every
- *    thread (sl_v512_dense_pack: per chunk and block, the chunk's tokens
- *    back to back), the same values in the same order either way.
+ *    thread (sl_qd_dense_pack_blocks: per chunk and block, the chunk's
+ *    tokens back to back), the same values in the same order either way.
  *  - generation rows: 4 rows at once against one token, each row its
  *    own chain (the same dot's), so the chains' FMA latencies overlap and
  *    the token is loaded once per 4 rows.
@@ -105,27 +105,11 @@ typedef void (*dm_tile_fn)(const float *pan, const float *x, size_t ldx, size_t 
 #define DM_ROW(NR) {dm_tile_##NR##_1, dm_tile_##NR##_2, dm_tile_##NR##_3, dm_tile_##NR##_4}
 static const dm_tile_fn dm_tiles[DM_R][DM_T] = {DM_ROW(1), DM_ROW(2), DM_ROW(3), DM_ROW(4), DM_ROW(5), DM_ROW(6)};
 
-/* Tokens per chunk for rows of n values: their f32 values fit DM_XBYTES,
- * a multiple of DM_T, at most DM_TC. */
-static int dm_chunk(size_t n) {
-    size_t c = DM_XBYTES / (n * sizeof(float) + 1);
-    c -= c % DM_T;
-    return c < DM_T ? DM_T : c > DM_TC ? DM_TC : (int)c;
-}
+static int dm_chunk(size_t n) { return sl_qd_dense_chunk(n, DM_XBYTES, DM_T, DM_TC); }
 
-/* The packed tokens: chunk by chunk (dm_chunk tokens, the last one the
- * rest), per 512-column block the chunk's tokens back to back (token i of a
- * chunk of tn at c0 * tn + i * cn), so a tile reads one contiguous run. */
+/* The packed tokens: qdot.h sl_qd_dense_pack_blocks with DM_KC blocks. */
 T_512 void sl_v512_dense_pack(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp) {
-    int tc = dm_chunk(n);
-    for (int t = t0; t < t1; t++) {
-        int ch = t / tc, i = t % tc, tn = nt - ch * tc < tc ? nt - ch * tc : tc;
-        float *base = xp + (size_t)ch * (size_t)tc * n;
-        for (size_t c0 = 0; c0 < n; c0 += DM_KC) {
-            size_t cn = n - c0 < DM_KC ? n - c0 : DM_KC;
-            memcpy(base + c0 * (size_t)tn + (size_t)i * cn, x + (size_t)t * ldx + c0, cn * sizeof(float));
-        }
-    }
+    sl_qd_dense_pack_blocks(x, ldx, n, nt, t0, t1, xp, dm_chunk(n), DM_KC);
 }
 
 T_512 void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx,

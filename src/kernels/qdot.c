@@ -254,6 +254,25 @@ float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const ui
     return acc + bacc;
 }
 
+/* ---- the dense GEMMs' token chunks and packed form (qdot.h) ---- */
+int sl_qd_dense_chunk(size_t n, size_t xbytes, int mult, int max) {
+    size_t c = xbytes / (n * sizeof(float) + 1);
+    c -= c % (size_t)mult;
+    return c < (size_t)mult ? mult : c > (size_t)max ? max : (int)c;
+}
+
+void sl_qd_dense_pack_blocks(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp, int tc,
+                             size_t kc) {
+    for (int t = t0; t < t1; t++) {
+        int ch = t / tc, i = t % tc, tn = nt - ch * tc < tc ? nt - ch * tc : tc;
+        float *base = xp + (size_t)ch * (size_t)tc * n;
+        for (size_t c0 = 0; c0 < n; c0 += kc) {
+            size_t cn = n - c0 < kc ? n - c0 : kc;
+            memcpy(base + c0 * (size_t)tn + (size_t)i * cn, x + (size_t)t * ldx + c0, cn * sizeof(float));
+        }
+    }
+}
+
 /* The tile as independent dots (matmul.c's reference order). */
 static void p_tile(const float *w, size_t ldw, int nr, const float *x, size_t ldx, int nt, size_t n, float *out) {
     for (int t = 0; t < nt; t++)

@@ -203,6 +203,15 @@ typedef void (*sl_qd_dense_mm_fn)(const uint8_t *w, size_t ldw, sl_dtype dt, int
  * token's places fixed by (n, nt, t): threads may pack disjoint ranges). */
 typedef void (*sl_qd_dense_pack_fn)(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp);
 #define SL_QD_DENSE_MM_SCRATCH 12288
+/* What the sets' dense GEMMs share (qdot.c): tokens per chunk for rows of
+ * n values, so that a chunk's f32 values fit about xbytes (a multiple of
+ * mult, at least mult, at most max); and the packed form (a dense_pack):
+ * chunk by chunk of tc tokens (the last one the rest), per kc-column block
+ * the chunk's tokens back to back (token i of a chunk of tn at
+ * c0 * tn + i * cn from the chunk's start), so a tile reads one run. */
+int sl_qd_dense_chunk(size_t n, size_t xbytes, int mult, int max);
+void sl_qd_dense_pack_blocks(const float *x, size_t ldx, size_t n, int nt, int t0, int t1, float *xp, int tc,
+                             size_t kc);
 /* Dense generation rows: out[r] = the set's dense dot of row r (w + r * ldw)
  * and x for r < nr, bit for bit.  NULL: loop the dot. */
 typedef void (*sl_qd_dense_rows_fn)(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, const float *x, size_t n,

@@ -11,18 +11,18 @@
  * (products of <= 8-bit values fit int16: |w| <= 128, |y| <= 127).  MLX
  * affine keeps f32 activations (FMA on dequantized lanes: 8-bit codes are
  * not signed bytes for SDOT), up to 4 tokens per pass over the converted
- * codes with the one-token chain per token, for every batch size.  Dense dots and the tile use 8 lanes per step
- * (two f32x4 accumulators) per (row, token) pair, the same chain in both,
+ * codes with the one-token chain per token, for every batch size.  Dense dots,
+ * rows and GEMM (qdense_neon.c) and the tile use 8 lanes per step (two f32x4
+ * accumulators) per (row, token) pair, the same chain in all (qdot_neon.h),
  * so batching and thread splits change no bits.  Q4_K / Q6_K are
  * bit-identical to portable too (same integer sums, same f32 order), in the
  * one-token dots and in the 4 x 4 prompt tiles (each block decoded once per
  * 64 tokens).  Loads are unaligned-safe (vld1 on byte pointers); tails are
  * copied to zero-padded stack buffers, never read past n.
  */
-#include "kernels/qdot.h"
+#include "kernels/qdot_neon.h"
 
 #if defined(SL_QD_NEON)
-#include <arm_neon.h>
 #include <math.h>
 #include <string.h>
 
@@ -419,45 +419,7 @@ __attribute__((always_inline)) static inline void n_affine_nt(int bits, const ui
 
 SL_QD_AFFINE_FROM_CORE(n, n_affine_nt)
 
-/* ---- dense rows and the tile: 8 lanes (two f32x4) per step per pair ---- */
-static inline void ld8_f32(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
-    *a = vld1q_f32((const float *)(const void *)p);
-    *b = vld1q_f32((const float *)(const void *)(p + 16));
-}
-static inline void ld8_f16(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
-    float16x8_t h = vreinterpretq_f16_u8(vld1q_u8(p));
-    *a = vcvt_f32_f16(vget_low_f16(h));
-    *b = vcvt_high_f32_f16(h);
-}
-static inline void ld8_bf16(const uint8_t *p, float32x4_t *a, float32x4_t *b) {
-    uint16x8_t h = vreinterpretq_u16_u8(vld1q_u8(p));
-    *a = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
-    *b = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
-}
-#define NEON_DENSE(NAME, ES, LD)                                                                  \
-    static float NAME(const uint8_t *w, const float *x, size_t n) {                             \
-        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, wa, wb;                                      \
-        size_t i = 0;                                                                             \
-        for (; i + 8 <= n; i += 8) {                                                              \
-            LD(w + ES * i, &wa, &wb);                                                             \
-            a0 = vfmaq_f32(a0, wa, vld1q_f32(x + i));                                             \
-            a1 = vfmaq_f32(a1, wb, vld1q_f32(x + i + 4));                                         \
-        }                                                                                         \
-        if (i < n) {                                                                              \
-            uint8_t tw[8 * 4] = {0};                                                              \
-            float tx[8] = {0};                                                                    \
-            memcpy(tw, w + ES * i, ES * (n - i));                                                 \
-            memcpy(tx, x + i, 4 * (n - i));                                                       \
-            LD(tw, &wa, &wb);                                                                     \
-            a0 = vfmaq_f32(a0, wa, vld1q_f32(tx));                                                \
-            a1 = vfmaq_f32(a1, wb, vld1q_f32(tx + 4));                                            \
-        }                                                                                         \
-        return vaddvq_f32(vaddq_f32(a0, a1));                                                     \
-    }
-NEON_DENSE(n_dense_f32, 4, ld8_f32)
-NEON_DENSE(n_dense_f16, 2, ld8_f16)
-NEON_DENSE(n_dense_bf16, 2, ld8_bf16)
-
+/* ---- the tile: the dense dot's chain (qdot_neon.h) per (row, token) pair ---- */
 /* NR rows x NT tokens (4 x 2: 16 accumulators + 8 row vectors + 2 x of 32 registers). */
 #define TILE_N(NR, NT)                                                                            \
     do {                                                                                          \
@@ -509,11 +471,11 @@ static void n_tile(const float *w, size_t ldw, int nr, const float *x, size_t ld
             n_tile_1x1(w + (size_t)r * ldw, ldw, x + (size_t)t * ldx, ldx, n, out + t * nr + r, nr);
 }
 
-/* Attention scores over f16 rows (qdot.h att_scores_f16): n_dense_f16's two
+/* Attention scores over f16 rows (qdot.h att_scores_f16): sl_neon_dense_f16's two
  * fma chains per row with q read from L1 once per row, no call per row. */
 static void n_att_scores_f16(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
     if (d % 8) {
-        for (int i = 0; i < n; i++) out[i] = n_dense_f16(k + (size_t)i * stride, q, d);
+        for (int i = 0; i < n; i++) out[i] = sl_neon_dense_f16(k + (size_t)i * stride, q, d);
         return;
     }
     for (int i = 0; i < n; i++, k += stride) {
@@ -626,8 +588,9 @@ const sl_qd_kernels sl_qd_neon = {
     .name = "neon", .q4_0 = q4_0_neon, .q8_0 = q8_0_neon, .q4_1 = q4_1_neon, .q4_k = q4_k_neon,
     .q4_0_mm = q4_0_neon_mm, .q8_0_mm = q8_0_neon_mm, .q4_k_mm = kn_q4_k_mm, .q6_k_mm = kn_q6_k_mm,
     .q6_k = q6_k_neon, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
-    .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
-    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
+    .affine8_nt = n_affine8_nt, .dense_f32 = sl_neon_dense_f32,
+    .dense_f16 = sl_neon_dense_f16, .dense_bf16 = sl_neon_dense_bf16, .tile = n_tile, .dense_mm = sl_neon_dense_mm,
+    .dense_pack = sl_neon_dense_pack, .dense_rows = sl_neon_dense_rows, .axpy_f16 = n_axpy_f16,
     .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum, .quantize_q8 = n_quantize_q8,
     .quantize_q8k = n_quantize_q8k};
 #if defined(SL_QD_NEON_DOT)
@@ -635,8 +598,9 @@ const sl_qd_kernels sl_qd_neon_dot = {
     .name = "neondot", .q4_0 = q4_0_sdot, .q8_0 = q8_0_sdot, .q4_1 = q4_1_sdot, .q4_k = q4_k_sdot,
     .q4_0_mm = q4_0_sdot_mm, .q8_0_mm = q8_0_sdot_mm, .q4_k_mm = ks_q4_k_mm, .q6_k_mm = ks_q6_k_mm,
     .q6_k = q6_k_sdot, .affine4 = n_affine4, .affine8 = n_affine8, .affine4_nt = n_affine4_nt,
-    .affine8_nt = n_affine8_nt, .dense_f32 = n_dense_f32,
-    .dense_f16 = n_dense_f16, .dense_bf16 = n_dense_bf16, .tile = n_tile, .axpy_f16 = n_axpy_f16,
+    .affine8_nt = n_affine8_nt, .dense_f32 = sl_neon_dense_f32,
+    .dense_f16 = sl_neon_dense_f16, .dense_bf16 = sl_neon_dense_bf16, .tile = n_tile, .dense_mm = sl_neon_dense_mm,
+    .dense_pack = sl_neon_dense_pack, .dense_rows = sl_neon_dense_rows, .axpy_f16 = n_axpy_f16,
     .att_scores_f16 = n_att_scores_f16, .exp_sum = n_exp_sum, .quantize_q8 = n_quantize_q8,
     .quantize_q8k = n_quantize_q8k};
 #endif

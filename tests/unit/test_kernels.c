@@ -525,18 +525,19 @@ static void test_dense_token_chunks(void **state) {
 }
 
 /* Dense batches through each set's GEMM (where it has one: AVX-512's
- * K-blocked 6-row panels) and one-token calls through its rows kernel give
- * the set's one-token dot bit for bit: f32 / f16 / bf16 rows at an odd
- * address, 1..49 tokens (every register tile remainder), row counts around
- * the 6-row panels and 4-row generation groups split into two uneven ranges
- * (two "threads"), columns around the 16-lane steps and the 512-column
+ * K-blocked 6-row panels, NEON's 4-row ones) and one-token calls through
+ * its rows kernel give the set's one-token dot bit for bit: f32 / f16 /
+ * bf16 rows at an odd address, 1..49 tokens (every register tile
+ * remainder), row counts around the 6- and 4-row panels and 4-row
+ * generation groups split into two uneven ranges (two "threads"), columns
+ * around the 16- and 8-lane steps (tails of 1, 6 and 7) and the 512-column
  * blocks, tokens and outputs at strides wider than a row; the outputs'
  * padding and every row outside the range stay untouched. */
 static void test_dense_gemm_matches_dot(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
     enum { MAXR = 19, MAXC = 1041, MAXN = 49, LDX = MAXC + 3, LDY = MAXR + 2 };
-    static const int colss[] = {1, 17, 512, 529, 1041}, rowss[] = {1, 3, 8, 13, 19};
+    static const int colss[] = {1, 7, 17, 512, 518, 529, 1041}, rowss[] = {1, 3, 8, 13, 19};
     static uint8_t raw[MAXR * MAXC * 4 + 1];
     static float x[MAXN * LDX], yb[MAXN * LDY], y1[MAXN * LDY];
     for (int i = 0; i < MAXN * LDX; i++) x[i] = rndf() * (i % 37 == 0 ? 16.0f : 1.0f);
@@ -549,7 +550,7 @@ static void test_dense_gemm_matches_dot(void **state) {
         tested++;
         gemms += set->dense_mm != NULL;
         for (int di = 0; di < 3; di++)
-            for (int ci = 0; ci < 5; ci++)
+            for (int ci = 0; ci < 7; ci++)
                 for (int ri = 0; ri < 5; ri++) {
                     int cols = colss[ci], rows = rowss[ri];
                     uint8_t *wd = raw + 1;   /* odd address */
@@ -584,6 +585,9 @@ static void test_dense_gemm_matches_dot(void **state) {
     assert_true(tested >= 2);
 #if defined(SL_QD_X86)
     if (sl_qd_by_name("avx512")) assert_true(gemms >= 1);
+#endif
+#if defined(SL_QD_NEON)
+    assert_true(gemms >= 1);   /* neon (and neondot where the CPU or qemu has it) */
 #endif
 }
 
