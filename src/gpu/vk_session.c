@@ -30,6 +30,8 @@
  * it is recorded again when the shape does (a layer's count of key chunks,
  * logits wanted or not, hidden states from the CPU) or another recording
  * rewrote its descriptor sets.  SILICA_GPU_REUSE=0 records every token.
+ * SILICA_GPU_FUSE=0: quantx.comp quantizes every GGUF matmul input, not the
+ * norm / GLU / attention before it (fused_qk; the same bits, for the tests).
  *
  * Invariants: f32 activations; the KV cache has the CPU engine's layout and
  * bytes (shaders/kvcache.glsl): per layer the slots of sl_kv_layer_plan
