@@ -30,6 +30,8 @@
  * it is recorded again when the shape does (a layer's count of key chunks,
  * logits wanted or not, hidden states from the CPU) or another recording
  * rewrote its descriptor sets.  SILICA_GPU_REUSE=0 records every token.
+ * SILICA_GPU_FUSE=0: quantx.comp quantizes every GGUF matmul input, not the
+ * norm / GLU / attention before it (fused_qk; the same bits, for the tests).
  *
  * Invariants: f32 activations; the KV cache has the CPU engine's layout and
  * bytes (shaders/kvcache.glsl): per layer the slots of sl_kv_layer_plan
@@ -99,6 +101,7 @@ struct sl_gpu_session {
     vk_buf part;                           /* device: attn_split.comp's partials, [tokens][H][nc_max][D + 2] */
     uint32_t attn_chunk, attn_nc_max;      /* keys a chunk, chunks a token at most (attn_plan) */
     bool reuse;                            /* generation reuses its recording (SILICA_GPU_REUSE, default on) */
+    bool fuse;                             /* norms / GLU / attention write xq (SILICA_GPU_FUSE, default on; fused_qk) */
     bool kept_hx, kept_logits;             /* the kept recording's shape: hidden states in, logits out, */
     uint32_t *kept_nc;                     /* and each layer's chunk count */
     uint64_t kv_bytes;
@@ -428,8 +431,14 @@ static uint32_t xq_group(const gw *w) {
     if (w->fmt == FMT_Q4_K || w->fmt == FMT_Q6_K) return 256;
     return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt == FMT_Q4_1 ? 32 : 0;
 }
-/* The norms and the GLU write xq themselves for a d per 32 (quantize.glsl). */
-static bool quantized(const gw *w) { return xq_group(w) == 32; }
+/* The xq group (32, 256) a kernel writing a matmul's input of cols writes itself (quantize.glsl) for
+ * matmuls reading xq of group q (xq_group; -1: groups that differ): the norms and the GLU any, the attention
+ * (a head's blocks, its kernels) 32 alone (any256 false); 0: quantx.comp quantizes (also with
+ * SILICA_GPU_FUSE=0: the tests' reference, the same bits). */
+static uint32_t fused_qk(const sl_gpu_session *g, int q, uint32_t cols, bool any256) {
+    bool ok = g->fuse && (q == 32 || (q == 256 && any256)) && cols % (uint32_t)q == 0;
+    return ok ? (uint32_t)q : 0;
+}
 
 /* xq = x[t][x_off .. + cols] quantized in 32-element int8 blocks, one d per qk elements (quantx.comp), for
  * n tokens: the input of the GGUF matmuls that follow, quantized once for all their rows. */
@@ -514,16 +523,15 @@ static int group_xq(const mm_out *o, int k) {
     }
     return q;
 }
-static bool any_quantized(const mm_out *o, int k) { return group_xq(o, k) == 32; }
 
 /* The k matmuls o[] of the same x (q/k/v, gate/up: disjoint columns of y), with the activations quantized
- * once for all of them where one is GGUF (unless the kernel that wrote x wrote xq too: xq_ready, a d per
- * 32), run side by side as one dispatch group (no barrier between them: none reads what another writes);
+ * once for all of them where one is GGUF (unless the kernel that wrote x wrote xq too, with their group:
+ * xq_ready, fused_qk), run side by side as one dispatch group (no barrier between them: none reads what another writes);
  * outputs whose int8 inputs differ (a d per 32 and per 256) run one after the other, each quantizing. */
 static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                    uint32_t ldy, int n, bool acc, float softcap, bool xq_ready) {
+                    uint32_t ldy, int n, bool acc, float softcap, uint32_t xq_ready) {
     int q = group_xq(o, k);
-    if (q > 0 && !(xq_ready && q == 32)) quantize_x(g, o[0].w->cols, x, x_off, ldx, n, (uint32_t)q);
+    if (q > 0 && (uint32_t)q != xq_ready) quantize_x(g, o[0].w->cols, x, x_off, ldx, n, (uint32_t)q);
     for (int i = 0; i < k; i++) {
         uint32_t qi = xq_group(o[i].w);
         if (q < 0 && qi) quantize_x(g, o[i].w->cols, x, x_off, ldx, n, qi);
@@ -532,25 +540,25 @@ static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, 
     }
 }
 
-/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens; quant (not with add): xq too, the input of the
- * GGUF matmuls that follow (as quantize_x would write it from y). */
+/* y[t] = norm(x[t]) * w (add: y[t] += ...) for n tokens; qk (not with add; fused_qk): xq too, the input
+ * of the GGUF matmuls that follow (as quantize_x would write it from y). */
 static void rmsnorm(sl_gpu_session *g, const vk_buf *x, uint32_t x_off, vk_buf *y, uint32_t y_off, int w_off, int n,
-                    bool add, bool quant) {
+                    bool add, uint32_t qk) {
     const sl_model_config *c = g->cfg;
     uint32_t d = (uint32_t)c->hidden_size;
     struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant, then, w2_off; } p = {
-        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps, quant && !add && d % 32 == 0, 0, 0};
+        d, x_off, d, y_off, d, (uint32_t)w_off, c->norm_plus_one, add, c->norm_eps, add ? 0 : qk, 0, 0};
     const vk_buf *b[VK_BINDINGS] = {x, y, &g->vec, NULL, &g->xq, NULL};
     vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
 }
 
-/* g->x[t] += norm(g->xo[t]) * w, then g->xb[t] = norm(g->x[t]) * w2 (quant: xq too) in one dispatch: a
+/* g->x[t] += norm(g->xo[t]) * w, then g->xb[t] = norm(g->x[t]) * w2 (qk: xq too) in one dispatch: a
  * post-norm (gemma2/3) and the norm after it. */
-static void rmsnorm_add_norm(sl_gpu_session *g, int w_off, int w2_off, int n, bool quant) {
+static void rmsnorm_add_norm(sl_gpu_session *g, int w_off, int w2_off, int n, uint32_t qk) {
     const sl_model_config *c = g->cfg;
     uint32_t d = (uint32_t)c->hidden_size;
     struct { uint32_t d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint32_t quant, then, w2_off; } p = {
-        d, 0, d, 0, d, (uint32_t)w_off, c->norm_plus_one, 1, c->norm_eps, quant && d % 32 == 0, 1, (uint32_t)w2_off};
+        d, 0, d, 0, d, (uint32_t)w_off, c->norm_plus_one, 1, c->norm_eps, qk, 1, (uint32_t)w2_off};
     const vk_buf *b[VK_BINDINGS] = {&g->xo, &g->x, &g->vec, &g->xb, &g->xq, NULL};
     tag(g, T_NORM);
     vk_dispatch(&g->c, VK_RMSNORM, b, &p, sizeof p, (uint32_t)n, 1, 1);
@@ -658,17 +666,30 @@ static bool attention(sl_gpu_session *g, int l, int n, int p0, bool quant) {
     return quant;
 }
 
-/* Layer l's q/k/v matmuls (stacked: one) into o; returns their count, *q whether they read xq that the norm
- * before them writes (GGUF, a d per 32). */
-static int qkv_outs(const sl_gpu_session *g, int l, mm_out o[3], bool *q) {
+/* Layer l's q/k/v matmuls (stacked: one) into o; returns their count, *q the group of the xq that the norm
+ * before them writes for them (fused_qk; 0: none). */
+static int qkv_outs(const sl_gpu_session *g, int l, mm_out o[3], uint32_t *q) {
     const sl_model_config *c = g->cfg;
     const glayer *G = &g->L[l];
     uint32_t H = (uint32_t)c->n_heads, KV = (uint32_t)c->n_kv_heads, D = (uint32_t)c->head_dim;
     o[0] = (mm_out){&G->wq, 0, G->bq}, o[1] = (mm_out){&G->wk, H * D, G->bk}, o[2] = (mm_out){&G->wv, (H + KV) * D, G->bv};
     if (G->wqkv.rows) o[0] = (mm_out){&G->wqkv, 0, G->bqkv};
     int nq = G->wqkv.rows ? 1 : 3;
-    *q = any_quantized(o, nq) && c->hidden_size % 32 == 0;
+    *q = fused_qk(g, group_xq(o, nq), (uint32_t)c->hidden_size, true);
     return nq;
+}
+
+/* hid[t] = act(gate[t]) * up[t] for n tokens, from gu[t] = [gate | up]; qk (fused_qk): xq too, the down
+ * matmul's input, 32 values an invocation (a d per 32) or 256 a workgroup (a d per 256). */
+static void glu(sl_gpu_session *g, int n, uint32_t qk) {
+    const sl_model_config *c = g->cfg;
+    uint32_t I = (uint32_t)c->intermediate_size;
+    struct { uint32_t I, n, act, quant; } gp = {I, (uint32_t)n,
+                                               c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u, qk};
+    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, &g->xq, NULL};
+    tag(g, T_GLU);
+    if (qk == 256) vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, I / 256, (uint32_t)n, 1);
+    else vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, ((qk ? I / 32 : I) * (uint32_t)n + 63) / 64, 1, 1);
 }
 
 /* Layer l for n tokens at p0; normed: its input norm was written with the last one's post-norm (xb, and
@@ -678,9 +699,9 @@ static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
     const glayer *G = &g->L[l];
     uint32_t Hd = (uint32_t)c->hidden_size, H = (uint32_t)c->n_heads, D = (uint32_t)c->head_dim;
     uint32_t I = (uint32_t)c->intermediate_size, W = (uint32_t)g->qkv_w;
-    /* GGUF: the norms, the attention's merge and the GLU write the next matmuls' quantized input themselves */
+    /* GGUF: the norms, the attention (a d per 32) and the GLU write the next matmuls' quantized input themselves */
     mm_out qkv[3];
-    bool q;
+    uint32_t q;
     int nq = qkv_outs(g, l, qkv, &q);
     if (!normed) {
         tag(g, T_NORM);
@@ -692,8 +713,8 @@ static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
     mm_out gu[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
     if (G->wgu.rows) gu[0] = (mm_out){&G->wgu, 0, G->bgu};
     int ng = G->wgu.rows ? 1 : 2;
-    bool q_gu = any_quantized(gu, ng) && Hd % 32 == 0;
-    q = attention(g, l, n, p0, quantized(&G->wo));
+    uint32_t q_gu = fused_qk(g, group_xq(gu, ng), Hd, true);
+    q = attention(g, l, n, p0, fused_qk(g, (int)xq_group(&G->wo), H * D, false) == 32) ? 32 : 0;
     tag(g, T_WO);
     if (G->post_attn >= 0) {
         matmuls(g, &wo, 1, &g->att, 0, H * D, &g->xo, Hd, n, false, 0, q);
@@ -705,12 +726,8 @@ static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
     }
     tag(g, T_GATE_UP);
     matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q_gu);
-    q = quantized(&G->wd) && I % 32 == 0;
-    struct { uint32_t I, n, act, quant; } gp = {I, (uint32_t)n,
-                                               c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u, q};
-    const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, &g->xq, NULL};
-    tag(g, T_GLU);
-    vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, ((q ? I / 32 : I) * (uint32_t)n + 63) / 64, 1, 1);
+    q = fused_qk(g, (int)xq_group(&G->wd), I, true);
+    glu(g, n, q);
     tag(g, T_DOWN);
     bool post = G->post_mlp >= 0;
     mm_out down = {&G->wd, 0, G->bd};
@@ -723,7 +740,7 @@ static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
         return true;
     }
     tag(g, T_NORM);
-    rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true, false);
+    rmsnorm(g, &g->xo, 0, &g->x, 0, G->post_mlp, n, true, 0);
     return false;
 }
 
@@ -744,7 +761,7 @@ static void record_pass(sl_gpu_session *g, bool embed, int n, int p0, bool logit
     for (int l = g->first; l < c->n_layers; l++) normed = layer(g, l, n, p0, normed);
     if (logits) {
         int rows = n - first;
-        bool q = quantized(&g->lm_head) && Hd % 32 == 0;
+        uint32_t q = fused_qk(g, (int)xq_group(&g->lm_head), Hd, true);
         tag(g, T_NORM);
         rmsnorm(g, &g->x, (uint32_t)first * Hd, &g->xb, (uint32_t)first * Hd, g->final_norm, rows, false, q);
         tag(g, T_HEAD);
@@ -922,6 +939,8 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->kv_pos = o->kv_pos_bytes;
     const char *ru = getenv("SILICA_GPU_REUSE");   /* 0: record every token (tests: the reuse against it) */
     g->reuse = !(ru && !strcmp(ru, "0"));
+    const char *fu = getenv("SILICA_GPU_FUSE");   /* 0: quantx.comp quantizes every GGUF matmul's input (tests) */
+    g->fuse = !(fu && !strcmp(fu, "0"));
     if (g->kvp) attn_plan(g);
     return !g->L || !g->kc || !g->vc || !g->kvp || !g->kept_nc ? sl_errorf(e, SL_ENOMEM, "out of memory")
                                                                  : upload_model(g, e);

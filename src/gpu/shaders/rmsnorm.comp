@@ -1,10 +1,10 @@
 // rmsnorm.comp — per token t: h = x[t] / sqrt(mean(x[t]^2) + eps) * w
 // (gemma: * (1 + w)); out[t] = h, or out[t] += h with add (a normed branch
 // added to the residual: gemma2/3 post-attention / post-feed-forward).
-// With quant (add off, d a multiple of 32), h is also written quantized for
-// the GGUF matmuls that read it, as quantx.comp would write it from out[t]
-// (the same f32 values, the same rule: quantx.comp's header): one dispatch
-// and one barrier less.  With add and then, the residual just updated is
+// With quant = qk (add off; 32, or 256 for K-quants: d a multiple of it), h
+// is also written quantized for the GGUF matmuls that read it, as quantx.comp
+// would write it from out[t] (the same f32 values, the same rule:
+// quantx.comp's header): one dispatch and one barrier less.  With add and then, the residual just updated is
 // normed again by the next norm's weights w2 into z[t] (quant: and xq), as a
 // second dispatch would: gemma2/3's post-norm and the norm after it in one
 // dispatch.  Every sum of squares runs in the same order (element i in
@@ -22,6 +22,7 @@ layout(push_constant) uniform P { uint d, x_off, ldx, y_off, ldy, w_off, plus_on
 #include "quantize.glsl"
 
 shared float red[64];
+shared float bmax[64];   // quant: each thread's block's max|v|
 
 float weighed(float v, float r, uint w_off, uint i) {
     float w = vec[w_off + i];
@@ -40,18 +41,28 @@ float rms_scale(float ss) {
     return 1.0 / sqrt(red[0] / float(p.d) + p.eps);
 }
 
-// quant: a block of 32 an invocation, its normed values (from y when from_y, else x) into z or y, then its codes.
+// quant: a block of 32 an invocation, its normed values (from y when from_y, else x) into z or y, then its codes:
+// the block's own d (quant 32) or its 256-value group's (quant 256: 8 neighbouring threads of a round share
+// their blocks' max|v|, max() being exact in any order: quantx.comp's d).  Rounds of 64 blocks, every thread
+// in each (the barriers).
 void normed_blocks(bool from_y, uint src, uint dst, uint t, float r, uint w_off) {
-    uint nb = p.d / 32u;
-    for (uint b = gl_LocalInvocationID.x; b < nb; b += 64u) {
-        float v[32];
-        for (uint j = 0u; j < 32u; j++) {
-            uint i = b * 32u + j;
-            v[j] = weighed(from_y ? y[src + i] : x[src + i], r, w_off, i);
-            if (from_y) z[dst + i] = v[j];
-            else y[dst + i] = v[j];
-        }
-        quantize_block(v, (t * nb + b) * 9u);
+    uint nb = p.d / 32u, tid = gl_LocalInvocationID.x, per = p.quant / 32u;
+    for (uint b0 = 0u; b0 < nb; b0 += 64u) {
+        uint b = b0 + tid;
+        float v[32], m = 0.0;
+        if (b < nb)
+            for (uint j = 0u; j < 32u; j++) {
+                uint i = b * 32u + j;
+                v[j] = weighed(from_y ? y[src + i] : x[src + i], r, w_off, i);
+                if (from_y) z[dst + i] = v[j];
+                else y[dst + i] = v[j];
+                m = max(m, abs(v[j]));
+            }
+        bmax[tid] = m;
+        barrier();
+        for (uint k = tid / per * per; k < tid / per * per + per; k++) m = max(m, bmax[k]);
+        barrier();   // bmax is read until here
+        if (b < nb) quantize_block_amax(v, m, (t * nb + b) * 9u);
     }
 }
 
