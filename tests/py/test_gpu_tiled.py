@@ -25,9 +25,8 @@ IDS = [(7 * i + 3) % 257 for i in range(75)]
 @pytest.mark.parametrize("qtype", TYPES)
 def test_tiled_int_dot_and_fallback_match_cpu(lavapipe, qmodels, qtype):
     """Every position's logits of a 75-token prompt in one batch (the tiled kernel), packed dots and the f32
-    fallback: each within the CPU engine's tolerance (int8 activations: QUANT_TOL, with at least one
-    position in TOL and 95 % of the argmaxes; f32 activations: TOL and every argmax), and the two the
-    same bits."""
+    fallback: each within the CPU engine's tolerance (int8 activations: QUANT_TOL and 95 % of the
+    argmaxes; f32 activations: TOL and every argmax), and the two the same bits."""
     model = qmodels[qtype]
     _, cpu, _ = logits(model, IDS, "--kv", "f32")
     quant = qtype in INT8_X
@@ -39,7 +38,6 @@ def test_tiled_int_dot_and_fallback_match_cpu(lavapipe, qmodels, qtype):
         per_pos = np.abs(gpu - cpu).max(-1) / np.abs(cpu).max()
         print(f"{qtype} tiled, int dot {switch}: GPU vs CPU {per_pos.max():.2e} (worst position {per_pos.argmax()})")
         assert per_pos.max() <= (QUANT_TOL if quant else TOL), (qtype, switch, per_pos)
-        assert per_pos.min() <= TOL, (qtype, switch, per_pos)
         same = (gpu.argmax(-1) == cpu.argmax(-1)).mean()
         assert same >= (0.95 if quant else 1.0), (qtype, switch, same)
         got[switch] = gpu
