@@ -82,7 +82,7 @@ void put_w(uint k, uint m, float v) { put_wu(k, m, floatBitsToUint(v)); }
 void put_x(uint k, uint t, float v) { put_xu(k, t, floatBitsToUint(v)); }
 
 // This build and format keep the codes packed (see above).
-bool packed() { return INT_DOT && fmt_quant(p.fmt); }
+bool packed_codes() { return INT_DOT && fmt_quant(p.fmt); }
 
 // The packed codes of load_w: words 2 kq, 2 kq + 1 of row m's step (at byte rb + the block), signed bytes.
 void load_w_packed(uint rb, uint k0, uint m, uint kq) {
@@ -122,7 +122,7 @@ void load_w(uint r0, uint k0, uint i) {
         return;
     }
     uint rb = r * p.row_bytes;
-    if (packed()) {
+    if (packed_codes()) {
         load_w_packed(rb, k0, m, kq);
     } else if (fmt_sub(p.fmt)) {   // code words 2 kq, 2 kq + 1 of sub-block k0 / 32: one 16-element half
         uint s = k0 / 32u;
@@ -185,7 +185,7 @@ void load_x(uint t0, uint k0, uint i) {
         uint o = (tt * (p.cols / 32u) + k0 / 32u) * 9u;
         if (kq == 0u) dxs[t >> 2][t & 3u] = uintBitsToFloat(xq[o]);
         uint lo = xq[o + 1u + 2u * kq], hi = xq[o + 2u + 2u * kq];
-        if (packed()) {
+        if (packed_codes()) {
             put_xu(2u * kq, t, lo);
             put_xu(2u * kq + 1u, t, hi);
         } else for (int j = 0; j < 4; j++) {
@@ -255,7 +255,7 @@ void main() {
     uint r0 = (gl_WorkGroupID.y + gl_WorkGroupID.z * 65535u) * BM, t0 = gl_WorkGroupID.x * BN;
     vec4 acc[4], s[4];   // acc[a][b]: row r0 + 4 tx + a, token t0 + 4 ty + b; s: this step's (GGUF: integer) sums
     for (uint a = 0u; a < 4u; a++) acc[a] = vec4(0.0);
-    bool q = fmt_quant(p.fmt) || fmt_sub(p.fmt), xq8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt), pk = packed();
+    bool q = fmt_quant(p.fmt) || fmt_sub(p.fmt), xq8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt), pk = packed_codes();
     for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
         load_w(r0, k0, i);
         load_x(t0, k0, i);
