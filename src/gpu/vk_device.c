@@ -54,8 +54,11 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
     if (r != VK_SUCCESS) return sl_errorf(err, SL_EUNSUPPORTED, "%s: pipeline layout: %s", c->info.name, vk_result_name(r));
     for (int k = 0; k < VK_KERNEL_COUNT; k++) {
         const sl_gpu_spirv_module *m = sl_gpu_spirv;
-        bool idot = c->int_dot && (k == VK_MATMUL || k == VK_MATMUL_WIDE);   /* matmul.comp built with SILICA_INT_DOT */
-        while (m->name && strcmp(m->name, idot ? "matmul_idot" : kernel_names[k]) != 0) m++;
+        /* the matmuls built with SILICA_INT_DOT (NAME_idot) where the device has the packed dots */
+        bool idot = c->int_dot && (k == VK_MATMUL || k == VK_MATMUL_WIDE || k == VK_MATMUL_TILED);
+        char name[32];
+        snprintf(name, sizeof name, "%s%s", kernel_names[k], idot ? "_idot" : "");
+        while (m->name && strcmp(m->name, name) != 0) m++;
         if (!m->name) return sl_errorf(err, SL_EUNSUPPORTED, "shader %s.comp is not in this build", kernel_names[k]);
         if (k == VK_MATMUL_TILED && !c->tiled) continue;   /* beyond this device's limits: matmul.comp does all */
         VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->size,

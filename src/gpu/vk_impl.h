@@ -140,8 +140,8 @@ typedef struct vk_ctx {
     vk_buf dummy;                 /* bound to unused slots */
     bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
     uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
-    bool int_dot;                 /* matmul.comp's int8 dots as packed dot products (matmul_idot: info.int_dot,
-                                     unless SILICA_GPU_INT_DOT=0), the extension enabled on the device */
+    bool int_dot;                 /* the matmuls' int8 dots as packed dot products (matmul_idot, matmul_tiled_idot:
+                                     info.int_dot, unless SILICA_GPU_INT_DOT=0), the extension enabled on the device */
 } vk_ctx;
 
 /* Open the loader (once; SILICA_VULKAN_LIBRARY overrides the file name). */

@@ -416,7 +416,7 @@ typedef struct mm_push {
     uint32_t nr;
 } mm_push;
 
-#define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0] every device has */
+#define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0..2] every device has */
 #define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
 #define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
 #define MV_TEAM_MAX 64u      /* and its widest team by default: wider ones were slower on an H200 (mv_team) */
@@ -501,9 +501,12 @@ static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
     bool tiled = n > MV_TOKENS && g->c.tiled, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
     uint32_t per_group = tiled ? TILE : (wide ? g->c.mv_wg : VK_MV_NARROW) / team * p.nr, tok = tiled ? TILE : MV_TOKENS;
-    uint32_t groups = (w->rows + per_group - 1) / per_group, gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
-    vk_dispatch(&g->c, tiled ? VK_MATMUL_TILED : wide ? VK_MATMUL_WIDE : VK_MATMUL, b, &p, sizeof p, gx, ((uint32_t)n + tok - 1) / tok,
-                (groups + MAX_GROUPS - 1) / MAX_GROUPS);
+    uint32_t groups = (w->rows + per_group - 1) / per_group, gr = groups < MAX_GROUPS ? groups : MAX_GROUPS;
+    uint32_t gt = ((uint32_t)n + tok - 1) / tok, gz = (groups + MAX_GROUPS - 1) / MAX_GROUPS;
+    if (tiled)   /* token tiles x: a row tile's neighbours in dispatch order share its weights (read once, hot) */
+        vk_dispatch(&g->c, VK_MATMUL_TILED, b, &p, sizeof p, gt, gr, gz);
+    else
+        vk_dispatch(&g->c, wide ? VK_MATMUL_WIDE : VK_MATMUL, b, &p, sizeof p, gr, gt, gz);
 }
 
 /* One output of a group of matmuls over the same x: weight, column offset in y, bias (-1: none). */

@@ -31,10 +31,11 @@
 //    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
 //    bytes, 2-byte aligned, as the whole words that cover them shifted into
 //    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
-//    Built twice (CMakeLists.txt): dot4 by byte extracts, and with
-//    SILICA_INT_DOT as SPIR-V's packed 4x8-bit dot products (OpSDot, OpSUDot), which
-//    vk_device.c takes where the device has shaderIntegerDotProduct: the
-//    integer sums are exact, so both give the same bits.
+//    Built twice (CMakeLists.txt): intdot.glsl's dot4 by byte extracts, and
+//    with SILICA_INT_DOT as SPIR-V's packed 4x8-bit dot products (OpSDot,
+//    OpSUDot), which vk_device.c takes where the device has
+//    shaderIntegerDotProduct: the integer sums are exact, so both give the
+//    same bits.
 //  - GGUF Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K (row_sub): also four lanes
 //    a 32-element sub-block, each its 8 codes (two words, weights.glsl's
 //    w_sub_codes) with the sub-block's (d, m) and integer scale: Q4_1 /
@@ -48,9 +49,7 @@
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
-#ifdef SILICA_INT_DOT
-#extension GL_EXT_spirv_intrinsics : require
-#endif
+#include "intdot.glsl"   // dot4, dot4u (packed dot products in the SILICA_INT_DOT build)
 layout(local_size_x_id = 0) in;   // WG
 layout(constant_id = 0) const uint WG = 256u;
 layout(constant_id = 1) const bool WIDE = true;
@@ -124,32 +123,6 @@ void row_vec(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]
         step_vec(u0, nr, s, t0, nt, acc);
     }
 }
-
-// sum of q_w * q_x over 4 int8 codes a word (element 4k + i in byte i);
-// dot4u: x's signed codes against 4 unsigned bytes u (Q4_0's nibbles 0..15).
-#ifdef SILICA_INT_DOT
-// SPIR-V's OpSDot (4450) and OpSUDot (4452: first operand signed, second unsigned) on words of 4 packed bytes
-// (packed vector format 0: 4x8 bit), capabilities DotProduct (6019) and DotProductInput4x8BitPacked (6018):
-// SPV_KHR_integer_dot_product, which the device enables (vk_device.c); spirv_instructions, since the glslc of
-// Debian 12 lacks GL_EXT_integer_dot_product.
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
-int sdot_4x8(uint a, uint b, spirv_literal int packed_format);
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4452)
-int sudot_4x8(uint a, uint b, spirv_literal int packed_format);
-int dot4(uint w, uint xv) { return sdot_4x8(w, xv, 0); }
-int dot4u(uint xv, uint u) { return sudot_4x8(xv, u, 0); }
-#else
-int dot4(uint w, uint xv) {
-    int s = 0;
-    for (int i = 0; i < 32; i += 8) s += bitfieldExtract(int(w), i, 8) * bitfieldExtract(int(xv), i, 8);
-    return s;
-}
-int dot4u(uint xv, uint u) {
-    int s = 0;
-    for (int i = 0; i < 32; i += 8) s += bitfieldExtract(int(xv), i, 8) * int(bitfieldExtract(u, i, 8));
-    return s;
-}
-#endif
 
 // GGUF rows: 4 lanes a block, so a subgroup reads SG / 4 neighbouring blocks
 // at a time; lane quarter qt takes 8 of its elements: Q8_0 codes 8 qt .. + 7

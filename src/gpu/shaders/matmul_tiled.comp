@@ -3,7 +3,9 @@
 // y[t][r] (+)= sum_c x[t][c] * W[r][c] (+ bias[r]), then the optional softcap.
 //
 // A workgroup of 256 invocations computes a BM x BN = 64 rows x 64 tokens
-// tile of y (rows: x + 65535 z, tokens: y), walking the columns in steps of
+// tile of y (tokens: x, rows: y + 65535 z: the token tiles of one row tile
+// are neighbours in dispatch order, so they meet its weights while they are
+// in the cache; the order never changes a sum), walking the columns in steps of
 // BK = 32 (one GGUF block).  Each step every invocation loads 8 weights of
 // one row and 8 activations of one token, converted to f32, into shared
 // memory (ws: [k][row], xs: [k][token], 16 KiB together, + 768 bytes of
@@ -31,8 +33,19 @@
 // q_x) + (m * d_x) * sum(q_x) (the CPU engine's products: src/kernels/
 // qdot.c for the first, a decoded row for Q5_*).  Rows, tokens and columns
 // past the matrix read as 0 and are not written.
+// Built twice (CMakeLists.txt), as matmul.comp: with SILICA_INT_DOT (the
+// device has packed int8 dot products: vk_device.c) the formats with int8
+// activations (fmt_quant: Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) keep their codes
+// packed, 4 signed bytes a word, in ws and xs instead (the step's 8 words of
+// a row or token, Q4_0 as q - 8; a row's two integer half scales beside
+// them, 1 but for the K-quants) and a step's sums are intdot.glsl's dot4s:
+// isc_0 * (sum over the first 16 k's) + isc_1 * (the last 16), exact in
+// int, so the same integers the f32 path sums exactly (|sum| < 2^24) and
+// the same bits after.  Without it, and for the other formats, the codes
+// go in as f32 (above).
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#include "intdot.glsl"   // dot4 (packed dot products in the SILICA_INT_DOT build), INT_DOT
 layout(local_size_x = 256) in;
 #include "weights.glsl"
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
@@ -54,25 +67,64 @@ layout(push_constant) uniform P {
 #define BN 64u
 #define BK 32u
 
-shared vec4 ws[BK * BM / 4];   // ws[k * BM / 4 + m / 4][m % 4]: weight (row r0 + m, column k0 + k)
-shared vec4 xs[BK * BN / 4];   // the same for activations (token t0 + t)
+// f32 as bits (uintBitsToFloat): ws[k * BM / 4 + m / 4][m % 4]: weight (row r0 + m, column k0 + k);
+// packed codes: word kw (columns k0 + 4 kw ..) at k = kw, the integer scale of half h at k = PK_ISC + h
+shared uvec4 ws[BK * BM / 4];
+shared uvec4 xs[BK * BN / 4];   // the same for activations (token t0 + t): f32, or word kw at k = kw
 shared vec4 dws[BM / 4], dxs[BN / 4];   // GGUF: the step's block scales of rows and tokens (ws, xs: codes)
 shared vec4 dms[BM / 4];                 // sub-block formats with mins: the step's m of rows
 
-void put_w(uint k, uint m, float v) { ws[k * (BM / 4u) + (m >> 2)][m & 3u] = v; }
-void put_x(uint k, uint t, float v) { xs[k * (BN / 4u) + (t >> 2)][t & 3u] = v; }
+#define PK_ISC 8u
+
+void put_wu(uint k, uint m, uint v) { ws[k * (BM / 4u) + (m >> 2)][m & 3u] = v; }
+void put_xu(uint k, uint t, uint v) { xs[k * (BN / 4u) + (t >> 2)][t & 3u] = v; }
+void put_w(uint k, uint m, float v) { put_wu(k, m, floatBitsToUint(v)); }
+void put_x(uint k, uint t, float v) { put_xu(k, t, floatBitsToUint(v)); }
+
+// This build and format keep the codes packed (see above).
+bool packed_codes() { return INT_DOT && fmt_quant(p.fmt); }
+
+// The packed codes of load_w: words 2 kq, 2 kq + 1 of row m's step (at byte rb + the block), signed bytes.
+void load_w_packed(uint rb, uint k0, uint m, uint kq) {
+    uint s = k0 / 32u;
+    uvec2 c;
+    int isc = 1;
+    if (fmt_sub(p.fmt)) {
+        if (kq == 0u) {
+            vec2 dm = w_sub_dm(p.fmt, rb, s);
+            dws[m >> 2][m & 3u] = dm.x;
+            dms[m >> 2][m & 3u] = dm.y;
+        }
+        isc = w_sub_isc(p.fmt, rb, s)[kq >> 1];
+        c = uvec2(w_sub_codes(p.fmt, rb, s, 2u * kq), w_sub_codes(p.fmt, rb, s, 2u * kq + 1u));
+    } else if (p.fmt == FMT_Q8_0) {
+        uint a = rb + s * 34u;
+        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
+        c = w_u64(a + 2u + kq * 8u);
+    } else {   // Q4_0: elements 8 kq .. + 7 are the low (kq < 2) or high nibbles of bytes 8 (kq & 1) .. + 7
+        uint a = rb + s * 18u;
+        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
+        c = (w_u64(a + 2u + 8u * (kq & 1u)) >> (4u * (kq >> 1))) & 0x0F0F0F0Fu;
+        c = uvec2(w_bytes_minus(c.x, 8u), w_bytes_minus(c.y, 8u));
+    }
+    put_wu(2u * kq, m, c.x);
+    put_wu(2u * kq + 1u, m, c.y);
+    if ((kq & 1u) == 0u) put_wu(PK_ISC + (kq >> 1), m, uint(isc));
+}
 
 // Invocation i loads row r0 + i % 64, columns k0 + 8 (i / 64) .. + 7 (Q4_0:
 // the 4 bytes at 4 (i / 64), i.e. 4 low and 4 high nibbles).
 void load_w(uint r0, uint k0, uint i) {
     uint m = i % BM, kq = i / BM, r = r0 + m, c0 = k0 + kq * 8u;
-    if (r >= p.rows) {
+    if (r >= p.rows) {   // (the 4 kq's zero all 32 k's: the packed words and scales too)
         for (uint j = 0u; j < 8u; j++) put_w(kq * 8u + j, m, 0.0);
         if (kq == 0u) dws[m >> 2][m & 3u] = dms[m >> 2][m & 3u] = 0.0;
         return;
     }
     uint rb = r * p.row_bytes;
-    if (fmt_sub(p.fmt)) {   // code words 2 kq, 2 kq + 1 of sub-block k0 / 32: one 16-element half
+    if (packed_codes()) {
+        load_w_packed(rb, k0, m, kq);
+    } else if (fmt_sub(p.fmt)) {   // code words 2 kq, 2 kq + 1 of sub-block k0 / 32: one 16-element half
         uint s = k0 / 32u;
         if (kq == 0u) {
             vec2 dm = w_sub_dm(p.fmt, rb, s);
@@ -133,7 +185,10 @@ void load_x(uint t0, uint k0, uint i) {
         uint o = (tt * (p.cols / 32u) + k0 / 32u) * 9u;
         if (kq == 0u) dxs[t >> 2][t & 3u] = uintBitsToFloat(xq[o]);
         uint lo = xq[o + 1u + 2u * kq], hi = xq[o + 2u + 2u * kq];
-        for (int j = 0; j < 4; j++) {
+        if (packed_codes()) {
+            put_xu(2u * kq, t, lo);
+            put_xu(2u * kq + 1u, t, hi);
+        } else for (int j = 0; j < 4; j++) {
             put_x(kq * 8u + uint(j), t, float(bitfieldExtract(int(lo), 8 * j, 8)));
             put_x(kq * 8u + 4u + uint(j), t, float(bitfieldExtract(int(hi), 8 * j, 8)));
         }
@@ -150,36 +205,65 @@ void load_x(uint t0, uint k0, uint i) {
     }
 }
 
+// A step's sums, f32 (weights and activations as f32 in ws, xs): s[a][b] = sum over k of row 4 tx + a's
+// times token 4 ty + b's; mins: sx[b] = sum over k of token 4 ty + b's.
+void step_f32(uint tx, uint ty, bool mins, inout vec4 s[4], inout vec4 sx) {
+    if (mins) {
+        for (uint k = 0u; k < BK; k++) {
+            vec4 w = uintBitsToFloat(ws[k * (BM / 4u) + tx]), xv = uintBitsToFloat(xs[k * (BN / 4u) + ty]);
+            s[0] += w.x * xv;
+            s[1] += w.y * xv;
+            s[2] += w.z * xv;
+            s[3] += w.w * xv;
+            sx += xv;
+        }
+    } else {
+        for (uint k = 0u; k < BK; k++) {
+            vec4 w = uintBitsToFloat(ws[k * (BM / 4u) + tx]), xv = uintBitsToFloat(xs[k * (BN / 4u) + ty]);
+            s[0] += w.x * xv;
+            s[1] += w.y * xv;
+            s[2] += w.z * xv;
+            s[3] += w.w * xv;
+        }
+    }
+}
+
+// The same sums from the packed codes, in int (each half's by its integer scale), then as f32: exact.
+void step_packed(uint tx, uint ty, bool mins, inout vec4 s[4], inout vec4 sx) {
+    ivec4 si[4], sxi = ivec4(0);
+    for (uint a = 0u; a < 4u; a++) si[a] = ivec4(0);
+    for (uint h = 0u; h < 2u; h++) {
+        ivec4 hs[4];
+        for (uint a = 0u; a < 4u; a++) hs[a] = ivec4(0);
+        for (uint kw = 4u * h; kw < 4u * h + 4u; kw++) {
+            uvec4 w = ws[kw * (BM / 4u) + tx], xv = xs[kw * (BN / 4u) + ty];
+            for (uint a = 0u; a < 4u; a++)
+                hs[a] += ivec4(dot4(w[a], xv.x), dot4(w[a], xv.y), dot4(w[a], xv.z), dot4(w[a], xv.w));
+            if (mins)
+                sxi += ivec4(dot4(0x01010101u, xv.x), dot4(0x01010101u, xv.y), dot4(0x01010101u, xv.z),
+                             dot4(0x01010101u, xv.w));
+        }
+        ivec4 isc = ivec4(ws[(PK_ISC + h) * (BM / 4u) + tx]);
+        for (uint a = 0u; a < 4u; a++) si[a] += isc[a] * hs[a];
+    }
+    for (uint a = 0u; a < 4u; a++) s[a] = vec4(si[a]);
+    sx = vec4(sxi);
+}
+
 void main() {
     uint i = gl_LocalInvocationID.x, tx = i % 16u, ty = i / 16u;
-    uint r0 = (gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u) * BM, t0 = gl_WorkGroupID.y * BN;
+    uint r0 = (gl_WorkGroupID.y + gl_WorkGroupID.z * 65535u) * BM, t0 = gl_WorkGroupID.x * BN;
     vec4 acc[4], s[4];   // acc[a][b]: row r0 + 4 tx + a, token t0 + 4 ty + b; s: this step's (GGUF: integer) sums
     for (uint a = 0u; a < 4u; a++) acc[a] = vec4(0.0);
-    bool q = fmt_quant(p.fmt) || fmt_sub(p.fmt), xq8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt);
+    bool q = fmt_quant(p.fmt) || fmt_sub(p.fmt), xq8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt), pk = packed_codes();
     for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
         load_w(r0, k0, i);
         load_x(t0, k0, i);
         barrier();
         for (uint a = 0u; a < 4u; a++) s[a] = vec4(0.0);
         vec4 sx = vec4(0.0);   // mins: the step's sum of x (codes) per token
-        if (mins) {
-            for (uint k = 0u; k < BK; k++) {
-                vec4 w = ws[k * (BM / 4u) + tx], xv = xs[k * (BN / 4u) + ty];
-                s[0] += w.x * xv;
-                s[1] += w.y * xv;
-                s[2] += w.z * xv;
-                s[3] += w.w * xv;
-                sx += xv;
-            }
-        } else {
-            for (uint k = 0u; k < BK; k++) {
-                vec4 w = ws[k * (BM / 4u) + tx], xv = xs[k * (BN / 4u) + ty];
-                s[0] += w.x * xv;
-                s[1] += w.y * xv;
-                s[2] += w.z * xv;
-                s[3] += w.w * xv;
-            }
-        }
+        if (pk) step_packed(tx, ty, mins, s, sx);
+        else step_f32(tx, ty, mins, s, sx);
         if (q) {   // a block adds (d_w * d_x) * sum(q_w * q_x), the sum exact in f32 (|sum| < 2^24)
             vec4 dw = dws[tx], dx = xq8 ? dxs[ty] : vec4(1.0);
             for (uint a = 0u; a < 4u; a++) acc[a] += (dw[a] * dx) * s[a];
