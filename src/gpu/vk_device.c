@@ -75,7 +75,9 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                       .module = mod, .pName = "main", .pSpecializationInfo = k == VK_MATMUL || k == VK_MATMUL_WIDE ? &spec : NULL},
             .layout = c->layout};
+        VK_DRIVER_CALL_BEGIN();
         r = vk.vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &ci, NULL, &c->pipe[k]);
+        VK_DRIVER_CALL_END();
         vk.vkDestroyShaderModule(c->dev, mod, NULL);
         if (r != VK_SUCCESS)
             return sl_errorf(err, SL_EUNSUPPORTED, "%s: pipeline %s: %s", c->info.name, m->name, vk_result_name(r));
@@ -119,7 +121,9 @@ static int create_device(vk_ctx *c, sl_error *err) {
     VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = c->int_dot ? &idot : NULL,
                              .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi, .enabledExtensionCount = n_ext,
                              .ppEnabledExtensionNames = exts};
+    VK_DRIVER_CALL_BEGIN();
     VkResult r = vk.vkCreateDevice(c->phys, &di, NULL, &c->dev);
+    VK_DRIVER_CALL_END();
     if (r != VK_SUCCESS) return sl_errorf(err, SL_EUNSUPPORTED, "%s: vkCreateDevice: %s", c->info.name, vk_result_name(r));
     vk.vkGetDeviceQueue(c->dev, fam, 0, &c->queue);
     VkCommandPoolCreateInfo cp = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -164,9 +168,11 @@ int vk_ctx_open(vk_ctx *c, sl_device_sel sel, bool *none, sl_error *err) {
     }
     uint32_t np = 0;
     VkPhysicalDevice ps[32];
+    VK_DRIVER_CALL_BEGIN();
     VkResult r = vk.vkEnumeratePhysicalDevices(c->inst, &np, NULL);
     if (np > 32) np = 32;
     if (r == VK_SUCCESS || r == VK_INCOMPLETE) r = vk.vkEnumeratePhysicalDevices(c->inst, &np, ps);
+    VK_DRIVER_CALL_END();
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) np = 0;
     sl_gpu_device_info infos[32];
     for (uint32_t i = 0; i < np; i++) vk_device_info(ps[i], (int)i, &infos[i]);

@@ -102,7 +102,9 @@ int vk_instance_new(VkInstance *out, sl_error *err) {
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app,
                                .enabledExtensionCount = n_ext, .ppEnabledExtensionNames = exts,
                                .flags = portability ? VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR : 0};
+    VK_DRIVER_CALL_BEGIN();
     VkResult r = vk.vkCreateInstance(&ci, NULL, out);
+    VK_DRIVER_CALL_END();
     if (r != VK_SUCCESS)
         return sl_errorf(err, SL_EUNSUPPORTED, "no Vulkan driver: vkCreateInstance failed (%s; VK_ICD_FILENAMES=%s)",
                          vk_result_name(r), getenv("VK_ICD_FILENAMES") ? getenv("VK_ICD_FILENAMES") : "unset");
@@ -204,10 +206,16 @@ int sl_gpu_devices(sl_gpu_device_info **out, int *n, sl_error *err) {
     int rc = vk_instance_new(&inst, err);
     if (rc) return rc;
     uint32_t np = 0;
+    VK_DRIVER_CALL_BEGIN();
     VkResult r = vk.vkEnumeratePhysicalDevices(inst, &np, NULL);
+    VK_DRIVER_CALL_END();
     VkPhysicalDevice *ps = r == VK_SUCCESS ? calloc(np ? np : 1, sizeof *ps) : NULL;
     sl_gpu_device_info *info = ps ? calloc(np ? np : 1, sizeof *info) : NULL;
-    if (r == VK_SUCCESS && info) r = vk.vkEnumeratePhysicalDevices(inst, &np, ps);
+    if (r == VK_SUCCESS && info) {
+        VK_DRIVER_CALL_BEGIN();
+        r = vk.vkEnumeratePhysicalDevices(inst, &np, ps);
+        VK_DRIVER_CALL_END();
+    }
     if (r == VK_SUCCESS && info) {
         for (uint32_t i = 0; i < np; i++) vk_device_info(ps[i], (int)i, &info[i]);
         *out = info;
