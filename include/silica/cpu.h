@@ -17,6 +17,7 @@ extern "C" {
 typedef struct sl_cpu_features {
     char arch[16];        /* "x86_64", "aarch64", ... */
     char model[128];      /* "Intel(R) Xeon(R) ...", "Apple M2" */
+    char vendor[16];      /* x86 CPUID vendor: "GenuineIntel", "AuthenticAMD"; "" elsewhere */
     /* x86 */
     bool sse42, avx, avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, avxvnni;
     /* AMX: CPUID bits, and whether the OS enables tile state in XCR0 (bits 17, 18);

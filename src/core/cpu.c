@@ -84,6 +84,10 @@ static void probe(sl_cpu_features *c) {
 #if defined(__x86_64__)
     snprintf(c->arch, sizeof c->arch, "x86_64");
     unsigned a, b, cx, d;
+    if (__get_cpuid(0, &a, &b, &cx, &d)) {   /* the vendor string: EBX, EDX, ECX */
+        memcpy(c->vendor, &b, 4), memcpy(c->vendor + 4, &d, 4), memcpy(c->vendor + 8, &cx, 4);
+        c->vendor[12] = 0;
+    }
     if (__get_cpuid(1, &a, &b, &cx, &d)) {
         c->sse42 = cx & bit_SSE4_2;
         c->fma = cx & bit_FMA;

@@ -30,9 +30,10 @@
 #include "kernels/qdot_x86.h"
 
 #if defined(SL_QD_X86)
-#include <cpuid.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
+
+#include "silica/cpu.h"
 
 #define LD64(p) _mm512_loadu_si512((const void *)(p))
 #define LD32(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
@@ -115,16 +116,7 @@ T_512 static inline __m512 x24_groupvec(const x24_geom *g, const float *v, size_
  * faster from memory than two or four interleaved ones, while Intel
  * (Sapphire Rapids, round 7) reads two or four faster.  Each row keeps its
  * own chain either way: the choice changes no bit. */
-static bool x24_one_stream(void) {
-    static _Atomic int known = -1;   /* -1: not probed yet; any thread may probe, all get the same answer */
-    int v = atomic_load_explicit(&known, memory_order_relaxed);
-    if (v < 0) {
-        unsigned a = 0, b = 0, c = 0, d = 0;
-        v = __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* AuthenticAMD */
-        atomic_store_explicit(&known, v, memory_order_relaxed);
-    }
-    return v;
-}
+static bool x24_one_stream(void) { return strcmp(sl_cpu()->vendor, "AuthenticAMD") == 0; }
 T_512 __attribute__((always_inline)) static inline void x24_rows(int R, int bits, const uint8_t *codes, size_t ldc,
                                                                const uint8_t *scales, const uint8_t *biases,
                                                                size_t lds, sl_dtype sdt, const float *d,
