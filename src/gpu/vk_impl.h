@@ -85,6 +85,10 @@ extern sl_vk_fns sl_vk;
 #define VK_TILED_SHARED_BYTES 17152u /* and its shared memory (above Vulkan's 16 KiB minimum limit) */
 #define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
 #define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
+#define VK_MV_ROWS 2u                /* matmul.comp's rows a team by default (its NR; at most 4) */
+#define VK_MV_STEPS 1u               /* matmul.comp's steps along a row a lane loads before summing them (NU; on
+                                        an H100 2 and 4 were slower) */
+#define VK_MV_TOKENS 8u              /* and its tokens a workgroup (NT) but in the one-token pipelines */
 #define VK_MAX_QUERIES 4096          /* timestamps a submission (SILICA_PROFILE: one per dispatch group) */
 #define VK_PROF_TAGS 16              /* what a dispatch group is counted as (the session names them) */
 
@@ -93,6 +97,7 @@ typedef enum vk_kernel {
     VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED,
     VK_MATMUL_WIDE,   /* matmul.comp again, specialized for teams of several subgroups */
     VK_ATTN_SPLIT, VK_ATTN_MERGE,
+    VK_MATMUL_1, VK_MATMUL_WIDE_1,   /* matmul.comp again, specialized for one token (generation) */
     VK_KERNEL_COUNT
 } vk_kernel;
 
@@ -164,6 +169,8 @@ typedef struct vk_ctx {
     vk_buf dummy;                 /* bound to unused slots */
     bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
     uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
+    uint32_t mv_rows;             /* matmul.comp's rows a team (its NR: VK_MV_ROWS, or SILICA_GPU_ROWS 1 .. 4) */
+    uint32_t mv_steps;            /* and a lane's steps in flight (its NU: VK_MV_STEPS, or SILICA_GPU_STEPS 1 .. 4) */
     bool int_dot;                 /* the matmuls' int8 dots as packed dot products (matmul_idot, matmul_tiled_idot:
                                      info.int_dot, unless SILICA_GPU_INT_DOT=0), the extension enabled on the device */
 } vk_ctx;

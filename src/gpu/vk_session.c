@@ -107,7 +107,6 @@ struct sl_gpu_session {
     uint64_t kv_bytes;
     bool prof;
     uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
-    uint32_t team_rows;            /* SILICA_GPU_ROWS: matmul.comp's rows a team, fixed (0: MV_ROWS where x is shared) */
     vk_host_stats host[VK_PHASES];
 };
 
@@ -413,15 +412,12 @@ typedef struct mm_push {
     float softcap;
     uint32_t team, vec;
     uint32_t bits, gs, sfmt, sc_off, bi_off;
-    uint32_t nr;
 } mm_push;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0..2] every device has */
-#define MV_TOKENS 8          /* matmul.comp: up to this many tokens a pass over the weights */
+#define MV_TOKENS VK_MV_TOKENS   /* matmul.comp: up to this many tokens a pass over the weights */
 #define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
 #define MV_TEAM_MAX 64u      /* and its widest team by default: wider ones were slower on an H200 (mv_team) */
-#define MV_ROWS 2u           /* matmul.comp: rows a team takes where they share x's loads (mv_rows) */
-#define MV_MAX_ROWS 4u       /* and at most (its MR) */
 #define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
 static bool gguf(const gw *w) { return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt >= FMT_Q4_1; }
@@ -446,10 +442,9 @@ static void quantize_x(sl_gpu_session *g, uint32_t cols, const vk_buf *x, uint32
                        uint32_t qk) {
     struct { uint32_t cols, n, x_off, ldx, qk; } q = {cols, (uint32_t)n, x_off, ldx, qk};
     const vk_buf *qb[VK_BINDINGS] = {NULL, x, NULL, NULL, &g->xq, NULL};
-    uint32_t inv = (cols / 32) * (uint32_t)n, wg = (inv + 63) / 64;
     int t = g->c.tag;
     tag(g, T_QUANTX);
-    vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, wg < MAX_GROUPS ? wg : MAX_GROUPS, (wg + MAX_GROUPS - 1) / MAX_GROUPS, 1);
+    vk_dispatch(&g->c, VK_QUANTX, qb, &q, sizeof q, (cols + 255) / 256, (uint32_t)n, 1);   /* 256 values a workgroup */
     tag(g, t);
 }
 
@@ -470,19 +465,6 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
     return t < sg ? sg : t > wg ? wg : t;
 }
 
-/* The matrix-vector kernel's rows a team: MV_ROWS for GGUF Q8_0 / Q4_0, 16-byte dense rows and MLX 4- / 8-bit
- * codes with 16-byte x (the rows
- * read x once for all of them), 1 for the others; SILICA_GPU_ROWS fixes it (1 .. MV_MAX_ROWS: tuning,
- * the tests); no more than the shared sums of a wide workgroup hold (subgroups * rows * MV_TOKENS <= 2048). */
-static uint32_t mv_rows(const sl_gpu_session *g, const gw *w, bool vec) {
-    bool mlx = w->fmt >= FMT_AFFINE && w->fmt <= FMT_MXFP8, xvec = vec && (w->fmt <= FMT_BF16 || mlx);
-    bool shared_x = w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || (xvec && (!mlx || w->bits == 4 || w->bits == 8));
-    uint32_t nr = g->team_rows ? g->team_rows : shared_x ? MV_ROWS : 1, sg = g->c.info.subgroup_size;
-    uint32_t subgroups = g->c.mv_wg / (sg ? sg : 1);
-    while (nr > 1 && subgroups * nr * MV_TOKENS > 2048) nr /= 2;
-    return nr;
-}
-
 /* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
  * MV_TOKENS by the matrix-vector kernel (a team of lanes per row), more by
  * the tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared
@@ -497,16 +479,20 @@ static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_
     uint32_t steps = gguf(w) ? w->cols / 8 : w->fmt >= FMT_AFFINE || !vec ? (w->cols + 31) / 32 : w->cols / per;
     uint32_t team = mv_team(g, steps);
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
-                 team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off, mv_rows(g, w, vec)};
+                 team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
-    bool tiled = n > MV_TOKENS && g->c.tiled, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
-    uint32_t per_group = tiled ? TILE : (wide ? g->c.mv_wg : VK_MV_NARROW) / team * p.nr, tok = tiled ? TILE : MV_TOKENS;
+    bool tiled = (uint32_t)n > MV_TOKENS && g->c.tiled, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
+    /* matmul.comp: teams of c.mv_rows rows, MV_TOKENS tokens a workgroup (the one-token pipelines: 1) */
+    bool one = n == 1;
+    uint32_t per_group = tiled ? TILE : (wide ? g->c.mv_wg : VK_MV_NARROW) / team * g->c.mv_rows;
+    uint32_t tok = tiled ? TILE : one ? 1 : MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gr = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     uint32_t gt = ((uint32_t)n + tok - 1) / tok, gz = (groups + MAX_GROUPS - 1) / MAX_GROUPS;
     if (tiled)   /* token tiles x: a row tile's neighbours in dispatch order share its weights (read once, hot) */
         vk_dispatch(&g->c, VK_MATMUL_TILED, b, &p, sizeof p, gt, gr, gz);
     else
-        vk_dispatch(&g->c, wide ? VK_MATMUL_WIDE : VK_MATMUL, b, &p, sizeof p, gr, gt, gz);
+        vk_dispatch(&g->c, wide ? (one ? VK_MATMUL_WIDE_1 : VK_MATMUL_WIDE) : one ? VK_MATMUL_1 : VK_MATMUL, b, &p,
+                    sizeof p, gr, gt, gz);
 }
 
 /* One output of a group of matmuls over the same x: weight, column offset in y, bias (-1: none). */
@@ -683,7 +669,7 @@ static int qkv_outs(const sl_gpu_session *g, int l, mm_out o[3], uint32_t *q) {
 }
 
 /* hid[t] = act(gate[t]) * up[t] for n tokens, from gu[t] = [gate | up]; qk (fused_qk): xq too, the down
- * matmul's input, 32 values an invocation (a d per 32) or 256 a workgroup (a d per 256). */
+ * matmul's input (a d per 32 or per 256), 256 values a workgroup. */
 static void glu(sl_gpu_session *g, int n, uint32_t qk) {
     const sl_model_config *c = g->cfg;
     uint32_t I = (uint32_t)c->intermediate_size;
@@ -691,8 +677,8 @@ static void glu(sl_gpu_session *g, int n, uint32_t qk) {
                                                c->act == SL_ACT_GELU_TANH ? 1u : c->act == SL_ACT_GELU ? 2u : 0u, qk};
     const vk_buf *gb[VK_BINDINGS] = {&g->gu, &g->hid, NULL, NULL, &g->xq, NULL};
     tag(g, T_GLU);
-    if (qk == 256) vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, I / 256, (uint32_t)n, 1);
-    else vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, ((qk ? I / 32 : I) * (uint32_t)n + 63) / 64, 1, 1);
+    if (qk) vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I + 255) / 256, (uint32_t)n, 1);
+    else vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I * (uint32_t)n + 63) / 64, 1, 1);
 }
 
 /* Layer l for n tokens at p0; normed: its input norm was written with the last one's post-norm (xb, and
@@ -930,9 +916,6 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     const char *rt = getenv("SILICA_GPU_ROW_THREADS");   /* tuning: a power of two (others: by the row) */
     uint32_t v = rt ? (uint32_t)strtoul(rt, NULL, 10) : 0;
     g->row_threads = v && !(v & (v - 1)) ? v : 0;
-    const char *nr = getenv("SILICA_GPU_ROWS");   /* tuning: matmul.comp's rows a team, 1 .. MV_MAX_ROWS */
-    v = nr ? (uint32_t)strtoul(nr, NULL, 10) : 0;
-    g->team_rows = v <= MV_MAX_ROWS ? v : 0;
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);

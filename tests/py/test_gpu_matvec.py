@@ -5,8 +5,9 @@ matmul.comp is built twice (CMakeLists.txt): its GGUF int8 block dots as byte ex
 multiplies, and as SPIR-V's packed 4x8-bit dot product (OpSDot, VK_KHR_shader_integer_dot_product),
 which the engine takes where the device has the feature (`silica doctor` lists it) unless
 SILICA_GPU_INT_DOT=0.  Mesa's lavapipe has the extension, so both shaders run here.  A team of lanes
-takes 2 neighbouring rows by default where they share x's loads (GGUF Q8_0 / Q4_0, 16-byte dense
-rows); SILICA_GPU_ROWS=1..4 fixes the count.  Oracles: the CPU engine (itself tested against
+takes 2 neighbouring rows by default (side by side where they share x's loads: GGUF Q8_0 / Q4_0,
+16-byte dense rows, MLX 4 / 8 bits; else one after the other); SILICA_GPU_ROWS=1..4 fixes the count,
+SILICA_GPU_STEPS=1..4 a lane's steps along a row loaded before they are summed.  Oracles: the CPU engine (itself tested against
 gguf-py and transformers in test_engine*.py) for every GGUF type the GPU engine reads and for
 f32 / bf16 / F16 rows, one token a batch (the matrix-vector kernel) and in batches of 5; and the
 variants against each other: integer block sums are exact and a lane's part of a row does not
@@ -103,7 +104,8 @@ def dense_models(engine_models, tmp_path_factory):
                                   "3b-g32-f16", "mxfp4", "mxfp8"])
 def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, mlx_models, kind):
     """1, 2 (the default), 3 and 4 rows a team (GGUF, dense rows, MLX affine 4 / 8 / 3 bits, mxfp4 / mxfp8),
-    with the default teams and with teams of 32 lanes
+    each with another count of a lane's steps in flight (SILICA_GPU_STEPS 1 .. 4: loads ahead of the
+    sums; a step past a row's end is read but not summed), with the default teams and with teams of 32 lanes
     (several subgroups summing in shared memory): the CPU engine's logits, and the same bits for
     every row count (a lane's sums do not depend on its team's other rows)."""
     model = qmodels.get(kind) or dense_models.get(kind) or mlx_models[kind]
@@ -112,11 +114,11 @@ def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, mlx_models, kind):
     tol = QUANT_TOL if kind in INT8_X else TOL
     for teams in ({}, {"SILICA_GPU_ROW_THREADS": "32"}):
         got = []
-        for nr in ("1", "2", "3", "4"):
+        for nr, steps in (("1", "1"), ("2", "2"), ("3", "4"), ("4", "3")):
             _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", "3", "--device", "gpu",
-                               env={"SILICA_GPU_ROWS": nr, **teams})
+                               env={"SILICA_GPU_ROWS": nr, "SILICA_GPU_STEPS": steps, **teams})
             err = rel_err(gpu, cpu)
-            print(f"{kind} rows a team {nr} {teams}: GPU vs CPU {err:.2e}")
+            print(f"{kind} rows a team {nr}, steps {steps} {teams}: GPU vs CPU {err:.2e}")
             assert err <= tol and (gpu.argmax(-1) == cpu.argmax(-1)).all(), (kind, nr, teams, err)
             got.append(gpu)
         assert all(np.array_equal(g, got[0]) for g in got[1:]), (kind, teams)

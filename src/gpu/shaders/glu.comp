@@ -4,12 +4,10 @@
 // 2 GELU (erf, Abramowitz-Stegun 7.1.26, |error| < 1.5e-7).  One
 // invocation per value.  With quant = qk (32 or 256, I a multiple of it)
 // the values are also written quantized for the GGUF down matmul, as
-// quantx.comp would write them from hid (quantize.glsl): qk 32 (Q8_0 / Q4_0 /
-// Q4_1) one invocation per 32-value block; qk 256 (Q4_K / Q6_K: one d per
-// 256) one workgroup per token (y) and 256-value group (x), 4 values a
-// thread, the group's max|v| by a tree of max() (exact in any order: the
-// same d as quantx.comp's loop), a code word a thread: the GLU and the
-// down projection's quantization in one dispatch.
+// quantx.comp would write them from hid (quantize.glsl), with a d per 32
+// (Q8_0 / Q4_0 / Q4_1) or per 256 (Q4_K / Q6_K): one workgroup per token (y)
+// and 256 values (x), 4 values a thread (glu_quant): the GLU and the down
+// projection's quantization in one dispatch.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
@@ -36,43 +34,34 @@ float glu(uint t, uint i) {
 
 shared float amax[64];
 
-// quant 256: workgroup (g, t) the group's 256 values, thread i values 4i .. 4i + 3 = code word i % 8 of block i / 8.
-void glu_group256() {
+// quant (32 or 256): a workgroup per token (y) and 256 values (x), 4 values
+// a thread; the max|v| of each 32-value block (8 threads) or 256-value
+// group (64) read from shared memory (max() is exact in any order: the same d
+// as quantx.comp's), a code word a thread.
+void glu_quant() {
     uint g = gl_WorkGroupID.x, t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x, i0 = g * 256u + 4u * tid;
+    bool mine = i0 < p.I;   // (I a multiple of 32, not always of 256)
     float v[4], m = 0.0;
-    for (uint j = 0u; j < 4u; j++) {
-        v[j] = glu(t, i0 + j);
-        hid[t * p.I + i0 + j] = v[j];
-        m = max(m, abs(v[j]));
-    }
+    if (mine)
+        for (uint j = 0u; j < 4u; j++) {
+            v[j] = glu(t, i0 + j);
+            hid[t * p.I + i0 + j] = v[j];
+            m = max(m, abs(v[j]));
+        }
     amax[tid] = m;
     barrier();
-    for (uint s = 32u; s > 0u; s >>= 1) {
-        if (tid < s) amax[tid] = max(amax[tid], amax[tid + s]);
-        barrier();
-    }
-    float a = amax[0];
-    uint o = (t * (p.I / 32u) + g * 8u + tid / 8u) * 9u;
-    if (tid % 8u == 0u) xq[o] = floatBitsToUint(a / 127.0);
-    xq[o + 1u + tid % 8u] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(a));
+    uint per = p.quant / 4u, k0 = tid / per * per;
+    for (uint k = k0; k < k0 + per; k++) m = max(m, amax[k]);
+    if (!mine) return;
+    uint o = (t * (p.I / 32u) + i0 / 32u) * 9u;
+    if (tid % 8u == 0u) xq[o] = floatBitsToUint(m / 127.0);
+    xq[o + 1u + tid % 8u] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(m));
 }
 
 void main() {
     uint g = gl_GlobalInvocationID.x;
-    if (p.quant == 256u) {
-        glu_group256();
-        return;
-    }
-    if (p.quant != 0u) {   // block g: token g / nb, values 32 (g % nb) ..
-        uint nb = p.I / 32u;
-        if (g >= nb * p.n) return;
-        uint t = g / nb, i0 = (g % nb) * 32u;
-        float v[32];
-        for (uint j = 0u; j < 32u; j++) {
-            v[j] = glu(t, i0 + j);
-            hid[t * p.I + i0 + j] = v[j];
-        }
-        quantize_block(v, g * 9u);
+    if (p.quant != 0u) {
+        glu_quant();
         return;
     }
     if (g >= p.I * p.n) return;

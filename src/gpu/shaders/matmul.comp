@@ -11,8 +11,10 @@
 // Two pipelines: WIDE (WG = 256 invocations, or the device's limit: teams
 // of several subgroups) and narrow (WG = 64, a subgroup a row, no shared
 // memory and no barrier: what CPU drivers such as lavapipe run best);
-// specialization constants.  A workgroup takes WG / p.team teams of p.nr
-// neighbouring rows (x + 65535 z), 8 tokens (y).  A team's rows are summed
+// specialization constants, with NR (rows a team) and NT (tokens a
+// workgroup: 1 for generation's single token, else 8).  A workgroup takes
+// WG / p.team teams of NR neighbouring rows (x + 65535 z), NT tokens (y).
+// A team's rows are summed
 // side by side where x can be read once for all of them (GGUF Q8_0 / Q4_0,
 // 16-byte dense rows, MLX 4- / 8-bit codes: more loads in flight, fewer x loads and fewer sums per
 // row), else one after the other; a lane's part of each row is the same as
@@ -36,13 +38,18 @@
 //    OpSUDot), which vk_device.c takes where the device has
 //    shaderIntegerDotProduct: the integer sums are exact, so both give the
 //    same bits.
-//  - GGUF Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K / Q6_K (row_sub): also four lanes
-//    a 32-element sub-block, each its 8 codes (two words, weights.glsl's
-//    w_sub_codes) with the sub-block's (d, m) and integer scale: Q4_1 /
-//    Q4_K / Q6_K against quantx.comp's int8 x (K-quants: one d per 256, as
-//    the CPU's q8_K), adding (d * d_x) * isc * sum(q * q_x) + (m * d_x) *
-//    sum(q_x); Q5_* (the CPU decodes them to f32) against f32 x, adding
-//    d * sum(isc * q * x) + m * sum(x).
+//  - GGUF Q4_K / Q6_K (row_k): a lane a whole 32-element sub-block, its
+//    codes and scales read as whole words (Q4_K's 16-byte head and code
+//    bytes as uvec4s), the team's rows side by side against x's words read
+//    once; against int8 x with one d per 256 (the CPU's q8_K), adding
+//    (d * d_x) * isc * sum(q * q_x) + (m * d_x) * sum(q_x).  (Four lanes a
+//    sub-block, as below, read them at a third of the speed on an H100.)
+//  - GGUF Q4_1 / Q5_0 / Q5_1 / Q5_K (row_sub): four lanes a 32-element
+//    sub-block, each its 8 codes (two words, weights.glsl's w_sub_codes)
+//    with the sub-block's (d, m) and integer scale: Q4_1 against
+//    quantx.comp's int8 x, adding (d * d_x) * isc * sum(q * q_x) + (m *
+//    d_x) * sum(q_x); Q5_* (the CPU decodes them to f32) against f32 x,
+//    adding d * sum(isc * q * x) + m * sum(x).
 //  - MLX affine / mxfp4 / mxfp8 rows: a lane a 32-element chunk (one
 //    group's), f32 math (row_mlx).
 #version 450
@@ -67,60 +74,56 @@ layout(push_constant) uniform P {
     uint team;      // invocations per row: a power of two, at most WG
     uint vec;       // 1: dense rows and x read 16 bytes at a time (see above; MLX: x alone)
     uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
-    uint nr;        // rows a team takes (1 .. MR; subgroups of a workgroup * nr * TN <= 2048: the host's choice)
 } p;
 
-#define TN 8u
-#define MR 4u          // rows a team takes at most
-#define ACC (MR * TN)  // a lane's sums: row k, token t at k * TN + t
+#define TN 8u          // tokens a workgroup at most (NT: this pipeline's)
+#define MR 4u          // rows a team at most (NR: this pipeline's)
+layout(constant_id = 2) const uint NR = 2u;   // rows a team takes (1 .. MR)
+layout(constant_id = 3) const uint NT = 8u;   // tokens a workgroup takes (1: generation's pipeline, or TN)
+#define MU 4u          // a lane's steps along a row in flight at most (NU: this pipeline's)
+layout(constant_id = 4) const uint NU = 1u;   // a lane's steps (16 bytes, a GGUF block) loaded before their sums
+// A lane's sums, row k of its team and token t at acc[k * TN + t].  Every loop
+// over k and t is bounded by the pipeline's constants NR and NT, so the
+// driver can unroll it and keep acc in registers (with the row count a push
+// constant and acc passed by value, NVIDIA's driver made the kernel 2-3x
+// slower: part9); a shorter batch (nt < NT) and a team's rows past p.rows
+// are masked, and a row past p.rows reads the last row instead of branching.
+float acc[MR * TN];
 // A row's lanes: the team's width (main), what the row readers stride by.
 uint team_width;
 #define SG team_width
 shared float part[2048];   // the subgroups' sums, [subgroup][row of the team][token]
 
-// The 16-byte step s of dense rows r0 .. r0 + nr - 1 (u[k]: row r0 + k's) against tokens t0 .. t0 + nt - 1:
-// x's 16 or 32 bytes of each token read once for all the rows.
-void step_vec(uvec4 u[MR], uint nr, uint s, uint t0, uint nt, inout float acc[ACC]) {
-    vec4 a[MR], b[MR];
-    for (uint k = 0u; k < MR; k++) {
-        if (k >= nr) break;
-        w_vec(p.fmt, u[k], a[k], b[k]);
-    }
+// Dense row k of the team (row r), its 16-byte step s (u), against tokens t0 .. t0 + nt - 1.
+void step_vec(uvec4 u, uint k, uint s, uint t0, uint nt) {
+    vec4 a, b;
+    w_vec(p.fmt, u, a, b);
     uint per = p.fmt == FMT_F32 ? 4u : 8u, xc = (p.x_off + t0 * p.ldx + s * per) >> 2, xs = p.ldx >> 2;
-    for (uint t = 0u; t < TN; t++) {   // constant bounds: acc stays in registers
+    for (uint t = 0u; t < NT; t++) {
         if (t >= nt) break;
-        vec4 xa = x4[xc + t * xs], xb = per == 8u ? x4[xc + t * xs + 1u] : vec4(0.0);
-        for (uint k = 0u; k < MR; k++) {
-            if (k >= nr) break;
-            float v = dot(a[k], xa);
-            if (per == 8u) v += dot(b[k], xb);
-            acc[k * TN + t] += v;
-        }
+        float v = dot(a, x4[xc + t * xs]);
+        if (per == 8u) v += dot(b, x4[xc + t * xs + 1u]);
+        acc[k * TN + t] += v;
     }
 }
 
 // Dense rows, p.vec: lane takes 16-byte steps lane, lane + SG, ... of each
-// of the team's rows, two steps' loads in flight at a time.
-void row_vec(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
-    uint steps = p.row_bytes >> 4, rs = steps, s = lane;
+// of the team's rows, NU steps' loads of every row in flight at a time (a
+// step past the row's end reads its last step again, and is not summed).
+void row_vec(uint r0, uint t0, uint nt, uint lane) {
+    uint steps = p.row_bytes >> 4, rs = steps, last = p.rows - 1u;
     if (p.fmt == FMT_F32) steps = min(steps, p.cols / 4u);   // rows may be padded past cols
     else steps = min(steps, p.cols / 8u);
-    uvec4 u0[MR], u1[MR];
-    for (; s + SG < steps; s += 2u * SG) {
-        for (uint k = 0u; k < MR; k++) {
-            if (k >= nr) break;
-            u0[k] = wd4[(r0 + k) * rs + s];
-            u1[k] = wd4[(r0 + k) * rs + s + SG];
+    uvec4 u[MR * MU];
+    for (uint s = lane; s < steps; s += NU * SG) {
+        for (uint j = 0u; j < NU; j++) {
+            uint sj = min(s + j * SG, steps - 1u);
+            for (uint k = 0u; k < NR; k++) u[j * MR + k] = wd4[min(r0 + k, last) * rs + sj];
         }
-        step_vec(u0, nr, s, t0, nt, acc);
-        step_vec(u1, nr, s + SG, t0, nt, acc);
-    }
-    if (s < steps) {
-        for (uint k = 0u; k < MR; k++) {
-            if (k >= nr) break;
-            u0[k] = wd4[(r0 + k) * rs + s];
+        for (uint j = 0u; j < NU; j++) {
+            if (s + j * SG >= steps) break;
+            for (uint k = 0u; k < NR; k++) step_vec(u[j * MR + k], k, s + j * SG, t0, nt);
         }
-        step_vec(u0, nr, s, t0, nt, acc);
     }
 }
 
@@ -129,31 +132,134 @@ void row_vec(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]
 // (bytes 8 qt .. of the codes), Q4_0 bytes 4 qt .. + 3 (elements 4 qt .. + 3
 // and 16 + 4 qt .. + 3, as unsigned nibbles: the -8 is taken off the
 // integer sum).  Each lane adds (d_w * d_x) * its integer sum, for
-// each of the team's rows r0 .. r0 + nr - 1 against x's words read once.
-void row_quant(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
+// each of the team's rows r0 .. r0 + NR - 1 against x's words read once.
+void row_quant(uint r0, uint t0, uint nt, uint lane) {
     bool q8 = p.fmt == FMT_Q8_0;
-    uint nb = p.cols / 32u, qt = lane & 3u, bs = q8 ? 34u : 18u;
-    for (uint b = lane >> 2; b < nb; b += SG / 4u) {
-        float dw[MR];
-        uvec2 c[MR];
-        for (uint k = 0u; k < MR; k++) {   // the rows' loads first: nr blocks' bytes in flight
-            if (k >= nr) break;
-            uint a = (r0 + k) * p.row_bytes + b * bs;
-            dw[k] = w_f16(a);
-            c[k] = q8 ? w_u64(a + 2u + 8u * qt) : uvec2(w_u32(a + 2u + 4u * qt), 0u);
+    uint nb = p.cols / 32u, qt = lane & 3u, bs = q8 ? 34u : 18u, last = p.rows - 1u, step = SG / 4u;
+    float dw[MR * MU];
+    uvec2 c[MR * MU];
+    for (uint b = lane >> 2; b < nb; b += NU * step) {
+        for (uint j = 0u; j < NU; j++) {   // the loads first: NU blocks of NR rows in flight
+            uint bj = min(b + j * step, nb - 1u);   // (past the row's end: its last block, not summed)
+            for (uint k = 0u; k < NR; k++) {
+                uint a = min(r0 + k, last) * p.row_bytes + bj * bs;
+                dw[j * MR + k] = w_f16(a);
+                c[j * MR + k] = q8 ? w_u64(a + 2u + 8u * qt) : uvec2(w_u32(a + 2u + 4u * qt), 0u);
+            }
         }
-        for (uint t = 0u; t < TN; t++) {
+        for (uint j = 0u; j < NU; j++) {
+            uint bj = b + j * step;
+            if (bj >= nb) break;
+            for (uint t = 0u; t < NT; t++) {
+                if (t >= nt) break;
+                uint o = ((t0 + t) * nb + bj) * 9u;
+                float dx = uintBitsToFloat(xq[o]);
+                uint x0 = xq[o + 1u + (q8 ? 2u * qt : qt)], x1 = xq[o + (q8 ? 2u + 2u * qt : 5u + qt)];
+                // Q4_0: sum((q - 8) x) = sum(q x) - 8 sum(x), the second once for all the rows
+                int x8 = q8 ? 0 : 8 * (dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
+                for (uint k = 0u; k < NR; k++) {
+                    uvec2 ck = c[j * MR + k];
+                    int sum = q8 ? dot4(ck.x, x0) + dot4(ck.y, x1)
+                                 : dot4u(x0, ck.x & 0x0F0F0F0Fu) + dot4u(x1, (ck.x >> 4) & 0x0F0F0F0Fu) - x8;
+                    acc[k * TN + t] += (dw[j * MR + k] * dx) * float(sum);
+                }
+            }
+        }
+    }
+}
+
+// Q4_K / Q6_K rows (256-element blocks, x as int8 blocks of 32): a lane
+// takes a whole 32-element sub-block (lane, lane + SG, ...: neighbouring
+// lanes neighbouring sub-blocks), its codes and scales read as whole words
+// (Q4_K: the block's 16-byte head and its 32 code bytes as uvec4s; Q6_K, a
+// 2-byte aligned 210-byte block: the words covering its 32 low and 32 high
+// code bytes, shifted into place), for each of the team's rows against x's
+// words read once.  Sub-block j adds (d * d_x) * (isc * sum(q x)) (Q6_K:
+// isc_0 sum over its first 16 + isc_1 over the last 16) + (m * d_x) * sum(x)
+// (Q4_K: m = -dmin * its 6-bit min), as row_sub's four lanes did.
+uint k_byte(uvec4 h, uint i) { return (h[i >> 2] >> ((i & 3u) << 3)) & 0xFFu; }
+
+// Q4_K sub-block j of the block at byte a (16-aligned): (d, m), the integer scale, codes 4k .. 4k + 3 in c[k].
+void k4_sub(uint a, uint j, out vec2 dm, out int isc, out uint c[8]) {
+    uvec4 h = wd4[a >> 4];
+    vec2 dd = unpackHalf2x16(h.x);
+    uint sc, mn;
+    if (j < 4u) {
+        sc = k_byte(h, 4u + j) & 63u;
+        mn = k_byte(h, 8u + j) & 63u;
+    } else {
+        uint b = k_byte(h, 8u + j);
+        sc = (b & 15u) | ((k_byte(h, j) >> 6) << 4);
+        mn = (b >> 4) | ((k_byte(h, 4u + j) >> 6) << 4);
+    }
+    dm = vec2(dd.x, -dd.y * float(mn));
+    isc = int(sc);
+    uint q = ((a + 16u) >> 4) + 2u * (j >> 1), sh = 4u * (j & 1u);
+    uvec4 c0 = wd4[q], c1 = wd4[q + 1u];
+    for (uint k = 0u; k < 4u; k++) {
+        c[k] = (c0[k] >> sh) & 0x0F0F0F0Fu;
+        c[4u + k] = (c1[k] >> sh) & 0x0F0F0F0Fu;
+    }
+}
+
+// The 8 words of the 32 bytes at byte a (a even), shifted into place.
+void k_words32(uint a, out uint w[8]) {
+    uint i = a >> 2, sh = (a & 2u) << 3, prev = wd[i];
+    for (uint k = 0u; k < 8u; k++) {
+        uint next = wd[i + k + 1u];
+        w[k] = sh == 0u ? prev : (prev >> 16) | (next << 16);
+        prev = next;
+    }
+}
+
+// Q6_K sub-block j of the block at byte a: d, the integer scales of its halves, signed codes 4k .. 4k + 3 in c[k].
+void k6_sub(uint a, uint j, out float d, out ivec2 isc, out uint c[8]) {
+    uint h = j >> 2, g = j & 3u, lo[8], hi[8];
+    k_words32(a + 64u * h + 32u * (g & 1u), lo);
+    k_words32(a + 128u + 32u * h, hi);
+    for (uint k = 0u; k < 8u; k++)
+        c[k] = w_bytes_minus(((lo[k] >> (4u * (g >> 1))) & 0x0F0F0F0Fu) | (((hi[k] >> (2u * g)) & 0x03030303u) << 4), 32u);
+    uint sw = w_u32(a + 192u + 2u * j);   // scales 2j, 2j + 1 (int8)
+    isc = ivec2(bitfieldExtract(int(sw), 0, 8), bitfieldExtract(int(sw), 8, 8));
+    d = w_f16(a + 208u);
+}
+
+void row_k(uint r0, uint t0, uint nt, uint lane) {
+    bool q4 = p.fmt == FMT_Q4_K;
+    uint nb = p.cols / 32u, bs = q4 ? 144u : 210u, last = p.rows - 1u;
+    for (uint b = lane; b < nb; b += SG) {
+        vec2 dm[MR];
+        ivec2 isc[MR];
+        uint c[MR][8];
+        for (uint k = 0u; k < NR; k++) {   // the rows' loads first
+            uint a = min(r0 + k, last) * p.row_bytes + (b >> 3) * bs;
+            if (q4) {
+                int s;
+                k4_sub(a, b & 7u, dm[k], s, c[k]);
+                isc[k] = ivec2(s);
+            } else {
+                float d;
+                k6_sub(a, b & 7u, d, isc[k], c[k]);
+                dm[k] = vec2(d, 0.0);
+            }
+        }
+        for (uint t = 0u; t < NT; t++) {
             if (t >= nt) break;
-            uint o = ((t0 + t) * nb + b) * 9u;
+            uint o = ((t0 + t) * nb + b) * 9u, xw[8];
             float dx = uintBitsToFloat(xq[o]);
-            uint x0 = xq[o + 1u + (q8 ? 2u * qt : qt)], x1 = xq[o + (q8 ? 2u + 2u * qt : 5u + qt)];
-            // Q4_0: sum((q - 8) x) = sum(q x) - 8 sum(x), the second once for all the rows
-            int x8 = q8 ? 0 : 8 * (dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
-            for (uint k = 0u; k < MR; k++) {
-                if (k >= nr) break;
-                int sum = q8 ? dot4(c[k].x, x0) + dot4(c[k].y, x1)
-                             : dot4u(x0, c[k].x & 0x0F0F0F0Fu) + dot4u(x1, (c[k].x >> 4) & 0x0F0F0F0Fu) - x8;
-                acc[k * TN + t] += (dw[k] * dx) * float(sum);
+            for (uint i = 0u; i < 8u; i++) xw[i] = xq[o + 1u + i];
+            int xs = 0;
+            if (q4)
+                for (uint i = 0u; i < 8u; i++) xs += dot4(0x01010101u, xw[i]);
+            for (uint k = 0u; k < NR; k++) {
+                int s0 = 0, s1 = 0;
+                for (uint i = 0u; i < 4u; i++) {
+                    s0 += dot4(c[k][i], xw[i]);
+                    s1 += dot4(c[k][4u + i], xw[4u + i]);
+                }
+                float v = (dm[k].x * dx) * float(isc[k].x * s0 + isc[k].y * s1);
+                if (q4) v += (dm[k].y * dx) * float(xs);
+                acc[k * TN + t] += v;
             }
         }
     }
@@ -162,38 +268,51 @@ void row_quant(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[AC
 // Sub-block formats (see above): 4 lanes a sub-block as row_quant; lane
 // quarter qt takes elements 8 qt .. + 7 (code words 2 qt, 2 qt + 1, in
 // one 16-element half: integer scale isc[qt / 2]).
-void row_sub(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
-    uint rb = r * p.row_bytes, nb = p.cols / 32u, qt = lane & 3u;
+void row_sub(uint r, uint t0, uint nt, uint lane, inout float sums[TN]) {
+    uint rb = r * p.row_bytes, nb = p.cols / 32u, qt = lane & 3u, step = SG / 4u;
     bool q8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt);
-    for (uint b = lane >> 2; b < nb; b += SG / 4u) {
-        vec2 dm = w_sub_dm(p.fmt, rb, b);
-        int isc = w_sub_isc(p.fmt, rb, b)[qt >> 1];
-        uint c0 = w_sub_codes(p.fmt, rb, b, 2u * qt), c1 = w_sub_codes(p.fmt, rb, b, 2u * qt + 1u);
-        if (q8) {
-            for (uint t = 0u; t < TN; t++) {
-                if (t >= nt) break;
-                uint o = ((t0 + t) * nb + b) * 9u, x0 = xq[o + 1u + 2u * qt], x1 = xq[o + 2u + 2u * qt];
-                float dx = uintBitsToFloat(xq[o]), v = (dm.x * dx) * float(isc * (dot4(c0, x0) + dot4(c1, x1)));
-                if (mins) v += (dm.y * dx) * float(dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
-                acc[t] += v;
-            }
-        } else {
-            vec4 w0 = vec4(float(isc * bitfieldExtract(int(c0), 0, 8)), float(isc * bitfieldExtract(int(c0), 8, 8)),
-                           float(isc * bitfieldExtract(int(c0), 16, 8)), float(isc * bitfieldExtract(int(c0), 24, 8)));
-            vec4 w1 = vec4(float(isc * bitfieldExtract(int(c1), 0, 8)), float(isc * bitfieldExtract(int(c1), 8, 8)),
-                           float(isc * bitfieldExtract(int(c1), 16, 8)), float(isc * bitfieldExtract(int(c1), 24, 8)));
-            for (uint t = 0u; t < TN; t++) {
-                if (t >= nt) break;
-                uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u + 8u * qt;
-                vec4 xa, xc;
-                if (p.vec != 0u) {   // x 16-byte aligned
-                    xa = x4[xb >> 2];
-                    xc = x4[(xb >> 2) + 1u];
-                } else {
-                    xa = vec4(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]);
-                    xc = vec4(x[xb + 4u], x[xb + 5u], x[xb + 6u], x[xb + 7u]);
+    vec2 dms[MU];
+    int iscs[MU];
+    uvec2 cs[MU];
+    for (uint b0 = lane >> 2; b0 < nb; b0 += NU * step) {
+        for (uint j = 0u; j < NU; j++) {   // NU sub-blocks' loads first (past the row's end: its last, not summed)
+            uint bj = min(b0 + j * step, nb - 1u);
+            dms[j] = w_sub_dm(p.fmt, rb, bj);
+            iscs[j] = w_sub_isc(p.fmt, rb, bj)[qt >> 1];
+            cs[j] = uvec2(w_sub_codes(p.fmt, rb, bj, 2u * qt), w_sub_codes(p.fmt, rb, bj, 2u * qt + 1u));
+        }
+        for (uint j = 0u; j < NU; j++) {
+            uint b = b0 + j * step;
+            if (b >= nb) break;
+            vec2 dm = dms[j];
+            int isc = iscs[j];
+            uint c0 = cs[j].x, c1 = cs[j].y;
+            if (q8) {
+                for (uint t = 0u; t < NT; t++) {
+                    if (t >= nt) break;
+                    uint o = ((t0 + t) * nb + b) * 9u, x0 = xq[o + 1u + 2u * qt], x1 = xq[o + 2u + 2u * qt];
+                    float dx = uintBitsToFloat(xq[o]), v = (dm.x * dx) * float(isc * (dot4(c0, x0) + dot4(c1, x1)));
+                    if (mins) v += (dm.y * dx) * float(dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
+                    sums[t] += v;
                 }
-                acc[t] += dm.x * (dot(w0, xa) + dot(w1, xc)) + dm.y * dot(xa + xc, vec4(1.0));
+            } else {
+                vec4 w0 = vec4(float(isc * bitfieldExtract(int(c0), 0, 8)), float(isc * bitfieldExtract(int(c0), 8, 8)),
+                               float(isc * bitfieldExtract(int(c0), 16, 8)), float(isc * bitfieldExtract(int(c0), 24, 8)));
+                vec4 w1 = vec4(float(isc * bitfieldExtract(int(c1), 0, 8)), float(isc * bitfieldExtract(int(c1), 8, 8)),
+                               float(isc * bitfieldExtract(int(c1), 16, 8)), float(isc * bitfieldExtract(int(c1), 24, 8)));
+                for (uint t = 0u; t < NT; t++) {
+                    if (t >= nt) break;
+                    uint xb = p.x_off + (t0 + t) * p.ldx + b * 32u + 8u * qt;
+                    vec4 xa, xc;
+                    if (p.vec != 0u) {   // x 16-byte aligned
+                        xa = x4[xb >> 2];
+                        xc = x4[(xb >> 2) + 1u];
+                    } else {
+                        xa = vec4(x[xb], x[xb + 1u], x[xb + 2u], x[xb + 3u]);
+                        xc = vec4(x[xb + 4u], x[xb + 5u], x[xb + 6u], x[xb + 7u]);
+                    }
+                    sums[t] += dm.x * (dot(w0, xa) + dot(w1, xc)) + dm.y * dot(xa + xc, vec4(1.0));
+                }
             }
         }
     }
@@ -204,7 +323,7 @@ void row_sub(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
 // within one group: it adds s * sum(q x) + b * sum(x) (fp modes: q the
 // code's float, b 0), in f32, as the CPU engine's fused dot
 // (src/kernels/qmatmul.c) does.
-void row_mlx(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
+void row_mlx(uint r, uint t0, uint nt, uint lane, inout float sums[TN]) {
     uint nb = p.cols / 32u, G = p.cols / p.gs, rw = r * p.row_bytes >> 2;
     float q[32];
     for (uint b = lane; b < nb; b += SG) {
@@ -228,7 +347,7 @@ void row_mlx(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
                     xs += xv;
                 }
             }
-            acc[t] += s * qx + bi * xs;
+            sums[t] += s * qx + bi * xs;
         }
     }
 }
@@ -243,28 +362,26 @@ vec4 mlx_codes4(uvec4 u0, uvec4 u1, uint j) {
     return vec4(w_mlx_value(p.fmt, q.x), w_mlx_value(p.fmt, q.y), w_mlx_value(p.fmt, q.z), w_mlx_value(p.fmt, q.w));
 }
 
-// MLX rows r0 .. r0 + nr - 1 of 4- or 8-bit codes, x 16-byte aligned: as
+// MLX rows r0 .. r0 + NR - 1 of 4- or 8-bit codes, x 16-byte aligned: as
 // row_mlx (the same sums in the same order), each token's 32 x values and
 // their sum read once for all the rows.
-void row_mlx_rows(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
-    uint nb = p.cols / 32u, G = p.cols / p.gs;
+void row_mlx_rows(uint r0, uint t0, uint nt, uint lane) {
+    uint nb = p.cols / 32u, G = p.cols / p.gs, last = p.rows - 1u;
     for (uint b = lane; b < nb; b += SG) {
         uvec4 c0[MR], c1[MR];
         vec2 sb[MR];
-        for (uint k = 0u; k < MR; k++) {   // the rows' loads first
-            if (k >= nr) break;
-            uint rq = ((r0 + k) * p.row_bytes) >> 4;   // rows of cols / 8 or cols / 4 words: 16-byte aligned
-            sb[k] = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, r0 + k, G, b * 32u / p.gs);
+        for (uint k = 0u; k < NR; k++) {   // the rows' loads first
+            uint rk = min(r0 + k, last), rq = (rk * p.row_bytes) >> 4;   // rows of cols / 8 or cols / 4 words: 16-byte aligned
+            sb[k] = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, rk, G, b * 32u / p.gs);
             c0[k] = wd4[rq + (p.bits == 4u ? b : 2u * b)];
             c1[k] = p.bits == 4u ? uvec4(0u) : wd4[rq + 2u * b + 1u];
         }
-        for (uint t = 0u; t < TN; t++) {
+        for (uint t = 0u; t < NT; t++) {
             if (t >= nt) break;
             uint xb = (p.x_off + (t0 + t) * p.ldx + b * 32u) >> 2;
             vec4 xv[8];
             for (uint j = 0u; j < 8u; j++) xv[j] = x4[xb + j];
-            for (uint k = 0u; k < MR; k++) {
-                if (k >= nr) break;
+            for (uint k = 0u; k < NR; k++) {
                 float qx = 0.0, xs = 0.0;
                 for (uint j = 0u; j < 8u; j++) {
                     qx += dot(mlx_codes4(c0[k], c1[k], j), xv[j]);
@@ -298,37 +415,29 @@ void row(uint r, uint t0, uint nt, uint lane, inout float acc[TN]) {
     else row_any(r, t0, nt, lane, acc);
 }
 
-// The team's rows r0 .. r0 + nr - 1: GGUF Q8_0 / Q4_0, 16-byte dense rows and
+// The team's rows r0 .. r0 + NR - 1: GGUF Q8_0 / Q4_0, 16-byte dense rows and
 // MLX 4- / 8-bit codes (x 16-byte aligned) all at once (x read once for
-// them), the others one after the other.
-void rows(uint r0, uint nr, uint t0, uint nt, uint lane, inout float acc[ACC]) {
-    if (fmt_quant(p.fmt) && !fmt_sub(p.fmt)) {
-        row_quant(r0, nr, t0, nt, lane, acc);
+// them), the others one after the other (a row's sums in sums, then copied
+// to acc at constant indices).
+void rows(uint r0, uint t0, uint nt, uint lane) {
+    if (p.fmt == FMT_Q4_K || p.fmt == FMT_Q6_K) {
+        row_k(r0, t0, nt, lane);
+    } else if (fmt_quant(p.fmt) && !fmt_sub(p.fmt)) {
+        row_quant(r0, t0, nt, lane);
     } else if (!fmt_quant(p.fmt) && !fmt_sub(p.fmt) && !fmt_mlx(p.fmt) && p.vec != 0u) {
-        row_vec(r0, nr, t0, nt, lane, acc);
+        row_vec(r0, t0, nt, lane);
     } else if (fmt_mlx(p.fmt) && p.vec != 0u && (p.bits == 4u || p.bits == 8u)) {
-        row_mlx_rows(r0, nr, t0, nt, lane, acc);
+        row_mlx_rows(r0, t0, nt, lane);
     } else {
-        for (uint k = 0u; k < MR; k++) {
-            if (k >= nr) break;
-            float a[TN];
-            for (uint t = 0u; t < TN; t++) a[t] = 0.0;
-            row(r0 + k, t0, nt, lane, a);
-            for (uint t = 0u; t < TN; t++) acc[k * TN + t] = a[t];
+        for (uint k = 0u; k < NR; k++) {
+            if (r0 + k >= p.rows) break;
+            float sums[TN];
+            for (uint t = 0u; t < TN; t++) sums[t] = 0.0;
+            row(r0 + k, t0, nt, lane, sums);
+            for (uint j = 0u; j < NR; j++)
+                if (j == k)
+                    for (uint t = 0u; t < NT; t++) acc[j * TN + t] = sums[t];
         }
-    }
-}
-
-// The epilogue of row r (row k of its team's sums): bias, residual add, softcap.
-void store(uint r, uint k, uint t0, uint nt, float acc[ACC]) {
-    for (uint t = 0u; t < TN; t++) {
-        if (t >= nt) break;
-        uint o = p.y_off + (t0 + t) * p.ldy + r;
-        float s = acc[k * TN + t];
-        if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
-        if (p.accumulate != 0u) s += y[o];
-        if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
-        y[o] = s;
     }
 }
 
@@ -338,34 +447,45 @@ void main() {
     uint per = team_width / sgs, teams = gl_NumSubgroups / per, me = gl_SubgroupID / per;
     uint lane = (gl_SubgroupID % per) * sgs + gl_SubgroupInvocationID;
     uint tpw = WG / p.team, wg = gl_WorkGroupID.x + gl_WorkGroupID.z * 65535u;   // team slots a workgroup
-    uint t0 = gl_WorkGroupID.y * TN, nt = min(TN, p.n - t0);
+    uint t0 = gl_WorkGroupID.y * NT, nt = min(NT, p.n - t0);
     for (uint i = 0u; i < tpw; i += teams) {   // the same count for every invocation: barriers below
-        uint r0 = (wg * tpw + i + me) * p.nr;
-        float acc[ACC];
-        for (uint j = 0u; j < ACC; j++) acc[j] = 0.0;
+        uint r0 = (wg * tpw + i + me) * NR;
+        for (uint j = 0u; j < MR * TN; j++) acc[j] = 0.0;
         bool mine = r0 < p.rows && i + me < tpw;   // (more teams than the host's slots a workgroup: the rest idle)
-        uint nr = mine ? min(p.nr, p.rows - r0) : 0u;
-        if (mine) rows(r0, nr, t0, nt, lane, acc);
-        for (uint j = 0u; j < ACC; j++)   // (p.nr and nt are uniform: every lane of the subgroup adds)
-            if (j / TN < p.nr && j % TN < nt) acc[j] = subgroupAdd(acc[j]);
+        if (mine) rows(r0, t0, nt, lane);
+        for (uint k = 0u; k < NR; k++)   // (nt is uniform: every lane of the subgroup adds)
+            for (uint t = 0u; t < NT; t++)
+                if (t < nt) acc[k * TN + t] = subgroupAdd(acc[k * TN + t]);
         if (WIDE && per > 1u) {
             if (gl_SubgroupInvocationID == 0u)
-                for (uint j = 0u; j < ACC; j++)
-                    if (j / TN < p.nr && j % TN < nt) part[(gl_SubgroupID * p.nr + j / TN) * TN + j % TN] = acc[j];
+                for (uint k = 0u; k < NR; k++)
+                    for (uint t = 0u; t < NT; t++)
+                        if (t < nt) part[(gl_SubgroupID * NR + k) * NT + t] = acc[k * TN + t];
             barrier();
             if (lane == 0u)
-                for (uint j = 0u; j < ACC; j++) {
-                    if (j / TN >= p.nr || j % TN >= nt) continue;
-                    float s = 0.0;
-                    for (uint q = 0u; q < per; q++) s += part[((me * per + q) * p.nr + j / TN) * TN + j % TN];
-                    acc[j] = s;
-                }
+                for (uint k = 0u; k < NR; k++)
+                    for (uint t = 0u; t < NT; t++) {
+                        if (t >= nt) continue;
+                        float s = 0.0;
+                        for (uint q = 0u; q < per; q++) s += part[((me * per + q) * NR + k) * NT + t];
+                        acc[k * TN + t] = s;
+                    }
             barrier();
         }
-        if (lane == 0u)
-            for (uint k = 0u; k < MR; k++) {
-                if (k >= nr) break;
-                store(r0 + k, k, t0, nt, acc);
+        // the epilogue of each row: bias, residual add, softcap
+        if (lane == 0u && mine)
+            for (uint k = 0u; k < NR; k++) {
+                uint r = r0 + k;
+                if (r >= p.rows) break;
+                for (uint t = 0u; t < NT; t++) {
+                    if (t >= nt) break;
+                    uint o = p.y_off + (t0 + t) * p.ldy + r;
+                    float s = acc[k * TN + t];
+                    if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
+                    if (p.accumulate != 0u) s += y[o];
+                    if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
+                    y[o] = s;
+                }
             }
     }
 }

@@ -5,31 +5,38 @@
 // 256) and q = clamp(roundEven(x / d), -127, 127),
 // exactly as the CPU engine quantizes (src/kernels/qdot.c), written as 9
 // words at xq[(t * nb + b) * 9]: d's bits, then the 32 codes packed 4 per
-// word (element 4k + i in byte i of word k).  One invocation per block.
+// word (element 4k + i in byte i of word k).  A workgroup per token (y) and
+// 256 values (x), 4 values a thread: the max|v| of each block (8 threads) or
+// 256-value group (64) read from shared memory (max() is exact in any
+// order), a code word a thread.
 // (rmsnorm.comp and glu.comp write the same blocks themselves (quantize.glsl)
-// where a norm or the GLU feeds a matmul with one d per 32.)
+// where a norm or the GLU feeds a matmul.)
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
 layout(push_constant) uniform P { uint cols, n, x_off, ldx, qk; } p;
+#include "quantize.glsl"
+
+shared float amax[64];
 
 void main() {
-    uint nb = p.cols / 32u, i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * 65535u * 64u;
-    if (i >= nb * p.n) return;
-    uint t = i / nb, b = i % nb, xb = p.x_off + t * p.ldx + b * 32u, o = i * 9u;
-    float amax = 0.0;
-    uint g0 = p.x_off + t * p.ldx + (b * 32u / p.qk) * p.qk;   // the qk-element group's start
-    for (uint j = 0u; j < p.qk; j++) amax = max(amax, abs(x[g0 + j]));
-    float d = amax / 127.0, id = d > 0.0 ? 1.0 / d : 0.0;
-    xq[o] = floatBitsToUint(d);
-    for (uint k = 0u; k < 8u; k++) {
-        uint w = 0u;
+    uint t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x, i0 = gl_WorkGroupID.x * 256u + 4u * tid;
+    bool mine = i0 < p.cols;   // (cols a multiple of 32, not always of 256)
+    uint xb = p.x_off + t * p.ldx + i0;
+    float v[4], m = 0.0;
+    if (mine)
         for (uint j = 0u; j < 4u; j++) {
-            int q = int(clamp(roundEven(x[xb + 4u * k + j] * id), -127.0, 127.0));
-            w |= (uint(q) & 0xFFu) << (8u * j);
+            v[j] = x[xb + j];
+            m = max(m, abs(v[j]));
         }
-        xq[o + 1u + k] = w;
-    }
+    amax[tid] = m;
+    barrier();
+    uint per = p.qk / 4u, k0 = tid / per * per;
+    for (uint k = k0; k < k0 + per; k++) m = max(m, amax[k]);
+    if (!mine) return;
+    uint o = (t * (p.cols / 32u) + i0 / 32u) * 9u;
+    if (tid % 8u == 0u) xq[o] = floatBitsToUint(m / 127.0);
+    xq[o + 1u + tid % 8u] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(m));
 }

@@ -7,12 +7,16 @@
 // quantx.comp's header): one dispatch and one barrier less.  With add and then, the residual just updated is
 // normed again by the next norm's weights w2 into z[t] (quant: and xq), as a
 // second dispatch would: gemma2/3's post-norm and the norm after it in one
-// dispatch.  Every sum of squares runs in the same order (element i in
-// thread i % 64, then a tree), fused or not.
-// One workgroup per token.
+// dispatch.  Every sum of squares runs in the same order (below), fused
+// or not.
+// One workgroup of NTH invocations per token: each sum of squares takes
+// element i in thread i % NTH, then a tree; a quantized block of 32 is 8
+// threads' 4 values each (its max|v| and its 256-value group's met in shared
+// memory: max() is exact in any order), so no thread walks a long row alone.
 #version 450
 #extension GL_GOOGLE_include_directive : require
-layout(local_size_x = 64) in;
+#define NTH 256u
+layout(local_size_x = 256) in;
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) coherent buffer Y { float y[]; };
 layout(std430, set = 0, binding = 2) readonly buffer Vec { float vec[]; };
@@ -21,8 +25,8 @@ layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
 layout(push_constant) uniform P { uint d, x_off, ldx, y_off, ldy, w_off, plus_one, add; float eps; uint quant, then, w2_off; } p;
 #include "quantize.glsl"
 
-shared float red[64];
-shared float bmax[64];   // quant: each thread's block's max|v|
+shared float red[NTH];
+shared float bmax[NTH];   // quant: each thread's 4 values' max|v|
 
 float weighed(float v, float r, uint w_off, uint i) {
     float w = vec[w_off + i];
@@ -34,25 +38,25 @@ float rms_scale(float ss) {
     uint tid = gl_LocalInvocationID.x;
     red[tid] = ss;
     barrier();
-    for (uint h = 32u; h > 0u; h >>= 1) {
+    for (uint h = NTH / 2u; h > 0u; h >>= 1) {
         if (tid < h) red[tid] += red[tid + h];
         barrier();
     }
     return 1.0 / sqrt(red[0] / float(p.d) + p.eps);
 }
 
-// quant: a block of 32 an invocation, its normed values (from y when from_y, else x) into z or y, then its codes:
-// the block's own d (quant 32) or its 256-value group's (quant 256: 8 neighbouring threads of a round share
-// their blocks' max|v|, max() being exact in any order: quantx.comp's d).  Rounds of 64 blocks, every thread
-// in each (the barriers).
+// quant: the normed values (from y when from_y, else x) into z or y, then their codes: thread tid takes
+// values 4 tid .. + 3 of a round of NTH / 8 blocks (word tid % 8 of block tid / 8), with the block's own d
+// (quant 32: the max of its 8 threads') or its 256-value group's (quant 256: 64 threads', quantx.comp's d).
+// Every thread runs every round (the barriers).
 void normed_blocks(bool from_y, uint src, uint dst, uint t, float r, uint w_off) {
-    uint nb = p.d / 32u, tid = gl_LocalInvocationID.x, per = p.quant / 32u;
-    for (uint b0 = 0u; b0 < nb; b0 += 64u) {
-        uint b = b0 + tid;
-        float v[32], m = 0.0;
+    uint nb = p.d / 32u, tid = gl_LocalInvocationID.x, per = p.quant / 4u, rb = NTH / 8u;
+    for (uint b0 = 0u; b0 < nb; b0 += rb) {
+        uint b = b0 + tid / 8u, i0 = b * 32u + 4u * (tid % 8u);
+        float v[4], m = 0.0;
         if (b < nb)
-            for (uint j = 0u; j < 32u; j++) {
-                uint i = b * 32u + j;
+            for (uint j = 0u; j < 4u; j++) {
+                uint i = i0 + j;
                 v[j] = weighed(from_y ? y[src + i] : x[src + i], r, w_off, i);
                 if (from_y) z[dst + i] = v[j];
                 else y[dst + i] = v[j];
@@ -60,9 +64,14 @@ void normed_blocks(bool from_y, uint src, uint dst, uint t, float r, uint w_off)
             }
         bmax[tid] = m;
         barrier();
-        for (uint k = tid / per * per; k < tid / per * per + per; k++) m = max(m, bmax[k]);
+        uint g0 = tid / per * per;
+        for (uint k = g0; k < g0 + per; k++) m = max(m, bmax[k]);
         barrier();   // bmax is read until here
-        if (b < nb) quantize_block_amax(v, m, (t * nb + b) * 9u);
+        if (b < nb) {
+            uint o = (t * nb + b) * 9u;
+            if (tid % 8u == 0u) xq[o] = floatBitsToUint(m / 127.0);
+            xq[o + 1u + tid % 8u] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(m));
+        }
     }
 }
 
@@ -70,14 +79,14 @@ void main() {
     uint t = gl_WorkGroupID.x, tid = gl_LocalInvocationID.x;
     uint xb = p.x_off + t * p.ldx, yb = p.y_off + t * p.ldy;
     float ss = 0.0;
-    for (uint i = tid; i < p.d; i += 64u) ss += x[xb + i] * x[xb + i];
+    for (uint i = tid; i < p.d; i += NTH) ss += x[xb + i] * x[xb + i];
     float r = rms_scale(ss);
     if (p.quant != 0u && p.add == 0u) {
         normed_blocks(false, xb, yb, t, r, p.w_off);
         return;
     }
     ss = 0.0;
-    for (uint i = tid; i < p.d; i += 64u) {
+    for (uint i = tid; i < p.d; i += NTH) {
         float h = weighed(x[xb + i], r, p.w_off, i);
         if (p.add != 0u) h += y[yb + i];
         y[yb + i] = h;
@@ -92,5 +101,5 @@ void main() {
         normed_blocks(true, yb, yb, t, r2, p.w2_off);
         return;
     }
-    for (uint i = tid; i < p.d; i += 64u) z[yb + i] = weighed(y[yb + i], r2, p.w2_off, i);
+    for (uint i = tid; i < p.d; i += NTH) z[yb + i] = weighed(y[yb + i], r2, p.w2_off, i);
 }
