@@ -419,10 +419,6 @@ const sl_qd_kernels sl_qd_avx2 = {
 
 /* ---- AVX-512 ---- */
 
-T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
-    __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
-}
 
 /* Q4_0 / Q8_0, two blocks per 512-bit step (four per iteration, two
  * accumulators): lanes 0-7 hold block b's eight i32 partial sums, lanes
@@ -431,24 +427,6 @@ T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
  * unsigned codes and subtracts 8 . y in the same integer lanes (a scalar
  * per-block correction, a serial f32 chain with int->f32 conversions, was
  * the bottleneck); an odd last block goes through the 256-bit step. */
-T_512 static inline __m512 two_scales(float a, float b) {
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
-
-/* The odd last block of a Q4_0 / Q8_0 row (256-bit), shared by the dots and the GEMM tiles. */
-T_512 static inline float v512_q4_0_tail(const uint8_t *w, const sl_q8b *y) {
-    __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
-    __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
-                                    _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
-    return f16s(w) * y->d * (float)(hsum8i(p) - 8 * y->s);
-}
-T_512 static inline float v512_q8_0_tail(const uint8_t *w, const sl_q8b *y) {
-    __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
-                            _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
-    return f16s(w) * y->d * (float)hsum8i(p);
-}
-
 T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
     const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
@@ -818,7 +796,8 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 
 const sl_qd_kernels sl_qd_avx512 = {
     .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
-    .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm, .q4_k_mm = sl_v512_q4_k_mm, .q6_k_mm = sl_v512_q6_k_mm,
+    .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm, .q4_0_gemm = sl_v512_q4_0_gemm, .q8_0_gemm = sl_v512_q8_0_gemm,
+    .q4_k_mm = sl_v512_q4_k_mm, .q6_k_mm = sl_v512_q6_k_mm,
     .q4_k_rows = sl_v512_q4_k_rows, .q6_k_rows = sl_v512_q6_k_rows,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = sl_v512_affine4_x24,
     .affine8_x24 = sl_v512_affine8_x24,
