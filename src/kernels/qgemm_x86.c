@@ -11,7 +11,7 @@
  * exactly those chains, with the per-row work done once per call instead
  * of once per 4-token tile: GR rows at a time are packed into the scratch
  * (the mmap stays the only copy of the weights; the pack is GR rows of
- * nb / 2 pairs, 128 bytes each), each pair as
+ * nb / 2 pairs, 128 bytes per row), each pair as
  *   u:  the unsigned byte codes (Q4_0: the 4-bit codes q, in y's order;
  *       Q8_0: w xor 0x80 = w + 128), one 64-byte vector;
  *   rd: the two f16 scales widened to f32, two_scales(d_w, d_w').
@@ -24,16 +24,20 @@
  * reduction are the dot's: every output bit for bit the one-token dot, so
  * batching and threads change nothing (tests: test_gemm.c, and
  * test_kernels.c's prompt path against one-token calls).
- * Register tile: GR rows x GT tokens of one chain (16 accumulators), the
- * token operands in registers, the row operands loaded from the pack (L1 /
- * L2).  The caller pads the tokens to SL_QD_GEMM_TOKENS (a multiple of GT):
- * padding tokens are computed and dropped.
+ * Register tile: GR = 8 rows x GT = 2 tokens of one chain (16
+ * accumulators, the two tokens' operands in 6 registers: no spills; 4 x 4
+ * needed 12 and spilled, and formed each token's operands for 4 rows
+ * only), the row operands loaded from the pack (L1 / L2).  The pack of 8
+ * rows is 512 nb bytes, within SL_QD_GEMM_SCRATCH(nb).  The caller pads the
+ * tokens to SL_QD_GEMM_TOKENS (a multiple of GT): padding tokens are
+ * computed and dropped.
  */
 #include "kernels/qdot_x86.h"
 
 #if defined(SL_QD_X86)
-#define GR 4 /* rows per pack (and per register tile) */
-#define GT 4 /* tokens per register tile */
+#define GR 8 /* rows per pack (and per register tile) */
+#define GT 2 /* tokens per register tile */
+_Static_assert(GR * 64 <= 576 && SL_QD_GEMM_TOKENS % GT == 0, "the pack fits SL_QD_GEMM_SCRATCH(nb)");
 
 /* Rows [0, nr) of a GR-row chunk into pk (pair p, row r at pk + 2 (p GR + r)); rows past nr zero. */
 T_512 static void pack_rows(const uint8_t *w, size_t ldw, int nr, size_t np, int q8, __m512i *pk) {
