@@ -1,126 +1,314 @@
 /*
- * qgemm_x86.c — the avx512 set's prompt GEMM for GGUF Q4_0 / Q8_0 weights
- * (qdot.h sl_qd_q8_gemm_fn: a thread's rows x every token of a prompt, with
- * a private scratch), AVX-512 BW + VNNI.
+ * qgemm_x86.c — the avx512 set's GGUF Q4_0 / Q8_0 kernels (AVX-512 BW +
+ * VNNI): the one-token dot (sl_qd_q8_fn), the generation rows kernel with
+ * its per-token prep (sl_qd_q40_prep_fn / _rows_fn) and the prompt GEMM
+ * (sl_qd_q8_gemm_fn), all in one f32 order, "block lanes":
  *
- * The one-token dots (qdot_x86.c v512_q4_0 / v512_q8_0) keep two 16-lane
- * f32 chains per (row, token): chain 0 over the block pairs p = 0, 2, 4,
- * ... (blocks 2p, 2p + 1 in lanes 0-7, 8-15), chain 1 over p = 1, 3, ...,
- * each step acc = fmadd(cvt(i32 lanes), (d_w, d_w') * (d_y, d_y'), acc);
- * then reduce(a0 + a1) + the odd last block (v512_*_tail).  This GEMM runs
- * exactly those chains, with the per-row work done once per call instead
- * of once per 4-token tile: GR rows at a time are packed into the scratch
- * (the mmap stays the only copy of the weights; the pack is GR rows of
- * nb / 2 pairs, 128 bytes per row), each pair as
- *   u:  the unsigned byte codes (Q4_0: the 4-bit codes q, in y's order;
- *       Q8_0: w xor 0x80 = w + 128), one 64-byte vector;
- *   rd: the two f16 scales widened to f32, two_scales(d_w, d_w').
- * A token's pair is its 64 activation bytes s, its lane correction
- * nc = -k . s (k = 8 for Q4_0, 128 for Q8_0: (q - 8) . y = q . y - 8 . y,
- * (w + 128) . y - 128 . y = w . y) and two_scales(d_y, d_y'), formed once
- * per GR rows.  One vpdpbusd onto nc gives the dot's exact i32 lanes; the
- * scale vector is the same f32 products d_w * d_y (lane-wise multiply of
- * the two pair vectors); the fmadd, the chain split and the final
- * reduction are the dot's: every output bit for bit the one-token dot, so
- * batching and threads change nothing (tests: test_gemm.c, and
- * test_kernels.c's prompt path against one-token calls).
- * Register tile: GR = 8 rows x GT = 2 tokens of one chain (16
- * accumulators, the two tokens' operands in 6 registers: no spills; 4 x 4
- * needed 12 and spilled, and formed each token's operands for 4 rows
- * only), the row operands loaded from the pack (L1 / L2).  The pack of 8
- * rows is 512 nb bytes, within SL_QD_GEMM_SCRATCH(nb).  The caller pads the
- * tokens to SL_QD_GEMM_TOKENS (a multiple of GT): padding tokens are
- * computed and dropped.
+ *   acc (16 f32 lanes) = 0; for each group of 16 blocks g (the last one
+ *   partial, its missing lanes masked: left untouched):
+ *     acc[j] = fmadd((float)isum(block 16 g + j), d_w * d_y, acc[j]);
+ *   out = _mm512_reduce_add_ps(acc)
+ *
+ * isum is the block's exact integer dot ((q - 8) . y for Q4_0, w . y for
+ * Q8_0), whatever way it is formed; d_w * d_y is the one f32 product of
+ * the widened f16 weight scale and the activation scale.  Lane j of every
+ * f32 operation is one block, so the f32 work is one cvt, one multiply and
+ * one fmadd per 16 blocks (per (row, token)), against 8 per 16 blocks when
+ * lanes held 4-byte partial sums (rounds 2-3: the prompt GEMM was bound
+ * by that f32 work).
+ *
+ * How isum is formed, always through vpdpbusd (unsigned u x signed s):
+ * u = the codes as unsigned bytes (Q4_0: q in 0..15; Q8_0: w xor 0x80 =
+ * w + 128) against the activations y, then minus k . sum(y) (k = 8, 128;
+ * sl_q8b.s is sum(y)).  A "pair" vector holds two blocks' 32 bytes (lanes
+ * 0-7, 8-15: q4_0_pair / q8_0_pair / y_pair, qdot_x86.h); a group is 8
+ * pairs, a 16 x 8 matrix of 4-byte words M[j][k] (block j, word k).
+ *  - dot and rows: vpdpbusd on the pairs as stored, then reduce8 sums the
+ *    8 words of each block into lane j (three lane-bit swap stages with
+ *    two-source permutes and adds, 21 operations per group);
+ *  - GEMM: transpose8 moves the same matrix to "word k of all 16 blocks"
+ *    vectors (the same three stages without the adds) once per call for a
+ *    chunk of GR weight rows (packed into the scratch: the mmap stays the
+ *    only copy of the weights) and once per GR rows for a token; then 8
+ *    vpdpbusd per (row, token) and group accumulate the 16 blocks' isums
+ *    directly, onto the token's -k . sum(y) lanes.
+ * Integer sums are exact in any order, the products and the fmadd chain
+ * are the same: every output of the rows kernel and of the GEMM is the
+ * dot's, bit for bit, so batching and threads change nothing (tests:
+ * test_gemm.c, test_kernels.c).  Against the portable dot (another f32
+ * order) the results are tolerance-identical.
+ * GEMM register tile: RT = 4 rows x TT = 2 tokens (8 isum and 8 acc
+ * registers, 4 rows' word vectors; the token words are memory operands);
+ * GR = 12 rows per pack: 12 x 576 bytes per group, plus TT tokens x 640,
+ * within SL_QD_GEMM_SCRATCH(nb).  The caller pads the tokens to
+ * SL_QD_GEMM_TOKENS (a multiple of TT): padding tokens are computed and
+ * dropped.
  */
 #include "kernels/qdot_x86.h"
 
 #if defined(SL_QD_X86)
-#define GR 8 /* rows per pack (and per register tile) */
-#define GT 2 /* tokens per register tile */
-_Static_assert(GR * 64 <= 576 && SL_QD_GEMM_TOKENS % GT == 0, "the pack fits SL_QD_GEMM_SCRATCH(nb)");
+#define GR 12 /* weight rows per pack */
+#define RT 4  /* rows per register tile */
+#define TT 2  /* tokens per register tile */
+_Static_assert(GR % RT == 0 && SL_QD_GEMM_TOKENS % TT == 0 && sizeof(sl_q8b) == 40, "tile shapes");
+/* The packs, GR x 576 + TT x 640 bytes per group of 16 blocks, fit SL_QD_GEMM_SCRATCH(nb) = 576 nb + 18 KiB
+ * + 64: 576 per block for the whole groups, the 18 KiB for a partial one. */
+_Static_assert(GR * 576 + TT * 640 <= 576 * 16 && GR * 576 + TT * 640 <= 16 * 16 * 64 + 2 * 1024, "packs fit");
 
-/* Rows [0, nr) of a GR-row chunk into pk (pair p, row r at pk + 2 (p GR + r)); rows past nr zero. */
-T_512 static void pack_rows(const uint8_t *w, size_t ldw, int nr, size_t np, int q8, __m512i *pk) {
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+/* The three swap stages: stage l exchanges the vector-index bit l of a pair
+ * (A, B) with lane bit l (word bit k_l); stage 2 also puts block j in lane
+ * j (after three plain swaps lane bits 0-3 hold j1 j2 j3 j0). */
+static const int32_t SWAP[3][2][16] __attribute__((aligned(64))) = {
+    {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}, {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
+    {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}, {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
+    {{0, 8, 1, 9, 2, 10, 3, 11, 16, 24, 17, 25, 18, 26, 19, 27}, {4, 12, 5, 13, 6, 14, 7, 15, 20, 28, 21, 29, 22, 30, 23, 31}}};
+
+T_512 static inline void swap_stage(__m512i *a, __m512i *b, int l) {
+    __m512i ia = _mm512_load_si512((const void *)SWAP[l][0]), ib = _mm512_load_si512((const void *)SWAP[l][1]);
+    __m512i na = _mm512_permutex2var_epi32(*a, ia, *b), nb = _mm512_permutex2var_epi32(*a, ib, *b);
+    *a = na, *b = nb;
+}
+/* v[i] lanes 8 h + k = M[2 i + h][k]  ->  v[k] lane j = M[j][k]. */
+T_512 static inline void transpose8(__m512i v[8]) {
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; i < 8; i++)
+            if (!(i >> l & 1)) swap_stage(&v[i], &v[i | 1 << l], l);
+}
+/* The same stages summing each swapped pair: lane j = sum over k of M[j][k]. */
+T_512 static inline __m512i reduce8(__m512i p[8]) {
+    __m512i c[4], d[2];
+    for (int m = 0; m < 4; m++) {
+        swap_stage(&p[2 * m], &p[2 * m + 1], 0);
+        c[m] = _mm512_add_epi32(p[2 * m], p[2 * m + 1]);
+    }
+    for (int m = 0; m < 2; m++) {
+        swap_stage(&c[2 * m], &c[2 * m + 1], 1);
+        d[m] = _mm512_add_epi32(c[2 * m], c[2 * m + 1]);
+    }
+    swap_stage(&d[0], &d[1], 2);
+    return _mm512_add_epi32(d[0], d[1]);
+}
+
+/* A whole group at w: the unsigned code bytes of blocks 2 i, 2 i + 1 (u[i],
+ * the pairs' layout) and the 16 f16 weight scales widened (block j in lane
+ * j), the scales picked by word permutes from the loads (a gather was a
+ * fifth of the generation time): Q4_0 four blocks per 72 bytes
+ * (q4_0_quad; scale words 0, 9, 18, 27 of its 64-byte load), Q8_0 four
+ * per 136 (words 0, 17, 34, 51 of two 64-byte loads), each quad's four
+ * words permuted into words 4 q .. 4 q + 3 and blended. */
+T_512 static inline void group_load(const uint8_t *w, int q8, __m512i u[8], __m512 *dw) {
+    __m512i sc = _mm512_setzero_si512();
+    for (int q = 0; q < 4; q++) {
+        const int st = q8 ? 17 : 9;
+        const __m512i idx = _mm512_mask_blend_epi16((__mmask32)(0xfu << 4 * q), _mm512_setzero_si512(),
+                                                    _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                     3 * st, 2 * st, st, 0, 3 * st, 2 * st, st, 0,
+                                                                     3 * st, 2 * st, st, 0, 3 * st, 2 * st, st, 0));
+        __m512i v;
+        if (q8) {
+            const uint8_t *wq = w + 136 * q;
+            __m512i A = _mm512_loadu_si512((const void *)wq), B = _mm512_loadu_si512((const void *)(wq + 64));
+            v = _mm512_permutex2var_epi16(A, idx, B);
+            const __m512i k80 = _mm512_set1_epi8((char)0x80);
+            u[2 * q] = _mm512_xor_si512(q8_0_pair(wq), k80);
+            u[2 * q + 1] = _mm512_xor_si512(q8_0_pair(wq + 68), k80);
+        } else {
+            __m512i A;
+            q4_0_quad(w + 72 * q, &A, &u[2 * q], &u[2 * q + 1]);
+            v = _mm512_permutexvar_epi16(idx, A);
+        }
+        sc = _mm512_mask_blend_epi16((__mmask32)(0xfu << 4 * q), sc, v);
+    }
+    *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(sc));
+}
+T_512 static inline __m512i idx40(void) {
+    return _mm512_set_epi32(600, 560, 520, 480, 440, 400, 360, 320, 280, 240, 200, 160, 120, 80, 40, 0);
+}
+T_512 static inline __m512 group_dy(const sl_q8b *y) { return _mm512_i32gather_ps(idx40(), (const void *)&y->d, 1); }
+T_512 static inline __m512i group_ksum(const sl_q8b *y, int q8) {
+    return _mm512_slli_epi32(_mm512_i32gather_epi32(idx40(), (const void *)&y->s, 1), q8 ? 7 : 3);
+}
+
+/* A group's 16 isums from its code pairs u and the token's pairs ys, as stored (dot, rows). */
+T_512 static inline __m512i group_isum(const __m512i u[8], const __m512i ys[8], __m512i ksum) {
+    __m512i p[8];
+    for (int i = 0; i < 8; i++) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], ys[i]);
+    return _mm512_sub_epi32(reduce8(p), ksum);
+}
+T_512 static inline __mmask16 group_mask(size_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+
+/* The last, partial group (rem < 16 blocks) copied to zeroed buffers: whole groups read nothing past the row. */
+typedef struct pad_group {
+    uint8_t w[16 * 34 + 64];
+    sl_q8b y[16];
+} pad_group;
+static void pad_copy(pad_group *p, const uint8_t *w, const sl_q8b *y, size_t rem, int q8) {
+    memset(p, 0, sizeof *p);
+    if (w) memcpy(p->w, w, rem * (q8 ? 34 : 18));
+    if (y) memcpy(p->y, y, rem * sizeof(sl_q8b));
+}
+
+/* A token's group in the dot's form; row_dot's pre: the token's whole groups, or NULL (formed per row). */
+typedef struct tok_group {
+    __m512i ys[8];   /* y_pair of blocks 2 i, 2 i + 1 */
+    __m512 dy;
+    __m512i ksum;
+} tok_group;
+T_512 static inline void tok_form(const sl_q8b *y, int q8, tok_group *t) {
+    for (int i = 0; i < 8; i++) t->ys[i] = y_pair(y + 2 * i);
+    t->dy = group_dy(y), t->ksum = group_ksum(y, q8);
+}
+T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_group *pre, size_t nb, int q8) {
     const size_t bb = q8 ? 34 : 18;
-    for (int r = 0; r < GR; r++) {
-        const uint8_t *wr = w + (size_t)r * ldw;
-        for (size_t p = 0; p < np; p++, wr += 2 * bb) {
-            __m512i *o = pk + 2 * (p * GR + (size_t)r);
-            if (r >= nr) {
-                o[0] = o[1] = _mm512_setzero_si512();
+    __m512 acc = _mm512_setzero_ps();
+    size_t g = 0;
+    for (; g + 16 <= nb; g += 16) {
+        __m512i u[8];
+        __m512 dw;
+        group_load(w + g * bb, q8, u, &dw);
+        tok_group own;
+        const tok_group *t = pre ? pre + g / 16 : &own;
+        if (!pre) tok_form(y + g, q8, &own);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, t->ys, t->ksum)), _mm512_mul_ps(dw, t->dy), acc);
+    }
+    if (g < nb) {
+        pad_group p;
+        pad_copy(&p, w + g * bb, y + g, nb - g, q8);
+        __m512i u[8];
+        __m512 dw;
+        group_load(p.w, q8, u, &dw);
+        tok_group t;
+        tok_form(p.y, q8, &t);
+        acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, t.ys, t.ksum)), _mm512_mul_ps(dw, t.dy), acc,
+                                    group_mask(nb - g));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+T_512 float sl_v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) { return row_dot(w, y, NULL, nb, 0); }
+T_512 float sl_v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) { return row_dot(w, y, NULL, nb, 1); }
+
+/* Generation: the token's whole groups (pairs, d_y, k . sum(y): 40 bytes a block, within
+ * SL_QD_Q40_PREP_BYTES) once per call, then row_dot per row. */
+T_512 static void prep(const sl_q8b *y, size_t nb, void *out, int q8) {
+    tok_group *t = out;
+    for (size_t g = 0; g + 16 <= nb; g += 16, t++) tok_form(y + g, q8, t);
+}
+T_512 void sl_v512_q4_0_prep(const sl_q8b *y, size_t nb, void *out) { prep(y, nb, out, 0); }
+T_512 void sl_v512_q8_0_prep(const sl_q8b *y, size_t nb, void *out) { prep(y, nb, out, 1); }
+T_512 void sl_v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *pre, size_t nb,
+                       float *out) {
+    for (size_t r = 0; r < nr; r++) out[r] = row_dot(w + r * ldw, y, pre, nb, 0);
+}
+T_512 void sl_v512_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *pre, size_t nb,
+                       float *out) {
+    for (size_t r = 0; r < nr; r++) out[r] = row_dot(w + r * ldw, y, pre, nb, 1);
+}
+
+/* ---- the prompt GEMM ---- */
+typedef struct wpack { __m512i u[8]; __m512 dw; } wpack;                  /* a row's group: 576 bytes */
+typedef struct ypack { __m512i s[8]; __m512i nks; __m512 dy; } ypack;     /* a token's group: 640 bytes */
+
+/* Row or token group (16 blocks at w / y, whole or padded) in the word layout. */
+T_512 static void pack_w(const uint8_t *w, int q8, wpack *o) {
+    __m512i v[8];
+    group_load(w, q8, v, &o->dw);
+    transpose8(v);
+    for (int k = 0; k < 8; k++) o->u[k] = v[k];
+}
+T_512 static void pack_y(const sl_q8b *y, int q8, ypack *o) {
+    __m512i v[8];
+    for (int i = 0; i < 8; i++) v[i] = y_pair(y + 2 * i);
+    transpose8(v);
+    for (int k = 0; k < 8; k++) o->s[k] = v[k];
+    o->nks = _mm512_sub_epi32(_mm512_setzero_si512(), group_ksum(y, q8));
+    o->dy = group_dy(y);
+}
+/* All ng groups of n rows (or tokens) at stride ld, rows past n zero (tokens: the caller's padding). */
+T_512 static void pack_rows(const uint8_t *w, size_t ldw, int n, size_t nb, int q8, wpack *o) {
+    const size_t ng = (nb + 15) / 16, bb = q8 ? 34 : 18;
+    for (int r = 0; r < GR; r++)
+        for (size_t g = 0; g < ng; g++) {
+            wpack *d = o + (size_t)r * ng + g;
+            if (r >= n) {
+                memset(d, 0, sizeof *d);
                 continue;
             }
-            o[0] = q8 ? _mm512_xor_si512(q8_0_pair(wr), k80) : q4_0_pair(wr);
-            o[1] = _mm512_castps_si512(two_scales(f16s(wr), f16s(wr + bb)));
+            const uint8_t *wg = w + (size_t)r * ldw + g * 16 * bb;
+            if (g * 16 + 16 <= nb) {
+                pack_w(wg, q8, d);
+                continue;
+            }
+            pad_group p;
+            pad_copy(&p, wg, NULL, nb - g * 16, q8);
+            pack_w(p.w, q8, d);
         }
-    }
+}
+T_512 static void pack_toks(const sl_q8b *y, size_t ldy, size_t nb, int q8, ypack *o) {
+    const size_t ng = (nb + 15) / 16;
+    for (int t = 0; t < TT; t++)
+        for (size_t g = 0; g < ng; g++) {
+            const sl_q8b *yg = y + (size_t)t * ldy + g * 16;
+            if (g * 16 + 16 <= nb) {
+                pack_y(yg, q8, o + (size_t)t * ng + g);
+                continue;
+            }
+            pad_group p;
+            pad_copy(&p, NULL, yg, nb - g * 16, q8);
+            pack_y(p.y, q8, o + (size_t)t * ng + g);
+        }
 }
 
-/* One chain (pairs c, c + 2, ...) of the GR x GT tile into a[r][t]. */
-T_512 static inline void tile_chain(const __m512i *pk, size_t np, size_t c, const sl_q8b *y, size_t ldy, __m512i kv,
-                                    __m512 a[GR][GT]) {
-    const __m512i z = _mm512_setzero_si512();
-    for (int r = 0; r < GR; r++)
-        for (int t = 0; t < GT; t++) a[r][t] = _mm512_setzero_ps();
-    for (size_t p = c; p < np; p += 2) {
-        __m512i s[GT], nc[GT];
-        __m512 td[GT];
-        for (int t = 0; t < GT; t++) {
-            const sl_q8b *yb = y + (size_t)t * ldy + 2 * p;
-            s[t] = y_pair(yb);
-            nc[t] = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, kv, s[t]));
-            td[t] = two_scales(yb[0].d, yb[1].d);
-        }
-        const __m512i *pp = pk + 2 * p * GR;
-        for (int r = 0; r < GR; r++) {
-            __m512i u = _mm512_load_si512((const void *)(pp + 2 * r));
-            __m512 rd = _mm512_castsi512_ps(_mm512_load_si512((const void *)(pp + 2 * r + 1)));
-            for (int t = 0; t < GT; t++)
-                a[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc[t], u, s[t])),
-                                          _mm512_mul_ps(rd, td[t]), a[r][t]);
-        }
+/* RT packed rows x TT packed tokens, all ng groups: o[t][r]. */
+T_512 static void tile(const wpack *W, const ypack *Y, size_t ng, size_t nb, float o[TT][RT]) {
+    __m512 acc[RT][TT];
+    for (int r = 0; r < RT; r++)
+        for (int t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (size_t g = 0; g < ng; g++) {
+        __m512i is[RT][TT];
+        for (int r = 0; r < RT; r++)
+            for (int t = 0; t < TT; t++) is[r][t] = Y[(size_t)t * ng + g].nks;
+        for (int k = 0; k < 8; k++)
+            for (int r = 0; r < RT; r++) {
+                __m512i u = W[(size_t)r * ng + g].u[k];
+                for (int t = 0; t < TT; t++) is[r][t] = _mm512_dpbusd_epi32(is[r][t], u, Y[(size_t)t * ng + g].s[k]);
+            }
+        __mmask16 m = group_mask(nb - g * 16);
+        for (int r = 0; r < RT; r++)
+            for (int t = 0; t < TT; t++)
+                acc[r][t] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(is[r][t]),
+                                                  _mm512_mul_ps(W[(size_t)r * ng + g].dw, Y[(size_t)t * ng + g].dy),
+                                                  acc[r][t], m);
     }
-}
-
-/* The GR x GT tile's reduce(a0 + a1) per (row, token): o[t][r]. */
-T_512 static void tile(const __m512i *pk, size_t np, const sl_q8b *y, size_t ldy, __m512i kv, float o[GT][GR]) {
-    __m512 a0[GR][GT], a1[GR][GT];
-    tile_chain(pk, np, 0, y, ldy, kv, a0);
-    tile_chain(pk, np, 1, y, ldy, kv, a1);
-    for (int t = 0; t < GT; t++)
-        for (int r = 0; r < GR; r++) o[t][r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r][t], a1[r][t]));
+    for (int t = 0; t < TT; t++)
+        for (int r = 0; r < RT; r++) o[t][r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 T_512 static void gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb, float *out,
-                       size_t ldo, void *scratch, int q8) {
-    const size_t np = nb / 2, bb = q8 ? 34 : 18;
-    const __m512i kv = _mm512_set1_epi8(q8 ? (char)0x80 : 8);
-    __m512i *pk = scratch;
+                 size_t ldo, void *scratch, int q8) {
+    const size_t ng = (nb + 15) / 16;
+    wpack *W = scratch;
+    ypack *Y = (ypack *)(void *)(W + GR * ng);
     for (int r0 = 0; r0 < nr; r0 += GR) {
         int rn = nr - r0 < GR ? nr - r0 : GR;
-        const uint8_t *wc = w + (size_t)r0 * ldw;
-        pack_rows(wc, ldw, rn, np, q8, pk);
-        for (int t0 = 0; t0 < nt; t0 += GT) {
-            float o[GT][GR];
-            const sl_q8b *yt = y + (size_t)t0 * ldy;
-            tile(pk, np, yt, ldy, kv, o);
-            for (int t = 0; t < GT && t0 + t < nt; t++)
-                for (int r = 0; r < rn; r++) {
-                    const uint8_t *wl = wc + (size_t)r * ldw + (nb - 1) * bb;
-                    const sl_q8b *yl = yt + (size_t)t * ldy + nb - 1;
-                    float tail = nb & 1 ? (q8 ? v512_q8_0_tail(wl, yl) : v512_q4_0_tail(wl, yl)) : 0.0f;
-                    out[(size_t)(t0 + t) * ldo + (size_t)(r0 + r)] = o[t][r] + tail;
-                }
+        pack_rows(w + (size_t)r0 * ldw, ldw, rn, nb, q8, W);
+        for (int t0 = 0; t0 < nt; t0 += TT) {
+            pack_toks(y + (size_t)t0 * ldy, ldy, nb, q8, Y);
+            for (int ri = 0; ri < rn; ri += RT) {
+                float o[TT][RT];
+                tile(W + (size_t)ri * ng, Y, ng, nb, o);
+                for (int t = 0; t < TT && t0 + t < nt; t++)
+                    for (int r = 0; r < RT && ri + r < rn; r++) out[(size_t)(t0 + t) * ldo + (size_t)(r0 + ri + r)] = o[t][r];
+            }
         }
     }
 }
 
-void sl_v512_q4_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
+T_512 void sl_v512_q4_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
                        float *out, size_t ldo, void *scratch) {
     gemm(w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch, 0);
 }
-void sl_v512_q8_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
+T_512 void sl_v512_q8_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
                        float *out, size_t ldo, void *scratch) {
     gemm(w, ldw, nr, y, ldy, nt, nb, out, ldo, scratch, 1);
 }
