@@ -6,7 +6,8 @@
  *
  * Integer block sums are exact and equal the portable ones; Q4_K and Q6_K
  * even add the f32 block terms in the portable order (bit-identical);
- * Q4_0 / Q8_0 / affine accumulate f32 in vector lanes (tolerance-identical).
+ * Q4_0 / Q8_0 / affine accumulate f32 in vector lanes (tolerance-identical;
+ * the AVX-512 Q4_0 / Q8_0 dots, rows and prompt GEMM are in qgemm_x86.c).
  * The maddubs products cannot saturate: |w| <= 128 (sign trick) or <= 63
  * (unsigned K-quant codes) times |y| <= 127, pairs <= 32512.
  */

@@ -37,7 +37,7 @@ T_AVX2 static inline int hsum8i(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Q4_0 / Q8_0 block pairs for 512-bit integer dots (qdot_x86.c, qamx_x86.c):
+/* Q4_0 / Q8_0 block pairs for 512-bit integer dots (qgemm_x86.c, qamx_x86.c):
  * two blocks' codes or activations in one vector (lanes 0-7 the first block's
  * bytes in 4-byte groups, lanes 8-15 the second's). */
 T_512 static inline __m512i q4_0_pair(const uint8_t *w) {   /* blocks at w and w + 18: codes as bytes, y order */
@@ -81,30 +81,6 @@ T_512 static inline __m512i dot_i8_512(__m512i wv, __m512i yv) {
     __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sy);
 }
-/* Signed x signed bytes, 256-bit: |x| times y with x's sign moved onto y. */
-T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
-    __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
-}
-/* Two blocks' scales as one vector (lanes 0-7 a, 8-15 b) for the pair dots and tiles. */
-T_512 static inline __m512 two_scales(float a, float b) {
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
-
-/* The odd last block of a Q4_0 / Q8_0 row (256-bit), shared by the dots and the GEMM tiles. */
-T_512 static inline float v512_q4_0_tail(const uint8_t *w, const sl_q8b *y) {
-    __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
-    __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
-                                    _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
-    return f16s(w) * y->d * (float)(hsum8i(p) - 8 * y->s);
-}
-T_512 static inline float v512_q8_0_tail(const uint8_t *w, const sl_q8b *y) {
-    __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
-                            _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
-    return f16s(w) * y->d * (float)hsum8i(p);
-}
-
 
 /* MLX affine (qaffine_x86.c, qamx_affine_x86.c): 16 scales of type t from p (any alignment), lanes past m zero. */
 T_512 static inline __m512 ld_scales(const uint8_t *p, sl_dtype t, __mmask16 m) {
