@@ -28,8 +28,8 @@
  *    two-source permutes and adds, 21 operations per group);
  *  - GEMM: transpose8 moves the same matrix to "word k of all 16 blocks"
  *    vectors (the same three stages without the adds) once per call for a
- *    chunk of GR weight rows (packed into the scratch: the mmap stays the
- *    only copy of the weights) and once per GR rows for a token; then 8
+ *    chunk of gr weight rows (packed into the scratch: the mmap stays the
+ *    only copy of the weights) and once per gr rows for a token; then 8
  *    vpdpbusd per (row, token) and group accumulate the 16 blocks' isums
  *    directly, onto the token's -k . sum(y) lanes.
  * Integer sums are exact in any order, the products and the fmadd chain
@@ -39,21 +39,22 @@
  * order) the results are tolerance-identical.
  * GEMM register tile: RT = 4 rows x TT = 2 tokens (8 isum and 8 acc
  * registers, 4 rows' word vectors; the token words are memory operands);
- * GR = 12 rows per pack: 12 x 576 bytes per group, plus TT tokens x 640,
- * within SL_QD_GEMM_SCRATCH(nb).  The caller pads the tokens to
+ * gr = 12..16 rows per pack (as many as SL_QD_GEMM_SCRATCH(nb) holds):
+ * gr x 576 bytes per group, plus TT tokens x 640 (a token's pack is made
+ * once per gr rows: its transposition is most of the GEMM's overhead).  The caller pads the tokens to
  * SL_QD_GEMM_TOKENS (a multiple of TT): padding tokens are computed and
  * dropped.
  */
 #include "kernels/qdot_x86.h"
 
 #if defined(SL_QD_X86)
-#define GR 12 /* weight rows per pack */
+#define GR 16 /* weight rows per pack, at most: as many as SL_QD_GEMM_SCRATCH(nb) holds, >= 12 */
 #define RT 4  /* rows per register tile */
 #define TT 2  /* tokens per register tile */
-_Static_assert(GR % RT == 0 && SL_QD_GEMM_TOKENS % TT == 0 && sizeof(sl_q8b) == 40, "tile shapes");
-/* The packs, GR x 576 + TT x 640 bytes per group of 16 blocks, fit SL_QD_GEMM_SCRATCH(nb) = 576 nb + 18 KiB
- * + 64: 576 per block for the whole groups, the 18 KiB for a partial one. */
-_Static_assert(GR * 576 + TT * 640 <= 576 * 16 && GR * 576 + TT * 640 <= 16 * 16 * 64 + 2 * 1024, "packs fit");
+_Static_assert(GR % RT == 0 && 12 % RT == 0 && SL_QD_GEMM_TOKENS % TT == 0 && sizeof(sl_q8b) == 40, "tile shapes");
+/* The packs, gr x 576 + TT x 640 bytes per group of 16 blocks, fit SL_QD_GEMM_SCRATCH(nb) = 576 nb + 18 KiB
+ * + 64 (at least 576 x 16 per group, a partial one included) for gr = 12; gemm takes up to GR that fit. */
+_Static_assert(12 * 576 + TT * 640 <= 576 * 16, "packs fit");
 
 /* The three swap stages: stage l exchanges the vector-index bit l of a pair
  * (A, B) with lane bit l (word bit k_l); stage 2 also puts block j in lane
@@ -221,13 +222,16 @@ T_512 static void pack_y(const sl_q8b *y, int q8, ypack *o) {
     for (int i = 0; i < 8; i++) v[i] = y_pair(y + 2 * i);
     transpose8(v);
     for (int k = 0; k < 8; k++) o->s[k] = v[k];
-    o->nks = _mm512_sub_epi32(_mm512_setzero_si512(), group_ksum(y, q8));
-    o->dy = group_dy(y);
+    int32_t nks[16];
+    float dy[16];
+    for (int j = 0; j < 16; j++) nks[j] = -(y[j].s * (q8 ? 128 : 8)), dy[j] = y[j].d;   /* group_ksum / _dy's values */
+    o->nks = _mm512_loadu_si512((const void *)nks);
+    o->dy = _mm512_loadu_ps(dy);
 }
-/* All ng groups of n rows (or tokens) at stride ld, rows past n zero (tokens: the caller's padding). */
-T_512 static void pack_rows(const uint8_t *w, size_t ldw, int n, size_t nb, int q8, wpack *o) {
+/* All groups of gr rows (rows past n zero), or of TT tokens (the caller's padding included). */
+T_512 static void pack_rows(const uint8_t *w, size_t ldw, int n, int gr, size_t nb, int q8, wpack *o) {
     const size_t ng = (nb + 15) / 16, bb = q8 ? 34 : 18;
-    for (int r = 0; r < GR; r++)
+    for (int r = 0; r < gr; r++)
         for (size_t g = 0; g < ng; g++) {
             wpack *d = o + (size_t)r * ng + g;
             if (r >= n) {
@@ -286,12 +290,14 @@ T_512 static void tile(const wpack *W, const ypack *Y, size_t ng, size_t nb, flo
 
 T_512 static void gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb, float *out,
                  size_t ldo, void *scratch, int q8) {
-    const size_t ng = (nb + 15) / 16;
+    const size_t ng = (nb + 15) / 16, room = SL_QD_GEMM_SCRATCH(nb) - 64;   /* the caller's alignment may take 63 */
+    size_t g = (room / ng - TT * sizeof(ypack)) / sizeof(wpack);
+    const int gr = (int)(g > GR ? GR : g) / RT * RT;   /* >= 12: room / ng >= 576 x 16 */
     wpack *W = scratch;
-    ypack *Y = (ypack *)(void *)(W + GR * ng);
-    for (int r0 = 0; r0 < nr; r0 += GR) {
-        int rn = nr - r0 < GR ? nr - r0 : GR;
-        pack_rows(w + (size_t)r0 * ldw, ldw, rn, nb, q8, W);
+    ypack *Y = (ypack *)(void *)(W + (size_t)gr * ng);
+    for (int r0 = 0; r0 < nr; r0 += gr) {
+        int rn = nr - r0 < gr ? nr - r0 : gr;
+        pack_rows(w + (size_t)r0 * ldw, ldw, rn, gr, nb, q8, W);
         for (int t0 = 0; t0 < nt; t0 += TT) {
             pack_toks(y + (size_t)t0 * ldy, ldy, nb, q8, Y);
             for (int ri = 0; ri < rn; ri += RT) {

@@ -133,18 +133,18 @@ static void test_amx_k_gemm_matches_dot(void **state) {
 
 /* A set's Q4_0 / Q8_0 tile GEMM against its own one-token dot, bit for
  * bit: rows and tokens on and off whole tiles (1..40 rows, 8..49 tokens),
- * block counts on and off the 16 f32 lanes and the two chains (1..72), the
+ * block counts on and off the 16 f32 lanes and the two chains (1..257), the
  * rows split in two "threads" at every offset class, and through the
  * engine's prompt entry points (act_prep + matmul_act). */
 static void check_q8_gemm_set(const sl_qd_kernels *k) {
     assert_non_null(k->q4_0_gemm);
     assert_non_null(k->q8_0_gemm);
-    enum { MAXR = 40, MAXN = 49, MAXB = 72 };
+    enum { MAXR = 40, MAXN = 49, MAXB = 257 };
     static uint8_t wd[MAXR * MAXB * 34];
     static float x[MAXN * MAXB * 32], out[MAXN * MAXR + 1], ref[MAXN * MAXR];   /* out: a guard after the last place */
     static sl_q8b q8[64 * MAXB];   /* MAXN tokens padded to 64 */
     static _Alignas(64) uint8_t scratch[SL_QD_GEMM_SCRATCH(MAXB)];
-    const int rowss[] = {1, 7, 16, 17, 33, 40}, ns[] = {8, 15, 16, 17, 31, 49}, nbs[] = {1, 2, 15, 16, 17, 33, 72};
+    const int rowss[] = {1, 7, 16, 17, 33, 40}, ns[] = {8, 15, 16, 17, 31, 49}, nbs[] = {1, 2, 15, 16, 17, 33, 72, 257};   /* 257: packs of fewer rows (qgemm_x86.c) */
     for (int q8w = 0; q8w < 2; q8w++)
         for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
             size_t nb = (size_t)nbs[bi], bb = q8w ? 34 : 18, ldw = nb * bb;
