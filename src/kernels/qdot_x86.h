@@ -114,6 +114,10 @@ void sl_v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y,
                        float *out);
 void sl_v512_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep, size_t nb,
                        float *out);
+void sl_v512_q4_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                         const void *prep, size_t nb, float *out, size_t ldo);
+void sl_v512_q8_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                         const void *prep, size_t nb, float *out, size_t ldo);
 void sl_v512_q4_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
                        float *out, size_t ldo, void *scratch);
 void sl_v512_q8_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,

@@ -1,7 +1,8 @@
 /*
  * qgemm_x86.c — the avx512 set's GGUF Q4_0 / Q8_0 kernels (AVX-512 BW +
- * VNNI): the one-token dot (sl_qd_q8_fn), the generation rows kernel with
- * its per-token prep (sl_qd_q40_prep_fn / _rows_fn) and the prompt GEMM
+ * VNNI): the one-token dot (sl_qd_q8_fn), the generation rows kernels with
+ * their per-token prep (sl_qd_q40_prep_fn / _rows_fn / _rowsn_fn: one
+ * token, 2..15 tokens) and the prompt GEMM
  * (sl_qd_q8_gemm_fn), all in one f32 order, "block lanes":
  *
  *   acc (16 f32 lanes) = 0; for each group of 16 blocks g (the last one
@@ -204,6 +205,49 @@ T_512 void sl_v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q
 T_512 void sl_v512_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *pre, size_t nb,
                        float *out) {
     for (size_t r = 0; r < nr; r++) out[r] = row_dot(w + r * ldw, y, pre, nb, 1);
+}
+
+/* A few tokens (qdot.h sl_qd_q40_rowsn_fn): each group of a row loaded once
+ * for all nt <= SL_QD_ROWS_MAX_TOKENS tokens, every (row, token) row_dot's
+ * chain; pre: nt prep forms SL_QD_Q40_PREP_BYTES(nb) apart. */
+T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt, const void *pre,
+                         size_t nb, float *out, size_t ldo, int q8) {
+    const size_t bb = q8 ? 34 : 18, ng = nb / 16;
+    for (size_t r = 0; r < nr; r++) {
+        const uint8_t *wr = w + r * ldw;
+        __m512 acc[SL_QD_ROWS_MAX_TOKENS];
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+        __m512i u[8];
+        __m512 dw;
+        for (size_t g = 0; g < ng; g++) {
+            group_load(wr + g * 16 * bb, q8, u, &dw);
+            for (int t = 0; t < nt; t++) {
+                const tok_group *tg = (const tok_group *)(const void *)((const uint8_t *)pre + (size_t)t * SL_QD_Q40_PREP_BYTES(nb)) + g;
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, tg->ys, tg->ksum)), _mm512_mul_ps(dw, tg->dy), acc[t]);
+            }
+        }
+        if (ng * 16 < nb) {
+            pad_group p;
+            pad_copy(&p, wr + ng * 16 * bb, NULL, nb - ng * 16, q8);
+            group_load(p.w, q8, u, &dw);
+            for (int t = 0; t < nt; t++) {
+                pad_copy(&p, NULL, y + (size_t)t * ldy + ng * 16, nb - ng * 16, q8);
+                tok_group tg;
+                tok_form(p.y, q8, &tg);
+                acc[t] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, tg.ys, tg.ksum)), _mm512_mul_ps(dw, tg.dy),
+                                               acc[t], group_mask(nb - ng * 16));
+            }
+        }
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = _mm512_reduce_add_ps(acc[t]);
+    }
+}
+T_512 void sl_v512_q4_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                               const void *pre, size_t nb, float *out, size_t ldo) {
+    rows_n(w, ldw, nr, y, ldy, nt, pre, nb, out, ldo, 0);
+}
+T_512 void sl_v512_q8_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                               const void *pre, size_t nb, float *out, size_t ldo) {
+    rows_n(w, ldw, nr, y, ldy, nt, pre, nb, out, ldo, 1);
 }
 
 /* ---- the prompt GEMM ---- */
