@@ -268,7 +268,10 @@ T_512 static void pack_y(const sl_q8b *y, int q8, ypack *o) {
     for (int k = 0; k < 8; k++) o->s[k] = v[k];
     int32_t nks[16];
     float dy[16];
-    for (int j = 0; j < 16; j++) nks[j] = -(y[j].s * (q8 ? 128 : 8)), dy[j] = y[j].d;   /* group_ksum / _dy's values */
+    for (int j = 0; j < 16; j++) {   /* group_ksum / _dy's values; unsigned: padding tokens hold any bits */
+        nks[j] = (int32_t)(0u - ((uint32_t)y[j].s << (q8 ? 7 : 3)));
+        dy[j] = y[j].d;
+    }
     o->nks = _mm512_loadu_si512((const void *)nks);
     o->dy = _mm512_loadu_ps(dy);
 }
