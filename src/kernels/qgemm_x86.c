@@ -40,22 +40,27 @@
  * order) the results are tolerance-identical.
  * GEMM register tile: RT = 4 rows x TT = 2 tokens (8 isum and 8 acc
  * registers, 4 rows' word vectors; the token words are memory operands);
- * gr = 12..16 rows per pack (as many as SL_QD_GEMM_SCRATCH(nb) holds):
- * gr x 576 bytes per group, plus TT tokens x 640 (a token's pack is made
- * once per gr rows: its transposition is most of the GEMM's overhead).  The caller pads the tokens to
- * SL_QD_GEMM_TOKENS (a multiple of TT): padding tokens are computed and
- * dropped.
+ * 16 rows per pack where the scratch holds them (SL_QD_GEMM_SCRATCH(nb):
+ * 576 bytes a row and group; at least 8 rows), a token's pack (640 bytes a
+ * group, made once per row pack: its transposition is the GEMM's main
+ * overhead) GB = 8 groups at a time, the row tiles' chains parked in the
+ * scratch between group blocks, so a block's token pack stays in L1 on
+ * long rows (8192 columns: 91 -> 113-116 MAC/ns).  The caller pads the
+ * tokens to SL_QD_GEMM_TOKENS (a multiple of TT): padding tokens are
+ * computed and dropped.
  */
 #include "kernels/qdot_x86.h"
 
 #if defined(SL_QD_X86)
-#define GR 16 /* weight rows per pack, at most: as many as SL_QD_GEMM_SCRATCH(nb) holds, >= 12 */
+#define GR 16 /* weight rows per pack, at most: as many as SL_QD_GEMM_SCRATCH(nb) holds, >= 8 */
 #define RT 4  /* rows per register tile */
 #define TT 2  /* tokens per register tile */
-_Static_assert(GR % RT == 0 && 12 % RT == 0 && SL_QD_GEMM_TOKENS % TT == 0 && sizeof(sl_q8b) == 40, "tile shapes");
-/* The packs, gr x 576 + TT x 640 bytes per group of 16 blocks, fit SL_QD_GEMM_SCRATCH(nb) = 576 nb + 18 KiB
- * + 64 (at least 576 x 16 per group, a partial one included) for gr = 12; gemm takes up to GR that fit. */
-_Static_assert(12 * 576 + TT * 640 <= 576 * 16, "packs fit");
+#define GB 8  /* groups (of 16 blocks) per token pack */
+_Static_assert(GR % RT == 0 && 8 % RT == 0 && SL_QD_GEMM_TOKENS % TT == 0 && sizeof(sl_q8b) == 40, "shapes");
+/* SL_QD_GEMM_SCRATCH(nb) = 576 nb + 18 KiB + 64 holds the token packs and the chains (fixed
+ * sizes) in its 18 KiB, and 576 x 16 bytes per whole group of 16 blocks: 16 rows' packs (576
+ * bytes a row and group); a partial last group leaves at least 8 (one block: 8). */
+_Static_assert(TT * GB * 640 + GR / RT * RT * TT * 64 <= 16 * 16 * 64 + 2 * 1024 - 64, "packs fit");
 
 /* The three swap stages: stage l exchanges the vector-index bit l of a pair
  * (A, B) with lane bit l (word bit k_l); stage 2 also puts block j in lane
@@ -295,65 +300,78 @@ T_512 static void pack_rows(const uint8_t *w, size_t ldw, int n, int gr, size_t 
             pack_w(p.w, q8, d);
         }
 }
-T_512 static void pack_toks(const sl_q8b *y, size_t ldy, size_t nb, int q8, ypack *o) {
-    const size_t ng = (nb + 15) / 16;
-    for (int t = 0; t < TT; t++)
-        for (size_t g = 0; g < ng; g++) {
+T_512 static void pack_toks(const sl_q8b *y, size_t ldy, int ntok, size_t g0, size_t g1, size_t nb, int q8, ypack *o) {
+    for (int t = 0; t < ntok; t++)
+        for (size_t g = g0; g < g1; g++) {
             const sl_q8b *yg = y + (size_t)t * ldy + g * 16;
+            ypack *d = o + (size_t)t * (g1 - g0) + (g - g0);
             if (g * 16 + 16 <= nb) {
-                pack_y(yg, q8, o + (size_t)t * ng + g);
+                pack_y(yg, q8, d);
                 continue;
             }
             pad_group p;
             pad_copy(&p, NULL, yg, nb - g * 16, q8);
-            pack_y(p.y, q8, o + (size_t)t * ng + g);
+            pack_y(p.y, q8, d);
         }
 }
 
-/* RT packed rows x TT packed tokens, all ng groups: o[t][r]. */
-T_512 static void tile(const wpack *W, const ypack *Y, size_t ng, size_t nb, float o[TT][RT]) {
+/* RT packed rows (W, ng groups apart) x TT packed tokens (Y, yn groups apart, from group g0),
+ * groups [g0, g1) of the chains acc[r][t]: started at zero when g0 is 0, else read from
+ * acc_m; then reduced into o[t][r] when g1 is the last group, else written back. */
+T_512 static void tile(const wpack *W, size_t ng, const ypack *Y, size_t yn, size_t g0, size_t g1, size_t nb,
+                       __m512 acc_m[RT][TT], float o[TT][RT]) {
     __m512 acc[RT][TT];
     for (int r = 0; r < RT; r++)
-        for (int t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
-    for (size_t g = 0; g < ng; g++) {
+        for (int t = 0; t < TT; t++) acc[r][t] = g0 ? acc_m[r][t] : _mm512_setzero_ps();
+    for (size_t g = g0; g < g1; g++) {
+        const ypack *yg = Y + (g - g0);
         __m512i is[RT][TT];
         for (int r = 0; r < RT; r++)
-            for (int t = 0; t < TT; t++) is[r][t] = Y[(size_t)t * ng + g].nks;
+            for (int t = 0; t < TT; t++) is[r][t] = yg[(size_t)t * yn].nks;
         for (int k = 0; k < 8; k++)
             for (int r = 0; r < RT; r++) {
                 __m512i u = W[(size_t)r * ng + g].u[k];
-                for (int t = 0; t < TT; t++) is[r][t] = _mm512_dpbusd_epi32(is[r][t], u, Y[(size_t)t * ng + g].s[k]);
+                for (int t = 0; t < TT; t++) is[r][t] = _mm512_dpbusd_epi32(is[r][t], u, yg[(size_t)t * yn].s[k]);
             }
         __mmask16 m = group_mask(nb - g * 16);
         for (int r = 0; r < RT; r++)
             for (int t = 0; t < TT; t++)
                 acc[r][t] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(is[r][t]),
-                                                  _mm512_mul_ps(W[(size_t)r * ng + g].dw, Y[(size_t)t * ng + g].dy),
-                                                  acc[r][t], m);
+                                                  _mm512_mul_ps(W[(size_t)r * ng + g].dw, yg[(size_t)t * yn].dy), acc[r][t], m);
     }
-    for (int t = 0; t < TT; t++)
-        for (int r = 0; r < RT; r++) o[t][r] = _mm512_reduce_add_ps(acc[r][t]);
+    for (int r = 0; r < RT; r++)
+        for (int t = 0; t < TT; t++) {
+            if (g1 < ng) acc_m[r][t] = acc[r][t];
+            else o[t][r] = _mm512_reduce_add_ps(acc[r][t]);
+        }
 }
 
+/* Rows in packs of gr (as many as the scratch holds beside the token pack and the chains, up
+ * to GR); tokens TT at a time, their groups GB at a time (a long row's chains parked in the
+ * scratch between blocks), so that a block's token pack stays in L1 while the row tiles go by. */
 T_512 static void gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb, float *out,
-                 size_t ldo, void *scratch, int q8) {
+                       size_t ldo, void *scratch, int q8) {
     const size_t ng = (nb + 15) / 16, room = SL_QD_GEMM_SCRATCH(nb) - 64;   /* the caller's alignment may take 63 */
-    size_t g = (room / ng - TT * sizeof(ypack)) / sizeof(wpack);
-    const int gr = (int)(g > GR ? GR : g) / RT * RT;   /* >= 12: room / ng >= 576 x 16 */
-    wpack *W = scratch;
-    ypack *Y = (ypack *)(void *)(W + (size_t)gr * ng);
+    const size_t fixed = (size_t)TT * GB * sizeof(ypack) + (size_t)GR / RT * sizeof(__m512[RT][TT]);
+    size_t g = (room - fixed) / (ng * sizeof(wpack));
+    const int gr = (int)(g > GR ? GR : g) / RT * RT;   /* >= 8; 16 for whole groups (static assertion above) */
+    __m512(*A)[RT][TT] = scratch;                       /* chains of the row tiles */
+    ypack *Y = (ypack *)(void *)(A + GR / RT);
+    wpack *W = (wpack *)(void *)(Y + TT * GB);
     for (int r0 = 0; r0 < nr; r0 += gr) {
         int rn = nr - r0 < gr ? nr - r0 : gr;
         pack_rows(w + (size_t)r0 * ldw, ldw, rn, gr, nb, q8, W);
-        for (int t0 = 0; t0 < nt; t0 += TT) {
-            pack_toks(y + (size_t)t0 * ldy, ldy, nb, q8, Y);
-            for (int ri = 0; ri < rn; ri += RT) {
-                float o[TT][RT];
-                tile(W + (size_t)ri * ng, Y, ng, nb, o);
-                for (int t = 0; t < TT && t0 + t < nt; t++)
-                    for (int r = 0; r < RT && ri + r < rn; r++) out[(size_t)(t0 + t) * ldo + (size_t)(r0 + ri + r)] = o[t][r];
+        for (int t0 = 0; t0 < nt; t0 += TT)
+            for (size_t g0 = 0; g0 < ng; g0 += GB) {
+                size_t g1 = g0 + GB < ng ? g0 + GB : ng;
+                pack_toks(y + (size_t)t0 * ldy, ldy, TT, g0, g1, nb, q8, Y);
+                for (int ri = 0; ri < rn; ri += RT) {
+                    float o[TT][RT];
+                    tile(W + (size_t)ri * ng, ng, Y, g1 - g0, g0, g1, nb, A[ri / RT], o);
+                    for (int t = 0; g1 == ng && t < TT && t0 + t < nt; t++)
+                        for (int r = 0; r < RT && ri + r < rn; r++) out[(size_t)(t0 + t) * ldo + (size_t)(r0 + ri + r)] = o[t][r];
+                }
             }
-        }
     }
 }
 
