@@ -45,7 +45,7 @@
  * group, made once per row pack: its transposition is the GEMM's main
  * overhead) GB = 8 groups at a time, the row tiles' chains parked in the
  * scratch between group blocks, so a block's token pack stays in L1 on
- * long rows (8192 columns: 91 -> 113-116 MAC/ns).  The caller pads the
+ * long rows (8192 columns: 91 -> 112-116 MAC/ns).  The caller pads the
  * tokens to SL_QD_GEMM_TOKENS (a multiple of TT): padding tokens are
  * computed and dropped.
  */
