@@ -6,7 +6,8 @@
  *
  * Integer block sums are exact and equal the portable ones; Q4_K and Q6_K
  * even add the f32 block terms in the portable order (bit-identical);
- * Q4_0 / Q8_0 / affine accumulate f32 in vector lanes (tolerance-identical).
+ * Q4_0 / Q8_0 / affine accumulate f32 in vector lanes (tolerance-identical;
+ * the AVX-512 Q4_0 / Q8_0 dots, rows and prompt GEMM are in qgemm_x86.c).
  * The maddubs products cannot saturate: |w| <= 128 (sign trick) or <= 63
  * (unsigned K-quant codes) times |y| <= 127, pairs <= 32512.
  */
@@ -419,271 +420,6 @@ const sl_qd_kernels sl_qd_avx2 = {
 
 /* ---- AVX-512 ---- */
 
-T_512 static inline __m256i dot_i8_vnni(__m256i x, __m256i y) {
-    __m256i ax = _mm256_sign_epi8(x, x), sy = _mm256_sign_epi8(y, x);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
-}
-
-/* Q4_0 / Q8_0, two blocks per 512-bit step (four per iteration, two
- * accumulators): lanes 0-7 hold block b's eight i32 partial sums, lanes
- * 8-15 block b+1's, scaled by a vector of the two blocks' d_w * d_y.  Q8_0
- * goes through vpdpbusd with the weights' sign moved onto y; Q4_0 dots the
- * unsigned codes and subtracts 8 . y in the same integer lanes (a scalar
- * per-block correction, a serial f32 chain with int->f32 conversions, was
- * the bottleneck); an odd last block goes through the 256-bit step. */
-T_512 static inline __m512 two_scales(float a, float b) {
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
-
-/* The odd last block of a Q4_0 / Q8_0 row (256-bit), shared by the dots and the GEMM tiles. */
-T_512 static inline float v512_q4_0_tail(const uint8_t *w, const sl_q8b *y) {
-    __m128i bb = _mm_loadu_si128((const __m128i *)(const void *)(w + 2));
-    __m128i lo = _mm_and_si128(bb, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(bb, 4), _mm_set1_epi8(15));
-    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set_m128i(hi, lo),
-                                    _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
-    return f16s(w) * y->d * (float)(hsum8i(p) - 8 * y->s);
-}
-T_512 static inline float v512_q8_0_tail(const uint8_t *w, const sl_q8b *y) {
-    __m256i p = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)(const void *)(w + 2)),
-                            _mm256_loadu_si256((const __m256i *)(const void *)y->qs));
-    return f16s(w) * y->d * (float)hsum8i(p);
-}
-
-T_512 static float v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
-    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    size_t b = 0;
-    for (; b + 4 <= nb; b += 4, w += 72) {
-        __m512i y0 = y_pair(y + b), y1 = y_pair(y + b + 2);   /* (q - 8) . y = q . y - 8 . y */
-        __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
-        __m512i p1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w + 36), y1), _mm512_dpbusd_epi32(z, k8, y1));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(f16s(w + 36) * y[b + 2].d, f16s(w + 54) * y[b + 3].d), a1);
-    }
-    for (; b + 2 <= nb; b += 2, w += 36) {
-        __m512i y0 = y_pair(y + b);
-        __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(w), y0), _mm512_dpbusd_epi32(z, k8, y0));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 18) * y[b + 1].d), a0);
-    }
-    float tail = b < nb ? v512_q4_0_tail(w, y + b) : 0.0f;
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
-}
-
-/* Q4_0 generation rows (qdot.h sl_qd_q40_rows_fn): v512_q4_0's chains and
- * lanes, four blocks (72 bytes) per step from one 64-byte load plus a masked
- * 8-byte one.  AVX512BW word permutes pick what the dot gathered with
- * inserts and scalar conversions: the codes (q4_0_quad), and the four f16
- * scales (offsets 0, 18, 36, 54) in one more.  The per-token form (q4_0_prep) holds each pair's 64 activation
- * bytes and -8 . y lane corrections (the dpbusd accumulator), and the d_y.
- * Same i32 lanes, the same f32 products d_w * d_y, the same fmadd chains. */
-typedef struct q40_group {
-    int8_t q[2][64];
-    int32_t nc[2][16];
-    float d[4];
-    float pad[12];
-} q40_group;
-
-/* kc: the unsigned offset the rows kernel adds to its codes (8: Q4_0's
- * codes are q + 8; 128: Q8_0's signed codes xor 0x80), so the lane
- * correction is -kc . y. */
-T_512 static inline void rows_prep(const sl_q8b *y, size_t nb, void *prep, char kc) {
-    q40_group *g = prep;
-    const __m512i k8 = _mm512_set1_epi8(kc), z = _mm512_setzero_si512();
-    for (size_t b = 0; b + 4 <= nb; b += 4, g++)
-        for (int j = 0; j < 2; j++) {
-            __m512i v = y_pair(y + b + 2 * j);
-            _mm512_store_si512((void *)g->q[j], v);
-            _mm512_store_si512((void *)g->nc[j], _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, k8, v)));
-            g->d[2 * j] = y[b + 2 * j].d;
-            g->d[2 * j + 1] = y[b + 2 * j + 1].d;
-        }
-}
-
-T_512 static void v512_q4_0_prep(const sl_q8b *y, size_t nb, void *prep) { rows_prep(y, nb, prep, 8); }
-T_512 static void v512_q8_0_prep(const sl_q8b *y, size_t nb, void *prep) { rows_prep(y, nb, prep, (char)0x80); }
-
-T_512 static void v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
-                                 size_t nb, float *out) {
-    const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 18, 9, 0);
-    const __m512i p0i = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i p1i = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-    const __m512i k8 = _mm512_set1_epi8(8), z = _mm512_setzero_si512();
-    const q40_group *G = prep;
-    size_t ng = nb / 4;
-    for (size_t r = 0; r < nr; r++) {
-        const uint8_t *wb = w + r * ldw;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (size_t g = 0; g < ng; g++, wb += 72) {
-            __m512i A, c0, c1;
-            q4_0_quad(wb, &A, &c0, &c1);
-            __m512i p0 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[0]), c0,
-                                             _mm512_load_si512((const void *)G[g].q[0]));
-            __m512i p1 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[1]), c1,
-                                             _mm512_load_si512((const void *)G[g].q[1]));
-            __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(is, A))),
-                                   _mm_load_ps(G[g].d));
-            __m512 sv = _mm512_castps128_ps512(s4);
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(p0i, sv), a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(p1i, sv), a1);
-        }
-        size_t b = ng * 4;
-        if (b + 2 <= nb) {   /* v512_q4_0's remainder pair, on chain 0 */
-            __m512i y0 = y_pair(y + b);
-            __m512i p0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, q4_0_pair(wb), y0), _mm512_dpbusd_epi32(z, k8, y0));
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(wb) * y[b].d, f16s(wb + 18) * y[b + 1].d), a0);
-            b += 2;
-            wb += 36;
-        }
-        float tail = b < nb ? v512_q4_0_tail(wb, y + b) : 0.0f;
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
-    }
-}
-
-
-T_512 static float v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    size_t b = 0;
-    for (; b + 4 <= nb; b += 4, w += 136) {
-        __m512i p0 = dot_i8_512(q8_0_pair(w), y_pair(y + b)), p1 = dot_i8_512(q8_0_pair(w + 68), y_pair(y + b + 2));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 34) * y[b + 1].d), a0);
-        a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), two_scales(f16s(w + 68) * y[b + 2].d, f16s(w + 102) * y[b + 3].d), a1);
-    }
-    for (; b + 2 <= nb; b += 2, w += 68) {
-        __m512i p0 = dot_i8_512(q8_0_pair(w), y_pair(y + b));
-        a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(w) * y[b].d, f16s(w + 34) * y[b + 1].d), a0);
-    }
-    float tail = b < nb ? v512_q8_0_tail(w, y + b) : 0.0f;
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
-}
-
-/* Q8_0 generation rows (qdot.h sl_qd_q40_rows_fn, the Q4_0 rows kernel's
- * token form): v512_q8_0's chains and lanes with the weights' sign moved
- * off the activations: each i32 lane is (w xor 0x80) . y - 128 . y, the
- * unsigned codes w + 128 dotted by one vpdpbusd onto the prepared -128 . y
- * correction (the dot's |w| . sign(y, w) per row: three more operations
- * per pair); the four f16 scales of a group of four blocks (words 0, 17,
- * 34, 51 of its 136 bytes) come from one word permute of two 64-byte
- * loads and one conversion, times the prepared d_y (the dot converted and
- * multiplied them one at a time).  Same i32 lanes, the same d_w * d_y
- * products, the same two fmadd chains: bit for bit the dot. */
-T_512 static void v512_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep,
-                                 size_t nb, float *out) {
-    const __m512i is = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 34, 17, 0);
-    const __m512i p0i = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i p1i = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    const q40_group *G = prep;
-    size_t ng = nb / 4;
-    for (size_t r = 0; r < nr; r++) {
-        const uint8_t *wb = w + r * ldw;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (size_t g = 0; g < ng; g++, wb += 136) {
-            __m512i A = _mm512_loadu_si512((const void *)wb), B = _mm512_loadu_si512((const void *)(wb + 64));
-            __m512i p0 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[0]), _mm512_xor_si512(q8_0_pair(wb), k80),
-                                             _mm512_load_si512((const void *)G[g].q[0]));
-            __m512i p1 = _mm512_dpbusd_epi32(_mm512_load_si512((const void *)G[g].nc[1]),
-                                             _mm512_xor_si512(q8_0_pair(wb + 68), k80),
-                                             _mm512_load_si512((const void *)G[g].q[1]));
-            __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(A, is, B))),
-                                   _mm_load_ps(G[g].d));
-            __m512 sv = _mm512_castps128_ps512(s4);
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(p0i, sv), a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(p1i, sv), a1);
-        }
-        size_t b = ng * 4;
-        if (b + 2 <= nb) {   /* v512_q8_0's remainder pair, on chain 0 */
-            __m512i p0 = dot_i8_512(q8_0_pair(wb), y_pair(y + b));
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), two_scales(f16s(wb) * y[b].d, f16s(wb + 34) * y[b + 1].d), a0);
-            b += 2;
-            wb += 68;
-        }
-        float tail = b < nb ? v512_q8_0_tail(wb, y + b) : 0.0f;
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + tail;
-    }
-}
-
-/* ---- GGUF GEMM tiles (AVX-512 VNNI; qdot.h sl_qd_q8_mm_fn) ----
- * The dots above keep two f32 chains: a0 over the block pairs at b = 0, 4,
- * 8, ... (with the pair of an nb % 4 >= 2 remainder: b = 4k too) and a1
- * over b = 2, 6, ..., each pair b < nb - 1; then reduce(a0 + a1) + tail.  A
- * tile runs chain 0 for all NR x NT (row, token) pairs, then chain 1 (the
- * first parked while the second runs), and finishes as the dot does.
- * Every fmadd gets the dot's operands: each i32 lane is the same exact sum
- * of 4 byte products, formed so that one vpdpbusd per (row, token) does:
- *   Q8_0: (y + 128) unsigned x w signed, minus 128 * (4 bytes of w) (per row);
- *   Q4_0: codes unsigned x y signed, minus 8 * (4 bytes of y) (per token);
- * and the scales are the same f32 product d_w * d_y (a vector multiply of
- * the row's and the token's broadcast pairs). */
-T_512 static inline void mm_q8_0_row(const uint8_t *w, __m512i *u, __m512i *s, __m512i *c, int row) {
-    __m512i wv = q8_0_pair(w);
-    if (row) *s = wv, *c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wv);
-    (void)u;
-}
-T_512 static inline void mm_q8_0_tok(const sl_q8b *y, __m512i *u, __m512i *s, __m512i *c) {
-    *u = _mm512_xor_si512(y_pair(y), _mm512_set1_epi8((char)0x80));
-    (void)s, (void)c;
-}
-T_512 static inline void mm_q4_0_row(const uint8_t *w, __m512i *u, __m512i *s, __m512i *c, int row) {
-    *u = q4_0_pair(w);
-    (void)s, (void)c, (void)row;
-}
-T_512 static inline void mm_q4_0_tok(const sl_q8b *y, __m512i *u, __m512i *s, __m512i *c) {
-    *s = y_pair(y);
-    *c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), *s);
-    (void)u;
-}
-/* ROW / TOK fill the unsigned operand, the signed operand and the correction
- * that belong to a row (or a token); the lane is dpbusd(u, s) - c. */
-#define V512_MM_CHAIN(ACC, C, NR, NT, BB, ROWF, TOKF)                                            \
-    for (int r = 0; r < NR; r++)                                                                  \
-        for (int t = 0; t < NT; t++) ACC[r][t] = _mm512_setzero_ps();                             \
-    for (size_t b = (C); b + 2 <= nb; b += 4) {                                                   \
-        __m512i tu[NT], ts[NT], tc[NT];                                                           \
-        __m512 td[NT];                                                                            \
-        for (int t = 0; t < NT; t++) {                                                            \
-            const sl_q8b *yb = y + (size_t)t * ldy + b;                                           \
-            tu[t] = ts[t] = tc[t] = z;                                                            \
-            TOKF(yb, &tu[t], &ts[t], &tc[t]);                                                     \
-            td[t] = two_scales(yb[0].d, yb[1].d);                                                 \
-        }                                                                                         \
-        for (int r = 0; r < NR; r++) {                                                            \
-            const uint8_t *wb = w + (size_t)r * ldw + b * BB;                                     \
-            __m512i ru = z, rs = z, rc = z;                                                       \
-            ROWF(wb, &ru, &rs, &rc, 1);                                                           \
-            __m512 rd = two_scales(f16s(wb), f16s(wb + BB));                                      \
-            for (int t = 0; t < NT; t++) {                                                        \
-                __m512i p = MM_LANE_##ROWF(ru, rs, rc, tu[t], ts[t], tc[t]);                      \
-                ACC[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(rd, td[t]), ACC[r][t]); \
-            }                                                                                     \
-        }                                                                                         \
-    }
-#define V512_MM_TILE(NAME, NR, NT, BB, ROWF, TOKF, TAILF)                                         \
-    T_512 static void NAME(const uint8_t *w, size_t ldw, const sl_q8b *y, size_t ldy, size_t nb, float *out, \
-                           size_t ldo) {                                                          \
-        const __m512i z = _mm512_setzero_si512();                                                 \
-        __m512 a0[NR][NT], a1[NR][NT];                                                            \
-        V512_MM_CHAIN(a0, 0, NR, NT, BB, ROWF, TOKF)                                              \
-        V512_MM_CHAIN(a1, 2, NR, NT, BB, ROWF, TOKF)                                              \
-        for (int t = 0; t < NT; t++)                                                              \
-            for (int r = 0; r < NR; r++) {                                                        \
-                float tail = nb & 1 ? TAILF(w + (size_t)r * ldw + (nb - 1) * BB, y + (size_t)t * ldy + nb - 1) : 0.0f; \
-                out[(size_t)t * ldo + (size_t)r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r][t], a1[r][t])) + tail; \
-            }                                                                                     \
-    }
-#define MM_LANE_mm_q8_0_row(ru, rs, rc, tu, ts, tc) _mm512_sub_epi32(_mm512_dpbusd_epi32(z, tu, rs), rc)
-#define MM_LANE_mm_q4_0_row(ru, rs, rc, tu, ts, tc) _mm512_sub_epi32(_mm512_dpbusd_epi32(z, ru, ts), tc)
-V512_MM_TILE(v512_q8_0_mm44, 4, 4, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
-V512_MM_TILE(v512_q8_0_mm41, 4, 1, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
-V512_MM_TILE(v512_q8_0_mm14, 1, 4, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
-V512_MM_TILE(v512_q8_0_mm11, 1, 1, 34, mm_q8_0_row, mm_q8_0_tok, v512_q8_0_tail)
-V512_MM_TILE(v512_q4_0_mm44, 4, 4, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
-V512_MM_TILE(v512_q4_0_mm41, 4, 1, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
-V512_MM_TILE(v512_q4_0_mm14, 1, 4, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
-V512_MM_TILE(v512_q4_0_mm11, 1, 1, 18, mm_q4_0_row, mm_q4_0_tok, v512_q4_0_tail)
-X86_MM_DRIVER(T_512, v512_q8_0_mm, 4, 4, v512_q8_0_mm44, v512_q8_0_mm41, v512_q8_0_mm14, v512_q8_0_mm11)
-X86_MM_DRIVER(T_512, v512_q4_0_mm, 4, 4, v512_q4_0_mm44, v512_q4_0_mm41, v512_q4_0_mm14, v512_q4_0_mm11)
 
 T_512 static inline __m512 u8x16_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
 
@@ -817,16 +553,18 @@ T_512 static void v512_tile(const float *w, size_t ldw, int nr, const float *x, 
 }
 
 const sl_qd_kernels sl_qd_avx512 = {
-    .name = "avx512", .q4_0 = v512_q4_0, .q8_0 = v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
-    .q4_0_mm = v512_q4_0_mm, .q8_0_mm = v512_q8_0_mm, .q4_k_mm = sl_v512_q4_k_mm, .q6_k_mm = sl_v512_q6_k_mm,
+    .name = "avx512", .q4_0 = sl_v512_q4_0, .q8_0 = sl_v512_q8_0, .q4_1 = v512_q4_1, .q4_k = avx2_q4_k, .q6_k = avx2_q6_k,
+    .q4_0_gemm = sl_v512_q4_0_gemm, .q8_0_gemm = sl_v512_q8_0_gemm,
+    .q4_k_mm = sl_v512_q4_k_mm, .q6_k_mm = sl_v512_q6_k_mm,
     .q4_k_rows = sl_v512_q4_k_rows, .q6_k_rows = sl_v512_q6_k_rows,
     .affine4 = v512_affine4, .affine8 = v512_affine8, .affine4_x24 = sl_v512_affine4_x24,
     .affine8_x24 = sl_v512_affine8_x24,
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .dense_mm = sl_v512_dense_mm, .dense_pack = sl_v512_dense_pack,
     .dense_rows = sl_v512_dense_rows,
-    .q4_0_prep = v512_q4_0_prep, .q4_0_rows = v512_q4_0_rows,
-    .q8_0_prep = v512_q8_0_prep, .q8_0_rows = v512_q8_0_rows, .quantize_q8 = avx2_quantize_q8,
+    .q4_0_prep = sl_v512_q4_0_prep, .q4_0_rows = sl_v512_q4_0_rows,
+    .q8_0_prep = sl_v512_q8_0_prep, .q8_0_rows = sl_v512_q8_0_rows,
+    .q4_0_rows_n = sl_v512_q4_0_rows_n, .q8_0_rows_n = sl_v512_q8_0_rows_n, .quantize_q8 = avx2_quantize_q8,
     .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = sl_avx2_axpy_f16, .att_scores_f16 = sl_v512_att_scores_f16_1, .att_values_f16 = sl_v512_att_values_f16,
     .att_scores_f16_g = sl_v512_att_scores_f16_g, .att_values_f16_g = sl_v512_att_values_f16_g,
     .exp_sum = sl_v512_exp_sum};

@@ -37,7 +37,7 @@ T_AVX2 static inline int hsum8i(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Q4_0 / Q8_0 block pairs for 512-bit integer dots (qdot_x86.c, qamx_x86.c):
+/* Q4_0 / Q8_0 block pairs for 512-bit integer dots (qgemm_x86.c, qamx_x86.c):
  * two blocks' codes or activations in one vector (lanes 0-7 the first block's
  * bytes in 4-byte groups, lanes 8-15 the second's). */
 T_512 static inline __m512i q4_0_pair(const uint8_t *w) {   /* blocks at w and w + 18: codes as bytes, y order */
@@ -104,6 +104,24 @@ T_512 static inline __m512 ld16_f16(const uint8_t *p, __mmask16 m) {
 /* sl_qd_prep_x24 with 16 lanes, bit for bit (qaffine_x86.c). */
 void sl_v512_prep_x24(const float *x, size_t cols, int gs, int bits, int8_t *planes, float *d);
 
+/* GGUF Q4_0 / Q8_0 in block lanes (qgemm_x86.c): the avx512 set's dots, generation rows (with their
+ * per-token prep, SL_QD_Q40_PREP_BYTES) and prompt GEMM, one f32 order. */
+float sl_v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb);
+float sl_v512_q8_0(const uint8_t *w, const sl_q8b *y, size_t nb);
+void sl_v512_q4_0_prep(const sl_q8b *y, size_t nb, void *prep);
+void sl_v512_q8_0_prep(const sl_q8b *y, size_t nb, void *prep);
+void sl_v512_q4_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep, size_t nb,
+                       float *out);
+void sl_v512_q8_0_rows(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, const void *prep, size_t nb,
+                       float *out);
+void sl_v512_q4_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                         const void *prep, size_t nb, float *out, size_t ldo);
+void sl_v512_q8_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
+                         const void *prep, size_t nb, float *out, size_t ldo);
+void sl_v512_q4_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
+                       float *out, size_t ldo, void *scratch);
+void sl_v512_q8_0_gemm(const uint8_t *w, size_t ldw, int nr, const sl_q8b *y, size_t ldy, int nt, size_t nb,
+                       float *out, size_t ldo, void *scratch);
 /* Q4_K / Q6_K prompt tiles (qk_x86.c), sl_qd_q8k_mm_fn. */
 void sl_v512_q4_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, size_t ldy, int nt, size_t nb,
                      float *out, size_t ldo);

@@ -1,6 +1,7 @@
 /*
- * test_gemm.c — the AMX tile GEMMs (the "amx" set, src/kernels/qamx_x86.c)
- * against their dots, bit for bit: Q4_0 / Q8_0 and MLX affine 4/8-bit
+ * test_gemm.c — the tile GEMMs (the "amx" set, src/kernels/qamx_x86.c; the
+ * avx512 set's Q4_0 / Q8_0 GEMM, src/kernels/qgemm_x86.c) against their
+ * dots, bit for bit: Q4_0 / Q8_0 and MLX affine 4/8-bit
  * against the set's own dots (their block / group order), Q4_K / Q6_K
  * against the portable dot; directly at
  * every row split and partial tile, and through the engine's entry points.
@@ -130,31 +131,20 @@ static void test_amx_k_gemm_matches_dot(void **state) {
     sl_qd_force(NULL);
 }
 
-/* The AMX tile GEMM (where this CPU runs it) against its set's one-token
- * dot, bit for bit: Q4_0 and Q8_0, rows and tokens on and off whole tiles
- * (1..40 rows, 8..49 tokens), block counts on and off the 16 f32 lanes
- * (1..72), the rows split in two "threads" at every offset class, and
- * through the engine's prompt entry points (act_prep + matmul_act); with
- * SILICA_NO_AMX the set is off. */
-static void test_amx_gemm_matches_dot(void **state) {
-    (void)state;
-    const char *why = NULL;
-    const sl_qd_kernels *k = sl_qd_by_name("amx");
-#if defined(SL_QD_X86)
-    sl_qd_amx(&why);
-#endif
-    if (!k) {   /* a CPU, OS or VM without working tiles: the probe must say why, and the set stays out */
-        print_message("amx: %s\n", why ? why : "not an x86-64 build");
-        assert_true(sl_qd_active() == NULL || strcmp(sl_qd_active()->name, "amx") != 0);
-        return;
-    }
+/* A set's Q4_0 / Q8_0 tile GEMM against its own one-token dot, bit for
+ * bit: rows and tokens on and off whole tiles (1..40 rows, 8..49 tokens),
+ * block counts on and off the 16 f32 lanes and the two chains (1..257), the
+ * rows split in two "threads" at every offset class, and through the
+ * engine's prompt entry points (act_prep + matmul_act). */
+static void check_q8_gemm_set(const sl_qd_kernels *k) {
     assert_non_null(k->q4_0_gemm);
-    enum { MAXR = 40, MAXN = 49, MAXB = 72 };
+    assert_non_null(k->q8_0_gemm);
+    enum { MAXR = 40, MAXN = 49, MAXB = 257 };
     static uint8_t wd[MAXR * MAXB * 34];
     static float x[MAXN * MAXB * 32], out[MAXN * MAXR + 1], ref[MAXN * MAXR];   /* out: a guard after the last place */
     static sl_q8b q8[64 * MAXB];   /* MAXN tokens padded to 64 */
     static _Alignas(64) uint8_t scratch[SL_QD_GEMM_SCRATCH(MAXB)];
-    const int rowss[] = {1, 7, 16, 17, 33, 40}, ns[] = {8, 15, 16, 17, 31, 49}, nbs[] = {1, 2, 15, 16, 17, 33, 72};
+    const int rowss[] = {1, 7, 16, 17, 33, 40}, ns[] = {8, 15, 16, 17, 31, 49}, nbs[] = {1, 2, 15, 16, 17, 33, 72, 257};   /* 257: packs of fewer rows (qgemm_x86.c) */
     for (int q8w = 0; q8w < 2; q8w++)
         for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
             size_t nb = (size_t)nbs[bi], bb = q8w ? 34 : 18, ldw = nb * bb;
@@ -169,6 +159,32 @@ static void test_amx_gemm_matches_dot(void **state) {
     check_gemm_entry(SL_Q4_0, sizeof(sl_q8b));
     check_gemm_entry(SL_Q8_0, sizeof(sl_q8b));
     sl_qd_force(NULL);
+}
+
+/* The AMX tile GEMM (where this CPU runs it) against its set's one-token
+ * dot (check_q8_gemm_set); with SILICA_NO_AMX the set is off. */
+static void test_amx_gemm_matches_dot(void **state) {
+    (void)state;
+    const char *why = NULL;
+    const sl_qd_kernels *k = sl_qd_by_name("amx");
+#if defined(SL_QD_X86)
+    sl_qd_amx(&why);
+#endif
+    if (!k) {   /* a CPU, OS or VM without working tiles: the probe must say why, and the set stays out */
+        print_message("amx: %s\n", why ? why : "not an x86-64 build");
+        assert_true(sl_qd_active() == NULL || strcmp(sl_qd_active()->name, "amx") != 0);
+        return;
+    }
+    check_q8_gemm_set(k);
+}
+
+/* The avx512 set's GEMM (qgemm_x86.c: rows packed per call, 4 x 4
+ * register tiles), where this CPU runs the set: the same checks. */
+static void test_avx512_gemm_matches_dot(void **state) {
+    (void)state;
+    const sl_qd_kernels *k = sl_qd_by_name("avx512");
+    if (!k) return;
+    check_q8_gemm_set(k);
 }
 
 /* The first n tokens of the one-token form (act, tb bytes each: xsum[G],
@@ -275,6 +291,7 @@ static void test_amx_affine_gemm_matches_dot(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amx_gemm_matches_dot),
+        cmocka_unit_test(test_avx512_gemm_matches_dot),
         cmocka_unit_test(test_amx_k_gemm_matches_dot),
         cmocka_unit_test(test_amx_affine_gemm_matches_dot),
     };
