@@ -157,6 +157,8 @@ static int create_device(vk_ctx *c, sl_error *err) {
     /* rows a matrix-vector team takes and a lane's steps in flight (SILICA_GPU_ROWS, SILICA_GPU_STEPS 1 .. 4:
      * tuning, the tests; the same bits for any) */
     c->mv_rows = env_1_to_4("SILICA_GPU_ROWS", VK_MV_ROWS);
+    uint32_t subgroups = c->mv_wg / (c->info.subgroup_size ? c->info.subgroup_size : 1);
+    while (c->mv_rows > 1 && subgroups * c->mv_rows * VK_MV_TOKENS > VK_MV_SUMS) c->mv_rows /= 2;
     c->mv_steps = env_1_to_4("SILICA_GPU_STEPS", VK_MV_STEPS);
     /* timestamps: where this queue family has them (timestampValidBits; limits.timestampComputeAndGraphics
      * promises them on every compute queue, but the family's own bits are what counts) */

@@ -89,6 +89,7 @@ extern sl_vk_fns sl_vk;
 #define VK_MV_STEPS 1u               /* matmul.comp's steps along a row a lane loads before summing them (NU; on
                                         an H100 2 and 4 were slower) */
 #define VK_MV_TOKENS 8u              /* and its tokens a workgroup (NT) but in the one-token pipelines */
+#define VK_MV_SUMS 2048u             /* its shared sums: subgroups of a wide workgroup * rows * tokens at most */
 #define VK_MAX_QUERIES 4096          /* timestamps a submission (SILICA_PROFILE: one per dispatch group) */
 #define VK_PROF_TAGS 16              /* what a dispatch group is counted as (the session names them) */
 

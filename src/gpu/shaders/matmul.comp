@@ -92,7 +92,7 @@ float acc[MR * TN];
 // A row's lanes: the team's width (main), what the row readers stride by.
 uint team_width;
 #define SG team_width
-shared float part[2048];   // the subgroups' sums, [subgroup][row of the team][token]
+shared float part[2048];   // the subgroups' sums, [subgroup][row of the team][token] (VK_MV_SUMS)
 
 // Dense row k of the team (row r), its 16-byte step s (u), against tokens t0 .. t0 + nt - 1.
 void step_vec(uvec4 u, uint k, uint s, uint t0, uint nt) {

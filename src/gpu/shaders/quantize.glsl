@@ -24,16 +24,18 @@ uint quantize_word(float a, float b, float c, float e, float id) {
     return w;
 }
 
-// The block v with the scale of amax.
-void quantize_block_amax(float v[32], float amax, uint o) {
+// The block v with its own scale (a d per 32).
+void quantize_block(float v[32], uint o) {
+    float amax = 0.0;
+    for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(v[j]));
     float id = quantize_inv(amax);
     xq[o] = floatBitsToUint(amax / 127.0);
     for (uint k = 0u; k < 8u; k++) xq[o + 1u + k] = quantize_word(v[4u * k], v[4u * k + 1u], v[4u * k + 2u], v[4u * k + 3u], id);
 }
 
-// The block v with its own scale (a d per 32).
-void quantize_block(float v[32], uint o) {
-    float amax = 0.0;
-    for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(v[j]));
-    quantize_block_amax(v, amax, o);
+// Word k (values 4k .. 4k + 3: v) of the block at xq[o] with the scale of amax (its block's or group's
+// max|v|), and d when k is 0: a block written by 8 invocations (rmsnorm.comp, glu.comp, quantx.comp).
+void quantize_quarter(float v[4], float amax, uint o, uint k) {
+    if (k == 0u) xq[o] = floatBitsToUint(amax / 127.0);
+    xq[o + 1u + k] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(amax));
 }

@@ -37,6 +37,5 @@ void main() {
     for (uint k = k0; k < k0 + per; k++) m = max(m, amax[k]);
     if (!mine) return;
     uint o = (t * (p.cols / 32u) + i0 / 32u) * 9u;
-    if (tid % 8u == 0u) xq[o] = floatBitsToUint(m / 127.0);
-    xq[o + 1u + tid % 8u] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(m));
+    quantize_quarter(v, m, o, tid % 8u);
 }

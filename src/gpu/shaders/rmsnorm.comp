@@ -69,8 +69,7 @@ void normed_blocks(bool from_y, uint src, uint dst, uint t, float r, uint w_off)
         barrier();   // bmax is read until here
         if (b < nb) {
             uint o = (t * nb + b) * 9u;
-            if (tid % 8u == 0u) xq[o] = floatBitsToUint(m / 127.0);
-            xq[o + 1u + tid % 8u] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(m));
+            quantize_quarter(v, m, o, tid % 8u);
         }
     }
 }
