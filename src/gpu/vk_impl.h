@@ -172,6 +172,7 @@ typedef struct vk_ctx {
     uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
     uint32_t mv_rows;             /* matmul.comp's rows a team (its NR: VK_MV_ROWS, or SILICA_GPU_ROWS 1 .. 4) */
     uint32_t mv_steps;            /* and a lane's steps in flight (its NU: VK_MV_STEPS, or SILICA_GPU_STEPS 1 .. 4) */
+    uint32_t mv_lane_block;       /* GGUF Q8_0 / Q4_0 a lane a block (its LB), not four lanes a block */
     bool int_dot;                 /* the matmuls' int8 dots as packed dot products (matmul_idot, matmul_tiled_idot:
                                      info.int_dot, unless SILICA_GPU_INT_DOT=0), the extension enabled on the device */
 } vk_ctx;

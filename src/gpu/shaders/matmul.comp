@@ -82,6 +82,7 @@ layout(constant_id = 2) const uint NR = 2u;   // rows a team takes (1 .. MR)
 layout(constant_id = 3) const uint NT = 8u;   // tokens a workgroup takes (1: generation's pipeline, or TN)
 #define MU 4u          // a lane's steps along a row in flight at most (NU: this pipeline's)
 layout(constant_id = 4) const uint NU = 1u;   // a lane's steps (16 bytes, a GGUF block) loaded before their sums
+layout(constant_id = 5) const bool LB = false;   // GGUF Q8_0 / Q4_0: a lane a block (row_qblock), not four (row_quant)
 // A lane's sums, row k of its team and token t at acc[k * TN + t].  Every loop
 // over k and t is bounded by the pipeline's constants NR and NT, so the
 // driver can unroll it and keep acc in registers (with the row count a push
@@ -163,6 +164,53 @@ void row_quant(uint r0, uint t0, uint nt, uint lane) {
                                  : dot4u(x0, ck.x & 0x0F0F0F0Fu) + dot4u(x1, (ck.x >> 4) & 0x0F0F0F0Fu) - x8;
                     acc[k * TN + t] += (dw[j * MR + k] * dx) * float(sum);
                 }
+            }
+        }
+    }
+}
+
+// GGUF Q8_0 / Q4_0 rows a lane a block (LB: lane, lane + SG, ...), the
+// block's 34 / 18 bytes (2-byte aligned) read as the 9 / 5 words that
+// cover them and shifted into place, for each of the team's rows against
+// x's 9 words read once: as row_quant, with one lane's integer sum a block.
+void q_words(uint a, uint n, out uint w[9]) {
+    uint i = a >> 2, sh = (a & 2u) << 3, prev = wd[i];
+    for (uint k = 0u; k < 9u; k++) {
+        if (k >= n) break;
+        uint next = wd[i + k + 1u];
+        w[k] = sh == 0u ? prev : (prev >> 16) | (next << 16);
+        prev = next;
+    }
+}
+
+void row_qblock(uint r0, uint t0, uint nt, uint lane) {
+    bool q8 = p.fmt == FMT_Q8_0;
+    uint nb = p.cols / 32u, bs = q8 ? 34u : 18u, nw = q8 ? 9u : 5u, last = p.rows - 1u;
+    for (uint b = lane; b < nb; b += SG) {
+        uint w[MR][9];
+        for (uint k = 0u; k < NR; k++) q_words(min(r0 + k, last) * p.row_bytes + b * bs, nw, w[k]);
+        for (uint t = 0u; t < NT; t++) {
+            if (t >= nt) break;
+            uint o = ((t0 + t) * nb + b) * 9u, xw[8];
+            float dx = uintBitsToFloat(xq[o]);
+            for (uint i = 0u; i < 8u; i++) xw[i] = xq[o + 1u + i];
+            int x8 = 0;
+            if (!q8)
+                for (uint i = 0u; i < 8u; i++) x8 += dot4(0x01010101u, xw[i]);
+            for (uint k = 0u; k < NR; k++) {
+                // bytes 0-1 d, then the codes: word i of the codes is (w[i] >> 16) | (w[i + 1] << 16)
+                float dw = unpackHalf2x16(w[k][0]).x;
+                int sum = 0;
+                if (q8) {
+                    for (uint i = 0u; i < 8u; i++) sum += dot4((w[k][i] >> 16) | (w[k][i + 1u] << 16), xw[i]);
+                } else {
+                    for (uint i = 0u; i < 4u; i++) {
+                        uint c = (w[k][i] >> 16) | (w[k][i + 1u] << 16);
+                        sum += dot4u(xw[i], c & 0x0F0F0F0Fu) + dot4u(xw[4u + i], (c >> 4) & 0x0F0F0F0Fu);
+                    }
+                    sum -= 8 * x8;
+                }
+                acc[k * TN + t] += (dw * dx) * float(sum);
             }
         }
     }
@@ -423,7 +471,8 @@ void rows(uint r0, uint t0, uint nt, uint lane) {
     if (p.fmt == FMT_Q4_K || p.fmt == FMT_Q6_K) {
         row_k(r0, t0, nt, lane);
     } else if (fmt_quant(p.fmt) && !fmt_sub(p.fmt)) {
-        row_quant(r0, t0, nt, lane);
+        if (LB) row_qblock(r0, t0, nt, lane);
+        else row_quant(r0, t0, nt, lane);
     } else if (!fmt_quant(p.fmt) && !fmt_sub(p.fmt) && !fmt_mlx(p.fmt) && p.vec != 0u) {
         row_vec(r0, t0, nt, lane);
     } else if (fmt_mlx(p.fmt) && p.vec != 0u && (p.bits == 4u || p.bits == 8u)) {
