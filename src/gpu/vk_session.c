@@ -107,6 +107,7 @@ struct sl_gpu_session {
     uint64_t kv_bytes;
     bool prof;
     uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
+    uint32_t attn_heads;           /* SILICA_GPU_ATTN_HEADS: attn_split.comp's query heads a workgroup at most (8) */
     vk_host_stats host[VK_PHASES];
 };
 
@@ -636,7 +637,7 @@ static bool attention(sl_gpu_session *g, int l, int n, int p0, bool quant) {
         vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
         return false;
     }
-    uint32_t grp = H / KV, hpg = 2048 / D < 8 ? 2048 / D : 8, nc = attn_chunks(g, l, p0 + n - 1);
+    uint32_t grp = H / KV, hpg = 2048 / D < g->attn_heads ? 2048 / D : g->attn_heads, nc = attn_chunks(g, l, p0 + n - 1);
     hpg = grp < hpg ? grp : hpg;
     quant = quant && D % 32 == 0;
     bool direct = nc == 1;   /* one chunk (short contexts): the split kernel writes the output, no merge */
@@ -915,6 +916,9 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     const char *rt = getenv("SILICA_GPU_ROW_THREADS");   /* tuning: a power of two (others: by the row) */
     uint32_t v = rt ? (uint32_t)strtoul(rt, NULL, 10) : 0;
     g->row_threads = v && !(v & (v - 1)) ? v : 0;
+    const char *ah = getenv("SILICA_GPU_ATTN_HEADS");   /* tuning: 1 .. 8 (each head's sums alike: the same bits) */
+    v = ah ? (uint32_t)strtoul(ah, NULL, 10) : 0;
+    g->attn_heads = v >= 1 && v <= 8 ? v : 8;
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
