@@ -58,10 +58,11 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
         bool mv = k == VK_MATMUL || k == VK_MATMUL_WIDE || k == VK_MATMUL_1 || k == VK_MATMUL_WIDE_1;
         bool idot = c->int_dot && (mv || k == VK_MATMUL_TILED);
         char name[32];
-        snprintf(name, sizeof name, "%s%s", kernel_names[k], idot ? "_idot" : "");
+        snprintf(name, sizeof name, "%s%s%s", kernel_names[k], k == VK_MATMUL_TILED && c->tile == 2 ? "2" : "",
+                 idot ? "_idot" : "");
         while (m->name && strcmp(m->name, name) != 0) m++;
         if (!m->name) return sl_errorf(err, SL_EUNSUPPORTED, "shader %s.comp is not in this build", kernel_names[k]);
-        if (k == VK_MATMUL_TILED && !c->tiled) continue;   /* beyond this device's limits: matmul.comp does all */
+        if (k == VK_MATMUL_TILED && !c->tile) continue;   /* beyond this device's limits: matmul.comp does all */
         VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->size,
                                        .pCode = m->code};
         VkShaderModule mod;
@@ -151,8 +152,13 @@ static int create_device(vk_ctx *c, sl_error *err) {
     VkPhysicalDeviceProperties pp;
     vk.vkGetPhysicalDeviceProperties(c->phys, &pp);
     uint32_t inv = pp.limits.maxComputeWorkGroupInvocations, wx = pp.limits.maxComputeWorkGroupSize[0];
-    c->tiled = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS &&
-               pp.limits.maxComputeSharedMemorySize >= VK_TILED_SHARED_BYTES;
+    /* the prompt kernel: SILICA_GPU_TILE=2 matmul_tiled2.comp (128 x 64 tiles), else matmul_tiled.comp (64 x
+     * 64), each where the device's limits allow it, the first where they allow only that, else none */
+    const char *tile_env = getenv("SILICA_GPU_TILE");
+    uint32_t shared = pp.limits.maxComputeSharedMemorySize;
+    bool wg_ok = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS;
+    c->tile = !wg_ok || shared < VK_TILED_SHARED_BYTES ? 0 : 1;
+    if (c->tile && tile_env && strcmp(tile_env, "2") == 0 && shared >= VK_TILED2_SHARED_BYTES) c->tile = 2;
     c->mv_wg = VK_MV_INVOCATIONS;   /* every device allows 128 (the Vulkan minimum of both limits) */
     while (c->mv_wg > 128 && (c->mv_wg > inv || c->mv_wg > wx)) c->mv_wg /= 2;
     /* rows a matrix-vector team takes and a lane's steps in flight (SILICA_GPU_ROWS, SILICA_GPU_STEPS 1 .. 4:

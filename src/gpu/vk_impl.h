@@ -83,6 +83,10 @@ extern sl_vk_fns sl_vk;
 #define VK_MAX_SETS 4096
 #define VK_TILED_INVOCATIONS 256u    /* matmul_tiled.comp's workgroup */
 #define VK_TILED_SHARED_BYTES 17152u /* and its shared memory (above Vulkan's 16 KiB minimum limit) */
+#define VK_TILED_ROWS 64u            /* and its rows a workgroup (tokens: VK_TILED_TOKENS) */
+#define VK_TILED2_SHARED_BYTES 28928u /* matmul_tiled2.comp's shared memory (256 invocations too) */
+#define VK_TILED2_ROWS 128u          /* and its rows a workgroup */
+#define VK_TILED_TOKENS 64u          /* tokens a workgroup of both tiled kernels */
 #define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
 #define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
 #define VK_MV_ROWS 2u                /* matmul.comp's rows a team by default (its NR; at most 4) */
@@ -168,7 +172,9 @@ typedef struct vk_ctx {
     bool kept_ok;                 /* kept may be submitted again: recorded, and none of its descriptor sets rewritten */
     vk_stats stats[VK_PHASES];
     vk_buf dummy;                 /* bound to unused slots */
-    bool tiled;                   /* the device runs matmul_tiled.comp (its workgroup size and shared memory) */
+    uint32_t tile;                /* the prompt kernel the device runs (its workgroup size and shared memory): 1
+                                     matmul_tiled.comp, 2 matmul_tiled2.comp (SILICA_GPU_TILE=2; 1 where the device's
+                                     limits allow only that), 0 none (matmul.comp does all) */
     uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
     uint32_t mv_rows;             /* matmul.comp's rows a team (its NR: VK_MV_ROWS, or SILICA_GPU_ROWS 1 .. 4) */
     uint32_t mv_steps;            /* and a lane's steps in flight (its NU: VK_MV_STEPS, or SILICA_GPU_STEPS 1 .. 4) */

@@ -7,6 +7,9 @@
  *     (record R, submit+wait S, logits copy C); per token X dispatches, Y barriers, Z submits, U recordings
  *   silica: profile: gpu NAME, generation device ms/token: qkv 0.123 (3.0) attn ... (calls per token)
  *
+ * with, per phase, the matmuls' int8 dots (packed dot products or byte extracts) and, for prompts, the tiled
+ * kernel in use (matmul_tiled, matmul_tiled2: SILICA_GPU_TILE, or none).
+ *
  * Invariants: W = D + O exactly (O is what the device does not account
  * for: recording, submission and wake-up latency, copies, the host's own
  * work); recordings: command buffers recorded (a kept one submitted again
@@ -48,6 +51,11 @@ void vk_profile_print(const vk_ctx *c, const vk_host_stats host[VK_PHASES], cons
                 (double)st->recordings / n);
         fprintf(stderr, "silica: profile: gpu %s, %s matmul int8 dots: %s\n", c->info.name, phase_names[ph],
                 c->int_dot ? "packed dot products" : "byte extracts");
+        if (ph == VK_PHASE_PP)
+            fprintf(stderr, "silica: profile: gpu %s, prompt matmul tiles: %s\n", c->info.name,
+                    c->tile == 2   ? "matmul_tiled2 (128 rows x 64 tokens)"
+                    : c->tile == 1 ? "matmul_tiled (64 rows x 64 tokens)"
+                                   : "none (matrix-vector kernel)");
         fprintf(stderr, "silica: profile: gpu %s, %s device ms/token:", c->info.name, phase_names[ph]);
         for (int t = 0; t < n_tags && t < VK_PROF_TAGS; t++)
             if (st->tag_calls[t] || st->tag_ns[t]) {

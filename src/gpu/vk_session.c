@@ -418,7 +418,6 @@ typedef struct mm_push {
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0..2] every device has */
 #define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
 #define MV_TEAM_MAX 64u      /* and its widest team by default: wider ones were slower on an H200 (mv_team) */
-#define TILE 64u             /* matmul_tiled.comp: 64 rows x 64 tokens a workgroup */
 
 static bool gguf(const gw *w) { return w->fmt == FMT_Q8_0 || w->fmt == FMT_Q4_0 || w->fmt >= FMT_Q4_1; }
 /* Elements per activation scale d of a GGUF matmul's int8 input (xq): 32, 256 (K-quants, the CPU's
@@ -468,7 +467,8 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
 /* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
  * VK_MV_TOKENS by the matrix-vector kernel (a team of lanes per row), more by
  * the tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared
- * memory) where the device's limits allow it (c.tiled), else by the first.
+ * memory; SILICA_GPU_TILE=2: 128 x 64, matmul_tiled2.comp) where the device's
+ * limits allow it (c.tile), else by the first.
  * GGUF weights read x from xq (quantize_x, or the kernel that wrote x). */
 static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
                         uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
@@ -481,11 +481,12 @@ static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
                  team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
     const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
-    bool tiled = (uint32_t)n > VK_MV_TOKENS && g->c.tiled, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
+    bool tiled = (uint32_t)n > VK_MV_TOKENS && g->c.tile, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
     /* matmul.comp: teams of c.mv_rows rows, VK_MV_TOKENS tokens a workgroup (the one-token pipelines: 1) */
     bool one = n == 1;
-    uint32_t per_group = tiled ? TILE : (wide ? g->c.mv_wg : VK_MV_NARROW) / team * g->c.mv_rows;
-    uint32_t tok = tiled ? TILE : one ? 1 : VK_MV_TOKENS;
+    uint32_t tile_rows = g->c.tile == 2 ? VK_TILED2_ROWS : VK_TILED_ROWS;
+    uint32_t per_group = tiled ? tile_rows : (wide ? g->c.mv_wg : VK_MV_NARROW) / team * g->c.mv_rows;
+    uint32_t tok = tiled ? VK_TILED_TOKENS : one ? 1 : VK_MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gr = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     uint32_t gt = ((uint32_t)n + tok - 1) / tok, gz = (groups + MAX_GROUPS - 1) / MAX_GROUPS;
     if (tiled)   /* token tiles x: a row tile's neighbours in dispatch order share its weights (read once, hot) */

@@ -11,12 +11,17 @@ CPU engine (tested against gguf-py and transformers in test_engine*.py) within t
 A 75-token prompt in one batch: two token tiles (64 + 11) against 257-row matrices (five row tiles, the
 last of one row), 256- and 512-column rows (8 and 16 steps), so the dispatch (token tiles on x, row tiles
 on y) covers partial tiles on both axes.  SILICA_PROFILE's prompt line names the dot in use.
+The second variant, matmul_tiled2.comp (SILICA_GPU_TILE=2: 128 x 64 tiles, other loads, the same sums per
+output in the same order), must give the first's logits to the bit for every format both kernels read
+(dense f32 / bf16 / f16, MLX affine and fp modes, every GGUF type), packed dots and the f32 fallback, on
+shapes off its tiles on both axes (rows 80, 102, 257: 128-row tiles of 1; columns 80 and 102 off the
+32-column steps; 75 tokens: 64 + 11).
 """
 import numpy as np
 import pytest
 
 from conftest import run_silica
-from test_gpu import QUANT_TOL, TOL, lavapipe, logits, only_lavapipe, rel_err  # noqa: F401
+from test_gpu import QUANT_TOL, TOL, lavapipe, logits, mlx_models, odd_models, only_lavapipe, rel_err  # noqa: F401
 from test_gpu_matvec import INT8_X, TYPES, qmodels  # noqa: F401
 
 IDS = [(7 * i + 3) % 257 for i in range(75)]
@@ -63,3 +68,32 @@ def test_tiled_int_dot_selected_for_prompts(lavapipe, qmodels):
     assert lavapipe["int8_dot_product"]
     assert dots({}) == {"packed dot products"}
     assert dots({"SILICA_GPU_INT_DOT": "0"}) == {"byte extracts"}
+
+
+TILES = {"1": "matmul_tiled (64 rows x 64 tokens)", "2": "matmul_tiled2 (128 rows x 64 tokens)"}
+# test_gpu.py's odd shapes (dense, GGUF F16), its MLX conversions, and this file's GGUF types
+TILE_CASES = ([("odd", k) for k in (("qwen2", "f32"), ("qwen2", "bf16"), ("gemma2", "f32"), ("gemma2", "bf16"),
+                                    ("qwen2", "F16"), ("qwen2", "Q8_0"))]
+              + [("mlx", k) for k in ("4b-g32-f32", "3b-g32-f16", "8b-g32-bf16", "5b-g64-f32", "mxfp4", "mxfp8")]
+              + [("q", k) for k in TYPES])
+
+
+@pytest.mark.parametrize("case", TILE_CASES, ids=lambda c: f"{c[0]}-{'-'.join(c[1]) if c[0] == 'odd' else c[1]}")
+def test_tile_variants_same_bits(lavapipe, odd_models, mlx_models, qmodels, case):
+    """A 75-token prompt in one batch by matmul_tiled.comp and matmul_tiled2.comp (SILICA_GPU_TILE 1, 2), packed
+    dots and the f32 fallback: every logit identical to the bit, and SILICA_PROFILE's prompt line names the
+    variant that ran."""
+    kind, key = case
+    model = {"odd": odd_models, "mlx": mlx_models, "q": qmodels}[kind][key]
+    for switch in ("1", "0"):
+        got = {}
+        for tile, name in TILES.items():
+            _, out, r = logits(model, IDS, "--kv", "f32", "--batch", "100", "--device", "gpu",
+                               env={"SILICA_GPU_TILE": tile, "SILICA_GPU_INT_DOT": switch, "SILICA_PROFILE": "1"})
+            ran = {line.rsplit(": ", 1)[1] for line in r.err.splitlines() if "prompt matmul tiles:" in line}
+            assert ran == {name}, (tile, r.err)
+            assert out.shape == (75, 257)
+            got[tile] = out
+        diff = np.abs(got["1"] - got["2"]).max()
+        print(f"{case} int dot {switch}: tile 2 vs tile 1 max |diff| {diff:.3e}")
+        assert np.array_equal(got["1"].view(np.uint32), got["2"].view(np.uint32)), (case, switch, diff)

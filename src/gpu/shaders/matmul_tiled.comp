@@ -48,20 +48,7 @@
 #include "intdot.glsl"   // dot4 (packed dot products in the SILICA_INT_DOT build), INT_DOT
 layout(local_size_x = 256) in;
 #include "weights.glsl"
-layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
-layout(std430, set = 0, binding = 2) buffer Y { float y[]; };
-layout(std430, set = 0, binding = 3) readonly buffer Vec { float vec[]; };
-layout(std430, set = 0, binding = 4) readonly buffer XQ { uint xq[]; };   // quantx.comp's blocks
-layout(push_constant) uniform P {
-    uint fmt, rows, cols, row_bytes, n, x_off, ldx, y_off, ldy;
-    int bias_off;   // into vec, -1: none
-    uint accumulate;
-    float softcap;  // 0: none
-    uint team;      // unused here (matmul.comp's)
-    uint vec;       // 1: dense rows and x rows 16-byte aligned (see matmul.comp; MLX: x rows alone)
-    uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
-} p;
+#include "tiled.glsl"    // bindings, push constants, the loads (TItem), the output
 
 #define BM 64u
 #define BN 64u
@@ -74,136 +61,19 @@ shared uvec4 xs[BK * BN / 4];   // the same for activations (token t0 + t): f32,
 shared vec4 dws[BM / 4], dxs[BN / 4];   // GGUF: the step's block scales of rows and tokens (ws, xs: codes)
 shared vec4 dms[BM / 4];                 // sub-block formats with mins: the step's m of rows
 
-#define PK_ISC 8u
-
 void put_wu(uint k, uint m, uint v) { ws[k * (BM / 4u) + (m >> 2)][m & 3u] = v; }
 void put_xu(uint k, uint t, uint v) { xs[k * (BN / 4u) + (t >> 2)][t & 3u] = v; }
-void put_w(uint k, uint m, float v) { put_wu(k, m, floatBitsToUint(v)); }
-void put_x(uint k, uint t, float v) { put_xu(k, t, floatBitsToUint(v)); }
-
-// This build and format keep the codes packed (see above).
-bool packed_codes() { return INT_DOT && fmt_quant(p.fmt); }
-
-// The packed codes of load_w: words 2 kq, 2 kq + 1 of row m's step (at byte rb + the block), signed bytes.
-void load_w_packed(uint rb, uint k0, uint m, uint kq) {
-    uint s = k0 / 32u;
-    uvec2 c;
-    int isc = 1;
-    if (fmt_sub(p.fmt)) {
-        if (kq == 0u) {
-            vec2 dm = w_sub_dm(p.fmt, rb, s);
-            dws[m >> 2][m & 3u] = dm.x;
-            dms[m >> 2][m & 3u] = dm.y;
-        }
-        isc = w_sub_isc(p.fmt, rb, s)[kq >> 1];
-        c = uvec2(w_sub_codes(p.fmt, rb, s, 2u * kq), w_sub_codes(p.fmt, rb, s, 2u * kq + 1u));
-    } else if (p.fmt == FMT_Q8_0) {
-        uint a = rb + s * 34u;
-        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
-        c = w_u64(a + 2u + kq * 8u);
-    } else {   // Q4_0: elements 8 kq .. + 7 are the low (kq < 2) or high nibbles of bytes 8 (kq & 1) .. + 7
-        uint a = rb + s * 18u;
-        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
-        c = (w_u64(a + 2u + 8u * (kq & 1u)) >> (4u * (kq >> 1))) & 0x0F0F0F0Fu;
-        c = uvec2(w_bytes_minus(c.x, 8u), w_bytes_minus(c.y, 8u));
-    }
-    put_wu(2u * kq, m, c.x);
-    put_wu(2u * kq + 1u, m, c.y);
-    if ((kq & 1u) == 0u) put_wu(PK_ISC + (kq >> 1), m, uint(isc));
+void put4_w(uint k, uint m, uvec4 v) {
+    for (uint j = 0u; j < 4u; j++) put_wu(k + j, m, v[j]);
 }
-
-// Invocation i loads row r0 + i % 64, columns k0 + 8 (i / 64) .. + 7 (Q4_0:
-// the 4 bytes at 4 (i / 64), i.e. 4 low and 4 high nibbles).
-void load_w(uint r0, uint k0, uint i) {
-    uint m = i % BM, kq = i / BM, r = r0 + m, c0 = k0 + kq * 8u;
-    if (r >= p.rows) {   // (the 4 kq's zero all 32 k's: the packed words and scales too)
-        for (uint j = 0u; j < 8u; j++) put_w(kq * 8u + j, m, 0.0);
-        if (kq == 0u) dws[m >> 2][m & 3u] = dms[m >> 2][m & 3u] = 0.0;
-        return;
-    }
-    uint rb = r * p.row_bytes;
-    if (packed_codes()) {
-        load_w_packed(rb, k0, m, kq);
-    } else if (fmt_sub(p.fmt)) {   // code words 2 kq, 2 kq + 1 of sub-block k0 / 32: one 16-element half
-        uint s = k0 / 32u;
-        if (kq == 0u) {
-            vec2 dm = w_sub_dm(p.fmt, rb, s);
-            dws[m >> 2][m & 3u] = dm.x;
-            dms[m >> 2][m & 3u] = dm.y;
-        }
-        int isc = w_sub_isc(p.fmt, rb, s)[kq >> 1];
-        uvec2 c = uvec2(w_sub_codes(p.fmt, rb, s, 2u * kq), w_sub_codes(p.fmt, rb, s, 2u * kq + 1u));
-        for (int j = 0; j < 4; j++) {
-            put_w(kq * 8u + uint(j), m, float(isc * bitfieldExtract(int(c.x), 8 * j, 8)));
-            put_w(kq * 8u + 4u + uint(j), m, float(isc * bitfieldExtract(int(c.y), 8 * j, 8)));
-        }
-    } else if (p.fmt == FMT_Q8_0) {
-        uint a = rb + (k0 / 32u) * 34u;
-        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
-        uvec2 c = w_u64(a + 2u + kq * 8u);
-        for (int j = 0; j < 4; j++) {
-            put_w(kq * 8u + uint(j), m, float(bitfieldExtract(int(c.x), 8 * j, 8)));
-            put_w(kq * 8u + 4u + uint(j), m, float(bitfieldExtract(int(c.y), 8 * j, 8)));
-        }
-    } else if (p.fmt == FMT_Q4_0) {
-        uint a = rb + (k0 / 32u) * 18u;
-        if (kq == 0u) dws[m >> 2][m & 3u] = w_f16(a);
-        uint w = w_u32(a + 2u + kq * 4u);
-        for (uint j = 0u; j < 4u; j++) {
-            put_w(kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j), 4)) - 8));
-            put_w(16u + kq * 4u + j, m, float(int(bitfieldExtract(w, int(8u * j + 4u), 4)) - 8));
-        }
-    } else if (fmt_mlx(p.fmt)) {   // cols: whole groups, so c0 < cols; 8 codes of one group
-        vec2 sb = w_group(p.fmt, p.sfmt, p.sc_off, p.bi_off, r, p.cols / p.gs, c0 / p.gs);
-        for (uint j = 0u; j < 8u; j++)
-            put_w(kq * 8u + j, m, sb.x * w_mlx_value(p.fmt, w_code(rb >> 2, c0 + j, p.bits)) + sb.y);
-    } else if (p.vec != 0u && c0 < p.cols) {   // p.vec: cols a multiple of 8 (f16 / bf16) or 4 (f32)
-        vec4 a, b;
-        if (p.fmt == FMT_F32) {
-            uint q = (rb >> 4) + c0 / 4u;
-            w_vec(p.fmt, wd4[q], a, b);
-            b = c0 + 4u < p.cols ? uintBitsToFloat(wd4[q + 1u]) : vec4(0.0);
-        } else {
-            w_vec(p.fmt, wd4[(rb >> 4) + c0 / 8u], a, b);
-        }
-        for (uint j = 0u; j < 4u; j++) {
-            put_w(kq * 8u + j, m, a[j]);
-            put_w(kq * 8u + 4u + j, m, b[j]);
-        }
-    } else {
-        for (uint j = 0u; j < 8u; j++) put_w(kq * 8u + j, m, c0 + j < p.cols ? w_dense(p.fmt, rb, c0 + j) : 0.0);
-    }
+void put4_x(uint k, uint t, uvec4 v) {
+    for (uint j = 0u; j < 4u; j++) put_xu(k + j, t, v[j]);
 }
-
-// Invocation i loads token t0 + i % 64, columns k0 + 8 (i / 64) .. + 7.
-void load_x(uint t0, uint k0, uint i) {
-    uint t = i % BN, kq = i / BN, tt = t0 + t, c0 = k0 + kq * 8u;
-    if (tt >= p.n) {
-        for (uint j = 0u; j < 8u; j++) put_x(kq * 8u + j, t, 0.0);
-        if (kq == 0u) dxs[t >> 2][t & 3u] = 0.0;
-    } else if (fmt_quant(p.fmt)) {
-        uint o = (tt * (p.cols / 32u) + k0 / 32u) * 9u;
-        if (kq == 0u) dxs[t >> 2][t & 3u] = uintBitsToFloat(xq[o]);
-        uint lo = xq[o + 1u + 2u * kq], hi = xq[o + 2u + 2u * kq];
-        if (packed_codes()) {
-            put_xu(2u * kq, t, lo);
-            put_xu(2u * kq + 1u, t, hi);
-        } else for (int j = 0; j < 4; j++) {
-            put_x(kq * 8u + uint(j), t, float(bitfieldExtract(int(lo), 8 * j, 8)));
-            put_x(kq * 8u + 4u + uint(j), t, float(bitfieldExtract(int(hi), 8 * j, 8)));
-        }
-    } else if (p.vec != 0u && c0 < p.cols) {
-        uint q = (p.x_off + tt * p.ldx + c0) >> 2;
-        vec4 a = x4[q], b = c0 + 4u < p.cols ? x4[q + 1u] : vec4(0.0);
-        for (uint j = 0u; j < 4u; j++) {
-            put_x(kq * 8u + j, t, a[j]);
-            put_x(kq * 8u + 4u + j, t, b[j]);
-        }
-    } else {
-        uint xb = p.x_off + tt * p.ldx;
-        for (uint j = 0u; j < 8u; j++) put_x(kq * 8u + j, t, c0 + j < p.cols ? x[xb + c0 + j] : 0.0);
-    }
+void put_dm(uint m, vec2 dm) {
+    dws[m >> 2][m & 3u] = dm.x;
+    dms[m >> 2][m & 3u] = dm.y;
 }
+void put_dx(uint t, float d) { dxs[t >> 2][t & 3u] = d; }
 
 // A step's sums, f32 (weights and activations as f32 in ws, xs): s[a][b] = sum over k of row 4 tx + a's
 // times token 4 ty + b's; mins: sx[b] = sum over k of token 4 ty + b's.
@@ -257,8 +127,9 @@ void main() {
     for (uint a = 0u; a < 4u; a++) acc[a] = vec4(0.0);
     bool q = fmt_quant(p.fmt) || fmt_sub(p.fmt), xq8 = fmt_quant(p.fmt), mins = fmt_min(p.fmt), pk = packed_codes();
     for (uint k0 = 0u; k0 < p.cols; k0 += BK) {
-        load_w(r0, k0, i);
-        load_x(t0, k0, i);
+        // invocation i: row r0 + i % 64 and token t0 + i % 64, quarter i / 64 of the step
+        tl_store_w(tl_fetch_w(r0 + i % BM, k0, i / BM), i % BM, i / BM);
+        tl_store_x(tl_fetch_x(t0 + i % BN, k0, i / BN), i % BN, i / BN);
         barrier();
         for (uint a = 0u; a < 4u; a++) s[a] = vec4(0.0);
         vec4 sx = vec4(0.0);   // mins: the step's sum of x (codes) per token
@@ -282,12 +153,7 @@ void main() {
         for (uint b = 0u; b < 4u; b++) {
             uint t = t0 + 4u * ty + b;
             if (t >= p.n) break;
-            uint o = p.y_off + t * p.ldy + r;
-            float s = acc[a][b];
-            if (p.bias_off >= 0) s += vec[uint(p.bias_off) + r];
-            if (p.accumulate != 0u) s += y[o];
-            if (p.softcap > 0.0) s = p.softcap * tanh(clamp(s / p.softcap, -15.0, 15.0));
-            y[o] = s;
+            tl_out(r, t, acc[a][b]);
         }
     }
 }
