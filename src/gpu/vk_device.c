@@ -58,7 +58,8 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
         bool mv = k == VK_MATMUL || k == VK_MATMUL_WIDE || k == VK_MATMUL_1 || k == VK_MATMUL_WIDE_1;
         bool idot = c->int_dot && (mv || k == VK_MATMUL_TILED);
         char name[32];
-        snprintf(name, sizeof name, "%s%s%s", kernel_names[k], k == VK_MATMUL_TILED && c->tile == 2 ? "2" : "",
+        bool two = (k == VK_MATMUL_TILED && c->tile == 2) || (k == VK_ATTN_SPLIT && c->attn2);
+        snprintf(name, sizeof name, "%s%s%s", kernel_names[k], two ? "2" : "",
                  idot ? "_idot" : "");
         while (m->name && strcmp(m->name, name) != 0) m++;
         if (!m->name) return sl_errorf(err, SL_EUNSUPPORTED, "shader %s.comp is not in this build", kernel_names[k]);
@@ -154,7 +155,8 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t inv = pp.limits.maxComputeWorkGroupInvocations, wx = pp.limits.maxComputeWorkGroupSize[0];
     /* the prompt kernel: SILICA_GPU_TILE=2 matmul_tiled2.comp (128 x 64 tiles), else matmul_tiled.comp (64 x
      * 64), each where the device's limits allow it, the first where they allow only that, else none */
-    const char *tile_env = getenv("SILICA_GPU_TILE");
+    const char *tile_env = getenv("SILICA_GPU_TILE"), *attn_env = getenv("SILICA_GPU_ATTN");
+    c->attn2 = attn_env && strcmp(attn_env, "2") == 0;
     uint32_t shared = pp.limits.maxComputeSharedMemorySize;
     bool wg_ok = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS;
     c->tile = !wg_ok || shared < VK_TILED_SHARED_BYTES ? 0 : 1;
