@@ -18,7 +18,7 @@
 //    formats): a.x, a.y the code words 2 kq, 2 kq + 1, isc the integer scale
 //    of half kq / 2 (stored by the even kq at word PK_ISC + kq / 2);
 //  - dm: the GGUF block's (d, m) of a weight row (m 0 but for fmt_min), d_x
-//    of a token's int8 block; stored by kq 0.
+//    of a token's int8 block; read and stored by kq 0 alone.
 // Rows and tokens past the matrix are zero items (scales 0 too), columns
 // past cols zeros: the kernels neither read back nor write them.
 layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
@@ -72,17 +72,17 @@ TItem tl_fetch_gguf(uint rb, uint k0, uint kq) {
     uint s = k0 / 32u;
     uvec2 c;
     if (fmt_sub(p.fmt)) {   // code words 2 kq, 2 kq + 1 of sub-block s: one 16-element half
-        it.dm = w_sub_dm(p.fmt, rb, s);
+        if (kq == 0u) it.dm = w_sub_dm(p.fmt, rb, s);
         it.isc = w_sub_isc(p.fmt, rb, s)[kq >> 1];
         c = uvec2(w_sub_codes(p.fmt, rb, s, 2u * kq), w_sub_codes(p.fmt, rb, s, 2u * kq + 1u));
     } else if (p.fmt == FMT_Q8_0) {
         uint a = rb + s * 34u;
-        it.dm = vec2(w_f16(a), 0.0);
+        if (kq == 0u) it.dm.x = w_f16(a);
         it.isc = 1;
         c = w_u64(a + 2u + kq * 8u);
     } else {   // Q4_0
         uint a = rb + s * 18u;
-        it.dm = vec2(w_f16(a), 0.0);
+        if (kq == 0u) it.dm.x = w_f16(a);
         it.isc = 1;
         if (packed_codes()) {   // elements 8 kq .. + 7: the low (kq < 2) or high nibbles of bytes 8 (kq & 1) ..
             c = (w_u64(a + 2u + 8u * (kq & 1u)) >> (4u * (kq >> 1))) & 0x0F0F0F0Fu;
@@ -140,7 +140,7 @@ TItem tl_fetch_x(uint tt, uint k0, uint kq) {
     if (tt >= p.n) return it;
     if (fmt_quant(p.fmt)) {
         uint o = (tt * (p.cols / 32u) + k0 / 32u) * 9u;
-        it.dm = vec2(uintBitsToFloat(xq[o]), 0.0);
+        if (kq == 0u) it.dm.x = uintBitsToFloat(xq[o]);
         uvec2 c = uvec2(xq[o + 1u + 2u * kq], xq[o + 2u + 2u * kq]);
         if (packed_codes()) it.a.xy = c;
         else tl_codes_f32(c, 1, it);
