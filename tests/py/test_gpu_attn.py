@@ -45,11 +45,24 @@ def test_split_attention_over_many_chunks(lavapipe, kv_models, name, kv):
     assert chunking(r.err)[0] == 8
 
 
+@pytest.mark.parametrize("name,kv", [("llama", "--kv f32"), ("qwen2", "--kv f16"), ("gemma2", "--kv f32"),
+                                     ("gemma2", "--kv f16 --kv-bits 4 --kv-group-size 64"),
+                                     ("llama", "--max-kv-size 20")])
+def test_split2_attention_over_many_chunks(lavapipe, kv_models, name, kv):
+    """attn_split2.comp (SILICA_GPU_ATTN=2: K rows 16 bytes a load, subgroup softmax, V pairs spread over
+    the workgroup, slices of keys added in order) on the same checks, chunks of 8 keys and the default."""
+    args = kv.split() + ["--ctx", "128"]
+    for env in ({**CHUNK8, "SILICA_GPU_ATTN": "2"}, {"SILICA_GPU_ATTN": "2"}):
+        check_kv(kv_models[name], args, lavapipe, env=env)
+
+
 @pytest.mark.parametrize("heads,kv_heads,head_dim", [(18, 1, 16), (12, 1, 320), (6, 3, 16)])
 def test_split_attention_gqa_groups(lavapipe, engine_models, tmp_path, heads, kv_heads, head_dim):
     """GQA groups wider than a workgroup's run of heads (at most 8, and at most 2048 / head_dim: 18 heads on one
     KV head are runs of 8, 8 and 2; 12 heads of 320 runs of 6 and 6) and narrow ones (2 heads on each of 3 KV
-    heads), random llama copies (odd_model), at every position one token at a time, chunks of 8 keys."""
+    heads), random llama copies (odd_model), at every position one token at a time, chunks of 8 keys; also
+    attn_split2.comp (SILICA_GPU_ATTN=2) with f32 and f16 caches (its 16-byte key loads: head_dim 16;
+    320: 160 value pairs, three a thread)."""
     src = tmp_path / "src"
     (src / "llama" / "f32-st").mkdir(parents=True)
     cfg = json.loads((engine_models / "llama" / "f32-st" / "config.json").read_text())
@@ -58,10 +71,11 @@ def test_split_attention_gqa_groups(lavapipe, engine_models, tmp_path, heads, kv
     (src / "llama" / "f32-st" / "model.safetensors").symlink_to(engine_models / "llama" / "f32-st" / "model.safetensors")
     m = odd_model(src, tmp_path / "gqa", "llama", 64, 96, 257, head_dim)
     ids = KV_IDS[:40]
-    _, cpu, _ = logits(m, ids, "--kv", "f32", "--ctx", "64")
-    _, gpu, _ = logits(m, ids, "--kv", "f32", "--ctx", "64", "--batch", "1", "--device", "gpu", env=CHUNK8)
-    err = np.abs(gpu - cpu).max() / np.abs(cpu).max()
-    assert err <= TOL and (gpu.argmax(-1) == cpu.argmax(-1)).all(), err
+    for kv, env in (("f32", CHUNK8), ("f32", {**CHUNK8, "SILICA_GPU_ATTN": "2"}), ("f16", {**CHUNK8, "SILICA_GPU_ATTN": "2"})):
+        _, cpu, _ = logits(m, ids, "--kv", kv, "--ctx", "64")
+        _, gpu, _ = logits(m, ids, "--kv", kv, "--ctx", "64", "--batch", "1", "--device", "gpu", env=env)
+        err = np.abs(gpu - cpu).max() / np.abs(cpu).max()
+        assert err <= TOL and (gpu.argmax(-1) == cpu.argmax(-1)).all(), (kv, env, err)
 
 
 def reuse_run(model, ids, kv, env):
