@@ -81,21 +81,6 @@ T_512 static inline void transpose8(__m512i v[8]) {
         for (int i = 0; i < 8; i++)
             if (!(i >> l & 1)) swap_stage(&v[i], &v[i | 1 << l], l);
 }
-/* The same stages summing each swapped pair: lane j = sum over k of M[j][k]. */
-T_512 static inline __m512i reduce8(__m512i p[8]) {
-    __m512i c[4], d[2];
-    for (int m = 0; m < 4; m++) {
-        swap_stage(&p[2 * m], &p[2 * m + 1], 0);
-        c[m] = _mm512_add_epi32(p[2 * m], p[2 * m + 1]);
-    }
-    for (int m = 0; m < 2; m++) {
-        swap_stage(&c[2 * m], &c[2 * m + 1], 1);
-        d[m] = _mm512_add_epi32(c[2 * m], c[2 * m + 1]);
-    }
-    swap_stage(&d[0], &d[1], 2);
-    return _mm512_add_epi32(d[0], d[1]);
-}
-
 /* A whole group at w: the unsigned code bytes of blocks 2 i, 2 i + 1 (u[i],
  * the pairs' layout) and the 16 f16 weight scales widened (block j in lane
  * j), the scales picked by word permutes from the loads (a gather was a
@@ -136,12 +121,6 @@ T_512 static inline __m512i group_ksum(const sl_q8b *y, int q8) {
     return _mm512_slli_epi32(_mm512_i32gather_epi32(idx40(), (const void *)&y->s, 1), q8 ? 7 : 3);
 }
 
-/* A group's 16 isums from its code pairs u and the token's pairs ys, as stored (dot, rows). */
-T_512 static inline __m512i group_isum(const __m512i u[8], const __m512i ys[8], __m512i ksum) {
-    __m512i p[8];
-    for (int i = 0; i < 8; i++) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], ys[i]);
-    return _mm512_sub_epi32(reduce8(p), ksum);
-}
 T_512 static inline __mmask16 group_mask(size_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
 /* The last, partial group (rem < 16 blocks) copied to zeroed buffers: whole groups read nothing past the row. */
@@ -191,15 +170,40 @@ T_512 static inline void q4q_load(const uint8_t *w, __m512i c[4], __m512 *dw) {
     __m512i s = _mm512_mask_blend_epi16(0xcccc, _mm512_permutex2var_epi16(A[0], si, A[1]),
                                         _mm512_permutex2var_epi16(A[2], si, A[3]));
     *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
-}
-/* The group's 16 isums (quad-lane order) from q4q_load's codes and the token's form. */
-T_512 static inline __m512i q4q_isum(const __m512i c[4], const __m512i ys[8], __m512i ksum) {
     const __m512i m4 = _mm512_set1_epi8(15);
-    __m512i p[4];
     for (int q = 0; q < 4; q++) {
-        p[q] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(c[q], m4), ys[q]);
-        p[q] = _mm512_dpbusd_epi32(p[q], _mm512_and_si512(_mm512_srli_epi16(c[q], 4), m4), ys[4 + q]);
+        c[4 + q] = _mm512_and_si512(_mm512_srli_epi16(c[q], 4), m4);
+        c[q] = _mm512_and_si512(c[q], m4);
     }
+}
+/* The same for a whole Q8_0 group (four blocks per 136 bytes): c[q] the unsigned codes (w xor 0x80)
+ * 0-15 of blocks 4 q + k in lane k, from the loads at 0 and 64; c[4 + q] codes 16-31, from the
+ * loads at 8 and 72 (the last ends at the group's end); the scales from the first two, word 17 k
+ * of quad q's 128 bytes, permuted and blended one quad at a time. */
+T_512 static inline void q8q_load(const uint8_t *w, __m512i c[8], __m512 *dw) {
+    const __m512i lo = _mm512_set_epi16(59, 58, 57, 56, 55, 54, 53, 52, 42, 41, 40, 39, 38, 37, 36, 35,
+                                        25, 24, 23, 22, 21, 20, 19, 18, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    __m512i s = _mm512_setzero_si512();
+    for (int q = 0; q < 4; q++) {
+        const uint8_t *wq = w + 136 * q;
+        __m512i L0 = _mm512_loadu_si512((const void *)wq), L1 = _mm512_loadu_si512((const void *)(wq + 64));
+        c[q] = _mm512_xor_si512(_mm512_permutex2var_epi16(L0, lo, L1), k80);
+        c[4 + q] = _mm512_xor_si512(_mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(wq + 8)),
+                                                              _mm512_add_epi16(lo, _mm512_set1_epi16(4)),
+                                                              _mm512_loadu_si512((const void *)(wq + 72))),
+                                    k80);
+        const __m512i si = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
+        s = _mm512_mask_blend_epi16((__mmask32)(0x1111u << q), s, _mm512_permutex2var_epi16(L0, si, L1));
+    }
+    *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
+}
+/* The group's 16 isums (quad-lane order) from q4q_load's / q8q_load's codes and the token's form. */
+T_512 static inline __m512i quad_isum(const __m512i c[8], const __m512i ys[8], __m512i ksum) {
+    __m512i p[4];
+    for (int q = 0; q < 4; q++)
+        p[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c[q], ys[q]), c[4 + q], ys[4 + q]);
     __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
     __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
     return _mm512_sub_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b)), ksum);
@@ -213,11 +217,6 @@ typedef struct tok_group {
     __m512i ksum;
 } tok_group;
 T_512 static inline void tok_form(const sl_q8b *y, int q8, tok_group *t) {
-    if (q8) {
-        for (int i = 0; i < 8; i++) t->ys[i] = y_pair(y + 2 * i);
-        t->dy = group_dy(y), t->ksum = group_ksum(y, q8);
-        return;
-    }
     for (int q = 0; q < 4; q++)
         for (int k = 0; k < 4; k++) {
             memcpy((uint8_t *)&t->ys[q] + 16 * k, y[4 * q + k].qs, 16);
@@ -233,22 +232,21 @@ typedef struct grp_w {
     __m512 dw;
 } grp_w;
 T_512 static inline void grp_load(const uint8_t *w, int q8, grp_w *g) {
-    if (q8) group_load(w, 1, g->u, &g->dw);
+    if (q8) q8q_load(w, g->u, &g->dw);
     else q4q_load(w, g->u, &g->dw);
 }
 T_512 static inline __m512 grp_step(const grp_w *g, const tok_group *t, int q8, __m512 acc, __mmask16 m) {
-    __m512i is = q8 ? group_isum(g->u, t->ys, t->ksum) : q4q_isum(g->u, t->ys, t->ksum);
+    __m512i is = quad_isum(g->u, t->ys, t->ksum);
     __m512 f = _mm512_cvtepi32_ps(is), d = _mm512_mul_ps(g->dw, t->dy);
     return m == 0xffff ? _mm512_fmadd_ps(f, d, acc) : _mm512_mask3_fmadd_ps(f, d, acc, m);
 }
-static inline __mmask16 grp_mask(size_t rem, int q8) {
-    if (q8) return group_mask(rem);
+static inline __mmask16 grp_mask(size_t rem) {
     unsigned m = 0;
     for (int l = 0; l < 16; l++) m |= (unsigned)(Q4Q_LANE(l) < (int)rem) << l;
     return (__mmask16)m;
 }
-T_512 static inline float grp_reduce(__m512 acc, int q8) {
-    return _mm512_reduce_add_ps(q8 ? acc : _mm512_permutexvar_ps(q4q_lanes(), acc));
+T_512 static inline float grp_reduce(__m512 acc) {
+    return _mm512_reduce_add_ps(_mm512_permutexvar_ps(q4q_lanes(), acc));
 }
 
 T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_group *pre, size_t nb, int q8) {
@@ -273,9 +271,9 @@ T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_g
         grp_load(p.w, q8, &gw);
         tok_group t;
         tok_form(p.y, q8, &t);
-        acc = grp_step(&gw, &t, q8, acc, grp_mask(nb - g, q8));
+        acc = grp_step(&gw, &t, q8, acc, grp_mask(nb - g));
     }
-    return grp_reduce(acc, q8);
+    return grp_reduce(acc);
 }
 
 T_512 float sl_v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) { return row_dot(w, y, NULL, nb, 0); }
@@ -324,10 +322,10 @@ T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *
                 pad_copy(&p, NULL, y + (size_t)t * ldy + ng * 16, nb - ng * 16, q8);
                 tok_group tg;
                 tok_form(p.y, q8, &tg);
-                acc[t] = grp_step(&gw, &tg, q8, acc[t], grp_mask(nb - ng * 16, q8));
+                acc[t] = grp_step(&gw, &tg, q8, acc[t], grp_mask(nb - ng * 16));
             }
         }
-        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = grp_reduce(acc[t], q8);
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = grp_reduce(acc[t]);
     }
 }
 T_512 void sl_v512_q4_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
