@@ -21,12 +21,18 @@
  * How isum is formed, always through vpdpbusd (unsigned u x signed s):
  * u = the codes as unsigned bytes (Q4_0: q in 0..15; Q8_0: w xor 0x80 =
  * w + 128) against the activations y, then minus k . sum(y) (k = 8, 128;
- * sl_q8b.s is sum(y)).  A "pair" vector holds two blocks' 32 bytes (lanes
- * 0-7, 8-15: q4_0_pair / q8_0_pair / y_pair, qdot_x86.h); a group is 8
- * pairs, a 16 x 8 matrix of 4-byte words M[j][k] (block j, word k).
- *  - dot and rows: vpdpbusd on the pairs as stored, then reduce8 sums the
- *    8 words of each block into lane j (three lane-bit swap stages with
- *    two-source permutes and adds, 21 operations per group);
+ * sl_q8b.s is sum(y)).  For the GEMM a "pair" vector holds two blocks'
+ * 32 bytes (lanes 0-7, 8-15: q4_0_pair / q8_0_pair / y_pair, qdot_x86.h);
+ * a group is 8 pairs, a 16 x 8 matrix of 4-byte words M[j][k] (block j,
+ * word k).
+ *  - dot and rows (round 15): "quad lanes", below q4q_load: four blocks
+ *    per vector, one per 128-bit lane, their codes 0-15 and 16-31 against
+ *    the token's y in the same layout (made once per call), two vpdpbusd
+ *    per quad, then two in-lane stages (unpack and add) sum the four
+ *    vectors' words into one lane per block, in the lane order 4 k + q for
+ *    block 4 q + k; that order is undone once per output before the
+ *    reduction (9 operations per group against round 13's 21: three
+ *    cross-lane permute stages over the pairs as stored);
  *  - GEMM: transpose8 moves the same matrix to "word k of all 16 blocks"
  *    vectors (the same three stages without the adds) once per call for a
  *    chunk of gr weight rows (packed into the scratch: the mmap stays the
@@ -134,30 +140,31 @@ static void pad_copy(pad_group *p, const uint8_t *w, const sl_q8b *y, size_t rem
     if (y) memcpy(p->y, y, rem * sizeof(sl_q8b));
 }
 
-/* ---- Q4_0 dots and rows in "quad lanes" ----
- * The isums of a Q4_0 group without reduce8's three stages: vector q of
- * four holds blocks 4 q .. 4 q + 3 (72 bytes: a 64-byte load, an 8-byte
- * one, one word permute), block 4 q + k's 16 code bytes in its 128-bit lane
- * k; vpdpbusd of the low nibbles against the token's y[0..15] of the same
- * blocks and of the high nibbles against y[16..31] (the token's form, made
- * once per call: q4q_form) leaves four words per block, which two in-lane
- * stages (unpack lo / hi and add, 32- then 64-bit) sum across the four
- * vectors: 9 operations per group against 21, no cross-lane permute.  The
- * sums come out with block 4 q + k in lane 4 k + q (Q4Q_LANE: a 4 x 4
+/* ---- Q4_0 / Q8_0 dots and rows in "quad lanes" ----
+ * A group's isums without the pairs' three cross-lane stages: vector q of
+ * four holds blocks 4 q .. 4 q + 3, block 4 q + k's codes 0-15 in its
+ * 128-bit lane k (c[q]) and codes 16-31 likewise (c[4 + q]): Q4_0 72
+ * bytes a quad (a 64-byte load, an 8-byte one, one word permute, the
+ * nibbles split), Q8_0 136 (four loads, two permutes); vpdpbusd of c[q]
+ * against the token's y[0..15] of the same blocks, then of c[4 + q]
+ * against y[16..31] (tok_form, once per call) leaves four words per block,
+ * which two in-lane stages (unpack lo / hi and add, 32- then 64-bit) sum
+ * across the four vectors: 9 operations per group against 21.  The sums
+ * come out with block 4 q + k in lane 4 k + q (Q4Q_LANE: a 4 x 4
  * transpose, its own inverse), so the weight scales are picked in that
  * order, the token's d and k . sum(y) are stored in it, and the chain's
  * lanes are put back (one permute) before the reduction: every lane runs
  * the same chain on the same block as in block lanes, so the bits are the
- * dot's (and the GEMM's). */
+ * GEMM's. */
 #define Q4Q_LANE(l) (4 * ((l) % 4) + (l) / 4)
 T_512 static inline __m512i q4q_lanes(void) {
     return _mm512_set_epi32(Q4Q_LANE(15), Q4Q_LANE(14), Q4Q_LANE(13), Q4Q_LANE(12), Q4Q_LANE(11), Q4Q_LANE(10),
                             Q4Q_LANE(9), Q4Q_LANE(8), Q4Q_LANE(7), Q4Q_LANE(6), Q4Q_LANE(5), Q4Q_LANE(4), Q4Q_LANE(3),
                             Q4Q_LANE(2), Q4Q_LANE(1), Q4Q_LANE(0));
 }
-/* A whole Q4_0 group at w: c[q] the code bytes of blocks 4 q + k in lane k (both nibbles), dw the
- * 16 widened scales in quad-lane order (lane 4 k + q: word 9 k of quad q's 64-byte load). */
-T_512 static inline void q4q_load(const uint8_t *w, __m512i c[4], __m512 *dw) {
+/* A whole Q4_0 group at w: c[q] / c[4 + q] the low / high nibbles of blocks 4 q + k in lane k,
+ * dw the 16 widened scales in quad-lane order (lane 4 k + q: word 9 k of quad q's 64-byte load). */
+T_512 static inline void q4q_load(const uint8_t *w, __m512i c[8], __m512 *dw) {
     const __m512i ci = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
                                         17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512i si = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -209,10 +216,10 @@ T_512 static inline __m512i quad_isum(const __m512i c[8], const __m512i ys[8], _
     return _mm512_sub_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b)), ksum);
 }
 
-/* A token's group in the dot's form (Q8_0: pairs, block lanes; Q4_0: quad lanes); row_dot's pre:
- * the token's whole groups, or NULL (formed per row). */
+/* A token's group in the dot's form (quad lanes; d_y and k . sum(y) in the sums' lane order);
+ * row_dot's pre: the token's whole groups, or NULL (formed per row). */
 typedef struct tok_group {
-    __m512i ys[8];   /* Q8_0: y_pair of blocks 2 i, 2 i + 1; Q4_0: y[0..15], then y[16..31] of blocks 4 q + k */
+    __m512i ys[8];   /* ys[q] lane k: y[0..15] of block 4 q + k; ys[4 + q]: its y[16..31] */
     __m512 dy;
     __m512i ksum;
 } tok_group;
@@ -235,7 +242,7 @@ T_512 static inline void grp_load(const uint8_t *w, int q8, grp_w *g) {
     if (q8) q8q_load(w, g->u, &g->dw);
     else q4q_load(w, g->u, &g->dw);
 }
-T_512 static inline __m512 grp_step(const grp_w *g, const tok_group *t, int q8, __m512 acc, __mmask16 m) {
+T_512 static inline __m512 grp_step(const grp_w *g, const tok_group *t, __m512 acc, __mmask16 m) {
     __m512i is = quad_isum(g->u, t->ys, t->ksum);
     __m512 f = _mm512_cvtepi32_ps(is), d = _mm512_mul_ps(g->dw, t->dy);
     return m == 0xffff ? _mm512_fmadd_ps(f, d, acc) : _mm512_mask3_fmadd_ps(f, d, acc, m);
@@ -263,7 +270,7 @@ T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_g
         tok_group own;
         const tok_group *t = pre ? pre + g / 16 : &own;
         if (!pre) tok_form(y + g, q8, &own);
-        acc = grp_step(&gw, t, q8, acc, 0xffff);
+        acc = grp_step(&gw, t, acc, 0xffff);
     }
     if (g < nb) {
         pad_group p;
@@ -271,7 +278,7 @@ T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_g
         grp_load(p.w, q8, &gw);
         tok_group t;
         tok_form(p.y, q8, &t);
-        acc = grp_step(&gw, &t, q8, acc, grp_mask(nb - g));
+        acc = grp_step(&gw, &t, acc, grp_mask(nb - g));
     }
     return grp_reduce(acc);
 }
@@ -311,7 +318,7 @@ T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *
             grp_load(wr + g * 16 * bb, q8, &gw);
             for (int t = 0; t < nt; t++) {
                 const tok_group *tg = (const tok_group *)(const void *)((const uint8_t *)pre + (size_t)t * SL_QD_Q40_PREP_BYTES(nb)) + g;
-                acc[t] = grp_step(&gw, tg, q8, acc[t], 0xffff);
+                acc[t] = grp_step(&gw, tg, acc[t], 0xffff);
             }
         }
         if (ng * 16 < nb) {
@@ -322,7 +329,7 @@ T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *
                 pad_copy(&p, NULL, y + (size_t)t * ldy + ng * 16, nb - ng * 16, q8);
                 tok_group tg;
                 tok_form(p.y, q8, &tg);
-                acc[t] = grp_step(&gw, &tg, q8, acc[t], grp_mask(nb - ng * 16));
+                acc[t] = grp_step(&gw, &tg, acc[t], grp_mask(nb - ng * 16));
             }
         }
         for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = grp_reduce(acc[t]);
