@@ -8,7 +8,7 @@
  *   acc (16 f32 lanes) = 0; for each group of 16 blocks g (the last one
  *   partial, its missing lanes masked: left untouched):
  *     acc[j] = fmadd((float)isum(block 16 g + j), d_w * d_y, acc[j]);
- *   out = _mm512_reduce_add_ps(acc)
+ *   out = _mm512_reduce_add_ps(acc)   (in gcc's order: hsum16)
  *
  * isum is the block's exact integer dot ((q - 8) . y for Q4_0, w . y for
  * Q8_0), whatever way it is formed; d_w * d_y is the one f32 product of
@@ -127,6 +127,16 @@ T_512 static inline __m512i group_ksum(const sl_q8b *y, int q8) {
     return _mm512_slli_epi32(_mm512_i32gather_epi32(idx40(), (const void *)&y->s, 1), q8 ? 7 : 3);
 }
 
+/* The chain's reduction: _mm512_reduce_add_ps's order as gcc writes it (upper + lower halves, then
+ * quarters, then lanes 0 + 2 and 1 + 3, then those two), spelled out, so that every compiler keeps
+ * it: clang lowers the intrinsic to a reassociable reduction, free to drop a lane permute before it
+ * or to take another order in another function. */
+T_512 static inline float hsum16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), _mm512_castps512_ps256(v));
+    __m128 b = _mm_add_ps(_mm256_extractf128_ps(a, 1), _mm256_castps256_ps128(a));
+    __m128 c = _mm_add_ps(b, _mm_shuffle_ps(b, b, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
 T_512 static inline __mmask16 group_mask(size_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
 /* The last, partial group (rem < 16 blocks) copied to zeroed buffers: whole groups read nothing past the row. */
@@ -253,7 +263,7 @@ static inline __mmask16 grp_mask(size_t rem) {
     return (__mmask16)m;
 }
 T_512 static inline float grp_reduce(__m512 acc) {
-    return _mm512_reduce_add_ps(_mm512_permutexvar_ps(q4q_lanes(), acc));
+    return hsum16(_mm512_permutexvar_ps(q4q_lanes(), acc));
 }
 
 T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_group *pre, size_t nb, int q8) {
@@ -431,7 +441,7 @@ T_512 static void tile(const wpack *W, size_t ng, const ypack *Y, size_t yn, siz
     for (int r = 0; r < RT; r++)
         for (int t = 0; t < TT; t++) {
             if (g1 < ng) acc_m[r][t] = acc[r][t];
-            else o[t][r] = _mm512_reduce_add_ps(acc[r][t]);
+            else o[t][r] = hsum16(acc[r][t]);
         }
 }
 
