@@ -21,18 +21,20 @@
  * How isum is formed, always through vpdpbusd (unsigned u x signed s):
  * u = the codes as unsigned bytes (Q4_0: q in 0..15; Q8_0: w xor 0x80 =
  * w + 128) against the activations y, then minus k . sum(y) (k = 8, 128;
- * sl_q8b.s is sum(y)).  For the GEMM a "pair" vector holds two blocks'
+ * sl_q8b.s is sum(y)).  For the GEMM and Q8_0 a "pair" vector holds two blocks'
  * 32 bytes (lanes 0-7, 8-15: q4_0_pair / q8_0_pair / y_pair, qdot_x86.h);
  * a group is 8 pairs, a 16 x 8 matrix of 4-byte words M[j][k] (block j,
  * word k).
- *  - dot and rows (round 15): "quad lanes", below q4q_load: four blocks
- *    per vector, one per 128-bit lane, their codes 0-15 and 16-31 against
- *    the token's y in the same layout (made once per call), two vpdpbusd
- *    per quad, then two in-lane stages (unpack and add) sum the four
- *    vectors' words into one lane per block, in the lane order 4 k + q for
- *    block 4 q + k; that order is undone once per output before the
- *    reduction (9 operations per group against round 13's 21: three
- *    cross-lane permute stages over the pairs as stored);
+ *  - Q8_0 dot and rows: vpdpbusd on the pairs as stored, then reduce8
+ *    sums the 8 words of each block into lane j (three lane-bit swap
+ *    stages with two-source permutes and adds, 21 operations per group);
+ *  - Q4_0 dot and rows (round 15): "quad lanes", below q4q_load: four
+ *    blocks per vector, one per 128-bit lane, their codes 0-15 and 16-31
+ *    against the token's y in the same layout (made once per call), two
+ *    vpdpbusd per quad, then two in-lane stages (unpack and add) sum the
+ *    four vectors' words into one lane per block, in the lane order
+ *    4 k + q for block 4 q + k; that order is undone once per output
+ *    before the reduction (9 operations per group against 21);
  *  - GEMM: transpose8 moves the same matrix to "word k of all 16 blocks"
  *    vectors (the same three stages without the adds) once per call for a
  *    chunk of gr weight rows (packed into the scratch: the mmap stays the
@@ -87,6 +89,21 @@ T_512 static inline void transpose8(__m512i v[8]) {
         for (int i = 0; i < 8; i++)
             if (!(i >> l & 1)) swap_stage(&v[i], &v[i | 1 << l], l);
 }
+/* The same stages summing each swapped pair: lane j = sum over k of M[j][k]. */
+T_512 static inline __m512i reduce8(__m512i p[8]) {
+    __m512i c[4], d[2];
+    for (int m = 0; m < 4; m++) {
+        swap_stage(&p[2 * m], &p[2 * m + 1], 0);
+        c[m] = _mm512_add_epi32(p[2 * m], p[2 * m + 1]);
+    }
+    for (int m = 0; m < 2; m++) {
+        swap_stage(&c[2 * m], &c[2 * m + 1], 1);
+        d[m] = _mm512_add_epi32(c[2 * m], c[2 * m + 1]);
+    }
+    swap_stage(&d[0], &d[1], 2);
+    return _mm512_add_epi32(d[0], d[1]);
+}
+
 /* A whole group at w: the unsigned code bytes of blocks 2 i, 2 i + 1 (u[i],
  * the pairs' layout) and the 16 f16 weight scales widened (block j in lane
  * j), the scales picked by word permutes from the loads (a gather was a
@@ -127,6 +144,12 @@ T_512 static inline __m512i group_ksum(const sl_q8b *y, int q8) {
     return _mm512_slli_epi32(_mm512_i32gather_epi32(idx40(), (const void *)&y->s, 1), q8 ? 7 : 3);
 }
 
+/* A group's 16 isums from its code pairs u and the token's pairs ys, as stored (dot, rows). */
+T_512 static inline __m512i group_isum(const __m512i u[8], const __m512i ys[8], __m512i ksum) {
+    __m512i p[8];
+    for (int i = 0; i < 8; i++) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], ys[i]);
+    return _mm512_sub_epi32(reduce8(p), ksum);
+}
 /* The chain's reduction: _mm512_reduce_add_ps's order as gcc writes it (upper + lower halves, then
  * quarters, then lanes 0 + 2 and 1 + 3, then those two), spelled out, so that every compiler keeps
  * it: clang lowers the intrinsic to a reassociable reduction, free to drop a lane permute before it
@@ -150,22 +173,23 @@ static void pad_copy(pad_group *p, const uint8_t *w, const sl_q8b *y, size_t rem
     if (y) memcpy(p->y, y, rem * sizeof(sl_q8b));
 }
 
-/* ---- Q4_0 / Q8_0 dots and rows in "quad lanes" ----
+/* ---- Q4_0 dots and rows in "quad lanes" ----
  * A group's isums without the pairs' three cross-lane stages: vector q of
- * four holds blocks 4 q .. 4 q + 3, block 4 q + k's codes 0-15 in its
- * 128-bit lane k (c[q]) and codes 16-31 likewise (c[4 + q]): Q4_0 72
- * bytes a quad (a 64-byte load, an 8-byte one, one word permute, the
- * nibbles split), Q8_0 136 (four loads, two permutes); vpdpbusd of c[q]
- * against the token's y[0..15] of the same blocks, then of c[4 + q]
- * against y[16..31] (tok_form, once per call) leaves four words per block,
- * which two in-lane stages (unpack lo / hi and add, 32- then 64-bit) sum
- * across the four vectors: 9 operations per group against 21.  The sums
- * come out with block 4 q + k in lane 4 k + q (Q4Q_LANE: a 4 x 4
- * transpose, its own inverse), so the weight scales are picked in that
- * order, the token's d and k . sum(y) are stored in it, and the chain's
- * lanes are put back (one permute) before the reduction: every lane runs
- * the same chain on the same block as in block lanes, so the bits are the
- * GEMM's. */
+ * four holds blocks 4 q .. 4 q + 3 (72 bytes: a 64-byte load, an 8-byte
+ * one, one word permute), block 4 q + k's 16 code bytes in its 128-bit
+ * lane k, split into low nibbles (codes 0-15, c[q]) and high (16-31,
+ * c[4 + q]); vpdpbusd of c[q] against the token's y[0..15] of the same
+ * blocks, then of c[4 + q] against y[16..31] (tok_form, once per call)
+ * leaves four words per block, which two in-lane stages (unpack lo / hi
+ * and add, 32- then 64-bit) sum across the four vectors: 9 operations per
+ * group against reduce8's 21 cross-lane ones.  The sums come out with
+ * block 4 q + k in lane 4 k + q (Q4Q_LANE: a 4 x 4 transpose, its own
+ * inverse), so the weight scales are picked in that order, the token's d
+ * and k . sum(y) are stored in it, and the chain's lanes are put back (one
+ * permute) before the reduction: every lane runs the same chain on the
+ * same block as in block lanes, so the bits are the GEMM's.  (Q8_0 in
+ * quads, 136 bytes and two word permutes a quad, was 2 % slower than its
+ * pairs in L3: its codes need no split, so the pairs' loads are cheap.) */
 #define Q4Q_LANE(l) (4 * ((l) % 4) + (l) / 4)
 T_512 static inline __m512i q4q_lanes(void) {
     return _mm512_set_epi32(Q4Q_LANE(15), Q4Q_LANE(14), Q4Q_LANE(13), Q4Q_LANE(12), Q4Q_LANE(11), Q4Q_LANE(10),
@@ -193,30 +217,7 @@ T_512 static inline void q4q_load(const uint8_t *w, __m512i c[8], __m512 *dw) {
         c[q] = _mm512_and_si512(c[q], m4);
     }
 }
-/* The same for a whole Q8_0 group (four blocks per 136 bytes): c[q] the unsigned codes (w xor 0x80)
- * 0-15 of blocks 4 q + k in lane k, from the loads at 0 and 64; c[4 + q] codes 16-31, from the
- * loads at 8 and 72 (the last ends at the group's end); the scales from the first two, word 17 k
- * of quad q's 128 bytes, permuted and blended one quad at a time. */
-T_512 static inline void q8q_load(const uint8_t *w, __m512i c[8], __m512 *dw) {
-    const __m512i lo = _mm512_set_epi16(59, 58, 57, 56, 55, 54, 53, 52, 42, 41, 40, 39, 38, 37, 36, 35,
-                                        25, 24, 23, 22, 21, 20, 19, 18, 8, 7, 6, 5, 4, 3, 2, 1);
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    __m512i s = _mm512_setzero_si512();
-    for (int q = 0; q < 4; q++) {
-        const uint8_t *wq = w + 136 * q;
-        __m512i L0 = _mm512_loadu_si512((const void *)wq), L1 = _mm512_loadu_si512((const void *)(wq + 64));
-        c[q] = _mm512_xor_si512(_mm512_permutex2var_epi16(L0, lo, L1), k80);
-        c[4 + q] = _mm512_xor_si512(_mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)(wq + 8)),
-                                                              _mm512_add_epi16(lo, _mm512_set1_epi16(4)),
-                                                              _mm512_loadu_si512((const void *)(wq + 72))),
-                                    k80);
-        const __m512i si = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                            51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
-        s = _mm512_mask_blend_epi16((__mmask32)(0x1111u << q), s, _mm512_permutex2var_epi16(L0, si, L1));
-    }
-    *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
-}
-/* The group's 16 isums (quad-lane order) from q4q_load's / q8q_load's codes and the token's form. */
+/* The group's 16 isums (quad-lane order) from q4q_load's codes and the token's form. */
 T_512 static inline __m512i quad_isum(const __m512i c[8], const __m512i ys[8], __m512i ksum) {
     __m512i p[4];
     for (int q = 0; q < 4; q++)
@@ -226,14 +227,20 @@ T_512 static inline __m512i quad_isum(const __m512i c[8], const __m512i ys[8], _
     return _mm512_sub_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b)), ksum);
 }
 
-/* A token's group in the dot's form (quad lanes; d_y and k . sum(y) in the sums' lane order);
- * row_dot's pre: the token's whole groups, or NULL (formed per row). */
+/* A token's group in the dot's form (Q8_0: pairs, block lanes; Q4_0: quad lanes, d_y and
+ * k . sum(y) in the sums' lane order); row_dot's pre: the token's whole groups, or NULL (formed
+ * per row). */
 typedef struct tok_group {
-    __m512i ys[8];   /* ys[q] lane k: y[0..15] of block 4 q + k; ys[4 + q]: its y[16..31] */
+    __m512i ys[8];   /* Q8_0: y_pair of blocks 2 i, 2 i + 1; Q4_0: ys[q] lane k y[0..15] of block 4 q + k, ys[4 + q] its y[16..31] */
     __m512 dy;
     __m512i ksum;
 } tok_group;
 T_512 static inline void tok_form(const sl_q8b *y, int q8, tok_group *t) {
+    if (q8) {
+        for (int i = 0; i < 8; i++) t->ys[i] = y_pair(y + 2 * i);
+        t->dy = group_dy(y), t->ksum = group_ksum(y, q8);
+        return;
+    }
     for (int q = 0; q < 4; q++)
         for (int k = 0; k < 4; k++) {
             memcpy((uint8_t *)&t->ys[q] + 16 * k, y[4 * q + k].qs, 16);
@@ -249,21 +256,22 @@ typedef struct grp_w {
     __m512 dw;
 } grp_w;
 T_512 static inline void grp_load(const uint8_t *w, int q8, grp_w *g) {
-    if (q8) q8q_load(w, g->u, &g->dw);
+    if (q8) group_load(w, 1, g->u, &g->dw);
     else q4q_load(w, g->u, &g->dw);
 }
-T_512 static inline __m512 grp_step(const grp_w *g, const tok_group *t, __m512 acc, __mmask16 m) {
-    __m512i is = quad_isum(g->u, t->ys, t->ksum);
+T_512 static inline __m512 grp_step(const grp_w *g, const tok_group *t, int q8, __m512 acc, __mmask16 m) {
+    __m512i is = q8 ? group_isum(g->u, t->ys, t->ksum) : quad_isum(g->u, t->ys, t->ksum);
     __m512 f = _mm512_cvtepi32_ps(is), d = _mm512_mul_ps(g->dw, t->dy);
     return m == 0xffff ? _mm512_fmadd_ps(f, d, acc) : _mm512_mask3_fmadd_ps(f, d, acc, m);
 }
-static inline __mmask16 grp_mask(size_t rem) {
+static inline __mmask16 grp_mask(size_t rem, int q8) {
+    if (q8) return group_mask(rem);
     unsigned m = 0;
     for (int l = 0; l < 16; l++) m |= (unsigned)(Q4Q_LANE(l) < (int)rem) << l;
     return (__mmask16)m;
 }
-T_512 static inline float grp_reduce(__m512 acc) {
-    return hsum16(_mm512_permutexvar_ps(q4q_lanes(), acc));
+T_512 static inline float grp_reduce(__m512 acc, int q8) {
+    return hsum16(q8 ? acc : _mm512_permutexvar_ps(q4q_lanes(), acc));
 }
 
 T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_group *pre, size_t nb, int q8) {
@@ -280,7 +288,7 @@ T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_g
         tok_group own;
         const tok_group *t = pre ? pre + g / 16 : &own;
         if (!pre) tok_form(y + g, q8, &own);
-        acc = grp_step(&gw, t, acc, 0xffff);
+        acc = grp_step(&gw, t, q8, acc, 0xffff);
     }
     if (g < nb) {
         pad_group p;
@@ -288,9 +296,9 @@ T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_g
         grp_load(p.w, q8, &gw);
         tok_group t;
         tok_form(p.y, q8, &t);
-        acc = grp_step(&gw, &t, acc, grp_mask(nb - g));
+        acc = grp_step(&gw, &t, q8, acc, grp_mask(nb - g, q8));
     }
-    return grp_reduce(acc);
+    return grp_reduce(acc, q8);
 }
 
 T_512 float sl_v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) { return row_dot(w, y, NULL, nb, 0); }
@@ -328,7 +336,7 @@ T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *
             grp_load(wr + g * 16 * bb, q8, &gw);
             for (int t = 0; t < nt; t++) {
                 const tok_group *tg = (const tok_group *)(const void *)((const uint8_t *)pre + (size_t)t * SL_QD_Q40_PREP_BYTES(nb)) + g;
-                acc[t] = grp_step(&gw, tg, acc[t], 0xffff);
+                acc[t] = grp_step(&gw, tg, q8, acc[t], 0xffff);
             }
         }
         if (ng * 16 < nb) {
@@ -339,10 +347,10 @@ T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *
                 pad_copy(&p, NULL, y + (size_t)t * ldy + ng * 16, nb - ng * 16, q8);
                 tok_group tg;
                 tok_form(p.y, q8, &tg);
-                acc[t] = grp_step(&gw, &tg, acc[t], grp_mask(nb - ng * 16));
+                acc[t] = grp_step(&gw, &tg, q8, acc[t], grp_mask(nb - ng * 16, q8));
             }
         }
-        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = grp_reduce(acc[t]);
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = grp_reduce(acc[t], q8);
     }
 }
 T_512 void sl_v512_q4_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
