@@ -280,10 +280,6 @@ T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_g
     size_t g = 0;
     grp_w gw;
     for (; g + 16 <= nb; g += 16) {
-#ifdef Q4PF
-        if (pre)
-            for (int l = 0; l < 16 * (int)bb; l += 64) _mm_prefetch((const char *)(w + g * bb + Q4PF + l), _MM_HINT_T0);
-#endif
         grp_load(w + g * bb, q8, &gw);
         tok_group own;
         const tok_group *t = pre ? pre + g / 16 : &own;
