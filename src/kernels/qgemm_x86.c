@@ -175,8 +175,8 @@ static void pad_copy(pad_group *p, const uint8_t *w, const sl_q8b *y, size_t rem
 
 /* ---- Q4_0 dots and rows in "quad lanes" ----
  * A group's isums without the pairs' three cross-lane stages: vector q of
- * four holds blocks 4 q .. 4 q + 3 (72 bytes: a 64-byte load, an 8-byte
- * one, one word permute), block 4 q + k's 16 code bytes in its 128-bit
+ * four holds blocks 4 q .. 4 q + 3 (72 bytes: 64-byte loads at 0 and 8,
+ * one word permute), block 4 q + k's 16 code bytes in its 128-bit
  * lane k, split into low nibbles (codes 0-15, c[q]) and high (16-31,
  * c[4 + q]); vpdpbusd of c[q] against the token's y[0..15] of the same
  * blocks, then of c[4 + q] against y[16..31] (tok_form, once per call)
@@ -199,14 +199,14 @@ T_512 static inline __m512i q4q_lanes(void) {
 /* A whole Q4_0 group at w: c[q] / c[4 + q] the low / high nibbles of blocks 4 q + k in lane k,
  * dw the 16 widened scales in quad-lane order (lane 4 k + q: word 9 k of quad q's 64-byte load). */
 T_512 static inline void q4q_load(const uint8_t *w, __m512i c[8], __m512 *dw) {
-    const __m512i ci = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
+    const __m512i ci = _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 26, 25, 24, 23, 22, 21, 20, 19,
                                         17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512i si = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                         59, 27, 59, 27, 50, 18, 50, 18, 41, 9, 41, 9, 32, 0, 32, 0);
     __m512i A[4];
     for (int q = 0; q < 4; q++) {
         A[q] = _mm512_loadu_si512((const void *)(w + 72 * q));
-        c[q] = _mm512_permutex2var_epi16(A[q], ci, _mm512_maskz_loadu_epi16(0xf, (const void *)(w + 72 * q + 64)));
+        c[q] = _mm512_permutex2var_epi16(A[q], ci, _mm512_loadu_si512((const void *)(w + 72 * q + 8)));
     }
     __m512i s = _mm512_mask_blend_epi16(0xcccc, _mm512_permutex2var_epi16(A[0], si, A[1]),
                                         _mm512_permutex2var_epi16(A[2], si, A[3]));
