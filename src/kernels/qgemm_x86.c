@@ -8,7 +8,7 @@
  *   acc (16 f32 lanes) = 0; for each group of 16 blocks g (the last one
  *   partial, its missing lanes masked: left untouched):
  *     acc[j] = fmadd((float)isum(block 16 g + j), d_w * d_y, acc[j]);
- *   out = _mm512_reduce_add_ps(acc)
+ *   out = _mm512_reduce_add_ps(acc)   (in gcc's order: hsum16)
  *
  * isum is the block's exact integer dot ((q - 8) . y for Q4_0, w . y for
  * Q8_0), whatever way it is formed; d_w * d_y is the one f32 product of
@@ -21,12 +21,20 @@
  * How isum is formed, always through vpdpbusd (unsigned u x signed s):
  * u = the codes as unsigned bytes (Q4_0: q in 0..15; Q8_0: w xor 0x80 =
  * w + 128) against the activations y, then minus k . sum(y) (k = 8, 128;
- * sl_q8b.s is sum(y)).  A "pair" vector holds two blocks' 32 bytes (lanes
- * 0-7, 8-15: q4_0_pair / q8_0_pair / y_pair, qdot_x86.h); a group is 8
- * pairs, a 16 x 8 matrix of 4-byte words M[j][k] (block j, word k).
- *  - dot and rows: vpdpbusd on the pairs as stored, then reduce8 sums the
- *    8 words of each block into lane j (three lane-bit swap stages with
- *    two-source permutes and adds, 21 operations per group);
+ * sl_q8b.s is sum(y)).  For the GEMM and Q8_0 a "pair" vector holds two blocks'
+ * 32 bytes (lanes 0-7, 8-15: q4_0_pair / q8_0_pair / y_pair, qdot_x86.h);
+ * a group is 8 pairs, a 16 x 8 matrix of 4-byte words M[j][k] (block j,
+ * word k).
+ *  - Q8_0 dot and rows: vpdpbusd on the pairs as stored, then reduce8
+ *    sums the 8 words of each block into lane j (three lane-bit swap
+ *    stages with two-source permutes and adds, 21 operations per group);
+ *  - Q4_0 dot and rows (round 15): "quad lanes", below q4q_load: four
+ *    blocks per vector, one per 128-bit lane, their codes 0-15 and 16-31
+ *    against the token's y in the same layout (made once per call), two
+ *    vpdpbusd per quad, then two in-lane stages (unpack and add) sum the
+ *    four vectors' words into one lane per block, in the lane order
+ *    4 k + q for block 4 q + k; that order is undone once per output
+ *    before the reduction (9 operations per group against 21);
  *  - GEMM: transpose8 moves the same matrix to "word k of all 16 blocks"
  *    vectors (the same three stages without the adds) once per call for a
  *    chunk of gr weight rows (packed into the scratch: the mmap stays the
@@ -142,6 +150,16 @@ T_512 static inline __m512i group_isum(const __m512i u[8], const __m512i ys[8], 
     for (int i = 0; i < 8; i++) p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[i], ys[i]);
     return _mm512_sub_epi32(reduce8(p), ksum);
 }
+/* The chain's reduction: _mm512_reduce_add_ps's order as gcc writes it (upper + lower halves, then
+ * quarters, then lanes 0 + 2 and 1 + 3, then those two), spelled out, so that every compiler keeps
+ * it: clang lowers the intrinsic to a reassociable reduction, free to drop a lane permute before it
+ * or to take another order in another function. */
+T_512 static inline float hsum16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), _mm512_castps512_ps256(v));
+    __m128 b = _mm_add_ps(_mm256_extractf128_ps(a, 1), _mm256_castps256_ps128(a));
+    __m128 c = _mm_add_ps(b, _mm_shuffle_ps(b, b, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
 T_512 static inline __mmask16 group_mask(size_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 
 /* The last, partial group (rem < 16 blocks) copied to zeroed buffers: whole groups read nothing past the row. */
@@ -155,41 +173,128 @@ static void pad_copy(pad_group *p, const uint8_t *w, const sl_q8b *y, size_t rem
     if (y) memcpy(p->y, y, rem * sizeof(sl_q8b));
 }
 
-/* A token's group in the dot's form; row_dot's pre: the token's whole groups, or NULL (formed per row). */
+/* ---- Q4_0 dots and rows in "quad lanes" ----
+ * A group's isums without the pairs' three cross-lane stages: vector q of
+ * four holds blocks 4 q .. 4 q + 3 (72 bytes: 64-byte loads at 0 and 8,
+ * one word permute), block 4 q + k's 16 code bytes in its 128-bit
+ * lane k, split into low nibbles (codes 0-15, c[q]) and high (16-31,
+ * c[4 + q]); vpdpbusd of c[q] against the token's y[0..15] of the same
+ * blocks, then of c[4 + q] against y[16..31] (tok_form, once per call)
+ * leaves four words per block, which two in-lane stages (unpack lo / hi
+ * and add, 32- then 64-bit) sum across the four vectors: 9 operations per
+ * group against reduce8's 21 cross-lane ones.  The sums come out with
+ * block 4 q + k in lane 4 k + q (Q4Q_LANE: a 4 x 4 transpose, its own
+ * inverse), so the weight scales are picked in that order, the token's d
+ * and k . sum(y) are stored in it, and the chain's lanes are put back (one
+ * permute) before the reduction: every lane runs the same chain on the
+ * same block as in block lanes, so the bits are the GEMM's.  (Q8_0 in
+ * quads, 136 bytes and two word permutes a quad, was 2 % slower than its
+ * pairs in L3: its codes need no split, so the pairs' loads are cheap.) */
+#define Q4Q_LANE(l) (4 * ((l) % 4) + (l) / 4)
+T_512 static inline __m512i q4q_lanes(void) {
+    return _mm512_set_epi32(Q4Q_LANE(15), Q4Q_LANE(14), Q4Q_LANE(13), Q4Q_LANE(12), Q4Q_LANE(11), Q4Q_LANE(10),
+                            Q4Q_LANE(9), Q4Q_LANE(8), Q4Q_LANE(7), Q4Q_LANE(6), Q4Q_LANE(5), Q4Q_LANE(4), Q4Q_LANE(3),
+                            Q4Q_LANE(2), Q4Q_LANE(1), Q4Q_LANE(0));
+}
+/* A whole Q4_0 group at w: c[q] / c[4 + q] the low / high nibbles of blocks 4 q + k in lane k,
+ * dw the 16 widened scales in quad-lane order (lane 4 k + q: word 9 k of quad q's 64-byte load). */
+T_512 static inline void q4q_load(const uint8_t *w, __m512i c[8], __m512 *dw) {
+    const __m512i ci = _mm512_set_epi16(63, 62, 61, 60, 59, 58, 57, 56, 26, 25, 24, 23, 22, 21, 20, 19,
+                                        17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512i si = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                        59, 27, 59, 27, 50, 18, 50, 18, 41, 9, 41, 9, 32, 0, 32, 0);
+    __m512i A[4];
+    for (int q = 0; q < 4; q++) {
+        A[q] = _mm512_loadu_si512((const void *)(w + 72 * q));
+        c[q] = _mm512_permutex2var_epi16(A[q], ci, _mm512_loadu_si512((const void *)(w + 72 * q + 8)));
+    }
+    __m512i s = _mm512_mask_blend_epi16(0xcccc, _mm512_permutex2var_epi16(A[0], si, A[1]),
+                                        _mm512_permutex2var_epi16(A[2], si, A[3]));
+    *dw = _mm512_cvtph_ps(_mm512_castsi512_si256(s));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int q = 0; q < 4; q++) {
+        c[4 + q] = _mm512_and_si512(_mm512_srli_epi16(c[q], 4), m4);
+        c[q] = _mm512_and_si512(c[q], m4);
+    }
+}
+/* The group's 16 isums (quad-lane order) from q4q_load's codes and the token's form. */
+T_512 static inline __m512i quad_isum(const __m512i c[8], const __m512i ys[8], __m512i ksum) {
+    __m512i p[4];
+    for (int q = 0; q < 4; q++)
+        p[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c[q], ys[q]), c[4 + q], ys[4 + q]);
+    __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
+    __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
+    return _mm512_sub_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b)), ksum);
+}
+
+/* A token's group in the dot's form (Q8_0: pairs, block lanes; Q4_0: quad lanes, d_y and
+ * k . sum(y) in the sums' lane order); row_dot's pre: the token's whole groups, or NULL (formed
+ * per row). */
 typedef struct tok_group {
-    __m512i ys[8];   /* y_pair of blocks 2 i, 2 i + 1 */
+    __m512i ys[8];   /* Q8_0: y_pair of blocks 2 i, 2 i + 1; Q4_0: ys[q] lane k y[0..15] of block 4 q + k, ys[4 + q] its y[16..31] */
     __m512 dy;
     __m512i ksum;
 } tok_group;
 T_512 static inline void tok_form(const sl_q8b *y, int q8, tok_group *t) {
-    for (int i = 0; i < 8; i++) t->ys[i] = y_pair(y + 2 * i);
-    t->dy = group_dy(y), t->ksum = group_ksum(y, q8);
+    if (q8) {
+        for (int i = 0; i < 8; i++) t->ys[i] = y_pair(y + 2 * i);
+        t->dy = group_dy(y), t->ksum = group_ksum(y, q8);
+        return;
+    }
+    for (int q = 0; q < 4; q++)
+        for (int k = 0; k < 4; k++) {
+            memcpy((uint8_t *)&t->ys[q] + 16 * k, y[4 * q + k].qs, 16);
+            memcpy((uint8_t *)&t->ys[4 + q] + 16 * k, y[4 * q + k].qs + 16, 16);
+        }
+    const __m512i l = q4q_lanes();
+    t->dy = _mm512_permutexvar_ps(l, group_dy(y)), t->ksum = _mm512_permutexvar_epi32(l, group_ksum(y, q8));
 }
+/* One group step of a chain (the set's lane order for the type), the mask of a partial group's
+ * rem blocks in that order, and the chain back in block lanes for the reduction. */
+typedef struct grp_w {
+    __m512i u[8];
+    __m512 dw;
+} grp_w;
+T_512 static inline void grp_load(const uint8_t *w, int q8, grp_w *g) {
+    if (q8) group_load(w, 1, g->u, &g->dw);
+    else q4q_load(w, g->u, &g->dw);
+}
+T_512 static inline __m512 grp_step(const grp_w *g, const tok_group *t, int q8, __m512 acc, __mmask16 m) {
+    __m512i is = q8 ? group_isum(g->u, t->ys, t->ksum) : quad_isum(g->u, t->ys, t->ksum);
+    __m512 f = _mm512_cvtepi32_ps(is), d = _mm512_mul_ps(g->dw, t->dy);
+    return m == 0xffff ? _mm512_fmadd_ps(f, d, acc) : _mm512_mask3_fmadd_ps(f, d, acc, m);
+}
+static inline __mmask16 grp_mask(size_t rem, int q8) {
+    if (q8) return group_mask(rem);
+    unsigned m = 0;
+    for (int l = 0; l < 16; l++) m |= (unsigned)(Q4Q_LANE(l) < (int)rem) << l;
+    return (__mmask16)m;
+}
+T_512 static inline float grp_reduce(__m512 acc, int q8) {
+    return hsum16(q8 ? acc : _mm512_permutexvar_ps(q4q_lanes(), acc));
+}
+
 T_512 static inline float row_dot(const uint8_t *w, const sl_q8b *y, const tok_group *pre, size_t nb, int q8) {
     const size_t bb = q8 ? 34 : 18;
     __m512 acc = _mm512_setzero_ps();
     size_t g = 0;
+    grp_w gw;
     for (; g + 16 <= nb; g += 16) {
-        __m512i u[8];
-        __m512 dw;
-        group_load(w + g * bb, q8, u, &dw);
+        grp_load(w + g * bb, q8, &gw);
         tok_group own;
         const tok_group *t = pre ? pre + g / 16 : &own;
         if (!pre) tok_form(y + g, q8, &own);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, t->ys, t->ksum)), _mm512_mul_ps(dw, t->dy), acc);
+        acc = grp_step(&gw, t, q8, acc, 0xffff);
     }
     if (g < nb) {
         pad_group p;
         pad_copy(&p, w + g * bb, y + g, nb - g, q8);
-        __m512i u[8];
-        __m512 dw;
-        group_load(p.w, q8, u, &dw);
+        grp_load(p.w, q8, &gw);
         tok_group t;
         tok_form(p.y, q8, &t);
-        acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, t.ys, t.ksum)), _mm512_mul_ps(dw, t.dy), acc,
-                                    group_mask(nb - g));
+        acc = grp_step(&gw, &t, q8, acc, grp_mask(nb - g, q8));
     }
-    return _mm512_reduce_add_ps(acc);
+    return grp_reduce(acc, q8);
 }
 
 T_512 float sl_v512_q4_0(const uint8_t *w, const sl_q8b *y, size_t nb) { return row_dot(w, y, NULL, nb, 0); }
@@ -222,28 +327,26 @@ T_512 static void rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *
         const uint8_t *wr = w + r * ldw;
         __m512 acc[SL_QD_ROWS_MAX_TOKENS];
         for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
-        __m512i u[8];
-        __m512 dw;
+        grp_w gw;
         for (size_t g = 0; g < ng; g++) {
-            group_load(wr + g * 16 * bb, q8, u, &dw);
+            grp_load(wr + g * 16 * bb, q8, &gw);
             for (int t = 0; t < nt; t++) {
                 const tok_group *tg = (const tok_group *)(const void *)((const uint8_t *)pre + (size_t)t * SL_QD_Q40_PREP_BYTES(nb)) + g;
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, tg->ys, tg->ksum)), _mm512_mul_ps(dw, tg->dy), acc[t]);
+                acc[t] = grp_step(&gw, tg, q8, acc[t], 0xffff);
             }
         }
         if (ng * 16 < nb) {
             pad_group p;
             pad_copy(&p, wr + ng * 16 * bb, NULL, nb - ng * 16, q8);
-            group_load(p.w, q8, u, &dw);
+            grp_load(p.w, q8, &gw);
             for (int t = 0; t < nt; t++) {
                 pad_copy(&p, NULL, y + (size_t)t * ldy + ng * 16, nb - ng * 16, q8);
                 tok_group tg;
                 tok_form(p.y, q8, &tg);
-                acc[t] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(group_isum(u, tg.ys, tg.ksum)), _mm512_mul_ps(dw, tg.dy),
-                                               acc[t], group_mask(nb - ng * 16));
+                acc[t] = grp_step(&gw, &tg, q8, acc[t], grp_mask(nb - ng * 16, q8));
             }
         }
-        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = _mm512_reduce_add_ps(acc[t]);
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + r] = grp_reduce(acc[t], q8);
     }
 }
 T_512 void sl_v512_q4_0_rows_n(const uint8_t *w, size_t ldw, size_t nr, const sl_q8b *y, size_t ldy, int nt,
@@ -342,7 +445,7 @@ T_512 static void tile(const wpack *W, size_t ng, const ypack *Y, size_t yn, siz
     for (int r = 0; r < RT; r++)
         for (int t = 0; t < TT; t++) {
             if (g1 < ng) acc_m[r][t] = acc[r][t];
-            else o[t][r] = _mm512_reduce_add_ps(acc[r][t]);
+            else o[t][r] = hsum16(acc[r][t]);
         }
 }
 
