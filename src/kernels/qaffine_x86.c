@@ -108,7 +108,7 @@ T_512 static inline __m512 x24_groupvec(const x24_geom *g, const float *v, size_
  * planes' loads shared by the R rows (R memory streams, each prefetched
  * X24_PF bytes ahead: without it the interleaved streams read slower from
  * memory than one row after another). */
-#define X24_MR 4   /* rows per tile, and at most per one-token call */
+#define X24_MR 4   /* at most rows per one-token call */
 #define X24_R1(bits) ((bits) == 8 ? 4 : 2)   /* rows per one-token call on Intel (4-bit: 2 read faster from memory) */
 #define X24_PF 2048   /* code bytes ahead each row stream prefetches (a hint: any address) */
 /* Whether one-token calls take one row per pass instead of X24_R1: on AMD
@@ -176,6 +176,11 @@ T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, con
 /* ---- the GEMM tile ----
  * NR rows (widened scales ws, biases wb: G floats each, row i at i * G) x
  * NT tokens (token t at act + t * lda: xsum[G], d[G], then the planes). */
+/* Per 64 code bytes the rows' codes, nibbles and scale vectors stay in
+ * registers and the tokens come one after another (their planes loaded
+ * once for the X24_TR rows): with every token's planes held for all rows
+ * (the loop the other way round) the 16 accumulators spilled. */
+#define X24_TR 4   /* rows per tile */
 #define X24_MT 4   /* tokens per tile */
 T_512 __attribute__((always_inline)) static inline void x24_tile(int NR, int NT, int bits, const uint8_t *codes,
                                                                size_t ldc, const float *ws, const float *wb,
@@ -185,7 +190,7 @@ T_512 __attribute__((always_inline)) static inline void x24_tile(int NR, int NT,
     size_t G = geo.G;
     const float *xs[X24_MT], *dt[X24_MT];
     const int8_t *pt[X24_MT];
-    float bs[X24_MR][X24_MT];
+    float bs[X24_TR][X24_MT];
     for (int t = 0; t < NT; t++) {
         xs[t] = (const float *)(const void *)(act + (size_t)t * lda);
         dt[t] = xs[t] + G;
@@ -202,21 +207,25 @@ T_512 __attribute__((always_inline)) static inline void x24_tile(int NR, int NT,
             bs[r][t] = _mm512_reduce_add_ps(bacc);
         }
     const __m512i m4 = _mm512_set1_epi8(15);
-    __m512 acc[X24_MR][X24_MT];
+    __m512 acc[X24_TR][X24_MT];
     for (int r = 0; r < NR; r++)
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     size_t c = 0;
-    for (; c + 64 <= geo.nbytes; c += 64) {
-        __m512 dv[X24_MT];
-        for (int t = 0; t < NT; t++) dv[t] = x24_groupvec(&geo, dt[t], c);
+    for (; c + 64 <= geo.nbytes; c += 64) {   /* rows' codes and scales in registers, then token by token */
         size_t o = bits == 4 ? 2 * c : c;
+        __m512i q[X24_TR], lo[X24_TR], hi[X24_TR];
+        __m512 sv[X24_TR];
         for (int r = 0; r < NR; r++) {
-            __m512i q = LD64(codes + (size_t)r * ldc + c);
-            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            __m512 sv = x24_groupvec(&geo, ws + (size_t)r * G, c);
-            for (int t = 0; t < NT; t++) {
-                __m512 v = x24_lanes(bits, q, lo, hi, pt[t] + o, pt[t] + cols + o, pt[t] + 2 * cols + o);
-                acc[r][t] = _mm512_fmadd_ps(v, _mm512_mul_ps(sv, dv[t]), acc[r][t]);
+            q[r] = LD64(codes + (size_t)r * ldc + c);
+            lo[r] = _mm512_and_si512(q[r], m4);
+            hi[r] = _mm512_and_si512(_mm512_srli_epi16(q[r], 4), m4);
+            sv[r] = x24_groupvec(&geo, ws + (size_t)r * G, c);
+        }
+        for (int t = 0; t < NT; t++) {
+            __m512 dv = x24_groupvec(&geo, dt[t], c);
+            for (int r = 0; r < NR; r++) {
+                __m512 v = x24_lanes(bits, q[r], lo[r], hi[r], pt[t] + o, pt[t] + cols + o, pt[t] + 2 * cols + o);
+                acc[r][t] = _mm512_fmadd_ps(v, _mm512_mul_ps(sv[r], dv), acc[r][t]);
             }
         }
     }
@@ -242,18 +251,18 @@ T_512 __attribute__((always_inline)) static inline void x24_tile(int NR, int NT,
                            size_t lda, size_t cols, int gs, float *out, size_t ldo) {                        \
         x24_tile(NR, NT, BITS, codes, ldc, ws, wb, act, lda, cols, gs, out, ldo);                            \
     }
-X24_TILE_FN(x24_4_44, X24_MR, X24_MT, 4)
-X24_TILE_FN(x24_4_41, X24_MR, 1, 4)
+X24_TILE_FN(x24_4_44, X24_TR, X24_MT, 4)
+X24_TILE_FN(x24_4_41, X24_TR, 1, 4)
 X24_TILE_FN(x24_4_14, 1, X24_MT, 4)
 X24_TILE_FN(x24_4_11, 1, 1, 4)
-X24_TILE_FN(x24_8_44, X24_MR, X24_MT, 8)
-X24_TILE_FN(x24_8_41, X24_MR, 1, 8)
+X24_TILE_FN(x24_8_44, X24_TR, X24_MT, 8)
+X24_TILE_FN(x24_8_41, X24_TR, 1, 8)
 X24_TILE_FN(x24_8_14, 1, X24_MT, 8)
 X24_TILE_FN(x24_8_11, 1, 1, 8)
 typedef void (*x24_tile_fn)(const uint8_t *codes, size_t ldc, const float *ws, const float *wb, const uint8_t *act,
                             size_t lda, size_t cols, int gs, float *out, size_t ldo);
 
-/* Rows X24_MR at a time (their scales and biases widened once for all
+/* Rows X24_TR at a time (their scales and biases widened once for all
  * tokens), tokens X24_MT at a time; the rest one by one. */
 T_512 __attribute__((always_inline)) static inline void x24_mm(int bits, const x24_tile_fn tiles[4], const uint8_t *codes, size_t ldc, const uint8_t *scales,
                          const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda,
@@ -272,9 +281,9 @@ T_512 __attribute__((always_inline)) static inline void x24_mm(int bits, const x
                      xs + G, xs, pt, cols, gs, out + r);
         return;
     }
-    float ws[X24_MR * SL_QD_X24_GROUPS], wb[X24_MR * SL_QD_X24_GROUPS];
-    for (int r = 0; r < nr; r += X24_MR) {
-        int mr = nr - r < X24_MR ? nr - r : X24_MR;
+    float ws[X24_TR * SL_QD_X24_GROUPS], wb[X24_TR * SL_QD_X24_GROUPS];
+    for (int r = 0; r < nr; r += X24_TR) {
+        int mr = nr - r < X24_TR ? nr - r : X24_TR;
         for (int i = 0; i < mr; i++)
             for (size_t g = 0; g < G; g += 16) {
                 __mmask16 m = mask_upto(G - g);
@@ -283,8 +292,8 @@ T_512 __attribute__((always_inline)) static inline void x24_mm(int bits, const x
                 _mm512_mask_storeu_ps(wb + (size_t)i * G + g, m, ld_scales(biases + o, sdt, m));
             }
         const uint8_t *cr = codes + (size_t)r * ldc;
-        for (int i = 0; i < mr; i += mr == X24_MR ? X24_MR : 1) {
-            x24_tile_fn ft = mr == X24_MR ? tiles[0] : tiles[2], f1 = mr == X24_MR ? tiles[1] : tiles[3];
+        for (int i = 0; i < mr; i += mr == X24_TR ? X24_TR : 1) {
+            x24_tile_fn ft = mr == X24_TR ? tiles[0] : tiles[2], f1 = mr == X24_TR ? tiles[1] : tiles[3];
             int t = 0;
             for (; t + X24_MT <= nt; t += X24_MT)
                 ft(cr + (size_t)i * ldc, ldc, ws + (size_t)i * G, wb + (size_t)i * G, act + (size_t)t * lda, lda, cols,
