@@ -168,10 +168,6 @@ T_512 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, con
                           const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
     return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 4);
 }
-T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
-                          const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
-    return v512_affine_x24(codes, scales, biases, sdt, d, xsum, planes, cols, gs, 8);
-}
 
 /* ---- the GEMM tile ----
  * NR rows (widened scales ws, biases wb: G floats each, row i at i * G) x
@@ -255,10 +251,6 @@ X24_TILE_FN(x24_4_44, X24_TR, X24_MT, 4)
 X24_TILE_FN(x24_4_41, X24_TR, 1, 4)
 X24_TILE_FN(x24_4_14, 1, X24_MT, 4)
 X24_TILE_FN(x24_4_11, 1, 1, 4)
-X24_TILE_FN(x24_8_44, X24_TR, X24_MT, 8)
-X24_TILE_FN(x24_8_41, X24_TR, 1, 8)
-X24_TILE_FN(x24_8_14, 1, X24_MT, 8)
-X24_TILE_FN(x24_8_11, 1, 1, 8)
 typedef void (*x24_tile_fn)(const uint8_t *codes, size_t ldc, const float *ws, const float *wb, const uint8_t *act,
                             size_t lda, size_t cols, int gs, float *out, size_t ldo);
 
@@ -309,12 +301,6 @@ T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_
                             int gs, float *out, size_t ldo) {
     static const x24_tile_fn tiles[4] = {x24_4_44, x24_4_41, x24_4_14, x24_4_11};
     x24_mm(4, tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
-}
-T_512 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                            size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
-                            int gs, float *out, size_t ldo) {
-    static const x24_tile_fn tiles[4] = {x24_8_44, x24_8_41, x24_8_14, x24_8_11};
-    x24_mm(8, tiles, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
 }
 /* ---- the activations' 24-bit planes (sl_qd_prep_x24, 16 lanes) ----
  * Per group the same amax (max is exact in any order; a NaN element is

@@ -114,9 +114,9 @@ typedef void (*sl_qd_affine24_gemm_fn)(const uint8_t *codes, size_t ldc, const u
  * those columns alone, which are that part of the row's planes when
  * c0 % 128 == 0 and cc % 128 == 0 or c0 + cc = cols) written to their
  * places as token i of a block of tn in the GEMM's form (tiles: the
- * block's start). */
-typedef void (*sl_qd_x24_tiles_fn)(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn,
-                                   int8_t *tiles);
+ * block's start; cols: the row's length). */
+typedef void (*sl_qd_x24_tiles_fn)(const int8_t *planes, size_t c0, size_t cc, size_t cols, int gs, int bits, int i,
+                                   int tn, int8_t *tiles);
 /* The portable definition of the same sums (tests; exact integer group sums). */
 float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                            const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits);

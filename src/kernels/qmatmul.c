@@ -174,7 +174,7 @@ static void affine_gemm_token(const sl_weight *w, x24_prep_fn prep, const float 
     for (size_t c0 = 0; c0 < cols; c0 += X24_COLS) {
         size_t cc = cols - c0 < X24_COLS ? cols - c0 : X24_COLS;
         prep(xt + c0, cc, w->group_size, w->bits, planes, xsum + G + c0 / gs);
-        sl_qd_active()->affine_x24_tiles(planes, c0, cc, w->group_size, w->bits, t % 16, tn, (int8_t *)blk);
+        sl_qd_active()->affine_x24_tiles(planes, c0, cc, cols, w->group_size, w->bits, t % 16, tn, (int8_t *)blk);
     }
 }
 static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {
