@@ -34,28 +34,31 @@
 
 #define GL_PF 2048   /* code bytes ahead the one-token dot prefetches (a hint: any address) */
 
-/* Two-source permutes of the tree: stage s halves sections of width
- * 16 >> s of a and b, a's sections first (make them with the lane formula
- * in the comment of gl_stage). */
-static const int32_t GL_IDX[4][2][16] = {
-    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
-    {{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}, {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31}},
-    {{0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29}, {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31}},
-    {{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}, {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}},
-};
-/* a and b hold 16 / W sections of width W = 16 >> s (one group's partial
- * sums each); the result holds 32 / W sections of width W / 2, a's then
- * b's: output lane o of section so = o / (W / 2) at position p adds lanes
- * (so < n ? 0 : 16) + (so % n) W + p and that + W / 2 (n = 16 / W). */
-T_512 static inline __m512i gl_stage(__m512i a, __m512i b, int s) {
-    __m512i lo = _mm512_loadu_si512((const void *)GL_IDX[s][0]), hi = _mm512_loadu_si512((const void *)GL_IDX[s][1]);
-    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, lo, b), _mm512_permutex2var_epi32(a, hi, b));
+/* The tree that moves lane sums into group lanes (integer adds: exact in
+ * any order).  Each step adds two shuffles of a and b that split every
+ * section (a group's partial sums) in half, a's sections first: gl_s128
+ * on 128-bit blocks (16 -> 8 -> 4 lanes per group), gl_s32 inside them
+ * (4 -> 2 -> 1); the last step leaves group 4 (L % 4) + L / 4 in lane L,
+ * which one permute puts in order. */
+T_512 static inline __m512i gl_s128(__m512i a, __m512i b, int wide) {
+    return wide ? _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE))
+                : _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x88), _mm512_shuffle_i64x2(a, b, 0xDD));
 }
-/* v[0..7] with two groups of 8 lanes each (groups 2i, 2i + 1) -> lane j = group j's sum. */
+T_512 static inline __m512i gl_s32(__m512i a, __m512i b, int wide) {
+    __m512 x = _mm512_castsi512_ps(a), y = _mm512_castsi512_ps(b);
+    return wide ? _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(x, y, 0x44)),
+                                   _mm512_castps_si512(_mm512_shuffle_ps(x, y, 0xEE)))
+                : _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(x, y, 0x88)),
+                                   _mm512_castps_si512(_mm512_shuffle_ps(x, y, 0xDD)));
+}
+/* v[0..7] with two groups of 8 lanes each (groups 2i, 2i + 1: gl_s128(.., 1)
+ * of two one-group vectors, or a chunk of two 32-byte groups) -> lane j =
+ * group j's sum. */
 T_512 static inline __m512i gl_tree(__m512i *v) {
-    for (int i = 0; i < 4; i++) v[i] = gl_stage(v[2 * i], v[2 * i + 1], 1);
-    for (int i = 0; i < 2; i++) v[i] = gl_stage(v[2 * i], v[2 * i + 1], 2);
-    return gl_stage(v[0], v[1], 3);
+    for (int i = 0; i < 4; i++) v[i] = gl_s128(v[2 * i], v[2 * i + 1], 0);
+    for (int i = 0; i < 2; i++) v[i] = gl_s32(v[2 * i], v[2 * i + 1], 1);
+    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+                                    gl_s32(v[0], v[1], 0));
 }
 
 /* One 64-byte chunk of codes q against the planes at c: the h lanes onto
@@ -103,8 +106,8 @@ T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, con
                     _mm_prefetch((const char *)(codes + c + GL_PF), _MM_HINT_T0);
                     gl_chunk(_mm512_loadu_si512((const void *)(codes + c)), ph + c, pm + c, pl + c, &hb, &mb);
                 }
-                vh[j / 2] = gl_stage(ha, hb, 0);
-                vm[j / 2] = gl_stage(ma, mb, 0);
+                vh[j / 2] = gl_s128(ha, hb, 1);
+                vm[j / 2] = gl_s128(ma, mb, 1);
             }
         }
         __m512i H = gl_tree(vh), ML = gl_tree(vm);
