@@ -1,20 +1,20 @@
 /*
- * qaffine_x86.c — MLX affine 4/8-bit weights times 24-bit integer
+ * qaffine_x86.c — MLX affine 4-bit weights times 24-bit integer
  * activations on AVX-512 VNNI (qdot.h sl_qd_affine24_fn, and its GEMM tile
- * sl_qd_affine24_mm_fn for prompts), for the "avx512" set of qdot_x86.c.
+ * sl_qd_affine24_mm_fn for prompts), for the "avx512" set of qdot_x86.c;
+ * the activations' planes (sl_v512_prep_x24) for both widths.  8-bit
+ * weights take group lanes (qaffine8_x86.c); the helpers here keep a bits
+ * argument (always 4) for the lane offsets they share with the planes.
  *
  * The one-token dot: the row's scales are widened and multiplied by the
  * token's d into ls (stack), the bias term is a 16-lane dot; then per 64
  * code bytes, vpdpbusd of the codes (unsigned) with the h, m and l int8
- * planes; each i32 lane (4 code bytes, inside one group) becomes
- * 65536 h + (256 m + l) in f32 (the bracket is exact in i32, |.| < 2^26;
- * the sum rounds once), scaled by its group's ls, on one f32 chain; a last
- * 32 code bytes (4-bit, cols % 128 == 64) form a 256-bit tail.  4-bit lanes
- * (8 codes <= 15) hold the whole 65536 h + 256 m + l exactly in i32
- * (|.| <= 8 * 15 * SL_QD_X24_MAX < 2^31): the m and l products accumulate
- * onto the shifted h and m sums and one conversion rounds it, the same
- * single rounding of the same exact value as the fma of the two exact
- * halves (two instructions fewer per 64 code bytes, the same bits).
+ * planes (low nibbles against the even elements, high against the odd);
+ * each i32 lane (4 code bytes, inside one group) holds the whole
+ * 65536 h + 256 m + l exactly (|.| <= 8 * 15 * SL_QD_X24_MAX < 2^31: the
+ * m and l products accumulate onto the shifted h and m sums), one
+ * conversion rounds it, scaled by its group's ls, on one f32 chain; a
+ * last 32 code bytes (cols % 128 == 64) form a 256-bit tail.
  *
  * The tile (rows x tokens in registers) runs that chain for every (row,
  * token) pair with the same operands: codes unpacked once per row and
@@ -44,18 +44,13 @@
 T_512 __attribute__((always_inline)) static inline __m512 x24_lanes(int bits, __m512i q, __m512i lo, __m512i hi,
                                                                   const int8_t *ph, const int8_t *pm,
                                                                   const int8_t *pl) {
-    const __m512i z = _mm512_setzero_si512();
-    __m512i ih, im, il;
-    if (bits == 4) {   /* 65536 h + 256 m + l whole in i32 (|.| <= 8 * 15 * SL_QD_X24_MAX < 2^31), one rounding */
-        ih = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(ph)), hi, LD64(ph + 64));
-        im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(ih, 8), lo, LD64(pm)), hi, LD64(pm + 64));
-        il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(im, 8), lo, LD64(pl)), hi, LD64(pl + 64));
-        return _mm512_cvtepi32_ps(il);
-    }
-    ih = _mm512_dpbusd_epi32(z, q, LD64(ph));   /* 8-bit: the l products onto 256 m (exact: |.| < 2^26) */
-    im = _mm512_dpbusd_epi32(z, q, LD64(pm));
-    il = _mm512_dpbusd_epi32(_mm512_slli_epi32(im, 8), q, LD64(pl));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(ih), _mm512_set1_ps(65536.0f), _mm512_cvtepi32_ps(il));
+    const __m512i z = _mm512_setzero_si512();   /* 65536 h + 256 m + l whole in i32 (|.| <= 8 * 15 * SL_QD_X24_MAX < 2^31) */
+    (void)bits;
+    (void)q;
+    __m512i ih = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, LD64(ph)), hi, LD64(ph + 64));
+    __m512i im = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(ih, 8), lo, LD64(pm)), hi, LD64(pm + 64));
+    __m512i il = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_slli_epi32(im, 8), lo, LD64(pl)), hi, LD64(pl + 64));
+    return _mm512_cvtepi32_ps(il);   /* one rounding */
 }
 
 /* The 4-bit tail: 32 code bytes at cc, the planes' 32 / 32 halves at ph,
@@ -109,7 +104,7 @@ T_512 static inline __m512 x24_groupvec(const x24_geom *g, const float *v, size_
  * X24_PF bytes ahead: without it the interleaved streams read slower from
  * memory than one row after another). */
 #define X24_MR 4   /* at most rows per one-token call */
-#define X24_R1(bits) ((bits) == 8 ? 4 : 2)   /* rows per one-token call on Intel (4-bit: 2 read faster from memory) */
+#define X24_R1(bits) 2   /* rows per one-token call on Intel (2 read faster from memory than 4) */
 #define X24_PF 2048   /* code bytes ahead each row stream prefetches (a hint: any address) */
 /* Whether one-token calls take one row per pass instead of X24_R1: on AMD
  * (Zen 4, part9 round 11) one prefetched stream per thread reads 1.5-1.8x
