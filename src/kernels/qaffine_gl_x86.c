@@ -1,8 +1,9 @@
 /*
- * qaffine8_x86.c — MLX affine 8-bit weights times 24-bit integer
- * activations in group lanes on AVX-512 VNNI: the "avx512" set's
- * affine8_x24 dot, its rows x tokens entry and its whole-matmul prompt
- * GEMM (qdot.h sl_qd_affine24_fn / _mm_fn / _gemm_fn, sl_qd_x24_tiles_fn).
+ * qaffine_gl_x86.c — MLX affine 4/8-bit weights times 24-bit integer
+ * activations (qdot.h sl_qd_prep_x24) in group lanes on AVX-512 VNNI: the
+ * "avx512" set's affine4/8_x24 dots, their rows x tokens entries and its
+ * whole-matmul prompt GEMMs (qdot.h sl_qd_affine24_fn / _mm_fn / _gemm_fn,
+ * sl_qd_x24_tiles_fn).
  *
  * The order every path of this set computes (so neither batching nor the
  * row split between threads changes a bit): per group g of gs elements
@@ -12,19 +13,21 @@
  * then one f32 lane per group: lane g % 16 of acc = fma(F_g, ls_g, acc),
  * blocks of 16 groups in order (lanes past G untouched), and the bias chain
  * bacc = fma(b_g, xsum_g, bacc) in the same lanes; the result is
- * reduce(acc) + reduce(bacc).  Per 16 groups that is 3 * gs vpdpbusd, one
- * shift and four f32 vector operations per output, against one shift, a
- * multiply and two FMAs per 64 code bytes in the lane order of
- * qaffine_x86.c (which the 4-bit kernels keep).
+ * reduce(acc) + reduce(bacc).  Per 16 groups that is 48 vpdpbusd (gs 64),
+ * one shift and four f32 vector operations per output, against a shift or
+ * two, a multiply and one or two FMAs per 64 code bytes in the lane order
+ * of part9's round 3 (which shared Zen 4's vpdpbusd ports: part9 round 16).
  *
- * The one-token dot reads the row as stored (natural element order) and
- * moves each group's 16 (gs 32: 8) lane sums into the group's lane with a
- * tree of two-source permutes and integer adds (exact).  The GEMM packs 16
+ * The one-token dots read the row as stored (natural element order; 4-bit:
+ * low nibbles against the planes' even elements, high against odd) and
+ * move each group's lane sums (16, 8 or 4 a group) into the group's lane
+ * with a tree of integer adds over shuffles (exact).  The GEMMs pack 16
  * rows at a time into the thread's scratch in the group-lane form (per
- * block of 16 groups, vector k = dword k of every group of the block), and
- * the shared token preparation writes each token's planes the same way
- * (sl_v512_x24_tiles), once per matmul: the mmap stays the only copy of the
- * weights.  A block of gb < 16 groups keeps its vectors gb lanes wide
+ * block of 16 groups, vector k = dword k of every group of the block;
+ * 4-bit: the low nibbles as bytes, then the high ones), and the shared
+ * token preparation writes each token's planes the same way (4-bit: even
+ * elements, then odd), once per matmul: the mmap stays the only copy of
+ * the weights.  A block of gb < 16 groups keeps its vectors gb lanes wide
  * (masked loads), so nothing is read past a row or a plane.
  */
 #include "kernels/qdot_x86.h"
