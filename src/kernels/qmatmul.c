@@ -37,9 +37,10 @@
  * rows kernel where it has one (same bits as the dot).  Where the set has
  * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 / Q4_K / Q6_K prompts take it instead, with
  * the tokens' buffer padded to whole tiles (q8_padded), and MLX affine
- * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c: all the
- * tokens in one call, no padding, in the GEMM's own token form, which the
- * shared preparation writes once per matmul); its outputs have that set's
+ * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c, and the
+ * avx512 set's group-lane GEMM, qaffine_gl_x86.c: all the tokens in one
+ * call, no padding, in the GEMM's own token form, which the shared
+ * preparation writes once per matmul); its outputs have that set's
  * one-token dot's bits too.
  */
 #include <stdint.h>
