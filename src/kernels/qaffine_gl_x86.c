@@ -236,25 +236,29 @@ T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_
 
 /* ---- the group-lane form and the GEMM ---- */
 
-/* Groups [g, g + n) of a row (src: group g's bytes) to their places in the
- * group-lane form of a row of G groups (dst: the row's start): block b =
- * g / 16 at 16 gs b, its vector k at + 4 k gb, lane j = dword k of group
- * 16 b + j (gb = the block's groups; gs: bytes a group).  dhi: NULL, or
- * (4-bit codes) the place of the high nibbles, dst then taking the low. */
-T_512 static void gl_pack(const uint8_t *src, size_t g, size_t n, size_t G, int gs, uint8_t *dst, uint8_t *dhi) {
-    const size_t Q = (size_t)gs / 4;
+/* Groups [g, g + n) of a row (src: group g's pb bytes) to their places in
+ * a group-lane form of G groups: block b = g / 16 at dst + bs b, its part
+ * at + po gb, vector k of the part at + 4 k gb, lane j = dword k of group
+ * 16 b + j (gb = the block's groups).  split (4-bit codes): the low
+ * nibbles there, the high ones pb gb further (the block's next part).
+ * Each block's parts (and a token's planes) are adjacent, so that a tile
+ * reads one run per row and per token, not runs cols apart (which alias in
+ * L1 sets on long rows). */
+T_512 static void gl_pack(const uint8_t *src, size_t g, size_t n, size_t G, int pb, uint8_t *dst, size_t bs,
+                          size_t po, int split) {
+    const size_t Q = (size_t)pb / 4;
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     while (n > 0) {
         size_t b = g / 16, j = g % 16, gb = G - 16 * b < 16 ? G - 16 * b : 16, cnt = gb - j < n ? gb - j : n;
         __mmask16 m = (__mmask16)(mask_upto(j + cnt) & ~mask_upto(j));
-        uint8_t *blk = dst + 16 * (size_t)gs * b;
+        uint8_t *blk = dst + bs * b + po * gb;
         /* lane l reads group g + l - j (lanes below j masked off, never read) */
-        __m512i idx = _mm512_mullo_epi32(_mm512_sub_epi32(iota, _mm512_set1_epi32((int)j)), _mm512_set1_epi32(gs));
+        __m512i idx = _mm512_mullo_epi32(_mm512_sub_epi32(iota, _mm512_set1_epi32((int)j)), _mm512_set1_epi32(pb));
         for (size_t k = 0; k < Q; k++) {
             __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, (const void *)(src + 4 * k), 1);
-            if (dhi) {   /* 4-bit codes: low nibbles here, high ones at dhi (same places) */
-                _mm512_mask_storeu_epi32(dhi + 16 * (size_t)gs * b + 4 * k * gb, m,
+            if (split) {
+                _mm512_mask_storeu_epi32(blk + (size_t)pb * gb + 4 * k * gb, m,
                                          _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
                 v = _mm512_and_si512(v, m4);
             }
@@ -262,24 +266,24 @@ T_512 static void gl_pack(const uint8_t *src, size_t g, size_t n, size_t G, int 
         }
         g += cnt;
         n -= cnt;
-        src += cnt * (size_t)gs;
+        src += cnt * (size_t)pb;
     }
 }
 
 /* Columns [c0, c0 + cc) of token i of a block of tn (sl_qd_x24_tiles_fn;
  * cc <= 1024, the pieces qmatmul.c hands over):
- * plane p of token i in the group-lane form at tiles + (3 i + p) cols;
- * 4-bit: the plane's even elements (per 128: the first half, qdot.h) as
- * a row of gs / 2 bytes a group, then its odd ones cols / 2 further. */
+ * token i at tiles + 3 i cols, its block b of groups at + 48 gs b, plane
+ * p of the block at + p gs gb (gl_pack); 4-bit: the plane's even elements
+ * (per 128: the first half, qdot.h), then its odd ones, as two parts. */
 T_512 void sl_v512_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t cols, int gs, int bits, int i,
                              int tn, int8_t *tiles) {
     (void)tn;
     size_t G = cols / (size_t)gs;
     for (int p = 0; p < 3; p++) {
         const uint8_t *src = (const uint8_t *)(planes + (size_t)p * cc);
-        uint8_t *dst = (uint8_t *)(tiles + (3 * (size_t)i + (size_t)p) * cols);
+        uint8_t *dst = (uint8_t *)(tiles + 3 * (size_t)i * cols);   /* block b at 48 gs b: plane p at + p gs gb */
         if (bits == 8) {
-            gl_pack(src, c0 / (size_t)gs, cc / (size_t)gs, G, gs, dst, NULL);
+            gl_pack(src, c0 / (size_t)gs, cc / (size_t)gs, G, gs, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs, 0);
             continue;
         }
         uint8_t ev[512], od[512];   /* the piece's even and odd elements, each in element order */
@@ -288,17 +292,18 @@ T_512 void sl_v512_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t 
             memcpy(ev + e / 2, src + e, len / 2);
             memcpy(od + e / 2, src + e + len / 2, len / 2);
         }
-        gl_pack(ev, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, NULL);
-        gl_pack(od, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst + cols / 2, NULL);
+        gl_pack(ev, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs, 0);
+        gl_pack(od, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs + (size_t)gs / 2, 0);
     }
 }
 
-/* NR rows (packed at wp, cols apart; widened scales ws, biases wb, G apart)
+/* NR rows (packed at wp, GL_WS(cols) apart; widened scales ws, biases wb, G apart)
  * x NT tokens (planes at tp, 3 cols apart; xsum at tx, d at tx + G, 2 G
  * apart), NP parts a row and a plane (4-bit: low nibbles against even
- * elements, then high against odd, cols / 2 apart): h and m in one pass
+ * elements, then high against odd; gl_pack's places): h and m in one pass
  * over a block's vectors, l onto 256 m in a second, then the block's f32
  * lanes. */
+#define GL_WS(cols) ((cols) + 64)   /* bytes a packed row takes in scratch (padded: rows apart in L1 sets) */
 #define GL_TR 4   /* rows per tile */
 #define GL_TT 2   /* tokens per tile */
 /* A tile's f32 chains wait between group ranges at st + GL_ST(r, t)
@@ -310,24 +315,24 @@ T_512 __attribute__((always_inline)) static inline void gl_tile(int NR, int NT, 
                                                               const float *ws, const float *wb, size_t G, size_t ga,
                                                               size_t ge, const int8_t *tp, const float *tx, int gs,
                                                               float *out, size_t ldo, float *st) {
-    const size_t pb = (size_t)gs / (size_t)NP, Q = pb / 4, ldt = 3 * cols, part = cols / (size_t)NP;
+    const size_t pb = (size_t)gs / (size_t)NP, Q = pb / 4, ldt = 3 * cols;
     __m512 acc[GL_TR][GL_TT], bacc[GL_TR][GL_TT];
     for (int r = 0; r < NR; r++)   /* the chains so far (GL_ST) */
         for (int t = 0; t < NT; t++)
             acc[r][t] = ga == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(st + GL_ST(r, t));
     for (size_t g0 = ga; g0 < ge; g0 += 16) {
-        size_t gb = G - g0 < 16 ? G - g0 : 16, off = g0 * pb;
+        size_t gb = G - g0 < 16 ? G - g0 : 16, wo = 16 * (size_t)gs * (g0 / 16), to = 48 * (size_t)gs * (g0 / 16);
         __mmask16 m = mask_upto(gb);
         __m512i H[GL_TR][GL_TT], M[GL_TR][GL_TT], w[GL_TR];
         for (int r = 0; r < NR; r++)
             for (int t = 0; t < NT; t++) H[r][t] = M[r][t] = _mm512_setzero_si512();
         for (int u = 0; u < NP; u++)
             for (size_t k = 0; k < Q; k++) {
-                size_t o = (size_t)u * part + off + 4 * k * gb;
-                for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_epi32(m, wp + (size_t)r * cols + o);
+                size_t o = ((size_t)u * pb + 4 * k) * gb;
+                for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_epi32(m, wp + (size_t)r * GL_WS(cols) + wo + o);
                 for (int t = 0; t < NT; t++) {
-                    __m512i ph = _mm512_maskz_loadu_epi32(m, tp + (size_t)t * ldt + o);
-                    __m512i pm = _mm512_maskz_loadu_epi32(m, tp + (size_t)t * ldt + cols + o);
+                    __m512i ph = _mm512_maskz_loadu_epi32(m, tp + (size_t)t * ldt + to + o);
+                    __m512i pm = _mm512_maskz_loadu_epi32(m, tp + (size_t)t * ldt + to + (size_t)gs * gb + o);
                     for (int r = 0; r < NR; r++) {
                         H[r][t] = _mm512_dpbusd_epi32(H[r][t], w[r], ph);
                         M[r][t] = _mm512_dpbusd_epi32(M[r][t], w[r], pm);
@@ -338,10 +343,10 @@ T_512 __attribute__((always_inline)) static inline void gl_tile(int NR, int NT, 
             for (int t = 0; t < NT; t++) M[r][t] = _mm512_slli_epi32(M[r][t], 8);
         for (int u = 0; u < NP; u++)
             for (size_t k = 0; k < Q; k++) {
-                size_t o = (size_t)u * part + off + 4 * k * gb;
-                for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_epi32(m, wp + (size_t)r * cols + o);
+                size_t o = ((size_t)u * pb + 4 * k) * gb;
+                for (int r = 0; r < NR; r++) w[r] = _mm512_maskz_loadu_epi32(m, wp + (size_t)r * GL_WS(cols) + wo + o);
                 for (int t = 0; t < NT; t++) {
-                    __m512i pl = _mm512_maskz_loadu_epi32(m, tp + (size_t)t * ldt + 2 * cols + o);
+                    __m512i pl = _mm512_maskz_loadu_epi32(m, tp + (size_t)t * ldt + to + 2 * (size_t)gs * gb + o);
                     for (int r = 0; r < NR; r++) M[r][t] = _mm512_dpbusd_epi32(M[r][t], w[r], pl);
                 }
             }
@@ -399,13 +404,12 @@ T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *co
                           size_t cols, int gs, float *out, size_t ldo, void *scratch) {
     const size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2, tb = 8 * G + 3 * cols;
     uint8_t *wp = scratch;
-    float *ws = (float *)(void *)(wp + 16 * cols), *wb = ws + 16 * G, *st = wb + 16 * G;   /* st: 16 KiB */
+    float *ws = (float *)(void *)(wp + 16 * GL_WS(cols)), *wb = ws + 16 * G, *st = wb + 16 * G;   /* st: 16 KiB */
     for (int r0 = 0; r0 < nr; r0 += 16) {
         int pr = nr - r0 < 16 ? nr - r0 : 16;
         for (int i = 0; i < pr; i++) {
             size_t r = (size_t)(r0 + i);
-            uint8_t *row = wp + (size_t)i * cols;
-            gl_pack(codes + r * ldc, 0, G, G, gs * bits / 8, row, bits == 4 ? row + cols / 2 : NULL);
+            gl_pack(codes + r * ldc, 0, G, G, gs * bits / 8, wp + (size_t)i * GL_WS(cols), 16 * (size_t)gs, 0, bits == 4);
             for (size_t g = 0; g < G; g += 16) {
                 __mmask16 m = mask_upto(G - g);
                 _mm512_mask_storeu_ps(ws + (size_t)i * G + g, m, ld_scales(scales + r * lds + ss * g, sdt, m));
@@ -424,7 +428,7 @@ T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *co
                     for (int t = 0; t < tn;) {
                         int T = tn - t >= GL_TT ? GL_TT : 1;
                         gl_tile_fn f = tiles[(R == GL_TR ? 0 : 2) + (T == GL_TT ? 0 : 1)];
-                        f(wp + (size_t)i * cols, cols, ws + (size_t)i * G, wb + (size_t)i * G, G, ga, ge,
+                        f(wp + (size_t)i * GL_WS(cols), cols, ws + (size_t)i * G, wb + (size_t)i * G, G, ga, ge,
                           tp + (size_t)t * 3 * cols, tx + (size_t)t * 2 * G, gs,
                           out + (size_t)(t0 + t) * ldo + (size_t)(r0 + i), ldo, st + GL_ST(i, t));
                         t += T;
