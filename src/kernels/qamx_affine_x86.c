@@ -277,8 +277,9 @@ T_512 static void x24_panel(int bits, const uint8_t *codes, size_t ldc, const ui
  * tiles + tn (3 o + kb p) for plane p (o = g gs + j kb, the part's first
  * K index over the row), the token's kb bytes at + kb i: each tile
  * tn x kb contiguous bytes. */
-T_512 void sl_amx_x24_tiles(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn,
-                            int8_t *tiles) {
+T_512 void sl_amx_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t cols, int gs, int bits, int i,
+                            int tn, int8_t *tiles) {
+    (void)cols;
     const int kb = gs > 64 ? 64 : gs, seg = bits == 8 ? gs : gs / 2, piece = seg < 64 ? seg : 64;   /* two segments of seg bytes per group */
     const __mmask64 m = piece == 64 ? ~(__mmask64)0 : ((__mmask64)1 << piece) - 1;
     const size_t G = cc / (size_t)gs, pt = (size_t)tn * (size_t)kb;

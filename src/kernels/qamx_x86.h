@@ -77,6 +77,7 @@ void sl_amx_affine4_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *sc
 void sl_amx_affine8_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                              size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols, int gs,
                              float *out, size_t ldo, void *scratch);
-void sl_amx_x24_tiles(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn, int8_t *tiles);
+void sl_amx_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t cols, int gs, int bits, int i, int tn,
+                      int8_t *tiles);
 #endif
 #endif

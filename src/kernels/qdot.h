@@ -94,9 +94,10 @@ typedef float (*sl_qd_affine24_fn)(const uint8_t *codes, const uint8_t *scales, 
 typedef void (*sl_qd_affine24_mm_fn)(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                                      size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt,
                                      size_t cols, int gs, float *out, size_t ldo);
-/* The same as a whole-matmul GEMM for sets with matrix tiles (amx:
- * qamx_affine_x86.c): out[t * ldo + r] for r < nr, t < nt (any sizes,
- * nt >= 1), bit for bit that set's one-token dot, the nt tokens in the
+/* The same as a whole-matmul GEMM (amx: qamx_affine_x86.c, on matrix
+ * tiles; avx512: qaffine_gl_x86.c, in group lanes): out[t * ldo + r] for
+ * r < nr, t < nt (any sizes, nt >= 1), bit for bit that set's one-token
+ * dot, the nt tokens in the
  * GEMM's own form, made once per matmul for every caller (so a call for a
  * few rows reads the tokens in place): blocks of 16 tokens (the last of
  * tn = the rest), block b at act + 16 b (8 G + 3 cols) bytes (nt tokens
@@ -114,9 +115,9 @@ typedef void (*sl_qd_affine24_gemm_fn)(const uint8_t *codes, size_t ldc, const u
  * those columns alone, which are that part of the row's planes when
  * c0 % 128 == 0 and cc % 128 == 0 or c0 + cc = cols) written to their
  * places as token i of a block of tn in the GEMM's form (tiles: the
- * block's start). */
-typedef void (*sl_qd_x24_tiles_fn)(const int8_t *planes, size_t c0, size_t cc, int gs, int bits, int i, int tn,
-                                   int8_t *tiles);
+ * block's start; cols: the row's length). */
+typedef void (*sl_qd_x24_tiles_fn)(const int8_t *planes, size_t c0, size_t cc, size_t cols, int gs, int bits, int i,
+                                   int tn, int8_t *tiles);
 /* The portable definition of the same sums (tests; exact integer group sums). */
 float sl_qd_affine_x24_ref(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                            const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs, int bits);

@@ -131,8 +131,10 @@ void sl_v512_q6_k_mm(const uint8_t *w, size_t ldw, int nr, const sl_q8kb *y, siz
 void sl_v512_q4_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out);
 void sl_v512_q6_k_rows(const uint8_t *w, size_t nr, const sl_q8kb *y, size_t nb, float *out);
 
-/* MLX affine, 24-bit activations (qaffine_x86.c): the one-token dots
- * (sl_qd_affine24_fn) and their GEMM tiles (sl_qd_affine24_mm_fn). */
+/* MLX affine, 24-bit activations, in group lanes (qaffine_gl_x86.c): the
+ * one-token dots (sl_qd_affine24_fn), their rows x tokens entries
+ * (sl_qd_affine24_mm_fn), the prompt GEMMs (sl_qd_affine24_gemm_fn) and
+ * their token form (sl_qd_x24_tiles_fn). */
 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                           const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs);
 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
@@ -143,6 +145,14 @@ void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *sca
 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
                             size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
                             int gs, float *out, size_t ldo);
+void sl_v512_affine4_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                              size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols, int gs,
+                              float *out, size_t ldo, void *scratch);
+void sl_v512_affine8_x24_gemm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                              size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt, size_t cols, int gs,
+                              float *out, size_t ldo, void *scratch);
+void sl_v512_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t cols, int gs, int bits, int i, int tn,
+                       int8_t *tiles);
 /* Dense f32 / f16 / bf16 prompt GEMM and generation rows (qdense_x86.c; qdot.h). */
 void sl_v512_dense_mm(const uint8_t *w, size_t ldw, sl_dtype dt, int nr, const float *x, size_t ldx, const float *xp,
                       int nt, size_t n, float *out, size_t ldo, float *scratch);

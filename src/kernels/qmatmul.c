@@ -37,9 +37,10 @@
  * rows kernel where it has one (same bits as the dot).  Where the set has
  * a tile GEMM (amx: qamx_x86.c), Q4_0 / Q8_0 / Q4_K / Q6_K prompts take it instead, with
  * the tokens' buffer padded to whole tiles (q8_padded), and MLX affine
- * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c: all the
- * tokens in one call, no padding, in the GEMM's own token form, which the
- * shared preparation writes once per matmul); its outputs have that set's
+ * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c, and the
+ * avx512 set's group-lane GEMM, qaffine_gl_x86.c: all the tokens in one
+ * call, no padding, in the GEMM's own token form, which the shared
+ * preparation writes once per matmul); its outputs have that set's
  * one-token dot's bits too.
  */
 #include <stdint.h>
@@ -174,7 +175,7 @@ static void affine_gemm_token(const sl_weight *w, x24_prep_fn prep, const float 
     for (size_t c0 = 0; c0 < cols; c0 += X24_COLS) {
         size_t cc = cols - c0 < X24_COLS ? cols - c0 : X24_COLS;
         prep(xt + c0, cc, w->group_size, w->bits, planes, xsum + G + c0 / gs);
-        sl_qd_active()->affine_x24_tiles(planes, c0, cc, w->group_size, w->bits, t % 16, tn, (int8_t *)blk);
+        sl_qd_active()->affine_x24_tiles(planes, c0, cc, cols, w->group_size, w->bits, t % 16, tn, (int8_t *)blk);
     }
 }
 static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int n, int t0, int t1, void *act) {

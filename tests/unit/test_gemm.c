@@ -204,12 +204,12 @@ static void x24_gemm_form(const sl_qd_kernels *k, const uint8_t *act, size_t tb,
         for (size_t c0 = 0; c0 < cols; c0 += 1024) {
             size_t cc = cols - c0 < 1024 ? cols - c0 : 1024;
             for (int p = 0; p < 3; p++) memcpy(piece + (size_t)p * cc, pl + (size_t)p * cols + c0, cc);
-            k->affine_x24_tiles(piece, c0, cc, gs, bits, t - b0, tn, (int8_t *)blk);
+            k->affine_x24_tiles(piece, c0, cc, cols, gs, bits, t - b0, tn, (int8_t *)blk);
         }
     }
 }
 
-/* The AMX MLX affine GEMM (4/8-bit, 24-bit activations) against the amx
+/* A set's MLX affine GEMMs (4 / 8-bit where it has them, 24-bit activations) against the
  * set's one-token dot, bit for bit, for every (row, token): group sizes 32,
  * 64, 128; columns with a last 4-bit block of 64 (cols % 128 == 64) and
  * group counts below, at and past the 16 f32 lanes (1 ... 72), planes
@@ -218,13 +218,7 @@ static void x24_gemm_form(const sl_qd_kernels *k, const uint8_t *act, size_t tb,
  * (partial token tiles); f32, f16 and bf16 scales at odd addresses;
  * extreme activations (zero groups, large values).  Nothing is written
  * outside the outputs. */
-static void test_amx_affine_gemm_matches_dot(void **state) {
-    (void)state;
-    const sl_qd_kernels *k = sl_qd_by_name("amx");
-    if (!k) return;   /* test_amx_gemm_matches_dot checks the probe says why */
-    assert_non_null(k->affine4_x24_gemm);
-    assert_non_null(k->affine8_x24_gemm);
-    assert_non_null(k->affine_x24_tiles);
+static void check_affine_gemm_set(const sl_qd_kernels *k) {
     enum { MAXR = 33, MAXN = 49, MAXC = 2304, MAXG = MAXC / 32 };
     static uint8_t codes[MAXR * MAXC], sraw[MAXR * MAXG * 4 + 8], braw[MAXR * MAXG * 4 + 8];
     static uint8_t act[MAXN * (8 * MAXG + 3 * MAXC)];
@@ -236,7 +230,7 @@ static void test_amx_affine_gemm_matches_dot(void **state) {
         for (int gs = 32; gs <= 128; gs *= 2)
             for (size_t ci = 0; ci < sizeof colss / sizeof colss[0]; ci++) {
                 size_t cols = (size_t)colss[ci], G = cols / (size_t)gs, tb = 8 * G + 3 * cols;
-                if (cols % (size_t)gs) continue;
+                if (cols % (size_t)gs || !(bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm)) continue;
                 for (int t = 0; t < MAXN; t++) {   /* token t: xsum[G], d[G], planes */
                     float *xs = (float *)(void *)(act + (size_t)t * tb);
                     for (size_t i = 0; i < cols; i++)
@@ -288,12 +282,35 @@ static void test_amx_affine_gemm_matches_dot(void **state) {
             }
 }
 
+static void test_amx_affine_gemm_matches_dot(void **state) {
+    (void)state;
+    const sl_qd_kernels *k = sl_qd_by_name("amx");
+    if (!k) return;   /* test_amx_gemm_matches_dot checks the probe says why */
+    assert_non_null(k->affine4_x24_gemm);
+    assert_non_null(k->affine8_x24_gemm);
+    assert_non_null(k->affine_x24_tiles);
+    check_affine_gemm_set(k);
+}
+
+/* The avx512 set's 8-bit MLX affine GEMM (qaffine8_x86.c: group lanes,
+ * rows packed per call, tokens in the set's own form) where this CPU runs
+ * the set: the same checks against that set's one-token dot. */
+static void test_avx512_affine_gemm_matches_dot(void **state) {
+    (void)state;
+    const sl_qd_kernels *k = sl_qd_by_name("avx512");
+    if (!k) return;
+    assert_non_null(k->affine8_x24_gemm);
+    assert_non_null(k->affine_x24_tiles);
+    check_affine_gemm_set(k);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amx_gemm_matches_dot),
         cmocka_unit_test(test_avx512_gemm_matches_dot),
         cmocka_unit_test(test_amx_k_gemm_matches_dot),
         cmocka_unit_test(test_amx_affine_gemm_matches_dot),
+        cmocka_unit_test(test_avx512_affine_gemm_matches_dot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
