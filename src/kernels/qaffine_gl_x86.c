@@ -79,6 +79,15 @@ T_512 static inline void gl_chunk(__m512i q, const int8_t *ph, const int8_t *pm,
 }
 
 /* The one-token dot (sl_qd_affine24_fn, 8-bit): the row as stored. */
+/* A block of up to 16 groups (lanes of m) into the chains: F_g = 65536 H_g + ML_g (exact), acc += F_g (s_g d_g),
+ * bacc += b_g xsum_g: the one order of every path of this set. */
+T_512 static inline void gl_groups_add(__m512i H, __m512i ML, __mmask16 m, const uint8_t *scales, const uint8_t *biases,
+                                       sl_dtype sdt, const float *d, const float *xsum, __m512 *acc, __m512 *bacc) {
+    __m512 F = _mm512_fmadd_ps(_mm512_cvtepi32_ps(H), _mm512_set1_ps(65536.0f), _mm512_cvtepi32_ps(ML));
+    *acc = _mm512_fmadd_ps(F, _mm512_mul_ps(ld_scales(scales, sdt, m), _mm512_maskz_loadu_ps(m, d)), *acc);
+    *bacc = _mm512_fmadd_ps(ld_scales(biases, sdt, m), _mm512_maskz_loadu_ps(m, xsum), *bacc);
+}
+
 T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, const uint8_t *biases, sl_dtype sdt,
                                 const float *d, const float *xsum, const int8_t *planes, size_t cols, int gs) {
     const size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2, bg = (size_t)gs;
@@ -118,35 +127,12 @@ T_512 float sl_v512_affine8_x24(const uint8_t *codes, const uint8_t *scales, con
                 vm[j / 2] = gl_s128(ma, mb, 1);
             }
         }
-        __m512i H = gl_tree(vh), ML = gl_tree(vm);
-        __mmask16 m = mask_upto(gb);
-        __m512 F = _mm512_fmadd_ps(_mm512_cvtepi32_ps(H), _mm512_set1_ps(65536.0f), _mm512_cvtepi32_ps(ML));
-        acc = _mm512_fmadd_ps(F, _mm512_mul_ps(ld_scales(scales + ss * g0, sdt, m), _mm512_maskz_loadu_ps(m, d + g0)), acc);
-        bacc = _mm512_fmadd_ps(ld_scales(biases + ss * g0, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g0), bacc);
+        gl_groups_add(gl_tree(vh), gl_tree(vm), mask_upto(gb), scales + ss * g0, biases + ss * g0, sdt, d + g0,
+                      xsum + g0, &acc, &bacc);
     }
     return _mm512_reduce_add_ps(acc) + _mm512_reduce_add_ps(bacc);
 }
 
-/* Rows x tokens in the one-token form (qdot.h sl_qd_affine24_mm_fn): the
- * dot per pair (batches too small for the GEMM, and generation: one row
- * after another, one prefetched stream). */
-T_512 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                                  size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
-                                  int gs, float *out, size_t ldo) {
-    size_t G = cols / (size_t)gs;
-    for (int t = 0; t < nt; t++) {
-        const float *xs = (const float *)(const void *)(act + (size_t)t * lda);
-        const int8_t *pt = (const int8_t *)(const void *)(xs + 2 * G);
-        for (int r = 0; r < nr; r++)
-            out[(size_t)t * ldo + (size_t)r] = sl_v512_affine8_x24(codes + (size_t)r * ldc, scales + (size_t)r * lds,
-                                                                   biases + (size_t)r * lds, sdt, xs + G, xs, pt, cols, gs);
-    }
-}
-
-/* 4-bit: 64 code bytes (128 elements; the planes' even elements at ph,
- * pm, pl and the odd ones half bytes further) onto *h and *ml, 8 elements
- * a lane (low nibbles against the even ones); the last 32 bytes of a row
- * with cols % 128 == 64 in 256-bit lanes, zero-extended. */
 T_512 static inline void gl_chunk4(const uint8_t *cc, const int8_t *ph, const int8_t *pm, const int8_t *pl, int tail,
                                    __m512i *h, __m512i *ml) {
     if (tail) {
@@ -214,24 +200,39 @@ T_512 float sl_v512_affine4_x24(const uint8_t *codes, const uint8_t *scales, con
             H = bg == 32 ? gl_tree(vh) : gl_tree4(vh);
             ML = bg == 32 ? gl_tree(vm) : gl_tree4(vm);
         }
-        __mmask16 m = mask_upto(gb);
-        __m512 F = _mm512_fmadd_ps(_mm512_cvtepi32_ps(H), _mm512_set1_ps(65536.0f), _mm512_cvtepi32_ps(ML));
-        acc = _mm512_fmadd_ps(F, _mm512_mul_ps(ld_scales(scales + ss * g0, sdt, m), _mm512_maskz_loadu_ps(m, d + g0)), acc);
-        bacc = _mm512_fmadd_ps(ld_scales(biases + ss * g0, sdt, m), _mm512_maskz_loadu_ps(m, xsum + g0), bacc);
+        gl_groups_add(H, ML, mask_upto(gb), scales + ss * g0, biases + ss * g0, sdt, d + g0, xsum + g0, &acc, &bacc);
     }
     return _mm512_reduce_add_ps(acc) + _mm512_reduce_add_ps(bacc);
 }
-T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
-                                  size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
-                                  int gs, float *out, size_t ldo) {
+typedef float (*gl_dot_fn)(const uint8_t *, const uint8_t *, const uint8_t *, sl_dtype, const float *, const float *,
+                          const int8_t *, size_t, int);
+
+/* Rows x tokens in the one-token form (qdot.h sl_qd_affine24_mm_fn): the
+ * dot per pair (batches too small for the GEMM, and generation: one row
+ * after another, one prefetched stream). */
+T_512 static inline void gl_mm(gl_dot_fn dot, const uint8_t *codes, size_t ldc, const uint8_t *scales,
+                               const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda,
+                               int nt, size_t cols, int gs, float *out, size_t ldo) {
     size_t G = cols / (size_t)gs;
     for (int t = 0; t < nt; t++) {
         const float *xs = (const float *)(const void *)(act + (size_t)t * lda);
         const int8_t *pt = (const int8_t *)(const void *)(xs + 2 * G);
         for (int r = 0; r < nr; r++)
-            out[(size_t)t * ldo + (size_t)r] = sl_v512_affine4_x24(codes + (size_t)r * ldc, scales + (size_t)r * lds,
-                                                                   biases + (size_t)r * lds, sdt, xs + G, xs, pt, cols, gs);
+            out[(size_t)t * ldo + (size_t)r] = dot(codes + (size_t)r * ldc, scales + (size_t)r * lds,
+                                                   biases + (size_t)r * lds, sdt, xs + G, xs, pt, cols, gs);
     }
+}
+
+T_512 void sl_v512_affine8_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                                  size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
+                                  int gs, float *out, size_t ldo) {
+    gl_mm(sl_v512_affine8_x24, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
+}
+
+T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_t *scales, const uint8_t *biases,
+                                  size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda, int nt, size_t cols,
+                                  int gs, float *out, size_t ldo) {
+    gl_mm(sl_v512_affine4_x24, codes, ldc, scales, biases, lds, sdt, nr, act, lda, nt, cols, gs, out, ldo);
 }
 
 /* ---- the group-lane form and the GEMM ---- */
