@@ -99,6 +99,12 @@ static uint32_t env_1_to_4(const char *name, uint32_t def) {
     return n >= 1 && n <= 4 ? (uint32_t)n : def;
 }
 
+/* Whether a tuning variable is set to value (a kernel variant's switch). */
+static bool env_is(const char *name, const char *value) {
+    const char *v = getenv(name);
+    return v && strcmp(v, value) == 0;
+}
+
 /* Device, queue, command buffer, fence, timestamps, pipelines. */
 static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t nq = 0;
@@ -155,12 +161,11 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t inv = pp.limits.maxComputeWorkGroupInvocations, wx = pp.limits.maxComputeWorkGroupSize[0];
     /* the prompt kernel: SILICA_GPU_TILE=2 matmul_tiled2.comp (128 x 64 tiles), else matmul_tiled.comp (64 x
      * 64), each where the device's limits allow it, the first where they allow only that, else none */
-    const char *tile_env = getenv("SILICA_GPU_TILE"), *attn_env = getenv("SILICA_GPU_ATTN");
-    c->attn2 = attn_env && strcmp(attn_env, "2") == 0;
+    c->attn2 = env_is("SILICA_GPU_ATTN", "2");
     uint32_t shared = pp.limits.maxComputeSharedMemorySize;
     bool wg_ok = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS;
     c->tile = !wg_ok || shared < VK_TILED_SHARED_BYTES ? 0 : 1;
-    if (c->tile && tile_env && strcmp(tile_env, "2") == 0 && shared >= VK_TILED2_SHARED_BYTES) c->tile = 2;
+    if (c->tile && env_is("SILICA_GPU_TILE", "2") && shared >= VK_TILED2_SHARED_BYTES) c->tile = 2;
     c->mv_wg = VK_MV_INVOCATIONS;   /* every device allows 128 (the Vulkan minimum of both limits) */
     while (c->mv_wg > 128 && (c->mv_wg > inv || c->mv_wg > wx)) c->mv_wg /= 2;
     /* rows a matrix-vector team takes and a lane's steps in flight (SILICA_GPU_ROWS, SILICA_GPU_STEPS 1 .. 4:
@@ -169,7 +174,7 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t subgroups = c->mv_wg / (c->info.subgroup_size ? c->info.subgroup_size : 1);
     while (c->mv_rows > 1 && subgroups * c->mv_rows * VK_MV_TOKENS > VK_MV_SUMS) c->mv_rows /= 2;
     c->mv_steps = env_1_to_4("SILICA_GPU_STEPS", VK_MV_STEPS);
-    c->mv_lane_block = env_1_to_4("SILICA_GPU_LANE_BLOCK", 2) == 1;   /* 1: GGUF Q8_0 / Q4_0 a lane a block */
+    c->mv_lane_block = env_is("SILICA_GPU_LANE_BLOCK", "1");   /* GGUF Q8_0 / Q4_0 a lane a block */
     /* timestamps: where this queue family has them (timestampValidBits; limits.timestampComputeAndGraphics
      * promises them on every compute queue, but the family's own bits are what counts) */
     uint32_t tbits = q[fam].timestampValidBits;

@@ -24,22 +24,8 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 layout(local_size_x = 64) in;
-layout(std430, set = 0, binding = 0) readonly buffer QKV { float qkv[]; };
-layout(std430, set = 0, binding = 1) readonly buffer K { uint kc[]; };
-layout(std430, set = 0, binding = 1) readonly buffer K4 { uvec4 kc4[]; };
-layout(std430, set = 0, binding = 2) readonly buffer V { uint vc[]; };
-layout(std430, set = 0, binding = 3) writeonly buffer Part { float part[]; };   // (direct: the output)
-layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
-layout(std430, set = 0, binding = 5) readonly buffer Step { uint step[]; };   // step[0]: the batch's first position
-layout(push_constant) uniform P {
-    uint H, KV, D, qkv_w, kv_f32;
-    float scale, softcap;
-    uint sink, span, win, ring, bits, group, sb_off, chunk, nc_max, hpg, direct, ldo, quant;
-} p;
-
-#include "kvcache.glsl"
-#include "attn_kv.glsl"
-#include "quantize.glsl"
+#include "attn_split.glsl"   // bindings, push constants, the KV cache readers
+layout(std430, set = 0, binding = 1) readonly buffer K4 { uvec4 kc4[]; };   // K, 16 bytes a load
 
 #define MP 32u                  // a thread's output pairs: head j's u-th at j * 4 + u (8 heads, 4 pairs a head)
 shared float qs[2048];          // the nh queries, head j at j * D; at the end the slices' sums, then the output

@@ -169,13 +169,14 @@ void row_quant(uint r0, uint t0, uint nt, uint lane) {
     }
 }
 
-// GGUF Q8_0 / Q4_0 rows a lane a block (LB: lane, lane + SG, ...), the
-// block's 34 / 18 bytes (2-byte aligned) read as the 9 / 5 words that
-// cover them and shifted into place, for each of the team's rows against
-// x's 9 words read once: as row_quant, with one lane's integer sum a block.
-void q_words(uint a, uint n, out uint w[9]) {
+// GGUF Q8_0 / Q4_0 rows a lane a block (LB: lane, lane + SG, ...): the
+// block's 32 / 16 code bytes (2-byte aligned, after d) read as the 9 / 5
+// words that cover them, shifted into place, for each of the team's rows
+// against x's 8 code words read once: as row_quant, with one lane's
+// integer sum a block.
+void q_words(uint a, uint n, out uint w[8]) {   // n <= 8 words from byte a (a even)
     uint i = a >> 2, sh = (a & 2u) << 3, prev = wd[i];
-    for (uint k = 0u; k < 9u; k++) {
+    for (uint k = 0u; k < 8u; k++) {
         if (k >= n) break;
         uint next = wd[i + k + 1u];
         w[k] = sh == 0u ? prev : (prev >> 16) | (next << 16);
@@ -185,10 +186,15 @@ void q_words(uint a, uint n, out uint w[9]) {
 
 void row_qblock(uint r0, uint t0, uint nt, uint lane) {
     bool q8 = p.fmt == FMT_Q8_0;
-    uint nb = p.cols / 32u, bs = q8 ? 34u : 18u, nw = q8 ? 9u : 5u, last = p.rows - 1u;
+    uint nb = p.cols / 32u, bs = q8 ? 34u : 18u, last = p.rows - 1u;
     for (uint b = lane; b < nb; b += SG) {
-        uint w[MR][9];
-        for (uint k = 0u; k < NR; k++) q_words(min(r0 + k, last) * p.row_bytes + b * bs, nw, w[k]);
+        uint c[MR][8];
+        float dw[MR];
+        for (uint k = 0u; k < NR; k++) {
+            uint a = min(r0 + k, last) * p.row_bytes + b * bs;
+            dw[k] = w_f16(a);
+            q_words(a + 2u, q8 ? 8u : 4u, c[k]);
+        }
         for (uint t = 0u; t < NT; t++) {
             if (t >= nt) break;
             uint o = ((t0 + t) * nb + b) * 9u, xw[8];
@@ -198,19 +204,15 @@ void row_qblock(uint r0, uint t0, uint nt, uint lane) {
             if (!q8)
                 for (uint i = 0u; i < 8u; i++) x8 += dot4(0x01010101u, xw[i]);
             for (uint k = 0u; k < NR; k++) {
-                // bytes 0-1 d, then the codes: word i of the codes is (w[i] >> 16) | (w[i + 1] << 16)
-                float dw = unpackHalf2x16(w[k][0]).x;
                 int sum = 0;
                 if (q8) {
-                    for (uint i = 0u; i < 8u; i++) sum += dot4((w[k][i] >> 16) | (w[k][i + 1u] << 16), xw[i]);
+                    for (uint i = 0u; i < 8u; i++) sum += dot4(c[k][i], xw[i]);
                 } else {
-                    for (uint i = 0u; i < 4u; i++) {
-                        uint c = (w[k][i] >> 16) | (w[k][i + 1u] << 16);
-                        sum += dot4u(xw[i], c & 0x0F0F0F0Fu) + dot4u(xw[4u + i], (c >> 4) & 0x0F0F0F0Fu);
-                    }
+                    for (uint i = 0u; i < 4u; i++)
+                        sum += dot4u(xw[i], c[k][i] & 0x0F0F0F0Fu) + dot4u(xw[4u + i], (c[k][i] >> 4) & 0x0F0F0F0Fu);
                     sum -= 8 * x8;
                 }
-                acc[k * TN + t] += (dw * dx) * float(sum);
+                acc[k * TN + t] += (dw[k] * dx) * float(sum);
             }
         }
     }
