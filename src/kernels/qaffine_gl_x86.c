@@ -271,6 +271,117 @@ T_512 static void gl_pack(const uint8_t *src, size_t g, size_t n, size_t G, int 
     }
 }
 
+/* Lane bit b of v[i] and v[i + s] traded for every pair (i & s == 0, i < n):
+ * lane x of the pair's first vector with bit b set takes the second's lane
+ * x - 2^b, lane x of the second with bit b clear the first's x + 2^b (the
+ * vectors' index bit s and the lanes' bit b trade places; one shuffle a
+ * vector). */
+T_512 static inline void gl_xchg(__m512i *v, int n, int s, int b) {
+#pragma GCC unroll 16
+    for (int i = 0; i < n; i++) {
+        if (i & s) continue;
+        __m512i a = v[i], c = v[i + s];
+        if (b == 0) {
+            v[i] = _mm512_mask_shuffle_epi32(a, 0xAAAA, c, (_MM_PERM_ENUM)0xA0);
+            v[i + s] = _mm512_mask_shuffle_epi32(c, 0x5555, a, (_MM_PERM_ENUM)0xF5);
+        } else if (b == 1) {
+            v[i] = _mm512_unpacklo_epi64(a, c);
+            v[i + s] = _mm512_unpackhi_epi64(a, c);
+        } else if (b == 2) {
+            v[i] = _mm512_mask_shuffle_i32x4(a, 0xF0F0, c, c, 0xA0);
+            v[i + s] = _mm512_mask_shuffle_i32x4(c, 0x0F0F, a, a, 0xF5);
+        } else {
+            v[i] = _mm512_shuffle_i32x4(a, c, 0x44);
+            v[i + s] = _mm512_shuffle_i32x4(a, c, 0xEE);
+        }
+    }
+}
+
+/* The last exchange of a 16 x 2^q transpose for q < 4 (gl_tr): lanes to
+ * group order with one two-source permute per vector.  Before it, lane
+ * bit m holds dword bit q + 4 + m - ... (see gl_tr); c: the bit the
+ * vector's index takes. */
+T_512 static inline __m512i gl_tr_idx(int q, int c) {
+    int32_t x[16];
+    for (int j = 0; j < 16; j++) {   /* lane j (group j) reads lane e of the pair's first (j < 8) or second vector */
+        int e = ((j >> 3) & 1) << 4 | c << (q - 1);
+        for (int m = 0; m < 4; m++)
+            if (m < q - 1) e |= ((j >> (4 + m - q)) & 1) << m;
+            else if (m >= q) e |= ((j >> (m - q)) & 1) << m;
+        x[j] = e;
+    }
+    return _mm512_loadu_si512((const void *)x);
+}
+/* 16 groups of 2^q dwords (q <= 4), chunk i = dwords 16 i ... 16 i + 15 of
+ * the groups in order (dword d: group d >> q, k = d % 2^q; chunk index =
+ * d's bits 4 up, lane = bits 0-3) -> v[k] lane j = dword k of group j.
+ * q = 4: lane bit m trades with index bit m (d's bit 4 + m) for m = 0..3;
+ * q < 4: the same for m < q - 1, then one permute a vector (idx: gl_tr_idx)
+ * brings the group's bits to the lanes in order and k's last bit to the
+ * index. */
+T_512 static inline void gl_tr(__m512i *v, int q, __m512i idx0, __m512i idx1) {
+    const int n = 1 << q;
+    gl_xchg(v, n, 1, 0);
+    if (q >= 3) gl_xchg(v, n, 2, 1);
+    if (q == 4) {
+        gl_xchg(v, n, 4, 2);
+        gl_xchg(v, n, 8, 3);
+        return;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < n / 2; i++) {
+        __m512i a = v[i], c = v[i + n / 2];
+        v[i] = _mm512_permutex2var_epi32(a, idx0, c);
+        v[i + n / 2] = _mm512_permutex2var_epi32(a, idx1, c);
+    }
+}
+
+/* A row's G groups of pb bytes (src) in gl_pack's group-lane form (block b
+ * at dst + 16 gs b; split: 4-bit codes, low nibbles then high ones), by
+ * in-register transposes (gl_tr) of each block's 64-byte chunks: groups of
+ * 128 bytes as two transposes of every other chunk.  A last block of
+ * gb < 16 groups reads gb pb bytes and writes its vectors gb lanes wide. */
+T_512 __attribute__((always_inline)) static inline void gl_pack_rowq(const uint8_t *src, size_t G, int pb,
+                                                                   uint8_t *dst, int split) {
+    const int Q = pb / 4, q = Q == 4 ? 2 : Q == 8 ? 3 : 4, h2 = Q == 32 ? 2 : 1;
+    const __m512i i0 = gl_tr_idx(q, 0), i1 = gl_tr_idx(q, 1), m4 = _mm512_set1_epi8(15);
+    for (size_t g0 = 0; g0 < G; g0 += 16) {
+        size_t gb = G - g0 < 16 ? G - g0 : 16, nb = gb * (size_t)pb;
+        const uint8_t *s = src + g0 * (size_t)pb;
+        uint8_t *blk = dst + (size_t)(split + 1) * (size_t)pb * g0;
+        __mmask16 m = mask_upto(gb);
+#pragma GCC unroll 2
+        for (int h = 0; h < h2; h++) {
+            __m512i v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < Q / h2; i++) {
+                size_t o = 64 * (size_t)(h2 * i + h);
+                v[i] = _mm512_maskz_loadu_epi32(mask_upto(o < nb ? (nb - o) / 4 : 0), (const void *)(s + o));
+            }
+            gl_tr(v, q, i0, i1);
+#pragma GCC unroll 16
+            for (int k = 0; k < Q / h2; k++) {
+                size_t o = 4 * (size_t)(16 * h + k) * gb;
+                if (split) {
+                    _mm512_mask_storeu_epi32(blk + (size_t)pb * gb + o, m, _mm512_and_si512(_mm512_srli_epi16(v[k], 4), m4));
+                    v[k] = _mm512_and_si512(v[k], m4);
+                }
+                _mm512_mask_storeu_epi32(blk + o, m, v[k]);
+            }
+        }
+    }
+}
+
+/* gl_pack_rowq for each (pb, split) of the GEMMs, its transposes unrolled. */
+T_512 static void gl_pack_row(const uint8_t *src, size_t G, int pb, uint8_t *dst, int split) {
+    if (split && pb == 16) gl_pack_rowq(src, G, 16, dst, 1);
+    else if (split && pb == 32) gl_pack_rowq(src, G, 32, dst, 1);
+    else if (split) gl_pack_rowq(src, G, 64, dst, 1);
+    else if (pb == 32) gl_pack_rowq(src, G, 32, dst, 0);
+    else if (pb == 64) gl_pack_rowq(src, G, 64, dst, 0);
+    else gl_pack_rowq(src, G, 128, dst, 0);
+}
+
 /* Columns [c0, c0 + cc) of token i of a block of tn (sl_qd_x24_tiles_fn;
  * cc <= 1024, the pieces qmatmul.c hands over):
  * token i at tiles + 3 i cols, its block b of groups at + 48 gs b, plane
@@ -410,7 +521,7 @@ T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *co
         int pr = nr - r0 < 16 ? nr - r0 : 16;
         for (int i = 0; i < pr; i++) {
             size_t r = (size_t)(r0 + i);
-            gl_pack(codes + r * ldc, 0, G, G, gs * bits / 8, wp + (size_t)i * GL_WS(cols), 16 * (size_t)gs, 0, bits == 4);
+            gl_pack_row(codes + r * ldc, G, gs * bits / 8, wp + (size_t)i * GL_WS(cols), bits == 4);
             for (size_t g = 0; g < G; g += 16) {
                 __mmask16 m = mask_upto(G - g);
                 _mm512_mask_storeu_ps(ws + (size_t)i * G + g, m, ld_scales(scales + r * lds + ss * g, sdt, m));

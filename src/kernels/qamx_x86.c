@@ -568,6 +568,7 @@ static void init_amx(void) {
     g_amx_set.affine4_x24_gemm = sl_amx_affine4_x24_gemm;
     g_amx_set.affine8_x24_gemm = sl_amx_affine8_x24_gemm;
     g_amx_set.affine_x24_tiles = sl_amx_x24_tiles;
+    g_amx_set.affine_gemm_min = 0;   /* prompts only: its dots and rows pairs for fewer tokens */
     g_why = "in use: int8 tiles for GGUF Q4_0 / Q8_0 / Q4_K / Q6_K and MLX affine 4/8-bit prompts";
 }
 

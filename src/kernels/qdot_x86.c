@@ -561,7 +561,7 @@ const sl_qd_kernels sl_qd_avx512 = {
     .affine8_x24 = sl_v512_affine8_x24,
     .affine4_x24_mm = sl_v512_affine4_x24_mm, .affine8_x24_mm = sl_v512_affine8_x24_mm,
     .affine4_x24_gemm = sl_v512_affine4_x24_gemm, .affine8_x24_gemm = sl_v512_affine8_x24_gemm,
-    .affine_x24_tiles = sl_v512_x24_tiles, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
+    .affine_x24_tiles = sl_v512_x24_tiles, .affine_gemm_min = 2, .dense_f32 = v512_dense_f32, .dense_f16 = v512_dense_f16,
     .dense_bf16 = v512_dense_bf16, .tile = v512_tile, .dense_mm = sl_v512_dense_mm, .dense_pack = sl_v512_dense_pack,
     .dense_rows = sl_v512_dense_rows,
     .q4_0_prep = sl_v512_q4_0_prep, .q4_0_rows = sl_v512_q4_0_rows,

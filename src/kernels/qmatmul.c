@@ -128,7 +128,8 @@ static sl_qd_affine24_fn affine_f24(const sl_weight *w) {
 }
 static sl_qd_affine24_gemm_fn affine_gemm(const sl_weight *w, int n) {
     const sl_qd_kernels *k = sl_qd_active();
-    if (n < SL_MM_SHARED_MIN || !k->affine_x24_tiles || !affine_f24(w)) return NULL;
+    if (n < (k->affine_gemm_min ? k->affine_gemm_min : SL_MM_SHARED_MIN) || !k->affine_x24_tiles || !affine_f24(w))
+        return NULL;
     return w->bits == 4 ? k->affine4_x24_gemm : k->affine8_x24_gemm;
 }
 static int affine_fused(const sl_weight *w) {

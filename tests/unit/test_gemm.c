@@ -225,7 +225,7 @@ static void check_affine_gemm_set(const sl_qd_kernels *k) {
     static _Alignas(64) uint8_t gact[MAXN * (8 * MAXG + 3 * MAXC)];
     static float x[MAXC], out[MAXN * MAXR + 1], ref[MAXN * MAXR];
     static _Alignas(64) uint8_t scratch[SL_QD_X24_GEMM_SCRATCH(MAXC, 32)];
-    const int colss[] = {64, 192, 1088, 2304}, rowss[] = {1, 7, 16, 17, 33}, ns[] = {1, 8, 15, 16, 17, 49};
+    const int colss[] = {64, 192, 1088, 2304}, rowss[] = {1, 7, 16, 17, 33}, ns[] = {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 49};
     for (int bits = 4; bits <= 8; bits += 4)
         for (int gs = 32; gs <= 128; gs *= 2)
             for (size_t ci = 0; ci < sizeof colss / sizeof colss[0]; ci++) {
