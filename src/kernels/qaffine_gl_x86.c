@@ -356,6 +356,7 @@ T_512 __attribute__((always_inline)) static inline void gl_pack_rowq(const uint8
 #pragma GCC unroll 16
             for (int i = 0; i < Q / h2; i++) {
                 size_t o = 64 * (size_t)(h2 * i + h);
+                _mm_prefetch((const char *)(s + o + GL_PF), _MM_HINT_T0);
                 v[i] = _mm512_maskz_loadu_epi32(mask_upto(o < nb ? (nb - o) / 4 : 0), (const void *)(s + o));
             }
             gl_tr(v, q, i0, i1);
@@ -517,8 +518,9 @@ T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *co
     const size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2, tb = 8 * G + 3 * cols;
     uint8_t *wp = scratch;
     float *ws = (float *)(void *)(wp + 16 * GL_WS(cols)), *wb = ws + 16 * G, *st = wb + 16 * G;   /* st: 16 KiB */
-    for (int r0 = 0; r0 < nr; r0 += 16) {
-        int pr = nr - r0 < 16 ? nr - r0 : 16;
+    const int ph = nt < 8 ? GL_TR : 16;   /* rows a panel: few tokens, a pack that stays in L1 */
+    for (int r0 = 0; r0 < nr; r0 += ph) {
+        int pr = nr - r0 < ph ? nr - r0 : ph;
         for (int i = 0; i < pr; i++) {
             size_t r = (size_t)(r0 + i);
             gl_pack_row(codes + r * ldc, G, gs * bits / 8, wp + (size_t)i * GL_WS(cols), bits == 4);
