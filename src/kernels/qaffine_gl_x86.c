@@ -2,8 +2,8 @@
  * qaffine_gl_x86.c — MLX affine 4/8-bit weights times 24-bit integer
  * activations (qdot.h sl_qd_prep_x24) in group lanes on AVX-512 VNNI: the
  * "avx512" set's affine4/8_x24 dots, their rows x tokens entries and its
- * whole-matmul prompt GEMMs (qdot.h sl_qd_affine24_fn / _mm_fn / _gemm_fn,
- * sl_qd_x24_tiles_fn).
+ * whole-matmul GEMMs for batches of 2 tokens or more (qdot.h
+ * sl_qd_affine24_fn / _mm_fn / _gemm_fn, sl_qd_x24_tiles_fn).
  *
  * The order every path of this set computes (so neither batching nor the
  * row split between threads changes a bit): per group g of gs elements
@@ -22,9 +22,10 @@
  * low nibbles against the planes' even elements, high against odd) and
  * move each group's lane sums (16, 8 or 4 a group) into the group's lane
  * with a tree of integer adds over shuffles (exact).  The GEMMs pack 16
- * rows at a time into the thread's scratch in the group-lane form (per
- * block of 16 groups, vector k = dword k of every group of the block;
- * 4-bit: the low nibbles as bytes, then the high ones), and the shared
+ * rows at a time (4 for fewer than 8 tokens) into the thread's scratch in
+ * the group-lane form (per block of 16 groups, vector k = dword k of every
+ * group of the block, by transposes in registers; 4-bit: the low nibbles
+ * as bytes, then the high ones), and the shared
  * token preparation writes each token's planes the same way (4-bit: even
  * elements, then odd), once per matmul: the mmap stays the only copy of
  * the weights.  A block of gb < 16 groups keeps its vectors gb lanes wide
@@ -208,8 +209,8 @@ typedef float (*gl_dot_fn)(const uint8_t *, const uint8_t *, const uint8_t *, sl
                           const int8_t *, size_t, int);
 
 /* Rows x tokens in the one-token form (qdot.h sl_qd_affine24_mm_fn): the
- * dot per pair (batches too small for the GEMM, and generation: one row
- * after another, one prefetched stream). */
+ * dot per pair (generation, one row after another, one prefetched stream;
+ * the engine hands batches of 2 or more tokens to the GEMM: affine_gemm_min). */
 T_512 static inline void gl_mm(gl_dot_fn dot, const uint8_t *codes, size_t ldc, const uint8_t *scales,
                                const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, size_t lda,
                                int nt, size_t cols, int gs, float *out, size_t ldo) {
@@ -237,18 +238,16 @@ T_512 void sl_v512_affine4_x24_mm(const uint8_t *codes, size_t ldc, const uint8_
 
 /* ---- the group-lane form and the GEMM ---- */
 
-/* Groups [g, g + n) of a row (src: group g's pb bytes) to their places in
- * a group-lane form of G groups: block b = g / 16 at dst + bs b, its part
- * at + po gb, vector k of the part at + 4 k gb, lane j = dword k of group
- * 16 b + j (gb = the block's groups).  split (4-bit codes): the low
- * nibbles there, the high ones pb gb further (the block's next part).
- * Each block's parts (and a token's planes) are adjacent, so that a tile
- * reads one run per row and per token, not runs cols apart (which alias in
- * L1 sets on long rows). */
+/* Groups [g, g + n) of a token's plane (src: group g's pb bytes) to their
+ * places in a group-lane form of G groups: block b = g / 16 at dst + bs b,
+ * its part at + po gb, vector k of the part at + 4 k gb, lane j = dword k
+ * of group 16 b + j (gb = the block's groups), by masked gathers (once a
+ * token and matmul).  Each block's parts (and a token's planes) are
+ * adjacent, so that a tile reads one run per row and per token, not runs
+ * cols apart (which alias in L1 sets on long rows). */
 T_512 static void gl_pack(const uint8_t *src, size_t g, size_t n, size_t G, int pb, uint8_t *dst, size_t bs,
-                          size_t po, int split) {
+                          size_t po) {
     const size_t Q = (size_t)pb / 4;
-    const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     while (n > 0) {
         size_t b = g / 16, j = g % 16, gb = G - 16 * b < 16 ? G - 16 * b : 16, cnt = gb - j < n ? gb - j : n;
@@ -256,26 +255,23 @@ T_512 static void gl_pack(const uint8_t *src, size_t g, size_t n, size_t G, int 
         uint8_t *blk = dst + bs * b + po * gb;
         /* lane l reads group g + l - j (lanes below j masked off, never read) */
         __m512i idx = _mm512_mullo_epi32(_mm512_sub_epi32(iota, _mm512_set1_epi32((int)j)), _mm512_set1_epi32(pb));
-        for (size_t k = 0; k < Q; k++) {
-            __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, (const void *)(src + 4 * k), 1);
-            if (split) {
-                _mm512_mask_storeu_epi32(blk + (size_t)pb * gb + 4 * k * gb, m,
-                                         _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-                v = _mm512_and_si512(v, m4);
-            }
-            _mm512_mask_storeu_epi32(blk + 4 * k * gb, m, v);
-        }
+        for (size_t k = 0; k < Q; k++)
+            _mm512_mask_storeu_epi32(blk + 4 * k * gb, m,
+                                     _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx,
+                                                                 (const void *)(src + 4 * k), 1));
         g += cnt;
         n -= cnt;
         src += cnt * (size_t)pb;
     }
 }
 
-/* Lane bit b of v[i] and v[i + s] traded for every pair (i & s == 0, i < n):
- * lane x of the pair's first vector with bit b set takes the second's lane
- * x - 2^b, lane x of the second with bit b clear the first's x + 2^b (the
- * vectors' index bit s and the lanes' bit b trade places; one shuffle a
- * vector). */
+/* The rows' group-lane form by transposes in registers.  16 groups of 2^q
+ * dwords (q <= 4) loaded as 2^q vectors: dword d (group d >> q, k = d mod
+ * 2^q) sits in vector d >> 4, lane d mod 16; the form wants it in vector k,
+ * lane d >> q.  gl_xchg trades one bit of the vector index with one lane
+ * bit, one shuffle a vector: lane x of a pair's first vector (index bit s
+ * clear) with bit b set takes the second's lane x - 2^b, lane x of the
+ * second with bit b clear the first's x + 2^b. */
 T_512 static inline void gl_xchg(__m512i *v, int n, int s, int b) {
 #pragma GCC unroll 16
     for (int i = 0; i < n; i++) {
@@ -296,14 +292,14 @@ T_512 static inline void gl_xchg(__m512i *v, int n, int s, int b) {
         }
     }
 }
-
-/* The last exchange of a 16 x 2^q transpose for q < 4 (gl_tr): lanes to
- * group order with one two-source permute per vector.  Before it, lane
- * bit m holds dword bit q + 4 + m - ... (see gl_tr); c: the bit the
- * vector's index takes. */
+/* q < 4: after lane bits m < q - 1 traded with index bits m (gl_tr), lane
+ * bit m holds group bit 4 + m - q (m < q - 1), k's bit q - 1 (m = q - 1)
+ * or group bit m - q (m >= q), and index bit q - 1 group bit 3: the last
+ * step permutes each pair into group order, output c taking k's bit q - 1
+ * = c (lane j: lane e of the first vector, e < 16, or of the second). */
 T_512 static inline __m512i gl_tr_idx(int q, int c) {
     int32_t x[16];
-    for (int j = 0; j < 16; j++) {   /* lane j (group j) reads lane e of the pair's first (j < 8) or second vector */
+    for (int j = 0; j < 16; j++) {
         int e = ((j >> 3) & 1) << 4 | c << (q - 1);
         for (int m = 0; m < 4; m++)
             if (m < q - 1) e |= ((j >> (4 + m - q)) & 1) << m;
@@ -312,13 +308,9 @@ T_512 static inline __m512i gl_tr_idx(int q, int c) {
     }
     return _mm512_loadu_si512((const void *)x);
 }
-/* 16 groups of 2^q dwords (q <= 4), chunk i = dwords 16 i ... 16 i + 15 of
- * the groups in order (dword d: group d >> q, k = d % 2^q; chunk index =
- * d's bits 4 up, lane = bits 0-3) -> v[k] lane j = dword k of group j.
- * q = 4: lane bit m trades with index bit m (d's bit 4 + m) for m = 0..3;
- * q < 4: the same for m < q - 1, then one permute a vector (idx: gl_tr_idx)
- * brings the group's bits to the lanes in order and k's last bit to the
- * index. */
+/* v[0 .. 2^q) -> v[k] lane j = dword k of group j.  q = 4: the four lane
+ * bits trade with the four index bits; q < 4: bits below q - 1, then
+ * two-source permutes (idx0, idx1: gl_tr_idx(q, 0 / 1)). */
 T_512 static inline void gl_tr(__m512i *v, int q, __m512i idx0, __m512i idx1) {
     const int n = 1 << q;
     gl_xchg(v, n, 1, 0);
@@ -336,11 +328,13 @@ T_512 static inline void gl_tr(__m512i *v, int q, __m512i idx0, __m512i idx1) {
     }
 }
 
-/* A row's G groups of pb bytes (src) in gl_pack's group-lane form (block b
- * at dst + 16 gs b; split: 4-bit codes, low nibbles then high ones), by
- * in-register transposes (gl_tr) of each block's 64-byte chunks: groups of
- * 128 bytes as two transposes of every other chunk.  A last block of
- * gb < 16 groups reads gb pb bytes and writes its vectors gb lanes wide. */
+/* A row's G groups of pb bytes (src) in the group-lane form (block b at
+ * dst + 16 gs b, vector k of a block at + 4 k gb, gb its groups; split,
+ * 4-bit codes: the low nibbles there, the high ones as the block's next
+ * part, pb gb further), by gl_tr on each block's 64-byte chunks (groups of
+ * 128 bytes: two transposes, of the even and of the odd chunks: their
+ * dwords 0-15 and 16-31).  A last block of gb < 16 groups reads its gb pb
+ * bytes and writes its vectors gb lanes wide. */
 T_512 __attribute__((always_inline)) static inline void gl_pack_rowq(const uint8_t *src, size_t G, int pb,
                                                                    uint8_t *dst, int split) {
     const int Q = pb / 4, q = Q == 4 ? 2 : Q == 8 ? 3 : 4, h2 = Q == 32 ? 2 : 1;
@@ -372,8 +366,8 @@ T_512 __attribute__((always_inline)) static inline void gl_pack_rowq(const uint8
         }
     }
 }
-
-/* gl_pack_rowq for each (pb, split) of the GEMMs, its transposes unrolled. */
+/* gl_pack_rowq for each (pb, split) of the GEMMs, its transposes unrolled
+ * (with q a variable v[] stayed in memory: 2 tokens ran a third slower). */
 T_512 static void gl_pack_row(const uint8_t *src, size_t G, int pb, uint8_t *dst, int split) {
     if (split && pb == 16) gl_pack_rowq(src, G, 16, dst, 1);
     else if (split && pb == 32) gl_pack_rowq(src, G, 32, dst, 1);
@@ -396,7 +390,7 @@ T_512 void sl_v512_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t 
         const uint8_t *src = (const uint8_t *)(planes + (size_t)p * cc);
         uint8_t *dst = (uint8_t *)(tiles + 3 * (size_t)i * cols);   /* block b at 48 gs b: plane p at + p gs gb */
         if (bits == 8) {
-            gl_pack(src, c0 / (size_t)gs, cc / (size_t)gs, G, gs, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs, 0);
+            gl_pack(src, c0 / (size_t)gs, cc / (size_t)gs, G, gs, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs);
             continue;
         }
         uint8_t ev[512], od[512];   /* the piece's even and odd elements, each in element order */
@@ -405,8 +399,8 @@ T_512 void sl_v512_x24_tiles(const int8_t *planes, size_t c0, size_t cc, size_t 
             memcpy(ev + e / 2, src + e, len / 2);
             memcpy(od + e / 2, src + e + len / 2, len / 2);
         }
-        gl_pack(ev, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs, 0);
-        gl_pack(od, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs + (size_t)gs / 2, 0);
+        gl_pack(ev, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs);
+        gl_pack(od, c0 / (size_t)gs, cc / (size_t)gs, G, gs / 2, dst, 48 * (size_t)gs, (size_t)p * (size_t)gs + (size_t)gs / 2);
     }
 }
 
@@ -506,10 +500,12 @@ GL_TILE_FN(gl_tile4_41, GL_TR, 1, 2)
 GL_TILE_FN(gl_tile4_12, 1, GL_TT, 2)
 GL_TILE_FN(gl_tile4_11, 1, 1, 2)
 
-/* The GEMM (sl_qd_affine24_gemm_fn): panels of 16 rows packed into
- * scratch (16 cols bytes, then their widened scales and biases, 16 G
- * floats each, then 16 x 16 tiles' chains), then every block of 16
- * tokens in GL_TR x GL_TT tiles (tiles: rows x tokens, rows x 1, 1 x
+/* The GEMM (sl_qd_affine24_gemm_fn; the avx512 set's batches from 2
+ * tokens): panels of 16 rows (4 below 8 tokens: each weight group loaded,
+ * transposed and split once, then read by every token's tile from L1)
+ * packed into scratch (16 cols bytes, then their widened scales and
+ * biases, 16 G floats each, then 16 x 16 tiles' chains), then every block
+ * of 16 tokens in GL_TR x GL_TT tiles (tiles: rows x tokens, rows x 1, 1 x
  * tokens, 1 x 1), GL_RANGE groups at a time (blocks of 16 in order: the
  * chains' order is the dot's). */
 T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *codes, size_t ldc, const uint8_t *scales,

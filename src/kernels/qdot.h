@@ -232,7 +232,7 @@ typedef struct sl_qd_kernels {
     sl_qd_affine24_mm_fn affine4_x24_mm, affine8_x24_mm; /* NULL: loop affine4/8_x24 */
     sl_qd_affine24_gemm_fn affine4_x24_gemm, affine8_x24_gemm; /* NULL: affine4/8_x24_mm */
     sl_qd_x24_tiles_fn affine_x24_tiles;               /* the GEMMs' token form (set with them) */
-    int affine_gemm_min;                               /* fewest tokens the GEMMs take; 0: SL_MM_SHARED_MIN */
+    int affine_gemm_min;                               /* fewest tokens the affine GEMMs take (0: matmul.h's SL_MM_SHARED_MIN) */
     sl_qd_dense_fn dense_f32, dense_f16, dense_bf16;   /* NULL: widen + sl_dot_f32 */
     sl_qd_tile_fn tile;
     sl_qd_dense_mm_fn dense_mm;                        /* NULL: rows widened, then tile */

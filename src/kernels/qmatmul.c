@@ -40,8 +40,10 @@
  * 4/8-bit prompts on the 24-bit path likewise (qamx_affine_x86.c, and the
  * avx512 set's group-lane GEMM, qaffine_gl_x86.c: all the tokens in one
  * call, no padding, in the GEMM's own token form, which the shared
- * preparation writes once per matmul); its outputs have that set's
- * one-token dot's bits too.
+ * preparation writes once per matmul; it takes batches from 2 tokens,
+ * sl_qd_kernels.affine_gemm_min, so sequences decoding together share
+ * each weight load too); its outputs have that set's one-token dot's bits
+ * too.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -114,8 +116,8 @@ static void mm_rowdec(const sl_weight *w, const float *x, int n, size_t ldx, flo
  *  - 24-bit integer path (AVX-512 VNNI, sl_qd_x24_ok): the token's group
  *    sums xsum[G] and scales d[G] (f32), then its three int8 planes
  *    (3 * cols bytes; cols % 64 == 0 keeps the stride a multiple of 4);
- *    a prompt for a set with a tile GEMM (affine_gemm) takes that GEMM's
- *    token form instead (qdot.h: the same bytes per token, in blocks of 16
+ *    a batch the set's GEMM takes (affine_gemm: prompts, and from the
+ *    set's affine_gemm_min tokens) takes that GEMM's token form instead (qdot.h: the same bytes per token, in blocks of 16
  *    tokens laid out for its tiles), made here once per matmul;
  *  - f32 path (the set's fused dot): xsum[G]; the dot reads x itself.
  * Both paths serve every batch size, so a token's result is the same
@@ -197,8 +199,9 @@ static void affine_act_prep(const sl_weight *w, const float *x, size_t ldx, int 
 }
 
 /* Tokens are taken AFFINE_CHUNK at a time (their prepared activations stay
- * in L2 while the rows stream through).  24-bit: the set's rows x tokens
- * kernel for any batch, one token included (several rows share each load
+ * in L2 while the rows stream through).  24-bit: the set's GEMM where
+ * affine_gemm takes the batch, else its rows x tokens kernel for any
+ * batch, one token included (several rows share each load
  * of the planes and keep several memory streams), else one integer dot per
  * (row, token).  f32: SL_QD_TILE tokens per pass over a row's decoded codes, each
  * with the one-token dot's bits; scratch holds the row's widened sc, bi. */
@@ -210,7 +213,7 @@ static void affine_mm_act(const sl_weight *w, const float *x, size_t ldx, const 
     size_t G = (size_t)sl_weight_groups(w), cols = (size_t)w->cols, tb = affine_token_bytes(w);
     const uint8_t *a = act;
     sl_qd_affine24_gemm_fn gm = affine_gemm(w, n);
-    if (gm) {   /* a prompt on matrix tiles: all tokens in one call, in the GEMM's form (affine_act_prep) */
+    if (gm) {   /* a batch on the set's GEMM: all tokens in one call, in the GEMM's form (affine_act_prep) */
         gm(w->data + (size_t)r0 * w->row_bytes, w->row_bytes, row_scales(w, w->scales, r0), row_scales(w, w->biases, r0),
            G * sl_dtype_size(w->scale_dtype), w->scale_dtype, (int)(r1 - r0), a, n, cols, w->group_size,
            y + (size_t)r0, ldy, (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63));

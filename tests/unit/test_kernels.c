@@ -454,7 +454,7 @@ static void test_sets_batch_thread_independent(void **state) {
         for (int bits = 2; bits <= 8; bits++) {
             if (bits == 7) continue;
             for (size_t i = 0; i < ROWS * COLS * (size_t)bits / 8; i++) wd[i] = (uint8_t)rndu32();
-            for (int gs = 32; gs <= 128; gs *= 4)
+            for (int gs = 32; gs <= 128; gs *= 2)
                 for (int half = 0; half < 2; half++) {
                     sl_weight w = {.fmt = SL_WF_MLX_AFFINE, .dtype = SL_U32, .rows = ROWS, .cols = COLS, .data = wd,
                                    .row_bytes = (size_t)COLS * bits / 8, .scales = half ? (const void *)sc16 : scf,
@@ -596,7 +596,8 @@ static void test_dense_gemm_matches_dot(void **state) {
  * bit for bit, for every set this CPU (or qemu) runs: GGUF Q4_0 / Q4_1 /
  * Q8_0 / Q4_K / Q6_K at block counts covering every tile and unroll
  * remainder, MLX affine 4/8-bit at every group size with f32, f16 and bf16
- * scales (halves at odd addresses), dense f32 / f16 / bf16 rows (sets with
+ * scales (halves at odd addresses; batches of 2-7 tokens too, which the
+ * avx512 set's GEMM takes), dense f32 / f16 / bf16 rows (sets with
  * a dense GEMM: tokens packed once, in two L2 chunks at 2304 columns), with the tokens
  * prepared in two ranges and the rows split unevenly (two "threads"), and
  * more tokens than one activation chunk; then prepared one token at a time
@@ -674,6 +675,7 @@ static void test_prompt_path_matches_one_token(void **state) {
                                        .scale_dtype = sdts[di], .bits = bits, .group_size = gs, .qmode = SL_Q_AFFINE,
                                        .name = "w"};
                         check_act_path(&w, x, ci == 3 ? 21 - 4 * di : 37 - 9 * di, scratch, act);
+                        check_act_path(&w, x, 2 + (ci + 2 * di + gs / 32) % 6, scratch, act);   /* 2-7 tokens */
                     }
                 }
         /* dense rows at an odd address, through a set's GEMM on packed tokens (sets with one) */
