@@ -511,15 +511,15 @@ GL_TILE_FN(gl_tile4_11, 1, 1, 2)
 T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *codes, size_t ldc, const uint8_t *scales,
                           const uint8_t *biases, size_t lds, sl_dtype sdt, int nr, const uint8_t *act, int nt,
                           size_t cols, int gs, float *out, size_t ldo, void *scratch) {
-    const size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2, tb = 8 * G + 3 * cols;
+    const size_t G = cols / (size_t)gs, ss = sdt == SL_F32 ? 4 : 2, tb = 8 * G + 3 * cols, pb = (size_t)gs * bits / 8;
     uint8_t *wp = scratch;
     float *ws = (float *)(void *)(wp + 16 * GL_WS(cols)), *wb = ws + 16 * G, *st = wb + 16 * G;   /* st: 16 KiB */
-    const int ph = nt < 8 ? GL_TR : 16;   /* rows a panel: few tokens, a pack that stays in L1 */
+    const int ph = nt < 8 ? GL_TR : 16;   /* rows a panel: few tokens, a pack that stays in L1, the next prefetched */
     for (int r0 = 0; r0 < nr; r0 += ph) {
         int pr = nr - r0 < ph ? nr - r0 : ph;
         for (int i = 0; i < pr; i++) {
             size_t r = (size_t)(r0 + i);
-            gl_pack_row(codes + r * ldc, G, gs * bits / 8, wp + (size_t)i * GL_WS(cols), bits == 4);
+            gl_pack_row(codes + r * ldc, G, (int)pb, wp + (size_t)i * GL_WS(cols), bits == 4);
             for (size_t g = 0; g < G; g += 16) {
                 __mmask16 m = mask_upto(G - g);
                 _mm512_mask_storeu_ps(ws + (size_t)i * G + g, m, ld_scales(scales + r * lds + ss * g, sdt, m));
@@ -533,6 +533,9 @@ T_512 static void gl_gemm(int bits, const gl_tile_fn tiles[4], const uint8_t *co
             const float *tx = (const float *)(const void *)(blk + (size_t)tn * 3 * cols);
             for (size_t ga = 0; ga < G; ga += GL_RANGE(gs)) {   /* ranges of groups, the chains carried in st */
                 size_t ge = G - ga < GL_RANGE(gs) ? G : ga + GL_RANGE(gs);
+                for (int j = 0; ph < 16 && j < ph && r0 + ph + j < nr; j++)   /* the next panel's range towards L2 */
+                    for (size_t o = ga * pb; o < ge * pb; o += 64)
+                        _mm_prefetch((const char *)(codes + (size_t)(r0 + ph + j) * ldc + o), _MM_HINT_T1);
                 for (int i = 0; i < pr;) {
                     int R = pr - i >= GL_TR ? GL_TR : 1;
                     for (int t = 0; t < tn;) {
