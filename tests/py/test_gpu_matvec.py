@@ -106,17 +106,13 @@ def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, mlx_models, kind):
     """1, 2 (the default), 3 and 4 rows a team (GGUF, dense rows, MLX affine 4 / 8 / 3 bits, mxfp4 / mxfp8),
     each with another count of a lane's steps in flight (SILICA_GPU_STEPS 1 .. 4: loads ahead of the
     sums; a step past a row's end is read but not summed), with the default teams and with teams of 32 lanes
-    (several subgroups summing in shared memory), GGUF Q4_0 / Q8_0 also a lane a block
-    (SILICA_GPU_LANE_BLOCK=1): the CPU engine's logits, and the same bits for every row count (a
+    (several subgroups summing in shared memory): the CPU engine's logits, and the same bits for every row count (a
     lane's sums do not depend on its team's other rows)."""
     model = qmodels.get(kind) or dense_models.get(kind) or mlx_models[kind]
     ids = [(3 * i + 2) % 257 for i in range(7)]
     _, cpu, _ = logits(model, ids, "--kv", "f32")
     tol = QUANT_TOL if kind in INT8_X else TOL
-    variants = [{}, {"SILICA_GPU_ROW_THREADS": "32"}]
-    if kind in ("Q4_0", "Q8_0"):   # a lane a block (row_qblock) instead of four, default and wide teams
-        variants += [{"SILICA_GPU_LANE_BLOCK": "1"}, {"SILICA_GPU_LANE_BLOCK": "1", "SILICA_GPU_ROW_THREADS": "32"}]
-    for teams in variants:
+    for teams in ({}, {"SILICA_GPU_ROW_THREADS": "32"}):
         got = []
         for nr, steps in (("1", "1"), ("2", "2"), ("3", "4"), ("4", "3")):
             _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", "3", "--device", "gpu",
