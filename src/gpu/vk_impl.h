@@ -89,7 +89,7 @@ extern sl_vk_fns sl_vk;
 #define VK_TILED_TOKENS 64u          /* tokens a workgroup of both tiled kernels */
 #define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
 #define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
-#define VK_MV_ROWS 2u                /* matmul.comp's rows a team by default (its NR; at most 4) */
+#define VK_MV_ROWS 1u                /* matmul.comp's rows a team by default (its NR; at most 4; H100: 1 beat 2 by 2-21 % in generation) */
 #define VK_MV_STEPS 1u               /* matmul.comp's steps along a row a lane loads before summing them (NU; on
                                         an H100 2 and 4 were slower) */
 #define VK_MV_TOKENS 8u              /* and its tokens a workgroup (NT) but in the one-token pipelines */

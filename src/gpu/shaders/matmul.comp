@@ -76,7 +76,18 @@ layout(push_constant) uniform P {
     uint team;      // invocations per row: a power of two, at most WG
     uint vec;       // 1: dense rows and x read 16 bytes at a time (see above; MLX: x alone)
     uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
+    uint norm;      // 1: the last workgroup norms y's rows into zb (and xq): fused_norm
+    uint norm_w, norm_quant, norm_plus_one;   // the norm's weights (into vec), xq's d per (0: none), gemma's 1 + w
+    float norm_eps;
+    uint norm_cnt;  // the finished workgroups' counter, a word of binding 5 (0 between dispatches)
 } p;
+
+// The fused norm (p.norm): its input, the rows every workgroup wrote (read past this workgroup's L1),
+// its outputs and the counter of finished workgroups.
+layout(std430, set = 0, binding = 2) coherent readonly buffer YC { float yc[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer XQW { uint xqw[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer ZB { float zb[]; };
+layout(std430, set = 0, binding = 5) coherent buffer Cnt { uint cnt[]; };
 
 #define TN 8u          // tokens a workgroup at most (NT: this pipeline's)
 #define MR 4u          // rows a team at most (NR: this pipeline's)
@@ -95,6 +106,37 @@ float acc[MR * TN];
 uint team_width;
 #define SG team_width
 shared float part[2048];   // the subgroups' sums, [subgroup][row of the team][token] (VK_MV_SUMS)
+
+#define QX xqw
+#include "quantize.glsl"
+#define NORM_WG WG
+shared float norm_red[256];
+shared float norm_bmax[256];
+float norm_in(uint mode, uint i) { return yc[i]; }
+void norm_out(uint mode, uint i, float h) { zb[i] = h; }
+#include "norm.glsl"
+shared bool norm_last;
+
+// The fused norm: after its rows, each workgroup counts itself done; the last one (every other
+// workgroup's y written and made visible before its count) norms the p.n tokens' rows of y into zb at
+// the same offsets (and xq: the next matmul's input), as rmsnorm.comp would in a dispatch of its own
+// (the same bits: norm.glsl), and resets the counter for the next dispatch.
+void fused_norm() {
+    memoryBarrierBuffer();
+    barrier();
+    if (gl_LocalInvocationID.x == 0u) {
+        uint total = gl_NumWorkGroups.x * gl_NumWorkGroups.y * gl_NumWorkGroups.z;
+        norm_last = atomicAdd(cnt[p.norm_cnt], 1u) == total - 1u;
+    }
+    barrier();
+    if (!norm_last) return;
+    memoryBarrierBuffer();
+    for (uint t = 0u; t < p.n; t++) {
+        uint b = p.y_off + t * p.ldy;
+        norm_row(0u, b, b, t, p.rows, p.norm_eps, p.norm_w, p.norm_quant, p.norm_plus_one);
+    }
+    if (gl_LocalInvocationID.x == 0u) cnt[p.norm_cnt] = 0u;
+}
 
 // Dense row k of the team (row r), its 16-byte step s (u), against tokens t0 .. t0 + nt - 1.
 void step_vec(uvec4 u, uint k, uint s, uint t0, uint nt) {
@@ -499,4 +541,5 @@ void main() {
                 }
             }
     }
+    if (p.norm != 0u) fused_norm();
 }
