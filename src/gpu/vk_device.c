@@ -58,7 +58,7 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
         bool mv = k == VK_MATMUL || k == VK_MATMUL_WIDE || k == VK_MATMUL_1 || k == VK_MATMUL_WIDE_1;
         bool idot = c->int_dot && (mv || k == VK_MATMUL_TILED);
         char name[32];
-        bool two = (k == VK_MATMUL_TILED && c->tile == 2) || (k == VK_ATTN_SPLIT && c->attn2);
+        bool two = k == VK_MATMUL_TILED && c->tile == 2;
         snprintf(name, sizeof name, "%s%s%s", kernel_names[k], two ? "2" : "",
                  idot ? "_idot" : "");
         while (m->name && strcmp(m->name, name) != 0) m++;
@@ -72,11 +72,10 @@ static int create_pipelines(vk_ctx *c, sl_error *err) {
         /* matmul.comp: its workgroup size (constant 0), whether teams span subgroups (1, a bool), rows a team
          * (2), tokens a workgroup (3) and a lane's steps in flight (4) */
         bool wide = k == VK_MATMUL_WIDE || k == VK_MATMUL_WIDE_1, one = k == VK_MATMUL_1 || k == VK_MATMUL_WIDE_1;
-        uint32_t sv[6] = {wide ? c->mv_wg : VK_MV_NARROW, wide, c->mv_rows, one ? 1 : VK_MV_TOKENS, c->mv_steps,
-                          c->mv_lane_block};
-        VkSpecializationMapEntry me[6];
-        for (uint32_t i = 0; i < 6; i++) me[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
-        VkSpecializationInfo spec = {.mapEntryCount = 6, .pMapEntries = me, .dataSize = sizeof sv, .pData = sv};
+        uint32_t sv[5] = {wide ? c->mv_wg : VK_MV_NARROW, wide, c->mv_rows, one ? 1 : VK_MV_TOKENS, c->mv_steps};
+        VkSpecializationMapEntry me[5];
+        for (uint32_t i = 0; i < 5; i++) me[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
+        VkSpecializationInfo spec = {.mapEntryCount = 5, .pMapEntries = me, .dataSize = sizeof sv, .pData = sv};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
@@ -161,7 +160,6 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t inv = pp.limits.maxComputeWorkGroupInvocations, wx = pp.limits.maxComputeWorkGroupSize[0];
     /* the prompt kernel: SILICA_GPU_TILE=2 matmul_tiled2.comp (128 x 64 tiles), else matmul_tiled.comp (64 x
      * 64), each where the device's limits allow it, the first where they allow only that, else none */
-    c->attn2 = env_is("SILICA_GPU_ATTN", "2");
     uint32_t shared = pp.limits.maxComputeSharedMemorySize;
     bool wg_ok = inv >= VK_TILED_INVOCATIONS && wx >= VK_TILED_INVOCATIONS;
     c->tile = !wg_ok || shared < VK_TILED_SHARED_BYTES ? 0 : 1;
@@ -174,7 +172,6 @@ static int create_device(vk_ctx *c, sl_error *err) {
     uint32_t subgroups = c->mv_wg / (c->info.subgroup_size ? c->info.subgroup_size : 1);
     while (c->mv_rows > 1 && subgroups * c->mv_rows * VK_MV_TOKENS > VK_MV_SUMS) c->mv_rows /= 2;
     c->mv_steps = env_1_to_4("SILICA_GPU_STEPS", VK_MV_STEPS);
-    c->mv_lane_block = env_is("SILICA_GPU_LANE_BLOCK", "1");   /* GGUF Q8_0 / Q4_0 a lane a block */
     /* timestamps: where this queue family has them (timestampValidBits; limits.timestampComputeAndGraphics
      * promises them on every compute queue, but the family's own bits are what counts) */
     uint32_t tbits = q[fam].timestampValidBits;

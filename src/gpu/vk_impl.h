@@ -89,7 +89,7 @@ extern sl_vk_fns sl_vk;
 #define VK_TILED_TOKENS 64u          /* tokens a workgroup of both tiled kernels */
 #define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
 #define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
-#define VK_MV_ROWS 2u                /* matmul.comp's rows a team by default (its NR; at most 4) */
+#define VK_MV_ROWS 1u                /* matmul.comp's rows a team by default (its NR; at most 4; H100: 1 beat 2 by 2-21 % in generation) */
 #define VK_MV_STEPS 1u               /* matmul.comp's steps along a row a lane loads before summing them (NU; on
                                         an H100 2 and 4 were slower) */
 #define VK_MV_TOKENS 8u              /* and its tokens a workgroup (NT) but in the one-token pipelines */
@@ -175,11 +175,9 @@ typedef struct vk_ctx {
     uint32_t tile;                /* the prompt kernel the device runs (its workgroup size and shared memory): 1
                                      matmul_tiled.comp, 2 matmul_tiled2.comp (SILICA_GPU_TILE=2; 1 where the device's
                                      limits allow only that), 0 none (matmul.comp does all) */
-    bool attn2;                   /* SILICA_GPU_ATTN=2: generation's attention by attn_split2.comp (tuning) */
     uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
     uint32_t mv_rows;             /* matmul.comp's rows a team (its NR: VK_MV_ROWS, or SILICA_GPU_ROWS 1 .. 4) */
     uint32_t mv_steps;            /* and a lane's steps in flight (its NU: VK_MV_STEPS, or SILICA_GPU_STEPS 1 .. 4) */
-    uint32_t mv_lane_block;       /* GGUF Q8_0 / Q4_0 a lane a block (its LB), not four lanes a block */
     bool int_dot;                 /* the matmuls' int8 dots as packed dot products (matmul_idot, matmul_tiled_idot:
                                      info.int_dot, unless SILICA_GPU_INT_DOT=0), the extension enabled on the device */
 } vk_ctx;

@@ -13,8 +13,10 @@
  *                                                      attn_merge.comp (GGUF: quantizing att too)
  *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add;
  *                                                      GGUF: att quantized by quantx.comp)
- *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp, matmul.comp (one stacked matrix)
+ *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp (generation: in wo's matmul.comp,
+ *                                                      its last workgroup), matmul.comp (one stacked)
  *     hid = act(gate) * up; x += hid Wd^T + bd         glu.comp (GGUF: quantizing hid too), matmul.comp
+ *                                                      (generation: the next layer's xb = norm(x) too)
  *   logits = softcap(norm(x) Wlm^T)                    rmsnorm.comp, matmul.comp
  *
  * Separate q/k/v (gate/up) weights of one format and layout are stacked by
@@ -31,7 +33,8 @@
  * logits wanted or not, hidden states from the CPU) or another recording
  * rewrote its descriptor sets.  SILICA_GPU_REUSE=0 records every token.
  * SILICA_GPU_FUSE=0: quantx.comp quantizes every GGUF matmul input, not the
- * norm / GLU / attention before it (fused_qk; the same bits, for the tests).
+ * norm / GLU / attention before it (fused_qk), and rmsnorm.comp runs every
+ * norm (norm_fuses; the same bits, for the tests).
  *
  * Invariants: f32 activations; the KV cache has the CPU engine's layout and
  * bytes (shaders/kvcache.glsl): per layer the slots of sl_kv_layer_plan
@@ -95,6 +98,7 @@ struct sl_gpu_session {
     int final_norm;
     vk_buf vec, *kc, *vc;
     vk_buf x, xb, xo, qkv, att, gu, hid;   /* device: [batch][...] */
+    uint32_t norm_cnt;                     /* the word of xb after its rows: matmul.comp's fused norms' counter */
     vk_buf xq;                             /* device: a quantized matmul input, [batch][cols / 32][9 words] */
     vk_buf ids, rope, logits, staging;     /* host-visible */
     vk_buf step;                           /* host-visible: the batch's first position (shaders' step[0]) */
@@ -107,7 +111,7 @@ struct sl_gpu_session {
     uint64_t kv_bytes;
     bool prof;
     uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
-    uint32_t attn_heads;           /* SILICA_GPU_ATTN_HEADS: attn_split.comp's query heads a workgroup at most (8) */
+    uint32_t attn_heads;           /* attn_split.comp's query heads a workgroup at most (ATTN_HEADS, or SILICA_GPU_ATTN_HEADS) */
     vk_host_stats host[VK_PHASES];
 };
 
@@ -340,7 +344,7 @@ static int act_bufs(sl_gpu_session *g, act_buf *bufs) {
     size_t xq_cols = Hd > I ? Hd : I;   /* the widest matmul input: hidden, ffn or attention output */
     xq_cols = xq_cols > HD ? xq_cols : HD;
     act_buf t[] = {
-        {&g->x, B * Hd, false, "activations"},   {&g->xb, B * Hd, false, "activations"},
+        {&g->x, B * Hd, false, "activations"},   {&g->xb, B * Hd + 1, false, "activations"},   /* + norm_cnt */
         {&g->xo, B * Hd, false, "activations"},  {&g->qkv, B * (size_t)g->qkv_w, false, "activations"},
         {&g->att, B * HD, false, "activations"}, {&g->gu, B * 2 * I, false, "activations"},
         {&g->hid, B * I, false, "activations"},  {&g->ids, B, true, "token ids"},
@@ -388,7 +392,11 @@ static int upload_model(sl_gpu_session *g, sl_error *err) {
     if (stage > m->weight_bytes + 4096) stage = (m->weight_bytes + 4096 + 3) & ~3ull;
     int rc = vk_buf_new(&g->c, stage, true, "staging", &g->staging, err);
     if (rc) return rc;
-    if ((rc = alloc_all(g, err)) || (!g->first && (rc = upload_weight(g, &m->embed, &g->embed, err)))) return rc;
+    uint32_t zero = 0;
+    g->norm_cnt = (uint32_t)((size_t)g->batch * (size_t)c->hidden_size);   /* the fused norms' counter, after xb */
+    if ((rc = alloc_all(g, err)) || (rc = vk_upload(&g->c, &g->staging, &g->xb, 4ull * g->norm_cnt, &zero, 4, err)))
+        return rc;
+    if (!g->first && (rc = upload_weight(g, &m->embed, &g->embed, err))) return rc;
     if (!g->first && m->lm_head.data == m->embed.data && m->lm_head.fmt == m->embed.fmt) {
         g->lm_head = g->embed;
         g->lm_head.shared = true;
@@ -413,7 +421,17 @@ typedef struct mm_push {
     float softcap;
     uint32_t team, vec;
     uint32_t bits, gs, sfmt, sc_off, bi_off;
+    uint32_t norm, norm_w, norm_quant, norm_plus_one;   /* matmul.comp's fused norm (mm_norm) */
+    float norm_eps;
+    uint32_t norm_cnt;
 } mm_push;
+
+/* A norm of y's rows that the matrix-vector kernel's last workgroup runs after them (matmul.comp's
+ * fused_norm): by the weights at w_off into g->xb, and xq with a d per qk (0: none). */
+typedef struct mm_norm {
+    int w_off;
+    uint32_t qk;
+} mm_norm;
 
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount[0..2] every device has */
 #define MV_STEPS 4           /* matmul.comp: steps a lane takes along a row, at least (mv_team) */
@@ -469,9 +487,10 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
  * the tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared
  * memory; SILICA_GPU_TILE=2: 128 x 64, matmul_tiled2.comp) where the device's
  * limits allow it (c.tile), else by the first.
- * GGUF weights read x from xq (quantize_x, or the kernel that wrote x). */
+ * GGUF weights read x from xq (quantize_x, or the kernel that wrote x).  nm (the matrix-vector kernel
+ * alone): the norm its last workgroup runs. */
 static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                        uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap) {
+                        uint32_t y_off, uint32_t ldy, int n, int bias, bool acc, float softcap, const mm_norm *nm) {
     /* dense rows and x in 16-byte steps (row_vec, load_w / load_x) when every row and x row is 16-byte aligned */
     uint32_t per = w->fmt == FMT_F32 ? 4 : 8;
     bool xvec = x_off % 4 == 0 && ldx % 4 == 0;   /* quantized formats: x alone (MLX, GGUF Q5_*: f32 x reads) */
@@ -479,8 +498,10 @@ static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_
     uint32_t steps = gguf(w) ? w->cols / 8 : w->fmt >= FMT_AFFINE || !vec ? (w->cols + 31) / 32 : w->cols / per;
     uint32_t team = mv_team(g, steps);
     mm_push p = {w->fmt, w->rows, w->cols, w->row_bytes, (uint32_t)n, x_off, ldx, y_off, ldy, bias, acc, softcap,
-                 team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off};
-    const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, NULL};
+                 team, vec, w->bits, w->gs, w->sfmt, w->sc_off, w->bi_off,
+                 nm != NULL, nm ? (uint32_t)nm->w_off : 0, nm ? nm->qk : 0, g->cfg->norm_plus_one, g->cfg->norm_eps,
+                 g->norm_cnt};
+    const vk_buf *b[VK_BINDINGS] = {&w->b, x, y, &g->vec, &g->xq, nm ? &g->xb : NULL};
     bool tiled = (uint32_t)n > VK_MV_TOKENS && g->c.tile, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
     /* matmul.comp: teams of c.mv_rows rows, VK_MV_TOKENS tokens a workgroup (the one-token pipelines: 1) */
     bool one = n == 1;
@@ -517,16 +538,17 @@ static int group_xq(const mm_out *o, int k) {
 /* The k matmuls o[] of the same x (q/k/v, gate/up: disjoint columns of y), with the activations quantized
  * once for all of them where one is GGUF (unless the kernel that wrote x wrote xq too, with their group:
  * xq_ready, fused_qk), run side by side as one dispatch group (no barrier between them: none reads what another writes);
- * outputs whose int8 inputs differ (a d per 32 and per 256) run one after the other, each quantizing. */
+ * outputs whose int8 inputs differ (a d per 32 and per 256) run one after the other, each quantizing.
+ * nm: a single output's fused norm (residual_norm). */
 static void matmuls(sl_gpu_session *g, const mm_out *o, int k, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
-                    uint32_t ldy, int n, bool acc, float softcap, uint32_t xq_ready) {
+                    uint32_t ldy, int n, bool acc, float softcap, uint32_t xq_ready, const mm_norm *nm) {
     int q = group_xq(o, k);
     if (q > 0 && (uint32_t)q != xq_ready) quantize_x(g, o[0].w->cols, x, x_off, ldx, n, (uint32_t)q);
     for (int i = 0; i < k; i++) {
         uint32_t qi = xq_group(o[i].w);
         if (q < 0 && qi) quantize_x(g, o[i].w->cols, x, x_off, ldx, n, qi);
         else if (i && q >= 0) vk_join(&g->c);
-        mm_dispatch(g, o[i].w, x, x_off, ldx, y, o[i].y_off, ldy, n, o[i].bias, acc, softcap);
+        mm_dispatch(g, o[i].w, x, x_off, ldx, y, o[i].y_off, ldy, n, o[i].bias, acc, softcap, k == 1 ? nm : NULL);
     }
 }
 
@@ -591,6 +613,7 @@ static uint32_t attn_chunks(const sl_gpu_session *g, int l, int last) {
 }
 
 #define ATTN_CHUNK 64u          /* keys a workgroup of attn_split.comp takes, at least (one tile) */
+#define ATTN_HEADS 1u           /* query heads a workgroup of it by default (H100: 1 beat 8 by 3-8 % in generation) */
 #define ATTN_MAX_CHUNKS 256u    /* chunks a token at most (attn_merge.comp's), longer contexts taking longer chunks */
 
 /* The split attention's chunk size: ATTN_CHUNK keys, or a multiple of it for caches of more than
@@ -682,8 +705,29 @@ static void glu(sl_gpu_session *g, int n, uint32_t qk) {
     else vk_dispatch(&g->c, VK_GLU, gb, &gp, sizeof gp, (I * (uint32_t)n + 63) / 64, 1, 1);
 }
 
-/* Layer l for n tokens at p0; normed: its input norm was written with the last one's post-norm (xb, and
- * xq where its q/k/v read it).  Returns whether this one wrote the next layer's that way. */
+/* Whether a batch of n tokens has its residual's norms fused into the matmul before them (the matrix-vector
+ * kernel's batches; not with SILICA_GPU_FUSE=0, the tests' reference). */
+static bool norm_fuses(const sl_gpu_session *g, int n) { return g->fuse && (uint32_t)n <= VK_MV_TOKENS; }
+
+/* g->x += x . W^T (o: a single output, the residual's matmul), then g->xb = norm(g->x) * w (w_off; qk: xq
+ * too), the norm in the matmul's last workgroup where it fuses (norm_fuses), else a dispatch of its own.
+ * Returns true: the norm is written. */
+static bool residual_norm(sl_gpu_session *g, const mm_out *o, const vk_buf *x, uint32_t ldx, int n, uint32_t xq_ready,
+                          int w_off, uint32_t qk) {
+    uint32_t Hd = (uint32_t)g->cfg->hidden_size;
+    mm_norm nm = {w_off, qk};
+    bool fuse = norm_fuses(g, n);
+    matmuls(g, o, 1, x, 0, ldx, &g->x, Hd, n, true, 0, xq_ready, fuse ? &nm : NULL);
+    if (!fuse) {
+        tag(g, T_NORM);
+        rmsnorm(g, &g->x, 0, &g->xb, 0, w_off, n, false, qk);
+    }
+    return true;
+}
+
+/* Layer l for n tokens at p0; normed: its input norm was written with the last one's post-norm or by its
+ * down matmul's fused norm (xb, and xq where its q/k/v read it).  Returns whether this one wrote the next
+ * layer's that way. */
 static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
     const sl_model_config *c = g->cfg;
     const glayer *G = &g->L[l];
@@ -698,7 +742,7 @@ static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
         rmsnorm(g, &g->x, 0, &g->xb, 0, G->attn_norm, n, false, q);
     }
     tag(g, T_QKV);
-    matmuls(g, qkv, nq, &g->xb, 0, Hd, &g->qkv, W, n, false, 0, q);
+    matmuls(g, qkv, nq, &g->xb, 0, Hd, &g->qkv, W, n, false, 0, q, NULL);
     mm_out wo = {&G->wo, 0, G->bo};
     mm_out gu[2] = {{&G->wg, 0, G->bg}, {&G->wu, I, G->bu}};
     if (G->wgu.rows) gu[0] = (mm_out){&G->wgu, 0, G->bgu};
@@ -707,26 +751,30 @@ static bool layer(sl_gpu_session *g, int l, int n, int p0, bool normed) {
     q = attention(g, l, n, p0, fused_qk(g, (int)xq_group(&G->wo), H * D, false) == 32) ? 32 : 0;
     tag(g, T_WO);
     if (G->post_attn >= 0) {
-        matmuls(g, &wo, 1, &g->att, 0, H * D, &g->xo, Hd, n, false, 0, q);
+        matmuls(g, &wo, 1, &g->att, 0, H * D, &g->xo, Hd, n, false, 0, q, NULL);
         rmsnorm_add_norm(g, G->post_attn, G->mlp_norm, n, q_gu);
     } else {
-        matmuls(g, &wo, 1, &g->att, 0, H * D, &g->x, Hd, n, true, 0, q);
-        tag(g, T_NORM);
-        rmsnorm(g, &g->x, 0, &g->xb, 0, G->mlp_norm, n, false, q_gu);
+        residual_norm(g, &wo, &g->att, H * D, n, q, G->mlp_norm, q_gu);
     }
     tag(g, T_GATE_UP);
-    matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q_gu);
+    matmuls(g, gu, ng, &g->xb, 0, Hd, &g->gu, 2 * I, n, false, 0, q_gu, NULL);
     q = fused_qk(g, (int)xq_group(&G->wd), I, true);
     glu(g, n, q);
     tag(g, T_DOWN);
     bool post = G->post_mlp >= 0;
     mm_out down = {&G->wd, 0, G->bd};
-    matmuls(g, &down, 1, &g->hid, 0, I, post ? &g->xo : &g->x, Hd, n, !post, 0, q);
-    if (!post) return false;
-    if (l + 1 < c->n_layers) {   /* the next layer's input norm with this post-norm */
-        mm_out next[3];
-        qkv_outs(g, l + 1, next, &q);
-        rmsnorm_add_norm(g, G->post_mlp, g->L[l + 1].attn_norm, n, q);
+    bool next = l + 1 < c->n_layers;
+    mm_out next_qkv[3];
+    uint32_t q_next = 0;
+    if (next) qkv_outs(g, l + 1, next_qkv, &q_next);
+    if (!post) {   /* the next layer's input norm with this residual add, where it fuses */
+        if (next && norm_fuses(g, n)) return residual_norm(g, &down, &g->hid, I, n, q, g->L[l + 1].attn_norm, q_next);
+        matmuls(g, &down, 1, &g->hid, 0, I, &g->x, Hd, n, true, 0, q, NULL);
+        return false;
+    }
+    matmuls(g, &down, 1, &g->hid, 0, I, &g->xo, Hd, n, false, 0, q, NULL);
+    if (next) {   /* the next layer's input norm with this post-norm */
+        rmsnorm_add_norm(g, G->post_mlp, g->L[l + 1].attn_norm, n, q_next);
         return true;
     }
     tag(g, T_NORM);
@@ -757,7 +805,7 @@ static void record_pass(sl_gpu_session *g, bool embed, int n, int p0, bool logit
         tag(g, T_HEAD);
         mm_out head = {&g->lm_head, 0, -1};
         matmuls(g, &head, 1, &g->xb, (uint32_t)first * Hd, Hd, &g->logits, (uint32_t)c->vocab_size, rows, false,
-                c->final_softcap, q);
+                c->final_softcap, q, NULL);
     }
 }
 
@@ -919,7 +967,7 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->row_threads = v && !(v & (v - 1)) ? v : 0;
     const char *ah = getenv("SILICA_GPU_ATTN_HEADS");   /* tuning: 1 .. 8 (each head's sums alike: the same bits) */
     v = ah ? (uint32_t)strtoul(ah, NULL, 10) : 0;
-    g->attn_heads = v >= 1 && v <= 8 ? v : 8;
+    g->attn_heads = v >= 1 && v <= 8 ? v : ATTN_HEADS;
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);

@@ -3,7 +3,8 @@ engine (fixtures and helpers from test_gpu.py and test_gpu_kv.py).
 
 One token at a time (`--batch 1`, as generation runs) the attention is split over chunks of keys
 (attn_split.comp: a workgroup per chunk and run of up to 8 query heads of one GQA group, sharing each K/V
-load; attn_merge.comp: the chunks' partial softmaxes merged by log-sum-exp).  SILICA_GPU_ATTN_CHUNK=8 makes
+load, K rows read 16 bytes a load, softmax by subgroup reductions, V pairs spread over slices of keys added in
+order; attn_merge.comp: the chunks' partial softmaxes merged by log-sum-exp).  SILICA_GPU_ATTN_CHUNK=8 makes
 the 75-position prompts cross up to 10 chunks a token, with GQA, sliding windows, softcaps, 8/4-bit and
 rotating caches (sinks); wide GQA groups take several runs of heads; a 200-token context crosses the default
 64-key chunks.  A generated token's command buffer is recorded once and submitted again (the position in a
@@ -48,12 +49,10 @@ def test_split_attention_over_many_chunks(lavapipe, kv_models, name, kv):
 @pytest.mark.parametrize("name,kv", [("llama", "--kv f32"), ("qwen2", "--kv f16"), ("gemma2", "--kv f32"),
                                      ("gemma2", "--kv f16 --kv-bits 4 --kv-group-size 64"),
                                      ("llama", "--max-kv-size 20")])
-def test_split2_attention_over_many_chunks(lavapipe, kv_models, name, kv):
-    """attn_split2.comp (SILICA_GPU_ATTN=2: K rows 16 bytes a load, subgroup softmax, V pairs spread over
-    the workgroup, slices of keys added in order) on the same checks, chunks of 8 keys and the default."""
-    args = kv.split() + ["--ctx", "128"]
-    for env in ({**CHUNK8, "SILICA_GPU_ATTN": "2"}, {"SILICA_GPU_ATTN": "2"}):
-        check_kv(kv_models[name], args, lavapipe, env=env)
+def test_split_attention_default_chunks(lavapipe, kv_models, name, kv):
+    """The same checks with the default chunks (64 keys: one a token over these 75 positions, the direct
+    output without a merge)."""
+    check_kv(kv_models[name], kv.split() + ["--ctx", "128"], lavapipe)
 
 
 @pytest.mark.parametrize("heads,kv_heads,head_dim", [(18, 1, 16), (12, 1, 320), (6, 3, 16)])
@@ -71,11 +70,16 @@ def test_split_attention_gqa_groups(lavapipe, engine_models, tmp_path, heads, kv
     (src / "llama" / "f32-st" / "model.safetensors").symlink_to(engine_models / "llama" / "f32-st" / "model.safetensors")
     m = odd_model(src, tmp_path / "gqa", "llama", 64, 96, 257, head_dim)
     ids = KV_IDS[:40]
-    for kv, env in (("f32", CHUNK8), ("f32", {**CHUNK8, "SILICA_GPU_ATTN": "2"}), ("f16", {**CHUNK8, "SILICA_GPU_ATTN": "2"})):
+    got = {}
+    for kv, heads in (("f32", "8"), ("f32", "1"), ("f16", "8"), ("f16", "1")):
         _, cpu, _ = logits(m, ids, "--kv", kv, "--ctx", "64")
+        env = {**CHUNK8, "SILICA_GPU_ATTN_HEADS": heads}
         _, gpu, _ = logits(m, ids, "--kv", kv, "--ctx", "64", "--batch", "1", "--device", "gpu", env=env)
         err = np.abs(gpu - cpu).max() / np.abs(cpu).max()
         assert err <= TOL and (gpu.argmax(-1) == cpu.argmax(-1)).all(), (kv, env, err)
+        got.setdefault(kv, []).append(gpu)
+    for kv, (eight, one) in got.items():   # a head's sums do not depend on the heads beside it
+        assert np.array_equal(eight, one), kv
 
 
 def reuse_run(model, ids, kv, env):

@@ -12,7 +12,10 @@ recording of generation) and in a batch of 12 (the tiled prompt kernel), for eac
 GPU engine runs (llama, mistral, qwen2 with q/k/v biases, qwen3 and gemma3 with q/k norms, gemma, gemma2
 and gemma3 with post-norms and GELU, phi3 with fused qkv / gate_up and partial longrope), as
 llama-quantize's Q4_K_M mix (Q4_K layers, Q6_K attn_v / ffn_down / head) and Q8_0.  SILICA_PROFILE's
-per-token counts show the quantx.comp dispatches that went away (a test that fails if the fusion is off).
+per-token counts show the quantx.comp and rmsnorm.comp dispatches that went away (a test that fails if
+the fusion is off).  The norm after a residual's matmul (wo, down) runs in that matmul's last workgroup in
+generation's batches (matmul.comp's fused_norm; norm.glsl: the same sums in the same order as
+rmsnorm.comp), so the same-bits checks cover it too.
 """
 import json
 
@@ -75,6 +78,14 @@ def test_fused_quantization_same_bits(lavapipe, fuse_models, arch, qtype):
     assert np.array_equal(fused, plain), (arch, qtype, float(np.abs(fused - plain).max()))
 
 
+@pytest.mark.parametrize("arch,batch", [("llama", "1"), ("gemma", "1"), ("llama", "5")])
+def test_fused_norm_dense_same_bits(lavapipe, engine_models, arch, batch):
+    """Dense f32 weights (no int8 input: the fused norm writes f32 alone; gemma's 1 + w), one token a batch
+    and 5 (a batch of the matrix-vector kernel): fused and unfused, the same bits."""
+    model = engine_models / arch / "f32-st"
+    assert np.array_equal(gpu_logits(model, batch, "1"), gpu_logits(model, batch, "0")), arch
+
+
 @pytest.mark.parametrize("arch", ["gemma2", "phi3"])
 def test_fused_quantization_prompt_batch(lavapipe, fuse_models, arch):
     """The same in one batch of 12 tokens (the tiled kernel; the GLU a workgroup per 256-group and token)."""
@@ -83,21 +94,25 @@ def test_fused_quantization_prompt_batch(lavapipe, fuse_models, arch):
 
 
 @pytest.mark.parametrize("qtype", ["Q4_K_M", "Q8_0"])
-def test_fusion_drops_quantx_dispatches(lavapipe, engine_models, fuse_models, qtype):
+def test_fusion_drops_dispatches(lavapipe, engine_models, fuse_models, qtype):
     """Per generated token of the llama copy (2 layers, untied Q6_K head in the mix): unfused, quantx.comp
     runs before q/k/v, wo, gate/up, down and the head (4 a layer + 1); fused, only before wo with a d per
-    256 (Q4_K_M: 1 a layer), never with a d per 32 (Q8_0) — fewer dispatches and barriers by as many."""
+    256 (Q4_K_M: 1 a layer), never with a d per 32 (Q8_0).  Unfused, rmsnorm.comp runs twice a layer and
+    before the head; fused, the norms after wo and after down (but the last layer's) run in those matmuls'
+    last workgroup, so only the first layer's and the head's remain — fewer dispatches and barriers by as
+    many."""
     n_layers = json.loads((engine_models / "llama" / "f32-st" / "config.json").read_text())["num_hidden_layers"]
 
     def counts(fuse):
         r = run_silica("bench", fuse_models["llama", qtype], "-p", "4", "-n", "3", "-r", "1", "--no-bandwidth",
                        "--device", "gpu", check=True, timeout=600, env={"SILICA_PROFILE": "1", "SILICA_GPU_FUSE": fuse})
         tot, tags = gpu_profile(r.err)["generation"]
-        return tot, tags.get("quantx", (0.0, 0.0))[1]
+        return tot, tags.get("quantx", (0.0, 0.0))[1], tags["norm"][1]
 
-    (fused, qf), (plain, qp) = counts("1"), counts("0")
+    (fused, qf, nf), (plain, qp, np_) = counts("1"), counts("0")
     assert qp == 4 * n_layers + 1, qp
     assert qf == (n_layers if qtype == "Q4_K_M" else 0), qf
-    assert plain["dispatches"] - fused["dispatches"] == qp - qf, (plain, fused)
-    assert plain["barriers"] - fused["barriers"] == qp - qf, (plain, fused)
+    assert (np_, nf) == (2 * n_layers + 1, 2), (np_, nf)
+    assert plain["dispatches"] - fused["dispatches"] == qp - qf + np_ - nf, (plain, fused)
+    assert plain["barriers"] - fused["barriers"] == qp - qf + np_ - nf, (plain, fused)
     print(f"{qtype}: {plain['dispatches']:.0f} -> {fused['dispatches']:.0f} dispatches a token")

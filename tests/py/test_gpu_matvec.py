@@ -5,7 +5,7 @@ matmul.comp is built twice (CMakeLists.txt): its GGUF int8 block dots as byte ex
 multiplies, and as SPIR-V's packed 4x8-bit dot product (OpSDot, VK_KHR_shader_integer_dot_product),
 which the engine takes where the device has the feature (`silica doctor` lists it) unless
 SILICA_GPU_INT_DOT=0.  Mesa's lavapipe has the extension, so both shaders run here.  A team of lanes
-takes 2 neighbouring rows by default (side by side where they share x's loads: GGUF Q8_0 / Q4_0,
+takes 1 row by default (several: side by side where they share x's loads: GGUF Q8_0 / Q4_0,
 16-byte dense rows, MLX 4 / 8 bits; else one after the other); SILICA_GPU_ROWS=1..4 fixes the count,
 SILICA_GPU_STEPS=1..4 a lane's steps along a row loaded before they are summed.  Oracles: the CPU engine (itself tested against
 gguf-py and transformers in test_engine*.py) for every GGUF type the GPU engine reads and for
@@ -103,20 +103,16 @@ def dense_models(engine_models, tmp_path_factory):
 @pytest.mark.parametrize("kind", ["Q4_0", "Q8_0", "Q4_K", "f32", "bf16", "F16", "4b-g32-f32", "8b-g32-bf16",
                                   "3b-g32-f16", "mxfp4", "mxfp8"])
 def test_team_rows_match_cpu(lavapipe, qmodels, dense_models, mlx_models, kind):
-    """1, 2 (the default), 3 and 4 rows a team (GGUF, dense rows, MLX affine 4 / 8 / 3 bits, mxfp4 / mxfp8),
+    """1 (the default), 2, 3 and 4 rows a team (GGUF, dense rows, MLX affine 4 / 8 / 3 bits, mxfp4 / mxfp8),
     each with another count of a lane's steps in flight (SILICA_GPU_STEPS 1 .. 4: loads ahead of the
     sums; a step past a row's end is read but not summed), with the default teams and with teams of 32 lanes
-    (several subgroups summing in shared memory), GGUF Q4_0 / Q8_0 also a lane a block
-    (SILICA_GPU_LANE_BLOCK=1): the CPU engine's logits, and the same bits for every row count (a
+    (several subgroups summing in shared memory): the CPU engine's logits, and the same bits for every row count (a
     lane's sums do not depend on its team's other rows)."""
     model = qmodels.get(kind) or dense_models.get(kind) or mlx_models[kind]
     ids = [(3 * i + 2) % 257 for i in range(7)]
     _, cpu, _ = logits(model, ids, "--kv", "f32")
     tol = QUANT_TOL if kind in INT8_X else TOL
-    variants = [{}, {"SILICA_GPU_ROW_THREADS": "32"}]
-    if kind in ("Q4_0", "Q8_0"):   # a lane a block (row_qblock) instead of four, default and wide teams
-        variants += [{"SILICA_GPU_LANE_BLOCK": "1"}, {"SILICA_GPU_LANE_BLOCK": "1", "SILICA_GPU_ROW_THREADS": "32"}]
-    for teams in variants:
+    for teams in ({}, {"SILICA_GPU_ROW_THREADS": "32"}):
         got = []
         for nr, steps in (("1", "1"), ("2", "2"), ("3", "4"), ("4", "3")):
             _, gpu, _ = logits(model, ids, "--kv", "f32", "--batch", "3", "--device", "gpu",

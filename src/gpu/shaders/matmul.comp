@@ -20,7 +20,8 @@
 // row), else one after the other; a lane's part of each row is the same as
 // with one row a team, so the row count never changes a bit.
 // Reads are coalesced: lane i of a team reads the i-th 16 bytes (dense
-// rows) or the i-th quarter block (GGUF) of a stretch, the next stretch SG
+// rows), the i-th block (GGUF Q8_0 / Q4_0, K-quants: sub-block) or quarter
+// sub-block (the other GGUF formats) of a stretch, the next stretch SG
 // (the team's width) later.
 //  - dense rows (p.vec = 1: row_bytes a multiple of 16, cols of 8 (f16/bf16)
 //    or 4 (f32), x_off and ldx of 4): one uvec4 of weights (8 f16/bf16 or 4
@@ -29,10 +30,11 @@
 //  - GGUF Q8_0 / Q4_0 multiply as the CPU engine does (src/kernels/qdot.c):
 //    each 32-element block of x is quantized to int8 with d = max|x| / 127,
 //    q = roundEven(x / d) (once per matmul, by quantx.comp, into xq), and a
-//    block adds (d_w * d_x) * sum(q_w * q_x), in four parts: four lanes
-//    share a block (row_quant), each reading its 8 (Q8_0) or 4 (Q4_0) code
-//    bytes, 2-byte aligned, as the whole words that cover them shifted into
-//    place (w_u64, w_u32), so neighbouring lanes read neighbouring bytes.
+//    block adds (d_w * d_x) * sum(q_w * q_x): a lane a whole block
+//    (row_qblock), its code bytes, 2-byte aligned, read as the whole words
+//    that cover them shifted into place, neighbouring lanes neighbouring
+//    blocks (four lanes a block read them at two thirds of the speed on an
+//    H100).
 //    Built twice (CMakeLists.txt): intdot.glsl's dot4 by byte extracts, and
 //    with SILICA_INT_DOT as SPIR-V's packed 4x8-bit dot products (OpSDot,
 //    OpSUDot), which vk_device.c takes where the device has
@@ -74,7 +76,18 @@ layout(push_constant) uniform P {
     uint team;      // invocations per row: a power of two, at most WG
     uint vec;       // 1: dense rows and x read 16 bytes at a time (see above; MLX: x alone)
     uint bits, gs, sfmt, sc_off, bi_off;   // MLX formats (weights.glsl)
+    uint norm;      // 1: the last workgroup norms y's rows into zb (and xq): fused_norm
+    uint norm_w, norm_quant, norm_plus_one;   // the norm's weights (into vec), xq's d per (0: none), gemma's 1 + w
+    float norm_eps;
+    uint norm_cnt;  // the finished workgroups' counter, a word of binding 5 (0 between dispatches)
 } p;
+
+// The fused norm (p.norm): its input, the rows every workgroup wrote (read past this workgroup's L1),
+// its outputs and the counter of finished workgroups.
+layout(std430, set = 0, binding = 2) coherent readonly buffer YC { float yc[]; };
+layout(std430, set = 0, binding = 4) writeonly buffer XQW { uint xqw[]; };
+layout(std430, set = 0, binding = 5) writeonly buffer ZB { float zb[]; };
+layout(std430, set = 0, binding = 5) coherent buffer Cnt { uint cnt[]; };
 
 #define TN 8u          // tokens a workgroup at most (NT: this pipeline's)
 #define MR 4u          // rows a team at most (NR: this pipeline's)
@@ -82,7 +95,6 @@ layout(constant_id = 2) const uint NR = 2u;   // rows a team takes (1 .. MR)
 layout(constant_id = 3) const uint NT = 8u;   // tokens a workgroup takes (1: generation's pipeline, or TN)
 #define MU 4u          // a lane's steps along a row in flight at most (NU: this pipeline's)
 layout(constant_id = 4) const uint NU = 1u;   // a lane's steps (16 bytes, a GGUF block) loaded before their sums
-layout(constant_id = 5) const bool LB = false;   // GGUF Q8_0 / Q4_0: a lane a block (row_qblock), not four (row_quant)
 // A lane's sums, row k of its team and token t at acc[k * TN + t].  Every loop
 // over k and t is bounded by the pipeline's constants NR and NT, so the
 // driver can unroll it and keep acc in registers (with the row count a push
@@ -94,6 +106,37 @@ float acc[MR * TN];
 uint team_width;
 #define SG team_width
 shared float part[2048];   // the subgroups' sums, [subgroup][row of the team][token] (VK_MV_SUMS)
+
+#define QX xqw
+#include "quantize.glsl"
+#define NORM_WG WG
+shared float norm_red[256];
+shared float norm_bmax[256];
+float norm_in(uint mode, uint i) { return yc[i]; }
+void norm_out(uint mode, uint i, float h) { zb[i] = h; }
+#include "norm.glsl"
+shared bool norm_last;
+
+// The fused norm: after its rows, each workgroup counts itself done; the last one (every other
+// workgroup's y written and made visible before its count) norms the p.n tokens' rows of y into zb at
+// the same offsets (and xq: the next matmul's input), as rmsnorm.comp would in a dispatch of its own
+// (the same bits: norm.glsl), and resets the counter for the next dispatch.
+void fused_norm() {
+    memoryBarrierBuffer();
+    barrier();
+    if (gl_LocalInvocationID.x == 0u) {
+        uint total = gl_NumWorkGroups.x * gl_NumWorkGroups.y * gl_NumWorkGroups.z;
+        norm_last = atomicAdd(cnt[p.norm_cnt], 1u) == total - 1u;
+    }
+    barrier();
+    if (!norm_last) return;
+    memoryBarrierBuffer();
+    for (uint t = 0u; t < p.n; t++) {
+        uint b = p.y_off + t * p.ldy;
+        norm_row(0u, b, b, t, p.rows, p.norm_eps, p.norm_w, p.norm_quant, p.norm_plus_one);
+    }
+    if (gl_LocalInvocationID.x == 0u) cnt[p.norm_cnt] = 0u;
+}
 
 // Dense row k of the team (row r), its 16-byte step s (u), against tokens t0 .. t0 + nt - 1.
 void step_vec(uvec4 u, uint k, uint s, uint t0, uint nt) {
@@ -128,52 +171,12 @@ void row_vec(uint r0, uint t0, uint nt, uint lane) {
     }
 }
 
-// GGUF rows: 4 lanes a block, so a subgroup reads SG / 4 neighbouring blocks
-// at a time; lane quarter qt takes 8 of its elements: Q8_0 codes 8 qt .. + 7
-// (bytes 8 qt .. of the codes), Q4_0 bytes 4 qt .. + 3 (elements 4 qt .. + 3
-// and 16 + 4 qt .. + 3, as unsigned nibbles: the -8 is taken off the
-// integer sum).  Each lane adds (d_w * d_x) * its integer sum, for
-// each of the team's rows r0 .. r0 + NR - 1 against x's words read once.
-void row_quant(uint r0, uint t0, uint nt, uint lane) {
-    bool q8 = p.fmt == FMT_Q8_0;
-    uint nb = p.cols / 32u, qt = lane & 3u, bs = q8 ? 34u : 18u, last = p.rows - 1u, step = SG / 4u;
-    float dw[MR * MU];
-    uvec2 c[MR * MU];
-    for (uint b = lane >> 2; b < nb; b += NU * step) {
-        for (uint j = 0u; j < NU; j++) {   // the loads first: NU blocks of NR rows in flight
-            uint bj = min(b + j * step, nb - 1u);   // (past the row's end: its last block, not summed)
-            for (uint k = 0u; k < NR; k++) {
-                uint a = min(r0 + k, last) * p.row_bytes + bj * bs;
-                dw[j * MR + k] = w_f16(a);
-                c[j * MR + k] = q8 ? w_u64(a + 2u + 8u * qt) : uvec2(w_u32(a + 2u + 4u * qt), 0u);
-            }
-        }
-        for (uint j = 0u; j < NU; j++) {
-            uint bj = b + j * step;
-            if (bj >= nb) break;
-            for (uint t = 0u; t < NT; t++) {
-                if (t >= nt) break;
-                uint o = ((t0 + t) * nb + bj) * 9u;
-                float dx = uintBitsToFloat(xq[o]);
-                uint x0 = xq[o + 1u + (q8 ? 2u * qt : qt)], x1 = xq[o + (q8 ? 2u + 2u * qt : 5u + qt)];
-                // Q4_0: sum((q - 8) x) = sum(q x) - 8 sum(x), the second once for all the rows
-                int x8 = q8 ? 0 : 8 * (dot4(0x01010101u, x0) + dot4(0x01010101u, x1));
-                for (uint k = 0u; k < NR; k++) {
-                    uvec2 ck = c[j * MR + k];
-                    int sum = q8 ? dot4(ck.x, x0) + dot4(ck.y, x1)
-                                 : dot4u(x0, ck.x & 0x0F0F0F0Fu) + dot4u(x1, (ck.x >> 4) & 0x0F0F0F0Fu) - x8;
-                    acc[k * TN + t] += (dw[j * MR + k] * dx) * float(sum);
-                }
-            }
-        }
-    }
-}
-
-// GGUF Q8_0 / Q4_0 rows a lane a block (LB: lane, lane + SG, ...): the
-// block's 32 / 16 code bytes (2-byte aligned, after d) read as the 9 / 5
-// words that cover them, shifted into place, for each of the team's rows
-// against x's 8 code words read once: as row_quant, with one lane's
-// integer sum a block.
+// GGUF Q8_0 / Q4_0 rows a lane a block (lane, lane + SG, ...): the block's
+// 32 / 16 code bytes (2-byte aligned, after d) read as the 9 / 5 words that
+// cover them, shifted into place (q_words), for each of the team's rows
+// against x's 8 code words read once; the lane adds (d_w * d_x) * its
+// integer sum (Q4_0: codes as unsigned nibbles, sum((q - 8) x) = sum(q x) -
+// 8 sum(x), the second once for all the rows).
 void q_words(uint a, uint n, out uint w[8]) {   // n <= 8 words from byte a (a even)
     uint i = a >> 2, sh = (a & 2u) << 3, prev = wd[i];
     for (uint k = 0u; k < 8u; k++) {
@@ -315,7 +318,7 @@ void row_k(uint r0, uint t0, uint nt, uint lane) {
     }
 }
 
-// Sub-block formats (see above): 4 lanes a sub-block as row_quant; lane
+// Sub-block formats (see above): 4 lanes a sub-block; lane
 // quarter qt takes elements 8 qt .. + 7 (code words 2 qt, 2 qt + 1, in
 // one 16-element half: integer scale isc[qt / 2]).
 void row_sub(uint r, uint t0, uint nt, uint lane, inout float sums[TN]) {
@@ -473,8 +476,7 @@ void rows(uint r0, uint t0, uint nt, uint lane) {
     if (p.fmt == FMT_Q4_K || p.fmt == FMT_Q6_K) {
         row_k(r0, t0, nt, lane);
     } else if (fmt_quant(p.fmt) && !fmt_sub(p.fmt)) {
-        if (LB) row_qblock(r0, t0, nt, lane);
-        else row_quant(r0, t0, nt, lane);
+        row_qblock(r0, t0, nt, lane);
     } else if (!fmt_quant(p.fmt) && !fmt_sub(p.fmt) && !fmt_mlx(p.fmt) && p.vec != 0u) {
         row_vec(r0, t0, nt, lane);
     } else if (fmt_mlx(p.fmt) && p.vec != 0u && (p.bits == 4u || p.bits == 8u)) {
@@ -539,4 +541,5 @@ void main() {
                 }
             }
     }
+    if (p.norm != 0u) fused_norm();
 }

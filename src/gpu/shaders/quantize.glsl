@@ -5,7 +5,10 @@
 // caller's amax), q = clamp(roundEven(v / d), -127, 127), written as 9 words
 // at xq[o]: d's bits, then the 32 codes packed 4 per word (element 4k + i in
 // byte i of word k), as quantx.comp writes them.  The including shader
-// declares xq.
+// declares xq (or defines QX as the array to write).
+#ifndef QX
+#define QX xq
+#endif
 
 // 1 / d for amax (0 for an all-zero group).
 float quantize_inv(float amax) {
@@ -29,13 +32,13 @@ void quantize_block(float v[32], uint o) {
     float amax = 0.0;
     for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(v[j]));
     float id = quantize_inv(amax);
-    xq[o] = floatBitsToUint(amax / 127.0);
-    for (uint k = 0u; k < 8u; k++) xq[o + 1u + k] = quantize_word(v[4u * k], v[4u * k + 1u], v[4u * k + 2u], v[4u * k + 3u], id);
+    QX[o] = floatBitsToUint(amax / 127.0);
+    for (uint k = 0u; k < 8u; k++) QX[o + 1u + k] = quantize_word(v[4u * k], v[4u * k + 1u], v[4u * k + 2u], v[4u * k + 3u], id);
 }
 
 // Word k (values 4k .. 4k + 3: v) of the block at xq[o] with the scale of amax (its block's or group's
 // max|v|), and d when k is 0: a block written by 8 invocations (rmsnorm.comp, glu.comp, quantx.comp).
 void quantize_quarter(float v[4], float amax, uint o, uint k) {
-    if (k == 0u) xq[o] = floatBitsToUint(amax / 127.0);
-    xq[o + 1u + k] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(amax));
+    if (k == 0u) QX[o] = floatBitsToUint(amax / 127.0);
+    QX[o + 1u + k] = quantize_word(v[0], v[1], v[2], v[3], quantize_inv(amax));
 }
