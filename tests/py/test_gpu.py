@@ -379,8 +379,10 @@ def per_token_counts(n_layers, quant):
     over chunks of keys: one chunk up to 64 keys, so no merge), wo, norm, gate/up (stacked: one
     matmul), GLU, down; final norm and head.  GGUF: the norms and the GLU write the next matmul's
     quantized input themselves, the attention too where head_dim is a multiple of 32 (not the
-    fixtures' 16: a quantization dispatch a layer).  A barrier between consecutive dispatches."""
-    dispatches = 1 + n_layers * (9 + (1 if quant else 0)) + 2
+    fixtures' 16: a quantization dispatch a layer).  The norm after wo and the next layer's norm
+    after down run in those matmuls' last workgroup (all but the first layer's input norm and the
+    final norm: 2 * n_layers - 1 dispatches fewer).  A barrier between consecutive dispatches."""
+    dispatches = 1 + n_layers * (9 + (1 if quant else 0)) + 2 - (2 * n_layers - 1)
     return dispatches, dispatches - 1
 
 
