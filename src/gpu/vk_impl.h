@@ -99,7 +99,7 @@ extern sl_vk_fns sl_vk;
 
 /* The shaders (src/gpu/shaders/<name>.comp), in pipeline order. */
 typedef enum vk_kernel {
-    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_ATTN, VK_GLU, VK_QUANTX, VK_MATMUL_TILED,
+    VK_EMBED, VK_MATMUL, VK_RMSNORM, VK_QKROPE, VK_GLU, VK_QUANTX, VK_MATMUL_TILED,
     VK_MATMUL_WIDE,   /* matmul.comp again, specialized for teams of several subgroups */
     VK_ATTN_SPLIT, VK_ATTN_MERGE,
     VK_MATMUL_1, VK_MATMUL_WIDE_1,   /* matmul.comp again, specialized for one token (generation) */

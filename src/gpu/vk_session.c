@@ -8,9 +8,9 @@
  *     qkv = xb W{q,k,v}^T + b  (one stacked matrix)    matmul.comp, or matmul_tiled.comp for more than
  *                                                      8 tokens (GGUF: x quantized, by rmsnorm.comp)
  *     q, k = rope(norm_head(q, k)); cache[p] = k, v    qkrope.comp
- *     att = softmax(q K^T * scale) V                   attn.comp (online softmax, GQA, window, softcap);
- *                                                      generation: attn_split.comp over chunks of keys,
- *                                                      attn_merge.comp (GGUF: quantizing att too)
+ *     att = softmax(q K^T * scale) V                   attn_split.comp (online softmax, GQA, window, softcap;
+ *                                                      generation: over chunks of keys, attn_merge.comp
+ *                                                      merging them; GGUF: quantizing att too)
  *     x += att Wo^T + bo   (gemma2/3: x += norm(.))    matmul.comp accumulating (rmsnorm.comp add;
  *                                                      GGUF: att quantized by quantx.comp)
  *     xb = norm(x); gu = xb W{gate,up}^T + b           rmsnorm.comp (generation: in wo's matmul.comp,
@@ -275,6 +275,7 @@ static uint32_t attn_chunks(const sl_gpu_session *g, int l, int last) {
 
 #define ATTN_CHUNK 64u          /* keys a workgroup of attn_split.comp takes, at least (one tile) */
 #define ATTN_HEADS 1u           /* query heads a workgroup of it by default (H100: 1 beat 8 by 3-8 % in generation) */
+#define ATTN_HEADS_PROMPT 8u    /* the same for prompts (a GQA group's heads share each K/V load) */
 #define ATTN_MAX_CHUNKS 256u    /* chunks a token at most (attn_merge.comp's), longer contexts taking longer chunks */
 
 /* The split attention's chunk size: ATTN_CHUNK keys, or a multiple of it for caches of more than
@@ -313,23 +314,19 @@ static bool attention(sl_gpu_session *g, int l, int n, int p0, bool quant) {
     tag(g, T_ROPE);
     vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV * D / unit, 1);
     tag(g, T_ATTN);
-    if (n > ATTN_SPLIT_TOKENS) {
-        struct { uint32_t H, KV, D, qkv_w, ldo, kv_f32; float scale, softcap;
-                 uint32_t sink, span, win, ring, bits, group, sb_off; } ap = {
-            H, KV, D, (uint32_t)g->qkv_w, H * D, g->kv_f32, c->attn_scale, c->attn_softcap,
-            sink, (uint32_t)kp->span, (uint32_t)kp->win, ring, bits, gs, sb_off};
-        const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], &g->att, NULL, &g->step};
-        vk_dispatch(&g->c, VK_ATTN, b2, &ap, sizeof ap, (uint32_t)n, H, 1);
-        return false;
-    }
-    uint32_t grp = H / KV, hpg = 2048 / D < g->attn_heads ? 2048 / D : g->attn_heads, nc = attn_chunks(g, l, p0 + n - 1);
+    /* generation: chunks of keys (merged), g->attn_heads query heads a workgroup; prompts (enough workgroups
+     * in their tokens): one chunk a token (the output direct), a GQA group's heads sharing each K/V load */
+    bool prompt = n > ATTN_SPLIT_TOKENS;
+    uint32_t grp = H / KV, cap = 2048 / D < 8 ? 2048 / D : 8, want = prompt ? g->attn_heads_prompt : g->attn_heads;
+    uint32_t hpg = cap < want ? cap : want, nc = prompt ? 1 : attn_chunks(g, l, p0 + n - 1);
+    uint32_t chunk = prompt ? 0x7fffffffu : g->attn_chunk;
     hpg = grp < hpg ? grp : hpg;
     quant = quant && D % 32 == 0;
     bool direct = nc == 1;   /* one chunk (short contexts): the split kernel writes the output, no merge */
     struct { uint32_t H, KV, D, qkv_w, kv_f32; float scale, softcap;
              uint32_t sink, span, win, ring, bits, group, sb_off, chunk, nc_max, hpg, direct, ldo, quant; } sp = {
         H, KV, D, (uint32_t)g->qkv_w, g->kv_f32, c->attn_scale, c->attn_softcap, sink, (uint32_t)kp->span,
-        (uint32_t)kp->win, ring, bits, gs, sb_off, g->attn_chunk, g->attn_nc_max, hpg, direct, H * D, quant};
+        (uint32_t)kp->win, ring, bits, gs, sb_off, chunk, g->attn_nc_max, hpg, direct, H * D, quant};
     const vk_buf *b2[VK_BINDINGS] = {&g->qkv, &g->kc[l], &g->vc[l], direct ? &g->att : &g->part, &g->xq, &g->step};
     vk_dispatch(&g->c, VK_ATTN_SPLIT, b2, &sp, sizeof sp, nc, KV * ((grp + hpg - 1) / hpg), (uint32_t)n);
     if (direct) return quant;
@@ -591,6 +588,7 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     const char *ah = getenv("SILICA_GPU_ATTN_HEADS");   /* tuning: 1 .. 8 (each head's sums alike: the same bits) */
     v = ah ? (uint32_t)strtoul(ah, NULL, 10) : 0;
     g->attn_heads = v >= 1 && v <= 8 ? v : ATTN_HEADS;
+    g->attn_heads_prompt = v >= 1 && v <= 8 ? v : ATTN_HEADS_PROMPT;
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);

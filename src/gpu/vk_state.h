@@ -62,10 +62,11 @@ struct sl_gpu_session {
     bool prof;
     uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
     uint32_t attn_heads;           /* attn_split.comp's query heads a workgroup at most (ATTN_HEADS, or SILICA_GPU_ATTN_HEADS) */
+    uint32_t attn_heads_prompt;    /* the same for prompts (ATTN_HEADS_PROMPT, or SILICA_GPU_ATTN_HEADS) */
     vk_host_stats host[VK_PHASES];
 };
 
-#define ATTN_SPLIT_TOKENS 1   /* batches of up to this many tokens (generation) take attn_split.comp */
+#define ATTN_SPLIT_TOKENS 1   /* batches of up to this many tokens (generation) split their keys into chunks */
 
 /* The KV row elements one qkrope.comp workgroup stores: whole heads (head_dim
  * D) holding whole quantization groups (group: 0 without), lcm(D, group). */

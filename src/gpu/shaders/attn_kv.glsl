@@ -1,5 +1,5 @@
-// attn_kv.glsl — reading the KV cache (kvcache.glsl's layout) in the attention kernels (attn.comp,
-// attn_split.comp): element e (of KV * D) of the row in slot `slot` of K (which 0) or V as f32 (f16
+// attn_kv.glsl — reading the KV cache (kvcache.glsl's layout) in the attention kernel
+// (attn_split.comp): element e (of KV * D) of the row in slot `slot` of K (which 0) or V as f32 (f16
 // pairs, f32 words, or MLX affine codes dequantized as float(q) * s + b, the product rounded before the
 // sum).  The including shader declares kc, vc and a push-constant block p with KV, D, kv_f32, bits,
 // group and sb_off.

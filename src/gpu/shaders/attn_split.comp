@@ -1,5 +1,7 @@
-// attn_split.comp — attention of a few tokens (generation) split over the
-// keys (flash-decoding).  Workgroup (c, y, t): token t (position step[0] + t),
+// attn_split.comp — the attention kernel: for a token (generation) split
+// over the keys (flash-decoding), for prompts one chunk of all its keys a
+// token (chunk 2^31 - 1, direct: enough workgroups in the tokens, and a
+// GQA group's heads a workgroup).  Workgroup (c, y, t): token t (position step[0] + t),
 // chunk c of its visible keys (kv_visible's order: keys c * chunk .. c *
 // chunk + chunk - 1), and up to 8 query heads h0 .. h0 + nh - 1 of one GQA
 // group (y = kvh * ngr + r: KV head kvh, the group's r-th run of hpg heads),

@@ -1,5 +1,5 @@
 // kvcache.glsl — the device KV cache's layout, shared by qkrope.comp (which
-// writes it) and attn.comp (which reads it).  The same rows as the CPU
+// writes it) and attn_split.comp (which reads it).  The same rows as the CPU
 // engine's cache (src/runtime/kvcache.h), in one buffer per layer for K and
 // one for V, of 32-bit words:
 //   slots:  position j < sink lives in slot j, j >= sink in slot
