@@ -13,9 +13,9 @@
 // h) (its sources and destinations), and includes quantize.glsl first.
 #define NORM_NTH 256u
 #define NORM_VT 4u     // virtual threads an invocation at most (NORM_WG >= 64)
-#define NORM_LOADS 8u  // a virtual thread's values of the sum of squares loaded at once (d <= 2048: all)
 
-float weighed(float v, float w, float r, uint plus_one) {
+float weighed(float v, float r, uint w_off, uint i, uint plus_one) {
+    float w = vec[w_off + i];
     return plus_one != 0u ? (v * r) * (1.0 + w) : w * (v * r);
 }
 
@@ -37,14 +37,7 @@ float norm_reduce(uint d, float eps) {
 float norm_scale(uint mode, uint src, uint d, float eps) {
     for (uint v = gl_LocalInvocationID.x; v < NORM_NTH; v += NORM_WG) {
         float ss = 0.0;
-        for (uint i0 = v; i0 < d; i0 += NORM_NTH * NORM_LOADS) {
-            float e[NORM_LOADS];   // loaded together (one memory latency, not one a value), summed in order
-            for (uint j = 0u; j < NORM_LOADS; j++) {
-                uint i = i0 + j * NORM_NTH;
-                e[j] = i < d ? norm_in(mode, src + i) : 0.0;
-            }
-            for (uint j = 0u; j < NORM_LOADS; j++) ss += e[j] * e[j];   // + 0 * 0 past d: ss unchanged
-        }
+        for (uint i = v; i < d; i += NORM_NTH) ss += norm_in(mode, src + i) * norm_in(mode, src + i);
         norm_red[v] = ss;
     }
     return norm_reduce(d, eps);
@@ -63,18 +56,13 @@ void normed_blocks(uint mode, uint src, uint dst, uint t, float r, uint w_off, u
             uint v = tid + k * NORM_WG, b = b0 + v / 8u, i0 = b * 32u + 4u * (v % 8u);
             if (v >= NORM_NTH) break;
             float m = 0.0;
-            if (b < nb) {
-                float e[4], w[4];   // every load before any store: dst may alias src for all the compiler knows
+            if (b < nb)
                 for (uint j = 0u; j < 4u; j++) {
-                    e[j] = norm_in(mode, src + i0 + j);
-                    w[j] = vec[w_off + i0 + j];
-                }
-                for (uint j = 0u; j < 4u; j++) {
-                    vals[k][j] = weighed(e[j], w[j], r, plus_one);
-                    norm_out(mode, dst + i0 + j, vals[k][j]);
+                    uint i = i0 + j;
+                    vals[k][j] = weighed(norm_in(mode, src + i), r, w_off, i, plus_one);
+                    norm_out(mode, dst + i, vals[k][j]);
                     m = max(m, abs(vals[k][j]));
                 }
-            }
             norm_bmax[v] = m;
         }
         barrier();
@@ -97,5 +85,5 @@ void norm_row(uint mode, uint src, uint dst, uint t, uint d, float eps, uint w_o
         return;
     }
     for (uint i = gl_LocalInvocationID.x; i < d; i += NORM_WG)
-        norm_out(mode, dst + i, weighed(norm_in(mode, src + i), vec[w_off + i], r, plus_one));
+        norm_out(mode, dst + i, weighed(norm_in(mode, src + i), r, w_off, i, plus_one));
 }

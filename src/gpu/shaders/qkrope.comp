@@ -40,9 +40,6 @@ shared float gsc[32], gbi[32];   // the unit's groups (unit / group <= 1024 / 32
 // Head hh of token t (a q head when hh < H, else a k head) normed and roped into head[off ..].
 void rope_head(uint t, uint hh, uint off) {
     uint tid = gl_LocalInvocationID.x, D = p.D, base = t * p.qkv_w + hh * D;
-    uint cb = p.cs_off + t * p.half_rot, sb = p.sn_off + t * p.half_rot;
-    float c0 = 0.0, s0 = 0.0;   // this thread's first cos / sin, loaded with the head (not after its barriers)
-    if (tid < p.half_rot) c0 = rope[cb + tid], s0 = rope[sb + tid];
     for (uint i = tid; i < D; i += 64u) head[off + i] = qkv[base + i];
     barrier();
     if (p.qk_norm != 0u) {
@@ -62,9 +59,10 @@ void rope_head(uint t, uint hh, uint off) {
         }
         barrier();
     }
+    uint cb = p.cs_off + t * p.half_rot, sb = p.sn_off + t * p.half_rot;
     for (uint i = tid; i < p.half_rot; i += 64u) {
         uint ia = off + (p.adjacent != 0u ? 2u * i : i), ib = off + (p.adjacent != 0u ? 2u * i + 1u : i + p.half_rot);
-        float a = head[ia], b = head[ib], c = i == tid ? c0 : rope[cb + i], s = i == tid ? s0 : rope[sb + i];
+        float a = head[ia], b = head[ib], c = rope[cb + i], s = rope[sb + i];
         head[ia] = a * c - b * s;
         head[ib] = b * c + a * s;
     }

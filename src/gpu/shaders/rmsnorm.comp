@@ -43,7 +43,7 @@ void main() {
     }
     float r = norm_scale(0u, xb, p.d, p.eps), ss = 0.0;
     for (uint i = tid; i < p.d; i += NORM_WG) {
-        float h = weighed(x[xb + i], vec[p.w_off + i], r, p.plus_one) + y[yb + i];
+        float h = weighed(x[xb + i], r, p.w_off, i, p.plus_one) + y[yb + i];
         y[yb + i] = h;
         ss += h * h;
     }
@@ -56,5 +56,5 @@ void main() {
         normed_blocks(1u, yb, yb, t, r2, p.w2_off, p.d, p.quant, p.plus_one);
         return;
     }
-    for (uint i = tid; i < p.d; i += NORM_WG) z[yb + i] = weighed(y[yb + i], vec[p.w2_off + i], r2, p.plus_one);
+    for (uint i = tid; i < p.d; i += NORM_WG) z[yb + i] = weighed(y[yb + i], r2, p.w2_off, i, p.plus_one);
 }
