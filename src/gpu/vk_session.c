@@ -276,6 +276,7 @@ static uint32_t attn_chunks(const sl_gpu_session *g, int l, int last) {
 #define ATTN_CHUNK 64u          /* keys a workgroup of attn_split.comp takes, at least (one tile) */
 #define ATTN_HEADS 1u           /* query heads a workgroup of it by default (H100: 1 beat 8 by 3-8 % in generation) */
 #define ATTN_HEADS_PROMPT 8u    /* the same for prompts (a GQA group's heads share each K/V load) */
+#define ATTN_GROUP_TOKENS 16    /* ... of this many tokens at least (fewer: workgroups enough only a head each) */
 #define ATTN_MAX_CHUNKS 256u    /* chunks a token at most (attn_merge.comp's), longer contexts taking longer chunks */
 
 /* The split attention's chunk size: ATTN_CHUNK keys, or a multiple of it for caches of more than
@@ -315,9 +316,11 @@ static bool attention(sl_gpu_session *g, int l, int n, int p0, bool quant) {
     vk_dispatch(&g->c, VK_QKROPE, b1, &rp, sizeof rp, (uint32_t)n, H + KV * D / unit, 1);
     tag(g, T_ATTN);
     /* generation: chunks of keys (merged), g->attn_heads query heads a workgroup; prompts (enough workgroups
-     * in their tokens): one chunk a token (the output direct), a GQA group's heads sharing each K/V load */
+     * in their tokens): one chunk a token (the output direct), from 16 tokens a GQA group's heads sharing
+     * each K/V load */
     bool prompt = n > ATTN_SPLIT_TOKENS;
-    uint32_t grp = H / KV, cap = 2048 / D < 8 ? 2048 / D : 8, want = prompt ? g->attn_heads_prompt : g->attn_heads;
+    uint32_t grp = H / KV, cap = 2048 / D < 8 ? 2048 / D : 8;
+    uint32_t want = prompt && n >= ATTN_GROUP_TOKENS ? g->attn_heads_prompt : g->attn_heads;
     uint32_t hpg = cap < want ? cap : want, nc = prompt ? 1 : attn_chunks(g, l, p0 + n - 1);
     uint32_t chunk = prompt ? 0x7fffffffu : g->attn_chunk;
     hpg = grp < hpg ? grp : hpg;
