@@ -97,6 +97,17 @@ void sl_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, i
         sl_att_values_f16(out + (size_t)j * ldout, p + (size_t)j * ldp, v + (size_t)(j / grp) * d, stride, n, d);
 }
 
+float sl_scale_max(float *x, int n, float s) {
+    const sl_qd_kernels *ks = sl_qd_active();
+    if (ks->scale_max) return ks->scale_max(x, n, s);
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        x[i] *= s;
+        if (x[i] > mx) mx = x[i];
+    }
+    return mx;
+}
+
 float sl_exp_sum(float *x, int n, float mx) {
     const sl_qd_kernels *ks = sl_qd_active();
     if (ks->exp_sum) return ks->exp_sum(x, n, mx);

@@ -127,6 +127,9 @@ void sl_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, i
  * lanes summed in a fixed order), else expf and a sum in index order:
  * deterministic either way. */
 float sl_exp_sum(float *x, int n, float mx);
+/* x[i] *= s for i < n; returns the largest x[i] (-inf when n = 0 or all are
+ * NaN), the value `if (x[i] > mx) mx = x[i]` finds: the same in every set. */
+float sl_scale_max(float *x, int n, float s);
 
 /* Quantized formats (qmatmul.c): the kernel for a quantized weight, or NULL.
  * sl_matmul_lookup consults it for every format other than SL_WF_DENSE. */

@@ -1,6 +1,7 @@
 /*
  * qattn_x86.c — x86-64 kernels for one token's attention over the f16 KV
- * cache (qdot.h axpy_f16, att_scores_f16(_g), att_values_f16(_g), exp_sum),
+ * cache (qdot.h axpy_f16, att_scores_f16(_g), att_values_f16(_g), exp_sum,
+ * scale_max),
  * used by the AVX2 and AVX-512 sets of qdot_x86.c.
  *
  * Invariants: each key's score is the chain of the set's dense f16 dot (a
@@ -12,6 +13,7 @@
  */
 #include "kernels/qdot_x86.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(SL_QD_X86)
@@ -310,6 +312,25 @@ T_512 float sl_v512_exp_sum(float *x, int n, float mx) {
         s = _mm512_mask_add_ps(s, k, s, e);
     }
     return _mm512_reduce_add_ps(s);
+}
+
+/* x *= s and the largest x: a product per element (the scalar loop's), and
+ * vmaxps(x, m), which keeps m unless x > m (NaN never taken), per lane then
+ * across lanes.  The maximum's value is order-free; only which zero of +0 /
+ * -0 could differ, and exp(x - mx) is the same for both. */
+T_512 float sl_v512_scale_max(float *x, int n, float s) {
+    __m512 sv = _mm512_set1_ps(s), m = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), sv);
+        _mm512_mask_storeu_ps(x + i, k, v);
+        m = _mm512_mask_max_ps(m, k, v, m);
+    }
+    float l[16], mx = -INFINITY;
+    _mm512_storeu_ps(l, m);
+    for (int j = 0; j < 16; j++)
+        if (l[j] > mx) mx = l[j];
+    return mx;
 }
 
 #endif

@@ -267,6 +267,9 @@ typedef struct sl_qd_kernels {
     /* x[i] = exp(x[i] - mx) for i < n, and their sum (the set's own exp and
      * lane order).  NULL: expf and a sum in index order. */
     float (*exp_sum)(float *x, int n, float mx);
+    /* x[i] *= s for i < n, and the largest x[i] as `if (x[i] > mx) mx = x[i]`
+     * from -inf finds it (NaN never taken).  NULL: that loop. */
+    float (*scale_max)(float *x, int n, float s);
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

@@ -282,12 +282,14 @@ typedef struct att_job {
 /* Scores (already q . k) to probabilities: scale, softcap, max, exp, normalise. */
 static void att_softmax(const sl_model_config *c, float *scores, int n) {
     float mx = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        float sc = scores[i] * c->attn_scale;
-        if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
-        scores[i] = sc;
-        if (sc > mx) mx = sc;
-    }
+    if (c->attn_softcap > 0)
+        for (int i = 0; i < n; i++) {
+            float sc = c->attn_softcap * tanhf(scores[i] * c->attn_scale / c->attn_softcap);
+            scores[i] = sc;
+            if (sc > mx) mx = sc;
+        }
+    else
+        mx = sl_scale_max(scores, n, c->attn_scale);
     float inv = 1.0f / sl_exp_sum(scores, n, mx);
     for (int i = 0; i < n; i++) scores[i] *= inv;
 }

@@ -772,7 +772,8 @@ static void test_rows_n_kernels_match_dot(void **state) {
 
 /* Attention kernels over f16 rows, in every set that has them: the run
  * forms are the per-row dot and axpy bit for bit (head sizes on and off 8 /
- * 16 lanes), and exp_sum is within 2 ulp of expf per element with a sum
+ * 16 lanes), scale_max is the scalar loop's products and maximum, and
+ * exp_sum is within 2 ulp of expf per element with a sum
  * within 1e-6 of the exact one. */
 /* The grouped attention kernels (the heads of a GQA group over the same
  * rows): each query's scores and each output bit for bit the single-head
@@ -846,6 +847,23 @@ static void test_attention_kernels(void **state) {
             for (int i = 0; i < N; i++) k->axpy_f16(ob, a[i], rows + (size_t)i * stride, d);
             assert_memory_equal(oa, ob, d * sizeof(float));
         }
+        if (k->scale_max) /* scale_max: the products and the loop's maximum, bit for bit (NaN, -inf, zeros, tails) */
+            for (int n = 0; n <= 1000; n += n < 40 ? 1 : 97) {
+                float mb = -INFINITY, sc = 0.125f + rndf() * rndf();
+                for (int i = 0; i < n; i++) {
+                    xa[i] = xb[i] = rndf() * (i % 7 == 0 ? 120.0f : 8.0f);
+                    if (i % 11 == 3) xa[i] = xb[i] = i % 2 ? NAN : -INFINITY;
+                    if (n % 5 == 1) xa[i] = xb[i] = i % 3 ? -fabsf(xa[i]) : (i % 2 ? -0.0f : 0.0f);   /* max a zero */
+                    if (n % 5 == 2) xa[i] = xb[i] = -1.0f - fabsf(xa[i]);   /* all below the tail's masked lanes */
+                }
+                for (int i = 0; i < n; i++) {
+                    xb[i] *= sc;
+                    if (xb[i] > mb) mb = xb[i];
+                }
+                float ma = k->scale_max(xa, n, sc);
+                assert_memory_equal(xa, xb, (size_t)n * sizeof(float));
+                assert_true(ma == mb || (ma != ma && mb != mb));
+            }
         if (!k->exp_sum) continue;
         for (int n = 1; n <= 1000; n += n < 40 ? 1 : 97) {
             float mx = -1e30f;
