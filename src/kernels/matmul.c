@@ -75,24 +75,37 @@ void sl_att_values_f16(float *out, const float *p, const uint16_t *v, size_t str
     for (int i = 0; i < n; i++) sl_axpy_f16(out, p[i], (const uint16_t *)(const void *)((const uint8_t *)v + (size_t)i * stride), d);
 }
 
-void sl_att_scores_f16_g(const float *q, size_t ldq, int g, const uint16_t *k, size_t stride, int n, size_t d,
-                         float *out, size_t ldo) {
+void sl_att_scores_f16_g(const float *q, size_t ldq, int g, int grp, const uint16_t *k, size_t stride, int n,
+                         size_t d, float *out, size_t ldo) {
     const sl_qd_kernels *ks = sl_qd_active();
     if (ks->att_scores_f16_g && d <= 256 && g > 1) {
-        ks->att_scores_f16_g(q, ldq, g, (const uint8_t *)k, stride, n, d, out, ldo);
+        ks->att_scores_f16_g(q, ldq, g, grp, (const uint8_t *)k, stride, n, d, out, ldo);
         return;
     }
-    for (int j = 0; j < g; j++) sl_att_scores_f16(q + (size_t)j * ldq, k, stride, n, d, out + (size_t)j * ldo);
+    for (int j = 0; j < g; j++)
+        sl_att_scores_f16(q + (size_t)j * ldq, k + (size_t)(j / grp) * d, stride, n, d, out + (size_t)j * ldo);
 }
 
-void sl_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint16_t *v, size_t stride,
-                         int n, size_t d) {
+void sl_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, int grp, const uint16_t *v,
+                         size_t stride, int n, size_t d) {
     const sl_qd_kernels *ks = sl_qd_active();
     if (ks->att_values_f16_g && d <= 256 && g > 1) {
-        ks->att_values_f16_g(out, ldout, p, ldp, g, (const uint8_t *)v, stride, n, d);
+        ks->att_values_f16_g(out, ldout, p, ldp, g, grp, (const uint8_t *)v, stride, n, d);
         return;
     }
-    for (int j = 0; j < g; j++) sl_att_values_f16(out + (size_t)j * ldout, p + (size_t)j * ldp, v, stride, n, d);
+    for (int j = 0; j < g; j++)
+        sl_att_values_f16(out + (size_t)j * ldout, p + (size_t)j * ldp, v + (size_t)(j / grp) * d, stride, n, d);
+}
+
+float sl_scale_max(float *x, int n, float s) {
+    const sl_qd_kernels *ks = sl_qd_active();
+    if (ks->scale_max) return ks->scale_max(x, n, s);
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        x[i] *= s;
+        if (x[i] > mx) mx = x[i];
+    }
+    return mx;
 }
 
 float sl_exp_sum(float *x, int n, float mx) {

@@ -113,18 +113,23 @@ void sl_axpy_f16(float *y, float a, const uint16_t *x, size_t n);
  * order (sl_axpy_f16's bits). */
 void sl_att_scores_f16(const float *q, const uint16_t *k, size_t stride, int n, size_t d, float *out);
 void sl_att_values_f16(float *out, const float *p, const uint16_t *v, size_t stride, int n, size_t d);
-/* Both for g queries (or outputs) at once, over the same rows: query j at
- * q + j * ldq with its scores at out + j * ldo; output j at out + j * ldout
- * with its p at p + j * ldp.  Each one has the bits of the single calls. */
-void sl_att_scores_f16_g(const float *q, size_t ldq, int g, const uint16_t *k, size_t stride, int n, size_t d,
-                         float *out, size_t ldo);
-void sl_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint16_t *v, size_t stride,
-                         int n, size_t d);
+/* Both for g queries (or outputs) at once, over the same rows, in slices of
+ * grp (grp divides g): query j at q + j * ldq reads the d values d * (j / grp)
+ * past each row's start (KV head j / grp of a cache row; grp = g: one
+ * slice), its scores at out + j * ldo; output j at out + j * ldout with its
+ * p at p + j * ldp.  Each one has the bits of the single calls. */
+void sl_att_scores_f16_g(const float *q, size_t ldq, int g, int grp, const uint16_t *k, size_t stride, int n,
+                         size_t d, float *out, size_t ldo);
+void sl_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, int grp, const uint16_t *v,
+                         size_t stride, int n, size_t d);
 /* Softmax's numerator: x[i] = exp(x[i] - mx) for i < n; returns their sum.
  * The active set's vector exp where it has one (within 2 ulp of expf;
  * lanes summed in a fixed order), else expf and a sum in index order:
  * deterministic either way. */
 float sl_exp_sum(float *x, int n, float mx);
+/* x[i] *= s for i < n; returns the largest x[i] (-inf when n = 0 or all are
+ * NaN), the value `if (x[i] > mx) mx = x[i]` finds: the same in every set. */
+float sl_scale_max(float *x, int n, float s);
 
 /* Quantized formats (qmatmul.c): the kernel for a quantized weight, or NULL.
  * sl_matmul_lookup consults it for every format other than SL_WF_DENSE. */

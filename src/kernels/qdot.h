@@ -253,17 +253,23 @@ typedef struct sl_qd_kernels {
      * out += p[i] * row i for i < n in order (axpy_f16's bits).  NULL: per row. */
     void (*att_scores_f16)(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out);
     void (*att_values_f16)(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d);
-    /* The same for g queries sharing the rows (the heads of one GQA group;
-     * query j at q + j * ldq, its scores at out + j * ldo; output j at
-     * out + j * ldout, its p at p + j * ldp): each row widened once for all
-     * g, every query's chain as above.  NULL: one query at a time. */
-    void (*att_scores_f16_g)(const float *q, size_t ldq, int g, const uint8_t *k, size_t stride, int n, size_t d,
-                             float *out, size_t ldo);
-    void (*att_values_f16_g)(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint8_t *v,
+    /* The same for g queries in slices of grp sharing the rows (the heads
+     * of grp-sized GQA groups; grp divides g; slice s's values at
+     * d * s past the row's start, i.e. KV heads adjacent in the row; query
+     * j at q + j * ldq reads slice j / grp, its scores at out + j * ldo;
+     * output j at out + j * ldout, its p at p + j * ldp): each row widened
+     * once for a slice's queries, every query's chain as above.  NULL: one
+     * query at a time. */
+    void (*att_scores_f16_g)(const float *q, size_t ldq, int g, int grp, const uint8_t *k, size_t stride, int n,
+                             size_t d, float *out, size_t ldo);
+    void (*att_values_f16_g)(float *out, size_t ldout, const float *p, size_t ldp, int g, int grp, const uint8_t *v,
                              size_t stride, int n, size_t d);
     /* x[i] = exp(x[i] - mx) for i < n, and their sum (the set's own exp and
      * lane order).  NULL: expf and a sum in index order. */
     float (*exp_sum)(float *x, int n, float mx);
+    /* x[i] *= s for i < n, and the largest x[i] as `if (x[i] > mx) mx = x[i]`
+     * from -inf finds it (NaN never taken).  NULL: that loop. */
+    float (*scale_max)(float *x, int n, float s);
 } sl_qd_kernels;
 
 extern const sl_qd_kernels sl_qd_portable;

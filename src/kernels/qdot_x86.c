@@ -569,5 +569,5 @@ const sl_qd_kernels sl_qd_avx512 = {
     .q4_0_rows_n = sl_v512_q4_0_rows_n, .q8_0_rows_n = sl_v512_q8_0_rows_n, .quantize_q8 = avx2_quantize_q8,
     .quantize_q8k = avx2_quantize_q8k, .prep_x24 = sl_v512_prep_x24, .axpy_f16 = sl_avx2_axpy_f16, .att_scores_f16 = sl_v512_att_scores_f16_1, .att_values_f16 = sl_v512_att_values_f16,
     .att_scores_f16_g = sl_v512_att_scores_f16_g, .att_values_f16_g = sl_v512_att_values_f16_g,
-    .exp_sum = sl_v512_exp_sum};
+    .exp_sum = sl_v512_exp_sum, .scale_max = sl_v512_scale_max};
 #endif

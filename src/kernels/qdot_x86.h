@@ -160,15 +160,16 @@ void sl_v512_dense_pack(const float *x, size_t ldx, size_t n, int nt, int t0, in
 void sl_v512_dense_rows(const uint8_t *w, size_t ldw, sl_dtype dt, size_t nr, const float *x, size_t n, float *out);
 
 /* One token's attention rows and the softmax's exp-sum (qattn_x86.c; qdot.h
- * axpy_f16, att_scores_f16(_g), att_values_f16(_g), exp_sum). */
+ * axpy_f16, att_scores_f16(_g), att_values_f16(_g), exp_sum, scale_max). */
 void sl_avx2_axpy_f16(float *y, float a, const uint8_t *x, size_t n);
 void sl_v512_att_values_f16(float *out, const float *p, const uint8_t *v, size_t stride, int n, size_t d);
-void sl_v512_att_scores_f16_g(const float *q, size_t ldq, int g, const uint8_t *k, size_t stride, int n, size_t d,
-                              float *out, size_t ldo);
+void sl_v512_att_scores_f16_g(const float *q, size_t ldq, int g, int grp, const uint8_t *k, size_t stride, int n,
+                              size_t d, float *out, size_t ldo);
 void sl_v512_att_scores_f16_1(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out);
-void sl_v512_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, const uint8_t *v,
-                              size_t stride, int n, size_t d);
+void sl_v512_att_values_f16_g(float *out, size_t ldout, const float *p, size_t ldp, int g, int grp,
+                              const uint8_t *v, size_t stride, int n, size_t d);
 float sl_v512_exp_sum(float *x, int n, float mx);
+float sl_v512_scale_max(float *x, int n, float s);
 
 #endif
 

@@ -282,50 +282,54 @@ typedef struct att_job {
 /* Scores (already q . k) to probabilities: scale, softcap, max, exp, normalise. */
 static void att_softmax(const sl_model_config *c, float *scores, int n) {
     float mx = -INFINITY;
-    for (int i = 0; i < n; i++) {
-        float sc = scores[i] * c->attn_scale;
-        if (c->attn_softcap > 0) sc = c->attn_softcap * tanhf(sc / c->attn_softcap);
-        scores[i] = sc;
-        if (sc > mx) mx = sc;
-    }
+    if (c->attn_softcap > 0)
+        for (int i = 0; i < n; i++) {
+            float sc = c->attn_softcap * tanhf(scores[i] * c->attn_scale / c->attn_softcap);
+            scores[i] = sc;
+            if (sc > mx) mx = sc;
+        }
+    else
+        mx = sl_scale_max(scores, n, c->attn_scale);
     float inv = 1.0f / sl_exp_sum(scores, n, mx);
     for (int i = 0; i < n; i++) scores[i] *= inv;
 }
 
-/* Token t's attention output for query heads [h0, h0 + g) of KV head kvh.
- * An f16 cache is read in whole runs of rows, each row widened once for the
- * g heads (sl_att_*_g: every head keeps the single-head chains, so grouping
- * changes no bit); other caches go row by row, one head at a time.
- * scores: g * vis floats, then tmp. */
-static void att_heads(const att_job *j, int t, int kvh, int h0, int g, float *scores, size_t vis, float *tmp) {
+/* Token t's attention output for query heads [h0, h0 + g): one KV head's
+ * (g <= the group) or whole groups' (g a multiple of it; KV heads h0 / grp
+ * on, adjacent in a cache row).  An f16 cache is read in whole runs of rows,
+ * each row's slice widened once for its group's heads, several groups' slices
+ * as one span per position (sl_att_*_g: every head keeps the single-head
+ * chains, so grouping changes no bit); other caches go row by row, one head
+ * at a time.  scores: g * vis floats, then tmp. */
+static void att_heads(const att_job *j, int t, int h0, int g, float *scores, size_t vis, float *tmp) {
     sl_session *s = j->s;
     const sl_model_config *c = s->c;
-    int H = c->n_heads, D = c->head_dim;
+    int H = c->n_heads, D = c->head_dim, grp = c->n_heads / c->n_kv_heads;
     sl_kvcache *kv = s->row_kv ? s->row_kv[t] : &s->kv;
     int64_t p = s->row_pos ? s->row_pos[t] : (int64_t)j->p0 + t, s0, s1, r0;
     sl_kvcache_visible(kv, j->layer, p, &s0, &s1, &r0);
     const float *q = s->qkv + (size_t)t * s->qkv_w + (size_t)h0 * D;
     float *out = s->att + (size_t)t * H * D + (size_t)h0 * D;
     sl_kv_run runs[3];
-    int nr = sl_kvcache_runs_f16(kv, j->layer, p, kvh, runs);   /* f16 cache: whole runs of rows; visible keys:
+    int nr = sl_kvcache_runs_f16(kv, j->layer, p, h0 / grp, runs);   /* f16 cache: whole runs of rows; visible keys:
                                                                   sinks [s0, s1), then [r0, p], in position order */
     if (nr) {
-        int n = 0;
+        int n = 0, sl = g < grp ? g : grp;
         for (int r = 0; r < nr; r++) {
-            sl_att_scores_f16_g(q, (size_t)D, g, runs[r].k, kv->row_bytes, runs[r].n, (size_t)D, scores + n, vis);
+            sl_att_scores_f16_g(q, (size_t)D, g, sl, runs[r].k, kv->row_bytes, runs[r].n, (size_t)D, scores + n, vis);
             n += runs[r].n;
         }
         for (int h = 0; h < g; h++) att_softmax(c, scores + (size_t)h * vis, n);
         memset(out, 0, (size_t)g * (size_t)D * sizeof *out);
         n = 0;
         for (int r = 0; r < nr; r++) {
-            sl_att_values_f16_g(out, (size_t)D, scores + n, vis, g, runs[r].v, kv->row_bytes, runs[r].n, (size_t)D);
+            sl_att_values_f16_g(out, (size_t)D, scores + n, vis, g, sl, runs[r].v, kv->row_bytes, runs[r].n, (size_t)D);
             n += runs[r].n;
         }
         return;
     }
     for (int h = 0; h < g; h++, q += D, out += D) {
-        int n = 0;
+        int n = 0, kvh = (h0 + h) / grp;
         for (int64_t k = s0 < s1 ? s0 : r0; k <= p; k = k + 1 == s1 ? r0 : k + 1, n++)
             scores[n] = sl_dot_f32(q, sl_kvcache_row(kv, j->layer, k, kvh, false, tmp), (size_t)D);
         att_softmax(c, scores, n);
@@ -338,36 +342,53 @@ static void att_heads(const att_job *j, int t, int kvh, int h0, int g, float *sc
     }
 }
 
-/* Heads per work item: the most heads of one GQA group (a divisor of the
- * group) that still leaves every thread an item, so the group's K/V rows are
- * read once for as many heads as the thread count allows (prompts: whole
- * groups; one token on many threads: halves or single heads).  Grouping
- * changes no bit (att_heads), so the thread count may choose it. */
-static int att_heads_per_item(int n, int H, int grp, int nt) {
+/* The most heads a work item may take: whole GQA groups (a divisor of the
+ * KV heads) whose scores for vis keys fit ATT_ITEM_BYTES (a core's L2, as
+ * the one-group runs of long contexts had), at least one group. */
+#define ATT_ITEM_BYTES ((size_t)2 << 20)
+static int att_heads_max(const sl_model_config *c, size_t vis) {
+    int grp = c->n_heads / c->n_kv_heads, KV = c->n_kv_heads;
+    for (int m = KV; m > 1; m--)
+        if (KV % m == 0 && (size_t)(m * grp) * vis * sizeof(float) <= ATT_ITEM_BYTES) return m * grp;
+    return grp;
+}
+
+/* Heads per work item.  Whole groups, as many as att_heads_max allows while
+ * the items still split evenly between the threads, so a thread reads its
+ * KV heads' slices of each cache row as one span (one token on 2 threads: 4
+ * of 8 KV heads an item); else the most heads of one GQA group (a divisor of
+ * the group) that still leaves every thread an item (one token on many
+ * threads: halves or single heads).  Grouping changes no bit (att_heads), so
+ * the thread count may choose it. */
+static int att_heads_per_item(int n, int H, int grp, int nt, int hmax) {
+    int KV = H / grp;
+    for (int m = KV; m > 1; m--)
+        if (KV % m == 0 && m * grp <= hmax && (long)n * (KV / m) >= nt && (long)n * (KV / m) % nt == 0) return m * grp;
     for (int d = grp; d > 1; d--)
         if (grp % d == 0 && (long)n * (H / d) >= nt) return d;
     return 1;
 }
 
-/* Work items: (token, run of heads of one KV head), split evenly between threads. */
+/* Work items: (token, run of heads), split evenly between threads. */
 static void att_worker(void *arg, int tid, int nt) {
     att_job *j = arg;
     sl_session *s = j->s;
     const sl_model_config *c = s->c;
-    int H = c->n_heads, grp = c->n_heads / c->n_kv_heads, sub = att_heads_per_item(j->n, H, grp, nt), per = H / sub;
     size_t vis = (size_t)s->kv.max_visible;
+    int H = c->n_heads, grp = c->n_heads / c->n_kv_heads;
+    int sub = att_heads_per_item(j->n, H, grp, nt, att_heads_max(c, vis)), per = H / sub;
     float *scores = thread_scratch(s, tid), *tmp = scores + (size_t)sub * vis;
     long lo, hi;
     sl_split((long)j->n * per, tid, nt, &lo, &hi);
     for (long it = lo; it < hi; it++) {
         int t = (int)(it / per), h0 = (int)(it % per) * sub;
-        att_heads(j, t, h0 / grp, h0, sub, scores, vis, tmp);
+        att_heads(j, t, h0, sub, scores, vis, tmp);
     }
 }
 
-/* Floats of a thread's attention scratch: the scores of a GQA group's heads, then the cache's row buffer. */
+/* Floats of a thread's attention scratch: the scores of a work item's heads, then the cache's row buffer. */
 static size_t att_scratch_floats(const sl_model_config *c, size_t vis, size_t tmp) {
-    return (size_t)(c->n_heads / c->n_kv_heads) * vis + tmp;
+    return (size_t)att_heads_max(c, vis) * vis + tmp;
 }
 
 /* ---- RoPE ---- */

@@ -772,39 +772,49 @@ static void test_rows_n_kernels_match_dot(void **state) {
 
 /* Attention kernels over f16 rows, in every set that has them: the run
  * forms are the per-row dot and axpy bit for bit (head sizes on and off 8 /
- * 16 lanes), and exp_sum is within 2 ulp of expf per element with a sum
+ * 16 lanes), scale_max is the scalar loop's products and maximum, and
+ * exp_sum is within 2 ulp of expf per element with a sum
  * within 1e-6 of the exact one. */
 /* The grouped attention kernels (the heads of a GQA group over the same
  * rows): each query's scores and each output bit for bit the single-head
  * kernels', for 1-20 heads (column blocks, more heads than accumulators),
- * head sizes with tails, unaligned rows, through the sets and the wrappers. */
+ * head sizes with tails, unaligned rows, through the sets and the wrappers;
+ * and several groups at once (m slices of a row, one KV head each, read as
+ * one span in blocks of rows: 1-3 slices, 29 rows and 131, past two blocks
+ * and the prefetch distance with a tail), each query against its own slice. */
 static void test_attention_group_kernels(void **state) {
     (void)state;
     static const char *names[] = {"portable", "avx2", "avx512", "amx", "neon", "neondot"};
-    enum { N = 29, MAXD = 256, MAXG = 20 };
-    static uint8_t rows[N * (MAXD * 2 + 6)];
-    static float q[MAXG * MAXD], sa[MAXG * N], sb[MAXG * N], oa[MAXG * MAXD], ob[MAXG * MAXD];
+    enum { MAXN = 131, MAXD = 256, MAXG = 20, MAXM = 3 };
+    static uint8_t rows[MAXN * (MAXM * MAXD * 2 + 6)];
+    static float q[MAXM * MAXG * MAXD], sa[MAXM * MAXG * MAXN], sb[MAXM * MAXG * MAXN], oa[MAXM * MAXG * MAXD],
+        ob[MAXM * MAXG * MAXD];
     int tested = 0;
     for (size_t si = 0; si < sizeof names / sizeof names[0]; si++) {
         const sl_qd_kernels *k = sl_qd_by_name(names[si]);
         if (!k) continue;
         sl_qd_force(k);
         static const size_t ds[] = {8, 40, 64, 72, 128, 256};
-        static const int gs[] = {1, 2, 4, 5, 8, 20};
+        static const int gs[] = {1, 2, 4, 5, 8, 20}, ns[] = {29, MAXN};
         for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++)
-            for (size_t gi = 0; gi < sizeof gs / sizeof gs[0]; gi++) {
-                size_t d = ds[di], stride = d * 2 + 6;
-                int g = gs[gi];
-                for (size_t i = 0; i < N * stride; i += 2) put_f16(rows + i, rndf());
-                for (size_t i = 0; i < (size_t)g * d; i++) q[i] = rndf(), oa[i] = ob[i] = rndf();
-                const uint16_t *kr = (const uint16_t *)(const void *)rows;
-                sl_att_scores_f16_g(q, d, g, kr, stride, N, d, sa, N);
-                for (int j = 0; j < g; j++) sl_att_scores_f16(q + (size_t)j * d, kr, stride, N, d, sb + (size_t)j * N);
-                assert_memory_equal(sa, sb, (size_t)g * N * sizeof(float));
-                sl_att_values_f16_g(oa, d, sa, N, g, kr, stride, N, d);
-                for (int j = 0; j < g; j++) sl_att_values_f16(ob + (size_t)j * d, sa + (size_t)j * N, kr, stride, N, d);
-                assert_memory_equal(oa, ob, (size_t)g * d * sizeof(float));
-            }
+            for (size_t gi = 0; gi < sizeof gs / sizeof gs[0]; gi++)
+                for (int m = 1; m <= MAXM; m++)
+                    for (int ni = 0; ni < 2; ni++) {
+                        size_t d = ds[di], stride = (size_t)m * d * 2 + 6;
+                        int g = gs[gi], G = m * g, N = ns[ni];
+                        if (m > 1 && g == 20) continue;   /* 60 heads: as 20 of one slice */
+                        for (size_t i = 0; i < (size_t)N * stride; i += 2) put_f16(rows + i, rndf());
+                        for (size_t i = 0; i < (size_t)G * d; i++) q[i] = rndf(), oa[i] = ob[i] = rndf();
+                        const uint16_t *kr = (const uint16_t *)(const void *)rows;
+                        sl_att_scores_f16_g(q, d, G, g, kr, stride, N, d, sa, (size_t)N);
+                        for (int j = 0; j < G; j++)
+                            sl_att_scores_f16(q + (size_t)j * d, kr + (size_t)(j / g) * d, stride, N, d, sb + (size_t)j * N);
+                        assert_memory_equal(sa, sb, (size_t)G * (size_t)N * sizeof(float));
+                        sl_att_values_f16_g(oa, d, sa, (size_t)N, G, g, kr, stride, N, d);
+                        for (int j = 0; j < G; j++)
+                            sl_att_values_f16(ob + (size_t)j * d, sa + (size_t)j * N, kr + (size_t)(j / g) * d, stride, N, d);
+                        assert_memory_equal(oa, ob, (size_t)G * d * sizeof(float));
+                    }
         tested++;
     }
     sl_qd_force(NULL);
@@ -837,6 +847,23 @@ static void test_attention_kernels(void **state) {
             for (int i = 0; i < N; i++) k->axpy_f16(ob, a[i], rows + (size_t)i * stride, d);
             assert_memory_equal(oa, ob, d * sizeof(float));
         }
+        if (k->scale_max) /* scale_max: the products and the loop's maximum, bit for bit (NaN, -inf, zeros, tails) */
+            for (int n = 0; n <= 1000; n += n < 40 ? 1 : 97) {
+                float mb = -INFINITY, sc = 0.125f + rndf() * rndf();
+                for (int i = 0; i < n; i++) {
+                    xa[i] = xb[i] = rndf() * (i % 7 == 0 ? 120.0f : 8.0f);
+                    if (i % 11 == 3) xa[i] = xb[i] = i % 2 ? NAN : -INFINITY;
+                    if (n % 5 == 1) xa[i] = xb[i] = i % 3 ? -fabsf(xa[i]) : (i % 2 ? -0.0f : 0.0f);   /* max a zero */
+                    if (n % 5 == 2) xa[i] = xb[i] = -1.0f - fabsf(xa[i]);   /* all below the tail's masked lanes */
+                }
+                for (int i = 0; i < n; i++) {
+                    xb[i] *= sc;
+                    if (xb[i] > mb) mb = xb[i];
+                }
+                float ma = k->scale_max(xa, n, sc);
+                assert_memory_equal(xa, xb, (size_t)n * sizeof(float));
+                assert_true(ma == mb || (ma != ma && mb != mb));
+            }
         if (!k->exp_sum) continue;
         for (int n = 1; n <= 1000; n += n < 40 ? 1 : 97) {
             float mx = -1e30f;
