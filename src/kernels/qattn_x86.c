@@ -238,6 +238,27 @@ T_512 static inline void att_prefetch_span(const uint8_t *k, size_t stride, int 
         for (size_t o = 0; o < span; o += 64) _mm_prefetch((const char *)(k + (size_t)r * stride + o), _MM_HINT_T1);
 }
 
+/* The blocked walk of both kernels below (slices of grp queries, ATT_BLOCK rows at a time, every slice
+ * over the block before the next): scores (in: queries, out: scores at column i) or values (in: weights at
+ * column i, out: outputs). */
+T_512 static void att_slices(bool values, const float *in, size_t ldin, float *out, size_t ldout, int g, int grp,
+                             const uint8_t *kv, size_t stride, int n, size_t d) {
+    size_t span = (size_t)(g / grp) * 2 * d;
+    for (int i = 0; i < n; i += ATT_BLOCK) {
+        int nb = n - i < ATT_BLOCK ? n - i : ATT_BLOCK;
+        att_prefetch_span(kv, stride, i, nb, n, span);
+        for (int j = 0; j < g; j += grp) {
+            const uint8_t *rows = kv + (size_t)i * stride + (size_t)(j / grp) * 2 * d;
+            if (values)
+                v512_values_run(out + (size_t)j * ldout, ldout, in + (size_t)j * ldin + (size_t)i, ldin, grp, rows,
+                                stride, nb, d, false);
+            else
+                v512_scores_run(in + (size_t)j * ldin, ldin, grp, rows, stride, nb, d, out + (size_t)j * ldout + (size_t)i,
+                                ldout, false);
+        }
+    }
+}
+
 /* g queries in slices of grp (qdot.h att_scores_f16_g): one slice runs
  * alone; several go ATT_BLOCK rows at a time, every slice over the block
  * before the next block, so the rows are read as one span per position
@@ -249,14 +270,7 @@ T_512 void sl_v512_att_scores_f16_g(const float *q, size_t ldq, int g, int grp, 
         v512_scores_run(q, ldq, g, k, stride, n, d, out, ldo, true);
         return;
     }
-    size_t span = (size_t)(g / grp) * 2 * d;
-    for (int i = 0; i < n; i += ATT_BLOCK) {
-        int nb = n - i < ATT_BLOCK ? n - i : ATT_BLOCK;
-        att_prefetch_span(k, stride, i, nb, n, span);
-        for (int j = 0; j < g; j += grp)
-            v512_scores_run(q + (size_t)j * ldq, ldq, grp, k + (size_t)i * stride + (size_t)(j / grp) * 2 * d, stride, nb, d,
-                            out + (size_t)j * ldo + (size_t)i, ldo, false);
-    }
+    att_slices(false, q, ldq, out, ldo, g, grp, k, stride, n, d);
 }
 
 T_512 void sl_v512_att_scores_f16_1(const float *q, const uint8_t *k, size_t stride, int n, size_t d, float *out) {
@@ -271,14 +285,7 @@ T_512 void sl_v512_att_values_f16_g(float *out, size_t ldout, const float *p, si
         v512_values_run(out, ldout, p, ldp, g, v, stride, n, d, true);
         return;
     }
-    size_t span = (size_t)(g / grp) * 2 * d;
-    for (int i = 0; i < n; i += ATT_BLOCK) {
-        int nb = n - i < ATT_BLOCK ? n - i : ATT_BLOCK;
-        att_prefetch_span(v, stride, i, nb, n, span);
-        for (int j = 0; j < g; j += grp)
-            v512_values_run(out + (size_t)j * ldout, ldout, p + (size_t)j * ldp + (size_t)i, ldp, grp,
-                            v + (size_t)i * stride + (size_t)(j / grp) * 2 * d, stride, nb, d, false);
-    }
+    att_slices(true, p, ldp, out, ldout, g, grp, v, stride, n, d);
 }
 
 /* exp(x) for x <= 0, 0 below -87.6 (where expf < 9.5e-39, subnormal; down to
