@@ -289,7 +289,7 @@ static void attn_plan(sl_gpu_session *g) {
     g->attn_chunk = (uint32_t)(ATTN_CHUNK * ((keys + per - 1) / per));
     const char *e = getenv("SILICA_GPU_ATTN_CHUNK");
     uint64_t v = e ? strtoull(e, NULL, 10) : 0;
-    if (v && v <= keys && (keys + v - 1) / v <= ATTN_MAX_CHUNKS) g->attn_chunk = (uint32_t)v;
+    if (v && v <= 0x7fffffffu && (keys + v - 1) / v <= ATTN_MAX_CHUNKS) g->attn_chunk = (uint32_t)v;
     g->attn_nc_max = (uint32_t)((keys + g->attn_chunk - 1) / g->attn_chunk);
 }
 

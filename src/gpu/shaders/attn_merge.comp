@@ -5,7 +5,11 @@
 // head's 32-value blocks are also written quantized for the GGUF matmul of
 // the attention's output (quantize.glsl, as quantx.comp would write them
 // from o: the output's blocks never straddle heads), one dispatch less.
-// One workgroup per (h, t).
+// One workgroup per (h, t).  Every chunk's (m, l) is read once, by one
+// thread (chunk c by thread c % 64), into shared memory; a thread's output
+// dimension d then reads the chunks' acc_c[d] 8 at a time (the loads of a
+// group in flight together; consecutive threads read consecutive words),
+// adding them in chunk order.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
@@ -15,24 +19,34 @@ layout(std430, set = 0, binding = 4) writeonly buffer XQ { uint xq[]; };
 layout(push_constant) uniform P { uint H, D, ldo, nc, nc_max, quant; } p;
 #include "quantize.glsl"
 
-shared float w[256];     // the chunks' weights (nc <= 256)
-shared float hv[512];    // the head's output (quant)
+shared float cm[256], cl[256];   // the chunks' m and l (nc <= 256)
+shared float w[256];             // the chunks' weights
+shared float hv[512];            // the head's output (quant)
 
 void main() {
     uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x, D = p.D;
-    uint base = (t * p.H + h) * p.nc_max * (D + 2u), st = D + 2u;
-    float M = -1.0 / 0.0;
-    for (uint c = 0u; c < p.nc; c++) M = max(M, part[base + c * st]);
-    for (uint c = tid; c < p.nc; c += 64u) {
-        float l = part[base + c * st + 1u];
-        w[c] = l > 0.0 ? exp(part[base + c * st] - M) : 0.0;
+    uint base = (t * p.H + h) * p.nc_max * (D + 2u), st = D + 2u, nc = p.nc;
+    for (uint c = tid; c < nc; c += 64u) {
+        cm[c] = part[base + c * st];
+        cl[c] = part[base + c * st + 1u];
     }
     barrier();
+    float M = -1.0 / 0.0;
+    for (uint c = 0u; c < nc; c++) M = max(M, cm[c]);
+    for (uint c = tid; c < nc; c += 64u) w[c] = cl[c] > 0.0 ? exp(cm[c] - M) : 0.0;
+    barrier();
     float L = 0.0;
-    for (uint c = 0u; c < p.nc; c++) L += w[c] * part[base + c * st + 1u];
+    for (uint c = 0u; c < nc; c++) L += w[c] * cl[c];
     for (uint d = tid; d < D; d += 64u) {
         float a = 0.0;
-        for (uint c = 0u; c < p.nc; c++) a += w[c] * part[base + c * st + 2u + d];
+        for (uint c0 = 0u; c0 < nc; c0 += 8u) {
+            float v[8];
+            for (uint u = 0u; u < 8u; u++) v[u] = c0 + u < nc ? part[base + (c0 + u) * st + 2u + d] : 0.0;
+            for (uint u = 0u; u < 8u; u++) {
+                if (c0 + u >= nc) break;
+                a += w[c0 + u] * v[u];
+            }
+        }
         a /= L;
         o[t * p.ldo + h * D + d] = a;
         hv[d] = a;
