@@ -3,8 +3,10 @@ engine (fixtures and helpers from test_gpu.py and test_gpu_kv.py).
 
 One token at a time (`--batch 1`, as generation runs) the attention is split over chunks of keys
 (attn_split.comp: a workgroup per chunk and run of up to 8 query heads of one GQA group, sharing each K/V
-load, K rows read 16 bytes a load, softmax by subgroup reductions, V pairs spread over slices of keys added in
-order; attn_merge.comp: the chunks' partial softmaxes merged by log-sum-exp).  SILICA_GPU_ATTN_CHUNK=8 makes
+load; f16 caches with head_dim <= 128 stage each 64-key tile's K rows in shared memory, loaded by all threads
+in 16-byte words, and read V 16 bytes a thread, slices of keys added in order; other caches read element by
+element; softmax by subgroup reductions; attn_merge.comp: the chunks' partial softmaxes merged by
+log-sum-exp, 8 chunks' sums in flight at a time).  SILICA_GPU_ATTN_CHUNK=8 makes
 the 75-position prompts cross up to 10 chunks a token, with GQA, sliding windows, softcaps, 8/4-bit and
 rotating caches (sinks); wide GQA groups take several runs of heads; a 200-token context crosses the default
 64-key chunks.  A generated token's command buffer is recorded once and submitted again (the position in a
