@@ -57,13 +57,14 @@ def test_split_attention_default_chunks(lavapipe, kv_models, name, kv):
     check_kv(kv_models[name], kv.split() + ["--ctx", "128"], lavapipe)
 
 
-@pytest.mark.parametrize("heads,kv_heads,head_dim", [(18, 1, 16), (12, 1, 320), (6, 3, 16)])
+@pytest.mark.parametrize("heads,kv_heads,head_dim", [(18, 1, 16), (12, 1, 320), (6, 3, 16), (8, 2, 24), (4, 2, 128)])
 def test_split_attention_gqa_groups(lavapipe, engine_models, tmp_path, heads, kv_heads, head_dim):
     """GQA groups wider than a workgroup's run of heads (at most 8, and at most 2048 / head_dim: 18 heads on one
     KV head are runs of 8, 8 and 2; 12 heads of 320 runs of 6 and 6) and narrow ones (2 heads on each of 3 KV
-    heads), random llama copies (odd_model), at every position one token at a time, chunks of 8 keys; also
-    attn_split2.comp (SILICA_GPU_ATTN=2) with f32 and f16 caches (its 16-byte key loads: head_dim 16;
-    320: 160 value pairs, three a thread)."""
+    heads), random llama copies (odd_model), at every position one token at a time, chunks of 8 keys, f32 and
+    f16 caches.  f16 takes the staged path for head_dim 16 (2 words a row, 32 slices of keys), 24 (3 words: 21
+    slices, a thread left over, 4 keys a slice) and 128 (16 words: two waves of 8 V words); 320 the generic
+    path (160 value pairs, three a thread)."""
     src = tmp_path / "src"
     (src / "llama" / "f32-st").mkdir(parents=True)
     cfg = json.loads((engine_models / "llama" / "f32-st" / "config.json").read_text())
