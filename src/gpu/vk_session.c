@@ -268,29 +268,47 @@ static uint64_t attn_keys(const sl_gpu_session *g, int l, uint64_t pos) {
     return s1 - s0 + (pos + 1 > r0 ? pos + 1 - r0 : 0);
 }
 
-/* The chunks of attn_split.comp for a batch ending at position last on layer l. */
-static uint32_t attn_chunks(const sl_gpu_session *g, int l, int last) {
-    return (uint32_t)((attn_keys(g, l, (uint64_t)last) + g->attn_chunk - 1) / g->attn_chunk);
+#define ATTN_CHUNK 64u          /* keys a chunk of attn_split.comp at least (one tile) */
+#define ATTN_DIRECT_KEYS 512u   /* a generated token's keys up to this many: one chunk, one head a workgroup */
+#define ATTN_CHUNKS 64u         /* past them: about this many chunks a token, a GQA group's heads a workgroup */
+#define ATTN_HEADS_PROMPT 8u    /* prompts' query heads a workgroup (a GQA group's heads share each K/V load) */
+#define ATTN_GROUP_TOKENS 16    /* ... of this many tokens at least (fewer: workgroups enough only a head each) */
+#define ATTN_MAX_CHUNKS 256u    /* chunks a token at most (attn_merge.comp's) */
+
+/* How attn_split.comp takes a generated token at position last on layer l, a function of its keys alone
+ * (never of the device or the batch: every GPU sums the same chunks).  Up to attn_direct keys (512) one
+ * chunk, written direct (no merge), one query head a workgroup: enough workgroups in the heads; past them
+ * chunks of ATTN_CHUNK keys, doubled until at most ATTN_CHUNKS a token, and a GQA group's heads a
+ * workgroup (up to 8), reading each K/V row once.  H100, 16-layer 1B Q4_0: tg128 694 tok/s direct against
+ * 675 in 64-key chunks; 4096 keys 537 (64-key chunks, heads together) against 492 (a head each) and 522
+ * (256-key chunks).  SILICA_GPU_ATTN_CHUNK / _HEADS fix either, SILICA_GPU_ATTN_DIRECT the threshold. */
+static attn_shape attn_shape_at(const sl_gpu_session *g, int l, int last) {
+    uint64_t keys = attn_keys(g, l, (uint64_t)last), chunk = g->attn_chunk;
+    bool past = keys > g->attn_direct;
+    if (!chunk) {
+        chunk = past ? ATTN_CHUNK : g->attn_direct;
+        while (past && chunk * ATTN_CHUNKS < keys) chunk *= 2;
+    }
+    attn_shape s = {(uint32_t)chunk, (uint32_t)((keys + chunk - 1) / chunk), g->attn_heads ? g->attn_heads : past ? 8 : 1};
+    return s;
 }
 
-#define ATTN_CHUNK 64u          /* keys a workgroup of attn_split.comp takes, at least (one tile) */
-#define ATTN_HEADS 1u           /* query heads a workgroup of it by default (H100: 1 beat 8 by 3-8 % in generation) */
-#define ATTN_HEADS_PROMPT 8u    /* the same for prompts (a GQA group's heads share each K/V load) */
-#define ATTN_GROUP_TOKENS 16    /* ... of this many tokens at least (fewer: workgroups enough only a head each) */
-#define ATTN_MAX_CHUNKS 256u    /* chunks a token at most (attn_merge.comp's), longer contexts taking longer chunks */
+static bool attn_shape_eq(attn_shape a, attn_shape b) { return a.chunk == b.chunk && a.nc == b.nc && a.hpg == b.hpg; }
 
-/* The split attention's chunk size: ATTN_CHUNK keys, or a multiple of it for caches of more than
- * ATTN_MAX_CHUNKS of them: a function of the session's cache (its slots bound every layer's visible
- * keys), never of the device, so every GPU sums the same chunks.  SILICA_GPU_ATTN_CHUNK=N (tests: many
- * chunks on a short context) sets it, if that leaves ATTN_MAX_CHUNKS or fewer. */
+/* The session's attention limits: the chunks a token at most (attn_merge.comp's, and the partials'
+ * buffer), from the largest cache (its slots bound every layer's visible keys). */
 static void attn_plan(sl_gpu_session *g) {
-    uint64_t keys = 1, per = (uint64_t)ATTN_CHUNK * ATTN_MAX_CHUNKS;
+    uint64_t keys = 1;
     for (int l = g->first; l < g->cfg->n_layers; l++) keys = kv_slots(g, l) > keys ? kv_slots(g, l) : keys;
-    g->attn_chunk = (uint32_t)(ATTN_CHUNK * ((keys + per - 1) / per));
-    const char *e = getenv("SILICA_GPU_ATTN_CHUNK");
+    const char *e = getenv("SILICA_GPU_ATTN_CHUNK");   /* tests: many chunks on a short context */
     uint64_t v = e ? strtoull(e, NULL, 10) : 0;
-    if (v && v <= 0x7fffffffu && (keys + v - 1) / v <= ATTN_MAX_CHUNKS) g->attn_chunk = (uint32_t)v;
-    g->attn_nc_max = (uint32_t)((keys + g->attn_chunk - 1) / g->attn_chunk);
+    g->attn_chunk = v && v <= 0x7fffffffu && (keys + v - 1) / v <= ATTN_MAX_CHUNKS ? (uint32_t)v : 0;
+    e = getenv("SILICA_GPU_ATTN_DIRECT");              /* tests: chunks past a few keys */
+    v = e ? strtoull(e, NULL, 10) : 0;
+    g->attn_direct = v && v <= 0x7fffffffu ? (uint32_t)v : ATTN_DIRECT_KEYS;
+    if (g->attn_chunk) g->attn_nc_max = (uint32_t)((keys + g->attn_chunk - 1) / g->attn_chunk);
+    else g->attn_nc_max = keys <= g->attn_direct ? 1 : (uint32_t)((keys + ATTN_CHUNK - 1) / ATTN_CHUNK);
+    if (!g->attn_chunk && g->attn_nc_max > ATTN_CHUNKS) g->attn_nc_max = ATTN_CHUNKS;
 }
 
 /* q/k norm, RoPE and the KV store of n tokens at p0 (step[0]), then their attention: one workgroup per
@@ -319,10 +337,11 @@ static bool attention(sl_gpu_session *g, int l, int n, int p0, bool quant) {
      * in their tokens): one chunk a token (the output direct), from 16 tokens a GQA group's heads sharing
      * each K/V load */
     bool prompt = n > ATTN_SPLIT_TOKENS;
+    attn_shape as = prompt ? (attn_shape){0x7fffffffu, 1, n >= ATTN_GROUP_TOKENS ? g->attn_heads_prompt
+                                                    : g->attn_heads ? g->attn_heads : 1}
+                           : attn_shape_at(g, l, p0 + n - 1);
     uint32_t grp = H / KV, cap = 2048 / D < 8 ? 2048 / D : 8;
-    uint32_t want = prompt && n >= ATTN_GROUP_TOKENS ? g->attn_heads_prompt : g->attn_heads;
-    uint32_t hpg = cap < want ? cap : want, nc = prompt ? 1 : attn_chunks(g, l, p0 + n - 1);
-    uint32_t chunk = prompt ? 0x7fffffffu : g->attn_chunk;
+    uint32_t hpg = cap < as.hpg ? cap : as.hpg, nc = as.nc, chunk = as.chunk;
     hpg = grp < hpg ? grp : hpg;
     quant = quant && D % 32 == 0;
     bool direct = nc == 1;   /* one chunk (short contexts): the split kernel writes the output, no merge */
@@ -475,7 +494,7 @@ static void record_pass(sl_gpu_session *g, bool embed, int n, int p0, bool logit
 static bool kept_fits(const sl_gpu_session *g, bool hx, int p0, bool logits) {
     if (!vk_kept_ok(&g->c) || g->kept_hx != hx || g->kept_logits != logits) return false;
     for (int l = g->first; l < g->cfg->n_layers; l++)
-        if (g->kept_nc[l] != attn_chunks(g, l, p0)) return false;
+        if (!attn_shape_eq(g->kept_attn[l], attn_shape_at(g, l, p0))) return false;
     return true;
 }
 
@@ -512,7 +531,7 @@ static int forward_batch(sl_gpu_session *g, const int32_t *ids, const float *hx,
         }
         if (keep) {   /* the shape it was recorded for */
             g->kept_hx = hx != NULL, g->kept_logits = logits != NULL;
-            for (int l = g->first; l < c->n_layers; l++) g->kept_nc[l] = attn_chunks(g, l, p0);
+            for (int l = g->first; l < c->n_layers; l++) g->kept_attn[l] = attn_shape_at(g, l, p0);
         }
     }
     g->c.phase = VK_PHASE_NONE;
@@ -554,8 +573,13 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     vk_ctx *c = &g->c;
     if (g->prof && c->dev) {
         vk_profile_print(c, g->host, tag_names, T_COUNT);
-        fprintf(stderr, "silica: profile: gpu %s, split attention: chunks of %u keys, at most %u a token\n", c->info.name,
-                g->attn_chunk, g->attn_nc_max);
+        if (g->attn_chunk)
+            fprintf(stderr, "silica: profile: gpu %s, split attention: chunks of %u keys, at most %u a token\n",
+                    c->info.name, g->attn_chunk, g->attn_nc_max);
+        else
+            fprintf(stderr, "silica: profile: gpu %s, split attention: one chunk up to %u keys, past them chunks of "
+                    "%u keys, at most %u a token (longer past %u keys)\n", c->info.name, g->attn_direct, ATTN_CHUNK,
+                    g->attn_nc_max, ATTN_CHUNK * ATTN_CHUNKS);
     }
     if (c->dev) vk_session_free_buffers(g);
     vk_ctx_close(c);
@@ -563,7 +587,7 @@ void sl_gpu_session_free(sl_gpu_session *g) {
     free(g->kc);
     free(g->vc);
     free(g->kvp);
-    free(g->kept_nc);
+    free(g->kept_attn);
     free(g);
 }
 
@@ -590,13 +614,13 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     g->row_threads = v && !(v & (v - 1)) ? v : 0;
     const char *ah = getenv("SILICA_GPU_ATTN_HEADS");   /* tuning: 1 .. 8 (each head's sums alike: the same bits) */
     v = ah ? (uint32_t)strtoul(ah, NULL, 10) : 0;
-    g->attn_heads = v >= 1 && v <= 8 ? v : ATTN_HEADS;
+    g->attn_heads = v >= 1 && v <= 8 ? v : 0;
     g->attn_heads_prompt = v >= 1 && v <= 8 ? v : ATTN_HEADS_PROMPT;
     g->L = calloc((size_t)c->n_layers, sizeof *g->L);
     g->kc = calloc((size_t)c->n_layers, sizeof *g->kc);
     g->vc = calloc((size_t)c->n_layers, sizeof *g->vc);
     g->kvp = calloc((size_t)c->n_layers, sizeof *g->kvp);
-    g->kept_nc = calloc((size_t)c->n_layers, sizeof *g->kept_nc);
+    g->kept_attn = calloc((size_t)c->n_layers, sizeof *g->kept_attn);
     if (g->kvp) memcpy(g->kvp, o->kv_plan, (size_t)c->n_layers * sizeof *g->kvp);
     g->kv_pos = o->kv_pos_bytes;
     const char *ru = getenv("SILICA_GPU_REUSE");   /* 0: record every token (tests: the reuse against it) */
@@ -604,7 +628,7 @@ static int open_layers(const sl_model *m, const sl_gpu_session_opts *o, int firs
     const char *fu = getenv("SILICA_GPU_FUSE");   /* 0: quantx.comp quantizes every GGUF matmul's input (tests) */
     g->fuse = !(fu && !strcmp(fu, "0"));
     if (g->kvp) attn_plan(g);
-    return !g->L || !g->kc || !g->vc || !g->kvp || !g->kept_nc ? sl_errorf(e, SL_ENOMEM, "out of memory")
+    return !g->L || !g->kc || !g->vc || !g->kvp || !g->kept_attn ? sl_errorf(e, SL_ENOMEM, "out of memory")
                                                                  : vk_upload_model(g, e);
 }
 

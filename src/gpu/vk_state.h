@@ -32,6 +32,9 @@ typedef struct glayer {
     int bqkv, bgu;                 /* the stacked wqkv / wgu's biases (bq / bg: theirs follow), -1: none */
 } glayer;
 
+/* How attn_split.comp takes a generated token on a layer: keys a chunk, chunks, query heads a workgroup. */
+typedef struct { uint32_t chunk, nc, hpg; } attn_shape;
+
 struct sl_gpu_session {
     vk_ctx c;
     const sl_model *m;
@@ -53,15 +56,16 @@ struct sl_gpu_session {
     vk_buf ids, rope, logits, staging;     /* host-visible */
     vk_buf step;                           /* host-visible: the batch's first position (shaders' step[0]) */
     vk_buf part;                           /* device: attn_split.comp's partials, [tokens][H][nc_max][D + 2] */
-    uint32_t attn_chunk, attn_nc_max;      /* keys a chunk, chunks a token at most (attn_plan) */
+    uint32_t attn_chunk, attn_nc_max;      /* keys a chunk (0: by the keys, attn_shape_at), chunks a token at most (attn_plan) */
+    uint32_t attn_direct;                  /* a generated token's keys up to this many: one chunk (ATTN_DIRECT_KEYS) */
     bool reuse;                            /* generation reuses its recording (SILICA_GPU_REUSE, default on) */
     bool fuse;                             /* norms / GLU / attention write xq (SILICA_GPU_FUSE, default on; fused_qk) */
     bool kept_hx, kept_logits;             /* the kept recording's shape: hidden states in, logits out, */
-    uint32_t *kept_nc;                     /* and each layer's chunk count */
+    attn_shape *kept_attn;                 /* and each layer's attention shape */
     uint64_t kv_bytes;
     bool prof;
     uint32_t row_threads;          /* SILICA_GPU_ROW_THREADS: matmul.comp's team width, fixed (0: by the row) */
-    uint32_t attn_heads;           /* attn_split.comp's query heads a workgroup at most (ATTN_HEADS, or SILICA_GPU_ATTN_HEADS) */
+    uint32_t attn_heads;           /* attn_split.comp's query heads a workgroup at most in generation (SILICA_GPU_ATTN_HEADS; 0: by the keys) */
     uint32_t attn_heads_prompt;    /* the same for prompts (ATTN_HEADS_PROMPT, or SILICA_GPU_ATTN_HEADS) */
     vk_host_stats host[VK_PHASES];
 };

@@ -8,9 +8,11 @@ in 16-byte words, and read V 16 bytes a thread, slices of keys added in order; o
 element; softmax by subgroup reductions; attn_merge.comp: the chunks' partial softmaxes merged by
 log-sum-exp, 8 chunks' sums in flight at a time).  SILICA_GPU_ATTN_CHUNK=8 makes
 the 75-position prompts cross up to 10 chunks a token, with GQA, sliding windows, softcaps, 8/4-bit and
-rotating caches (sinks); wide GQA groups take several runs of heads; a 200-token context crosses the default
-64-key chunks.  A generated token's command buffer is recorded once and submitted again (the position in a
-device buffer), recorded anew only where a layer's chunk count grows: SILICA_PROFILE counts the recordings,
+rotating caches (sinks); wide GQA groups take several runs of heads; by default a token's keys up to 512 are one chunk
+(direct, one head a workgroup), past them 64-key chunks with a GQA group's heads a workgroup
+(SILICA_GPU_ATTN_DIRECT=N moves the threshold: a 200-token context crosses it at 64).  A generated token's
+command buffer is recorded once and submitted again (the position in a device buffer), recorded anew only
+where a layer's attention shape changes (its chunk count grows): SILICA_PROFILE counts the recordings,
 and the logits are bit-identical to recording every token (SILICA_GPU_REUSE=0) and within TOL of the CPU's.
 """
 import json
@@ -24,6 +26,7 @@ from test_gpu import QUANT_TOL, TOL, gpu_profile, lavapipe, logits, odd_model, o
 from test_gpu_kv import KV_IDS, check_kv, kv_models  # noqa: F401
 
 CHUNK8 = {"SILICA_GPU_ATTN_CHUNK": "8"}
+DIRECT16 = {"SILICA_GPU_ATTN_DIRECT": "16"}
 CHUNKS = re.compile(r"silica: profile: gpu .+?, split attention: chunks of (\d+) keys, at most (\d+) a token")
 
 
@@ -52,9 +55,15 @@ def test_split_attention_over_many_chunks(lavapipe, kv_models, name, kv):
                                      ("gemma2", "--kv f16 --kv-bits 4 --kv-group-size 64"),
                                      ("llama", "--max-kv-size 20")])
 def test_split_attention_default_chunks(lavapipe, kv_models, name, kv):
-    """The same checks with the default chunks (64 keys: one a token over these 75 positions, the direct
-    output without a merge)."""
+    """The same checks with the default shapes (up to 512 keys one chunk a token, one head a workgroup, the
+    direct output without a merge), then past a threshold of 16 keys (SILICA_GPU_ATTN_DIRECT=16: 64-key chunks
+    merged, a GQA group's heads a workgroup, as past 512 keys by default)."""
     check_kv(kv_models[name], kv.split() + ["--ctx", "128"], lavapipe)
+    check_kv(kv_models[name], kv.split() + ["--ctx", "128"], lavapipe, env=DIRECT16)
+    _, _, r = logits(kv_models[name], KV_IDS[:40], *kv.split(), "--ctx", "128", "--batch", "1", "--device", "gpu",
+                     env={**DIRECT16, "SILICA_PROFILE": "1"})
+    tags = gpu_profile(r.err)["generation"][1]
+    assert chunking(r.err) == (64, 2) and tags["attn_merge"][1] > 0, r.err[-600:]
 
 
 @pytest.mark.parametrize("heads,kv_heads,head_dim", [(18, 1, 16), (12, 1, 320), (6, 3, 16), (8, 2, 24), (4, 2, 128)])
@@ -92,7 +101,9 @@ def reuse_run(model, ids, kv, env):
 
 
 @pytest.mark.parametrize("name,n,kv,env,recordings", [
-    ("llama", 200, ("--kv", "f32", "--ctx", "256"), {}, 4),   # 64-key chunks: recorded at 0, 64, 128, 192
+    ("llama", 200, ("--kv", "f32", "--ctx", "256"), {"SILICA_GPU_ATTN_DIRECT": "64"}, 4),   # 64-key chunks past
+    # 64 keys: recorded at 0, 64 (chunks and GQA groups begin), 128, 192
+    ("llama", 200, ("--kv", "f32", "--ctx", "256"), {}, 1),   # up to 512 keys: one chunk a token
     ("gemma2", 75, ("--kv", "q8", "--max-kv-size", "20", "--ctx", "128"), CHUNK8, 3),   # 4 sinks + a ring of 16
     ("qwen2", 75, ("--kv", "f16", "--ctx", "128"), CHUNK8, 10),   # a chunk more every 8 positions
 ])
@@ -114,7 +125,7 @@ def test_reused_command_buffer(lavapipe, kv_models, name, n, kv, env, recordings
     quant = "q8" in kv
     per_pos = np.abs(gpu - cpu).max(-1) / np.abs(cpu).max()
     assert per_pos.max() <= (3e-2 if quant else TOL), per_pos.max()
-    assert chunk == (8 if env else 64)
+    assert chunk == (8 if "SILICA_GPU_ATTN_CHUNK" in env else 64)
 
 
 @pytest.fixture(scope="module")
@@ -143,5 +154,5 @@ def test_split_attention_quantizes_its_output(lavapipe, llama_q8):
 def test_bench_with_depth_on_gpu(lavapipe, llama_q8):
     """`silica bench --device gpu -d N` (tokens already in the cache: several key chunks a generated token)."""
     r = run_silica("bench", llama_q8, "-p", "8", "-n", "4", "-d", "150", "-r", "1", "--no-bandwidth", "--json",
-                   "--device", "gpu", check=True, timeout=600).json()
+                   "--device", "gpu", check=True, timeout=600, env=DIRECT16).json()
     assert [x["test"] for x in r["results"]] == ["pp8 @ d150", "tg4 @ d150"] and all(x["avg_ts"] > 0 for x in r["results"])
