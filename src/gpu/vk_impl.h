@@ -86,8 +86,8 @@ extern sl_vk_fns sl_vk;
 #define VK_TILED_ROWS 64u            /* and its rows a workgroup (tokens: VK_TILED_TOKENS) */
 #define VK_TILED2_SHARED_BYTES 28928u /* matmul_tiled2.comp's shared memory (256 invocations too) */
 #define VK_TILED2_ROWS 128u          /* and its rows a workgroup */
-#define VK_TILED3_INVOCATIONS 128u   /* matmul_tiled3.comp's workgroup (SILICA_GPU_TILE=3: the int8 formats) */
-#define VK_TILED3_SHARED_BYTES 17472u /* and its shared memory (two buffers) */
+#define VK_TILED3_SHARED_BYTES 17472u /* matmul_tiled3.comp's shared memory (two buffers; SILICA_GPU_TILE=3, the int8
+                                        formats; 128 invocations, within the 256 the others need) */
 #define VK_TILED3_ROWS 128u          /* and its rows a workgroup */
 #define VK_TILED_TOKENS 64u          /* tokens a workgroup of the tiled kernels */
 #define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */

@@ -53,23 +53,23 @@
 // Why ~2x tile 1 on an H100 (132 SMs at ~1.7 GHz; integer dot 64 a clock an
 // SM, other ALU ops 128 (FP32) / 64 (INT), 4 warp-instructions issued a
 // clock an SM).  Per invocation and step, tile 3 issues 512 dot4s, 32
-// shared 128-bit loads, 64 x ~4 scale ops (conversion, d_w * d_x, FMA), ~30
-// for loads and stores: ~830 instructions for 2048 MACs, 61 % of them dots,
-// so the dot pipe bounds it at ~256 MAC a clock an SM (~57 T MAC/s).  Tile 1
-// issues per step 128 dot4s, 16 + 2 shared loads, 16 x (2 integer-scale
-// multiplies + a quarter-rate I2F + 3) ~ 150, ~10 for loads: ~300 for 512
-// MACs (43 % dots), two barriers a step with its global loads exposed (no
+// shared 128-bit loads, 64 x ~4 scale ops (conversion, d_w * d_x, FMA), ~60
+// for 6 items' loads, stores and addresses: ~860 instructions for 2048 MACs
+// (0.42 a MAC, 60 % of them dots), so the dot pipe bounds it at ~256 MAC a
+// clock an SM (~57 T MAC/s).  Tile 1 issues per step 128 dot4s, 16 + 2
+// shared loads, 16 x (2 integer-scale multiplies + an I2F at a quarter rate,
+// 4 issue slots' worth, + 3) ~ 140, ~30 for its 2 items: ~320 for 512 MACs
+// (0.62 a MAC), with two barriers a step and its global loads exposed (no
 // prefetch: each step waits a full L2 / DRAM latency, ~600+ clocks, which a
-// step's ~128-dot math per warp cannot cover) — measured at ~10 T MAC/s,
-// under a fifth of its own issue bound.  Tile 3 removes that stall (loads a
-// step ahead, one barrier), halves the instructions per MAC (0.41 vs 0.59)
-// and the shared loads per MAC (4x fewer), so even at the same fraction of
-// its bound it is > 1.4x, and at the ~40 % of the dot bound llama.cpp's
-// plain shaders reach (~15000 tok/s pp512) it is ~2x tile 1.  Registers:
-// 64 + 64 accumulators, 16 operands, ~30 of prefetched items, ~15 of
-// addresses: ~190 an invocation, 2 workgroups (8 warps) an SM — few warps,
-// but each has 64 independent dot chains and its loads issued a step ahead;
-// 17 KiB of shared memory does not limit (3 would fit 228 KiB many times).
+// step's 128 dots a warp cannot cover) — measured at ~10 T MAC/s, a fifth of
+// its own issue bound.  Tile 3 removes that stall (loads a step ahead, one
+// barrier), takes 1.5x fewer instructions and 4x fewer shared loads a MAC,
+// so at tile 1's fraction of its bound it is already ~1.5x, and at the ~40 %
+// of the dot bound that llama.cpp's plain shaders reach (~15000 tok/s
+// pp512) ~2x tile 1.  Registers: 64 + 64 accumulators, 16 operands, ~26 of
+// prefetched items, ~20 of addresses: ~190 an invocation, 2 workgroups (8
+// warps) an SM — few warps, but each has 64 independent dot chains and its
+// loads issued a step ahead; 17 KiB of shared memory does not limit.
 // Workgroups at pp512: gate / up (8192 rows) 64 x 8 = 512, wo / down 128:
 // about one an SM for the small ones (tile 1: 4x the workgroups of 1/4 the
 // work).  Accumulators are fixed arrays under constant loop bounds
