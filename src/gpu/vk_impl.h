@@ -86,7 +86,10 @@ extern sl_vk_fns sl_vk;
 #define VK_TILED_ROWS 64u            /* and its rows a workgroup (tokens: VK_TILED_TOKENS) */
 #define VK_TILED2_SHARED_BYTES 28928u /* matmul_tiled2.comp's shared memory (256 invocations too) */
 #define VK_TILED2_ROWS 128u          /* and its rows a workgroup */
-#define VK_TILED_TOKENS 64u          /* tokens a workgroup of both tiled kernels */
+#define VK_TILED3_SHARED_BYTES 17472u /* matmul_tiled3.comp's shared memory (two buffers; SILICA_GPU_TILE=3, the int8
+                                        formats; 128 invocations, within the 256 the others need) */
+#define VK_TILED3_ROWS 128u          /* and its rows a workgroup */
+#define VK_TILED_TOKENS 64u          /* tokens a workgroup of the tiled kernels */
 #define VK_MV_INVOCATIONS 256u       /* matmul.comp's wide workgroup, where the device allows it (else 128) */
 #define VK_MV_NARROW 64u             /* and its narrow one (a subgroup a row) */
 #define VK_MV_ROWS 1u                /* matmul.comp's rows a team by default (its NR; at most 4; H100: 1 beat 2 by 2-21 % in generation) */
@@ -103,6 +106,7 @@ typedef enum vk_kernel {
     VK_MATMUL_WIDE,   /* matmul.comp again, specialized for teams of several subgroups */
     VK_ATTN_SPLIT, VK_ATTN_MERGE,
     VK_MATMUL_1, VK_MATMUL_WIDE_1,   /* matmul.comp again, specialized for one token (generation) */
+    VK_MATMUL_TILED3, /* matmul_tiled3.comp, created where tile is 3 (VK_MATMUL_TILED is then matmul_tiled.comp) */
     VK_KERNEL_COUNT
 } vk_kernel;
 
@@ -173,8 +177,10 @@ typedef struct vk_ctx {
     vk_stats stats[VK_PHASES];
     vk_buf dummy;                 /* bound to unused slots */
     uint32_t tile;                /* the prompt kernel the device runs (its workgroup size and shared memory): 1
-                                     matmul_tiled.comp, 2 matmul_tiled2.comp (SILICA_GPU_TILE=2; 1 where the device's
-                                     limits allow only that), 0 none (matmul.comp does all) */
+                                     matmul_tiled.comp, 2 matmul_tiled2.comp (SILICA_GPU_TILE=2), 3 matmul_tiled3.comp
+                                     for the int8-activation GGUF formats and matmul_tiled.comp for the others
+                                     (SILICA_GPU_TILE=3); 1 where the device's limits allow only that, 0 none
+                                     (matmul.comp does all) */
     uint32_t mv_wg;               /* matmul.comp's wide workgroup size (a power of two, 128 or 256) */
     uint32_t mv_rows;             /* matmul.comp's rows a team (its NR: VK_MV_ROWS, or SILICA_GPU_ROWS 1 .. 4) */
     uint32_t mv_steps;            /* and a lane's steps in flight (its NU: VK_MV_STEPS, or SILICA_GPU_STEPS 1 .. 4) */

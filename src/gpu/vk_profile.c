@@ -8,7 +8,7 @@
  *   silica: profile: gpu NAME, generation device ms/token: qkv 0.123 (3.0) attn ... (calls per token)
  *
  * with, per phase, the matmuls' int8 dots (packed dot products or byte extracts) and, for prompts, the tiled
- * kernel in use (matmul_tiled, matmul_tiled2: SILICA_GPU_TILE, or none).
+ * kernel in use (matmul_tiled, matmul_tiled2, matmul_tiled3: SILICA_GPU_TILE, or none).
  *
  * Invariants: W = D + O exactly (O is what the device does not account
  * for: recording, submission and wake-up latency, copies, the host's own
@@ -53,7 +53,8 @@ void vk_profile_print(const vk_ctx *c, const vk_host_stats host[VK_PHASES], cons
                 c->int_dot ? "packed dot products" : "byte extracts");
         if (ph == VK_PHASE_PP)
             fprintf(stderr, "silica: profile: gpu %s, prompt matmul tiles: %s\n", c->info.name,
-                    c->tile == 2   ? "matmul_tiled2 (128 rows x 64 tokens)"
+                    c->tile == 3   ? "matmul_tiled3 (128 rows x 64 tokens, int8 formats; others matmul_tiled)"
+                    : c->tile == 2 ? "matmul_tiled2 (128 rows x 64 tokens)"
                     : c->tile == 1 ? "matmul_tiled (64 rows x 64 tokens)"
                                    : "none (matrix-vector kernel)");
         fprintf(stderr, "silica: profile: gpu %s, %s device ms/token:", c->info.name, phase_names[ph]);

@@ -146,8 +146,9 @@ static uint32_t mv_team(const sl_gpu_session *g, uint32_t steps) {
 /* y[t][y_off + r] (+)= x[t][x_off ..] . W[r] (+ bias) for n tokens: up to
  * VK_MV_TOKENS by the matrix-vector kernel (a team of lanes per row), more by
  * the tiled one (a 64 x 64 tile of rows x tokens per workgroup, shared
- * memory; SILICA_GPU_TILE=2: 128 x 64, matmul_tiled2.comp) where the device's
- * limits allow it (c.tile), else by the first.
+ * memory; SILICA_GPU_TILE=2: 128 x 64, matmul_tiled2.comp; SILICA_GPU_TILE=3:
+ * 128 x 64, matmul_tiled3.comp, for the int8-activation formats, xq_group)
+ * where the device's limits allow it (c.tile), else by the first.
  * GGUF weights read x from xq (quantize_x, or the kernel that wrote x).  nm (the matrix-vector kernel
  * alone): the norm its last workgroup runs. */
 static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_t x_off, uint32_t ldx, vk_buf *y,
@@ -166,13 +167,14 @@ static void mm_dispatch(sl_gpu_session *g, const gw *w, const vk_buf *x, uint32_
     bool tiled = (uint32_t)n > VK_MV_TOKENS && g->c.tile, wide = team > g->c.info.subgroup_size || team > VK_MV_NARROW;
     /* matmul.comp: teams of c.mv_rows rows, VK_MV_TOKENS tokens a workgroup (the one-token pipelines: 1) */
     bool one = n == 1;
-    uint32_t tile_rows = g->c.tile == 2 ? VK_TILED2_ROWS : VK_TILED_ROWS;
+    bool three = tiled && g->c.tile == 3 && xq_group(w);   /* else tile 1 (g->c.tile 3) */
+    uint32_t tile_rows = three ? VK_TILED3_ROWS : g->c.tile == 2 ? VK_TILED2_ROWS : VK_TILED_ROWS;
     uint32_t per_group = tiled ? tile_rows : (wide ? g->c.mv_wg : VK_MV_NARROW) / team * g->c.mv_rows;
     uint32_t tok = tiled ? VK_TILED_TOKENS : one ? 1 : VK_MV_TOKENS;
     uint32_t groups = (w->rows + per_group - 1) / per_group, gr = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     uint32_t gt = ((uint32_t)n + tok - 1) / tok, gz = (groups + MAX_GROUPS - 1) / MAX_GROUPS;
     if (tiled)   /* token tiles x: a row tile's neighbours in dispatch order share its weights (read once, hot) */
-        vk_dispatch(&g->c, VK_MATMUL_TILED, b, &p, sizeof p, gt, gr, gz);
+        vk_dispatch(&g->c, three ? VK_MATMUL_TILED3 : VK_MATMUL_TILED, b, &p, sizeof p, gt, gr, gz);
     else
         vk_dispatch(&g->c, wide ? (one ? VK_MATMUL_WIDE_1 : VK_MATMUL_WIDE) : one ? VK_MATMUL_1 : VK_MATMUL, b, &p,
                     sizeof p, gr, gt, gz);

@@ -16,6 +16,12 @@ output in the same order), must give the first's logits to the bit for every for
 (dense f32 / bf16 / f16, MLX affine and fp modes, every GGUF type), packed dots and the f32 fallback, on
 shapes off its tiles on both axes (rows 80, 102, 257: 128-row tiles of 1; columns 80 and 102 off the
 32-column steps; 75 tokens: 64 + 11).
+The third, matmul_tiled3.comp (SILICA_GPU_TILE=3: 128 x 64 tiles in 8 x 8 register blocks, double-buffered
+packed codes, for the int8-activation GGUF formats Q8_0 / Q4_0 / Q4_1 / Q4_K / Q6_K; the others fall back to
+matmul_tiled.comp), the same: the same cases (its formats and the fallback ones, both builds), and its
+formats at other prompt lengths (9: just past the matrix-vector kernel's batch; 64: one whole token tile;
+130: three, the last of 2) and shapes (rows 96 and 160 of 96- and 160-column rows: 3 and 5 steps, an odd
+number through the two buffers; 257 rows: a last row tile of 1).
 """
 import numpy as np
 import pytest
@@ -70,7 +76,8 @@ def test_tiled_int_dot_selected_for_prompts(lavapipe, qmodels):
     assert dots({"SILICA_GPU_INT_DOT": "0"}) == {"byte extracts"}
 
 
-TILES = {"1": "matmul_tiled (64 rows x 64 tokens)", "2": "matmul_tiled2 (128 rows x 64 tokens)"}
+TILES = {"1": "matmul_tiled (64 rows x 64 tokens)", "2": "matmul_tiled2 (128 rows x 64 tokens)",
+         "3": "matmul_tiled3 (128 rows x 64 tokens, int8 formats; others matmul_tiled)"}
 # test_gpu.py's odd shapes (dense, GGUF F16), its MLX conversions, and this file's GGUF types
 TILE_CASES = ([("odd", k) for k in (("qwen2", "f32"), ("qwen2", "bf16"), ("gemma2", "f32"), ("gemma2", "bf16"),
                                     ("qwen2", "F16"), ("qwen2", "Q8_0"))]
@@ -80,9 +87,9 @@ TILE_CASES = ([("odd", k) for k in (("qwen2", "f32"), ("qwen2", "bf16"), ("gemma
 
 @pytest.mark.parametrize("case", TILE_CASES, ids=lambda c: f"{c[0]}-{'-'.join(c[1]) if c[0] == 'odd' else c[1]}")
 def test_tile_variants_same_bits(lavapipe, odd_models, mlx_models, qmodels, case):
-    """A 75-token prompt in one batch by matmul_tiled.comp and matmul_tiled2.comp (SILICA_GPU_TILE 1, 2), packed
-    dots and the f32 fallback: every logit identical to the bit, and SILICA_PROFILE's prompt line names the
-    variant that ran."""
+    """A 75-token prompt in one batch by matmul_tiled.comp, matmul_tiled2.comp and matmul_tiled3.comp
+    (SILICA_GPU_TILE 1, 2, 3; tile 3 falls back to tile 1 but for the int8 formats), packed dots and the f32
+    fallback: every logit identical to the bit, and SILICA_PROFILE's prompt line names the variant that ran."""
     kind, key = case
     model = {"odd": odd_models, "mlx": mlx_models, "q": qmodels}[kind][key]
     for switch in ("1", "0"):
@@ -94,6 +101,31 @@ def test_tile_variants_same_bits(lavapipe, odd_models, mlx_models, qmodels, case
             assert ran == {name}, (tile, r.err)
             assert out.shape == (75, 257)
             got[tile] = out
-        diff = np.abs(got["1"] - got["2"]).max()
-        print(f"{case} int dot {switch}: tile 2 vs tile 1 max |diff| {diff:.3e}")
-        assert np.array_equal(got["1"].view(np.uint32), got["2"].view(np.uint32)), (case, switch, diff)
+        for tile in ("2", "3"):
+            diff = np.abs(got["1"] - got[tile]).max()
+            print(f"{case} int dot {switch}: tile {tile} vs tile 1 max |diff| {diff:.3e}")
+            assert np.array_equal(got["1"].view(np.uint32), got[tile].view(np.uint32)), (case, tile, switch, diff)
+
+
+# tile 3's formats: this file's qwen2 (rows 64 .. 512 and 257, 256- and 512-column rows) and test_gpu.py's odd
+# one (rows 96 and 160, 96- and 160-column rows: 3 and 5 steps)
+TILE3_CASES = [("q", k) for k in INT8_X] + [("odd", ("qwen2", k)) for k in ("Q8_0", "Q4_0", "Q4_1")]
+
+
+@pytest.mark.parametrize("case", TILE3_CASES, ids=lambda c: f"{c[0]}-{'-'.join(c[1]) if c[0] == 'odd' else c[1]}")
+def test_tile3_prompt_lengths_same_bits(lavapipe, odd_models, qmodels, case):
+    """matmul_tiled3.comp against matmul_tiled.comp for prompts of 9, 64 and 130 tokens in one batch (token
+    tiles of 9; 64; 64 + 64 + 2), packed dots and the byte-extract build: every logit the same bits."""
+    kind, key = case
+    model = {"odd": odd_models, "q": qmodels}[kind][key]
+    for n in (9, 64, 130):
+        ids = [(5 * i + 1) % 257 for i in range(n)]
+        for switch in ("1", "0"):
+            got = {}
+            for tile in ("1", "3"):
+                _, got[tile], _ = logits(model, ids, "--kv", "f32", "--batch", "200", "--device", "gpu",
+                                         env={"SILICA_GPU_TILE": tile, "SILICA_GPU_INT_DOT": switch})
+            assert got["1"].shape == (n, 257)
+            diff = np.abs(got["1"] - got["3"]).max()
+            print(f"{case} {n} tokens, int dot {switch}: tile 3 vs tile 1 max |diff| {diff:.3e}")
+            assert np.array_equal(got["1"].view(np.uint32), got["3"].view(np.uint32)), (case, n, switch, diff)

@@ -1,6 +1,7 @@
 // tiled.glsl — what the two prompt (matrix-matrix) kernels share
 // (matmul_tiled.comp: 64 x 64 tiles; matmul_tiled2.comp: 128 x 64 with
-// coalesced loads a step ahead): their bindings and push constants
+// coalesced loads a step ahead; matmul_tiled3.comp: the int8 formats' 128 x
+// 64 tiles in 8 x 8 register blocks): their bindings and push constants
 // (matmul.comp's), the loads of a step's weights and activations, and the
 // write of an output.  Include after intdot.glsl and weights.glsl.
 //
@@ -14,8 +15,9 @@
 //  - f32 (dense, MLX, GGUF codes as f32 integers): a, b the 8 values' bits,
 //    at columns 8 kq .. + 3 and 8 kq + 4 .. + 7 of the step; Q4_0 (4 low and
 //    4 high nibbles of 4 bytes): 4 kq .. + 3 and 16 + 4 kq .. + 3;
-//  - packed codes (packed_codes(): the SILICA_INT_DOT build, int8-activation
-//    formats): a.x, a.y the code words 2 kq, 2 kq + 1, isc the integer scale
+//  - packed codes (packed_codes(): the SILICA_INT_DOT build, or any build of
+//    a kernel that defines TL_PACK_ALL true before including this, for the
+//    int8-activation formats): a.x, a.y the code words 2 kq, 2 kq + 1, isc the integer scale
 //    of half kq / 2 (stored by the even kq at word PK_ISC + kq / 2);
 //  - dm: the GGUF block's (d, m) of a weight row (m 0 but for fmt_min), d_x
 //    of a token's int8 block; read and stored by kq 0 alone.
@@ -54,7 +56,10 @@ void put_xu(uint k, uint t, uint v);
 void put_dx(uint t, float d);
 
 // This build and format keep the codes packed (see above).
-bool packed_codes() { return INT_DOT && fmt_quant(p.fmt); }
+#ifndef TL_PACK_ALL
+#define TL_PACK_ALL false
+#endif
+bool packed_codes() { return (INT_DOT || TL_PACK_ALL) && fmt_quant(p.fmt); }
 
 TItem tl_zero() { return TItem(uvec4(0u), uvec4(0u), vec2(0.0), 0); }
 
