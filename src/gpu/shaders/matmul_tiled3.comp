@@ -20,7 +20,7 @@
 // the word of every row (stride WS = 132 words) or token (XS = 68); planes 8
 // and 9 of the weights hold the two 16-column halves' integer scales (the
 // K-quants'; 1 otherwise).  Per word kw an invocation reads 2 uvec4 of rows
-// and 2 of tokens (4 shared loads, 128 bits each) and issues 64 dot4s: 16
+// and 2 of tokens (4 shared loads, 128 bits each) and runs 64 dot4s: 16
 // packed dots a shared load, against tile 1's 8 (4 x 4 block) — and a
 // warp's row loads cover 64 consecutive words (16 distinct uvec4: 2
 // wavefronts, no bank conflict), its token loads 2 uvec4 (broadcast).
@@ -52,7 +52,7 @@
 //
 // Why ~2x tile 1 on an H100 (132 SMs at ~1.7 GHz; integer dot 64 a clock an
 // SM, other ALU ops 128 (FP32) / 64 (INT), 4 warp-instructions issued a
-// clock an SM).  Per invocation and step, tile 3 issues 512 dot4s, 32
+// clock an SM).  Per invocation and step, tile 3 runs 512 dot4s, 32
 // shared 128-bit loads, 64 x ~4 scale ops (conversion, d_w * d_x, FMA), ~60
 // for 6 items' loads, stores and addresses: ~860 instructions for 2048 MACs
 // (0.42 a MAC, 60 % of them dots), so the dot pipe bounds it at ~256 MAC a
